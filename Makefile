@@ -1,0 +1,47 @@
+# The two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto
+
+.PHONY: demo test debs venv lint typecheck pytest bench clean
+
+demo: venv
+	$(PY) -m switch.demo
+
+test: debs venv lint typecheck pytest
+
+# Debian packages the tests need (real pcscd + vpcd virtual reader, mosquitto; swig and the
+# pcsclite headers build pyscard). Installed only when running as root and missing.
+debs:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing:$$missing"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else echo "missing Debian packages (run as root or install):$$missing"; fi; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+venv: debs $(VENV)/.installed
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+typecheck: venv
+	$(VENV)/bin/mypy --strict iso8583 switch/core
+
+pytest: venv
+	$(VENV)/bin/pytest -q
+
+bench: venv
+	$(VENV)/bin/pytest benches -q --benchmark-only
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
