@@ -1,0 +1,384 @@
+"""Wire layouts of single data elements, as `construct` constructs with an offset-based fast path.
+
+Each layout is a `construct.Construct`: it parses from and builds to streams like any other
+construct, so it composes with `Struct`, `Prefixed` and friends. The message codec calls the same
+objects through `decode(buf, pos)` and `encode(value)`, which work on `bytes` and offsets rather
+than streams and contexts: the same rules, without construct's per-call bookkeeping on the hot
+path (see benches/bench_codec.py for what that saves).
+
+Every fault raises `DecodeError`/`EncodeError` with the field number; nothing else escapes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import construct
+
+from .errors import DecodeError, EncodeError
+from .message import FieldValue
+
+_DIGITS = b"0123456789"
+_PRINTABLE = bytes(range(0x20, 0x7F))
+_HEX_UPPER = b"0123456789ABCDEF"
+_TRACK2 = b"0123456789="
+
+
+class FieldCodec(construct.Construct):  # type: ignore[misc]
+    """Base layout: optional length prefix (LL/LLL) then a body of `units` characters/bytes.
+
+    Subclasses say how many bytes `units` of value occupy and how a body is read and written.
+    """
+
+    kind = "?"
+
+    def __init__(
+        self,
+        number: int,
+        name: str,
+        length: int,
+        prefix_digits: int,
+        prefix_encoding: str,
+        charset: str = "ascii",
+    ) -> None:
+        super().__init__()
+        self.number = number
+        self.field_name = name
+        self.length = length
+        self.prefix_digits = prefix_digits
+        self.prefix_encoding = prefix_encoding
+        self.charset = charset
+        if prefix_digits == 0:
+            self.prefix_size = 0
+        elif prefix_encoding == "bcd":
+            self.prefix_size = (prefix_digits + 1) // 2
+        else:
+            self.prefix_size = len("0".encode(charset)) * prefix_digits
+        self.fixed_size = self.body_size(length) if prefix_digits == 0 else None
+
+    # -- subclass interface -------------------------------------------------------------------
+    def body_size(self, units: int) -> int:
+        raise NotImplementedError
+
+    def decode_body(self, chunk: bytes, units: int) -> FieldValue:
+        raise NotImplementedError
+
+    def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
+        """The body bytes and the length in units (what a prefix would carry)."""
+        raise NotImplementedError
+
+    # -- errors -------------------------------------------------------------------------------
+    def _dec_error(self, reason: str) -> DecodeError:
+        return DecodeError(f"{self.field_name}: {reason}", field=self.number)
+
+    def _enc_error(self, reason: str) -> EncodeError:
+        return EncodeError(f"{self.field_name}: {reason}", field=self.number)
+
+    # -- length prefixes ----------------------------------------------------------------------
+    def _read_prefix(self, raw: bytes) -> int:
+        if self.prefix_encoding == "bcd":
+            digits = raw.hex()
+            if not digits.isdigit():
+                raise self._dec_error(f"length prefix {raw.hex().upper()} is not packed BCD")
+            value = int(digits)
+        elif self.charset == "ascii":
+            if not raw.isdigit():
+                raise self._dec_error(f"length prefix {raw!r} is not digits")
+            value = int(raw)
+        else:
+            text = _decode_text(raw, self.charset)
+            if text is None or not (text.isascii() and text.isdigit()):
+                raise self._dec_error(f"length prefix {raw!r} is not digits")
+            value = int(text)
+        if value > self.length:
+            raise self._dec_error(f"length {value} exceeds the maximum {self.length}")
+        return value
+
+    def _write_prefix(self, units: int) -> bytes:
+        if self.prefix_encoding == "bcd":
+            text = str(units).zfill(self.prefix_size * 2)
+            return bytes.fromhex(text)
+        return str(units).zfill(self.prefix_digits).encode(self.charset)
+
+    # -- the fast path ------------------------------------------------------------------------
+    def decode(self, buf: bytes, pos: int) -> tuple[FieldValue, int]:
+        """Read this field at `pos` of `buf`; return its value and the offset after it."""
+        size = self.fixed_size
+        if size is None:
+            end = pos + self.prefix_size
+            raw = buf[pos:end]
+            if len(raw) != self.prefix_size:
+                raise self._dec_error("message ends inside the length prefix")
+            units = self._read_prefix(raw)
+            pos = end
+            size = self.body_size(units)
+        else:
+            units = self.length
+        end = pos + size
+        chunk = buf[pos:end]
+        if len(chunk) != size:
+            raise self._dec_error(f"message ends inside the field ({len(chunk)} of {size} bytes)")
+        return self.decode_body(chunk, units), end
+
+    def encode(self, value: FieldValue) -> bytes:
+        """The field's wire bytes (prefix included)."""
+        body, units = self.encode_body(value)
+        if self.prefix_digits == 0:
+            return body
+        if units > self.length:
+            raise self._enc_error(f"length {units} exceeds the maximum {self.length}")
+        return self._write_prefix(units) + body
+
+    # -- the construct protocol ---------------------------------------------------------------
+    def _parse(self, stream: Any, context: Any, path: str) -> FieldValue:
+        if self.fixed_size is None:
+            units = self._read_prefix(construct.stream_read(stream, self.prefix_size, path))
+        else:
+            units = self.length
+        chunk = construct.stream_read(stream, self.body_size(units), path)
+        return self.decode_body(chunk, units)
+
+    def _build(self, obj: FieldValue, stream: Any, context: Any, path: str) -> FieldValue:
+        data = self.encode(obj)
+        construct.stream_write(stream, data, len(data), path)
+        return obj
+
+    def _sizeof(self, context: Any, path: str) -> int:
+        if self.fixed_size is None:
+            raise construct.SizeofError("variable-length field", path=path)
+        return self.fixed_size
+
+    def describe(self) -> str:
+        """A short human description, e.g. `n ..19 LLVAR (bcd)`."""
+        var = {0: "", 2: " LLVAR", 3: " LLLVAR"}[self.prefix_digits]
+        size = f"..{self.length}" if self.prefix_digits else str(self.length)
+        return f"{self.kind} {size}{var}"
+
+
+def _decode_text(raw: bytes, charset: str) -> str | None:
+    try:
+        return raw.decode(charset)
+    except (UnicodeDecodeError, LookupError):
+        return None
+
+
+class DigitChars(FieldCodec):
+    """`n` (or `z`) as characters: one byte per digit in the profile's charset."""
+
+    def __init__(self, *args: Any, track2: bool = False, **kwargs: Any) -> None:
+        self.track2 = track2
+        self.kind = "z" if track2 else "n"
+        self._char_size = len("0".encode(kwargs.get("charset", "ascii")))
+        self._allowed = _TRACK2 if track2 else _DIGITS
+        super().__init__(*args, **kwargs)
+
+    def body_size(self, units: int) -> int:
+        return units * self._char_size
+
+    def decode_body(self, chunk: bytes, units: int) -> FieldValue:
+        if self.charset != "ascii":
+            text = _decode_text(chunk, self.charset)
+            if text is None:
+                raise self._dec_error(f"not {self.charset} characters")
+            chunk = text.encode("ascii", "replace")
+        if chunk.translate(None, self._allowed):
+            what = "digits and '='" if self.track2 else "digits"
+            raise self._dec_error(f"{chunk!r} holds characters other than {what}")
+        return chunk.decode("ascii")
+
+    def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
+        text = _check_digits(self, value)
+        if self.prefix_digits == 0:
+            text = _fit_fixed_digits(self, text)
+        return text.encode(self.charset), len(text)
+
+
+class DigitBcd(FieldCodec):
+    """`n` or `z` packed two digits a byte; an odd count padded with a nibble on one side.
+
+    In `z` fields "=" travels as the nibble D.
+    """
+
+    def __init__(
+        self, *args: Any, track2: bool = False, pad: str = "left", pad_nibble: str = "0",
+        **kwargs: Any,
+    ) -> None:
+        self.track2 = track2
+        self.kind = "z" if track2 else "n"
+        self.pad_left = pad == "left"
+        self.pad_nibble = pad_nibble.lower()
+        super().__init__(*args, **kwargs)
+
+    def body_size(self, units: int) -> int:
+        return (units + 1) // 2
+
+    def decode_body(self, chunk: bytes, units: int) -> FieldValue:
+        text = chunk.hex()
+        if units & 1:
+            if self.pad_left:
+                pad, text = text[0], text[1:]
+            else:
+                pad, text = text[-1], text[:-1]
+            if pad != self.pad_nibble:
+                raise self._dec_error(
+                    f"pad nibble is {pad.upper()}, expected {self.pad_nibble.upper()}"
+                )
+        if self.track2:
+            text = text.replace("d", "=")
+            if text.replace("=", "").isdigit() or not text.replace("=", ""):
+                return text
+            raise self._dec_error(f"nibbles {chunk.hex().upper()} are not track-2 characters")
+        if text.isdigit() or not text:
+            return text
+        raise self._dec_error(f"nibbles {chunk.hex().upper()} are not BCD digits")
+
+    def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
+        text = _check_digits(self, value)
+        if self.prefix_digits == 0:
+            text = _fit_fixed_digits(self, text)
+        units = len(text)
+        hexed = text.replace("=", "d") if self.track2 else text
+        if units & 1:
+            hexed = self.pad_nibble + hexed if self.pad_left else hexed + self.pad_nibble
+        return bytes.fromhex(hexed), units
+
+
+class Amount(FieldCodec):
+    """`x+n`: a sign `C` (credit) or `D` (debit), then `length` digits (chars or packed BCD)."""
+
+    kind = "x+n"
+
+    def __init__(self, *args: Any, bcd: bool = False, pad: str = "left", **kwargs: Any) -> None:
+        self.bcd = bcd
+        self.pad_left = pad == "left"
+        super().__init__(*args, **kwargs)
+
+    def body_size(self, units: int) -> int:
+        return 1 + ((units + 1) // 2 if self.bcd else units)
+
+    def decode_body(self, chunk: bytes, units: int) -> FieldValue:
+        sign, rest = chunk[:1], chunk[1:]
+        if sign not in (b"C", b"D"):
+            raise self._dec_error(f"sign {sign!r} is neither C nor D")
+        if self.bcd:
+            digits = rest.hex()
+            if units & 1:
+                digits = digits[1:] if self.pad_left else digits[:-1]
+            if not digits.isdigit():
+                raise self._dec_error(f"nibbles {rest.hex().upper()} are not BCD digits")
+        else:
+            if not rest.isdigit():
+                raise self._dec_error(f"{rest!r} is not digits")
+            digits = rest.decode("ascii")
+        return sign.decode("ascii") + digits
+
+    def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
+        if not isinstance(value, str) or len(value) < 2 or value[0] not in "CD":
+            raise self._enc_error(f"{value!r} is not a sign C/D followed by digits")
+        digits = value[1:]
+        if not (digits.isascii() and digits.isdigit()):
+            raise self._enc_error(f"{value!r} is not a sign C/D followed by digits")
+        if len(digits) > self.length:
+            raise self._enc_error(f"{len(digits)} digits exceed the length {self.length}")
+        digits = digits.zfill(self.length)
+        if self.bcd:
+            if self.length & 1:
+                digits = "0" + digits if self.pad_left else digits + "0"
+            return value[0].encode("ascii") + bytes.fromhex(digits), self.length
+        return (value[0] + digits).encode("ascii"), self.length
+
+
+class Text(FieldCodec):
+    """`an`/`ans`/`ns`: text in the field's charset; fixed fields are space-filled right.
+
+    ASCII text must be printable (0x20-0x7E); UTF-8 text (DE48) counts bytes, not characters.
+    """
+
+    def __init__(self, *args: Any, kind: str = "ans", **kwargs: Any) -> None:
+        self.kind = kind
+        super().__init__(*args, **kwargs)
+
+    def body_size(self, units: int) -> int:
+        return units
+
+    def decode_body(self, chunk: bytes, units: int) -> FieldValue:
+        if self.charset == "ascii":
+            if chunk.translate(None, _PRINTABLE):
+                raise self._dec_error(f"{chunk!r} holds bytes outside printable ASCII")
+            return chunk.decode("ascii")
+        text = _decode_text(chunk, self.charset)
+        if text is None:
+            raise self._dec_error(f"{chunk!r} is not valid {self.charset}")
+        if not text.isprintable():
+            raise self._dec_error(f"{text!r} holds control characters")
+        return text
+
+    def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
+        if not isinstance(value, str):
+            raise self._enc_error(f"expects str, got {type(value).__name__}")
+        if self.charset == "ascii":
+            if not (value.isascii() and value.isprintable()):
+                raise self._enc_error(f"{value!r} holds characters outside printable ASCII")
+            data = value.encode("ascii")
+        else:
+            if not value.isprintable():
+                raise self._enc_error(f"{value!r} holds control characters")
+            try:
+                data = value.encode(self.charset)
+            except UnicodeEncodeError as exc:
+                raise self._enc_error(f"{value!r} cannot be written in {self.charset}") from exc
+        if self.prefix_digits == 0:
+            if len(data) > self.length:
+                raise self._enc_error(f"{len(data)} bytes exceed the length {self.length}")
+            data = data.ljust(self.length, " ".encode(self.charset))
+        return data, len(data)
+
+
+class Binary(FieldCodec):
+    """`b`: raw bytes, or (hex) two upper-case hex characters a byte as jPOS's IFA_BINARY."""
+
+    kind = "b"
+
+    def __init__(self, *args: Any, hex_chars: bool = False, **kwargs: Any) -> None:
+        self.hex_chars = hex_chars
+        super().__init__(*args, **kwargs)
+
+    def body_size(self, units: int) -> int:
+        return units * 2 if self.hex_chars else units
+
+    def decode_body(self, chunk: bytes, units: int) -> FieldValue:
+        if not self.hex_chars:
+            return chunk
+        if chunk.translate(None, _HEX_UPPER):
+            raise self._dec_error(f"{chunk!r} is not upper-case hex")
+        return bytes.fromhex(chunk.decode("ascii"))
+
+    def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
+        if not isinstance(value, bytes | bytearray):
+            raise self._enc_error(f"expects bytes, got {type(value).__name__}")
+        if self.prefix_digits == 0 and len(value) != self.length:
+            raise self._enc_error(f"is {len(value)} bytes, must be exactly {self.length}")
+        data = bytes(value)
+        return (data.hex().upper().encode("ascii") if self.hex_chars else data), len(data)
+
+
+def _check_digits(codec: DigitChars | DigitBcd, value: FieldValue) -> str:
+    if not isinstance(value, str):
+        raise codec._enc_error(f"expects a digit string, got {type(value).__name__}")
+    if codec.track2:
+        bare = value.replace("=", "")
+        if bare and not (bare.isascii() and bare.isdigit()):
+            raise codec._enc_error(f"{value!r} holds characters other than digits and '='")
+    elif value and not (value.isascii() and value.isdigit()):
+        raise codec._enc_error(f"{value!r} is not digits")
+    return value
+
+
+def _fit_fixed_digits(codec: DigitChars | DigitBcd, text: str) -> str:
+    if len(text) > codec.length:
+        raise codec._enc_error(f"{len(text)} digits exceed the length {codec.length}")
+    if codec.track2:
+        if len(text) != codec.length:
+            raise codec._enc_error(f"must be exactly {codec.length} characters")
+        return text
+    return text.zfill(codec.length)
