@@ -190,7 +190,8 @@ class Profile:
             if exc.field is None:
                 exc.field = field_no
             partial: dict[str | int, Any] = {"mti": mti} if mti is not None else {}
-            partial.update(fields)
+            for key, val in fields.items():
+                partial[key] = val
             exc.partial = partial
             raise
         message = Message(mti, fields, tpdu)
@@ -304,9 +305,12 @@ class MessageConstruct(construct.Construct):  # type: ignore[misc]
         p = self.profile
         tpdu = construct.stream_read(stream, p.tpdu_size, path) if p.tpdu_size else None
         mti = p.mti_codec._parse(stream, context, path)
-        bitmap = bytes(p.bitmap_codec._parse(stream, context, path))
+        bitmap = p.bitmap_codec._parse(stream, context, path)
+        assert isinstance(bitmap, bytes)
         if bitmap[0] & 0x80:
-            bitmap += bytes(p.bitmap_codec._parse(stream, context, path))
+            more = p.bitmap_codec._parse(stream, context, path)
+            assert isinstance(more, bytes)
+            bitmap += more
         fields: dict[int, FieldValue] = {}
         for number in range(2, len(bitmap) * 8 + 1):
             if bitmap[(number - 1) // 8] & (0x80 >> ((number - 1) % 8)):
