@@ -1,0 +1,1 @@
+"""Cash register (ECR) serial link, PROTOCOL.md §8."""

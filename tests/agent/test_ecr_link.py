@@ -1,0 +1,130 @@
+"""The ECR link over a real pty pair: ACK, NAK, retries, never crashing on garbage."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from terminal_agent.ecr.link import EcrLink
+from terminal_agent.ecr.messages import EcrMessageError, parse_request
+
+from .register import ACK, NAK, Register, fields
+
+
+def _validate(payload: bytes) -> str | None:
+    try:
+        parse_request(payload)
+    except EcrMessageError as exc:
+        return str(exc)
+    return None
+
+
+@pytest.fixture
+def register():
+    reg = Register()
+    yield reg
+    reg.close()
+
+
+async def _open(reg: Register) -> EcrLink:
+    link = EcrLink(reg.port, 9600, validate=_validate)
+    await link.open()
+    return link
+
+
+def test_good_frame_acked_and_delivered(register):
+    async def run():
+        link = await _open(register)
+        try:
+            ack = await asyncio.to_thread(register.send, fields("EARN", "120000", "INV1"))
+            assert ack == ACK
+            payload = await asyncio.wait_for(link.incoming.get(), 5)
+            assert parse_request(payload).amount == 120000
+        finally:
+            link.close()
+
+    asyncio.run(run())
+
+
+def test_broken_and_unknown_frames_nak_and_link_survives(register, caplog):
+    caplog.set_level(logging.WARNING, "lps.agent.ecr")
+
+    async def run():
+        link = await _open(register)
+        try:
+            bad_lrc = b"\x02BAL\x03\x00"
+            register.write(bad_lrc)
+            assert await asyncio.to_thread(register.read_byte) == NAK
+            assert await asyncio.to_thread(register.send, b"HELLO") == NAK
+            assert await asyncio.to_thread(register.send, fields("EARN", "x", "I")) == NAK
+            register.write(b"\xff\xfe")  # line noise: logged, not answered
+            assert await asyncio.to_thread(register.send, b"BAL") == ACK
+            assert await asyncio.wait_for(link.incoming.get(), 5) == b"BAL"
+            assert link.naks_sent == 3
+        finally:
+            link.close()
+
+    asyncio.run(run())
+    text = caplog.text
+    assert "bad LRC" in text and "unknown request 'HELLO'" in text and "noise" in text
+
+
+def test_incomplete_frame_naked_after_silence(register):
+    async def run():
+        link = await _open(register)
+        try:
+            register.write(b"\x02EARN\x1c10")
+            assert await asyncio.to_thread(register.read_byte, 5.0) == NAK
+        finally:
+            link.close()
+
+    asyncio.run(run())
+
+
+def test_answer_retried_after_nak_and_silence(register):
+    async def run():
+        link = await _open(register)
+        try:
+            task = asyncio.create_task(link.send(b"RESP\x1c00\x1c\x1c\x1c\x1c\x1cok"))
+            first = await asyncio.to_thread(register.read_frame, 5.0, NAK)
+            second = await asyncio.to_thread(register.read_frame, 5.0, None)  # stay silent
+            third = await asyncio.to_thread(register.read_frame, 5.0, ACK)  # resent after 1 s
+            assert first == second == third
+            assert await asyncio.wait_for(task, 5) is True
+        finally:
+            link.close()
+
+    asyncio.run(run())
+
+
+def test_answer_gives_up_after_three_retries(register):
+    async def run():
+        link = await _open(register)
+        try:
+            task = asyncio.create_task(link.send(b"RESP\x1cXC\x1c\x1c\x1c\x1c\x1c"))
+            for _ in range(4):
+                await asyncio.to_thread(register.read_frame, 5.0, NAK)
+            assert await asyncio.wait_for(task, 5) is False
+            assert await asyncio.to_thread(register.quiet, 0.3)
+        finally:
+            link.close()
+
+    asyncio.run(run())
+
+
+def test_resent_request_while_in_progress_not_redone(register):
+    async def run():
+        link = await _open(register)
+        try:
+            payload = fields("BURN", "5000", "I7")
+            assert await asyncio.to_thread(register.send, payload) == ACK
+            link.in_progress = await asyncio.wait_for(link.incoming.get(), 5)
+            assert await asyncio.to_thread(register.send, payload) == ACK
+            await asyncio.sleep(0.05)
+            assert link.incoming.empty()
+        finally:
+            link.close()
+
+    asyncio.run(run())
