@@ -11,6 +11,7 @@ Every fault raises `DecodeError`/`EncodeError` with the field number; nothing el
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import construct
@@ -22,6 +23,8 @@ _DIGITS = b"0123456789"
 _PRINTABLE = bytes(range(0x20, 0x7F))
 _HEX_UPPER = b"0123456789ABCDEF"
 _TRACK2 = b"0123456789="
+# C0 and C1 control characters: never part of text, though Persian receipts need ZWNJ (Cf).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 
 
 class FieldCodec(construct.Construct):  # type: ignore[misc]
@@ -309,7 +312,7 @@ class Text(FieldCodec):
         text = _decode_text(chunk, self.charset)
         if text is None:
             raise self._dec_error(f"{chunk!r} is not valid {self.charset}")
-        if not text.isprintable():
+        if _CONTROL.search(text):
             raise self._dec_error(f"{text!r} holds control characters")
         return text
 
@@ -321,7 +324,7 @@ class Text(FieldCodec):
                 raise self._enc_error(f"{value!r} holds characters outside printable ASCII")
             data = value.encode("ascii")
         else:
-            if not value.isprintable():
+            if _CONTROL.search(value):
                 raise self._enc_error(f"{value!r} holds control characters")
             try:
                 data = value.encode(self.charset)

@@ -370,7 +370,14 @@ def _load(path: Path) -> Profile:
     if not isinstance(dict_ref, str):
         raise _fail(path, "dictionary", "names no dictionary file")
     dict_path = (path.parent / dict_ref).resolve()
-    dictionary = _read_toml(dict_path)
+    try:
+        dictionary = _read_toml(dict_path)
+    except SchemaError as exc:
+        raise _fail(path, "dictionary", exc.reason) from exc
+    for key, allowed in (("mti", ("chars", "bcd")), ("bitmap", ("binary", "hex")),
+                         ("length_prefix", ("chars", "bcd"))):
+        if settings.get(key, allowed[0]) not in allowed:
+            raise _fail(path, key, f"{settings[key]!r} must be one of {list(allowed)}")
     codecs = _merge_fields(dictionary, settings, path)
     name = settings.get("name", path.stem)
     return Profile(str(name), path, settings, codecs, str(settings.get("description", "")))
