@@ -1,0 +1,295 @@
+"""The agent: one register request at a time, from frame to card to switch to answer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from iso8583 import CodecError, Message
+
+from .card.apdu import CardError, LoyaltyCard
+from .card.barcode import BarcodeScanner
+from .card.pcsc import CardEvent, PcscUnavailable, ReaderWatcher, read_card
+from .config import AgentConfig, ConfigError, apply_live, load_config
+from .ecr.link import EcrLink
+from .ecr.messages import EcrMessageError, EcrRequest, EcrResponse, parse_request
+from .fleet import Fleet
+from .iso import REVERSIBLE, Outcome, financial_fields, outcome_of, reversal_fields
+from .store import Entry, Outbox
+from .switchlink import LinkDown, NoAnswer, SwitchLink
+
+log = logging.getLogger("lps.agent")
+
+
+def _validate(payload: bytes) -> str | None:
+    try:
+        parse_request(payload)
+    except EcrMessageError as exc:
+        return str(exc)
+    return None
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig, config_path: str | Path | None = None) -> None:
+        self.cfg = cfg
+        self.config_path = config_path
+        self.outbox = Outbox(cfg.data_dir)
+        self.fleet = Fleet(cfg, self.status, self.apply_config, self.command)
+        self.switch = SwitchLink(cfg, self.outbox, on_change=self.fleet.status_changed,
+                                 on_settled=self._settled)
+        self.ecr = EcrLink(cfg.ecr_port, cfg.ecr_baud, validate=_validate) if cfg.ecr_port else None
+        self.barcode = BarcodeScanner(cfg.barcode_port, cfg.barcode_baud) if cfg.barcode_port \
+            else None
+        self.cards: asyncio.Queue[CardEvent] = asyncio.Queue()
+        self.watcher: ReaderWatcher | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- state for the fleet ------------------------------------------------------------
+
+    def status(self) -> dict[str, Any]:
+        link = "signed-on" if self.switch.signed_on else (
+            "connected" if self.switch.connected else "down")
+        return {"store_id": self.cfg.store_id, "switch": self.cfg.switch,
+                "profile": self.cfg.profile, "link": link,
+                "saf_depth": self.outbox.count("advice"),
+                "pending_reversals": self.outbox.count("reversal"),
+                "last_error": self.switch.last_error}
+
+    async def apply_config(self, update: Any) -> str:
+        topic = f"mqtt {self.cfg.topic_base}/config"
+        new = apply_live(self.cfg, update, topic)
+        changed = sorted(k for k in update if getattr(self.cfg, k) != getattr(new, k))
+        self._set_config(new)
+        log.info("live config applied: %s", ", ".join(changed) or "no change")
+        return "changed: " + (", ".join(changed) or "nothing")
+
+    def _set_config(self, new: AgentConfig) -> None:
+        self.cfg = new
+        self.fleet.cfg = new
+        self.switch.reconfigure(new)
+
+    async def command(self, name: str) -> tuple[bool, str]:
+        if name == "flush-saf":
+            depth = self.outbox.count("advice") + self.outbox.count("reversal")
+            self.switch.kick()
+            return True, f"draining {depth} queued message(s)"
+        if name == "sign-on":
+            try:
+                code = await self.switch.sign_on()
+            except (LinkDown, NoAnswer) as exc:
+                return False, str(exc)
+            return code == "00", f"sign-on answered {code}"
+        if name == "reload-config":
+            if self.config_path is None:
+                return False, "agent was not started from a config file"
+            try:
+                new = load_config(self.config_path)
+            except ConfigError as exc:
+                return False, str(exc)
+            if (new.terminal_id, new.data_dir, new.mqtt) != (
+                    self.cfg.terminal_id, self.cfg.data_dir, self.cfg.mqtt):
+                return False, "terminal_id, data_dir and mqtt need a restart"
+            self._set_config(new)
+            return True, f"reloaded {self.config_path}"
+        return False, f"unknown command {name!r}"
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._recover()
+        loop = asyncio.get_running_loop()
+        self._tasks.append(asyncio.create_task(self.switch.run(), name="switch"))
+        self._tasks.append(asyncio.create_task(self.fleet.run(), name="fleet"))
+        try:
+            self.watcher = ReaderWatcher(
+                lambda ev: loop.call_soon_threadsafe(self.cards.put_nowait, ev))
+            self.watcher.start()
+        except PcscUnavailable as exc:
+            log.warning("no card reader: %s", exc)
+        if self.barcode is not None:
+            await self.barcode.open()
+        if self.ecr is not None:
+            await self.ecr.open()
+            self._tasks.append(asyncio.create_task(self._serve_register(), name="ecr"))
+
+    async def stop(self) -> None:
+        await self.fleet.close()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await t
+        if self.watcher is not None:
+            await asyncio.to_thread(self.watcher.stop)
+        if self.ecr is not None:
+            self.ecr.close()
+        if self.barcode is not None:
+            self.barcode.close()
+        self.outbox.close()
+
+    async def run_forever(self) -> None:
+        await self.start()
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.stop()
+
+    def _recover(self) -> None:
+        """Requests in flight when the agent died have an unknown fate: reverse them."""
+        for entry in self.outbox.entries("inflight"):
+            log.warning("request STAN %s was in flight at the last stop: reversing it",
+                        entry.fields.get(11))
+            self.outbox.replace(entry.id, [("reversal", "0400",
+                                            reversal_fields(entry.mti, entry.fields, time.time()),
+                                            entry.context)])
+
+    # -- the register -------------------------------------------------------------------
+
+    async def _serve_register(self) -> None:
+        assert self.ecr is not None
+        while True:
+            payload = await self.ecr.incoming.get()
+            self.ecr.in_progress = payload
+            try:
+                req = parse_request(payload)
+                resp = await self.serve(req)
+                await self.ecr.send(resp.encode())
+            except Exception:
+                log.exception("request %r failed", payload[:40])
+                await self.ecr.send(EcrResponse("96", message="system error").encode())
+            finally:
+                self.ecr.in_progress = None
+
+    async def serve(self, req: EcrRequest) -> EcrResponse:
+        """Wait for a card, transact, answer. Every path gives the register a clear code."""
+        card, problem = await self.wait_card()
+        if card is None:
+            code = "XC" if problem is None else "XR"
+            resp = EcrResponse(code, message=problem or "no card presented in time")
+            self._event(req, None, resp)
+            return resp
+        resp = await self.transact(req, card)
+        self._event(req, card, resp)
+        return resp
+
+    async def wait_card(self) -> tuple[LoyaltyCard | None, str | None]:
+        """A card from a reader or the scanner within card_wait_seconds.
+
+        (card, None) on success, (None, None) on a timeout, (None, why) for a bad card.
+        """
+        if self.barcode is not None:
+            while not self.barcode.scans.empty():
+                self.barcode.scans.get_nowait()  # scans from before the request are stale
+        deadline = time.monotonic() + self.cfg.card_wait_seconds
+        while True:
+            reader = self._present_reader()
+            if reader is not None:
+                try:
+                    return await read_card(reader, self.cfg.card_read_timeout_seconds), None
+                except CardError as exc:
+                    log.warning("card in %s unusable: %s: %s", reader, exc.kind, exc)
+                    return None, _card_text(exc)
+                except PcscUnavailable as exc:
+                    return None, f"card reader unavailable: {exc}"
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None, None
+            got = await self._next_source(left)
+            if isinstance(got, LoyaltyCard):
+                return got, None
+            if isinstance(got, CardError):
+                return None, _card_text(got)
+
+    def _present_reader(self) -> str | None:
+        if self.watcher is None:
+            return None
+        for reader in list(self.watcher.present):
+            if self.cfg.reader in ("auto", reader):
+                return reader
+        return None
+
+    async def _next_source(self, timeout: float) -> LoyaltyCard | CardError | CardEvent | None:
+        waits: list[asyncio.Task[Any]] = [asyncio.create_task(self.cards.get())]
+        if self.barcode is not None:
+            waits.append(asyncio.create_task(self.barcode.scans.get()))
+        done, pending = await asyncio.wait(waits, timeout=timeout,
+                                           return_when=asyncio.FIRST_COMPLETED)
+        for t in pending:
+            t.cancel()
+        for t in done:
+            return t.result()  # type: ignore[no-any-return]
+        return None
+
+    # -- the switch ---------------------------------------------------------------------
+
+    async def transact(self, req: EcrRequest, card: LoyaltyCard) -> EcrResponse:
+        fields = financial_fields(req, card, self.cfg.terminal_id, self.cfg.store_id, time.time())
+        context = {"request": req.kind, "invoice": req.invoice, "card": card.masked}
+        if not self.switch.signed_on:
+            return self._offline(req, fields, context, None, self.switch.last_error)
+        entry = self.outbox.add("inflight", "0200", fields, context)
+        self.fleet.status_changed()
+        try:
+            resp = await self.switch.request("0200", entry.fields)
+        except (LinkDown, NoAnswer) as exc:
+            log.warning("%s %s: %s", req.kind, card.masked, exc)
+            return self._offline(req, entry.fields, context, entry, str(exc))
+        except CodecError as exc:
+            self.outbox.remove(entry.id)
+            log.error("cannot encode %s: %s", req.kind, exc)
+            return EcrResponse("96", message=f"cannot build the request: {exc.reason}")
+        self.outbox.remove(entry.id)
+        self.fleet.status_changed()
+        return outcome_of(resp).to_ecr()
+
+    def _offline(self, req: EcrRequest, fields: dict[int, Any], context: dict[str, Any],
+                 sent: Entry | None, why: str) -> EcrResponse:
+        """The switch did not answer: reverse what may have reached it; queue an earn."""
+        new: list[tuple[str, str, dict[int, Any], dict[str, Any]]] = []
+        if sent is not None and req.kind in REVERSIBLE:
+            new.append(("reversal", "0400", reversal_fields("0200", sent.fields, time.time()),
+                        context))
+        if req.kind == "EARN":
+            advice = {k: v for k, v in fields.items() if k != 11}
+            new.append(("advice", "0220", advice, context))
+        if sent is not None:
+            self.outbox.replace(sent.id, new)
+        else:
+            for kind, mti, f, ctx in new:
+                self.outbox.add(kind, mti, f, ctx)
+        self.switch.kick()
+        self.fleet.status_changed()
+        if req.kind == "EARN":
+            return EcrResponse("XQ", message="switch unreachable: points queued, sent later")
+        what = {"BURN": "points cannot be redeemed offline", "BAL": "balance unavailable",
+                "TOPUP": "top-up unavailable", "REFUND": "refund unavailable"}[req.kind]
+        return EcrResponse("XO", message=f"switch unreachable: {what}")
+
+    def _settled(self, entry: Entry, resp: Message) -> None:
+        outcome: Outcome = outcome_of(resp)
+        self.fleet.event({"type": "advice" if entry.kind == "advice" else "reversal",
+                          "mti": resp.mti, "stan": str(entry.fields.get(11)),
+                          "card": entry.context.get("card", ""),
+                          "invoice": entry.context.get("invoice", ""),
+                          "code": outcome.code, "rrn": outcome.rrn, "earned": outcome.earned,
+                          "balance": outcome.balance})
+
+    def _event(self, req: EcrRequest, card: LoyaltyCard | None, resp: EcrResponse) -> None:
+        self.fleet.event({"type": "transaction", "request": req.kind, "amount": req.amount,
+                          "invoice": req.invoice, "card": card.masked if card else "",
+                          "entry_mode": card.entry_mode if card else "", "code": resp.code,
+                          "rrn": resp.rrn, "earned": resp.earned, "redeemed": resp.redeemed,
+                          "balance": resp.balance, "message": resp.message})
+
+
+def _card_text(exc: CardError) -> str:
+    return {CardError.NO_APP: "not an LPS loyalty card",
+            CardError.MUTE: "card does not answer",
+            CardError.REMOVED: "card removed during reading",
+            CardError.BAD_DATA: "card unreadable",
+            CardError.READER: "card reader error"}.get(exc.kind, "card unreadable") + \
+        f" ({exc})"

@@ -1,0 +1,196 @@
+"""The agent's configuration: `[agent]` of a TOML file, validated with errors that name the file,
+the key and the problem. The same rules check live updates arriving over MQTT."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+
+class ConfigError(ValueError):
+    """`file: key: problem`, ready to print."""
+
+    def __init__(self, source: str, key: str, problem: str) -> None:
+        super().__init__(f"{source}: {key}: {problem}")
+        self.source, self.key, self.problem = source, key, problem
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    terminal_id: str
+    store_id: str
+    switch: str  # host:port
+    profile: str = "ascii"
+    ecr_port: str = ""
+    ecr_baud: int = 9600
+    reader: str = "auto"
+    barcode_port: str = ""
+    barcode_baud: int = 9600
+    card_wait_seconds: float = 30.0
+    card_read_timeout_seconds: float = 5.0
+    request_timeout_seconds: float = 10.0
+    echo_interval_seconds: float = 60.0
+    reconnect_max_seconds: float = 30.0
+    data_dir: str = "var/agent"
+    mqtt: str = ""
+    mqtt_prefix: str = "lps/v1/terminals"
+    tpdu: str = "6000010000"  # bcd profile: 0x60, destination NII, source NII (hex)
+
+    @property
+    def switch_host(self) -> str:
+        return self.switch.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def switch_port(self) -> int:
+        return int(self.switch.rsplit(":", 1)[1])
+
+    @property
+    def mqtt_host(self) -> str:
+        return urlsplit(self.mqtt).hostname or "127.0.0.1"
+
+    @property
+    def mqtt_port(self) -> int:
+        return urlsplit(self.mqtt).port or 1883
+
+    @property
+    def topic_base(self) -> str:
+        return f"{self.mqtt_prefix}/{self.terminal_id}"
+
+
+_BAUDS = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}
+# Keys an operator may change over MQTT (`config` topic) without restarting the agent.
+LIVE_KEYS = ("switch", "profile", "store_id", "card_wait_seconds", "card_read_timeout_seconds",
+             "request_timeout_seconds", "echo_interval_seconds", "reconnect_max_seconds")
+_DEFAULTS = {f.name: f.default for f in fields(AgentConfig)}
+
+
+def _text(src: str, key: str, v: Any, *, empty: bool = True, max_len: int = 200) -> str:
+    if not isinstance(v, str):
+        raise ConfigError(src, key, f"must be a string, got {type(v).__name__} {v!r}")
+    if not empty and not v.strip():
+        raise ConfigError(src, key, "must not be empty")
+    if len(v) > max_len:
+        raise ConfigError(src, key, f"longer than {max_len} characters")
+    return v
+
+
+def _ans(src: str, key: str, v: Any, max_len: int) -> str:
+    text = _text(src, key, v, empty=False, max_len=max_len)
+    if not text.isascii() or not text.isprintable():
+        raise ConfigError(src, key, "must be printable ASCII")
+    return text
+
+
+def _seconds(src: str, key: str, v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, int | float):
+        raise ConfigError(src, key, f"must be a number of seconds, got {v!r}")
+    if not 0 < v <= 3600:
+        raise ConfigError(src, key, f"must be more than 0 and at most 3600 seconds, got {v}")
+    return float(v)
+
+
+def _check(src: str, label: str, v: Any) -> Any:
+    """Validate one key's value (`label` is how the error names it); return it normalised."""
+    key = label.rsplit(".", 1)[-1]
+    return _check_key(src, label, key, v)
+
+
+def _check_key(src: str, label: str, key: str, v: Any) -> Any:
+    if key == "terminal_id":
+        return _ans(src, label, v, 8)
+    if key == "store_id":
+        return _ans(src, label, v, 15)
+    if key == "switch":
+        text = _text(src, label, v, empty=False)
+        host, sep, port = text.rpartition(":")
+        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(src, label, f"must be host:port, got {text!r}")
+        return text
+    if key == "profile":
+        if v not in ("ascii", "bcd"):
+            raise ConfigError(src, label, f"must be \"ascii\" or \"bcd\", got {v!r}")
+        return v
+    if key in ("ecr_baud", "barcode_baud"):
+        if isinstance(v, bool) or not isinstance(v, int) or v not in _BAUDS:
+            raise ConfigError(src, label, f"must be one of {sorted(_BAUDS)}, got {v!r}")
+        return v
+    if key in ("ecr_port", "reader", "barcode_port", "data_dir", "mqtt_prefix"):
+        text = _text(src, label, v, empty=key in ("ecr_port", "barcode_port"))
+        if key == "mqtt_prefix" and ("+" in text or "#" in text or text.endswith("/")):
+            raise ConfigError(src, label, "must be a topic prefix without wildcards or trailing /")
+        return text
+    if key.endswith("_seconds"):
+        return _seconds(src, label, v)
+    if key == "mqtt":
+        text = _text(src, label, v)
+        if text:
+            parts = urlsplit(text)
+            if parts.scheme != "mqtt" or not parts.hostname:
+                raise ConfigError(src, label, f"must be \"\" or mqtt://host[:port], got {text!r}")
+            try:
+                _ = parts.port
+            except ValueError:
+                raise ConfigError(src, label, f"bad port in {text!r}") from None
+        return text
+    if key == "tpdu":
+        text = _text(src, label, v, empty=False)
+        try:
+            raw = bytes.fromhex(text)
+        except ValueError:
+            raw = b""
+        if len(raw) != 5 or raw[0] != 0x60:
+            raise ConfigError(src, label, "must be 10 hex digits starting with 60 (5-byte TPDU)")
+        return text.upper()
+    raise ConfigError(src, label, f"unknown key (known: {', '.join(sorted(_DEFAULTS))})")
+
+
+_REQUIRED = ("terminal_id", "store_id", "switch")
+
+
+def from_mapping(table: dict[str, Any], source: str) -> AgentConfig:
+    values: dict[str, Any] = {}
+    for key, v in table.items():
+        values[key] = _check(source, f"[agent].{key}", v)
+    for key in _REQUIRED:
+        if key not in values:
+            raise ConfigError(source, f"[agent].{key}", "missing (required)")
+    return AgentConfig(**values)
+
+
+def load_config(path: str | Path) -> AgentConfig:
+    """Read and validate a config file; every fault is a ConfigError naming file and key."""
+    p = Path(path)
+    src = str(p)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(src, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(src, "(file)", "not UTF-8 text") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(src, "(file)", f"not valid TOML: {exc}") from None
+    for section in doc:
+        if section != "agent":
+            raise ConfigError(src, f"[{section}]", "unknown section (only [agent] is read)")
+    table = doc.get("agent")
+    if not isinstance(table, dict):
+        raise ConfigError(src, "[agent]", "missing section")
+    return from_mapping(table, src)
+
+
+def apply_live(cfg: AgentConfig, update: Any, source: str) -> AgentConfig:
+    """A `config` message from MQTT: only LIVE_KEYS, each validated like the file."""
+    if not isinstance(update, dict):
+        raise ConfigError(source, "(payload)", "must be a JSON object")
+    changes: dict[str, Any] = {}
+    for key, v in update.items():
+        if key not in LIVE_KEYS:
+            live = ", ".join(LIVE_KEYS)
+            raise ConfigError(source, key, f"cannot be set live (live keys: {live})")
+        changes[key] = _check(source, key, v)
+    return replace(cfg, **changes)

@@ -1,0 +1,190 @@
+"""MQTT fleet link (PROTOCOL.md §7): retained status with a last will, live config, operator
+commands and transaction events, reconnecting whenever the broker goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiomqtt
+
+from . import __version__
+from .config import AgentConfig
+
+log = logging.getLogger("lps.agent.fleet")
+MAX_BACKLOG = 1000
+COMMANDS = ("sign-on", "flush-saf", "reload-config")
+
+StatusFn = Callable[[], dict[str, Any]]
+ConfigFn = Callable[[Any], Awaitable[str]]  # returns a description; raises ValueError
+CommandFn = Callable[[str], Awaitable[tuple[bool, str]]]
+
+
+def now_iso() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class Fleet:
+    def __init__(self, cfg: AgentConfig, status: StatusFn, on_config: ConfigFn,
+                 on_command: CommandFn) -> None:
+        self.cfg = cfg
+        self.status = status
+        self.on_config = on_config
+        self.on_command = on_command
+        self.connected = False
+        self._client: aiomqtt.Client | None = None
+        self._backlog: asyncio.Queue[tuple[str, str, bool]] = asyncio.Queue(MAX_BACKLOG)
+        self._status_dirty = asyncio.Event()
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cfg.mqtt)
+
+    def topic(self, leaf: str) -> str:
+        return f"{self.cfg.topic_base}/{leaf}"
+
+    def event(self, payload: dict[str, Any]) -> None:
+        """Queue an event; kept while the broker is away (up to MAX_BACKLOG, oldest dropped)."""
+        if not self.enabled:
+            return
+        body = json.dumps({"ts": now_iso(), "terminal_id": self.cfg.terminal_id, **payload},
+                          ensure_ascii=False)
+        if self._backlog.full():
+            self._backlog.get_nowait()
+            log.warning("MQTT event backlog full: oldest event dropped")
+        self._backlog.put_nowait((self.topic("events"), body, False))
+
+    def status_changed(self) -> None:
+        self._status_dirty.set()
+
+    def _status_payload(self) -> str:
+        return json.dumps({"state": "online", "terminal_id": self.cfg.terminal_id,
+                           "version": __version__, "updated": now_iso(), **self.status()},
+                          ensure_ascii=False)
+
+    async def run(self) -> None:
+        if not self.enabled:
+            return
+        delay = 0.2
+        while True:
+            will = aiomqtt.Will(self.topic("status"), json.dumps({"state": "offline"}), qos=1,
+                                retain=True)
+            try:
+                async with aiomqtt.Client(self.cfg.mqtt_host, self.cfg.mqtt_port,
+                                          identifier=f"lps-agent-{self.cfg.terminal_id}",
+                                          will=will, keepalive=15) as client:
+                    self._client = client
+                    self.connected = True
+                    delay = 0.2
+                    log.info("MQTT connected to %s", self.cfg.mqtt)
+                    await client.publish(self.topic("status"), self._status_payload(), qos=1,
+                                         retain=True)
+                    await client.subscribe(self.topic("config"), qos=1)
+                    await client.subscribe(self.topic("cmd"), qos=1)
+                    await self._serve(client)
+            except aiomqtt.MqttError as exc:
+                log.warning("MQTT link to %s down: %s; retrying in %.1f s", self.cfg.mqtt, exc,
+                            delay)
+            finally:
+                self._client = None
+                self.connected = False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    async def _serve(self, client: aiomqtt.Client) -> None:
+        tasks = [asyncio.create_task(self._inbound(client)),
+                 asyncio.create_task(self._outbound(client))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for t in done:
+                exc = t.exception()
+                if exc is not None:
+                    raise exc
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await t
+
+    async def _outbound(self, client: aiomqtt.Client) -> None:
+        while True:
+            if self._status_dirty.is_set():
+                self._status_dirty.clear()
+                await client.publish(self.topic("status"), self._status_payload(), qos=1,
+                                     retain=True)
+            while not self._backlog.empty():
+                topic, body, retain = self._backlog.get_nowait()
+                try:
+                    await client.publish(topic, body, qos=1, retain=retain)
+                except aiomqtt.MqttError:
+                    self._backlog.put_nowait((topic, body, retain))  # resend after reconnect
+                    raise
+            waiter = asyncio.create_task(self._status_dirty.wait())
+            getter = asyncio.create_task(self._backlog.get())
+            done, pending = await asyncio.wait({waiter, getter},
+                                               return_when=asyncio.FIRST_COMPLETED)
+            for t in pending:
+                t.cancel()
+            if getter in done:
+                topic, body, retain = getter.result()
+                try:
+                    await client.publish(topic, body, qos=1, retain=retain)
+                except aiomqtt.MqttError:
+                    self._backlog.put_nowait((topic, body, retain))
+                    raise
+
+    async def _inbound(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            topic = str(message.topic)
+            raw = message.payload
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(
+                raw or "")
+            if topic == self.topic("config"):
+                await self._config(text)
+            elif topic == self.topic("cmd"):
+                await self._command(text)
+
+    async def _config(self, text: str) -> None:
+        if not text:
+            return  # retained config cleared
+        try:
+            update = json.loads(text)
+            detail = await self.on_config(update)
+        except (ValueError, TypeError) as exc:
+            log.error("config from MQTT rejected: %s", exc)
+            self.event({"type": "config-rejected", "error": str(exc)})
+            return
+        self.event({"type": "config-applied", "detail": detail})
+        self.status_changed()
+
+    async def _command(self, text: str) -> None:
+        ident: Any = None
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = text.strip()
+        if isinstance(doc, dict):
+            name, ident = doc.get("cmd"), doc.get("id")
+        else:
+            name = doc
+        if name not in COMMANDS:
+            self.event({"type": "cmd-result", "cmd": str(name)[:40], "id": ident, "ok": False,
+                        "detail": f"unknown command (known: {', '.join(COMMANDS)})"})
+            return
+        ok, detail = await self.on_command(str(name))
+        self.event({"type": "cmd-result", "cmd": name, "id": ident, "ok": ok, "detail": detail})
+        self.status_changed()
+
+    async def close(self) -> None:
+        """Clean shutdown: say offline ourselves (the will only fires on a lost connection)."""
+        client = self._client
+        if client is not None:
+            with contextlib.suppress(aiomqtt.MqttError):
+                await client.publish(self.topic("status"), json.dumps({"state": "offline"}),
+                                     qos=1, retain=True)

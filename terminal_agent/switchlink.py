@@ -1,0 +1,254 @@
+"""The link to the switch: TCP with LPS-87 framing, sign-on, echo keepalive, request matching,
+and the outbox drain (pending reversals first, then store-and-forward advices in order)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+
+from iso8583 import CodecError, FrameDecoder, Message, Profile, frame, load_profile
+
+from .config import AgentConfig
+from .iso import Fields, network_fields
+from .store import Entry, Outbox
+
+log = logging.getLogger("lps.agent.switch")
+
+
+class LinkDown(Exception):
+    """Not connected or signed on, or the connection dropped while a request was waiting."""
+
+
+class NoAnswer(Exception):
+    """No response within the request timeout."""
+
+
+class SwitchLink:
+    def __init__(self, cfg: AgentConfig, outbox: Outbox,
+                 on_change: Callable[[], None] = lambda: None,
+                 on_settled: Callable[[Entry, Message], None] = lambda _e, _m: None) -> None:
+        self.cfg = cfg
+        self.outbox = outbox
+        self.on_change = on_change  # connection state changed (status for the fleet)
+        self.on_settled = on_settled  # an outbox entry was answered
+        self.connected = False
+        self.signed_on = False
+        self.last_error = ""
+        self._profile: Profile = load_profile(cfg.profile)
+        self._writer: asyncio.StreamWriter | None = None
+        self._waiting: dict[tuple[str, str], asyncio.Future[Message]] = {}
+        self._kick = asyncio.Event()
+        self._restart = asyncio.Event()
+        self._signed = asyncio.Event()
+        self._last_traffic = 0.0
+
+    # -- public ---------------------------------------------------------------------------
+
+    def reconfigure(self, cfg: AgentConfig) -> None:
+        """Apply a new config live; a changed address or profile reconnects."""
+        old, self.cfg = self.cfg, cfg
+        if (old.switch, old.profile, old.tpdu) != (cfg.switch, cfg.profile, cfg.tpdu):
+            self._profile = load_profile(cfg.profile)
+            log.info("switch settings changed to %s (%s): reconnecting", cfg.switch, cfg.profile)
+            self._restart.set()
+            self._drop("reconfigured")
+
+    def kick(self) -> None:
+        """New outbox work (or an operator's flush-saf): drain now."""
+        self._kick.set()
+
+    async def sign_on(self) -> str:
+        """0800/001; returns DE39."""
+        resp = await self.request("0800", network_fields(
+            "001", self.outbox.next_stan(), self.cfg.terminal_id, time.time()), signed=False)
+        return resp.text(39, "96").strip()
+
+    async def wait_signed_on(self, timeout: float) -> bool:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._signed.wait(), timeout)
+        return self.signed_on
+
+    async def request(self, mti: str, fields: Fields, *, signed: bool = True,
+                      timeout: float | None = None) -> Message:
+        """Send one request and wait for its response (matched on DE11 + DE41)."""
+        if self._writer is None or (signed and not self.signed_on):
+            raise LinkDown(self.last_error or "switch not connected")
+        tpdu = bytes.fromhex(self.cfg.tpdu) if self.cfg.profile == "bcd" else None
+        msg = Message(mti=mti, fields=dict(fields), tpdu=tpdu)
+        payload = self._profile.encode(msg)
+        key = (str(fields[11]), str(fields[41]).strip())
+        fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiting[key] = fut
+        try:
+            self._writer.write(frame(payload))
+            self._last_traffic = time.monotonic()
+            await self._writer.drain()
+            return await asyncio.wait_for(fut, timeout or self.cfg.request_timeout_seconds)
+        except TimeoutError:
+            raise NoAnswer(f"no answer to {mti} STAN {key[0]} in "
+                           f"{timeout or self.cfg.request_timeout_seconds:g} s") from None
+        except (ConnectionError, OSError) as exc:
+            raise LinkDown(f"connection lost: {exc}") from None
+        finally:
+            self._waiting.pop(key, None)
+
+    # -- connection loop ----------------------------------------------------------------
+
+    async def run(self) -> None:
+        delay = 0.5
+        while True:
+            self._restart.clear()
+            try:
+                reader, writer = await asyncio.open_connection(
+                    self.cfg.switch_host, self.cfg.switch_port)
+            except OSError as exc:
+                self.last_error = f"cannot connect to {self.cfg.switch}: {exc.strerror or exc}"
+                log.warning("%s; retrying in %.1f s", self.last_error, delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._restart.wait(), delay)
+                delay = min(delay * 2, self.cfg.reconnect_max_seconds)
+                continue
+            self._writer = writer
+            self.connected = True
+            log.info("connected to switch %s", self.cfg.switch)
+            self.on_change()
+            try:
+                await self._session(reader, writer)
+                delay = 0.5
+            finally:
+                self._close(writer)
+
+    async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        read_task = asyncio.create_task(self._read_loop(reader))
+        try:
+            try:
+                code = await self.sign_on()
+            except (LinkDown, NoAnswer) as exc:
+                self.last_error = f"sign-on failed: {exc}"
+                log.warning("%s", self.last_error)
+                await self._pause()
+                return
+            if code != "00":
+                self.last_error = f"sign-on declined with {code}"
+                log.error("%s", self.last_error)
+                await self._pause()
+                return
+            self.signed_on = True
+            self.last_error = ""
+            self._signed.set()
+            log.info("signed on to %s as %s", self.cfg.switch, self.cfg.terminal_id)
+            self.on_change()
+            drain = asyncio.create_task(self._drain_loop())
+            echo = asyncio.create_task(self._echo_loop())
+            done, _ = await asyncio.wait({read_task, drain, echo, asyncio.create_task(
+                self._restart.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (drain, echo):
+                t.cancel()
+            for t in done:
+                if t is not read_task and not t.cancelled() and t.exception():
+                    log.error("switch link task failed: %r", t.exception())
+        finally:
+            read_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await read_task
+
+    async def _pause(self) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._restart.wait(), self.cfg.reconnect_max_seconds)
+
+    def _drop(self, why: str) -> None:
+        if self._writer is not None:
+            log.warning("dropping switch connection: %s", why)
+            self._writer.close()
+
+    def _close(self, writer: asyncio.StreamWriter) -> None:
+        writer.close()
+        self._writer = None
+        was = self.connected
+        self.connected = False
+        self.signed_on = False
+        self._signed.clear()
+        for fut in self._waiting.values():
+            if not fut.done():
+                fut.set_exception(LinkDown("connection to the switch lost"))
+        if was:
+            log.warning("disconnected from switch %s", self.cfg.switch)
+            self.on_change()
+
+    async def _read_loop(self, reader: asyncio.StreamReader) -> None:
+        decoder = FrameDecoder(max_size=4096)
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                self.last_error = "switch closed the connection"
+                return
+            try:
+                decoder.feed(chunk)
+                payloads = list(decoder.frames())
+            except CodecError as exc:
+                self.last_error = f"framing error from switch: {exc}"
+                log.error("%s", self.last_error)
+                return
+            for payload in payloads:
+                self._dispatch(payload)
+
+    def _dispatch(self, payload: bytes) -> None:
+        try:
+            msg = self._profile.decode(payload)
+        except CodecError as exc:
+            log.error("undecodable message from switch dropped: %s", exc)
+            return
+        key = (msg.text(11, ""), msg.text(41, "").strip())
+        fut = self._waiting.get(key)
+        if fut is None or fut.done():
+            log.warning("unmatched %s STAN %s from switch dropped", msg.mti, key[0])
+            return
+        fut.set_result(msg)
+
+    async def _echo_loop(self) -> None:
+        while True:
+            idle = time.monotonic() - self._last_traffic
+            wait = self.cfg.echo_interval_seconds - idle
+            if wait > 0:
+                await asyncio.sleep(wait)
+                continue
+            fields = network_fields("301", self.outbox.next_stan(), self.cfg.terminal_id,
+                                    time.time())
+            try:
+                await self.request("0800", fields)
+            except (LinkDown, NoAnswer) as exc:
+                self.last_error = f"echo failed: {exc}"
+                self._drop(self.last_error)
+                return
+
+    async def _drain_loop(self) -> None:
+        """Send outbox entries one at a time: reversals first, then advices, oldest first."""
+        while True:
+            self._kick.clear()
+            pending = self.outbox.entries("reversal") + self.outbox.entries("advice")
+            if not pending:
+                await self._kick.wait()
+                continue
+            for entry in pending:
+                if not await self.settle(entry):
+                    # no answer: back off a little, the next pass repeats it (0401/0221)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._kick.wait(), 1.0)
+                    break
+
+    async def settle(self, entry: Entry) -> bool:
+        """Send one outbox entry; on any answer remove it. False when unanswered."""
+        self.outbox.bump(entry.id)
+        try:
+            resp = await self.request(entry.wire_mti, entry.fields)
+        except NoAnswer as exc:
+            log.warning("%s", exc)
+            return False
+        self.outbox.remove(entry.id)
+        log.info("%s STAN %s answered %s", entry.wire_mti, entry.fields[11], resp.text(39, ""))
+        self.on_settled(entry, resp)
+        self.on_change()
+        return True
