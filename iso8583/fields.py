@@ -58,6 +58,10 @@ class FieldCodec(construct.Construct):  # type: ignore[misc]
         else:
             self.prefix_size = len("0".encode(charset)) * prefix_digits
         self.fixed_size = self.body_size(length) if prefix_digits == 0 else None
+        # Precomputed length prefixes and the fast paths' preconditions.
+        self._prefixes: tuple[bytes, ...] = (
+            tuple(self._write_prefix(i) for i in range(length + 1)) if prefix_digits else ()
+        )
 
     # -- subclass interface -------------------------------------------------------------------
     def body_size(self, units: int) -> int:
@@ -104,6 +108,21 @@ class FieldCodec(construct.Construct):  # type: ignore[misc]
         return str(units).zfill(self.prefix_digits).encode(self.charset)
 
     # -- the fast path ------------------------------------------------------------------------
+    def _quick_prefix(self, buf: bytes, pos: int) -> int:
+        """The length a well-formed prefix at `pos` announces, or -1 (the checked path then
+        reports what is wrong)."""
+        head = buf[pos:pos + self.prefix_size]
+        if len(head) != self.prefix_size:
+            return -1
+        if self.prefix_encoding == "bcd":
+            text = head.hex()
+            size = int(text) if text.isdigit() else -1
+        elif self.charset == "ascii" and head.isdigit():
+            size = int(head)
+        else:
+            return -1
+        return size if size <= self.length else -1
+
     def decode(self, buf: bytes, pos: int) -> tuple[FieldValue, int]:
         """Read this field at `pos` of `buf`; return its value and the offset after it."""
         size = self.fixed_size
@@ -195,6 +214,36 @@ class DigitChars(FieldCodec):
             text = _fit_fixed_digits(self, text)
         return text.encode(self.charset), len(text)
 
+    def decode(self, buf: bytes, pos: int) -> tuple[FieldValue, int]:
+        # Fast path for well-formed ASCII digits; anything else takes the checked path, which
+        # raises the precise error.
+        if self.charset == "ascii" and not self.track2:
+            size = self.fixed_size
+            if size is not None:
+                end = pos + size
+                chunk = buf[pos:end]
+                if len(chunk) == size and chunk.isdigit():
+                    return chunk.decode("ascii"), end
+            else:
+                size = self._quick_prefix(buf, pos)
+                if size >= 0:
+                    end = pos + self.prefix_size
+                    stop = end + size
+                    chunk = buf[end:stop]
+                    if len(chunk) == size and (chunk.isdigit() or not size):
+                        return chunk.decode("ascii"), stop
+        return FieldCodec.decode(self, buf, pos)
+
+    def encode(self, value: FieldValue) -> bytes:
+        if (type(value) is str and value.isdigit() and value.isascii()
+                and self.charset == "ascii"):
+            if self.prefix_digits == 0:
+                if len(value) == self.length:
+                    return value.encode("ascii")
+            elif len(value) <= self.length:
+                return self._prefixes[len(value)] + value.encode("ascii")
+        return FieldCodec.encode(self, value)
+
 
 class DigitBcd(FieldCodec):
     """`n` or `z` packed two digits a byte; an odd count padded with a nibble on one side.
@@ -244,6 +293,53 @@ class DigitBcd(FieldCodec):
         if units & 1:
             hexed = self.pad_nibble + hexed if self.pad_left else hexed + self.pad_nibble
         return bytes.fromhex(hexed), units
+
+    def decode(self, buf: bytes, pos: int) -> tuple[FieldValue, int]:
+        # Fast path for fixed even-length or left-zero-padded BCD digits.
+        size = self.fixed_size
+        if size is not None and not self.track2:
+            end = pos + size
+            chunk = buf[pos:end]
+            if len(chunk) == size:
+                text = chunk.hex()
+                if self.length & 1:
+                    if text[0] == self.pad_nibble and self.pad_left:
+                        text = text[1:]
+                        if text.isdigit():
+                            return text, end
+                elif text.isdigit():
+                    return text, end
+        elif size is None and not self.track2 and self.pad_left:
+            units = self._quick_prefix(buf, pos)
+            if units >= 0:
+                end = pos + self.prefix_size
+                stop = end + (units + 1) // 2
+                chunk = buf[end:stop]
+                if len(chunk) == stop - end:
+                    text = chunk.hex()
+                    if units & 1:
+                        if text[:1] == self.pad_nibble:
+                            text = text[1:]
+                            if text.isdigit():
+                                return text, stop
+                    elif text.isdigit() or not units:
+                        return text, stop
+        return FieldCodec.decode(self, buf, pos)
+
+    def encode(self, value: FieldValue) -> bytes:
+        if (not self.track2 and type(value) is str and value.isdigit() and value.isascii()):
+            units = len(value)
+            if self.prefix_digits == 0:
+                if units == self.length:
+                    if units & 1:
+                        value = (self.pad_nibble + value if self.pad_left
+                                 else value + self.pad_nibble)
+                    return bytes.fromhex(value)
+            elif units <= self.length:
+                if units & 1:
+                    value = self.pad_nibble + value if self.pad_left else value + self.pad_nibble
+                return self._prefixes[units] + bytes.fromhex(value)
+        return FieldCodec.encode(self, value)
 
 
 class Amount(FieldCodec):
@@ -335,6 +431,35 @@ class Text(FieldCodec):
                 raise self._enc_error(f"{len(data)} bytes exceed the length {self.length}")
             data = data.ljust(self.length, " ".encode(self.charset))
         return data, len(data)
+
+    def decode(self, buf: bytes, pos: int) -> tuple[FieldValue, int]:
+        # Fast path for printable ASCII text (fixed, or with an ASCII length prefix).
+        if self.charset == "ascii":
+            size = self.fixed_size
+            if size is not None:
+                end = pos + size
+                chunk = buf[pos:end]
+                if len(chunk) == size and not chunk.translate(None, _PRINTABLE):
+                    return chunk.decode("ascii"), end
+            else:
+                size = self._quick_prefix(buf, pos)
+                if size >= 0:
+                    end = pos + self.prefix_size
+                    stop = end + size
+                    chunk = buf[end:stop]
+                    if len(chunk) == size and not chunk.translate(None, _PRINTABLE):
+                        return chunk.decode("ascii"), stop
+        return FieldCodec.decode(self, buf, pos)
+
+    def encode(self, value: FieldValue) -> bytes:
+        if (type(value) is str and self.charset == "ascii" and value.isascii()
+                and value.isprintable()):
+            if self.prefix_digits == 0:
+                if len(value) == self.length:
+                    return value.encode("ascii")
+            elif len(value) <= self.length:
+                return self._prefixes[len(value)] + value.encode("ascii")
+        return FieldCodec.encode(self, value)
 
 
 class Binary(FieldCodec):
