@@ -1,0 +1,92 @@
+"""Config validation: the shipped example is accepted as it is; every fault names file+key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from terminal_agent.config import ConfigError, apply_live, load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "agent.toml"
+SHARED = Path("/work/shared/examples/agent.toml")
+
+
+def test_example_accepted_as_is():
+    cfg = load_config(EXAMPLE)
+    assert cfg.terminal_id == "T0000001"
+    assert cfg.store_id == "STORE0000000001"
+    assert (cfg.switch_host, cfg.switch_port, cfg.profile) == ("127.0.0.1", 8583, "ascii")
+    assert cfg.card_wait_seconds == 30 and cfg.request_timeout_seconds == 10
+    assert cfg.mqtt == "" and cfg.data_dir == "var/agent" and cfg.reader == "auto"
+    if SHARED.exists():
+        assert load_config(SHARED) == cfg
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    p = tmp_path / "agent.toml"
+    p.write_text(body)
+    return p
+
+
+BASE = 'terminal_id = "T1"\nstore_id = "S1"\nswitch = "h:1"\n'
+
+
+@pytest.mark.parametrize(("body", "key", "problem"), [
+    ('[agent]\nstore_id = "S1"\nswitch = "h:1"\n', "[agent].terminal_id", "missing"),
+    ("[agent]\n" + BASE + 'profile = "ebcdic"\n', "[agent].profile", '"ascii" or "bcd"'),
+    ("[agent]\n" + BASE + 'swtich = "x"\n', "[agent].swtich", "unknown key"),
+    ("[agent]\n" + BASE + "ecr_baud = 9601\n", "[agent].ecr_baud", "must be one of"),
+    ("[agent]\n" + BASE + "card_wait_seconds = 0\n", "[agent].card_wait_seconds", "more than 0"),
+    ("[agent]\n" + BASE + "card_wait_seconds = true\n", "[agent].card_wait_seconds", "number"),
+    ("[agent]\n" + BASE + 'mqtt = "http://x"\n', "[agent].mqtt", "mqtt://host"),
+    ('[agent]\nterminal_id = "T000000001"\nstore_id = "S"\nswitch = "h:1"\n',
+     "[agent].terminal_id", "longer than 8"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S"\nswitch = "h:99999"\n', "[agent].switch",
+     "host:port"),
+    ("[agent]\n" + BASE + 'tpdu = "12"\n', "[agent].tpdu", "10 hex digits"),
+    ("[agent\n", "(file)", "not valid TOML"),
+    ("[other]\nx = 1\n", "[other]", "unknown section"),
+    ('terminal_id = "T1"\n', "[terminal_id]", "unknown section"),
+    ("", "[agent]", "missing section"),
+])
+def test_faults_named(tmp_path, body, key, problem):
+    path = _write(tmp_path, body)
+    with pytest.raises(ConfigError) as e:
+        load_config(path)
+    assert e.value.source == str(path)
+    assert e.value.key == key
+    assert problem in e.value.problem
+    assert str(e.value).startswith(f"{path}: {key}: ")
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ConfigError) as e:
+        load_config(tmp_path / "nope.toml")
+    assert "cannot read" in str(e.value)
+
+
+def test_live_update_validated():
+    cfg = load_config(EXAMPLE)
+    new = apply_live(cfg, {"switch": "10.0.0.2:9000", "card_wait_seconds": 5}, "mqtt")
+    assert (new.switch_port, new.card_wait_seconds, new.terminal_id) == (9000, 5.0, "T0000001")
+    with pytest.raises(ConfigError, match="cannot be set live"):
+        apply_live(cfg, {"terminal_id": "X"}, "mqtt")
+    with pytest.raises(ConfigError, match="host:port"):
+        apply_live(cfg, {"switch": "nohost"}, "mqtt")
+    with pytest.raises(ConfigError, match="JSON object"):
+        apply_live(cfg, [1], "mqtt")
+
+
+def test_cli_check_config(tmp_path):
+    ok = subprocess.run([sys.executable, "-m", "terminal_agent", "check-config", "--config",
+                         str(EXAMPLE)], capture_output=True, text=True, cwd=ROOT)
+    assert ok.returncode == 0 and "ok" in ok.stdout
+    bad = _write(tmp_path, "[agent]\n" + BASE + 'profile = "x"\n')
+    out = subprocess.run([sys.executable, "-m", "terminal_agent", "run", "--config", str(bad)],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 2
+    assert f"{bad}: [agent].profile: must be" in out.stderr
