@@ -1,0 +1,238 @@
+"""The HSM's operations over keys under the LMK: the one place where keys are in clear.
+
+Both the in-process client and the TCP server call this engine, so both behave the same.
+Clear keys live only in local variables of these methods; what goes out is a key under the
+LMK (a ``U`` token), a key under a terminal master key, a check value, a MAC, or a verdict.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from hsm_sim import primitives as p
+from hsm_sim.errors import (
+    InputError,
+    KeyLengthError,
+    KeyParityError,
+    KeyTypeError,
+    PinBlockFormatError,
+)
+from hsm_sim.lmk import KeyType, Lmk
+
+MAC_KEY_TYPES = (KeyType.TAK, KeyType.ZAK)
+PIN_KEY_TYPES = (KeyType.TPK, KeyType.ZPK)
+KEK_TYPES = (KeyType.TMK, KeyType.ZMK)
+PIN_FORMAT_ISO0 = "01"  # payShield PIN block format code of ISO 9564-1 format 0
+
+
+@dataclass(frozen=True)
+class GeneratedKey:
+    """A key under the LMK and its 6-hex-digit check value."""
+
+    key_lmk: str
+    kcv: str
+
+
+@dataclass(frozen=True)
+class ExportedKey:
+    """A key under the LMK, the same key under a KEK (32 hex digits), and its check value."""
+
+    key_lmk: str
+    key_kek: str
+    kcv: str
+
+
+@dataclass(frozen=True)
+class KeyComponent:
+    """One clear component (32 hex digits) of a split key, with its own check value."""
+
+    component: str
+    kcv: str
+
+
+def _kcv6(clear: bytes) -> str:
+    return p.kcv(clear).hex().upper()
+
+
+def _new_des_key() -> bytes:
+    while True:
+        key = p.des_odd_parity(os.urandom(16))
+        if key[:8] != key[8:]:  # never a degenerate (single-DES) double-length key
+            return key
+
+
+def _require(key_type: KeyType, allowed: Sequence[KeyType], what: str) -> None:
+    if key_type not in allowed:
+        names = "/".join(t.name for t in allowed)
+        raise KeyTypeError(f"{what} needs a {names} key, not {key_type.name}")
+
+
+class HsmEngine:
+    """HSM operations over an LMK. Thread-safe: it holds no mutable state."""
+
+    def __init__(self, lmk: Lmk) -> None:
+        self._lmk = lmk
+
+    # ------------------------------------------------------------------ keys
+
+    def lmk_check_value(self) -> str:
+        return self._lmk.check_value()
+
+    def generate_key(self, key_type: KeyType) -> GeneratedKey:
+        """A fresh random double-length key of ``key_type``, under the LMK."""
+        clear = _new_des_key()
+        return GeneratedKey(self._lmk.wrap(clear, key_type), _kcv6(clear))
+
+    def form_key(self, key_type: KeyType, components: Sequence[bytes]) -> GeneratedKey:
+        """Form a key from clear components (XOR), e.g. to load a BDK or a known TMK."""
+        if not 2 <= len(components) <= 9:
+            raise InputError(f"a key is formed from 2 to 9 components, got {len(components)}")
+        key = bytes(16)
+        for comp in components:
+            if len(comp) != 16:
+                raise KeyLengthError(f"a component is 16 bytes, got {len(comp)}")
+            key = bytes(a ^ b for a, b in zip(key, comp, strict=True))
+        if not p.has_odd_parity(key):
+            raise KeyParityError("the components do not XOR to an odd-parity key")
+        return GeneratedKey(self._lmk.wrap(key, key_type), _kcv6(key))
+
+    def kcv(self, key_lmk: str, key_type: KeyType) -> str:
+        """The 6-hex-digit check value of a key under the LMK."""
+        return _kcv6(self._lmk.unwrap(key_lmk, key_type))
+
+    def export_key(
+        self, key_lmk: str, key_type: KeyType, kek_lmk: str, kek_type: KeyType
+    ) -> ExportedKey:
+        """The key under a TMK or ZMK (TDES-ECB), for sending to a terminal or a peer."""
+        _require(kek_type, KEK_TYPES, "export")
+        clear = self._lmk.unwrap(key_lmk, key_type)
+        kek = self._lmk.unwrap(kek_lmk, kek_type)
+        return ExportedKey(key_lmk, p.tdes_encrypt_ecb(kek, clear).hex().upper(), _kcv6(clear))
+
+    def generate_exported_key(
+        self, key_type: KeyType, kek_lmk: str, kek_type: KeyType = KeyType.TMK
+    ) -> ExportedKey:
+        """A fresh key of ``key_type`` under the LMK and under a TMK/ZMK (A0 mode 1, HC)."""
+        _require(kek_type, KEK_TYPES, "export")
+        if key_type in KEK_TYPES and kek_type == KeyType.TMK and key_type != KeyType.TMK:
+            raise KeyTypeError("a ZMK is never sent to a terminal")
+        kek = self._lmk.unwrap(kek_lmk, kek_type)
+        clear = _new_des_key()
+        return ExportedKey(
+            self._lmk.wrap(clear, key_type),
+            p.tdes_encrypt_ecb(kek, clear).hex().upper(),
+            _kcv6(clear),
+        )
+
+    def split_key(self, key_lmk: str, key_type: KeyType, count: int = 2) -> list[KeyComponent]:
+        """Split a key into ``count`` clear components whose XOR is the key (key injection).
+
+        All but the last component are random odd-parity keys; the last one makes the XOR
+        come out exactly, so its parity follows from the count.
+        """
+        if not 2 <= count <= 9:
+            raise InputError(f"a key is split into 2 to 9 components, got {count}")
+        clear = self._lmk.unwrap(key_lmk, key_type)
+        parts = [_new_des_key() for _ in range(count - 1)]
+        last = clear
+        for part in parts:
+            last = bytes(a ^ b for a, b in zip(last, part, strict=True))
+        parts.append(last)
+        return [KeyComponent(c.hex().upper(), _kcv6(c)) for c in parts]
+
+    # ------------------------------------------------------------------ MACs
+
+    def generate_mac(
+        self, key_lmk: str, data: bytes, key_type: KeyType = KeyType.TAK, padding: int = 1
+    ) -> bytes:
+        """ISO 9797-1 MAC algorithm 3 (X9.19) of ``data``, 8 bytes."""
+        _require(key_type, MAC_KEY_TYPES, "MAC generation")
+        return p.retail_mac(self._lmk.unwrap(key_lmk, key_type), data, padding)
+
+    def verify_mac(
+        self,
+        key_lmk: str,
+        data: bytes,
+        mac: bytes,
+        key_type: KeyType = KeyType.TAK,
+        padding: int = 1,
+    ) -> bool:
+        """True when ``mac`` (4 to 8 bytes, leftmost of the full MAC) matches ``data``."""
+        if not 4 <= len(mac) <= 8:
+            raise InputError(f"a MAC to verify is 4 to 8 bytes, got {len(mac)}")
+        full = self.generate_mac(key_lmk, data, key_type, padding)
+        return hmac.compare_digest(full[: len(mac)], mac)
+
+    # ------------------------------------------------------------------ PINs
+
+    def encrypt_pin(self, pin: str, account12: str) -> str:
+        """A clear PIN as a PIN under the LMK (16 hex digits), bound to the account number."""
+        return self._lmk.encrypt_pin_block(p.iso0_block_from_account(pin, account12))
+
+    def _pin_from_lmk(self, pin_lmk: str, account12: str) -> str:
+        if len(pin_lmk) != 16:
+            raise InputError(f"a PIN under the LMK is 16 hex digits, got {len(pin_lmk)}")
+        try:
+            block = self._lmk.decrypt_pin_block(pin_lmk)
+        except ValueError:
+            raise InputError("a PIN under the LMK must be hexadecimal") from None
+        return p.decode_iso0_with_account(block, account12)
+
+    def _pin_from_block(
+        self, pin_key: bytes, pin_block: bytes, account12: str, pin_format: str
+    ) -> str:
+        if pin_format != PIN_FORMAT_ISO0:
+            raise PinBlockFormatError(f"PIN block format {pin_format!r} unsupported (only 01)")
+        if len(pin_block) != 8:
+            raise InputError(f"a format 0 PIN block is 8 bytes, got {len(pin_block)}")
+        return p.decode_iso0_with_account(p.tdes_decrypt_ecb(pin_key, pin_block), account12)
+
+    def translate_pin_to_lmk(
+        self,
+        tpk_lmk: str,
+        pin_block: bytes,
+        account12: str,
+        key_type: KeyType = KeyType.TPK,
+        pin_format: str = PIN_FORMAT_ISO0,
+    ) -> str:
+        """A PIN block under a TPK/ZPK re-encrypted as a PIN under the LMK (PIN change)."""
+        _require(key_type, PIN_KEY_TYPES, "PIN translation")
+        tpk = self._lmk.unwrap(tpk_lmk, key_type)
+        pin = self._pin_from_block(tpk, pin_block, account12, pin_format)
+        return self.encrypt_pin(pin, account12)
+
+    def verify_pin(
+        self,
+        tpk_lmk: str,
+        pin_block: bytes,
+        account12: str,
+        pin_lmk: str,
+        key_type: KeyType = KeyType.TPK,
+        pin_format: str = PIN_FORMAT_ISO0,
+    ) -> bool:
+        """Comparison method: the PIN in the block equals the stored PIN under the LMK."""
+        _require(key_type, PIN_KEY_TYPES, "PIN verification")
+        tpk = self._lmk.unwrap(tpk_lmk, key_type)
+        entered = self._pin_from_block(tpk, pin_block, account12, pin_format)
+        stored = self._pin_from_lmk(pin_lmk, account12)
+        return hmac.compare_digest(entered, stored)
+
+    def verify_pin_dukpt(
+        self,
+        bdk_lmk: str,
+        ksn: bytes,
+        pin_block: bytes,
+        account12: str,
+        pin_lmk: str,
+        pin_format: str = PIN_FORMAT_ISO0,
+    ) -> bool:
+        """As ``verify_pin``, with the PIN block under the X9.24-1 DUKPT PIN key of ``ksn``."""
+        bdk = self._lmk.unwrap(bdk_lmk, KeyType.BDK)
+        ipek = p.tdes_dukpt_ipek(bdk, ksn)
+        pin_key = p.tdes_dukpt_key(ipek, ksn, "pin")
+        entered = self._pin_from_block(pin_key, pin_block, account12, pin_format)
+        stored = self._pin_from_lmk(pin_lmk, account12)
+        return hmac.compare_digest(entered, stored)

@@ -1,0 +1,106 @@
+"""The asyncio TCP server: 2-byte big-endian length frames around ``hostcmd.handle``.
+
+Each connection is served by its own task and only reads its own frames; a malformed frame
+gets an error code, a broken connection is closed, and nothing one client sends can stop the
+server or disturb another connection. Requests on one connection are answered in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+
+from hsm_sim.engine import HsmEngine
+from hsm_sim.hostcmd import handle
+
+log = logging.getLogger(__name__)
+
+_LEN = struct.Struct(">H")
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``host:port`` (``[::1]:1500`` for IPv6) as a (host, port) pair."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise ValueError(f"listen address must be host:port, got {listen!r}")
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+class HsmServer:
+    """Serves one HsmEngine on a TCP address until ``close``."""
+
+    def __init__(self, engine: HsmEngine) -> None:
+        self._engine = engine
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self, host: str = "127.0.0.1", port: int = 1500) -> tuple[str, int]:
+        """Bind and start accepting; returns the bound address (port 0 picks a free port)."""
+        self._server = await asyncio.start_server(self._on_connect, host, port)
+        sockname = self._server.sockets[0].getsockname()
+        return str(sockname[0]), int(sockname[1])
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            raise RuntimeError("start() the server first")
+        async with self._server:
+            await self._server.serve_forever()
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        peer = writer.get_extra_info("peername")
+        try:
+            await self._serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away mid-frame: nothing to answer
+        except Exception:
+            log.exception("connection %s failed", peer)
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            try:
+                prefix = await reader.readexactly(2)
+            except asyncio.IncompleteReadError as exc:
+                if exc.partial:
+                    log.info("connection closed inside a length prefix")
+                return
+            (length,) = _LEN.unpack(prefix)
+            if length == 0:
+                continue  # keep-alive: never answered
+            payload = await reader.readexactly(length)
+            response = handle(self._engine, payload)
+            writer.write(_LEN.pack(len(response)) + response)
+            await writer.drain()
+
+
+async def serve(engine: HsmEngine, listen: str) -> None:
+    """Run a server on ``listen`` until cancelled (the ``lps-hsm serve`` entry)."""
+    host, port = parse_listen(listen)
+    server = HsmServer(engine)
+    bound = await server.start(host, port)
+    log.info("lps-hsm listening on %s:%d, LMK check value %s", *bound, engine.lmk_check_value())
+    print(f"lps-hsm listening on {bound[0]}:{bound[1]}", flush=True)
+    try:
+        await server.serve_forever()
+    finally:
+        await server.close()
