@@ -146,6 +146,7 @@ def build(lps_python: Path) -> dict[str, Any]:
                   "documents show `b` fields as hex, bcd DE35 with D for '=' (see "
                   "peer_specs.py)."),
         "pyiso8583_version": getattr(pyiso, "__version__", "unknown"),
+        "bench_ids": list(cm.BENCH_IDS),
         "specs": {p: peer_specs.spec_for(p) for p in peer_specs.PROFILES},
         "messages": messages,
         "rejects": _rejects(),
