@@ -50,6 +50,21 @@ pyiso = _import_peer()
 import corpus_messages as cm  # noqa: E402  (after the path guard above)
 import peer_specs  # noqa: E402
 
+DIFFERENCES = [
+    "Valid messages: none. With the specs of peer_specs.py both codecs write every corpus "
+    "message byte for byte alike, in both profiles.",
+    "DE48: pyiso8583's stock specs declare it ASCII; LPS-87 (§3) needs data_enc utf-8. "
+    "pyiso8583 then counts the LLL in encoded bytes, as the protocol says, so the bytes agree; "
+    "tests/crosscheck checks the byte count on both wires for every non-ASCII DE48.",
+    "DE35 in bcd: pyiso8583 has no track-2 type; it carries the nibbles as hex text, so '=' "
+    "appears as 'D' in its documents and no character check is made.",
+    "Fixed fields: pyiso8583 needs them at full length; the LPS API also zero-fills a short "
+    "fixed n value (the corpus gives full-length values, as a decoder returns them).",
+    "Validation: pyiso8583 does not check content (hex nibbles in BCD numerics, letters in ASCII "
+    "numerics, pad nibbles, control characters, charset). `rejects` lists bytes it writes that "
+    "PROTOCOL.md forbids; our decoder must refuse each, naming the field.",
+]
+
 
 def _jsonable_fields(fields: dict[int, Any]) -> dict[str, Any]:
     return {str(n): cm.to_json_value(v) for n, v in sorted(fields.items())}
@@ -147,6 +162,7 @@ def build(lps_python: Path) -> dict[str, Any]:
                   "peer_specs.py)."),
         "pyiso8583_version": getattr(pyiso, "__version__", "unknown"),
         "bench_ids": list(cm.BENCH_IDS),
+        "differences": DIFFERENCES,
         "specs": {p: peer_specs.spec_for(p) for p in peer_specs.PROFILES},
         "messages": messages,
         "rejects": _rejects(),
