@@ -1,0 +1,144 @@
+"""The records settlement reads from the journal: plain, frozen data with integer money.
+
+They mirror the switch's journal (`switch.core.entries`) but carry only what settlement needs,
+so the core can be driven by hand-written tables in tests and by SQLite in production alike.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+# Journal kinds (the values of `switch.core.entries`; repeated here so the core needs no switch).
+EARN = "earn"
+ADVICE = "advice"
+REDEEM = "redeem"
+SV_PURCHASE = "sv_purchase"
+REVERSAL = "reversal"
+BATCH_CLOSE = "batch_close"
+
+POINTS = "points"
+STORED_VALUE = "sv"
+
+APPROVED = "00"
+
+#: Processing codes whose lot draws move value between stores (PROTOCOL.md §4).
+PC_REDEEM = "900000"
+PC_SV_PURCHASE = "006000"
+PC_PURCHASE = "000000"
+SPENDING_PCS = frozenset({PC_REDEEM, PC_SV_PURCHASE})
+
+
+class SettlementError(Exception):
+    """Settlement cannot proceed; the message names the record and what is wrong."""
+
+
+class InputError(SettlementError):
+    """The journal (or the configuration) holds something settlement must not guess about."""
+
+
+class InvariantError(SettlementError):
+    """A money invariant failed (positions not summing to zero, an entry counted twice)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """A signed change of `delta` to lot `lot_id` (points or stored value) issued by `issuer`."""
+
+    lot_id: int
+    kind: str
+    issuer: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One journal entry as settlement sees it."""
+
+    id: int
+    business_day: dt.date
+    kind: str
+    mti: str = ""
+    pc: str = ""
+    terminal_id: str = ""
+    store_id: str = ""
+    pan: str = ""
+    amount: int = 0
+    points: int = 0
+    sv: int = 0
+    response_code: str = ""
+    batch: str = ""
+    rrn: str = ""
+    original_id: int | None = None
+    draws: tuple[Draw, ...] = ()
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code == APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class Flow:
+    """Value that moved from `payer` (the lot's issuer) to `payee` (the accepting store).
+
+    `units` are points for `POINTS` and currency minor units for `STORED_VALUE`; negative
+    when a reversal gives back what an earlier day's redemption took.
+    """
+
+    kind: str
+    payer: str
+    payee: str
+    units: int
+
+
+@dataclass(frozen=True, slots=True)
+class LotExpiry:
+    """A lot that is (or became) unusable by the settled day, with its remaining balance.
+
+    `before` is the remaining at the end of the previous business day and `after` at the end
+    of the settled day; both are from the journal, so breakage never depends on earlier runs.
+    """
+
+    lot_id: int
+    issuer: str
+    expires_on: dt.date
+    before: int
+    after: int
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A batch's 0500 totals: DE74-77 counts and DE86-89 amounts."""
+
+    credits: int = 0
+    credit_reversals: int = 0
+    debits: int = 0
+    debit_reversals: int = 0
+    credit_amount: int = 0
+    credit_reversal_amount: int = 0
+    debit_amount: int = 0
+    debit_reversal_amount: int = 0
+
+    @classmethod
+    def from_fields(cls, fields: dict[int, int]) -> Totals:
+        return cls(
+            credits=fields.get(74, 0), credit_reversals=fields.get(75, 0),
+            debits=fields.get(76, 0), debit_reversals=fields.get(77, 0),
+            credit_amount=fields.get(86, 0), credit_reversal_amount=fields.get(87, 0),
+            debit_amount=fields.get(88, 0), debit_reversal_amount=fields.get(89, 0),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchClose:
+    """A 0500 the switch journaled: the terminal's totals as it sent them."""
+
+    id: int
+    terminal_id: str
+    store_id: str
+    batch: str
+    response_code: str
+    terminal: Totals
+    #: The batch's transactions (any business day, journaled before the close) and the
+    #: reversals of them journaled before the close.
+    rows: tuple[Row, ...] = field(default_factory=tuple)

@@ -1,0 +1,264 @@
+"""The day's files as bytes: CSV, JSON and a self-contained HTML page (pure, deterministic).
+
+Nothing here reads a clock or the environment, so the same settlement renders to the same
+bytes on every run; that is what lets a sealed day be re-run and compared byte for byte.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import html
+import io
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from settlement.day import DaySettlement
+from settlement.digest import FORMAT
+from settlement.netting import NettingSummary, Position
+from settlement.reconcile import ReconLine
+
+POSITIONS = "positions.csv"
+OBLIGATIONS = "obligations.csv"
+RECONCILIATION = "reconciliation.csv"
+BREAKAGE = "breakage.csv"
+SV_POSITIONS = "sv_positions.csv"
+SV_OBLIGATIONS = "sv_obligations.csv"
+SETTLEMENT = "settlement.json"
+REPORT = "report.html"
+
+
+def csv_bytes(header: Sequence[str], rows: Iterable[Sequence[object]]) -> bytes:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue().encode()
+
+
+def explained(line: ReconLine) -> str:
+    """`journal_id:rrn:amount:response` for each explaining transaction."""
+    return " ".join(
+        f"{r.id}:{r.rrn or '-'}:{r.amount}:{r.response_code}" for r in line.explained_by
+    )
+
+
+def _summary(s: NettingSummary) -> dict[str, Any]:
+    return {
+        "obligations": s.obligations,
+        "gross_units": s.gross_units,
+        "gross_amount": s.gross_amount,
+        "net_units": s.net_units,
+        "net_amount": s.net_amount,
+        "netting_removed_amount": s.removed_amount,
+        "netting_ratio": s.ratio,
+    }
+
+
+def settlement_json(d: DaySettlement, files: dict[str, str]) -> dict[str, Any]:
+    coalitions: dict[str, Any] = {}
+    for ps, ss in zip(d.points.summaries, d.stored_value.summaries, strict=True):
+        brk = [b for b in d.breakage if b.coalition == ps.coalition]
+        coalitions[ps.coalition] = {
+            "currency": ps.currency,
+            "points": _summary(ps),
+            "stored_value": _summary(ss),
+            "breakage": {
+                "lots": sum(b.lots for b in brk),
+                "points": sum(b.points for b in brk),
+                "amount": sum(b.amount for b in brk),
+            },
+            "instructions": [
+                {"store_id": i.store_id, "action": i.action, "amount": i.amount,
+                 "currency": i.currency, "kind": kind}
+                for kind, side in (("points", d.points), ("stored_value", d.stored_value))
+                for i in side.instructions if i.coalition == ps.coalition
+            ],
+        }
+    out = [r for r in d.reconciliation if not r.balanced]
+    batches = {(r.terminal_id, r.batch, r.close_id) for r in d.reconciliation}
+    bad = {(r.terminal_id, r.batch, r.close_id) for r in out}
+    return {
+        "format": FORMAT,
+        "business_day": d.day.isoformat(),
+        "inputs_digest": d.inputs_digest,
+        "entries": {"total": d.entries, "settling": d.settling_entries, "by_kind": d.counts},
+        "coalitions": coalitions,
+        "reconciliation": {
+            "batches": len(batches), "in_balance": len(batches - bad),
+            "out_of_balance": len(bad), "differences": len(out),
+        },
+        "files": files,
+    }
+
+
+def render(d: DaySettlement) -> dict[str, bytes]:
+    """Every output file of a settled day, by name."""
+    files = {
+        POSITIONS: csv_bytes(
+            ("store_id", "store_name", "points_payable", "points_receivable", "net_points",
+             "net_amount", "currency"),
+            ((p.store_id, p.store_name, p.payable, p.receivable, p.net, p.net_amount, p.currency)
+             for p in d.points.positions),
+        ),
+        OBLIGATIONS: csv_bytes(
+            ("payer_store", "payee_store", "points", "amount", "currency"),
+            ((o.payer, o.payee, o.units, o.amount, o.currency) for o in d.points.obligations),
+        ),
+        SV_POSITIONS: csv_bytes(
+            ("store_id", "store_name", "payable", "receivable", "net_amount", "currency"),
+            ((p.store_id, p.store_name, p.payable, p.receivable, p.net_amount, p.currency)
+             for p in d.stored_value.positions),
+        ),
+        SV_OBLIGATIONS: csv_bytes(
+            ("payer_store", "payee_store", "amount", "currency"),
+            ((o.payer, o.payee, o.amount, o.currency) for o in d.stored_value.obligations),
+        ),
+        RECONCILIATION: csv_bytes(
+            ("terminal_id", "store_id", "batch", "close_id", "switch_answer", "category",
+             "fields", "terminal_count", "switch_count", "count_difference", "terminal_amount",
+             "switch_amount", "amount_difference", "explained_by", "note"),
+            ((r.terminal_id, r.store_id, r.batch, r.close_id, r.switch_answer, r.category,
+              r.fields, r.terminal_count, r.switch_count, r.terminal_count - r.switch_count,
+              r.terminal_amount, r.switch_amount, r.terminal_amount - r.switch_amount,
+              explained(r), r.note) for r in d.reconciliation),
+        ),
+        BREAKAGE: csv_bytes(
+            ("store_id", "store_name", "expired_lots", "points", "amount", "currency"),
+            ((b.store_id, b.store_name, b.lots, b.points, b.amount, b.currency)
+             for b in d.breakage),
+        ),
+    }
+    files[REPORT] = report_html(d).encode()
+    digests = {name: hashlib.sha256(body).hexdigest() for name, body in sorted(files.items())}
+    files[SETTLEMENT] = (
+        json.dumps(settlement_json(d, digests), indent=2, sort_keys=True, ensure_ascii=False)
+        + "\n"
+    ).encode()
+    return dict(sorted(files.items()))
+
+
+# -- HTML -------------------------------------------------------------------------------------
+
+CSS = """body{font-family:system-ui,sans-serif;margin:2em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.3em .6em}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th{background:#f3f3f3}
+.bad{color:#b00}.ok{color:#070}code{font-size:.85em}"""
+
+
+def _e(v: object) -> str:
+    return html.escape(str(v))
+
+
+def _num(v: int) -> str:
+    return f"{v:,}"
+
+
+def _table(header: Sequence[str], rows: Iterable[Sequence[object]], numeric: set[int]) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(
+            f'<td class="n">{_num(v)}</td>' if i in numeric and isinstance(v, int)
+            else f"<td>{_e(v)}</td>" for i, v in enumerate(row)
+        ) + "</tr>\n"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>\n{body}</table>\n"
+
+
+def chart_svg(positions: Sequence[Position], title: str) -> str:
+    """Horizontal bars of net amounts around a zero line; integer geometry, no script."""
+    if not positions:
+        return ""
+    label_w, half, row_h = 220, 260, 24
+    width, height = label_w + 2 * half + 120, row_h * len(positions) + 40
+    peak = max((abs(p.net_amount) for p in positions), default=0) or 1
+    zero = label_w + half
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'role="img" aria-label="{_e(title)}">',
+        f'<line x1="{zero}" y1="10" x2="{zero}" y2="{height - 20}" stroke="#888"/>',
+    ]
+    for i, p in enumerate(positions):
+        y = 20 + i * row_h
+        bar = abs(p.net_amount) * half // peak
+        x = zero if p.net_amount >= 0 else zero - bar
+        color = "#2a7" if p.net_amount >= 0 else "#c33"
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 14}" text-anchor="end" font-size="12">'
+            f"{_e(p.store_name)}</text>"
+            f'<rect x="{x}" y="{y}" width="{bar}" height="{row_h - 6}" fill="{color}">'
+            f"<title>{_e(p.store_id)}: {_num(p.net_amount)} {_e(p.currency)}</title></rect>"
+            f'<text x="{zero + half + 8}" y="{y + 14}" font-size="12">'
+            f"{_num(p.net_amount)}</text>"
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def report_html(d: DaySettlement) -> str:
+    day = d.day.isoformat()
+    out = [
+        "<!DOCTYPE html>",
+        f'<html lang="en"><head><meta charset="utf-8"><title>LPS settlement {day}</title>',
+        f"<style>{CSS}</style></head><body>",
+        f"<h1>Settlement of business day {day}</h1>",
+        f"<p>Journal entries: {_num(d.entries)} ({_num(d.settling_entries)} moved value between "
+        f"stores). Inputs digest <code>{d.inputs_digest}</code>.</p>",
+        "<h2>Totals</h2>",
+        _table(
+            ("coalition", "kind", "obligations", "gross amount", "net transfers",
+             "removed by netting", "net/gross", "currency"),
+            ((s.coalition, "points" if s.kind == "points" else "stored value", s.obligations,
+              s.gross_amount, s.net_amount, s.removed_amount, s.ratio or "-", s.currency)
+             for side in (d.points, d.stored_value) for s in side.summaries),
+            {2, 3, 4, 5},
+        ),
+        "<h2>Net positions (points)</h2>",
+        chart_svg(d.points.positions, "net positions in currency"),
+        _table(
+            ("store", "name", "payable", "receivable", "net points", "net amount", "currency"),
+            ((p.store_id, p.store_name, p.payable, p.receivable, p.net, p.net_amount, p.currency)
+             for p in d.points.positions),
+            {2, 3, 4, 5},
+        ),
+        "<h2>Settlement instructions</h2>",
+        _table(
+            ("coalition", "store", "kind", "action", "amount", "currency"),
+            ((i.coalition, i.store_id, kind, i.action, i.amount, i.currency)
+             for kind, side in (("points", d.points), ("stored value", d.stored_value))
+             for i in side.instructions),
+            {4},
+        ),
+    ]
+    if any(p.payable or p.receivable for p in d.stored_value.positions):
+        out += [
+            "<h2>Net positions (coalition-wide stored value)</h2>",
+            chart_svg(d.stored_value.positions, "stored-value net positions"),
+        ]
+    out += [
+        "<h2>Expiry (breakage)</h2>",
+        _table(
+            ("store", "name", "expired lots", "points", "amount", "currency"),
+            ((b.store_id, b.store_name, b.lots, b.points, b.amount, b.currency)
+             for b in d.breakage),
+            {2, 3, 4},
+        ),
+        "<h2>Reconciliation exceptions</h2>",
+    ]
+    bad = [r for r in d.reconciliation if not r.balanced]
+    ok = len({(r.terminal_id, r.batch, r.close_id) for r in d.reconciliation if r.balanced})
+    out.append(f'<p class="ok">{ok} batch(es) in balance.</p>')
+    if bad:
+        out.append(_table(
+            ("terminal", "batch", "fields", "terminal", "switch", "terminal amount",
+             "switch amount", "explained by", "note"),
+            ((r.terminal_id, r.batch, r.fields, r.terminal_count, r.switch_count,
+              r.terminal_amount, r.switch_amount, explained(r) or "-", r.note) for r in bad),
+            {3, 4, 5, 6},
+        ).replace("<table>", '<table class="bad">', 1))
+    else:
+        out.append("<p>No exceptions.</p>")
+    out.append("</body></html>\n")
+    return "\n".join(out)
