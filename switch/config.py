@@ -1,0 +1,520 @@
+"""The switch's TOML configuration, read once into typed, frozen objects.
+
+Every error names the file, the dotted key and what is wrong, so an operator can fix a typo
+without reading code. Unknown keys are refused for the same reason (a misspelt `min_amout`
+would otherwise silently earn points below the minimum). Other packages (settlement, agent,
+programs) import `load_config` and the dataclasses here rather than re-reading the TOML.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+__all__ = [
+    "Campaign",
+    "Coalition",
+    "Config",
+    "ConfigError",
+    "EarnRule",
+    "HostPort",
+    "Limits",
+    "Stamps",
+    "Store",
+    "StoredValue",
+    "SwitchSettings",
+    "Terminal",
+    "Tier",
+    "load_config",
+    "parse_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used: `file: key: reason`."""
+
+    def __init__(self, file: str, key: str, reason: str) -> None:
+        self.file = file
+        self.key = key
+        self.reason = reason
+        super().__init__(f"{file}: {key}: {reason}" if key else f"{file}: {reason}")
+
+
+@dataclass(frozen=True, slots=True)
+class HostPort:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Server limits; all optional in the TOML (`[switch.limits]`)."""
+
+    max_frame: int = 4096
+    idle_timeout: float = 300.0
+    max_connections: int = 5000
+    max_inflight_per_connection: int = 64
+    max_inflight: int = 20000
+    max_batch: int = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class SwitchSettings:
+    listen_ascii: HostPort | None
+    listen_bcd: HostPort | None
+    metrics: HostPort | None
+    database: Path
+    hsm: str
+    require_mac: bool
+    business_day_cutover: dt.time
+    timezone: str
+    idempotency_days: int = 7
+    return_window_days: int = 365
+    log_level: str = "INFO"
+    limits: Limits = field(default_factory=Limits)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    name: str
+    min_spend_12m: int
+    earn_multiplier: float
+
+
+@dataclass(frozen=True, slots=True)
+class Coalition:
+    id: str
+    name: str
+    point_value: int
+    currency: str
+    points_expire_after_days: int
+    card_bins: tuple[str, ...]
+    auto_enroll: bool
+    tiers: tuple[Tier, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EarnRule:
+    points_per: int
+    points: int
+    min_amount: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Stamps:
+    needed: int
+    reward: str
+
+
+@dataclass(frozen=True, slots=True)
+class Campaign:
+    name: str
+    start: dt.date
+    end: dt.date
+    multiplier: float = 1.0
+    bonus: int = 0
+    weekdays: tuple[int, ...] = ()
+    hours: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredValue:
+    topup_bonus_percent: int
+    coalition_wide: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    id: str
+    name: str
+    coalition: str
+    earn: EarnRule
+    stamps: Stamps | None = None
+    birthday_bonus: int = 0
+    campaigns: tuple[Campaign, ...] = ()
+    stored_value: StoredValue | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    id: str
+    store: str
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: str
+    switch: SwitchSettings
+    coalitions: Mapping[str, Coalition]
+    stores: Mapping[str, Store]
+    terminals: Mapping[str, Terminal]
+    raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+
+    def coalition_of_store(self, store_id: str) -> Coalition:
+        return self.coalitions[self.stores[store_id].coalition]
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+class _Reader:
+    """Typed accessors over one TOML table that raise `ConfigError` naming the key."""
+
+    def __init__(self, file: str, prefix: str, table: Mapping[str, Any]) -> None:
+        self.file = file
+        self.prefix = prefix
+        self.table = table
+        self.used: set[str] = set()
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}.{name}" if self.prefix else name
+
+    def fail(self, name: str, reason: str) -> ConfigError:
+        return ConfigError(self.file, self.key(name), reason)
+
+    def _get(self, name: str, required: bool) -> Any:
+        self.used.add(name)
+        if name not in self.table:
+            if required:
+                raise self.fail(name, "is missing")
+            return None
+        return self.table[name]
+
+    def string(self, name: str, default: str | None = None, *, nonempty: bool = True) -> str:
+        value = self._get(name, default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if not isinstance(value, str):
+            raise self.fail(name, f"must be a string, got {type(value).__name__} {value!r}")
+        if nonempty and not value.strip():
+            raise self.fail(name, "must not be empty")
+        return value
+
+    def integer(self, name: str, default: int | None = None, *, minimum: int = 0) -> int:
+        value = self._get(name, default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"must be an integer, got {type(value).__name__} {value!r}")
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float | None = None, *, minimum: float = 0.0) -> float:
+        value = self._get(name, default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(name, f"must be a number, got {type(value).__name__} {value!r}")
+        if value < minimum:
+            raise self.fail(name, f"must be at least {minimum}, got {value}")
+        return float(value)
+
+    def boolean(self, name: str, default: bool | None = None) -> bool:
+        value = self._get(name, default is None)
+        if value is None:
+            assert default is not None
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(name, f"must be true or false, got {value!r}")
+        return value
+
+    def table_of(self, name: str, required: bool = False) -> Mapping[str, Any] | None:
+        value = self._get(name, required)
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            raise self.fail(name, f"must be a table, got {type(value).__name__}")
+        return value
+
+    def list_of(self, name: str) -> list[Any]:
+        value = self._get(name, False)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(name, f"must be an array, got {type(value).__name__}")
+        return value
+
+    def date(self, name: str) -> dt.date:
+        value = self._get(name, True)
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return dt.date.fromisoformat(value)
+            except ValueError:
+                pass
+        raise self.fail(name, f"must be a date YYYY-MM-DD, got {value!r}")
+
+    def child(self, name: str, table: Mapping[str, Any]) -> _Reader:
+        return _Reader(self.file, self.key(name), table)
+
+    def done(self) -> None:
+        """Refuse keys nobody asked for: most often a typo."""
+        unknown = sorted(set(self.table) - self.used)
+        if unknown:
+            raise ConfigError(self.file, self.key(unknown[0]), "unknown key")
+
+
+def _host_port(r: _Reader, name: str) -> HostPort | None:
+    value = r._get(name, False)
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise r.fail(name, f"must be a string HOST:PORT, got {value!r}")
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise r.fail(name, f"must be HOST:PORT with a port 0-65535, got {value!r}")
+    return HostPort(host.strip("[]"), int(port))
+
+
+def _switch(r: _Reader) -> SwitchSettings:
+    cut = r.string("business_day_cutover", "00:00")
+    try:
+        cutover = dt.time.fromisoformat(cut)
+    except ValueError:
+        raise r.fail("business_day_cutover", f"must be a time HH:MM, got {cut!r}") from None
+    tz = r.string("timezone", "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("timezone", f"unknown time zone {tz!r}") from None
+    hsm = r.string("hsm", "inproc")
+    if hsm != "inproc" and not hsm.startswith("tcp://"):
+        raise r.fail("hsm", f"must be 'inproc' or 'tcp://HOST:PORT', got {hsm!r}")
+    level = r.string("log_level", "INFO").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise r.fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    limits = Limits()
+    lt = r.table_of("limits")
+    if lt is not None:
+        lr = r.child("limits", lt)
+        limits = Limits(
+            max_frame=lr.integer("max_frame", 4096, minimum=64),
+            idle_timeout=lr.number("idle_timeout", 300.0, minimum=0.1),
+            max_connections=lr.integer("max_connections", 5000, minimum=1),
+            max_inflight_per_connection=lr.integer("max_inflight_per_connection", 64, minimum=1),
+            max_inflight=lr.integer("max_inflight", 20000, minimum=1),
+            max_batch=lr.integer("max_batch", 4096, minimum=1),
+        )
+        lr.done()
+        if limits.max_frame > 65535:
+            raise lr.fail("max_frame", "must fit the 2-byte length header (at most 65535)")
+    settings = SwitchSettings(
+        listen_ascii=_host_port(r, "listen_ascii"),
+        listen_bcd=_host_port(r, "listen_bcd"),
+        metrics=_host_port(r, "metrics"),
+        database=Path(r.string("database")),
+        hsm=hsm,
+        require_mac=r.boolean("require_mac", False),
+        business_day_cutover=cutover,
+        timezone=tz,
+        idempotency_days=r.integer("idempotency_days", 7, minimum=7),
+        return_window_days=r.integer("return_window_days", 365, minimum=1),
+        log_level=level,
+        limits=limits,
+    )
+    r.done()
+    if settings.listen_ascii is None and settings.listen_bcd is None:
+        raise r.fail("listen_ascii", "at least one of listen_ascii and listen_bcd is needed")
+    return settings
+
+
+def _coalition(r: _Reader, cid: str) -> Coalition:
+    currency = r.string("currency", "364")
+    if not (len(currency) == 3 and currency.isdigit()):
+        raise r.fail("currency", f"must be an ISO 4217 numeric code of 3 digits, got {currency!r}")
+    bins = r.list_of("card_bins")
+    for i, b in enumerate(bins):
+        if not isinstance(b, str) or not b.isdigit() or not 1 <= len(b) <= 12:
+            raise r.fail(f"card_bins[{i}]", f"must be a string of 1-12 digits, got {b!r}")
+    tiers: list[Tier] = []
+    for i, t in enumerate(r.list_of("tiers")):
+        if not isinstance(t, dict):
+            raise r.fail(f"tiers[{i}]", "must be a table")
+        tr = r.child(f"tiers[{i}]", t)
+        tiers.append(
+            Tier(
+                name=tr.string("name"),
+                min_spend_12m=tr.integer("min_spend_12m", 0),
+                earn_multiplier=tr.number("earn_multiplier", 1.0),
+            )
+        )
+        tr.done()
+    names = [t.name for t in tiers]
+    if len(set(names)) != len(names):
+        raise r.fail("tiers", f"tier names must be unique, got {names}")
+    coalition = Coalition(
+        id=cid,
+        name=r.string("name"),
+        point_value=r.integer("point_value", minimum=1),
+        currency=currency,
+        points_expire_after_days=r.integer("points_expire_after_days", 365, minimum=1),
+        card_bins=tuple(bins),
+        auto_enroll=r.boolean("auto_enroll", False),
+        tiers=tuple(sorted(tiers, key=lambda t: t.min_spend_12m)),
+    )
+    r.done()
+    return coalition
+
+
+def _campaign(r: _Reader) -> Campaign:
+    start, end = r.date("from"), r.date("to")
+    if end < start:
+        raise r.fail("to", f"ends ({end}) before it starts ({start})")
+    weekdays = r.list_of("weekdays")
+    for i, w in enumerate(weekdays):
+        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= 6:
+            raise r.fail(f"weekdays[{i}]", f"must be 0 (Monday) to 6 (Sunday), got {w!r}")
+    hours_raw = r.list_of("hours")
+    hours: tuple[int, int] | None = None
+    if hours_raw:
+        ok = len(hours_raw) == 2 and all(
+            isinstance(h, int) and not isinstance(h, bool) and 0 <= h <= 24 for h in hours_raw
+        )
+        if not ok or hours_raw[0] >= hours_raw[1]:
+            raise r.fail("hours", f"must be [from, to) hours 0-24, got {hours_raw!r}")
+        hours = (hours_raw[0], hours_raw[1])
+    campaign = Campaign(
+        name=r.string("name"),
+        start=start,
+        end=end,
+        multiplier=r.number("multiplier", 1.0),
+        bonus=r.integer("bonus", 0),
+        weekdays=tuple(weekdays),
+        hours=hours,
+    )
+    r.done()
+    return campaign
+
+
+def _store(r: _Reader, sid: str, coalitions: Mapping[str, Coalition]) -> Store:
+    if not 1 <= len(sid) <= 15 or not sid.isascii() or not sid.isprintable():
+        raise ConfigError(r.file, r.prefix, "a store ID (DE42) is 1-15 printable ASCII characters")
+    coalition = r.string("coalition")
+    if coalition not in coalitions:
+        raise r.fail("coalition", f"names no [coalition.{coalition}] table")
+    et = r.table_of("earn", required=True)
+    assert et is not None
+    er = r.child("earn", et)
+    earn = EarnRule(
+        points_per=er.integer("points_per", minimum=1),
+        points=er.integer("points", minimum=0),
+        min_amount=er.integer("min_amount", 0),
+    )
+    er.done()
+    stamps = None
+    st = r.table_of("stamps")
+    if st is not None:
+        sr = r.child("stamps", st)
+        stamps = Stamps(needed=sr.integer("needed", minimum=1), reward=sr.string("reward"))
+        sr.done()
+    campaigns = []
+    for i, c in enumerate(r.list_of("campaigns")):
+        if not isinstance(c, dict):
+            raise r.fail(f"campaigns[{i}]", "must be a table")
+        campaigns.append(_campaign(r.child(f"campaigns[{i}]", c)))
+    sv = None
+    svt = r.table_of("stored_value")
+    if svt is not None:
+        svr = r.child("stored_value", svt)
+        sv = StoredValue(
+            topup_bonus_percent=svr.integer("topup_bonus_percent", 0),
+            coalition_wide=svr.boolean("coalition_wide", False),
+        )
+        svr.done()
+    store = Store(
+        id=sid,
+        name=r.string("name"),
+        coalition=coalition,
+        earn=earn,
+        stamps=stamps,
+        birthday_bonus=r.integer("birthday_bonus", 0),
+        campaigns=tuple(campaigns),
+        stored_value=sv,
+    )
+    r.done()
+    return store
+
+
+def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
+    """Validate an already-parsed TOML document (tests build these as dicts)."""
+    top = _Reader(file, "", data)
+    st = top.table_of("switch", required=True)
+    assert st is not None
+    switch = _switch(top.child("switch", st))
+
+    coalitions: dict[str, Coalition] = {}
+    for cid, ct in (top.table_of("coalition", required=True) or {}).items():
+        if not isinstance(ct, dict):
+            raise ConfigError(file, f"coalition.{cid}", "must be a table")
+        coalitions[cid] = _coalition(_Reader(file, f"coalition.{cid}", ct), cid)
+    if not coalitions:
+        raise ConfigError(file, "coalition", "at least one coalition is needed")
+
+    stores: dict[str, Store] = {}
+    for sid, stt in (top.table_of("store", required=True) or {}).items():
+        if not isinstance(stt, dict):
+            raise ConfigError(file, f"store.{sid}", "must be a table")
+        stores[sid] = _store(_Reader(file, f"store.{sid}", stt), sid, coalitions)
+
+    terminals: dict[str, Terminal] = {}
+    for tid, tt in (top.table_of("terminal") or {}).items():
+        key = f"terminal.{tid}"
+        if not isinstance(tt, dict):
+            raise ConfigError(file, key, "must be a table")
+        if not 1 <= len(tid) <= 8 or not tid.isascii() or not tid.isprintable():
+            raise ConfigError(file, key, "a terminal ID (DE41) is 1-8 printable ASCII characters")
+        tr = _Reader(file, key, tt)
+        store = tr.string("store")
+        if store not in stores:
+            raise tr.fail("store", f"names no [store.{store}] table")
+        tr.done()
+        terminals[tid.ljust(8)] = Terminal(id=tid.ljust(8), store=store)
+
+    # Two coalitions claiming one BIN would make auto-enrolment ambiguous.
+    owner: dict[str, str] = {}
+    for c in coalitions.values():
+        for b in c.card_bins:
+            for other_bin, other in owner.items():
+                if other != c.id and (b.startswith(other_bin) or other_bin.startswith(b)):
+                    raise ConfigError(
+                        file, f"coalition.{c.id}.card_bins",
+                        f"BIN {b} overlaps {other_bin} of coalition {other}",
+                    )
+            owner[b] = c.id
+    top.done()
+    return Config(
+        path=file, switch=switch, coalitions=coalitions, stores=stores, terminals=terminals,
+        raw=data,
+    )
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML file; raises `ConfigError` naming file, key and fault."""
+    file = str(path)
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(file, "", "no such file") from None
+    except OSError as exc:
+        raise ConfigError(file, "", f"cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(file, "", f"not valid TOML: {exc}") from None
+    return parse_config(data, file)

@@ -1,0 +1,81 @@
+"""Operator commands on cards (`lps cards enroll|block|unblock`) and housekeeping, as decisions.
+
+They go through the same journal as terminal traffic so that a card's history is complete and
+recovery needs no second source.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from switch.config import Config
+from switch.core import entries as E
+from switch.core.calendar import business_day
+from switch.core.luhn import luhn_ok
+from switch.core.model import Card, State, TerminalState
+from switch.core.rules import BaseRules, RuleBook
+
+
+class AdminError(ValueError):
+    """An operator command that cannot be carried out, with the reason."""
+
+
+def new_state(config: Config, rules: RuleBook | None = None) -> State:
+    """An empty state with the configured terminals (none signed on)."""
+    state = State(config=config, rules=rules or BaseRules())
+    for tid, term in config.terminals.items():
+        state.terminals[tid] = TerminalState(id=tid, store=term.store)
+    return state
+
+
+def card_command(state: State, action: str, pan: str, now: dt.datetime,
+                 coalition: str | None = None) -> E.Entry:
+    """`enroll`, `block` or `unblock` a card; returns the journal entry to persist."""
+    if not luhn_ok(pan):
+        raise AdminError(f"{pan!r} is not a Luhn-valid card number of 13-19 digits")
+    cfg = state.config
+    day = business_day(now, cfg.switch.zone, cfg.switch.business_day_cutover)
+    card = state.cards.get(pan)
+    if action == "enroll":
+        if card is not None:
+            raise AdminError(f"card is already enrolled in coalition {card.coalition}")
+        if coalition is None:
+            owners = [c.id for c in cfg.coalitions.values()
+                      if any(pan.startswith(b) for b in c.card_bins)]
+            if len(owners) != 1:
+                raise AdminError("name the coalition (--coalition): the card's BIN is in none")
+            coalition = owners[0]
+        if coalition not in cfg.coalitions:
+            raise AdminError(f"unknown coalition {coalition!r}")
+        card = Card(pan=pan, coalition=coalition, enrolled_on=day)
+        state.cards[pan] = card
+    elif action in ("block", "unblock"):
+        if card is None:
+            raise AdminError("card is not enrolled")
+        card.status = "blocked" if action == "block" else "active"
+    else:
+        raise AdminError(f"unknown card command {action!r}")
+    entry = E.Entry(
+        id=state.new_journal_id(), at=now, business_day=day, kind=E.CARD_ADMIN, mti="",
+        pan=pan, coalition_id=card.coalition, response_code="00", detail={"action": action},
+    )
+    entry.card = E.CardRow(pan, card.coalition, card.status, card.enrolled_on)
+    return entry
+
+
+def prune(state: State, now: dt.datetime) -> int:
+    """Forget transactions older than the idempotency window (returns stay indexed by RRN)."""
+    cfg = state.config.switch
+    today = business_day(now, cfg.zone, cfg.business_day_cutover)
+    horizon = today - dt.timedelta(days=cfg.idempotency_days + 1)
+    old = [k for k, t in state.txns.items() if t.business_day < horizon]
+    for k in old:
+        del state.txns[k]
+    # Journal IDs grow with time: a tombstone older than every kept transaction is stale too.
+    oldest = min((t.journal_id for t in state.txns.values()), default=state.next_journal_id)
+    for k in [k for k, jid in state.tombstones.items() if jid < oldest]:
+        del state.tombstones[k]
+    rrn_horizon = today - dt.timedelta(days=cfg.return_window_days)
+    for rrn in [r for r, t in state.by_rrn.items() if t.business_day < rrn_horizon]:
+        del state.by_rrn[rrn]
+    return len(old)

@@ -1,0 +1,100 @@
+"""What a decision asks the store to persist: one journal row plus the rows it changes.
+
+The journal is append-only: every request the switch answers (financial ones and operator
+commands) is one `Entry`. Lot changes are recorded as signed `LotDelta`s so that the lots table
+can be rebuilt from the journal and settlement can tell whose points a burn drew from.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from iso8583.message import Message
+
+# Entry kinds (the `kind` column of the journal).
+EARN = "earn"
+ADVICE = "advice"
+REDEEM = "redeem"
+INQUIRY = "inquiry"
+RETURN = "return"
+TOPUP = "topup"
+SV_PURCHASE = "sv_purchase"
+STAMP = "stamp"
+REVERSAL = "reversal"
+BATCH_CLOSE = "batch_close"
+NETWORK = "network"
+REJECT = "reject"
+CARD_ADMIN = "card_admin"
+
+
+@dataclass(frozen=True, slots=True)
+class NewLot:
+    id: int
+    pan: str
+    kind: str
+    store: str
+    coalition: str
+    earned_on: dt.date
+    expires_on: dt.date | None
+    initial: int
+
+
+@dataclass(frozen=True, slots=True)
+class LotDelta:
+    """`delta` added to lot `lot_id` (points or stored value) issued by `store`."""
+
+    lot_id: int
+    pan: str
+    kind: str
+    store: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class CardRow:
+    pan: str
+    coalition: str
+    status: str
+    enrolled_on: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class TerminalRow:
+    id: str
+    store: str
+    signed_on: bool
+
+
+@dataclass(slots=True)
+class Entry:
+    """One journal row. `points`/`sv` are the signed net changes to the card's balances."""
+
+    id: int
+    at: dt.datetime
+    business_day: dt.date
+    kind: str
+    mti: str
+    pc: str = ""
+    terminal_id: str = ""
+    store_id: str = ""
+    coalition_id: str = ""
+    pan: str = ""
+    stan: str = ""
+    transmission: str = ""
+    rrn: str = ""
+    amount: int = 0
+    points: int = 0
+    sv: int = 0
+    response_code: str = ""
+    batch: str = ""
+    digest: str = ""
+    original_id: int | None = None
+    original_key: tuple[str, str, str] | None = None
+    response: Message | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    new_lots: list[NewLot] = field(default_factory=list)
+    lot_deltas: list[LotDelta] = field(default_factory=list)
+    card: CardRow | None = None
+    terminal: TerminalRow | None = None

@@ -1,0 +1,33 @@
+"""Card numbers: Luhn check digit and track-2 extraction."""
+
+from __future__ import annotations
+
+
+def luhn_ok(pan: str) -> bool:
+    """True when `pan` is 13-19 digits with a valid Luhn check digit."""
+    if not (13 <= len(pan) <= 19 and pan.isdigit()):
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(pan)):
+        d = ord(ch) - 48
+        if i % 2:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def luhn_complete(prefix: str) -> str:
+    """`prefix` followed by the check digit that makes it Luhn-valid."""
+    for d in "0123456789":
+        if luhn_ok(prefix + d):
+            return prefix + d
+    raise ValueError(f"cannot complete {prefix!r}")
+
+
+def mask_pan(pan: str) -> str:
+    """First 6 and last 4 digits, the rest as `*` (PROTOCOL.md §6)."""
+    if len(pan) < 11:
+        return "*" * len(pan)
+    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]

@@ -1,0 +1,96 @@
+"""The `RuleBook`: how many points an earn gives and what a redemption costs.
+
+The authorizer asks a RuleBook and never computes points itself, so the programs of a coalition
+(tiers, campaigns, stamps, bonuses, expiry; issue 4) plug in here by implementing the same
+protocol. `BaseRules` is what the example configuration needs: `earn.points_per`/`points`,
+`min_amount`, `point_value`, expiry `points_expire_after_days` after the business day, FIFO burn.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from switch.config import Coalition, Store
+from switch.core.model import Card, Lot
+
+
+@dataclass(frozen=True, slots=True)
+class EarnContext:
+    store: Store
+    coalition: Coalition
+    card: Card
+    amount: int
+    now: dt.datetime
+    business_day: dt.date
+    advice: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class EarnResult:
+    """Points to credit as one lot expiring on `expires_on`, plus DE48 tags for the reply."""
+
+    points: int
+    expires_on: dt.date | None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StampResult:
+    """`response_code` 00 when a reward was redeemed; `tags` for DE48 (`SC`, `SR`)."""
+
+    response_code: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+class RuleBook(Protocol):
+    def earn(self, ctx: EarnContext) -> EarnResult:
+        """Points for an approved purchase (never negative)."""
+        ...
+
+    def redeem_points(self, coalition: Coalition, amount: int) -> int:
+        """Points needed to pay `amount` at the coalition's point value (rounded up)."""
+        ...
+
+    def burn_order(self, lots: Sequence[Lot], business_day: dt.date) -> list[Lot]:
+        """The usable lots in the order a burn consumes them."""
+        ...
+
+    def topup_credit(self, store: Store, amount: int) -> int:
+        """Stored value credited for a top-up of `amount` paid."""
+        ...
+
+    def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
+        """Redeem one stamp reward (`930000`)."""
+        ...
+
+
+class BaseRules:
+    """The rules of the example configuration; a starting point programs can subclass."""
+
+    def earn(self, ctx: EarnContext) -> EarnResult:
+        rule = ctx.store.earn
+        points = 0 if ctx.amount < rule.min_amount else ctx.amount // rule.points_per * rule.points
+        expires = ctx.business_day + dt.timedelta(days=ctx.coalition.points_expire_after_days)
+        return EarnResult(points=points, expires_on=expires)
+
+    def redeem_points(self, coalition: Coalition, amount: int) -> int:
+        return -(-amount // coalition.point_value)
+
+    def burn_order(self, lots: Sequence[Lot], business_day: dt.date) -> list[Lot]:
+        usable = [
+            lot for lot in lots
+            if lot.remaining > 0 and (lot.expires_on is None or lot.expires_on > business_day)
+        ]
+        usable.sort(key=Lot.burn_key)
+        return usable
+
+    def topup_credit(self, store: Store, amount: int) -> int:
+        bonus = store.stored_value.topup_bonus_percent if store.stored_value else 0
+        return amount + amount * bonus // 100
+
+    def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
+        # Stamp cards are a program (issue 4); the base rules have none to redeem.
+        return StampResult(response_code="12")

@@ -1,0 +1,460 @@
+"""The durable journal: SQLite in WAL mode, `synchronous=FULL`, schema by versioned migrations.
+
+The switch sees it through `Store` (append a batch, load the state, read a business day), so a
+deployment that outgrows one machine can put the same journal on another database without
+touching the core. `SqliteStore` is the implementation; one connection, used by one thread
+(the writer's), plus read-only use at start-up and by operator commands.
+
+Tables (settlement reads them; see docs/switch.md for every column):
+`journal` (one row per answered request or operator command, append-only), `lots` (every
+points/stored-value lot with its issuing store; `remaining` is the sum of its moves),
+`lot_moves` (signed changes to lots, by journal entry: what a burn drew from whom), `cards`,
+`terminals`, `schema_migrations`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import sqlite_utils
+
+from iso8583.message import Message
+from switch.config import Config
+from switch.core import entries as E
+from switch.core.admin import new_state
+from switch.core.calendar import business_day
+from switch.core.model import POINTS, Card, Lot, Move, State, Totals, Txn
+from switch.core.rules import RuleBook
+
+
+class StoreError(RuntimeError):
+    """The journal cannot be written or read: the switch must stop."""
+
+
+class RecoveryError(StoreError):
+    """The database breaks an invariant money depends on; the switch refuses to start."""
+
+
+class Store(Protocol):
+    def append(self, entries: Sequence[E.Entry]) -> None:
+        """Persist `entries` atomically and durably, or raise `StoreError`."""
+        ...
+
+    def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
+        """Rebuild the in-memory state, checking the invariants first."""
+        ...
+
+    def business_day(self, day: dt.date) -> Iterator[dict[str, Any]]:
+        """The journal rows of one business day, in order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+# -- schema -----------------------------------------------------------------------------------
+
+
+def _v1(db: sqlite_utils.Database) -> None:
+    db.create_table("journal", {
+        "id": int, "at": str, "business_day": str, "kind": str, "mti": str, "pc": str,
+        "terminal_id": str, "store_id": str, "coalition_id": str, "pan": str, "stan": str,
+        "transmission": str, "rrn": str, "amount": int, "points": int, "sv": int,
+        "response_code": str, "batch": str, "digest": str, "original_id": int,
+        "original_stan": str, "original_transmission": str, "response": str, "detail": str,
+    }, pk="id", not_null={"at", "business_day", "kind", "amount", "points", "sv"})
+    db.create_table("lots", {
+        "id": int, "pan": str, "kind": str, "store_id": str, "coalition_id": str,
+        "earned_on": str, "expires_on": str, "initial": int, "remaining": int,
+        "journal_id": int,
+    }, pk="id", not_null={"pan", "kind", "store_id", "initial", "remaining", "journal_id"})
+    db.create_table("lot_moves", {
+        "journal_id": int, "lot_id": int, "pan": str, "kind": str, "store_id": str,
+        "delta": int,
+    }, not_null={"journal_id", "lot_id", "pan", "kind", "store_id", "delta"})
+    db.create_table("cards", {
+        "pan": str, "coalition_id": str, "status": str, "enrolled_on": str,
+    }, pk="pan", not_null={"coalition_id", "status", "enrolled_on"})
+    db.create_table("terminals", {
+        "id": str, "store_id": str, "signed_on": int,
+    }, pk="id")
+    db.table("journal").create_index(["business_day"], index_name="journal_day")
+    db.table("journal").create_index(["pan"], index_name="journal_pan")
+    db.table("lots").create_index(["pan"], index_name="lots_pan")
+    db.table("lot_moves").create_index(["journal_id"], index_name="lot_moves_journal")
+
+
+#: Versioned migrations, applied in order, each in its own transaction. Append, never edit.
+MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
+    (1, "journal, lots, lot_moves, cards, terminals", _v1),
+]
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the schema to the latest version; returns it."""
+    db = sqlite_utils.Database(conn)
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations "
+        "(version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    version = max(done, default=0)
+    for number, name, step in MIGRATIONS:
+        if number in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            step(db)
+            conn.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                (number, name, dt.datetime.now(dt.UTC).isoformat()),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        version = number
+    return version
+
+
+# -- message (de)serialization for the idempotency index ------------------------------------------
+
+
+def message_to_json(msg: Message) -> str:
+    fields = {
+        str(k): ({"b": v.hex()} if isinstance(v, bytes) else v) for k, v in msg.fields.items()
+    }
+    return json.dumps(
+        {"mti": msg.mti, "tpdu": msg.tpdu.hex() if msg.tpdu else None, "fields": fields},
+        separators=(",", ":"), ensure_ascii=False,
+    )
+
+
+def message_from_json(text: str) -> Message:
+    data = json.loads(text)
+    fields: dict[int, str | bytes] = {
+        int(k): (bytes.fromhex(v["b"]) if isinstance(v, dict) else v)
+        for k, v in data["fields"].items()
+    }
+    tpdu = bytes.fromhex(data["tpdu"]) if data["tpdu"] else None
+    return Message(mti=data["mti"], fields=fields, tpdu=tpdu)
+
+
+# -- the SQLite store -------------------------------------------------------------------------
+
+
+_JOURNAL_SQL = (
+    "INSERT INTO journal (id, at, business_day, kind, mti, pc, terminal_id, store_id, "
+    "coalition_id, pan, stan, transmission, rrn, amount, points, sv, response_code, batch, "
+    "digest, original_id, original_stan, original_transmission, response, detail) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection in WAL mode with `synchronous=FULL` (durability before reply)."""
+    if readonly:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
+                               check_same_thread=False)
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+@dataclass(slots=True)
+class RecoveryReport:
+    cards: int = 0
+    lots: int = 0
+    transactions: int = 0
+    journal_entries: int = 0
+    seconds: float = 0.0
+
+
+def _undone(detail: str | None) -> bool:
+    """Whether a reversal row undid its original (a repeated one has nothing to undo)."""
+    return bool(detail) and bool(json.loads(detail or "{}").get("undone"))
+
+
+class SqliteStore:
+    """The journal in one SQLite file. Not thread-safe: one writer thread at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.conn = connect(self.path)
+        self.version = migrate(self.conn)
+        self.report = RecoveryReport()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def append(self, entries: Sequence[E.Entry]) -> None:
+        """One transaction for the whole batch: all of it is durable, or none of it."""
+        journal = []
+        lots = []
+        moves = []
+        deltas = []
+        cards = []
+        terminals = []
+        for e in entries:
+            okey = e.original_key
+            journal.append((
+                e.id, e.at.isoformat(), e.business_day.isoformat(), e.kind, e.mti, e.pc,
+                e.terminal_id, e.store_id, e.coalition_id, e.pan, e.stan, e.transmission, e.rrn,
+                e.amount, e.points, e.sv, e.response_code, e.batch, e.digest, e.original_id,
+                okey[1] if okey else None, okey[2] if okey else None,
+                message_to_json(e.response) if e.response is not None else None,
+                json.dumps(e.detail, separators=(",", ":")) if e.detail else None,
+            ))
+            for n in e.new_lots:
+                lots.append((n.id, n.pan, n.kind, n.store, n.coalition, n.earned_on.isoformat(),
+                             n.expires_on.isoformat() if n.expires_on else None, n.initial, 0,
+                             e.id))
+            for d in e.lot_deltas:
+                moves.append((e.id, d.lot_id, d.pan, d.kind, d.store, d.delta))
+                deltas.append((d.delta, d.lot_id))
+            if e.card is not None:
+                c = e.card
+                cards.append((c.pan, c.coalition, c.status, c.enrolled_on.isoformat()))
+            if e.terminal is not None:
+                t = e.terminal
+                terminals.append((t.id, t.store, int(t.signed_on)))
+        conn = self.conn
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.executemany(_JOURNAL_SQL, journal)
+                if cards:
+                    conn.executemany(
+                        "INSERT INTO cards (pan, coalition_id, status, enrolled_on) "
+                        "VALUES (?,?,?,?) ON CONFLICT(pan) DO UPDATE SET status=excluded.status",
+                        cards)
+                if lots:
+                    conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", lots)
+                if moves:
+                    conn.executemany("INSERT INTO lot_moves VALUES (?,?,?,?,?,?)", moves)
+                    conn.executemany(
+                        "UPDATE lots SET remaining = remaining + ? WHERE id = ?", deltas)
+                if terminals:
+                    conn.executemany(
+                        "INSERT INTO terminals (id, store_id, signed_on) VALUES (?,?,?) "
+                        "ON CONFLICT(id) DO UPDATE SET store_id=excluded.store_id, "
+                        "signed_on=excluded.signed_on", terminals)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: commit failed: {exc}") from exc
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def business_day(self, day: dt.date) -> Iterator[dict[str, Any]]:
+        cur = self.conn.execute(
+            "SELECT * FROM journal WHERE business_day = ? ORDER BY id", (day.isoformat(),))
+        names = [d[0] for d in cur.description]
+        for row in cur:
+            yield dict(zip(names, row, strict=True))
+
+    def check_invariants(self) -> list[str]:
+        """Money invariants; returns the violations (empty when the database is sound)."""
+        problems = []
+        q = self.conn.execute
+        for lot_id, remaining, moved in q(
+            "SELECT l.id, l.remaining, COALESCE(m.s, 0) FROM lots l LEFT JOIN "
+            "(SELECT lot_id, SUM(delta) s FROM lot_moves GROUP BY lot_id) m ON m.lot_id = l.id "
+            "WHERE l.remaining != COALESCE(m.s, 0) LIMIT 20"
+        ):
+            problems.append(f"lot {lot_id}: remaining {remaining} but its moves sum to {moved}")
+        for pan, kind, lots_sum, journal_sum in q(
+            "SELECT pan, kind, SUM(a), SUM(b) FROM ("
+            "SELECT pan, kind, remaining a, 0 b FROM lots "
+            "UNION ALL SELECT pan, 'points', 0, points FROM journal WHERE points != 0 "
+            "UNION ALL SELECT pan, 'sv', 0, sv FROM journal WHERE sv != 0"
+            ") GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20"
+        ):
+            problems.append(
+                f"card {pan[:6]}...{pan[-4:]}: {kind} lots sum to {lots_sum} "
+                f"but its journal entries to {journal_sum}")
+        return problems
+
+    def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
+        """Recovery: cards, live lots, the recent transactions, then the invariants."""
+        import time
+
+        started = time.perf_counter()
+        problems = self.check_invariants()
+        if problems:
+            raise RecoveryError(f"{self.path}: invariants broken: " + "; ".join(problems))
+        state = new_state(config, rules)
+        q = self.conn.execute
+        cards = state.cards
+        for pan, coalition, status, enrolled in q(
+            "SELECT pan, coalition_id, status, enrolled_on FROM cards"
+        ):
+            cards[pan] = Card(pan=pan, coalition=coalition, status=status,
+                              enrolled_on=dt.date.fromisoformat(enrolled))
+        cfg = config.switch
+        today = business_day(now, cfg.zone, cfg.business_day_cutover)
+        idem_from = (today - dt.timedelta(days=cfg.idempotency_days + 1)).isoformat()
+        rrn_from = (today - dt.timedelta(days=cfg.return_window_days)).isoformat()
+        first_recent = q(
+            "SELECT MIN(id) FROM journal WHERE business_day >= ?", (idem_from,)
+        ).fetchone()[0]
+        first_recent = first_recent if first_recent is not None else 1 << 62
+
+        lots: dict[int, Lot] = {}
+
+        def make_lot(row: tuple[Any, ...]) -> Lot:
+            lid, pan, kind, store, coalition, earned, expires, initial, remaining = row
+            lot = Lot(lid, pan, kind, store, coalition, dt.date.fromisoformat(earned),
+                      dt.date.fromisoformat(expires) if expires else None, initial, remaining)
+            lots[lid] = lot
+            if remaining != 0 and pan in cards:
+                (cards[pan].lots if kind == POINTS else cards[pan].purse).append(lot)
+            return lot
+
+        cols = ("id, pan, kind, store_id, coalition_id, earned_on, expires_on, initial, "
+                "remaining")
+        for row in q(f"SELECT {cols} FROM lots WHERE remaining != 0"):
+            make_lot(row)
+        for row in q(
+            f"SELECT {cols} FROM lots WHERE remaining = 0 AND id IN "
+            "(SELECT lot_id FROM lot_moves WHERE journal_id >= ?)", (first_recent,)
+        ):
+            make_lot(row)
+        for row in q(
+            f"SELECT {cols} FROM lots WHERE remaining = 0 AND journal_id IN (SELECT id FROM "
+            "journal WHERE business_day >= ? AND kind IN ('earn', 'advice'))", (rrn_from,)
+        ):
+            if row[0] not in lots:
+                make_lot(row)
+
+        moves: dict[int, list[Move]] = defaultdict(list)
+        for jid, lot_id, delta in q(
+            "SELECT journal_id, lot_id, delta FROM lot_moves WHERE journal_id >= ? "
+            "ORDER BY rowid", (first_recent,)
+        ):
+            moves[jid].append(Move(lots[lot_id], delta))
+
+        by_id: dict[int, Txn] = {}
+        # Earns inside the return window but older than the idempotency window: for `OR`.
+        for jid, pan, store, amount, points, batch, rrn, day, tid, stan, de7, pc, mti in q(
+            "SELECT id, pan, store_id, amount, points, batch, rrn, business_day, terminal_id, "
+            "stan, transmission, pc, mti FROM journal WHERE business_day >= ? AND id < ? AND "
+            "kind IN ('earn', 'advice') AND response_code = '00'", (rrn_from, first_recent)
+        ):
+            txn = Txn(key=(tid, stan, de7), digest="", journal_id=jid, mti=mti, pc=pc, pan=pan,
+                      store=store, amount=amount, batch=batch, response_code="00",
+                      response=Message(mti="0210"), business_day=dt.date.fromisoformat(day),
+                      kind="earn", points=points)
+            by_id[jid] = txn
+            state.by_rrn[rrn] = txn
+        if by_id:
+            for lid, jid in q(
+                "SELECT id, journal_id FROM lots WHERE journal_id IN (SELECT id FROM journal "
+                "WHERE business_day >= ? AND id < ? AND kind IN ('earn','advice'))",
+                (rrn_from, first_recent),
+            ):
+                if jid in by_id and lid in lots:
+                    by_id[jid].moves = [Move(lots[lid], lots[lid].initial)]
+
+        rows = q(
+            "SELECT id, business_day, kind, mti, pc, terminal_id, store_id, pan, stan, "
+            "transmission, rrn, amount, points, sv, response_code, batch, digest, original_id, "
+            "original_stan, original_transmission, response, detail FROM journal WHERE id >= ? "
+            "AND kind NOT IN ('reject', 'network', 'card_admin') ORDER BY id", (first_recent,)
+        )
+        count = 0
+        for (jid, day, kind, mti, pc, tid, store, pan, stan, de7, rrn, amount, points, sv, rc,
+             batch, digest, original_id, ostan, ode7, response, detail) in rows:
+            count += 1
+            txn = Txn(key=(tid, stan, de7), digest=digest, journal_id=jid, mti=mti, pc=pc,
+                      pan=pan, store=store, amount=amount, batch=batch, response_code=rc,
+                      response=message_from_json(response), business_day=dt.date.fromisoformat(day),
+                      kind=kind, points=points, sv=sv, moves=moves.get(jid, []))
+            state.txns[txn.key] = txn
+            by_id[jid] = txn
+            if rc == "00" and kind in ("earn", "advice"):
+                state.by_rrn[rrn] = txn
+            if kind == "reversal":
+                txn.original_key = (tid, ostan, ode7)
+                if rc == "25":
+                    state.tombstones[txn.original_key] = jid
+                elif rc == "00" and original_id in by_id and _undone(detail):
+                    by_id[original_id].reversed = True
+            if kind == "return" and rc == "00" and original_id is not None:
+                earn = by_id.get(original_id)
+                if earn is not None:
+                    txn.original = earn
+                    earn.returned_amount += amount
+                    earn.clawed += -points
+        # Older reversals and returns that touch earns still indexed for returns.
+        older = q(
+            "SELECT id, original_id, kind, amount, points, detail FROM journal WHERE id < ? AND "
+            "business_day >= ? AND response_code = '00' AND original_id IS NOT NULL AND "
+            "kind IN ('reversal', 'return') ORDER BY id", (first_recent, rrn_from)
+        ).fetchall()
+        undone = {oid for _, oid, kind, _, _, detail in older
+                  if kind == "reversal" and _undone(detail)}
+        undone |= {oid for oid, detail in q(
+            "SELECT original_id, detail FROM journal WHERE id >= ? AND kind = 'reversal' AND "
+            "response_code = '00' AND original_id IS NOT NULL", (first_recent,)) if _undone(detail)}
+        for jid, original_id, kind, amount, points, _ in older:
+            earn = by_id.get(original_id)
+            if earn is None:
+                continue
+            if kind == "reversal" and original_id in undone:
+                earn.reversed = True
+            elif kind == "return" and jid not in undone:
+                earn.returned_amount += amount
+                earn.clawed += -points
+        # A reversed return gives its claw-back back to the earn.
+        for txn in list(by_id.values()):
+            if txn.kind == "return" and txn.reversed and txn.original is not None:
+                txn.original.returned_amount -= txn.amount
+                txn.original.clawed -= -txn.points
+        for t in by_id.values():
+            if t.response_code != "00" or t.kind not in ("earn", "advice", "redeem",
+                                                         "sv_purchase"):
+                continue
+            totals = state.totals.setdefault((t.key[0], t.batch), Totals())
+            if t.pc == "000000":
+                totals.credits += 1
+                totals.credit_amount += t.amount
+                if t.reversed:
+                    totals.credit_reversals += 1
+                    totals.credit_reversal_amount += t.amount
+            else:
+                totals.debits += 1
+                totals.debit_amount += t.amount
+                if t.reversed:
+                    totals.debit_reversals += 1
+                    totals.debit_reversal_amount += t.amount
+
+        for tid, store, signed_on in q("SELECT id, store_id, signed_on FROM terminals"):
+            term = state.terminals.get(tid)
+            if term is not None and term.store == store:
+                term.signed_on = bool(signed_on)
+        state.next_journal_id = (q("SELECT MAX(id) FROM journal").fetchone()[0] or 0) + 1
+        state.next_lot_id = (q("SELECT MAX(id) FROM lots").fetchone()[0] or 0) + 1
+        self.report = RecoveryReport(
+            cards=len(cards), lots=len(lots), transactions=count,
+            journal_entries=state.next_journal_id - 1,
+            seconds=time.perf_counter() - started,
+        )
+        return state
