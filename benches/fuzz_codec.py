@@ -177,6 +177,72 @@ def check_error(exc: CodecError, frame: bytes) -> str | None:
     return None
 
 
+def _random_value(rng: random.Random, sample_value: object) -> object:
+    """A plausible or hostile value for a field: near-valid text/bytes, or the wrong type."""
+    roll = rng.random()
+    if roll < 0.5 and isinstance(sample_value, str):
+        text = list(sample_value)
+        for _ in range(rng.randint(1, 3)):
+            op = rng.randrange(3)
+            if op == 0 and text:
+                del text[rng.randrange(len(text))]
+            elif op == 1:
+                text.insert(rng.randrange(len(text) + 1),
+                            rng.choice("0123456789=DA \x00\x7f\u200c\u0645\ud800\u00e9\n"))
+            elif text:
+                text[rng.randrange(len(text))] = rng.choice("0123456789X ")
+        return "".join(text) * rng.choice((1, 1, 1, 40))
+    if roll < 0.7 and isinstance(sample_value, bytes):
+        return rng.randbytes(rng.choice((0, 7, 8, 9, len(sample_value))))
+    return rng.choice((None, 0, 123, 1.5, b"12", "", "0" * 1000, ["1"], bytearray(8), True))
+
+
+def fuzz_encode(rng: random.Random, samples: list[Sample], rounds: int) -> tuple[list[str], int]:
+    """Messages with damaged values, unknown fields, bad MTIs and TPDUs: encode may raise
+    only codec errors, and whatever it writes must decode and encode back to the same bytes."""
+    problems: list[str] = []
+    written = 0
+    for _ in range(rounds):
+        s = rng.choice(samples)
+        message = s.profile.decode(s.raw)
+        fields: dict[object, object] = dict(message.fields)
+        for _ in range(rng.randint(1, 3)):
+            roll = rng.random()
+            if roll < 0.7 and fields:
+                key = rng.choice(list(fields))
+                fields[key] = _random_value(rng, fields[key])
+            elif roll < 0.8:
+                fields[rng.choice((0, 1, 65, 129, -1, "2", 2.0))] = "1"
+            elif roll < 0.9:
+                fields[rng.randint(2, 128)] = _random_value(rng, "1234")
+            elif fields:
+                del fields[rng.choice(list(fields))]
+        mti = message.mti if rng.random() < 0.9 else rng.choice(("020", "02000", "02a0", "", 200))
+        tpdu = message.tpdu if rng.random() < 0.9 else rng.choice((None, b"\x60", b"1234567"))
+        candidate = Message(mti, fields, tpdu)  # type: ignore[arg-type]
+        try:
+            raw = s.profile.encode(candidate)
+        except CodecError as exc:
+            if not exc.reason:
+                problems.append(f"encode {s.profile.name}: empty reason for {candidate!r}")
+            continue
+        except Exception as exc:  # the point: report anything else
+            problems.append(f"encode {s.profile.name}: {type(exc).__name__}: {exc} "
+                            f"for {candidate!r}")
+            continue
+        written += 1
+        try:
+            again = s.profile.encode(s.profile.decode(raw))
+        except CodecError as exc:
+            problems.append(f"encode {s.profile.name}: wrote {raw.hex()} for {candidate!r} "
+                            f"but cannot read it back: {exc}")
+            continue
+        if again != raw:
+            problems.append(f"encode {s.profile.name}: {candidate!r} wrote {raw.hex()}, "
+                            f"which reads back as {again.hex()}")
+    return problems, written
+
+
 def fuzz_framing(rng: random.Random, rounds: int) -> list[str]:
     """Random streams through FrameDecoder in random chunks: only FramingError may escape."""
     problems = []
@@ -267,6 +333,9 @@ def main(argv: list[str] | None = None) -> int:
             del slowest[args.show:]
     wall = clock() - started
     failures += fuzz_framing(rng, max(1, args.count // 20))
+    encode_rounds = max(1, args.count // 10)
+    encode_problems, written = fuzz_encode(rng, samples, encode_rounds)
+    failures += encode_problems
 
     print(f"{args.count} frames (seed {args.seed}) from {len(samples)} valid frames of "
           f"{', '.join(PROFILES)}")
@@ -275,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
     for kind in kinds:
         row = {k[1]: v for k, v in outcomes.items() if k[0] == kind}
         print(f"  {kind:<17} " + ", ".join(f"{name} {n}" for name, n in sorted(row.items())))
+    print(f"encode: {encode_rounds} damaged messages, {written} still valid and written; "
+          f"framing: {max(1, args.count // 20)} random streams")
     print(f"errors whose offset is the frame's end (a field missing entirely): {at_end}")
     print("slowest decodes (first time seen; then the median of 25 repeats, which tells a")
     print("slow input from a pause of the interpreter):")
