@@ -27,7 +27,6 @@ from typing import Protocol, runtime_checkable
 from hsm_sim.engine import ExportedKey, GeneratedKey, HsmEngine, KeyComponent
 from hsm_sim.errors import (
     CommandError,
-    DukptError,
     HsmError,
     InputError,
     KeyLengthError,
@@ -43,7 +42,7 @@ from hsm_sim.errors import (
 )
 from hsm_sim.hostcmd import response_code
 from hsm_sim.lmk import KeyType, load_lmk, parse_key_type
-from hsm_sim.primitives import account_number
+from hsm_sim.primitives import account_number, check_tdes_ksn
 
 __all__ = [
     "ExportedKey",
@@ -128,10 +127,6 @@ class Hsm(Protocol):
         ...
 
 
-def _check_ksn(ksn: bytes) -> bytes:
-    if not isinstance(ksn, bytes) or len(ksn) != 10:
-        raise DukptError("a TDES DUKPT KSN is 10 bytes")
-    return ksn
 
 
 class InProcessHsm:
@@ -187,7 +182,7 @@ class InProcessHsm:
         self, bdk_lmk: str, ksn: bytes, pin_block: bytes, pan: str, pin_lmk: str
     ) -> bool:
         return self._engine.verify_pin_dukpt(
-            bdk_lmk, _check_ksn(ksn), pin_block, account_number(pan), pin_lmk
+            bdk_lmk, check_tdes_ksn(ksn), pin_block, account_number(pan), pin_lmk
         )
 
     def close(self) -> None:
@@ -410,7 +405,7 @@ class TcpHsm:
             b"0"
             + _token(bdk_lmk)
             + b"A05"
-            + _check_ksn(ksn).hex().upper().encode()
+            + check_tdes_ksn(ksn).hex().upper().encode()
             + _pin_block_hex(pin_block)
             + account_number(pan).encode()
             + _pin_lmk(pin_lmk)

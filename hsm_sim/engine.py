@@ -173,21 +173,26 @@ class HsmEngine:
         return self._lmk.encrypt_pin_block(p.iso0_block_from_account(pin, account12))
 
     def _pin_from_lmk(self, pin_lmk: str, account12: str) -> str:
-        if len(pin_lmk) != 16:
-            raise InputError(f"a PIN under the LMK is 16 hex digits, got {len(pin_lmk)}")
-        try:
-            block = self._lmk.decrypt_pin_block(pin_lmk)
-        except ValueError:
-            raise InputError("a PIN under the LMK must be hexadecimal") from None
-        return p.decode_iso0_with_account(block, account12)
+        return p.decode_iso0_with_account(self._lmk.decrypt_pin_block(pin_lmk), account12)
 
-    def _pin_from_block(
-        self, pin_key: bytes, pin_block: bytes, account12: str, pin_format: str
-    ) -> str:
+    @staticmethod
+    def _check_pin_inputs(
+        pin_block: bytes, pin_format: str, pin_lmk: str | None = None
+    ) -> None:
+        """Reject malformed arguments before any key is touched."""
         if pin_format != PIN_FORMAT_ISO0:
             raise PinBlockFormatError(f"PIN block format {pin_format!r} unsupported (only 01)")
-        if len(pin_block) != 8:
-            raise InputError(f"a format 0 PIN block is 8 bytes, got {len(pin_block)}")
+        if not isinstance(pin_block, bytes) or len(pin_block) != 8:
+            raise InputError("a format 0 PIN block is 8 bytes")
+        if pin_lmk is not None:
+            try:
+                ok = isinstance(pin_lmk, str) and len(bytes.fromhex(pin_lmk)) == 8
+            except ValueError:
+                ok = False
+            if not ok:
+                raise InputError("a PIN under the LMK is 16 hex digits")
+
+    def _pin_from_block(self, pin_key: bytes, pin_block: bytes, account12: str) -> str:
         return p.decode_iso0_with_account(p.tdes_decrypt_ecb(pin_key, pin_block), account12)
 
     def translate_pin_to_lmk(
@@ -200,8 +205,9 @@ class HsmEngine:
     ) -> str:
         """A PIN block under a TPK/ZPK re-encrypted as a PIN under the LMK (PIN change)."""
         _require(key_type, PIN_KEY_TYPES, "PIN translation")
+        self._check_pin_inputs(pin_block, pin_format)
         tpk = self._lmk.unwrap(tpk_lmk, key_type)
-        pin = self._pin_from_block(tpk, pin_block, account12, pin_format)
+        pin = self._pin_from_block(tpk, pin_block, account12)
         return self.encrypt_pin(pin, account12)
 
     def verify_pin(
@@ -215,8 +221,9 @@ class HsmEngine:
     ) -> bool:
         """Comparison method: the PIN in the block equals the stored PIN under the LMK."""
         _require(key_type, PIN_KEY_TYPES, "PIN verification")
+        self._check_pin_inputs(pin_block, pin_format, pin_lmk)
         tpk = self._lmk.unwrap(tpk_lmk, key_type)
-        entered = self._pin_from_block(tpk, pin_block, account12, pin_format)
+        entered = self._pin_from_block(tpk, pin_block, account12)
         stored = self._pin_from_lmk(pin_lmk, account12)
         return hmac.compare_digest(entered, stored)
 
@@ -230,9 +237,11 @@ class HsmEngine:
         pin_format: str = PIN_FORMAT_ISO0,
     ) -> bool:
         """As ``verify_pin``, with the PIN block under the X9.24-1 DUKPT PIN key of ``ksn``."""
+        self._check_pin_inputs(pin_block, pin_format, pin_lmk)
+        p.check_tdes_ksn(ksn)
         bdk = self._lmk.unwrap(bdk_lmk, KeyType.BDK)
         ipek = p.tdes_dukpt_ipek(bdk, ksn)
         pin_key = p.tdes_dukpt_key(ipek, ksn, "pin")
-        entered = self._pin_from_block(pin_key, pin_block, account12, pin_format)
+        entered = self._pin_from_block(pin_key, pin_block, account12)
         stored = self._pin_from_lmk(pin_lmk, account12)
         return hmac.compare_digest(entered, stored)

@@ -33,6 +33,7 @@ __all__ = [
     "aes_cmac",
     "aes_dukpt_initial_key",
     "aes_dukpt_key",
+    "check_tdes_ksn",
     "decode_pin_block_iso0",
     "decrypt_pin_block_iso4",
     "des_odd_parity",
@@ -348,6 +349,17 @@ def _check_tdes_ksn(ksn: bytes) -> bytes:
     return ksn
 
 
+def check_tdes_ksn(ksn: bytes) -> bytes:
+    """The KSN if a conforming X9.24-1 device can send it; ``DukptError`` otherwise."""
+    ksn = _check_tdes_ksn(ksn)
+    counter = int.from_bytes(ksn[-3:], "big") & _TDES_COUNTER_MASK
+    if counter == 0:
+        raise DukptError("KSN transaction counter is 0: no transaction key exists for it")
+    if counter.bit_count() > 10:
+        raise DukptError(f"KSN counter {counter:#x} has more than 10 one bits (X9.24-1)")
+    return ksn
+
+
 def tdes_dukpt_ipek(bdk: bytes, ksn: bytes) -> bytes:
     """ANSI X9.24-1 initial PIN encryption key (IPEK) from a double-length BDK and a KSN."""
     bdk = _need_bytes("BDK", bdk)
@@ -380,13 +392,9 @@ def tdes_dukpt_key(ipek: bytes, ksn: bytes, usage: str = "transaction") -> bytes
         raise KeyLengthError(f"a TDES DUKPT IPEK is 16 bytes, got {len(ipek)}")
     if usage not in _TDES_VARIANTS:
         raise InputError(f"unknown TDES DUKPT usage {usage!r}; one of {TDES_DUKPT_USAGES}")
-    ksn = _check_tdes_ksn(ksn)
+    ksn = check_tdes_ksn(ksn)
     tail = int.from_bytes(ksn[2:], "big")
     counter = tail & _TDES_COUNTER_MASK
-    if counter == 0:
-        raise DukptError("KSN transaction counter is 0: no transaction key exists for it")
-    if counter.bit_count() > 10:
-        raise DukptError(f"KSN counter {counter:#x} has more than 10 one bits (X9.24-1)")
     reg = tail & ~_TDES_COUNTER_MASK
     key = ipek
     bit = 1 << (_TDES_COUNTER_BITS - 1)

@@ -1,0 +1,67 @@
+"""Fixtures for the HSM simulator tests: a real LMK file, real engines, a real TCP server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hsm_sim.client import Hsm, InProcessHsm, TcpHsm
+from hsm_sim.engine import HsmEngine
+from hsm_sim.lmk import Lmk, create_lmk_file
+from hsm_sim.server import HsmServer
+
+# A fixed LMK, so that tests that depend on particular wrapped bytes are deterministic.
+FIXED_LMK = Lmk(bytes.fromhex("0123456789ABCDEF" "FEDCBA9876543210" "89ABCDEF01234567"))
+
+
+@pytest.fixture
+def lmk_path(tmp_path: Path) -> Path:
+    path = tmp_path / "lmk.json"
+    create_lmk_file(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def engine() -> HsmEngine:
+    return HsmEngine(FIXED_LMK)
+
+
+class ServerThread:
+    """An HsmServer on a free loopback port, running its own event loop in a thread."""
+
+    def __init__(self, engine: HsmEngine) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.server = HsmServer(engine)
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        fut = asyncio.run_coroutine_threadsafe(self.server.start("127.0.0.1", 0), self.loop)
+        self.host, self.port = fut.result(timeout=10)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout=10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(timeout=10)
+        self.loop.close()
+
+
+@pytest.fixture(scope="session")
+def server(engine: HsmEngine) -> Iterator[ServerThread]:
+    srv = ServerThread(engine)
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(params=["inproc", "tcp"])
+def hsm(request: pytest.FixtureRequest, engine: HsmEngine) -> Iterator[Hsm]:
+    """The same Hsm interface, in-process and over a real TCP socket."""
+    if request.param == "inproc":
+        client: Hsm = InProcessHsm(engine)
+    else:
+        srv: ServerThread = request.getfixturevalue("server")
+        client = TcpHsm(srv.host, srv.port)
+    yield client
+    client.close()
