@@ -8,6 +8,7 @@ bytes. Bytes pyiso8583 writes but PROTOCOL.md forbids must be refused naming the
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,9 @@ import pytest
 
 from iso8583 import DecodeError, Message, load_profile
 
-CORPUS_PATH = Path(__file__).resolve().parent.parent / "vectors" / "pyiso8583_corpus.json"
+ROOT = Path(__file__).resolve().parent.parent.parent
+CORPUS_PATH = ROOT / "tests" / "vectors" / "pyiso8583_corpus.json"
+SOURCE_PATH = ROOT / "tools" / "pyiso8583_peer" / "corpus_messages.py"
 CORPUS: dict[str, Any] = json.loads(CORPUS_PATH.read_text(encoding="utf-8"))
 MESSAGES: list[dict[str, Any]] = CORPUS["messages"]
 REJECTS: list[dict[str, Any]] = CORPUS["rejects"]
@@ -58,6 +61,21 @@ def test_corpus_covers_every_message_of_the_protocol() -> None:
         assert persian and any("\u200c" in text for text in persian)
         key_exchange = next(e for e in entries if e["id"] == "0810-101-key-exchange")
         assert all(tag in key_exchange["fields"]["48"] for tag in ("MK", "MV", "PK", "PV"))
+
+
+def test_corpus_is_generated_from_the_current_message_list() -> None:
+    """The JSON matches tools/pyiso8583_peer/corpus_messages.py (stdlib only, so importable
+    here): editing the messages without rerunning crosscheck.py fails."""
+    spec = importlib.util.spec_from_file_location("lps_peer_corpus_messages", SOURCE_PATH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    expected = [(e["profile"], e["id"], e["mti"], e["tpdu"], e["fields"])
+                for e in module.corpus()]
+    recorded = [(e["profile"], e["id"], e["mti"], _source(e).tpdu, _source(e).fields)
+                for e in MESSAGES]
+    assert recorded == expected
+    assert CORPUS["bench_ids"] == list(module.BENCH_IDS)
 
 
 @pytest.mark.parametrize("entry", MESSAGES, ids=_ids(MESSAGES))
