@@ -308,7 +308,7 @@ def handle(engine: HsmEngine, payload: bytes) -> bytes:
         command = raw_cmd.decode("ascii")
     except UnicodeDecodeError:
         command = ""
-    if len(payload) < HEADER_LEN + 2 or len(command) != 2:
+    if len(payload) < HEADER_LEN + 2 or len(command) != 2 or not command.isalnum():
         return header + b"ZZ" + ProtocolError.code.encode()
     reply = response_code(command).encode()
     handler = HANDLERS.get(command)

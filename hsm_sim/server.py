@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import struct
 
 from hsm_sim.engine import HsmEngine
@@ -98,9 +99,15 @@ async def serve(engine: HsmEngine, listen: str) -> None:
     host, port = parse_listen(listen)
     server = HsmServer(engine)
     bound = await server.start(host, port)
+    task = asyncio.current_task()
+    if task is not None:  # SIGTERM stops the server cleanly, like Ctrl-C
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     log.info("lps-hsm listening on %s:%d, LMK check value %s", *bound, engine.lmk_check_value())
     print(f"lps-hsm listening on {bound[0]}:{bound[1]}", flush=True)
     try:
         await server.serve_forever()
+    except asyncio.CancelledError:
+        log.info("lps-hsm stopping")
     finally:
         await server.close()

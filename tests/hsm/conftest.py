@@ -15,7 +15,7 @@ from hsm_sim.lmk import Lmk, create_lmk_file
 from hsm_sim.server import HsmServer
 
 # A fixed LMK, so that tests that depend on particular wrapped bytes are deterministic.
-FIXED_LMK = Lmk(bytes.fromhex("0123456789ABCDEF" "FEDCBA9876543210" "89ABCDEF01234567"))
+FIXED_LMK = Lmk(bytes.fromhex("0123456789ABCDEFFEDCBA987654321089ABCDEF01234567"))
 
 
 @pytest.fixture

@@ -106,8 +106,9 @@ def test_pin_verification(hsm: Hsm, terminal: dict[str, object]) -> None:
     tpk = terminal["keys"].pin.key_lmk  # type: ignore[attr-defined]
     pin_key: bytes = terminal["pin_key"]  # type: ignore[assignment]
     stored = hsm.encrypt_pin("246813", PAN)
-    assert hsm.verify_pin(tpk, p.tdes_encrypt_ecb(pin_key, p.pin_block_iso0("246813", PAN)),
-                          PAN, stored)
+    assert hsm.verify_pin(
+        tpk, p.tdes_encrypt_ecb(pin_key, p.pin_block_iso0("246813", PAN)), PAN, stored
+    )
     for wrong in ("246814", "2468", "2468130"):
         block = p.tdes_encrypt_ecb(pin_key, p.pin_block_iso0(wrong, PAN))
         assert not hsm.verify_pin(tpk, block, PAN, stored)
@@ -152,15 +153,20 @@ def test_dukpt_pin_verification(hsm: Hsm) -> None:
     ]:
         assert hsm.verify_pin_dukpt(bdk.key_lmk, H(ksn), H(block), pan, stored)
     assert not hsm.verify_pin_dukpt(
-        bdk.key_lmk, H("FFFF9876543210E00001"), H("1B9C1845EB993A7A"), pan,
+        bdk.key_lmk,
+        H("FFFF9876543210E00001"),
+        H("1B9C1845EB993A7A"),
+        pan,
         hsm.encrypt_pin("1235", pan),
     )
     with pytest.raises(PinBlockError):  # a block replayed under another KSN
-        hsm.verify_pin_dukpt(bdk.key_lmk, H("FFFF9876543210E00002"), H("1B9C1845EB993A7A"),
-                             pan, stored)
+        hsm.verify_pin_dukpt(
+            bdk.key_lmk, H("FFFF9876543210E00002"), H("1B9C1845EB993A7A"), pan, stored
+        )
     with pytest.raises(DukptError):
-        hsm.verify_pin_dukpt(bdk.key_lmk, H("FFFF9876543210E00000"), H("1B9C1845EB993A7A"),
-                             pan, stored)
+        hsm.verify_pin_dukpt(
+            bdk.key_lmk, H("FFFF9876543210E00000"), H("1B9C1845EB993A7A"), pan, stored
+        )
     with pytest.raises(DukptError):
         hsm.verify_pin_dukpt(bdk.key_lmk, H("FFFF98765432"), H("1B9C1845EB993A7A"), pan, stored)
 

@@ -68,7 +68,7 @@ def test_load_missing_file(tmp_path: Path) -> None:
         ('{"format": "other"}', "not an lps-lmk-1 file"),
         ('{"format": "lps-lmk-1", "lmk": "00"}', "24 bytes"),
         ('{"format": "lps-lmk-1", "lmk": "zz"}', "not a valid LMK file"),
-        ('[1, 2]', "not a valid LMK file"),
+        ("[1, 2]", "not a valid LMK file"),
     ],
 )
 def test_load_malformed(tmp_path: Path, content: str, match: str) -> None:

@@ -68,7 +68,7 @@ def test_aes_dukpt_pin_key_is_usage_1000_of_the_intermediate_key() -> None:
     # key type; built by hand from the X9.24-3 derivation data layout.
     ik, ksn = H(AES["initial_key"]), H(AES["intermediate_keys"][0][0])
     inter = p.aes_dukpt_key(ik, ksn, "transaction")
-    data = H("0101" "1000" "0002" "0080") + ksn[4:8] + ksn[8:]
+    data = H("0101100000020080") + ksn[4:8] + ksn[8:]
     from cryptography.hazmat.primitives.ciphers import Cipher
     from cryptography.hazmat.primitives.ciphers.algorithms import AES as AESAlg
     from cryptography.hazmat.primitives.ciphers.modes import ECB
