@@ -204,11 +204,15 @@ def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHE
 
 
 def reject_undecodable(
-    state: State, mti: str, stan: str, tid: str, de7: str, now: dt.datetime, reason: str
+    state: State, mti: str, stan: str, tid: str, de7: str, now: dt.datetime, reason: str,
+    tpdu: bytes | None = None,
 ) -> Decision:
     """`30` for a frame the codec could not decode but whose MTI, DE11 and DE41 it read."""
     day = business_day(now, _zone(state), state.config.switch.business_day_cutover)
-    msg = Message(mti=mti, fields={11: stan, 41: tid, **({7: de7} if de7 else {})})
+    fields: dict[int, str | bytes] = {11: stan, 41: tid}
+    if de7:
+        fields[7] = de7
+    msg = Message(mti=mti, fields=fields, tpdu=tpdu)
     return _reject(state, _Req(msg, mti, tid, stan, de7, now, day), "30", reason)
 
 

@@ -1,0 +1,221 @@
+"""`lps`: one argparse entry point whose subcommands several packages contribute.
+
+Each module named in `COMMAND_MODULES` (or in the environment variable `LPS_COMMANDS`,
+comma-separated) may define `register_commands(subparsers)`; it adds its subparsers and sets
+`func` on each to a callable `(args) -> int`. A module that is not installed is skipped, so the
+switch works before settlement exists. See docs/switch.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import importlib
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from switch.config import Config, ConfigError, load_config
+from switch.store import StoreError
+
+COMMAND_MODULES = ("switch.cli", "settlement.cli", "hsm_sim.switch_cli", "programs.cli")
+DEFAULT_CONFIG = "lps.toml"
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` the same way for every subcommand (default: $LPS_CONFIG or lps.toml)."""
+    parser.add_argument("--config", "-c", default=os.environ.get("LPS_CONFIG", DEFAULT_CONFIG),
+                        help="the switch's TOML configuration (default: %(default)s)")
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+# -- the switch's own commands ------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from switch.server import install_event_loop, serve
+
+    config = config_from(args)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level or config.switch.log_level),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr,
+    )
+    loop = install_event_loop(args.loop == "uvloop")
+    logging.getLogger("lps.switch").info("event=start loop=%s config=%s", loop, args.config)
+    return asyncio.run(serve(config))
+
+
+def _admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
+    from switch.server import admin_socket_path
+
+    path = admin_socket_path(config.switch.database)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    reply: dict[str, Any] = json.loads(data or b"{}")
+    return reply
+
+
+def cmd_cards(args: argparse.Namespace) -> int:
+    from switch.core.admin import AdminError, card_command
+    from switch.server import database_in_use
+    from switch.store import SqliteStore
+
+    config = config_from(args)
+    if args.action == "show":
+        return _show(config, args.pan, history=True)
+    db = config.switch.database
+    if database_in_use(db):
+        reply = _admin_request(config, {"cmd": args.action, "pan": args.pan,
+                                        "coalition": args.coalition})
+        if not reply.get("ok"):
+            print(f"lps cards {args.action}: {reply.get('error')}", file=sys.stderr)
+            return 1
+    else:
+        store = SqliteStore(db)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            state = store.load(config, None, now)
+            try:
+                entry = card_command(state, args.action, args.pan, now, args.coalition)
+            except AdminError as exc:
+                print(f"lps cards {args.action}: {exc}", file=sys.stderr)
+                return 1
+            store.append([entry])
+        finally:
+            store.close()
+    print(f"{args.action}: done")
+    return _show(config, args.pan, history=False)
+
+
+def _show(config: Config, pan: str, history: bool) -> int:
+    from switch.core.calendar import business_day
+    from switch.core.luhn import mask_pan
+    from switch.store import connect
+
+    db = config.switch.database
+    if not db.exists():
+        print(f"lps: {db}: no database yet", file=sys.stderr)
+        return 1
+    conn = connect(db, readonly=True)
+    try:
+        row = conn.execute(
+            "SELECT coalition_id, status, enrolled_on FROM cards WHERE pan = ?", (pan,)
+        ).fetchone()
+        if row is None:
+            print(f"lps: card {mask_pan(pan)} is not enrolled", file=sys.stderr)
+            return 1
+        cfg = config.switch
+        today = business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
+        lots = conn.execute(
+            "SELECT id, kind, store_id, earned_on, expires_on, initial, remaining FROM lots "
+            "WHERE pan = ? AND remaining != 0 ORDER BY id", (pan,)).fetchall()
+        points = sum(r[6] for r in lots if r[1] == "points")
+        available = sum(r[6] for r in lots if r[1] == "points"
+                        and (r[6] < 0 or r[4] is None or r[4] > today.isoformat()))
+        sv = sum(r[6] for r in lots if r[1] == "sv")
+        print(f"card       {mask_pan(pan)}")
+        print(f"coalition  {row[0]}   status {row[1]}   enrolled {row[2]}")
+        print(f"points     {available} available ({points} on the card)")
+        if any(r[1] == "sv" for r in lots):
+            print(f"purse      {sv}")
+        if history:
+            print("lots:")
+            for lid, kind, store, earned, expires, initial, remaining in lots:
+                print(f"  #{lid:<8} {kind:6} {store:15} earned {earned} expires {expires or '-':10}"
+                      f" {remaining:>8} of {initial}")
+            print("last journal entries:")
+            for jid, at, kind, tid, rc, amount, pts in conn.execute(
+                "SELECT id, at, kind, terminal_id, response_code, amount, points FROM journal "
+                "WHERE pan = ? ORDER BY id DESC LIMIT 20", (pan,)
+            ):
+                print(f"  #{jid:<8} {at[:19]} {kind:12} {tid:8} rc={rc} amount={amount} "
+                      f"points={pts:+d}")
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    return _show(config_from(args), args.pan, history=False)
+
+
+def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the switch")
+    add_config_argument(p)
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="event loop (default: uvloop, faster in benches/loadgen)")
+    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("cards", help="enroll, block, unblock or show a loyalty card")
+    p.add_argument("action", choices=("enroll", "block", "unblock", "show"))
+    p.add_argument("pan", help="card number")
+    p.add_argument("--coalition", help="coalition ID for enroll (default: by BIN)")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_cards)
+
+    p = sub.add_parser("balance", help="a card's points and stored value")
+    p.add_argument("pan", help="card number")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_balance)
+
+
+# -- the entry point ----------------------------------------------------------------------------
+
+
+def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lps", description="LPS loyalty point switch")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = list(modules if modules is not None else COMMAND_MODULES)
+    names += [m for m in os.environ.get("LPS_COMMANDS", "").split(",") if m]
+    for name in dict.fromkeys(names):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # that package is not installed (yet): its commands are absent
+            raise
+        register = getattr(module, "register_commands", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"lps: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"lps: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        return 130
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["COMMAND_MODULES", "add_config_argument", "build_parser", "config_from", "main",
+           "register_commands"]

@@ -1,0 +1,58 @@
+"""Prometheus metrics of the switch (prometheus-client), on their own registry.
+
+Labels never carry a card number: requests are counted by MTI and response code only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+
+from switch.config import HostPort
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("lps_requests", "Requests answered, by MTI and response code",
+                                ["mti", "rc"], registry=self.registry)
+        self.latency = Histogram("lps_request_seconds",
+                                 "From frame received to response written (after commit)",
+                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.batch_size = Histogram("lps_batch_entries", "Journal entries per group commit",
+                                    buckets=BATCH_BUCKETS, registry=self.registry)
+        self.connections = Gauge("lps_open_connections", "Open terminal connections",
+                                 registry=self.registry)
+        self.cache_cards = Gauge("lps_cache_cards", "Cards held in the in-memory cache",
+                                 registry=self.registry)
+        self._children: dict[tuple[str, str], Any] = {}
+        self._server: Any = None
+
+    def observe(self, mti: str, rc: str, seconds: float) -> None:
+        key = (mti, rc)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(mti=mti, rc=rc)
+        child.inc()
+        self.latency.observe(seconds)
+
+    def bind_cache(self, size: Callable[[], int]) -> None:
+        self.cache_cards.set_function(size)
+
+    def serve(self, address: HostPort) -> HostPort:
+        """Serve `/metrics` over HTTP in a background thread; returns the bound address."""
+        server, _thread = start_http_server(address.port, address.host, registry=self.registry)
+        self._server = server
+        host, port = server.server_address[:2]
+        return HostPort(str(host), int(port))
+
+    def shutdown(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None

@@ -1,0 +1,472 @@
+"""The imperative shell: asyncio listeners, group commit, admin socket, graceful shutdown.
+
+Path of one message: bytes -> `FrameDecoder` -> `profile.decode` -> `core.handle` (pure) ->
+response encoded at once -> queued with its journal entries -> the single writer task commits
+the batch (SQLite, in a worker thread so deciding continues meanwhile) -> only then the response
+bytes are written to the terminal. Decisions made while a commit is in flight form the next
+batch. A failed commit stops the switch (fail-stop): nothing further is answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from iso8583 import CodecError, FrameDecoder, FramingError, Profile, frame, load_profile
+from switch.config import Config, HostPort
+from switch.core import Decision, Entry, card_command, handle, prune, reject_undecodable
+from switch.core.admin import AdminError
+from switch.core.luhn import mask_pan
+from switch.core.rules import RuleBook
+from switch.metrics import Metrics
+from switch.store import SqliteStore, StoreError
+
+log = logging.getLogger("lps.switch")
+
+
+def kv(event: str, **fields: Any) -> str:
+    """A structured (logfmt) log line; callers pass PANs through `mask_pan`."""
+    parts = [f"event={event}"]
+    for k, v in fields.items():
+        text = str(v)
+        parts.append(f"{k}={json.dumps(text) if (' ' in text or not text) else text}")
+    return " ".join(parts)
+
+
+class SwitchStopped(RuntimeError):
+    """The switch stopped taking work (fail-stop after a commit error)."""
+
+
+class Writer:
+    """The one task that writes the journal: group commit, release after COMMIT, fail-stop."""
+
+    def __init__(self, store: SqliteStore, metrics: Metrics, max_batch: int,
+                 on_fail: Callable[[str], None]) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.max_batch = max_batch
+        self.on_fail = on_fail
+        self.queue: list[tuple[list[Entry], Callable[[], None]]] = []
+        self.wakeup = asyncio.Event()
+        self.idle = asyncio.Event()
+        self.idle.set()
+        self.failed: str | None = None
+        self.executor = ThreadPoolExecutor(1, thread_name_prefix="lps-writer")
+        self.commits = 0
+
+    def submit(self, entries: list[Entry], release: Callable[[], None]) -> None:
+        if self.failed is not None:
+            raise SwitchStopped(self.failed)
+        self.queue.append((entries, release))
+        self.idle.clear()
+        self.wakeup.set()
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.failed is None:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.queue and self.failed is None:
+                # Take at most max_batch requests: the rest form the next batch.
+                batch = self.queue[: self.max_batch]
+                del self.queue[: self.max_batch]
+                entries = [e for es, _ in batch for e in es]
+                if entries:
+                    try:
+                        await loop.run_in_executor(self.executor, self.store.append, entries)
+                    except Exception as exc:  # any failure to commit is fatal
+                        reason = str(exc) if isinstance(exc, StoreError) else repr(exc)
+                        self.failed = reason
+                        self.on_fail(reason)
+                        return
+                    self.commits += 1
+                    self.metrics.batch_size.observe(len(entries))
+                for _, release in batch:
+                    release()
+            if not self.queue:
+                self.idle.set()
+
+    async def drain(self) -> None:
+        while self.queue or not self.idle.is_set():
+            if self.failed is not None:
+                return
+            await self.idle.wait()
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+
+
+class Connection(asyncio.Protocol):
+    """One terminal connection: many requests outstanding, answers in commit order."""
+
+    def __init__(self, switch: Switch, profile: Profile, name: str) -> None:
+        self.switch = switch
+        self.profile = profile
+        self.name = name
+        self.decoder = FrameDecoder(switch.config.switch.limits.max_frame)
+        self.transport: asyncio.Transport | None = None
+        self.inflight = 0
+        self.paused = False
+        self.write_paused = False
+        self.closed = False
+        self.last_seen = 0.0
+        self.peer = ""
+
+    # -- asyncio callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.peer = str(transport.get_extra_info("peername"))
+        sw = self.switch
+        self.last_seen = sw.loop.time()
+        if len(sw.connections) >= sw.config.switch.limits.max_connections or sw.stopping:
+            log.warning(kv("connection_refused", peer=self.peer, reason="connection limit"))
+            transport.abort()
+            self.closed = True
+            return
+        sw.connections.add(self)
+        sw.metrics.connections.set(len(sw.connections))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        sw = self.switch
+        sw.connections.discard(self)
+        sw.paused.discard(self)
+        sw.metrics.connections.set(len(sw.connections))
+
+    def pause_writing(self) -> None:
+        # The terminal does not read its answers: stop reading its requests.
+        self.write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._update_reading()
+
+    def data_received(self, data: bytes) -> None:
+        sw = self.switch
+        self.last_seen = sw.loop.time()
+        self.decoder.feed(data)
+        try:
+            for payload in self.decoder.frames():
+                if self.closed or sw.stopping:
+                    return
+                self.on_frame(payload)
+        except FramingError as exc:
+            log.warning(kv("frame_too_long", peer=self.peer, listener=self.name, error=exc))
+            self.close()
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def on_frame(self, payload: bytes) -> None:
+        sw = self.switch
+        started = time.perf_counter()
+        now = dt.datetime.now(dt.UTC)
+        try:
+            msg = self.profile.decode(payload)
+        except CodecError as exc:
+            decision = self._undecodable(payload, exc, now)
+            if decision is None:
+                return
+            mti = str(exc.partial.get("mti", "????"))
+        else:
+            mti = msg.mti
+            decision = handle(sw.state, msg, now)
+            if decision.response is None:
+                log.info(kv("ignored", peer=self.peer, mti=mti, reason=decision.reason))
+                return
+        self.respond(decision, mti, started)
+
+    def _undecodable(self, payload: bytes, exc: CodecError, now: dt.datetime) -> Decision | None:
+        partial = exc.partial
+        mti, stan, tid = partial.get("mti"), partial.get(11), partial.get(41)
+        if not (isinstance(mti, str) and isinstance(stan, str) and isinstance(tid, str)):
+            log.warning(kv("undecodable", peer=self.peer, listener=self.name, error=exc,
+                           action="close"))
+            self.close()
+            return None
+        de7 = partial.get(7)
+        tpdu = payload[:5] if self.profile.name == "bcd" and len(payload) >= 5 else None
+        log.info(kv("format_error", peer=self.peer, mti=mti, stan=stan, tid=tid, error=exc))
+        decision = reject_undecodable(self.switch.state, mti, stan, tid,
+                                      de7 if isinstance(de7, str) else "", now, str(exc),
+                                      tpdu=tpdu)
+        return decision
+
+    def respond(self, decision: Decision, mti: str, started: float) -> None:
+        sw = self.switch
+        assert decision.response is not None
+        resp = decision.response
+        try:
+            wire = frame(self.profile.encode(resp), sw.config.switch.limits.max_frame)
+        except CodecError as exc:  # a response we cannot encode is our bug: say so, answer 96
+            log.error(kv("encode_failed", mti=resp.mti, error=exc))
+            resp.fields = {k: v for k, v in resp.fields.items() if k in (7, 11, 41, 42)}
+            resp.fields[39] = "96"
+            wire = frame(self.profile.encode(resp))
+        rc = str(resp.fields.get(39, ""))
+        if rc not in ("00", "") and log.isEnabledFor(logging.DEBUG):
+            pan = resp.fields.get(2)
+            log.debug(kv("declined", mti=mti, rc=rc, tid=resp.fields.get(41, ""),
+                         stan=resp.fields.get(11, ""),
+                         pan=mask_pan(pan) if isinstance(pan, str) else "",
+                         reason=decision.reason))
+        self.inflight += 1
+        sw.inflight += 1
+        self._update_reading()
+
+        def release() -> None:
+            self.inflight -= 1
+            sw.inflight -= 1
+            if not self.closed and self.transport is not None:
+                self.transport.write(wire)
+            sw.metrics.observe(mti, rc, time.perf_counter() - started)
+            self._update_reading()
+            if sw.paused and sw.inflight < sw.config.switch.limits.max_inflight:
+                for conn in list(sw.paused):
+                    conn._update_reading()
+
+        try:
+            sw.writer.submit(decision.entries, release)
+        except SwitchStopped:
+            self.close()
+
+    def _update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        limits = self.switch.config.switch.limits
+        over_global = self.switch.inflight >= limits.max_inflight
+        should_pause = (self.write_paused or self.inflight >= limits.max_inflight_per_connection
+                        or over_global)
+        if should_pause and not self.paused:
+            self.transport.pause_reading()
+            self.paused = True
+            if over_global:
+                self.switch.paused.add(self)
+        elif not should_pause and self.paused:
+            self.transport.resume_reading()
+            self.paused = False
+            self.switch.paused.discard(self)
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()
+
+
+class Switch:
+    """A running switch: state recovered from the store, listeners, writer, admin socket."""
+
+    def __init__(self, config: Config, rules: RuleBook | None = None) -> None:
+        self.config = config
+        self.rules = rules
+        self.loop = asyncio.get_running_loop()
+        self.connections: set[Connection] = set()
+        self.paused: set[Connection] = set()
+        self.inflight = 0
+        self.stopping = False
+        self.failure: str | None = None
+        self.stopped = asyncio.Event()
+        self.servers: dict[str, asyncio.Server] = {}
+        self.addresses: dict[str, HostPort] = {}
+        self.metrics = Metrics()
+        self._lock_fd: int | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+
+    @property
+    def database(self) -> Path:
+        return self.config.switch.database
+
+    async def start(self) -> None:
+        cfg = self.config.switch
+        self._lock_fd = take_lock(self.database)
+        started = time.perf_counter()
+        self.store = SqliteStore(self.database)
+        self.state = self.store.load(self.config, self.rules, dt.datetime.now(dt.UTC))
+        rep = self.store.report
+        log.info(kv("recovered", database=self.database, cards=rep.cards, lots=rep.lots,
+                    transactions=rep.transactions, journal=rep.journal_entries,
+                    seconds=f"{time.perf_counter() - started:.3f}"))
+        self.metrics.bind_cache(lambda: len(self.state.cards))
+        self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self._fail)
+        self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
+        self._tasks.append(asyncio.create_task(self._sweeper(), name="lps-sweeper"))
+        for name, addr in (("ascii", cfg.listen_ascii), ("bcd", cfg.listen_bcd)):
+            if addr is None:
+                continue
+            profile = load_profile(name)
+            server = await self.loop.create_server(
+                lambda p=profile, n=name: Connection(self, p, n),  # type: ignore[misc]
+                addr.host, addr.port, reuse_address=True, backlog=2048,
+            )
+            self.servers[name] = server
+            sock = server.sockets[0].getsockname()
+            self.addresses[name] = HostPort(sock[0], sock[1])
+            log.info(kv("listening", profile=name, address=self.addresses[name]))
+        admin = admin_socket_path(self.database)
+        with contextlib.suppress(FileNotFoundError):
+            admin.unlink()
+        self.servers["admin"] = await asyncio.start_unix_server(self._admin, path=str(admin))
+        if cfg.metrics is not None:
+            self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
+            log.info(kv("metrics", address=self.addresses["metrics"]))
+
+    def _fail(self, reason: str) -> None:
+        self.failure = reason
+        log.critical(kv("fail_stop", reason=reason,
+                        action="stopped taking work; restart recovers from the journal"))
+        for conn in list(self.connections):
+            conn.close()
+        self.stopped.set()
+
+    async def _sweeper(self) -> None:
+        """Close idle connections; forget transactions past the idempotency window hourly."""
+        limits = self.config.switch.limits
+        last_prune = time.monotonic()
+        while not self.stopping:
+            await asyncio.sleep(min(1.0, limits.idle_timeout / 2))
+            now = self.loop.time()
+            for conn in list(self.connections):
+                if conn.inflight == 0 and now - conn.last_seen > limits.idle_timeout:
+                    log.info(kv("idle_timeout", peer=conn.peer))
+                    conn.close()
+            if time.monotonic() - last_prune > 3600:
+                last_prune = time.monotonic()
+                prune(self.state, dt.datetime.now(dt.UTC))
+
+    async def _admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Operator commands while the switch runs (one JSON request per line)."""
+        try:
+            line = await reader.readline()
+            req = json.loads(line)
+            try:
+                entry = card_command(self.state, req["cmd"], req["pan"],
+                                     dt.datetime.now(dt.UTC), req.get("coalition"))
+            except AdminError as exc:
+                reply = {"ok": False, "error": str(exc)}
+            else:
+                done = asyncio.Event()
+                self.writer.submit([entry], done.set)
+                await done.wait()
+                reply = {"ok": True}
+        except (ValueError, KeyError, SwitchStopped) as exc:
+            reply = {"ok": False, "error": f"bad admin request: {exc}"}
+        writer.write(json.dumps(reply).encode() + b"\n")
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+
+    async def stop(self) -> None:
+        """Graceful: stop accepting, finish and commit what is in flight, then close."""
+        if self.stopping:
+            return
+        self.stopping = True
+        for server in self.servers.values():
+            server.close()
+        for conn in list(self.connections):
+            if conn.transport is not None and not conn.paused:
+                conn.transport.pause_reading()
+        await self.writer.drain()
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.writer.close()
+        self.store.close()
+        self.metrics.shutdown()
+        with contextlib.suppress(FileNotFoundError):
+            admin_socket_path(self.database).unlink()
+        release_lock(self._lock_fd)
+        self.stopped.set()
+        log.info(kv("stopped", commits=self.writer.commits))
+
+
+def admin_socket_path(database: Path) -> Path:
+    return database.with_name(database.name + ".admin.sock")
+
+
+def take_lock(database: Path) -> int:
+    """One switch per database: a second one would split the journal's single writer."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(database) + ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(f"{database}: another switch is running on this database") from None
+    return fd
+
+
+def release_lock(fd: int | None) -> None:
+    if fd is not None:
+        os.close(fd)
+
+
+def database_in_use(database: Path) -> bool:
+    if not Path(str(database) + ".lock").exists():
+        return False
+    fd = os.open(str(database) + ".lock", os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def install_event_loop(use_uvloop: bool | None = None) -> str:
+    """uvloop when available (it wins in benches/loadgen), else asyncio's default loop."""
+    if use_uvloop is None:
+        use_uvloop = os.environ.get("LPS_LOOP", "uvloop") == "uvloop"
+    if use_uvloop:
+        try:
+            import uvloop
+        except ImportError:
+            return "asyncio"
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+        return "uvloop"
+    asyncio.set_event_loop_policy(None)
+    return "asyncio"
+
+
+async def serve(config: Config, rules: RuleBook | None = None,
+                ready: Callable[[Switch], None] | None = None) -> int:
+    """Run until SIGTERM/SIGINT (graceful, exit 0) or a commit error (fail-stop, exit 3)."""
+    switch = Switch(config, rules)
+    await switch.start()
+    loop = asyncio.get_running_loop()
+    stop_requested = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop_requested.set)
+    if ready is not None:
+        ready(switch)
+    waiter = asyncio.create_task(stop_requested.wait())
+    failed = asyncio.create_task(switch.stopped.wait())
+    await asyncio.wait({waiter, failed}, return_when=asyncio.FIRST_COMPLETED)
+    waiter.cancel()
+    failed.cancel()
+    if switch.failure is not None:
+        switch.stopping = True
+        for server in switch.servers.values():
+            server.close()
+        return 3
+    log.info(kv("shutdown", reason="signal"))
+    await switch.stop()
+    return 0
