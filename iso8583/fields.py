@@ -362,7 +362,10 @@ class Amount(FieldCodec):
         if self.bcd:
             digits = rest.hex()
             if units & 1:
-                digits = digits[1:] if self.pad_left else digits[:-1]
+                pad, digits = (digits[0], digits[1:]) if self.pad_left else (digits[-1],
+                                                                             digits[:-1])
+                if pad != "0":
+                    raise self._dec_error(f"pad nibble is {pad.upper()}, expected 0")
             if not digits.isdigit():
                 raise self._dec_error(f"nibbles {rest.hex().upper()} are not BCD digits")
         else:

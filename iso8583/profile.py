@@ -147,6 +147,7 @@ class Profile:
         pos = 0
         start = 0
         field_no: int | None = None
+        bitmap = b""
         try:
             tpdu = None
             if self.tpdu_size:
@@ -192,12 +193,47 @@ class Profile:
             partial: dict[str | int, Any] = {"mti": mti} if mti is not None else {}
             for key, val in fields.items():
                 partial[key] = val
+            if field_no is not None and field_no > 1 and bitmap:
+                self._salvage(raw, bitmap, field_no, start, partial)
             exc.partial = partial
             raise
         message = Message(mti, fields, tpdu)
         if secondary and not any(n > 64 for n in fields):
             message.secondary_bitmap = True
         return message
+
+    def _salvage(self, raw: bytes, bitmap: bytes, bad: int, pos: int,
+                 partial: dict[str | int, Any]) -> None:
+        """After a fault in field `bad`, read on where sizes are still certain.
+
+        A wrong character in a fixed field (or in a variable one whose prefix is sound) does
+        not hide the fields after it: collecting DE11 and DE41 there lets a switch answer `30`
+        instead of closing the connection. Best effort: it stops at the first size it cannot
+        be sure of and never raises.
+        """
+        numbers = [index * 8 + 1 + bit for index, byte in enumerate(bitmap) for bit in _BITS[byte]]
+        for number in numbers:
+            if number < bad:
+                continue
+            codec = self.codecs[number]
+            if codec is None:
+                return
+            if number != bad:
+                try:
+                    partial[number], pos = codec.decode(raw, pos)
+                    continue
+                except DecodeError:
+                    pass
+            if codec.fixed_size is not None:
+                size = codec.fixed_size
+            else:
+                units = codec._quick_prefix(raw, pos)
+                if units < 0:
+                    return
+                size = codec.prefix_size + codec.body_size(units)
+            if pos + size > len(raw):
+                return
+            pos += size
 
     def _read_bitmap(self, raw: bytes, pos: int) -> tuple[bytes, int]:
         end = pos + self._bitmap_size

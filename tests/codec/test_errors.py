@@ -171,3 +171,28 @@ def test_secondary_bitmap_without_bits_is_accepted_and_kept() -> None:
 def test_every_error_is_a_codec_error() -> None:
     assert issubclass(DecodeError, CodecError)
     assert issubclass(EncodeError, CodecError)
+
+
+def test_fault_in_a_fixed_field_still_yields_de11_and_de41() -> None:
+    # DE4 holds a letter; the fields after it are still readable, so a switch can answer 30.
+    raw = bytes.fromhex("3032303030200000008000003030303030303030303030303235303030413030"
+                        "303130315430303030303031")
+    with pytest.raises(DecodeError) as info:
+        ASCII.decode(raw)
+    err = info.value
+    assert (err.field, err.offset) == (4, 18)
+    assert err.partial["mti"] == "0200"
+    assert err.partial[11] == "000101"
+    assert err.partial[41] == "T0000001"
+
+
+def test_fault_in_a_variable_field_with_a_sound_prefix_still_yields_later_fields() -> None:
+    msg = Message(EARN.mti, dict(EARN.fields), TPDU)
+    raw = bytearray(BCD.encode(msg))
+    pos = raw.index(bytes.fromhex("6280001234567893"))
+    raw[pos] = 0x6A  # a hex nibble inside DE2
+    with pytest.raises(DecodeError) as info:
+        BCD.decode(bytes(raw))
+    assert info.value.field == 2
+    assert info.value.partial[11] == "000002"
+    assert info.value.partial[41] == "T0000001"
