@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from pathlib import Path
 
@@ -256,4 +257,16 @@ def test_tcp_client_reconnects_after_the_server_restarts(engine: object) -> None
     srv.stop()
     with pytest.raises(OSError):
         hsm.diagnostics()
+    hsm.close()
+
+
+def test_tcp_client_reconnects_after_a_broken_connection(server: ServerThread) -> None:
+    hsm = TcpHsm(server.host, server.port)
+    assert hsm.diagnostics()
+    sock = hsm._sock
+    assert sock is not None
+    sock.shutdown(socket.SHUT_RDWR)  # the connection breaks under the client
+    with pytest.raises(OSError):
+        hsm.diagnostics()
+    assert len(hsm.diagnostics()) == 16  # the next call opens a new connection
     hsm.close()
