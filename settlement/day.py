@@ -25,7 +25,7 @@ from settlement.netting import (
     positions,
     summaries,
 )
-from settlement.reconcile import ReconLine, reconcile
+from settlement.reconcile import ReconLine, reconcile, switch_totals
 from settlement.records import POINTS, STORED_VALUE, BatchClose, InvariantError, LotExpiry, Row
 
 
@@ -146,8 +146,7 @@ class DayBook:
             raise InvariantError(f"{hashed} entries read but {self.entries} counted")
         expired = breakage(self._hashed_lots(lots), self.stores, self.day)
         closes = sorted(closes, key=lambda c: c.id)
-        for c in closes:
-            self.digest.add("closes", dg.close_lines(c))
+        self.digest.add("closes", [dg.close_line(c, switch_totals(c)) for c in closes])
         recon = [line for c in closes for line in reconcile(c)]
         return DaySettlement(
             day=self.day,

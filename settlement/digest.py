@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
-from settlement.records import BatchClose, Draw, LotExpiry, Row
+from settlement.records import BatchClose, Draw, LotExpiry, Row, Totals
 
 #: Bump when a line format or the meaning of an output changes: old seals then differ.
 FORMAT = "lps-settlement/1"
@@ -34,14 +34,19 @@ def lot_line(lot: LotExpiry) -> str:
     return f"{lot.lot_id}|{lot.issuer}|{lot.expires_on.isoformat()}|{lot.before}|{lot.after}"
 
 
-def close_lines(c: BatchClose) -> list[str]:
-    t = c.terminal
-    head = (
-        f"close|{c.id}|{c.terminal_id}|{c.store_id}|{c.batch}|{c.response_code}|{t.credits}|"
-        f"{t.credit_reversals}|{t.debits}|{t.debit_reversals}|{t.credit_amount}|"
+def totals_line(t: Totals) -> str:
+    return (
+        f"{t.credits}|{t.credit_reversals}|{t.debits}|{t.debit_reversals}|{t.credit_amount}|"
         f"{t.credit_reversal_amount}|{t.debit_amount}|{t.debit_reversal_amount}"
     )
-    return [head, *(entry_line(r) for r in sorted(c.rows, key=lambda r: r.id))]
+
+
+def close_line(c: BatchClose, switch: Totals) -> str:
+    """A close as sent (the terminal's totals) and as the journal adds up (the switch's)."""
+    return (
+        f"{c.id}|{c.terminal_id}|{c.store_id}|{c.batch}|{c.response_code}|"
+        f"{totals_line(c.terminal)}|{totals_line(switch)}"
+    )
 
 
 class Digest:

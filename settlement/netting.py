@@ -24,6 +24,7 @@ from settlement.records import (
     Row,
 )
 
+SPENDING_KINDS = frozenset({REDEEM, SV_PURCHASE})
 #: (flow kind, payer, payee) -> signed units.
 PairKey = tuple[str, str, str]
 
@@ -111,7 +112,9 @@ def flows_of(row: Row) -> list[Flow]:
     """The inter-store flows of one journal entry; most entries have none.
 
     Redemptions (points or stored value) and the reversals of redemptions move value; a draw
-    on a lot the accepting store issued itself moves nothing. A declined entry must not have
+    on a lot the accepting store issued itself moves nothing. A reversal is classified by the
+    kind of its original (the processing code it carries is the terminal's word only, used
+    when the original's kind is not known). A declined entry must not have
     touched any lot: that would be a switch bug, so it is refused rather than guessed about.
     """
     if not row.draws:
@@ -122,7 +125,10 @@ def flows_of(row: Row) -> list[Flow]:
         )
     if row.kind in (REDEEM, SV_PURCHASE):
         sign = -1
-    elif row.kind == REVERSAL and row.pc in SPENDING_PCS:
+    elif row.kind == REVERSAL and (
+        row.original_kind in SPENDING_KINDS
+        or (not row.original_kind and row.pc in SPENDING_PCS)
+    ):
         sign = 1
     else:
         return []

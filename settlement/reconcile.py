@@ -23,6 +23,7 @@ from settlement.records import (
     SPENDING_PCS,
     SV_PURCHASE,
     BatchClose,
+    InvariantError,
     Row,
     Totals,
 )
@@ -120,9 +121,23 @@ def find_exact(rows: Sequence[Row], count: int, amount: int) -> tuple[Row, ...] 
                 None)
 
 
+def switch_totals(close: BatchClose) -> Totals:
+    """The switch's totals: as the reader aggregated them, else from the batch's rows."""
+    return close.switch if close.switch is not None else switch_side(close)[0]
+
+
 def reconcile(close: BatchClose) -> list[ReconLine]:
     """One line if the batch is in balance, else one line per differing category."""
     mine, counted, candidates = switch_side(close)
+    if close.switch is not None:
+        if not close.rows and close.switch == close.terminal:
+            mine = close.switch  # in balance: the reader did not need to fetch the rows
+        elif close.switch != mine:
+            # Aggregated in SQL, rows fetched for the difference: the two must agree.
+            raise InvariantError(
+                f"batch close {close.id}: the journal's totals {close.switch} differ from its "
+                f"rows' {mine}"
+            )
     theirs = close.terminal
     base = (close.terminal_id, close.store_id, close.batch, close.id, close.response_code)
     lines = []

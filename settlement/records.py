@@ -70,6 +70,8 @@ class Row:
     batch: str = ""
     rrn: str = ""
     original_id: int | None = None
+    #: For reversals: the kind of the entry they reversed (from the journal, by `original_id`).
+    original_kind: str = ""
     draws: tuple[Draw, ...] = ()
 
     @property
@@ -139,6 +141,9 @@ class BatchClose:
     batch: str
     response_code: str
     terminal: Totals
+    #: The switch's totals recomputed from the journal, when the reader aggregated them.
+    switch: Totals | None = None
     #: The batch's transactions (any business day, journaled before the close) and the
-    #: reversals of them journaled before the close.
+    #: reversals of them journaled before the close; a reader may leave them out of a batch
+    #: whose `switch` totals balance, since nothing needs explaining there.
     rows: tuple[Row, ...] = field(default_factory=tuple)

@@ -19,12 +19,13 @@ T1, T2, T3 = "T0000001", "T0000002", "T0000003"
 
 def row(i: int, kind: str, store: str, term: str, pan: str, amount: int, *draws: Draw,
         pc: str = "900000", mti: str = "0200", rc: str = "00", batch: str = "",
-        day: dt.date = DAY, original_id: int | None = None) -> Row:
+        day: dt.date = DAY, original_id: int | None = None, original_kind: str = "") -> Row:
     return Row(
         id=i, business_day=day, kind=kind, mti=mti, pc=pc, terminal_id=term, store_id=store,
         pan=pan, amount=amount, points=sum(d.delta for d in draws if d.kind == "points"),
         sv=sum(d.delta for d in draws if d.kind == "sv"), response_code=rc, batch=batch,
-        rrn=f"{i:012d}", original_id=original_id, draws=tuple(draws),
+        rrn=f"{i:012d}", original_id=original_id, original_kind=original_kind,
+        draws=tuple(draws),
     )
 
 
@@ -42,9 +43,11 @@ ROWS = [
     row(103, "redeem", S1, T1, B, 50_000, p(5, S3, -30), p(6, S1, -20), batch="000007"),
     row(104, "redeem", S3, T3, C, 50_000, p(7, S2, -50), batch="000003"),
     row(105, "redeem", S2, T2, A, 10_000, p(1, S1, -10), batch="000001"),
-    row(106, "reversal", S2, T2, A, 10_000, p(1, S1, 10), mti="0400", original_id=105),
+    row(106, "reversal", S2, T2, A, 10_000, p(1, S1, 10), mti="0400", original_id=105,
+        original_kind="redeem"),
     # Reverses a burn of yesterday (entry 60, settled then as S1 owing S3 25 points).
-    row(107, "reversal", S3, T3, D, 25_000, p(8, S1, 25), mti="0400", original_id=60),
+    row(107, "reversal", S3, T3, D, 25_000, p(8, S1, 25), mti="0400", original_id=60,
+        original_kind="redeem"),
     row(108, "redeem", S2, T2, E, 20_000, rc="51", batch="000001"),
     row(109, "redeem", S2, T2, F, 15_000, p(9, S2, -15), batch="000001"),
     row(110, "sv_purchase", S1, T1, G, 50_000, Draw(20, "sv", S3, -50_000), pc="006000",
@@ -67,7 +70,7 @@ LOTS = [
 def _close(i: int, ids: list[int], **totals: int) -> BatchClose:
     c = BY_ID[i]
     return BatchClose(i, c.terminal_id, c.store_id, c.batch, c.response_code, Totals(**totals),
-                      tuple(BY_ID[j] for j in ids))
+                      rows=tuple(BY_ID[j] for j in ids))
 
 
 CLOSES = [
