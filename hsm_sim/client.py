@@ -41,7 +41,7 @@ from hsm_sim.errors import (
     RemoteError,
 )
 from hsm_sim.hostcmd import response_code
-from hsm_sim.lmk import KeyType, load_lmk, parse_key_type
+from hsm_sim.lmk import KeyType, create_lmk_file, load_lmk, parse_key_type
 from hsm_sim.primitives import account_number, check_tdes_ksn
 
 __all__ = [
@@ -164,6 +164,7 @@ class InProcessHsm:
         return self._engine.generate_mac(key_lmk, data)
 
     def verify_mac(self, key_lmk: str, data: bytes, mac: bytes) -> bool:
+        _check_mac(mac)
         return self._engine.verify_mac(key_lmk, data, mac)
 
     def kcv(self, key_lmk: str, key_type: KeyType | str) -> str:
@@ -187,6 +188,11 @@ class InProcessHsm:
 
     def close(self) -> None:
         return None
+
+
+def _check_mac(mac: bytes) -> None:
+    if not isinstance(mac, bytes) or len(mac) not in (4, 8):
+        raise InputError("a MAC to verify is 4 bytes (X9.19 truncated) or 8 bytes")
 
 
 def _hex16(component: str) -> bytes:
@@ -366,8 +372,7 @@ class TcpHsm:
         return bytes.fromhex(self.call("M6", self._mac_body(key_lmk, data, b"1")).decode("ascii"))
 
     def verify_mac(self, key_lmk: str, data: bytes, mac: bytes) -> bool:
-        if not isinstance(mac, bytes) or len(mac) not in (4, 8):
-            raise InputError("a MAC to verify is 4 or 8 bytes over TCP")
+        _check_mac(mac)
         size = b"0" if len(mac) == 4 else b"1"
         body = self._mac_body(key_lmk, data, size) + mac.hex().upper().encode()
         return self.call_verify("M8", body)
@@ -425,18 +430,31 @@ class TcpHsm:
         self.close()
 
 
-def connect_hsm(url: str, *, lmk_path: str | os.PathLike[str] | None = None) -> Hsm:
+def connect_hsm(
+    url: str,
+    *,
+    lmk_path: str | os.PathLike[str] | None = None,
+    create_lmk: bool = False,
+    timeout: float = 5.0,
+) -> Hsm:
     """An Hsm for ``"inproc"`` (needs ``lmk_path``) or ``"tcp://host:port"``.
 
-    This is the string of ``[switch] hsm`` in lps.toml.
+    ``url`` is the string of ``[switch] hsm`` in lps.toml. ``create_lmk`` makes a new LMK
+    file when ``lmk_path`` does not exist (for a fresh demo or test database only: keys
+    stored under a previous LMK are useless under a new one). ``timeout`` (seconds) bounds
+    each TCP connect, send and receive.
     """
     if url == "inproc":
         if lmk_path is None:
             raise LmkError("connect_hsm('inproc') needs lmk_path (create one: lps-hsm init)")
-        return InProcessHsm.from_lmk_file(Path(lmk_path))
+        path = Path(lmk_path)
+        if create_lmk and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            create_lmk_file(path)
+        return InProcessHsm.from_lmk_file(path)
     if url.startswith("tcp://"):
         host, sep, port = url[len("tcp://") :].rpartition(":")
         if not sep or not port.isdigit() or not host:
             raise InputError(f"HSM address must be tcp://host:port, got {url!r}")
-        return TcpHsm(host.strip("[]"), int(port))
+        return TcpHsm(host.strip("[]"), int(port), timeout)
     raise InputError(f"unknown HSM address {url!r}: use 'inproc' or 'tcp://host:port'")

@@ -270,3 +270,21 @@ def test_tcp_client_reconnects_after_a_broken_connection(server: ServerThread) -
         hsm.diagnostics()
     assert len(hsm.diagnostics()) == 16  # the next call opens a new connection
     hsm.close()
+
+
+def test_connect_hsm_can_create_a_missing_lmk(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "lmk.json"
+    with pytest.raises(LmkError, match="lps-hsm init"):
+        connect_hsm("inproc", lmk_path=path)
+    first = connect_hsm("inproc", lmk_path=path, create_lmk=True).diagnostics()
+    assert path.exists()
+    # an existing LMK is never replaced
+    assert connect_hsm("inproc", lmk_path=path, create_lmk=True).diagnostics() == first
+
+
+def test_mac_to_verify_is_4_or_8_bytes(hsm: Hsm) -> None:
+    key = hsm.generate_key("TAK")
+    mac = hsm.generate_mac(key.key_lmk, b"x")
+    for bad in (mac[:3], mac[:5], mac + b"\x00", b""):
+        with pytest.raises(InputError):
+            hsm.verify_mac(key.key_lmk, b"x", bad)

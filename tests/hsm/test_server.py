@@ -7,10 +7,12 @@ import struct
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hsm_sim import primitives as p
 from hsm_sim.engine import HsmEngine
-from hsm_sim.hostcmd import FIRMWARE, response_code
+from hsm_sim.hostcmd import FIRMWARE, HANDLERS, handle, response_code
 from hsm_sim.lmk import KeyType
 from tests.hsm.conftest import FIXED_LMK, ServerThread
 
@@ -250,3 +252,37 @@ def test_response_code_rule() -> None:
     assert response_code("HC") == "HD"
     assert response_code("AZ") == "ZZ"
     assert response_code("??") == "ZZ"
+
+
+def _well_formed_reply(payload: bytes, reply: bytes) -> None:
+    assert reply[:4] == payload[:4].ljust(4, b" ")
+    assert len(reply) >= 8
+    assert reply[6:8].isdigit()
+    assert reply[6:8] != b"41", "internal error: a request reached an unexpected exception"
+    if reply[6:8] != b"00":
+        assert len(reply) == 8
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.binary(max_size=200))
+def test_handle_never_raises_on_random_bytes(engine: HsmEngine, payload: bytes) -> None:
+    _well_formed_reply(payload, handle(engine, payload))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    command=st.sampled_from(sorted(HANDLERS)),
+    body=st.one_of(
+        st.binary(max_size=120),
+        st.text(alphabet="0123456789ABCDEFU;X", max_size=120).map(str.encode),
+    ),
+    with_key=st.booleans(),
+)
+def test_handle_never_raises_on_damaged_commands(
+    engine: HsmEngine, command: str, body: bytes, with_key: bool
+) -> None:
+    # known commands with random fields, sometimes with a real key in the usual place
+    if with_key:
+        body = body[:4] + TAK + body[4:]
+    payload = b"0001" + command.encode() + body
+    _well_formed_reply(payload, handle(engine, payload))
