@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from iso8583 import CodecError, FrameDecoder, FramingError, Profile, frame, load_profile
 from switch.config import Config, HostPort
@@ -126,14 +126,14 @@ class Connection(asyncio.Protocol):
     # -- asyncio callbacks ------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses but offer the same API.
+        self.transport = cast(asyncio.Transport, transport)
         self.peer = str(transport.get_extra_info("peername"))
         sw = self.switch
         self.last_seen = sw.loop.time()
         if len(sw.connections) >= sw.config.switch.limits.max_connections or sw.stopping:
             log.warning(kv("connection_refused", peer=self.peer, reason="connection limit"))
-            transport.abort()
+            self.transport.abort()
             self.closed = True
             return
         sw.connections.add(self)
