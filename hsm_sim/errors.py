@@ -60,7 +60,7 @@ class PanError(InputError):
     code = "15"
 
 
-class PinBlockError(HsmError):
+class PinBlockError(HsmError, ValueError):
     """A PIN block that does not decode to a valid PIN (wrong format nibble, filler, digits)."""
 
     code = "20"

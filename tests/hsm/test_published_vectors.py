@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hsm_sim import primitives as p
-from hsm_sim.errors import DukptError
+from hsm_sim.errors import DukptError, PanError, PinBlockError
 
 V: dict[str, Any] = json.loads((Path(__file__).with_name("published_vectors.json")).read_text())
 H = bytes.fromhex
@@ -80,3 +80,23 @@ def test_aes_dukpt_pin_key_is_usage_1000_of_the_intermediate_key() -> None:
     assert p.decrypt_pin_block_iso4(p.aes_dukpt_key(ik, ksn, "pin"), block, "4111111111111111") == (
         "1234"
     )
+
+
+ISO0 = V["iso0_psec"]
+
+
+@pytest.mark.parametrize("row", ISO0["decode"], ids=lambda r: r[0])
+def test_iso0_decode_psec(row: list[str]) -> None:
+    pin, block = row
+    assert p.decode_pin_block_iso0(H(block), ISO0["pan"]) == pin
+    assert p.pin_block_iso0(pin, ISO0["pan"]) == H(block)
+
+
+@pytest.mark.parametrize("row", ISO0["decode_errors"], ids=lambda r: r[2])
+def test_iso0_decode_errors_psec(row: list[str]) -> None:
+    block, pan, why = row
+    expected = PanError if why.startswith("PAN") else PinBlockError
+    with pytest.raises(expected):
+        p.decode_pin_block_iso0(H(block), pan)
+    with pytest.raises(ValueError):  # as psec, every one of them is also a ValueError
+        p.decode_pin_block_iso0(H(block), pan)
