@@ -22,27 +22,16 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
+from hsm_sim import hostops as ops
 from hsm_sim.engine import ExportedKey, GeneratedKey, HsmEngine, KeyComponent
-from hsm_sim.errors import (
-    CommandError,
-    HsmError,
-    InputError,
-    KeyLengthError,
-    KeyParityError,
-    KeySchemeError,
-    KeyTypeError,
-    LmkError,
-    PinBlockError,
-    PinBlockFormatError,
-    PinError,
-    ProtocolError,
-    RemoteError,
-)
-from hsm_sim.hostcmd import response_code
+from hsm_sim.errors import InputError, LmkError
 from hsm_sim.lmk import KeyType, create_lmk_file, load_lmk, parse_key_type
 from hsm_sim.primitives import account_number, check_tdes_ksn
+
+T = TypeVar("T")
+_LEN = struct.Struct(">H")
 
 __all__ = [
     "ExportedKey",
@@ -149,7 +138,7 @@ class InProcessHsm:
         return self._engine.generate_key(KeyType.TMK)
 
     def form_key(self, key_type: KeyType | str, components: Sequence[str]) -> GeneratedKey:
-        return self._engine.form_key(parse_key_type(key_type), [_hex16(c) for c in components])
+        return self._engine.form_key(parse_key_type(key_type), [ops.hex16(c) for c in components])
 
     def export_tmk_components(self, tmk_lmk: str) -> tuple[KeyComponent, KeyComponent]:
         first, second = self._engine.split_key(tmk_lmk, KeyType.TMK, 2)
@@ -164,7 +153,7 @@ class InProcessHsm:
         return self._engine.generate_mac(key_lmk, data)
 
     def verify_mac(self, key_lmk: str, data: bytes, mac: bytes) -> bool:
-        _check_mac(mac)
+        ops.check_mac(mac)
         return self._engine.verify_mac(key_lmk, data, mac)
 
     def kcv(self, key_lmk: str, key_type: KeyType | str) -> str:
@@ -190,63 +179,6 @@ class InProcessHsm:
         return None
 
 
-def _check_mac(mac: bytes) -> None:
-    if not isinstance(mac, bytes) or len(mac) not in (4, 8):
-        raise InputError("a MAC to verify is 4 bytes (X9.19 truncated) or 8 bytes")
-
-
-def _hex16(component: str) -> bytes:
-    try:
-        raw = bytes.fromhex(component)
-    except (ValueError, TypeError):
-        raise InputError("a key component is 32 hex digits") from None
-    if len(raw) != 16:
-        raise KeyLengthError(f"a key component is 32 hex digits, got {len(component)}")
-    return raw
-
-
-def _token(key_lmk: str) -> bytes:
-    """A key under the LMK as it goes into a command, checked so it cannot shift fields."""
-    if not isinstance(key_lmk, str) or len(key_lmk) != 33 or key_lmk[0] != "U":
-        raise KeySchemeError("a key under the LMK is 'U' + 32 hex digits")
-    try:
-        bytes.fromhex(key_lmk[1:])
-    except ValueError:
-        raise KeySchemeError("a key under the LMK is 'U' + 32 hex digits") from None
-    return key_lmk.encode("ascii")
-
-
-def _pin_block_hex(pin_block: bytes) -> bytes:
-    if not isinstance(pin_block, bytes) or len(pin_block) != 8:
-        raise InputError("a format 0 PIN block is 8 bytes")
-    return pin_block.hex().upper().encode()
-
-
-def _pin_lmk(pin_lmk: str) -> bytes:
-    try:
-        ok = isinstance(pin_lmk, str) and len(bytes.fromhex(pin_lmk)) == 8
-    except ValueError:
-        ok = False
-    if not ok:
-        raise InputError("a PIN under the LMK is 16 hex digits")
-    return pin_lmk.upper().encode()
-
-
-_ERRORS: dict[str, type[HsmError]] = {
-    "04": KeyTypeError,
-    "10": KeyParityError,
-    "13": LmkError,
-    "15": InputError,
-    "20": PinBlockError,
-    "23": PinBlockFormatError,
-    "24": PinError,
-    "26": KeySchemeError,
-    "27": KeyLengthError,
-    "68": CommandError,
-}
-_LEN = struct.Struct(">H")
-
-
 class TcpHsm:
     """A blocking host-protocol client of ``lps-hsm serve``; one request in flight at a time."""
 
@@ -262,7 +194,8 @@ class TcpHsm:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock
 
-    def _recv_exactly(self, sock: socket.socket, n: int) -> bytes:
+    @staticmethod
+    def _recv_exactly(sock: socket.socket, n: int) -> bytes:
         buf = bytearray()
         while len(buf) < n:
             chunk = sock.recv(n - len(buf))
@@ -271,36 +204,15 @@ class TcpHsm:
             buf += chunk
         return bytes(buf)
 
-    def call(self, command: str, body: bytes = b"") -> bytes:
-        """Send one command; return the response fields after the error code ``00``.
-
-        Raises the ``HsmError`` matching any other error code. Verification commands
-        (M8, BC, GU) use ``call_verify`` instead, which turns code ``01`` into False.
-        """
-        code, fields = self._exchange(command, body)
-        if code != "00":
-            raise _ERRORS.get(code, RemoteError)(f"HSM {command} answered error {code}")
-        return fields
-
-    def call_verify(self, command: str, body: bytes) -> bool:
-        code, _fields = self._exchange(command, body)
-        if code == "01":
-            return False
-        if code != "00":
-            raise _ERRORS.get(code, RemoteError)(f"HSM {command} answered error {code}")
-        return True
-
-    def _exchange(self, command: str, body: bytes) -> tuple[str, bytes]:
+    def run(self, op: ops.Op[T]) -> T:
+        """Send one host command and return its result (or raise its ``HsmError``)."""
         with self._lock:
             header = f"{next(self._headers) % 10000:04d}".encode()
-            payload = header + command.encode("ascii") + body
-            if len(payload) > 0xFFFF:
-                raise InputError(f"request of {len(payload)} bytes exceeds the 65535-byte frame")
-            frame = _LEN.pack(len(payload)) + payload
+            payload = op.payload(header)
             if self._sock is None:
                 self._sock = self._connect()
             try:
-                self._sock.sendall(frame)
+                self._sock.sendall(_LEN.pack(len(payload)) + payload)
                 (length,) = _LEN.unpack(self._recv_exactly(self._sock, 2))
                 response = self._recv_exactly(self._sock, length)
             except OSError:
@@ -308,114 +220,52 @@ class TcpHsm:
                 self._sock.close()
                 self._sock = None
                 raise
-        expect = response_code(command)
-        got = response[4:6].decode("ascii", "replace")
-        if len(response) < 8 or response[:4] != header or got != expect:
-            raise ProtocolError(f"unexpected HSM response to {command}: {response[:8]!r}")
-        return response[6:8].decode("ascii", "replace"), response[8:]
+        return op.result(header, response)
 
     # ---------------------------------------------------------------- the Hsm protocol
 
     def diagnostics(self) -> str:
-        fields = self.call("NC")
-        return fields[:16].decode("ascii")
+        return self.run(ops.diagnostics())
 
     def generate_key(self, key_type: KeyType | str) -> GeneratedKey:
-        kt = parse_key_type(key_type)
-        fields = self.call("A0", b"0" + kt.value.encode() + b"U").decode("ascii")
-        return GeneratedKey(fields[:33], fields[33:39])
+        return self.run(ops.generate_key(key_type))
 
     def generate_tmk(self) -> GeneratedKey:
-        return self.generate_key(KeyType.TMK)
+        return self.run(ops.generate_key(KeyType.TMK))
 
     def form_key(self, key_type: KeyType | str, components: Sequence[str]) -> GeneratedKey:
-        kt = parse_key_type(key_type)
-        if not 2 <= len(components) <= 9:
-            raise InputError(f"a key is formed from 2 to 9 components, got {len(components)}")
-        body = f"{len(components)}{kt.value}U".encode()
-        body += b"".join(_hex16(c).hex().upper().encode() for c in components)
-        fields = self.call("A4", body).decode("ascii")
-        return GeneratedKey(fields[:33], fields[33:39])
+        return self.run(ops.form_key(key_type, components))
 
     def export_tmk_components(self, tmk_lmk: str) -> tuple[KeyComponent, KeyComponent]:
-        fields = self.call("NE", KeyType.TMK.value.encode() + _token(tmk_lmk) + b"2")
-        text = fields.decode("ascii")
-        return (
-            KeyComponent(text[0:32], text[32:38]),
-            KeyComponent(text[38:70], text[70:76]),
-        )
-
-    def _export(self, key_type: KeyType, tmk_lmk: str) -> ExportedKey:
-        body = b"1" + key_type.value.encode() + b"U;1" + _token(tmk_lmk) + b"X"
-        text = self.call("A0", body).decode("ascii")
-        return ExportedKey(text[0:33], text[34:66], text[66:72])
+        return self.run(ops.export_tmk_components(tmk_lmk))
 
     def generate_session_keys(self, tmk_lmk: str) -> SessionKeys:
-        return SessionKeys(self._export(KeyType.TAK, tmk_lmk), self._export(KeyType.TPK, tmk_lmk))
-
-    def _mac_body(self, key_lmk: str, data: bytes, size: bytes) -> bytes:
-        if not isinstance(data, bytes):
-            raise InputError("MAC data must be bytes")
-        if len(data) > 0xFFFF:
-            raise InputError("MAC data is at most 65535 bytes over TCP")
-        return (
-            b"00"
-            + size
-            + b"31"
-            + KeyType.TAK.value.encode()
-            + _token(key_lmk)
-            + f"{len(data):04X}".encode()
-            + data
-        )
+        mac = self.run(ops.export_new_key(KeyType.TAK, tmk_lmk))
+        pin = self.run(ops.export_new_key(KeyType.TPK, tmk_lmk))
+        return SessionKeys(mac, pin)
 
     def generate_mac(self, key_lmk: str, data: bytes) -> bytes:
-        return bytes.fromhex(self.call("M6", self._mac_body(key_lmk, data, b"1")).decode("ascii"))
+        return self.run(ops.generate_mac(key_lmk, data))
 
     def verify_mac(self, key_lmk: str, data: bytes, mac: bytes) -> bool:
-        _check_mac(mac)
-        size = b"0" if len(mac) == 4 else b"1"
-        body = self._mac_body(key_lmk, data, size) + mac.hex().upper().encode()
-        return self.call_verify("M8", body)
+        return self.run(ops.verify_mac(key_lmk, data, mac))
 
     def kcv(self, key_lmk: str, key_type: KeyType | str) -> str:
-        kt = parse_key_type(key_type)
-        return self.call("BU", b"FF1" + _token(key_lmk) + b";" + kt.value.encode()).decode("ascii")
+        return self.run(ops.kcv(key_lmk, key_type))
 
     def encrypt_pin(self, pin: str, pan: str) -> str:
-        if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit():
-            raise PinError("a PIN is a string of decimal digits")
-        if not 4 <= len(pin) <= 12:
-            raise PinError(f"a PIN has 4 to 12 digits, got {len(pin)}")
-        body = pin.ljust(13, "F").encode() + account_number(pan).encode()
-        return self.call("BA", body).decode("ascii")
+        return self.run(ops.encrypt_pin(pin, pan))
 
     def translate_pin_to_lmk(self, tpk_lmk: str, pin_block: bytes, pan: str) -> str:
-        body = _token(tpk_lmk) + _pin_block_hex(pin_block) + b"01" + account_number(pan).encode()
-        return self.call("JC", body).decode("ascii")
+        return self.run(ops.translate_pin_to_lmk(tpk_lmk, pin_block, pan))
 
     def verify_pin(self, tpk_lmk: str, pin_block: bytes, pan: str, pin_lmk: str) -> bool:
-        body = (
-            _token(tpk_lmk)
-            + _pin_block_hex(pin_block)
-            + b"01"
-            + account_number(pan).encode()
-            + _pin_lmk(pin_lmk)
-        )
-        return self.call_verify("BC", body)
+        return self.run(ops.verify_pin(tpk_lmk, pin_block, pan, pin_lmk))
 
     def verify_pin_dukpt(
         self, bdk_lmk: str, ksn: bytes, pin_block: bytes, pan: str, pin_lmk: str
     ) -> bool:
-        body = (
-            b"0"
-            + _token(bdk_lmk)
-            + b"A05"
-            + check_tdes_ksn(ksn).hex().upper().encode()
-            + _pin_block_hex(pin_block)
-            + account_number(pan).encode()
-            + _pin_lmk(pin_lmk)
-        )
-        return self.call_verify("GU", body)
+        return self.run(ops.verify_pin_dukpt(bdk_lmk, ksn, pin_block, pan, pin_lmk))
 
     def close(self) -> None:
         with self._lock:
@@ -428,6 +278,16 @@ class TcpHsm:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def parse_tcp_url(url: str) -> tuple[str, int]:
+    """``tcp://host:port`` as (host, port); ``InputError`` otherwise."""
+    if not url.startswith("tcp://"):
+        raise InputError(f"unknown HSM address {url!r}: use 'inproc' or 'tcp://host:port'")
+    host, sep, port = url[len("tcp://") :].rpartition(":")
+    if not sep or not port.isdigit() or not host or not 0 < int(port) <= 65535:
+        raise InputError(f"HSM address must be tcp://host:port, got {url!r}")
+    return host.strip("[]"), int(port)
 
 
 def connect_hsm(
@@ -452,9 +312,4 @@ def connect_hsm(
             path.parent.mkdir(parents=True, exist_ok=True)
             create_lmk_file(path)
         return InProcessHsm.from_lmk_file(path)
-    if url.startswith("tcp://"):
-        host, sep, port = url[len("tcp://") :].rpartition(":")
-        if not sep or not port.isdigit() or not host:
-            raise InputError(f"HSM address must be tcp://host:port, got {url!r}")
-        return TcpHsm(host.strip("[]"), int(port), timeout)
-    raise InputError(f"unknown HSM address {url!r}: use 'inproc' or 'tcp://host:port'")
+    return TcpHsm(*parse_tcp_url(url), timeout)
