@@ -265,6 +265,44 @@ class Journal:
             if r.original_id in wanted:
                 yield r
 
+    # -- reports ------------------------------------------------------------------------------
+
+    def lots_at(self, day: dt.date) -> dict[str, tuple[int, int]]:
+        """Per issuing store at the end of `day`: (positive remaining of lapsed points lots,
+        remaining of live ones), each lot's remaining being now's less what later days moved."""
+        d = day.isoformat()
+        out = {}
+        for store, lapsed, live in self.q(
+            """WITH later AS (
+                 SELECT m.lot_id, SUM(m.delta) s FROM journal j
+                 JOIN lot_moves m ON m.journal_id = j.id
+                 WHERE j.business_day > :d GROUP BY m.lot_id)
+               SELECT l.store_id,
+                 SUM(CASE WHEN l.expires_on IS NOT NULL AND l.expires_on <= :d
+                     THEN max(l.remaining - ifnull(later.s, 0), 0) ELSE 0 END),
+                 SUM(CASE WHEN l.expires_on IS NULL OR l.expires_on > :d
+                     THEN l.remaining - ifnull(later.s, 0) ELSE 0 END)
+               FROM lots l LEFT JOIN later ON later.lot_id = l.id
+               WHERE l.kind = 'points' AND l.earned_on <= :d GROUP BY l.store_id""",
+            {"d": d},
+        ):
+            out[store] = (int(lapsed or 0), int(live or 0))
+        return out
+
+    def new_members(self, start: dt.date, end: dt.date) -> tuple[dict[str, int], dict[str, int]]:
+        """Cards whose first approved transaction at a store is in the range, per store; and
+        cards enrolled in the range, per coalition."""
+        s, e = start.isoformat(), end.isoformat()
+        by_store = dict(self.q(
+            "SELECT store_id, COUNT(*) FROM (SELECT store_id, pan, MIN(business_day) first "
+            "FROM journal WHERE response_code = '00' AND pan != '' AND kind IN "
+            "('earn', 'advice', 'redeem', 'sv_purchase', 'topup') GROUP BY store_id, pan) "
+            "WHERE first BETWEEN ? AND ? GROUP BY store_id", (s, e)).fetchall())
+        by_coalition = dict(self.q(
+            "SELECT coalition_id, COUNT(*) FROM cards WHERE enrolled_on BETWEEN ? AND ? "
+            "GROUP BY coalition_id", (s, e)).fetchall())
+        return by_store, by_coalition
+
     # -- the per-entry path (tests, verification, reports) ------------------------------------
 
     def rows(self, day: dt.date) -> Iterator[Row]:

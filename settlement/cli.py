@@ -1,0 +1,183 @@
+"""`lps settle` and `lps report` (also `python -m settlement settle|report`).
+
+`register_commands(subparsers)` is what `lps` (switch/cli.py) calls to add them; this is the
+imperative shell: it reads the clock, the configuration and the journal, and writes files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+from settlement import render
+from settlement.day import DayBook, stores_from_config
+from settlement.journal import BATCH_LOOKBACK_DAYS, Journal, settle_journal
+from settlement.progress import Bar
+from settlement.records import InputError, SettlementError
+from settlement.seal import Register, SealError, default_register
+from settlement.summary import summary
+
+log = logging.getLogger("lps.settlement")
+
+EXIT_CONFIG, EXIT_INPUT, EXIT_SEALED, EXIT_FAILED = 2, 3, 4, 1
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+
+
+def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from switch.config import load_config
+
+    return load_config(args.config)
+
+
+def _database(args: argparse.Namespace, config: object) -> Path:
+    if args.database:
+        return Path(args.database)
+    return Path(config.switch.database)  # type: ignore[attr-defined]
+
+
+def _run(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+    from switch.config import ConfigError
+
+    try:
+        return int(func(args))
+    except ConfigError as exc:
+        print(f"lps: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except SealError as exc:
+        print(f"lps settle: refused: {exc}", file=sys.stderr)
+        return EXIT_SEALED
+    except InputError as exc:
+        print(f"lps: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except SettlementError as exc:
+        print(f"lps: settlement failed, nothing written: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def cmd_settle(args: argparse.Namespace) -> int:
+    return _run(_settle, args)
+
+
+def _settle(args: argparse.Namespace) -> int:
+    from switch.core.calendar import business_day
+
+    started = time.monotonic()
+    config = _config(args)
+    day: dt.date = args.date
+    now = dt.datetime.now(dt.UTC)
+    today = business_day(now, config.switch.zone, config.switch.business_day_cutover)
+    if day >= today:
+        raise InputError(f"business day {day} is not over yet (it is business day {today} "
+                         f"in {config.switch.timezone}); settle it after the cutover")
+    database = _database(args, config)
+    stores = stores_from_config(config)
+    journal = Journal(database)
+    try:
+        with journal:
+            bar = Bar(journal.day_size(day), f"settling {day}", enabled=args.progress)
+            result = settle_journal(journal, DayBook(day, stores), bar,
+                                    lookback=args.batch_lookback_days)
+            bar.finish()
+    finally:
+        journal.close()
+    files = render.render(result)
+    register = Register(Path(args.register) if args.register else default_register(database))
+    try:
+        outcome = register.seal(day.isoformat(), result.inputs_digest, files, Path(args.out),
+                                now.isoformat(timespec="seconds"), args.reopen)
+    finally:
+        register.close()
+    if outcome.status == "reopened":
+        assert outcome.previous is not None
+        log.warning("reopened business day %s: inputs %s replaced by %s (register %s)", day,
+                    outcome.previous.inputs_digest, result.inputs_digest, register.path)
+    status = {"first": "sealed", "identical": "identical to the sealed run",
+              "reopened": "REOPENED and sealed again (logged)"}[outcome.status]
+    print(summary(result, status, str(args.out), time.monotonic() - started))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    return _run(_report, args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from settlement import report
+
+    if args.to < args.start:
+        raise InputError(f"--to {args.to} is before --from {args.start}")
+    config = _config(args)
+    stores = stores_from_config(config)
+    journal = Journal(_database(args, config))
+    try:
+        with journal:
+            rep = report.build(journal, stores, args.start, args.to)
+    finally:
+        journal.close()
+    print(report.text_table(rep))
+    if args.csv:
+        _write(Path(args.csv), report.csv_bytes(rep))
+    if args.html:
+        _write(Path(args.html), report.html_page(rep).encode())
+    return 0
+
+
+def _write(path: Path, body: bytes) -> None:
+    """Write next to the target and rename: a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(body)
+    os.replace(tmp, path)
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    try:
+        from switch.cli import add_config_argument
+    except ImportError:  # the switch's CLI is optional; keep its convention
+        p.add_argument("--config", "-c", default=os.environ.get("LPS_CONFIG", "lps.toml"))
+    else:
+        add_config_argument(p)
+    p.add_argument("--database", help="the journal (default: [switch] database of the config)")
+
+
+def register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("settle", help="settle a business day: netting, expiry, reconciliation")
+    _add_common(p)
+    p.add_argument("--date", required=True, type=_date, help="business day YYYY-MM-DD")
+    p.add_argument("--out", required=True, help="directory for the day's files")
+    p.add_argument("--reopen", action="store_true",
+                   help="settle a sealed day again although its inputs changed (logged)")
+    p.add_argument("--register", help="register of sealed days (default: beside the journal)")
+    p.add_argument("--batch-lookback-days", type=int, default=BATCH_LOOKBACK_DAYS,
+                   help="oldest transactions a batch closed today may hold (default: %(default)s)")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: when stderr is a terminal)")
+    p.set_defaults(func=cmd_settle)
+
+    p = sub.add_parser("report", help="loyalty figures per store and coalition over dates")
+    _add_common(p)
+    p.add_argument("--from", dest="start", required=True, type=_date, help="first business day")
+    p.add_argument("--to", required=True, type=_date, help="last business day")
+    p.add_argument("--csv", help="also write the table as CSV to this file")
+    p.add_argument("--html", help="also write an HTML page with charts to this file")
+    p.set_defaults(func=cmd_report)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(prog="python -m settlement",
+                                     description="LPS settlement and reports")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    register_commands(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args))

@@ -1,0 +1,167 @@
+"""`lps settle` / `lps report` and `python -m settlement`: sealed, repeatable, all or nothing."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from settlement import cli, render
+from settlement.seal import Register
+from switch.cli import main as lps_main
+from tests.settlement import simulation
+
+CONFIG = str(simulation.EXAMPLE)
+DAY = "2026-03-02"
+NAMES = sorted([render.POSITIONS, render.OBLIGATIONS, render.RECONCILIATION, render.BREAKAGE,
+                render.SETTLEMENT, render.REPORT, render.SV_POSITIONS, render.SV_OBLIGATIONS])
+
+
+@pytest.fixture(scope="module")
+def master(tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "lps.db"
+    simulation.run(path, seed=11, days=3, events=150)
+    return path
+
+
+@pytest.fixture
+def db(master, tmp_path):
+    path = tmp_path / "lps.db"
+    with sqlite3.connect(master) as src, sqlite3.connect(path) as dst:
+        src.backup(dst)
+    return path
+
+
+def settle(db: Path, out: Path, *extra: str, day: str = DAY) -> int:
+    return cli.main(["settle", "--config", CONFIG, "--database", str(db), "--date", day,
+                     "--out", str(out), "--no-progress", *extra])
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
+
+
+def add_inquiry(db: Path, day: str) -> None:
+    """An entry the journal gained after the day was sealed (say, a restored backup)."""
+    with sqlite3.connect(db) as c:
+        c.execute(
+            "INSERT INTO journal (id, at, business_day, kind, mti, pc, terminal_id, store_id, "
+            "pan, amount, points, sv, response_code) SELECT MAX(id) + 1, '2026-03-02T08:00:00', "
+            "?, 'inquiry', '0200', '310000', 'T0000001', 'STORE0000000001', '6280000000000018',"
+            " 0, 0, 0, '00' FROM journal", (day,))
+
+
+def test_settle_writes_the_files_and_a_rerun_is_byte_identical(db, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert settle(db, out) == 0
+    first = snapshot(out)
+    assert sorted(first) == NAMES
+    text = capsys.readouterr().out
+    assert f"business day {DAY}: sealed" in text and "reconciliation   3 batches" in text
+    assert len(text.splitlines()) <= 24  # one screen
+    assert settle(db, out) == 0
+    assert snapshot(out) == first
+    assert "identical to the sealed run" in capsys.readouterr().out
+    elsewhere = tmp_path / "again"
+    assert settle(db, elsewhere) == 0
+    assert snapshot(elsewhere) == first
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+def test_changed_inputs_are_refused_unless_reopened_and_logged(db, tmp_path, capsys, caplog):
+    out = tmp_path / "out"
+    assert settle(db, out) == 0
+    sealed = snapshot(out)
+    add_inquiry(db, DAY)
+    assert settle(db, out) == cli.EXIT_SEALED
+    assert "settle it again only with --reopen" in capsys.readouterr().err
+    assert snapshot(out) == sealed
+    assert settle(db, out, "--reopen") == 0
+    assert "REOPENED" in capsys.readouterr().out
+    assert "reopened business day 2026-03-02" in caplog.text
+    reg = Register(db.with_name(db.name + ".settlement.db"))
+    try:
+        (old, new, _at, _who), = reg.reopenings(DAY)
+        assert reg.get(DAY).inputs_digest == new != old  # type: ignore[union-attr]
+        assert reg.get(DAY).runs == 2  # type: ignore[union-attr]
+    finally:
+        reg.close()
+    assert snapshot(out) != sealed
+
+
+def test_a_failing_run_leaves_nothing_written(db, tmp_path, capsys):
+    with sqlite3.connect(db) as c:
+        jid = c.execute("SELECT m.journal_id FROM lot_moves m JOIN journal j ON j.id = "
+                        "m.journal_id WHERE j.business_day = ? LIMIT 1", (DAY,)).fetchone()[0]
+        c.execute("UPDATE journal SET response_code = '96' WHERE id = ?", (jid,))
+    out = tmp_path / "out"
+    assert settle(db, out) == cli.EXIT_INPUT
+    assert f"journal entry {jid}: declined" in capsys.readouterr().err
+    # No output, no temporary, no register: only the journal (and its WAL files).
+    assert {p.name for p in tmp_path.iterdir()} <= {"lps.db", "lps.db-wal", "lps.db-shm"}
+
+
+def test_an_output_directory_with_other_files_is_not_touched(db, tmp_path, capsys):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert settle(db, out) == cli.EXIT_SEALED
+    assert "notes.txt" in capsys.readouterr().err
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    reg = Register(db.with_name(db.name + ".settlement.db"))
+    try:
+        assert reg.get(DAY) is None  # refused before anything was sealed
+    finally:
+        reg.close()
+
+
+def test_an_open_business_day_is_refused(db, tmp_path, capsys):
+    today = dt.date.today() + dt.timedelta(days=1)
+    assert settle(db, tmp_path / "out", day=today.isoformat()) == cli.EXIT_INPUT
+    assert "is not over yet" in capsys.readouterr().err
+
+
+def test_bad_config_and_bad_date_name_the_problem(db, tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(simulation.EXAMPLE.read_text().replace("point_value = 1000",
+                                                          "point_value = -1"))
+    assert cli.main(["settle", "--config", str(bad), "--database", str(db), "--date", DAY,
+                     "--out", str(tmp_path / "o")]) == cli.EXIT_CONFIG
+    assert "coalition.tehran-mall.point_value" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["settle", "--config", CONFIG, "--date", "2026-02-30", "--out", "x"])
+    assert "not a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_lps_entry_point_has_settle_and_report(db, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert lps_main(["settle", "--config", CONFIG, "--database", str(db), "--date", DAY,
+                     "--out", str(out), "--no-progress"]) == 0
+    mine = tmp_path / "mine"
+    assert settle(db, mine) == 0
+    assert snapshot(out) == snapshot(mine)
+    capsys.readouterr()
+    csv, page = tmp_path / "r.csv", tmp_path / "r.html"
+    assert lps_main(["report", "--config", CONFIG, "--database", str(db), "--from",
+                     "2026-03-01", "--to", "2026-03-03", "--csv", str(csv), "--html",
+                     str(page)]) == 0
+    table = capsys.readouterr().out
+    assert "coalition tehran-mall" in table and "Book City" in table
+    assert csv.read_text().splitlines()[0].startswith("start,end,scope,name,coalition,")
+    assert page.read_text().count("<svg") == 2
+
+
+def test_python_dash_m_settlement(db, tmp_path):
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.run(
+        [sys.executable, "-m", "settlement", "settle", "--config", CONFIG, "--database",
+         str(db), "--date", DAY, "--out", str(tmp_path / "out")],
+        cwd=root, capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "sealed" in proc.stdout and proc.stderr == ""
+    shutil.rmtree(tmp_path / "out")
