@@ -24,7 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
 
-from iso8583 import CodecError, FrameDecoder, FramingError, Profile, frame, load_profile
+from iso8583 import (
+    CodecError,
+    FrameDecoder,
+    FramingError,
+    Message,
+    Profile,
+    frame,
+    load_profile,
+)
+from iso8583.loyalty import parse_tlv
 from switch.config import Config, HostPort
 from switch.core import Decision, Entry, card_command, handle, prune, reject_undecodable
 from switch.core.admin import AdminError
@@ -184,11 +193,22 @@ class Connection(asyncio.Protocol):
             mti = str(exc.partial.get("mti", "????"))
         else:
             mti = msg.mti
+            if msg.fields.get(3) == "200000":
+                self._fetch_original(msg, now)
             decision = handle(sw.state, msg, now)
             if decision.response is None:
                 log.info(kv("ignored", peer=self.peer, mti=mti, reason=decision.reason))
                 return
         self.respond(decision, mti, started)
+
+    def _fetch_original(self, msg: Message, now: dt.datetime) -> None:
+        """A return names its earn by RRN; one older than the cache is read from the journal."""
+        try:
+            rrn = parse_tlv(msg.text(48)).get("OR") if 48 in msg.fields else None
+        except (CodecError, TypeError):
+            return  # the core answers 30
+        if rrn:
+            self.switch.store.load_earn(self.switch.state, rrn.strip(), now)
 
     def _undecodable(self, payload: bytes, exc: CodecError, now: dt.datetime) -> Decision | None:
         partial = exc.partial

@@ -47,6 +47,10 @@ class Store(Protocol):
         """Persist `entries` atomically and durably, or raise `StoreError`."""
         ...
 
+    def load_earn(self, state: State, rrn: str, now: dt.datetime) -> Txn | None:
+        """Bring an approved earn older than the cache into the state, for a return."""
+        ...
+
     def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
         """Rebuild the in-memory state, checking the invariants first."""
         ...
@@ -91,8 +95,15 @@ def _v1(db: sqlite_utils.Database) -> None:
 
 
 #: Versioned migrations, applied in order, each in its own transaction. Append, never edit.
+def _v2(db: sqlite_utils.Database) -> None:
+    # Returns look their original up by RRN, reversals by original_id, long after the cache.
+    db.table("journal").create_index(["rrn"], index_name="journal_rrn")
+    db.table("journal").create_index(["original_id"], index_name="journal_original")
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "journal, lots, lot_moves, cards, terminals", _v1),
+    (2, "journal indexes by rrn and original_id", _v2),
 ]
 
 
@@ -195,8 +206,11 @@ class SqliteStore:
         self.conn = connect(self.path)
         self.version = migrate(self.conn)
         self.report = RecoveryReport()
+        self._read_conn: sqlite3.Connection | None = None
 
     def close(self) -> None:
+        if self._read_conn is not None:
+            self._read_conn.close()
         self.conn.close()
 
     # -- writing ------------------------------------------------------------------------------
@@ -292,6 +306,66 @@ class SqliteStore:
                 f"but its journal entries to {journal_sum}")
         return problems
 
+    def load_earn(self, state: State, rrn: str, now: dt.datetime) -> Txn | None:
+        """Bring an approved earn older than the cache into `state.by_rrn`, for a return (`OR`).
+
+        The shell calls this before `handle` (the core does no I/O). Only committed rows are
+        read; anything newer is in the cache already, so the two never disagree.
+        """
+        cached = state.by_rrn.get(rrn)
+        if cached is not None:
+            return cached
+        conn = self._reader()
+        row = conn.execute(
+            "SELECT id, pan, store_id, amount, points, batch, business_day, terminal_id, stan, "
+            "transmission, pc, mti FROM journal WHERE rrn = ? AND kind IN ('earn', 'advice') "
+            "AND response_code = '00'", (rrn,)).fetchone()
+        if row is None:
+            return None
+        jid, pan, store, amount, points, batch, day, tid, stan, de7, pc, mti = row
+        cfg = state.config.switch
+        horizon = business_day(now, cfg.zone, cfg.business_day_cutover) - dt.timedelta(
+            days=cfg.return_window_days)
+        if dt.date.fromisoformat(day) < horizon:
+            return None
+        txn = Txn(key=(tid, stan, de7), digest="", journal_id=jid, mti=mti, pc=pc, pan=pan,
+                  store=store, amount=amount, batch=batch, response_code="00",
+                  response=Message(mti="0210"), business_day=dt.date.fromisoformat(day),
+                  kind="earn", points=points)
+        card = state.cards.get(pan)
+        lot_row = conn.execute("SELECT id FROM lots WHERE journal_id = ?", (jid,)).fetchone()
+        if lot_row is not None and card is not None:
+            lot = next((x for x in card.lots if x.id == lot_row[0]), None)
+            if lot is None:  # spent: a claw-back beyond what is left makes it a debt again
+                r = conn.execute(
+                    "SELECT id, pan, kind, store_id, coalition_id, earned_on, expires_on, "
+                    "initial, remaining FROM lots WHERE id = ?", (lot_row[0],)).fetchone()
+                lot = Lot(r[0], r[1], r[2], r[3], r[4], dt.date.fromisoformat(r[5]),
+                          dt.date.fromisoformat(r[6]) if r[6] else None, r[7], r[8])
+            txn.moves = [Move(lot, lot.initial)]
+        returns = conn.execute(
+            "SELECT id, amount, points FROM journal WHERE kind = 'return' AND "
+            "response_code = '00' AND original_id = ?", (jid,)).fetchall()
+        targets = [jid, *(r[0] for r in returns)]
+        undone = {oid for oid, detail in conn.execute(
+            "SELECT original_id, detail FROM journal WHERE kind = 'reversal' AND "
+            f"response_code = '00' AND original_id IN ({','.join('?' * len(targets))})",
+            targets) if _undone(detail)}
+        if jid in undone:
+            return None
+        for rid, ramount, rpoints in returns:
+            if rid not in undone:
+                txn.returned_amount += ramount
+                txn.clawed += -rpoints
+        state.by_rrn[rrn] = txn
+        return txn
+
+    def _reader(self) -> sqlite3.Connection:
+        """A second connection for reads on the event loop's thread (the writer has its own)."""
+        if self._read_conn is None:
+            self._read_conn = connect(self.path, readonly=True)
+        return self._read_conn
+
     def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
         """Recovery: cards, live lots, the recent transactions, then the invariants."""
         import time
@@ -311,7 +385,6 @@ class SqliteStore:
         cfg = config.switch
         today = business_day(now, cfg.zone, cfg.business_day_cutover)
         idem_from = (today - dt.timedelta(days=cfg.idempotency_days + 1)).isoformat()
-        rrn_from = (today - dt.timedelta(days=cfg.return_window_days)).isoformat()
         first_recent = q(
             "SELECT MIN(id) FROM journal WHERE business_day >= ?", (idem_from,)
         ).fetchone()[0]
@@ -337,12 +410,6 @@ class SqliteStore:
             "(SELECT lot_id FROM lot_moves WHERE journal_id >= ?)", (first_recent,)
         ):
             make_lot(row)
-        for row in q(
-            f"SELECT {cols} FROM lots WHERE remaining = 0 AND journal_id IN (SELECT id FROM "
-            "journal WHERE business_day >= ? AND kind IN ('earn', 'advice'))", (rrn_from,)
-        ):
-            if row[0] not in lots:
-                make_lot(row)
 
         moves: dict[int, list[Move]] = defaultdict(list)
         for jid, lot_id, delta in q(
@@ -352,27 +419,6 @@ class SqliteStore:
             moves[jid].append(Move(lots[lot_id], delta))
 
         by_id: dict[int, Txn] = {}
-        # Earns inside the return window but older than the idempotency window: for `OR`.
-        for jid, pan, store, amount, points, batch, rrn, day, tid, stan, de7, pc, mti in q(
-            "SELECT id, pan, store_id, amount, points, batch, rrn, business_day, terminal_id, "
-            "stan, transmission, pc, mti FROM journal WHERE business_day >= ? AND id < ? AND "
-            "kind IN ('earn', 'advice') AND response_code = '00'", (rrn_from, first_recent)
-        ):
-            txn = Txn(key=(tid, stan, de7), digest="", journal_id=jid, mti=mti, pc=pc, pan=pan,
-                      store=store, amount=amount, batch=batch, response_code="00",
-                      response=Message(mti="0210"), business_day=dt.date.fromisoformat(day),
-                      kind="earn", points=points)
-            by_id[jid] = txn
-            state.by_rrn[rrn] = txn
-        if by_id:
-            for lid, jid in q(
-                "SELECT id, journal_id FROM lots WHERE journal_id IN (SELECT id FROM journal "
-                "WHERE business_day >= ? AND id < ? AND kind IN ('earn','advice'))",
-                (rrn_from, first_recent),
-            ):
-                if jid in by_id and lid in lots:
-                    by_id[jid].moves = [Move(lots[lid], lots[lid].initial)]
-
         rows = q(
             "SELECT id, business_day, kind, mti, pc, terminal_id, store_id, pan, stan, "
             "transmission, rrn, amount, points, sv, response_code, batch, digest, original_id, "
@@ -403,26 +449,6 @@ class SqliteStore:
                     txn.original = earn
                     earn.returned_amount += amount
                     earn.clawed += -points
-        # Older reversals and returns that touch earns still indexed for returns.
-        older = q(
-            "SELECT id, original_id, kind, amount, points, detail FROM journal WHERE id < ? AND "
-            "business_day >= ? AND response_code = '00' AND original_id IS NOT NULL AND "
-            "kind IN ('reversal', 'return') ORDER BY id", (first_recent, rrn_from)
-        ).fetchall()
-        undone = {oid for _, oid, kind, _, _, detail in older
-                  if kind == "reversal" and _undone(detail)}
-        undone |= {oid for oid, detail in q(
-            "SELECT original_id, detail FROM journal WHERE id >= ? AND kind = 'reversal' AND "
-            "response_code = '00' AND original_id IS NOT NULL", (first_recent,)) if _undone(detail)}
-        for jid, original_id, kind, amount, points, _ in older:
-            earn = by_id.get(original_id)
-            if earn is None:
-                continue
-            if kind == "reversal" and original_id in undone:
-                earn.reversed = True
-            elif kind == "return" and jid not in undone:
-                earn.returned_amount += amount
-                earn.clawed += -points
         # A reversed return gives its claw-back back to the earn.
         for txn in list(by_id.values()):
             if txn.kind == "return" and txn.reversed and txn.original is not None:
