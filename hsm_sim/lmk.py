@@ -12,12 +12,22 @@ from __future__ import annotations
 import json
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from hsm_sim.errors import KeyLengthError, KeyParityError, KeySchemeError, KeyTypeError, LmkError
-from hsm_sim.primitives import has_odd_parity, tdes_decrypt_ecb, tdes_encrypt_ecb
+from cryptography.hazmat.primitives.ciphers import Cipher
+from cryptography.hazmat.primitives.ciphers.modes import ECB
+
+from hsm_sim.errors import (
+    InputError,
+    KeyLengthError,
+    KeyParityError,
+    KeySchemeError,
+    KeyTypeError,
+    LmkError,
+)
+from hsm_sim.primitives import has_odd_parity, tdes_ecb_cipher, tdes_encrypt_ecb
 
 LMK_FILE_FORMAT = "lps-lmk-1"
 
@@ -70,10 +80,20 @@ class Lmk:
     """A triple-length TDES LMK held in memory; never printed, never sent."""
 
     key: bytes
+    _ciphers: dict[tuple[int, int], Cipher[ECB]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if len(self.key) != 24:
             raise LmkError(f"the LMK is 24 bytes, got {len(self.key)}")
+        # one cipher object per variant, built once: the LMK is used on every call
+        for tv in [*_TYPE_VARIANTS.values(), PIN_VARIANT]:
+            for hv in (*_HALF_VARIANTS, 0):
+                k = bytearray(self.key)
+                k[0] ^= tv
+                k[8] ^= hv
+                self._ciphers[(tv, hv)] = tdes_ecb_cipher(bytes(k))
 
     def __repr__(self) -> str:
         return f"Lmk(check_value={self.check_value()})"
@@ -82,11 +102,15 @@ class Lmk:
         """16 hex digits: the LMK encrypting 8 zero bytes (the ``NC`` command's answer)."""
         return tdes_encrypt_ecb(self.key, bytes(8)).hex().upper()
 
-    def _variant(self, type_variant: int, half_variant: int) -> bytes:
-        k = bytearray(self.key)
-        k[0] ^= type_variant
-        k[8] ^= half_variant
-        return bytes(k)
+    def _encrypt(self, tv: int, hv: int, data: bytes) -> bytes:
+        ctx = self._ciphers[(tv, hv)].encryptor()
+        return ctx.update(data) + ctx.finalize()
+
+    def _decrypt(self, tv: int, hv: int, data: bytes) -> bytes:
+        if len(data) % 8:
+            raise InputError("data under the LMK is a multiple of 8 bytes")
+        ctx = self._ciphers[(tv, hv)].decryptor()
+        return ctx.update(data) + ctx.finalize()
 
     def wrap(self, clear: bytes, key_type: KeyType) -> str:
         """A double-length clear key as a ``U`` + 32 hex token under the LMK variant."""
@@ -94,7 +118,7 @@ class Lmk:
             raise KeyLengthError(f"keys under the LMK are 16 bytes, got {len(clear)}")
         tv = _TYPE_VARIANTS[key_type]
         halves = (
-            tdes_encrypt_ecb(self._variant(tv, hv), clear[i * 8 : i * 8 + 8])
+            self._encrypt(tv, hv, clear[i * 8 : i * 8 + 8])
             for i, hv in enumerate(_HALF_VARIANTS)
         )
         return "U" + b"".join(halves).hex().upper()
@@ -114,7 +138,7 @@ class Lmk:
             raise KeySchemeError("a key under the LMK must be hexadecimal") from None
         tv = _TYPE_VARIANTS[key_type]
         clear = b"".join(
-            tdes_decrypt_ecb(self._variant(tv, hv), enc[i * 8 : i * 8 + 8])
+            self._decrypt(tv, hv, enc[i * 8 : i * 8 + 8])
             for i, hv in enumerate(_HALF_VARIANTS)
         )
         if not has_odd_parity(clear):
@@ -126,11 +150,13 @@ class Lmk:
 
     def encrypt_pin_block(self, block: bytes) -> str:
         """An 8-byte clear PIN block as 16 hex digits under the LMK's PIN variant."""
-        return tdes_encrypt_ecb(self._variant(PIN_VARIANT, 0), block).hex().upper()
+        if len(block) != 8:
+            raise InputError(f"a PIN block is 8 bytes, got {len(block)}")
+        return self._encrypt(PIN_VARIANT, 0, block).hex().upper()
 
     def decrypt_pin_block(self, pin_lmk: str) -> bytes:
         """The clear PIN block of a PIN under the LMK."""
-        return tdes_decrypt_ecb(self._variant(PIN_VARIANT, 0), bytes.fromhex(pin_lmk))
+        return self._decrypt(PIN_VARIANT, 0, bytes.fromhex(pin_lmk))
 
 
 def create_lmk_file(path: str | os.PathLike[str], force: bool = False) -> Lmk:

@@ -11,7 +11,6 @@ K1K2 becomes K1K2K1, a single DES key K becomes KKK) so that no deprecation warn
 from __future__ import annotations
 
 import os
-from functools import lru_cache
 from typing import Literal
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -48,6 +47,7 @@ __all__ = [
     "tdes_decrypt_ecb",
     "tdes_dukpt_ipek",
     "tdes_dukpt_key",
+    "tdes_ecb_cipher",
     "tdes_encrypt_ecb",
 ]
 
@@ -80,9 +80,15 @@ def _tdes_key24(key: bytes) -> bytes:
     raise KeyLengthError(f"a DES/TDES key is 8, 16 or 24 bytes, got {len(key)}")
 
 
-@lru_cache(maxsize=4096)
+def tdes_ecb_cipher(key: bytes) -> Cipher[ECB]:
+    """A reusable TDES-ECB cipher object for a long-lived key (the LMK's variants).
+
+    Working keys are not cached anywhere: no clear key outlives the call that used it.
+    """
+    return Cipher(TripleDES(_tdes_key24(key)), ECB())
+
+
 def _tdes_ecb(key24: bytes) -> Cipher[ECB]:
-    # Building a Cipher object costs more than a block encryption; cache per key.
     return Cipher(TripleDES(key24), ECB())
 
 
