@@ -25,6 +25,12 @@ from hsm_sim.lmk import KeyType, Lmk
 MAC_KEY_TYPES = (KeyType.TAK, KeyType.ZAK)
 PIN_KEY_TYPES = (KeyType.TPK, KeyType.ZPK)
 KEK_TYPES = (KeyType.TMK, KeyType.ZMK)
+# What may leave the HSM under which key-encrypting key. A BDK never does: a terminal gets
+# its IPEK from a key-injection facility, never the key that derives every terminal's keys.
+EXPORTABLE = {
+    KeyType.TMK: (KeyType.TAK, KeyType.TPK, KeyType.TMK),
+    KeyType.ZMK: (KeyType.ZPK, KeyType.ZAK, KeyType.ZMK, KeyType.TMK, KeyType.TAK, KeyType.TPK),
+}
 PIN_FORMAT_ISO0 = "01"  # payShield PIN block format code of ISO 9564-1 format 0
 
 
@@ -103,22 +109,13 @@ class HsmEngine:
         """The 6-hex-digit check value of a key under the LMK."""
         return _kcv6(self._lmk.unwrap(key_lmk, key_type))
 
-    def export_key(
-        self, key_lmk: str, key_type: KeyType, kek_lmk: str, kek_type: KeyType
-    ) -> ExportedKey:
-        """The key under a TMK or ZMK (TDES-ECB), for sending to a terminal or a peer."""
-        _require(kek_type, KEK_TYPES, "export")
-        clear = self._lmk.unwrap(key_lmk, key_type)
-        kek = self._lmk.unwrap(kek_lmk, kek_type)
-        return ExportedKey(key_lmk, p.tdes_encrypt_ecb(kek, clear).hex().upper(), _kcv6(clear))
-
     def generate_exported_key(
         self, key_type: KeyType, kek_lmk: str, kek_type: KeyType = KeyType.TMK
     ) -> ExportedKey:
         """A fresh key of ``key_type`` under the LMK and under a TMK/ZMK (A0 mode 1, HC)."""
         _require(kek_type, KEK_TYPES, "export")
-        if key_type in KEK_TYPES and kek_type == KeyType.TMK and key_type != KeyType.TMK:
-            raise KeyTypeError("a ZMK is never sent to a terminal")
+        if key_type not in EXPORTABLE[kek_type]:
+            raise KeyTypeError(f"a {key_type.name} is never sent under a {kek_type.name}")
         kek = self._lmk.unwrap(kek_lmk, kek_type)
         clear = _new_des_key()
         return ExportedKey(

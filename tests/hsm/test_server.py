@@ -109,8 +109,10 @@ def test_a0_mode_1_exports_under_tmk_and_zmk(conn: socket.socket) -> None:
     assert ask(conn, b"0002A0" + b"1" + b"001" + b"U" + tmk + b"X") == b"0002A110"
     zmk = FIXED_LMK.wrap(clear_tmk, KeyType.ZMK).encode()
     assert ask(conn, b"0003A0" + b"1" + b"001" + b"U" + zmk + b"X")[:8] == b"0003A100"
-    # a ZMK is never sent to a terminal; the TMK scheme must be X
+    # a ZMK is never sent to a terminal, a BDK never leaves; the TMK scheme must be X
     assert ask(conn, b"0004A0" + b"1" + b"000" + b"U" + b";1" + tmk + b"X") == b"0004A104"
+    assert ask(conn, b"0006A0" + b"1" + b"009" + b"U" + b";1" + tmk + b"X") == b"0006A104"
+    assert ask(conn, b"0007A0" + b"1" + b"009" + b"U" + zmk + b"X") == b"0007A104"
     assert ask(conn, b"0005A0" + b"1" + b"070" + b"U" + b";1" + tmk + b"U") == b"0005A126"
 
 
