@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from pathlib import Path
@@ -117,12 +116,16 @@ class Agent:
             self._tasks.append(asyncio.create_task(self._serve_register(), name="ecr"))
 
     async def stop(self) -> None:
-        await self.fleet.close()
+        self.fleet.close()
+        fleet = [t for t in self._tasks if t.get_name() == "fleet"]
+        if fleet:
+            await asyncio.wait(fleet, timeout=5)
         for t in self._tasks:
             t.cancel()
-        for t in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await t
+        if self._tasks:
+            _done, stuck = await asyncio.wait(self._tasks, timeout=5)
+            for t in stuck:
+                log.error("task %s did not stop", t.get_name())
         if self.watcher is not None:
             await asyncio.to_thread(self.watcher.stop)
         if self.ecr is not None:

@@ -40,6 +40,8 @@ class Fleet:
         self._client: aiomqtt.Client | None = None
         self._backlog: asyncio.Queue[tuple[str, str, bool]] = asyncio.Queue(MAX_BACKLOG)
         self._status_dirty = asyncio.Event()
+        self._wakeup = asyncio.Event()  # new status or events to publish
+        self._stop = asyncio.Event()
 
     @property
     def enabled(self) -> bool:
@@ -58,9 +60,11 @@ class Fleet:
             self._backlog.get_nowait()
             log.warning("MQTT event backlog full: oldest event dropped")
         self._backlog.put_nowait((self.topic("events"), body, False))
+        self._wakeup.set()
 
     def status_changed(self) -> None:
         self._status_dirty.set()
+        self._wakeup.set()
 
     def _status_payload(self) -> str:
         return json.dumps({"state": "online", "terminal_id": self.cfg.terminal_id,
@@ -71,7 +75,7 @@ class Fleet:
         if not self.enabled:
             return
         delay = 0.2
-        while True:
+        while not self._stop.is_set():
             will = aiomqtt.Will(self.topic("status"), json.dumps({"state": "offline"}), qos=1,
                                 retain=True)
             try:
@@ -90,27 +94,36 @@ class Fleet:
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT link to %s down: %s; retrying in %.1f s", self.cfg.mqtt, exc,
                             delay)
+            except Exception:
+                log.exception("MQTT link failed; retrying in %.1f s", delay)
             finally:
                 self._client = None
                 self.connected = False
-            await asyncio.sleep(delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), delay)
             delay = min(delay * 2, 5.0)
 
     async def _serve(self, client: aiomqtt.Client) -> None:
-        tasks = [asyncio.create_task(self._inbound(client)),
-                 asyncio.create_task(self._outbound(client))]
+        """Inbound messages in this task, publications in another; either failing ends both."""
+        out = asyncio.create_task(self._outbound(client))
+        inbound = asyncio.create_task(self._inbound(client))
+        stop = asyncio.create_task(self._stop.wait())
         try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            done, _ = await asyncio.wait({out, inbound, stop},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if stop in done:
+                await client.publish(self.topic("status"), json.dumps({"state": "offline"}),
+                                     qos=1, retain=True)
+                return
             for t in done:
                 exc = t.exception()
                 if exc is not None:
                     raise exc
+            raise aiomqtt.MqttError("MQTT session ended")
         finally:
-            for t in tasks:
+            for t in (out, inbound, stop):
                 t.cancel()
-            for t in tasks:
-                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-                    await t
+            await asyncio.wait({out, inbound, stop}, timeout=5)
 
     async def _outbound(self, client: aiomqtt.Client) -> None:
         while True:
@@ -125,19 +138,8 @@ class Fleet:
                 except aiomqtt.MqttError:
                     self._backlog.put_nowait((topic, body, retain))  # resend after reconnect
                     raise
-            waiter = asyncio.create_task(self._status_dirty.wait())
-            getter = asyncio.create_task(self._backlog.get())
-            done, pending = await asyncio.wait({waiter, getter},
-                                               return_when=asyncio.FIRST_COMPLETED)
-            for t in pending:
-                t.cancel()
-            if getter in done:
-                topic, body, retain = getter.result()
-                try:
-                    await client.publish(topic, body, qos=1, retain=retain)
-                except aiomqtt.MqttError:
-                    self._backlog.put_nowait((topic, body, retain))
-                    raise
+            self._wakeup.clear()
+            await self._wakeup.wait()
 
     async def _inbound(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
@@ -181,10 +183,7 @@ class Fleet:
         self.event({"type": "cmd-result", "cmd": name, "id": ident, "ok": ok, "detail": detail})
         self.status_changed()
 
-    async def close(self) -> None:
-        """Clean shutdown: say offline ourselves (the will only fires on a lost connection)."""
-        client = self._client
-        if client is not None:
-            with contextlib.suppress(aiomqtt.MqttError):
-                await client.publish(self.topic("status"), json.dumps({"state": "offline"}),
-                                     qos=1, retain=True)
+    def close(self) -> None:
+        """Clean shutdown: the run loop says offline itself (the will only fires on a lost
+        connection), disconnects and returns."""
+        self._stop.set()

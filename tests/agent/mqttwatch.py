@@ -1,0 +1,69 @@
+"""A test-side MQTT client that records what the agent publishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+
+
+class Watch:
+    def __init__(self, host: str, port: int, topic: str) -> None:
+        self.host, self.port, self.topic = host, port, topic
+        self.seen: list[tuple[str, Any, bool]] = []  # topic, JSON payload, retained
+        self._cond = asyncio.Condition()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> Watch:
+        ready = asyncio.Event()
+        self._task = asyncio.create_task(self._run(ready))
+        await asyncio.wait_for(ready.wait(), 10)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+            await self._task
+
+    async def _run(self, ready: asyncio.Event) -> None:
+        while True:
+            try:
+                async with aiomqtt.Client(self.host, self.port) as client:
+                    await client.subscribe(self.topic, qos=1)
+                    ready.set()
+                    async for m in client.messages:
+                        raw = m.payload
+                        body = raw.decode() if isinstance(raw, bytes | bytearray) else raw
+                        try:
+                            doc = json.loads(body) if body else None
+                        except ValueError:
+                            doc = body
+                        async with self._cond:
+                            self.seen.append((str(m.topic), doc, bool(m.retain)))
+                            self._cond.notify_all()
+            except aiomqtt.MqttError:
+                await asyncio.sleep(0.1)
+
+    async def wait(self, pred: Callable[[str, Any], bool], timeout: float = 15.0,
+                   after: int = 0) -> Any:
+        """The first payload (from index `after`) matching pred(topic, payload)."""
+
+        def find() -> Any:
+            for topic, doc, _r in self.seen[after:]:
+                if pred(topic, doc):
+                    return doc
+            return None
+
+        async with self._cond:
+            await asyncio.wait_for(self._cond.wait_for(lambda: find() is not None), timeout)
+            return find()
+
+    async def publish(self, topic: str, payload: Any, retain: bool = False) -> None:
+        async with aiomqtt.Client(self.host, self.port) as client:
+            body = payload if isinstance(payload, str) else json.dumps(payload)
+            await client.publish(topic, body, qos=1, retain=retain)

@@ -1,0 +1,120 @@
+"""The MQTT fleet link against a real mosquitto: status and will, live config, commands,
+events with masked cards, and reconnection after a broker restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from terminal_agent.agent import Agent
+from terminal_agent.config import from_mapping
+
+from .conftest import free_port
+from .mqttwatch import Watch
+from .register import ACK, Register, fields
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = "lps/v1/terminals/T0000009"
+
+
+def _cfg(tmp_path: Path, broker_url: str, **kw: object):
+    table = {"terminal_id": "T0000009", "store_id": "STORE0000000001",
+             "switch": f"127.0.0.1:{free_port()}",  # nothing listens: the switch is down
+             "data_dir": str(tmp_path / "agent"), "mqtt": broker_url,
+             "reconnect_max_seconds": 0.5, "reader": "none", **kw}
+    return from_mapping(table, "test")
+
+
+def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
+    async def run():
+        agent = Agent(_cfg(tmp_path, mosquitto.url))
+        async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
+            await agent.start()
+            try:
+                st = await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "online")
+                assert st["link"] == "down" and st["saf_depth"] == 0
+
+                await w.publish(f"{BASE}/config", {"card_wait_seconds": 7,
+                                                   "request_timeout_seconds": 3}, retain=True)
+                ev = await w.wait(lambda t, d: t.endswith("/events")
+                                  and d["type"] == "config-applied")
+                assert "card_wait_seconds" in ev["detail"]
+                assert agent.cfg.card_wait_seconds == 7
+                assert agent.switch.cfg.request_timeout_seconds == 3
+
+                n = len(w.seen)
+                await w.publish(f"{BASE}/config", {"profile": "ebcdic"})
+                ev = await w.wait(lambda t, d: t.endswith("/events")
+                                  and d["type"] == "config-rejected", after=n)
+                assert "profile" in ev["error"] and agent.cfg.profile == "ascii"
+
+                await w.publish(f"{BASE}/cmd", {"cmd": "flush-saf", "id": "op-1"})
+                ev = await w.wait(lambda t, d: t.endswith("/events") and d.get("id") == "op-1")
+                assert ev["ok"] is True and ev["cmd"] == "flush-saf"
+                await w.publish(f"{BASE}/cmd", "sign-on")
+                ev = await w.wait(lambda t, d: t.endswith("/events") and d.get("cmd") == "sign-on")
+                assert ev["ok"] is False  # the switch is down
+                await w.publish(f"{BASE}/cmd", {"cmd": "format-disk"})
+                ev = await w.wait(lambda t, d: t.endswith("/events")
+                                  and d.get("cmd") == "format-disk")
+                assert ev["ok"] is False and "unknown command" in ev["detail"]
+
+                # the broker restarts (and, without persistence, forgets every retained message)
+                mosquitto.stop()
+                mosquitto.start()
+                n = len(w.seen)
+                st = await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "online",
+                                  after=n)
+                assert st["terminal_id"] == "T0000009"
+            finally:
+                await agent.stop()
+            st = await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "offline")
+
+    asyncio.run(run())
+
+
+def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
+    """A real `lps-agent run` process: an offline earn is queued (XQ) and its event carries the
+    masked card; killed with SIGKILL, the broker publishes the will."""
+    reg, scanner = Register(), Register()
+    conf = tmp_path / "agent.toml"
+    conf.write_text(
+        "[agent]\n"
+        'terminal_id = "T0000009"\nstore_id = "STORE0000000001"\n'
+        f'switch = "127.0.0.1:{free_port()}"\nprofile = "ascii"\n'
+        f'ecr_port = "{reg.port}"\nbarcode_port = "{scanner.port}"\nreader = "none"\n'
+        f'card_wait_seconds = 10\ndata_dir = "{tmp_path / "agent"}"\nmqtt = "{mosquitto.url}"\n')
+    proc = subprocess.Popen([sys.executable, "-m", "terminal_agent", "run", "--config",
+                             str(conf)], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+
+    async def run():
+        async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
+            await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "online")
+            assert await asyncio.to_thread(reg.send, fields("EARN", "250000", "INV-7")) == ACK
+            await asyncio.sleep(0.2)
+            scanner.write(b"6280001234567895\r\n")
+            resp = await asyncio.to_thread(reg.read_frame, 10.0)
+            assert resp.split(b"\x1c")[:2] == [b"RESP", b"XQ"]
+            ev = await w.wait(lambda t, d: t.endswith("/events")
+                              and d.get("type") == "transaction")
+            assert ev["card"] == "628000******7895" and ev["code"] == "XQ"
+            assert "6280001234567895" not in str(w.seen)
+            st = await w.wait(lambda t, d: t.endswith("/status") and d.get("saf_depth") == 1)
+            assert st["link"] == "down"
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            await w.wait(lambda t, d: t.endswith("/status") and d == {"state": "offline"})
+
+    try:
+        asyncio.run(run())
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reg.close()
+        scanner.close()
