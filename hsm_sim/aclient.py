@@ -143,6 +143,13 @@ class _Connection:
         self.writer.close()
 
 
+def _time_out(conn: _Connection, fut: asyncio.Future[bytes]) -> None:
+    """An HSM that stops answering one call is not trusted with the others."""
+    if not fut.done():
+        fut.set_exception(TimeoutError("HSM call timed out"))
+        conn.fail(ConnectionError("HSM connection dropped after a call timed out"))
+
+
 class AsyncTcpHsm:
     """A pipelining asyncio client of ``lps-hsm serve`` (one connection, many calls in flight).
 
@@ -180,22 +187,21 @@ class AsyncTcpHsm:
         conn = await self._connection()
         header = self._header(conn)
         payload = op.payload(header)
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        # a caller cancelled while waiting leaves its future to the reader, which discards
-        # the late answer; mark any exception as seen so that nothing is logged for it
-        fut.add_done_callback(lambda f: None if f.cancelled() else f.exception())
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes] = loop.create_future()
         conn.pending[header] = fut
+        # one timer per call (cheaper than wait_for, which wraps every call in a task)
+        timer = loop.call_later(self._timeout, _time_out, conn, fut)
         try:
             conn.writer.write(_LEN.pack(len(payload)) + payload)
             await conn.writer.drain()
-            response = await asyncio.wait_for(asyncio.shield(fut), self._timeout)
-        except TimeoutError:
-            # an HSM that stops answering one call cannot be trusted with the others
-            conn.fail(ConnectionError("HSM call timed out"))
-            raise
+            # a caller cancelled here cancels ``fut``; the reader then discards the late answer
+            response = await fut
         except OSError as exc:
             conn.fail(exc if isinstance(exc, ConnectionError) else ConnectionError(repr(exc)))
             raise
+        finally:
+            timer.cancel()
         return op.result(header, response)
 
     async def diagnostics(self) -> str:

@@ -188,9 +188,12 @@ def retail_mac(key: bytes, data: bytes, padding: int = 1) -> bytes:
     if len(key) != 16:
         raise KeyLengthError(f"a retail MAC key is 16 bytes (K1 K2), got {len(key)}")
     padded = _pad_iso9797(_need_bytes("data", data), padding)
-    k1, k2 = key[:8], key[8:]
-    h = tdes_cbc_encrypt(k1, padded)[-8:]
-    return tdes_encrypt_ecb(k1, tdes_decrypt_ecb(k2, h))
+    # E_K1(D_K2(E_K1(x))) is two-key TDES, so the output transformation folds into the last
+    # block: single-DES CBC under K1 up to the last block, then TDES of (chain xor last).
+    last = padded[-8:]
+    if len(padded) > 8:
+        last = _xor(tdes_cbc_encrypt(key[:8], padded[:-8])[-8:], last)
+    return tdes_encrypt_ecb(key, last)
 
 
 def aes_cmac(key: bytes, data: bytes) -> bytes:
