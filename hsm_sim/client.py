@@ -26,7 +26,7 @@ from typing import Protocol, TypeVar, runtime_checkable
 
 from hsm_sim import hostops as ops
 from hsm_sim.engine import ExportedKey, GeneratedKey, HsmEngine, KeyComponent
-from hsm_sim.errors import InputError, LmkError
+from hsm_sim.errors import InputError, LmkError, ProtocolError
 from hsm_sim.lmk import KeyType, create_lmk_file, load_lmk, parse_key_type
 from hsm_sim.primitives import account_number, check_tdes_ksn
 
@@ -217,10 +217,17 @@ class TcpHsm:
                 response = self._recv_exactly(self._sock, length)
             except OSError:
                 # a broken connection is dropped; the next call reconnects
-                self._sock.close()
-                self._sock = None
+                self._drop()
                 raise
+            if response[:4] != header:
+                self._drop()  # out of step with the server: never read its next answer
+                raise ProtocolError(f"HSM answered header {response[:4]!r}, not {header!r}")
         return op.result(header, response)
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     # ---------------------------------------------------------------- the Hsm protocol
 

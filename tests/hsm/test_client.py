@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import struct
 import threading
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from hsm_sim.errors import (
     LmkError,
     PinBlockError,
     PinError,
+    ProtocolError,
 )
 from hsm_sim.lmk import KeyType
 from tests.hsm.conftest import ServerThread
@@ -288,3 +290,30 @@ def test_mac_to_verify_is_4_or_8_bytes(hsm: Hsm) -> None:
     for bad in (mac[:3], mac[:5], mac + b"\x00", b""):
         with pytest.raises(InputError):
             hsm.verify_mac(key.key_lmk, b"x", bad)
+
+
+def test_tcp_client_drops_a_connection_that_answers_out_of_step() -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def fake_hsm() -> None:
+        for wrong in (True, False):
+            conn, _ = listener.accept()
+            with conn:
+                (n,) = struct.unpack(">H", conn.recv(2, socket.MSG_WAITALL))
+                request = conn.recv(n, socket.MSG_WAITALL)
+                header = b"9999" if wrong else request[:4]
+                payload = header + b"ND00" + b"0123456789ABCDEF" + b"0007-L001"
+                conn.sendall(struct.pack(">H", len(payload)) + payload)
+                conn.recv(1)  # until the client closes
+
+    thread = threading.Thread(target=fake_hsm, daemon=True)
+    thread.start()
+    hsm = TcpHsm("127.0.0.1", port)
+    with pytest.raises(ProtocolError, match="header"):
+        hsm.diagnostics()
+    assert hsm.diagnostics() == "0123456789ABCDEF"  # on a new connection
+    hsm.close()
+    thread.join(timeout=10)
+    listener.close()
+    assert not thread.is_alive()
