@@ -8,6 +8,7 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from hsm_sim import primitives
 from hsm_sim.engine import HsmEngine
@@ -56,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _cmd_init(args: argparse.Namespace) -> int:
+    Path(args.lmk).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     lmk = create_lmk_file(args.lmk, force=args.force)
     print(f"LMK created in {args.lmk} (mode 0600); check value {lmk.check_value()}")
     return 0
@@ -114,7 +116,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"init": _cmd_init, "serve": _cmd_serve, "kcv": _cmd_kcv, "new-key": _cmd_new_key}
     try:
         return handlers[args.cmd](args)
-    except (HsmError, ValueError) as exc:
+    except (HsmError, ValueError, OSError) as exc:
         print(f"lps-hsm: error: {exc}", file=sys.stderr)
         return 2
 

@@ -174,7 +174,7 @@ def create_lmk_file(path: str | os.PathLike[str], force: bool = False) -> Lmk:
         "lmk": lmk.key.hex().upper(),
         "check_value": lmk.check_value(),
     }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
         with os.fdopen(fd, "w") as fh:

@@ -112,3 +112,19 @@ def test_serve_as_a_subprocess(lmk_path: Path) -> None:
         proc.terminate()
         proc.wait(timeout=10)
     assert proc.returncode == 0  # SIGTERM is a clean stop
+
+
+def test_init_makes_missing_directories(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "var" / "hsm" / "lmk.json"
+    assert main(["init", "--lmk", str(path)]) == 0
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) & 0o077 == 0
+
+
+def test_unwritable_location_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["init", "--lmk", str(blocker / "lmk.json")]) == 2
+    assert "lps-hsm: error:" in capsys.readouterr().err
