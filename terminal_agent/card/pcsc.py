@@ -30,7 +30,7 @@ log = logging.getLogger("lps.agent.card")
 _REMOVED = {scard.SCARD_W_REMOVED_CARD, scard.SCARD_E_NO_SMARTCARD, scard.SCARD_W_RESET_CARD,
             scard.SCARD_E_READER_UNAVAILABLE}
 _UNRESPONSIVE = {scard.SCARD_W_UNRESPONSIVE_CARD, scard.SCARD_W_UNPOWERED_CARD,
-                 scard.SCARD_E_TIMEOUT}
+                 scard.SCARD_E_TIMEOUT, scard.SCARD_E_NOT_TRANSACTED}
 
 
 class PcscUnavailable(Exception):

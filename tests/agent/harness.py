@@ -1,0 +1,184 @@
+"""End-to-end parts: the real switch (`python -m switch.cli serve`) and the real agent
+(`python -m terminal_agent run`), each in its own process, on free ports and temp files."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .register import Register, fields
+
+ROOT = Path(__file__).resolve().parents[2]
+LPS_TOML = ROOT / "examples" / "lps.toml"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited with {proc.returncode}")
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not listening on {port} after {timeout:g} s")
+        time.sleep(0.05)
+
+
+class Switch:
+    """The project's switch on free ports with its own database; stop/start keeps the data."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        text = LPS_TOML.read_text()
+        text = re.sub(r'listen_ascii = "[^"]*"', f'listen_ascii = "127.0.0.1:{self.port}"', text)
+        text = re.sub(r'listen_bcd = "[^"]*"', f'listen_bcd = "127.0.0.1:{free_port()}"', text)
+        text = re.sub(r'metrics = "[^"]*"', f'metrics = "127.0.0.1:{free_port()}"', text)
+        text = re.sub(r'database = "[^"]*"', f'database = "{self.dir / "lps.db"}"', text)
+        self.config = self.dir / "lps.toml"
+        self.config.write_text(text)
+        self.log = self.dir / "switch.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "switch.cli", "serve", "--config", str(self.config)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        _wait_port(self.port, self.proc, 20, "switch")
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def freeze(self) -> None:
+        """SIGSTOP: connections stay open, nothing is answered (a hung switch)."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+
+class AgentProc:
+    """`lps-agent run` with a register (pty) and, when given, a vpcd reader and a broker."""
+
+    def __init__(self, workdir: Path, switch: str, reader: str = "auto", mqtt: str = "",
+                 terminal_id: str = "T0000001", store_id: str = "STORE0000000001") -> None:
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.register = Register()
+        self.config = self.dir / "agent.toml"
+        self.config.write_text(
+            "[agent]\n"
+            f'terminal_id = "{terminal_id}"\nstore_id = "{store_id}"\n'
+            f'switch = "{switch}"\nprofile = "ascii"\n'
+            f'ecr_port = "{self.register.port}"\nreader = "{reader}"\n'
+            "card_wait_seconds = 10\nrequest_timeout_seconds = 2\n"
+            "reconnect_max_seconds = 0.5\n"
+            f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n')
+        self.log = self.dir / "agent.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def mark(self) -> int:
+        return self.log.stat().st_size if self.log.exists() else 0
+
+    def start(self) -> None:
+        self.started_at = self.mark()
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "terminal_agent", "run", "--config", str(self.config)],
+                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
+    def start_ready(self) -> None:
+        self.start()
+        self.wait_ready()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self.register.close()
+
+    def ask(self, *parts: str, timeout: float = 20.0) -> list[str]:
+        """One register request; returns the RESP fields."""
+        ack = self.register.send(fields(*parts), timeout=timeout)
+        assert ack == b"\x06", f"agent answered {ack!r} to {parts}"
+        payload = self.register.read_frame(timeout)
+        return payload.decode().split("\x1c")
+
+    def wait_log(self, text: str, since: int, timeout: float = 20.0) -> None:
+        """Wait for `text` in the agent's log after byte offset `since`."""
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.log.read_bytes()[since:]:
+            if self.proc is None or self.proc.poll() is not None:
+                raise RuntimeError(f"agent died:\n{self.log.read_text()[-3000:]}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no {text!r} in agent log:\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)
+
+    def wait_ready(self) -> None:
+        """The register line is open (a frame sent before that is flushed by the open)."""
+        self.wait_log("ECR link open", self.started_at)
+
+    def wait_signed_on(self, since: int | None = None) -> None:
+        self.wait_log("signed on to", self.started_at if since is None else since)
+
+    def outbox(self) -> dict[str, int]:
+        """What the agent still holds on disk, by kind."""
+        db = sqlite3.connect(f"file:{self.dir / 'data' / 'agent.db'}?mode=ro", uri=True)
+        try:
+            rows = db.execute("SELECT kind, COUNT(*) FROM outbox GROUP BY kind").fetchall()
+        finally:
+            db.close()
+        return {k: n for k, n in rows}
+
+    def wait_drained(self, timeout: float = 20.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (left := self.outbox()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"outbox not drained: {left}\n{self.log.read_text()[-3000:]}")
+            time.sleep(0.05)

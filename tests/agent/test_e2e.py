@@ -1,0 +1,195 @@
+"""End to end with every real part: register (pty) -> lps-agent -> card via pcscd/vpcd ->
+the switch (`python -m switch.cli serve`) -> register answer; offline queueing, kill -9,
+reversals of a hung switch, and MQTT status."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+
+import pytest
+
+from .conftest import VPCD_READERS
+from .harness import AgentProc, Switch
+from .mqttwatch import Watch
+
+READER = VPCD_READERS[0]
+PAN = "6280001234567895"
+
+
+def resp(parts: list[str]) -> dict[str, object]:
+    assert parts[0] == "RESP" and len(parts) == 7, parts
+    num = lambda v: int(v) if v else None  # noqa: E731
+    return {"code": parts[1], "rrn": parts[2], "earned": num(parts[3]),
+            "redeemed": num(parts[4]), "balance": num(parts[5]), "message": parts[6]}
+
+
+@pytest.fixture
+def switch(tmp_path):
+    sw = Switch(tmp_path / "switch")
+    yield sw
+    sw.stop()
+
+
+@pytest.fixture
+def agent_factory(tmp_path):
+    agents: list[AgentProc] = []
+
+    def make(switch: Switch, **kw: object) -> AgentProc:
+        a = AgentProc(tmp_path / f"agent{len(agents)}", switch.address, reader=READER, **kw)
+        agents.append(a)
+        return a
+
+    yield make
+    for a in agents:
+        a.close()
+
+
+def test_earn_burn_balance_through_every_part(switch, agent_factory, vcard):
+    switch.start()
+    card = vcard(pan=PAN)
+    agent = agent_factory(switch)
+    agent.start()
+    agent.wait_signed_on()
+
+    earn = resp(agent.ask("EARN", "250000", "INV-1"))
+    assert earn["code"] == "00", earn
+    assert earn["earned"] == 25 and earn["balance"] == 25  # 1 point per 10,000 IRR
+    assert len(str(earn["rrn"])) == 12
+
+    burn = resp(agent.ask("BURN", "10000", "INV-2"))  # point value 1000 IRR: 10 points
+    assert (burn["code"], burn["redeemed"], burn["balance"]) == ("00", 10, 15), burn
+
+    too_much = resp(agent.ask("BURN", "99000000", "INV-3"))
+    assert too_much["code"] == "51" and too_much["balance"] in (15, None)
+
+    bal = resp(agent.ask("BAL"))
+    assert (bal["code"], bal["balance"]) == ("00", 15)
+    # the card really was read over PC/SC: SELECT + READ RECORD for each request
+    assert card.apdus.count(bytes.fromhex("00B2010C00")) == 4
+    assert agent.outbox() == {}
+
+
+def test_card_faults_reach_the_register(switch, agent_factory, vcard):
+    switch.start()
+    agent = agent_factory(switch)
+    agent.start()
+    agent.wait_signed_on()
+    vc = vcard(mode="no_app")
+    r = resp(agent.ask("EARN", "1000", "I"))
+    assert r["code"] == "XR" and "not an LPS" in str(r["message"])
+    vc.remove()
+    vcard(mode="mute")
+    r = resp(agent.ask("EARN", "1000", "I"))
+    assert r["code"] == "XR" and "does not answer" in str(r["message"])
+
+
+def test_no_card_in_time_is_xc(switch, agent_factory, pcscd):
+    switch.start()
+    agent = agent_factory(switch)
+    agent.config.write_text(agent.config.read_text().replace("card_wait_seconds = 10",
+                                                             "card_wait_seconds = 0.5"))
+    agent.start()
+    agent.wait_signed_on()
+    assert resp(agent.ask("EARN", "1000", "I"))["code"] == "XC"
+
+
+def test_offline_earns_queued_then_drained_in_order(switch, agent_factory, vcard, mosquitto):
+    vcard(pan=PAN)
+    agent = agent_factory(switch, mqtt=mosquitto.url)
+    base = "lps/v1/terminals/T0000001"
+
+    async def run():
+        async with Watch("127.0.0.1", mosquitto.port, f"{base}/#") as w:
+            await asyncio.to_thread(agent.start_ready)
+            st = await w.wait(lambda t, d: t.endswith("/status") and d.get("state") == "online")
+            assert st["link"] == "down"
+            for amount, inv in (("100000", "Q1"), ("200000", "Q2"), ("300000", "Q3")):
+                r = resp(await asyncio.to_thread(agent.ask, "EARN", amount, inv))
+                assert r["code"] == "XQ", r
+            burn = resp(await asyncio.to_thread(agent.ask, "BURN", "1000", "Q4"))
+            assert burn["code"] == "XO" and "offline" in str(burn["message"])
+            assert agent.outbox() == {"advice": 3}
+            await w.wait(lambda t, d: t.endswith("/status") and d.get("saf_depth") == 3)
+
+            switch.start()
+            await asyncio.to_thread(agent.wait_drained)
+            advices = []
+            for inv in ("Q1", "Q2", "Q3"):
+                advices.append(await w.wait(lambda t, d, inv=inv: t.endswith("/events")
+                                            and d.get("type") == "advice"
+                                            and d.get("invoice") == inv))
+            # in order: the balance grows 10, 30, 60
+            assert [(a["code"], a["earned"], a["balance"]) for a in advices] == [
+                ("00", 10, 10), ("00", 20, 30), ("00", 30, 60)]
+            assert all(a["card"] == "628000******7895" for a in advices)
+            await w.wait(lambda t, d: t.endswith("/status") and d.get("link") == "signed-on"
+                         and d.get("saf_depth") == 0)
+            bal = resp(await asyncio.to_thread(agent.ask, "BAL"))
+            assert (bal["code"], bal["balance"]) == ("00", 60)
+
+    asyncio.run(run())
+
+
+def test_killed_with_queued_work_nothing_lost_or_doubled(switch, agent_factory, vcard):
+    vcard(pan=PAN)
+    agent = agent_factory(switch)
+    agent.start_ready()
+    for amount in ("110000", "220000"):
+        assert resp(agent.ask("EARN", amount, "K"))["code"] == "XQ"
+    agent.kill9()
+    assert agent.outbox() == {"advice": 2}
+
+    switch.start()
+    agent.start()
+    agent.wait_signed_on()
+    agent.wait_drained()
+    assert resp(agent.ask("BAL"))["balance"] == 33
+
+    # The crash window after the switch answered but before the agent forgot the advice:
+    # put the (already answered) first advice back, as a kill -9 at that instant would leave it.
+    agent.kill9()
+    db = sqlite3.connect(agent.dir / "data" / "agent.db")
+    stan, de7 = "000777", "1123120000"
+    import json
+    fields = {"2": PAN, "3": "000000", "4": "000000050000", "7": de7, "11": stan,
+              "22": "071", "25": "00", "41": "T0000001", "42": "STORE0000000001", "49": "364"}
+    db.execute("INSERT INTO outbox(kind, mti, fields, attempts, context) VALUES"
+               "('advice', '0220', ?, 0, '{}')", (json.dumps(fields),))
+    db.commit()
+    agent.start()
+    agent.wait_signed_on()
+    agent.wait_drained()
+    assert resp(agent.ask("BAL"))["balance"] == 38  # +5 once
+    agent.kill9()
+    db.execute("INSERT INTO outbox(kind, mti, fields, attempts, context) VALUES"
+               "('advice', '0220', ?, 1, '{}')", (json.dumps(fields),))  # resent as 0221
+    db.commit()
+    db.close()
+    agent.start()
+    agent.wait_signed_on()
+    agent.wait_drained()
+    assert resp(agent.ask("BAL"))["balance"] == 38  # not doubled
+
+
+def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
+    switch.start()
+    vcard(pan=PAN)
+    agent = agent_factory(switch)
+    agent.start()
+    agent.wait_signed_on()
+    assert resp(agent.ask("EARN", "500000", "R1"))["balance"] == 50
+
+    switch.freeze()
+    try:
+        burn = resp(agent.ask("BURN", "20000", "R2"))  # times out after 2 s
+        assert burn["code"] == "XO"
+        earn = resp(agent.ask("EARN", "100000", "R3"))
+        assert earn["code"] == "XQ"
+        held = agent.outbox()
+        assert held.get("reversal") == 2 and held.get("advice") == 1, held
+    finally:
+        switch.thaw()
+    agent.wait_drained(timeout=30)
+    # the burn was undone, the timed-out earn was reversed and sent again as an advice once
+    assert resp(agent.ask("BAL"))["balance"] == 60
