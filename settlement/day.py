@@ -1,7 +1,7 @@
 """One business day's settlement, computed from the journal's records (pure).
 
 `DayBook` takes the day's entries either one by one (`add_row`: tests, small days) or
-pre-aggregated by the SQLite reader (`add_entry_lines`, `add_count`, `add_flow`): netting is a
+pre-aggregated by the SQLite reader (`add_chunk`, `add_count`, `add_flow`): netting is a
 sum, so both give the same result and, with the same canonical lines, the same digest.
 """
 
@@ -25,7 +25,7 @@ from settlement.netting import (
     positions,
     summaries,
 )
-from settlement.reconcile import ReconLine, reconcile, switch_totals
+from settlement.reconcile import ReconLine, reconcile
 from settlement.records import POINTS, STORED_VALUE, BatchClose, InvariantError, LotExpiry, Row
 
 
@@ -62,8 +62,8 @@ class DaySettlement:
     entries: int
     #: "kind/response code" -> entries; sums to `entries`.
     counts: dict[str, int]
-    #: Entries whose lot draws created inter-store flows.
-    settling_entries: int
+    #: Lot draws (of redemptions and their reversals) that moved value between stores.
+    settling_draws: int
     points: Side
     stored_value: Side
     breakage: list[Breakage]
@@ -96,19 +96,16 @@ class DayBook:
         if row.business_day != self.day:
             raise InvariantError(f"journal entry {row.id} belongs to {row.business_day}")
         self._last_id = row.id
-        self.digest.add("entries", [dg.entry_line(row)])
-        self.digest.add("draws", [dg.draw_line(row.id, d) for d in row.draws])
+        chunk = row.id >> dg.CHUNK_BITS
+        self.digest.add_items("entries", chunk, [dg.entry_item(row)])
+        self.digest.add_items("draws", chunk, [dg.draw_item(row.id, d) for d in row.draws])
         self.add_count(row.kind, row.response_code, 1)
-        if self.flows.add_row(row):
-            self.settling += 1
+        self.settling += self.flows.add_row(row)
 
     # -- pre-aggregated (the SQLite reader) ---------------------------------------------------
 
-    def add_entry_lines(self, lines: list[str]) -> None:
-        self.digest.add("entries", lines)
-
-    def add_draw_lines(self, lines: list[str]) -> None:
-        self.digest.add("draws", lines)
+    def add_chunk(self, section: str, chunk: int, n: int, hexdigest: str) -> None:
+        self.digest.add_chunk(section, chunk, n, hexdigest)
 
     def add_count(self, kind: str, response_code: str, n: int) -> None:
         key = count_key(kind, response_code)
@@ -141,19 +138,19 @@ class DayBook:
         self.digest.add("lots", buf)
 
     def finish(self, lots: Iterable[LotExpiry], closes: Iterable[BatchClose]) -> DaySettlement:
-        hashed = self.digest.lines["entries"]
+        hashed = self.digest.count("entries")
         if hashed != self.entries:
             raise InvariantError(f"{hashed} entries read but {self.entries} counted")
         expired = breakage(self._hashed_lots(lots), self.stores, self.day)
         closes = sorted(closes, key=lambda c: c.id)
-        self.digest.add("closes", [dg.close_line(c, switch_totals(c)) for c in closes])
+        self.digest.add("closes", [line for c in closes for line in dg.close_lines(c)])
         recon = [line for c in closes for line in reconcile(c)]
         return DaySettlement(
             day=self.day,
             inputs_digest=self.digest.hexdigest(self.day.isoformat()),
             entries=self.entries,
             counts=dict(sorted(self.counts.items())),
-            settling_entries=self.settling,
+            settling_draws=self.settling,
             points=self._side(POINTS),
             stored_value=self._side(STORED_VALUE),
             breakage=expired,

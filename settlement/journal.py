@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import multiprocessing as mp
+import os
 import sqlite3
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from settlement.day import DayBook
+from settlement.digest import CHUNK_BITS, items_digest
 from settlement.records import (
     ADVICE,
+    BATCH_CLOSE,
     EARN,
     POINTS,
     REDEEM,
@@ -33,21 +41,21 @@ from settlement.records import (
 )
 
 CHUNK = 50_000
-#: A batch may hold transactions of up to this many business days before its close.
-BATCH_LOOKBACK_DAYS = 7
+#: A batch may hold transactions of up to this many business days before its close (terminals
+#: close their batch daily; a longer-open batch needs a larger --batch-lookback-days).
+BATCH_LOOKBACK_DAYS = 1
 
-#: The digest's entry line (`digest.entry_line`) built by SQLite, so it never crosses into
-#: Python as separate values.
-ENTRY_LINE = (
-    "id||'|'||business_day||'|'||kind||'|'||ifnull(mti,'')||'|'||ifnull(pc,'')||'|'||"
-    "ifnull(terminal_id,'')||'|'||ifnull(store_id,'')||'|'||ifnull(pan,'')||'|'||amount||'|'||"
-    "points||'|'||sv||'|'||ifnull(response_code,'')||'|'||ifnull(batch,'')||'|'||"
-    "ifnull(rrn,'')||'|'||ifnull(original_id,'')"
+#: What settling reads of an entry, as the digest hashes it (`digest.entry_item`).
+DIGEST_COLS = (
+    "j.id, j.kind, ifnull(j.store_id, ''), ifnull(j.response_code, ''), j.original_id, "
+    "ifnull(o.kind, '')"
 )
-DRAW_LINE = "m.journal_id||'|'||m.lot_id||'|'||m.kind||'|'||m.store_id||'|'||m.delta"
-ROW_COLS = (
-    "j.id, j.business_day, j.kind, j.mti, j.pc, j.terminal_id, j.store_id, j.pan, j.amount, "
-    "j.points, j.sv, j.response_code, j.batch, j.rrn, j.original_id, o.kind"
+#: An entry whole, as `_row` makes a `Row` of it: text never NULL.
+ENTRY_COLS = (
+    "j.id, j.business_day, j.kind, ifnull(j.mti, ''), ifnull(j.pc, ''), "
+    "ifnull(j.terminal_id, ''), ifnull(j.store_id, ''), ifnull(j.pan, ''), j.amount, j.points, "
+    "j.sv, ifnull(j.response_code, ''), ifnull(j.batch, ''), ifnull(j.rrn, ''), j.original_id, "
+    "ifnull(o.kind, '')"
 )
 #: Entries that can touch a lot that has lapsed: earns make new lots and burns skip lapsed
 #: ones (the switch's burn order), so only these others can (reversals, returns, ...).
@@ -111,56 +119,52 @@ class Journal:
 
     # -- the aggregated path (production) -----------------------------------------------------
 
-    def feed(self, book: DayBook, progress: Progress = _noop) -> None:
-        """Hash, count and net the day into `book`, inside SQLite wherever it can."""
-        d = book.day.isoformat()
-        cur = self.q(f"SELECT {ENTRY_LINE} FROM journal WHERE business_day = ? ORDER BY id",
-                     (d,))
-        while rows := cur.fetchmany(CHUNK):
-            book.add_entry_lines([r[0] for r in rows])
-            progress(len(rows))
-        cur = self.q(
-            f"SELECT {DRAW_LINE} FROM journal j JOIN lot_moves m ON m.journal_id = j.id "
-            "WHERE j.business_day = ? ORDER BY m.journal_id, m.rowid", (d,))
-        while rows := cur.fetchmany(CHUNK):
-            book.add_draw_lines([r[0] for r in rows])
-        for kind, rc, n in self.q(
-            "SELECT kind, ifnull(response_code, ''), COUNT(*) FROM journal "
-            "WHERE business_day = ? GROUP BY 1, 2", (d,)
-        ):
-            book.add_count(kind, rc, n)
-        bad = self.q(
-            "SELECT j.id, j.response_code FROM journal j JOIN lot_moves m ON m.journal_id = j.id "
-            "WHERE j.business_day = ? AND ifnull(j.response_code, '') != '00' LIMIT 1", (d,)
-        ).fetchone()
-        if bad:
-            raise InputError(f"journal entry {bad[0]}: declined ({bad[1]!r}) yet it changed lots")
-        spending = "('redeem', 'sv_purchase')"
-        where = (
-            "FROM journal j JOIN lot_moves m ON m.journal_id = j.id "
-            "LEFT JOIN journal o ON o.id = j.original_id "
-            "WHERE j.business_day = ? AND j.response_code = '00' AND "
-            f"(j.kind IN {spending} OR (j.kind = 'reversal' AND o.kind IN {spending}))"
-        )
-        for kind, issuer, acceptor, is_burn, total, lo, hi in self.q(
-            "SELECT m.kind, m.store_id, j.store_id, j.kind != 'reversal', SUM(m.delta), "
-            f"MIN(m.delta), MAX(m.delta) {where} GROUP BY 1, 2, 3, 4", (d,)
-        ):
-            if (is_burn and hi > 0) or (not is_burn and lo < 0):
-                raise InputError(
-                    f"a {'redemption' if is_burn else 'reversal'} at {acceptor} moved a lot of "
-                    f"{issuer} the wrong way (deltas {lo}..{hi})")
-            book.add_flow(kind, issuer, acceptor, -total)
-        book.add_settling(self.q(
-            f"SELECT COUNT(DISTINCT j.id) {where} AND m.store_id != j.store_id", (d,)
-        ).fetchone()[0])
+    def bounds(self, day: dt.date) -> tuple[int, int] | None:
+        """The first and last journal ID of a business day (from the day index)."""
+        lo, hi = self.q("SELECT MIN(id), MAX(id) FROM journal WHERE business_day = ?",
+                        (day.isoformat(),)).fetchone()
+        return None if lo is None else (int(lo), int(hi))
 
-    def lots_due(self, day: dt.date) -> Iterator[LotExpiry]:
+    def feed(self, book: DayBook, progress: Progress = _noop, workers: int = 0) -> Scan:
+        """Hash, count and net the day into `book`, one chunk of journal IDs per task.
+
+        With `workers` > 1 the chunks are read by that many processes at once (each with its
+        own read-only connection: a closed business day's rows no longer change, the journal
+        being append-only); the results are merged in chunk order, so the outcome is the same
+        for any number of workers.
+        """
+        scan = Scan()
+        span = self.bounds(book.day)
+        if span is None:
+            return scan
+        tasks = [(str(self.path), book.day.isoformat(), lo, hi) for lo, hi in windows(*span)]
+        workers = workers or min(os.cpu_count() or 1, len(tasks))
+        if workers > 1 and len(tasks) > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                for part in pool.map(scan_window, tasks):
+                    scan.merge(book, part)
+                    progress(part.entries)
+        else:
+            for task in tasks:
+                part = scan_window(task)
+                scan.merge(book, part)
+                progress(part.entries)
+        if scan.error:
+            raise InputError(scan.error)
+        scan.last_id = span[1]
+        return scan
+
+    def lots_due(self, day: dt.date, scan: Scan | None = None) -> Iterator[LotExpiry]:
         """Points lots unusable on `day`: those lapsing today, and lapsed ones touched today.
 
         Their remaining at the end of `day` is the lot's remaining now minus what later days
-        moved; before it, minus what `day` moved too.
+        moved; before it, minus what `day` moved too. With a `scan` of the day the day's moves
+        are already summed (by lot, for the entries that can touch a lapsed lot).
         """
+        if scan is not None:
+            yield from self._lots_due_scanned(day, scan)
+            return
         d = day.isoformat()
         others = ", ".join(f"'{k}'" for k in NOT_TOUCHING_LAPSED)
         sql = f"""
@@ -184,86 +188,98 @@ class Journal:
             for lid, store, expires, before, after in rows:
                 yield LotExpiry(lid, store, dt.date.fromisoformat(expires), before, after)
 
-    def batch_closes(self, day: dt.date, lookback: int = BATCH_LOOKBACK_DAYS) -> list[BatchClose]:
-        """The day's 0500s with the switch's totals summed in SQLite; rows only where they
-        differ from the terminal's (to explain the difference)."""
-        d, start = day.isoformat(), (day - dt.timedelta(days=lookback)).isoformat()
-        closes = []
-        for cid, tid, store, batch, rc, detail in self.q(
+    def _lots_due_scanned(self, day: dt.date, scan: Scan) -> Iterator[LotExpiry]:
+        d = day.isoformat()
+        others = ", ".join(f"'{k}'" for k in NOT_TOUCHING_LAPSED)
+        later = dict(self.q(
+            "SELECT m.lot_id, SUM(m.delta) FROM lot_moves m JOIN journal j ON j.id = m.journal_id"
+            f" WHERE m.journal_id > ? AND j.business_day > ? AND j.kind NOT IN ({others}) "
+            "GROUP BY m.lot_id", (scan.last_id, d)).fetchall())
+        found: dict[int, tuple[str, str, int]] = {}
+        for lid, store, expires, remaining in self.q(
+            "SELECT id, store_id, expires_on, remaining FROM lots "
+            "WHERE kind = 'points' AND expires_on = ?", (d,)
+        ):
+            found[lid] = (store, expires, remaining)
+        touched = sorted(scan.touched)
+        for i in range(0, len(touched), 900):
+            part = touched[i:i + 900]
+            for lid, store, expires, remaining in self.q(
+                "SELECT id, store_id, expires_on, remaining FROM lots WHERE kind = 'points' AND "
+                f"expires_on < ? AND id IN ({','.join('?' * len(part))})", (d, *part)
+            ):
+                found[lid] = (store, expires, remaining)
+        for lid in sorted(found):
+            store, expires, remaining = found[lid]
+            after = remaining - later.get(lid, 0)
+            yield LotExpiry(lid, store, dt.date.fromisoformat(expires),
+                            after - scan.touched.get(lid, 0), after)
+
+    def batch_closes(self, day: dt.date, lookback: int = BATCH_LOOKBACK_DAYS,
+                     scan: Scan | None = None, workers: int = 0) -> list[BatchClose]:
+        """The day's 0500s: the terminal's totals and those the switch recorded at the close.
+
+        For a batch where the two differ the batch's rows are read (its transactions of the
+        last `lookback` days and their reversals), so the reconciliation can both recompute the
+        switch's side from the journal and find the transactions that explain the difference.
+        """
+        d = day.isoformat()
+        raw = scan.closes if scan is not None else self.q(
             "SELECT id, terminal_id, store_id, batch, response_code, detail FROM journal "
-            "WHERE business_day = ? AND kind = 'batch_close' ORDER BY id", (d,)
-        ):
+            "WHERE business_day = ? AND kind = 'batch_close' ORDER BY id", (d,)).fetchall()
+        closes = []
+        for cid, tid, store, batch, rc, detail in raw:
             try:
-                terminal = json.loads(detail)["terminal"] if detail else None
-            except (ValueError, KeyError, TypeError):
+                doc = json.loads(detail) if detail else {}
+                terminal = doc.get("terminal")
+                recorded = doc.get("switch")
+                if terminal is None:  # a refused 0500 (wrong processing code): nothing to match
+                    continue
+                theirs = Totals.from_fields({int(k): int(v) for k, v in terminal.items()})
+                ours = (Totals.from_fields({int(k): int(v) for k, v in recorded.items()})
+                        if recorded is not None else None)
+            except (ValueError, AttributeError, TypeError):
                 raise InputError(f"journal entry {cid}: unreadable batch totals") from None
-            if terminal is None:  # a refused 0500 (wrong processing code): nothing to compare
-                continue
-            closes.append(BatchClose(
-                cid, tid or "", store or "", batch or "", rc or "",
-                Totals.from_fields({int(k): int(v) for k, v in terminal.items()})))
-        if not closes:
-            return []
-        self.q("CREATE TEMP TABLE IF NOT EXISTS settle_closes "
-               "(close_id INTEGER PRIMARY KEY, terminal_id TEXT, batch TEXT)")
-        self.q("DELETE FROM settle_closes")
-        self.conn.executemany("INSERT INTO settle_closes VALUES (?, ?, ?)",
-                              [(c.id, c.terminal_id, c.batch) for c in closes])
-        self.q("CREATE INDEX IF NOT EXISTS temp.settle_closes_key "
-               "ON settle_closes (terminal_id, batch)")
-        sums = {}
-        for cid, *vals in self.q(f"""
-            WITH t AS (
-              SELECT c.close_id, j.id, j.amount, j.pc = '000000' AS credit
-              FROM journal j JOIN settle_closes c
-                ON c.terminal_id = j.terminal_id AND c.batch = j.batch AND j.id < c.close_id
-              WHERE j.business_day BETWEEN :s AND :d AND j.response_code = '00' AND (
-                (j.kind IN ('earn', 'advice') AND j.pc = '000000') OR
-                (j.kind IN ('redeem', 'sv_purchase') AND j.pc IN ('900000', '006000')))),
-            rv AS (
-              SELECT original_id, MIN(id) first FROM journal
-              WHERE business_day BETWEEN :s AND :d AND kind = '{REVERSAL}'
-                AND response_code = '00' AND original_id IS NOT NULL GROUP BY original_id)
-            SELECT t.close_id,
-              SUM(credit), SUM(credit AND rv.first < t.close_id),
-              SUM(NOT credit), SUM(NOT credit AND rv.first < t.close_id),
-              SUM(CASE WHEN credit THEN amount ELSE 0 END),
-              SUM(CASE WHEN credit AND rv.first < t.close_id THEN amount ELSE 0 END),
-              SUM(CASE WHEN NOT credit THEN amount ELSE 0 END),
-              SUM(CASE WHEN NOT credit AND rv.first < t.close_id THEN amount ELSE 0 END)
-            FROM t LEFT JOIN rv ON rv.original_id = t.id GROUP BY t.close_id""",
-            {"s": start, "d": d},
-        ):
-            sums[cid] = Totals(*(int(v or 0) for v in vals))
+            closes.append(BatchClose(cid, tid or "", store or "", batch or "", rc or "",
+                                     theirs, ours))
+        wanted = [c for c in closes if c.switch != c.terminal]
+        if not wanted:
+            return closes
+        first = self.q("SELECT MIN(id) FROM journal WHERE business_day >= ?",
+                       ((day - dt.timedelta(days=lookback)).isoformat(),)).fetchone()[0]
+        last = max(c.id for c in wanted)
+        keys = sorted({(c.terminal_id, c.batch) for c in wanted})
+        tasks = [(str(self.path), lo, hi, keys) for lo, hi in windows(first, last)]
+        workers = workers or min(os.cpu_count() or 1, len(tasks))
+        found: list[tuple[Any, ...]] = []
+        if workers > 1 and len(tasks) > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                for part in pool.map(batch_window, tasks):
+                    found += part
+        else:
+            for task in tasks:
+                found += batch_window(task)
+        by_batch: dict[tuple[str, str], list[Row]] = {}
+        reversals: dict[int, list[Row]] = {}
+        for t in found:
+            r = _row(t)
+            if r.kind == REVERSAL:
+                if r.original_id is not None:
+                    reversals.setdefault(r.original_id, []).append(r)
+            else:
+                by_batch.setdefault((r.terminal_id, r.batch), []).append(r)
         out = []
         for c in closes:
-            mine = sums.get(c.id, Totals())
-            rows: tuple[Row, ...] = ()
-            if mine != c.terminal:
-                rows = tuple(self.batch_rows(c, start))
+            if c.switch == c.terminal:
+                out.append(c)
+                continue
+            txns = [r for r in by_batch.get((c.terminal_id, c.batch), ()) if r.id < c.id]
+            revs = [v for r in txns for v in reversals.get(r.id, ()) if v.id < c.id]
             out.append(BatchClose(c.id, c.terminal_id, c.store_id, c.batch, c.response_code,
-                                  c.terminal, mine, rows))
+                                  c.terminal, c.switch, tuple(sorted(txns + revs,
+                                                                     key=lambda r: r.id))))
         return out
-
-    def batch_rows(self, close: BatchClose, start: str) -> Iterator[Row]:
-        """A batch's transactions and their reversals, journaled before its close."""
-        ids: list[int] = []
-        for r in self._rows(
-            "j.business_day BETWEEN ? AND ? AND j.terminal_id = ? AND j.batch = ? AND j.id < ? "
-            "AND j.kind IN ('earn', 'advice', 'redeem', 'sv_purchase')",
-            (start, close_day(self, close), close.terminal_id, close.batch, close.id),
-            draws=False,
-        ):
-            ids.append(r.id)
-            yield r
-        wanted = set(ids)
-        for r in self._rows(
-            "j.business_day BETWEEN ? AND ? AND j.kind = 'reversal' AND j.id < ? "
-            "AND j.terminal_id = ?",
-            (start, close_day(self, close), close.id, close.terminal_id), draws=False,
-        ):
-            if r.original_id in wanted:
-                yield r
 
     # -- reports ------------------------------------------------------------------------------
 
@@ -315,7 +331,7 @@ class Journal:
 
     def _rows(self, where: str, params: tuple[Any, ...], draws: bool = True) -> Iterator[Row]:
         cur = self.q(
-            f"SELECT {ROW_COLS} FROM journal j LEFT JOIN journal o ON o.id = j.original_id "
+            f"SELECT {ENTRY_COLS} FROM journal j LEFT JOIN journal o ON o.id = j.original_id "
             f"WHERE {where} ORDER BY j.id", params)
         moves = self.conn.cursor()
         while chunk := cur.fetchmany(CHUNK):
@@ -327,24 +343,175 @@ class Journal:
                     "WHERE journal_id BETWEEN ? AND ? ORDER BY journal_id, rowid", (lo, hi)
                 ):
                     by_entry.setdefault(jid, []).append(Draw(lot, kind, store, delta))
-            for (jid, day, kind, mti, pc, tid, store, pan, amount, points, sv, rc, batch, rrn,
-                 oid, okind) in chunk:
-                yield Row(
-                    jid, dt.date.fromisoformat(day), kind, mti or "", pc or "", tid or "",
-                    store or "", pan or "", amount, points, sv, rc or "", batch or "", rrn or "",
-                    oid, okind or "", tuple(by_entry.get(jid, ())),
-                )
+            for t in chunk:
+                yield _row(t, tuple(by_entry.get(t[0], ())))
 
 
-def close_day(journal: Journal, close: BatchClose) -> str:
-    return str(journal.q("SELECT business_day FROM journal WHERE id = ?",
-                         (close.id,)).fetchone()[0])
+def _row(t: tuple[Any, ...], draws: tuple[Draw, ...] = ()) -> Row:
+    """A Row from `ENTRY_COLS` values (`digest.entry_item` gives them back unchanged)."""
+    (jid, day, kind, mti, pc, tid, store, pan, amount, points, sv, rc, batch, rrn, oid,
+     okind) = t
+    return Row(jid, dt.date.fromisoformat(day), kind, mti, pc, tid, store, pan, amount, points,
+               sv, rc, batch, rrn, oid, okind, draws)
+
+
+def windows(lo: int, hi: int) -> list[tuple[int, int]]:
+    """[lo, hi] cut at the digest's chunk boundaries (one task per chunk)."""
+    first, last = lo >> CHUNK_BITS, hi >> CHUNK_BITS
+    return [(max(lo, c << CHUNK_BITS), min(hi, ((c + 1) << CHUNK_BITS) - 1))
+            for c in range(first, last + 1)]
+
+
+def _connect(path: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
+    conn.execute("PRAGMA mmap_size=1073741824")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+@dataclass(slots=True)
+class Part:
+    """What one chunk of a day's journal IDs contributes (picklable, from a worker)."""
+
+    chunk: int
+    entries: int = 0
+    entries_digest: str = ""
+    draws: int = 0
+    draws_digest: str = ""
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    pairs: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    settling: int = 0
+    touched: dict[int, int] = field(default_factory=dict)
+    closes: list[tuple[Any, ...]] = field(default_factory=list)
+    error: str = ""
+
+
+@dataclass(slots=True)
+class Scan:
+    """The merged parts: what `lots_due` and `batch_closes` need besides the book."""
+
+    touched: dict[int, int] = field(default_factory=dict)
+    closes: list[tuple[Any, ...]] = field(default_factory=list)
+    error: str = ""
+    last_id: int = 0
+
+    def merge(self, book: DayBook, part: Part) -> None:
+        book.add_chunk("entries", part.chunk, part.entries, part.entries_digest)
+        book.add_chunk("draws", part.chunk, part.draws, part.draws_digest)
+        for (kind, rc), n in part.counts.items():
+            book.add_count(kind, rc, n)
+        for (kind, payer, payee), units in part.pairs.items():
+            book.add_flow(kind, payer, payee, units)
+        book.add_settling(part.settling)
+        for lot, delta in part.touched.items():
+            self.touched[lot] = self.touched.get(lot, 0) + delta
+        self.closes += part.closes
+        self.error = self.error or part.error
+
+
+SPEND = frozenset({REDEEM, SV_PURCHASE})
+
+
+def scan_window(task: tuple[str, str, int, int]) -> Part:
+    """Read journal IDs [lo, hi] of `day`: digest, counts, flows, moves of lapsed lots."""
+    path, day, lo, hi = task
+    conn = _connect(path)
+    try:
+        rows = conn.execute(
+            f"SELECT {DIGEST_COLS} FROM journal j LEFT JOIN journal o ON o.id = j.original_id "
+            "WHERE j.id BETWEEN ? AND ? AND j.business_day = ? ORDER BY j.id",
+            (lo, hi, day)).fetchall()
+        part = Part(lo >> CHUNK_BITS, entries=len(rows))
+        if not rows:
+            return part
+        part.entries_digest = items_digest(rows)
+        # Columns: 0 id, 1 kind, 2 store, 3 response code, 4 original ID, 5 original's kind
+        part.counts = dict(Counter(map(itemgetter(1, 3), rows)))
+        spend: dict[int, tuple[str, int]] = {}
+        declined: dict[int, str] = {}
+        touch: set[int] = set()
+        closes: list[int] = []
+        for r in rows:
+            kind, rc = r[1], r[3]
+            if kind in NOT_TOUCHING_LAPSED and rc == "00":
+                if kind in SPEND:
+                    spend[r[0]] = (r[2], -1)
+                continue
+            if rc != "00":
+                declined[r[0]] = rc
+            elif kind == REVERSAL:
+                if r[5] in SPEND:
+                    spend[r[0]] = (r[2], 1)
+                touch.add(r[0])
+            else:
+                touch.add(r[0])
+            if kind == BATCH_CLOSE:
+                closes.append(r[0])
+        if closes:
+            marks = ",".join("?" * len(closes))
+            part.closes = conn.execute(
+                "SELECT id, ifnull(terminal_id, ''), ifnull(store_id, ''), ifnull(batch, ''), "
+                f"ifnull(response_code, ''), detail FROM journal WHERE id IN ({marks}) "
+                "ORDER BY id", closes).fetchall()
+        moves = conn.execute(
+            "SELECT journal_id, lot_id, kind, store_id, delta FROM lot_moves "
+            "WHERE journal_id BETWEEN ? AND ? ORDER BY journal_id, rowid", (lo, hi)).fetchall()
+        if len(rows) != hi - lo + 1:  # IDs of other days inside the chunk: leave their moves
+            ids = {r[0] for r in rows}
+            moves = [m for m in moves if m[0] in ids]
+        part.draws = len(moves)
+        part.draws_digest = items_digest(moves) if moves else ""
+        pairs: dict[tuple[str, str, str], int] = {}
+        touched: dict[int, int] = {}
+        settling = 0
+        for jid, lot, mkind, issuer, delta in moves:
+            s = spend.get(jid)
+            if s is not None:
+                acceptor, sign = s
+                if delta * sign < 0:
+                    part.error = part.error or (
+                        f"journal entry {jid}: lot {lot} moved by {delta}, the wrong way for "
+                        "this kind of entry")
+                if issuer != acceptor and delta:
+                    k = (mkind, issuer, acceptor)
+                    pairs[k] = pairs.get(k, 0) - delta
+                    settling += 1
+            elif jid in declined:
+                part.error = part.error or (
+                    f"journal entry {jid}: declined ({declined[jid]!r}) yet it changed lots")
+            if jid in touch:
+                touched[lot] = touched.get(lot, 0) + delta
+        part.pairs, part.touched, part.settling = pairs, touched, settling
+        return part
+    finally:
+        conn.close()
+
+
+def batch_window(task: tuple[str, int, int, list[tuple[str, str]]]) -> list[tuple[Any, ...]]:
+    """Rows of journal IDs [lo, hi] in the given (terminal, batch) keys, and the reversals
+    those terminals sent (the caller keeps the ones of the batches' transactions)."""
+    path, lo, hi, keys = task
+    conn = _connect(path)
+    try:
+        conn.execute("CREATE TEMP TABLE k (terminal_id TEXT, batch TEXT, "
+                     "PRIMARY KEY (terminal_id, batch))")
+        conn.executemany("INSERT INTO k VALUES (?, ?)", keys)
+        return conn.execute(
+            f"SELECT {ENTRY_COLS} FROM journal j LEFT JOIN journal o ON o.id = j.original_id "
+            "WHERE j.id BETWEEN ? AND ? AND ("
+            "(j.kind IN ('earn', 'advice', 'redeem', 'sv_purchase') AND "
+            " EXISTS (SELECT 1 FROM k WHERE k.terminal_id = j.terminal_id AND k.batch = j.batch))"
+            " OR (j.kind = 'reversal' AND j.terminal_id IN (SELECT terminal_id FROM k))"
+            ") ORDER BY j.id", (lo, hi)).fetchall()
+    finally:
+        conn.close()
 
 
 def settle_journal(
     journal: Journal, book: DayBook, progress: Progress = _noop,
-    lookback: int = BATCH_LOOKBACK_DAYS,
+    lookback: int = BATCH_LOOKBACK_DAYS, workers: int = 0,
 ) -> Any:
     """Feed and finish a day from the journal (the production path)."""
-    journal.feed(book, progress)
-    return book.finish(journal.lots_due(book.day), journal.batch_closes(book.day, lookback))
+    scan = journal.feed(book, progress, workers)
+    return book.finish(journal.lots_due(book.day, scan),
+                       journal.batch_closes(book.day, lookback, scan, workers))

@@ -23,7 +23,6 @@ from settlement.records import (
     SPENDING_PCS,
     SV_PURCHASE,
     BatchClose,
-    InvariantError,
     Row,
     Totals,
 )
@@ -122,22 +121,24 @@ def find_exact(rows: Sequence[Row], count: int, amount: int) -> tuple[Row, ...] 
 
 
 def switch_totals(close: BatchClose) -> Totals:
-    """The switch's totals: as the reader aggregated them, else from the batch's rows."""
+    """The switch's totals: as it recorded them at the close, else from the batch's rows."""
     return close.switch if close.switch is not None else switch_side(close)[0]
 
 
 def reconcile(close: BatchClose) -> list[ReconLine]:
-    """One line if the batch is in balance, else one line per differing category."""
+    """One line if the batch is in balance, else one line per differing category.
+
+    The switch's side is what the journal adds up to when the batch's rows are given (a reader
+    fetches them for a batch out of balance), else the totals the switch recorded at the close.
+    A switch whose recorded totals disagree with its own journal is named in the note.
+    """
     mine, counted, candidates = switch_side(close)
+    warning = ""
     if close.switch is not None:
-        if not close.rows and close.switch == close.terminal:
-            mine = close.switch  # in balance: the reader did not need to fetch the rows
+        if not close.rows:
+            mine = close.switch
         elif close.switch != mine:
-            # Aggregated in SQL, rows fetched for the difference: the two must agree.
-            raise InvariantError(
-                f"batch close {close.id}: the journal's totals {close.switch} differ from its "
-                f"rows' {mine}"
-            )
+            warning = "the switch's recorded totals differ from its journal's; "
     theirs = close.terminal
     base = (close.terminal_id, close.store_id, close.batch, close.id, close.response_code)
     lines = []
@@ -163,10 +164,11 @@ def reconcile(close: BatchClose) -> list[ReconLine]:
             note = f"no exact match; candidates{more}"
         else:
             rows, note = (), "no transaction in the journal explains it"
-        lines.append(ReconLine(*base, name, des, tc, sc, ta, sa, rows, note))
+        lines.append(ReconLine(*base, name, des, tc, sc, ta, sa, rows, warning + note))
     if not lines:
         total = mine.credits + mine.debits
         amount = mine.credit_amount + mine.debit_amount
+        note = f"{warning}in balance against the journal" if warning else "in balance"
         lines.append(ReconLine(*base, "all", "DE74-77/DE86-89", total, total, amount, amount, (),
-                               "in balance"))
+                               note))
     return lines

@@ -83,7 +83,9 @@ def settlement_json(d: DaySettlement, files: dict[str, str]) -> dict[str, Any]:
         "format": FORMAT,
         "business_day": d.day.isoformat(),
         "inputs_digest": d.inputs_digest,
-        "entries": {"total": d.entries, "settling": d.settling_entries, "by_kind": d.counts},
+        "entries": {
+            "total": d.entries, "settling_draws": d.settling_draws, "by_kind": d.counts,
+        },
         "coalitions": coalitions,
         "reconciliation": {
             "batches": len(batches), "in_balance": len(batches - bad),
@@ -204,8 +206,8 @@ def report_html(d: DaySettlement) -> str:
         f'<html lang="en"><head><meta charset="utf-8"><title>LPS settlement {day}</title>',
         f"<style>{CSS}</style></head><body>",
         f"<h1>Settlement of business day {day}</h1>",
-        f"<p>Journal entries: {_num(d.entries)} ({_num(d.settling_entries)} moved value between "
-        f"stores). Inputs digest <code>{d.inputs_digest}</code>.</p>",
+        f"<p>Journal entries: {_num(d.entries)} ({_num(d.settling_draws)} lot draws moved value "
+        f"between stores). Inputs digest <code>{d.inputs_digest}</code>.</p>",
         "<h2>Totals</h2>",
         _table(
             ("coalition", "kind", "obligations", "gross amount", "net transfers",

@@ -16,7 +16,8 @@ def _removed(s: NettingSummary) -> str:
 def summary(d: DaySettlement, status: str, out: str, seconds: float) -> str:
     lines = [
         f"LPS settlement of business day {d.day.isoformat()}: {status}",
-        f"  journal entries  {d.entries:,} ({d.settling_entries:,} moved value between stores)",
+        f"  journal entries  {d.entries:,} ({d.settling_draws:,} lot draws moved value between "
+        "stores)",
         f"  inputs digest    {d.inputs_digest}",
     ]
     for ps, ss in zip(d.points.summaries, d.stored_value.summaries, strict=True):

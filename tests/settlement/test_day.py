@@ -37,7 +37,7 @@ def test_settlement_json(files):
     assert doc["business_day"] == "2026-11-23"
     assert doc["inputs_digest"] == day.inputs_digest and len(day.inputs_digest) == 64
     assert doc["entries"] == {
-        "total": 14, "settling": 7,
+        "total": 14, "settling_draws": 7,
         "by_kind": {"batch_close/00": 1, "batch_close/95": 2, "earn/00": 1, "inquiry/00": 1,
                     "redeem/00": 5, "redeem/51": 1, "reversal/00": 2, "sv_purchase/00": 1},
     }
@@ -85,8 +85,16 @@ def test_rendering_is_deterministic(stores, files):
 
 def test_any_change_of_input_changes_the_digest(stores, files):
     day, _ = files
-    changed = [*sc.ROWS[:-1], dataclasses.replace(sc.ROWS[-1], batch="000004")]
+    changed = [*sc.ROWS[:-1], dataclasses.replace(sc.ROWS[-1], response_code="00")]
     assert settle_rows(sc.DAY, stores, changed, sc.LOTS, sc.CLOSES).inputs_digest != \
+        day.inputs_digest
+    moved = [dataclasses.replace(r, draws=(sc.p(1, sc.S1, -61),)) if r.id == 102 else r
+             for r in sc.ROWS]
+    assert settle_rows(sc.DAY, stores, moved, sc.LOTS, sc.CLOSES).inputs_digest != \
+        day.inputs_digest
+    recounted = [*sc.CLOSES[:-1], dataclasses.replace(sc.CLOSES[-1],
+                                                      terminal=sc.Totals(debits=1))]
+    assert settle_rows(sc.DAY, stores, sc.ROWS, sc.LOTS, recounted).inputs_digest != \
         day.inputs_digest
     fewer_lots = settle_rows(sc.DAY, stores, sc.ROWS, sc.LOTS[:-1], sc.CLOSES)
     assert fewer_lots.inputs_digest != day.inputs_digest
@@ -124,4 +132,4 @@ def test_same_day_reversal_and_own_store_burn_create_no_obligation(stores):
     rows = [sc.ROWS[4], sc.ROWS[5], sc.ROWS[8]]  # 105 reversed by 106; 109 at its own store
     day = settle_rows(sc.DAY, stores, rows)
     assert day.points.obligations == [] and day.points.instructions == []
-    assert day.settling_entries == 2 and day.entries == 3
+    assert day.settling_draws == 2 and day.entries == 3

@@ -102,6 +102,16 @@ def test_sql_aggregation_equals_entry_by_entry(sim):
         assert slow == fast
 
 
+def test_one_worker_or_several_give_the_same_day(sim):
+    path, s = sim
+    stores = stores_from_config(s.config)
+    for day in s.days:
+        with Journal(path) as j:
+            alone = settle_journal(j, DayBook(day, stores), workers=1)
+        with Journal(path) as j:
+            assert settle_journal(j, DayBook(day, stores), workers=2) == alone
+
+
 def test_reversal_across_midnight_is_netted_the_day_it_happens(sim):
     path, s = sim
     stores = stores_from_config(s.config)
