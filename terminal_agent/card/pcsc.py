@@ -7,6 +7,7 @@ pulled out, so every read is bounded by a timeout on the asyncio side and report
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -113,10 +114,37 @@ def read_card_blocking(reader: str) -> LoyaltyCard:
         scard.SCardReleaseContext(ctx)
 
 
+def _in_daemon_thread(fn: Callable[[str], LoyaltyCard], arg: str) -> asyncio.Future[LoyaltyCard]:
+    """Run a blocking PC/SC call in a daemon thread: a call hung on a mute card must not keep
+    the executor (and so the agent's shutdown) waiting."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[LoyaltyCard] = loop.create_future()
+
+    def settle(result: LoyaltyCard | None, exc: BaseException | None) -> None:
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            assert result is not None
+            fut.set_result(result)
+
+    def work() -> None:
+        try:
+            result, exc = fn(arg), None
+        except BaseException as e:  # handed to the awaiting task
+            result, exc = None, e
+        with contextlib.suppress(RuntimeError):  # the loop may be gone by now
+            loop.call_soon_threadsafe(settle, result, exc)
+
+    threading.Thread(target=work, name="pcsc-read", daemon=True).start()
+    return fut
+
+
 async def read_card(reader: str, timeout: float) -> LoyaltyCard:
     """Read in a worker thread; a card that has not answered within `timeout` is mute."""
     try:
-        return await asyncio.wait_for(asyncio.to_thread(read_card_blocking, reader), timeout)
+        return await asyncio.wait_for(_in_daemon_thread(read_card_blocking, reader), timeout)
     except TimeoutError:
         raise CardError(
             CardError.MUTE, f"card in {reader} did not answer in {timeout:g} s") from None

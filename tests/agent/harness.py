@@ -104,6 +104,7 @@ class AgentProc:
             f'switch = "{switch}"\nprofile = "ascii"\n'
             f'ecr_port = "{self.register.port}"\nreader = "{reader}"\n'
             "card_wait_seconds = 10\nrequest_timeout_seconds = 2\n"
+            "card_read_timeout_seconds = 1\n"
             "reconnect_max_seconds = 0.5\n"
             f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n')
         self.log = self.dir / "agent.log"

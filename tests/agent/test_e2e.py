@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from .conftest import VPCD_READERS
+from .conftest import VPCD_READERS, wait_presence
 from .harness import AgentProc, Switch
 from .mqttwatch import Watch
 
@@ -36,7 +36,8 @@ def agent_factory(tmp_path):
     agents: list[AgentProc] = []
 
     def make(switch: Switch, **kw: object) -> AgentProc:
-        a = AgentProc(tmp_path / f"agent{len(agents)}", switch.address, reader=READER, **kw)
+        kw.setdefault("reader", READER)
+        a = AgentProc(tmp_path / f"agent{len(agents)}", switch.address, **kw)  # type: ignore[arg-type]
         agents.append(a)
         return a
 
@@ -71,15 +72,17 @@ def test_earn_burn_balance_through_every_part(switch, agent_factory, vcard):
 
 
 def test_card_faults_reach_the_register(switch, agent_factory, vcard):
+    """Slot 1 only: a mute card leaves vpcd's slot busy for seconds after it is pulled."""
     switch.start()
-    agent = agent_factory(switch)
+    agent = agent_factory(switch, reader=VPCD_READERS[1])
     agent.start()
     agent.wait_signed_on()
-    vc = vcard(mode="no_app")
+    vc = vcard(slot=1, mode="no_app")
     r = resp(agent.ask("EARN", "1000", "I"))
     assert r["code"] == "XR" and "not an LPS" in str(r["message"])
     vc.remove()
-    vcard(mode="mute")
+    wait_presence(VPCD_READERS[1], False)
+    vcard(slot=1, mode="mute")
     r = resp(agent.ask("EARN", "1000", "I"))
     assert r["code"] == "XR" and "does not answer" in str(r["message"])
 
