@@ -87,7 +87,7 @@ def _settle(args: argparse.Namespace) -> int:
         with journal:
             bar = Bar(journal.day_size(day), f"settling {day}", enabled=args.progress)
             result = settle_journal(journal, DayBook(day, stores), bar,
-                                    lookback=args.batch_lookback_days)
+                                    lookback=args.batch_lookback_days, workers=args.workers)
             bar.finish()
     finally:
         journal.close()
@@ -160,6 +160,8 @@ def register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
     p.add_argument("--register", help="register of sealed days (default: beside the journal)")
     p.add_argument("--batch-lookback-days", type=int, default=BATCH_LOOKBACK_DAYS,
                    help="oldest transactions a batch closed today may hold (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="processes reading the journal (default: one per CPU)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_settle)

@@ -34,6 +34,7 @@ from settlement.records import (
     BatchClose,
     Draw,
     InputError,
+    InvariantError,
     LotExpiry,
     Row,
     SettlementError,
@@ -152,6 +153,9 @@ class Journal:
                 progress(part.entries)
         if scan.error:
             raise InputError(scan.error)
+        read, indexed = book.entries, self.day_size(book.day)
+        if read != indexed:
+            raise InvariantError(f"{book.day}: read {read} entries, the day has {indexed}")
         scan.last_id = span[1]
         return scan
 
