@@ -38,6 +38,7 @@ class AgentConfig:
     mqtt: str = ""
     mqtt_prefix: str = "lps/v1/terminals"
     tpdu: str = "6000010000"  # bcd profile: 0x60, destination NII, source NII (hex)
+    tmk: str = ""  # terminal master key (32 hex): key exchange and MAC when set
 
     @property
     def switch_host(self) -> str:
@@ -135,6 +136,11 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
             except ValueError:
                 raise ConfigError(src, label, f"bad port in {text!r}") from None
         return text
+    if key == "tmk":
+        text = _text(src, label, v)
+        if text and (len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text)):
+            raise ConfigError(src, label, "must be \"\" or 32 hex digits (double-length TDES)")
+        return text.upper()
     if key == "tpdu":
         text = _text(src, label, v, empty=False)
         try:

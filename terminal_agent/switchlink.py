@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import Callable
 
 from iso8583 import CodecError, FrameDecoder, Message, Profile, frame, load_profile
+from iso8583.loyalty import parse_tlv
 
 from .config import AgentConfig
 from .iso import Fields, network_fields
+from .security import MAC_MTIS, KeyError_, parse_key, retail_mac, unwrap
 from .store import Entry, Outbox
 
 log = logging.getLogger("lps.agent.switch")
@@ -44,6 +47,8 @@ class SwitchLink:
         self._restart = asyncio.Event()
         self._signed = asyncio.Event()
         self._last_traffic = 0.0
+        self._mac_key: bytes | None = None  # session MAC key, in memory only
+        self._mac_expected: set[tuple[str, str]] = set()
 
     # -- public ---------------------------------------------------------------------------
 
@@ -78,8 +83,15 @@ class SwitchLink:
             raise LinkDown(self.last_error or "switch not connected")
         tpdu = bytes.fromhex(self.cfg.tpdu) if self.cfg.profile == "bcd" else None
         msg = Message(mti=mti, fields=dict(fields), tpdu=tpdu)
-        payload = self._profile.encode(msg)
         key = (str(fields[11]), str(fields[41]).strip())
+        mac_key = self._mac_key if mti in MAC_MTIS else None
+        if mac_key is not None:
+            msg.fields[msg.mac_field] = bytes(8)
+        payload = self._profile.encode(msg)
+        if mac_key is not None:
+            payload = self._profile.replace_mac(
+                payload, retail_mac(mac_key, self._profile.mac_span(payload)))
+            self._mac_expected.add(key)
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[key] = fut
         try:
@@ -94,6 +106,7 @@ class SwitchLink:
             raise LinkDown(f"connection lost: {exc}") from None
         finally:
             self._waiting.pop(key, None)
+            self._mac_expected.discard(key)
 
     # -- connection loop ----------------------------------------------------------------
 
@@ -136,6 +149,14 @@ class SwitchLink:
                 log.error("%s", self.last_error)
                 await self._pause()
                 return
+            if self.cfg.tmk:
+                try:
+                    await self.key_exchange()
+                except (LinkDown, NoAnswer) as exc:
+                    self.last_error = str(exc)
+                    log.error("%s", self.last_error)
+                    await self._pause()
+                    return
             self.signed_on = True
             self.last_error = ""
             self._signed.set()
@@ -170,6 +191,7 @@ class SwitchLink:
         was = self.connected
         self.connected = False
         self.signed_on = False
+        self._mac_key = None
         self._signed.clear()
         for fut in self._waiting.values():
             if not fut.done():
@@ -206,7 +228,37 @@ class SwitchLink:
         if fut is None or fut.done():
             log.warning("unmatched %s STAN %s from switch dropped", msg.mti, key[0])
             return
+        if key in self._mac_expected and not self._mac_ok(payload, msg):
+            log.error("%s STAN %s from switch has a missing or bad MAC: not trusted", msg.mti,
+                      key[0])
+            fut.set_exception(NoAnswer(f"{msg.mti} STAN {key[0]} failed MAC verification"))
+            return
         fut.set_result(msg)
+
+    def _mac_ok(self, payload: bytes, msg: Message) -> bool:
+        got = msg.get(msg.mac_field)
+        if self._mac_key is None or not isinstance(got, bytes):
+            return False
+        try:
+            want = retail_mac(self._mac_key, self._profile.mac_span(payload))
+        except CodecError:
+            return False
+        return hmac.compare_digest(got, want)
+
+    async def key_exchange(self) -> None:
+        """0800/101: new session MAC key under our TMK (DE48 MK/MV); raises LinkDown."""
+        tmk = parse_key(self.cfg.tmk)
+        resp = await self.request("0800", network_fields(
+            "101", self.outbox.next_stan(), self.cfg.terminal_id, time.time()), signed=False)
+        code = resp.text(39, "96").strip()
+        if code != "00":
+            raise LinkDown(f"key exchange declined with {code}")
+        try:
+            tags = parse_tlv(resp.text(48, ""))
+            self._mac_key = unwrap(tmk, tags["MK"], tags["MV"])
+        except (CodecError, KeyError, KeyError_) as exc:
+            raise LinkDown(f"key exchange answer unusable: {exc!r}") from None
+        log.info("session MAC key installed (KCV %s)", tags["MV"])
 
     async def _echo_loop(self) -> None:
         while True:
