@@ -23,6 +23,7 @@ from typing import Any
 
 from settlement.day import DayBook
 from settlement.digest import CHUNK_BITS, items_digest
+from settlement.netting import MOVING_KINDS
 from settlement.records import (
     ADVICE,
     BATCH_CLOSE,
@@ -413,9 +414,6 @@ class Scan:
         self.error = self.error or part.error
 
 
-SPEND = frozenset({REDEEM, SV_PURCHASE})
-
-
 def scan_window(task: tuple[str, str, int, int]) -> Part:
     """Read journal IDs [lo, hi] of `day`: digest, counts, flows, moves of lapsed lots."""
     path, day, lo, hi = task
@@ -437,17 +435,17 @@ def scan_window(task: tuple[str, str, int, int]) -> Part:
         closes: list[int] = []
         for r in rows:
             kind, rc = r[1], r[3]
-            if kind in NOT_TOUCHING_LAPSED and rc == "00":
-                if kind in SPEND:
-                    spend[r[0]] = (r[2], -1)
-                continue
             if rc != "00":
                 declined[r[0]] = rc
-            elif kind == REVERSAL:
-                if r[5] in SPEND:
-                    spend[r[0]] = (r[2], 1)
-                touch.add(r[0])
+            elif kind in NOT_TOUCHING_LAPSED:
+                if kind in MOVING_KINDS:
+                    spend[r[0]] = (r[2], -1)
+                continue
             else:
+                if kind in MOVING_KINDS:
+                    spend[r[0]] = (r[2], -1)
+                elif kind == REVERSAL and r[5] in MOVING_KINDS:
+                    spend[r[0]] = (r[2], 1)
                 touch.add(r[0])
             if kind == BATCH_CLOSE:
                 closes.append(r[0])

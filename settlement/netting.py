@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from settlement.records import (
     POINTS,
     REDEEM,
+    RETURN,
     REVERSAL,
     SPENDING_PCS,
     SV_PURCHASE,
@@ -24,7 +25,9 @@ from settlement.records import (
     Row,
 )
 
-SPENDING_KINDS = frozenset({REDEEM, SV_PURCHASE})
+#: Entries whose draws on other stores' lots move value to the accepting store: redemptions,
+#: and returns (a claw-back that takes another store's points to cover spent ones).
+MOVING_KINDS = frozenset({REDEEM, SV_PURCHASE, RETURN})
 #: (flow kind, payer, payee) -> signed units.
 PairKey = tuple[str, str, str]
 
@@ -111,8 +114,9 @@ def fraction_str(num: int, den: int, places: int = 4) -> str | None:
 def flows_of(row: Row) -> list[Flow]:
     """The inter-store flows of one journal entry; most entries have none.
 
-    Redemptions (points or stored value) and the reversals of redemptions move value; a draw
-    on a lot the accepting store issued itself moves nothing. A reversal is classified by the
+    Redemptions (points or stored value), returns that claw back another store's points, and
+    the reversals of those move value; a draw on a lot the accepting store issued itself moves
+    nothing. A reversal is classified by the
     kind of its original (the processing code it carries is the terminal's word only, used
     when the original's kind is not known). A declined entry must not have
     touched any lot: that would be a switch bug, so it is refused rather than guessed about.
@@ -123,10 +127,10 @@ def flows_of(row: Row) -> list[Flow]:
         raise InputError(
             f"journal entry {row.id}: declined ({row.response_code!r}) yet it changed lots"
         )
-    if row.kind in (REDEEM, SV_PURCHASE):
+    if row.kind in MOVING_KINDS:
         sign = -1
     elif row.kind == REVERSAL and (
-        row.original_kind in SPENDING_KINDS
+        row.original_kind in MOVING_KINDS
         or (not row.original_kind and row.pc in SPENDING_PCS)
     ):
         sign = 1

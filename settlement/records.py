@@ -14,6 +14,7 @@ EARN = "earn"
 ADVICE = "advice"
 REDEEM = "redeem"
 SV_PURCHASE = "sv_purchase"
+RETURN = "return"
 REVERSAL = "reversal"
 BATCH_CLOSE = "batch_close"
 

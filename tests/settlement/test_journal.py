@@ -38,7 +38,7 @@ def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Coun
         if kind == "reversal":
             assert t.original_key is not None
             kind = state.txns[t.original_key].kind
-        if kind not in ("redeem", "sv_purchase"):
+        if kind not in ("redeem", "sv_purchase", "return"):
             continue
         for m in t.moves:
             if m.lot.store != t.store:

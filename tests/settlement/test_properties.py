@@ -35,11 +35,12 @@ def rows(draw: st.DrawFn) -> list[Row]:
     for i in range(draw(st.integers(0, 40))):
         coalition = draw(st.sampled_from(["A", "B"]))
         store = draw(st.sampled_from(BY_COALITION[coalition]))
-        kind = draw(st.sampled_from(["redeem", "sv_purchase", "reversal", "earn", "inquiry"]))
+        kind = draw(st.sampled_from(["redeem", "sv_purchase", "return", "reversal", "earn",
+                                     "inquiry"]))
         rc = draw(st.sampled_from(["00", "00", "00", "51"]))
-        original_kind = draw(st.sampled_from(["redeem", "sv_purchase", "earn"])) \
+        original_kind = draw(st.sampled_from(["redeem", "sv_purchase", "return", "earn"])) \
             if kind == "reversal" else ""
-        spend = kind in ("redeem", "sv_purchase")
+        spend = kind in ("redeem", "sv_purchase", "return")
         unit = "sv" if "sv_purchase" in (kind, original_kind) else "points"
         draws: tuple[Draw, ...] = ()
         if rc == "00" and kind != "inquiry":
@@ -60,8 +61,8 @@ def plain_nets(rs: list[Row]) -> tuple[Counter[str], Counter[str]]:
     points: Counter[str] = Counter()
     sv: Counter[str] = Counter()
     for r in rs:
-        moving = r.kind in ("redeem", "sv_purchase") or (
-            r.kind == "reversal" and r.original_kind in ("redeem", "sv_purchase"))
+        moving = r.kind in ("redeem", "sv_purchase", "return") or (
+            r.kind == "reversal" and r.original_kind in ("redeem", "sv_purchase", "return"))
         if not moving or r.response_code != "00":
             continue
         for d in r.draws:
