@@ -23,7 +23,8 @@ from typing import Any
 from switch.config import Config, ConfigError, load_config
 from switch.store import StoreError
 
-COMMAND_MODULES = ("switch.cli", "settlement.cli", "hsm_sim.switch_cli", "programs.cli")
+COMMAND_MODULES = ("switch.cli", "settlement.cli", "hsm_sim.switch_cli", "programs.cli",
+                   "switch.programs_cli")
 DEFAULT_CONFIG = "lps.toml"
 
 
@@ -50,7 +51,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     loop = install_event_loop(args.loop == "uvloop")
     logging.getLogger("lps.switch").info("event=start loop=%s config=%s", loop, args.config)
-    return asyncio.run(serve(config))
+    from switch.core.programs.rules import program_rules
+
+    return asyncio.run(serve(config, program_rules(config)))
 
 
 def _admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:

@@ -92,6 +92,11 @@ class Tier:
     min_spend_12m: int
     earn_multiplier: float
 
+    @property
+    def multiplier_milli(self) -> int:
+        """The multiplier in thousandths (validated exact), so points are integer arithmetic."""
+        return round(self.earn_multiplier * 1000)
+
 
 @dataclass(frozen=True, slots=True)
 class Coalition:
@@ -103,6 +108,12 @@ class Coalition:
     card_bins: tuple[str, ...]
     auto_enroll: bool
     tiers: tuple[Tier, ...] = ()
+    #: Programs (docs/programs.md): per-card daily cap on earned points (0: none), campaigns of
+    #: every store, the default earn rule of stores without one, the receipt language.
+    daily_earn_cap: int = 0
+    campaigns: tuple[Campaign, ...] = ()
+    earn: EarnRule | None = None
+    language: str = "fa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +138,12 @@ class Campaign:
     bonus: int = 0
     weekdays: tuple[int, ...] = ()
     hours: tuple[int, int] | None = None
+    #: Its bonus points go to a lot of their own expiring this many days after the earn.
+    expire_after_days: int | None = None
+
+    @property
+    def multiplier_milli(self) -> int:
+        return round(self.multiplier * 1000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +162,8 @@ class Store:
     birthday_bonus: int = 0
     campaigns: tuple[Campaign, ...] = ()
     stored_value: StoredValue | None = None
+    birthday_window_days: int = 7
+    language: str = "fa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +290,34 @@ class _Reader:
             raise ConfigError(self.file, self.key(unknown[0]), "unknown key")
 
 
+LANGUAGES = ("fa", "en")
+
+
+def _multiplier(r: _Reader, name: str) -> float:
+    """A multiplier with at most 3 decimals (points are computed in thousandths, exactly)."""
+    value = r.number(name, 1.0)
+    if abs(value * 1000 - round(value * 1000)) > 1e-6 or value > 1000:
+        raise r.fail(name, f"must have at most 3 decimals and be at most 1000, got {value}")
+    return value
+
+
+def _language(r: _Reader, default: str) -> str:
+    lang = r.string("language", default)
+    if lang not in LANGUAGES:
+        raise r.fail("language", f"must be one of {', '.join(LANGUAGES)}, got {lang!r}")
+    return lang
+
+
+def _earn_rule(r: _Reader) -> EarnRule:
+    rule = EarnRule(
+        points_per=r.integer("points_per", minimum=1),
+        points=r.integer("points", minimum=0),
+        min_amount=r.integer("min_amount", 0),
+    )
+    r.done()
+    return rule
+
+
 def _host_port(r: _Reader, name: str) -> HostPort | None:
     value = r._get(name, False)
     if value is None or value == "":
@@ -352,13 +399,26 @@ def _coalition(r: _Reader, cid: str) -> Coalition:
             Tier(
                 name=tr.string("name"),
                 min_spend_12m=tr.integer("min_spend_12m", 0),
-                earn_multiplier=tr.number("earn_multiplier", 1.0),
+                earn_multiplier=_multiplier(tr, "earn_multiplier"),
             )
         )
         tr.done()
     names = [t.name for t in tiers]
     if len(set(names)) != len(names):
         raise r.fail("tiers", f"tier names must be unique, got {names}")
+    for i, t in enumerate(tiers):
+        if not t.name.isascii() or not t.name.isprintable() or len(t.name) > 20:
+            raise r.fail(f"tiers[{i}].name", "must be 1-20 printable ASCII characters (DE48 TR)")
+    spends = [t.min_spend_12m for t in tiers]
+    if len(set(spends)) != len(spends):
+        raise r.fail("tiers", f"two tiers share one min_spend_12m: {sorted(spends)}")
+    campaigns = []
+    for i, c in enumerate(r.list_of("campaigns")):
+        if not isinstance(c, dict):
+            raise r.fail(f"campaigns[{i}]", "must be a table")
+        campaigns.append(_campaign(r.child(f"campaigns[{i}]", c)))
+    et = r.table_of("earn")
+    default_earn = _earn_rule(r.child("earn", et)) if et is not None else None
     coalition = Coalition(
         id=cid,
         name=r.string("name"),
@@ -368,6 +428,10 @@ def _coalition(r: _Reader, cid: str) -> Coalition:
         card_bins=tuple(bins),
         auto_enroll=r.boolean("auto_enroll", False),
         tiers=tuple(sorted(tiers, key=lambda t: t.min_spend_12m)),
+        daily_earn_cap=r.integer("daily_earn_cap", 0),
+        campaigns=tuple(campaigns),
+        earn=default_earn,
+        language=_language(r, "fa"),
     )
     r.done()
     return coalition
@@ -394,10 +458,12 @@ def _campaign(r: _Reader) -> Campaign:
         name=r.string("name"),
         start=start,
         end=end,
-        multiplier=r.number("multiplier", 1.0),
+        multiplier=_multiplier(r, "multiplier"),
         bonus=r.integer("bonus", 0),
         weekdays=tuple(weekdays),
         hours=hours,
+        expire_after_days=(r.integer("expire_after_days", minimum=1)
+                           if "expire_after_days" in r.table else None),
     )
     r.done()
     return campaign
@@ -409,15 +475,10 @@ def _store(r: _Reader, sid: str, coalitions: Mapping[str, Coalition]) -> Store:
     coalition = r.string("coalition")
     if coalition not in coalitions:
         raise r.fail("coalition", f"names no [coalition.{coalition}] table")
-    et = r.table_of("earn", required=True)
-    assert et is not None
-    er = r.child("earn", et)
-    earn = EarnRule(
-        points_per=er.integer("points_per", minimum=1),
-        points=er.integer("points", minimum=0),
-        min_amount=er.integer("min_amount", 0),
-    )
-    er.done()
+    default_earn = coalitions[coalition].earn
+    et = r.table_of("earn", required=default_earn is None)
+    earn = _earn_rule(r.child("earn", et)) if et is not None else default_earn
+    assert earn is not None
     stamps = None
     st = r.table_of("stamps")
     if st is not None:
@@ -447,7 +508,12 @@ def _store(r: _Reader, sid: str, coalitions: Mapping[str, Coalition]) -> Store:
         birthday_bonus=r.integer("birthday_bonus", 0),
         campaigns=tuple(campaigns),
         stored_value=sv,
+        birthday_window_days=r.integer("birthday_window_days", 7, minimum=1),
+        language=_language(r, coalitions[coalition].language),
     )
+    if store.birthday_window_days > 366:
+        raise r.fail("birthday_window_days", f"must be at most 366, got "
+                     f"{store.birthday_window_days}")
     r.done()
     return store
 

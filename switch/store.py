@@ -31,6 +31,8 @@ from switch.core import entries as E
 from switch.core.admin import new_state
 from switch.core.calendar import business_day
 from switch.core.model import POINTS, Card, Lot, Move, State, Totals, Txn
+from switch.programs_store import load_clubs, migrate_v4, write_club_rows
+from switch.core.programs.club import ClubEffect, ClubRows
 from switch.core.rules import RuleBook
 
 
@@ -105,6 +107,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "journal, lots, lot_moves, cards, terminals", _v1),
     (2, "journal indexes by rrn and original_id", _v2),
 ]
+
+MIGRATIONS.append((4, "programs: customers, card_club, card_spend, card_stamps", migrate_v4))
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -223,6 +227,7 @@ class SqliteStore:
         deltas = []
         cards = []
         terminals = []
+        clubs: list[ClubRows] = []
         for e in entries:
             okey = e.original_key
             journal.append((
@@ -246,6 +251,8 @@ class SqliteStore:
             if e.terminal is not None:
                 t = e.terminal
                 terminals.append((t.id, t.store, int(t.signed_on)))
+            if e.club is not None:
+                clubs.append(e.club)
         conn = self.conn
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -267,6 +274,8 @@ class SqliteStore:
                         "INSERT INTO terminals (id, store_id, signed_on) VALUES (?,?,?) "
                         "ON CONFLICT(id) DO UPDATE SET store_id=excluded.store_id, "
                         "signed_on=excluded.signed_on", terminals)
+                if clubs:
+                    write_club_rows(conn, clubs)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -435,6 +444,8 @@ class SqliteStore:
                       kind=kind, points=points, sv=sv, moves=moves.get(jid, []))
             state.txns[txn.key] = txn
             by_id[jid] = txn
+            if detail and '"program"' in detail:
+                txn.effect = ClubEffect.from_json(json.loads(detail)["program"])
             if rc == "00" and kind in ("earn", "advice"):
                 state.by_rrn[rrn] = txn
             if kind == "reversal":
@@ -472,6 +483,7 @@ class SqliteStore:
                     totals.debit_reversals += 1
                     totals.debit_reversal_amount += t.amount
 
+        load_clubs(q, cards, today)
         for tid, store, signed_on in q("SELECT id, store_id, signed_on FROM terminals"):
             term = state.terminals.get(tid)
             if term is not None and term.store == store:

@@ -37,6 +37,7 @@ from switch.core.model import (
     Txn,
     TxnKey,
 )
+from switch.core.programs import club as C
 from switch.core.rules import EarnContext
 
 #: Fields a response echoes as they were sent (PROTOCOL.md §4).
@@ -476,7 +477,11 @@ def _financial(state: State, req: _Req, checks: Checks) -> Decision:
     if pc == "900000":
         return _redeem(state, req, card, amount, entry, moves, checks)
     if pc == "310000":
-        decision, _ = _finish(state, req, entry, "00", {54: _balances(req, card, state)})
+        extra = {54: _balances(req, card, state)}
+        info = state.rules.reply_tags(req.store, req.coalition, card, req.day, kind, {})
+        if info:
+            extra[48] = build_tlv(info)
+        decision, _ = _finish(state, req, entry, "00", extra)
         return decision
     if pc == "200000":
         return _return(state, req, card, amount, entry, moves)
@@ -487,9 +492,22 @@ def _financial(state: State, req: _Req, checks: Checks) -> Decision:
     return _stamp(state, req, card, entry)
 
 
+def _apply_effect(card: Card, entry: E.Entry, effect: C.ClubEffect | None) -> None:
+    """Apply a program effect to the card and have the entry persist it (issue 4)."""
+    if effect is None:
+        return
+    if card.club is None:
+        card.club = C.Club()
+    C.apply(card.club, effect)
+    entry.club = C.rows(card.pan, card.club, [effect])
+    entry.detail["program"] = effect.to_json()
+
+
 def _approve(
     state: State, req: _Req, card: Card, entry: E.Entry, moves: list[Move], tags: dict[str, str]
 ) -> tuple[Decision, Txn]:
+    assert req.store is not None and req.coalition is not None
+    tags = state.rules.reply_tags(req.store, req.coalition, card, req.day, entry.kind, tags)
     jid = entry.id
     extra = {38: f"{jid % 1_000_000:06d}", 54: _balances(req, card, state)}
     if tags:
@@ -507,12 +525,16 @@ def _earn(
         return decision
     result = state.rules.earn(EarnContext(req.store, req.coalition, card, amount, req.now,
                                           req.day, advice))
-    if result.points < 0:
+    lots = [(result.points, result.expires_on), *result.extra_lots]
+    if any(points < 0 for points, _ in lots):
         raise AssertionError("a RuleBook returned negative points for an earn")
-    if result.points:
-        _new_lot(state, req, card, POINTS, result.points, result.expires_on, entry, moves)
-    tags = {"EP": str(result.points), **result.tags}
+    for points, expires in lots:
+        if points:
+            _new_lot(state, req, card, POINTS, points, expires, entry, moves)
+    _apply_effect(card, entry, result.effect)
+    tags = {"EP": str(sum(points for points, _ in lots)), **result.tags}
     decision, txn = _approve(state, req, card, entry, moves, tags)
+    txn.effect = result.effect
     state.by_rrn[rrn_for(entry.id)] = txn
     t = _totals(state, req.tid, entry.batch)
     t.credits += 1
@@ -609,7 +631,12 @@ def _return(
         if need:
             # Points already spent: the shortfall becomes a debt on the original's lot.
             _move(card, original.moves[0].lot, -need, entry, moves)
+    effect = None
+    if card.club is not None:  # the returned amount no longer counts towards the tier
+        effect = C.ClubEffect(day=req.day, spend_day=original.business_day, spend=-amount)
+        _apply_effect(card, entry, effect)
     decision, txn = _approve(state, req, card, entry, moves, {"RD": str(claw)})
+    txn.effect = effect
     txn.original = original
     original.returned_amount = returned
     original.clawed = target
@@ -663,7 +690,9 @@ def _stamp(state: State, req: _Req, card: Card, entry: E.Entry) -> Decision:
     if result.response_code != "00":
         decision, _ = _finish(state, req, entry, result.response_code)
         return decision
-    decision, _ = _approve(state, req, card, entry, [], result.tags)
+    _apply_effect(card, entry, result.effect)
+    decision, txn = _approve(state, req, card, entry, [], result.tags)
+    txn.effect = result.effect
     return decision
 
 
@@ -697,6 +726,10 @@ def _reversal(state: State, req: _Req) -> Decision:
     for move in original.moves:
         _move(card, move.lot, -move.delta, entry, moves)
     original.reversed = True
+    if original.effect is not None and card.club is not None:
+        tiers = state.config.coalitions[card.coalition].tiers
+        C.undo(card.club, original.effect, tiers, req.day)
+        entry.club = C.rows(card.pan, card.club, [original.effect])
     if original.original is not None:  # a return: its claw-back no longer counts
         earn = original.original
         earn.returned_amount -= original.amount

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iso8583.message import Message
+from switch.core.programs.club import ClubRows
 
 # Entry kinds (the `kind` column of the journal).
 EARN = "earn"
@@ -98,3 +99,5 @@ class Entry:
     lot_deltas: list[LotDelta] = field(default_factory=list)
     card: CardRow | None = None
     terminal: TerminalRow | None = None
+    #: Program state rows (tier, spend, daily earned, birthday, stamps) this entry rewrites.
+    club: ClubRows | None = None

@@ -14,6 +14,7 @@ from iso8583.message import Message
 
 if TYPE_CHECKING:
     from switch.config import Config
+    from switch.core.programs.club import Club, ClubEffect
     from switch.core.rules import RuleBook
 
 POINTS = "points"
@@ -57,6 +58,8 @@ class Card:
     #: Seam for message security (issue 5): a reference to the PIN verification data in the HSM.
     pin_ref: str | None = None
     pin_tries: int = 0
+    #: Program state (tier, spend, stamps, profile; issue 4), created at its first use.
+    club: Club | None = None
 
     @property
     def points(self) -> int:
@@ -113,6 +116,8 @@ class Txn:
     original: Txn | None = None
     #: For reversals: the original's key they name.
     original_key: TxnKey | None = None
+    #: What it did to the card's program state (`Card.club`), undone by its reversal.
+    effect: ClubEffect | None = None
 
     @property
     def approved(self) -> bool:

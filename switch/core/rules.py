@@ -15,6 +15,7 @@ from typing import Protocol
 
 from switch.config import Coalition, Store
 from switch.core.model import Card, Lot
+from switch.core.programs.club import ClubEffect
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +36,10 @@ class EarnResult:
     points: int
     expires_on: dt.date | None
     tags: dict[str, str] = field(default_factory=dict)
+    #: Further lots of this earn with their own expiry (campaign bonuses): (points, expires_on).
+    extra_lots: tuple[tuple[int, dt.date | None], ...] = ()
+    #: Its effect on the card's program state, applied by the authorizer, undone by a reversal.
+    effect: ClubEffect | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +48,7 @@ class StampResult:
 
     response_code: str
     tags: dict[str, str] = field(default_factory=dict)
+    effect: ClubEffect | None = None
 
 
 class RuleBook(Protocol):
@@ -64,6 +70,12 @@ class RuleBook(Protocol):
 
     def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
         """Redeem one stamp reward (`930000`)."""
+        ...
+
+    def reply_tags(self, store: Store, coalition: Coalition, card: Card, business_day: dt.date,
+                   kind: str, tags: dict[str, str]) -> dict[str, str]:
+        """DE48 of an approval of journal `kind`: `tags` plus what the programs add (`TR`,
+        `SC`/`SR`, `XP`, `MS`), given the card after the change."""
         ...
 
 
@@ -94,3 +106,7 @@ class BaseRules:
     def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
         # Stamp cards are a program (issue 4); the base rules have none to redeem.
         return StampResult(response_code="12")
+
+    def reply_tags(self, store: Store, coalition: Coalition, card: Card, business_day: dt.date,
+                   kind: str, tags: dict[str, str]) -> dict[str, str]:
+        return tags

@@ -1,0 +1,238 @@
+"""Per-card program state (`Club`) and the effects an approved message has on it.
+
+An effect is data: applying it and undoing it (a reversal) are exact inverses for every counter,
+so a reversal takes back exactly what its original gave (stamps and rewards may go below zero
+then: a debt repaid by the next visits, like a spent earn's lot). Tiers are not counters: see
+`undo`. Each change is persisted as a snapshot of the rows it touched (`ClubRows`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from switch.config import Tier
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """The customer behind a card (`lps cards enroll --name ... --birth-date ...`)."""
+
+    name: str = ""
+    phone: str = ""
+    birth_date: dt.date | None = None
+    enrolled_at: dt.datetime | None = None
+
+
+@dataclass(slots=True)
+class Club:
+    """What the programs remember about one card."""
+
+    #: The tier held, and the business day up to which the nightly downgrade was applied.
+    tier: str = ""
+    tier_day: dt.date | None = None
+    #: Qualifying spend (DE4 of approved earns net of returns) by business day, last 12 months.
+    spend: dict[dt.date, int] = field(default_factory=dict)
+    #: Points counted against the daily cap on `earned_day`.
+    earned_day: dt.date | None = None
+    earned: int = 0
+    #: The last year (of the birthday itself) a birthday bonus was granted; 0: never.
+    birthday_year: int = 0
+    stamps: dict[str, int] = field(default_factory=dict)
+    rewards: dict[str, int] = field(default_factory=dict)
+    profile: Profile | None = None
+
+    def earned_on(self, day: dt.date) -> int:
+        return self.earned if self.earned_day == day else 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClubEffect:
+    """What one approved earn, return or stamp redemption did to a card's `Club`."""
+
+    day: dt.date
+    spend_day: dt.date | None = None
+    spend: int = 0
+    earned: int = 0
+    #: None: the tier was not touched. Else the tier before the message (after the nightly
+    #: downgrade was applied) and after it (an upgrade by this earn's spend).
+    tier_before: str | None = None
+    tier_after: str = ""
+    birthday_year: int = 0
+    birthday_before: int = 0
+    stamp_store: str = ""
+    stamps: int = 0
+    rewards: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"day": self.day.isoformat()}
+        if self.spend_day is not None:
+            out["spend_day"] = self.spend_day.isoformat()
+        for name in ("spend", "earned", "birthday_year", "birthday_before", "stamps", "rewards"):
+            value = getattr(self, name)
+            if value:
+                out[name] = value
+        if self.tier_before is not None:
+            out["tier_before"] = self.tier_before
+            out["tier_after"] = self.tier_after
+        if self.stamp_store:
+            out["stamp_store"] = self.stamp_store
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClubEffect:
+        spend_day = data.get("spend_day")
+        return cls(
+            day=dt.date.fromisoformat(data["day"]),
+            spend_day=dt.date.fromisoformat(spend_day) if spend_day else None,
+            spend=int(data.get("spend", 0)), earned=int(data.get("earned", 0)),
+            tier_before=data.get("tier_before"), tier_after=str(data.get("tier_after", "")),
+            birthday_year=int(data.get("birthday_year", 0)),
+            birthday_before=int(data.get("birthday_before", 0)),
+            stamp_store=str(data.get("stamp_store", "")), stamps=int(data.get("stamps", 0)),
+            rewards=int(data.get("rewards", 0)),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ClubRows:
+    """The rows of the program tables one journal entry rewrites (absolute values)."""
+
+    pan: str
+    tier: str
+    tier_day: dt.date | None
+    earned_day: dt.date | None
+    earned: int
+    birthday_year: int
+    spend: tuple[tuple[dt.date, int], ...] = ()
+    stamps: tuple[tuple[str, int, int], ...] = ()
+
+
+# -- tiers ------------------------------------------------------------------------------------
+
+
+def year_before(day: dt.date) -> dt.date:
+    """The same date a year earlier (29 February -> 28 February)."""
+    try:
+        return day.replace(year=day.year - 1)
+    except ValueError:
+        return day.replace(year=day.year - 1, day=28)
+
+
+def rolling_spend(club: Club, day: dt.date) -> int:
+    """Spend on business days within the 12 months ending on `day` (`year_before(day)` < d)."""
+    start = year_before(day)
+    return sum(v for d, v in club.spend.items() if start < d <= day)
+
+
+def qualified(tiers: Sequence[Tier], spend: int) -> str:
+    """The highest tier whose `min_spend_12m` the spend reaches ("" without tiers)."""
+    name = ""
+    for t in tiers:  # sorted by min_spend_12m (config)
+        if spend >= t.min_spend_12m:
+            name = t.name
+    return name
+
+
+def rank(tiers: Sequence[Tier], name: str) -> int:
+    for i, t in enumerate(tiers):
+        if t.name == name:
+            return i
+    return -1
+
+
+def higher(tiers: Sequence[Tier], a: str, b: str) -> str:
+    return a if rank(tiers, a) >= rank(tiers, b) else b
+
+
+def lower(tiers: Sequence[Tier], a: str, b: str) -> str:
+    return a if rank(tiers, a) <= rank(tiers, b) else b
+
+
+def nightly_tier(club: Club, tiers: Sequence[Tier], day: dt.date) -> str:
+    """The tier after the nightly job of `day` (run before `day`'s first message): down only.
+
+    The job's result depends only on the spend, so applying it lazily at a card's first message
+    of a day is the same as running it for every card at the cut-over.
+    """
+    if not tiers:
+        return ""
+    if club.tier_day is not None and club.tier_day >= day:
+        return club.tier or tiers[0].name
+    earned = qualified(tiers, rolling_spend(club, day - dt.timedelta(days=1)))
+    return lower(tiers, club.tier, earned) if club.tier else earned
+
+
+# -- applying and undoing -------------------------------------------------------------------
+
+
+def apply(club: Club, effect: ClubEffect) -> None:
+    if effect.spend_day is not None and effect.spend:
+        _add_spend(club, effect.spend_day, effect.spend)
+    if effect.earned:
+        if club.earned_day == effect.day:
+            club.earned += effect.earned
+        elif club.earned_day is None or club.earned_day < effect.day:
+            club.earned_day, club.earned = effect.day, effect.earned
+    if effect.tier_before is not None:
+        club.tier = effect.tier_after
+        if club.tier_day is None or club.tier_day < effect.day:
+            club.tier_day = effect.day
+    if effect.birthday_year:
+        club.birthday_year = effect.birthday_year
+    if effect.stamp_store:
+        _add_stamps(club, effect.stamp_store, effect.stamps, effect.rewards)
+
+
+def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) -> None:
+    """Take an effect back (a reversal on business day `day`).
+
+    Counters are subtracted exactly. A tier this effect upgraded falls back to the higher of
+    the tier before it and the one the remaining spend still qualifies for; a later nightly
+    job does the rest.
+    """
+    if effect.spend_day is not None and effect.spend:
+        _add_spend(club, effect.spend_day, -effect.spend)
+    if effect.earned and club.earned_day == effect.day:
+        club.earned -= effect.earned
+    if (effect.tier_before is not None and effect.tier_after != effect.tier_before
+            and club.tier == effect.tier_after):
+        club.tier = higher(tiers, effect.tier_before, qualified(tiers, rolling_spend(club, day)))
+    if effect.birthday_year and club.birthday_year == effect.birthday_year:
+        club.birthday_year = effect.birthday_before
+    if effect.stamp_store:
+        _add_stamps(club, effect.stamp_store, -effect.stamps, -effect.rewards)
+
+
+def _add_spend(club: Club, day: dt.date, amount: int) -> None:
+    value = club.spend.get(day, 0) + amount
+    if value:
+        club.spend[day] = value
+    else:
+        club.spend.pop(day, None)
+
+
+def _add_stamps(club: Club, store: str, stamps: int, rewards: int) -> None:
+    club.stamps[store] = club.stamps.get(store, 0) + stamps
+    club.rewards[store] = club.rewards.get(store, 0) + rewards
+
+
+def prune_spend(club: Club, day: dt.date) -> None:
+    """Forget spend older than any window that can still ask for it (13 months)."""
+    start = year_before(day) - dt.timedelta(days=31)
+    for d in [d for d in club.spend if d <= start]:
+        del club.spend[d]
+
+
+def rows(pan: str, club: Club, effects: Sequence[ClubEffect]) -> ClubRows:
+    """The snapshot rows to persist after `effects` were applied or undone."""
+    days = sorted({e.spend_day for e in effects if e.spend_day is not None and e.spend})
+    stores = sorted({e.stamp_store for e in effects if e.stamp_store})
+    return ClubRows(
+        pan=pan, tier=club.tier, tier_day=club.tier_day, earned_day=club.earned_day,
+        earned=club.earned, birthday_year=club.birthday_year,
+        spend=tuple((d, club.spend.get(d, 0)) for d in days),
+        stamps=tuple((s, club.stamps.get(s, 0), club.rewards.get(s, 0)) for s in stores),
+    )

@@ -1,0 +1,204 @@
+"""`ProgramRules`: the `RuleBook` of a coalition's programs (docs/programs.md has the formula).
+
+Earn, in this order (all integers, rounding down once):
+
+1. `base = floor(amount / points_per) * points`; an amount below `min_amount` earns nothing
+   (no base, no campaign, no birthday bonus; it still counts as spend and as a stamp).
+2. The tier: the nightly downgrade for today is applied first (lazily, `club.nightly_tier`),
+   then this amount joins the rolling 12-month spend and an upgrade takes effect at once, so
+   the crossing earn already earns at the new tier.
+3. `main = floor(base * tier_milli * campaign_milli / 1_000_000)`, where `campaign_milli` is
+   the highest multiplier among the active campaigns (they do not stack; 1000 when none).
+4. `+ sum(bonus)` of every active campaign (fixed bonuses do stack).
+5. The daily cap clips steps 3-4 to what is left of the card's cap today (the main lot first,
+   then the campaign lots in configuration order).
+6. `+ birthday_bonus` (not capped), once a year on the first earn in the birthday window.
+
+Points of a campaign with its own `expire_after_days` (its multiplier's extra over the tier's
+points, or its bonus) go into a lot of their own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from zoneinfo import ZoneInfo
+
+from switch.config import Campaign, Coalition, Config, Store, Tier
+from switch.core.authorizer import available_points
+from switch.core.model import Card, Lot
+from switch.core.programs.club import Club, ClubEffect, higher, nightly_tier, qualified
+from switch.core.programs.club import rolling_spend as _rolling
+from switch.core.programs.receipt import ReceiptFacts, receipt_text
+from switch.core.rules import BaseRules, EarnContext, EarnResult, StampResult
+
+_NO_CLUB = Club()
+XP_DAYS = 30
+
+
+def active(campaign: Campaign, local: dt.datetime) -> bool:
+    """Whether `campaign` runs at local time `local`: date, weekday and [from, to) hours."""
+    day = local.date()
+    if not campaign.start <= day <= campaign.end:
+        return False
+    if campaign.weekdays and day.weekday() not in campaign.weekdays:
+        return False
+    return campaign.hours is None or campaign.hours[0] <= local.hour < campaign.hours[1]
+
+
+def birthday_occurrence(birth: dt.date, day: dt.date, window_days: int) -> int:
+    """The year of the birthday whose window [birthday, birthday + window) holds `day`; 0: none.
+
+    29 February is celebrated on 28 February in other years. A window may cross New Year.
+    """
+    for year in (day.year, day.year - 1):
+        try:
+            start = birth.replace(year=year)
+        except ValueError:
+            start = dt.date(year, 2, 28)
+        if start <= day < start + dt.timedelta(days=window_days):
+            return year
+    return 0
+
+
+def tier_milli(tiers: Sequence[Tier], name: str) -> int:
+    for t in tiers:
+        if t.name == name:
+            return t.multiplier_milli
+    return 1000
+
+
+def expiring(lots: Sequence[Lot], day: dt.date, days: int = XP_DAYS) -> tuple[int, dt.date | None]:
+    """Points (positive remaining) usable today that expire within `days`, and the first date."""
+    horizon = day + dt.timedelta(days=days)
+    total, first = 0, None
+    for lot in lots:
+        e = lot.expires_on
+        if e is not None and lot.remaining > 0 and day < e <= horizon:
+            total += lot.remaining
+            first = e if first is None or e < first else first
+    return total, first
+
+
+class ProgramRules(BaseRules):
+    """Tiers, campaigns, daily cap, birthday bonus, stamps, receipts (issue 4)."""
+
+    def __init__(self, zone: ZoneInfo | str = "UTC") -> None:
+        self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+
+    def earn(self, ctx: EarnContext) -> EarnResult:
+        store, co, card, day, amount = ctx.store, ctx.coalition, ctx.card, ctx.business_day, \
+            ctx.amount
+        club = card.club or _NO_CLUB
+        tiers = co.tiers
+        tier_before = nightly_tier(club, tiers, day)
+        spend = _rolling(club, day) + amount
+        tier = higher(tiers, tier_before, qualified(tiers, spend)) if tiers else ""
+        rule = store.earn
+        expires = day + dt.timedelta(days=co.points_expire_after_days)
+        groups: list[tuple[int, dt.date | None]] = []  # (points, expiry) before the cap
+        birthday_year = 0
+        if amount >= rule.min_amount:
+            base = amount // rule.points_per * rule.points
+            t_milli = tier_milli(tiers, tier)
+            local = ctx.now.astimezone(self.zone)
+            running = [c for c in (*co.campaigns, *store.campaigns) if active(c, local)]
+            best = max(running, key=lambda c: c.multiplier_milli, default=None)
+            c_milli = best.multiplier_milli if best is not None and \
+                best.multiplier_milli > 1000 else 1000
+            main = base * t_milli * c_milli // 1_000_000
+            groups.append((main, expires))
+            if best is not None and best.expire_after_days and c_milli > 1000:
+                plain = base * t_milli // 1000
+                groups[0] = (plain, expires)
+                groups.append((main - plain, day + dt.timedelta(days=best.expire_after_days)))
+            for c in running:
+                if c.bonus:
+                    own = day + dt.timedelta(days=c.expire_after_days) \
+                        if c.expire_after_days else expires
+                    groups.append((c.bonus, own))
+            profile = club.profile
+            if store.birthday_bonus and profile is not None and profile.birth_date is not None:
+                year = birthday_occurrence(profile.birth_date, day, store.birthday_window_days)
+                if year and club.birthday_year < year:
+                    birthday_year = year
+        else:
+            groups.append((0, expires))
+        if co.daily_earn_cap:
+            left = max(co.daily_earn_cap - club.earned_on(day), 0)
+            capped = []
+            for points, exp in groups:
+                take = min(points, left)
+                left -= take
+                capped.append((take, exp))
+            groups = capped
+        earned = sum(p for p, _ in groups)
+        if birthday_year:
+            groups[0] = (groups[0][0] + store.birthday_bonus, groups[0][1])
+        stamps = rewards = 0
+        if store.stamps is not None:
+            now_stamps = club.stamps.get(store.id, 0) + 1
+            stamps, rewards = (1 - store.stamps.needed, 1) if now_stamps >= store.stamps.needed \
+                else (1, 0)
+        effect = ClubEffect(
+            day=day, spend_day=day, spend=amount, earned=earned,
+            tier_before=tier_before if tiers else None, tier_after=tier,
+            birthday_year=birthday_year, birthday_before=club.birthday_year if birthday_year else 0,
+            stamp_store=store.id if store.stamps is not None else "", stamps=stamps,
+            rewards=rewards,
+        )
+        # Lots with the same expiry are one lot.
+        merged: dict[dt.date | None, int] = {}
+        for points, exp in groups:
+            merged[exp] = merged.get(exp, 0) + points
+        main_points = merged.pop(expires, 0)
+        extra = tuple((p, e) for e, p in merged.items() if p)
+        tags = {"TR": tier} if tier else {}
+        return EarnResult(points=main_points, expires_on=expires, tags=tags, extra_lots=extra,
+                          effect=effect)
+
+    def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
+        if store.stamps is None:
+            return StampResult(response_code="12")
+        club = card.club or _NO_CLUB
+        if club.rewards.get(store.id, 0) <= 0:
+            return StampResult(response_code="51")
+        return StampResult(response_code="00", effect=ClubEffect(
+            day=business_day, stamp_store=store.id, rewards=-1))
+
+    def reply_tags(self, store: Store, coalition: Coalition, card: Card, business_day: dt.date,
+                   kind: str, tags: dict[str, str]) -> dict[str, str]:
+        if kind == "reversal":
+            return tags
+        club = card.club or _NO_CLUB
+        out = dict(tags)
+        if coalition.tiers:
+            out.setdefault("TR", nightly_tier(club, coalition.tiers, business_day))
+        stamps = rewards = None
+        if store.stamps is not None:
+            stamps = club.stamps.get(store.id, 0)
+            rewards = max(club.rewards.get(store.id, 0), 0)
+            out["SC"] = str(max(stamps, 0))
+            out["SR"] = str(rewards)
+        xp, first = expiring(card.lots, business_day)
+        if first is not None:
+            out["XP"] = f"{xp}@{first:%Y%m%d}"
+        facts = ReceiptFacts(
+            earned=int(out["EP"]) if "EP" in out else None,
+            redeemed=int(out["RD"]) if "RD" in out and kind == "redeem" else None,
+            balance=available_points(card, business_day),
+            tier=out.get("TR", ""), stamps=stamps,
+            stamps_needed=store.stamps.needed if store.stamps else 0, rewards=rewards or 0,
+            expiring=xp, expiring_on=first,
+            stored_value=card.stored_value if card.purse and kind in ("topup", "sv_purchase")
+            else None,
+        )
+        text = receipt_text(store.language, facts)
+        if text:
+            out["MS"] = text
+        return out
+
+
+def program_rules(config: Config) -> ProgramRules:
+    """The programs of a loaded `Config` (its time zone judges campaign hours)."""
+    return ProgramRules(config.switch.zone)
