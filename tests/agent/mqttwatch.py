@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -67,3 +68,24 @@ class Watch:
         async with aiomqtt.Client(self.host, self.port) as client:
             body = payload if isinstance(payload, str) else json.dumps(payload)
             await client.publish(topic, body, qos=1, retain=retain)
+
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "mqtt"
+
+
+def check_schemas(seen: list[tuple[str, Any, bool]], leaves: tuple[str, ...] = ("status",
+                                                                                 "events")) -> int:
+    """Validate every payload seen on the given topic leaves against schemas/mqtt; returns how
+    many were checked. Needs the `jsonschema` package (a test dependency)."""
+    import jsonschema
+
+    validators = {leaf: jsonschema.Draft202012Validator(
+        json.loads((SCHEMAS / f"{leaf}.schema.json").read_text())) for leaf in leaves}
+    checked = 0
+    for topic, doc, _retained in seen:
+        leaf = topic.rsplit("/", 1)[-1]
+        if leaf in validators and doc is not None:
+            errors = sorted(validators[leaf].iter_errors(doc), key=str)
+            assert not errors, f"{topic}: {doc} breaks {leaf}.schema.json: {errors[0].message}"
+            checked += 1
+    return checked

@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import VPCD_READERS, wait_presence
 from .harness import AgentProc, Switch
-from .mqttwatch import Watch
+from .mqttwatch import Watch, check_schemas
 
 READER = VPCD_READERS[0]
 PAN = "6280001234567895"
@@ -130,6 +130,9 @@ def test_offline_earns_queued_then_drained_in_order(switch, agent_factory, vcard
                          and d.get("saf_depth") == 0)
             bal = resp(await asyncio.to_thread(agent.ask, "BAL"))
             assert (bal["code"], bal["balance"]) == ("00", 60)
+            await w.wait(lambda t, d: t.endswith("/events") and d.get("request") == "BAL")
+            assert check_schemas(w.seen) >= 10
+            assert PAN not in str(w.seen)
 
     asyncio.run(run())
 

@@ -4,6 +4,7 @@ events with masked cards, and reconnection after a broker restart."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -14,7 +15,7 @@ from terminal_agent.agent import Agent
 from terminal_agent.config import from_mapping
 
 from .conftest import free_port
-from .mqttwatch import Watch
+from .mqttwatch import Watch, check_schemas
 from .register import ACK, Register, fields
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,8 +31,15 @@ def _cfg(tmp_path: Path, broker_url: str, **kw: object):
 
 
 def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
+    conf = tmp_path / "agent.toml"
+    cfg = _cfg(tmp_path, mosquitto.url)
+    conf.write_text("[agent]\n" + "".join(
+        f"{k} = {json.dumps(getattr(cfg, k))}\n" for k in (
+            "terminal_id", "store_id", "switch", "data_dir", "mqtt", "reader",
+            "reconnect_max_seconds")))
+
     async def run():
-        agent = Agent(_cfg(tmp_path, mosquitto.url))
+        agent = Agent(cfg, conf)
         async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
             await agent.start()
             try:
@@ -58,6 +66,15 @@ def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
                 await w.publish(f"{BASE}/cmd", "sign-on")
                 ev = await w.wait(lambda t, d: t.endswith("/events") and d.get("cmd") == "sign-on")
                 assert ev["ok"] is False  # the switch is down
+                conf.write_text(conf.read_text() + "card_wait_seconds = 12\n")
+                await w.publish(f"{BASE}/cmd", {"cmd": "reload-config", "id": 2})
+                ev = await w.wait(lambda t, d: t.endswith("/events") and d.get("id") == 2)
+                assert ev["ok"] is True and agent.cfg.card_wait_seconds == 12
+                conf.write_text(conf.read_text() + "bogus = 1\n")
+                await w.publish(f"{BASE}/cmd", {"cmd": "reload-config", "id": 3})
+                ev = await w.wait(lambda t, d: t.endswith("/events") and d.get("id") == 3)
+                assert ev["ok"] is False and "[agent].bogus: unknown key" in ev["detail"]
+                assert agent.cfg.card_wait_seconds == 12
                 await w.publish(f"{BASE}/cmd", {"cmd": "format-disk"})
                 ev = await w.wait(lambda t, d: t.endswith("/events")
                                   and d.get("cmd") == "format-disk")
@@ -73,6 +90,7 @@ def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
             finally:
                 await agent.stop()
             st = await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "offline")
+            assert check_schemas(w.seen) >= 8
 
     asyncio.run(run())
 
@@ -109,6 +127,7 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
             await w.wait(lambda t, d: t.endswith("/status") and d == {"state": "offline"})
+            assert check_schemas(w.seen) >= 3
 
     try:
         asyncio.run(run())
