@@ -270,7 +270,8 @@ class SwitchLink:
             fields = network_fields("301", self.outbox.next_stan(), self.cfg.terminal_id,
                                     time.time())
             try:
-                await self.request("0800", fields)
+                resp = await self.request("0800", fields)
+                log.info("echo answered %s", resp.text(39, "").strip())
             except (LinkDown, NoAnswer) as exc:
                 self.last_error = f"echo failed: {exc}"
                 self._drop(self.last_error)

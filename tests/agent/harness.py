@@ -47,7 +47,8 @@ class Switch:
         self.port = free_port()
         text = LPS_TOML.read_text()
         text = re.sub(r'listen_ascii = "[^"]*"', f'listen_ascii = "127.0.0.1:{self.port}"', text)
-        text = re.sub(r'listen_bcd = "[^"]*"', f'listen_bcd = "127.0.0.1:{free_port()}"', text)
+        self.bcd_port = free_port()
+        text = re.sub(r'listen_bcd = "[^"]*"', f'listen_bcd = "127.0.0.1:{self.bcd_port}"', text)
         text = re.sub(r'metrics = "[^"]*"', f'metrics = "127.0.0.1:{free_port()}"', text)
         text = re.sub(r'database = "[^"]*"', f'database = "{self.dir / "lps.db"}"', text)
         self.config = self.dir / "lps.toml"
@@ -93,7 +94,8 @@ class AgentProc:
     """`lps-agent run` with a register (pty) and, when given, a vpcd reader and a broker."""
 
     def __init__(self, workdir: Path, switch: str, reader: str = "auto", mqtt: str = "",
-                 terminal_id: str = "T0000001", store_id: str = "STORE0000000001") -> None:
+                 terminal_id: str = "T0000001", store_id: str = "STORE0000000001",
+                 extra: str = "", profile: str = "ascii") -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.register = Register()
@@ -101,12 +103,12 @@ class AgentProc:
         self.config.write_text(
             "[agent]\n"
             f'terminal_id = "{terminal_id}"\nstore_id = "{store_id}"\n'
-            f'switch = "{switch}"\nprofile = "ascii"\n'
+            f'switch = "{switch}"\nprofile = "{profile}"\n'
             f'ecr_port = "{self.register.port}"\nreader = "{reader}"\n'
             "card_wait_seconds = 10\nrequest_timeout_seconds = 2\n"
             "card_read_timeout_seconds = 1\n"
             "reconnect_max_seconds = 0.5\n"
-            f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n')
+            f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n' + extra)
         self.log = self.dir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

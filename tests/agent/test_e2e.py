@@ -199,3 +199,33 @@ def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
     agent.wait_drained(timeout=30)
     # the burn was undone, the timed-out earn was reversed and sent again as an advice once
     assert resp(agent.ask("BAL"))["balance"] == 60
+
+
+def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory, pcscd):
+    switch.start()
+    agent = agent_factory(switch, extra="echo_interval_seconds = 0.3\n")
+    agent.start()
+    agent.wait_signed_on()
+    agent.wait_log("echo answered 00", agent.started_at)
+    switch.freeze()
+    try:
+        mark = agent.mark()
+        agent.wait_log("echo failed", mark)
+    finally:
+        switch.thaw()
+    agent.wait_log("signed on to", mark)
+    agent.wait_log("echo answered 00", agent.mark())
+
+
+def test_bcd_profile_with_tpdu(switch, vcard, tmp_path):
+    switch.start()
+    vcard(pan=PAN)
+    agent = AgentProc(tmp_path / "bcd", f"127.0.0.1:{switch.bcd_port}", reader=READER,
+                      profile="bcd")
+    try:
+        agent.start()
+        agent.wait_signed_on()
+        earn = resp(agent.ask("EARN", "70000", "B1"))
+        assert (earn["code"], earn["earned"], earn["balance"]) == ("00", 7, 7), earn
+    finally:
+        agent.close()
