@@ -483,7 +483,17 @@ def scan_window(task: tuple[str, str, int, int]) -> Part:
                     f"journal entry {jid}: declined ({declined[jid]!r}) yet it changed lots")
             if jid in touch:
                 touched[lot] = touched.get(lot, 0) + delta
-        part.pairs, part.touched, part.settling = pairs, touched, settling
+        # Keep only the lots that have lapsed by `day` (most reversals restore live lots).
+        lapsed: dict[int, int] = {}
+        ids = sorted(touched)
+        for i in range(0, len(ids), 900):
+            chunk = ids[i:i + 900]
+            for (lid,) in conn.execute(
+                f"SELECT id FROM lots WHERE id IN ({','.join('?' * len(chunk))}) AND "
+                "kind = 'points' AND expires_on IS NOT NULL AND expires_on <= ?", (*chunk, day)
+            ):
+                lapsed[lid] = touched[lid]
+        part.pairs, part.touched, part.settling = pairs, lapsed, settling
         return part
     finally:
         conn.close()
