@@ -30,6 +30,7 @@ __all__ = [
     "SwitchSettings",
     "Terminal",
     "Tier",
+    "TlsFiles",
     "load_config",
     "parse_config",
 ]
@@ -67,6 +68,14 @@ class Limits:
 
 
 @dataclass(frozen=True, slots=True)
+class TlsFiles:
+    """A listener's TLS certificate chain and private key (PEM), `[switch.tls.<listener>]`."""
+
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True, slots=True)
 class SwitchSettings:
     listen_ascii: HostPort | None
     listen_bcd: HostPort | None
@@ -80,6 +89,14 @@ class SwitchSettings:
     return_window_days: int = 365
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
+    #: The in-process HSM's LMK file (default: `lmk.json` beside the database).
+    lmk: Path | None = None
+    #: TLS per terminal listener (`ascii`, `bcd`); a listener without an entry is plain TCP.
+    tls: Mapping[str, TlsFiles] = field(default_factory=dict)
+
+    @property
+    def lmk_path(self) -> Path:
+        return self.lmk if self.lmk is not None else self.database.with_name("lmk.json")
 
     @property
     def zone(self) -> ZoneInfo:
@@ -330,6 +347,23 @@ def _host_port(r: _Reader, name: str) -> HostPort | None:
     return HostPort(host.strip("[]"), int(port))
 
 
+def _tls(r: _Reader) -> dict[str, TlsFiles]:
+    """`[switch.tls.ascii]` / `[switch.tls.bcd]`, each with `tls_cert` and `tls_key`."""
+    table = r.table_of("tls")
+    if table is None:
+        return {}
+    tr = r.child("tls", table)
+    out: dict[str, TlsFiles] = {}
+    for name in ("ascii", "bcd"):
+        lt = tr.table_of(name)
+        if lt is not None:
+            lr = tr.child(name, lt)
+            out[name] = TlsFiles(Path(lr.string("tls_cert")), Path(lr.string("tls_key")))
+            lr.done()
+    tr.done()
+    return out
+
+
 def _switch(r: _Reader) -> SwitchSettings:
     cut = r.string("business_day_cutover", "00:00")
     try:
@@ -375,6 +409,8 @@ def _switch(r: _Reader) -> SwitchSettings:
         return_window_days=r.integer("return_window_days", 365, minimum=1),
         log_level=level,
         limits=limits,
+        lmk=Path(r.string("lmk")) if "lmk" in r.table else None,
+        tls=_tls(r),
     )
     r.done()
     if settings.listen_ascii is None and settings.listen_bcd is None:

@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, cast
@@ -35,11 +35,28 @@ from iso8583 import (
 )
 from iso8583.loyalty import parse_tlv
 from switch.config import Config, HostPort
-from switch.core import Decision, Entry, card_command, handle, prune, reject_undecodable
+from switch.core import (
+    NO_CHECKS,
+    Checks,
+    Decision,
+    Entry,
+    card_command,
+    handle,
+    prune,
+    reject_undecodable,
+)
 from switch.core.admin import AdminError
 from switch.core.luhn import mask_pan
 from switch.core.rules import RuleBook
 from switch.metrics import Metrics
+from switch.security import (
+    SECURITY_COMMANDS,
+    event_counter,
+    open_security,
+    run_now,
+    security_command,
+    server_context,
+)
 from switch.store import SqliteStore, StoreError
 
 log = logging.getLogger("lps.switch")
@@ -184,22 +201,67 @@ class Connection(asyncio.Protocol):
         sw = self.switch
         started = time.perf_counter()
         now = dt.datetime.now(dt.UTC)
+        sec = sw.security
         try:
             msg = self.profile.decode(payload)
         except CodecError as exc:
-            decision = self._undecodable(payload, exc, now)
-            if decision is None:
-                return
-            mti = str(exc.partial.get("mti", "????"))
-        else:
-            mti = msg.mti
-            if msg.fields.get(3) == "200000":
-                self._fetch_original(msg, now)
-            decision = handle(sw.state, msg, now)
+            tid, err = exc.partial.get(41), exc
+            self._process(str(exc.partial.get("mti", "????")), started,
+                          lambda _: self._undecodable(payload, err, now),
+                          involved=sec.seals(sw.state, Message("0000", {41: tid}))
+                          if isinstance(tid, str) else False)
+            return
+        mti = msg.mti
+        if msg.fields.get(3) == "200000":
+            self._fetch_original(msg, now)
+
+        def decide(checks: Checks) -> Decision | None:
+            decision = handle(sw.state, msg, now, checks)
             if decision.response is None:
                 log.info(kv("ignored", peer=self.peer, mti=mti, reason=decision.reason))
-                return
-        self.respond(decision, mti, started)
+                return None
+            return decision
+
+        involved = sec.involved(sw.state, msg)
+        self._process(mti, started, decide, involved,
+                      lambda: sec.checks(sw.state, msg, payload, self.profile))
+
+    def _process(self, mti: str, started: float, decide: Callable[[Checks], Decision | None],
+                 involved: bool,
+                 prepare: Callable[[], Coroutine[Any, Any, Checks]] | None = None) -> None:
+        """HSM checks, decision, response MAC, submission: in arrival order (switch/security).
+
+        In-process HSM calls never suspend and run right here; with a TCP HSM the checks of
+        later requests overlap while the decisions stay in order (`Sequencer`).
+        """
+        sec = self.switch.security
+        if sec.inline or not (involved or sec.sequencer.busy):
+            checks = run_now(prepare()) if involved and prepare is not None else NO_CHECKS
+            decision = decide(checks)
+            if decision is not None:
+                self.respond(decision, mti, started, run_now(self._seal(decision)))
+            return
+
+        async def checked() -> Checks:
+            return await prepare() if involved and prepare is not None else NO_CHECKS
+
+        async def finish(checks: Checks) -> None:
+            decision = decide(checks)
+            if decision is not None:
+                self.respond(decision, mti, started, await self._seal(decision))
+
+        sec.sequencer.run(checked(), finish)
+
+    async def _seal(self, decision: Decision) -> bytes | None:
+        """The response MACed for its terminal (None: plain, encoded by `respond`)."""
+        sw = self.switch
+        resp = decision.response
+        if resp is None or decision.retransmission or not sw.security.seals(sw.state, resp):
+            return None  # a retransmission already carries the MAC it was first sent with
+        try:
+            return await sw.security.seal(sw.state, resp, self.profile)
+        except CodecError:
+            return None  # respond() re-encodes and answers 96
 
     def _fetch_original(self, msg: Message, now: dt.datetime) -> None:
         """A return names its earn by RRN; one older than the cache is read from the journal."""
@@ -226,12 +288,14 @@ class Connection(asyncio.Protocol):
                                       tpdu=tpdu)
         return decision
 
-    def respond(self, decision: Decision, mti: str, started: float) -> None:
+    def respond(self, decision: Decision, mti: str, started: float,
+                encoded: bytes | None = None) -> None:
         sw = self.switch
         assert decision.response is not None
         resp = decision.response
         try:
-            wire = frame(self.profile.encode(resp), sw.config.switch.limits.max_frame)
+            wire = frame(encoded if encoded is not None else self.profile.encode(resp),
+                         sw.config.switch.limits.max_frame)
         except CodecError as exc:  # a response we cannot encode is our bug: say so, answer 96
             log.error(kv("encode_failed", mti=resp.mti, error=exc))
             resp.fields = {k: v for k, v in resp.fields.items() if k in (7, 11, 41, 42)}
@@ -321,6 +385,8 @@ class Switch:
                     transactions=rep.transactions, journal=rep.journal_entries,
                     seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))
+        self.security = open_security(self.config, self.store.security_rows(),
+                                      event_counter(self.metrics.registry))
         tune_gc()
         self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self._fail)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
@@ -329,14 +395,17 @@ class Switch:
             if addr is None:
                 continue
             profile = load_profile(name)
+            tls = cfg.tls.get(name)
             server = await self.loop.create_server(
                 lambda p=profile, n=name: Connection(self, p, n),  # type: ignore[misc]
                 addr.host, addr.port, reuse_address=True, backlog=2048,
+                ssl=server_context(tls, self.config.path, name) if tls else None,
             )
             self.servers[name] = server
             sock = server.sockets[0].getsockname()
             self.addresses[name] = HostPort(sock[0], sock[1])
-            log.info(kv("listening", profile=name, address=self.addresses[name]))
+            log.info(kv("listening", profile=name, address=self.addresses[name],
+                        tls="on" if tls else "off"))
         admin = admin_socket_path(self.database)
         with contextlib.suppress(FileNotFoundError):
             admin.unlink()
@@ -377,8 +446,11 @@ class Switch:
             line = await reader.readline()
             req = json.loads(line)
             try:
-                entry = card_command(self.state, req["cmd"], req["pan"],
-                                     dt.datetime.now(dt.UTC), req.get("coalition"))
+                if req.get("cmd") in SECURITY_COMMANDS:
+                    entry = security_command(self.state, req, dt.datetime.now(dt.UTC))
+                else:
+                    entry = card_command(self.state, req["cmd"], req["pan"],
+                                         dt.datetime.now(dt.UTC), req.get("coalition"))
             except AdminError as exc:
                 reply = {"ok": False, "error": str(exc)}
             else:
@@ -413,6 +485,7 @@ class Switch:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.writer.close()
+        await self.security.close()
         self.store.close()
         self.metrics.shutdown()
         with contextlib.suppress(FileNotFoundError):

@@ -31,9 +31,9 @@ from switch.core import entries as E
 from switch.core.admin import new_state
 from switch.core.calendar import business_day
 from switch.core.model import POINTS, Card, Lot, Move, State, Totals, Txn
-from switch.programs_store import load_clubs, migrate_v4, write_club_rows
 from switch.core.programs.club import ClubEffect, ClubRows
 from switch.core.rules import RuleBook
+from switch.programs_store import load_clubs, migrate_v4, write_club_rows
 
 
 class StoreError(RuntimeError):
@@ -103,10 +103,48 @@ def _v2(db: sqlite_utils.Database) -> None:
     db.table("journal").create_index(["original_id"], index_name="journal_original")
 
 
+def _v3(db: sqlite_utils.Database) -> None:
+    # Message security (docs/security.md): keys and PINs only as the HSM wrapped them (LMK).
+    db.create_table("terminal_keys", {
+        "terminal_id": str, "tmk": str, "tmk_kcv": str, "mac": str, "mac_kcv": str,
+        "pin": str, "pin_kcv": str, "bdk": str, "bdk_kcv": str, "updated_at": str,
+    }, pk="terminal_id")
+    db.create_table("card_pins", {
+        "pan": str, "pin": str, "tries": int, "updated_at": str,
+    }, pk="pan", not_null={"tries"})
+
+
 MIGRATIONS: list[tuple[int, str, Callable[[sqlite_utils.Database], None]]] = [
     (1, "journal, lots, lot_moves, cards, terminals", _v1),
     (2, "journal indexes by rrn and original_id", _v2),
+    (3, "terminal_keys and card_pins (under the HSM's LMK)", _v3),
 ]
+
+#: Columns of `terminal_keys` a decision may set (`detail["security"]["terminal_keys"]`).
+_KEY_COLUMNS = ("tmk", "tmk_kcv", "mac", "mac_kcv", "pin", "pin_kcv", "bdk", "bdk_kcv")
+
+
+def _security_rows(e: E.Entry, keys: list[tuple[Any, ...]], pins: list[tuple[Any, ...]]
+                   ) -> dict[str, Any] | None:
+    """Collect the key/PIN rows an entry carries; return the detail the journal keeps.
+
+    Wrapped keys and PINs go to their tables only: the journal keeps the check values and
+    the try count (an audit trail without the stored secrets, wrapped as they are).
+    """
+    sec = e.detail.get("security")
+    if not sec:
+        return e.detail
+    at = e.at.isoformat()
+    kept: dict[str, Any] = {}
+    tk = sec.get("terminal_keys")
+    if tk:
+        keys.append((e.terminal_id, at, *(tk.get(c) for c in _KEY_COLUMNS)))
+        kept["terminal_keys"] = {c: v for c, v in tk.items() if c.endswith("_kcv")}
+    cp = sec.get("card_pin")
+    if cp:
+        pins.append((e.pan, cp.get("pin"), cp["tries"], at))
+        kept["card_pin"] = {"tries": cp["tries"], **({"pin": "set"} if cp.get("pin") else {})}
+    return {**e.detail, "security": kept}
 
 MIGRATIONS.append((4, "programs: customers, card_club, card_spend, card_stamps", migrate_v4))
 
@@ -228,15 +266,18 @@ class SqliteStore:
         cards = []
         terminals = []
         clubs: list[ClubRows] = []
+        keys: list[tuple[Any, ...]] = []
+        pins: list[tuple[Any, ...]] = []
         for e in entries:
             okey = e.original_key
+            detail = _security_rows(e, keys, pins) if e.detail else None
             journal.append((
                 e.id, e.at.isoformat(), e.business_day.isoformat(), e.kind, e.mti, e.pc,
                 e.terminal_id, e.store_id, e.coalition_id, e.pan, e.stan, e.transmission, e.rrn,
                 e.amount, e.points, e.sv, e.response_code, e.batch, e.digest, e.original_id,
                 okey[1] if okey else None, okey[2] if okey else None,
                 message_to_json(e.response) if e.response is not None else None,
-                json.dumps(e.detail, separators=(",", ":")) if e.detail else None,
+                json.dumps(detail, separators=(",", ":")) if detail else None,
             ))
             for n in e.new_lots:
                 lots.append((n.id, n.pan, n.kind, n.store, n.coalition, n.earned_on.isoformat(),
@@ -276,6 +317,19 @@ class SqliteStore:
                         "signed_on=excluded.signed_on", terminals)
                 if clubs:
                     write_club_rows(conn, clubs)
+                if keys:
+                    # A NULL leaves a column as it was: a key exchange keeps the TMK.
+                    sets = ", ".join(f"{c}=COALESCE(excluded.{c}, {c})" for c in _KEY_COLUMNS)
+                    conn.executemany(
+                        f"INSERT INTO terminal_keys (terminal_id, updated_at, "
+                        f"{', '.join(_KEY_COLUMNS)}) VALUES (?,?,{','.join('?' * 8)}) "
+                        f"ON CONFLICT(terminal_id) DO UPDATE SET {sets}, "
+                        "updated_at=excluded.updated_at", keys)
+                if pins:
+                    conn.executemany(
+                        "INSERT INTO card_pins (pan, pin, tries, updated_at) VALUES (?,?,?,?) "
+                        "ON CONFLICT(pan) DO UPDATE SET pin=COALESCE(excluded.pin, pin), "
+                        "tries=excluded.tries, updated_at=excluded.updated_at", pins)
                 conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
@@ -368,6 +422,13 @@ class SqliteStore:
                 txn.clawed += -rpoints
         state.by_rrn[rrn] = txn
         return txn
+
+    def security_rows(self) -> int:
+        """How many keys and PINs are stored under an LMK (a new LMK would orphan them)."""
+        row = self.conn.execute(
+            "SELECT (SELECT COUNT(*) FROM terminal_keys) + (SELECT COUNT(*) FROM card_pins)"
+        ).fetchone()
+        return int(row[0])
 
     def _reader(self) -> sqlite3.Connection:
         """A second connection for reads on the event loop's thread (the writer has its own)."""
@@ -488,6 +549,15 @@ class SqliteStore:
             term = state.terminals.get(tid)
             if term is not None and term.store == store:
                 term.signed_on = bool(signed_on)
+        for tid, tmk, mac, pin, bdk in q(
+            "SELECT terminal_id, tmk, mac, pin, bdk FROM terminal_keys"
+        ):
+            term = state.terminals.get(tid)
+            if term is not None:
+                term.tmk_ref, term.mac_key_ref, term.pin_key_ref, term.bdk_ref = tmk, mac, pin, bdk
+        for pan, pin, tries in q("SELECT pan, pin, tries FROM card_pins"):
+            if pan in cards:
+                cards[pan].pin_ref, cards[pan].pin_tries = pin, tries
         state.next_journal_id = (q("SELECT MAX(id) FROM journal").fetchone()[0] or 0) + 1
         state.next_lot_id = (q("SELECT MAX(id) FROM lots").fetchone()[0] or 0) + 1
         self.report = RecoveryReport(

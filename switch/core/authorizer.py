@@ -54,19 +54,47 @@ MANDATORY: dict[str, tuple[int, ...]] = {
     "0800": (70,),
 }
 AMOUNT_OPTIONAL = frozenset({"310000", "930000"})
+#: Requests that carry a MAC once their terminal has a session MAC key (PROTOCOL.md §6).
+MACED = frozenset({"0200", "0220", "0400", "0420", "0500"})
+#: Wrong PINs in a row after which PIN use is blocked (`75`) until an operator resets it.
+PIN_TRIES = 3
+#: The key of `Entry.detail` under which a decision hands key and PIN state to the store.
+SECURITY = "security"
 CREDIT_PCS = frozenset({"000000"})
 DEBIT_PCS = frozenset({"900000", "006000"})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKeyRefs:
+    """New session keys from the HSM for a key exchange (0800/101): never a clear key.
+
+    `*_lmk` are kept by the switch (under the HSM's LMK); `*_tmk` (under the terminal's TMK,
+    32 hex) and `*_kcv` (6 hex) go to the terminal in DE48 MK/MV and PK/PV.
+    """
+
+    mac_lmk: str
+    mac_tmk: str
+    mac_kcv: str
+    pin_lmk: str
+    pin_tmk: str
+    pin_kcv: str
 
 
 @dataclass(frozen=True, slots=True)
 class Checks:
     """Verdicts the shell obtained from the HSM before deciding (issue 5's seam).
 
-    `mac_ok=False` declines `63` with no effect; `pin_ok=None` means no PIN was verified.
+    `mac_present`: the request carries its MAC field (DE64, or DE128 with a secondary
+    bitmap) as its last field; `mac_ok=False`: that MAC (or a MAC the switch has no key to
+    check) failed, declined `63` with no effect. A request that needs a MAC (its terminal has a
+    session MAC key, or `require_mac`) and has none is `63` too. `pin_ok=None` means no PIN was
+    verified. `session_keys`: the HSM's new keys for a key exchange (None: it failed).
     """
 
     mac_ok: bool = True
     pin_ok: bool | None = None
+    mac_present: bool = False
+    session_keys: SessionKeyRefs | None = None
 
 
 NO_CHECKS = Checks()
@@ -116,6 +144,8 @@ def request_digest(msg: Message) -> str:
     h = hashlib.blake2b(digest_size=16)
     h.update(CANONICAL_MTI.get(msg.mti, msg.mti).encode())
     for number in sorted(msg.fields):
+        if number in (64, 128):
+            continue  # the MAC authenticates the content; a re-MACed retransmission is the same
         value = msg.fields[number]
         h.update(b"\x1e%d\x1f" % number)
         h.update(value if isinstance(value, bytes) else value.encode("utf-8"))
@@ -175,7 +205,12 @@ def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHE
         return _reject(state, req, "30", str(exc))
 
     if canonical == "0800":
-        return _network(state, req)
+        return _network(state, req, checks)
+    mac_refusal = _mac_refusal(state, req, canonical, checks)
+    if mac_refusal:
+        # Before the idempotency lookup: an unauthenticated request is neither answered from
+        # the cache nor remembered (a later genuine request with its key is decided normally).
+        return _reject(state, req, "63", mac_refusal)
 
     req.digest = request_digest(msg)
     known = state.txns.get(req.key)
@@ -191,8 +226,6 @@ def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHE
     req.term = term
     req.store = state.config.stores[term.store]
     req.coalition = state.config.coalitions[req.store.coalition]
-    if not checks.mac_ok:
-        return _reject(state, req, "63", "MAC verification failed")
 
     try:
         if canonical == "0500":
@@ -202,6 +235,19 @@ def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHE
         return _financial(state, req, checks)
     except _FormatError as exc:
         return _reject(state, req, "30", str(exc))
+
+
+def _mac_refusal(state: State, req: _Req, canonical: str, checks: Checks) -> str:
+    """Why a request fails message authentication ("" when it passes)."""
+    if not checks.mac_ok:
+        return "MAC verification failed"
+    if canonical in MACED and not checks.mac_present:
+        term = state.terminals.get(req.tid)
+        if term is not None and term.mac_key_ref is not None:
+            return "MAC missing (the terminal has a session MAC key)"
+        if state.config.switch.require_mac:
+            return "MAC missing (require_mac)"
+    return ""
 
 
 def reject_undecodable(
@@ -365,7 +411,7 @@ def _totals(state: State, tid: str, batch: str) -> Totals:
 # -- network management ---------------------------------------------------------------------
 
 
-def _network(state: State, req: _Req) -> Decision:
+def _network(state: State, req: _Req, checks: Checks = NO_CHECKS) -> Decision:
     code = _text_or(req.msg, 70)
     term = state.terminals.get(req.tid)
     if term is None:
@@ -383,8 +429,36 @@ def _network(state: State, req: _Req) -> Decision:
         return Decision(resp, [entry])
     if code == "301":
         return Decision(_response(req, "00", None))
-    # 101 (key exchange) needs the HSM: issue 5 plugs it in at the shell.
+    if code == "101":
+        return _key_exchange(state, req, term, checks)
     return Decision(_response(req, "12", None), reason=f"network code {code!r} not supported")
+
+
+def _key_exchange(state: State, req: _Req, term: TerminalState, checks: Checks) -> Decision:
+    """0800/101: install the session keys the shell had the HSM make under the terminal's TMK.
+
+    The keys under the LMK replace the terminal's (durably, with the 0810); the terminal gets
+    them under its TMK with their check values in DE48 MK/MV and PK/PV.
+    """
+    if term.tmk_ref is None:
+        return Decision(_response(req, "58", None),
+                        reason="no terminal master key (lps keys new-terminal)")
+    keys = checks.session_keys
+    if keys is None:
+        return Decision(_response(req, "96", None), reason="the HSM made no session keys")
+    term.mac_key_ref = keys.mac_lmk
+    term.pin_key_ref = keys.pin_lmk
+    jid = state.new_journal_id()
+    entry = _entry(state, req, E.NETWORK, jid)
+    entry.store_id = term.store
+    tags = {"MK": keys.mac_tmk, "MV": keys.mac_kcv, "PK": keys.pin_tmk, "PV": keys.pin_kcv}
+    resp = _response(req, "00", None, {48: build_tlv(tags)})
+    entry.response_code = "00"
+    entry.response = resp
+    entry.detail = {"network": "101", SECURITY: {"terminal_keys": {
+        "mac": keys.mac_lmk, "mac_kcv": keys.mac_kcv,
+        "pin": keys.pin_lmk, "pin_kcv": keys.pin_kcv}}}
+    return Decision(resp, [entry])
 
 
 # -- financial requests ---------------------------------------------------------------------
@@ -542,15 +616,27 @@ def _earn(
     return decision
 
 
-def _pin_decline(card: Card, req: _Req, checks: Checks) -> str | None:
-    """Redeems on a card with a PIN need a verified DE52 (PROTOCOL.md §6)."""
+def _pin_decline(card: Card, req: _Req, checks: Checks, entry: E.Entry) -> str | None:
+    """Redeems on a card with a PIN need a verified DE52 (PROTOCOL.md §6).
+
+    Wrong PINs in a row are counted on the card; the `PIN_TRIES`th and every later try is
+    `75` until an operator resets it. A right PIN resets the count. The count travels in the
+    entry (`detail["security"]["card_pin"]`) so it is as durable as the answer.
+    """
     if card.pin_ref is None:
         return None
-    if card.pin_tries >= 3:
+    if card.pin_tries >= PIN_TRIES:
         return "75"
     if 52 not in req.msg.fields or checks.pin_ok is None:
-        return "55"
-    return None if checks.pin_ok else "55"
+        return "55"  # no PIN (or none verifiable) is not a wrong PIN: not counted
+    if checks.pin_ok:
+        if card.pin_tries:
+            card.pin_tries = 0
+            entry.detail[SECURITY] = {"card_pin": {"tries": 0}}
+        return None
+    card.pin_tries += 1
+    entry.detail[SECURITY] = {"card_pin": {"tries": card.pin_tries}}
+    return "75" if card.pin_tries >= PIN_TRIES else "55"
 
 
 def _consume(
@@ -582,7 +668,7 @@ def _redeem(
     if points <= 0:
         decision, _ = _finish(state, req, entry, "13")
         return decision
-    pin = _pin_decline(card, req, checks)
+    pin = _pin_decline(card, req, checks, entry)
     if pin:
         decision, _ = _finish(state, req, entry, pin)
         return decision
@@ -667,7 +753,7 @@ def _sv_purchase(
     if amount <= 0:
         decision, _ = _finish(state, req, entry, "13")
         return decision
-    pin = _pin_decline(card, req, checks)
+    pin = _pin_decline(card, req, checks, entry)
     if pin:
         decision, _ = _finish(state, req, entry, pin)
         return decision

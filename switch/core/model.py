@@ -78,6 +78,10 @@ class TerminalState:
     #: Seams for issue 5: references to session keys held (wrapped) by the HSM.
     mac_key_ref: str | None = None
     pin_key_ref: str | None = None
+    #: The terminal master key (wraps session keys for it) and, for a DUKPT PIN pad, the BDK:
+    #: both under the HSM's LMK (switch/security, docs/security.md).
+    tmk_ref: str | None = None
+    bdk_ref: str | None = None
 
 
 @dataclass(slots=True)

@@ -1,0 +1,169 @@
+"""`lps keys ...` and `lps pin ...`: the switch's key and PIN commands (docs/security.md).
+
+Registered into `lps` by switch/cli.py's command registry. Each command has the HSM do the
+cryptography (`[switch] hsm`: in-process with the LMK file, or `tcp://`), then hands the
+switch only what the HSM returned (keys and PINs under the LMK, check values): through the
+running switch's admin socket, or straight into its journal when it is stopped.
+
+    lps keys new-terminal TID       a TMK: stored under the LMK, printed as two components
+    lps keys load-bdk TID [TID...]  a DUKPT BDK from two clear components read from stdin
+    lps pin set PAN                 the card's PIN, read from stdin, stored as a PIN under LMK
+    lps pin reset PAN               unblock PIN use after three wrong PINs (`75`)
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import sys
+from typing import Any
+
+from hsm_sim.client import Hsm, connect_hsm
+from hsm_sim.errors import HsmError
+from switch.cli import add_config_argument, config_from
+from switch.config import Config
+from switch.core.admin import AdminError
+from switch.core.luhn import mask_pan
+from switch.security.admin import security_command, terminal_id
+from switch.security.shell import ensure_lmk
+
+
+def _stored_rows(config: Config) -> int:
+    from switch.store import SqliteStore
+
+    if not config.switch.database.exists():
+        return 0
+    store = SqliteStore(config.switch.database)
+    try:
+        return store.security_rows()
+    finally:
+        store.close()
+
+
+def open_hsm(config: Config) -> Hsm:
+    """The HSM the switch uses; an in-process LMK is created only while nothing depends on one."""
+    if config.switch.hsm == "inproc":
+        path = ensure_lmk(config, _stored_rows(config))
+        return connect_hsm("inproc", lmk_path=path, create_lmk=True)
+    return connect_hsm(config.switch.hsm)
+
+
+def persist(config: Config, request: dict[str, Any]) -> None:
+    """Apply a security command to the switch: its admin socket if it runs, else its store."""
+    from switch.cli import _admin_request
+    from switch.server import database_in_use
+    from switch.store import SqliteStore
+
+    if database_in_use(config.switch.database):
+        reply = _admin_request(config, request)
+        if not reply.get("ok"):
+            raise AdminError(str(reply.get("error")))
+        return
+    store = SqliteStore(config.switch.database)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        state = store.load(config, None, now)
+        store.append([security_command(state, request, now)])
+    finally:
+        store.close()
+
+
+def _fail(what: str, exc: Exception) -> int:
+    print(f"lps {what}: {exc}", file=sys.stderr)
+    return 1
+
+
+def _groups(hex_text: str) -> str:
+    return " ".join(hex_text[i:i + 4] for i in range(0, len(hex_text), 4))
+
+
+def cmd_new_terminal(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    tid = terminal_id(args.tid)
+    if tid not in config.terminals:
+        return _fail("keys new-terminal", AdminError(f"unknown terminal {args.tid!r}"))
+    try:
+        hsm = open_hsm(config)
+        try:
+            tmk = hsm.generate_tmk()
+            first, second = hsm.export_tmk_components(tmk.key_lmk)
+        finally:
+            hsm.close()
+        # Stored before anything is printed: components of a key the switch lost are useless.
+        persist(config, {"cmd": "set-tmk", "tid": tid, "key": tmk.key_lmk, "kcv": tmk.kcv})
+    except (HsmError, AdminError, OSError) as exc:
+        return _fail("keys new-terminal", exc)
+    print(f"terminal {tid.rstrip()}: new terminal master key, check value {tmk.kcv}")
+    print(f"  component 1  {_groups(first.component)}   check value {first.kcv}")
+    print(f"  component 2  {_groups(second.component)}   check value {second.kcv}")
+    print("Give each component to a different custodian; the terminal loads both (XOR) and")
+    print(f"must show check value {tmk.kcv}. The switch keeps the key only under the HSM's LMK.")
+    return 0
+
+
+def cmd_load_bdk(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    tids = [terminal_id(t) for t in args.tids]
+    unknown = [t.rstrip() for t in tids if t not in config.terminals]
+    if unknown:
+        return _fail("keys load-bdk", AdminError(f"unknown terminals {unknown}"))
+    lines = [line.strip() for line in sys.stdin.read().split() if line.strip()]
+    if len(lines) < 2:
+        return _fail("keys load-bdk", AdminError("give two components (32 hex each) on stdin"))
+    try:
+        hsm = open_hsm(config)
+        try:
+            bdk = hsm.form_key("BDK", lines)
+        finally:
+            hsm.close()
+        for tid in tids:
+            persist(config, {"cmd": "set-bdk", "tid": tid, "key": bdk.key_lmk, "kcv": bdk.kcv})
+    except (HsmError, AdminError, OSError) as exc:
+        return _fail("keys load-bdk", exc)
+    print(f"BDK check value {bdk.kcv} loaded for {', '.join(t.rstrip() for t in tids)}")
+    return 0
+
+
+def _read_pin() -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass("PIN: ")
+    return sys.stdin.readline().strip()
+
+
+def cmd_pin(args: argparse.Namespace) -> int:
+    config = config_from(args)
+    request: dict[str, Any] = {"cmd": "set-pin" if args.action == "set" else "pin-reset",
+                               "pan": args.pan}
+    try:
+        if args.action == "set":
+            hsm = open_hsm(config)
+            try:
+                request["pin"] = hsm.encrypt_pin(_read_pin(), args.pan)
+            finally:
+                hsm.close()
+        persist(config, request)
+    except (HsmError, AdminError, OSError) as exc:
+        return _fail(f"pin {args.action}", exc)
+    done = "PIN set" if args.action == "set" else "PIN tries reset"
+    print(f"{done} for card {mask_pan(args.pan)}")
+    return 0
+
+
+def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = sub.add_parser("keys", help="terminal keys (TMK, DUKPT BDK) through the HSM")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
+    p = ksub.add_parser("new-terminal", help="a new TMK for a terminal, printed as components")
+    p.add_argument("tid", help="terminal ID (DE41)")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_new_terminal)
+    p = ksub.add_parser("load-bdk", help="a DUKPT BDK from two components on stdin")
+    p.add_argument("tids", nargs="+", metavar="TID", help="terminals that use this BDK")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_load_bdk)
+
+    pin = sub.add_parser("pin", help="set a card's PIN (stdin) or reset its PIN tries")
+    pin.add_argument("action", choices=("set", "reset"))
+    pin.add_argument("pan", help="card number")
+    add_config_argument(pin)
+    pin.set_defaults(func=cmd_pin)

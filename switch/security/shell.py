@@ -1,0 +1,295 @@
+"""The security shell: asks the HSM about a request, hands the verdicts to the pure core.
+
+For each request the shell works out what the HSM must check (the MAC of a request from a
+terminal with a session MAC key, the PIN of a redeem on a card with a PIN, new session keys
+for a key exchange), gets the verdicts, and passes them to `handle` as `Checks`; the core
+decides (`63`, `55`, `75`, the 0810) and counts. After the decision it MACs the response to
+any terminal that has a session MAC key. The switch never sees a clear key or PIN: it passes
+the HSM keys under the LMK and gets back booleans, MACs and keys under the LMK or a TMK.
+
+In-process HSM calls never suspend, so they run synchronously inside the connection's
+callback (`run_now`). With a TCP HSM the calls are awaited; `Sequencer` keeps decisions and
+journal submissions in arrival order while the HSM calls of later requests are in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+from prometheus_client import CollectorRegistry, Counter
+
+from hsm_sim import AsyncHsm, HsmError, connect_hsm_async
+from hsm_sim.aclient import AsyncInProcessHsm
+from hsm_sim.errors import PinBlockError
+from iso8583 import CodecError, Message, Profile
+from iso8583.loyalty import parse_tlv
+from switch.config import Config
+from switch.core.authorizer import (
+    CANONICAL_MTI,
+    MACED,
+    NO_CHECKS,
+    PIN_TRIES,
+    Checks,
+    SessionKeyRefs,
+)
+from switch.core.luhn import mask_pan
+from switch.core.model import State, TerminalState
+
+log = logging.getLogger("lps.security")
+T = TypeVar("T")
+
+#: Processing codes that spend value and so need the cardholder's PIN (PROTOCOL.md §6).
+PIN_PCS = frozenset({"900000", "006000"})
+
+
+def run_now(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine that never suspends (in-process HSM calls) to its result, in place."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        result: T = stop.value
+        return result
+    coro.close()
+    raise RuntimeError("an HSM call suspended on the synchronous path")
+
+
+def _text(msg: Message, number: int) -> str:
+    value = msg.fields.get(number)
+    return value if isinstance(value, str) else ""
+
+
+def request_mac(msg: Message) -> bytes | None:
+    """The request's MAC, only where a MAC belongs: DE64 (or DE128), as the last field.
+
+    Returns None when there is no MAC field; `b""` when a MAC field is misplaced or malformed
+    (DE64 next to fields above 64, both MAC fields, not 8 bytes): such a message fails.
+    """
+    present = [n for n in (64, 128) if n in msg.fields]
+    if not present:
+        return None
+    field = msg.mac_field
+    value = msg.fields.get(field)
+    if present != [field] or max(msg.fields) != field or not isinstance(value, bytes) \
+            or len(value) != 8:
+        return b""
+    return value
+
+
+class Security:
+    """The switch's HSM client and what it asks of it, per request and per response."""
+
+    def __init__(self, hsm: AsyncHsm, on_event: Callable[[str], None] | None = None) -> None:
+        self.hsm = hsm
+        #: In-process: every call completes without suspending, so no ordering is needed.
+        self.inline = isinstance(hsm, AsyncInProcessHsm)
+        self.sequencer = Sequencer()
+        self.on_event = on_event or (lambda event: None)
+
+    def _event(self, event: str, msg: Message, **fields: Any) -> None:
+        """A security event: logged (PAN masked) and counted."""
+        self.on_event(event)
+        pan = _text(msg, 2)
+        extra = " ".join(f"{k}={v}" for k, v in fields.items())
+        log.warning("event=security kind=%s mti=%s tid=%s stan=%s pan=%s %s", event, msg.mti,
+                    _text(msg, 41).strip() or "-", _text(msg, 11) or "-",
+                    mask_pan(pan) if pan else "-", extra)
+
+    # -- what a request needs ------------------------------------------------------------------
+
+    def involved(self, state: State, msg: Message) -> bool:
+        """Whether this request or its response needs the HSM at all (else: no checks)."""
+        term = state.terminals.get(_text(msg, 41))
+        if term is not None and term.mac_key_ref is not None:
+            return True
+        if 64 in msg.fields or 128 in msg.fields or 52 in msg.fields:
+            return True
+        return _text(msg, 70) == "101"
+
+    async def checks(self, state: State, msg: Message, payload: bytes,
+                     profile: Profile) -> Checks:
+        """The HSM's verdicts on one request (MAC, PIN, new session keys), for `handle`."""
+        canonical = CANONICAL_MTI.get(msg.mti, msg.mti)
+        term = state.terminals.get(_text(msg, 41))
+        if canonical == "0800":
+            if _text(msg, 70) == "101" and term is not None and term.tmk_ref is not None:
+                return Checks(session_keys=await self._session_keys(term, msg))
+            return NO_CHECKS
+        if canonical not in MACED:
+            return NO_CHECKS
+        mac_ok, mac_present = True, False
+        mac = request_mac(msg)
+        if mac is not None:
+            mac_present = True
+            mac_ok = await self._verify_mac(term, msg, payload, profile, mac)
+        if not mac_ok:
+            return Checks(mac_ok=False, mac_present=True)  # the core refuses it: skip the PIN
+        return Checks(mac_ok=True, mac_present=mac_present,
+                      pin_ok=await self._verify_pin(state, term, msg, canonical))
+
+    async def _verify_mac(self, term: TerminalState | None, msg: Message, payload: bytes,
+                          profile: Profile, mac: bytes) -> bool:
+        if not mac:
+            self._event("mac_malformed", msg)
+            return False
+        if term is None or term.mac_key_ref is None:
+            self._event("mac_without_key", msg)
+            return False
+        try:
+            ok = await self.hsm.verify_mac(term.mac_key_ref, profile.mac_span(payload), mac)
+        except (HsmError, CodecError, OSError) as exc:
+            self._event("mac_error", msg, error=type(exc).__name__)
+            return False
+        if not ok:
+            self._event("mac_bad", msg)
+        return ok
+
+    async def _verify_pin(self, state: State, term: TerminalState | None, msg: Message,
+                          canonical: str) -> bool | None:
+        """True/False from the HSM; None when no PIN could be checked (not counted)."""
+        if canonical != "0200" or _text(msg, 3) not in PIN_PCS or term is None:
+            return None
+        pan = _text(msg, 2) or _text(msg, 35).split("=", 1)[0].split("D", 1)[0]
+        card = state.cards.get(pan)
+        if card is None or card.pin_ref is None or card.pin_tries >= PIN_TRIES:
+            return None
+        block = msg.fields.get(52)
+        if not isinstance(block, bytes) or len(block) != 8:
+            return None
+        try:
+            ksn = parse_tlv(_text(msg, 48)).get("KS") if 48 in msg.fields else None
+        except CodecError:
+            return None  # the core answers 30
+        try:
+            if ksn is not None:
+                if term.bdk_ref is None or len(ksn) != 20:
+                    self._event("pin_dukpt_unusable", msg, reason="no BDK or KSN not 20 hex")
+                    return None
+                ok = await self.hsm.verify_pin_dukpt(term.bdk_ref, bytes.fromhex(ksn), block,
+                                                     pan, card.pin_ref)
+            else:
+                if term.pin_key_ref is None:
+                    self._event("pin_without_key", msg)
+                    return None
+                ok = await self.hsm.verify_pin(term.pin_key_ref, block, pan, card.pin_ref)
+        except PinBlockError:
+            # Not a valid block under this key and PAN: a wrong try (docs/hsm.md §3).
+            self._event("pin_block_invalid", msg)
+            return False
+        except (HsmError, ValueError, OSError) as exc:
+            self._event("pin_error", msg, error=type(exc).__name__)
+            return None
+        if not ok:
+            self._event("pin_wrong", msg)
+        return ok
+
+    async def _session_keys(self, term: TerminalState, msg: Message) -> SessionKeyRefs | None:
+        assert term.tmk_ref is not None
+        try:
+            keys = await self.hsm.generate_session_keys(term.tmk_ref)
+        except (HsmError, OSError) as exc:
+            self._event("key_exchange_failed", msg, error=type(exc).__name__)
+            return None
+        return SessionKeyRefs(
+            mac_lmk=keys.mac.key_lmk, mac_tmk=keys.mac.key_kek, mac_kcv=keys.mac.kcv,
+            pin_lmk=keys.pin.key_lmk, pin_tmk=keys.pin.key_kek, pin_kcv=keys.pin.kcv)
+
+    # -- responses -----------------------------------------------------------------------------
+
+    def seals(self, state: State, resp: Message) -> bool:
+        term = state.terminals.get(_text(resp, 41))
+        return term is not None and term.mac_key_ref is not None
+
+    async def seal(self, state: State, resp: Message, profile: Profile) -> bytes:
+        """The encoded response, MACed when its terminal has a session MAC key.
+
+        The MAC is written into the response message itself, which the core also remembers
+        and journals: a retransmission is answered with the same bytes, MAC included.
+        """
+        term = state.terminals.get(_text(resp, 41))
+        if term is None or term.mac_key_ref is None:
+            return profile.encode(resp)
+        field = resp.mac_field
+        resp.fields[field] = bytes(8)
+        raw = profile.encode(resp)
+        try:
+            mac = await self.hsm.generate_mac(term.mac_key_ref, profile.mac_span(raw))
+        except (HsmError, OSError) as exc:
+            del resp.fields[field]
+            self._event("mac_generate_failed", resp, error=type(exc).__name__)
+            return profile.encode(resp)
+        resp.fields[field] = mac
+        return profile.replace_mac(raw, mac)
+
+    async def close(self) -> None:
+        await self.hsm.close()
+
+
+class Sequencer:
+    """Decide in arrival order while the HSM calls of later requests are already in flight.
+
+    `run(prepare, finish)`: `prepare` (the HSM checks) starts at once; `finish` (decide, MAC
+    the response, submit to the journal writer) runs only after every earlier `finish`.
+    """
+
+    def __init__(self) -> None:
+        self.tail: asyncio.Future[None] | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def busy(self) -> bool:
+        return self.tail is not None and not self.tail.done()
+
+    def run(self, prepare: Awaitable[T], finish: Callable[[T], Awaitable[None]]) -> None:
+        prev = self.tail
+        mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.tail = mine
+
+        async def go() -> None:
+            try:
+                value = await prepare
+                if prev is not None:
+                    await prev
+                await finish(value)
+            except Exception:
+                log.exception("event=security_pipeline_error")
+            finally:
+                mine.set_result(None)
+
+        task = asyncio.get_running_loop().create_task(go())
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+
+def ensure_lmk(config: Config, key_rows: int) -> Path:
+    """The in-process HSM's LMK file; a new one only while nothing is stored under an LMK.
+
+    Making a new LMK when keys or PINs are stored would silently orphan them all: refuse.
+    """
+    path = config.switch.lmk_path
+    if not path.exists() and key_rows:
+        raise HsmError(f"{path}: LMK file missing but {key_rows} keys/PINs are stored under "
+                       "an LMK; restore the file (a new LMK cannot read them)")
+    return path
+
+
+def open_security(config: Config, key_rows: int = 0,
+                  on_event: Callable[[str], None] | None = None) -> Security:
+    """The switch's `Security` over `[switch] hsm` (`inproc` with its LMK, or `tcp://`)."""
+    url = config.switch.hsm
+    if url == "inproc":
+        path = ensure_lmk(config, key_rows)
+        hsm = connect_hsm_async(url, lmk_path=path, create_lmk=True)
+    else:
+        hsm = connect_hsm_async(url)
+    return Security(hsm, on_event)
+
+
+def event_counter(registry: CollectorRegistry) -> Callable[[str], None]:
+    """`lps_security_events_total{event}` on the switch's registry (no card data in labels)."""
+    counter = Counter("lps_security_events", "MAC/PIN/key failures seen by the switch",
+                      ["event"], registry=registry)
+    return lambda event: counter.labels(event=event).inc()

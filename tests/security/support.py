@@ -1,0 +1,172 @@
+"""A terminal that does its own cryptography (it holds its clear keys, as a PIN pad does),
+a config file for the real switch, and a raw framed client to see the exact response bytes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import ssl
+import struct
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from hsm_sim import primitives as P
+from iso8583 import Message, frame, load_profile
+from iso8583.loyalty import build_tlv, parse_tlv
+from switch.cli import main as lps_main
+from switch.config import Config, load_config
+from switch.server import Switch
+from tests.switch.support import EXAMPLE
+
+TPDU = b"\x60\x00\x01\x00\x02"
+
+
+def write_config(tmp: Path, *, require_mac: bool = False, hsm: str = "inproc",
+                 tls: tuple[Path, Path] | None = None) -> Path:
+    """The example configuration on free ports, with its database and LMK in `tmp`."""
+    text = EXAMPLE.read_text()
+    text = text.replace('"127.0.0.1:8583"', '"127.0.0.1:0"')
+    text = text.replace('"127.0.0.1:8584"', '"127.0.0.1:0"')
+    text = text.replace('"127.0.0.1:9583"', '"127.0.0.1:0"')
+    text = text.replace('"var/lps.db"', f'"{tmp / "lps.db"}"')
+    text = text.replace('hsm = "inproc"', f'hsm = "{hsm}"')
+    text = text.replace("require_mac = false", f"require_mac = {str(require_mac).lower()}")
+    extra = ""
+    if tls is not None:
+        extra = (f'\n[switch.tls.ascii]\ntls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
+                 f'\n[switch.tls.bcd]\ntls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n')
+    head, sep, rest = text.partition("\n[coalition.")
+    path = tmp / "lps.toml"
+    path.write_text(head + extra + sep + rest)
+    return path
+
+
+def lps(*argv: str, stdin: str = "") -> tuple[int, str, str]:
+    """Run `lps` in this process (the real CLI), with `stdin`; returns (code, out, err)."""
+    out, err = io.StringIO(), io.StringIO()
+    old = sys.stdin, sys.stdout, sys.stderr
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin), out, err
+    try:
+        code = lps_main(list(argv))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = old
+    return code, out.getvalue(), err.getvalue()
+
+
+def new_terminal(config_path: Path, tid: str) -> bytes:
+    """`lps keys new-terminal TID`; the terminal's clear TMK from the printed components."""
+    code, out, err = lps("keys", "new-terminal", tid, "--config", str(config_path))
+    assert code == 0, err
+    comps = [line.split("component ")[1][2:].split("check value")[0].replace(" ", "")
+             for line in out.splitlines() if line.startswith("  component ")]
+    assert len(comps) == 2
+    return bytes(a ^ b for a, b in zip(bytes.fromhex(comps[0]), bytes.fromhex(comps[1]),
+                                       strict=True))
+
+
+@contextlib.asynccontextmanager
+async def running(config: Config | Path) -> AsyncIterator[Switch]:
+    sw = Switch(load_config(config) if isinstance(config, Path) else config)
+    await sw.start()
+    try:
+        yield sw
+    finally:
+        await sw.stop()
+
+
+@dataclass
+class Terminal:
+    """A PIN pad / POS: its TMK, session keys after a key exchange, a framed connection."""
+
+    tid: str
+    profile_name: str
+    tmk: bytes
+    mac_key: bytes | None = None
+    pin_key: bytes | None = None
+    stan: int = 0
+    reader: asyncio.StreamReader | None = None
+    writer: asyncio.StreamWriter | None = None
+    sent: list[bytes] = field(default_factory=list)
+
+    @property
+    def profile(self):  # type: ignore[no-untyped-def]
+        return load_profile(self.profile_name)
+
+    @property
+    def tpdu(self) -> bytes | None:
+        return TPDU if self.profile_name == "bcd" else None
+
+    async def connect(self, sw: Switch, ssl_context: ssl.SSLContext | None = None) -> Terminal:
+        addr = sw.addresses[self.profile_name]
+        self.reader, self.writer = await asyncio.open_connection(
+            addr.host, addr.port, ssl=ssl_context,
+            server_hostname="localhost" if ssl_context else None)
+        return self
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(ConnectionError, ssl.SSLError):
+                await self.writer.wait_closed()
+
+    async def exchange(self, payload: bytes) -> bytes:
+        assert self.reader is not None and self.writer is not None
+        self.writer.write(frame(payload))
+        size = struct.unpack(">H", await asyncio.wait_for(self.reader.readexactly(2), 10))[0]
+        return await self.reader.readexactly(size)
+
+    def next_stan(self) -> int:
+        self.stan += 1
+        return self.stan
+
+    def encode(self, msg: Message, mac: bool = True) -> bytes:
+        """The request as sent: with DE64/DE128 = ISO 9797-1 alg 3 over `mac_span`."""
+        msg.tpdu = self.tpdu
+        if not mac or self.mac_key is None:
+            return self.profile.encode(msg)
+        msg.fields[msg.mac_field] = bytes(8)
+        raw = self.profile.encode(msg)
+        mac8 = P.retail_mac(self.mac_key, self.profile.mac_span(raw))
+        return self.profile.replace_mac(raw, mac8)
+
+    def check_response(self, raw: bytes) -> Message:
+        """Decode a response and verify its MAC (every response, once keys are installed)."""
+        msg = self.profile.decode(raw)
+        if self.mac_key is not None:
+            mac = msg.fields.get(msg.mac_field)
+            assert isinstance(mac, bytes), f"response {msg.mti} carries no MAC"
+            assert mac == P.retail_mac(self.mac_key, self.profile.mac_span(raw)), "bad MAC"
+        return msg
+
+    async def send(self, msg: Message, mac: bool = True) -> Message:
+        return self.check_response(await self.exchange(self.encode(msg, mac)))
+
+    async def key_exchange(self, stan: int = 800001) -> Message:
+        msg = Message("0800", {7: "1123100000", 11: f"{stan:06d}", 41: self.tid, 70: "101"})
+        raw = await self.exchange(self.encode(msg, mac=False))
+        resp = self.profile.decode(raw)
+        assert resp.fields[39] == "00", resp.fields
+        tags = parse_tlv(str(resp.fields[48]))
+        mac_key = P.tdes_decrypt_ecb(self.tmk, bytes.fromhex(tags["MK"]))
+        pin_key = P.tdes_decrypt_ecb(self.tmk, bytes.fromhex(tags["PK"]))
+        assert P.kcv(mac_key).hex().upper() == tags["MV"]
+        assert P.kcv(pin_key).hex().upper() == tags["PV"]
+        self.mac_key, self.pin_key = mac_key, pin_key
+        return self.check_response(raw)  # the 0810 is MACed under the new key
+
+    def pin_block(self, pin: str, pan: str) -> bytes:
+        assert self.pin_key is not None
+        return P.tdes_encrypt_ecb(self.pin_key, P.pin_block_iso0(pin, pan))
+
+
+def dukpt_pin_block(bdk: bytes, ksn: bytes, pin: str, pan: str) -> bytes:
+    """A DUKPT PIN pad's DE52 for `ksn` (ANSI X9.24-1 PIN variant of the transaction key)."""
+    key = P.tdes_dukpt_key(P.tdes_dukpt_ipek(bdk, ksn), ksn, "pin")
+    return P.tdes_encrypt_ecb(key, P.pin_block_iso0(pin, pan))
+
+
+def tags(**kw: str) -> str:
+    return build_tlv(kw)
