@@ -64,7 +64,7 @@ def card_command(state: State, action: str, pan: str, now: dt.datetime,
 
 
 def prune(state: State, now: dt.datetime) -> int:
-    """Forget transactions older than the idempotency window (returns stay indexed by RRN)."""
+    """Forget transactions older than the idempotency window; returns the number forgotten."""
     cfg = state.config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
     horizon = today - dt.timedelta(days=cfg.idempotency_days + 1)
@@ -75,7 +75,7 @@ def prune(state: State, now: dt.datetime) -> int:
     oldest = min((t.journal_id for t in state.txns.values()), default=state.next_journal_id)
     for k in [k for k, jid in state.tombstones.items() if jid < oldest]:
         del state.tombstones[k]
-    rrn_horizon = today - dt.timedelta(days=cfg.return_window_days)
-    for rrn in [r for r, t in state.by_rrn.items() if t.business_day < rrn_horizon]:
+    # Older earns are read back from the journal when a return names them (SqliteStore.load_earn).
+    for rrn in [r for r, t in state.by_rrn.items() if t.business_day < horizon]:
         del state.by_rrn[rrn]
     return len(old)

@@ -1,0 +1,200 @@
+"""Switch benchmarks (pytest-benchmark): decision cost, the whole message path, group commit,
+and recovery of a large journal with the cache's resident memory.
+
+    .venv/bin/pytest benches/bench_switch.py --benchmark-only
+    LPS_BENCH_CARDS=1000000 LPS_BENCH_ENTRIES=10000000 .venv/bin/pytest benches/bench_switch.py \
+        -k recovery --benchmark-only -s        # the issue's full size (generation takes minutes)
+
+Socket throughput and latency are measured by `python -m benches.loadgen`, not here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import itertools
+import os
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iso8583 import frame, load_profile
+from switch.core import handle, new_state
+from switch.core.luhn import luhn_complete
+from switch.store import SqliteStore
+
+# The repository root, so that the test builders are importable when pytest runs benches/.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.switch.support import NOW, T1, burn, card, earn, example_config, sign_on
+
+PROFILE = load_profile("ascii")
+
+
+def _state_with_cards(n: int = 2000) -> Any:
+    state = new_state(example_config())
+    handle(state, sign_on(T1), NOW)
+    for i in range(n):
+        handle(state, earn(T1, i + 1, card(i), 1_000_000), NOW)
+    return state
+
+
+def test_decision_earn(benchmark: Any) -> None:
+    """One earn through `core.handle` (validation, idempotency, rules, lot, response)."""
+    state = _state_with_cards()
+    msgs = iter([earn(T1, 100_000 + i, card(i % 2000), 150_000) for i in range(400_000)])
+    gc.freeze()
+    benchmark.pedantic(lambda: handle(state, next(msgs), NOW), rounds=50_000, iterations=1)
+    benchmark.extra_info["unit"] = "one decision"
+
+
+def test_decision_burn(benchmark: Any) -> None:
+    state = _state_with_cards()
+    msgs = iter([burn(T1, 100_000 + i, card(i % 2000), 1_000) for i in range(400_000)])
+    gc.freeze()
+    benchmark.pedantic(lambda: handle(state, next(msgs), NOW), rounds=50_000, iterations=1)
+
+
+def test_message_path(benchmark: Any) -> None:
+    """decode + decide + encode + frame: the switch's CPU per request, without I/O."""
+    state = _state_with_cards()
+    raw = iter([PROFILE.encode(earn(T1, 100_000 + i, card(i % 2000), 150_000))
+                for i in range(400_000)])
+
+    def one() -> bytes:
+        d = handle(state, PROFILE.decode(next(raw)), NOW)
+        assert d.response is not None
+        return frame(PROFILE.encode(d.response))
+
+    gc.freeze()
+    benchmark.pedantic(one, rounds=50_000, iterations=1)
+
+
+def test_group_commit_500(benchmark: Any, tmp_path: Path) -> None:
+    """One durable commit (fsync) of 500 decisions: divide by 500 for the per-request cost."""
+    cfg = example_config(tmp_path / "gc.db")
+    store = SqliteStore(cfg.switch.database)
+    state = store.load(cfg, None, NOW)
+    store.append(handle(state, sign_on(T1), NOW).entries)
+    stan = itertools.count(1)
+
+    def batch() -> tuple[tuple[Any, ...], dict[str, Any]]:
+        entries = []
+        for _ in range(500):
+            s = next(stan)
+            entries += handle(state, earn(T1, s % 999_999 + 1, card(s % 5000), 150_000,
+                                          now=NOW + dt.timedelta(seconds=s // 999_999)),
+                              NOW).entries
+        return (entries,), {}
+
+    benchmark.pedantic(store.append, setup=batch, rounds=30)
+    store.close()
+
+
+# -- recovery ------------------------------------------------------------------------------------
+
+STORES = ("STORE0000000001", "STORE0000000002", "STORE0000000003")
+# Per card: 6 earns of 10 points, then 4 burns of 12 points (FIFO over the six lots).
+BURN_MOVES = [[(0, -10), (1, -2)], [(1, -8), (2, -4)], [(2, -6), (3, -6)], [(3, -4), (4, -8)]]
+
+
+def _rows(cards: int, per_card: int) -> Iterator[tuple[list[Any], list[Any], list[Any],
+                                                       list[Any]]]:
+    """Journal, lots, moves and card rows, one card at a time, all 60 days old."""
+    day = (NOW.date() - dt.timedelta(days=60)).isoformat()
+    at = (NOW - dt.timedelta(days=60)).isoformat()
+    expires = (NOW.date() + dt.timedelta(days=300)).isoformat()
+    jid = lid = 0
+    for c in range(cards):
+        pan = luhn_complete(f"628000{c:09d}")
+        store = STORES[c % 3]
+        journal, lots, moves = [], [], []
+        lot_ids = []
+        for k in range(per_card):
+            jid += 1
+            if k < 6 or k >= 10:
+                lid += 1
+                lot_ids.append(lid)
+                lots.append((lid, pan, "points", store, "tehran-mall", day, expires, 10, 0, jid))
+                moves.append((jid, lid, pan, "points", store, 10))
+                points = 10
+                kind = "earn"
+            else:
+                points = 0
+                kind = "redeem"
+                for idx, delta in BURN_MOVES[k - 6]:
+                    moves.append((jid, lot_ids[idx], pan, "points", store, delta))
+                    points += delta
+            journal.append((jid, at, day, kind, "0200", "000000" if kind == "earn" else "900000",
+                            "T0000001", store, "tehran-mall", pan, f"{k + 1:06d}", "0921100000",
+                            f"{jid:012d}", 100_000, points, 0, "00", "000001", "", None, None,
+                            None, None, None))
+        yield journal, lots, moves, [(pan, "tehran-mall", "active", day)]
+
+
+def _build(path: Path, cards: int, entries: int) -> None:
+    store = SqliteStore(path)
+    store.close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("BEGIN")
+    per_card = max(10, entries // cards)
+    jb, lb, mb, cb = [], [], [], []
+    for j, lots, m, c in _rows(cards, per_card):
+        jb += j
+        lb += lots
+        mb += m
+        cb += c
+        if len(jb) > 200_000:
+            _flush(conn, jb, lb, mb, cb)
+            jb, lb, mb, cb = [], [], [], []
+    _flush(conn, jb, lb, mb, cb)
+    conn.execute("UPDATE lots SET remaining = (SELECT SUM(delta) FROM lot_moves m "
+                 "WHERE m.lot_id = lots.id)")
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def _flush(conn: sqlite3.Connection, j: list[Any], lots: list[Any], m: list[Any],
+           c: list[Any]) -> None:
+    conn.executemany("INSERT INTO journal VALUES (" + ",".join("?" * 24) + ")", j)
+    conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", lots)
+    conn.executemany("INSERT INTO lot_moves VALUES (?,?,?,?,?,?)", m)
+    conn.executemany("INSERT INTO cards VALUES (?,?,?,?)", c)
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_recovery(benchmark: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
+    cards = int(os.environ.get("LPS_BENCH_CARDS", "100000"))
+    entries = int(os.environ.get("LPS_BENCH_ENTRIES", "1000000"))
+    path = tmp_path_factory.mktemp("recovery") / "big.db"
+    started = time.perf_counter()
+    _build(path, cards, entries)
+    built = time.perf_counter() - started
+    cfg = example_config(path)
+    held: list[Any] = []
+
+    def recover() -> None:
+        held.clear()
+        gc.collect()
+        before = _rss_mb()
+        store = SqliteStore(path)
+        held.append(store.load(cfg, None, NOW))
+        store.close()
+        held.append(_rss_mb() - before)
+
+    benchmark.pedantic(recover, rounds=1, iterations=1)
+    state, rss = held
+    assert len(state.cards) == cards
+    benchmark.extra_info.update({"cards": cards, "journal_entries": entries,
+                                 "cache_rss_mb": round(rss), "build_seconds": round(built)})
+    print(f"\nrecovery of {cards} cards / {entries} entries: "
+          f"{benchmark.stats.stats.mean:.2f} s, cache RSS +{rss:.0f} MB (built in {built:.0f} s)")
