@@ -82,6 +82,16 @@ def cmd_cards(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.action == "show":
         return _show(config, args.pan, history=True)
+    from switch.programs_cli import UsageError, profile_from_args, save_profile
+
+    try:
+        profile = profile_from_args(args, dt.datetime.now(dt.UTC))
+    except UsageError as exc:
+        print(f"lps cards {args.action}: {exc}", file=sys.stderr)
+        return 1
+    if profile is not None and args.action != "enroll":
+        print(f"lps cards {args.action}: a profile goes with enroll", file=sys.stderr)
+        return 1
     db = config.switch.database
     if database_in_use(db):
         reply = _admin_request(config, {"cmd": args.action, "pan": args.pan,
@@ -102,6 +112,8 @@ def cmd_cards(args: argparse.Namespace) -> int:
             store.append([entry])
         finally:
             store.close()
+    if profile is not None:
+        save_profile(config, args.pan, profile)
     print(f"{args.action}: done")
     return _show(config, args.pan, history=False)
 
@@ -170,6 +182,9 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("action", choices=("enroll", "block", "unblock", "show"))
     p.add_argument("pan", help="card number")
     p.add_argument("--coalition", help="coalition ID for enroll (default: by BIN)")
+    from switch.programs_cli import add_profile_arguments
+
+    add_profile_arguments(p)
     add_config_argument(p)
     p.set_defaults(func=cmd_cards)
 
