@@ -146,7 +146,12 @@ class EcrLink:
             self._settle(self._sender.poll(self._loop.time()))
 
     async def send(self, payload: bytes) -> bool:
-        """Send one frame; True once ACKed, False after the retries are spent."""
+        """Send one frame; True once ACKed, False after the retries are spent.
+
+        Sending the answer ends the request being served: the same payload arriving from now
+        on is a new request (an identical sale right after), not a resend.
+        """
+        self.in_progress = None
         async with self._send_lock:
             loop = asyncio.get_running_loop()
             self._send_done = loop.create_future()

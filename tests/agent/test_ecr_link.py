@@ -10,7 +10,7 @@ import pytest
 from terminal_agent.ecr.link import EcrLink
 from terminal_agent.ecr.messages import EcrMessageError, parse_request
 
-from .register import ACK, NAK, Register, fields
+from .register import ACK, NAK, Register, fields, frame
 
 
 def _validate(payload: bytes) -> str | None:
@@ -124,6 +124,26 @@ def test_resent_request_while_in_progress_not_redone(register):
             assert await asyncio.to_thread(register.send, payload) == ACK
             await asyncio.sleep(0.05)
             assert link.incoming.empty()
+        finally:
+            link.close()
+
+    asyncio.run(run())
+
+
+def test_identical_request_after_the_answer_is_served_again(register):
+    """The register ACKs our answer and at once sends the same sale again (one chunk)."""
+
+    async def run():
+        link = await _open(register)
+        try:
+            payload = fields("EARN", "1000", "SAME")
+            assert await asyncio.to_thread(register.send, payload) == ACK
+            link.in_progress = await asyncio.wait_for(link.incoming.get(), 5)
+            task = asyncio.create_task(link.send(b"RESP\x1c00\x1c\x1c\x1c\x1c\x1c"))
+            await asyncio.to_thread(register.read_frame, 5.0, None)
+            register.write(ACK + frame(payload))  # ACK and the next request together
+            assert await asyncio.wait_for(task, 5) is True
+            assert await asyncio.wait_for(link.incoming.get(), 5) == payload
         finally:
             link.close()
 

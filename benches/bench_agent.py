@@ -1,0 +1,86 @@
+"""Terminal agent benchmarks (pytest-benchmark): the register framing, the card record parse,
+the durable outbox step every financial request pays, a card read through a real pcscd/vpcd,
+and the whole register -> agent -> card -> switch -> register round trip.
+
+    .venv/bin/pytest benches/bench_agent.py --benchmark-only
+
+The service benchmarks start pcscd (root) and the switch like tests/agent does.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package (fixtures)
+
+from terminal_agent.card.apdu import parse_record
+from terminal_agent.card.pcsc import read_card_blocking
+from terminal_agent.ecr.frames import FrameReader, encode_frame
+from terminal_agent.ecr.messages import parse_request
+from terminal_agent.store import Outbox
+from tests.agent.conftest import VPCD_READERS, pcscd, vcard  # noqa: F401  (fixtures)
+from tests.agent.harness import AgentProc, Switch
+from tests.agent.vicc import VirtualLoyaltyCard
+
+PAN = "6280001234567895"
+
+
+def test_ecr_frame_in(benchmark):
+    wire = encode_frame(b"EARN\x1c250000\x1cINV-000123")
+
+    def run():
+        (event,) = FrameReader().feed(wire)
+        return parse_request(event.payload)
+
+    assert benchmark(run).amount == 250000
+
+
+def test_card_record_parse(benchmark):
+    record = VirtualLoyaltyCard(pan=PAN).record()
+    assert benchmark(parse_record, record, "071").pan == PAN
+
+
+def test_outbox_inflight_step(benchmark, tmp_path):
+    """What a 0200 costs the agent on disk: the in-flight row written, then deleted (two
+    synchronous=FULL commits)."""
+    box = Outbox(tmp_path)
+    fields = {2: PAN, 3: "000000", 4: "000000250000", 7: "1123120000", 41: "T0000001"}
+
+    def run():
+        entry = box.add("inflight", "0200", fields, {"request": "EARN"})
+        box.remove(entry.id)
+
+    benchmark(run)
+    assert box.count("inflight") == 0
+
+
+def test_card_read_pcscd_vpcd(benchmark, vcard):  # noqa: F811
+    vcard(pan=PAN)
+    card = benchmark(read_card_blocking, VPCD_READERS[0])
+    assert card.pan == PAN
+
+
+@pytest.fixture
+def running(tmp_path, vcard):  # noqa: F811
+    switch = Switch(tmp_path / "switch")
+    switch.start()
+    vcard(pan=PAN)
+    agent = AgentProc(tmp_path / "agent", switch.address, reader=VPCD_READERS[0])
+    agent.start()
+    agent.wait_signed_on()
+    yield agent
+    agent.close()
+    switch.stop()
+
+
+def test_register_round_trip(benchmark, running):
+    """EARN frame in, RESP frame out, through the real card reader and the real switch."""
+
+    def run():
+        return running.ask("EARN", "10000", "BENCH")
+
+    parts = benchmark.pedantic(run, rounds=60, warmup_rounds=3)
+    assert parts[1] == "00"
