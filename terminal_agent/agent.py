@@ -46,6 +46,7 @@ class Agent:
         self.cards: asyncio.Queue[CardEvent] = asyncio.Queue()
         self.watcher: ReaderWatcher | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self.ecr_error = ""
 
     # -- state for the fleet ------------------------------------------------------------
 
@@ -56,7 +57,12 @@ class Agent:
                 "profile": self.cfg.profile, "link": link,
                 "saf_depth": self.outbox.count("advice"),
                 "pending_reversals": self.outbox.count("reversal"),
-                "last_error": self.switch.last_error}
+                "last_error": self.switch.last_error, "register": self._register_state()}
+
+    def _register_state(self) -> str:
+        if self.ecr is None:
+            return "none"
+        return "open" if self.ecr.is_open else "down"
 
     async def apply_config(self, update: Any) -> str:
         topic = f"mqtt {self.cfg.topic_base}/config"
@@ -112,7 +118,7 @@ class Agent:
         if self.barcode is not None:
             await self.barcode.open()
         if self.ecr is not None:
-            await self.ecr.open()
+            self._tasks.append(asyncio.create_task(self._keep_register_open(), name="ecr-line"))
             self._tasks.append(asyncio.create_task(self._serve_register(), name="ecr"))
 
     async def stop(self) -> None:
@@ -151,6 +157,26 @@ class Agent:
                                             entry.context)])
 
     # -- the register -------------------------------------------------------------------
+
+    async def _keep_register_open(self, retry: float = 2.0) -> None:
+        """Open the register's line, and reopen it whenever it fails (a USB adapter replugged,
+        a port that does not exist yet): the agent keeps running meanwhile."""
+        assert self.ecr is not None
+        while True:
+            try:
+                await self.ecr.open()
+            except (OSError, ValueError) as exc:
+                self.ecr_error = f"cannot open register line {self.cfg.ecr_port}: {exc}"
+                log.error("%s; retrying in %g s", self.ecr_error, retry)
+                self.fleet.status_changed()
+                await asyncio.sleep(retry)
+                continue
+            self.ecr_error = ""
+            self.fleet.status_changed()
+            await self.ecr.lost.wait()
+            self.ecr_error = f"register line {self.cfg.ecr_port} failed"
+            self.fleet.status_changed()
+            await asyncio.sleep(retry)
 
     async def _serve_register(self) -> None:
         assert self.ecr is not None

@@ -57,12 +57,18 @@ class EcrLink:
         self._timer: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.lost = asyncio.Event()  # set when the line fails; the owner reopens it
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
         ser = serial.serial_for_url(self.port_name, baudrate=self.baud, bytesize=8,
                                     parity="N", stopbits=1, timeout=0, exclusive=False)
         self._serial = ser
+        self.lost.clear()
         self._loop.add_reader(ser.fileno(), self._on_readable)
         log.info("ECR link open on %s at %d 8N1", self.port_name, self.baud)
 
@@ -72,16 +78,27 @@ class EcrLink:
             self._serial.close()
             self._serial = None
 
+    def _fail(self, why: str) -> None:
+        log.error("ECR line %s failed: %s; closing it", self.port_name, why)
+        self.close()
+        self.lost.set()
+
     def _write(self, data: bytes) -> None:
-        if self._serial is not None:
+        if self._serial is None:
+            return
+        try:
             self._serial.write(data)
+        except (serial.SerialException, OSError) as exc:
+            self._fail(f"write error: {exc}")
 
     def _on_readable(self) -> None:
         assert self._serial is not None
         try:
             data = self._serial.read(4096)
         except (serial.SerialException, OSError) as exc:
-            log.warning("ECR read error on %s: %s", self.port_name, exc)
+            # a readable line that gives no data or an error is gone (unplugged, hung up):
+            # closing it stops the event loop from spinning on it
+            self._fail(f"read error: {exc}")
             return
         if not data:
             return

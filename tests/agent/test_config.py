@@ -90,3 +90,35 @@ def test_cli_check_config(tmp_path):
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 2
     assert f"{bad}: [agent].profile: must be" in out.stderr
+
+
+def test_agent_keeps_running_without_its_register_line(tmp_path):
+    """The example's /dev/ttyUSB0 may not exist yet: the agent logs it, retries, and stops
+    cleanly on SIGTERM."""
+    import signal
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    text = EXAMPLE.read_text().replace('"/dev/ttyUSB0"', '"/dev/lps-no-such-tty"').replace(
+        '"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
+    conf = _write(tmp_path, text)
+    log = tmp_path / "agent.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "terminal_agent", "run", "--config",
+                                 str(conf)], cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                                env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 20
+        while b"cannot open register line /dev/lps-no-such-tty" not in log.read_bytes():
+            assert proc.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(15) == 0, log.read_text()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (tmp_path / "var" / "agent" / "agent.db").exists()  # data_dir relative to the cwd

@@ -5,13 +5,16 @@ reversals of a hung switch, and MQTT status."""
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
+import time
 
 import pytest
 
 from .conftest import VPCD_READERS, wait_presence
 from .harness import AgentProc, Switch
 from .mqttwatch import Watch, check_schemas
+from .register import fields
 
 READER = VPCD_READERS[0]
 PAN = "6280001234567895"
@@ -229,3 +232,32 @@ def test_bcd_profile_with_tpdu(switch, vcard, tmp_path):
         assert (earn["code"], earn["earned"], earn["balance"]) == ("00", 7, 7), earn
     finally:
         agent.close()
+
+
+def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, agent_factory,
+                                                                      vcard):
+    switch.start()
+    vcard(pan=PAN)
+    agent = agent_factory(switch, extra="request_timeout_seconds = 30\n")
+    agent.config.write_text(agent.config.read_text().replace("request_timeout_seconds = 2\n", ""))
+    agent.start()
+    agent.wait_signed_on()
+    assert resp(agent.ask("EARN", "400000", "C1"))["balance"] == 40
+
+    switch.freeze()
+    try:
+        assert agent.register.send(fields("BURN", "15000", "C2")) == b"\x06"
+        deadline = time.monotonic() + 20
+        while agent.outbox() != {"inflight": 1}:
+            assert time.monotonic() < deadline, agent.outbox()
+            time.sleep(0.02)
+        agent.kill9()  # the burn's fate is unknown to the agent
+    finally:
+        switch.thaw()  # the switch now approves the burn it had received
+    agent.start()
+    agent.wait_signed_on()
+    agent.wait_drained()
+    log = agent.log.read_text()
+    assert "was in flight at the last stop" in log
+    assert re.search(r"0400 STAN \d{6} answered 00", log), log  # undid an approved burn
+    assert resp(agent.ask("BAL"))["balance"] == 40  # the burn was reversed

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 import pytest
 
@@ -144,6 +145,19 @@ def test_identical_request_after_the_answer_is_served_again(register):
             register.write(ACK + frame(payload))  # ACK and the next request together
             assert await asyncio.wait_for(task, 5) is True
             assert await asyncio.wait_for(link.incoming.get(), 5) == payload
+        finally:
+            link.close()
+
+    asyncio.run(run())
+
+
+def test_line_hangup_closes_the_link_instead_of_spinning(register):
+    async def run():
+        link = await _open(register)
+        try:
+            os.close(register.master)
+            await asyncio.wait_for(link.lost.wait(), 5)
+            assert not link.is_open
         finally:
             link.close()
 
