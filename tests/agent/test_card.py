@@ -130,3 +130,19 @@ def test_watcher_sees_insert_and_removal(pcscd):
         wait_presence(R0, False)
     finally:
         watcher.stop()
+
+
+def test_cli_readers_lists_what_each_card_answers(vcard):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    vcard(slot=0, pan="6280001234567895")
+    vcard(slot=1, mode="no_app")
+    out = subprocess.run([sys.executable, "-m", "terminal_agent", "readers"], capture_output=True,
+                         text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines())
+    assert lines[VPCD_READERS[0]].startswith("LPS card 628000******7895 expires 3012")
+    assert lines[VPCD_READERS[1]].startswith("card present: no-lps-application")
+    assert "6280001234567895" not in out.stdout
