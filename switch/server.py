@@ -376,6 +376,9 @@ class Switch:
 
     async def start(self) -> None:
         cfg = self.config.switch
+        # TLS files are checked before anything is opened: a bad path is a ConfigError (exit 2).
+        contexts = {name: server_context(tls, self.config.path, name)
+                    for name, tls in cfg.tls.items()}
         self._lock_fd = take_lock(self.database)
         started = time.perf_counter()
         self.store = SqliteStore(self.database)
@@ -395,11 +398,10 @@ class Switch:
             if addr is None:
                 continue
             profile = load_profile(name)
-            tls = cfg.tls.get(name)
+            tls = contexts.get(name)
             server = await self.loop.create_server(
                 lambda p=profile, n=name: Connection(self, p, n),  # type: ignore[misc]
-                addr.host, addr.port, reuse_address=True, backlog=2048,
-                ssl=server_context(tls, self.config.path, name) if tls else None,
+                addr.host, addr.port, reuse_address=True, backlog=2048, ssl=tls,
             )
             self.servers[name] = server
             sock = server.sockets[0].getsockname()

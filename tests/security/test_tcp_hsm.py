@@ -1,0 +1,82 @@
+"""The switch against `lps-hsm serve` in its own process (`hsm = "tcp://..."`): the HSM calls
+are awaited, pipelined, and the decisions still follow the order the requests arrived in."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iso8583 import frame
+from iso8583.loyalty import parse_de54
+from tests.security.support import Terminal, lps, new_terminal, running, write_config
+from tests.switch.support import T1, burn, card, earn, inquiry, request, reversal
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def hsm_url(tmp_path: Path) -> Iterator[str]:
+    lmk = tmp_path / "hsm" / "lmk.json"
+    bin_dir = Path(sys.executable).parent
+    subprocess.run([bin_dir / "lps-hsm", "init", "--lmk", str(lmk)], check=True,
+                   capture_output=True)
+    proc = subprocess.Popen([bin_dir / "lps-hsm", "serve", "--lmk", str(lmk), "--listen",
+                             "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on" in line, line
+        yield "tcp://" + line.split("listening on")[1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_pipelined_maced_requests_are_decided_in_arrival_order(
+        tmp_path: Path, hsm_url: str) -> None:
+    cfg = write_config(tmp_path, hsm=hsm_url)
+    tmk = new_terminal(cfg, T1)
+    pan = card(31)
+
+    async def body() -> None:
+        async with running(cfg) as sw:
+            assert not sw.security.inline
+            term = await Terminal(T1, "ascii", tmk).connect(sw)
+            await term.key_exchange()
+            assert (await term.send(request("0800", T1, 900001, extra={70: "001"}))
+                    ).fields[39] == "00"
+            assert (await term.send(earn(T1, 1, pan, 100_000))).fields[39] == "00"
+            code, _, err = await asyncio.to_thread(lps, "pin", "set", pan, "--config", str(cfg),
+                                                   stdin="8080\n")
+            assert code == 0, err
+            # Written back to back, before any answer: a burn with a PIN (MAC + PIN calls),
+            # its reversal (one MAC call, answered sooner by the HSM), 20 earns, an inquiry.
+            b = burn(T1, 2, pan, 3_000, extra={52: term.pin_block("8080", pan)})
+            msgs = [b, reversal(burn(T1, 2, pan, 3_000), 3)]
+            msgs += [earn(T1, 10 + i, pan, 10_000) for i in range(20)]
+            msgs.append(inquiry(T1, 40, pan))
+            assert term.writer is not None and term.reader is not None
+            term.writer.write(b"".join(frame(term.encode(m)) for m in msgs))
+            answers = {}
+            for _ in msgs:
+                size = struct.unpack(">H", await asyncio.wait_for(
+                    term.reader.readexactly(2), 10))[0]
+                r = term.check_response(await term.reader.readexactly(size))
+                answers[r.fields[11]] = r
+            assert answers["000002"].fields[39] == "00"
+            # Decided after the burn, so it found and undid it (not 25 + a tombstone).
+            assert answers["000003"].fields[39] == "00"
+            assert all(answers[f"{10 + i:06d}"].fields[39] == "00" for i in range(20))
+            assert parse_de54(str(answers["000040"].fields[54]))[0].amount == 10 + 20
+            # A tampered request is still refused over TCP.
+            bad = bytearray(term.encode(earn(T1, 50, pan, 10_000)))
+            bad[-3] ^= 4
+            assert term.check_response(await term.exchange(bytes(bad))).fields[39] == "63"
+            await term.close()
+    asyncio.run(body())
