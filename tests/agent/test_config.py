@@ -122,3 +122,14 @@ def test_agent_keeps_running_without_its_register_line(tmp_path):
         if proc.poll() is None:
             proc.kill()
     assert (tmp_path / "var" / "agent" / "agent.db").exists()  # data_dir relative to the cwd
+
+
+def test_missing_service_fails_under_ci(monkeypatch):
+    from .conftest import unavailable
+
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="missing under CI: pcscd"):
+        unavailable("pcscd is not installed")
+    monkeypatch.setenv("CI", "false")
+    with pytest.raises(pytest.skip.Exception):
+        unavailable("pcscd is not installed")
