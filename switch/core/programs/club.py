@@ -171,6 +171,8 @@ def nightly_tier(club: Club, tiers: Sequence[Tier], day: dt.date) -> str:
 def apply(club: Club, effect: ClubEffect) -> None:
     if effect.spend_day is not None and effect.spend:
         _add_spend(club, effect.spend_day, effect.spend)
+        if len(club.spend) > 400:
+            prune_spend(club, effect.day)
     if effect.earned:
         if club.earned_day == effect.day:
             club.earned += effect.earned

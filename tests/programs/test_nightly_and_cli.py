@@ -1,0 +1,117 @@
+"""The nightly pieces (expiry with breakage, tier downgrades) and the programs' lps commands."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+
+from switch.cli import main as lps_main
+from switch.core.luhn import luhn_ok
+from switch.core.programs.cards import issue_numbers
+from switch.core.programs.club import Club, ClubEffect, apply, nightly_tier
+from switch.core.programs.draw import Entrant, draw
+from switch.core.programs.nightly import expire_due, tier_downgrades
+from switch.store import SqliteStore
+from tests.programs.support import C1, C3, NOW, T1, T3, Harness, card, tags
+from tests.switch.test_crash import write_config
+
+DAY = dt.date(2026, 11, 23)
+
+
+def test_expire_due_with_breakage_per_issuing_store() -> None:
+    h = Harness()
+    pan = card(1)
+    for ago, tid in ((365, T1), (365, T3), (364, T1)):
+        when = NOW - dt.timedelta(days=ago)
+        h.earn(tid, pan, 1_000_000, now=when)
+    lots = h.state.cards[pan].lots
+    result = expire_due(lots, DAY)
+    assert [lapse.points for lapse in result.lapses] == [100, 50]
+    assert dict(result.breakage) == {C1: 100, C3: 50}
+    # A burn today cannot use them any more: only the lot expiring tomorrow is usable.
+    r = h.pc(T1, pan, "900000", 1, tags={"RP": "101"})
+    assert r.fields[39] == "51"
+    assert tags(h.pc(T1, pan, "900000", 1, tags={"RP": "100"}))["RD"] == "100"
+
+
+def test_tier_downgrades_report_what_the_switch_will_do() -> None:
+    h = Harness()
+    a, b = card(2), card(3)
+    h.earn(T1, a, 60_000_000, now=NOW - dt.timedelta(days=366))
+    h.earn(T1, b, 60_000_000, now=NOW - dt.timedelta(days=300))
+    downs = tier_downgrades(h.state.cards.values(), h.cfg.coalitions, DAY)
+    assert [(d.pan, d.before, d.after) for d in downs] == [(a, "SILVER", "BLUE")]
+    assert tags(h.earn(T1, a, 10_000))["TR"] == "BLUE"
+    assert tags(h.earn(T1, b, 10_000))["TR"] == "SILVER"
+    assert tier_downgrades(h.state.cards.values(), h.cfg.coalitions, DAY) == []
+
+
+def test_nightly_tier_never_upgrades() -> None:
+    tiers = Harness().cfg.coalitions["tehran-mall"].tiers
+    club = Club(tier="BLUE", tier_day=DAY - dt.timedelta(days=5))
+    apply(club, ClubEffect(day=DAY - dt.timedelta(days=3), spend_day=DAY - dt.timedelta(days=3),
+                           spend=300_000_000))
+    assert nightly_tier(club, tiers, DAY) == "BLUE"
+
+
+def test_issue_numbers_are_luhn_valid_and_skip_taken() -> None:
+    nums = list(issue_numbers("628000", 16, 1, 5, taken={card(2)}))
+    assert len(nums) == 5 and all(luhn_ok(n) and n.startswith("628000") for n in nums)
+    assert card(2) not in nums and card(1) in nums
+    with pytest.raises(ValueError):
+        list(issue_numbers("6280001234567", 16, 99, 2))
+
+
+def test_draw_is_reproducible_and_weighted() -> None:
+    people = [Entrant(card(i), i) for i in range(1, 30)]
+    seed = bytes(range(32))
+    first = draw(seed, people, 5)
+    assert first == draw(seed, people, 5)
+    assert len({w.pan for w in first}) == 5
+    assert draw(bytes(32), [Entrant("a", 0), Entrant("b", 3)], 2) == [Entrant("b", 3)]
+    # Over many seeds a card with 9x the entries wins about 9x as often.
+    wins = {"a": 0, "b": 0}
+    for i in range(2000):
+        wins[draw(i.to_bytes(32, "big"), [Entrant("a", 1), Entrant("b", 9)], 1)[0].pan] += 1
+    assert 0.85 < wins["b"] / 2000 < 0.95
+
+
+def test_cli_enroll_issue_and_draw(tmp_path: Path) -> None:
+    config, _ = write_config(tmp_path)
+    c = str(config)
+    pans = [card(900 + i) for i in range(4)]
+    assert lps_main(["cards", "enroll", pans[0], "-c", c, "--phone", "12ab"]) == 1
+    assert lps_main(["cards", "enroll", pans[0], "-c", c, "--birth-date", "1990-13-01"]) == 1
+    for pan in pans:
+        assert lps_main(["cards", "enroll", pan, "-c", c, "--name", "Reza",
+                         "--birth-date", "1988-03-21"]) == 0
+    store = SqliteStore(tmp_path / "lps.db")
+    try:
+        rows = store.conn.execute("SELECT pan, name, birth_date FROM customers").fetchall()
+    finally:
+        store.close()
+    assert sorted(rows) == sorted((p, "Reza", "1988-03-21") for p in pans)
+
+    out = tmp_path / "print.csv"
+    assert lps_main(["cards-issue", "--bin", "628000", "--count", "3", "--out", str(out),
+                     "--coalition", "tehran-mall", "-c", c]) == 0
+    issued = list(csv.DictReader(out.open()))
+    assert len(issued) == 3 and all(luhn_ok(r["pan"]) for r in issued)
+    assert not {r["pan"] for r in issued} & set(pans)
+    assert lps_main(["cards-issue", "--bin", "628000", "--count", "3", "--out", str(out),
+                     "-c", c]) == 1                       # never overwrite a printer file
+
+    today = dt.date.today() + dt.timedelta(days=2)
+    d = tmp_path / "draw"
+    assert lps_main(["draw", "--coalition", "tehran-mall", "--date", today.isoformat(),
+                     "--winners", "2", "--entries", "card", "--out", str(d), "-c", c]) == 0
+    result = json.loads((d / "result.json").read_text())
+    assert len(result["winners"]) == 2 and set(result["winners"]) <= set(pans)
+    assert lps_main(["draw-verify", str(d)]) == 0
+    result["winners"].reverse()
+    (d / "result.json").write_text(json.dumps(result))
+    assert lps_main(["draw-verify", str(d)]) == 1        # tampered winners are caught
