@@ -39,6 +39,8 @@ class AgentConfig:
     mqtt_prefix: str = "lps/v1/terminals"
     tpdu: str = "6000010000"  # bcd profile: 0x60, destination NII, source NII (hex)
     tmk: str = ""  # terminal master key (32 hex): key exchange and MAC when set
+    tmk_components: tuple[str, ...] = ()  # or the TMK as clear components to XOR
+    tmk_kcv: str = ""  # check value the TMK must show (6 hex), checked at load
 
     @property
     def switch_host(self) -> str:
@@ -141,6 +143,21 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
         if text and (len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text)):
             raise ConfigError(src, label, "must be \"\" or 32 hex digits (double-length TDES)")
         return text.upper()
+    if key == "tmk_components":
+        if not isinstance(v, list) or len(v) < 2:
+            raise ConfigError(src, label, "must be a list of at least 2 key components")
+        parts = []
+        for i, comp in enumerate(v):
+            text = comp.replace(" ", "") if isinstance(comp, str) else ""
+            if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
+                raise ConfigError(src, f"{label}[{i}]", "must be 32 hex digits (spaces allowed)")
+            parts.append(text.upper())
+        return tuple(parts)
+    if key == "tmk_kcv":
+        text = _text(src, label, v)
+        if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise ConfigError(src, label, "must be 6 hex digits")
+        return text.upper()
     if key == "tpdu":
         text = _text(src, label, v, empty=False)
         try:
@@ -163,7 +180,31 @@ def from_mapping(table: dict[str, Any], source: str) -> AgentConfig:
     for key in _REQUIRED:
         if key not in values:
             raise ConfigError(source, f"[agent].{key}", "missing (required)")
+    _terminal_master_key(values, source)
     return AgentConfig(**values)
+
+
+def _terminal_master_key(values: dict[str, Any], source: str) -> None:
+    """Combine `tmk_components` (XOR) into `tmk` and check `tmk_kcv`, as a terminal does
+    when custodians load a key printed by `lps keys new-terminal`."""
+    from .security import kcv
+
+    comps = values.get("tmk_components", ())
+    if comps and values.get("tmk"):
+        raise ConfigError(source, "[agent].tmk_components", "give either tmk or its components")
+    if comps:
+        key = bytes(16)
+        for comp in comps:
+            key = bytes(a ^ b for a, b in zip(key, bytes.fromhex(comp), strict=True))
+        values["tmk"] = key.hex().upper()
+    check = values.get("tmk_kcv", "")
+    if check:
+        if not values.get("tmk"):
+            raise ConfigError(source, "[agent].tmk_kcv", "given without tmk or tmk_components")
+        got = kcv(bytes.fromhex(values["tmk"]))
+        if got != check:
+            raise ConfigError(source, "[agent].tmk_kcv",
+                              f"the key loaded shows check value {got}, not {check}")
 
 
 def load_config(path: str | Path) -> AgentConfig:

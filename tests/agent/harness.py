@@ -41,7 +41,7 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: s
 class Switch:
     """The project's switch on free ports with its own database; stop/start keeps the data."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, require_mac: bool = False) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -51,6 +51,8 @@ class Switch:
         text = re.sub(r'listen_bcd = "[^"]*"', f'listen_bcd = "127.0.0.1:{self.bcd_port}"', text)
         text = re.sub(r'metrics = "[^"]*"', f'metrics = "127.0.0.1:{free_port()}"', text)
         text = re.sub(r'database = "[^"]*"', f'database = "{self.dir / "lps.db"}"', text)
+        if require_mac:
+            text = re.sub(r"require_mac = false", "require_mac = true", text)
         self.config = self.dir / "lps.toml"
         self.config.write_text(text)
         self.log = self.dir / "switch.log"
@@ -185,3 +187,16 @@ class AgentProc:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"outbox not drained: {left}\n{self.log.read_text()[-3000:]}")
             time.sleep(0.05)
+
+
+def new_terminal_key(switch: Switch, terminal_id: str) -> tuple[list[str], str]:
+    """`lps keys new-terminal`: the TMK's two clear components and its check value, as the
+    custodians would carry them to the terminal."""
+    out = subprocess.run([sys.executable, "-m", "switch.cli", "keys", "new-terminal", terminal_id,
+                          "--config", str(switch.config)], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    comps = re.findall(r"component \d\s+((?:[0-9A-F]{4} ?){8})", out.stdout)
+    kcv = re.search(r"new terminal master key, check value ([0-9A-F]{6})", out.stdout)
+    assert len(comps) == 2 and kcv, out.stdout
+    return [c.strip() for c in comps], kcv.group(1)

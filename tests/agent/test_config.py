@@ -133,3 +133,23 @@ def test_missing_service_fails_under_ci(monkeypatch):
     monkeypatch.setenv("CI", "false")
     with pytest.raises(pytest.skip.Exception):
         unavailable("pcscd is not installed")
+
+
+def test_tmk_from_components_checked(tmp_path):
+    c1 = "9258 1FAE 58AB 57AD 546D 86E3 3D26 4CBA"
+    c2 = "B8C0C574443363 5A90C68E21E17E1E9A".replace(" ", "")
+    body = "[agent]\n" + BASE + f'tmk_components = ["{c1}", "{c2}"]\n'
+    from terminal_agent.security import kcv
+
+    cfg = load_config(_write(tmp_path, body))
+    key = bytes(a ^ b for a, b in zip(bytes.fromhex(c1.replace(" ", "")), bytes.fromhex(c2),
+                                       strict=True))
+    assert cfg.tmk == key.hex().upper()
+    good = kcv(key)
+    assert load_config(_write(tmp_path, body + f'tmk_kcv = "{good}"\n')).tmk == cfg.tmk
+    with pytest.raises(ConfigError, match="shows check value"):
+        load_config(_write(tmp_path, body + 'tmk_kcv = "000000"\n'))
+    with pytest.raises(ConfigError, match=r"tmk_components\[1\]"):
+        load_config(_write(tmp_path, "[agent]\n" + BASE + f'tmk_components = ["{c1}", "12"]\n'))
+    with pytest.raises(ConfigError, match="either tmk or its components"):
+        load_config(_write(tmp_path, body + f'tmk = "{cfg.tmk}"\n'))

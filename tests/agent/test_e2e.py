@@ -12,7 +12,7 @@ import time
 import pytest
 
 from .conftest import VPCD_READERS, wait_presence
-from .harness import AgentProc, Switch
+from .harness import AgentProc, Switch, new_terminal_key
 from .mqttwatch import Watch, check_schemas
 from .register import fields
 
@@ -261,3 +261,42 @@ def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, ag
     assert "was in flight at the last stop" in log
     assert re.search(r"0400 STAN \d{6} answered 00", log), log  # undid an approved burn
     assert resp(agent.ask("BAL"))["balance"] == 40  # the burn was reversed
+
+
+def test_key_exchange_and_mac_with_require_mac(vcard, tmp_path):
+    switch = Switch(tmp_path / "macswitch", require_mac=True)
+    switch.start()
+    agents: list[AgentProc] = []
+    try:
+        comps, kcv = new_terminal_key(switch, "T0000001")
+        vcard(pan=PAN)
+        keyed = AgentProc(tmp_path / "keyed", switch.address, reader=READER,
+                          extra=f"tmk_components = {comps!r}\ntmk_kcv = \"{kcv}\"\n".replace(
+                              "'", '"'))
+        agents.append(keyed)
+        keyed.start()
+        keyed.wait_signed_on()
+        keyed.wait_log("session MAC key installed", keyed.started_at)
+        earn = resp(keyed.ask("EARN", "120000", "M1"))
+        assert (earn["code"], earn["earned"], earn["balance"]) == ("00", 12, 12), earn
+        keyed.close()
+
+        # the same terminal without its key: the switch insists on a MAC
+        bare = AgentProc(tmp_path / "bare", switch.address, reader=READER)
+        agents.append(bare)
+        bare.start()
+        bare.wait_signed_on()
+        refused = resp(bare.ask("EARN", "120000", "M2"))
+        assert refused["code"] == "63", refused  # security violation: no MAC
+        bare.close()
+
+        # a wrong TMK: the key exchange answer fails its check value, nothing is sent unMACed
+        wrong = AgentProc(tmp_path / "wrong", switch.address, reader=READER,
+                          extra=f'tmk = "{"11" * 16}"\n')
+        agents.append(wrong)
+        wrong.start()
+        wrong.wait_log("key exchange answer unusable", wrong.started_at)
+    finally:
+        for a in agents:
+            a.close()
+        switch.stop()
