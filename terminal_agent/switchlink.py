@@ -21,6 +21,11 @@ from .store import Entry, Outbox
 log = logging.getLogger("lps.agent.switch")
 
 
+# Answers that settle nothing: the switch could not decide (91, 96) or has forgotten our sign-on
+# (58). A queued advice or reversal answered so stays on disk and is sent again.
+TRANSIENT = frozenset({"58", "91", "96"})
+
+
 class LinkDown(Exception):
     """Not connected or signed on, or the connection dropped while a request was waiting."""
 
@@ -234,6 +239,11 @@ class SwitchLink:
             fut.set_exception(NoAnswer(f"{msg.mti} STAN {key[0]} failed MAC verification"))
             return
         fut.set_result(msg)
+        if msg.text(39, "").strip() == "58" and msg.mti != "0810":
+            # the switch no longer counts us as signed on (it restarted, or an operator
+            # signed us off): reconnect, which signs on again
+            self.signed_on = False
+            self._drop("switch answered 58 (not signed on)")
 
     def _mac_ok(self, payload: bytes, msg: Message) -> bool:
         got = msg.get(msg.mac_field)
@@ -279,6 +289,7 @@ class SwitchLink:
 
     async def _drain_loop(self) -> None:
         """Send outbox entries one at a time: reversals first, then advices, oldest first."""
+        backoff = 0.5
         while True:
             self._kick.clear()
             pending = self.outbox.entries("reversal") + self.outbox.entries("advice")
@@ -286,11 +297,17 @@ class SwitchLink:
                 await self._kick.wait()
                 continue
             for entry in pending:
-                if not await self.settle(entry):
-                    # no answer: back off a little, the next pass repeats it (0401/0221)
+                try:
+                    settled = await self.settle(entry)
+                except LinkDown:
+                    return  # the session ends; the next one drains again
+                if not settled:
+                    # unanswered or undecided: back off, the next pass repeats it (0401/0221)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._kick.wait(), 1.0)
+                        await asyncio.wait_for(self._kick.wait(), backoff)
+                    backoff = min(backoff * 2, self.cfg.reconnect_max_seconds)
                     break
+                backoff = 0.5
 
     async def settle(self, entry: Entry) -> bool:
         """Send one outbox entry; on any answer remove it. False when unanswered."""
@@ -299,6 +316,11 @@ class SwitchLink:
             resp = await self.request(entry.wire_mti, entry.fields)
         except NoAnswer as exc:
             log.warning("%s", exc)
+            return False
+        code = resp.text(39, "").strip()
+        if code in TRANSIENT:
+            log.warning("%s STAN %s answered %s: kept, sent again later", entry.wire_mti,
+                        entry.fields[11], code)
             return False
         self.outbox.remove(entry.id)
         log.info("%s STAN %s answered %s", entry.wire_mti, entry.fields[11], resp.text(39, ""))
