@@ -109,12 +109,12 @@ class Agent:
         loop = asyncio.get_running_loop()
         self._tasks.append(asyncio.create_task(self.switch.run(), name="switch"))
         self._tasks.append(asyncio.create_task(self.fleet.run(), name="fleet"))
-        try:
-            self.watcher = ReaderWatcher(
-                lambda ev: loop.call_soon_threadsafe(self.cards.put_nowait, ev))
-            self.watcher.start()
-        except PcscUnavailable as exc:
-            log.warning("no card reader: %s", exc)
+
+        def on_card(ev: CardEvent) -> None:  # called in the watcher's thread
+            loop.call_soon_threadsafe(self.cards.put_nowait, ev)
+
+        self.watcher = ReaderWatcher(on_card)
+        self.watcher.start()
         if self.barcode is not None:
             await self.barcode.open()
         if self.ecr is not None:

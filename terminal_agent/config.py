@@ -146,13 +146,13 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
     if key == "tmk_components":
         if not isinstance(v, list) or len(v) < 2:
             raise ConfigError(src, label, "must be a list of at least 2 key components")
-        parts = []
+        comps: list[str] = []
         for i, comp in enumerate(v):
             text = comp.replace(" ", "") if isinstance(comp, str) else ""
             if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
                 raise ConfigError(src, f"{label}[{i}]", "must be 32 hex digits (spaces allowed)")
-            parts.append(text.upper())
-        return tuple(parts)
+            comps.append(text.upper())
+        return tuple(comps)
     if key == "tmk_kcv":
         text = _text(src, label, v)
         if len(text) != 6 or any(c not in "0123456789abcdefABCDEF" for c in text):

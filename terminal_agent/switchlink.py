@@ -169,13 +169,14 @@ class SwitchLink:
             self.on_change()
             drain = asyncio.create_task(self._drain_loop())
             echo = asyncio.create_task(self._echo_loop())
-            done, _ = await asyncio.wait({read_task, drain, echo, asyncio.create_task(
-                self._restart.wait())}, return_when=asyncio.FIRST_COMPLETED)
-            for t in (drain, echo):
-                t.cancel()
-            for t in done:
-                if t is not read_task and not t.cancelled() and t.exception():
-                    log.error("switch link task failed: %r", t.exception())
+            restart = asyncio.create_task(self._restart.wait())
+            await asyncio.wait({read_task, drain, echo, restart},
+                               return_when=asyncio.FIRST_COMPLETED)
+            restart.cancel()
+            for task in (drain, echo):
+                task.cancel()
+                if task.done() and not task.cancelled() and task.exception():
+                    log.error("switch link task failed: %r", task.exception())
         finally:
             read_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
