@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sqlite3
+import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -347,10 +348,19 @@ class SqliteStore:
         for row in cur:
             yield dict(zip(names, row, strict=True))
 
-    def check_invariants(self) -> list[str]:
+    def _check_into(self, out: list[list[str] | BaseException]) -> None:
+        conn = connect(self.path, readonly=True)
+        try:
+            out.append(self.check_invariants(conn))
+        except BaseException as exc:  # handed to the loading thread, which raises it
+            out.append(exc)
+        finally:
+            conn.close()
+
+    def check_invariants(self, conn: sqlite3.Connection | None = None) -> list[str]:
         """Money invariants; returns the violations (empty when the database is sound)."""
         problems = []
-        q = self.conn.execute
+        q = (conn or self.conn).execute
         for lot_id, remaining, moved in q(
             "SELECT l.id, l.remaining, COALESCE(m.s, 0) FROM lots l LEFT JOIN "
             "(SELECT lot_id, SUM(delta) s FROM lot_moves GROUP BY lot_id) m ON m.lot_id = l.id "
@@ -441,17 +451,31 @@ class SqliteStore:
         import time
 
         started = time.perf_counter()
-        problems = self.check_invariants()
-        if problems:
-            raise RecoveryError(f"{self.path}: invariants broken: " + "; ".join(problems))
+        # The invariant scan is SQLite work (it releases the GIL): run it on its own connection
+        # while this thread builds the cache, and open nothing before both are done.
+        checked: list[list[str] | BaseException] = []
+        checker = threading.Thread(target=self._check_into, args=(checked,),
+                                   name="lps-invariants")
+        checker.start()
         state = new_state(config, rules)
         q = self.conn.execute
         cards = state.cards
+        # One object per distinct string and date: a million cards share a handful of them.
+        shared: dict[Any, Any] = {}
+        intern = shared.setdefault
+        dates: dict[str, dt.date] = {}
+
+        def day_of(text: str) -> dt.date:
+            d = dates.get(text)
+            if d is None:
+                d = dates[text] = dt.date.fromisoformat(text)
+            return d
+
         for pan, coalition, status, enrolled in q(
             "SELECT pan, coalition_id, status, enrolled_on FROM cards"
         ):
-            cards[pan] = Card(pan=pan, coalition=coalition, status=status,
-                              enrolled_on=dt.date.fromisoformat(enrolled))
+            cards[pan] = Card(pan=pan, coalition=intern(coalition, coalition),
+                              status=intern(status, status), enrolled_on=day_of(enrolled))
         cfg = config.switch
         today = business_day(now, cfg.zone, cfg.business_day_cutover)
         idem_from = (today - dt.timedelta(days=cfg.idempotency_days + 1)).isoformat()
@@ -464,11 +488,13 @@ class SqliteStore:
 
         def make_lot(row: tuple[Any, ...]) -> Lot:
             lid, pan, kind, store, coalition, earned, expires, initial, remaining = row
-            lot = Lot(lid, pan, kind, store, coalition, dt.date.fromisoformat(earned),
-                      dt.date.fromisoformat(expires) if expires else None, initial, remaining)
+            card = cards.get(pan)
+            lot = Lot(lid, card.pan if card else pan, intern(kind, kind), intern(store, store),
+                      intern(coalition, coalition), day_of(earned),
+                      day_of(expires) if expires else None, initial, remaining)
             lots[lid] = lot
-            if remaining != 0 and pan in cards:
-                (cards[pan].lots if kind == POINTS else cards[pan].purse).append(lot)
+            if remaining != 0 and card is not None:
+                (card.lots if kind == POINTS else card.purse).append(lot)
             return lot
 
         cols = ("id, pan, kind, store_id, coalition_id, earned_on, expires_on, initial, "
@@ -558,6 +584,12 @@ class SqliteStore:
         for pan, pin, tries in q("SELECT pan, pin, tries FROM card_pins"):
             if pan in cards:
                 cards[pan].pin_ref, cards[pan].pin_tries = pin, tries
+        checker.join()
+        result = checked[0]
+        if isinstance(result, BaseException):
+            raise RecoveryError(f"{self.path}: invariant check failed: {result}") from result
+        if result:
+            raise RecoveryError(f"{self.path}: invariants broken: " + "; ".join(result))
         state.next_journal_id = (q("SELECT MAX(id) FROM journal").fetchone()[0] or 0) + 1
         state.next_lot_id = (q("SELECT MAX(id) FROM lots").fetchone()[0] or 0) + 1
         self.report = RecoveryReport(
