@@ -95,6 +95,8 @@ class Checks:
     pin_ok: bool | None = None
     mac_present: bool = False
     session_keys: SessionKeyRefs | None = None
+    #: The HSM could not be reached for a check this request needs: `91`, no effect.
+    hsm_unavailable: bool = False
 
 
 NO_CHECKS = Checks()
@@ -206,6 +208,8 @@ def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHE
 
     if canonical == "0800":
         return _network(state, req, checks)
+    if checks.hsm_unavailable:
+        return _reject(state, req, "91", "HSM unavailable")
     mac_refusal = _mac_refusal(state, req, canonical, checks)
     if mac_refusal:
         # Before the idempotency lookup: an unauthenticated request is neither answered from

@@ -46,6 +46,10 @@ T = TypeVar("T")
 PIN_PCS = frozenset({"900000", "006000"})
 
 
+class _Unavailable(Exception):
+    """The HSM did not answer (connection refused or broken, timeout)."""
+
+
 def run_now(coro: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine that never suspends (in-process HSM calls) to its result, in place."""
     try:
@@ -122,13 +126,16 @@ class Security:
             return NO_CHECKS
         mac_ok, mac_present = True, False
         mac = request_mac(msg)
-        if mac is not None:
-            mac_present = True
-            mac_ok = await self._verify_mac(term, msg, payload, profile, mac)
-        if not mac_ok:
-            return Checks(mac_ok=False, mac_present=True)  # the core refuses it: skip the PIN
-        return Checks(mac_ok=True, mac_present=mac_present,
-                      pin_ok=await self._verify_pin(state, term, msg, canonical))
+        try:
+            if mac is not None:
+                mac_present = True
+                mac_ok = await self._verify_mac(term, msg, payload, profile, mac)
+            if not mac_ok:
+                return Checks(mac_ok=False, mac_present=True)  # refused: no PIN check
+            return Checks(mac_ok=True, mac_present=mac_present,
+                          pin_ok=await self._verify_pin(state, term, msg, canonical))
+        except _Unavailable:
+            return Checks(mac_present=mac_present, hsm_unavailable=True)
 
     async def _verify_mac(self, term: TerminalState | None, msg: Message, payload: bytes,
                           profile: Profile, mac: bytes) -> bool:
@@ -140,7 +147,10 @@ class Security:
             return False
         try:
             ok = await self.hsm.verify_mac(term.mac_key_ref, profile.mac_span(payload), mac)
-        except (HsmError, CodecError, OSError) as exc:
+        except OSError as exc:  # ConnectionError, TimeoutError: not the terminal's fault
+            self._event("hsm_unavailable", msg, error=type(exc).__name__)
+            raise _Unavailable from exc
+        except (HsmError, CodecError) as exc:
             self._event("mac_error", msg, error=type(exc).__name__)
             return False
         if not ok:
@@ -179,7 +189,10 @@ class Security:
             # Not a valid block under this key and PAN: a wrong try (docs/hsm.md §3).
             self._event("pin_block_invalid", msg)
             return False
-        except (HsmError, ValueError, OSError) as exc:
+        except OSError as exc:
+            self._event("hsm_unavailable", msg, error=type(exc).__name__)
+            raise _Unavailable from exc
+        except (HsmError, ValueError) as exc:
             self._event("pin_error", msg, error=type(exc).__name__)
             return None
         if not ok:

@@ -4,6 +4,7 @@ are awaited, pipelined, and the decisions still follow the order the requests ar
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -21,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def hsm_url(tmp_path: Path) -> Iterator[str]:
+def hsm_proc(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     lmk = tmp_path / "hsm" / "lmk.json"
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "lps-hsm", "init", "--lmk", str(lmk)], check=True,
@@ -32,15 +33,15 @@ def hsm_url(tmp_path: Path) -> Iterator[str]:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert "listening on" in line, line
-        yield "tcp://" + line.split("listening on")[1].strip()
+        yield "tcp://" + line.split("listening on")[1].strip(), proc
     finally:
         proc.terminate()
         proc.wait(10)
 
 
 def test_pipelined_maced_requests_are_decided_in_arrival_order(
-        tmp_path: Path, hsm_url: str) -> None:
-    cfg = write_config(tmp_path, hsm=hsm_url)
+        tmp_path: Path, hsm_proc: tuple[str, subprocess.Popen[str]]) -> None:
+    cfg = write_config(tmp_path, hsm=hsm_proc[0])
     tmk = new_terminal(cfg, T1)
     pan = card(31)
 
@@ -79,4 +80,35 @@ def test_pipelined_maced_requests_are_decided_in_arrival_order(
             bad[-3] ^= 4
             assert term.check_response(await term.exchange(bytes(bad))).fields[39] == "63"
             await term.close()
+    asyncio.run(body())
+
+
+def test_hsm_down_is_91_with_no_effect(
+        tmp_path: Path, hsm_proc: tuple[str, subprocess.Popen[str]]) -> None:
+    url, proc = hsm_proc
+    cfg = write_config(tmp_path, hsm=url)
+    tmk = new_terminal(cfg, T1)
+    pan = card(32)
+
+    async def body() -> None:
+        async with running(cfg) as sw:
+            term = await Terminal(T1, "bcd", tmk).connect(sw)
+            await term.key_exchange()
+            assert (await term.send(request("0800", T1, 900001, extra={70: "001"}))
+                    ).fields[39] == "00"
+            assert (await term.send(earn(T1, 1, pan, 100_000))).fields[39] == "00"
+            proc.terminate()
+            proc.wait(10)
+            # The answer cannot carry a MAC either (no HSM): read it without checking one.
+            raw = await term.exchange(term.encode(earn(T1, 2, pan, 100_000)))
+            assert term.profile.decode(raw).fields[39] == "91"
+            raw = await term.exchange(term.encode(request("0800", T1, 3, extra={70: "101"}),
+                                                  mac=False))
+            assert term.profile.decode(raw).fields[39] == "96"
+            await term.close()
+        conn = sqlite3.connect(tmp_path / "lps.db")
+        assert conn.execute("SELECT kind, response_code FROM journal WHERE stan = '000002'"
+                            ).fetchall() == [("reject", "91")]
+        assert conn.execute("SELECT count(*) FROM lots").fetchone() == (1,)
+        conn.close()
     asyncio.run(body())
