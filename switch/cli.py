@@ -24,7 +24,7 @@ from switch.config import Config, ConfigError, load_config
 from switch.store import StoreError
 
 COMMAND_MODULES = ("switch.cli", "settlement.cli", "hsm_sim.switch_cli", "programs.cli",
-                   "switch.programs_cli")
+                   "switch.programs_cli", "switch.console.cli")
 DEFAULT_CONFIG = "lps.toml"
 
 

@@ -1,0 +1,174 @@
+"""A console on a real database: seeded through the switch's own core and store, served over
+real HTTP on a free port, with a small cookie-keeping client."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import html
+import re
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.cookiejar import CookieJar
+from pathlib import Path
+from typing import Any
+
+from switch.config import Config, load_config
+from switch.console import auth
+from switch.console.db import open_db
+from switch.console.server import App, Settings, make_server
+from switch.core.authorizer import handle
+from switch.core.programs.rules import program_rules
+from switch.store import SqliteStore
+from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
+
+PASSWORD = "correct horse battery"
+CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+@dataclasses.dataclass
+class Env:
+    root: Path
+    config_path: Path
+    config: Config
+    now: dt.datetime
+    yesterday: dt.date
+    cards: list[str]
+
+
+def make_env(root: Path, n_cards: int = 8) -> Env:
+    """Config + database: cards that earned yesterday (a day to settle) and today."""
+    db = root / "lps.db"
+    text = EXAMPLE.read_text().replace('"var/lps.db"', f'"{db}"')
+    cfg_path = root / "lps.toml"
+    cfg_path.write_text(text)
+    config = load_config(cfg_path)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    then = now - dt.timedelta(days=1)
+    pans = [card(100 + i) for i in range(n_cards)]
+    store = SqliteStore(db)
+    try:
+        state = store.load(config, program_rules(config), then)
+        stan = 1
+        msgs: list[tuple[Any, dt.datetime]] = [(sign_on(T1, now=then), then),
+                                               (sign_on(T2, now=then), then)]
+        for pan in pans:
+            msgs.append((earn(T1, stan, pan, 5_000_000, now=then), then))
+            msgs.append((earn(T2, stan + 1, pan, 3_000_000, now=then), then))
+            msgs.append((burn(T2, stan + 2, pan, 500_000, now=then), then))
+            msgs.append((earn(T1, stan + 3, pan, 1_000_000, now=now), now))
+            stan += 4
+        for msg, at in msgs:
+            decision = handle(state, msg, at)
+            assert decision.response is not None
+            assert decision.response.text(39) == "00", (msg, decision.response)
+            store.append(decision.entries)
+    finally:
+        store.close()
+    open_db(db).close()
+    return Env(root, cfg_path, config, now, (then - dt.timedelta(0)).date(), pans)
+
+
+def add_staff(env: Env, username: str, role: str) -> None:
+    conn = open_db(env.config.switch.database)
+    try:
+        auth.add_staff(conn, "test", username, role, PASSWORD, env.now)
+    finally:
+        conn.close()
+
+
+class Console:
+    """`App` served on 127.0.0.1:<free port> in a thread; `with` stops it."""
+
+    def __init__(self, env: Env, **settings: Any) -> None:
+        self.clock_now = env.now
+        settings.setdefault("settlement_out", env.root / "settled")
+        self.app = App(env.config, str(env.config_path),
+                       Settings(clock=lambda: self.clock_now, **settings))
+        self.server = make_server(self.app, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> Console:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join()
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any) -> None:
+        return None
+
+
+@dataclasses.dataclass
+class Reply:
+    status: int
+    body: str
+    headers: dict[str, str]
+
+    @property
+    def location(self) -> str:
+        return self.headers.get("Location", "")
+
+    def text(self) -> str:
+        """The visible text, roughly (tags dropped, entities decoded)."""
+        return html.unescape(re.sub(r"<[^>]+>", " ", self.body))
+
+
+class Client:
+    """A browser-like client: keeps cookies, does not follow redirects, finds the CSRF token."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = CookieJar()
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(self.jar), _NoRedirect())
+        self.csrf = ""
+
+    def _do(self, req: urllib.request.Request) -> Reply:
+        try:
+            with self.opener.open(req, timeout=30) as r:
+                reply = Reply(r.status, r.read().decode(), dict(r.headers))
+        except urllib.error.HTTPError as e:
+            reply = Reply(e.code, e.read().decode(), dict(e.headers))
+        m = CSRF.search(reply.body)
+        if m:
+            self.csrf = m.group(1)
+        return reply
+
+    def get(self, path: str, **query: str) -> Reply:
+        q = ("?" + urllib.parse.urlencode(query)) if query else ""
+        return self._do(urllib.request.Request(self.base + path + q))
+
+    def post(self, path: str, with_csrf: bool = True, **form: str) -> Reply:
+        data = dict(form)
+        if with_csrf:
+            data.setdefault("csrf", self.csrf)
+        body = urllib.parse.urlencode(data).encode()
+        return self._do(urllib.request.Request(self.base + path, data=body, method="POST"))
+
+    def login(self, username: str, password: str = PASSWORD) -> Reply:
+        self.get("/login")
+        reply = self.post("/login", username=username, password=password)
+        if reply.status == 303:
+            self.get("/")  # picks up the session's CSRF token
+        return reply
+
+    def card_ref(self, pan: str) -> str:
+        reply = self.post("/cards", pan=pan)
+        assert reply.status == 200, reply.text()
+        m = re.search(r'name="card" value="([^"]+)"', reply.body)
+        return m.group(1) if m else ""  # a role without card actions gets no forms
+
+
+def iter_roles() -> Iterator[str]:
+    from switch.console.roles import ROLES
+
+    yield from ROLES

@@ -1,0 +1,163 @@
+"""The role x endpoint matrix: every endpoint as every role; exactly the allowed ones succeed.
+
+Each role gets its own card and its own pending adjustments, so what one role did never makes
+another role's call fail for a reason other than its role. A refused call changes nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from switch.console import cards
+from switch.console.db import open_db
+from switch.console.roles import ENDPOINTS, PUBLIC, ROLES, allowed
+from tests.console.support import Client, Console, Env, add_staff, make_env
+
+LAST = ("POST", "/logout")
+
+
+def _snapshot(db: Path) -> tuple[object, ...]:
+    conn = sqlite3.connect(db)
+    try:
+        return tuple(conn.execute(q).fetchall() for q in (
+            "SELECT COUNT(*), COALESCE(SUM(points), 0) FROM journal",
+            "SELECT pan, status FROM cards ORDER BY pan",
+            "SELECT username, role, active, password_hash FROM console_staff ORDER BY username",
+            "SELECT id, status FROM console_adjustments ORDER BY id",
+        ))
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Env, dict[str, dict[str, str]]]:
+    env = make_env(tmp_path_factory.mktemp("roles"), n_cards=len(ROLES) + 1)
+    add_staff(env, "maker", "support")
+    params: dict[str, dict[str, str]] = {}
+    conn = open_db(env.config.switch.database)
+    try:
+        for i, role in enumerate(ROLES):
+            add_staff(env, f"user-{role}", role)
+            add_staff(env, f"victim-{role}", "auditor")
+            ids = [cards.request_adjustment(conn, env.config, "maker", env.cards[i], 5000,
+                                            "STORE0000000001", "matrix", 1000, env.now).id
+                   for _ in range(2)]
+            params[role] = {"pan": env.cards[i], "approve": str(ids[0]),
+                            "reject": str(ids[1])}
+    finally:
+        conn.close()
+    return env, params
+
+
+def _call(client: Client, env: Env, role: str, key: tuple[str, str],
+          p: dict[str, str]) -> int:
+    """Call one endpoint with input that is valid for it; returns the HTTP status."""
+    method, path = key
+    if method == "GET":
+        query = {
+            "/settlement/day": {"date": str(env.yesterday)},
+            "/settlement/file": {"date": str(env.yesterday), "name": "settlement.json"},
+        }.get(path, {})
+        return client.get(path, **query).status
+    ref = p.get("ref", "")
+    form = {
+        "/cards": {"pan": p["pan"]},
+        "/cards/reveal": {"card": ref},
+        "/cards/block": {"card": ref},
+        "/cards/unblock": {"card": ref},
+        "/cards/adjust": {"card": ref, "points": "10", "store": "STORE0000000001",
+                          "reason": "matrix"},
+        "/adjustments/approve": {"id": p["approve"]},
+        "/adjustments/reject": {"id": p["reject"]},
+        "/settlement/run": {"date": str(env.yesterday)},
+        "/staff/add": {"username": f"new-{role}", "role": "auditor",
+                       "password": "a long password"},
+        "/staff/disable": {"username": f"victim-{role}"},
+        "/staff/reset-password": {"username": f"victim-{role}", "password": "another password"},
+        "/logout": {},
+    }[path]
+    return client.post(path, **form).status
+
+
+def test_every_endpoint_as_every_role(world: tuple[Env, dict[str, dict[str, str]]]) -> None:
+    env, params = world
+    db = env.config.switch.database
+    with Console(env) as console:
+        # A sealed day for the settlement pages (the settlement role's own run seals it too).
+        admin = Client(console.url)
+        admin.login("user-admin")
+        assert admin.post("/settlement/run", date=str(env.yesterday)).status == 200
+        order = sorted((k for k, v in ENDPOINTS.items() if v is not PUBLIC and k != LAST),
+                       key=lambda k: (k[1], k[0] == "POST"))
+        order.append(LAST)
+        results: dict[tuple[str, str, str], int] = {}
+        for role in ROLES:
+            client = Client(console.url)
+            assert client.login(f"user-{role}").status == 303
+            p = dict(params[role])
+            # A role without card forms still sends a well-formed (unknown) reference.
+            p["ref"] = (client.card_ref(p["pan"]) if allowed(role, "POST", "/cards") else
+                        "") or "x" * 16
+            for key in order:
+                before = _snapshot(db)
+                status = _call(client, env, role, key, p)
+                results[(role, *key)] = status
+                if allowed(role, *key):
+                    assert status in (200, 303), (role, key, status)
+                else:
+                    assert status == 403, (role, key, status)
+                    assert _snapshot(db) == before, (role, key)
+        # Every endpoint was called as every role.
+        assert len(results) == len(ROLES) * (len(ENDPOINTS) - sum(
+            1 for v in ENDPOINTS.values() if v is PUBLIC))
+
+
+def test_without_a_session_every_protected_endpoint_sends_to_login(
+        world: tuple[Env, dict[str, dict[str, str]]]) -> None:
+    env, _ = world
+    with Console(env) as console:
+        client = Client(console.url)
+        for (method, path), roles in ENDPOINTS.items():
+            if roles is PUBLIC:
+                status = (client.get(path) if method == "GET" else client.post(path)).status
+                assert status in (200, 400, 403), (method, path, status)
+                continue
+            reply = client.get(path) if method == "GET" else client.post(path, with_csrf=False)
+            assert (reply.status, reply.location) == (303, "/login"), (method, path)
+
+
+def test_a_post_without_the_csrf_token_is_refused(
+        world: tuple[Env, dict[str, dict[str, str]]]) -> None:
+    env, _ = world
+    db = env.config.switch.database
+    with Console(env) as console:
+        client = Client(console.url)
+        client.login("user-admin")
+        for (method, path), roles in ENDPOINTS.items():
+            if method != "POST" or roles is PUBLIC:
+                continue
+            before = _snapshot(db)
+            for token in ("", "forged"):
+                reply = client.post(path, with_csrf=False, **({"csrf": token} if token else {}))
+                assert reply.status == 403, (path, token)
+                assert "CSRF" in reply.text()
+            assert _snapshot(db) == before, path
+
+
+def test_every_route_has_a_handler_and_a_role_row() -> None:
+    from switch.console.server import HANDLERS
+
+    assert set(HANDLERS) == set(ENDPOINTS)
+    for roles in ENDPOINTS.values():
+        assert roles is PUBLIC or (roles and roles <= set(ROLES))
+
+
+def test_unknown_path_and_wrong_method(tmp_path: Path) -> None:
+    env = make_env(tmp_path, n_cards=1)
+    with Console(env) as console:
+        client = Client(console.url)
+        assert client.get("/nope").status == 404
+        assert client.get("/cards/block").status == 405
