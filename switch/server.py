@@ -388,8 +388,14 @@ class Switch:
                     transactions=rep.transactions, journal=rep.journal_entries,
                     seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))
-        self.security = open_security(self.config, self.store.security_rows(),
-                                      event_counter(self.metrics.registry))
+        try:
+            self.security = open_security(self.config, self.store.security_rows(),
+                                          event_counter(self.metrics.registry))
+            await self.security.check_lmk(self.store.conn, self.config.path)
+        except BaseException:
+            self.store.close()
+            release_lock(self._lock_fd)
+            raise
         tune_gc()
         self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self._fail)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,9 +26,10 @@ from prometheus_client import CollectorRegistry, Counter
 from hsm_sim import AsyncHsm, HsmError, connect_hsm_async
 from hsm_sim.aclient import AsyncInProcessHsm
 from hsm_sim.errors import PinBlockError
+from hsm_sim.lmk import KeyType
 from iso8583 import CodecError, Message, Profile
 from iso8583.loyalty import parse_tlv
-from switch.config import Config
+from switch.config import Config, ConfigError
 from switch.core.authorizer import (
     CANONICAL_MTI,
     MACED,
@@ -237,6 +239,29 @@ class Security:
         resp.fields[field] = mac
         return profile.replace_mac(raw, mac)
 
+    async def check_lmk(self, conn: sqlite3.Connection, config_path: str) -> None:
+        """Refuse an HSM whose LMK does not unwrap the stored keys (a wrong or new LMK file).
+
+        Every MAC and PIN would otherwise fail one by one as `63`/`55`; better not to start.
+        """
+        row = conn.execute("SELECT terminal_id, tmk, tmk_kcv FROM terminal_keys "
+                           "WHERE tmk IS NOT NULL LIMIT 1").fetchone()
+        if row is None:
+            return
+        tid, tmk, stored = row
+        try:
+            kcv: str | None = await self.hsm.kcv(tmk, KeyType.TMK)
+        except OSError as exc:
+            log.warning("event=hsm_unreachable at=start error=%s note=%s", type(exc).__name__,
+                        "LMK not checked; requests that need the HSM are 91 until it answers")
+            return
+        except HsmError:
+            kcv = None
+        if kcv != stored:
+            raise ConfigError(config_path, "switch.hsm",
+                              f"the HSM's LMK does not unwrap the stored keys (TMK of terminal "
+                              f"{str(tid).rstrip()}): wrong LMK file or HSM")
+
     async def close(self) -> None:
         await self.hsm.close()
 
@@ -284,8 +309,9 @@ def ensure_lmk(config: Config, key_rows: int) -> Path:
     """
     path = config.switch.lmk_path
     if not path.exists() and key_rows:
-        raise HsmError(f"{path}: LMK file missing but {key_rows} keys/PINs are stored under "
-                       "an LMK; restore the file (a new LMK cannot read them)")
+        raise ConfigError(config.path, "switch.lmk",
+                          f"{path} is missing but {key_rows} keys/PINs are stored under an LMK; "
+                          "restore the file (a new LMK cannot read them)")
     return path
 
 

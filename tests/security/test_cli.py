@@ -1,0 +1,60 @@
+"""`lps keys` and `lps pin`: what they print, what they store, how they refuse."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from hsm_sim import primitives as P
+from hsm_sim.lmk import create_lmk_file
+from switch.config import ConfigError
+from tests.security.support import lps, new_terminal, running, write_config
+from tests.switch.support import T1, card
+
+
+def test_new_terminal_prints_components_and_stores_only_the_wrapped_key(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    code, out, err = lps("keys", "new-terminal", "T0000001", "--config", str(cfg))
+    assert code == 0, err
+    kcv = out.split("check value ")[1].split()[0]
+    comps = [line.split()[2:10] for line in out.splitlines() if line.startswith("  component ")]
+    clear = [bytes.fromhex("".join(c)) for c in comps]
+    tmk = bytes(a ^ b for a, b in zip(*clear, strict=True))
+    assert P.kcv(tmk).hex().upper() == kcv
+    db = b"".join(p.read_bytes() for p in tmp_path.glob("lps.db*"))
+    for secret in (tmk, *clear):
+        assert secret.hex().upper().encode() not in db and secret not in db
+    assert b"U" in db and kcv.encode() in db
+
+
+def test_refusals(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    code, _, err = lps("keys", "new-terminal", "T9", "--config", str(cfg))
+    assert code == 1 and "unknown terminal 'T9'" in err
+    code, _, err = lps("pin", "set", card(1), "--config", str(cfg), stdin="1234\n")
+    assert code == 1 and "not enrolled" in err
+    code, _, err = lps("pin", "reset", "1234", "--config", str(cfg))
+    assert code == 1 and "Luhn" in err
+    code, _, err = lps("keys", "load-bdk", T1, "--config", str(cfg), stdin="00\n")
+    assert code == 1 and "two components" in err
+
+
+def test_lost_or_wrong_lmk_is_refused(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    new_terminal(cfg, T1)
+    lmk = tmp_path / "lmk.json"
+    lmk.unlink()
+    code, _, err = lps("keys", "new-terminal", T1, "--config", str(cfg))
+    assert code == 2 and "switch.lmk" in err and "is missing" in err
+
+    async def start() -> None:
+        async with running(cfg):
+            pass
+
+    with pytest.raises(ConfigError, match="is missing"):
+        asyncio.run(start())
+    create_lmk_file(lmk)  # another LMK: the stored TMK does not unwrap under it
+    with pytest.raises(ConfigError, match="does not unwrap the stored keys"):
+        asyncio.run(start())
