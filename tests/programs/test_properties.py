@@ -164,3 +164,23 @@ def test_expiry_lapses_exactly_the_lots_due(lots: list[tuple[int, int]], offset:
     assert result.points == sum(lot.remaining for lot in due)
     for s, pts in result.breakage.items():
         assert pts == sum(lot.remaining for lot in due if lot.store == s)
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(-5, 60), st.integers(-50, 500), st.booleans()),
+                max_size=30))
+def test_receipt_balance_pass_agrees_with_the_authorizer(lots: list[tuple[int, int, bool]]
+                                                         ) -> None:
+    from switch.core.authorizer import available_points
+    from switch.core.model import Card
+    from switch.core.programs.rules import balance_and_expiring
+
+    c = Card("p", "c", lots=[
+        Lot(i, "p", "points", "S", "c", DAY, None if never else DAY + dt.timedelta(days=d), 1, r)
+        for i, (d, r, never) in enumerate(lots)])
+    available, xp, first = balance_and_expiring(c.lots, DAY)
+    assert available == available_points(c, DAY)
+    soon = [lot for lot in c.lots if lot.remaining > 0 and lot.expires_on is not None
+            and DAY < lot.expires_on <= DAY + dt.timedelta(days=30)]
+    assert xp == sum(lot.remaining for lot in soon)
+    assert first == min((lot.expires_on for lot in soon), default=None)

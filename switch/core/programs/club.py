@@ -43,6 +43,8 @@ class Club:
     stamps: dict[str, int] = field(default_factory=dict)
     rewards: dict[str, int] = field(default_factory=dict)
     profile: Profile | None = None
+    #: Memo of `rolling_spend`: (day, total), kept up to date by `_add_spend`.
+    roll: tuple[dt.date, int] | None = None
 
     def earned_on(self, day: dt.date) -> int:
         return self.earned if self.earned_day == day else 0
@@ -123,8 +125,13 @@ def year_before(day: dt.date) -> dt.date:
 
 def rolling_spend(club: Club, day: dt.date) -> int:
     """Spend on business days within the 12 months ending on `day` (`year_before(day)` < d)."""
+    roll = club.roll
+    if roll is not None and roll[0] == day:
+        return roll[1]
     start = year_before(day)
-    return sum(v for d, v in club.spend.items() if start < d <= day)
+    total = sum(v for d, v in club.spend.items() if start < d <= day)
+    club.roll = (day, total)
+    return total
 
 
 def qualified(tiers: Sequence[Tier], spend: int) -> str:
@@ -209,6 +216,9 @@ def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) ->
 
 
 def _add_spend(club: Club, day: dt.date, amount: int) -> None:
+    roll = club.roll
+    if roll is not None and year_before(roll[0]) < day <= roll[0]:
+        club.roll = (roll[0], roll[1] + amount)
     value = club.spend.get(day, 0) + amount
     if value:
         club.spend[day] = value
@@ -226,6 +236,7 @@ def prune_spend(club: Club, day: dt.date) -> None:
     start = year_before(day) - dt.timedelta(days=31)
     for d in [d for d in club.spend if d <= start]:
         del club.spend[d]
+    club.roll = None
 
 
 def rows(pan: str, club: Club, effects: Sequence[ClubEffect]) -> ClubRows:

@@ -10,8 +10,9 @@ Earn, in this order (all integers, rounding down once):
 3. `main = floor(base * tier_milli * campaign_milli / 1_000_000)`, where `campaign_milli` is
    the highest multiplier among the active campaigns (they do not stack; 1000 when none).
 4. `+ sum(bonus)` of every active campaign (fixed bonuses do stack).
-5. The daily cap clips steps 3-4 to what is left of the card's cap today (the main lot first,
-   then the campaign lots in configuration order).
+5. The daily cap clips steps 3-4 to what is left of the card's cap today: the main lot first,
+   then a multiplier campaign's own-expiry lot, then the bonuses (summed per expiry, in the
+   order their campaigns are configured).
 6. `+ birthday_bonus` (not capped), once a year on the first earn in the birthday window.
 
 Points of a campaign with its own `expire_after_days` (its multiplier's extra over the tier's
@@ -22,10 +23,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from switch.config import Campaign, Coalition, Config, Store, Tier
-from switch.core.authorizer import available_points
 from switch.core.model import Card, Lot
 from switch.core.programs.club import Club, ClubEffect, higher, nightly_tier, qualified
 from switch.core.programs.club import rolling_spend as _rolling
@@ -68,16 +69,51 @@ def tier_milli(tiers: Sequence[Tier], name: str) -> int:
     return 1000
 
 
-def expiring(lots: Sequence[Lot], day: dt.date, days: int = XP_DAYS) -> tuple[int, dt.date | None]:
-    """Points (positive remaining) usable today that expire within `days`, and the first date."""
+def balance_and_expiring(lots: Sequence[Lot], day: dt.date, days: int = XP_DAYS
+                         ) -> tuple[int, int, dt.date | None]:
+    """In one pass over the lots: the available points (as `available_points`), the points
+    usable today that expire within `days`, and the first such expiry date."""
     horizon = day + dt.timedelta(days=days)
-    total, first = 0, None
+    available = total = 0
+    first = None
     for lot in lots:
         e = lot.expires_on
-        if e is not None and lot.remaining > 0 and day < e <= horizon:
-            total += lot.remaining
-            first = e if first is None or e < first else first
+        r = lot.remaining
+        if r < 0 or e is None or e > day:
+            available += r
+            if r > 0 and e is not None and e <= horizon:
+                total += r
+                if first is None or e < first:
+                    first = e
+    return available, total, first
+
+
+def expiring(lots: Sequence[Lot], day: dt.date, days: int = XP_DAYS) -> tuple[int, dt.date | None]:
+    """Points (positive remaining) usable today that expire within `days`, and the first date."""
+    _, total, first = balance_and_expiring(lots, day, days)
     return total, first
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the campaigns running at one store in one local hour do to an earn."""
+
+    multiplier_milli: int = 1000
+    multiplier_expires: int | None = None
+    #: Bonuses summed per `expire_after_days`, in the order campaigns are configured.
+    bonuses: tuple[tuple[int, int | None], ...] = ()
+
+
+def plan(campaigns: Sequence[Campaign], local: dt.datetime) -> Plan:
+    running = [c for c in campaigns if active(c, local)]
+    best = max(running, key=lambda c: c.multiplier_milli, default=None)
+    milli = best.multiplier_milli if best is not None and best.multiplier_milli > 1000 else 1000
+    bonuses: dict[int | None, int] = {}   # by expiry, in configuration order
+    for c in running:
+        if c.bonus:
+            bonuses[c.expire_after_days] = bonuses.get(c.expire_after_days, 0) + c.bonus
+    return Plan(milli, best.expire_after_days if best is not None and milli > 1000 else None,
+                tuple((b, days) for days, b in bonuses.items()))
 
 
 class ProgramRules(BaseRules):
@@ -85,6 +121,21 @@ class ProgramRules(BaseRules):
 
     def __init__(self, zone: ZoneInfo | str = "UTC") -> None:
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
+        # Campaign windows change by the hour at most: their plan per store and local hour is
+        # a memo (a pure function of the configuration and the hour; bounded).
+        self._plans: dict[tuple[str, int], Plan] = {}
+
+    def campaign_plan(self, store: Store, coalition: Coalition, now: dt.datetime) -> Plan:
+        # Keyed by the UTC quarter-hour: every zone offset is a multiple of 15 minutes, so
+        # the local date and hour are the same throughout one.
+        key = (store.id, int(now.timestamp()) // 900)
+        found = self._plans.get(key)
+        if found is None:
+            if len(self._plans) > 10_000:
+                self._plans.clear()
+            local = now.astimezone(self.zone)
+            found = self._plans[key] = plan((*coalition.campaigns, *store.campaigns), local)
+        return found
 
     def earn(self, ctx: EarnContext) -> EarnResult:
         store, co, card, day, amount = ctx.store, ctx.coalition, ctx.card, ctx.business_day, \
@@ -101,24 +152,18 @@ class ProgramRules(BaseRules):
         if amount >= rule.min_amount:
             base = amount // rule.points_per * rule.points
             t_milli = tier_milli(tiers, tier)
-            local = ctx.now.astimezone(self.zone)
-            running = [c for c in (*co.campaigns, *store.campaigns) if active(c, local)]
-            best = max(running, key=lambda c: c.multiplier_milli, default=None)
-            c_milli = best.multiplier_milli if best is not None and \
-                best.multiplier_milli > 1000 else 1000
-            main = base * t_milli * c_milli // 1_000_000
+            p = self.campaign_plan(store, co, ctx.now)
+            main = base * t_milli * p.multiplier_milli // 1_000_000
             groups.append((main, expires))
-            if best is not None and best.expire_after_days and c_milli > 1000:
+            if p.multiplier_expires:
                 plain = base * t_milli // 1000
                 groups[0] = (plain, expires)
-                groups.append((main - plain, day + dt.timedelta(days=best.expire_after_days)))
-            for c in running:
-                if c.bonus:
-                    own = day + dt.timedelta(days=c.expire_after_days) \
-                        if c.expire_after_days else expires
-                    groups.append((c.bonus, own))
+                groups.append((main - plain, day + dt.timedelta(days=p.multiplier_expires)))
+            for bonus, days in p.bonuses:
+                groups.append((bonus, day + dt.timedelta(days=days) if days else expires))
             profile = club.profile
-            if store.birthday_bonus and profile is not None and profile.birth_date is not None:
+            if (store.birthday_bonus and profile is not None and profile.birth_date is not None
+                    and club.birthday_year < day.year):
                 year = birthday_occurrence(profile.birth_date, day, store.birthday_window_days)
                 if year and club.birthday_year < year:
                     birthday_year = year
@@ -180,13 +225,13 @@ class ProgramRules(BaseRules):
             rewards = max(club.rewards.get(store.id, 0), 0)
             out["SC"] = str(max(stamps, 0))
             out["SR"] = str(rewards)
-        xp, first = expiring(card.lots, business_day)
+        balance, xp, first = balance_and_expiring(card.lots, business_day)
         if first is not None:
             out["XP"] = f"{xp}@{first:%Y%m%d}"
         facts = ReceiptFacts(
             earned=int(out["EP"]) if "EP" in out else None,
             redeemed=int(out["RD"]) if "RD" in out and kind == "redeem" else None,
-            balance=available_points(card, business_day),
+            balance=balance,
             tier=out.get("TR", ""), stamps=stamps,
             stamps_needed=store.stamps.needed if store.stamps else 0, rewards=rewards or 0,
             expiring=xp, expiring_on=first,
