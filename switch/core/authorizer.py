@@ -97,6 +97,9 @@ class Checks:
     session_keys: SessionKeyRefs | None = None
     #: The HSM could not be reached for a check this request needs: `91`, no effect.
     hsm_unavailable: bool = False
+    #: The stored PIN (`Card.pin_ref`) `pin_ok` was checked against: a verdict about a PIN
+    #: an operator replaced meanwhile is not used (None: not recorded, trusted as is).
+    pin_ref: str | None = None
 
 
 NO_CHECKS = Checks()
@@ -631,7 +634,8 @@ def _pin_decline(card: Card, req: _Req, checks: Checks, entry: E.Entry) -> str |
         return None
     if card.pin_tries >= PIN_TRIES:
         return "75"
-    if 52 not in req.msg.fields or checks.pin_ok is None:
+    stale = checks.pin_ref is not None and checks.pin_ref != card.pin_ref
+    if 52 not in req.msg.fields or checks.pin_ok is None or stale:
         return "55"  # no PIN (or none verifiable) is not a wrong PIN: not counted
     if checks.pin_ok:
         if card.pin_tries:

@@ -68,6 +68,10 @@ def _text(msg: Message, number: int) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _pan(msg: Message) -> str:
+    return _text(msg, 2) or _text(msg, 35).split("=", 1)[0].split("D", 1)[0]
+
+
 def request_mac(msg: Message) -> bytes | None:
     """The request's MAC, only where a MAC belongs: DE64 (or DE128), as the last field.
 
@@ -134,7 +138,9 @@ class Security:
                 mac_ok = await self._verify_mac(term, msg, payload, profile, mac)
             if not mac_ok:
                 return Checks(mac_ok=False, mac_present=True)  # refused: no PIN check
-            return Checks(mac_ok=True, mac_present=mac_present,
+            card = state.cards.get(_pan(msg))
+            pin_ref = card.pin_ref if card is not None else None
+            return Checks(mac_ok=True, mac_present=mac_present, pin_ref=pin_ref,
                           pin_ok=await self._verify_pin(state, term, msg, canonical))
         except _Unavailable:
             return Checks(mac_present=mac_present, hsm_unavailable=True)
@@ -164,7 +170,7 @@ class Security:
         """True/False from the HSM; None when no PIN could be checked (not counted)."""
         if canonical != "0200" or _text(msg, 3) not in PIN_PCS or term is None:
             return None
-        pan = _text(msg, 2) or _text(msg, 35).split("=", 1)[0].split("D", 1)[0]
+        pan = _pan(msg)
         card = state.cards.get(pan)
         if card is None or card.pin_ref is None or card.pin_tries >= PIN_TRIES:
             return None

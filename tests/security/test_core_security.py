@@ -156,3 +156,19 @@ def test_store_keeps_keys_and_pin_tries_across_restart(tmp_path: Path) -> None:
     assert KEYS.mac_lmk not in details and KEY not in details and "F" * 16 not in details
     assert "AAAAAA" in details and '"tries":1' in details
     store.close()
+
+
+def test_a_verdict_about_a_replaced_pin_is_not_used() -> None:
+    state = signed_state()
+    assert rc(state, earn(T1, 1, PAN, 1_000_000)) == "00"
+    state.cards[PAN].pin_ref = "NEW" + "0" * 13
+    block = {52: b"\x00" * 8}
+    old = "OLD" + "0" * 13
+    assert rc(state, burn(T1, 2, PAN, 1_000, extra=block), Checks(pin_ok=True, pin_ref=old)) \
+        == "55"
+    assert rc(state, burn(T1, 3, PAN, 1_000, extra=block), Checks(pin_ok=False, pin_ref=old)) \
+        == "55"
+    assert state.cards[PAN].pin_tries == 0
+    new = state.cards[PAN].pin_ref
+    assert rc(state, burn(T1, 4, PAN, 1_000, extra=block), Checks(pin_ok=True, pin_ref=new)) \
+        == "00"

@@ -245,3 +245,19 @@ def test_key_exchange_without_tmk_is_refused(tmp_path: Path) -> None:
             assert r.fields[39] == "58" and 48 not in r.fields
             await term.close()
     run(body)
+
+
+def test_format_error_answer_to_a_keyed_terminal_is_maced(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    tmk = new_terminal(cfg, T1)
+
+    async def body() -> None:
+        async with running(cfg) as sw:
+            term = await ready_terminal(sw, tmk, "ascii")
+            good = term.encode(earn(T1, 1, PAN, 100_000))
+            broken = good.replace(b"000000100000", b"00000010000X", 1)
+            assert broken != good
+            r = term.check_response(await term.exchange(broken))  # checks the MAC
+            assert r.mti == "0210" and r.fields[39] == "30" and r.fields[11] == "000001"
+            await term.close()
+    run(body)
