@@ -13,6 +13,7 @@ from typing import Any
 
 from switch.config import Config
 from switch.console import audit, gateway
+from switch.console.adjust import MAX_ADJUST
 from switch.core.calendar import business_day
 from switch.core.luhn import luhn_ok, mask_pan
 
@@ -110,6 +111,8 @@ def parse_adjustment(config: Config, pan: str, points_text: str, store: str, rea
                         f"{points_text[:20]!r}") from None
     if points == 0:
         raise CardError("points must not be zero")
+    if abs(points) > MAX_ADJUST:
+        raise CardError(f"an adjustment is at most {MAX_ADJUST:,} points either way")
     if store not in config.stores:
         raise CardError(f"unknown store {store[:20]!r}")
     reason = reason.strip()

@@ -1,0 +1,181 @@
+"""Passwords, the login limit, session expiry and the audit log's append-only chain."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from switch.console import audit, auth
+from switch.console.db import open_db
+from tests.console.support import PASSWORD, Client, Console, Env, add_staff, make_env
+
+
+def _conn(env: Env) -> sqlite3.Connection:
+    return open_db(env.config.switch.database)
+
+
+def test_passwords_are_stored_as_argon2id_only(env: Env) -> None:
+    add_staff(env, "sue", "support")
+    conn = _conn(env)
+    try:
+        stored = conn.execute("SELECT password_hash FROM console_staff").fetchone()[0]
+        assert stored.startswith("$argon2id$") and PASSWORD not in stored
+        assert "sue" in {s.username for s in auth.list_staff(conn)}
+    finally:
+        conn.close()
+
+
+def test_login_is_limited_per_username_even_with_the_right_password(env: Env) -> None:
+    add_staff(env, "sue", "support")
+    with Console(env, limits=auth.Limits(max_failures=3)) as console:
+        client = Client(console.url)
+        for _ in range(3):
+            assert client.login("sue", "wrong password!").status == 401
+        reply = client.login("sue")
+        assert reply.status == 401 and "too many failed logins" in reply.text()
+        assert Client(console.url).login("sue").status == 401  # another client too
+        console.clock_now += dt.timedelta(minutes=16)  # the window has passed
+        assert client.login("sue").status == 303
+    conn = _conn(env)
+    try:
+        actions = [r.action for r in audit.rows(conn)]
+        assert actions[:5] == ["login", "login.refused", "login.refused", "login.failed",
+                               "login.failed"]
+    finally:
+        conn.close()
+
+
+def test_unknown_user_and_disabled_user_get_the_same_answer(env: Env) -> None:
+    add_staff(env, "sue", "support")
+    conn = _conn(env)
+    try:
+        auth.disable_staff(conn, "test", "sue", env.now)
+    finally:
+        conn.close()
+    with Console(env) as console:
+        for user in ("sue", "nobody"):
+            reply = Client(console.url).login(user)
+            assert reply.status == 401
+            assert "wrong username or password, or the account is disabled" in reply.text()
+
+
+def test_sessions_expire_when_idle_and_end_at_logout_or_disable(env: Env) -> None:
+    add_staff(env, "sue", "support")
+    add_staff(env, "ann", "admin")
+    ttl = dt.timedelta(minutes=30)
+    with Console(env, limits=auth.Limits(session_ttl=ttl)) as console:
+        client = Client(console.url)
+        client.login("sue")
+        console.clock_now += ttl - dt.timedelta(seconds=1)
+        assert client.get("/").status == 200  # activity pushes the expiry forward
+        console.clock_now += ttl - dt.timedelta(seconds=1)
+        assert client.get("/").status == 200
+        console.clock_now += ttl
+        assert (client.get("/").location, client.get("/cards").status) == ("/login", 303)
+
+        client.login("sue")
+        assert client.post("/logout").status == 303
+        assert client.get("/").location == "/login"
+
+        client.login("sue")
+        admin = Client(console.url)
+        admin.login("ann")
+        admin.get("/staff")
+        assert admin.post("/staff/disable", username="sue").status == 200
+        assert client.get("/").location == "/login"
+
+
+def test_the_audit_log_refuses_update_and_delete(env: Env) -> None:
+    add_staff(env, "sue", "support")
+    conn = _conn(env)
+    try:
+        for sql in ("UPDATE console_audit SET actor = 'mallory'", "DELETE FROM console_audit"):
+            with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+                conn.execute(sql)
+        assert audit.verify(conn) == (1, None)
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("tamper", ["alter", "delete"])
+def test_tampering_behind_the_triggers_breaks_the_chain(env: Env, tamper: str) -> None:
+    for user in ("a1", "a2", "a3"):
+        add_staff(env, user, "auditor")
+    conn = _conn(env)
+    try:
+        assert audit.verify(conn) == (3, None)
+        conn.execute("DROP TRIGGER console_audit_no_update")
+        conn.execute("DROP TRIGGER console_audit_no_delete")
+        if tamper == "alter":
+            conn.execute("UPDATE console_audit SET after = '{\"role\":\"admin\"}' WHERE id = 2")
+            assert audit.verify(conn)[1] == "row 2 was altered (its hash does not match its " \
+                                            "content)"
+        else:
+            conn.execute("DELETE FROM console_audit WHERE id = 2")
+            assert audit.verify(conn)[1] == "row 2 is missing (next is 3)"
+    finally:
+        conn.close()
+    with Console(env) as console:
+        add_staff(env, "aud", "auditor")  # appended after the damage: still reported
+        client = Client(console.url)
+        client.login("aud")
+        assert "Hash chain BROKEN" in client.get("/audit").text()
+
+
+def test_the_cli_manages_staff_and_its_changes_are_audited(env: Env) -> None:
+    lps = [sys.executable, "-m", "switch.cli"]
+    cfg = ["--config", str(env.config_path)]
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*lps, "staff", *args, *cfg, "--password-stdin"], input=stdin,
+                              capture_output=True, text=True, check=False)
+
+    assert run("add", "zoe", "--role", "marketing", stdin="a long password\n").returncode == 0
+    bad = run("add", "zed", "--role", "boss", stdin="a long password\n")
+    assert bad.returncode == 1 and "role must be one of" in bad.stderr
+    short = run("reset-password", "zoe", stdin="short\n")
+    assert short.returncode == 1 and "password" in short.stderr
+    assert run("reset-password", "zoe", stdin="another long one\n").returncode == 0
+    assert run("disable", "zoe").returncode == 0
+    again = run("disable", "zoe")
+    assert again.returncode == 1 and "already disabled" in again.stderr
+    conn = _conn(env)
+    try:
+        rows = audit.rows(conn)
+        assert [r.action for r in rows] == ["staff.disable", "staff.reset-password",
+                                            "staff.add"]
+        assert all(r.actor.startswith("cli:") and r.target == "staff:zoe" for r in rows)
+        assert audit.verify(conn) == (3, None)
+        assert auth.get_staff(conn, "zed") is None
+    finally:
+        conn.close()
+
+
+def test_reveal_of_a_full_card_number_is_audited_and_masked_otherwise(tmp_path: Path) -> None:
+    env = make_env(tmp_path, n_cards=1)
+    add_staff(env, "sue", "support")
+    add_staff(env, "aud", "auditor")
+    pan = env.cards[0]
+    with Console(env) as console:
+        auditor = Client(console.url)
+        auditor.login("aud")
+        page = auditor.post("/cards", pan=pan)
+        assert pan not in page.body and "Show the full number" not in page.body
+        support = Client(console.url)
+        support.login("sue")
+        ref = support.card_ref(pan)
+        assert pan not in support.post("/cards", pan=pan).body
+        shown = support.post("/cards/reveal", card=ref)
+        assert shown.status == 200 and pan in shown.text()
+    conn = _conn(env)
+    try:
+        last = audit.rows(conn)[0]
+        assert (last.actor, last.action) == ("staff:sue", "card.reveal")
+        assert pan not in last.target and pan[-4:] in last.target
+    finally:
+        conn.close()
