@@ -7,6 +7,7 @@ service that cannot be had is a test failure, never a skip.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import socket
@@ -90,8 +91,31 @@ def wait_presence(reader: str, present: bool, timeout: float = 10.0) -> None:
           f"card {'in' if present else 'out of'} {reader}")
 
 
+VPCD_LOCK = Path(tempfile.gettempdir()) / "lps-vpcd-slots.lock"
+
+
 @pytest.fixture
-def vcard(pcscd: None) -> Iterator[Callable[..., VirtualLoyaltyCard]]:
+def vpcd_slots(pcscd: None) -> Iterator[None]:
+    """The vpcd slots belong to the whole machine: two test sessions running at once would
+    insert cards into each other's readers, so a test holds this lock while it uses them."""
+    with open(VPCD_LOCK, "w") as fh:
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"vpcd slots held by another test session ({VPCD_LOCK})")
+                time.sleep(0.1)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def vcard(vpcd_slots: None) -> Iterator[Callable[..., VirtualLoyaltyCard]]:
     """Insert virtual cards: vcard(mode=..., slot=0, **kw); all removed at the end."""
     cards: list[tuple[VirtualLoyaltyCard, str]] = []
 

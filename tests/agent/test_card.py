@@ -107,7 +107,7 @@ def test_describe_reader(vcard):
     assert describe_reader(R0, True).startswith("LPS card 628000******7895 expires 3012")
 
 
-def test_watcher_sees_insert_and_removal(pcscd):
+def test_watcher_sees_insert_and_removal(vpcd_slots):
     events: list[CardEvent] = []
     seen = threading.Condition()
 

@@ -56,6 +56,11 @@ def test_earn_burn_balance_through_every_part(switch, agent_factory, vcard):
     agent.start()
     agent.wait_signed_on()
 
+    # a broken and an unknown frame are NAKed; the agent carries on
+    agent.register.write(b"\x02EARN\x1c1\x1cX\x03\x00")
+    assert agent.register.read_byte() == b"\x15"
+    assert agent.register.send(b"PAY\x1c100") == b"\x15"
+
     earn = resp(agent.ask("EARN", "250000", "INV-1"))
     assert earn["code"] == "00", earn
     assert earn["earned"] == 25 and earn["balance"] == 25  # 1 point per 10,000 IRR
@@ -72,6 +77,9 @@ def test_earn_burn_balance_through_every_part(switch, agent_factory, vcard):
     # the card really was read over PC/SC: SELECT + READ RECORD for each request
     assert card.apdus.count(bytes.fromhex("00B2010C00")) == 4
     assert agent.outbox() == {}
+    log = agent.log.read_text()
+    assert "bad LRC" in log and "unknown request 'PAY'" in log
+    assert PAN not in log  # cards are masked in every log line
 
 
 def test_card_faults_reach_the_register(switch, agent_factory, vcard):
@@ -90,7 +98,7 @@ def test_card_faults_reach_the_register(switch, agent_factory, vcard):
     assert r["code"] == "XR" and "does not answer" in str(r["message"])
 
 
-def test_no_card_in_time_is_xc(switch, agent_factory, pcscd):
+def test_no_card_in_time_is_xc(switch, agent_factory, vpcd_slots):
     switch.start()
     agent = agent_factory(switch)
     agent.config.write_text(agent.config.read_text().replace("card_wait_seconds = 10",
@@ -204,7 +212,8 @@ def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
     assert resp(agent.ask("BAL"))["balance"] == 60
 
 
-def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory, pcscd):
+def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory,
+                                                           vpcd_slots):
     switch.start()
     agent = agent_factory(switch, extra="echo_interval_seconds = 0.3\n")
     agent.start()
