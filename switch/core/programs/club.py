@@ -9,7 +9,9 @@ then: a debt repaid by the next visits, like a spent earn's lot). Tiers are not 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from array import array
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +28,70 @@ class Profile:
     enrolled_at: dt.datetime | None = None
 
 
+class Spend:
+    """Spend by business day, compact: two arrays sorted by day (~16 bytes a day, where a dict
+    of dates to ints takes ~120: the cache holds one per active card)."""
+
+    __slots__ = ("_amounts", "_days")
+
+    def __init__(self, items: Mapping[dt.date, int] | None = None) -> None:
+        self._days: array[int] = array("l")
+        self._amounts: array[int] = array("q")
+        for day, amount in sorted((items or {}).items()):
+            self[day] = amount
+
+    def get(self, day: dt.date, default: int = 0) -> int:
+        o = day.toordinal()
+        i = bisect_left(self._days, o)
+        return self._amounts[i] if i < len(self._days) and self._days[i] == o else default
+
+    def __setitem__(self, day: dt.date, amount: int) -> None:
+        o = day.toordinal()
+        i = bisect_left(self._days, o)
+        if i < len(self._days) and self._days[i] == o:
+            if amount:
+                self._amounts[i] = amount
+            else:
+                del self._days[i]
+                del self._amounts[i]
+        elif amount:
+            self._days.insert(i, o)
+            self._amounts.insert(i, amount)
+
+    def total(self, after: dt.date, until: dt.date) -> int:
+        """The spend on days `d` with `after < d <= until`."""
+        i = bisect_right(self._days, after.toordinal())
+        j = bisect_right(self._days, until.toordinal())
+        return sum(self._amounts[i:j])
+
+    def forget_until(self, day: dt.date) -> None:
+        i = bisect_right(self._days, day.toordinal())
+        del self._days[:i]
+        del self._amounts[:i]
+
+    def items(self) -> Iterator[tuple[dt.date, int]]:
+        for o, amount in zip(self._days, self._amounts, strict=True):
+            yield dt.date.fromordinal(o), amount
+
+    def clear(self) -> None:
+        self.forget_until(dt.date.max)
+
+    def __len__(self) -> int:
+        return len(self._days)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Spend):
+            return self._days == other._days and self._amounts == other._amounts
+        if isinstance(other, Mapping):
+            return dict(self.items()) == dict(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Spend({dict(self.items())!r})"
+
+
 @dataclass(slots=True)
 class Club:
     """What the programs remember about one card."""
@@ -34,7 +100,7 @@ class Club:
     tier: str = ""
     tier_day: dt.date | None = None
     #: Qualifying spend (DE4 of approved earns net of returns) by business day, last 12 months.
-    spend: dict[dt.date, int] = field(default_factory=dict)
+    spend: Spend = field(default_factory=Spend)
     #: Points counted against the daily cap on `earned_day`.
     earned_day: dt.date | None = None
     earned: int = 0
@@ -128,8 +194,7 @@ def rolling_spend(club: Club, day: dt.date) -> int:
     roll = club.roll
     if roll is not None and roll[0] == day:
         return roll[1]
-    start = year_before(day)
-    total = sum(v for d, v in club.spend.items() if start < d <= day)
+    total = club.spend.total(year_before(day), day)
     club.roll = (day, total)
     return total
 
@@ -219,11 +284,7 @@ def _add_spend(club: Club, day: dt.date, amount: int) -> None:
     roll = club.roll
     if roll is not None and year_before(roll[0]) < day <= roll[0]:
         club.roll = (roll[0], roll[1] + amount)
-    value = club.spend.get(day, 0) + amount
-    if value:
-        club.spend[day] = value
-    else:
-        club.spend.pop(day, None)
+    club.spend[day] = club.spend.get(day, 0) + amount
 
 
 def _add_stamps(club: Club, store: str, stamps: int, rewards: int) -> None:
@@ -233,9 +294,7 @@ def _add_stamps(club: Club, store: str, stamps: int, rewards: int) -> None:
 
 def prune_spend(club: Club, day: dt.date) -> None:
     """Forget spend older than any window that can still ask for it (13 months)."""
-    start = year_before(day) - dt.timedelta(days=31)
-    for d in [d for d in club.spend if d <= start]:
-        del club.spend[d]
+    club.spend.forget_until(year_before(day) - dt.timedelta(days=31))
     club.roll = None
 
 
