@@ -74,8 +74,14 @@ def test_earn_burn_balance_through_every_part(switch, agent_factory, vcard):
 
     bal = resp(agent.ask("BAL"))
     assert (bal["code"], bal["balance"]) == ("00", 15)
+
+    # a return of 100,000 of the 250,000 purchase claws back 10 of its 25 points
+    refund = resp(agent.ask("REFUND", "100000", "INV-4", str(earn["rrn"])))
+    assert (refund["code"], refund["balance"]) == ("00", 5), refund
+    unknown = resp(agent.ask("REFUND", "1000", "INV-5", "999999999999"))
+    assert unknown["code"] != "00", unknown
     # the card really was read over PC/SC: SELECT + READ RECORD for each request
-    assert card.apdus.count(bytes.fromhex("00B2010C00")) == 4
+    assert card.apdus.count(bytes.fromhex("00B2010C00")) == 6
     assert agent.outbox() == {}
     log = agent.log.read_text()
     assert "bad LRC" in log and "unknown request 'PAY'" in log
