@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import html
 import re
+import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -21,12 +22,19 @@ from switch.console import auth
 from switch.console.db import open_db
 from switch.console.server import App, Settings, make_server
 from switch.core.authorizer import handle
+from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
 from switch.store import SqliteStore
 from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @dataclasses.dataclass
@@ -43,6 +51,10 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
     """Config + database: cards that earned yesterday (a day to settle) and today."""
     db = root / "lps.db"
     text = EXAMPLE.read_text().replace('"var/lps.db"', f'"{db}"')
+    # Ports of its own, in case a test starts the switch on this configuration.
+    text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{free_port()}"')
+    text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
+    text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
     cfg_path = root / "lps.toml"
     cfg_path.write_text(text)
     config = load_config(cfg_path)
@@ -69,7 +81,9 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
     finally:
         store.close()
     open_db(db).close()
-    return Env(root, cfg_path, config, now, (then - dt.timedelta(0)).date(), pans)
+    sw = config.switch
+    return Env(root, cfg_path, config, now, business_day(then, sw.zone, sw.business_day_cutover),
+               pans)
 
 
 def add_staff(env: Env, username: str, role: str) -> None:

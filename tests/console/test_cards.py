@@ -1,0 +1,174 @@
+"""Card changes from the console: maker-checker, the switch's own paths, the journal it writes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from switch.client import TerminalClient
+from switch.console import cards
+from switch.console.db import open_db
+from switch.core.calendar import business_day
+from switch.server import admin_socket_path
+from switch.store import SqliteStore
+from tests.console.support import Client, Console, Env, add_staff
+from tests.switch.support import T1, earn
+
+S1, S2 = "STORE0000000001", "STORE0000000002"
+
+
+@pytest.fixture
+def conn(env: Env) -> Iterator[sqlite3.Connection]:
+    c = open_db(env.config.switch.database)
+    yield c
+    c.close()
+
+
+def _available(env: Env, conn: sqlite3.Connection, pan: str) -> int:
+    return cards.lookup(conn, env.config, pan, env.now).available
+
+
+def _sound(env: Env) -> None:
+    store = SqliteStore(env.config.switch.database)
+    try:
+        assert store.check_invariants() == []
+    finally:
+        store.close()
+
+
+def test_small_adjustment_applies_at_once_large_one_waits_for_a_checker(
+        env: Env, conn: sqlite3.Connection) -> None:
+    pan = env.cards[0]
+    start = _available(env, conn, pan)
+    small = cards.request_adjustment(conn, env.config, "sue", pan, 1000, S1, "goodwill", 1000,
+                                     env.now)
+    assert small.status == "applied" and _available(env, conn, pan) == start + 1000
+    big = cards.request_adjustment(conn, env.config, "sue", pan, 1001, S2, "complaint", 1000,
+                                   env.now)
+    assert big.status == "pending" and _available(env, conn, pan) == start + 1000
+    with pytest.raises(cards.CardError, match="another staff member"):
+        cards.decide(conn, env.config, "sue", big.id, True, env.now)
+    done = cards.decide(conn, env.config, "bob", big.id, True, env.now)
+    assert (done.status, done.checker) == ("applied", "bob")
+    assert _available(env, conn, pan) == start + 2001
+    row = conn.execute("SELECT kind, store_id, points, response_code, detail FROM journal "
+                       "ORDER BY id DESC LIMIT 1").fetchone()
+    assert row[:4] == ("card_admin", S2, 1001, "00")
+    assert json.loads(row[4]) == {"action": "adjust", "reason": "complaint", "by": "bob"}
+    lot = conn.execute("SELECT store_id, initial, remaining FROM lots ORDER BY id DESC "
+                       "LIMIT 1").fetchone()
+    assert lot == (S2, 1001, 1001)  # the store that grants the points carries them
+    _sound(env)
+
+
+def test_a_debit_draws_lots_in_burn_order_and_a_rejection_changes_nothing(
+        env: Env, conn: sqlite3.Connection) -> None:
+    pan = env.cards[1]
+    journal = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    rejected = cards.request_adjustment(conn, env.config, "sue", pan, -600, S1, "fraud", 100,
+                                        env.now)
+    cards.decide(conn, env.config, "bob", rejected.id, False, env.now)
+    assert cards.get_adjustment(conn, rejected.id).status == "rejected"
+    assert conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == journal
+    query = "SELECT store_id, earned_on, remaining FROM lots WHERE pan = ? ORDER BY id"
+    before = conn.execute(query, (pan,)).fetchall()
+    cards.request_adjustment(conn, env.config, "sue", pan, -650, S1, "fraud", 1000, env.now)
+    after = conn.execute(query, (pan,)).fetchall()
+    sw = env.config.switch
+    y, t = str(env.yesterday), str(business_day(env.now, sw.zone, sw.business_day_cutover))
+    # Seeded: yesterday 500 at S1 (burnt) and 600 at S2, today 100 at S1. The soonest expiry
+    # goes first: all of yesterday's S2 lot, then 50 of today's.
+    assert before == [(S1, y, 0), (S2, y, 600), (S1, t, 100)]
+    assert after == [(S1, y, 0), (S2, y, 0), (S1, t, 50)]
+    assert _available(env, conn, pan) == 50
+    _sound(env)
+
+
+def test_an_approval_the_card_can_no_longer_bear_stays_pending_with_the_reason(
+        env: Env, conn: sqlite3.Connection) -> None:
+    pan = env.cards[2]
+    have = _available(env, conn, pan)
+    pending = cards.request_adjustment(conn, env.config, "sue", pan, -have, S1, "fraud", 10,
+                                       env.now)
+    cards.request_adjustment(conn, env.config, "bob", pan, -5, S1, "typo", 10, env.now)
+    with pytest.raises(cards.CardError, match="points available"):
+        cards.decide(conn, env.config, "bob", pending.id, True, env.now)
+    again = cards.get_adjustment(conn, pending.id)
+    assert again.status == "pending" and "points available" in (again.error or "")
+    assert _available(env, conn, pan) == have - 5
+
+
+def _start_switch(env: Env) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config",
+                             str(env.config_path), "--log-level", "WARNING"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock = admin_socket_path(env.config.switch.database)
+    deadline = time.monotonic() + 60  # readiness wait, not a measured duration
+    while not sock.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"switch did not start: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
+        time.sleep(0.05)
+    return proc
+
+
+def _earn_rc(env: Env, pan: str, stan: int) -> str:
+    listen = env.config.switch.listen_ascii
+    assert listen is not None
+    host, port = listen.host, listen.port
+
+    async def go() -> str:
+        client = await TerminalClient("ascii", host, int(port)).connect()
+        try:
+            reply = await client.send(earn(T1, stan, pan, 100_000, now=env.now))
+            return reply.text(39)
+        finally:
+            await client.close()
+
+    return asyncio.run(go())
+
+
+def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> None:
+    add_staff(env, "sue", "support")
+    pan = env.cards[3]
+    proc = _start_switch(env)
+    try:
+        with Console(env) as console:
+            client = Client(console.url)
+            client.login("sue")
+            ref = client.card_ref(pan)
+            assert client.post("/cards/block", card=ref).status == 200
+            assert _earn_rc(env, pan, 900001) == "62"  # the running switch's cache knows
+            assert client.post("/cards/unblock", card=ref).status == 200
+            assert _earn_rc(env, pan, 900002) == "00"
+            # The switch's admin socket has no point adjustments (yet): refused, said plainly,
+            # nothing recorded as applied.
+            reply = client.post("/cards/adjust", card=ref, points="5", store=S1,
+                                reason="goodwill")
+            assert reply.status == 400
+            assert "the switch refused" in reply.text()
+    finally:
+        proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(30)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    conn = open_db(env.config.switch.database)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM console_adjustments").fetchone()[0] == 0
+        actions = [r[0] for r in conn.execute(
+            "SELECT json_extract(detail, '$.action') FROM journal WHERE pan = ? AND "
+            "kind = 'card_admin' ORDER BY id", (pan,))]
+        assert actions == ["block", "unblock"]
+    finally:
+        conn.close()
+    _sound(env)

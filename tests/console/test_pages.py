@@ -1,0 +1,90 @@
+"""What the read-only pages show: the dashboard's figures, programs, settlement files, audit."""
+
+from __future__ import annotations
+
+import re
+
+from switch.console import audit
+from switch.console.db import open_db
+from switch.core.authorizer import handle
+from switch.core.programs.rules import program_rules
+from switch.store import SqliteStore
+from tests.console.support import Client, Console, Env, add_staff
+from tests.switch.support import T2, burn, card
+
+
+def _cells(body: str, table_after: str) -> list[list[str]]:
+    part = body.split(table_after, 1)[1].split("</table>", 1)[0]
+    return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(
+        r"<tr>(.*?)</tr>", part)[1:]]
+
+
+def test_dashboard_counts_today_by_store_and_response_code(env: Env) -> None:
+    store = SqliteStore(env.config.switch.database)
+    try:
+        state = store.load(env.config, program_rules(env.config), env.now)
+        for stan, msg in enumerate((burn(T2, 0, env.cards[0], 999_000_000, now=env.now),
+                                    burn(T2, 0, card(1, bin_="411111"), 1000, now=env.now)), 7000):
+            msg.fields[11] = f"{stan:06d}"
+            store.append(handle(state, msg, env.now).entries)
+    finally:
+        store.close()
+    add_staff(env, "mia", "marketing")
+    with Console(env) as console:
+        client = Client(console.url)
+        client.login("mia")
+        page = client.get("/")
+    assert page.status == 200
+    assert _cells(page.body, "Approvals and declines by store") == [
+        ["STORE0000000001", "Cafe Naderi", "8", "0"],
+        ["STORE0000000002", "Book City", "0", "2"]]
+    assert _cells(page.body, "By response code") == [["00", "8"], ["14", "1"], ["51", "1"]]
+    text = page.text()
+    assert "Points issued 800" in " ".join(text.split())
+    assert "Points redeemed 0" in " ".join(text.split())
+
+
+def test_programs_page_shows_the_configuration(env: Env, console: Console) -> None:
+    add_staff(env, "mia", "marketing")
+    client = Client(console.url)
+    client.login("mia")
+    text = " ".join(client.get("/programs").text().split())
+    assert "Read-only" in text
+    for expected in ("Tehran Mall Club", "GOLD", "1.5", "Yalda night", "free coffee",
+                     "2 per 10,000 from 100,000", "+15%"):
+        assert expected in text, expected
+
+
+def test_settlement_files_download_and_are_audited(env: Env, console: Console) -> None:
+    add_staff(env, "sam", "settlement")
+    client = Client(console.url)
+    client.login("sam")
+    assert client.post("/settlement/run", date=str(env.yesterday)).status == 200
+    listing = client.get("/settlement")
+    assert f"/settlement/day?date={env.yesterday}" in listing.body
+    reply = client.get("/settlement/file", date=str(env.yesterday), name="positions.csv")
+    assert reply.status == 200 and reply.headers["Content-Type"].startswith("text/csv")
+    assert reply.body.startswith("store_id,store_name,points_payable")
+    again = client.post("/settlement/run", date=str(env.yesterday))  # identical re-run
+    assert again.status == 200 and "identical" in again.text()
+    conn = open_db(env.config.switch.database)
+    try:
+        actions = [(r.action, r.target) for r in audit.rows(conn)][:3]
+    finally:
+        conn.close()
+    day = env.yesterday
+    assert actions == [("settlement.run", f"settlement:{day}"),
+                       ("settlement.download", f"settlement:{day}/positions.csv"),
+                       ("settlement.run", f"settlement:{day}")]
+
+
+def test_pages_send_no_script_and_a_strict_policy(env: Env, console: Console) -> None:
+    add_staff(env, "ann", "admin")
+    client = Client(console.url)
+    client.login("ann")
+    for path in ("/", "/cards", "/adjustments", "/programs", "/settlement", "/audit", "/staff"):
+        reply = client.get(path)
+        assert reply.status == 200, path
+        assert "<script" not in reply.body.lower()
+        assert "default-src 'none'" in reply.headers["Content-Security-Policy"]
+        assert reply.headers["Cache-Control"] == "no-store"
