@@ -250,7 +250,17 @@ class Connection(asyncio.Protocol):
             if decision is not None:
                 self.respond(decision, mti, started, await self._seal(decision))
 
-        sec.sequencer.run(checked(), finish)
+        self._hold(1)  # counted in flight from now on: backpressure covers HSM waits too
+        sec.sequencer.run(checked(), finish, done=lambda: self._hold(-1))
+
+    def _hold(self, n: int) -> None:
+        sw = self.switch
+        self.inflight += n
+        sw.inflight += n
+        self._update_reading()
+        if n < 0 and sw.paused and sw.inflight < sw.config.switch.limits.max_inflight:
+            for conn in list(sw.paused):
+                conn._update_reading()
 
     async def _seal(self, decision: Decision) -> bytes | None:
         """The response MACed for its terminal (None: plain, encoded by `respond`)."""
@@ -483,6 +493,7 @@ class Switch:
         for conn in list(self.connections):
             if conn.transport is not None and not conn.paused:
                 conn.transport.pause_reading()
+        await self.security.sequencer.drain()  # requests still waiting for the HSM
         await self.writer.drain()
         for conn in list(self.connections):
             if conn.transport is not None:

@@ -287,7 +287,15 @@ class Sequencer:
     def busy(self) -> bool:
         return self.tail is not None and not self.tail.done()
 
-    def run(self, prepare: Awaitable[T], finish: Callable[[T], Awaitable[None]]) -> None:
+    async def drain(self) -> None:
+        """Wait until everything queued so far has been decided."""
+        while self.busy:
+            assert self.tail is not None
+            await self.tail
+
+    def run(self, prepare: Awaitable[T], finish: Callable[[T], Awaitable[None]],
+            done: Callable[[], None] | None = None) -> None:
+        """Queue one request; `done` is called when it has been decided (or failed)."""
         prev = self.tail
         mine: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.tail = mine
@@ -301,6 +309,8 @@ class Sequencer:
             except Exception:
                 log.exception("event=security_pipeline_error")
             finally:
+                if done is not None:
+                    done()
                 mine.set_result(None)
 
         task = asyncio.get_running_loop().create_task(go())

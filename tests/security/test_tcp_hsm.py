@@ -4,6 +4,7 @@ are awaited, pipelined, and the decisions still follow the order the requests ar
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sqlite3
 import struct
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from iso8583 import frame
 from iso8583.loyalty import parse_de54
+from switch.config import load_config
 from tests.security.support import Terminal, lps, new_terminal, running, write_config
 from tests.switch.support import T1, burn, card, earn, inquiry, request, reversal
 
@@ -45,8 +47,14 @@ def test_pipelined_maced_requests_are_decided_in_arrival_order(
     tmk = new_terminal(cfg, T1)
     pan = card(31)
 
+    # A small per-connection limit: requests waiting for the HSM count against it.
+    config = load_config(cfg)
+    config = dataclasses.replace(config, switch=dataclasses.replace(
+        config.switch, limits=dataclasses.replace(config.switch.limits,
+                                                  max_inflight_per_connection=4)))
+
     async def body() -> None:
-        async with running(cfg) as sw:
+        async with running(config) as sw:
             assert not sw.security.inline
             term = await Terminal(T1, "ascii", tmk).connect(sw)
             await term.key_exchange()
@@ -75,6 +83,7 @@ def test_pipelined_maced_requests_are_decided_in_arrival_order(
             assert answers["000003"].fields[39] == "00"
             assert all(answers[f"{10 + i:06d}"].fields[39] == "00" for i in range(20))
             assert parse_de54(str(answers["000040"].fields[54]))[0].amount == 10 + 20
+            assert sw.inflight == 0 and not sw.security.sequencer.busy
             # A tampered request is still refused over TCP.
             bad = bytearray(term.encode(earn(T1, 50, pan, 10_000)))
             bad[-3] ^= 4
