@@ -14,7 +14,17 @@ from iso8583 import Message
 from iso8583.loyalty import parse_de54
 from switch.server import Switch
 from tests.security.support import Terminal, lps, new_terminal, running, write_config
-from tests.switch.support import T1, T2, burn, card, earn, inquiry, request, reversal
+from tests.switch.support import (
+    T1,
+    T2,
+    batch_close,
+    burn,
+    card,
+    earn,
+    inquiry,
+    request,
+    reversal,
+)
 
 PAN = card(77)
 
@@ -62,6 +72,10 @@ def test_key_exchange_then_maced_traffic(tmp_path: Path, profile: str) -> None:
             r = await term.send(rev)
             assert r.mti == "0410" and r.fields[39] == "00"
             assert await points(term, 4) == 20
+            # The batch close has DE74-89, hence a secondary bitmap and the MAC in DE128.
+            totals = {74: 1, 86: 200_000, 76: 1, 88: 5_000, 77: 1, 89: 5_000}
+            r = await term.send(batch_close(T1, 5, "000001", totals))
+            assert r.mti == "0510" and r.fields[39] == "00"
             await term.close()
         # The new session keys were stored under the LMK only.
         (mac, pin, mac_kcv), = rows(tmp_path / "lps.db",
