@@ -229,6 +229,57 @@ def _write(path: Path, data: dict[str, object]) -> None:
         os.fsync(fh.fileno())
 
 
+def cmd_club(args: argparse.Namespace) -> int:
+    """A card's program state as the switch will see it at its next message today."""
+    from switch.core.model import Card
+    from switch.core.programs.club import nightly_tier, rolling_spend
+    from switch.programs_store import load_clubs
+
+    config = config_from(args)
+    db = config.switch.database
+    if not db.exists():
+        print(f"lps club: {db}: no database", file=sys.stderr)
+        return 1
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        row = conn.execute("SELECT coalition_id, status, enrolled_on FROM cards WHERE pan = ?",
+                           (args.pan,)).fetchone()
+        if row is None:
+            print(f"lps club: card {mask_pan(args.pan)} is not enrolled", file=sys.stderr)
+            return 1
+        day = today(config)
+        card = Card(args.pan, row[0], row[1], dt.date.fromisoformat(row[2]))
+        cards = {args.pan: card}
+
+        def q(sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+            where = " WHERE pan = ?" if "WHERE" not in sql else " AND pan = ?"
+            return conn.execute(sql + where, (*params, args.pan))
+
+        load_clubs(q, cards, day)
+    finally:
+        conn.close()
+    co = config.coalitions.get(card.coalition)
+    club = card.club
+    print(f"card       {mask_pan(card.pan)}   coalition {card.coalition}   status {card.status}")
+    if club is None:
+        print("program    no earn yet")
+        return 0
+    p = club.profile
+    if p is not None:
+        enrolled = f"{p.enrolled_at:%Y-%m-%d}" if p.enrolled_at else "-"
+        print(f"profile    {p.name or '-'}   phone {p.phone or '-'}   born {p.birth_date or '-'}"
+              f"   enrolled {enrolled}")
+    if co is not None and co.tiers:
+        print(f"tier       {nightly_tier(club, co.tiers, day)} (12-month spend "
+              f"{rolling_spend(club, day)})")
+    print(f"earned     {club.earned_on(day)} points today   birthday bonus year "
+          f"{club.birthday_year or '-'}")
+    for store in sorted(club.stamps):
+        print(f"stamps     {store}: {max(club.stamps[store], 0)}   rewards "
+              f"{max(club.rewards.get(store, 0), 0)}")
+    return 0
+
+
 def today(config: Config) -> dt.date:
     cfg = config.switch
     return business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
@@ -255,6 +306,11 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--seed", help="32-byte seed as hex (default: from the OS)")
     add_config_argument(p)
     p.set_defaults(func=cmd_draw)
+
+    p = sub.add_parser("club", help="a card's program state: profile, tier, spend, stamps")
+    p.add_argument("pan")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_club)
 
     p = sub.add_parser("draw-verify", help="recompute a published draw")
     p.add_argument("directory")

@@ -10,6 +10,8 @@ import datetime as dt
 import signal
 from pathlib import Path
 
+import pytest
+
 from iso8583.loyalty import parse_tlv
 from switch.cli import main as lps_main
 from switch.client import TerminalClient
@@ -27,7 +29,9 @@ def tlv(msg: object) -> dict[str, str]:
     return parse_tlv(fields[48]) if 48 in fields else {}
 
 
-def test_lps_serve_runs_the_programs_stamps_profile_and_restart(tmp_path: Path) -> None:
+def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config, port = write_config(tmp_path)
     pan = card(777)
     today = dt.datetime.now(dt.UTC).date()
@@ -76,6 +80,11 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(tmp_path: Path) 
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0
+    capsys.readouterr()
+    assert lps_main(["club", pan, "--config", str(config)]) == 0
+    shown = capsys.readouterr().out
+    assert "Neda Ahmadi" in shown and "tier       BLUE (12-month spend 1000000)" in shown
+    assert "STORE0000000001: 0   rewards 0" in shown
 
 
 def test_in_process_server_tier_campaign_and_return_both_profiles(tmp_path: Path) -> None:

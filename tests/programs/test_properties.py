@@ -184,3 +184,26 @@ def test_receipt_balance_pass_agrees_with_the_authorizer(lots: list[tuple[int, i
             and DAY < lot.expires_on <= DAY + dt.timedelta(days=30)]
     assert xp == sum(lot.remaining for lot in soon)
     assert first == min((lot.expires_on for lot in soon), default=None)
+
+
+@FAST
+@given(st.lists(st.tuples(st.integers(0, 800), st.integers(-10**6, 10**6)), max_size=60),
+       st.integers(0, 800), st.integers(0, 800))
+def test_spend_behaves_like_a_dict_of_days(ops: list[tuple[int, int]], a: int, b: int) -> None:
+    from switch.core.programs.club import Spend
+
+    spend, ref = Spend(), {}
+    start = dt.date(2025, 1, 1)
+    for offset, amount in ops:
+        day = start + dt.timedelta(days=offset)
+        value = ref.get(day, 0) + amount
+        if value:
+            ref[day] = value
+        else:
+            ref.pop(day, None)
+        spend[day] = spend.get(day) + amount
+    assert spend == ref and len(spend) == len(ref)
+    lo, hi = start + dt.timedelta(days=min(a, b)), start + dt.timedelta(days=max(a, b))
+    assert spend.total(lo, hi) == sum(v for d, v in ref.items() if lo < d <= hi)
+    spend.forget_until(lo)
+    assert spend == {d: v for d, v in ref.items() if d > lo}

@@ -217,8 +217,10 @@ class ProgramRules(BaseRules):
             return tags
         club = card.club or _NO_CLUB
         out = dict(tags)
-        if coalition.tiers:
-            out.setdefault("TR", nightly_tier(club, coalition.tiers, business_day))
+        if coalition.tiers and "TR" not in out:
+            tier = nightly_tier(club, coalition.tiers, business_day)
+            if tier:
+                out["TR"] = tier
         stamps = rewards = None
         if store.stamps is not None:
             stamps = club.stamps.get(store.id, 0)
