@@ -79,6 +79,16 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def _mqtt(text: str) -> str:
+    from switch.console.fleet import parse_url
+
+    try:
+        parse_url(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -90,7 +100,8 @@ def cmd_console(args: argparse.Namespace) -> int:
         approval_threshold=args.approval_threshold,
         limits=Limits(max_failures=args.max_failures,
                       session_ttl=dt.timedelta(minutes=args.session_minutes)),
-        settlement_out=Path(args.settlement_out) if args.settlement_out else None)
+        settlement_out=Path(args.settlement_out) if args.settlement_out else None,
+        mqtt=args.mqtt)
     app = App(config, args.config, settings)
     host, port = args.listen
     server = make_server(app, host, port)
@@ -102,6 +113,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         pass
     finally:
         server.server_close()
+        app.close()
     return 0
 
 
@@ -129,4 +141,6 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         "(default: %(default)s)")
     p.add_argument("--settlement-out", help="where console runs write each day's files "
                                             "(default: <database>.settlement/<day>)")
+    p.add_argument("--mqtt", type=_mqtt, help="mqtt://HOST:PORT of the agents' broker: "
+                                               "the dashboard shows the terminals online")
     p.set_defaults(func=cmd_console)

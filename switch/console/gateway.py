@@ -16,8 +16,8 @@ from switch.core import entries as E
 from switch.core.admin import AdminError, card_command
 from switch.core.model import State
 from switch.core.programs.rules import program_rules
-from switch.server import database_in_use
-from switch.store import SqliteStore
+from switch.server import release_lock, take_lock
+from switch.store import SqliteStore, StoreError
 
 
 class GatewayError(RuntimeError):
@@ -25,6 +25,8 @@ class GatewayError(RuntimeError):
 
 
 def _offline(config: Config, decide: Callable[[State], E.Entry], now: dt.datetime) -> int:
+    """Holding the switch's own lock, so a switch starting meanwhile waits for this entry
+    (it refuses to start while the lock is held) instead of missing it in its cache."""
     store = SqliteStore(config.switch.database)
     try:
         state = store.load(config, program_rules(config), now)
@@ -38,6 +40,20 @@ def _offline(config: Config, decide: Callable[[State], E.Entry], now: dt.datetim
         store.close()
 
 
+def _send(config: Config, request: dict[str, object],
+          decide: Callable[[State], E.Entry], now: dt.datetime) -> None:
+    """To the running switch if there is one, else straight to the journal under its lock."""
+    try:
+        fd = take_lock(config.switch.database)
+    except StoreError:  # a switch runs on this database: only it may change the cards
+        _online(config, request)
+        return
+    try:
+        _offline(config, decide, now)
+    finally:
+        release_lock(fd)
+
+
 def _online(config: Config, request: dict[str, object]) -> None:
     try:
         reply = _admin_request(config, request)
@@ -49,10 +65,8 @@ def _online(config: Config, request: dict[str, object]) -> None:
 
 def card_status(config: Config, action: str, pan: str, now: dt.datetime) -> None:
     """`block` or `unblock` a card."""
-    if database_in_use(config.switch.database):
-        _online(config, {"cmd": action, "pan": pan})
-    else:
-        _offline(config, lambda state: card_command(state, action, pan, now), now)
+    _send(config, {"cmd": action, "pan": pan},
+          lambda state: card_command(state, action, pan, now), now)
 
 
 def adjust(config: Config, pan: str, points: int, store: str, reason: str, actor: str,
@@ -60,9 +74,6 @@ def adjust(config: Config, pan: str, points: int, store: str, reason: str, actor
     """Credit or debit points (see `switch.console.adjust`)."""
     from switch.console.adjust import adjust_command
 
-    if database_in_use(config.switch.database):
-        _online(config, {"cmd": "adjust", "pan": pan, "points": points, "store": store,
-                         "reason": reason, "by": actor})
-    else:
-        _offline(config, lambda state: adjust_command(state, pan, points, store, reason, actor,
-                                                      now), now)
+    _send(config, {"cmd": "adjust", "pan": pan, "points": points, "store": store,
+                   "reason": reason, "by": actor},
+          lambda state: adjust_command(state, pan, points, store, reason, actor, now), now)

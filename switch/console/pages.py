@@ -17,6 +17,7 @@ from switch.console import audit as A
 from switch.console.auth import Session, Staff
 from switch.console.cards import Adjustment, CardView
 from switch.console.dashboard import Dashboard
+from switch.console.fleet import Fleet
 from switch.console.roles import ENDPOINTS, PUBLIC, ROLES
 from switch.console.settle import Day
 from switch.core.luhn import mask_pan
@@ -86,13 +87,38 @@ def login(csrf: str) -> str:
     return form("/login", None, inner, csrf=csrf)
 
 
-def dashboard(d: Dashboard, config: Config) -> str:
+def dashboard(d: Dashboard, config: Config, fleet: Fleet | None) -> str:
     names = {s: st.name for s, st in config.stores.items()}
     online = sum(1 for _, _, on in d.terminals if on)
+    status = fleet.snapshot() if fleet is not None else {}
+    agents = ""
+    if fleet is not None:
+        up = sum(1 for tid, _, _ in d.terminals
+                 if tid in status and status[tid].state == "online")
+        agents = (f'<div class="figure">Terminals online (MQTT)<b id="online">{up} of '
+                  f"{len(d.terminals)}</b></div>")
     figures = (f'<div class="cards"><div class="figure">Points issued<b>{num(d.issued)}</b></div>'
                f'<div class="figure">Points redeemed<b>{num(d.redeemed)}</b></div>'
                f'<div class="figure">Terminals signed on<b>{online} of {len(d.terminals)}</b>'
-               "</div></div>")
+               f"</div>{agents}</div>")
+    if fleet is None:
+        broker = "<p>No MQTT broker configured (<code>--mqtt</code>): agents' status not shown.</p>"
+    elif fleet.connected:
+        broker = f"<p>Agents' status from <code>{h(fleet.url)}</code>.</p>"
+    else:
+        broker = (f'<p class="bad">MQTT broker <code>{h(fleet.url)}</code> unreachable'
+                  f"{': ' + h(fleet.error) if fleet.error else ''}.</p>")
+
+    def agent(tid: str) -> tuple[str, str, str, str]:
+        st = status.get(tid)
+        if st is None:
+            return ("unknown", "", "", "")
+        return (st.state, st.link, str(st.saf_depth) if st.state == "online" else "", st.updated)
+
+    terminals = [(t, s, "yes" if on else "no", *(agent(t) if fleet is not None else ()))
+                 for t, s, on in d.terminals]
+    head = ("terminal", "store", "signed on", *(("agent", "link", "offline earns queued",
+                                                  "updated") if fleet is not None else ()))
     return (f"<p>Business day <strong>{h(d.day)}</strong> "
             f"({h(config.switch.timezone)}).</p>{figures}"
             "<h2>Approvals and declines by store</h2>"
@@ -100,9 +126,7 @@ def dashboard(d: Dashboard, config: Config) -> str:
                     [(s, names.get(s, ""), a, x) for s, a, x in d.by_store], frozenset({2, 3}))
             + "<h2>By response code</h2>"
             + table(("response code", "count"), d.by_code, frozenset({1}))
-            + "<h2>Terminals</h2>"
-            + table(("terminal", "store", "signed on"),
-                    [(t, s, "yes" if on else "no") for t, s, on in d.terminals]))
+            + "<h2>Terminals</h2>" + broker + table(head, terminals))
 
 
 def card_search(session: Session) -> str:

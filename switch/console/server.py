@@ -25,6 +25,7 @@ from switch.config import Config
 from switch.console import audit, auth, cards, pages, settle
 from switch.console import dashboard as dash
 from switch.console.db import open_db
+from switch.console.fleet import Fleet
 from switch.console.roles import ENDPOINTS, FULL_PAN, PUBLIC, allowed
 from switch.core.luhn import mask_pan
 from switch.store import connect
@@ -49,6 +50,8 @@ class Settings:
     approval_threshold: int = 1000
     limits: auth.Limits = field(default_factory=auth.Limits)
     settlement_out: Path | None = None
+    #: mqtt://HOST:PORT of the agents' broker, for terminals online (None: not shown).
+    mqtt: str | None = None
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
@@ -126,11 +129,16 @@ class App:
             self.database.name + ".settlement")
         conn = open_db(self.database)  # migrations once, before serving
         conn.close()
+        self.fleet = Fleet(settings.mqtt).start() if settings.mqtt else None
         #: One card change at a time: two checkers cannot both apply one adjustment.
         self.change_lock = threading.Lock()
         #: Opaque per-session handles for looked-up cards, so pages never carry a whole PAN.
         self._cards: dict[tuple[str, str], str] = {}
         self._cards_lock = threading.Lock()
+
+    def close(self) -> None:
+        if self.fleet is not None:
+            self.fleet.stop()
 
     # -- card handles -----------------------------------------------------------------------
 
@@ -259,7 +267,7 @@ def _logout(app: App, ctx: Ctx) -> Response:
 @route("GET", "/")
 def _dashboard(app: App, ctx: Ctx) -> Response:
     d = dash.build(ctx.conn, app.config, ctx.now)
-    return html(pages.page("Dashboard", pages.dashboard(d, app.config), ctx.session))
+    return html(pages.page("Dashboard", pages.dashboard(d, app.config, app.fleet), ctx.session))
 
 
 @route("GET", "/cards")

@@ -114,6 +114,7 @@ class Console:
         self.server.shutdown()
         self.server.server_close()
         self.thread.join()
+        self.app.close()
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):

@@ -1,0 +1,83 @@
+"""Terminals online on the dashboard, from the agents' retained status on a real mosquitto."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+
+import aiomqtt
+import pytest
+
+from switch.console.fleet import parse_status
+from tests.agent.conftest import Mosquitto
+from tests.console.support import Client, Console, Env, add_staff, free_port
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    exe = shutil.which("mosquitto") or ("/usr/sbin/mosquitto"
+                                        if os.path.exists("/usr/sbin/mosquitto") else None)
+    if exe is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("mosquitto is required under CI=true")
+        pytest.skip("mosquitto is not installed")
+    b = Mosquitto(exe)
+    b.start()
+    yield b
+    b.stop()
+    shutil.rmtree(b.dir, ignore_errors=True)
+
+
+def _publish(port: int, statuses: dict[str, dict[str, object]]) -> None:
+    async def go() -> None:
+        async with aiomqtt.Client("127.0.0.1", port) as client:
+            for tid, payload in statuses.items():
+                await client.publish(f"lps/v1/terminals/{tid}/status", json.dumps(payload),
+                                     qos=1, retain=True)
+
+    asyncio.run(go())
+
+
+def _until(client: Client, needle: str) -> str:
+    deadline = time.monotonic() + 20  # readiness wait for the subscriber, not a duration
+    while True:
+        text = " ".join(client.get("/").text().split())
+        if needle in text or time.monotonic() > deadline:
+            return text
+        time.sleep(0.05)
+
+
+def test_dashboard_shows_the_agents_retained_status(env: Env, broker: Mosquitto) -> None:
+    online = {"state": "online", "terminal_id": "T0000001", "updated": "2026-11-23T10:00:00Z",
+              "link": "signed-on", "saf_depth": 3, "pending_reversals": 0}
+    _publish(broker.port, {"T0000001": online, "T0000002": {"state": "offline"}})
+    add_staff(env, "ann", "admin")
+    with Console(env, mqtt=broker.url) as console:
+        client = Client(console.url)
+        client.login("ann")
+        text = _until(client, "Terminals online (MQTT) 1 of 3")
+        assert "Terminals online (MQTT) 1 of 3" in text
+        assert "T0000001 STORE0000000001 yes online signed-on 3" in text
+        assert "T0000002 STORE0000000002 yes offline" in text
+        assert "T0000003 STORE0000000003 no unknown" in text
+        _publish(broker.port, {"T0000002": {**online, "terminal_id": "T0000002",
+                                            "saf_depth": 0}})
+        assert "Terminals online (MQTT) 2 of 3" in _until(client, "2 of 3")
+
+
+def test_an_unreachable_broker_is_said_and_the_page_still_works(env: Env) -> None:
+    add_staff(env, "ann", "admin")
+    with Console(env, mqtt=f"mqtt://127.0.0.1:{free_port()}") as console:
+        client = Client(console.url)
+        client.login("ann")
+        text = _until(client, "unreachable")
+        assert "unreachable" in text and "Terminals online (MQTT) 0 of 3" in text
+
+
+@pytest.mark.parametrize("payload", [b"", b"not json", b"[]", b'{"state": "sleeping"}'])
+def test_payloads_that_are_not_a_status_are_ignored(payload: bytes) -> None:
+    assert parse_status(payload) is None
