@@ -604,8 +604,9 @@ def _earn(
     if amount <= 0:
         decision, _ = _finish(state, req, entry, "13")
         return decision
+    local = _purchase_time(req, _zone(state)) if advice else None
     result = state.rules.earn(EarnContext(req.store, req.coalition, card, amount, req.now,
-                                          req.day, advice))
+                                          req.day, advice, local))
     lots = [(result.points, result.expires_on), *result.extra_lots]
     if any(points < 0 for points, _ in lots):
         raise AssertionError("a RuleBook returned negative points for an earn")
@@ -621,6 +622,28 @@ def _earn(
     t.credits += 1
     t.credit_amount += amount
     return decision
+
+
+def _purchase_time(req: _Req, zone: ZoneInfo) -> dt.datetime | None:
+    """DE13 (MMDD) + DE12 (hhmmss) of an advice as a local time no later than `now`, or None.
+
+    The year is the one that puts it at most a year back; a value that is not a date and a
+    time is ignored (both fields are optional: the switch's clock is used instead).
+    """
+    date, time = req.msg.fields.get(13), req.msg.fields.get(12)
+    if not (isinstance(date, str) and isinstance(time, str) and len(date) == 4
+            and len(time) == 6 and date.isdigit() and time.isdigit()):
+        return None
+    local_now = req.now.astimezone(zone)
+    for year in (local_now.year, local_now.year - 1):
+        try:
+            when = dt.datetime(year, int(date[:2]), int(date[2:]), int(time[:2]),
+                               int(time[2:4]), int(time[4:]), tzinfo=zone)
+        except ValueError:
+            continue  # 29 February of a common year, or not a date at all
+        if when <= local_now:
+            return when
+    return None
 
 
 def _pin_decline(card: Card, req: _Req, checks: Checks, entry: E.Entry) -> str | None:

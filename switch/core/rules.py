@@ -27,6 +27,9 @@ class EarnContext:
     now: dt.datetime
     business_day: dt.date
     advice: bool = False
+    #: For an advice (0220): when the purchase happened, from DE13 + DE12 in the switch's time
+    #: zone (None: not sent, or not plausible); campaign windows are judged on it.
+    local_time: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

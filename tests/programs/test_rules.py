@@ -339,3 +339,22 @@ def test_campaign_window_edges() -> None:
     assert active(yalda, dt.datetime(2026, 12, 22, 23, 59, tzinfo=tz))
     assert not active(yalda, dt.datetime(2026, 12, 23, 0, 0, tzinfo=tz))
     assert C3 in cfg.stores
+
+
+@pytest.mark.parametrize(("mti", "local", "points"), [
+    ("0220", ("1217", "170500"), 400),     # bought in the happy hour, forwarded at 20:00
+    ("0220", ("1217", "190000"), 200),     # bought after it
+    ("0220", ("1218", "170000"), 200),     # a time in the future: the switch's clock
+    ("0220", ("0230", "170000"), 200),     # not a date: the switch's clock
+    ("0200", ("1217", "170500"), 200),     # online: always the switch's clock
+])
+def test_advice_campaign_window_by_purchase_time(mti: str, local: tuple[str, str],
+                                                 points: int) -> None:
+    cfg = config_with(lambda d: store(d, C2).__setitem__("campaigns", [
+        {"name": "happy", "from": "2026-01-01", "to": "2026-12-31", "hours": [16, 18],
+         "multiplier": 2.0}]))
+    when = at(2026, 12, 17, 20, 0)
+    h = Harness(cfg, now=when)
+    msg = request(mti, T2, 900, pan=card(18), pc="000000", amount=1_000_000, now=when,
+                  extra={13: local[0], 12: local[1]})
+    assert tags(h.send(msg, when))["EP"] == str(points)

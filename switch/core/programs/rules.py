@@ -152,7 +152,7 @@ class ProgramRules(BaseRules):
         if amount >= rule.min_amount:
             base = amount // rule.points_per * rule.points
             t_milli = tier_milli(tiers, tier)
-            p = self.campaign_plan(store, co, ctx.now)
+            p = self.campaign_plan(store, co, ctx.local_time or ctx.now)
             main = base * t_milli * p.multiplier_milli // 1_000_000
             groups.append((main, expires))
             if p.multiplier_expires:
