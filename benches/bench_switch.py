@@ -173,6 +173,7 @@ def _rss_mb() -> float:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+@pytest.mark.timeout(3600)  # generating 10M entries takes minutes
 def test_recovery(benchmark: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     cards = int(os.environ.get("LPS_BENCH_CARDS", "100000"))
     entries = int(os.environ.get("LPS_BENCH_ENTRIES", "1000000"))
