@@ -6,12 +6,14 @@ hand out sessions. Failed logins are stored, so the limit survives a restart of 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import re
 import secrets
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -57,6 +59,18 @@ class Limits:
     max_failures: int = 5
     failure_window: dt.timedelta = dt.timedelta(minutes=15)
     session_ttl: dt.timedelta = dt.timedelta(minutes=30)
+
+
+@contextlib.contextmanager
+def _transaction(conn: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error (the write lock is never left)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _iso(t: dt.datetime) -> str:
@@ -187,23 +201,21 @@ def login(conn: sqlite3.Connection, username: str, password: str, client: str,
         ok = _hasher.verify(row[0] if row else _DUMMY, password) and row is not None
     except (VerificationError, InvalidHashError):
         ok = False
-    if not ok or not row[2]:
-        conn.execute("BEGIN IMMEDIATE")
-        conn.execute("INSERT INTO console_login_failures (username, client, at) VALUES (?,?,?)",
-                     (username[:64], client, _iso(now)))
-        audit.append(conn, _iso(now), f"login:{client}", "login.failed",
-                     f"staff:{username[:40]}", None, None)
-        conn.execute("COMMIT")
+    if not ok or row is None or not row[2]:
+        with _transaction(conn):
+            conn.execute("INSERT INTO console_login_failures (username, client, at) "
+                         "VALUES (?,?,?)", (username[:64], client, _iso(now)))
+            audit.append(conn, _iso(now), f"login:{client}", "login.failed",
+                         f"staff:{username[:40]}", None, None)
         raise AuthError("wrong username or password, or the account is disabled")
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = _iso(now + limits.session_ttl)
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (_iso(now),))
-    conn.execute("INSERT INTO console_sessions VALUES (?, ?, ?, ?, ?)",
-                 (_token_hash(token), username, csrf, _iso(now), expires))
-    audit.append(conn, _iso(now), f"staff:{username}", "login", f"staff:{username}",
-                 None, {"client": client})
-    conn.execute("COMMIT")
+    with _transaction(conn):
+        conn.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (_iso(now),))
+        conn.execute("INSERT INTO console_sessions VALUES (?, ?, ?, ?, ?)",
+                     (_token_hash(token), username, csrf, _iso(now), expires))
+        audit.append(conn, _iso(now), f"staff:{username}", "login", f"staff:{username}",
+                     None, {"client": client})
     if _hasher.check_needs_rehash(row[0]):
         conn.execute("UPDATE console_staff SET password_hash = ? WHERE username = ?",
                      (_hasher.hash(password), username))
@@ -228,10 +240,9 @@ def session(conn: sqlite3.Connection, token: str | None, now: dt.datetime,
 
 
 def logout(conn: sqlite3.Connection, token: str, who: str, now: dt.datetime) -> None:
-    conn.execute("BEGIN IMMEDIATE")
-    conn.execute("DELETE FROM console_sessions WHERE token_hash = ?", (_token_hash(token),))
-    audit.append(conn, _iso(now), f"staff:{who}", "logout", f"staff:{who}")
-    conn.execute("COMMIT")
+    with _transaction(conn):
+        conn.execute("DELETE FROM console_sessions WHERE token_hash = ?", (_token_hash(token),))
+        audit.append(conn, _iso(now), f"staff:{who}", "logout", f"staff:{who}")
 
 
 def same(a: str, b: str) -> bool:

@@ -179,3 +179,26 @@ def test_reveal_of_a_full_card_number_is_audited_and_masked_otherwise(tmp_path: 
         assert pan not in last.target and pan[-4:] in last.target
     finally:
         conn.close()
+
+
+def test_lps_console_serves_the_login_page(env: Env) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "console", "--config",
+                             str(env.config_path), "--listen", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("lps console: http://127.0.0.1:"), proc.stderr.read()  # type: ignore[union-attr]
+        url = line.split()[2].rstrip("/")
+        reply = Client(url).get("/login")
+        assert reply.status == 200 and 'name="csrf"' in reply.body
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def test_lps_console_rejects_a_bad_listen_address(env: Env) -> None:
+    done = subprocess.run([sys.executable, "-m", "switch.cli", "console", "--config",
+                           str(env.config_path), "--listen", "localhost"],
+                          capture_output=True, text=True, check=False)
+    assert done.returncode == 2 and "HOST:PORT expected" in done.stderr
