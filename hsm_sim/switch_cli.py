@@ -7,6 +7,7 @@ running switch's admin socket, or straight into its journal when it is stopped.
 
     lps keys new-terminal TID       a TMK: stored under the LMK, printed as two components
     lps keys load-bdk TID [TID...]  a DUKPT BDK from two clear components read from stdin
+    lps keys show                   each terminal's key check values
     lps pin set PAN                 the card's PIN, read from stdin, stored as a PIN under LMK
     lps pin reset PAN               unblock PIN use after three wrong PINs (`75`)
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
+import sqlite3
 import sys
 from typing import Any
 
@@ -108,9 +110,11 @@ def cmd_load_bdk(args: argparse.Namespace) -> int:
     unknown = [t.rstrip() for t in tids if t not in config.terminals]
     if unknown:
         return _fail("keys load-bdk", AdminError(f"unknown terminals {unknown}"))
-    lines = [line.strip() for line in sys.stdin.read().split() if line.strip()]
-    if len(lines) < 2:
-        return _fail("keys load-bdk", AdminError("give two components (32 hex each) on stdin"))
+    # One component per line; custodians may type it in groups ("0123 4567 ...").
+    lines = [line.replace(" ", "") for line in sys.stdin.read().splitlines() if line.strip()]
+    if len(lines) != 2:
+        return _fail("keys load-bdk", AdminError("give two components (32 hex each), one per "
+                                                 "line, on stdin"))
     try:
         hsm = open_hsm(config)
         try:
@@ -122,6 +126,31 @@ def cmd_load_bdk(args: argparse.Namespace) -> int:
     except (HsmError, AdminError, OSError) as exc:
         return _fail("keys load-bdk", exc)
     print(f"BDK check value {bdk.kcv} loaded for {', '.join(t.rstrip() for t in tids)}")
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """Which terminals have which keys: check values only (what custodians compare)."""
+    from switch.store import connect
+
+    config = config_from(args)
+    db = config.switch.database
+    rows: dict[str, tuple[Any, ...]] = {}
+    if db.exists():
+        conn = connect(db, readonly=True)
+        try:
+            for row in conn.execute("SELECT terminal_id, tmk_kcv, mac_kcv, pin_kcv, bdk_kcv, "
+                                    "updated_at FROM terminal_keys"):
+                rows[row[0]] = row[1:]
+        except sqlite3.OperationalError:
+            pass  # a database from before migration 3: no keys yet
+        finally:
+            conn.close()
+    print(f"{'terminal':9} {'store':16} {'TMK':7} {'MAC key':7} {'PIN key':7} {'BDK':7} updated")
+    for tid, term in sorted(config.terminals.items()):
+        kcvs = rows.get(tid, (None,) * 5)
+        cells = " ".join(f"{k or '-':7}" for k in kcvs[:4])
+        print(f"{tid.rstrip():9} {term.store:16} {cells} {(kcvs[4] or '-')[:19]}")
     return 0
 
 
@@ -161,6 +190,10 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("tids", nargs="+", metavar="TID", help="terminals that use this BDK")
     add_config_argument(p)
     p.set_defaults(func=cmd_load_bdk)
+
+    p = ksub.add_parser("show", help="the terminals' key check values")
+    add_config_argument(p)
+    p.set_defaults(func=cmd_show)
 
     pin = sub.add_parser("pin", help="set a card's PIN (stdin) or reset its PIN tries")
     pin.add_argument("action", choices=("set", "reset"))

@@ -58,3 +58,19 @@ def test_lost_or_wrong_lmk_is_refused(tmp_path: Path) -> None:
     create_lmk_file(lmk)  # another LMK: the stored TMK does not unwrap under it
     with pytest.raises(ConfigError, match="does not unwrap the stored keys"):
         asyncio.run(start())
+
+
+def test_load_bdk_in_groups_and_show(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path)
+    new_terminal(cfg, T1)
+    bdk = "0123 4567 89AB CDEF FEDC BA98 7654 3210\n" + "0000 " * 8 + "\n"
+    code, out, err = lps("keys", "load-bdk", "T0000002", "T0000003", "--config", str(cfg),
+                         stdin=bdk)
+    assert code == 0, err
+    assert "BDK check value 08D7B4" in out  # the KCV of the X9.24 test BDK
+    code, out, err = lps("keys", "show", "--config", str(cfg))
+    assert code == 0, err
+    lines = {line.split()[0]: line.split() for line in out.splitlines()[1:]}
+    assert lines["T0000001"][2] != "-" and lines["T0000001"][3:6] == ["-", "-", "-"]
+    assert lines["T0000002"][2:6] == ["-", "-", "-", "08D7B4"]
+    assert lines["T0000003"][5] == "08D7B4"
