@@ -88,3 +88,33 @@ def test_pages_send_no_script_and_a_strict_policy(env: Env, console: Console) ->
         assert "<script" not in reply.body.lower()
         assert "default-src 'none'" in reply.headers["Content-Security-Policy"]
         assert reply.headers["Cache-Control"] == "no-store"
+
+
+def test_a_sealed_day_whose_inputs_changed_is_settled_again_only_when_reopened(
+        env: Env, console: Console) -> None:
+    import datetime as dt
+
+    from switch.console import gateway
+
+    add_staff(env, "sam", "settlement")
+    client = Client(console.url)
+    client.login("sam")
+    day = str(env.yesterday)
+    assert client.post("/settlement/run", date=day).status == 200
+    # A late change to that day (an adjustment journaled on it) changes its inputs.
+    gateway.adjust(env.config, env.cards[0], 25, "STORE0000000003", "late", "test",
+                   env.now - dt.timedelta(days=1))
+    refused = client.post("/settlement/run", date=day)
+    assert refused.status == 400 and "failed (exit 4)" in refused.text()
+    assert "--reopen" in refused.text()
+    reopened = client.post("/settlement/run", date=day, reopen="1")
+    assert reopened.status == 200 and "REOPENED" in reopened.text()
+    listing = client.get("/settlement").body
+    assert re.search(rf"{day}</a></td><td>[^<]*</td><td class=n>2</td><td class=n>1</td>",
+                     listing)
+    conn = open_db(env.config.switch.database)
+    try:
+        actions = [r.action for r in audit.rows(conn)][:3]
+    finally:
+        conn.close()
+    assert actions == ["settlement.reopen", "settlement.run", "settlement.run"]
