@@ -239,7 +239,9 @@ class Connection(asyncio.Protocol):
             checks = run_now(prepare()) if involved and prepare is not None else NO_CHECKS
             decision = decide(checks)
             if decision is not None:
-                self.respond(decision, mti, started, run_now(self._seal(decision)))
+                # Only a request that involves the HSM can have a response to MAC.
+                self.respond(decision, mti, started,
+                             run_now(self._seal(decision)) if involved else None)
             return
 
         async def checked() -> Checks:
