@@ -406,16 +406,19 @@ class SqliteStore:
                   response=Message(mti="0210"), business_day=dt.date.fromisoformat(day),
                   kind="earn", points=points)
         card = state.cards.get(pan)
-        lot_row = conn.execute("SELECT id FROM lots WHERE journal_id = ?", (jid,)).fetchone()
-        if lot_row is not None and card is not None:
-            lot = next((x for x in card.lots if x.id == lot_row[0]), None)
-            if lot is None:  # spent: a claw-back beyond what is left makes it a debt again
-                r = conn.execute(
-                    "SELECT id, pan, kind, store_id, coalition_id, earned_on, expires_on, "
-                    "initial, remaining FROM lots WHERE id = ?", (lot_row[0],)).fetchone()
-                lot = Lot(r[0], r[1], r[2], r[3], r[4], dt.date.fromisoformat(r[5]),
-                          dt.date.fromisoformat(r[6]) if r[6] else None, r[7], r[8])
-            txn.moves = [Move(lot, lot.initial)]
+        # An earn may have made several lots (a campaign with its own expiry): all are its own.
+        lot_rows = conn.execute("SELECT id FROM lots WHERE journal_id = ? ORDER BY id",
+                                (jid,)).fetchall()
+        if card is not None:
+            for (lot_id,) in lot_rows:
+                lot = next((x for x in card.lots if x.id == lot_id), None)
+                if lot is None:  # spent: a claw-back beyond what is left makes it a debt again
+                    r = conn.execute(
+                        "SELECT id, pan, kind, store_id, coalition_id, earned_on, expires_on, "
+                        "initial, remaining FROM lots WHERE id = ?", (lot_id,)).fetchone()
+                    lot = Lot(r[0], r[1], r[2], r[3], r[4], dt.date.fromisoformat(r[5]),
+                              dt.date.fromisoformat(r[6]) if r[6] else None, r[7], r[8])
+                txn.moves.append(Move(lot, lot.initial))
         returns = conn.execute(
             "SELECT id, amount, points FROM journal WHERE kind = 'return' AND "
             "response_code = '00' AND original_id = ?", (jid,)).fetchall()

@@ -358,3 +358,14 @@ def test_advice_campaign_window_by_purchase_time(mti: str, local: tuple[str, str
     msg = request(mti, T2, 900, pan=card(18), pc="000000", amount=1_000_000, now=when,
                   extra={13: local[0], 12: local[1]})
     assert tags(h.send(msg, when))["EP"] == str(points)
+
+
+def test_coalition_wide_purse_is_spent_at_other_stores() -> None:
+    cfg = config_with(lambda d: store(d, C3).__setitem__(
+        "stored_value", {"topup_bonus_percent": 10, "coalition_wide": True}))
+    h = Harness(cfg)
+    pan = card(19)
+    assert h.pc(T3, pan, "210060", 100_000).fields[39] == "00"    # 110,000 in the purse
+    assert h.pc(T1, pan, "006000", 60_000).fields[39] == "00"
+    assert h.pc(T2, pan, "006000", 50_001).fields[39] == "51"
+    assert h.pc(T2, pan, "006000", 50_000).fields[39] == "00"

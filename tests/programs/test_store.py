@@ -81,3 +81,32 @@ def test_profile_is_loaded_for_the_birthday_bonus(tmp_path: Path) -> None:
     assert club is not None and club.profile is not None
     assert club.profile.name == "Maryam"
     assert tags(h2.earn(T1, pan, 100_000))["EP"] == "60"
+
+
+def test_return_of_an_old_earn_claws_its_own_lots_first(tmp_path: Path) -> None:
+    from tests.programs.support import config_with as cw
+
+    cfg = cw(lambda d: d["store"][C1].__setitem__("campaigns", [
+        {"name": "c", "from": "2026-10-01", "to": "2026-10-31", "bonus": 40,
+         "expire_after_days": 3000}]))
+    then = NOW - dt.timedelta(days=40)
+    h = Harness(cfg, now=then)
+    pan = card(3)
+    r = h.earn(T1, pan, 1_000_000, now=then)               # 100 + a 40-point lot of its own
+    assert tags(r)["EP"] == "140"
+    h.earn(T1, pan, 1_000_000, now=then + dt.timedelta(days=20))   # campaign over: 100
+    later = NOW
+    h2 = recovered(tmp_path / "lps.db", h, now=later)
+    rrn = r.text(37)
+    assert rrn not in h2.state.by_rrn                       # older than the cache
+    store = SqliteStore(tmp_path / "lps.db")
+    try:
+        assert store.load_earn(h2.state, rrn, later) is not None
+    finally:
+        store.close()
+    own = {lot.id for lot in h2.state.cards[pan].lots if lot.earned_on == then.date()}
+    assert len(own) == 2
+    back = h2.pc(T1, pan, "200000", 1_000_000, now=later, tags={"OR": rrn})
+    assert back.fields[39] == "00" and tags(back)["RD"] == "140"
+    touched = {d.lot_id for e in h2.entries for d in e.lot_deltas}
+    assert touched == own
