@@ -150,6 +150,9 @@ class Agent:
     def _recover(self) -> None:
         """Requests in flight when the agent died have an unknown fate: reverse them."""
         for entry in self.outbox.entries("inflight"):
+            if entry.context.get("request") not in REVERSIBLE:
+                self.outbox.remove(entry.id)  # an inquiry changed nothing
+                continue
             log.warning("request STAN %s was in flight at the last stop: reversing it",
                         entry.fields.get(11))
             self.outbox.replace(entry.id, [("reversal", "0400",
@@ -260,8 +263,11 @@ class Agent:
         context = {"request": req.kind, "invoice": req.invoice, "card": card.masked}
         if not self.switch.signed_on:
             return self._offline(req, fields, context, None, self.switch.last_error)
-        entry = self.outbox.add("inflight", "0200", fields, context)
-        self.fleet.status_changed()
+        if req.kind in REVERSIBLE:
+            entry = self.outbox.add("inflight", "0200", fields, context)
+        else:  # an inquiry changes nothing: no need to remember it (or to reverse it)
+            entry = Entry(0, "inflight", "0200", {**fields, 11: self.outbox.next_stan()}, 0,
+                          context)
         try:
             resp = await self.switch.request("0200", entry.fields)
         except (LinkDown, NoAnswer) as exc:
@@ -285,7 +291,7 @@ class Agent:
         if req.kind == "EARN":
             advice = {k: v for k, v in fields.items() if k != 11}
             new.append(("advice", "0220", advice, context))
-        if sent is not None:
+        if sent is not None and sent.id:
             self.outbox.replace(sent.id, new)
         else:
             for kind, mti, f, ctx in new:

@@ -97,7 +97,8 @@ class AgentProc:
 
     def __init__(self, workdir: Path, switch: str, reader: str = "auto", mqtt: str = "",
                  terminal_id: str = "T0000001", store_id: str = "STORE0000000001",
-                 extra: str = "", profile: str = "ascii") -> None:
+                 extra: str = "", profile: str = "ascii",
+                 request_timeout: float = 5.0) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.register = Register()
@@ -107,7 +108,7 @@ class AgentProc:
             f'terminal_id = "{terminal_id}"\nstore_id = "{store_id}"\n'
             f'switch = "{switch}"\nprofile = "{profile}"\n'
             f'ecr_port = "{self.register.port}"\nreader = "{reader}"\n'
-            "card_wait_seconds = 10\nrequest_timeout_seconds = 2\n"
+            f"card_wait_seconds = 10\nrequest_timeout_seconds = {request_timeout}\n"
             "card_read_timeout_seconds = 1\n"
             "reconnect_max_seconds = 0.5\n"
             f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n' + extra)

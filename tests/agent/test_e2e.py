@@ -198,7 +198,7 @@ def test_killed_with_queued_work_nothing_lost_or_doubled(switch, agent_factory, 
 def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
     switch.start()
     vcard(pan=PAN)
-    agent = agent_factory(switch)
+    agent = agent_factory(switch, request_timeout=2)
     agent.start()
     agent.wait_signed_on()
     assert resp(agent.ask("EARN", "500000", "R1"))["balance"] == 50
@@ -221,7 +221,7 @@ def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
 def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory,
                                                            vpcd_slots):
     switch.start()
-    agent = agent_factory(switch, extra="echo_interval_seconds = 0.3\n")
+    agent = agent_factory(switch, extra="echo_interval_seconds = 0.3\n", request_timeout=2)
     agent.start()
     agent.wait_signed_on()
     agent.wait_log("echo answered 00", agent.started_at)
@@ -253,8 +253,7 @@ def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, ag
                                                                       vcard):
     switch.start()
     vcard(pan=PAN)
-    agent = agent_factory(switch, extra="request_timeout_seconds = 30\n")
-    agent.config.write_text(agent.config.read_text().replace("request_timeout_seconds = 2\n", ""))
+    agent = agent_factory(switch, request_timeout=30)
     agent.start()
     agent.wait_signed_on()
     assert resp(agent.ask("EARN", "400000", "C1"))["balance"] == 40
