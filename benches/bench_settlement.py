@@ -234,17 +234,24 @@ def _child(path: Path) -> None:
     started = time.perf_counter()
     day = settle(path)
     seconds = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)  # the reader processes, joined
+    cpu = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
     print(json.dumps({"entries": day.entries, "seconds": round(seconds, 2),
-                      "peak_rss_mb": round(peak_mb, 1),
-                      "us_per_entry": round(seconds / max(day.entries, 1) * 1e6, 3)}))
+                      "cpu_seconds": round(cpu, 2),
+                      "peak_rss_mb": round(me.ru_maxrss / 1024, 1),
+                      "worker_peak_rss_mb": round(kids.ru_maxrss / 1024, 1),
+                      "us_per_entry": round(seconds / max(day.entries, 1) * 1e6, 3),
+                      "load_average": round(os.getloadavg()[0], 2)}))
 
 
 def report(sizes: list[int]) -> list[dict[str, float]]:
     rows = [measure(n) for n in sizes]
     for r in rows:
-        print(f"settle {r['entries']:>12,.0f} entries: {r['seconds']:7.2f} s  "
-              f"{r['us_per_entry']:6.2f} us/entry  peak RSS {r['peak_rss_mb']:7.1f} MB")
+        print(f"settle {r['entries']:>12,.0f} entries: {r['seconds']:7.2f} s wall "
+              f"({r['us_per_entry']:6.2f} us/entry), {r['cpu_seconds']:7.2f} s CPU, "
+              f"peak RSS {r['peak_rss_mb']:7.1f} MB (readers {r['worker_peak_rss_mb']:.1f} MB), "
+              f"load average {r['load_average']}")
     if len(rows) > 1:
         a, b = rows[0], rows[-1]
         print(f"time ratio {b['seconds'] / a['seconds']:.2f} for {b['entries'] / a['entries']:.2f}"

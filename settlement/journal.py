@@ -139,17 +139,21 @@ class Journal:
         span = self.bounds(book.day)
         if span is None:
             return scan
-        tasks = [(str(self.path), book.day.isoformat(), lo, hi) for lo, hi in windows(*span)]
-        workers = workers or min(os.cpu_count() or 1, len(tasks))
+        spans = windows(*span)
+        workers = workers or min(os.cpu_count() or 1, len(spans))
+        # About four tasks per worker: balanced, and few results for this process to merge.
+        size = max(1, -(-len(spans) // (4 * workers)))
+        tasks = [(str(self.path), book.day.isoformat(), spans[i:i + size])
+                 for i in range(0, len(spans), size)]
         if workers > 1 and len(tasks) > 1:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                for part in pool.map(scan_window, tasks):
+                for part in pool.map(scan_windows, tasks):
                     scan.merge(book, part)
                     progress(part.entries)
         else:
             for task in tasks:
-                part = scan_window(task)
+                part = scan_windows(task)
                 scan.merge(book, part)
                 progress(part.entries)
         if scan.error:
@@ -376,13 +380,11 @@ def _connect(path: str) -> sqlite3.Connection:
 
 @dataclass(slots=True)
 class Part:
-    """What one chunk of a day's journal IDs contributes (picklable, from a worker)."""
+    """What some chunks of a day's journal IDs contribute (picklable, from a worker)."""
 
-    chunk: int
+    #: (chunk, entries, their digest, draws, their digest) per chunk read.
+    chunks: list[tuple[int, int, str, int, str]] = field(default_factory=list)
     entries: int = 0
-    entries_digest: str = ""
-    draws: int = 0
-    draws_digest: str = ""
     counts: dict[tuple[str, str], int] = field(default_factory=dict)
     pairs: dict[tuple[str, str, str], int] = field(default_factory=dict)
     settling: int = 0
@@ -401,8 +403,9 @@ class Scan:
     last_id: int = 0
 
     def merge(self, book: DayBook, part: Part) -> None:
-        book.add_chunk("entries", part.chunk, part.entries, part.entries_digest)
-        book.add_chunk("draws", part.chunk, part.draws, part.draws_digest)
+        for chunk, entries, edigest, draws, ddigest in part.chunks:
+            book.add_chunk("entries", chunk, entries, edigest)
+            book.add_chunk("draws", chunk, draws, ddigest)
         for (kind, rc), n in part.counts.items():
             book.add_count(kind, rc, n)
         for (kind, payer, payee), units in part.pairs.items():
@@ -414,89 +417,107 @@ class Scan:
         self.error = self.error or part.error
 
 
-def scan_window(task: tuple[str, str, int, int]) -> Part:
-    """Read journal IDs [lo, hi] of `day`: digest, counts, flows, moves of lapsed lots."""
-    path, day, lo, hi = task
+def scan_windows(task: tuple[str, str, list[tuple[int, int]]]) -> Part:
+    """Read several chunks, summing what they contribute (fewer, larger results to merge)."""
+    path, day, spans = task
+    total = Part()
     conn = _connect(path)
     try:
-        rows = conn.execute(
-            f"SELECT {DIGEST_COLS} FROM journal j LEFT JOIN journal o ON o.id = j.original_id "
-            "WHERE j.id BETWEEN ? AND ? AND j.business_day = ? ORDER BY j.id",
-            (lo, hi, day)).fetchall()
-        part = Part(lo >> CHUNK_BITS, entries=len(rows))
-        if not rows:
-            return part
-        part.entries_digest = items_digest(rows)
-        # Columns: 0 id, 1 kind, 2 store, 3 response code, 4 original ID, 5 original's kind
-        part.counts = dict(Counter(map(itemgetter(1, 3), rows)))
-        spend: dict[int, tuple[str, int]] = {}
-        declined: dict[int, str] = {}
-        touch: set[int] = set()
-        closes: list[int] = []
-        for r in rows:
-            kind, rc = r[1], r[3]
-            if rc != "00":
-                declined[r[0]] = rc
-            elif kind in NOT_TOUCHING_LAPSED:
-                if kind in MOVING_KINDS:
-                    spend[r[0]] = (r[2], -1)
-                continue
-            else:
-                if kind in MOVING_KINDS:
-                    spend[r[0]] = (r[2], -1)
-                elif kind == REVERSAL and r[5] in MOVING_KINDS:
-                    spend[r[0]] = (r[2], 1)
-                touch.add(r[0])
-            if kind == BATCH_CLOSE:
-                closes.append(r[0])
-        if closes:
-            marks = ",".join("?" * len(closes))
-            part.closes = conn.execute(
-                "SELECT id, ifnull(terminal_id, ''), ifnull(store_id, ''), ifnull(batch, ''), "
-                f"ifnull(response_code, ''), detail FROM journal WHERE id IN ({marks}) "
-                "ORDER BY id", closes).fetchall()
-        moves = conn.execute(
-            "SELECT journal_id, lot_id, kind, store_id, delta FROM lot_moves "
-            "WHERE journal_id BETWEEN ? AND ? ORDER BY journal_id, rowid", (lo, hi)).fetchall()
-        if len(rows) != hi - lo + 1:  # IDs of other days inside the chunk: leave their moves
-            ids = {r[0] for r in rows}
-            moves = [m for m in moves if m[0] in ids]
-        part.draws = len(moves)
-        part.draws_digest = items_digest(moves) if moves else ""
-        pairs: dict[tuple[str, str, str], int] = {}
-        touched: dict[int, int] = {}
-        settling = 0
-        for jid, lot, mkind, issuer, delta in moves:
-            s = spend.get(jid)
-            if s is not None:
-                acceptor, sign = s
-                if delta * sign < 0:
-                    part.error = part.error or (
-                        f"journal entry {jid}: lot {lot} moved by {delta}, the wrong way for "
-                        "this kind of entry")
-                if issuer != acceptor and delta:
-                    k = (mkind, issuer, acceptor)
-                    pairs[k] = pairs.get(k, 0) - delta
-                    settling += 1
-            elif jid in declined:
-                part.error = part.error or (
-                    f"journal entry {jid}: declined ({declined[jid]!r}) yet it changed lots")
-            if jid in touch:
-                touched[lot] = touched.get(lot, 0) + delta
-        # Keep only the lots that have lapsed by `day` (most reversals restore live lots).
-        lapsed: dict[int, int] = {}
-        ids = sorted(touched)
-        for i in range(0, len(ids), 900):
-            chunk = ids[i:i + 900]
-            for (lid,) in conn.execute(
-                f"SELECT id FROM lots WHERE id IN ({','.join('?' * len(chunk))}) AND "
-                "kind = 'points' AND expires_on IS NOT NULL AND expires_on <= ?", (*chunk, day)
-            ):
-                lapsed[lid] = touched[lid]
-        part.pairs, part.touched, part.settling = pairs, lapsed, settling
-        return part
+        for lo, hi in spans:
+            part = scan_window(conn, day, lo, hi)
+            total.chunks += part.chunks
+            total.entries += part.entries
+            for key, n in part.counts.items():
+                total.counts[key] = total.counts.get(key, 0) + n
+            for pair, units in part.pairs.items():
+                total.pairs[pair] = total.pairs.get(pair, 0) + units
+            total.settling += part.settling
+            for lot, delta in part.touched.items():
+                total.touched[lot] = total.touched.get(lot, 0) + delta
+            total.closes += part.closes
+            total.error = total.error or part.error
     finally:
         conn.close()
+    return total
+
+
+def scan_window(conn: sqlite3.Connection, day: str, lo: int, hi: int) -> Part:
+    """Read journal IDs [lo, hi] of `day`: digest, counts, flows, moves of lapsed lots."""
+    rows = conn.execute(
+        f"SELECT {DIGEST_COLS} FROM journal j LEFT JOIN journal o ON o.id = j.original_id "
+        "WHERE j.id BETWEEN ? AND ? AND j.business_day = ? ORDER BY j.id",
+        (lo, hi, day)).fetchall()
+    part = Part(entries=len(rows))
+    if not rows:
+        return part
+    # Columns: 0 id, 1 kind, 2 store, 3 response code, 4 original ID, 5 original's kind
+    part.counts = dict(Counter(map(itemgetter(1, 3), rows)))
+    spend: dict[int, tuple[str, int]] = {}
+    declined: dict[int, str] = {}
+    touch: set[int] = set()
+    closes: list[int] = []
+    for r in rows:
+        kind, rc = r[1], r[3]
+        if rc != "00":
+            declined[r[0]] = rc
+        elif kind in NOT_TOUCHING_LAPSED:
+            if kind in MOVING_KINDS:
+                spend[r[0]] = (r[2], -1)
+            continue
+        else:
+            if kind in MOVING_KINDS:
+                spend[r[0]] = (r[2], -1)
+            elif kind == REVERSAL and r[5] in MOVING_KINDS:
+                spend[r[0]] = (r[2], 1)
+            touch.add(r[0])
+        if kind == BATCH_CLOSE:
+            closes.append(r[0])
+    if closes:
+        marks = ",".join("?" * len(closes))
+        part.closes = conn.execute(
+            "SELECT id, ifnull(terminal_id, ''), ifnull(store_id, ''), ifnull(batch, ''), "
+            f"ifnull(response_code, ''), detail FROM journal WHERE id IN ({marks}) "
+            "ORDER BY id", closes).fetchall()
+    moves = conn.execute(
+        "SELECT journal_id, lot_id, kind, store_id, delta FROM lot_moves "
+        "WHERE journal_id BETWEEN ? AND ? ORDER BY journal_id, rowid", (lo, hi)).fetchall()
+    if len(rows) != hi - lo + 1:  # IDs of other days inside the chunk: leave their moves
+        ids = {r[0] for r in rows}
+        moves = [m for m in moves if m[0] in ids]
+    part.chunks = [(lo >> CHUNK_BITS, len(rows), items_digest(rows), len(moves),
+                    items_digest(moves) if moves else "")]
+    pairs: dict[tuple[str, str, str], int] = {}
+    touched: dict[int, int] = {}
+    settling = 0
+    for jid, lot, mkind, issuer, delta in moves:
+        s = spend.get(jid)
+        if s is not None:
+            acceptor, sign = s
+            if delta * sign < 0:
+                part.error = part.error or (
+                    f"journal entry {jid}: lot {lot} moved by {delta}, the wrong way for "
+                    "this kind of entry")
+            if issuer != acceptor and delta:
+                k = (mkind, issuer, acceptor)
+                pairs[k] = pairs.get(k, 0) - delta
+                settling += 1
+        elif jid in declined:
+            part.error = part.error or (
+                f"journal entry {jid}: declined ({declined[jid]!r}) yet it changed lots")
+        if jid in touch:
+            touched[lot] = touched.get(lot, 0) + delta
+    # Keep only the lots that have lapsed by `day` (most reversals restore live lots).
+    lapsed: dict[int, int] = {}
+    ids = sorted(touched)
+    for i in range(0, len(ids), 900):
+        chunk = ids[i:i + 900]
+        for (lid,) in conn.execute(
+            f"SELECT id FROM lots WHERE id IN ({','.join('?' * len(chunk))}) AND "
+            "kind = 'points' AND expires_on IS NOT NULL AND expires_on <= ?", (*chunk, day)
+        ):
+            lapsed[lid] = touched[lid]
+    part.pairs, part.touched, part.settling = pairs, lapsed, settling
+    return part
 
 
 def batch_window(task: tuple[str, int, int, list[tuple[str, str]]]) -> list[tuple[Any, ...]]:

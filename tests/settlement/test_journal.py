@@ -112,6 +112,28 @@ def test_one_worker_or_several_give_the_same_day(sim):
             assert settle_journal(j, DayBook(day, stores), workers=2) == alone
 
 
+def test_many_chunks_read_in_parallel_equal_entry_by_entry(sim, monkeypatch):
+    """Small chunks (64 IDs) so the day is read by several worker processes."""
+    import settlement.digest
+    import settlement.journal
+
+    path, s = sim
+    stores = stores_from_config(s.config)
+    day = s.days[1]
+    with Journal(path) as j:
+        default = settle_journal(j, DayBook(day, stores), workers=1)
+    monkeypatch.setattr(settlement.digest, "CHUNK_BITS", 6)
+    monkeypatch.setattr(settlement.journal, "CHUNK_BITS", 6)
+    with Journal(path) as j:
+        book = DayBook(day, stores)
+        parallel = settle_journal(j, book, workers=2)
+        assert len(book.digest.chunks["entries"]) > 2
+        slow = settle_rows(day, stores, j.rows(day), j.lots_due(day), j.batch_closes(day))
+    assert parallel == slow
+    assert dataclasses.replace(parallel, inputs_digest="") == \
+        dataclasses.replace(default, inputs_digest="")
+
+
 def test_reversal_across_midnight_is_netted_the_day_it_happens(sim):
     path, s = sim
     stores = stores_from_config(s.config)
