@@ -99,6 +99,10 @@ def test_card_faults_reach_the_register(switch, agent_factory, vcard):
     assert r["code"] == "XR" and "not an LPS" in str(r["message"])
     vc.remove()
     wait_presence(VPCD_READERS[1], False)
+    vcard(slot=1, mode="pull")  # leaves the reader when READ RECORD arrives
+    r = resp(agent.ask("EARN", "1000", "I"))
+    assert r["code"] == "XR" and "removed during reading" in str(r["message"]), r
+    wait_presence(VPCD_READERS[1], False)
     vcard(slot=1, mode="mute")
     r = resp(agent.ask("EARN", "1000", "I"))
     assert r["code"] == "XR" and "does not answer" in str(r["message"])
