@@ -111,13 +111,18 @@ def test_tampered_byte_is_63_with_no_effect(tmp_path: Path, profile: str) -> Non
             assert await points(term, 3) == 10
             # The refusals were not remembered: the genuine request with the same STAN and
             # DE7 is decided normally afterwards (not a 94, not a replayed 63).
-            r = term.check_response(await term.exchange(good))
-            assert r.fields[39] == "00"
+            first = await term.exchange(good)
+            assert term.check_response(first).fields[39] == "00"
             assert await points(term, 4) == 40
+            # Afterwards a tampered copy is still 63 (never the genuine one's answer), and the
+            # genuine one replayed is answered with the same bytes.
+            assert term.check_response(await term.exchange(bytes(bad))).fields[39] == "63"
+            assert await term.exchange(good) == first
+            assert await points(term, 5) == 40
             await term.close()
         kinds = rows(tmp_path / "lps.db",
                      "SELECT kind, response_code FROM journal WHERE stan = '000002' ORDER BY id")
-        assert kinds == [("reject", "63")] * 3 + [("earn", "00")]
+        assert kinds == [("reject", "63")] * 3 + [("earn", "00"), ("reject", "63")]
     run(body)
 
 
