@@ -65,8 +65,10 @@ def profile_from_args(args: argparse.Namespace, now: dt.datetime) -> Profile | N
 def save_profile(config: Config, pan: str, profile: Profile) -> None:
     """Write the profile (the running switch reads profiles at its next start)."""
     from switch.programs_store import put_profile
+    from switch.server import database_in_use
     from switch.store import connect, migrate
 
+    running = database_in_use(config.switch.database)
     conn = connect(config.switch.database)
     try:
         migrate(conn)
@@ -75,6 +77,9 @@ def save_profile(config: Config, pan: str, profile: Profile) -> None:
         conn.execute("COMMIT")
     finally:
         conn.close()
+    if running:
+        print("profile saved; the running switch reads profiles at its next start "
+              "(birthday bonuses for this card wait until then)", file=sys.stderr)
 
 
 # -- bulk issue -------------------------------------------------------------------------------
