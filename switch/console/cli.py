@@ -101,7 +101,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         limits=Limits(max_failures=args.max_failures,
                       session_ttl=dt.timedelta(minutes=args.session_minutes)),
         settlement_out=Path(args.settlement_out) if args.settlement_out else None,
-        mqtt=args.mqtt)
+        mqtt=args.mqtt, secure_cookies=args.secure_cookies)
     app = App(config, args.config, settings)
     host, port = args.listen
     server = make_server(app, host, port)
@@ -143,4 +143,6 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                             "(default: <database>.settlement/<day>)")
     p.add_argument("--mqtt", type=_mqtt, help="mqtt://HOST:PORT of the agents' broker: "
                                                "the dashboard shows the terminals online")
+    p.add_argument("--secure-cookies", action="store_true",
+                   help="mark cookies Secure (when served through a TLS reverse proxy)")
     p.set_defaults(func=cmd_console)

@@ -52,6 +52,8 @@ class Settings:
     settlement_out: Path | None = None
     #: mqtt://HOST:PORT of the agents' broker, for terminals online (None: not shown).
     mqtt: str | None = None
+    #: Mark cookies `Secure` (behind a TLS reverse proxy; a plain-HTTP browser drops them).
+    secure_cookies: bool = False
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
@@ -227,16 +229,21 @@ def _css(app: App, ctx: Ctx) -> Response:
     return Response(200, body, "text/css; charset=utf-8")
 
 
-def _login_page(ctx: Ctx, error: str = "", status: int = 200) -> Response:
+def _cookie(app: App, name: str, value: str, path: str, extra: str = "") -> str:
+    secure = "; Secure" if app.settings.secure_cookies else ""
+    return f"{name}={value}; Path={path}; HttpOnly; SameSite=Strict{secure}{extra}"
+
+
+def _login_page(app: App, ctx: Ctx, error: str = "", status: int = 200) -> Response:
     token = secrets.token_urlsafe(24)
-    cookie = f"{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Strict"
+    cookie = _cookie(app, LOGIN_COOKIE, token, "/login")
     return html(pages.page("Log in", pages.login(token), None, error=error), status,
                 {"Set-Cookie": cookie})
 
 
 @route("GET", "/login")
 def _login_form(app: App, ctx: Ctx) -> Response:
-    return _login_page(ctx)
+    return _login_page(app, ctx)
 
 
 @route("POST", "/login")
@@ -244,24 +251,25 @@ def _login(app: App, ctx: Ctx) -> Response:
     f = ctx.req.form
     if not auth.same(f.get("csrf", ""), ctx.req.cookies.get(LOGIN_COOKIE, "")) or not f.get(
             "csrf"):
-        return _login_page(ctx, "The login form expired (CSRF check): please try again.", 403)
+        return _login_page(app, ctx, "The login form expired (CSRF check): please try again.", 403)
     username, password = f.get("username", "").strip(), f.get("password", "")
     if not username or not password:
-        return _login_page(ctx, "Enter a username and a password.", 400)
+        return _login_page(app, ctx, "Enter a username and a password.", 400)
     try:
         token, _ = auth.login(ctx.conn, username, password, ctx.req.client, ctx.now,
                               app.settings.limits)
     except auth.AuthError as exc:
-        return _login_page(ctx, str(exc), 401)
+        return _login_page(app, ctx, str(exc), 401)
     ttl = int(app.settings.limits.session_ttl.total_seconds())
-    return redirect("/", {"Set-Cookie": f"{SESSION_COOKIE}={token}; Path=/; HttpOnly; "
-                                        f"SameSite=Strict; Max-Age={ttl}"})
+    return redirect("/", {"Set-Cookie": _cookie(app, SESSION_COOKIE, token, "/",
+                                                f"; Max-Age={ttl}")})
 
 
 @route("POST", "/logout")
 def _logout(app: App, ctx: Ctx) -> Response:
     auth.logout(ctx.conn, ctx.req.cookies.get(SESSION_COOKIE, ""), ctx.user, ctx.now)
-    return redirect("/login", {"Set-Cookie": f"{SESSION_COOKIE}=; Path=/; Max-Age=0"})
+    return redirect("/login", {"Set-Cookie": _cookie(app, SESSION_COOKIE, "", "/",
+                                                     "; Max-Age=0")})
 
 
 @route("GET", "/")
@@ -519,8 +527,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in urllib.parse.parse_qs(url.query).items()}
         form: dict[str, str] = {}
         if method == "POST":
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_BODY:
+            text = self.headers.get("Content-Length") or "0"
+            length = int(text) if text.isdigit() else -1
+            if not 0 <= length <= MAX_BODY:
                 self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
                 return
             raw = self.rfile.read(length).decode("utf-8", "replace")

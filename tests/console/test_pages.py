@@ -9,7 +9,7 @@ from switch.console.db import open_db
 from switch.core.authorizer import handle
 from switch.core.programs.rules import program_rules
 from switch.store import SqliteStore
-from tests.console.support import Client, Console, Env, add_staff
+from tests.console.support import PASSWORD, Client, Console, Env, add_staff
 from tests.switch.support import T2, burn, card
 
 
@@ -118,3 +118,26 @@ def test_a_sealed_day_whose_inputs_changed_is_settled_again_only_when_reopened(
     finally:
         conn.close()
     assert actions == ["settlement.reopen", "settlement.run", "settlement.run"]
+
+
+def test_cookies_can_be_marked_secure_and_oversized_bodies_are_refused(env: Env) -> None:
+    import http.client
+
+    add_staff(env, "ann", "admin")
+    with Console(env, secure_cookies=True) as console:
+        client = Client(console.url)
+        page = client.get("/login")
+        assert "Secure" in page.headers["Set-Cookie"]
+        # Over plain HTTP a client does not send a Secure cookie back: the login form's check
+        # fails, as it must (the console then belongs behind TLS).
+        assert client.post("/login", username="ann", password=PASSWORD).status == 403
+        host, port = console.server.server_address[:2]
+        for length in ("99999999", "-1", "abc"):
+            conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
+            try:
+                conn.putrequest("POST", "/login")
+                conn.putheader("Content-Length", length)
+                conn.endheaders()
+                assert conn.getresponse().status == 413, length
+            finally:
+                conn.close()
