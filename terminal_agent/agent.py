@@ -322,9 +322,9 @@ class Agent:
 
 
 def _card_text(exc: CardError) -> str:
+    """The register's short text; the technical detail (status words, PC/SC codes) is logged."""
     return {CardError.NO_APP: "not an LPS loyalty card",
             CardError.MUTE: "card does not answer",
             CardError.REMOVED: "card removed during reading",
             CardError.BAD_DATA: "card unreadable",
-            CardError.READER: "card reader error"}.get(exc.kind, "card unreadable") + \
-        f" ({exc})"
+            CardError.READER: "card reader error"}.get(exc.kind, "card unreadable")
