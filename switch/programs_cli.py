@@ -98,39 +98,55 @@ def cmd_issue(args: argparse.Namespace) -> int:
     if out.exists():
         print(f"lps cards-issue: {out} exists; not overwriting a printer file", file=sys.stderr)
         return 1
-    taken: set[str] = set()
-    db = config.switch.database
-    if db.exists():
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            taken = {r[0] for r in conn.execute(
-                "SELECT pan FROM cards WHERE pan LIKE ? AND length(pan) = ?",
-                (args.bin + "%", args.length))}
-        finally:
-            conn.close()
-    width = args.length - len(args.bin) - 1
-    start = args.start
-    if start is None:
-        serials = [int(p[len(args.bin):-1]) for p in taken]
-        start = max(serials, default=0) + 1
+    from switch.store import connect, migrate
+
+    conn = connect(config.switch.database)
     try:
-        numbers = list(issue_numbers(args.bin, args.length, start, args.count, taken))
-    except ValueError as exc:
-        print(f"lps cards-issue: {exc}", file=sys.stderr)
-        return 1
+        migrate(conn)
+        # One write transaction: two issues at once cannot hand out the same numbers.
+        conn.execute("BEGIN IMMEDIATE")
+        taken = {r[0] for r in conn.execute(
+            "SELECT pan FROM cards WHERE pan LIKE ?1 AND length(pan) = ?2 UNION "
+            "SELECT pan FROM issued_cards WHERE pan LIKE ?1 AND length(pan) = ?2",
+            (args.bin + "%", args.length))}
+        start = args.start
+        if start is None:
+            start = max((int(p[len(args.bin):-1]) for p in taken), default=0) + 1
+        try:
+            numbers = list(issue_numbers(args.bin, args.length, start, args.count, taken))
+        except ValueError as exc:
+            conn.execute("ROLLBACK")
+            print(f"lps cards-issue: {exc}", file=sys.stderr)
+            return 1
+        _write_printer_file(out, numbers, args.bin, coalition.id if coalition else "")
+        at = dt.datetime.now(dt.UTC).isoformat()
+        conn.executemany("INSERT INTO issued_cards (pan, file, issued_at) VALUES (?,?,?)",
+                         [(pan, str(out), at) for pan in numbers])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        out.unlink(missing_ok=True)
+        raise
+    finally:
+        conn.close()
+    print(f"issued {len(numbers)} card numbers {mask_pan(numbers[0])} .. "
+          f"{mask_pan(numbers[-1])} to {out}" if numbers else "issued 0 card numbers")
+    return 0
+
+
+def _write_printer_file(out: Path, numbers: list[str], bin_: str, coalition: str) -> None:
+    """The CSV, written whole or not at all (temporary file, fsync, rename)."""
+    width = len(numbers[0]) - len(bin_) - 1 if numbers else 0
     tmp = out.with_name(out.name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["pan", "bin", "serial", "coalition"])
         for pan in numbers:
-            w.writerow([pan, args.bin, pan[len(args.bin):len(args.bin) + width],
-                        coalition.id if coalition else ""])
+            w.writerow([pan, bin_, pan[len(bin_):len(bin_) + width], coalition])
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(out)
-    print(f"issued {len(numbers)} card numbers {mask_pan(numbers[0])} .. "
-          f"{mask_pan(numbers[-1])} to {out}" if numbers else "issued 0 card numbers")
-    return 0
 
 
 # -- draws ------------------------------------------------------------------------------------

@@ -36,6 +36,13 @@ def migrate_v4(db: sqlite_utils.Database) -> None:
     }, pk=("pan", "store_id"), not_null={"stamps", "rewards"})
 
 
+def migrate_v5(db: sqlite_utils.Database) -> None:
+    # Numbers issued to the printer but not enrolled yet must never be issued again.
+    db.create_table("issued_cards", {
+        "pan": str, "file": str, "issued_at": str,
+    }, pk="pan", not_null={"file", "issued_at"})
+
+
 def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day is not None else None
 

@@ -34,7 +34,7 @@ from switch.core.calendar import business_day
 from switch.core.model import POINTS, Card, Lot, Move, State, Totals, Txn
 from switch.core.programs.club import ClubEffect, ClubRows
 from switch.core.rules import RuleBook
-from switch.programs_store import load_clubs, migrate_v4, write_club_rows
+from switch.programs_store import load_clubs, migrate_v4, migrate_v5, write_club_rows
 
 
 class StoreError(RuntimeError):
@@ -148,6 +148,7 @@ def _security_rows(e: E.Entry, keys: list[tuple[Any, ...]], pins: list[tuple[Any
     return {**e.detail, "security": kept}
 
 MIGRATIONS.append((4, "programs: customers, card_club, card_spend, card_stamps", migrate_v4))
+MIGRATIONS.append((5, "programs: issued_cards (numbers sent to the card printer)", migrate_v5))
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -104,6 +104,14 @@ def test_cli_enroll_issue_and_draw(tmp_path: Path) -> None:
     assert not {r["pan"] for r in issued} & set(pans)
     assert lps_main(["cards-issue", "--bin", "628000", "--count", "3", "--out", str(out),
                      "-c", c]) == 1                       # never overwrite a printer file
+    again = tmp_path / "print2.csv"
+    assert lps_main(["cards-issue", "--bin", "628000", "--count", "3", "--out", str(again),
+                     "--start", "1", "-c", c]) == 0       # issued, not enrolled: still taken
+    second = [r["pan"] for r in csv.DictReader(again.open())]
+    assert not set(second) & ({r["pan"] for r in issued} | set(pans))
+    assert lps_main(["cards-issue", "--bin", "62800x", "--count", "1",
+                     "--out", str(tmp_path / "bad.csv"), "-c", c]) == 1
+    assert not (tmp_path / "bad.csv").exists()
 
     today = dt.date.today() + dt.timedelta(days=2)
     d = tmp_path / "draw"
