@@ -41,6 +41,8 @@ class AgentConfig:
     tmk: str = ""  # terminal master key (32 hex): key exchange and MAC when set
     tmk_components: tuple[str, ...] = ()  # or the TMK as clear components to XOR
     tmk_kcv: str = ""  # check value the TMK must show (6 hex), checked at load
+    tls_ca: str = ""  # PEM file of the CA (or certificate) to trust: TLS to the switch when set
+    tls_server_name: str = ""  # name to check in the switch's certificate (default: its host)
 
     @property
     def switch_host(self) -> str:
@@ -120,8 +122,14 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
         if isinstance(v, bool) or not isinstance(v, int) or v not in _BAUDS:
             raise ConfigError(src, label, f"must be one of {sorted(_BAUDS)}, got {v!r}")
         return v
-    if key in ("ecr_port", "reader", "barcode_port", "data_dir", "mqtt_prefix"):
-        text = _text(src, label, v, empty=key in ("ecr_port", "barcode_port"))
+    if key == "tls_ca":
+        text = _text(src, label, v)
+        if text and not Path(text).is_file():
+            raise ConfigError(src, label, f"no such file: {text}")
+        return text
+    if key in ("ecr_port", "reader", "barcode_port", "data_dir", "mqtt_prefix",
+               "tls_server_name"):
+        text = _text(src, label, v, empty=key in ("ecr_port", "barcode_port", "tls_server_name"))
         if key == "mqtt_prefix" and ("+" in text or "#" in text or text.endswith("/")):
             raise ConfigError(src, label, "must be a topic prefix without wildcards or trailing /")
         return text

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import hmac
 import logging
+import ssl
 import time
 from collections.abc import Callable
 
@@ -120,9 +121,10 @@ class SwitchLink:
         while True:
             self._restart.clear()
             try:
+                ctx, name = self._tls()
                 reader, writer = await asyncio.open_connection(
-                    self.cfg.switch_host, self.cfg.switch_port)
-            except OSError as exc:
+                    self.cfg.switch_host, self.cfg.switch_port, ssl=ctx, server_hostname=name)
+            except (OSError, ssl.SSLError) as exc:
                 self.last_error = f"cannot connect to {self.cfg.switch}: {exc.strerror or exc}"
                 log.warning("%s; retrying in %.1f s", self.last_error, delay)
                 with contextlib.suppress(TimeoutError):
@@ -138,6 +140,13 @@ class SwitchLink:
                 delay = 0.5
             finally:
                 self._close(writer)
+
+    def _tls(self) -> tuple[ssl.SSLContext | None, str | None]:
+        """TLS on the same framing (PROTOCOL.md §1) when `tls_ca` names the CA to trust."""
+        if not self.cfg.tls_ca:
+            return None, None
+        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.cfg.tls_ca)
+        return ctx, self.cfg.tls_server_name or self.cfg.switch_host
 
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         read_task = asyncio.create_task(self._read_loop(reader))

@@ -41,7 +41,8 @@ def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: s
 class Switch:
     """The project's switch on free ports with its own database; stop/start keeps the data."""
 
-    def __init__(self, workdir: Path, require_mac: bool = False) -> None:
+    def __init__(self, workdir: Path, require_mac: bool = False,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -53,6 +54,8 @@ class Switch:
         text = re.sub(r'database = "[^"]*"', f'database = "{self.dir / "lps.db"}"', text)
         if require_mac:
             text = re.sub(r"require_mac = false", "require_mac = true", text)
+        if tls is not None:
+            text += f'\n[switch.tls.ascii]\ntls_cert = "{tls[0]}"\ntls_key = "{tls[1]}"\n'
         self.config = self.dir / "lps.toml"
         self.config.write_text(text)
         self.log = self.dir / "switch.log"
@@ -201,3 +204,35 @@ def new_terminal_key(switch: Switch, terminal_id: str) -> tuple[list[str], str]:
     kcv = re.search(r"new terminal master key, check value ([0-9A-F]{6})", out.stdout)
     assert len(comps) == 2 and kcv, out.stdout
     return [c.strip() for c in comps], kcv.group(1)
+
+
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A self-signed server certificate for 127.0.0.1 and localhost (PEM cert, PEM key)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lps switch (test)")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    tmp.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = tmp / "switch.crt", tmp / "switch.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    key_path.chmod(0o600)
+    return cert_path, key_path

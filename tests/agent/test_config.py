@@ -48,6 +48,7 @@ BASE = 'terminal_id = "T1"\nstore_id = "S1"\nswitch = "h:1"\n'
     ('[agent]\nterminal_id = "T1"\nstore_id = "S"\nswitch = "h:99999"\n', "[agent].switch",
      "host:port"),
     ("[agent]\n" + BASE + 'tpdu = "12"\n', "[agent].tpdu", "10 hex digits"),
+    ("[agent]\n" + BASE + 'tls_ca = "/no/such/ca.pem"\n', "[agent].tls_ca", "no such file"),
     ("[agent\n", "(file)", "not valid TOML"),
     ("[other]\nx = 1\n", "[other]", "unknown section"),
     ('terminal_id = "T1"\n', "[terminal_id]", "unknown section"),

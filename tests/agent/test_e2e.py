@@ -12,7 +12,7 @@ import time
 import pytest
 
 from .conftest import VPCD_READERS, wait_presence
-from .harness import AgentProc, Switch, new_terminal_key
+from .harness import AgentProc, Switch, new_terminal_key, self_signed
 from .mqttwatch import Watch, check_schemas
 from .register import fields
 
@@ -314,6 +314,35 @@ def test_key_exchange_and_mac_with_require_mac(vcard, tmp_path):
         agents.append(wrong)
         wrong.start()
         wrong.wait_log("key exchange answer unusable", wrong.started_at)
+    finally:
+        for a in agents:
+            a.close()
+        switch.stop()
+
+
+def test_tls_to_the_switch(vcard, tmp_path):
+    cert, key = self_signed(tmp_path / "pki")
+    switch = Switch(tmp_path / "tlsswitch", tls=(cert, key))
+    switch.start()
+    agents: list[AgentProc] = []
+    try:
+        vcard(pan=PAN)
+        secure = AgentProc(tmp_path / "tls", switch.address, reader=READER,
+                           extra=f'tls_ca = "{cert}"\n')
+        agents.append(secure)
+        secure.start()
+        secure.wait_signed_on()
+        earn = resp(secure.ask("EARN", "30000", "T1"))
+        assert (earn["code"], earn["earned"]) == ("00", 3), earn
+        secure.close()
+
+        other_ca, _ = self_signed(tmp_path / "other")  # a certificate we do not trust
+        wary = AgentProc(tmp_path / "wary", switch.address, reader=READER,
+                         extra=f'tls_ca = "{other_ca}"\n')
+        agents.append(wary)
+        wary.start()
+        wary.wait_log("CERTIFICATE_VERIFY_FAILED", wary.started_at)
+        assert "signed on to" not in wary.log.read_text()
     finally:
         for a in agents:
             a.close()
