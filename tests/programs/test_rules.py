@@ -223,6 +223,7 @@ def test_stamps_every_nth_visit_and_930000() -> None:
     assert (t["SC"], t["SR"]) == ("0", "1")
     r = h.pc(T1, pan, "930000")
     assert r.fields[39] == "00" and (tags(r)["SC"], tags(r)["SR"]) == ("0", "0")
+    assert tags(r)["MS"].startswith("جایزه: free coffee | ")
     assert h.pc(T1, pan, "930000").fields[39] == "51"
     assert h.pc(T2, pan, "930000").fields[39] == "12"           # Book City runs no stamps
     assert "SC" not in tags(h.earn(T2, pan, 200_000))

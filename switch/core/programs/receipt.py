@@ -25,18 +25,19 @@ class ReceiptFacts:
     expiring: int = 0
     expiring_on: dt.date | None = None
     stored_value: int | None = None
+    reward: str = ""
 
 
 _TEXT = {
     "en": {
         "earned": "Earned {} pts", "redeemed": "Redeemed {} pts", "balance": "Balance {}",
         "tier": "Tier {}", "stamps": "Stamps {}/{}", "rewards": "{} free reward(s)",
-        "expiring": "{} pts expire {}", "sv": "Purse {}",
+        "expiring": "{} pts expire {}", "sv": "Purse {}", "reward": "Enjoy your {}",
     },
     "fa": {
         "earned": "امتیاز این خرید {}", "redeemed": "امتیاز کسرشده {}", "balance": "مانده {}",
         "tier": "سطح {}", "stamps": "مهر {}/{}", "rewards": "{} جایزه رایگان",
-        "expiring": "{} امتیاز تا {} منقضی", "sv": "اعتبار {}",
+        "expiring": "{} امتیاز تا {} منقضی", "sv": "اعتبار {}", "reward": "جایزه: {}",
     },
 }
 
@@ -44,6 +45,8 @@ _TEXT = {
 def receipt_text(language: str, facts: ReceiptFacts) -> str:
     t = _TEXT.get(language, _TEXT["en"])
     parts: list[str] = []
+    if facts.reward:
+        parts.append(t["reward"].format(facts.reward))
     if facts.earned is not None:
         parts.append(t["earned"].format(facts.earned))
     if facts.redeemed is not None:

@@ -239,6 +239,7 @@ class ProgramRules(BaseRules):
             expiring=xp, expiring_on=first,
             stored_value=card.stored_value if card.purse and kind in ("topup", "sv_purchase")
             else None,
+            reward=store.stamps.reward if store.stamps is not None and kind == "stamp" else "",
         )
         text = receipt_text(store.language, facts)
         if text:
