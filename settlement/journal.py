@@ -372,8 +372,8 @@ def windows(lo: int, hi: int) -> list[tuple[int, int]]:
 
 
 def _connect(path: str) -> sqlite3.Connection:
+    # No mmap: it would count the whole file in each reader's resident memory for no gain.
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None)
-    conn.execute("PRAGMA mmap_size=1073741824")
     conn.execute("PRAGMA busy_timeout=5000")
     return conn
 

@@ -190,10 +190,16 @@ def obligations(book: FlowBook, stores: Mapping[str, StoreInfo], kind: str) -> l
         if units < 0:
             payer, payee, units = payee, payer, -units
         directed[(payer, payee)] = directed.get((payer, payee), 0) + units
+    for payer, payee in directed:
+        for store, why in ((payer, f"issuer of points redeemed at {payee}"),
+                           (payee, f"accepted value issued by {payer}")):
+            _store(stores, store, why)
+    # Sort by the stores' order (ints compare faster than IDs with long common prefixes).
+    rank = {sid: i for i, sid in enumerate(sorted(stores))}
     out = []
-    for (payer, payee), units in sorted(directed.items()):
-        p = _store(stores, payer, f"issuer of points redeemed at {payee}")
-        q = _store(stores, payee, f"accepted value issued by {payer}")
+    for (payer, payee), units in sorted(directed.items(),
+                                        key=lambda kv: (rank[kv[0][0]], rank[kv[0][1]])):
+        p, q = stores[payer], stores[payee]
         if p.coalition != q.coalition:
             raise InputError(
                 f"value issued by {payer} (coalition {p.coalition}) was spent at {payee} "
