@@ -134,6 +134,9 @@ class App:
         self.fleet = Fleet(settings.mqtt).start() if settings.mqtt else None
         #: One card change at a time: two checkers cannot both apply one adjustment.
         self.change_lock = threading.Lock()
+        #: One settlement run at a time from this console (settlement's register serialises
+        #: runs from elsewhere); apart from card changes, which a long run must not hold up.
+        self.settle_lock = threading.Lock()
         #: Opaque per-session handles for looked-up cards, so pages never carry a whole PAN.
         self._cards: dict[tuple[str, str], str] = {}
         self._cards_lock = threading.Lock()
@@ -443,7 +446,7 @@ def _settlement_run(app: App, ctx: Ctx) -> Response:
     except settle.SettleError as exc:
         raise BadInput(str(exc)) from None
     reopen = ctx.req.form.get("reopen") == "1"
-    with app.change_lock:
+    with app.settle_lock:
         rc, output = settle.run(app.config_path, app.database, app.settlement_out, when, reopen)
     audit.append(ctx.conn, app.iso(ctx.now), f"staff:{ctx.user}",
                  "settlement.reopen" if reopen else "settlement.run",
