@@ -63,6 +63,9 @@ def _run(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
     except SettlementError as exc:
         print(f"lps: settlement failed, nothing written: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # the output directory or a report file cannot be written
+        print(f"lps: cannot write: {exc}; nothing was sealed", file=sys.stderr)
+        return EXIT_FAILED
 
 
 def cmd_settle(args: argparse.Namespace) -> int:

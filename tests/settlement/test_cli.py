@@ -120,6 +120,20 @@ def test_an_output_directory_with_other_files_is_not_touched(db, tmp_path, capsy
         reg.close()
 
 
+def test_an_unwritable_output_fails_cleanly_and_seals_nothing(db, tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    assert settle(db, blocker / "out") == cli.EXIT_FAILED
+    assert "cannot write" in capsys.readouterr().err
+    reg = Register(db.with_name(db.name + ".settlement.db"))
+    try:
+        assert reg.get(DAY) is None
+    finally:
+        reg.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("lps.db")) \
+        == ["file"]
+
+
 def test_an_open_business_day_is_refused(db, tmp_path, capsys):
     today = dt.date.today() + dt.timedelta(days=1)
     assert settle(db, tmp_path / "out", day=today.isoformat()) == cli.EXIT_INPUT
