@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto
+DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver
 
 .PHONY: demo test debs venv lint typecheck pytest bench clean
 
@@ -11,7 +11,8 @@ demo: venv
 
 test: debs venv lint typecheck pytest
 
-# Debian packages the tests need (real pcscd + vpcd virtual reader, mosquitto; swig and the
+# Debian packages the tests need (real pcscd + vpcd virtual reader, mosquitto, headless
+# Chromium + chromedriver for the console's browser tests; swig and the
 # pcsclite headers build pyscard). Installed only when running as root and missing.
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
