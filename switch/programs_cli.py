@@ -191,27 +191,40 @@ def cmd_draw(args: argparse.Namespace) -> int:
     if out.exists():
         print(f"lps draw: {out} exists; a draw is published once", file=sys.stderr)
         return 1
-    seed = bytes.fromhex(args.seed) if args.seed else os.urandom(32)
-    people = entrants(config, args.coalition, day, args.entries)
+    try:
+        seed = bytes.fromhex(args.seed) if args.seed else os.urandom(32)
+    except ValueError:
+        print("lps draw: --seed must be hex", file=sys.stderr)
+        return 1
+    members = entrants(config, args.coalition, day, args.entries)
+    # Published under a label (entry number + masked card number, PROTOCOL.md section 6);
+    # the operator keeps the label -> card number map (private.csv, mode 0600).
+    people = [Entrant(f"{i:07d}-{mask_pan(m.pan)}", m.entries) for i, m in enumerate(members, 1)]
     digest = entries_digest(people)
     out.mkdir(parents=True)
+    fd = os.open(out / "private.csv", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with open(fd, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["label", "pan"])
+        writer.writerows((p.pan, m.pan) for p, m in zip(people, members, strict=True))
     # 1. Publish the entries and the commitment to the seed, durably, before drawing.
     with open(out / "entries.csv", "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["pan", "entries"])
-        for e in people:
-            w.writerow([e.pan, e.entries])
+        writer = csv.writer(fh)
+        writer.writerow(["label", "entries"])
+        writer.writerows((e.pan, e.entries) for e in people)
+        fh.flush()
+        os.fsync(fh.fileno())
     _write(out / "commitment.json", {
         "coalition": args.coalition, "date": day.isoformat(), "entries_by": args.entries,
         "winners": args.winners, "entries_sha256": digest, "seed_sha256": commitment(seed),
     })
     # 2. Draw, 3. publish the seed with the winners.
     won = draw(seed, people, args.winners)
-    _write(out / "result.json", {"seed": seed.hex(), "winners": [w.pan for w in won]})
+    _write(out / "result.json", {"seed": seed.hex(), "winners": [x.pan for x in won]})
     print(f"draw {args.coalition} {day}: {len(people)} members, "
           f"{sum(e.entries for e in people)} entries, seed sha256 {commitment(seed)}")
-    for i, w in enumerate(won, 1):
-        print(f"  {i}. {mask_pan(w.pan)} ({w.entries} entries)")
+    for i, x in enumerate(won, 1):
+        print(f"  {i}. {x.pan} ({x.entries} entries)")
     return 0
 
 
@@ -221,14 +234,14 @@ def verify(directory: Path) -> list[str]:
     r = json.loads((directory / "result.json").read_text(encoding="utf-8"))
     with open(directory / "entries.csv", newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    people = [Entrant(row["pan"], int(row["entries"])) for row in rows]
+    people = [Entrant(row["label"], int(row["entries"])) for row in rows]
     seed = bytes.fromhex(r["seed"])
     problems = []
     if commitment(seed) != c["seed_sha256"]:
         problems.append("the published seed does not match the commitment")
     if entries_digest(people) != c["entries_sha256"]:
         problems.append("entries.csv does not match its committed digest")
-    if [w.pan for w in draw(seed, people, int(c["winners"]))] != r["winners"]:
+    if [x.pan for x in draw(seed, people, int(c["winners"]))] != r["winners"]:
         problems.append("the winners do not follow from the seed and the entries")
     return problems
 

@@ -118,7 +118,12 @@ def test_cli_enroll_issue_and_draw(tmp_path: Path) -> None:
     assert lps_main(["draw", "--coalition", "tehran-mall", "--date", today.isoformat(),
                      "--winners", "2", "--entries", "card", "--out", str(d), "-c", c]) == 0
     result = json.loads((d / "result.json").read_text())
-    assert len(result["winners"]) == 2 and set(result["winners"]) <= set(pans)
+    private = dict(csv.reader((d / "private.csv").open()))
+    assert len(result["winners"]) == 2
+    assert {private[label] for label in result["winners"]} <= set(pans)
+    published = (d / "entries.csv").read_text() + (d / "result.json").read_text()
+    assert not any(pan in published for pan in pans)      # masked in what is published
+    assert (d / "private.csv").stat().st_mode & 0o077 == 0
     assert lps_main(["draw-verify", str(d)]) == 0
     result["winners"].reverse()
     (d / "result.json").write_text(json.dumps(result))
