@@ -7,7 +7,7 @@ from .message import Message
 from .profile import load_profile
 
 WHEN = "1123093015"
-PAN = "6280001234567893"
+PAN = "6280001234567895"
 BASE = {7: WHEN, 41: "T0000001", 42: "STORE0000000001"}
 
 
