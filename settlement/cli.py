@@ -90,7 +90,8 @@ def _settle(args: argparse.Namespace) -> int:
         with journal:
             bar = Bar(journal.day_size(day), f"settling {day}", enabled=args.progress)
             result = settle_journal(journal, DayBook(day, stores), bar,
-                                    lookback=args.batch_lookback_days, workers=args.workers)
+                                    lookback=args.batch_lookback_days, workers=args.workers,
+                                    coalitions=config.coalitions)
             bar.finish()
     finally:
         journal.close()

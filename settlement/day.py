@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from settlement import digest as dg
 from settlement.expiry import Breakage, breakage
@@ -27,6 +27,7 @@ from settlement.netting import (
 )
 from settlement.reconcile import ReconLine, reconcile
 from settlement.records import POINTS, STORED_VALUE, BatchClose, InvariantError, LotExpiry, Row
+from settlement.tiers import Downgrade
 
 
 def stores_from_config(config: object) -> dict[str, StoreInfo]:
@@ -68,6 +69,8 @@ class DaySettlement:
     stored_value: Side
     breakage: list[Breakage]
     reconciliation: list[ReconLine]
+    #: The night after the day: cards whose tier goes down (settlement.tiers).
+    downgrades: list[Downgrade] = field(default_factory=list)
 
 
 class DayBook:
@@ -137,7 +140,8 @@ class DayBook:
                 buf = []
         self.digest.add("lots", buf)
 
-    def finish(self, lots: Iterable[LotExpiry], closes: Iterable[BatchClose]) -> DaySettlement:
+    def finish(self, lots: Iterable[LotExpiry], closes: Iterable[BatchClose],
+               downgrades: Iterable[Downgrade] = ()) -> DaySettlement:
         hashed = self.digest.count("entries")
         if hashed != self.entries:
             raise InvariantError(f"{hashed} entries read but {self.entries} counted")
@@ -145,6 +149,8 @@ class DayBook:
         closes = sorted(closes, key=lambda c: c.id)
         self.digest.add("closes", [line for c in closes for line in dg.close_lines(c)])
         recon = [line for c in closes for line in reconcile(c)]
+        lower = sorted(downgrades, key=lambda d: d.pan)
+        self.digest.add("tiers", [d.line() for d in lower])
         return DaySettlement(
             day=self.day,
             inputs_digest=self.digest.hexdigest(self.day.isoformat()),
@@ -155,6 +161,7 @@ class DayBook:
             stored_value=self._side(STORED_VALUE),
             breakage=expired,
             reconciliation=recon,
+            downgrades=lower,
         )
 
 
@@ -164,9 +171,10 @@ def settle_rows(
     rows: Iterable[Row],
     lots: Iterable[LotExpiry] = (),
     closes: Iterable[BatchClose] = (),
+    downgrades: Iterable[Downgrade] = (),
 ) -> DaySettlement:
     """Settle a day from plain records (the per-entry path)."""
     book = DayBook(day, stores)
     for r in rows:
         book.add_row(r)
-    return book.finish(lots, closes)
+    return book.finish(lots, closes, downgrades)

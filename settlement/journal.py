@@ -14,13 +14,14 @@ import multiprocessing as mp
 import os
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from settlement import tiers
 from settlement.day import DayBook
 from settlement.digest import CHUNK_BITS, items_digest
 from settlement.netting import MOVING_KINDS
@@ -41,6 +42,7 @@ from settlement.records import (
     SettlementError,
     Totals,
 )
+from settlement.tiers import Downgrade
 
 CHUNK = 50_000
 #: A batch may hold transactions of up to this many business days before its close (terminals
@@ -289,6 +291,11 @@ class Journal:
                                   c.terminal, c.switch, tuple(sorted(txns + revs,
                                                                      key=lambda r: r.id))))
         return out
+
+    def downgrades(self, day: dt.date,
+                   coalitions: Mapping[str, Any] | None) -> list[Downgrade]:
+        """The night's tier downgrades (none without the coalitions' tiers)."""
+        return list(tiers.downgrades(self.q, coalitions, day)) if coalitions else []
 
     # -- reports ------------------------------------------------------------------------------
 
@@ -543,8 +550,10 @@ def batch_window(task: tuple[str, int, int, list[tuple[str, str]]]) -> list[tupl
 def settle_journal(
     journal: Journal, book: DayBook, progress: Progress = _noop,
     lookback: int = BATCH_LOOKBACK_DAYS, workers: int = 0,
+    coalitions: Mapping[str, Any] | None = None,
 ) -> Any:
     """Feed and finish a day from the journal (the production path)."""
     scan = journal.feed(book, progress, workers)
     return book.finish(journal.lots_due(book.day, scan),
-                       journal.batch_closes(book.day, lookback, scan, workers))
+                       journal.batch_closes(book.day, lookback, scan, workers),
+                       journal.downgrades(book.day, coalitions))

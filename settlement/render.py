@@ -25,6 +25,7 @@ RECONCILIATION = "reconciliation.csv"
 BREAKAGE = "breakage.csv"
 SV_POSITIONS = "sv_positions.csv"
 SV_OBLIGATIONS = "sv_obligations.csv"
+TIERS = "tiers.csv"
 SETTLEMENT = "settlement.json"
 REPORT = "report.html"
 
@@ -69,6 +70,7 @@ def settlement_json(d: DaySettlement, files: dict[str, str]) -> dict[str, Any]:
                 "points": sum(b.points for b in brk),
                 "amount": sum(b.amount for b in brk),
             },
+            "tier_downgrades": sum(1 for t in d.downgrades if t.coalition == ps.coalition),
             "instructions": [
                 {"store_id": i.store_id, "action": i.action, "amount": i.amount,
                  "currency": i.currency, "kind": kind}
@@ -132,6 +134,10 @@ def render(d: DaySettlement) -> dict[str, bytes]:
              for b in d.breakage),
         ),
     }
+    files[TIERS] = csv_bytes(
+        ("pan", "coalition", "tier_before", "tier_after"),
+        ((t.masked, t.coalition, t.before, t.after) for t in d.downgrades),
+    )
     files[REPORT] = report_html(d).encode()
     digests = {name: hashlib.sha256(body).hexdigest() for name, body in sorted(files.items())}
     files[SETTLEMENT] = (
@@ -247,6 +253,8 @@ def report_html(d: DaySettlement) -> str:
              for b in d.breakage),
             {2, 3, 4},
         ),
+        f"<h2>Tier downgrades</h2><p>{len(d.downgrades):,} card(s) go down a tier the night "
+        "after this day (tiers.csv, card numbers masked).</p>",
         "<h2>Reconciliation exceptions</h2>",
     ]
     bad = [r for r in d.reconciliation if not r.balanced]

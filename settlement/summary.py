@@ -30,6 +30,8 @@ def summary(d: DaySettlement, status: str, out: str, seconds: float) -> str:
             f"net transfers {ss.net_amount:,}",
             f"    breakage      {sum(b.lots for b in brk):,} lots lapsed, "
             f"{sum(b.points for b in brk):,} points, {sum(b.amount for b in brk):,}",
+            f"    tiers         {sum(1 for t in d.downgrades if t.coalition == ps.coalition):,} "
+            "cards go down a tier tonight (tiers.csv)",
         ]
         mine = [p for p in d.points.positions if p.coalition == ps.coalition and p.net]
         for p in mine[:12]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -19,7 +20,8 @@ from tests.settlement import simulation
 CONFIG = str(simulation.EXAMPLE)
 DAY = "2026-03-02"
 NAMES = sorted([render.POSITIONS, render.OBLIGATIONS, render.RECONCILIATION, render.BREAKAGE,
-                render.SETTLEMENT, render.REPORT, render.SV_POSITIONS, render.SV_OBLIGATIONS])
+                render.SETTLEMENT, render.REPORT, render.SV_POSITIONS, render.SV_OBLIGATIONS,
+                render.TIERS])
 
 
 @pytest.fixture(scope="module")
@@ -179,3 +181,31 @@ def test_python_dash_m_settlement(db, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "sealed" in proc.stdout and proc.stderr == ""
     shutil.rmtree(tmp_path / "out")
+
+
+def test_the_nights_tier_downgrades_are_listed_masked(db, tmp_path):
+    from switch.core.luhn import luhn_complete
+
+    a, b, c, d = (luhn_complete(f"628000{n:09d}") for n in range(1, 5))
+    spent = (dt.date.fromisoformat(DAY) - dt.timedelta(days=30)).isoformat()
+    later = (dt.date.fromisoformat(DAY) + dt.timedelta(days=1)).isoformat()
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM cards WHERE pan IN (?,?,?,?)",
+                            (a, b, c, d)).fetchone()[0] == 4
+        conn.executemany("INSERT INTO card_club (pan, tier, tier_day, earned, birthday_year) "
+                         "VALUES (?, ?, '2026-02-01', 0, 0)",
+                         [(a, "GOLD"), (b, "SILVER"), (c, "GOLD"), (d, "SILVER")])
+        conn.executemany("INSERT INTO card_spend VALUES (?, ?, ?)",
+                         [(a, spent, 60_000_000), (b, spent, 10_000_000),
+                          (c, spent, 250_000_000), (d, later, 60_000_000)])
+    out = tmp_path / "out"
+    assert settle(db, out) == 0
+    masked = {p: p[:6] + "******" + p[-4:] for p in (a, b, d)}
+    assert (out / render.TIERS).read_text().splitlines() == [
+        "pan,coalition,tier_before,tier_after",
+        *sorted([f"{masked[a]},tehran-mall,GOLD,SILVER", f"{masked[b]},tehran-mall,SILVER,BLUE",
+                 f"{masked[d]},tehran-mall,SILVER,BLUE"],
+                key=lambda line: {masked[a]: a, masked[b]: b, masked[d]: d}[line[:16]]),
+    ]
+    assert json.loads((out / render.SETTLEMENT).read_text())["coalitions"]["tehran-mall"][
+        "tier_downgrades"] == 3
