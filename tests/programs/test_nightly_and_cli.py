@@ -128,3 +128,28 @@ def test_cli_enroll_issue_and_draw(tmp_path: Path) -> None:
     result["winners"].reverse()
     (d / "result.json").write_text(json.dumps(result))
     assert lps_main(["draw-verify", str(d)]) == 1        # tampered winners are caught
+
+
+def test_draw_entries_by_points_count_usable_points(tmp_path: Path) -> None:
+    import dataclasses
+
+    from switch.programs_cli import entrants
+
+    h = Harness()
+    a, b, c = card(31), card(32), card(33)
+    h.earn(T1, a, 1_000_000)                                   # 100 points
+    h.earn(T1, b, 500_000, now=NOW - dt.timedelta(days=366))   # 50, lapsed
+    h.earn(T1, b, 200_000)                                     # 20
+    h.earn(T1, c, 10_000)
+    h.pc(T1, c, "900000", 1, tags={"RP": "1"})                 # spent to 0
+    store = SqliteStore(tmp_path / "lps.db")
+    try:
+        store.append(h.entries)
+    finally:
+        store.close()
+    cfg = dataclasses.replace(h.cfg, switch=dataclasses.replace(
+        h.cfg.switch, database=tmp_path / "lps.db"))
+    got = entrants(cfg, "tehran-mall", DAY, "points")
+    assert {e.pan: e.entries for e in got} == {a: 100, b: 20, c: 0}
+    assert [e.pan for e in got] == sorted([a, b, c])
+    assert {e.entries for e in entrants(cfg, "tehran-mall", DAY, "card")} == {1}
