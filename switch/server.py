@@ -45,7 +45,7 @@ from switch.core import (
     prune,
     reject_undecodable,
 )
-from switch.core.admin import AdminError
+from switch.core.admin import AdminError, adjust_command
 from switch.core.luhn import mask_pan
 from switch.core.rules import RuleBook
 from switch.metrics import Metrics
@@ -468,6 +468,10 @@ class Switch:
             try:
                 if req.get("cmd") in SECURITY_COMMANDS:
                     entry = security_command(self.state, req, dt.datetime.now(dt.UTC))
+                elif req.get("cmd") == "adjust":
+                    entry = adjust_command(self.state, req["pan"], int(req["points"]),
+                                           req["store"], req["reason"], req.get("by", ""),
+                                           dt.datetime.now(dt.UTC))
                 else:
                     entry = card_command(self.state, req["cmd"], req["pan"],
                                          dt.datetime.now(dt.UTC), req.get("coalition"))

@@ -149,12 +149,16 @@ def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> 
             assert _earn_rc(env, pan, 900001) == "62"  # the running switch's cache knows
             assert client.post("/cards/unblock", card=ref).status == 200
             assert _earn_rc(env, pan, 900002) == "00"
-            # The switch's admin socket has no point adjustments (yet): refused, said plainly,
-            # nothing recorded as applied.
+            # A small adjustment applies at once through the switch's admin socket; one beyond
+            # the card's points is refused, said plainly, nothing applied.
             reply = client.post("/cards/adjust", card=ref, points="5", store=S1,
                                 reason="goodwill")
+            assert reply.status == 303
+            assert reply.headers["Location"] == "/adjustments?done=1"
+            reply = client.post("/cards/adjust", card=ref, points="-999", store=S1,
+                                reason="too much")
             assert reply.status == 400
-            assert "the switch refused" in reply.text()
+            assert "fewer than 999" in reply.text()
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
@@ -164,11 +168,10 @@ def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> 
             proc.wait()
     conn = open_db(env.config.switch.database)
     try:
-        assert conn.execute("SELECT COUNT(*) FROM console_adjustments").fetchone()[0] == 0
-        actions = [r[0] for r in conn.execute(
-            "SELECT json_extract(detail, '$.action') FROM journal WHERE pan = ? AND "
+        actions = [r for r in conn.execute(
+            "SELECT json_extract(detail, '$.action'), points FROM journal WHERE pan = ? AND "
             "kind = 'card_admin' ORDER BY id", (pan,))]
-        assert actions == ["block", "unblock"]
+        assert actions == [("block", 0), ("unblock", 0), ("adjust", 5)]
     finally:
         conn.close()
     _sound(env)
