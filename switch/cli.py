@@ -51,9 +51,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     loop = install_event_loop(args.loop == "uvloop")
     logging.getLogger("lps.switch").info("event=start loop=%s config=%s", loop, args.config)
-    from switch.core.programs.rules import program_rules
-
-    return asyncio.run(serve(config, program_rules(config)))
+    return asyncio.run(serve(config))  # the switch runs the configured programs
 
 
 def _admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:

@@ -47,6 +47,7 @@ from switch.core import (
 )
 from switch.core.admin import AdminError, adjust_command
 from switch.core.luhn import mask_pan
+from switch.core.programs.rules import program_rules
 from switch.core.rules import RuleBook
 from switch.metrics import Metrics
 from switch.security import (
@@ -368,7 +369,8 @@ class Switch:
 
     def __init__(self, config: Config, rules: RuleBook | None = None) -> None:
         self.config = config
-        self.rules = rules
+        # The configured programs are the switch's rules unless a caller passes others.
+        self.rules: RuleBook = rules if rules is not None else program_rules(config)
         self.loop = asyncio.get_running_loop()
         self.connections: set[Connection] = set()
         self.paused: set[Connection] = set()
