@@ -1,9 +1,11 @@
-"""Reading a business day from the switch's SQLite journal (read-only, one snapshot).
+"""Reading a business day from the switch's SQLite journal (read-only).
 
-The heavy sums run inside SQLite (flows per store pair, counts per kind, batch totals), so a
-day of millions of entries streams through Python only as the digest's text lines, in chunks:
-memory stays bounded by the chunk size and the number of stores and lots due, not the day.
-Tables and columns are the switch's (`switch/store.py`, docs/switch.md); this module only reads.
+The day's journal IDs are cut into chunks (`digest.CHUNK_BITS`); reader processes fetch each
+chunk's entries (only the columns settling reads) and lot moves, hash them, count them and sum
+the inter-store flows, and the main process merges their small results. Memory stays bounded by
+a chunk, the number of store pairs and the lots due, not by the day. The 0500 totals the switch
+recorded are compared as they are; only a batch out of balance has its rows read. Tables and
+columns are the switch's (`switch/store.py`, docs/switch.md); this module never writes.
 """
 
 from __future__ import annotations
@@ -116,10 +118,6 @@ class Journal:
     def day_size(self, day: dt.date) -> int:
         return int(self.q("SELECT COUNT(*) FROM journal WHERE business_day = ?",
                           (day.isoformat(),)).fetchone()[0])
-
-    def last_day(self) -> dt.date | None:
-        v = self.q("SELECT MAX(business_day) FROM journal").fetchone()[0]
-        return dt.date.fromisoformat(v) if v else None
 
     # -- the aggregated path (production) -----------------------------------------------------
 
