@@ -63,7 +63,7 @@ def profile_from_args(args: argparse.Namespace, now: dt.datetime) -> Profile | N
 
 
 def save_profile(config: Config, pan: str, profile: Profile) -> None:
-    """Write the profile (the running switch reads profiles at its next start)."""
+    """Write the profile, and have a running switch load it into its cache at once."""
     from switch.programs_store import put_profile
     from switch.server import database_in_use
     from switch.store import connect, migrate
@@ -78,8 +78,12 @@ def save_profile(config: Config, pan: str, profile: Profile) -> None:
     finally:
         conn.close()
     if running:
-        print("profile saved; the running switch reads profiles at its next start "
-              "(birthday bonuses for this card wait until then)", file=sys.stderr)
+        from switch.cli import _admin_request
+
+        reply = _admin_request(config, {"cmd": "profile", "pan": pan})
+        if not reply.get("ok"):
+            print(f"profile saved; the running switch did not load it: {reply.get('error')} "
+                  "(it reads profiles at its next start)", file=sys.stderr)
 
 
 # -- bulk issue -------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
@@ -468,7 +469,10 @@ class Switch:
             line = await reader.readline()
             req = json.loads(line)
             try:
-                if req.get("cmd") in SECURITY_COMMANDS:
+                if req.get("cmd") == "profile":
+                    self._reload_profile(req["pan"])
+                    entry = None
+                elif req.get("cmd") in SECURITY_COMMANDS:
                     entry = security_command(self.state, req, dt.datetime.now(dt.UTC))
                 elif req.get("cmd") == "adjust":
                     entry = adjust_command(self.state, req["pan"], int(req["points"]),
@@ -480,9 +484,10 @@ class Switch:
             except AdminError as exc:
                 reply = {"ok": False, "error": str(exc)}
             else:
-                done = asyncio.Event()
-                self.writer.submit([entry], done.set)
-                await done.wait()
+                if entry is not None:
+                    done = asyncio.Event()
+                    self.writer.submit([entry], done.set)
+                    await done.wait()
                 reply = {"ok": True}
         except (ValueError, KeyError, SwitchStopped) as exc:
             reply = {"ok": False, "error": f"bad admin request: {exc}"}
@@ -490,6 +495,30 @@ class Switch:
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         writer.close()
+
+    def _reload_profile(self, pan: str) -> None:
+        """Read one card's customer profile, just written by `lps cards enroll`, into the cache.
+
+        The profile row is committed by the CLI before it asks; reading it on a short-lived
+        connection keeps the writer's connection to the writer thread.
+        """
+        from switch.core.programs.club import Club
+        from switch.programs_store import read_profile
+
+        card = self.state.cards.get(pan)
+        if card is None:
+            raise AdminError("card is not enrolled in the running switch")
+        conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        try:
+            row = conn.execute("SELECT name, phone, birth_date, enrolled_at FROM customers "
+                               "WHERE pan = ?", (pan,)).fetchone()
+        finally:
+            conn.close()
+        if row is None:
+            raise AdminError("no customer profile is stored for this card")
+        if card.club is None:
+            card.club = Club()
+        card.club.profile = read_profile(row)
 
     async def stop(self) -> None:
         """Graceful: stop accepting, finish and commit what is in flight, then close."""

@@ -87,6 +87,33 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
     assert "STORE0000000001: 0   rewards 0" in shown
 
 
+def test_profile_enrolled_while_lps_serve_runs_takes_effect_at_once(tmp_path: Path) -> None:
+    config, port = write_config(tmp_path)
+    pan = card(779)
+    today = dt.datetime.now(dt.UTC).date()
+    birth = today.replace(year=1991) if not (today.month == 2 and today.day == 29) \
+        else dt.date(1991, 2, 28)
+
+    async def first_earn() -> dict[str, str]:
+        c = await TerminalClient("ascii", "127.0.0.1", port).connect()
+        r = await c.send(request("0800", T1, 1, extra={70: "001"}))
+        assert r.fields[39] == "00"
+        r = await c.send(earn(T1, 2, pan, 100_000, now=dt.datetime.now(dt.UTC)))
+        await c.close()
+        assert r.fields[39] == "00"
+        return tlv(r)
+
+    proc = start(config, port)
+    try:
+        # Enrolled through the running switch's admin socket; the profile is loaded at once.
+        assert lps_main(["cards", "enroll", pan, "--config", str(config), "--name", "Reza",
+                         "--birth-date", birth.isoformat()]) == 0
+        assert asyncio.run(first_earn())["EP"] == "60"  # 10 points + the birthday bonus 50
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+
+
 def test_in_process_server_tier_campaign_and_return_both_profiles(tmp_path: Path) -> None:
     base = config_for(tmp_path)
     today = dt.datetime.now(base.switch.zone).date()
