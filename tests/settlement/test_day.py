@@ -133,3 +133,14 @@ def test_same_day_reversal_and_own_store_burn_create_no_obligation(stores):
     day = settle_rows(sc.DAY, stores, rows)
     assert day.points.obligations == [] and day.points.instructions == []
     assert day.settling_draws == 2 and day.entries == 3
+
+
+def test_chunk_digest_depends_on_values_not_on_objects():
+    from settlement.digest import items_digest
+
+    kind = "redeem"
+    same = [(1, kind, None), (2, kind, None)]  # one string object twice
+    copies = [(1, "".join(["red", "eem"]), None), (2, "".join(["re", "deem"]), None)]
+    assert same[0][1] is same[1][1] and copies[0][1] is not copies[1][1]
+    assert items_digest(same) == items_digest(copies)
+    assert items_digest(same) != items_digest([(1, kind, None), (2, kind, 0)])
