@@ -25,7 +25,7 @@ STORES = {
     for i in range(1, 7)
 }
 BY_COALITION = {c: [s for s in STORES if STORES[s].coalition == c] for c in ("A", "B")}
-SETTINGS = settings(max_examples=60, deadline=None,
+SETTINGS = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
 
 
