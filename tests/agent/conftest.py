@@ -19,10 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .vicc import VirtualLoyaltyCard
-
-VPCD_PORTS = (35963, 35964)  # /etc/reader.conf.d/vpcd: CHANNELID 0x8C7B, two slots
-VPCD_READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+from terminal_agent.testing.vicc import VPCD_LOCK, VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
 
 
 def unavailable(why: str) -> None:
@@ -89,9 +86,6 @@ def wait_presence(reader: str, present: bool, timeout: float = 10.0) -> None:
 
     _wait(lambda: card_present(reader) is present, timeout,
           f"card {'in' if present else 'out of'} {reader}")
-
-
-VPCD_LOCK = Path(tempfile.gettempdir()) / "lps-vpcd-slots.lock"
 
 
 @pytest.fixture

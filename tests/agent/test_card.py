@@ -23,9 +23,9 @@ from terminal_agent.card.pcsc import (
     read_card,
     read_card_blocking,
 )
+from terminal_agent.testing.vicc import ATR_CONTACT, VirtualLoyaltyCard
 
 from .conftest import VPCD_READERS, wait_presence
-from .vicc import ATR_CONTACT, VirtualLoyaltyCard
 
 R0 = VPCD_READERS[0]
 
