@@ -209,3 +209,22 @@ def test_the_nights_tier_downgrades_are_listed_masked(db, tmp_path):
     ]
     assert json.loads((out / render.SETTLEMENT).read_text())["coalitions"]["tehran-mall"][
         "tier_downgrades"] == 3
+
+
+def test_progress_bar_draws_on_request_and_stays_quiet_otherwise():
+    import io
+
+    from settlement.progress import Bar
+
+    out = io.StringIO()
+    bar = Bar(1000, "settling", stream=out, enabled=True)
+    for _ in range(4):
+        bar(250)
+    bar.finish()
+    text = out.getvalue()
+    assert text.startswith("\rsettling [") and "100% 1,000/1,000" in text and text.endswith("\n")
+    quiet = io.StringIO()  # not a terminal: nothing unless asked
+    bar = Bar(10, "settling", stream=quiet)
+    bar(10)
+    bar.finish()
+    assert quiet.getvalue() == ""
