@@ -1,24 +1,18 @@
-"""`make demo`: the switch on the example configuration, with simulated terminals of three stores.
+"""Step 3 of the demo: many terminal lanes of three stores, over both wire profiles.
 
-It starts the real switch (durable SQLite journal in a temporary directory unless --database
-says otherwise), connects the three stores' terminals over both wire profiles, and drives
-traffic for --seconds (default 25, or $LPS_DEMO_SECONDS): earns, redemptions across stores,
-inquiries, retransmissions, reversals, stored-value top-ups and payments, a return; then closes
-each terminal's batch (0500) and prints what happened, read back from the journal.
+Earns, redemptions across stores, inquiries, retransmissions, reversals, stored-value top-ups
+and payments, a return; then each terminal's batch is closed (0500) and the journal is read
+back: points by store, whose points were spent where, the invariants.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import dataclasses
-import os
 import random
 import sqlite3
 import statistics
-import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -26,46 +20,14 @@ from pathlib import Path
 from iso8583 import Message
 from iso8583.loyalty import OriginalData, build_de90, build_tlv
 from switch.client import TerminalClient
-from switch.config import Config, HostPort, load_config
+from switch.config import Config
 from switch.core.luhn import luhn_complete, mask_pan
-from switch.server import Switch, install_event_loop
+from switch.server import Switch
 
-ROOT = Path(__file__).resolve().parent.parent
+from .common import KEYED_TERMINAL, TerminalSim
+
 KIND_NAMES = {"000000": "earn", "900000": "redeem", "310000": "inquiry", "200000": "return",
               "210060": "top-up", "006000": "purse pay"}
-
-
-@dataclasses.dataclass
-class TerminalSim:
-    """One store's terminal: one request at a time, as a real POS sends them."""
-
-    tid: str
-    store: str
-    profile: str
-    client: TerminalClient
-    stan: int = 0
-    batch: str = "000001"
-    sent: list[tuple[Message, Message]] = dataclasses.field(default_factory=list)
-    approved: dict[str, Message] = dataclasses.field(default_factory=dict)  # STAN -> request
-    earns_by_rrn: dict[str, Message] = dataclasses.field(default_factory=dict)
-    totals: Counter[int] = dataclasses.field(default_factory=Counter)
-    purses: list[str] = dataclasses.field(default_factory=list)
-
-    def next_stan(self) -> str:
-        self.stan = self.stan % 999_999 + 1
-        return f"{self.stan:06d}"
-
-    def message(self, mti: str, fields: dict[int, str | bytes]) -> Message:
-        now = time.gmtime()
-        base: dict[int, str | bytes] = {
-            7: time.strftime("%m%d%H%M%S", now), 11: self.next_stan(), 41: self.tid,
-            12: time.strftime("%H%M%S", now), 13: time.strftime("%m%d", now),
-        }
-        if mti != "0800":
-            base[42] = self.store
-        base.update(fields)
-        tpdu = b"\x60\x00\x01\x00\x02" if self.profile == "bcd" else None
-        return Message(mti=mti, fields=base, tpdu=tpdu)
 
 
 @dataclasses.dataclass
@@ -77,26 +39,12 @@ class Stats:
 
 
 async def exchange(term: TerminalSim, msg: Message, stats: Stats, label: str) -> Message:
+    assert term.client is not None
     started = time.perf_counter()
     reply = await term.client.send(msg, timeout=30)
     stats.latencies.append(time.perf_counter() - started)
     stats.outcomes[(label, str(reply.fields.get(39)))] += 1
     return reply
-
-
-def _count(term: TerminalSim, msg: Message, reply: Message) -> None:
-    """The terminal's own batch totals, as it will report them in 0500."""
-    if reply.fields.get(39) != "00" or msg.mti != "0200":
-        return
-    pc, amount = msg.fields.get(3), int(str(msg.fields.get(4, "0")))
-    if pc == "000000":
-        term.totals[74] += 1
-        term.totals[86] += amount
-        term.earns_by_rrn[str(reply.fields[37])] = msg
-    elif pc in ("900000", "006000"):
-        term.totals[76] += 1
-        term.totals[88] += amount
-    term.approved[str(msg.fields[11])] = msg
 
 
 async def drive(term: TerminalSim, cards: list[str], until: float, rng: random.Random,
@@ -159,45 +107,24 @@ async def drive(term: TerminalSim, cards: list[str], until: float, rng: random.R
             msg = term.message("0200", {**common, 3: "000000", 4: f"{amount:012d}"})
         reply = await exchange(term, msg, stats, KIND_NAMES.get(str(msg.fields[3]), "?"))
         term.sent.append((msg, reply))
-        _count(term, msg, reply)
+        term.count(msg, reply)
 
 
 async def close_batch(term: TerminalSim, stats: Stats) -> str:
-    fields: dict[int, str | bytes] = {3: "920000", 62: term.batch}
-    for n in (74, 75, 76, 77):
-        fields[n] = f"{term.totals[n]:010d}"
-    for n in (86, 87, 88, 89):
-        fields[n] = f"{term.totals[n]:016d}"
-    reply = await exchange(term, term.message("0500", fields), stats, "batch close")
+    reply = await exchange(term, term.batch_close(), stats, "batch close")
     return str(reply.fields.get(39))
 
 
-def bind_or_ephemeral(addr: HostPort | None) -> HostPort | None:
-    """The configured port when free, else any free port (another demo may be running)."""
-    if addr is None:
-        return None
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind((addr.host, addr.port))
-        except OSError:
-            return HostPort(addr.host, 0)
-    return addr
-
-
 def print_summary(cfg: Config, db: Path, stats: Stats, seconds: float,
-                  batches: dict[str, str], cards: list[str], invariants: list[str]) -> None:
+                  batches: dict[str, str]) -> None:
     conn = sqlite3.connect(db)
     names = {s.id: s.name for s in cfg.stores.values()}
     total = sum(stats.outcomes.values())
     lat = sorted(stats.latencies)
     p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (lambda q: 0.0)
     print()
-    print("=" * 78)
-    print(f"LPS demo: {total} requests in {seconds:.1f} s ({total / seconds:.0f}/s), "
+    print(f"traffic: {total} requests in {seconds:.1f} s ({total / seconds:.0f}/s), "
           f"latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms (each after its fsync)")
-    print("=" * 78)
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     for (kind, rc), n in stats.outcomes.items():
         by_kind[kind][rc] += n
@@ -237,43 +164,34 @@ def print_summary(cfg: Config, db: Path, stats: Stats, seconds: float,
         "SELECT pan, SUM(remaining) FROM lots WHERE kind = 'points' GROUP BY pan "
         "ORDER BY 2 DESC LIMIT 5").fetchall()
     print("top cards: " + ", ".join(f"{mask_pan(pan)} {pts}" for pan, pts in top))
-    entries = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-    enrolled = conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0]
-    print(f"journal: {entries} entries, {enrolled} cards auto-enrolled, database {db}")
-    print("invariants (each card's lots = its journal; each lot = its moves): "
-          + ("OK" if not invariants else "BROKEN: " + "; ".join(invariants)))
     conn.close()
 
 
-async def run_demo(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config)
-    workdir = Path(args.database).parent if args.database else Path(tempfile.mkdtemp("-lps"))
-    db = Path(args.database) if args.database else workdir / "lps.db"
-    cfg = dataclasses.replace(cfg, switch=dataclasses.replace(
-        cfg.switch, database=db, listen_ascii=bind_or_ephemeral(cfg.switch.listen_ascii),
-        listen_bcd=bind_or_ephemeral(cfg.switch.listen_bcd),
-        metrics=bind_or_ephemeral(cfg.switch.metrics)))
-    sw = Switch(cfg)
-    await sw.start()
-    print(f"switch up: ascii {sw.addresses.get('ascii')}, bcd {sw.addresses.get('bcd')}, "
-          f"metrics http://{sw.addresses.get('metrics')}/metrics, journal {db}")
+
+
+async def run_traffic(sw: Switch, cfg: Config, args: argparse.Namespace) -> bool:
+    """Drive the lanes for args.seconds, close the batches, print the summary; True when
+    every batch closed in balance."""
     rng = random.Random(args.seed)
     bins = next(iter(cfg.coalitions.values())).card_bins
     cards = [luhn_complete(f"{bins[0]}{rng.randrange(10**9):09d}") for _ in range(args.cards)]
     stats = Stats()
     terms = []
-    for i, (tid, term) in enumerate(sorted(cfg.terminals.items())):
+    clients: list[TerminalClient] = []
+    unkeyed = sorted(t for t in cfg.terminals.items() if t[0].strip() != KEYED_TERMINAL)
+    for i, (tid, term) in enumerate(unkeyed):
         for lane in range(args.lanes):
             profile = "ascii" if (i + lane) % 2 == 0 else "bcd"
             addr = sw.addresses[profile]
             client = await TerminalClient(profile, addr.host, addr.port).connect()
+            clients.append(client)
             sim = TerminalSim(tid, term.store, profile, client)
             sim.stan = lane * 200_000
             terms.append(sim)
     started = time.monotonic()
     until = started + args.seconds
-    print(f"driving {len(terms)} terminal lanes of {len(cfg.terminals)} terminals in "
-          f"{len(cfg.stores)} stores, {len(cards)} cards, for {args.seconds:.0f} s ...")
+    print(f"driving {len(terms)} terminal lanes of {len(unkeyed)} terminals in "
+          f"{len(cfg.stores)} stores, {len(cards)} cards, for {args.seconds:g} s ...")
     tasks = [asyncio.create_task(drive(t, cards, until, random.Random(rng.random()), stats,
                                        args.tps)) for t in terms]
 
@@ -287,50 +205,20 @@ async def run_demo(args: argparse.Namespace) -> int:
                   f"median latency {med:.1f} ms", flush=True)
 
     ticker = asyncio.create_task(progress())
-    await asyncio.gather(*tasks)
-    ticker.cancel()
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        ticker.cancel()
     elapsed = time.monotonic() - started
     # One batch per terminal: merge the lanes' totals, close from the first lane.
-    batches = {}
     merged: dict[str, TerminalSim] = {}
     for t in terms:
         if t.tid in merged:
             merged[t.tid].totals.update(t.totals)
         else:
             merged[t.tid] = t
-    for tid, t in merged.items():
-        batches[tid] = await close_batch(t, stats)
-    for t in terms:
-        await t.client.close()
-    await sw.stop()
-    from switch.store import SqliteStore
-
-    store = SqliteStore(db)
-    invariants = store.check_invariants()
-    store.close()
-    print_summary(cfg, db, stats, elapsed, batches, cards, invariants)
-    ok = not invariants and all(rc == "00" for rc in batches.values())
-    return 0 if ok else 1
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m switch.demo", description=__doc__)
-    parser.add_argument("--config", default=str(ROOT / "examples" / "lps.toml"))
-    parser.add_argument("--seconds", type=float,
-                        default=float(os.environ.get("LPS_DEMO_SECONDS", "25")))
-    parser.add_argument("--database", help="journal file (default: a new temporary directory)")
-    parser.add_argument("--cards", type=int, default=40)
-    parser.add_argument("--lanes", type=int, default=4,
-                        help="concurrent POS lanes per terminal ID (each with its own STANs)")
-    parser.add_argument("--tps", type=float, default=15.0, help="requests/s per lane")
-    parser.add_argument("--seed", type=int, default=8583)
-    args = parser.parse_args(argv)
-    install_event_loop()
-    with contextlib.suppress(KeyboardInterrupt):
-        return asyncio.run(run_demo(args))
-    return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())
-
+    batches = {tid: await close_batch(t, stats) for tid, t in merged.items()}
+    for client in clients:
+        await client.close()
+    print_summary(cfg, db=sw.database, stats=stats, seconds=elapsed, batches=batches)
+    return all(rc == "00" for rc in batches.values())
