@@ -31,6 +31,7 @@ from .common import KEYED_TERMINAL
 from .macs import TerminalKey
 
 ROOT = Path(__file__).resolve().parents[2]
+VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # installed by Debian's vsmartcard-vpcd
 
 
 class Skip(Exception):
@@ -68,7 +69,7 @@ def pcscd_with_vpcd() -> Iterator[str]:
         (p for p in ("/usr/sbin/pcscd",) if os.path.exists(p)), None)
     if exe is None:
         raise Skip("pcscd is not installed (Debian: pcscd)")
-    if not Path("/etc/reader.conf.d/vpcd").exists():
+    if not VPCD_CONF.exists():
         raise Skip("the vpcd driver is not installed (Debian: vsmartcard-vpcd)")
     if os.geteuid() != 0:
         raise Skip("pcscd is not running and starting it needs root")

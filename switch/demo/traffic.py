@@ -121,7 +121,10 @@ def print_summary(cfg: Config, db: Path, stats: Stats, seconds: float,
     names = {s.id: s.name for s in cfg.stores.values()}
     total = sum(stats.outcomes.values())
     lat = sorted(stats.latencies)
-    p = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))] * 1000) if lat else (lambda q: 0.0)
+
+    def p(q: float) -> float:
+        return lat[min(len(lat) - 1, int(q * len(lat)))] * 1000 if lat else 0.0
+
     print()
     print(f"traffic: {total} requests in {seconds:.1f} s ({total / seconds:.0f}/s), "
           f"latency p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms (each after its fsync)")
