@@ -1,5 +1,6 @@
 """`python -m benches.loadgen`: drive the switch (and the echo server) and report the figures.
 
+The target's CPU per answer (all threads, and its event-loop thread) is reported too.
 Closed loop (`--mode closed`): every connection keeps `--inflight` requests outstanding; the
 answers/s is the capacity. Open loop (`--mode open`): requests arrive at random (Poisson) at
 `--rate` per second over all connections, whatever the answers do; latency is measured from
@@ -108,6 +109,7 @@ class Lane(asyncio.Protocol):
         for payload in self.decoder.frames():
             started = self.sent.popleft()
             msg = w.profile.decode(payload)
+            w.total += 1
             if w.measuring:
                 w.latencies.append(now - started)
                 w.answers += 1
@@ -161,6 +163,7 @@ class Worker:
         self.latencies: list[float] = []
         self.answers = 0
         self.approvals = 0
+        self.total = 0  # every answer, warm-up included: the denominator of the CPU cost
 
     async def run(self, args: dict[str, Any], index: int, first: int, count: int) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -205,6 +208,7 @@ class Worker:
                 lane.transport.close()
         lat = sorted(self.latencies)
         return {"answers": self.answers, "approvals": self.approvals, "elapsed": elapsed,
+                "total": self.total,
                 "latencies": lat[:: max(1, len(lat) // 20000)]}
 
 
@@ -219,6 +223,16 @@ def worker_main(args: dict[str, Any], index: int, first: int, count: int,
 
 def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
+
+
+def cpu_seconds(pid: int, thread: bool = False) -> float:
+    """CPU time (user + system) of a process, or of its main thread: the event loop's."""
+    path = f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat"
+    try:
+        fields = Path(path).read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def prime(port: int, args: argparse.Namespace) -> None:
@@ -249,6 +263,7 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
             prime(port, args)
         spec = vars(args) | {"port": port, "target": target}
         queue: mp.Queue[dict[str, Any]] = mp.Queue()
+        cpu0, loop0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
         per = args.connections // args.workers
         procs = [mp.Process(target=worker_main, args=(spec, i, 1 + i * per, per, queue))
                  for i in range(args.workers)]
@@ -257,12 +272,14 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
         results = [queue.get() for _ in procs]
         for p in procs:
             p.join()
+        cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, True) - loop0
     finally:
         proc.terminate()
         proc.wait(30)
     lat = sorted(x for r in results for x in r["latencies"])
     elapsed = max(r["elapsed"] for r in results)
     answers = sum(r["answers"] for r in results)
+    total = sum(r["total"] for r in results)
     return {
         "target": target, "loop": args.loop, "mode": args.mode,
         "connections": args.connections, "inflight": args.inflight if args.mode == "closed"
@@ -271,6 +288,10 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
         round(sum(r["approvals"] for r in results) / elapsed),
         "p50_ms": round(percentile(lat, 0.50), 2), "p99_ms": round(percentile(lat, 0.99), 2),
         "duration_s": round(elapsed, 1),
+        # CPU the target spent per answer (all threads; its event-loop thread alone): the
+        # figure that moves least when other work shares the machine.
+        "cpu_us_per_answer": round(cpu * 1e6 / total, 1) if total else None,
+        "loop_cpu_us_per_answer": round(loop_cpu * 1e6 / total, 1) if total else None,
     }
 
 
