@@ -81,8 +81,10 @@ class Writer:
     """The one task that writes the journal: group commit, release after COMMIT, fail-stop."""
 
     def __init__(self, store: SqliteStore, metrics: Metrics, max_batch: int,
-                 on_fail: Callable[[str], None]) -> None:
+                 on_fail: Callable[[str], None],
+                 on_released: Callable[[], None] | None = None) -> None:
         self.store = store
+        self.on_released = on_released
         self.metrics = metrics
         self.max_batch = max_batch
         self.on_fail = on_fail
@@ -123,6 +125,8 @@ class Writer:
                     self.metrics.batch_size.observe(len(entries))
                 for _, release in batch:
                     release()
+                if self.on_released is not None:
+                    self.on_released()  # one write per connection for the whole batch
             if not self.queue:
                 self.idle.set()
 
@@ -151,6 +155,13 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.last_seen = 0.0
         self.peer = ""
+        self.outbox: list[bytes] = []  # released (committed) answers not yet written
+
+    def flush(self) -> None:
+        """Write every answer released by the last commit in one call (one syscall, not N)."""
+        out, self.outbox = self.outbox, []
+        if out and not self.closed and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     # -- asyncio callbacks ------------------------------------------------------------------
 
@@ -330,7 +341,9 @@ class Connection(asyncio.Protocol):
             self.inflight -= 1
             sw.inflight -= 1
             if not self.closed and self.transport is not None:
-                self.transport.write(wire)
+                if not self.outbox:
+                    sw.unflushed.append(self)
+                self.outbox.append(wire)  # written by Switch.flush once the batch is released
             sw.metrics.observe(mti, rc, time.perf_counter() - started)
             self._update_reading()
             if sw.paused and sw.inflight < sw.config.switch.limits.max_inflight:
@@ -375,6 +388,7 @@ class Switch:
         self.loop = asyncio.get_running_loop()
         self.connections: set[Connection] = set()
         self.paused: set[Connection] = set()
+        self.unflushed: list[Connection] = []  # connections with answers released, not written
         self.inflight = 0
         self.stopping = False
         self.failure: str | None = None
@@ -412,7 +426,8 @@ class Switch:
             release_lock(self._lock_fd)
             raise
         tune_gc()
-        self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self._fail)
+        self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self._fail,
+                             self.flush)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="lps-sweeper"))
         for name, addr in (("ascii", cfg.listen_ascii), ("bcd", cfg.listen_bcd)):
@@ -436,6 +451,12 @@ class Switch:
         if cfg.metrics is not None:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
+
+    def flush(self) -> None:
+        """Write the answers of the batch just committed, one write per connection."""
+        conns, self.unflushed = self.unflushed, []
+        for conn in conns:
+            conn.flush()
 
     def _fail(self, reason: str) -> None:
         self.failure = reason
