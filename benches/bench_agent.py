@@ -21,9 +21,9 @@ from terminal_agent.card.pcsc import read_card_blocking
 from terminal_agent.ecr.frames import FrameReader, encode_frame
 from terminal_agent.ecr.messages import parse_request
 from terminal_agent.store import Outbox
+from terminal_agent.testing.vicc import VirtualLoyaltyCard
 from tests.agent.conftest import VPCD_READERS, pcscd, vcard, vpcd_slots  # noqa: F401  (fixtures)
 from tests.agent.harness import AgentProc, Switch
-from tests.agent.vicc import VirtualLoyaltyCard
 
 PAN = "6280001234567895"
 

@@ -513,9 +513,9 @@ def scan_window(conn: sqlite3.Connection, day: str, lo: int, hi: int) -> Part:
             touched[lot] = touched.get(lot, 0) + delta
     # Keep only the lots that have lapsed by `day` (most reversals restore live lots).
     lapsed: dict[int, int] = {}
-    ids = sorted(touched)
-    for i in range(0, len(ids), 900):
-        chunk = ids[i:i + 900]
+    lot_ids = sorted(touched)
+    for i in range(0, len(lot_ids), 900):
+        chunk = lot_ids[i:i + 900]
         for (lid,) in conn.execute(
             f"SELECT id FROM lots WHERE id IN ({','.join('?' * len(chunk))}) AND "
             "kind = 'points' AND expires_on IS NOT NULL AND expires_on <= ?", (*chunk, day)
