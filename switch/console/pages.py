@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from string import Template
 from typing import Any
 
-from switch.config import Config
+from switch.config import Campaign, Config
 from switch.console import audit as A
 from switch.console.auth import Session, Staff
 from switch.console.cards import Adjustment, CardView
@@ -201,10 +201,75 @@ def adjustments(items: Sequence[Adjustment], session: Session, can_decide: bool)
             "</tbody></table>")
 
 
-def programs(config: Config) -> str:
-    out = ["<p>Read-only: the programs are the switch's configuration "
-           f"(<code>{h(config.path)}</code>); they change by editing it and restarting the "
-           "switch, so that what the switch runs and what this page shows are one.</p>"]
+def _hidden(**items: str) -> str:
+    return "".join(f'<input type="hidden" name="{k}" value="{h(v)}">' for k, v in items.items())
+
+
+def _campaign_fields(v: Mapping[str, str]) -> str:
+    return (field("Name", "name", v.get("name", ""), extra='maxlength="60" required')
+            + field("From (YYYY-MM-DD, first day)", "from", v.get("from", ""),
+                    extra="required")
+            + field("To (YYYY-MM-DD, last day)", "to", v.get("to", ""), extra="required")
+            + field("Multiplier (empty: 1; at most 3 decimals; the highest running one "
+                    "applies)", "multiplier", v.get("multiplier", ""))
+            + field("Bonus points per earn (empty: 0; bonuses add up)", "bonus",
+                    v.get("bonus", ""), extra='inputmode="numeric"')
+            + field("Weekdays (0 = Monday .. 6 = Sunday, comma-separated; empty: every day)",
+                    "weekdays", v.get("weekdays", ""))
+            + field("From hour (0-23, local time; empty: all day)", "hour_from",
+                    v.get("hour_from", ""), extra='inputmode="numeric"')
+            + field("Until hour (1-24, not included)", "hour_to", v.get("hour_to", ""),
+                    extra='inputmode="numeric"')
+            + field("Its points expire after (days; empty: the coalition's)",
+                    "expire_after_days", v.get("expire_after_days", ""),
+                    extra='inputmode="numeric"'))
+
+
+RESTART = ("takes effect when the switch restarts (the running switch reads its "
+           "configuration at start)")
+
+
+def _campaign_rows(config: Config, coalition: str, editable: bool) -> str:
+    rows = []
+    holders: list[tuple[str, str, Sequence[Campaign]]] = [
+        (f"coalition:{coalition}", "whole coalition", config.coalitions[coalition].campaigns)]
+    holders += [(f"store:{s.id}", f"{s.id} {s.name}", s.campaigns)
+                for s in config.stores.values() if s.coalition == coalition]
+    for owner, label, camps in holders:
+        for i, k in enumerate(camps):
+            link = (f'<a href="/programs/campaign?owner={h(owner)}&amp;index={i}" '
+                    f'id="edit-{h(owner)}-{i}">change or remove</a>' if editable else "")
+            hours = f"{k.hours[0]}-{k.hours[1]}" if k.hours else "all day"
+            rows.append(
+                f"<tr><td>{h(label)}</td><td>{h(k.name)}</td><td>{h(k.start)}</td>"
+                f"<td>{h(k.end)}</td><td>{h(','.join(map(str, k.weekdays)) or 'all')}</td>"
+                f"<td>{h(hours)}</td><td class=n>{h(f'{k.multiplier:g}')}</td>"
+                f"<td class=n>{num(k.bonus)}</td><td class=n>{h(k.expire_after_days or '-')}"
+                f"</td><td>{link}</td></tr>")
+    if not rows:
+        return "<p>No campaigns.</p>"
+    head = "".join(f"<th>{c}</th>" for c in (
+        "held by", "campaign", "from", "to", "weekdays", "hours", "multiplier", "bonus",
+        "own expiry (days)", ""))
+    return (f'<table class="campaigns"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}'
+            "</tbody></table>")
+
+
+def programs(config: Config, session: Session | None = None, version: str | None = None,
+             add_values: Mapping[str, str] | None = None,
+             owners: Sequence[tuple[str, str]] = ()) -> str:
+    """The programs; with a `version` (the file's digest) the campaign forms of an editor."""
+    editable = session is not None and version is not None
+    if editable:
+        out = ["<p>Campaigns can be added, changed and removed here. Each edit rewrites the "
+               f"switch's configuration file <code>{h(config.path)}</code> (checked by the "
+               "switch's own loader first; its other content and comments are kept) and is "
+               f"recorded in the audit log. <strong>A change {RESTART}.</strong> The rest of "
+               "the programs changes by editing that file.</p>"]
+    else:
+        out = ["<p>Read-only: the programs are the switch's configuration "
+               f"(<code>{h(config.path)}</code>); campaigns are edited by marketing, the rest "
+               f"by editing the file. A change {RESTART}.</p>"]
     for c in config.coalitions.values():
         out.append(f"<h2>{h(c.name)} <code>{h(c.id)}</code></h2>")
         out.append(table(("point value", "currency", "points expire after (days)", "card BINs",
@@ -218,23 +283,45 @@ def programs(config: Config) -> str:
                               for t in c.tiers], frozenset({1})))
         rows = []
         for s in (st for st in config.stores.values() if st.coalition == c.id):
-            camps = "; ".join(f"{k.name} {k.start}..{k.end} x{k.multiplier:g}"
-                              + (f" +{k.bonus}" if k.bonus else "") for k in s.campaigns)
             rows.append((s.id, s.name,
                          f"{s.earn.points} per {num(s.earn.points_per)}"
                          + (f" from {num(s.earn.min_amount)}" if s.earn.min_amount else ""),
                          f"{s.stamps.needed}: {s.stamps.reward}" if s.stamps else "-",
-                         s.birthday_bonus or "-", camps or "-",
+                         s.birthday_bonus or "-", len(s.campaigns),
                          f"+{s.stored_value.topup_bonus_percent}%"
                          + (" coalition-wide" if s.stored_value.coalition_wide else "")
                          if s.stored_value else "-"))
         out.append(table(("store", "name", "earn", "stamps", "birthday bonus", "campaigns",
-                          "stored value"), rows))
-        if c.campaigns:
-            out.append(table(("coalition campaign", "from", "to", "multiplier", "bonus"),
-                             [(k.name, k.start, k.end, f"{k.multiplier:g}", k.bonus)
-                              for k in c.campaigns]))
+                          "stored value"), rows, frozenset({5})))
+        out.append(f"<h3>Campaigns of {h(c.name)}</h3>"
+                   + _campaign_rows(config, c.id, editable))
+    if editable:
+        assert version is not None
+        options = "".join(
+            f'<option value="{h(v)}"{" selected" if (add_values or {}).get("owner") == v else ""}'
+            f">{h(label)}</option>" for v, label in owners)
+        out.append("<h2>Add a campaign</h2>" + form(
+            "/programs/campaigns/add", session, _hidden(version=version)
+            + f'<label>For <select name="owner" id="owner">{options}</select></label>'
+            + _campaign_fields(add_values or {})
+            + f"<p>The new campaign {RESTART}.</p>"
+            + '<button type="submit" id="add-campaign">Add the campaign</button>'))
     return "".join(out)
+
+
+def campaign(owner: str, label: str, index: int, values: Mapping[str, str], session: Session,
+             version: str, config_path: str) -> str:
+    """One campaign's change and remove forms."""
+    keep = _hidden(owner=owner, index=str(index), version=version)
+    return (f"<p>Campaign #{index} of {h(label)}, in <code>{h(config_path)}</code>. "
+            f"A change {RESTART}. To end it early, set its last day; removing it deletes it "
+            "from the file.</p>"
+            + form("/programs/campaigns/change", session, keep + _campaign_fields(values)
+                   + '<button type="submit" id="change-campaign">Save the change</button>')
+            + form("/programs/campaigns/remove", session, keep
+                   + '<button type="submit" id="remove-campaign">Remove this campaign'
+                     "</button>")
+            + '<p><a href="/programs">Back to the programs</a></p>')
 
 
 def settlement(days: Sequence[Day], session: Session, can_run: bool) -> str:

@@ -22,7 +22,7 @@ from importlib import resources
 from pathlib import Path
 
 from switch.config import Config
-from switch.console import audit, auth, cards, pages, settle
+from switch.console import audit, auth, campaigns, cards, pages, settle
 from switch.console import dashboard as dash
 from switch.console.db import open_db
 from switch.console.fleet import Fleet
@@ -137,6 +137,8 @@ class App:
         #: One settlement run at a time from this console (settlement's register serialises
         #: runs from elsewhere); apart from card changes, which a long run must not hold up.
         self.settle_lock = threading.Lock()
+        #: One campaign edit of the configuration file at a time (read, plan, write, audit).
+        self.config_lock = threading.Lock()
         #: Opaque per-session handles for looked-up cards, so pages never carry a whole PAN.
         self._cards: dict[tuple[str, str], str] = {}
         self._cards_lock = threading.Lock()
@@ -215,6 +217,8 @@ class App:
                 title, body = "Settlement", pages.settlement(
                     settle.days(self.database), ctx.session,
                     allowed(ctx.role, "POST", "/settlement/run"))
+            elif path.startswith("/programs"):
+                title, body = "Programs", _programs_again(self, ctx)
             elif path.startswith("/staff"):
                 title, body = "Staff", pages.staff(auth.list_staff(ctx.conn), ctx.session)
         return html(pages.page(title, body, ctx.session, error=message), 400)
@@ -394,9 +398,102 @@ def _reject(app: App, ctx: Ctx) -> Response:
     return _decide(app, ctx, False)
 
 
+def _programs_body(app: App, ctx: Ctx, add_values: dict[str, str] | None = None,
+                   ) -> tuple[str, str]:
+    """The programs as the file holds them now (what the switch runs after a restart), with the
+    campaign forms for a role that may edit; (body, error)."""
+    try:
+        cur = campaigns.read(app.config_path)
+    except campaigns.EditError as exc:
+        return pages.programs(app.config), str(exc)
+    if not allowed(ctx.role, "POST", "/programs/campaigns/add"):
+        return pages.programs(cur.config), ""
+    return pages.programs(cur.config, ctx.session, cur.version, add_values,
+                          campaigns.owners(cur.config)), ""
+
+
+def _programs_again(app: App, ctx: Ctx) -> str:
+    """After a refused campaign form: that form again with what was typed."""
+    f = ctx.req.form
+    if ctx.req.path == "/programs/campaigns/change":
+        assert ctx.session is not None
+        try:
+            cur = campaigns.read(app.config_path)
+            index = campaigns.parse_index(f.get("index", ""))
+            owner = f.get("owner", "")
+            if index < len(campaigns.campaigns_of(cur.config, owner)):
+                label = dict(campaigns.owners(cur.config))[owner]
+                # The version typed against stays: a stale form stays refused until reloaded.
+                return pages.campaign(owner, label, index, f, ctx.session,
+                                      f.get("version", ""), str(app.config_path))
+        except campaigns.EditError:
+            pass
+    add = dict(f) if ctx.req.path == "/programs/campaigns/add" else None
+    return _programs_body(app, ctx, add)[0]
+
+
 @route("GET", "/programs")
 def _programs(app: App, ctx: Ctx) -> Response:
-    return html(pages.page("Programs", pages.programs(app.config), ctx.session))
+    body, error = _programs_body(app, ctx)
+    return html(pages.page("Programs", body, ctx.session, error=error))
+
+
+@route("GET", "/programs/campaign")
+def _campaign(app: App, ctx: Ctx) -> Response:
+    assert ctx.session is not None
+    q = ctx.req.query
+    owner = q.get("owner", "")
+    try:
+        cur = campaigns.read(app.config_path)
+        index = campaigns.parse_index(q.get("index", ""))
+        camps = campaigns.campaigns_of(cur.config, owner)
+        if index >= len(camps):
+            raise campaigns.EditError(f"index: {owner} has no campaign #{index}")
+    except campaigns.EditError as exc:
+        raise BadInput(str(exc)) from None
+    label = dict(campaigns.owners(cur.config))[owner]
+    body = pages.campaign(owner, label, index, campaigns.form_values(camps[index]), ctx.session,
+                          cur.version, str(app.config_path))
+    return html(pages.page(f"Campaign {camps[index].name}", body, ctx.session))
+
+
+STALE = ("the configuration file has changed since this page was loaded (another edit, or by "
+         "hand): reload the page and make the change again")
+
+
+def _campaign_edit(app: App, ctx: Ctx, action: str) -> Response:
+    f = ctx.req.form
+    with app.config_lock:
+        try:
+            cur = campaigns.read(app.config_path)
+            if f.get("version", "") != cur.version:
+                raise campaigns.EditError(STALE)
+            index = None if action == "add" else campaigns.parse_index(f.get("index", ""))
+            table = None if action == "remove" else campaigns.parse_form(f)
+            edit = campaigns.plan(cur, f.get("owner", ""), action, index, table)
+            campaigns.commit(ctx.conn, cur, edit, f"staff:{ctx.user}", app.iso(ctx.now))
+        except campaigns.EditError as exc:
+            raise BadInput(str(exc)) from None
+    verb = {"add": "added to", "change": "changed in", "remove": "removed from"}[action]
+    notice = (f"Campaign {edit.name!r} {verb} {edit.owner} in {app.config_path} (recorded in "
+              f"the audit log). It {pages.RESTART}.")
+    body, error = _programs_body(app, ctx)
+    return html(pages.page("Programs", body, ctx.session, notice=notice, error=error))
+
+
+@route("POST", "/programs/campaigns/add")
+def _campaign_add(app: App, ctx: Ctx) -> Response:
+    return _campaign_edit(app, ctx, "add")
+
+
+@route("POST", "/programs/campaigns/change")
+def _campaign_change(app: App, ctx: Ctx) -> Response:
+    return _campaign_edit(app, ctx, "change")
+
+
+@route("POST", "/programs/campaigns/remove")
+def _campaign_remove(app: App, ctx: Ctx) -> Response:
+    return _campaign_edit(app, ctx, "remove")
 
 
 @route("GET", "/settlement")

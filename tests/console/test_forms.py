@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from switch.config import load_config
 from switch.console import cards
 from switch.console.db import open_db
 from switch.core.luhn import luhn_complete
@@ -18,15 +20,16 @@ Site = tuple[Env, Console, dict[str, Client], dict[str, str]]
 
 
 def _snapshot(db: Path) -> tuple[object, ...]:
+    """The database's rows and the switch's configuration file (beside it in these tests)."""
     conn = sqlite3.connect(db)
     try:
-        return tuple(conn.execute(q).fetchall() for q in (
+        return ((db.parent / "lps.toml").read_bytes(), *(conn.execute(q).fetchall() for q in (
             "SELECT * FROM journal ORDER BY id", "SELECT * FROM lots ORDER BY id",
             "SELECT * FROM cards ORDER BY pan", "SELECT * FROM console_staff ORDER BY username",
             "SELECT * FROM console_adjustments ORDER BY id",
             "SELECT * FROM console_audit ORDER BY id",
             "SELECT COUNT(*) FROM console_login_failures",
-        ))
+        )))
     finally:
         conn.close()
 
@@ -35,7 +38,8 @@ def _snapshot(db: Path) -> tuple[object, ...]:
 def site(tmp_path_factory: pytest.TempPathFactory,
          ) -> Iterator[tuple[Env, Console, dict[str, Client], dict[str, str]]]:
     env = make_env(tmp_path_factory.mktemp("forms"), n_cards=2)
-    for user, role in (("sue", "support"), ("ann", "admin"), ("sam", "settlement")):
+    for user, role in (("sue", "support"), ("ann", "admin"), ("sam", "settlement"),
+                       ("mia", "marketing")):
         add_staff(env, user, role)
     conn = open_db(env.config.switch.database)
     try:
@@ -46,17 +50,23 @@ def site(tmp_path_factory: pytest.TempPathFactory,
     finally:
         conn.close()
     with Console(env) as console:
-        clients = {u: Client(console.url) for u in ("sue", "ann", "sam")}
+        clients = {u: Client(console.url) for u in ("sue", "ann", "sam", "mia")}
         for user, client in clients.items():
             assert client.login(user).status == 303
         assert clients["sam"].post("/settlement/run", date=str(env.yesterday)).status == 200
         ids = {"mine": str(mine.id), "done": str(done.id),
-               "ref": clients["sue"].card_ref(env.cards[0]), "day": str(env.yesterday)}
+               "ref": clients["sue"].card_ref(env.cards[0]), "day": str(env.yesterday),
+               "version": hashlib.sha256(env.config_path.read_bytes()).hexdigest()}
         yield env, console, clients, ids
 
 
 UNENROLLED = luhn_complete("628000999999999")
 S1 = "STORE0000000001"
+S2 = "STORE0000000002"
+#: A valid new coalition campaign; each bad case below spoils one field.
+NEW = {"version": "{version}", "owner": "coalition:tehran-mall", "name": "Winter",
+       "from": "2027-01-01", "to": "2027-01-31", "multiplier": "1.5", "bonus": "",
+       "weekdays": "", "hour_from": "", "hour_to": "", "expire_after_days": ""}
 
 CASES = [
     ("sue", "POST", "/cards", {"pan": ""}, "Luhn"),
@@ -109,6 +119,43 @@ CASES = [
     ("sam", "GET", "/settlement/day", {"date": "2001-01-01"}, "has not been settled"),
     ("sam", "GET", "/settlement/file", {"date": "{day}", "name": "../lps.db"}, "has no file"),
     ("sam", "GET", "/settlement/file", {"date": "{day}", "name": ""}, "has no file"),
+    *[("mia", "POST", "/programs/campaigns/add", {**NEW, **change}, message)
+      for change, message in (
+          ({"name": " "}, "name: must not be empty"),
+          ({"name": "x" * 61}, "name: must be 1-60 printable characters"),
+          ({"from": "2027-13-01"}, "from: must be a date YYYY-MM-DD"),
+          ({"to": ""}, "to: must be a date YYYY-MM-DD"),
+          ({"from": "2027-02-01"}, "coalition.tehran-mall.campaigns[0].to: ends (2027-01-31) "
+                                   "before it starts (2027-02-01)"),
+          ({"multiplier": "abc"}, "multiplier: must be a number such as 1.5"),
+          ({"multiplier": "nan"}, "multiplier: must be a number such as 1.5"),
+          ({"multiplier": "1.2345"}, "multiplier: must have at most 3 decimals"),
+          ({"bonus": "ten"}, "bonus: must be a whole number"),
+          ({"bonus": "-5"}, "campaigns[0].bonus: must be at least 0"),
+          ({"weekdays": "mon"}, "weekdays: must be numbers 0 (Monday) to 6 (Sunday)"),
+          ({"weekdays": "1,7"}, "campaigns[0].weekdays[1]: must be 0 (Monday) to 6"),
+          ({"hour_from": "20", "hour_to": "8"}, "campaigns[0].hours: must be [from, to)"),
+          ({"hour_from": "20"}, "hours: give both"),
+          ({"expire_after_days": "0"}, "campaigns[0].expire_after_days: must be at least 1"),
+          ({"owner": "store:NOPE"}, "owner: no store or coalition 'store:NOPE'"),
+          ({"version": "0" * 64}, "has changed since this page was loaded"),
+      )],
+    ("mia", "POST", "/programs/campaigns/change", {**NEW, "owner": f"store:{S2}",
+                                                  "index": "abc"}, "index: must be a campaign"),
+    ("mia", "POST", "/programs/campaigns/change", {**NEW, "owner": f"store:{S2}", "index": "5"},
+     f"store:{S2} has no campaign #5"),
+    ("mia", "POST", "/programs/campaigns/change", {**NEW, "owner": f"store:{S2}", "index": "0",
+                                                  "to": "2026-01-01"}, "before it starts"),
+    ("mia", "POST", "/programs/campaigns/remove", {"version": "{version}", "owner": f"store:{S2}",
+                                                  "index": "1"}, "has no campaign #1"),
+    ("mia", "POST", "/programs/campaigns/remove", {"version": "{version}", "owner": "",
+                                                  "index": "0"}, "owner: no store"),
+    ("mia", "POST", "/programs/campaigns/remove", {"version": "", "owner": f"store:{S2}",
+                                                  "index": "0"}, "has changed since"),
+    ("mia", "GET", "/programs/campaign", {"owner": "coalition:nope", "index": "0"},
+     "owner: no store or coalition"),
+    ("mia", "GET", "/programs/campaign", {"owner": f"store:{S2}", "index": "3"},
+     "has no campaign #3"),
 ]
 
 
@@ -149,3 +196,14 @@ def test_settling_a_day_not_over_is_refused_and_writes_no_files(
     assert "failed (exit 3)" in reply.text() and "is not over yet" in reply.text()
     assert not any(p.name != env.yesterday.isoformat()
                    for p in console.app.settlement_out.iterdir())
+
+
+def test_the_campaign_the_bad_cases_spoil_is_itself_accepted(site: Site) -> None:
+    """So each refusal above is for its one spoilt field (runs last: it changes the file)."""
+    env, _, clients, ids = site
+    reply = clients["mia"].post("/programs/campaigns/add",
+                                **{k: v.format(**ids) for k, v in NEW.items()})
+    assert reply.status == 200, reply.text()
+    assert "Campaign 'Winter' added" in reply.text()
+    assert [k.name for k in load_config(env.config_path).coalitions["tehran-mall"].campaigns] == [
+        "Winter"]

@@ -49,9 +49,9 @@ def test_programs_page_shows_the_configuration(env: Env, console: Console) -> No
     client = Client(console.url)
     client.login("mia")
     text = " ".join(client.get("/programs").text().split())
-    assert "Read-only" in text
-    for expected in ("Tehran Mall Club", "GOLD", "1.5", "Yalda night", "free coffee",
-                     "2 per 10,000 from 100,000", "+15%"):
+    assert "A change takes effect when the switch restarts" in text  # marketing edits campaigns
+    for expected in ("Tehran Mall Club", "GOLD", "1.5", "Yalda night", "2026-12-20",
+                     "2026-12-22", "free coffee", "2 per 10,000 from 100,000", "+15%"):
         assert expected in text, expected
 
 
@@ -82,7 +82,8 @@ def test_pages_send_no_script_and_a_strict_policy(env: Env, console: Console) ->
     add_staff(env, "ann", "admin")
     client = Client(console.url)
     client.login("ann")
-    for path in ("/", "/cards", "/adjustments", "/programs", "/settlement", "/audit", "/staff"):
+    for path in ("/", "/cards", "/adjustments", "/programs", "/settlement", "/audit", "/staff",
+                 "/programs/campaign?owner=store:STORE0000000002&index=0"):
         reply = client.get(path)
         assert reply.status == 200, path
         assert "<script" not in reply.body.lower()

@@ -6,12 +6,14 @@ another role's call fail for a reason other than its role. A refused call change
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from pathlib import Path
 
 import pytest
 
-from switch.console import cards
+from switch.config import load_config
+from switch.console import audit, cards
 from switch.console.db import open_db
 from switch.console.roles import ENDPOINTS, PUBLIC, ROLES, allowed
 from tests.console.support import Client, Console, Env, add_staff, make_env
@@ -19,15 +21,15 @@ from tests.console.support import Client, Console, Env, add_staff, make_env
 LAST = ("POST", "/logout")
 
 
-def _snapshot(db: Path) -> tuple[object, ...]:
-    conn = sqlite3.connect(db)
+def _snapshot(env: Env) -> tuple[object, ...]:
+    conn = sqlite3.connect(env.config.switch.database)
     try:
-        return tuple(conn.execute(q).fetchall() for q in (
+        return (env.config_path.read_bytes(), *(conn.execute(q).fetchall() for q in (
             "SELECT COUNT(*), COALESCE(SUM(points), 0) FROM journal",
             "SELECT pan, status FROM cards ORDER BY pan",
             "SELECT username, role, active, password_hash FROM console_staff ORDER BY username",
             "SELECT id, status FROM console_adjustments ORDER BY id",
-        ))
+        )))
     finally:
         conn.close()
 
@@ -60,10 +62,19 @@ def _call(client: Client, env: Env, role: str, key: tuple[str, str],
         query = {
             "/settlement/day": {"date": str(env.yesterday)},
             "/settlement/file": {"date": str(env.yesterday), "name": "settlement.json"},
+            "/programs/campaign": {"owner": "store:STORE0000000002", "index": "0"},
         }.get(path, {})
         return client.get(path, **query).status
     ref = p.get("ref", "")
+    # Campaign edits: against the file as it is now, on the coalition's newest campaign.
+    version = hashlib.sha256(env.config_path.read_bytes()).hexdigest()
+    last = str(max(len(load_config(env.config_path).coalitions["tehran-mall"].campaigns) - 1, 0))
+    campaign = {"version": version, "owner": "coalition:tehran-mall", "from": "2027-01-01",
+                "to": "2027-01-31"}
     form = {
+        "/programs/campaigns/add": {**campaign, "name": f"matrix {role}", "bonus": "5"},
+        "/programs/campaigns/change": {**campaign, "index": last, "name": f"matrix {role} 2"},
+        "/programs/campaigns/remove": {**campaign, "index": last},
         "/cards": {"pan": p["pan"]},
         "/cards/reveal": {"card": ref},
         "/cards/block": {"card": ref},
@@ -84,7 +95,6 @@ def _call(client: Client, env: Env, role: str, key: tuple[str, str],
 
 def test_every_endpoint_as_every_role(world: tuple[Env, dict[str, dict[str, str]]]) -> None:
     env, params = world
-    db = env.config.switch.database
     with Console(env) as console:
         # A sealed day for the settlement pages (the settlement role's own run seals it too).
         admin = Client(console.url)
@@ -102,17 +112,26 @@ def test_every_endpoint_as_every_role(world: tuple[Env, dict[str, dict[str, str]
             p["ref"] = (client.card_ref(p["pan"]) if allowed(role, "POST", "/cards") else
                         "") or "x" * 16
             for key in order:
-                before = _snapshot(db)
+                before = _snapshot(env)
                 status = _call(client, env, role, key, p)
                 results[(role, *key)] = status
                 if allowed(role, *key):
                     assert status in (200, 303), (role, key, status)
                 else:
                     assert status == 403, (role, key, status)
-                    assert _snapshot(db) == before, (role, key)
+                    assert _snapshot(env) == before, (role, key)
         # Every endpoint was called as every role.
         assert len(results) == len(ROLES) * (len(ENDPOINTS) - sum(
             1 for v in ENDPOINTS.values() if v is PUBLIC))
+    # The campaign edits that succeeded really were made (and audited), in order.
+    conn = open_db(env.config.switch.database)
+    try:
+        edits = [(r.actor, r.action) for r in audit.rows(conn, limit=10_000)
+                 if r.action.startswith("program.")][::-1]
+    finally:
+        conn.close()
+    assert edits == [(f"staff:user-{role}", f"program.campaign.{a}")
+                     for role in ("admin", "marketing") for a in ("add", "change", "remove")]
 
 
 def test_without_a_session_every_protected_endpoint_sends_to_login(
@@ -132,19 +151,18 @@ def test_without_a_session_every_protected_endpoint_sends_to_login(
 def test_a_post_without_the_csrf_token_is_refused(
         world: tuple[Env, dict[str, dict[str, str]]]) -> None:
     env, _ = world
-    db = env.config.switch.database
     with Console(env) as console:
         client = Client(console.url)
         client.login("user-admin")
         for (method, path), roles in ENDPOINTS.items():
             if method != "POST" or roles is PUBLIC:
                 continue
-            before = _snapshot(db)
+            before = _snapshot(env)
             for token in ("", "forged"):
                 reply = client.post(path, with_csrf=False, **({"csrf": token} if token else {}))
                 assert reply.status == 403, (path, token)
                 assert "CSRF" in reply.text()
-            assert _snapshot(db) == before, path
+            assert _snapshot(env) == before, path
 
 
 def test_every_route_has_a_handler_and_a_role_row() -> None:
