@@ -237,8 +237,9 @@ def _campaign_rows(config: Config, coalition: str, editable: bool) -> str:
                 for s in config.stores.values() if s.coalition == coalition]
     for owner, label, camps in holders:
         for i, k in enumerate(camps):
+            anchor = h(owner.replace(":", "-"))
             link = (f'<a href="/programs/campaign?owner={h(owner)}&amp;index={i}" '
-                    f'id="edit-{h(owner)}-{i}">change or remove</a>' if editable else "")
+                    f'id="edit-{anchor}-{i}">change or remove</a>' if editable else "")
             hours = f"{k.hours[0]}-{k.hours[1]}" if k.hours else "all day"
             rows.append(
                 f"<tr><td>{h(label)}</td><td>{h(k.name)}</td><td>{h(k.start)}</td>"

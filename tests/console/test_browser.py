@@ -1,13 +1,16 @@
 """In headless Chromium: log in, look a card up, an adjustment that needs a second staff member,
-and a settlement page with its chart; screenshots of each step go to the test's tmp dir."""
+a settlement page with its chart, and marketing editing campaigns; screenshots of each step go
+to the test's tmp dir."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from switch.config import load_config
 from switch.console.db import open_db
 from switch.core.luhn import mask_pan
 from tests.console.support import PASSWORD, Console, Env, add_staff
@@ -94,6 +97,30 @@ def test_operator_session_in_chromium(env: Env, console: Console, browser: Brows
     assert b.count(".chart svg rect") >= 2
     assert "positions.csv" in b.text("main")
     b.screenshot(shots / "06-settlement.png")
+
+    # Marketing adds a campaign and ends another early; both land in the switch's TOML.
+    add_staff(env, "mia", "marketing")
+    _login(b, url, "mia")
+    b.go(url + "/programs")
+    assert "takes effect when the switch restarts" in b.text("main")
+    b.type("#name", "Winter evenings")
+    b.type("#from", "2027-01-01")
+    b.type("#to", "2027-01-31")
+    b.type("#multiplier", "1.5")
+    b.type("#hour_from", "18")
+    b.type("#hour_to", "22")
+    b.click("#add-campaign")
+    assert "Campaign 'Winter evenings' added" in b.text("main")
+    b.click("#edit-store-STORE0000000002-0")
+    b.type("#to", "2026-12-21")
+    b.click("#change-campaign")
+    assert "changed in store:STORE0000000002" in b.text("main")
+    assert "takes effect when the switch restarts" in b.text(".notice")
+    config = load_config(env.config_path)
+    winter = config.coalitions["tehran-mall"].campaigns[0]
+    assert (winter.name, winter.multiplier, winter.hours) == ("Winter evenings", 1.5, (18, 22))
+    assert config.stores["STORE0000000002"].campaigns[0].end == dt.date(2026, 12, 21)
+    b.screenshot(shots / "07-campaigns.png")
 
     for png in sorted(shots.iterdir()):
         data = png.read_bytes()
