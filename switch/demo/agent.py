@@ -11,104 +11,31 @@ skipped with the reason: the rest of the demo does not depend on it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import select
-import shutil
 import subprocess
 import sys
 import termios
 import time
 import tty
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from switch.config import Config
 from terminal_agent.ecr.frames import ACK, ETX, FS, STX, encode_frame, lrc
-from terminal_agent.testing.vicc import VPCD_LOCK, VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
+from terminal_agent.testing.services import (
+    ServiceUnavailable,
+    pcscd_with_vpcd,
+    vpcd_slots,
+    wait_until,
+)
+from terminal_agent.testing.vicc import VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
 
 from .common import KEYED_TERMINAL
 from .macs import TerminalKey
 
 ROOT = Path(__file__).resolve().parents[2]
-VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # installed by Debian's vsmartcard-vpcd
-
-
-class Skip(Exception):
-    """This step cannot run on this machine; the message says why."""
-
-
-def _listening(port: int) -> bool:
-    """A local TCP listener on `port`, read from /proc (a probe connection would insert a
-    card into vpcd's slot)."""
-    needle = f":{port:04X} "
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as fh:
-            for line in fh.readlines()[1:]:
-                cols = line.split()
-                if len(cols) > 3 and (cols[1] + " ").endswith(needle) and cols[3] == "0A":
-                    return True
-    return False
-
-
-def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready after {timeout:g} s")
-        time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def pcscd_with_vpcd() -> Iterator[str]:
-    """pcscd serving vpcd's readers: the running one, or one we start and stop again."""
-    if _listening(VPCD_PORTS[0]):
-        yield "pcscd already running"
-        return
-    exe = shutil.which("pcscd") or next(
-        (p for p in ("/usr/sbin/pcscd",) if os.path.exists(p)), None)
-    if exe is None:
-        raise Skip("pcscd is not installed (Debian: pcscd)")
-    if not VPCD_CONF.exists():
-        raise Skip("the vpcd driver is not installed (Debian: vsmartcard-vpcd)")
-    if os.geteuid() != 0:
-        raise Skip("pcscd is not running and starting it needs root")
-    proc = subprocess.Popen([exe, "--foreground"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        _wait(lambda: _listening(VPCD_PORTS[0]) or proc.poll() is not None, 15, "pcscd vpcd")
-        if proc.poll() is not None:
-            raise Skip(f"pcscd exited with {proc.returncode}")
-        from terminal_agent.card.pcsc import list_readers
-
-        _wait(lambda: VPCD_READERS[0] in list_readers(), 10, "the vpcd reader")
-        yield f"pcscd started (pid {proc.pid}), stopped again at the end"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@contextlib.contextmanager
-def vpcd_slots(timeout: float = 20.0) -> Iterator[None]:
-    """The machine's vpcd slots, shared with test sessions (the same flock they take)."""
-    with open(VPCD_LOCK, "w") as fh:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise Skip(f"the vpcd slots are in use ({VPCD_LOCK} held)") from None
-                time.sleep(0.1)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+# This step cannot run on this machine; the message says why.
+Skip = ServiceUnavailable
 
 
 class Register:
@@ -163,7 +90,7 @@ def _wait_log(log: Path, text: str, proc: subprocess.Popen[bytes], timeout: floa
                                f"{log.read_text()[-2000:]}")
         return text.encode() in log.read_bytes()
 
-    _wait(seen, timeout, f"agent ({text!r} in {log})")
+    wait_until(seen, timeout, f"agent ({text!r} in {log})")
 
 
 def run_agent(config: Config, workdir: Path, key: TerminalKey, pan: str) -> bool:
@@ -173,7 +100,7 @@ def run_agent(config: Config, workdir: Path, key: TerminalKey, pan: str) -> bool
     addr = config.switch.listen_ascii
     if addr is None:
         raise Skip("the configuration has no ascii listener for the agent")
-    with pcscd_with_vpcd() as how, vpcd_slots():
+    with pcscd_with_vpcd() as how, vpcd_slots(20.0):
         print(how)
         register = Register()
         card = VirtualLoyaltyCard(pan=pan, port=VPCD_PORTS[0])

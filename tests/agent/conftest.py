@@ -7,19 +7,19 @@ service that cannot be had is a test failure, never a skip.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from terminal_agent.testing.vicc import VPCD_LOCK, VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
+from terminal_agent.testing.services import ServiceUnavailable, pcscd_with_vpcd, wait_until
+from terminal_agent.testing.services import vpcd_slots as services_vpcd_slots
+from terminal_agent.testing.vicc import VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
 
 
 def unavailable(why: str) -> None:
@@ -28,84 +28,33 @@ def unavailable(why: str) -> None:
     pytest.skip(why)
 
 
-def _listening(port: int) -> bool:
-    """A local TCP listener on `port`, read from /proc so that probing inserts no card."""
-    needle = f":{port:04X} "
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with contextlib.suppress(OSError), open(table) as fh:
-            for line in fh.readlines()[1:]:
-                cols = line.split()
-                if len(cols) > 3 and (cols[1] + " ").endswith(needle) and cols[3] == "0A":
-                    return True
-    return False
-
-
-def _wait(pred: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not pred():
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{what} not ready after {timeout:g} s")
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="session")
 def pcscd() -> Iterator[None]:
     """pcscd with vpcd's readers; start it when it is not running."""
-    if _listening(VPCD_PORTS[0]):
-        yield
-        return
-    exe = shutil.which("pcscd") or ("/usr/sbin/pcscd" if os.path.exists("/usr/sbin/pcscd")
-                                     else None)
-    if exe is None:
-        unavailable("pcscd is not installed")
-    if not Path("/etc/reader.conf.d/vpcd").exists():
-        unavailable("vsmartcard-vpcd is not installed (/etc/reader.conf.d/vpcd missing)")
-    if os.geteuid() != 0:
-        unavailable("pcscd is not running and starting it needs root")
-    proc = subprocess.Popen([exe, "--foreground"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        _wait(lambda: _listening(VPCD_PORTS[0]) or proc.poll() is not None, 15, "pcscd vpcd")
-        if proc.poll() is not None:
-            unavailable(f"pcscd exited with {proc.returncode}")
-        from terminal_agent.card.pcsc import list_readers
-
-        _wait(lambda: VPCD_READERS[0] in list_readers(), 10, "vpcd reader")
-        yield
-    finally:
-        proc.terminate()
+    with contextlib.ExitStack() as stack:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            stack.enter_context(pcscd_with_vpcd())
+        except ServiceUnavailable as exc:
+            unavailable(str(exc))
+        yield
 
 
 def wait_presence(reader: str, present: bool, timeout: float = 10.0) -> None:
     from terminal_agent.card.pcsc import card_present
 
-    _wait(lambda: card_present(reader) is present, timeout,
+    wait_until(lambda: card_present(reader) is present, timeout,
           f"card {'in' if present else 'out of'} {reader}")
 
 
 @pytest.fixture
 def vpcd_slots(pcscd: None) -> Iterator[None]:
-    """The vpcd slots belong to the whole machine: two test sessions running at once would
-    insert cards into each other's readers, so a test holds this lock while it uses them."""
-    with open(VPCD_LOCK, "w") as fh:
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"vpcd slots held by another test session ({VPCD_LOCK})")
-                time.sleep(0.1)
+    """The vpcd slots belong to the whole machine: a test holds their lock while it uses them."""
+    with contextlib.ExitStack() as stack:
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+            stack.enter_context(services_vpcd_slots(180.0))
+        except ServiceUnavailable as exc:
+            pytest.fail(f"vpcd slots held by another test session: {exc}")
+        yield
 
 
 @pytest.fixture
@@ -160,7 +109,7 @@ class Mosquitto:
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", self.port)) == 0
 
-        _wait(up, 10, "mosquitto")
+        wait_until(up, 10, "mosquitto")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -11,11 +11,12 @@ from pathlib import Path
 import pytest
 
 from switch.demo import agent
+from terminal_agent.testing import services
 
 
 @pytest.fixture
 def no_pcscd_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent, "_listening", lambda port: False)
+    monkeypatch.setattr(services, "listening", lambda port: False)
 
 
 def skip_reason() -> str:
@@ -25,15 +26,15 @@ def skip_reason() -> str:
 
 
 def test_no_pcscd_installed(no_pcscd_running: None, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(agent.shutil, "which", lambda name: None)
-    monkeypatch.setattr(agent.os.path, "exists", lambda path: False)
+    monkeypatch.setattr(services.shutil, "which", lambda name: None)
+    monkeypatch.setattr(services.os.path, "exists", lambda path: False)
     assert skip_reason() == "pcscd is not installed (Debian: pcscd)"
 
 
 def test_no_vpcd_driver(no_pcscd_running: None, monkeypatch: pytest.MonkeyPatch,
                         tmp_path: Path) -> None:
-    monkeypatch.setattr(agent.shutil, "which", lambda name: "/usr/sbin/pcscd")
-    monkeypatch.setattr(agent, "VPCD_CONF", tmp_path / "vpcd")
+    monkeypatch.setattr(services.shutil, "which", lambda name: "/usr/sbin/pcscd")
+    monkeypatch.setattr(services, "VPCD_CONF", tmp_path / "vpcd")
     assert "vsmartcard-vpcd" in skip_reason()
 
 
@@ -41,7 +42,7 @@ def test_pcscd_stopped_and_not_root(no_pcscd_running: None, monkeypatch: pytest.
                                     tmp_path: Path) -> None:
     conf = tmp_path / "vpcd"
     conf.write_text("DEVICENAME /dev/null:0x8C7B\n")
-    monkeypatch.setattr(agent.shutil, "which", lambda name: "/usr/sbin/pcscd")
-    monkeypatch.setattr(agent, "VPCD_CONF", conf)
-    monkeypatch.setattr(agent.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(services.shutil, "which", lambda name: "/usr/sbin/pcscd")
+    monkeypatch.setattr(services, "VPCD_CONF", conf)
+    monkeypatch.setattr(services.os, "geteuid", lambda: 1000)
     assert skip_reason() == "pcscd is not running and starting it needs root"
