@@ -25,6 +25,7 @@ from hsm_sim.client import Hsm, connect_hsm
 from hsm_sim.errors import HsmError
 from switch.cli import add_config_argument, config_from
 from switch.config import Config
+from switch.console.audit import append_cli
 from switch.core.admin import AdminError
 from switch.core.luhn import mask_pan
 from switch.security.admin import security_command, terminal_id
@@ -96,12 +97,14 @@ def cmd_new_terminal(args: argparse.Namespace) -> int:
         persist(config, {"cmd": "set-tmk", "tid": tid, "key": tmk.key_lmk, "kcv": tmk.kcv})
     except (HsmError, AdminError, OSError) as exc:
         return _fail("keys new-terminal", exc)
+    rc = append_cli(config.switch.database, "keys.new-terminal", f"terminal:{tid.rstrip()}",
+                    None, {"tmk_kcv": tmk.kcv})
     print(f"terminal {tid.rstrip()}: new terminal master key, check value {tmk.kcv}")
     print(f"  component 1  {_groups(first.component)}   check value {first.kcv}")
     print(f"  component 2  {_groups(second.component)}   check value {second.kcv}")
     print("Give each component to a different custodian; the terminal loads both (XOR) and")
     print(f"must show check value {tmk.kcv}. The switch keeps the key only under the HSM's LMK.")
-    return 0
+    return rc
 
 
 def cmd_load_bdk(args: argparse.Namespace) -> int:
@@ -125,8 +128,10 @@ def cmd_load_bdk(args: argparse.Namespace) -> int:
             persist(config, {"cmd": "set-bdk", "tid": tid, "key": bdk.key_lmk, "kcv": bdk.kcv})
     except (HsmError, AdminError, OSError) as exc:
         return _fail("keys load-bdk", exc)
+    rc = append_cli(config.switch.database, "keys.load-bdk",
+                    "terminal:" + ",".join(t.rstrip() for t in tids), None, {"bdk_kcv": bdk.kcv})
     print(f"BDK check value {bdk.kcv} loaded for {', '.join(t.rstrip() for t in tids)}")
-    return 0
+    return rc
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -174,9 +179,10 @@ def cmd_pin(args: argparse.Namespace) -> int:
         persist(config, request)
     except (HsmError, AdminError, OSError) as exc:
         return _fail(f"pin {args.action}", exc)
+    rc = append_cli(config.switch.database, f"pin.{args.action}", f"card:{mask_pan(args.pan)}")
     done = "PIN set" if args.action == "set" else "PIN tries reset"
     print(f"{done} for card {mask_pan(args.pan)}")
-    return 0
+    return rc
 
 
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

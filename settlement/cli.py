@@ -108,8 +108,15 @@ def _settle(args: argparse.Namespace) -> int:
                     outcome.previous.inputs_digest, result.inputs_digest, register.path)
     status = {"first": "sealed", "identical": "identical to the sealed run",
               "reopened": "REOPENED and sealed again (logged)"}[outcome.status]
+    from switch.console.audit import append_cli
+
+    rc = append_cli(database, "settle.reopen" if outcome.status == "reopened" else "settle.run",
+                    f"settlement:{day}", None if outcome.previous is None else {
+                        "inputs_digest": outcome.previous.inputs_digest},
+                    {"inputs_digest": result.inputs_digest, "status": outcome.status,
+                     "out": str(Path(args.out).resolve())})
     print(summary(result, status, str(args.out), time.monotonic() - started))
-    return 0
+    return rc
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -16,8 +16,10 @@ import json
 import logging
 import os
 import socket
+import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from switch.config import Config, ConfigError, load_config
@@ -91,6 +93,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
         print(f"lps cards {args.action}: a profile goes with enroll", file=sys.stderr)
         return 1
     db = config.switch.database
+    before = _card_row(db, args.pan)
     if database_in_use(db):
         reply = _admin_request(config, {"cmd": args.action, "pan": args.pan,
                                         "coalition": args.coalition})
@@ -110,10 +113,34 @@ def cmd_cards(args: argparse.Namespace) -> int:
             store.append([entry])
         finally:
             store.close()
+    from switch.console.audit import append_cli
+    from switch.core.luhn import mask_pan
+
+    target = f"card:{mask_pan(args.pan)}"
+    rc = append_cli(db, f"card.{args.action}", target, before, _card_row(db, args.pan))
     if profile is not None:
         save_profile(config, args.pan, profile)
+        fields = [k for k in ("name", "phone", "birth_date") if getattr(args, k) is not None]
+        rc = append_cli(db, "card.profile", target, None, {"fields": fields}) or rc
     print(f"{args.action}: done")
-    return _show(config, args.pan, history=False)
+    return _show(config, args.pan, history=False) or rc
+
+
+def _card_row(db: Path, pan: str) -> dict[str, str] | None:
+    """The card's status and coalition as stored (None: not enrolled), for the audit row."""
+    from switch.store import connect
+
+    if not db.exists():
+        return None
+    conn = connect(db, readonly=True)
+    try:
+        row = conn.execute("SELECT status, coalition_id FROM cards WHERE pan = ?",
+                           (pan,)).fetchone()
+    except sqlite3.OperationalError:  # no tables yet
+        row = None
+    finally:
+        conn.close()
+    return None if row is None else {"status": row[0], "coalition": row[1]}
 
 
 def _show(config: Config, pan: str, history: bool) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from switch.cli import add_config_argument, config_from
 from switch.config import Config, ConfigError
+from switch.console.audit import append_cli
 from switch.core.calendar import business_day
 from switch.core.luhn import mask_pan
 from switch.core.programs.cards import issue_numbers
@@ -134,9 +135,12 @@ def cmd_issue(args: argparse.Namespace) -> int:
         raise
     finally:
         conn.close()
+    rc = append_cli(config.switch.database, "cards.issue", f"bin:{args.bin}", None, {
+        "count": len(numbers), "first": mask_pan(numbers[0]) if numbers else None,
+        "last": mask_pan(numbers[-1]) if numbers else None, "file": str(out)})
     print(f"issued {len(numbers)} card numbers {mask_pan(numbers[0])} .. "
           f"{mask_pan(numbers[-1])} to {out}" if numbers else "issued 0 card numbers")
-    return 0
+    return rc
 
 
 def _write_printer_file(out: Path, numbers: list[str], bin_: str, coalition: str) -> None:
@@ -225,11 +229,14 @@ def cmd_draw(args: argparse.Namespace) -> int:
     # 2. Draw, 3. publish the seed with the winners.
     won = draw(seed, people, args.winners)
     _write(out / "result.json", {"seed": seed.hex(), "winners": [x.pan for x in won]})
+    rc = append_cli(config.switch.database, "draw.run", f"draw:{args.coalition}/{day}", None, {
+        "seed_sha256": commitment(seed), "entries_sha256": digest, "members": len(people),
+        "winners": [x.pan for x in won], "out": str(out)})
     print(f"draw {args.coalition} {day}: {len(people)} members, "
           f"{sum(e.entries for e in people)} entries, seed sha256 {commitment(seed)}")
     for i, x in enumerate(won, 1):
         print(f"  {i}. {x.pan} ({x.entries} entries)")
-    return 0
+    return rc
 
 
 def verify(directory: Path) -> list[str]:

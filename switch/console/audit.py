@@ -7,13 +7,19 @@ triggers dropped) breaks the chain at that row, which `verify` names.
 
 from __future__ import annotations
 
+import datetime as dt
+import getpass
 import hashlib
 import json
+import os
 import sqlite3
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 GENESIS = "0" * 64
+EXIT_AUDIT = 5  # the change was made but could not be audited: distinct from a refusal
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,3 +100,39 @@ def verify(conn: sqlite3.Connection) -> tuple[int, str | None]:
             return n, f"row {row.id} was altered (its hash does not match its content)"
         prev, expected_id = row.hash, row.id + 1
     return n, None
+
+
+def cli_actor() -> str:
+    """`cli:LOGIN` of the OS user; under sudo also who ran sudo (`cli:root (sudo by ann)`)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    sudo = os.environ.get("SUDO_USER")
+    return f"cli:{user} (sudo by {sudo})" if sudo and sudo != user else f"cli:{user}"
+
+
+def append_cli(db_path: str | Path, action: str, target: str, before: Any = None,
+               after: Any = None) -> int:
+    """Audit an `lps` command's change, which has already happened: 0, else EXIT_AUDIT.
+
+    Opens the database with the console's migration so the table exists even where no console
+    ever ran. A failure is said on stderr (the change stands; the row is missing) rather than
+    raised, so the command can still print what it did before exiting non-zero.
+    """
+    from switch.console.db import open_db
+    from switch.store import StoreError
+
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    try:
+        conn = open_db(db_path)
+        try:
+            append(conn, at, cli_actor(), action, target, before, after)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError, StoreError) as exc:
+        print(f"lps: {action} {target} WAS DONE, but its audit row could not be written to "
+              f"{db_path}: {exc}. Record it by hand; do not run the command again.",
+              file=sys.stderr)
+        return EXIT_AUDIT
+    return 0

@@ -17,10 +17,9 @@ from switch.console.roles import ROLES
 
 
 def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+    from switch.console.audit import cli_actor
+
+    return cli_actor()
 
 
 def _password(args: argparse.Namespace) -> str:

@@ -69,13 +69,16 @@ def test_settlement_files_download_and_are_audited(env: Env, console: Console) -
     assert again.status == 200 and "identical" in again.text()
     conn = open_db(env.config.switch.database)
     try:
-        actions = [(r.action, r.target) for r in audit.rows(conn)][:3]
+        actions = [(r.action, r.target) for r in audit.rows(conn)][:5]
     finally:
         conn.close()
     day = env.yesterday
+    # Each run: the settlement command's own row (its seal), then the console's (who asked).
     assert actions == [("settlement.run", f"settlement:{day}"),
+                       ("settle.run", f"settlement:{day}"),
                        ("settlement.download", f"settlement:{day}/positions.csv"),
-                       ("settlement.run", f"settlement:{day}")]
+                       ("settlement.run", f"settlement:{day}"),
+                       ("settle.run", f"settlement:{day}")]
 
 
 def test_pages_send_no_script_and_a_strict_policy(env: Env, console: Console) -> None:
@@ -115,10 +118,11 @@ def test_a_sealed_day_whose_inputs_changed_is_settled_again_only_when_reopened(
                      listing)
     conn = open_db(env.config.switch.database)
     try:
-        actions = [r.action for r in audit.rows(conn)][:3]
+        actions = [r.action for r in audit.rows(conn)][:4]
     finally:
         conn.close()
-    assert actions == ["settlement.reopen", "settlement.run", "settlement.run"]
+    # The refused run has no settle.* row of its own: the command changed nothing.
+    assert actions == ["settlement.reopen", "settle.reopen", "settlement.run", "settlement.run"]
 
 
 def test_cookies_can_be_marked_secure_and_oversized_bodies_are_refused(env: Env) -> None:
