@@ -247,23 +247,27 @@ def iso0_block_from_account(pin: str, account12: str) -> bytes:
     return _xor(pin_field, _iso0_pan_field(account12))
 
 
-def decode_iso0_with_account(block: bytes, account12: str) -> str:
-    """Recover the PIN from a clear format 0 block and a 12-digit account number field."""
-    block = _need_bytes("PIN block", block)
-    if len(block) != 8:
-        raise PinBlockError(f"a format 0 PIN block is 8 bytes, got {len(block)}")
-    field = _xor(block, _iso0_pan_field(account12)).hex().upper()
-    if field[0] != "0":
-        raise PinBlockError(f"format 0 PIN block starts with nibble {field[0]}, not 0")
+def _pin_from_field(field: str, fmt: str, fill: str) -> str:
+    """The PIN of a clear PIN field (hex): format nibble, length nibble, digits, fill."""
+    if field[0] != fmt:
+        raise PinBlockError(f"format {fmt} PIN block starts with nibble {field[0]}, not {fmt}")
     n = int(field[1], 16)
     if not 4 <= n <= 12:
         raise PinBlockError(f"PIN length nibble {n} is outside 4..12")
     pin, filler = field[2 : 2 + n], field[2 + n :]
     if not pin.isdigit():
         raise PinBlockError("PIN block holds non-decimal PIN digits")
-    if filler != "F" * len(filler):
-        raise PinBlockError("PIN block filler is not all F")
+    if filler != fill * len(filler):
+        raise PinBlockError(f"PIN block filler is not all {fill}")
     return pin
+
+
+def decode_iso0_with_account(block: bytes, account12: str) -> str:
+    """Recover the PIN from a clear format 0 block and a 12-digit account number field."""
+    block = _need_bytes("PIN block", block)
+    if len(block) != 8:
+        raise PinBlockError(f"a format 0 PIN block is 8 bytes, got {len(block)}")
+    return _pin_from_field(_xor(block, _iso0_pan_field(account12)).hex().upper(), "0", "F")
 
 
 def pin_block_iso0(pin: str, pan: str) -> bytes:
@@ -321,18 +325,7 @@ def decrypt_pin_block_iso4(key: bytes, block: bytes, pan: str) -> str:
     if len(block) != 16:
         raise PinBlockError(f"a format 4 PIN block is 16 bytes, got {len(block)}")
     p = _aes_ecb_decrypt(key, _xor(_aes_ecb_decrypt(key, block), pan_field_iso4(pan)))
-    field = p[:8].hex().upper()
-    if field[0] != "4":
-        raise PinBlockError(f"format 4 PIN block starts with nibble {field[0]}, not 4")
-    n = int(field[1], 16)
-    if not 4 <= n <= 12:
-        raise PinBlockError(f"PIN length nibble {n} is outside 4..12")
-    pin, filler = field[2 : 2 + n], field[2 + n :]
-    if not pin.isdigit():
-        raise PinBlockError("PIN block holds non-decimal PIN digits")
-    if filler != "A" * len(filler):
-        raise PinBlockError("PIN block fill is not all A")
-    return pin
+    return _pin_from_field(p[:8].hex().upper(), "4", "A")
 
 
 # --------------------------------------------------------------------------- TDES DUKPT

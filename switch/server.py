@@ -438,7 +438,7 @@ class Switch:
             profile = load_profile(name)
             tls = contexts.get(name)
             server = await self.loop.create_server(
-                lambda p=profile, n=name: Connection(self, p, n),  # type: ignore[misc]
+                lambda p=profile, n=name: Connection(self, p, n),
                 addr.host, addr.port, reuse_address=True, backlog=2048, ssl=tls,
             )
             self.servers[name] = server
