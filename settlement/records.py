@@ -1,6 +1,6 @@
 """The records settlement reads from the journal: plain, frozen data with integer money.
 
-They mirror the switch's journal (`switch.core.entries`) but carry only what settlement needs,
+They project the switch's journal (`switch.core.entries`) onto what settlement needs,
 so the core can be driven by hand-written tables in tests and by SQLite in production alike.
 """
 
@@ -9,17 +9,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-# Journal kinds (the values of `switch.core.entries`; repeated here so the core needs no switch).
-EARN = "earn"
-ADVICE = "advice"
-REDEEM = "redeem"
-SV_PURCHASE = "sv_purchase"
-RETURN = "return"
-REVERSAL = "reversal"
-BATCH_CLOSE = "batch_close"
-
-POINTS = "points"
-STORED_VALUE = "sv"
+# Journal kinds and lot kinds, re-exported: the switch's own constants are the one source of the
+# strings the journal holds (switch.core is pure, so this brings no I/O).
+from switch.core.entries import ADVICE as ADVICE
+from switch.core.entries import BATCH_CLOSE as BATCH_CLOSE
+from switch.core.entries import EARN as EARN
+from switch.core.entries import REDEEM as REDEEM
+from switch.core.entries import RETURN as RETURN
+from switch.core.entries import REVERSAL as REVERSAL
+from switch.core.entries import SV_PURCHASE as SV_PURCHASE
+from switch.core.model import POINTS as POINTS
+from switch.core.model import STORED_VALUE as STORED_VALUE
 
 APPROVED = "00"
 
