@@ -5,6 +5,9 @@ Labels never carry a card number: requests are counted by MTI and response code 
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -30,6 +33,10 @@ class Metrics:
                                  registry=self.registry)
         self.cache_cards = Gauge("lps_cache_cards", "Cards held in the in-memory cache",
                                  registry=self.registry)
+        self.gc_pause = Histogram("lps_gc_pause_seconds", "Cyclic GC collections (they stop "
+                                  "the event loop)", ["generation"], buckets=LATENCY_BUCKETS,
+                                  registry=self.registry)
+        self._gc_started = 0.0
         self._children: dict[tuple[str, str], Any] = {}
         self._server: Any = None
 
@@ -40,6 +47,21 @@ class Metrics:
             child = self._children[key] = self.requests.labels(mti=mti, rc=rc)
         child.inc()
         self.latency.observe(seconds)
+
+    def watch_gc(self) -> None:
+        """Time every collection: a pause here is a pause of every request in flight."""
+        gc.callbacks.append(self._on_gc)
+
+    def unwatch_gc(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+        else:
+            self.gc_pause.labels(generation=str(info["generation"])).observe(
+                time.perf_counter() - self._gc_started)
 
     def bind_cache(self, size: Callable[[], int]) -> None:
         self.cache_cards.set_function(size)
