@@ -195,7 +195,52 @@ def cmd_balance(args: argparse.Namespace) -> int:
     return _show(config_from(args), args.pan, history=False)
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """The money invariants, read-only (the switch may be running): exit 0 sound, 1 broken."""
+    import time
+
+    from switch.store import check_checkpoint, check_invariants, connect, verified_upto, verify
+
+    config = config_from(args)
+    db = config.switch.database
+    if not db.exists():
+        print(f"lps: {db}: no database yet", file=sys.stderr)
+        return 1
+    conn = connect(db, readonly=True)
+    started = time.perf_counter()
+    try:
+        checkpointed = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verified'"
+        ).fetchone() is not None
+        last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0]
+        if args.full or not checkpointed:
+            problems = check_invariants(conn)
+            what = f"full check of journal rows 1..{last}"
+            if checkpointed:
+                problems += check_checkpoint(conn)
+                what += f" and of the verified checkpoint (#{verified_upto(conn)})"
+        else:
+            v = verify(conn, everything=True)
+            problems = v.problems
+            what = (f"start-up check: journal rows {v.after + 1}..{v.upto} after the verified "
+                    f"checkpoint, every lot and card against it")
+    finally:
+        conn.close()
+    seconds = time.perf_counter() - started
+    for problem in problems:
+        print(f"lps check: {problem}")
+    print(f"{what}: {'BROKEN' if problems else 'ok'} ({seconds:.1f} s)")
+    return 1 if problems else 0
+
+
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("check", help="check the money invariants (lots, moves, journal)")
+    add_config_argument(p)
+    p.add_argument("--full", action="store_true",
+                   help="re-add the whole history, and check the verified checkpoint against "
+                        "it (default: what start-up checks, from the verified checkpoint on)")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("serve", help="run the switch")
     add_config_argument(p)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
