@@ -811,7 +811,10 @@ class SqliteStore:
         if result.problems:
             raise RecoveryError(f"{self.path}: invariants broken: " + "; ".join(result.problems))
         if result.upto > result.after:  # checked: the next start-up starts from here
-            self._apply_advance(result.after, result.upto)
+            try:
+                self._apply_advance(result.after, result.upto)
+            except sqlite3.Error as exc:  # the checkpoint stays where it was: still sound
+                log.warning("event=verify_advance_failed database=%s error=%r", self.path, exc)
         state.next_journal_id = (q("SELECT MAX(id) FROM journal").fetchone()[0] or 0) + 1
         state.next_lot_id = (q("SELECT MAX(id) FROM lots").fetchone()[0] or 0) + 1
         self.report = RecoveryReport(
