@@ -168,7 +168,8 @@ def _v6(db: sqlite_utils.Database) -> None:
         "CREATE TABLE verified_cards (pan TEXT NOT NULL, kind TEXT NOT NULL, "
         "total INTEGER NOT NULL, PRIMARY KEY (pan, kind)) WITHOUT ROWID")
     db.execute(
-        "CREATE TABLE verified_lots (lot_id INTEGER PRIMARY KEY, moved INTEGER NOT NULL)")
+        "CREATE TABLE verified_lots (lot_id INTEGER PRIMARY KEY, pan TEXT NOT NULL, "
+        "kind TEXT NOT NULL, moved INTEGER NOT NULL)")
     # The live lots (what the cache loads and the per-card check adds up), without the spent
     # and expired ones that make up most of the table after a while.
     db.execute("CREATE INDEX lots_live ON lots (pan, kind) WHERE remaining != 0")
@@ -275,8 +276,9 @@ def _undone(detail: str | None) -> bool:
 # and kind, the lots' `remaining` add up to the card's journal `points` (or `sv`).
 # `check_invariants` re-adds the whole history. The checkpoint (`verified`, migration 6) records
 # a journal id J up to which that history has been checked, and what it adds up to:
-# `verified_lots.moved` is the sum of a lot's moves with `journal_id <= J`, `verified_cards.total`
-# the sum of a card's journal points (sv) with `id <= J`; an absent row stands for 0.
+# `verified_lots.moved` is the sum of a lot's moves with `journal_id <= J` (with the card and
+# kind its moves name), `verified_cards.total` the sum of a card's journal points (sv) with
+# `id <= J`; an absent row stands for 0.
 #
 # It rests on the journal being append-only in id order: rows with ids up to J never change and
 # none are added below J (`append` refuses ids that are not above every committed one). So the
@@ -287,18 +289,27 @@ def _undone(detail: str | None) -> bool:
 
 #: Tail lots: every lot with a move after `after` against its checkpoint plus those moves (L).
 _TAIL_LOTS = (
-    "SELECT t.lot_id, l.remaining, COALESCE(v.moved, 0) + t.s FROM "
+    "SELECT t.lot_id, l.remaining, COALESCE(v.moved, 0) + t.s, l.pan, l.kind, "
+    "COALESCE(v.pan, l.pan), COALESCE(v.kind, l.kind) FROM "
     "(SELECT lot_id, SUM(delta) s FROM lot_moves WHERE journal_id > :after "
     "AND journal_id <= :upto GROUP BY lot_id) t "
     "LEFT JOIN lots l ON l.id = t.lot_id LEFT JOIN verified_lots v ON v.lot_id = t.lot_id "
     "WHERE l.remaining IS NULL OR l.remaining != COALESCE(v.moved, 0) + t.s "
-    "ORDER BY t.lot_id LIMIT 20")
+    "OR l.pan != v.pan OR l.kind != v.kind ORDER BY t.lot_id LIMIT 20")
 
-#: Every other lot against its checkpoint (L): each verified lot still holds what was verified...
+#: Tail moves naming another card or kind than their lot's.
+_TAIL_OWNERS = (
+    "SELECT m.lot_id, l.pan, l.kind, m.pan, m.kind FROM lot_moves m JOIN lots l "
+    "ON l.id = m.lot_id WHERE m.journal_id > :after AND m.journal_id <= :upto "
+    "AND (l.pan != m.pan OR l.kind != m.kind) ORDER BY m.lot_id LIMIT 20")
+
+#: Every other lot against its checkpoint (L): each verified lot still holds what was verified,
+#: and still belongs to the card and kind its moves named (so every card's sum stays (C))...
 _CHECKPOINT_LOTS = (
-    "SELECT v.lot_id, l.remaining, v.moved FROM verified_lots v LEFT JOIN lots l "
-    "ON l.id = v.lot_id WHERE (l.remaining IS NULL OR l.remaining != v.moved) AND v.lot_id "
-    "NOT IN (SELECT lot_id FROM lot_moves WHERE journal_id > :after AND journal_id <= :upto) "
+    "SELECT v.lot_id, l.remaining, v.moved, l.pan, l.kind, v.pan, v.kind FROM verified_lots v "
+    "LEFT JOIN lots l ON l.id = v.lot_id WHERE (l.remaining IS NULL OR l.remaining != v.moved "
+    "OR l.pan != v.pan OR l.kind != v.kind) AND v.lot_id NOT IN "
+    "(SELECT lot_id FROM lot_moves WHERE journal_id > :after AND journal_id <= :upto) "
     "ORDER BY v.lot_id LIMIT 20")
 #: ...and no other lot is live: as many live lots outside the tail as verified ones.
 _LIVE_UNVERIFIED_COUNT = (
@@ -318,15 +329,8 @@ _TAIL_SUMS = (
     "SELECT pan, 'sv', SUM(sv) FROM journal WHERE id > :after AND id <= :upto AND sv != 0 "
     "GROUP BY pan")
 
-#: Every card (C): live lots against checkpoint + journal rows after it.
-_ALL_CARDS = (
-    "SELECT pan, kind, SUM(a), SUM(b) FROM ("
-    "SELECT pan, kind, remaining a, 0 b FROM lots WHERE remaining != 0 "
-    "UNION ALL SELECT pan, kind, 0, total FROM verified_cards "
-    f"UNION ALL SELECT pan, kind, 0, s FROM ({_TAIL_SUMS})"
-    ") GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20")
-
-#: The cards the tail touched (journal rows, or moves of their lots), as `_ALL_CARDS`.
+#: The cards the tail touched (journal rows, or moves of their lots): live lots against the
+#: checkpoint's total plus the journal rows after it (C).
 _TAIL_CARDS = (
     f"WITH tail(pan, kind, s) AS ({_TAIL_SUMS}), "
     "touched(pan) AS (SELECT pan FROM tail UNION SELECT l.pan FROM lot_moves m "
@@ -355,6 +359,18 @@ def _lot_problem(lot_id: int, remaining: int | None, expected: int) -> str:
     return f"lot {lot_id}: remaining {remaining} but its moves sum to {expected}"
 
 
+def _owner_problem(lot_id: int, pan: str, kind: str, was_pan: str, was_kind: str) -> str:
+    return (f"lot {lot_id}: belongs to card {pan[:6]}...{pan[-4:]} ({kind}) but its moves name "
+            f"card {was_pan[:6]}...{was_pan[-4:]} ({was_kind})")
+
+
+def _checkpoint_lot_problem(lot_id: int, remaining: int | None, moved: int, pan: str | None,
+                            kind: str | None, was_pan: str, was_kind: str) -> str:
+    if remaining is None or pan is None or kind is None or remaining != moved:
+        return _lot_problem(lot_id, remaining, moved)
+    return _owner_problem(lot_id, pan, kind, was_pan, was_kind)
+
+
 def _card_problem(pan: str, kind: str, lots_sum: int, journal_sum: int) -> str:
     return (f"card {pan[:6]}...{pan[-4:]}: {kind} lots sum to {lots_sum} "
             f"but its journal entries to {journal_sum}")
@@ -370,34 +386,35 @@ def verify(conn: sqlite3.Connection, *, everything: bool) -> Verification:
     """Check the journal rows after the verified checkpoint, in one read snapshot.
 
     Always, for the rows after the checkpoint J (up to the newest committed row): every lot
-    they move has `remaining` = its checkpoint sum + those moves (L, as the full check), and
-    every card they touch has lots summing to its checkpoint sum + those journal rows (C, as
-    the full check). With `everything` (start-up) also every other lot and card: each lot's
-    `remaining` equals its checkpoint sum (so no lot changed without a move), and every card's
-    live lots equal its checkpoint sum plus the tail (so no lot changed hands). What only
-    `check_invariants` (`lps check --full`) sees: a change to journal or lot_moves rows up to J
-    made after they were verified (with the lots and the checkpoint changed to match).
+    they move has `remaining` = its checkpoint sum + those moves (L, as the full check) and the
+    card and kind its moves name, and every card they touch has live lots summing to its
+    checkpoint total + those journal rows (C, as the full check). With `everything` (start-up)
+    also every other lot: `remaining` equal to its checkpoint sum, same card and kind (so no lot
+    changed without a move or changed hands, and every untouched card still sums to its
+    checkpoint total), and no live lot outside the checkpoint and the tail. What only
+    `check_invariants` and `check_checkpoint` (`lps check --full`) see: journal or lot_moves
+    rows up to J changed after they were verified, and checkpoint rows changed to match
+    changed lots.
     """
     assert not conn.in_transaction
     conn.execute("BEGIN")  # one snapshot for all the queries (deferred: read-only)
     try:
         after = verified_upto(conn)
         upto = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
-        assert upto >= after, f"journal ends at {upto} before its verified checkpoint {after}"
         args = {"after": after, "upto": upto}
-        problems = [_lot_problem(*r) for r in conn.execute(_TAIL_LOTS, args)]
+        problems = [] if upto >= after else [
+            f"journal: ends at #{upto}, before its verified checkpoint #{after}"]
+        problems += [_checkpoint_lot_problem(*r) for r in conn.execute(_TAIL_LOTS, args)]
+        problems += [_owner_problem(*r) for r in conn.execute(_TAIL_OWNERS, args)]
         if everything:
-            problems += [_lot_problem(*r) for r in conn.execute(_CHECKPOINT_LOTS, args)]
+            problems += [_checkpoint_lot_problem(*r)
+                         for r in conn.execute(_CHECKPOINT_LOTS, args)]
             if conn.execute(_LIVE_UNVERIFIED_COUNT, args).fetchone()[0] != 0:
                 problems += [_lot_problem(*r) for r in conn.execute(_LIVE_UNVERIFIED, args)]
                 if not problems:
                     problems.append("lots: the live lots do not match the verified checkpoint")
-            cards = conn.execute(_ALL_CARDS, args)
-        elif upto > after:
-            cards = conn.execute(_TAIL_CARDS, args)
-        else:
-            cards = iter(())
-        problems += [_card_problem(*r) for r in cards]
+        if upto > after:
+            problems += [_card_problem(*r) for r in conn.execute(_TAIL_CARDS, args)]
     finally:
         conn.execute("COMMIT")
     return Verification(after, upto, problems[:40])
@@ -414,11 +431,12 @@ def _advance(conn: sqlite3.Connection, after: int, upto: int) -> bool:
     args = {"after": after, "upto": upto}
     tail_lots = ("SELECT lot_id FROM lot_moves WHERE journal_id > :after "
                  "AND journal_id <= :upto")
+    # pan and kind as the (verified) moves name them: every move of a lot names the same.
     conn.execute(
-        "INSERT INTO verified_lots (lot_id, moved) SELECT lot_id, SUM(delta) FROM lot_moves "
-        "WHERE journal_id > :after AND journal_id <= :upto GROUP BY lot_id "
-        "HAVING SUM(delta) != 0 ON CONFLICT(lot_id) DO UPDATE SET moved = moved + excluded.moved",
-        args)
+        "INSERT INTO verified_lots (lot_id, pan, kind, moved) SELECT lot_id, MIN(pan), "
+        "MIN(kind), SUM(delta) FROM lot_moves WHERE journal_id > :after AND journal_id <= :upto "
+        "GROUP BY lot_id HAVING SUM(delta) != 0 "
+        "ON CONFLICT(lot_id) DO UPDATE SET moved = moved + excluded.moved", args)
     conn.execute(f"DELETE FROM verified_lots WHERE moved = 0 AND lot_id IN ({tail_lots})", args)
     conn.execute(
         f"INSERT INTO verified_cards (pan, kind, total) SELECT * FROM ({_TAIL_SUMS}) WHERE true "
@@ -908,7 +926,9 @@ class SqliteStore:
             "ORDER BY journal_id, rowid", (first_recent,)
         ):
             lot = lots[lot_id]
-            assert lot is not None, f"lot {lot_id} moved by journal row {jid} does not exist"
+            if lot is None:
+                raise RecoveryError(f"{self.path}: lot {lot_id} moved by journal row {jid} "
+                                    "does not exist")
             moves[jid].append(Move(lot, delta))
 
         by_id: dict[int, Txn] = {}

@@ -162,13 +162,39 @@ def test_a_spent_lot_coming_back_to_life_is_refused(tmp_path: Path) -> None:
 
 
 def test_a_lot_handed_to_another_card_is_refused(tmp_path: Path) -> None:
-    """Each lot still matches its moves; the two cards' sums no longer match their journals."""
+    """The lot still matches its moves; the two cards' sums no longer match their journals
+    (what the full check sees); start-up sees the lot's card differ from its checkpoint's."""
     cfg, store, _, _ = checkpointed(tmp_path)
     lot = q(store, "SELECT MIN(id) FROM lots WHERE pan = ?", OTHER)
     store.conn.execute("UPDATE lots SET pan = ? WHERE id = ?", (PAN, lot))
-    refused(cfg, store, f"card {PAN[:6]}...{PAN[-4:]}: points lots sum to 46 but its "
-                        f"journal entries to 6; card {OTHER[:6]}...{OTHER[-4:]}: points lots "
-                        "sum to 20 but its journal entries to 60")
+    refused(cfg, store, f"lot {lot}: belongs to card {PAN[:6]}...{PAN[-4:]} \\(points\\) but "
+                        f"its moves name card {OTHER[:6]}...{OTHER[-4:]} \\(points\\)")
+    assert f"card {OTHER[:6]}...{OTHER[-4:]}: points lots sum to 20 but its journal entries " \
+           "to 60" in check_invariants(store.conn)[1]
+    store.close()
+
+
+def test_a_lot_handed_to_another_card_and_moved_after_the_checkpoint_is_refused(
+        tmp_path: Path) -> None:
+    cfg, store, _, upto = checkpointed(tmp_path)
+    lot = q(store, "SELECT MIN(lot_id) FROM lot_moves WHERE journal_id > ? AND lot_id IN "
+                   "(SELECT id FROM lots WHERE remaining != 0)", upto)
+    store.conn.execute("UPDATE lots SET pan = ? WHERE id = ?", (OTHER, lot))
+    refused(cfg, store, f"lot {lot}: belongs to card {OTHER[:6]}...{OTHER[-4:]} "
+                        "\\(points\\) but its moves name")
+    store.close()
+
+
+def test_a_journal_cut_below_its_checkpoint_is_refused(tmp_path: Path) -> None:
+    cfg, store, _, _ = checkpointed(tmp_path)
+    store.load(cfg, None, NOW)
+    last = verified_upto(store.conn)
+    store.conn.execute("DELETE FROM lot_moves WHERE journal_id = ?", (last,))
+    store.conn.execute("DELETE FROM lots WHERE journal_id = ?", (last,))
+    store.conn.execute("DELETE FROM journal WHERE id = ?", (last,))
+    with pytest.raises(RecoveryError, match=f"journal: ends at #{last - 1}, before its "
+                                            f"verified checkpoint #{last}"):
+        store.load(cfg, None, NOW)
     store.close()
 
 
