@@ -9,7 +9,8 @@ Tables (settlement reads them; see docs/switch.md for every column):
 `journal` (one row per answered request or operator command, append-only), `lots` (every
 points/stored-value lot with its issuing store; `remaining` is the sum of its moves),
 `lot_moves` (signed changes to lots, by journal entry: what a burn drew from whom), `cards`,
-`terminals`, `schema_migrations`.
+`terminals`, `schema_migrations`; `verified`, `verified_lots`, `verified_cards` (the verified
+checkpoint start-up checks from: see `verify`).
 """
 
 from __future__ import annotations
