@@ -544,10 +544,10 @@ class SqliteStore:
         (busy, WAL frames, frames checkpointed)."""
         assert self._checkpoint_conn is not None, "checkpoint_in_background() first"
         row = self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self._verify_tail()
+        self.verify_tail()
         return int(row[0]), int(row[1]), int(row[2])
 
-    def _verify_tail(self) -> None:
+    def verify_tail(self) -> None:
         """Verify the rows committed since the checkpoint and hand the advance to the writer.
 
         Runs on the checkpoint thread's connection (a read snapshot; SQLite releases the GIL).
