@@ -249,6 +249,7 @@ class Connection(asyncio.Protocol):
             self._fetch_original(msg, now)
 
         def decide(checks: Checks) -> Decision | None:
+            self._fetch_totals(msg)
             decision = handle(sw.state, msg, now, checks)
             if decision.response is None:
                 log.info(kv("ignored", peer=self.peer, mti=mti, reason=decision.reason))
@@ -307,6 +308,25 @@ class Connection(asyncio.Protocol):
             return await sw.security.seal(sw.state, resp, self.profile)
         except CodecError:
             return None  # respond() re-encodes and answers 96
+
+    def _fetch_totals(self, msg: Message) -> None:
+        """Read the totals of a batch the cache has not seen since recovery from the store.
+
+        The batch may be older than the recovered window; the core does no I/O, so the shell
+        reads it right before the decision (nothing can drop it in between) and a 0500 then
+        counts the whole batch. A reversal counts in its original's batch.
+        """
+        state, fields = self.switch.state, msg.fields
+        tid, batch = fields.get(41), fields.get(62)
+        if msg.mti[:3] in ("040", "042"):
+            de90 = fields.get(90)
+            original = state.txns.get((tid, de90[4:10], de90[10:20])) \
+                if isinstance(tid, str) and isinstance(de90, str) else None
+            if original is None:
+                return
+            tid, batch = original.key[0], original.batch
+        if isinstance(tid, str) and isinstance(batch, str) and (tid, batch) not in state.totals:
+            self.switch.store.load_totals(state, tid, batch)
 
     def _fetch_original(self, msg: Message, now: dt.datetime) -> None:
         """A return names its earn by RRN; one older than the cache is read from the journal."""

@@ -56,6 +56,23 @@ class Store(Protocol):
         """Persist `entries` atomically and durably, or raise `StoreError`."""
         ...
 
+    def load_totals(self, state: State, terminal_id: str, batch: str) -> Totals:
+        """Bring a terminal batch's totals into `state.totals` (zeros for a new batch).
+
+        The shell calls this right before a decision that counts in the batch or closes it,
+        when the cache has not seen the batch since recovery. Every decision that changes a
+        batch's totals first brings it into the cache, so the committed row is all of it.
+        """
+        key = (terminal_id, batch)
+        cached = state.totals.get(key)
+        if cached is not None:
+            return cached
+        row = self._reader().execute(
+            f"SELECT {', '.join(_TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
+            "AND batch = ?", key).fetchone()
+        totals = state.totals[key] = Totals(*row) if row is not None else Totals()
+        return totals
+
     def load_earn(self, state: State, rrn: str, now: dt.datetime) -> Txn | None:
         """Bring an approved earn older than the cache into the state, for a return."""
         ...
@@ -178,6 +195,47 @@ def _v6(db: sqlite_utils.Database) -> None:
 
 MIGRATIONS.append((6, "verified checkpoint: verified, verified_cards, verified_lots; lots_live",
                    _v6))
+
+
+#: A terminal batch's 0500 totals (PROTOCOL.md §4) from the journal: approved earns/advices
+#: (credits) and redemptions (debits) by the batch they were made in, and those of them an
+#: approved reversal undid. The backfill of migration 7 and `lps check --full` both use it.
+_JOURNAL_BATCH_TOTALS = (
+    "SELECT j.terminal_id, j.batch, "
+    "SUM(j.pc = '000000'), SUM(CASE WHEN j.pc = '000000' THEN j.amount ELSE 0 END), "
+    "SUM(j.pc = '000000' AND r.id IS NOT NULL), "
+    "SUM(CASE WHEN j.pc = '000000' AND r.id IS NOT NULL THEN j.amount ELSE 0 END), "
+    "SUM(j.pc != '000000'), SUM(CASE WHEN j.pc != '000000' THEN j.amount ELSE 0 END), "
+    "SUM(j.pc != '000000' AND r.id IS NOT NULL), "
+    "SUM(CASE WHEN j.pc != '000000' AND r.id IS NOT NULL THEN j.amount ELSE 0 END) "
+    "FROM journal j LEFT JOIN (SELECT DISTINCT original_id id FROM journal "
+    "WHERE kind = 'reversal' AND response_code = '00' "
+    "AND json_extract(detail, '$.undone')) r ON r.id = j.id "
+    "WHERE j.response_code = '00' AND j.kind IN ('earn', 'advice', 'redeem', 'sv_purchase') "
+    "GROUP BY j.terminal_id, j.batch")
+
+_TOTALS_COLUMNS = ("credits", "credit_amount", "credit_reversals", "credit_reversal_amount",
+                   "debits", "debit_amount", "debit_reversals", "debit_reversal_amount")
+
+
+#: An entry's `TotalsDelta` added to its batch's row (created at the batch's first count).
+_TOTALS_SQL = (
+    f"INSERT INTO batch_totals (terminal_id, batch, {', '.join(_TOTALS_COLUMNS)}) "
+    f"VALUES (?,?,{','.join('?' * len(_TOTALS_COLUMNS))}) ON CONFLICT(terminal_id, batch) "
+    f"DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in _TOTALS_COLUMNS)}")
+
+
+def _v7(db: sqlite_utils.Database) -> None:
+    # Each terminal batch's 0500 totals, changed in the same transaction as the journal row,
+    # so that a 0500 counts the whole batch however long it stayed open (the cache only holds
+    # the idempotency window). Filled from the journal for the batches already there.
+    cols = ", ".join(f"{c} INTEGER NOT NULL DEFAULT 0" for c in _TOTALS_COLUMNS)
+    db.execute(f"CREATE TABLE batch_totals (terminal_id TEXT NOT NULL, batch TEXT NOT NULL, "
+               f"{cols}, PRIMARY KEY (terminal_id, batch)) WITHOUT ROWID")
+    db.execute(f"INSERT INTO batch_totals SELECT * FROM ({_JOURNAL_BATCH_TOTALS})")
+
+
+MIGRATIONS.append((7, "batch_totals: each terminal batch's 0500 totals", _v7))
 
 
 def migrate(conn: sqlite3.Connection) -> int:
@@ -471,7 +529,27 @@ def check_invariants(conn: sqlite3.Connection) -> list[str]:
         ") GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20"
     ):
         problems.append(_card_problem(pan, kind, lots_sum, journal_sum))
+    problems += check_batch_totals(conn)
     return problems
+
+
+def check_batch_totals(conn: sqlite3.Connection) -> list[str]:
+    """`batch_totals` against the journal: what a 0500 is compared with is what happened.
+    (A database from before migration 7 has none yet: its first start-up fills them.)"""
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'batch_totals'").fetchone() is None:
+        return []
+    cols = ", ".join(f"b.{c}" for c in _TOTALS_COLUMNS)
+    stored = {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(
+        f"SELECT b.terminal_id, b.batch, {cols} FROM batch_totals b")}
+    problems = []
+    for row in conn.execute(_JOURNAL_BATCH_TOTALS):
+        key, journal = (row[0], row[1]), tuple(row[2:])
+        got = stored.pop(key, (0,) * len(_TOTALS_COLUMNS))
+        if got != journal:
+            problems.append(f"batch {key[0]}/{key[1]}: totals {got} but the journal's {journal}")
+    problems += [f"batch {k[0]}/{k[1]}: totals {v} but the journal has no such batch"
+                 for k, v in stored.items() if any(v)]
+    return problems[:20]
 
 
 def check_checkpoint(conn: sqlite3.Connection) -> list[str]:
@@ -612,6 +690,7 @@ class SqliteStore:
         clubs: list[ClubRows] = []
         keys: list[tuple[Any, ...]] = []
         pins: list[tuple[Any, ...]] = []
+        totals: list[tuple[Any, ...]] = []
         for e in entries:
             okey = e.original_key
             detail = _security_rows(e, keys, pins) if e.detail else None
@@ -638,6 +717,11 @@ class SqliteStore:
                 terminals.append((t.id, t.store, int(t.signed_on)))
             if e.club is not None:
                 clubs.append(e.club)
+            if e.totals is not None:
+                t = e.totals
+                totals.append((t.terminal_id, t.batch, t.credits, t.credit_amount,
+                               t.credit_reversals, t.credit_reversal_amount, t.debits,
+                               t.debit_amount, t.debit_reversals, t.debit_reversal_amount))
         conn = self.conn
         with self._verified_lock:
             advance, self._pending = self._pending, None
@@ -671,6 +755,8 @@ class SqliteStore:
                         "signed_on=excluded.signed_on", terminals)
                 if clubs:
                     write_club_rows(conn, clubs)
+                if totals:
+                    conn.executemany(_TOTALS_SQL, totals)
                 if keys:
                     # A NULL leaves a column as it was: a key exchange keeps the TMK.
                     sets = ", ".join(f"{c}=COALESCE(excluded.{c}, {c})" for c in _KEY_COLUMNS)
@@ -730,6 +816,23 @@ class SqliteStore:
     def check_invariants(self, conn: sqlite3.Connection | None = None) -> list[str]:
         """The full check over the whole history (`check_invariants` below)."""
         return check_invariants(conn or self.conn)
+
+    def load_totals(self, state: State, terminal_id: str, batch: str) -> Totals:
+        """Bring a terminal batch's totals into `state.totals` (zeros for a new batch).
+
+        The shell calls this right before a decision that counts in the batch or closes it,
+        when the cache has not seen the batch since recovery. Every decision that changes a
+        batch's totals first brings it into the cache, so the committed row is all of it.
+        """
+        key = (terminal_id, batch)
+        cached = state.totals.get(key)
+        if cached is not None:
+            return cached
+        row = self._reader().execute(
+            f"SELECT {', '.join(_TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
+            "AND batch = ?", key).fetchone()
+        totals = state.totals[key] = Totals(*row) if row is not None else Totals()
+        return totals
 
     def load_earn(self, state: State, rrn: str, now: dt.datetime) -> Txn | None:
         """Bring an approved earn older than the cache into `state.by_rrn`, for a return (`OR`).
@@ -968,23 +1071,8 @@ class SqliteStore:
             if txn.kind == "return" and txn.reversed and txn.original is not None:
                 txn.original.returned_amount -= txn.amount
                 txn.original.clawed -= -txn.points
-        for t in by_id.values():
-            if t.response_code != "00" or t.kind not in ("earn", "advice", "redeem",
-                                                         "sv_purchase"):
-                continue
-            totals = state.totals.setdefault((t.key[0], t.batch), Totals())
-            if t.pc == "000000":
-                totals.credits += 1
-                totals.credit_amount += t.amount
-                if t.reversed:
-                    totals.credit_reversals += 1
-                    totals.credit_reversal_amount += t.amount
-            else:
-                totals.debits += 1
-                totals.debit_amount += t.amount
-                if t.reversed:
-                    totals.debit_reversals += 1
-                    totals.debit_reversal_amount += t.amount
+        # Batch totals are not rebuilt here: the shell reads each batch from `batch_totals`
+        # right before the first decision that counts in it or closes it (`load_totals`).
 
         self._loaded_txns = len(by_id)
         load_clubs(q, cards, today)

@@ -79,6 +79,11 @@ def prune(state: State, now: dt.datetime) -> int:
     # Older earns are read back from the journal when a return names them (SqliteStore.load_earn).
     for rrn in [r for r, t in state.by_rrn.items() if t.business_day < horizon]:
         del state.by_rrn[rrn]
+    # Batch totals are durable (the `batch_totals` table): the shell reads a batch back when a
+    # request names it again. Keep those that a remembered transaction (or its reversal) uses.
+    live = {(t.key[0], t.batch) for t in state.txns.values()}
+    for key in [k for k in state.totals if k not in live]:
+        del state.totals[key]
     return len(old)
 
 

@@ -415,6 +415,32 @@ def _totals(state: State, tid: str, batch: str) -> Totals:
     return totals
 
 
+def _count(state: State, entry: E.Entry, tid: str, batch: str, *, credit: bool,
+           reversal: bool, amount: int) -> None:
+    """Count an approved earn/redemption (or its reversal) in its terminal batch's totals;
+    the entry carries the same change so that it is as durable as the answer."""
+    if amount < 0:
+        raise AssertionError("a negative amount in batch totals")
+    t = _totals(state, tid, batch)
+    if credit and reversal:
+        t.credit_reversals += 1
+        t.credit_reversal_amount += amount
+        delta = E.TotalsDelta(tid, batch, credit_reversals=1, credit_reversal_amount=amount)
+    elif credit:
+        t.credits += 1
+        t.credit_amount += amount
+        delta = E.TotalsDelta(tid, batch, credits=1, credit_amount=amount)
+    elif reversal:
+        t.debit_reversals += 1
+        t.debit_reversal_amount += amount
+        delta = E.TotalsDelta(tid, batch, debit_reversals=1, debit_reversal_amount=amount)
+    else:
+        t.debits += 1
+        t.debit_amount += amount
+        delta = E.TotalsDelta(tid, batch, debits=1, debit_amount=amount)
+    entry.totals = delta
+
+
 # -- network management ---------------------------------------------------------------------
 
 
@@ -618,9 +644,7 @@ def _earn(
     decision, txn = _approve(state, req, card, entry, moves, tags)
     txn.effect = result.effect
     state.by_rrn[rrn_for(entry.id)] = txn
-    t = _totals(state, req.tid, entry.batch)
-    t.credits += 1
-    t.credit_amount += amount
+    _count(state, entry, req.tid, entry.batch, credit=True, reversal=False, amount=amount)
     return decision
 
 
@@ -708,9 +732,7 @@ def _redeem(
         return decision
     _consume(card, state.rules.burn_order(card.lots, req.day), points, entry, moves)
     decision, _ = _approve(state, req, card, entry, moves, {"RD": str(points)})
-    t = _totals(state, req.tid, entry.batch)
-    t.debits += 1
-    t.debit_amount += amount
+    _count(state, entry, req.tid, entry.batch, credit=False, reversal=False, amount=amount)
     return decision
 
 
@@ -795,9 +817,7 @@ def _sv_purchase(
     lots.sort(key=Lot.burn_key)
     _consume(card, lots, amount, entry, moves)
     decision, _ = _approve(state, req, card, entry, moves, {})
-    t = _totals(state, req.tid, entry.batch)
-    t.debits += 1
-    t.debit_amount += amount
+    _count(state, entry, req.tid, entry.batch, credit=False, reversal=False, amount=amount)
     return decision
 
 
@@ -852,13 +872,8 @@ def _reversal(state: State, req: _Req) -> Decision:
         earn.returned_amount -= original.amount
         earn.clawed -= -original.points
     if original.pc in CREDIT_PCS or original.pc in DEBIT_PCS:
-        t = _totals(state, original.key[0], original.batch)
-        if original.pc in CREDIT_PCS:
-            t.credit_reversals += 1
-            t.credit_reversal_amount += original.amount
-        else:
-            t.debit_reversals += 1
-            t.debit_reversal_amount += original.amount
+        _count(state, entry, original.key[0], original.batch,
+               credit=original.pc in CREDIT_PCS, reversal=True, amount=original.amount)
     decision, txn = _approve(state, req, card, entry, moves, {})
     txn.original_key = original_key
     return decision

@@ -68,6 +68,27 @@ class TerminalRow:
     signed_on: bool
 
 
+@dataclass(frozen=True, slots=True)
+class TotalsDelta:
+    """What this entry adds to its terminal batch's 0500 totals (`model.Totals`).
+
+    The store adds it to the batch's durable row in the same transaction, so that a 0500 is
+    compared with the whole batch however long it stayed open, not only with what the
+    recovered cache still holds.
+    """
+
+    terminal_id: str
+    batch: str
+    credits: int = 0
+    credit_amount: int = 0
+    credit_reversals: int = 0
+    credit_reversal_amount: int = 0
+    debits: int = 0
+    debit_amount: int = 0
+    debit_reversals: int = 0
+    debit_reversal_amount: int = 0
+
+
 @dataclass(slots=True)
 class Entry:
     """One journal row. `points`/`sv` are the signed net changes to the card's balances."""
@@ -101,3 +122,5 @@ class Entry:
     terminal: TerminalRow | None = None
     #: Program state rows (tier, spend, daily earned, birthday, stamps) this entry rewrites.
     club: ClubRows | None = None
+    #: What this entry adds to its batch's totals (earns, redemptions and their reversals).
+    totals: TotalsDelta | None = None

@@ -358,9 +358,12 @@ def _old_state(store: SqliteStore, cfg: Config) -> State:
     from switch.core import new_state
 
     state = new_state(cfg)
-    store.append(decide(state, sign_on(T1), earn(T1, 1, PAN, 100_000),
-                        earn(T1, 2, OTHER, 300_000)))
-    store.append(decide(state, burn(T1, 3, PAN, 4_000), earn(T1, 4, PAN, 20_000)))
+    for batch in ((sign_on(T1), earn(T1, 1, PAN, 100_000), earn(T1, 2, OTHER, 300_000)),
+                  (burn(T1, 3, PAN, 4_000), earn(T1, 4, PAN, 20_000))):
+        entries = decide(state, *batch)
+        for e in entries:
+            e.totals = None  # before migration 7 the switch kept no batch totals
+        store.append(entries)
     return state
 
 
