@@ -57,21 +57,8 @@ class Store(Protocol):
         ...
 
     def load_totals(self, state: State, terminal_id: str, batch: str) -> Totals:
-        """Bring a terminal batch's totals into `state.totals` (zeros for a new batch).
-
-        The shell calls this right before a decision that counts in the batch or closes it,
-        when the cache has not seen the batch since recovery. Every decision that changes a
-        batch's totals first brings it into the cache, so the committed row is all of it.
-        """
-        key = (terminal_id, batch)
-        cached = state.totals.get(key)
-        if cached is not None:
-            return cached
-        row = self._reader().execute(
-            f"SELECT {', '.join(_TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
-            "AND batch = ?", key).fetchone()
-        totals = state.totals[key] = Totals(*row) if row is not None else Totals()
-        return totals
+        """Bring a terminal batch's totals into the state, before a decision that needs them."""
+        ...
 
     def load_earn(self, state: State, rrn: str, now: dt.datetime) -> Txn | None:
         """Bring an approved earn older than the cache into the state, for a return."""
