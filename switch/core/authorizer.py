@@ -54,6 +54,11 @@ MANDATORY: dict[str, tuple[int, ...]] = {
     "0800": (70,),
 }
 AMOUNT_OPTIONAL = frozenset({"310000", "930000"})
+#: The journal kind of a 0200 by processing code (a 0220 of `000000` is an advice).
+KIND_BY_PC = {
+    "000000": E.EARN, "900000": E.REDEEM, "310000": E.INQUIRY, "200000": E.RETURN,
+    "210060": E.TOPUP, "006000": E.SV_PURCHASE, "930000": E.STAMP,
+}
 #: Requests that carry a MAC once their terminal has a session MAC key (PROTOCOL.md §6).
 MACED = frozenset({"0200", "0220", "0400", "0420", "0500"})
 #: Wrong PINs in a row after which PIN use is blocked (`75`) until an operator resets it.
@@ -515,10 +520,10 @@ def _amount(req: _Req, pc: str) -> int:
 def _card_for(state: State, req: _Req, pan: str, entry: E.Entry) -> tuple[Card | None, str]:
     """The card, enrolled on first use in a coalition BIN range; or a decline code."""
     assert req.coalition is not None
-    if not luhn_ok(pan):
-        return None, "14"
-    card = state.cards.get(pan)
+    card = state.cards.get(pan)  # a known card passed the Luhn check when it was enrolled
     if card is None:
+        if not luhn_ok(pan):
+            return None, "14"
         coalition = req.coalition
         if not (coalition.auto_enroll and any(pan.startswith(b) for b in coalition.card_bins)):
             return None, "14"
@@ -550,10 +555,7 @@ def _financial(state: State, req: _Req, checks: Checks) -> Decision:
     amount = _amount(req, pc)
     pan = _pan(msg)
     advice = canonical == "0220"
-    kind = {
-        "000000": E.ADVICE if advice else E.EARN, "900000": E.REDEEM, "310000": E.INQUIRY,
-        "200000": E.RETURN, "210060": E.TOPUP, "006000": E.SV_PURCHASE, "930000": E.STAMP,
-    }.get(pc, E.REJECT)
+    kind = E.ADVICE if advice and pc == "000000" else KIND_BY_PC.get(pc, E.REJECT)
     jid = state.new_journal_id()
     entry = _entry(state, req, kind, jid)
     entry.pan = pan
