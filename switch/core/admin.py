@@ -69,6 +69,11 @@ def prune(state: State, now: dt.datetime) -> int:
     cfg = state.config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
     horizon = today - dt.timedelta(days=cfg.idempotency_days + 1)
+    # Batch totals are durable (`batch_totals`): the shell reads a batch back when a request
+    # names it again. Keep those a remembered transaction uses, counting the ones forgotten
+    # below: a reversal decided but not yet committed counts in its original's batch, and the
+    # original may be among them (an hour later, at the next prune, it is committed).
+    live = {(t.key[0], t.batch) for t in state.txns.values()}
     old = [k for k, t in state.txns.items() if t.business_day < horizon]
     for k in old:
         del state.txns[k]
@@ -79,9 +84,6 @@ def prune(state: State, now: dt.datetime) -> int:
     # Older earns are read back from the journal when a return names them (SqliteStore.load_earn).
     for rrn in [r for r, t in state.by_rrn.items() if t.business_day < horizon]:
         del state.by_rrn[rrn]
-    # Batch totals are durable (the `batch_totals` table): the shell reads a batch back when a
-    # request names it again. Keep those that a remembered transaction (or its reversal) uses.
-    live = {(t.key[0], t.batch) for t in state.txns.values()}
     for key in [k for k in state.totals if k not in live]:
         del state.totals[key]
     return len(old)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import switch.store
-from switch.core import handle
+from switch.core import handle, new_state, prune
 from switch.core.model import Totals
 from switch.core.programs.rules import program_rules
 from switch.server import Switch
@@ -186,3 +186,26 @@ def test_migration_fills_them_from_an_older_journal(tmp_path: Path, monkeypatch:
     assert row == [(T1, BATCH, 1, 300_000, 1, 300_000, 1, 2_000, 0, 0)]
     assert check_batch_totals(store.conn) == []
     store.close()
+
+
+def test_prune_forgets_totals_no_remembered_transaction_uses() -> None:
+    cfg = example_config()
+    state = new_state(cfg, program_rules(cfg))
+    old_earn = earn(T1, 2, PAN, 300_000, now=OLD, batch="OLD001")
+    for msg, now in ((sign_on(T1, now=OLD), OLD), (old_earn, OLD),
+                     (earn(T1, 3, PAN, 100_000, batch="NEW001"), NOW),
+                     (reversal(old_earn, 4), NOW)):  # counts in the old earn's batch
+        d = handle(state, msg, now)
+        assert d.response is not None and d.response.fields[39] == "00", d.reason
+    assert state.totals[(T1, "OLD001")].credit_reversals == 1
+    assert prune(state, NOW) >= 1
+    assert old_earn_key(old_earn) not in state.txns
+    # The reversal may not be committed yet: its original's batch stays until the next prune.
+    assert (T1, "OLD001") in state.totals and (T1, "NEW001") in state.totals
+    prune(state, NOW)
+    assert (T1, "OLD001") not in state.totals  # read back from batch_totals when named again
+    assert state.totals[(T1, "NEW001")].credits == 1
+
+
+def old_earn_key(msg: Any) -> tuple[str, str, str]:
+    return (msg.text(41), msg.text(11), msg.text(7))
