@@ -514,17 +514,17 @@ class Switch:
         """Close idle connections; freeze the young objects each second (`tune_gc`); forget
         transactions past the idempotency window hourly."""
         limits = self.config.switch.limits
-        last_prune = last_idle = time.monotonic()
+        last_prune = last_freeze = time.monotonic()
         while not self.stopping:
-            await asyncio.sleep(FREEZE_EVERY)
-            gc.freeze()  # O(1); gc.get_freeze_count() is not: it walks every frozen object
-            if time.monotonic() - last_idle >= min(1.0, limits.idle_timeout / 2):
-                last_idle = time.monotonic()
-                now = self.loop.time()
-                for conn in list(self.connections):
-                    if conn.inflight == 0 and now - conn.last_seen > limits.idle_timeout:
-                        log.info(kv("idle_timeout", peer=conn.peer))
-                        conn.close()
+            await asyncio.sleep(min(FREEZE_EVERY, limits.idle_timeout / 2))
+            if time.monotonic() - last_freeze >= FREEZE_EVERY:
+                last_freeze = time.monotonic()
+                gc.freeze()  # O(1); gc.get_freeze_count() is not: it walks every frozen object
+            now = self.loop.time()
+            for conn in list(self.connections):
+                if conn.inflight == 0 and now - conn.last_seen > limits.idle_timeout:
+                    log.info(kv("idle_timeout", peer=conn.peer))
+                    conn.close()
             if time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
                 prune(self.state, dt.datetime.now(dt.UTC))
