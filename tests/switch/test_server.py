@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import struct
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -238,6 +239,10 @@ def test_metrics_and_operator_commands_while_running(tmp_path: Path, capsys: Any
             f"http://{m.host}:{m.port}/metrics", timeout=5).read().decode())
         assert 'lps_requests_total{mti="0200",rc="62"} 1.0' in text
         assert "lps_open_connections 1.0" in text
+        gc.collect(0)  # one collection at least, timed by the switch's gc callback
+        text = await loop.run_in_executor(None, lambda: urllib.request.urlopen(
+            f"http://{m.host}:{m.port}/metrics", timeout=5).read().decode())
+        assert 'lps_gc_pause_seconds_count{generation="0"}' in text
         assert PAN not in text
         await c.close()
     run(tmp_path, body)
