@@ -11,23 +11,37 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import errno
 import importlib
 import json
 import logging
 import os
+import re
 import socket
 import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
+from switch.cli_input import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_SERVE,
+    EXIT_USAGE,
+    Failed,
+    InputError,
+    card_number,
+    require_database,
+)
 from switch.config import Config, ConfigError, load_config
 from switch.store import StoreError
 
 COMMAND_MODULES = ("switch.cli", "settlement.cli", "hsm_sim.switch_cli", "programs.cli",
-                   "switch.programs_cli", "switch.console.cli")
+                   "switch.programs_cli", "switch.draw_cli", "switch.console.cli")
 DEFAULT_CONFIG = "lps.toml"
+PAN_HELP = "card number, 13-19 digits (Persian digits are read as ASCII)"
 
 
 def add_config_argument(parser: argparse.ArgumentParser) -> None:
@@ -53,7 +67,40 @@ def cmd_serve(args: argparse.Namespace) -> int:
     )
     loop = install_event_loop(args.loop == "uvloop")
     logging.getLogger("lps.switch").info("event=start loop=%s config=%s", loop, args.config)
-    return asyncio.run(serve(config))  # the switch runs the configured programs
+    try:
+        return asyncio.run(serve(config))  # the switch runs the configured programs
+    except OSError as exc:  # a listener cannot bind: one line, no traceback (docs/cli.md)
+        print(f"lps serve: {_bind_failure(exc, config)}", file=sys.stderr)
+        return EXIT_SERVE
+
+
+BOUND = re.compile(r"\('([^']*)', (\d+)")
+BIND_REASONS = {errno.EADDRINUSE: "the address is in use (another switch or program listens "
+                                  "there)",
+                errno.EADDRNOTAVAIL: "this machine has no such address",
+                errno.EACCES: "permission denied (ports below 1024 need privileges)"}
+
+
+def _bind_failure(exc: OSError, config: Config) -> str:
+    """Which configured address could not be had, and why, in one line.
+
+    asyncio and uvloop name the address in the message; the metrics server (the one listener
+    that does not) is the one left."""
+    cfg = config.switch
+    listeners = {"listen_ascii": cfg.listen_ascii, "listen_bcd": cfg.listen_bcd,
+                 "metrics": cfg.metrics}
+    reason = BIND_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    found = BOUND.search(str(exc))
+    if found is not None:
+        host, port = found.group(1), int(found.group(2))
+        key = next((k for k, a in listeners.items()
+                    if a is not None and a.host == host and a.port == port), None)
+        where = f"{host}:{port}" + (f" ([switch] {key})" if key else "")
+    elif exc.errno in BIND_REASONS and cfg.metrics is not None:
+        where = f"{cfg.metrics.host}:{cfg.metrics.port} ([switch] metrics)"
+    else:
+        return f"cannot start: {exc.strerror or exc}"
+    return f"cannot listen on {where}: {reason}"
 
 
 def _admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
@@ -82,24 +129,20 @@ def cmd_cards(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.action == "show":
         return _show(config, args.pan, history=True)
-    from switch.programs_cli import UsageError, profile_from_args, save_profile
+    from switch.programs_cli import profile_from_args, save_profile
 
-    try:
-        profile = profile_from_args(args, dt.datetime.now(dt.UTC))
-    except UsageError as exc:
-        print(f"lps cards {args.action}: {exc}", file=sys.stderr)
-        return 1
+    profile = profile_from_args(args, dt.datetime.now(dt.UTC))
     if profile is not None and args.action != "enroll":
-        print(f"lps cards {args.action}: a profile goes with enroll", file=sys.stderr)
-        return 1
+        raise InputError("--name, --phone and --birth-date go with enroll")
     db = config.switch.database
+    if args.action != "enroll":
+        require_database(db)  # enroll may create it; block/unblock of nothing changes nothing
     before = _card_row(db, args.pan)
     if database_in_use(db):
         reply = _admin_request(config, {"cmd": args.action, "pan": args.pan,
                                         "coalition": args.coalition})
         if not reply.get("ok"):
-            print(f"lps cards {args.action}: {reply.get('error')}", file=sys.stderr)
-            return 1
+            raise Failed(str(reply.get("error")))
     else:
         store = SqliteStore(db)
         try:
@@ -108,8 +151,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
             try:
                 entry = card_command(state, args.action, args.pan, now, args.coalition)
             except AdminError as exc:
-                print(f"lps cards {args.action}: {exc}", file=sys.stderr)
-                return 1
+                raise Failed(str(exc)) from None
             store.append([entry])
         finally:
             store.close()
@@ -148,18 +190,14 @@ def _show(config: Config, pan: str, history: bool) -> int:
     from switch.core.luhn import mask_pan
     from switch.store import connect
 
-    db = config.switch.database
-    if not db.exists():
-        print(f"lps: {db}: no database yet", file=sys.stderr)
-        return 1
+    db = require_database(config.switch.database)
     conn = connect(db, readonly=True)
     try:
         row = conn.execute(
             "SELECT coalition_id, status, enrolled_on FROM cards WHERE pan = ?", (pan,)
         ).fetchone()
         if row is None:
-            print(f"lps: card {mask_pan(pan)} is not enrolled", file=sys.stderr)
-            return 1
+            raise Failed(f"card {mask_pan(pan)} is not enrolled")
         cfg = config.switch
         today = business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
         lots = conn.execute(
@@ -202,10 +240,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from switch.store import check_checkpoint, check_invariants, connect, verified_upto, verify
 
     config = config_from(args)
-    db = config.switch.database
-    if not db.exists():
-        print(f"lps: {db}: no database yet", file=sys.stderr)
-        return 1
+    db = require_database(config.switch.database)
     conn = connect(db, readonly=True)
     started = time.perf_counter()
     try:
@@ -245,12 +280,15 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_config_argument(p)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
                    help="event loop (default: uvloop, faster in benches/loadgen)")
-    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="log lines on stderr from this level on (default: [switch] log_level "
+                        "of the configuration)")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("cards", help="enroll, block, unblock or show a loyalty card")
-    p.add_argument("action", choices=("enroll", "block", "unblock", "show"))
-    p.add_argument("pan", help="card number")
+    p.add_argument("action", choices=("enroll", "block", "unblock", "show"),
+                   help="what to do with the card")
+    p.add_argument("pan", type=card_number, help=PAN_HELP)
     p.add_argument("--coalition", help="coalition ID for enroll (default: by BIN)")
     from switch.programs_cli import add_profile_arguments
 
@@ -259,7 +297,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_cards)
 
     p = sub.add_parser("balance", help="a card's points and stored value")
-    p.add_argument("pan", help="card number")
+    p.add_argument("pan", type=card_number, help=PAN_HELP)
     add_config_argument(p)
     p.set_defaults(func=cmd_balance)
 
@@ -286,19 +324,92 @@ def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    return run(build_parser(), argv)
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, run the command, map its errors to the exit codes of docs/cli.md."""
+    previous = sys.stdout
+    stdout = sys.stdout = ReaderMayLeave(previous)
     try:
+        return _run(parser, list(sys.argv[1:] if argv is None else argv))
+    finally:
+        stdout.flush()
+        sys.stdout = previous
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    who = _command_name(parser, argv)
+    try:
+        args = parser.parse_args(argv)
         result: int = args.func(args)
     except ConfigError as exc:
-        print(f"lps: {exc}", file=sys.stderr)
-        return 2
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except InputError as exc:
+        print(f"{who}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except Failed as exc:
+        print(f"{who}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     except StoreError as exc:
-        print(f"lps: {exc}", file=sys.stderr)
-        return 3
+        print(f"{who}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     return result
+
+
+def _command_name(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """`lps keys new-terminal` for messages: the program and the subcommands named in argv."""
+    words = [parser.prog]
+    actions = parser._subparsers._group_actions if parser._subparsers else []
+    for arg in argv:
+        choices = next((a.choices for a in actions
+                        if isinstance(a, argparse._SubParsersAction)), None)
+        if not isinstance(choices, dict) or arg not in choices:
+            break
+        words.append(arg)
+        sub = choices[arg]
+        actions = sub._subparsers._group_actions if sub._subparsers else []
+    return " ".join(words)
+
+
+class ReaderMayLeave:
+    """stdout that outlives its reader: once `| head` has gone, output goes to /dev/null.
+
+    The command still runs to its end (an unblock is not left half done because nobody reads
+    its answer) and keeps its exit code; there is no BrokenPipeError traceback.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.reader_left = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+            self._stream.flush()
+
+    def _divert(self) -> None:
+        self.reader_left = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
 
 
 if __name__ == "__main__":
