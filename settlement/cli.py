@@ -21,17 +21,22 @@ from settlement.progress import Bar
 from settlement.records import InputError, SettlementError
 from settlement.seal import Register, SealError, default_register
 from settlement.summary import summary
+from switch.cli_input import (
+    EXIT_FAILED,
+    EXIT_INPUT,
+    EXIT_SEALED,
+    EXIT_USAGE,
+    missing_database,
+    whole,
+)
+from switch.cli_input import (
+    day as day_arg,
+)
 
 log = logging.getLogger("lps.settlement")
 
-EXIT_CONFIG, EXIT_INPUT, EXIT_SEALED, EXIT_FAILED = 2, 3, 4, 1
-
-
-def _date(text: str) -> dt.date:
-    try:
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a date YYYY-MM-DD: {text!r}") from None
+#: docs/cli.md's exit codes, under the names settlement's callers know them by.
+EXIT_CONFIG = EXIT_USAGE
 
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -41,30 +46,28 @@ def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def _database(args: argparse.Namespace, config: object) -> Path:
-    if args.database:
-        return Path(args.database)
-    return Path(config.switch.database)  # type: ignore[attr-defined]
+    path = Path(args.database) if args.database else Path(
+        config.switch.database)  # type: ignore[attr-defined]
+    if not path.exists():
+        raise missing_database(path)
+    return path
 
 
 def _run(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    from switch.config import ConfigError
-
+    """Settlement's own failures as exit codes; `lps`'s entry point maps the shared ones."""
     try:
         return int(func(args))
-    except ConfigError as exc:
-        print(f"lps: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
     except SealError as exc:
-        print(f"lps settle: refused: {exc}", file=sys.stderr)
+        print(f"lps {args.command}: refused: {exc}", file=sys.stderr)
         return EXIT_SEALED
     except InputError as exc:
-        print(f"lps: {exc}", file=sys.stderr)
+        print(f"lps {args.command}: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except SettlementError as exc:
-        print(f"lps: settlement failed, nothing written: {exc}", file=sys.stderr)
+        print(f"lps {args.command}: failed, nothing written: {exc}", file=sys.stderr)
         return EXIT_FAILED
     except OSError as exc:  # the output directory or a report file cannot be written
-        print(f"lps: cannot write: {exc}; nothing was sealed", file=sys.stderr)
+        print(f"lps {args.command}: cannot write: {exc}; nothing was sealed", file=sys.stderr)
         return EXIT_FAILED
 
 
@@ -102,20 +105,27 @@ def _settle(args: argparse.Namespace) -> int:
                                 now.isoformat(timespec="seconds"), args.reopen)
     finally:
         register.close()
+    prev = outcome.previous
     if outcome.status == "reopened":
-        assert outcome.previous is not None
-        log.warning("reopened business day %s: inputs %s replaced by %s (register %s)", day,
-                    outcome.previous.inputs_digest, result.inputs_digest, register.path)
+        assert prev is not None
+        log.warning("reopened business day %s: inputs %s replaced by %s, the sealed files "
+                    "set aside in %s (register %s)", day, prev.inputs_digest,
+                    result.inputs_digest, outcome.set_aside, register.path)
     status = {"first": "sealed", "identical": "identical to the sealed run",
               "reopened": "REOPENED and sealed again (logged)"}[outcome.status]
     from switch.console.audit import append_cli
 
     rc = append_cli(database, "settle.reopen" if outcome.status == "reopened" else "settle.run",
-                    f"settlement:{day}", None if outcome.previous is None else {
-                        "inputs_digest": outcome.previous.inputs_digest},
+                    f"settlement:{day}", None if prev is None else {
+                        "inputs_digest": prev.inputs_digest, "out": prev.out_dir},
                     {"inputs_digest": result.inputs_digest, "status": outcome.status,
-                     "out": str(Path(args.out).resolve())})
-    print(summary(result, status, str(args.out), time.monotonic() - started))
+                     "out": str(outcome.out), "set_aside": None if outcome.set_aside is None
+                     else str(outcome.set_aside)})
+    print(summary(result, status, str(outcome.out), time.monotonic() - started))
+    if outcome.set_aside is not None:
+        print(f"  set aside        {outcome.set_aside} (the files sealed before, kept)")
+    elif prev is not None and Path(prev.out_dir) != outcome.out:
+        print(f"  sealed in        {prev.out_dir} (this run wrote a copy)")
     return rc
 
 
@@ -164,14 +174,20 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("settle", help="settle a business day: netting, expiry, reconciliation")
     _add_common(p)
-    p.add_argument("--date", required=True, type=_date, help="business day YYYY-MM-DD")
-    p.add_argument("--out", required=True, help="directory for the day's files")
+    p.add_argument("--date", required=True, type=day_arg("--date"),
+                   help="the business day to settle, YYYY-MM-DD (Gregorian; over already)")
+    p.add_argument("--out", required=True,
+                   help="root folder of the settlements: the day's files go into OUT/YYYY-MM-DD/"
+                        " (one root for every night keeps every day)")
     p.add_argument("--reopen", action="store_true",
-                   help="settle a sealed day again although its inputs changed (logged)")
-    p.add_argument("--register", help="register of sealed days (default: beside the journal)")
-    p.add_argument("--batch-lookback-days", type=int, default=BATCH_LOOKBACK_DAYS,
+                   help="settle a sealed day again although its inputs changed: audited and "
+                        "logged; the sealed folder is kept aside as YYYY-MM-DD.replaced-N")
+    p.add_argument("--register", help="register of sealed days (default: <database>"
+                                       ".settlement.db beside the journal)")
+    p.add_argument("--batch-lookback-days", type=whole("--batch-lookback-days", 0, 366),
+                   default=BATCH_LOOKBACK_DAYS,
                    help="oldest transactions a batch closed today may hold (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=0,
+    p.add_argument("--workers", type=whole("--workers", 0, 256), default=0,
                    help="processes reading the journal (default: one per CPU)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: when stderr is a terminal)")
@@ -179,18 +195,21 @@ def register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
 
     p = sub.add_parser("report", help="loyalty figures per store and coalition over dates")
     _add_common(p)
-    p.add_argument("--from", dest="start", required=True, type=_date, help="first business day")
-    p.add_argument("--to", required=True, type=_date, help="last business day")
+    p.add_argument("--from", dest="start", required=True, type=day_arg("--from"),
+                   help="first business day, YYYY-MM-DD (Gregorian)")
+    p.add_argument("--to", required=True, type=day_arg("--to"),
+                   help="last business day, YYYY-MM-DD (included)")
     p.add_argument("--csv", help="also write the table as CSV to this file")
     p.add_argument("--html", help="also write an HTML page with charts to this file")
     p.set_defaults(func=cmd_report)
 
 
 def main(argv: list[str] | None = None) -> int:
+    from switch.cli import run
+
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     parser = argparse.ArgumentParser(prog="python -m settlement",
                                      description="LPS settlement and reports")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     register_commands(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args))
+    return run(parser, argv)

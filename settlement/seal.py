@@ -1,9 +1,14 @@
-"""Sealing settled days: a register of inputs' digests and an all-or-nothing output directory.
+"""Sealing settled days: a register of what was sealed, and files that never change after.
 
-The register is its own SQLite file beside the journal (the switch's database is the switch's:
-settlement never writes there). A day is settled once per set of inputs: a second run with the
-same digest must reproduce the same bytes; a run with different inputs is refused unless the
-operator reopens the day, which is recorded with who, when and the two digests.
+Each business day is written into its own folder under the output root (`<out>/<day>/`), so one
+root for every night (`--out var/settle`) keeps every day. The register is its own SQLite file
+beside the journal (the switch's database is the switch's: settlement never writes there): per
+day the inputs' digest, the outputs' digest, the folder, and the SHA-256 of every file sealed.
+A day is settled once per set of inputs: a second run with the same digest must reproduce the
+same bytes and leaves the sealed folder untouched; a run with different inputs is refused
+unless the operator reopens the day, which is recorded with who, when and the two digests, and
+which sets the old folder aside (`<day>.replaced-N`) instead of deleting it. Nothing here ever
+deletes a sealed file (docs/settlement.md, "Sealed and repeatable").
 """
 
 from __future__ import annotations
@@ -36,7 +41,16 @@ CREATE TABLE IF NOT EXISTS reopened (
     at TEXT NOT NULL,
     operator TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sealed_files (
+    business_day TEXT NOT NULL,
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    PRIMARY KEY (business_day, name)
+);
 """
+#: Columns later versions of the register added to a table; added to older registers on open.
+ADDED_COLUMNS = {("reopened", "set_aside"): "TEXT"}
 
 
 class SealError(SettlementError):
@@ -55,10 +69,14 @@ class Sealed:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What sealing did: `first`, `identical` (a re-run) or `reopened`."""
+    """What sealing did: `first`, `identical` (a re-run; a copy when `out`, the folder of this
+    run, is not the sealed one) or `reopened` (the old folder set aside in `set_aside`, None
+    when it was gone)."""
 
     status: str
     previous: Sealed | None
+    out: Path
+    set_aside: Path | None = None
 
 
 def outputs_digest(files: Mapping[str, bytes]) -> str:
@@ -82,6 +100,10 @@ class Register:
             self.conn.execute("PRAGMA synchronous=FULL")
             self.conn.execute("PRAGMA busy_timeout=10000")
             self.conn.executescript(SCHEMA)
+            for (table, column), kind in ADDED_COLUMNS.items():
+                if column not in {r[1] for r in self.conn.execute(
+                        f"PRAGMA table_info({table})")}:
+                    self.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         except (OSError, sqlite3.Error) as exc:
             raise SettlementError(f"{path}: cannot open the register of sealed days: {exc}"
                                   ) from None
@@ -100,51 +122,95 @@ class Register:
             "SELECT old_inputs_digest, new_inputs_digest, at, operator FROM reopened "
             "WHERE business_day = ? ORDER BY id", (day,)).fetchall()
 
-    def seal(self, day: str, inputs: str, files: Mapping[str, bytes], out: Path, at: str,
-             reopen: bool) -> Outcome:
-        """Check the day against the register, write `out` atomically, then record it.
+    def set_aside(self, day: str) -> list[str]:
+        """Where each reopening of `day` put the folder it replaced, oldest first."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT set_aside FROM reopened WHERE business_day = ? AND set_aside IS NOT NULL "
+            "ORDER BY id", (day,))]
 
-        The check, the directory swap and the record happen under one write lock, so two
+    def sealed_files(self, day: str) -> dict[str, str]:
+        """name -> SHA-256 of every file sealed for `day` (empty for a register that predates
+        the list: then the outputs digest alone vouches for them)."""
+        return dict(self.conn.execute(
+            "SELECT name, sha256 FROM sealed_files WHERE business_day = ?", (day,)).fetchall())
+
+    def seal(self, day: str, inputs: str, files: Mapping[str, bytes], root: Path, at: str,
+             reopen: bool) -> Outcome:
+        """Check the day against the register, write `root/<day>` atomically, record it.
+
+        The check, the folder swap and the record happen under one write lock, so two
         operators settling the same day at once cannot both succeed.
         """
         outputs = outputs_digest(files)
+        out = (root / day).resolve()
         conn = self.conn
         conn.execute("BEGIN IMMEDIATE")
         try:
             prev = self.get(day)
-            status = "first"
-            if prev is not None and prev.inputs_digest == inputs:
+            aside: Path | None = None
+            if prev is None:
+                write_dir(out, files)
+                status = "first"
+            elif prev.inputs_digest == inputs:
                 if prev.outputs_digest != outputs:
                     raise SealError(
                         f"business day {day}: same inputs ({inputs[:16]}...) but different "
-                        f"outputs than the sealed run; refusing to overwrite {prev.out_dir}")
-                status = "identical"
-            elif prev is not None:
+                        f"outputs than the sealed run; refusing to touch {prev.out_dir}")
+                sealed = Path(prev.out_dir)
+                changed = _changed(sealed, files) if sealed == out else []
+                if changed and not reopen:
+                    raise SealError(
+                        f"the sealed files of business day {day} in {sealed} differ from what "
+                        f"was sealed ({', '.join(changed[:5])}); nothing was written: restore "
+                        "them (the register holds their SHA-256) or settle again with --reopen")
+                if changed:
+                    aside = set_aside(sealed)
+                    write_dir(out, files)
+                    status = "reopened"
+                else:
+                    write_dir(out, files)  # the sealed folder as it is, or a copy elsewhere
+                    status = "identical"
+            else:
                 if not reopen:
                     raise SealError(
                         f"business day {day} is sealed with inputs {prev.inputs_digest[:16]}... "
                         f"(settled {prev.settled_at} into {prev.out_dir}); the journal now "
                         f"gives {inputs[:16]}...: settle it again only with --reopen "
-                        "(which is logged)")
+                        "(which is logged, and keeps the sealed files aside)")
+                aside = set_aside(Path(prev.out_dir))
+                write_dir(out, files)
                 status = "reopened"
+            if status == "reopened":
+                assert prev is not None
                 conn.execute(
                     "INSERT INTO reopened (business_day, old_inputs_digest, new_inputs_digest, "
-                    "at, operator) VALUES (?, ?, ?, ?, ?)",
-                    (day, prev.inputs_digest, inputs, at, _operator()))
-            write_dir(out, files)
-            conn.execute(
-                "INSERT INTO settled_days VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT(business_day) "
-                "DO UPDATE SET inputs_digest = excluded.inputs_digest, outputs_digest = "
-                "excluded.outputs_digest, out_dir = excluded.out_dir, settled_at = CASE WHEN "
-                "settled_days.inputs_digest = excluded.inputs_digest THEN settled_days.settled_at"
-                " ELSE excluded.settled_at END, runs = settled_days.runs + 1",
-                (day, inputs, outputs, str(out.resolve()), at))
+                    "at, operator, set_aside) VALUES (?, ?, ?, ?, ?, ?)",
+                    (day, prev.inputs_digest, inputs, at, _operator(),
+                     None if aside is None else str(aside)))
+            self._record(day, inputs, outputs, out, at, files, status)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        return Outcome(status, prev)
+        return Outcome(status, prev, out, aside)
+
+    def _record(self, day: str, inputs: str, outputs: str, out: Path, at: str,
+                files: Mapping[str, bytes], status: str) -> None:
+        """The register's rows for a run: the sealed folder moves only when (re)sealed."""
+        self.conn.execute(
+            "INSERT INTO settled_days VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT(business_day) "
+            "DO UPDATE SET runs = settled_days.runs + 1", (day, inputs, outputs, str(out), at))
+        if status == "identical":
+            return
+        self.conn.execute(
+            "UPDATE settled_days SET inputs_digest = ?, outputs_digest = ?, out_dir = ?, "
+            "settled_at = ? WHERE business_day = ?", (inputs, outputs, str(out), at, day))
+        self.conn.execute("DELETE FROM sealed_files WHERE business_day = ?", (day,))
+        self.conn.executemany(
+            "INSERT INTO sealed_files VALUES (?, ?, ?, ?)",
+            [(day, name, hashlib.sha256(body).hexdigest(), len(body))
+             for name, body in sorted(files.items())])
 
 
 def _operator() -> str:
@@ -163,17 +229,37 @@ def _fsync_dir(path: Path) -> None:
 
 
 def same_files(out: Path, files: Mapping[str, bytes]) -> bool:
+    return not _changed(out, files)
+
+
+def _changed(out: Path, files: Mapping[str, bytes]) -> list[str]:
+    """The names in `out` that are missing, different or extra compared with `files`."""
+    if not out.is_dir():
+        return sorted(files)
     names = {p.name for p in out.iterdir()}
-    return names == set(files) and all((out / n).read_bytes() == b for n, b in files.items())
+    return sorted((names ^ set(files)) | {n for n in names & set(files)
+                                          if (out / n).read_bytes() != files[n]})
+
+
+def set_aside(sealed: Path) -> Path | None:
+    """Move a sealed folder out of the way, never deleting it: `<folder>.replaced-N`."""
+    if not sealed.exists():
+        return None
+    n = 1
+    while (aside := sealed.with_name(f"{sealed.name}.replaced-{n}")).exists():
+        n += 1
+    os.rename(sealed, aside)
+    _fsync_dir(sealed.parent)
+    return aside
 
 
 def write_dir(out: Path, files: Mapping[str, bytes]) -> None:
-    """Replace `out` with exactly `files`, all or nothing.
+    """Create `out` holding exactly `files`, all or nothing; never replace or delete anything.
 
-    The files are written and synced in a sibling temporary directory that is then renamed
-    into place; an existing `out` is only replaced when it holds nothing but settlement files
-    (an operator's other files are never deleted). A crash leaves the old or the new directory
-    complete, plus at worst a `.tmp`/`.old` sibling to remove.
+    The files are written and synced in a sibling temporary folder that is then renamed into
+    place. An `out` that already holds exactly these bytes is left as it is; one that holds
+    anything else is refused (an operator's files, or a settlement the register does not
+    know). A crash leaves no `out` or a complete one, plus at worst a `.tmp` sibling.
     """
     out = out.absolute()
     if out.is_dir() and same_files(out, files):
@@ -181,14 +267,15 @@ def write_dir(out: Path, files: Mapping[str, bytes]) -> None:
     if out.exists():
         if not out.is_dir():
             raise SealError(f"{out} exists and is not a directory")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in files)
-        if foreign:
-            raise SealError(
-                f"{out} holds files that are not this settlement's ({', '.join(foreign[:5])}); "
-                "choose an empty or new directory")
+        names = sorted(p.name for p in out.iterdir())
+        foreign = [n for n in names if n not in files]
+        raise SealError(
+            f"{out} holds files that are not this settlement's ({', '.join(foreign[:5])})"
+            if foreign else
+            f"{out} holds another settlement of this day that the register does not know; "
+            "move it away (nothing is ever overwritten)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
-    old = out.with_name(f".{out.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
@@ -198,13 +285,8 @@ def write_dir(out: Path, files: Mapping[str, bytes]) -> None:
                 fh.flush()
                 os.fsync(fh.fileno())
         _fsync_dir(tmp)
-        if out.exists():
-            os.rename(out, old)
         os.rename(tmp, out)
         _fsync_dir(out.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        if old.exists() and not out.exists():
-            os.rename(old, out)
         raise
-    shutil.rmtree(old, ignore_errors=True)

@@ -118,10 +118,11 @@ def positions(d: Day) -> list[dict[str, str]]:
 
 def run(config_path: str, database: Path, out_root: Path, when: dt.date, reopen: bool,
         timeout: float = 600) -> tuple[int, str]:
-    """Settle `when` into `out_root/<day>`; returns (exit code, the command's output)."""
+    """Settle `when` into `out_root/<day>` (settlement makes the day's folder); returns (exit
+    code, the command's output)."""
     cmd = [sys.executable, "-m", "settlement", "settle", "--config", config_path,
            "--database", str(database), "--date", when.isoformat(),
-           "--out", str(out_root / when.isoformat()), "--no-progress"]
+           "--out", str(out_root), "--no-progress"]
     if reopen:
         cmd.append("--reopen")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)

@@ -23,7 +23,7 @@ from switch.core.calendar import business_day
 
 
 def run_settlement(config: Config, out: Path) -> tuple[bool, Path]:
-    """Settle today's business day into `out`; (all batches in balance, report.html)."""
+    """Settle today's business day into `out/<day>`; (all batches in balance, report.html)."""
     started = time.monotonic()
     cfg = config.switch
     now = dt.datetime.now(dt.UTC)
@@ -49,8 +49,8 @@ def run_settlement(config: Config, out: Path) -> tuple[bool, Path]:
         register.close()
     status = {"first": "sealed", "identical": "identical to the sealed run",
               "reopened": "reopened and sealed again"}[outcome.status]
-    print(summary(result, status, str(out), time.monotonic() - started))
-    report = out / render.REPORT
+    print(summary(result, status, str(outcome.out), time.monotonic() - started))
+    report = outcome.out / render.REPORT
     print(f"report: {report}")
     balanced = all(r.balanced for r in result.reconciliation)
     return balanced, report

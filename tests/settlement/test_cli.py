@@ -1,8 +1,10 @@
-"""`lps settle` / `lps report` and `python -m settlement`: sealed, repeatable, all or nothing."""
+"""`lps settle` / `lps report` and `python -m settlement`: sealed, repeatable, all or nothing;
+each day in its own folder under `--out`, a sealed day's files never changed but by --reopen."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import shutil
 import sqlite3
@@ -48,6 +50,17 @@ def snapshot(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(out.iterdir())}
 
 
+def tree(root: Path) -> dict[str, tuple[bytes, int]]:
+    """Every file under `root` with its bytes and modification time (ns): what "untouched"
+    means."""
+    return {str(p.relative_to(root)): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def register(db: Path) -> Register:
+    return Register(db.with_name(db.name + ".settlement.db"))
+
+
 def add_inquiry(db: Path, day: str) -> None:
     """An entry the journal gained after the day was sealed (say, a restored backup)."""
     with sqlite3.connect(db) as c:
@@ -61,39 +74,103 @@ def add_inquiry(db: Path, day: str) -> None:
 def test_settle_writes_the_files_and_a_rerun_is_byte_identical(db, tmp_path, capsys):
     out = tmp_path / "out"
     assert settle(db, out) == 0
-    first = snapshot(out)
+    first = snapshot(out / DAY)
     assert sorted(first) == NAMES
     text = capsys.readouterr().out
     assert f"business day {DAY}: sealed" in text and "reconciliation   3 batches" in text
+    assert f"files            {out / DAY} (" in text
     assert len(text.splitlines()) <= 24  # one screen
+    sealed = tree(out)
     assert settle(db, out) == 0
-    assert snapshot(out) == first
+    assert tree(out) == sealed  # not even rewritten
     assert "identical to the sealed run" in capsys.readouterr().out
     elsewhere = tmp_path / "again"
     assert settle(db, elsewhere) == 0
-    assert snapshot(elsewhere) == first
-    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    assert snapshot(elsewhere / DAY) == first
+    assert f"sealed in        {out / DAY} (this run wrote a copy)" in capsys.readouterr().out
+    assert not [p for p in tmp_path.rglob(".*")]
+    reg = register(db)
+    try:  # the register holds each sealed file's SHA-256, and the sealed folder stays put
+        assert reg.sealed_files(DAY) == {n: hashlib.sha256(b).hexdigest()
+                                         for n, b in first.items()}
+        assert reg.get(DAY).out_dir == str(out / DAY)  # type: ignore[union-attr]
+    finally:
+        reg.close()
+
+
+def test_one_root_for_every_night_keeps_every_day(db, tmp_path, capsys):
+    """The README's pattern: `--out var/settle` each night. Settling D1 again, even reopening
+    it, never touches D2."""
+    out, d1, d2 = tmp_path / "settle", "2026-03-01", DAY
+    assert settle(db, out, day=d1) == 0
+    assert settle(db, out, day=d2) == 0
+    assert sorted(p.name for p in out.iterdir()) == [d1, d2]
+    first_d1, sealed_d2 = snapshot(out / d1), tree(out / d2)
+    assert settle(db, out, day=d1) == 0  # identical
+    assert tree(out / d2) == sealed_d2
+    add_inquiry(db, d1)
+    assert settle(db, out, day=d1) == cli.EXIT_SEALED
+    assert "settle it again only with --reopen" in capsys.readouterr().err
+    assert snapshot(out / d1) == first_d1
+    assert settle(db, out, "--reopen", day=d1) == 0
+    assert tree(out / d2) == sealed_d2
+    assert sorted(p.name for p in out.iterdir()) == [d1, f"{d1}.replaced-1", d2]
+    assert snapshot(out / f"{d1}.replaced-1") == first_d1  # kept aside, never deleted
+    assert snapshot(out / d1) != first_d1
 
 
 def test_changed_inputs_are_refused_unless_reopened_and_logged(db, tmp_path, capsys, caplog):
     out = tmp_path / "out"
     assert settle(db, out) == 0
-    sealed = snapshot(out)
+    sealed = tree(out)
     add_inquiry(db, DAY)
     assert settle(db, out) == cli.EXIT_SEALED
     assert "settle it again only with --reopen" in capsys.readouterr().err
-    assert snapshot(out) == sealed
+    assert tree(out) == sealed
     assert settle(db, out, "--reopen") == 0
-    assert "REOPENED" in capsys.readouterr().out
-    assert "reopened business day 2026-03-02" in caplog.text
-    reg = Register(db.with_name(db.name + ".settlement.db"))
+    text = capsys.readouterr().out
+    assert "REOPENED" in text
+    aside = out / f"{DAY}.replaced-1"
+    assert f"set aside        {aside} (the files sealed before, kept)" in text
+    assert "reopened business day 2026-03-02" in caplog.text and str(aside) in caplog.text
+    reg = register(db)
     try:
         (old, new, _at, _who), = reg.reopenings(DAY)
         assert reg.get(DAY).inputs_digest == new != old  # type: ignore[union-attr]
         assert reg.get(DAY).runs == 2  # type: ignore[union-attr]
+        assert reg.set_aside(DAY) == [str(aside)]
+        assert reg.sealed_files(DAY) == {n: hashlib.sha256(b).hexdigest()
+                                         for n, b in snapshot(out / DAY).items()}
     finally:
         reg.close()
-    assert snapshot(out) != sealed
+    kept = {k.split("/", 1)[1]: v for k, v in tree(out).items()
+            if k.startswith(f"{DAY}.replaced-1/")}
+    assert kept == {k.split("/", 1)[1]: v for k, v in sealed.items()}  # bytes and times
+    assert snapshot(out / DAY) != snapshot(aside)
+
+
+def test_a_sealed_file_changed_on_disk_is_never_overwritten_silently(db, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert settle(db, out) == 0
+    sealed = snapshot(out / DAY)
+    (out / DAY / render.POSITIONS).write_text("edited by hand\n")
+    assert settle(db, out) == cli.EXIT_SEALED
+    assert "positions.csv" in capsys.readouterr().err
+    assert (out / DAY / render.POSITIONS).read_text() == "edited by hand\n"
+    assert settle(db, out, "--reopen") == 0  # the sealed bytes again, the edited file aside
+    assert snapshot(out / DAY) == sealed
+    assert (out / f"{DAY}.replaced-1" / render.POSITIONS).read_text() == "edited by hand\n"
+
+
+def test_an_unregistered_settlement_in_the_days_folder_is_refused_untouched(db, tmp_path,
+                                                                          capsys):
+    out = tmp_path / "out"
+    (out / DAY).mkdir(parents=True)
+    (out / DAY / render.POSITIONS).write_text("a settlement this register never sealed\n")
+    before = tree(out)
+    assert settle(db, out) == cli.EXIT_SEALED
+    assert "register does not know" in capsys.readouterr().err
+    assert tree(out) == before
 
 
 def test_a_failing_run_leaves_nothing_written(db, tmp_path, capsys):
@@ -110,11 +187,12 @@ def test_a_failing_run_leaves_nothing_written(db, tmp_path, capsys):
 
 def test_an_output_directory_with_other_files_is_not_touched(db, tmp_path, capsys):
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "notes.txt").write_text("mine")
+    (out / DAY).mkdir(parents=True)
+    (out / DAY / "notes.txt").write_text("mine")
+    (out / "README").write_text("the root may hold anything")
     assert settle(db, out) == cli.EXIT_SEALED
     assert "notes.txt" in capsys.readouterr().err
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    assert [p.name for p in (out / DAY).iterdir()] == ["notes.txt"]
     reg = Register(db.with_name(db.name + ".settlement.db"))
     try:
         assert reg.get(DAY) is None  # refused before anything was sealed
@@ -149,9 +227,29 @@ def test_bad_config_and_bad_date_name_the_problem(db, tmp_path, capsys):
     assert cli.main(["settle", "--config", str(bad), "--database", str(db), "--date", DAY,
                      "--out", str(tmp_path / "o")]) == cli.EXIT_CONFIG
     assert "coalition.tehran-mall.point_value" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        cli.main(["settle", "--config", CONFIG, "--date", "2026-02-30", "--out", "x"])
-    assert "not a date YYYY-MM-DD" in capsys.readouterr().err
+    assert cli.main(["settle", "--config", CONFIG, "--date", "2026-02-30", "--out", "x"]) \
+        == cli.EXIT_INPUT
+    assert "--date must be a date YYYY-MM-DD, got '2026-02-30'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        cli.main(["settle", "--config", CONFIG, "--out", "x"])
+    assert usage.value.code == cli.EXIT_CONFIG  # a missing option is usage: 2
+
+
+def test_persian_digits_in_dates_are_read_as_ascii(db, tmp_path):
+    out = tmp_path / "out"
+    persian = DAY.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    assert settle(db, out, day=persian) == 0
+    assert sorted(p.name for p in out.iterdir()) == [DAY]
+
+
+def test_a_missing_database_is_one_sentence_and_exit_1(tmp_path, capsys):
+    missing = tmp_path / "nothing.db"
+    assert lps_main(["settle", "--config", CONFIG, "--database", str(missing), "--date", DAY,
+                     "--out", str(tmp_path / "out")]) == cli.EXIT_FAILED
+    err = capsys.readouterr().err
+    assert err == (f"lps settle: no switch database at {missing} (check [switch] database in "
+                   "the configuration; `lps serve` or `lps cards enroll` creates it)\n")
+    assert not (tmp_path / "out").exists()
 
 
 def test_lps_entry_point_has_settle_and_report(db, tmp_path, capsys):
@@ -160,7 +258,7 @@ def test_lps_entry_point_has_settle_and_report(db, tmp_path, capsys):
                      "--out", str(out), "--no-progress"]) == 0
     mine = tmp_path / "mine"
     assert settle(db, mine) == 0
-    assert snapshot(out) == snapshot(mine)
+    assert snapshot(out / DAY) == snapshot(mine / DAY)
     capsys.readouterr()
     csv, page = tmp_path / "r.csv", tmp_path / "r.html"
     assert lps_main(["report", "--config", CONFIG, "--database", str(db), "--from",
@@ -200,6 +298,7 @@ def test_the_nights_tier_downgrades_are_listed_masked(db, tmp_path):
                           (c, spent, 250_000_000), (d, later, 60_000_000)])
     out = tmp_path / "out"
     assert settle(db, out) == 0
+    out = out / DAY
     masked = {p: p[:6] + "******" + p[-4:] for p in (a, b, d)}
     assert (out / render.TIERS).read_text().splitlines() == [
         "pan,coalition,tier_before,tier_after",
