@@ -23,11 +23,13 @@ from typing import Any
 
 from hsm_sim.client import Hsm, connect_hsm
 from hsm_sim.errors import HsmError
-from switch.cli import add_config_argument, config_from
+from switch import cli_input
+from switch.cli import PAN_HELP, add_config_argument, config_from
 from switch.config import Config
 from switch.console.audit import append_cli
 from switch.core.admin import AdminError
 from switch.core.luhn import mask_pan
+from switch.core.text import to_ascii_digits
 from switch.security.admin import security_command, terminal_id
 from switch.security.shell import ensure_lmk
 
@@ -81,11 +83,34 @@ def _groups(hex_text: str) -> str:
     return " ".join(hex_text[i:i + 4] for i in range(0, len(hex_text), 4))
 
 
+def _tmk_kcv(config: Config, tid: str) -> str | None:
+    """The check value of the terminal's TMK as the journal holds it (None: no TMK yet)."""
+    from switch.store import connect
+
+    if not config.switch.database.exists():
+        return None
+    conn = connect(config.switch.database, readonly=True)
+    try:
+        row = conn.execute("SELECT tmk_kcv FROM terminal_keys WHERE terminal_id = ?",
+                           (tid,)).fetchone()
+    except sqlite3.OperationalError:
+        row = None  # a database from before migration 3: no keys yet
+    finally:
+        conn.close()
+    return row[0] if row and row[0] else None
+
+
 def cmd_new_terminal(args: argparse.Namespace) -> int:
     config = config_from(args)
     tid = terminal_id(args.tid)
     if tid not in config.terminals:
         return _fail("keys new-terminal", AdminError(f"unknown terminal {args.tid!r}"))
+    old_kcv = _tmk_kcv(config, tid)
+    if old_kcv is not None and not args.replace:
+        return _fail("keys new-terminal", AdminError(
+            f"terminal {tid.rstrip()} has a terminal master key already (check value "
+            f"{old_kcv}); a new one replaces it and the terminal must then load the new "
+            "components: run again with --replace to do that"))
     try:
         hsm = open_hsm(config)
         try:
@@ -98,8 +123,11 @@ def cmd_new_terminal(args: argparse.Namespace) -> int:
     except (HsmError, AdminError, OSError) as exc:
         return _fail("keys new-terminal", exc)
     rc = append_cli(config.switch.database, "keys.new-terminal", f"terminal:{tid.rstrip()}",
-                    None, {"tmk_kcv": tmk.kcv})
+                    None if old_kcv is None else {"tmk_kcv": old_kcv}, {"tmk_kcv": tmk.kcv})
     print(f"terminal {tid.rstrip()}: new terminal master key, check value {tmk.kcv}")
+    if old_kcv is not None:
+        print(f"  it replaces the key with check value {old_kcv}: until the terminal loads "
+              "the new components its key exchange fails")
     print(f"  component 1  {_groups(first.component)}   check value {first.kcv}")
     print(f"  component 2  {_groups(second.component)}   check value {second.kcv}")
     print("Give each component to a different custodian; the terminal loads both (XOR) and")
@@ -114,7 +142,8 @@ def cmd_load_bdk(args: argparse.Namespace) -> int:
     if unknown:
         return _fail("keys load-bdk", AdminError(f"unknown terminals {unknown}"))
     # One component per line; custodians may type it in groups ("0123 4567 ...").
-    lines = [line.replace(" ", "") for line in sys.stdin.read().splitlines() if line.strip()]
+    lines = [to_ascii_digits(line).replace(" ", "") for line in sys.stdin.read().splitlines()
+             if line.strip()]
     if len(lines) != 2:
         return _fail("keys load-bdk", AdminError("give two components (32 hex each), one per "
                                                  "line, on stdin"))
@@ -160,9 +189,10 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _read_pin() -> str:
+    """The PIN as typed; Persian digits are read as ASCII (docs/cli.md)."""
     if sys.stdin.isatty():
-        return getpass.getpass("PIN: ")
-    return sys.stdin.readline().strip()
+        return to_ascii_digits(getpass.getpass("PIN: "))
+    return to_ascii_digits(sys.stdin.readline().strip())
 
 
 def cmd_pin(args: argparse.Namespace) -> int:
@@ -189,11 +219,15 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     keys = sub.add_parser("keys", help="terminal keys (TMK, DUKPT BDK) through the HSM")
     ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
     p = ksub.add_parser("new-terminal", help="a new TMK for a terminal, printed as components")
-    p.add_argument("tid", help="terminal ID (DE41)")
+    p.add_argument("tid", type=cli_input.terminal_id, help="terminal ID (DE41)")
+    p.add_argument("--replace", action="store_true",
+                   help="replace the terminal's existing TMK (its old and new check values "
+                        "are printed); without it a terminal with a TMK is refused")
     add_config_argument(p)
     p.set_defaults(func=cmd_new_terminal)
     p = ksub.add_parser("load-bdk", help="a DUKPT BDK from two components on stdin")
-    p.add_argument("tids", nargs="+", metavar="TID", help="terminals that use this BDK")
+    p.add_argument("tids", nargs="+", metavar="TID", type=cli_input.terminal_id,
+                   help="terminals that use this BDK")
     add_config_argument(p)
     p.set_defaults(func=cmd_load_bdk)
 
@@ -202,7 +236,8 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=cmd_show)
 
     pin = sub.add_parser("pin", help="set a card's PIN (stdin) or reset its PIN tries")
-    pin.add_argument("action", choices=("set", "reset"))
-    pin.add_argument("pan", help="card number")
+    pin.add_argument("action", choices=("set", "reset"),
+                     help="set: a new PIN read from stdin; reset: allow PIN tries again")
+    pin.add_argument("pan", type=cli_input.card_number, help=PAN_HELP)
     add_config_argument(pin)
     pin.set_defaults(func=cmd_pin)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import datetime as dt
 import getpass
 import json
 import sqlite3
@@ -106,10 +107,10 @@ def test_card_commands_with_the_switch_stopped(env: Env) -> None:
                                                     ("card.enroll", f"card:{mask_pan(other)}")]
     assert json.loads(rows[0].after or "") == {"fields": ["name", "phone"]}
     # Refused: not a card number, not enrolled, enrolled twice, a bad profile.
-    assert _lps(env, "cards", "block", "1234")[0] == 1
+    assert _lps(env, "cards", "block", "1234")[0] == 3
     assert _lps(env, "cards", "block", card(702))[0] == 1
     assert _lps(env, "cards", "enroll", new)[0] == 1
-    assert _lps(env, "cards", "enroll", card(703), "--phone", "12ab")[0] == 1
+    assert _lps(env, "cards", "enroll", card(703), "--phone", "12ab")[0] == 3
     assert log.new() == []
     assert _lps(env, "balance", pan)[0] == 0  # read-only: no row
     assert log.new() == []
@@ -127,7 +128,7 @@ def test_card_block_through_the_running_switch(env: Env) -> None:
         assert log.one("card.block", f"card:{mask_pan(pan)}") == (
             {"status": "active", "coalition": "tehran-mall"},
             {"status": "blocked", "coalition": "tehran-mall"})
-        assert _lps(env, "cards", "block", "6280000000000000")[0] == 1  # Luhn: refused
+        assert _lps(env, "cards", "block", "6280000000000000")[0] == 3  # Luhn: refused
         assert log.new() == []
     finally:
         proc.terminate()
@@ -161,7 +162,7 @@ def test_keys_and_pins(env: Env) -> None:
     assert _lps(env, "keys", "load-bdk", T1, "T9", stdin=BDK)[0] == 1
     assert _lps(env, "keys", "load-bdk", T1, stdin="00\n")[0] == 1
     assert _lps(env, "pin", "set", card(704), stdin="1234\n")[0] == 1
-    assert _lps(env, "pin", "reset", "1234")[0] == 1
+    assert _lps(env, "pin", "reset", "1234")[0] == 3
     assert _lps(env, "keys", "show")[0] == 0  # read-only: no row
     assert log.new() == []
     text = log.text().upper()
@@ -169,7 +170,7 @@ def test_keys_and_pins(env: Env) -> None:
         assert secret.upper() not in text
 
 
-def test_bulk_issue_and_draw(env: Env) -> None:
+def test_bulk_issue_and_draw(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     log = Log(env)
     out = env.root / "print.csv"
     assert _lps(env, "cards-issue", "--bin", "628000", "--count", "3", "--out", str(out))[0] == 0
@@ -179,22 +180,29 @@ def test_bulk_issue_and_draw(env: Env) -> None:
         "file": str(out)})
     assert _lps(env, "cards-issue", "--bin", "628000", "--count", "1", "--out", str(out))[0] == 1
     assert _lps(env, "cards-issue", "--bin", "62800x", "--count", "1",
-                "--out", str(env.root / "bad.csv"))[0] == 1
+                "--out", str(env.root / "bad.csv"))[0] == 3
     assert log.new() == []
+
+    from switch import draw_cli
 
     d = env.root / "draw"
     day = env.yesterday.isoformat()
-    assert _lps(env, "draw", "--coalition", "tehran-mall", "--date", day, "--entries", "card",
-                "--out", str(d))[0] == 0
+    monkeypatch.setattr(draw_cli, "today", lambda config: env.yesterday - dt.timedelta(days=1))
+    assert _lps(env, "draw-commit", "--coalition", "tehran-mall", "--date", day, "--entries",
+                "card", "--out", str(d))[0] == 0
     commitment = json.loads((d / "commitment.json").read_text())
+    assert log.one("draw.commit", f"draw:tehran-mall/{day}") == (None, {
+        "seed_sha256": commitment["seed_sha256"], "winners": 1, "entries_by": "card",
+        "beacon": None})
+    monkeypatch.setattr(draw_cli, "today", lambda config: env.yesterday + dt.timedelta(days=1))
+    assert _lps(env, "draw", str(d))[0] == 0
     result = json.loads((d / "result.json").read_text())
     before, after = log.one("draw.run", f"draw:tehran-mall/{day}")
     assert before is None
     assert after == {"seed_sha256": commitment["seed_sha256"],
-                     "entries_sha256": commitment["entries_sha256"], "members": len(env.cards),
-                     "winners": result["winners"], "out": str(d)}
-    assert _lps(env, "draw", "--coalition", "tehran-mall", "--date", day,
-                "--out", str(d))[0] == 1  # published once
+                     "entries_sha256": result["entries_sha256"], "members": len(env.cards),
+                     "beacon_value": None, "winners": result["winners"]}
+    assert _lps(env, "draw", str(d))[0] == 1  # drawn once
     assert log.new() == []
     text = log.text()
     assert not any(p in text for p in (*issued, *env.cards)) and result["seed"] not in text
@@ -211,9 +219,10 @@ def test_settle_and_reopen(env: Env) -> None:
     assert settle() == 0
     before, after = log.one("settle.run", f"settlement:{day}")
     first = after["inputs_digest"]
+    sealed = str((out / day).resolve())
     assert before is None and after == {"inputs_digest": first, "status": "first",
-                                        "out": str(out.resolve())}
-    assert settle() == 0  # identical inputs: the files are written again, audited as a run
+                                        "out": sealed, "set_aside": None}
+    assert settle() == 0  # identical inputs: the sealed files stay, audited as a run
     assert log.one("settle.run", f"settlement:{day}")[1]["status"] == "identical"
     # The journal gains an entry for that day: refused unless reopened, and then audited.
     pan = env.cards[4]
@@ -227,8 +236,9 @@ def test_settle_and_reopen(env: Env) -> None:
     assert log.new() == []
     assert settle("--reopen") == 0
     before, after = log.one("settle.reopen", f"settlement:{day}")
-    assert before == {"inputs_digest": first}
+    assert before == {"inputs_digest": first, "out": sealed}
     assert after["status"] == "reopened" and after["inputs_digest"] != first
+    assert after["set_aside"] == f"{sealed}.replaced-1"
 
 
 def test_sudo_names_both_users(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
