@@ -28,7 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace an existing LMK file")
 
     srv = sub.add_parser("serve", help="serve the host command protocol over TCP")
-    srv.add_argument("--lmk", required=True)
+    srv.add_argument("--lmk", required=True,
+                     help="the LMK file to serve with (made by lps-hsm init; mode 0600)")
     srv.add_argument("--listen", default="127.0.0.1:1500", help="host:port (default %(default)s)")
     srv.add_argument("-v", "--verbose", action="store_true", help="log every rejected command")
 
@@ -36,11 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     kcv.add_argument("key", help="clear key in hex, or a key under the LMK ('U' + 32 hex)")
     kcv.add_argument("--lmk", help="LMK file (needed for a key under the LMK)")
     kcv.add_argument("--type", help=f"key type of a key under the LMK: {_TYPES}")
-    kcv.add_argument("--algorithm", choices=("tdes", "aes"), default="tdes")
+    kcv.add_argument("--algorithm", choices=("tdes", "aes"), default="tdes",
+                     help="cipher of a clear key (default %(default)s)")
     kcv.add_argument("--length", type=int, default=3, help="bytes of KCV (default 3)")
 
     new = sub.add_parser("new-key", help="generate a key, or form one from clear components")
-    new.add_argument("--lmk", required=True)
+    new.add_argument("--lmk", required=True,
+                     help="the LMK file the new key is stored under (made by lps-hsm init)")
     new.add_argument("--type", required=True, help=_TYPES)
     new.add_argument(
         "--component",

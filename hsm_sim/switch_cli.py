@@ -197,6 +197,7 @@ def _read_pin() -> str:
 
 def cmd_pin(args: argparse.Namespace) -> int:
     config = config_from(args)
+    cli_input.require_database(config.switch.database)  # no card has a PIN in no journal
     request: dict[str, Any] = {"cmd": "set-pin" if args.action == "set" else "pin-reset",
                                "pan": args.pan}
     try:

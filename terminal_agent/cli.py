@@ -66,19 +66,27 @@ def _readers(_args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="lps-agent", description=__doc__)
+DESCRIPTION = ("The LPS terminal agent: between the cash register (serial), the card reader "
+               "(PC/SC) or barcode scanner, and the switch (docs/agent.md).")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lps-agent", description=DESCRIPTION)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="run the agent")
     run.add_argument("--config", required=True, help="agent TOML file")
     run.set_defaults(func=_run)
     check = sub.add_parser("check-config", help="validate a config file and exit")
-    check.add_argument("--config", required=True)
+    check.add_argument("--config", required=True, help="the agent TOML file to check")
     check.set_defaults(func=_check)
     rd = sub.add_parser("readers", help="list PC/SC readers and what the card in each answers")
     rd.set_defaults(func=_readers)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.func(args))

@@ -13,7 +13,9 @@ import getpass
 import sys
 
 from switch.cli import add_config_argument, config_from
+from switch.cli_input import InputError, whole
 from switch.console.roles import ROLES
+from switch.core.text import is_digits, to_ascii_digits
 
 
 def _actor() -> str:
@@ -66,16 +68,11 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
 
 def _listen(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"HOST:PORT expected, got {text!r}")
+    """HOST:PORT (Persian digits in the port read as ASCII); InputError, exit 3, otherwise."""
+    host, sep, port = to_ascii_digits(text).strip().rpartition(":")
+    if not sep or not is_digits(port) or len(port) > 5 or not 0 <= int(port) < 65536:
+        raise InputError(f"--listen: HOST:PORT expected (a port 0-65535), got {text[:60]!r}")
     return host or "127.0.0.1", int(port)
-
-
-def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"a positive whole number expected, got {text!r}")
-    return int(text)
 
 
 def _mqtt(text: str) -> str:
@@ -118,8 +115,10 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("staff", help="console staff accounts: add, disable, reset-password, list")
-    p.add_argument("action", choices=("add", "disable", "reset-password", "list"))
-    p.add_argument("username", nargs="?")
+    p.add_argument("action", choices=("add", "disable", "reset-password", "list"),
+                   help="add an account (the first one makes the console usable), disable it, "
+                        "set a new password, or list the accounts")
+    p.add_argument("username", nargs="?", help="the account (not for list)")
     p.add_argument("--role", help=f"add: one of {', '.join(ROLES)}")
     p.add_argument("--password-stdin", action="store_true",
                    help="read the password as one line of stdin (scripts)")
@@ -130,12 +129,12 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     add_config_argument(p)
     p.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080),
                    help="HOST:PORT (default: 127.0.0.1:8080; port 0 picks a free one)")
-    p.add_argument("--approval-threshold", type=_positive, default=1000,
+    p.add_argument("--approval-threshold", type=whole("--approval-threshold", 1), default=1000,
                    help="point adjustments above this need a second staff member "
                         "(default: %(default)s)")
-    p.add_argument("--session-minutes", type=_positive, default=30,
+    p.add_argument("--session-minutes", type=whole("--session-minutes", 1), default=30,
                    help="idle minutes before a session expires (default: %(default)s)")
-    p.add_argument("--max-failures", type=_positive, default=5,
+    p.add_argument("--max-failures", type=whole("--max-failures", 1), default=5,
                    help="failed logins per username in 15 minutes before refusing "
                         "(default: %(default)s)")
     p.add_argument("--settlement-out", help="where console runs write each day's files "

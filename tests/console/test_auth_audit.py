@@ -204,4 +204,4 @@ def test_lps_console_rejects_a_bad_listen_address(env: Env) -> None:
     done = subprocess.run([sys.executable, "-m", "switch.cli", "console", "--config",
                            str(env.config_path), "--listen", "localhost"],
                           capture_output=True, text=True, check=False)
-    assert done.returncode == 2 and "HOST:PORT expected" in done.stderr
+    assert done.returncode == 3 and "HOST:PORT expected" in done.stderr  # bad input
