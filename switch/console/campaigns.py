@@ -27,6 +27,7 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 
 from switch.config import Campaign, Config, ConfigError, parse_config
 from switch.console import audit
+from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
 
 ACTIONS = ("add", "change", "remove")
 MAX_NAME = 60
@@ -126,23 +127,24 @@ def form_values(c: Campaign) -> dict[str, str]:
 
 
 def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
+    """A typed whole number (Persian digits read as ASCII); None when left empty."""
     text = form.get(name, "").strip().replace("_", "")
     if not text:
         return None
     try:
-        return int(text)
-    except ValueError:
-        raise EditError(f"{name}: must be a whole number ({what}), got {text!r}") from None
+        return parse_int(text, name, minimum=-10**15, maximum=10**15)
+    except TextError:
+        raise EditError(f"{name}: must be a whole number ({what}), got {text[:20]!r}") from None
 
 
 def _day(form: Mapping[str, str], name: str) -> str:
-    text = form.get(name, "").strip()
+    text = to_ascii_digits(form.get(name, "")).strip()
     try:
-        if len(text) != 10:
+        if len(text) != 10 or not is_digits(text.replace("-", "")):
             raise ValueError
         return dt.date.fromisoformat(text).isoformat()
     except ValueError:
-        raise EditError(f"{name}: must be a date YYYY-MM-DD, got {text!r}") from None
+        raise EditError(f"{name}: must be a date YYYY-MM-DD, got {text[:20]!r}") from None
 
 
 def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
@@ -151,15 +153,16 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
     Only types are checked here; ranges and rules are the switch's loader's (the same messages
     as for a hand edit).
     """
-    name = form.get("name", "").strip()
-    if not name:
-        raise EditError("name: must not be empty")
-    if len(name) > MAX_NAME or not name.isprintable():
-        raise EditError(f"name: must be 1-{MAX_NAME} printable characters")
+    try:  # Persian with ZWNJ welcome; stored normalised (docs/console.md)
+        name = normalize_text(form.get("name", ""), "name", max_length=MAX_NAME)
+    except TextError as exc:
+        raise EditError(f"name: {exc} (1-{MAX_NAME} characters)") from None
     out: dict[str, Any] = {"name": name, "from": _day(form, "from"), "to": _day(form, "to")}
-    text = form.get("multiplier", "").strip()
+    text = to_ascii_digits(form.get("multiplier", "")).strip().replace("\u066b", ".")
     if text:
         try:
+            if not is_digits(text.replace(".", "", 1).lstrip("+-")):
+                raise ValueError
             multiplier = float(text)
         except ValueError:
             multiplier = math.nan
@@ -169,10 +172,13 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
     bonus = _whole(form, "bonus", "points added to each earn")
     if bonus is not None:
         out["bonus"] = bonus
-    text = form.get("weekdays", "").strip()
+    text = to_ascii_digits(form.get("weekdays", "")).strip().replace("\u060c", ",")
     if text:
         try:
-            out["weekdays"] = [int(w) for w in text.replace(" ", "").split(",")]
+            days = text.replace(" ", "").split(",")
+            if not all(is_digits(w, 1) for w in days):
+                raise ValueError
+            out["weekdays"] = [int(w) for w in days]
         except ValueError:
             raise EditError("weekdays: must be numbers 0 (Monday) to 6 (Sunday) separated by "
                             f"commas, got {text!r}") from None
@@ -190,9 +196,10 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
 
 
 def parse_index(text: str) -> int:
-    if not text.isdigit() or len(text) > 6:
-        raise EditError(f"index: must be a campaign's number, got {text!r}")
-    return int(text)
+    bare = to_ascii_digits(text).strip()
+    if not is_digits(bare) or len(bare) > 6:
+        raise EditError(f"index: must be a campaign's number, got {text[:20]!r}")
+    return int(bare)
 
 
 def _holder(doc: tomlkit.TOMLDocument, owner: str) -> Any:

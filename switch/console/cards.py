@@ -16,6 +16,7 @@ from switch.console import audit, gateway
 from switch.console.adjust import MAX_ADJUST
 from switch.core.calendar import business_day
 from switch.core.luhn import luhn_ok, mask_pan
+from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
 
 MAX_REASON = 200
 
@@ -56,8 +57,9 @@ def _iso(t: dt.datetime) -> str:
 
 
 def check_pan(text: str) -> str:
-    pan = text.strip().replace(" ", "")
-    if not luhn_ok(pan):
+    """The typed card number: Persian and Arabic-Indic digits read as ASCII, groups allowed."""
+    pan = to_ascii_digits(text).strip().replace(" ", "").replace("-", "")
+    if not (is_digits(pan) and luhn_ok(pan)):
         raise CardError("enter a card number of 13-19 digits that passes the Luhn check")
     return pan
 
@@ -103,21 +105,25 @@ def set_status(conn: sqlite3.Connection, config: Config, who: str, action: str, 
 
 def parse_adjustment(config: Config, pan: str, points_text: str, store: str, reason: str,
                      ) -> tuple[int, str, str]:
-    """Validate the form: (points, store, reason) or CardError naming the field."""
+    """Validate the form: (points, store, reason) or CardError naming the field.
+
+    Points may be typed with Persian digits and thousands separators (`,` or the Arabic `٬`);
+    the reason is any text people type, Persian with ZWNJ included, stored normalised
+    (switch.core.text.normalize_text: NFC, Arabic ي/ك as Persian ی/ک, one line)."""
     try:
-        points = int(points_text.strip().replace(",", ""))
-    except ValueError:
-        raise CardError(f"points must be a whole number like 500 or -200, got "
-                        f"{points_text[:20]!r}") from None
+        points = parse_int(points_text.replace(",", "").replace("\u066c", ""), "points",
+                           minimum=-MAX_ADJUST, maximum=MAX_ADJUST)
+    except TextError:
+        raise CardError(f"points must be a whole number like 500 or -200 of at most "
+                        f"{MAX_ADJUST:,} either way, got {points_text[:20]!r}") from None
     if points == 0:
         raise CardError("points must not be zero")
-    if abs(points) > MAX_ADJUST:
-        raise CardError(f"an adjustment is at most {MAX_ADJUST:,} points either way")
     if store not in config.stores:
         raise CardError(f"unknown store {store[:20]!r}")
-    reason = reason.strip()
-    if not reason or len(reason) > MAX_REASON or not reason.isprintable():
-        raise CardError(f"a reason of 1-{MAX_REASON} printable characters is required")
+    try:
+        reason = normalize_text(reason, "the reason", max_length=MAX_REASON)
+    except TextError as exc:
+        raise CardError(f"{exc}: a reason of 1-{MAX_REASON} characters is required") from None
     return points, store, reason
 
 

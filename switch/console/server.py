@@ -28,6 +28,7 @@ from switch.console.db import open_db
 from switch.console.fleet import Fleet
 from switch.console.roles import ENDPOINTS, FULL_PAN, PUBLIC, allowed
 from switch.core.luhn import mask_pan
+from switch.core.text import is_digits, to_ascii_digits
 from switch.store import connect
 
 MAX_BODY = 64 * 1024
@@ -361,8 +362,8 @@ def _card_adjust(app: App, ctx: Ctx) -> Response:
 def _adjustments(app: App, ctx: Ctx) -> Response:
     assert ctx.session is not None
     notice = ""
-    done = ctx.req.query.get("done", "")
-    if done.isdigit():
+    done = to_ascii_digits(ctx.req.query.get("done", ""))
+    if is_digits(done) and len(done) <= 18:
         try:
             a = cards.get_adjustment(ctx.conn, int(done))
             notice = (f"Adjustment #{a.id} of {a.points:+,} points: "
@@ -377,8 +378,8 @@ def _adjustments(app: App, ctx: Ctx) -> Response:
 
 
 def _decide(app: App, ctx: Ctx, approve: bool) -> Response:
-    text = ctx.req.form.get("id", "")
-    if not text.isdigit():
+    text = to_ascii_digits(ctx.req.form.get("id", "")).strip()
+    if not is_digits(text) or len(text) > 18:
         raise BadInput("no adjustment named (id must be a number)")
     with app.change_lock:
         try:
@@ -558,8 +559,8 @@ def _settlement_run(app: App, ctx: Ctx) -> Response:
 
 @route("GET", "/audit")
 def _audit(app: App, ctx: Ctx) -> Response:
-    text = ctx.req.query.get("before", "")
-    before = int(text) if text.isdigit() else None
+    text = to_ascii_digits(ctx.req.query.get("before", ""))
+    before = int(text) if is_digits(text) and len(text) <= 18 else None
     rows = audit.rows(ctx.conn, before)
     checked, broken = audit.verify(ctx.conn)
     nxt = rows[-1].id if len(rows) == 100 else None
@@ -628,7 +629,7 @@ class _Handler(BaseHTTPRequestHandler):
         form: dict[str, str] = {}
         if method == "POST":
             text = self.headers.get("Content-Length") or "0"
-            length = int(text) if text.isdigit() else -1
+            length = int(text) if is_digits(text) and len(text) <= 9 else -1
             if not 0 <= length <= MAX_BODY:
                 self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
                 return

@@ -212,3 +212,28 @@ def test_the_auditor_reads_the_file_without_forms(env: Env, console: Console) ->
     assert "Yalda night" in page.text()
     assert not re.search(r'action="/programs/campaigns/', page.body)
     assert "/programs/campaign?" not in page.body
+
+
+def test_a_persian_campaign_name_and_persian_digits(env: Env, console: Console) -> None:
+    """ZWNJ and Persian letters in the name (stored normalised), Persian digits in every
+    number and date of the form (read as ASCII before anything is written)."""
+    client = _marketing(env, console)
+    fa = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+    reply = client.post("/programs/campaigns/add", version=_version(env), owner=COALITION,
+                        name="جشنواره‌ی يلدا", **{"from": "2026-12-20".translate(fa),
+                                                  "to": "2026-12-22".translate(fa)},
+                        multiplier="۱٫۵", bonus="۴۰", weekdays="۴، ۵", hour_from="۱۰",
+                        hour_to="۲۲", expire_after_days="۹۰")
+    assert reply.status == 200, reply.text()
+    camp, = load_config(env.config_path).coalitions["tehran-mall"].campaigns
+    assert camp == Campaign("جشنواره\u200cی یلدا", dt.date(2026, 12, 20),
+                            dt.date(2026, 12, 22), 1.5, 40, (4, 5), (10, 22), 90)
+    assert "۱" not in env.config_path.read_text()  # no Persian digit reached the file
+    before = env.config_path.read_text()
+    for field, value in (("name", "a\u202eb"), ("name", "two\nlines"), ("bonus", "۴x"),
+                         ("weekdays", "²"), ("from", "۲۰۲۶-۱۳-۰۱"), ("multiplier", "1e3")):
+        form = {"name": "ok", "from": "2026-12-20", "to": "2026-12-22", field: value}
+        reply = client.post("/programs/campaigns/add", version=_version(env), owner=COALITION,
+                            **form)
+        assert reply.status == 400 and field.split("_")[0] in reply.text(), (field, value)
+    assert env.config_path.read_text() == before

@@ -175,3 +175,43 @@ def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> 
     finally:
         conn.close()
     _sound(env)
+
+
+def test_persian_reason_and_digits_are_read_as_people_type_them(
+        env: Env, conn: sqlite3.Connection) -> None:
+    """docs/console.md: Persian text with ZWNJ is accepted and stored normalised; Persian and
+    Arabic-Indic digits are read as ASCII on input, never kept as typed."""
+    pan = env.cards[3]
+    persian = pan.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    assert cards.check_pan(f"{persian[:4]} {persian[4:8]} {persian[8:]}") == pan
+    assert cards.check_pan(pan.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩"))) == pan
+    with pytest.raises(cards.CardError):
+        cards.check_pan(pan[:-1] + "²")  # a superscript two is not a digit
+    typed = "جبران خسارت مشتري زهرا حسین‌زاده"  # Arabic yeh in "مشتري", a ZWNJ in the name
+    points, store, reason = cards.parse_adjustment(env.config, pan, "۱٬۲۰۰", S1, typed)
+    assert (points, store) == (1200, S1)
+    assert reason == "جبران خسارت مشتری زهرا حسین\u200cزاده"  # Persian yeh, ZWNJ kept
+    assert cards.parse_adjustment(env.config, pan, "-۲۰۰", S1, " ok ")[::2] == (-200, "ok")
+    for bad_reason in ("line one\nline two", "evil \u202e txt", "", "\x07bell"):
+        with pytest.raises(cards.CardError, match="reason"):
+            cards.parse_adjustment(env.config, pan, "10", S1, bad_reason)
+    for bad_points in ("١٠x", "²", "1e3", "0x10"):
+        with pytest.raises(cards.CardError, match="whole number"):
+            cards.parse_adjustment(env.config, pan, bad_points, S1, "goodwill")
+    start = _available(env, conn, pan)
+    done = cards.request_adjustment(conn, env.config, "sue", pan, points, store, reason, 5000,
+                                    env.now)
+    assert done.reason == reason and _available(env, conn, pan) == start + 1200
+    row = conn.execute("SELECT detail FROM journal ORDER BY id DESC LIMIT 1").fetchone()
+    assert json.loads(row[0])["reason"] == reason
+
+
+def test_console_forms_take_persian_digits(env: Env, console: Console) -> None:
+    add_staff(env, "sue", "support")
+    client = Client(console.url)
+    assert client.login("sue").status == 303
+    pan = env.cards[4]
+    reply = client.post("/cards", pan=pan.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")))
+    assert reply.status == 200 and f"{pan[:6]}******{pan[-4:]}" in reply.text()
+    assert client.get("/adjustments", done="²").status == 200  # not a number: no notice, no 500
+    assert client.post("/adjustments/approve", id="²").status == 400
