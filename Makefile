@@ -4,10 +4,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver
 
-.PHONY: demo test debs venv lint typecheck pytest bench clean
+.PHONY: demo demo-debs test debs venv lint typecheck pytest bench clean
 
-demo: venv
+# `make demo` installs from Debian only what the demo uses: pcscd and the vpcd driver for its
+# agent step (skipped, with the reason, without them) and what builds pyscard. Chromium and
+# mosquitto are for the tests (`make test`).
+DEMO_DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig
+
+demo: demo-debs $(VENV)/.installed
 	$(PY) -m switch.demo
+
+demo-debs:
+	@$(MAKE) --no-print-directory debs DEBS="$(DEMO_DEBS)"
 
 test: debs venv lint typecheck pytest
 

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -30,7 +31,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    started = time.monotonic()
+    """The demo in its directory: a temporary one (removed when every step passed, kept and
+    named otherwise) or the one `--database` names (the user's: always kept)."""
     if args.database:
         db = Path(args.database).resolve()
         if db.exists():
@@ -39,9 +41,37 @@ async def run_demo(args: argparse.Namespace) -> int:
             return 2
         workdir = db.parent
         workdir.mkdir(parents=True, exist_ok=True)
+        temporary = False
     else:
         workdir = Path(tempfile.mkdtemp(prefix="lps-demo-"))
         db = workdir / "lps.db"
+        temporary = True
+    print(f"LPS demo in {workdir}: " + (
+        "a temporary directory, removed at the end when every step passed (--keep keeps it), "
+        "kept when one failed" if temporary else "the directory you chose, kept"), flush=True)
+    code = 1
+    try:
+        code = await _run_steps(args, workdir, db)
+        return code
+    finally:
+        _tidy(workdir, db, temporary and code == 0 and not args.keep, temporary)
+
+
+def _tidy(workdir: Path, db: Path, remove: bool, temporary: bool) -> None:
+    """Say where the demo's files are, or remove the temporary directory it made."""
+    for handler in logging.getLogger().handlers[:]:  # the switch's log file is in workdir
+        handler.close()
+        logging.getLogger().removeHandler(handler)
+    if remove:
+        shutil.rmtree(workdir, ignore_errors=True)
+        print(f"removed {workdir} (the demo's journal, settlement files and logs)")
+    elif temporary:
+        print(f"kept {workdir}: journal {db.name}, settlement/, switch.log, agent/; remove it "
+              "when done (rm -r)", flush=True)
+
+
+async def _run_steps(args: argparse.Namespace, workdir: Path, db: Path) -> int:
+    started = time.monotonic()
     out = Path(args.out).resolve() if args.out else workdir / "settlement"
     config_path = demo_config(Path(args.config), workdir, db)
     log = workdir / "switch.log"  # the switch's log lines (a refused MAC is one) go here
@@ -52,7 +82,6 @@ async def run_demo(args: argparse.Namespace) -> int:
     birth = enroll(config_path, config, pan)  # before the start: the switch reads profiles then
     sw = Switch(config, program_rules(config))
     await sw.start()
-    print(f"LPS demo in {workdir}")
     print(f"switch up on {config_path.name}: ascii {sw.addresses.get('ascii')}, bcd "
           f"{sw.addresses.get('bcd')}, metrics http://{sw.addresses.get('metrics')}/metrics, "
           f"log {log.name}")
@@ -103,7 +132,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m switch.demo", description=DESCRIPTION,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=str(ROOT / "examples" / "lps.toml"),
@@ -113,14 +142,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="duration of the traffic step (default 20, or $LPS_DEMO_SECONDS)")
     parser.add_argument("--database", help="a new journal file (default: in a temporary "
                                            "directory, with everything else)")
-    parser.add_argument("--out", help="settlement output directory (default: beside the "
-                                      "journal, settlement/)")
-    parser.add_argument("--cards", type=int, default=40)
+    parser.add_argument("--out", help="root of the settlement's output, the day in OUT/<day>/ "
+                                      "(default: beside the journal, settlement/)")
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the temporary directory even when every step passed")
+    parser.add_argument("--cards", type=int, default=40,
+                        help="cards in the traffic step (default %(default)s)")
     parser.add_argument("--lanes", type=int, default=4,
                         help="concurrent POS lanes per terminal ID (each with its own STANs)")
     parser.add_argument("--tps", type=float, default=15.0, help="requests/s per lane")
-    parser.add_argument("--seed", type=int, default=8583)
-    args = parser.parse_args(argv)
+    parser.add_argument("--seed", type=int, default=8583,
+                        help="seed of the traffic step's random choices (default %(default)s)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     install_event_loop()
     try:
         with contextlib.suppress(KeyboardInterrupt):

@@ -101,6 +101,9 @@ def run_agent(config: Config, workdir: Path, key: TerminalKey, pan: str) -> bool
     if addr is None:
         raise Skip("the configuration has no ascii listener for the agent")
     with pcscd_with_vpcd() as how, vpcd_slots(20.0):
+        if how.startswith("pcscd already running"):
+            how = ("pcscd: using the one already running on this machine (the demo did not "
+                   "start it and leaves it running)")
         print(how)
         register = Register()
         card = VirtualLoyaltyCard(pan=pan, port=VPCD_PORTS[0])

@@ -19,9 +19,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_demo(*args: str, timeout: float = 100) -> subprocess.CompletedProcess[str]:
+def run_demo(*args: str, timeout: float = 100, tmpdir: Path | None = None,
+             ) -> subprocess.CompletedProcess[str]:
+    env = None if tmpdir is None else {**os.environ, "TMPDIR": str(tmpdir)}
     return subprocess.run([sys.executable, "-m", "switch.demo", *args], cwd=ROOT,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -65,8 +67,11 @@ def test_demo_runs_every_step(demo: tuple[subprocess.CompletedProcess[str], Path
     assert re.search(r"LPS settlement of business day \d{4}-\d\d-\d\d: sealed", settle), settle
     assert "netting removed" in settle and "OUT OF BALANCE" not in settle, settle
     report = re.search(r"^report: (.+)$", settle, flags=re.MULTILINE)
-    assert report and Path(report.group(1)) == out / "report.html", settle
-    assert (out / "report.html").stat().st_size > 0
+    assert report and Path(report.group(1)).parent.parent == out, settle
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d/report.html",
+                        str(Path(report.group(1)).relative_to(out))), settle
+    assert Path(report.group(1)).stat().st_size > 0
+    assert text.startswith(f"LPS demo in {db.parent}: the directory you chose, kept\n")
     summary = section(text, 6)
     for step in ("programs", "MACs", "traffic", "settlement"):
         assert re.search(rf"^{step} +OK$", summary, flags=re.MULTILINE), summary
@@ -104,3 +109,32 @@ def test_an_existing_database_is_refused_untouched(tmp_path: Path) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "exists" in proc.stderr
     assert db.read_bytes() == b"not a journal"
+
+
+@pytest.mark.timeout(120)
+def test_a_passing_demo_removes_its_temporary_directory_and_says_so(tmp_path: Path) -> None:
+    proc = run_demo("--seconds", "1", "--cards", "10", tmpdir=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    first = proc.stdout.splitlines()[0]
+    made = re.fullmatch(r"LPS demo in (\S+): a temporary directory, removed at the end when "
+                        r"every step passed \(--keep keeps it\), kept when one failed", first)
+    assert made and Path(made.group(1)).parent == tmp_path, first
+    assert proc.stdout.splitlines()[-1] == (f"removed {made.group(1)} (the demo's journal, "
+                                            "settlement files and logs)")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith("lps-demo-")]
+    # Which pcscd the agent step used is said: one it started (and stopped), or the machine's.
+    said = section(proc.stdout, 5).strip().splitlines()[0]
+    assert said.startswith(("pcscd started (pid ", "pcscd: using the one already running",
+                            "skipped: ")), said
+
+
+def test_a_failing_demo_keeps_its_directory_and_says_where(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.toml"
+    broken.write_text((ROOT / "examples" / "lps.toml").read_text().replace(
+        'timezone = "Asia/Tehran"', 'timezone = "Nowhere/Atlantis"'))
+    proc = run_demo("--config", str(broken), "--seconds", "1", tmpdir=tmp_path, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    kept = [p for p in tmp_path.iterdir() if p.name.startswith("lps-demo-")]
+    assert len(kept) == 1 and (kept[0] / "lps-demo.toml").exists()
+    assert f"kept {kept[0]}: journal lps.db, settlement/, switch.log, agent/" in proc.stdout
+    assert "switch.timezone" in proc.stderr
