@@ -2,11 +2,12 @@
 
     .venv/bin/pytest benches/bench_programs.py --benchmark-only
 
-The switch's per-message budget is 200 µs (issue 3's capacity target of 5,000 answers/s on the
-2-core machine; 100 µs at the 10,000/s aim). Issue 4 allows the rules a fifth of it: 40 µs
-(20 µs at the aim). `test_rules_earn` times `ProgramRules.earn` + `reply_tags` alone (what the
-programs add to a decision); `test_decision_earn_*` time the whole `core.handle` of an earn with
-the programs and with the base rules, whose difference is the same cost seen from outside.
+The switch's per-message budget is 200 µs (its capacity target of 5,000 answers/s on the
+2-core machine, benches/README.md; 100 µs at the 10,000/s aim). The programs' rules may take a
+fifth of it: 40 µs (20 µs at the aim). `test_rules_earn` times `ProgramRules.earn` +
+`reply_tags` alone (what the programs add to a decision); `test_decision_earn_*` time the
+whole `core.handle` of an earn with the programs and with the base rules, whose difference is
+the same cost seen from outside.
 Each card has a spend history of 120 business days, a profile, stamps and a daily cap running.
 """
 
@@ -30,8 +31,8 @@ from tests.programs.support import C1, example_data
 from tests.switch.support import NOW, T1, card, earn, sign_on
 
 CARDS = 2000
-BUDGET_US = 200.0        # per message, issue 3 (5,000 answers/s)
-RULES_SHARE = 0.2        # issue 4: rules may take a fifth of it
+BUDGET_US = 200.0        # per message: the capacity target of 5,000 answers/s
+RULES_SHARE = 0.2        # the programs' rules may take a fifth of it
 
 
 def config_50() -> Any:

@@ -23,7 +23,7 @@ from switch.core.model import STORED_VALUE as STORED_VALUE
 
 APPROVED = "00"
 
-#: Processing codes whose lot draws move value between stores (PROTOCOL.md §4).
+#: Processing codes whose lot draws move value between stores (docs/protocol.md §4).
 PC_REDEEM = "900000"
 PC_SV_PURCHASE = "006000"
 PC_PURCHASE = "000000"

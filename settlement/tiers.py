@@ -5,7 +5,7 @@ The switch applies the nightly downgrade lazily, at a card's first message of a 
 holding a tier, so the night after the settled day lists who goes down, and the two can never
 disagree. Qualifying spend is taken up to the settled day only (`card_spend`); the tier held is
 the card's at the time of the run (a card that already transacted after the night shows no
-change: the switch applied it then). PANs are masked in the output (PROTOCOL.md §6).
+change: the switch applied it then). PANs are masked in the output (docs/protocol.md §6).
 """
 
 from __future__ import annotations

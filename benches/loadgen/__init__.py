@@ -1,4 +1,4 @@
-"""Load generator for the switch (issue 3): closed-loop capacity and open-loop latency.
+"""Load generator for the switch: closed-loop capacity and open-loop latency.
 
 `python -m benches.loadgen --help`. It starts the target (the real `lps serve`, durable, or a
 bare framed echo server on the same event loop) in its own process, drives it from separate

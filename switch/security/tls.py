@@ -1,4 +1,4 @@
-"""TLS for the terminal listeners: the same framing inside TLS (PROTOCOL.md §1)."""
+"""TLS for the terminal listeners: the same framing inside TLS (docs/protocol.md §1)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The cross-check corpus: realistic LPS-87 messages written from PROTOCOL.md alone.
+"""The cross-check corpus: realistic LPS-87 messages written from docs/protocol.md alone.
 
 Standard library only: this module is imported by the pyiso8583 side (its own virtual
 environment) and must not depend on the LPS `iso8583` package. Values follow the LPS `Message`
@@ -15,14 +15,14 @@ REQUEST_TPDU = bytes.fromhex("6000010010")
 RESPONSE_TPDU = bytes.fromhex("6000100001")
 PROFILES = ("ascii", "bcd")
 
-# Messages the benchmarks use (PROTOCOL.md issue 2: 0200 earn, 0210 with DE48 and DE54, 0400
+# Messages the benchmarks use (0200 earn, 0210 with DE48 and DE54, 0400
 # with DE90, 0500 with the secondary bitmap, 0800).
 BENCH_IDS = ("0200-000000-earn", "0210-000000-earn-approved", "0400-000000-reversal",
              "0500-920000-batch-close", "0800-101-key-exchange")
 
 
 def luhn(body: str) -> str:
-    """`body` with its Luhn check digit appended (PROTOCOL.md §2: DE2 is Luhn-valid)."""
+    """`body` with its Luhn check digit appended (docs/protocol.md §2: DE2 is Luhn-valid)."""
     total = 0
     for index, char in enumerate(reversed(body)):
         digit = int(char)
@@ -93,7 +93,7 @@ def _response(request: dict[int, Any], *, approved: bool = True, code: str = "00
 
 
 def messages() -> list[dict[str, Any]]:
-    """Every MTI and processing code of PROTOCOL.md §4 with its response."""
+    """Every MTI and processing code of docs/protocol.md §4 with its response."""
     out: list[dict[str, Any]] = []
 
     def add(ident: str, mti: str, fields: dict[int, Any], note: str) -> dict[int, Any]:

@@ -11,7 +11,7 @@ environment's python) and (c) decodes our bytes with pyiso8583. The JSON keeps t
 message, both wires and what pyiso8583 read from ours; tests/crosscheck/ then checks, with our
 codec only, that our decode of pyiso8583's bytes gives the source, that our encode gives
 pyiso8583's bytes, and that pyiso8583 read the source back from ours. A second list, `rejects`,
-holds bytes pyiso8583 produces without complaint but PROTOCOL.md forbids; our decoder must
+holds bytes pyiso8583 produces without complaint but docs/protocol.md forbids; our decoder must
 refuse each with the field named.
 """
 
@@ -62,7 +62,7 @@ DIFFERENCES = [
     "fixed n value (the corpus gives full-length values, as a decoder returns them).",
     "Validation: pyiso8583 does not check content (hex nibbles in BCD numerics, letters in ASCII "
     "numerics, pad nibbles, control characters, charset). `rejects` lists bytes it writes that "
-    "PROTOCOL.md forbids; our decoder must refuse each, naming the field.",
+    "docs/protocol.md forbids; our decoder must refuse each, naming the field.",
 ]
 
 
@@ -92,7 +92,7 @@ def _run_lps_side(lps_python: Path, entries: list[dict[str, Any]]) -> dict[str, 
 
 
 def _rejects() -> list[dict[str, Any]]:
-    """Bytes pyiso8583 writes happily that PROTOCOL.md forbids, and the field at fault."""
+    """Bytes pyiso8583 writes happily that docs/protocol.md forbids, and the field at fault."""
     base = {m["id"]: m for m in cm.messages()}
     earn, inquiry = base["0200-000000-earn"], base["0200-310000-balance"]
     cases: list[dict[str, Any]] = []
@@ -116,7 +116,7 @@ def _rejects() -> list[dict[str, Any]]:
          "data_enc b accepts any hex nibble; a packed BCD `n` field holds 0-9 only",
          DE3="00A000")
     case("bcd-de2-pad-f", "bcd", base["0200-900000-redeem"], 2,
-         "odd PAN left-padded with F; PROTOCOL.md §1 pads an odd `n` with a 0 nibble",
+         "odd PAN left-padded with F; docs/protocol.md §1 pads an odd `n` with a 0 nibble",
          spec_change={"2": {"left_pad": "F"}})
     case("bcd-de35-pad-0", "bcd", inquiry, 35,
          "odd track 2 right-padded with 0 (jPOS ISO87B style); LPS-87 pads DE35 with F",

@@ -1,6 +1,6 @@
 """pyiso8583 specifications equivalent to the LPS-87 `ascii` and `bcd` profiles.
 
-Written from PROTOCOL.md §1-§2 alone, not from schemas/, so that the cross-check compares two
+Written from docs/protocol.md §1-§2 alone, not from schemas/, so that the cross-check compares two
 readings of the contract. Standard library only (the specs are plain dicts); the value mapping
 between the LPS `Message` API and pyiso8583's documents lives here too:
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# PROTOCOL.md §2: number -> (type, length, prefix). Prefix 0 fixed, 2 LLVAR, 3 LLLVAR.
+# docs/protocol.md §2: number -> (type, length, prefix). Prefix 0 fixed, 2 LLVAR, 3 LLLVAR.
 LPS87: dict[int, tuple[str, int, int]] = {
     2: ("n", 19, 2), 3: ("n", 6, 0), 4: ("n", 12, 0), 7: ("n", 10, 0), 11: ("n", 6, 0),
     12: ("n", 6, 0), 13: ("n", 4, 0), 14: ("n", 4, 0), 22: ("n", 3, 0), 25: ("n", 2, 0),
