@@ -18,8 +18,8 @@ from settlement import render
 from settlement.day import DayBook, stores_from_config
 from settlement.journal import BATCH_LOOKBACK_DAYS, Journal, settle_journal
 from settlement.progress import Bar
-from settlement.records import InputError, SettlementError
-from settlement.seal import Register, SealError, default_register
+from settlement.records import InputError
+from settlement.seal import Register, default_register
 from settlement.summary import summary
 from switch.cli_input import (
     EXIT_FAILED,
@@ -29,14 +29,14 @@ from switch.cli_input import (
     missing_database,
     whole,
 )
-from switch.cli_input import (
-    day as day_arg,
-)
+from switch.cli_input import day as day_arg
 
 log = logging.getLogger("lps.settlement")
 
 #: docs/cli.md's exit codes, under the names settlement's callers know them by.
 EXIT_CONFIG = EXIT_USAGE
+__all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INPUT", "EXIT_SEALED", "cmd_report", "cmd_settle",
+           "main", "register_commands"]
 
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -54,18 +54,10 @@ def _database(args: argparse.Namespace, config: object) -> Path:
 
 
 def _run(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
-    """Settlement's own failures as exit codes; `lps`'s entry point maps the shared ones."""
+    """A file that cannot be written as an exit code; settlement's own errors carry theirs
+    (`SettlementError` is a `switch.cli_input.CommandError`)."""
     try:
         return int(func(args))
-    except SealError as exc:
-        print(f"lps {args.command}: refused: {exc}", file=sys.stderr)
-        return EXIT_SEALED
-    except InputError as exc:
-        print(f"lps {args.command}: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except SettlementError as exc:
-        print(f"lps {args.command}: failed, nothing written: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except OSError as exc:  # the output directory or a report file cannot be written
         print(f"lps {args.command}: cannot write: {exc}; nothing was sealed", file=sys.stderr)
         return EXIT_FAILED

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from switch.cli_input import EXIT_INPUT, CommandError
+
 # Journal kinds and lot kinds, re-exported: the switch's own constants are the one source of the
 # strings the journal holds (switch.core is pure, so this brings no I/O).
 from switch.core.entries import ADVICE as ADVICE
@@ -30,12 +32,17 @@ PC_PURCHASE = "000000"
 SPENDING_PCS = frozenset({PC_REDEEM, PC_SV_PURCHASE})
 
 
-class SettlementError(Exception):
-    """Settlement cannot proceed; the message names the record and what is wrong."""
+class SettlementError(CommandError):
+    """Settlement cannot proceed; the message names the record and what is wrong (exit 1)."""
+
+    prefix = "failed, nothing written: "
 
 
 class InputError(SettlementError):
     """The journal (or the configuration) holds something settlement must not guess about."""
+
+    exit_code = EXIT_INPUT
+    prefix = ""
 
 
 class InvariantError(SettlementError):

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from settlement.records import SettlementError
+from switch.cli_input import EXIT_SEALED
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settled_days (
@@ -55,6 +56,9 @@ ADDED_COLUMNS = {("reopened", "set_aside"): "TEXT"}
 
 class SealError(SettlementError):
     """The day is sealed with other inputs, or the output directory is not ours to replace."""
+
+    exit_code = EXIT_SEALED
+    prefix = "refused: "
 
 
 @dataclass(frozen=True, slots=True)

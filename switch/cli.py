@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from switch.cli_input import (
-    EXIT_FAILED,
     EXIT_INPUT,
     EXIT_INTERRUPTED,
     EXIT_SERVE,
     EXIT_USAGE,
+    CommandError,
     Failed,
     InputError,
     card_number,
@@ -346,12 +346,9 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"{parser.prog}: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except InputError as exc:
-        print(f"{who}: {exc}", file=sys.stderr)
-        return EXIT_INPUT
-    except Failed as exc:
-        print(f"{who}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    except CommandError as exc:
+        print(f"{who}: {exc.prefix}{exc}", file=sys.stderr)
+        return exc.exit_code
     except StoreError as exc:
         print(f"{who}: {exc}", file=sys.stderr)
         return EXIT_INPUT

@@ -4,7 +4,8 @@ Values are read as people type them: Persian (۰-۹) and Arabic-Indic digits bec
 input (`switch.core.text`), names are normalised, and a value that cannot be accepted raises
 `InputError` naming the option, which `lps` prints as one line and exits 3. The converters are
 argparse `type=` callables; `InputError` is deliberately not a `ValueError`, so argparse does
-not turn it into a usage error (exit 2) but lets it reach `lps`'s entry point.
+not turn it into a usage error (exit 2) but lets it reach `lps`'s entry point, which maps every
+`CommandError` to its exit code.
 """
 
 from __future__ import annotations
@@ -31,11 +32,21 @@ PHONE = re.compile(r"\+?[0-9]{7,15}")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
-class InputError(Exception):
+class CommandError(Exception):
+    """A command that cannot be done: `lps` prints `lps COMMAND: {prefix}{message}` and exits
+    with `exit_code` (docs/cli.md). Packages subclass it for their own refusals."""
+
+    exit_code = EXIT_FAILED
+    prefix = ""
+
+
+class InputError(CommandError):
     """A typed value that cannot be accepted: exit 3, the message names the value's option."""
 
+    exit_code = EXIT_INPUT
 
-class Failed(Exception):
+
+class Failed(CommandError):
     """The command was understood but cannot be done (nothing changed): exit 1."""
 
 

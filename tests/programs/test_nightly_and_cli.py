@@ -152,11 +152,15 @@ def on(monkeypatch: pytest.MonkeyPatch, day: dt.date) -> None:
     monkeypatch.setattr(draw_cli, "today", lambda config: day)
 
 
-def enrolled_config(tmp_path: Path, pans: list[str]) -> str:
+def drawing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pans: list[str]
+            ) -> tuple[str, dt.date]:
+    """A configuration with `pans` enrolled, and today as the draw commands see it."""
     config, _ = write_config(tmp_path)
     for pan in pans:
         assert lps_main(["cards", "enroll", pan, "-c", str(config)]) == 0
-    return str(config)
+    today = dt.date.today()
+    on(monkeypatch, today)
+    return str(config), today
 
 
 def commit(c: str, out: Path, day: dt.date, *extra: str) -> int:
@@ -167,9 +171,7 @@ def commit(c: str, out: Path, day: dt.date, *extra: str) -> int:
 def test_a_draw_cannot_be_committed_on_or_after_its_day_nor_twice(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = enrolled_config(tmp_path, [card(950)])
-    today = dt.date.today()
-    on(monkeypatch, today)
+    c, today = drawing(tmp_path, monkeypatch, [card(950)])
     assert commit(c, tmp_path / "late", today) == 3
     assert "must be after today's business day" in capsys.readouterr().err
     assert not (tmp_path / "late").exists()
@@ -191,9 +193,7 @@ def test_a_draw_cannot_be_committed_on_or_after_its_day_nor_twice(
 def test_fewer_members_than_winners_and_no_entries_say_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = enrolled_config(tmp_path, [card(960)])
-    today = dt.date.today()
-    on(monkeypatch, today)
+    c, today = drawing(tmp_path, monkeypatch, [card(960)])
     day = today + dt.timedelta(days=1)
     assert commit(c, tmp_path / "cards", day, "--winners", "2", "--entries", "card") == 0
     assert commit(c, tmp_path / "empty", day + dt.timedelta(days=1), "--winners", "2") == 0
@@ -215,9 +215,7 @@ def test_a_beacon_decides_with_the_seed(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     pans = [card(970 + i) for i in range(6)]
-    c = enrolled_config(tmp_path, pans)
-    today = dt.date.today()
-    on(monkeypatch, today)
+    c, today = drawing(tmp_path, monkeypatch, pans)
     d = tmp_path / "d"
     beacon = "drand quicknet round 1234567"
     assert commit(c, d, today + dt.timedelta(days=1), "--entries", "card", "--winners", "3",
