@@ -175,10 +175,10 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
     text = to_ascii_digits(form.get("weekdays", "")).strip().replace("\u060c", ",")
     if text:
         try:
-            days = text.replace(" ", "").split(",")
-            if not all(is_digits(w, 1) for w in days):
+            typed = text.replace(" ", "").split(",")
+            if not all(is_digits(w, 1) for w in typed):
                 raise ValueError
-            out["weekdays"] = [int(w) for w in days]
+            out["weekdays"] = [int(w) for w in typed]
         except ValueError:
             raise EditError("weekdays: must be numbers 0 (Monday) to 6 (Sunday) separated by "
                             f"commas, got {text!r}") from None
