@@ -154,9 +154,13 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
     as for a hand edit).
     """
     try:  # Persian with ZWNJ welcome; stored normalised (docs/console.md)
-        name = normalize_text(form.get("name", ""), "name", max_length=MAX_NAME)
+        name = normalize_text(form.get("name", ""), "name", allow_empty=True)
     except TextError as exc:
-        raise EditError(f"name: {exc} (1-{MAX_NAME} characters)") from None
+        raise EditError(f"name: {str(exc).removeprefix('name ')}") from None
+    if not name:
+        raise EditError("name: must not be empty")
+    if len(name) > MAX_NAME:
+        raise EditError(f"name: must be 1-{MAX_NAME} printable characters")
     out: dict[str, Any] = {"name": name, "from": _day(form, "from"), "to": _day(form, "to")}
     text = to_ascii_digits(form.get("multiplier", "")).strip().replace("\u066b", ".")
     if text:

@@ -34,6 +34,9 @@ def test_refusals(tmp_path: Path) -> None:
     code, _, err = lps("keys", "new-terminal", "T9", "--config", str(cfg))
     assert code == 1 and "unknown terminal 'T9'" in err
     code, _, err = lps("pin", "set", card(1), "--config", str(cfg), stdin="1234\n")
+    assert code == 1 and "no switch database" in err  # nothing is created for a refusal
+    assert lps("cards", "enroll", card(2), "--config", str(cfg))[0] == 0
+    code, _, err = lps("pin", "set", card(1), "--config", str(cfg), stdin="1234\n")
     assert code == 1 and "not enrolled" in err
     code, _, err = lps("pin", "reset", "1234", "--config", str(cfg))
     assert code == 3 and "13-19 digits" in err  # not a card number: bad input (docs/cli.md)
