@@ -26,7 +26,7 @@ from switch.config import Config, ConfigError, load_config
 from switch.store import StoreError
 
 COMMAND_MODULES = ("switch.cli", "settlement.cli", "hsm_sim.switch_cli", "programs.cli",
-                   "switch.programs_cli", "switch.console.cli")
+                   "switch.programs_cli", "switch.console.cli", "switch.messaging.cli")
 DEFAULT_CONFIG = "lps.toml"
 
 

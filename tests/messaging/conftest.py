@@ -84,6 +84,10 @@ def net_smpp_smsc() -> Iterator[int]:
         proc.wait(10)
 
 
+NEWS = ("حراج زمستانه کتاب‌شهر از شنبه آغاز می‌شود: تا پنجاه درصد تخفیف روی همه کتاب‌ها، "
+        "امتیاز سه‌برابر برای اعضای باشگاه و هدیه ویژه برای خریدهای بالای یک میلیون ریال. "
+        "منتظر دیدار شما هستیم؛ برای لغو عضویت، لغو را بفرستید.")
+
 TEMPLATES = """
 [messaging.templates.birthday]
 kind = "promotional"
@@ -101,12 +105,12 @@ money = "toman"
 
 [messaging.templates.news]
 kind = "promotional"
-sms = "{name} عزیز، حراج زمستانه کتاب‌شهر از شنبه آغاز می‌شود: تا پنجاه درصد تخفیف روی همه کتاب‌ها، امتیاز سه‌برابر برای اعضای باشگاه و هدیه ویژه برای خریدهای بالای یک میلیون ریال. منتظر دیدار شما هستیم؛ برای لغو عضویت، لغو را بفرستید."
+sms = "{name} عزیز، __NEWS__"
 
 [messaging.templates.plain]
 kind = "transactional"
 sms = "Your code is {code}"
-"""
+""".replace("__NEWS__", NEWS)
 
 
 def write_config(tmp_path: Path, *, sms_port: int | None = None, smtp_port: int | None = None,
