@@ -107,6 +107,10 @@ money = "toman"
 kind = "promotional"
 sms = "{name} عزیز، __NEWS__"
 
+[messaging.templates.notice]
+kind = "transactional"
+sms = "{name} عزیز، __NEWS__"
+
 [messaging.templates.plain]
 kind = "transactional"
 sms = "Your code is {code}"
@@ -115,7 +119,8 @@ sms = "Your code is {code}"
 
 def write_config(tmp_path: Path, *, sms_port: int | None = None, smtp_port: int | None = None,
                  cafile: Path | None = None, messaging: str = "", sms: str = "",
-                 system_id: str = "lps", password: str = "pw") -> Config:
+                 system_id: str = "lps", password: str = "pw",
+                 sms_timeout: float = 10) -> Config:
     base = (ROOT / "examples" / "lps.toml").read_text(encoding="utf-8")
     base = base.replace('database = "var/lps.db"', f'database = "{tmp_path / "lps.db"}"')
     base = base.replace('"127.0.0.1:8583"', f'"127.0.0.1:{free_port()}"')
@@ -132,7 +137,7 @@ def write_config(tmp_path: Path, *, sms_port: int | None = None, smtp_port: int 
             source_addr = "LPS"
             window = 4
             rate = 500
-            timeout = 10
+            timeout = {sms_timeout}
             """) + sms
     if smtp_port is not None:
         section += textwrap.dedent(f"""

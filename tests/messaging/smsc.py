@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -45,8 +46,9 @@ class Submitted:
 class TestSmsc:
     host: str = "127.0.0.1"
     port: int = 0
-    #: The answer to a submit_sm: "accept", "hold" (none until released) or a command_status.
-    answer: str | int = "accept"
+    #: The answer to a submit_sm: "accept", "hold" (none until released) or a command_status;
+    #: or a function of the submitted PDU that returns one of those.
+    answer: str | int | Callable[[Submitted], str | int] = "accept"
     receipts: str | None = "DELIVRD"   # receipt stat sent after each accepted submit_sm
     submitted: list[Submitted] = field(default_factory=list)
     binds: int = 0
@@ -116,15 +118,16 @@ class TestSmsc:
             await self._submit(event)
 
     async def _submit(self, event: Any) -> None:
-        answer = self.answer
+        record = Submitted(event.source_addr, event.destination_addr, event.dest_addr_ton,
+                           event.dest_addr_npi, event.data_coding, event.esm_class,
+                           event.registered_delivery, bytes(event.short_message), None)
+        answer = self.answer(record) if callable(self.answer) else self.answer
         message_id = None
         if answer == "accept":
             with self._lock:
                 self._count += 1
                 message_id = f"smsc{self._count:06d}"
-        record = Submitted(event.source_addr, event.destination_addr, event.dest_addr_ton,
-                           event.dest_addr_npi, event.data_coding, event.esm_class,
-                           event.registered_delivery, bytes(event.short_message), message_id)
+            record = dataclasses.replace(record, message_id=message_id)
         with self._lock:
             self.submitted.append(record)
         if answer == "hold":

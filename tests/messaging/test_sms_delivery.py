@@ -53,7 +53,7 @@ def test_persian_arrives_ucs2_and_intact_and_its_receipt_is_recorded(
     oid = queue(conn, config, "birthday", BIRTHDAY)
     s = sender(conn, config, Clock(DAYTIME))
     deliver(s, 2)
-    subs = smsc.submitted
+    subs = sorted(smsc.submitted, key=lambda p: p.udh()[5])
     assert [(sub.data_coding, sub.esm_class) for sub in subs] == [(8, 0x40), (8, 0x40)]
     for sub in subs:
         assert (sub.destination_addr, sub.dest_addr_ton, sub.dest_addr_npi) == (
@@ -75,7 +75,8 @@ def test_a_long_message_is_concatenated_and_delivered_when_every_part_is(
     conn = open_db(config)
     oid = queue(conn, config, "news", {"name": "مریم"})
     deliver(sender(conn, config, Clock(DAYTIME)), 4)
-    parts = smsc.submitted
+    # the SMSC handles a window of submit_sm concurrently: order them by their UDH part number
+    parts = sorted(smsc.submitted, key=lambda p: p.udh()[5])
     assert len(parts) == 4
     refs = {p.udh()[3] for p in parts}
     assert len(refs) == 1
@@ -244,3 +245,35 @@ def test_the_net_smpp_smsc_accepts_the_right_password(tmp_path: Path,
     report = sender(conn, config, Clock(DAYTIME)).run(once=True)
     r = row(conn, oid)
     assert (r["state"], r["smsc_message_id"], report.sent) == ("sent", "np1", 1)
+
+
+def test_parts_the_smsc_acknowledged_are_not_sent_again(tmp_path: Path, smsc: Any) -> None:
+    """Parts 1, 3 and 4 are accepted, part 2 never answered: the message's fate is unknown.
+    Being transactional it is sent again, but only part 2, under the same UDH reference, so the
+    handset joins one message and no part arrives twice."""
+    first_round = {"held": False}
+
+    def answer(sub: Any) -> str:
+        if sub.udh()[5] == 2 and not first_round["held"]:
+            first_round["held"] = True
+            return "hold"
+        return "accept"
+
+    smsc.answer = answer
+    config = write_config(tmp_path, sms_port=smsc.port, sms_timeout=0.5)
+    conn = open_db(config)
+    oid = queue(conn, config, "notice", {"name": "مریم"})
+    clock = Clock(DAYTIME)
+    s = sender(conn, config, clock)
+    s.round()
+    r = row(conn, oid)
+    assert (r["state"], r["attempts"]) == ("queued", 1)
+    assert "no answer from SMSC" in r["last_error"] and "sending again" in r["last_error"]
+    acknowledged = [p for (p,) in conn.execute(
+        "SELECT part FROM outbox_parts WHERE outbox_id = ?", (oid,))]
+    assert sorted(acknowledged) == [1, 3, 4]
+    deliver(sender(conn, config, clock), 1)
+    assert sorted(sub.udh()[5] for sub in smsc.submitted) == [1, 2, 2, 3, 4]
+    assert {sub.udh()[3] for sub in smsc.submitted} == {oid % 256}
+    r = row(conn, oid)
+    assert (r["state"] in ("sent", "delivered"), r["parts"], r["attempts"]) == (True, 4, 2)
