@@ -17,6 +17,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,6 +103,11 @@ class Sender:
         self.email = SmtpChannel(self.settings.email) if self.settings.email else None
         self._email_rate = RateLimiter(self.settings.email.rate) if self.settings.email else None
         self._receipts: list[Receipt] = []
+        #: Why the SMSC could not be reached in this round: later chunks are charged the same
+        #: attempt without a connection of their own (a blackholed SMSC costs one timeout).
+        self._sms_down: str | None = None
+        self._email_down: str | None = None
+        self._next_bind = 0.0
         self._acks: list[ob.PartAck] = []
         self._totals: dict[int, int] = {}
 
@@ -128,7 +134,13 @@ class Sender:
             self.email.close()
 
     def _idle(self) -> None:
-        """Wait for the next due message (at most poll_seconds), answering the SMSC meanwhile."""
+        """Wait for the next due message (at most poll_seconds), answering the SMSC meanwhile.
+
+        The running sender stays bound even with nothing to send, so that receipts and
+        customers' replies (opt-outs) reach it; a failed bind is tried again after
+        retry_first_seconds (at least poll_seconds).
+        """
+        self._bind_for_inbound()
         now = self.clock()
         wait = self.settings.poll_seconds
         for channel in ("sms", "email"):
@@ -136,6 +148,16 @@ class Sender:
             if nxt is not None:
                 wait = min(wait, max(0.0, (nxt - now).total_seconds()))
         self.pump(wait)
+
+    def _bind_for_inbound(self) -> None:
+        if self.sms is None or self.sms.is_open or time.monotonic() < self._next_bind:
+            return
+        try:
+            self.sms.open()
+        except ChannelError as exc:
+            wait = max(self.settings.poll_seconds, self.settings.retry.first_seconds)
+            self._next_bind = time.monotonic() + wait
+            log.warning("event=smsc_unavailable reason=%s retry_in=%.0fs", exc, wait)
 
     def pump(self, seconds: float) -> None:
         """Answer the SMSC (receipts, replies, enquire_link) for up to `seconds`."""
@@ -161,6 +183,7 @@ class Sender:
 
     def round(self) -> int:
         """Deliver what is due now on each channel; the number of messages handled."""
+        self._sms_down = self._email_down = None
         handled = 0
         if self.sms is not None:
             handled += self._sms_round()
@@ -262,11 +285,14 @@ class Sender:
         assert self.sms is not None
         now = self.clock()
         ob.claim(self.conn, [row.id for row, _ in chunk], now)
-        try:
-            self.sms.open()
-        except ChannelError as exc:
+        if self._sms_down is None:
+            try:
+                self.sms.open()
+            except ChannelError as exc:
+                self._sms_down = str(exc)
+        if self._sms_down is not None:
             for row, _ in chunk:
-                self._retry(row, str(exc), now)
+                self._retry(row, self._sms_down, now)
             return
         errors: dict[int, Outcome] = {}
 
@@ -366,8 +392,12 @@ class Sender:
             msg = build_email(row.id, sender, row.recipient, subject, body)
             ob.claim(self.conn, [row.id], now)
             try:
+                if self._email_down is not None:
+                    raise EmailError(self._email_down, permanent=False)
                 self.email.send(msg)
             except EmailError as exc:
+                if exc.session:
+                    self._email_down = str(exc)
                 if exc.permanent:
                     self._dead(row, str(exc), self.clock())
                 else:

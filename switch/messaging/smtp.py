@@ -23,11 +23,13 @@ __all__ = ["EmailError", "SmtpChannel", "build_email", "message_id_for"]
 
 
 class EmailError(RuntimeError):
-    """A message the server did not take: `permanent` for a 5xx answer."""
+    """A message the server did not take: `permanent` for a 5xx answer; `session` when no
+    session could be had at all (unreachable, no STARTTLS, refused login)."""
 
-    def __init__(self, reason: str, permanent: bool) -> None:
+    def __init__(self, reason: str, permanent: bool, session: bool = False) -> None:
         super().__init__(reason)
         self.permanent = permanent
+        self.session = session
 
 
 def message_id_for(outbox_id: int, sender: str) -> str:
@@ -77,12 +79,12 @@ class SmtpChannel:
             smtp = smtplib.SMTP(s.smtp.host, s.smtp.port, timeout=s.timeout)
         except (OSError, smtplib.SMTPException) as exc:
             raise EmailError(f"SMTP server {s.smtp} unreachable: {type(exc).__name__}",
-                             permanent=False) from None
+                             permanent=False, session=True) from None
         try:
             smtp.ehlo()
             if not smtp.has_extn("starttls"):
                 raise EmailError(f"SMTP server {s.smtp} does not offer STARTTLS",
-                                 permanent=False)
+                                 permanent=False, session=True)
             smtp.starttls(context=self._context())
             smtp.ehlo()
             if s.username is not None and s.password is not None:
@@ -93,11 +95,11 @@ class SmtpChannel:
         except smtplib.SMTPAuthenticationError as exc:
             smtp.close()
             raise EmailError(f"SMTP server {s.smtp} refused the login: {exc.smtp_code}",
-                             permanent=False) from None
+                             permanent=False, session=True) from None
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
             smtp.close()
             raise EmailError(f"SMTP server {s.smtp}: STARTTLS or login failed: "
-                             f"{type(exc).__name__}", permanent=False) from None
+                             f"{type(exc).__name__}", permanent=False, session=True) from None
         self._smtp = smtp
 
     def send(self, msg: EmailMessage) -> None:

@@ -115,3 +115,26 @@ def test_a_sender_killed_between_submit_and_answer(tmp_path: Path, smsc: Any) ->
     assert "promotional messages are not sent twice" in p["last_error"]
     assert smsc.texts().count("Your code is 4711") == 2          # the duplicate we accept
     assert sum(1 for s in smsc.submitted if s.data_coding == 8) == 2   # greeting: once
+
+
+def test_the_running_sender_stays_bound_for_replies(tmp_path: Path, smsc: Any) -> None:
+    """With nothing to send, the running sender is still bound, so a customer's STOP reaches
+    it; under SIGTERM it unbinds."""
+    config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
+    conn = open_db(config)
+    proc = start_sender(config)
+    try:
+        wait_until(lambda: smsc.sessions() == 1, 60, "the sender's bind")
+        smsc.reply("+989121234567", "Stop")
+        wait_until(lambda: conn.execute(
+            "SELECT promotional FROM message_consent WHERE address = '989121234567'"
+        ).fetchone() == (0,), 60, "the opt-out recorded")
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "opt-outs 1" in out
+    assert "989121234567" not in err and "98912***4567" in err
