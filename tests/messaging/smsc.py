@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -174,12 +173,3 @@ class TestSmsc:
     def texts(self) -> list[str]:
         with self._lock:
             return [s.text() for s in self.submitted]
-
-
-def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
-    """Poll `check` until it holds; fail naming `what` after a generous `timeout`."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)

@@ -3,19 +3,21 @@ submit_sm and its answer (docs/messaging.md §Delivery guarantees)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from switch.config import Config
 from switch.messaging import NewMessage, enqueue
+from terminal_agent.testing.services import wait_until
 from tests.messaging.conftest import ROOT, lps, open_db, row, write_config
-from tests.messaging.smsc import wait_until
 
 #: No quiet hours: these tests run on the real clock, at whatever hour CI runs them.
 AWAKE = '[messaging.quiet_hours]\nfrom = "00:00"\nto = "00:00"\n'
@@ -37,6 +39,26 @@ def start_sender(config: Config) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "switch.cli", "messages", "send", "--config",
                              config.path], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
+
+
+@contextlib.contextmanager
+def running_sender(config: Config) -> Iterator[subprocess.Popen[str]]:
+    """`lps messages send` running; killed at the end if the test did not stop it."""
+    proc = start_sender(config)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def terminate(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """SIGTERM, then the sender's output; it must exit 0."""
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    return out, err
 
 
 def test_a_birthday_greeting_goes_out_with_send_once(tmp_path: Path, smsc: Any) -> None:
@@ -71,18 +93,11 @@ def test_operator_opt_out_with_persian_digits(tmp_path: Path, smsc: Any) -> None
 def test_sigterm_stops_the_running_sender_cleanly(tmp_path: Path, smsc: Any) -> None:
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
     conn = open_db(config)
-    proc = start_sender(config)
-    try:
+    with running_sender(config) as proc:
         oid = queue(conn, config, "plain", {"code": "4711"})
         wait_until(lambda: row(conn, oid)["state"] == "delivered", 60, "the receipt")
         assert smsc.sessions() == 1
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+        out, _err = terminate(proc)
     assert "sent 1," in out
     wait_until(lambda: smsc.sessions() == 0, 20, "the unbind")
 
@@ -97,12 +112,10 @@ def test_a_sender_killed_between_submit_and_answer(tmp_path: Path, smsc: Any) ->
     transactional = queue(conn, config, "plain", {"code": "4711"})
     promotional = queue(conn, config, "birthday", {"name": "نگار", "bonus": 50,
                                                    "date": "2026-11-23"})
-    proc = start_sender(config)
-    try:
+    with running_sender(config) as proc:
         wait_until(lambda: smsc.held == 3, 60, "three parts submitted and held")
         assert {row(conn, transactional)["state"], row(conn, promotional)["state"]} == {
             "sending"}
-    finally:
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     smsc.answer = "accept"
@@ -122,19 +135,12 @@ def test_the_running_sender_stays_bound_for_replies(tmp_path: Path, smsc: Any) -
     it; under SIGTERM it unbinds."""
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
     conn = open_db(config)
-    proc = start_sender(config)
-    try:
+    with running_sender(config) as proc:
         wait_until(lambda: smsc.sessions() == 1, 60, "the sender's bind")
         smsc.reply("+989121234567", "Stop")
         wait_until(lambda: conn.execute(
             "SELECT promotional FROM message_consent WHERE address = '989121234567'"
         ).fetchone() == (0,), 60, "the opt-out recorded")
-        proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 0, err
+        out, err = terminate(proc)
     assert "opt-outs 1" in out
     assert "989121234567" not in err and "98912***4567" in err

@@ -14,8 +14,8 @@ import pytest
 from switch.config import Config
 from switch.messaging import NewMessage, enqueue
 from switch.messaging.sender import Sender
+from terminal_agent.testing.services import wait_until
 from tests.messaging.conftest import DAYTIME, Clock, free_port, open_db, row, write_config
-from tests.messaging.smsc import wait_until
 
 BIRTHDAY = {"name": "علی‌رضا حسین‌زاده", "bonus": 50, "date": "2026-11-23"}
 RECEIPT = {"amount": 1_250_000, "points": 125, "balance": 900}
@@ -187,6 +187,17 @@ def test_a_refusing_smsc_means_backoff_then_the_dead_letter(
     assert "cust-7" not in logged
 
 
+def run_until_dead(conn: sqlite3.Connection, config: Config, oid: int) -> dict[str, Any]:
+    """Three runs an hour apart (past every backoff): the message must end in the dead letter."""
+    clock = Clock(DAYTIME)
+    for _ in range(3):
+        sender(conn, config, clock).run(once=True)
+        clock.advance(3600)
+    r = row(conn, oid)
+    assert (r["state"], r["attempts"]) == ("dead", 3)
+    return r
+
+
 def ob_due(r: dict[str, Any]) -> dt.datetime:
     from switch.messaging.outbox import parse_stamp
 
@@ -209,13 +220,8 @@ def test_an_unreachable_smsc_is_retried_then_dead_never_lost(
     config = write_config(tmp_path, sms_port=free_port())   # nobody listens there
     conn = open_db(config)
     oid = queue(conn, config, "receipt", RECEIPT)
-    clock = Clock(DAYTIME)
     caplog.set_level(logging.INFO, logger="lps.messaging")
-    for _ in range(3):
-        sender(conn, config, clock).run(once=True)
-        clock.advance(3600)
-    r = row(conn, oid)
-    assert (r["state"], r["attempts"]) == ("dead", 3)
+    r = run_until_dead(conn, config, oid)
     assert "unreachable" in r["last_error"]
     assert "989121234567" not in caplog.text
 
@@ -225,12 +231,7 @@ def test_a_wrong_password_is_a_refused_bind_retried_then_dead(
     config = write_config(tmp_path, sms_port=net_smpp_smsc, password="wrong")
     conn = open_db(config)
     oid = queue(conn, config, "receipt", RECEIPT)
-    clock = Clock(DAYTIME)
-    for _ in range(3):
-        sender(conn, config, clock).run(once=True)
-        clock.advance(3600)
-    r = row(conn, oid)
-    assert (r["state"], r["attempts"]) == ("dead", 3)
+    r = run_until_dead(conn, config, oid)
     assert "refused the bind" in r["last_error"]
     assert "0x0000000E" in r["last_error"]
     assert "wrong" not in r["last_error"]
