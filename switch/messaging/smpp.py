@@ -30,6 +30,10 @@ __all__ = ["Accepted", "ChannelError", "Outcome", "Receipt", "Refused", "Reply",
            "SmsPart", "Unknown"]
 
 log = logging.getLogger("lps.messaging.smpp")
+#: smpplib logs every PDU in hex at DEBUG, the bind's password and customers' numbers among
+#: them: its logger never goes below INFO, whatever the switch's log_level.
+_LIBRARY_LOG = logging.getLogger("lps.messaging.smpplib")
+_LIBRARY_LOG.setLevel(logging.INFO)
 
 #: SMPP 3.4 §5.2.28 message_state values, as the receipt text names them (Appendix B).
 MESSAGE_STATES = {1: "ENROUTE", 2: "DELIVRD", 3: "EXPIRED", 4: "DELETED", 5: "UNDELIV",

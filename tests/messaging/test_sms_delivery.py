@@ -278,3 +278,16 @@ def test_parts_the_smsc_acknowledged_are_not_sent_again(tmp_path: Path, smsc: An
     assert {sub.udh()[3] for sub in smsc.submitted} == {oid % 256}
     r = row(conn, oid)
     assert (r["state"] in ("sent", "delivered"), r["parts"], r["attempts"]) == (True, 4, 2)
+
+
+def test_debug_logging_shows_no_pdu_with_password_or_number(
+        tmp_path: Path, smsc: Any, caplog: pytest.LogCaptureFixture) -> None:
+    config = write_config(tmp_path, sms_port=smsc.port, password="s3cret")
+    conn = open_db(config)
+    queue(conn, config, "plain", {"code": "4711"})
+    caplog.set_level(logging.DEBUG)
+    deliver(sender(conn, config, Clock(DAYTIME)), 1)
+    logged = caplog.text
+    assert "s3cret" not in logged and b"s3cret".hex() not in logged
+    assert "989121234567" not in logged and b"989121234567".hex() not in logged
+    assert "4711" not in logged
