@@ -345,14 +345,19 @@ def record_receipt(conn: sqlite3.Connection, smsc_id: str, stat: str, error: str
 
 
 def requeue(conn: sqlite3.Connection, ids: Sequence[int], now: dt.datetime) -> int:
-    """An operator's retry of dead or failed messages: queued now, attempts from zero."""
+    """An operator's retry of dead or failed messages: queued now, attempts from zero, sent
+    whole again (the parts and receipts of the earlier attempts are forgotten)."""
     with transaction(conn):
         done = 0
         for oid in ids:
-            done += conn.execute(
-                "UPDATE outbox SET state = 'queued', attempts = 0, due_at = ?, updated_at = ? "
+            changed = conn.execute(
+                "UPDATE outbox SET state = 'queued', attempts = 0, due_at = ?, updated_at = ?, "
+                "parts = NULL, smsc_message_id = NULL, sent_at = NULL, delivered_at = NULL "
                 "WHERE id = ? AND state IN ('dead', 'failed')",
                 (stamp(now), stamp(now), oid)).rowcount
+            if changed:
+                conn.execute("DELETE FROM outbox_parts WHERE outbox_id = ?", (oid,))
+            done += changed
     return done
 
 

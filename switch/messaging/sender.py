@@ -271,9 +271,17 @@ class Sender:
             if not self._screen(row, now):
                 continue
             try:
-                ready.append((row, self._parts(row)))
+                parts = self._parts(row)
             except (TemplateError, SmsTooLong, ValueError) as exc:
                 self._dead(row, f"cannot render: {exc}", now)
+                continue
+            if not parts:  # every part was acknowledged before: it is sent
+                ob.claim(self.conn, [row.id], now)
+                ob.record_parts(self.conn, [ob.PartAck(row.id, n, mid)
+                                            for n, mid in row.acknowledged.items()],
+                                {row.id: len(row.acknowledged)}, now)
+                continue
+            ready.append((row, parts))
         window = self.settings.sms.window
         for start in range(0, len(ready), window):
             if self.stop.is_set():

@@ -13,6 +13,7 @@ import pytest
 
 from switch.config import Config
 from switch.messaging import NewMessage, enqueue
+from switch.messaging import outbox as ob
 from switch.messaging.sender import Sender
 from terminal_agent.testing.services import wait_until
 from tests.messaging.conftest import DAYTIME, Clock, free_port, open_db, row, write_config
@@ -90,7 +91,8 @@ def test_a_long_message_is_concatenated_and_delivered_when_every_part_is(
     assert ids == [p.message_id for p in parts]
 
 
-def test_a_failed_receipt_fails_the_message(tmp_path: Path, smsc: Any) -> None:
+def test_a_failed_receipt_fails_the_message_and_a_requeue_sends_it_whole(
+        tmp_path: Path, smsc: Any) -> None:
     smsc.receipts = "UNDELIV"
     config = write_config(tmp_path, sms_port=smsc.port)
     conn = open_db(config)
@@ -98,6 +100,13 @@ def test_a_failed_receipt_fails_the_message(tmp_path: Path, smsc: Any) -> None:
     deliver(sender(conn, config, Clock(DAYTIME)), 1)
     r = row(conn, oid)
     assert (r["state"], r["last_error"]) == ("failed", "delivery receipt UNDELIV err:000")
+    smsc.receipts = "DELIVRD"
+    assert ob.requeue(conn, [oid], DAYTIME) == 1
+    deliver(sender(conn, config, Clock(DAYTIME)), 1)
+    r = row(conn, oid)
+    assert (r["state"], r["attempts"], r["smsc_message_id"]) == (
+        "delivered", 1, smsc.submitted[-1].message_id)
+    assert len(smsc.submitted) == 2
 
 
 def test_opt_out_by_a_persian_reply_stops_promotional_but_not_transactional(
