@@ -17,18 +17,16 @@ class FakeClock:
 
 def test_a_burst_then_the_rate() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(rate=10, burst=3, clock=clock)
+    limiter = RateLimiter(rate=4, burst=3, clock=clock)      # binary fractions: exact floats
     assert [limiter.take() for _ in range(3)] == [True] * 3    # the burst
-    assert abs(limiter.delay() - 0.1) < 1e-9                   # then one per 1/rate s
-    clock.t += 0.05
-    assert abs(limiter.delay() - 0.05) < 1e-9
-    clock.t += 0.05
+    assert limiter.delay() == 0.25                             # then one per 1/rate s
+    clock.t += 0.125
+    assert limiter.delay() == 0.125
+    clock.t += 0.125
     assert limiter.delay() == 0 and limiter.take()
     clock.t += 60                                              # idle time refills the burst,
-    assert [limiter.delay() == 0 for _ in range(1)] == [True]  # never beyond it
-    for _ in range(3):
-        limiter.take()
-    assert limiter.delay() > 0
+    assert [limiter.take() for _ in range(3)] == [True] * 3    # never beyond it
+    assert limiter.delay() == 0.25
 
 
 def test_waiting_for_a_token_ends_when_the_sender_stops() -> None:
