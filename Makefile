@@ -2,7 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver
+DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver \
+	libnet-smpp-perl
 
 .PHONY: demo demo-debs test debs venv lint typecheck pytest bench clean
 
@@ -21,7 +22,8 @@ test: debs venv lint typecheck pytest
 
 # Debian packages the tests need (real pcscd + vpcd virtual reader, mosquitto, headless
 # Chromium + chromedriver for the console's browser tests; swig and the
-# pcsclite headers build pyscard). Installed only when running as root and missing.
+# pcsclite headers build pyscard; Net::SMPP for the messaging tests' SMSC that checks
+# credentials). Installed only when running as root and missing.
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -39,7 +39,8 @@ from switch.config import Config, ConfigError, load_config
 from switch.store import StoreError
 
 COMMAND_MODULES = ("switch.cli", "settlement.cli", "hsm_sim.switch_cli", "programs.cli",
-                   "switch.programs_cli", "switch.draw_cli", "switch.console.cli")
+                   "switch.programs_cli", "switch.draw_cli", "switch.console.cli",
+                   "switch.messaging.cli")
 DEFAULT_CONFIG = "lps.toml"
 PAN_HELP = "card number, 13-19 digits (Persian digits are read as ASCII)"
 

@@ -13,8 +13,11 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+if TYPE_CHECKING:
+    from switch.messaging.settings import MessagingSettings
 
 __all__ = [
     "Campaign",
@@ -197,6 +200,8 @@ class Config:
     stores: Mapping[str, Store]
     terminals: Mapping[str, Terminal]
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
+    #: `[messaging]` (docs/messaging.md); None when the section is absent.
+    messaging: MessagingSettings | None = None
 
     def coalition_of_store(self, store_id: str) -> Coalition:
         return self.coalitions[self.stores[store_id].coalition]
@@ -600,11 +605,23 @@ def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
                         f"BIN {b} overlaps {other_bin} of coalition {other}",
                     )
             owner[b] = c.id
+    messaging = _messaging(top, coalitions, stores)
     top.done()
     return Config(
         path=file, switch=switch, coalitions=coalitions, stores=stores, terminals=terminals,
-        raw=data,
+        raw=data, messaging=messaging,
     )
+
+
+def _messaging(top: _Reader, coalitions: Mapping[str, Coalition],
+               stores: Mapping[str, Store]) -> MessagingSettings | None:
+    """`[messaging]`, read by the messaging package (docs/messaging.md §Configuration)."""
+    table = top.table_of("messaging")
+    if table is None:
+        return None
+    from switch.messaging.settings import parse_messaging
+
+    return parse_messaging(top.child("messaging", table), coalitions, stores)
 
 
 def load_config(path: str | Path) -> Config:

@@ -1,0 +1,44 @@
+"""Opt-out from promotional messages: a customer's reply or an operator's switch.
+
+A reply of `لغو` (cancel), `انصراف` (withdraw) or `STOP`, in any letter case, with spaces,
+ZWNJ, Arabic letter forms or digits around it (operators often ask for "لغو ۱۱"), turns
+promotional messages to that number off. Transactional messages (a receipt, a balance) still
+go: the customer asked for the transaction. docs/messaging.md §Opt-out.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from switch.core.text import search_key, to_ascii_digits
+from switch.messaging.outbox import stamp, transaction
+
+__all__ = ["OPT_OUT_WORDS", "is_opt_out", "promotional_allowed", "set_consent"]
+
+OPT_OUT_WORDS = ("لغو", "انصراف", "stop", "unsubscribe")
+_KEYS = frozenset(search_key(w) for w in OPT_OUT_WORDS)
+_STRIP = "0123456789.,!؟?:;-_()«»\"'*#"
+
+
+def is_opt_out(text: str) -> bool:
+    """Whether a customer's reply asks to stop promotional messages."""
+    key = search_key(to_ascii_digits(text)).strip(_STRIP)
+    return key in _KEYS
+
+
+def set_consent(conn: sqlite3.Connection, address: str, promotional: bool, source: str,
+                now: dt.datetime) -> None:
+    """Record an opt-out (`promotional=False`) or opt-in for a normalised address."""
+    with transaction(conn):
+        conn.execute(
+            "INSERT INTO message_consent (address, promotional, source, updated_at) "
+            "VALUES (?,?,?,?) ON CONFLICT (address) DO UPDATE SET "
+            "promotional = excluded.promotional, source = excluded.source, "
+            "updated_at = excluded.updated_at", (address, int(promotional), source, stamp(now)))
+
+
+def promotional_allowed(conn: sqlite3.Connection, address: str) -> bool:
+    row = conn.execute("SELECT promotional FROM message_consent WHERE address = ?",
+                       (address,)).fetchone()
+    return row is None or bool(row[0])
