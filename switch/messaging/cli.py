@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import Any
 
+from switch.cli_input import Failed, InputError, require_database, whole
 from switch.config import Config
 from switch.core.text import TextError, parse_int
 from switch.messaging import outbox as ob
@@ -28,9 +29,10 @@ __all__ = ["register_commands"]
 
 
 def _open(config: Config) -> sqlite3.Connection:
+    """The switch's database (never created here: docs/cli.md's missing-database sentence)."""
     from switch.store import connect, migrate
 
-    conn = connect(config.switch.database)
+    conn = connect(require_database(config.switch.database))
     migrate(conn)
     ensure_schema(conn)
     return conn
@@ -46,6 +48,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from switch.messaging.sender import Sender, SenderBusy, sender_lock
 
     config = _config(args)
+    require_database(config.switch.database)
     if config.messaging is None or (config.messaging.sms is None
                                     and config.messaging.email is None):
         print(f"lps messages send: {config.path}: no [messaging.sms] or [messaging.email]",
@@ -65,8 +68,7 @@ def cmd_send(args: argparse.Namespace) -> int:
             finally:
                 conn.close()
     except SenderBusy as exc:
-        print(f"lps messages send: {exc}", file=sys.stderr)
-        return 1
+        raise Failed(str(exc)) from None
     recovered = ", ".join(f"{n} {s}" for s, n in sorted(report.recovered.items())) or "none"
     print(f"sent {report.sent}, retry later {report.retried}, dead {report.dead}, "
           f"failed {report.failed}, held for quiet hours {report.deferred}, receipts "
@@ -98,8 +100,7 @@ def cmd_requeue(args: argparse.Namespace) -> int:
     try:
         ids = [parse_int(text, "message id", minimum=1) for text in args.ids]
     except TextError as exc:
-        print(f"lps messages requeue: {exc}", file=sys.stderr)
-        return 1
+        raise InputError(str(exc)) from None
     conn = _open(_config(args))
     try:
         if args.dead:
@@ -115,8 +116,7 @@ def cmd_consent(args: argparse.Namespace) -> int:
     try:
         number = normalize_mobile(args.number)
     except MobileError as exc:
-        print(f"lps messages {args.command_name}: {exc}", file=sys.stderr)
-        return 1
+        raise InputError(str(exc)) from None
     conn = _open(_config(args))
     try:
         set_consent(conn, number, args.command_name == "optin", "operator",
@@ -137,12 +137,14 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q = msub.add_parser("send", help="deliver due messages (SMPP, SMTP)")
     q.add_argument("--once", action="store_true",
                    help="drain what is due now and exit (default: keep running until SIGTERM)")
-    q.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    q.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="how much the sender logs (default INFO)")
     add_config_argument(q)
     q.set_defaults(func=cmd_send)
 
     q = msub.add_parser("status", help="messages by state, and the dead letters")
-    q.add_argument("--limit", type=int, default=20, help="dead letters shown (default 20)")
+    q.add_argument("--limit", type=whole("--limit", 1, 10_000), default=20,
+                   help="dead letters shown (default 20)")
     add_config_argument(q)
     q.set_defaults(func=cmd_status)
 

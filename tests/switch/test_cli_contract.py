@@ -112,6 +112,11 @@ TABLE: dict[str, tuple[list[str], list[str] | None, bool]] = {
     "draw-verify": (["OUT"], None, False),
     "staff": (["list"], None, False),
     "console": ([], ["--listen", "localhost"], False),
+    "messages send": (["--once"], None, True),
+    "messages status": ([], ["--limit", "many"], True),
+    "messages requeue": (["1"], ["first"], True),
+    "messages optout": (["09121234567"], ["0912"], True),
+    "messages optin": (["09121234567"], ["0912"], True),
 }
 
 
