@@ -19,6 +19,13 @@ from hsm_sim.server import parse_listen, serve
 _TYPES = ", ".join(t.name for t in KeyType)
 
 
+def _ascii_int(text: str) -> int:
+    """An argparse type: ASCII digits only (`int()` also reads '٥' and '５')."""
+    if not primitives.is_ascii_digits(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number (ASCII digits 0-9)")
+    return int(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="lps-hsm", description="LPS HSM simulator")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -37,7 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     kcv.add_argument("--lmk", help="LMK file (needed for a key under the LMK)")
     kcv.add_argument("--type", help=f"key type of a key under the LMK: {_TYPES}")
     kcv.add_argument("--algorithm", choices=("tdes", "aes"), default="tdes")
-    kcv.add_argument("--length", type=int, default=3, help="bytes of KCV (default 3)")
+    kcv.add_argument("--length", type=_ascii_int, default=3, help="bytes of KCV (default 3)")
 
     new = sub.add_parser("new-key", help="generate a key, or form one from clear components")
     new.add_argument("--lmk", required=True)

@@ -22,6 +22,7 @@ from hsm_sim.errors import (
     ProtocolError,
 )
 from hsm_sim.lmk import KeyType, parse_key_type
+from hsm_sim.primitives import is_ascii_digits
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class FieldReader:
 
     def digits(self, n: int, what: str) -> str:
         value = self.text(n, what)
-        if not value.isdigit():
+        if not is_ascii_digits(value):
             raise ProtocolError(f"{what} must be {n} decimal digits")
         return value
 

@@ -29,7 +29,7 @@ from hsm_sim.errors import (
 )
 from hsm_sim.hostcmd import HEADER_LEN, response_code
 from hsm_sim.lmk import KeyType, parse_key_type
-from hsm_sim.primitives import account_number, check_tdes_ksn
+from hsm_sim.primitives import account_number, check_tdes_ksn, is_ascii_digits
 
 T = TypeVar("T")
 
@@ -132,7 +132,7 @@ def check_mac(mac: bytes) -> None:
 
 
 def check_pin(pin: str) -> str:
-    if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit():
+    if not isinstance(pin, str) or not is_ascii_digits(pin):
         raise PinError("a PIN is a string of decimal digits")
     if not 4 <= len(pin) <= 12:
         raise PinError(f"a PIN has 4 to 12 digits, got {len(pin)}")

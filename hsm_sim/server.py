@@ -15,6 +15,7 @@ import struct
 
 from hsm_sim.engine import HsmEngine
 from hsm_sim.hostcmd import handle
+from hsm_sim.primitives import is_ascii_digits
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,7 @@ _LEN = struct.Struct(">H")
 def parse_listen(listen: str) -> tuple[str, int]:
     """``host:port`` (``[::1]:1500`` for IPv6) as a (host, port) pair."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+    if not sep or not is_ascii_digits(port) or not 0 <= int(port) <= 65535:
         raise ValueError(f"listen address must be host:port, got {listen!r}")
     return host.strip("[]") or "127.0.0.1", int(port)
 
