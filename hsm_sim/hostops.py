@@ -21,6 +21,7 @@ from hsm_sim.errors import (
     KeySchemeError,
     KeyTypeError,
     LmkError,
+    NotAuthorisedError,
     PinBlockError,
     PinBlockFormatError,
     PinError,
@@ -38,6 +39,7 @@ ERRORS: dict[str, type[HsmError]] = {
     "10": KeyParityError,
     "13": LmkError,
     "15": InputError,
+    "17": NotAuthorisedError,
     "20": PinBlockError,
     "23": PinBlockFormatError,
     "24": PinError,
@@ -52,7 +54,8 @@ def error_for(command: str, code: str) -> HsmError:
     cls = ERRORS.get(code)
     if cls is None:
         return RemoteError(code, f"HSM {command} answered error {code}")
-    return cls(f"HSM {command} answered error {code}")
+    hint = f": {cls.hint}" if cls.hint else ""
+    return cls(f"HSM {command} answered error {code}{hint}")
 
 
 @dataclass(frozen=True)
