@@ -58,7 +58,7 @@ def unguarded_isdigit(path: Path) -> list[str]:
             and id(node) not in guarded]
 
 
-@pytest.mark.parametrize("package", ["iso8583", "hsm_sim"])
+@pytest.mark.parametrize("package", ["iso8583", "hsm_sim", "terminal_agent"])
 def test_every_digit_check_requires_ascii(package: str) -> None:
     found = [hit for path in sorted((ROOT / package).rglob("*.py"))
              for hit in unguarded_isdigit(path)]
