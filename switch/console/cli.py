@@ -14,6 +14,7 @@ import sys
 
 from switch.cli import add_config_argument, config_from
 from switch.console.roles import ROLES
+from switch.core.text import is_digits
 
 
 def _actor() -> str:
@@ -67,13 +68,13 @@ def cmd_staff(args: argparse.Namespace) -> int:
 
 def _listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:
+    if not sep or not is_digits(port) or not 0 <= int(port) < 65536:
         raise argparse.ArgumentTypeError(f"HOST:PORT expected, got {text!r}")
     return host or "127.0.0.1", int(port)
 
 
 def _positive(text: str) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not is_digits(text) or int(text) < 1:
         raise argparse.ArgumentTypeError(f"a positive whole number expected, got {text!r}")
     return int(text)
 
@@ -98,7 +99,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     settings = Settings(
         approval_threshold=args.approval_threshold,
         limits=Limits(max_failures=args.max_failures,
-                      session_ttl=dt.timedelta(minutes=args.session_minutes)),
+                      session_ttl=dt.timedelta(minutes=args.session_minutes),
+                      max_hashing=args.max_hashing, hashing_queue=args.hashing_queue),
         settlement_out=Path(args.settlement_out) if args.settlement_out else None,
         mqtt=args.mqtt, secure_cookies=args.secure_cookies)
     app = App(config, args.config, settings)
@@ -136,7 +138,13 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--session-minutes", type=_positive, default=30,
                    help="idle minutes before a session expires (default: %(default)s)")
     p.add_argument("--max-failures", type=_positive, default=5,
-                   help="failed logins per username in 15 minutes before refusing "
+                   help="failed logins of one username from one address in 15 minutes before "
+                        "each further try waits, 1 s doubling up to 15 minutes "
+                        "(default: %(default)s)")
+    p.add_argument("--max-hashing", type=_positive, default=2,
+                   help="password hashings at once, 64 MiB each (default: %(default)s)")
+    p.add_argument("--hashing-queue", type=_positive, default=4,
+                   help="logins waiting for a hashing slot; more are refused with HTTP 503 "
                         "(default: %(default)s)")
     p.add_argument("--settlement-out", help="where console runs write each day's files "
                                             "(default: <database>.settlement/<day>)")
