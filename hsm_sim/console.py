@@ -142,12 +142,8 @@ def console_request(path: str | os.PathLike[str], line: str, timeout: float = 5.
         try:
             sock.connect(os.fspath(path))
             sock.sendall(line.encode("ascii") + b"\n")
-            reply = b""
-            while not reply.endswith(b"\n"):
-                chunk = sock.recv(256)
-                if not chunk:
-                    break
-                reply += chunk
+            with sock.makefile("rb") as replies:
+                reply = replies.readline(MAX_LINE)
         except OSError as exc:
             raise ConsoleError(f"cannot reach the HSM console {path}: "
                                f"{exc.strerror or exc}") from None

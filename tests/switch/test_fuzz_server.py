@@ -9,8 +9,8 @@ DE70 301): its answer shows that every frame before it was handled; the switch m
 close the connection (the protocol closes on some faults), but an echo neither answered nor
 closed within 60 s fails the test. Afterwards the switch must still be running, answer a
 valid request on a new connection, stop cleanly, and its log (stderr, captured whole) must
-hold no traceback and no card number in clear. The seed is printed, and named in every failure: `LPS_FUZZ_SEED=<seed>` replays it,
-`LPS_FUZZ_FRAMES` sets the count.
+hold no traceback and no card number in clear. The seed is printed, and named in every
+failure: `LPS_FUZZ_SEED=<seed>` replays it, `LPS_FUZZ_FRAMES` sets the count.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +33,7 @@ import pytest
 
 from iso8583 import Message, load_profile
 from iso8583.loyalty import OriginalData, build_de90, build_tlv
+from terminal_agent.testing.services import wait_until
 from tests.security.support import write_config
 from tests.switch.support import (
     NOW,
@@ -72,14 +73,6 @@ class Switch:
         return self.log.read_text(encoding="utf-8", errors="replace")
 
 
-def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 @contextlib.contextmanager
 def lps_serve(tmp: Path) -> Iterator[Switch]:
     """`lps serve` on free ports with its database in `tmp`; its stderr in a file."""
@@ -100,7 +93,7 @@ def lps_serve(tmp: Path) -> Iterator[Switch]:
                 switch.addresses[name] = (host, int(port))
             return set(PROFILES) <= set(switch.addresses)
 
-        _wait_for(listening, "lps serve to listen")
+        wait_until(listening, 120, "lps serve's listeners")
         yield switch
     finally:
         if proc.poll() is None:
