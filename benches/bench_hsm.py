@@ -41,15 +41,20 @@ def tcp_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
     """``lps-hsm serve`` in its own process, as deployed (its own interpreter and GIL)."""
     lmk = tmp_path_factory.mktemp("hsm") / "lmk.json"
     create_lmk_file(lmk)
+    console = lmk.with_name("console")
     proc = subprocess.Popen(
         [sys.executable, "-m", "hsm_sim.cli", "serve", "--lmk", str(lmk),
-         "--listen", "127.0.0.1:0"],
+         "--listen", "127.0.0.1:0", "--console", str(console)],
         stdout=subprocess.PIPE, text=True,
     )
     try:
         assert proc.stdout is not None
         match = re.search(r"listening on ([\d.]+):(\d+)", proc.stdout.readline())
         assert match, "lps-hsm serve did not start"
+        assert "console on" in proc.stdout.readline()
+        # export_tmk_components (NE) needs the Authorised state (docs/hsm.md §6)
+        subprocess.run([sys.executable, "-m", "hsm_sim.cli", "authorise", "--console",
+                        str(console), "--minutes", "60"], check=True, capture_output=True)
         yield match.group(1), int(match.group(2))
     finally:
         proc.terminate()

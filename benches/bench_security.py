@@ -303,12 +303,18 @@ def test_mac_verify_inproc(benchmark: Any, tmp_path: Path) -> None:
 def hsm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     lmk = tmp_path_factory.mktemp("hsm") / "lmk.json"
     create_lmk_file(lmk)
+    console = lmk.with_name("console")
     proc = subprocess.Popen([sys.executable, "-m", "hsm_sim.cli", "serve", "--lmk", str(lmk),
-                             "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+                             "--listen", "127.0.0.1:0", "--console", str(console)],
+                            stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None
         match = re.search(r"listening on ([\d.]+:\d+)", proc.stdout.readline())
         assert match
+        assert "console on" in proc.stdout.readline()
+        # `lps keys new-terminal` splits the TMK with NE: the Authorised state (docs/hsm.md §6)
+        subprocess.run([sys.executable, "-m", "hsm_sim.cli", "authorise", "--console",
+                        str(console), "--minutes", "60"], check=True, capture_output=True)
         yield f"tcp://{match.group(1)}"
     finally:
         proc.terminate()

@@ -28,7 +28,7 @@ from hsm_sim import hostops as ops
 from hsm_sim.engine import ExportedKey, GeneratedKey, HsmEngine, KeyComponent
 from hsm_sim.errors import InputError, LmkError, ProtocolError
 from hsm_sim.lmk import KeyType, create_lmk_file, load_lmk, parse_key_type
-from hsm_sim.primitives import account_number, check_tdes_ksn
+from hsm_sim.primitives import account_number, check_tdes_ksn, is_ascii_digits
 
 T = TypeVar("T")
 _LEN = struct.Struct(">H")
@@ -292,7 +292,7 @@ def parse_tcp_url(url: str) -> tuple[str, int]:
     if not url.startswith("tcp://"):
         raise InputError(f"unknown HSM address {url!r}: use 'inproc' or 'tcp://host:port'")
     host, sep, port = url[len("tcp://") :].rpartition(":")
-    if not sep or not port.isdigit() or not host or not 0 < int(port) <= 65535:
+    if not sep or not is_ascii_digits(port) or not host or not 0 < int(port) <= 65535:
         raise InputError(f"HSM address must be tcp://host:port, got {url!r}")
     return host.strip("[]"), int(port)
 

@@ -12,6 +12,8 @@ class HsmError(Exception):
     """Base of every error raised by hsm_sim (code ``15``: invalid input data)."""
 
     code = "15"
+    #: What a person should know about this error beyond its code (empty: nothing).
+    hint = ""
 
 
 class InputError(HsmError, ValueError):
@@ -82,6 +84,14 @@ class LmkError(HsmError):
     """The LMK file is missing, malformed, too widely readable, or would be overwritten."""
 
     code = "13"
+
+
+class NotAuthorisedError(HsmError):
+    """A command that hands out clear secrets, outside the Authorised state (docs/hsm.md §6)."""
+
+    code = "17"
+    hint = ("the HSM is not in the authorised state; an operator enters it at the HSM's "
+            "console: lps-hsm authorise --console PATH")
 
 
 class ProtocolError(HsmError):

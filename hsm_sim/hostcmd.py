@@ -6,6 +6,8 @@ response code (the command with its second character plus one), a 2-character er
 the response fields. ``docs/hsm.md`` lists every layout field by field.
 
 ``handle`` never raises: a malformed request gets an error code, an unexpected fault ``41``.
+Commands that hand out clear secrets (``AUTHORISED_COMMANDS``) answer ``17`` outside the
+Authorised state; ``RA`` leaves that state (hsm_sim/authority.py).
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from hsm_sim.authority import AUTHORISED_COMMANDS, AuthorisedState
 from hsm_sim.engine import PIN_FORMAT_ISO0, HsmEngine
 from hsm_sim.errors import (
     CommandError,
     HsmError,
     KeySchemeError,
     KeyTypeError,
+    NotAuthorisedError,
     ProtocolError,
 )
 from hsm_sim.lmk import KeyType, parse_key_type
+from hsm_sim.primitives import is_ascii_digits
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +79,7 @@ class FieldReader:
 
     def digits(self, n: int, what: str) -> str:
         value = self.text(n, what)
-        if not value.isdigit():
+        if not is_ascii_digits(value):
             raise ProtocolError(f"{what} must be {n} decimal digits")
         return value
 
@@ -284,6 +289,12 @@ def _gu(engine: HsmEngine, r: FieldReader) -> bytes:
     return _verdict(engine.verify_pin_dukpt(bdk, ksn, block, account, pin_lmk, PIN_FORMAT_ISO0))
 
 
+def _ra(engine: HsmEngine, r: FieldReader) -> bytes:
+    """Cancel the Authorised state: handled in `handle`, which holds the state."""
+    r.done()
+    return _ok()
+
+
 HANDLERS: dict[str, Handler] = {
     "NC": _nc,
     "A0": _a0,
@@ -297,11 +308,15 @@ HANDLERS: dict[str, Handler] = {
     "JC": _jc,
     "BC": _bc,
     "GU": _gu,
+    "RA": _ra,
 }
 
 
-def handle(engine: HsmEngine, payload: bytes) -> bytes:
-    """Answer one request payload (without the length prefix). Never raises."""
+def handle(engine: HsmEngine, payload: bytes, state: AuthorisedState | None = None) -> bytes:
+    """Answer one request payload (without the length prefix). Never raises.
+
+    `state` is the HSM's Authorised state; None (a bare engine) is never authorised.
+    """
     header = payload[:HEADER_LEN].ljust(HEADER_LEN, b" ")
     raw_cmd = payload[HEADER_LEN : HEADER_LEN + 2]
     try:
@@ -315,7 +330,15 @@ def handle(engine: HsmEngine, payload: bytes) -> bytes:
     if handler is None:
         return header + reply + CommandError.code.encode()
     try:
+        if command in AUTHORISED_COMMANDS and (state is None or not state.active):
+            raise NotAuthorisedError(f"{command} needs the authorised state")
         body = handler(engine, FieldReader(payload[HEADER_LEN + 2 :]))
+        if command == "RA" and state is not None:
+            state.cancel()
+            log.warning("authorised state cancelled by host command RA")
+    except NotAuthorisedError as exc:
+        log.warning("%s refused: %s (%s)", command, exc, exc.code)
+        body = exc.code.encode()
     except HsmError as exc:
         log.info("%s rejected: %s (%s)", command, exc, exc.code)
         body = exc.code.encode()

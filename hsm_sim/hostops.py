@@ -21,6 +21,7 @@ from hsm_sim.errors import (
     KeySchemeError,
     KeyTypeError,
     LmkError,
+    NotAuthorisedError,
     PinBlockError,
     PinBlockFormatError,
     PinError,
@@ -29,7 +30,7 @@ from hsm_sim.errors import (
 )
 from hsm_sim.hostcmd import HEADER_LEN, response_code
 from hsm_sim.lmk import KeyType, parse_key_type
-from hsm_sim.primitives import account_number, check_tdes_ksn
+from hsm_sim.primitives import account_number, check_tdes_ksn, is_ascii_digits
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ ERRORS: dict[str, type[HsmError]] = {
     "10": KeyParityError,
     "13": LmkError,
     "15": InputError,
+    "17": NotAuthorisedError,
     "20": PinBlockError,
     "23": PinBlockFormatError,
     "24": PinError,
@@ -52,7 +54,8 @@ def error_for(command: str, code: str) -> HsmError:
     cls = ERRORS.get(code)
     if cls is None:
         return RemoteError(code, f"HSM {command} answered error {code}")
-    return cls(f"HSM {command} answered error {code}")
+    hint = f": {cls.hint}" if cls.hint else ""
+    return cls(f"HSM {command} answered error {code}{hint}")
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def check_mac(mac: bytes) -> None:
 
 
 def check_pin(pin: str) -> str:
-    if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit():
+    if not isinstance(pin, str) or not is_ascii_digits(pin):
         raise PinError("a PIN is a string of decimal digits")
     if not 4 <= len(pin) <= 12:
         raise PinError(f"a PIN has 4 to 12 digits, got {len(pin)}")

@@ -213,8 +213,13 @@ def tdes_cmac(key: bytes, data: bytes) -> bytes:
 # --------------------------------------------------------------------------- PIN blocks
 
 
+def is_ascii_digits(text: str) -> bool:
+    """ASCII `0-9` only, at least one: `str.isdigit` alone accepts '²', '٥' and '５'."""
+    return text.isascii() and text.isdigit()
+
+
 def _check_pin(pin: object) -> str:
-    if not isinstance(pin, str) or not pin.isascii() or not pin.isdigit():
+    if not isinstance(pin, str) or not is_ascii_digits(pin):
         raise PinError("a PIN is a string of decimal digits")
     if not 4 <= len(pin) <= 12:
         raise PinError(f"a PIN has 4 to 12 digits, got {len(pin)}")
@@ -222,7 +227,7 @@ def _check_pin(pin: object) -> str:
 
 
 def _check_pan(pan: object, min_len: int = 13) -> str:
-    if not isinstance(pan, str) or not pan.isascii() or not pan.isdigit():
+    if not isinstance(pan, str) or not is_ascii_digits(pan):
         raise PanError("a PAN is a string of decimal digits")
     if not min_len <= len(pan) <= 19:
         raise PanError(f"a PAN here has {min_len} to 19 digits, got {len(pan)}")
@@ -235,7 +240,7 @@ def account_number(pan: str) -> str:
 
 
 def _iso0_pan_field(account12: str) -> bytes:
-    if len(account12) != 12 or not account12.isascii() or not account12.isdigit():
+    if len(account12) != 12 or not is_ascii_digits(account12):
         raise PanError("the account number field is 12 decimal digits")
     return bytes.fromhex("0000" + account12)
 
@@ -255,7 +260,7 @@ def _pin_from_field(field: str, fmt: str, fill: str) -> str:
     if not 4 <= n <= 12:
         raise PinBlockError(f"PIN length nibble {n} is outside 4..12")
     pin, filler = field[2 : 2 + n], field[2 + n :]
-    if not pin.isdigit():
+    if not is_ascii_digits(pin):
         raise PinBlockError("PIN block holds non-decimal PIN digits")
     if filler != fill * len(filler):
         raise PinBlockError(f"PIN block filler is not all {fill}")
@@ -286,7 +291,7 @@ def pan_field_iso4(pan: str) -> bytes:
     Nibble 0 is the PAN length minus 12, then the PAN (left-padded with zeros to 12 digits
     when shorter), then zero nibbles.
     """
-    if not isinstance(pan, str) or not pan.isascii() or not pan.isdigit() or not pan:
+    if not isinstance(pan, str) or not is_ascii_digits(pan):
         raise PanError("a PAN is a string of decimal digits")
     if len(pan) > 19:
         raise PanError(f"a PAN has at most 19 digits, got {len(pan)}")

@@ -10,7 +10,8 @@
 from .errors import CodecError, DecodeError, EncodeError, FramingError, SchemaError
 from .framing import MAX_FRAME, FrameDecoder, frame
 from .message import FieldValue, Message
-from .profile import Profile, available_profiles, load_profile, lps87_rules, mask_card
+from .profile import Profile, available_profiles, load_profile, lps87_rules
+from .redact import mask_card
 
 __all__ = [
     "MAX_FRAME",

@@ -3,11 +3,18 @@
 Every error names the field (when there is one), the byte offset where the fault was found and
 a reason a person can act on. `partial` keeps what was read before the fault (MTI, fields such as
 DE11 and DE41) so that a switch can still answer `30` instead of dropping the connection.
+
+Errors are logged, so neither the reason nor `partial` ever holds card data or key material in
+clear (iso8583/redact.py): the reason is redacted when the error is made, card fields in
+`partial` are masked and key fields left out whoever sets it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+from .redact import CARD_FIELDS, SECRET_FIELDS, masked_card_field, redact
 
 
 class CodecError(Exception):
@@ -21,11 +28,11 @@ class CodecError(Exception):
         offset: int | None = None,
         partial: dict[str | int, Any] | None = None,
     ) -> None:
-        self.reason = reason
+        self.reason = redact(reason)
         self.field = field
         self.offset = offset
-        self.partial: dict[str | int, Any] = partial if partial is not None else {}
-        super().__init__(reason)
+        self.partial = partial if partial is not None else {}
+        super().__init__(self.reason)
 
     def __str__(self) -> str:
         where = []
@@ -34,6 +41,18 @@ class CodecError(Exception):
         if self.offset is not None:
             where.append(f"offset {self.offset}")
         return f"{', '.join(where)}: {self.reason}" if where else self.reason
+
+    @property
+    def partial(self) -> dict[str | int, Any]:
+        """What was read before the fault; card fields masked, key fields left out."""
+        return self._partial
+
+    @partial.setter
+    def partial(self, values: Mapping[str | int, Any]) -> None:
+        self._partial = {
+            key: masked_card_field(value) if key in CARD_FIELDS else value
+            for key, value in values.items() if key not in SECRET_FIELDS or key in CARD_FIELDS
+        }
 
     @property
     def mti(self) -> str | None:

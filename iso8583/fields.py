@@ -6,7 +6,9 @@ objects through `decode(buf, pos)` and `encode(value)`, which work on `bytes` an
 than streams and contexts: the same rules, without construct's per-call bookkeeping on the hot
 path (see benches/bench_codec.py for what that saves).
 
-Every fault raises `DecodeError`/`EncodeError` with the field number; nothing else escapes.
+Every fault raises `DecodeError`/`EncodeError` with the field number; nothing else escapes. An
+error quotes a field's content only when the field holds no card data or key material
+(iso8583/redact.py); digits are ASCII `0-9` wherever they are checked (`is_ascii_digits`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import construct
 
 from .errors import DecodeError, EncodeError
 from .message import FieldValue
+from .redact import SECRET_FIELDS, shown_value
 
 _DIGITS = b"0123456789"
 _PRINTABLE = bytes(range(0x20, 0x7F))
@@ -25,6 +28,20 @@ _HEX_UPPER = b"0123456789ABCDEF"
 _TRACK2 = b"0123456789="
 # C0 and C1 control characters: never part of text, though Persian receipts need ZWNJ (Cf).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
+def is_ascii_digits(value: str | bytes) -> bool:
+    """ASCII `0-9` only, at least one: `str.isdigit` alone accepts '²', '٥' and '５'."""
+    return value.isascii() and value.isdigit()
+
+
+def _first_outside(value: str | bytes, allowed: bytes) -> int:
+    """1-based position of the first character of `value` not in `allowed` (0: none)."""
+    codes = value if isinstance(value, bytes) else [ord(char) for char in value]
+    for index, code in enumerate(codes):
+        if code > 0x7F or code not in allowed:
+            return index + 1
+    return 0
 
 
 class FieldCodec(construct.Construct):  # type: ignore[misc]
@@ -51,6 +68,8 @@ class FieldCodec(construct.Construct):  # type: ignore[misc]
         self.prefix_digits = prefix_digits
         self.prefix_encoding = prefix_encoding
         self.charset = charset
+        #: Card data or key material: errors give its size, never its content.
+        self.secret = number in SECRET_FIELDS
         if prefix_digits == 0:
             self.prefix_size = 0
         elif prefix_encoding == "bcd":
@@ -81,20 +100,27 @@ class FieldCodec(construct.Construct):  # type: ignore[misc]
     def _enc_error(self, reason: str) -> EncodeError:
         return EncodeError(f"{self.field_name}: {reason}", field=self.number)
 
+    def _quote(self, value: bytes | str) -> str:
+        """The value as an error may show it: its repr, or its size for a secret field."""
+        return shown_value(self.number, value)
+
+    def _quote_hex(self, chunk: bytes) -> str:
+        return f"({len(chunk)} bytes withheld)" if self.secret else chunk.hex().upper()
+
     # -- length prefixes ----------------------------------------------------------------------
     def _read_prefix(self, raw: bytes) -> int:
         if self.prefix_encoding == "bcd":
             digits = raw.hex()
-            if not digits.isdigit():
+            if not is_ascii_digits(digits):
                 raise self._dec_error(f"length prefix {raw.hex().upper()} is not packed BCD")
             value = int(digits)
         elif self.charset == "ascii":
-            if not raw.isdigit():
+            if not is_ascii_digits(raw):
                 raise self._dec_error(f"length prefix {raw!r} is not digits")
             value = int(raw)
         else:
             text = _decode_text(raw, self.charset)
-            if text is None or not (text.isascii() and text.isdigit()):
+            if text is None or not is_ascii_digits(text):
                 raise self._dec_error(f"length prefix {raw!r} is not digits")
             value = int(text)
         if value > self.length:
@@ -116,8 +142,8 @@ class FieldCodec(construct.Construct):  # type: ignore[misc]
             return -1
         if self.prefix_encoding == "bcd":
             text = head.hex()
-            size = int(text) if text.isdigit() else -1
-        elif self.charset == "ascii" and head.isdigit():
+            size = int(text) if is_ascii_digits(text) else -1
+        elif self.charset == "ascii" and head.isascii() and head.isdigit():
             size = int(head)
         else:
             return -1
@@ -205,7 +231,9 @@ class DigitChars(FieldCodec):
             chunk = text.encode("ascii", "replace")
         if chunk.translate(None, self._allowed):
             what = "digits and '='" if self.track2 else "digits"
-            raise self._dec_error(f"{chunk!r} holds characters other than {what}")
+            raise self._dec_error(
+                f"{self._quote(chunk)} holds characters other than {what} (first at character "
+                f"{_first_outside(chunk, self._allowed)} of {len(chunk)})")
         return chunk.decode("ascii")
 
     def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
@@ -222,7 +250,7 @@ class DigitChars(FieldCodec):
             if size is not None:
                 end = pos + size
                 chunk = buf[pos:end]
-                if len(chunk) == size and chunk.isdigit():
+                if len(chunk) == size and chunk.isascii() and chunk.isdigit():
                     return chunk.decode("ascii"), end
             else:
                 size = self._quick_prefix(buf, pos)
@@ -230,12 +258,12 @@ class DigitChars(FieldCodec):
                     end = pos + self.prefix_size
                     stop = end + size
                     chunk = buf[end:stop]
-                    if len(chunk) == size and (chunk.isdigit() or not size):
+                    if len(chunk) == size and ((chunk.isascii() and chunk.isdigit()) or not size):
                         return chunk.decode("ascii"), stop
         return FieldCodec.decode(self, buf, pos)
 
     def encode(self, value: FieldValue) -> bytes:
-        if (type(value) is str and value.isdigit() and value.isascii()
+        if (type(value) is str and value.isascii() and value.isdigit()
                 and self.charset == "ascii"):
             if self.prefix_digits == 0:
                 if len(value) == self.length:
@@ -277,12 +305,17 @@ class DigitBcd(FieldCodec):
                 )
         if self.track2:
             text = text.replace("d", "=")
-            if text.replace("=", "").isdigit() or not text.replace("=", ""):
+            bare = text.replace("=", "")
+            if not bare or is_ascii_digits(bare):
                 return text
-            raise self._dec_error(f"nibbles {chunk.hex().upper()} are not track-2 characters")
-        if text.isdigit() or not text:
+            raise self._dec_error(
+                f"nibbles {self._quote_hex(chunk)} are not track-2 characters (first bad at "
+                f"nibble {_first_outside(text, _TRACK2)} of {len(text)})")
+        if not text or is_ascii_digits(text):
             return text
-        raise self._dec_error(f"nibbles {chunk.hex().upper()} are not BCD digits")
+        raise self._dec_error(
+            f"nibbles {self._quote_hex(chunk)} are not BCD digits (first bad at nibble "
+            f"{_first_outside(text, _DIGITS)} of {len(text)})")
 
     def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
         text = _check_digits(self, value)
@@ -305,9 +338,9 @@ class DigitBcd(FieldCodec):
                 if self.length & 1:
                     if text[0] == self.pad_nibble and self.pad_left:
                         text = text[1:]
-                        if text.isdigit():
+                        if text.isascii() and text.isdigit():
                             return text, end
-                elif text.isdigit():
+                elif text.isascii() and text.isdigit():
                     return text, end
         elif size is None and not self.track2 and self.pad_left:
             units = self._quick_prefix(buf, pos)
@@ -320,14 +353,14 @@ class DigitBcd(FieldCodec):
                     if units & 1:
                         if text[:1] == self.pad_nibble:
                             text = text[1:]
-                            if text.isdigit():
+                            if text.isascii() and text.isdigit():
                                 return text, stop
-                    elif text.isdigit() or not units:
+                    elif not units or (text.isascii() and text.isdigit()):
                         return text, stop
         return FieldCodec.decode(self, buf, pos)
 
     def encode(self, value: FieldValue) -> bytes:
-        if (not self.track2 and type(value) is str and value.isdigit() and value.isascii()):
+        if (not self.track2 and type(value) is str and value.isascii() and value.isdigit()):
             units = len(value)
             if self.prefix_digits == 0:
                 if units == self.length:
@@ -343,22 +376,33 @@ class DigitBcd(FieldCodec):
 
 
 class Amount(FieldCodec):
-    """`x+n`: a sign `C` (credit) or `D` (debit), then `length` digits (chars or packed BCD)."""
+    """`x+n`: a sign `C` (credit) or `D` (debit), then `length` digits (chars or packed BCD).
+
+    `check_sign=False` takes any printable ASCII character as the sign and gives it back as it
+    came: jPOS's IFA_AMOUNT/IFB_AMOUNT do not check it, and its packager test images carry
+    DE28-31 as `000000100` (schemas/profiles/iso87a.toml, iso87b.toml).
+    """
 
     kind = "x+n"
 
-    def __init__(self, *args: Any, bcd: bool = False, pad: str = "left", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, bcd: bool = False, pad: str = "left",
+                 check_sign: bool = True, **kwargs: Any) -> None:
         self.bcd = bcd
         self.pad_left = pad == "left"
+        self.check_sign = check_sign
+        self._signs = b"CD" if check_sign else _PRINTABLE
         super().__init__(*args, **kwargs)
 
     def body_size(self, units: int) -> int:
         return 1 + ((units + 1) // 2 if self.bcd else units)
 
+    def _sign_rule(self) -> str:
+        return "C or D" if self.check_sign else "a printable ASCII character"
+
     def decode_body(self, chunk: bytes, units: int) -> FieldValue:
         sign, rest = chunk[:1], chunk[1:]
-        if sign not in (b"C", b"D"):
-            raise self._dec_error(f"sign {sign!r} is neither C nor D")
+        if len(sign) != 1 or sign[0] not in self._signs:
+            raise self._dec_error(f"sign {sign!r} is not {self._sign_rule()}")
         if self.bcd:
             digits = rest.hex()
             if units & 1:
@@ -366,20 +410,24 @@ class Amount(FieldCodec):
                                                                              digits[:-1])
                 if pad != "0":
                     raise self._dec_error(f"pad nibble is {pad.upper()}, expected 0")
-            if not digits.isdigit():
-                raise self._dec_error(f"nibbles {rest.hex().upper()} are not BCD digits")
+            if not is_ascii_digits(digits):
+                raise self._dec_error(f"nibbles {self._quote_hex(rest)} are not BCD digits")
         else:
-            if not rest.isdigit():
-                raise self._dec_error(f"{rest!r} is not digits")
+            if not is_ascii_digits(rest):
+                raise self._dec_error(f"{self._quote(rest)} is not digits")
             digits = rest.decode("ascii")
         return sign.decode("ascii") + digits
 
     def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
-        if not isinstance(value, str) or len(value) < 2 or value[0] not in "CD":
-            raise self._enc_error(f"{value!r} is not a sign C/D followed by digits")
+        rule = f"a sign ({self._sign_rule()}) followed by digits"
+        if (not isinstance(value, str) or len(value) < 2 or not value[0].isascii()
+                or ord(value[0]) not in self._signs):
+            raise self._enc_error(f"{self._quote(value)} is not {rule}"
+                                  if isinstance(value, str) else f"expects str, got "
+                                  f"{type(value).__name__}")
         digits = value[1:]
-        if not (digits.isascii() and digits.isdigit()):
-            raise self._enc_error(f"{value!r} is not a sign C/D followed by digits")
+        if not is_ascii_digits(digits):
+            raise self._enc_error(f"{self._quote(value)} is not {rule}")
         if len(digits) > self.length:
             raise self._enc_error(f"{len(digits)} digits exceed the length {self.length}")
         digits = digits.zfill(self.length)
@@ -406,13 +454,17 @@ class Text(FieldCodec):
     def decode_body(self, chunk: bytes, units: int) -> FieldValue:
         if self.charset == "ascii":
             if chunk.translate(None, _PRINTABLE):
-                raise self._dec_error(f"{chunk!r} holds bytes outside printable ASCII")
+                raise self._dec_error(
+                    f"{self._quote(chunk)} holds bytes outside printable ASCII (first at byte "
+                    f"{_first_outside(chunk, _PRINTABLE)} of {len(chunk)})")
             return chunk.decode("ascii")
         text = _decode_text(chunk, self.charset)
         if text is None:
-            raise self._dec_error(f"{chunk!r} is not valid {self.charset}")
-        if _CONTROL.search(text):
-            raise self._dec_error(f"{text!r} holds control characters")
+            raise self._dec_error(f"{self._quote(chunk)} is not valid {self.charset}")
+        control = _CONTROL.search(text)
+        if control:
+            raise self._dec_error(f"{self._quote(text)} holds control characters (first at "
+                                  f"character {control.start() + 1} of {len(text)})")
         return text
 
     def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
@@ -420,15 +472,17 @@ class Text(FieldCodec):
             raise self._enc_error(f"expects str, got {type(value).__name__}")
         if self.charset == "ascii":
             if not (value.isascii() and value.isprintable()):
-                raise self._enc_error(f"{value!r} holds characters outside printable ASCII")
+                raise self._enc_error(
+                    f"{self._quote(value)} holds characters outside printable ASCII")
             data = value.encode("ascii")
         else:
             if _CONTROL.search(value):
-                raise self._enc_error(f"{value!r} holds control characters")
+                raise self._enc_error(f"{self._quote(value)} holds control characters")
             try:
                 data = value.encode(self.charset)
             except UnicodeEncodeError as exc:
-                raise self._enc_error(f"{value!r} cannot be written in {self.charset}") from exc
+                raise self._enc_error(
+                    f"{self._quote(value)} cannot be written in {self.charset}") from exc
         if self.prefix_digits == 0:
             if len(data) > self.length:
                 raise self._enc_error(f"{len(data)} bytes exceed the length {self.length}")
@@ -481,7 +535,8 @@ class Binary(FieldCodec):
         if not self.hex_chars:
             return chunk
         if chunk.translate(None, _HEX_UPPER):
-            raise self._dec_error(f"{chunk!r} is not upper-case hex")
+            raise self._dec_error(f"{self._quote(chunk)} is not upper-case hex (first bad at "
+                                  f"character {_first_outside(chunk, _HEX_UPPER)})")
         return bytes.fromhex(chunk.decode("ascii"))
 
     def encode_body(self, value: FieldValue) -> tuple[bytes, int]:
@@ -498,10 +553,14 @@ def _check_digits(codec: DigitChars | DigitBcd, value: FieldValue) -> str:
         raise codec._enc_error(f"expects a digit string, got {type(value).__name__}")
     if codec.track2:
         bare = value.replace("=", "")
-        if bare and not (bare.isascii() and bare.isdigit()):
-            raise codec._enc_error(f"{value!r} holds characters other than digits and '='")
-    elif value and not (value.isascii() and value.isdigit()):
-        raise codec._enc_error(f"{value!r} is not digits")
+        if bare and not is_ascii_digits(bare):
+            raise codec._enc_error(
+                f"{codec._quote(value)} holds characters other than digits and '=' (ASCII; "
+                f"first at character {_first_outside(value, _TRACK2)} of {len(value)})")
+    elif value and not is_ascii_digits(value):
+        raise codec._enc_error(
+            f"{codec._quote(value)} is not digits (ASCII 0-9; first other character at "
+            f"{_first_outside(value, _DIGITS)} of {len(value)})")
     return value
 
 

@@ -1,7 +1,8 @@
 """LPS-87 helpers for the structured fields: DE48 TLVs, DE54 amounts, DE90 original data.
 
-They know the layouts of PROTOCOL.md §3 and §2 and nothing of loyalty rules. Malformed input
-raises `DecodeError`/`EncodeError` naming the field, like the codec itself.
+They know the layouts of docs/protocol.md §3 and §2 and nothing of loyalty rules. Malformed
+input raises `DecodeError`/`EncodeError` naming the field, like the codec itself; a DE48 error
+never quotes a TLV value (MK/PK carry keys), and digits are ASCII `0-9` only.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from typing import NamedTuple
 
 from .errors import DecodeError, EncodeError
+from .fields import is_ascii_digits
 
 
 def parse_tlv(value: str) -> dict[str, str]:
@@ -25,7 +27,7 @@ def parse_tlv(value: str) -> dict[str, str]:
         if not tag.isalnum() or not tag.isascii():
             raise DecodeError(f"TLV tag {tag!r} at byte {pos} is not 2 letters or digits",
                               field=48, offset=pos)
-        if not size_text.isdigit():
+        if not is_ascii_digits(size_text):
             raise DecodeError(f"TLV length {size_text!r} of tag {tag.decode()} is not 3 digits",
                               field=48, offset=pos)
         size = int(size_text)
@@ -78,7 +80,7 @@ def build_de54(entries: Iterable[AmountEntry]) -> str:
         for name, text, size in (("account type", entry.account_type, 2),
                                  ("amount type", entry.amount_type, 2),
                                  ("currency", entry.currency, 3)):
-            if len(text) != size or not (text.isascii() and text.isdigit()):
+            if len(text) != size or not is_ascii_digits(text):
                 raise EncodeError(f"DE54 {name} {text!r} must be {size} digits", field=54)
         if not isinstance(entry.amount, int) or abs(entry.amount) >= 10**12:
             raise EncodeError(f"DE54 amount {entry.amount!r} does not fit 12 digits", field=54)
@@ -96,7 +98,7 @@ def parse_de54(value: str) -> list[AmountEntry]:
     for pos in range(0, len(value), 20):
         chunk = value[pos:pos + 20]
         head, sign, amount = chunk[:7], chunk[7], chunk[8:]
-        if not (head.isascii() and head.isdigit() and amount.isascii() and amount.isdigit()):
+        if not (is_ascii_digits(head) and is_ascii_digits(amount)):
             raise DecodeError(f"DE54 entry {chunk!r} is not digits where digits belong",
                               field=54, offset=pos)
         if sign not in "CD":
@@ -119,13 +121,13 @@ def build_de90(original: OriginalData) -> str:
     """42 digits: MTI (4) + STAN (6) + DE7 (10) + 22 zeros."""
     mti, stan, when = original
     for name, text, size in (("MTI", mti, 4), ("STAN", stan, 6), ("DE7", when, 10)):
-        if len(text) != size or not (text.isascii() and text.isdigit()):
+        if len(text) != size or not is_ascii_digits(text):
             raise EncodeError(f"DE90 {name} {text!r} must be {size} digits", field=90)
     return f"{mti}{stan}{when}" + "0" * 22
 
 
 def parse_de90(value: str) -> OriginalData:
     """The original's identifiers from DE90 (the last 22 digits are not used by LPS-87)."""
-    if len(value) != 42 or not (value.isascii() and value.isdigit()):
+    if len(value) != 42 or not is_ascii_digits(value):
         raise DecodeError(f"DE90 {value!r} must be 42 digits", field=90)
     return OriginalData(value[:4], value[4:10], value[10:20])

@@ -19,12 +19,14 @@ import construct
 from .errors import DecodeError, EncodeError, SchemaError
 from .fields import Amount, Binary, DigitBcd, DigitChars, FieldCodec, Text
 from .message import FieldValue, Message
+from .redact import CARD_FIELDS, masked_card_field
 
 SCHEMA_DIR = Path(os.environ.get("LPS_SCHEMAS", Path(__file__).resolve().parent.parent / "schemas"))
 
 _PREFIX_DIGITS = {"fixed": 0, "LLVAR": 2, "LLLVAR": 3}
 _TYPES = {"n", "z", "x+n", "an", "ans", "ns", "b"}
-_FIELD_KEYS = {"name", "type", "length", "prefix", "encoding", "pad", "pad_nibble", "charset"}
+_FIELD_KEYS = {"name", "type", "length", "prefix", "encoding", "pad", "pad_nibble", "charset",
+               "check_sign"}
 
 # For each byte of a bitmap, the positions (0 = most significant) of the bits set in it.
 _BITS: tuple[tuple[int, ...], ...] = tuple(
@@ -85,8 +87,12 @@ def _build_codec(number: int, spec: Mapping[str, Any], profile: Mapping[str, Any
             return DigitBcd(*args, track2=ftype == "z", pad=pad, pad_nibble=nibble,
                             charset=charset)
     elif ftype == "x+n":
+        check_sign = spec.get("check_sign", True)
+        if not isinstance(check_sign, bool):
+            raise _fail(path, key, f"check_sign {check_sign!r} must be true or false")
         if encoding in ("chars", "bcd"):
-            return Amount(*args, bcd=encoding == "bcd", pad=pad, charset=charset)
+            return Amount(*args, bcd=encoding == "bcd", pad=pad, check_sign=check_sign,
+                          charset=charset)
     elif ftype == "b":
         if encoding in ("binary", "hex"):
             return Binary(*args, hex_chars=encoding == "hex", charset=charset)
@@ -291,7 +297,7 @@ class Profile:
         """The bytes a MAC covers: from the MTI's first byte up to the MAC field's 8 bytes.
 
         DE64/DE128 is always the last field of a message, so the span ends 8 bytes before
-        the end (PROTOCOL.md §6).
+        the end (docs/protocol.md §6).
         """
         if len(raw) < self.tpdu_size + 8:
             raise DecodeError("message too short to carry a MAC")
@@ -305,7 +311,8 @@ class Profile:
 
     # -- reading for people -------------------------------------------------------------------
     def describe(self, message: Message, mask_pan: bool = True) -> list[str]:
-        """Readable lines, one per field; PANs masked (first 6, last 4) unless asked not to."""
+        """Readable lines, one per field; card fields masked (first 6, last 4) unless asked
+        not to (iso8583/redact.py)."""
         lines = [f"MTI {message.mti}" + (f"  TPDU {message.tpdu.hex().upper()}"
                                           if message.tpdu else "")]
         for number in sorted(message.fields):
@@ -313,21 +320,13 @@ class Profile:
             value = message.fields[number]
             if isinstance(value, bytes):
                 shown = value.hex().upper()
-            elif number in (2, 35) and mask_pan:
-                shown = mask_card(value)
+            elif number in CARD_FIELDS and mask_pan:
+                shown = masked_card_field(value)
             else:
                 shown = value
             lines.append(f"DE{number:<3} {codec.field_name[:38]:<38} {codec.describe():<16} "
                          f"{shown!r}")
         return lines
-
-
-def mask_card(value: str) -> str:
-    """First 6 and last 4 digits of a PAN (or of track 2's PAN) with the rest as '*'."""
-    pan = value.split("=", 1)[0]
-    if len(pan) <= 10:
-        return "*" * len(pan)
-    return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
 
 
 class MessageConstruct(construct.Construct):  # type: ignore[misc]

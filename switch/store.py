@@ -38,6 +38,7 @@ from switch.core.calendar import business_day
 from switch.core.model import POINTS, Card, Lot, Move, State, Totals, Txn
 from switch.core.programs.club import ClubEffect, ClubRows
 from switch.core.rules import RuleBook
+from switch.filemode import check_private, private_database
 from switch.programs_store import load_clubs, migrate_v4, migrate_v5, write_club_rows
 
 log = logging.getLogger("lps.store")
@@ -289,12 +290,14 @@ _JOURNAL_SQL = (
 def connect(path: str | Path, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection in WAL mode with `synchronous=FULL` (durability before reply)."""
     if readonly:
+        check_private(path, StoreError)  # 0600 only (switch/filemode.py)
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, isolation_level=None,
                                check_same_thread=False)
     else:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        with private_database(path, StoreError):  # created 0600, refused wider
+            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
         if str(mode).lower() != "wal":
             raise StoreError(f"{path}: cannot switch to WAL mode (got {mode})")
     conn.execute("PRAGMA synchronous=FULL")

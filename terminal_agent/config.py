@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from . import is_ascii_digits
+
 
 class ConfigError(ValueError):
     """`file: key: problem`, ready to print."""
@@ -111,7 +113,7 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
     if key == "switch":
         text = _text(src, label, v, empty=False)
         host, sep, port = text.rpartition(":")
-        if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        if not sep or not host or not is_ascii_digits(port) or not 0 < int(port) < 65536:
             raise ConfigError(src, label, f"must be host:port, got {text!r}")
         return text
     if key == "profile":

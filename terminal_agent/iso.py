@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from iso8583 import CodecError, Message
 from iso8583.loyalty import OriginalData, build_de90, build_tlv, parse_de54, parse_tlv
 
+from . import is_ascii_digits
 from .card.apdu import LoyaltyCard
 from .ecr.messages import EcrRequest, EcrResponse
 
@@ -88,7 +89,7 @@ DEFAULT_TEXT = {"00": "approved", "05": "declined", "12": "invalid transaction",
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text and text.isdigit() else None
+    return int(text) if text and is_ascii_digits(text) else None
 
 
 def outcome_of(resp: Message) -> Outcome:

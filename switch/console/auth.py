@@ -1,7 +1,16 @@
-"""Staff accounts (argon2id), rate-limited login, expiring sessions with a CSRF token each.
+"""Staff accounts (argon2id), throttled login, expiring sessions with a CSRF token each.
 
 Tokens are random (`secrets`); the database keeps only their SHA-256, so a copy of it does not
-hand out sessions. Failed logins are stored, so the limit survives a restart of the console.
+hand out sessions. Failed logins are stored, so the throttle survives a restart of the console.
+
+Two bounds keep password guessing slow and the console alive (docs/console.md, "Accounts,
+login and sessions"):
+- each (username, address) pair may fail `max_failures` times in the window; after that each
+  attempt waits a delay that doubles with every further failure, up to `max_delay`. The pair is
+  what waits: another user behind the same address (a shop's NAT) signs in as usual, and the
+  user from another address too;
+- an argon2id hashing takes 64 MiB, so at most `max_hashing` run at once (`HashingGate`) and
+  `hashing_queue` more wait; beyond that a request is refused at once (HTTP 503).
 """
 
 from __future__ import annotations
@@ -10,9 +19,11 @@ import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -36,6 +47,22 @@ class AuthError(ValueError):
     """A refused staff operation or login, with a message fit to show."""
 
 
+class RetryLater(AuthError):
+    """Refused for now; `retry_after` seconds is when trying again makes sense."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = max(1, retry_after)
+
+
+class TooSoon(RetryLater):
+    """This (username, address) pair failed too often: its next try must wait (HTTP 429)."""
+
+
+class Busy(RetryLater):
+    """Every password hashing slot and queue place is taken (HTTP 503)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Staff:
     username: str
@@ -54,11 +81,98 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Login limits and session lifetime (configurable on `lps console`)."""
+    """Login throttle, password hashing bounds and session lifetime (`lps console` options)."""
 
+    #: Failures of one (username, address) pair in `failure_window` before it must wait.
     max_failures: int = 5
     failure_window: dt.timedelta = dt.timedelta(minutes=15)
+    #: The wait after the `max_failures`-th failure; it doubles with each further one.
+    first_delay: dt.timedelta = dt.timedelta(seconds=1)
+    max_delay: dt.timedelta = dt.timedelta(minutes=15)
     session_ttl: dt.timedelta = dt.timedelta(minutes=30)
+    #: argon2id hashings at once (64 MiB each), requests waiting for one, and how long.
+    max_hashing: int = 2
+    hashing_queue: int = 4
+    hashing_wait: dt.timedelta = dt.timedelta(seconds=10)
+
+
+class HashingGate:
+    """At most `running` password hashings at once, `waiting` more queued, the rest refused.
+
+    Sized by `Limits`; one per console. `active` and `peak` count hashings in progress, so a
+    running console shows how close it came to the bound.
+    """
+
+    def __init__(self, running: int, waiting: int, wait: dt.timedelta) -> None:
+        if running < 1 or waiting < 0:
+            raise ValueError("a hashing gate needs at least one slot and no negative queue")
+        self._slots = threading.BoundedSemaphore(running)
+        self._lock = threading.Lock()
+        self._admitted = 0  # hashing or waiting for a slot
+        self._capacity = running + waiting
+        self._wait = wait.total_seconds()
+        self.active = 0
+        self.peak = 0
+
+    @property
+    def waiting(self) -> int:
+        """Requests admitted but not yet hashing."""
+        with self._lock:
+            return self._admitted - self.active
+
+    @classmethod
+    def from_limits(cls, limits: Limits) -> HashingGate:
+        return cls(limits.max_hashing, limits.hashing_queue, limits.hashing_wait)
+
+    @contextlib.contextmanager
+    def slot(self) -> Iterator[None]:
+        """Hold one hashing slot; `Busy` at once when the queue is full, or after the wait."""
+        busy = "the console is busy checking other passwords: try again in a moment"
+        with self._lock:
+            if self._admitted >= self._capacity:
+                raise Busy(busy, 2)
+            self._admitted += 1
+        try:
+            if not self._slots.acquire(timeout=self._wait):
+                raise Busy(busy, 2)
+            try:
+                with self._lock:
+                    self.active += 1
+                    self.peak = max(self.peak, self.active)
+                yield
+            finally:
+                with self._lock:
+                    self.active -= 1
+                self._slots.release()
+        finally:
+            with self._lock:
+                self._admitted -= 1
+
+
+def _hashing(gate: HashingGate | None) -> contextlib.AbstractContextManager[None]:
+    return gate.slot() if gate is not None else contextlib.nullcontext()
+
+
+def client_key(address: str) -> str:
+    """The address a login is throttled by: an IPv6 client by its /64 (one host's share)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:64]
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+def login_delay(failures: int, limits: Limits) -> dt.timedelta:
+    """How long a pair with `failures` recent failures waits after the last one."""
+    extra = failures - limits.max_failures
+    if extra < 0:
+        return dt.timedelta(0)
+    seconds = limits.first_delay.total_seconds() * 2.0 ** min(extra, 60)
+    return dt.timedelta(seconds=min(limits.max_delay.total_seconds(), seconds))
 
 
 @contextlib.contextmanager
@@ -110,12 +224,13 @@ def list_staff(conn: sqlite3.Connection) -> list[Staff]:
 
 
 def add_staff(conn: sqlite3.Connection, actor: str, username: str, role: str, password: str,
-              now: dt.datetime) -> Staff:
+              now: dt.datetime, gate: HashingGate | None = None) -> Staff:
     """Create an account; validated before anything is written, audited in the same commit."""
     check_username(username)
     check_role(role)
     check_password(password)
-    digest = _hasher.hash(password)
+    with _hashing(gate):
+        digest = _hasher.hash(password)
     conn.execute("BEGIN IMMEDIATE")
     try:
         if get_staff(conn, username) is not None:
@@ -154,10 +269,11 @@ def disable_staff(conn: sqlite3.Connection, actor: str, username: str,
 
 
 def reset_password(conn: sqlite3.Connection, actor: str, username: str, password: str,
-                   now: dt.datetime) -> None:
+                   now: dt.datetime, gate: HashingGate | None = None) -> None:
     """Set a new password and end the account's sessions."""
     check_password(password)
-    digest = _hasher.hash(password)
+    with _hashing(gate):
+        digest = _hasher.hash(password)
     conn.execute("BEGIN IMMEDIATE")
     try:
         if get_staff(conn, username) is None:
@@ -179,46 +295,58 @@ def _token_hash(token: str) -> str:
 
 
 def login(conn: sqlite3.Connection, username: str, password: str, client: str,
-          now: dt.datetime, limits: Limits) -> tuple[str, Session]:
-    """Check the limit, then the password; returns (cookie token, session) or raises AuthError.
+          now: dt.datetime, limits: Limits,
+          gate: HashingGate | None = None) -> tuple[str, Session]:
+    """Check the pair's throttle, then the password; returns (cookie token, session) or raises
+    `AuthError` (`TooSoon`: the pair must wait; `Busy`: no hashing slot).
 
-    Over the limit the password is not even checked, so guessing gains nothing. Every outcome
-    is audited (a failure names the username tried, never the password).
+    While a pair waits its password is not even checked, so guessing gains nothing. Every
+    outcome but `Busy` is audited (a failure names the username tried, never the password).
     """
+    address = client_key(client)
     since = _iso(now - limits.failure_window)
-    by_user, by_client = conn.execute(
-        "SELECT COALESCE(SUM(username = ?), 0), COALESCE(SUM(client = ?), 0) "
-        "FROM console_login_failures WHERE at > ?", (username, client, since)).fetchone()
-    if by_user >= limits.max_failures or by_client >= 4 * limits.max_failures:
-        audit.append(conn, _iso(now), f"login:{client}", "login.refused",
-                     f"staff:{username[:40]}", None, {"reason": "rate limit"})
-        minutes = int(limits.failure_window.total_seconds() // 60)
-        raise AuthError(f"too many failed logins: try again in {minutes} minutes")
+    failures, last = conn.execute(
+        "SELECT COUNT(*), MAX(at) FROM console_login_failures "
+        "WHERE username = ? AND client = ? AND at > ?", (username[:64], address, since)
+    ).fetchone()
+    if last is not None:
+        ready = dt.datetime.fromisoformat(last) + login_delay(failures, limits)
+        if ready > now:
+            audit.append(conn, _iso(now), f"login:{address}", "login.refused",
+                         f"staff:{username[:40]}", None, {"reason": "delay"})
+            wait = int((ready - now).total_seconds() + 0.999)
+            raise TooSoon(f"too many failed logins for this username from your address: try "
+                          f"again in {wait} seconds", wait)
     row = conn.execute("SELECT password_hash, role, active FROM console_staff "
                        "WHERE username = ?", (username,)).fetchone()
     ok = False
-    try:
-        ok = _hasher.verify(row[0] if row else _DUMMY, password) and row is not None
-    except (VerificationError, InvalidHashError):
-        ok = False
+    with _hashing(gate):
+        try:
+            ok = _hasher.verify(row[0] if row else _DUMMY, password) and row is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
     if not ok or row is None or not row[2]:
         with _transaction(conn):
+            conn.execute("DELETE FROM console_login_failures WHERE at <= ?", (since,))
             conn.execute("INSERT INTO console_login_failures (username, client, at) "
-                         "VALUES (?,?,?)", (username[:64], client, _iso(now)))
-            audit.append(conn, _iso(now), f"login:{client}", "login.failed",
+                         "VALUES (?,?,?)", (username[:64], address, _iso(now)))
+            audit.append(conn, _iso(now), f"login:{address}", "login.failed",
                          f"staff:{username[:40]}", None, None)
         raise AuthError("wrong username or password, or the account is disabled")
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = _iso(now + limits.session_ttl)
     with _transaction(conn):
         conn.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (_iso(now),))
+        conn.execute("DELETE FROM console_login_failures WHERE username = ? AND client = ?",
+                     (username[:64], address))
         conn.execute("INSERT INTO console_sessions VALUES (?, ?, ?, ?, ?)",
                      (_token_hash(token), username, csrf, _iso(now), expires))
         audit.append(conn, _iso(now), f"staff:{username}", "login", f"staff:{username}",
                      None, {"client": client})
     if _hasher.check_needs_rehash(row[0]):
-        conn.execute("UPDATE console_staff SET password_hash = ? WHERE username = ?",
-                     (_hasher.hash(password), username))
+        with contextlib.suppress(Busy), _hashing(gate):  # done at a later login otherwise
+            conn.execute("UPDATE console_staff SET password_hash = ? WHERE username = ?",
+                         (_hasher.hash(password), username))
     return token, Session(username, row[1], csrf, expires)
 
 

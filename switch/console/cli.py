@@ -95,7 +95,8 @@ def cmd_console(args: argparse.Namespace) -> int:
     settings = Settings(
         approval_threshold=args.approval_threshold,
         limits=Limits(max_failures=args.max_failures,
-                      session_ttl=dt.timedelta(minutes=args.session_minutes)),
+                      session_ttl=dt.timedelta(minutes=args.session_minutes),
+                      max_hashing=args.max_hashing, hashing_queue=args.hashing_queue),
         settlement_out=Path(args.settlement_out) if args.settlement_out else None,
         mqtt=args.mqtt, secure_cookies=args.secure_cookies)
     app = App(config, args.config, settings)
@@ -135,7 +136,13 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--session-minutes", type=whole("--session-minutes", 1), default=30,
                    help="idle minutes before a session expires (default: %(default)s)")
     p.add_argument("--max-failures", type=whole("--max-failures", 1), default=5,
-                   help="failed logins per username in 15 minutes before refusing "
+                   help="failed logins of one username from one address in 15 minutes before "
+                        "each further try waits, 1 s doubling up to 15 minutes "
+                        "(default: %(default)s)")
+    p.add_argument("--max-hashing", type=whole("--max-hashing", 1), default=2,
+                   help="password hashings at once, 64 MiB each (default: %(default)s)")
+    p.add_argument("--hashing-queue", type=whole("--hashing-queue", 1), default=4,
+                   help="logins waiting for a hashing slot; more are refused with HTTP 503 "
                         "(default: %(default)s)")
     p.add_argument("--settlement-out", help="where console runs write each day's files "
                                             "(default: <database>.settlement/<day>)")

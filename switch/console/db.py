@@ -65,6 +65,9 @@ CREATE TABLE console_adjustments (
     error TEXT
 );
 """),
+    (2, "login failures looked up by (username, address)", """
+CREATE INDEX console_login_failures_pair ON console_login_failures(username, client, at);
+"""),
 ]
 
 

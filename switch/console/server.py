@@ -140,6 +140,8 @@ class App:
         self.settle_lock = threading.Lock()
         #: One campaign edit of the configuration file at a time (read, plan, write, audit).
         self.config_lock = threading.Lock()
+        #: Password hashings at once (argon2id, 64 MiB each): bounded, the rest refused 503.
+        self.hashing = auth.HashingGate.from_limits(settings.limits)
         #: Opaque per-session handles for looked-up cards, so pages never carry a whole PAN.
         self._cards: dict[tuple[str, str], str] = {}
         self._cards_lock = threading.Lock()
@@ -198,6 +200,9 @@ class App:
                 return HANDLERS[key](self, ctx)
             except BadInput as exc:
                 return self.bad_input(ctx, str(exc))
+            except auth.Busy as exc:  # staff add/reset: no hashing slot free
+                return html(pages.page("Busy", f"<p>{pages.h(str(exc))}</p>", session), 503,
+                            {"Retry-After": str(exc.retry_after)})
         finally:
             conn.close()
 
@@ -242,11 +247,13 @@ def _cookie(app: App, name: str, value: str, path: str, extra: str = "") -> str:
     return f"{name}={value}; Path={path}; HttpOnly; SameSite=Strict{secure}{extra}"
 
 
-def _login_page(app: App, ctx: Ctx, error: str = "", status: int = 200) -> Response:
+def _login_page(app: App, ctx: Ctx, error: str = "", status: int = 200,
+                retry_after: int | None = None) -> Response:
     token = secrets.token_urlsafe(24)
-    cookie = _cookie(app, LOGIN_COOKIE, token, "/login")
-    return html(pages.page("Log in", pages.login(token), None, error=error), status,
-                {"Set-Cookie": cookie})
+    headers = {"Set-Cookie": _cookie(app, LOGIN_COOKIE, token, "/login")}
+    if retry_after is not None:
+        headers["Retry-After"] = str(retry_after)
+    return html(pages.page("Log in", pages.login(token), None, error=error), status, headers)
 
 
 @route("GET", "/login")
@@ -265,7 +272,10 @@ def _login(app: App, ctx: Ctx) -> Response:
         return _login_page(app, ctx, "Enter a username and a password.", 400)
     try:
         token, _ = auth.login(ctx.conn, username, password, ctx.req.client, ctx.now,
-                              app.settings.limits)
+                              app.settings.limits, app.hashing)
+    except auth.RetryLater as exc:  # 429: this pair must wait; 503: no hashing slot free
+        status = 503 if isinstance(exc, auth.Busy) else 429
+        return _login_page(app, ctx, str(exc), status, exc.retry_after)
     except auth.AuthError as exc:
         return _login_page(app, ctx, str(exc), 401)
     ttl = int(app.settings.limits.session_ttl.total_seconds())
@@ -578,6 +588,8 @@ def _staff_change(app: App, ctx: Ctx, change: Callable[[], None], notice: str) -
     assert ctx.session is not None
     try:
         change()
+    except auth.Busy:
+        raise  # 503 from App.handle, not a mistake in the form
     except auth.AuthError as exc:
         raise BadInput(str(exc)) from None
     return html(pages.page("Staff", pages.staff(auth.list_staff(ctx.conn), ctx.session),
@@ -591,7 +603,7 @@ def _staff_add(app: App, ctx: Ctx) -> Response:
 
     def add() -> None:
         auth.add_staff(ctx.conn, f"staff:{ctx.user}", user, f.get("role", ""),
-                       f.get("password", ""), ctx.now)
+                       f.get("password", ""), ctx.now, app.hashing)
 
     return _staff_change(app, ctx, add, f"Added {user}.")
 
@@ -608,7 +620,7 @@ def _staff_reset(app: App, ctx: Ctx) -> Response:
     f = ctx.req.form
     user = f.get("username", "").strip()
     return _staff_change(app, ctx, lambda: auth.reset_password(
-        ctx.conn, f"staff:{ctx.user}", user, f.get("password", ""), ctx.now),
+        ctx.conn, f"staff:{ctx.user}", user, f.get("password", ""), ctx.now, app.hashing),
         f"New password set for {user}; their sessions ended.")
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import is_ascii_digits
+
 AID = bytes.fromhex("F04C4F59414C5459")
 SELECT = bytes([0x00, 0xA4, 0x04, 0x00, len(AID)]) + AID
 READ_RECORD_1 = bytes([0x00, 0xB2, 0x01, 0x0C, 0x00])
@@ -45,7 +47,7 @@ def mask_pan(pan: str) -> str:
 
 
 def luhn_ok(pan: str) -> bool:
-    if not pan.isdigit():
+    if not is_ascii_digits(pan):
         return False
     total = 0
     for i, ch in enumerate(reversed(pan)):
@@ -116,7 +118,7 @@ def parse_record(record: bytes, entry_mode: str) -> LoyaltyCard:
     expiry: str | None = None
     if 0x5F24 in inner:
         raw = inner[0x5F24].hex()
-        if len(raw) != 6 or not raw.isdigit():
+        if len(raw) != 6 or not is_ascii_digits(raw):
             raise CardError(CardError.BAD_DATA, "expiry (5F24) is not YYMMDD")
         expiry = raw[:4]
     holder = inner.get(0x5F20, b"").decode("ascii", "replace").strip()

@@ -7,6 +7,7 @@ import logging
 
 import serial
 
+from .. import is_ascii_digits
 from .apdu import BARCODE, CardError, LoyaltyCard, mask_pan, valid_pan
 
 log = logging.getLogger("lps.agent.barcode")
@@ -16,7 +17,7 @@ MAX_LINE = 64
 def parse_scan(line: bytes) -> LoyaltyCard:
     """One scanned line (CR/LF stripped) -> card; CardError(BAD_DATA) for anything else."""
     text = line.strip(b"\r\n\t ").decode("ascii", "replace")
-    if not text.isdigit():
+    if not is_ascii_digits(text):
         raise CardError(CardError.BAD_DATA, "barcode is not a card number (digits only)")
     if not valid_pan(text):
         raise CardError(CardError.BAD_DATA,

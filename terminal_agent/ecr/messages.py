@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .. import is_ascii_digits
 from .frames import FS
 
 SEP = bytes([FS])
@@ -48,7 +49,7 @@ def parse_request(payload: bytes) -> EcrRequest:
     if kind == "BAL":
         return EcrRequest("BAL")
     amount_text, invoice = parts[1], parts[2]
-    if not amount_text.isdigit() or len(amount_text) > MAX_AMOUNT_DIGITS:
+    if not is_ascii_digits(amount_text) or len(amount_text) > MAX_AMOUNT_DIGITS:
         raise EcrMessageError(f"{kind} amount {amount_text[:16]!r} is not 1-12 digits")
     amount = int(amount_text)
     if amount == 0:

@@ -58,6 +58,9 @@ def test_iso87b_llnum_pads_right_and_if_char_currency() -> None:
         ('dictionary = "{dict}"\n[fields.2]\ntype = "q"', "type"),
         ('dictionary = "{dict}"\n[types.n]\nencoding = "morse"', "encoding"),
         ('dictionary = "{dict}"\ncharset = "klingon"', "charset"),
+        ('dictionary = "{dict}"\n[types.n]\nencoding = "chars"\n[types.z]\nencoding = "chars"\n'
+         '[types.b]\nencoding = "binary"\n[types."x+n"]\nencoding = "chars"\ncheck_sign = "no"',
+         "check_sign"),
     ],
 )
 def test_bad_profiles_name_file_key_and_problem(tmp_path: Path, body: str, match: str) -> None:

@@ -8,13 +8,20 @@
    2009-06-10): ISO87APackagerBBitmap, i.e. ISO87APackager with a binary bitmap. Decoded with a
    profile that differs from `iso87a` by one setting, written to a temporary file: adding a
    layout is a data change.
+3. jPOS's own packager test images: jPOS's PackagerTestCase packs the message of
+   `jpos/src/test/resources/org/jpos/iso/packagers/ISO87.xml` with ISO87APackager and
+   ISO87BPackager and compares the bytes with `ISO87APackager.bin` and `ISO87BPackager.bin`
+   there; `ISO87-Field64.xml` against `ISO87A-Field64.bin` and `ISO87B-Field64.bin` with the
+   iso87ascii/iso87binary GenericPackager (the same layouts). The four images are copied byte
+   for byte into tests/crosscheck/jpos/ from github.com/jpos/jPOS at commit 3ff2951ec0 (they
+   last changed in 2111e7aed6). They carry DE28-31 as `000000100`: IFA_AMOUNT and IFB_AMOUNT do
+   not check the sign character, so neither do `iso87a` and `iso87b` (`check_sign = false`).
 
-No published ISO87BPackager dump with its decoded fields was found. Instead, both packagers'
-field tables (jPOS org.jpos.iso.packager.ISO87APackager / ISO87BPackager) are restated below as
-data, with a small model of what each jPOS field class writes (IFA_NUMERIC zero-fills left,
-IF_CHAR space-fills right, IFB_LLNUM(pad=false) counts digits and pads right with a 0 nibble,
-...). Every one of the 127 data fields of `iso87a` and `iso87b` must write exactly the model's
-bytes and read them back; a message carrying all of them must too.
+Both packagers' field tables (jPOS org.jpos.iso.packager.ISO87APackager / ISO87BPackager) are
+restated below as data, with a small model of what each jPOS field class writes (IFA_NUMERIC
+zero-fills left, IF_CHAR space-fills right, IFB_LLNUM(pad=false) counts digits and pads right
+with a 0 nibble, ...). Every one of the 127 data fields of `iso87a` and `iso87b` must write
+exactly the model's bytes and read them back; a message carrying all of them must too.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from pathlib import Path
 
 import pytest
 
-from iso8583 import Message, load_profile
+from iso8583 import DecodeError, EncodeError, Message, load_profile
 from iso8583.profile import SCHEMA_DIR
 
 TUTORIAL = (b"0200B2200000001000000000000000800000201234000000010000011072218012345606A5DFGR"
@@ -38,6 +45,30 @@ ECHO_DUMP = bytes.fromhex(
     "303631"
 )
 ECHO_FIELDS = {7: "0529204738", 11: "403568", 37: "914920403568", 70: "061"}
+
+JPOS_IMAGES = Path(__file__).resolve().parent / "jpos"
+# jpos/src/test/resources/org/jpos/iso/packagers/ISO87-Field64.xml, in this codec's values:
+# `n`/`z`/`x+n`/text as str (fixed fields as jPOS sends them, full length), `b` as bytes.
+JPOS_FIELD64 = {
+    2: "1234567890123456789", 3: "000000", 4: "000000000100", 5: "000000000200",
+    6: "000000000300", 7: "0611191024", 8: "12345678", 9: "12345678", 10: "12345678",
+    11: "000001", 12: "010203", 13: "0611", 14: "1001", 15: "0112", 16: "0112", 17: "0611",
+    18: "1234", 19: "858", 20: "032", 21: "400", 22: "000", 23: "001", 24: "003", 25: "00",
+    26: "01", 27: "1", 28: "000000100", 29: "000000200", 30: "000000300", 31: "000000400",
+    32: "123456", 33: "654321", 34: "ABCDEFGHIJKLMNOPQRSTUVWXYZ01",
+    35: "1234567890123456=12345678901234567890",
+    36: "THE QUICK BROWN FOX JUMPED OVER THE LAZY DOG", 37: "123456789ABC", 38: "123456",
+    39: "00", 40: "ABC", 41: "0001ABCD", 42: "123456789012345",
+    43: "JPOS CARD ACCEPTOR / WWW.JPOS.ORG       ", 44: "jPOSjPOSjPOSjPOSjPOSjPOS",
+    45: "JPOSJPOSJPOSJPOSJPOSJPOS", 46: "ADDITIONAL DATA - ISO",
+    47: "ADDITIONAL DATA - NATIONAL", 48: "ADDITIONAL DATA - PRIVATE", 49: "032", 50: "032",
+    51: "032", 52: bytes.fromhex("0001020304050607"), 53: "1234567890123456",
+    54: "000000001000000000002000", 55: "ABCD", 56: "EFGH", 57: "IJKL", 58: "MNOP",
+    59: "QRST", 60: "UVWX", 61: "YZ01", 62: "A002", 63: "ABCDDCBA",
+    64: bytes.fromhex("CAFEBABECAFEBABE"),
+}
+# jpos/src/test/resources/org/jpos/iso/packagers/ISO87.xml: the same message plus DE90.
+JPOS_ISO87 = {**JPOS_FIELD64, 90: "0" * 42}
 
 
 def test_iso87a_decodes_the_jpos_tutorial_message() -> None:
@@ -67,6 +98,37 @@ def test_iso87a_with_binary_bitmap_decodes_the_jpos_users_dump(tmp_path: Path) -
     # The same fields under plain iso87a differ only in the bitmap's 16 bytes becoming 32.
     plain = load_profile("iso87a").encode(Message("0800", dict(ECHO_FIELDS)))
     assert plain == ECHO_DUMP[:4] + ECHO_DUMP[4:20].hex().upper().encode() + ECHO_DUMP[20:]
+
+
+@pytest.mark.parametrize(("profile_name", "image", "fields"), [
+    ("iso87a", "ISO87APackager.bin", JPOS_ISO87),
+    ("iso87b", "ISO87BPackager.bin", JPOS_ISO87),
+    ("iso87a", "ISO87A-Field64.bin", JPOS_FIELD64),
+    ("iso87b", "ISO87B-Field64.bin", JPOS_FIELD64),
+])
+def test_jpos_packager_test_images_read_and_write_byte_for_byte(
+        profile_name: str, image: str, fields: dict[int, str | bytes]) -> None:
+    raw = (JPOS_IMAGES / image).read_bytes()
+    profile = load_profile(profile_name)
+    message = profile.decode(raw)
+    assert message.mti == "0800"
+    assert message.fields == fields
+    assert profile.encode(message) == raw
+    assert profile.encode(Message("0800", dict(fields))) == raw
+
+
+@pytest.mark.parametrize("profile_name", ["iso87a", "iso87b"])
+def test_jpos_layouts_keep_any_sign_but_lps87_keeps_c_or_d(profile_name: str) -> None:
+    jpos = load_profile(profile_name).field(28)
+    for sign in "0CD x":
+        value = sign + "00000100"
+        assert jpos.decode(jpos.encode(value), 0)[0] == value
+    lps87 = load_profile("ascii").field(28)
+    with pytest.raises(EncodeError, match="sign"):
+        lps87.encode("000000100")
+    with pytest.raises(DecodeError, match="sign"):
+        lps87.decode(b"000000100", 0)
+    assert lps87.decode(b"D00000100", 0)[0] == "D00000100"
 
 
 # -- the jPOS ISO87A/ISO87B field tables, as data ----------------------------------------------

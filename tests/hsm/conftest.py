@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
+from hsm_sim.authority import MAX_MINUTES
 from hsm_sim.client import Hsm, InProcessHsm, TcpHsm
 from hsm_sim.engine import HsmEngine
 from hsm_sim.lmk import Lmk, create_lmk_file
 from hsm_sim.server import HsmServer
+
+T = TypeVar("T")
 
 # A fixed LMK, so that tests that depend on particular wrapped bytes are deterministic.
 FIXED_LMK = Lmk(bytes.fromhex("0123456789ABCDEFFEDCBA987654321089ABCDEF01234567"))
@@ -31,15 +35,25 @@ def engine() -> HsmEngine:
 
 
 class ServerThread:
-    """An HsmServer on a free loopback port, running its own event loop in a thread."""
+    """An HsmServer on a free loopback port, running its own event loop in a thread.
 
-    def __init__(self, engine: HsmEngine) -> None:
+    Not authorised unless `authorised`: then in the Authorised state for the longest time the
+    console grants, as after a key ceremony's `lps-hsm authorise` (docs/hsm.md §6).
+    """
+
+    def __init__(self, engine: HsmEngine, authorised: bool = False) -> None:
         self.loop = asyncio.new_event_loop()
         self.server = HsmServer(engine)
+        if authorised:
+            self.server.state.enter(MAX_MINUTES)
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(self.server.start("127.0.0.1", 0), self.loop)
         self.host, self.port = fut.result(timeout=10)
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the server's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout=10)
@@ -50,7 +64,8 @@ class ServerThread:
 
 @pytest.fixture(scope="session")
 def server(engine: HsmEngine) -> Iterator[ServerThread]:
-    srv = ServerThread(engine)
+    """The shared server of the interface tests, authorised: they split keys with NE."""
+    srv = ServerThread(engine, authorised=True)
     yield srv
     srv.stop()
 

@@ -29,12 +29,18 @@ def hsm_proc(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     bin_dir = Path(sys.executable).parent
     subprocess.run([bin_dir / "lps-hsm", "init", "--lmk", str(lmk)], check=True,
                    capture_output=True)
+    console = lmk.with_name("console")
     proc = subprocess.Popen([bin_dir / "lps-hsm", "serve", "--lmk", str(lmk), "--listen",
-                             "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
+                             "127.0.0.1:0", "--console", str(console)], stdout=subprocess.PIPE,
+                            text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
         assert "listening on" in line, line
+        assert "console on" in proc.stdout.readline()
+        # `lps keys new-terminal` splits the TMK with NE: the Authorised state (docs/hsm.md §6)
+        subprocess.run([bin_dir / "lps-hsm", "authorise", "--console", str(console)],
+                       check=True, capture_output=True)
         yield "tcp://" + line.split("listening on")[1].strip(), proc
     finally:
         proc.terminate()

@@ -38,6 +38,7 @@ def db(master, tmp_path):
     path = tmp_path / "lps.db"
     with sqlite3.connect(master) as src, sqlite3.connect(path) as dst:
         src.backup(dst)
+    path.chmod(0o600)  # the switch's database is 0600 (switch/filemode.py)
     return path
 
 
