@@ -42,7 +42,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="the LMK file to serve with (made by lps-hsm init; mode 0600)")
     srv.add_argument("--listen", default="127.0.0.1:1500", help="host:port (default %(default)s)")
     srv.add_argument("--console", help="path of the local console socket (mode 0600) from which "
-                     "`authorise` and `cancel` reach the Authorised state; none by default")
+                     "'lps-hsm authorise' and 'cancel' reach the Authorised state; none by "
+                     "default")
     srv.add_argument("-v", "--verbose", action="store_true", help="log every rejected command")
 
     auth = sub.add_parser("authorise", help="put a running server in the Authorised state "
