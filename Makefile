@@ -3,12 +3,15 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver
+# PostgreSQL's server binaries: tests/pg starts clusters of its own; `make demo` runs without them
+TEST_DEBS := postgresql
 
 .PHONY: demo test debs venv lint typecheck pytest bench clean
 
 demo: venv
 	$(PY) -m switch.demo
 
+test: DEBS += $(TEST_DEBS)
 test: debs venv lint typecheck pytest
 
 # Debian packages the tests need (real pcscd + vpcd virtual reader, mosquitto, headless
