@@ -208,7 +208,7 @@ class PgSession:
     raises DatabaseUnreachable; the caller holds or declines its requests meanwhile.
     """
 
-    conninfo: str
+    conninfo: str = field(repr=False)  # it may carry the password
     synchronous_commit: str = "on"
     reconnect_for: float = 30.0
     backoff: Backoff = field(default_factory=Backoff)
@@ -277,6 +277,7 @@ class PgSession:
                 " current_setting('server_version_num')::int").fetchone()
             conn.commit()
         except psycopg.Error as exc:
+            self.stats.failed_attempts += 1
             raise DatabaseUnreachable(
                 f"database unreachable: {self._target}: {one_line(exc, self._secrets())}"
             ) from None
@@ -304,11 +305,13 @@ class PgSession:
                     raise
                 self.sleep(delay)
                 continue
-            if self._lost_at is not None or attempts > 1:
-                since = began if self._lost_at is None else self._lost_at
+            if self._lost_at is not None:
                 log.warning("database reconnected: %s after %d attempts, %.1f s after the loss"
-                            " (%s)", self._target, attempts, time.monotonic() - since,
+                            " (%s)", self._target, attempts, time.monotonic() - self._lost_at,
                             server.describe())
+            elif attempts > 1:
+                log.warning("database reached: %s after %d attempts in %.1f s (%s)",
+                            self._target, attempts, time.monotonic() - began, server.describe())
             self._lost_at = None
             assert self._conn is not None
             return self._conn
@@ -398,16 +401,19 @@ def main(argv: list[str] | None = None) -> int:
         with PgSession(args[0]) as session:
             server = session.connect()
             print(f"connected: {session.target}: {server.describe()}")
-    except InvalidConnectionString as exc:
-        print(f"lps: {exc}", file=sys.stderr)
-        return 2
-    except DatabaseUnreachable as exc:
-        print(f"lps: {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
     except PgError as exc:
         print(f"lps: {exc}", file=sys.stderr)
-        return 1
+        return exit_code(exc)
     return 0
+
+
+def exit_code(error: PgError) -> int:
+    """The process exit code for a database error (docs/deploy.md §Connection)."""
+    if isinstance(error, InvalidConnectionString):
+        return 2
+    if isinstance(error, DatabaseUnreachable):
+        return EXIT_UNREACHABLE
+    return 1
 
 
 if __name__ == "__main__":

@@ -70,6 +70,11 @@ def test_a_malformed_string_is_refused_without_quoting_it(text: str) -> None:
     assert "\n" not in str(caught.value)
 
 
+def test_a_session_shows_no_password() -> None:
+    session = PgSession("postgresql://lps:s3cret@db-a:5433,db-b:5434/journal")
+    assert "s3cret" not in repr(session) and "s3cret" not in str(session.target)
+
+
 @pytest.mark.parametrize("attrs", ["any", "read-only", "standby", "prefer-standby"])
 def test_a_string_that_may_land_on_a_standby_is_refused(attrs: str) -> None:
     with pytest.raises(InvalidConnectionString, match="read-write or primary"):
