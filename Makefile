@@ -2,8 +2,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+<<<<<<< HEAD
 DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver \
 	libnet-smpp-perl
+=======
+DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver
+# PostgreSQL's server binaries: tests/pg starts clusters of its own; `make demo` runs without them
+TEST_DEBS := postgresql
+>>>>>>> wip/pg
 
 .PHONY: demo demo-debs test debs venv lint typecheck pytest bench clean
 
@@ -15,9 +21,13 @@ DEMO_DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig
 demo: demo-debs $(VENV)/.installed
 	$(PY) -m switch.demo
 
+<<<<<<< HEAD
 demo-debs:
 	@$(MAKE) --no-print-directory debs DEBS="$(DEMO_DEBS)"
 
+=======
+test: DEBS += $(TEST_DEBS)
+>>>>>>> wip/pg
 test: debs venv lint typecheck pytest
 
 # Debian packages the tests need (real pcscd + vpcd virtual reader, mosquitto, headless
