@@ -2,14 +2,8 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-<<<<<<< HEAD
 DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver \
-	libnet-smpp-perl
-=======
-DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver
-# PostgreSQL's server binaries: tests/pg starts clusters of its own; `make demo` runs without them
-TEST_DEBS := postgresql
->>>>>>> wip/pg
+	libnet-smpp-perl postgresql
 
 .PHONY: demo demo-debs test debs venv lint typecheck pytest bench clean
 
@@ -21,19 +15,16 @@ DEMO_DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig
 demo: demo-debs $(VENV)/.installed
 	$(PY) -m switch.demo
 
-<<<<<<< HEAD
 demo-debs:
 	@$(MAKE) --no-print-directory debs DEBS="$(DEMO_DEBS)"
 
-=======
-test: DEBS += $(TEST_DEBS)
->>>>>>> wip/pg
 test: debs venv lint typecheck pytest
 
 # Debian packages the tests need (real pcscd + vpcd virtual reader, mosquitto, headless
 # Chromium + chromedriver for the console's browser tests; swig and the
 # pcsclite headers build pyscard; Net::SMPP for the messaging tests' SMSC that checks
-# credentials). Installed only when running as root and missing.
+# credentials; PostgreSQL's server binaries, from which tests/pg starts clusters of its own).
+# Installed only when running as root and missing.
 debs:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
