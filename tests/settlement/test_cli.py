@@ -23,7 +23,7 @@ CONFIG = str(simulation.EXAMPLE)
 DAY = "2026-03-02"
 NAMES = sorted([render.POSITIONS, render.OBLIGATIONS, render.RECONCILIATION, render.BREAKAGE,
                 render.SETTLEMENT, render.REPORT, render.SV_POSITIONS, render.SV_OBLIGATIONS,
-                render.TIERS])
+                render.TIERS, render.FEES, render.NET_POSITIONS, render.BANK_BATCH])
 
 
 @pytest.fixture(scope="module")
