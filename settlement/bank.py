@@ -51,14 +51,16 @@ class Transfer:
 def _accounts(coalition: str, table: Mapping[str, StoreInfo]) -> None:
     """Every store of a coalition paid by bank transfer needs its IBAN: refuse naming those
     without (all of them, so one run tells the operator everything to add)."""
-    missing = sorted(s for s in table.values() if s.coalition == coalition and not s.iban
-                     and s.terms is not None and s.id != s.terms.operator_id)
+    missing = sorted((s for s in table.values() if s.coalition == coalition and not s.iban
+                      and s.terms is not None and s.id != s.terms.operator_id),
+                     key=lambda s: s.id)
     if missing:
         names = ", ".join(f"{s.id} ({s.name})" for s in missing[:10])
         more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
         raise ConfigurationError(
             f"coalition {coalition} settles by bank transfer ([coalition.{coalition}.operator])"
-            f" but store {names}{more} has no iban: add iban = \"IR...\" (SHEBA) to "
+            f" but {'store' if len(missing) == 1 else 'stores'} {names}{more} "
+            f"{'has' if len(missing) == 1 else 'have'} no iban: add iban = \"IR...\" (SHEBA) to "
             f"[store.{missing[0].id}]; nothing was written")
 
 

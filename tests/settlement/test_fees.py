@@ -210,6 +210,11 @@ def test_a_store_without_iban_stops_the_settlement_naming_it(stores):
     # Even on a day it would neither pay nor be paid: the configuration is incomplete.
     with pytest.raises(ConfigurationError, match=sc.S3):
         day_of(missing, rows=[])
+    # Every store without one is named in one run.
+    two = {**missing, sc.S1: dataclasses.replace(stores[sc.S1], iban=None)}
+    with pytest.raises(ConfigurationError,
+                       match=f"stores {sc.S1} \\(Cafe Naderi\\), {sc.S3} \\(Enghelab"):
+        day_of(two)
 
 
 def test_a_store_id_that_is_the_operators_party_id_is_refused(stores):
