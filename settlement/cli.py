@@ -21,7 +21,7 @@ from settlement.journal import BATCH_LOOKBACK_DAYS, Journal, settle_journal
 from settlement.netting import StoreInfo
 from settlement.progress import Bar
 from settlement.records import InputError
-from settlement.seal import Register, default_register
+from settlement.seal import Outcome, Register, default_register
 from settlement.summary import summary
 from switch.cli_input import (
     EXIT_FAILED,
@@ -100,21 +100,11 @@ def _settle(args: argparse.Namespace) -> int:
             bar.finish()
     finally:
         journal.close()
-    files = render.render(result)
     register = Register(Path(args.register) if args.register else default_register(database))
-    try:
-        outcome = register.seal(day.isoformat(), result.inputs_digest, files, Path(args.out),
-                                now.isoformat(timespec="seconds"), args.reopen)
-    finally:
-        register.close()
+    outcome = _seal(register, day.isoformat(), result.inputs_digest, render.render(result),
+                    args, now)
     prev = outcome.previous
-    if outcome.status == "reopened":
-        assert prev is not None
-        log.warning("reopened business day %s: inputs %s replaced by %s, the sealed files "
-                    "set aside in %s (register %s)", day, prev.inputs_digest,
-                    result.inputs_digest, outcome.set_aside, register.path)
-    status = {"first": "sealed", "identical": "identical to the sealed run",
-              "reopened": "REOPENED and sealed again (logged)"}[outcome.status]
+    status = STATUS[outcome.status]
     from switch.console.audit import append_cli
 
     rc = append_cli(database, "settle.reopen" if outcome.status == "reopened" else "settle.run",
@@ -141,6 +131,28 @@ def _months_ending(day: dt.date, stores: Mapping[str, StoreInfo]) -> list[str]:
     calendars = {s.terms.schedule.calendar for s in stores.values()
                  if s.terms is not None and s.terms.schedule is not None}
     return sorted(month_of(day, c) for c in calendars if is_month_end(day, c))
+
+
+#: What a seal's outcome is called in the summaries.
+STATUS = {"first": "sealed", "identical": "identical to the sealed run",
+          "reopened": "REOPENED and sealed again (logged)"}
+
+
+def _seal(register: Register, key: str, inputs: str, files: dict[str, bytes],
+          args: argparse.Namespace, now: dt.datetime) -> Outcome:
+    """Seal `files` as `key` under `--out` (closing the register), logging a reopening."""
+    try:
+        outcome = register.seal(key, inputs, files, Path(args.out),
+                                now.isoformat(timespec="seconds"), args.reopen)
+    finally:
+        register.close()
+    prev = outcome.previous
+    if outcome.status == "reopened":
+        assert prev is not None
+        log.warning("reopened %s %s: inputs %s replaced by %s, the sealed files set aside in "
+                    "%s (register %s)", register.what, key, prev.inputs_digest, inputs,
+                    outcome.set_aside, register.path)
+    return outcome
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -196,21 +208,11 @@ def _invoices(args: argparse.Namespace) -> int:
         result = invoice.build(month, calendar, stores_from_config(config), days)
     finally:
         days.close()
-    files = invoice.render(result)
-    now = dt.datetime.now(dt.UTC)
     register = Register(Path(args.invoice_register) if args.invoice_register
                         else invoice.default_register(database), what="invoiced month")
-    try:
-        outcome = register.seal(month, result.inputs_digest, files, Path(args.out),
-                                now.isoformat(timespec="seconds"), args.reopen)
-    finally:
-        register.close()
+    outcome = _seal(register, month, result.inputs_digest, invoice.render(result), args,
+                    dt.datetime.now(dt.UTC))
     prev = outcome.previous
-    if outcome.status == "reopened":
-        assert prev is not None
-        log.warning("reopened the invoices of %s: inputs %s replaced by %s, the sealed files "
-                    "set aside in %s", month, prev.inputs_digest, result.inputs_digest,
-                    outcome.set_aside)
     rc = 0
     if database.exists():  # the audit log lives in the switch's database
         from switch.console.audit import append_cli
@@ -220,8 +222,7 @@ def _invoices(args: argparse.Namespace) -> int:
                             "inputs_digest": prev.inputs_digest, "out": prev.out_dir},
                         {"inputs_digest": result.inputs_digest, "status": outcome.status,
                          "out": str(outcome.out)})
-    status = {"first": "sealed", "identical": "identical to the sealed run",
-              "reopened": "REOPENED and sealed again (logged)"}[outcome.status]
+    status = STATUS[outcome.status]
     print(f"LPS invoices of {calendar} month {month} ({result.days[0]} to {result.days[-1]}): "
           f"{status}")
     for c in sorted({i.coalition for i in result.invoices}):

@@ -38,7 +38,7 @@ from settlement.records import (
     LotExpiry,
     Row,
 )
-from settlement.terms import Schedule, Terms, operator_id
+from settlement.terms import Terms, operator_id
 from settlement.tiers import Downgrade
 
 
@@ -58,14 +58,10 @@ def stores_from_config(config: object) -> dict[str, StoreInfo]:
 
 def terms_of(coalition: Any) -> Terms | None:
     """A `switch.config.Coalition`'s operator and fee as settlement's plain `Terms`."""
-    op, f = coalition.operator, coalition.fee
+    op = coalition.operator
     if op is None:
         return None
-    schedule = None if f is None else Schedule(
-        per_issued_point=f.per_issued_point, per_redeemed_point=f.per_redeemed_point,
-        gross_basis_points=f.gross_basis_points, monthly_per_store=f.monthly_per_store,
-        calendar=f.calendar)
-    return Terms(coalition.id, op.name, op.iban, op.bank_batch, schedule)
+    return Terms(coalition.id, op.name, op.iban, op.bank_batch, coalition.fee)
 
 
 def parties(stores: Mapping[str, StoreInfo]) -> dict[str, StoreInfo]:

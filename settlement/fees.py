@@ -30,7 +30,7 @@ import jdatetime
 
 from settlement.netting import StoreInfo
 from settlement.records import ADVICE, EARN, POINTS, REDEEM, RETURN, REVERSAL, InputError, Row
-from settlement.terms import GREGORIAN, JALALI, Schedule
+from settlement.terms import GREGORIAN, JALALI, Schedule, rate
 from switch.core.text import is_digits, to_ascii_digits
 
 #: Flow kinds of the netting besides points and stored value: the operator's fee, and every
@@ -159,18 +159,18 @@ def day_lines(day: dt.date, stores: Iterable[StoreInfo], schedules: Mapping[str,
             continue
         month_end = is_month_end(day, schedule.calendar)
         for fee in FEE_KINDS:
-            rate = schedule.rate(fee)
+            per = rate(schedule, fee)
             if fee == MONTHLY:
                 quantity = 1 if month_end else 0
             elif fee == GROSS:
                 quantity = payable.get(s.id, 0)
             else:
                 quantity = activity.get((fee, s.id), 0)
-            if not rate or not quantity:
+            if not per or not quantity:
                 continue
             # Basis points round down (the fraction under a rial stays with the store); the
             # others are whole rials times whole quantities, exact.
-            amount = quantity * rate // BASIS if fee == GROSS else quantity * rate
-            out.append(FeeLine(s.coalition, s.id, s.name, fee, quantity, rate, amount,
+            amount = quantity * per // BASIS if fee == GROSS else quantity * per
+            out.append(FeeLine(s.coalition, s.id, s.name, fee, quantity, per, amount,
                                s.currency))
     return out

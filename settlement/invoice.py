@@ -22,7 +22,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from settlement.fees import FEE_KINDS, GROSS, ISSUED, MONTHLY, RATE_UNITS, REDEEMED, month_days
+from settlement.fees import (
+    FEE_KINDS,
+    GROSS,
+    ISSUED,
+    MONTHLY,
+    RATE_UNITS,
+    REDEEMED,
+    FeeLine,
+    month_days,
+)
 from settlement.netting import StoreInfo
 from settlement.records import InputError
 from settlement.render import FEES
@@ -90,18 +99,6 @@ class Month:
     invoices: list[Invoice]
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    coalition: str
-    store_id: str
-    store_name: str
-    fee: str
-    quantity: int
-    rate: int
-    amount: int
-    currency: str
-
-
 def _int(text: str, where: str) -> int:
     body = text[1:] if text.startswith("-") else text
     if not is_digits(body):
@@ -109,7 +106,7 @@ def _int(text: str, where: str) -> int:
     return int(text)
 
 
-def _rows(body: bytes, where: str) -> list[_Row]:
+def _rows(body: bytes, where: str) -> list[FeeLine]:
     reader = csv.reader(io.StringIO(body.decode("utf-8")))
     if tuple(next(reader, ())) != _FEE_COLUMNS:
         raise InputError(f"{where}: not a fees.csv of this version (its header differs)")
@@ -118,8 +115,8 @@ def _rows(body: bytes, where: str) -> list[_Row]:
         at = f"{where} line {n}"
         if len(cells) != len(_FEE_COLUMNS) or cells[3] not in FEE_KINDS:
             raise InputError(f"{at}: not a fee line")
-        out.append(_Row(cells[0], cells[1], cells[2], cells[3], _int(cells[4], at),
-                        _int(cells[5], at), _int(cells[7], at), cells[8]))
+        out.append(FeeLine(cells[0], cells[1], cells[2], cells[3], _int(cells[4], at),
+                           _int(cells[5], at), _int(cells[7], at), cells[8]))
     return out
 
 

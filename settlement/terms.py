@@ -1,6 +1,6 @@
 """A coalition's settlement terms: its operator, the operator's account and fee (plain data).
 
-Copied from `switch.config` (`Coalition.operator`, `Coalition.fee`) by
+Made from `switch.config` (`Coalition.operator`, `Coalition.fee`) by
 `settlement.day.stores_from_config`, so settlement's pure code and its tests need no TOML.
 """
 
@@ -8,30 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from switch.config import FeeSchedule
+
 JALALI = "jalali"
 GREGORIAN = "gregorian"
 
 
-@dataclass(frozen=True, slots=True)
-class Schedule:
-    """A coalition's fee rates (`switch.config.FeeSchedule`, copied so settlement is plain)."""
+#: A coalition's fee rates: the configuration's own record (one definition of the schedule).
+Schedule = FeeSchedule
 
-    per_issued_point: int = 0
-    per_redeemed_point: int = 0
-    gross_basis_points: int = 0
-    monthly_per_store: int = 0
-    calendar: str = JALALI
 
-    def rate(self, fee: str) -> int:
-        """The rate of a fee line (`settlement.fees.FEE_KINDS`)."""
-        return {"issued_points": self.per_issued_point,
-                "redeemed_points": self.per_redeemed_point,
-                "gross_obligations": self.gross_basis_points,
-                "monthly": self.monthly_per_store}[fee]
+def rate(schedule: Schedule, fee: str) -> int:
+    """The rate of a fee line (`settlement.fees.FEE_KINDS`)."""
+    return {"issued_points": schedule.per_issued_point,
+            "redeemed_points": schedule.per_redeemed_point,
+            "gross_obligations": schedule.gross_basis_points,
+            "monthly": schedule.monthly_per_store}[fee]
 
-    def line(self) -> str:
-        return (f"{self.per_issued_point}|{self.per_redeemed_point}|{self.gross_basis_points}|"
-                f"{self.monthly_per_store}|{self.calendar}")
+
+def schedule_line(schedule: Schedule) -> str:
+    return (f"{schedule.per_issued_point}|{schedule.per_redeemed_point}|"
+            f"{schedule.gross_basis_points}|{schedule.monthly_per_store}|{schedule.calendar}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +46,7 @@ class Terms:
         return operator_id(self.coalition)
 
     def line(self) -> str:
-        fee = self.schedule.line() if self.schedule else "-"
+        fee = schedule_line(self.schedule) if self.schedule else "-"
         return (f"terms|{self.coalition}|{self.operator_name}|{self.operator_iban}|"
                 f"{self.bank_batch}|{fee}")
 

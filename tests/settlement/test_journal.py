@@ -7,6 +7,8 @@ import dataclasses
 import datetime as dt
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,9 +29,9 @@ def settle(path, stores, day):
         return settle_journal(j, DayBook(day, stores))
 
 
-def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Counter[str]]:
-    """Net positions from the switch's in-memory transactions (not the database)."""
-    nets: dict[str, Counter[str]] = {"points": Counter(), "sv": Counter()}
+def approved(sim: simulation.Simulation, day: dt.date) -> Iterator[tuple[Any, str]]:
+    """The switch's in-memory approved transactions of `day` (not the database), each with the
+    kind it counts as: a reversal as its original's."""
     state = sim.state
     for t in state.txns.values():
         if t.business_day != day or t.response_code != "00":
@@ -38,6 +40,13 @@ def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Coun
         if kind == "reversal":
             assert t.original_key is not None
             kind = state.txns[t.original_key].kind
+        yield t, kind
+
+
+def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Counter[str]]:
+    """Net positions from the switch's in-memory transactions (not the database)."""
+    nets: dict[str, Counter[str]] = {"points": Counter(), "sv": Counter()}
+    for t, kind in approved(sim, day):
         if kind not in ("redeem", "sv_purchase", "return"):
             continue
         for m in t.moves:
@@ -51,14 +60,7 @@ def independent_activity(sim: simulation.Simulation, day: dt.date) -> Counter[tu
     """Points issued (by the lot's store) and redeemed (at the accepting store) on `day`, from
     the switch's in-memory transactions (docs/settlement.md "The coalition's fee")."""
     out: Counter[tuple[str, str]] = Counter()
-    state = sim.state
-    for t in state.txns.values():
-        if t.business_day != day or t.response_code != "00":
-            continue
-        kind = t.kind
-        if kind == "reversal":
-            assert t.original_key is not None
-            kind = state.txns[t.original_key].kind
+    for t, kind in approved(sim, day):
         for m in t.moves:
             if m.lot.kind != "points":
                 continue
