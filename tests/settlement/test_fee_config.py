@@ -45,8 +45,18 @@ def test_the_example_configures_a_fee_an_operator_and_every_store_iban():
     assert mall.operator.bank_batch == "net" and "\u200c" in mall.operator.name  # ZWNJ kept
     for store in cfg.stores.values():
         assert store.iban is not None and len(store.iban) == 26 and mod97_ok(store.iban)
-    # The third store's IBAN is typed in the example with Persian digits and a lower-case ir.
     assert cfg.stores[sc.S3].iban == "IR950180000000000987654321"
+
+
+def test_persian_digits_in_the_toml_file_are_read_as_ascii(tmp_path):
+    """A SHEBA pasted from a Persian bank letter: Persian digits, a lower-case ir, groups."""
+    text = sc.EXAMPLE.read_text()
+    typed = "ir۹۵ ۰۱۸۰ ۰۰۰۰ ۰۰۰۰ ۰۹۸۷ ۶۵۴۳ ۲۱"
+    path = tmp_path / "lps.toml"
+    path.write_text(text.replace('"IR95 0180 0000 0000 0987 6543 21"', f'"{typed}"'),
+                    encoding="utf-8")
+    assert typed in path.read_text(encoding="utf-8")
+    assert load_config(path).stores[sc.S3].iban == "IR950180000000000987654321"
 
 
 @pytest.mark.parametrize("typed", [
