@@ -364,3 +364,15 @@ def test_the_bank_batch_pays_the_net_positions_in_money(db, tmp_path):
     details = [r for r in rows if r["record"] == "D"]
     assert int(trailer["seq"]) == len(details)
     assert int(trailer["amount"]) == sum(int(r["amount"]) for r in details)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "--from and --to are needed (or --invoices --month)"),
+    (["--from", "2026-03-01"], "--from and --to are needed (or --invoices --month)"),
+    (["--from", "2026-03-01", "--to", "2026-03-02", "--month", "1405-08"],
+     "--month, --out and --reopen go with --invoices"),
+])
+def test_report_options_that_do_not_go_together_are_usage_errors(db, args, message, capsys):
+    assert lps_main(["report", "--config", CONFIG, "--database", str(db), *args]) == \
+        cli.EXIT_CONFIG
+    assert capsys.readouterr().err == f"lps report: {message}\n"
