@@ -12,20 +12,24 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 from settlement import render
 from settlement.day import DayBook, stores_from_config
 from settlement.journal import BATCH_LOOKBACK_DAYS, Journal, settle_journal
+from settlement.netting import StoreInfo
 from settlement.progress import Bar
 from settlement.records import InputError
-from settlement.seal import Register, default_register
+from settlement.seal import Outcome, Register, default_register
 from settlement.summary import summary
 from switch.cli_input import (
     EXIT_FAILED,
     EXIT_INPUT,
     EXIT_SEALED,
     EXIT_USAGE,
+    CommandError,
+    Failed,
     missing_database,
     whole,
 )
@@ -37,6 +41,12 @@ log = logging.getLogger("lps.settlement")
 EXIT_CONFIG = EXIT_USAGE
 __all__ = ["EXIT_CONFIG", "EXIT_FAILED", "EXIT_INPUT", "EXIT_SEALED", "cmd_report", "cmd_settle",
            "main", "register_commands"]
+
+
+class UsageError(CommandError):
+    """Options that do not go together: exit 2, as argparse's own usage errors."""
+
+    exit_code = EXIT_USAGE
 
 
 def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -90,21 +100,11 @@ def _settle(args: argparse.Namespace) -> int:
             bar.finish()
     finally:
         journal.close()
-    files = render.render(result)
     register = Register(Path(args.register) if args.register else default_register(database))
-    try:
-        outcome = register.seal(day.isoformat(), result.inputs_digest, files, Path(args.out),
-                                now.isoformat(timespec="seconds"), args.reopen)
-    finally:
-        register.close()
+    outcome = _seal(register, day.isoformat(), result.inputs_digest, render.render(result),
+                    args, now)
     prev = outcome.previous
-    if outcome.status == "reopened":
-        assert prev is not None
-        log.warning("reopened business day %s: inputs %s replaced by %s, the sealed files "
-                    "set aside in %s (register %s)", day, prev.inputs_digest,
-                    result.inputs_digest, outcome.set_aside, register.path)
-    status = {"first": "sealed", "identical": "identical to the sealed run",
-              "reopened": "REOPENED and sealed again (logged)"}[outcome.status]
+    status = STATUS[outcome.status]
     from switch.console.audit import append_cli
 
     rc = append_cli(database, "settle.reopen" if outcome.status == "reopened" else "settle.run",
@@ -118,7 +118,41 @@ def _settle(args: argparse.Namespace) -> int:
         print(f"  set aside        {outcome.set_aside} (the files sealed before, kept)")
     elif prev is not None and Path(prev.out_dir) != outcome.out:
         print(f"  sealed in        {prev.out_dir} (this run wrote a copy)")
+    for month in _months_ending(day, stores):
+        print(f"  invoices         month {month} ends with this day: lps report --invoices "
+              f"--month {month} --out DIR")
     return rc
+
+
+def _months_ending(day: dt.date, stores: Mapping[str, StoreInfo]) -> list[str]:
+    """The fee months (of each coalition's calendar) whose last day `day` is."""
+    from settlement.fees import is_month_end, month_of
+
+    calendars = {s.terms.schedule.calendar for s in stores.values()
+                 if s.terms is not None and s.terms.schedule is not None}
+    return sorted(month_of(day, c) for c in calendars if is_month_end(day, c))
+
+
+#: What a seal's outcome is called in the summaries.
+STATUS = {"first": "sealed", "identical": "identical to the sealed run",
+          "reopened": "REOPENED and sealed again (logged)"}
+
+
+def _seal(register: Register, key: str, inputs: str, files: dict[str, bytes],
+          args: argparse.Namespace, now: dt.datetime) -> Outcome:
+    """Seal `files` as `key` under `--out` (closing the register), logging a reopening."""
+    try:
+        outcome = register.seal(key, inputs, files, Path(args.out),
+                                now.isoformat(timespec="seconds"), args.reopen)
+    finally:
+        register.close()
+    prev = outcome.previous
+    if outcome.status == "reopened":
+        assert prev is not None
+        log.warning("reopened %s %s: inputs %s replaced by %s, the sealed files set aside in "
+                    "%s (register %s)", register.what, key, prev.inputs_digest, inputs,
+                    outcome.set_aside, register.path)
+    return outcome
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -128,6 +162,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from settlement import report
 
+    if args.invoices:
+        return _invoices(args)
+    if args.month is not None or args.out is not None or args.reopen:
+        raise UsageError("--month, --out and --reopen go with --invoices")
+    if args.start is None or args.to is None:
+        raise UsageError("--from and --to are needed (or --invoices --month)")
     if args.to < args.start:
         raise InputError(f"--to {args.to} is before --from {args.start}")
     config = _config(args)
@@ -144,6 +184,54 @@ def _report(args: argparse.Namespace) -> int:
     if args.html:
         _write(Path(args.html), report.html_page(rep).encode())
     return 0
+
+
+def _invoices(args: argparse.Namespace) -> int:
+    """`lps report --invoices --month M --out ROOT`: the month's invoices, sealed in ROOT/M."""
+    from settlement import invoice
+    from settlement.fees import calendar_of_month, parse_month
+
+    if args.start is not None or args.to is not None or args.csv or args.html:
+        raise UsageError("--invoices takes --month and --out, not --from, --to, --csv, --html")
+    if args.month is None or args.out is None:
+        raise UsageError("--invoices needs --month YYYY-MM and --out DIR")
+    month = parse_month(args.month)
+    calendar = calendar_of_month(month)
+    config = _config(args)
+    database = Path(args.database) if args.database else Path(config.switch.database)
+    settled = Path(args.register) if args.register else default_register(database)
+    if not settled.exists():
+        raise Failed(f"no register of settled days at {settled}: lps settle writes it (or "
+                     "name it with --register)")
+    days = Register(settled)
+    try:
+        result = invoice.build(month, calendar, stores_from_config(config), days)
+    finally:
+        days.close()
+    register = Register(Path(args.invoice_register) if args.invoice_register
+                        else invoice.default_register(database), what="invoiced month")
+    outcome = _seal(register, month, result.inputs_digest, invoice.render(result), args,
+                    dt.datetime.now(dt.UTC))
+    prev = outcome.previous
+    rc = 0
+    if database.exists():  # the audit log lives in the switch's database
+        from switch.console.audit import append_cli
+
+        rc = append_cli(database, "invoices.reopen" if outcome.status == "reopened"
+                        else "invoices.run", f"invoices:{month}", None if prev is None else {
+                            "inputs_digest": prev.inputs_digest, "out": prev.out_dir},
+                        {"inputs_digest": result.inputs_digest, "status": outcome.status,
+                         "out": str(outcome.out)})
+    status = STATUS[outcome.status]
+    print(f"LPS invoices of {calendar} month {month} ({result.days[0]} to {result.days[-1]}): "
+          f"{status}")
+    for c in sorted({i.coalition for i in result.invoices}):
+        mine = [i for i in result.invoices if i.coalition == c]
+        print(f"  coalition {c}: {len(mine)} invoices, {sum(i.total for i in mine):,} in total")
+    print(f"  files            {outcome.out}")
+    if outcome.set_aside is not None:
+        print(f"  set aside        {outcome.set_aside} (the files sealed before, kept)")
+    return rc
 
 
 def _write(path: Path, body: bytes) -> None:
@@ -185,14 +273,29 @@ def register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[
                    help="progress bar on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_settle)
 
-    p = sub.add_parser("report", help="loyalty figures per store and coalition over dates")
+    p = sub.add_parser("report", help="loyalty figures per store and coalition over dates, or "
+                                      "the monthly fee invoices")
     _add_common(p)
-    p.add_argument("--from", dest="start", required=True, type=day_arg("--from"),
+    p.add_argument("--from", dest="start", type=day_arg("--from"),
                    help="first business day, YYYY-MM-DD (Gregorian)")
-    p.add_argument("--to", required=True, type=day_arg("--to"),
+    p.add_argument("--to", type=day_arg("--to"),
                    help="last business day, YYYY-MM-DD (included)")
     p.add_argument("--csv", help="also write the table as CSV to this file")
     p.add_argument("--html", help="also write an HTML page with charts to this file")
+    p.add_argument("--invoices", action="store_true",
+                   help="write the monthly fee invoices of --month instead (HTML and CSV per "
+                        "store, sealed)")
+    p.add_argument("--month", help="with --invoices: the month YYYY-MM in the calendar of the "
+                                   "coalition's fee (1405-09 Jalali, 2026-11 Gregorian)")
+    p.add_argument("--out", help="with --invoices: root folder; the month's files go into "
+                                 "OUT/YYYY-MM/")
+    p.add_argument("--register", help="with --invoices: register of sealed days (default: "
+                                      "<database>.settlement.db)")
+    p.add_argument("--invoice-register", help="with --invoices: register of sealed invoices "
+                                              "(default: <database>.invoices.db)")
+    p.add_argument("--reopen", action="store_true",
+                   help="with --invoices: invoice a sealed month again although its inputs "
+                        "changed (logged; the sealed folder is kept aside)")
     p.set_defaults(func=cmd_report)
 
 

@@ -10,8 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from settlement import bank
 from settlement import digest as dg
+from settlement import fees as fee
 from settlement.expiry import Breakage, breakage
 from settlement.netting import (
     FlowBook,
@@ -26,18 +29,57 @@ from settlement.netting import (
     summaries,
 )
 from settlement.reconcile import ReconLine, reconcile
-from settlement.records import POINTS, STORED_VALUE, BatchClose, InvariantError, LotExpiry, Row
+from settlement.records import (
+    POINTS,
+    STORED_VALUE,
+    BatchClose,
+    InputError,
+    InvariantError,
+    LotExpiry,
+    Row,
+)
+from settlement.terms import Terms, operator_id
 from settlement.tiers import Downgrade
 
 
 def stores_from_config(config: object) -> dict[str, StoreInfo]:
-    """The store table settlement needs, from a `switch.config.Config`."""
-    stores: Mapping[str, object] = config.stores  # type: ignore[attr-defined]
-    coalitions: Mapping[str, object] = config.coalitions  # type: ignore[attr-defined]
+    """The store table settlement needs, from a `switch.config.Config`: each store with its
+    account and its coalition's operator and fee."""
+    stores: Mapping[str, Any] = config.stores  # type: ignore[attr-defined]
+    coalitions: Mapping[str, Any] = config.coalitions  # type: ignore[attr-defined]
+    terms = {cid: terms_of(c) for cid, c in coalitions.items()}
     out = {}
     for sid, s in stores.items():
-        c = coalitions[s.coalition]  # type: ignore[attr-defined]
-        out[sid] = StoreInfo(sid, s.name, c.id, c.point_value, c.currency)  # type: ignore[attr-defined]
+        c = coalitions[s.coalition]
+        out[sid] = StoreInfo(sid, s.name, c.id, c.point_value, c.currency, s.iban,
+                             terms[s.coalition])
+    return out
+
+
+def terms_of(coalition: Any) -> Terms | None:
+    """A `switch.config.Coalition`'s operator and fee as settlement's plain `Terms`."""
+    op = coalition.operator
+    if op is None:
+        return None
+    return Terms(coalition.id, op.name, op.iban, op.bank_batch, coalition.fee)
+
+
+def parties(stores: Mapping[str, StoreInfo]) -> dict[str, StoreInfo]:
+    """The stores and every coalition's operator: who can owe or be owed money.
+
+    The operator is a party of the netting as the stores are (docs/settlement.md "The
+    coalition's fee"), under `operator:<coalition>`; a store with that ID is refused.
+    """
+    out = dict(stores)
+    for s in sorted(stores.values(), key=lambda s: s.id):
+        t = s.terms
+        if t is None:
+            continue
+        if t.operator_id in stores:
+            raise InputError(f"store ID {t.operator_id!r} is the party ID of coalition "
+                             f"{t.coalition}'s operator; give the store another ID")
+        out.setdefault(t.operator_id, StoreInfo(t.operator_id, t.operator_name, s.coalition,
+                                                s.point_value, s.currency, t.operator_iban, t))
     return out
 
 
@@ -71,6 +113,16 @@ class DaySettlement:
     reconciliation: list[ReconLine]
     #: The night after the day: cards whose tier goes down (settlement.tiers).
     downgrades: list[Downgrade] = field(default_factory=list)
+    #: The operator's fee: the day's lines, and its obligations and positions (stores and
+    #: operators, in money).
+    fee_lines: list[fee.FeeLine] = field(default_factory=list)
+    fees: Side | None = None
+    #: Every money obligation of the day (points at their value, stored value, the fee) netted
+    #: between the stores and the operators: what the bank batch pays.
+    money: Side | None = None
+    transfers: list[bank.Transfer] = field(default_factory=list)
+    #: Coalitions paid by bank transfer -> currency (`bank_batch.csv` is written for them).
+    bank_coalitions: dict[str, str] = field(default_factory=dict)
 
 
 class DayBook:
@@ -82,13 +134,16 @@ class DayBook:
         self.digest = dg.Digest()
         self.flows = FlowBook()
         self.counts: dict[str, int] = {}
+        #: (fees.ISSUED or fees.REDEEMED, store) -> points: what the per-point fees count.
+        self.activity: dict[tuple[str, str], int] = {}
         self.entries = 0
         self.settling = 0
         self._last_id = 0
+        self.parties = parties(stores)
         self.digest.add("stores", [
-            f"{s.id}|{s.name}|{s.coalition}|{s.point_value}|{s.currency}"
+            f"{s.id}|{s.name}|{s.coalition}|{s.point_value}|{s.currency}|{s.iban or '-'}"
             for s in sorted(stores.values(), key=lambda s: s.id)
-        ])
+        ] + sorted({s.terms.line() for s in stores.values() if s.terms is not None}))
 
     # -- one entry at a time ------------------------------------------------------------------
 
@@ -104,6 +159,8 @@ class DayBook:
         self.digest.add_items("draws", chunk, [dg.draw_item(row.id, d) for d in row.draws])
         self.add_count(row.kind, row.response_code, 1)
         self.settling += self.flows.add_row(row)
+        for measure, store, points in fee.activity_of(row):
+            self.add_activity(measure, store, points)
 
     # -- pre-aggregated (the SQLite reader) ---------------------------------------------------
 
@@ -122,12 +179,52 @@ class DayBook:
     def add_settling(self, n: int) -> None:
         self.settling += n
 
+    def add_activity(self, measure: str, store: str, points: int) -> None:
+        if points:
+            key = (measure, store)
+            self.activity[key] = self.activity.get(key, 0) + points
+
     # -- the day's result ---------------------------------------------------------------------
 
-    def _side(self, kind: str) -> Side:
-        obls = obligations(self.flows, self.stores, kind)
-        poss = positions(obls, self.stores, kind)
-        return Side(obls, poss, instructions(poss), summaries(obls, poss, self.stores, kind))
+    def _side(self, book: FlowBook, kind: str, table: Mapping[str, StoreInfo]) -> Side:
+        obls = obligations(book, table, kind)
+        poss = positions(obls, table, kind)
+        return Side(obls, poss, instructions(poss), summaries(obls, poss, table, kind))
+
+    def _fees(self, value: list[Obligation]) -> tuple[list[fee.FeeLine], Side]:
+        """The day's fee lines, and each store's as one obligation to (or, negative, from) its
+        coalition's operator."""
+        payable: dict[str, int] = {}
+        for o in value:
+            payable[o.payer] = payable.get(o.payer, 0) + o.amount
+        for measure, store in self.activity:
+            if store not in self.stores:
+                raise InputError(f"store {store!r} ({measure.replace('_', ' ')}) is not in "
+                                 "the configuration")
+        schedules = {s.coalition: s.terms.schedule for s in self.stores.values()
+                     if s.terms is not None and s.terms.schedule is not None}
+        lines = fee.day_lines(self.day, self.stores.values(), schedules, self.activity, payable)
+        book = FlowBook()
+        for line in lines:
+            book.add_pair(fee.FEE, line.store_id, operator_id(line.coalition), line.amount)
+        return lines, self._side(book, fee.FEE, self.parties)
+
+    def _money(self, every: list[Obligation], sides: Iterable[Side]) -> Side:
+        """Every money obligation netted together; each party's net is the sum of its nets
+        of points (at their value), stored value and fee (asserted: netting is linear)."""
+        book = FlowBook()
+        for o in every:
+            book.add_pair(fee.MONEY, o.payer, o.payee, o.amount)
+        money = self._side(book, fee.MONEY, self.parties)
+        parts: dict[str, int] = {}
+        for side in sides:
+            for p in side.positions:
+                parts[p.store_id] = parts.get(p.store_id, 0) + p.net_amount
+        for p in money.positions:
+            if p.net_amount != parts.get(p.store_id, 0):
+                raise InvariantError(f"{p.store_id}: net {p.net_amount} of every obligation, "
+                                     f"{parts.get(p.store_id, 0)} of its parts")
+        return money
 
     def _hashed_lots(self, lots: Iterable[LotExpiry]) -> Iterator[LotExpiry]:
         """Pass lots through, hashing them in chunks (a day may expire millions of lots)."""
@@ -151,17 +248,28 @@ class DayBook:
         recon = [line for c in closes for line in reconcile(c)]
         lower = sorted(downgrades, key=lambda d: d.pan)
         self.digest.add("tiers", [d.line() for d in lower])
+        points = self._side(self.flows, POINTS, self.stores)
+        stored = self._side(self.flows, STORED_VALUE, self.stores)
+        value = [*points.obligations, *stored.obligations]
+        lines, fees = self._fees(value)
+        every = [*value, *fees.obligations]
+        money = self._money(every, (points, stored, fees))
         return DaySettlement(
             day=self.day,
             inputs_digest=self.digest.hexdigest(self.day.isoformat()),
             entries=self.entries,
             counts=dict(sorted(self.counts.items())),
             settling_draws=self.settling,
-            points=self._side(POINTS),
-            stored_value=self._side(STORED_VALUE),
+            points=points,
+            stored_value=stored,
             breakage=expired,
             reconciliation=recon,
             downgrades=lower,
+            fee_lines=lines,
+            fees=fees,
+            money=money,
+            transfers=bank.transfers(self.day, self.parties, money.positions, every),
+            bank_coalitions=bank.paying_coalitions(self.parties),
         )
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from settlement.records import BatchClose, Draw, LotExpiry, Row, Totals
 
 #: Bump when a line format or the meaning of an output changes: old seals then differ.
-FORMAT = "lps-settlement/6"
+FORMAT = "lps-settlement/7"
 #: Journal IDs per digest chunk (a power of two: chunk = id >> CHUNK_BITS).
 CHUNK_BITS = 16
 SECTIONS = ("stores", "entries", "draws", "lots", "closes", "tiers")

@@ -26,6 +26,7 @@ from typing import Any
 from settlement import tiers
 from settlement.day import DayBook
 from settlement.digest import CHUNK_BITS, items_digest
+from settlement.fees import ISSUED, ISSUING_KINDS, REDEEMED
 from settlement.netting import MOVING_KINDS
 from settlement.records import (
     ADVICE,
@@ -396,6 +397,8 @@ class Part:
     touched: dict[int, int] = field(default_factory=dict)
     closes: list[tuple[Any, ...]] = field(default_factory=list)
     error: str = ""
+    #: (fees.ISSUED or fees.REDEEMED, store) -> points (`settlement.fees.activity_of`).
+    activity: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -416,6 +419,8 @@ class Scan:
         for (kind, payer, payee), units in part.pairs.items():
             book.add_flow(kind, payer, payee, units)
         book.add_settling(part.settling)
+        for (measure, store), points in part.activity.items():
+            book.add_activity(measure, store, points)
         for lot, delta in part.touched.items():
             self.touched[lot] = self.touched.get(lot, 0) + delta
         self.closes += part.closes
@@ -437,6 +442,8 @@ def scan_windows(task: tuple[str, str, list[tuple[int, int]]]) -> Part:
             for pair, units in part.pairs.items():
                 total.pairs[pair] = total.pairs.get(pair, 0) + units
             total.settling += part.settling
+            for key, points in part.activity.items():
+                total.activity[key] = total.activity.get(key, 0) + points
             for lot, delta in part.touched.items():
                 total.touched[lot] = total.touched.get(lot, 0) + delta
             total.closes += part.closes
@@ -458,11 +465,20 @@ def scan_window(conn: sqlite3.Connection, day: str, lo: int, hi: int) -> Part:
     # Columns: 0 id, 1 kind, 2 store, 3 response code, 4 original ID, 5 original's kind
     part.counts = dict(Counter(map(itemgetter(1, 3), rows)))
     spend: dict[int, tuple[str, int]] = {}
+    # What the per-point fees count (settlement.fees.activity_of): entry -> its measure and
+    # the store credited when the lot's issuer is not (redemptions count at the acceptor).
+    counted: dict[int, tuple[str, str | None]] = {}
     declined: dict[int, str] = {}
     touch: set[int] = set()
     closes: list[int] = []
     for r in rows:
         kind, rc = r[1], r[3]
+        if rc == "00":
+            effective = r[5] if kind == REVERSAL else kind
+            if effective in ISSUING_KINDS:
+                counted[r[0]] = (ISSUED, None)
+            elif effective == REDEEM:
+                counted[r[0]] = (REDEEMED, r[2])
         if rc != "00":
             declined[r[0]] = rc
         elif kind in NOT_TOUCHING_LAPSED:
@@ -493,8 +509,16 @@ def scan_window(conn: sqlite3.Connection, day: str, lo: int, hi: int) -> Part:
                     items_digest(moves) if moves else "")]
     pairs: dict[tuple[str, str, str], int] = {}
     touched: dict[int, int] = {}
+    activity: dict[tuple[str, str], int] = {}
     settling = 0
     for jid, lot, mkind, issuer, delta in moves:
+        c = counted.get(jid)
+        if c is not None and mkind == POINTS and delta:
+            measure, acceptor = c
+            if acceptor is None:
+                activity[(measure, issuer)] = activity.get((measure, issuer), 0) + delta
+            else:
+                activity[(measure, acceptor)] = activity.get((measure, acceptor), 0) - delta
         s = spend.get(jid)
         if s is not None:
             acceptor, sign = s
@@ -522,6 +546,7 @@ def scan_window(conn: sqlite3.Connection, day: str, lo: int, hi: int) -> Part:
         ):
             lapsed[lid] = touched[lid]
     part.pairs, part.touched, part.settling = pairs, lapsed, settling
+    part.activity = {k: v for k, v in activity.items() if v}
     return part
 
 

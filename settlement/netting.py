@@ -24,6 +24,7 @@ from settlement.records import (
     InvariantError,
     Row,
 )
+from settlement.terms import Terms
 
 #: Entries whose draws on other stores' lots move value to the accepting store: redemptions,
 #: and returns (a claw-back that takes another store's points to cover spent ones).
@@ -41,6 +42,10 @@ class StoreInfo:
     coalition: str
     point_value: int
     currency: str
+    #: The account the bank batch pays to or from (SHEBA, compact); None when not configured.
+    iban: str | None = None
+    #: The coalition's operator and fee (None: the coalition has no operator).
+    terms: Terms | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +210,7 @@ def obligations(book: FlowBook, stores: Mapping[str, StoreInfo], kind: str) -> l
                 f"value issued by {payer} (coalition {p.coalition}) was spent at {payee} "
                 f"(coalition {q.coalition}); coalitions do not settle with each other"
             )
-        value = p.point_value if kind == POINTS else 1
+        value = p.point_value if kind == POINTS else 1  # other kinds are money already
         out.append(Obligation(kind, payer, payee, units, units * value, p.currency, p.coalition))
     return out
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from switch.cli_input import EXIT_INPUT, CommandError
+from switch.cli_input import EXIT_INPUT, EXIT_USAGE, CommandError
 
 # Journal kinds and lot kinds, re-exported: the switch's own constants are the one source of the
 # strings the journal holds (switch.core is pure, so this brings no I/O).
@@ -155,3 +155,10 @@ class BatchClose:
     #: reversals of them journaled before the close; a reader may leave them out of a batch
     #: whose `switch` totals balance, since nothing needs explaining there.
     rows: tuple[Row, ...] = field(default_factory=tuple)
+
+
+class ConfigurationError(SettlementError):
+    """The configuration lacks what this settlement needs (a store's IBAN): exit 2."""
+
+    exit_code = EXIT_USAGE
+    prefix = "configuration: "

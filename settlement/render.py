@@ -14,6 +14,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from settlement import bank
 from settlement.day import DaySettlement
 from settlement.digest import FORMAT
 from settlement.netting import NettingSummary, Position
@@ -26,6 +27,9 @@ BREAKAGE = "breakage.csv"
 SV_POSITIONS = "sv_positions.csv"
 SV_OBLIGATIONS = "sv_obligations.csv"
 TIERS = "tiers.csv"
+FEES = "fees.csv"
+NET_POSITIONS = "net_positions.csv"
+BANK_BATCH = "bank_batch.csv"
 SETTLEMENT = "settlement.json"
 REPORT = "report.html"
 
@@ -57,10 +61,33 @@ def _summary(s: NettingSummary) -> dict[str, Any]:
     }
 
 
+def net_rows(d: DaySettlement) -> list[tuple[object, ...]]:
+    """Each party's net in money: points at their value, stored value, fee, and all together
+    (`net_positions.csv`; the operators are parties beside the stores)."""
+    if d.money is None or d.fees is None:
+        return []
+    points = {p.store_id: p.net_amount for p in d.points.positions}
+    stored = {p.store_id: p.net_amount for p in d.stored_value.positions}
+    fee = {p.store_id: p.net_amount for p in d.fees.positions}
+    return [(p.store_id, p.store_name, p.coalition, points.get(p.store_id, 0),
+             stored.get(p.store_id, 0), fee.get(p.store_id, 0), p.payable, p.receivable,
+             p.net_amount, p.currency) for p in d.money.positions]
+
+
+def _fees_json(d: DaySettlement, coalition: str) -> dict[str, Any]:
+    lines = [f for f in d.fee_lines if f.coalition == coalition]
+    by_fee: dict[str, int] = {}
+    for f in lines:
+        by_fee[f.fee] = by_fee.get(f.fee, 0) + f.amount
+    return {"lines": len(lines), "amount": sum(f.amount for f in lines), "by_fee": by_fee}
+
+
 def settlement_json(d: DaySettlement, files: dict[str, str]) -> dict[str, Any]:
     coalitions: dict[str, Any] = {}
+    money = {s.coalition: s for s in d.money.summaries} if d.money else {}
     for ps, ss in zip(d.points.summaries, d.stored_value.summaries, strict=True):
         brk = [b for b in d.breakage if b.coalition == ps.coalition]
+        paid = [t for t in d.transfers if t.coalition == ps.coalition]
         coalitions[ps.coalition] = {
             "currency": ps.currency,
             "points": _summary(ps),
@@ -71,6 +98,10 @@ def settlement_json(d: DaySettlement, files: dict[str, str]) -> dict[str, Any]:
                 "amount": sum(b.amount for b in brk),
             },
             "tier_downgrades": sum(1 for t in d.downgrades if t.coalition == ps.coalition),
+            "fees": _fees_json(d, ps.coalition),
+            "money": _summary(money[ps.coalition]) if ps.coalition in money else None,
+            "bank_batch": {"payments": len(paid), "amount": sum(t.amount for t in paid)}
+            if ps.coalition in d.bank_coalitions else None,
             "instructions": [
                 {"store_id": i.store_id, "action": i.action, "amount": i.amount,
                  "currency": i.currency, "kind": kind}
@@ -138,6 +169,17 @@ def render(d: DaySettlement) -> dict[str, bytes]:
         ("pan", "coalition", "tier_before", "tier_after"),
         ((t.masked, t.coalition, t.before, t.after) for t in d.downgrades),
     )
+    files[FEES] = csv_bytes(
+        ("coalition", "store_id", "store_name", "fee", "quantity", "rate", "rate_unit", "amount",
+         "currency"),
+        ((f.coalition, f.store_id, f.store_name, f.fee, f.quantity, f.rate, f.unit, f.amount,
+          f.currency) for f in d.fee_lines),
+    )
+    files[NET_POSITIONS] = csv_bytes(
+        ("party_id", "party_name", "coalition", "points_amount", "stored_value_amount",
+         "fee_amount", "payable", "receivable", "net_amount", "currency"), net_rows(d))
+    if d.bank_coalitions:
+        files[BANK_BATCH] = bank.batch_csv(d.transfers, d.bank_coalitions)
     files[REPORT] = report_html(d).encode()
     digests = {name: hashlib.sha256(body).hexdigest() for name, body in sorted(files.items())}
     files[SETTLEMENT] = (
@@ -244,6 +286,20 @@ def report_html(d: DaySettlement) -> str:
         out += [
             "<h2>Net positions (coalition-wide stored value)</h2>",
             chart_svg(d.stored_value.positions, "stored-value net positions"),
+        ]
+    if d.fee_lines or d.bank_coalitions:
+        out += [
+            "<h2>The operator's fee</h2>",
+            _table(("coalition", "store", "fee", "quantity", "rate", "unit", "amount",
+                    "currency"),
+                   ((f.coalition, f.store_id, f.fee, f.quantity, f.rate, f.unit, f.amount,
+                     f.currency) for f in d.fee_lines), {3, 4, 6}),
+            "<h2>Net positions in money (points, stored value and fee; operators included)</h2>",
+            _table(("party", "name", "coalition", "points", "stored value", "fee", "payable",
+                    "receivable", "net", "currency"), net_rows(d), {3, 4, 5, 6, 7, 8}),
+            f"<p>Bank transfer batch: {len(d.transfers):,} payment(s), "
+            f"{_num(sum(t.amount for t in d.transfers))} in total ({BANK_BATCH}).</p>"
+            if d.bank_coalitions else "",
         ]
     out += [
         "<h2>Expiry (breakage)</h2>",

@@ -95,8 +95,12 @@ def default_register(database: Path) -> Path:
 
 
 class Register:
-    def __init__(self, path: Path) -> None:
+    """`what` names a sealed key in messages: a business day, or an invoiced month
+    (`settlement.invoice` keeps its own register of the same shape)."""
+
+    def __init__(self, path: Path, what: str = "business day") -> None:
         self.path = path
+        self.what = what
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(path, isolation_level=None)
@@ -158,13 +162,13 @@ class Register:
             elif prev.inputs_digest == inputs:
                 if prev.outputs_digest != outputs:
                     raise SealError(
-                        f"business day {day}: same inputs ({inputs[:16]}...) but different "
+                        f"{self.what} {day}: same inputs ({inputs[:16]}...) but different "
                         f"outputs than the sealed run; refusing to touch {prev.out_dir}")
                 sealed = Path(prev.out_dir)
                 changed = _changed(sealed, files) if sealed == out else []
                 if changed and not reopen:
                     raise SealError(
-                        f"the sealed files of business day {day} in {sealed} differ from what "
+                        f"the sealed files of {self.what} {day} in {sealed} differ from what "
                         f"was sealed ({', '.join(changed[:5])}); nothing was written: restore "
                         "them (the register holds their SHA-256) or settle again with --reopen")
                 if changed:
@@ -177,7 +181,7 @@ class Register:
             else:
                 if not reopen:
                     raise SealError(
-                        f"business day {day} is sealed with inputs {prev.inputs_digest[:16]}... "
+                        f"{self.what} {day} is sealed with inputs {prev.inputs_digest[:16]}... "
                         f"(settled {prev.settled_at} into {prev.out_dir}); the journal now "
                         f"gives {inputs[:16]}...: settle it again only with --reopen "
                         "(which is logged, and keeps the sealed files aside)")

@@ -33,6 +33,14 @@ def summary(d: DaySettlement, status: str, out: str, seconds: float) -> str:
             f"    tiers         {sum(1 for t in d.downgrades if t.coalition == ps.coalition):,} "
             "cards go down a tier tonight (tiers.csv)",
         ]
+        fees = [f for f in d.fee_lines if f.coalition == ps.coalition]
+        if fees:
+            lines.append(f"    fee           {len(fees)} lines, {sum(f.amount for f in fees):,} "
+                         "to the operator (fees.csv)")
+        if ps.coalition in d.bank_coalitions:
+            paid = [t for t in d.transfers if t.coalition == ps.coalition]
+            lines.append(f"    bank batch    {len(paid)} payments, "
+                         f"{sum(t.amount for t in paid):,} in total (bank_batch.csv)")
         mine = [p for p in d.points.positions if p.coalition == ps.coalition and p.net]
         for p in mine[:12]:
             action = "receives" if p.net_amount > 0 else "pays"

@@ -25,8 +25,10 @@ __all__ = [
     "Config",
     "ConfigError",
     "EarnRule",
+    "FeeSchedule",
     "HostPort",
     "Limits",
+    "Operator",
     "Stamps",
     "Store",
     "StoredValue",
@@ -36,6 +38,7 @@ __all__ = [
     "TlsFiles",
     "load_config",
     "parse_config",
+    "parse_iban",
 ]
 
 
@@ -134,6 +137,38 @@ class Coalition:
     campaigns: tuple[Campaign, ...] = ()
     earn: EarnRule | None = None
     language: str = "fa"
+    #: The coalition operator and its account (`[coalition.X.operator]`), None without one.
+    operator: Operator | None = None
+    #: The operator's fee (`[coalition.X.fee]`, docs/settlement.md "The coalition's fee").
+    fee: FeeSchedule | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    """Who runs the coalition: the fee's payee and the settlement account of the bank batch."""
+
+    name: str
+    #: SHEBA, stored compact: `IR` and 24 ASCII digits.
+    iban: str
+    #: "net": stores pay or are paid their net through this account; "gross": one transfer per
+    #: obligation (docs/settlement.md "The bank transfer batch").
+    bank_batch: str = "net"
+
+
+@dataclass(frozen=True, slots=True)
+class FeeSchedule:
+    """The operator's fee in integer rials and basis points (docs/settlement.md)."""
+
+    #: Rials per point redeemed at the store (net of reversals).
+    per_redeemed_point: int = 0
+    #: Rials per point the store issued (earned, less returns and reversals).
+    per_issued_point: int = 0
+    #: Basis points (1/10,000) of the store's gross payable obligations, rounded down.
+    gross_basis_points: int = 0
+    #: Rials per store per month, charged on the month's last business day.
+    monthly_per_store: int = 0
+    #: The calendar whose months the monthly fee and the invoices follow: jalali or gregorian.
+    calendar: str = "jalali"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +219,8 @@ class Store:
     stored_value: StoredValue | None = None
     birthday_window_days: int = 7
     language: str = "fa"
+    #: The store's account for the bank batch (SHEBA, compact), None when not configured.
+    iban: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,7 +510,11 @@ def _coalition(r: _Reader, cid: str) -> Coalition:
         campaigns=tuple(campaigns),
         earn=default_earn,
         language=_language(r, "fa"),
+        operator=_operator(r),
+        fee=_fee(r),
     )
+    if coalition.fee is not None and coalition.operator is None:
+        raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
     r.done()
     return coalition
 
@@ -551,12 +592,108 @@ def _store(r: _Reader, sid: str, coalitions: Mapping[str, Coalition]) -> Store:
         stored_value=sv,
         birthday_window_days=r.integer("birthday_window_days", 7, minimum=1),
         language=_language(r, coalitions[coalition].language),
+        iban=_iban(r, "iban") if "iban" in r.table else None,
     )
     if store.birthday_window_days > 366:
         raise r.fail("birthday_window_days", f"must be at most 366, got "
                      f"{store.birthday_window_days}")
     r.done()
     return store
+
+
+# -- the coalition's fee and bank accounts (docs/settlement.md) ---------------------------------
+
+#: Bounds that catch a typo (a fee in the billions per point) without limiting real schedules.
+MAX_FEE = 10**12
+BASIS_POINTS = 10_000
+CALENDARS = ("jalali", "gregorian")
+BANK_BATCHES = ("net", "gross")
+_IBAN_SPACES = frozenset(" \t\u00a0\u200e\u200f")
+
+
+def parse_iban(text: str) -> str:
+    """An Iranian IBAN (SHEBA) as typed, in its compact form `IR` + 24 ASCII digits.
+
+    Spaces between groups (and the invisible direction marks a copy from Persian text brings)
+    are dropped, Persian and Arabic-Indic digits read as ASCII, `ir` accepted; the check digits
+    are ISO 13616's mod 97 (python-stdnum's ISO 7064 Mod 97-10). Raises `ValueError` saying
+    what is wrong without repeating the number.
+    """
+    from stdnum.iso7064 import mod_97_10
+
+    from switch.core.text import is_digits, to_ascii_digits
+
+    bare = "".join(ch for ch in to_ascii_digits(text) if ch not in _IBAN_SPACES)
+    if bare[:2].upper() != "IR":
+        raise ValueError("must be an Iranian IBAN (SHEBA) starting with IR")
+    digits = bare[2:]
+    if not is_digits(digits):
+        bad = next((ch for ch in digits if not is_digits(ch)), "")
+        raise ValueError("must be IR followed by 24 digits (0-9 or ۰-۹, spaces allowed)"
+                         + (f"; it holds U+{ord(bad):04X}" if bad else ""))
+    if len(digits) != 24:
+        raise ValueError(f"must be IR followed by 24 digits, got {len(digits)} digits")
+    iban = "IR" + digits
+    if not mod_97_10.is_valid(iban[4:] + iban[:4]):
+        raise ValueError("its check digits are wrong (ISO 13616 mod 97): a digit was probably "
+                         "mistyped")
+    return iban
+
+
+def _iban(r: _Reader, name: str) -> str:
+    value = r.string(name)
+    try:
+        return parse_iban(value)
+    except ValueError as exc:
+        raise r.fail(name, str(exc)) from None
+
+
+def _choice(r: _Reader, name: str, choices: tuple[str, ...]) -> str:
+    value = r.string(name, choices[0])
+    if value not in choices:
+        raise r.fail(name, f"must be one of {', '.join(choices)}, got {value!r}")
+    return value
+
+
+def _operator(coalition: _Reader) -> Operator | None:
+    """`[coalition.X.operator]`: name (Persian with ZWNJ allowed), iban, bank_batch."""
+    table = coalition.table_of("operator")
+    if table is None:
+        return None
+    from switch.core.text import TextError, normalize_text
+
+    r = coalition.child("operator", table)
+    try:
+        name = normalize_text(r.string("name"), "the name", max_length=120)
+    except TextError as exc:
+        raise r.fail("name", str(exc)) from None
+    operator = Operator(name=name, iban=_iban(r, "iban"),
+                        bank_batch=_choice(r, "bank_batch", BANK_BATCHES))
+    r.done()
+    return operator
+
+
+def _fee(coalition: _Reader) -> FeeSchedule | None:
+    """`[coalition.X.fee]`: integer rials per point and per store-month, basis points."""
+    table = coalition.table_of("fee")
+    if table is None:
+        return None
+    r = coalition.child("fee", table)
+    fee = FeeSchedule(
+        per_redeemed_point=r.integer("per_redeemed_point", 0),
+        per_issued_point=r.integer("per_issued_point", 0),
+        gross_basis_points=r.integer("gross_basis_points", 0),
+        monthly_per_store=r.integer("monthly_per_store", 0),
+        calendar=_choice(r, "calendar", CALENDARS),
+    )
+    for name in ("per_redeemed_point", "per_issued_point", "monthly_per_store"):
+        if getattr(fee, name) > MAX_FEE:
+            raise r.fail(name, f"must be at most {MAX_FEE:_} rials, got {getattr(fee, name)}")
+    if fee.gross_basis_points > BASIS_POINTS:
+        raise r.fail("gross_basis_points", f"is in basis points (1/10,000): at most "
+                     f"{BASIS_POINTS}, got {fee.gross_basis_points}")
+    r.done()
+    return fee
 
 
 def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:

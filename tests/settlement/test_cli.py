@@ -23,7 +23,7 @@ CONFIG = str(simulation.EXAMPLE)
 DAY = "2026-03-02"
 NAMES = sorted([render.POSITIONS, render.OBLIGATIONS, render.RECONCILIATION, render.BREAKAGE,
                 render.SETTLEMENT, render.REPORT, render.SV_POSITIONS, render.SV_OBLIGATIONS,
-                render.TIERS])
+                render.TIERS, render.FEES, render.NET_POSITIONS, render.BANK_BATCH])
 
 
 @pytest.fixture(scope="module")
@@ -328,3 +328,52 @@ def test_progress_bar_draws_on_request_and_stays_quiet_otherwise():
     bar(10)
     bar.finish()
     assert quiet.getvalue() == ""
+
+
+def test_a_store_without_iban_refuses_the_night_naming_it_and_writes_nothing(db, tmp_path,
+                                                                             capsys):
+    text = simulation.EXAMPLE.read_text()
+    line = next(s for s in text.splitlines() if s.startswith("iban = \"IR25"))
+    bad = tmp_path / "no-iban.toml"
+    bad.write_text(text.replace(line + "\n", ""))
+    out = tmp_path / "out"
+    assert cli.main(["settle", "--config", str(bad), "--database", str(db), "--date", DAY,
+                     "--out", str(out), "--no-progress"]) == cli.EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "store STORE0000000002 (Book City) has no iban" in err
+    assert "[store.STORE0000000002]" in err and "nothing was written" in err
+    assert not out.exists() and not db.with_name(db.name + ".settlement.db").exists()
+
+
+def test_the_bank_batch_pays_the_net_positions_in_money(db, tmp_path):
+    import csv
+
+    out = tmp_path / "out"
+    assert settle(db, out) == 0
+    with open(out / DAY / render.NET_POSITIONS, encoding="utf-8") as fh:
+        net = {r["party_id"]: int(r["net_amount"]) for r in csv.DictReader(fh)}
+    with open(out / DAY / render.BANK_BATCH, encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    op = "operator:tehran-mall"
+    assert sum(net.values()) == 0 and net[op] > 0  # the day's fee
+    paid = {r["payer_id"]: -int(r["amount"]) for r in rows if r["record"] == "D"
+            and r["payee_id"] == op}
+    paid |= {r["payee_id"]: int(r["amount"]) for r in rows if r["record"] == "D"
+             and r["payer_id"] == op}
+    assert paid == {k: v for k, v in net.items() if v and k != op}
+    (trailer,) = [r for r in rows if r["record"] == "T"]
+    details = [r for r in rows if r["record"] == "D"]
+    assert int(trailer["seq"]) == len(details)
+    assert int(trailer["amount"]) == sum(int(r["amount"]) for r in details)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ([], "--from and --to are needed (or --invoices --month)"),
+    (["--from", "2026-03-01"], "--from and --to are needed (or --invoices --month)"),
+    (["--from", "2026-03-01", "--to", "2026-03-02", "--month", "1405-08"],
+     "--month, --out and --reopen go with --invoices"),
+])
+def test_report_options_that_do_not_go_together_are_usage_errors(db, args, message, capsys):
+    assert lps_main(["report", "--config", CONFIG, "--database", str(db), *args]) == \
+        cli.EXIT_CONFIG
+    assert capsys.readouterr().err == f"lps report: {message}\n"

@@ -7,6 +7,8 @@ import dataclasses
 import datetime as dt
 import sqlite3
 from collections import Counter
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -27,9 +29,9 @@ def settle(path, stores, day):
         return settle_journal(j, DayBook(day, stores))
 
 
-def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Counter[str]]:
-    """Net positions from the switch's in-memory transactions (not the database)."""
-    nets: dict[str, Counter[str]] = {"points": Counter(), "sv": Counter()}
+def approved(sim: simulation.Simulation, day: dt.date) -> Iterator[tuple[Any, str]]:
+    """The switch's in-memory approved transactions of `day` (not the database), each with the
+    kind it counts as: a reversal as its original's."""
     state = sim.state
     for t in state.txns.values():
         if t.business_day != day or t.response_code != "00":
@@ -38,6 +40,13 @@ def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Coun
         if kind == "reversal":
             assert t.original_key is not None
             kind = state.txns[t.original_key].kind
+        yield t, kind
+
+
+def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Counter[str]]:
+    """Net positions from the switch's in-memory transactions (not the database)."""
+    nets: dict[str, Counter[str]] = {"points": Counter(), "sv": Counter()}
+    for t, kind in approved(sim, day):
         if kind not in ("redeem", "sv_purchase", "return"):
             continue
         for m in t.moves:
@@ -45,6 +54,39 @@ def independent_nets(sim: simulation.Simulation, day: dt.date) -> dict[str, Coun
                 nets[m.lot.kind][t.store] -= m.delta
                 nets[m.lot.kind][m.lot.store] += m.delta
     return nets
+
+
+def independent_activity(sim: simulation.Simulation, day: dt.date) -> Counter[tuple[str, str]]:
+    """Points issued (by the lot's store) and redeemed (at the accepting store) on `day`, from
+    the switch's in-memory transactions (docs/settlement.md "The coalition's fee")."""
+    out: Counter[tuple[str, str]] = Counter()
+    for t, kind in approved(sim, day):
+        for m in t.moves:
+            if m.lot.kind != "points":
+                continue
+            if kind in ("earn", "advice", "return"):
+                out[("issued_points", m.lot.store)] += m.delta
+            elif kind == "redeem":
+                out[("redeemed_points", t.store)] -= m.delta
+    return out
+
+
+def test_the_fee_counts_what_the_switch_did(sim):
+    """The per-point fee lines of every day from the database equal the switch's own moves,
+    times the example's rates; the fee nets to zero with the operator."""
+    path, s = sim
+    stores = stores_from_config(s.config)
+    charged = 0
+    for day in s.days:
+        result = settle(path, stores, day)
+        got = {(f.fee, f.store_id): (f.quantity, f.amount) for f in result.fee_lines
+               if f.fee in ("issued_points", "redeemed_points")}
+        rate = {"issued_points": 10, "redeemed_points": 20}
+        want = {k: (v, v * rate[k[0]]) for k, v in independent_activity(s, day).items() if v}
+        assert got == want, day
+        assert sum(p.net_amount for p in result.money.positions) == 0
+        charged += sum(f.amount for f in result.fee_lines)
+    assert charged > 0
 
 
 def independent_breakage(sim: simulation.Simulation, day: dt.date) -> Counter[str]:

@@ -14,14 +14,21 @@ from hypothesis import strategies as st
 from settlement import digest as dg
 from settlement.day import DayBook, settle_rows
 from settlement.expiry import breakage
+from settlement.fees import activity_of
 from settlement.netting import StoreInfo, flows_of
 from settlement.reconcile import reconcile, switch_side
 from settlement.records import BatchClose, Draw, InvariantError, LotExpiry, Row, Totals
+from settlement.terms import Schedule, Terms
 
 DAY = dt.date(2026, 5, 5)
+#: Coalition A has an operator with a fee (rates chosen so rounding bites), B has none.
+TERMS_A = Terms("A", "Operator A", "IR960120000000004159832601", "net",
+                Schedule(per_issued_point=7, per_redeemed_point=13, gross_basis_points=37,
+                         monthly_per_store=0))
 STORES = {
     f"S{i}": StoreInfo(f"S{i}", f"Store {i}", "A" if i < 4 else "B", 1000 if i < 4 else 7,
-                       "364" if i < 4 else "978")
+                       "364" if i < 4 else "978", "IR920170000000212345678001",
+                       TERMS_A if i < 4 else None)
     for i in range(1, 7)
 }
 BY_COALITION = {c: [s for s in STORES if STORES[s].coalition == c] for c in ("A", "B")}
@@ -91,6 +98,64 @@ def test_positions_sum_to_zero_and_match_a_plain_recomputation(rs):
         assert all(o.units > 0 and o.payer != o.payee for o in side.obligations)
 
 
+def plain_fees(rs: list[Row]) -> dict[str, int]:
+    """Coalition A's fee per store from docs/settlement.md, the long way: points issued by the
+    lot's issuer (earn, advice, return and their reversals) x 7, points redeemed at the store
+    (redemptions and their reversals) x 13, and 37 basis points of each store's gross payable
+    (the day's flows summed per ordered pair of stores, a negative pair turned around, valued
+    at 1,000 rials a point), rounded down."""
+    issued: Counter[str] = Counter()
+    redeemed: Counter[str] = Counter()
+    pair: Counter[tuple[str, str, str]] = Counter()
+    for r in rs:
+        if r.response_code != "00":
+            continue
+        kind = r.original_kind if r.kind == "reversal" else r.kind
+        for d in r.draws:
+            if d.kind == "points" and kind in ("earn", "advice", "return"):
+                issued[d.issuer] += d.delta
+            if d.kind == "points" and kind == "redeem":
+                redeemed[r.store_id] -= d.delta
+            if kind in ("redeem", "sv_purchase", "return") and d.issuer != r.store_id:
+                pair[(d.kind, d.issuer, r.store_id)] -= d.delta
+    payable: Counter[str] = Counter()
+    for (kind, payer, payee), units in pair.items():
+        if units < 0:
+            payer, units = payee, -units
+        payable[payer] += units * (1000 if kind == "points" else 1)
+    return {s: issued[s] * 7 + redeemed[s] * 13 + payable[s] * 37 // 10_000
+            for s in ("S1", "S2", "S3")}
+
+
+@SETTINGS
+@given(rows())
+def test_the_fee_matches_a_plain_recomputation_and_money_sums_to_zero(rs):
+    day = settle_rows(DAY, STORES, rs)
+    fees = Counter()
+    for f in day.fee_lines:
+        fees[f.store_id] += f.amount
+        assert f.coalition == "A"
+    expect = plain_fees(rs)
+    assert {s: fees[s] for s in expect} == expect
+    assert day.fees is not None and day.money is not None
+    for side in (day.fees, day.money):
+        for coalition in ("A", "B"):
+            assert sum(p.net_amount for p in side.positions if p.coalition == coalition) == 0
+    operator = {p.store_id: p.net_amount for p in day.fees.positions}["operator:A"]
+    assert operator == sum(expect.values())
+    # Every store's money net is its points (at their value), purse and fee nets together.
+    parts = Counter()
+    for side in (day.points, day.stored_value, day.fees):
+        for p in side.positions:
+            parts[p.store_id] += p.net_amount
+    assert {p.store_id: p.net_amount for p in day.money.positions} == \
+        {k: parts[k] for k in [*STORES, "operator:A"]}
+    # The net batch moves each position of A through the operator's account, nothing else.
+    assert sorted(t.amount for t in day.transfers) == sorted(
+        abs(p.net_amount) for p in day.money.positions
+        if p.coalition == "A" and p.store_id != "operator:A" and p.net_amount)
+
+
 @SETTINGS
 @given(rows())
 def test_every_entry_is_counted_once(rs):
@@ -119,6 +184,10 @@ def test_pre_aggregated_feed_equals_entry_by_entry(rs, rnd):
     for f in flows:
         book.add_flow(f.kind, f.payer, f.payee, f.units)
     book.add_settling(len(flows))
+    counted = [a for r in rs for a in activity_of(r)]
+    rnd.shuffle(counted)
+    for measure, store, points in counted:
+        book.add_activity(measure, store, points)
     assert book.finish([], []) == settle_rows(DAY, STORES, rs)
 
 
