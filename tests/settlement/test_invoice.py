@@ -170,6 +170,7 @@ def database(aban, tmp_path):
     """A switch database of its own (for the audit log) with that register beside it."""
     db = tmp_path / "lps.db"
     sqlite3.connect(db).close()
+    db.chmod(0o600)  # the switch's database is 0600 (switch/filemode.py)
     with sqlite3.connect(aban) as src, sqlite3.connect(db.with_name("lps.db.settlement.db")) \
             as dst:
         src.backup(dst)
