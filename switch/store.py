@@ -66,6 +66,7 @@ from switch.core.model import (
     State,
     Totals,
     TxnKey,
+    txn_key,
 )
 from switch.core.programs.club import ClubEffect, ClubRows
 from switch.core.rules import RuleBook
@@ -1050,20 +1051,17 @@ class SqliteStore:
             f"WHERE id >= ? AND kind NOT IN {sql_list(UNREMEMBERED_KINDS)} ORDER BY id",
             (first_recent,)
         ):
-            key = (intern(tid, tid), stan, de7)
+            key = txn_key(tid, stan, de7)
             flags = (APPROVED if rc == RC.APPROVED else 0) | \
                 (0 if kind in NOT_REVERSIBLE else REVERSIBLE)
             txns[key] = Remembered(bytes.fromhex(digest or ""), jid,
-                                   dates.get(day) or day_of(day), flags)
+                                   dates.get(day) or day_of(day), flags).packed()
             keys[jid] = key
             if kind == Kind.REVERSAL:
                 if rc == RC.ORIGINAL_NOT_FOUND:
-                    state.tombstones[(key[0], ostan, ode7)] = jid
+                    state.tombstones[txn_key(tid, ostan, ode7)] = jid
                 elif rc == RC.APPROVED and original_id in keys and _undone(detail):
-                    okey = keys[original_id]
-                    was = txns[okey]
-                    txns[okey] = Remembered(was.digest, was.journal_id, was.day,
-                                            was.flags | REVERSED)
+                    txns[keys[original_id]] |= REVERSED
         self._loaded_txns = len(keys)
         load_clubs(q, cards, today)
         for tid, store, signed_on in q("SELECT id, store_id, signed_on FROM terminals"):

@@ -21,7 +21,7 @@ from switch.core.codes import RC, Kind
 from switch.core.ledger import CardEdit, available_points, over_limits
 from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
 from switch.core.luhn import luhn_ok
-from switch.core.model import POINTS, Card, State, TerminalState
+from switch.core.model import POINTS, Card, Remembered, State, TerminalState
 from switch.core.outcome import Changes, Decision
 from switch.core.programs.club import Club, Profile
 from switch.core.rules import BaseRules, RuleBook
@@ -185,11 +185,13 @@ def prune(state: State, now: dt.datetime) -> int:
     cfg = state.config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
     horizon = today - dt.timedelta(days=cfg.idempotency_days + 1)
-    old = [k for k, t in state.txns.items() if t.day < horizon]
+    day_of, before = Remembered.day_of, horizon.toordinal()
+    old = [k for k, value in state.txns.items() if day_of(value) < before]
     for k in old:
         del state.txns[k]
     # Journal IDs grow with time: a tombstone older than every kept request is stale too.
-    oldest = min((t.journal_id for t in state.txns.values()), default=state.next_journal_id)
+    oldest = min((Remembered.unpack(v).journal_id for v in state.txns.values()),
+                 default=state.next_journal_id)
     for k in [k for k, jid in state.tombstones.items() if jid < oldest]:
         del state.tombstones[k]
     live = {(e.totals.terminal_id, e.totals.batch) for e in state.uncommitted.values()

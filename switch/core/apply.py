@@ -42,9 +42,9 @@ def apply(state: State, decision: Decision) -> None:
         term.mac_key_ref, term.pin_key_ref = after.mac_key_ref, after.pin_key_ref
         term.tmk_ref, term.bdk_ref = after.tmk_ref, after.bdk_ref
     if ch.remember is not None:
-        state.txns[ch.remember[0]] = ch.remember[1]
+        state.txns[ch.remember[0]] = ch.remember[1].packed()
     if ch.reversed is not None:
-        state.txns[ch.reversed[0]] = ch.reversed[1]
+        state.txns[ch.reversed[0]] = ch.reversed[1].packed()
     if ch.tombstone is not None and ch.journal_id is not None:
         state.tombstones[ch.tombstone] = ch.journal_id
     if ch.totals is not None:
@@ -96,7 +96,7 @@ def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -
         raise AssertionError(f"request {ch.remember[0]} is remembered already")
     if ch.reversed is not None:
         key, record = ch.reversed
-        known = state.txns.get(key)
+        known = state.remembered(key)
         if known is None or known.journal_id != record.journal_id or known.reversed:
             raise AssertionError(f"#{record.journal_id} is not a remembered, unreversed original")
     if ch.totals is not None:

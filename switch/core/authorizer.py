@@ -11,6 +11,7 @@ Any exception while deciding or encoding answers `96` and changes nothing, as in
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 
 from iso8583 import Profile, load_profile
@@ -49,8 +50,14 @@ def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHE
     try:
         decision = decide(state, parsed, facts, now)
         if decision.response is not None:
-            (profile or load_profile("ascii")).encode(decision.response)
+            (profile or _ascii()).encode(decision.response)
     except Exception as exc:  # a bug or an unencodable reply: 96, nothing changed
         return system_error(parsed, redact(f"{type(exc).__name__}: {exc}"))
     apply(state, decision)
     return decision
+
+
+@functools.cache
+def _ascii() -> Profile:
+    """The profile replies are checked against when the caller names none."""
+    return load_profile("ascii")

@@ -39,7 +39,7 @@ def decide(state: State, req: Request, facts: Facts, now: dt.datetime) -> Decisi
         # Before the idempotency lookup: an unauthenticated request is neither answered from
         # the cache nor remembered (a later genuine request with its key is decided normally).
         return reject(state, req, RC.SECURITY_VIOLATION, refusal, now, day)
-    known = state.txns.get(req.key)
+    known = state.remembered(req.key)
     if known is not None:
         if known.digest == req.digest:
             return retransmission(state, req, facts, known)

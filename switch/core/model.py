@@ -29,8 +29,12 @@ if TYPE_CHECKING:
 POINTS = LotKind.POINTS
 STORED_VALUE = LotKind.STORED_VALUE
 
-#: DE41 + DE11 + DE7: what makes a request unique per terminal.
-TxnKey = tuple[str, str, str]
+#: DE41 + DE11 + DE7: what makes a request unique per terminal, as one string (`txn_key`).
+TxnKey = str
+
+
+def txn_key(tid: str, stan: str, de7: str) -> TxnKey:
+    return f"{tid}|{stan}|{de7}"
 
 
 @dataclass(slots=True)
@@ -98,6 +102,10 @@ class TerminalState:
     bdk_ref: str | None = None
 
 
+#: The packed layout of `Remembered`: digest | journal id (48 bits) | day ordinal (20) | flags.
+_FLAG_BITS, _DAY_BITS, _ID_BITS = 4, 20, 48
+_FLAG_MASK, _DAY_MASK, _ID_MASK = (1 << _FLAG_BITS) - 1, (1 << _DAY_BITS) - 1, (1 << _ID_BITS) - 1
+
 #: `Remembered.flags`
 APPROVED = 1
 #: A request a reversal can name and undo (not a reversal, not a batch close).
@@ -109,14 +117,39 @@ REVERSED = 4
 @dataclass(frozen=True, slots=True)
 class Remembered:
     """A request the switch answered, kept for the idempotency window: only what decisions
-    read on the hot path. The reply, the lot moves and the rest stay in the journal and are
-    read back when a retransmission or a reversal names the row (`core.needs`)."""
+    read. The reply, the lot moves and the rest stay in the journal and are read back when a
+    retransmission or a reversal names the row (`core.needs`).
+
+    `State.txns` holds it packed into one int (`packed`/`unpack`: digest, journal id,
+    business day and flags), about 170 bytes a request with its key (docs/switch.md).
+    """
 
     digest: bytes
     journal_id: int
     #: Its business day (the idempotency window is counted in them).
     day: dt.date
     flags: int
+
+    def packed(self) -> int:
+        if self.journal_id >> _ID_BITS or self.flags >> _FLAG_BITS or len(self.digest) > 16:
+            raise ValueError(f"cannot pack {self!r}")
+        return (((int.from_bytes(self.digest) << _ID_BITS | self.journal_id) << _DAY_BITS
+                 | self.day.toordinal()) << _FLAG_BITS) | self.flags
+
+    @classmethod
+    def unpack(cls, value: int) -> Remembered:
+        flags = value & _FLAG_MASK
+        value >>= _FLAG_BITS
+        day = dt.date.fromordinal(value & _DAY_MASK)
+        value >>= _DAY_BITS
+        journal_id = value & _ID_MASK
+        digest = value >> _ID_BITS
+        return cls(digest.to_bytes(16) if digest else b"", journal_id, day, flags)
+
+    @staticmethod
+    def day_of(value: int) -> int:
+        """The business day's ordinal of a packed record (for `prune`)."""
+        return (value >> _FLAG_BITS) & _DAY_MASK
 
     @property
     def approved(self) -> bool:
@@ -168,8 +201,8 @@ class State:
     rules: RuleBook
     cards: dict[str, Card] = field(default_factory=dict)
     terminals: dict[str, TerminalState] = field(default_factory=dict)
-    #: Requests answered within the idempotency window, by DE41 + DE11 + DE7.
-    txns: dict[TxnKey, Remembered] = field(default_factory=dict)
+    #: Requests answered within the idempotency window (`Remembered`, packed), by `txn_key`.
+    txns: dict[TxnKey, int] = field(default_factory=dict)
     #: Reversals of unknown originals: original key -> journal ID of the reversal.
     tombstones: dict[TxnKey, int] = field(default_factory=dict)
     #: A cache of terminal batches' totals (the journal's `batch_totals` is the whole of them).
@@ -185,3 +218,7 @@ class State:
     durable_upto: int = 0
     limits: MoneyLimits = DEFAULT_LIMITS
     protocol: Lps87 = field(default_factory=lps87)
+
+    def remembered(self, key: TxnKey) -> Remembered | None:
+        value = self.txns.get(key)
+        return Remembered.unpack(value) if value is not None else None

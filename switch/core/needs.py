@@ -36,7 +36,7 @@ def needs(state: State, req: Request) -> Needs:
         return NOTHING
     fields = req.msg.fields
     mac = req.canonical in MACED and (64 in fields or 128 in fields)
-    known = state.txns.get(req.key)
+    known = state.remembered(req.key)
     if known is not None:
         if known.digest == req.digest and known.journal_id not in state.uncommitted:
             return Needs(reply=known.journal_id, mac=mac)
@@ -47,8 +47,7 @@ def needs(state: State, req: Request) -> Needs:
     if req.canonical == "0500":
         return Needs(mac=mac, totals=_uncached(state, req.tid, req.batch))
     if req.canonical in REVERSALS:
-        assert req.original_key is not None
-        original = state.txns.get(req.original_key)
+        original = state.remembered(req.original_txn_key)
         if original is None or not original.reversible \
                 or original.journal_id in state.uncommitted:
             return Needs(mac=mac) if mac else NOTHING

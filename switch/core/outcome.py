@@ -96,9 +96,17 @@ def rrn_for(journal_id: int) -> str:
 def respond(req: Request, rc: str, journal_id: int | None,
             extra: dict[int, str] | None = None) -> Message:
     """The response: the echoed fields (docs/protocol.md §4), DE37 for financial messages,
-    DE39, and `extra` (DE38, DE48, DE54 on approvals)."""
+    DE39, and `extra` (DE38, DE48, DE54 on approvals).
+
+    A format error (`30`) echoes only the fields that can go back on the wire as they came
+    (ASCII text): the one that broke its format may not.
+    """
     sent = req.msg.fields
-    fields: dict[int, str | bytes] = {n: sent[n] for n in ECHO if n in sent}
+    if rc == RC.FORMAT_ERROR:
+        fields: dict[int, str | bytes] = {
+            n: sent[n] for n in ECHO if isinstance(sent.get(n), str) and sent[n].isascii()}
+    else:
+        fields = {n: sent[n] for n in ECHO if n in sent}
     if req.canonical in FINANCIAL and journal_id is not None:
         fields[37] = rrn_for(journal_id)
     fields[39] = rc
@@ -184,7 +192,7 @@ def finish(ctx: Context, entry: Entry, rc: str, *, extra: dict[int, str] | None 
     changes = Changes(
         journal_id=entry.id, lots_upto=lots_upto, card=card,
         new_card=edit is not None and edit.new, remember=(ctx.req.key, record),
-        reversed=reversed_, tombstone=ctx.req.original_key if tombstone else None,
+        reversed=reversed_, tombstone=ctx.req.original_txn_key if tombstone else None,
         totals=totals,
     )
     return Decision(resp, [entry], reason=reason, changes=changes)

@@ -19,7 +19,7 @@ from iso8583.errors import CodecError
 from iso8583.loyalty import parse_tlv
 from iso8583.message import Message
 from switch.core.codes import PC, RC
-from switch.core.model import TxnKey
+from switch.core.model import TxnKey, txn_key
 from switch.core.protocol import CANONICAL_MTI, CARD, FINANCIAL, REVERSALS, Lps87, answerable
 from switch.core.text import is_digits
 
@@ -61,7 +61,7 @@ class Request:
     batch: str = ""
     tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
     #: A reversal's original: DE41 + the STAN and DE7 that DE90 names, and DE90's MTI.
-    original_key: TxnKey | None = None
+    original_key: tuple[str, str, str] | None = None
     original_mti: str = ""
     network_code: str = ""
     #: DE14 as (year, month).
@@ -73,7 +73,12 @@ class Request:
 
     @property
     def key(self) -> TxnKey:
-        return (self.tid, self.stan, self.de7)
+        return txn_key(self.tid, self.stan, self.de7)
+
+    @property
+    def original_txn_key(self) -> TxnKey:
+        assert self.original_key is not None
+        return txn_key(*self.original_key)
 
 
 class _FormatError(Exception):

@@ -26,8 +26,7 @@ def decide(ctx: Context) -> Decision:
     entry = new_entry(req, Kind.REVERSAL, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
                       ctx.coalition.id)
     entry.detail = {"original_mti": req.original_mti}
-    assert req.original_key is not None
-    record = state.txns.get(req.original_key)
+    record = state.remembered(req.original_txn_key)
     if record is None or not record.reversible:
         return finish(ctx, entry, RC.ORIGINAL_NOT_FOUND, tombstone=True)
     mem = state.uncommitted.get(record.journal_id)
@@ -59,7 +58,7 @@ def decide(ctx: Context) -> Decision:
         if counted is None:
             return decline(ctx, entry, RC.OVER_LIMIT, reason="the batch's totals would overflow")
     return approve(ctx, entry, edit, {}, counted=counted,
-                   reversed_=(req.original_key, record.reversed_now()))
+                   reversed_=(req.original_txn_key, record.reversed_now()))
 
 
 def mismatch(req: Request, original: OriginalRow) -> str:

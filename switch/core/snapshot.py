@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from switch.core.model import State
+from switch.core.model import Remembered, State
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,8 @@ def snapshot(state: State) -> Snapshot:
                           tuple(sorted(c.rewards.items())), c.profile))
     terminals = [(t.id, t.store, t.signed_on, t.mac_key_ref, t.pin_key_ref, t.tmk_ref,
                   t.bdk_ref) for t in state.terminals.values()]
-    txns = [(*key, r.digest, r.journal_id, r.day, r.flags) for key, r in state.txns.items()]
+    txns = [(key, r.digest, r.journal_id, r.day, r.flags)
+            for key, r in ((k, Remembered.unpack(v)) for k, v in state.txns.items())]
     tombs = list(state.tombstones.items())
     totals = [(*key, *t.as_tuple()) for key, t in state.totals.items()]
     return Snapshot(tuple(sorted(cards)), tuple(sorted(lots, key=_first)),

@@ -13,7 +13,7 @@ from typing import Any
 
 import switch.store
 from switch.core import Needs, Request, handle, journaled, needs, new_state, parse_request, prune
-from switch.core.model import Totals
+from switch.core.model import Totals, txn_key
 from switch.core.programs.rules import program_rules
 from switch.server import Switch
 from switch.store import MIGRATIONS, SqliteStore, check_batch_totals, check_invariants
@@ -217,5 +217,5 @@ def test_prune_keeps_only_totals_an_uncommitted_entry_counted_in() -> None:
     assert state.totals == {}
 
 
-def old_earn_key(msg: Any) -> tuple[str, str, str]:
-    return (msg.text(41), msg.text(11), msg.text(7))
+def old_earn_key(msg: Any) -> str:
+    return txn_key(msg.text(41), msg.text(11), msg.text(7))
