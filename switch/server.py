@@ -311,10 +311,11 @@ FREEZE_EVERY = 1.0
 def tune_gc() -> tuple[int, int, int]:
     """Keep the cyclic GC from rescanning the cache: it stalled the event loop for ~40 ms.
 
-    The cache is millions of long-lived objects and each request leaves ~5 more (its Txn,
-    response, lots, moves). Measured: the collector doubled the cost of a decision (34 -> 63 µs)
-    once the cache grew, and a young-generation collection over 50,000 survivors stopped the
-    loop for 37-45 ms every ~3 s at 2,000 requests/s, which set the open-loop p99 (25-50 ms).
+    The cache is millions of long-lived objects and each request leaves a few more (the lots
+    it made or moved; its remembered record is an untracked int). Measured: the collector
+    doubled the cost of a decision (34 -> 63 µs) once the cache grew, and a young-generation
+    collection over 50,000 survivors stopped the loop for 37-45 ms every ~3 s at 2,000
+    requests/s, which set the open-loop p99 (25-50 ms).
     So: everything alive at start is frozen (never scanned again), the sweeper freezes what
     survived each second (`gc.freeze` is O(1)), and small young collections (2,000 objects,
     about a millisecond) still reclaim short-lived cycles before they are frozen. Older

@@ -11,6 +11,10 @@ points/stored-value lot with its issuing store; `remaining` is the sum of its mo
 `lot_moves` (signed changes to lots, by journal entry: what a burn drew from whom), `cards`,
 `terminals`, `schema_migrations`; `verified`, `verified_lots`, `verified_cards` (the verified
 checkpoint start-up checks from: see `verify`).
+
+Over 400 lines: schema, writes, recovery, the rows decisions fetch and the invariant checks
+all speak this one database's SQL; they are to move into a journal package of their own,
+together, behind the `Store` protocol.
 """
 
 from __future__ import annotations

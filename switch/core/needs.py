@@ -11,7 +11,7 @@ journaled (`handle` in tests); a state recovered from a journal must be given th
 
 from __future__ import annotations
 
-from switch.core.codes import PC, RC, Kind
+from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, EarnRow, Facts, Needs, OriginalRow, ReturnRow
 from switch.core.model import State
@@ -52,7 +52,7 @@ def needs(state: State, req: Request) -> Needs:
                 or original.journal_id in state.uncommitted:
             return Needs(mac=mac) if mac else NOTHING
         return Needs(mac=mac, original=original.journal_id)
-    pin = (req.canonical == "0200" and req.pc in (PC.REDEEM, PC.SV_PURCHASE)
+    pin = (req.canonical == "0200" and req.pc in PIN_PCS
            and pin_verifiable(state.cards.get(req.pan), req))
     earn = None
     if req.pc == PC.RETURN:
