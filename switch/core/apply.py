@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from switch.core.codes import Kind
 from switch.core.entries import Entry
-from switch.core.ledger import breach
+from switch.core.ledger import breach_of, sums
 from switch.core.model import POINTS, STORED_VALUE, Card, Lot, State
 from switch.core.outcome import Changes, Decision
 
@@ -117,27 +117,39 @@ def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:
         before = Card(after.pan, after.coalition)
     elif before is None:
         raise AssertionError("the card is not enrolled")
-    points = sum(lot.remaining for lot in after.lots) - sum(x.remaining for x in before.lots)
-    sv = sum(lot.remaining for lot in after.purse) - sum(x.remaining for x in before.purse)
-    moved = (entry.points, entry.sv) if entry is not None else (0, 0)
-    if (points, sv) != moved:
-        raise AssertionError(f"the card's balances change by {(points, sv)}, its entry says "
-                             f"{moved}")
-    _check_lots(after.lots, after.pan, POINTS)
-    _check_lots(after.purse, after.pan, STORED_VALUE)
     limits = state.limits
-    if breach(after.lots, limits.max_points) > breach(before.lots, limits.max_points) or \
-            breach(after.purse, limits.max_stored_value) > \
-            breach(before.purse, limits.max_stored_value):
-        raise AssertionError("the card's balances pass their limits")
+    moved = (entry.points, entry.sv) if entry is not None else (0, 0)
+    for was, now, kind, bound, delta in (
+            (before.lots, after.lots, POINTS, limits.max_points, moved[0]),
+            (before.purse, after.purse, STORED_VALUE, limits.max_stored_value, moved[1])):
+        if now is was:
+            if delta:
+                raise AssertionError(f"the card's {kind} lots are unchanged, its entry moves "
+                                     f"{delta}")
+            continue
+        p0, n0 = sums(was)
+        p1, n1 = _checked_sums(now, after.pan, kind)
+        if (p1 + n1) - (p0 + n0) != delta:
+            raise AssertionError(f"the card's {kind} change by {(p1 + n1) - (p0 + n0)}, its "
+                                 f"entry says {delta}")
+        if breach_of(p1, n1, bound) > breach_of(p0, n0, bound):
+            raise AssertionError(f"the card's {kind} pass their limit")
     if entry is not None and entry.kind not in _MAY_OWE:
-        for delta in entry.lot_deltas:
-            if delta.delta < 0 and delta.lot.remaining < 0:
-                raise AssertionError(f"lot {delta.lot_id} taken below zero by a {entry.kind}")
+        for move in entry.lot_deltas:
+            if move.delta < 0 and move.lot.remaining < 0:
+                raise AssertionError(f"lot {move.lot_id} taken below zero by a {entry.kind}")
 
 
-def _check_lots(lots: list[Lot], pan: str, kind: str) -> None:
+def _checked_sums(lots: list[Lot], pan: str, kind: str) -> tuple[int, int]:
+    """`sums(lots)`, each lot checked to be live and the card's, of this kind."""
+    positive = negative = 0
     for lot in lots:
-        if lot.remaining == 0 or lot.pan != pan or lot.kind != kind:
+        r = lot.remaining
+        if r > 0:
+            positive += r
+        elif r < 0:
+            negative += r
+        if r == 0 or lot.pan != pan or lot.kind != kind:
             raise AssertionError(f"lot {lot.id} does not belong in the card's {kind} lots "
-                                 f"(remaining {lot.remaining})")
+                                 f"(remaining {r})")
+    return positive, negative

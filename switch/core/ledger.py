@@ -153,12 +153,21 @@ def over_limits(before: Card, after: Card, limits: MoneyLimits) -> str:
 
 def breach(lots: Sequence[Lot], bound: int) -> int:
     """How far `lots` are beyond `bound`: their credit above it plus their debt below minus it."""
+    return breach_of(*sums(lots), bound)
+
+
+def sums(lots: Sequence[Lot]) -> tuple[int, int]:
+    """What the positive lots hold, and the debts (<= 0)."""
     positive = negative = 0
     for lot in lots:
         if lot.remaining > 0:
             positive += lot.remaining
         else:
             negative += lot.remaining
+    return positive, negative
+
+
+def breach_of(positive: int, negative: int, bound: int) -> int:
     if within(positive, negative, bound):
         return 0
     return max(positive - bound, 0) + max(-bound - negative, 0)

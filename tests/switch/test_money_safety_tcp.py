@@ -18,7 +18,7 @@ from switch.config import Config
 from switch.core import RuleBook, Snapshot, snapshot
 from switch.core.limits import TWELVE_DIGITS
 from switch.core.programs.rules import program_rules
-from switch.server import Switch
+from switch.server import Switch, release_lock, untune_gc
 from switch.store import SqliteStore, check_invariants
 from tests.switch.support import T1, T3, burn, card, earn, request
 from tests.switch.test_money_safety import OversizeReplies
@@ -154,3 +154,52 @@ def test_a_reply_that_cannot_be_encoded_is_96_and_changes_nothing(
     finally:
         conn.close()
     assert stans == ["000001", "000003"]  # the 96 used no journal row
+
+
+def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A decision `apply` refuses is a bug: fail-stop, no answer, and a restart recovers the
+    state without it (a real SqliteStore; the refusal is injected)."""
+    import switch.connection
+
+    real = switch.connection.apply
+
+    def refusing(state: Any, decision: Any) -> None:
+        if decision.entries and decision.entries[0].stan == "000002":
+            raise AssertionError("lot 1 taken below zero by a redeem (injected)")
+        real(state, decision)
+
+    monkeypatch.setattr(switch.connection, "apply", refusing)
+    cfg = config_for(tmp_path)
+
+    async def main() -> None:
+        sw = Switch(cfg)
+        await sw.start()
+        try:
+            c = await signed_on(sw, "ascii")
+            assert (await c.send(earn(T1, 1, A, 100_000))).fields[39] == "00"
+            fut = c.send_nowait(burn(T1, 2, A, 1_000))
+            with pytest.raises(ConnectionError):
+                await asyncio.wait_for(fut, 10)  # no answer
+            await asyncio.wait_for(sw.stopped.wait(), 10)
+            assert sw.failure is not None and "invariant broken" in sw.failure
+            await c.close()
+        finally:
+            sw.writer.close()
+            sw.store.close()
+            sw.metrics.unwatch_gc()
+            sw.metrics.shutdown()
+            untune_gc(sw._gc_thresholds)
+            release_lock(sw._lock_fd)
+            for server in sw.servers.values():
+                server.close()
+    asyncio.run(main())
+    store = SqliteStore(cfg.switch.database)
+    try:
+        state = store.load(cfg, program_rules(cfg), dt.datetime.now(dt.UTC))
+        assert state.cards[A].points == 10
+        assert store.conn.execute("SELECT COUNT(*) FROM journal WHERE stan = '000002'"
+                                  ).fetchone()[0] == 0
+        assert check_invariants(store.conn) == []
+    finally:
+        store.close()
