@@ -52,11 +52,11 @@ from switch.core.codes import (
 )
 from switch.core.facts import (
     NO_CHECKS,
+    NOTHING_RETURNED,
     Checks,
-    EarnRow,
     Facts,
     Needs,
-    OriginalRow,
+    Returned,
     ReturnRow,
 )
 from switch.core.model import (
@@ -72,7 +72,7 @@ from switch.core.model import (
     TxnKey,
     txn_key,
 )
-from switch.core.programs.club import ClubEffect, ClubRows
+from switch.core.programs.club import ClubRows
 from switch.core.rules import RuleBook
 from switch.programs_store import load_clubs, migrate_v4, migrate_v5, write_club_rows
 
@@ -623,38 +623,35 @@ def _batch_totals(conn: sqlite3.Connection, terminal_id: str, batch: str) -> Tot
     return Totals(*row) if row is not None else None
 
 
-def _original_row(conn: sqlite3.Connection, journal_id: int) -> OriginalRow | None:
-    """A reversal's original: the row, its lot moves (naming each lot in full) and its
-    batch's totals."""
+def _journal_entry(conn: sqlite3.Connection, journal_id: int) -> E.Entry | None:
+    """A journal row as the `Entry` that wrote it, with its lot moves naming each lot in full
+    (what a reversal undoes, or the lots an earn made), without its stored reply."""
     row = conn.execute(
-        "SELECT kind, mti, pc, terminal_id, store_id, pan, amount, batch, response_code, "
-        "points, sv, original_id, detail FROM journal WHERE id = ?", (journal_id,)).fetchone()
+        "SELECT at, business_day, kind, mti, pc, terminal_id, store_id, coalition_id, pan, "
+        "stan, transmission, rrn, amount, points, sv, response_code, batch, digest, "
+        "original_id, original_stan, original_transmission, detail FROM journal WHERE id = ?",
+        (journal_id,)).fetchone()
     if row is None:
         return None
-    kind, mti, pc, tid, store, pan, amount, batch, rc, points, sv, original_id, detail = row
+    (at, day, kind, mti, pc, tid, store, coalition, pan, stan, de7, rrn, amount, points, sv,
+     rc, batch, digest, original_id, ostan, ode7, detail) = row
     cols = ", ".join(f"l.{c.strip()}" for c in _LOT_COLUMNS.split(","))
-    moves = tuple(E.LotDelta(_lot(r[1:]), r[0]) for r in conn.execute(
+    moves = [E.LotDelta(_lot(r[1:]), r[0]) for r in conn.execute(
         f"SELECT m.delta, {cols} FROM lot_moves m JOIN lots l ON l.id = m.lot_id "
-        "WHERE m.journal_id = ? ORDER BY m.rowid", (journal_id,)))
-    program = json.loads(detail).get("program") if detail else None
-    return OriginalRow(
-        journal_id, kind, mti or "", pc or "", tid or "", store or "", pan or "", amount,
-        batch or "", rc or "", points, sv, original_id,
-        ClubEffect.from_json(program) if program else None, moves,
-        _batch_totals(conn, tid or "", batch or ""))
+        "WHERE m.journal_id = ? ORDER BY m.rowid", (journal_id,))]
+    return E.Entry(
+        id=journal_id, at=dt.datetime.fromisoformat(at), business_day=dt.date.fromisoformat(day),
+        kind=kind, mti=mti or "", pc=pc or "", terminal_id=tid or "", store_id=store or "",
+        coalition_id=coalition or "", pan=pan or "", stan=stan or "", transmission=de7 or "",
+        rrn=rrn or "", amount=amount, points=points, sv=sv, response_code=rc or "",
+        batch=batch or "", digest=digest or "", original_id=original_id,
+        original_key=(tid or "", ostan, ode7) if ostan is not None else None,
+        detail=json.loads(detail) if detail else {}, lot_deltas=moves)
 
 
-def _earn_row(conn: sqlite3.Connection, journal_id: int) -> EarnRow | None:
-    """A return's earn: the row, the lots it made, its approved returns and which of them
-    (or it) an approved reversal undid."""
-    row = conn.execute(
-        "SELECT kind, response_code, pan, amount, points, business_day FROM journal "
-        "WHERE id = ?", (journal_id,)).fetchone()
-    if row is None:
-        return None
-    kind, rc, pan, amount, points, day = row
-    lots = tuple(_lot(r) for r in conn.execute(
-        f"SELECT {_LOT_COLUMNS} FROM lots WHERE journal_id = ? ORDER BY id", (journal_id,)))
+def _returned(conn: sqlite3.Connection, journal_id: int) -> Returned:
+    """The approved returns against earn `journal_id`, and which of them (or it) an approved
+    reversal undid."""
     returns = tuple(ReturnRow(r[0], r[1], -r[2]) for r in conn.execute(
         f"SELECT id, amount, points FROM journal WHERE kind = {sql_text(Kind.RETURN)} AND "
         f"response_code = {_OK} AND original_id = ? ORDER BY id", (journal_id,)))
@@ -663,8 +660,7 @@ def _earn_row(conn: sqlite3.Connection, journal_id: int) -> EarnRow | None:
         f"SELECT original_id, detail FROM journal WHERE kind = {sql_text(Kind.REVERSAL)} AND "
         f"response_code = {_OK} AND original_id IN ({','.join('?' * len(targets))})",
         targets) if _undone(detail))
-    return EarnRow(journal_id, kind, rc or "", pan or "", amount, points,
-                   dt.date.fromisoformat(day), lots, returns, undone)
+    return Returned(returns, undone)
 
 
 class SqliteStore:
@@ -913,18 +909,22 @@ class SqliteStore:
         if not needs.journal:
             return Facts(needs, checks)
         conn = self._reader()
-        reply = original = earn = totals = None
+        reply = original = original_totals = earn = totals = None
+        returned = NOTHING_RETURNED
         if needs.reply is not None:
             row = conn.execute("SELECT response FROM journal WHERE id = ?",
                                (needs.reply,)).fetchone()
             reply = message_from_json(row[0]) if row is not None and row[0] else None
         if needs.original is not None:
-            original = _original_row(conn, needs.original)
+            original = _journal_entry(conn, needs.original)
+            if original is not None:
+                original_totals = _batch_totals(conn, original.terminal_id, original.batch)
         if needs.earn is not None:
-            earn = _earn_row(conn, needs.earn)
+            earn = _journal_entry(conn, needs.earn)
+            returned = _returned(conn, needs.earn)
         if needs.totals is not None:
             totals = _batch_totals(conn, *needs.totals)
-        return Facts(needs, checks, reply, original, earn, totals)
+        return Facts(needs, checks, reply, original, original_totals, earn, returned, totals)
 
     def security_rows(self) -> int:
         """How many keys and PINs are stored under an LMK (a new LMK would orphan them)."""

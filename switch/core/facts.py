@@ -9,13 +9,11 @@ a silently wrong answer.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 
 from iso8583.message import Message
-from switch.core.entries import LotDelta
-from switch.core.model import Lot, Totals
-from switch.core.programs.club import ClubEffect
+from switch.core.entries import Entry
+from switch.core.model import Totals
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,30 +88,6 @@ NOTHING = Needs()
 
 
 @dataclass(frozen=True, slots=True)
-class OriginalRow:
-    """A reversal's original as the journal holds it."""
-
-    journal_id: int
-    kind: str
-    mti: str
-    pc: str
-    terminal_id: str
-    store: str
-    pan: str
-    amount: int
-    batch: str
-    response_code: str
-    points: int
-    sv: int
-    #: A return's earn.
-    original_id: int | None
-    effect: ClubEffect | None
-    moves: tuple[LotDelta, ...]
-    #: Its batch's totals, read with it (None: the cache holds them, or nothing counted).
-    totals: Totals | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class ReturnRow:
     """An approved return made against an earn: its amount and the points it clawed back."""
 
@@ -123,21 +97,15 @@ class ReturnRow:
 
 
 @dataclass(frozen=True, slots=True)
-class EarnRow:
-    """A return's earn: the row, the lots it made, and what was returned against it."""
+class Returned:
+    """What the journal holds against an earn: its approved returns, and the ids among it and
+    them an approved reversal undid."""
 
-    journal_id: int
-    kind: str
-    response_code: str
-    pan: str
-    amount: int
-    points: int
-    business_day: dt.date
-    #: The lots it made (their `remaining` is not read: the card's live lots say that).
-    lots: tuple[Lot, ...]
-    #: Approved returns against it, and the ids among it and them an approved reversal undid.
     returns: tuple[ReturnRow, ...] = ()
     undone: frozenset[int] = frozenset()
+
+
+NOTHING_RETURNED = Returned()
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,8 +115,13 @@ class Facts:
     needs: Needs = NOTHING
     checks: Checks = NO_CHECKS
     reply_message: Message | None = None
-    original_row: OriginalRow | None = None
-    earn_row: EarnRow | None = None
+    #: A reversal's original as the journal holds it (its lot moves name each lot in full),
+    #: and its batch's totals.
+    original_row: Entry | None = None
+    original_totals: Totals | None = None
+    #: A return's earn (its lot moves are the lots it made) and what was returned against it.
+    earn_row: Entry | None = None
+    earn_returned: Returned = NOTHING_RETURNED
     batch_totals: Totals | None = None
 
     def reply(self, journal_id: int) -> Message | None:
@@ -156,15 +129,15 @@ class Facts:
             raise AssertionError(f"decide read the reply of #{journal_id}, not in its needs")
         return self.reply_message
 
-    def original(self, journal_id: int) -> OriginalRow | None:
+    def original(self, journal_id: int) -> Entry | None:
         if self.needs.original != journal_id:
             raise AssertionError(f"decide read original #{journal_id}, not in its needs")
         return self.original_row
 
-    def earn(self, journal_id: int) -> EarnRow | None:
+    def earn(self, journal_id: int) -> tuple[Entry | None, Returned]:
         if self.needs.earn != journal_id:
             raise AssertionError(f"decide read earn #{journal_id}, not in its needs")
-        return self.earn_row
+        return self.earn_row, self.earn_returned
 
     def totals(self, key: tuple[str, str]) -> Totals:
         if self.needs.totals != key:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
-from switch.core.facts import NOTHING, Checks, EarnRow, Facts, Needs, OriginalRow, ReturnRow
+from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
 from switch.core.model import State
-from switch.core.programs.club import ClubEffect
 from switch.core.protocol import MACED, REVERSALS
 from switch.core.request import Request
 from switch.core.security import pin_verifiable
@@ -90,41 +89,20 @@ def in_memory(state: State, need: Needs, checks: Checks) -> Facts:
 # -- rows in memory: entries applied but not committed yet ------------------------------------
 
 
-def original_of(entry: Entry) -> OriginalRow:
-    """A reversal's original from its uncommitted entry (the same facts as its journal row)."""
-    program = entry.detail.get("program")
-    return OriginalRow(
-        journal_id=entry.id, kind=entry.kind, mti=entry.mti, pc=entry.pc,
-        terminal_id=entry.terminal_id, store=entry.store_id, pan=entry.pan,
-        amount=entry.amount, batch=entry.batch, response_code=entry.response_code,
-        points=entry.points, sv=entry.sv, original_id=entry.original_id,
-        effect=ClubEffect.from_json(program) if program else None,
-        moves=tuple(entry.lot_deltas),
-    )
-
-
-def earn_of(entry: Entry) -> EarnRow:
-    """A return's earn from its uncommitted entry: nothing later is committed, so no return
-    against it is either."""
-    made = {n.id for n in entry.new_lots}
-    lots = tuple(d.lot for d in entry.lot_deltas if d.lot_id in made)
-    return EarnRow(entry.id, entry.kind, entry.response_code, entry.pan, entry.amount,
-                   entry.points, entry.business_day, lots)
-
-
-def returns_in_memory(state: State, earn: EarnRow) -> tuple[list[ReturnRow], set[int]]:
+def returns_in_memory(state: State, earn: Entry, journal: Returned
+                      ) -> tuple[list[ReturnRow], set[int]]:
     """Uncommitted returns against `earn`, and uncommitted approved reversals that undid it or
-    one of its returns (ids)."""
+    one of its returns (ids); `journal` is what the journal holds against it."""
     returns: list[ReturnRow] = []
     undone: set[int] = set()
-    targets = {earn.journal_id}
+    targets = {earn.id}
     for entry in state.uncommitted.values():
         if entry.response_code != RC.APPROVED or entry.original_id is None:
             continue
-        if entry.kind == Kind.RETURN and entry.original_id == earn.journal_id:
+        if entry.kind == Kind.RETURN and entry.original_id == earn.id:
             returns.append(ReturnRow(entry.id, entry.amount, -entry.points))
             targets.add(entry.id)
-    targets.update(r.journal_id for r in earn.returns)
+    targets.update(r.journal_id for r in journal.returns)
     for entry in state.uncommitted.values():
         if (entry.kind == Kind.REVERSAL and entry.original_id in targets
                 and entry.response_code == RC.APPROVED and entry.detail.get("undone")):

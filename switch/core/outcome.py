@@ -212,10 +212,10 @@ def batch_totals(ctx: Context, key: tuple[str, str]) -> Totals:
     cached = ctx.state.totals.get(key)
     if cached is not None:
         return cached
-    original = ctx.facts.original_row
-    if original is not None and original.totals is not None \
+    original, totals = ctx.facts.original_row, ctx.facts.original_totals
+    if original is not None and totals is not None \
             and (original.terminal_id, original.batch) == key:
-        return original.totals
+        return totals
     return ctx.facts.totals(key)
 
 

@@ -13,10 +13,10 @@ late, is declined `05` with no effect.
 from __future__ import annotations
 
 from switch.core.codes import CREDIT_PCS, DEBIT_PCS, RC, Kind
-from switch.core.facts import OriginalRow
+from switch.core.entries import Entry
 from switch.core.ledger import CardEdit
-from switch.core.needs import original_of
 from switch.core.outcome import Context, Decision, approve, count, decline, finish, new_entry
+from switch.core.programs.club import ClubEffect
 from switch.core.protocol import CANONICAL_MTI
 from switch.core.request import Request
 
@@ -29,8 +29,9 @@ def decide(ctx: Context) -> Decision:
     record = state.remembered(req.original_txn_key)
     if record is None or not record.reversible:
         return finish(ctx, entry, RC.ORIGINAL_NOT_FOUND, tombstone=True)
-    mem = state.uncommitted.get(record.journal_id)
-    original = original_of(mem) if mem is not None else ctx.facts.original(record.journal_id)
+    original = state.uncommitted.get(record.journal_id)
+    if original is None:
+        original = ctx.facts.original(record.journal_id)
     if original is None:
         raise AssertionError(f"remembered original #{record.journal_id} is not in the journal")
     differs = mismatch(req, original)
@@ -38,19 +39,20 @@ def decide(ctx: Context) -> Decision:
         entry.detail["mismatch"] = differs
         return finish(ctx, entry, RC.INVALID_TRANSACTION,
                       reason=f"reversal does not match its original: {differs}")
-    entry.original_id = original.journal_id
+    entry.original_id = original.id
     card = state.cards.get(original.pan)
     if record.reversed or not record.approved or card is None:
         return finish(ctx, entry, RC.APPROVED, reason="nothing to undo")
     edit = CardEdit(card)
     live = {lot.id: lot for lot in (*card.lots, *card.purse)}
-    for move in original.moves:
+    for move in original.lot_deltas:
         # Not on the card: spent (remaining 0) since; the move names the lot in full.
         lot = live.get(move.lot_id) or move.lot.with_remaining(0)
         edit.move(lot, -move.delta)
     entry.detail["undone"] = True
-    if original.effect is not None:
-        edit.undo(original.effect, state.config, ctx.day)
+    program = original.detail.get("program")
+    if program:
+        edit.undo(ClubEffect.from_json(program), state.config, ctx.day)
     counted = None
     if original.pc in CREDIT_PCS or original.pc in DEBIT_PCS:
         counted = count(ctx, (original.terminal_id, original.batch),
@@ -61,7 +63,7 @@ def decide(ctx: Context) -> Decision:
                    reversed_=(req.original_txn_key, record.reversed_now()))
 
 
-def mismatch(req: Request, original: OriginalRow) -> str:
+def mismatch(req: Request, original: Entry) -> str:
     """What of the reversal disagrees with its original ("" when it matches); never the PAN."""
     if req.pan != original.pan:
         return "card (DE2/DE35)"
@@ -69,7 +71,7 @@ def mismatch(req: Request, original: OriginalRow) -> str:
         return "amount (DE4; partial reversals are not supported)"
     if req.pc != original.pc:
         return "processing code (DE3)"
-    if req.store_id != original.store:
+    if req.store_id != original.store_id:
         return "store (DE42)"
     if CANONICAL_MTI.get(req.original_mti, req.original_mti) != \
             CANONICAL_MTI.get(original.mti, original.mti):

@@ -57,9 +57,9 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
 
     store = SqliteStore(cfg.switch.database)
     state = store.load(cfg, None, NOW)
-    earn_row = store.fetch(Needs(earn=int(rrn))).earn(int(rrn))
-    assert earn_row is not None and [(r.amount, r.clawed) for r in earn_row.returns] == [
-        (250_000, 50)]
+    earn_row, returned = store.fetch(Needs(earn=int(rrn))).earn(int(rrn))
+    assert earn_row is not None and earn_row.points == 100
+    assert [(r.amount, r.clawed) for r in returned.returns] == [(250_000, 50)]
     too_much = request("0200", T2, 3, pan=PAN, pc="200000", amount=250_001, tags={"OR": rrn})
     d = handle(state, too_much, NOW, fetch=store.fetch)
     assert d.response is not None and d.response.fields[39] == "13"
