@@ -917,8 +917,9 @@ class SqliteStore:
             reply = message_from_json(row[0]) if row is not None and row[0] else None
         if needs.original is not None:
             original = _journal_entry(conn, needs.original)
-            if original is not None:
-                original_totals = _batch_totals(conn, original.terminal_id, original.batch)
+            if original is not None:  # no row: nothing counted in that batch yet
+                original_totals = _batch_totals(conn, original.terminal_id,
+                                                original.batch) or Totals()
         if needs.earn is not None:
             earn = _journal_entry(conn, needs.earn)
             returned = _returned(conn, needs.earn)

@@ -117,7 +117,7 @@ def plan(campaigns: Sequence[Campaign], local: dt.datetime) -> Plan:
 
 
 class ProgramRules(BaseRules):
-    """Tiers, campaigns, daily cap, birthday bonus, stamps, receipts (issue 4)."""
+    """Tiers, campaigns, daily cap, birthday bonus, stamps, receipts (docs/programs.md)."""
 
     def __init__(self, zone: ZoneInfo | str = "UTC") -> None:
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
