@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, cast
 from iso8583 import CodecError, FrameDecoder, FramingError, Profile, frame
 from switch.core import (
     NO_CHECKS,
+    RC,
     Checks,
     Decision,
     Ignored,
@@ -217,7 +218,7 @@ class Connection(asyncio.Protocol):
         assert decision.response is not None
         resp = decision.response
         rc = str(resp.fields.get(39, ""))
-        if rc not in ("00", "") and log.isEnabledFor(logging.DEBUG):
+        if rc not in (RC.APPROVED, "") and log.isEnabledFor(logging.DEBUG):
             pan = resp.fields.get(2)
             log.debug(kv("declined", mti=mti, rc=rc, tid=resp.fields.get(41, ""),
                          stan=resp.fields.get(11, ""),

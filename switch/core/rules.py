@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from switch.config import Coalition, Store
+from switch.core.codes import RC
 from switch.core.model import Card, Lot
 from switch.core.programs.club import ClubEffect
 
@@ -108,7 +109,7 @@ class BaseRules:
 
     def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
         # Stamp cards are a program (docs/programs.md); the base rules have none to redeem.
-        return StampResult(response_code="12")
+        return StampResult(response_code=RC.INVALID_TRANSACTION)
 
     def reply_tags(self, store: Store, coalition: Coalition, card: Card, business_day: dt.date,
                    kind: str, tags: dict[str, str]) -> dict[str, str]:
