@@ -28,7 +28,7 @@ from switch.core.model import (
     Totals,
     TxnKey,
 )
-from switch.core.protocol import ECHO, FINANCIAL, response_mti
+from switch.core.protocol import ECHO, FINANCIAL, echoable, response_mti
 from switch.core.request import Request
 
 
@@ -98,15 +98,15 @@ def respond(req: Request, rc: str, journal_id: int | None,
     """The response: the echoed fields (docs/protocol.md §4), DE37 for financial messages,
     DE39, and `extra` (DE38, DE48, DE54 on approvals).
 
-    A format error (`30`) echoes only the fields that can go back on the wire as they came
-    (ASCII text): the one that broke its format may not.
+    A field that breaks its format is not echoed (`echoable`): the reply to a malformed
+    request still encodes.
     """
     sent = req.msg.fields
-    if rc == RC.FORMAT_ERROR:
-        fields: dict[int, str | bytes] = {
-            n: sent[n] for n in ECHO if isinstance(sent.get(n), str) and sent[n].isascii()}
-    else:
-        fields = {n: sent[n] for n in ECHO if n in sent}
+    fields: dict[int, str | bytes] = {}
+    for n in ECHO:
+        value = sent.get(n)
+        if value is not None and echoable(n, value):
+            fields[n] = value
     if req.canonical in FINANCIAL and journal_id is not None:
         fields[37] = rrn_for(journal_id)
     fields[39] = rc

@@ -25,6 +25,10 @@ REVERSALS = frozenset({"0400", "0420"})
 MACED = frozenset({"0200", "0220", "0400", "0420", "0500"})
 #: Fields a response echoes as they were sent (docs/protocol.md §4).
 ECHO = (2, 3, 4, 7, 11, 41, 42, 62, 70)
+#: Their formats (docs/protocol.md §2): digits or text, and the lengths they may have.
+_ECHO_FORMATS = {2: (True, 1, 19), 3: (True, 6, 6), 4: (True, 12, 12), 7: (True, 10, 10),
+                 11: (True, 6, 6), 41: (False, 0, 8), 42: (False, 0, 15), 62: (False, 0, 999),
+                 70: (True, 3, 3)}
 #: "card" in the schema's mandatory lists: DE2 or DE35.
 CARD = "card"
 
@@ -61,6 +65,17 @@ class Lps87:
 def lps87() -> Lps87:
     """The LPS-87 subset of `schemas/lps87.toml` (read by the codec once per process)."""
     return Lps87.from_schema(lps87_rules())
+
+
+def echoable(number: int, value: str | bytes) -> bool:
+    """Whether a reply can echo this field as it came: it has its format. A reply to a
+    malformed request leaves the malformed field out, so that it still encodes."""
+    digits, shortest, longest = _ECHO_FORMATS[number]
+    if not isinstance(value, str) or not shortest <= len(value) <= longest:
+        return False
+    if digits:
+        return is_digits(value)
+    return value.isascii() and value.isprintable()
 
 
 def answerable(mti: str) -> bool:

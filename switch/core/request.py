@@ -20,7 +20,15 @@ from iso8583.loyalty import parse_tlv
 from iso8583.message import Message
 from switch.core.codes import PC, RC
 from switch.core.model import TxnKey, txn_key
-from switch.core.protocol import CANONICAL_MTI, CARD, FINANCIAL, REVERSALS, Lps87, answerable
+from switch.core.protocol import (
+    CANONICAL_MTI,
+    CARD,
+    FINANCIAL,
+    REVERSALS,
+    Lps87,
+    answerable,
+    echoable,
+)
 from switch.core.text import is_digits
 
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
@@ -108,7 +116,8 @@ def parse_request(msg: Message, protocol: Lps87) -> Request | Ignored:
     if not isinstance(mti, str) or not answerable(mti):
         return Ignored(f"MTI {mti!r} is not a request")
     stan, tid = msg.fields.get(11), msg.fields.get(41)
-    if not (isinstance(stan, str) and is_digits(stan, 6) and isinstance(tid, str)):
+    if not (isinstance(stan, str) and is_digits(stan, 6) and isinstance(tid, str)
+            and echoable(41, tid)):
         return Ignored("DE11 or DE41 is missing or unreadable: nothing to answer to",
                        close=True)
     raw7 = msg.fields.get(7)
@@ -180,6 +189,9 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
             tags = MappingProxyType(parse_tlv(_text(msg, 48)))
         except CodecError as exc:
             raise _FormatError(f"DE48: {exc}") from None
+    for number in (42, 62, 70):
+        if number in fields and not echoable(number, fields[number]):
+            raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
     store_id = _text(msg, 42).rstrip()
     digest = request_digest(msg)
     if canonical == "0800":

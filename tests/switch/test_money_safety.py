@@ -384,3 +384,23 @@ def test_a_remembered_request_costs_under_200_bytes(tmp_path: Path) -> None:
     assert len(j.state.txns) == 1_000 + count and not j.state.uncommitted
     assert grown / count < 200, f"{grown / count:.0f} bytes per remembered request"
     j.restart(NOW + dt.timedelta(seconds=(1_000 + count) // 3))
+
+
+@pytest.mark.parametrize(("number", "value"), [
+    (4, "64688729829x"),                         # ASCII, but not 12 digits
+    (4, "00000001000 "),
+    (42, "STORE0000000001-AND-MORE"),            # longer than ans 15
+    (42, "\u0641\u0631\u0648\u0634\u06af\u0627\u0647"),  # ans is ASCII (§2)
+    (62, "\u06f0\u06f0\u06f1"),
+])
+def test_a_format_error_answers_30_without_the_field_that_breaks_it(
+        tmp_path: Path, number: int, value: str) -> None:
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    msg = earn(T1, 1, A, 100_000)
+    msg.fields[number] = value
+    d = j.send(msg)
+    assert code(d.response) == "30"
+    assert d.response is not None and number not in d.response.fields
+    assert A not in j.state.cards
+    j.restart()
