@@ -16,19 +16,9 @@ from switch.core.codes import Kind
 from switch.core.model import Lot
 from switch.core.programs.club import ClubRows
 
-# Entry kinds (the `kind` column of the journal), as settlement and older code import them.
-EARN = Kind.EARN
-ADVICE = Kind.ADVICE
-REDEEM = Kind.REDEEM
-INQUIRY = Kind.INQUIRY
-RETURN = Kind.RETURN
-TOPUP = Kind.TOPUP
-SV_PURCHASE = Kind.SV_PURCHASE
-STAMP = Kind.STAMP
-REVERSAL = Kind.REVERSAL
-BATCH_CLOSE = Kind.BATCH_CLOSE
-NETWORK = Kind.NETWORK
-REJECT = Kind.REJECT
+# The entry kinds settlement imports from here (settlement/records.py); `codes.Kind` has all.
+EARN, ADVICE, REDEEM, RETURN = Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.RETURN
+SV_PURCHASE, REVERSAL, BATCH_CLOSE = Kind.SV_PURCHASE, Kind.REVERSAL, Kind.BATCH_CLOSE
 CARD_ADMIN = Kind.CARD_ADMIN
 
 

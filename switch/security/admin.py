@@ -17,6 +17,7 @@ from typing import Any
 from switch.core import entries as E
 from switch.core.admin import AdminError, admin_entry
 from switch.core.apply import apply
+from switch.core.codes import Kind
 from switch.core.luhn import luhn_ok
 from switch.core.model import State
 from switch.core.outcome import Changes, Decision
@@ -57,7 +58,7 @@ def decide_security_command(state: State, req: dict[str, Any], now: dt.datetime)
         entry = admin_entry(
             state, now, {"action": cmd, SECURITY: {"terminal_keys": {name: key,
                                                                      f"{name}_kcv": kcv}}},
-            kind=E.NETWORK, terminal_id=tid, store_id=term.store)
+            kind=Kind.NETWORK, terminal_id=tid, store_id=term.store)
         return Decision(None, [entry], changes=Changes(journal_id=entry.id, terminal=after))
     if cmd in ("set-pin", "pin-reset"):
         pan = str(req.get("pan", ""))
