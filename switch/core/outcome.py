@@ -150,12 +150,12 @@ def answer_only(req: Request, rc: str, reason: str = "",
 def system_error(req: Request, reason: str) -> Decision:
     """`96` when deciding or encoding failed: nothing journaled, nothing changed.
 
-    Only the fields that identify the request are echoed (they passed `parse_request`).
+    Only the fields that identify the request are echoed, when well-formed.
     """
     fields: dict[int, str | bytes] = {39: RC.SYSTEM_ERROR}
     for n in (7, 11, 41):
         value = req.msg.fields.get(n)
-        if isinstance(value, str):
+        if value is not None and echoable(n, value):
             fields[n] = value
     resp = Message(mti=response_mti(req.mti), fields=dict(sorted(fields.items())),
                    tpdu=req.msg.swapped_tpdu())
