@@ -1,10 +1,10 @@
-"""The imperative shell: asyncio listeners, group commit, admin socket, graceful shutdown.
+"""The imperative shell: asyncio listeners, the journal writer, admin socket, shutdown.
 
-Path of one message: bytes -> `FrameDecoder` -> `profile.decode` -> `core.handle` (pure) ->
-response encoded at once -> queued with its journal entries -> the single writer task commits
-the batch (SQLite, in a worker thread so deciding continues meanwhile) -> only then the response
-bytes are written to the terminal. Decisions made while a commit is in flight form the next
-batch. A failed commit stops the switch (fail-stop): nothing further is answered.
+The path of one request is in switch/connection.py (`Connection.on_frame`); the group commit
+in switch/writer.py. `Switch` holds them together: it recovers the state from the journal,
+opens the listeners, runs the writer and the housekeeping tasks, takes operator commands on
+its admin socket (decided and applied like requests, in order with them) and stops, gracefully
+or on a commit error (fail-stop: nothing further is answered; a restart recovers).
 """
 
 from __future__ import annotations
@@ -20,34 +20,18 @@ import os
 import signal
 import sqlite3
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any
 
-from iso8583 import (
-    CodecError,
-    FrameDecoder,
-    FramingError,
-    Message,
-    Profile,
-    frame,
-    load_profile,
-)
-from iso8583.loyalty import parse_tlv
+from iso8583 import load_profile
 from switch.config import Config, HostPort
-from switch.core import (
-    NO_CHECKS,
-    Checks,
-    Decision,
-    Entry,
-    card_command,
-    handle,
-    prune,
-    reject_undecodable,
-)
-from switch.core.admin import AdminError, adjust_command
-from switch.core.luhn import mask_pan
+from switch.connection import Connection
+from switch.core import Decision, Entry, apply, journaled, prune
+from switch.core.admin import AdminError, decide_adjust, decide_card_command, decide_profile
+from switch.core.luhn import redact
+from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
 from switch.core.rules import RuleBook
 from switch.metrics import Metrics
@@ -55,367 +39,16 @@ from switch.security import (
     SECURITY_COMMANDS,
     event_counter,
     open_security,
-    run_now,
-    security_command,
     server_context,
 )
+from switch.security.admin import decide_security_command
 from switch.store import SqliteStore, StoreError
+from switch.writer import Outgoing, SwitchStopped, Writer, kv
+
+__all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",
+           "release_lock", "serve", "take_lock", "tune_gc", "untune_gc"]
 
 log = logging.getLogger("lps.switch")
-_E = TypeVar("_E", bound=BaseException)
-
-
-def without_traceback(exc: _E) -> _E:
-    """Drop the tracebacks of `exc` and its causes before keeping it past its `except`.
-
-    A kept exception's traceback holds the frame that keeps the exception: a reference cycle,
-    which the switch's GC policy would freeze for good (`tune_gc`).
-    """
-    seen: set[int] = set()
-    todo: list[BaseException | None] = [exc]
-    while todo:
-        e = todo.pop()
-        if e is None or id(e) in seen:
-            continue
-        seen.add(id(e))
-        e.__traceback__ = None
-        todo += (e.__cause__, e.__context__)
-    return exc
-
-
-def kv(event: str, **fields: Any) -> str:
-    """A structured (logfmt) log line; callers pass PANs through `mask_pan`."""
-    parts = [f"event={event}"]
-    for k, v in fields.items():
-        text = str(v)
-        parts.append(f"{k}={json.dumps(text) if (' ' in text or not text) else text}")
-    return " ".join(parts)
-
-
-class SwitchStopped(RuntimeError):
-    """The switch stopped taking work (fail-stop after a commit error)."""
-
-
-class Writer:
-    """The one task that writes the journal: group commit, release after COMMIT, fail-stop."""
-
-    def __init__(self, store: SqliteStore, metrics: Metrics, max_batch: int,
-                 on_fail: Callable[[str], None],
-                 on_released: Callable[[], None] | None = None) -> None:
-        self.store = store
-        self.on_released = on_released
-        self.metrics = metrics
-        self.max_batch = max_batch
-        self.on_fail = on_fail
-        self.queue: list[tuple[list[Entry], Callable[[], None]]] = []
-        self.wakeup = asyncio.Event()
-        self.idle = asyncio.Event()
-        self.idle.set()
-        self.failed: str | None = None
-        self.executor = ThreadPoolExecutor(1, thread_name_prefix="lps-writer")
-        self.commits = 0
-
-    def submit(self, entries: list[Entry], release: Callable[[], None]) -> None:
-        if self.failed is not None:
-            raise SwitchStopped(self.failed)
-        self.queue.append((entries, release))
-        self.idle.clear()
-        self.wakeup.set()
-
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        while self.failed is None:
-            await self.wakeup.wait()
-            self.wakeup.clear()
-            while self.queue and self.failed is None:
-                # Take at most max_batch requests: the rest form the next batch.
-                batch = self.queue[: self.max_batch]
-                del self.queue[: self.max_batch]
-                entries = [e for es, _ in batch for e in es]
-                if entries:
-                    try:
-                        await loop.run_in_executor(self.executor, self.store.append, entries)
-                    except Exception as exc:  # any failure to commit is fatal
-                        reason = str(exc) if isinstance(exc, StoreError) else repr(exc)
-                        self.failed = reason
-                        self.on_fail(reason)
-                        return
-                    self.commits += 1
-                    self.metrics.batch_size.observe(len(entries))
-                for _, release in batch:
-                    release()
-                if self.on_released is not None:
-                    self.on_released()  # one write per connection for the whole batch
-            if not self.queue:
-                self.idle.set()
-
-    async def drain(self) -> None:
-        while self.queue or not self.idle.is_set():
-            if self.failed is not None:
-                return
-            await self.idle.wait()
-
-    def close(self) -> None:
-        self.executor.shutdown(wait=True)
-
-
-class Connection(asyncio.Protocol):
-    """One terminal connection: many requests outstanding, answers in commit order."""
-
-    def __init__(self, switch: Switch, profile: Profile, name: str) -> None:
-        self.switch = switch
-        self.profile = profile
-        self.name = name
-        self.decoder = FrameDecoder(switch.config.switch.limits.max_frame)
-        self.transport: asyncio.Transport | None = None
-        self.inflight = 0
-        self.paused = False
-        self.write_paused = False
-        self.closed = False
-        self.last_seen = 0.0
-        self.peer = ""
-        self.outbox: list[bytes] = []  # released (committed) answers not yet written
-
-    def flush(self) -> None:
-        """Write every answer released by the last commit in one call (one syscall, not N)."""
-        out, self.outbox = self.outbox, []
-        if out and not self.closed and self.transport is not None:
-            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
-
-    # -- asyncio callbacks ------------------------------------------------------------------
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses but offer the same API.
-        self.transport = cast(asyncio.Transport, transport)
-        self.peer = str(transport.get_extra_info("peername"))
-        sw = self.switch
-        self.last_seen = sw.loop.time()
-        if len(sw.connections) >= sw.config.switch.limits.max_connections or sw.stopping:
-            log.warning(kv("connection_refused", peer=self.peer, reason="connection limit"))
-            self.transport.abort()
-            self.closed = True
-            return
-        sw.connections.add(self)
-        sw.metrics.connections.set(len(sw.connections))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.closed = True
-        self.transport = None  # the transport points back at us: no cycle left to collect
-        sw = self.switch
-        sw.connections.discard(self)
-        sw.paused.discard(self)
-        sw.metrics.connections.set(len(sw.connections))
-
-    def pause_writing(self) -> None:
-        # The terminal does not read its answers: stop reading its requests.
-        self.write_paused = True
-        self._update_reading()
-
-    def resume_writing(self) -> None:
-        self.write_paused = False
-        self._update_reading()
-
-    def data_received(self, data: bytes) -> None:
-        sw = self.switch
-        self.last_seen = sw.loop.time()
-        self.decoder.feed(data)
-        try:
-            for payload in self.decoder.frames():
-                if self.closed or sw.stopping:
-                    return
-                self.on_frame(payload)
-        except FramingError as exc:
-            log.warning(kv("frame_too_long", peer=self.peer, listener=self.name, error=exc))
-            self.close()
-
-    # -- requests ---------------------------------------------------------------------------
-
-    def on_frame(self, payload: bytes) -> None:
-        sw = self.switch
-        started = time.perf_counter()
-        now = dt.datetime.now(dt.UTC)
-        sec = sw.security
-        try:
-            msg = self.profile.decode(payload)
-        except CodecError as exc:
-            tid, err = exc.partial.get(41), without_traceback(exc)
-            self._process(str(exc.partial.get("mti", "????")), started,
-                          lambda _: self._undecodable(payload, err, now),
-                          involved=sec.seals(sw.state, Message("0000", {41: tid}))
-                          if isinstance(tid, str) else False)
-            return
-        mti = msg.mti
-        if msg.fields.get(3) == "200000":
-            self._fetch_original(msg, now)
-
-        def decide(checks: Checks) -> Decision | None:
-            self._fetch_totals(msg)
-            decision = handle(sw.state, msg, now, checks)
-            if decision.response is None:
-                log.info(kv("ignored", peer=self.peer, mti=mti, reason=decision.reason))
-                return None
-            return decision
-
-        involved = sec.involved(sw.state, msg)
-        self._process(mti, started, decide, involved,
-                      lambda: sec.checks(sw.state, msg, payload, self.profile))
-
-    def _process(self, mti: str, started: float, decide: Callable[[Checks], Decision | None],
-                 involved: bool,
-                 prepare: Callable[[], Coroutine[Any, Any, Checks]] | None = None) -> None:
-        """HSM checks, decision, response MAC, submission: in arrival order (switch/security).
-
-        In-process HSM calls never suspend and run right here; with a TCP HSM the checks of
-        later requests overlap while the decisions stay in order (`Sequencer`).
-        """
-        sec = self.switch.security
-        if sec.inline or not (involved or sec.sequencer.busy):
-            checks = run_now(prepare()) if involved and prepare is not None else NO_CHECKS
-            decision = decide(checks)
-            if decision is not None:
-                # Only a request that involves the HSM can have a response to MAC.
-                self.respond(decision, mti, started,
-                             run_now(self._seal(decision)) if involved else None)
-            return
-
-        async def checked() -> Checks:
-            return await prepare() if involved and prepare is not None else NO_CHECKS
-
-        async def finish(checks: Checks) -> None:
-            decision = decide(checks)
-            if decision is not None:
-                self.respond(decision, mti, started, await self._seal(decision))
-
-        self._hold(1)  # counted in flight from now on: backpressure covers HSM waits too
-        sec.sequencer.run(checked(), finish, done=lambda: self._hold(-1))
-
-    def _hold(self, n: int) -> None:
-        sw = self.switch
-        self.inflight += n
-        sw.inflight += n
-        self._update_reading()
-        if n < 0 and sw.paused and sw.inflight < sw.config.switch.limits.max_inflight:
-            for conn in list(sw.paused):
-                conn._update_reading()
-
-    async def _seal(self, decision: Decision) -> bytes | None:
-        """The response MACed for its terminal (None: plain, encoded by `respond`)."""
-        sw = self.switch
-        resp = decision.response
-        if resp is None or decision.retransmission or not sw.security.seals(sw.state, resp):
-            return None  # a retransmission already carries the MAC it was first sent with
-        try:
-            return await sw.security.seal(sw.state, resp, self.profile)
-        except CodecError:
-            return None  # respond() re-encodes and answers 96
-
-    def _fetch_totals(self, msg: Message) -> None:
-        """Read the totals of a batch the cache has not seen since recovery from the store.
-
-        The batch may be older than the recovered window; the core does no I/O, so the shell
-        reads it right before the decision (nothing can drop it in between) and a 0500 then
-        counts the whole batch. A reversal counts in its original's batch.
-        """
-        state, fields = self.switch.state, msg.fields
-        tid, batch = fields.get(41), fields.get(62)
-        if msg.mti[:3] in ("040", "042"):
-            de90 = fields.get(90)
-            original = state.txns.get((tid, de90[4:10], de90[10:20])) \
-                if isinstance(tid, str) and isinstance(de90, str) else None
-            if original is None:
-                return
-            tid, batch = original.key[0], original.batch
-        if isinstance(tid, str) and isinstance(batch, str) and (tid, batch) not in state.totals:
-            self.switch.store.load_totals(state, tid, batch)
-
-    def _fetch_original(self, msg: Message, now: dt.datetime) -> None:
-        """A return names its earn by RRN; one older than the cache is read from the journal."""
-        try:
-            rrn = parse_tlv(msg.text(48)).get("OR") if 48 in msg.fields else None
-        except (CodecError, TypeError):
-            return  # the core answers 30
-        if rrn:
-            self.switch.store.load_earn(self.switch.state, rrn.strip(), now)
-
-    def _undecodable(self, payload: bytes, exc: CodecError, now: dt.datetime) -> Decision | None:
-        partial = exc.partial
-        mti, stan, tid = partial.get("mti"), partial.get(11), partial.get(41)
-        if not (isinstance(mti, str) and isinstance(stan, str) and isinstance(tid, str)):
-            log.warning(kv("undecodable", peer=self.peer, listener=self.name, error=exc,
-                           action="close"))
-            self.close()
-            return None
-        de7 = partial.get(7)
-        tpdu = payload[:5] if self.profile.name == "bcd" and len(payload) >= 5 else None
-        log.info(kv("format_error", peer=self.peer, mti=mti, stan=stan, tid=tid, error=exc))
-        decision = reject_undecodable(self.switch.state, mti, stan, tid,
-                                      de7 if isinstance(de7, str) else "", now, str(exc),
-                                      tpdu=tpdu)
-        return decision
-
-    def respond(self, decision: Decision, mti: str, started: float,
-                encoded: bytes | None = None) -> None:
-        sw = self.switch
-        assert decision.response is not None
-        resp = decision.response
-        try:
-            wire = frame(encoded if encoded is not None else self.profile.encode(resp),
-                         sw.config.switch.limits.max_frame)
-        except CodecError as exc:  # a response we cannot encode is our bug: say so, answer 96
-            log.error(kv("encode_failed", mti=resp.mti, error=exc))
-            resp.fields = {k: v for k, v in resp.fields.items() if k in (7, 11, 41, 42)}
-            resp.fields[39] = "96"
-            wire = frame(self.profile.encode(resp))
-        rc = str(resp.fields.get(39, ""))
-        if rc not in ("00", "") and log.isEnabledFor(logging.DEBUG):
-            pan = resp.fields.get(2)
-            log.debug(kv("declined", mti=mti, rc=rc, tid=resp.fields.get(41, ""),
-                         stan=resp.fields.get(11, ""),
-                         pan=mask_pan(pan) if isinstance(pan, str) else "",
-                         reason=decision.reason))
-        self.inflight += 1
-        sw.inflight += 1
-        self._update_reading()
-
-        def release() -> None:
-            self.inflight -= 1
-            sw.inflight -= 1
-            if not self.closed and self.transport is not None:
-                if not self.outbox:
-                    sw.unflushed.append(self)
-                self.outbox.append(wire)  # written by Switch.flush once the batch is released
-            sw.metrics.observe(mti, rc, time.perf_counter() - started)
-            self._update_reading()
-            if sw.paused and sw.inflight < sw.config.switch.limits.max_inflight:
-                for conn in list(sw.paused):
-                    conn._update_reading()
-
-        try:
-            sw.writer.submit(decision.entries, release)
-        except SwitchStopped:
-            self.close()
-
-    def _update_reading(self) -> None:
-        if self.transport is None or self.closed:
-            return
-        limits = self.switch.config.switch.limits
-        over_global = self.switch.inflight >= limits.max_inflight
-        should_pause = (self.write_paused or self.inflight >= limits.max_inflight_per_connection
-                        or over_global)
-        if should_pause and not self.paused:
-            self.transport.pause_reading()
-            self.paused = True
-            if over_global:
-                self.switch.paused.add(self)
-        elif not should_pause and self.paused:
-            self.transport.resume_reading()
-            self.paused = False
-            self.switch.paused.discard(self)
-
-    def close(self) -> None:
-        if not self.closed and self.transport is not None:
-            self.closed = True
-            self.transport.close()
 
 
 class Switch:
@@ -468,8 +101,8 @@ class Switch:
             raise
         self._gc_thresholds = tune_gc()
         self.metrics.watch_gc()
-        self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self._fail,
-                             self.flush)
+        self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self.fail,
+                             self.committed)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="lps-sweeper"))
         self.store.checkpoint_in_background()
@@ -496,13 +129,32 @@ class Switch:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
 
-    def flush(self) -> None:
-        """Write the answers of the batch just committed, one write per connection."""
+    def committed(self, entries: list[Entry], outs: list[Outgoing]) -> None:
+        """A batch is durable: decisions read its entries from the journal from now on, and
+        its replies go out, one write per connection."""
+        journaled(self.state, entries)
+        for out in outs:
+            if out.conn is not None:
+                out.conn.release(out)
+            elif out.committed is not None:
+                out.committed.set()
         conns, self.unflushed = self.unflushed, []
         for conn in conns:
             conn.flush()
 
-    def _fail(self, reason: str) -> None:
+    def resume_paused(self) -> None:
+        """Resume the connections paused for the global in-flight limit once under it."""
+        if self.paused and self.inflight < self.config.switch.limits.max_inflight:
+            for conn in list(self.paused):
+                conn.update_reading()
+
+    async def in_order(self) -> None:
+        """Wait until no request is between its decision and its `apply` (a TCP HSM's MAC
+        may be awaited there): what runs next, synchronously, sees a settled state."""
+        while self.security.sequencer.busy:
+            await self.security.sequencer.drain()
+
+    def fail(self, reason: str) -> None:
         self.failure = reason
         log.critical(kv("fail_stop", reason=reason,
                         action="stopped taking work; restart recovers from the journal"))
@@ -527,6 +179,7 @@ class Switch:
                     conn.close()
             if time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
+                await self.in_order()
                 prune(self.state, dt.datetime.now(dt.UTC))
 
     async def _checkpointer(self) -> None:
@@ -555,50 +208,54 @@ class Switch:
             executor.shutdown(wait=True)
 
     async def _admin(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Operator commands while the switch runs (one JSON request per line)."""
+        """Operator commands while the switch runs (one JSON request per line): decided and
+        applied like requests, in order with them, answered once committed."""
         try:
             line = await reader.readline()
             req = json.loads(line)
+            await self.in_order()
             try:
-                if req.get("cmd") == "profile":
-                    self._reload_profile(req["pan"])
-                    entry = None
-                elif req.get("cmd") in SECURITY_COMMANDS:
-                    entry = security_command(self.state, req, dt.datetime.now(dt.UTC))
-                elif req.get("cmd") == "adjust":
-                    entry = adjust_command(self.state, req["pan"], int(req["points"]),
-                                           req["store"], req["reason"], req.get("by", ""),
-                                           dt.datetime.now(dt.UTC))
-                else:
-                    entry = card_command(self.state, req["cmd"], req["pan"],
-                                         dt.datetime.now(dt.UTC), req.get("coalition"))
+                decision = self._admin_decision(req, dt.datetime.now(dt.UTC))
             except AdminError as exc:
                 reply = {"ok": False, "error": str(exc)}
             else:
-                if entry is not None:
+                try:
+                    apply(self.state, decision)
+                except AssertionError as exc:
+                    self.fail(f"invariant broken applying a command: {redact(str(exc))}")
+                    raise SwitchStopped(self.failure or "") from None
+                if decision.entries:
                     done = asyncio.Event()
-                    self.writer.submit([entry], done.set)
+                    self.writer.submit(decision.entries, Outgoing(None, committed=done))
                     await done.wait()
                 reply = {"ok": True}
-        except (ValueError, KeyError, SwitchStopped) as exc:
-            reply = {"ok": False, "error": f"bad admin request: {exc}"}
+        except (ValueError, KeyError, TypeError, SwitchStopped) as exc:
+            reply = {"ok": False, "error": f"bad admin request: {redact(str(exc))}"}
         writer.write(json.dumps(reply).encode() + b"\n")
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         writer.close()
 
-    def _reload_profile(self, pan: str) -> None:
-        """Read one card's customer profile, just written by `lps cards enroll`, into the cache.
+    def _admin_decision(self, req: dict[str, Any], now: dt.datetime) -> Decision:
+        cmd = req.get("cmd")
+        if cmd == "profile":
+            return decide_profile(self.state, req["pan"], self._read_profile(req["pan"]))
+        if cmd in SECURITY_COMMANDS:
+            return decide_security_command(self.state, req, now)
+        if cmd == "adjust":
+            return decide_adjust(self.state, req["pan"], int(req["points"]), req["store"],
+                                 req["reason"], req.get("by", ""), now)
+        return decide_card_command(self.state, req["cmd"], req["pan"], now,
+                                   req.get("coalition"))
+
+    def _read_profile(self, pan: str) -> Profile:
+        """One card's customer profile, just written by `lps cards enroll`.
 
         The profile row is committed by the CLI before it asks; reading it on a short-lived
         connection keeps the writer's connection to the writer thread.
         """
-        from switch.core.programs.club import Club
         from switch.programs_store import read_profile
 
-        card = self.state.cards.get(pan)
-        if card is None:
-            raise AdminError("card is not enrolled in the running switch")
         conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
         try:
             row = conn.execute("SELECT name, phone, birth_date, enrolled_at FROM customers "
@@ -607,9 +264,7 @@ class Switch:
             conn.close()
         if row is None:
             raise AdminError("no customer profile is stored for this card")
-        if card.club is None:
-            card.club = Club()
-        card.club.profile = read_profile(row)
+        return read_profile(row)
 
     async def stop(self) -> None:
         """Graceful: stop accepting, finish and commit what is in flight, then close."""
@@ -656,10 +311,11 @@ FREEZE_EVERY = 1.0
 def tune_gc() -> tuple[int, int, int]:
     """Keep the cyclic GC from rescanning the cache: it stalled the event loop for ~40 ms.
 
-    The cache is millions of long-lived objects and each request leaves ~5 more (its Txn,
-    response, lots, moves). Measured: the collector doubled the cost of a decision (34 -> 63 µs)
-    once the cache grew, and a young-generation collection over 50,000 survivors stopped the
-    loop for 37-45 ms every ~3 s at 2,000 requests/s, which set the open-loop p99 (25-50 ms).
+    The cache is millions of long-lived objects and each request leaves a few more (the lots
+    it made or moved; its remembered record is an untracked int). Measured: the collector
+    doubled the cost of a decision (34 -> 63 µs) once the cache grew, and a young-generation
+    collection over 50,000 survivors stopped the loop for 37-45 ms every ~3 s at 2,000
+    requests/s, which set the open-loop p99 (25-50 ms).
     So: everything alive at start is frozen (never scanned again), the sweeper freezes what
     survived each second (`gc.freeze` is O(1)), and small young collections (2,000 objects,
     about a millisecond) still reclaim short-lived cycles before they are frozen. Older

@@ -11,6 +11,10 @@ points/stored-value lot with its issuing store; `remaining` is the sum of its mo
 `lot_moves` (signed changes to lots, by journal entry: what a burn drew from whom), `cards`,
 `terminals`, `schema_migrations`; `verified`, `verified_lots`, `verified_cards` (the verified
 checkpoint start-up checks from: see `verify`).
+
+Over 400 lines: schema, writes, recovery, the rows decisions fetch and the invariant checks
+all speak this one database's SQL; they are to move into a journal package of their own,
+together, behind the `Store` protocol.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import json
 import logging
 import sqlite3
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,8 +38,41 @@ from switch.config import Config
 from switch.core import entries as E
 from switch.core.admin import new_state
 from switch.core.calendar import business_day
-from switch.core.model import POINTS, Card, Lot, Move, State, Totals, Txn
-from switch.core.programs.club import ClubEffect, ClubRows
+from switch.core.codes import (
+    COUNTED_KINDS,
+    CREDIT_PCS,
+    DEBIT_PCS,
+    NOT_REVERSIBLE,
+    RC,
+    UNREMEMBERED_KINDS,
+    Kind,
+    LotKind,
+    sql_list,
+    sql_text,
+)
+from switch.core.facts import (
+    NO_CHECKS,
+    NOTHING_RETURNED,
+    Checks,
+    Facts,
+    Needs,
+    Returned,
+    ReturnRow,
+)
+from switch.core.model import (
+    APPROVED,
+    POINTS,
+    REVERSED,
+    REVERSIBLE,
+    Card,
+    Lot,
+    Remembered,
+    State,
+    Totals,
+    TxnKey,
+    txn_key,
+)
+from switch.core.programs.club import ClubRows
 from switch.core.rules import RuleBook
 from switch.filemode import check_private, private_database
 from switch.programs_store import load_clubs, migrate_v4, migrate_v5, write_club_rows
@@ -57,12 +93,8 @@ class Store(Protocol):
         """Persist `entries` atomically and durably, or raise `StoreError`."""
         ...
 
-    def load_totals(self, state: State, terminal_id: str, batch: str) -> Totals:
-        """Bring a terminal batch's totals into the state, before a decision that needs them."""
-        ...
-
-    def load_earn(self, state: State, rrn: str, now: dt.datetime) -> Txn | None:
-        """Bring an approved earn older than the cache into the state, for a return."""
+    def fetch(self, needs: Needs, checks: Checks = NO_CHECKS) -> Facts:
+        """The committed journal rows a decision needs (`core.needs`), with `checks`."""
         ...
 
     def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
@@ -188,18 +220,21 @@ MIGRATIONS.append((6, "verified checkpoint: verified, verified_cards, verified_l
 #: A terminal batch's 0500 totals (PROTOCOL.md §4) from the journal: approved earns/advices
 #: (credits) and redemptions (debits) by the batch they were made in, and those of them an
 #: approved reversal undid. The backfill of migration 7 and `lps check --full` both use it.
+_OK = sql_text(RC.APPROVED)
+_CREDIT = f"j.pc IN {sql_list(CREDIT_PCS)}"
+assert len(CREDIT_PCS) == 1 and not CREDIT_PCS & DEBIT_PCS  # debits: every other counted pc
 _JOURNAL_BATCH_TOTALS = (
     "SELECT j.terminal_id, j.batch, "
-    "SUM(j.pc = '000000'), SUM(CASE WHEN j.pc = '000000' THEN j.amount ELSE 0 END), "
-    "SUM(j.pc = '000000' AND r.id IS NOT NULL), "
-    "SUM(CASE WHEN j.pc = '000000' AND r.id IS NOT NULL THEN j.amount ELSE 0 END), "
-    "SUM(j.pc != '000000'), SUM(CASE WHEN j.pc != '000000' THEN j.amount ELSE 0 END), "
-    "SUM(j.pc != '000000' AND r.id IS NOT NULL), "
-    "SUM(CASE WHEN j.pc != '000000' AND r.id IS NOT NULL THEN j.amount ELSE 0 END) "
+    f"SUM({_CREDIT}), SUM(CASE WHEN {_CREDIT} THEN j.amount ELSE 0 END), "
+    f"SUM({_CREDIT} AND r.id IS NOT NULL), "
+    f"SUM(CASE WHEN {_CREDIT} AND r.id IS NOT NULL THEN j.amount ELSE 0 END), "
+    f"SUM(NOT {_CREDIT}), SUM(CASE WHEN NOT {_CREDIT} THEN j.amount ELSE 0 END), "
+    f"SUM(NOT {_CREDIT} AND r.id IS NOT NULL), "
+    f"SUM(CASE WHEN NOT {_CREDIT} AND r.id IS NOT NULL THEN j.amount ELSE 0 END) "
     "FROM journal j LEFT JOIN (SELECT DISTINCT original_id id FROM journal "
-    "WHERE kind = 'reversal' AND response_code = '00' "
+    f"WHERE kind = {sql_text(Kind.REVERSAL)} AND response_code = {_OK} "
     "AND json_extract(detail, '$.undone')) r ON r.id = j.id "
-    "WHERE j.response_code = '00' AND j.kind IN ('earn', 'advice', 'redeem', 'sv_purchase') "
+    f"WHERE j.response_code = {_OK} AND j.kind IN {sql_list(COUNTED_KINDS)} "
     "GROUP BY j.terminal_id, j.batch")
 
 _TOTALS_COLUMNS = ("credits", "credit_amount", "credit_reversals", "credit_reversal_amount",
@@ -372,10 +407,11 @@ _LIVE_UNVERIFIED = (
     "(SELECT lot_id FROM lot_moves WHERE journal_id > :after AND journal_id <= :upto) "
     "ORDER BY id LIMIT 20")
 
+_POINTS, _SV = sql_text(LotKind.POINTS), sql_text(LotKind.STORED_VALUE)
 _TAIL_SUMS = (
-    "SELECT pan, 'points' kind, SUM(points) s FROM journal WHERE id > :after AND id <= :upto "
-    "AND points != 0 GROUP BY pan UNION ALL "
-    "SELECT pan, 'sv', SUM(sv) FROM journal WHERE id > :after AND id <= :upto AND sv != 0 "
+    f"SELECT pan, {_POINTS} kind, SUM(points) s FROM journal WHERE id > :after "
+    "AND id <= :upto AND points != 0 GROUP BY pan UNION ALL "
+    f"SELECT pan, {_SV}, SUM(sv) FROM journal WHERE id > :after AND id <= :upto AND sv != 0 "
     "GROUP BY pan")
 
 #: The cards the tail touched (journal rows, or moves of their lots): live lots against the
@@ -514,8 +550,8 @@ def check_invariants(conn: sqlite3.Connection) -> list[str]:
     for pan, kind, lots_sum, journal_sum in q(
         "SELECT pan, kind, SUM(a), SUM(b) FROM ("
         "SELECT pan, kind, remaining a, 0 b FROM lots "
-        "UNION ALL SELECT pan, 'points', 0, points FROM journal WHERE points != 0 "
-        "UNION ALL SELECT pan, 'sv', 0, sv FROM journal WHERE sv != 0"
+        f"UNION ALL SELECT pan, {_POINTS}, 0, points FROM journal WHERE points != 0 "
+        f"UNION ALL SELECT pan, {_SV}, 0, sv FROM journal WHERE sv != 0"
         ") GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20"
     ):
         problems.append(_card_problem(pan, kind, lots_sum, journal_sum))
@@ -559,8 +595,8 @@ def check_checkpoint(conn: sqlite3.Connection) -> list[str]:
                             f"up to journal #{upto} sum to {moved}")
         for pan, kind, recorded, summed in conn.execute(
             "SELECT pan, kind, SUM(a), SUM(b) FROM (SELECT pan, kind, total a, 0 b FROM "
-            "verified_cards UNION ALL SELECT pan, 'points', 0, points FROM journal "
-            "WHERE id <= :upto AND points != 0 UNION ALL SELECT pan, 'sv', 0, sv FROM journal "
+            f"verified_cards UNION ALL SELECT pan, {_POINTS}, 0, points FROM journal "
+            f"WHERE id <= :upto AND points != 0 UNION ALL SELECT pan, {_SV}, 0, sv FROM journal "
             "WHERE id <= :upto AND sv != 0) GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20",
             {"upto": upto}
         ):
@@ -569,6 +605,65 @@ def check_checkpoint(conn: sqlite3.Connection) -> list[str]:
     finally:
         conn.execute("COMMIT")
     return problems
+
+
+# -- rows a decision needs (`SqliteStore.fetch`) ------------------------------------------------
+
+_LOT_COLUMNS = ("id, pan, kind, store_id, coalition_id, earned_on, expires_on, initial, "
+                "remaining")
+
+
+def _lot(row: Sequence[Any]) -> Lot:
+    lid, pan, kind, store, coalition, earned, expires, initial, remaining = row
+    return Lot(lid, pan, kind, store, coalition, dt.date.fromisoformat(earned),
+               dt.date.fromisoformat(expires) if expires else None, initial, remaining)
+
+
+def _batch_totals(conn: sqlite3.Connection, terminal_id: str, batch: str) -> Totals | None:
+    row = conn.execute(
+        f"SELECT {', '.join(_TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
+        "AND batch = ?", (terminal_id, batch)).fetchone()
+    return Totals(*row) if row is not None else None
+
+
+def _journal_entry(conn: sqlite3.Connection, journal_id: int) -> E.Entry | None:
+    """A journal row as the `Entry` that wrote it, with its lot moves naming each lot in full
+    (what a reversal undoes, or the lots an earn made), without its stored reply."""
+    row = conn.execute(
+        "SELECT at, business_day, kind, mti, pc, terminal_id, store_id, coalition_id, pan, "
+        "stan, transmission, rrn, amount, points, sv, response_code, batch, digest, "
+        "original_id, original_stan, original_transmission, detail FROM journal WHERE id = ?",
+        (journal_id,)).fetchone()
+    if row is None:
+        return None
+    (at, day, kind, mti, pc, tid, store, coalition, pan, stan, de7, rrn, amount, points, sv,
+     rc, batch, digest, original_id, ostan, ode7, detail) = row
+    cols = ", ".join(f"l.{c.strip()}" for c in _LOT_COLUMNS.split(","))
+    moves = [E.LotDelta(_lot(r[1:]), r[0]) for r in conn.execute(
+        f"SELECT m.delta, {cols} FROM lot_moves m JOIN lots l ON l.id = m.lot_id "
+        "WHERE m.journal_id = ? ORDER BY m.rowid", (journal_id,))]
+    return E.Entry(
+        id=journal_id, at=dt.datetime.fromisoformat(at), business_day=dt.date.fromisoformat(day),
+        kind=kind, mti=mti or "", pc=pc or "", terminal_id=tid or "", store_id=store or "",
+        coalition_id=coalition or "", pan=pan or "", stan=stan or "", transmission=de7 or "",
+        rrn=rrn or "", amount=amount, points=points, sv=sv, response_code=rc or "",
+        batch=batch or "", digest=digest or "", original_id=original_id,
+        original_key=(tid or "", ostan, ode7) if ostan is not None else None,
+        detail=json.loads(detail) if detail else {}, lot_deltas=moves)
+
+
+def _returned(conn: sqlite3.Connection, journal_id: int) -> Returned:
+    """The approved returns against earn `journal_id`, and which of them (or it) an approved
+    reversal undid."""
+    returns = tuple(ReturnRow(r[0], r[1], -r[2]) for r in conn.execute(
+        f"SELECT id, amount, points FROM journal WHERE kind = {sql_text(Kind.RETURN)} AND "
+        f"response_code = {_OK} AND original_id = ? ORDER BY id", (journal_id,)))
+    targets = [journal_id, *(r.journal_id for r in returns)]
+    undone = frozenset(oid for oid, detail in conn.execute(
+        f"SELECT original_id, detail FROM journal WHERE kind = {sql_text(Kind.REVERSAL)} AND "
+        f"response_code = {_OK} AND original_id IN ({','.join('?' * len(targets))})",
+        targets) if _undone(detail))
+    return Returned(returns, undone)
 
 
 class SqliteStore:
@@ -708,10 +803,10 @@ class SqliteStore:
             if e.club is not None:
                 clubs.append(e.club)
             if e.totals is not None:
-                t = e.totals
-                totals.append((t.terminal_id, t.batch, t.credits, t.credit_amount,
-                               t.credit_reversals, t.credit_reversal_amount, t.debits,
-                               t.debit_amount, t.debit_reversals, t.debit_reversal_amount))
+                td = e.totals
+                totals.append((td.terminal_id, td.batch, td.credits, td.credit_amount,
+                               td.credit_reversals, td.credit_reversal_amount, td.debits,
+                               td.debit_amount, td.debit_reversals, td.debit_reversal_amount))
         conn = self.conn
         with self._verified_lock:
             advance, self._pending = self._pending, None
@@ -807,79 +902,33 @@ class SqliteStore:
         """The full check over the whole history (`check_invariants` below)."""
         return check_invariants(conn or self.conn)
 
-    def load_totals(self, state: State, terminal_id: str, batch: str) -> Totals:
-        """Bring a terminal batch's totals into `state.totals` (zeros for a new batch).
+    def fetch(self, needs: Needs, checks: Checks = NO_CHECKS) -> Facts:
+        """The committed journal rows a decision needs (`core.needs`), with `checks`.
 
-        The shell calls this right before a decision that counts in the batch or closes it,
-        when the cache has not seen the batch since recovery. Every decision that changes a
-        batch's totals first brings it into the cache, so the committed row is all of it.
+        Called on the event loop right before the decision; only committed rows are read, and
+        `core.needs` never asks for one that is still in memory (`State.uncommitted`), so the
+        two never disagree.
         """
-        key = (terminal_id, batch)
-        cached = state.totals.get(key)
-        if cached is not None:
-            return cached
-        row = self._reader().execute(
-            f"SELECT {', '.join(_TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
-            "AND batch = ?", key).fetchone()
-        totals = state.totals[key] = Totals(*row) if row is not None else Totals()
-        return totals
-
-    def load_earn(self, state: State, rrn: str, now: dt.datetime) -> Txn | None:
-        """Bring an approved earn older than the cache into `state.by_rrn`, for a return (`OR`).
-
-        The shell calls this before `handle` (the core does no I/O). Only committed rows are
-        read; anything newer is in the cache already, so the two never disagree.
-        """
-        cached = state.by_rrn.get(rrn)
-        if cached is not None:
-            return cached
+        if not needs.journal:
+            return Facts(needs, checks)
         conn = self._reader()
-        row = conn.execute(
-            "SELECT id, pan, store_id, amount, points, batch, business_day, terminal_id, stan, "
-            "transmission, pc, mti FROM journal WHERE rrn = ? AND kind IN ('earn', 'advice') "
-            "AND response_code = '00'", (rrn,)).fetchone()
-        if row is None:
-            return None
-        jid, pan, store, amount, points, batch, day, tid, stan, de7, pc, mti = row
-        cfg = state.config.switch
-        horizon = business_day(now, cfg.zone, cfg.business_day_cutover) - dt.timedelta(
-            days=cfg.return_window_days)
-        if dt.date.fromisoformat(day) < horizon:
-            return None
-        txn = Txn(key=(tid, stan, de7), digest="", journal_id=jid, mti=mti, pc=pc, pan=pan,
-                  store=store, amount=amount, batch=batch, response_code="00",
-                  response=Message(mti="0210"), business_day=dt.date.fromisoformat(day),
-                  kind="earn", points=points)
-        card = state.cards.get(pan)
-        # An earn may have made several lots (a campaign with its own expiry): all are its own.
-        lot_rows = conn.execute("SELECT id FROM lots WHERE journal_id = ? ORDER BY id",
-                                (jid,)).fetchall()
-        if card is not None:
-            for (lot_id,) in lot_rows:
-                lot = next((x for x in card.lots if x.id == lot_id), None)
-                if lot is None:  # spent: a claw-back beyond what is left makes it a debt again
-                    r = conn.execute(
-                        "SELECT id, pan, kind, store_id, coalition_id, earned_on, expires_on, "
-                        "initial, remaining FROM lots WHERE id = ?", (lot_id,)).fetchone()
-                    lot = Lot(r[0], r[1], r[2], r[3], r[4], dt.date.fromisoformat(r[5]),
-                              dt.date.fromisoformat(r[6]) if r[6] else None, r[7], r[8])
-                txn.moves.append(Move(lot, lot.initial))
-        returns = conn.execute(
-            "SELECT id, amount, points FROM journal WHERE kind = 'return' AND "
-            "response_code = '00' AND original_id = ?", (jid,)).fetchall()
-        targets = [jid, *(r[0] for r in returns)]
-        undone = {oid for oid, detail in conn.execute(
-            "SELECT original_id, detail FROM journal WHERE kind = 'reversal' AND "
-            f"response_code = '00' AND original_id IN ({','.join('?' * len(targets))})",
-            targets) if _undone(detail)}
-        if jid in undone:
-            return None
-        for rid, ramount, rpoints in returns:
-            if rid not in undone:
-                txn.returned_amount += ramount
-                txn.clawed += -rpoints
-        state.by_rrn[rrn] = txn
-        return txn
+        reply = original = original_totals = earn = totals = None
+        returned = NOTHING_RETURNED
+        if needs.reply is not None:
+            row = conn.execute("SELECT response FROM journal WHERE id = ?",
+                               (needs.reply,)).fetchone()
+            reply = message_from_json(row[0]) if row is not None and row[0] else None
+        if needs.original is not None:
+            original = _journal_entry(conn, needs.original)
+            if original is not None:  # no row: nothing counted in that batch yet
+                original_totals = _batch_totals(conn, original.terminal_id,
+                                                original.batch) or Totals()
+        if needs.earn is not None:
+            earn = _journal_entry(conn, needs.earn)
+            returned = _returned(conn, needs.earn)
+        if needs.totals is not None:
+            totals = _batch_totals(conn, *needs.totals)
+        return Facts(needs, checks, reply, original, original_totals, earn, returned, totals)
 
     def security_rows(self) -> int:
         """How many keys and PINs are stored under an LMK (a new LMK would orphan them)."""
@@ -929,6 +978,7 @@ class SqliteStore:
                 log.warning("event=verify_advance_failed database=%s error=%r", self.path, exc)
         state.next_journal_id = (q("SELECT MAX(id) FROM journal").fetchone()[0] or 0) + 1
         state.next_lot_id = (q("SELECT MAX(id) FROM lots").fetchone()[0] or 0) + 1
+        state.durable_upto = state.next_journal_id - 1
         self.report = RecoveryReport(
             cards=len(cards), lots=self._loaded_lots, transactions=self._loaded_txns,
             journal_entries=state.next_journal_id - 1,
@@ -977,94 +1027,50 @@ class SqliteStore:
         first_recent = self._first_recent(
             today - dt.timedelta(days=cfg.idempotency_days + 1), today)
 
-        # Lots the recent transactions moved, by ID (every other lot is reached by its card).
-        lots: dict[int, Lot | None] = dict.fromkeys(r[0] for r in q(
-            "SELECT DISTINCT lot_id FROM lot_moves WHERE journal_id >= ?", (first_recent,)))
-        cols = ("id, pan, kind, store_id, coalition_id, earned_on, expires_on, initial, "
-                "remaining")
+        get_card = cards.get
+        loaded = 0
         # The live lots. When most lots are live (a young database, the benchmark's), reading
         # the table in order beats the partial index's look-ups; when most are spent, not.
         live = q("SELECT COUNT(*) FROM lots WHERE remaining != 0").fetchone()[0]
         whole = q("SELECT COALESCE(MAX(id), 0) FROM lots").fetchone()[0]
         source = "lots NOT INDEXED" if 3 * live > whole else "lots INDEXED BY lots_live"
-        get_card = cards.get
-        loaded = 0
         for lid, pan, kind, store, coalition, earned, expires, initial, remaining in q(
-            f"SELECT {cols} FROM {source} WHERE remaining != 0"
+            f"SELECT {_LOT_COLUMNS} FROM {source} WHERE remaining != 0"
         ):
             card = get_card(pan)
-            lot = Lot(lid, card.pan if card else pan, intern(kind, kind), intern(store, store),
+            if card is None:
+                continue
+            lot = Lot(lid, card.pan, intern(kind, kind), intern(store, store),
                       intern(coalition, coalition), dates.get(earned) or day_of(earned),
                       (dates.get(expires) or day_of(expires)) if expires else None, initial,
                       remaining)
             loaded += 1
-            if card is not None:
-                (card.lots if kind == POINTS else card.purse).append(lot)
-            if lid in lots:
-                lots[lid] = lot
-        # Spent lots the recent transactions moved (a reversal may revive them).
-        for lid, pan, kind, store, coalition, earned, expires, initial, remaining in q(
-            f"SELECT {cols} FROM lots WHERE remaining = 0 AND id IN "
-            "(SELECT lot_id FROM lot_moves WHERE journal_id >= ?)", (first_recent,)
-        ):
-            card = get_card(pan)
-            lots[lid] = Lot(lid, card.pan if card else pan, intern(kind, kind),
-                            intern(store, store), intern(coalition, coalition), day_of(earned),
-                            day_of(expires) if expires else None, initial, remaining)
-            loaded += 1
+            (card.lots if kind == POINTS else card.purse).append(lot)
         self._loaded_lots = loaded
 
-        moves: dict[int, list[Move]] = defaultdict(list)
-        for jid, lot_id, delta in q(
-            "SELECT journal_id, lot_id, delta FROM lot_moves WHERE journal_id >= ? "
-            "ORDER BY journal_id, rowid", (first_recent,)
+        # The requests of the idempotency window, compact (`Remembered`): the reply, the lot
+        # moves and the rest stay in the journal, read back when a request names them.
+        keys: dict[int, TxnKey] = {}
+        txns = state.txns
+        for (jid, day, kind, tid, stan, de7, rc, digest, original_id, ostan, ode7,
+             detail) in q(
+            "SELECT id, business_day, kind, terminal_id, stan, transmission, response_code, "
+            "digest, original_id, original_stan, original_transmission, detail FROM journal "
+            f"WHERE id >= ? AND kind NOT IN {sql_list(UNREMEMBERED_KINDS)} ORDER BY id",
+            (first_recent,)
         ):
-            lot = lots[lot_id]
-            if lot is None:
-                raise RecoveryError(f"{self.path}: lot {lot_id} moved by journal row {jid} "
-                                    "does not exist")
-            moves[jid].append(Move(lot, delta))
-
-        by_id: dict[int, Txn] = {}
-        rows = q(
-            "SELECT id, business_day, kind, mti, pc, terminal_id, store_id, pan, stan, "
-            "transmission, rrn, amount, points, sv, response_code, batch, digest, original_id, "
-            "original_stan, original_transmission, response, detail FROM journal WHERE id >= ? "
-            "AND kind NOT IN ('reject', 'network', 'card_admin') ORDER BY id", (first_recent,)
-        )
-        for (jid, day, kind, mti, pc, tid, store, pan, stan, de7, rrn, amount, points, sv, rc,
-             batch, digest, original_id, ostan, ode7, response, detail) in rows:
-            txn = Txn(key=(tid, stan, de7), digest=digest, journal_id=jid, mti=mti, pc=pc,
-                      pan=pan, store=store, amount=amount, batch=batch, response_code=rc,
-                      response=message_from_json(response), business_day=dt.date.fromisoformat(day),
-                      kind=kind, points=points, sv=sv, moves=moves.get(jid, []))
-            state.txns[txn.key] = txn
-            by_id[jid] = txn
-            if detail and '"program"' in detail:
-                txn.effect = ClubEffect.from_json(json.loads(detail)["program"])
-            if rc == "00" and kind in ("earn", "advice"):
-                state.by_rrn[rrn] = txn
-            if kind == "reversal":
-                txn.original_key = (tid, ostan, ode7)
-                if rc == "25":
-                    state.tombstones[txn.original_key] = jid
-                elif rc == "00" and original_id in by_id and _undone(detail):
-                    by_id[original_id].reversed = True
-            if kind == "return" and rc == "00" and original_id is not None:
-                earn = by_id.get(original_id)
-                if earn is not None:
-                    txn.original = earn
-                    earn.returned_amount += amount
-                    earn.clawed += -points
-        # A reversed return gives its claw-back back to the earn.
-        for txn in list(by_id.values()):
-            if txn.kind == "return" and txn.reversed and txn.original is not None:
-                txn.original.returned_amount -= txn.amount
-                txn.original.clawed -= -txn.points
-        # Batch totals are not rebuilt here: the shell reads each batch from `batch_totals`
-        # right before the first decision that counts in it or closes it (`load_totals`).
-
-        self._loaded_txns = len(by_id)
+            key = txn_key(tid, stan, de7)
+            flags = (APPROVED if rc == RC.APPROVED else 0) | \
+                (0 if kind in NOT_REVERSIBLE else REVERSIBLE)
+            txns[key] = Remembered(bytes.fromhex(digest or ""), jid,
+                                   dates.get(day) or day_of(day), flags).packed()
+            keys[jid] = key
+            if kind == Kind.REVERSAL:
+                if rc == RC.ORIGINAL_NOT_FOUND:
+                    state.tombstones[txn_key(tid, ostan, ode7)] = jid
+                elif rc == RC.APPROVED and original_id in keys and _undone(detail):
+                    txns[keys[original_id]] |= REVERSED
+        self._loaded_txns = len(keys)
         load_clubs(q, cards, today)
         for tid, store, signed_on in q("SELECT id, store_id, signed_on FROM terminals"):
             term = state.terminals.get(tid)

@@ -1,19 +1,29 @@
-"""Operator commands on cards (`lps cards enroll|block|unblock`) and housekeeping, as decisions.
+"""Operator commands on cards (`lps cards enroll|block|unblock`, point adjustments) as
+decisions, and housekeeping (`new_state`, `prune`, `journaled`).
 
-They go through the same journal as terminal traffic so that a card's history is complete and
-recovery needs no second source.
+Operator commands go through the same journal and the same decide/apply split as terminal
+traffic, so that a card's history is complete and recovery needs no second source: `decide_*`
+computes the entry and the changes (raising `AdminError` for a command that cannot be carried
+out, with nothing changed) and `apply` installs them. `card_command` and `adjust_command` do
+both, for callers that only want the entry to persist.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from switch.config import Config
 from switch.core import entries as E
-from switch.core.authorizer import available_points
+from switch.core.apply import apply
 from switch.core.calendar import business_day
+from switch.core.codes import RC, Kind
+from switch.core.ledger import CardEdit, available_points, over_limits
+from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
 from switch.core.luhn import luhn_ok
-from switch.core.model import POINTS, Card, Lot, State, TerminalState
+from switch.core.model import POINTS, Card, Remembered, State, TerminalState
+from switch.core.outcome import Changes, Decision
+from switch.core.programs.club import Club, Profile
 from switch.core.rules import BaseRules, RuleBook
 
 
@@ -21,19 +31,31 @@ class AdminError(ValueError):
     """An operator command that cannot be carried out, with the reason."""
 
 
-def new_state(config: Config, rules: RuleBook | None = None) -> State:
+def new_state(config: Config, rules: RuleBook | None = None,
+              limits: MoneyLimits = DEFAULT_LIMITS) -> State:
     """An empty state with the configured terminals (none signed on)."""
-    state = State(config=config, rules=rules or BaseRules())
+    state = State(config=config, rules=rules or BaseRules(), limits=limits)
     for tid, term in config.terminals.items():
         state.terminals[tid] = TerminalState(id=tid, store=term.store)
     return state
 
 
-def card_command(state: State, action: str, pan: str, now: dt.datetime,
-                 coalition: str | None = None) -> E.Entry:
-    """`enroll`, `block` or `unblock` a card; returns the journal entry to persist."""
+def admin_entry(state: State, now: dt.datetime, detail: dict[str, object], *,
+                kind: str = Kind.CARD_ADMIN, pan: str = "", store_id: str = "",
+                coalition_id: str = "", terminal_id: str = "") -> E.Entry:
+    """The journal row of an operator command, on the next journal id."""
+    cfg = state.config.switch
+    day = business_day(now, cfg.zone, cfg.business_day_cutover)
+    return E.Entry(id=state.next_journal_id, at=now, business_day=day, kind=kind, mti="",
+                   terminal_id=terminal_id, store_id=store_id, coalition_id=coalition_id,
+                   pan=pan, response_code=RC.APPROVED, detail=dict(detail))
+
+
+def decide_card_command(state: State, action: str, pan: str, now: dt.datetime,
+                        coalition: str | None = None) -> Decision:
+    """`enroll`, `block` or `unblock` a card, as a decision (nothing changed yet)."""
     if not luhn_ok(pan):
-        raise AdminError(f"{pan!r} is not a Luhn-valid card number of 13-19 digits")
+        raise AdminError("not a Luhn-valid card number of 13-19 digits")
     cfg = state.config
     day = business_day(now, cfg.switch.zone, cfg.switch.business_day_cutover)
     card = state.cards.get(pan)
@@ -48,45 +70,36 @@ def card_command(state: State, action: str, pan: str, now: dt.datetime,
             coalition = owners[0]
         if coalition not in cfg.coalitions:
             raise AdminError(f"unknown coalition {coalition!r}")
-        card = Card(pan=pan, coalition=coalition, enrolled_on=day)
-        state.cards[pan] = card
+        after = Card(pan=pan, coalition=coalition, enrolled_on=day)
     elif action in ("block", "unblock"):
         if card is None:
             raise AdminError("card is not enrolled")
-        card.status = "blocked" if action == "block" else "active"
+        after = dataclasses.replace(card, status="blocked" if action == "block" else "active")
     else:
         raise AdminError(f"unknown card command {action!r}")
-    entry = E.Entry(
-        id=state.new_journal_id(), at=now, business_day=day, kind=E.CARD_ADMIN, mti="",
-        pan=pan, coalition_id=card.coalition, response_code="00", detail={"action": action},
-    )
-    entry.card = E.CardRow(pan, card.coalition, card.status, card.enrolled_on)
-    return entry
+    entry = admin_entry(state, now, {"action": action}, pan=pan, coalition_id=after.coalition)
+    entry.card = E.CardRow(pan, after.coalition, after.status, after.enrolled_on)
+    return Decision(None, [entry], changes=Changes(journal_id=entry.id, card=after,
+                                                   new_card=card is None))
 
 
-def prune(state: State, now: dt.datetime) -> int:
-    """Forget transactions older than the idempotency window; returns the number forgotten."""
-    cfg = state.config.switch
-    today = business_day(now, cfg.zone, cfg.business_day_cutover)
-    horizon = today - dt.timedelta(days=cfg.idempotency_days + 1)
-    # Batch totals are durable (`batch_totals`): the shell reads a batch back when a request
-    # names it again. Keep those a remembered transaction uses, counting the ones forgotten
-    # below: a reversal decided but not yet committed counts in its original's batch, and the
-    # original may be among them (an hour later, at the next prune, it is committed).
-    live = {(t.key[0], t.batch) for t in state.txns.values()}
-    old = [k for k, t in state.txns.items() if t.business_day < horizon]
-    for k in old:
-        del state.txns[k]
-    # Journal IDs grow with time: a tombstone older than every kept transaction is stale too.
-    oldest = min((t.journal_id for t in state.txns.values()), default=state.next_journal_id)
-    for k in [k for k, jid in state.tombstones.items() if jid < oldest]:
-        del state.tombstones[k]
-    # Older earns are read back from the journal when a return names them (SqliteStore.load_earn).
-    for rrn in [r for r, t in state.by_rrn.items() if t.business_day < horizon]:
-        del state.by_rrn[rrn]
-    for key in [k for k in state.totals if k not in live]:
-        del state.totals[key]
-    return len(old)
+def card_command(state: State, action: str, pan: str, now: dt.datetime,
+                 coalition: str | None = None) -> E.Entry:
+    """Decide and apply a card command; the entry to persist."""
+    decision = decide_card_command(state, action, pan, now, coalition)
+    apply(state, decision)
+    return decision.entries[0]
+
+
+def decide_profile(state: State, pan: str, profile: Profile) -> Decision:
+    """Hold a customer profile the CLI stored (`lps cards enroll --name ...`) in the card's
+    program state: no journal row (the profile is its own table), only the change."""
+    card = state.cards.get(pan)
+    if card is None:
+        raise AdminError("card is not enrolled in the running switch")
+    club = card.club.copied() if card.club is not None else Club()
+    club.profile = profile
+    return Decision(None, changes=Changes(card=dataclasses.replace(card, club=club)))
 
 
 # -- point adjustments (console maker-checker, or an operator) --------------------------------
@@ -98,9 +111,9 @@ def prune(state: State, now: dt.datetime) -> int:
 MAX_ADJUST = 10_000_000
 
 
-def adjust_command(state: State, pan: str, points: int, store: str, reason: str,
-                   actor: str, now: dt.datetime) -> E.Entry:
-    """Credit (`points` > 0) or debit (< 0) a card's points; returns the entry to persist."""
+def decide_adjust(state: State, pan: str, points: int, store: str, reason: str,
+                  actor: str, now: dt.datetime) -> Decision:
+    """Credit (`points` > 0) or debit (< 0) a card's points, as a decision."""
     if not luhn_ok(pan):
         raise AdminError("not a Luhn-valid card number of 13-19 digits")
     if points == 0 or abs(points) > MAX_ADJUST:
@@ -119,31 +132,70 @@ def adjust_command(state: State, pan: str, points: int, store: str, reason: str,
     have = available_points(card, day)
     if points < 0 and have < -points:
         raise AdminError(f"the card has {have} points available, fewer than {-points}")
-    entry = E.Entry(id=state.new_journal_id(), at=now, business_day=day, kind=E.CARD_ADMIN,
-                    mti="", pan=pan, store_id=store, coalition_id=card.coalition,
-                    response_code="00",
-                    detail={"action": "adjust", "reason": reason, "by": actor})
+    edit = CardEdit(card)
     if points > 0:
         coalition = cfg.coalitions[card.coalition]
         expires = day + dt.timedelta(days=coalition.points_expire_after_days)
-        lot = Lot(id=state.new_lot_id(), pan=pan, kind=POINTS, store=store,
-                  coalition=card.coalition, earned_on=day, expires_on=expires, initial=points,
-                  remaining=points)
-        entry.new_lots.append(E.NewLot(lot.id, pan, POINTS, store, card.coalition, day, expires,
-                                       points))
-        entry.lot_deltas.append(E.LotDelta(lot.id, pan, POINTS, store, points))
-        entry.points = points
-        card.lots.append(lot)
-        return entry
-    need = -points
-    for lot in state.rules.burn_order(card.lots, day):
-        if need <= 0:
-            break
-        take = min(need, lot.remaining)
-        if take > 0:
-            lot.remaining -= take
-            entry.lot_deltas.append(E.LotDelta(lot.id, pan, POINTS, lot.store, -take))
-            entry.points -= take
-            need -= take
-    card.lots[:] = [x for x in card.lots if x.remaining != 0]
-    return entry
+        edit.create(state.next_lot_id, POINTS, store, card.coalition, day, expires, points)
+    elif edit.consume(state.rules.burn_order(card.lots, day), -points):
+        raise AssertionError("consumed more than was available")
+    after = edit.after()
+    why = over_limits(card, after, state.limits)
+    if why:
+        raise AdminError(why)
+    entry = admin_entry(state, now, {"action": "adjust", "reason": reason, "by": actor},
+                        pan=pan, store_id=store, coalition_id=card.coalition)
+    entry.new_lots, entry.lot_deltas = edit.new_lots, edit.deltas
+    entry.points = edit.points
+    return Decision(None, [entry], changes=Changes(
+        journal_id=entry.id, card=after,
+        lots_upto=state.next_lot_id + 1 if edit.new_lots else None))
+
+
+def adjust_command(state: State, pan: str, points: int, store: str, reason: str,
+                   actor: str, now: dt.datetime) -> E.Entry:
+    """Decide and apply an adjustment; the entry to persist."""
+    decision = decide_adjust(state, pan, points, store, reason, actor, now)
+    apply(state, decision)
+    return decision.entries[0]
+
+
+# -- housekeeping -------------------------------------------------------------------------------
+
+
+def journaled(state: State, entries: list[E.Entry]) -> None:
+    """`entries` are committed: decisions read them from the journal from now on.
+
+    The shell calls this after each group commit, so `State.uncommitted` holds only what is
+    in flight (bounded by `max_inflight`).
+    """
+    for entry in entries:
+        state.uncommitted.pop(entry.id, None)
+        if entry.id > state.durable_upto:
+            state.durable_upto = entry.id
+
+
+def prune(state: State, now: dt.datetime) -> int:
+    """Forget requests older than the idempotency window; returns the number forgotten.
+
+    Tombstones older than every kept request go too. Cached batch totals go unless an
+    uncommitted entry counted in them (the journal's `batch_totals` does not hold that yet):
+    the next decision that names a batch reads it back (`Needs.totals`).
+    """
+    cfg = state.config.switch
+    today = business_day(now, cfg.zone, cfg.business_day_cutover)
+    horizon = today - dt.timedelta(days=cfg.idempotency_days + 1)
+    day_of, before = Remembered.day_of, horizon.toordinal()
+    old = [k for k, value in state.txns.items() if day_of(value) < before]
+    for k in old:
+        del state.txns[k]
+    # Journal IDs grow with time: a tombstone older than every kept request is stale too.
+    oldest = min((Remembered.unpack(v).journal_id for v in state.txns.values()),
+                 default=state.next_journal_id)
+    for k in [k for k, jid in state.tombstones.items() if jid < oldest]:
+        del state.tombstones[k]
+    live = {(e.totals.terminal_id, e.totals.batch) for e in state.uncommitted.values()
+            if e.totals is not None}
+    for key in [k for k in state.totals if k not in live]:
+        del state.totals[key]
+    return len(old)

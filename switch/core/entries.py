@@ -1,4 +1,4 @@
-"""What a decision asks the store to persist: one journal row plus the rows it changes.
+"""What a decision asks the journal to persist: one journal row plus the rows it changes.
 
 The journal is append-only: every request the switch answers (financial ones and operator
 commands) is one `Entry`. Lot changes are recorded as signed `LotDelta`s so that the lots table
@@ -12,22 +12,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iso8583.message import Message
+from switch.core.codes import Kind
+from switch.core.model import Lot
 from switch.core.programs.club import ClubRows
 
-# Entry kinds (the `kind` column of the journal).
-EARN = "earn"
-ADVICE = "advice"
-REDEEM = "redeem"
-INQUIRY = "inquiry"
-RETURN = "return"
-TOPUP = "topup"
-SV_PURCHASE = "sv_purchase"
-STAMP = "stamp"
-REVERSAL = "reversal"
-BATCH_CLOSE = "batch_close"
-NETWORK = "network"
-REJECT = "reject"
-CARD_ADMIN = "card_admin"
+# The entry kinds settlement imports from here (settlement/records.py); `codes.Kind` has all.
+EARN, ADVICE, REDEEM, RETURN = Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.RETURN
+SV_PURCHASE, REVERSAL, BATCH_CLOSE = Kind.SV_PURCHASE, Kind.REVERSAL, Kind.BATCH_CLOSE
+CARD_ADMIN = Kind.CARD_ADMIN
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,13 +36,27 @@ class NewLot:
 
 @dataclass(frozen=True, slots=True)
 class LotDelta:
-    """`delta` added to lot `lot_id` (points or stored value) issued by `store`."""
+    """`delta` added to `lot`; `lot` is the lot as this entry leaves it (its id, card, kind,
+    issuing store and dates), so that a reversal can revive it even once it is spent."""
 
-    lot_id: int
-    pan: str
-    kind: str
-    store: str
+    lot: Lot
     delta: int
+
+    @property
+    def lot_id(self) -> int:
+        return self.lot.id
+
+    @property
+    def pan(self) -> str:
+        return self.lot.pan
+
+    @property
+    def kind(self) -> str:
+        return self.lot.kind
+
+    @property
+    def store(self) -> str:
+        return self.lot.store
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +78,7 @@ class TerminalRow:
 class TotalsDelta:
     """What this entry adds to its terminal batch's 0500 totals (`model.Totals`).
 
-    The store adds it to the batch's durable row in the same transaction, so that a 0500 is
+    The journal adds it to the batch's durable row in the same transaction, so that a 0500 is
     compared with the whole batch however long it stayed open, not only with what the
     recovered cache still holds.
     """

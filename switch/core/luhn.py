@@ -1,11 +1,18 @@
-"""Card numbers: Luhn check digit and track-2 extraction."""
+"""Card numbers: Luhn check digit, masking (docs/protocol.md §6)."""
 
 from __future__ import annotations
+
+import re
+
+from switch.core.text import is_digits
+
+#: A run of 13-19 digits, as a PAN (alone, or as the start of track 2) is written.
+_PAN_LIKE = re.compile(r"(?<![0-9])[0-9]{13,19}(?![0-9])")
 
 
 def luhn_ok(pan: str) -> bool:
     """True when `pan` is 13-19 digits with a valid Luhn check digit."""
-    if not (13 <= len(pan) <= 19 and pan.isdigit()):
+    if not (13 <= len(pan) <= 19 and is_digits(pan)):
         return False
     total = 0
     for i, ch in enumerate(reversed(pan)):
@@ -31,3 +38,9 @@ def mask_pan(pan: str) -> str:
     if len(pan) < 11:
         return "*" * len(pan)
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]
+
+
+def redact(text: str) -> str:
+    """`text` with every run of 13-19 digits masked like a PAN: for exception messages and
+    reasons that may quote a field, before they reach a log line or a metric."""
+    return _PAN_LIKE.sub(lambda m: mask_pan(m.group()), text)

@@ -1,7 +1,13 @@
 """The switch's in-memory state: cards and their lots, terminals, remembered transactions.
 
-Plain mutable data. Only the authorizer changes it (one message at a time, on one thread), and
-recovery builds it from the store. Nothing here does I/O.
+Plain data. `decide` reads it and never changes it; `apply` (switch/core/apply.py) is the one
+function that changes it, with a decision that was decided on it just before; recovery builds
+it from the journal (switch/store.py). Nothing here does I/O.
+
+A `Lot` in the state is never changed in place: a decision that moves a lot makes a new `Lot`
+with the new `remaining` and `apply` puts it in the card's list instead of the old one. So a
+decision's view of a card (`Card` as the decision leaves it) never shares a changed lot with
+the state, and a decision that is thrown away leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -10,18 +16,25 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from iso8583.message import Message
+from switch.core.codes import LotKind
+from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
+from switch.core.protocol import Lps87, lps87
 
 if TYPE_CHECKING:
     from switch.config import Config
-    from switch.core.programs.club import Club, ClubEffect
+    from switch.core.entries import Entry
+    from switch.core.programs.club import Club
     from switch.core.rules import RuleBook
 
-POINTS = "points"
-STORED_VALUE = "sv"
+POINTS = LotKind.POINTS
+STORED_VALUE = LotKind.STORED_VALUE
 
-#: DE41 + DE11 + DE7: what makes a request unique per terminal.
-TxnKey = tuple[str, str, str]
+#: DE41 + DE11 + DE7: what makes a request unique per terminal, as one string (`txn_key`).
+TxnKey = str
+
+
+def txn_key(tid: str, stan: str, de7: str) -> TxnKey:
+    return f"{tid}|{stan}|{de7}"
 
 
 @dataclass(slots=True)
@@ -46,6 +59,10 @@ class Lot:
         """Soonest expiry first, then oldest, then lowest ID: the FIFO order of burns."""
         return (self.expires_on or dt.date.max, self.earned_on, self.id)
 
+    def with_remaining(self, remaining: int) -> Lot:
+        return Lot(self.id, self.pan, self.kind, self.store, self.coalition, self.earned_on,
+                   self.expires_on, self.initial, remaining)
+
 
 @dataclass(slots=True)
 class Card:
@@ -53,12 +70,13 @@ class Card:
     coalition: str
     status: str = "active"
     enrolled_on: dt.date = dt.date(1970, 1, 1)
+    #: The card's points lots and purse lots whose `remaining` is not 0, in no set order.
     lots: list[Lot] = field(default_factory=list)
     purse: list[Lot] = field(default_factory=list)
-    #: Seam for message security (issue 5): a reference to the PIN verification data in the HSM.
+    #: A reference to the PIN verification data in the HSM (docs/security.md).
     pin_ref: str | None = None
     pin_tries: int = 0
-    #: Program state (tier, spend, stamps, profile; issue 4), created at its first use.
+    #: Program state (tier, spend, stamps, profile; docs/programs.md), created at first use.
     club: Club | None = None
 
     @property
@@ -75,7 +93,7 @@ class TerminalState:
     id: str
     store: str
     signed_on: bool = False
-    #: Seams for issue 5: references to session keys held (wrapped) by the HSM.
+    #: References to session keys held (wrapped under the LMK) by the HSM (docs/security.md).
     mac_key_ref: str | None = None
     pin_key_ref: str | None = None
     #: The terminal master key (wraps session keys for it) and, for a DUKPT PIN pad, the BDK:
@@ -84,53 +102,74 @@ class TerminalState:
     bdk_ref: str | None = None
 
 
-@dataclass(slots=True)
-class Move:
-    """One change to one lot, in journal order; a reversal applies the opposite moves."""
+#: The packed layout of `Remembered`: digest | journal id (48 bits) | day ordinal (20) | flags.
+_FLAG_BITS, _DAY_BITS, _ID_BITS = 4, 20, 48
+_FLAG_MASK, _DAY_MASK, _ID_MASK = (1 << _FLAG_BITS) - 1, (1 << _DAY_BITS) - 1, (1 << _ID_BITS) - 1
 
-    lot: Lot
-    delta: int
+#: `Remembered.flags`
+APPROVED = 1
+#: A request a reversal can name and undo (not a reversal, not a batch close).
+REVERSIBLE = 2
+#: Undone by an approved reversal.
+REVERSED = 4
 
 
-@dataclass(slots=True)
-class Txn:
-    """A financial request the switch answered, kept for retransmissions, reversals, returns."""
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A request the switch answered, kept for the idempotency window: only what decisions
+    read. The reply, the lot moves and the rest stay in the journal and are read back when a
+    retransmission or a reversal names the row (`core.needs`).
 
-    key: TxnKey
-    digest: str
+    `State.txns` holds it packed into one int (`packed`/`unpack`: digest, journal id,
+    business day and flags), about 170 bytes a request with its key (docs/switch.md).
+    """
+
+    digest: bytes
     journal_id: int
-    mti: str
-    pc: str
-    pan: str
-    store: str
-    amount: int
-    batch: str
-    response_code: str
-    response: Message
-    business_day: dt.date
-    kind: str = ""
-    points: int = 0
-    sv: int = 0
-    moves: list[Move] = field(default_factory=list)
-    reversed: bool = False
-    #: For earns: how much of the amount has been returned and how many points clawed back.
-    returned_amount: int = 0
-    clawed: int = 0
-    #: For returns: the earn they claw back from.
-    original: Txn | None = None
-    #: For reversals: the original's key they name.
-    original_key: TxnKey | None = None
-    #: What it did to the card's program state (`Card.club`), undone by its reversal.
-    effect: ClubEffect | None = None
+    #: Its business day (the idempotency window is counted in them).
+    day: dt.date
+    flags: int
+
+    def packed(self) -> int:
+        if self.journal_id >> _ID_BITS or self.flags >> _FLAG_BITS or len(self.digest) > 16:
+            raise ValueError(f"cannot pack {self!r}")
+        return (((int.from_bytes(self.digest) << _ID_BITS | self.journal_id) << _DAY_BITS
+                 | self.day.toordinal()) << _FLAG_BITS) | self.flags
+
+    @classmethod
+    def unpack(cls, value: int) -> Remembered:
+        flags = value & _FLAG_MASK
+        value >>= _FLAG_BITS
+        day = dt.date.fromordinal(value & _DAY_MASK)
+        value >>= _DAY_BITS
+        journal_id = value & _ID_MASK
+        digest = value >> _ID_BITS
+        return cls(digest.to_bytes(16) if digest else b"", journal_id, day, flags)
+
+    @staticmethod
+    def day_of(value: int) -> int:
+        """The business day's ordinal of a packed record (for `prune`)."""
+        return (value >> _FLAG_BITS) & _DAY_MASK
 
     @property
     def approved(self) -> bool:
-        return self.response_code == "00"
+        return bool(self.flags & APPROVED)
+
+    @property
+    def reversible(self) -> bool:
+        return bool(self.flags & REVERSIBLE)
+
+    @property
+    def reversed(self) -> bool:
+        return bool(self.flags & REVERSED)
+
+    def reversed_now(self) -> Remembered:
+        return Remembered(self.digest, self.journal_id, self.day, self.flags | REVERSED)
 
 
 @dataclass(slots=True)
 class Totals:
-    """A terminal batch's totals as 0500 counts them (PROTOCOL.md §4)."""
+    """A terminal batch's totals as 0500 counts them (docs/protocol.md §4)."""
 
     credits: int = 0
     credit_amount: int = 0
@@ -148,30 +187,38 @@ class Totals:
             88: self.debit_amount, 89: self.debit_reversal_amount,
         }
 
+    def as_tuple(self) -> tuple[int, ...]:
+        return (self.credits, self.credit_amount, self.credit_reversals,
+                self.credit_reversal_amount, self.debits, self.debit_amount,
+                self.debit_reversals, self.debit_reversal_amount)
+
 
 @dataclass(slots=True)
 class State:
-    """Everything the authorizer needs to decide, and nothing it must not see (no clock)."""
+    """Everything the core needs to decide, and nothing it must not see (no clock, no I/O)."""
 
     config: Config
     rules: RuleBook
     cards: dict[str, Card] = field(default_factory=dict)
     terminals: dict[str, TerminalState] = field(default_factory=dict)
-    txns: dict[TxnKey, Txn] = field(default_factory=dict)
+    #: Requests answered within the idempotency window (`Remembered`, packed), by `txn_key`.
+    txns: dict[TxnKey, int] = field(default_factory=dict)
     #: Reversals of unknown originals: original key -> journal ID of the reversal.
     tombstones: dict[TxnKey, int] = field(default_factory=dict)
-    #: Approved earns by RRN, for returns (`OR`).
-    by_rrn: dict[str, Txn] = field(default_factory=dict)
+    #: A cache of terminal batches' totals (the journal's `batch_totals` is the whole of them).
     totals: dict[tuple[str, str], Totals] = field(default_factory=dict)
     next_journal_id: int = 1
     next_lot_id: int = 1
+    #: Entries applied but not known to be committed yet, by journal id: what a decision reads
+    #: in memory instead of from the journal. The shell drops them once committed
+    #: (`core.journaled`); a state nobody commits for (`handle` in tests) keeps them all.
+    uncommitted: dict[int, Entry] = field(default_factory=dict)
+    #: Every journal id up to this one is in the journal and not in `uncommitted`: a need for
+    #: such a row can only be answered by the journal (0: nothing was ever journaled).
+    durable_upto: int = 0
+    limits: MoneyLimits = DEFAULT_LIMITS
+    protocol: Lps87 = field(default_factory=lps87)
 
-    def new_journal_id(self) -> int:
-        jid = self.next_journal_id
-        self.next_journal_id = jid + 1
-        return jid
-
-    def new_lot_id(self) -> int:
-        lid = self.next_lot_id
-        self.next_lot_id = lid + 1
-        return lid
+    def remembered(self, key: TxnKey) -> Remembered | None:
+        value = self.txns.get(key)
+        return Remembered.unpack(value) if value is not None else None

@@ -1,7 +1,7 @@
 """The `RuleBook`: how many points an earn gives and what a redemption costs.
 
 The authorizer asks a RuleBook and never computes points itself, so the programs of a coalition
-(tiers, campaigns, stamps, bonuses, expiry; issue 4) plug in here by implementing the same
+(tiers, campaigns, stamps, bonuses, expiry; docs/programs.md) plug in here by implementing the same
 protocol. `BaseRules` is what the example configuration needs: `earn.points_per`/`points`,
 `min_amount`, `point_value`, expiry `points_expire_after_days` after the business day, FIFO burn.
 """
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from switch.config import Coalition, Store
+from switch.core.codes import RC
 from switch.core.model import Card, Lot
 from switch.core.programs.club import ClubEffect
 
@@ -107,8 +108,8 @@ class BaseRules:
         return amount + amount * bonus // 100
 
     def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
-        # Stamp cards are a program (issue 4); the base rules have none to redeem.
-        return StampResult(response_code="12")
+        # Stamp cards are a program (docs/programs.md); the base rules have none to redeem.
+        return StampResult(response_code=RC.INVALID_TRANSACTION)
 
     def reply_tags(self, store: Store, coalition: Coalition, card: Card, business_day: dt.date,
                    kind: str, tags: dict[str, str]) -> dict[str, str]:

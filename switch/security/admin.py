@@ -3,21 +3,25 @@
 `lps keys new-terminal`, `lps keys load-bdk`, `lps pin set`, `lps pin reset` reach these
 through the running switch's admin socket, or directly on the store when it is stopped, so
 the cache and the journal stay one. They receive only what the HSM returned: keys and PINs
-under the LMK, and check values.
+under the LMK, and check values. Like every change of the state they are decided first
+(`decide_security_command`) and applied after (`switch.core.apply`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import re
 from typing import Any
 
 from switch.core import entries as E
-from switch.core.admin import AdminError
-from switch.core.authorizer import SECURITY
-from switch.core.calendar import business_day
+from switch.core.admin import AdminError, admin_entry
+from switch.core.apply import apply
+from switch.core.codes import Kind
 from switch.core.luhn import luhn_ok
 from switch.core.model import State
+from switch.core.outcome import Changes, Decision
+from switch.core.security import SECURITY
 
 SECURITY_COMMANDS = frozenset({"set-tmk", "set-bdk", "set-pin", "pin-reset"})
 _KEY = re.compile(r"U[0-9A-F]{32}")
@@ -37,11 +41,10 @@ def _field(req: dict[str, Any], name: str, pattern: re.Pattern[str]) -> str:
     return value
 
 
-def security_command(state: State, req: dict[str, Any], now: dt.datetime) -> E.Entry:
-    """Apply one key/PIN command to the state; returns the entry that makes it durable."""
+def decide_security_command(state: State, req: dict[str, Any], now: dt.datetime) -> Decision:
+    """One key/PIN command as a decision: the entry that makes it durable and the changes
+    `apply` makes (`AdminError`, nothing changed, when it cannot be carried out)."""
     cmd = req.get("cmd")
-    cfg = state.config.switch
-    day = business_day(now, cfg.zone, cfg.business_day_cutover)
     if cmd in ("set-tmk", "set-bdk"):
         tid = terminal_id(str(req.get("tid", "")))
         term = state.terminals.get(tid)
@@ -50,15 +53,13 @@ def security_command(state: State, req: dict[str, Any], now: dt.datetime) -> E.E
         key = _field(req, "key", _KEY)
         kcv = _field(req, "kcv", _KCV)
         name = "tmk" if cmd == "set-tmk" else "bdk"
-        if name == "tmk":
-            term.tmk_ref = key
-        else:
-            term.bdk_ref = key
-        return E.Entry(
-            id=state.new_journal_id(), at=now, business_day=day, kind=E.NETWORK, mti="",
-            terminal_id=tid, store_id=term.store, response_code="00",
-            detail={"action": cmd, SECURITY: {"terminal_keys": {name: key, f"{name}_kcv": kcv}}},
-        )
+        after = dataclasses.replace(term, tmk_ref=key) if name == "tmk" \
+            else dataclasses.replace(term, bdk_ref=key)
+        entry = admin_entry(
+            state, now, {"action": cmd, SECURITY: {"terminal_keys": {name: key,
+                                                                     f"{name}_kcv": kcv}}},
+            kind=Kind.NETWORK, terminal_id=tid, store_id=term.store)
+        return Decision(None, [entry], changes=Changes(journal_id=entry.id, terminal=after))
     if cmd in ("set-pin", "pin-reset"):
         pan = str(req.get("pan", ""))
         if not luhn_ok(pan):
@@ -67,14 +68,20 @@ def security_command(state: State, req: dict[str, Any], now: dt.datetime) -> E.E
         if card is None:
             raise AdminError("card is not enrolled")
         pin: dict[str, Any] = {"tries": 0}
+        pin_ref = card.pin_ref
         if cmd == "set-pin":
-            card.pin_ref = pin["pin"] = _field(req, "pin", _PIN)
+            pin_ref = pin["pin"] = _field(req, "pin", _PIN)
         elif card.pin_ref is None:
             raise AdminError("card has no PIN to reset")
-        card.pin_tries = 0
-        return E.Entry(
-            id=state.new_journal_id(), at=now, business_day=day, kind=E.CARD_ADMIN, mti="",
-            pan=pan, coalition_id=card.coalition, response_code="00",
-            detail={"action": cmd, SECURITY: {"card_pin": pin}},
-        )
+        card_after = dataclasses.replace(card, pin_ref=pin_ref, pin_tries=0)
+        entry = admin_entry(state, now, {"action": cmd, SECURITY: {"card_pin": pin}},
+                            pan=pan, coalition_id=card.coalition)
+        return Decision(None, [entry], changes=Changes(journal_id=entry.id, card=card_after))
     raise AdminError(f"unknown security command {cmd!r}")
+
+
+def security_command(state: State, req: dict[str, Any], now: dt.datetime) -> E.Entry:
+    """Decide and apply one key/PIN command; the entry that makes it durable."""
+    decision = decide_security_command(state, req, now)
+    apply(state, decision)
+    return decision.entries[0]

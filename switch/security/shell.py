@@ -1,10 +1,10 @@
 """The security shell: asks the HSM about a request, hands the verdicts to the pure core.
 
-For each request the shell works out what the HSM must check (the MAC of a request from a
-terminal with a session MAC key, the PIN of a redeem on a card with a PIN, new session keys
-for a key exchange), gets the verdicts, and passes them to `handle` as `Checks`; the core
-decides (`63`, `55`, `75`, the 0810) and counts. After the decision it MACs the response to
-any terminal that has a session MAC key. The switch never sees a clear key or PIN: it passes
+For each request the core says what the HSM must check (`core.needs`: the MAC the request
+carries, the PIN of a spend on a card with a PIN, new session keys for a key exchange); the
+shell gets those verdicts and hands them to `decide` as `Checks`; the core decides (`63`, `55`,
+`75`, the 0810) and counts. After the decision it MACs the response under the key the core
+names (`core.security.reply_mac_key`). The switch never sees a clear key or PIN: it passes
 the HSM keys under the LMK and gets back booleans, MACs and keys under the LMK or a TMK.
 
 In-process HSM calls never suspend, so they run synchronously inside the connection's
@@ -28,25 +28,14 @@ from hsm_sim.aclient import AsyncInProcessHsm
 from hsm_sim.errors import PinBlockError
 from hsm_sim.lmk import KeyType
 from iso8583 import CodecError, Message, Profile
-from iso8583.loyalty import parse_tlv
 from switch.config import Config, ConfigError
-from switch.core.authorizer import (
-    CANONICAL_MTI,
-    MACED,
-    NO_CHECKS,
-    PIN_TRIES,
-    Checks,
-    SessionKeyRefs,
-)
+from switch.core.facts import NO_CHECKS, Checks, Needs, SessionKeyRefs
 from switch.core.luhn import mask_pan
-from switch.core.model import State, TerminalState
+from switch.core.model import Card, State, TerminalState
+from switch.core.request import Request
 
 log = logging.getLogger("lps.security")
 T = TypeVar("T")
-
-#: Processing codes that spend value and so need the cardholder's PIN (PROTOCOL.md §6).
-PIN_PCS = frozenset({"900000", "006000"})
-
 
 class _Unavailable(Exception):
     """The HSM did not answer (connection refused or broken, timeout)."""
@@ -66,10 +55,6 @@ def run_now(coro: Coroutine[Any, Any, T]) -> T:
 def _text(msg: Message, number: int) -> str:
     value = msg.fields.get(number)
     return value if isinstance(value, str) else ""
-
-
-def _pan(msg: Message) -> str:
-    return _text(msg, 2) or _text(msg, 35).split("=", 1)[0].split("D", 1)[0]
 
 
 def request_mac(msg: Message) -> bytes | None:
@@ -108,40 +93,30 @@ class Security:
                     _text(msg, 41).strip() or "-", _text(msg, 11) or "-",
                     mask_pan(pan) if pan else "-", extra)
 
-    # -- what a request needs ------------------------------------------------------------------
+    # -- the verdicts a request needs -------------------------------------------------------
 
-    def involved(self, state: State, msg: Message) -> bool:
-        """Whether this request or its response needs the HSM at all (else: no checks)."""
-        term = state.terminals.get(_text(msg, 41))
-        if term is not None and term.mac_key_ref is not None:
-            return True
-        if 64 in msg.fields or 128 in msg.fields or 52 in msg.fields:
-            return True
-        return _text(msg, 70) == "101"
-
-    async def checks(self, state: State, msg: Message, payload: bytes,
+    async def checks(self, state: State, req: Request, need: Needs, payload: bytes,
                      profile: Profile) -> Checks:
-        """The HSM's verdicts on one request (MAC, PIN, new session keys), for `handle`."""
-        canonical = CANONICAL_MTI.get(msg.mti, msg.mti)
-        term = state.terminals.get(_text(msg, 41))
-        if canonical == "0800":
-            if _text(msg, 70) == "101" and term is not None and term.tmk_ref is not None:
-                return Checks(session_keys=await self._session_keys(term, msg))
-            return NO_CHECKS
-        if canonical not in MACED:
+        """The HSM's verdicts `need` names (MAC, PIN, new session keys), for `decide`."""
+        term = state.terminals.get(req.tid)
+        if need.session_keys:
+            if term is None or term.tmk_ref is None:
+                return NO_CHECKS
+            return Checks(session_keys=await self._session_keys(term, req.msg))
+        if not (need.mac or need.pin):
             return NO_CHECKS
         mac_ok, mac_present = True, False
-        mac = request_mac(msg)
         try:
-            if mac is not None:
+            if need.mac:
                 mac_present = True
-                mac_ok = await self._verify_mac(term, msg, payload, profile, mac)
+                mac_ok = await self._verify_mac(term, req.msg, payload, profile,
+                                                request_mac(req.msg) or b"")
             if not mac_ok:
                 return Checks(mac_ok=False, mac_present=True)  # refused: no PIN check
-            card = state.cards.get(_pan(msg))
-            pin_ref = card.pin_ref if card is not None else None
-            return Checks(mac_ok=True, mac_present=mac_present, pin_ref=pin_ref,
-                          pin_ok=await self._verify_pin(state, term, msg, canonical))
+            card = state.cards.get(req.pan)
+            pin_ok = await self._verify_pin(term, req, card) if need.pin else None
+            return Checks(mac_ok=True, mac_present=mac_present, pin_ok=pin_ok,
+                          pin_ref=card.pin_ref if card is not None else None)
         except _Unavailable:
             return Checks(mac_present=mac_present, hsm_unavailable=True)
 
@@ -165,34 +140,26 @@ class Security:
             self._event("mac_bad", msg)
         return ok
 
-    async def _verify_pin(self, state: State, term: TerminalState | None, msg: Message,
-                          canonical: str) -> bool | None:
+    async def _verify_pin(self, term: TerminalState | None, req: Request,
+                          card: Card | None) -> bool | None:
         """True/False from the HSM; None when no PIN could be checked (not counted)."""
-        if canonical != "0200" or _text(msg, 3) not in PIN_PCS or term is None:
-            return None
-        pan = _pan(msg)
-        card = state.cards.get(pan)
-        if card is None or card.pin_ref is None or card.pin_tries >= PIN_TRIES:
-            return None
+        msg = req.msg
         block = msg.fields.get(52)
-        if not isinstance(block, bytes) or len(block) != 8:
+        if term is None or card is None or card.pin_ref is None or not isinstance(block, bytes):
             return None
-        try:
-            ksn = parse_tlv(_text(msg, 48)).get("KS") if 48 in msg.fields else None
-        except CodecError:
-            return None  # the core answers 30
+        ksn = req.tags.get("KS")
         try:
             if ksn is not None:
                 if term.bdk_ref is None or len(ksn) != 20:
                     self._event("pin_dukpt_unusable", msg, reason="no BDK or KSN not 20 hex")
                     return None
                 ok = await self.hsm.verify_pin_dukpt(term.bdk_ref, bytes.fromhex(ksn), block,
-                                                     pan, card.pin_ref)
+                                                     req.pan, card.pin_ref)
             else:
                 if term.pin_key_ref is None:
                     self._event("pin_without_key", msg)
                     return None
-                ok = await self.hsm.verify_pin(term.pin_key_ref, block, pan, card.pin_ref)
+                ok = await self.hsm.verify_pin(term.pin_key_ref, block, req.pan, card.pin_ref)
         except PinBlockError:
             # Not a valid block under this key and PAN: a wrong try (docs/hsm.md §3).
             self._event("pin_block_invalid", msg)
@@ -220,24 +187,22 @@ class Security:
 
     # -- responses -----------------------------------------------------------------------------
 
-    def seals(self, state: State, resp: Message) -> bool:
-        term = state.terminals.get(_text(resp, 41))
+    def seals(self, state: State, tid: str) -> bool:
+        """Whether replies to terminal `tid` are MACed (it has a session MAC key)."""
+        term = state.terminals.get(tid)
         return term is not None and term.mac_key_ref is not None
 
-    async def seal(self, state: State, resp: Message, profile: Profile) -> bytes:
-        """The encoded response, MACed when its terminal has a session MAC key.
+    async def seal(self, resp: Message, profile: Profile, key_ref: str) -> bytes:
+        """The encoded response MACed under `key_ref` (plain when the HSM fails to MAC).
 
-        The MAC is written into the response message itself, which the core also remembers
-        and journals: a retransmission is answered with the same bytes, MAC included.
+        The MAC is written into the response message itself, which the journal keeps: a
+        retransmission is answered with the same bytes, MAC included.
         """
-        term = state.terminals.get(_text(resp, 41))
-        if term is None or term.mac_key_ref is None:
-            return profile.encode(resp)
         field = resp.mac_field
         resp.fields[field] = bytes(8)
         raw = profile.encode(resp)
         try:
-            mac = await self.hsm.generate_mac(term.mac_key_ref, profile.mac_span(raw))
+            mac = await self.hsm.generate_mac(key_ref, profile.mac_span(raw))
         except (HsmError, OSError) as exc:
             del resp.fields[field]
             self._event("mac_generate_failed", resp, error=type(exc).__name__)

@@ -26,7 +26,7 @@ def test_dashboard_counts_today_by_store_and_response_code(env: Env) -> None:
         for stan, msg in enumerate((burn(T2, 0, env.cards[0], 999_000_000, now=env.now),
                                     burn(T2, 0, card(1, bin_="411111"), 1000, now=env.now)), 7000):
             msg.fields[11] = f"{stan:06d}"
-            store.append(handle(state, msg, env.now).entries)
+            store.append(handle(state, msg, env.now, fetch=store.fetch).entries)
     finally:
         store.close()
     add_staff(env, "mia", "marketing")

@@ -10,7 +10,7 @@ from typing import Any
 from iso8583 import Message
 from iso8583.loyalty import parse_de54, parse_tlv
 from switch.config import Config, parse_config
-from switch.core import handle, new_state
+from switch.core import Fetch, handle, new_state
 from switch.core.model import State
 from switch.core.programs.rules import program_rules
 from tests.switch.support import EXAMPLE, T1, T2, T3, card, earn, request, sign_on
@@ -40,6 +40,8 @@ class Harness:
         self.state: State = new_state(self.cfg, program_rules(self.cfg))
         self.stan = 0
         self.entries: list[Any] = []
+        #: The journal's rows for decisions on a recovered state (`SqliteStore.fetch`).
+        self.fetch: Fetch | None = None
         for tid in (T1, T2, T3):
             self.send(sign_on(tid, self.next_stan(), now=now), now)
 
@@ -48,7 +50,7 @@ class Harness:
         return self.stan
 
     def send(self, msg: Message, now: dt.datetime = NOW) -> Message:
-        decision = handle(self.state, msg, now)
+        decision = handle(self.state, msg, now, fetch=self.fetch)
         assert decision.response is not None
         self.entries += decision.entries
         return decision.response

@@ -12,7 +12,7 @@ from iso8583 import Message
 from switch.core import handle, new_state
 from switch.core.admin import AdminError
 from switch.core.authorizer import NO_CHECKS, Checks, SessionKeyRefs, request_digest
-from switch.core.model import Card, State
+from switch.core.model import Card, State, txn_key
 from switch.security.admin import security_command
 from switch.security.shell import request_mac
 from switch.store import SqliteStore
@@ -42,7 +42,7 @@ def test_mac_required_once_the_terminal_has_a_key_and_refusals_are_not_remembere
     msg = earn(T1, 2, PAN, 100_000)
     assert rc(state, msg) == "63"                                   # missing
     assert rc(state, msg, Checks(mac_ok=False, mac_present=True)) == "63"
-    assert ("T0000001", "000002", msg.text(7)) not in state.txns
+    assert txn_key("T0000001", "000002", msg.text(7)) not in state.txns
     assert rc(state, msg, Checks(mac_present=True)) == "00"         # the genuine one
     assert state.cards[PAN].points == 20
 

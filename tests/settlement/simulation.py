@@ -20,7 +20,8 @@ from typing import Any
 from iso8583 import Message
 from iso8583.loyalty import OriginalData, build_de90, build_tlv
 from switch.config import Config, load_config
-from switch.core import handle, new_state
+from switch.core import Entry, handle, new_state
+from switch.core.entries import LotDelta
 from switch.core.luhn import luhn_complete
 from switch.core.model import Lot, State
 from switch.store import SqliteStore
@@ -56,6 +57,25 @@ class Sent:
 
 
 @dataclasses.dataclass
+class Done:
+    """A request the switch answered, as its journal entry recorded it."""
+
+    journal_id: int
+    kind: str
+    business_day: dt.date
+    response_code: str
+    store: str
+    amount: int
+    moves: list[LotDelta]
+    original_key: tuple[str, str, str] | None
+    reversed: bool = False
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code == "00"
+
+
+@dataclasses.dataclass
 class Simulation:
     config: Config
     state: State
@@ -67,6 +87,20 @@ class Simulation:
     #: (terminal, batch) closed short on purpose -> the transaction left out of the totals.
     short: dict[tuple[str, str], Sent]
     closes: dict[tuple[str, str], str]
+    #: Every request answered (not rejects, not sign-ons), by DE41 + DE11 + DE7, from the
+    #: entries the core decided: what the tests compute settlement independently from.
+    txns: dict[tuple[str, str, str], Done] = dataclasses.field(default_factory=dict)
+
+    def record(self, entry: Entry) -> None:
+        if entry.kind in ("reject", "network", "card_admin"):
+            return
+        done = Done(entry.id, entry.kind, entry.business_day, entry.response_code,
+                    entry.store_id, entry.amount, list(entry.lot_deltas), entry.original_key)
+        self.txns[(entry.terminal_id, entry.stan, entry.transmission)] = done
+        if entry.kind == "reversal" and entry.detail.get("undone"):
+            for t in self.txns.values():
+                if t.journal_id == entry.original_id:
+                    t.reversed = True
 
 
 def run(database: Path, seed: int, days: int = 4, events: int = 250) -> Simulation:
@@ -85,6 +119,8 @@ def run(database: Path, seed: int, days: int = 4, events: int = 250) -> Simulati
     def send(msg: Message, now: dt.datetime) -> Sent | None:
         d = handle(state, msg, now)
         pending.extend(d.entries)
+        for e in d.entries:
+            sim.record(e)
         for e in d.entries:
             per_day[e.business_day] = per_day.get(e.business_day, 0) + 1
         if len(pending) >= 40:
@@ -169,7 +205,7 @@ def run(database: Path, seed: int, days: int = 4, events: int = 250) -> Simulati
         for tid in TERMINALS:
             mine = [s for s in sent if s.msg.text(41) == tid and s.msg.text(62) == batch
                     and s.rc == "00"]
-            undone = {oid for oid in _reversed(state, mine)}
+            undone = {oid for oid in _reversed(sim, mine)}
             tot = dict.fromkeys((74, 75, 76, 77, 86, 87, 88, 89), 0)
             forgotten = None
             for s in mine:
@@ -191,7 +227,7 @@ def run(database: Path, seed: int, days: int = 4, events: int = 250) -> Simulati
             if forgotten is not None:
                 sim.short[(tid, batch)] = forgotten
         flush()
-        for t in state.txns.values():
+        for t in sim.txns.values():
             for m in t.moves:
                 sim.lots[m.lot.id] = m.lot
         sim.remaining[day] = {lid: lot.remaining for lid, lot in sim.lots.items()}
@@ -199,7 +235,7 @@ def run(database: Path, seed: int, days: int = 4, events: int = 250) -> Simulati
     return sim
 
 
-def _reversed(state: State, mine: list[Sent]) -> set[int]:
+def _reversed(sim: Simulation, mine: list[Sent]) -> set[int]:
     """Journal IDs among `mine` the switch reversed (the terminal saw its reversals approved)."""
-    by_id = {t.journal_id: t for t in state.txns.values()}
+    by_id = {t.journal_id: t for t in sim.txns.values()}
     return {s.journal_id for s in mine if by_id[s.journal_id].reversed}

@@ -30,16 +30,16 @@ def settle(path, stores, day):
 
 
 def approved(sim: simulation.Simulation, day: dt.date) -> Iterator[tuple[Any, str]]:
-    """The switch's in-memory approved transactions of `day` (not the database), each with the
+    """The switch's decided approved transactions of `day` (not the database), each with the
     kind it counts as: a reversal as its original's."""
-    state = sim.state
-    for t in state.txns.values():
+    txns = sim.txns
+    for t in txns.values():
         if t.business_day != day or t.response_code != "00":
             continue
         kind = t.kind
         if kind == "reversal":
             assert t.original_key is not None
-            kind = state.txns[t.original_key].kind
+            kind = txns[t.original_key].kind
         yield t, kind
 
 
@@ -179,14 +179,14 @@ def test_many_chunks_read_in_parallel_equal_entry_by_entry(sim, monkeypatch):
 def test_reversal_across_midnight_is_netted_the_day_it_happens(sim):
     path, s = sim
     stores = stores_from_config(s.config)
-    crossing = [t for t in s.state.txns.values()
+    crossing = [t for t in s.txns.values()
                 if t.kind == "reversal" and t.response_code == "00" and t.moves
-                and s.state.txns[t.original_key].business_day < t.business_day]  # type: ignore
+                and s.txns[t.original_key].business_day < t.business_day]  # type: ignore
     assert crossing, "the seeded stream has reversals of the previous day"
     t = crossing[0]
     with Journal(path) as j:
         rows = {r.id: r for r in j.rows(t.business_day)}
-    assert rows[t.journal_id].original_kind == s.state.txns[t.original_key].kind  # type: ignore
+    assert rows[t.journal_id].original_kind == s.txns[t.original_key].kind  # type: ignore
     assert settle(path, stores, t.business_day).entries == len(rows)
 
 

@@ -28,8 +28,7 @@ def test_figures_match_the_switch(sim):
     start, end = s.days[0], s.days[-1]
     rep = build(path, s, start, end)
     by = {f.scope: f for f in rep.rows}
-    state = s.state
-    earns = [t for t in state.txns.values() if t.kind in ("earn", "advice") and t.approved
+    earns = [t for t in s.txns.values() if t.kind in ("earn", "advice") and t.approved
              and not t.reversed and start <= t.business_day <= end]
     for sid in simulation.TERMINALS.values():
         mine = [t for t in earns if t.store == sid]

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import switch.store
-from switch.core import handle, new_state, prune
-from switch.core.model import Totals
+from switch.core import Needs, Request, handle, journaled, needs, new_state, parse_request, prune
+from switch.core.model import Totals, txn_key
 from switch.core.programs.rules import program_rules
 from switch.server import Switch
 from switch.store import MIGRATIONS, SqliteStore, check_batch_totals, check_invariants
@@ -85,10 +85,14 @@ def test_totals_are_stored_with_the_journal_and_read_back(tmp_path: Path) -> Non
     state = store.load(cfg, program_rules(cfg), NOW)
     assert state.txns == {}  # the whole batch is outside the idempotency window
     assert (T1, BATCH) not in state.totals
-    store.load_totals(state, T1, BATCH)
-    assert state.totals[(T1, BATCH)].as_fields() == expected
-    store.load_totals(state, T1, "999999")  # never seen: zeros, and not read again
-    assert state.totals[(T1, "999999")] == Totals()
+    # A 0500 of that batch needs its totals from the journal (the cache has not seen it).
+    close = parse_request(batch_close(T1, 10, BATCH, expected), state.protocol)
+    assert isinstance(close, Request)
+    need = needs(state, close)
+    assert need.totals == (T1, BATCH)
+    assert store.fetch(need).totals((T1, BATCH)).as_fields() == expected
+    never = Needs(totals=(T1, "999999"))
+    assert store.fetch(never).totals((T1, "999999")) == Totals()  # never seen: zeros
     store.close()
 
 
@@ -188,24 +192,30 @@ def test_migration_fills_them_from_an_older_journal(tmp_path: Path, monkeypatch:
     store.close()
 
 
-def test_prune_forgets_totals_no_remembered_transaction_uses() -> None:
+def test_prune_keeps_only_totals_an_uncommitted_entry_counted_in() -> None:
     cfg = example_config()
     state = new_state(cfg, program_rules(cfg))
     old_earn = earn(T1, 2, PAN, 300_000, now=OLD, batch="OLD001")
+    entries = []
     for msg, now in ((sign_on(T1, now=OLD), OLD), (old_earn, OLD),
                      (earn(T1, 3, PAN, 100_000, batch="NEW001"), NOW),
                      (reversal(old_earn, 4), NOW)):  # counts in the old earn's batch
         d = handle(state, msg, now)
         assert d.response is not None and d.response.fields[39] == "00", d.reason
+        entries += d.entries
     assert state.totals[(T1, "OLD001")].credit_reversals == 1
     assert prune(state, NOW) >= 1
     assert old_earn_key(old_earn) not in state.txns
-    # The reversal may not be committed yet: its original's batch stays until the next prune.
+    # Nothing committed yet: the journal's batch_totals lack every count, all are kept.
     assert (T1, "OLD001") in state.totals and (T1, "NEW001") in state.totals
+    journaled(state, entries[:-1])  # committed, all but the reversal
     prune(state, NOW)
-    assert (T1, "OLD001") not in state.totals  # read back from batch_totals when named again
-    assert state.totals[(T1, "NEW001")].credits == 1
+    assert (T1, "NEW001") not in state.totals  # read back from batch_totals when named again
+    assert state.totals[(T1, "OLD001")].credit_reversals == 1
+    journaled(state, entries[-1:])
+    prune(state, NOW)
+    assert state.totals == {}
 
 
-def old_earn_key(msg: Any) -> tuple[str, str, str]:
-    return (msg.text(41), msg.text(11), msg.text(7))
+def old_earn_key(msg: Any) -> str:
+    return txn_key(msg.text(41), msg.text(11), msg.text(7))

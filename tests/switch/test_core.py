@@ -291,7 +291,13 @@ def test_returns_claw_back_in_proportion_never_beyond() -> None:
     assert points(state) == 0
     assert rc(state, reversal(ret, 5)) == "00"
     assert points(state) == 20
-    assert state.by_rrn[rrn].clawed == 40
+    # The reversed return no longer counts: 200,000 returned, 40 points clawed back so far.
+    again = handle(state, request("0200", T2, 6, pan=PAN, pc="200000", amount=100_000,
+                                  tags={"OR": rrn}), NOW).response
+    assert again is not None and parse_tlv(str(again.fields[48]))["RD"] == "20"
+    assert points(state) == 0
+    assert rc(state, request("0200", T2, 7, pan=PAN, pc="200000", amount=1,
+                             tags={"OR": rrn})) == "13"
 
 
 def test_return_rounds_cumulatively() -> None:

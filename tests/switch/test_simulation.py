@@ -31,7 +31,7 @@ class Model:
     """What the switch must do, written as plainly as possible: balances only, no lots."""
 
     balance: dict[str, int] = dataclasses.field(default_factory=dict)
-    # request key -> (content, response code, points delta, reversed?)
+    # request key -> (content, response code, points delta, reversed?, (card, pc, amount))
     seen: dict[tuple[str, str, str], list[object]] = dataclasses.field(default_factory=dict)
     tombstones: set[tuple[str, str, str]] = dataclasses.field(default_factory=set)
     # Undo log since the last commit, so that a crash can roll the model back cheaply.
@@ -76,6 +76,8 @@ class Model:
                     self.tombstones.add(okey)
                     self.buried.append(okey)
                 rc = "25"
+            elif original[4] != (pan, pc, msg.text(4)):
+                rc = "12"  # does not match its original (docs/protocol.md §4): no effect
             elif original[1] == "00" and not original[3]:
                 original[3] = True
                 self.flipped.append(original)
@@ -92,7 +94,7 @@ class Model:
                 rc = "51"
         if rc == "00":
             self.balance[pan] = self.balance.get(pan, 0) + delta
-        self.seen[key] = [content, rc, delta, False]
+        self.seen[key] = [content, rc, delta, False, (pan, pc, msg.text(4))]
         self.added.append(key)
         return rc
 
@@ -111,7 +113,8 @@ def simulate(seed: int, tmp: Path, events: int = 2500) -> None:
     batch: list = []
     for tid in (T1, T2, T3):
         stans[tid] += 1
-        d = handle(state, request("0800", tid, stans[tid], now=now, extra={70: "001"}), now)
+        d = handle(state, request("0800", tid, stans[tid], now=now, extra={70: "001"}), now,
+                   fetch=store.fetch)
         batch.extend(d.entries)
     store.append(batch)
     batch = []
@@ -174,7 +177,7 @@ def simulate(seed: int, tmp: Path, events: int = 2500) -> None:
         else:
             msg = new("earn")
         expected = model.apply(msg)
-        decision = handle(state, msg, now)
+        decision = handle(state, msg, now, fetch=store.fetch)
         resp = decision.response
         assert resp is not None
         assert resp.fields[39] == expected, (seed, msg, resp)

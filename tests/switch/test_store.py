@@ -11,7 +11,7 @@ import pytest
 
 from iso8583.loyalty import parse_de54
 from switch.client import TerminalClient
-from switch.core import handle
+from switch.core import Needs, Request, handle, needs, parse_request
 from switch.server import Switch
 from switch.store import MIGRATIONS, RecoveryError, SqliteStore, migrate
 from tests.switch.support import NOW, T1, T2, burn, card, earn, example_config, request, sign_on
@@ -46,21 +46,28 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
 
     store = SqliteStore(cfg.switch.database)
     state = store.load(cfg, None, NOW)
-    assert rrn not in state.by_rrn and state.txns == {}  # outside the idempotency window
+    assert state.txns == {}  # outside the idempotency window
     ret = request("0200", T2, 2, pan=PAN, pc="200000", amount=250_000, tags={"OR": rrn})
-    assert store.load_earn(state, rrn, NOW) is not None
-    d = handle(state, ret, NOW)
+    parsed = parse_request(ret, state.protocol)
+    assert isinstance(parsed, Request) and needs(state, parsed).earn == int(rrn)
+    d = handle(state, ret, NOW, fetch=store.fetch)
     assert d.response is not None and d.response.fields[39] == "00"
     store.append(d.entries)
     store.close()
 
     store = SqliteStore(cfg.switch.database)
     state = store.load(cfg, None, NOW)
-    earn_txn = store.load_earn(state, rrn, NOW)
-    assert earn_txn is not None and earn_txn.returned_amount == 250_000
-    assert earn_txn.clawed == 50
+    earn_row, returned = store.fetch(Needs(earn=int(rrn))).earn(int(rrn))
+    assert earn_row is not None and earn_row.points == 100
+    assert [(r.amount, r.clawed) for r in returned.returns] == [(250_000, 50)]
     too_much = request("0200", T2, 3, pan=PAN, pc="200000", amount=250_001, tags={"OR": rrn})
-    assert handle(state, too_much, NOW).response.fields[39] == "13"  # type: ignore[union-attr]
+    d = handle(state, too_much, NOW, fetch=store.fetch)
+    assert d.response is not None and d.response.fields[39] == "13"
+    half = request("0200", T2, 4, pan=PAN, pc="200000", amount=250_000, tags={"OR": rrn})
+    d = handle(state, half, NOW, fetch=store.fetch)
+    assert d.response is not None and d.response.fields[39] == "00"
+    assert d.entries[0].points == -50
+    store.append(d.entries)
     assert store.check_invariants() == []
     store.close()
 

@@ -1,4 +1,4 @@
-"""Loyalty programs (issue 4): tiers, campaigns, caps, birthdays, stamps, receipts, draws.
+"""Loyalty programs (docs/programs.md): tiers, campaigns, caps, birthdays, stamps, receipts, draws.
 
 Pure like the rest of `switch.core`: no I/O and no clock (every function takes `now`/`day`).
 `ProgramRules` (in `switch.core.programs.rules`) is the `RuleBook` the switch runs; `club` holds

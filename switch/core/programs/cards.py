@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 
 from switch.core.luhn import luhn_complete
+from switch.core.text import is_digits
 
 
 def issue_numbers(bin_: str, length: int, start: int, count: int,
                   taken: Collection[str] = ()) -> Iterator[str]:
     """`count` card numbers `bin_ + serial + check digit`, serials from `start` upwards,
     skipping numbers in `taken`. Raises ValueError when the range runs out."""
-    if not bin_.isdigit() or not 13 <= length <= 19 or len(bin_) >= length - 1:
+    if not is_digits(bin_) or not 13 <= length <= 19 or len(bin_) >= length - 1:
         raise ValueError(f"cannot make {length}-digit numbers from BIN {bin_!r}")
     width = length - len(bin_) - 1
     serial, made = start, 0

@@ -76,6 +76,12 @@ class Spend:
     def clear(self) -> None:
         self.forget_until(dt.date.max)
 
+    def copied(self) -> Spend:
+        other = Spend()
+        other._days = self._days[:]
+        other._amounts = self._amounts[:]
+        return other
+
     def __len__(self) -> int:
         return len(self._days)
 
@@ -114,6 +120,12 @@ class Club:
 
     def earned_on(self, day: dt.date) -> int:
         return self.earned if self.earned_day == day else 0
+
+    def copied(self) -> Club:
+        """A copy a decision may change: its spend and stamp counts are its own."""
+        return Club(self.tier, self.tier_day, self.spend.copied(), self.earned_day, self.earned,
+                    self.birthday_year, dict(self.stamps), dict(self.rewards), self.profile,
+                    self.roll)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from switch.config import Coalition
+from switch.core.codes import LotKind
 from switch.core.model import Card, Lot
 from switch.core.programs.club import Club, nightly_tier
 
@@ -43,7 +44,7 @@ def expire_due(lots: Iterable[Lot], day: dt.date) -> Expiry:
     """Points lots whose `expires_on` is `day`, with positive remaining (debts do not lapse)."""
     lapses = sorted(
         (Lapse(lot.id, lot.pan, lot.store, day, lot.remaining) for lot in lots
-         if lot.kind == "points" and lot.expires_on == day and lot.remaining > 0),
+         if lot.kind == LotKind.POINTS and lot.expires_on == day and lot.remaining > 0),
         key=lambda x: x.lot_id,
     )
     breakage: dict[str, int] = {}

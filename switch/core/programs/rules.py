@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from switch.config import Campaign, Coalition, Config, Store, Tier
+from switch.core.codes import RC, Kind
 from switch.core.model import Card, Lot
 from switch.core.programs.club import Club, ClubEffect, higher, nightly_tier, qualified
 from switch.core.programs.club import rolling_spend as _rolling
@@ -117,7 +118,7 @@ def plan(campaigns: Sequence[Campaign], local: dt.datetime) -> Plan:
 
 
 class ProgramRules(BaseRules):
-    """Tiers, campaigns, daily cap, birthday bonus, stamps, receipts (issue 4)."""
+    """Tiers, campaigns, daily cap, birthday bonus, stamps, receipts (docs/programs.md)."""
 
     def __init__(self, zone: ZoneInfo | str = "UTC") -> None:
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
@@ -204,16 +205,16 @@ class ProgramRules(BaseRules):
 
     def redeem_stamp(self, store: Store, card: Card, business_day: dt.date) -> StampResult:
         if store.stamps is None:
-            return StampResult(response_code="12")
+            return StampResult(response_code=RC.INVALID_TRANSACTION)
         club = card.club or _NO_CLUB
         if club.rewards.get(store.id, 0) <= 0:
-            return StampResult(response_code="51")
-        return StampResult(response_code="00", effect=ClubEffect(
+            return StampResult(response_code=RC.INSUFFICIENT)
+        return StampResult(response_code=RC.APPROVED, effect=ClubEffect(
             day=business_day, stamp_store=store.id, rewards=-1))
 
     def reply_tags(self, store: Store, coalition: Coalition, card: Card, business_day: dt.date,
                    kind: str, tags: dict[str, str]) -> dict[str, str]:
-        if kind == "reversal":
+        if kind == Kind.REVERSAL:
             return tags
         club = card.club or _NO_CLUB
         out = dict(tags)
@@ -232,14 +233,15 @@ class ProgramRules(BaseRules):
             out["XP"] = f"{xp}@{first:%Y%m%d}"
         facts = ReceiptFacts(
             earned=int(out["EP"]) if "EP" in out else None,
-            redeemed=int(out["RD"]) if "RD" in out and kind == "redeem" else None,
+            redeemed=int(out["RD"]) if "RD" in out and kind == Kind.REDEEM else None,
             balance=balance,
             tier=out.get("TR", ""), stamps=stamps,
             stamps_needed=store.stamps.needed if store.stamps else 0, rewards=rewards or 0,
             expiring=xp, expiring_on=first,
-            stored_value=card.stored_value if card.purse and kind in ("topup", "sv_purchase")
+            stored_value=card.stored_value if card.purse and kind in (Kind.TOPUP,
+                                                                       Kind.SV_PURCHASE)
             else None,
-            reward=store.stamps.reward if store.stamps is not None and kind == "stamp" else "",
+            reward=store.stamps.reward if store.stamps is not None and kind == Kind.STAMP else "",
         )
         text = receipt_text(store.language, facts)
         if text:

@@ -1,0 +1,282 @@
+"""One terminal connection and the path of one request through the switch.
+
+The path, in order (docs/switch.md, "The request path"), each step one call:
+
+    frame -> decode + parse_request   (`read`: a `Request`, or `Ignored`)
+          -> core.needs               (what the decision reads: HSM verdicts, journal rows)
+          -> HSM checks               (`Security.checks`, only what the needs name)
+          -> store.fetch              (only the journal rows the needs name)
+          -> core.decide              (the whole outcome; nothing changed yet)
+          -> encode + MAC + frame     (`encode`; any failure so far: 96, nothing changed)
+          -> core.apply               (the state changes; the next request sees them)
+          -> writer.submit            (group commit)
+          -> release after COMMIT     (`release`: the reply is written)
+
+In-process HSM calls never suspend, so the whole path runs inside `data_received`. With a TCP
+HSM, `Sequencer` starts the checks of later requests while earlier ones are decided, and
+runs the rest of the path (`decide`) strictly in arrival order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import functools
+import logging
+import time
+from typing import TYPE_CHECKING, cast
+
+from iso8583 import CodecError, FrameDecoder, FramingError, Profile, frame
+from switch.core import (
+    NO_CHECKS,
+    RC,
+    Checks,
+    Decision,
+    Ignored,
+    Needs,
+    Request,
+    apply,
+    decide,
+    needs,
+    parse_request,
+    system_error,
+    undecodable,
+)
+from switch.core.luhn import mask_pan, redact
+from switch.core.security import reply_mac_key
+from switch.security import run_now
+from switch.writer import Outgoing, SwitchStopped, kv
+
+if TYPE_CHECKING:
+    from switch.server import Switch
+
+log = logging.getLogger("lps.switch")
+
+
+async def no_checks() -> Checks:
+    return NO_CHECKS
+
+
+class Connection(asyncio.Protocol):
+    """One terminal connection: many requests outstanding, answers in commit order."""
+
+    def __init__(self, switch: Switch, profile: Profile, name: str) -> None:
+        self.switch = switch
+        self.profile = profile
+        self.name = name
+        self.decoder = FrameDecoder(switch.config.switch.limits.max_frame)
+        self.transport: asyncio.Transport | None = None
+        self.inflight = 0
+        self.paused = False
+        self.write_paused = False
+        self.closed = False
+        self.last_seen = 0.0
+        self.peer = ""
+        self.outbox: list[bytes] = []  # released (committed) answers not yet written
+
+    # -- asyncio callbacks ------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses but offer the same API.
+        self.transport = cast(asyncio.Transport, transport)
+        self.peer = str(transport.get_extra_info("peername"))
+        sw = self.switch
+        self.last_seen = sw.loop.time()
+        if len(sw.connections) >= sw.config.switch.limits.max_connections or sw.stopping:
+            log.warning(kv("connection_refused", peer=self.peer, reason="connection limit"))
+            self.transport.abort()
+            self.closed = True
+            return
+        sw.connections.add(self)
+        sw.metrics.connections.set(len(sw.connections))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.transport = None  # the transport points back at us: no cycle left to collect
+        sw = self.switch
+        sw.connections.discard(self)
+        sw.paused.discard(self)
+        sw.metrics.connections.set(len(sw.connections))
+
+    def pause_writing(self) -> None:
+        # The terminal does not read its answers: stop reading its requests.
+        self.write_paused = True
+        self.update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self.update_reading()
+
+    def data_received(self, data: bytes) -> None:
+        sw = self.switch
+        self.last_seen = sw.loop.time()
+        self.decoder.feed(data)
+        try:
+            for payload in self.decoder.frames():
+                if self.closed or sw.stopping:
+                    return
+                self.on_frame(payload)
+        except FramingError as exc:
+            log.warning(kv("frame_too_long", peer=self.peer, listener=self.name, error=exc))
+            self.close()
+
+    # -- the request path ---------------------------------------------------------------------
+
+    def on_frame(self, payload: bytes) -> None:
+        """One frame: read it, then the HSM checks its needs name, then `decide` (in order)."""
+        sw = self.switch
+        started, now = time.perf_counter(), dt.datetime.now(dt.UTC)
+        request = self.read(payload)
+        if isinstance(request, Ignored):
+            self.ignore(request)
+            return
+        need = needs(sw.state, request)
+        sec = sw.security
+        involved = need.hsm or sec.seals(sw.state, request.tid)
+        if sec.inline or not (involved or sec.sequencer.busy):
+            checks = run_now(sec.checks(sw.state, request, need, payload, self.profile)) \
+                if need.hsm else NO_CHECKS
+            run_now(self.decide(request, checks, started=started, now=now, need=need))
+            return
+        self.hold()  # counted in flight from now on: backpressure covers HSM waits too
+        prepare = sec.checks(sw.state, request, need, payload, self.profile) if need.hsm \
+            else no_checks()
+        sec.sequencer.run(prepare, functools.partial(self.decide, request, started=started,
+                                                     now=now), done=self.unhold)
+
+    def read(self, payload: bytes) -> Request | Ignored:
+        """Decode and parse one frame. An undecodable one is refused `30` when the codec read
+        its MTI, DE11 and DE41 (docs/protocol.md §2), else not answered (its connection is
+        closed)."""
+        try:
+            msg = self.profile.decode(payload)
+        except CodecError as exc:
+            partial = exc.partial
+            mti, stan, tid, de7 = (partial.get(n) for n in ("mti", 11, 41, 7))
+            reason = redact(str(exc))
+            if not (isinstance(mti, str) and isinstance(stan, str) and isinstance(tid, str)):
+                return Ignored(f"undecodable: {reason}", close=True)
+            log.info(kv("format_error", peer=self.peer, mti=mti, stan=stan, tid=tid,
+                        error=reason))
+            tpdu = payload[:5] if self.profile.name == "bcd" and len(payload) >= 5 else None
+            return undecodable(mti, stan, tid, de7 if isinstance(de7, str) else "", reason,
+                               tpdu)
+        return parse_request(msg, self.switch.state.protocol)
+
+    def ignore(self, ignored: Ignored) -> None:
+        if ignored.close:
+            log.warning(kv("unanswerable", peer=self.peer, listener=self.name,
+                           reason=ignored.reason, action="close"))
+            self.close()
+        else:
+            log.info(kv("ignored", peer=self.peer, listener=self.name, reason=ignored.reason,
+                        action="not answered"))
+
+    async def decide(self, request: Request, checks: Checks, *, started: float,
+                     now: dt.datetime, need: Needs | None = None) -> None:
+        """Fetch, decide, encode, apply, submit: the rest of the path, in arrival order.
+
+        `need` is the one computed on arrival when nothing was decided since; a request that
+        waited for the HSM computes it again (earlier decisions may have changed it).
+        """
+        sw = self.switch
+        state = sw.state
+        try:
+            facts = sw.store.fetch(need or needs(state, request), checks)
+            decision = decide(state, request, facts, now)
+            wire = await self.encode(decision)
+        except Exception as exc:  # a bug, or a reply that cannot be encoded: 96, no change
+            decision = system_error(request, redact(f"{type(exc).__name__}: {exc}"))
+            log.error(kv("decide_failed", peer=self.peer, mti=request.mti,
+                         tid=request.tid.strip(), stan=request.stan, error=decision.reason,
+                         action="answered 96, nothing changed"))
+            try:
+                wire = await self.encode(decision)
+            except Exception:
+                self.close()
+                return
+        try:
+            apply(state, decision)
+        except AssertionError as exc:  # an invariant broke: stop, recover from the journal
+            sw.fail(f"invariant broken applying a decision: {redact(str(exc))}")
+            return
+        self.submit(decision, wire, request.mti, started)
+
+    async def encode(self, decision: Decision) -> bytes:
+        """The reply framed, MACed under the key the core names."""
+        resp = decision.response
+        assert resp is not None
+        key = reply_mac_key(self.switch.state, decision)
+        if key is not None:
+            raw = await self.switch.security.seal(resp, self.profile, key)
+        else:
+            raw = self.profile.encode(resp)
+        return frame(raw, self.switch.config.switch.limits.max_frame)
+
+    def submit(self, decision: Decision, wire: bytes, mti: str, started: float) -> None:
+        sw = self.switch
+        assert decision.response is not None
+        resp = decision.response
+        rc = str(resp.fields.get(39, ""))
+        if rc not in (RC.APPROVED, "") and log.isEnabledFor(logging.DEBUG):
+            pan = resp.fields.get(2)
+            log.debug(kv("declined", mti=mti, rc=rc, tid=resp.fields.get(41, ""),
+                         stan=resp.fields.get(11, ""),
+                         pan=mask_pan(pan) if isinstance(pan, str) else "",
+                         reason=decision.reason))
+        self.hold()
+        try:
+            sw.writer.submit(decision.entries, Outgoing(self, wire, mti, rc, started))
+        except SwitchStopped:
+            self.close()
+
+    def release(self, out: Outgoing) -> None:
+        """The reply's batch is committed: queue it for this batch's one write."""
+        sw = self.switch
+        if not self.closed and self.transport is not None:
+            if not self.outbox:
+                sw.unflushed.append(self)
+            self.outbox.append(out.wire)
+        sw.metrics.observe(out.mti, out.rc, time.perf_counter() - out.started)
+        self.unhold()
+
+    def flush(self) -> None:
+        """Write every answer released by the last commit in one call (one syscall, not N)."""
+        out, self.outbox = self.outbox, []
+        if out and not self.closed and self.transport is not None:
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+
+    # -- backpressure ---------------------------------------------------------------------------
+
+    def hold(self) -> None:
+        self.inflight += 1
+        self.switch.inflight += 1
+        self.update_reading()
+
+    def unhold(self) -> None:
+        self.inflight -= 1
+        self.switch.inflight -= 1
+        self.update_reading()
+        self.switch.resume_paused()
+
+    def update_reading(self) -> None:
+        if self.transport is None or self.closed:
+            return
+        limits = self.switch.config.switch.limits
+        over_global = self.switch.inflight >= limits.max_inflight
+        should_pause = (self.write_paused or self.inflight >= limits.max_inflight_per_connection
+                        or over_global)
+        if should_pause and not self.paused:
+            self.transport.pause_reading()
+            self.paused = True
+            if over_global:
+                self.switch.paused.add(self)
+        elif not should_pause and self.paused:
+            self.transport.resume_reading()
+            self.paused = False
+            self.switch.paused.discard(self)
+
+    def close(self) -> None:
+        if not self.closed and self.transport is not None:
+            self.closed = True
+            self.transport.close()

@@ -1,0 +1,155 @@
+"""`apply(state, decision)`: the one function that changes the state.
+
+It installs what `decide` computed and nothing else, so it cannot fail on a decision decided
+on this very state. It first checks that (journal and lot ids follow on, balances add up to the
+entry, no lot below what the rules allow, limits not passed further, a remembered key is new)
+with explicit `raise AssertionError(...)`, kept in production: a failed check means a bug, and
+it raises before anything is changed. The shell then stops (fail-stop) and recovery rebuilds the
+state from the journal, which never saw the decision.
+
+When: right after the decision and its encoded reply exist, before the next request is decided
+(the next one must see it: two burns of one card in one batch), and before the entry is
+committed; the reply leaves only after the commit (docs/switch.md, "Durability and recovery").
+"""
+
+from __future__ import annotations
+
+from switch.core.codes import Kind
+from switch.core.entries import Entry
+from switch.core.ledger import breach_of, sums
+from switch.core.model import POINTS, STORED_VALUE, Card, Lot, State
+from switch.core.outcome import Changes, Decision
+
+#: Entry kinds whose moves may take a lot below zero: a reversal of a spent earn and a return
+#: clawing back more than is left leave a debt (docs/switch.md, "Decisions").
+_MAY_OWE = frozenset({Kind.REVERSAL, Kind.RETURN})
+
+
+def apply(state: State, decision: Decision) -> None:
+    ch = decision.changes
+    if ch is None:
+        if decision.entries:
+            raise AssertionError("a decision with an entry but no changes")
+        return
+    entry = decision.entries[0] if decision.entries else None
+    _check(state, ch, entry, decision)
+    if ch.card is not None:
+        _install_card(state, ch)
+    if ch.terminal is not None:
+        term = state.terminals[ch.terminal.id]
+        after = ch.terminal
+        term.signed_on = after.signed_on
+        term.mac_key_ref, term.pin_key_ref = after.mac_key_ref, after.pin_key_ref
+        term.tmk_ref, term.bdk_ref = after.tmk_ref, after.bdk_ref
+    if ch.remember is not None:
+        state.txns[ch.remember[0]] = ch.remember[1].packed()
+    if ch.reversed is not None:
+        state.txns[ch.reversed[0]] = ch.reversed[1].packed()
+    if ch.tombstone is not None and ch.journal_id is not None:
+        state.tombstones[ch.tombstone] = ch.journal_id
+    if ch.totals is not None:
+        state.totals[ch.totals[0]] = ch.totals[1]
+    if ch.lots_upto is not None:
+        state.next_lot_id = ch.lots_upto
+    if ch.journal_id is not None and entry is not None:
+        state.next_journal_id = ch.journal_id + 1
+        state.uncommitted[ch.journal_id] = entry
+
+
+def _install_card(state: State, ch: Changes) -> None:
+    after = ch.card
+    assert after is not None
+    if ch.new_card:
+        state.cards[after.pan] = after
+        return
+    card = state.cards[after.pan]
+    card.status = after.status
+    card.lots = after.lots
+    card.purse = after.purse
+    card.pin_ref = after.pin_ref
+    card.pin_tries = after.pin_tries
+    card.club = after.club
+
+
+def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -> None:
+    if ch.journal_id is not None:
+        if ch.journal_id != state.next_journal_id:
+            raise AssertionError(f"journal id {ch.journal_id} does not follow "
+                                 f"{state.next_journal_id - 1}")
+        if entry is None or entry.id != ch.journal_id or len(decision.entries) != 1:
+            raise AssertionError(f"decision #{ch.journal_id} does not carry its one entry")
+    elif decision.entries:
+        raise AssertionError("an entry without a journal id")
+    made = [n.id for n in entry.new_lots] if entry is not None else []
+    if ch.lots_upto is None:
+        if made:
+            raise AssertionError("new lots without new lot ids")
+    elif made != list(range(state.next_lot_id, ch.lots_upto)):
+        raise AssertionError(f"lot ids {made} do not follow {state.next_lot_id - 1}")
+    if ch.card is not None:
+        _check_card(state, ch, entry)
+    elif entry is not None and (entry.points or entry.sv or entry.lot_deltas):
+        raise AssertionError(f"entry #{entry.id} moves lots but changes no card")
+    if ch.terminal is not None and ch.terminal.id not in state.terminals:
+        raise AssertionError(f"unknown terminal {ch.terminal.id!r}")
+    if ch.remember is not None and ch.remember[0] in state.txns:
+        raise AssertionError(f"request {ch.remember[0]} is remembered already")
+    if ch.reversed is not None:
+        key, record = ch.reversed
+        known = state.remembered(key)
+        if known is None or known.journal_id != record.journal_id or known.reversed:
+            raise AssertionError(f"#{record.journal_id} is not a remembered, unreversed original")
+    if ch.totals is not None:
+        limits = state.limits
+        values = ch.totals[1].as_tuple()
+        if any(v < 0 for v in values) or max(values[0::2]) > limits.max_batch_count \
+                or max(values[1::2]) > limits.max_batch_amount:
+            raise AssertionError(f"batch totals {ch.totals[0]} out of bounds: {values}")
+
+
+def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:
+    after = ch.card
+    assert after is not None
+    before = state.cards.get(after.pan)
+    if ch.new_card:
+        if before is not None:
+            raise AssertionError("the card is enrolled already")
+        before = Card(after.pan, after.coalition)
+    elif before is None:
+        raise AssertionError("the card is not enrolled")
+    limits = state.limits
+    moved = (entry.points, entry.sv) if entry is not None else (0, 0)
+    for was, now, kind, bound, delta in (
+            (before.lots, after.lots, POINTS, limits.max_points, moved[0]),
+            (before.purse, after.purse, STORED_VALUE, limits.max_stored_value, moved[1])):
+        if now is was:
+            if delta:
+                raise AssertionError(f"the card's {kind} lots are unchanged, its entry moves "
+                                     f"{delta}")
+            continue
+        p0, n0 = sums(was)
+        p1, n1 = _checked_sums(now, after.pan, kind)
+        if (p1 + n1) - (p0 + n0) != delta:
+            raise AssertionError(f"the card's {kind} change by {(p1 + n1) - (p0 + n0)}, its "
+                                 f"entry says {delta}")
+        if breach_of(p1, n1, bound) > breach_of(p0, n0, bound):
+            raise AssertionError(f"the card's {kind} pass their limit")
+    if entry is not None and entry.kind not in _MAY_OWE:
+        for move in entry.lot_deltas:
+            if move.delta < 0 and move.lot.remaining < 0:
+                raise AssertionError(f"lot {move.lot_id} taken below zero by a {entry.kind}")
+
+
+def _checked_sums(lots: list[Lot], pan: str, kind: str) -> tuple[int, int]:
+    """`sums(lots)`, each lot checked to be live and the card's, of this kind."""
+    positive = negative = 0
+    for lot in lots:
+        r = lot.remaining
+        if r > 0:
+            positive += r
+        elif r < 0:
+            negative += r
+        if r == 0 or lot.pan != pan or lot.kind != kind:
+            raise AssertionError(f"lot {lot.id} does not belong in the card's {kind} lots "
+                                 f"(remaining {r})")
+    return positive, negative

@@ -1,0 +1,114 @@
+"""The domain's codes, one source for Python and for the SQL the journal is read with.
+
+`RC` are the response codes of docs/protocol.md §5, `PC` the processing codes of §4, `Kind`
+the journal entry kinds (docs/switch.md, the journal) and `LotKind` what a lot holds. They are
+`StrEnum`s, so a member is its string: it goes into a message field, a JSON detail or an SQL
+parameter as it is, and `switch/store.py` builds its SQL literals from them (`sql_list`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from enum import StrEnum
+
+
+class RC(StrEnum):
+    """DE39 response codes (docs/protocol.md §5)."""
+
+    APPROVED = "00"
+    UNKNOWN_TERMINAL = "03"
+    DO_NOT_HONOUR = "05"
+    INVALID_TRANSACTION = "12"
+    INVALID_AMOUNT = "13"
+    INVALID_CARD = "14"
+    ORIGINAL_NOT_FOUND = "25"
+    FORMAT_ERROR = "30"
+    INSUFFICIENT = "51"
+    EXPIRED_CARD = "54"
+    WRONG_PIN = "55"
+    NOT_PERMITTED_CARD = "57"
+    NOT_PERMITTED_TERMINAL = "58"
+    OVER_LIMIT = "61"
+    CARD_BLOCKED = "62"
+    SECURITY_VIOLATION = "63"
+    PIN_TRIES_EXCEEDED = "75"
+    SWITCH_UNAVAILABLE = "91"
+    DUPLICATE = "94"
+    OUT_OF_BALANCE = "95"
+    SYSTEM_ERROR = "96"
+
+
+class PC(StrEnum):
+    """DE3 processing codes (docs/protocol.md §4)."""
+
+    EARN = "000000"
+    REDEEM = "900000"
+    INQUIRY = "310000"
+    RETURN = "200000"
+    TOPUP = "210060"
+    SV_PURCHASE = "006000"
+    STAMP = "930000"
+    BATCH_CLOSE = "920000"
+
+
+class Kind(StrEnum):
+    """The `kind` column of the journal: what one row records."""
+
+    EARN = "earn"
+    ADVICE = "advice"
+    REDEEM = "redeem"
+    INQUIRY = "inquiry"
+    RETURN = "return"
+    TOPUP = "topup"
+    SV_PURCHASE = "sv_purchase"
+    STAMP = "stamp"
+    REVERSAL = "reversal"
+    BATCH_CLOSE = "batch_close"
+    NETWORK = "network"
+    REJECT = "reject"
+    CARD_ADMIN = "card_admin"
+
+
+class LotKind(StrEnum):
+    """What a lot holds: points, or stored value (the purse)."""
+
+    POINTS = "points"
+    STORED_VALUE = "sv"
+
+
+#: The journal kind of a 0200 by processing code (a 0220 of `000000` is an `advice`).
+KIND_BY_PC: dict[str, Kind] = {
+    PC.EARN: Kind.EARN, PC.REDEEM: Kind.REDEEM, PC.INQUIRY: Kind.INQUIRY,
+    PC.RETURN: Kind.RETURN, PC.TOPUP: Kind.TOPUP, PC.SV_PURCHASE: Kind.SV_PURCHASE,
+    PC.STAMP: Kind.STAMP,
+}
+#: 0500 counts approved earns as credits and redemptions as debits (docs/protocol.md §4).
+CREDIT_PCS = frozenset({PC.EARN})
+DEBIT_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE})
+#: Processing codes that spend value and so need the cardholder's PIN (docs/protocol.md §6).
+PIN_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE})
+#: Journal kinds counted in a batch's totals (the `batch_totals` table, docs/switch.md).
+COUNTED_KINDS = (Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.SV_PURCHASE)
+#: Kinds that are not remembered transactions (recovery skips them).
+UNREMEMBERED_KINDS = (Kind.REJECT, Kind.NETWORK, Kind.CARD_ADMIN)
+#: Kinds a reversal cannot name: it answers `25` for them, as for an unknown original.
+NOT_REVERSIBLE = frozenset({Kind.REVERSAL, Kind.BATCH_CLOSE})
+#: Kinds a return may name as its original (`OR`).
+EARN_KINDS = (Kind.EARN, Kind.ADVICE)
+
+
+def sql_list(values: Iterable[str]) -> str:
+    """`('a', 'b')` for an SQL `IN`: the literals come from these enums, never typed twice."""
+    quoted = []
+    for value in values:
+        if "'" in value:
+            raise ValueError(f"not an SQL literal: {value!r}")
+        quoted.append(f"'{value}'")
+    return f"({', '.join(quoted)})"
+
+
+def sql_text(value: str) -> str:
+    """One code as an SQL string literal."""
+    if "'" in value:
+        raise ValueError(f"not an SQL literal: {value!r}")
+    return f"'{value}'"

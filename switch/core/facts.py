@@ -1,0 +1,145 @@
+"""What a decision reads besides the state: the HSM's verdicts and journal rows.
+
+`Needs` (switch/core/needs.py computes it) says exactly which journal rows and which HSM
+verdicts the decision of one request reads; the shell fetches exactly that into `Facts`.
+`decide` reads journal rows only through `Facts`' accessors, which raise `AssertionError` for a
+row the needs did not name: a missed fetch is a loud bug (answered `96`, nothing changed), never
+a silently wrong answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from iso8583.message import Message
+from switch.core.entries import Entry
+from switch.core.model import Totals
+
+
+@dataclass(frozen=True, slots=True)
+class SessionKeyRefs:
+    """New session keys from the HSM for a key exchange (0800/101): never a clear key.
+
+    `*_lmk` are kept by the switch (under the HSM's LMK); `*_tmk` (under the terminal's TMK,
+    32 hex) and `*_kcv` (6 hex) go to the terminal in DE48 MK/MV and PK/PV.
+    """
+
+    mac_lmk: str
+    mac_tmk: str
+    mac_kcv: str
+    pin_lmk: str
+    pin_tmk: str
+    pin_kcv: str
+
+
+@dataclass(frozen=True, slots=True)
+class Checks:
+    """Verdicts the shell obtained from the HSM before deciding (docs/security.md).
+
+    `mac_present`: the request carries its MAC field (DE64, or DE128 with a secondary
+    bitmap) as its last field; `mac_ok=False`: that MAC (or a MAC the switch has no key to
+    check) failed, declined `63` with no effect. A request that needs a MAC (its terminal has a
+    session MAC key, or `require_mac`) and has none is `63` too. `pin_ok=None` means no PIN was
+    verified. `session_keys`: the HSM's new keys for a key exchange (None: it failed).
+    """
+
+    mac_ok: bool = True
+    pin_ok: bool | None = None
+    mac_present: bool = False
+    session_keys: SessionKeyRefs | None = None
+    #: The HSM could not be reached for a check this request needs: `91`, no effect.
+    hsm_unavailable: bool = False
+    #: The stored PIN (`Card.pin_ref`) `pin_ok` was checked against: a verdict about a PIN
+    #: an operator replaced meanwhile is not used (None: not recorded, trusted as is).
+    pin_ref: str | None = None
+
+
+NO_CHECKS = Checks()
+
+
+@dataclass(frozen=True, slots=True)
+class Needs:
+    """The journal rows and HSM verdicts one decision reads (all empty: none)."""
+
+    #: The stored reply of this journal row: a retransmission's answer.
+    reply: int | None = None
+    #: A reversal's original row, with its lot moves and its batch's totals.
+    original: int | None = None
+    #: A return's earn (named by `OR`), with its lots and the returns made against it so far.
+    earn: int | None = None
+    #: A terminal batch's totals the cache has not seen.
+    totals: tuple[str, str] | None = None
+    #: HSM verdicts: the request's MAC, its PIN block, new session keys.
+    mac: bool = False
+    pin: bool = False
+    session_keys: bool = False
+
+    @property
+    def journal(self) -> bool:
+        return (self.reply is not None or self.original is not None or self.earn is not None
+                or self.totals is not None)
+
+    @property
+    def hsm(self) -> bool:
+        return self.mac or self.pin or self.session_keys
+
+
+NOTHING = Needs()
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnRow:
+    """An approved return made against an earn: its amount and the points it clawed back."""
+
+    journal_id: int
+    amount: int
+    clawed: int
+
+
+@dataclass(frozen=True, slots=True)
+class Returned:
+    """What the journal holds against an earn: its approved returns, and the ids among it and
+    them an approved reversal undid."""
+
+    returns: tuple[ReturnRow, ...] = ()
+    undone: frozenset[int] = frozenset()
+
+
+NOTHING_RETURNED = Returned()
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """The answers to one request's `Needs`: journal rows (None: no such row) and checks."""
+
+    needs: Needs = NOTHING
+    checks: Checks = NO_CHECKS
+    reply_message: Message | None = None
+    #: A reversal's original as the journal holds it (its lot moves name each lot in full),
+    #: and its batch's totals.
+    original_row: Entry | None = None
+    original_totals: Totals | None = None
+    #: A return's earn (its lot moves are the lots it made) and what was returned against it.
+    earn_row: Entry | None = None
+    earn_returned: Returned = NOTHING_RETURNED
+    batch_totals: Totals | None = None
+
+    def reply(self, journal_id: int) -> Message | None:
+        if self.needs.reply != journal_id:
+            raise AssertionError(f"decide read the reply of #{journal_id}, not in its needs")
+        return self.reply_message
+
+    def original(self, journal_id: int) -> Entry | None:
+        if self.needs.original != journal_id:
+            raise AssertionError(f"decide read original #{journal_id}, not in its needs")
+        return self.original_row
+
+    def earn(self, journal_id: int) -> tuple[Entry | None, Returned]:
+        if self.needs.earn != journal_id:
+            raise AssertionError(f"decide read earn #{journal_id}, not in its needs")
+        return self.earn_row, self.earn_returned
+
+    def totals(self, key: tuple[str, str]) -> Totals:
+        if self.needs.totals != key:
+            raise AssertionError(f"decide read batch totals {key}, not in its needs")
+        return self.batch_totals if self.batch_totals is not None else Totals()

@@ -1,0 +1,94 @@
+"""0200 and 0220 (docs/protocol.md §4): the checks every financial request passes, then the
+operation its processing code names (earn, redeem, return, stored value, stamps, inquiry)."""
+
+from __future__ import annotations
+
+from iso8583.loyalty import build_tlv
+from switch.core import earn, redeem, returns, stamps, stored_value
+from switch.core.codes import KIND_BY_PC, PC, RC, Kind
+from switch.core.entries import CardRow, Entry
+from switch.core.ledger import CardEdit
+from switch.core.luhn import luhn_ok
+from switch.core.model import Card
+from switch.core.outcome import Context, Decision, balances, decline, finish, new_entry
+
+
+def decide(ctx: Context) -> Decision:
+    req, state = ctx.req, ctx.state
+    advice = req.canonical == "0220"
+    kind = Kind.ADVICE if advice and req.pc == PC.EARN else KIND_BY_PC.get(req.pc, Kind.REJECT)
+    entry = new_entry(req, kind, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
+                      ctx.coalition.id)
+    tomb = state.tombstones.get(req.key)
+    if tomb is not None:
+        entry.original_id = tomb
+        return decline(ctx, entry, RC.DO_NOT_HONOUR, reason="already reversed before it arrived")
+    if not advice and not ctx.term.signed_on:
+        return decline(ctx, entry, RC.NOT_PERMITTED_TERMINAL, reason="terminal not signed on")
+    if advice and req.pc != PC.EARN:
+        return decline(ctx, entry, RC.INVALID_TRANSACTION,
+                       reason=f"advice of processing code {req.pc} is not supported")
+    if kind == Kind.REJECT:
+        return decline(ctx, entry, RC.INVALID_TRANSACTION,
+                       reason=f"processing code {req.pc} is not supported")
+    if req.amount > state.limits.max_amount:
+        return decline(ctx, entry, RC.OVER_LIMIT, reason="DE4 is over the largest amount")
+    edit, refused = card_for(ctx, entry)
+    if refused is not None:
+        return decline(ctx, entry, refused, edit, "card refused")
+    assert edit is not None
+    if expired(ctx):
+        return decline(ctx, entry, RC.EXPIRED_CARD, edit, "card expired")
+    pc = req.pc
+    if pc == PC.EARN:
+        return earn.decide(ctx, entry, edit, advice)
+    if pc == PC.REDEEM:
+        return redeem.decide(ctx, entry, edit)
+    if pc == PC.INQUIRY:
+        return inquiry(ctx, entry, edit)
+    if pc == PC.RETURN:
+        return returns.decide(ctx, entry, edit)
+    if pc == PC.TOPUP:
+        return stored_value.topup(ctx, entry, edit)
+    if pc == PC.SV_PURCHASE:
+        return stored_value.purchase(ctx, entry, edit)
+    return stamps.decide(ctx, entry, edit)
+
+
+def card_for(ctx: Context, entry: Entry) -> tuple[CardEdit | None, RC | None]:
+    """The card (enrolled by this request on first use in a coalition BIN range, when the
+    coalition auto-enrols), or the decline code."""
+    pan = ctx.req.pan
+    coalition = ctx.coalition
+    card = ctx.state.cards.get(pan)  # a known card passed the Luhn check when it was enrolled
+    if card is None:
+        if not luhn_ok(pan):
+            return None, RC.INVALID_CARD
+        if not (coalition.auto_enroll and any(pan.startswith(b) for b in coalition.card_bins)):
+            return None, RC.INVALID_CARD
+        card = Card(pan=pan, coalition=coalition.id, enrolled_on=ctx.day)
+        entry.card = CardRow(pan, card.coalition, card.status, card.enrolled_on)
+        edit = CardEdit(card, new=True)
+    else:
+        edit = CardEdit(card)
+    if card.coalition != coalition.id:
+        return edit, RC.NOT_PERMITTED_CARD
+    if card.status != "active":
+        return edit, RC.CARD_BLOCKED
+    return edit, None
+
+
+def expired(ctx: Context) -> bool:
+    """DE14 (YYMM) before this business day's month."""
+    expiry = ctx.req.expiry
+    return expiry is not None and expiry < (ctx.day.year, ctx.day.month)
+
+
+def inquiry(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
+    """`310000`: the balances, and what the programs add (tier, stamps, expiring points)."""
+    card = edit.after()
+    extra = {54: balances(ctx, card)}
+    info = ctx.state.rules.reply_tags(ctx.store, ctx.coalition, card, ctx.day, entry.kind, {})
+    if info:
+        extra[48] = build_tlv(info)
+    return finish(ctx, entry, RC.APPROVED, extra=extra, edit=edit.bare())

@@ -1,0 +1,173 @@
+"""`CardEdit`: what one decision does to one card, computed without touching the card.
+
+Lots moved become new `Lot` objects with their new `remaining` (the state's lots are never
+changed in place, switch/core/model.py), new lots get the ids the decision reserves, program
+effects are applied to a copy of the card's `Club`; `after()` is the card as the decision leaves
+it. The decision replies from that view (DE54, DE48) and `apply` installs it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from switch.config import Config, Store
+from switch.core.entries import LotDelta, NewLot
+from switch.core.limits import MoneyLimits, within
+from switch.core.model import POINTS, Card, Lot
+from switch.core.programs import club as C
+
+
+class CardEdit:
+    """The changes to one card: lot moves and new lots (as journal rows), program effects,
+    status and PIN tries."""
+
+    __slots__ = ("card", "changed", "club", "deltas", "effects", "new", "new_lots", "pin_tries",
+                 "points", "status", "sv")
+
+    def __init__(self, card: Card, new: bool = False) -> None:
+        self.card = card
+        #: The card is enrolled by this decision (it is not in the state yet).
+        self.new = new
+        self.changed: dict[int, Lot] = {}
+        self.deltas: list[LotDelta] = []
+        self.new_lots: list[NewLot] = []
+        self.points = 0
+        self.sv = 0
+        self.club = card.club
+        self.effects: list[C.ClubEffect] = []
+        self.pin_tries = card.pin_tries
+        self.status = card.status
+
+    def current(self, lot: Lot) -> Lot:
+        """`lot` as this decision has left it so far."""
+        return self.changed.get(lot.id, lot)
+
+    def move(self, lot: Lot, delta: int) -> None:
+        now = self.changed.get(lot.id, lot)
+        after = now.with_remaining(now.remaining + delta)
+        self.changed[lot.id] = after
+        self.deltas.append(LotDelta(after, delta))
+        if lot.kind == POINTS:
+            self.points += delta
+        else:
+            self.sv += delta
+
+    def create(self, lot_id: int, kind: str, store: str, coalition: str, day: dt.date,
+               expires: dt.date | None, amount: int) -> Lot:
+        lot = Lot(lot_id, self.card.pan, kind, store, coalition, day, expires, amount, 0)
+        self.new_lots.append(NewLot(lot_id, lot.pan, kind, store, coalition, day, expires,
+                                    amount))
+        self.move(lot, amount)
+        return self.changed[lot_id]
+
+    def consume(self, lots: Iterable[Lot], need: int) -> int:
+        """Take up to `need` from `lots` in order, never a lot below 0; what is left over."""
+        for lot in lots:
+            if need <= 0:
+                break
+            take = min(need, self.current(lot).remaining)
+            if take > 0:
+                self.move(lot, -take)
+                need -= take
+        return need
+
+    def effect(self, effect: C.ClubEffect) -> None:
+        """Apply a program effect to (a copy of) the card's program state."""
+        club = self.club.copied() if self.club is not None else C.Club()
+        C.apply(club, effect)
+        self.club = club
+        self.effects.append(effect)
+
+    def undo(self, effect: C.ClubEffect, config: Config, day: dt.date) -> None:
+        """Take a program effect back (a reversal) on a copy of the card's program state."""
+        if self.club is None:
+            return
+        club = self.club.copied()
+        C.undo(club, effect, config.coalitions[self.card.coalition].tiers, day)
+        self.club = club
+        self.effects.append(effect)
+
+    def bare(self) -> CardEdit | None:
+        """Only the enrolment and the PIN try count of this edit (what a decline keeps), or
+        None when that changes nothing."""
+        if not self.new and self.pin_tries == self.card.pin_tries:
+            return None
+        kept = CardEdit(self.card, self.new)
+        kept.pin_tries = self.pin_tries
+        return kept
+
+    def club_rows(self) -> C.ClubRows | None:
+        if not self.effects or self.club is None:
+            return None
+        return C.rows(self.card.pan, self.club, self.effects)
+
+    def after(self) -> Card:
+        """The card as this decision leaves it."""
+        c = self.card
+        return Card(c.pan, c.coalition, self.status, c.enrolled_on,
+                    self._pool(c.lots, True), self._pool(c.purse, False), c.pin_ref,
+                    self.pin_tries, self.club)
+
+    def _pool(self, pool: list[Lot], points: bool) -> list[Lot]:
+        mine = [lot for lot in self.changed.values() if (lot.kind == POINTS) == points]
+        if not mine:
+            return pool
+        seen = {lot.id for lot in pool}
+        out = [self.changed.get(lot.id, lot) for lot in pool]
+        out += [lot for lot in mine if lot.id not in seen]
+        return [lot for lot in out if lot.remaining != 0]
+
+
+def available_points(card: Card, day: dt.date) -> int:
+    """Points a burn may use today, net of any debt (negative lots)."""
+    return sum(
+        lot.remaining for lot in card.lots
+        if lot.remaining < 0 or lot.expires_on is None or lot.expires_on > day
+    )
+
+
+def spendable_purse(config: Config, card: Card, store: Store) -> list[Lot]:
+    """Purse lots spendable at `store`: its own, and those of coalition-wide purses."""
+    out = []
+    for lot in card.purse:
+        if lot.store == store.id:
+            out.append(lot)
+            continue
+        issuer = config.stores.get(lot.store)
+        if issuer is not None and issuer.stored_value and issuer.stored_value.coalition_wide:
+            out.append(lot)
+    return out
+
+
+def over_limits(before: Card, after: Card, limits: MoneyLimits) -> str:
+    """Why going from `before` to `after` passes a limit of docs/protocol.md §10 ("" when it
+    does not). A card already beyond a limit (the limits were lowered) may still move back."""
+    if breach(after.lots, limits.max_points) > breach(before.lots, limits.max_points):
+        return "the card's points would pass their limit"
+    if breach(after.purse, limits.max_stored_value) > \
+            breach(before.purse, limits.max_stored_value):
+        return "the card's stored value would pass its limit"
+    return ""
+
+
+def breach(lots: Sequence[Lot], bound: int) -> int:
+    """How far `lots` are beyond `bound`: their credit above it plus their debt below minus it."""
+    return breach_of(*sums(lots), bound)
+
+
+def sums(lots: Sequence[Lot]) -> tuple[int, int]:
+    """What the positive lots hold, and the debts (<= 0)."""
+    positive = negative = 0
+    for lot in lots:
+        if lot.remaining > 0:
+            positive += lot.remaining
+        else:
+            negative += lot.remaining
+    return positive, negative
+
+
+def breach_of(positive: int, negative: int, bound: int) -> int:
+    if within(positive, negative, bound):
+        return 0
+    return max(positive - bound, 0) + max(-bound - negative, 0)

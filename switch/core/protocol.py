@@ -1,0 +1,96 @@
+"""The LPS-87 message rules the core enforces: which MTIs are answered, with which MTI, and
+which fields a request may and must carry (docs/protocol.md §2 and §4).
+
+The field subset and the mandatory fields come from `schemas/lps87.toml`, read by the codec
+(`iso8583.lps87_rules()`, the same schema data as its profiles) once per process; the core
+only interprets them. Nothing here reads a file itself.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from iso8583 import lps87_rules
+from switch.core.text import is_digits
+
+#: Repeats are answered like, and digested as, their originals (docs/protocol.md §4).
+CANONICAL_MTI = {"0401": "0400", "0421": "0420", "0221": "0220"}
+#: Requests whose response carries DE37 (financial messages).
+FINANCIAL = frozenset({"0200", "0220", "0400", "0420"})
+REVERSALS = frozenset({"0400", "0420"})
+#: Requests that carry a MAC once their terminal has a session MAC key (docs/protocol.md §6).
+MACED = frozenset({"0200", "0220", "0400", "0420", "0500"})
+#: Fields a response echoes as they were sent (docs/protocol.md §4).
+ECHO = (2, 3, 4, 7, 11, 41, 42, 62, 70)
+#: Their formats (docs/protocol.md §2): digits or text, and the lengths they may have.
+_ECHO_FORMATS = {2: (True, 1, 19), 3: (True, 6, 6), 4: (True, 12, 12), 7: (True, 10, 10),
+                 11: (True, 6, 6), 41: (False, 0, 8), 42: (False, 0, 15), 62: (False, 0, 999),
+                 70: (True, 3, 3)}
+#: "card" in the schema's mandatory lists: DE2 or DE35.
+CARD = "card"
+
+
+@dataclass(frozen=True, slots=True)
+class Lps87:
+    """The subset as data: accepted fields, mandatory fields by MTI, optional amounts."""
+
+    fields: frozenset[int]
+    #: By MTI (its canonical form when the repeat is not listed); "all" applies to every one.
+    mandatory: Mapping[str, tuple[int | str, ...]]
+    amount_optional: frozenset[str]
+
+    @classmethod
+    def from_schema(cls, data: Mapping[str, Any]) -> Lps87:
+        table = dict(data["mandatory"])
+        optional = frozenset(str(pc) for pc in table.pop("amount_optional_for", ()))
+        mandatory = {str(mti): tuple(n if isinstance(n, str) else int(n) for n in numbers)
+                     for mti, numbers in table.items()}
+        return cls(frozenset(int(n) for n in data["fields"]), mandatory, optional)
+
+    def supports(self, mti: str) -> bool:
+        return mti in self.mandatory or CANONICAL_MTI.get(mti, "") in self.mandatory
+
+    def required(self, mti: str) -> tuple[int | str, ...]:
+        """Every field `mti` must carry (`CARD`: DE2 or DE35)."""
+        own = self.mandatory.get(mti)
+        if own is None:
+            own = self.mandatory.get(CANONICAL_MTI.get(mti, mti), ())
+        return (*self.mandatory.get("all", ()), *own)
+
+
+@functools.cache
+def lps87() -> Lps87:
+    """The LPS-87 subset of `schemas/lps87.toml` (read by the codec once per process)."""
+    return Lps87.from_schema(lps87_rules())
+
+
+def echoable(number: int, value: str | bytes) -> bool:
+    """Whether a reply can echo this field as it came: it has its format. A reply to a
+    malformed request leaves the malformed field out, so that it still encodes."""
+    digits, shortest, longest = _ECHO_FORMATS[number]
+    if not isinstance(value, str) or not shortest <= len(value) <= longest:
+        return False
+    if digits:
+        return is_digits(value)
+    return value.isascii() and value.isprintable()
+
+
+def answerable(mti: str) -> bool:
+    """Whether a message with this MTI gets an answer at all.
+
+    Only a request or an advice of ISO 8583:1987 (version 0, function 0 or 2) from an acquirer
+    (origin 0, or 1 for a repeat) is answered; anything else (a response, 0210, 0810, 0410; an
+    MTI such as 0290; non-ASCII digits) is never answered, or a stray response would start an
+    echo storm (docs/protocol.md §2).
+    """
+    return is_digits(mti, 4) and mti[0] == "0" and mti[2] in "02" and mti[3] in "01"
+
+
+def response_mti(mti: str) -> str:
+    """0200 -> 0210, 0401 -> 0410, 0221 -> 0230 (only for `answerable` MTIs)."""
+    if not answerable(mti):
+        raise ValueError(f"MTI {mti!r} is not answered")
+    return mti[:2] + ("1" if mti[2] == "0" else "3") + "0"

@@ -1,0 +1,233 @@
+"""`parse_request`: a decoded `Message` read once into a typed `Request`.
+
+Every field check of docs/protocol.md §2-§4 happens here, before anything is looked up: the
+MTI (only requests are answered), DE11 and DE41 (without them nothing can be answered: the
+connection is closed), the LPS-87 field subset and mandatory fields (`schemas/lps87.toml`),
+and the format of every field the core reads. Numbers are ASCII `0-9` only
+(`switch.core.text.is_digits`). A request that fails is still a `Request`, with the response
+code it is refused with (`refusal`): the reason never quotes a card number.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from iso8583.errors import CodecError
+from iso8583.loyalty import parse_tlv
+from iso8583.message import Message
+from switch.core.codes import PC, RC
+from switch.core.model import TxnKey, txn_key
+from switch.core.protocol import (
+    CANONICAL_MTI,
+    CARD,
+    FINANCIAL,
+    REVERSALS,
+    Lps87,
+    answerable,
+    echoable,
+)
+from switch.core.text import is_digits
+
+_NO_TAGS: Mapping[str, str] = MappingProxyType({})
+#: 0500 totals: counts (DE74-77) and amounts (DE86-89).
+TOTALS_FIELDS = (74, 75, 76, 77, 86, 87, 88, 89)
+
+
+@dataclass(frozen=True, slots=True)
+class Ignored:
+    """A message the switch does not answer; `close`: its connection is closed as well."""
+
+    reason: str
+    close: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as the core reads it. Fields the message does not carry are empty."""
+
+    msg: Message
+    mti: str
+    #: The MTI a repeat stands for (0401 -> 0400, 0421 -> 0420, 0221 -> 0220).
+    canonical: str
+    tid: str
+    stan: str
+    de7: str
+    #: Refused before anything else is looked at: `30` (a field breaks its format or the
+    #: subset) or `12` (an MTI the switch does not support); `reason` says why.
+    refusal: RC | None = None
+    reason: str = ""
+    #: The request's content digest (`request_digest`), for retransmissions and `94`.
+    digest: bytes = b""
+    pc: str = ""
+    amount: int = 0
+    pan: str = ""
+    #: DE42 without its padding.
+    store_id: str = ""
+    batch: str = ""
+    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
+    #: A reversal's original: DE41 + the STAN and DE7 that DE90 names, and DE90's MTI.
+    original_key: tuple[str, str, str] | None = None
+    original_mti: str = ""
+    network_code: str = ""
+    #: DE14 as (year, month).
+    expiry: tuple[int, int] | None = None
+    #: A 0500's totals (DE74-77, DE86-89).
+    terminal_totals: Mapping[int, int] | None = None
+    #: DE52 is present as 8 bytes.
+    pin_block: bool = False
+
+    @property
+    def key(self) -> TxnKey:
+        return txn_key(self.tid, self.stan, self.de7)
+
+    @property
+    def original_txn_key(self) -> TxnKey:
+        assert self.original_key is not None
+        return txn_key(*self.original_key)
+
+
+class _FormatError(Exception):
+    """A field that breaks its format or the subset: answered `30`."""
+
+
+def request_digest(msg: Message) -> bytes:
+    """A digest of the request's content; repeats (0401, 0421, 0221) digest as their originals.
+
+    The MAC field is left out: the MAC authenticates the content, and a re-MACed
+    retransmission is the same request.
+    """
+    h = hashlib.blake2b(digest_size=16)
+    h.update(CANONICAL_MTI.get(msg.mti, msg.mti).encode())
+    for number in sorted(msg.fields):
+        if number in (64, 128):
+            continue
+        value = msg.fields[number]
+        h.update(b"\x1e%d\x1f" % number)
+        h.update(value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))
+    return h.digest()
+
+
+def parse_request(msg: Message, protocol: Lps87) -> Request | Ignored:
+    """Read `msg` once; `Ignored` when it must not be answered (docs/protocol.md §2)."""
+    mti = msg.mti
+    if not isinstance(mti, str) or not answerable(mti):
+        return Ignored(f"MTI {mti!r} is not a request")
+    stan, tid = msg.fields.get(11), msg.fields.get(41)
+    if not (isinstance(stan, str) and is_digits(stan, 6) and isinstance(tid, str)
+            and echoable(41, tid)):
+        return Ignored("DE11 or DE41 is missing or unreadable: nothing to answer to",
+                       close=True)
+    raw7 = msg.fields.get(7)
+    de7 = raw7 if isinstance(raw7, str) else ""
+    canonical = CANONICAL_MTI.get(mti, mti)
+    if not protocol.supports(mti):
+        return Request(msg, mti, canonical, tid, stan, de7, RC.INVALID_TRANSACTION,
+                       f"MTI {mti} is not supported")
+    try:
+        return _parse(msg, protocol, mti, canonical, tid, stan, de7)
+    except _FormatError as exc:
+        return Request(msg, mti, canonical, tid, stan, de7, RC.FORMAT_ERROR, str(exc))
+
+
+def undecodable(mti: str, stan: str, tid: str, de7: str, reason: str,
+                tpdu: bytes | None = None) -> Request | Ignored:
+    """A frame the codec could not decode, from the MTI, DE11, DE41 and DE7 it did read:
+    refused `30` when it is a request that can be answered."""
+    fields: dict[int, str | bytes] = {11: stan, 41: tid}
+    if de7:
+        fields[7] = de7
+    msg = Message(mti=mti, fields=fields, tpdu=tpdu)
+    if not answerable(mti):
+        return Ignored(f"MTI {mti!r} is not a request")
+    if not is_digits(stan, 6):
+        return Ignored("DE11 is unreadable: nothing to answer to", close=True)
+    return Request(msg, mti, CANONICAL_MTI.get(mti, mti), tid, stan,
+                   de7 if is_digits(de7, 10) else "", RC.FORMAT_ERROR, reason)
+
+
+def _text(msg: Message, number: int) -> str:
+    value = msg.fields.get(number)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _FormatError(f"DE{number} must be text")
+    return value
+
+
+def _digits(msg: Message, number: int, length: int | None = None) -> str:
+    value = _text(msg, number)
+    if not is_digits(value, length):
+        raise _FormatError(f"DE{number} must be {length or 'some'} digits (0-9)")
+    return value
+
+
+def _pan(msg: Message) -> str:
+    if 2 in msg.fields:
+        return _text(msg, 2)
+    return _text(msg, 35).split("=", 1)[0].split("D", 1)[0]
+
+
+def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, stan: str,
+           de7: str) -> Request:
+    fields = msg.fields
+    outside = sorted(n for n in fields if n not in protocol.fields)
+    if outside:
+        raise _FormatError(f"DE{outside[0]} is not a field of LPS-87")
+    for need in protocol.required(mti):
+        if need == CARD:
+            if 2 not in fields and 35 not in fields:
+                raise _FormatError("DE2 or DE35 is mandatory")
+        elif need not in fields:
+            raise _FormatError(f"DE{need} is mandatory in {mti}")
+    _digits(msg, 7, 10)
+    tags = _NO_TAGS
+    if 48 in fields:
+        try:
+            tags = MappingProxyType(parse_tlv(_text(msg, 48)))
+        except CodecError as exc:
+            raise _FormatError(f"DE48: {exc}") from None
+    for number in (42, 62, 70):
+        if number in fields and not echoable(number, fields[number]):
+            raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
+    store_id = _text(msg, 42).rstrip()
+    digest = request_digest(msg)
+    if canonical == "0800":
+        return Request(msg, mti, canonical, tid, stan, de7, tags=tags,
+                       network_code=_text(msg, 70), store_id=store_id)
+    if canonical == "0500":
+        totals = {n: int(_digits(msg, n)) for n in TOTALS_FIELDS}
+        return Request(msg, mti, canonical, tid, stan, de7, digest=digest, tags=tags,
+                       pc=_digits(msg, 3, 6), store_id=store_id, batch=_text(msg, 62),
+                       terminal_totals=MappingProxyType(totals))
+    if canonical not in FINANCIAL:
+        raise _FormatError(f"MTI {mti} has no parser")  # the schema names an MTI we lack
+    pc = _digits(msg, 3, 6)
+    amount = 0
+    if 4 in fields:
+        amount = int(_digits(msg, 4, 12))
+    elif pc not in protocol.amount_optional:
+        raise _FormatError(f"DE4 is mandatory for processing code {pc}")
+    expiry = None
+    if 14 in fields:
+        yymm = _digits(msg, 14, 4)
+        if not 1 <= int(yymm[2:]) <= 12:
+            raise _FormatError("DE14 is not YYMM")
+        expiry = (2000 + int(yymm[:2]), int(yymm[2:]))
+    original_key, original_mti = None, ""
+    if canonical in REVERSALS:
+        de90 = _digits(msg, 90, 42)
+        original_key, original_mti = (tid, de90[4:10], de90[10:20]), de90[:4]
+    elif pc == PC.REDEEM and "RP" in tags and not is_digits(tags["RP"]):
+        raise _FormatError("DE48 RP must be digits (0-9)")
+    elif pc == PC.RETURN and "OR" not in tags:
+        raise _FormatError("a return needs DE48 OR (the original RRN)")
+    block = fields.get(52)
+    return Request(
+        msg, mti, canonical, tid, stan, de7, digest=digest, pc=pc, amount=amount,
+        pan=_pan(msg), store_id=store_id, batch=_text(msg, 62), tags=tags,
+        original_key=original_key, original_mti=original_mti, expiry=expiry,
+        pin_block=isinstance(block, bytes) and len(block) == 8,
+    )

@@ -1,0 +1,79 @@
+"""Reversal 0400/0420 and their repeats (docs/protocol.md §4, "Reversals").
+
+DE90 names the original on the same terminal (DE41). A reversal must match its original:
+the card (DE2 or DE35), the amount (DE4: there are no partial reversals, LPS-87 has no DE95),
+the processing code (DE3), the store (DE42) and DE90's MTI; otherwise it is declined `12`,
+remembered, and changes nothing. A matching reversal of an approved original not reversed yet
+undoes every lot move and program effect of it exactly (a reversed earn already spent leaves a
+debt) and counts in the original's batch; a repeated one is `00` with no effect. A reversal of
+an unknown original is `25` and leaves a tombstone, so that the original, should it arrive
+late, is declined `05` with no effect.
+"""
+
+from __future__ import annotations
+
+from switch.core.codes import CREDIT_PCS, DEBIT_PCS, RC, Kind
+from switch.core.entries import Entry
+from switch.core.ledger import CardEdit
+from switch.core.outcome import Context, Decision, approve, count, decline, finish, new_entry
+from switch.core.programs.club import ClubEffect
+from switch.core.protocol import CANONICAL_MTI
+from switch.core.request import Request
+
+
+def decide(ctx: Context) -> Decision:
+    req, state = ctx.req, ctx.state
+    entry = new_entry(req, Kind.REVERSAL, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
+                      ctx.coalition.id)
+    entry.detail = {"original_mti": req.original_mti}
+    record = state.remembered(req.original_txn_key)
+    if record is None or not record.reversible:
+        return finish(ctx, entry, RC.ORIGINAL_NOT_FOUND, tombstone=True)
+    original = state.uncommitted.get(record.journal_id)
+    if original is None:
+        original = ctx.facts.original(record.journal_id)
+    if original is None:
+        raise AssertionError(f"remembered original #{record.journal_id} is not in the journal")
+    differs = mismatch(req, original)
+    if differs:
+        entry.detail["mismatch"] = differs
+        return finish(ctx, entry, RC.INVALID_TRANSACTION,
+                      reason=f"reversal does not match its original: {differs}")
+    entry.original_id = original.id
+    card = state.cards.get(original.pan)
+    if record.reversed or not record.approved or card is None:
+        return finish(ctx, entry, RC.APPROVED, reason="nothing to undo")
+    edit = CardEdit(card)
+    live = {lot.id: lot for lot in (*card.lots, *card.purse)}
+    for move in original.lot_deltas:
+        # Not on the card: spent (remaining 0) since; the move names the lot in full.
+        lot = live.get(move.lot_id) or move.lot.with_remaining(0)
+        edit.move(lot, -move.delta)
+    entry.detail["undone"] = True
+    program = original.detail.get("program")
+    if program:
+        edit.undo(ClubEffect.from_json(program), state.config, ctx.day)
+    counted = None
+    if original.pc in CREDIT_PCS or original.pc in DEBIT_PCS:
+        counted = count(ctx, (original.terminal_id, original.batch),
+                        credit=original.pc in CREDIT_PCS, reversal=True, amount=original.amount)
+        if counted is None:
+            return decline(ctx, entry, RC.OVER_LIMIT, reason="the batch's totals would overflow")
+    return approve(ctx, entry, edit, {}, counted=counted,
+                   reversed_=(req.original_txn_key, record.reversed_now()))
+
+
+def mismatch(req: Request, original: Entry) -> str:
+    """What of the reversal disagrees with its original ("" when it matches); never the PAN."""
+    if req.pan != original.pan:
+        return "card (DE2/DE35)"
+    if req.amount != original.amount:
+        return "amount (DE4; partial reversals are not supported)"
+    if req.pc != original.pc:
+        return "processing code (DE3)"
+    if req.store_id != original.store_id:
+        return "store (DE42)"
+    if CANONICAL_MTI.get(req.original_mti, req.original_mti) != \
+            CANONICAL_MTI.get(original.mti, original.mti):
+        return "DE90's original MTI"
+    return ""
