@@ -89,7 +89,7 @@ def test_lps_serve_refuses_a_world_readable_database_in_one_line(tmp_path: Path)
     assert done.returncode == 3
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert lines[0].startswith("lps: ")
+    assert lines[0].startswith("lps serve: ")  # docs/cli.md: `lps COMMAND: what is wrong`
     assert "has mode 0644" in lines[0] and "chmod 600" in lines[0]
     os.chmod(tmp_path / "lps.db", 0o600)  # mended as the line says: it opens again
     store = SqliteStore(tmp_path / "lps.db")
