@@ -9,6 +9,7 @@ import html
 import re
 import socket
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,9 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from switch.config import Config, load_config
+import uvicorn
+
 from switch.console import auth
-from switch.console.db import open_db
-from switch.console.server import App, Settings, make_server
+from switch.console.db import open_console
+from switch.console.web import Console as App
+from switch.console.web import Settings, asgi
 from switch.core.authorizer import handle
 from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
@@ -80,40 +84,61 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
             store.append(decision.entries)
     finally:
         store.close()
-    open_db(db).close()
+    open_console(db).close()
     sw = config.switch
     return Env(root, cfg_path, config, now, business_day(then, sw.zone, sw.business_day_cutover),
                pans)
 
 
-def add_staff(env: Env, username: str, role: str) -> None:
-    conn = open_db(env.config.switch.database)
+def cdb(env: Env) -> Any:
+    """A connection to the console's own database of this environment."""
+    return open_console(env.config.switch.database)
+
+
+def add_staff(env: Env, username: str, role: str, *, language: str = "en",
+              stores: tuple[str, ...] = ()) -> None:
+    """A staff member; English unless asked (most tests read the English messages; the
+    Persian pages have tests of their own)."""
+    conn = cdb(env)
     try:
-        auth.add_staff(conn, "test", username, role, PASSWORD, env.now)
+        auth.add_staff(conn, "test", username, role, PASSWORD, env.now, stores=stores,
+                       language=language)
     finally:
         conn.close()
 
 
 class Console:
-    """`App` served on 127.0.0.1:<free port> in a thread; `with` stops it."""
+    """The console's ASGI app served by uvicorn on 127.0.0.1:<free port> in a thread, on a
+    socket bound here; `with` waits until it answers and stops it after."""
 
     def __init__(self, env: Env, **settings: Any) -> None:
         self.clock_now = env.now
         settings.setdefault("settlement_out", env.root / "settled")
         self.app = App(env.config, str(env.config_path),
                        Settings(clock=lambda: self.clock_now, **settings))
-        self.server = make_server(self.app, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(asgi(self.app), log_level="warning",
+                                                    access_log=False, lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> Console:
         self.thread.start()
+        deadline = time.monotonic() + 60  # a readiness wait, not a measured duration
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the console did not start")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.server.should_exit = True
+        self.thread.join(60)
+        self.sock.close()
         self.app.close()
 
 
