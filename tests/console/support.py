@@ -3,11 +3,15 @@ real HTTP on a free port, with a small cookie-keeping client."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import html
 import re
 import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
@@ -18,9 +22,9 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
-from switch.config import Config, load_config
 import uvicorn
 
+from switch.config import Config, load_config
 from switch.console import auth
 from switch.console.db import open_console
 from switch.console.web import Console as App
@@ -151,7 +155,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class Reply:
     status: int
     body: str
-    headers: dict[str, str]
+    headers: Any  # http.client.HTTPMessage: names case-insensitive, as in HTTP
 
     @property
     def location(self) -> str:
@@ -175,9 +179,9 @@ class Client:
     def _do(self, req: urllib.request.Request) -> Reply:
         try:
             with self.opener.open(req, timeout=30) as r:
-                reply = Reply(r.status, r.read().decode(), dict(r.headers))
+                reply = Reply(r.status, r.read().decode(), r.headers)
         except urllib.error.HTTPError as e:
-            reply = Reply(e.code, e.read().decode(), dict(e.headers))
+            reply = Reply(e.code, e.read().decode(), e.headers)
         m = CSRF.search(reply.body)
         if m:
             self.csrf = m.group(1)
@@ -212,3 +216,51 @@ def iter_roles() -> Iterator[str]:
     from switch.console.roles import ROLES
 
     yield from ROLES
+
+
+@contextlib.contextmanager
+def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
+    """The real `lps serve` on this environment (card changes go through its admin socket);
+    waits until its admin socket exists, stops it after."""
+    from switch.server import admin_socket_path
+
+    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config",
+                             str(env.config_path), "--log-level", "WARNING"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock = admin_socket_path(env.config.switch.database)
+    deadline = time.monotonic() + 60  # readiness wait, not a measured duration
+    try:
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"switch did not start: {err}")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def snapshot(env: Env) -> tuple[object, ...]:
+    """Every row of the switch's and the console's databases and the configuration file."""
+    from switch.console.db import console_path
+
+    out: list[object] = [env.config_path.read_bytes()]
+    for path, queries in ((env.config.switch.database, (
+            "SELECT * FROM journal ORDER BY id", "SELECT * FROM lots ORDER BY id",
+            "SELECT * FROM cards ORDER BY pan")),
+            (console_path(env.config.switch.database), (
+            "SELECT username, role, active, password_hash FROM staff ORDER BY username",
+            "SELECT * FROM adjustments ORDER BY id", "SELECT * FROM audit_log ORDER BY id",
+            "SELECT COUNT(*) FROM login_failures"))):
+        conn = sqlite3.connect(path)
+        try:
+            out.extend(conn.execute(q).fetchall() for q in queries)
+        finally:
+            conn.close()
+    return tuple(out)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from switch.config import load_config
-from switch.console.db import open_db
+from switch.console.db import open_console as open_db
 from switch.core.luhn import mask_pan
 from tests.console.support import PASSWORD, Console, Env, add_staff
 from tests.console.webdriver import Browser, find_browser, required

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from switch.config import Config
 from switch.console import campaigns, db
-from switch.console.i18n import N_
+from switch.console.i18n import N_, Refusal
 from switch.console.views import page, say
 from switch.console.web import BadInput, Console, Ctx, route
 from switch.i18n import WEEK, jalali_date
@@ -165,7 +165,7 @@ def _edit(console: Console, ctx: Ctx, action: str) -> Response:
             edit = campaigns.plan(cur, owner, action, index, table)
             campaigns.commit(ctx.cdb, cur, edit, f"staff:{ctx.user}",
                              ctx.now.isoformat(timespec="seconds"))
-        except campaigns.EditError as exc:
+        except Refusal as exc:  # campaigns.EditError, or typed text refused
             raise BadInput(exc) from None
     done = {"add": N_("Campaign {name} added to {owner} (recorded in the audit log)."),
             "change": N_("Campaign {name} changed in {owner} (recorded in the audit log)."),
