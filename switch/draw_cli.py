@@ -90,15 +90,9 @@ def entrants(config: Config, coalition: str, when: dt.date, by: str) -> list[Ent
 
 def _audited_commitments(db: Path, target: str) -> list[dict[str, Any]]:
     """The `draw.commit` rows of the audit log for one draw (the log is append-only)."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        rows = conn.execute("SELECT after FROM console_audit WHERE action = 'draw.commit' "
-                            "AND target = ? ORDER BY id", (target,)).fetchall()
-    except sqlite3.OperationalError:  # no console table yet: nothing was ever audited
-        rows = []
-    finally:
-        conn.close()
-    return [json.loads(r[0]) for r in rows if r[0]]
+    from switch.console.audit import read_cli
+
+    return [json.loads(r.after) for r in read_cli(db, "draw.commit", target) if r.after]
 
 
 def _target(coalition: str, when: dt.date) -> str:

@@ -41,26 +41,31 @@ def _loose(path: Path) -> int | None:
     return mode if mode & 0o077 else None
 
 
-def check_private(path: str | os.PathLike[str], error: Callable[[str], Exception]) -> None:
-    """Raise `error(one line)` when a file of the database may be used by group or others."""
+SWITCH_HOLDS = "the switch's database holds card numbers and keys"
+
+
+def check_private(path: str | os.PathLike[str], error: Callable[[str], Exception],
+                  holds: str = SWITCH_HOLDS) -> None:
+    """Raise `error(one line)` when a file of the database may be used by group or others;
+    `holds` says what the file keeps that makes it private."""
     files = database_files(Path(path))
     loose = [(p, mode) for p in files if (mode := _loose(p)) is not None]
     if loose:
         first, mode = loose[0]
-        raise error(f"{first} has mode {mode:04o}; the switch's database holds card numbers and "
-                    f"keys and must be 0600 (chmod 600 {' '.join(str(p) for p in files)})")
+        raise error(f"{first} has mode {mode:04o}; {holds} and must be 0600 "
+                    f"(chmod 600 {' '.join(str(p) for p in files)})")
 
 
 @contextlib.contextmanager
-def private_database(path: str | os.PathLike[str],
-                     error: Callable[[str], Exception]) -> Iterator[None]:
+def private_database(path: str | os.PathLike[str], error: Callable[[str], Exception],
+                     holds: str = SWITCH_HOLDS) -> Iterator[None]:
     """Around opening a read-write connection to `path`: a new database (and the files SQLite
     makes for it inside the block) is created 0600; an existing one must be 0600 already."""
     path = Path(path)
     if path.exists():
-        check_private(path, error)
+        check_private(path, error, holds)
         yield
-        check_private(path, error)  # a -wal or -shm made by someone else's connection
+        check_private(path, error, holds)  # a -wal or -shm made by someone else's connection
         return
     with _UMASK_LOCK:
         old = os.umask(0o177)
@@ -74,4 +79,4 @@ def private_database(path: str | os.PathLike[str],
         with contextlib.suppress(FileNotFoundError, PermissionError):
             if _loose(created) is not None and created.stat().st_uid == os.getuid():
                 created.chmod(PRIVATE)
-    check_private(path, error)
+    check_private(path, error, holds)

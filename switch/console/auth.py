@@ -24,13 +24,15 @@ import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from switch.console import audit
+from switch.console.i18n import N_, Refusal
 from switch.console.roles import ROLES
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
@@ -43,15 +45,15 @@ _hasher = PasswordHasher()
 _DUMMY = _hasher.hash(secrets.token_hex(16))
 
 
-class AuthError(ValueError):
+class AuthError(Refusal):
     """A refused staff operation or login, with a message fit to show."""
 
 
 class RetryLater(AuthError):
     """Refused for now; `retry_after` seconds is when trying again makes sense."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
+    def __init__(self, template: str, retry_after: int, **params: Any) -> None:
+        super().__init__(template, **params)
         self.retry_after = max(1, retry_after)
 
 
@@ -63,12 +65,20 @@ class Busy(RetryLater):
     """Every password hashing slot and queue place is taken (HTTP 503)."""
 
 
+LANGUAGES = ("fa", "en")
+
+
 @dataclass(frozen=True, slots=True)
 class Staff:
     username: str
     role: str
     active: bool
     created_at: str
+    language: str = "fa"
+    last_login: str | None = None
+    #: The stores this member is limited to; empty: the whole coalition (docs/console.md,
+    #: "Store-scoped staff").
+    stores: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +87,9 @@ class Session:
     role: str
     csrf: str
     expires_at: str
+    language: str = "fa"
+    stores: tuple[str, ...] = ()
+    token_hash: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,7 +140,7 @@ class HashingGate:
     @contextlib.contextmanager
     def slot(self) -> Iterator[None]:
         """Hold one hashing slot; `Busy` at once when the queue is full, or after the wait."""
-        busy = "the console is busy checking other passwords: try again in a moment"
+        busy = N_("the console is busy checking other passwords: try again in a moment")
         with self._lock:
             if self._admitted >= self._capacity:
                 raise Busy(busy, 2)
@@ -193,57 +206,94 @@ def _iso(t: dt.datetime) -> str:
 
 def check_username(username: str) -> str:
     if not USERNAME.match(username):
-        raise AuthError("a username is 2-32 characters: lower-case letters, digits, '.', '_' "
-                        "or '-', starting with a letter")
+        raise AuthError(N_("a username is 2-32 characters: lower-case letters, digits, '.', '_' "
+                           "or '-', starting with a letter"))
     return username
 
 
 def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise AuthError(f"a password has {MIN_PASSWORD} to {MAX_PASSWORD} characters")
+        raise AuthError(N_("a password has {min} to {max} characters"), min=MIN_PASSWORD,
+                        max=MAX_PASSWORD)
     if not password.isprintable():
-        raise AuthError("a password has printable characters only")
+        raise AuthError(N_("a password has printable characters only"))
     return password
+
+
+def check_language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise AuthError(N_("language must be fa or en; got {typed}"), typed=language[:8])
+    return language
 
 
 def check_role(role: str) -> str:
     if role not in ROLES:
-        raise AuthError(f"role must be one of {', '.join(ROLES)}; got {role!r}")
+        raise AuthError(N_("role must be one of {roles}; got {typed}"), roles=", ".join(ROLES),
+                        typed=role[:20])
     return role
 
 
+_STAFF = "SELECT username, role, active, created_at, language, last_login FROM staff"
+
+
+def _stores(conn: sqlite3.Connection, username: str) -> tuple[str, ...]:
+    return tuple(r[0] for r in conn.execute(
+        "SELECT store_id FROM staff_stores WHERE username = ? ORDER BY store_id", (username,)))
+
+
+def _staff(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Staff:
+    return Staff(row[0], row[1], bool(row[2]), row[3], row[4], row[5], _stores(conn, row[0]))
+
+
 def get_staff(conn: sqlite3.Connection, username: str) -> Staff | None:
-    row = conn.execute("SELECT username, role, active, created_at FROM console_staff "
-                       "WHERE username = ?", (username,)).fetchone()
-    return Staff(row[0], row[1], bool(row[2]), row[3]) if row else None
+    row = conn.execute(f"{_STAFF} WHERE username = ?", (username,)).fetchone()
+    return _staff(conn, row) if row else None
 
 
 def list_staff(conn: sqlite3.Connection) -> list[Staff]:
-    return [Staff(r[0], r[1], bool(r[2]), r[3]) for r in conn.execute(
-        "SELECT username, role, active, created_at FROM console_staff ORDER BY username")]
+    return [_staff(conn, r) for r in conn.execute(f"{_STAFF} ORDER BY username").fetchall()]
+
+
+def check_stores(stores: Iterable[str], known: Iterable[str]) -> tuple[str, ...]:
+    """The stores a member is limited to, each one of the configuration's."""
+    names = set(known)
+    out = tuple(sorted({s.strip() for s in stores if s.strip()}))
+    unknown = [s for s in out if s not in names]
+    if unknown:
+        raise AuthError(N_("unknown store {store}"), store=unknown[0][:20])
+    return out
 
 
 def add_staff(conn: sqlite3.Connection, actor: str, username: str, role: str, password: str,
-              now: dt.datetime, gate: HashingGate | None = None) -> Staff:
-    """Create an account; validated before anything is written, audited in the same commit."""
+              now: dt.datetime, gate: HashingGate | None = None, stores: Sequence[str] = (),
+              language: str = "fa") -> Staff:
+    """Create an account; validated before anything is written, audited in the same commit.
+
+    `stores` limits it to those stores (checked against the configuration by the caller)."""
     check_username(username)
     check_role(role)
     check_password(password)
+    check_language(language)
     with _hashing(gate):
         digest = _hasher.hash(password)
     conn.execute("BEGIN IMMEDIATE")
     try:
         if get_staff(conn, username) is not None:
-            raise AuthError(f"staff {username!r} exists already")
-        conn.execute("INSERT INTO console_staff VALUES (?, ?, ?, 1, ?)",
-                     (username, role, digest, _iso(now)))
-        audit.append(conn, _iso(now), actor, "staff.add", f"staff:{username}", None,
-                     {"role": role, "active": True})
+            raise AuthError(N_("staff {user} exists already"), user=username)
+        conn.execute("INSERT INTO staff (username, role, password_hash, active, created_at, "
+                     "language) VALUES (?, ?, ?, 1, ?, ?)",
+                     (username, role, digest, _iso(now), language))
+        conn.executemany("INSERT INTO staff_stores VALUES (?, ?)",
+                         [(username, s) for s in stores])
+        after: dict[str, Any] = {"role": role, "active": True}
+        if stores:
+            after["stores"] = list(stores)
+        audit.append(conn, _iso(now), actor, "staff.add", f"staff:{username}", None, after)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
-    return Staff(username, role, True, _iso(now))
+    return Staff(username, role, True, _iso(now), language, None, tuple(stores))
 
 
 def disable_staff(conn: sqlite3.Connection, actor: str, username: str,
@@ -253,13 +303,13 @@ def disable_staff(conn: sqlite3.Connection, actor: str, username: str,
     try:
         staff = get_staff(conn, username)
         if staff is None:
-            raise AuthError(f"no staff member {username!r}")
+            raise AuthError(N_("no staff member {user}"), user=username[:40])
         if not staff.active:
-            raise AuthError(f"staff {username!r} is already disabled")
+            raise AuthError(N_("staff {user} is already disabled"), user=username)
         if actor == f"staff:{username}":
-            raise AuthError("you cannot disable your own account")
-        conn.execute("UPDATE console_staff SET active = 0 WHERE username = ?", (username,))
-        conn.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
+            raise AuthError(N_("you cannot disable your own account"))
+        conn.execute("UPDATE staff SET active = 0 WHERE username = ?", (username,))
+        _end_sessions(conn, username)
         audit.append(conn, _iso(now), actor, "staff.disable", f"staff:{username}",
                      {"active": True}, {"active": False})
         conn.execute("COMMIT")
@@ -277,10 +327,10 @@ def reset_password(conn: sqlite3.Connection, actor: str, username: str, password
     conn.execute("BEGIN IMMEDIATE")
     try:
         if get_staff(conn, username) is None:
-            raise AuthError(f"no staff member {username!r}")
-        conn.execute("UPDATE console_staff SET password_hash = ? WHERE username = ?",
+            raise AuthError(N_("no staff member {user}"), user=username[:40])
+        conn.execute("UPDATE staff SET password_hash = ? WHERE username = ?",
                      (digest, username))
-        conn.execute("DELETE FROM console_sessions WHERE username = ?", (username,))
+        _end_sessions(conn, username)
         # The hashes are not audit material: record that it changed, not what to.
         audit.append(conn, _iso(now), actor, "staff.reset-password", f"staff:{username}",
                      None, {"password": "changed", "sessions": "ended"})
@@ -288,6 +338,12 @@ def reset_password(conn: sqlite3.Connection, actor: str, username: str, password
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def _end_sessions(conn: sqlite3.Connection, username: str) -> None:
+    conn.execute("DELETE FROM card_handles WHERE session_hash IN "
+                 "(SELECT token_hash FROM sessions WHERE username = ?)", (username,))
+    conn.execute("DELETE FROM sessions WHERE username = ?", (username,))
 
 
 def _token_hash(token: str) -> str:
@@ -306,7 +362,7 @@ def login(conn: sqlite3.Connection, username: str, password: str, client: str,
     address = client_key(client)
     since = _iso(now - limits.failure_window)
     failures, last = conn.execute(
-        "SELECT COUNT(*), MAX(at) FROM console_login_failures "
+        "SELECT COUNT(*), MAX(at) FROM login_failures "
         "WHERE username = ? AND client = ? AND at > ?", (username[:64], address, since)
     ).fetchone()
     if last is not None:
@@ -315,9 +371,9 @@ def login(conn: sqlite3.Connection, username: str, password: str, client: str,
             audit.append(conn, _iso(now), f"login:{address}", "login.refused",
                          f"staff:{username[:40]}", None, {"reason": "delay"})
             wait = int((ready - now).total_seconds() + 0.999)
-            raise TooSoon(f"too many failed logins for this username from your address: try "
-                          f"again in {wait} seconds", wait)
-    row = conn.execute("SELECT password_hash, role, active FROM console_staff "
+            raise TooSoon(N_("too many failed logins for this username from your address: try "
+                             "again in {seconds} seconds"), wait, seconds=wait)
+    row = conn.execute("SELECT password_hash, role, active FROM staff "
                        "WHERE username = ?", (username,)).fetchone()
     ok = False
     with _hashing(gate):
@@ -327,27 +383,31 @@ def login(conn: sqlite3.Connection, username: str, password: str, client: str,
             ok = False
     if not ok or row is None or not row[2]:
         with _transaction(conn):
-            conn.execute("DELETE FROM console_login_failures WHERE at <= ?", (since,))
-            conn.execute("INSERT INTO console_login_failures (username, client, at) "
+            conn.execute("DELETE FROM login_failures WHERE at <= ?", (since,))
+            conn.execute("INSERT INTO login_failures (username, client, at) "
                          "VALUES (?,?,?)", (username[:64], address, _iso(now)))
             audit.append(conn, _iso(now), f"login:{address}", "login.failed",
                          f"staff:{username[:40]}", None, None)
-        raise AuthError("wrong username or password, or the account is disabled")
+        raise AuthError(N_("wrong username or password, or the account is disabled"))
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     expires = _iso(now + limits.session_ttl)
     with _transaction(conn):
-        conn.execute("DELETE FROM console_sessions WHERE expires_at <= ?", (_iso(now),))
-        conn.execute("DELETE FROM console_login_failures WHERE username = ? AND client = ?",
+        conn.execute("DELETE FROM sessions WHERE expires_at <= ?", (_iso(now),))
+        conn.execute("DELETE FROM login_failures WHERE username = ? AND client = ?",
                      (username[:64], address))
-        conn.execute("INSERT INTO console_sessions VALUES (?, ?, ?, ?, ?)",
+        conn.execute("INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
                      (_token_hash(token), username, csrf, _iso(now), expires))
+        conn.execute("UPDATE staff SET last_login = ? WHERE username = ?", (_iso(now), username))
         audit.append(conn, _iso(now), f"staff:{username}", "login", f"staff:{username}",
                      None, {"client": client})
     if _hasher.check_needs_rehash(row[0]):
         with contextlib.suppress(Busy), _hashing(gate):  # done at a later login otherwise
-            conn.execute("UPDATE console_staff SET password_hash = ? WHERE username = ?",
+            conn.execute("UPDATE staff SET password_hash = ? WHERE username = ?",
                          (_hasher.hash(password), username))
-    return token, Session(username, row[1], csrf, expires)
+    staff = get_staff(conn, username)
+    assert staff is not None
+    return token, Session(username, row[1], csrf, expires, staff.language, staff.stores,
+                          _token_hash(token))
 
 
 def session(conn: sqlite3.Connection, token: str | None, now: dt.datetime,
@@ -357,19 +417,44 @@ def session(conn: sqlite3.Connection, token: str | None, now: dt.datetime,
         return None
     th = _token_hash(token)
     row = conn.execute(
-        "SELECT s.username, f.role, s.csrf, s.expires_at, f.active FROM console_sessions s "
-        "JOIN console_staff f ON f.username = s.username WHERE s.token_hash = ?",
+        "SELECT s.username, f.role, s.csrf, s.expires_at, f.active FROM sessions s "
+        "JOIN staff f ON f.username = s.username WHERE s.token_hash = ?",
         (th,)).fetchone()
     if row is None or not row[4] or row[3] <= _iso(now):
         return None
     expires = _iso(now + limits.session_ttl)
-    conn.execute("UPDATE console_sessions SET expires_at = ? WHERE token_hash = ?", (expires, th))
-    return Session(row[0], row[1], row[2], expires)
+    conn.execute("UPDATE sessions SET expires_at = ? WHERE token_hash = ?", (expires, th))
+    lang = conn.execute("SELECT language FROM staff WHERE username = ?", (row[0],)).fetchone()
+    return Session(row[0], row[1], row[2], expires, lang[0], _stores(conn, row[0]), th)
+
+
+def set_language(conn: sqlite3.Connection, username: str, language: str) -> None:
+    """Remember the member's language (not audited: it changes only what they read)."""
+    check_language(language)
+    conn.execute("UPDATE staff SET language = ? WHERE username = ?", (language, username))
+
+
+def remember_card(conn: sqlite3.Connection, session: Session, ref: str, pan: str,
+                  now: dt.datetime) -> None:
+    """An opaque handle of a looked-up card for this session, so pages never carry its number;
+    kept in the database so every worker process knows it (ended with the session)."""
+    with _transaction(conn):
+        conn.execute("DELETE FROM card_handles WHERE session_hash NOT IN "
+                     "(SELECT token_hash FROM sessions)")
+        conn.execute("INSERT INTO card_handles VALUES (?, ?, ?, ?)",
+                     (session.token_hash, ref, pan, _iso(now)))
+
+
+def card_of(conn: sqlite3.Connection, session: Session, ref: str) -> str | None:
+    row = conn.execute("SELECT pan FROM card_handles WHERE session_hash = ? AND ref = ?",
+                       (session.token_hash, ref)).fetchone()
+    return str(row[0]) if row else None
 
 
 def logout(conn: sqlite3.Connection, token: str, who: str, now: dt.datetime) -> None:
     with _transaction(conn):
-        conn.execute("DELETE FROM console_sessions WHERE token_hash = ?", (_token_hash(token),))
+        conn.execute("DELETE FROM card_handles WHERE session_hash = ?", (_token_hash(token),))
+        conn.execute("DELETE FROM sessions WHERE token_hash = ?", (_token_hash(token),))
         audit.append(conn, _iso(now), f"staff:{who}", "logout", f"staff:{who}")
 
 

@@ -10,7 +10,6 @@ switch reads its configuration at start, so an edit takes effect when the switch
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import hashlib
 import math
 import os
@@ -27,13 +26,19 @@ from tomlkit.items import AoT, Array, InlineTable, Table
 
 from switch.config import Campaign, Config, ConfigError, parse_config
 from switch.console import audit
+from switch.console.i18n import N_, Label, Refusal, text_refusal
 from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
+from switch.i18n import DateError, parse_date
 
 ACTIONS = ("add", "change", "remove")
+#: The form's field names as messages name them, and what each whole number is.
+FIELDS = (N_("from"), N_("to"), N_("bonus"), N_("hour_from"), N_("hour_to"),
+          N_("expire_after_days"), N_("points added to each earn"), N_("an hour 0-24"),
+          N_("days"))
 MAX_NAME = 60
 
 
-class EditError(ValueError):
+class EditError(Refusal):
     """A refused edit: the message names the field; the file and the audit log are unchanged."""
 
 
@@ -71,9 +76,12 @@ def _validate(text: str, file: str) -> Config:
     try:
         return parse_config(tomllib.loads(text), file)
     except tomllib.TOMLDecodeError as exc:
-        raise EditError(f"not valid TOML: {exc}") from None
+        raise EditError(N_("not valid TOML: {detail}"), detail=str(exc)) from None
     except ConfigError as exc:
-        raise EditError(f"{exc.key}: {exc.reason}" if exc.key else exc.reason) from None
+        # The switch's loader words its reasons in English; they name the key and are shown
+        # as they are, after a translated lead (docs/console.md, "Editing campaigns").
+        raise EditError(N_("the switch's loader refuses it: {detail}"),
+                        detail=f"{exc.key}: {exc.reason}" if exc.key else exc.reason) from None
 
 
 def read(config_path: str | Path) -> Current:
@@ -82,12 +90,13 @@ def read(config_path: str | Path) -> Current:
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise EditError(f"cannot read the configuration file {path}: {exc}") from None
+        raise EditError(N_("cannot read the configuration file {path}: {detail}"), path=path,
+                        detail=str(exc)) from None
     try:
         config = _validate(text, str(config_path))
     except EditError as exc:
-        raise EditError(f"the configuration file {path} is not valid as it is now ({exc}); "
-                        "fix it by hand first") from None
+        raise EditError(N_("the configuration file {path} is not valid as it is now ({detail}); "
+                           "fix it by hand first"), path=path, detail=str(exc)) from None
     return Current(path, text, digest(text), config)
 
 
@@ -105,7 +114,8 @@ def campaigns_of(config: Config, owner: str) -> tuple[Campaign, ...]:
         return config.coalitions[oid].campaigns
     if kind == "store" and oid in config.stores:
         return config.stores[oid].campaigns
-    raise EditError(f"owner: no store or coalition {owner!r} in the configuration")
+    raise EditError(N_("owner: no store or coalition '{owner}' in the configuration"),
+                    owner=owner[:40])
 
 
 def values(c: Campaign) -> dict[str, Any]:
@@ -134,17 +144,21 @@ def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
     try:
         return parse_int(text, name, minimum=-10**15, maximum=10**15)
     except TextError:
-        raise EditError(f"{name}: must be a whole number ({what}), got {text[:20]!r}") from None
+        raise EditError(N_("{field}: must be a whole number ({what}), got {typed}"),
+                        field=Label(name), what=Label(what), typed=text[:20]) from None
 
 
 def _day(form: Mapping[str, str], name: str) -> str:
-    text = to_ascii_digits(form.get(name, "")).strip()
+    """A typed date (Jalali or Gregorian, docs/console.md "Dates") as the file's ISO date."""
+    text = form.get(name, "")
     try:
-        if len(text) != 10 or not is_digits(text.replace("-", "")):
-            raise ValueError
-        return dt.date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise EditError(f"{name}: must be a date YYYY-MM-DD, got {text[:20]!r}") from None
+        return parse_date(text).isoformat()
+    except DateError as exc:
+        if exc.reason == "day":
+            raise EditError(N_("{field}: {typed}: that month has only {days} days"),
+                            field=Label(name), typed=exc.text, days=exc.days) from None
+        raise EditError(N_("{field}: must be a date YYYY/MM/DD (Jalali) or YYYY-MM-DD, got "
+                           "{typed}"), field=Label(name), typed=text[:20]) from None
 
 
 def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
@@ -156,11 +170,11 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
     try:  # Persian with ZWNJ welcome; stored normalised (docs/console.md)
         name = normalize_text(form.get("name", ""), "name", allow_empty=True)
     except TextError as exc:
-        raise EditError(f"name: {str(exc).removeprefix('name ')}") from None
+        raise text_refusal(exc, "name", N_("name")) from None
     if not name:
-        raise EditError("name: must not be empty")
+        raise EditError(N_("name: must not be empty"))
     if len(name) > MAX_NAME:
-        raise EditError(f"name: must be 1-{MAX_NAME} printable characters")
+        raise EditError(N_("name: must be 1-{max} printable characters"), max=MAX_NAME)
     out: dict[str, Any] = {"name": name, "from": _day(form, "from"), "to": _day(form, "to")}
     text = to_ascii_digits(form.get("multiplier", "")).strip().replace("\u066b", ".")
     if text:
@@ -171,7 +185,8 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
         except ValueError:
             multiplier = math.nan
         if not math.isfinite(multiplier):
-            raise EditError(f"multiplier: must be a number such as 1.5, got {text!r}")
+            raise EditError(N_("multiplier: must be a number such as 1.5, got {typed}"),
+                            typed=text[:20])
         out["multiplier"] = multiplier
     bonus = _whole(form, "bonus", "points added to each earn")
     if bonus is not None:
@@ -184,13 +199,13 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
                 raise ValueError
             out["weekdays"] = [int(w) for w in typed]
         except ValueError:
-            raise EditError("weekdays: must be numbers 0 (Monday) to 6 (Sunday) separated by "
-                            f"commas, got {text!r}") from None
+            raise EditError(N_("weekdays: must be numbers 0 (Monday) to 6 (Sunday) separated by "
+                               "commas, got {typed}"), typed=text[:40]) from None
     start = _whole(form, "hour_from", "an hour 0-24")
     end = _whole(form, "hour_to", "an hour 0-24")
     if (start is None) != (end is None):
-        raise EditError("hours: give both the first hour and the hour it ends, or neither "
-                        "(all day)")
+        raise EditError(N_("hours: give both the first hour and the hour it ends, or neither "
+                           "(all day)"))
     if start is not None:
         out["hours"] = [start, end]
     days = _whole(form, "expire_after_days", "days")
@@ -202,7 +217,7 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
 def parse_index(text: str) -> int:
     bare = to_ascii_digits(text).strip()
     if not is_digits(bare) or len(bare) > 6:
-        raise EditError(f"index: must be a campaign's number, got {text[:20]!r}")
+        raise EditError(N_("index: must be a campaign's number, got {typed}"), typed=text[:20])
     return int(bare)
 
 
@@ -230,24 +245,25 @@ def plan(current: Current, owner: str, action: str, index: int | None,
          table: dict[str, Any] | None) -> Edit:
     """The new text of the file for one edit, validated by the switch's loader; writes nothing."""
     if action not in ACTIONS:
-        raise EditError(f"action: must be one of {', '.join(ACTIONS)}")
+        raise EditError(N_("action: must be add, change or remove"))
     old = campaigns_of(current.config, owner)
     if action != "add":
         assert index is not None
         if index >= len(old):
-            raise EditError(f"index: {owner} has no campaign #{index} (it has {len(old)}); "
-                            "reload the page")
+            raise EditError(N_("index: {owner} has no campaign #{index} (it has {count}); "
+                               "reload the page"), owner=owner, index=index, count=len(old))
     doc = tomlkit.parse(current.text)
     holder = _holder(doc, owner)
     container = holder.get("campaigns")
     if container is None:
         if action != "add":
-            raise EditError(f"index: {owner} has no campaigns")
+            raise EditError(N_("index: {owner} has no campaigns"), owner=owner)
         container = tomlkit.array()
         container.multiline(True)
         holder["campaigns"] = container
     if not isinstance(container, AoT | Array):
-        raise EditError(f"owner: {owner}'s campaigns are not an array in the file")
+        raise EditError(N_("owner: the campaigns of {owner} are not an array in the file"),
+                        owner=owner)
     if action == "add":
         assert table is not None
         container.append(_item(container, table))
@@ -263,7 +279,8 @@ def plan(current: Current, owner: str, action: str, index: int | None,
     # The edit must change that campaign array and nothing else.
     old_data, new_data = tomllib.loads(current.text), tomllib.loads(text)
     if _without(old_data, owner) != _without(new_data, owner):
-        raise EditError("the edit would change more than the campaigns; nothing was written")
+        raise EditError(N_("the edit would change more than the campaigns; nothing was "
+                           "written"))
     after_list = campaigns_of(new, owner)
     before = values(old[index]) if action != "add" else None
     after = values(after_list[index]) if action != "remove" else None
@@ -308,8 +325,8 @@ def commit(conn: sqlite3.Connection, current: Current, edit: Edit, actor: str, a
         try:
             write_atomic(current.path, edit.text)
         except OSError as exc:
-            raise EditError(f"cannot write {current.path}: {exc.strerror}; nothing "
-                            "changed") from None
+            raise EditError(N_("cannot write {path}: {detail}; nothing changed"),
+                            path=current.path, detail=exc.strerror or str(exc)) from None
         replaced = True
         conn.execute("COMMIT")
     except BaseException:

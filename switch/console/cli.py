@@ -14,6 +14,7 @@ import sys
 
 from switch.cli import add_config_argument, config_from
 from switch.cli_input import InputError, whole
+from switch.console.db import console_path
 from switch.console.roles import ROLES
 from switch.core.text import is_digits, to_ascii_digits
 
@@ -35,25 +36,27 @@ def _password(args: argparse.Namespace) -> str:
 
 def cmd_staff(args: argparse.Namespace) -> int:
     from switch.console import auth
-    from switch.console.db import open_db
+    from switch.console.db import open_console
 
     config = config_from(args)
-    conn = open_db(config.switch.database)
+    conn = open_console(config.switch.database)
     now = dt.datetime.now(dt.UTC)
     try:
         if args.action == "list":
             for s in auth.list_staff(conn):
                 print(f"{s.username:32} {s.role:11} {'active' if s.active else 'disabled':9} "
-                      f"{s.created_at}")
+                      f"{s.created_at} {','.join(s.stores) or 'all-stores'}")
             return 0
         if args.username is None:
-            raise auth.AuthError(f"{args.action} needs a username")
+            raise ValueError(f"{args.action} needs a username")
         if args.action == "add":
             if args.role is None:
-                raise auth.AuthError(f"add needs --role ({', '.join(ROLES)})")
+                raise ValueError(f"add needs --role ({', '.join(ROLES)})")
             auth.check_username(args.username)
             auth.check_role(args.role)
-            auth.add_staff(conn, _actor(), args.username, args.role, _password(args), now)
+            stores = auth.check_stores(args.store or (), config.stores)
+            auth.add_staff(conn, _actor(), args.username, args.role, _password(args), now,
+                           stores=stores, language=args.language)
         elif args.action == "disable":
             auth.disable_staff(conn, _actor(), args.username, now)
         else:
@@ -86,32 +89,73 @@ def _mqtt(text: str) -> str:
 
 
 def cmd_console(args: argparse.Namespace) -> int:
-    from pathlib import Path
+    """Serve the console with uvicorn on a socket bound here (so port 0 is named at once)."""
+    import json
+    import os
+    import socket
 
-    from switch.console.auth import Limits
-    from switch.console.server import App, Settings, make_server
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     config = config_from(args)
-    settings = Settings(
-        approval_threshold=args.approval_threshold,
-        limits=Limits(max_failures=args.max_failures,
-                      session_ttl=dt.timedelta(minutes=args.session_minutes),
-                      max_hashing=args.max_hashing, hashing_queue=args.hashing_queue),
-        settlement_out=Path(args.settlement_out) if args.settlement_out else None,
-        mqtt=args.mqtt, secure_cookies=args.secure_cookies)
-    app = App(config, args.config, settings)
     host, port = args.listen
-    server = make_server(app, host, port)
-    print(f"lps console: http://{host}:{server.server_address[1]}/ "
-          f"(database {config.switch.database})", flush=True)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        server.serve_forever()
+        sock.bind((host, port))
+    except OSError as exc:
+        raise InputError(f"--listen {host}:{port}: {exc.strerror}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    os.environ[ENV] = json.dumps({
+        "config": str(args.config), "approval_threshold": args.approval_threshold,
+        "max_failures": args.max_failures, "session_minutes": args.session_minutes,
+        "max_hashing": args.max_hashing, "hashing_queue": args.hashing_queue,
+        "settlement_out": args.settlement_out, "mqtt": args.mqtt,
+        "secure_cookies": args.secure_cookies, "money": args.money})
+    proxy = args.forwarded_allow_ips
+    server_config = uvicorn.Config(
+        "switch.console.cli:app_from_environment", factory=True, workers=args.workers,
+        proxy_headers=bool(proxy), forwarded_allow_ips=proxy or None, server_header=False,
+        timeout_graceful_shutdown=args.shutdown_seconds, log_level="warning",
+        access_log=False)
+    print(f"lps console: http://{host}:{sock.getsockname()[1]}/ (database "
+          f"{console_path(config.switch.database)}, {args.workers} worker(s))", flush=True)
+    try:
+        if args.workers > 1:
+            Multiprocess(server_config, sockets=[sock]).run()
+        else:
+            uvicorn.Server(server_config).run(sockets=[sock])
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
-        app.close()
+        sock.close()
     return 0
+
+
+ENV = "LPS_CONSOLE_SETTINGS"
+
+
+def app_from_environment() -> object:
+    """The ASGI app of one worker, from the settings `lps console` put in the environment."""
+    import json
+    import os
+    from pathlib import Path
+
+    from switch.config import load_config
+    from switch.console.auth import Limits
+    from switch.console.web import Console, Settings, asgi
+
+    s = json.loads(os.environ[ENV])
+    settings = Settings(
+        approval_threshold=s["approval_threshold"],
+        limits=Limits(max_failures=s["max_failures"],
+                      session_ttl=dt.timedelta(minutes=s["session_minutes"]),
+                      max_hashing=s["max_hashing"], hashing_queue=s["hashing_queue"]),
+        settlement_out=Path(s["settlement_out"]) if s["settlement_out"] else None,
+        mqtt=s["mqtt"], secure_cookies=s["secure_cookies"], money=s["money"])
+    return asgi(Console(load_config(s["config"]), s["config"], settings))
 
 
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,6 +167,11 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--role", help=f"add: one of {', '.join(ROLES)}")
     p.add_argument("--password-stdin", action="store_true",
                    help="read the password as one line of stdin (scripts)")
+    p.add_argument("--store", action="append",
+                   help="add: limit the account to this store (repeat for several; default: "
+                        "the whole coalition)")
+    p.add_argument("--language", choices=("fa", "en"), default="fa",
+                   help="add: the console's language for this account (default: %(default)s)")
     add_config_argument(p)
     p.set_defaults(func=cmd_staff)
 
@@ -150,4 +199,14 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                                "the dashboard shows the terminals online")
     p.add_argument("--secure-cookies", action="store_true",
                    help="mark cookies Secure (when served through a TLS reverse proxy)")
+    p.add_argument("--workers", type=whole("--workers", 1), default=1,
+                   help="worker processes (default: %(default)s)")
+    p.add_argument("--forwarded-allow-ips", default="",
+                   help="comma-separated addresses of reverse proxies whose X-Forwarded-For "
+                        "and X-Forwarded-Proto are believed (default: none)")
+    p.add_argument("--shutdown-seconds", type=whole("--shutdown-seconds", 1), default=30,
+                   help="on SIGTERM, how long requests in progress may finish "
+                        "(default: %(default)s)")
+    p.add_argument("--money", choices=("rial", "toman"), default="rial",
+                   help="show amounts in rials or in tomans (default: %(default)s)")
     p.set_defaults(func=cmd_console)

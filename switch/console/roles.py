@@ -1,7 +1,9 @@
-"""Roles and the one table that says which role may call which endpoint.
+"""Roles, the one table that says which role may call which endpoint, and store scoping.
 
 Every route of the server is in `ENDPOINTS`; the server refuses to start a route that is not
-(see `server.Router`), and the tests call every endpoint as every role against this table.
+(see `web.routes`), and the tests call every endpoint as every role against this table. A member
+may also be limited to some stores (docs/console.md, "Store-scoped staff"): `WHOLE_COALITION`
+names the endpoints that act on or show the whole coalition, which such a member never uses.
 """
 
 from __future__ import annotations
@@ -10,16 +12,18 @@ ADMIN, MARKETING, SUPPORT, SETTLEMENT, AUDITOR = (
     "admin", "marketing", "support", "settlement", "auditor")
 ROLES = (ADMIN, MARKETING, SUPPORT, SETTLEMENT, AUDITOR)
 ALL = frozenset(ROLES)
-#: Not a role: the endpoint needs no session (the login form, the stylesheet).
+#: Not a role: the endpoint needs no session (the login form, the stylesheet and fonts).
 PUBLIC = frozenset({"public"})
 
 #: (method, path) -> roles allowed.
 ENDPOINTS: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/login"): PUBLIC,
     ("POST", "/login"): PUBLIC,
-    ("GET", "/static/console.css"): PUBLIC,
+    ("GET", "/static/{name}"): PUBLIC,
     ("POST", "/logout"): ALL,
+    ("POST", "/language"): ALL,
     ("GET", "/"): ALL,
+    ("GET", "/search"): frozenset({ADMIN, SUPPORT, AUDITOR}),
     ("GET", "/cards"): frozenset({ADMIN, SUPPORT, AUDITOR}),
     ("POST", "/cards"): frozenset({ADMIN, SUPPORT, AUDITOR}),
     ("POST", "/cards/reveal"): frozenset({ADMIN, SUPPORT}),
@@ -34,6 +38,7 @@ ENDPOINTS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/programs/campaigns/add"): frozenset({ADMIN, MARKETING}),
     ("POST", "/programs/campaigns/change"): frozenset({ADMIN, MARKETING}),
     ("POST", "/programs/campaigns/remove"): frozenset({ADMIN, MARKETING}),
+    ("GET", "/reports"): frozenset({ADMIN, MARKETING, SETTLEMENT, AUDITOR}),
     ("GET", "/settlement"): frozenset({ADMIN, SETTLEMENT, AUDITOR}),
     ("GET", "/settlement/day"): frozenset({ADMIN, SETTLEMENT, AUDITOR}),
     ("GET", "/settlement/file"): frozenset({ADMIN, SETTLEMENT, AUDITOR}),
@@ -45,10 +50,23 @@ ENDPOINTS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/staff/reset-password"): frozenset({ADMIN}),
 }
 
+#: Endpoints that act on, or show, the whole coalition: refused (403) to store-scoped staff.
+#: Blocking a card stops it in every store; a settlement run settles every store; the audit
+#: log and the staff list are the coalition's.
+WHOLE_COALITION = frozenset({
+    ("POST", "/cards/block"), ("POST", "/cards/unblock"), ("POST", "/settlement/run"),
+    ("GET", "/audit"), ("GET", "/staff"), ("POST", "/staff/add"), ("POST", "/staff/disable"),
+    ("POST", "/staff/reset-password"),
+})
+
 #: Roles that may see a whole card number (each showing is audited); the others see it masked.
 FULL_PAN = frozenset({ADMIN, SUPPORT})
 
 
-def allowed(role: str, method: str, path: str) -> bool:
+def allowed(role: str, method: str, path: str, scoped: bool = False) -> bool:
     roles = ENDPOINTS.get((method, path))
-    return roles is not None and (roles is PUBLIC or role in roles)
+    if roles is None:
+        return False
+    if roles is PUBLIC:
+        return True
+    return role in roles and not (scoped and (method, path) in WHOLE_COALITION)

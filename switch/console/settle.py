@@ -19,12 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from settlement.seal import default_register
+from switch.console.i18n import N_, Refusal
+from switch.console.queries import Scope
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
 SAFE_NAME = re.compile(r"^[a-z_]+\.(csv|json|html)$")
 
 
-class SettleError(ValueError):
+#: The files a store-scoped member gets, each cut to the rows of their stores (by this column).
+SCOPED_FILES = {"positions.csv": "store_id", "sv_positions.csv": "store_id",
+                "breakage.csv": "store_id", "reconciliation.csv": "store_id"}
+
+
+class SettleError(Refusal):
     """Bad input or a failed run, with a message fit to show."""
 
 
@@ -63,32 +70,65 @@ def days(database: Path) -> list[Day]:
 
 
 def check_day(text: str) -> dt.date:
+    """A business day as typed: Jalali or Gregorian, Persian or ASCII digits."""
+    from switch.i18n import DateError, parse_date
+
     try:
-        return dt.date.fromisoformat(text.strip())
-    except ValueError:
-        raise SettleError(f"a business day is YYYY-MM-DD, got {text[:20]!r}") from None
+        return parse_date(text)
+    except DateError as exc:
+        raise date_refusal(exc) from None
+
+
+def date_refusal(exc: Exception) -> Refusal:
+    """A typed date refused with its reason (switch.i18n.DateError)."""
+    from switch.i18n import DateError
+
+    assert isinstance(exc, DateError)
+    if exc.reason == "day":
+        return Refusal(N_("{date}: that month has only {days} days"), date=exc.text,
+                       days=exc.days)
+    if exc.reason == "month":
+        return Refusal(N_("{date}: a month is 1 to 12"), date=exc.text)
+    return Refusal(N_("a date is YYYY/MM/DD in the Jalali calendar (or YYYY-MM-DD "
+                      "Gregorian), got {date}"), date=exc.text)
 
 
 def day(database: Path, when: dt.date) -> Day:
     for d in days(database):
         if d.business_day == when.isoformat():
             return d
-    raise SettleError(f"business day {when} has not been settled")
+    raise SettleError(N_("business day {day} has not been settled"), day=when)
 
 
-def files(d: Day) -> list[tuple[str, int]]:
+def files(d: Day, scope: Scope | None = None) -> list[tuple[str, int]]:
+    """The day's files (name, size); for a scoped reader only those cut to their stores."""
     out = Path(d.out_dir)
     if not out.is_dir():
         return []
-    return sorted((p.name, p.stat().st_size) for p in out.iterdir()
-                  if p.is_file() and SAFE_NAME.match(p.name))
+    found = sorted((p.name, p.stat().st_size) for p in out.iterdir()
+                   if p.is_file() and SAFE_NAME.match(p.name))
+    if scope is None or not scope.limited:
+        return found
+    return [(n, len(read_file(d, n, scope))) for n, _ in found if n in SCOPED_FILES]
 
 
-def read_file(d: Day, name: str) -> bytes:
-    """One of the day's files, by a name from its own listing (no path ever taken from input)."""
-    if name not in {n for n, _ in files(d)}:
-        raise SettleError(f"business day {d.business_day} has no file {name[:40]!r}")
-    return (Path(d.out_dir) / name).read_bytes()
+def read_file(d: Day, name: str, scope: Scope | None = None) -> bytes:
+    """One of the day's files, by a name from its own listing (no path ever taken from input);
+    for a scoped reader a CSV of their stores' rows only."""
+    names = {n for n, _ in files(d)}
+    if name not in names or (scope is not None and scope.limited and name not in SCOPED_FILES):
+        raise SettleError(N_("business day {day} has no file {name}"), day=d.business_day,
+                          name=name[:40])
+    data = (Path(d.out_dir) / name).read_bytes()
+    if scope is None or not scope.limited:
+        return data
+    rows = list(csv.DictReader(io.StringIO(data.decode())))
+    header = next(csv.reader(io.StringIO(data.decode())), [])
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, header, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(scope.rows(rows, SCOPED_FILES[name]))
+    return buf.getvalue().encode()
 
 
 def summary(d: Day) -> dict[str, Any]:
@@ -108,12 +148,13 @@ def charts(d: Day) -> list[str]:
     return [m for m in SVG.findall(html) if "<script" not in m.lower()]
 
 
-def positions(d: Day) -> list[dict[str, str]]:
+def positions(d: Day, scope: Scope, name: str = "positions.csv") -> list[dict[str, str]]:
+    """The day's net positions (or another per-store CSV), the reader's stores only."""
     try:
-        text = read_file(d, "positions.csv").decode()
+        text = read_file(d, name).decode()
     except SettleError:
         return []
-    return list(csv.DictReader(io.StringIO(text)))
+    return scope.rows(csv.DictReader(io.StringIO(text)), "store_id")
 
 
 def run(config_path: str, database: Path, out_root: Path, when: dt.date, reopen: bool,

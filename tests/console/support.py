@@ -3,12 +3,17 @@ real HTTP on a free port, with a small cookie-keeping client."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import html
 import re
 import socket
+import sqlite3
+import subprocess
+import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -17,10 +22,13 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from typing import Any
 
+import uvicorn
+
 from switch.config import Config, load_config
 from switch.console import auth
-from switch.console.db import open_db
-from switch.console.server import App, Settings, make_server
+from switch.console.db import open_console
+from switch.console.web import Console as App
+from switch.console.web import Settings, asgi
 from switch.core.authorizer import handle
 from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
@@ -80,40 +88,61 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
             store.append(decision.entries)
     finally:
         store.close()
-    open_db(db).close()
+    open_console(db).close()
     sw = config.switch
     return Env(root, cfg_path, config, now, business_day(then, sw.zone, sw.business_day_cutover),
                pans)
 
 
-def add_staff(env: Env, username: str, role: str) -> None:
-    conn = open_db(env.config.switch.database)
+def cdb(env: Env) -> Any:
+    """A connection to the console's own database of this environment."""
+    return open_console(env.config.switch.database)
+
+
+def add_staff(env: Env, username: str, role: str, *, language: str = "en",
+              stores: tuple[str, ...] = ()) -> None:
+    """A staff member; English unless asked (most tests read the English messages; the
+    Persian pages have tests of their own)."""
+    conn = cdb(env)
     try:
-        auth.add_staff(conn, "test", username, role, PASSWORD, env.now)
+        auth.add_staff(conn, "test", username, role, PASSWORD, env.now, stores=stores,
+                       language=language)
     finally:
         conn.close()
 
 
 class Console:
-    """`App` served on 127.0.0.1:<free port> in a thread; `with` stops it."""
+    """The console's ASGI app served by uvicorn on 127.0.0.1:<free port> in a thread, on a
+    socket bound here; `with` waits until it answers and stops it after."""
 
     def __init__(self, env: Env, **settings: Any) -> None:
         self.clock_now = env.now
         settings.setdefault("settlement_out", env.root / "settled")
         self.app = App(env.config, str(env.config_path),
                        Settings(clock=lambda: self.clock_now, **settings))
-        self.server = make_server(self.app, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(asgi(self.app), log_level="warning",
+                                                    access_log=False, lifespan="on"))
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> Console:
         self.thread.start()
+        deadline = time.monotonic() + 60  # a readiness wait, not a measured duration
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the console did not start")
+            time.sleep(0.01)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
+        self.server.should_exit = True
+        self.thread.join(60)
+        self.sock.close()
         self.app.close()
 
 
@@ -126,7 +155,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 class Reply:
     status: int
     body: str
-    headers: dict[str, str]
+    headers: Any  # http.client.HTTPMessage: names case-insensitive, as in HTTP
 
     @property
     def location(self) -> str:
@@ -150,9 +179,9 @@ class Client:
     def _do(self, req: urllib.request.Request) -> Reply:
         try:
             with self.opener.open(req, timeout=30) as r:
-                reply = Reply(r.status, r.read().decode(), dict(r.headers))
+                reply = Reply(r.status, r.read().decode(), r.headers)
         except urllib.error.HTTPError as e:
-            reply = Reply(e.code, e.read().decode(), dict(e.headers))
+            reply = Reply(e.code, e.read().decode(), e.headers)
         m = CSRF.search(reply.body)
         if m:
             self.csrf = m.group(1)
@@ -187,3 +216,51 @@ def iter_roles() -> Iterator[str]:
     from switch.console.roles import ROLES
 
     yield from ROLES
+
+
+@contextlib.contextmanager
+def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
+    """The real `lps serve` on this environment (card changes go through its admin socket);
+    waits until its admin socket exists, stops it after."""
+    from switch.server import admin_socket_path
+
+    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config",
+                             str(env.config_path), "--log-level", "WARNING"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    sock = admin_socket_path(env.config.switch.database)
+    deadline = time.monotonic() + 60  # readiness wait, not a measured duration
+    try:
+        while not sock.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                err = proc.stderr.read().decode() if proc.stderr else ""
+                raise AssertionError(f"switch did not start: {err}")
+            time.sleep(0.05)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def snapshot(env: Env) -> tuple[object, ...]:
+    """Every row of the switch's and the console's databases and the configuration file."""
+    from switch.console.db import console_path
+
+    out: list[object] = [env.config_path.read_bytes()]
+    for path, queries in ((env.config.switch.database, (
+            "SELECT * FROM journal ORDER BY id", "SELECT * FROM lots ORDER BY id",
+            "SELECT * FROM cards ORDER BY pan")),
+            (console_path(env.config.switch.database), (
+            "SELECT username, role, active, password_hash FROM staff ORDER BY username",
+            "SELECT * FROM adjustments ORDER BY id", "SELECT * FROM audit_log ORDER BY id",
+            "SELECT COUNT(*) FROM login_failures"))):
+        conn = sqlite3.connect(path)
+        try:
+            out.extend(conn.execute(q).fetchall() for q in queries)
+        finally:
+            conn.close()
+    return tuple(out)

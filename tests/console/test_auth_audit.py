@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from switch.console import audit, auth
-from switch.console.db import open_db
+from switch.console.db import open_console as open_db
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff, make_env
 
 
@@ -25,7 +25,7 @@ def test_passwords_are_stored_as_argon2id_only(env: Env) -> None:
     add_staff(env, "sue", "support")
     conn = _conn(env)
     try:
-        stored = conn.execute("SELECT password_hash FROM console_staff").fetchone()[0]
+        stored = conn.execute("SELECT password_hash FROM staff").fetchone()[0]
         assert stored.startswith("$argon2id$") and PASSWORD not in stored
         assert "sue" in {s.username for s in auth.list_staff(conn)}
     finally:
@@ -43,7 +43,8 @@ def test_unknown_user_and_disabled_user_get_the_same_answer(env: Env) -> None:
         for user in ("sue", "nobody"):
             reply = Client(console.url).login(user)
             assert reply.status == 401
-            assert "wrong username or password, or the account is disabled" in reply.text()
+            # The login page is Persian until someone is known.
+            assert "نام کاربری یا گذرواژه نادرست است، یا حساب غیرفعال است" in reply.text()
 
 
 def test_sessions_expire_when_idle_and_end_at_logout_or_disable(env: Env) -> None:
@@ -76,7 +77,7 @@ def test_the_audit_log_refuses_update_and_delete(env: Env) -> None:
     add_staff(env, "sue", "support")
     conn = _conn(env)
     try:
-        for sql in ("UPDATE console_audit SET actor = 'mallory'", "DELETE FROM console_audit"):
+        for sql in ("UPDATE audit_log SET actor = 'mallory'", "DELETE FROM audit_log"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
                 conn.execute(sql)
         assert audit.verify(conn) == (1, None)
@@ -92,14 +93,14 @@ def test_tampering_behind_the_triggers_breaks_the_chain(env: Env, tamper: str) -
             audit.append(conn, f"2026-11-23T10:00:0{n}+00:00", "test", "staff.add", f"staff:a{n}",
                          None, {"role": "auditor"})
         assert audit.verify(conn) == (3, None)
-        conn.execute("DROP TRIGGER console_audit_no_update")
-        conn.execute("DROP TRIGGER console_audit_no_delete")
+        conn.execute("DROP TRIGGER audit_log_no_update")
+        conn.execute("DROP TRIGGER audit_log_no_delete")
         if tamper == "alter":
-            conn.execute("UPDATE console_audit SET after = '{\"role\":\"admin\"}' WHERE id = 2")
+            conn.execute("UPDATE audit_log SET after = '{\"role\":\"admin\"}' WHERE id = 2")
             assert audit.verify(conn)[1] == "row 2 was altered (its hash does not match its " \
                                             "content)"
         else:
-            conn.execute("DELETE FROM console_audit WHERE id = 2")
+            conn.execute("DELETE FROM audit_log WHERE id = 2")
             assert audit.verify(conn)[1] == "row 2 is missing (next is 3)"
     finally:
         conn.close()

@@ -15,11 +15,13 @@ import pytest
 
 from switch.client import TerminalClient
 from switch.console import cards
-from switch.console.db import open_db
+from switch.console.db import open_console as open_db
+from switch.console.i18n import Refusal
+from switch.console.queries import EVERYTHING
 from switch.core.calendar import business_day
 from switch.server import admin_socket_path
 from switch.store import SqliteStore
-from tests.console.support import Client, Console, Env, add_staff
+from tests.console.support import Client, Console, Env, add_staff, running_switch, snapshot
 from tests.switch.support import T1, earn
 
 S1, S2 = "STORE0000000001", "STORE0000000002"
@@ -27,13 +29,19 @@ S1, S2 = "STORE0000000001", "STORE0000000002"
 
 @pytest.fixture
 def conn(env: Env) -> Iterator[sqlite3.Connection]:
-    c = open_db(env.config.switch.database)
-    yield c
-    c.close()
+    """The console's database, with the real switch running (card changes go through it)."""
+    with running_switch(env):
+        c = open_db(env.config.switch.database)
+        yield c
+        c.close()
+
+
+def _money(env: Env) -> sqlite3.Connection:
+    return sqlite3.connect(env.config.switch.database)
 
 
 def _available(env: Env, conn: sqlite3.Connection, pan: str) -> int:
-    return cards.lookup(conn, env.config, pan, env.now).available
+    return cards.lookup(env.config, pan, EVERYTHING, env.now).available
 
 
 def _sound(env: Env) -> None:
@@ -59,12 +67,12 @@ def test_small_adjustment_applies_at_once_large_one_waits_for_a_checker(
     done = cards.decide(conn, env.config, "bob", big.id, True, env.now)
     assert (done.status, done.checker) == ("applied", "bob")
     assert _available(env, conn, pan) == start + 2001
-    row = conn.execute("SELECT kind, store_id, points, response_code, detail FROM journal "
-                       "ORDER BY id DESC LIMIT 1").fetchone()
+    row = _money(env).execute("SELECT kind, store_id, points, response_code, detail FROM "
+                              "journal ORDER BY id DESC LIMIT 1").fetchone()
     assert row[:4] == ("card_admin", S2, 1001, "00")
     assert json.loads(row[4]) == {"action": "adjust", "reason": "complaint", "by": "bob"}
-    lot = conn.execute("SELECT store_id, initial, remaining FROM lots ORDER BY id DESC "
-                       "LIMIT 1").fetchone()
+    lot = _money(env).execute("SELECT store_id, initial, remaining FROM lots ORDER BY id DESC "
+                              "LIMIT 1").fetchone()
     assert lot == (S2, 1001, 1001)  # the store that grants the points carries them
     _sound(env)
 
@@ -72,16 +80,16 @@ def test_small_adjustment_applies_at_once_large_one_waits_for_a_checker(
 def test_a_debit_draws_lots_in_burn_order_and_a_rejection_changes_nothing(
         env: Env, conn: sqlite3.Connection) -> None:
     pan = env.cards[1]
-    journal = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    journal = _money(env).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
     rejected = cards.request_adjustment(conn, env.config, "sue", pan, -600, S1, "fraud", 100,
                                         env.now)
     cards.decide(conn, env.config, "bob", rejected.id, False, env.now)
     assert cards.get_adjustment(conn, rejected.id).status == "rejected"
-    assert conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == journal
+    assert _money(env).execute("SELECT COUNT(*) FROM journal").fetchone()[0] == journal
     query = "SELECT store_id, earned_on, remaining FROM lots WHERE pan = ? ORDER BY id"
-    before = conn.execute(query, (pan,)).fetchall()
+    before = _money(env).execute(query, (pan,)).fetchall()
     cards.request_adjustment(conn, env.config, "sue", pan, -650, S1, "fraud", 1000, env.now)
-    after = conn.execute(query, (pan,)).fetchall()
+    after = _money(env).execute(query, (pan,)).fetchall()
     sw = env.config.switch
     y, t = str(env.yesterday), str(business_day(env.now, sw.zone, sw.business_day_cutover))
     # Seeded: yesterday 500 at S1 (burnt) and 600 at S2, today 100 at S1. The soonest expiry
@@ -99,7 +107,7 @@ def test_an_approval_the_card_can_no_longer_bear_stays_pending_with_the_reason(
     pending = cards.request_adjustment(conn, env.config, "sue", pan, -have, S1, "fraud", 10,
                                        env.now)
     cards.request_adjustment(conn, env.config, "bob", pan, -5, S1, "typo", 10, env.now)
-    with pytest.raises(cards.CardError, match="points available"):
+    with pytest.raises(Refusal, match="points available"):
         cards.decide(conn, env.config, "bob", pending.id, True, env.now)
     again = cards.get_adjustment(conn, pending.id)
     assert again.status == "pending" and "points available" in (again.error or "")
@@ -107,6 +115,7 @@ def test_an_approval_the_card_can_no_longer_bear_stays_pending_with_the_reason(
 
 
 def _start_switch(env: Env) -> subprocess.Popen[bytes]:
+    """The real switch, for the tests that stop it themselves (test_cli_audit.py)."""
     proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config",
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -166,7 +175,7 @@ def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    conn = open_db(env.config.switch.database)
+    conn = _money(env)
     try:
         actions = [r for r in conn.execute(
             "SELECT json_extract(detail, '$.action'), points FROM journal WHERE pan = ? AND "
@@ -188,22 +197,38 @@ def test_persian_reason_and_digits_are_read_as_people_type_them(
     with pytest.raises(cards.CardError):
         cards.check_pan(pan[:-1] + "²")  # a superscript two is not a digit
     typed = "جبران خسارت مشتري زهرا حسین‌زاده"  # Arabic yeh in "مشتري", a ZWNJ in the name
-    points, store, reason = cards.parse_adjustment(env.config, pan, "۱٬۲۰۰", S1, typed)
+    points, store, reason = cards.parse_adjustment(env.config, EVERYTHING, "۱٬۲۰۰", S1, typed)
     assert (points, store) == (1200, S1)
     assert reason == "جبران خسارت مشتری زهرا حسین\u200cزاده"  # Persian yeh, ZWNJ kept
-    assert cards.parse_adjustment(env.config, pan, "-۲۰۰", S1, " ok ")[::2] == (-200, "ok")
+    assert cards.parse_adjustment(env.config, EVERYTHING, "-۲۰۰", S1, " ok ")[::2] == (
+        -200, "ok")
     for bad_reason in ("line one\nline two", "evil \u202e txt", "", "\x07bell"):
-        with pytest.raises(cards.CardError, match="reason"):
-            cards.parse_adjustment(env.config, pan, "10", S1, bad_reason)
+        with pytest.raises(Refusal, match="reason"):
+            cards.parse_adjustment(env.config, EVERYTHING, "10", S1, bad_reason)
     for bad_points in ("١٠x", "²", "1e3", "0x10"):
         with pytest.raises(cards.CardError, match="whole number"):
-            cards.parse_adjustment(env.config, pan, bad_points, S1, "goodwill")
+            cards.parse_adjustment(env.config, EVERYTHING, bad_points, S1, "goodwill")
     start = _available(env, conn, pan)
     done = cards.request_adjustment(conn, env.config, "sue", pan, points, store, reason, 5000,
                                     env.now)
     assert done.reason == reason and _available(env, conn, pan) == start + 1200
-    row = conn.execute("SELECT detail FROM journal ORDER BY id DESC LIMIT 1").fetchone()
+    row = _money(env).execute("SELECT detail FROM journal ORDER BY id DESC LIMIT 1").fetchone()
     assert json.loads(row[0])["reason"] == reason
+
+
+def test_with_the_switch_stopped_a_card_change_is_refused_and_nothing_written(
+        env: Env, console: Console) -> None:
+    """The console never writes the money database itself (docs/console.md)."""
+    add_staff(env, "sue", "support")
+    client = Client(console.url)
+    client.login("sue")
+    ref = client.card_ref(env.cards[0])
+    before = snapshot(env)
+    for path, form in (("/cards/block", {}), ("/cards/adjust", {"points": "5", "store": S1,
+                                                                "reason": "goodwill"})):
+        reply = client.post(path, card=ref, **form)
+        assert reply.status == 400 and "the switch is not running" in reply.text(), path
+    assert snapshot(env) == before
 
 
 def test_console_forms_take_persian_digits(env: Env, console: Console) -> None:

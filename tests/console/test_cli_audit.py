@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from switch.console import audit
-from switch.console.db import open_db
+from switch.console.db import open_console as open_db
 from switch.core.luhn import mask_pan
 from tests.console.support import Env
 from tests.console.test_cards import _start_switch
@@ -252,7 +252,7 @@ def test_an_audit_row_that_cannot_be_written_fails_the_command(env: Env) -> None
     say so, so the operator records it by hand instead of believing nothing happened."""
     conn = open_db(env.config.switch.database)
     try:
-        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON console_audit "
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON audit_log "
                      "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END")
     finally:
         conn.close()

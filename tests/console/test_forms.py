@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,32 +11,36 @@ import pytest
 
 from switch.config import load_config
 from switch.console import cards
-from switch.console.db import open_db
+from switch.console.db import open_console as open_db
 from switch.core.luhn import luhn_complete
-from tests.console.support import Client, Console, Env, add_staff, make_env
+from tests.console.support import (
+    Client,
+    Console,
+    Env,
+    add_staff,
+    make_env,
+    running_switch,
+    snapshot,
+)
 
 Site = tuple[Env, Console, dict[str, Client], dict[str, str]]
 
 
 def _snapshot(db: Path) -> tuple[object, ...]:
-    """The database's rows and the switch's configuration file (beside it in these tests)."""
-    conn = sqlite3.connect(db)
-    try:
-        return ((db.parent / "lps.toml").read_bytes(), *(conn.execute(q).fetchall() for q in (
-            "SELECT * FROM journal ORDER BY id", "SELECT * FROM lots ORDER BY id",
-            "SELECT * FROM cards ORDER BY pan", "SELECT * FROM console_staff ORDER BY username",
-            "SELECT * FROM console_adjustments ORDER BY id",
-            "SELECT * FROM console_audit ORDER BY id",
-            "SELECT COUNT(*) FROM console_login_failures",
-        )))
-    finally:
-        conn.close()
+    """The databases' rows and the switch's configuration file (beside them in these tests)."""
+    return snapshot(SITE_ENV[0])
+
+
+SITE_ENV: list[Env] = []
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory,
          ) -> Iterator[tuple[Env, Console, dict[str, Client], dict[str, str]]]:
     env = make_env(tmp_path_factory.mktemp("forms"), n_cards=2)
+    SITE_ENV[:] = [env]
+    switch = running_switch(env)
+    switch.__enter__()
     for user, role in (("sue", "support"), ("ann", "admin"), ("sam", "settlement"),
                        ("mia", "marketing")):
         add_staff(env, user, role)
@@ -58,6 +61,7 @@ def site(tmp_path_factory: pytest.TempPathFactory,
                "ref": clients["sue"].card_ref(env.cards[0]), "day": str(env.yesterday),
                "version": hashlib.sha256(env.config_path.read_bytes()).hexdigest()}
         yield env, console, clients, ids
+    switch.__exit__(None, None, None)
 
 
 UNENROLLED = luhn_complete("628000999999999")
@@ -113,9 +117,10 @@ CASES = [
                                               "password": "long enough pw"}, "no staff member"),
     ("ann", "POST", "/staff/reset-password", {"username": "sue", "password": "short"},
      "password"),
-    ("sam", "POST", "/settlement/run", {"date": "yesterday"}, "YYYY-MM-DD"),
-    ("sam", "POST", "/settlement/run", {"date": ""}, "YYYY-MM-DD"),
-    ("sam", "GET", "/settlement/day", {"date": "2026-13-01"}, "YYYY-MM-DD"),
+    ("sam", "POST", "/settlement/run", {"date": "yesterday"}, "YYYY/MM/DD"),
+    ("sam", "POST", "/settlement/run", {"date": ""}, "YYYY/MM/DD"),
+    ("sam", "GET", "/settlement/day", {"date": "2026-13-01"}, "a month is 1 to 12"),
+    ("sam", "GET", "/settlement/day", {"date": "۱۴۰۵/۱۲/۳۰"}, "that month has only 29 days"),
     ("sam", "GET", "/settlement/day", {"date": "2001-01-01"}, "has not been settled"),
     ("sam", "GET", "/settlement/file", {"date": "{day}", "name": "../lps.db"}, "has no file"),
     ("sam", "GET", "/settlement/file", {"date": "{day}", "name": ""}, "has no file"),
@@ -123,8 +128,8 @@ CASES = [
       for change, message in (
           ({"name": " "}, "name: must not be empty"),
           ({"name": "x" * 61}, "name: must be 1-60 printable characters"),
-          ({"from": "2027-13-01"}, "from: must be a date YYYY-MM-DD"),
-          ({"to": ""}, "to: must be a date YYYY-MM-DD"),
+          ({"from": "2027-13-01"}, "from: must be a date YYYY/MM/DD"),
+          ({"to": ""}, "to: must be a date YYYY/MM/DD"),
           ({"from": "2027-02-01"}, "coalition.tehran-mall.campaigns[0].to: ends (2027-01-31) "
                                    "before it starts (2027-02-01)"),
           ({"multiplier": "abc"}, "multiplier: must be a number such as 1.5"),
@@ -183,7 +188,7 @@ def test_blank_login_is_refused_and_not_counted(
     for form in ({"username": "", "password": "x"}, {"username": "sue", "password": ""}):
         client.get("/login")
         reply = client.post("/login", **form)
-        assert reply.status == 400 and "Enter a username and a password" in reply.text()
+        assert reply.status == 400 and "نام کاربری و گذرواژه را وارد کنید" in reply.text()
     assert _snapshot(env.config.switch.database) == before
 
 
@@ -204,6 +209,6 @@ def test_the_campaign_the_bad_cases_spoil_is_itself_accepted(site: Site) -> None
     reply = clients["mia"].post("/programs/campaigns/add",
                                 **{k: v.format(**ids) for k, v in NEW.items()})
     assert reply.status == 200, reply.text()
-    assert "Campaign 'Winter' added" in reply.text()
+    assert "Campaign Winter added" in reply.text()
     assert [k.name for k in load_config(env.config_path).coalitions["tehran-mall"].campaigns] == [
         "Winter"]

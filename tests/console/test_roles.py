@@ -7,31 +7,29 @@ another role's call fail for a reason other than its role. A refused call change
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from switch.config import load_config
 from switch.console import audit, cards
-from switch.console.db import open_db
+from switch.console.db import open_console as open_db
 from switch.console.roles import ENDPOINTS, PUBLIC, ROLES, allowed
-from tests.console.support import Client, Console, Env, add_staff, make_env
+from tests.console.support import (
+    Client,
+    Console,
+    Env,
+    add_staff,
+    make_env,
+    running_switch,
+    snapshot,
+)
 
 LAST = ("POST", "/logout")
 
 
 def _snapshot(env: Env) -> tuple[object, ...]:
-    conn = sqlite3.connect(env.config.switch.database)
-    try:
-        return (env.config_path.read_bytes(), *(conn.execute(q).fetchall() for q in (
-            "SELECT COUNT(*), COALESCE(SUM(points), 0) FROM journal",
-            "SELECT pan, status FROM cards ORDER BY pan",
-            "SELECT username, role, active, password_hash FROM console_staff ORDER BY username",
-            "SELECT id, status FROM console_adjustments ORDER BY id",
-        )))
-    finally:
-        conn.close()
+    return snapshot(env)
 
 
 @pytest.fixture(scope="module")
@@ -63,6 +61,7 @@ def _call(client: Client, env: Env, role: str, key: tuple[str, str],
             "/settlement/day": {"date": str(env.yesterday)},
             "/settlement/file": {"date": str(env.yesterday), "name": "settlement.json"},
             "/programs/campaign": {"owner": "store:STORE0000000002", "index": "0"},
+            "/static/{name}": {},
         }.get(path, {})
         return client.get(path, **query).status
     ref = p.get("ref", "")
@@ -89,13 +88,14 @@ def _call(client: Client, env: Env, role: str, key: tuple[str, str],
         "/staff/disable": {"username": f"victim-{role}"},
         "/staff/reset-password": {"username": f"victim-{role}", "password": "another password"},
         "/logout": {},
+        "/language": {"language": "en", "back": "/"},
     }[path]
     return client.post(path, **form).status
 
 
 def test_every_endpoint_as_every_role(world: tuple[Env, dict[str, dict[str, str]]]) -> None:
     env, params = world
-    with Console(env) as console:
+    with running_switch(env), Console(env) as console:
         # A sealed day for the settlement pages (the settlement role's own run seals it too).
         admin = Client(console.url)
         admin.login("user-admin")
@@ -141,6 +141,7 @@ def test_without_a_session_every_protected_endpoint_sends_to_login(
         client = Client(console.url)
         for (method, path), roles in ENDPOINTS.items():
             if roles is PUBLIC:
+                path = path.replace("{name}", "console.css")
                 status = (client.get(path) if method == "GET" else client.post(path)).status
                 assert status in (200, 400, 403), (method, path, status)
                 continue
@@ -166,7 +167,7 @@ def test_a_post_without_the_csrf_token_is_refused(
 
 
 def test_every_route_has_a_handler_and_a_role_row() -> None:
-    from switch.console.server import HANDLERS
+    from switch.console.web import HANDLERS
 
     assert set(HANDLERS) == set(ENDPOINTS)
     for roles in ENDPOINTS.values():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from switch.console.db import console_path
 from tests.security.support import lps, write_config
 from tests.switch.support import T1
 
@@ -39,8 +40,8 @@ def test_a_terminal_with_a_key_needs_replace(tmp_path: Path) -> None:
         f"terminal {T1}: new terminal master key, check value {second}",
         f"  it replaces the key with check value {first}: until the terminal loads the new "
         "components its key exchange fails"]
-    with sqlite3.connect(db) as conn:
-        audited = conn.execute("SELECT before, after FROM console_audit WHERE action = "
+    with sqlite3.connect(console_path(db)) as conn:  # the console's database keeps the log
+        audited = conn.execute("SELECT before, after FROM audit_log WHERE action = "
                                "'keys.new-terminal' ORDER BY id").fetchall()
     assert audited == [(None, f'{{"tmk_kcv":"{first}"}}'),
                        (f'{{"tmk_kcv":"{first}"}}', f'{{"tmk_kcv":"{second}"}}')]

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from switch.console.db import open_db
 from switch.store import SqliteStore, StoreError, connect
 from tests.security.support import write_config
 
@@ -67,7 +66,7 @@ def test_a_looser_file_is_refused_by_every_opener(tmp_path: Path, which: str,
         (tmp_path / side).touch(mode=0o600)
     os.chmod(tmp_path / which, loose)
     before = (tmp_path / "lps.db").read_bytes()
-    for opener in (lambda: SqliteStore(db), lambda: connect(db), lambda: open_db(db),
+    for opener in (lambda: SqliteStore(db), lambda: connect(db),
                    lambda: connect(db, readonly=True)):
         with pytest.raises(StoreError) as info:
             opener()
