@@ -15,6 +15,7 @@ from settlement.day import settle_rows, stores_from_config
 from settlement.records import InputError
 from settlement.seal import Register, SealError
 from switch.config import load_config
+from switch.console.db import console_path
 from tests.settlement import scenario as sc
 
 AZAR = [dt.date(2026, 11, 22) + dt.timedelta(days=n) for n in range(30)]
@@ -195,8 +196,8 @@ def test_lps_report_invoices_seals_the_month_and_reruns_identically(database, tm
     assert report(database, out, "--month", "1405-08") == 0
     assert "identical to the sealed run" in capsys.readouterr().out
     assert {p.name: p.read_bytes() for p in (out / "1405-08").iterdir()} == first
-    with sqlite3.connect(database) as conn:
-        actions = [r[0] for r in conn.execute("SELECT action FROM console_audit ORDER BY id")]
+    with sqlite3.connect(console_path(database)) as conn:  # the console's own audit log
+        actions = [r[0] for r in conn.execute("SELECT action FROM audit_log ORDER BY id")]
     assert actions == ["invoices.run", "invoices.run"]
 
 
