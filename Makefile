@@ -13,7 +13,7 @@ DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-d
 DEMO_DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig
 
 demo: demo-debs $(VENV)/.installed
-	$(PY) -m switch.demo
+	$(PY) -m lps.demo
 
 demo-debs:
 	@$(MAKE) --no-print-directory debs DEBS="$(DEMO_DEBS)"

@@ -77,7 +77,7 @@ def write_config(workdir: Path, port: int, require_mac: bool, hsm: str = "inproc
 
 
 def lps(*argv: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "switch.cli", *argv], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "lps.cli", *argv], capture_output=True,
                          text=True, check=True, cwd=ROOT)
     return out.stdout
 
@@ -157,7 +157,7 @@ def start_target(work: Path, require_mac: bool) -> Target:
     cfg = write_config(work, port, require_mac)
     tmks = {tid: clear_tmk(lps("keys", "new-terminal", tid, "--config", str(cfg)))
             for tid in STORES} if require_mac else {}
-    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config", str(cfg),
+    proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config", str(cfg),
                              "--log-level", "WARNING"], cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         wait_listening(port, proc)

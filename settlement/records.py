@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from switch.cli_input import EXIT_INPUT, EXIT_USAGE, CommandError
-
 # Journal kinds and lot kinds, re-exported: the switch's own constants are the one source of the
 # strings the journal holds (switch.core is pure, so this brings no I/O).
 from switch.core.entries import ADVICE as ADVICE
@@ -22,6 +20,7 @@ from switch.core.entries import REVERSAL as REVERSAL
 from switch.core.entries import SV_PURCHASE as SV_PURCHASE
 from switch.core.model import POINTS as POINTS
 from switch.core.model import STORED_VALUE as STORED_VALUE
+from switch.exit_codes import EXIT_INPUT, EXIT_USAGE, CommandError
 
 APPROVED = "00"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from settlement.records import SettlementError
-from switch.cli_input import EXIT_SEALED
+from switch.exit_codes import EXIT_SEALED
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS settled_days (

@@ -66,7 +66,7 @@ def start_target(kind: str, loop: str, workdir: Path, terminals: int) -> tuple[
         cmd = [sys.executable, "-m", "benches.loadgen.echo", "--port", str(port), "--loop", loop]
     else:
         config = write_config(workdir, port, terminals)
-        cmd = [sys.executable, "-m", "switch.cli", "serve", "--config", str(config),
+        cmd = [sys.executable, "-m", "lps.cli", "serve", "--config", str(config),
                "--loop", loop, "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, cwd=ROOT)
     deadline = time.monotonic() + 60

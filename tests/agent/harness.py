@@ -1,4 +1,4 @@
-"""End-to-end parts: the real switch (`python -m switch.cli serve`) and the real agent
+"""End-to-end parts: the real switch (`python -m lps.cli serve`) and the real agent
 (`python -m terminal_agent run`), each in its own process, on free ports and temp files."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ class Switch:
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "switch.cli", "serve", "--config", str(self.config)],
+                [sys.executable, "-m", "lps.cli", "serve", "--config", str(self.config)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         _wait_port(self.port, self.proc, 20, "switch")
 
@@ -196,7 +196,7 @@ class AgentProc:
 def new_terminal_key(switch: Switch, terminal_id: str) -> tuple[list[str], str]:
     """`lps keys new-terminal`: the TMK's two clear components and its check value, as the
     custodians would carry them to the terminal."""
-    out = subprocess.run([sys.executable, "-m", "switch.cli", "keys", "new-terminal", terminal_id,
+    out = subprocess.run([sys.executable, "-m", "lps.cli", "keys", "new-terminal", terminal_id,
                           "--config", str(switch.config)], cwd=ROOT, capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr

@@ -1,5 +1,5 @@
 """End to end with every real part: register (pty) -> lps-agent -> card via pcscd/vpcd ->
-the switch (`python -m switch.cli serve`) -> register answer; offline queueing, kill -9,
+the switch (`python -m lps.cli serve`) -> register answer; offline queueing, kill -9,
 reversals of a hung switch, and MQTT status."""
 
 from __future__ import annotations

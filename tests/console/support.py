@@ -24,11 +24,11 @@ from typing import Any
 
 import uvicorn
 
+from lps.console import auth
+from lps.console.db import open_console
+from lps.console.web import Console as App
+from lps.console.web import Settings, asgi
 from switch.config import Config, load_config
-from switch.console import auth
-from switch.console.db import open_console
-from switch.console.web import Console as App
-from switch.console.web import Settings, asgi
 from switch.core.authorizer import handle
 from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
@@ -213,7 +213,7 @@ class Client:
 
 
 def iter_roles() -> Iterator[str]:
-    from switch.console.roles import ROLES
+    from lps.console.roles import ROLES
 
     yield from ROLES
 
@@ -224,7 +224,7 @@ def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
     waits until its admin socket exists, stops it after."""
     from switch.server import admin_socket_path
 
-    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config",
+    proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sock = admin_socket_path(env.config.switch.database)
@@ -248,7 +248,7 @@ def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
 
 def snapshot(env: Env) -> tuple[object, ...]:
     """Every row of the switch's and the console's databases and the configuration file."""
-    from switch.console.db import console_path
+    from lps.console.db import console_path
 
     out: list[object] = [env.config_path.read_bytes()]
     for path, queries in ((env.config.switch.database, (

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from switch.console import audit, auth
-from switch.console.db import open_console as open_db
+from lps.console import audit, auth
+from lps.console.db import open_console as open_db
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff, make_env
 
 
@@ -113,7 +113,7 @@ def test_tampering_behind_the_triggers_breaks_the_chain(env: Env, tamper: str) -
 
 def test_the_cli_manages_staff_and_its_changes_are_audited(
         env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    from switch.cli import main
+    from lps.cli import main
 
     def run(*args: str, stdin: str = "") -> tuple[int, str]:
         monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
@@ -167,7 +167,7 @@ def test_reveal_of_a_full_card_number_is_audited_and_masked_otherwise(tmp_path: 
 
 
 def test_lps_console_serves_the_login_page(env: Env) -> None:
-    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "console", "--config",
+    proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "console", "--config",
                              str(env.config_path), "--listen", "127.0.0.1:0"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -183,7 +183,7 @@ def test_lps_console_serves_the_login_page(env: Env) -> None:
 
 
 def test_lps_console_rejects_a_bad_listen_address(env: Env) -> None:
-    done = subprocess.run([sys.executable, "-m", "switch.cli", "console", "--config",
+    done = subprocess.run([sys.executable, "-m", "lps.cli", "console", "--config",
                            str(env.config_path), "--listen", "localhost"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 3 and "HOST:PORT expected" in done.stderr  # bad input

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from lps.console import audit, campaigns
+from lps.console.db import open_console as open_db
 from switch.config import Campaign, load_config
-from switch.console import audit, campaigns
-from switch.console.db import open_console as open_db
 from tests.console.support import Client, Console, Env, add_staff
 
 S2 = "STORE0000000002"

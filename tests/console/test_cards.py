@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from lps.console import cards
+from lps.console.db import open_console as open_db
+from lps.console.i18n import Refusal
+from lps.console.queries import EVERYTHING
 from switch.client import TerminalClient
-from switch.console import cards
-from switch.console.db import open_console as open_db
-from switch.console.i18n import Refusal
-from switch.console.queries import EVERYTHING
 from switch.core.calendar import business_day
 from switch.server import admin_socket_path
 from switch.store import SqliteStore
@@ -116,7 +116,7 @@ def test_an_approval_the_card_can_no_longer_bear_stays_pending_with_the_reason(
 
 def _start_switch(env: Env) -> subprocess.Popen[bytes]:
     """The real switch, for the tests that stop it themselves (test_cli_audit.py)."""
-    proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config",
+    proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sock = admin_socket_path(env.config.switch.database)

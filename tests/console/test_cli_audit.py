@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from switch.console import audit
-from switch.console.db import open_console as open_db
+from lps.console import audit
+from lps.console.db import open_console as open_db
 from switch.core.luhn import mask_pan
 from tests.console.support import Env
 from tests.console.test_cards import _start_switch
@@ -183,7 +183,7 @@ def test_bulk_issue_and_draw(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
                 "--out", str(env.root / "bad.csv"))[0] == 3
     assert log.new() == []
 
-    from switch import draw_cli
+    from lps import draw_cli
 
     d = env.root / "draw"
     day = env.yesterday.isoformat()

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import aiomqtt
 import pytest
 
-from switch.console.fleet import parse_status
+from lps.console.fleet import parse_status
 from tests.agent.conftest import Mosquitto
 from tests.console.support import Client, Console, Env, add_staff, free_port
 

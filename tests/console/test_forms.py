@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from lps.console import cards
+from lps.console.db import open_console as open_db
 from switch.config import load_config
-from switch.console import cards
-from switch.console.db import open_console as open_db
 from switch.core.luhn import luhn_complete
 from tests.console.support import (
     Client,

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
-from switch.console import audit, auth
-from switch.console.db import console_path, open_console
-from switch.console.i18n import catalogue
+from lps.console import audit, auth
+from lps.console.db import console_path, open_console
+from lps.console.i18n import catalogue
 from switch.i18n import DateError, parse_date
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGE = ROOT / "switch" / "console"
+PACKAGE = ROOT / "lps" / "console"
 
 
 def _messages() -> set[str]:

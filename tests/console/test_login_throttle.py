@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import pytest
 
-from switch.console import audit, auth
-from switch.console.db import open_console as open_db
+from lps.console import audit, auth
+from lps.console.db import open_console as open_db
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff
 
 WRONG = "wrong password!"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from switch.console import audit
-from switch.console.db import open_console as open_db
+from lps.console import audit
+from lps.console.db import open_console as open_db
 from switch.core.authorizer import handle
 from switch.core.programs.rules import program_rules
 from switch.store import SqliteStore

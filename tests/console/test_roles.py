@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from lps.console import audit, cards
+from lps.console.db import open_console as open_db
+from lps.console.roles import ENDPOINTS, PUBLIC, ROLES, allowed
 from switch.config import load_config
-from switch.console import audit, cards
-from switch.console.db import open_console as open_db
-from switch.console.roles import ENDPOINTS, PUBLIC, ROLES, allowed
 from tests.console.support import (
     Client,
     Console,
@@ -167,7 +167,7 @@ def test_a_post_without_the_csrf_token_is_refused(
 
 
 def test_every_route_has_a_handler_and_a_role_row() -> None:
-    from switch.console.web import HANDLERS
+    from lps.console.web import HANDLERS
 
     assert set(HANDLERS) == set(ENDPOINTS)
     for roles in ENDPOINTS.values():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.demo import agent
+from lps.demo import agent
 from terminal_agent.testing import services
 
 

@@ -1,4 +1,4 @@
-"""`make demo` end to end, short: `python -m switch.demo --seconds 3` in its own process.
+"""`make demo` end to end, short: `python -m lps.demo --seconds 3` in its own process.
 
 It checks the summary's key lines of every step (not figures that depend on timing), that no
 full card number is printed, and that the settlement's files exist where the demo says. The
@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def run_demo(*args: str, timeout: float = 100, tmpdir: Path | None = None,
              ) -> subprocess.CompletedProcess[str]:
     env = None if tmpdir is None else {**os.environ, "TMPDIR": str(tmpdir)}
-    return subprocess.run([sys.executable, "-m", "switch.demo", *args], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "lps.demo", *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, env=env)
 
 

@@ -191,7 +191,7 @@ DAYTIME = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)
 
 
 def lps(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "switch.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "lps.cli", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
 
 

@@ -36,7 +36,7 @@ def queue(conn: sqlite3.Connection, config: Config, template: str,
 
 
 def start_sender(config: Config) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "switch.cli", "messages", "send", "--config",
+    return subprocess.Popen([sys.executable, "-m", "lps.cli", "messages", "send", "--config",
                              config.path], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from iso8583.loyalty import parse_tlv
-from switch.cli import main as lps_main
+from lps.cli import main as lps_main
 from switch.client import TerminalClient
 from switch.config import Campaign
 from switch.core.programs.rules import program_rules

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.cli import main as lps_main
+from lps.cli import main as lps_main
 from switch.core.luhn import luhn_ok
 from switch.core.programs.cards import issue_numbers
 from switch.core.programs.club import Club, ClubEffect, apply, nightly_tier
@@ -147,7 +147,7 @@ def test_cli_enroll_issue_and_draw(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
 def on(monkeypatch: pytest.MonkeyPatch, day: dt.date) -> None:
     """The business day the draw commands see (the draw day lies days away from now)."""
-    from switch import draw_cli
+    from lps import draw_cli
 
     monkeypatch.setattr(draw_cli, "today", lambda config: day)
 
@@ -244,7 +244,7 @@ def test_a_beacon_decides_with_the_seed(
 def test_draw_entries_by_points_count_usable_points(tmp_path: Path) -> None:
     import dataclasses
 
-    from switch.draw_cli import entrants
+    from lps.draw_cli import entrants
 
     h = Harness()
     a, b, c = card(31), card(32), card(33)

@@ -16,7 +16,7 @@ from pathlib import Path
 from hsm_sim import primitives as P
 from iso8583 import Message, frame, load_profile
 from iso8583.loyalty import build_tlv, parse_tlv
-from switch.cli import main as lps_main
+from lps.cli import main as lps_main
 from switch.config import Config, load_config
 from switch.server import Switch
 from tests.switch.support import EXAMPLE

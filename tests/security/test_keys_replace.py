@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from switch.console.db import console_path
+from lps.console.db import console_path
 from tests.security.support import lps, write_config
 from tests.switch.support import T1
 

@@ -1,4 +1,4 @@
-"""`lps settle` / `lps report` and `python -m settlement`: sealed, repeatable, all or nothing;
+"""`lps settle` / `lps report`: sealed, repeatable, all or nothing;
 each day in its own folder under `--out`, a sealed day's files never changed but by --reopen."""
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from settlement import cli, render
+from lps import settle_cli as cli
+from lps.cli import main as lps_main
+from settlement import render
 from settlement.seal import Register
-from switch.cli import main as lps_main
 from tests.settlement import simulation
 
 CONFIG = str(simulation.EXAMPLE)
@@ -43,7 +44,7 @@ def db(master, tmp_path):
 
 
 def settle(db: Path, out: Path, *extra: str, day: str = DAY) -> int:
-    return cli.main(["settle", "--config", CONFIG, "--database", str(db), "--date", day,
+    return lps_main(["settle", "--config", CONFIG, "--database", str(db), "--date", day,
                      "--out", str(out), "--no-progress", *extra])
 
 
@@ -225,14 +226,14 @@ def test_bad_config_and_bad_date_name_the_problem(db, tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text(simulation.EXAMPLE.read_text().replace("point_value = 1000",
                                                           "point_value = -1"))
-    assert cli.main(["settle", "--config", str(bad), "--database", str(db), "--date", DAY,
+    assert lps_main(["settle", "--config", str(bad), "--database", str(db), "--date", DAY,
                      "--out", str(tmp_path / "o")]) == cli.EXIT_CONFIG
     assert "coalition.tehran-mall.point_value" in capsys.readouterr().err
-    assert cli.main(["settle", "--config", CONFIG, "--date", "2026-02-30", "--out", "x"]) \
+    assert lps_main(["settle", "--config", CONFIG, "--date", "2026-02-30", "--out", "x"]) \
         == cli.EXIT_INPUT
     assert "--date must be a date YYYY-MM-DD, got '2026-02-30'" in capsys.readouterr().err
     with pytest.raises(SystemExit) as usage:
-        cli.main(["settle", "--config", CONFIG, "--out", "x"])
+        lps_main(["settle", "--config", CONFIG, "--out", "x"])
     assert usage.value.code == cli.EXIT_CONFIG  # a missing option is usage: 2
 
 
@@ -271,10 +272,10 @@ def test_lps_entry_point_has_settle_and_report(db, tmp_path, capsys):
     assert page.read_text().count("<svg") == 2
 
 
-def test_python_dash_m_settlement(db, tmp_path):
+def test_lps_settle_in_a_process_of_its_own(db, tmp_path):
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
-        [sys.executable, "-m", "settlement", "settle", "--config", CONFIG, "--database",
+        [sys.executable, "-m", "lps.cli", "settle", "--config", CONFIG, "--database",
          str(db), "--date", DAY, "--out", str(tmp_path / "out")],
         cwd=root, capture_output=True, text=True, timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr
@@ -337,7 +338,7 @@ def test_a_store_without_iban_refuses_the_night_naming_it_and_writes_nothing(db,
     bad = tmp_path / "no-iban.toml"
     bad.write_text(text.replace(line + "\n", ""))
     out = tmp_path / "out"
-    assert cli.main(["settle", "--config", str(bad), "--database", str(db), "--date", DAY,
+    assert lps_main(["settle", "--config", str(bad), "--database", str(db), "--date", DAY,
                      "--out", str(out), "--no-progress"]) == cli.EXIT_CONFIG
     err = capsys.readouterr().err
     assert "store STORE0000000002 (Book City) has no iban" in err

@@ -10,12 +10,14 @@ import sqlite3
 
 import pytest
 
-from settlement import cli, invoice, render
+from lps import settle_cli as cli
+from lps.cli import main as lps_main
+from lps.console.db import console_path
+from settlement import invoice, render
 from settlement.day import settle_rows, stores_from_config
 from settlement.records import InputError
 from settlement.seal import Register, SealError
 from switch.config import load_config
-from switch.console.db import console_path
 from tests.settlement import scenario as sc
 
 AZAR = [dt.date(2026, 11, 22) + dt.timedelta(days=n) for n in range(30)]
@@ -179,7 +181,7 @@ def database(aban, tmp_path):
 
 
 def report(db, out, *extra):
-    return cli.main(["report", "--config", str(sc.EXAMPLE), "--database", str(db),
+    return lps_main(["report", "--config", str(sc.EXAMPLE), "--database", str(db),
                      "--invoices", "--out", str(out), *extra])
 
 
@@ -209,9 +211,9 @@ def test_changed_terms_are_refused_unless_reopened(database, tmp_path, capsys):
                                                     'name = "Book City Enghelab"'))
     args = ["report", "--config", str(other), "--database", str(database), "--invoices",
             "--out", str(out), "--month", "1405-08"]
-    assert cli.main(args) == cli.EXIT_SEALED
+    assert lps_main(args) == cli.EXIT_SEALED
     assert "invoiced month 1405-08 is sealed with inputs" in capsys.readouterr().err
-    assert cli.main([*args, "--reopen"]) == 0
+    assert lps_main([*args, "--reopen"]) == 0
     assert (out / "1405-08.replaced-1").is_dir()
     assert "Book City Enghelab" in (out / "1405-08" / f"invoice-{sc.S2}.html").read_text()
 

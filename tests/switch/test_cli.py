@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from switch.cli import build_parser, main
+from lps.cli import build_parser, main
 
 
 def test_a_package_contributes_a_subcommand(tmp_path: Path, monkeypatch: Any,
@@ -27,7 +27,7 @@ def test_a_package_contributes_a_subcommand(tmp_path: Path, monkeypatch: Any,
 
 
 def test_switch_commands_are_always_there() -> None:
-    parser = build_parser(["switch.cli"])
+    parser = build_parser(["lps.cli"])
     for argv in (["serve", "--config", "x.toml"], ["cards", "block", "6280000000000016"],
                  ["balance", "6280000000000016"]):
         assert parser.parse_args(argv).func is not None
@@ -45,4 +45,4 @@ def test_broken_extension_module_is_not_hidden(tmp_path: Path, monkeypatch: Any)
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("LPS_COMMANDS", "lps_broken_cmds")
     with pytest.raises(ModuleNotFoundError, match="no_such_dependency_xyz"):
-        build_parser(["switch.cli"])
+        build_parser(["lps.cli"])

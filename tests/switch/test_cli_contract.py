@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from hsm_sim.cli import _parser as hsm_parser
-from switch.cli import build_parser, main
+from lps.cli import build_parser, main
 from switch.core.luhn import luhn_complete
 from terminal_agent.cli import build_parser as agent_parser
 from tests.security.support import write_config
@@ -194,7 +194,7 @@ def test_persian_digits_are_read_as_ascii(setup: dict[str, Path],
 
 
 def lps_process(*argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "switch.cli", *argv], cwd=ROOT, text=True,
+    return subprocess.run([sys.executable, "-m", "lps.cli", *argv], cwd=ROOT, text=True,
                           timeout=120, check=False, **kw)  # type: ignore[call-overload]
 
 
@@ -239,7 +239,7 @@ def test_a_reader_that_leaves_early_costs_no_traceback(setup: dict[str, Path]) -
 
 def test_piped_into_head(setup: dict[str, Path]) -> None:
     done = subprocess.run(
-        f"set -o pipefail; {sys.executable} -m switch.cli cards show {PAN} --config "
+        f"set -o pipefail; {sys.executable} -m lps.cli cards show {PAN} --config "
         f"{setup['cfg']} | head -1", shell=True, executable="/bin/bash", cwd=ROOT, text=True,
         capture_output=True, timeout=120, check=False)
     assert done.returncode == 0 and done.stderr == "", done.stderr

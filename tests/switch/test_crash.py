@@ -46,7 +46,7 @@ def write_config(tmp: Path) -> tuple[Path, int]:
 
 def start(config: Path, port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "switch.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "lps.cli", "serve", "--config", str(config),
          "--log-level", "WARNING"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )

@@ -82,7 +82,7 @@ def test_lps_serve_refuses_a_world_readable_database_in_one_line(tmp_path: Path)
     config = write_config(tmp_path)
     new_database(tmp_path / "lps.db")
     os.chmod(tmp_path / "lps.db", 0o644)
-    done = subprocess.run([sys.executable, "-m", "switch.cli", "serve", "--config", str(config),
+    done = subprocess.run([sys.executable, "-m", "lps.cli", "serve", "--config", str(config),
                            "--log-level", "WARNING"],
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 3

@@ -79,7 +79,7 @@ def lps_serve(tmp: Path) -> Iterator[Switch]:
     config = write_config(tmp)
     log = tmp / "switch.log"
     with log.open("wb") as sink:
-        proc = subprocess.Popen([sys.executable, "-m", "switch.cli", "serve", "--config",
+        proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
                                  str(config), "--log-level", "INFO"],
                                 stdout=subprocess.DEVNULL, stderr=sink, cwd=ROOT)
     switch = Switch(proc, log, {})

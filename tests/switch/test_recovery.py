@@ -22,7 +22,7 @@ import pytest
 
 import switch.store
 from iso8583 import Message
-from switch.cli import main
+from lps.cli import main
 from switch.config import Config
 from switch.core import entries as E
 from switch.core import handle

@@ -16,7 +16,7 @@ import pytest
 
 from iso8583 import Message, frame, load_profile
 from iso8583.loyalty import parse_de54
-from switch.cli import main as lps_main
+from lps.cli import main as lps_main
 from switch.client import TerminalClient
 from switch.config import Config, HostPort
 from switch.server import Switch

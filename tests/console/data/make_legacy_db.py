@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from switch.console import audit, auth, cards
-from switch.console.db import open_db
+from lps.console import audit, auth, cards
+from lps.console.db import open_db
 from tests.console.support import PASSWORD, make_env
 
 

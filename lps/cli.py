@@ -1,0 +1,417 @@
+"""`lps`: one argparse entry point whose subcommands several packages contribute.
+
+Each module named in `COMMAND_MODULES` (or in the environment variable `LPS_COMMANDS`,
+comma-separated) may define `register_commands(subparsers)`; it adds its subparsers and sets
+`func` on each to a callable `(args) -> int`. A module that is not installed is skipped, so the
+switch works before settlement exists. See docs/switch.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import errno
+import importlib
+import json
+import logging
+import os
+import re
+import socket
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from lps.cli_input import (
+    EXIT_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_SERVE,
+    EXIT_USAGE,
+    CommandError,
+    Failed,
+    InputError,
+    card_number,
+    require_database,
+)
+from switch.config import Config, ConfigError, load_config
+from switch.store import StoreError
+
+COMMAND_MODULES = ("lps.cli", "lps.settle_cli", "lps.keys_cli", "lps.programs_cli",
+                   "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
+DEFAULT_CONFIG = "lps.toml"
+PAN_HELP = "card number, 13-19 digits (Persian digits are read as ASCII)"
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    """`--config FILE` the same way for every subcommand (default: $LPS_CONFIG or lps.toml)."""
+    parser.add_argument("--config", "-c", default=os.environ.get("LPS_CONFIG", DEFAULT_CONFIG),
+                        help="the switch's TOML configuration (default: %(default)s)")
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return load_config(args.config)
+
+
+# -- the switch's own commands ------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from switch.server import install_event_loop, serve
+
+    config = config_from(args)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level or config.switch.log_level),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr,
+    )
+    loop = install_event_loop(args.loop == "uvloop")
+    logging.getLogger("lps.switch").info("event=start loop=%s config=%s", loop, args.config)
+    try:
+        return asyncio.run(serve(config))  # the switch runs the configured programs
+    except OSError as exc:  # a listener cannot bind: one line, no traceback (docs/cli.md)
+        print(f"lps serve: {_bind_failure(exc, config)}", file=sys.stderr)
+        return EXIT_SERVE
+
+
+BOUND = re.compile(r"\('([^']*)', (\d+)")
+BIND_REASONS = {errno.EADDRINUSE: "the address is in use (another switch or program listens "
+                                  "there)",
+                errno.EADDRNOTAVAIL: "this machine has no such address",
+                errno.EACCES: "permission denied (ports below 1024 need privileges)"}
+
+
+def _bind_failure(exc: OSError, config: Config) -> str:
+    """Which configured address could not be had, and why, in one line.
+
+    asyncio and uvloop name the address in the message; the metrics server (the one listener
+    that does not) is the one left."""
+    cfg = config.switch
+    listeners = {"listen_ascii": cfg.listen_ascii, "listen_bcd": cfg.listen_bcd,
+                 "metrics": cfg.metrics}
+    reason = BIND_REASONS.get(exc.errno or 0, exc.strerror or str(exc))
+    found = BOUND.search(str(exc))
+    if found is not None:
+        host, port = found.group(1), int(found.group(2))
+        key = next((k for k, a in listeners.items()
+                    if a is not None and a.host == host and a.port == port), None)
+        where = f"{host}:{port}" + (f" ([switch] {key})" if key else "")
+    elif exc.errno in BIND_REASONS and cfg.metrics is not None:
+        where = f"{cfg.metrics.host}:{cfg.metrics.port} ([switch] metrics)"
+    else:
+        return f"cannot start: {exc.strerror or exc}"
+    return f"cannot listen on {where}: {reason}"
+
+
+def _admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
+    from switch.server import admin_socket_path
+
+    path = admin_socket_path(config.switch.database)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(10)
+        sock.connect(str(path))
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        data = b""
+        while not data.endswith(b"\n"):
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    reply: dict[str, Any] = json.loads(data or b"{}")
+    return reply
+
+
+def cmd_cards(args: argparse.Namespace) -> int:
+    from switch.core.admin import AdminError, card_command
+    from switch.server import database_in_use
+    from switch.store import SqliteStore
+
+    config = config_from(args)
+    if args.action == "show":
+        return _show(config, args.pan, history=True)
+    from lps.programs_cli import profile_from_args, save_profile
+
+    profile = profile_from_args(args, dt.datetime.now(dt.UTC))
+    if profile is not None and args.action != "enroll":
+        raise InputError("--name, --phone and --birth-date go with enroll")
+    db = config.switch.database
+    if args.action != "enroll":
+        require_database(db)  # enroll may create it; block/unblock of nothing changes nothing
+    before = _card_row(db, args.pan)
+    if database_in_use(db):
+        reply = _admin_request(config, {"cmd": args.action, "pan": args.pan,
+                                        "coalition": args.coalition})
+        if not reply.get("ok"):
+            raise Failed(str(reply.get("error")))
+    else:
+        store = SqliteStore(db)
+        try:
+            now = dt.datetime.now(dt.UTC)
+            state = store.load(config, None, now)
+            try:
+                entry = card_command(state, args.action, args.pan, now, args.coalition)
+            except AdminError as exc:
+                raise Failed(str(exc)) from None
+            store.append([entry])
+        finally:
+            store.close()
+    from lps.console.audit import append_cli
+    from switch.core.luhn import mask_pan
+
+    target = f"card:{mask_pan(args.pan)}"
+    rc = append_cli(db, f"card.{args.action}", target, before, _card_row(db, args.pan))
+    if profile is not None:
+        save_profile(config, args.pan, profile)
+        fields = [k for k in ("name", "phone", "birth_date") if getattr(args, k) is not None]
+        rc = append_cli(db, "card.profile", target, None, {"fields": fields}) or rc
+    print(f"{args.action}: done")
+    return _show(config, args.pan, history=False) or rc
+
+
+def _card_row(db: Path, pan: str) -> dict[str, str] | None:
+    """The card's status and coalition as stored (None: not enrolled), for the audit row."""
+    from switch.store import connect
+
+    if not db.exists():
+        return None
+    conn = connect(db, readonly=True)
+    try:
+        row = conn.execute("SELECT status, coalition_id FROM cards WHERE pan = ?",
+                           (pan,)).fetchone()
+    except sqlite3.OperationalError:  # no tables yet
+        row = None
+    finally:
+        conn.close()
+    return None if row is None else {"status": row[0], "coalition": row[1]}
+
+
+def _show(config: Config, pan: str, history: bool) -> int:
+    from switch.core.calendar import business_day
+    from switch.core.luhn import mask_pan
+    from switch.store import connect
+
+    db = require_database(config.switch.database)
+    conn = connect(db, readonly=True)
+    try:
+        row = conn.execute(
+            "SELECT coalition_id, status, enrolled_on FROM cards WHERE pan = ?", (pan,)
+        ).fetchone()
+        if row is None:
+            raise Failed(f"card {mask_pan(pan)} is not enrolled")
+        cfg = config.switch
+        today = business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
+        lots = conn.execute(
+            "SELECT id, kind, store_id, earned_on, expires_on, initial, remaining FROM lots "
+            "WHERE pan = ? AND remaining != 0 ORDER BY id", (pan,)).fetchall()
+        points = sum(r[6] for r in lots if r[1] == "points")
+        available = sum(r[6] for r in lots if r[1] == "points"
+                        and (r[6] < 0 or r[4] is None or r[4] > today.isoformat()))
+        sv = sum(r[6] for r in lots if r[1] == "sv")
+        print(f"card       {mask_pan(pan)}")
+        print(f"coalition  {row[0]}   status {row[1]}   enrolled {row[2]}")
+        print(f"points     {available} available ({points} on the card)")
+        if any(r[1] == "sv" for r in lots):
+            print(f"purse      {sv}")
+        if history:
+            print("lots:")
+            for lid, kind, store, earned, expires, initial, remaining in lots:
+                print(f"  #{lid:<8} {kind:6} {store:15} earned {earned} expires {expires or '-':10}"
+                      f" {remaining:>8} of {initial}")
+            print("last journal entries:")
+            for jid, at, kind, tid, rc, amount, pts in conn.execute(
+                "SELECT id, at, kind, terminal_id, response_code, amount, points FROM journal "
+                "WHERE pan = ? ORDER BY id DESC LIMIT 20", (pan,)
+            ):
+                print(f"  #{jid:<8} {at[:19]} {kind:12} {tid:8} rc={rc} amount={amount} "
+                      f"points={pts:+d}")
+    finally:
+        conn.close()
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    return _show(config_from(args), args.pan, history=False)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    """The money invariants, read-only (the switch may be running): exit 0 sound, 1 broken."""
+    import time
+
+    from switch.store import check_checkpoint, check_invariants, connect, verified_upto, verify
+
+    config = config_from(args)
+    db = require_database(config.switch.database)
+    conn = connect(db, readonly=True)
+    started = time.perf_counter()
+    try:
+        checkpointed = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verified'"
+        ).fetchone() is not None
+        last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0]
+        if args.full or not checkpointed:
+            problems = check_invariants(conn)
+            what = f"full check of journal rows 1..{last}"
+            if checkpointed:
+                problems += check_checkpoint(conn)
+                what += f" and of the verified checkpoint (#{verified_upto(conn)})"
+        else:
+            v = verify(conn, everything=True)
+            problems = v.problems
+            what = (f"start-up check: journal rows {v.after + 1}..{v.upto} after the verified "
+                    f"checkpoint, every lot and card against it")
+    finally:
+        conn.close()
+    seconds = time.perf_counter() - started
+    for problem in problems:
+        print(f"lps check: {problem}")
+    print(f"{what}: {'BROKEN' if problems else 'ok'} ({seconds:.1f} s)")
+    return 1 if problems else 0
+
+
+def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("check", help="check the money invariants (lots, moves, journal)")
+    add_config_argument(p)
+    p.add_argument("--full", action="store_true",
+                   help="re-add the whole history, and check the verified checkpoint against "
+                        "it (default: what start-up checks, from the verified checkpoint on)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("serve", help="run the switch")
+    add_config_argument(p)
+    p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop",
+                   help="event loop (default: uvloop, faster in benches/loadgen)")
+    p.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                   help="log lines on stderr from this level on (default: [switch] log_level "
+                        "of the configuration)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("cards", help="enroll, block, unblock or show a loyalty card")
+    p.add_argument("action", choices=("enroll", "block", "unblock", "show"),
+                   help="what to do with the card")
+    p.add_argument("pan", type=card_number, help=PAN_HELP)
+    p.add_argument("--coalition", help="coalition ID for enroll (default: by BIN)")
+    from lps.programs_cli import add_profile_arguments
+
+    add_profile_arguments(p)
+    add_config_argument(p)
+    p.set_defaults(func=cmd_cards)
+
+    p = sub.add_parser("balance", help="a card's points and stored value")
+    p.add_argument("pan", type=card_number, help=PAN_HELP)
+    add_config_argument(p)
+    p.set_defaults(func=cmd_balance)
+
+
+# -- the entry point ----------------------------------------------------------------------------
+
+
+def build_parser(modules: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lps", description="LPS loyalty point switch")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    names = list(modules if modules is not None else COMMAND_MODULES)
+    names += [m for m in os.environ.get("LPS_COMMANDS", "").split(",") if m]
+    for name in dict.fromkeys(names):
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue  # that package is not installed (yet): its commands are absent
+            raise
+        register = getattr(module, "register_commands", None)
+        if register is not None:
+            register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser(), argv)
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse, run the command, map its errors to the exit codes of docs/cli.md."""
+    previous = sys.stdout
+    stdout = sys.stdout = ReaderMayLeave(previous)
+    try:
+        return _run(parser, list(sys.argv[1:] if argv is None else argv))
+    finally:
+        stdout.flush()
+        sys.stdout = previous
+
+
+def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
+    who = _command_name(parser, argv)
+    try:
+        args = parser.parse_args(argv)
+        result: int = args.func(args)
+    except ConfigError as exc:
+        print(f"{parser.prog}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except CommandError as exc:
+        print(f"{who}: {exc.prefix}{exc}", file=sys.stderr)
+        return exc.exit_code
+    except StoreError as exc:
+        print(f"{who}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    return result
+
+
+def _command_name(parser: argparse.ArgumentParser, argv: list[str]) -> str:
+    """`lps keys new-terminal` for messages: the program and the subcommands named in argv."""
+    words = [parser.prog]
+    actions = parser._subparsers._group_actions if parser._subparsers else []
+    for arg in argv:
+        choices = next((a.choices for a in actions
+                        if isinstance(a, argparse._SubParsersAction)), None)
+        if not isinstance(choices, dict) or arg not in choices:
+            break
+        words.append(arg)
+        sub = choices[arg]
+        actions = sub._subparsers._group_actions if sub._subparsers else []
+    return " ".join(words)
+
+
+class ReaderMayLeave:
+    """stdout that outlives its reader: once `| head` has gone, output goes to /dev/null.
+
+    The command still runs to its end (an unblock is not left half done because nobody reads
+    its answer) and keeps its exit code; there is no BrokenPipeError traceback.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self.reader_left = False
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._divert()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._divert()
+            self._stream.flush()
+
+    def _divert(self) -> None:
+        self.reader_left = True
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["COMMAND_MODULES", "add_config_argument", "build_parser", "config_from", "main",
+           "register_commands"]

@@ -1,0 +1,210 @@
+"""The append-only audit log: who did what, when, and the state before and after.
+
+It lives in the console's own database (lps/console/db.py). Rows are never changed (SQLite
+triggers refuse UPDATE and DELETE) and each row's hash covers the previous row's hash, so a row
+edited or removed behind the triggers' back (say, with the triggers dropped) breaks the chain at
+that row, which `verify` names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import getpass
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+GENESIS = "0" * 64
+EXIT_AUDIT = 5  # the change was made but could not be audited: distinct from a refusal
+COLUMNS = "id, at, actor, action, target, before, after, prev_hash, hash"
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    at: str
+    actor: str
+    action: str
+    target: str
+    before: str | None
+    after: str | None
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    """The audit page's filters; empty fields match everything (docs/console.md, "Pages")."""
+
+    actor: str = ""
+    action: str = ""
+    card: str = ""  # the last four digits, or a masked number as shown
+    day_from: dt.date | None = None
+    day_to: dt.date | None = None  # inclusive
+    zone: dt.tzinfo = dt.UTC
+
+    def where(self) -> tuple[str, list[Any]]:
+        parts, args = [], []
+        if self.actor:
+            parts.append("actor LIKE ? ESCAPE '\\'")
+            args.append(f"%{_like(self.actor)}%")
+        if self.action:
+            parts.append("action LIKE ? ESCAPE '\\'")
+            args.append(f"{_like(self.action)}%")
+        if self.card:
+            parts.append("target LIKE ? ESCAPE '\\'")
+            args.append(f"card:%{_like(self.card)}")
+        if self.day_from is not None:
+            parts.append("at >= ?")
+            args.append(_utc_start(self.day_from, self.zone))
+        if self.day_to is not None:
+            parts.append("at < ?")
+            args.append(_utc_start(self.day_to + dt.timedelta(days=1), self.zone))
+        return (" AND ".join(parts) or "1"), args
+
+
+def _like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _utc_start(day: dt.date, zone: dt.tzinfo) -> str:
+    """The instant a local day starts, as the log's `at` text (UTC, seconds)."""
+    start = dt.datetime.combine(day, dt.time(0), zone)
+    return start.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+def _dump(value: Any) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def row_hash(prev_hash: str, rid: int, at: str, actor: str, action: str, target: str,
+             before: str | None, after: str | None) -> str:
+    text = json.dumps([prev_hash, rid, at, actor, action, target, before, after],
+                      separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def append(conn: sqlite3.Connection, at: str, actor: str, action: str, target: str,
+           before: Any = None, after: Any = None) -> int:
+    """Append one row; inside the caller's transaction when there is one (then it commits both).
+
+    Returns the row's ID. Without an open transaction it takes the write lock itself, so two
+    writers cannot both chain onto the same previous hash.
+    """
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        last = conn.execute("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1").fetchone()
+        rid, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+        b, a = _dump(before), _dump(after)
+        digest = row_hash(prev, rid, at, actor, action, target, b, a)
+        conn.execute("INSERT INTO audit_log VALUES (?,?,?,?,?,?,?,?,?)",
+                     (rid, at, actor, action, target, b, a, prev, digest))
+        if own:
+            conn.execute("COMMIT")
+    except BaseException:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return rid
+
+
+def rows(conn: sqlite3.Connection, before_id: int | None = None, limit: int = 100,
+         where: Filter | None = None) -> list[AuditRow]:
+    """Newest first, `limit` rows older than `before_id` (paging) that pass the filter."""
+    bound = before_id if before_id is not None else 1 << 62
+    clause, args = (where or Filter()).where()
+    return [AuditRow(*r) for r in conn.execute(
+        f"SELECT {COLUMNS} FROM audit_log WHERE id < ? AND {clause} ORDER BY id DESC LIMIT ?",
+        (bound, *args, limit))]
+
+
+def actions(conn: sqlite3.Connection) -> list[str]:
+    """Every action name the log holds (the filter's choices)."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT action FROM audit_log ORDER BY 1")]
+
+
+def find(conn: sqlite3.Connection, action: str, target: str) -> list[AuditRow]:
+    """Every row of one action on one target, oldest first."""
+    return [AuditRow(*r) for r in conn.execute(
+        f"SELECT {COLUMNS} FROM audit_log WHERE action = ? AND target = ? ORDER BY id",
+        (action, target))]
+
+
+def verify_rows(items: Sequence[Sequence[Any]]) -> tuple[int, str | None]:
+    """The chain's verdict over rows in id order: (rows checked, None or the first break)."""
+    prev, expected_id, n = GENESIS, 1, 0
+    for r in items:
+        row = AuditRow(*r)
+        n += 1
+        if row.id != expected_id:
+            return n, f"row {expected_id} is missing (next is {row.id})"
+        if row.prev_hash != prev:
+            return n, f"row {row.id} does not follow row {row.id - 1} (previous hash differs)"
+        if row_hash(prev, row.id, row.at, row.actor, row.action, row.target, row.before,
+                    row.after) != row.hash:
+            return n, f"row {row.id} was altered (its hash does not match its content)"
+        prev, expected_id = row.hash, row.id + 1
+    return n, None
+
+
+def verify(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """Recompute the chain: (rows checked, None) when intact, else the first broken row named."""
+    return verify_rows(conn.execute(f"SELECT {COLUMNS} FROM audit_log ORDER BY id").fetchall())
+
+
+def cli_actor() -> str:
+    """`cli:LOGIN` of the OS user; under sudo also who ran sudo (`cli:root (sudo by ann)`)."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    sudo = os.environ.get("SUDO_USER")
+    return f"cli:{user} (sudo by {sudo})" if sudo and sudo != user else f"cli:{user}"
+
+
+def append_cli(switch_database: str | Path, action: str, target: str, before: Any = None,
+               after: Any = None) -> int:
+    """Audit an `lps` command's change, which has already happened: 0, else EXIT_AUDIT.
+
+    The row goes to the console's database of that switch (`<database>.console.db`, made when
+    missing); the switch's database is not opened for writing. A failure is said on stderr (the
+    change stands; the row is missing) rather than raised, so the command can still print what
+    it did before exiting non-zero.
+    """
+    from lps.console.db import ConsoleDbError, console_path, open_console
+
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    try:
+        conn = open_console(switch_database)
+        try:
+            append(conn, at, cli_actor(), action, target, before, after)
+        finally:
+            conn.close()
+    except (sqlite3.Error, OSError, ConsoleDbError) as exc:
+        print(f"lps: {action} {target} WAS DONE, but its audit row could not be written to "
+              f"{console_path(switch_database)}: {exc}. Record it by hand; do not run the "
+              "command again.", file=sys.stderr)
+        return EXIT_AUDIT
+    return 0
+
+
+def read_cli(switch_database: str | Path, action: str, target: str) -> list[AuditRow]:
+    """The rows of one action on one target for an `lps` command (none when no console
+    database exists yet: nothing was ever audited)."""
+    from lps.console.db import console_path, open_console
+
+    if not console_path(switch_database).exists():
+        return []
+    conn = open_console(switch_database)
+    try:
+        return find(conn, action, target)
+    finally:
+        conn.close()

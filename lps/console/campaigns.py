@@ -1,0 +1,337 @@
+"""Editing campaigns in the switch's TOML file: the file stays the one source of truth.
+
+An edit is planned on the file's current text with tomlkit (comments and layout kept; only the
+owner's `campaigns` array changes), the new text is validated by the switch's own loader and
+checked to differ from the old one in that array only, and then it replaces the file atomically
+(temp file in the same directory, fsync, rename) in the same step as its audit row. The running
+switch reads its configuration at start, so an edit takes effect when the switch restarts.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import math
+import os
+import sqlite3
+import tempfile
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.items import AoT, Array, InlineTable, Table
+
+from lps.console import audit
+from lps.console.i18n import N_, Label, Refusal, text_refusal
+from switch.config import Campaign, Config, ConfigError, parse_config
+from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
+from switch.i18n import DateError, parse_date
+
+ACTIONS = ("add", "change", "remove")
+#: The form's field names as messages name them, and what each whole number is.
+FIELDS = (N_("from"), N_("to"), N_("bonus"), N_("hour_from"), N_("hour_to"),
+          N_("expire_after_days"), N_("points added to each earn"), N_("an hour 0-24"),
+          N_("days"))
+MAX_NAME = 60
+
+
+class EditError(Refusal):
+    """A refused edit: the message names the field; the file and the audit log are unchanged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    """The configuration file as it is now: its text, the digest forms carry, its validation."""
+
+    path: Path
+    text: str
+    version: str
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    action: str
+    owner: str
+    index: int
+    name: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    text: str
+
+    @property
+    def target(self) -> str:
+        kind, _, oid = self.owner.partition(":")
+        return f"config:{kind}.{oid}.campaigns[{self.index}]"
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _validate(text: str, file: str) -> Config:
+    try:
+        return parse_config(tomllib.loads(text), file)
+    except tomllib.TOMLDecodeError as exc:
+        raise EditError(N_("not valid TOML: {detail}"), detail=str(exc)) from None
+    except ConfigError as exc:
+        # The switch's loader words its reasons in English; they name the key and are shown
+        # as they are, after a translated lead (docs/console.md, "Editing campaigns").
+        raise EditError(N_("the switch's loader refuses it: {detail}"),
+                        detail=f"{exc.key}: {exc.reason}" if exc.key else exc.reason) from None
+
+
+def read(config_path: str | Path) -> Current:
+    """The file now (symlinks followed, so the rename replaces the real file)."""
+    path = Path(os.path.realpath(config_path))
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise EditError(N_("cannot read the configuration file {path}: {detail}"), path=path,
+                        detail=str(exc)) from None
+    try:
+        config = _validate(text, str(config_path))
+    except EditError as exc:
+        raise EditError(N_("the configuration file {path} is not valid as it is now ({detail}); "
+                           "fix it by hand first"), path=path, detail=str(exc)) from None
+    return Current(path, text, digest(text), config)
+
+
+def owners(config: Config) -> list[tuple[str, str]]:
+    """(form value, label) of everything that can hold campaigns: coalitions, then stores."""
+    out = [(f"coalition:{c.id}", f"coalition {c.id} ({c.name})")
+           for c in config.coalitions.values()]
+    out += [(f"store:{s.id}", f"store {s.id} ({s.name})") for s in config.stores.values()]
+    return out
+
+
+def campaigns_of(config: Config, owner: str) -> tuple[Campaign, ...]:
+    kind, _, oid = owner.partition(":")
+    if kind == "coalition" and oid in config.coalitions:
+        return config.coalitions[oid].campaigns
+    if kind == "store" and oid in config.stores:
+        return config.stores[oid].campaigns
+    raise EditError(N_("owner: no store or coalition '{owner}' in the configuration"),
+                    owner=owner[:40])
+
+
+def values(c: Campaign) -> dict[str, Any]:
+    """A campaign as plain JSON values (the audit log's before/after), defaults included."""
+    return {"name": c.name, "from": c.start.isoformat(), "to": c.end.isoformat(),
+            "multiplier": c.multiplier, "bonus": c.bonus, "weekdays": list(c.weekdays),
+            "hours": list(c.hours) if c.hours else [],
+            "expire_after_days": c.expire_after_days}
+
+
+def form_values(c: Campaign) -> dict[str, str]:
+    """A campaign as the edit form's field values."""
+    return {"name": c.name, "from": c.start.isoformat(), "to": c.end.isoformat(),
+            "multiplier": f"{c.multiplier:g}", "bonus": str(c.bonus) if c.bonus else "",
+            "weekdays": ",".join(map(str, c.weekdays)),
+            "hour_from": str(c.hours[0]) if c.hours else "",
+            "hour_to": str(c.hours[1]) if c.hours else "",
+            "expire_after_days": str(c.expire_after_days or "")}
+
+
+def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
+    """A typed whole number (Persian digits read as ASCII); None when left empty."""
+    text = form.get(name, "").strip().replace("_", "")
+    if not text:
+        return None
+    try:
+        return parse_int(text, name, minimum=-10**15, maximum=10**15)
+    except TextError:
+        raise EditError(N_("{field}: must be a whole number ({what}), got {typed}"),
+                        field=Label(name), what=Label(what), typed=text[:20]) from None
+
+
+def _day(form: Mapping[str, str], name: str) -> str:
+    """A typed date (Jalali or Gregorian, docs/console.md "Dates") as the file's ISO date."""
+    text = form.get(name, "")
+    try:
+        return parse_date(text).isoformat()
+    except DateError as exc:
+        if exc.reason == "day":
+            raise EditError(N_("{field}: {typed}: that month has only {days} days"),
+                            field=Label(name), typed=exc.text, days=exc.days) from None
+        raise EditError(N_("{field}: must be a date YYYY/MM/DD (Jalali) or YYYY-MM-DD, got "
+                           "{typed}"), field=Label(name), typed=text[:20]) from None
+
+
+def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
+    """The form's fields as a campaign's TOML table; empty optional fields are left out.
+
+    Only types are checked here; ranges and rules are the switch's loader's (the same messages
+    as for a hand edit).
+    """
+    try:  # Persian with ZWNJ welcome; stored normalised (docs/console.md)
+        name = normalize_text(form.get("name", ""), "name", allow_empty=True)
+    except TextError as exc:
+        raise text_refusal(exc, "name", N_("name")) from None
+    if not name:
+        raise EditError(N_("name: must not be empty"))
+    if len(name) > MAX_NAME:
+        raise EditError(N_("name: must be 1-{max} printable characters"), max=MAX_NAME)
+    out: dict[str, Any] = {"name": name, "from": _day(form, "from"), "to": _day(form, "to")}
+    text = to_ascii_digits(form.get("multiplier", "")).strip().replace("\u066b", ".")
+    if text:
+        try:
+            if not is_digits(text.replace(".", "", 1).lstrip("+-")):
+                raise ValueError
+            multiplier = float(text)
+        except ValueError:
+            multiplier = math.nan
+        if not math.isfinite(multiplier):
+            raise EditError(N_("multiplier: must be a number such as 1.5, got {typed}"),
+                            typed=text[:20])
+        out["multiplier"] = multiplier
+    bonus = _whole(form, "bonus", "points added to each earn")
+    if bonus is not None:
+        out["bonus"] = bonus
+    text = to_ascii_digits(form.get("weekdays", "")).strip().replace("\u060c", ",")
+    if text:
+        try:
+            typed = text.replace(" ", "").split(",")
+            if not all(is_digits(w, 1) for w in typed):
+                raise ValueError
+            out["weekdays"] = [int(w) for w in typed]
+        except ValueError:
+            raise EditError(N_("weekdays: must be numbers 0 (Monday) to 6 (Sunday) separated by "
+                               "commas, got {typed}"), typed=text[:40]) from None
+    start = _whole(form, "hour_from", "an hour 0-24")
+    end = _whole(form, "hour_to", "an hour 0-24")
+    if (start is None) != (end is None):
+        raise EditError(N_("hours: give both the first hour and the hour it ends, or neither "
+                           "(all day)"))
+    if start is not None:
+        out["hours"] = [start, end]
+    days = _whole(form, "expire_after_days", "days")
+    if days is not None:
+        out["expire_after_days"] = days
+    return out
+
+
+def parse_index(text: str) -> int:
+    bare = to_ascii_digits(text).strip()
+    if not is_digits(bare) or len(bare) > 6:
+        raise EditError(N_("index: must be a campaign's number, got {typed}"), typed=text[:20])
+    return int(bare)
+
+
+def _holder(doc: tomlkit.TOMLDocument, owner: str) -> Any:
+    kind, _, oid = owner.partition(":")
+    return doc[kind][oid]
+
+
+def _item(container: Any, table: dict[str, Any]) -> Any:
+    """A new campaign in the style of the array it joins: `[[...]]` tables or inline tables."""
+    item: Table | InlineTable = tomlkit.table() if isinstance(container, AoT) else \
+        tomlkit.inline_table()
+    item.update(table)
+    return item
+
+
+def _without(data: dict[str, Any], owner: str) -> dict[str, Any]:
+    kind, _, oid = owner.partition(":")
+    rest = copy.deepcopy(data)
+    rest[kind][oid].pop("campaigns", None)
+    return rest
+
+
+def plan(current: Current, owner: str, action: str, index: int | None,
+         table: dict[str, Any] | None) -> Edit:
+    """The new text of the file for one edit, validated by the switch's loader; writes nothing."""
+    if action not in ACTIONS:
+        raise EditError(N_("action: must be add, change or remove"))
+    old = campaigns_of(current.config, owner)
+    if action != "add":
+        assert index is not None
+        if index >= len(old):
+            raise EditError(N_("index: {owner} has no campaign #{index} (it has {count}); "
+                               "reload the page"), owner=owner, index=index, count=len(old))
+    doc = tomlkit.parse(current.text)
+    holder = _holder(doc, owner)
+    container = holder.get("campaigns")
+    if container is None:
+        if action != "add":
+            raise EditError(N_("index: {owner} has no campaigns"), owner=owner)
+        container = tomlkit.array()
+        container.multiline(True)
+        holder["campaigns"] = container
+    if not isinstance(container, AoT | Array):
+        raise EditError(N_("owner: the campaigns of {owner} are not an array in the file"),
+                        owner=owner)
+    if action == "add":
+        assert table is not None
+        container.append(_item(container, table))
+        index = len(container) - 1
+    elif action == "change":
+        assert table is not None and index is not None
+        container[index] = _item(container, table)
+    else:
+        assert index is not None
+        del container[index]
+    text = tomlkit.dumps(doc)
+    new = _validate(text, str(current.config.path))
+    # The edit must change that campaign array and nothing else.
+    old_data, new_data = tomllib.loads(current.text), tomllib.loads(text)
+    if _without(old_data, owner) != _without(new_data, owner):
+        raise EditError(N_("the edit would change more than the campaigns; nothing was "
+                           "written"))
+    after_list = campaigns_of(new, owner)
+    before = values(old[index]) if action != "add" else None
+    after = values(after_list[index]) if action != "remove" else None
+    name = (after or before or {}).get("name", "")
+    return Edit(action, owner, index, name, before, after, text)
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Temp file beside `path`, fsync, rename over it, fsync the directory; keeps its mode."""
+    mode = path.stat().st_mode & 0o7777
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    dfd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def commit(conn: sqlite3.Connection, current: Current, edit: Edit, actor: str, at: str) -> None:
+    """The audit row and the new file together: the row commits only once the file is in place.
+
+    Should the commit fail after the rename, the old text is put back, so the file never holds
+    an unaudited edit.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    replaced = False
+    try:
+        audit.append(conn, at, actor, f"program.campaign.{edit.action}", edit.target,
+                     {"campaign": edit.before, "file_sha256": current.version},
+                     {"campaign": edit.after, "file_sha256": digest(edit.text)})
+        try:
+            write_atomic(current.path, edit.text)
+        except OSError as exc:
+            raise EditError(N_("cannot write {path}: {detail}; nothing changed"),
+                            path=current.path, detail=exc.strerror or str(exc)) from None
+        replaced = True
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        if replaced:
+            write_atomic(current.path, current.text)
+        raise

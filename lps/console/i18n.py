@@ -1,0 +1,189 @@
+"""The console's languages: Babel gettext catalogues, messages that wait for a reader, and the
+display forms of numbers, money, dates and times (docs/console.md, "Languages").
+
+The Persian catalogue's source is `locale/fa/LC_MESSAGES/console.po`; it is compiled in memory
+(Babel's `read_po` + `write_mo`) the first time a page asks for it, so there is no compiled
+file to build at install time or to forget to rebuild: the `.po` in the package is what runs.
+English is the source language (the msgids), so it needs no catalogue.
+
+Code that refuses something raises a `Refusal` with a template marked `N_(...)` and its values;
+the page renders it in the reader's language. `str()` of one is the English text (the CLI's).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import gettext
+import io
+import re
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+
+from switch.core.text import TextError
+from switch.i18n import (
+    format_money,
+    format_number,
+    jalali_date,
+    persian_digits,
+    weekday_name,
+)
+from switch.i18n.numbers import MoneyUnit
+
+LANGUAGES = ("fa", "en")
+DEFAULT = "fa"
+DOMAIN = "console"
+#: FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE: a value inside a sentence keeps its own
+#: direction (a Latin store code inside Persian text stays in order; docs/console.md, "Bidi").
+FSI, PDI = "\u2068", "\u2069"
+
+
+def N_(text: str) -> str:
+    """Marks a message for the catalogue; it is translated when shown."""
+    return text
+
+
+class Label(str):
+    """A word of the interface used as a message's value (`the reason`): translated when shown."""
+
+    __slots__ = ()
+
+
+class Refusal(ValueError):
+    """A refused input or action: a message template (marked with `N_`) and its values."""
+
+    def __init__(self, template: str, /, **params: Any) -> None:
+        self.template = template
+        self.params = params
+        super().__init__(template.format(**{k: _english(v) for k, v in params.items()}))
+
+    def render(self, t: Translator) -> str:
+        return t.format(self.template, **self.params)
+
+
+def _english(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+@functools.cache
+def catalogue(language: str) -> gettext.NullTranslations:
+    """The compiled catalogue of `language` (English: the msgids themselves)."""
+    if language == "en":
+        return gettext.NullTranslations()
+    source = resources.files("lps.console").joinpath(
+        f"locale/{language}/LC_MESSAGES/{DOMAIN}.po")
+    with source.open("rb") as fh:
+        po = read_po(fh, locale=language, domain=DOMAIN)
+    mo = io.BytesIO()
+    write_mo(mo, po, use_fuzzy=False)
+    mo.seek(0)
+    return gettext.GNUTranslations(mo)
+
+
+class Translator:
+    """One reader's language: messages, numbers, money, dates and times as they read them."""
+
+    def __init__(self, language: str, zone: ZoneInfo, money: MoneyUnit = "rial") -> None:
+        self.language = language if language in LANGUAGES else DEFAULT
+        self.persian = self.language == "fa"
+        self.zone = zone
+        self.money_unit: MoneyUnit = money
+        self._cat = catalogue(self.language)
+
+    @property
+    def dir(self) -> str:
+        return "rtl" if self.persian else "ltr"
+
+    def gettext(self, text: str) -> str:
+        return self._cat.gettext(text)
+
+    def ngettext(self, singular: str, plural: str, n: int) -> str:
+        return self._cat.ngettext(singular, plural, n)
+
+    def format(self, template: str, /, **params: Any) -> str:
+        """The template in this language with its values in their display form."""
+        return self.gettext(template).format(**{k: self.value(v) for k, v in params.items()})
+
+    def value(self, value: Any) -> str:
+        if isinstance(value, Label):
+            return self.gettext(value)
+        if isinstance(value, bool):
+            return self.gettext("yes") if value else self.gettext("no")
+        if isinstance(value, int):
+            return self.number(value)
+        if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+            return self.date(value)
+        text = str(value)
+        return f"{FSI}{text}{PDI}" if self.persian and text else text
+
+    def number(self, value: int) -> str:
+        return format_number(value, persian=self.persian)
+
+    def digits(self, text: object) -> str:
+        """A code or count as it is, its digits Persian in Persian (never a card or ID)."""
+        return persian_digits(str(text)) if self.persian else str(text)
+
+    def money(self, rials: int) -> str:
+        text = format_money(rials, self.money_unit, persian=self.persian)
+        if self.persian:
+            return text
+        return text.rsplit(" ", 1)[0] + (" tomans" if self.money_unit == "toman" else " rials")
+
+    def date(self, day: dt.date | str | None) -> str:
+        """The Jalali date (`۱۴۰۵/۰۹/۰۲`)."""
+        if day is None or day == "":
+            return ""
+        d = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        return jalali_date(d, persian=self.persian)
+
+    def date_both(self, day: dt.date | str | None) -> str:
+        """Jalali with the Gregorian date beside it, for an auditor (`۱۴۰۵/۰۹/۰۲ (2026-11-23)`)."""
+        if day is None or day == "":
+            return ""
+        d = dt.date.fromisoformat(day) if isinstance(day, str) else day
+        return f"{self.date(d)} ({d.isoformat()})"
+
+    def moment(self, at: dt.datetime | str | None, *, gregorian: bool = False) -> str:
+        """An instant as the coalition's local date and time (`۱۴۰۵/۰۹/۰۲ ۱۴:۳۰`)."""
+        if at is None or at == "":
+            return ""
+        t = dt.datetime.fromisoformat(at) if isinstance(at, str) else at
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=dt.UTC)
+        local = t.astimezone(self.zone)
+        clock = local.strftime("%H:%M")
+        text = f"{self.date(local.date())} {self.digits(clock)}"
+        return f"{text} ({local.date().isoformat()} {clock})" if gregorian else text
+
+    def weekday(self, number: int) -> str:
+        return weekday_name(number, persian=self.persian)
+
+
+def text_refusal(exc: TextError, what: str, label: str) -> Refusal:
+    """A refusal of typed text (switch.core.text, which named it `what`) with the reason in
+    words a page translates; `label` is the field's name marked with `N_`."""
+    rest = str(exc).removeprefix(what).strip()
+    for pattern, template in _TEXT_REASONS:
+        m = pattern.fullmatch(rest)
+        if m:
+            return Refusal(template, what=Label(label), **m.groupdict())
+    return Refusal(N_("{what}: not accepted ({detail})"), what=Label(label), detail=rest)
+
+
+_TEXT_REASONS = [
+    (re.compile(r"holds an unpaired surrogate"), N_("{what} holds a broken character")),
+    (re.compile(r"holds a control character \((?P<code>U\+[0-9A-F]+)\)"),
+     N_("{what} holds a control character ({code})")),
+    (re.compile(r"must be one line"), N_("{what} must be one line")),
+    (re.compile(r"holds an invisible formatting character \((?P<code>U\+[0-9A-F]+)\)"),
+     N_("{what} holds an invisible formatting character ({code})")),
+    (re.compile(r"is empty"), N_("{what} is empty")),
+    (re.compile(r"is longer than (?P<n>\d+) characters"),
+     N_("{what} is longer than {n} characters")),
+]

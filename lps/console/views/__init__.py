@@ -1,0 +1,119 @@
+"""The console's pages: the handlers of every `roles.ENDPOINTS` row, by area.
+
+Shared here: the menu, refusals (403), bad input (400, the form's page again with the message),
+and the pages of errors. The areas register their handlers on import (bottom of this file).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+
+from lps.console.i18n import N_, Refusal, Translator
+
+if TYPE_CHECKING:
+    from lps.console import auth
+    from lps.console.web import Console, Ctx
+
+#: The menu: (path, label); a link shows only to those allowed to GET it.
+NAV = (("/", N_("Dashboard")), ("/search", N_("Service desk")), ("/cards", N_("Cards")),
+       ("/adjustments", N_("Adjustments")), ("/programs", N_("Programs")),
+       ("/reports", N_("Reports")), ("/settlement", N_("Settlement")),
+       ("/audit", N_("Audit log")), ("/staff", N_("Staff")))
+ROLE_NAMES = (N_("admin"), N_("marketing"), N_("support"), N_("settlement"), N_("auditor"))
+
+
+def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
+    if ctx.session is None:
+        return []
+    from lps.console import cards
+
+    out = []
+    for path, label in NAV:
+        if not ctx.may("GET", path):
+            continue
+        badge = 0
+        if path == "/adjustments" and ctx.may("POST", "/adjustments/approve"):
+            badge = cards.waiting(ctx.cdb, ctx.scope, ctx.user)
+        out.append((path, label, badge))
+    return out
+
+
+def say(ctx: Ctx, message: Refusal | str) -> str:
+    return message.render(ctx.t) if isinstance(message, Refusal) else ctx.t.gettext(message)
+
+
+def page(console: Console, ctx: Ctx, template: str, title: str, status: int = 200,
+         headers: dict[str, str] | None = None, **values: object) -> Response:
+    from lps.console.web import render
+
+    return render(console, ctx, template, status, headers, title=ctx.t.gettext(title), **values)
+
+
+def refused(console: Console, ctx: Ctx, why: str) -> Response:
+    assert ctx.session is not None
+    if why == "csrf":
+        text = ctx.t.gettext("The form's security token is missing or stale (CSRF check): "
+                             "reload the page and try again.")
+        return page(console, ctx, "message.html", N_("Form refused"), 403, text=text)
+    if why == "whole":
+        text = ctx.t.gettext("This page acts on the whole coalition; your account is limited "
+                             "to some stores.")
+    else:
+        text = ctx.t.format(N_("The role {role} may not use {method} {path}."),
+                            role=ctx.t.gettext(ctx.role), method=ctx.req.method,
+                            path=ctx.req.path)
+    return page(console, ctx, "message.html", N_("Not allowed"), 403, text=text)
+
+
+def bad_input(console: Console, ctx: Ctx, message: Refusal | str) -> Response:
+    """The form's page again with the message; nothing was changed."""
+    from lps.console.views import cards, programs, settlement, staff
+
+    error = say(ctx, message)
+    path = ctx.req.path
+    if ctx.session is not None:
+        if path.startswith("/adjustments"):
+            return cards.adjustments_page(console, ctx, error=error, status=400)
+        if path.startswith("/cards"):
+            return cards.search_page(console, ctx, error=error, status=400)
+        if path.startswith("/settlement"):
+            return settlement.listing(console, ctx, error=error, status=400)
+        if path.startswith("/programs"):
+            return programs.again(console, ctx, error)
+        if path.startswith("/staff"):
+            return staff.staff_page(console, ctx, error=error, status=400)
+        if path.startswith("/audit"):
+            return staff.audit_page(console, ctx, error=error, status=400)
+    return page(console, ctx, "message.html", N_("Not done"), 400, error=error)
+
+
+def busy(console: Console, ctx: Ctx, exc: auth.Busy) -> Response:
+    return page(console, ctx, "message.html", N_("Busy"), 503,
+                {"Retry-After": str(exc.retry_after)}, text=say(ctx, exc))
+
+
+def not_found(console: Console, status: int) -> Response:
+    from lps.console.web import TEMPLATES
+
+    t = Translator("fa", console.config.switch.zone)
+
+    def gettext(text: str, **params: object) -> str:
+        return t.format(text, **params) if params else t.gettext(text)
+
+    body = TEMPLATES.get_template("message.html").render(
+        _=gettext, gettext=gettext, t=t, session=None, nav=[], ctx=None,
+        title=t.gettext("Not found"), text=t.gettext("No such page."))
+    return Response(body, status, media_type="text/html; charset=utf-8")
+
+
+from lps.console.views import (  # noqa: E402  (the areas register their handlers)
+    cards,
+    home,
+    programs,
+    settlement,
+    staff,
+)
+
+__all__ = ["cards", "home", "programs", "settlement", "staff"]

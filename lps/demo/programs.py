@@ -1,0 +1,155 @@
+"""Step 1 of the demo: the programs (docs/programs.md) as a customer meets them.
+
+One card is enrolled with a profile whose birthday is today (`lps cards enroll`, before the
+switch starts: it reads profiles at start). It visits the café ten times (birthday bonus on the
+first earn, a stamp per visit, the tenth completes a reward), redeems the reward (`930000`),
+then spends enough at Book City to cross into the next tier. Each answer's DE48 is shown:
+`EP` points, `TR` tier, `SC`/`SR` stamps and rewards, `MS` the receipt text.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import io
+from pathlib import Path
+
+from iso8583 import Message
+from lps.cli import main as lps_main
+from switch.client import TerminalClient
+from switch.config import Config, Store
+from switch.core.calendar import business_day
+from switch.core.luhn import luhn_complete, mask_pan
+from switch.core.programs.rules import active
+from switch.server import Switch
+
+from .common import TerminalSim, amount, tags
+
+CAFE, BOOKS = "T0000001", "T0000002"
+CUSTOMER = "Sara Naderi"
+
+
+def programs_card(config: Config) -> str:
+    bins = next(iter(config.coalitions.values())).card_bins
+    return luhn_complete(f"{bins[0]}555000001"[:15])
+
+
+def enroll(config_path: Path, config: Config, pan: str) -> dt.date:
+    """`lps cards enroll PAN --name --phone --birth-date`, with a birthday on today's business
+    day; returns the birth date."""
+    cfg = config.switch
+    today = business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
+    birth = today.replace(year=today.year - 28)  # 28 years: 29 February stays a date
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        code = lps_main(["cards", "enroll", pan, "--config", str(config_path), "--name",
+                         CUSTOMER, "--phone", "+989121234567", "--birth-date", birth.isoformat()])
+    if code != 0:
+        raise RuntimeError(f"lps cards enroll failed ({code}): {out.getvalue()}")
+    return birth
+
+
+def _base(store: Store, value: int) -> int:
+    rule = store.earn
+    return 0 if value < rule.min_amount else value // rule.points_per * rule.points
+
+
+def _line(what: str, reply: Message, extra: str = "") -> None:
+    t = tags(reply)
+    parts = [f"{what:34} -> {reply.text(39)}"]
+    for tag, label in (("EP", "points"), ("RD", "redeemed"), ("TR", "tier"),
+                       ("SC", "stamps"), ("SR", "rewards")):
+        if tag in t:
+            parts.append(f"{label} {t[tag]}")
+    print("  " + ", ".join(parts) + (f"  ({extra})" if extra else ""))
+
+
+def _receipt(reply: Message) -> None:
+    text = tags(reply).get("MS")
+    if text:
+        print(f"  {'':34}    receipt: {text}")
+
+
+async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date) -> bool:
+    """The visits; True when every batch closed in balance and every answer was expected."""
+    cafe_store = config.stores[config.terminals[CAFE].store]
+    books_store = config.stores[config.terminals[BOOKS].store]
+    coalition = config.coalitions[cafe_store.coalition]
+    now_local = dt.datetime.now(config.switch.zone)
+    print(f"card {mask_pan(pan)} enrolled with a profile: {CUSTOMER}, born {birth} "
+          f"(birthday today)")
+    print("tiers of " + coalition.name + ": " + ", ".join(
+        f"{t.name} from {amount(t.min_spend_12m)} ×{t.earn_multiplier:g}"
+        for t in coalition.tiers))
+    for store in config.stores.values():
+        for c in store.campaigns:
+            state = "running now" if active(c, now_local) else "not running today"
+            print(f"campaign {c.name!r} at {store.name}: ×{c.multiplier:g} +{c.bonus}, "
+                  f"{c.start}..{c.end}, {state}")
+    addr = sw.addresses["ascii"]
+    client = await TerminalClient("ascii", addr.host, addr.port).connect()
+    terms = {tid: TerminalSim(tid, config.terminals[tid].store, "ascii", client,
+                              stan=900_000, batch="000002") for tid in (CAFE, BOOKS)}
+    ok = True
+    try:
+        for term in terms.values():
+            reply = await client.send(term.message("0800", {70: "001"}), timeout=30)
+            ok &= reply.text(39) == "00"
+
+        async def send(term: TerminalSim, fields: dict[int, str | bytes]) -> Message:
+            msg = term.message("0200", {2: pan, 22: "071", 62: term.batch, **fields})
+            reply = await client.send(msg, timeout=30)
+            term.count(msg, reply)
+            return reply
+
+        cafe = terms[CAFE]
+        stamps = cafe_store.stamps
+        print(f"\n{cafe_store.name}: 1 stamp per visit"
+              + (f", every {stamps.needed}th completes a reward ({stamps.reward})"
+                 if stamps else "") + f", birthday bonus {cafe_store.birthday_bonus}")
+        first = 250_000
+        reply = await send(cafe, {3: "000000", 4: f"{first:012d}"})
+        base = _base(cafe_store, first)
+        bonus = int(tags(reply).get("EP", "0")) - base
+        _line(f"visit 1: earn {amount(first)}", reply,
+              f"base {base} + {bonus} birthday bonus" if bonus else f"base {base}")
+        _receipt(reply)
+        ok &= reply.text(39) == "00" and bonus == cafe_store.birthday_bonus
+        visits = stamps.needed if stamps else 3
+        small = 40_000
+        for n in range(2, visits + 1):
+            reply = await send(cafe, {3: "000000", 4: f"{small:012d}"})
+            ok &= reply.text(39) == "00"
+            if n in (2, visits):
+                _line(f"visit {n}: earn {amount(small)}", reply)
+            elif n == 3:
+                print("  ...")
+        _receipt(reply)
+        if stamps:
+            reply = await send(cafe, {3: "930000"})
+            _line("redeem the stamp reward (930000)", reply)
+            _receipt(reply)
+            ok &= reply.text(39) == "00"
+
+        books = terms[BOOKS]
+        tiers = sorted(coalition.tiers, key=lambda t: t.min_spend_12m)
+        above = [t for t in tiers if t.min_spend_12m > first + small * (visits - 1)]
+        big = above[0].min_spend_12m + 10_000_000 if above else 5_000_000
+        print(f"\n{books_store.name}: {books_store.earn.points} points per "
+              f"{amount(books_store.earn.points_per)} from {amount(books_store.earn.min_amount)}"
+              "; the earn that crosses a tier earns at the new tier")
+        for value in (big, 1_000_000):
+            reply = await send(books, {3: "000000", 4: f"{value:012d}"})
+            _line(f"earn {amount(value)}", reply, f"base {_base(books_store, value)}")
+            ok &= reply.text(39) == "00"
+        _receipt(reply)
+        if above:
+            ok &= tags(reply).get("TR") == above[0].name
+        for term in terms.values():
+            reply = await client.send(term.batch_close(), timeout=30)
+            print(f"batch {term.batch} of {term.tid}: "
+                  + ("in balance" if reply.text(39) == "00" else f"answered {reply.text(39)}"))
+            ok &= reply.text(39) == "00"
+    finally:
+        await client.close()
+    return ok
