@@ -24,7 +24,7 @@ from pathlib import Path
 
 from iso8583 import Message
 from iso8583.loyalty import parse_de54, parse_tlv
-from settlement.day import DayBook, DaySettlement, stores_from_config
+from settlement.day import DayBook, DaySettlement, settle_rows, stores_from_config
 from settlement.journal import Journal, settle_journal
 from switch.config import Config
 from switch.core import handle
@@ -138,11 +138,20 @@ class Shell:
         return int(str(total))
 
     def settle(self, day: dt.date) -> DaySettlement:
-        """Settle a business day from the journal, as `lps settle` does (one reader)."""
+        """Settle a business day from the journal, as `lps settle` does (one reader).
+
+        The entry-by-entry path (docs/settlement.md, "Reading the journal") must give the same
+        result: both are computed, compared, and the production one returned.
+        """
+        stores = stores_from_config(self.cfg)
         with Journal(self.path) as journal:
-            result: DaySettlement = settle_journal(
-                journal, DayBook(day, stores_from_config(self.cfg)), workers=1)
+            result: DaySettlement = settle_journal(journal, DayBook(day, stores), workers=1)
+            by_entry = settle_rows(day, stores, journal.rows(day), journal.lots_due(day),
+                                   journal.batch_closes(day, workers=1))
         journal.close()
+        for part in ("inputs_digest", "entries", "counts", "points", "stored_value", "breakage",
+                     "reconciliation"):
+            assert getattr(result, part) == getattr(by_entry, part), part
         return result
 
 

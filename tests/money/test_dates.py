@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir, tags, tehran
-from tests.switch.support import T1, T2, T3, burn, card, earn, inquiry
+from tests.switch.support import T1, T2, T3, burn, card, earn, example_config, inquiry
 
 S1, S3 = "STORE0000000001", "STORE0000000003"
 PAN = card(501)
@@ -101,3 +101,19 @@ def test_the_cutover_minute_starts_the_next_business_day(db: Path) -> None:
     assert sh.settle(dt.date(2026, 11, 24)).points.obligations[0].units == 4
     assert tags(r2)["EP"] == "20"
     sh.close()
+
+
+def test_a_midnight_cutover_means_calendar_days() -> None:
+    """docs/switch.md: `business_day_cutover = "00:00"` means plain calendar days: 23:59:59
+    local is still that day, 00:00 local the next."""
+    with scratch_dir() as path:
+        cfg = example_config(path / "lps.db", business_day_cutover=dt.time(0, 0))
+        sh = Shell(path / "lps.db", cfg)
+        late = tehran(2026, 11, 23, 23, 59, 59)
+        midnight = tehran(2026, 11, 24, 0, 0, 0)
+        r1 = sh.send(earn(T1, sh.next_stan(), PAN, 100_000, now=late), late)
+        r2 = sh.send(earn(T1, sh.next_stan(), PAN, 100_000, now=midnight), midnight)
+        days = dict(sh.sql("SELECT id, business_day FROM journal WHERE id IN (?, ?)",
+                           (int(rrn(r1)), int(rrn(r2)))))
+        assert days == {int(rrn(r1)): "2026-11-23", int(rrn(r2)): "2026-11-24"}
+        sh.close()

@@ -132,6 +132,22 @@ def test_a_full_return_takes_other_lots_before_making_a_debt(db: Path) -> None:
     sh.close()
 
 
+def test_a_return_claws_the_earns_own_lot_before_other_lots(db: Path) -> None:
+    """docs/switch.md, Return: the claw-back takes the earn's own lot first, then other lots.
+    Own lot 10 spent down to 6, another store's lot of 5: a full return takes the own lot's 6,
+    then 4 of the other."""
+    sh = Shell(db)
+    first = sh.send(earn(T1, sh.next_stan(), A, 100_000))           # lot 1: 10, STORE1
+    sh.send(earn(T3, sh.next_stan(), A, 100_000))                   # lot 2: 5, STORE3
+    own, other = sorted(sh.lots(A))
+    spent = sh.send(burn(T2, sh.next_stan(), A, 4_000, tags={"RP": "4"}))
+    assert sh.moves(rrn(spent)) == [(own, -4)]
+    _, full = ret(sh, T1, A, 100_000, rrn(first))
+    assert (rc(full), tags(full)["RD"], points_balance(full)) == ("00", "10", 1)
+    assert sh.moves(rrn(full)) == [(own, -6), (other, -4)]
+    sh.close()
+
+
 @pytest.mark.parametrize("age_days", [0, 40], ids=["in-cache", "from-journal"])
 def test_partial_returns_across_restarts_claw_back_the_cumulative_proportion(
         db: Path, age_days: int) -> None:
