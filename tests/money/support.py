@@ -131,6 +131,11 @@ class Shell:
                     "SELECT id, store_id, expires_on, initial, remaining FROM lots "
                     "WHERE pan = ? AND kind = 'points' ORDER BY id", (pan,))}
 
+    def business_days(self, *responses: Message) -> list[str]:
+        """The `business_day` the journal stamped on each answered request (by its RRN)."""
+        days = dict(self.sql("SELECT id, business_day FROM journal"))
+        return [str(days[int(rrn(resp))]) for resp in responses]
+
     def journal_points(self, pan: str) -> int:
         """The sum of the card's journal `points`: its balance by invariant (C)."""
         (total,), = self.sql("SELECT COALESCE(SUM(points), 0) FROM journal WHERE pan = ?",

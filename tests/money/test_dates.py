@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir, tags, tehran
+from tests.money.support import Shell, points_balance, rc, scratch_dir, tags, tehran
 from tests.switch.support import T1, T2, T3, burn, card, earn, example_config, inquiry
 
 S1, S3 = "STORE0000000001", "STORE0000000003"
@@ -29,6 +29,10 @@ def db() -> Iterator[Path]:
 def spend(sh: Shell, tid: str, points: int, now: dt.datetime):
     return sh.send(burn(tid, sh.next_stan(), PAN, points * 1_000, tags={"RP": str(points)},
                         now=now), now)
+
+
+def earn_at(sh: Shell, tid: str, when: dt.datetime):
+    return sh.send(earn(tid, sh.next_stan(), PAN, 100_000, now=when), when)
 
 
 def test_points_expire_on_their_expiry_day_and_break_that_day(db: Path) -> None:
@@ -86,11 +90,9 @@ def test_the_cutover_minute_starts_the_next_business_day(db: Path) -> None:
     sh = Shell(db)
     before = tehran(2026, 11, 23, 23, 29, 59)
     at = tehran(2026, 11, 23, 23, 30, 0)
-    r1 = sh.send(earn(T1, sh.next_stan(), PAN, 100_000, now=before), before)
-    r2 = sh.send(earn(T2, sh.next_stan(), PAN, 100_000, now=at), at)
-    days = dict(sh.sql("SELECT id, business_day FROM journal WHERE id IN (?, ?)",
-                       (int(rrn(r1)), int(rrn(r2)))))
-    assert days == {int(rrn(r1)): "2026-11-23", int(rrn(r2)): "2026-11-24"}
+    r1 = earn_at(sh, T1, before)
+    r2 = earn_at(sh, T2, at)
+    assert sh.business_days(r1, r2) == ["2026-11-23", "2026-11-24"]
     expiries = sorted(lot[1] for lot in sh.lots(PAN).values())
     assert expiries == ["2027-11-23", "2027-11-24"]
 
@@ -111,9 +113,6 @@ def test_a_midnight_cutover_means_calendar_days() -> None:
         sh = Shell(path / "lps.db", cfg)
         late = tehran(2026, 11, 23, 23, 59, 59)
         midnight = tehran(2026, 11, 24, 0, 0, 0)
-        r1 = sh.send(earn(T1, sh.next_stan(), PAN, 100_000, now=late), late)
-        r2 = sh.send(earn(T1, sh.next_stan(), PAN, 100_000, now=midnight), midnight)
-        days = dict(sh.sql("SELECT id, business_day FROM journal WHERE id IN (?, ?)",
-                           (int(rrn(r1)), int(rrn(r2)))))
-        assert days == {int(rrn(r1)): "2026-11-23", int(rrn(r2)): "2026-11-24"}
+        days = sh.business_days(earn_at(sh, T1, late), earn_at(sh, T1, midnight))
+        assert days == ["2026-11-23", "2026-11-24"]
         sh.close()
