@@ -1,4 +1,4 @@
-"""Netting on hand-built flows: positions, instructions, summaries and the checks on the way.
+"""Netting and breakage on hand-built records: positions, instructions, summaries, checks.
 
 docs/settlement.md ("Obligations from provenance", "Multilateral netting", `positions.csv`,
 `obligations.csv`); every figure below is worked by hand.
@@ -10,6 +10,7 @@ import datetime as dt
 
 import pytest
 
+from settlement.expiry import breakage
 from settlement.netting import (
     FlowBook,
     Instruction,
@@ -23,7 +24,7 @@ from settlement.netting import (
     positions,
     summaries,
 )
-from settlement.records import Draw, Flow, InputError, InvariantError, Row
+from settlement.records import Draw, Flow, InputError, InvariantError, LotExpiry, Row
 from switch.core import BaseRules
 from tests.switch.support import example_config
 
@@ -147,3 +148,31 @@ def test_a_top_up_at_a_store_without_a_purse_is_credited_as_paid() -> None:
     rules = BaseRules()
     assert rules.topup_credit(cfg.stores["STORE0000000001"], 1_000) == 1_000
     assert rules.topup_credit(cfg.stores["STORE0000000003"], 1_001) == 1_151
+
+
+def test_a_draw_of_nothing_moves_nothing() -> None:
+    assert flows_of(_row("redeem", 0)) == []
+    assert flows_of(_row("reversal", 0, original_kind="redeem")) == []
+
+
+def test_breakage_per_issuing_store() -> None:
+    """docs/settlement.md, Expiry and breakage: a lot lapsing on D brings its whole positive
+    remaining (a debt brings nothing); a lot lapsed earlier brings only what changed over D;
+    every configured store has a row, by coalition then store."""
+    lots = [LotExpiry(1, "S1", DAY, 6, 6), LotExpiry(2, "S1", DAY, 4, 4),
+            LotExpiry(3, "S2", DAY - dt.timedelta(days=3), -3, 2),
+            LotExpiry(4, "S2", DAY, -5, -5), LotExpiry(5, "S4", DAY - dt.timedelta(days=1), 9, 6)]
+    rows = [(b.store_id, b.store_name, b.coalition, b.lots, b.points, b.amount, b.currency)
+            for b in breakage(lots, STORES, DAY)]
+    assert rows == [("S1", "Cafe", "A", 2, 10, 10_000, "364"),
+                    ("S2", "Books", "A", 1, 2, 2_000, "364"),
+                    ("S3", "Gym", "A", 0, 0, 0, "364"),
+                    ("S4", "Euro shop", "B", 0, -3, -21, "978"),
+                    ("S5", "Euro cafe", "B", 0, 0, 0, "978")]
+
+
+def test_breakage_refuses_lots_not_due_or_of_unknown_stores() -> None:
+    with pytest.raises(InputError, match=r"^lot 9 expires on 2026-11-24, after 2026-11-23$"):
+        breakage([LotExpiry(9, "S1", DAY + dt.timedelta(days=1), 1, 1)], STORES, DAY)
+    with pytest.raises(InputError, match=r"^lot 9 was issued by 'S9', not configured$"):
+        breakage([LotExpiry(9, "S9", DAY, 1, 1)], STORES, DAY)
