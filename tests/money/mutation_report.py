@@ -33,41 +33,49 @@ def status(code: int | None) -> str:
     return STATUS.get(code, "other")
 
 
-def load(root: Path, globs: list[str]) -> dict[str, dict[str, int | None]]:
-    """Module path -> {mutant name: exit code}, for the mutants matching `globs` (all: [])."""
+def load(root: Path, globs: list[str]) -> tuple[dict[str, dict[str, int | None]],
+                                                dict[str, float]]:
+    """Module path -> {mutant name: exit code}, for the mutants matching `globs` (all: []),
+    and module path -> seconds its mutants' test runs took (added up, not wall time)."""
     out: dict[str, dict[str, int | None]] = {}
+    seconds: dict[str, float] = {}
     for meta in sorted(root.rglob("*.py.meta")):
-        codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
+        data = json.loads(meta.read_text(encoding="utf-8"))
         module = meta.relative_to(root).as_posix().removesuffix(".meta")
-        picked = {k: v for k, v in codes.items()
+        picked = {k: v for k, v in data["exit_code_by_key"].items()
                   if not globs or any(fnmatch.fnmatch(k, g) for g in globs)}
         if picked:
             out[module] = picked
-    return out
+            durations = data.get("durations_by_key", {})
+            seconds[module] = sum(float(durations.get(k) or 0) for k in picked)
+    return out, seconds
 
 
-def row(name: str, counts: Counter[str]) -> str:
+def row(name: str, counts: Counter[str], seconds: float) -> str:
     total = sum(counts.values())
     run = total - counts["not run"] - counts["no tests"]
     killed = counts["killed"] + counts["timeout"]
     score = f"{100 * killed / run:.1f} %" if run else "-"
     cells = [str(total), *(str(counts[c]) for c in COLUMNS[1:])]
-    return f"| {name} | {' | '.join(cells)} | {score} |"
+    return f"| {name} | {' | '.join(cells)} | {score} | {seconds:.0f} |"
 
 
-def report(results: dict[str, dict[str, int | None]]) -> str:
-    lines = ["| module | " + " | ".join(COLUMNS) + " | killed of run |",
-             "|---|" + "---:|" * (len(COLUMNS) + 1)]
+def report(results: dict[str, dict[str, int | None]], seconds: dict[str, float]) -> str:
+    lines = ["| module | " + " | ".join(COLUMNS) + " | killed of run | test seconds |",
+             "|---|" + "---:|" * (len(COLUMNS) + 2)]
     money: Counter[str] = Counter()
     everything: Counter[str] = Counter()
+    money_s = all_s = 0.0
     for module, codes in results.items():
         counts = Counter(status(c) for c in codes.values())
-        lines.append(row(f"`{module}`", counts))
+        lines.append(row(f"`{module}`", counts, seconds.get(module, 0.0)))
         everything += counts
+        all_s += seconds.get(module, 0.0)
         if module in MONEY:
             money += counts
-    lines.append(row("**money modules**", money))
-    lines.append(row("**all**", everything))
+            money_s += seconds.get(module, 0.0)
+    lines.append(row("**money modules**", money, money_s))
+    lines.append(row("**all**", everything, all_s))
     survivors = [name for codes in results.values() for name, c in codes.items()
                  if status(c) == "survived"]
     if survivors:
@@ -81,7 +89,7 @@ def main(argv: list[str]) -> int:
     if not root.is_dir():
         print("no mutants/ here: run `make mutants` first", file=sys.stderr)
         return 2
-    print(report(load(root, argv)))
+    print(report(*load(root, argv)))
     return 0
 
 
