@@ -133,8 +133,8 @@ class Shell:
 
     def business_days(self, *responses: Message) -> list[str]:
         """The `business_day` the journal stamped on each answered request (by its RRN)."""
-        days = dict(self.sql("SELECT id, business_day FROM journal"))
-        return [str(days[int(rrn(resp))]) for resp in responses]
+        days = {int(str(i)): str(d) for i, d in self.sql("SELECT id, business_day FROM journal")}
+        return [days[int(rrn(resp))] for resp in responses]
 
     def journal_points(self, pan: str) -> int:
         """The sum of the card's journal `points`: its balance by invariant (C)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from iso8583 import Message
 from tests.money.support import Shell, points_balance, rc, scratch_dir, tags, tehran
 from tests.switch.support import T1, T2, T3, burn, card, earn, example_config, inquiry
 
@@ -26,12 +27,12 @@ def db() -> Iterator[Path]:
         yield path / "lps.db"
 
 
-def spend(sh: Shell, tid: str, points: int, now: dt.datetime):
+def spend(sh: Shell, tid: str, points: int, now: dt.datetime) -> Message:
     return sh.send(burn(tid, sh.next_stan(), PAN, points * 1_000, tags={"RP": str(points)},
                         now=now), now)
 
 
-def earn_at(sh: Shell, tid: str, when: dt.datetime):
+def earn_at(sh: Shell, tid: str, when: dt.datetime) -> Message:
     return sh.send(earn(tid, sh.next_stan(), PAN, 100_000, now=when), when)
 
 
@@ -93,7 +94,7 @@ def test_the_cutover_minute_starts_the_next_business_day(db: Path) -> None:
     r1 = earn_at(sh, T1, before)
     r2 = earn_at(sh, T2, at)
     assert sh.business_days(r1, r2) == ["2026-11-23", "2026-11-24"]
-    expiries = sorted(lot[1] for lot in sh.lots(PAN).values())
+    expiries = sorted(str(lot[1]) for lot in sh.lots(PAN).values())
     assert expiries == ["2027-11-23", "2027-11-24"]
 
     b1 = spend(sh, T3, 3, before)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from settlement.reconcile import MAX_LISTED, find_exact, reconcile, switch_side
+from settlement.reconcile import MAX_LISTED, ReconLine, find_exact, reconcile, switch_side
 from settlement.records import BatchClose, Row, Totals
 
 DAY = dt.date(2026, 11, 23)
@@ -35,7 +35,7 @@ def close(terminal: Totals, rows: list[Row], switch: Totals | None = None,
     return BatchClose(CLOSE_ID, "T0000001", "S1", "000001", rc, terminal, switch, tuple(rows))
 
 
-def summary(lines: list) -> list[tuple[object, ...]]:
+def summary(lines: list[ReconLine]) -> list[tuple[object, ...]]:
     return [(ln.category, ln.fields, ln.terminal_count, ln.switch_count, ln.terminal_amount,
              ln.switch_amount, tuple(r.id for r in ln.explained_by), ln.note) for ln in lines]
 

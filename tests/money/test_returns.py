@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from iso8583 import Message
 from tests.money.support import (
     Shell,
     points_balance,
@@ -35,7 +36,7 @@ def db() -> Iterator[Path]:
 
 
 def ret(sh: Shell, tid: str, pan: str, amount: int, original_rrn: str,
-        now: dt.datetime = NOW):
+        now: dt.datetime = NOW) -> tuple[Message, Message]:
     msg = build("0200", tid, sh.next_stan(), pan=pan, pc="200000", amount=amount,
                 tags={"OR": original_rrn}, now=now)
     return msg, sh.send(msg, now)
