@@ -21,6 +21,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from iso8583 import Message
 from iso8583.loyalty import parse_de54, parse_tlv
@@ -61,6 +62,8 @@ class Shell:
         self.stan = 0
         #: Requests sent, by their idempotency key: a reversal's original batch is found here.
         self.sent: dict[tuple[str, str, str], Message] = {}
+        #: Decided, not yet committed (inside `group_commit`): the writer's open batch.
+        self.pending: list[Any] | None = None
         if sign_on_terminals:
             for tid in (T1, T2, T3):
                 assert self.send(sign_on(tid, self.next_stan(), now=now), now).fields[39] == "00"
@@ -89,10 +92,24 @@ class Shell:
         self._fetch(msg, now)
         decision = handle(self.state, msg, now)
         assert decision.response is not None, decision.reason
-        self.store.append(decision.entries)
+        if self.pending is None:
+            self.store.append(decision.entries)
+        else:
+            self.pending += decision.entries
         self.sent.setdefault((str(msg.fields.get(41)), str(msg.fields.get(11)),
                               str(msg.fields.get(7))), msg)
         return decision.response
+
+    @contextmanager
+    def group_commit(self) -> Iterator[None]:
+        """Decide every request of the block, then commit them in one append, as the
+        server's writer does with the decisions made while the previous batch committed."""
+        self.pending = []
+        try:
+            yield
+            self.store.append(self.pending)
+        finally:
+            self.pending = None
 
     def restart(self, now: dt.datetime) -> None:
         """Stop and recover from the journal alone, as `lps serve` does at start-up."""

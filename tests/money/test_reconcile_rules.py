@@ -142,3 +142,9 @@ def test_exact_sets_among_many_rows() -> None:
     assert find_exact(sixty, 3, 100 + 200 + 6_000) == (many[0], many[1], many[59])
     sixty_one = many[:61]
     assert find_exact(sixty_one, 3, 100 + 200 + 6_000) is None
+
+
+def test_of_two_pairs_the_first_in_journal_order_explains() -> None:
+    """Rows 1..4 of 5, 6, 7, 6: both 1 + 3 and 2 + 4 add up to 12; (1, 3) comes first."""
+    rows = [txn(i, a) for i, a in enumerate([5, 6, 7, 6], start=1)]
+    assert find_exact(rows, 2, 12) == (rows[0], rows[2])

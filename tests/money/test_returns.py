@@ -14,6 +14,7 @@ import pytest
 
 from iso8583 import Message
 from tests.money.support import (
+    TEHRAN,
     Shell,
     points_balance,
     rc,
@@ -170,31 +171,36 @@ def test_partial_returns_across_restarts_claw_back_the_cumulative_proportion(
     sh.close()
 
 
-def test_an_earn_exactly_return_window_days_old_can_be_returned(db: Path) -> None:
+@pytest.mark.parametrize("today", [NOW, tehran(2026, 11, 24, 0, 30)],
+                         ids=["afternoon", "after-local-midnight"])
+def test_an_earn_exactly_return_window_days_old_can_be_returned(db: Path,
+                                                                today: dt.datetime) -> None:
     """docs/switch.md: `return_window_days` (365) is how old an earn a return may name; the
     age counts in business days, so an earn of business day D - 365 is still inside it and one
-    of D - 366 is not (`25`). The earn is read from the journal, not the cache."""
+    of D - 366 is not (`25`). The earn is read from the journal, not the cache. Run at 13:30
+    and at 00:30 local (still the previous day in UTC): the days are Tehran's."""
     cfg = example_config(db)
     assert cfg.switch.return_window_days == 365
-    on_edge = tehran(2025, 11, 23, 12)            # business day 2025-11-23 = 2026-11-23 - 365
-    # 23:45 local is after the 23:30 cutover: business day 2025-11-23 too.
-    late_edge = tehran(2025, 11, 22, 23, 45)
-    outside = tehran(2025, 11, 22, 12)            # business day 2025-11-22: one day too old
+    shift = dt.timedelta(days=(today.astimezone(TEHRAN).date() - dt.date(2026, 11, 23)).days)
+    on_edge = tehran(2025, 11, 23, 12) + shift    # business day D - 365
+    # 23:45 local is after the 23:30 cutover: business day D - 365 too.
+    late_edge = tehran(2025, 11, 22, 23, 45) + shift
+    outside = tehran(2025, 11, 22, 12) + shift    # business day D - 366: one day too old
     sh = Shell(db, cfg, now=outside)
     rrns = {}
     for name, when in (("edge", on_edge), ("late", late_edge), ("outside", outside)):
         resp = sh.send(earn(T1, sh.next_stan(), A, 100_000, now=when), when)
         assert tags(resp)["EP"] == "10"
         rrns[name] = rrn(resp)
-    sh.restart(NOW)
-    _, refused = ret(sh, T1, A, 100_000, rrns["outside"])
+    sh.restart(today)
+    _, refused = ret(sh, T1, A, 100_000, rrns["outside"], now=today)
     assert rc(refused) == "25" and sh.moves(rrn(refused)) == []
     for name in ("edge", "late"):
-        _, resp = ret(sh, T1, A, 100_000, rrns[name])
+        _, resp = ret(sh, T1, A, 100_000, rrns[name], now=today)
         assert (rc(resp), tags(resp)["RD"]) == ("00", "10"), name
     # Each lot expired on its 365th day (today at the latest), so none of them is usable; the
     # returns clawed back their own lots, the one outside the window still holds its 10.
-    assert balance(sh, A) == 0
+    assert balance(sh, A, today) == 0
     assert sorted(lot[3] for lot in sh.lots(A).values()) == [0, 0, 10]
     sh.close()
 
@@ -250,4 +256,40 @@ def test_a_return_naming_a_reversed_earn_in_the_cache_is_declined(db: Path) -> N
     _, refused = ret(sh, T1, A, 100_000, rrn(earned))
     assert rc(refused) == "25" and sh.moves(rrn(refused)) == []
     assert balance(sh, A) == 3
+    sh.close()
+
+
+def test_returns_decided_before_their_commit_claw_back_cumulatively(db: Path) -> None:
+    """docs/switch.md, Durability and recovery: the writer commits decisions in batches, so a
+    second return may be decided while the first is not yet in the journal; for an earn read
+    back from the journal the cumulative claw-back must still count the first (P = 10,
+    A = 100,000: 15,000 then 15,000 claw 1 then 2)."""
+    then = NOW - dt.timedelta(days=40)
+    sh = Shell(db, now=then)
+    earned = sh.send(earn(T1, sh.next_stan(), A, 100_000, now=then), then)
+    sh.restart(NOW)
+    with sh.group_commit():
+        _, first = ret(sh, T1, A, 15_000, rrn(earned))
+        _, second = ret(sh, T1, A, 15_000, rrn(earned))
+    assert (tags(first)["RD"], tags(second)["RD"]) == ("1", "2")
+    assert balance(sh, A) == 7
+    sh.close()
+
+
+def test_a_full_return_of_a_spent_earn_read_from_the_journal_leaves_its_debt(db: Path) -> None:
+    """docs/switch.md, Return: an earn older than the cache whose lot was spent: the claw-back
+    makes that lot (read back from the journal, no longer live) a debt of its store."""
+    then = NOW - dt.timedelta(days=40)
+    sh = Shell(db, now=then)
+    earned = sh.send(earn(T3, sh.next_stan(), A, 200_000, now=then), then)   # 10, STORE3
+    (lot,) = sh.lots(A)
+    sh.send(burn(T2, sh.next_stan(), A, 10_000, tags={"RP": "10"}, now=then), then)
+    sh.restart(NOW)
+    _, full = ret(sh, T1, A, 200_000, rrn(earned))
+    assert (rc(full), tags(full)["RD"], points_balance(full)) == ("00", "10", -10)
+    assert sh.move_stores(rrn(full)) == [(lot, "STORE0000000003", -10)]
+    assert sh.lots(A)[lot][3] == -10
+    assert sh.store.check_invariants() == []
+    sh.restart(NOW)
+    assert balance(sh, A) == -10
     sh.close()
