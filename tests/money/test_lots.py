@@ -16,7 +16,7 @@ import pytest
 from switch.core.programs.rules import program_rules
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir, tags
 from tests.programs.support import config_with
-from tests.switch.support import NOW, T1, T2, T3, burn, card, earn
+from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, request, reversal
 
 S1, S2, S3 = "STORE0000000001", "STORE0000000002", "STORE0000000003"
 PAN = card(301)
@@ -120,4 +120,43 @@ def test_points_on_their_expiry_day_are_not_drawn(db: Path) -> None:
     used = spend(sh, T3, PAN, 20, now=day30)
     assert sh.moves(rrn(used)) == [(main, -20)]
     assert points_balance(used) == 0
+    sh.close()
+
+
+def test_a_return_claws_its_own_last_point_before_a_lot_expiring_sooner(db: Path) -> None:
+    """docs/switch.md, Return: the earn's own lot comes first even when another lot would burn
+    before it: own lot spent down to 1, a campaign bonus lot expiring sooner; the full return
+    takes the own lot's 1, then 9 of the bonus lot."""
+    cfg = _campaign_config(30)
+    sh = Shell(db, cfg, program_rules(cfg))
+    first = sh.send(earn(T1, sh.next_stan(), PAN, 100_000))          # own lot: 10
+    spend(sh, T1, PAN, 9)
+    day1 = NOW + dt.timedelta(days=1)
+    sh.send(earn(T2, sh.next_stan(), PAN, 100_000, now=day1), day1)  # 20 + bonus 40 (30 days)
+    own, _main, bonus = sorted(sh.lots(PAN))
+    back = sh.send(request("0200", T1, sh.next_stan(), pan=PAN, pc="200000", amount=100_000,
+                           tags={"OR": rrn(first)}, now=day1), day1)
+    assert rc(back) == "00"
+    assert sh.moves(rrn(back)) == [(own, -1), (bonus, -9)]
+    sh.close()
+
+
+def test_a_reversed_return_gives_its_spend_back(db: Path) -> None:
+    """docs/programs.md, Tiers: the 12-month spend is net of returns (a return subtracts its
+    amount from the original earn's day); a reversal takes back exactly what its original did,
+    so reversing the return restores the spend (`card_spend`, migration 4)."""
+    cfg = config_with()
+    sh = Shell(db, cfg, program_rules(cfg))
+    first = sh.send(earn(T1, sh.next_stan(), PAN, 100_000))
+
+    def spend_rows() -> list[tuple[object, ...]]:
+        return sh.sql("SELECT business_day, amount FROM card_spend WHERE pan = ?", (PAN,))
+
+    assert spend_rows() == [(str(NOW.date()), 100_000)]
+    ret_msg = request("0200", T1, sh.next_stan(), pan=PAN, pc="200000", amount=40_000,
+                      tags={"OR": rrn(first)})
+    assert rc(sh.send(ret_msg)) == "00"
+    assert spend_rows() == [(str(NOW.date()), 60_000)]
+    assert rc(sh.send(reversal(ret_msg, sh.next_stan()))) == "00"
+    assert spend_rows() == [(str(NOW.date()), 100_000)]
     sh.close()

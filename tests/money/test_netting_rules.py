@@ -64,6 +64,7 @@ def test_positions_instructions_and_summary_of_a_coalition_day() -> None:
                                   Instruction("A", "S2", "receive", 4_000, "364"),
                                   Instruction("A", "S3", "receive", 10_000, "364")]
     (a, b) = summaries(obls, poss, STORES, "points")
+    assert (a.kind, b.kind) == ("points", "points")
     assert (a.coalition, a.obligations, a.gross_units, a.gross_amount, a.net_units,
             a.net_amount, a.currency) == ("A", 3, 20, 20_000, 14, 14_000, "364")
     assert (a.removed_amount, a.ratio) == (6_000, "0.7000")
@@ -80,6 +81,12 @@ def test_stored_value_is_money_already() -> None:
         [("S4", -250, -250), ("S5", 250, 250)]
     assert instructions(poss) == [Instruction("B", "S4", "pay", 250, "978"),
                                   Instruction("B", "S5", "receive", 250, "978")]
+    one = positions(obligations(book(("S4", "S5", 1), kind="sv"), STORES, "sv"), STORES, "sv")
+    assert instructions(one) == [Instruction("B", "S4", "pay", 1, "978"),
+                                 Instruction("B", "S5", "receive", 1, "978")]
+    summary = summaries(obligations(book(("S4", "S5", 1), kind="sv"), STORES, "sv"), one,
+                        STORES, "sv")[1]
+    assert (summary.kind, summary.net_units, summary.net_amount) == ("sv", 1, 1)
 
 
 def test_a_pair_that_turned_negative_is_owed_the_other_way() -> None:

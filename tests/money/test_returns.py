@@ -293,3 +293,34 @@ def test_a_full_return_of_a_spent_earn_read_from_the_journal_leaves_its_debt(db:
     sh.restart(NOW)
     assert balance(sh, A) == -10
     sh.close()
+
+
+def test_a_return_of_nothing_is_refused_and_of_one_is_not(db: Path) -> None:
+    """docs/protocol.md §5 `13` invalid amount: a return of DE4 = 0 returns nothing; a return
+    of 1 is valid (it claws floor(P x 1 / A) = 0 points). A return without `OR` is `30`."""
+    sh = Shell(db)
+    earned = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    _, zero = ret(sh, T1, A, 0, rrn(earned))
+    assert rc(zero) == "13" and sh.moves(rrn(zero)) == []
+    _, one = ret(sh, T1, A, 1, rrn(earned))
+    assert (rc(one), tags(one)["RD"], points_balance(one)) == ("00", "0", 10)
+    bare = sh.send(build("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=5_000))
+    assert rc(bare) == "30"
+    (reason,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(bare)),))
+    assert "a return needs DE48 OR (the original RRN)" in str(reason)
+    assert balance(sh, A) == 10
+    sh.close()
+
+
+def test_the_last_point_of_a_claw_back_comes_from_another_lot(db: Path) -> None:
+    """docs/switch.md, Return: own lot first, then other lots, a debt only beyond them: with 9
+    left in the earn's lot, a full return of 10 takes those 9 and 1 of the other lot."""
+    sh = Shell(db)
+    first = sh.send(earn(T1, sh.next_stan(), A, 100_000))           # lot 1: 10, STORE1
+    sh.send(earn(T3, sh.next_stan(), A, 100_000))                   # lot 2: 5, STORE3
+    own, other = sorted(sh.lots(A))
+    sh.send(burn(T2, sh.next_stan(), A, 1_000, tags={"RP": "1"}))
+    _, full = ret(sh, T1, A, 100_000, rrn(first))
+    assert sh.moves(rrn(full)) == [(own, -9), (other, -1)]
+    assert points_balance(full) == 4
+    sh.close()
