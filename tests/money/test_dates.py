@@ -8,13 +8,14 @@ Asia/Tehran (UTC+03:30) with `business_day_cutover = "23:30"`.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from iso8583 import Message
-from tests.money.support import Shell, points_balance, rc, scratch_dir, tags, tehran
+from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir, tags, tehran
 from tests.switch.support import T1, T2, T3, burn, card, earn, example_config, inquiry
 
 S1, S3 = "STORE0000000001", "STORE0000000003"
@@ -81,6 +82,20 @@ def test_a_card_expiring_this_month_is_still_valid(db: Path) -> None:
     resp = sh.send(earn(T1, sh.next_stan(), PAN, 10_000, now=after_cutover,
                         extra={14: "2612"}), after_cutover)
     assert rc(resp) == "00"
+    sh.close()
+
+
+def test_a_card_expiry_that_is_not_yymm_is_a_format_error(db: Path) -> None:
+    """docs/protocol.md §2: DE14 is `n 4`, YYMM; content that breaks the format is `30`, with
+    no effect, and the journal says why."""
+    sh = Shell(db)
+    now = tehran(2026, 11, 30, 12)
+    answers = [sh.send(earn(T1, sh.next_stan(), PAN, 10_000, now=now, extra={14: de14}), now)
+               for de14 in ("2613", "2600", "261", "26112")]
+    assert [rc(resp) for resp in answers] == ["30"] * 4
+    (detail,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(answers[0])),))
+    assert json.loads(str(detail)) == {"reason": "DE14 '2613' is not YYMM"}
+    assert sh.lots(PAN) == {}
     sh.close()
 
 

@@ -7,6 +7,7 @@ recovery") and docs/protocol.md §4; every expected figure below is worked out b
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -306,8 +307,8 @@ def test_a_return_of_nothing_is_refused_and_of_one_is_not(db: Path) -> None:
     assert (rc(one), tags(one)["RD"], points_balance(one)) == ("00", "0", 10)
     bare = sh.send(build("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=5_000))
     assert rc(bare) == "30"
-    (reason,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(bare)),))
-    assert "a return needs DE48 OR (the original RRN)" in str(reason)
+    (detail,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(bare)),))
+    assert json.loads(str(detail)) == {"reason": "a return needs DE48 OR (the original RRN)"}
     assert balance(sh, A) == 10
     sh.close()
 
