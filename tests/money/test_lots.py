@@ -160,3 +160,19 @@ def test_a_reversed_return_gives_its_spend_back(db: Path) -> None:
     assert rc(sh.send(reversal(ret_msg, sh.next_stan()))) == "00"
     assert spend_rows() == [(str(NOW.date()), 100_000)]
     sh.close()
+
+
+def test_a_return_of_an_earn_read_from_the_journal_lowers_that_days_spend(db: Path) -> None:
+    """docs/programs.md, Tiers: a return subtracts its amount from the original earn's
+    business day, also for an earn older than the cache (read back from the journal)."""
+    cfg = config_with()
+    then = NOW - dt.timedelta(days=40)
+    sh = Shell(db, cfg, program_rules(cfg), now=then)
+    first = sh.send(earn(T1, sh.next_stan(), PAN, 100_000, now=then), then)
+    sh.restart(NOW)
+    back = sh.send(request("0200", T1, sh.next_stan(), pan=PAN, pc="200000", amount=30_000,
+                           tags={"OR": rrn(first)}))
+    assert rc(back) == "00"
+    assert sh.sql("SELECT business_day, amount FROM card_spend WHERE pan = ?", (PAN,)) == \
+        [(str(then.date()), 70_000)]
+    sh.close()
