@@ -1,8 +1,8 @@
 """Reversals: undone exactly once, on the original's card, and only when they match it.
 
 docs/switch.md ("Decisions", Reversal 0400/0420) and docs/protocol.md §4 (idempotency and
-ordering). The matching rule (a reversal naming another card than its original is declined
-and changes nothing) is the one issue 12 sets out for docs/protocol.md.
+ordering), with the matching rule a reversal is held to: one naming another card than its
+original is declined and changes nothing.
 """
 
 from __future__ import annotations
