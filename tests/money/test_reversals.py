@@ -98,3 +98,25 @@ def test_a_reversal_of_an_earlier_days_redemption_flows_back_that_day(db: Path) 
     owed = {(o.payer, o.payee): o.units for o in sh.settle(tomorrow.date()).points.obligations}
     assert owed == {("STORE0000000002", "STORE0000000001"): 6}
     sh.close()
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["cache", "restarted"])
+def test_an_original_arriving_after_its_reversal_is_declined_and_names_it(db: Path,
+                                                                         restart: bool) -> None:
+    """docs/protocol.md §4: a reversal of an unknown original is `25` and remembered, so that
+    the late original is declined `05` with no effect; docs/switch.md, `journal.original_id`
+    of a late original is the tombstoning reversal."""
+    sh = Shell(db)
+    late = burn(T3, sh.next_stan(), A, 2_000, tags={"RP": "2"})
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    early = sh.send(reversal_of(late, sh.next_stan()))
+    assert rc(early) == "25"
+    if restart:
+        sh.restart(NOW)
+    arrived = sh.send(late)
+    assert rc(arrived) == "05" and sh.moves(rrn(arrived)) == []
+    (original_id,), = sh.sql("SELECT original_id FROM journal WHERE id = ?",
+                             (int(rrn(arrived)),))
+    assert original_id == int(rrn(early))
+    assert balance(sh, A) == 10
+    sh.close()
