@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver \
 	libnet-smpp-perl postgresql
 
-.PHONY: demo demo-debs test debs venv lint typecheck pytest bench clean
+.PHONY: demo demo-debs test debs venv lint typecheck pytest bench mutants mutants-report clean
 
 # `make demo` installs from Debian only what the demo uses: pcscd and the vpcd driver for its
 # agent step (skipped, with the reason, without them) and what builds pyscard. Chromium and
@@ -55,5 +55,18 @@ pytest: venv
 bench: venv
 	$(VENV)/bin/pytest benches -q --benchmark-only
 
+# Mutation testing (docs/testing.md): slow, so not part of `make test` (which runs a fixed
+# sample, tests/money/test_mutation_sample.py). MUTANTS narrows the run to mutant-name globs,
+# one module at a time on a shared machine: make mutants MUTANTS='settlement.reconcile.*'
+MUTANTS ?=
+MUTANT_CHILDREN ?= 2
+mutants: venv
+	$(VENV)/bin/mutmut run --max-children $(MUTANT_CHILDREN) $(MUTANTS)
+	$(PY) -m tests.money.mutation_report $(MUTANTS)
+
+# The report of what mutants/ holds so far (the table docs/testing.md carries).
+mutants-report: venv
+	$(PY) -m tests.money.mutation_report $(MUTANTS)
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var mutants .pytest_cache .mypy_cache .ruff_cache
