@@ -13,10 +13,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from switch.config import Config
 from switch.core import entries as E
 from switch.core.apply import apply
 from switch.core.calendar import business_day
+from switch.core.catalog import Catalog
 from switch.core.codes import RC, Kind
 from switch.core.ledger import CardEdit, available_points, over_limits
 from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
@@ -31,7 +31,7 @@ class AdminError(ValueError):
     """An operator command that cannot be carried out, with the reason."""
 
 
-def new_state(config: Config, rules: RuleBook | None = None,
+def new_state(config: Catalog, rules: RuleBook | None = None,
               limits: MoneyLimits = DEFAULT_LIMITS) -> State:
     """An empty state with the configured terminals (none signed on)."""
     state = State(config=config, rules=rules or BaseRules(), limits=limits)

@@ -21,7 +21,7 @@ from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
 from switch.core.protocol import Lps87, lps87
 
 if TYPE_CHECKING:
-    from switch.config import Config
+    from switch.core.catalog import Catalog
     from switch.core.entries import Entry
     from switch.core.programs.club import Club
     from switch.core.rules import RuleBook
@@ -197,7 +197,7 @@ class Totals:
 class State:
     """Everything the core needs to decide, and nothing it must not see (no clock, no I/O)."""
 
-    config: Config
+    config: Catalog
     rules: RuleBook
     cards: dict[str, Card] = field(default_factory=dict)
     terminals: dict[str, TerminalState] = field(default_factory=dict)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from switch.config import Tier
+from switch.core.catalog import Tier
 
 
 @dataclass(frozen=True, slots=True)
