@@ -21,10 +21,11 @@ from switch.core.codes import RC, Kind
 from switch.core.ledger import CardEdit, available_points, over_limits
 from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
 from switch.core.luhn import luhn_ok
-from switch.core.model import POINTS, Card, Remembered, State, TerminalState
+from switch.core.model import POINTS, Card, Remembered, TerminalState
 from switch.core.outcome import Changes, Decision
 from switch.core.programs.club import Club, Profile
 from switch.core.rules import BaseRules, RuleBook
+from switch.core.state import State
 
 
 class AdminError(ValueError):

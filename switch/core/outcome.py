@@ -23,13 +23,13 @@ from switch.core.model import (
     REVERSIBLE,
     Card,
     Remembered,
-    State,
     TerminalState,
     Totals,
     TxnKey,
 )
 from switch.core.protocol import ECHO, FINANCIAL, echoable, response_mti
 from switch.core.request import Request
+from switch.core.state import State
 
 
 @dataclass(frozen=True, slots=True)
