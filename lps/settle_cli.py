@@ -241,7 +241,7 @@ def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--database", help="the journal (default: [switch] database of the config)")
 
 
-def register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("settle", help="settle a business day: netting, expiry, reconciliation")
     _add_common(p)
     p.add_argument("--date", required=True, type=day_arg("--date"),

@@ -92,6 +92,7 @@ class Spend:
             return dict(self.items()) == dict(other)
         return NotImplemented
 
+    # Unhashable, as every mutable mapping; typeshed types object.__hash__ as a method.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
