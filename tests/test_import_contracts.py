@@ -1,0 +1,69 @@
+"""The module-cycle contract (tools/import_contracts.py) finds cycles and names them; the
+contracts of pyproject.toml are run by `make imports`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from grimp import ImportGraph
+
+from tools.import_contracts import module_cycles
+
+ROOT = Path(__file__).resolve().parents[1]
+LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
+
+
+def graph(*imports: tuple[str, str]) -> ImportGraph:
+    g = ImportGraph()
+    for importer, imported in imports:
+        g.add_import(importer=importer, imported=imported)
+    return g
+
+
+def test_every_cycle_is_one_component_and_a_chain_into_it_is_not() -> None:
+    g = graph(("p.a", "p.b"), ("p.b", "p.c"), ("p.c", "p.a"), ("p.d", "p.a"),
+              ("p.e", "p.f"), ("p.f", "p.e"), ("p.g", "p.g2"))
+    assert module_cycles(g, g.modules) == [["p.a", "p.b", "p.c"], ["p.e", "p.f"]]
+
+
+def test_a_cycle_through_a_module_left_out_is_not_seen() -> None:
+    g = graph(("p.a", "p.b"), ("p.b", "p.a"), ("p.c", "p.d"))
+    assert module_cycles(g, {"p.a", "p.c", "p.d"}) == []
+    assert module_cycles(graph(("p.a", "p.b"), ("p.b", "p.c")), {"p.a", "p.b", "p.c"}) == []
+
+
+def _lint(tmp_path: Path, skip: str) -> subprocess.CompletedProcess[str]:
+    pkg = tmp_path / "loop"
+    (pkg / "inner").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from loop import b\n")
+    (pkg / "b.py").write_text("from typing import TYPE_CHECKING\n"
+                              "if TYPE_CHECKING:\n    from loop import a\n")
+    (pkg / "inner" / "__init__.py").write_text("")
+    (pkg / "c.py").write_text("from loop.inner import d\n")
+    (pkg / "inner" / "d.py").write_text("import loop.c\n")
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.importlinter]\nroot_packages = ["loop"]\n'
+        'contract_types = ["acyclic_modules: tools.import_contracts.AcyclicModulesContract"]\n'
+        '[[tool.importlinter.contracts]]\nname = "no cycles"\ntype = "acyclic_modules"\n'
+        f'containers = ["loop"]\n{skip}\n')
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
+    return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=tmp_path,
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_lint_imports_names_each_cycle_annotation_only_imports_included(
+        tmp_path: Path) -> None:
+    run = _lint(tmp_path, "")
+    assert run.returncode == 1, run.stdout + run.stderr
+    assert "loop.a -> loop.b -> loop.a" in run.stdout
+    assert "loop.c -> loop.inner.d -> loop.c" in run.stdout
+
+
+def test_lint_imports_keeps_the_contract_without_the_skipped_package(tmp_path: Path) -> None:
+    run = _lint(tmp_path, 'skip = ["loop.inner", "loop.b"]')
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "no cycles KEPT" in run.stdout
