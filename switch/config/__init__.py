@@ -20,43 +20,8 @@ import one place. The reading is split by section:
 from switch.config.fees import parse_iban
 from switch.config.loader import Config, load_config, parse_config
 from switch.config.reader import ConfigError
-from switch.core.catalog import (
-    Campaign,
-    Catalog,
-    Coalition,
-    EarnRule,
-    FeeSchedule,
-    HostPort,
-    Limits,
-    Operator,
-    Stamps,
-    Store,
-    StoredValue,
-    SwitchSettings,
-    Terminal,
-    Tier,
-    TlsFiles,
-)
+from switch.core import catalog
+from switch.core.catalog import *  # noqa: F403  (the catalog's names, listed in its __all__)
 
-__all__ = [
-    "Campaign",
-    "Catalog",
-    "Coalition",
-    "Config",
-    "ConfigError",
-    "EarnRule",
-    "FeeSchedule",
-    "HostPort",
-    "Limits",
-    "Operator",
-    "Stamps",
-    "Store",
-    "StoredValue",
-    "SwitchSettings",
-    "Terminal",
-    "Tier",
-    "TlsFiles",
-    "load_config",
-    "parse_config",
-    "parse_iban",
-]
+__all__ = ["Config", "ConfigError", "load_config", "parse_config", "parse_iban"]
+__all__ += catalog.__all__

@@ -22,8 +22,8 @@ def coalition(r: Reader, cid: str) -> Coalition:
             raise r.fail(f"card_bins[{i}]", f"must be a string of 1-12 digits, got {b!r}")
     tiers = _tiers(r)
     campaigns = programs.campaigns(r)
-    et = r.table_of("earn")
-    default_earn = programs.earn_rule(r.child("earn", et)) if et is not None else None
+    er = r.section("earn")
+    default_earn = programs.earn_rule(er) if er is not None else None
     result = Coalition(
         id=cid,
         name=r.string("name"),

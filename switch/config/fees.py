@@ -55,10 +55,9 @@ def iban(r: Reader, name: str) -> str:
 
 def operator(coalition: Reader) -> Operator | None:
     """`[coalition.X.operator]`: name (Persian with ZWNJ allowed), iban, bank_batch."""
-    table = coalition.table_of("operator")
-    if table is None:
+    r = coalition.section("operator")
+    if r is None:
         return None
-    r = coalition.child("operator", table)
     try:
         name = normalize_text(r.string("name"), "the name", max_length=120)
     except TextError as exc:
@@ -71,10 +70,9 @@ def operator(coalition: Reader) -> Operator | None:
 
 def fee(coalition: Reader) -> FeeSchedule | None:
     """`[coalition.X.fee]`: integer rials per point and per store-month, basis points."""
-    table = coalition.table_of("fee")
-    if table is None:
+    r = coalition.section("fee")
+    if r is None:
         return None
-    r = coalition.child("fee", table)
     schedule = FeeSchedule(
         per_redeemed_point=r.integer("per_redeemed_point", 0),
         per_issued_point=r.integer("per_issued_point", 0),

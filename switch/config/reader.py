@@ -109,6 +109,11 @@ class Reader:
             raise self.fail(name, f"must be a table, got {type(value).__name__}")
         return value
 
+    def section(self, name: str) -> Reader | None:
+        """The reader of the sub-table `name`, None when the table has none."""
+        table = self.table_of(name)
+        return None if table is None else self.child(name, table)
+
     def list_of(self, name: str) -> list[Any]:
         value = self.value(name, False)
         if value is None:

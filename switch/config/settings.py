@@ -57,10 +57,9 @@ def switch_settings(r: Reader) -> SwitchSettings:
 
 def _limits(r: Reader) -> Limits:
     """`[switch.limits]`, every key optional."""
-    table = r.table_of("limits")
-    if table is None:
+    lr = r.section("limits")
+    if lr is None:
         return Limits()
-    lr = r.child("limits", table)
     limits = Limits(
         max_frame=lr.integer("max_frame", 4096, minimum=64),
         idle_timeout=lr.number("idle_timeout", 300.0, minimum=0.1),
@@ -77,15 +76,13 @@ def _limits(r: Reader) -> Limits:
 
 def _tls(r: Reader) -> dict[str, TlsFiles]:
     """`[switch.tls.ascii]` / `[switch.tls.bcd]`, each with `tls_cert` and `tls_key`."""
-    table = r.table_of("tls")
-    if table is None:
+    tr = r.section("tls")
+    if tr is None:
         return {}
-    tr = r.child("tls", table)
     out: dict[str, TlsFiles] = {}
     for name in ("ascii", "bcd"):
-        lt = tr.table_of(name)
-        if lt is not None:
-            lr = tr.child(name, lt)
+        lr = tr.section(name)
+        if lr is not None:
             out[name] = TlsFiles(Path(lr.string("tls_cert")), Path(lr.string("tls_key")))
             lr.done()
     tr.done()

@@ -46,20 +46,18 @@ def store(r: Reader, sid: str, coalitions: Mapping[str, Coalition]) -> Store:
 
 
 def _stamps(r: Reader) -> Stamps | None:
-    table = r.table_of("stamps")
-    if table is None:
+    sr = r.section("stamps")
+    if sr is None:
         return None
-    sr = r.child("stamps", table)
     stamps = Stamps(needed=sr.integer("needed", minimum=1), reward=sr.string("reward"))
     sr.done()
     return stamps
 
 
 def _stored_value(r: Reader) -> StoredValue | None:
-    table = r.table_of("stored_value")
-    if table is None:
+    svr = r.section("stored_value")
+    if svr is None:
         return None
-    svr = r.child("stored_value", table)
     stored_value = StoredValue(
         topup_bonus_percent=svr.integer("topup_bonus_percent", 0),
         coalition_wide=svr.boolean("coalition_wide", False),

@@ -299,9 +299,8 @@ def parse_messaging(r: Reader, coalitions: Mapping[str, Any],
         max_seconds=r.number("retry_max_seconds", 3600.0, minimum=0.0),
     )
     quiet = QuietHours()
-    qt = r.table_of("quiet_hours")
-    if qt is not None:
-        qr = r.child("quiet_hours", qt)
+    qr = r.section("quiet_hours")
+    if qr is not None:
         tz = qr.string("timezone", "Asia/Tehran")
         try:
             ZoneInfo(tz)
@@ -310,8 +309,8 @@ def parse_messaging(r: Reader, coalitions: Mapping[str, Any],
         quiet = QuietHours(start=_time(qr, "from", "21:00"), end=_time(qr, "to", "08:00"),
                            timezone=tz)
         qr.done()
-    st = r.table_of("sms")
-    et = r.table_of("email")
+    sms = r.section("sms")
+    email = r.section("email")
     templates: dict[str, TemplateSet] = {}
     tt = r.table_of("templates") or {}
     tr = r.child("templates", tt)
@@ -322,8 +321,8 @@ def parse_messaging(r: Reader, coalitions: Mapping[str, Any],
         templates[name] = _template_set(tr.child(name, table), name, money, coalitions, stores)
     tr.done()
     settings = MessagingSettings(
-        sms=_sms(r.child("sms", st)) if st is not None else None,
-        email=_email(r.child("email", et)) if et is not None else None,
+        sms=_sms(sms) if sms is not None else None,
+        email=_email(email) if email is not None else None,
         templates=templates,
         retry=retry,
         quiet_hours=quiet,
