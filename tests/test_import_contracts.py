@@ -7,6 +7,8 @@ import os
 import re
 import subprocess
 import sys
+import tomllib
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 from grimp import ImportGraph
@@ -79,3 +81,25 @@ def test_the_architecture_page_names_modules_that_exist() -> None:
     assert "switch/connection.py" in named and "switch/core/apply.py" in named
     missing = sorted(n for n in named if not (ROOT / n).exists())
     assert missing in ([], ["switch/journal/"]), missing
+
+
+def test_the_hsm_simulator_is_forbidden_every_dependency_but_cryptography() -> None:
+    """The `hsm-alone` contract lists dependencies by import name: one added to pyproject.toml
+    must be added there too, or the simulator could start using it unseen."""
+    data = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    [contract] = [c for c in data["tool"]["importlinter"]["contracts"] if c["id"] == "hsm-alone"]
+    by_distribution: dict[str, set[str]] = {}
+    for module, distributions in packages_distributions().items():
+        for distribution in distributions:
+            by_distribution.setdefault(canonical(distribution), set()).add(module)
+    wanted: set[str] = set()
+    for requirement in data["project"]["dependencies"]:
+        name = canonical(re.split(r"[<>=!~;\[ ]", requirement)[0])
+        assert by_distribution.get(name), f"{name} is not installed"
+        if name != "cryptography":
+            wanted |= by_distribution[name]
+    assert wanted - set(contract["forbidden_modules"]) == set()
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
