@@ -44,6 +44,7 @@ def _first_outside(value: str | bytes, allowed: bytes) -> int:
     return 0
 
 
+# construct has no type information: its Construct is Any to mypy.
 class FieldCodec(construct.Construct):  # type: ignore[misc]
     """Base layout: optional length prefix (LL/LLL) then a body of `units` characters/bytes.
 

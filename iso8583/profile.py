@@ -329,6 +329,7 @@ class Profile:
         return lines
 
 
+# construct has no type information: its Construct is Any to mypy.
 class MessageConstruct(construct.Construct):  # type: ignore[misc]
     """A whole message as one construct: TPDU, MTI, bitmaps, then the fields the bitmap names."""
 

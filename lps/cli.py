@@ -13,11 +13,9 @@ import asyncio
 import datetime as dt
 import errno
 import importlib
-import json
 import logging
 import os
 import re
-import socket
 import sqlite3
 import sys
 from collections.abc import Sequence
@@ -35,23 +33,12 @@ from lps.cli_input import (
     card_number,
     require_database,
 )
-from switch.config import Config, ConfigError, load_config
+from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
+from switch.config import Config, ConfigError
 from switch.store import StoreError
 
 COMMAND_MODULES = ("lps.cli", "lps.settle_cli", "lps.keys_cli", "lps.programs_cli",
                    "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
-DEFAULT_CONFIG = "lps.toml"
-PAN_HELP = "card number, 13-19 digits (Persian digits are read as ASCII)"
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    """`--config FILE` the same way for every subcommand (default: $LPS_CONFIG or lps.toml)."""
-    parser.add_argument("--config", "-c", default=os.environ.get("LPS_CONFIG", DEFAULT_CONFIG),
-                        help="the switch's TOML configuration (default: %(default)s)")
-
-
-def config_from(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
 
 
 # -- the switch's own commands ------------------------------------------------------------------
@@ -103,24 +90,6 @@ def _bind_failure(exc: OSError, config: Config) -> str:
     return f"cannot listen on {where}: {reason}"
 
 
-def _admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
-    from switch.server import admin_socket_path
-
-    path = admin_socket_path(config.switch.database)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    reply: dict[str, Any] = json.loads(data or b"{}")
-    return reply
-
-
 def cmd_cards(args: argparse.Namespace) -> int:
     from switch.core.admin import AdminError, card_command
     from switch.server import database_in_use
@@ -139,7 +108,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
         require_database(db)  # enroll may create it; block/unblock of nothing changes nothing
     before = _card_row(db, args.pan)
     if database_in_use(db):
-        reply = _admin_request(config, {"cmd": args.action, "pan": args.pan,
+        reply = admin_request(config, {"cmd": args.action, "pan": args.pan,
                                         "coalition": args.coalition})
         if not reply.get("ok"):
             raise Failed(str(reply.get("error")))

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lps.cli import add_config_argument, config_from
 from lps.cli_input import (
     EXIT_FAILED,
     Failed,
@@ -33,6 +32,7 @@ from lps.cli_input import (
     require_database,
     whole,
 )
+from lps.commands import add_config_argument, config_from
 from lps.console.audit import append_cli
 from switch.config import Config, ConfigError
 from switch.core.calendar import business_day

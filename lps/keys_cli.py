@@ -24,7 +24,7 @@ from typing import Any
 from hsm_sim.client import Hsm, connect_hsm
 from hsm_sim.errors import HsmError
 from lps import cli_input
-from lps.cli import PAN_HELP, add_config_argument, config_from
+from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
 from lps.console.audit import append_cli
 from switch.config import Config
 from switch.core.admin import AdminError
@@ -56,12 +56,11 @@ def open_hsm(config: Config) -> Hsm:
 
 def persist(config: Config, request: dict[str, Any]) -> None:
     """Apply a security command to the switch: its admin socket if it runs, else its store."""
-    from lps.cli import _admin_request
     from switch.server import database_in_use
     from switch.store import SqliteStore
 
     if database_in_use(config.switch.database):
-        reply = _admin_request(config, request)
+        reply = admin_request(config, request)
         if not reply.get("ok"):
             raise AdminError(str(reply.get("error")))
         return

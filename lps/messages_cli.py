@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from lps.cli_input import Failed, InputError, require_database, whole
+from lps.commands import add_config_argument, config_from
 from switch.config import Config
 from switch.core.text import TextError, parse_int
 from switch.messaging import outbox as ob
@@ -39,8 +40,6 @@ def _open(config: Config) -> sqlite3.Connection:
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from lps.cli import config_from
-
     return config_from(args)
 
 
@@ -129,8 +128,6 @@ def cmd_consent(args: argparse.Namespace) -> int:
 
 
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from lps.cli import add_config_argument
-
     p = sub.add_parser("messages", help="the outbox: send SMS and email, dead letters, opt-out")
     msub = p.add_subparsers(dest="messages_command", required=True, metavar="ACTION")
 

@@ -16,7 +16,6 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from lps.cli import PAN_HELP, add_config_argument, config_from
 from lps.cli_input import (
     Failed,
     InputError,
@@ -28,6 +27,7 @@ from lps.cli_input import (
     require_database,
     whole,
 )
+from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
 from lps.console.audit import append_cli
 from switch.config import Config, ConfigError
 from switch.core.calendar import business_day
@@ -78,9 +78,7 @@ def save_profile(config: Config, pan: str, profile: Profile) -> None:
     finally:
         conn.close()
     if running:
-        from lps.cli import _admin_request
-
-        reply = _admin_request(config, {"cmd": "profile", "pan": pan})
+        reply = admin_request(config, {"cmd": "profile", "pan": pan})
         if not reply.get("ok"):
             print(f"profile saved; the running switch did not load it: {reply.get('error')} "
                   "(it reads profiles at its next start)", file=sys.stderr)

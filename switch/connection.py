@@ -24,9 +24,10 @@ import datetime as dt
 import functools
 import logging
 import time
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from iso8583 import CodecError, FrameDecoder, FramingError, Profile, frame
+from switch.config import Config
 from switch.core import (
     NO_CHECKS,
     RC,
@@ -44,11 +45,11 @@ from switch.core import (
 )
 from switch.core.luhn import mask_pan, redact
 from switch.core.security import reply_mac_key
-from switch.security import run_now
-from switch.writer import Outgoing, SwitchStopped, kv
-
-if TYPE_CHECKING:
-    from switch.server import Switch
+from switch.core.state import State
+from switch.metrics import Metrics
+from switch.security import Security, run_now
+from switch.store import Store
+from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 log = logging.getLogger("lps.switch")
 
@@ -57,10 +58,43 @@ async def no_checks() -> Checks:
     return NO_CHECKS
 
 
+class Host(Protocol):
+    """What a connection uses of the running switch (`switch.server.Switch`): its state and
+    the parts of the path, and the counts that backpressure shares across connections."""
+
+    #: Requests in flight across every connection (docs/switch.md, Configuration: limits).
+    inflight: int
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def config(self) -> Config: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def security(self) -> Security: ...
+    @property
+    def store(self) -> Store: ...
+    @property
+    def writer(self) -> Writer: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def stopping(self) -> bool: ...
+    @property
+    def connections(self) -> set[Connection]: ...
+    @property
+    def paused(self) -> set[Connection]: ...
+    @property
+    def unflushed(self) -> list[Connection]: ...
+    def fail(self, reason: str) -> None: ...
+    def resume_paused(self) -> None: ...
+
+
 class Connection(asyncio.Protocol):
     """One terminal connection: many requests outstanding, answers in commit order."""
 
-    def __init__(self, switch: Switch, profile: Profile, name: str) -> None:
+    def __init__(self, switch: Host, profile: Profile, name: str) -> None:
         self.switch = switch
         self.profile = profile
         self.name = name

@@ -67,13 +67,13 @@ from switch.core.model import (
     Card,
     Lot,
     Remembered,
-    State,
     Totals,
     TxnKey,
     txn_key,
 )
 from switch.core.programs.club import ClubRows
 from switch.core.rules import RuleBook
+from switch.core.state import State
 from switch.filemode import check_private, private_database
 from switch.programs_store import load_clubs, migrate_v4, migrate_v5, write_club_rows
 

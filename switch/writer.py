@@ -15,14 +15,11 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from switch.core import Entry
 from switch.metrics import Metrics
 from switch.store import SqliteStore, StoreError
-
-if TYPE_CHECKING:
-    from switch.connection import Connection
 
 
 def kv(event: str, **fields: Any) -> str:
@@ -38,11 +35,18 @@ class SwitchStopped(RuntimeError):
     """The switch stopped taking work (fail-stop after a commit error)."""
 
 
+class Recipient(Protocol):
+    """Who waits for a reply's commit: a terminal connection (switch/connection.py)."""
+
+    def release(self, out: Outgoing) -> None:
+        """The reply's batch is committed: it may be written now."""
+
+
 @dataclass(slots=True, eq=False)
 class Outgoing:
     """What waits for a batch's commit: the reply to a terminal, or an operator command."""
 
-    conn: Connection | None
+    conn: Recipient | None
     wire: bytes = b""
     mti: str = ""
     rc: str = ""

@@ -245,7 +245,8 @@ class Agent:
         return None
 
     async def _next_source(self, timeout: float) -> LoyaltyCard | CardError | CardEvent | None:
-        waits: list[asyncio.Task[Any]] = [asyncio.create_task(self.cards.get())]
+        waits: list[asyncio.Task[LoyaltyCard | CardError | CardEvent]] = [
+            asyncio.create_task(self.cards.get())]
         if self.barcode is not None:
             waits.append(asyncio.create_task(self.barcode.scans.get()))
         done, pending = await asyncio.wait(waits, timeout=timeout,
@@ -253,7 +254,7 @@ class Agent:
         for t in pending:
             t.cancel()
         for t in done:
-            return t.result()  # type: ignore[no-any-return]
+            return t.result()
         return None
 
     # -- the switch ---------------------------------------------------------------------

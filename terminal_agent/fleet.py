@@ -1,4 +1,4 @@
-"""MQTT fleet link (PROTOCOL.md §7): retained status with a last will, live config, operator
+"""MQTT fleet link (docs/protocol.md §7): retained status with a last will, live config, operator
 commands and transaction events, reconnecting whenever the broker goes away."""
 
 from __future__ import annotations

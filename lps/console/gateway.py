@@ -7,7 +7,7 @@ changes go through the switch"); `lps cards` remains the tool for a stopped swit
 
 from __future__ import annotations
 
-from lps.cli import _admin_request
+from lps.commands import admin_request
 from lps.console.i18n import N_, Refusal
 from switch.config import Config
 from switch.server import admin_socket_path
@@ -23,7 +23,7 @@ def _send(config: Config, request: dict[str, object]) -> None:
                               "(nothing was changed): start it with lps serve, or use lps cards "
                               "on the switch's machine"))
     try:
-        reply = _admin_request(config, request)
+        reply = admin_request(config, request)
     except (OSError, ValueError) as exc:
         raise GatewayError(N_("the switch's admin socket did not answer ({detail}); nothing "
                               "was changed"), detail=str(exc)[:200]) from None

@@ -31,8 +31,9 @@ from iso8583 import CodecError, Message, Profile
 from switch.config import Config, ConfigError
 from switch.core.facts import NO_CHECKS, Checks, Needs, SessionKeyRefs
 from switch.core.luhn import mask_pan
-from switch.core.model import Card, State, TerminalState
+from switch.core.model import Card, TerminalState
 from switch.core.request import Request
+from switch.core.state import State
 
 log = logging.getLogger("lps.security")
 T = TypeVar("T")

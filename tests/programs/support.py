@@ -11,8 +11,8 @@ from iso8583 import Message
 from iso8583.loyalty import parse_de54, parse_tlv
 from switch.config import Config, parse_config
 from switch.core import Fetch, handle, new_state
-from switch.core.model import State
 from switch.core.programs.rules import program_rules
+from switch.core.state import State
 from tests.switch.support import EXAMPLE, T1, T2, T3, card, earn, request, sign_on
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)  # 13:30 in Tehran, a Monday

@@ -12,7 +12,8 @@ from iso8583 import Message
 from switch.core import handle, new_state
 from switch.core.admin import AdminError
 from switch.core.authorizer import NO_CHECKS, Checks, SessionKeyRefs, request_digest
-from switch.core.model import Card, State, txn_key
+from switch.core.model import Card, txn_key
+from switch.core.state import State
 from switch.security.admin import security_command
 from switch.security.shell import request_mac
 from switch.store import SqliteStore

@@ -23,7 +23,8 @@ from switch.config import Config, load_config
 from switch.core import Entry, handle, new_state
 from switch.core.entries import LotDelta
 from switch.core.luhn import luhn_complete
-from switch.core.model import Lot, State
+from switch.core.model import Lot
+from switch.core.state import State
 from switch.store import SqliteStore
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lps.toml"

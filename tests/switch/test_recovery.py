@@ -26,7 +26,7 @@ from lps.cli import main
 from switch.config import Config
 from switch.core import entries as E
 from switch.core import handle
-from switch.core.model import State
+from switch.core.state import State
 from switch.store import (
     MIGRATIONS,
     RecoveryError,
