@@ -195,6 +195,7 @@ def test_declined_entry_with_lot_moves_is_refused(sim, tmp_path):
     copy = tmp_path / "bad.db"
     with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
+    copy.chmod(0o600)  # the switch's database is 0600 (switch/filemode.py)
     with sqlite3.connect(copy) as db:
         jid = db.execute("SELECT journal_id FROM lot_moves ORDER BY journal_id LIMIT 1"
                          ).fetchone()[0]
@@ -210,6 +211,7 @@ def test_not_a_journal_is_refused(tmp_path):
         Journal(tmp_path / "missing.db")
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.close()
+    other.chmod(0o600)
     with pytest.raises(InputError, match="not an LPS journal"):
         Journal(other)
 
