@@ -5,7 +5,7 @@ The path, in order (docs/switch.md, "The request path"), each step one call:
     frame -> decode + parse_request   (`read`: a `Request`, or `Ignored`)
           -> core.needs               (what the decision reads: HSM verdicts, journal rows)
           -> HSM checks               (`Security.checks`, only what the needs name)
-          -> store.fetch              (only the journal rows the needs name)
+          -> journal.fetch            (only the journal rows the needs name)
           -> core.decide              (the whole outcome; nothing changed yet)
           -> encode + MAC + frame     (`encode`; any failure so far: 96, nothing changed)
           -> core.apply               (the state changes; the next request sees them)
@@ -182,7 +182,7 @@ class Connection(asyncio.Protocol):
         sw = self.switch
         state = sw.state
         try:
-            facts = sw.store.fetch(need or needs(state, request), checks)
+            facts = sw.journal.fetch(need or needs(state, request), checks)
             decision = decide(state, request, facts, now)
             wire = await self.encode(decision)
         except Exception as exc:  # a bug, or a reply that cannot be encoded: 96, no change

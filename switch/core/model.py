@@ -2,7 +2,7 @@
 
 Plain data. `decide` reads it and never changes it; `apply` (switch/core/apply.py) is the one
 function that changes it, with a decision that was decided on it just before; recovery builds
-it from the journal (switch/store.py). Nothing here does I/O.
+it from the journal (switch/journal). Nothing here does I/O.
 
 A `Lot` in the state is never changed in place: a decision that moves a lot makes a new `Lot`
 with the new `remaining` and `apply` puts it in the card's list instead of the old one. So a
