@@ -33,6 +33,7 @@ from switch.core.luhn import redact
 from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
 from switch.core.rules import RuleBook
+from switch.journal import JournalError, open_journal, open_reader
 from switch.metrics import Metrics
 from switch.security import (
     SECURITY_COMMANDS,
@@ -41,7 +42,6 @@ from switch.security import (
     server_context,
 )
 from switch.security.admin import decide_security_command
-from switch.journal import JournalError, open_journal, open_reader
 from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 __all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",

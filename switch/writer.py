@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from switch.core import Entry
-from switch.metrics import Metrics
 from switch.journal import Journal, JournalError
+from switch.metrics import Metrics
 
 if TYPE_CHECKING:
     from switch.connection import Connection
