@@ -442,7 +442,7 @@ def _switch(r: _Reader) -> SwitchSettings:
         listen_ascii=_host_port(r, "listen_ascii"),
         listen_bcd=_host_port(r, "listen_bcd"),
         metrics=_host_port(r, "metrics"),
-        database=Path(r.string("database")),
+        database=_database(r),
         hsm=hsm,
         require_mac=r.boolean("require_mac", False),
         business_day_cutover=cutover,
@@ -748,6 +748,18 @@ def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
         path=file, switch=switch, coalitions=coalitions, stores=stores, terminals=terminals,
         raw=data, messaging=messaging,
     )
+
+
+def _database(r: _Reader) -> Path:
+    """`[switch] database`: the journal's engine is chosen from it (switch/journal/engine.py);
+    one it does not have is refused here, in one line, before anything is opened."""
+    from switch.journal.engine import sqlite_path
+    from switch.journal.errors import JournalError
+
+    try:
+        return sqlite_path(r.string("database"))
+    except JournalError as exc:
+        raise r.fail("database", str(exc)) from None
 
 
 def _messaging(top: _Reader, coalitions: Mapping[str, Coalition],
