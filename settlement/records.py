@@ -27,7 +27,10 @@ from switch.exit_codes import EXIT_INPUT, EXIT_USAGE, CommandError
 # The journal's rows as its read API gives them (switch/journal/rows.py): one shape for
 # settlement, the console and the commands.
 from switch.journal.rows import Draw as Draw
-from switch.journal.rows import JournalRow as Row
+from switch.journal.rows import JournalRow
+
+#: One journal entry as settlement sees it.
+Row = JournalRow
 
 TOPUP = Kind.TOPUP
 APPROVED = RC.APPROVED
