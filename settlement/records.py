@@ -22,6 +22,7 @@ from switch.core.entries import REVERSAL as REVERSAL
 from switch.core.entries import SV_PURCHASE as SV_PURCHASE
 from switch.core.model import POINTS as POINTS
 from switch.core.model import STORED_VALUE as STORED_VALUE
+from switch.core.model import Totals as Totals
 from switch.exit_codes import EXIT_INPUT, EXIT_USAGE, CommandError
 
 # The journal's rows as its read API gives them (switch/journal/rows.py): one shape for
@@ -86,29 +87,6 @@ class LotExpiry:
     expires_on: dt.date
     before: int
     after: int
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """A batch's 0500 totals: DE74-77 counts and DE86-89 amounts."""
-
-    credits: int = 0
-    credit_reversals: int = 0
-    debits: int = 0
-    debit_reversals: int = 0
-    credit_amount: int = 0
-    credit_reversal_amount: int = 0
-    debit_amount: int = 0
-    debit_reversal_amount: int = 0
-
-    @classmethod
-    def from_fields(cls, fields: dict[int, int]) -> Totals:
-        return cls(
-            credits=fields.get(74, 0), credit_reversals=fields.get(75, 0),
-            debits=fields.get(76, 0), debit_reversals=fields.get(77, 0),
-            credit_amount=fields.get(86, 0), credit_reversal_amount=fields.get(87, 0),
-            debit_amount=fields.get(88, 0), debit_reversal_amount=fields.get(89, 0),
-        )
 
 
 @dataclass(frozen=True, slots=True)

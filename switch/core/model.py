@@ -13,6 +13,7 @@ the state, and a decision that is thrown away leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -186,6 +187,16 @@ class Totals:
             77: self.debit_reversals, 86: self.credit_amount, 87: self.credit_reversal_amount,
             88: self.debit_amount, 89: self.debit_reversal_amount,
         }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[int, int]) -> Totals:
+        """The inverse of `as_fields`: DE74-77 counts and DE86-89 amounts (absent: 0)."""
+        return cls(
+            credits=fields.get(74, 0), credit_reversals=fields.get(75, 0),
+            debits=fields.get(76, 0), debit_reversals=fields.get(77, 0),
+            credit_amount=fields.get(86, 0), credit_reversal_amount=fields.get(87, 0),
+            debit_amount=fields.get(88, 0), debit_reversal_amount=fields.get(89, 0),
+        )
 
     def as_tuple(self) -> tuple[int, ...]:
         return (self.credits, self.credit_amount, self.credit_reversals,
