@@ -11,6 +11,7 @@ writes and holds no SQL.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import multiprocessing as mp
@@ -74,18 +75,15 @@ class Journal:
             self.reader: JournalReader = open_reader(self.path)
         except JournalError as exc:
             raise InputError(str(exc)) from None
-        self._snapshot: Any = None
+        self._snapshot = contextlib.ExitStack()
 
     def __enter__(self) -> Journal:
         # One read transaction: the switch may keep writing, settlement sees one snapshot.
-        self._snapshot = self.reader.snapshot()
-        self._snapshot.__enter__()
+        self._snapshot.enter_context(self.reader.snapshot())
         return self
 
     def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> None:
-        snapshot, self._snapshot = self._snapshot, None
-        if snapshot is not None:
-            snapshot.__exit__(None, None, None)
+        self._snapshot.close()
         if isinstance(exc, JournalError):  # the journal could not be read: nothing settled
             raise SettlementError(str(exc)) from exc
 
