@@ -5,7 +5,7 @@ The path, in order (docs/switch.md, "The request path"), each step one call:
     frame -> decode + parse_request   (`read`: a `Request`, or `Ignored`)
           -> core.needs               (what the decision reads: HSM verdicts, journal rows)
           -> HSM checks               (`Security.checks`, only what the needs name)
-          -> store.fetch              (only the journal rows the needs name)
+          -> journal.fetch            (only the journal rows the needs name)
           -> core.decide              (the whole outcome; nothing changed yet)
           -> encode + MAC + frame     (`encode`; any failure so far: 96, nothing changed)
           -> core.apply               (the state changes; the next request sees them)
@@ -46,9 +46,9 @@ from switch.core import (
 from switch.core.luhn import mask_pan, redact
 from switch.core.security import reply_mac_key
 from switch.core.state import State
+from switch.journal import Journal
 from switch.metrics import Metrics
 from switch.security import Security, run_now
-from switch.store import Store
 from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 log = logging.getLogger("lps.switch")
@@ -74,7 +74,7 @@ class Host(Protocol):
     @property
     def security(self) -> Security: ...
     @property
-    def store(self) -> Store: ...
+    def journal(self) -> Journal: ...
     @property
     def writer(self) -> Writer: ...
     @property
@@ -216,7 +216,7 @@ class Connection(asyncio.Protocol):
         sw = self.switch
         state = sw.state
         try:
-            facts = sw.store.fetch(need or needs(state, request), checks)
+            facts = sw.journal.fetch(need or needs(state, request), checks)
             decision = decide(state, request, facts, now)
             wire = await self.encode(decision)
         except Exception as exc:  # a bug, or a reply that cannot be encoded: 96, no change

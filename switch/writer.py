@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from switch.core import Entry
+from switch.journal import Journal, JournalError
 from switch.metrics import Metrics
-from switch.store import SqliteStore, StoreError
 
 
 def kv(event: str, **fields: Any) -> str:
@@ -58,10 +58,10 @@ class Outgoing:
 class Writer:
     """The one task that writes the journal: group commit, release after COMMIT, fail-stop."""
 
-    def __init__(self, store: SqliteStore, metrics: Metrics, max_batch: int,
+    def __init__(self, journal: Journal, metrics: Metrics, max_batch: int,
                  on_fail: Callable[[str], None],
                  on_commit: Callable[[list[Entry], list[Outgoing]], None]) -> None:
-        self.store = store
+        self.journal = journal
         self.metrics = metrics
         self.max_batch = max_batch
         self.on_fail = on_fail
@@ -93,9 +93,9 @@ class Writer:
                 entries = [e for es, _ in batch for e in es]
                 if entries:
                     try:
-                        await loop.run_in_executor(self.executor, self.store.append, entries)
+                        await loop.run_in_executor(self.executor, self.journal.append, entries)
                     except Exception as exc:  # any failure to commit is fatal
-                        reason = str(exc) if isinstance(exc, StoreError) else repr(exc)
+                        reason = str(exc) if isinstance(exc, JournalError) else repr(exc)
                         self.failed = reason
                         self.on_fail(reason)
                         return

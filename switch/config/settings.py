@@ -4,13 +4,16 @@ Configuration)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from switch.config.reader import Reader
 from switch.core.catalog import Limits, SwitchSettings, TlsFiles
 
-__all__ = ["switch_settings"]
+__all__ = ["database_path", "switch_settings"]
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
@@ -37,7 +40,7 @@ def switch_settings(r: Reader) -> SwitchSettings:
         listen_ascii=r.optional_host_port("listen_ascii"),
         listen_bcd=r.optional_host_port("listen_bcd"),
         metrics=r.optional_host_port("metrics"),
-        database=Path(r.string("database")),
+        database=_database(r),
         hsm=hsm,
         require_mac=r.boolean("require_mac", False),
         business_day_cutover=cutover,
@@ -87,3 +90,27 @@ def _tls(r: Reader) -> dict[str, TlsFiles]:
             lr.done()
     tr.done()
     return out
+
+
+def database_path(text: str) -> Path:
+    """The SQLite file `[switch] database` names; ValueError for a URL (a message that never
+    repeats the URL: it may hold a password). The journal's engine is chosen from this
+    (switch/journal/engine.py)."""
+    found = _URL.match(text)
+    if found is not None:
+        scheme = found.group(1).lower()
+        if scheme in ("postgresql", "postgres"):
+            raise ValueError(f"a {scheme}:// URL names a PostgreSQL journal, which this version "
+                             "of LPS cannot use yet; give the path of an SQLite file")
+        raise ValueError(f"a {scheme}:// URL is not a journal LPS knows; give the path of an "
+                         "SQLite file")
+    return Path(text)
+
+
+def _database(r: Reader) -> Path:
+    """`[switch] database`, refused in one line, before anything is opened, when it names an
+    engine LPS does not have."""
+    try:
+        return database_path(r.string("database"))
+    except ValueError as exc:
+        raise r.fail("database", str(exc)) from None

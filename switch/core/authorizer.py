@@ -26,7 +26,7 @@ from switch.core.outcome import Decision, system_error
 from switch.core.request import Ignored, parse_request, request_digest
 from switch.core.state import State
 
-#: What answers a request's journal needs: `SqliteStore.fetch`, or a test's own.
+#: What answers a request's journal needs: `Journal.fetch` (switch/journal), or a test's own.
 Fetch = Callable[[Needs, Checks], Facts]
 
 __all__ = ["NO_CHECKS", "Checks", "Decision", "Fetch", "SessionKeyRefs", "available_points",

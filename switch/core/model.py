@@ -2,7 +2,9 @@
 transactions, batch totals.
 
 Plain data, held together by `State` (switch/core/state.py), which sits above the rules and
-the journal entries that read these records. Nothing here does I/O.
+the journal entries that read these records. `decide` reads it and never changes it; `apply`
+(switch/core/apply.py) is the one function that changes it, with a decision that was decided
+on it just before; recovery builds it from the journal (switch/journal). Nothing here does I/O.
 
 A `Lot` in the state is never changed in place: a decision that moves a lot makes a new `Lot`
 with the new `remaining` and `apply` puts it in the card's list instead of the old one. So a
@@ -13,6 +15,7 @@ the state, and a decision that is thrown away leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -181,6 +184,16 @@ class Totals:
             77: self.debit_reversals, 86: self.credit_amount, 87: self.credit_reversal_amount,
             88: self.debit_amount, 89: self.debit_reversal_amount,
         }
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[int, int]) -> Totals:
+        """The inverse of `as_fields`: DE74-77 counts and DE86-89 amounts (absent: 0)."""
+        return cls(
+            credits=fields.get(74, 0), credit_reversals=fields.get(75, 0),
+            debits=fields.get(76, 0), debit_reversals=fields.get(77, 0),
+            credit_amount=fields.get(86, 0), credit_reversal_amount=fields.get(87, 0),
+            debit_amount=fields.get(88, 0), debit_reversal_amount=fields.get(89, 0),
+        )
 
     def as_tuple(self) -> tuple[int, ...]:
         return (self.credits, self.credit_amount, self.credit_reversals,

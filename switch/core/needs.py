@@ -82,7 +82,7 @@ def in_memory(state: State, need: Needs, checks: Checks) -> Facts:
     need can only be answered there: give `handle` the store's `fetch`.
     """
     if state.durable_upto and need.journal:
-        raise LookupError("this state's rows are in a journal: pass fetch= (SqliteStore.fetch)")
+        raise LookupError("this state's rows are in a journal: pass fetch= (Journal.fetch)")
     return Facts(need, checks)
 
 

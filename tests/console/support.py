@@ -32,7 +32,7 @@ from switch.config import Config, load_config
 from switch.core.authorizer import handle
 from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
-from switch.store import SqliteStore
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
 
 PASSWORD = "correct horse battery"
@@ -69,7 +69,7 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     then = now - dt.timedelta(days=1)
     pans = [card(100 + i) for i in range(n_cards)]
-    store = SqliteStore(db)
+    store = SqliteJournal(db)
     try:
         state = store.load(config, program_rules(config), then)
         stan = 1

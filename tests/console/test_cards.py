@@ -19,8 +19,8 @@ from lps.console.i18n import Refusal
 from lps.console.queries import EVERYTHING
 from switch.client import TerminalClient
 from switch.core.calendar import business_day
+from switch.journal.sqlite.journal import SqliteJournal
 from switch.server import admin_socket_path
-from switch.store import SqliteStore
 from tests.console.support import Client, Console, Env, add_staff, running_switch, snapshot
 from tests.switch.support import T1, earn
 
@@ -45,9 +45,9 @@ def _available(env: Env, conn: sqlite3.Connection, pan: str) -> int:
 
 
 def _sound(env: Env) -> None:
-    store = SqliteStore(env.config.switch.database)
+    store = SqliteJournal(env.config.switch.database)
     try:
-        assert store.check_invariants() == []
+        assert store.check(full=True).problems == []
     finally:
         store.close()
 

@@ -40,7 +40,7 @@ class Harness:
         self.state: State = new_state(self.cfg, program_rules(self.cfg))
         self.stan = 0
         self.entries: list[Any] = []
-        #: The journal's rows for decisions on a recovered state (`SqliteStore.fetch`).
+        #: The journal's rows for decisions on a recovered state (`SqliteJournal.fetch`).
         self.fetch: Fetch | None = None
         for tid in (T1, T2, T3):
             self.send(sign_on(tid, self.next_stan(), now=now), now)
