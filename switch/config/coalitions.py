@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from switch.config import fees, programs
 from switch.config.reader import ConfigError, Reader
-from switch.core.catalog import Coalition, Tier
+from switch.core.catalog import Coalition, MobileAccounts, Tier
 from switch.core.text import is_digits
 
 __all__ = ["check_bins", "coalition"]
@@ -39,6 +39,7 @@ def coalition(r: Reader, cid: str) -> Coalition:
         language=programs.language(r, "fa"),
         operator=fees.operator(r),
         fee=fees.fee(r),
+        mobile=_mobile(r),
     )
     if result.fee is not None and result.operator is None:
         raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
@@ -73,15 +74,37 @@ def _tiers(r: Reader) -> tuple[Tier, ...]:
     return tuple(sorted(tiers, key=lambda t: t.min_spend_12m))
 
 
+def _mobile(r: Reader) -> MobileAccounts | None:
+    """`[coalition.X.mobile]`: the virtual cards of mobile-number accounts (docs/customers.md)."""
+    mr = r.section("mobile")
+    if mr is None:
+        return None
+    bin_ = mr.string("virtual_bin")
+    if not is_digits(bin_) or not 1 <= len(bin_) <= 12:
+        raise mr.fail("virtual_bin", f"must be a string of 1-12 digits, got {bin_!r}")
+    length = mr.integer("length", 16, minimum=13)
+    if length > 19 or length < len(bin_) + 2:
+        raise mr.fail("length", f"must be 13-19 and leave room for a serial after BIN "
+                                f"{bin_} and the check digit, got {length}")
+    result = MobileAccounts(bin_, length, mr.boolean("enroll", False))
+    mr.done()
+    return result
+
+
 def check_bins(file: str, coalitions: Mapping[str, Coalition]) -> None:
-    """Two coalitions claiming one BIN would make auto-enrolment ambiguous."""
-    owner: dict[str, str] = {}
+    """Two coalitions claiming one BIN would make auto-enrolment ambiguous, and a card range
+    overlapping a range of virtual cards (`mobile.virtual_bin`) would give a printed card the
+    number of a mobile account's card."""
+    owner: dict[str, tuple[str, str]] = {}
     for c in coalitions.values():
-        for b in c.card_bins:
-            for other_bin, other in owner.items():
-                if other != c.id and (b.startswith(other_bin) or other_bin.startswith(b)):
-                    raise ConfigError(
-                        file, f"coalition.{c.id}.card_bins",
-                        f"BIN {b} overlaps {other_bin} of coalition {other}",
-                    )
-            owner[b] = c.id
+        ranges = [(b, "card_bins") for b in c.card_bins]
+        if c.mobile is not None:
+            ranges.append((c.mobile.virtual_bin, "mobile.virtual_bin"))
+        for b, key in ranges:
+            for other_bin, (other, other_key) in owner.items():
+                if (other != c.id or "mobile" in (key + other_key)) and \
+                        (b.startswith(other_bin) or other_bin.startswith(b)):
+                    whose = f"{other_key} of coalition {other}" if other != c.id else other_key
+                    raise ConfigError(file, f"coalition.{c.id}.{key}",
+                                      f"BIN {b} overlaps {other_bin} ({whose})")
+            owner[b] = (c.id, key)

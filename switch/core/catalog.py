@@ -23,6 +23,7 @@ __all__ = [
     "FeeSchedule",
     "HostPort",
     "Limits",
+    "MobileAccounts",
     "Operator",
     "Stamps",
     "Store",
@@ -104,6 +105,18 @@ class Tier:
 
 
 @dataclass(frozen=True, slots=True)
+class MobileAccounts:
+    """Accounts a POS names by a mobile number (DE48 `MB`, docs/protocol.md §3), each with a
+    virtual card behind it: `virtual_bin` + serial + Luhn check digit, `length` digits long,
+    never printed (`[coalition.X.mobile]`, docs/customers.md)."""
+
+    virtual_bin: str
+    length: int = 16
+    #: A POS may enrol a mobile number the club does not know yet (on its first use).
+    enroll: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Coalition:
     id: str
     name: str
@@ -123,6 +136,8 @@ class Coalition:
     operator: Operator | None = None
     #: The operator's fee (`[coalition.X.fee]`, docs/settlement.md "The coalition's fee").
     fee: FeeSchedule | None = None
+    #: Mobile-number accounts (`[coalition.X.mobile]`), None: DE48 `MB` is not accepted.
+    mobile: MobileAccounts | None = None
 
 
 @dataclass(frozen=True, slots=True)
