@@ -29,18 +29,23 @@ ECHO = (2, 3, 4, 7, 11, 41, 42, 62, 70)
 _ECHO_FORMATS = {2: (True, 1, 19), 3: (True, 6, 6), 4: (True, 12, 12), 7: (True, 10, 10),
                  11: (True, 6, 6), 41: (False, 0, 8), 42: (False, 0, 15), 62: (False, 0, 999),
                  70: (True, 3, 3)}
-#: "card" in the schema's mandatory lists: DE2 or DE35.
+#: "card" in the schema's mandatory lists: DE2, DE35 or DE48 `MB` (`Lps87.card_fields`,
+#: `card_tags`).
 CARD = "card"
 
 
 @dataclass(frozen=True, slots=True)
 class Lps87:
-    """The subset as data: accepted fields, mandatory fields by MTI, optional amounts."""
+    """The subset as data: accepted fields, mandatory fields by MTI, optional amounts, and
+    what names a card (`CARD`)."""
 
     fields: frozenset[int]
     #: By MTI (its canonical form when the repeat is not listed); "all" applies to every one.
     mandatory: Mapping[str, tuple[int | str, ...]]
     amount_optional: frozenset[str]
+    #: `CARD` is one of these fields, or one of these DE48 tags.
+    card_fields: tuple[int, ...] = (2, 35)
+    card_tags: tuple[str, ...] = ()
 
     @classmethod
     def from_schema(cls, data: Mapping[str, Any]) -> Lps87:
@@ -48,13 +53,16 @@ class Lps87:
         optional = frozenset(str(pc) for pc in table.pop("amount_optional_for", ()))
         mandatory = {str(mti): tuple(n if isinstance(n, str) else int(n) for n in numbers)
                      for mti, numbers in table.items()}
-        return cls(frozenset(int(n) for n in data["fields"]), mandatory, optional)
+        card = data.get("card", {})
+        return cls(frozenset(int(n) for n in data["fields"]), mandatory, optional,
+                   tuple(int(n) for n in card.get("fields", (2, 35))),
+                   tuple(str(t) for t in card.get("tags", ())))
 
     def supports(self, mti: str) -> bool:
         return mti in self.mandatory or CANONICAL_MTI.get(mti, "") in self.mandatory
 
     def required(self, mti: str) -> tuple[int | str, ...]:
-        """Every field `mti` must carry (`CARD`: DE2 or DE35)."""
+        """Every field `mti` must carry (`CARD`: DE2, DE35 or DE48 `MB`)."""
         own = self.mandatory.get(mti)
         if own is None:
             own = self.mandatory.get(CANONICAL_MTI.get(mti, mti), ())

@@ -19,6 +19,7 @@ from iso8583.errors import CodecError
 from iso8583.loyalty import parse_tlv
 from iso8583.message import Message
 from switch.core.codes import PC, RC
+from switch.core.mobile import MobileError, mobile_from_wire
 from switch.core.model import TxnKey, txn_key
 from switch.core.protocol import (
     CANONICAL_MTI,
@@ -64,6 +65,9 @@ class Request:
     pc: str = ""
     amount: int = 0
     pan: str = ""
+    #: DE48 `MB` in its stored form (`989121234567`): the request names the account by its
+    #: mobile number instead of a card (docs/protocol.md §3); `pan` is empty then.
+    mobile: str = ""
     #: DE42 without its padding.
     store_id: str = ""
     batch: str = ""
@@ -170,25 +174,43 @@ def _pan(msg: Message) -> str:
     return _text(msg, 35).split("=", 1)[0].split("D", 1)[0]
 
 
+def _card_named(protocol: Lps87, fields: Mapping[int, object], tags: Mapping[str, str]) -> str:
+    """Check that exactly one thing names the account (docs/protocol.md §2): a card (DE2 or
+    DE35), or DE48 `MB`; the mobile number in its stored form when it is `MB`, else ""."""
+    card = any(n in fields for n in protocol.card_fields)
+    named = [t for t in protocol.card_tags if t in tags]
+    if not card and not named:
+        raise _FormatError("DE2, DE35 or DE48 MB is mandatory")
+    if (card and named) or len(named) > 1:
+        raise _FormatError("DE48 MB names an account by its mobile: it goes without DE2 "
+                           "and DE35")
+    if not named:
+        return ""
+    try:
+        return mobile_from_wire(tags[named[0]])
+    except MobileError as exc:
+        raise _FormatError(f"DE48 MB: {exc}") from None
+
+
 def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, stan: str,
            de7: str) -> Request:
     fields = msg.fields
     outside = sorted(n for n in fields if n not in protocol.fields)
     if outside:
         raise _FormatError(f"DE{outside[0]} is not a field of LPS-87")
-    for need in protocol.required(mti):
-        if need == CARD:
-            if 2 not in fields and 35 not in fields:
-                raise _FormatError("DE2 or DE35 is mandatory")
-        elif need not in fields:
-            raise _FormatError(f"DE{need} is mandatory in {mti}")
-    _digits(msg, 7, 10)
     tags = _NO_TAGS
     if 48 in fields:
         try:
             tags = MappingProxyType(parse_tlv(_text(msg, 48)))
         except CodecError as exc:
             raise _FormatError(f"DE48: {exc}") from None
+    mobile = ""
+    for need in protocol.required(mti):
+        if need == CARD:
+            mobile = _card_named(protocol, fields, tags)
+        elif need not in fields:
+            raise _FormatError(f"DE{need} is mandatory in {mti}")
+    _digits(msg, 7, 10)
     for number in (42, 62, 70):
         if number in fields and not echoable(number, fields[number]):
             raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
@@ -227,7 +249,8 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     block = fields.get(52)
     return Request(
         msg, mti, canonical, tid, stan, de7, digest=digest, pc=pc, amount=amount,
-        pan=_pan(msg), store_id=store_id, batch=_text(msg, 62), tags=tags,
+        pan="" if mobile else _pan(msg), mobile=mobile, store_id=store_id,
+        batch=_text(msg, 62), tags=tags,
         original_key=original_key, original_mti=original_mti, expiry=expiry,
         pin_block=isinstance(block, bytes) and len(block) == 8,
     )
