@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 
 from switch.core import entries as E
+from switch.core.accounts import virtual_range_of
 from switch.core.apply import apply
 from switch.core.calendar import business_day
 from switch.core.catalog import Catalog
@@ -63,6 +64,10 @@ def decide_card_command(state: State, action: str, pan: str, now: dt.datetime,
     if action == "enroll":
         if card is not None:
             raise AdminError(f"card is already enrolled in coalition {card.coalition}")
+        virtual = virtual_range_of(cfg.coalitions.values(), pan)
+        if virtual is not None:
+            raise AdminError(f"the number is in coalition {virtual.id}'s range of virtual "
+                             "cards (mobile accounts): it cannot be a printed card")
         if coalition is None:
             owners = [c.id for c in cfg.coalitions.values()
                       if any(pan.startswith(b) for b in c.card_bins)]
@@ -92,9 +97,10 @@ def card_command(state: State, action: str, pan: str, now: dt.datetime,
     return decision.entries[0]
 
 
-def decide_profile(state: State, pan: str, profile: Profile) -> Decision:
-    """Hold a customer profile the CLI stored (`lps cards enroll --name ...`) in the card's
-    program state: no journal row (the profile is its own table), only the change."""
+def decide_profile(state: State, pan: str, profile: Profile | None) -> Decision:
+    """Hold the customer profile the desk stored for the card's account (`lps customers`,
+    `lps cards enroll --name ...`; None: the card has none any more) in the card's program
+    state: no journal row (profiles are the accounts' tables), only the change."""
     card = state.cards.get(pan)
     if card is None:
         raise AdminError("card is not enrolled in the running switch")
@@ -174,6 +180,9 @@ def journaled(state: State, entries: list[E.Entry]) -> None:
         state.uncommitted.pop(entry.id, None)
         if entry.id > state.durable_upto:
             state.durable_upto = entry.id
+        link = entry.account
+        if link is not None and state.pending_mobiles.get(link.key) == link.pan:
+            del state.pending_mobiles[link.key]
 
 
 def prune(state: State, now: dt.datetime) -> int:

@@ -36,6 +36,11 @@ def apply(state: State, decision: Decision) -> None:
     _check(state, ch, entry, decision)
     if ch.card is not None:
         _install_card(state, ch)
+    if ch.account is not None:
+        link = ch.account
+        state.pending_mobiles[link.key] = link.pan
+        state.virtual_next[link.coalition] = max(state.virtual_next.get(link.coalition, 1),
+                                                 link.serial + 1)
     if ch.terminal is not None:
         term = state.terminals[ch.terminal.id]
         after = ch.terminal
@@ -91,6 +96,12 @@ def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -
         _check_card(state, ch, entry)
     elif entry is not None and (entry.points or entry.sv or entry.lot_deltas):
         raise AssertionError(f"entry #{entry.id} moves lots but changes no card")
+    if ch.account is not None:
+        link = ch.account
+        if not (ch.new_card and ch.card is not None and ch.card.pan == link.pan
+                and ch.card.virtual) or link.key in state.pending_mobiles:
+            raise AssertionError("a mobile account's card is not the virtual card this "
+                                 "decision enrolls")
     if ch.terminal is not None and ch.terminal.id not in state.terminals:
         raise AssertionError(f"unknown terminal {ch.terminal.id!r}")
     if ch.remember is not None and ch.remember[0] in state.txns:

@@ -68,6 +68,28 @@ class CardRow:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountLink:
+    """A virtual card made for a mobile-number account (DE48 `MB`, docs/customers.md): the
+    journal links card `pan` to the coalition's account of `mobile`, making the account when
+    it has none, in the transaction of the entry that enrolled the card."""
+
+    coalition: str
+    mobile: str
+    pan: str
+    #: The card number's serial in the coalition's virtual range (the next one follows it).
+    serial: int
+
+    @property
+    def key(self) -> str:
+        return mobile_key(self.coalition, self.mobile)
+
+
+def mobile_key(coalition: str, mobile: str) -> str:
+    """One mobile number of one coalition, as one string (mobiles are unique per coalition)."""
+    return f"{coalition}|{mobile}"
+
+
+@dataclass(frozen=True, slots=True)
 class TerminalRow:
     id: str
     store: str
@@ -125,6 +147,8 @@ class Entry:
     new_lots: list[NewLot] = field(default_factory=list)
     lot_deltas: list[LotDelta] = field(default_factory=list)
     card: CardRow | None = None
+    #: The virtual card this entry enrolled, linked to its mobile-number account.
+    account: AccountLink | None = None
     terminal: TerminalRow | None = None
     #: Program state rows (tier, spend, daily earned, birthday, stamps) this entry rewrites.
     club: ClubRows | None = None

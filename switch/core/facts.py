@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from iso8583.message import Message
 from switch.core.entries import Entry
 from switch.core.model import Totals
+from switch.core.programs.club import Profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,8 @@ class Needs:
     earn: int | None = None
     #: A terminal batch's totals the cache has not seen.
     totals: tuple[str, str] | None = None
+    #: The account of a mobile number (`entries.mobile_key`) a request names by DE48 `MB`.
+    account: str | None = None
     #: HSM verdicts: the request's MAC, its PIN block, new session keys.
     mac: bool = False
     pin: bool = False
@@ -77,7 +80,7 @@ class Needs:
     @property
     def journal(self) -> bool:
         return (self.reply is not None or self.original is not None or self.earn is not None
-                or self.totals is not None)
+                or self.totals is not None or self.account is not None)
 
     @property
     def hsm(self) -> bool:
@@ -109,6 +112,16 @@ NOTHING_RETURNED = Returned()
 
 
 @dataclass(frozen=True, slots=True)
+class AccountFact:
+    """A mobile number's account as the journal holds it (docs/customers.md): its id, its
+    virtual card ("" when it has none yet) and the profile its cards carry."""
+
+    account_id: int
+    virtual_pan: str = ""
+    profile: Profile | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """The answers to one request's `Needs`: journal rows (None: no such row) and checks."""
 
@@ -123,6 +136,8 @@ class Facts:
     earn_row: Entry | None = None
     earn_returned: Returned = NOTHING_RETURNED
     batch_totals: Totals | None = None
+    #: A mobile number's account (None: the number is nobody's).
+    account_row: AccountFact | None = None
 
     def reply(self, journal_id: int) -> Message | None:
         if self.needs.reply != journal_id:
@@ -143,3 +158,8 @@ class Facts:
         if self.needs.totals != key:
             raise AssertionError(f"decide read batch totals {key}, not in its needs")
         return self.batch_totals if self.batch_totals is not None else Totals()
+
+    def account(self, key: str) -> AccountFact | None:
+        if self.needs.account != key:
+            raise AssertionError("decide read a mobile number's account, not in its needs")
+        return self.account_row

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from iso8583.loyalty import build_tlv
 from switch.core import earn, redeem, returns, stamps, stored_value
+from switch.core.accounts import mobile_card
 from switch.core.codes import KIND_BY_PC, PC, RC, Kind
 from switch.core.entries import CardRow, Entry
 from switch.core.ledger import CardEdit
@@ -57,7 +58,21 @@ def decide(ctx: Context) -> Decision:
 
 def card_for(ctx: Context, entry: Entry) -> tuple[CardEdit | None, RC | None]:
     """The card (enrolled by this request on first use in a coalition BIN range, when the
-    coalition auto-enrols), or the decline code."""
+    coalition auto-enrols; for DE48 `MB`, the account's virtual card), or the decline code."""
+    edit, refused = mobile_card(ctx, entry) if ctx.req.mobile else _numbered(ctx, entry)
+    if edit is None:
+        return None, refused
+    card = edit.card
+    if card.coalition != ctx.coalition.id:
+        return edit, RC.NOT_PERMITTED_CARD
+    if card.status != "active":
+        return edit, RC.CARD_BLOCKED
+    return edit, None
+
+
+def _numbered(ctx: Context, entry: Entry) -> tuple[CardEdit | None, RC | None]:
+    """The card DE2/DE35 names. A virtual card is reached by DE48 `MB` only: its number is
+    never printed, so a request that has it is refused like an unknown card."""
     pan = ctx.req.pan
     coalition = ctx.coalition
     card = ctx.state.cards.get(pan)  # a known card passed the Luhn check when it was enrolled
@@ -68,14 +83,10 @@ def card_for(ctx: Context, entry: Entry) -> tuple[CardEdit | None, RC | None]:
             return None, RC.INVALID_CARD
         card = Card(pan=pan, coalition=coalition.id, enrolled_on=ctx.day)
         entry.card = CardRow(pan, card.coalition, card.status, card.enrolled_on)
-        edit = CardEdit(card, new=True)
-    else:
-        edit = CardEdit(card)
-    if card.coalition != coalition.id:
-        return edit, RC.NOT_PERMITTED_CARD
-    if card.status != "active":
-        return edit, RC.CARD_BLOCKED
-    return edit, None
+        return CardEdit(card, new=True), None
+    if card.virtual:
+        return None, RC.INVALID_CARD
+    return CardEdit(card), None
 
 
 def expired(ctx: Context) -> bool:

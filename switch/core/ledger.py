@@ -107,7 +107,7 @@ class CardEdit:
         c = self.card
         return Card(c.pan, c.coalition, self.status, c.enrolled_on,
                     self._pool(c.lots, True), self._pool(c.purse, False), c.pin_ref,
-                    self.pin_tries, self.club)
+                    self.pin_tries, self.club, c.virtual)
 
     def _pool(self, pool: list[Lot], points: bool) -> list[Lot]:
         mine = [lot for lot in self.changed.values() if (lot.kind == POINTS) == points]

@@ -76,6 +76,9 @@ class Card:
     pin_tries: int = 0
     #: Program state (tier, spend, stamps, profile; docs/programs.md), created at first use.
     club: Club | None = None
+    #: The virtual card of a mobile-number account: reached by DE48 `MB` only, never by its
+    #: number (docs/protocol.md §3, docs/customers.md).
+    virtual: bool = False
 
     @property
     def points(self) -> int:

@@ -11,6 +11,7 @@ journaled (`handle` in tests); a state recovered from a journal must be given th
 
 from __future__ import annotations
 
+from switch.core.accounts import account_need
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
@@ -45,12 +46,13 @@ def needs(state: State, req: Request) -> Needs:
         return Needs(mac=mac) if mac else NOTHING
     if req.canonical == "0500":
         return Needs(mac=mac, totals=_uncached(state, req.tid, req.batch))
+    account = account_need(state, req, term.store)
     if req.canonical in REVERSALS:
         original = state.remembered(req.original_txn_key)
         if original is None or not original.reversible \
                 or original.journal_id in state.uncommitted:
-            return Needs(mac=mac) if mac else NOTHING
-        return Needs(mac=mac, original=original.journal_id)
+            return Needs(mac=mac, account=account)
+        return Needs(mac=mac, original=original.journal_id, account=account)
     pin = (req.canonical == "0200" and req.pc in PIN_PCS
            and pin_verifiable(state.cards.get(req.pan), req))
     earn = None
@@ -59,9 +61,9 @@ def needs(state: State, req: Request) -> Needs:
         if jid is not None and jid not in state.uncommitted:
             earn = jid
     totals = _uncached(state, req.tid, req.batch) if req.pc in _COUNTED_PCS else None
-    if not (mac or pin or earn or totals):
+    if not (mac or pin or earn or totals or account):
         return NOTHING
-    return Needs(mac=mac, pin=pin, earn=earn, totals=totals)
+    return Needs(mac=mac, pin=pin, earn=earn, totals=totals, account=account)
 
 
 def earn_id(req: Request) -> int | None:

@@ -15,7 +15,7 @@ from iso8583.loyalty import AmountEntry, build_de54, build_tlv
 from iso8583.message import Message
 from switch.core.catalog import Coalition, Store
 from switch.core.codes import NOT_REVERSIBLE, RC, Kind
-from switch.core.entries import Entry, TotalsDelta
+from switch.core.entries import AccountLink, Entry, TotalsDelta
 from switch.core.facts import Facts
 from switch.core.ledger import CardEdit, available_points, over_limits, spendable_purse
 from switch.core.model import (
@@ -44,6 +44,8 @@ class Changes:
     card: Card | None = None
     #: The card is enrolled by this decision.
     new_card: bool = False
+    #: The card is a mobile-number account's virtual card, enrolled by this decision.
+    account: AccountLink | None = None
     #: The terminal as the decision leaves it (sign-on, session keys).
     terminal: TerminalState | None = None
     #: The request's own record, under its key.
@@ -191,7 +193,9 @@ def finish(ctx: Context, entry: Entry, rc: str, *, extra: dict[int, str] | None 
         totals = (counted.key, counted.after)
     changes = Changes(
         journal_id=entry.id, lots_upto=lots_upto, card=card,
-        new_card=edit is not None and edit.new, remember=(ctx.req.key, record),
+        new_card=edit is not None and edit.new,
+        account=entry.account if edit is not None and edit.new else None,
+        remember=(ctx.req.key, record),
         reversed=reversed_, tombstone=ctx.req.original_txn_key if tombstone else None,
         totals=totals,
     )

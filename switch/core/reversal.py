@@ -1,17 +1,18 @@
 """Reversal 0400/0420 and their repeats (docs/protocol.md §4, "Reversals").
 
 DE90 names the original on the same terminal (DE41). A reversal must match its original:
-the card (DE2 or DE35), the amount (DE4: there are no partial reversals, LPS-87 has no DE95),
-the processing code (DE3), the store (DE42) and DE90's MTI; otherwise it is declined `12`,
-remembered, and changes nothing. A matching reversal of an approved original not reversed yet
-undoes every lot move and program effect of it exactly (a reversed earn already spent leaves a
-debt) and counts in the original's batch; a repeated one is `00` with no effect. A reversal of
-an unknown original is `25` and leaves a tombstone, so that the original, should it arrive
-late, is declined `05` with no effect.
+the card (DE2 or DE35, or the account DE48 `MB` names), the amount (DE4: there are no partial
+reversals, LPS-87 has no DE95), the processing code (DE3), the store (DE42) and DE90's MTI;
+otherwise it is declined `12`, remembered, and changes nothing. A matching reversal of an
+approved original not reversed yet undoes every lot move and program effect of it exactly (a
+reversed earn already spent leaves a debt) and counts in the original's batch; a repeated one
+is `00` with no effect. A reversal of an unknown original is `25` and leaves a tombstone, so
+that the original, should it arrive late, is declined `05` with no effect.
 """
 
 from __future__ import annotations
 
+from switch.core.accounts import named_pan
 from switch.core.codes import CREDIT_PCS, DEBIT_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.ledger import CardEdit
@@ -34,7 +35,7 @@ def decide(ctx: Context) -> Decision:
         original = ctx.facts.original(record.journal_id)
     if original is None:
         raise AssertionError(f"remembered original #{record.journal_id} is not in the journal")
-    differs = mismatch(req, original)
+    differs = mismatch(req, original, named_pan(ctx))
     if differs:
         entry.detail["mismatch"] = differs
         return finish(ctx, entry, RC.INVALID_TRANSACTION,
@@ -63,10 +64,11 @@ def decide(ctx: Context) -> Decision:
                    reversed_=(req.original_txn_key, record.reversed_now()))
 
 
-def mismatch(req: Request, original: Entry) -> str:
-    """What of the reversal disagrees with its original ("" when it matches); never the PAN."""
-    if req.pan != original.pan:
-        return "card (DE2/DE35)"
+def mismatch(req: Request, original: Entry, pan: str) -> str:
+    """What of the reversal disagrees with its original ("" when it matches); never the PAN.
+    `pan`: the card the reversal names (for DE48 `MB`, its account's virtual card)."""
+    if pan != original.pan:
+        return "card (DE2/DE35/DE48 MB)"
     if req.amount != original.amount:
         return "amount (DE4; partial reversals are not supported)"
     if req.pc != original.pc:

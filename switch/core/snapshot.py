@@ -48,7 +48,7 @@ def snapshot(state: State) -> Snapshot:
     cards, lots, clubs = [], [], []
     for pan, card in state.cards.items():
         cards.append((pan, card.coalition, card.status, card.enrolled_on, card.pin_ref,
-                      card.pin_tries))
+                      card.pin_tries, card.virtual))
         for lot in (*card.lots, *card.purse):
             lots.append((lot.id, lot.pan, lot.kind, lot.store, lot.coalition, lot.earned_on,
                          lot.expires_on, lot.initial, lot.remaining))

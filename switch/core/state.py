@@ -44,6 +44,11 @@ class State:
     #: Every journal id up to this one is in the journal and not in `uncommitted`: a need for
     #: such a row can only be answered by the journal (0: nothing was ever journaled).
     durable_upto: int = 0
+    #: Virtual cards enrolled by entries still in `uncommitted`, by `entries.mobile_key`: a
+    #: mobile number the journal does not know yet (`core.needs` reads the rest there).
+    pending_mobiles: dict[str, str] = field(default_factory=dict)
+    #: The next serial in each coalition's range of virtual cards (`MobileAccounts`).
+    virtual_next: dict[str, int] = field(default_factory=dict)
     limits: MoneyLimits = DEFAULT_LIMITS
     protocol: Lps87 = field(default_factory=lps87)
 
