@@ -247,20 +247,18 @@ class Switch:
         return decide_card_command(self.state, req["cmd"], req["pan"], now,
                                    req.get("coalition"))
 
-    def _read_profile(self, pan: str) -> Profile:
-        """One card's customer profile, just written by `lps cards enroll`.
+    def _read_profile(self, pan: str) -> Profile | None:
+        """One card's customer profile (its account's), just written by `lps customers` or
+        `lps cards enroll` (None: the card has no account, or an erased one).
 
         The profile row is committed by the CLI before it asks; reading it on a short-lived
         reader keeps the writer's connection to the writer thread.
         """
         reader = open_reader(self.database)
         try:
-            profile = reader.profile(pan)
+            return reader.profile(pan)
         finally:
             reader.close()
-        if profile is None:
-            raise AdminError("no customer profile is stored for this card")
-        return profile
 
     async def stop(self) -> None:
         """Graceful: stop accepting, finish and commit what is in flight, then close."""

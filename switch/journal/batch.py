@@ -36,6 +36,8 @@ class BatchRows:
     keys: list[Params] = field(default_factory=list)
     pins: list[Params] = field(default_factory=list)
     totals: list[Params] = field(default_factory=list)
+    #: (coalition, mobile, card, at): virtual cards to link to their accounts.
+    links: list[Params] = field(default_factory=list)
 
     @property
     def ids(self) -> list[int]:
@@ -65,6 +67,9 @@ def batch_rows(entries: Sequence[Entry]) -> BatchRows:
         if e.card is not None:
             c = e.card
             rows.cards.append((c.pan, c.coalition, c.status, c.enrolled_on.isoformat()))
+        if e.account is not None:
+            a = e.account
+            rows.links.append((a.coalition, a.mobile, a.pan, e.at.isoformat()))
         if e.terminal is not None:
             t = e.terminal
             rows.terminals.append((t.id, t.store, int(t.signed_on)))

@@ -93,7 +93,9 @@ def test_cli_enroll_issue_and_draw(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                          "--birth-date", "1988-03-21"]) == 0
     store = SqliteJournal(tmp_path / "lps.db")
     try:
-        rows = store.conn.execute("SELECT pan, name, birth_date FROM customers").fetchall()
+        rows = store.conn.execute(  # each profile is its card's account (docs/customers.md)
+            "SELECT c.pan, a.name, a.birth_date FROM account_cards c "
+            "JOIN accounts a ON a.id = c.account_id").fetchall()
     finally:
         store.close()
     assert sorted(rows) == sorted((p, "Reza", "1988-03-21") for p in pans)

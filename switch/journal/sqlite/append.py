@@ -10,6 +10,7 @@ from pathlib import Path
 
 from switch.journal.batch import KEY_COLUMNS, BatchRows
 from switch.journal.errors import JournalError
+from switch.journal.sqlite.accounts import write_links
 from switch.journal.sqlite.programs import write_club_rows
 from switch.journal.sqlite.sql import TOTALS_COLUMNS
 
@@ -53,6 +54,8 @@ def write_batch(conn: sqlite3.Connection, rows: BatchRows, path: Path) -> None:
         conn.executemany(_JOURNAL, rows.journal)
     if rows.cards:
         conn.executemany(_CARDS, rows.cards)
+    if rows.links:
+        write_links(conn, rows.links)
     if rows.lots:
         conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", rows.lots)
     if rows.moves:

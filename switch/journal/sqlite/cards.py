@@ -11,7 +11,7 @@ from switch.core.codes import LotKind
 from switch.core.model import POINTS, Card
 from switch.core.programs.club import Profile
 from switch.journal.rows import JournalRow, KeyCheckValues
-from switch.journal.sqlite import programs
+from switch.journal.sqlite import accounts, programs
 from switch.journal.sqlite.sql import LOT_COLUMNS, lot, scoped
 
 
@@ -56,10 +56,9 @@ class CardReads:
             (pan, *ids, limit))]
 
     def profile(self, pan: str) -> Profile | None:
-        """The card's customer profile (`lps cards enroll --name ...`), None: none stored."""
-        if "customers" not in self.table_names:
-            return None
-        return programs.read_profile(self.conn, pan)
+        """The card's customer profile: its account's (docs/customers.md); None: the card has
+        no account, or an erased one."""
+        return accounts.read_profile(self.conn, pan)
 
     def key_check_values(self) -> dict[str, KeyCheckValues]:
         """Each terminal's key check values, by terminal id (never a key)."""

@@ -26,7 +26,7 @@ from switch.core.state import State
 from switch.journal.batch import batch_rows
 from switch.journal.errors import JournalError, RecoveryError
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
-from switch.journal.sqlite import programs, verify
+from switch.journal.sqlite import accounts, programs, verify
 from switch.journal.sqlite.append import write_batch
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.fetch import fetch
@@ -108,8 +108,10 @@ class SqliteJournal:
     # -- operator writes outside the journal rows ----------------------------------------------
 
     def put_profile(self, pan: str, profile: Profile) -> None:
-        """A card's customer profile (`lps cards enroll --name ...`), committed at once."""
-        programs.put_profile(self.conn, pan, profile)
+        """A card's customer profile (`lps cards enroll --name ...`), committed at once: its
+        account's (`accounts.put_card_profile`; `CustomerConflict` for a mobile number another
+        account holds)."""
+        accounts.put_card_profile(self.conn, pan, profile, dt.datetime.now(dt.UTC))
 
     def reserve_card_numbers(self, prefix: str, length: int,
                              choose: Callable[[set[str]], Sequence[str]], file: str,

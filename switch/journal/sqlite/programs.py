@@ -1,11 +1,11 @@
 """The programs' tables (migrations 4 and 5, docs/programs.md): their SQL.
 
-`customers` (profiles), `card_club` (tier, daily earned, birthday year), `card_spend` (qualifying
-spend per business day, for the rolling 12 months), `card_stamps` (per store) and
-`issued_cards`. A journal entry rewrites the rows its effect touched (absolute values,
-`ClubRows`) in the same transaction as the journal row, and the earn's effect itself is kept in
-the row's `detail.program`, so the tables can be rebuilt from the journal and a reversal after
-a restart undoes it exactly.
+`card_club` (tier, daily earned, birthday year), `card_spend` (qualifying spend per business
+day, for the rolling 12 months), `card_stamps` (per store) and `issued_cards`; the profile a
+card carries is its account's (`accounts.py`, docs/customers.md). A journal entry rewrites the
+rows its effect touched (absolute values, `ClubRows`) in the same transaction as the journal
+row, and the earn's effect itself is kept in the row's `detail.program`, so the tables can be
+rebuilt from the journal and a reversal after a restart undoes it exactly.
 """
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from switch.core.model import Card
-from switch.core.programs.club import Club, ClubRows, Profile, year_before
+from switch.core.programs.club import Club, ClubRows, year_before
+from switch.journal.sqlite.accounts import profile_rows
 
 
 def _iso(day: dt.date | None) -> str | None:
@@ -41,37 +41,6 @@ def write_club_rows(conn: sqlite3.Connection, rows: Sequence[ClubRows]) -> None:
         "ON CONFLICT(pan, store_id) DO UPDATE SET stamps=excluded.stamps, "
         "rewards=excluded.rewards",
         [(r.pan, store, stamps, rewards) for r in rows for store, stamps, rewards in r.stamps])
-
-
-def put_profile(conn: sqlite3.Connection, pan: str, profile: Profile) -> None:
-    """Write a card's customer profile in a transaction of its own."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "INSERT INTO customers (pan, name, phone, birth_date, enrolled_at) "
-            "VALUES (?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET name=excluded.name, "
-            "phone=excluded.phone, birth_date=excluded.birth_date",
-            (pan, profile.name, profile.phone, _iso(profile.birth_date),
-             profile.enrolled_at.isoformat() if profile.enrolled_at else None))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
-
-
-_PROFILE = "SELECT pan, name, phone, birth_date, enrolled_at FROM customers"
-
-
-def _profile(row: Sequence[Any]) -> Profile:
-    name, phone, birth, enrolled = row
-    return Profile(name or "", phone or "", dt.date.fromisoformat(birth) if birth else None,
-                   dt.datetime.fromisoformat(enrolled) if enrolled else None)
-
-
-def read_profile(conn: sqlite3.Connection, pan: str) -> Profile | None:
-    row = conn.execute(f"{_PROFILE} WHERE pan = ?", (pan,)).fetchone()
-    return None if row is None else _profile(row[1:])
 
 
 def load_clubs(conn: sqlite3.Connection, cards: dict[str, Card], today: dt.date,
@@ -109,10 +78,10 @@ def load_clubs(conn: sqlite3.Connection, cards: dict[str, Card], today: dt.date,
         c = club(card_pan)
         if c is not None:
             c.stamps[store], c.rewards[store] = stamps, rewards
-    for card_pan, *rest in q(_PROFILE):
+    for card_pan, profile in profile_rows(conn, pan):
         c = club(card_pan)
         if c is not None:
-            c.profile = _profile(rest)
+            c.profile = profile
 
 
 def _club_of(cards: dict[str, Card]) -> Callable[[str], Club | None]:

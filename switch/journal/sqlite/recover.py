@@ -27,6 +27,7 @@ from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.codec import undone
 from switch.journal.reports import RecoveryReport
+from switch.journal.sqlite.accounts import load_virtual
 from switch.journal.sqlite.programs import load_clubs
 from switch.journal.sqlite.sql import LOT_COLUMNS
 
@@ -123,6 +124,7 @@ def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
                 txns[keys[original_id]] |= REVERSED
     report.transactions = len(keys)
     load_clubs(conn, cards, today)
+    load_virtual(conn, state, config)
     for tid, store, signed_on in q("SELECT id, store_id, signed_on FROM terminals"):
         term = state.terminals.get(tid)
         if term is not None and term.store == store:
