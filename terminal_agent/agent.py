@@ -20,8 +20,9 @@ from .ecr.messages import EcrMessageError, EcrRequest, EcrResponse, parse_reques
 from .failover import ORIGINAL_SWITCH
 from .fleet import Fleet
 from .iso import REVERSIBLE, Outcome, financial_fields, outcome_of, reversal_fields
+from .linkerrors import LinkDown, NoAnswer, NotSent
 from .store import Entry, Outbox
-from .switchlink import LinkDown, NoAnswer, NotSent, SwitchLink
+from .switchlink import SwitchLink
 
 log = logging.getLogger("lps.agent")
 

@@ -1,7 +1,7 @@
-"""The link to the switch: TCP with LPS-87 framing, sign-on, key exchange, echo keepalive,
-request matching, failover between the configured switch addresses, and the outbox drain
-(pending reversals first, then store-and-forward advices in order). docs/agent.md "Switch link
-and the outbox" and "Switch failover"."""
+"""The link to the switch: LPS-87 framing, sign-on, key exchange, echo keepalive, request
+matching, and failover between the configured switch addresses (docs/agent.md "Switch link and
+the outbox", "Switch failover"). Reaching one address is reach.py; the outbox drain, run in
+each signed-on session, is drain.py."""
 
 from __future__ import annotations
 
@@ -9,32 +9,22 @@ import asyncio
 import contextlib
 import hmac
 import logging
-import ssl
 import time
 from collections.abc import Callable
 
 from iso8583 import CodecError, FrameDecoder, Message, Profile, frame, load_profile
 from iso8583.loyalty import parse_tlv
 
-from .config import AgentConfig, split_address
-from .failover import (
-    ORIGINAL_SWITCH,
-    HostRing,
-    note_not_found,
-    orphaned,
-    reversal_due,
-    settles_reversal,
-)
+from .config import AgentConfig
+from .drain import OutboxDrain, SettledFn
+from .failover import HostRing
 from .iso import Fields, network_fields
+from .linkerrors import LinkDown, NoAnswer, NotSent
+from .reach import ConnectFailed, open_switch, probe_sign_on
 from .security import MAC_MTIS, KeyError_, parse_key, retail_mac, unwrap
-from .store import Entry, Outbox
+from .store import Outbox
 
 log = logging.getLogger("lps.agent.switch")
-
-
-# Answers that settle nothing: the switch could not decide (91, 96) or has forgotten our sign-on
-# (58). A queued advice or reversal answered so stays on disk and is sent again.
-TRANSIENT = frozenset({"58", "91", "96"})
 
 # The link's states; the fleet status shows CONNECTING and DOWN both as "down".
 DOWN = "down"  # every address failed in a row: backing off before the next round
@@ -45,32 +35,7 @@ SIGNED_ON = "signed-on"
 # Where the next connection goes when a session ends.
 SAME, NEXT, FIRST = "same", "next", "first"
 
-SettledFn = Callable[[Entry, Message, str, bool], None]  # entry, answer, switch, kept
 MovedFn = Callable[[str, str, str, str], None]  # "failover" | "failback", from, to, reason
-
-
-class LinkDown(Exception):
-    """Not connected or signed on, or the connection dropped while a request was waiting."""
-
-
-class NotSent(LinkDown):
-    """The request was refused before any byte of it left: the switch cannot have seen it."""
-
-
-class NoAnswer(Exception):
-    """No trustworthy response within the request timeout."""
-
-
-class ConnectFailed(Exception):
-    """An address could not be reached (refused, unreachable, silent, TLS refused)."""
-
-
-def _describe(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, TimeoutError):
-        return f"no answer in {timeout:g} s"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    return str(exc) or type(exc).__name__
 
 
 class SwitchLink:
@@ -81,7 +46,6 @@ class SwitchLink:
         self.cfg = cfg
         self.outbox = outbox
         self.on_change = on_change  # connection state changed (status for the fleet)
-        self.on_settled = on_settled  # an outbox entry was answered
         self.on_move = on_move  # signed on to another address than the last one
         self.ring = HostRing(cfg.hosts)
         self.last_error = ""
@@ -93,13 +57,13 @@ class SwitchLink:
         self._dropping = False  # the current connection is being closed: send nothing more
         self._next = NEXT
         self._failing_back = False
+        self.drain = OutboxDrain(self, outbox, on_settled)
         self._last_host = cfg.hosts[0]  # the address of the last sign-on (at first: the first)
         self._left_because = ""
         self._signed_at = 0.0
         self._waiting: dict[tuple[str, str], asyncio.Future[Message]] = {}
         self._idle = asyncio.Event()
         self._idle.set()
-        self._kick = asyncio.Event()
         self._restart = asyncio.Event()
         self._last_traffic = 0.0
         self._mac_key: bytes | None = None  # session MAC key, in memory only
@@ -159,7 +123,12 @@ class SwitchLink:
 
     def kick(self) -> None:
         """New outbox work (or an operator's flush-saf): drain now."""
-        self._kick.set()
+        self.drain.kick()
+
+    def outbox_changed(self) -> None:
+        """An entry was settled or kept: `ready` waiters look again, the status is redone."""
+        self._notify()
+        self.on_change()
 
     async def sign_on(self) -> str:
         """0800/001; returns DE39."""
@@ -175,7 +144,7 @@ class SwitchLink:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            if self._state == SIGNED_ON and not self._reversals_due():
+            if self._state == SIGNED_ON and not self.drain.reversals_due():
                 return True
             left = deadline - loop.time()
             if self._state == DOWN or left <= 0:
@@ -232,7 +201,7 @@ class SwitchLink:
             host = self.host
             self._set_state(CONNECTING)
             try:
-                reader, writer = await self._connect(host)
+                reader, writer = await open_switch(self.cfg, host)
             except ConnectFailed as exc:
                 self.last_error = f"cannot connect to {host}: {exc}"
                 if not self._restart.is_set():
@@ -257,16 +226,6 @@ class SwitchLink:
             elif self._next == FIRST:
                 self.ring.back_to_first()
 
-    async def _connect(self, host: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        name, port = split_address(host)
-        ctx, server_name = self._tls(name)
-        timeout = self.cfg.connect_timeout_seconds
-        try:
-            return await asyncio.wait_for(asyncio.open_connection(
-                name, port, ssl=ctx, server_hostname=server_name), timeout)
-        except (OSError, ssl.SSLError, TimeoutError) as exc:
-            raise ConnectFailed(_describe(exc, timeout)) from None
-
     async def _next_address(self, delay: float) -> float:
         """The address in use failed: try the next one at once, or, when that completes a round
         of failures, wait `delay` (doubling up to reconnect_max_seconds) and start again."""
@@ -285,13 +244,6 @@ class SwitchLink:
             await asyncio.wait_for(self._restart.wait(), delay)
         return min(delay * 2, self.cfg.reconnect_max_seconds)
 
-    def _tls(self, host: str) -> tuple[ssl.SSLContext | None, str | None]:
-        """TLS on the same framing (docs/protocol.md §1) when `tls_ca` names the CA to trust."""
-        if not self.cfg.tls_ca:
-            return None, None
-        ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=self.cfg.tls_ca)
-        return ctx, self.cfg.tls_server_name or host
-
     async def _session(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
                        host: str) -> bool:
         """Sign on (and exchange keys), then serve until the connection ends. True when it
@@ -307,7 +259,7 @@ class SwitchLink:
             self._set_state(SIGNED_ON)
             log.info("signed on to %s as %s", host, self.cfg.terminal_id)
             self._announce(host)
-            tasks = {asyncio.create_task(self._drain_loop()),
+            tasks = {asyncio.create_task(self.drain.run()),
                      asyncio.create_task(self._echo_loop()),
                      asyncio.create_task(self._failback_loop())}
             await asyncio.wait(tasks | {read_task}, return_when=asyncio.FIRST_COMPLETED)
@@ -493,7 +445,8 @@ class SwitchLink:
                 await asyncio.wait_for(changed.wait(), wait)
                 continue  # new settings: count again
             first, here = self.ring.first, self.host
-            problem = await self._probe(first)
+            problem = await probe_sign_on(self.cfg, self._profile, first,
+                                          self.outbox.next_stan())
             if problem is not None:
                 log.info("failback: the first switch %s is still unavailable (%s); staying on "
                          "%s", first, problem, here)
@@ -511,121 +464,7 @@ class SwitchLink:
             self._drop(f"failback to {first}", FIRST)
             return
 
-    async def _probe(self, host: str) -> str | None:
-        """Whether `host` would take us: a sign-on (0800/001) answered `00` on a connection of
-        its own, closed again. A switch that accepts connections but answers nothing (hung,
-        SIGSTOPped) is not taken for a working one. None when it would, else why not."""
-        try:
-            reader, writer = await self._connect(host)
-        except ConnectFailed as exc:
-            return str(exc)
-        timeout = self.cfg.request_timeout_seconds
-        try:
-            stan = self.outbox.next_stan()
-            tpdu = bytes.fromhex(self.cfg.tpdu) if self.cfg.profile == "bcd" else None
-            fields = network_fields("001", stan, self.cfg.terminal_id, time.time())
-            writer.write(frame(self._profile.encode(Message("0800", dict(fields), tpdu=tpdu))))
-            await writer.drain()
-            answer = await asyncio.wait_for(self._answer_to(reader, stan), timeout)
-        except TimeoutError:
-            return f"no answer to a sign-on in {timeout:g} s"
-        except (OSError, CodecError) as exc:
-            return _describe(exc, timeout)
-        finally:
-            writer.close()
-        code = answer.text(39, "96").strip()
-        return None if code == "00" else f"sign-on answered {code}"
-
-    async def _answer_to(self, reader: asyncio.StreamReader, stan: str) -> Message:
-        """The message with DE11 `stan` read from a probe connection."""
-        decoder = FrameDecoder(max_size=4096)
-        while True:
-            chunk = await reader.read(65536)
-            if not chunk:
-                raise ConnectionError("the switch closed the connection")
-            decoder.feed(chunk)
-            for payload in decoder.frames():
-                msg = self._profile.decode(payload)
-                if msg.text(11, "") == stan:
-                    return msg
-
     async def _wait_idle(self) -> None:
         """Until no request waits for an answer on this connection."""
         while self._waiting:
             await self._idle.wait()
-
-    # -- the outbox drain ---------------------------------------------------------------
-
-    def _reversals_due(self) -> bool:
-        return any(reversal_due(e.context, self.host) and not orphaned(e.context, self.cfg.hosts)
-                   for e in self.outbox.entries("reversal"))
-
-    def _due(self) -> list[Entry]:
-        """What to send on this switch, in order: reversals due here, then advices. A reversal
-        kept for a switch that has left the list is settled by the `25` it already got."""
-        host = self.host
-        reversals: list[Entry] = []
-        for entry in self.outbox.entries("reversal"):
-            if orphaned(entry.context, self.cfg.hosts):
-                self.outbox.remove(entry.id)
-                log.warning("0400 STAN %s: its switch %s has left the list; settled by the 25 "
-                            "already received", entry.fields.get(11),
-                            entry.context.get(ORIGINAL_SWITCH))
-                self._notify()
-                self.on_change()
-            elif reversal_due(entry.context, host):
-                reversals.append(entry)
-        return reversals + self.outbox.entries("advice")
-
-    async def _drain_loop(self) -> None:
-        """Send outbox entries one at a time: reversals first, then advices, oldest first."""
-        backoff = 0.5
-        while True:
-            self._kick.clear()
-            pending = self._due()
-            if not pending:
-                await self._kick.wait()
-                continue
-            for entry in pending:
-                try:
-                    settled = await self.settle(entry)
-                except LinkDown:
-                    return  # the session ends; the next one drains again
-                if not settled:
-                    # unanswered or undecided: back off, the next pass repeats it (0401/0221)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._kick.wait(), backoff)
-                    backoff = min(backoff * 2, self.cfg.reconnect_max_seconds)
-                    break
-                backoff = 0.5
-
-    async def settle(self, entry: Entry) -> bool:
-        """Send one outbox entry; on an answer that settles it remove it. False when unanswered
-        or undecided."""
-        host = self.host
-        self.outbox.bump(entry.id)
-        try:
-            resp = await self.request(entry.wire_mti, entry.fields)
-        except NoAnswer as exc:
-            log.warning("%s", exc)
-            return False
-        code = resp.text(39, "").strip()
-        stan = entry.fields[11]
-        if code in TRANSIENT:
-            log.warning("%s STAN %s answered %s by %s: kept, sent again later", entry.wire_mti,
-                        stan, code, host)
-            return False
-        kept = entry.kind == "reversal" and not settles_reversal(entry.context, host, code,
-                                                                 self.cfg.hosts)
-        if kept:
-            self.outbox.set_context(entry.id, note_not_found(entry.context, host))
-            log.warning("%s STAN %s answered %s by %s, but its original went to %s: kept until "
-                        "that switch answers", entry.wire_mti, stan, code, host,
-                        entry.context.get(ORIGINAL_SWITCH))
-        else:
-            self.outbox.remove(entry.id)
-            log.info("%s STAN %s answered %s by %s", entry.wire_mti, stan, code, host)
-        self.on_settled(entry, resp, host, kept)
-        self._notify()
-        self.on_change()
-        return True
