@@ -175,11 +175,16 @@ class SwitchLink:
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[key] = fut
         self._idle.clear()
+        writer = self._writer
+
+        async def exchange() -> Message:
+            await writer.drain()  # a switch that reads nothing can fill the socket's buffer
+            return await fut
+
         try:
-            self._writer.write(frame(payload))
+            writer.write(frame(payload))
             self._last_traffic = time.monotonic()
-            await self._writer.drain()
-            return await asyncio.wait_for(fut, wait)
+            return await asyncio.wait_for(exchange(), wait)
         except TimeoutError:
             why = f"no answer to {mti} STAN {key[0]} from {self.host} in {wait:g} s"
             self._fail(why)
