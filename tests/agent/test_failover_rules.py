@@ -76,3 +76,42 @@ def test_25_settles_when_the_original_switch_is_unknown_or_gone():
     assert not orphaned(kept, (A, B))
     assert orphaned(kept, (B, C))  # the operator took A out of the list
     assert not orphaned({ORIGINAL_SWITCH: A}, (B, C))  # never answered anywhere yet
+
+
+class _Here:
+    """Where the drain runs: the address in use and the configured list (no connection: due()
+    only chooses)."""
+
+    def __init__(self, host: str, hosts: tuple[str, ...]) -> None:
+        from terminal_agent.config import from_mapping
+
+        self.host = host
+        self.cfg = from_mapping({"terminal_id": "T1", "store_id": "S1"}, "test",
+                                {"hosts": list(hosts)})
+        self.changes = 0
+
+    def outbox_changed(self) -> None:
+        self.changes += 1
+
+
+def test_the_drain_skips_a_kept_reversal_and_settles_one_whose_switch_left(tmp_path):
+    from terminal_agent.drain import OutboxDrain
+    from terminal_agent.store import Outbox
+
+    box = Outbox(tmp_path)
+    kept = box.add("reversal", "0400", {2: "x"}, note_not_found({ORIGINAL_SWITCH: A}, B))
+    fresh = box.add("reversal", "0400", {2: "y"}, {ORIGINAL_SWITCH: A})
+    advice = box.add("advice", "0220", {2: "z"}, {})
+    on_b = _Here(B, (A, B))
+    drain = OutboxDrain(on_b, box, lambda *_: None)  # type: ignore[arg-type]
+    assert [e.id for e in drain.due()] == [fresh.id, advice.id]
+    assert drain.reversals_due()
+    on_a = _Here(A, (A, B))
+    assert [e.id for e in OutboxDrain(on_a, box, lambda *_: None).due()] == [  # type: ignore[arg-type]
+        kept.id, fresh.id, advice.id]
+    box.remove(fresh.id)
+    assert not drain.reversals_due()  # only the kept one is left: nothing due on B
+    retired = _Here(B, (B, C))  # the operator took A out of the list
+    assert [e.id for e in OutboxDrain(retired, box, lambda *_: None).due()] == [  # type: ignore[arg-type]
+        advice.id]
+    assert box.count("reversal") == 0 and retired.changes == 1
