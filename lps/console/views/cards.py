@@ -7,7 +7,7 @@ import secrets
 from starlette.responses import Response
 
 from lps.console import auth, cards, queries
-from lps.console.i18n import N_
+from lps.console.i18n import N_, Refusal
 from lps.console.roles import FULL_PAN
 from lps.console.views import page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
@@ -72,7 +72,7 @@ def _status(console: Console, ctx: Ctx, action: str) -> Response:
     pan = card_of(ctx)
     try:
         cards.set_status(ctx.cdb, console.config, ctx.user, action, pan, ctx.now)
-    except cards.Refusal as exc:
+    except Refusal as exc:
         return card_page(console, ctx, pan, error=say(ctx, exc))
     done = N_("Card {card} blocked.") if action == "block" else N_("Card {card} unblocked.")
     return card_page(console, ctx, pan, notice=ctx.t.format(done, card=mask_pan(pan)))
@@ -99,7 +99,7 @@ def adjust(console: Console, ctx: Ctx) -> Response:
         adj = cards.request_adjustment(ctx.cdb, console.config, ctx.user, pan, points, store,
                                        reason, console.settings.approval_threshold, ctx.now,
                                        ctx.scope)
-    except cards.Refusal as exc:
+    except Refusal as exc:
         return card_page(console, ctx, pan, error=say(ctx, exc))
     return redirect(f"/adjustments?done={adj.id}")
 
@@ -140,7 +140,7 @@ def _decide(console: Console, ctx: Ctx, approve: bool) -> Response:
         raise BadInput(cards.CardError(N_("no adjustment named (id must be a number)")))
     try:
         cards.decide(ctx.cdb, console.config, ctx.user, int(text), approve, ctx.now, ctx.scope)
-    except cards.Refusal as exc:
+    except Refusal as exc:
         raise BadInput(exc) from None
     return redirect(f"/adjustments?done={int(text)}")
 

@@ -19,7 +19,7 @@ from lps.console import campaigns, db
 from lps.console.i18n import N_, Refusal
 from lps.console.views import page, say
 from lps.console.web import BadInput, Console, Ctx, route
-from switch.config import Config
+from switch.config import Campaign, Config
 from switch.i18n import WEEK, jalali_date
 
 OWNER_KINDS = (N_("coalition"), N_("store"))
@@ -90,7 +90,7 @@ def programs(console: Console, ctx: Ctx) -> Response:
     return programs_page(console, ctx)
 
 
-def _form_values(k: campaigns.Campaign) -> dict[str, str]:
+def _form_values(k: Campaign) -> dict[str, str]:
     """A campaign as its form shows it: dates in the Jalali calendar (ASCII digits)."""
     values = campaigns.form_values(k)
     values["from"] = jalali_date(k.start, persian=False)
