@@ -141,6 +141,9 @@ class Coalition:
     operator: Operator | None = None
     #: The operator's fee (`[coalition.X.fee]`, docs/settlement.md "The coalition's fee").
     fee: FeeSchedule | None = None
+    #: How the console shows this coalition's amounts: "rial" or "toman" (ten rials). Display
+    #: only: every amount stays an integer of rials (docs/console.md "Languages, dates, money").
+    display_currency: str = "rial"
 
 
 @dataclass(frozen=True, slots=True)
@@ -512,11 +515,25 @@ def _coalition(r: _Reader, cid: str) -> Coalition:
         language=_language(r, "fa"),
         operator=_operator(r),
         fee=_fee(r),
+        display_currency=_display_currency(r, currency),
     )
     if coalition.fee is not None and coalition.operator is None:
         raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
     r.done()
     return coalition
+
+
+DISPLAY_CURRENCIES = ("rial", "toman")
+
+
+def _display_currency(r: _Reader, currency: str) -> str:
+    """`display_currency`: tomans are a way of writing Iranian rials (ISO 4217 364) only."""
+    unit = r.string("display_currency", "rial")
+    if unit not in DISPLAY_CURRENCIES:
+        raise r.fail("display_currency", f"must be rial or toman, got {unit!r}")
+    if unit == "toman" and currency != "364":
+        raise r.fail("display_currency", f"toman needs the rial (currency 364), got {currency}")
+    return unit
 
 
 def _campaign(r: _Reader) -> Campaign:

@@ -113,7 +113,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         "max_failures": args.max_failures, "session_minutes": args.session_minutes,
         "max_hashing": args.max_hashing, "hashing_queue": args.hashing_queue,
         "settlement_out": args.settlement_out, "mqtt": args.mqtt,
-        "secure_cookies": args.secure_cookies, "money": args.money})
+        "secure_cookies": args.secure_cookies})
     proxy = args.forwarded_allow_ips
     server_config = uvicorn.Config(
         "lps.console.cli:app_from_environment", factory=True, workers=args.workers,
@@ -154,7 +154,7 @@ def app_from_environment() -> object:
                       session_ttl=dt.timedelta(minutes=s["session_minutes"]),
                       max_hashing=s["max_hashing"], hashing_queue=s["hashing_queue"]),
         settlement_out=Path(s["settlement_out"]) if s["settlement_out"] else None,
-        mqtt=s["mqtt"], secure_cookies=s["secure_cookies"], money=s["money"])
+        mqtt=s["mqtt"], secure_cookies=s["secure_cookies"])
     return asgi(Console(load_config(s["config"]), s["config"], settings))
 
 
@@ -207,6 +207,4 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--shutdown-seconds", type=whole("--shutdown-seconds", 1), default=30,
                    help="on SIGTERM, how long requests in progress may finish "
                         "(default: %(default)s)")
-    p.add_argument("--money", choices=("rial", "toman"), default="rial",
-                   help="show amounts in rials or in tomans (default: %(default)s)")
     p.set_defaults(func=cmd_console)

@@ -17,6 +17,7 @@ import functools
 import gettext
 import io
 import re
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -89,11 +90,14 @@ def catalogue(language: str) -> gettext.NullTranslations:
 class Translator:
     """One reader's language: messages, numbers, money, dates and times as they read them."""
 
-    def __init__(self, language: str, zone: ZoneInfo, money: MoneyUnit = "rial") -> None:
+    def __init__(self, language: str, zone: ZoneInfo,
+                 units: Mapping[str, MoneyUnit] | None = None) -> None:
         self.language = language if language in LANGUAGES else DEFAULT
         self.persian = self.language == "fa"
         self.zone = zone
-        self.money_unit: MoneyUnit = money
+        #: Each coalition's display currency (`[coalition.X] display_currency`); rials when
+        #: a coalition is not named.
+        self.units: Mapping[str, MoneyUnit] = units or {}
         self._cat = catalogue(self.language)
 
     @property
@@ -129,11 +133,13 @@ class Translator:
         """A code or count as it is, its digits Persian in Persian (never a card or ID)."""
         return persian_digits(str(text)) if self.persian else str(text)
 
-    def money(self, rials: int) -> str:
-        text = format_money(rials, self.money_unit, persian=self.persian)
+    def money(self, rials: int, coalition: str | None = None) -> str:
+        """An amount of rials in the display currency of `coalition` (rials or tomans)."""
+        unit = self.units.get(coalition or "", "rial")
+        text = format_money(rials, unit, persian=self.persian)
         if self.persian:
             return text
-        return text.rsplit(" ", 1)[0] + (" tomans" if self.money_unit == "toman" else " rials")
+        return text.rsplit(" ", 1)[0] + (" tomans" if unit == "toman" else " rials")
 
     def date(self, day: dt.date | str | None) -> str:
         """The Jalali date (`۱۴۰۵/۰۹/۰۲`)."""

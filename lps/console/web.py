@@ -60,8 +60,6 @@ class Settings:
     mqtt: str | None = None
     #: Mark cookies `Secure` (behind a TLS reverse proxy; a plain-HTTP browser drops them).
     secure_cookies: bool = False
-    #: How amounts are shown: rials, or tomans where the coalition chooses (`--money`).
-    money: MoneyUnit = "rial"
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
@@ -141,6 +139,12 @@ class Console:
         self.config_path = config_path
         self.settings = settings
         self.database = Path(config.switch.database)
+        #: Each coalition's display currency, from the switch's configuration.
+        self.units: dict[str, MoneyUnit] = {
+            cid: "toman" if c.display_currency == "toman" else "rial"
+            for cid, c in config.coalitions.items()}
+        #: Store ID -> its coalition, for amounts listed by store (their coalition's currency).
+        self.coalition_of = {sid: st.coalition for sid, st in config.stores.items()}
         self.settlement_out = settings.settlement_out or self.database.with_name(
             self.database.name + ".settlement")
         db.open_console(self.database).close()  # migrations and the move-in, before serving
@@ -154,7 +158,7 @@ class Console:
             self.fleet = None
 
     def translator(self, language: str) -> Translator:
-        return Translator(language, self.config.switch.zone, self.settings.money)
+        return Translator(language, self.config.switch.zone, self.units)
 
     def handle(self, req: Req) -> Response:
         """The whole pipeline of one request after its body was read (in a worker thread)."""
@@ -206,7 +210,8 @@ def render(console: Console, ctx: Ctx, template: str, status: int = 200,
                                                          {"num": n, **params}.items()})
 
     body = page.render(gettext=gettext, _=gettext, ngettext=ngettext, t=t, ctx=ctx,
-                       session=ctx.session, nav=views.nav(console, ctx), **values)
+                       session=ctx.session, nav=views.nav(console, ctx),
+                       coalition_of=console.coalition_of, **values)
     return Response(body, status, headers, "text/html; charset=utf-8")
 
 
