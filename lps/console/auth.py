@@ -32,7 +32,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from lps.console import audit
-from lps.console.i18n import N_, Refusal
+from lps.console.messages import N_, Refusal
 from lps.console.roles import ROLES
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")

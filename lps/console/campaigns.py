@@ -24,8 +24,9 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from lps.console import audit
-from lps.console.i18n import N_, Label, Refusal, text_refusal
+from lps.console import audit, switch_words
+from lps.console.i18n import text_refusal
+from lps.console.messages import N_, SYSTEM, Code, Label, Refusal, Verbatim
 from switch.config import Campaign, Config, ConfigError, parse_config
 from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
 from switch.i18n import DateError, parse_date
@@ -76,12 +77,16 @@ def _validate(text: str, file: str) -> Config:
     try:
         return parse_config(tomllib.loads(text), file)
     except tomllib.TOMLDecodeError as exc:
-        raise EditError(N_("not valid TOML: {detail}"), detail=str(exc)) from None
+        raise EditError(N_("not valid TOML: {detail}"), detail=Verbatim(str(exc))) from None
     except ConfigError as exc:
-        # The switch's loader words its reasons in English; they name the key and are shown
-        # as they are, after a translated lead (docs/console.md, "Editing campaigns").
-        raise EditError(N_("the switch's loader refuses it: {detail}"),
-                        detail=f"{exc.key}: {exc.reason}" if exc.key else exc.reason) from None
+        # The loader's reasons in the reader's language (switch_words; docs/console.md,
+        # "Editing campaigns"), the key as the code it is.
+        reason = switch_words.loader(exc.reason)
+        if not exc.key:
+            raise EditError(N_("the switch's loader refuses it: {reason}"),
+                            reason=reason) from None
+        raise EditError(N_("the switch's loader refuses {key}: {reason}"), key=Code(exc.key),
+                        reason=reason) from None
 
 
 def read(config_path: str | Path) -> Current:
@@ -90,13 +95,13 @@ def read(config_path: str | Path) -> Current:
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise EditError(N_("cannot read the configuration file {path}: {detail}"), path=path,
-                        detail=str(exc)) from None
+        raise EditError(N_("cannot read the configuration file {path}: {detail}"),
+                        path=Code(str(path)), detail=Verbatim(str(exc), SYSTEM)) from None
     try:
         config = _validate(text, str(config_path))
     except EditError as exc:
         raise EditError(N_("the configuration file {path} is not valid as it is now ({detail}); "
-                           "fix it by hand first"), path=path, detail=str(exc)) from None
+                           "fix it by hand first"), path=Code(str(path)), detail=exc) from None
     return Current(path, text, digest(text), config)
 
 
@@ -326,7 +331,8 @@ def commit(conn: sqlite3.Connection, current: Current, edit: Edit, actor: str, a
             write_atomic(current.path, edit.text)
         except OSError as exc:
             raise EditError(N_("cannot write {path}: {detail}; nothing changed"),
-                            path=current.path, detail=exc.strerror or str(exc)) from None
+                            path=Code(str(current.path)),
+                            detail=Verbatim(exc.strerror or str(exc), SYSTEM)) from None
         replaced = True
         conn.execute("COMMIT")
     except BaseException:

@@ -25,7 +25,8 @@ from starlette.routing import Route
 
 from lps.console import auth, db
 from lps.console.fleet import Fleet
-from lps.console.i18n import Refusal, Translator
+from lps.console.i18n import Translator
+from lps.console.messages import Refusal
 from lps.console.queries import Scope
 from lps.console.roles import ENDPOINTS, PUBLIC, WHOLE_COALITION, allowed
 from switch.config import Config

@@ -162,8 +162,10 @@ class Reply:
         return self.headers.get("Location", "")
 
     def text(self) -> str:
-        """The visible text, roughly (tags dropped, entities decoded)."""
-        return html.unescape(re.sub(r"<[^>]+>", " ", self.body))
+        """The visible text, roughly: inline tags dropped, the others a space, entities
+        decoded."""
+        inline = re.sub(r"</?(?:bdi|span|code|a|strong|del|ins)\b[^>]*>", "", self.body)
+        return html.unescape(re.sub(r"<[^>]+>", " ", inline))
 
 
 class Client:

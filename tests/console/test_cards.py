@@ -15,10 +15,12 @@ import pytest
 
 from lps.console import cards
 from lps.console.db import open_console as open_db
-from lps.console.i18n import Refusal
+from lps.console.i18n import Translator
+from lps.console.messages import Refusal
 from lps.console.queries import EVERYTHING
 from switch.client import TerminalClient
 from switch.core.calendar import business_day
+from switch.i18n import format_number
 from switch.server import admin_socket_path
 from switch.store import SqliteStore
 from tests.console.support import Client, Console, Env, add_staff, running_switch, snapshot
@@ -110,8 +112,13 @@ def test_an_approval_the_card_can_no_longer_bear_stays_pending_with_the_reason(
     with pytest.raises(Refusal, match="points available"):
         cards.decide(conn, env.config, "bob", pending.id, True, env.now)
     again = cards.get_adjustment(conn, pending.id)
-    assert again.status == "pending" and "points available" in (again.error or "")
+    assert again.status == "pending" and again.last_error is not None
+    assert "points available" in str(again.last_error)
     assert _available(env, conn, pan) == have - 5
+    # Stored as a message, so each reader reads the switch's refusal in their language.
+    persian = again.last_error.render(Translator("fa", env.config.switch.zone))
+    assert persian == (f"سوئیچ نپذیرفت: کارت {format_number(have - 5)} امتیاز قابل استفاده "
+                       f"دارد، کمتر از {format_number(have)}")
 
 
 def _start_switch(env: Env) -> subprocess.Popen[bytes]:

@@ -130,8 +130,8 @@ CASES = [
           ({"name": "x" * 61}, "name: must be 1-60 printable characters"),
           ({"from": "2027-13-01"}, "from: must be a date YYYY/MM/DD"),
           ({"to": ""}, "to: must be a date YYYY/MM/DD"),
-          ({"from": "2027-02-01"}, "coalition.tehran-mall.campaigns[0].to: ends (2027-01-31) "
-                                   "before it starts (2027-02-01)"),
+          ({"from": "2027-02-01"}, "refuses coalition.tehran-mall.campaigns[0].to: ends "
+                                   "(1405/11/11) before it starts (1405/11/12)"),
           ({"multiplier": "abc"}, "multiplier: must be a number such as 1.5"),
           ({"multiplier": "nan"}, "multiplier: must be a number such as 1.5"),
           ({"multiplier": "1.2345"}, "multiplier: must have at most 3 decimals"),

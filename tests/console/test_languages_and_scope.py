@@ -38,7 +38,8 @@ def test_every_message_in_code_and_templates_has_a_persian_translation() -> None
     fa = catalogue("fa")
     messages = _messages()
     assert len(messages) > 300
-    missing = sorted(m for m in messages if fa.gettext(m) == m and re.search("[A-Za-z]", m))
+    missing = sorted(m for m in messages if fa.gettext(m) == m
+                     and re.search("[A-Za-z]", re.sub(r"\{\w+\}", "", m)))
     assert missing == []
     for m in messages:  # the same placeholders, so no value is lost or invented
         assert sorted(re.findall(r"\{(\w+)\}", m)) == sorted(

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from markupsafe import Markup, escape
 from starlette.responses import Response
 
-from lps.console.i18n import N_, Refusal, Translator
+from lps.console.i18n import Translator
+from lps.console.messages import N_, Refusal
 
 if TYPE_CHECKING:
     from lps.console import auth
@@ -40,8 +42,11 @@ def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
     return out
 
 
-def say(ctx: Ctx, message: Refusal | str) -> str:
-    return message.render(ctx.t) if isinstance(message, Refusal) else ctx.t.gettext(message)
+def say(ctx: Ctx, message: Refusal | str) -> Markup:
+    """A message in the reader's language, as HTML (the switch's own words marked as such)."""
+    if isinstance(message, Refusal):
+        return message.html(ctx.t)
+    return escape(ctx.t.gettext(message))
 
 
 def page(console: Console, ctx: Ctx, template: str, title: str, status: int = 200,

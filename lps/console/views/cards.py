@@ -6,8 +6,8 @@ import secrets
 
 from starlette.responses import Response
 
-from lps.console import auth, cards, queries
-from lps.console.i18n import N_, Refusal
+from lps.console import auth, cards, queries, switch_words
+from lps.console.messages import N_, Refusal
 from lps.console.roles import FULL_PAN
 from lps.console.views import page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
@@ -30,7 +30,8 @@ def card_page(console: Console, ctx: Ctx, pan: str, full: bool = False, notice: 
     try:
         view = cards.lookup(console.config, pan, ctx.scope, ctx.now)
     except (cards.CardError, queries.QueryError) as exc:
-        raise BadInput(exc if isinstance(exc, cards.CardError) else str(exc)) from None
+        raise BadInput(exc if isinstance(exc, cards.CardError)
+                       else switch_words.database(str(exc))) from None
     ref = secrets.token_urlsafe(12)
     auth.remember_card(ctx.cdb, ctx.session, ref, pan, ctx.now)
     stores = [(s, st.name) for s, st in sorted(console.config.stores.items())

@@ -7,9 +7,10 @@ from importlib import resources
 
 from starlette.responses import Response
 
-from lps.console import auth, cards, queries
-from lps.console.i18n import LANGUAGES, N_
-from lps.console.views import page
+from lps.console import auth, cards, queries, switch_words
+from lps.console.i18n import LANGUAGES
+from lps.console.messages import N_
+from lps.console.views import page, say
 from lps.console.web import LOGIN_COOKIE, SESSION_COOKIE, Console, Ctx, redirect, route
 
 #: The files under /static/ (name -> media type): nothing else is ever served from there.
@@ -122,7 +123,7 @@ def dashboard(console: Console, ctx: Ctx) -> Response:
             d = queries.dashboard(conn, config, ctx.scope, day)
         error = ""
     except queries.QueryError as exc:
-        d, error = queries.Dashboard(day), str(exc)
+        d, error = queries.Dashboard(day), say(ctx, switch_words.database(str(exc)))
     status = console.fleet.snapshot() if console.fleet is not None else {}
     terminals = []
     for tid, store, signed in d.terminals:

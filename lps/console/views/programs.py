@@ -16,7 +16,7 @@ from typing import Any
 from starlette.responses import Response
 
 from lps.console import campaigns, db
-from lps.console.i18n import N_, Refusal
+from lps.console.messages import N_, Refusal
 from lps.console.views import page, say
 from lps.console.web import BadInput, Console, Ctx, route
 from switch.config import Campaign, Config

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import Response
 
 from lps.console import audit, auth
-from lps.console.i18n import N_
+from lps.console.messages import N_
 from lps.console.roles import ROLES
 from lps.console.views import page
 from lps.console.web import BadInput, Console, Ctx, route
