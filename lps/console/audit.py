@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lps.console.messages import N_, Refusal
+
 GENESIS = "0" * 64
 EXIT_AUDIT = 5  # the change was made but could not be audited: distinct from a refusal
 COLUMNS = "id, at, actor, action, target, before, after, prev_hash, hash"
@@ -138,24 +140,27 @@ def find(conn: sqlite3.Connection, action: str, target: str) -> list[AuditRow]:
         (action, target))]
 
 
-def verify_rows(items: Sequence[Sequence[Any]]) -> tuple[int, str | None]:
+def verify_rows(items: Sequence[Sequence[Any]]) -> tuple[int, Refusal | None]:
     """The chain's verdict over rows in id order: (rows checked, None or the first break)."""
     prev, expected_id, n = GENESIS, 1, 0
     for r in items:
         row = AuditRow(*r)
         n += 1
         if row.id != expected_id:
-            return n, f"row {expected_id} is missing (next is {row.id})"
+            return n, Refusal(N_("row {row} is missing (next is {next})"), row=expected_id,
+                              next=row.id)
         if row.prev_hash != prev:
-            return n, f"row {row.id} does not follow row {row.id - 1} (previous hash differs)"
+            return n, Refusal(N_("row {row} does not follow row {previous} (previous hash "
+                                 "differs)"), row=row.id, previous=row.id - 1)
         if row_hash(prev, row.id, row.at, row.actor, row.action, row.target, row.before,
                     row.after) != row.hash:
-            return n, f"row {row.id} was altered (its hash does not match its content)"
+            return n, Refusal(N_("row {row} was altered (its hash does not match its "
+                                 "content)"), row=row.id)
         prev, expected_id = row.hash, row.id + 1
     return n, None
 
 
-def verify(conn: sqlite3.Connection) -> tuple[int, str | None]:
+def verify(conn: sqlite3.Connection) -> tuple[int, Refusal | None]:
     """Recompute the chain: (rows checked, None) when intact, else the first broken row named."""
     return verify_rows(conn.execute(f"SELECT {COLUMNS} FROM audit_log ORDER BY id").fetchall())
 

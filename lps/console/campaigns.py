@@ -13,6 +13,7 @@ import copy
 import hashlib
 import math
 import os
+import re
 import sqlite3
 import tempfile
 import tomllib
@@ -85,8 +86,29 @@ def _validate(text: str, file: str) -> Config:
         if not exc.key:
             raise EditError(N_("the switch's loader refuses it: {reason}"),
                             reason=reason) from None
-        raise EditError(N_("the switch's loader refuses {key}: {reason}"), key=Code(exc.key),
-                        reason=reason) from None
+        raise EditError(N_("the switch's loader refuses {key}: {reason}"),
+                        key=key_words(exc.key), reason=reason) from None
+
+
+#: A key the loader names inside a campaign: `store.ID.campaigns[0].weekdays[1]`.
+CAMPAIGN_KEY = re.compile(r"(coalition|store)\.(.+)\.campaigns\[(\d+)\](?:\.(\w+))?(?:\[\d+\])?")
+#: The keys of a campaign as the loader names them (docs/programs.md), as words.
+LOADER_FIELDS = (N_("name"), N_("from"), N_("to"), N_("multiplier"), N_("bonus"),
+                 N_("weekdays"), N_("hours"), N_("expire_after_days"))
+
+
+def key_words(key: str) -> Refusal | Code:
+    """A configuration key as a reader reads it: a campaign's field in words (the owner, the
+    campaign's number, the field's name); any other key as the code it is."""
+    m = CAMPAIGN_KEY.fullmatch(key)
+    if m is None or len(m.group(3)) > 6:
+        return Code(key)
+    kind, oid, index, name = m.groups()
+    campaign = Refusal(N_("campaign #{index} of {owner}"), index=int(index),
+                       owner=owner_words(f"{kind}:{oid}"))
+    if name is None:
+        return campaign
+    return Refusal(N_("field {field} of {campaign}"), field=Label(name), campaign=campaign)
 
 
 def read(config_path: str | Path) -> Current:
@@ -105,12 +127,20 @@ def read(config_path: str | Path) -> Current:
     return Current(path, text, digest(text), config)
 
 
-def owners(config: Config) -> list[tuple[str, str]]:
-    """(form value, label) of everything that can hold campaigns: coalitions, then stores."""
-    out = [(f"coalition:{c.id}", f"coalition {c.id} ({c.name})")
-           for c in config.coalitions.values()]
-    out += [(f"store:{s.id}", f"store {s.id} ({s.name})") for s in config.stores.values()]
-    return out
+OWNER_KINDS = {"coalition": N_("coalition"), "store": N_("store")}
+
+
+def owner_words(owner: str, config: Config | None = None) -> Refusal:
+    """An owner (`store:ID`, `coalition:ID`) as a reader reads it: its kind in their
+    language, its ID as the code it is, and with `config` its name."""
+    kind, _, oid = owner.partition(":")
+    if kind not in OWNER_KINDS:
+        return Refusal(N_("{id}"), id=Code(owner))
+    held = None if config is None else (
+        config.coalitions if kind == "coalition" else config.stores).get(oid)
+    if held is None:
+        return Refusal(N_("{kind} {id}"), kind=Label(kind), id=Code(oid))
+    return Refusal(N_("{kind} {id} ({name})"), kind=Label(kind), id=Code(oid), name=held.name)
 
 
 def campaigns_of(config: Config, owner: str) -> tuple[Campaign, ...]:
@@ -119,8 +149,22 @@ def campaigns_of(config: Config, owner: str) -> tuple[Campaign, ...]:
         return config.coalitions[oid].campaigns
     if kind == "store" and oid in config.stores:
         return config.stores[oid].campaigns
-    raise EditError(N_("owner: no store or coalition '{owner}' in the configuration"),
-                    owner=owner[:40])
+    raise unknown_owner(owner)
+
+
+def unknown_owner(owner: str) -> EditError:
+    return EditError(N_("owner: no store or coalition '{owner}' in the configuration"),
+                     owner=Code(owner[:40]))
+
+
+def campaign_at(config: Config, owner: str, index: int) -> Campaign:
+    """The owner's campaign #index (0 first), as the form named it."""
+    held = campaigns_of(config, owner)
+    if index >= len(held):
+        raise EditError(N_("index: {owner} has no campaign #{index} (it has {count}); "
+                           "reload the page"), owner=owner_words(owner), index=index,
+                        count=len(held))
+    return held[index]
 
 
 def values(c: Campaign) -> dict[str, Any]:
@@ -254,21 +298,19 @@ def plan(current: Current, owner: str, action: str, index: int | None,
     old = campaigns_of(current.config, owner)
     if action != "add":
         assert index is not None
-        if index >= len(old):
-            raise EditError(N_("index: {owner} has no campaign #{index} (it has {count}); "
-                               "reload the page"), owner=owner, index=index, count=len(old))
+        campaign_at(current.config, owner, index)
     doc = tomlkit.parse(current.text)
     holder = _holder(doc, owner)
     container = holder.get("campaigns")
     if container is None:
         if action != "add":
-            raise EditError(N_("index: {owner} has no campaigns"), owner=owner)
+            raise EditError(N_("index: {owner} has no campaigns"), owner=owner_words(owner))
         container = tomlkit.array()
         container.multiline(True)
         holder["campaigns"] = container
     if not isinstance(container, AoT | Array):
         raise EditError(N_("owner: the campaigns of {owner} are not an array in the file"),
-                        owner=owner)
+                        owner=owner_words(owner))
     if action == "add":
         assert table is not None
         container.append(_item(container, table))

@@ -82,6 +82,15 @@ class Refusal(ValueError):
         return escape(t.gettext(self.template)).format(
             **{k: value_html(t, v) for k, v in self.params.items()})
 
+    def __eq__(self, other: object) -> bool:
+        """Two messages are equal when they say the same thing (template and values)."""
+        if not isinstance(other, Refusal):
+            return NotImplemented
+        return (self.template, self.params) == (other.template, other.params)
+
+    def __hash__(self) -> int:
+        return hash((self.template, str(self)))
+
     def to_json(self) -> dict[str, Any]:
         return {"template": self.template,
                 "params": {k: _encode(v) for k, v in self.params.items()}}

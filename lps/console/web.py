@@ -26,7 +26,7 @@ from starlette.routing import Route
 from lps.console import auth, db
 from lps.console.fleet import Fleet
 from lps.console.i18n import Translator
-from lps.console.messages import Refusal
+from lps.console.messages import Code, Refusal
 from lps.console.queries import Scope
 from lps.console.roles import ENDPOINTS, PUBLIC, WHOLE_COALITION, allowed
 from switch.config import Config
@@ -204,7 +204,8 @@ def render(console: Console, ctx: Ctx, template: str, status: int = 200,
     t = ctx.t
 
     def gettext(text: str, **params: Any) -> str:
-        return t.format(text, **params) if params else t.gettext(text)
+        # With values, HTML: a Code or the switch's own words keep their own elements.
+        return Refusal(text, **params).html(t) if params else t.gettext(text)
 
     def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
         return t.ngettext(singular, plural, n).format(**{k: t.value(v) for k, v in
@@ -212,7 +213,7 @@ def render(console: Console, ctx: Ctx, template: str, status: int = 200,
 
     body = page.render(gettext=gettext, _=gettext, ngettext=ngettext, t=t, ctx=ctx,
                        session=ctx.session, nav=views.nav(console, ctx),
-                       coalition_of=console.coalition_of, **values)
+                       coalition_of=console.coalition_of, code=Code, **values)
     return Response(body, status, headers, "text/html; charset=utf-8")
 
 

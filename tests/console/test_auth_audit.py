@@ -97,11 +97,11 @@ def test_tampering_behind_the_triggers_breaks_the_chain(env: Env, tamper: str) -
         conn.execute("DROP TRIGGER audit_log_no_delete")
         if tamper == "alter":
             conn.execute("UPDATE audit_log SET after = '{\"role\":\"admin\"}' WHERE id = 2")
-            assert audit.verify(conn)[1] == "row 2 was altered (its hash does not match its " \
-                                            "content)"
+            assert str(audit.verify(conn)[1]) == ("row 2 was altered (its hash does not match "
+                                                  "its content)")
         else:
             conn.execute("DELETE FROM audit_log WHERE id = 2")
-            assert audit.verify(conn)[1] == "row 2 is missing (next is 3)"
+            assert str(audit.verify(conn)[1]) == "row 2 is missing (next is 3)"
     finally:
         conn.close()
     with Console(env) as console:

@@ -59,7 +59,7 @@ def test_add_change_remove_rewrite_the_file_keep_its_comments_and_are_audited(
                         hour_to="22", expire_after_days="90")
     text = " ".join(reply.text().split())
     assert reply.status == 200, text
-    assert "Campaign Nowruz added to coalition:tehran-mall" in text
+    assert "Campaign Nowruz added to coalition tehran-mall (Tehran Mall Club)" in text
     assert "takes effect when the switch restarts" in text
     config = load_config(env.config_path)
     assert config.coalitions["tehran-mall"].campaigns == (Campaign(
@@ -86,7 +86,7 @@ def test_add_change_remove_rewrite_the_file_keep_its_comments_and_are_audited(
     # Remove it: the store keeps an empty array; nothing else in the file moved.
     reply = client.post("/programs/campaigns/remove", version=_version(env),
                         owner=f"store:{S2}", index="0")
-    assert reply.status == 200 and "removed from store:" in reply.text()
+    assert reply.status == 200 and "removed from store STORE" in reply.text()
     final = env.config_path.read_text()
     assert load_config(env.config_path).stores[S2].campaigns == ()
     old, new = tomllib.loads(original), tomllib.loads(final)

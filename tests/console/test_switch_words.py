@@ -16,7 +16,7 @@ from collections.abc import Iterator
 import pytest
 from markupsafe import Markup
 
-from lps.console import switch_words
+from lps.console import campaigns, switch_words
 from lps.console.i18n import Translator
 from lps.console.messages import (
     RECORDED,
@@ -216,3 +216,13 @@ def test_a_stored_message_that_is_not_one_is_shown_as_recorded(stored: object) -
     verbatim = back.params["message"]
     assert isinstance(verbatim, Verbatim) and verbatim.label == RECORDED
     assert "<bdi lang=\"en\"" in back.html(FA) and "همان‌گونه که ثبت شد" in back.html(FA)
+
+
+def test_a_key_inside_a_campaign_is_named_in_words_and_any_other_as_a_code() -> None:
+    key = campaigns.key_words("store.S1.campaigns[2].weekdays[1]")
+    assert isinstance(key, Refusal)
+    assert key.render(FA) == "فیلد روزهای هفته از کمپین شماره‌ی ۲ فروشگاه \u2068S1\u2069"
+    assert str(key) == "field weekdays of campaign #2 of store S1"
+    assert str(campaigns.key_words("coalition.c.campaigns[0]")) == (
+        "campaign #0 of coalition c")
+    assert campaigns.key_words("switch.timezone") == Code("switch.timezone")

@@ -12,7 +12,7 @@ from markupsafe import Markup, escape
 from starlette.responses import Response
 
 from lps.console.i18n import Translator
-from lps.console.messages import N_, Refusal
+from lps.console.messages import N_, Code, Label, Refusal
 
 if TYPE_CHECKING:
     from lps.console import auth
@@ -66,9 +66,9 @@ def refused(console: Console, ctx: Ctx, why: str) -> Response:
         text = ctx.t.gettext("This page acts on the whole coalition; your account is limited "
                              "to some stores.")
     else:
-        text = ctx.t.format(N_("The role {role} may not use {method} {path}."),
-                            role=ctx.t.gettext(ctx.role), method=ctx.req.method,
-                            path=ctx.req.path)
+        text = say(ctx, Refusal(N_("The role {role} may not use {method} {path}."),
+                                role=Label(ctx.role), method=Code(ctx.req.method),
+                                path=Code(ctx.req.path)))
     return page(console, ctx, "message.html", N_("Not allowed"), 403, text=text)
 
 

@@ -153,4 +153,5 @@ def reports(console: Console, ctx: Ctx) -> Response:
     return page(console, ctx, "empty.html", N_("Reports"), text=ctx.t.gettext(
         "Reports will appear here: repeat customers, purchase frequency, active and new "
         "customers, points issued, redeemed, expired and outstanding, by store and by day, "
-        "week or month, with charts and downloads. Until then, lps report gives the figures."))
+        "week or month, with charts and downloads. Until then, this command gives the figures:"),
+                command="lps report")
