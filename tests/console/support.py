@@ -220,24 +220,36 @@ def iter_roles() -> Iterator[str]:
     yield from ROLES
 
 
-@contextlib.contextmanager
-def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
-    """The real `lps serve` on this environment (card changes go through its admin socket);
-    waits until its admin socket exists, stops it after."""
+def start_switch(env: Env) -> subprocess.Popen[bytes]:
+    """`lps serve` on this environment, once its admin socket takes connections (the socket's
+    file appears at bind, a moment before it listens)."""
     from switch.server import admin_socket_path
 
     proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sock = admin_socket_path(env.config.switch.database)
+    path = str(admin_socket_path(env.config.switch.database))
     deadline = time.monotonic() + 60  # readiness wait, not a measured duration
+    while True:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+                return proc
+            except OSError:
+                pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"switch did not start: {err}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
+    """The real `lps serve` on this environment (card changes go through its admin socket),
+    stopped after."""
+    proc = start_switch(env)
     try:
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"switch did not start: {err}")
-            time.sleep(0.05)
         yield proc
     finally:
         proc.terminate()
