@@ -143,7 +143,7 @@ def app_from_environment() -> object:
     import os
     from pathlib import Path
 
-    from lps.console.auth import Limits
+    from lps.console.throttle import Limits
     from lps.console.web import Console, Settings, asgi
     from switch.config import load_config
 

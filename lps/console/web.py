@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from lps.console import auth, db
+from lps.console import db, sessions, throttle
 from lps.console.fleet import Fleet
 from lps.console.i18n import Translator
 from lps.console.messages import Code, Refusal
@@ -55,7 +55,7 @@ class Settings:
     """What `lps console` takes besides the switch's configuration."""
 
     approval_threshold: int = 1000
-    limits: auth.Limits = field(default_factory=auth.Limits)
+    limits: throttle.Limits = field(default_factory=throttle.Limits)
     settlement_out: Path | None = None
     #: mqtt://HOST:PORT of the agents' broker, for terminals online (None: not shown).
     mqtt: str | None = None
@@ -80,7 +80,7 @@ class Ctx:
 
     req: Req
     cdb: sqlite3.Connection
-    session: auth.Session | None
+    session: sessions.Session | None
     now: dt.datetime
     t: Translator
     scope: Scope
@@ -151,7 +151,7 @@ class Console:
         db.open_console(self.database).close()  # migrations and the move-in, before serving
         self.fleet = Fleet(settings.mqtt).start() if settings.mqtt else None
         #: Password hashings at once (argon2id, 64 MiB each): bounded, the rest refused 503.
-        self.hashing = auth.HashingGate.from_limits(settings.limits)
+        self.hashing = throttle.HashingGate.from_limits(settings.limits)
 
     def close(self) -> None:
         if self.fleet is not None:
@@ -172,7 +172,7 @@ class Console:
             t = self.translator(req.cookies.get("lps_lang", "fa"))
             ctx = Ctx(req, cdb, None, now, t, Scope())
             if ENDPOINTS[key] is not PUBLIC:
-                session = auth.session(cdb, req.cookies.get(SESSION_COOKIE), now,
+                session = sessions.session(cdb, req.cookies.get(SESSION_COOKIE), now,
                                        self.settings.limits)
                 if session is None:
                     return redirect("/login")
@@ -182,14 +182,14 @@ class Console:
                     why = ("whole" if key in WHOLE_COALITION and ctx.scope.limited
                            and allowed(session.role, *key) else "role")
                     return views.refused(self, ctx, why)
-                if req.method == "POST" and not auth.same(req.form.get("csrf", ""),
+                if req.method == "POST" and not sessions.same(req.form.get("csrf", ""),
                                                           session.csrf):
                     return views.refused(self, ctx, "csrf")
             try:
                 return HANDLERS[key](self, ctx)
             except BadInput as exc:
                 return views.bad_input(self, ctx, exc.message)
-            except auth.Busy as exc:  # staff add/reset: no hashing slot free
+            except throttle.Busy as exc:  # staff add/reset: no hashing slot free
                 return views.busy(self, ctx, exc)
         finally:
             cdb.close()

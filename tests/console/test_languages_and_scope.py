@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from babel.messages.extract import extract_from_dir
 
-from lps.console import audit, auth
+from lps.console import audit, auth, throttle
 from lps.console.db import console_path, open_console
 from lps.console.i18n import catalogue
 from switch.i18n import DateError, parse_date
@@ -66,7 +66,7 @@ def test_an_older_consoles_tables_move_out_of_the_switch_database(tmp_path: Path
             "applied", "pending"]
         # The chain goes on from the last moved row; the old password still signs in.
         token, session = auth.login(conn, "sue", PASSWORD, "127.0.0.1",
-                                    dt.datetime.now(dt.UTC), auth.Limits())
+                                    dt.datetime.now(dt.UTC), throttle.Limits())
         assert token and session.role == "support"
         assert audit.verify(conn) == (len(old_audit) + 1, None)
     finally:

@@ -15,7 +15,7 @@ from lps.console.i18n import Translator
 from lps.console.messages import N_, Code, Label, Refusal
 
 if TYPE_CHECKING:
-    from lps.console import auth
+    from lps.console import throttle
     from lps.console.web import Console, Ctx
 
 #: The menu: (path, label); a link shows only to those allowed to GET it.
@@ -94,7 +94,7 @@ def bad_input(console: Console, ctx: Ctx, message: Refusal | str) -> Response:
     return page(console, ctx, "message.html", N_("Not done"), 400, error=error)
 
 
-def busy(console: Console, ctx: Ctx, exc: auth.Busy) -> Response:
+def busy(console: Console, ctx: Ctx, exc: throttle.Busy) -> Response:
     return page(console, ctx, "message.html", N_("Busy"), 503,
                 {"Retry-After": str(exc.retry_after)}, text=say(ctx, exc))
 

@@ -6,7 +6,7 @@ import secrets
 
 from starlette.responses import Response
 
-from lps.console import auth, cards, queries, switch_words
+from lps.console import cards, queries, sessions, switch_words
 from lps.console.messages import N_, Refusal
 from lps.console.roles import FULL_PAN
 from lps.console.views import page, say
@@ -33,7 +33,7 @@ def card_page(console: Console, ctx: Ctx, pan: str, full: bool = False, notice: 
         raise BadInput(exc if isinstance(exc, cards.CardError)
                        else switch_words.database(str(exc))) from None
     ref = secrets.token_urlsafe(12)
-    auth.remember_card(ctx.cdb, ctx.session, ref, pan, ctx.now)
+    sessions.remember_card(ctx.cdb, ctx.session, ref, pan, ctx.now)
     stores = [(s, st.name) for s, st in sorted(console.config.stores.items())
               if st.coalition == view.coalition and ctx.scope.sees(s)]
     return page(console, ctx, "cards.html", N_("Cards"), 400 if error else 200, view=view,
@@ -45,7 +45,7 @@ def card_page(console: Console, ctx: Ctx, pan: str, full: bool = False, notice: 
 
 def card_of(ctx: Ctx) -> str:
     assert ctx.session is not None
-    pan = auth.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
+    pan = sessions.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
     if pan is None:
         raise BadInput(cards.CardError(N_("that card page has expired: look the card up "
                                           "again")))

@@ -7,7 +7,7 @@ from importlib import resources
 
 from starlette.responses import Response
 
-from lps.console import auth, cards, queries, switch_words
+from lps.console import auth, cards, queries, sessions, switch_words, throttle
 from lps.console.i18n import LANGUAGES
 from lps.console.messages import N_
 from lps.console.views import page, say
@@ -63,7 +63,7 @@ def login_form(console: Console, ctx: Ctx) -> Response:
 @route("POST", "/login")
 def login(console: Console, ctx: Ctx) -> Response:
     f = ctx.req.form
-    if not f.get("csrf") or not auth.same(f.get("csrf", ""),
+    if not f.get("csrf") or not sessions.same(f.get("csrf", ""),
                                           ctx.req.cookies.get(LOGIN_COOKIE, "")):
         return login_page(console, ctx, ctx.t.gettext(
             "The login form expired (CSRF check): please try again."), 403)
@@ -73,8 +73,8 @@ def login(console: Console, ctx: Ctx) -> Response:
     try:
         token, _ = auth.login(ctx.cdb, username, password, ctx.req.client, ctx.now,
                               console.settings.limits, console.hashing)
-    except auth.RetryLater as exc:  # 429: this pair must wait; 503: no hashing slot free
-        status = 503 if isinstance(exc, auth.Busy) else 429
+    except throttle.RetryLater as exc:  # 429: this pair must wait; 503: no hashing slot free
+        status = 503 if isinstance(exc, throttle.Busy) else 429
         return login_page(console, ctx, exc.render(ctx.t), status, exc.retry_after)
     except auth.AuthError as exc:
         return login_page(console, ctx, exc.render(ctx.t), 401)
@@ -85,7 +85,7 @@ def login(console: Console, ctx: Ctx) -> Response:
 
 @route("POST", "/logout")
 def logout(console: Console, ctx: Ctx) -> Response:
-    auth.logout(ctx.cdb, ctx.req.cookies.get(SESSION_COOKIE, ""), ctx.user, ctx.now)
+    sessions.logout(ctx.cdb, ctx.req.cookies.get(SESSION_COOKIE, ""), ctx.user, ctx.now)
     return redirect("/login", {"Set-Cookie": cookie(console, SESSION_COOKIE, "", "/",
                                                     "; Max-Age=0")})
 

@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lps.console import audit, auth, cards
+from lps.console import audit, auth, cards, throttle
 from lps.console.db import open_db
 from tests.console.support import PASSWORD, make_env
 
@@ -31,7 +31,7 @@ def main(out: str) -> None:
     auth.add_staff(conn, "cli:root", "sue", "support", PASSWORD, now)
     auth.add_staff(conn, "staff:ann", "old", "auditor", PASSWORD, now)
     auth.disable_staff(conn, "staff:ann", "old", now)
-    limits = auth.Limits()
+    limits = throttle.Limits()
     auth.login(conn, "ann", PASSWORD, "127.0.0.1", now, limits)
     with contextlib.suppress(auth.AuthError):
         auth.login(conn, "sue", "not the password", "127.0.0.9", now, limits)
