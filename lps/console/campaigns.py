@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import os
 import re
 import sqlite3
 import tempfile
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,18 +24,10 @@ import tomlkit
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from lps.console import audit, switch_words
-from lps.console.i18n import text_refusal
 from lps.console.messages import N_, SYSTEM, Code, Label, Refusal, Verbatim
 from switch.config import Campaign, Config, ConfigError, parse_config
-from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
-from switch.i18n import DateError, parse_date
 
 ACTIONS = ("add", "change", "remove")
-#: The form's field names as messages name them, and what each whole number is.
-FIELDS = (N_("from"), N_("to"), N_("bonus"), N_("hour_from"), N_("hour_to"),
-          N_("expire_after_days"), N_("points added to each earn"), N_("an hour 0-24"),
-          N_("days"))
-MAX_NAME = 60
 
 
 class EditError(Refusal):
@@ -70,24 +60,23 @@ class Edit:
         return f"config:{kind}.{oid}.campaigns[{self.index}]"
 
 
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+# -- owners and keys in words ----------------------------------------------------------------
 
 
-def _validate(text: str, file: str) -> Config:
-    try:
-        return parse_config(tomllib.loads(text), file)
-    except tomllib.TOMLDecodeError as exc:
-        raise EditError(N_("not valid TOML: {detail}"), detail=Verbatim(str(exc))) from None
-    except ConfigError as exc:
-        # The loader's reasons in the reader's language (switch_words; docs/console.md,
-        # "Editing campaigns"), the key as the code it is.
-        reason = switch_words.loader(exc.reason)
-        if not exc.key:
-            raise EditError(N_("the switch's loader refuses it: {reason}"),
-                            reason=reason) from None
-        raise EditError(N_("the switch's loader refuses {key}: {reason}"),
-                        key=key_words(exc.key), reason=reason) from None
+OWNER_KINDS = {"coalition": N_("coalition"), "store": N_("store")}
+
+
+def owner_words(owner: str, config: Config | None = None) -> Refusal:
+    """An owner (`store:ID`, `coalition:ID`) as a reader reads it: its kind in their
+    language, its ID as the code it is, and with `config` its name."""
+    kind, _, oid = owner.partition(":")
+    if kind not in OWNER_KINDS:
+        return Refusal(N_("{id}"), id=Code(owner))
+    held = None if config is None else (
+        config.coalitions if kind == "coalition" else config.stores).get(oid)
+    if held is None:
+        return Refusal(N_("{kind} {id}"), kind=Label(kind), id=Code(oid))
+    return Refusal(N_("{kind} {id} ({name})"), kind=Label(kind), id=Code(oid), name=held.name)
 
 
 #: A key the loader names inside a campaign: `store.ID.campaigns[0].weekdays[1]`.
@@ -111,6 +100,29 @@ def key_words(key: str) -> Refusal | Code:
     return Refusal(N_("field {field} of {campaign}"), field=Label(name), campaign=campaign)
 
 
+# -- the file ---------------------------------------------------------------------------------
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _validate(text: str, file: str) -> Config:
+    try:
+        return parse_config(tomllib.loads(text), file)
+    except tomllib.TOMLDecodeError as exc:
+        raise EditError(N_("not valid TOML: {detail}"), detail=Verbatim(str(exc))) from None
+    except ConfigError as exc:
+        # The loader's reasons in the reader's language (switch_words; docs/console.md,
+        # "Editing campaigns"), a campaign's key in words.
+        reason = switch_words.loader(exc.reason)
+        if not exc.key:
+            raise EditError(N_("the switch's loader refuses it: {reason}"),
+                            reason=reason) from None
+        raise EditError(N_("the switch's loader refuses {key}: {reason}"),
+                        key=key_words(exc.key), reason=reason) from None
+
+
 def read(config_path: str | Path) -> Current:
     """The file now (symlinks followed, so the rename replaces the real file)."""
     path = Path(os.path.realpath(config_path))
@@ -125,22 +137,6 @@ def read(config_path: str | Path) -> Current:
         raise EditError(N_("the configuration file {path} is not valid as it is now ({detail}); "
                            "fix it by hand first"), path=Code(str(path)), detail=exc) from None
     return Current(path, text, digest(text), config)
-
-
-OWNER_KINDS = {"coalition": N_("coalition"), "store": N_("store")}
-
-
-def owner_words(owner: str, config: Config | None = None) -> Refusal:
-    """An owner (`store:ID`, `coalition:ID`) as a reader reads it: its kind in their
-    language, its ID as the code it is, and with `config` its name."""
-    kind, _, oid = owner.partition(":")
-    if kind not in OWNER_KINDS:
-        return Refusal(N_("{id}"), id=Code(owner))
-    held = None if config is None else (
-        config.coalitions if kind == "coalition" else config.stores).get(oid)
-    if held is None:
-        return Refusal(N_("{kind} {id}"), kind=Label(kind), id=Code(oid))
-    return Refusal(N_("{kind} {id} ({name})"), kind=Label(kind), id=Code(oid), name=held.name)
 
 
 def campaigns_of(config: Config, owner: str) -> tuple[Campaign, ...]:
@@ -173,101 +169,6 @@ def values(c: Campaign) -> dict[str, Any]:
             "multiplier": c.multiplier, "bonus": c.bonus, "weekdays": list(c.weekdays),
             "hours": list(c.hours) if c.hours else [],
             "expire_after_days": c.expire_after_days}
-
-
-def form_values(c: Campaign) -> dict[str, str]:
-    """A campaign as the edit form's field values."""
-    return {"name": c.name, "from": c.start.isoformat(), "to": c.end.isoformat(),
-            "multiplier": f"{c.multiplier:g}", "bonus": str(c.bonus) if c.bonus else "",
-            "weekdays": ",".join(map(str, c.weekdays)),
-            "hour_from": str(c.hours[0]) if c.hours else "",
-            "hour_to": str(c.hours[1]) if c.hours else "",
-            "expire_after_days": str(c.expire_after_days or "")}
-
-
-def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
-    """A typed whole number (Persian digits read as ASCII); None when left empty."""
-    text = form.get(name, "").strip().replace("_", "")
-    if not text:
-        return None
-    try:
-        return parse_int(text, name, minimum=-10**15, maximum=10**15)
-    except TextError:
-        raise EditError(N_("{field}: must be a whole number ({what}), got {typed}"),
-                        field=Label(name), what=Label(what), typed=text[:20]) from None
-
-
-def _day(form: Mapping[str, str], name: str) -> str:
-    """A typed date (Jalali or Gregorian, docs/console.md "Dates") as the file's ISO date."""
-    text = form.get(name, "")
-    try:
-        return parse_date(text).isoformat()
-    except DateError as exc:
-        if exc.reason == "day":
-            raise EditError(N_("{field}: {typed}: that month has only {days} days"),
-                            field=Label(name), typed=exc.text, days=exc.days) from None
-        raise EditError(N_("{field}: must be a date YYYY/MM/DD (Jalali) or YYYY-MM-DD, got "
-                           "{typed}"), field=Label(name), typed=text[:20]) from None
-
-
-def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
-    """The form's fields as a campaign's TOML table; empty optional fields are left out.
-
-    Only types are checked here; ranges and rules are the switch's loader's (the same messages
-    as for a hand edit).
-    """
-    try:  # Persian with ZWNJ welcome; stored normalised (docs/console.md)
-        name = normalize_text(form.get("name", ""), "name", allow_empty=True)
-    except TextError as exc:
-        raise text_refusal(exc, "name", N_("name")) from None
-    if not name:
-        raise EditError(N_("name: must not be empty"))
-    if len(name) > MAX_NAME:
-        raise EditError(N_("name: must be 1-{max} printable characters"), max=MAX_NAME)
-    out: dict[str, Any] = {"name": name, "from": _day(form, "from"), "to": _day(form, "to")}
-    text = to_ascii_digits(form.get("multiplier", "")).strip().replace("\u066b", ".")
-    if text:
-        try:
-            if not is_digits(text.replace(".", "", 1).lstrip("+-")):
-                raise ValueError
-            multiplier = float(text)
-        except ValueError:
-            multiplier = math.nan
-        if not math.isfinite(multiplier):
-            raise EditError(N_("multiplier: must be a number such as 1.5, got {typed}"),
-                            typed=text[:20])
-        out["multiplier"] = multiplier
-    bonus = _whole(form, "bonus", "points added to each earn")
-    if bonus is not None:
-        out["bonus"] = bonus
-    text = to_ascii_digits(form.get("weekdays", "")).strip().replace("\u060c", ",")
-    if text:
-        try:
-            typed = text.replace(" ", "").split(",")
-            if not all(is_digits(w, 1) for w in typed):
-                raise ValueError
-            out["weekdays"] = [int(w) for w in typed]
-        except ValueError:
-            raise EditError(N_("weekdays: must be numbers 0 (Monday) to 6 (Sunday) separated by "
-                               "commas, got {typed}"), typed=text[:40]) from None
-    start = _whole(form, "hour_from", "an hour 0-24")
-    end = _whole(form, "hour_to", "an hour 0-24")
-    if (start is None) != (end is None):
-        raise EditError(N_("hours: give both the first hour and the hour it ends, or neither "
-                           "(all day)"))
-    if start is not None:
-        out["hours"] = [start, end]
-    days = _whole(form, "expire_after_days", "days")
-    if days is not None:
-        out["expire_after_days"] = days
-    return out
-
-
-def parse_index(text: str) -> int:
-    bare = to_ascii_digits(text).strip()
-    if not is_digits(bare) or len(bare) > 6:
-        raise EditError(N_("index: must be a campaign's number, got {typed}"), typed=text[:20])
-    return int(bare)
 
 
 def _holder(doc: tomlkit.TOMLDocument, owner: str) -> Any:

@@ -143,8 +143,9 @@ def app_from_environment() -> object:
     import os
     from pathlib import Path
 
+    from lps.console.asgi import asgi
     from lps.console.throttle import Limits
-    from lps.console.web import Console, Settings, asgi
+    from lps.console.web import Console, Settings
     from switch.config import load_config
 
     s = json.loads(os.environ[ENV])

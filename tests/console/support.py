@@ -25,9 +25,10 @@ from typing import Any
 import uvicorn
 
 from lps.console import auth
+from lps.console.asgi import asgi
 from lps.console.db import open_console
 from lps.console.web import Console as App
-from lps.console.web import Settings, asgi
+from lps.console.web import Settings
 from switch.config import Config, load_config
 from switch.core.authorizer import handle
 from switch.core.calendar import business_day

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lps.console import audit, campaigns
+from lps.console import audit, campaign_form, campaigns
 from lps.console.db import open_console as open_db
 from switch.config import Campaign, load_config
 from tests.console.support import Client, Console, Env, add_staff
@@ -153,7 +153,7 @@ def test_an_array_of_tables_gets_a_table_and_a_symlinked_file_stays_a_symlink(
     link = tmp_path / "link.toml"
     link.symlink_to(real)
     cur = campaigns.read(link)
-    edit = campaigns.plan(cur, COALITION, "add", None, campaigns.parse_form(
+    edit = campaigns.plan(cur, COALITION, "add", None, campaign_form.parse_form(
         {"name": "Second", "from": "2026-12-01", "to": "2026-12-31", "multiplier": "1.5"}))
     conn = open_db(env.config.switch.database)
     try:

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lps.console import campaigns, db
+from lps.console import campaign_form, campaigns, db
 from lps.console.messages import N_, Refusal
 from lps.console.views import page, say
 from lps.console.web import BadInput, Console, Ctx, route
@@ -91,7 +91,7 @@ def programs(console: Console, ctx: Ctx) -> Response:
 
 def _form_values(k: Campaign) -> dict[str, str]:
     """A campaign as its form shows it: dates in the Jalali calendar (ASCII digits)."""
-    values = campaigns.form_values(k)
+    values = campaign_form.form_values(k)
     values["from"] = jalali_date(k.start, persian=False)
     values["to"] = jalali_date(k.end, persian=False)
     return values
@@ -112,7 +112,7 @@ def campaign(console: Console, ctx: Ctx) -> Response:
     owner = q.get("owner", "")
     try:
         cur = campaigns.read(console.config_path)
-        index = campaigns.parse_index(q.get("index", ""))
+        index = campaign_form.parse_index(q.get("index", ""))
         if not _editable_owner(ctx, owner):
             raise campaigns.unknown_owner(owner)
         held = campaigns.campaign_at(cur.config, owner, index)
@@ -127,7 +127,7 @@ def again(console: Console, ctx: Ctx, error: str) -> Response:
     if ctx.req.path == "/programs/campaigns/change":
         try:
             cur = campaigns.read(console.config_path)
-            index = campaigns.parse_index(f.get("index", ""))
+            index = campaign_form.parse_index(f.get("index", ""))
             owner = f.get("owner", "")
             if index < len(campaigns.campaigns_of(cur.config, owner)):
                 # The version typed against stays: a stale form stays refused until reloaded.
@@ -150,8 +150,8 @@ def _edit(console: Console, ctx: Ctx, action: str) -> Response:
             owner = f.get("owner", "")
             if not _editable_owner(ctx, owner):
                 raise campaigns.unknown_owner(owner)
-            index = None if action == "add" else campaigns.parse_index(f.get("index", ""))
-            table = None if action == "remove" else campaigns.parse_form(f)
+            index = None if action == "add" else campaign_form.parse_index(f.get("index", ""))
+            table = None if action == "remove" else campaign_form.parse_form(f)
             edit = campaigns.plan(cur, owner, action, index, table)
             campaigns.commit(ctx.cdb, cur, edit, f"staff:{ctx.user}",
                              ctx.now.isoformat(timespec="seconds"))
