@@ -1,4 +1,5 @@
-"""Checks a page in the browser: English left in Persian mode, and a layout that fits the width.
+"""Checks of a page in the browser: English left in Persian mode, and a layout that fits the
+width; and a member's sign-in.
 
 English: every text node of the page (and its title, tooltips and placeholders) outside what is
 marked as not the console's words (`code`, `.code`, `[lang=en]`: identifiers, files, the
@@ -18,6 +19,7 @@ from collections.abc import Iterable
 from babel.messages.extract import extract_from_dir
 
 from switch.config import Config
+from tests.console.support import PASSWORD
 from tests.console.webdriver import Browser
 
 #: Not the console's words, so not checked: codes, files, the switch's own (labelled) messages.
@@ -123,3 +125,12 @@ def english_left(b: Browser, allowed: frozenset[str], chunks: list[str]) -> list
 
 def layout_problems(b: Browser) -> list[str]:
     return [str(p) for p in b.run(LAYOUT_JS)]
+
+
+def sign_in(b: Browser, url: str, user: str) -> None:
+    """A fresh sign-in of `user` (the test password), cookies of the last one dropped."""
+    b.delete_cookies()
+    b.go(url + "/login")
+    b.type("#username", user)
+    b.type("#password", PASSWORD)
+    b.click("#login")

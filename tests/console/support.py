@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -93,6 +94,28 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
     sw = config.switch
     return Env(root, cfg_path, config, now, business_day(then, sw.zone, sw.business_day_cutover),
                pans)
+
+
+SMALLEST = """
+[switch]
+listen_ascii = "127.0.0.1:0"
+database = "x.db"
+[coalition.c]
+name = "C"
+point_value = 1
+{coalition}
+[store.S1]
+name = "S"
+coalition = "c"
+earn = {{ points_per = 1, points = 1 }}
+{store}
+"""
+
+
+def smallest_config(coalition: str = "", store: str = "") -> dict[str, Any]:
+    """The smallest configuration the switch's loader takes (coalition `c`, store `S1`) as
+    parsed TOML, with extra lines in the coalition's and the store's tables."""
+    return tomllib.loads(SMALLEST.format(coalition=coalition, store=store))
 
 
 def cdb(env: Env) -> Any:

@@ -21,8 +21,8 @@ from lps.console import audit
 from lps.console.db import open_console
 from switch.config import load_config
 from switch.core.luhn import mask_pan
-from tests.console.pagecheck import english_chunks, english_left, layout_problems, proper_names
-from tests.console.support import PASSWORD, Console, Env, add_staff, running_switch
+from tests.console import pagecheck
+from tests.console.support import Console, Env, add_staff, running_switch
 from tests.console.webdriver import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,25 +51,21 @@ class Desk:
 
     def __init__(self, b: Browser, env: Env, console: Console, folder: Path) -> None:
         self.b, self.url, self.folder, self.n = b, console.url, folder, 0
-        self.allowed = proper_names(env.config, STAFF)
-        self.chunks = english_chunks(str(ROOT / "lps" / "console"))
+        self.allowed = pagecheck.proper_names(env.config, STAFF)
+        self.chunks = pagecheck.english_chunks(str(ROOT / "lps" / "console"))
 
     def step(self, name: str, persian: bool = True) -> None:
         b = self.b
         if persian:
             assert b.run("return [document.documentElement.lang, "
                          "document.documentElement.dir]") == ["fa", "rtl"], name
-            assert english_left(b, self.allowed, self.chunks) == [], name
-        assert layout_problems(b) == [], name
+            assert pagecheck.english_left(b, self.allowed, self.chunks) == [], name
+        assert pagecheck.layout_problems(b) == [], name
         self.n += 1
         b.screenshot(self.folder / f"{self.n:02d}-{name}.png")
 
     def login(self, user: str) -> None:
-        self.b.delete_cookies()
-        self.b.go(self.url + "/login")
-        self.b.type("#username", user)
-        self.b.type("#password", PASSWORD)
-        self.b.click("#login")
+        pagecheck.sign_in(self.b, self.url, user)
 
 
 def _downloaded(folder: Path, name: str) -> bytes:

@@ -21,16 +21,14 @@ import pytest
 from lps.console import cards
 from lps.console.db import open_console
 from lps.console.messages import Refusal
-from tests.console.pagecheck import english_chunks, english_left, layout_problems, proper_names
-from tests.console.support import (
-    PASSWORD,
-    Client,
-    Console,
-    Env,
-    add_staff,
-    make_env,
-    running_switch,
+from tests.console.pagecheck import (
+    english_chunks,
+    english_left,
+    layout_problems,
+    proper_names,
+    sign_in,
 )
+from tests.console.support import Client, Console, Env, add_staff, make_env, running_switch
 from tests.console.webdriver import Browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -76,14 +74,6 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             conn.close()
         yield World(env, console, proper_names(env.config, STAFF),
                     english_chunks(str(ROOT / "lps" / "console")))
-
-
-def _login(b: Browser, url: str, user: str) -> None:
-    b.delete_cookies()
-    b.go(url + "/login")
-    b.type("#username", user)
-    b.type("#password", PASSWORD)
-    b.click("#login")
 
 
 class Walk:
@@ -139,7 +129,7 @@ def test_no_page_a_member_reaches_has_english_left_in_persian(
     for user, role in STAFF.items():
         if user == "bob":
             continue
-        _login(b, url, user)
+        sign_in(b, url, user)
         reached[role] = _crawl(walk, url, user)
         if b.count("a[href='/cards']"):
             b.go(url + "/cards")
@@ -162,7 +152,7 @@ def test_no_page_a_member_reaches_has_english_left_in_persian(
             walk.check(f"{user} settle refused")
     assert not walk.problems, "\n".join(walk.problems)
     # The check finds English where there is some: the same dashboard, in English.
-    _login(b, url, "ann")
+    sign_in(b, url, "ann")
     b.click("#lang-en")
     assert len(english_left(b, world.allowed, world.chunks)) > 10
     b.click("#lang-fa")

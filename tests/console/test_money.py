@@ -3,12 +3,10 @@ tomans where the coalition chooses (docs/console.md, "Languages, dates, money").
 
 from __future__ import annotations
 
-import tomllib
-
 import pytest
 
 from switch.config import ConfigError, load_config, parse_config
-from tests.console.support import Client, Console, Env, add_staff
+from tests.console.support import Client, Console, Env, add_staff, smallest_config
 
 #: A second coalition, shown in tomans, beside the example's (rials).
 KISH = """
@@ -52,23 +50,6 @@ def test_each_coalition_shows_its_amounts_in_its_own_currency(env: Env) -> None:
     assert "۱۰٬۰۰۰ ریال" in persian and "۲۵۰ تومان" in persian
 
 
-def _coalition(extra: str) -> dict[str, object]:
-    text = f"""
-[switch]
-listen_ascii = "127.0.0.1:0"
-database = "x.db"
-[coalition.c]
-name = "C"
-point_value = 1
-{extra}
-[store.S1]
-name = "S"
-coalition = "c"
-earn = {{ points_per = 1, points = 1 }}
-"""
-    return tomllib.loads(text)
-
-
 @pytest.mark.parametrize(("extra", "reason"), [
     ('display_currency = "dollar"', "must be rial or toman, got 'dollar'"),
     ('display_currency = ""', "must not be empty"),
@@ -77,12 +58,12 @@ earn = {{ points_per = 1, points = 1 }}
 ])
 def test_a_display_currency_the_switch_cannot_show_is_refused(extra: str, reason: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_config(_coalition(extra), "lps.toml")
+        parse_config(smallest_config(extra), "lps.toml")
     assert info.value.key == "coalition.c.display_currency"
     assert reason in info.value.reason
 
 
 def test_rial_is_the_default_and_toman_is_accepted() -> None:
-    assert parse_config(_coalition(""), "f").coalitions["c"].display_currency == "rial"
-    config = parse_config(_coalition('display_currency = "toman"'), "f")
+    assert parse_config(smallest_config(), "f").coalitions["c"].display_currency == "rial"
+    config = parse_config(smallest_config('display_currency = "toman"'), "f")
     assert config.coalitions["c"].display_currency == "toman"

@@ -10,7 +10,6 @@ import dataclasses
 import datetime as dt
 import json
 import re
-import tomllib
 from collections.abc import Iterator
 
 import pytest
@@ -42,7 +41,7 @@ from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
 from switch.i18n import TEHRAN
 from switch.store import SqliteStore
-from tests.console.support import Env
+from tests.console.support import Env, smallest_config
 from tests.switch.support import card
 
 FA = Translator("fa", TEHRAN)
@@ -58,20 +57,6 @@ def _persian_only(refusal: Refusal) -> str:
     return text
 
 
-BASE = """
-[switch]
-listen_ascii = "127.0.0.1:0"
-database = "x.db"
-[coalition.c]
-name = "C"
-point_value = 1
-{coalition}
-[store.S1]
-name = "S"
-coalition = "c"
-earn = {{ points_per = 1, points = 1 }}
-{store}
-"""
 DATES = "from = 2027-01-01, to = 2027-01-31"
 GOOD = f'name = "N", {DATES}'
 
@@ -106,7 +91,7 @@ GOOD = f'name = "N", {DATES}'
 def test_each_reason_of_the_switchs_loader_is_read_in_persian(coalition: str, store: str,
                                                                 template: str) -> None:
     with pytest.raises(ConfigError) as info:
-        parse_config(tomllib.loads(BASE.format(coalition=coalition, store=store)), "lps.toml")
+        parse_config(smallest_config(coalition, store), "lps.toml")
     said = switch_words.loader(info.value.reason)
     assert said.template == template, info.value.reason
     _persian_only(said)
