@@ -49,7 +49,7 @@ def screenshots(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder for this test's screenshots: under $LPS_SCREENSHOTS when set (kept), else
     under pytest's temporary directory (its last three runs are kept)."""
-    name = request.node.name.replace("[", "-").replace("]", "")
+    name = str(request.node.name).replace("[", "-").replace("]", "")
     root = os.environ.get("LPS_SCREENSHOTS")
     if root:
         folder = Path(root) / name

@@ -183,7 +183,7 @@ class Reply:
 
     @property
     def location(self) -> str:
-        return self.headers.get("Location", "")
+        return str(self.headers.get("Location", ""))
 
     def text(self) -> str:
         """The visible text, roughly: inline tags dropped, the others a space, entities

@@ -43,7 +43,8 @@ def _available(env: Env, pan: str) -> int:
 
 def _jalali(day: dt.date) -> str:
     """The Jalali date by jdatetime itself (not the console's code), in Persian digits."""
-    return jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d").translate(PERSIAN)
+    text: str = jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d")
+    return text.translate(PERSIAN)
 
 
 class Desk:

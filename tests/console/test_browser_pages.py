@@ -21,6 +21,7 @@ import pytest
 from lps.console import cards
 from lps.console.db import open_console
 from lps.console.messages import Refusal
+from lps.console.queries import EVERYTHING
 from tests.console.pagecheck import (
     english_chunks,
     english_left,
@@ -61,7 +62,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         conn = open_console(env.config.switch.database)
         try:
             pan = env.cards[2]
-            have = cards.lookup(env.config, pan, cards.queries.EVERYTHING, env.now).available
+            have = cards.lookup(env.config, pan, EVERYTHING, env.now).available
             refused = cards.request_adjustment(conn, env.config, "sue", pan, -have, S1,
                                                "کارت دزدیده شده", 10, env.now)
             cards.request_adjustment(conn, env.config, "bob", pan, -5, S1, "اشتباه صندوق", 10,
