@@ -22,7 +22,7 @@ from starlette.responses import Response
 from lps.console import db, sessions, throttle
 from lps.console.fleet import Fleet
 from lps.console.i18n import Translator
-from lps.console.messages import Code, Refusal
+from lps.console.messages import SYSTEM, Code, Refusal, Verbatim, value_html
 from lps.console.queries import Scope
 from lps.console.roles import ENDPOINTS, PUBLIC, WHOLE_COALITION, allowed
 from switch.config import Config
@@ -195,7 +195,8 @@ def render(console: Console, ctx: Ctx, template: str, status: int = 200,
 
     body = page.render(gettext=gettext, _=gettext, ngettext=ngettext, t=t, ctx=ctx,
                        session=ctx.session, nav=views.nav(console, ctx),
-                       coalition_of=console.coalition_of, code=Code, **values)
+                       coalition_of=console.coalition_of, code=Code,
+                       theirs=lambda text: value_html(t, Verbatim(str(text), SYSTEM)), **values)
     return Response(body, status, headers, "text/html; charset=utf-8")
 
 
