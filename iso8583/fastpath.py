@@ -324,8 +324,8 @@ class FastPath:
 
     # -- encoding -----------------------------------------------------------------------------
     def _write_plan(self, numbers: tuple[int, ...]) -> WritePlan | None:
-        """The plan that writes fields `numbers`; None for a number not in the dictionary (the
-        checked path says which)."""
+        """The plan that writes fields `numbers` (ints, in order); None for a number not in the
+        dictionary (the checked path says which)."""
         plans = self._write_plans
         if numbers in plans:
             return plans[numbers]
@@ -333,7 +333,7 @@ class FastPath:
         bits = 0
         for number in numbers:
             entry = self._fields.get(number)
-            if entry is None or type(number) is not int:
+            if entry is None:
                 break
             entries.append(entry)
             bits |= 1 << (128 - number)
@@ -360,14 +360,14 @@ class FastPath:
             numbers = tuple(sorted(fields))
         except TypeError:
             return None
+        # 2.0 or an IntEnum would find the plan of 2 (and the checked path refuses them)
+        if numbers and set(map(type, numbers)) != _INT:
+            return None
         plan = self._write_plans.get(numbers)
         if plan is None:
             plan = self._write_plan(numbers)
             if plan is None:
                 return None
-        # A key equal to a planned one may be 2.0 or an IntEnum: the checked path refuses it.
-        if numbers and set(map(type, numbers)) != _INT:
-            return None
         parts: list[bytes] = []
         tpdu = message.tpdu
         if self._tpdu_size:

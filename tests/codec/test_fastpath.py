@@ -281,6 +281,16 @@ def test_a_profile_keeps_a_bounded_number_of_plans() -> None:
     assert decoded is not None and same_message(decoded, profile.decode(raw))
 
 
+def test_a_refused_key_type_leaves_the_plan_of_its_numbers_alone() -> None:
+    profile = PROFILES["ascii"]
+    path = FastPath(profile.tpdu_size, profile.mti_codec, profile.bitmap_hex, profile.codecs)
+    fields: dict[Any, FieldValue] = {7: "1123093015", 41: "T0000001", 70: "001"}
+    for odd in (11.0, Number.STAN):
+        assert path.encode(Message("0800", {**fields, odd: "000001"})) is None
+    assert path.encode(Message("0800", {**fields, 11: "000001"})) == profile.struct.build(
+        Message("0800", {**fields, 11: "000001"}))
+
+
 def test_odd_bcd_pad_nibbles_are_checked_as_the_constructs_check_them() -> None:
     profile = PROFILES["bcd"]
     entry = profile.field(22)
