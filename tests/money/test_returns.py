@@ -156,7 +156,7 @@ def test_partial_returns_across_restarts_claw_back_the_cumulative_proportion(
         db: Path, age_days: int) -> None:
     """docs/switch.md, Return: after returns totalling R of an earn of amount A and points P,
     floor(P x R / A) points are clawed back in all. The running totals survive a restart, both
-    for an earn the recovered cache holds and one read back from the journal (`load_earn`)."""
+    for an earn the recovered cache holds and one read back from the journal (`Needs.earn`)."""
     then = NOW - dt.timedelta(days=age_days)
     sh = Shell(db, now=then)
     earned = sh.send(earn(T1, sh.next_stan(), A, 100_000, now=then), then)   # P = 10
