@@ -30,8 +30,10 @@ from settlement.day import DayBook, DaySettlement, settle_rows, stores_from_conf
 from settlement.journal import Journal, settle_journal
 from switch.config import Config
 from switch.core import (
+    DEFAULT_LIMITS,
     Entry,
     Ignored,
+    MoneyLimits,
     RuleBook,
     apply,
     decide,
@@ -64,13 +66,17 @@ class Shell:
     """The request path of the switch without sockets (switch/connection.py), on a real journal."""
 
     def __init__(self, path: Path, cfg: Config | None = None, rules: RuleBook | None = None,
-                 now: dt.datetime = NOW, sign_on_terminals: bool = True) -> None:
+                 now: dt.datetime = NOW, sign_on_terminals: bool = True,
+                 limits: MoneyLimits = DEFAULT_LIMITS) -> None:
         self.path = path
         self.cfg = cfg or example_config(path)
         self.rules = rules
+        #: The limits of docs/protocol.md §10 (data, not configuration: set on the state).
+        self.limits = limits
         self.profile = load_profile("ascii")
         self.store = SqliteStore(path)
         self.state = self.store.load(self.cfg, rules, now)
+        self.state.limits = limits
         self.stan = 0
         #: Decided and applied, not yet committed (inside `group_commit`): the writer's batch.
         self.pending: list[Entry] | None = None
@@ -117,11 +123,15 @@ class Shell:
         finally:
             self.pending = None
 
-    def restart(self, now: dt.datetime) -> None:
-        """Stop and recover from the journal alone, as `lps serve` does at start-up."""
+    def restart(self, now: dt.datetime, limits: MoneyLimits | None = None) -> None:
+        """Stop and recover from the journal alone, as `lps serve` does at start-up (with
+        other `limits`, when given)."""
         self.store.close()
         self.store = SqliteStore(self.path)
         self.state = self.store.load(self.cfg, self.rules, now)
+        if limits is not None:
+            self.limits = limits
+        self.state.limits = self.limits
 
     def close(self) -> None:
         self.store.close()
