@@ -325,3 +325,27 @@ def test_the_last_point_of_a_claw_back_comes_from_another_lot(db: Path) -> None:
     assert sh.moves(rrn(full)) == [(own, -9), (other, -1)]
     assert points_balance(full) == 4
     sh.close()
+
+
+def test_a_reversal_not_yet_committed_counts_for_the_next_return(db: Path) -> None:
+    """docs/switch.md, the request path: decisions applied but not yet committed are read in
+    memory. A reversal of a committed partial return, decided in the same group commit as a
+    full return of its earn, frees the whole amount (RD = P); a reversal of the committed earn
+    itself, not yet committed either, makes the next return `25`."""
+    then = NOW - dt.timedelta(days=1)                  # within the idempotency window
+    sh = Shell(db, now=then)
+    earned = sh.send(earn(T1, sh.next_stan(), A, 100_000, now=then), then)       # P = 10
+    partial_msg, partial = ret(sh, T1, A, 40_000, rrn(earned), now=then)
+    assert tags(partial)["RD"] == "4"
+    other_msg = earn(T1, sh.next_stan(), A, 30_000, now=then)                    # 3 points
+    other = sh.send(other_msg, then)
+    sh.restart(NOW)
+    with sh.group_commit():
+        assert rc(sh.send(reversal_of(partial_msg, sh.next_stan()))) == "00"
+        _, full = ret(sh, T1, A, 100_000, rrn(earned))
+        assert rc(sh.send(reversal_of(other_msg, sh.next_stan()))) == "00"
+        _, refused = ret(sh, T1, A, 30_000, rrn(other))
+    assert (rc(full), tags(full)["RD"]) == ("00", "10")
+    assert rc(refused) == "25" and sh.moves(rrn(refused)) == []
+    assert balance(sh, A) == 0
+    sh.close()
