@@ -40,6 +40,8 @@ from switch.core import (
     journaled,
     needs,
     parse_request,
+    prune,
+    snapshot,
     system_error,
 )
 from switch.core.luhn import redact
@@ -125,10 +127,18 @@ class Shell:
 
     def restart(self, now: dt.datetime, limits: MoneyLimits | None = None) -> None:
         """Stop and recover from the journal alone, as `lps serve` does at start-up (with
-        other `limits`, when given)."""
+        other `limits`, when given).
+
+        The recovered state must equal the live one (docs/switch.md, "Comparing states"): the
+        live state pruned to the idempotency window of `now`, as the server's housekeeping does,
+        compared without the caches recovery reads on demand.
+        """
+        prune(self.state, now)
+        live = snapshot(self.state).durable()
         self.store.close()
         self.store = SqliteStore(self.path)
         self.state = self.store.load(self.cfg, self.rules, now)
+        assert snapshot(self.state).durable() == live, "recovery differs from the live state"
         if limits is not None:
             self.limits = limits
         self.state.limits = self.limits
