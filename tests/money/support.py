@@ -31,6 +31,8 @@ from settlement.journal import Journal, settle_journal
 from switch.config import Config
 from switch.core import (
     DEFAULT_LIMITS,
+    NO_CHECKS,
+    Checks,
     Entry,
     Ignored,
     MoneyLimits,
@@ -45,6 +47,7 @@ from switch.core import (
     system_error,
 )
 from switch.core.luhn import redact
+from switch.security.admin import security_command
 from switch.store import SqliteStore
 from tests.switch.support import NOW, T1, T2, T3, example_config, sign_on
 
@@ -90,12 +93,14 @@ class Shell:
         self.stan += 1
         return self.stan
 
-    def send(self, msg: Message, now: dt.datetime = NOW) -> Message:
-        """Decide one request, apply it and make it durable; returns the response."""
+    def send(self, msg: Message, now: dt.datetime = NOW, checks: Checks = NO_CHECKS
+             ) -> Message:
+        """Decide one request, apply it and make it durable; returns the response. `checks`
+        are the HSM's verdicts on its MAC and PIN (docs/security.md)."""
         request = parse_request(msg, self.state.protocol)
         assert not isinstance(request, Ignored), request.reason
         try:
-            facts = self.store.fetch(needs(self.state, request))
+            facts = self.store.fetch(needs(self.state, request), checks)
             decision = decide(self.state, request, facts, now)
             assert decision.response is not None, decision.reason
             self.profile.encode(decision.response)
@@ -108,6 +113,10 @@ class Shell:
             self.pending += decision.entries
         assert decision.response is not None
         return decision.response
+
+    def operator(self, command: dict[str, str], now: dt.datetime = NOW) -> None:
+        """An operator's key or PIN command (`lps keys`, `lps cards set-pin`), made durable."""
+        self._commit([security_command(self.state, command, now)])
 
     def _commit(self, entries: list[Entry]) -> None:
         if entries:
