@@ -1,12 +1,12 @@
 """A socket-free switch on a real SQLite journal, for the money tests.
 
 `Shell` runs one request the way `switch/connection.py` does (docs/switch.md, "The request
-path"), one public call per step: `parse_request`, `needs`, `SqliteStore.fetch` (exactly the
+path"), one public call per step: `parse_request`, `needs`, `SqliteJournal.fetch` (exactly the
 journal rows the needs name), `decide`, encode the reply (the `ascii` profile), `apply`, then
-`SqliteStore.append` and `journaled`, as the writer does before any response leaves. A failure
+`SqliteJournal.append` and `journaled`, as the writer does before any response leaves. A failure
 while fetching, deciding or encoding answers `96` and changes nothing, as in the server.
 `group_commit` holds several decisions back from the journal, as the writer's open batch does.
-`restart` closes the store and recovers the state from the journal (`SqliteStore.load`), as
+`restart` closes the store and recovers the state from the journal (`SqliteJournal.load`), as
 `lps serve` does at start-up.
 
 Everything a test asserts is read from the journal's public schema (docs/switch.md, "The
@@ -47,8 +47,8 @@ from switch.core import (
     system_error,
 )
 from switch.core.luhn import redact
+from switch.journal.sqlite.journal import SqliteJournal
 from switch.security.admin import security_command
-from switch.store import SqliteStore
 from tests.switch.support import NOW, T1, T2, T3, example_config, sign_on
 
 #: Tehran is UTC+03:30 all year (no daylight saving since 2022): the example's time zone.
@@ -79,7 +79,7 @@ class Shell:
         #: The limits of docs/protocol.md §10 (data, not configuration: set on the state).
         self.limits = limits
         self.profile = load_profile("ascii")
-        self.store = SqliteStore(path)
+        self.store = SqliteJournal(path)
         self.state = self.store.load(self.cfg, rules, now)
         self.state.limits = limits
         self.stan = 0
@@ -145,7 +145,7 @@ class Shell:
         prune(self.state, now)
         live = snapshot(self.state).durable()
         self.store.close()
-        self.store = SqliteStore(self.path)
+        self.store = SqliteJournal(self.path)
         self.state = self.store.load(self.cfg, self.rules, now)
         assert snapshot(self.state).durable() == live, "recovery differs from the live state"
         if limits is not None:
