@@ -138,6 +138,9 @@ class Coalition:
     fee: FeeSchedule | None = None
     #: Mobile-number accounts (`[coalition.X.mobile]`), None: DE48 `MB` is not accepted.
     mobile: MobileAccounts | None = None
+    #: How the console shows this coalition's amounts: "rial" or "toman" (ten rials). Display
+    #: only: every amount stays an integer of rials (docs/console.md "Languages, dates, money").
+    display_currency: str = "rial"
 
 
 @dataclass(frozen=True, slots=True)
