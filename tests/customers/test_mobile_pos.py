@@ -1,0 +1,126 @@
+"""A mobile number at the POS (docs/protocol.md §2-§3, docs/customers.md "Mobile numbers at
+the POS"): DE48 MB in place of DE2/DE35, through the real `lps serve` process."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import signal
+from pathlib import Path
+
+from iso8583 import Message
+from lps.cli import main as lps_main
+from switch.client import TerminalClient
+from switch.core.luhn import luhn_ok
+from tests.customers.support import VIRTUAL_BIN, by_mobile, mobile_config, virtual_cards
+from tests.programs.support import points_balance, tags
+from tests.switch.support import T1, T2, card, earn, request
+from tests.switch.test_crash import start
+
+
+async def _exchange(port: int, messages: list[Message]) -> list[Message]:
+    c = await TerminalClient("ascii", "127.0.0.1", port).connect()
+    try:
+        out = []
+        for tid in (T1, T2):
+            r = await c.send(request("0800", tid, 990000 + len(tid), extra={70: "001"}))
+            assert r.fields[39] == "00"
+        for m in messages:
+            out.append(await c.send(m))
+        return out
+    finally:
+        await c.close()
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def test_a_mobile_number_earns_and_spends_on_one_virtual_card(tmp_path: Path) -> None:
+    config, port = mobile_config(tmp_path)
+    db = tmp_path / "lps.db"
+    proc = start(config, port)
+    try:
+        r = asyncio.run(_exchange(port, [
+            by_mobile("0200", T1, 1, "09121234567", "000000", 100_000, now=_now()),
+            # The same number in its other forms is the same account.
+            by_mobile("0200", T2, 2, "+989121234567", "000000", 100_000, now=_now()),
+            by_mobile("0200", T1, 3, "989121234567", "310000", now=_now()),
+            by_mobile("0200", T1, 4, "9121234567", "900000", 5, now=_now()),
+        ]))
+        assert [m.fields[39] for m in r] == ["00", "00", "00", "00"]
+        earned = int(tags(r[0])["EP"]) + int(tags(r[1])["EP"])
+        assert int(tags(r[0])["EP"]) > 0
+        assert points_balance(r[2]) == earned
+        left = points_balance(r[3])
+        assert 0 <= left < earned
+        # The virtual card is never sent back: the replies echo what the request carried.
+        assert all(2 not in m.fields and 35 not in m.fields for m in r)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    cards = virtual_cards(db)
+    assert len(cards) == 1
+    pan = cards[0][0]
+    assert pan.startswith(VIRTUAL_BIN) and len(pan) == 16 and luhn_ok(pan)
+
+    proc = start(config, port)   # the account and its card come back from the database
+    try:
+        r = asyncio.run(_exchange(port, [
+            by_mobile("0200", T1, 5, "00989121234567", "310000", now=_now()),
+            by_mobile("0200", T1, 6, "09351112222", "000000", 20_000, now=_now()),
+            # A virtual card is never reached by its number.
+            earn(T1, 7, pan, 10_000, now=_now()),
+        ]))
+        assert [m.fields[39] for m in r] == ["00", "00", "14"]
+        assert points_balance(r[0]) == left
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert [a for _, a in virtual_cards(db)] == sorted({a for _, a in virtual_cards(db)})
+    assert len(virtual_cards(db)) == 2
+
+
+def test_bad_mobile_numbers_and_mixed_card_fields_are_format_errors(tmp_path: Path) -> None:
+    config, port = mobile_config(tmp_path)
+    proc = start(config, port)
+    try:
+        r = asyncio.run(_exchange(port, [
+            by_mobile("0200", T1, 1, "0912abc4567", "000000", 1_000, now=_now()),
+            by_mobile("0200", T1, 2, "۰۹۱۲۱۲۳۴۵۶۷", "000000", 1_000, now=_now()),
+            by_mobile("0200", T1, 3, "02112345678", "000000", 1_000, now=_now()),
+            request("0200", T1, 4, pan=card(41), pc="000000", amount=1_000,
+                    tags={"MB": "09121234567"}, now=_now()),
+            request("0200", T1, 5, pc="000000", amount=1_000, now=_now()),
+        ]))
+        assert [m.fields[39] for m in r] == ["30"] * 5
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert virtual_cards(tmp_path / "lps.db") == []
+
+
+def test_without_pos_enrolment_only_a_known_number_is_an_account(tmp_path: Path) -> None:
+    config, port = mobile_config(tmp_path, enroll=False)
+    db = tmp_path / "lps.db"
+    printed = card(42)
+    assert lps_main(["cards", "enroll", printed, "--config", str(config), "--name", "ندا احمدی",
+                     "--phone", "۰۹۱۲۱۲۳۴۵۶۷"]) == 0
+    proc = start(config, port)
+    try:
+        r = asyncio.run(_exchange(port, [
+            earn(T1, 1, printed, 100_000, now=_now()),
+            by_mobile("0200", T1, 2, "09351112222", "000000", 100_000, now=_now()),
+            by_mobile("0200", T1, 3, "09121234567", "000000", 100_000, now=_now()),
+            request("0200", T1, 4, pan=printed, pc="310000", now=_now()),
+            by_mobile("0200", T1, 5, "09121234567", "310000", now=_now()),
+        ]))
+        assert [m.fields[39] for m in r] == ["00", "14", "00", "00", "00"]
+        # Each card keeps its own lots: the account's balance is their sum (docs/customers.md).
+        assert points_balance(r[3]) == int(tags(r[0])["EP"])
+        assert points_balance(r[4]) == int(tags(r[2])["EP"])
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    cards = virtual_cards(db)
+    assert len(cards) == 1
