@@ -32,12 +32,17 @@ from lps.cli_input import (
     card_number,
     require_database,
 )
-from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
+from lps.commands import (
+    PAN_HELP,
+    add_config_argument,
+    card_via_switch,
+    config_from,
+)
 from switch.config import Config, ConfigError
 from switch.journal import JournalError
 
 COMMAND_MODULES = ("lps.cli", "lps.settle_cli", "lps.keys_cli", "lps.programs_cli",
-                   "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
+                   "lps.draw_cli", "lps.console.cli", "lps.messages_cli", "lps.customers_cli")
 
 
 # -- the switch's own commands ------------------------------------------------------------------
@@ -90,10 +95,6 @@ def _bind_failure(exc: OSError, config: Config) -> str:
 
 
 def cmd_cards(args: argparse.Namespace) -> int:
-    from switch.core.admin import AdminError, card_command
-    from switch.journal import open_journal
-    from switch.server import database_in_use
-
     config = config_from(args)
     if args.action == "show":
         return _show(config, args.pan, history=True)
@@ -106,23 +107,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
     if args.action != "enroll":
         require_database(db)  # enroll may create it; block/unblock of nothing changes nothing
     before = _card_row(db, args.pan)
-    if database_in_use(db):
-        reply = admin_request(config, {"cmd": args.action, "pan": args.pan,
-                                        "coalition": args.coalition})
-        if not reply.get("ok"):
-            raise Failed(str(reply.get("error")))
-    else:
-        journal = open_journal(db)
-        try:
-            now = dt.datetime.now(dt.UTC)
-            state = journal.load(config, None, now)
-            try:
-                entry = card_command(state, args.action, args.pan, now, args.coalition)
-            except AdminError as exc:
-                raise Failed(str(exc)) from None
-            journal.append([entry])
-        finally:
-            journal.close()
+    card_via_switch(config, args.action, args.pan, args.coalition)
     from lps.console.cli_audit import append_cli
     from switch.core.luhn import mask_pan
 

@@ -15,7 +15,8 @@ from typing import Any
 
 from switch.config import Config, load_config
 
-__all__ = ["DEFAULT_CONFIG", "PAN_HELP", "add_config_argument", "admin_request", "config_from"]
+__all__ = ["DEFAULT_CONFIG", "PAN_HELP", "add_config_argument", "admin_request",
+           "card_via_switch", "config_from"]
 
 DEFAULT_CONFIG = "lps.toml"
 PAN_HELP = "card number, 13-19 digits (Persian digits are read as ASCII)"
@@ -48,3 +49,32 @@ def admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
             data += chunk
     reply: dict[str, Any] = json.loads(data or b"{}")
     return reply
+
+
+def card_via_switch(config: Config, action: str, pan: str, coalition: str | None) -> None:
+    """Enroll, block or unblock a card through the switch: its admin socket when it runs,
+    else the journal's own append (a card is a money table's row, docs/cli.md)."""
+    import datetime as dt
+
+    from lps.cli_input import Failed
+    from switch.core.admin import AdminError, card_command
+    from switch.journal import open_journal
+    from switch.server import database_in_use
+
+    db = config.switch.database
+    if database_in_use(db):
+        reply = admin_request(config, {"cmd": action, "pan": pan, "coalition": coalition})
+        if not reply.get("ok"):
+            raise Failed(str(reply.get("error")))
+        return
+    journal = open_journal(db)
+    try:
+        now = dt.datetime.now(dt.UTC)
+        state = journal.load(config, None, now)
+        try:
+            entry = card_command(state, action, pan, now, coalition)
+        except AdminError as exc:
+            raise Failed(str(exc)) from None
+        journal.append([entry])
+    finally:
+        journal.close()

@@ -7,7 +7,13 @@ that settlement, reports, the console and the commands use, behind typed protoco
 their users. docs/switch.md, "The journal package", has the module map.
 """
 
-from switch.journal.engine import open_journal, open_outbox, open_reader, sqlite_path
+from switch.journal.engine import (
+    open_customers,
+    open_journal,
+    open_outbox,
+    open_reader,
+    sqlite_path,
+)
 from switch.journal.errors import JournalError, RecoveryError
 from switch.journal.protocol import (
     CardReader,
@@ -37,6 +43,7 @@ __all__ = [
     "RecoveryError",
     "RecoveryReport",
     "Verification",
+    "open_customers",
     "open_journal",
     "open_outbox",
     "open_reader",

@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from dataclasses import dataclass
+from typing import Protocol
+
+from switch.journal.rows import JournalRow
 
 #: Where an account came from (`accounts.source`).
 SOURCES = ("desk", "import", "pos", "card", "migration")
@@ -91,23 +93,12 @@ class LinkedCard:
 
 @dataclass(frozen=True, slots=True)
 class HistoryRow:
-    """A journal row of one of an account's cards, with what the desk tells in words: the
-    operator command's action and reason, and a reversal's original kind."""
+    """A journal row of one of an account's cards with what the desk tells in words: an
+    operator command's action and reason (`detail`), a reversal's original kind."""
 
-    id: int
-    at: dt.datetime
-    business_day: dt.date
-    kind: str
-    pan: str
-    terminal_id: str
-    store_id: str
-    response_code: str
-    amount: int
-    points: int
-    sv: int
-    pc: str = ""
-    original_kind: str = ""
-    detail: dict[str, Any] = field(default_factory=dict)
+    row: JournalRow
+    action: str = ""
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +154,8 @@ class Customers(Protocol):
     def consent(self, address: str) -> bool | None: ...
 
     def history(self, pans: Collection[str], limit: int) -> list[HistoryRow]:
-        """The cards' journal rows newest first, without rejects and network rows."""
+        """The cards' journal rows newest first, without rejects, inquiries declined and
+        network rows."""
         ...
 
     def last_seen(self, pans: Collection[str]) -> dt.datetime | None:

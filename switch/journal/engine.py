@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from switch.config.settings import database_path
+from switch.journal.customers import Customers
 from switch.journal.errors import JournalError
 from switch.journal.protocol import Journal, JournalReader, Outbox
 
@@ -42,3 +43,10 @@ def open_outbox(database: str | Path) -> Outbox:
     from switch.journal.sqlite.outbox import SqliteOutbox
 
     return SqliteOutbox.open(sqlite_path(database))
+
+
+def open_customers(database: str | Path) -> Customers:
+    """The customer accounts' tables of the switch's database, migrated (docs/customers.md)."""
+    from switch.journal.sqlite.customers import SqliteCustomers
+
+    return SqliteCustomers.open(sqlite_path(database))

@@ -1,0 +1,40 @@
+"""Customer accounts at the desk (docs/customers.md): typed functions the `lps customers`
+command and the console call; they return values and raise `CustomerError`, they never print.
+"""
+
+from switch.customers.desk import (
+    CardView,
+    CustomerView,
+    Desk,
+    Found,
+    LotView,
+    open_desk,
+)
+from switch.customers.inputs import (
+    CustomerError,
+    EnrolForm,
+    InvalidValue,
+    parse_email,
+    parse_mobile,
+    parse_name,
+    parse_typed_date,
+)
+from switch.customers.words import HistoryLine, in_words
+
+__all__ = [
+    "CardView",
+    "CustomerError",
+    "CustomerView",
+    "Desk",
+    "EnrolForm",
+    "Found",
+    "HistoryLine",
+    "InvalidValue",
+    "LotView",
+    "in_words",
+    "open_desk",
+    "parse_email",
+    "parse_mobile",
+    "parse_name",
+    "parse_typed_date",
+]
