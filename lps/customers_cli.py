@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 
 from lps.cli_input import Failed, InputError, card_number, require_database, whole
-from lps.commands import add_config_argument, admin_request, card_via_switch, config_from
+from lps.commands import PAN_HELP, add_config_argument, admin_request, card_via_switch, config_from
 from switch.config import Config
 from switch.core.luhn import mask_pan
 from switch.core.mobile import mask_mobile
@@ -29,6 +29,8 @@ from switch.customers import (
 )
 
 __all__ = ["register_commands"]
+
+ACCOUNT_HELP = "the account's number (lps customers search finds it)"
 
 
 def _account_id(text: str) -> int:
@@ -83,7 +85,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     form = EnrolForm(name=args.name, mobile=args.mobile, coalition=args.coalition,
                      email=args.email, birth_date=args.birth_date, anniversary=args.anniversary,
                      cards=tuple(args.card or ()), sms=args.sms, emails=args.email_offers)
-    db = config.switch.database
+    require_database(config.switch.database)
     with open_desk(config) as desk:
         try:
             # Every field is checked before a card is enrolled: a refusal changes nothing.
@@ -95,7 +97,6 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         missing = [pan for pan in form.cards if desk.customers.card_row(pan) is None]
     for pan in missing:
         card_via_switch(config, "enroll", pan, args.coalition)
-    require_database(db)
     with open_desk(config) as desk:
         try:
             row = desk.enroll(form, now)
@@ -257,7 +258,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.add_argument("--mobile", required=True,
                    help="Iranian mobile, e.g. 09121234567 or +989121234567 (Persian digits "
                         "accepted)")
-    q.add_argument("--email")
+    q.add_argument("--email", help="email address, e.g. name@example.ir")
     q.add_argument("--birth-date", help="YYYY-MM-DD (Gregorian) or ۱۳۷۰/۰۵/۱۲ (Jalali)")
     q.add_argument("--anniversary", help="wedding anniversary, as --birth-date")
     q.add_argument("--card", action="append", type=card_number,
@@ -270,7 +271,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.set_defaults(func=cmd_enroll)
 
     q = csub.add_parser("show", help="a customer's page: cards, points by lot, history")
-    q.add_argument("account", type=_account_id)
+    q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)
     q.add_argument("--history", type=whole("--history", 0, 10_000), default=30,
                    help="history lines shown (default 30)")
     add_config_argument(q)
@@ -278,27 +279,28 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
     q = csub.add_parser("search", help="find customers by mobile, card number or name")
     q.add_argument("text", help="a mobile (any form), a card number or part of a name")
-    q.add_argument("--coalition")
-    q.add_argument("--limit", type=whole("--limit", 1, 1_000), default=50)
+    q.add_argument("--coalition", help="only this coalition's customers")
+    q.add_argument("--limit", type=whole("--limit", 1, 1_000), default=50,
+                   help="names found at most (default 50)")
     add_config_argument(q)
     q.set_defaults(func=cmd_search)
 
     for name, func, what in (("link", cmd_link, "give a card to an account"),
                              ("unlink", cmd_unlink, "take a card from an account")):
         q = csub.add_parser(name, help=what)
-        q.add_argument("account", type=_account_id)
-        q.add_argument("card", type=card_number)
+        q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)
+        q.add_argument("card", type=card_number, help=PAN_HELP)
         add_config_argument(q)
         q.set_defaults(func=func)
 
     q = csub.add_parser("export", help="one customer's data as JSON")
-    q.add_argument("account", type=_account_id)
+    q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)
     q.add_argument("--out", help="write to this new file instead of stdout")
     add_config_argument(q)
     q.set_defaults(func=cmd_export)
 
     q = csub.add_parser("erase", help="remove a customer's personal data (money history kept)")
-    q.add_argument("account", type=_account_id)
+    q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)
     add_config_argument(q)
     q.set_defaults(func=cmd_erase)
 

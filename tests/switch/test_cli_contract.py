@@ -117,6 +117,15 @@ TABLE: dict[str, tuple[list[str], list[str] | None, bool]] = {
     "messages requeue": (["1"], ["first"], True),
     "messages optout": (["09121234567"], ["0912"], True),
     "messages optin": (["09121234567"], ["0912"], True),
+    "customers enroll": (["--name", "ندا", "--mobile", "09121234567"],
+                         ["--name", "ندا", "--mobile", "0912"], True),
+    "customers show": (["1"], ["first"], True),
+    "customers search": (["09121234567"], ["12345"], True),
+    "customers link": (["1", PAN], ["1", "abcd"], True),
+    "customers unlink": (["1", PAN], ["1", "abcd"], True),
+    "customers import": (["OUT"], ["no-such-file.csv"], True),
+    "customers export": (["1"], ["x"], True),
+    "customers erase": (["1"], ["x"], True),
 }
 
 
