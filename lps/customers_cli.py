@@ -191,8 +191,13 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise _refused(exc) from None
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if args.out:
-        with open(args.out, "x", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            with open(args.out, "x", encoding="utf-8") as fh:
+                fh.write(text)
+        except FileExistsError:
+            raise Failed(f"{args.out} exists; not overwriting it") from None
+        except OSError as exc:
+            raise Failed(f"{args.out}: {exc.strerror or exc}") from None
         print(f"account {args.account}'s data written to {args.out}")
     else:
         sys.stdout.write(text)

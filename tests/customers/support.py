@@ -40,3 +40,30 @@ def virtual_cards(db: Path) -> list[tuple[str, int]]:
     with sqlite3.connect(db) as conn:
         return [(r[0], r[1]) for r in conn.execute(
             "SELECT pan, account_id FROM account_cards WHERE virtual = 1 ORDER BY pan")]
+
+
+def run_through_switch(config_path: Path, messages: list[Message], now: dt.datetime
+                       ) -> list[Message]:
+    """The requests decided by the switch's own path on its journal (load, handle with the
+    journal's fetch, append), as `lps cards` does when no switch runs: the replies."""
+    from switch.config import load_config
+    from switch.core import handle
+    from switch.core.programs.rules import program_rules
+    from switch.journal import open_journal
+    from tests.switch.support import T1, T2, T3, sign_on
+
+    config = load_config(config_path)
+    journal = open_journal(config.switch.database)
+    try:
+        state = journal.load(config, program_rules(config), now)
+        replies = []
+        for i, msg in enumerate([sign_on(t, 990000 + n, now=now)
+                                 for n, t in enumerate((T1, T2, T3))] + messages):
+            decision = handle(state, msg, now, fetch=journal.fetch)
+            journal.append(decision.entries)
+            if i >= 3:
+                assert decision.response is not None
+                replies.append(decision.response)
+        return replies
+    finally:
+        journal.close()
