@@ -13,7 +13,7 @@ import pytest
 from lps.cli import main as lps_main
 from lps.console.cli_audit import read_cli
 from switch.config import load_config
-from switch.journal import open_reader
+from switch.journal import open_outbox, open_reader
 from tests.customers.support import by_mobile, mobile_config, run_through_switch
 from tests.programs.support import tags
 from tests.switch.support import T1, T2, card, earn
@@ -181,6 +181,14 @@ def test_erase_removes_personal_data_and_keeps_the_money(
         finally:
             reader.close()
 
+    box = open_outbox(config.switch.database)
+    try:
+        with box.transaction():
+            [queued] = box.insert([("sms", "989121234567", "account:1", "welcome",
+                                    json.dumps({"name": NASRIN}), "promotional", "tehran-mall",
+                                    None, None, now)], now)
+    finally:
+        box.close()
     before = money()
     code, out, err = lps(capsys, "customers", "erase", "1", "--config", str(cfg))
     assert code == 0, err
@@ -195,6 +203,12 @@ def test_erase_removes_personal_data_and_keeps_the_money(
                            "WHERE id = 1").fetchone()
         consent = conn.execute("SELECT COUNT(*) FROM message_consent").fetchone()
     assert row == ("", None, None, None, None) and consent == (0,)
+    box = open_outbox(config.switch.database)
+    try:
+        [message] = [m for m in box.in_state("dead") if m.id == queued]
+        assert message.recipient.startswith("erased-") and NASRIN not in str(message)
+    finally:
+        box.close()
     audit = read_cli(config.switch.database, "customer.erase", "account:1")
     assert len(audit) == 1 and NASRIN not in str(audit[0])
     # The number is free again: a new customer may take it (a new account, no old money).

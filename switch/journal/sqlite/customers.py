@@ -282,8 +282,11 @@ class SqliteCustomers:
                 f"DELETE FROM message_consent WHERE address IN ({_in(addresses)})",
                 addresses).rowcount if addresses else 0
             messages = self.conn.execute(
-                f"UPDATE outbox SET recipient = ?, params = '{{}}' WHERE recipient IN "
-                f"({_in(addresses)})", (pseudonym, *addresses)).rowcount if addresses else 0
+                "UPDATE outbox SET recipient = ?, params = '{}', state = CASE WHEN state IN "
+                "('queued', 'failed') THEN 'dead' ELSE state END, last_error = CASE WHEN state "
+                "IN ('queued', 'failed') THEN 'the customer was erased' ELSE last_error END "
+                f"WHERE recipient IN ({_in(addresses)})", (pseudonym, *addresses)
+            ).rowcount if addresses else 0
             self.conn.execute(
                 "UPDATE accounts SET name = '', name_key = '', mobile = NULL, email = NULL, "
                 "birth_date = NULL, anniversary = NULL, erased_at = ?, pseudonym = ?, "
