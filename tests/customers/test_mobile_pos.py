@@ -124,3 +124,58 @@ def test_without_pos_enrolment_only_a_known_number_is_an_account(tmp_path: Path)
         assert proc.wait(30) == 0
     cards = virtual_cards(db)
     assert len(cards) == 1
+
+
+def test_a_customer_enrolled_at_the_desk_while_the_switch_runs_gets_the_birthday_bonus(
+        tmp_path: Path) -> None:
+    import jdatetime
+
+    config, port = mobile_config(tmp_path, enroll=False)
+    pan = card(43)
+    today = dt.datetime.now(dt.UTC).date()
+    birth = today.replace(year=1991) if not (today.month == 2 and today.day == 29) \
+        else dt.date(1991, 2, 28)
+    jalali = jdatetime.date.fromgregorian(date=birth).strftime("%Y/%m/%d")
+    proc = start(config, port)
+    try:
+        # The card is enrolled through the running switch's admin socket, the account written
+        # by the desk, and the switch told to load the card's profile at once.
+        assert lps_main(["customers", "enroll", "--config", str(config), "--name", "رضا رضایی",
+                         "--mobile", "09351112222", "--birth-date", jalali, "--card", pan]) == 0
+        r = asyncio.run(_exchange(port, [
+            earn(T1, 1, pan, 100_000, now=_now()),
+            earn(T1, 2, pan, 100_000, now=_now()),
+            # The account's mobile number reaches the same customer on a virtual card.
+            by_mobile("0200", T1, 3, "+989351112222", "000000", 100_000, now=_now()),
+        ]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert [m.fields[39] for m in r] == ["00", "00", "00"]
+    first, second = int(tags(r[0])["EP"]), int(tags(r[1])["EP"])
+    assert first == second + 50   # [store.STORE0000000001] birthday_bonus = 50, once
+    assert len(virtual_cards(tmp_path / "lps.db")) == 1
+
+
+def test_a_reversal_by_mobile_undoes_its_earn(tmp_path: Path) -> None:
+    config, port = mobile_config(tmp_path)
+    proc = start(config, port)
+    try:
+        original = by_mobile("0200", T1, 1, "09121234567", "000000", 100_000, now=_now())
+        rev = by_mobile("0400", T1, 2, "09121234567", "000000", 100_000, now=_now(),
+                        batch=None, extra={90: _de90(original)})
+        r = asyncio.run(_exchange(port, [
+            original, rev,
+            by_mobile("0200", T1, 3, "09121234567", "310000", now=_now()),
+        ]))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+    assert [m.fields[39] for m in r] == ["00", "00", "00"]
+    assert int(tags(r[0])["EP"]) > 0 and points_balance(r[2]) == 0
+
+
+def _de90(original: Message) -> str:
+    from iso8583.loyalty import OriginalData, build_de90
+
+    return build_de90(OriginalData(original.mti, original.text(11), original.text(7)))
