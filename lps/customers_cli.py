@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterable
+from typing import TypeVar
 
 from lps.cli_input import Failed, InputError, card_number, require_database, whole
 from lps.commands import PAN_HELP, add_config_argument, admin_request, card_via_switch, config_from
@@ -22,14 +23,17 @@ from switch.core.text import TextError, parse_int
 from switch.customers import (
     CustomerError,
     CustomerView,
+    Desk,
     EnrolForm,
     Found,
     InvalidValue,
     open_desk,
 )
+from switch.journal.customers import Erased
 
 __all__ = ["register_commands"]
 
+T = TypeVar("T")
 ACCOUNT_HELP = "the account's number (lps customers search finds it)"
 
 
@@ -149,13 +153,8 @@ def _print_view(v: CustomerView) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    require_database(config.switch.database)
-    with open_desk(config) as desk:
-        try:
-            view = desk.view(args.account, dt.datetime.now(dt.UTC), history=args.history)
-        except CustomerError as exc:
-            raise _refused(exc) from None
+    _, view = _on_desk(args, lambda d: d.view(args.account, dt.datetime.now(dt.UTC),
+                                              history=args.history))
     _print_view(view)
     return 0
 
@@ -168,13 +167,7 @@ def _print_found(found: list[Found]) -> None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    require_database(config.switch.database)
-    with open_desk(config) as desk:
-        try:
-            found = desk.search(args.text, args.coalition, args.limit)
-        except CustomerError as exc:
-            raise InputError(str(exc)) from None
+    _, found = _on_desk(args, lambda d: d.search(args.text, args.coalition, args.limit))
     if not found:
         raise Failed("no customer found")
     _print_found(found)
@@ -182,13 +175,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    require_database(config.switch.database)
-    with open_desk(config) as desk:
-        try:
-            data = desk.export(args.account, dt.datetime.now(dt.UTC))
-        except CustomerError as exc:
-            raise _refused(exc) from None
+    config, data = _on_desk(args, lambda d: d.export(args.account, dt.datetime.now(dt.UTC)))
     text = json.dumps(data, ensure_ascii=False, indent=2) + "\n"
     if args.out:
         try:
@@ -207,14 +194,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 # -- link, unlink, erase ------------------------------------------------------------------------
 
 
-def cmd_link(args: argparse.Namespace) -> int:
+def _on_desk(args: argparse.Namespace, action: Callable[[Desk], T]) -> tuple[Config, T]:
+    """Run `action` on the desk of the switch's database; a refusal exits 1 or 3."""
     config = config_from(args)
     require_database(config.switch.database)
     with open_desk(config) as desk:
         try:
-            desk.link(args.account, [args.card], dt.datetime.now(dt.UTC))
+            return config, action(desk)
         except CustomerError as exc:
             raise _refused(exc) from None
+
+
+def cmd_link(args: argparse.Namespace) -> int:
+    config, _ = _on_desk(args, lambda d: d.link(args.account, [args.card],
+                                                 dt.datetime.now(dt.UTC)))
     rc = _audit(config, "link", args.account, {"card": mask_pan(args.card)})
     _reload(config, [args.card])
     print(f"card {mask_pan(args.card)} linked to account {args.account}")
@@ -222,13 +215,7 @@ def cmd_link(args: argparse.Namespace) -> int:
 
 
 def cmd_unlink(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    require_database(config.switch.database)
-    with open_desk(config) as desk:
-        try:
-            desk.unlink(args.account, args.card)
-        except CustomerError as exc:
-            raise _refused(exc) from None
+    config, _ = _on_desk(args, lambda d: d.unlink(args.account, args.card))
     rc = _audit(config, "unlink", args.account, {"card": mask_pan(args.card)})
     _reload(config, [args.card])
     print(f"card {mask_pan(args.card)} unlinked from account {args.account}")
@@ -236,14 +223,10 @@ def cmd_unlink(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
-    config = config_from(args)
-    require_database(config.switch.database)
-    with open_desk(config) as desk:
-        try:
-            done = desk.erase(args.account, dt.datetime.now(dt.UTC))
-        except CustomerError as exc:
-            raise _refused(exc) from None
-        pans = desk.pans(args.account)
+    def erase(desk: Desk) -> tuple[Erased, list[str]]:
+        return desk.erase(args.account, dt.datetime.now(dt.UTC)), desk.pans(args.account)
+
+    config, (done, pans) = _on_desk(args, erase)
     rc = _audit(config, "erase", args.account, {"pseudonym": done.pseudonym,
                                                 "consents": done.consents,
                                                 "messages": done.messages})

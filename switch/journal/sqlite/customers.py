@@ -27,8 +27,7 @@ from switch.journal.customers import (
     NewAccount,
 )
 from switch.journal.rows import JournalRow
-from switch.journal.sqlite.connect import connect
-from switch.journal.sqlite.schema import migrate
+from switch.journal.sqlite.schema import connect_migrated
 
 _COLUMNS = ("id, coalition_id, name, mobile, email, birth_date, anniversary, source, "
             "created_at, updated_at, erased_at, pseudonym")
@@ -66,13 +65,7 @@ class SqliteCustomers:
 
     @classmethod
     def open(cls, path: str | Path) -> SqliteCustomers:
-        conn = connect(path)
-        try:
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn, str(path))
+        return cls(connect_migrated(path), str(path))
 
     @property
     def location(self) -> str:

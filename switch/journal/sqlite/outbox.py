@@ -18,8 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from switch.journal.rows import OutboxRow
-from switch.journal.sqlite.connect import connect
-from switch.journal.sqlite.schema import migrate
+from switch.journal.sqlite.schema import connect_migrated
 from switch.journal.sqlite.sql import marks
 
 #: The columns `insert` takes, in order.
@@ -49,13 +48,7 @@ class SqliteOutbox:
     @classmethod
     def open(cls, path: str | Path) -> SqliteOutbox:
         """The switch's database, migrated (the messaging tables are migration 8)."""
-        conn = connect(path)
-        try:
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        return cls(conn)
+        return cls(connect_migrated(path))
 
     def close(self) -> None:
         self.conn.close()

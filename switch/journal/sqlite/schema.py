@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections.abc import Callable
+from pathlib import Path
 
 import sqlite_utils
 
@@ -214,3 +215,16 @@ def migrate(conn: sqlite3.Connection) -> int:
             raise
         version = number
     return version
+
+
+def connect_migrated(path: str | Path) -> sqlite3.Connection:
+    """A read-write connection to the switch's database, migrated to the latest schema."""
+    from switch.journal.sqlite.connect import connect
+
+    conn = connect(path)
+    try:
+        migrate(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
