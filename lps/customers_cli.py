@@ -2,7 +2,7 @@
 docs/cli.md). Every operation is `switch.customers.Desk`'s; this module reads arguments,
 prints, audits and tells a running switch to reload the profiles it changed.
 
-enroll | show | search | link | unlink | import | export | erase
+enroll | update | show | search | link | unlink | import | export | erase
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from switch.core.luhn import mask_pan
 from switch.core.mobile import mask_mobile
 from switch.core.text import TextError, parse_int
 from switch.customers import (
+    ChangeForm,
     CustomerError,
     CustomerView,
     Desk,
@@ -205,6 +206,23 @@ def _on_desk(args: argparse.Namespace, action: Callable[[Desk], T]) -> tuple[Con
             raise _refused(exc) from None
 
 
+def cmd_update(args: argparse.Namespace) -> int:
+    form = ChangeForm(name=args.name, mobile=args.mobile, email=args.email,
+                      birth_date=args.birth_date, anniversary=args.anniversary, sms=args.sms,
+                      emails=args.email_offers)
+    if form == ChangeForm():
+        raise InputError("nothing to change: give --name, --mobile, --email, --birth-date, "
+                         "--anniversary, --sms or --email-offers")
+    config, (row, pans) = _on_desk(args, lambda d: (
+        d.update(args.account, form, dt.datetime.now(dt.UTC)), d.pans(args.account)))
+    fields = [k for k in ("name", "mobile", "email", "birth_date", "anniversary", "sms",
+                          "email_offers") if getattr(args, k) is not None]
+    rc = _audit(config, "update", row.id, {"fields": fields})
+    _reload(config, pans)
+    print(f"account {row.id}: {', '.join(fields)} changed")
+    return rc
+
+
 def cmd_link(args: argparse.Namespace) -> int:
     config, _ = _on_desk(args, lambda d: d.link(args.account, [args.card],
                                                  dt.datetime.now(dt.UTC)))
@@ -257,6 +275,19 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                    help="promotional email: yes or no")
     add_config_argument(q)
     q.set_defaults(func=cmd_enroll)
+
+    q = csub.add_parser("update", help="change a customer's profile or consent")
+    q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)
+    q.add_argument("--name", help="full name (Persian with ZWNJ accepted)")
+    q.add_argument("--mobile", help="Iranian mobile, e.g. 09121234567 (Persian digits accepted)")
+    q.add_argument("--email", help="email address; an empty value removes it")
+    q.add_argument("--birth-date", help="YYYY-MM-DD or ۱۳۷۰/۰۵/۱۲ (Jalali); empty removes it")
+    q.add_argument("--anniversary", help="as --birth-date")
+    q.add_argument("--sms", type=_yes_no("--sms"), help="promotional SMS: yes or no")
+    q.add_argument("--email-offers", type=_yes_no("--email-offers"),
+                   help="promotional email: yes or no")
+    add_config_argument(q)
+    q.set_defaults(func=cmd_update)
 
     q = csub.add_parser("show", help="a customer's page: cards, points by lot, history")
     q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)

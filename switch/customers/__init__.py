@@ -11,6 +11,7 @@ from switch.customers.desk import (
     open_desk,
 )
 from switch.customers.inputs import (
+    ChangeForm,
     CustomerError,
     EnrolForm,
     InvalidValue,
@@ -23,6 +24,7 @@ from switch.customers.words import HistoryLine, in_words
 
 __all__ = [
     "CardView",
+    "ChangeForm",
     "CustomerError",
     "CustomerView",
     "Desk",

@@ -25,6 +25,7 @@ from switch.core.luhn import luhn_ok, mask_pan
 from switch.core.mobile import MobileError, mask_mobile, normalize_mobile
 from switch.core.text import TextError, is_digits, normalize_text, search_key, to_ascii_digits
 from switch.customers.inputs import (
+    ChangeForm,
     CustomerError,
     EnrolForm,
     InvalidValue,
@@ -36,6 +37,7 @@ from switch.customers.inputs import (
 from switch.customers.words import HistoryLine, in_words
 from switch.journal import JournalReader, open_customers, open_reader
 from switch.journal.customers import (
+    AccountChanges,
     AccountRow,
     CustomerConflict,
     Customers,
@@ -258,6 +260,46 @@ class Desk:
         except CustomerConflict as exc:
             raise CustomerError(str(exc)) from None
         return self.account(account)
+
+    def update(self, account_id: int, form: ChangeForm, now: dt.datetime) -> AccountRow:
+        """Change the fields typed (each validated like an enrolment, all before any is
+        written); a mobile another account holds is refused naming it."""
+        today = self.today(now)
+        name = parse_name(form.name) if form.name is not None else None
+        mobile = parse_mobile(form.mobile) if form.mobile is not None else None
+        email = parse_email(form.email) if form.email else None
+        birth = parse_typed_date(form.birth_date, "birth date", today) \
+            if form.birth_date else None
+        anniversary = parse_typed_date(form.anniversary, "anniversary", today) \
+            if form.anniversary else None
+        row = self.account(account_id)
+        if row.erased:
+            raise CustomerError(f"account {account_id} was erased")
+        if mobile is not None:
+            holder = [a for a in self.customers.by_mobile(mobile, row.coalition)
+                      if a.id != account_id]
+            if holder:
+                raise CustomerError(f"mobile {mask_mobile(mobile)} belongs to account "
+                                    f"{holder[0].id}")
+        consent: list[tuple[str, bool]] = []
+        if form.sms is not None:
+            consent.append((mobile or row.mobile or "", form.sms))
+            if not consent[-1][0]:
+                raise InvalidValue("SMS consent needs a mobile number")
+        if form.emails is not None:
+            consent.append((email or row.email or "", form.emails))
+            if not consent[-1][0]:
+                raise InvalidValue("email consent needs an email address")
+        clear = frozenset(f for f, typed in (("email", form.email),
+                                             ("birth_date", form.birth_date),
+                                             ("anniversary", form.anniversary))
+                          if typed == "")
+        try:
+            self.customers.update(account_id, AccountChanges(
+                name, mobile, email, birth, anniversary, clear, tuple(consent)), now)
+        except CustomerConflict as exc:
+            raise CustomerError(str(exc)) from None
+        return self.account(account_id)
 
     def link(self, account_id: int, pans: list[str], now: dt.datetime) -> list[str]:
         row = self.account(account_id)

@@ -13,8 +13,8 @@ from switch.core.mobile import MobileError, normalize_mobile
 from switch.core.text import TextError, normalize_text
 from switch.i18n.jalali import DateError, parse_date
 
-__all__ = ["CustomerError", "EnrolForm", "InvalidValue", "parse_email", "parse_mobile",
-           "parse_name", "parse_typed_date"]
+__all__ = ["ChangeForm", "CustomerError", "EnrolForm", "InvalidValue", "parse_email",
+           "parse_mobile", "parse_name", "parse_typed_date"]
 
 NAME_MAX = 80
 #: One `@`, no spaces, a dot in the domain: enough to catch a typo, not a full RFC 5322 parser.
@@ -81,3 +81,17 @@ class EnrolForm:
     sms: bool | None = None
     emails: bool | None = None
     source: str = "desk"
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeForm:
+    """Changes to an account as typed: None leaves a field as it is, "" empties an optional
+    one (email, birth date, anniversary)."""
+
+    name: str | None = None
+    mobile: str | None = None
+    email: str | None = None
+    birth_date: str | None = None
+    anniversary: str | None = None
+    sms: bool | None = None
+    emails: bool | None = None

@@ -216,3 +216,26 @@ def test_erase_removes_personal_data_and_keeps_the_money(
                        "--mobile", "09121234567")
     assert code == 0, err
     assert lps(capsys, "customers", "erase", "1", "--config", str(cfg))[0] == 1
+
+
+def test_update_changes_the_typed_fields_only(cfg: Path, capsys: pytest.CaptureFixture[str]
+                                              ) -> None:
+    assert lps(capsys, "customers", "enroll", "--config", str(cfg), "--name", "رضا",
+               "--mobile", "09351112222")[0] == 0
+    code, _, err = lps(capsys, "customers", "update", "2", "--mobile", "+989121234567",
+                       "--config", str(cfg))
+    assert code == 1 and "belongs to account 1" in err and "98912***4567" in err
+    code, _, err = lps(capsys, "customers", "update", "1", "--mobile", "۰۹۱۹ ۱۱۱ ۲۲۳۳",
+                       "--email", "", "--anniversary", "۱۳۹۴/۰۳/۱۱", "--sms", "no",
+                       "--config", str(cfg))
+    assert code == 0, err
+    with sqlite3.connect(load_config(cfg).switch.database) as conn:
+        row = conn.execute("SELECT name, mobile, email, birth_date, anniversary FROM accounts "
+                           "WHERE id = 1").fetchone()
+        consent = conn.execute("SELECT promotional FROM message_consent WHERE address = ?",
+                               ("989191112233",)).fetchone()
+    assert row == (NASRIN, "989191112233", None, "1991-08-03", "2015-06-01")
+    assert consent == (0,)
+    code, _, err = lps(capsys, "customers", "update", "1", "--config", str(cfg))
+    assert code == 3 and "nothing to change" in err
+    assert len(read_cli(load_config(cfg).switch.database, "customer.update", "account:1")) == 1

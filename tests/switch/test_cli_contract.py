@@ -119,6 +119,7 @@ TABLE: dict[str, tuple[list[str], list[str] | None, bool]] = {
     "messages optin": (["09121234567"], ["0912"], True),
     "customers enroll": (["--name", "ندا", "--mobile", "09121234567"],
                          ["--name", "ندا", "--mobile", "0912"], True),
+    "customers update": (["1", "--name", "ندا"], ["1", "--mobile", "0912"], True),
     "customers show": (["1"], ["first"], True),
     "customers search": (["09121234567"], ["12345"], True),
     "customers link": (["1", PAN], ["1", "abcd"], True),
