@@ -239,3 +239,20 @@ def test_update_changes_the_typed_fields_only(cfg: Path, capsys: pytest.CaptureF
     code, _, err = lps(capsys, "customers", "update", "1", "--config", str(cfg))
     assert code == 3 and "nothing to change" in err
     assert len(read_cli(load_config(cfg).switch.database, "customer.update", "account:1")) == 1
+
+
+@pytest.mark.parametrize("typed", ["%", "_", "\\", "نسرین%"])
+def test_search_wildcards_are_plain_characters(cfg: Path, typed: str,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = lps(capsys, "customers", "search", typed, "--config", str(cfg))
+    assert code == 1 and out == ""
+
+
+def test_a_name_with_control_characters_or_bidi_overrides_is_refused(
+        cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("ندا\x07", "ندا\u202eاحمدی", ""):
+        code, _, err = lps(capsys, "customers", "enroll", "--config", str(cfg), "--name", name,
+                           "--mobile", "09351112222")
+        assert code == 3 and err.startswith("lps customers enroll: ") and err.count("\n") == 1
+    with sqlite3.connect(load_config(cfg).switch.database) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM accounts").fetchone() == (1,)
