@@ -219,7 +219,7 @@ SAMPLE: tuple[Mutant, ...] = (
            (f"{REV}::test_a_reversal_undoes_on_the_original_card_across_a_restart",),
            "a repeated reversal undoes its original again"),
     Mutant("reversal-of-another-card", REVERSAL,
-           "    if req.pan != original.pan:\n        return \"card (DE2/DE35)\"\n",
+           "    if pan != original.pan:\n        return \"card (DE2/DE35/DE48 MB)\"\n",
            "",
            (f"{REV}::test_a_reversal_naming_another_card_is_declined_and_changes_nothing",),
            "a reversal naming another card than its original undoes the original"),
