@@ -68,7 +68,7 @@ def mismatch(req: Request, original: Entry, pan: str) -> str:
     """What of the reversal disagrees with its original ("" when it matches); never the PAN.
     `pan`: the card the reversal names (for DE48 `MB`, its account's virtual card)."""
     if pan != original.pan:
-        return "card (DE2/DE35/DE48 MB)"
+        return "card (DE48 MB)" if req.mobile else "card (DE2/DE35)"
     if req.amount != original.amount:
         return "amount (DE4; partial reversals are not supported)"
     if req.pc != original.pc:

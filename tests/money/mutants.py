@@ -219,7 +219,8 @@ SAMPLE: tuple[Mutant, ...] = (
            (f"{REV}::test_a_reversal_undoes_on_the_original_card_across_a_restart",),
            "a repeated reversal undoes its original again"),
     Mutant("reversal-of-another-card", REVERSAL,
-           "    if pan != original.pan:\n        return \"card (DE2/DE35/DE48 MB)\"\n",
+           "    if pan != original.pan:\n        return \"card (DE48 MB)\" if req.mobile else "
+           "\"card (DE2/DE35)\"\n",
            "",
            (f"{REV}::test_a_reversal_naming_another_card_is_declined_and_changes_nothing",),
            "a reversal naming another card than its original undoes the original"),
