@@ -14,6 +14,7 @@ committed; the reply leaves only after the commit (docs/switch.md, "Durability a
 
 from __future__ import annotations
 
+from switch.core.catalog import Catalog
 from switch.core.codes import Kind
 from switch.core.entries import Entry
 from switch.core.ledger import breach_of, sums
@@ -50,6 +51,9 @@ def apply(state: State, decision: Decision) -> None:
         state.tombstones[ch.tombstone] = ch.journal_id
     if ch.totals is not None:
         state.totals[ch.totals[0]] = ch.totals[1]
+    if ch.programs is not None:
+        state.config, state.rules = ch.programs.config, ch.programs.rules
+        state.program_version = ch.programs.version
     if ch.lots_upto is not None:
         state.next_lot_id = ch.lots_upto
     if ch.journal_id is not None and entry is not None:
@@ -100,6 +104,8 @@ def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -
         known = state.remembered(key)
         if known is None or known.journal_id != record.journal_id or known.reversed:
             raise AssertionError(f"#{record.journal_id} is not a remembered, unreversed original")
+    if ch.programs is not None:
+        _check_programs(state, ch.programs.config, ch.programs.version)
     if ch.totals is not None:
         limits = state.limits
         values = ch.totals[1].as_tuple()
@@ -139,6 +145,18 @@ def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:
         for move in entry.lot_deltas:
             if move.delta < 0 and move.lot.remaining < 0:
                 raise AssertionError(f"lot {move.lot_id} taken below zero by a {entry.kind}")
+
+
+def _check_programs(state: State, config: Catalog, version: int) -> None:
+    """New programs change programs only: the stores, terminals and switch settings stay."""
+    if version != state.program_version + 1:
+        raise AssertionError(f"program version {version} does not follow "
+                             f"{state.program_version}")
+    old = state.config
+    if config.switch != old.switch or set(config.stores) != set(old.stores) \
+            or set(config.terminals) != set(old.terminals) \
+            or set(config.coalitions) != set(old.coalitions):
+        raise AssertionError("new programs would change more than the programs")
 
 
 def _checked_sums(lots: list[Lot], pan: str, kind: str) -> tuple[int, int]:

@@ -127,11 +127,17 @@ def available_points(card: Card, day: dt.date) -> int:
     )
 
 
-def spendable_purse(config: Catalog, card: Card, store: Store) -> list[Lot]:
-    """Purse lots spendable at `store`: its own, and those of coalition-wide purses."""
+def spendable_purse(config: Catalog, card: Card, store: Store, day: dt.date) -> list[Lot]:
+    """Purse lots spendable at `store` on business day `day`: its own, those of coalition-wide
+    purses, and every lot of a gift card (docs/programs.md "Gift cards"); a lot is not
+    spendable from its `expires_on` on (only gift-card lots expire)."""
+    coalition = config.coalitions.get(card.coalition)
+    gift = coalition is not None and coalition.is_gift_card(card.pan)
     out = []
     for lot in card.purse:
-        if lot.store == store.id:
+        if lot.expires_on is not None and lot.expires_on <= day:
+            continue
+        if gift or lot.store == store.id:
             out.append(lot)
             continue
         issuer = config.stores.get(lot.store)

@@ -11,6 +11,7 @@ journaled (`handle` in tests); a state recovered from a journal must be given th
 
 from __future__ import annotations
 
+from switch.core import coupon
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
@@ -59,9 +60,12 @@ def needs(state: State, req: Request) -> Needs:
         if jid is not None and jid not in state.uncommitted:
             earn = jid
     totals = _uncached(state, req.tid, req.batch) if req.pc in _COUNTED_PCS else None
-    if not (mac or pin or earn or totals):
+    # A coupon is always read: its state may have changed in the journal since (moves still
+    # in memory are replayed over it, switch/core/coupon.py).
+    wanted = coupon.need(req) if req.pc == PC.REDEEM and coupon.CODE_TAG in req.tags else None
+    if not (mac or pin or earn or totals or wanted):
         return NOTHING
-    return Needs(mac=mac, pin=pin, earn=earn, totals=totals)
+    return Needs(mac=mac, pin=pin, earn=earn, totals=totals, coupon=wanted)
 
 
 def earn_id(req: Request) -> int | None:

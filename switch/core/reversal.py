@@ -12,6 +12,7 @@ late, is declined `05` with no effect.
 
 from __future__ import annotations
 
+from switch.core import coupon
 from switch.core.codes import CREDIT_PCS, DEBIT_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.ledger import CardEdit
@@ -59,8 +60,11 @@ def decide(ctx: Context) -> Decision:
                         credit=original.pc in CREDIT_PCS, reversal=True, amount=original.amount)
         if counted is None:
             return decline(ctx, entry, RC.OVER_LIMIT, reason="the batch's totals would overflow")
-    return approve(ctx, entry, edit, {}, counted=counted,
-                   reversed_=(req.original_txn_key, record.reversed_now()))
+    decision = approve(ctx, entry, edit, {}, counted=counted,
+                       reversed_=(req.original_txn_key, record.reversed_now()))
+    if entry.response_code == RC.APPROVED:
+        entry.coupon = coupon.release(original)  # a coupon used by it is free again
+    return decision
 
 
 def mismatch(req: Request, original: Entry) -> str:
