@@ -134,6 +134,9 @@ class Coalition:
     coupons: CouponRules = field(default_factory=lambda: CouponRules())
     #: The gift-card BIN range and its expiry (`[coalition.X.gift_cards]`), None: no gift cards.
     gift_cards: GiftCards | None = None
+    #: How the console shows this coalition's amounts: "rial" or "toman" (ten rials). Display
+    #: only: every amount stays an integer of rials (docs/console.md "Languages, dates, money").
+    display_currency: str = "rial"
 
     def is_gift_card(self, pan: str) -> bool:
         """Whether `pan` is in this coalition's gift-card BIN range (docs/programs.md)."""
