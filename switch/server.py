@@ -29,12 +29,16 @@ from switch.config import Config, HostPort
 from switch.connection import Connection
 from switch.core import Decision, Entry, apply, journaled, prune
 from switch.core.admin import AdminError, decide_adjust, decide_card_command, decide_profile
+from switch.core.coupon import decide_void
 from switch.core.luhn import redact
+from switch.core.program_change import decide_programs
 from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
+from switch.core.rewards import CouponFacts, CouponNeed
 from switch.core.rules import RuleBook
 from switch.journal import JournalError, open_journal, open_reader
 from switch.metrics import Metrics
+from switch.reload import ReloadRefused, first_version, read_new_programs
 from switch.security import (
     SECURITY_COMMANDS,
     event_counter,
@@ -71,6 +75,8 @@ class Switch:
         self._lock_fd: int | None = None
         self._gc_thresholds = gc.get_threshold()
         self._tasks: list[asyncio.Task[None]] = []
+        #: The SHA-256 of the programs in force (switch/config/versions.py).
+        self.program_digest = ""
 
     @property
     def database(self) -> Path:
@@ -85,6 +91,7 @@ class Switch:
         started = time.perf_counter()
         self.journal = open_journal(self.database)
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
+        self._record_programs()
         rep = self.journal.report
         log.info(kv("recovered", database=self.database, cards=rep.cards, lots=rep.lots,
                     transactions=rep.transactions, journal=rep.journal_entries,
@@ -127,6 +134,51 @@ class Switch:
         if cfg.metrics is not None:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
+
+    def _record_programs(self) -> None:
+        """The file's programs as a version: the one in force when they are the newest
+        recorded, else the next one (docs/programs.md, "Changing programs while the switch
+        runs")."""
+        latest = self.journal.program_version()
+        first = first_version(self.config, latest)
+        if first is not None:
+            self.journal.record_programs(first, dt.datetime.now(dt.UTC))
+            self.state.program_version = first.version
+            latest = first
+        assert latest is not None
+        self.program_digest = latest.digest
+        log.info(kv("programs", version=latest.version, digest=latest.digest[:12]))
+
+    async def reload_programs(self) -> dict[str, Any]:
+        """`lps programs reload` and SIGHUP: the file's programs as the next version, taking
+        effect between two decisions, or the reason they are refused (nothing changed)."""
+        await self.in_order()
+        try:
+            new = read_new_programs(self.config, self.program_digest)
+        except ReloadRefused as exc:
+            log.warning(kv("reload_refused", version=self.state.program_version, reason=exc))
+            return {"ok": False, "error": str(exc)}
+        rules = program_rules(new.config)
+        await self.in_order()  # the check above read a file: decide against a settled state
+        decision = decide_programs(self.state, new.config, rules, new.digest, self.config.path,
+                                   new.document, dt.datetime.now(dt.UTC))
+        await self._apply_and_commit(decision)
+        self.config, self.rules, self.program_digest = new.config, rules, new.digest
+        log.info(kv("programs_reloaded", version=self.state.program_version,
+                    digest=new.digest[:12]))
+        return {"ok": True, "version": self.state.program_version}
+
+    async def _apply_and_commit(self, decision: Decision) -> None:
+        """Apply an operator's decision and wait until its entries are committed."""
+        try:
+            apply(self.state, decision)
+        except AssertionError as exc:
+            self.fail(f"invariant broken applying a command: {redact(str(exc))}")
+            raise SwitchStopped(self.failure or "") from None
+        if decision.entries:
+            done = asyncio.Event()
+            self.writer.submit(decision.entries, Outgoing(None, committed=done))
+            await done.wait()
 
     def committed(self, entries: list[Entry], outs: list[Outgoing]) -> None:
         """A batch is durable: decisions read its entries from the journal from now on, and
@@ -212,22 +264,10 @@ class Switch:
         try:
             line = await reader.readline()
             req = json.loads(line)
-            await self.in_order()
-            try:
-                decision = self._admin_decision(req, dt.datetime.now(dt.UTC))
-            except AdminError as exc:
-                reply = {"ok": False, "error": str(exc)}
+            if req.get("cmd") == "reload":
+                reply = await self.reload_programs()
             else:
-                try:
-                    apply(self.state, decision)
-                except AssertionError as exc:
-                    self.fail(f"invariant broken applying a command: {redact(str(exc))}")
-                    raise SwitchStopped(self.failure or "") from None
-                if decision.entries:
-                    done = asyncio.Event()
-                    self.writer.submit(decision.entries, Outgoing(None, committed=done))
-                    await done.wait()
-                reply = {"ok": True}
+                reply = await self._admin_command(req)
         except (ValueError, KeyError, TypeError, SwitchStopped) as exc:
             reply = {"ok": False, "error": f"bad admin request: {redact(str(exc))}"}
         writer.write(json.dumps(reply).encode() + b"\n")
@@ -235,8 +275,21 @@ class Switch:
             await writer.drain()
         writer.close()
 
+    async def _admin_command(self, req: dict[str, Any]) -> dict[str, Any]:
+        await self.in_order()
+        try:
+            decision = self._admin_decision(req, dt.datetime.now(dt.UTC))
+        except AdminError as exc:
+            return {"ok": False, "error": str(exc)}
+        await self._apply_and_commit(decision)
+        return {"ok": True}
+
     def _admin_decision(self, req: dict[str, Any], now: dt.datetime) -> Decision:
         cmd = req.get("cmd")
+        if cmd == "coupon_void":
+            digest = str(req["digest"])
+            return decide_void(self.state, CouponNeed(digest), self._read_coupon(digest), now,
+                               str(req.get("by", "")))
         if cmd == "profile":
             return decide_profile(self.state, req["pan"], self._read_profile(req["pan"]))
         if cmd in SECURITY_COMMANDS:
@@ -261,6 +314,15 @@ class Switch:
         if profile is None:
             raise AdminError("no customer profile is stored for this card")
         return profile
+
+    def _read_coupon(self, digest: str) -> CouponFacts | None:
+        """A coupon as committed, on a short-lived reader (as `_read_profile`)."""
+        reader = open_reader(self.database)
+        try:
+            record = reader.coupon(digest)
+        finally:
+            reader.close()
+        return None if record is None else CouponFacts(record.terms, record.state)
 
     async def stop(self) -> None:
         """Graceful: stop accepting, finish and commit what is in flight, then close."""
@@ -389,6 +451,14 @@ async def serve(config: Config, rules: RuleBook | None = None,
     stop_requested = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
+    reloads: set[asyncio.Task[dict[str, Any]]] = set()
+
+    def reload_on_signal() -> None:
+        task = loop.create_task(switch.reload_programs())  # its outcome is logged
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     if ready is not None:
         ready(switch)
     waiter = asyncio.create_task(stop_requested.wait())
