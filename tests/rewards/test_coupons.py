@@ -14,6 +14,7 @@ import pytest
 from switch.core import coupon_code
 from switch.core.catalog import AT_ISSUER, CouponRules
 from switch.core.coupon import decide_void
+from switch.core.facts import Needs
 from switch.core.rewards import CouponFacts, CouponNeed
 from tests.rewards.support import (
     BOOKS,
@@ -169,7 +170,7 @@ def test_per_customer_limit_counts_the_cards_coupons_of_that_issue(sw: Journaled
 def test_a_void_coupon_is_declined_62(sw: Journaled) -> None:
     [code] = issue(sw.store, terms(amount=1_000))
     need = CouponNeed(coupon_code.digest(code))
-    facts = sw.store.fetch(dataclasses.replace(_needs(), coupon=need)).coupon(need)
+    facts = sw.store.fetch(Needs(coupon=need)).coupon(need)
     assert isinstance(facts, CouponFacts)
     decision = decide_void(sw.state, need, facts, NOW, "tester")
     sw.store.append(decision.entries)
@@ -179,12 +180,6 @@ def test_a_void_coupon_is_declined_62(sw: Journaled) -> None:
     journaled(sw.state, decision.entries)
     assert sw.rc(redeem_coupon(T1, 1, card(1), code, 5_000)) == "62"
     assert state_of(sw, code)[0] == "void"
-
-
-def _needs():  # type: ignore[no-untyped-def]
-    from switch.core.facts import Needs
-
-    return Needs()
 
 
 def test_a_store_coupon_at_another_store_follows_the_coalitions_rule(tmp_path: Path) -> None:
