@@ -45,6 +45,9 @@ def terms_from_args(config: Config, args: argparse.Namespace, today: dt.date) ->
             raise InputError(f"--coalition {args.coalition!r}: no such coalition in "
                              f"{config.path}")
         coalition, issuer = args.coalition, ""
+        if config.coalitions[coalition].operator is None:
+            raise InputError(f"--coalition {coalition}: its operator pays a coalition's coupons "
+                             "and the coalition has no [operator] table; issue a --store coupon")
     if args.amount is None and args.percent is None:
         raise InputError("name the discount: --percent P or --amount A")
     if args.max_discount is not None and args.percent is None:

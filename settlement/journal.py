@@ -46,6 +46,7 @@ from settlement.records import (
     SettlementError,
     Totals,
 )
+from settlement.rewards import CouponMove, GiftLot
 from settlement.tiers import Downgrade
 from switch.journal import JournalError, JournalReader, open_reader
 
@@ -220,6 +221,23 @@ class Journal:
                                   c.terminal, c.switch, tuple(sorted(txns + revs,
                                                                      key=lambda r: r.id))))
         return out
+
+    def coupon_moves(self, day: dt.date) -> Iterator[CouponMove]:
+        """The day's coupon redemptions and releases, in journal order."""
+        span = self.bounds(day)
+        if span is None:
+            return
+        for lo, hi in windows(*span):
+            for jid, issue, coalition, issuer, store, discount in self.reader.coupon_moves(lo,
+                                                                                           hi):
+                yield CouponMove(jid, issue, coalition, issuer, store, discount)
+
+    def gift_lots(self, day: dt.date) -> Iterator[GiftLot]:
+        """Gift-card lots unusable on `day` (lapsing that day, or lapsed and touched that day
+        by a reversal or a return), as `lots_due` reads points lots."""
+        for lid, store, coalition, expires, before, after in self.reader.gift_lots_due(
+                day, NOT_TOUCHING_LAPSED):
+            yield GiftLot(LotExpiry(lid, store, expires, before, after), coalition)
 
     def downgrades(self, day: dt.date,
                    coalitions: Mapping[str, Any] | None) -> list[Downgrade]:
@@ -422,6 +440,15 @@ def settle_journal(
 ) -> Any:
     """Feed and finish a day from the journal (the production path)."""
     scan = journal.feed(book, progress, workers)
+    book.add_coupons(journal.coupon_moves(book.day))
+    policy = gift_policy(coalitions)
     return book.finish(journal.lots_due(book.day, scan),
                        journal.batch_closes(book.day, lookback, scan, workers),
-                       journal.downgrades(book.day, coalitions))
+                       journal.downgrades(book.day, coalitions),
+                       journal.gift_lots(book.day) if policy else (), policy)
+
+
+def gift_policy(coalitions: Mapping[str, Any] | None) -> dict[str, str]:
+    """Coalition -> who keeps lapsed gift-card value, for those with gift cards."""
+    return {cid: c.gift_cards.breakage for cid, c in (coalitions or {}).items()
+            if getattr(c, "gift_cards", None) is not None}

@@ -2,7 +2,7 @@
 
 A code is 15 random symbols of Crockford's base 32 (the digits and the letters without I, L, O
 and U, which are read as 1, 1, 0 or are left out) and one check symbol, 16 in all, written in
-groups of four: `7KQ4-M2XD-9PTR-W3HZ` (docs/programs.md "Coupons"). 75 random bits: a guess at
+groups of four: `7KQ4-M2XD-9PTR-W3HF` (docs/programs.md "Coupons"). 75 random bits: a guess at
 the till hits one of a million live codes once in 3.8 * 10^16 tries.
 
 The check symbol is the Damm algorithm's (as python-stdnum's `damm`, which only takes decimal
@@ -86,7 +86,7 @@ def digest(code: str) -> str:
 
 
 def display(code: str) -> str:
-    """The code in groups of four, as printed: `7KQ4-M2XD-9PTR-W3HZ`."""
+    """The code in groups of four, as printed: `7KQ4-M2XD-9PTR-W3HF`."""
     return "-".join(code[i:i + 4] for i in range(0, len(code), 4))
 
 
