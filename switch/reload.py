@@ -10,12 +10,16 @@ need a restart) or when its programs are the version in force already.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from switch.config import Config, ConfigError, load_config, versions
 from switch.core.rewards import ProgramVersion
+from switch.core.state import State
+from switch.journal import Journal
 
-__all__ = ["NewPrograms", "ReloadRefused", "first_version", "read_new_programs"]
+__all__ = ["NewPrograms", "ReloadRefused", "first_version", "read_new_programs",
+           "record_at_start"]
 
 
 class ReloadRefused(Exception):
@@ -57,3 +61,16 @@ def first_version(config: Config, latest: ProgramVersion | None) -> ProgramVersi
     if latest is not None and latest.digest == digest:
         return None
     return ProgramVersion((latest.version if latest else 0) + 1, digest, config.path, document)
+
+
+def record_at_start(journal: Journal, config: Config, state: State) -> ProgramVersion:
+    """The file's programs as the version in force at a start: the newest recorded when they
+    are its, else recorded now as the next one (`state.program_version` set to it)."""
+    latest = journal.program_version()
+    first = first_version(config, latest)
+    if first is None:
+        assert latest is not None
+        return latest
+    journal.record_programs(first, dt.datetime.now(dt.UTC))
+    state.program_version = first.version
+    return first

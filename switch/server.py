@@ -3,8 +3,13 @@
 The path of one request is in switch/connection.py (`Connection.on_frame`); the group commit
 in switch/writer.py. `Switch` holds them together: it recovers the state from the journal,
 opens the listeners, runs the writer and the housekeeping tasks, takes operator commands on
-its admin socket (decided and applied like requests, in order with them) and stops, gracefully
-or on a commit error (fail-stop: nothing further is answered; a restart recovers).
+its admin socket (decided and applied like requests, in order with them), reloads its programs
+(`lps programs reload`, SIGHUP: switch/reload.py) and stops, gracefully or on a commit error
+(fail-stop: nothing further is answered; a restart recovers).
+
+One module, past 400 lines, on purpose: start, the operator's commands and stop share the
+switch's tasks and state, and their order (recover, listen, stop taking, drain, close) is what
+makes a stop graceful; each step's work is in the modules it calls.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ from switch.core.rewards import CouponFacts, CouponNeed
 from switch.core.rules import RuleBook
 from switch.journal import JournalError, open_journal, open_reader
 from switch.metrics import Metrics
-from switch.reload import ReloadRefused, first_version, read_new_programs
+from switch.reload import ReloadRefused, read_new_programs, record_at_start
 from switch.security import (
     SECURITY_COMMANDS,
     event_counter,
@@ -91,11 +96,12 @@ class Switch:
         started = time.perf_counter()
         self.journal = open_journal(self.database)
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
-        self._record_programs()
+        version = record_at_start(self.journal, self.config, self.state)
+        self.program_digest = version.digest
         rep = self.journal.report
         log.info(kv("recovered", database=self.database, cards=rep.cards, lots=rep.lots,
                     transactions=rep.transactions, journal=rep.journal_entries,
-                    seconds=f"{time.perf_counter() - started:.3f}"))
+                    programs=version.version, seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))
         try:
             self.security = open_security(self.config, self.journal.security_rows(),
@@ -134,20 +140,6 @@ class Switch:
         if cfg.metrics is not None:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
-
-    def _record_programs(self) -> None:
-        """The file's programs as a version: the one in force when they are the newest
-        recorded, else the next one (docs/programs.md, "Changing programs while the switch
-        runs")."""
-        latest = self.journal.program_version()
-        first = first_version(self.config, latest)
-        if first is not None:
-            self.journal.record_programs(first, dt.datetime.now(dt.UTC))
-            self.state.program_version = first.version
-            latest = first
-        assert latest is not None
-        self.program_digest = latest.digest
-        log.info(kv("programs", version=latest.version, digest=latest.digest[:12]))
 
     async def reload_programs(self) -> dict[str, Any]:
         """`lps programs reload` and SIGHUP: the file's programs as the next version, taking
