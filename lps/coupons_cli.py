@@ -191,15 +191,10 @@ def _void_stopped(config: Config, digest: str, by: str) -> None:
     """A void straight into the journal of a switch that is not running."""
     from switch.core.admin import AdminError
     from switch.core.coupon import decide_void
-    from switch.core.rewards import CouponFacts
-    from switch.journal import open_journal, open_reader
+    from switch.journal import open_journal
+    from switch.server import read_coupon
 
-    reader = open_reader(config.switch.database)
-    try:
-        record = reader.coupon(digest)
-    finally:
-        reader.close()
-    found = None if record is None else CouponFacts(record.terms, record.state)
+    found = read_coupon(config.switch.database, digest)
     journal = open_journal(config.switch.database)
     try:
         now = dt.datetime.now(dt.UTC)

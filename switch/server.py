@@ -54,7 +54,7 @@ from switch.security.admin import decide_security_command
 from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 __all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",
-           "release_lock", "serve", "take_lock", "tune_gc", "untune_gc"]
+           "read_coupon", "release_lock", "serve", "take_lock", "tune_gc", "untune_gc"]
 
 log = logging.getLogger("lps.switch")
 
@@ -280,8 +280,8 @@ class Switch:
         cmd = req.get("cmd")
         if cmd == "coupon_void":
             digest = str(req["digest"])
-            return decide_void(self.state, CouponNeed(digest), self._read_coupon(digest), now,
-                               str(req.get("by", "")))
+            found = read_coupon(self.database, digest)
+            return decide_void(self.state, CouponNeed(digest), found, now, str(req.get("by", "")))
         if cmd == "profile":
             return decide_profile(self.state, req["pan"], self._read_profile(req["pan"]))
         if cmd in SECURITY_COMMANDS:
@@ -306,15 +306,6 @@ class Switch:
         if profile is None:
             raise AdminError("no customer profile is stored for this card")
         return profile
-
-    def _read_coupon(self, digest: str) -> CouponFacts | None:
-        """A coupon as committed, on a short-lived reader (as `_read_profile`)."""
-        reader = open_reader(self.database)
-        try:
-            record = reader.coupon(digest)
-        finally:
-            reader.close()
-        return None if record is None else CouponFacts(record.terms, record.state)
 
     async def stop(self) -> None:
         """Graceful: stop accepting, finish and commit what is in flight, then close."""
@@ -383,6 +374,17 @@ def untune_gc(thresholds: tuple[int, int, int]) -> None:
     """Leave the process's collector as `tune_gc` found it (switches started in tests)."""
     gc.unfreeze()
     gc.set_threshold(*thresholds)
+
+
+def read_coupon(database: Path, digest: str) -> CouponFacts | None:
+    """A coupon as committed, on a short-lived reader (the writer's connection stays the
+    writer thread's); None: no such code."""
+    reader = open_reader(database)
+    try:
+        record = reader.coupon(digest)
+    finally:
+        reader.close()
+    return None if record is None else CouponFacts(record.terms, record.state)
 
 
 def admin_socket_path(database: Path) -> Path:

@@ -9,10 +9,9 @@ import sqlite3
 from collections.abc import Collection, Iterator
 from typing import Any
 
-from switch.core.codes import sql_list
 from switch.journal.rows import CouponRecord
 from switch.journal.sqlite import coupons
-from switch.journal.sqlite.days import CHUNK
+from switch.journal.sqlite.days import CHUNK, due_lots_sql
 from switch.journal.sqlite.sql import SV
 
 
@@ -41,25 +40,7 @@ class RewardReads:
         day, or lapsed and moved by one of its rows of a kind not in `skip_kinds`: (lot,
         seller, coalition, expiry, remaining at the end of the day before, at the end of
         `day`), each being now's less what later days moved."""
-        others = sql_list(skip_kinds) if skip_kinds else "('')"
-        sql = f"""
-        WITH later AS (
-            SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m
-              ON m.journal_id = j.id
-            WHERE j.business_day > :d AND m.kind = {SV} AND j.kind NOT IN {others}
-            GROUP BY m.lot_id),
-        today AS (
-            SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m
-              ON m.journal_id = j.id
-            WHERE j.business_day = :d AND m.kind = {SV} AND j.kind NOT IN {others}
-            GROUP BY m.lot_id)
-        SELECT l.id, l.store_id, l.coalition_id, l.expires_on,
-               l.remaining - ifnull(later.s, 0) - ifnull(today.s, 0),
-               l.remaining - ifnull(later.s, 0)
-        FROM lots l LEFT JOIN later ON later.lot_id = l.id LEFT JOIN today ON today.lot_id = l.id
-        WHERE l.kind = {SV} AND l.expires_on IS NOT NULL AND l.expires_on <= :d
-          AND (l.expires_on = :d OR today.lot_id IS NOT NULL)
-        ORDER BY l.id"""
+        sql = due_lots_sql(SV, skip_kinds, "l.store_id, l.coalition_id, l.expires_on")
         cur = self.conn.execute(sql, {"d": day.isoformat()})
         while rows := cur.fetchmany(CHUNK):
             for lid, store, coalition, expires, before, after in rows:
