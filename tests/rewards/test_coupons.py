@@ -204,3 +204,39 @@ def test_a_store_coupon_at_another_store_follows_the_coalitions_rule(tmp_path: P
         assert sw.rc(redeem_coupon(T2, 2, card(1), c, 5_000)) == "00"
     finally:
         sw.close()
+
+
+def test_decisions_in_one_group_commit_see_each_others_coupon_moves(sw: Journaled) -> None:
+    """The moves decided but not committed yet are replayed over what the journal holds
+    (switch/core/coupon.py): a second use in the same group commit is declined, a reversal
+    in it gives the coupon back, and the card's limit counts them."""
+    from switch.core import handle, journaled
+
+    [code] = issue(sw.store, terms(amount=1_000))
+    a, b = issue(sw.store, terms(amount=1_000, per_customer=1), 2)
+    first = redeem_coupon(T1, 1, card(1), code, 5_000)
+    batch = [
+        (first, "00"),
+        (redeem_coupon(T2, 2, card(2), code, 5_000), "05"),
+        (reversal(first, 3), "00"),
+        (redeem_coupon(T2, 4, card(2), code, 5_000), "00"),
+        (redeem_coupon(T1, 5, card(3), a, 5_000), "00"),
+        (redeem_coupon(T1, 6, card(3), b, 5_000), "65"),
+    ]
+    pending = []
+    for msg, rc in batch:
+        d = handle(sw.state, msg, NOW, fetch=sw.store.fetch)
+        assert d.response is not None and d.response.text(39) == rc
+        pending += d.entries
+    sw.store.append(pending)
+    journaled(sw.state, pending)
+    assert state_of(sw, code)[1] == pending[3].id
+    sw.restart()
+    assert sw.rc(redeem_coupon(T1, 7, card(4), code, 5_000)) == "05"
+
+
+@pytest.mark.parametrize("typed", ["A" * 999, "\x00" * 16, "😀" * 16, "۱" * 16, "' OR 1=1 --"])
+def test_hostile_codes_are_declined_14_and_change_nothing(sw: Journaled, typed: str) -> None:
+    d = sw.send(redeem_coupon(T1, 1, card(1), typed, 5_000))
+    assert d.response is not None and d.response.text(39) in ("14", "30")
+    assert moves(sw) == 0
