@@ -36,16 +36,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_target(kind: str, loop: str, workdir: Path, terminals: int) -> tuple[
-        subprocess.Popen[bytes], int]:
+def serve_command(root: Path) -> list[str]:
+    """How the checkout at `root` starts its switch: its own virtualenv's Python (this one's
+    for this checkout) and its `serve` command, in lps/cli.py or, in older trees, switch/cli.py."""
+    python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
+    module = "lps.cli" if (root / "lps" / "cli.py").exists() else "switch.cli"
+    return [python, "-m", module, "serve"]
+
+
+def start_target(kind: str, loop: str, workdir: Path, terminals: int,
+                 root: Path = ROOT) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     if kind == "echo":
         cmd = [sys.executable, "-m", "benches.loadgen.echo", "--port", str(port), "--loop", loop]
+        root = ROOT
     else:
-        config = write_config(workdir, port, terminals)
-        cmd = [sys.executable, "-m", "lps.cli", "serve", "--config", str(config),
-               "--loop", loop, "--log-level", "WARNING"]
-    proc = subprocess.Popen(cmd, cwd=ROOT)
+        config = write_config(workdir, port, terminals, root)
+        cmd = [*serve_command(root), "--config", str(config), "--loop", loop,
+               "--log-level", "WARNING"]
+    proc = subprocess.Popen(cmd, cwd=root)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -201,7 +210,7 @@ def prime(port: int, args: argparse.Namespace) -> None:
 
 def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lps-loadgen-"))
-    proc, port = start_target(target, args.loop, workdir, args.connections)
+    proc, port = start_target(target, args.loop, workdir, args.connections, args.switch_root)
     try:
         if target == "switch":
             prime(port, args)
@@ -251,7 +260,11 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="load generator processes")
     p.add_argument("--cards", type=int, default=2000)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument("--switch-root", type=Path, default=ROOT,
+                   help="run the switch of another checkout (with its own .venv), e.g. a "
+                        "worktree of an older commit, to compare before and after in one session")
     args = p.parse_args()
+    args.switch_root = args.switch_root.resolve()
     targets = ("switch", "echo") if args.target == "both" else (args.target,)
     rows = [run_once(t, args) for t in targets]
     for row in rows:

@@ -18,9 +18,10 @@ ROOT = Path(__file__).resolve().parents[2]
 STORES = ("STORE0000000001", "STORE0000000002", "STORE0000000003")
 
 
-def write_config(workdir: Path, port: int, terminals: int) -> Path:
-    """The example configuration with `terminals` terminals spread over its three stores."""
-    text = (ROOT / "examples" / "lps.toml").read_text()
+def write_config(workdir: Path, port: int, terminals: int, root: Path = ROOT) -> Path:
+    """The example configuration of the checkout at `root` with `terminals` terminals spread
+    over its three stores."""
+    text = (root / "examples" / "lps.toml").read_text()
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
     text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
