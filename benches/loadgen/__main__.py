@@ -228,7 +228,12 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
         cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, True) - loop0
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:  # the figures are taken: do not lose them to a slow stop
+            print(f"{target} target still running 120 s after SIGTERM: killed", file=sys.stderr)
+            proc.kill()
+            proc.wait()
     lat = sorted(x for r in results for x in r["latencies"])
     elapsed = max(r["elapsed"] for r in results)
     answers = sum(r["answers"] for r in results)
