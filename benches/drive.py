@@ -196,11 +196,12 @@ def main() -> None:
     args = p.parse_args()
     args.pregen = max(args.pregen, args.answers)
     install_event_loop(args.loop == "uvloop")
-    workdir = Path(tempfile.mkdtemp(prefix="lps-drive-"))
-    started = time.perf_counter()
-    result = asyncio.run(run(args, workdir))
-    result["wall_s"] = round(time.perf_counter() - started, 1)
-    result["response_codes"] = approvals(workdir / "lps.db")
+    with tempfile.TemporaryDirectory(prefix="lps-drive-") as tmp:
+        workdir = Path(tmp)
+        started = time.perf_counter()
+        result = asyncio.run(run(args, workdir))
+        result["wall_s"] = round(time.perf_counter() - started, 1)
+        result["response_codes"] = approvals(workdir / "lps.db")
     print(json.dumps(result))
 
 

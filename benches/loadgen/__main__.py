@@ -17,6 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -234,6 +235,7 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
             print(f"{target} target still running 120 s after SIGTERM: killed", file=sys.stderr)
             proc.kill()
             proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
     lat = sorted(x for r in results for x in r["latencies"])
     elapsed = max(r["elapsed"] for r in results)
     answers = sum(r["answers"] for r in results)
