@@ -28,6 +28,7 @@ from switch.core.protocol import (
     Lps87,
     answerable,
     echoable,
+    well_formed,
 )
 from switch.core.text import is_digits
 
@@ -182,6 +183,9 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
                 raise _FormatError("DE2 or DE35 is mandatory")
         elif need not in fields:
             raise _FormatError(f"DE{need} is mandatory in {mti}")
+    for number, value in fields.items():  # every field, read by the core or not
+        if not well_formed(number, value):
+            raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
     _digits(msg, 7, 10)
     tags = _NO_TAGS
     if 48 in fields:

@@ -1,0 +1,43 @@
+"""What the hostile simulation found (tests/switch/test_hostile.py), one minimal case each.
+
+Every test decides through the core and the SQLite journal the way the switch does
+(`Journaled`) and ends with a restart that must give back the state the switch had.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.switch.journaled import Journaled
+from tests.switch.support import T1, card, earn, request, sign_on
+
+A = card(71)
+
+
+@pytest.mark.parametrize(("number", "value"), [
+    (49, "\u06f3\u06f6\u06f4"),          # Persian digits
+    (22, "\u0660\u0665\u0661"),          # Arabic-Indic
+    (25, "\uff10\uff10"),                # full-width
+    (12, "10101\u00b2"),                 # a superscript
+    (13, "112\u00b3"),
+    (22, "05"),                          # n 3 is three digits
+    (52, "12345678"),                    # b 8 is bytes
+])
+def test_a_field_the_core_does_not_read_is_still_checked(
+        tmp_path: Path, number: int, value: str) -> None:
+    """docs/protocol.md §2: a field whose content breaks its format is `30`, whichever field;
+    numbers are ASCII 0-9 only."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    assert j.rc(earn(T1, 1, A, 100_000, extra={number: value})) == "30"
+    assert A not in j.state.cards
+    j.restart()
+
+
+def test_a_network_message_with_a_malformed_field_is_a_format_error(tmp_path: Path) -> None:
+    j = Journaled(tmp_path)
+    assert j.rc(request("0800", T1, 1, extra={70: "001", 49: "\u06f3\u06f6\u06f4"})) == "30"
+    assert not j.state.terminals[T1].signed_on
+    j.restart()
