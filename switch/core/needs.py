@@ -66,7 +66,7 @@ def needs(state: State, req: Request) -> Needs:
 
 def earn_id(req: Request) -> int | None:
     """The journal id a return's `OR` names (the RRN is the journal id, 12 digits)."""
-    rrn = req.tags.get("OR", "").strip()
+    rrn = req.tags.get("OR", "")
     return int(rrn) if is_digits(rrn, 12) else None
 
 

@@ -226,8 +226,8 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
         original_key, original_mti = (tid, de90[4:10], de90[10:20]), de90[:4]
     elif pc == PC.REDEEM and "RP" in tags and not is_digits(tags["RP"]):
         raise _FormatError("DE48 RP must be digits (0-9)")
-    elif pc == PC.RETURN and "OR" not in tags:
-        raise _FormatError("a return needs DE48 OR (the original RRN)")
+    elif pc == PC.RETURN and not is_digits(tags.get("OR", ""), 12):
+        raise _FormatError("a return needs DE48 OR, the original's RRN (12 digits 0-9)")
     block = fields.get(52)
     return Request(
         msg, mti, canonical, tid, stan, de7, digest=digest, pc=pc, amount=amount,

@@ -41,3 +41,21 @@ def test_a_network_message_with_a_malformed_field_is_a_format_error(tmp_path: Pa
     assert j.rc(request("0800", T1, 1, extra={70: "001", 49: "\u06f3\u06f6\u06f4"})) == "30"
     assert not j.state.terminals[T1].signed_on
     j.restart()
+
+
+@pytest.mark.parametrize("rrn", [
+    "\u06f0" * 11 + "\u06f1",                    # the earn's RRN in Persian digits
+    "00000000002",                               # eleven digits
+    "00000000002 ",
+    "ABCDEFGHIJKL",
+])
+def test_a_return_whose_or_is_not_an_rrn_is_a_format_error(tmp_path: Path, rrn: str) -> None:
+    """docs/protocol.md §3: `OR` is the original's RRN, the 12 ASCII digits of its DE37."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    sale = j.send(earn(T1, 1, A, 300_000)).response
+    assert sale is not None and sale.fields[37] == "000000000002"
+    ret = request("0200", T1, 2, pan=A, pc="200000", amount=100_000, tags={"OR": rrn})
+    assert j.rc(ret) == "30"
+    assert j.points(A) == 30
+    j.restart()
