@@ -50,7 +50,8 @@ def needs(state: State, req: Request) -> Needs:
         if original is None or not original.reversible \
                 or original.journal_id in state.uncommitted:
             return Needs(mac=mac) if mac else NOTHING
-        return Needs(mac=mac, original=original.journal_id)
+        # The original with, should it be an earn, the returns standing against it.
+        return Needs(mac=mac, original=original.journal_id, earn=original.journal_id)
     pin = (req.canonical == "0200" and req.pc in PIN_PCS
            and pin_verifiable(state.cards.get(req.pan), req))
     earn = None

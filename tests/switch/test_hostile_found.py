@@ -10,10 +10,27 @@ from pathlib import Path
 
 import pytest
 
+from iso8583 import Message
+from switch.core import Decision, handle, new_state
 from tests.switch.journaled import Journaled
-from tests.switch.support import T1, card, earn, request, sign_on
+from tests.switch.support import (
+    NOW,
+    T1,
+    card,
+    earn,
+    example_config,
+    request,
+    reversal,
+    sign_on,
+)
 
 A = card(71)
+
+
+def code(d: Decision | Message | None) -> str:
+    resp = d.response if isinstance(d, Decision) else d
+    assert resp is not None
+    return str(resp.fields[39])
 
 
 @pytest.mark.parametrize(("number", "value"), [
@@ -59,3 +76,33 @@ def test_a_return_whose_or_is_not_an_rrn_is_a_format_error(tmp_path: Path, rrn: 
     assert j.rc(ret) == "30"
     assert j.points(A) == 30
     j.restart()
+
+
+def test_an_earn_with_returns_standing_cannot_be_reversed_until_they_are(
+        tmp_path: Path) -> None:
+    """Reversing the earn would take its points back whole, on top of what its returns took
+    back already: 30 points earned, 10 returned, and the card would end at -10."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    sale = earn(T1, 1, A, 300_000)
+    rrn = str(j.send(sale).response.fields[37])  # type: ignore[union-attr]
+    back = request("0200", T1, 2, pan=A, pc="200000", amount=100_000, tags={"OR": rrn})
+    assert j.rc(back) == "00" and j.points(A) == 20
+    d = j.send(reversal(sale, 3))
+    assert code(d) == "12" and d.entries[0].lot_deltas == [] and j.points(A) == 20
+    j.restart()
+    assert j.rc(reversal(back, 4)) == "00" and j.points(A) == 30
+    assert j.rc(reversal(sale, 5)) == "00" and j.points(A) == 0
+    j.restart()
+
+
+def test_uncommitted_returns_stand_against_a_reversal_too(tmp_path: Path) -> None:
+    """The same within one group commit: the earn and its return are still in memory."""
+    state = new_state(example_config())
+    handle(state, sign_on(T1), NOW)
+    sale = earn(T1, 1, A, 300_000)
+    rrn = str(handle(state, sale, NOW).response.fields[37])  # type: ignore[union-attr]
+    back = request("0200", T1, 2, pan=A, pc="200000", amount=100_000, tags={"OR": rrn})
+    assert handle(state, back, NOW).response.fields[39] == "00"  # type: ignore[union-attr]
+    assert handle(state, reversal(sale, 3), NOW).response.fields[39] == "12"  # type: ignore[union-attr]
+    assert state.cards[A].points == 20
