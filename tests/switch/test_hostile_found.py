@@ -16,6 +16,7 @@ from tests.switch.journaled import Journaled
 from tests.switch.support import (
     NOW,
     T1,
+    batch_close,
     card,
     earn,
     example_config,
@@ -106,3 +107,15 @@ def test_uncommitted_returns_stand_against_a_reversal_too(tmp_path: Path) -> Non
     assert handle(state, back, NOW).response.fields[39] == "00"  # type: ignore[union-attr]
     assert handle(state, reversal(sale, 3), NOW).response.fields[39] == "12"  # type: ignore[union-attr]
     assert state.cards[A].points == 20
+
+
+@pytest.mark.parametrize("batch", ["OLD001", "12345", "0000001", "00 001", ""])
+def test_a_batch_number_is_six_digits(tmp_path: Path, batch: str) -> None:
+    """docs/protocol.md §2: DE62 carries the batch number, 6 digits, in 0200/0220/0500."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    assert j.rc(earn(T1, 1, A, 100_000, batch=batch)) == "30"
+    assert j.rc(batch_close(T1, 2, batch, {})) == "30"
+    assert A not in j.state.cards and j.state.totals == {}
+    assert j.rc(earn(T1, 3, A, 100_000, batch="000001")) == "00"
+    j.restart()
