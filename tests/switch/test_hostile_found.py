@@ -6,12 +6,15 @@ Every test decides through the core and the SQLite journal the way the switch do
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
 
 from iso8583 import Message
+from iso8583.loyalty import parse_tlv
 from switch.core import Decision, handle, new_state
+from switch.core.programs.rules import program_rules
 from tests.switch.journaled import Journaled
 from tests.switch.support import (
     NOW,
@@ -20,12 +23,18 @@ from tests.switch.support import (
     card,
     earn,
     example_config,
+    inquiry,
     request,
     reversal,
     sign_on,
 )
 
 A = card(71)
+
+
+def tags(d: Decision) -> dict[str, str]:
+    assert d.response is not None and d.response.fields[39] == "00", d.reason
+    return parse_tlv(str(d.response.fields.get(48, "")))
 
 
 def code(d: Decision | Message | None) -> str:
@@ -119,3 +128,43 @@ def test_a_batch_number_is_six_digits(tmp_path: Path, batch: str) -> None:
     assert A not in j.state.cards and j.state.totals == {}
     assert j.rc(earn(T1, 3, A, 100_000, batch="000001")) == "00"
     j.restart()
+
+
+def test_the_nightly_downgrade_is_the_cut_overs_whatever_comes_first_in_the_day(
+        tmp_path: Path) -> None:
+    """docs/programs.md, "Tiers": before a card's first message of day D its tier becomes
+    min(held, qualified(spend of the 12 months ending D - 1)), exactly what a batch at the
+    cut-over would do. A return on D of an earn of D - 1 changes that spend only for D + 1."""
+    cfg = example_config(tmp_path / "lps.db")
+    j = Journaled(tmp_path, cfg, program_rules(cfg))
+    day1, day2, day3 = NOW, NOW + dt.timedelta(days=1), NOW + dt.timedelta(days=2)
+    j.send(sign_on(T1, now=day1), day1)
+    sale = earn(T1, 1, A, 60_000_000, now=day1)
+    d = j.send(sale, day1)
+    assert tags(d)["TR"] == "SILVER"
+    rrn = str(d.response.fields[37])  # type: ignore[union-attr]
+    back = request("0200", T1, 2, pan=A, pc="200000", amount=30_000_000, tags={"OR": rrn},
+                   now=day2)
+    assert tags(j.send(back, day2))["TR"] == "SILVER"        # held at D's cut-over
+    assert tags(j.send(earn(T1, 3, A, 1_000_000, now=day2), day2))["EP"] == "125"  # x1.25
+    j.restart(day2)
+    assert tags(j.send(inquiry(T1, 4, A, now=day3), day3))["TR"] == "BLUE"  # 31M by D + 1
+    j.restart(day3)
+
+
+def test_a_reversal_on_a_later_day_settles_the_nightly_downgrade_first(
+        tmp_path: Path) -> None:
+    """The same for a reversal on D of an earn of D - 1 that upgraded nothing: D's tier is
+    what D's cut-over left; the lower spend counts from D + 1."""
+    cfg = example_config(tmp_path / "lps.db")
+    j = Journaled(tmp_path, cfg, program_rules(cfg))
+    day1, day2, day3 = NOW, NOW + dt.timedelta(days=1), NOW + dt.timedelta(days=2)
+    j.send(sign_on(T1, now=day1), day1)
+    first = earn(T1, 1, A, 30_000_000, now=day1)
+    assert tags(j.send(first, day1))["TR"] == "BLUE"
+    assert tags(j.send(earn(T1, 2, A, 30_000_000, now=day1), day1))["TR"] == "SILVER"
+    assert j.rc(reversal(first, 3, now=day2), day2) == "00"   # 30M through D - 1 now
+    assert tags(j.send(inquiry(T1, 4, A, now=day2), day2))["TR"] == "SILVER"
+    j.restart(day2)
+    assert tags(j.send(inquiry(T1, 5, A, now=day3), day3))["TR"] == "BLUE"
+    j.restart(day3)
