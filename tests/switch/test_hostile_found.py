@@ -168,3 +168,18 @@ def test_a_reversal_on_a_later_day_settles_the_nightly_downgrade_first(
     j.restart(day2)
     assert tags(j.send(inquiry(T1, 5, A, now=day3), day3))["TR"] == "BLUE"
     j.restart(day3)
+
+
+@pytest.mark.parametrize("mti", ["0200", "0220"])
+def test_an_unsupported_processing_code_is_refused_like_an_unsupported_mti(
+        tmp_path: Path, mti: str) -> None:
+    """docs/protocol.md §5: `12` for an unsupported processing code is a reject, journaled and
+    not remembered, whatever else is wrong: a recovered switch must answer it as the live one
+    does (the live one remembered it, recovery does not load rejects)."""
+    j = Journaled(tmp_path)
+    odd = request(mti, T1, 1, pan=A, pc="900045", amount=1_000)
+    assert j.rc(odd) == "12"                       # not 58: T1 is not signed on
+    j.restart()
+    j.send(sign_on(T1))
+    assert j.rc(odd) == "12"
+    j.restart()
