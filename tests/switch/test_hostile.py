@@ -31,6 +31,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,6 +47,7 @@ from switch.core import (
     RuleBook,
     State,
     apply,
+    decide_adjust,
     decide_card_command,
     handle,
     handle_request,
@@ -116,8 +118,11 @@ class Stats:
 class Hostile:
     """One run: the live switch state, its journal, the model and the traffic."""
 
-    def __init__(self, seed: int, tmp: Path, events: int) -> None:
+    def __init__(self, seed: int, tmp: Path, events: int, *, crash_rate: float = CRASH_RATE,
+                 full_check_every: int = FULL_CHECK_EVERY) -> None:
         self.seed = seed
+        self.crash_rate = crash_rate
+        self.full_check_every = full_check_every
         self.rng = random.Random(seed)
         self.programs, tight = configuration(seed)
         self.limits = TIGHT if tight else MoneyLimits()
@@ -188,8 +193,9 @@ class Hostile:
         if self.now - self.last_prune > dt.timedelta(hours=6):
             prune(self.state, self.now)  # the switch's housekeeping (docs/switch.md)
             self.last_prune = self.now
+            self.model.forget(self.model.today - dt.timedelta(days=10))
         self.target = self.rng.randint(1, 40)
-        if self.crash_at is None and self.rng.random() < CRASH_RATE:
+        if self.crash_at is None and self.rng.random() < self.crash_rate:
             self.durable, self.durable_at = self.prune_and_snapshot(), self.now
             self.crash_at = self.rng.randint(0, self.target)
 
@@ -205,7 +211,7 @@ class Hostile:
         self.sums.rollback()
         try:
             self.restart()
-            if self.stats.crashes % FULL_CHECK_EVERY == 0:
+            if self.stats.crashes % self.full_check_every == 0:
                 assert self.store.check_invariants() == []
         except AssertionError as exc:
             raise AssertionError(f"hostile simulation, seed {self.seed}, crash after event "
@@ -270,16 +276,25 @@ class Hostile:
                                   profile=profile)
         return seen, expect, decision
 
-    def card_command(self, action: str, pan: str) -> None:
-        done = self.model.card_command(action, pan)
+    def card_command(self, action: str, pan: str, *more: str) -> None:
+        """`lps cards enroll|block|unblock` and the console's point adjustments."""
         try:
-            decision = decide_card_command(self.state, action, pan, self.now)
+            if action == "adjust":
+                points, store = int(more[0]), more[1]
+                done = self.model.adjust(pan, points, store)
+                decision = decide_adjust(self.state, pan, points, store, "hostile", "sim",
+                                         self.now)
+            else:
+                done = self.model.card_command(action, pan)
+                decision = decide_card_command(self.state, action, pan, self.now)
         except AdminError as exc:
             assert not done, f"card {action} refused: {exc}"
             return
         assert done, f"card {action} carried out, the model refuses it"
         apply(self.state, decision)
         self.batch += decision.entries
+        self.sums.add(decision.entries)
+        self.check_card(pan)
 
     # -- the checks after each event ----------------------------------------------------------
 
@@ -341,15 +356,16 @@ def _difference(a: object, b: object) -> str:
     return "elsewhere"
 
 
-def simulate(seed: int, events: int, tmp: Path) -> Stats:
-    """One run, its journal on tmpfs when the machine has one: the crashes here lose the batch
-    in memory, not a disk's cache (that is tests/switch/test_crash.py, with SIGKILL), so
-    fsync would only cost time."""
+def simulate(seed: int, events: int, tmp: Path, *, tmpfs: bool = True, **options: Any
+             ) -> Stats:
+    """One run, its journal in `tmp` or, with `tmpfs`, on tmpfs when the machine has one: the
+    crashes here lose the batch in memory, not a disk's cache (that is
+    tests/switch/test_crash.py, with SIGKILL), so fsync would only cost time."""
     shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
+    if tmpfs and shm.is_dir() and os.access(shm, os.W_OK):
         with tempfile.TemporaryDirectory(dir=shm, prefix="lps-hostile-") as where:
-            return Hostile(seed, Path(where), events).run(events)
-    return Hostile(seed, tmp, events).run(events)
+            return Hostile(seed, Path(where), events, **options).run(events)
+    return Hostile(seed, tmp, events, **options).run(events)
 
 
 def _seeds() -> tuple[int, ...]:

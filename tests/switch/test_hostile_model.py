@@ -200,7 +200,7 @@ class Record:
     #: (kind "p"/"s", lot id, delta) of an approval.
     moves: tuple[tuple[str, int, int], ...] = ()
     effect: Effect | None = None
-    #: An earn's points and business day; a return's earn (its key) and points clawed back.
+    #: Its business day; an earn's points, a return's earn (its key) and points clawed back.
     points: int = 0
     day: dt.date | None = None
     earn_key: tuple[str, str, str] | None = None
@@ -285,6 +285,7 @@ class Model:
         self._saved_lot = 1
         #: The key the last message was remembered under (None: not remembered).
         self.fresh: tuple[str, str, str] | None = None
+        self.today = dt.date.min
 
     # -- commit and rollback ----------------------------------------------------------------
 
@@ -313,6 +314,18 @@ class Model:
                 table[key] = old
         self._undo.clear()
         self.next_lot = self._saved_lot
+
+    def forget(self, before: dt.date) -> int:
+        """Drop what no message can name any more, to keep a long run's memory flat: requests
+        of business days before `before` (the traffic names only those of the idempotency
+        window), except approved earns and returns (a return names its earn by RRN however
+        old, and the returns against an earn count in full). Only right after a commit."""
+        assert not self._undo, "forget only right after a commit"
+        old = [k for k, r in self.seen.items() if r.day is not None and r.day < before
+               and not (r.approved and r.kind in ("earn", "advice", "return"))]
+        for key in old:
+            del self.seen[key]
+        return len(old)
 
     def account(self, pan: str) -> Account:
         """The card's account, to change (saved for a rollback first)."""
@@ -367,6 +380,30 @@ class Model:
         self.account(pan).status = "blocked" if action == "block" else "active"
         return True
 
+    def adjust(self, pan: str, points: int, store: str) -> bool:
+        """An operator's point adjustment (docs/console.md): a credit is a new lot of `store`,
+        a debit draws the usable lots in burn order and is refused beyond the available
+        points; refused too for a card not enrolled, a store of another coalition, 0 or more
+        than 10,000,000 points, or a limit of docs/protocol.md §10 passed."""
+        if not luhn(pan) or points == 0 or abs(points) > 10_000_000 \
+                or pan not in self.accounts or store not in EARN:
+            return False
+        mark = self._mark()
+        acct = self.account(pan)
+        try:
+            if points > 0:
+                self._new_lot(acct, "p", store, points)
+            elif sum(acct.points.values()) < -points:
+                raise Refused("51")
+            else:
+                self._take(acct, "p", sorted(k for k, v in acct.points.items() if v > 0),
+                           -points)
+            self._limits(pan)
+        except Refused:
+            self._undo_to(mark)
+            return False
+        return True
+
     # -- one message --------------------------------------------------------------------------
 
     def undecodable(self, partial: dict[Any, Any]) -> Expect:
@@ -384,6 +421,7 @@ class Model:
 
     def expect(self, msg: Message, now: dt.datetime) -> Expect:
         self.fresh = None
+        self.today = business_day(now)
         mti = msg.mti
         if not answerable(mti):
             return IGNORED
@@ -492,6 +530,7 @@ class Model:
     # -- remembering ---------------------------------------------------------------------------
 
     def _remember(self, req: Request, rc: str, kind: str, **more: Any) -> Record:
+        more.setdefault("day", self.today)
         rec = Record(req.content, rc, kind, pan=req.pan, pc=req.pc, amount=req.amount,
                      store=req.store, mti=req.canonical, tid=req.tid, batch=req.batch, **more)
         self._touch(self.seen, req.key)

@@ -45,13 +45,14 @@ WINDOW = dt.timedelta(days=6)
 @dataclass
 class Event:
     """One thing that happens: `msg` sent `via` "direct", "ascii" or "bcd" (frames may be
-    `damaged`); or an operator's card command (`admin`: action, PAN)."""
+    `damaged`); or an operator's card command (`admin`: action, PAN, and for an adjustment
+    the points and the store)."""
 
     kind: str
     msg: Message | None = None
     via: str = "direct"
     damage: str = ""
-    admin: tuple[str, str] | None = None
+    admin: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -476,7 +477,13 @@ class Traffic:
 
     def admin(self, now: dt.datetime) -> Event:
         rng = self.rng
-        action = rng.choice(("block", "unblock", "unblock", "unblock", "enroll", "enroll"))
+        action = rng.choice(("block", "unblock", "unblock", "unblock", "enroll", "enroll",
+                             "adjust", "adjust", "adjust"))
+        if action == "adjust":
+            points = rng.choice((1, 50, 2_000, 10_000_000, 10_000_001, 0, -1, -80, -5_000,
+                                 -10_000_000))
+            store = rng.choice((*STORES.values(), "STORE0000000009"))
+            return Event("card adjust", admin=("adjust", self.pan(), str(points), store))
         pan = rng.choice(self.pans) if action != "enroll" or rng.random() < 0.3 else self.pan()
         if action == "enroll" and rng.random() < 0.5:
             pan = luhn_complete(f"628000{rng.randrange(10**9):09d}")
@@ -542,7 +549,7 @@ def test_a_run_holds_every_kind_of_event() -> None:
                  "repeat with other content", "batch close", "0800 001", "0800 002",
                  "0800 101", "0800 999", "non-ASCII digits in DE48", "non-ASCII digits in DE4",
                  "field outside LPS-87", "over-long DE2", "unsupported MTI", "not a request",
-                 "unknown terminal or store", "card block", "card enroll",
+                 "unknown terminal or store", "card block", "card enroll", "card adjust",
                  "reversal before original", "late original", "frame ascii", "frame bcd",
                  "damage truncate", "damage oversize", "damage flip", "damage persian"):
         assert kind in kinds, kind
