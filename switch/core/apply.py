@@ -100,11 +100,26 @@ def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -
         if known is None or known.journal_id != record.journal_id or known.reversed:
             raise AssertionError(f"#{record.journal_id} is not a remembered, unreversed original")
     if ch.totals is not None:
-        limits = state.limits
-        values = ch.totals[1].as_tuple()
-        if any(v < 0 for v in values) or max(values[0::2]) > limits.max_batch_count \
-                or max(values[1::2]) > limits.max_batch_amount:
-            raise AssertionError(f"batch totals {ch.totals[0]} out of bounds: {values}")
+        _check_totals(state, ch, entry)
+
+
+def _check_totals(state: State, ch: Changes, entry: Entry | None) -> None:
+    """A batch's totals move by exactly what the entry counts, none below zero, and none that
+    grows ends beyond its limit: one already beyond (the limits were lowered) may stay there
+    while the others grow (docs/protocol.md §10)."""
+    assert ch.totals is not None
+    key, after = ch.totals
+    counted = entry.totals if entry is not None else None
+    if counted is None or (counted.terminal_id, counted.batch) != key:
+        raise AssertionError(f"batch totals {key} change without an entry counting in them")
+    delta = (counted.credits, counted.credit_amount, counted.credit_reversals,
+             counted.credit_reversal_amount, counted.debits, counted.debit_amount,
+             counted.debit_reversals, counted.debit_reversal_amount)
+    limits = state.limits
+    for i, (value, grew) in enumerate(zip(after.as_tuple(), delta, strict=True)):
+        bound = limits.max_batch_amount if i % 2 else limits.max_batch_count
+        if value < 0 or grew < 0 or (grew and value > bound):
+            raise AssertionError(f"batch totals {key} out of bounds: {after.as_tuple()}")
 
 
 def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:

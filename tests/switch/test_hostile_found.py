@@ -13,13 +13,27 @@ import pytest
 
 from iso8583 import Message
 from iso8583.loyalty import parse_tlv
-from switch.core import Decision, handle, new_state
+from switch.core import (
+    NO_CHECKS,
+    Decision,
+    MoneyLimits,
+    Request,
+    apply,
+    decide,
+    handle,
+    in_memory,
+    needs,
+    new_state,
+    parse_request,
+    snapshot,
+)
 from switch.core.programs.rules import program_rules
 from tests.switch.journaled import Journaled
 from tests.switch.support import (
     NOW,
     T1,
     batch_close,
+    burn,
     card,
     earn,
     example_config,
@@ -183,3 +197,32 @@ def test_an_unsupported_processing_code_is_refused_like_an_unsupported_mti(
     j.send(sign_on(T1))
     assert j.rc(odd) == "12"
     j.restart()
+
+
+def test_a_batch_beyond_lowered_limits_still_takes_what_stays_within_them(
+        tmp_path: Path) -> None:
+    """docs/protocol.md §10: a total already beyond a limit (the limits were lowered) may not
+    grow, the others may; apply must not take the batch's old excess for a broken decision
+    (that stops the switch: fail-stop on every request of the batch)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    for stan in (1, 2):
+        assert j.rc(earn(T1, stan, A, 100_000)) == "00"     # two credits in batch 000001
+    j.limits = j.state.limits = MoneyLimits(max_batch_count=1)
+    assert j.rc(burn(T1, 3, A, 1_000)) == "00"               # the first debit: within
+    assert j.rc(earn(T1, 4, A, 100_000)) == "61"             # a third credit: further beyond
+    assert j.points(A) == 19
+    j.restart()
+
+
+def test_apply_still_refuses_a_decision_that_grows_a_total_beyond_its_limit() -> None:
+    state = new_state(example_config())
+    handle(state, sign_on(T1), NOW)
+    req = parse_request(earn(T1, 1, A, 100_000), state.protocol)
+    assert isinstance(req, Request)
+    decision = decide(state, req, in_memory(state, needs(state, req), NO_CHECKS), NOW)
+    before = snapshot(state)
+    state.limits = MoneyLimits(max_batch_count=0)    # decided within, applied beyond
+    with pytest.raises(AssertionError, match="out of bounds"):
+        apply(state, decision)
+    assert snapshot(state) == before
