@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from switch.core.codes import Kind
 from switch.core.entries import Entry
-from switch.core.ledger import breach_of, sums
+from switch.core.ledger import passes, sums
 from switch.core.model import POINTS, STORED_VALUE, Card, Lot, State
 from switch.core.outcome import Changes, Decision
 
@@ -147,7 +147,7 @@ def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:
         if (p1 + n1) - (p0 + n0) != delta:
             raise AssertionError(f"the card's {kind} change by {(p1 + n1) - (p0 + n0)}, its "
                                  f"entry says {delta}")
-        if breach_of(p1, n1, bound) > breach_of(p0, n0, bound):
+        if passes((p0, n0), (p1, n1), bound):
             raise AssertionError(f"the card's {kind} pass their limit")
     if entry is not None and entry.kind not in _MAY_OWE:
         for move in entry.lot_deltas:

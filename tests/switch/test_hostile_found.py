@@ -226,3 +226,22 @@ def test_apply_still_refuses_a_decision_that_grows_a_total_beyond_its_limit() ->
     with pytest.raises(AssertionError, match="out of bounds"):
         apply(state, decision)
     assert snapshot(state) == before
+
+
+def test_a_card_beyond_a_lowered_limit_cannot_trade_points_for_debt_beyond_it(
+        tmp_path: Path) -> None:
+    """docs/protocol.md §10 bounds a card's positive lots and its debts each: a return that
+    brings the positive lots back under a lowered limit while taking the debts below minus
+    it passes the debts' bound, and is declined (it used to be netted against the other)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    first = j.send(earn(T1, 1, A, 2_000_000)).response          # lot 1: 200 points
+    assert j.rc(earn(T1, 2, A, 2_000_000)) == "00"               # lot 2: 200 points
+    assert j.rc(burn(T1, 3, A, 250_000)) == "00"                 # lot 1 spent, lot 2 at 150
+    j.limits = j.state.limits = MoneyLimits(max_points=40)      # 150 is beyond it now
+    rrn = str(first.fields[37])  # type: ignore[union-attr]
+    back = request("0200", T1, 4, pan=A, pc="200000", amount=2_000_000, tags={"OR": rrn})
+    assert j.rc(back) == "61"          # 150 taken back, then 50 of debt: below -40
+    assert j.points(A) == 150
+    assert j.rc(burn(T1, 5, A, 100_000)) == "00"                 # moving back is allowed
+    j.restart()
