@@ -16,9 +16,10 @@ at the end: the recovered state equals the live one (`snapshot(...).durable()`, 
 "Comparing states") and the journal's invariants hold (`check_invariants`).
 
 CI runs four seeds (the four configurations: the programs or the base rules, the fields' limits
-or tight ones), at least 100,000 events together. `LPS_HOSTILE_SEED=<seed>` replays one seed
-(its configuration follows from it), `LPS_HOSTILE_EVENTS` sets the events per seed; a failure
-names both. The long run is `benches/hostile.py` (benches/README.md).
+or tight ones, lowered and raised again at some restarts), at least 100,000 events together.
+`LPS_HOSTILE_SEED=<seed>` replays one seed (its configuration follows from it),
+`LPS_HOSTILE_EVENTS` sets the events per seed; a failure names both. The long run is
+`benches/hostile.py` (benches/README.md).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from switch.config import Config
 from switch.connection import read_frame
 from switch.core import (
     AdminError,
+    Checks,
     Decision,
     Entry,
     MoneyLimits,
@@ -69,6 +71,11 @@ SPAN = dt.timedelta(days=45)
 TIGHT = MoneyLimits(max_amount=5_000_000_000, max_points=3_000_000,
                     max_stored_value=2_000_000_000, max_topup=1_000_000_000,
                     max_batch_count=30, max_batch_amount=40_000_000_000)
+#: What an operator may lower them to while cards hold more: a restart of a tight seed takes
+#: one or the other (docs/protocol.md §10: a card beyond a limit may only move back).
+LOWER = MoneyLimits(max_amount=2_000_000_000, max_points=1_000_000,
+                    max_stored_value=500_000_000, max_topup=300_000_000,
+                    max_batch_count=20, max_batch_amount=10_000_000_000)
 PROFILES = {name: load_profile(name) for name in ("ascii", "bcd")}
 MAX_FRAME = 4096
 CI_SEEDS = (1, 2, 3, 4)
@@ -124,8 +131,8 @@ class Hostile:
         self.crash_rate = crash_rate
         self.full_check_every = full_check_every
         self.rng = random.Random(seed)
-        self.programs, tight = configuration(seed)
-        self.limits = TIGHT if tight else MoneyLimits()
+        self.programs, self.tight = configuration(seed)
+        self.limits = TIGHT if self.tight else MoneyLimits()
         self.cfg: Config = example_config(tmp / "hostile.db")
         self.rules: RuleBook | None = program_rules(self.cfg) if self.programs else None
         self.store = SqliteStore(self.cfg.switch.database)
@@ -209,6 +216,9 @@ class Hostile:
         self.batch, self.pending, self.crash_at = [], 0, None
         self.model.rollback()
         self.sums.rollback()
+        if self.tight and self.rng.random() < 0.5:  # restarted with other limits
+            self.limits = LOWER if self.limits == TIGHT else TIGHT
+            self.model.limits = self.limits
         try:
             self.restart()
             if self.stats.crashes % self.full_check_every == 0:
@@ -237,11 +247,12 @@ class Hostile:
         msg = event.msg
         assert msg is not None
         seen: Message | None = msg
+        checks = Checks(mac_ok=event.mac_ok, hsm_unavailable=not event.hsm)
         if event.via == "direct":
-            expect = self.model.expect(msg, self.now)
-            decision = handle(self.state, msg, self.now, fetch=self.store.fetch)
+            expect = self.model.expect(msg, self.now, event.mac_ok, event.hsm)
+            decision = handle(self.state, msg, self.now, checks, fetch=self.store.fetch)
         else:
-            seen, expect, decision = self.frame(event, msg)
+            seen, expect, decision = self.frame(event, msg, checks)
         self.batch += decision.entries
         self.sums.add(decision.entries)
         self.check(expect, decision)
@@ -252,14 +263,15 @@ class Hostile:
             if seen.mti == "0500" and expect.rc == "00" and expect.again is None:
                 self.traffic.closed(str(seen.fields[41]))
 
-    def frame(self, event: Event, msg: Message) -> tuple[Message | None, Expect, Decision]:
+    def frame(self, event: Event, msg: Message, checks: Checks
+              ) -> tuple[Message | None, Expect, Decision]:
         """The message as a frame of its profile, maybe damaged, read the shell's way."""
         profile = PROFILES[event.via]
         try:
             payload = profile.encode(with_tpdu(msg) if event.via == "bcd" else msg)
         except CodecError:  # a value no codec writes: it can only be sent as it is
-            return msg, self.model.expect(msg, self.now), handle(
-                self.state, msg, self.now, fetch=self.store.fetch)
+            return msg, self.model.expect(msg, self.now, event.mac_ok, event.hsm), handle(
+                self.state, msg, self.now, checks, fetch=self.store.fetch)
         if event.damage:
             payload = damaged(self.rng, payload, event.damage)
         if len(payload) > MAX_FRAME:  # FrameDecoder refuses the header: the connection closes
@@ -270,9 +282,9 @@ class Hostile:
             seen, expect = None, self.model.undecodable(exc.partial)
         else:
             assert seen is not None
-            expect = self.model.expect(seen, self.now)
+            expect = self.model.expect(seen, self.now, event.mac_ok, event.hsm)
         parsed = read_frame(profile, payload, self.state.protocol)
-        decision = handle_request(self.state, parsed, self.now, fetch=self.store.fetch,
+        decision = handle_request(self.state, parsed, self.now, checks, fetch=self.store.fetch,
                                   profile=profile)
         return seen, expect, decision
 
@@ -340,11 +352,6 @@ class Hostile:
         model = self.model.balance(pan)
         assert lots == journal == model, \
             f"card {pan}: lots {lots}, journal {journal}, model {model}"
-        if pan in self.model.accounts:
-            for (positive, debts), bound in zip(
-                    self.model.positive_and_debts(pan),
-                    (self.limits.max_points, self.limits.max_stored_value), strict=True):
-                assert positive <= bound and debts >= -bound, f"card {pan} beyond a limit"
 
 
 def _difference(a: object, b: object) -> str:
@@ -382,4 +389,4 @@ def test_hostile_simulation(seed: int, tmp_path: Path) -> None:
     stats = simulate(seed, events, tmp_path)
     print(f"  {stats.seconds:.1f} s, {stats.commits} commits, {stats.crashes} crashes, "
           f"{dict(stats.outcomes.most_common())}")
-    assert stats.crashes > 0 or events < 5_000
+    assert stats.crashes > 0 or events < 20_000

@@ -286,6 +286,7 @@ class Model:
         #: The key the last message was remembered under (None: not remembered).
         self.fresh: tuple[str, str, str] | None = None
         self.today = dt.date.min
+        self._before: tuple[tuple[int, int], ...] = ()
 
     # -- commit and rollback ----------------------------------------------------------------
 
@@ -388,7 +389,7 @@ class Model:
         if not luhn(pan) or points == 0 or abs(points) > 10_000_000 \
                 or pan not in self.accounts or store not in EARN:
             return False
-        mark = self._mark()
+        mark, before = self._mark(), self._split(pan)
         acct = self.account(pan)
         try:
             if points > 0:
@@ -398,7 +399,7 @@ class Model:
             else:
                 self._take(acct, "p", sorted(k for k, v in acct.points.items() if v > 0),
                            -points)
-            self._limits(pan)
+            self._limits(pan, before)
         except Refused:
             self._undo_to(mark)
             return False
@@ -419,7 +420,9 @@ class Model:
             return CLOSE
         return Expect("answer", "30", response_mti(mti), why="undecodable")
 
-    def expect(self, msg: Message, now: dt.datetime) -> Expect:
+    def expect(self, msg: Message, now: dt.datetime, mac_ok: bool = True, hsm: bool = True
+               ) -> Expect:
+        """`mac_ok`: the HSM found the request's MAC good; `hsm`: the HSM answered at all."""
         self.fresh = None
         self.today = business_day(now)
         mti = msg.mti
@@ -439,6 +442,10 @@ class Model:
         req = self._request(msg, tid, stan)
         if req.canonical == "0800":
             return self._network(req)
+        if not hsm:
+            return Expect("answer", "91", reply, why="HSM unavailable")
+        if not mac_ok:
+            return Expect("answer", "63", reply, why="bad MAC")
         known = self.seen.get(req.key)
         if known is not None:
             if known.content == req.content:
@@ -591,7 +598,7 @@ class Model:
                     (day.year, day.month):
                 raise Refused("54", "expired")
             before = self.balance(req.pan)
-            saved = self._mark()
+            saved, self._before = self._mark(), self._split(req.pan)
             try:
                 tags = getattr(self, "_" + PCS[req.pc])(req, now, day, kind)
             except Refused:
@@ -629,13 +636,17 @@ class Model:
         elif acct.status != "active":
             raise Refused("62", "blocked")
 
-    def _limits(self, pan: str) -> None:
-        """docs/protocol.md §10: positive lots at most the limit, debts at least minus it."""
-        acct = self.accounts[pan]
-        for pool, bound in ((acct.points, self.limits.max_points),
-                            (acct.purse, self.limits.max_stored_value)):
-            if sum(v for v in pool.values() if v > 0) > bound \
-                    or sum(v for v in pool.values() if v < 0) < -bound:
+    def _split(self, pan: str) -> tuple[tuple[int, int], ...]:
+        """(positive lots, debts) of the card's points and of its purse."""
+        return tuple(self.positive_and_debts(pan)) if pan in self.accounts else ((0, 0),) * 2
+
+    def _limits(self, pan: str, before: tuple[tuple[int, int], ...]) -> None:
+        """docs/protocol.md §10: the positive lots at most the limit, the debts at least minus
+        it; a card beyond it (the limits were lowered) may move back towards it, never
+        further: each of the two is refused only beyond its bound and worse than `before`."""
+        bounds = (self.limits.max_points, self.limits.max_stored_value)
+        for (p0, n0), (p1, n1), bound in zip(before, self._split(pan), bounds, strict=True):
+            if (p1 > bound and p1 > p0) or (n1 < -bound and n1 < n0):
                 raise Refused("61", "card limit")
 
     def _new_lot(self, acct: Account, kind: str, store: str, amount: int) -> int:
@@ -736,7 +747,7 @@ class Model:
             lot = self._new_lot(acct, "p", req.store, points)
             moves = (("p", lot, points),)
         self._count(req.tid, req.batch, True, False, amount)
-        self._limits(req.pan)
+        self._limits(req.pan, self._before)
         self._remember(req, "00", kind, moves=moves, effect=effect, points=points, day=day)
         tags = {"EP": str(points)}
         if self.programs:
@@ -827,7 +838,7 @@ class Model:
             self._settle_tier(acct, day)
             effect = Effect(spend_day=earn.day, spend=-req.amount)
             self._apply_effect(acct, effect)
-        self._limits(req.pan)
+        self._limits(req.pan, self._before)
         assert earn_key is not None
         self._remember(req, "00", kind, moves=tuple(moves), effect=effect, points=claw,
                        earn_key=earn_key)
@@ -846,7 +857,7 @@ class Model:
             raise Refused("61", "top-up")
         acct = self.account(req.pan)
         lot = self._new_lot(acct, "s", req.store, credit)
-        self._limits(req.pan)
+        self._limits(req.pan, self._before)
         self._remember(req, "00", kind, moves=(("s", lot, credit),))
         return self._reply_tags(acct, req.store, day, {})
 
@@ -926,6 +937,7 @@ class Model:
         return ""
 
     def _undo_original(self, original: Record, day: dt.date) -> None:
+        before = self._split(original.pan)
         acct = self.account(original.pan)
         for kind, lot, delta in original.moves:
             self._move(acct, kind, lot, -delta)
@@ -940,7 +952,7 @@ class Model:
             self._count(original.tid, original.batch, True, True, original.amount)
         elif original.pc in ("900000", "006000"):
             self._count(original.tid, original.batch, False, True, original.amount)
-        self._limits(original.pan)
+        self._limits(original.pan, before)
 
     # -- for the checks after each step -----------------------------------------------------
 

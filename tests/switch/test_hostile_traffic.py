@@ -53,6 +53,9 @@ class Event:
     via: str = "direct"
     damage: str = ""
     admin: tuple[str, ...] | None = None
+    #: The HSM's verdicts the shell hands the core: a MAC found bad, or no HSM at all.
+    mac_ok: bool = True
+    hsm: bool = True
 
 
 @dataclass
@@ -200,7 +203,8 @@ class Traffic:
             (0.42, self.topup), (0.47, self.sv_purchase), (0.50, self.stamp),
             (0.55, self.advice), (0.64, self.reversal), (0.70, self.retransmission),
             (0.72, self.other_content), (0.74, self.batch_close), (0.76, self.network),
-            (0.81, self.hostile_digits), (0.83, self.outside), (0.85, self.overlong),
+            (0.80, self.hostile_digits), (0.815, self.hostile_text), (0.83, self.outside),
+            (0.85, self.overlong),
             (0.87, self.odd_mti), (0.885, self.unknown_terminal), (0.89, self.admin),
             (0.90, self.reversal_first),
         )
@@ -210,6 +214,12 @@ class Traffic:
         return self._count(self.earn(now))
 
     def _count(self, event: Event) -> Event:
+        if event.msg is not None and 64 in event.msg.fields and self.rng.random() < 0.5:
+            event.mac_ok = False
+            self.counts["bad MAC"] += 1
+        elif event.msg is not None and self.rng.random() < 0.005:
+            event.hsm = False
+            self.counts["HSM unavailable"] += 1
         if event.msg is not None and event.via == "direct" and self.rng.random() < 0.3:
             event.via = self.rng.choice(("ascii", "bcd"))
             if self.rng.random() < 0.5:
@@ -435,6 +445,22 @@ class Traffic:
         msg.fields = dict(sorted(msg.fields.items()))
         return Event(f"non-ASCII digits in DE{number}", msg)
 
+    def hostile_text(self, now: dt.datetime) -> Event:
+        """Text fields with what ASCII text fields must not hold, and DE48 runs that are not
+        TLVs; a Persian cashier name with ZWNJ is well-formed (UTF-8 DE48)."""
+        msg = self.financial("0200", self.rng.choice(PCS), now)
+        number, value = self.rng.choice((
+            (42, "\u0641\u0631\u0648\u0634\u06af\u0627\u0647"), (42, "STORE00\x0000001"),
+            (41, "T\u06f0\u06f0\u06f0\u06f0\u06f0\u06f01"), (62, "00\u06f0001"),
+            (48, "CS005\ud800abc"), (48, "CS003a\x07b"), (48, "IN003abcIN003abc"),
+            (48, "IN010abc"), (48, "I\u06f1003abc"), (48, ""),
+            (48, build_tlv({"CS": "\u0639\u0644\u06cc\u200c\u0631\u0636\u0627"})),
+            (37, "12345678901\u06f1"), (39, "0\n"),
+        ))
+        msg.fields[number] = value
+        msg.fields = dict(sorted(msg.fields.items()))
+        return Event(f"hostile text in DE{number}", msg)
+
     def outside(self, now: dt.datetime) -> Event:
         msg = self.financial("0200", "000000", now)
         number = self.rng.choice(OUTSIDE)
@@ -551,6 +577,7 @@ def test_a_run_holds_every_kind_of_event() -> None:
                  "field outside LPS-87", "over-long DE2", "unsupported MTI", "not a request",
                  "unknown terminal or store", "card block", "card enroll", "card adjust",
                  "reversal before original", "late original", "frame ascii", "frame bcd",
-                 "damage truncate", "damage oversize", "damage flip", "damage persian"):
+                 "damage truncate", "damage oversize", "damage flip", "damage persian",
+                 "bad MAC", "HSM unavailable", "hostile text in DE48", "hostile text in DE42"):
         assert kind in kinds, kind
     assert {"0200", "0220", "0221", "0400", "0401", "0420", "0421", "0500", "0800"} <= mtis
