@@ -60,7 +60,7 @@ def needs(state: State, req: Request) -> Needs:
         if jid is not None and jid not in state.uncommitted:
             earn = jid
     totals = _uncached(state, req.tid, req.batch) if req.pc in _COUNTED_PCS else None
-    if not (mac or pin or earn or totals):
+    if not (mac or pin or earn is not None or totals is not None):
         return NOTHING
     return Needs(mac=mac, pin=pin, earn=earn, totals=totals)
 

@@ -245,3 +245,17 @@ def test_a_card_beyond_a_lowered_limit_cannot_trade_points_for_debt_beyond_it(
     assert j.points(A) == 150
     assert j.rc(burn(T1, 5, A, 100_000)) == "00"                 # moving back is allowed
     j.restart()
+
+
+def test_a_return_naming_rrn_zero_is_an_unknown_original_not_a_system_error(
+        tmp_path: Path) -> None:
+    """OR 000000000000 names journal row 0, which no answer ever carried: 25, as any RRN that
+    names no earn (it was a 96, logged at ERROR as a bug, for anyone to send)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    assert j.rc(earn(T1, 1, A, 300_000)) == "00"
+    j.restart()      # the earn is in the journal: a return reads it from there
+    back = request("0200", T1, 2, pan=A, pc="200000", amount=1, tags={"OR": "0" * 12})
+    assert j.rc(back) == "25"
+    assert j.points(A) == 30
+    j.restart()
