@@ -12,6 +12,7 @@ own examples.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import datetime as dt
@@ -250,20 +251,24 @@ class Refused(Exception):
 
 @dataclass
 class Request:
+    """One request as the model reads it: its key is DE41 + DE11 + DE7, its content the
+    canonical MTI and every field but the MAC (docs/protocol.md §4)."""
+
+    key: tuple[str, str, str]
+    content: tuple[Any, ...]
     msg: Message
     mti: str
     canonical: str
-    tid: str
-    stan: str
-    de7: str
-    key: tuple[str, str, str]
-    content: tuple[Any, ...]
     pc: str = ""
     amount: int = 0
     pan: str = ""
     store: str = ""
     batch: str = ""
     tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tid(self) -> str:
+        return self.key[0]
 
 
 class Model:
@@ -306,15 +311,7 @@ class Model:
         self._saved_lot = self.next_lot
 
     def rollback(self) -> None:
-        for table, key, old in reversed(self._undo):
-            if isinstance(table, set):
-                (table.add if old else table.discard)(key)
-            elif old is MISSING:
-                table.pop(key, None)
-            else:
-                table[key] = old
-        self._undo.clear()
-        self.next_lot = self._saved_lot
+        self._undo_to((0, self._saved_lot))
 
     def forget(self, before: dt.date) -> int:
         """Drop what no message can name any more, to keep a long run's memory flat: requests
@@ -512,7 +509,7 @@ class Model:
         de7 = str(f[7])
         pan = str(f[2]) if 2 in f else str(f.get(35, "")).split("=", 1)[0]
         tags = tlv(str(f[48])) if 48 in f else {}
-        return Request(msg, mti, canonical, tid, stan, de7, (tid, stan, de7), content,
+        return Request((tid, stan, de7), content, msg, mti, canonical,
                        pc=str(f.get(3, "")), amount=int(str(f.get(4, "0"))), pan=pan,
                        store=str(f.get(42, "")).rstrip(), batch=str(f.get(62, "")),
                        tags=tags or {})
@@ -614,9 +611,9 @@ class Model:
         return len(self._undo), self.next_lot
 
     def _undo_to(self, mark: tuple[int, int]) -> None:
-        """Forget the changes of a decision that ends declined (it changes nothing)."""
+        """Forget every change since `mark`: a decision that ends declined (it changes
+        nothing), or everything since the last commit (a crash)."""
         undo, self._undo = self._undo[mark[0]:], self._undo[:mark[0]]
-        lots = mark[1]
         for table, key, old in reversed(undo):
             if isinstance(table, set):
                 (table.add if old else table.discard)(key)
@@ -624,7 +621,7 @@ class Model:
                 table.pop(key, None)
             else:
                 table[key] = old
-        self.next_lot = lots
+        self.next_lot = mark[1]
 
     def _card(self, req: Request) -> None:
         """docs/switch.md "Decisions", card: Luhn, auto-enrolment in the BIN, blocked."""
@@ -771,15 +768,15 @@ class Model:
             return None
         assert isinstance(date, str) and isinstance(time, str)
         local_now = now.astimezone(ZONE)
+        text = f"{date}{time}"
+        candidates = []
         for year in (local_now.year, local_now.year - 1):
-            try:
-                when = dt.datetime(year, int(date[:2]), int(date[2:]), int(time[:2]),
-                                   int(time[2:4]), int(time[4:]), tzinfo=ZONE)
-            except ValueError:
-                continue
-            if when <= local_now:
-                return when
-        return None
+            # 29 February of a common year, or no date at all: not a candidate.
+            with contextlib.suppress(ValueError):
+                candidates.append(dt.datetime.strptime(f"{year}{text}", "%Y%m%d%H%M%S")
+                                  .replace(tzinfo=ZONE))
+        past = [when for when in candidates if when <= local_now]
+        return past[0] if past else None
 
     def _apply_effect(self, acct: Account, e: Effect, sign: int = 1) -> None:
         acct.club = True
@@ -924,17 +921,12 @@ class Model:
 
     @staticmethod
     def _mismatch(req: Request, original: Record, de90_mti: str) -> str:
-        if req.pan != original.pan:
-            return "card"
-        if req.amount != original.amount:
-            return "amount"
-        if req.pc != original.pc:
-            return "processing code"
-        if req.store != original.store:
-            return "store"
-        if CANONICAL.get(de90_mti, de90_mti) != original.mti:
-            return "MTI"
-        return ""
+        """The first of card, amount, processing code, store, MTI that differs (§4)."""
+        pairs = {"card": (req.pan, original.pan), "amount": (req.amount, original.amount),
+                 "processing code": (req.pc, original.pc),
+                 "store": (req.store, original.store),
+                 "MTI": (CANONICAL.get(de90_mti, de90_mti), original.mti)}
+        return next((what for what, (mine, theirs) in pairs.items() if mine != theirs), "")
 
     def _undo_original(self, original: Record, day: dt.date) -> None:
         before = self._split(original.pan)

@@ -280,7 +280,8 @@ class Traffic:
         elif r < 0.15 and self.rrns:
             tags["OR"] = rng.choice(self.rrns)                    # not an earn
         elif r < 0.2:
-            tags["OR"] = f"{rng.randrange(10**12):012d}"
+            tags["OR"] = rng.choice((f"{rng.randrange(10**12):012d}", "0" * 12, "9" * 12,
+                                     f"{rng.randrange(1, 50):012d}"))
         elif r < 0.25:
             tags["OR"] = self._other_digits(rrn)
         elif r < 0.28:
