@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="crashes between two full check_invariants (default 25)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where the journal goes (default: /dev/shm when there is one, "
-                             "else the system's temporary directory); about 1 GB a million "
-                             "events")
+                             "else the system's temporary directory); about 0.6 GB a "
+                             "million events")
     args = parser.parse_args(argv)
     first = args.seed if args.seed is not None else random.SystemRandom().randrange(10**9)
     print(f"hostile simulation: seeds {first}..{first + args.seeds - 1}, "

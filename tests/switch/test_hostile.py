@@ -10,8 +10,9 @@ committed and rebuilds the state from the journal (`SqliteStore.load`).
 
 After every event: the answer is the model's (response code and MTI; a retransmission's answer
 byte for byte; an approval's DE54 and DE48 `EP`/`RD`/`TR`/`SC`/`SR` from the model's
-balances), the entry moves the card by what the model says, and each card the event touched
-holds in its lots what the journal entries add up to and what the model has. At every crash and
+balances), the entry moves the card by what the model says, each card the event touched holds
+in its lots what its journal entries add up to and what the model has (invariant C of
+docs/switch.md), and each lot it moved what its moves add up to (L). At every crash and
 at the end: the recovered state equals the live one (`snapshot(...).durable()`, docs/switch.md
 "Comparing states") and the journal's invariants hold (`check_invariants`).
 
@@ -30,6 +31,7 @@ import random
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,19 +93,22 @@ def configuration(seed: int) -> tuple[bool, bool]:
 
 @dataclass
 class Sums:
-    """Per card and kind, what the journal entries add up to: committed, and since."""
+    """What the journal entries add up to, per card and kind (their `points`/`sv`) and per
+    lot (their lot moves): committed, and since (docs/switch.md, invariants L and C)."""
 
-    committed: Counter[tuple[str, str]] = field(default_factory=Counter)
-    pending: Counter[tuple[str, str]] = field(default_factory=Counter)
+    committed: Counter[object] = field(default_factory=Counter)
+    pending: Counter[object] = field(default_factory=Counter)
 
     def add(self, entries: list[Entry]) -> None:
         for e in entries:
             if e.pan:
                 self.pending[(e.pan, "points")] += e.points
                 self.pending[(e.pan, "sv")] += e.sv
+            for move in e.lot_deltas:
+                self.pending[move.lot_id] += move.delta
 
-    def of(self, pan: str, kind: str) -> int:
-        return self.committed[(pan, kind)] + self.pending[(pan, kind)]
+    def of(self, key: object) -> int:
+        return self.committed[key] + self.pending[key]
 
     def commit(self) -> None:
         self.committed.update(self.pending)
@@ -306,7 +311,7 @@ class Hostile:
         apply(self.state, decision)
         self.batch += decision.entries
         self.sums.add(decision.entries)
-        self.check_card(pan)
+        self.check_card(pan, {m.lot_id for e in decision.entries for m in e.lot_deltas})
 
     # -- the checks after each event ----------------------------------------------------------
 
@@ -329,8 +334,9 @@ class Hostile:
         assert (sum(e.points for e in d.entries), sum(e.sv for e in d.entries)) == \
             (expect.points, expect.sv), f"the entry moves {d.entries}, the model " \
             f"{expect.points} points, {expect.sv} stored value"
+        lots = {m.lot_id for e in d.entries for m in e.lot_deltas}
         for pan in {e.pan for e in d.entries if e.pan} | ({expect.pan} - {""}):
-            self.check_card(pan)
+            self.check_card(pan, lots)
 
     def check_reply(self, expect: Expect, resp: Message) -> None:
         points, _ = self.model.balance(expect.pan)
@@ -343,15 +349,21 @@ class Hostile:
         for tag, value in expect.tags.items():
             assert tags.get(tag) == value, f"DE48 {tag}={tags.get(tag)}, the model {value}"
 
-    def check_card(self, pan: str) -> None:
-        """The card's lots = the sum of its journal entries = the model's balance."""
+    def check_card(self, pan: str, moved: Collection[int] = ()) -> None:
+        """The card's lots = the sum of its journal entries = the model's balance (invariant
+        C of docs/switch.md), and each lot `moved` (of this card) holds what its moves add up
+        to (L); a lot spent to 0 is no longer live."""
         card = self.state.cards.get(pan)
+        live = {x.id: x.remaining for x in (*card.lots, *card.purse)} if card else {}
         lots = (sum(x.remaining for x in card.lots), sum(x.remaining for x in card.purse)) \
             if card is not None else (0, 0)
-        journal = (self.sums.of(pan, "points"), self.sums.of(pan, "sv"))
+        journal = (self.sums.of((pan, "points")), self.sums.of((pan, "sv")))
         model = self.model.balance(pan)
         assert lots == journal == model, \
             f"card {pan}: lots {lots}, journal {journal}, model {model}"
+        for lot in moved:
+            assert live.get(lot, 0) == self.sums.of(lot), \
+                f"lot {lot}: {live.get(lot, 0)}, its moves add up to {self.sums.of(lot)}"
 
 
 def _difference(a: object, b: object) -> str:
