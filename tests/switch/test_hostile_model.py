@@ -19,127 +19,37 @@ import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from iso8583 import Message
 from switch.core.limits import MoneyLimits
+from tests.switch.test_hostile_docs import (
+    AMOUNT_OPTIONAL,
+    BIN,
+    CAMPAIGNS,
+    CANONICAL,
+    EARN,
+    FORMATS,
+    PCS,
+    POINT_VALUE,
+    STAMPS,
+    SUPPORTED,
+    TERMINALS,
+    TIERS,
+    TOPUP_BONUS,
+    TOTALS,
+    ZONE,
+    answerable,
+    business_day,
+    digits,
+    luhn,
+    qualified,
+    response_mti,
+    tier_rank,
+    tlv,
+    well_formed,
+)
 
-ZONE = ZoneInfo("Asia/Tehran")
-CUTOVER = dt.time(23, 30)
-BIN = "628000"
-CURRENCY = "364"
-POINT_VALUE = 1000
-EXPIRE_DAYS = 365
-TERMINALS = {"T0000001": "STORE0000000001", "T0000002": "STORE0000000002",
-             "T0000003": "STORE0000000003"}
-#: examples/lps.toml: (points_per, points, min_amount) per store.
-EARN = {"STORE0000000001": (10_000, 1, 0), "STORE0000000002": (10_000, 2, 100_000),
-        "STORE0000000003": (20_000, 1, 0)}
-STAMPS = {"STORE0000000001": 10}
-TOPUP_BONUS = {"STORE0000000003": 15}
-TIERS = (("BLUE", 0, 1000), ("SILVER", 50_000_000, 1250), ("GOLD", 200_000_000, 1500))
-#: Store 2's "Yalda night", local dates inclusive, x3 (docs/programs.md campaign windows).
-CAMPAIGNS = {"STORE0000000002": ((dt.date(2026, 12, 20), dt.date(2026, 12, 22), 3000),)}
-
-#: docs/protocol.md §2: the LPS-87 fields and their formats: (kind, fixed length or max).
-FORMATS: dict[int, tuple[str, int, bool]] = {
-    2: ("n", 19, False), 3: ("n", 6, True), 4: ("n", 12, True), 7: ("n", 10, True),
-    11: ("n", 6, True), 12: ("n", 6, True), 13: ("n", 4, True), 14: ("n", 4, True),
-    22: ("n", 3, True), 25: ("n", 2, True), 35: ("z", 37, False), 37: ("an", 12, True),
-    38: ("an", 6, True), 39: ("an", 2, True), 41: ("ans", 8, True), 42: ("ans", 15, True),
-    48: ("utf8", 999, False), 49: ("n", 3, True), 52: ("b", 8, True), 54: ("an", 120, False),
-    62: ("ans", 999, False), 64: ("b", 8, True), 70: ("n", 3, True), 74: ("n", 10, True),
-    75: ("n", 10, True), 76: ("n", 10, True), 77: ("n", 10, True), 86: ("n", 16, True),
-    87: ("n", 16, True), 88: ("n", 16, True), 89: ("n", 16, True), 90: ("n", 42, True),
-    128: ("b", 8, True),
-}
-TOTALS = (74, 75, 76, 77, 86, 87, 88, 89)
-SUPPORTED = {"0200", "0220", "0221", "0400", "0401", "0420", "0421", "0500", "0800"}
-CANONICAL = {"0401": "0400", "0421": "0420", "0221": "0220"}
-AMOUNT_OPTIONAL = {"310000", "930000"}
-PCS = {"000000": "earn", "900000": "redeem", "310000": "inquiry", "200000": "return",
-       "210060": "topup", "006000": "sv_purchase", "930000": "stamp"}
 MISSING = object()
-
-
-def digits(text: object, length: int | None = None) -> bool:
-    """ASCII 0-9 only (docs/protocol.md §2), `length` of them when given."""
-    return (isinstance(text, str) and len(text) > 0 and all("0" <= c <= "9" for c in text)
-            and (length is None or len(text) == length))
-
-
-def luhn(pan: str) -> bool:
-    if not (13 <= len(pan) <= 19 and digits(pan)):
-        return False
-    total = 0
-    for i, c in enumerate(reversed(pan)):
-        d = int(c) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
-def well_formed(number: int, value: object) -> bool:
-    """A value as docs/protocol.md §2 writes the field."""
-    kind, size, fixed = FORMATS[number]
-    if kind == "b":
-        return isinstance(value, bytes) and len(value) == size
-    if not isinstance(value, str):
-        return False
-    if kind == "n":  # a variable one may be empty (an LL prefix of 00)
-        return digits(value, size) if fixed else (value == "" or digits(value)) \
-            and len(value) <= size
-    if kind == "z":
-        return len(value) <= size and all(c == "=" or "0" <= c <= "9" for c in value)
-    if kind == "utf8":  # UTF-8 without control characters (README, "The wire contract")
-        try:
-            size_ok = len(value.encode("utf-8")) <= size
-        except UnicodeEncodeError:
-            return False
-        return size_ok and not any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value)
-    # Fixed text is space-filled on the right on the wire (README): shorter is well-formed.
-    return value.isascii() and value.isprintable() and len(value) <= size
-
-
-def tlv(value: str) -> dict[str, str] | None:
-    """DE48 as tags (docs/protocol.md §3), None when it is not a TLV run."""
-    data, out, pos = value.encode("utf-8"), {}, 0
-    while pos < len(data):
-        head = data[pos:pos + 5]
-        if len(head) < 5 or not (head[:2].isascii() and head[:2].isalnum()) \
-                or not digits(head[2:5].decode("ascii", "replace"), 3):
-            return None
-        size = int(head[2:5])
-        body = data[pos + 5:pos + 5 + size]
-        tag = head[:2].decode()
-        if len(body) != size or tag in out:
-            return None
-        try:
-            out[tag] = body.decode("utf-8")
-        except UnicodeDecodeError:
-            return None
-        pos += 5 + size
-    return out
-
-
-def business_day(now: dt.datetime) -> dt.date:
-    local = now.astimezone(ZONE)
-    return local.date() + dt.timedelta(days=1 if local.time() >= CUTOVER else 0)
-
-
-def response_mti(mti: str) -> str:
-    return mti[:2] + ("1" if mti[2] == "0" else "3") + "0"
-
-
-def answerable(mti: object) -> bool:
-    return digits(mti, 4) and mti[0] == "0" and mti[2] in "02" and mti[3] in "01"  # type: ignore[index]
-
-
-def tier_rank(name: str) -> int:
-    return [t[0] for t in TIERS].index(name) if name else -1
-
-
-def qualified(spend: int) -> str:
-    return [name for name, least, _ in TIERS if spend >= least][-1]
 
 
 # -- the model's data ------------------------------------------------------------------------
@@ -795,8 +705,11 @@ class Model:
         if points <= 0:
             raise Refused("13", "no points")
         acct = self.account(req.pan)
-        if sum(acct.points.values()) < points:
+        if sum(acct.points.values()) < points:  # available: net of debts (docs/switch.md)
             raise Refused("51", "points")
+        # Burn order is soonest expiry, oldest, lowest id; every points lot of examples/lps.toml
+        # expires 365 days after its business day (no campaign has its own expiry) and a run
+        # spans 45 days, so it is the order the lots were made in, none expired.
         moves, short = self._take(acct, "p", sorted(v for v in acct.points if acct.points[v] > 0),
                                   points)
         assert short == 0
