@@ -193,9 +193,6 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
             tags = MappingProxyType(parse_tlv(_text(msg, 48)))
         except CodecError as exc:
             raise _FormatError(f"DE48: {exc}") from None
-    for number in (42, 62, 70):
-        if number in fields and not echoable(number, fields[number]):
-            raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
     if 62 in fields and not is_digits(_text(msg, 62), 6):
         raise _FormatError("DE62 must be the batch number, 6 digits (0-9)")
     store_id = _text(msg, 42).rstrip()
