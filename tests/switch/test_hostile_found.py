@@ -1,7 +1,8 @@
 """What the hostile simulation found (tests/switch/test_hostile.py), one minimal case each.
 
-Every test decides through the core and the SQLite journal the way the switch does
-(`Journaled`) and ends with a restart that must give back the state the switch had.
+Each failed before its fix (the commit that fixed it says so). Most decide through the core and
+the SQLite journal the way the switch does (`Journaled`) and end with a restart that must give
+back the state the switch had; two stay in memory (one group commit, and apply's own check).
 """
 
 from __future__ import annotations
