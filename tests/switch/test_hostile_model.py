@@ -224,16 +224,22 @@ class Model:
         self._undo_to((0, self._saved_lot))
 
     def forget(self, before: dt.date) -> int:
-        """Drop what no message can name any more, to keep a long run's memory flat: requests
-        of business days before `before` (the traffic names only those of the idempotency
-        window), except approved earns and returns (a return names its earn by RRN however
-        old, and the returns against an earn count in full). Only right after a commit."""
+        """Drop what no message can name any more, to keep a long run's memory small:
+        requests of business days before `before` (the traffic names only those of the
+        idempotency window). Approved earns and returns stay, without their content and
+        answer (no retransmission names them): a return names its earn by RRN however old,
+        and the returns against an earn count in full. Only right after a commit."""
         assert not self._undo, "forget only right after a commit"
-        old = [k for k, r in self.seen.items() if r.day is not None and r.day < before
-               and not (r.approved and r.kind in ("earn", "advice", "return"))]
-        for key in old:
-            del self.seen[key]
-        return len(old)
+        gone = 0
+        for key, r in list(self.seen.items()):
+            if r.day is None or r.day >= before or not r.content:
+                continue
+            if r.approved and r.kind in ("earn", "advice", "return"):
+                self.seen[key] = dataclasses.replace(r, content=(), response=None)
+            else:
+                del self.seen[key]
+                gone += 1
+        return gone
 
     def account(self, pan: str) -> Account:
         """The card's account, to change (saved for a rollback first)."""
