@@ -34,7 +34,7 @@ if str(ROOT) not in sys.path:
 from settlement.day import DayBook  # noqa: E402
 from settlement.journal import Journal, settle_journal  # noqa: E402
 from settlement.netting import StoreInfo  # noqa: E402
-from switch.store import migrate  # noqa: E402
+from switch.journal.sqlite.schema import migrate  # noqa: E402
 
 DAY = dt.date(2026, 6, 15)
 STORES = 500
@@ -209,6 +209,7 @@ def database(n: int) -> Path:
         generate(path, n)
         print(f"generated {n:,} entries into {path} in {time.perf_counter() - started:.1f} s",
               file=sys.stderr)
+    path.chmod(0o600)  # the switch's database is 0600 (switch/filemode.py), or it is refused
     return path
 
 

@@ -31,7 +31,8 @@ import pytest
 from iso8583 import frame, load_profile
 from switch.core import handle, new_state
 from switch.core.luhn import luhn_complete
-from switch.store import SqliteStore, verified_upto
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal.sqlite.verify import verified_upto
 
 # The repository root, so that the test builders are importable when pytest runs benches/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -82,7 +83,7 @@ def test_message_path(benchmark: Any) -> None:
 def test_group_commit_500(benchmark: Any, tmp_path: Path) -> None:
     """One durable commit (fsync) of 500 decisions: divide by 500 for the per-request cost."""
     cfg = example_config(tmp_path / "gc.db")
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     state = store.load(cfg, None, NOW)
     store.append(handle(state, sign_on(T1), NOW).entries)
     stan = itertools.count(1)
@@ -147,10 +148,10 @@ def _rows(cards: int, per_card: int) -> Iterator[tuple[list[Any], list[Any], lis
 def _build(path: Path, cards: int, entries: int, unverified: int) -> float:
     """Write the journal in commits of about 200,000 entries and, after each, verify them and
     move the verified checkpoint the way the running switch does (its checkpoint thread each
-    second; `SqliteStore.verify_and_advance` is the same check and advance in one call), except
+    second; `SqliteJournal.verify_and_advance` is the same check and advance in one call), except
     for the last `unverified` entries: what a crash leaves for start-up to check. Returns the
     seconds spent verifying."""
-    store = SqliteStore(path)
+    store = SqliteJournal(path)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA synchronous=OFF")
     per_card = max(10, entries // cards)
@@ -177,7 +178,7 @@ def _build(path: Path, cards: int, entries: int, unverified: int) -> float:
     return verifying
 
 
-def _advance(store: SqliteStore) -> float:
+def _advance(store: SqliteJournal) -> float:
     started = time.perf_counter()
     v = store.verify_and_advance()
     assert not v.problems, v.problems
@@ -220,7 +221,7 @@ def test_recovery(benchmark: Any, tmp_path_factory: pytest.TempPathFactory) -> N
         held.clear()
         gc.collect()
         before = _rss_mb()
-        store = SqliteStore(path)
+        store = SqliteJournal(path)
         held.append(store.load(cfg, None, NOW))
         store.close()
         held.append(_rss_mb() - before)

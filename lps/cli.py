@@ -13,12 +13,9 @@ import asyncio
 import datetime as dt
 import errno
 import importlib
-import json
 import logging
 import os
 import re
-import socket
-import sqlite3
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,23 +32,12 @@ from lps.cli_input import (
     card_number,
     require_database,
 )
-from switch.config import Config, ConfigError, load_config
-from switch.store import StoreError
+from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
+from switch.config import Config, ConfigError
+from switch.journal import JournalError
 
 COMMAND_MODULES = ("lps.cli", "lps.settle_cli", "lps.keys_cli", "lps.programs_cli",
                    "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
-DEFAULT_CONFIG = "lps.toml"
-PAN_HELP = "card number, 13-19 digits (Persian digits are read as ASCII)"
-
-
-def add_config_argument(parser: argparse.ArgumentParser) -> None:
-    """`--config FILE` the same way for every subcommand (default: $LPS_CONFIG or lps.toml)."""
-    parser.add_argument("--config", "-c", default=os.environ.get("LPS_CONFIG", DEFAULT_CONFIG),
-                        help="the switch's TOML configuration (default: %(default)s)")
-
-
-def config_from(args: argparse.Namespace) -> Config:
-    return load_config(args.config)
 
 
 # -- the switch's own commands ------------------------------------------------------------------
@@ -103,28 +89,10 @@ def _bind_failure(exc: OSError, config: Config) -> str:
     return f"cannot listen on {where}: {reason}"
 
 
-def _admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
-    from switch.server import admin_socket_path
-
-    path = admin_socket_path(config.switch.database)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(10)
-        sock.connect(str(path))
-        sock.sendall(json.dumps(request).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            data += chunk
-    reply: dict[str, Any] = json.loads(data or b"{}")
-    return reply
-
-
 def cmd_cards(args: argparse.Namespace) -> int:
     from switch.core.admin import AdminError, card_command
+    from switch.journal import open_journal
     from switch.server import database_in_use
-    from switch.store import SqliteStore
 
     config = config_from(args)
     if args.action == "show":
@@ -139,23 +107,23 @@ def cmd_cards(args: argparse.Namespace) -> int:
         require_database(db)  # enroll may create it; block/unblock of nothing changes nothing
     before = _card_row(db, args.pan)
     if database_in_use(db):
-        reply = _admin_request(config, {"cmd": args.action, "pan": args.pan,
+        reply = admin_request(config, {"cmd": args.action, "pan": args.pan,
                                         "coalition": args.coalition})
         if not reply.get("ok"):
             raise Failed(str(reply.get("error")))
     else:
-        store = SqliteStore(db)
+        journal = open_journal(db)
         try:
             now = dt.datetime.now(dt.UTC)
-            state = store.load(config, None, now)
+            state = journal.load(config, None, now)
             try:
                 entry = card_command(state, args.action, args.pan, now, args.coalition)
             except AdminError as exc:
                 raise Failed(str(exc)) from None
-            store.append([entry])
+            journal.append([entry])
         finally:
-            store.close()
-    from lps.console.audit import append_cli
+            journal.close()
+    from lps.console.cli_audit import append_cli
     from switch.core.luhn import mask_pan
 
     target = f"card:{mask_pan(args.pan)}"
@@ -170,62 +138,53 @@ def cmd_cards(args: argparse.Namespace) -> int:
 
 def _card_row(db: Path, pan: str) -> dict[str, str] | None:
     """The card's status and coalition as stored (None: not enrolled), for the audit row."""
-    from switch.store import connect
+    from switch.journal import open_reader
 
     if not db.exists():
         return None
-    conn = connect(db, readonly=True)
     try:
-        row = conn.execute("SELECT status, coalition_id FROM cards WHERE pan = ?",
-                           (pan,)).fetchone()
-    except sqlite3.OperationalError:  # no tables yet
-        row = None
+        reader = open_reader(db)
+    except JournalError:  # no tables yet (or a file the change itself will refuse)
+        return None
+    try:
+        card = reader.card(pan)
     finally:
-        conn.close()
-    return None if row is None else {"status": row[0], "coalition": row[1]}
+        reader.close()
+    return None if card is None else {"status": card.status, "coalition": card.coalition}
 
 
 def _show(config: Config, pan: str, history: bool) -> int:
     from switch.core.calendar import business_day
+    from switch.core.ledger import available_points
     from switch.core.luhn import mask_pan
-    from switch.store import connect
+    from switch.journal import open_reader
 
-    db = require_database(config.switch.database)
-    conn = connect(db, readonly=True)
+    reader = open_reader(require_database(config.switch.database))
     try:
-        row = conn.execute(
-            "SELECT coalition_id, status, enrolled_on FROM cards WHERE pan = ?", (pan,)
-        ).fetchone()
-        if row is None:
+        card = reader.card(pan)
+        if card is None:
             raise Failed(f"card {mask_pan(pan)} is not enrolled")
-        cfg = config.switch
-        today = business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
-        lots = conn.execute(
-            "SELECT id, kind, store_id, earned_on, expires_on, initial, remaining FROM lots "
-            "WHERE pan = ? AND remaining != 0 ORDER BY id", (pan,)).fetchall()
-        points = sum(r[6] for r in lots if r[1] == "points")
-        available = sum(r[6] for r in lots if r[1] == "points"
-                        and (r[6] < 0 or r[4] is None or r[4] > today.isoformat()))
-        sv = sum(r[6] for r in lots if r[1] == "sv")
-        print(f"card       {mask_pan(pan)}")
-        print(f"coalition  {row[0]}   status {row[1]}   enrolled {row[2]}")
-        print(f"points     {available} available ({points} on the card)")
-        if any(r[1] == "sv" for r in lots):
-            print(f"purse      {sv}")
-        if history:
-            print("lots:")
-            for lid, kind, store, earned, expires, initial, remaining in lots:
-                print(f"  #{lid:<8} {kind:6} {store:15} earned {earned} expires {expires or '-':10}"
-                      f" {remaining:>8} of {initial}")
-            print("last journal entries:")
-            for jid, at, kind, tid, rc, amount, pts in conn.execute(
-                "SELECT id, at, kind, terminal_id, response_code, amount, points FROM journal "
-                "WHERE pan = ? ORDER BY id DESC LIMIT 20", (pan,)
-            ):
-                print(f"  #{jid:<8} {at[:19]} {kind:12} {tid:8} rc={rc} amount={amount} "
-                      f"points={pts:+d}")
+        rows = reader.history(pan) if history else []
     finally:
-        conn.close()
+        reader.close()
+    cfg = config.switch
+    today = business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
+    print(f"card       {mask_pan(pan)}")
+    print(f"coalition  {card.coalition}   status {card.status}   enrolled {card.enrolled_on}")
+    print(f"points     {available_points(card, today)} available ({card.points} on the card)")
+    if card.purse:
+        print(f"purse      {card.stored_value}")
+    if history:
+        print("lots:")
+        for lot in sorted(card.lots + card.purse, key=lambda lot: lot.id):
+            expires = lot.expires_on.isoformat() if lot.expires_on else "-"
+            print(f"  #{lot.id:<8} {lot.kind:6} {lot.store:15} earned {lot.earned_on} "
+                  f"expires {expires:10} {lot.remaining:>8} of {lot.initial}")
+        print("last journal entries:")
+        for r in rows:
+            at = r.at.isoformat()[:19] if r.at else ""
+            print(f"  #{r.id:<8} {at} {r.kind:12} {r.terminal_id:8} rc={r.response_code} "
+                  f"amount={r.amount} points={r.points:+d}")
     return 0
 
 
@@ -237,35 +196,20 @@ def cmd_check(args: argparse.Namespace) -> int:
     """The money invariants, read-only (the switch may be running): exit 0 sound, 1 broken."""
     import time
 
-    from switch.store import check_checkpoint, check_invariants, connect, verified_upto, verify
+    from switch.journal import open_reader
 
     config = config_from(args)
-    db = require_database(config.switch.database)
-    conn = connect(db, readonly=True)
+    reader = open_reader(require_database(config.switch.database))
     started = time.perf_counter()
     try:
-        checkpointed = conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'verified'"
-        ).fetchone() is not None
-        last = conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0]
-        if args.full or not checkpointed:
-            problems = check_invariants(conn)
-            what = f"full check of journal rows 1..{last}"
-            if checkpointed:
-                problems += check_checkpoint(conn)
-                what += f" and of the verified checkpoint (#{verified_upto(conn)})"
-        else:
-            v = verify(conn, everything=True)
-            problems = v.problems
-            what = (f"start-up check: journal rows {v.after + 1}..{v.upto} after the verified "
-                    f"checkpoint, every lot and card against it")
+        result = reader.check(full=args.full)
     finally:
-        conn.close()
+        reader.close()
     seconds = time.perf_counter() - started
-    for problem in problems:
+    for problem in result.problems:
         print(f"lps check: {problem}")
-    print(f"{what}: {'BROKEN' if problems else 'ok'} ({seconds:.1f} s)")
-    return 1 if problems else 0
+    print(f"{result.what}: {'BROKEN' if result.problems else 'ok'} ({seconds:.1f} s)")
+    return 0 if result.sound else 1
 
 
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -349,7 +293,7 @@ def _run(parser: argparse.ArgumentParser, argv: list[str]) -> int:
     except CommandError as exc:
         print(f"{who}: {exc.prefix}{exc}", file=sys.stderr)
         return exc.exit_code
-    except StoreError as exc:
+    except JournalError as exc:
         print(f"{who}: {exc}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:

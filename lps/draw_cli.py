@@ -17,13 +17,11 @@ import datetime as dt
 import hashlib
 import json
 import os
-import sqlite3
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lps.cli import add_config_argument, config_from
 from lps.cli_input import (
     EXIT_FAILED,
     Failed,
@@ -33,7 +31,8 @@ from lps.cli_input import (
     require_database,
     whole,
 )
-from lps.console.audit import append_cli
+from lps.commands import add_config_argument, config_from
+from lps.console.cli_audit import append_cli
 from switch.config import Config, ConfigError
 from switch.core.calendar import business_day
 from switch.core.luhn import mask_pan
@@ -67,30 +66,22 @@ def entrants(config: Config, coalition: str, when: dt.date, by: str) -> list[Ent
     end (the lot moves of business days up to `when`; lots not expired on `when`, debts
     counted), so a draw run later, or run again, sees the same entries; `card`: one each.
     """
-    db = require_database(config.switch.database)
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    from switch.journal import open_reader
+
+    reader = open_reader(require_database(config.switch.database))
     try:
-        cards = conn.execute(
-            "SELECT pan FROM cards WHERE coalition_id = ? AND status = 'active' AND "
-            "enrolled_on <= ? ORDER BY pan", (coalition, when.isoformat())).fetchall()
+        cards = reader.members(coalition, when)
         if by == "card":
-            return [Entrant(pan, 1) for (pan,) in cards]
-        points: dict[str, int] = {}
-        for pan, expires_on, held in conn.execute(
-            "SELECT l.pan, l.expires_on, SUM(m.delta) FROM lots l "
-            "JOIN lot_moves m ON m.lot_id = l.id JOIN journal j ON j.id = m.journal_id "
-            "WHERE l.kind = 'points' AND l.coalition_id = ? AND j.business_day <= ? "
-            "GROUP BY l.id", (coalition, when.isoformat())):
-            if held < 0 or expires_on is None or expires_on > when.isoformat():
-                points[pan] = points.get(pan, 0) + int(held)
-        return [Entrant(pan, max(points.get(pan, 0), 0)) for (pan,) in cards]
+            return [Entrant(pan, 1) for pan in cards]
+        points = reader.usable_points_at(coalition, when)
     finally:
-        conn.close()
+        reader.close()
+    return [Entrant(pan, max(points.get(pan, 0), 0)) for pan in cards]
 
 
 def _audited_commitments(db: Path, target: str) -> list[dict[str, Any]]:
     """The `draw.commit` rows of the audit log for one draw (the log is append-only)."""
-    from lps.console.audit import read_cli
+    from lps.console.cli_audit import read_cli
 
     return [json.loads(r.after) for r in read_cli(db, "draw.commit", target) if r.after]
 

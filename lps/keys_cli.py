@@ -17,33 +17,33 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
-import sqlite3
 import sys
 from typing import Any
 
 from hsm_sim.client import Hsm, connect_hsm
 from hsm_sim.errors import HsmError
 from lps import cli_input
-from lps.cli import PAN_HELP, add_config_argument, config_from
-from lps.console.audit import append_cli
+from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
+from lps.console.cli_audit import append_cli
 from switch.config import Config
 from switch.core.admin import AdminError
 from switch.core.luhn import mask_pan
 from switch.core.text import to_ascii_digits
+from switch.journal import KeyCheckValues
 from switch.security.admin import security_command, terminal_id
 from switch.security.shell import ensure_lmk
 
 
 def _stored_rows(config: Config) -> int:
-    from switch.store import SqliteStore
+    from switch.journal import open_journal
 
     if not config.switch.database.exists():
         return 0
-    store = SqliteStore(config.switch.database)
+    journal = open_journal(config.switch.database)
     try:
-        return store.security_rows()
+        return journal.security_rows()
     finally:
-        store.close()
+        journal.close()
 
 
 def open_hsm(config: Config) -> Hsm:
@@ -55,23 +55,23 @@ def open_hsm(config: Config) -> Hsm:
 
 
 def persist(config: Config, request: dict[str, Any]) -> None:
-    """Apply a security command to the switch: its admin socket if it runs, else its store."""
-    from lps.cli import _admin_request
+    """Apply a security command to the switch: its admin socket if it runs, else its
+    journal."""
+    from switch.journal import open_journal
     from switch.server import database_in_use
-    from switch.store import SqliteStore
 
     if database_in_use(config.switch.database):
-        reply = _admin_request(config, request)
+        reply = admin_request(config, request)
         if not reply.get("ok"):
             raise AdminError(str(reply.get("error")))
         return
-    store = SqliteStore(config.switch.database)
+    journal = open_journal(config.switch.database)
     try:
         now = dt.datetime.now(dt.UTC)
-        state = store.load(config, None, now)
-        store.append([security_command(state, request, now)])
+        state = journal.load(config, None, now)
+        journal.append([security_command(state, request, now)])
     finally:
-        store.close()
+        journal.close()
 
 
 def _fail(what: str, exc: Exception) -> int:
@@ -83,21 +83,23 @@ def _groups(hex_text: str) -> str:
     return " ".join(hex_text[i:i + 4] for i in range(0, len(hex_text), 4))
 
 
-def _tmk_kcv(config: Config, tid: str) -> str | None:
-    """The check value of the terminal's TMK as the journal holds it (None: no TMK yet)."""
-    from switch.store import connect
+def _check_values(config: Config) -> dict[str, KeyCheckValues]:
+    """Each terminal's key check values as the journal holds them (none: no journal yet)."""
+    from switch.journal import open_reader
 
     if not config.switch.database.exists():
-        return None
-    conn = connect(config.switch.database, readonly=True)
+        return {}
+    reader = open_reader(config.switch.database)
     try:
-        row = conn.execute("SELECT tmk_kcv FROM terminal_keys WHERE terminal_id = ?",
-                           (tid,)).fetchone()
-    except sqlite3.OperationalError:
-        row = None  # a database from before migration 3: no keys yet
+        return reader.key_check_values()
     finally:
-        conn.close()
-    return row[0] if row and row[0] else None
+        reader.close()
+
+
+def _tmk_kcv(config: Config, tid: str) -> str | None:
+    """The check value of the terminal's TMK as the journal holds it (None: no TMK yet)."""
+    kcvs = _check_values(config).get(tid)
+    return kcvs.tmk if kcvs is not None and kcvs.tmk else None
 
 
 def cmd_new_terminal(args: argparse.Namespace) -> int:
@@ -165,26 +167,15 @@ def cmd_load_bdk(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     """Which terminals have which keys: check values only (what custodians compare)."""
-    from switch.store import connect
-
     config = config_from(args)
-    db = config.switch.database
-    rows: dict[str, tuple[Any, ...]] = {}
-    if db.exists():
-        conn = connect(db, readonly=True)
-        try:
-            for row in conn.execute("SELECT terminal_id, tmk_kcv, mac_kcv, pin_kcv, bdk_kcv, "
-                                    "updated_at FROM terminal_keys"):
-                rows[row[0]] = row[1:]
-        except sqlite3.OperationalError:
-            pass  # a database from before migration 3: no keys yet
-        finally:
-            conn.close()
+    rows = _check_values(config)
     print(f"{'terminal':9} {'store':16} {'TMK':7} {'MAC key':7} {'PIN key':7} {'BDK':7} updated")
     for tid, term in sorted(config.terminals.items()):
-        kcvs = rows.get(tid, (None,) * 5)
-        cells = " ".join(f"{k or '-':7}" for k in kcvs[:4])
-        print(f"{tid.rstrip():9} {term.store:16} {cells} {(kcvs[4] or '-')[:19]}")
+        k = rows.get(tid)
+        kcvs = (k.tmk, k.mac, k.pin, k.bdk) if k is not None else (None,) * 4
+        cells = " ".join(f"{v or '-':7}" for v in kcvs)
+        updated = k.updated_at if k is not None else None
+        print(f"{tid.rstrip():9} {term.store:16} {cells} {(updated or '-')[:19]}")
     return 0
 
 

@@ -11,36 +11,29 @@ import argparse
 import datetime as dt
 import logging
 import signal
-import sqlite3
 import sys
 import threading
-from typing import Any
 
 from lps.cli_input import Failed, InputError, require_database, whole
+from lps.commands import add_config_argument, config_from
 from switch.config import Config
 from switch.core.text import TextError, parse_int
+from switch.journal import Outbox, open_outbox
 from switch.messaging import outbox as ob
 from switch.messaging.address import mask_address, pseudonym
 from switch.messaging.consent import set_consent
 from switch.messaging.mobile import MobileError, mask_mobile, normalize_mobile
-from switch.messaging.schema import ensure_schema
 
 __all__ = ["register_commands"]
 
 
-def _open(config: Config) -> sqlite3.Connection:
-    """The switch's database (never created here: docs/cli.md's missing-database sentence)."""
-    from switch.store import connect, migrate
-
-    conn = connect(require_database(config.switch.database))
-    migrate(conn)
-    ensure_schema(conn)
-    return conn
+def _open(config: Config) -> Outbox:
+    """The outbox of the switch's database (never created here: docs/cli.md's
+    missing-database sentence)."""
+    return open_outbox(require_database(config.switch.database))
 
 
 def _config(args: argparse.Namespace) -> Config:
-    from lps.cli import config_from
-
     return config_from(args)
 
 
@@ -62,11 +55,11 @@ def cmd_send(args: argparse.Namespace) -> int:
         signal.signal(signum, lambda *_: stop.set())
     try:
         with sender_lock(config.switch.database):
-            conn = _open(config)
+            box = _open(config)
             try:
-                report = Sender(conn, config, stop=stop).run(once=args.once)
+                report = Sender(box, config, stop=stop).run(once=args.once)
             finally:
-                conn.close()
+                box.close()
     except SenderBusy as exc:
         raise Failed(str(exc)) from None
     recovered = ", ".join(f"{n} {s}" for s, n in sorted(report.recovered.items())) or "none"
@@ -77,22 +70,20 @@ def cmd_send(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    conn = _open(_config(args))
+    box = _open(_config(args))
     try:
-        counts = ob.counts(conn)
+        counts = ob.counts(box)
         for state in ("queued", "sending", "sent", "delivered", "failed", "dead"):
             print(f"{state:10} {counts.get(state, 0)}")
-        rows: list[Any] = conn.execute(
-            "SELECT id, channel, recipient, customer_ref, template, attempts, last_error "
-            "FROM outbox WHERE state = 'dead' ORDER BY id DESC LIMIT ?", (args.limit,)
-        ).fetchall()
+        rows = box.in_state("dead", newest_first=True, limit=args.limit)
         if rows:
             print("dead letters (newest first):")
-        for oid, channel, recipient, ref, template, attempts, error in rows:
-            print(f"  #{oid:<8} {channel:5} {mask_address(recipient):18} {pseudonym(ref)} "
-                  f"{template} attempts={attempts} {error or ''}")
+        for r in rows:
+            print(f"  #{r.id:<8} {r.channel:5} {mask_address(r.recipient):18} "
+                  f"{pseudonym(r.customer_ref)} {r.template} attempts={r.attempts} "
+                  f"{r.last_error or ''}")
     finally:
-        conn.close()
+        box.close()
     return 0
 
 
@@ -101,13 +92,13 @@ def cmd_requeue(args: argparse.Namespace) -> int:
         ids = [parse_int(text, "message id", minimum=1) for text in args.ids]
     except TextError as exc:
         raise InputError(str(exc)) from None
-    conn = _open(_config(args))
+    box = _open(_config(args))
     try:
         if args.dead:
-            ids += [r[0] for r in conn.execute("SELECT id FROM outbox WHERE state = 'dead'")]
-        done = ob.requeue(conn, ids, dt.datetime.now(dt.UTC))
+            ids += [r.id for r in box.in_state("dead")]
+        done = ob.requeue(box, ids, dt.datetime.now(dt.UTC))
     finally:
-        conn.close()
+        box.close()
     print(f"requeued {done} message(s)")
     return 0
 
@@ -117,20 +108,18 @@ def cmd_consent(args: argparse.Namespace) -> int:
         number = normalize_mobile(args.number)
     except MobileError as exc:
         raise InputError(str(exc)) from None
-    conn = _open(_config(args))
+    box = _open(_config(args))
     try:
-        set_consent(conn, number, args.command_name == "optin", "operator",
+        set_consent(box, number, args.command_name == "optin", "operator",
                     dt.datetime.now(dt.UTC))
     finally:
-        conn.close()
+        box.close()
     state = "on" if args.command_name == "optin" else "off"
     print(f"promotional messages to {mask_mobile(number)}: {state}")
     return 0
 
 
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from lps.cli import add_config_argument
-
     p = sub.add_parser("messages", help="the outbox: send SMS and email, dead letters, opt-out")
     msub = p.add_subparsers(dest="messages_command", required=True, metavar="ACTION")
 

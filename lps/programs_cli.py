@@ -12,11 +12,9 @@ import argparse
 import csv
 import datetime as dt
 import os
-import sqlite3
 import sys
 from pathlib import Path
 
-from lps.cli import PAN_HELP, add_config_argument, config_from
 from lps.cli_input import (
     Failed,
     InputError,
@@ -28,7 +26,8 @@ from lps.cli_input import (
     require_database,
     whole,
 )
-from lps.console.audit import append_cli
+from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
+from lps.console.cli_audit import append_cli
 from switch.config import Config, ConfigError
 from switch.core.calendar import business_day
 from switch.core.luhn import mask_pan
@@ -64,23 +63,17 @@ def profile_from_args(args: argparse.Namespace, now: dt.datetime) -> Profile | N
 
 def save_profile(config: Config, pan: str, profile: Profile) -> None:
     """Write the profile, and have a running switch load it into its cache at once."""
-    from switch.programs_store import put_profile
+    from switch.journal import open_journal
     from switch.server import database_in_use
-    from switch.store import connect, migrate
 
     running = database_in_use(config.switch.database)
-    conn = connect(config.switch.database)
+    journal = open_journal(config.switch.database)
     try:
-        migrate(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        put_profile(conn, pan, profile)
-        conn.execute("COMMIT")
+        journal.put_profile(pan, profile)
     finally:
-        conn.close()
+        journal.close()
     if running:
-        from lps.cli import _admin_request
-
-        reply = _admin_request(config, {"cmd": "profile", "pan": pan})
+        reply = admin_request(config, {"cmd": "profile", "pan": pan})
         if not reply.get("ok"):
             print(f"profile saved; the running switch did not load it: {reply.get('error')} "
                   "(it reads profiles at its next start)", file=sys.stderr)
@@ -99,37 +92,29 @@ def cmd_issue(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists():
         raise Failed(f"{out} exists; not overwriting a printer file")
-    from switch.store import connect, migrate
+    from switch.journal import open_journal
 
-    conn = connect(config.switch.database)
-    try:
-        migrate(conn)
-        # One write transaction: two issues at once cannot hand out the same numbers.
-        conn.execute("BEGIN IMMEDIATE")
-        taken = {r[0] for r in conn.execute(
-            "SELECT pan FROM cards WHERE pan LIKE ?1 AND length(pan) = ?2 UNION "
-            "SELECT pan FROM issued_cards WHERE pan LIKE ?1 AND length(pan) = ?2",
-            (args.bin + "%", args.length))}
+    def choose(taken: set[str]) -> list[str]:
         start = args.start
         if start is None:
             start = max((int(p[len(args.bin):-1]) for p in taken), default=0) + 1
         try:
-            numbers = list(issue_numbers(args.bin, args.length, start, args.count, taken))
+            chosen = list(issue_numbers(args.bin, args.length, start, args.count, taken))
         except ValueError as exc:
-            conn.execute("ROLLBACK")
             raise InputError(str(exc)) from None
-        _write_printer_file(out, numbers, args.bin, coalition.id if coalition else "")
-        at = dt.datetime.now(dt.UTC).isoformat()
-        conn.executemany("INSERT INTO issued_cards (pan, file, issued_at) VALUES (?,?,?)",
-                         [(pan, str(out), at) for pan in numbers])
-        conn.execute("COMMIT")
+        _write_printer_file(out, chosen, args.bin, coalition.id if coalition else "")
+        return chosen
+
+    journal = open_journal(config.switch.database)
+    try:
+        # One write transaction: two issues at once cannot hand out the same numbers.
+        numbers = journal.reserve_card_numbers(args.bin, args.length, choose, str(out),
+                                               dt.datetime.now(dt.UTC))
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
         out.unlink(missing_ok=True)
         raise
     finally:
-        conn.close()
+        journal.close()
     rc = append_cli(config.switch.database, "cards.issue", f"bin:{args.bin}", None, {
         "count": len(numbers), "first": mask_pan(numbers[0]) if numbers else None,
         "last": mask_pan(numbers[-1]) if numbers else None, "file": str(out)})
@@ -154,29 +139,18 @@ def _write_printer_file(out: Path, numbers: list[str], bin_: str, coalition: str
 
 def cmd_club(args: argparse.Namespace) -> int:
     """A card's program state as the switch will see it at its next message today."""
-    from switch.core.model import Card
     from switch.core.programs.club import nightly_tier, rolling_spend
-    from switch.programs_store import load_clubs
+    from switch.journal import open_reader
 
     config = config_from(args)
-    db = require_database(config.switch.database)
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    day = today(config)
+    reader = open_reader(require_database(config.switch.database))
     try:
-        row = conn.execute("SELECT coalition_id, status, enrolled_on FROM cards WHERE pan = ?",
-                           (args.pan,)).fetchone()
-        if row is None:
-            raise Failed(f"card {mask_pan(args.pan)} is not enrolled")
-        day = today(config)
-        card = Card(args.pan, row[0], row[1], dt.date.fromisoformat(row[2]))
-        cards = {args.pan: card}
-
-        def q(sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
-            where = " WHERE pan = ?" if "WHERE" not in sql else " AND pan = ?"
-            return conn.execute(sql + where, (*params, args.pan))
-
-        load_clubs(q, cards, day)
+        card = reader.card(args.pan, club_on=day)
     finally:
-        conn.close()
+        reader.close()
+    if card is None:
+        raise Failed(f"card {mask_pan(args.pan)} is not enrolled")
     co = config.coalitions.get(card.coalition)
     club = card.club
     print(f"card       {mask_pan(card.pan)}   coalition {card.coalition}   status {card.status}")

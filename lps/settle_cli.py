@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from lps.cli_input import (
@@ -26,6 +26,7 @@ from lps.cli_input import (
     whole,
 )
 from lps.cli_input import day as day_arg
+from lps.commands import add_config_argument, config_from
 from settlement import render
 from settlement.day import DayBook, stores_from_config
 from settlement.journal import BATCH_LOOKBACK_DAYS, Journal, settle_journal
@@ -34,6 +35,7 @@ from settlement.progress import Bar
 from settlement.records import InputError
 from settlement.seal import Outcome, Register, default_register
 from settlement.summary import summary
+from switch.config import Config
 
 log = logging.getLogger("lps.settlement")
 
@@ -49,21 +51,14 @@ class UsageError(CommandError):
     exit_code = EXIT_USAGE
 
 
-def _config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from switch.config import load_config
-
-    return load_config(args.config)
-
-
-def _database(args: argparse.Namespace, config: object) -> Path:
-    path = Path(args.database) if args.database else Path(
-        config.switch.database)  # type: ignore[attr-defined]
+def _database(args: argparse.Namespace, config: Config) -> Path:
+    path = Path(args.database) if args.database else config.switch.database
     if not path.exists():
         raise missing_database(path)
     return path
 
 
-def _run(func, args: argparse.Namespace) -> int:  # type: ignore[no-untyped-def]
+def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """A file that cannot be written as an exit code; settlement's own errors carry theirs
     (`SettlementError` is a `lps.cli_input.CommandError`)."""
     try:
@@ -81,7 +76,7 @@ def _settle(args: argparse.Namespace) -> int:
     from switch.core.calendar import business_day
 
     started = time.monotonic()
-    config = _config(args)
+    config = config_from(args)
     day: dt.date = args.date
     now = dt.datetime.now(dt.UTC)
     today = business_day(now, config.switch.zone, config.switch.business_day_cutover)
@@ -105,7 +100,7 @@ def _settle(args: argparse.Namespace) -> int:
                     args, now)
     prev = outcome.previous
     status = STATUS[outcome.status]
-    from lps.console.audit import append_cli
+    from lps.console.cli_audit import append_cli
 
     rc = append_cli(database, "settle.reopen" if outcome.status == "reopened" else "settle.run",
                     f"settlement:{day}", None if prev is None else {
@@ -170,7 +165,7 @@ def _report(args: argparse.Namespace) -> int:
         raise UsageError("--from and --to are needed (or --invoices --month)")
     if args.to < args.start:
         raise InputError(f"--to {args.to} is before --from {args.start}")
-    config = _config(args)
+    config = config_from(args)
     stores = stores_from_config(config)
     journal = Journal(_database(args, config))
     try:
@@ -197,7 +192,7 @@ def _invoices(args: argparse.Namespace) -> int:
         raise UsageError("--invoices needs --month YYYY-MM and --out DIR")
     month = parse_month(args.month)
     calendar = calendar_of_month(month)
-    config = _config(args)
+    config = config_from(args)
     database = Path(args.database) if args.database else Path(config.switch.database)
     settled = Path(args.register) if args.register else default_register(database)
     if not settled.exists():
@@ -215,7 +210,7 @@ def _invoices(args: argparse.Namespace) -> int:
     prev = outcome.previous
     rc = 0
     if database.exists():  # the audit log lives in the switch's database
-        from lps.console.audit import append_cli
+        from lps.console.cli_audit import append_cli
 
         rc = append_cli(database, "invoices.reopen" if outcome.status == "reopened"
                         else "invoices.run", f"invoices:{month}", None if prev is None else {
@@ -242,16 +237,11 @@ def _write(path: Path, body: bytes) -> None:
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    try:
-        from lps.cli import add_config_argument
-    except ImportError:  # the switch's CLI is optional; keep its convention
-        p.add_argument("--config", "-c", default=os.environ.get("LPS_CONFIG", "lps.toml"))
-    else:
-        add_config_argument(p)
+    add_config_argument(p)
     p.add_argument("--database", help="the journal (default: [switch] database of the config)")
 
 
-def register_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("settle", help="settle a business day: netting, expiry, reconciliation")
     _add_common(p)
     p.add_argument("--date", required=True, type=day_arg("--date"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from settlement import bank
 from settlement import digest as dg
@@ -40,23 +39,22 @@ from settlement.records import (
 )
 from settlement.terms import Terms, operator_id
 from settlement.tiers import Downgrade
+from switch.config import Catalog, Coalition
 
 
-def stores_from_config(config: object) -> dict[str, StoreInfo]:
+def stores_from_config(config: Catalog) -> dict[str, StoreInfo]:
     """The store table settlement needs, from a `switch.config.Config`: each store with its
     account and its coalition's operator and fee."""
-    stores: Mapping[str, Any] = config.stores  # type: ignore[attr-defined]
-    coalitions: Mapping[str, Any] = config.coalitions  # type: ignore[attr-defined]
-    terms = {cid: terms_of(c) for cid, c in coalitions.items()}
+    terms = {cid: terms_of(c) for cid, c in config.coalitions.items()}
     out = {}
-    for sid, s in stores.items():
-        c = coalitions[s.coalition]
+    for sid, s in config.stores.items():
+        c = config.coalitions[s.coalition]
         out[sid] = StoreInfo(sid, s.name, c.id, c.point_value, c.currency, s.iban,
                              terms[s.coalition])
     return out
 
 
-def terms_of(coalition: Any) -> Terms | None:
+def terms_of(coalition: Coalition) -> Terms | None:
     """A `switch.config.Coalition`'s operator and fee as settlement's plain `Terms`."""
     op = coalition.operator
     if op is None:

@@ -95,7 +95,9 @@ def switch_side(close: BatchClose) -> tuple[Totals, dict[str, list[Row]], dict[s
         return len(rows), sum(r.amount for r in rows)
 
     (c, ca), (cr, cra), (d, da), (dr, dra) = (tot(n) for n, *_ in CATEGORIES)
-    return Totals(c, cr, d, dr, ca, cra, da, dra), counted, candidates
+    return Totals(credits=c, credit_amount=ca, credit_reversals=cr, credit_reversal_amount=cra,
+                  debits=d, debit_amount=da, debit_reversals=dr, debit_reversal_amount=dra
+                  ), counted, candidates
 
 
 def find_exact(rows: Sequence[Row], count: int, amount: int) -> tuple[Row, ...] | None:

@@ -1,7 +1,8 @@
 """The records settlement reads from the journal: plain, frozen data with integer money.
 
-They project the switch's journal (`switch.core.entries`) onto what settlement needs,
-so the core can be driven by hand-written tables in tests and by SQLite in production alike.
+They project the switch's journal (`switch.journal.rows`) onto what settlement needs,
+so the core can be driven by hand-written tables in tests and by the journal in production
+alike.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-# Journal kinds and lot kinds, re-exported: the switch's own constants are the one source of the
-# strings the journal holds (switch.core is pure, so this brings no I/O).
+# Journal kinds, lot kinds and codes, re-exported: the switch's own constants are the one
+# source of the strings the journal holds (switch.core is pure, so this brings no I/O).
+from switch.core.codes import PC, RC, Kind
 from switch.core.entries import ADVICE as ADVICE
 from switch.core.entries import BATCH_CLOSE as BATCH_CLOSE
 from switch.core.entries import EARN as EARN
@@ -20,14 +22,24 @@ from switch.core.entries import REVERSAL as REVERSAL
 from switch.core.entries import SV_PURCHASE as SV_PURCHASE
 from switch.core.model import POINTS as POINTS
 from switch.core.model import STORED_VALUE as STORED_VALUE
+from switch.core.model import Totals as Totals
 from switch.exit_codes import EXIT_INPUT, EXIT_USAGE, CommandError
 
-APPROVED = "00"
+# The journal's rows as its read API gives them (switch/journal/rows.py): one shape for
+# settlement, the console and the commands.
+from switch.journal.rows import Draw as Draw
+from switch.journal.rows import JournalRow
+
+#: One journal entry as settlement sees it.
+Row = JournalRow
+
+TOPUP = Kind.TOPUP
+APPROVED = RC.APPROVED
 
 #: Processing codes whose lot draws move value between stores (docs/protocol.md §4).
-PC_REDEEM = "900000"
-PC_SV_PURCHASE = "006000"
-PC_PURCHASE = "000000"
+PC_REDEEM = PC.REDEEM
+PC_SV_PURCHASE = PC.SV_PURCHASE
+PC_PURCHASE = PC.EARN
 SPENDING_PCS = frozenset({PC_REDEEM, PC_SV_PURCHASE})
 
 
@@ -46,44 +58,6 @@ class InputError(SettlementError):
 
 class InvariantError(SettlementError):
     """A money invariant failed (positions not summing to zero, an entry counted twice)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Draw:
-    """A signed change of `delta` to lot `lot_id` (points or stored value) issued by `issuer`."""
-
-    lot_id: int
-    kind: str
-    issuer: str
-    delta: int
-
-
-@dataclass(frozen=True, slots=True)
-class Row:
-    """One journal entry as settlement sees it."""
-
-    id: int
-    business_day: dt.date
-    kind: str
-    mti: str = ""
-    pc: str = ""
-    terminal_id: str = ""
-    store_id: str = ""
-    pan: str = ""
-    amount: int = 0
-    points: int = 0
-    sv: int = 0
-    response_code: str = ""
-    batch: str = ""
-    rrn: str = ""
-    original_id: int | None = None
-    #: For reversals: the kind of the entry they reversed (from the journal, by `original_id`).
-    original_kind: str = ""
-    draws: tuple[Draw, ...] = ()
-
-    @property
-    def approved(self) -> bool:
-        return self.response_code == APPROVED
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,29 +87,6 @@ class LotExpiry:
     expires_on: dt.date
     before: int
     after: int
-
-
-@dataclass(frozen=True, slots=True)
-class Totals:
-    """A batch's 0500 totals: DE74-77 counts and DE86-89 amounts."""
-
-    credits: int = 0
-    credit_reversals: int = 0
-    debits: int = 0
-    debit_reversals: int = 0
-    credit_amount: int = 0
-    credit_reversal_amount: int = 0
-    debit_amount: int = 0
-    debit_reversal_amount: int = 0
-
-    @classmethod
-    def from_fields(cls, fields: dict[int, int]) -> Totals:
-        return cls(
-            credits=fields.get(74, 0), credit_reversals=fields.get(75, 0),
-            debits=fields.get(76, 0), debit_reversals=fields.get(77, 0),
-            credit_amount=fields.get(86, 0), credit_reversal_amount=fields.get(87, 0),
-            debit_amount=fields.get(88, 0), debit_reversal_amount=fields.get(89, 0),
-        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from switch.journal import DayReader
+
 CHUNK = 5_000
 
 
@@ -34,33 +36,21 @@ class Downgrade:
         return f"{self.pan}|{self.coalition}|{self.before}|{self.after}"
 
 
-def downgrades(q: Any, coalitions: Mapping[str, Any], day: dt.date) -> Iterator[Downgrade]:
-    """The night after `day`: cards whose tier goes down, by PAN. `q` runs SQL (a Journal's)."""
+def downgrades(reader: DayReader, coalitions: Mapping[str, Any], day: dt.date
+               ) -> Iterator[Downgrade]:
+    """The night after `day`: cards whose tier goes down, by PAN."""
     try:
         from switch.core.programs.club import Club, nightly_tier
     except ImportError:  # a switch without programs has no tiers to lower
         return
-    tables = {r[0] for r in q("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if not {"card_club", "card_spend", "cards"} <= tables:
-        return
     night = day + dt.timedelta(days=1)
-    since = (day - dt.timedelta(days=400)).isoformat()
-    rows = q("SELECT cc.pan, cc.tier, cc.tier_day, c.coalition_id FROM card_club cc "
-             "JOIN cards c ON c.pan = cc.pan WHERE ifnull(cc.tier, '') != '' ORDER BY cc.pan"
-             ).fetchall()
+    since = day - dt.timedelta(days=400)
+    rows = reader.tiered_cards()
     for i in range(0, len(rows), CHUNK):
         part = rows[i:i + CHUNK]
-        clubs = {}
-        for pan, tier, tier_day, _ in part:
-            clubs[pan] = Club(tier=tier,
-                              tier_day=dt.date.fromisoformat(tier_day) if tier_day else None)
-        marks = ",".join("?" * len(part))
-        for pan, spent_on, amount in q(
-            f"SELECT pan, business_day, amount FROM card_spend WHERE pan IN ({marks}) "
-            "AND business_day > ? AND business_day <= ? AND amount != 0",
-            (*clubs, since, day.isoformat()),
-        ):
-            clubs[pan].spend[dt.date.fromisoformat(spent_on)] = amount
+        clubs = {pan: Club(tier=tier, tier_day=tier_day) for pan, tier, tier_day, _ in part}
+        for pan, spent_on, amount in reader.spend(clubs, since, day):
+            clubs[pan].spend[spent_on] = amount
         for pan, tier, _, coalition in part:
             co = coalitions.get(coalition)
             if co is None or not co.tiers:

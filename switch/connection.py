@@ -5,7 +5,7 @@ The path, in order (docs/switch.md, "The request path"), each step one call:
     frame -> decode + parse_request   (`read`: a `Request`, or `Ignored`)
           -> core.needs               (what the decision reads: HSM verdicts, journal rows)
           -> HSM checks               (`Security.checks`, only what the needs name)
-          -> store.fetch              (only the journal rows the needs name)
+          -> journal.fetch            (only the journal rows the needs name)
           -> core.decide              (the whole outcome; nothing changed yet)
           -> encode + MAC + frame     (`encode`; any failure so far: 96, nothing changed)
           -> core.apply               (the state changes; the next request sees them)
@@ -24,9 +24,10 @@ import datetime as dt
 import functools
 import logging
 import time
-from typing import TYPE_CHECKING, cast
+from typing import Protocol, cast
 
 from iso8583 import CodecError, FrameDecoder, FramingError, Profile, frame
+from switch.config import Config
 from switch.core import (
     NO_CHECKS,
     RC,
@@ -45,11 +46,11 @@ from switch.core import (
 from switch.core.luhn import mask_pan, redact
 from switch.core.protocol import Lps87
 from switch.core.security import reply_mac_key
-from switch.security import run_now
-from switch.writer import Outgoing, SwitchStopped, kv
-
-if TYPE_CHECKING:
-    from switch.server import Switch
+from switch.core.state import State
+from switch.journal import Journal
+from switch.metrics import Metrics
+from switch.security import Security, run_now
+from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 log = logging.getLogger("lps.switch")
 
@@ -77,10 +78,43 @@ def read_frame(profile: Profile, payload: bytes, protocol: Lps87,
     return parse_request(msg, protocol)
 
 
+class Host(Protocol):
+    """What a connection uses of the running switch (`switch.server.Switch`): its state and
+    the parts of the path, and the counts that backpressure shares across connections."""
+
+    #: Requests in flight across every connection (docs/switch.md, Configuration: limits).
+    inflight: int
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop: ...
+    @property
+    def config(self) -> Config: ...
+    @property
+    def state(self) -> State: ...
+    @property
+    def security(self) -> Security: ...
+    @property
+    def journal(self) -> Journal: ...
+    @property
+    def writer(self) -> Writer: ...
+    @property
+    def metrics(self) -> Metrics: ...
+    @property
+    def stopping(self) -> bool: ...
+    @property
+    def connections(self) -> set[Connection]: ...
+    @property
+    def paused(self) -> set[Connection]: ...
+    @property
+    def unflushed(self) -> list[Connection]: ...
+    def fail(self, reason: str) -> None: ...
+    def resume_paused(self) -> None: ...
+
+
 class Connection(asyncio.Protocol):
     """One terminal connection: many requests outstanding, answers in commit order."""
 
-    def __init__(self, switch: Switch, profile: Profile, name: str) -> None:
+    def __init__(self, switch: Host, profile: Profile, name: str) -> None:
         self.switch = switch
         self.profile = profile
         self.name = name
@@ -186,7 +220,7 @@ class Connection(asyncio.Protocol):
         sw = self.switch
         state = sw.state
         try:
-            facts = sw.store.fetch(need or needs(state, request), checks)
+            facts = sw.journal.fetch(need or needs(state, request), checks)
             decision = decide(state, request, facts, now)
             wire = await self.encode(decision)
         except Exception as exc:  # a bug, or a reply that cannot be encoded: 96, no change

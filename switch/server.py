@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +33,7 @@ from switch.core.luhn import redact
 from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
 from switch.core.rules import RuleBook
+from switch.journal import JournalError, open_journal, open_reader
 from switch.metrics import Metrics
 from switch.security import (
     SECURITY_COMMANDS,
@@ -42,7 +42,6 @@ from switch.security import (
     server_context,
 )
 from switch.security.admin import decide_security_command
-from switch.store import SqliteStore, StoreError
 from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 __all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",
@@ -52,7 +51,7 @@ log = logging.getLogger("lps.switch")
 
 
 class Switch:
-    """A running switch: state recovered from the store, listeners, writer, admin socket."""
+    """A running switch: state recovered from the journal, listeners, writer, admin socket."""
 
     def __init__(self, config: Config, rules: RuleBook | None = None) -> None:
         self.config = config
@@ -84,28 +83,28 @@ class Switch:
                     for name, tls in cfg.tls.items()}
         self._lock_fd = take_lock(self.database)
         started = time.perf_counter()
-        self.store = SqliteStore(self.database)
-        self.state = self.store.load(self.config, self.rules, dt.datetime.now(dt.UTC))
-        rep = self.store.report
+        self.journal = open_journal(self.database)
+        self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
+        rep = self.journal.report
         log.info(kv("recovered", database=self.database, cards=rep.cards, lots=rep.lots,
                     transactions=rep.transactions, journal=rep.journal_entries,
                     seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))
         try:
-            self.security = open_security(self.config, self.store.security_rows(),
+            self.security = open_security(self.config, self.journal.security_rows(),
                                           event_counter(self.metrics.registry))
-            await self.security.check_lmk(self.store.conn, self.config.path)
+            await self.security.check_lmk(self.journal.stored_tmk(), self.config.path)
         except BaseException:
-            self.store.close()
+            self.journal.close()
             release_lock(self._lock_fd)
             raise
         self._gc_thresholds = tune_gc()
         self.metrics.watch_gc()
-        self.writer = Writer(self.store, self.metrics, cfg.limits.max_batch, self.fail,
+        self.writer = Writer(self.journal, self.metrics, cfg.limits.max_batch, self.fail,
                              self.committed)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="lps-sweeper"))
-        self.store.checkpoint_in_background()
+        self.journal.checkpoint_in_background()
         self._tasks.append(asyncio.create_task(self._checkpointer(), name="lps-checkpoint"))
         for name, addr in (("ascii", cfg.listen_ascii), ("bcd", cfg.listen_bcd)):
             if addr is None:
@@ -198,11 +197,11 @@ class Switch:
             while not self.stopping and self.failure is None:
                 await asyncio.sleep(VERIFY_EVERY)
                 ticks += 1
-                work = self.store.checkpoint if ticks % WAL_CHECKPOINT_TICKS == 0 \
-                    else self.store.verify_tail
+                work = self.journal.checkpoint if ticks % WAL_CHECKPOINT_TICKS == 0 \
+                    else self.journal.verify_tail
                 try:
                     await self.loop.run_in_executor(executor, work)
-                except sqlite3.Error as exc:  # the WAL only grows; commits stay durable
+                except JournalError as exc:  # the WAL only grows; commits stay durable
                     log.warning(kv("checkpoint_failed", error=exc))
         finally:
             executor.shutdown(wait=True)
@@ -252,19 +251,16 @@ class Switch:
         """One card's customer profile, just written by `lps cards enroll`.
 
         The profile row is committed by the CLI before it asks; reading it on a short-lived
-        connection keeps the writer's connection to the writer thread.
+        reader keeps the writer's connection to the writer thread.
         """
-        from switch.programs_store import read_profile
-
-        conn = sqlite3.connect(f"file:{self.database}?mode=ro", uri=True)
+        reader = open_reader(self.database)
         try:
-            row = conn.execute("SELECT name, phone, birth_date, enrolled_at FROM customers "
-                               "WHERE pan = ?", (pan,)).fetchone()
+            profile = reader.profile(pan)
         finally:
-            conn.close()
-        if row is None:
+            reader.close()
+        if profile is None:
             raise AdminError("no customer profile is stored for this card")
-        return read_profile(row)
+        return profile
 
     async def stop(self) -> None:
         """Graceful: stop accepting, finish and commit what is in flight, then close."""
@@ -288,7 +284,7 @@ class Switch:
                 await task
         self.writer.close()
         await self.security.close()
-        self.store.close()
+        self.journal.close()
         self.metrics.unwatch_gc()
         self.metrics.shutdown()
         untune_gc(self._gc_thresholds)
@@ -299,7 +295,7 @@ class Switch:
         log.info(kv("stopped", commits=self.writer.commits))
 
 
-#: How often the rows committed since the verified checkpoint are verified (store.verify_tail),
+#: How often the rows committed since the verified checkpoint are verified (`verify_tail`),
 #: and every how many of those ticks the WAL is checkpointed into the database file.
 VERIFY_EVERY = 0.1
 WAL_CHECKPOINT_TICKS = 10
@@ -347,7 +343,7 @@ def take_lock(database: Path) -> int:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
-        raise StoreError(f"{database}: another switch is running on this database") from None
+        raise JournalError(f"{database}: another switch is running on this database") from None
     return fd
 
 

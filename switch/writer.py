@@ -15,14 +15,11 @@ import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from switch.core import Entry
+from switch.journal import Journal, JournalError
 from switch.metrics import Metrics
-from switch.store import SqliteStore, StoreError
-
-if TYPE_CHECKING:
-    from switch.connection import Connection
 
 
 def kv(event: str, **fields: Any) -> str:
@@ -38,11 +35,18 @@ class SwitchStopped(RuntimeError):
     """The switch stopped taking work (fail-stop after a commit error)."""
 
 
+class Recipient(Protocol):
+    """Who waits for a reply's commit: a terminal connection (switch/connection.py)."""
+
+    def release(self, out: Outgoing) -> None:
+        """The reply's batch is committed: it may be written now."""
+
+
 @dataclass(slots=True, eq=False)
 class Outgoing:
     """What waits for a batch's commit: the reply to a terminal, or an operator command."""
 
-    conn: Connection | None
+    conn: Recipient | None
     wire: bytes = b""
     mti: str = ""
     rc: str = ""
@@ -54,10 +58,10 @@ class Outgoing:
 class Writer:
     """The one task that writes the journal: group commit, release after COMMIT, fail-stop."""
 
-    def __init__(self, store: SqliteStore, metrics: Metrics, max_batch: int,
+    def __init__(self, journal: Journal, metrics: Metrics, max_batch: int,
                  on_fail: Callable[[str], None],
                  on_commit: Callable[[list[Entry], list[Outgoing]], None]) -> None:
-        self.store = store
+        self.journal = journal
         self.metrics = metrics
         self.max_batch = max_batch
         self.on_fail = on_fail
@@ -89,9 +93,9 @@ class Writer:
                 entries = [e for es, _ in batch for e in es]
                 if entries:
                     try:
-                        await loop.run_in_executor(self.executor, self.store.append, entries)
+                        await loop.run_in_executor(self.executor, self.journal.append, entries)
                     except Exception as exc:  # any failure to commit is fatal
-                        reason = str(exc) if isinstance(exc, StoreError) else repr(exc)
+                        reason = str(exc) if isinstance(exc, JournalError) else repr(exc)
                         self.failed = reason
                         self.on_fail(reason)
                         return

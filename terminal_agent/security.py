@@ -1,4 +1,4 @@
-"""Terminal-side cryptography of PROTOCOL.md §6: unwrap the session MAC key sent under the
+"""Terminal-side cryptography of docs/protocol.md §6: unwrap the session MAC key sent under the
 terminal master key (TMK), check its KCV, and compute the X9.19 retail MAC.
 
 The agent is a terminal: it holds its own TMK (from its config, the terminal's key storage)

@@ -178,12 +178,12 @@ def _legacy_source(switch_database: Path) -> sqlite3.Connection | None:
     """A read-only connection to a switch database that holds an older console's tables."""
     if not switch_database.exists():
         return None
-    from switch.store import StoreError
-    from switch.store import connect as connect_switch
+    from switch.journal import JournalError
+    from switch.journal.sqlite.connect import connect as connect_switch
 
     try:
         src = connect_switch(switch_database, readonly=True)
-    except StoreError as exc:
+    except JournalError as exc:
         raise ConsoleDbError(str(exc)) from None
     names = {r[0] for r in src.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "console_audit" not in names:

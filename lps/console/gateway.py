@@ -7,8 +7,9 @@ changes go through the switch"); `lps cards` remains the tool for a stopped swit
 
 from __future__ import annotations
 
-from lps.cli import _admin_request
-from lps.console.i18n import N_, Refusal
+from lps.commands import admin_request
+from lps.console import switch_words
+from lps.console.messages import N_, SYSTEM, Refusal, Verbatim
 from switch.config import Config
 from switch.server import admin_socket_path
 
@@ -23,13 +24,13 @@ def _send(config: Config, request: dict[str, object]) -> None:
                               "(nothing was changed): start it with lps serve, or use lps cards "
                               "on the switch's machine"))
     try:
-        reply = _admin_request(config, request)
+        reply = admin_request(config, request)
     except (OSError, ValueError) as exc:
         raise GatewayError(N_("the switch's admin socket did not answer ({detail}); nothing "
-                              "was changed"), detail=str(exc)[:200]) from None
+                              "was changed"), detail=Verbatim(str(exc)[:200], SYSTEM)) from None
     if not reply.get("ok"):
         raise GatewayError(N_("the switch refused: {detail}"),
-                           detail=str(reply.get("error"))[:300])
+                           detail=switch_words.admin(str(reply.get("error"))[:300]))
 
 
 def card_status(config: Config, action: str, pan: str) -> None:

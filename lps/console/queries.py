@@ -1,30 +1,24 @@
 """Every read of the money database the console makes, and the one place store scoping is
 applied (docs/console.md, "Reading the money journal" and "Store-scoped staff").
 
-No other console module holds SQL over the switch's database: this module is what a later step
-moves behind the journal package's read API. Connections are read-only (`mode=ro`), so the
-console never takes the switch's write lock. Every function takes a `Scope`; a scoped member
-gets only rows of their stores.
+The reads are the journal's read API (`switch.journal.JournalReader`, read-only: the console
+never takes the switch's write lock); no console module holds SQL over the switch's database.
+Every function takes a `Scope`; a scoped member gets only rows of their stores.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lps.console.i18n import N_
 from switch.config import Config
-from switch.store import StoreError, connect
-
-#: Journal kinds that are terminal traffic with an approve/decline answer.
-FINANCIAL = ("earn", "advice", "redeem", "inquiry", "return", "topup", "sv_purchase", "stamp",
-             "reversal")
-
+from switch.core.ledger import available_points
+from switch.core.model import Lot
+from switch.journal import JournalError, JournalReader, JournalRow, open_reader
 
 #: Every journal and lot kind a page may name, for the catalogue (`N_` in lps.console.i18n).
 KIND_WORDS = (N_("earn"), N_("advice"), N_("redeem"), N_("inquiry"),
@@ -71,19 +65,19 @@ EVERYTHING = Scope()
 
 
 @contextmanager
-def reading(database: Path) -> Iterator[sqlite3.Connection]:
-    """A read-only connection to the switch's database, closed after the block."""
+def reading(database: Path) -> Iterator[JournalReader]:
+    """The journal's read API on the switch's database, closed after the block."""
     if not database.exists():
         raise QueryError(f"the switch's database {database} does not exist yet (start the "
                          "switch once)")
     try:
-        conn = connect(database, readonly=True)
-    except StoreError as exc:
+        reader = open_reader(database)
+    except JournalError as exc:
         raise QueryError(str(exc)) from None
     try:
-        yield conn
+        yield reader
     finally:
-        conn.close()
+        reader.close()
 
 
 # -- the dashboard -------------------------------------------------------------------------
@@ -99,30 +93,14 @@ class Dashboard:
     terminals: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
-def dashboard(conn: sqlite3.Connection, config: Config, scope: Scope,
+def dashboard(reader: JournalReader, config: Config, scope: Scope,
               day: dt.date) -> Dashboard:
-    d = Dashboard(day)
-    marks = ",".join("?" * len(FINANCIAL))
-    where, ids = scope.sql("store_id")
-    args = (day.isoformat(), *FINANCIAL, *ids)
-    d.by_store = [(r[0], int(r[1]), int(r[2])) for r in conn.execute(
-        "SELECT COALESCE(store_id, ''), SUM(response_code = '00'), SUM(response_code != '00') "
-        f"FROM journal WHERE business_day = ? AND kind IN ({marks}){where} GROUP BY 1 "
-        "ORDER BY 1", args)]
-    d.by_code = [(r[0], int(r[1])) for r in conn.execute(
-        "SELECT COALESCE(response_code, ''), COUNT(*) FROM journal WHERE business_day = ? "
-        f"AND kind IN ({marks}){where} GROUP BY 1 ORDER BY 2 DESC, 1", args)]
-    # Points moved today: credits to points lots are issued; approved redemptions redeemed.
-    issued, redeemed = conn.execute(
-        "SELECT COALESCE(SUM(CASE WHEN points > 0 THEN points END), 0), "
-        "COALESCE(-SUM(CASE WHEN kind = 'redeem' AND points < 0 THEN points END), 0) "
-        f"FROM journal WHERE business_day = ? AND response_code = '00'{where}",
-        (day.isoformat(), *ids)).fetchone()
-    d.issued, d.redeemed = int(issued), int(redeemed)
-    signed = dict(conn.execute("SELECT id, signed_on FROM terminals").fetchall())
-    d.terminals = [(tid, t.store, bool(signed.get(tid, 0)))
-                   for tid, t in sorted(config.terminals.items()) if scope.sees(t.store)]
-    return d
+    figures = reader.day_figures(day, scope.stores)
+    signed = reader.signed_on()
+    terminals = [(tid, t.store, signed.get(tid, False))
+                 for tid, t in sorted(config.terminals.items()) if scope.sees(t.store)]
+    return Dashboard(day, figures.by_store, figures.by_code, figures.issued, figures.redeemed,
+                     terminals)
 
 
 # -- cards --------------------------------------------------------------------------------------
@@ -133,53 +111,44 @@ class CardView:
     pan: str
     coalition: str
     status: str
-    enrolled_on: str
+    enrolled_on: dt.date
     #: Usable points of the lots the reader may see (the whole card for the whole coalition).
     available: int
     on_card: int
-    lots: list[tuple[Any, ...]] = field(default_factory=list)
-    history: list[tuple[Any, ...]] = field(default_factory=list)
+    lots: list[Lot] = field(default_factory=list)
+    history: list[JournalRow] = field(default_factory=list)
     scoped: bool = False
 
 
-def card(conn: sqlite3.Connection, pan: str, scope: Scope, today: dt.date) -> CardView | None:
+def card(reader: JournalReader, pan: str, scope: Scope, today: dt.date) -> CardView | None:
     """A card with its lots and last 20 entries, as far as the reader's stores go; None when it
     is not enrolled, or (scoped) never had a lot or an entry at the reader's stores."""
-    row = conn.execute("SELECT coalition_id, status, enrolled_on FROM cards WHERE pan = ?",
-                       (pan,)).fetchone()
-    if row is None:
+    found = reader.card(pan, stores=scope.stores)
+    if found is None:
         return None
-    where, ids = scope.sql("store_id")
-    lots = conn.execute(
-        "SELECT id, kind, store_id, earned_on, expires_on, initial, remaining FROM lots "
-        f"WHERE pan = ? AND remaining != 0{where} ORDER BY id", (pan, *ids)).fetchall()
-    history = conn.execute(
-        "SELECT id, at, kind, terminal_id, store_id, response_code, amount, points, sv "
-        f"FROM journal WHERE pan = ?{where} ORDER BY id DESC LIMIT 20", (pan, *ids)).fetchall()
+    history = reader.history(pan, stores=scope.stores)
+    lots = sorted(found.lots + found.purse, key=lambda lot: lot.id)
     if scope.limited and not lots and not history:
         return None
-    points = [r for r in lots if r[1] == "points"]
-    usable = sum(r[6] for r in points if r[6] < 0 or r[4] is None or r[4] > today.isoformat())
-    return CardView(pan, row[0], row[1], row[2], usable, sum(r[6] for r in points), lots,
-                    history, scope.limited)
+    return CardView(pan, found.coalition, found.status, found.enrolled_on,
+                    available_points(found, today), found.points, lots, history,
+                    scope.limited)
 
 
-def available(conn: sqlite3.Connection, pan: str, today: dt.date) -> int:
+def available(reader: JournalReader, pan: str, today: dt.date) -> int:
     """The card's usable points over all its lots (what a debit may draw)."""
-    view = card(conn, pan, EVERYTHING, today)
+    view = card(reader, pan, EVERYTHING, today)
     return view.available if view is not None else 0
 
 
-def card_status(conn: sqlite3.Connection, pan: str) -> str | None:
-    row = conn.execute("SELECT status FROM cards WHERE pan = ?", (pan,)).fetchone()
-    return str(row[0]) if row else None
+def card_status(reader: JournalReader, pan: str) -> str | None:
+    found = reader.card(pan)
+    return found.status if found is not None else None
 
 
 # -- settlement ---------------------------------------------------------------------------------
 
 
-def business_days(conn: sqlite3.Connection, before: dt.date, limit: int = 60) -> list[str]:
+def business_days(reader: JournalReader, before: dt.date, limit: int = 60) -> list[str]:
     """Business days with journal entries, newest first, up to the day before `before`."""
-    return [r[0] for r in conn.execute(
-        "SELECT DISTINCT business_day FROM journal WHERE business_day < ? "
-        "ORDER BY business_day DESC LIMIT ?", (before.isoformat(), limit))]
+    return [d.isoformat() for d in reader.business_days(before, limit)]

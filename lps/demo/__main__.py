@@ -8,7 +8,6 @@ import contextlib
 import logging
 import os
 import shutil
-import sqlite3
 import sys
 import tempfile
 import time
@@ -16,8 +15,8 @@ from pathlib import Path
 
 from switch.config import ConfigError, load_config
 from switch.core.programs.rules import program_rules
+from switch.journal import open_reader
 from switch.server import Switch, install_event_loop
-from switch.store import SqliteStore
 
 from . import __doc__ as DESCRIPTION
 from .agent import Skip, run_agent
@@ -110,17 +109,12 @@ async def _run_steps(args: argparse.Namespace, workdir: Path, db: Path) -> int:
             results["agent"] = f"FAILED ({exc})".splitlines()[0]
     finally:
         await sw.stop()
-    store = SqliteStore(db)
+    reader = open_reader(db)
     try:
-        invariants = store.check_invariants()
+        invariants = reader.check(full=True).problems
+        entries, cards = reader.size()
     finally:
-        store.close()
-    conn = sqlite3.connect(db)
-    try:
-        entries = conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0]
-        cards = conn.execute("SELECT COUNT(*) FROM cards").fetchone()[0]
-    finally:
-        conn.close()
+        reader.close()
     heading(6, "Summary")
     for step, outcome in results.items():
         print(f"{step:12} {outcome}")

@@ -11,7 +11,6 @@ import argparse
 import asyncio
 import dataclasses
 import random
-import sqlite3
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -22,6 +21,7 @@ from iso8583.loyalty import OriginalData, build_de90, build_tlv
 from switch.client import TerminalClient
 from switch.config import Config
 from switch.core.luhn import luhn_complete, mask_pan
+from switch.journal import open_reader
 from switch.server import Switch
 
 from .common import KEYED_TERMINAL, TerminalSim
@@ -117,7 +117,12 @@ async def close_batch(term: TerminalSim, stats: Stats) -> str:
 
 def print_summary(cfg: Config, db: Path, stats: Stats, seconds: float,
                   batches: dict[str, str]) -> None:
-    conn = sqlite3.connect(db)
+    reader = open_reader(db)
+    try:
+        by_store, by_issuer, top = (reader.points_by_store(), reader.redeemed_by_issuer(),
+                                    reader.top_cards(5))
+    finally:
+        reader.close()
     names = {s.id: s.name for s in cfg.stores.values()}
     total = sum(stats.outcomes.values())
     lat = sorted(stats.latencies)
@@ -140,22 +145,11 @@ def print_summary(cfg: Config, db: Path, stats: Stats, seconds: float,
     print()
     print("points by store (from the journal)")
     print(f"{'store':28}{'issued':>10}{'redeemed here':>15}{'clawed/rev':>12}")
-    rows = conn.execute(
-        "SELECT store_id, SUM(CASE WHEN kind IN ('earn','advice') THEN points ELSE 0 END), "
-        "-SUM(CASE WHEN kind = 'redeem' THEN points ELSE 0 END), "
-        "SUM(CASE WHEN kind IN ('return','reversal') THEN points ELSE 0 END) "
-        "FROM journal WHERE response_code = '00' AND store_id != '' GROUP BY store_id")
-    for store, issued, redeemed, other in rows:
+    for store, issued, redeemed, other in by_store:
         print(f"{names.get(store, store)[:27]:28}{issued:>10}{redeemed:>15}{other:>12}")
     print()
     print("whose points were spent where (redemptions net of reversals, from lot moves)")
-    matrix = conn.execute(
-        "SELECT m.store_id, j.store_id, -SUM(m.delta) FROM lot_moves m JOIN journal j "
-        "ON j.id = m.journal_id WHERE m.kind = 'points' AND (j.kind = 'redeem' OR "
-        "(j.kind = 'reversal' AND m.delta > 0 AND j.original_id IN "
-        "(SELECT id FROM journal WHERE kind = 'redeem'))) GROUP BY 1, 2 ORDER BY 1, 2"
-    ).fetchall()
-    for issuer, spender, pts in matrix:
+    for issuer, spender, pts in by_issuer:
         arrow = "(same store)" if issuer == spender else "-> obligation"
         print(f"  issued by {names.get(issuer, issuer)[:20]:20} spent at "
               f"{names.get(spender, spender)[:20]:20} {pts:>7} points {arrow}")
@@ -163,11 +157,7 @@ def print_summary(cfg: Config, db: Path, stats: Stats, seconds: float,
     print("batch close (0500) per terminal: " + ", ".join(
         f"{tid} {'in balance' if rc == '00' else 'OUT OF BALANCE ' + rc}"
         for tid, rc in batches.items()))
-    top = conn.execute(
-        "SELECT pan, SUM(remaining) FROM lots WHERE kind = 'points' GROUP BY pan "
-        "ORDER BY 2 DESC LIMIT 5").fetchall()
     print("top cards: " + ", ".join(f"{mask_pan(pan)} {pts}" for pan, pts in top))
-    conn.close()
 
 
 

@@ -22,12 +22,13 @@ from switch.core.entries import Entry
 from switch.core.facts import NO_CHECKS, Checks, Facts, Needs, SessionKeyRefs
 from switch.core.ledger import available_points
 from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
-from switch.core.model import Card, Lot, Remembered, State, TerminalState, Totals
+from switch.core.model import Card, Lot, Remembered, TerminalState, Totals
 from switch.core.needs import in_memory, needs
 from switch.core.outcome import Changes, Decision, system_error
 from switch.core.request import Ignored, Request, parse_request, request_digest, undecodable
 from switch.core.rules import BaseRules, EarnContext, EarnResult, RuleBook, StampResult
 from switch.core.snapshot import Snapshot, snapshot
+from switch.core.state import State
 
 __all__ = [
     "DEFAULT_LIMITS",

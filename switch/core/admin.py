@@ -13,25 +13,26 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from switch.config import Config
 from switch.core import entries as E
 from switch.core.apply import apply
 from switch.core.calendar import business_day
+from switch.core.catalog import Catalog
 from switch.core.codes import RC, Kind
 from switch.core.ledger import CardEdit, available_points, over_limits
 from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
 from switch.core.luhn import luhn_ok
-from switch.core.model import POINTS, Card, Remembered, State, TerminalState
+from switch.core.model import POINTS, Card, Remembered, TerminalState
 from switch.core.outcome import Changes, Decision
 from switch.core.programs.club import Club, Profile
 from switch.core.rules import BaseRules, RuleBook
+from switch.core.state import State
 
 
 class AdminError(ValueError):
     """An operator command that cannot be carried out, with the reason."""
 
 
-def new_state(config: Config, rules: RuleBook | None = None,
+def new_state(config: Catalog, rules: RuleBook | None = None,
               limits: MoneyLimits = DEFAULT_LIMITS) -> State:
     """An empty state with the configured terminals (none signed on)."""
     state = State(config=config, rules=rules or BaseRules(), limits=limits)

@@ -17,8 +17,9 @@ from __future__ import annotations
 from switch.core.codes import Kind
 from switch.core.entries import Entry
 from switch.core.ledger import passes, sums
-from switch.core.model import POINTS, STORED_VALUE, Card, Lot, State
+from switch.core.model import POINTS, STORED_VALUE, Card, Lot
 from switch.core.outcome import Changes, Decision
+from switch.core.state import State
 
 #: Entry kinds whose moves may take a lot below zero: a reversal of a spent earn and a return
 #: clawing back more than is left leave a debt (docs/switch.md, "Decisions").

@@ -21,12 +21,12 @@ from switch.core.decide import decide
 from switch.core.facts import NO_CHECKS, Checks, Facts, Needs, SessionKeyRefs
 from switch.core.ledger import available_points
 from switch.core.luhn import redact
-from switch.core.model import State
 from switch.core.needs import in_memory, needs
 from switch.core.outcome import Decision, system_error
 from switch.core.request import Ignored, Request, parse_request, request_digest
+from switch.core.state import State
 
-#: What answers a request's journal needs: `SqliteStore.fetch`, or a test's own.
+#: What answers a request's journal needs: `Journal.fetch` (switch/journal), or a test's own.
 Fetch = Callable[[Needs, Checks], Facts]
 
 __all__ = ["NO_CHECKS", "Checks", "Decision", "Fetch", "SessionKeyRefs", "available_points",

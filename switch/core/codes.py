@@ -3,7 +3,7 @@
 `RC` are the response codes of docs/protocol.md §5, `PC` the processing codes of §4, `Kind`
 the journal entry kinds (docs/switch.md, the journal) and `LotKind` what a lot holds. They are
 `StrEnum`s, so a member is its string: it goes into a message field, a JSON detail or an SQL
-parameter as it is, and `switch/store.py` builds its SQL literals from them (`sql_list`).
+parameter as it is, and the journal (switch/journal) builds its SQL literals from them (`sql_list`).
 """
 
 from __future__ import annotations

@@ -17,11 +17,12 @@ from switch.core import batch, financial, network, reversal
 from switch.core.calendar import business_day
 from switch.core.codes import RC
 from switch.core.facts import Facts
-from switch.core.model import Remembered, State
+from switch.core.model import Remembered
 from switch.core.outcome import Context, Decision, reject
 from switch.core.protocol import REVERSALS
 from switch.core.request import Request
 from switch.core.security import mac_refusal
+from switch.core.state import State
 
 
 def decide(state: State, req: Request, facts: Facts, now: dt.datetime) -> Decision:

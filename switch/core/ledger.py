@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
-from switch.config import Config, Store
+from switch.core.catalog import Catalog, Store
 from switch.core.entries import LotDelta, NewLot
 from switch.core.limits import MoneyLimits
 from switch.core.model import POINTS, Card, Lot
@@ -79,7 +79,7 @@ class CardEdit:
         self.club = club
         self.effects.append(effect)
 
-    def undo(self, effect: C.ClubEffect, config: Config, day: dt.date) -> None:
+    def undo(self, effect: C.ClubEffect, config: Catalog, day: dt.date) -> None:
         """Take a program effect back (a reversal) on a copy of the card's program state."""
         if self.club is None:
             return
@@ -127,7 +127,7 @@ def available_points(card: Card, day: dt.date) -> int:
     )
 
 
-def spendable_purse(config: Config, card: Card, store: Store) -> list[Lot]:
+def spendable_purse(config: Catalog, card: Card, store: Store) -> list[Lot]:
     """Purse lots spendable at `store`: its own, and those of coalition-wide purses."""
     out = []
     for lot in card.purse:

@@ -34,7 +34,7 @@ def luhn_complete(prefix: str) -> str:
 
 
 def mask_pan(pan: str) -> str:
-    """First 6 and last 4 digits, the rest as `*` (PROTOCOL.md §6)."""
+    """First 6 and last 4 digits, the rest as `*` (docs/protocol.md §6)."""
     if len(pan) < 11:
         return "*" * len(pan)
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]

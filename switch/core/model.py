@@ -1,8 +1,10 @@
-"""The switch's in-memory state: cards and their lots, terminals, remembered transactions.
+"""The records of the switch's in-memory state: cards and their lots, terminals, remembered
+transactions, batch totals.
 
-Plain data. `decide` reads it and never changes it; `apply` (switch/core/apply.py) is the one
-function that changes it, with a decision that was decided on it just before; recovery builds
-it from the journal (switch/store.py). Nothing here does I/O.
+Plain data, held together by `State` (switch/core/state.py), which sits above the rules and
+the journal entries that read these records. `decide` reads it and never changes it; `apply`
+(switch/core/apply.py) is the one function that changes it, with a decision that was decided
+on it just before; recovery builds it from the journal (switch/journal). Nothing here does I/O.
 
 A `Lot` in the state is never changed in place: a decision that moves a lot makes a new `Lot`
 with the new `remaining` and `apply` puts it in the card's list instead of the old one. So a
@@ -13,18 +15,14 @@ the state, and a decision that is thrown away leaves nothing behind.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from switch.core.codes import LotKind
-from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
-from switch.core.protocol import Lps87, lps87
 
 if TYPE_CHECKING:
-    from switch.config import Config
-    from switch.core.entries import Entry
     from switch.core.programs.club import Club
-    from switch.core.rules import RuleBook
 
 POINTS = LotKind.POINTS
 STORED_VALUE = LotKind.STORED_VALUE
@@ -187,38 +185,17 @@ class Totals:
             88: self.debit_amount, 89: self.debit_reversal_amount,
         }
 
+    @classmethod
+    def from_fields(cls, fields: Mapping[int, int]) -> Totals:
+        """The inverse of `as_fields`: DE74-77 counts and DE86-89 amounts (absent: 0)."""
+        return cls(
+            credits=fields.get(74, 0), credit_reversals=fields.get(75, 0),
+            debits=fields.get(76, 0), debit_reversals=fields.get(77, 0),
+            credit_amount=fields.get(86, 0), credit_reversal_amount=fields.get(87, 0),
+            debit_amount=fields.get(88, 0), debit_reversal_amount=fields.get(89, 0),
+        )
+
     def as_tuple(self) -> tuple[int, ...]:
         return (self.credits, self.credit_amount, self.credit_reversals,
                 self.credit_reversal_amount, self.debits, self.debit_amount,
                 self.debit_reversals, self.debit_reversal_amount)
-
-
-@dataclass(slots=True)
-class State:
-    """Everything the core needs to decide, and nothing it must not see (no clock, no I/O)."""
-
-    config: Config
-    rules: RuleBook
-    cards: dict[str, Card] = field(default_factory=dict)
-    terminals: dict[str, TerminalState] = field(default_factory=dict)
-    #: Requests answered within the idempotency window (`Remembered`, packed), by `txn_key`.
-    txns: dict[TxnKey, int] = field(default_factory=dict)
-    #: Reversals of unknown originals: original key -> journal ID of the reversal.
-    tombstones: dict[TxnKey, int] = field(default_factory=dict)
-    #: A cache of terminal batches' totals (the journal's `batch_totals` is the whole of them).
-    totals: dict[tuple[str, str], Totals] = field(default_factory=dict)
-    next_journal_id: int = 1
-    next_lot_id: int = 1
-    #: Entries applied but not known to be committed yet, by journal id: what a decision reads
-    #: in memory instead of from the journal. The shell drops them once committed
-    #: (`core.journaled`); a state nobody commits for (`handle` in tests) keeps them all.
-    uncommitted: dict[int, Entry] = field(default_factory=dict)
-    #: Every journal id up to this one is in the journal and not in `uncommitted`: a need for
-    #: such a row can only be answered by the journal (0: nothing was ever journaled).
-    durable_upto: int = 0
-    limits: MoneyLimits = DEFAULT_LIMITS
-    protocol: Lps87 = field(default_factory=lps87)
-
-    def remembered(self, key: TxnKey) -> Remembered | None:
-        value = self.txns.get(key)
-        return Remembered.unpack(value) if value is not None else None

@@ -14,10 +14,10 @@ from __future__ import annotations
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
-from switch.core.model import State
 from switch.core.protocol import MACED, REVERSALS
 from switch.core.request import Request
 from switch.core.security import pin_verifiable
+from switch.core.state import State
 from switch.core.text import is_digits
 
 #: 0500 counts these processing codes (of 0200 and 0220): their batch's totals are read first.
@@ -83,7 +83,7 @@ def in_memory(state: State, need: Needs, checks: Checks) -> Facts:
     need can only be answered there: give `handle` the store's `fetch`.
     """
     if state.durable_upto and need.journal:
-        raise LookupError("this state's rows are in a journal: pass fetch= (SqliteStore.fetch)")
+        raise LookupError("this state's rows are in a journal: pass fetch= (Journal.fetch)")
     return Facts(need, checks)
 
 

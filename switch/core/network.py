@@ -10,10 +10,11 @@ from iso8583.loyalty import build_tlv
 from switch.core.codes import RC, Kind
 from switch.core.entries import TerminalRow
 from switch.core.facts import Facts
-from switch.core.model import State, TerminalState
+from switch.core.model import TerminalState
 from switch.core.outcome import Changes, Decision, answer_only, new_entry, respond
 from switch.core.request import Request
 from switch.core.security import SECURITY
+from switch.core.state import State
 
 
 def decide(state: State, req: Request, facts: Facts, now: dt.datetime,

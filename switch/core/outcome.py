@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from iso8583.loyalty import AmountEntry, build_de54, build_tlv
 from iso8583.message import Message
-from switch.config import Coalition, Store
+from switch.core.catalog import Coalition, Store
 from switch.core.codes import NOT_REVERSIBLE, RC, Kind
 from switch.core.entries import Entry, TotalsDelta
 from switch.core.facts import Facts
@@ -23,13 +23,13 @@ from switch.core.model import (
     REVERSIBLE,
     Card,
     Remembered,
-    State,
     TerminalState,
     Totals,
     TxnKey,
 )
 from switch.core.protocol import ECHO, FINANCIAL, echoable, response_mti
 from switch.core.request import Request
+from switch.core.state import State
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from switch.config import Coalition, Store
+from switch.core.catalog import Coalition, Store
 from switch.core.codes import RC
 from switch.core.model import Card, Lot
 from switch.core.programs.club import ClubEffect

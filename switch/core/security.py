@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from switch.core.codes import RC
 from switch.core.facts import Checks
-from switch.core.model import Card, State
+from switch.core.model import Card
 from switch.core.outcome import Decision
 from switch.core.protocol import MACED
 from switch.core.request import Request
+from switch.core.state import State
 
 #: Wrong PINs in a row after which PIN use is blocked (`75`) until an operator resets it.
 PIN_TRIES = 3

@@ -16,7 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from switch.core.model import Remembered, State
+from switch.core.model import Remembered
+from switch.core.state import State
 
 
 @dataclass(frozen=True, slots=True)

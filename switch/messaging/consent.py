@@ -9,10 +9,9 @@ go: the customer asked for the transaction. docs/messaging.md §Opt-out.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 from switch.core.text import search_key, to_ascii_digits
-from switch.messaging.outbox import stamp, transaction
+from switch.journal import Outbox
 
 __all__ = ["OPT_OUT_WORDS", "is_opt_out", "promotional_allowed", "set_consent"]
 
@@ -27,18 +26,12 @@ def is_opt_out(text: str) -> bool:
     return key in _KEYS
 
 
-def set_consent(conn: sqlite3.Connection, address: str, promotional: bool, source: str,
+def set_consent(box: Outbox, address: str, promotional: bool, source: str,
                 now: dt.datetime) -> None:
     """Record an opt-out (`promotional=False`) or opt-in for a normalised address."""
-    with transaction(conn):
-        conn.execute(
-            "INSERT INTO message_consent (address, promotional, source, updated_at) "
-            "VALUES (?,?,?,?) ON CONFLICT (address) DO UPDATE SET "
-            "promotional = excluded.promotional, source = excluded.source, "
-            "updated_at = excluded.updated_at", (address, int(promotional), source, stamp(now)))
+    with box.transaction():
+        box.set_consent(address, promotional, source, now)
 
 
-def promotional_allowed(conn: sqlite3.Connection, address: str) -> bool:
-    row = conn.execute("SELECT promotional FROM message_consent WHERE address = ?",
-                       (address,)).fetchone()
-    return row is None or bool(row[0])
+def promotional_allowed(box: Outbox, address: str) -> bool:
+    return box.consent(address) is not False

@@ -15,7 +15,6 @@ import datetime as dt
 import fcntl
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from switch.config import Config
+from switch.journal import Outbox
 from switch.messaging import outbox as ob
 from switch.messaging.address import mask_address, pseudonym
 from switch.messaging.consent import is_opt_out, promotional_allowed, set_consent
@@ -87,12 +87,12 @@ def _utcnow() -> dt.datetime:
 
 
 class Sender:
-    def __init__(self, conn: sqlite3.Connection, config: Config, *,
+    def __init__(self, box: Outbox, config: Config, *,
                  clock: Callable[[], dt.datetime] = _utcnow,
                  stop: threading.Event | None = None) -> None:
         if config.messaging is None:
             raise ValueError(f"{config.path}: no [messaging] section")
-        self.conn = conn
+        self.box = box
         self.config = config
         self.settings: MessagingSettings = config.messaging
         self.clock = clock
@@ -144,7 +144,7 @@ class Sender:
         now = self.clock()
         wait = self.settings.poll_seconds
         for channel in ("sms", "email"):
-            nxt = ob.next_due(self.conn, channel)
+            nxt = ob.next_due(self.box, channel)
             if nxt is not None:
                 wait = min(wait, max(0.0, (nxt - now).total_seconds()))
         self.pump(wait)
@@ -174,8 +174,8 @@ class Sender:
         """Settle what a previous sender left in `sending` (docs/messaging.md §Delivery
         guarantees): parts it recorded are kept, the rest is sent again or failed by kind."""
         now = self.clock()
-        for row in ob.in_state(self.conn, "sending"):
-            state = ob.settle_unknown(self.conn, row, now, self.settings.retry,
+        for row in ob.in_state(self.box, "sending"):
+            state = ob.settle_unknown(self.box, row, now, self.settings.retry,
                                       "interrupted: the sender stopped after handing it over, "
                                       "before the answer was recorded")
             self.report.recovered[state] = self.report.recovered.get(state, 0) + 1
@@ -220,27 +220,27 @@ class Sender:
         """Consent and quiet hours for a promotional message; False: not now (handled)."""
         if row.kind != "promotional":
             return True
-        if not promotional_allowed(self.conn, row.recipient):
-            ob.mark_failed(self.conn, row.id, "the customer opted out of promotional messages",
+        if not promotional_allowed(self.box, row.recipient):
+            ob.mark_failed(self.box, row.id, "the customer opted out of promotional messages",
                            now)
             self.report.failed += 1
             self._log(row, "failed", "opted out")
             return False
         quiet = self.settings.quiet_hours
         if row.channel == "sms" and quiet.is_quiet(now):
-            ob.defer(self.conn, [row.id], quiet.ends_after(now),
+            ob.defer(self.box, [row.id], quiet.ends_after(now),
                      "quiet hours: promotional SMS wait for the morning", now)
             self.report.deferred += 1
             return False
         return True
 
     def _dead(self, row: ob.OutboxRow, error: str, now: dt.datetime) -> None:
-        ob.mark_dead(self.conn, row.id, error, now)
+        ob.mark_dead(self.box, row.id, error, now)
         self.report.dead += 1
         self._log(row, "dead", error)
 
     def _retry(self, row: ob.OutboxRow, error: str, now: dt.datetime) -> None:
-        state = ob.retry_later(self.conn, row.id, error, now, self.settings.retry)
+        state = ob.retry_later(self.box, row.id, error, now, self.settings.retry)
         if state == "dead":
             self.report.dead += 1
         else:
@@ -265,7 +265,7 @@ class Sender:
     def _sms_round(self) -> int:
         assert self.sms is not None and self.settings.sms is not None
         now = self.clock()
-        rows = ob.due(self.conn, "sms", now, self.settings.batch)
+        rows = ob.due(self.box, "sms", now, self.settings.batch)
         ready: list[tuple[ob.OutboxRow, list[SmsPart]]] = []
         for row in rows:
             if not self._screen(row, now):
@@ -276,8 +276,8 @@ class Sender:
                 self._dead(row, f"cannot render: {exc}", now)
                 continue
             if not parts:  # every part was acknowledged before: it is sent
-                ob.claim(self.conn, [row.id], now)
-                ob.record_parts(self.conn, [ob.PartAck(row.id, n, mid)
+                ob.claim(self.box, [row.id], now)
+                ob.record_parts(self.box, [ob.PartAck(row.id, n, mid)
                                             for n, mid in row.acknowledged.items()],
                                 {row.id: len(row.acknowledged)}, now)
                 continue
@@ -292,7 +292,7 @@ class Sender:
     def _sms_chunk(self, chunk: list[tuple[ob.OutboxRow, list[SmsPart]]]) -> None:
         assert self.sms is not None
         now = self.clock()
-        ob.claim(self.conn, [row.id for row, _ in chunk], now)
+        ob.claim(self.box, [row.id for row, _ in chunk], now)
         if self._sms_down is None:
             try:
                 self.sms.open()
@@ -324,14 +324,14 @@ class Sender:
                 else:
                     self._retry(row, f"the SMSC refused it: {outcome.reason}", now)
             elif isinstance(outcome, Unknown):
-                state = ob.settle_unknown(self.conn, row, now, self.settings.retry,
+                state = ob.settle_unknown(self.box, row, now, self.settings.retry,
                                           outcome.reason)
                 self.report.failed += state == "failed"
                 self.report.retried += state == "queued"
                 self._log(row, state, outcome.reason)
             elif row.id in unsent_ids:
                 if self.stop.is_set() and self.sms.is_open:
-                    ob.release(self.conn, [row.id], now)
+                    ob.release(self.box, [row.id], now)
                 else:
                     self._retry(row, "not submitted: the SMSC session was lost", now)
         self._settle_receipts()
@@ -340,7 +340,7 @@ class Sender:
         if not self._acks:
             return
         acks, self._acks = self._acks, []
-        for oid in ob.record_parts(self.conn, acks, self._totals, self.clock()):
+        for oid in ob.record_parts(self.box, acks, self._totals, self.clock()):
             self.report.sent += 1
             log.info("event=message id=%d channel=sms state=sent", oid)
 
@@ -352,7 +352,7 @@ class Sender:
         self._flush_acks()
         receipts, self._receipts = self._receipts, []
         for r in receipts:
-            found = ob.record_receipt(self.conn, r.message_id, r.stat, r.error, self.clock())
+            found = ob.record_receipt(self.box, r.message_id, r.stat, r.error, self.clock())
             if found is None:
                 log.warning("event=receipt_unmatched smsc_message_id=%s stat=%s",
                             r.message_id, r.stat)
@@ -369,7 +369,7 @@ class Sender:
         if not is_opt_out(reply.text):
             log.info("event=reply_ignored from=%s", mask_mobile(number))
             return
-        set_consent(self.conn, number, False, "sms-reply", self.clock())
+        set_consent(self.box, number, False, "sms-reply", self.clock())
         self.report.opt_outs += 1
         log.info("event=opt_out from=%s source=sms-reply", mask_mobile(number))
 
@@ -379,7 +379,7 @@ class Sender:
         assert self.email is not None and self.settings.email is not None
         assert self._email_rate is not None
         now = self.clock()
-        rows = ob.due(self.conn, "email", now, self.settings.batch)
+        rows = ob.due(self.box, "email", now, self.settings.batch)
         sender = self.settings.email.sender
         for row in rows:
             if self.stop.is_set() or not self._email_rate.take(self.stop):
@@ -398,7 +398,7 @@ class Sender:
                 self._dead(row, f"cannot render: {exc}", now)
                 continue
             msg = build_email(row.id, sender, row.recipient, subject, body)
-            ob.claim(self.conn, [row.id], now)
+            ob.claim(self.box, [row.id], now)
             try:
                 if self._email_down is not None:
                     raise EmailError(self._email_down, permanent=False)
@@ -411,7 +411,7 @@ class Sender:
                 else:
                     self._retry(row, str(exc), self.clock())
                 continue
-            ob.record_parts(self.conn, [ob.PartAck(row.id, 1,
+            ob.record_parts(self.box, [ob.PartAck(row.id, 1,
                                                    message_id_for(row.id, sender))],
                             {row.id: 1}, self.clock())
             self.report.sent += 1

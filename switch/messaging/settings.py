@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from switch.config import ConfigError, HostPort, _Reader
+from switch.config.reader import ConfigError, Reader
+from switch.core.catalog import HostPort
 from switch.core.text import is_digits
 from switch.messaging.templates import Template, TemplateError, fields_of
 
@@ -158,7 +159,7 @@ class MessagingSettings:
 # -- reading ------------------------------------------------------------------------------------
 
 
-def _time(r: _Reader, name: str, default: str) -> dt.time:
+def _time(r: Reader, name: str, default: str) -> dt.time:
     text = r.string(name, default)
     try:
         value = dt.time.fromisoformat(text)
@@ -169,26 +170,18 @@ def _time(r: _Reader, name: str, default: str) -> dt.time:
     return value
 
 
-def _host_port(r: _Reader, name: str) -> HostPort:
-    value = r.string(name)
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not is_digits(port) or int(port) > 65535:
-        raise r.fail(name, f"must be HOST:PORT with a port 0-65535, got {value!r}")
-    return HostPort(host.strip("[]"), int(port))
-
-
-def _ascii(r: _Reader, name: str, value: str, longest: int) -> str:
+def _ascii(r: Reader, name: str, value: str, longest: int) -> str:
     if not (value.isascii() and value.isprintable()) or len(value) > longest:
         raise r.fail(name, f"must be at most {longest} printable ASCII characters (SMPP 3.4 "
                            f"C-Octet String)")
     return value
 
 
-def _sms(r: _Reader) -> SmsSettings:
+def _sms(r: Reader) -> SmsSettings:
     source = _ascii(r, "source_addr", r.string("source_addr"), 20)
     alphanumeric = not is_digits(source)
     settings = SmsSettings(
-        smpp=_host_port(r, "smpp"),
+        smpp=r.host_port("smpp"),
         system_id=_ascii(r, "system_id", r.string("system_id"), 15),
         password=_ascii(r, "password", r.string("password", "", nonempty=False), 8),
         system_type=_ascii(r, "system_type", r.string("system_type", "", nonempty=False), 12),
@@ -212,7 +205,7 @@ def _sms(r: _Reader) -> SmsSettings:
     return settings
 
 
-def _email(r: _Reader) -> EmailSettings:
+def _email(r: Reader) -> EmailSettings:
     sender = r.string("from")
     display, address = parseaddr(sender)
     try:
@@ -230,7 +223,7 @@ def _email(r: _Reader) -> EmailSettings:
                      "username and password go together (or neither)")
     cafile = r.string("cafile", "", nonempty=False)
     settings = EmailSettings(
-        smtp=_host_port(r, "smtp"),
+        smtp=r.host_port("smtp"),
         sender=sender,
         username=username,
         password=password,
@@ -242,7 +235,7 @@ def _email(r: _Reader) -> EmailSettings:
     return settings
 
 
-def _wording(r: _Reader, money_default: str) -> Template:
+def _wording(r: Reader, money_default: str) -> Template:
     texts: dict[str, str | None] = {}
     for key in ("sms", "email_subject", "email_body"):
         text = r.string(key, "", nonempty=False) or None
@@ -262,7 +255,7 @@ def _wording(r: _Reader, money_default: str) -> Template:
                     money="toman" if money == "toman" else "rial")
 
 
-def _template_set(r: _Reader, name: str, money: str, coalitions: Mapping[str, Any],
+def _template_set(r: Reader, name: str, money: str, coalitions: Mapping[str, Any],
                   stores: Mapping[str, Any]) -> TemplateSet:
     if not (name.isascii() and name.replace("_", "").replace("-", "").isalnum()):
         raise ConfigError(r.file, r.prefix, "a template name is ASCII letters, digits, _ and -")
@@ -294,7 +287,7 @@ def _template_set(r: _Reader, name: str, money: str, coalitions: Mapping[str, An
     return ts
 
 
-def parse_messaging(r: _Reader, coalitions: Mapping[str, Any],
+def parse_messaging(r: Reader, coalitions: Mapping[str, Any],
                     stores: Mapping[str, Any]) -> MessagingSettings:
     """`[messaging]` as `MessagingSettings`; `ConfigError` naming the key otherwise."""
     money = r.string("money", "rial")
@@ -306,9 +299,8 @@ def parse_messaging(r: _Reader, coalitions: Mapping[str, Any],
         max_seconds=r.number("retry_max_seconds", 3600.0, minimum=0.0),
     )
     quiet = QuietHours()
-    qt = r.table_of("quiet_hours")
-    if qt is not None:
-        qr = r.child("quiet_hours", qt)
+    qr = r.section("quiet_hours")
+    if qr is not None:
         tz = qr.string("timezone", "Asia/Tehran")
         try:
             ZoneInfo(tz)
@@ -317,8 +309,8 @@ def parse_messaging(r: _Reader, coalitions: Mapping[str, Any],
         quiet = QuietHours(start=_time(qr, "from", "21:00"), end=_time(qr, "to", "08:00"),
                            timezone=tz)
         qr.done()
-    st = r.table_of("sms")
-    et = r.table_of("email")
+    sms = r.section("sms")
+    email = r.section("email")
     templates: dict[str, TemplateSet] = {}
     tt = r.table_of("templates") or {}
     tr = r.child("templates", tt)
@@ -329,8 +321,8 @@ def parse_messaging(r: _Reader, coalitions: Mapping[str, Any],
         templates[name] = _template_set(tr.child(name, table), name, money, coalitions, stores)
     tr.done()
     settings = MessagingSettings(
-        sms=_sms(r.child("sms", st)) if st is not None else None,
-        email=_email(r.child("email", et)) if et is not None else None,
+        sms=_sms(sms) if sms is not None else None,
+        email=_email(email) if email is not None else None,
         templates=templates,
         retry=retry,
         quiet_hours=quiet,

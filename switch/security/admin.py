@@ -19,9 +19,9 @@ from switch.core.admin import AdminError, admin_entry
 from switch.core.apply import apply
 from switch.core.codes import Kind
 from switch.core.luhn import luhn_ok
-from switch.core.model import State
 from switch.core.outcome import Changes, Decision
 from switch.core.security import SECURITY
+from switch.core.state import State
 
 SECURITY_COMMANDS = frozenset({"set-tmk", "set-bdk", "set-pin", "pin-reset"})
 _KEY = re.compile(r"U[0-9A-F]{32}")

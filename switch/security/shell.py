@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,8 +30,9 @@ from iso8583 import CodecError, Message, Profile
 from switch.config import Config, ConfigError
 from switch.core.facts import NO_CHECKS, Checks, Needs, SessionKeyRefs
 from switch.core.luhn import mask_pan
-from switch.core.model import Card, State, TerminalState
+from switch.core.model import Card, TerminalState
 from switch.core.request import Request
+from switch.core.state import State
 
 log = logging.getLogger("lps.security")
 T = TypeVar("T")
@@ -210,16 +210,17 @@ class Security:
         resp.fields[field] = mac
         return profile.replace_mac(raw, mac)
 
-    async def check_lmk(self, conn: sqlite3.Connection, config_path: str) -> None:
-        """Refuse an HSM whose LMK does not unwrap the stored keys (a wrong or new LMK file).
+    async def check_lmk(self, stored_tmk: tuple[str, str, str] | None,
+                        config_path: str) -> None:
+        """Refuse an HSM whose LMK does not unwrap the stored keys (a wrong or new LMK file):
+        `stored_tmk` is one terminal's TMK under the LMK with its check value, as the journal
+        holds it (`Journal.stored_tmk`).
 
         Every MAC and PIN would otherwise fail one by one as `63`/`55`; better not to start.
         """
-        row = conn.execute("SELECT terminal_id, tmk, tmk_kcv FROM terminal_keys "
-                           "WHERE tmk IS NOT NULL LIMIT 1").fetchone()
-        if row is None:
+        if stored_tmk is None:
             return
-        tid, tmk, stored = row
+        tid, tmk, stored = stored_tmk
         try:
             kcv: str | None = await self.hsm.kcv(tmk, KeyType.TMK)
         except OSError as exc:

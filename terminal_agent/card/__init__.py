@@ -1,1 +1,1 @@
-"""Loyalty card sources: PC/SC smart card (PROTOCOL.md §9) and serial barcode scanner."""
+"""Loyalty card sources: PC/SC smart card (docs/protocol.md §9) and serial barcode scanner."""

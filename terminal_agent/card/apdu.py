@@ -1,4 +1,4 @@
-"""The LPS card application of PROTOCOL.md §9 as pure functions: APDUs out, a card in."""
+"""The LPS card application of docs/protocol.md §9 as pure functions: APDUs out, a card in."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class LoyaltyCard:
 
 
 def mask_pan(pan: str) -> str:
-    """First 6 and last 4 digits, the rest as `*` (PROTOCOL.md §6)."""
+    """First 6 and last 4 digits, the rest as `*` (docs/protocol.md §6)."""
     if len(pan) <= 10:
         return "*" * len(pan)
     return pan[:6] + "*" * (len(pan) - 10) + pan[-4:]

@@ -1,1 +1,1 @@
-"""Cash register (ECR) serial link, PROTOCOL.md §8."""
+"""Cash register (ECR) serial link, docs/protocol.md §8."""

@@ -1,4 +1,4 @@
-"""Sans-I/O ECR framing: STX payload ETX LRC, ACK/NAK, retries (PROTOCOL.md §8).
+"""Sans-I/O ECR framing: STX payload ETX LRC, ACK/NAK, retries (docs/protocol.md §8).
 
 No clock and no file descriptors here: bytes and the current time are passed in, events and
 bytes to write come out, so every edge case is tested without a serial line.

@@ -1,4 +1,4 @@
-"""ECR payloads of PROTOCOL.md §8: register requests in, `RESP` answers out."""
+"""ECR payloads of docs/protocol.md §8: register requests in, `RESP` answers out."""
 
 from __future__ import annotations
 

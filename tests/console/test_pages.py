@@ -9,7 +9,7 @@ from lps.console import audit
 from lps.console.db import open_console as open_db
 from switch.core.authorizer import handle
 from switch.core.programs.rules import program_rules
-from switch.store import SqliteStore
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff
 from tests.switch.support import T2, burn, card
 
@@ -21,7 +21,7 @@ def _cells(body: str, table_after: str) -> list[list[str]]:
 
 
 def test_dashboard_counts_today_by_store_and_response_code(env: Env) -> None:
-    store = SqliteStore(env.config.switch.database)
+    store = SqliteJournal(env.config.switch.database)
     try:
         state = store.load(env.config, program_rules(env.config), env.now)
         for stan, msg in enumerate((burn(T2, 0, env.cards[0], 999_000_000, now=env.now),
@@ -127,7 +127,7 @@ def _late_entry(env: Env, at: dt.datetime) -> None:
     switch stopped: this is the switch's own store writing, not the console)."""
     from switch.core.admin import adjust_command
 
-    store = SqliteStore(env.config.switch.database)
+    store = SqliteJournal(env.config.switch.database)
     try:
         state = store.load(env.config, program_rules(env.config), at)
         store.append([adjust_command(state, env.cards[0], 25, "STORE0000000003", "late",

@@ -8,7 +8,6 @@ import datetime as dt
 import os
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ from typing import Any
 import pytest
 
 from switch.config import Config, load_config
+from switch.journal.sqlite.outbox import SqliteOutbox
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -153,24 +153,13 @@ def write_config(tmp_path: Path, *, sms_port: int | None = None, smtp_port: int 
     return load_config(path)
 
 
-def open_db(config: Config) -> sqlite3.Connection:
-    """The switch's database as `SqliteStore` makes it, plus the messaging migration (the
-    store appends `migrate_messaging` to its list; this applies it the same way)."""
-    import sqlite_utils
+def open_db(config: Config) -> SqliteOutbox:
+    """The outbox of the switch's database as the journal makes it (migration 8); tests read
+    its rows with their own SQL on `box.conn`."""
+    from switch.journal.sqlite.journal import SqliteJournal
 
-    from switch.messaging.schema import MIGRATION_NAME, migrate_messaging
-    from switch.store import SqliteStore, connect
-
-    SqliteStore(config.switch.database).close()
-    conn = connect(config.switch.database)
-    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'outbox'").fetchone() is None:
-        conn.execute("BEGIN IMMEDIATE")
-        migrate_messaging(sqlite_utils.Database(conn))
-        version = conn.execute("SELECT MAX(version) + 1 FROM schema_migrations").fetchone()[0]
-        conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
-                     (version, MIGRATION_NAME, dt.datetime.now(dt.UTC).isoformat()))
-        conn.execute("COMMIT")
-    return conn
+    SqliteJournal(config.switch.database).close()
+    return SqliteOutbox.open(config.switch.database)
 
 
 class Clock:
@@ -195,8 +184,8 @@ def lps(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=timeout, cwd=ROOT)
 
 
-def row(conn: sqlite3.Connection, oid: int) -> dict[str, Any]:
-    cur = conn.execute("SELECT * FROM outbox WHERE id = ?", (oid,))
+def row(box: SqliteOutbox, oid: int) -> dict[str, Any]:
+    cur = box.conn.execute("SELECT * FROM outbox WHERE id = ?", (oid,))
     names = [d[0] for d in cur.description]
     found = cur.fetchone()
     assert found is not None, f"no outbox row {oid}"

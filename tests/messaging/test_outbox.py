@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from switch.journal.sqlite.outbox import parse_stamp
 from switch.messaging import NewMessage, OutboxError, enqueue
 from switch.messaging import outbox as ob
 from switch.messaging.settings import RetryPolicy
@@ -24,25 +25,25 @@ def _message(**kw: object) -> NewMessage:
 def test_a_message_commits_and_rolls_back_with_its_event(tmp_path: Path) -> None:
     config = write_config(tmp_path)
     assert config.messaging is not None
-    conn = open_db(config)
-    conn.execute("BEGIN IMMEDIATE")
-    [oid] = enqueue(conn, [_message()], DAYTIME, config.messaging.templates)
-    conn.execute("ROLLBACK")           # the event failed: its message is gone too
-    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
-    conn.execute("BEGIN IMMEDIATE")
-    [oid] = enqueue(conn, [_message()], DAYTIME, config.messaging.templates)
-    conn.execute("COMMIT")
+    box = open_db(config)
+    box.conn.execute("BEGIN IMMEDIATE")
+    [oid] = enqueue(box, [_message()], DAYTIME, config.messaging.templates)
+    box.conn.execute("ROLLBACK")           # the event failed: its message is gone too
+    assert box.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    box.conn.execute("BEGIN IMMEDIATE")
+    [oid] = enqueue(box, [_message()], DAYTIME, config.messaging.templates)
+    box.conn.execute("COMMIT")
     assert oid is not None
-    r = row(conn, oid)
+    r = row(box, oid)
     assert (r["recipient"], r["state"], r["kind"], r["attempts"]) == (
         "989121234567", "queued", "transactional", 0)
     assert r["due_at"] == "2026-11-23T06:30:00.000000Z"
 
 
 def test_enqueue_needs_an_open_transaction(tmp_path: Path) -> None:
-    conn = open_db(write_config(tmp_path))
+    box = open_db(write_config(tmp_path))
     with pytest.raises(OutboxError, match="BEGIN first"):
-        enqueue(conn, [_message()], DAYTIME)
+        enqueue(box, [_message()], DAYTIME)
 
 
 @pytest.mark.parametrize("change, reason", [
@@ -60,58 +61,58 @@ def test_one_bad_message_queues_none(tmp_path: Path, change: dict[str, object],
                                      reason: str) -> None:
     config = write_config(tmp_path)
     assert config.messaging is not None
-    conn = open_db(config)
-    conn.execute("BEGIN IMMEDIATE")
+    box = open_db(config)
+    box.conn.execute("BEGIN IMMEDIATE")
     with pytest.raises(OutboxError) as err:
-        enqueue(conn, [_message(), _message(**change)], DAYTIME, config.messaging.templates)
-    conn.execute("COMMIT")
+        enqueue(box, [_message(), _message(**change)], DAYTIME, config.messaging.templates)
+    box.conn.execute("COMMIT")
     assert reason in str(err.value)
-    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
+    assert box.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 0
 
 
 def test_a_dedupe_key_queues_a_nightly_message_once(tmp_path: Path) -> None:
     config = write_config(tmp_path)
-    conn = open_db(config)
+    box = open_db(config)
     for _ in range(2):
-        conn.execute("BEGIN IMMEDIATE")
-        ids = enqueue(conn, [_message(dedupe_key="birthday:cust-1:2026",
+        box.conn.execute("BEGIN IMMEDIATE")
+        ids = enqueue(box, [_message(dedupe_key="birthday:cust-1:2026",
                                         kind="promotional")], DAYTIME)
-        conn.execute("COMMIT")
+        box.conn.execute("COMMIT")
     assert ids == [None]
-    assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
+    assert box.conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] == 1
 
 
 def test_backoff_doubles_then_the_message_is_dead(tmp_path: Path) -> None:
-    conn = open_db(write_config(tmp_path))
-    conn.execute("BEGIN IMMEDIATE")
-    [oid] = enqueue(conn, [_message(kind="transactional")], DAYTIME)
-    conn.execute("COMMIT")
+    box = open_db(write_config(tmp_path))
+    box.conn.execute("BEGIN IMMEDIATE")
+    [oid] = enqueue(box, [_message(kind="transactional")], DAYTIME)
+    box.conn.execute("COMMIT")
     assert oid is not None
     policy = RetryPolicy(max_attempts=3, first_seconds=30, max_seconds=45)
     now = DAYTIME
     expected = [30, 45]            # 30, then 60 capped at 45
     for delay in expected:
-        ob.claim(conn, [oid], now)
-        assert ob.retry_later(conn, oid, "SMSC busy", now, policy) == "queued"
-        due = ob.parse_stamp(row(conn, oid)["due_at"])
+        ob.claim(box, [oid], now)
+        assert ob.retry_later(box, oid, "SMSC busy", now, policy) == "queued"
+        due = parse_stamp(row(box, oid)["due_at"])
         assert due - now == dt.timedelta(seconds=delay)
-        assert ob.due(conn, "sms", due - dt.timedelta(seconds=1), 10) == []
+        assert ob.due(box, "sms", due - dt.timedelta(seconds=1), 10) == []
         now = due
-    ob.claim(conn, [oid], now)
-    assert ob.retry_later(conn, oid, "SMSC busy", now, policy) == "dead"
-    r = row(conn, oid)
+    ob.claim(box, [oid], now)
+    assert ob.retry_later(box, oid, "SMSC busy", now, policy) == "dead"
+    r = row(box, oid)
     assert (r["state"], r["attempts"]) == ("dead", 3)
     assert r["last_error"] == "SMSC busy (attempt 3 of 3)"
-    assert ob.requeue(conn, [oid], now) == 1
-    assert (row(conn, oid)["state"], row(conn, oid)["attempts"]) == ("queued", 0)
+    assert ob.requeue(box, [oid], now) == 1
+    assert (row(box, oid)["state"], row(box, oid)["attempts"]) == ("queued", 0)
 
 
 def test_the_schema_refuses_states_outside_the_machine(tmp_path: Path) -> None:
     import sqlite3
 
-    conn = open_db(write_config(tmp_path))
-    conn.execute("BEGIN IMMEDIATE")
-    [oid] = enqueue(conn, [_message(kind="transactional")], DAYTIME)
-    conn.execute("COMMIT")
+    box = open_db(write_config(tmp_path))
+    box.conn.execute("BEGIN IMMEDIATE")
+    [oid] = enqueue(box, [_message(kind="transactional")], DAYTIME)
+    box.conn.execute("COMMIT")
     with pytest.raises(sqlite3.IntegrityError):
-        conn.execute("UPDATE outbox SET state = 'lost' WHERE id = ?", (oid,))
+        box.conn.execute("UPDATE outbox SET state = 'lost' WHERE id = ?", (oid,))

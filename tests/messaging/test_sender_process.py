@@ -7,7 +7,6 @@ import contextlib
 import datetime as dt
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from switch.config import Config
+from switch.journal.sqlite.outbox import SqliteOutbox
 from switch.messaging import NewMessage, enqueue
 from terminal_agent.testing.services import wait_until
 from tests.messaging.conftest import ROOT, lps, open_db, row, write_config
@@ -23,14 +23,14 @@ from tests.messaging.conftest import ROOT, lps, open_db, row, write_config
 AWAKE = '[messaging.quiet_hours]\nfrom = "00:00"\nto = "00:00"\n'
 
 
-def queue(conn: sqlite3.Connection, config: Config, template: str,
+def queue(box: SqliteOutbox, config: Config, template: str,
           params: dict[str, Any]) -> int:
     assert config.messaging is not None
-    conn.execute("BEGIN IMMEDIATE")
-    [oid] = enqueue(conn, [NewMessage("sms", "۰۹۱۲۱۲۳۴۵۶۷", template, "cust-1", params,
+    box.conn.execute("BEGIN IMMEDIATE")
+    [oid] = enqueue(box, [NewMessage("sms", "۰۹۱۲۱۲۳۴۵۶۷", template, "cust-1", params,
                                       store_id="STORE0000000001")],
                     dt.datetime.now(dt.UTC), config.messaging.templates)
-    conn.execute("COMMIT")
+    box.conn.execute("COMMIT")
     assert oid is not None
     return oid
 
@@ -63,15 +63,15 @@ def terminate(proc: subprocess.Popen[str]) -> tuple[str, str]:
 
 def test_a_birthday_greeting_goes_out_with_send_once(tmp_path: Path, smsc: Any) -> None:
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
-    conn = open_db(config)
-    oid = queue(conn, config, "birthday", {"name": "نگار", "bonus": 50,
+    box = open_db(config)
+    oid = queue(box, config, "birthday", {"name": "نگار", "bonus": 50,
                                            "date": dt.date.today().isoformat()})
     done = lps("messages", "send", "--once", "--config", config.path)
     assert done.returncode == 0, done.stderr
     assert "sent 1," in done.stdout
     text = "".join(s.text() for s in sorted(smsc.submitted, key=lambda p: p.udh()[5:6]))
     assert text.startswith("نگار عزیز، تولدتان مبارک! ۵۰ امتیاز هدیه در Cafe Naderi گرفتید.")
-    assert row(conn, oid)["state"] in ("sent", "delivered")
+    assert row(box, oid)["state"] in ("sent", "delivered")
     assert "989121234567" not in done.stderr and "cust-1" not in done.stderr
     status = lps("messages", "status", "--config", config.path)
     assert status.returncode == 0 and "queued     0" in status.stdout
@@ -79,23 +79,23 @@ def test_a_birthday_greeting_goes_out_with_send_once(tmp_path: Path, smsc: Any) 
 
 def test_operator_opt_out_with_persian_digits(tmp_path: Path, smsc: Any) -> None:
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
-    conn = open_db(config)
+    box = open_db(config)
     out = lps("messages", "optout", "۰۹۱۲ ۱۲۳ ۴۵۶۷", "--config", config.path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "promotional messages to 98912***4567: off"
-    oid = queue(conn, config, "birthday", {"name": "نگار", "bonus": 50, "date": "2026-11-23"})
+    oid = queue(box, config, "birthday", {"name": "نگار", "bonus": 50, "date": "2026-11-23"})
     assert lps("messages", "send", "--once", "--config", config.path).returncode == 0
-    assert row(conn, oid)["state"] == "failed" and smsc.submitted == []
+    assert row(box, oid)["state"] == "failed" and smsc.submitted == []
     bad = lps("messages", "optout", "021-8877-6655", "--config", config.path)
     assert bad.returncode == 3 and "09121234567" in bad.stderr  # bad input: docs/cli.md
 
 
 def test_sigterm_stops_the_running_sender_cleanly(tmp_path: Path, smsc: Any) -> None:
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
-    conn = open_db(config)
+    box = open_db(config)
     with running_sender(config) as proc:
-        oid = queue(conn, config, "plain", {"code": "4711"})
-        wait_until(lambda: row(conn, oid)["state"] == "delivered", 60, "the receipt")
+        oid = queue(box, config, "plain", {"code": "4711"})
+        wait_until(lambda: row(box, oid)["state"] == "delivered", 60, "the receipt")
         assert smsc.sessions() == 1
         out, _err = terminate(proc)
     assert "sent 1," in out
@@ -107,14 +107,14 @@ def test_a_sender_killed_between_submit_and_answer(tmp_path: Path, smsc: Any) ->
     messages are `sending`. The next sender sends the transactional one again (at least once)
     and fails the promotional one (at most once), with the reason in last_error."""
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
-    conn = open_db(config)
+    box = open_db(config)
     smsc.answer = "hold"
-    transactional = queue(conn, config, "plain", {"code": "4711"})
-    promotional = queue(conn, config, "birthday", {"name": "نگار", "bonus": 50,
+    transactional = queue(box, config, "plain", {"code": "4711"})
+    promotional = queue(box, config, "birthday", {"name": "نگار", "bonus": 50,
                                                    "date": "2026-11-23"})
     with running_sender(config) as proc:
         wait_until(lambda: smsc.held == 3, 60, "three parts submitted and held")
-        assert {row(conn, transactional)["state"], row(conn, promotional)["state"]} == {
+        assert {row(box, transactional)["state"], row(box, promotional)["state"]} == {
             "sending"}
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
@@ -122,7 +122,7 @@ def test_a_sender_killed_between_submit_and_answer(tmp_path: Path, smsc: Any) ->
     again = lps("messages", "send", "--once", "--config", config.path)
     assert again.returncode == 0, again.stderr
     assert "interrupted before: 1 failed, 1 queued" in again.stdout
-    t, p = row(conn, transactional), row(conn, promotional)
+    t, p = row(box, transactional), row(box, promotional)
     assert t["state"] in ("sent", "delivered") and t["attempts"] == 2
     assert p["state"] == "failed" and p["attempts"] == 1
     assert "promotional messages are not sent twice" in p["last_error"]
@@ -134,11 +134,11 @@ def test_the_running_sender_stays_bound_for_replies(tmp_path: Path, smsc: Any) -
     """With nothing to send, the running sender is still bound, so a customer's STOP reaches
     it; under SIGTERM it unbinds."""
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
-    conn = open_db(config)
+    box = open_db(config)
     with running_sender(config) as proc:
         wait_until(lambda: smsc.sessions() == 1, 60, "the sender's bind")
         smsc.reply("+989121234567", "Stop")
-        wait_until(lambda: conn.execute(
+        wait_until(lambda: box.conn.execute(
             "SELECT promotional FROM message_consent WHERE address = '989121234567'"
         ).fetchone() == (0,), 60, "the opt-out recorded")
         out, err = terminate(proc)

@@ -11,8 +11,8 @@ from iso8583 import Message
 from iso8583.loyalty import parse_de54, parse_tlv
 from switch.config import Config, parse_config
 from switch.core import Fetch, handle, new_state
-from switch.core.model import State
 from switch.core.programs.rules import program_rules
+from switch.core.state import State
 from tests.switch.support import EXAMPLE, T1, T2, T3, card, earn, request, sign_on
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)  # 13:30 in Tehran, a Monday
@@ -40,7 +40,7 @@ class Harness:
         self.state: State = new_state(self.cfg, program_rules(self.cfg))
         self.stan = 0
         self.entries: list[Any] = []
-        #: The journal's rows for decisions on a recovered state (`SqliteStore.fetch`).
+        #: The journal's rows for decisions on a recovered state (`SqliteJournal.fetch`).
         self.fetch: Fetch | None = None
         for tid in (T1, T2, T3):
             self.send(sign_on(tid, self.next_stan(), now=now), now)

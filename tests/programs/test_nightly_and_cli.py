@@ -16,7 +16,7 @@ from switch.core.programs.cards import issue_numbers
 from switch.core.programs.club import Club, ClubEffect, apply, nightly_tier
 from switch.core.programs.draw import Entrant, draw
 from switch.core.programs.nightly import expire_due, tier_downgrades
-from switch.store import SqliteStore
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.programs.support import C1, C3, NOW, T1, T3, Harness, card, tags
 from tests.switch.support import request
 from tests.switch.test_crash import write_config
@@ -91,7 +91,7 @@ def test_cli_enroll_issue_and_draw(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     for pan in pans:
         assert lps_main(["cards", "enroll", pan, "-c", c, "--name", "Reza",
                          "--birth-date", "1988-03-21"]) == 0
-    store = SqliteStore(tmp_path / "lps.db")
+    store = SqliteJournal(tmp_path / "lps.db")
     try:
         rows = store.conn.execute("SELECT pan, name, birth_date FROM customers").fetchall()
     finally:
@@ -257,7 +257,7 @@ def test_draw_entries_by_points_count_usable_points(tmp_path: Path) -> None:
     h.earn(T1, c, 300_000, now=later)
     h.send(request("0200", T1, h.next_stan(), pan=a, pc="900000", amount=1, now=later,
                    tags={"RP": "40"}), later)
-    store = SqliteStore(tmp_path / "lps.db")
+    store = SqliteJournal(tmp_path / "lps.db")
     try:
         store.append(h.entries)
     finally:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
-from switch.programs_store import put_profile
-from switch.store import SqliteStore, connect
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.programs.support import C1, NOW, T1, Harness, card, config_with, tags
 from tests.switch.support import earn, reversal
 
@@ -18,7 +17,7 @@ from tests.switch.support import earn, reversal
 def recovered(path: Path, h: Harness, now: dt.datetime = NOW) -> Harness:
     """Persist what `h` decided, then rebuild a harness from the database alone; it reads the
     journal's rows through the store, left open (pytest's tmp_path goes with the test)."""
-    store = SqliteStore(path)
+    store = SqliteJournal(path)
     store.append(h.entries)
     h.entries = []
     again = Harness.__new__(Harness)
@@ -27,7 +26,7 @@ def recovered(path: Path, h: Harness, now: dt.datetime = NOW) -> Harness:
     again.stan = h.stan
     again.entries = []
     again.fetch = store.fetch
-    assert store.check_invariants() == []
+    assert store.check(full=True).problems == []
     return again
 
 
@@ -70,11 +69,9 @@ def test_profile_is_loaded_for_the_birthday_bonus(tmp_path: Path) -> None:
     pan = card(2)
     h.earn(T1, pan, 10_000, now=NOW - dt.timedelta(days=10))
     recovered(db, h)
-    conn = connect(db)
-    conn.execute("BEGIN IMMEDIATE")
-    put_profile(conn, pan, Profile("Maryam", "+989120000000", dt.date(1991, 11, 22), NOW))
-    conn.execute("COMMIT")
-    conn.close()
+    journal = SqliteJournal(db)
+    journal.put_profile(pan, Profile("Maryam", "+989120000000", dt.date(1991, 11, 22), NOW))
+    journal.close()
     h2 = recovered(db, h)
     club = h2.state.cards[pan].club
     assert club is not None and club.profile is not None

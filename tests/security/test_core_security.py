@@ -12,10 +12,11 @@ from iso8583 import Message
 from switch.core import handle, new_state
 from switch.core.admin import AdminError
 from switch.core.authorizer import NO_CHECKS, Checks, SessionKeyRefs, request_digest
-from switch.core.model import Card, State, txn_key
+from switch.core.model import Card, txn_key
+from switch.core.state import State
+from switch.journal.sqlite.journal import SqliteJournal
 from switch.security.admin import security_command
 from switch.security.shell import request_mac
-from switch.store import SqliteStore
 from tests.switch.support import NOW, T1, burn, card, earn, example_config, request, sign_on
 
 PAN = card(3)
@@ -129,7 +130,7 @@ def test_security_commands_refuse_bad_input() -> None:
 
 def test_store_keeps_keys_and_pin_tries_across_restart(tmp_path: Path) -> None:
     cfg = example_config(tmp_path / "lps.db")
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     state = store.load(cfg, None, NOW)
     entries = [e for m in (sign_on(T1), earn(T1, 1, PAN, 500_000))
                for e in handle(state, m, NOW).entries]
@@ -143,7 +144,7 @@ def test_store_keeps_keys_and_pin_tries_across_restart(tmp_path: Path) -> None:
                       Checks(mac_present=True, pin_ok=False)).entries
     store.append(entries)
     store.close()
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     again = store.load(cfg, None, NOW + dt.timedelta(minutes=1))
     term = again.terminals[T1]
     assert (term.tmk_ref, term.mac_key_ref, term.pin_key_ref) == (KEY, KEYS.mac_lmk,

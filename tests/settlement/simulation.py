@@ -1,6 +1,6 @@
 """A seeded stream of terminal traffic through the real switch core and SQLite journal.
 
-It drives `switch.core.handle` and `switch.store.SqliteStore` exactly as the switch's shell
+It drives `switch.core.handle` and `SqliteJournal` (switch/journal) exactly as the switch's shell
 does (decide, then append the entries in group commits) over several business days: earns,
 cross-store burns, coalition-wide purse top-ups and spends, returns, retransmissions,
 reversals (some of the previous day's transactions: across midnight and the cutover), one
@@ -23,8 +23,9 @@ from switch.config import Config, load_config
 from switch.core import Entry, handle, new_state
 from switch.core.entries import LotDelta
 from switch.core.luhn import luhn_complete
-from switch.core.model import Lot, State
-from switch.store import SqliteStore
+from switch.core.model import Lot
+from switch.core.state import State
+from switch.journal.sqlite.journal import SqliteJournal
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lps.toml"
 TERMINALS = {"T0000001": "STORE0000000001", "T0000002": "STORE0000000002",
@@ -106,7 +107,7 @@ class Simulation:
 def run(database: Path, seed: int, days: int = 4, events: int = 250) -> Simulation:
     rng = random.Random(seed)
     cfg = sim_config(database)
-    store = SqliteStore(database)
+    store = SqliteJournal(database)
     state = new_state(cfg)
     cards = [luhn_complete(f"628000{n:09d}") for n in range(1, 26)]
     stan = dict.fromkeys(TERMINALS, 0)

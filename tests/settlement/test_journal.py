@@ -14,7 +14,7 @@ import pytest
 
 from settlement.day import DayBook, settle_rows, stores_from_config
 from settlement.journal import Journal, settle_journal
-from settlement.records import InputError
+from settlement.records import InputError, SettlementError
 from tests.settlement import simulation
 
 
@@ -195,6 +195,7 @@ def test_declined_entry_with_lot_moves_is_refused(sim, tmp_path):
     copy = tmp_path / "bad.db"
     with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
+    copy.chmod(0o600)  # the switch's database is 0600 (switch/filemode.py)
     with sqlite3.connect(copy) as db:
         jid = db.execute("SELECT journal_id FROM lot_moves ORDER BY journal_id LIMIT 1"
                          ).fetchone()[0]
@@ -210,8 +211,25 @@ def test_not_a_journal_is_refused(tmp_path):
         Journal(tmp_path / "missing.db")
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.close()
+    other.chmod(0o600)
     with pytest.raises(InputError, match="not an LPS journal"):
         Journal(other)
+
+
+def test_a_journal_that_cannot_be_read_midway_fails_the_settlement(sim, tmp_path):
+    """An SQL error while the day is read (a damaged table) is one line naming the database,
+    and the settlement fails with nothing written (exit 1), as before the read API."""
+    path, s = sim
+    copy = tmp_path / "damaged.db"
+    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    copy.chmod(0o600)
+    with sqlite3.connect(copy) as db:
+        db.execute("ALTER TABLE lot_moves RENAME TO lot_moves_gone")
+        db.execute("CREATE TABLE lot_moves (x)")
+    with pytest.raises(SettlementError, match=f"^{copy}: no such column") as info:
+        settle(copy, stores_from_config(s.config), s.days[0])
+    assert not isinstance(info.value, InputError) and "\n" not in str(info.value)
 
 
 def test_unknown_store_in_the_journal_is_refused(sim):

@@ -19,7 +19,8 @@ from switch.core import (
     journaled,
     snapshot,
 )
-from switch.store import SqliteStore, check_invariants
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal.sqlite.verify import check_invariants
 from tests.switch.support import NOW, example_config
 
 
@@ -31,7 +32,7 @@ class Journaled:
         self.cfg = cfg or example_config(tmp / "lps.db")
         self.rules = rules
         self.limits = limits
-        self.store = SqliteStore(self.cfg.switch.database)
+        self.store = SqliteJournal(self.cfg.switch.database)
         self.state = self.store.load(self.cfg, rules, NOW)
         self.state.limits = limits
 
@@ -58,7 +59,7 @@ class Journaled:
         before = snapshot(self.state).durable()
         assert check_invariants(self.store.conn) == []
         self.store.close()
-        self.store = SqliteStore(self.cfg.switch.database)
+        self.store = SqliteJournal(self.cfg.switch.database)
         self.state = self.store.load(self.cfg, self.rules, now)
         self.state.limits = self.limits
         after = snapshot(self.state).durable()

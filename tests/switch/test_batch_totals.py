@@ -11,12 +11,14 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
-import switch.store
+import switch.journal.sqlite.schema
 from switch.core import Needs, Request, handle, journaled, needs, new_state, parse_request, prune
 from switch.core.model import Totals, txn_key
 from switch.core.programs.rules import program_rules
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal.sqlite.schema import MIGRATIONS
+from switch.journal.sqlite.verify import check_batch_totals, check_invariants
 from switch.server import Switch
-from switch.store import MIGRATIONS, SqliteStore, check_batch_totals, check_invariants
 from tests.switch.support import (
     NOW,
     T1,
@@ -35,7 +37,7 @@ BATCH = "000042"
 OLD = NOW - dt.timedelta(days=10)  # older than the 7-day idempotency window
 
 
-def journal_totals(store: SqliteStore, tid: str, batch: str) -> dict[int, int]:
+def journal_totals(store: SqliteJournal, tid: str, batch: str) -> dict[int, int]:
     """The batch's totals recomputed from the journal, as PROTOCOL.md §4 defines them."""
     q = store.conn.execute
     fields = dict.fromkeys((74, 75, 76, 77, 86, 87, 88, 89), 0)
@@ -59,7 +61,7 @@ def journal_totals(store: SqliteStore, tid: str, batch: str) -> dict[int, int]:
 def old_batch(tmp_path: Path) -> tuple[Path, dict[int, int]]:
     """A database where T1's batch saw earns, a burn and a reversal ten days ago."""
     cfg = example_config(tmp_path / "lps.db")
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     state = store.load(cfg, program_rules(cfg), OLD)
     entries = []
     first = earn(T1, 2, PAN, 300_000, now=OLD, batch=BATCH)
@@ -81,7 +83,7 @@ def old_batch(tmp_path: Path) -> tuple[Path, dict[int, int]]:
 def test_totals_are_stored_with_the_journal_and_read_back(tmp_path: Path) -> None:
     database, expected = old_batch(tmp_path)
     cfg = example_config(database)
-    store = SqliteStore(database)
+    store = SqliteJournal(database)
     state = store.load(cfg, program_rules(cfg), NOW)
     assert state.txns == {}  # the whole batch is outside the idempotency window
     assert (T1, BATCH) not in state.totals
@@ -117,7 +119,7 @@ def test_a_batch_older_than_the_window_balances_after_a_restart(tmp_path: Path) 
             await c.close()
         finally:
             await sw.stop()
-        store = SqliteStore(database)
+        store = SqliteJournal(database)
         assert journal_totals(store, T1, BATCH) == later
         stored = store.conn.execute(
             "SELECT credits, credit_amount FROM batch_totals WHERE terminal_id = ? AND "
@@ -154,14 +156,14 @@ def test_reversal_after_restart_counts_in_its_originals_batch(tmp_path: Path) ->
 
     asyncio.run(first())
     asyncio.run(second())
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     assert journal_totals(store, T1, BATCH)[77] == 1
     store.close()
 
 
 def test_the_full_check_compares_them_with_the_journal(tmp_path: Path) -> None:
     database, _ = old_batch(tmp_path)
-    store = SqliteStore(database)
+    store = SqliteJournal(database)
     assert check_batch_totals(store.conn) == []
     store.conn.execute("UPDATE batch_totals SET debit_amount = debit_amount + 1")
     problems = check_invariants(store.conn)
@@ -172,8 +174,8 @@ def test_the_full_check_compares_them_with_the_journal(tmp_path: Path) -> None:
 def test_migration_fills_them_from_an_older_journal(tmp_path: Path, monkeypatch: Any) -> None:
     cfg = example_config(tmp_path / "old.db")
     with monkeypatch.context() as m:
-        m.setattr(switch.store, "MIGRATIONS", [x for x in MIGRATIONS if x[0] < 7])
-        store = SqliteStore(cfg.switch.database)
+        m.setattr(switch.journal.sqlite.schema, "MIGRATIONS", [x for x in MIGRATIONS if x[0] < 7])
+        store = SqliteJournal(cfg.switch.database)
         state = store.load(cfg, program_rules(cfg), OLD)
         first = earn(T1, 2, PAN, 300_000, now=OLD, batch=BATCH)
         entries = []
@@ -185,7 +187,7 @@ def test_migration_fills_them_from_an_older_journal(tmp_path: Path, monkeypatch:
             e.totals = None  # the switch before migration 7 kept no batch totals
         store.append(entries)
         store.close()
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     row = store.conn.execute("SELECT * FROM batch_totals").fetchall()
     assert row == [(T1, BATCH, 1, 300_000, 1, 300_000, 1, 2_000, 0, 0)]
     assert check_batch_totals(store.conn) == []

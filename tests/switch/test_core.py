@@ -10,7 +10,7 @@ import pytest
 from iso8583 import Message
 from iso8583.loyalty import parse_de54, parse_tlv
 from switch.core import available_points, card_command, handle, new_state
-from switch.core.model import State
+from switch.core.state import State
 from tests.switch.support import (
     NOW,
     T1,

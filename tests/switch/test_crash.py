@@ -20,7 +20,7 @@ from pathlib import Path
 
 from iso8583 import Message
 from switch.client import TerminalClient
-from switch.store import SqliteStore
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import EXAMPLE, T1, T2, T3, burn, card, earn, request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -153,8 +153,8 @@ def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(tmp_path
         missing = [k for k in approved if k not in keys]
         assert not missing, f"round {round_}: approvals not in the journal: {missing[:5]}"
         assert all(n == 1 for n in keys.values())
-        store = SqliteStore(db)
-        assert store.check_invariants() == []
+        store = SqliteJournal(db)
+        assert store.check(full=True).problems == []
         store.close()
         # After the restart, every request sent is retransmitted: what was applied is
         # answered as before (identically for those the client saw), nothing applies twice.
@@ -167,8 +167,8 @@ def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(tmp_path
         assert set(keys) <= set(keys_after)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-        store = SqliteStore(db)
-        assert store.check_invariants() == []
+        store = SqliteJournal(db)
+        assert store.check(full=True).problems == []
         store.close()
     assert total_approved > 0
     assert unanswered > 0  # the kills did land with requests in flight

@@ -18,7 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from switch.store import SqliteStore, StoreError, connect
+from switch.journal import JournalError, open_outbox, open_reader
+from switch.journal.sqlite.connect import connect
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.security.support import write_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,14 +40,14 @@ def mode(path: Path) -> int:
 
 
 def new_database(path: Path) -> None:
-    store = SqliteStore(path)
+    store = SqliteJournal(path)
     store.close()
 
 
 def test_a_new_database_and_its_wal_files_are_0600_whatever_the_umask(tmp_path: Path) -> None:
     db = tmp_path / "var" / "lps.db"
     with umask(0):
-        store = SqliteStore(db)
+        store = SqliteJournal(db)
         try:
             store.conn.execute("CREATE TABLE probe (a)")  # the WAL now has frames
             files = {p.name: mode(p) for p in tmp_path.joinpath("var").iterdir()}
@@ -66,9 +68,11 @@ def test_a_looser_file_is_refused_by_every_opener(tmp_path: Path, which: str,
         (tmp_path / side).touch(mode=0o600)
     os.chmod(tmp_path / which, loose)
     before = (tmp_path / "lps.db").read_bytes()
-    for opener in (lambda: SqliteStore(db), lambda: connect(db),
-                   lambda: connect(db, readonly=True)):
-        with pytest.raises(StoreError) as info:
+    # The switch, the commands, settlement and the console (open_reader, open_outbox).
+    for opener in (lambda: SqliteJournal(db), lambda: connect(db),
+                   lambda: connect(db, readonly=True), lambda: open_reader(db),
+                   lambda: open_outbox(db)):
+        with pytest.raises(JournalError) as info:
             opener()
         message = str(info.value)
         assert "\n" not in message
@@ -91,5 +95,5 @@ def test_lps_serve_refuses_a_world_readable_database_in_one_line(tmp_path: Path)
     assert lines[0].startswith("lps serve: ")  # docs/cli.md: `lps COMMAND: what is wrong`
     assert "has mode 0644" in lines[0] and "chmod 600" in lines[0]
     os.chmod(tmp_path / "lps.db", 0o600)  # mended as the line says: it opens again
-    store = SqliteStore(tmp_path / "lps.db")
+    store = SqliteJournal(tmp_path / "lps.db")
     store.close()

@@ -5,8 +5,8 @@ written from the docs (tests/switch/test_hostile_model.py).
 Each event is decided with `handle` (a `Message`) or, for a share of them, encoded as a frame
 and read back the shell's way (`switch.connection.read_frame`, then `handle_request`), so that
 what reaches the core is what a terminal can send. Decisions are committed in group commits of
-random size through `SqliteStore.append`; a crash at a random point drops the batch not yet
-committed and rebuilds the state from the journal (`SqliteStore.load`).
+random size through `SqliteJournal.append`; a crash at a random point drops the batch not yet
+committed and rebuilds the state from the journal (`SqliteJournal.load`).
 
 After every event: the answer is the model's (response code and MTI; a retransmission's answer
 byte for byte; an approval's DE54 and DE48 `EP`/`RD`/`TR`/`SC`/`SR` from the model's
@@ -60,7 +60,7 @@ from switch.core import (
     snapshot,
 )
 from switch.core.programs.rules import program_rules
-from switch.store import SqliteStore
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import example_config
 from tests.switch.test_hostile_model import CLOSE, Expect, Model
 from tests.switch.test_hostile_traffic import Event, Traffic, damaged, with_tpdu
@@ -140,7 +140,7 @@ class Hostile:
         self.limits = TIGHT if self.tight else MoneyLimits()
         self.cfg: Config = example_config(tmp / "hostile.db")
         self.rules: RuleBook | None = program_rules(self.cfg) if self.programs else None
-        self.store = SqliteStore(self.cfg.switch.database)
+        self.store = SqliteJournal(self.cfg.switch.database)
         self.now = START
         self.state = self.recover(self.now)
         self.model = Model(self.limits, self.programs)
@@ -189,7 +189,7 @@ class Hostile:
         self.commit()
         self.durable, self.durable_at = self.prune_and_snapshot(), self.now
         self.restart()
-        assert self.store.check_invariants() == []
+        assert self.store.check(full=True).problems == []
         self.store.close()
         self.stats.events = events
         self.stats.seconds = time.perf_counter() - started
@@ -227,7 +227,7 @@ class Hostile:
         try:
             self.restart()
             if self.stats.crashes % self.full_check_every == 0:
-                assert self.store.check_invariants() == []
+                assert self.store.check(full=True).problems == []
         except AssertionError as exc:
             raise AssertionError(f"hostile simulation, seed {self.seed}, crash after event "
                                  f"{i}: {exc}\nreplay: LPS_HOSTILE_SEED={self.seed}") from exc
@@ -236,7 +236,7 @@ class Hostile:
     def restart(self) -> None:
         """Recover from the journal as of the last commit: the state the live one had then."""
         self.store.close()
-        self.store = SqliteStore(self.cfg.switch.database)
+        self.store = SqliteJournal(self.cfg.switch.database)
         self.state = self.recover(self.durable_at)
         recovered = snapshot(self.state).durable()
         if recovered != self.durable:

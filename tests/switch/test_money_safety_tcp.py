@@ -18,8 +18,9 @@ from switch.config import Config
 from switch.core import RuleBook, Snapshot, snapshot
 from switch.core.limits import TWELVE_DIGITS
 from switch.core.programs.rules import program_rules
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal.sqlite.verify import check_invariants
 from switch.server import Switch, release_lock, untune_gc
-from switch.store import SqliteStore, check_invariants
 from tests.switch.support import T1, T3, burn, card, earn, request
 from tests.switch.test_money_safety import OversizeReplies
 from tests.switch.test_server import config_for, signed_on
@@ -48,7 +49,7 @@ def serve(tmp: Path, body: Any, rules: RuleBook | None = None) -> Snapshot:
 
 
 def assert_restart_equal(cfg: Config, before: Snapshot, rules: RuleBook | None) -> None:
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     try:
         assert check_invariants(store.conn) == []
         state = store.load(cfg, rules or program_rules(cfg), dt.datetime.now(dt.UTC))
@@ -147,7 +148,7 @@ def test_a_reply_that_cannot_be_encoded_is_96_and_changes_nothing(
     after = serve(tmp_path, body, OversizeReplies())
     assert after.balances() == {}
     assert "event=decide_failed" in caplog.text and "Traceback" not in caplog.text
-    conn = SqliteStore(tmp_path / "lps.db")
+    conn = SqliteJournal(tmp_path / "lps.db")
     try:
         stans = [r[0] for r in conn.conn.execute("SELECT stan FROM journal WHERE pan = ?",
                                                  (A,))]
@@ -159,7 +160,7 @@ def test_a_reply_that_cannot_be_encoded_is_96_and_changes_nothing(
 def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A decision `apply` refuses is a bug: fail-stop, no answer, and a restart recovers the
-    state without it (a real SqliteStore; the refusal is injected)."""
+    state without it (a real SqliteJournal; the refusal is injected)."""
     import switch.connection
 
     real = switch.connection.apply
@@ -186,7 +187,7 @@ def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
             await c.close()
         finally:
             sw.writer.close()
-            sw.store.close()
+            sw.journal.close()
             sw.metrics.unwatch_gc()
             sw.metrics.shutdown()
             untune_gc(sw._gc_thresholds)
@@ -194,7 +195,7 @@ def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
             for server in sw.servers.values():
                 server.close()
     asyncio.run(main())
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     try:
         state = store.load(cfg, program_rules(cfg), dt.datetime.now(dt.UTC))
         assert state.cards[A].points == 10

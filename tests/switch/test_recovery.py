@@ -20,24 +20,19 @@ from typing import Any
 
 import pytest
 
-import switch.store
+import switch.journal.sqlite.schema
+import switch.journal.sqlite.verify as verify_module
 from iso8583 import Message
 from lps.cli import main
 from switch.config import Config
 from switch.core import entries as E
 from switch.core import handle
-from switch.core.model import State
-from switch.store import (
-    MIGRATIONS,
-    RecoveryError,
-    SqliteStore,
-    StoreError,
-    check_checkpoint,
-    check_invariants,
-    connect,
-    verified_upto,
-    verify,
-)
+from switch.core.state import State
+from switch.journal import JournalError, RecoveryError
+from switch.journal.sqlite.connect import connect
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal.sqlite.schema import MIGRATIONS
+from switch.journal.sqlite.verify import check_checkpoint, check_invariants, verified_upto, verify
 from tests.switch.support import NOW, T1, T2, burn, card, earn, example_config, sign_on
 
 PAN, OTHER = card(41), card(42)
@@ -52,15 +47,15 @@ def decide(state: State, *msgs: Message) -> list[E.Entry]:
     return entries
 
 
-def q(store: SqliteStore, sql: str, *args: Any) -> Any:
+def q(store: SqliteJournal, sql: str, *args: Any) -> Any:
     return store.conn.execute(sql, args).fetchone()[0]
 
 
-def checkpointed(tmp_path: Path) -> tuple[Config, SqliteStore, State, int]:
+def checkpointed(tmp_path: Path) -> tuple[Config, SqliteJournal, State, int]:
     """Earns for two cards, the checkpoint moved past them; then a tail the checkpoint does
     not cover: a burn drawing on two of PAN's lots and another earn."""
     cfg = example_config(tmp_path / "r.db")
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     state = store.load(cfg, None, NOW)
     store.append(decide(state, sign_on(T1), sign_on(T2), earn(T1, 1, PAN, 100_000),
                         earn(T1, 2, PAN, 50_000), earn(T2, 3, OTHER, 200_000),
@@ -79,7 +74,7 @@ def config_file(tmp_path: Path, database: Path) -> Path:
     return path
 
 
-def refused(cfg: Config, store: SqliteStore, match: str) -> None:
+def refused(cfg: Config, store: SqliteJournal, match: str) -> None:
     with pytest.raises(RecoveryError, match=match):
         store.load(cfg, None, NOW)
     assert check_invariants(store.conn) != []  # the full check agrees
@@ -245,7 +240,7 @@ def test_checkpoint_thread_verifies_and_the_writer_applies(tmp_path: Path) -> No
     # A crash before the writer commits the next advance loses only the advance.
     store.checkpoint()
     store.close()
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     assert verified_upto(store.conn) == last
     store.load(cfg, None, NOW)
     assert verified_upto(store.conn) == q(store, "SELECT MAX(id) FROM journal")
@@ -260,7 +255,7 @@ def test_a_batch_that_fails_takes_its_advance_with_it(tmp_path: Path) -> None:
     entries = decide(state, burn(T2, 7, OTHER, 5_000))
     store.conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON lot_moves "
                        "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
-    with pytest.raises(StoreError, match="disk on fire"):
+    with pytest.raises(JournalError, match="disk on fire"):
         store.append(entries)
     assert verified_upto(store.conn) == upto
     store.conn.execute("DROP TRIGGER refuse")
@@ -276,7 +271,7 @@ def test_a_violation_seen_by_the_checkpoint_thread_stops_the_checkpoint(
     store.checkpoint_in_background()
     store.conn.execute("UPDATE journal SET points = points + 1 WHERE id = "
                        "(SELECT MAX(id) FROM journal)")
-    with caplog.at_level(logging.ERROR, logger="lps.store"):
+    with caplog.at_level(logging.ERROR, logger="lps.journal"):
         store.checkpoint()  # logs, does not raise: WAL checkpoints go on
     assert "invariants_broken" in caplog.text
     store.append(decide(state, burn(T2, 7, OTHER, 5_000)))
@@ -292,8 +287,8 @@ def test_a_stale_advance_is_not_applied(tmp_path: Path) -> None:
     last = q(store, "SELECT MAX(id) FROM journal")
     conn = store.conn
     conn.execute("BEGIN IMMEDIATE")
-    assert switch.store._advance(conn, upto - 1, last) is False  # someone moved it since
-    assert switch.store._advance(conn, upto, last) is True
+    assert verify_module.advance(conn, upto - 1, last) is False  # someone moved it since
+    assert verify_module.advance(conn, upto, last) is True
     conn.execute("COMMIT")
     assert verified_upto(conn) == last and check_checkpoint(conn) == []
     store.close()
@@ -304,9 +299,9 @@ def test_journal_ids_must_follow_the_last_committed_one(tmp_path: Path) -> None:
     _cfg, store, state, _ = checkpointed(tmp_path)
     entries = decide(state, burn(T2, 7, OTHER, 5_000))
     low = [E.Entry(id=3, at=NOW, business_day=NOW.date(), kind=E.CARD_ADMIN, mti="")]
-    with pytest.raises(StoreError, match="do not follow the last committed id"):
+    with pytest.raises(JournalError, match="do not follow the last committed id"):
         store.append(low)
-    with pytest.raises(StoreError, match="do not follow"):
+    with pytest.raises(JournalError, match="do not follow"):
         store.append(list(reversed(entries + decide(state, burn(T2, 8, OTHER, 5_000)))))
     store.close()
 
@@ -318,15 +313,15 @@ def test_a_database_from_before_the_migration_recovers_and_gets_its_checkpoint(
         tmp_path: Path, monkeypatch: Any, capsys: Any) -> None:
     cfg = example_config(tmp_path / "old.db")
     with monkeypatch.context() as m:
-        m.setattr(switch.store, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
-        store = SqliteStore(cfg.switch.database)
+        m.setattr(switch.journal.sqlite.schema, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
+        store = SqliteJournal(cfg.switch.database)
         assert store.version == 5
         state = _old_state(store, cfg)
         store.close()
     # `lps check` reads it without migrating it: the full check.
     assert main(["check", "--config", str(config_file(tmp_path, cfg.switch.database))]) == 0
     assert "full check of journal rows 1..5: ok" in capsys.readouterr().out
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     assert store.version == MIGRATIONS[-1][0] >= 6
     assert verified_upto(store.conn) == 0  # nothing verified yet: start-up checks every row
     recovered = store.load(cfg, None, NOW)
@@ -342,18 +337,18 @@ def test_a_broken_database_from_before_the_migration_is_refused(
         tmp_path: Path, monkeypatch: Any) -> None:
     cfg = example_config(tmp_path / "old.db")
     with monkeypatch.context() as m:
-        m.setattr(switch.store, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
-        store = SqliteStore(cfg.switch.database)
+        m.setattr(switch.journal.sqlite.schema, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
+        store = SqliteJournal(cfg.switch.database)
         _old_state(store, cfg)
         store.conn.execute("UPDATE lots SET remaining = remaining + 5 WHERE id = 1")
         store.close()
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     refused(cfg, store, "lot 1: remaining 11 but its moves sum to 6")
     assert verified_upto(store.conn) == 0
     store.close()
 
 
-def _old_state(store: SqliteStore, cfg: Config) -> State:
+def _old_state(store: SqliteJournal, cfg: Config) -> State:
     """A journal written without the checkpoint tables (the state comes from the core)."""
     from switch.core import new_state
 
@@ -370,7 +365,7 @@ def _old_state(store: SqliteStore, cfg: Config) -> State:
 # -- the checkpoint under richer traffic -----------------------------------------------------------
 
 
-class Checkpointing(SqliteStore):
+class Checkpointing(SqliteJournal):
     """The running switch's pattern: every few commits the checkpoint thread's turn."""
 
     def __init__(self, path: str | Path) -> None:
@@ -392,7 +387,7 @@ def test_the_checkpoint_follows_returns_reversals_and_purses(
     returns, reversals across midnight), with advances between commits."""
     from tests.settlement import simulation
 
-    monkeypatch.setattr(simulation, "SqliteStore", Checkpointing)
+    monkeypatch.setattr(simulation, "SqliteJournal", Checkpointing)
     db = tmp_path / "sim.db"
     simulation.run(db, seed, days=3, events=150)
     conn = connect(db, readonly=True)
@@ -404,7 +399,7 @@ def test_the_checkpoint_follows_returns_reversals_and_purses(
     assert verify(conn, everything=True).problems == []
     conn.close()
     # And after a clean start-up, the checkpoint is at the end, still equal to the history.
-    store = SqliteStore(db)
+    store = SqliteJournal(db)
     store.load(simulation.sim_config(db), None,
                dt.datetime.combine(simulation.FIRST_DAY + dt.timedelta(days=3), dt.time(9),
                                    dt.UTC))

@@ -19,8 +19,8 @@ from iso8583.loyalty import parse_de54
 from lps.cli import main as lps_main
 from switch.client import TerminalClient
 from switch.config import Config, HostPort
+from switch.journal.sqlite.journal import SqliteJournal
 from switch.server import Switch
-from switch.store import SqliteStore
 from tests.switch.support import T1, T2, T3, burn, card, earn, example_config, request, reversal
 
 LOCAL0 = HostPort("127.0.0.1", 0)
@@ -189,8 +189,8 @@ def test_many_connections_burning_one_card_never_overdraw(tmp_path: Path) -> Non
             await c.close()
         await setup.close()
     run(tmp_path, body, max_inflight_per_connection=4)
-    store = SqliteStore(tmp_path / "lps.db")
-    assert store.check_invariants() == []
+    store = SqliteJournal(tmp_path / "lps.db")
+    assert store.check(full=True).problems == []
     assert store.conn.execute("SELECT SUM(remaining) FROM lots").fetchone()[0] == 0
     store.close()
 

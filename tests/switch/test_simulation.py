@@ -19,7 +19,7 @@ import pytest
 from iso8583 import Message
 from iso8583.loyalty import parse_de54
 from switch.core import handle
-from switch.store import SqliteStore
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import NOW, STORES, T1, T2, T3, card, example_config, request, reversal
 
 PER = {"STORE0000000001": (10_000, 1, 0), "STORE0000000002": (10_000, 2, 100_000),
@@ -102,7 +102,7 @@ class Model:
 def simulate(seed: int, tmp: Path, events: int = 2500) -> None:
     rng = random.Random(seed)
     cfg = example_config(tmp / "sim.db")
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     now = NOW
     state = store.load(cfg, None, now)
     model = Model()
@@ -170,7 +170,7 @@ def simulate(seed: int, tmp: Path, events: int = 2500) -> None:
             batch = []
             model.rollback()
             store.close()
-            store = SqliteStore(cfg.switch.database)
+            store = SqliteJournal(cfg.switch.database)
             state = store.load(cfg, None, now)
             sent = [m for m in sent if (m.text(41), m.text(11), m.text(7)) in model.seen]
             continue
@@ -192,9 +192,9 @@ def simulate(seed: int, tmp: Path, events: int = 2500) -> None:
             batch = []
             model.commit()
     store.append(batch)
-    assert store.check_invariants() == []
+    assert store.check(full=True).problems == []
     store.close()
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     recovered = store.load(cfg, None, now)
     for pan in pans:
         got = sum(lot.remaining for lot in recovered.cards[pan].lots) if pan in recovered.cards \

@@ -12,8 +12,10 @@ import pytest
 from iso8583.loyalty import parse_de54
 from switch.client import TerminalClient
 from switch.core import Needs, Request, handle, needs, parse_request
+from switch.journal import RecoveryError
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal.sqlite.schema import MIGRATIONS, migrate
 from switch.server import Switch
-from switch.store import MIGRATIONS, RecoveryError, SqliteStore, migrate
 from tests.switch.support import NOW, T1, T2, burn, card, earn, example_config, request, sign_on
 from tests.switch.test_server import config_for
 
@@ -21,7 +23,7 @@ PAN = card(9)
 
 
 def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "a.db")
+    store = SqliteJournal(tmp_path / "a.db")
     assert store.version == MIGRATIONS[-1][0]
     assert migrate(store.conn) == store.version
     assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -33,7 +35,7 @@ def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
 
 def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
     cfg = example_config(tmp_path / "b.db")
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     old = NOW - dt.timedelta(days=40)
     state = store.load(cfg, None, old)
     entries = []
@@ -44,7 +46,7 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
     store.append(entries)
     store.close()
 
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     state = store.load(cfg, None, NOW)
     assert state.txns == {}  # outside the idempotency window
     ret = request("0200", T2, 2, pan=PAN, pc="200000", amount=250_000, tags={"OR": rrn})
@@ -55,7 +57,7 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
     store.append(d.entries)
     store.close()
 
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     state = store.load(cfg, None, NOW)
     earn_row, returned = store.fetch(Needs(earn=int(rrn))).earn(int(rrn))
     assert earn_row is not None and earn_row.points == 100
@@ -68,13 +70,13 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
     assert d.response is not None and d.response.fields[39] == "00"
     assert d.entries[0].points == -50
     store.append(d.entries)
-    assert store.check_invariants() == []
+    assert store.check(full=True).problems == []
     store.close()
 
 
 def test_recovery_refuses_a_database_that_breaks_the_invariants(tmp_path: Path) -> None:
     cfg = example_config(tmp_path / "c.db")
-    store = SqliteStore(cfg.switch.database)
+    store = SqliteJournal(cfg.switch.database)
     state = store.load(cfg, None, NOW)
     entries = []
     for msg in (sign_on(T1), earn(T1, 1, PAN, 100_000)):
@@ -108,7 +110,7 @@ def test_commit_failure_stops_the_switch(tmp_path: Path) -> None:
         assert sw.failure is not None and "disk on fire" in sw.failure
         await c.close()
         sw.writer.close()
-        sw.store.close()
+        sw.journal.close()
         sw.metrics.shutdown()
         for server in sw.servers.values():
             server.close()
@@ -118,7 +120,7 @@ def test_commit_failure_stops_the_switch(tmp_path: Path) -> None:
     conn.execute("DROP TRIGGER refuse")
     conn.commit()
     conn.close()
-    store = SqliteStore(tmp_path / "lps.db")
+    store = SqliteJournal(tmp_path / "lps.db")
     state = store.load(config_for(tmp_path), None, NOW)
     assert sum(lot.remaining for lot in state.cards[PAN].lots) == 10
     store.close()

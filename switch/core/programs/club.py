@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from switch.config import Tier
+from switch.core.catalog import Tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +92,7 @@ class Spend:
             return dict(self.items()) == dict(other)
         return NotImplemented
 
+    # Unhashable, as every mutable mapping; typeshed types object.__hash__ as a method.
     __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:

@@ -12,7 +12,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from switch.config import Coalition
+from switch.core.catalog import Coalition
 from switch.core.codes import LotKind
 from switch.core.model import Card, Lot
 from switch.core.programs.club import Club, nightly_tier

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from switch.config import Campaign, Coalition, Config, Store, Tier
+from switch.core.catalog import Campaign, Catalog, Coalition, Store, Tier
 from switch.core.codes import RC, Kind
 from switch.core.model import Card, Lot
 from switch.core.programs.club import Club, ClubEffect, higher, nightly_tier, qualified
@@ -249,6 +249,6 @@ class ProgramRules(BaseRules):
         return out
 
 
-def program_rules(config: Config) -> ProgramRules:
-    """The programs of a loaded `Config` (its time zone judges campaign hours)."""
+def program_rules(config: Catalog) -> ProgramRules:
+    """The programs of a loaded configuration (its time zone judges campaign hours)."""
     return ProgramRules(config.switch.zone)

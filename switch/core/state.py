@@ -1,0 +1,52 @@
+"""The switch's in-memory state as one object: what every decision reads.
+
+`decide` reads it and never changes it; `apply` (switch/core/apply.py) is the one function
+that changes it, with a decision that was decided on it just before; recovery builds it from
+the journal (switch/store.py). Its records (cards, lots, terminals, remembered requests,
+batch totals) are switch/core/model.py, below the rules and the journal entries that this
+object also holds. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from switch.core.catalog import Catalog
+from switch.core.entries import Entry
+from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
+from switch.core.model import Card, Remembered, TerminalState, Totals, TxnKey
+from switch.core.protocol import Lps87, lps87
+from switch.core.rules import RuleBook
+
+__all__ = ["State"]
+
+
+@dataclass(slots=True)
+class State:
+    """Everything the core needs to decide, and nothing it must not see (no clock, no I/O)."""
+
+    config: Catalog
+    rules: RuleBook
+    cards: dict[str, Card] = field(default_factory=dict)
+    terminals: dict[str, TerminalState] = field(default_factory=dict)
+    #: Requests answered within the idempotency window (`Remembered`, packed), by `txn_key`.
+    txns: dict[TxnKey, int] = field(default_factory=dict)
+    #: Reversals of unknown originals: original key -> journal ID of the reversal.
+    tombstones: dict[TxnKey, int] = field(default_factory=dict)
+    #: A cache of terminal batches' totals (the journal's `batch_totals` is the whole of them).
+    totals: dict[tuple[str, str], Totals] = field(default_factory=dict)
+    next_journal_id: int = 1
+    next_lot_id: int = 1
+    #: Entries applied but not known to be committed yet, by journal id: what a decision reads
+    #: in memory instead of from the journal. The shell drops them once committed
+    #: (`core.journaled`); a state nobody commits for (`handle` in tests) keeps them all.
+    uncommitted: dict[int, Entry] = field(default_factory=dict)
+    #: Every journal id up to this one is in the journal and not in `uncommitted`: a need for
+    #: such a row can only be answered by the journal (0: nothing was ever journaled).
+    durable_upto: int = 0
+    limits: MoneyLimits = DEFAULT_LIMITS
+    protocol: Lps87 = field(default_factory=lps87)
+
+    def remembered(self, key: TxnKey) -> Remembered | None:
+        value = self.txns.get(key)
+        return Remembered.unpack(value) if value is not None else None

@@ -1,0 +1,100 @@
+"""A group commit's rows: what one batch of `Entry`s writes to each table, as parameters.
+
+The same for every engine (SQL parameters in each table's column order); the engine runs them
+in one transaction (`SqliteJournal.append`). Built outside the transaction, on the writer's
+thread, so that the transaction holds only the writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from switch.core.entries import Entry
+from switch.core.programs.club import ClubRows
+from switch.journal.codec import detail_to_json, message_to_json
+
+#: Columns of `terminal_keys` a decision may set (`detail["security"]["terminal_keys"]`).
+KEY_COLUMNS = ("tmk", "tmk_kcv", "mac", "mac_kcv", "pin", "pin_kcv", "bdk", "bdk_kcv")
+
+Params = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class BatchRows:
+    """Parameters per table, in journal order."""
+
+    journal: list[Params] = field(default_factory=list)
+    lots: list[Params] = field(default_factory=list)
+    moves: list[Params] = field(default_factory=list)
+    #: (delta, lot id): each move added to its lot's `remaining`.
+    deltas: list[Params] = field(default_factory=list)
+    cards: list[Params] = field(default_factory=list)
+    terminals: list[Params] = field(default_factory=list)
+    clubs: list[ClubRows] = field(default_factory=list)
+    keys: list[Params] = field(default_factory=list)
+    pins: list[Params] = field(default_factory=list)
+    totals: list[Params] = field(default_factory=list)
+
+    @property
+    def ids(self) -> list[int]:
+        return [row[0] for row in self.journal]
+
+
+def batch_rows(entries: Sequence[Entry]) -> BatchRows:
+    rows = BatchRows()
+    for e in entries:
+        okey = e.original_key
+        detail = _security_rows(e, rows.keys, rows.pins) if e.detail else None
+        rows.journal.append((
+            e.id, e.at.isoformat(), e.business_day.isoformat(), e.kind, e.mti, e.pc,
+            e.terminal_id, e.store_id, e.coalition_id, e.pan, e.stan, e.transmission, e.rrn,
+            e.amount, e.points, e.sv, e.response_code, e.batch, e.digest, e.original_id,
+            okey[1] if okey else None, okey[2] if okey else None,
+            message_to_json(e.response) if e.response is not None else None,
+            detail_to_json(detail) if detail else None,
+        ))
+        for n in e.new_lots:
+            rows.lots.append((n.id, n.pan, n.kind, n.store, n.coalition, n.earned_on.isoformat(),
+                              n.expires_on.isoformat() if n.expires_on else None, n.initial, 0,
+                              e.id))
+        for d in e.lot_deltas:
+            rows.moves.append((e.id, d.lot_id, d.pan, d.kind, d.store, d.delta))
+            rows.deltas.append((d.delta, d.lot_id))
+        if e.card is not None:
+            c = e.card
+            rows.cards.append((c.pan, c.coalition, c.status, c.enrolled_on.isoformat()))
+        if e.terminal is not None:
+            t = e.terminal
+            rows.terminals.append((t.id, t.store, int(t.signed_on)))
+        if e.club is not None:
+            rows.clubs.append(e.club)
+        if e.totals is not None:
+            td = e.totals
+            rows.totals.append((td.terminal_id, td.batch, td.credits, td.credit_amount,
+                                td.credit_reversals, td.credit_reversal_amount, td.debits,
+                                td.debit_amount, td.debit_reversals, td.debit_reversal_amount))
+    return rows
+
+
+def _security_rows(e: Entry, keys: list[Params], pins: list[Params]) -> dict[str, Any] | None:
+    """Collect the key/PIN rows an entry carries; return the detail the journal keeps.
+
+    Wrapped keys and PINs go to their tables only: the journal keeps the check values and
+    the try count (an audit trail without the stored secrets, wrapped as they are).
+    """
+    sec = e.detail.get("security")
+    if not sec:
+        return e.detail
+    at = e.at.isoformat()
+    kept: dict[str, Any] = {}
+    tk = sec.get("terminal_keys")
+    if tk:
+        keys.append((e.terminal_id, at, *(tk.get(c) for c in KEY_COLUMNS)))
+        kept["terminal_keys"] = {c: v for c, v in tk.items() if c.endswith("_kcv")}
+    cp = sec.get("card_pin")
+    if cp:
+        pins.append((e.pan, cp.get("pin"), cp["tries"], at))
+        kept["card_pin"] = {"tries": cp["tries"], **({"pin": "set"} if cp.get("pin") else {})}
+    return {**e.detail, "security": kept}

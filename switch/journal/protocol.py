@@ -1,0 +1,255 @@
+"""The journal as its users see it: typed protocols an engine implements.
+
+`Journal` is the switch's side (the writer's group commit, recovery, the per-request `fetch`,
+the checks); `JournalReader` is everyone else's (settlement, reports, the console, the
+commands), read-only; `Outbox` is the messaging sender's. `switch/journal/sqlite` implements
+them on one SQLite file; a second engine implements the same and plugs into
+`switch.journal.engine`, and nothing that uses them changes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from switch.core.entries import Entry
+from switch.core.facts import Checks, Facts, Needs
+from switch.core.model import Card
+from switch.core.programs.club import Profile
+from switch.core.rules import RuleBook
+from switch.core.state import State
+from switch.journal.reports import CheckResult, RecoveryReport
+from switch.journal.rows import DayFigures, JournalRow, KeyCheckValues, OutboxRow
+
+if TYPE_CHECKING:
+    from switch.config import Config
+
+
+class Journal(Protocol):
+    """The switch's journal: where money becomes durable (docs/switch.md, the journal)."""
+
+    report: RecoveryReport
+
+    @property
+    def location(self) -> str:
+        """The database, as log lines and errors name it (never a password)."""
+        ...
+
+    def append(self, entries: Sequence[Entry]) -> None:
+        """Persist one group commit atomically and durably, or raise `JournalError`: the
+        journal rows with the lots, moves, cards, terminals, program rows, batch totals, keys
+        and PINs they carry, all in one transaction."""
+        ...
+
+    def fetch(self, needs: Needs, checks: Checks) -> Facts:
+        """The committed rows one decision needs (`switch.core.needs`), with `checks`."""
+        ...
+
+    def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
+        """Recovery: the state rebuilt from the journal, after the invariants were checked
+        from the verified checkpoint (`RecoveryError` when they do not hold)."""
+        ...
+
+    def check(self, *, full: bool) -> CheckResult:
+        """`lps check [--full]`."""
+        ...
+
+    def checkpoint_in_background(self) -> None:
+        """From now on the caller runs `checkpoint` and `verify_tail` off the commit path."""
+        ...
+
+    def checkpoint(self) -> object:
+        """Engine housekeeping off the commit path (SQLite: a WAL checkpoint), then
+        `verify_tail`."""
+        ...
+
+    def verify_tail(self) -> None:
+        """Verify the rows committed since the verified checkpoint; the advance rides in the
+        next `append`. Never raises; a violation is logged and stops the advances."""
+        ...
+
+    def security_rows(self) -> int:
+        """How many keys and PINs are stored under an LMK."""
+        ...
+
+    def stored_tmk(self) -> tuple[str, str, str] | None:
+        """One stored TMK under the LMK: (terminal, key, check value)."""
+        ...
+
+    def put_profile(self, pan: str, profile: Profile) -> None:
+        """A card's customer profile, committed at once."""
+        ...
+
+    def reserve_card_numbers(self, prefix: str, length: int,
+                             choose: Callable[[set[str]], Sequence[str]], file: str,
+                             at: dt.datetime) -> list[str]:
+        """New card numbers `choose` picks from those enrolled or issued, recorded as issued
+        in the same transaction."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class CardReader(Protocol):
+    """One card, the terminals' keys, draws' entrants."""
+
+    def card(self, pan: str, *, stores: Collection[str] | None = None,
+             club_on: dt.date | None = None) -> Card | None:
+        """The card with its live lots (of `stores` when given); with `club_on`, its program
+        state on that business day. None: not enrolled."""
+        ...
+
+    def history(self, pan: str, *, stores: Collection[str] | None = None,
+                limit: int = 20) -> list[JournalRow]:
+        """The card's last journal rows (of `stores` when given), newest first, with `at`."""
+        ...
+
+    def profile(self, pan: str) -> Profile | None: ...
+
+    def key_check_values(self) -> dict[str, KeyCheckValues]: ...
+
+    def members(self, coalition: str, enrolled_by: dt.date) -> list[str]:
+        """Active cards of `coalition` enrolled by `enrolled_by`, by card number."""
+        ...
+
+    def usable_points_at(self, coalition: str, day: dt.date) -> dict[str, int]:
+        """Per card: points usable on `day` as the journal stood at that day's end."""
+        ...
+
+
+class DayReader(Protocol):
+    """Settlement's reads (`settlement.journal` holds the algorithm)."""
+
+    def snapshot(self) -> contextlib.AbstractContextManager[None]:
+        """One read transaction: every read in the block sees one state of the journal."""
+        ...
+
+    def day_size(self, day: dt.date) -> int: ...
+
+    def day_bounds(self, day: dt.date) -> tuple[int, int] | None: ...
+
+    def first_id_from(self, day: dt.date) -> int | None: ...
+
+    def digest_rows(self, day: dt.date, lo: int, hi: int) -> list[tuple[Any, ...]]: ...
+
+    def moves(self, lo: int, hi: int) -> list[tuple[Any, ...]]: ...
+
+    def closes(self, ids: Collection[int]) -> list[tuple[Any, ...]]: ...
+
+    def day_closes(self, day: dt.date) -> list[tuple[Any, ...]]: ...
+
+    def lapsed(self, lot_ids: Collection[int], day: dt.date) -> list[int]: ...
+
+    def lots_due(self, day: dt.date, skip_kinds: Collection[str]
+                 ) -> Iterator[tuple[int, str, dt.date, int, int]]: ...
+
+    def moved_after(self, after_id: int, day: dt.date, skip_kinds: Collection[str]
+                    ) -> dict[int, int]: ...
+
+    def expiring_lots(self, day: dt.date, touched: Collection[int] = ()
+                      ) -> dict[int, tuple[str, dt.date, int]]: ...
+
+    def batch_rows(self, lo: int, hi: int, keys: Collection[tuple[str, str]]
+                   ) -> list[JournalRow]: ...
+
+    def lots_at(self, day: dt.date) -> dict[str, tuple[int, int]]: ...
+
+    def new_members(self, start: dt.date, end: dt.date, kinds: Collection[str]
+                    ) -> tuple[dict[str, int], dict[str, int]]: ...
+
+    def rows(self, start: dt.date, end: dt.date | None = None, *, draws: bool = True
+             ) -> Iterator[JournalRow]: ...
+
+    def tiered_cards(self) -> list[tuple[str, str, dt.date | None, str]]: ...
+
+    def spend(self, pans: Collection[str], after: dt.date, upto: dt.date
+              ) -> Iterator[tuple[str, dt.date, int]]: ...
+
+
+class FigureReader(Protocol):
+    """Figures for people: the console's dashboard, the demo's summary."""
+
+    def day_figures(self, day: dt.date, stores: Collection[str] | None = None
+                    ) -> DayFigures: ...
+
+    def signed_on(self) -> dict[str, bool]: ...
+
+    def business_days(self, before: dt.date, limit: int = 60) -> list[dt.date]: ...
+
+    def size(self) -> tuple[int, int]: ...
+
+    def points_by_store(self) -> list[tuple[str, int, int, int]]: ...
+
+    def redeemed_by_issuer(self) -> list[tuple[str, str, int]]: ...
+
+    def top_cards(self, limit: int) -> list[tuple[str, int]]: ...
+
+
+class JournalReader(CardReader, DayReader, FigureReader, Protocol):
+    """The journal read-only: never takes the write lock the group commit needs."""
+
+    @property
+    def location(self) -> str: ...
+
+    def check(self, *, full: bool) -> CheckResult:
+        """`lps check [--full]` while the switch may be running."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Outbox(Protocol):
+    """The messaging tables (docs/messaging.md): what `switch.messaging` reads and writes."""
+
+    @property
+    def in_transaction(self) -> bool: ...
+
+    def transaction(self) -> contextlib.AbstractContextManager[None]: ...
+
+    def insert(self, rows: Sequence[Sequence[Any]], now: dt.datetime) -> list[int | None]: ...
+
+    def due(self, channel: str, now: dt.datetime, limit: int) -> list[OutboxRow]: ...
+
+    def next_due(self, channel: str) -> dt.datetime | None: ...
+
+    def in_state(self, state: str, *, newest_first: bool = False,
+                 limit: int = -1) -> list[OutboxRow]: ...
+
+    def counts(self) -> dict[str, int]: ...
+
+    def attempts(self, oid: int) -> int: ...
+
+    def state_of(self, oid: int) -> str: ...
+
+    def claim(self, ids: Sequence[int], now: dt.datetime) -> None: ...
+
+    def defer(self, ids: Sequence[int], until: dt.datetime, reason: str,
+              now: dt.datetime) -> None: ...
+
+    def release(self, ids: Sequence[int], now: dt.datetime) -> None: ...
+
+    def add_parts(self, acks: Sequence[tuple[int, int, str]], totals: Mapping[int, int],
+                  now: dt.datetime) -> list[int]: ...
+
+    def reschedule(self, oid: int, due: dt.datetime, error: str, now: dt.datetime) -> None: ...
+
+    def set_state(self, oid: int, state: str, error: str, now: dt.datetime) -> None: ...
+
+    def part_owner(self, smsc_id: str) -> int | None: ...
+
+    def set_receipt(self, oid: int, smsc_id: str, stat: str, now: dt.datetime) -> None: ...
+
+    def undelivered_parts(self, oid: int) -> int: ...
+
+    def mark_delivered(self, oid: int, now: dt.datetime) -> None: ...
+
+    def requeue(self, ids: Collection[int], now: dt.datetime) -> int: ...
+
+    def set_consent(self, address: str, promotional: bool, source: str,
+                    now: dt.datetime) -> None: ...
+
+    def consent(self, address: str) -> bool | None: ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,106 @@
+"""The rows the journal hands to its readers, one shape per table, the same for every engine.
+
+What the switch writes is `switch.core.entries.Entry` (a journal row with the rows it changes);
+what readers get back is below, or the core's own type where one fits the table already:
+`switch.core.model.Lot` (a `lots` row), `switch.core.entries.CardRow` (a `cards` row),
+`switch.core.model.Totals` (a `batch_totals` row), `switch.core.programs.club.Profile`
+(a `customers` row). Settlement, the console and the commands share these; none keeps a
+tuple or a copy of its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from switch.core.codes import RC
+
+Channel = Literal["sms", "email"]
+
+
+@dataclass(frozen=True, slots=True)
+class Draw:
+    """A `lot_moves` row as read: `delta` added to lot `lot_id` (points or stored value) that
+    store `issuer` issued."""
+
+    lot_id: int
+    kind: str
+    issuer: str
+    delta: int
+
+
+@dataclass(frozen=True, slots=True)
+class JournalRow:
+    """A `journal` row as its readers see it: settlement, reports, a card's history."""
+
+    id: int
+    business_day: dt.date
+    kind: str
+    mti: str = ""
+    pc: str = ""
+    terminal_id: str = ""
+    store_id: str = ""
+    pan: str = ""
+    amount: int = 0
+    points: int = 0
+    sv: int = 0
+    response_code: str = ""
+    batch: str = ""
+    rrn: str = ""
+    original_id: int | None = None
+    #: For reversals: the kind of the entry they reversed (from the journal, by `original_id`).
+    original_kind: str = ""
+    draws: tuple[Draw, ...] = ()
+    #: The switch's time of the decision; None where the reader reads by business day only
+    #: (settlement's rows).
+    at: dt.datetime | None = None
+
+    @property
+    def approved(self) -> bool:
+        return self.response_code == RC.APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class KeyCheckValues:
+    """A `terminal_keys` row without its keys: the check values custodians compare."""
+
+    terminal_id: str
+    tmk: str | None
+    mac: str | None
+    pin: str | None
+    bdk: str | None
+    updated_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    """An `outbox` row as the sender reads it (docs/messaging.md §Tables)."""
+
+    id: int
+    channel: Channel
+    recipient: str
+    customer_ref: str
+    template: str
+    params: dict[str, Any]
+    kind: str
+    coalition_id: str | None
+    store_id: str | None
+    attempts: int
+    state: str
+    last_error: str | None
+    #: Parts the SMSC already acknowledged: part number -> its message id.
+    acknowledged: dict[int, str]
+
+
+@dataclass(frozen=True, slots=True)
+class DayFigures:
+    """A business day's terminal traffic, as the console's dashboard shows it."""
+
+    #: (store, approved, declined), by store.
+    by_store: list[tuple[str, int, int]]
+    #: (response code, rows), most frequent first.
+    by_code: list[tuple[str, int]]
+    #: Points credited to points lots, and points redeemed (approved redemptions).
+    issued: int
+    redeemed: int

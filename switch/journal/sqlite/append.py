@@ -1,0 +1,70 @@
+"""Where money becomes durable: one group commit's rows, written in one SQLite transaction
+(docs/switch.md, "Durability and recovery"). The caller commits (`SqliteJournal.append`), so
+that the verified checkpoint's advance can ride in the same transaction."""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+from pathlib import Path
+
+from switch.journal.batch import KEY_COLUMNS, BatchRows
+from switch.journal.errors import JournalError
+from switch.journal.sqlite.programs import write_club_rows
+from switch.journal.sqlite.sql import TOTALS_COLUMNS
+
+_JOURNAL = (
+    "INSERT INTO journal (id, at, business_day, kind, mti, pc, terminal_id, store_id, "
+    "coalition_id, pan, stan, transmission, rrn, amount, points, sv, response_code, batch, "
+    "digest, original_id, original_stan, original_transmission, response, detail) "
+    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+_CARDS = ("INSERT INTO cards (pan, coalition_id, status, enrolled_on) VALUES (?,?,?,?) "
+          "ON CONFLICT(pan) DO UPDATE SET status=excluded.status")
+_TERMINALS = ("INSERT INTO terminals (id, store_id, signed_on) VALUES (?,?,?) "
+              "ON CONFLICT(id) DO UPDATE SET store_id=excluded.store_id, "
+              "signed_on=excluded.signed_on")
+#: An entry's `TotalsDelta` added to its batch's row (created at the batch's first count).
+_TOTALS = (
+    f"INSERT INTO batch_totals (terminal_id, batch, {', '.join(TOTALS_COLUMNS)}) "
+    f"VALUES (?,?,{','.join('?' * len(TOTALS_COLUMNS))}) ON CONFLICT(terminal_id, batch) "
+    f"DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in TOTALS_COLUMNS)}")
+# A NULL leaves a key column as it was: a key exchange keeps the TMK.
+_KEYS = (
+    f"INSERT INTO terminal_keys (terminal_id, updated_at, {', '.join(KEY_COLUMNS)}) "
+    f"VALUES (?,?,{','.join('?' * len(KEY_COLUMNS))}) ON CONFLICT(terminal_id) DO UPDATE SET "
+    f"{', '.join(f'{c}=COALESCE(excluded.{c}, {c})' for c in KEY_COLUMNS)}, "
+    "updated_at=excluded.updated_at")
+_PINS = ("INSERT INTO card_pins (pan, pin, tries, updated_at) VALUES (?,?,?,?) "
+         "ON CONFLICT(pan) DO UPDATE SET pin=COALESCE(excluded.pin, pin), "
+         "tries=excluded.tries, updated_at=excluded.updated_at")
+
+
+def write_batch(conn: sqlite3.Connection, rows: BatchRows, path: Path) -> None:
+    """Every row of the batch, inside the caller's open transaction."""
+    assert conn.in_transaction
+    if rows.journal:
+        # Append-only in id order: what the verified checkpoint rests on.
+        last = conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] or 0
+        ids = rows.ids
+        if ids[0] <= last or any(a >= b for a, b in itertools.pairwise(ids)):
+            raise JournalError(f"{path}: journal ids {ids[0]}..{ids[-1]} do not follow the "
+                               f"last committed id {last} in order")
+        conn.executemany(_JOURNAL, rows.journal)
+    if rows.cards:
+        conn.executemany(_CARDS, rows.cards)
+    if rows.lots:
+        conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", rows.lots)
+    if rows.moves:
+        conn.executemany("INSERT INTO lot_moves VALUES (?,?,?,?,?,?)", rows.moves)
+        conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE id = ?", rows.deltas)
+    if rows.terminals:
+        conn.executemany(_TERMINALS, rows.terminals)
+    if rows.clubs:
+        write_club_rows(conn, rows.clubs)
+    if rows.totals:
+        conn.executemany(_TOTALS, rows.totals)
+    if rows.keys:
+        conn.executemany(_KEYS, rows.keys)
+    if rows.pins:
+        conn.executemany(_PINS, rows.pins)

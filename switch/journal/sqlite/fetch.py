@@ -1,0 +1,84 @@
+"""`fetch(needs)`: exactly the committed rows one decision reads (`switch.core.needs`), into
+`Facts` (docs/switch.md, "The request path", step 3). Per request, on the event loop: one
+indexed look-up per row named, nothing else."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+
+from switch.core.codes import Kind, sql_text
+from switch.core.entries import Entry, LotDelta
+from switch.core.facts import NOTHING_RETURNED, Checks, Facts, Needs, Returned, ReturnRow
+from switch.core.model import Totals
+from switch.journal.codec import detail_from_json, message_from_json, undone
+from switch.journal.sqlite.sql import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
+
+
+def fetch(conn: sqlite3.Connection, needs: Needs, checks: Checks) -> Facts:
+    reply = original = original_totals = earn = totals = None
+    returned = NOTHING_RETURNED
+    if needs.reply is not None:
+        row = conn.execute("SELECT response FROM journal WHERE id = ?",
+                           (needs.reply,)).fetchone()
+        reply = message_from_json(row[0]) if row is not None and row[0] else None
+    if needs.original is not None:
+        original = journal_entry(conn, needs.original)
+        if original is not None:  # no row: nothing counted in that batch yet
+            original_totals = batch_totals(conn, original.terminal_id,
+                                           original.batch) or Totals()
+    if needs.earn is not None:
+        earn = journal_entry(conn, needs.earn)
+        returned = _returned(conn, needs.earn)
+    if needs.totals is not None:
+        totals = batch_totals(conn, *needs.totals)
+    return Facts(needs, checks, reply, original, original_totals, earn, returned, totals)
+
+
+def batch_totals(conn: sqlite3.Connection, terminal_id: str, batch: str) -> Totals | None:
+    row = conn.execute(
+        f"SELECT {', '.join(TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
+        "AND batch = ?", (terminal_id, batch)).fetchone()
+    return Totals(*row) if row is not None else None
+
+
+_MOVED_LOT = ", ".join(f"l.{c.strip()}" for c in LOT_COLUMNS.split(","))
+
+
+def journal_entry(conn: sqlite3.Connection, journal_id: int) -> Entry | None:
+    """A journal row as the `Entry` that wrote it, with its lot moves naming each lot in full
+    (what a reversal undoes, or the lots an earn made), without its stored reply."""
+    row = conn.execute(
+        "SELECT at, business_day, kind, mti, pc, terminal_id, store_id, coalition_id, pan, "
+        "stan, transmission, rrn, amount, points, sv, response_code, batch, digest, "
+        "original_id, original_stan, original_transmission, detail FROM journal WHERE id = ?",
+        (journal_id,)).fetchone()
+    if row is None:
+        return None
+    (at, day, kind, mti, pc, tid, store, coalition, pan, stan, de7, rrn, amount, points, sv,
+     rc, batch, digest, original_id, ostan, ode7, detail) = row
+    moves = [LotDelta(lot(r[1:]), r[0]) for r in conn.execute(
+        f"SELECT m.delta, {_MOVED_LOT} FROM lot_moves m JOIN lots l ON l.id = m.lot_id "
+        "WHERE m.journal_id = ? ORDER BY m.rowid", (journal_id,))]
+    return Entry(
+        id=journal_id, at=dt.datetime.fromisoformat(at), business_day=dt.date.fromisoformat(day),
+        kind=kind, mti=mti or "", pc=pc or "", terminal_id=tid or "", store_id=store or "",
+        coalition_id=coalition or "", pan=pan or "", stan=stan or "", transmission=de7 or "",
+        rrn=rrn or "", amount=amount, points=points, sv=sv, response_code=rc or "",
+        batch=batch or "", digest=digest or "", original_id=original_id,
+        original_key=(tid or "", ostan, ode7) if ostan is not None else None,
+        detail=detail_from_json(detail), lot_deltas=moves)
+
+
+def _returned(conn: sqlite3.Connection, journal_id: int) -> Returned:
+    """The approved returns against earn `journal_id`, and which of them (or it) an approved
+    reversal undid."""
+    returns = tuple(ReturnRow(r[0], r[1], -r[2]) for r in conn.execute(
+        f"SELECT id, amount, points FROM journal WHERE kind = {sql_text(Kind.RETURN)} AND "
+        f"response_code = {OK} AND original_id = ? ORDER BY id", (journal_id,)))
+    targets = [journal_id, *(r.journal_id for r in returns)]
+    reversed_ids = frozenset(oid for oid, detail in conn.execute(
+        f"SELECT original_id, detail FROM journal WHERE kind = {REVERSAL} AND "
+        f"response_code = {OK} AND original_id IN ({marks(targets)})",
+        targets) if undone(detail))
+    return Returned(returns, reversed_ids)

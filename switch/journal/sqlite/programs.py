@@ -1,0 +1,151 @@
+"""The programs' tables (migrations 4 and 5, docs/programs.md): their SQL.
+
+`customers` (profiles), `card_club` (tier, daily earned, birthday year), `card_spend` (qualifying
+spend per business day, for the rolling 12 months), `card_stamps` (per store) and
+`issued_cards`. A journal entry rewrites the rows its effect touched (absolute values,
+`ClubRows`) in the same transaction as the journal row, and the earn's effect itself is kept in
+the row's `detail.program`, so the tables can be rebuilt from the journal and a reversal after
+a restart undoes it exactly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from switch.core.model import Card
+from switch.core.programs.club import Club, ClubRows, Profile, year_before
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return day.isoformat() if day is not None else None
+
+
+def write_club_rows(conn: sqlite3.Connection, rows: Sequence[ClubRows]) -> None:
+    """Upsert the rows (inside the caller's transaction, in journal order)."""
+    conn.executemany(
+        "INSERT INTO card_club (pan, tier, tier_day, earned_day, earned, birthday_year) "
+        "VALUES (?,?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET tier=excluded.tier, "
+        "tier_day=excluded.tier_day, earned_day=excluded.earned_day, earned=excluded.earned, "
+        "birthday_year=excluded.birthday_year",
+        [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year)
+         for r in rows])
+    conn.executemany(
+        "INSERT INTO card_spend (pan, business_day, amount) VALUES (?,?,?) "
+        "ON CONFLICT(pan, business_day) DO UPDATE SET amount=excluded.amount",
+        [(r.pan, d.isoformat(), amount) for r in rows for d, amount in r.spend])
+    conn.executemany(
+        "INSERT INTO card_stamps (pan, store_id, stamps, rewards) VALUES (?,?,?,?) "
+        "ON CONFLICT(pan, store_id) DO UPDATE SET stamps=excluded.stamps, "
+        "rewards=excluded.rewards",
+        [(r.pan, store, stamps, rewards) for r in rows for store, stamps, rewards in r.stamps])
+
+
+def put_profile(conn: sqlite3.Connection, pan: str, profile: Profile) -> None:
+    """Write a card's customer profile in a transaction of its own."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(
+            "INSERT INTO customers (pan, name, phone, birth_date, enrolled_at) "
+            "VALUES (?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET name=excluded.name, "
+            "phone=excluded.phone, birth_date=excluded.birth_date",
+            (pan, profile.name, profile.phone, _iso(profile.birth_date),
+             profile.enrolled_at.isoformat() if profile.enrolled_at else None))
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+
+
+_PROFILE = "SELECT pan, name, phone, birth_date, enrolled_at FROM customers"
+
+
+def _profile(row: Sequence[Any]) -> Profile:
+    name, phone, birth, enrolled = row
+    return Profile(name or "", phone or "", dt.date.fromisoformat(birth) if birth else None,
+                   dt.datetime.fromisoformat(enrolled) if enrolled else None)
+
+
+def read_profile(conn: sqlite3.Connection, pan: str) -> Profile | None:
+    row = conn.execute(f"{_PROFILE} WHERE pan = ?", (pan,)).fetchone()
+    return None if row is None else _profile(row[1:])
+
+
+def load_clubs(conn: sqlite3.Connection, cards: dict[str, Card], today: dt.date,
+               pan: str | None = None) -> None:
+    """The program state of every card in `cards` (or of `pan` alone), spend of the last 13
+    months only: what recovery loads, and what `lps club` shows of one card."""
+
+    def q(sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+        if pan is None:
+            return conn.execute(sql, params)
+        where = " WHERE pan = ?" if "WHERE" not in sql else " AND pan = ?"
+        return conn.execute(sql + where, (*params, pan))
+
+    club = _club_of(cards)
+    for card_pan, tier, tier_day, earned_day, earned, year in q(
+        "SELECT pan, tier, tier_day, earned_day, earned, birthday_year FROM card_club"
+    ):
+        c = club(card_pan)
+        if c is not None:
+            c.tier = tier or ""
+            c.tier_day = dt.date.fromisoformat(tier_day) if tier_day else None
+            c.earned_day = dt.date.fromisoformat(earned_day) if earned_day else None
+            c.earned, c.birthday_year = earned, year
+    since = (year_before(today) - dt.timedelta(days=31)).isoformat()
+    for card_pan, day, amount in q(
+        "SELECT pan, business_day, amount FROM card_spend WHERE business_day > ? AND amount != 0",
+        (since,)
+    ):
+        c = club(card_pan)
+        if c is not None:
+            c.spend[dt.date.fromisoformat(day)] = amount
+    for card_pan, store, stamps, rewards in q(
+        "SELECT pan, store_id, stamps, rewards FROM card_stamps"
+    ):
+        c = club(card_pan)
+        if c is not None:
+            c.stamps[store], c.rewards[store] = stamps, rewards
+    for card_pan, *rest in q(_PROFILE):
+        c = club(card_pan)
+        if c is not None:
+            c.profile = _profile(rest)
+
+
+def _club_of(cards: dict[str, Card]) -> Callable[[str], Club | None]:
+    def club(pan: str) -> Club | None:
+        card = cards.get(pan)
+        if card is None:
+            return None
+        if card.club is None:
+            card.club = Club()
+        return card.club
+
+    return club
+
+
+def reserve_numbers(conn: sqlite3.Connection, prefix: str, length: int,
+                    choose: Callable[[set[str]], Sequence[str]], file: str,
+                    at: dt.datetime) -> list[str]:
+    """In one write transaction: the numbers of `length` under `prefix` already enrolled or
+    issued, the new ones `choose` picks from them (it may write the printer file; an
+    exception from it leaves nothing recorded), recorded in `issued_cards`. Two issues at once
+    cannot hand out the same numbers."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        taken = {r[0] for r in conn.execute(
+            "SELECT pan FROM cards WHERE pan LIKE ?1 AND length(pan) = ?2 UNION "
+            "SELECT pan FROM issued_cards WHERE pan LIKE ?1 AND length(pan) = ?2",
+            (prefix + "%", length))}
+        numbers = list(choose(taken))
+        conn.executemany("INSERT INTO issued_cards (pan, file, issued_at) VALUES (?,?,?)",
+                         [(pan, file, at.isoformat()) for pan in numbers])
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return numbers

@@ -1,0 +1,138 @@
+"""Reversals: undone exactly once, on the original's card, and only when they match it.
+
+docs/switch.md ("Decisions", Reversal 0400/0420) and docs/protocol.md §4 (idempotency and
+ordering), with the matching rule a reversal is held to: one naming another card than its
+original is declined `12` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iso8583 import Message
+from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir
+from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry
+from tests.switch.support import reversal as reversal_of
+
+A, B = card(601), card(602)
+
+
+@pytest.fixture
+def db() -> Iterator[Path]:
+    with scratch_dir() as path:
+        yield path / "lps.db"
+
+
+def balance(sh: Shell, pan: str) -> int:
+    return points_balance(sh.send(inquiry(T1, sh.next_stan(), pan)))
+
+
+def naming(original: Message, pan: str, stan: int) -> Message:
+    """A 0400 for `original` whose DE2 names `pan` instead of the original's card."""
+    msg = reversal_of(original, stan)
+    msg.fields[2] = pan
+    return msg
+
+
+def test_a_reversal_naming_another_card_is_declined_and_changes_nothing(db: Path) -> None:
+    """docs/protocol.md §4: a reversal must match its original's card; a 0400 whose DE90 names
+    A's redemption but whose DE2 is B is declined `12` and changes nothing: neither card's
+    lots, nor the batch's reversal counts, and the journal still adds up (invariants). It is
+    remembered like any answer (its retransmission is `12` again) and the journal row says
+    what differs without the card number (docs/switch.md, `detail.mismatch`); the original
+    stays reversible by a matching reversal with its own STAN."""
+    sh = Shell(db)
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))                   # A: 10
+    sh.send(earn(T1, sh.next_stan(), B, 50_000))                    # B: 5
+    spent_msg = burn(T3, sh.next_stan(), A, 4_000, tags={"RP": "4"})
+    assert rc(sh.send(spent_msg)) == "00"                           # A: 6
+    lots_before = (sh.lots(A), sh.lots(B))
+
+    wrong_msg = naming(spent_msg, B, sh.next_stan())
+    wrong = sh.send(wrong_msg)
+    assert rc(wrong) == "12"
+    assert sh.moves(rrn(wrong)) == []
+    (kind, original_id, detail), = sh.sql(
+        "SELECT kind, original_id, detail FROM journal WHERE id = ?", (int(rrn(wrong)),))
+    assert (kind, original_id) == ("reversal", None)
+    assert json.loads(str(detail))["mismatch"] == "card (DE2/DE35)"
+    assert A not in str(detail) and B not in str(detail)
+    assert (sh.lots(A), sh.lots(B)) == lots_before
+    assert (balance(sh, A), balance(sh, B)) == (6, 5)
+    assert sh.store.check_invariants() == []
+    again = sh.send(wrong_msg)
+    assert rc(again) == "12" and again.fields == wrong.fields
+    # The real reversal still undoes the redemption, once, and is the batch's one reversal.
+    right = sh.send(reversal_of(spent_msg, sh.next_stan()))
+    assert (rc(right), points_balance(right)) == ("00", 10)
+    # docs/protocol.md §4, 0500: T3's batch holds one redemption and its one reversal.
+    close = sh.send(batch_close(T3, sh.next_stan(), "000001",
+                                {76: 1, 77: 1, 88: 4_000, 89: 4_000}))
+    assert rc(close) == "00"
+    sh.close()
+
+
+def test_a_reversal_undoes_on_the_original_card_across_a_restart(db: Path) -> None:
+    """A reversal undoes every lot move of its original exactly (a reversed earn already spent
+    leaves a debt), once: a repeat is `00` again with no effect (docs/protocol.md §4)."""
+    sh = Shell(db)
+    earn_msg = earn(T2, sh.next_stan(), A, 100_000)                 # A: 20
+    sh.send(earn_msg)
+    sh.send(earn(T1, sh.next_stan(), B, 50_000))                    # B: 5
+    sh.send(burn(T3, sh.next_stan(), A, 15_000, tags={"RP": "15"}))  # A: 5
+    sh.restart(NOW)
+    undo = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    assert (rc(undo), points_balance(undo)) == ("00", -15)
+    (lot,) = sh.lots(A)
+    assert sh.moves(rrn(undo)) == [(lot, -20)]           # the exact opposite of the earn
+    again = sh.send(reversal_of(earn_msg, sh.next_stan(), mti="0400"))
+    assert rc(again) == "00" and sh.moves(rrn(again)) == []
+    assert (balance(sh, A), balance(sh, B)) == (-15, 5)
+    sh.close()
+
+
+def test_a_reversal_of_an_earlier_days_redemption_flows_back_that_day(db: Path) -> None:
+    """docs/settlement.md: a reversal of an earlier day's redemption is a flow back on the day
+    of the reversal; the same day's reversal cancels its redemption's flow."""
+    sh = Shell(db)
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    spent = burn(T2, sh.next_stan(), A, 6_000, tags={"RP": "6"})
+    sh.send(spent)
+    same_day = burn(T3, sh.next_stan(), A, 2_000, tags={"RP": "2"})
+    sh.send(same_day)
+    sh.send(reversal_of(same_day, sh.next_stan()))
+    day = NOW.date()
+    owed = {(o.payer, o.payee): o.units for o in sh.settle(day).points.obligations}
+    assert owed == {("STORE0000000001", "STORE0000000002"): 6}
+    tomorrow = NOW.replace(day=24)
+    undo = reversal_of(spent, sh.next_stan(), now=tomorrow)
+    assert rc(sh.send(undo, tomorrow)) == "00"
+    owed = {(o.payer, o.payee): o.units for o in sh.settle(tomorrow.date()).points.obligations}
+    assert owed == {("STORE0000000002", "STORE0000000001"): 6}
+    sh.close()
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["cache", "restarted"])
+def test_an_original_arriving_after_its_reversal_is_declined_and_names_it(db: Path,
+                                                                         restart: bool) -> None:
+    """docs/protocol.md §4: a reversal of an unknown original is `25` and remembered, so that
+    the late original is declined `05` with no effect; docs/switch.md, `journal.original_id`
+    of a late original is the tombstoning reversal."""
+    sh = Shell(db)
+    late = burn(T3, sh.next_stan(), A, 2_000, tags={"RP": "2"})
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    early = sh.send(reversal_of(late, sh.next_stan()))
+    assert rc(early) == "25"
+    if restart:
+        sh.restart(NOW)
+    arrived = sh.send(late)
+    assert rc(arrived) == "05" and sh.moves(rrn(arrived)) == []
+    (original_id,), = sh.sql("SELECT original_id FROM journal WHERE id = ?",
+                             (int(rrn(arrived)),))
+    assert original_id == int(rrn(early))
+    assert balance(sh, A) == 10
+    sh.close()
