@@ -3,7 +3,7 @@
 The same run as `tests/switch/test_hostile.py` (the core and its SQLite journal against the
 reference switch written from the docs, hostile traffic, frames, crashes and recovery), only
 longer: `--events` per seed, `--seeds` seeds from `--seed` (a random one when not given,
-printed first). Crashes are as frequent; the full `check_invariants` over the whole journal
+printed first). Crashes are as frequent; the full `check(full=True)` over the whole journal
 runs every `--full-check-every` crashes and at the end of each seed, since it reads
 everything. Exit 0 when every seed held, 1 with the first failure (its seed and how to replay
 it), so it can run unattended:
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--crash-rate", type=float, default=CRASH_RATE,
                         help=f"chance of a crash per group commit (default {CRASH_RATE})")
     parser.add_argument("--full-check-every", type=int, default=25,
-                        help="crashes between two full check_invariants (default 25)")
+                        help="crashes between two full check(full=True) runs (default 25)")
     parser.add_argument("--dir", type=Path, default=None,
                         help="where the journal goes (default: /dev/shm when there is one, "
                              "else the system's temporary directory); about 0.6 GB a "

@@ -14,7 +14,7 @@ balances), the entry moves the card by what the model says, each card the event 
 in its lots what its journal entries add up to and what the model has (invariant C of
 docs/switch.md), and each lot it moved what its moves add up to (L). At every crash and
 at the end: the recovered state equals the live one (`snapshot(...).durable()`, docs/switch.md
-"Comparing states") and the journal's invariants hold (`check_invariants`).
+"Comparing states") and the journal's invariants hold (`check(full=True)`).
 
 CI runs four seeds (the four configurations: the programs or the base rules, the fields' limits
 or tight ones, lowered and raised again at some restarts), at least 100,000 events together.
@@ -83,7 +83,7 @@ MAX_FRAME = 4096
 CI_SEEDS = (1, 2, 3, 4)
 CI_EVENTS = 25_000
 CRASH_RATE = 0.006  # per group commit: about one crash every 3,500 events
-FULL_CHECK_EVERY = 4  # crashes between two full `check_invariants` over the whole journal
+FULL_CHECK_EVERY = 4  # crashes between two `check(full=True)` over the whole journal
 
 
 def configuration(seed: int) -> tuple[bool, bool]:
