@@ -21,6 +21,9 @@ or tight ones, lowered and raised again at some restarts), at least 100,000 even
 `LPS_HOSTILE_SEED=<seed>` replays one seed (its configuration follows from it),
 `LPS_HOSTILE_EVENTS` sets the events per seed; a failure names both. The long run is
 `benches/hostile.py` (benches/README.md).
+
+One module, a little past 400 lines: the run, its checks after each event and at each crash,
+and the CI entry point are one loop and read together.
 """
 
 from __future__ import annotations

@@ -8,6 +8,10 @@ tombstones, terminal batches' totals, sign-on, and the programs' tier, spend and
 `commit()` marks what the journal holds, `rollback()` forgets everything since (a crash loses
 the batch that was not committed). The tests at the end check the model itself on the docs'
 own examples.
+
+One module, past 400 lines, on purpose: it is one reference switch, and every message kind
+reads and undoes the same accounts, memory and batches; split by kind, the rules a reversal,
+a return and a retransmission share would be read in three places.
 """
 
 from __future__ import annotations
