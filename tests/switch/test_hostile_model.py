@@ -193,6 +193,9 @@ class Model:
         self.programs = programs
         self.accounts: dict[str, Account] = {}
         self.seen: dict[tuple[str, str, str], Record] = {}
+        #: The keys of `seen` that may still hold content: what `forget` has to look at
+        #: (the slim records of old earns and returns pile up over a long run).
+        self._full: dict[tuple[str, str, str], None] = {}
         self.tombstones: set[tuple[str, str, str]] = set()
         self.batches: dict[tuple[str, str], tuple[int, ...]] = {}
         self.signed_on: dict[str, bool] = dict.fromkeys(TERMINALS, False)
@@ -235,9 +238,14 @@ class Model:
         and the returns against an earn count in full. Only right after a commit."""
         assert not self._undo, "forget only right after a commit"
         gone = 0
-        for key, r in list(self.seen.items()):
-            if r.day is None or r.day >= before or not r.content:
+        for key in list(self._full):
+            r = self.seen.get(key)
+            if r is None or not r.content:
+                del self._full[key]
                 continue
+            if r.day is None or r.day >= before:
+                continue
+            del self._full[key]
             if r.approved and r.kind in ("earn", "advice", "return"):
                 self.seen[key] = dataclasses.replace(r, content=(), response=None)
             else:
@@ -459,6 +467,7 @@ class Model:
                      store=req.store, mti=req.canonical, tid=req.tid, batch=req.batch, **more)
         self._touch(self.seen, req.key)
         self.seen[req.key] = rec
+        self._full[req.key] = None
         self.fresh = req.key
         return rec
 
