@@ -66,7 +66,8 @@ class Needs:
     reply: int | None = None
     #: A reversal's original row, with its lot moves and its batch's totals.
     original: int | None = None
-    #: A return's earn (named by `OR`), with its lots and the returns made against it so far.
+    #: A return's earn (named by `OR`), with its lots and the returns made against it so far;
+    #: for a reversal, its original's row again, should it be an earn with returns against it.
     earn: int | None = None
     #: A terminal batch's totals the cache has not seen.
     totals: tuple[str, str] | None = None

@@ -10,13 +10,24 @@ from switch.core.entries import CardRow, Entry
 from switch.core.ledger import CardEdit
 from switch.core.luhn import luhn_ok
 from switch.core.model import Card
-from switch.core.outcome import Context, Decision, balances, decline, finish, new_entry
+from switch.core.outcome import (
+    Context,
+    Decision,
+    balances,
+    decline,
+    finish,
+    new_entry,
+    reject,
+)
 
 
 def decide(ctx: Context) -> Decision:
     req, state = ctx.req, ctx.state
+    if req.pc not in KIND_BY_PC:  # like an unsupported MTI: a reject, not remembered (§5)
+        return reject(state, req, RC.INVALID_TRANSACTION,
+                      f"processing code {req.pc} is not supported", ctx.now, ctx.day)
     advice = req.canonical == "0220"
-    kind = Kind.ADVICE if advice and req.pc == PC.EARN else KIND_BY_PC.get(req.pc, Kind.REJECT)
+    kind = Kind.ADVICE if advice and req.pc == PC.EARN else KIND_BY_PC[req.pc]
     if kind == Kind.REDEEM and coupon.CODE_TAG in req.tags:
         kind = Kind.COUPON
     entry = new_entry(req, kind, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
@@ -30,9 +41,6 @@ def decide(ctx: Context) -> Decision:
     if advice and req.pc != PC.EARN:
         return decline(ctx, entry, RC.INVALID_TRANSACTION,
                        reason=f"advice of processing code {req.pc} is not supported")
-    if kind == Kind.REJECT:
-        return decline(ctx, entry, RC.INVALID_TRANSACTION,
-                       reason=f"processing code {req.pc} is not supported")
     if req.amount > state.limits.max_amount:
         return decline(ctx, entry, RC.OVER_LIMIT, reason="DE4 is over the largest amount")
     edit, refused = card_for(ctx, entry)
