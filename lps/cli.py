@@ -42,7 +42,8 @@ from switch.config import Config, ConfigError
 from switch.journal import JournalError
 
 COMMAND_MODULES = ("lps.cli", "lps.settle_cli", "lps.keys_cli", "lps.programs_cli",
-                   "lps.draw_cli", "lps.console.cli", "lps.messages_cli", "lps.customers_cli")
+                   "lps.coupons_cli", "lps.draw_cli", "lps.console.cli", "lps.messages_cli",
+                   "lps.customers_cli")
 
 
 # -- the switch's own commands ------------------------------------------------------------------

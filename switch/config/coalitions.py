@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from switch.config import fees, programs
+from switch.config import fees, programs, rewards
 from switch.config.reader import ConfigError, Reader
-from switch.core.catalog import Coalition, MobileAccounts, Tier
+from switch.core.catalog import TO_OPERATOR, Coalition, MobileAccounts, Tier
 from switch.core.text import is_digits
 
 __all__ = ["check_bins", "coalition"]
@@ -40,10 +40,16 @@ def coalition(r: Reader, cid: str) -> Coalition:
         operator=fees.operator(r),
         fee=fees.fee(r),
         mobile=_mobile(r),
+        coupons=rewards.coupon_rules(r),
+        gift_cards=rewards.gift_cards(r),
         display_currency=_display_currency(r, currency),
     )
     if result.fee is not None and result.operator is None:
         raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
+    gift = result.gift_cards
+    if gift is not None and gift.breakage == TO_OPERATOR and result.operator is None:
+        raise r.fail("gift_cards.breakage", "\"operator\" needs an [operator] table in the "
+                     "coalition (who keeps the lapsed value)")
     r.done()
     return result
 
@@ -106,19 +112,23 @@ def _mobile(r: Reader) -> MobileAccounts | None:
 
 
 def check_bins(file: str, coalitions: Mapping[str, Coalition]) -> None:
-    """Two coalitions claiming one BIN would make auto-enrolment ambiguous, and a card range
+    """Two coalitions claiming one BIN would make auto-enrolment ambiguous, a gift-card BIN
+    inside a loyalty BIN (or the other way round) would make a card both, and a card range
     overlapping a range of virtual cards (`mobile.virtual_bin`) would give a printed card the
     number of a mobile account's card."""
     owner: dict[str, tuple[str, str]] = {}
     for c in coalitions.values():
-        ranges = [(b, "card_bins") for b in c.card_bins]
-        if c.mobile is not None:
-            ranges.append((c.mobile.virtual_bin, "mobile.virtual_bin"))
-        for b, key in ranges:
-            for other_bin, (other, other_key) in owner.items():
-                if (other != c.id or "mobile" in (key + other_key)) and \
-                        (b.startswith(other_bin) or other_bin.startswith(b)):
-                    whose = f"{other_key} of coalition {other}" if other != c.id else other_key
-                    raise ConfigError(file, f"coalition.{c.id}.{key}",
-                                      f"BIN {b} overlaps {other_bin} ({whose})")
-            owner[b] = (c.id, key)
+        gift = c.gift_cards.bins if c.gift_cards is not None else ()
+        virtual = (c.mobile.virtual_bin,) if c.mobile is not None else ()
+        for key, bins in (("card_bins", c.card_bins), ("gift_cards.bins", gift),
+                          ("mobile.virtual_bin", virtual)):
+            for b in bins:
+                for other_bin, (other, other_key) in owner.items():
+                    overlaps = b.startswith(other_bin) or other_bin.startswith(b)
+                    if overlaps and (other != c.id or other_key != key):
+                        whose = f"coalition {other}" if other != c.id else "this coalition"
+                        raise ConfigError(
+                            file, f"coalition.{c.id}.{key}",
+                            f"BIN {b} overlaps {other_bin} of {whose} ({other_key})",
+                        )
+                owner[b] = (c.id, key)

@@ -147,7 +147,7 @@ def test_the_messaging_migration_takes_tables_an_older_lps_messages_made(
     conn.execute("INSERT INTO message_consent VALUES ('989121234567', 0, 'operator', 'x')")
     conn.close()
     journal = SqliteJournal(db)
-    assert journal.version == MIGRATIONS[-1][0]  # 8, and whatever came after it
+    assert journal.version == MIGRATIONS[-1][0]  # 8 and those after it
     journal.close()
     box = open_outbox(db)
     try:

@@ -12,6 +12,7 @@ from switch.core.entries import Entry, LotDelta
 from switch.core.facts import NOTHING_RETURNED, Checks, Facts, Needs, Returned, ReturnRow
 from switch.core.model import Totals
 from switch.journal.codec import detail_from_json, message_from_json, undone
+from switch.journal.sqlite import coupons
 from switch.journal.sqlite.accounts import account_fact
 from switch.journal.sqlite.sql import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
 
@@ -35,7 +36,7 @@ def fetch(conn: sqlite3.Connection, needs: Needs, checks: Checks) -> Facts:
         totals = batch_totals(conn, *needs.totals)
     account = account_fact(conn, needs.account) if needs.account is not None else None
     return Facts(needs, checks, reply, original, original_totals, earn, returned, totals,
-                 account)
+                 account_row=account, coupon_facts=coupons.fetch_needs(conn, needs))
 
 
 def batch_totals(conn: sqlite3.Connection, terminal_id: str, batch: str) -> Totals | None:

@@ -7,9 +7,11 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `card_pins`, under the HSM's LMK (3); the programs' `customers`, `card_club`, `card_spend`,
 `card_stamps` (4, docs/programs.md) and `issued_cards` (5); the verified checkpoint `verified`,
 `verified_cards`, `verified_lots` (6); `batch_totals` (7); the messaging outbox `outbox`,
-`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables); customer accounts
-`accounts`, `account_cards`, `account_migration`, which take over `customers` (9,
-docs/customers.md, in `accounts_schema.py`).
+`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables); the coupons' `coupon_issues`,
+`coupons`, `coupon_moves` and the programs' `program_versions` with the journal's
+`program_version` column (`rewards_schema`, docs/programs.md); customer accounts `accounts`,
+`account_cards`, `account_migration`, which take over `customers` (11, docs/customers.md, in
+`accounts_schema.py`).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 
 import sqlite_utils
 
+from switch.journal.sqlite import rewards_schema
 from switch.journal.sqlite.accounts_schema import migrate_accounts
 from switch.journal.sqlite.sql import JOURNAL_BATCH_TOTALS, TOTALS_COLUMNS
 
@@ -185,7 +188,9 @@ MIGRATIONS: list[Migration] = [
     (6, "verified checkpoint: verified, verified_cards, verified_lots; lots_live", _v6),
     (7, "batch_totals: each terminal batch's 0500 totals", _v7),
     (8, "messaging: outbox, outbox_parts, message_consent", _v8),
-    (9, "customers: accounts, account_cards, account_migration (from customers)",
+    (9, "coupons: coupon_issues, coupons, coupon_moves", rewards_schema.coupons),
+    (10, "program_versions; journal.program_version", rewards_schema.program_versions),
+    (11, "customers: accounts, account_cards, account_migration (from customers)",
      migrate_accounts),
 ]
 
