@@ -179,3 +179,16 @@ def _de90(original: Message) -> str:
     from iso8583.loyalty import OriginalData, build_de90
 
     return build_de90(OriginalData(original.mti, original.text(11), original.text(7)))
+
+
+def test_a_coupon_is_redeemed_with_a_card_not_a_mobile_number(tmp_path: Path) -> None:
+    from tests.customers.support import run_through_switch
+
+    config, _ = mobile_config(tmp_path)
+    now = _now()
+    r = run_through_switch(config, [
+        by_mobile("0200", T1, 1, "09121234567", "000000", 100_000, now=now),
+        by_mobile("0200", T1, 2, "09121234567", "900000", 1_000, now=now,
+                  tags={"CP": "ABCD-EFGH-JKMN-PQRS"}),
+    ], now)
+    assert [m.fields[39] for m in r] == ["00", "57"]
