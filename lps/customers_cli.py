@@ -254,6 +254,14 @@ def cmd_erase(args: argparse.Namespace) -> int:
     return rc
 
 
+def _consent_options(q: argparse.ArgumentParser) -> None:
+    """`--sms`, `--email-offers` (promotional consent, `message_consent`) and `--config`."""
+    q.add_argument("--sms", type=_yes_no("--sms"), help="promotional SMS: yes or no")
+    q.add_argument("--email-offers", type=_yes_no("--email-offers"),
+                   help="promotional email: yes or no")
+    add_config_argument(q)
+
+
 def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("customers", help="customer accounts: enrol, find, show, link cards, "
                                          "import, export, erase")
@@ -270,10 +278,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.add_argument("--card", action="append", type=card_number,
                    help="a card of the customer (enrolled when it is not yet); repeatable")
     q.add_argument("--coalition", help="needed when the switch has several")
-    q.add_argument("--sms", type=_yes_no("--sms"), help="promotional SMS: yes or no")
-    q.add_argument("--email-offers", type=_yes_no("--email-offers"),
-                   help="promotional email: yes or no")
-    add_config_argument(q)
+    _consent_options(q)
     q.set_defaults(func=cmd_enroll)
 
     q = csub.add_parser("update", help="change a customer's profile or consent")
@@ -283,10 +288,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.add_argument("--email", help="email address; an empty value removes it")
     q.add_argument("--birth-date", help="YYYY-MM-DD or ۱۳۷۰/۰۵/۱۲ (Jalali); empty removes it")
     q.add_argument("--anniversary", help="as --birth-date")
-    q.add_argument("--sms", type=_yes_no("--sms"), help="promotional SMS: yes or no")
-    q.add_argument("--email-offers", type=_yes_no("--email-offers"),
-                   help="promotional email: yes or no")
-    add_config_argument(q)
+    _consent_options(q)
     q.set_defaults(func=cmd_update)
 
     q = csub.add_parser("show", help="a customer's page: cards, points by lot, history")
