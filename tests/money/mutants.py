@@ -33,8 +33,8 @@ SAFETY = "tests/switch/test_money_safety.py"
 RETURNS = "switch/core/returns.py"
 REVERSAL = "switch/core/reversal.py"
 LEDGER = "switch/core/ledger.py"
-#: The journal's reads for a decision (`SqliteStore.fetch`); repoint when the journal moves.
-STORE = "switch/store.py"
+#: The journal's reads for a decision (`SqliteJournal.fetch`); repoint when the journal moves.
+STORE = "switch/journal/sqlite/fetch.py"
 
 SAMPLE: tuple[Mutant, ...] = (
     # -- returns (docs/switch.md, Return) --------------------------------------------------------
