@@ -308,7 +308,8 @@ def test_a_return_of_nothing_is_refused_and_of_one_is_not(db: Path) -> None:
     bare = sh.send(build("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=5_000))
     assert rc(bare) == "30"
     (detail,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(bare)),))
-    assert json.loads(str(detail)) == {"reason": "a return needs DE48 OR (the original RRN)"}
+    assert json.loads(str(detail)) == {"reason": "a return needs DE48 OR, the original's RRN "
+                                                  "(12 digits 0-9)"}
     assert balance(sh, A) == 10
     sh.close()
 

@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 from switch.core.entries import Entry
 from switch.core.facts import NO_CHECKS, Checks, Facts, Needs
 from switch.core.programs.club import Profile
+from switch.core.rewards import CouponTerms, ProgramVersion
 from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.batch import batch_rows
 from switch.journal.errors import JournalError, RecoveryError
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
-from switch.journal.sqlite import programs, verify
+from switch.journal.sqlite import coupons, programs, verify, versions
 from switch.journal.sqlite.append import write_batch
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.fetch import fetch
@@ -116,6 +117,24 @@ class SqliteJournal:
                              at: dt.datetime) -> list[str]:
         """Card numbers for the printer, never handed out twice (`programs.reserve_numbers`)."""
         return programs.reserve_numbers(self.conn, prefix, length, choose, file, at)
+
+    def issue_coupons(self, terms: CouponTerms, digests: Sequence[str], file: str,
+                      at: dt.datetime, by: str, written: Callable[[int], None]) -> int:
+        """An issue of coupons and its codes' digests, in one transaction (`coupons.issue`);
+        `JournalError` when a digest is taken already."""
+        try:
+            return coupons.issue(self.conn, terms, digests, file, at, by, written)
+        except sqlite3.IntegrityError as exc:
+            raise JournalError(f"{self.path}: a coupon code was drawn twice ({exc}); nothing "
+                               "was issued, issue again") from None
+
+    def program_version(self) -> ProgramVersion | None:
+        """The newest version of the programs recorded (None: none yet)."""
+        return versions.latest(self.conn)
+
+    def record_programs(self, version: ProgramVersion, at: dt.datetime) -> None:
+        """A version of the programs read from the file at a start, committed at once."""
+        versions.record_at_start(self.conn, version, at.isoformat())
 
     # -- reading: what a decision needs ---------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """`SqliteReader`: the journal's read API on a read-only connection (`mode=ro`: it can never
 take the write lock the group commit needs), for settlement, reports, the console and the
-commands. Its reads are in `cards.py`, `days.py` and `figures.py`."""
+commands. Its reads are in `cards.py`, `days.py`, `figures.py` and `rewards_reads.py`."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from switch.journal.sqlite.cards import CardReads
 from switch.journal.sqlite.connect import connect, tables
 from switch.journal.sqlite.days import DayReads
 from switch.journal.sqlite.figures import FigureReads
+from switch.journal.sqlite.rewards_reads import RewardReads
 
 #: What makes a file an LPS journal.
 _JOURNAL_TABLES = frozenset({"journal", "lots", "lot_moves", "cards"})
@@ -45,7 +46,7 @@ def _translated(read: Callable[..., Any]) -> Callable[..., Any]:
     return value
 
 
-class SqliteReader(CardReads, DayReads, FigureReads):
+class SqliteReader(CardReads, DayReads, FigureReads, RewardReads):
     """The journal in one SQLite file, read-only. One thread at a time."""
 
     def __init__(self, path: str | Path) -> None:
@@ -93,7 +94,7 @@ class SqliteReader(CardReads, DayReads, FigureReads):
         self.conn.close()
 
 
-for _reads in (CardReads, DayReads, FigureReads):
+for _reads in (CardReads, DayReads, FigureReads, RewardReads):
     for _name, _read in vars(_reads).items():
         if inspect.isfunction(_read) and not _name.startswith("_"):
             setattr(SqliteReader, _name, _translated(_read))

@@ -7,7 +7,9 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `card_pins`, under the HSM's LMK (3); the programs' `customers`, `card_club`, `card_spend`,
 `card_stamps` (4, docs/programs.md) and `issued_cards` (5); the verified checkpoint `verified`,
 `verified_cards`, `verified_lots` (6); `batch_totals` (7); the messaging outbox `outbox`,
-`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables).
+`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables); the coupons' `coupon_issues`,
+`coupons`, `coupon_moves` and the programs' `program_versions` with the journal's
+`program_version` column (`rewards_schema`, docs/programs.md).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from switch.journal.sqlite import rewards_schema
 from switch.journal.sqlite.sql import JOURNAL_BATCH_TOTALS, TOTALS_COLUMNS
 
 Migration = tuple[int, str, Callable[[sqlite_utils.Database], None]]
@@ -181,6 +184,8 @@ MIGRATIONS: list[Migration] = [
     (6, "verified checkpoint: verified, verified_cards, verified_lots; lots_live", _v6),
     (7, "batch_totals: each terminal batch's 0500 totals", _v7),
     (8, "messaging: outbox, outbox_parts, message_consent", _v8),
+    (9, "coupons: coupon_issues, coupons, coupon_moves", rewards_schema.coupons),
+    (10, "program_versions; journal.program_version", rewards_schema.program_versions),
 ]
 
 

@@ -21,6 +21,7 @@ import datetime as dt
 import sqlite3
 
 from switch.journal.reports import CheckResult, Verification
+from switch.journal.sqlite import coupons
 from switch.journal.sqlite.connect import tables
 from switch.journal.sqlite.sql import JOURNAL_BATCH_TOTALS, POINTS, SV, TOTALS_COLUMNS
 
@@ -264,6 +265,9 @@ def check(conn: sqlite3.Connection, *, full: bool) -> CheckResult:
         if checkpointed:
             problems += check_checkpoint(conn)
             what += f" and of the verified checkpoint (#{verified_upto(conn)})"
+        if "coupon_moves" in tables(conn):
+            problems += coupons.problems(conn)
+            what += ", every coupon against its moves"
         return CheckResult(what, problems)
     v = verify(conn, everything=True)
     return CheckResult(f"start-up check: journal rows {v.after + 1}..{v.upto} after the "
