@@ -140,7 +140,7 @@ def test_the_messaging_migration_takes_tables_an_older_lps_messages_made(
         old.close()
     # What `lps messages` made on such a database before the tables were a migration.
     conn = connect(db)
-    [(_, _, make)] = [x for x in MIGRATIONS if x[0] == 8]
+    [make] = [x.sqlite for x in MIGRATIONS if x.number == 8]
     import sqlite_utils
 
     make(sqlite_utils.Database(conn))

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+import switch.journal.sql.verify as verify_module
 import switch.journal.sqlite.schema
-import switch.journal.sqlite.verify as verify_module
 from iso8583 import Message
 from lps.cli import main
 from switch.config import Config
@@ -29,10 +29,10 @@ from switch.core import entries as E
 from switch.core import handle
 from switch.core.state import State
 from switch.journal import JournalError, RecoveryError
+from switch.journal.sql.verify import check_checkpoint, check_invariants, verified_upto, verify
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS
-from switch.journal.sqlite.verify import check_checkpoint, check_invariants, verified_upto, verify
 from tests.switch.support import NOW, T1, T2, burn, card, earn, example_config, sign_on
 
 PAN, OTHER = card(41), card(42)
