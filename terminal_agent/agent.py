@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +17,12 @@ from .card.pcsc import CardEvent, PcscUnavailable, ReaderWatcher, read_card
 from .config import AgentConfig, ConfigError, apply_live, load_config
 from .ecr.link import EcrLink
 from .ecr.messages import EcrMessageError, EcrRequest, EcrResponse, parse_request
+from .failover import ORIGINAL_SWITCH
 from .fleet import Fleet
 from .iso import REVERSIBLE, Outcome, financial_fields, outcome_of, reversal_fields
+from .linkerrors import LinkDown, NoAnswer, NotSent
 from .store import Entry, Outbox
-from .switchlink import LinkDown, NoAnswer, SwitchLink
+from .switchlink import SwitchLink
 
 log = logging.getLogger("lps.agent")
 
@@ -39,7 +42,7 @@ class Agent:
         self.outbox = Outbox(cfg.data_dir)
         self.fleet = Fleet(cfg, self.status, self.apply_config, self.command)
         self.switch = SwitchLink(cfg, self.outbox, on_change=self.fleet.status_changed,
-                                 on_settled=self._settled)
+                                 on_settled=self._settled, on_move=self._moved)
         self.ecr = EcrLink(cfg.ecr_port, cfg.ecr_baud, validate=_validate) if cfg.ecr_port else None
         self.barcode = BarcodeScanner(cfg.barcode_port, cfg.barcode_baud) if cfg.barcode_port \
             else None
@@ -53,8 +56,8 @@ class Agent:
     def status(self) -> dict[str, Any]:
         link = "signed-on" if self.switch.signed_on else (
             "connected" if self.switch.connected else "down")
-        return {"store_id": self.cfg.store_id, "switch": self.cfg.switch,
-                "profile": self.cfg.profile, "link": link,
+        return {"store_id": self.cfg.store_id, "switch": self.switch.host,
+                "hosts": list(self.cfg.hosts), "profile": self.cfg.profile, "link": link,
                 "saf_depth": self.outbox.count("advice"),
                 "pending_reversals": self.outbox.count("reversal"),
                 "last_error": self.switch.last_error, "register": self._register_state()}
@@ -67,7 +70,8 @@ class Agent:
     async def apply_config(self, update: Any) -> str:
         topic = f"mqtt {self.cfg.topic_base}/config"
         new = apply_live(self.cfg, update, topic)
-        changed = sorted(k for k in update if getattr(self.cfg, k) != getattr(new, k))
+        changed = sorted(f.name for f in dataclass_fields(new)
+                         if getattr(self.cfg, f.name) != getattr(new, f.name))
         self._set_config(new)
         log.info("live config applied: %s", ", ".join(changed) or "no change")
         return "changed: " + (", ".join(changed) or "nothing")
@@ -262,8 +266,10 @@ class Agent:
     async def transact(self, req: EcrRequest, card: LoyaltyCard) -> EcrResponse:
         fields = financial_fields(req, card, self.cfg.terminal_id, self.cfg.store_id, time.time())
         context = {"request": req.kind, "invoice": req.invoice, "card": card.masked}
-        if not self.switch.signed_on:
+        if not await self.switch.ready(self.cfg.request_timeout_seconds):
             return self._offline(req, fields, context, None, self.switch.last_error)
+        # nothing awaits from here to the send: the entry names the switch the 0200 goes to
+        context[ORIGINAL_SWITCH] = self.switch.host
         if req.kind in REVERSIBLE:
             entry = self.outbox.add("inflight", "0200", fields, context)
         else:  # an inquiry changes nothing: no need to remember it (or to reverse it)
@@ -271,6 +277,9 @@ class Agent:
                           context)
         try:
             resp = await self.switch.request("0200", entry.fields)
+        except NotSent as exc:  # the switch cannot have seen it: nothing to reverse
+            log.warning("%s %s: %s", req.kind, card.masked, exc)
+            return self._offline(req, entry.fields, context, entry, str(exc), reached=False)
         except (LinkDown, NoAnswer) as exc:
             log.warning("%s %s: %s", req.kind, card.masked, exc)
             return self._offline(req, entry.fields, context, entry, str(exc))
@@ -283,10 +292,10 @@ class Agent:
         return outcome_of(resp).to_ecr()
 
     def _offline(self, req: EcrRequest, fields: dict[int, Any], context: dict[str, Any],
-                 sent: Entry | None, why: str) -> EcrResponse:
+                 sent: Entry | None, why: str, reached: bool = True) -> EcrResponse:
         """The switch did not answer: reverse what may have reached it; queue an earn."""
         new: list[tuple[str, str, dict[int, Any], dict[str, Any]]] = []
-        if sent is not None and req.kind in REVERSIBLE:
+        if sent is not None and reached and req.kind in REVERSIBLE:
             new.append(("reversal", "0400", reversal_fields("0200", sent.fields, time.time()),
                         context))
         if req.kind == "EARN":
@@ -305,14 +314,21 @@ class Agent:
                 "TOPUP": "top-up unavailable", "REFUND": "refund unavailable"}[req.kind]
         return EcrResponse("XO", message=f"switch unreachable: {what}")
 
-    def _settled(self, entry: Entry, resp: Message) -> None:
+    def _settled(self, entry: Entry, resp: Message, switch: str, kept: bool) -> None:
         outcome: Outcome = outcome_of(resp)
-        self.fleet.event({"type": "advice" if entry.kind == "advice" else "reversal",
-                          "mti": resp.mti, "stan": str(entry.fields.get(11)),
-                          "card": entry.context.get("card", ""),
-                          "invoice": entry.context.get("invoice", ""),
-                          "code": outcome.code, "rrn": outcome.rrn, "earned": outcome.earned,
-                          "balance": outcome.balance})
+        event = {"type": "advice" if entry.kind == "advice" else "reversal",
+                 "mti": resp.mti, "stan": str(entry.fields.get(11)),
+                 "card": entry.context.get("card", ""),
+                 "invoice": entry.context.get("invoice", ""),
+                 "code": outcome.code, "rrn": outcome.rrn, "earned": outcome.earned,
+                 "balance": outcome.balance, "switch": switch}
+        if kept:
+            event["kept_for"] = entry.context.get(ORIGINAL_SWITCH, "")
+        self.fleet.event(event)
+
+    def _moved(self, kind: str, old: str, new: str, reason: str) -> None:
+        self.fleet.event({"type": kind, "from": old, "to": new, "reason": reason})
+        self.fleet.status_changed()
 
     def _event(self, req: EcrRequest, card: LoyaltyCard | None, resp: EcrResponse) -> None:
         self.fleet.event({"type": "transaction", "request": req.kind, "amount": req.amount,

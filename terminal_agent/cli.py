@@ -45,8 +45,9 @@ def _check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"lps-agent: config error: {exc}", file=sys.stderr)
         return 2
+    hosts = ", then ".join(cfg.hosts)
     print(f"{args.config}: ok (terminal {cfg.terminal_id}, store {cfg.store_id}, "
-          f"switch {cfg.switch} {cfg.profile})")
+          f"switch {hosts} {cfg.profile})")
     return 0
 
 

@@ -1,5 +1,5 @@
-"""The agent's configuration: `[agent]` of a TOML file, validated with errors that name the file,
-the key and the problem. The same rules check live updates arriving over MQTT."""
+"""The agent's configuration: `[agent]` and `[switch]` of a TOML file, validated with errors that
+name the file, the key and the problem. The same rules check live updates arriving over MQTT."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 class AgentConfig:
     terminal_id: str
     store_id: str
-    switch: str  # host:port
+    hosts: tuple[str, ...]  # switch addresses (host:port) in order of preference
     profile: str = "ascii"
     ecr_port: str = ""
     ecr_baud: int = 9600
@@ -45,14 +45,9 @@ class AgentConfig:
     tmk_kcv: str = ""  # check value the TMK must show (6 hex), checked at load
     tls_ca: str = ""  # PEM file of the CA (or certificate) to trust: TLS to the switch when set
     tls_server_name: str = ""  # name to check in the switch's certificate (default: its host)
-
-    @property
-    def switch_host(self) -> str:
-        return self.switch.rsplit(":", 1)[0].strip("[]")
-
-    @property
-    def switch_port(self) -> int:
-        return int(self.switch.rsplit(":", 1)[1])
+    connect_timeout_seconds: float = 5.0  # a switch address silent this long is unreachable
+    failback_after_seconds: float = 300.0  # on a later address: check the first one this often;
+    #                                        0: never go back until the current one fails
 
     @property
     def mqtt_host(self) -> str:
@@ -67,9 +62,20 @@ class AgentConfig:
         return f"{self.mqtt_prefix}/{self.terminal_id}"
 
 
+def split_address(address: str) -> tuple[str, int]:
+    """`host:port` (or `[v6]:port`), already validated, as the host and the port number."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 _BAUDS = {1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200}
-# Keys an operator may change over MQTT (`config` topic) without restarting the agent.
-LIVE_KEYS = ("switch", "profile", "store_id", "card_wait_seconds", "card_read_timeout_seconds",
+MAX_HOSTS = 16
+# The keys of `[switch]` (docs/agent.md "Switch failover"); every other key is in `[agent]`.
+SWITCH_KEYS = ("hosts", "connect_timeout_seconds", "failback_after_seconds")
+# Keys an operator may change over MQTT (`config` topic) without restarting the agent; `switch`
+# there is one address, a list of one in `hosts`.
+LIVE_KEYS = ("switch", "hosts", "failback_after_seconds", "connect_timeout_seconds", "profile",
+             "store_id", "card_wait_seconds", "card_read_timeout_seconds",
              "request_timeout_seconds", "echo_interval_seconds", "reconnect_max_seconds")
 _DEFAULTS = {f.name: f.default for f in fields(AgentConfig)}
 
@@ -111,11 +117,14 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
     if key == "store_id":
         return _ans(src, label, v, 15)
     if key == "switch":
-        text = _text(src, label, v, empty=False)
-        host, sep, port = text.rpartition(":")
-        if not sep or not host or not is_ascii_digits(port) or not 0 < int(port) < 65536:
-            raise ConfigError(src, label, f"must be host:port, got {text!r}")
-        return text
+        return _address(src, label, v)
+    if key == "hosts":
+        return _hosts(src, label, v)
+    if key == "failback_after_seconds":
+        if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v <= 86400:
+            raise ConfigError(src, label, "must be a number of seconds from 0 (never) to 86400,"
+                              f" got {v!r}")
+        return float(v)
     if key == "profile":
         if v not in ("ascii", "bcd"):
             raise ConfigError(src, label, f"must be \"ascii\" or \"bcd\", got {v!r}")
@@ -177,19 +186,60 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
         if len(raw) != 5 or raw[0] != 0x60:
             raise ConfigError(src, label, "must be 10 hex digits starting with 60 (5-byte TPDU)")
         return text.upper()
-    raise ConfigError(src, label, f"unknown key (known: {', '.join(sorted(_DEFAULTS))})")
+    known = sorted({*_DEFAULTS, "switch"} - set(SWITCH_KEYS))
+    raise ConfigError(src, label, f"unknown key (known: {', '.join(known)})")
 
 
-_REQUIRED = ("terminal_id", "store_id", "switch")
+def _address(src: str, label: str, v: Any) -> str:
+    text = _text(src, label, v, empty=False)
+    host, sep, port = text.rpartition(":")
+    if (not sep or not host or not text.isascii() or not text.isprintable() or " " in text
+            or not is_ascii_digits(port) or not 0 < int(port) < 65536):
+        raise ConfigError(src, label, f"must be host:port, got {text!r}")
+    return text
 
 
-def from_mapping(table: dict[str, Any], source: str) -> AgentConfig:
+def _hosts(src: str, label: str, v: Any) -> tuple[str, ...]:
+    if not isinstance(v, list) or not v:
+        raise ConfigError(src, label, f"must be a list of host:port addresses, got {v!r}")
+    if len(v) > MAX_HOSTS:
+        raise ConfigError(src, label, f"more than {MAX_HOSTS} addresses")
+    hosts = tuple(_address(src, f"{label}[{i}]", item) for i, item in enumerate(v))
+    for i, address in enumerate(hosts):
+        if address in hosts[:i]:
+            raise ConfigError(src, f"{label}[{i}]", f"{address} is listed twice")
+    return hosts
+
+
+_REQUIRED = ("terminal_id", "store_id")
+
+
+def from_mapping(table: dict[str, Any], source: str,
+                 switch_table: dict[str, Any] | None = None) -> AgentConfig:
+    """`[agent]` and, when given, `[switch]`. `[agent].switch` is the one-address form of
+    `[switch].hosts`; giving both is refused (which one would be meant?)."""
     values: dict[str, Any] = {}
     for key, v in table.items():
+        if key in SWITCH_KEYS:
+            raise ConfigError(source, f"[agent].{key}", "belongs in [switch]")
         values[key] = _check(source, f"[agent].{key}", v)
+    for key, v in (switch_table or {}).items():
+        if key not in SWITCH_KEYS:
+            raise ConfigError(source, f"[switch].{key}",
+                              f"unknown key (known: {', '.join(SWITCH_KEYS)})")
+        values[key] = _check(source, f"[switch].{key}", v)
     for key in _REQUIRED:
         if key not in values:
             raise ConfigError(source, f"[agent].{key}", "missing (required)")
+    single = values.pop("switch", None)
+    if single is not None and "hosts" in values:
+        raise ConfigError(source, "[agent].switch",
+                          "give either [agent].switch or [switch].hosts, not both")
+    if single is not None:
+        values["hosts"] = (single,)
+    if "hosts" not in values:
+        raise ConfigError(source, "[switch].hosts",
+                          "missing (required; or [agent].switch for a single address)")
     _terminal_master_key(values, source)
     return AgentConfig(**values)
 
@@ -232,12 +282,16 @@ def load_config(path: str | Path) -> AgentConfig:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(src, "(file)", f"not valid TOML: {exc}") from None
     for section in doc:
-        if section != "agent":
-            raise ConfigError(src, f"[{section}]", "unknown section (only [agent] is read)")
+        if section not in ("agent", "switch"):
+            raise ConfigError(src, f"[{section}]",
+                              "unknown section (only [agent] and [switch] are read)")
     table = doc.get("agent")
     if not isinstance(table, dict):
         raise ConfigError(src, "[agent]", "missing section")
-    return from_mapping(table, src)
+    switch_table = doc.get("switch", {})
+    if not isinstance(switch_table, dict):
+        raise ConfigError(src, "[switch]", "must be a table")
+    return from_mapping(table, src, switch_table)
 
 
 def apply_live(cfg: AgentConfig, update: Any, source: str) -> AgentConfig:
@@ -250,4 +304,8 @@ def apply_live(cfg: AgentConfig, update: Any, source: str) -> AgentConfig:
             live = ", ".join(LIVE_KEYS)
             raise ConfigError(source, key, f"cannot be set live (live keys: {live})")
         changes[key] = _check(source, key, v)
+    if "switch" in changes:
+        if "hosts" in changes:
+            raise ConfigError(source, "switch", "give either switch or hosts, not both")
+        changes["hosts"] = (changes.pop("switch"),)
     return replace(cfg, **changes)

@@ -127,6 +127,8 @@ class Fleet:
 
     async def _outbound(self, client: aiomqtt.Client) -> None:
         while True:
+            # cleared before looking, so that a change made while we publish wakes us again
+            self._wakeup.clear()
             if self._status_dirty.is_set():
                 self._status_dirty.clear()
                 await client.publish(self.topic("status"), self._status_payload(), qos=1,
@@ -138,7 +140,6 @@ class Fleet:
                 except aiomqtt.MqttError:
                     self._backlog.put_nowait((topic, body, retain))  # resend after reconnect
                     raise
-            self._wakeup.clear()
             await self._wakeup.wait()
 
     async def _inbound(self, client: aiomqtt.Client) -> None:

@@ -126,6 +126,10 @@ class Outbox:
     def remove(self, entry_id: int) -> None:
         self.db.execute("DELETE FROM outbox WHERE id=?", (entry_id,))
 
+    def set_context(self, entry_id: int, context: dict[str, Any]) -> None:
+        """Record what the agent learnt about an entry (which switches answered a reversal)."""
+        self.db.execute("UPDATE outbox SET context=? WHERE id=?", (json.dumps(context), entry_id))
+
     def bump(self, entry_id: int) -> None:
         """Count a send; every later send of this entry is a repeat (0401/0221)."""
         self.db.execute("UPDATE outbox SET attempts = attempts + 1 WHERE id=?", (entry_id,))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import sqlite3
@@ -85,6 +86,14 @@ class Switch:
                 self.proc.wait()
         self.proc = None
 
+    def kill9(self) -> None:
+        """SIGKILL: the switch dies at whatever instant it was in (a SIGSTOPped one too,
+        without running again: what its sockets held is never read)."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
     def freeze(self) -> None:
         """SIGSTOP: connections stay open, nothing is answered (a hung switch)."""
         assert self.proc is not None
@@ -94,27 +103,64 @@ class Switch:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGCONT)
 
+    def take_keys_of(self, other: Switch) -> None:
+        """Start from a copy of `other`'s stopped database and LMK: the same terminal keys (as
+        nodes of one switch share them), separate data from here on."""
+        assert self.proc is None and other.proc is None
+        for path in other.dir.iterdir():
+            if path.name.startswith("lps.db") or path.name == "lmk.json":
+                shutil.copy2(path, self.dir / path.name)
+
+    def lps(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "lps.cli", *args, "--config",
+                               str(self.config)], cwd=ROOT, capture_output=True, text=True,
+                              timeout=60)
+
+    def balance(self, pan: str) -> int:
+        """The card's available points in this switch's database (0: never seen here)."""
+        out = self.lps("balance", pan)
+        if out.returncode == 1 and "not enrolled" in out.stderr:
+            return 0
+        found = re.search(r"points\s+(-?\d+) available", out.stdout)
+        assert out.returncode == 0 and found, out.stdout + out.stderr
+        return int(found.group(1))
+
+    def journal(self, pan: str) -> list[tuple[str, str]]:
+        """(kind, response code) of the card's journal rows, oldest first (`lps cards show`)."""
+        out = self.lps("cards", "show", pan)
+        if out.returncode == 1 and "not enrolled" in out.stderr:
+            return []
+        assert out.returncode == 0, out.stdout + out.stderr
+        rows = re.findall(r"^\s+#\d+\s+\S+\s+(\w+)\s+\S+\s+rc=(\S+)", out.stdout, re.M)
+        return list(reversed(rows))
+
 
 class AgentProc:
     """`lps-agent run` with a register (pty) and, when given, a vpcd reader and a broker."""
 
-    def __init__(self, workdir: Path, switch: str, reader: str = "auto", mqtt: str = "",
-                 terminal_id: str = "T0000001", store_id: str = "STORE0000000001",
-                 extra: str = "", profile: str = "ascii",
-                 request_timeout: float = 5.0) -> None:
+    def __init__(self, workdir: Path, switch: str | list[str], reader: str = "auto",
+                 mqtt: str = "", terminal_id: str = "T0000001",
+                 store_id: str = "STORE0000000001", extra: str = "", profile: str = "ascii",
+                 request_timeout: float = 5.0, failback_after: float | None = None) -> None:
+        """`switch`: one address (`[agent].switch`) or a list (`[switch].hosts`)."""
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.register = Register()
         self.config = self.dir / "agent.toml"
-        self.config.write_text(
-            "[agent]\n"
-            f'terminal_id = "{terminal_id}"\nstore_id = "{store_id}"\n'
-            f'switch = "{switch}"\nprofile = "{profile}"\n'
-            f'ecr_port = "{self.register.port}"\nreader = "{reader}"\n'
-            f"card_wait_seconds = 10\nrequest_timeout_seconds = {request_timeout}\n"
-            "card_read_timeout_seconds = 1\n"
-            "reconnect_max_seconds = 0.5\n"
-            f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n' + extra)
+        single = f'switch = "{switch}"\n' if isinstance(switch, str) else ""
+        text = ("[agent]\n"
+                f'terminal_id = "{terminal_id}"\nstore_id = "{store_id}"\n'
+                f'{single}profile = "{profile}"\n'
+                f'ecr_port = "{self.register.port}"\nreader = "{reader}"\n'
+                f"card_wait_seconds = 10\nrequest_timeout_seconds = {request_timeout}\n"
+                "card_read_timeout_seconds = 1\n"
+                "reconnect_max_seconds = 0.5\n"
+                f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n' + extra)
+        if not isinstance(switch, str):
+            text += "[switch]\nhosts = [" + ", ".join(f'"{h}"' for h in switch) + "]\n"
+            if failback_after is not None:
+                text += f"failback_after_seconds = {failback_after}\n"
+        self.config.write_text(text)
         self.log = self.dir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -40,7 +40,11 @@ def test_config_port_refuses_unicode_digits(digit: str) -> None:
     table = {"terminal_id": "T1", "store_id": "S1", "switch": f"127.0.0.1:858{digit}"}
     with pytest.raises(ConfigError, match="host:port"):
         from_mapping(table, "agent.toml")
-    assert from_mapping({**table, "switch": "127.0.0.1:8583"}, "agent.toml").switch_port == 8583
+    assert from_mapping({**table, "switch": "127.0.0.1:8583"}, "agent.toml").hosts == (
+        "127.0.0.1:8583",)
+    hosts = {"hosts": ["127.0.0.1:8583", f"127.0.0.2:858{digit}"]}
+    with pytest.raises(ConfigError, match=r"\[switch\]\.hosts\[1\]: must be host:port"):
+        from_mapping({"terminal_id": "T1", "store_id": "S1"}, "agent.toml", hosts)
 
 
 @pytest.mark.parametrize("digit", UNICODE_DIGITS)

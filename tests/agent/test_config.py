@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from terminal_agent.config import ConfigError, apply_live, load_config
+from terminal_agent.config import ConfigError, apply_live, load_config, split_address
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "agent.toml"
@@ -19,11 +20,15 @@ def test_example_accepted_as_is():
     cfg = load_config(EXAMPLE)
     assert cfg.terminal_id == "T0000001"
     assert cfg.store_id == "STORE0000000001"
-    assert (cfg.switch_host, cfg.switch_port, cfg.profile) == ("127.0.0.1", 8583, "ascii")
+    assert cfg.hosts == ("127.0.0.1:8583", "127.0.0.2:8583") and cfg.profile == "ascii"
+    assert split_address(cfg.hosts[0]) == ("127.0.0.1", 8583)
+    assert cfg.failback_after_seconds == 300 and cfg.connect_timeout_seconds == 5
     assert cfg.card_wait_seconds == 30 and cfg.request_timeout_seconds == 10
     assert cfg.mqtt == "" and cfg.data_dir == "var/agent" and cfg.reader == "auto"
-    if SHARED.exists():
-        assert load_config(SHARED) == cfg
+    if SHARED.exists():  # the form with one `switch` address in [agent]: a list of one
+        old = load_config(SHARED)
+        assert old.hosts == cfg.hosts[:1]
+        assert dataclasses.replace(old, hosts=cfg.hosts) == cfg
 
 
 def _write(tmp_path: Path, body: str) -> Path:
@@ -51,6 +56,29 @@ BASE = 'terminal_id = "T1"\nstore_id = "S1"\nswitch = "h:1"\n'
     ("[agent]\n" + BASE + 'tls_ca = "/no/such/ca.pem"\n', "[agent].tls_ca", "no such file"),
     ("[agent\n", "(file)", "not valid TOML"),
     ("[other]\nx = 1\n", "[other]", "unknown section"),
+    ("[agent]\n" + BASE + '[switch]\nhosts = ["a:1"]\n', "[agent].switch", "not both"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n', "[switch].hosts", "missing"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = []\n',
+     "[switch].hosts", "list of host:port"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = "a:1"\n',
+     "[switch].hosts", "list of host:port"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = ["a:1", "b"]\n',
+     "[switch].hosts[1]", "host:port"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = ["a:1", 2]\n',
+     "[switch].hosts[1]", "must be a string"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = ["a b:1"]\n',
+     "[switch].hosts[0]", "host:port"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = ["a:1", "a:1"]\n',
+     "[switch].hosts[1]", "listed twice"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = ["a:1"]\n'
+     "failback_after_seconds = -1\n", "[switch].failback_after_seconds", "0 (never)"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = ["a:1"]\n'
+     "connect_timeout_seconds = 0\n", "[switch].connect_timeout_seconds", "more than 0"),
+    ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\nhosts = ["a:1"]\n'
+     'profile = "bcd"\n', "[switch].profile", "unknown key"),
+    ("[agent]\n" + BASE + 'hosts = ["a:1"]\n', "[agent].hosts", "belongs in [switch]"),
+    ("[agent]\n" + BASE + "switch = 1\n", "(file)", "not valid TOML"),
+    ("switch = 1\n[agent]\n" + BASE, "[switch]", "must be a table"),
     ('terminal_id = "T1"\n', "[terminal_id]", "unknown section"),
     ("", "[agent]", "missing section"),
 ])
@@ -70,10 +98,29 @@ def test_missing_file(tmp_path):
     assert "cannot read" in str(e.value)
 
 
+def test_hosts_in_order_with_ipv6_and_never_failing_back(tmp_path):
+    body = ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\n'
+            'hosts = ["sw2.example:8583", "[::1]:9000", "10.0.0.1:8583"]\n'
+            "failback_after_seconds = 0\n")
+    cfg = load_config(_write(tmp_path, body))
+    assert cfg.hosts == ("sw2.example:8583", "[::1]:9000", "10.0.0.1:8583")
+    assert [split_address(h) for h in cfg.hosts] == [
+        ("sw2.example", 8583), ("::1", 9000), ("10.0.0.1", 8583)]
+    assert cfg.failback_after_seconds == 0
+    assert load_config(_write(tmp_path, "[agent]\n" + BASE)).hosts == ("h:1",)
+
+
 def test_live_update_validated():
     cfg = load_config(EXAMPLE)
     new = apply_live(cfg, {"switch": "10.0.0.2:9000", "card_wait_seconds": 5}, "mqtt")
-    assert (new.switch_port, new.card_wait_seconds, new.terminal_id) == (9000, 5.0, "T0000001")
+    assert (new.hosts, new.card_wait_seconds, new.terminal_id) == (
+        ("10.0.0.2:9000",), 5.0, "T0000001")
+    new = apply_live(cfg, {"hosts": ["b:2", "a:1"], "failback_after_seconds": 60}, "mqtt")
+    assert (new.hosts, new.failback_after_seconds) == (("b:2", "a:1"), 60.0)
+    with pytest.raises(ConfigError, match="either switch or hosts"):
+        apply_live(cfg, {"switch": "a:1", "hosts": ["b:2"]}, "mqtt")
+    with pytest.raises(ConfigError, match=r"hosts\[0\]: must be host:port"):
+        apply_live(cfg, {"hosts": ["a:٨٥٨٣"]}, "mqtt")
     with pytest.raises(ConfigError, match="cannot be set live"):
         apply_live(cfg, {"terminal_id": "X"}, "mqtt")
     with pytest.raises(ConfigError, match="host:port"):

@@ -211,14 +211,14 @@ def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
     try:
         burn = resp(agent.ask("BURN", "20000", "R2"))  # times out after 2 s
         assert burn["code"] == "XO"
+        # the link left the silent switch: the earn is not sent into it but queued at once
         earn = resp(agent.ask("EARN", "100000", "R3"))
         assert earn["code"] == "XQ"
-        held = agent.outbox()
-        assert held.get("reversal") == 2 and held.get("advice") == 1, held
+        assert agent.outbox() == {"reversal": 1, "advice": 1}
     finally:
         switch.thaw()
     agent.wait_drained(timeout=30)
-    # the burn was undone, the timed-out earn was reversed and sent again as an advice once
+    # the burn was undone, the earn arrived once as an advice
     assert resp(agent.ask("BAL"))["balance"] == 60
 
 

@@ -35,8 +35,8 @@ def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
     cfg = _cfg(tmp_path, mosquitto.url)
     conf.write_text("[agent]\n" + "".join(
         f"{k} = {json.dumps(getattr(cfg, k))}\n" for k in (
-            "terminal_id", "store_id", "switch", "data_dir", "mqtt", "reader",
-            "reconnect_max_seconds")))
+            "terminal_id", "store_id", "data_dir", "mqtt", "reader",
+            "reconnect_max_seconds")) + f"switch = {json.dumps(cfg.hosts[0])}\n")
 
     async def run():
         agent = Agent(cfg, conf)
@@ -45,6 +45,7 @@ def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
             try:
                 st = await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "online")
                 assert st["link"] == "down" and st["saf_depth"] == 0
+                assert st["hosts"] == list(cfg.hosts) and st["switch"] == cfg.hosts[0]
 
                 await w.publish(f"{BASE}/config", {"card_wait_seconds": 7,
                                                    "request_timeout_seconds": 3}, retain=True)

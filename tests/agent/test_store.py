@@ -34,6 +34,8 @@ def test_entries_ordered_and_repeats(tmp_path):
     assert box.entries("reversal")[0].wire_mti == "0401"
     box.remove(a.id)
     assert [e.fields[4] for e in box.entries("advice")] == ["000000002000"]
+    box.set_context(rev.id, {"switch": "a:1", "not_found_on": ["b:2"]})
+    assert box.entries("reversal")[0].context == {"switch": "a:1", "not_found_on": ["b:2"]}
 
 
 def test_survives_kill_9(tmp_path):

@@ -10,46 +10,13 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from lps.console.i18n import N_, Refusal, Translator
+from lps.console.i18n import Translator
+from lps.console.messages import N_, Code, Label, Refusal
+from lps.console.views.common import NAV, ROLE_NAMES, nav, page, say
 
 if TYPE_CHECKING:
-    from lps.console import auth
+    from lps.console import throttle
     from lps.console.web import Console, Ctx
-
-#: The menu: (path, label); a link shows only to those allowed to GET it.
-NAV = (("/", N_("Dashboard")), ("/search", N_("Service desk")), ("/cards", N_("Cards")),
-       ("/adjustments", N_("Adjustments")), ("/programs", N_("Programs")),
-       ("/reports", N_("Reports")), ("/settlement", N_("Settlement")),
-       ("/audit", N_("Audit log")), ("/staff", N_("Staff")))
-ROLE_NAMES = (N_("admin"), N_("marketing"), N_("support"), N_("settlement"), N_("auditor"))
-
-
-def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
-    if ctx.session is None:
-        return []
-    from lps.console import cards
-
-    out = []
-    for path, label in NAV:
-        if not ctx.may("GET", path):
-            continue
-        badge = 0
-        if path == "/adjustments" and ctx.may("POST", "/adjustments/approve"):
-            badge = cards.waiting(ctx.cdb, ctx.scope, ctx.user)
-        out.append((path, label, badge))
-    return out
-
-
-def say(ctx: Ctx, message: Refusal | str) -> str:
-    return message.render(ctx.t) if isinstance(message, Refusal) else ctx.t.gettext(message)
-
-
-def page(console: Console, ctx: Ctx, template: str, title: str, status: int = 200,
-         headers: dict[str, str] | None = None, **values: object) -> Response:
-    from lps.console.web import render
-
-    return render(console, ctx, template, status, headers, title=ctx.t.gettext(title), **values)
-
 
 def refused(console: Console, ctx: Ctx, why: str) -> Response:
     assert ctx.session is not None
@@ -61,9 +28,9 @@ def refused(console: Console, ctx: Ctx, why: str) -> Response:
         text = ctx.t.gettext("This page acts on the whole coalition; your account is limited "
                              "to some stores.")
     else:
-        text = ctx.t.format(N_("The role {role} may not use {method} {path}."),
-                            role=ctx.t.gettext(ctx.role), method=ctx.req.method,
-                            path=ctx.req.path)
+        text = say(ctx, Refusal(N_("The role {role} may not use {method} {path}."),
+                                role=Label(ctx.role), method=Code(ctx.req.method),
+                                path=Code(ctx.req.path)))
     return page(console, ctx, "message.html", N_("Not allowed"), 403, text=text)
 
 
@@ -89,7 +56,7 @@ def bad_input(console: Console, ctx: Ctx, message: Refusal | str) -> Response:
     return page(console, ctx, "message.html", N_("Not done"), 400, error=error)
 
 
-def busy(console: Console, ctx: Ctx, exc: auth.Busy) -> Response:
+def busy(console: Console, ctx: Ctx, exc: throttle.Busy) -> Response:
     return page(console, ctx, "message.html", N_("Busy"), 503,
                 {"Retry-After": str(exc.retry_after)}, text=say(ctx, exc))
 
@@ -116,4 +83,5 @@ from lps.console.views import (  # noqa: E402  (the areas register their handler
     staff,
 )
 
-__all__ = ["cards", "home", "programs", "settlement", "staff"]
+__all__ = ["NAV", "ROLE_NAMES", "cards", "home", "nav", "page", "programs", "say", "settlement",
+           "staff"]

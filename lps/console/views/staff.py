@@ -9,10 +9,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lps.console import audit, auth
-from lps.console.i18n import N_
+from lps.console import audit, auth, throttle
+from lps.console.messages import N_
 from lps.console.roles import ROLES
-from lps.console.views import page
+from lps.console.views.common import page
 from lps.console.web import BadInput, Console, Ctx, route
 from switch.core.text import is_digits, to_ascii_digits
 from switch.i18n import DateError, parse_date
@@ -34,7 +34,7 @@ def staff(console: Console, ctx: Ctx) -> Response:
 def _change(console: Console, ctx: Ctx, change: Callable[[], None], notice: str) -> Response:
     try:
         change()
-    except auth.Busy:
+    except throttle.Busy:
         raise  # 503 from the pipeline, not a mistake in the form
     except auth.AuthError as exc:
         raise BadInput(exc) from None
