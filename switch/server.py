@@ -35,6 +35,7 @@ from switch.core.programs.rules import program_rules
 from switch.core.rules import RuleBook
 from switch.journal import JournalError, open_journal, open_reader
 from switch.metrics import Metrics
+from switch.pgconn import SessionStats
 from switch.security import (
     SECURITY_COMMANDS,
     event_counter,
@@ -90,6 +91,9 @@ class Switch:
                     transactions=rep.transactions, journal=rep.journal_entries,
                     seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))
+        database_stats = getattr(self.journal, "stats", None)
+        if isinstance(database_stats, SessionStats):  # PgJournal: reconnects, unknown commits
+            self.metrics.bind_database(database_stats)
         try:
             self.security = open_security(self.config, self.journal.security_rows(),
                                           event_counter(self.metrics.registry))

@@ -18,10 +18,12 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from prometheus_client import generate_latest
 
 from switch.core import handle, journaled
 from switch.core.luhn import luhn_complete
 from switch.journal.postgres.journal import PgJournal
+from switch.metrics import Metrics
 from switch.pgconn import Backoff
 from tests.pg.cluster import APP_USER, START_DEADLINE, PgCluster, wait_for
 from tests.pg.fixtures import ClusterFactory, fresh_database
@@ -122,6 +124,11 @@ def test_the_journal_survives_a_failover_losing_no_approval_and_inventing_no_poi
         print(f"failover: first commit on the new primary {first_after - killed:.2f} s after "
               "the SIGKILL")
         assert journal.stats.lost >= 1
+        metrics = Metrics()
+        metrics.bind_database(journal.stats)
+        scraped = generate_latest(metrics.registry).decode()
+        assert f"lps_database_lost_total {float(journal.stats.lost)}" in scraped
+        assert f"lps_database_connects_total {float(journal.stats.connects)}" in scraped
         if commit_in_flight:
             assert journal.stats.commits_unknown >= 1
         server = journal.session.server
