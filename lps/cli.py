@@ -31,6 +31,7 @@ from lps.cli_input import (
     InputError,
     card_number,
     require_database,
+    require_journal,
 )
 from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
 from switch.config import Config, ConfigError
@@ -159,7 +160,7 @@ def _show(config: Config, pan: str, history: bool) -> int:
     from switch.core.luhn import mask_pan
     from switch.journal import open_reader
 
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     try:
         card = reader.card(pan)
         if card is None:
@@ -199,7 +200,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from switch.journal import open_reader
 
     config = config_from(args)
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     started = time.perf_counter()
     try:
         result = reader.check(full=args.full)

@@ -84,7 +84,7 @@ class Switch:
                     for name, tls in cfg.tls.items()}
         self._lock_fd = take_lock(self.database)
         started = time.perf_counter()
-        self.journal = open_journal(self.database)
+        self.journal = open_journal(self.config.switch.journal)
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
         rep = self.journal.report
         log.info(kv("recovered", database=self.database, cards=rep.cards, lots=rep.lots,
@@ -257,7 +257,7 @@ class Switch:
         The profile row is committed by the CLI before it asks; reading it on a short-lived
         reader keeps the writer's connection to the writer thread.
         """
-        reader = open_reader(self.database)
+        reader = open_reader(self.config.switch.journal)
         try:
             profile = reader.profile(pan)
         finally:
