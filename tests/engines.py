@@ -32,3 +32,28 @@ def journal_settings(engine: str, tmp_path: Path, request: pytest.FixtureRequest
     if engine == "postgresql":
         settings["journal_url"] = request.getfixturevalue("pg_journal_url")
     return settings
+
+
+def query(journal: str | Path, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query on the test's journal, on either engine (the test checks the
+    database itself, not through the code under test)."""
+    if isinstance(journal, str):
+        import psycopg
+
+        with psycopg.connect(journal) as conn:
+            return [tuple(row) for row in conn.execute(sql)]
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    try:
+        return [tuple(row) for row in conn.execute(sql)]
+    finally:
+        conn.close()
+
+
+def toml_settings(settings: dict[str, Any]) -> str:
+    """`[switch]` lines naming the journal of `journal_settings`, for a configuration file."""
+    if "journal_url" in settings:
+        return (f'database = "{settings["journal_url"]}"\n'
+                f'state_dir = "{settings["database"].parent}"\n')
+    return f'database = "{settings["database"]}"\n'
