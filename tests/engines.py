@@ -57,3 +57,22 @@ def toml_settings(settings: dict[str, Any]) -> str:
         return (f'database = "{settings["journal_url"]}"\n'
                 f'state_dir = "{settings["database"].parent}"\n')
     return f'database = "{settings["database"]}"\n'
+
+
+_RAW: dict[int, Any] = {}
+
+
+def raw(journal: Any) -> Any:
+    """A connection of the test's own to `journal`'s database, speaking the journal's SQL
+    (`switch/journal/sql/db.py`): the SQLite journal's own write connection, or a `PgDb` on
+    the PostgreSQL database (for tests that tamper with rows behind the journal's back)."""
+    from switch.journal.postgres.journal import PgJournal
+
+    if not isinstance(journal, PgJournal):
+        return journal.conn
+    found = _RAW.get(id(journal))
+    if found is None or found[0] is not journal:
+        from switch.journal.postgres.connect import open_db
+
+        found = _RAW[id(journal)] = (journal, open_db(journal._conninfo))
+    return found[1]
