@@ -14,7 +14,6 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -25,8 +24,9 @@ from switch.core.luhn import luhn_complete
 from switch.journal.postgres.journal import PgJournal
 from switch.metrics import Metrics
 from switch.pgconn import Backoff
-from tests.pg.cluster import APP_USER, START_DEADLINE, PgCluster, wait_for
+from tests.pg.cluster import APP_USER, START_DEADLINE, PgCluster
 from tests.pg.fixtures import ClusterFactory, fresh_database
+from tests.pg.test_failover import commits_waiting_for_standby, wait
 from tests.switch.support import NOW, T1, earn, example_config, sign_on
 
 REQUESTS_PER_BATCH = 3
@@ -78,16 +78,6 @@ class Terminal(threading.Thread):
                         self.seen[e.id] = (e.pan, e.points)
         except BaseException as exc:  # fails the test
             self.errors.append(exc)
-
-
-def wait(probe: Callable[[], bool], what: str) -> None:
-    wait_for(lambda: True if probe() else None, time.monotonic() + START_DEADLINE, what)
-
-
-def commits_waiting_for_standby(cluster: PgCluster) -> int:
-    return int(cluster.primary.query(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-        " AND application_name = 'lps-switch'")[0][0])
 
 
 @pytest.mark.parametrize("commit_in_flight", [False, True],

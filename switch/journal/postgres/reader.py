@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import psycopg
 
-from switch.journal.errors import JournalError
 from switch.journal.postgres.connect import PgDb, open_db, target_of
-from switch.journal.sql.db import tables
 from switch.journal.sql.reader import SqlReader
 
 
@@ -20,17 +18,7 @@ class PgReader(SqlReader):
     def __init__(self, conninfo: str) -> None:
         self._target = target_of(conninfo)
         conn = open_db(conninfo, readonly=True)
-        try:
-            self.table_names = tables(conn)
-        except psycopg.Error as exc:
-            conn.close()
-            raise JournalError(f"{self.location}: {' '.join(str(exc).split())}") from None
-        self.conn = conn
-        try:
-            self.refuse_other_databases()
-        except JournalError:
-            conn.close()
-            raise
+        self._adopt(conn, conn.close, "cannot read the database")
 
     @property
     def location(self) -> str:

@@ -16,7 +16,7 @@ from switch.journal.reports import CheckResult
 from switch.journal.sql import verify
 from switch.journal.sql.cards import CardReads
 from switch.journal.sql.days import DayReads
-from switch.journal.sql.db import Db, dialect_of
+from switch.journal.sql.db import Db, dialect_of, tables
 from switch.journal.sql.figures import FigureReads
 
 #: What makes a database an LPS journal.
@@ -59,6 +59,22 @@ class SqlReader(CardReads, DayReads, FigureReads):
     def failure(self, exc: Exception) -> JournalError:
         """One line naming the database and what went wrong."""
         return JournalError(f"{self.location}: {' '.join(str(exc).split())}")
+
+    def _adopt(self, conn: Db, close: Callable[[], None], unreadable: str) -> None:
+        """Keep `conn` when its database holds the journal's tables; else close it and raise
+        a one-line `JournalError` (`unreadable` says what the database failed to be)."""
+        try:
+            self.table_names = tables(conn)
+        except self.driver_errors as exc:
+            close()
+            raise JournalError(f"{self.location}: {unreadable}: "
+                               f"{' '.join(str(exc).split())}") from None
+        self.conn = conn
+        try:
+            self.refuse_other_databases()
+        except JournalError:
+            close()
+            raise
 
     def refuse_other_databases(self) -> None:
         """`JournalError` unless the connected database holds the journal's tables."""

@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 
 from switch.journal.errors import JournalError
-from switch.journal.sql.db import tables
 from switch.journal.sql.reader import SqlReader
 from switch.journal.sqlite.connect import connect
 
@@ -22,20 +21,11 @@ class SqliteReader(SqlReader):
         self.path = Path(path)
         if not self.path.exists():
             raise JournalError(f"{self.path}: no such journal database")
-        conn = None
         try:
             conn = connect(self.path, readonly=True)
-            self.table_names = tables(conn)
-        except sqlite3.DatabaseError as exc:  # not SQLite at all
-            if conn is not None:
-                conn.close()
+        except sqlite3.DatabaseError as exc:
             raise JournalError(f"{self.path}: not a readable SQLite database: {exc}") from None
-        self.conn = conn
-        try:
-            self.refuse_other_databases()
-        except JournalError:
-            conn.close()
-            raise
+        self._adopt(conn, conn.close, "not a readable SQLite database")
 
     @property
     def location(self) -> str:
