@@ -17,6 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -40,13 +41,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(workdir: Path, port: int, terminals: int) -> Path:
-    """The example configuration with `terminals` terminals spread over its three stores."""
+def write_config(workdir: Path, port: int, terminals: int, database: str = "") -> Path:
+    """The example configuration with `terminals` terminals spread over its three stores, its
+    journal in `workdir` (SQLite) or in the PostgreSQL database `database` names."""
     text = (ROOT / "examples" / "lps.toml").read_text()
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
     text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
-    text = text.replace('"var/lps.db"', f'"{workdir / "lps.db"}"')
+    journal = (f'database = "{database}"\nstate_dir = "{workdir}"\n' if database
+               else f'database = "{workdir / "lps.db"}"\n')
+    text = re.sub(r'(?m)^database = "var/lps.db".*\n', journal, text, count=1)
     head, _, _ = text.partition("[terminal.T0000001]")
     limits = ("[switch.limits]\nmax_connections = 20000\nmax_inflight = 100000\n"
               "max_inflight_per_connection = 256\n\n")
@@ -59,13 +63,13 @@ def write_config(workdir: Path, port: int, terminals: int) -> Path:
     return path
 
 
-def start_target(kind: str, loop: str, workdir: Path, terminals: int) -> tuple[
-        subprocess.Popen[bytes], int]:
+def start_target(kind: str, loop: str, workdir: Path, terminals: int, database: str = ""
+                 ) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     if kind == "echo":
         cmd = [sys.executable, "-m", "benches.loadgen.echo", "--port", str(port), "--loop", loop]
     else:
-        config = write_config(workdir, port, terminals)
+        config = write_config(workdir, port, terminals, database)
         cmd = [sys.executable, "-m", "lps.cli", "serve", "--config", str(config),
                "--loop", loop, "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, cwd=ROOT)
@@ -255,9 +259,9 @@ def prime(port: int, args: argparse.Namespace) -> None:
     asyncio.run(go())
 
 
-def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lps-loadgen-"))
-    proc, port = start_target(target, args.loop, workdir, args.connections)
+    proc, port = start_target(target, args.loop, workdir, args.connections, database)
     try:
         if target == "switch":
             prime(port, args)
@@ -280,8 +284,10 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
     elapsed = max(r["elapsed"] for r in results)
     answers = sum(r["answers"] for r in results)
     total = sum(r["total"] for r in results)
+    engine = None if target == "echo" else "postgresql" if database else "sqlite"
     return {
-        "target": target, "loop": args.loop, "mode": args.mode,
+        "target": target, "engine": engine,
+        "loop": args.loop, "mode": args.mode,
         "connections": args.connections, "inflight": args.inflight if args.mode == "closed"
         else None, "offered_rate": args.rate if args.mode == "open" else None,
         "answers_per_s": round(answers / elapsed), "approvals_per_s":
@@ -307,14 +313,22 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="load generator processes")
     p.add_argument("--cards", type=int, default=2000)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument("--database", action="append", default=[], metavar="URL",
+                   help="the switch's journal: a postgresql:// URL of an empty database, or "
+                        "'' for SQLite in a temporary directory; repeat to run the switch on "
+                        "each in turn (default: SQLite)")
     args = p.parse_args()
-    targets = ("switch", "echo") if args.target == "both" else (args.target,)
-    rows = [run_once(t, args) for t in targets]
+    databases = args.database or [""]
+    runs = [("switch", db) for db in databases] if args.target != "echo" else []
+    if args.target != "switch":
+        runs.append(("echo", ""))
+    rows = [run_once(t, args, db) for t, db in runs]
     for row in rows:
         print(json.dumps(row))
-    if len(rows) == 2 and rows[1]["answers_per_s"]:
-        print(json.dumps({"ratio_switch_echo": round(rows[0]["answers_per_s"]
-                                                     / rows[1]["answers_per_s"], 3)}))
+    if len(rows) >= 2 and rows[-1]["target"] == "echo" and rows[-1]["answers_per_s"]:
+        for row in rows[:-1]:
+            print(json.dumps({"engine": row["engine"], "ratio_switch_echo": round(
+                row["answers_per_s"] / rows[-1]["answers_per_s"], 3)}))
 
 
 if __name__ == "__main__":
