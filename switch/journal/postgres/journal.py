@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterator
 from typing import TypeVar
 
@@ -50,6 +51,8 @@ T = TypeVar("T")
 
 #: How many times one batch runs after a loss before the journal gives up (fail-stop).
 ATTEMPTS = 3
+#: Seconds between attempts to reopen the event loop's read connection.
+FETCH_RETRY = 1.0
 
 
 class PgJournal(SqlJournal):
@@ -77,6 +80,7 @@ class PgJournal(SqlJournal):
         self._read_db: PgDb | None = None
         self._checkpoint_db: PgDb | None = None
         self._background = False
+        self._fetch_retry_at = 0.0
 
     @property
     def location(self) -> str:
@@ -182,11 +186,21 @@ class PgJournal(SqlJournal):
         return self._reading()
 
     def _fetch_db(self) -> Db:
+        """The event loop's own connection, on the primary. After a failed attempt the next
+        ones wait `FETCH_RETRY` s: a connect blocks the loop (up to `connect_timeout` per
+        host), and the requests meanwhile are answered `96` at once instead."""
         if self._read_db is not None and self._read_db.broken:
             self._read_db.close()
             self._read_db = None
-        if self._read_db is None:  # the event loop's own connection, on the primary
-            self._read_db = open_db(self._conninfo)
+        if self._read_db is None:
+            now = time.monotonic()
+            if now < self._fetch_retry_at:
+                raise JournalError(f"{self.location}: the database is being reconnected")
+            try:
+                self._read_db = open_db(self._conninfo)
+            except JournalError:
+                self._fetch_retry_at = now + FETCH_RETRY
+                raise
         return self._read_db
 
     def _verify_db(self) -> Db | None:
