@@ -3,6 +3,9 @@ commit, recovery, checks and settlement as on SQLite (docs/switch.md, "PostgreSQ
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import psycopg
 import pytest
 
@@ -107,3 +110,24 @@ def test_settlement_seals_the_same_files_on_both_engines(both) -> None:  # type:
 def test_the_reader_refuses_a_database_that_is_not_a_journal(pg_journal_url: str) -> None:
     with pytest.raises(JournalError, match="not an LPS journal"):
         open_reader(pg_journal_url)
+
+
+def test_commands_work_on_the_configured_postgresql_journal_and_make_no_sqlite_file(
+        pg_journal_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lps.cli import main
+    from tests.engines import query, toml_settings
+    from tests.switch.support import EXAMPLE, card
+
+    node = tmp_path / "node"
+    config = tmp_path / "lps.toml"
+    settings = {"database": node / "lps.db", "journal_url": pg_journal_url}
+    config.write_text(re.sub(r'(?m)^database = "var/lps.db".*\n', toml_settings(settings),
+                             EXAMPLE.read_text(), count=1))
+    pan = card(7)
+    assert main(["cards", "enroll", pan, "--config", str(config)]) == 0
+    assert main(["balance", pan, "--config", str(config)]) == 0
+    assert main(["check", "--full", "--config", str(config)]) == 0
+    assert main(["cards", "block", pan, "--config", str(config)]) == 0
+    capsys.readouterr()
+    assert query(pg_journal_url, "SELECT status FROM cards") == [("blocked",)]
+    assert not (node / "lps.db").exists()
