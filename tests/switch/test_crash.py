@@ -35,13 +35,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(tmp: Path, journal: dict[str, Any]) -> tuple[Path, int]:
+def write_config(tmp: Path, journal: dict[str, Any] | None = None) -> tuple[Path, int]:
+    """The example configuration on a free port, its journal the one `journal` names
+    (tests/engines.py; default: SQLite in `tmp`)."""
     port = free_port()
     text = EXAMPLE.read_text()
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
     text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
-    text = re.sub(r'(?m)^database = "var/lps.db".*\n', toml_settings(journal), text, count=1)
+    lines = toml_settings(journal or {"database": tmp / "lps.db"})
+    text = re.sub(r'(?m)^database = "var/lps.db".*\n', lines, text, count=1)
     path = tmp / "lps.toml"
     path.write_text(text)
     return path, port
