@@ -37,7 +37,7 @@ from switch.config import Config, ConfigError
 from switch.journal import JournalError
 
 COMMAND_MODULES = ("lps.cli", "lps.settle_cli", "lps.keys_cli", "lps.programs_cli",
-                   "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
+                   "lps.coupons_cli", "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
 
 
 # -- the switch's own commands ------------------------------------------------------------------

@@ -118,23 +118,7 @@ class DayReads:
         """Points lots unusable on `day` (lapsing that day, or lapsed and moved by one of its
         rows of a kind not in `skip_kinds`): (lot, issuer, expiry, remaining at the end of the
         day before, at the end of `day`), each being now's less what later days moved."""
-        others = sql_list(skip_kinds)
-        sql = f"""
-        WITH later AS (
-            SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m
-              ON m.journal_id = j.id
-            WHERE j.business_day > :d AND j.kind NOT IN {others} GROUP BY m.lot_id),
-        today AS (
-            SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m
-              ON m.journal_id = j.id
-            WHERE j.business_day = :d AND j.kind NOT IN {others} GROUP BY m.lot_id)
-        SELECT l.id, l.store_id, l.expires_on,
-               l.remaining - COALESCE(later.s, 0) - COALESCE(today.s, 0),
-               l.remaining - COALESCE(later.s, 0)
-        FROM lots l LEFT JOIN later ON later.lot_id = l.id LEFT JOIN today ON today.lot_id = l.id
-        WHERE l.kind = {POINTS} AND l.expires_on IS NOT NULL AND l.expires_on <= :d
-          AND (l.expires_on = :d OR today.lot_id IS NOT NULL)
-        ORDER BY l.id"""
+        sql = due_lots_sql(POINTS, skip_kinds, "l.store_id, l.expires_on")
         cur = self.conn.execute(sql, {"d": day.isoformat()})
         while rows := cur.fetchmany(CHUNK):
             for lid, store, expires, before, after in rows:
@@ -271,3 +255,23 @@ class DayReads:
                 (*part, after.isoformat(), upto.isoformat()),
             ):
                 yield pan, dt.date.fromisoformat(day), amount
+
+
+def due_lots_sql(lot_kind: str, skip_kinds: Collection[str], columns: str) -> str:
+    """Lots of `lot_kind` unusable on business day `:d` (lapsing that day, or lapsed and moved
+    that day by a row of a kind not in `skip_kinds`): id, `columns`, remaining at the end of
+    the day before, at the end of `:d`, each being now's less what later days moved. Points
+    lots (`lots_due`) and gift-card lots (`RewardReads.gift_lots_due`) lapse alike."""
+    others = sql_list(skip_kinds) if skip_kinds else "('')"
+    moved = ("SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m "
+             f"ON m.journal_id = j.id WHERE j.business_day {{}} :d AND m.kind = {lot_kind} "
+             f"AND j.kind NOT IN {others} GROUP BY m.lot_id")
+    return f"""
+        WITH later AS ({moved.format(">")}), today AS ({moved.format("=")})
+        SELECT l.id, {columns},
+               l.remaining - COALESCE(later.s, 0) - COALESCE(today.s, 0),
+               l.remaining - COALESCE(later.s, 0)
+        FROM lots l LEFT JOIN later ON later.lot_id = l.id LEFT JOIN today ON today.lot_id = l.id
+        WHERE l.kind = {lot_kind} AND l.expires_on IS NOT NULL AND l.expires_on <= :d
+          AND (l.expires_on = :d OR today.lot_id IS NOT NULL)
+        ORDER BY l.id"""

@@ -11,6 +11,7 @@ from switch.core.entries import Entry, LotDelta
 from switch.core.facts import NOTHING_RETURNED, Checks, Facts, Needs, Returned, ReturnRow
 from switch.core.model import Totals
 from switch.journal.codec import detail_from_json, message_from_json, undone
+from switch.journal.sql import coupons
 from switch.journal.sql.common import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
 from switch.journal.sql.db import Db
 
@@ -32,7 +33,8 @@ def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
         returned = _returned(conn, needs.earn)
     if needs.totals is not None:
         totals = batch_totals(conn, *needs.totals)
-    return Facts(needs, checks, reply, original, original_totals, earn, returned, totals)
+    return Facts(needs, checks, reply, original, original_totals, earn, returned, totals,
+                 coupons.fetch_needs(conn, needs))
 
 
 def batch_totals(conn: Db, terminal_id: str, batch: str) -> Totals | None:

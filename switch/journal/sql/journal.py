@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 from switch.core.entries import Entry
 from switch.core.facts import NO_CHECKS, Checks, Facts, Needs
 from switch.core.programs.club import Profile
+from switch.core.rewards import CouponTerms, ProgramVersion
 from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.batch import BatchRows, batch_rows
 from switch.journal.errors import JournalError, RecoveryError
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
-from switch.journal.sql import programs, verify
+from switch.journal.sql import coupons, programs, verify, versions
 from switch.journal.sql.append import write_batch
 from switch.journal.sql.db import Db
 from switch.journal.sql.fetch import fetch
@@ -136,6 +137,28 @@ class SqlJournal:
                              at: dt.datetime) -> list[str]:
         """Card numbers for the printer, never handed out twice (`programs.reserve_numbers`)."""
         return self._write(lambda conn: self._reserve(conn, prefix, length, choose, file, at))
+
+    def issue_coupons(self, terms: CouponTerms, digests: Sequence[str], file: str,
+                      at: dt.datetime, by: str, written: Callable[[int], None]) -> int:
+        """An issue of coupons and its codes' digests, in one transaction (`coupons.issue`);
+        `JournalError` when a digest is taken already."""
+        try:
+            return self._write(lambda conn: coupons.issue(conn, terms, digests, file, at, by,
+                                                          written))
+        except self.driver_errors as exc:
+            if not _integrity(exc):
+                raise
+            raise JournalError(f"{self.location}: a coupon code was drawn twice ({exc}); "
+                               "nothing was issued, issue again") from None
+
+    def program_version(self) -> ProgramVersion | None:
+        """The newest version of the programs recorded (None: none yet)."""
+        with self._reading() as conn:
+            return versions.latest(conn)
+
+    def record_programs(self, version: ProgramVersion, at: dt.datetime) -> None:
+        """A version of the programs read from the file at a start, committed at once."""
+        self._write(lambda conn: versions.record_at_start(conn, version, at.isoformat()))
 
     def _reserve(self, conn: Db, prefix: str, length: int,
                  choose: Callable[[set[str]], Sequence[str]], file: str,
@@ -278,6 +301,12 @@ class SqlJournal:
 
     def _apply_advance(self, after: int, upto: int) -> None:
         self._write(lambda conn: verify.advance(conn, after, upto))
+
+
+def _integrity(exc: Exception) -> bool:
+    """A unique or foreign key refused the write (sqlite3's or psycopg's IntegrityError)."""
+    return type(exc).__name__ == "IntegrityError" or any(
+        c.__name__ == "IntegrityError" for c in type(exc).__mro__)
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """`SqlReader`: the journal's read API (`JournalReader`) over one read connection, for
 settlement, reports, the console and the commands, on either engine. Its reads are in
-`cards.py`, `days.py` and `figures.py`; the engine's reader (`SqliteReader`, `PgReader`) opens
-the connection and names the errors of its driver, which become one-line `JournalError`s."""
+`cards.py`, `days.py`, `figures.py` and `rewards_reads.py`; the engine's reader
+(`SqliteReader`, `PgReader`) opens the connection and names the errors of its driver, which
+become one-line `JournalError`s."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from switch.journal.sql.cards import CardReads
 from switch.journal.sql.days import DayReads
 from switch.journal.sql.db import Db, dialect_of, tables
 from switch.journal.sql.figures import FigureReads
+from switch.journal.sql.rewards_reads import RewardReads
 
 #: What makes a database an LPS journal.
 JOURNAL_TABLES = frozenset({"journal", "lots", "lot_moves", "cards"})
@@ -44,7 +46,7 @@ def _translated(read: Callable[..., Any]) -> Callable[..., Any]:
     return value
 
 
-class SqlReader(CardReads, DayReads, FigureReads):
+class SqlReader(CardReads, DayReads, FigureReads, RewardReads):
     """The journal read-only on one connection. One thread at a time."""
 
     #: The errors of the engine's driver that become `JournalError`s.
@@ -105,7 +107,7 @@ class SqlReader(CardReads, DayReads, FigureReads):
         raise NotImplementedError
 
 
-for _reads in (CardReads, DayReads, FigureReads):
+for _reads in (CardReads, DayReads, FigureReads, RewardReads):
     for _name, _read in vars(_reads).items():
         if inspect.isfunction(_read) and not _name.startswith("_"):
             setattr(SqlReader, _name, _translated(_read))

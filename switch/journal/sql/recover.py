@@ -26,6 +26,7 @@ from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.codec import undone
 from switch.journal.reports import RecoveryReport
+from switch.journal.sql import versions
 from switch.journal.sql.common import LOT_COLUMNS
 from switch.journal.sql.db import Db, dialect_of
 from switch.journal.sql.programs import load_clubs
@@ -57,6 +58,8 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
     """The state as the journal leaves it (counts in `report`); the next ids are set by the
     caller once the invariants are checked."""
     state = new_state(config, rules)
+    version = versions.latest(conn)
+    state.program_version = version.version if version is not None else 0
     q = conn.execute
     cards = state.cards
     # One object per distinct string and date: a million cards share a handful of them.

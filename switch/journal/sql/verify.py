@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from switch.journal.reports import CheckResult, Verification
+from switch.journal.sql import coupons
 from switch.journal.sql.common import POINTS, SV, TOTALS_COLUMNS, journal_batch_totals
 from switch.journal.sql.db import Db, dialect_of, tables
 
@@ -268,6 +269,9 @@ def check(conn: Db, *, full: bool) -> CheckResult:
         if checkpointed:
             problems += check_checkpoint(conn)
             what += f" and of the verified checkpoint (#{verified_upto(conn)})"
+        if "coupon_moves" in tables(conn):
+            problems += coupons.problems(conn)
+            what += ", every coupon against its moves"
         return CheckResult(what, problems)
     v = verify(conn, everything=True)
     return CheckResult(f"start-up check: journal rows {v.after + 1}..{v.upto} after the "
