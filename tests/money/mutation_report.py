@@ -25,16 +25,16 @@ MONEY: dict[str, tuple[str, ...]] = {
     # (fetch), what a restart recovers, the verified checkpoint and the full check
     "switch/journal/batch.py": ("x_batch_rows",),
     "switch/journal/codec.py": ("x_undone",),
-    "switch/journal/sqlite/append.py": ("*",),
-    "switch/journal/sqlite/fetch.py": ("*",),
-    "switch/journal/sqlite/recover.py": ("*",),
-    "switch/journal/sqlite/verify.py": (
+    "switch/journal/sql/append.py": ("*",),
+    "switch/journal/sql/fetch.py": ("*",),
+    "switch/journal/sql/recover.py": ("*",),
+    "switch/journal/sql/verify.py": (
         "x_verify", "x_advance", "x_verified_upto", "x_check_invariants", "x_check_batch_totals",
         "x_check_checkpoint", "x_check"),
-    "switch/journal/sqlite/journal.py": (
-        "xǁSqliteJournalǁappend", "xǁSqliteJournalǁ_advance_in", "xǁSqliteJournalǁfetch",
-        "xǁSqliteJournalǁ_apply_advance"),
-    "switch/journal/sqlite/sql.py": ("x_lot",),
+    "switch/journal/sql/journal.py": (
+        "xǁSqlJournalǁappend", "xǁSqlJournalǁ_advance_in", "xǁSqlJournalǁfetch",
+        "xǁSqlJournalǁ_apply_advance"),
+    "switch/journal/sql/common.py": ("x_lot",),
     **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry", "fees")},
     # the codec's length checks: length prefixes, field sizes, frames
     "iso8583/fields.py": (
