@@ -30,7 +30,7 @@ from lps.cli_input import (
     Failed,
     InputError,
     card_number,
-    require_database,
+    require_journal,
 )
 from lps.commands import (
     PAN_HELP,
@@ -106,14 +106,15 @@ def cmd_cards(args: argparse.Namespace) -> int:
         raise InputError("--name, --phone and --birth-date go with enroll")
     db = config.switch.database
     if args.action != "enroll":
-        require_database(db)  # enroll may create it; block/unblock of nothing changes nothing
-    before = _card_row(db, args.pan)
+        require_journal(config.switch)  # enroll may create it; block/unblock of nothing: nothing
+    before = _card_row(config.switch.journal, args.pan)
     card_via_switch(config, args.action, args.pan, args.coalition)
     from lps.console.cli_audit import append_cli
     from switch.core.luhn import mask_pan
 
     target = f"card:{mask_pan(args.pan)}"
-    rc = append_cli(db, f"card.{args.action}", target, before, _card_row(db, args.pan))
+    rc = append_cli(db, f"card.{args.action}", target, before,
+                    _card_row(config.switch.journal, args.pan))
     if profile is not None:
         save_profile(config, args.pan, profile)
         fields = [k for k in ("name", "phone", "birth_date") if getattr(args, k) is not None]
@@ -122,11 +123,11 @@ def cmd_cards(args: argparse.Namespace) -> int:
     return _show(config, args.pan, history=False) or rc
 
 
-def _card_row(db: Path, pan: str) -> dict[str, str] | None:
+def _card_row(db: str | Path, pan: str) -> dict[str, str] | None:
     """The card's status and coalition as stored (None: not enrolled), for the audit row."""
     from switch.journal import open_reader
 
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         return None
     try:
         reader = open_reader(db)
@@ -145,7 +146,7 @@ def _show(config: Config, pan: str, history: bool) -> int:
     from switch.core.luhn import mask_pan
     from switch.journal import open_reader
 
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     try:
         card = reader.card(pan)
         if card is None:
@@ -185,7 +186,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from switch.journal import open_reader
 
     config = config_from(args)
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     started = time.perf_counter()
     try:
         result = reader.check(full=args.full)

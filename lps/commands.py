@@ -61,13 +61,12 @@ def card_via_switch(config: Config, action: str, pan: str, coalition: str | None
     from switch.journal import open_journal
     from switch.server import database_in_use
 
-    db = config.switch.database
-    if database_in_use(db):
+    if database_in_use(config.switch.database):
         reply = admin_request(config, {"cmd": action, "pan": pan, "coalition": coalition})
         if not reply.get("ok"):
             raise Failed(str(reply.get("error")))
         return
-    journal = open_journal(db)
+    journal = open_journal(config.switch.journal)
     try:
         now = dt.datetime.now(dt.UTC)
         state = journal.load(config, None, now)

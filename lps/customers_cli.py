@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from lps.cli_input import Failed, InputError, card_number, require_database, whole
+from lps.cli_input import Failed, InputError, card_number, require_journal, whole
 from lps.commands import PAN_HELP, add_config_argument, admin_request, card_via_switch, config_from
 from switch.config import Config
 from switch.core.luhn import mask_pan
@@ -90,7 +90,7 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     form = EnrolForm(name=args.name, mobile=args.mobile, coalition=args.coalition,
                      email=args.email, birth_date=args.birth_date, anniversary=args.anniversary,
                      cards=tuple(args.card or ()), sms=args.sms, emails=args.email_offers)
-    require_database(config.switch.database)
+    require_journal(config.switch)
     with open_desk(config) as desk:
         try:
             # Every field is checked before a card is enrolled: a refusal changes nothing.
@@ -198,7 +198,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def _on_desk(args: argparse.Namespace, action: Callable[[Desk], T]) -> tuple[Config, T]:
     """Run `action` on the desk of the switch's database; a refusal exits 1 or 3."""
     config = config_from(args)
-    require_database(config.switch.database)
+    require_journal(config.switch)
     with open_desk(config) as desk:
         try:
             return config, action(desk)

@@ -7,7 +7,7 @@ import argparse
 import datetime as dt
 from pathlib import Path
 
-from lps.cli_input import Failed, InputError, require_database
+from lps.cli_input import Failed, InputError, require_journal
 from lps.commands import add_config_argument, card_via_switch, config_from
 from switch.customers import CustomerError, open_desk
 from switch.customers.importer import import_csv
@@ -21,7 +21,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from lps.console.cli_audit import append_cli
 
     config = config_from(args)
-    db = require_database(config.switch.database)
+    require_journal(config.switch)
     path = Path(args.file)
     try:
         if path.stat().st_size > MAX_BYTES:
@@ -57,7 +57,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         print("nothing to import")
         return 0
     print(f"imported {len(report.created)} account(s)")
-    return append_cli(db, "customer.import", f"file:{path.name}", None,
+    return append_cli(config.switch.database, "customer.import", f"file:{path.name}", None,
                       {"created": len(report.created), "refused": len(report.rejected),
                        "cards_enrolled": len(report.new_cards)})
 

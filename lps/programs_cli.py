@@ -24,7 +24,7 @@ from lps.cli_input import (
     digits,
     name,
     phone,
-    require_database,
+    require_journal,
     whole,
 )
 from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
@@ -68,7 +68,7 @@ def save_profile(config: Config, pan: str, profile: Profile) -> None:
     from switch.server import database_in_use
 
     running = database_in_use(config.switch.database)
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         journal.put_profile(pan, profile)
     finally:
@@ -106,7 +106,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         _write_printer_file(out, chosen, args.bin, coalition.id if coalition else "")
         return chosen
 
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         # One write transaction: two issues at once cannot hand out the same numbers.
         numbers = journal.reserve_card_numbers(args.bin, args.length, choose, str(out),
@@ -145,7 +145,7 @@ def cmd_club(args: argparse.Namespace) -> int:
 
     config = config_from(args)
     day = today(config)
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     try:
         card = reader.card(args.pan, club_on=day)
     finally:

@@ -52,7 +52,7 @@ from settlement.records import (
 )
 from settlement.rewards import CouponMove, GiftLot
 from settlement.tiers import Downgrade
-from switch.journal import JournalError, JournalReader, open_reader
+from switch.journal import JournalError, JournalReader, open_reader, postgres_conninfo
 
 #: A batch may hold transactions of up to this many business days before its close (terminals
 #: close their batch daily; a longer-open batch needs a larger --batch-lookback-days).
@@ -75,7 +75,8 @@ class Journal:
     """A read-only view of the switch's journal, one snapshot per `with` block."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        # a postgresql:// URL stays as it is (docs/deploy.md, "PostgreSQL")
+        self.path: str | Path = path if postgres_conninfo(path) else Path(path)
         try:
             self.reader: JournalReader = open_reader(self.path)
         except JournalError as exc:

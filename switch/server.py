@@ -43,6 +43,7 @@ from switch.core.rewards import CouponFacts, CouponNeed
 from switch.core.rules import RuleBook
 from switch.journal import JournalError, open_journal, open_reader
 from switch.metrics import Metrics
+from switch.pgconn import SessionStats
 from switch.reload import ReloadRefused, read_new_programs, record_at_start
 from switch.security import (
     SECURITY_COMMANDS,
@@ -94,7 +95,7 @@ class Switch:
                     for name, tls in cfg.tls.items()}
         self._lock_fd = take_lock(self.database)
         started = time.perf_counter()
-        self.journal = open_journal(self.database)
+        self.journal = open_journal(self.config.switch.journal)
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
         version = record_at_start(self.journal, self.config, self.state)
         self.program_digest = version.digest
@@ -103,6 +104,9 @@ class Switch:
                     transactions=rep.transactions, journal=rep.journal_entries,
                     programs=version.version, seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))
+        database_stats = getattr(self.journal, "stats", None)
+        if isinstance(database_stats, SessionStats):  # PgJournal: reconnects, unknown commits
+            self.metrics.bind_database(database_stats)
         try:
             self.security = open_security(self.config, self.journal.security_rows(),
                                           event_counter(self.metrics.registry))
@@ -280,7 +284,7 @@ class Switch:
         cmd = req.get("cmd")
         if cmd == "coupon_void":
             digest = str(req["digest"])
-            found = read_coupon(self.database, digest)
+            found = read_coupon(self.config.switch.journal, digest)
             return decide_void(self.state, CouponNeed(digest), found, now, str(req.get("by", "")))
         if cmd == "profile":
             return decide_profile(self.state, req["pan"], self._read_profile(req["pan"]))
@@ -299,7 +303,7 @@ class Switch:
         The profile row is committed by the CLI before it asks; reading it on a short-lived
         reader keeps the writer's connection to the writer thread.
         """
-        reader = open_reader(self.database)
+        reader = open_reader(self.config.switch.journal)
         try:
             return reader.profile(pan)
         finally:
@@ -374,7 +378,7 @@ def untune_gc(thresholds: tuple[int, int, int]) -> None:
     gc.set_threshold(*thresholds)
 
 
-def read_coupon(database: Path, digest: str) -> CouponFacts | None:
+def read_coupon(database: str | Path, digest: str) -> CouponFacts | None:
     """A coupon as committed, on a short-lived reader (the writer's connection stays the
     writer thread's); None: no such code."""
     reader = open_reader(database)

@@ -88,6 +88,15 @@ class SwitchSettings:
     lmk: Path | None = None
     #: TLS per terminal listener (`ascii`, `bcd`); a listener without an entry is plain TCP.
     tls: Mapping[str, TlsFiles] = field(default_factory=dict)
+    #: The PostgreSQL journal's URL when `[switch] database` names one (it may hold a
+    #: password: never printed); `database` is then a name in `[switch] state_dir` whose
+    #: siblings hold this node's own files (lock, admin socket, LMK).
+    journal_url: str | None = field(default=None, repr=False)
+
+    @property
+    def journal(self) -> str | Path:
+        """Where the journal is: the PostgreSQL URL, or the SQLite file."""
+        return self.journal_url if self.journal_url is not None else self.database
 
     @property
     def lmk_path(self) -> Path:

@@ -375,10 +375,10 @@ def _iso(value: dt.date | dt.datetime | None) -> str | None:
 
 @contextlib.contextmanager
 def open_desk(config: Config) -> Iterator[Desk]:
-    """The desk over `[switch] database` (migrated first), closed on exit."""
-    customers = open_customers(config.switch.database)
+    """The desk over the journal `[switch] database` names (migrated first), closed on exit."""
+    customers = open_customers(config.switch.journal)
     try:
-        reader = open_reader(config.switch.database)
+        reader = open_reader(config.switch.journal)
         try:
             yield Desk(config, customers, reader)
         finally:

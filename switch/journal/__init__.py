@@ -12,6 +12,7 @@ from switch.journal.engine import (
     open_journal,
     open_outbox,
     open_reader,
+    postgres_conninfo,
     sqlite_path,
 )
 from switch.journal.errors import JournalError, RecoveryError
@@ -47,5 +48,6 @@ __all__ = [
     "open_journal",
     "open_outbox",
     "open_reader",
+    "postgres_conninfo",
     "sqlite_path",
 ]

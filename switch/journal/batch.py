@@ -76,7 +76,7 @@ def batch_rows(entries: Sequence[Entry]) -> BatchRows:
             rows.links.append((a.coalition, a.mobile, a.pan, e.at.isoformat()))
         if e.terminal is not None:
             t = e.terminal
-            rows.terminals.append((t.id, t.store, int(t.signed_on)))
+            rows.terminals.append((t.id, t.store, bool(t.signed_on)))
         if e.club is not None:
             rows.clubs.append(e.club)
         if e.coupon is not None:

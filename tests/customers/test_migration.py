@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from switch.journal.sql.accounts_schema import migrate_accounts
 from switch.journal.sqlite import schema
-from switch.journal.sqlite.accounts_schema import migrate_accounts
 from switch.journal.sqlite.connect import connect
 from tests.switch.support import card
 
@@ -70,7 +70,7 @@ def test_profiles_become_accounts_merged_by_mobile(tmp_path: Path,
 
 def test_the_merged_account_gives_both_cards_its_birthday(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from switch.journal.sqlite.accounts import read_profile
+    from switch.journal.sql.accounts import read_profile
 
     conn = before_accounts(tmp_path / "lps.db", monkeypatch)
     schema.migrate(conn)

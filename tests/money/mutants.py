@@ -34,7 +34,7 @@ RETURNS = "switch/core/returns.py"
 REVERSAL = "switch/core/reversal.py"
 LEDGER = "switch/core/ledger.py"
 #: The journal's reads for a decision (`SqliteJournal.fetch`); repoint when the journal moves.
-STORE = "switch/journal/sqlite/fetch.py"
+STORE = "switch/journal/sql/fetch.py"
 
 SAMPLE: tuple[Mutant, ...] = (
     # -- returns (docs/switch.md, Return) --------------------------------------------------------

@@ -154,7 +154,7 @@ def test_a_reversal_in_the_same_group_commit_and_after_a_restart(sw: Journaled) 
     assert sw.rc(reversal(original, 3)) == "00"
     sw.restart()
     assert state_of(sw, code) == ("active", None)
-    from switch.journal.sqlite import coupons
+    from switch.journal.sql import coupons
 
     assert coupons.problems(sw.store.conn) == []
 

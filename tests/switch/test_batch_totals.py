@@ -15,9 +15,9 @@ import switch.journal.sqlite.schema
 from switch.core import Needs, Request, handle, journaled, needs, new_state, parse_request, prune
 from switch.core.model import Totals, txn_key
 from switch.core.programs.rules import program_rules
+from switch.journal.sql.verify import check_batch_totals, check_invariants
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS
-from switch.journal.sqlite.verify import check_batch_totals, check_invariants
 from switch.server import Switch
 from tests.switch.support import (
     NOW,

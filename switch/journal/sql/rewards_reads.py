@@ -5,20 +5,20 @@ settlement (docs/settlement.md)."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Collection, Iterator
 from typing import Any
 
 from switch.journal.rows import CouponRecord
-from switch.journal.sqlite import coupons
-from switch.journal.sqlite.days import CHUNK, due_lots_sql
-from switch.journal.sqlite.sql import SV
+from switch.journal.sql import coupons
+from switch.journal.sql.common import SV
+from switch.journal.sql.days import CHUNK, due_lots_sql
+from switch.journal.sql.db import Db
 
 
 class RewardReads:
     """Mixed into `SqliteReader`: `conn` is its read-only connection."""
 
-    conn: sqlite3.Connection
+    conn: Db
     table_names: set[str]
 
     def coupon(self, digest: str) -> CouponRecord | None:

@@ -6,7 +6,6 @@ enroll --name ...` writes for one card. The desk's side is `customers.py`."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -17,6 +16,7 @@ from switch.core.programs.club import Profile
 from switch.core.state import State
 from switch.core.text import search_key
 from switch.journal.customers import CustomerConflict
+from switch.journal.sql.db import Db, tables
 
 #: The profile a card carries: its account's, unless the account was erased.
 _PROFILES = (
@@ -26,17 +26,12 @@ _PROFILES = (
 _LEGACY_PROFILES = "SELECT pan, name, phone, birth_date, enrolled_at FROM customers"
 
 
-def _has(conn: sqlite3.Connection, table: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        (table,)).fetchone() is not None
-
-
-def profile_rows(conn: sqlite3.Connection, pan: str | None = None
-                 ) -> Iterator[tuple[str, Profile]]:
+def profile_rows(conn: Db, pan: str | None = None) -> Iterator[tuple[str, Profile]]:
     """(card, profile) of every card with one, or of `pan` alone."""
-    if _has(conn, "accounts"):
+    names = tables(conn)
+    if "accounts" in names:
         sql = _PROFILES
-    elif _has(conn, "customers"):
+    elif "customers" in names:
         sql = _LEGACY_PROFILES + " WHERE 1"
     else:
         return
@@ -47,20 +42,20 @@ def profile_rows(conn: sqlite3.Connection, pan: str | None = None
                             dt.datetime.fromisoformat(created) if created else None)
 
 
-def read_profile(conn: sqlite3.Connection, pan: str) -> Profile | None:
+def read_profile(conn: Db, pan: str) -> Profile | None:
     return next((p for _, p in profile_rows(conn, pan)), None)
 
 
 # -- what a decision reads, what the group commit writes -------------------------------------
 
 
-def account_fact(conn: sqlite3.Connection, key: str) -> AccountFact | None:
+def account_fact(conn: Db, key: str) -> AccountFact | None:
     """The account of a mobile number (`entries.mobile_key`) with its virtual card, the
     oldest when a race with the desk gave it two (docs/customers.md)."""
     coalition, _, mobile = key.rpartition("|")
     row = conn.execute(
         "SELECT a.id, a.name, a.birth_date, a.created_at, (SELECT c.pan FROM account_cards c "
-        "WHERE c.account_id = a.id AND c.virtual = 1 ORDER BY c.linked_at, c.pan LIMIT 1) "
+        "WHERE c.account_id = a.id AND c.virtual = TRUE ORDER BY c.linked_at, c.pan LIMIT 1) "
         "FROM accounts a WHERE a.coalition_id = ? AND a.mobile = ?",
         (coalition, mobile)).fetchone()
     if row is None:
@@ -71,7 +66,7 @@ def account_fact(conn: sqlite3.Connection, key: str) -> AccountFact | None:
         dt.datetime.fromisoformat(created)))
 
 
-def write_links(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+def write_links(conn: Db, rows: Sequence[tuple[Any, ...]]) -> None:
     """Link each new virtual card to the account holding its mobile number at commit time,
     making the account when none does (inside the group commit's transaction). Never
     refused: a desk that gave the number to an account meanwhile gets the card linked there."""
@@ -81,15 +76,15 @@ def write_links(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> No
             "VALUES (?,?,'pos',?,?) ON CONFLICT (coalition_id, mobile) "
             "WHERE mobile IS NOT NULL DO NOTHING", (coalition, mobile, at, at))
         conn.execute(
-            "INSERT INTO account_cards (pan, account_id, virtual, linked_at) SELECT ?, id, 1, ? "
+            "INSERT INTO account_cards (pan, account_id, virtual, linked_at) SELECT ?, id, TRUE, ? "
             "FROM accounts WHERE coalition_id = ? AND mobile = ?", (pan, at, coalition, mobile))
 
 
-def load_virtual(conn: sqlite3.Connection, state: State, config: Catalog) -> None:
+def load_virtual(conn: Db, state: State, config: Catalog) -> None:
     """Recovery: which cards are virtual, and each coalition's next virtual serial."""
-    if not _has(conn, "account_cards"):
+    if "account_cards" not in tables(conn):
         return
-    for (pan,) in conn.execute("SELECT pan FROM account_cards WHERE virtual = 1"):
+    for (pan,) in conn.execute("SELECT pan FROM account_cards WHERE virtual = TRUE"):
         card = state.cards.get(pan)
         if card is not None:
             card.virtual = True
@@ -97,10 +92,11 @@ def load_virtual(conn: sqlite3.Connection, state: State, config: Catalog) -> Non
         rng = coalition.mobile
         if rng is None:
             continue
-        # ':' sorts after '9': every number starting with the BIN is below BIN + ':'.
-        top = conn.execute("SELECT MAX(pan) FROM cards WHERE pan >= ? AND pan < ? AND "
+        # By prefix, not by a text range: PostgreSQL's collation may not sort ':' after '9'.
+        # Numbers of one length and prefix, all digits, sort as numbers in any collation.
+        top = conn.execute("SELECT MAX(pan) FROM cards WHERE substr(pan, 1, ?) = ? AND "
                            "length(pan) = ?",
-                           (rng.virtual_bin, rng.virtual_bin + ":", rng.length)).fetchone()[0]
+                           (len(rng.virtual_bin), rng.virtual_bin, rng.length)).fetchone()[0]
         if top is not None:
             state.virtual_next[coalition.id] = int(top[len(rng.virtual_bin):-1]) + 1
 
@@ -108,56 +104,42 @@ def load_virtual(conn: sqlite3.Connection, state: State, config: Catalog) -> Non
 # -- `lps cards enroll PAN --name --phone --birth-date` ---------------------------------------
 
 
-def put_card_profile(conn: sqlite3.Connection, pan: str, profile: Profile,
-                     now: dt.datetime) -> int:
-    """The profile of an enrolled card, in a transaction of its own: the fields given go to
-    the card's account, made (and linked) when the card has none. A mobile number another
+def put_card_profile(conn: Db, pan: str, profile: Profile, now: dt.datetime) -> int:
+    """The profile of an enrolled card (inside the caller's transaction): the fields given go
+    to the card's account, made (and linked) when the card has none. A mobile number another
     account of the coalition holds is refused (`CustomerConflict`). Returns the account."""
     try:
         mobile = normalize_mobile(profile.phone) if profile.phone else None
     except MobileError as exc:
         raise CustomerConflict(str(exc)) from None
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        card = conn.execute("SELECT coalition_id FROM cards WHERE pan = ?", (pan,)).fetchone()
-        if card is None:
-            raise CustomerConflict("the card is not enrolled")
-        owner = conn.execute("SELECT account_id FROM account_cards WHERE pan = ?",
-                             (pan,)).fetchone()
-        holder = conn.execute("SELECT id FROM accounts WHERE coalition_id = ? AND mobile = ?",
-                              (card[0], mobile)).fetchone() if mobile else None
-        if holder is not None and (owner is None or holder[0] != owner[0]):
-            assert mobile is not None
-            raise CustomerConflict(
-                f"mobile {mask_mobile(mobile)} belongs to account {holder[0]}: link the card "
-                f"to it (lps customers link {holder[0]} CARD) or give another number")
-        stamp = now.isoformat()
-        birth = profile.birth_date.isoformat() if profile.birth_date else None
-        if owner is None:
-            account = int(conn.execute(
-                "INSERT INTO accounts (coalition_id, name, name_key, mobile, birth_date, "
-                "source, created_at, updated_at) VALUES (?,?,?,?,?,'card',?,?)",
-                (card[0], profile.name, search_key(profile.name), mobile, birth,
-                 (profile.enrolled_at or now).isoformat(), stamp)).lastrowid or 0)
-            conn.execute("INSERT INTO account_cards (pan, account_id, virtual, linked_at) "
-                         "VALUES (?,?,0,?)", (pan, account, stamp))
-        else:
-            account = int(owner[0])
-            conn.execute(
-                "UPDATE accounts SET name = CASE WHEN ?1 != '' THEN ?1 ELSE name END, "
-                "name_key = CASE WHEN ?1 != '' THEN ?2 ELSE name_key END, "
-                "mobile = COALESCE(?3, mobile), birth_date = COALESCE(?4, birth_date), "
-                "updated_at = ?5 WHERE id = ?6",
-                (profile.name, search_key(profile.name), mobile, birth, stamp, account))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    card = conn.execute("SELECT coalition_id FROM cards WHERE pan = ?", (pan,)).fetchone()
+    if card is None:
+        raise CustomerConflict("the card is not enrolled")
+    owner = conn.execute("SELECT account_id FROM account_cards WHERE pan = ?", (pan,)).fetchone()
+    holder = conn.execute("SELECT id FROM accounts WHERE coalition_id = ? AND mobile = ?",
+                          (card[0], mobile)).fetchone() if mobile else None
+    if holder is not None and (owner is None or holder[0] != owner[0]):
+        assert mobile is not None
+        raise CustomerConflict(
+            f"mobile {mask_mobile(mobile)} belongs to account {holder[0]}: link the card "
+            f"to it (lps customers link {holder[0]} CARD) or give another number")
+    stamp = now.isoformat()
+    birth = profile.birth_date.isoformat() if profile.birth_date else None
+    if owner is not None:
+        account = int(owner[0])
+        conn.execute(
+            "UPDATE accounts SET name = CASE WHEN :name != '' THEN :name ELSE name END, "
+            "name_key = CASE WHEN :name != '' THEN :key ELSE name_key END, "
+            "mobile = COALESCE(:mobile, mobile), birth_date = COALESCE(:birth, birth_date), "
+            "updated_at = :at WHERE id = :id",
+            {"name": profile.name, "key": search_key(profile.name), "mobile": mobile,
+             "birth": birth, "at": stamp, "id": account})
+        return account
+    account = int(conn.execute(
+        "INSERT INTO accounts (coalition_id, name, name_key, mobile, birth_date, source, "
+        "created_at, updated_at) VALUES (?,?,?,?,?,'card',?,?) RETURNING id",
+        (card[0], profile.name, search_key(profile.name), mobile, birth,
+         (profile.enrolled_at or now).isoformat(), stamp)).fetchone()[0])
+    conn.execute("INSERT INTO account_cards (pan, account_id, virtual, linked_at) "
+                 "VALUES (?,?,FALSE,?)", (pan, account, stamp))
     return account
-
-
-def account_pans(conn: sqlite3.Connection, account: int) -> list[str]:
-    return [r[0] for r in conn.execute(
-        "SELECT pan FROM account_cards WHERE account_id = ? ORDER BY linked_at, pan",
-        (account,))]

@@ -8,7 +8,6 @@ Codes are never stored: a coupon is its code's digest (`switch.core.coupon_code.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +23,8 @@ from switch.core.rewards import (
     CouponTerms,
 )
 from switch.journal.rows import CouponMoveRow, CouponRecord
-from switch.journal.sqlite.sql import marks
+from switch.journal.sql.common import marks
+from switch.journal.sql.db import Db
 
 _TERMS = ("i.id, i.coalition_id, i.issuer, i.percent, i.amount, i.max_discount, i.min_amount, "
           "i.per_customer, i.segment, i.expires_on")
@@ -41,42 +41,33 @@ def terms(row: Sequence[Any]) -> CouponTerms:
 # -- issuing ------------------------------------------------------------------------------------
 
 
-def issue(conn: sqlite3.Connection, t: CouponTerms, digests: Sequence[str], file: str,
+def issue(conn: Db, t: CouponTerms, digests: Sequence[str], file: str,
           at: dt.datetime, by: str, written: Callable[[int], None]) -> int:
-    """Record an issue and its coupons in one write transaction; `written(issue id)` writes
-    the codes' file before the commit (an exception from it leaves nothing recorded).
-
-    Raises `sqlite3.IntegrityError` when a digest is taken (a code drawn twice).
-    """
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        cur = conn.execute(
-            "INSERT INTO coupon_issues (coalition_id, issuer, percent, amount, max_discount, "
-            "min_amount, per_customer, segment, expires_on, count, file, issued_at, issued_by) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (t.coalition, t.issuer, t.percent, t.amount, t.max_discount, t.min_amount,
-             t.per_customer, t.segment, t.expires_on.isoformat(), len(digests), file,
-             at.isoformat(), by))
-        issue_id = int(cur.lastrowid or 0)
-        conn.executemany("INSERT INTO coupons (digest, issue_id) VALUES (?, ?)",
-                         [(d, issue_id) for d in digests])
-        written(issue_id)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    """Record an issue and its coupons inside the caller's write transaction (the journal's
+    `issue_coupons`); `written(issue id)` writes the codes' file before the commit (an
+    exception from it leaves nothing recorded). The driver's integrity error when a digest
+    is taken (a code drawn twice)."""
+    issue_id = int(conn.execute(
+        "INSERT INTO coupon_issues (coalition_id, issuer, percent, amount, max_discount, "
+        "min_amount, per_customer, segment, expires_on, count, file, issued_at, issued_by) "
+        "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
+        (t.coalition, t.issuer, t.percent, t.amount, t.max_discount, t.min_amount,
+         t.per_customer, t.segment, t.expires_on.isoformat(), len(digests), file,
+         at.isoformat(), by)).fetchone()[0])
+    conn.executemany("INSERT INTO coupons (digest, issue_id) VALUES (?, ?)",
+                     [(d, issue_id) for d in digests])
+    written(issue_id)
     return issue_id
 
 
 # -- the switch: a decision's coupon, a group commit's moves -----------------------------------
 
 
-def fetch(conn: sqlite3.Connection, need: CouponNeed) -> CouponFacts | None:
+def fetch(conn: Db, need: CouponNeed) -> CouponFacts | None:
     """The coupon `need` names, as committed (None: no such code), with the digests of the
     coupons of its issue the card holds redeemed when the issue limits them per card."""
     row = conn.execute(
-        f"SELECT c.status, c.redeemed_by, ifnull(c.redeemed_pan, ''), {_TERMS} "
+        f"SELECT c.status, c.redeemed_by, COALESCE(c.redeemed_pan, ''), {_TERMS} "
         "FROM coupons c JOIN coupon_issues i ON i.id = c.issue_id WHERE c.digest = ?",
         (need.digest,)).fetchone()
     if row is None:
@@ -91,11 +82,11 @@ def fetch(conn: sqlite3.Connection, need: CouponNeed) -> CouponFacts | None:
     return CouponFacts(t, CouponState(need.digest, status, by, pan), mine)
 
 
-def fetch_needs(conn: sqlite3.Connection, needs: Needs) -> CouponFacts | None:
+def fetch_needs(conn: Db, needs: Needs) -> CouponFacts | None:
     return fetch(conn, needs.coupon) if needs.coupon is not None else None
 
 
-def write_moves(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+def write_moves(conn: Db, rows: Sequence[tuple[Any, ...]]) -> None:
     """The moves of one group commit and their coupons' new state, in journal order (a
     redemption and its reversal may share a batch), inside the caller's transaction."""
     conn.executemany(f"INSERT INTO coupon_moves ({_MOVE_COLUMNS}) VALUES "
@@ -114,10 +105,10 @@ def write_moves(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> No
 # -- readers ----------------------------------------------------------------------------------
 
 
-def record(conn: sqlite3.Connection, digest: str) -> CouponRecord | None:
+def record(conn: Db, digest: str) -> CouponRecord | None:
     """A coupon with its issue and every move (`lps coupons show`); None: no such code."""
     row = conn.execute(
-        f"SELECT c.status, c.redeemed_by, ifnull(c.redeemed_pan, ''), {_TERMS}, i.issued_at, "
+        f"SELECT c.status, c.redeemed_by, COALESCE(c.redeemed_pan, ''), {_TERMS}, i.issued_at, "
         "i.file, i.count FROM coupons c JOIN coupon_issues i ON i.id = c.issue_id "
         "WHERE c.digest = ?", (digest,)).fetchone()
     if row is None:
@@ -135,16 +126,16 @@ def record(conn: sqlite3.Connection, digest: str) -> CouponRecord | None:
                         dt.datetime.fromisoformat(issued_at), file, count, moves)
 
 
-def day_moves(conn: sqlite3.Connection, lo: int, hi: int) -> list[tuple[Any, ...]]:
+def day_moves(conn: Db, lo: int, hi: int) -> list[tuple[Any, ...]]:
     """Redemptions and releases of journal ids [lo, hi] as settlement hashes and sums them:
     (journal id, issue, coalition, issuer, store, discount), in journal order."""
-    return conn.execute(
+    return list(conn.execute(
         "SELECT journal_id, issue_id, coalition_id, issuer, store_id, discount FROM coupon_moves "
         "WHERE journal_id BETWEEN ? AND ? AND action IN (?, ?) ORDER BY journal_id, rowid",
-        (lo, hi, REDEEM, RELEASE)).fetchall()
+        (lo, hi, REDEEM, RELEASE)).fetchall())
 
 
-def problems(conn: sqlite3.Connection) -> list[str]:
+def problems(conn: Db) -> list[str]:
     """Coupons whose state is not what their moves add up to (`lps check --full`)."""
     replayed: dict[str, tuple[str, int | None]] = {}
     for jid, digest, action, original in conn.execute(

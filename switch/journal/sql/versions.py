@@ -4,22 +4,21 @@ loads one, or at a start whose file differs from the last version; read at recov
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 from switch.core.rewards import ProgramVersion
-from switch.journal.sqlite.connect import tables
+from switch.journal.sql.db import Db, tables
 
 _COLUMNS = "version, journal_id, at, digest, file, document"
 
 
-def write_versions(conn: sqlite3.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
+def write_versions(conn: Db, rows: Sequence[tuple[Any, ...]]) -> None:
     """`program_versions` rows, inside the caller's transaction."""
     conn.executemany(f"INSERT INTO program_versions ({_COLUMNS}) VALUES (?,?,?,?,?,?)", rows)
 
 
-def latest(conn: sqlite3.Connection) -> ProgramVersion | None:
+def latest(conn: Db) -> ProgramVersion | None:
     """The version in force: the newest one recorded (None: none yet, or a journal from
     before versions were recorded)."""
     if "program_versions" not in tables(conn):
@@ -29,14 +28,8 @@ def latest(conn: sqlite3.Connection) -> ProgramVersion | None:
     return None if row is None else ProgramVersion(int(row[0]), row[1], row[2], row[3])
 
 
-def record_at_start(conn: sqlite3.Connection, version: ProgramVersion, at: str) -> None:
-    """A version the switch read from its file at a start (no journal row loads it)."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        write_versions(conn, [(version.version, None, at, version.digest, version.file,
-                               version.document)])
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def record_at_start(conn: Db, version: ProgramVersion, at: str) -> None:
+    """A version the switch read from its file at a start (no journal row loads it), inside
+    the caller's write transaction."""
+    write_versions(conn, [(version.version, None, at, version.digest, version.file,
+                           version.document)])

@@ -1,20 +1,20 @@
-"""Where money becomes durable: one group commit's rows, written in one SQLite transaction
-(docs/switch.md, "Durability and recovery"). The caller commits (`SqliteJournal.append`), so
-that the verified checkpoint's advance can ride in the same transaction."""
+"""Where money becomes durable: one group commit's rows, written in one transaction
+(docs/switch.md, "Durability and recovery"). The caller commits (`SqliteJournal.append`,
+`PgJournal.append`), so that the verified checkpoint's advance can ride in the same
+transaction."""
 
 from __future__ import annotations
 
 import itertools
-import sqlite3
-from pathlib import Path
 
 from switch.journal.batch import KEY_COLUMNS, BatchRows
 from switch.journal.errors import JournalError
-from switch.journal.sqlite import coupons
-from switch.journal.sqlite.accounts import write_links
-from switch.journal.sqlite.programs import write_club_rows
-from switch.journal.sqlite.sql import TOTALS_COLUMNS
-from switch.journal.sqlite.versions import write_versions
+from switch.journal.sql import coupons
+from switch.journal.sql.accounts import write_links
+from switch.journal.sql.common import TOTALS_COLUMNS
+from switch.journal.sql.db import Db
+from switch.journal.sql.programs import write_club_rows
+from switch.journal.sql.versions import write_versions
 
 _COLUMNS = (
     "id, at, business_day, kind, mti, pc, terminal_id, store_id, coalition_id, pan, stan, "
@@ -31,36 +31,47 @@ _TERMINALS = ("INSERT INTO terminals (id, store_id, signed_on) VALUES (?,?,?) "
               "ON CONFLICT(id) DO UPDATE SET store_id=excluded.store_id, "
               "signed_on=excluded.signed_on")
 #: An entry's `TotalsDelta` added to its batch's row (created at the batch's first count).
+#: The existing row's columns are named with their table (PostgreSQL requires it).
 _TOTALS = (
     f"INSERT INTO batch_totals (terminal_id, batch, {', '.join(TOTALS_COLUMNS)}) "
     f"VALUES (?,?,{','.join('?' * len(TOTALS_COLUMNS))}) ON CONFLICT(terminal_id, batch) "
-    f"DO UPDATE SET {', '.join(f'{c} = {c} + excluded.{c}' for c in TOTALS_COLUMNS)}")
+    "DO UPDATE SET "
+    + ", ".join(f"{c} = batch_totals.{c} + excluded.{c}" for c in TOTALS_COLUMNS))
 # A NULL leaves a key column as it was: a key exchange keeps the TMK.
 _KEYS = (
     f"INSERT INTO terminal_keys (terminal_id, updated_at, {', '.join(KEY_COLUMNS)}) "
     f"VALUES (?,?,{','.join('?' * len(KEY_COLUMNS))}) ON CONFLICT(terminal_id) DO UPDATE SET "
-    f"{', '.join(f'{c}=COALESCE(excluded.{c}, {c})' for c in KEY_COLUMNS)}, "
+    f"{', '.join(f'{c}=COALESCE(excluded.{c}, terminal_keys.{c})' for c in KEY_COLUMNS)}, "
     "updated_at=excluded.updated_at")
 _PINS = ("INSERT INTO card_pins (pan, pin, tries, updated_at) VALUES (?,?,?,?) "
-         "ON CONFLICT(pan) DO UPDATE SET pin=COALESCE(excluded.pin, pin), "
+         "ON CONFLICT(pan) DO UPDATE SET pin=COALESCE(excluded.pin, card_pins.pin), "
          "tries=excluded.tries, updated_at=excluded.updated_at")
+_LOTS = ("INSERT INTO lots (id, pan, kind, store_id, coalition_id, earned_on, expires_on, "
+         "initial, remaining, journal_id) VALUES (?,?,?,?,?,?,?,?,?,?)")
+_MOVES = ("INSERT INTO lot_moves (journal_id, lot_id, pan, kind, store_id, delta) "
+          "VALUES (?,?,?,?,?,?)")
 
 
-def versioned(conn: sqlite3.Connection) -> bool:
-    """Whether the journal table has the `program_version` column (one PRAGMA per group
-    commit, some microseconds)."""
-    return any(r[1] == "program_version" for r in conn.execute("PRAGMA table_info(journal)"))
+def versioned(conn: Db) -> bool:
+    """Whether the journal table has the `program_version` column (the columns of an empty
+    result, on either engine)."""
+    cur = conn.execute("SELECT * FROM journal WHERE 1 = 0")
+    return any(d[0] == "program_version" for d in cur.description)
 
 
-def write_batch(conn: sqlite3.Connection, rows: BatchRows, path: Path) -> None:
+def last_journal_id(conn: Db) -> int:
+    return int(conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] or 0)
+
+
+def write_batch(conn: Db, rows: BatchRows, location: str) -> None:
     """Every row of the batch, inside the caller's open transaction."""
     assert conn.in_transaction
     if rows.journal:
         # Append-only in id order: what the verified checkpoint rests on.
-        last = conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] or 0
+        last = last_journal_id(conn)
         ids = rows.ids
         if ids[0] <= last or any(a >= b for a, b in itertools.pairwise(ids)):
-            raise JournalError(f"{path}: journal ids {ids[0]}..{ids[-1]} do not follow the "
+            raise JournalError(f"{location}: journal ids {ids[0]}..{ids[-1]} do not follow the "
                                f"last committed id {last} in order")
         if versioned(conn):
             conn.executemany(_JOURNAL, rows.journal)
@@ -71,9 +82,9 @@ def write_batch(conn: sqlite3.Connection, rows: BatchRows, path: Path) -> None:
     if rows.links:
         write_links(conn, rows.links)
     if rows.lots:
-        conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", rows.lots)
+        conn.executemany(_LOTS, rows.lots)
     if rows.moves:
-        conn.executemany("INSERT INTO lot_moves VALUES (?,?,?,?,?,?)", rows.moves)
+        conn.executemany(_MOVES, rows.moves)
         conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE id = ?", rows.deltas)
     if rows.terminals:
         conn.executemany(_TERMINALS, rows.terminals)
