@@ -5,11 +5,11 @@ numbers (docs/customers.md, "Mobile numbers at the POS"), a running switch, requ
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from iso8583 import Message
+from tests.engines import query
 from tests.switch.support import request
 from tests.switch.test_crash import write_config
 
@@ -17,9 +17,11 @@ VIRTUAL_BIN = "639999"
 NOW = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)
 
 
-def mobile_config(tmp: Path, *, enroll: bool = True) -> tuple[Path, int]:
-    """The example configuration on a free port, its coalition taking DE48 MB."""
-    path, port = write_config(tmp)
+def mobile_config(tmp: Path, *, enroll: bool = True, journal: dict[str, Any] | None = None
+                  ) -> tuple[Path, int]:
+    """The example configuration on a free port, its coalition taking DE48 MB, its journal
+    the one `journal` names (tests/engines.py; default: SQLite in `tmp`)."""
+    path, port = write_config(tmp, journal)
     text = path.read_text().replace(
         "[coalition.tehran-mall.operator]",
         f'[coalition.tehran-mall.mobile]\nvirtual_bin = "{VIRTUAL_BIN}"\nlength = 16\n'
@@ -35,11 +37,11 @@ def by_mobile(mti: str, tid: str, stan: int, mobile: str, pc: str, amount: int |
     return request(mti, tid, stan, pc=pc, amount=amount, tags=tags, **kw)
 
 
-def virtual_cards(db: Path) -> list[tuple[str, int]]:
-    """(card, account) of every virtual card, read straight from the database."""
-    with sqlite3.connect(db) as conn:
-        return [(r[0], r[1]) for r in conn.execute(
-            "SELECT pan, account_id FROM account_cards WHERE virtual = 1 ORDER BY pan")]
+def virtual_cards(journal: str | Path) -> list[tuple[str, int]]:
+    """(card, account) of every virtual card, read straight from the database (either
+    engine's)."""
+    return [(str(r[0]), int(r[1])) for r in query(
+        journal, "SELECT pan, account_id FROM account_cards WHERE virtual = TRUE ORDER BY pan")]
 
 
 def run_through_switch(config_path: Path, messages: list[Message], now: dt.datetime
@@ -53,7 +55,7 @@ def run_through_switch(config_path: Path, messages: list[Message], now: dt.datet
     from tests.switch.support import T1, T2, T3, sign_on
 
     config = load_config(config_path)
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         state = journal.load(config, program_rules(config), now)
         replies = []

@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from lps.console.cli_audit import read_cli
 from switch.config import load_config
 from switch.journal import open_outbox, open_reader
 from tests.customers.support import by_mobile, mobile_config, run_through_switch
+from tests.engines import query
 from tests.programs.support import tags
 from tests.switch.support import T1, T2, card, earn
 
@@ -35,7 +37,17 @@ def lps(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 @pytest.fixture()
 def cfg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A switch database with Nasrin's account: a printed card, a Jalali birth date."""
-    path, _ = mobile_config(tmp_path)
+    return _with_nasrin(mobile_config(tmp_path)[0], capsys)
+
+
+@pytest.fixture()
+def cfg_engines(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                journal_settings: dict[str, Any]) -> Path:
+    """`cfg` on each journal engine (tests/engines.py)."""
+    return _with_nasrin(mobile_config(tmp_path, journal=journal_settings)[0], capsys)
+
+
+def _with_nasrin(path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     assert lps(capsys, "cards", "enroll", OTHER, "--config", str(path))[0] == 0
     code, out, err = lps(capsys, "customers", "enroll", "--config", str(path), "--name", NASRIN,
                          "--mobile", "۰۹۱۲ ۱۲۳ ۴۵۶۷", "--email", "Nasrin@Example.IR",
@@ -46,16 +58,16 @@ def cfg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     return path
 
 
-def test_enrolment_stores_the_normalised_forms(cfg: Path) -> None:
-    with sqlite3.connect(load_config(cfg).switch.database) as conn:
-        row = conn.execute("SELECT name, mobile, email, birth_date, anniversary, source "
-                           "FROM accounts WHERE id = 1").fetchone()
-        consent = conn.execute("SELECT promotional FROM message_consent WHERE address = ?",
-                               ("989121234567",)).fetchone()
+def test_enrolment_stores_the_normalised_forms(cfg_engines: Path) -> None:
+    journal = load_config(cfg_engines).switch.journal
+    [row] = query(journal, "SELECT name, mobile, email, birth_date, anniversary, source "
+                           "FROM accounts WHERE id = 1")
+    consent = query(journal, "SELECT promotional FROM message_consent "
+                             "WHERE address = '989121234567'")
     # ۱۳۷۰/۰۵/۱۲ is a Jalali date (its year is below 1700): 3 August 1991.
-    assert row == (NASRIN, "989121234567", "Nasrin@example.ir", "1991-08-03", "2015-06-01",
-                   "desk")
-    assert consent == (1,)
+    assert tuple(str(v) for v in row) == (NASRIN, "989121234567", "Nasrin@example.ir",
+                                          "1991-08-03", "2015-06-01", "desk")
+    assert consent == [(True,)]
 
 
 @pytest.mark.parametrize("typed", ["09121234567", "+989121234567", "989121234567",
@@ -164,7 +176,9 @@ def test_export_is_one_customers_data_as_json(cfg: Path, tmp_path: Path,
 
 
 def test_erase_removes_personal_data_and_keeps_the_money(
-        cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        cfg_engines: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """On both engines: the desk's writes, the switch's rows and settlement's reads."""
+    cfg = cfg_engines
     config = load_config(cfg)
     now = dt.datetime.now(dt.UTC)
     run_through_switch(cfg, [
@@ -173,7 +187,7 @@ def test_erase_removes_personal_data_and_keeps_the_money(
     day = replies_day = now.astimezone(config.switch.zone).date()
 
     def money() -> tuple[object, ...]:
-        reader = open_reader(config.switch.database)
+        reader = open_reader(config.switch.journal)
         try:
             return (list(reader.rows(day - dt.timedelta(days=2), day + dt.timedelta(days=1))),
                     reader.points_by_store(), reader.lots_at(replies_day),
@@ -181,7 +195,7 @@ def test_erase_removes_personal_data_and_keeps_the_money(
         finally:
             reader.close()
 
-    box = open_outbox(config.switch.database)
+    box = open_outbox(config.switch.journal)
     try:
         with box.transaction():
             [queued] = box.insert([("sms", "989121234567", "account:1", "welcome",
@@ -198,12 +212,11 @@ def test_erase_removes_personal_data_and_keeps_the_money(
         assert lps(capsys, "customers", "search", typed, "--config", str(cfg))[0] == 1
     code, out, _ = lps(capsys, "customers", "search", PAN, "--config", str(cfg))
     assert code == 0 and "(erased: erased-" in out and NASRIN not in out
-    with sqlite3.connect(config.switch.database) as conn:
-        row = conn.execute("SELECT name, mobile, email, birth_date, anniversary FROM accounts "
-                           "WHERE id = 1").fetchone()
-        consent = conn.execute("SELECT COUNT(*) FROM message_consent").fetchone()
-    assert row == ("", None, None, None, None) and consent == (0,)
-    box = open_outbox(config.switch.database)
+    row = query(config.switch.journal, "SELECT name, mobile, email, birth_date, anniversary "
+                                       "FROM accounts WHERE id = 1")
+    consent = query(config.switch.journal, "SELECT COUNT(*) FROM message_consent")
+    assert row == [("", None, None, None, None)] and consent == [(0,)]
+    box = open_outbox(config.switch.journal)
     try:
         [message] = [m for m in box.in_state("dead") if m.id == queued]
         assert message.recipient.startswith("erased-") and NASRIN not in str(message)

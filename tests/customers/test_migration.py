@@ -5,25 +5,46 @@ left out noted, the money left where it was, the birthday bonus still working.""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
-from pathlib import Path
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
-from switch.journal.sql.accounts_schema import migrate_accounts
+from switch.journal.sql.accounts_schema import move_profiles
+from switch.journal.sql.db import Db, tables
 from switch.journal.sqlite import schema
 from switch.journal.sqlite.connect import connect
 from tests.switch.support import card
 
 A, B, C, D = card(901), card(902), card(903), card(904)
 
+#: A database of either engine and the migration of the rest of its schema.
+Before = tuple[Db, Callable[[], None]]
 
-def before_accounts(db: Path, monkeypatch: pytest.MonkeyPatch) -> sqlite3.Connection:
-    """A database migrated up to the step before the accounts, with card profiles."""
-    steps = [m for m in schema.MIGRATIONS if m[2] is not migrate_accounts]
-    monkeypatch.setattr(schema, "MIGRATIONS", steps)
-    conn = connect(db)
-    schema.migrate(conn)
+
+@pytest.fixture()
+def before_accounts(engine: str, tmp_path: Any, request: pytest.FixtureRequest,
+                    monkeypatch: pytest.MonkeyPatch) -> Iterator[Before]:
+    """A database migrated up to the step before the accounts, with card profiles, on each
+    engine (tests/engines.py): the move is one Python function run on either connection."""
+    if engine == "sqlite":
+        conn: Any = connect(tmp_path / "lps.db")
+        module: Any = schema
+
+        def rest() -> None:
+            schema.migrate(conn)
+    else:
+        from switch.journal.postgres import schema as pg_schema
+        from switch.journal.postgres.connect import open_db
+
+        conn = open_db(request.getfixturevalue("pg_journal_url"))
+        module = pg_schema
+
+        def rest() -> None:
+            pg_schema.migrate(conn, "the test's database")
+    monkeypatch.setattr(module, "MIGRATIONS", [
+        m for m in module.MIGRATIONS if move_profiles not in m.postgres])
+    rest()
     monkeypatch.undo()
     conn.executemany("INSERT INTO cards (pan, coalition_id, status, enrolled_on) "
                      "VALUES (?, 'tehran-mall', 'active', '2026-01-01')", [(A,), (B,), (C,)])
@@ -39,16 +60,20 @@ def before_accounts(db: Path, monkeypatch: pytest.MonkeyPatch) -> sqlite3.Connec
                  "(1, ?, 'points', 'STORE0000000001', 'tehran-mall', '2026-01-02', NULL, "
                  "40, 40, 1)",
                  (B,))
-    return conn
+    if conn.in_transaction:
+        conn.execute("COMMIT")
+    try:
+        yield conn, rest
+    finally:
+        conn.close()
 
 
-def test_profiles_become_accounts_merged_by_mobile(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = before_accounts(tmp_path / "lps.db", monkeypatch)
-    schema.migrate(conn)
+def test_profiles_become_accounts_merged_by_mobile(before_accounts: Before) -> None:
+    conn, migrate = before_accounts
+    migrate()
     accounts = conn.execute("SELECT id, name, mobile, birth_date, source FROM accounts "
                             "ORDER BY id").fetchall()
-    assert [a[1:] for a in accounts] == [
+    assert [tuple(a[1:]) for a in accounts] == [
         ("ندا احمدی", "989121234567", "1990-03-01", "migration"),
         ("Reza", None, "1980-05-05", "migration"),
         ("Sara", "989351112222", None, "migration"),
@@ -62,20 +87,16 @@ def test_profiles_become_accounts_merged_by_mobile(tmp_path: Path,
     assert "not enrolled" in text
     assert "8888" not in text and "0912" not in text   # never the personal data
     # The money stays on the card it was on.
-    assert conn.execute("SELECT pan, remaining FROM lots").fetchall() == [(B, 40)]
-    tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert "customers" not in tables
-    conn.close()
+    assert [tuple(r) for r in conn.execute("SELECT pan, remaining FROM lots")] == [(B, 40)]
+    assert "customers" not in tables(conn)
 
 
-def test_the_merged_account_gives_both_cards_its_birthday(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_merged_account_gives_both_cards_its_birthday(before_accounts: Before) -> None:
     from switch.journal.sql.accounts import read_profile
 
-    conn = before_accounts(tmp_path / "lps.db", monkeypatch)
-    schema.migrate(conn)
+    conn, migrate = before_accounts
+    migrate()
     for pan in (A, B):
         profile = read_profile(conn, pan)
         assert profile is not None and profile.birth_date == dt.date(1990, 3, 1)
         assert profile.phone == "989121234567"
-    conn.close()

@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import signal
 from pathlib import Path
+from typing import Any
 
 from iso8583 import Message
 from lps.cli import main as lps_main
@@ -36,9 +37,12 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def test_a_mobile_number_earns_and_spends_on_one_virtual_card(tmp_path: Path) -> None:
-    config, port = mobile_config(tmp_path)
-    db = tmp_path / "lps.db"
+def test_a_mobile_number_earns_and_spends_on_one_virtual_card(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    """On both engines: the account made in the group commit, its virtual card found again by
+    recovery after a restart, the next number's card the next serial."""
+    config, port = mobile_config(tmp_path, journal=journal_settings)
+    db: str | Path = journal_settings.get("journal_url") or journal_settings["database"]
     proc = start(config, port)
     try:
         r = asyncio.run(_exchange(port, [
