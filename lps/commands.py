@@ -8,15 +8,21 @@ module never imports the entry point back.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import socket
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from switch.config import Config, load_config
 
+if TYPE_CHECKING:
+    from switch.core.entries import Entry
+    from switch.core.state import State
+
 __all__ = ["DEFAULT_CONFIG", "PAN_HELP", "add_config_argument", "admin_request",
-           "card_via_switch", "config_from"]
+           "card_via_switch", "config_from", "via_switch"]
 
 DEFAULT_CONFIG = "lps.toml"
 PAN_HELP = "card number, 13-19 digits (Persian digits are read as ASCII)"
@@ -51,29 +57,36 @@ def admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
     return reply
 
 
-def card_via_switch(config: Config, action: str, pan: str, coalition: str | None) -> None:
-    """Enroll, block or unblock a card through the switch: its admin socket when it runs,
-    else the journal's own append (a card is a money table's row, docs/cli.md)."""
-    import datetime as dt
-
-    from lps.cli_input import Failed
-    from switch.core.admin import AdminError, card_command
+def via_switch(config: Config, request: dict[str, Any],
+               entry_for: Callable[[State, dt.datetime], Entry]) -> None:
+    """A command that writes the journal's money tables, applied by the switch: `request` on
+    its admin socket when it runs, else `entry_for`'s entry appended by the journal itself
+    (docs/cli.md). `AdminError`: the running switch's refusal, or `entry_for`'s."""
+    from switch.core.admin import AdminError
     from switch.journal import open_journal
     from switch.server import database_in_use
 
     if database_in_use(config.switch.database):
-        reply = admin_request(config, {"cmd": action, "pan": pan, "coalition": coalition})
+        reply = admin_request(config, request)
         if not reply.get("ok"):
-            raise Failed(str(reply.get("error")))
+            raise AdminError(str(reply.get("error")))
         return
     journal = open_journal(config.switch.journal)
     try:
         now = dt.datetime.now(dt.UTC)
-        state = journal.load(config, None, now)
-        try:
-            entry = card_command(state, action, pan, now, coalition)
-        except AdminError as exc:
-            raise Failed(str(exc)) from None
-        journal.append([entry])
+        journal.append([entry_for(journal.load(config, None, now), now)])
     finally:
         journal.close()
+
+
+def card_via_switch(config: Config, action: str, pan: str, coalition: str | None) -> None:
+    """Enroll, block or unblock a card through the switch (`via_switch`: a card is a money
+    table's row); a refusal is `Failed`."""
+    from lps.cli_input import Failed
+    from switch.core.admin import AdminError, card_command
+
+    try:
+        via_switch(config, {"cmd": action, "pan": pan, "coalition": coalition},
+                   lambda state, now: card_command(state, action, pan, now, coalition))
+    except AdminError as exc:
+        raise Failed(str(exc)) from None

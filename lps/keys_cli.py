@@ -15,7 +15,6 @@ running switch's admin socket, or straight into its journal when it is stopped.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import getpass
 import sys
 from typing import Any
@@ -23,7 +22,7 @@ from typing import Any
 from hsm_sim.client import Hsm, connect_hsm
 from hsm_sim.errors import HsmError
 from lps import cli_input
-from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
+from lps.commands import PAN_HELP, add_config_argument, config_from, via_switch
 from lps.console.cli_audit import append_cli
 from switch.config import Config
 from switch.core.admin import AdminError
@@ -56,22 +55,8 @@ def open_hsm(config: Config) -> Hsm:
 
 def persist(config: Config, request: dict[str, Any]) -> None:
     """Apply a security command to the switch: its admin socket if it runs, else its
-    journal."""
-    from switch.journal import open_journal
-    from switch.server import database_in_use
-
-    if database_in_use(config.switch.database):
-        reply = admin_request(config, request)
-        if not reply.get("ok"):
-            raise AdminError(str(reply.get("error")))
-        return
-    journal = open_journal(config.switch.journal)
-    try:
-        now = dt.datetime.now(dt.UTC)
-        state = journal.load(config, None, now)
-        journal.append([security_command(state, request, now)])
-    finally:
-        journal.close()
+    journal (`via_switch`)."""
+    via_switch(config, request, lambda state, now: security_command(state, request, now))
 
 
 def _fail(what: str, exc: Exception) -> int:
