@@ -18,6 +18,9 @@ from pathlib import Path
 from terminal_agent.testing.vicc import VPCD_LOCK, VPCD_PORTS, VPCD_READERS
 
 VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # installed by Debian's vsmartcard-vpcd
+# How long pcscd may take to come up before we call it broken: it is normally ready in well
+# under a second, and a generous deadline only matters on a loaded machine.
+PCSCD_READY_SECONDS = 60.0
 
 
 class ServiceUnavailable(Exception):
@@ -62,13 +65,14 @@ def pcscd_with_vpcd() -> Iterator[str]:
     proc = subprocess.Popen([exe, "--foreground"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        wait_until(lambda: listening(VPCD_PORTS[0]) or proc.poll() is not None, 15,
-                   "pcscd vpcd")
+        wait_until(lambda: listening(VPCD_PORTS[0]) or proc.poll() is not None,
+                   PCSCD_READY_SECONDS, "pcscd vpcd")
         if proc.poll() is not None:
             raise ServiceUnavailable(f"pcscd exited with {proc.returncode}")
         from terminal_agent.card.pcsc import list_readers
 
-        wait_until(lambda: VPCD_READERS[0] in list_readers(), 10, "the vpcd reader")
+        wait_until(lambda: VPCD_READERS[0] in list_readers(), PCSCD_READY_SECONDS,
+                   "the vpcd reader")
         yield f"pcscd started (pid {proc.pid}), stopped again at the end"
     finally:
         proc.terminate()

@@ -20,6 +20,7 @@ import pytest
 from terminal_agent.testing.services import ServiceUnavailable, pcscd_with_vpcd, wait_until
 from terminal_agent.testing.services import vpcd_slots as services_vpcd_slots
 from terminal_agent.testing.vicc import VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
+from tests.waits import EVENT, START
 
 
 def unavailable(why: str) -> None:
@@ -39,7 +40,7 @@ def pcscd() -> Iterator[None]:
         yield
 
 
-def wait_presence(reader: str, present: bool, timeout: float = 10.0) -> None:
+def wait_presence(reader: str, present: bool, timeout: float = EVENT) -> None:
     from terminal_agent.card.pcsc import card_present
 
     wait_until(lambda: card_present(reader) is present, timeout,
@@ -109,12 +110,12 @@ class Mosquitto:
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", self.port)) == 0
 
-        wait_until(up, 10, "mosquitto")
+        wait_until(up, START, "mosquitto")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(EVENT)
         self.proc = None
 
     @property
