@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from terminal_agent.agent import Agent
 from terminal_agent.config import from_mapping
+from terminal_agent.fleet import Fleet
 from tests.waits import EVENT
 
 from .conftest import free_port
@@ -149,3 +151,39 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
         scanner.close()
 
 
+def test_a_status_change_while_the_broker_is_slow_to_acknowledge_is_published(tmp_path,
+                                                                             mosquitto):
+    """The status changes while the link waits for the broker's PUBACK: the change is
+    published once the broker answers, not left until some later change."""
+    state = {"link": "down", "saf_depth": 3}
+
+    async def answer(_arg: object) -> Any:
+        raise AssertionError("no config or command in this test")
+
+    async def run():
+        fleet = Fleet(_cfg(tmp_path, mosquitto.url), lambda: dict(state), answer, answer)
+        async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
+            task = asyncio.create_task(fleet.run())
+            try:
+                await w.wait(lambda t, d: t == f"{BASE}/status" and d.get("saf_depth") == 3)
+                fleet.event({"type": "probe"})  # the publishing side runs
+                await w.wait(lambda t, d: t.endswith("/events") and d.get("type") == "probe")
+                assert mosquitto.proc is not None
+                os.kill(mosquitto.proc.pid, signal.SIGSTOP)  # PUBACKs wait until SIGCONT
+                try:
+                    state["saf_depth"] = 2
+                    fleet.status_changed()
+                    # let every task that is ready run (no time passes): the link takes the
+                    # change and waits for the broker, unless it already waits for one
+                    for _ in range(10):
+                        await asyncio.sleep(0)
+                    state["saf_depth"] = 1
+                    fleet.status_changed()
+                finally:
+                    os.kill(mosquitto.proc.pid, signal.SIGCONT)
+                await w.wait(lambda t, d: t == f"{BASE}/status" and d.get("saf_depth") == 1)
+            finally:
+                fleet.close()
+                await asyncio.wait_for(task, EVENT)
+
+    asyncio.run(run())
