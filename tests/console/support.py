@@ -34,6 +34,7 @@ from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
+from tests.waits import EVENT
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -178,7 +179,7 @@ class Client:
 
     def _do(self, req: urllib.request.Request) -> Reply:
         try:
-            with self.opener.open(req, timeout=30) as r:
+            with self.opener.open(req, timeout=EVENT) as r:
                 reply = Reply(r.status, r.read().decode(), r.headers)
         except urllib.error.HTTPError as e:
             reply = Reply(e.code, e.read().decode(), e.headers)

@@ -17,12 +17,12 @@ from lps.console import cards
 from lps.console.db import open_console as open_db
 from lps.console.i18n import Refusal
 from lps.console.queries import EVERYTHING
-from switch.client import TerminalClient
 from switch.core.calendar import business_day
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.server import admin_socket_path
 from tests.console.support import Client, Console, Env, add_staff, running_switch, snapshot
-from tests.switch.support import T1, earn
+from tests.switch.support import T1, PatientClient, earn
+from tests.waits import EVENT, START
 
 S1, S2 = "STORE0000000001", "STORE0000000002"
 
@@ -120,7 +120,7 @@ def _start_switch(env: Env) -> subprocess.Popen[bytes]:
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sock = admin_socket_path(env.config.switch.database)
-    deadline = time.monotonic() + 60  # readiness wait, not a measured duration
+    deadline = time.monotonic() + START  # readiness wait, not a measured duration
     while not sock.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
@@ -135,7 +135,7 @@ def _earn_rc(env: Env, pan: str, stan: int) -> str:
     host, port = listen.host, listen.port
 
     async def go() -> str:
-        client = await TerminalClient("ascii", host, int(port)).connect()
+        client = await PatientClient("ascii", host, int(port)).connect()
         try:
             reply = await client.send(earn(T1, stan, pan, 100_000, now=env.now))
             return reply.text(39)
@@ -171,7 +171,7 @@ def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> 
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
+            proc.wait(EVENT)
         if proc.poll() is None:
             proc.kill()
             proc.wait()

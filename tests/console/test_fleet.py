@@ -15,6 +15,7 @@ import pytest
 from lps.console.fleet import parse_status
 from tests.agent.conftest import Mosquitto
 from tests.console.support import Client, Console, Env, add_staff, free_port
+from tests.waits import EVENT
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def _publish(port: int, statuses: dict[str, dict[str, object]]) -> None:
 
 
 def _until(client: Client, needle: str) -> str:
-    deadline = time.monotonic() + 20  # readiness wait for the subscriber, not a duration
+    deadline = time.monotonic() + EVENT  # readiness wait for the subscriber, not a duration
     while True:
         text = " ".join(client.get("/").text().split())
         if needle in text or time.monotonic() > deadline:
