@@ -21,6 +21,7 @@ from tests.programs.support import C2
 from tests.switch.support import T1, T2, PatientClient, card, earn, request
 from tests.switch.test_crash import start, write_config
 from tests.switch.test_server import TPDU, config_for
+from tests.waits import EVENT
 
 
 def tlv(msg: object) -> dict[str, str]:
@@ -68,7 +69,7 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
         assert "امتیاز" in first[0]["MS"] and len(first[0]["MS"].encode()) <= 120
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     proc = start(config, port)   # stamps, birthday and balance come back from the database
     try:
         more = asyncio.run(visits(200, 4))
@@ -78,7 +79,7 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
         assert asyncio.run(redeem_stamp(301))[0] == "51"
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     capsys.readouterr()
     assert lps_main(["club", pan, "--config", str(config)]) == 0
     shown = capsys.readouterr().out
@@ -110,7 +111,7 @@ def test_profile_enrolled_while_lps_serve_runs_takes_effect_at_once(tmp_path: Pa
         assert asyncio.run(first_earn())["EP"] == "60"  # 10 points + the birthday bonus 50
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
 
 
 def test_in_process_server_tier_campaign_and_return_both_profiles(tmp_path: Path) -> None:
