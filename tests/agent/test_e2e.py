@@ -282,9 +282,12 @@ def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, ag
     agent.start()
     agent.wait_signed_on()
     agent.wait_drained()
-    log = agent.log.read_text()
-    assert "was in flight at the last stop" in log
-    assert re.search(r"0400 STAN \d{6} answered 00", log), log  # undid an approved burn
+    assert "was in flight at the last stop" in agent.log.read_text()
+    # undid an approved burn; logged just after the reversal leaves the outbox, so the line
+    # itself is the event to wait for
+    answered = re.compile(r"0400 STAN \d{6} answered 00")
+    wait_until(lambda: answered.search(agent.log.read_text()) is not None, EVENT,
+               "the reversal answered 00 in the agent's log")
     assert resp(agent.ask("BAL"))["balance"] == 40  # the burn was reversed
 
 
