@@ -1,7 +1,8 @@
 """Real services for the agent's tests: pcscd with the vpcd driver, and mosquitto.
 
-A service already running is reused; one we start is stopped at the end. Under CI=true a
-service that cannot be had is a test failure, never a skip.
+A service already running is reused; one we start is stopped at the end (pcscd, which every
+session on the machine shares, by the last session that uses it). Under CI=true a service that
+cannot be had is a test failure, never a skip.
 """
 
 from __future__ import annotations
