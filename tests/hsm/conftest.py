@@ -54,7 +54,7 @@ class ServerThread:
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the server's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=EVENT)
 
     def stop(self) -> None:
         asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout=EVENT)
