@@ -34,7 +34,7 @@ from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
-from tests.waits import EVENT
+from tests.waits import EVENT, START
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -133,7 +133,7 @@ class Console:
 
     def __enter__(self) -> Console:
         self.thread.start()
-        deadline = time.monotonic() + 60  # a readiness wait, not a measured duration
+        deadline = time.monotonic() + START  # a readiness wait, not a measured duration
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the console did not start")
@@ -142,7 +142,7 @@ class Console:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(60)
+        self.thread.join(EVENT)
         self.sock.close()
         self.app.close()
 
@@ -229,7 +229,7 @@ def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     sock = admin_socket_path(env.config.switch.database)
-    deadline = time.monotonic() + 60  # readiness wait, not a measured duration
+    deadline = time.monotonic() + START  # readiness wait, not a measured duration
     try:
         while not sock.exists():
             if proc.poll() is not None or time.monotonic() > deadline:
@@ -241,7 +241,7 @@ def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         proc.terminate()
         try:
-            proc.wait(30)
+            proc.wait(EVENT)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
