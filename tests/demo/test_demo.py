@@ -115,7 +115,6 @@ def test_an_existing_database_is_refused_untouched(tmp_path: Path) -> None:
     assert db.read_bytes() == b"not a journal"
 
 
-@pytest.mark.timeout(120)
 def test_a_passing_demo_removes_its_temporary_directory_and_says_so(tmp_path: Path) -> None:
     proc = run_demo("--seconds", "1", "--cards", "10", tmpdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -136,7 +135,7 @@ def test_a_failing_demo_keeps_its_directory_and_says_where(tmp_path: Path) -> No
     broken = tmp_path / "broken.toml"
     broken.write_text((ROOT / "examples" / "lps.toml").read_text().replace(
         'timezone = "Asia/Tehran"', 'timezone = "Nowhere/Atlantis"'))
-    proc = run_demo("--config", str(broken), "--seconds", "1", tmpdir=tmp_path, timeout=60)
+    proc = run_demo("--config", str(broken), "--seconds", "1", tmpdir=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("lps-demo-")]
     assert len(kept) == 1 and (kept[0] / "lps-demo.toml").exists()
