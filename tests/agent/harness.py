@@ -152,7 +152,8 @@ class AgentProc:
                  mqtt: str = "", terminal_id: str = "T0000001",
                  store_id: str = "STORE0000000001", extra: str = "", profile: str = "ascii",
                  request_timeout: float = EVENT, card_wait: float = EVENT,
-                 card_read_timeout: float = EVENT, failback_after: float | None = None) -> None:
+                 card_read_timeout: float = EVENT, failback_after: float | None = None,
+                 connect_timeout: float = EVENT) -> None:
         """`switch`: one address (`[agent].switch`) or a list (`[switch].hosts`)."""
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -167,8 +168,10 @@ class AgentProc:
                 f"card_read_timeout_seconds = {card_read_timeout}\n"
                 "reconnect_max_seconds = 0.5\n"
                 f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n' + extra)
+        # a connection includes the TLS handshake, which a loaded machine can slow
+        text += f"[switch]\nconnect_timeout_seconds = {connect_timeout}\n"
         if not isinstance(switch, str):
-            text += "[switch]\nhosts = [" + ", ".join(f'"{h}"' for h in switch) + "]\n"
+            text += "hosts = [" + ", ".join(f'"{h}"' for h in switch) + "]\n"
             if failback_after is not None:
                 text += f"failback_after_seconds = {failback_after}\n"
         self.config.write_text(text)
