@@ -1,10 +1,11 @@
 """Wire layouts of single data elements, as `construct` constructs with an offset-based fast path.
 
 Each layout is a `construct.Construct`: it parses from and builds to streams like any other
-construct, so it composes with `Struct`, `Prefixed` and friends. The message codec calls the same
-objects through `decode(buf, pos)` and `encode(value)`, which work on `bytes` and offsets rather
-than streams and contexts: the same rules, without construct's per-call bookkeeping on the hot
-path (see benches/bench_codec.py for what that saves).
+construct, so it composes with `Struct`, `Prefixed` and friends. The message codec's checked path
+calls the same objects through `decode(buf, pos)` and `encode(value)`, which work on `bytes` and
+offsets rather than streams and contexts: the same rules, without construct's per-call
+bookkeeping. Its fast path (iso8583/fastpath.py) reads and writes the common layouts from tables
+built from these objects, and hands everything else back to them.
 
 Every fault raises `DecodeError`/`EncodeError` with the field number; nothing else escapes. An
 error quotes a field's content only when the field holds no card data or key material

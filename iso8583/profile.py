@@ -17,6 +17,7 @@ from typing import Any
 import construct
 
 from .errors import DecodeError, EncodeError, SchemaError
+from .fastpath import FastPath
 from .fields import Amount, Binary, DigitBcd, DigitChars, FieldCodec, Text
 from .message import FieldValue, Message
 from .redact import CARD_FIELDS, masked_card_field
@@ -104,8 +105,10 @@ def _build_codec(number: int, spec: Mapping[str, Any], profile: Mapping[str, Any
 class Profile:
     """Encode and decode whole messages of one wire layout.
 
-    The fast path walks the bitmap and calls each field construct's `decode(buf, pos)`; the
-    `struct` attribute is the same layout as one `construct` for stream use and cross-checks.
+    `decode` and `encode` first try the one-pass fast path (iso8583/fastpath.py); when it gives
+    up, the checked path walks the bitmap and calls each field construct's `decode(buf, pos)` /
+    `encode(value)`, and words any error. The `struct` attribute is the same layout as one
+    `construct` for stream use and cross-checks (tests/codec/test_fastpath.py).
     """
 
     def __init__(self, name: str, path: Path, settings: Mapping[str, Any],
@@ -132,6 +135,7 @@ class Profile:
         self.bitmap_hex = bitmap == "hex"
         self.bitmap_codec = Binary(1, "BITMAP", 8, 0, "chars", hex_chars=self.bitmap_hex)
         self._bitmap_size = 16 if self.bitmap_hex else 8
+        self._fast = FastPath(self.tpdu_size, self.mti_codec, self.bitmap_hex, codecs)
         self.struct = MessageConstruct(self)
 
     def __repr__(self) -> str:
@@ -148,6 +152,11 @@ class Profile:
         """Decode one frame payload (TPDU included, length header excluded)."""
         if not isinstance(raw, bytes):
             raw = bytes(raw)
+        message = self._fast.decode(raw)
+        return message if message is not None else self._decode_checked(raw)
+
+    def _decode_checked(self, raw: bytes) -> Message:
+        """Field by field through the constructs: the path that words every error."""
         fields: dict[int, FieldValue] = {}
         mti: str | None = None
         pos = 0
@@ -255,6 +264,11 @@ class Profile:
     # -- encoding -----------------------------------------------------------------------------
     def encode(self, message: Message) -> bytes:
         """Encode a message; bitmaps are computed from the fields present."""
+        raw = self._fast.encode(message)
+        return raw if raw is not None else self._encode_checked(message)
+
+    def _encode_checked(self, message: Message) -> bytes:
+        """Field by field through the constructs: the path that words every error."""
         fields = message.fields
         try:
             numbers = sorted(fields)
@@ -340,6 +354,8 @@ class MessageConstruct(construct.Construct):  # type: ignore[misc]
     def _parse(self, stream: Any, context: Any, path: str) -> Message:
         p = self.profile
         tpdu = construct.stream_read(stream, p.tpdu_size, path) if p.tpdu_size else None
+        if tpdu is not None and tpdu[0] != 0x60:  # docs/protocol.md §1
+            raise DecodeError(f"TPDU starts with {tpdu[0]:02X}, expected 60")
         mti = p.mti_codec._parse(stream, context, path)
         bitmap = p.bitmap_codec._parse(stream, context, path)
         assert isinstance(bitmap, bytes)
@@ -357,7 +373,7 @@ class MessageConstruct(construct.Construct):  # type: ignore[misc]
         return message
 
     def _build(self, obj: Message, stream: Any, context: Any, path: str) -> Message:
-        data = self.profile.encode(obj)
+        data = self.profile._encode_checked(obj)
         construct.stream_write(stream, data, len(data), path)
         return obj
 

@@ -123,7 +123,7 @@ def cmd_cards(args: argparse.Namespace) -> int:
             journal.append([entry])
         finally:
             journal.close()
-    from lps.console.audit import append_cli
+    from lps.console.cli_audit import append_cli
     from switch.core.luhn import mask_pan
 
     target = f"card:{mask_pan(args.pan)}"

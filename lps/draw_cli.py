@@ -32,7 +32,7 @@ from lps.cli_input import (
     whole,
 )
 from lps.commands import add_config_argument, config_from
-from lps.console.audit import append_cli
+from lps.console.cli_audit import append_cli
 from switch.config import Config, ConfigError
 from switch.core.calendar import business_day
 from switch.core.luhn import mask_pan
@@ -81,7 +81,7 @@ def entrants(config: Config, coalition: str, when: dt.date, by: str) -> list[Ent
 
 def _audited_commitments(db: Path, target: str) -> list[dict[str, Any]]:
     """The `draw.commit` rows of the audit log for one draw (the log is append-only)."""
-    from lps.console.audit import read_cli
+    from lps.console.cli_audit import read_cli
 
     return [json.loads(r.after) for r in read_cli(db, "draw.commit", target) if r.after]
 

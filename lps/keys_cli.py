@@ -24,7 +24,7 @@ from hsm_sim.client import Hsm, connect_hsm
 from hsm_sim.errors import HsmError
 from lps import cli_input
 from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
-from lps.console.audit import append_cli
+from lps.console.cli_audit import append_cli
 from switch.config import Config
 from switch.core.admin import AdminError
 from switch.core.luhn import mask_pan

@@ -27,7 +27,7 @@ from lps.cli_input import (
     whole,
 )
 from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
-from lps.console.audit import append_cli
+from lps.console.cli_audit import append_cli
 from switch.config import Config, ConfigError
 from switch.core.calendar import business_day
 from switch.core.luhn import mask_pan

@@ -100,7 +100,7 @@ def _settle(args: argparse.Namespace) -> int:
                     args, now)
     prev = outcome.previous
     status = STATUS[outcome.status]
-    from lps.console.audit import append_cli
+    from lps.console.cli_audit import append_cli
 
     rc = append_cli(database, "settle.reopen" if outcome.status == "reopened" else "settle.run",
                     f"settlement:{day}", None if prev is None else {
@@ -210,7 +210,7 @@ def _invoices(args: argparse.Namespace) -> int:
     prev = outcome.previous
     rc = 0
     if database.exists():  # the audit log lives in the switch's database
-        from lps.console.audit import append_cli
+        from lps.console.cli_audit import append_cli
 
         rc = append_cli(database, "invoices.reopen" if outcome.status == "reopened"
                         else "invoices.run", f"invoices:{month}", None if prev is None else {

@@ -9,16 +9,14 @@ that row, which `verify` names.
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import hashlib
 import json
-import os
 import sqlite3
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
+
+from lps.console.messages import N_, Refusal
 
 GENESIS = "0" * 64
 EXIT_AUDIT = 5  # the change was made but could not be audited: distinct from a refusal
@@ -138,73 +136,26 @@ def find(conn: sqlite3.Connection, action: str, target: str) -> list[AuditRow]:
         (action, target))]
 
 
-def verify_rows(items: Sequence[Sequence[Any]]) -> tuple[int, str | None]:
+def verify_rows(items: Sequence[Sequence[Any]]) -> tuple[int, Refusal | None]:
     """The chain's verdict over rows in id order: (rows checked, None or the first break)."""
     prev, expected_id, n = GENESIS, 1, 0
     for r in items:
         row = AuditRow(*r)
         n += 1
         if row.id != expected_id:
-            return n, f"row {expected_id} is missing (next is {row.id})"
+            return n, Refusal(N_("row {row} is missing (next is {next})"), row=expected_id,
+                              next=row.id)
         if row.prev_hash != prev:
-            return n, f"row {row.id} does not follow row {row.id - 1} (previous hash differs)"
+            return n, Refusal(N_("row {row} does not follow row {previous} (previous hash "
+                                 "differs)"), row=row.id, previous=row.id - 1)
         if row_hash(prev, row.id, row.at, row.actor, row.action, row.target, row.before,
                     row.after) != row.hash:
-            return n, f"row {row.id} was altered (its hash does not match its content)"
+            return n, Refusal(N_("row {row} was altered (its hash does not match its "
+                                 "content)"), row=row.id)
         prev, expected_id = row.hash, row.id + 1
     return n, None
 
 
-def verify(conn: sqlite3.Connection) -> tuple[int, str | None]:
+def verify(conn: sqlite3.Connection) -> tuple[int, Refusal | None]:
     """Recompute the chain: (rows checked, None) when intact, else the first broken row named."""
     return verify_rows(conn.execute(f"SELECT {COLUMNS} FROM audit_log ORDER BY id").fetchall())
-
-
-def cli_actor() -> str:
-    """`cli:LOGIN` of the OS user; under sudo also who ran sudo (`cli:root (sudo by ann)`)."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    sudo = os.environ.get("SUDO_USER")
-    return f"cli:{user} (sudo by {sudo})" if sudo and sudo != user else f"cli:{user}"
-
-
-def append_cli(switch_database: str | Path, action: str, target: str, before: Any = None,
-               after: Any = None) -> int:
-    """Audit an `lps` command's change, which has already happened: 0, else EXIT_AUDIT.
-
-    The row goes to the console's database of that switch (`<database>.console.db`, made when
-    missing); the switch's database is not opened for writing. A failure is said on stderr (the
-    change stands; the row is missing) rather than raised, so the command can still print what
-    it did before exiting non-zero.
-    """
-    from lps.console.db import ConsoleDbError, console_path, open_console
-
-    at = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    try:
-        conn = open_console(switch_database)
-        try:
-            append(conn, at, cli_actor(), action, target, before, after)
-        finally:
-            conn.close()
-    except (sqlite3.Error, OSError, ConsoleDbError) as exc:
-        print(f"lps: {action} {target} WAS DONE, but its audit row could not be written to "
-              f"{console_path(switch_database)}: {exc}. Record it by hand; do not run the "
-              "command again.", file=sys.stderr)
-        return EXIT_AUDIT
-    return 0
-
-
-def read_cli(switch_database: str | Path, action: str, target: str) -> list[AuditRow]:
-    """The rows of one action on one target for an `lps` command (none when no console
-    database exists yet: nothing was ever audited)."""
-    from lps.console.db import console_path, open_console
-
-    if not console_path(switch_database).exists():
-        return []
-    conn = open_console(switch_database)
-    try:
-        return find(conn, action, target)
-    finally:
-        conn.close()

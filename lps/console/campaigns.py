@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import math
 import os
+import re
 import sqlite3
 import tempfile
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,18 +23,11 @@ from typing import Any
 import tomlkit
 from tomlkit.items import AoT, Array, InlineTable, Table
 
-from lps.console import audit
-from lps.console.i18n import N_, Label, Refusal, text_refusal
+from lps.console import audit, switch_words
+from lps.console.messages import N_, SYSTEM, Code, Label, Refusal, Verbatim
 from switch.config import Campaign, Config, ConfigError, parse_config
-from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
-from switch.i18n import DateError, parse_date
 
 ACTIONS = ("add", "change", "remove")
-#: The form's field names as messages name them, and what each whole number is.
-FIELDS = (N_("from"), N_("to"), N_("bonus"), N_("hour_from"), N_("hour_to"),
-          N_("expire_after_days"), N_("points added to each earn"), N_("an hour 0-24"),
-          N_("days"))
-MAX_NAME = 60
 
 
 class EditError(Refusal):
@@ -68,6 +60,49 @@ class Edit:
         return f"config:{kind}.{oid}.campaigns[{self.index}]"
 
 
+# -- owners and keys in words ----------------------------------------------------------------
+
+
+OWNER_KINDS = {"coalition": N_("coalition"), "store": N_("store")}
+
+
+def owner_words(owner: str, config: Config | None = None) -> Refusal:
+    """An owner (`store:ID`, `coalition:ID`) as a reader reads it: its kind in their
+    language, its ID as the code it is, and with `config` its name."""
+    kind, _, oid = owner.partition(":")
+    if kind not in OWNER_KINDS:
+        return Refusal(N_("{id}"), id=Code(owner))
+    held = None if config is None else (
+        config.coalitions if kind == "coalition" else config.stores).get(oid)
+    if held is None:
+        return Refusal(N_("{kind} {id}"), kind=Label(kind), id=Code(oid))
+    return Refusal(N_("{kind} {id} ({name})"), kind=Label(kind), id=Code(oid), name=held.name)
+
+
+#: A key the loader names inside a campaign: `store.ID.campaigns[0].weekdays[1]`.
+CAMPAIGN_KEY = re.compile(r"(coalition|store)\.(.+)\.campaigns\[(\d+)\](?:\.(\w+))?(?:\[\d+\])?")
+#: The keys of a campaign as the loader names them (docs/programs.md), as words.
+LOADER_FIELDS = (N_("name"), N_("from"), N_("to"), N_("multiplier"), N_("bonus"),
+                 N_("weekdays"), N_("hours"), N_("expire_after_days"))
+
+
+def key_words(key: str) -> Refusal | Code:
+    """A configuration key as a reader reads it: a campaign's field in words (the owner, the
+    campaign's number, the field's name); any other key as the code it is."""
+    m = CAMPAIGN_KEY.fullmatch(key)
+    if m is None or len(m.group(3)) > 6:
+        return Code(key)
+    kind, oid, index, name = m.groups()
+    campaign = Refusal(N_("campaign #{index} of {owner}"), index=int(index),
+                       owner=owner_words(f"{kind}:{oid}"))
+    if name is None:
+        return campaign
+    return Refusal(N_("field {field} of {campaign}"), field=Label(name), campaign=campaign)
+
+
+# -- the file ---------------------------------------------------------------------------------
+
+
 def digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -76,12 +111,16 @@ def _validate(text: str, file: str) -> Config:
     try:
         return parse_config(tomllib.loads(text), file)
     except tomllib.TOMLDecodeError as exc:
-        raise EditError(N_("not valid TOML: {detail}"), detail=str(exc)) from None
+        raise EditError(N_("not valid TOML: {detail}"), detail=Verbatim(str(exc))) from None
     except ConfigError as exc:
-        # The switch's loader words its reasons in English; they name the key and are shown
-        # as they are, after a translated lead (docs/console.md, "Editing campaigns").
-        raise EditError(N_("the switch's loader refuses it: {detail}"),
-                        detail=f"{exc.key}: {exc.reason}" if exc.key else exc.reason) from None
+        # The loader's reasons in the reader's language (switch_words; docs/console.md,
+        # "Editing campaigns"), a campaign's key in words.
+        reason = switch_words.loader(exc.reason)
+        if not exc.key:
+            raise EditError(N_("the switch's loader refuses it: {reason}"),
+                            reason=reason) from None
+        raise EditError(N_("the switch's loader refuses {key}: {reason}"),
+                        key=key_words(exc.key), reason=reason) from None
 
 
 def read(config_path: str | Path) -> Current:
@@ -90,22 +129,14 @@ def read(config_path: str | Path) -> Current:
     try:
         text = path.read_bytes().decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise EditError(N_("cannot read the configuration file {path}: {detail}"), path=path,
-                        detail=str(exc)) from None
+        raise EditError(N_("cannot read the configuration file {path}: {detail}"),
+                        path=Code(str(path)), detail=Verbatim(str(exc), SYSTEM)) from None
     try:
         config = _validate(text, str(config_path))
     except EditError as exc:
         raise EditError(N_("the configuration file {path} is not valid as it is now ({detail}); "
-                           "fix it by hand first"), path=path, detail=str(exc)) from None
+                           "fix it by hand first"), path=Code(str(path)), detail=exc) from None
     return Current(path, text, digest(text), config)
-
-
-def owners(config: Config) -> list[tuple[str, str]]:
-    """(form value, label) of everything that can hold campaigns: coalitions, then stores."""
-    out = [(f"coalition:{c.id}", f"coalition {c.id} ({c.name})")
-           for c in config.coalitions.values()]
-    out += [(f"store:{s.id}", f"store {s.id} ({s.name})") for s in config.stores.values()]
-    return out
 
 
 def campaigns_of(config: Config, owner: str) -> tuple[Campaign, ...]:
@@ -114,8 +145,22 @@ def campaigns_of(config: Config, owner: str) -> tuple[Campaign, ...]:
         return config.coalitions[oid].campaigns
     if kind == "store" and oid in config.stores:
         return config.stores[oid].campaigns
-    raise EditError(N_("owner: no store or coalition '{owner}' in the configuration"),
-                    owner=owner[:40])
+    raise unknown_owner(owner)
+
+
+def unknown_owner(owner: str) -> EditError:
+    return EditError(N_("owner: no store or coalition '{owner}' in the configuration"),
+                     owner=Code(owner[:40]))
+
+
+def campaign_at(config: Config, owner: str, index: int) -> Campaign:
+    """The owner's campaign #index (0 first), as the form named it."""
+    held = campaigns_of(config, owner)
+    if index >= len(held):
+        raise EditError(N_("index: {owner} has no campaign #{index} (it has {count}); "
+                           "reload the page"), owner=owner_words(owner), index=index,
+                        count=len(held))
+    return held[index]
 
 
 def values(c: Campaign) -> dict[str, Any]:
@@ -124,101 +169,6 @@ def values(c: Campaign) -> dict[str, Any]:
             "multiplier": c.multiplier, "bonus": c.bonus, "weekdays": list(c.weekdays),
             "hours": list(c.hours) if c.hours else [],
             "expire_after_days": c.expire_after_days}
-
-
-def form_values(c: Campaign) -> dict[str, str]:
-    """A campaign as the edit form's field values."""
-    return {"name": c.name, "from": c.start.isoformat(), "to": c.end.isoformat(),
-            "multiplier": f"{c.multiplier:g}", "bonus": str(c.bonus) if c.bonus else "",
-            "weekdays": ",".join(map(str, c.weekdays)),
-            "hour_from": str(c.hours[0]) if c.hours else "",
-            "hour_to": str(c.hours[1]) if c.hours else "",
-            "expire_after_days": str(c.expire_after_days or "")}
-
-
-def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
-    """A typed whole number (Persian digits read as ASCII); None when left empty."""
-    text = form.get(name, "").strip().replace("_", "")
-    if not text:
-        return None
-    try:
-        return parse_int(text, name, minimum=-10**15, maximum=10**15)
-    except TextError:
-        raise EditError(N_("{field}: must be a whole number ({what}), got {typed}"),
-                        field=Label(name), what=Label(what), typed=text[:20]) from None
-
-
-def _day(form: Mapping[str, str], name: str) -> str:
-    """A typed date (Jalali or Gregorian, docs/console.md "Dates") as the file's ISO date."""
-    text = form.get(name, "")
-    try:
-        return parse_date(text).isoformat()
-    except DateError as exc:
-        if exc.reason == "day":
-            raise EditError(N_("{field}: {typed}: that month has only {days} days"),
-                            field=Label(name), typed=exc.text, days=exc.days) from None
-        raise EditError(N_("{field}: must be a date YYYY/MM/DD (Jalali) or YYYY-MM-DD, got "
-                           "{typed}"), field=Label(name), typed=text[:20]) from None
-
-
-def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
-    """The form's fields as a campaign's TOML table; empty optional fields are left out.
-
-    Only types are checked here; ranges and rules are the switch's loader's (the same messages
-    as for a hand edit).
-    """
-    try:  # Persian with ZWNJ welcome; stored normalised (docs/console.md)
-        name = normalize_text(form.get("name", ""), "name", allow_empty=True)
-    except TextError as exc:
-        raise text_refusal(exc, "name", N_("name")) from None
-    if not name:
-        raise EditError(N_("name: must not be empty"))
-    if len(name) > MAX_NAME:
-        raise EditError(N_("name: must be 1-{max} printable characters"), max=MAX_NAME)
-    out: dict[str, Any] = {"name": name, "from": _day(form, "from"), "to": _day(form, "to")}
-    text = to_ascii_digits(form.get("multiplier", "")).strip().replace("\u066b", ".")
-    if text:
-        try:
-            if not is_digits(text.replace(".", "", 1).lstrip("+-")):
-                raise ValueError
-            multiplier = float(text)
-        except ValueError:
-            multiplier = math.nan
-        if not math.isfinite(multiplier):
-            raise EditError(N_("multiplier: must be a number such as 1.5, got {typed}"),
-                            typed=text[:20])
-        out["multiplier"] = multiplier
-    bonus = _whole(form, "bonus", "points added to each earn")
-    if bonus is not None:
-        out["bonus"] = bonus
-    text = to_ascii_digits(form.get("weekdays", "")).strip().replace("\u060c", ",")
-    if text:
-        try:
-            typed = text.replace(" ", "").split(",")
-            if not all(is_digits(w, 1) for w in typed):
-                raise ValueError
-            out["weekdays"] = [int(w) for w in typed]
-        except ValueError:
-            raise EditError(N_("weekdays: must be numbers 0 (Monday) to 6 (Sunday) separated by "
-                               "commas, got {typed}"), typed=text[:40]) from None
-    start = _whole(form, "hour_from", "an hour 0-24")
-    end = _whole(form, "hour_to", "an hour 0-24")
-    if (start is None) != (end is None):
-        raise EditError(N_("hours: give both the first hour and the hour it ends, or neither "
-                           "(all day)"))
-    if start is not None:
-        out["hours"] = [start, end]
-    days = _whole(form, "expire_after_days", "days")
-    if days is not None:
-        out["expire_after_days"] = days
-    return out
-
-
-def parse_index(text: str) -> int:
-    bare = to_ascii_digits(text).strip()
-    if not is_digits(bare) or len(bare) > 6:
-        raise EditError(N_("index: must be a campaign's number, got {typed}"), typed=text[:20])
-    return int(bare)
 
 
 def _holder(doc: tomlkit.TOMLDocument, owner: str) -> Any:
@@ -249,21 +199,19 @@ def plan(current: Current, owner: str, action: str, index: int | None,
     old = campaigns_of(current.config, owner)
     if action != "add":
         assert index is not None
-        if index >= len(old):
-            raise EditError(N_("index: {owner} has no campaign #{index} (it has {count}); "
-                               "reload the page"), owner=owner, index=index, count=len(old))
+        campaign_at(current.config, owner, index)
     doc = tomlkit.parse(current.text)
     holder = _holder(doc, owner)
     container = holder.get("campaigns")
     if container is None:
         if action != "add":
-            raise EditError(N_("index: {owner} has no campaigns"), owner=owner)
+            raise EditError(N_("index: {owner} has no campaigns"), owner=owner_words(owner))
         container = tomlkit.array()
         container.multiline(True)
         holder["campaigns"] = container
     if not isinstance(container, AoT | Array):
         raise EditError(N_("owner: the campaigns of {owner} are not an array in the file"),
-                        owner=owner)
+                        owner=owner_words(owner))
     if action == "add":
         assert table is not None
         container.append(_item(container, table))
@@ -326,7 +274,8 @@ def commit(conn: sqlite3.Connection, current: Current, edit: Edit, actor: str, a
             write_atomic(current.path, edit.text)
         except OSError as exc:
             raise EditError(N_("cannot write {path}: {detail}; nothing changed"),
-                            path=current.path, detail=exc.strerror or str(exc)) from None
+                            path=Code(str(current.path)),
+                            detail=Verbatim(exc.strerror or str(exc), SYSTEM)) from None
         replaced = True
         conn.execute("COMMIT")
     except BaseException:

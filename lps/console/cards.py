@@ -10,11 +10,13 @@ one process or in two workers, never apply it twice. Every step is audited.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sqlite3
 from dataclasses import dataclass
 
-from lps.console import audit, gateway, queries
-from lps.console.i18n import N_, Label, Refusal, text_refusal
+from lps.console import audit, gateway, queries, switch_words
+from lps.console.i18n import text_refusal
+from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim, from_json
 from lps.console.queries import CardView, Scope
 from switch.config import Config
 from switch.core.admin import MAX_ADJUST
@@ -46,7 +48,20 @@ class Adjustment:
     status: str
     checker: str | None
     decided_at: str | None
+    #: Why the last approval failed, a stored message (messages.to_json), or None.
     error: str | None
+
+    @property
+    def last_error(self) -> Refusal | None:
+        """The last error as a message in the reader's language (a row stored as plain text
+        by an older console is shown as recorded)."""
+        if not self.error:
+            return None
+        try:
+            data = json.loads(self.error)
+        except ValueError:
+            data = self.error
+        return from_json(data)
 
 
 def _iso(t: dt.datetime) -> str:
@@ -169,6 +184,15 @@ def _apply(cdb: sqlite3.Connection, config: Config, who: str, pan: str, points: 
                                          "reason": reason})
 
 
+def _why(exc: BaseException) -> Refusal:
+    """Why an approval failed, kept so that each reader reads it in their language."""
+    if isinstance(exc, Refusal):
+        return exc
+    if isinstance(exc, queries.QueryError):
+        return switch_words.database(str(exc))
+    return Refusal(N_("{message}"), message=Verbatim(str(exc)[:500], SYSTEM))
+
+
 def get_adjustment(cdb: sqlite3.Connection, aid: int) -> Adjustment:
     row = cdb.execute(f"SELECT {_COLUMNS} FROM adjustments WHERE id = ?", (aid,)).fetchone()
     if row is None:
@@ -221,7 +245,7 @@ def decide(cdb: sqlite3.Connection, config: Config, who: str, aid: int, approve:
                    _available(config, adj.pan, now), now)
     except BaseException as exc:
         cdb.execute("UPDATE adjustments SET status = 'pending', error = ? WHERE id = ?",
-                    (str(exc)[:500], aid))
+                    (json.dumps(_why(exc).to_json(), ensure_ascii=False), aid))
         raise
     cdb.execute("BEGIN IMMEDIATE")
     try:

@@ -20,7 +20,7 @@ from switch.core.text import is_digits, to_ascii_digits
 
 
 def _actor() -> str:
-    from lps.console.audit import cli_actor
+    from lps.console.cli_audit import cli_actor
 
     return cli_actor()
 
@@ -113,7 +113,7 @@ def cmd_console(args: argparse.Namespace) -> int:
         "max_failures": args.max_failures, "session_minutes": args.session_minutes,
         "max_hashing": args.max_hashing, "hashing_queue": args.hashing_queue,
         "settlement_out": args.settlement_out, "mqtt": args.mqtt,
-        "secure_cookies": args.secure_cookies, "money": args.money})
+        "secure_cookies": args.secure_cookies})
     proxy = args.forwarded_allow_ips
     server_config = uvicorn.Config(
         "lps.console.cli:app_from_environment", factory=True, workers=args.workers,
@@ -143,8 +143,9 @@ def app_from_environment() -> object:
     import os
     from pathlib import Path
 
-    from lps.console.auth import Limits
-    from lps.console.web import Console, Settings, asgi
+    from lps.console.asgi import asgi
+    from lps.console.throttle import Limits
+    from lps.console.web import Console, Settings
     from switch.config import load_config
 
     s = json.loads(os.environ[ENV])
@@ -154,7 +155,7 @@ def app_from_environment() -> object:
                       session_ttl=dt.timedelta(minutes=s["session_minutes"]),
                       max_hashing=s["max_hashing"], hashing_queue=s["hashing_queue"]),
         settlement_out=Path(s["settlement_out"]) if s["settlement_out"] else None,
-        mqtt=s["mqtt"], secure_cookies=s["secure_cookies"], money=s["money"])
+        mqtt=s["mqtt"], secure_cookies=s["secure_cookies"])
     return asgi(Console(load_config(s["config"]), s["config"], settings))
 
 
@@ -207,6 +208,4 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--shutdown-seconds", type=whole("--shutdown-seconds", 1), default=30,
                    help="on SIGTERM, how long requests in progress may finish "
                         "(default: %(default)s)")
-    p.add_argument("--money", choices=("rial", "toman"), default="rial",
-                   help="show amounts in rials or in tomans (default: %(default)s)")
     p.set_defaults(func=cmd_console)

@@ -8,7 +8,8 @@ changes go through the switch"); `lps cards` remains the tool for a stopped swit
 from __future__ import annotations
 
 from lps.commands import admin_request
-from lps.console.i18n import N_, Refusal
+from lps.console import switch_words
+from lps.console.messages import N_, SYSTEM, Refusal, Verbatim
 from switch.config import Config
 from switch.server import admin_socket_path
 
@@ -26,10 +27,10 @@ def _send(config: Config, request: dict[str, object]) -> None:
         reply = admin_request(config, request)
     except (OSError, ValueError) as exc:
         raise GatewayError(N_("the switch's admin socket did not answer ({detail}); nothing "
-                              "was changed"), detail=str(exc)[:200]) from None
+                              "was changed"), detail=Verbatim(str(exc)[:200], SYSTEM)) from None
     if not reply.get("ok"):
         raise GatewayError(N_("the switch refused: {detail}"),
-                           detail=str(reply.get("error"))[:300])
+                           detail=switch_words.admin(str(reply.get("error"))[:300]))
 
 
 def card_status(config: Config, action: str, pan: str) -> None:

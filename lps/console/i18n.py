@@ -6,8 +6,8 @@ The Persian catalogue's source is `locale/fa/LC_MESSAGES/console.po`; it is comp
 file to build at install time or to forget to rebuild: the `.po` in the package is what runs.
 English is the source language (the msgids), so it needs no catalogue.
 
-Code that refuses something raises a `Refusal` with a template marked `N_(...)` and its values;
-the page renders it in the reader's language. `str()` of one is the English text (the CLI's).
+Code that refuses something raises a `Refusal` (lps/console/messages.py) with a template marked
+`N_(...)` and its values; the page renders it in the reader's language.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import functools
 import gettext
 import io
 import re
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
+from lps.console.messages import N_, Label, Refusal, Verbatim
 from switch.core.text import TextError
 from switch.i18n import (
     format_money,
@@ -34,41 +36,15 @@ from switch.i18n import (
 )
 from switch.i18n.numbers import MoneyUnit
 
+#: `N_` is also here for the modules that mark their messages through this one.
+__all__ = ["DEFAULT", "LANGUAGES", "N_", "Translator", "catalogue", "text_refusal"]
+
 LANGUAGES = ("fa", "en")
 DEFAULT = "fa"
 DOMAIN = "console"
 #: FIRST STRONG ISOLATE ... POP DIRECTIONAL ISOLATE: a value inside a sentence keeps its own
 #: direction (a Latin store code inside Persian text stays in order; docs/console.md, "Bidi").
 FSI, PDI = "\u2068", "\u2069"
-
-
-def N_(text: str) -> str:
-    """Marks a message for the catalogue; it is translated when shown."""
-    return text
-
-
-class Label(str):
-    """A word of the interface used as a message's value (`the reason`): translated when shown."""
-
-    __slots__ = ()
-
-
-class Refusal(ValueError):
-    """A refused input or action: a message template (marked with `N_`) and its values."""
-
-    def __init__(self, template: str, /, **params: Any) -> None:
-        self.template = template
-        self.params = params
-        super().__init__(template.format(**{k: _english(v) for k, v in params.items()}))
-
-    def render(self, t: Translator) -> str:
-        return t.format(self.template, **self.params)
-
-
-def _english(value: Any) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
 
 
 @functools.cache
@@ -89,11 +65,14 @@ def catalogue(language: str) -> gettext.NullTranslations:
 class Translator:
     """One reader's language: messages, numbers, money, dates and times as they read them."""
 
-    def __init__(self, language: str, zone: ZoneInfo, money: MoneyUnit = "rial") -> None:
+    def __init__(self, language: str, zone: ZoneInfo,
+                 units: Mapping[str, MoneyUnit] | None = None) -> None:
         self.language = language if language in LANGUAGES else DEFAULT
         self.persian = self.language == "fa"
         self.zone = zone
-        self.money_unit: MoneyUnit = money
+        #: Each coalition's display currency (`[coalition.X] display_currency`); rials when
+        #: a coalition is not named.
+        self.units: Mapping[str, MoneyUnit] = units or {}
         self._cat = catalogue(self.language)
 
     @property
@@ -111,6 +90,11 @@ class Translator:
         return self.gettext(template).format(**{k: self.value(v) for k, v in params.items()})
 
     def value(self, value: Any) -> str:
+        """A message's value as plain text in this language (isolated inside Persian)."""
+        if isinstance(value, Refusal):
+            return value.render(self)
+        if isinstance(value, Verbatim):
+            return f"{self.gettext(value.label)} {self._isolated(value.text)}"
         if isinstance(value, Label):
             return self.gettext(value)
         if isinstance(value, bool):
@@ -119,7 +103,9 @@ class Translator:
             return self.number(value)
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return self.date(value)
-        text = str(value)
+        return self._isolated(str(value))
+
+    def _isolated(self, text: str) -> str:
         return f"{FSI}{text}{PDI}" if self.persian and text else text
 
     def number(self, value: int) -> str:
@@ -129,11 +115,13 @@ class Translator:
         """A code or count as it is, its digits Persian in Persian (never a card or ID)."""
         return persian_digits(str(text)) if self.persian else str(text)
 
-    def money(self, rials: int) -> str:
-        text = format_money(rials, self.money_unit, persian=self.persian)
+    def money(self, rials: int, coalition: str | None = None) -> str:
+        """An amount of rials in the display currency of `coalition` (rials or tomans)."""
+        unit = self.units.get(coalition or "", "rial")
+        text = format_money(rials, unit, persian=self.persian)
         if self.persian:
             return text
-        return text.rsplit(" ", 1)[0] + (" tomans" if self.money_unit == "toman" else " rials")
+        return text.rsplit(" ", 1)[0] + (" tomans" if unit == "toman" else " rials")
 
     def date(self, day: dt.date | str | None) -> str:
         """The Jalali date (`۱۴۰۵/۰۹/۰۲`)."""

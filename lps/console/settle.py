@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lps.console.i18n import N_, Refusal
+from lps.console.messages import N_, Refusal
 from lps.console.queries import Scope
 from settlement.seal import default_register
 

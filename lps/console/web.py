@@ -1,52 +1,35 @@
-"""The console as an ASGI application (Starlette), one route per `roles.ENDPOINTS` row.
+"""The console's request pipeline: its state (`Console`), one request as a handler sees it
+(`Ctx`), the handlers' registry (`route`, one per `roles.ENDPOINTS` row) and pages (`render`).
 
-Each request: body limit -> route -> session (unless public) -> role and store scope (403) ->
-CSRF on every POST (403) -> handler (run in a worker thread: SQLite and argon2 block) -> the
-security headers on every answer. A handler's bad input gets 400 and its message in the
-reader's language; nothing is written before the input is valid (docs/console.md).
+Each request: session (unless public) -> role and store scope (403) -> CSRF on every POST
+(403) -> handler. A handler's bad input gets 400 and its message in the reader's language;
+nothing is written before the input is valid (docs/console.md). The ASGI side (routes, body
+limit, security headers) is `asgi.py`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from lps.console import auth, db
+from lps.console import db, sessions, throttle
 from lps.console.fleet import Fleet
-from lps.console.i18n import Refusal, Translator
+from lps.console.i18n import Translator
+from lps.console.messages import SYSTEM, Code, Refusal, Verbatim, value_html
 from lps.console.queries import Scope
 from lps.console.roles import ENDPOINTS, PUBLIC, WHOLE_COALITION, allowed
 from switch.config import Config
 from switch.i18n.numbers import MoneyUnit
 
-MAX_BODY = 64 * 1024
-MAX_FIELDS = 60
 SESSION_COOKIE = "lps_session"
 LOGIN_COOKIE = "lps_login"
-HEADERS = {
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
-                               "font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
-                               "base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-}
-
-Scope_ = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +37,12 @@ class Settings:
     """What `lps console` takes besides the switch's configuration."""
 
     approval_threshold: int = 1000
-    limits: auth.Limits = field(default_factory=auth.Limits)
+    limits: throttle.Limits = field(default_factory=throttle.Limits)
     settlement_out: Path | None = None
     #: mqtt://HOST:PORT of the agents' broker, for terminals online (None: not shown).
     mqtt: str | None = None
     #: Mark cookies `Secure` (behind a TLS reverse proxy; a plain-HTTP browser drops them).
     secure_cookies: bool = False
-    #: How amounts are shown: rials, or tomans where the coalition chooses (`--money`).
-    money: MoneyUnit = "rial"
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
 
 
@@ -81,7 +62,7 @@ class Ctx:
 
     req: Req
     cdb: sqlite3.Connection
-    session: auth.Session | None
+    session: sessions.Session | None
     now: dt.datetime
     t: Translator
     scope: Scope
@@ -141,12 +122,18 @@ class Console:
         self.config_path = config_path
         self.settings = settings
         self.database = Path(config.switch.database)
+        #: Each coalition's display currency, from the switch's configuration.
+        self.units: dict[str, MoneyUnit] = {
+            cid: "toman" if c.display_currency == "toman" else "rial"
+            for cid, c in config.coalitions.items()}
+        #: Store ID -> its coalition, for amounts listed by store (their coalition's currency).
+        self.coalition_of = {sid: st.coalition for sid, st in config.stores.items()}
         self.settlement_out = settings.settlement_out or self.database.with_name(
             self.database.name + ".settlement")
         db.open_console(self.database).close()  # migrations and the move-in, before serving
         self.fleet = Fleet(settings.mqtt).start() if settings.mqtt else None
         #: Password hashings at once (argon2id, 64 MiB each): bounded, the rest refused 503.
-        self.hashing = auth.HashingGate.from_limits(settings.limits)
+        self.hashing = throttle.HashingGate.from_limits(settings.limits)
 
     def close(self) -> None:
         if self.fleet is not None:
@@ -154,7 +141,7 @@ class Console:
             self.fleet = None
 
     def translator(self, language: str) -> Translator:
-        return Translator(language, self.config.switch.zone, self.settings.money)
+        return Translator(language, self.config.switch.zone, self.units)
 
     def handle(self, req: Req) -> Response:
         """The whole pipeline of one request after its body was read (in a worker thread)."""
@@ -167,7 +154,7 @@ class Console:
             t = self.translator(req.cookies.get("lps_lang", "fa"))
             ctx = Ctx(req, cdb, None, now, t, Scope())
             if ENDPOINTS[key] is not PUBLIC:
-                session = auth.session(cdb, req.cookies.get(SESSION_COOKIE), now,
+                session = sessions.session(cdb, req.cookies.get(SESSION_COOKIE), now,
                                        self.settings.limits)
                 if session is None:
                     return redirect("/login")
@@ -177,14 +164,14 @@ class Console:
                     why = ("whole" if key in WHOLE_COALITION and ctx.scope.limited
                            and allowed(session.role, *key) else "role")
                     return views.refused(self, ctx, why)
-                if req.method == "POST" and not auth.same(req.form.get("csrf", ""),
+                if req.method == "POST" and not sessions.same(req.form.get("csrf", ""),
                                                           session.csrf):
                     return views.refused(self, ctx, "csrf")
             try:
                 return HANDLERS[key](self, ctx)
             except BadInput as exc:
                 return views.bad_input(self, ctx, exc.message)
-            except auth.Busy as exc:  # staff add/reset: no hashing slot free
+            except throttle.Busy as exc:  # staff add/reset: no hashing slot free
                 return views.busy(self, ctx, exc)
         finally:
             cdb.close()
@@ -199,137 +186,19 @@ def render(console: Console, ctx: Ctx, template: str, status: int = 200,
     t = ctx.t
 
     def gettext(text: str, **params: Any) -> str:
-        return t.format(text, **params) if params else t.gettext(text)
+        # With values, HTML: a Code or the switch's own words keep their own elements.
+        return Refusal(text, **params).html(t) if params else t.gettext(text)
 
     def ngettext(singular: str, plural: str, n: int, **params: Any) -> str:
         return t.ngettext(singular, plural, n).format(**{k: t.value(v) for k, v in
                                                          {"num": n, **params}.items()})
 
     body = page.render(gettext=gettext, _=gettext, ngettext=ngettext, t=t, ctx=ctx,
-                       session=ctx.session, nav=views.nav(console, ctx), **values)
+                       session=ctx.session, nav=views.nav(console, ctx),
+                       coalition_of=console.coalition_of, code=Code,
+                       theirs=lambda text: value_html(t, Verbatim(str(text), SYSTEM)), **values)
     return Response(body, status, headers, "text/html; charset=utf-8")
 
 
 def redirect(to: str, headers: dict[str, str] | None = None) -> Response:
     return Response(b"", 303, {"Location": to, **(headers or {})})
-
-
-# -- ASGI -------------------------------------------------------------------------------------
-
-
-class BodyLimit:
-    """Refuses a request body over `MAX_BODY` with 413, by its Content-Length or as it streams."""
-
-    def __init__(self, app: Callable[[Scope_, Receive, Send], Awaitable[None]]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and not (length.isdigit() and len(length) <= 9
-                                       and int(length) <= MAX_BODY):
-            await _too_large(send)
-            return
-        seen = 0
-
-        async def limited() -> MutableMapping[str, Any]:
-            nonlocal seen
-            message = await receive()
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY:
-                raise _TooLarge
-            return message
-
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(send)
-
-
-class _TooLarge(Exception):
-    pass
-
-
-async def _too_large(send: Send) -> None:
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            *((k.lower().encode(), v.encode()) for k, v in HEADERS.items())]})
-    await send({"type": "http.response.body", "body": b"request body too large\n"})
-
-
-class SecurityHeaders:
-    """The Content-Security-Policy and friends on every answer, static files and errors too."""
-
-    def __init__(self, app: Callable[[Scope_, Receive, Send], Awaitable[None]]) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
-        async def with_headers(message: MutableMapping[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                have = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()
-                         if k.lower().encode() not in have]
-                if b"cache-control" not in have:
-                    extra.append((b"cache-control", b"no-store"))
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        await self.app(scope, receive, with_headers)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    """The urlencoded form; a field sent several times (checkboxes) joined with commas."""
-    data = await request.form(max_files=0, max_fields=MAX_FIELDS)
-    out: dict[str, str] = {}
-    for key in data:
-        values = [v for v in data.getlist(key) if isinstance(v, str)]
-        out[key] = ",".join(values)
-    return out
-
-
-def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        form: dict[str, str] = {}
-        if method == "POST":
-            try:
-                form = await _form(request)
-            except Exception:  # a malformed body: refused like a bad field, nothing read
-                return Response("malformed form\n", 400, media_type="text/plain")
-        req = Req(method, path, {k: v for k, v in request.query_params.items()}, form,
-                  dict(request.cookies), request.client.host if request.client else "",)
-        if path == "/static/{name}":
-            req.query["name"] = str(request.path_params.get("name", ""))
-        return await run_in_threadpool(console.handle, req)
-    return endpoint
-
-
-def asgi(console: Console) -> Any:
-    """The ASGI application of a console: its routes, the body limit and the headers."""
-    from lps.console import views
-
-    by_path: dict[str, list[str]] = {}
-    for method, path in ENDPOINTS:
-        by_path.setdefault(path, []).append(method)
-    routes = [Route(path, _endpoint_multi(console, path, methods), methods=methods)
-              for path, methods in by_path.items()]
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        console.close()  # graceful shutdown: requests finished, the MQTT view stopped
-
-    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
-        404: lambda request, exc: views.not_found(console, 404),
-        405: lambda request, exc: views.not_found(console, 405)})
-    return BodyLimit(SecurityHeaders(app))
-
-
-def _endpoint_multi(console: Console, path: str,
-                    methods: list[str]) -> Callable[[Request], Awaitable[Response]]:
-    per = {m: _endpoint(console, m, path) for m in methods}
-
-    async def endpoint(request: Request) -> Response:
-        handler = per.get(request.method) or per["GET"]  # HEAD is answered as GET
-        return await handler(request)
-    return endpoint

@@ -39,11 +39,25 @@ def coalition(r: Reader, cid: str) -> Coalition:
         language=programs.language(r, "fa"),
         operator=fees.operator(r),
         fee=fees.fee(r),
+        display_currency=_display_currency(r, currency),
     )
     if result.fee is not None and result.operator is None:
         raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
     r.done()
     return result
+
+
+DISPLAY_CURRENCIES = ("rial", "toman")
+
+
+def _display_currency(r: Reader, currency: str) -> str:
+    """`display_currency`: tomans are a way of writing Iranian rials (ISO 4217 364) only."""
+    unit = r.string("display_currency", "rial")
+    if unit not in DISPLAY_CURRENCIES:
+        raise r.fail("display_currency", f"must be rial or toman, got {unit!r}")
+    if unit == "toman" and currency != "364":
+        raise r.fail("display_currency", f"toman needs the rial (currency 364), got {currency}")
+    return unit
 
 
 def _tiers(r: Reader) -> tuple[Tier, ...]:

@@ -123,6 +123,9 @@ class Coalition:
     operator: Operator | None = None
     #: The operator's fee (`[coalition.X.fee]`, docs/settlement.md "The coalition's fee").
     fee: FeeSchedule | None = None
+    #: How the console shows this coalition's amounts: "rial" or "toman" (ten rials). Display
+    #: only: every amount stays an integer of rials (docs/console.md "Languages, dates, money").
+    display_currency: str = "rial"
 
 
 @dataclass(frozen=True, slots=True)

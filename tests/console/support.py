@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -25,9 +26,10 @@ from typing import Any
 import uvicorn
 
 from lps.console import auth
+from lps.console.asgi import asgi
 from lps.console.db import open_console
 from lps.console.web import Console as App
-from lps.console.web import Settings, asgi
+from lps.console.web import Settings
 from switch.config import Config, load_config
 from switch.core.authorizer import handle
 from switch.core.calendar import business_day
@@ -95,6 +97,28 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
                pans)
 
 
+SMALLEST = """
+[switch]
+listen_ascii = "127.0.0.1:0"
+database = "x.db"
+[coalition.c]
+name = "C"
+point_value = 1
+{coalition}
+[store.S1]
+name = "S"
+coalition = "c"
+earn = {{ points_per = 1, points = 1 }}
+{store}
+"""
+
+
+def smallest_config(coalition: str = "", store: str = "") -> dict[str, Any]:
+    """The smallest configuration the switch's loader takes (coalition `c`, store `S1`) as
+    parsed TOML, with extra lines in the coalition's and the store's tables."""
+    return tomllib.loads(SMALLEST.format(coalition=coalition, store=store))
+
+
 def cdb(env: Env) -> Any:
     """A connection to the console's own database of this environment."""
     return open_console(env.config.switch.database)
@@ -160,11 +184,13 @@ class Reply:
 
     @property
     def location(self) -> str:
-        return self.headers.get("Location", "")
+        return str(self.headers.get("Location", ""))
 
     def text(self) -> str:
-        """The visible text, roughly (tags dropped, entities decoded)."""
-        return html.unescape(re.sub(r"<[^>]+>", " ", self.body))
+        """The visible text, roughly: inline tags dropped, the others a space, entities
+        decoded."""
+        inline = re.sub(r"</?(?:bdi|span|code|a|strong|del|ins)\b[^>]*>", "", self.body)
+        return html.unescape(re.sub(r"<[^>]+>", " ", inline))
 
 
 class Client:
@@ -219,24 +245,36 @@ def iter_roles() -> Iterator[str]:
     yield from ROLES
 
 
-@contextlib.contextmanager
-def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
-    """The real `lps serve` on this environment (card changes go through its admin socket);
-    waits until its admin socket exists, stops it after."""
+def start_switch(env: Env) -> subprocess.Popen[bytes]:
+    """`lps serve` on this environment, once its admin socket takes connections (the socket's
+    file appears at bind, a moment before it listens)."""
     from switch.server import admin_socket_path
 
     proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sock = admin_socket_path(env.config.switch.database)
+    path = str(admin_socket_path(env.config.switch.database))
     deadline = time.monotonic() + START  # readiness wait, not a measured duration
+    while True:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            try:
+                probe.connect(path)
+                return proc
+            except OSError:
+                pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise AssertionError(f"switch did not start: {err}")
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
+    """The real `lps serve` on this environment (card changes go through its admin socket),
+    stopped after."""
+    proc = start_switch(env)
     try:
-        while not sock.exists():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                err = proc.stderr.read().decode() if proc.stderr else ""
-                raise AssertionError(f"switch did not start: {err}")
-            time.sleep(0.05)
         yield proc
     finally:
         proc.terminate()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from lps.console import audit, auth
+from lps.console import audit, auth, throttle
 from lps.console.db import open_console as open_db
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff, make_env
 from tests.waits import EVENT
@@ -52,7 +52,7 @@ def test_sessions_expire_when_idle_and_end_at_logout_or_disable(env: Env) -> Non
     add_staff(env, "sue", "support")
     add_staff(env, "ann", "admin")
     ttl = dt.timedelta(minutes=30)
-    with Console(env, limits=auth.Limits(session_ttl=ttl)) as console:
+    with Console(env, limits=throttle.Limits(session_ttl=ttl)) as console:
         client = Client(console.url)
         client.login("sue")
         console.clock_now += ttl - dt.timedelta(seconds=1)
@@ -98,11 +98,11 @@ def test_tampering_behind_the_triggers_breaks_the_chain(env: Env, tamper: str) -
         conn.execute("DROP TRIGGER audit_log_no_delete")
         if tamper == "alter":
             conn.execute("UPDATE audit_log SET after = '{\"role\":\"admin\"}' WHERE id = 2")
-            assert audit.verify(conn)[1] == "row 2 was altered (its hash does not match its " \
-                                            "content)"
+            assert str(audit.verify(conn)[1]) == ("row 2 was altered (its hash does not match "
+                                                  "its content)")
         else:
             conn.execute("DELETE FROM audit_log WHERE id = 2")
-            assert audit.verify(conn)[1] == "row 2 is missing (next is 3)"
+            assert str(audit.verify(conn)[1]) == "row 2 is missing (next is 3)"
     finally:
         conn.close()
     with Console(env) as console:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from lps.console import audit, campaigns
+from lps.console import audit, campaign_form, campaigns
 from lps.console.db import open_console as open_db
 from switch.config import Campaign, load_config
 from tests.console.support import Client, Console, Env, add_staff
@@ -59,7 +59,7 @@ def test_add_change_remove_rewrite_the_file_keep_its_comments_and_are_audited(
                         hour_to="22", expire_after_days="90")
     text = " ".join(reply.text().split())
     assert reply.status == 200, text
-    assert "Campaign Nowruz added to coalition:tehran-mall" in text
+    assert "Campaign Nowruz added to coalition tehran-mall (Tehran Mall Club)" in text
     assert "takes effect when the switch restarts" in text
     config = load_config(env.config_path)
     assert config.coalitions["tehran-mall"].campaigns == (Campaign(
@@ -86,7 +86,7 @@ def test_add_change_remove_rewrite_the_file_keep_its_comments_and_are_audited(
     # Remove it: the store keeps an empty array; nothing else in the file moved.
     reply = client.post("/programs/campaigns/remove", version=_version(env),
                         owner=f"store:{S2}", index="0")
-    assert reply.status == 200 and "removed from store:" in reply.text()
+    assert reply.status == 200 and "removed from store STORE" in reply.text()
     final = env.config_path.read_text()
     assert load_config(env.config_path).stores[S2].campaigns == ()
     old, new = tomllib.loads(original), tomllib.loads(final)
@@ -153,7 +153,7 @@ def test_an_array_of_tables_gets_a_table_and_a_symlinked_file_stays_a_symlink(
     link = tmp_path / "link.toml"
     link.symlink_to(real)
     cur = campaigns.read(link)
-    edit = campaigns.plan(cur, COALITION, "add", None, campaigns.parse_form(
+    edit = campaigns.plan(cur, COALITION, "add", None, campaign_form.parse_form(
         {"name": "Second", "from": "2026-12-01", "to": "2026-12-31", "multiplier": "1.5"}))
     conn = open_db(env.config.switch.database)
     try:

@@ -7,22 +7,29 @@ import contextlib
 import json
 import sqlite3
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 
 import pytest
 
 from lps.console import cards
 from lps.console.db import open_console as open_db
-from lps.console.i18n import Refusal
+from lps.console.i18n import Translator
+from lps.console.messages import Refusal
 from lps.console.queries import EVERYTHING
 from switch.core.calendar import business_day
+from switch.i18n import format_number
 from switch.journal.sqlite.journal import SqliteJournal
-from switch.server import admin_socket_path
-from tests.console.support import Client, Console, Env, add_staff, running_switch, snapshot
+from tests.console.support import (
+    Client,
+    Console,
+    Env,
+    add_staff,
+    running_switch,
+    snapshot,
+    start_switch,
+)
 from tests.switch.support import T1, PatientClient, earn
-from tests.waits import EVENT, START
+from tests.waits import EVENT
 
 S1, S2 = "STORE0000000001", "STORE0000000002"
 
@@ -110,23 +117,13 @@ def test_an_approval_the_card_can_no_longer_bear_stays_pending_with_the_reason(
     with pytest.raises(Refusal, match="points available"):
         cards.decide(conn, env.config, "bob", pending.id, True, env.now)
     again = cards.get_adjustment(conn, pending.id)
-    assert again.status == "pending" and "points available" in (again.error or "")
+    assert again.status == "pending" and again.last_error is not None
+    assert "points available" in str(again.last_error)
     assert _available(env, conn, pan) == have - 5
-
-
-def _start_switch(env: Env) -> subprocess.Popen[bytes]:
-    """The real switch, for the tests that stop it themselves (test_cli_audit.py)."""
-    proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
-                             str(env.config_path), "--log-level", "WARNING"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    sock = admin_socket_path(env.config.switch.database)
-    deadline = time.monotonic() + START  # readiness wait, not a measured duration
-    while not sock.exists():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"switch did not start: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
-        time.sleep(0.05)
-    return proc
+    # Stored as a message, so each reader reads the switch's refusal in their language.
+    persian = again.last_error.render(Translator("fa", env.config.switch.zone))
+    assert persian == (f"سوئیچ نپذیرفت: کارت {format_number(have - 5)} امتیاز قابل استفاده "
+                       f"دارد، کمتر از {format_number(have)}")
 
 
 def _earn_rc(env: Env, pan: str, stan: int) -> str:
@@ -148,7 +145,7 @@ def _earn_rc(env: Env, pan: str, stan: int) -> str:
 def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> None:
     add_staff(env, "sue", "support")
     pan = env.cards[3]
-    proc = _start_switch(env)
+    proc = start_switch(env)
     try:
         with Console(env) as console:
             client = Client(console.url)

@@ -17,8 +17,7 @@ import pytest
 from lps.console import audit
 from lps.console.db import open_console as open_db
 from switch.core.luhn import mask_pan
-from tests.console.support import Env
-from tests.console.test_cards import _start_switch
+from tests.console.support import Env, start_switch
 from tests.security.support import lps
 from tests.switch.support import T1, T2, card
 from tests.waits import EVENT
@@ -122,7 +121,7 @@ def test_card_commands_with_the_switch_stopped(env: Env) -> None:
 def test_card_block_through_the_running_switch(env: Env) -> None:
     log = Log(env)
     pan = env.cards[1]
-    proc = _start_switch(env)
+    proc = start_switch(env)
     try:
         code, _, err = _lps(env, "cards", "block", pan)
         assert code == 0, err

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from lps.console import audit, auth
+from lps.console import audit, throttle
 from lps.console.db import open_console as open_db
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff
 from tests.waits import EVENT, START
@@ -55,7 +55,7 @@ def login_from(console: Console, source: str, username: str, password: str) -> A
 def test_failures_slow_down_their_pair_only(env: Env) -> None:
     add_staff(env, "sue", "support")
     add_staff(env, "ann", "admin")
-    limits = auth.Limits(max_failures=3, first_delay=MINUTE, max_delay=8 * MINUTE,
+    limits = throttle.Limits(max_failures=3, first_delay=MINUTE, max_delay=8 * MINUTE,
                          failure_window=dt.timedelta(hours=1))
     with Console(env, limits=limits) as console:
         for _ in range(3):
@@ -93,7 +93,7 @@ def test_failures_slow_down_their_pair_only(env: Env) -> None:
 
 def test_the_window_forgets_old_failures(env: Env) -> None:
     add_staff(env, "sue", "support")
-    limits = auth.Limits(max_failures=2, first_delay=MINUTE)
+    limits = throttle.Limits(max_failures=2, first_delay=MINUTE)
     with Console(env, limits=limits) as console:
         client = Client(console.url)
         for _ in range(2):
@@ -105,7 +105,7 @@ def test_the_window_forgets_old_failures(env: Env) -> None:
 
 
 def test_password_hashing_is_bounded_and_the_rest_refused_at_once(env: Env) -> None:
-    limits = auth.Limits(max_hashing=1, hashing_queue=1)
+    limits = throttle.Limits(max_hashing=1, hashing_queue=1)
     with Console(env, limits=limits) as console:
         gate = console.app.hashing
         clients = [Client(console.url) for _ in range(3)]
@@ -135,7 +135,7 @@ def test_password_hashing_is_bounded_and_the_rest_refused_at_once(env: Env) -> N
 
 def test_many_concurrent_logins_never_hash_more_than_the_bound(env: Env) -> None:
     add_staff(env, "sue", "support")
-    limits = auth.Limits(max_hashing=2, hashing_queue=2)
+    limits = throttle.Limits(max_hashing=2, hashing_queue=2)
     with Console(env, limits=limits) as console:
         clients = [Client(console.url) for _ in range(12)]
         for client in clients:
@@ -166,12 +166,12 @@ def test_many_concurrent_logins_never_hash_more_than_the_bound(env: Env) -> None
     ("::ffff:203.0.113.7", "203.0.113.7"),
 ])
 def test_an_ipv6_client_is_throttled_by_its_64(address: str, key: str) -> None:
-    assert auth.client_key(address) == key
+    assert throttle.client_key(address) == key
 
 
 def test_the_delay_doubles_up_to_the_cap() -> None:
-    limits = auth.Limits(max_failures=5, first_delay=dt.timedelta(seconds=1),
+    limits = throttle.Limits(max_failures=5, first_delay=dt.timedelta(seconds=1),
                          max_delay=dt.timedelta(minutes=15))
-    delays = [auth.login_delay(n, limits).total_seconds() for n in range(4, 17)]
+    delays = [throttle.login_delay(n, limits).total_seconds() for n in range(4, 17)]
     assert delays == [0, 1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 900, 900]
-    assert auth.login_delay(10_000, limits) == dt.timedelta(minutes=15)
+    assert throttle.login_delay(10_000, limits) == dt.timedelta(minutes=15)

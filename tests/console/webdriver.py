@@ -123,15 +123,54 @@ class Browser:
             time.sleep(0.02)
         raise WebDriverError(f"clicking {css} did not load a page")
 
+    def run(self, script: str, *args: Any) -> Any:
+        """A script's return value (`return ...;`), run in the page."""
+        return self._s("POST", "/execute/sync", {"script": script, "args": list(args)})
+
+    def resize(self, width: int, height: int = 1000) -> None:
+        """The window's size; the page's viewport follows (headless has no window chrome)."""
+        self._s("POST", "/window/rect", {"width": width, "height": height})
+
+    def allow_downloads(self, folder: Path) -> None:
+        """Downloads go to `folder` (Chromium's DevTools command, through chromedriver)."""
+        self._cdp("Browser.setDownloadBehavior", {"behavior": "allow",
+                                                  "downloadPath": str(folder)})
+
+    def attribute(self, css: str, name: str) -> str:
+        return str(self._s("GET", f"/element/{self.find(css)}/attribute/{name}") or "")
+
+    def press(self, css: str) -> None:
+        """Click without waiting for another page (a download link, a summary)."""
+        self._s("POST", f"/element/{self.find(css)}/click", {})
+
     def text(self, css: str = "body") -> str:
         return str(self._s("GET", f"/element/{self.find(css)}/text"))
+
+    def content(self, css: str) -> str:
+        """All the text of an element, also what is scrolled out of its box (`textContent`)."""
+        return str(self.run("return document.querySelector(arguments[0]).textContent", css))
 
     def url(self) -> str:
         return str(self._s("GET", "/url"))
 
     def screenshot(self, path: Path) -> Path:
-        path.write_bytes(base64.b64decode(self._s("GET", "/screenshot")))
+        """The whole page, not only the viewport: the layout below the fold shows too."""
+        metrics = self._cdp("Page.getLayoutMetrics", {})
+        content, view = metrics["cssContentSize"], metrics["cssLayoutViewport"]
+        if content["height"] <= view["clientHeight"]:  # it all shows: the plain screenshot
+            path.write_bytes(base64.b64decode(self._s("GET", "/screenshot")))
+            return path
+        width = max(content["width"], self.run("return window.innerWidth"))
+        shot = self._cdp("Page.captureScreenshot", {
+            "format": "png", "captureBeyondViewport": True,
+            "clip": {"x": 0, "y": 0, "width": width, "height": content["height"], "scale": 1}})
+        path.write_bytes(base64.b64decode(shot["data"]))
         return path
+
+    def _cdp(self, command: str, params: dict[str, Any]) -> Any:
+        """A Chromium DevTools command, through chromedriver."""
+        return self._call("POST", f"/session/{self.session}/goog/cdp/execute",
+                          {"cmd": command, "params": params})["value"]
 
     def delete_cookies(self) -> None:
         self._s("DELETE", "/cookie")

@@ -6,6 +6,9 @@ imports the heavy third-party modules once, then for each job read from stdin (o
 pytest on the named tests (importing the project's packages fresh, from the overlay), restores
 the file and writes one JSON line: the child's exit code and the end of its output. Nothing of
 the project is imported here before the fork, so every child sees the patched source.
+
+The pytest plugins are imported here too: pytest rewrites the asserts of a plugin it imports
+itself, which cost each child about a second; one imported already is used as it is.
 """
 
 from __future__ import annotations
@@ -16,13 +19,19 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _hypothesis_pytestplugin  # noqa: F401  (the plugins pytest would load and rewrite)
+import anyio.pytest_plugin  # noqa: F401
 import construct  # noqa: F401  (imported once, shared by every child)
 import cryptography.hazmat.primitives.ciphers  # noqa: F401
 import hypothesis  # noqa: F401
+import platformdirs  # noqa: F401
 import pytest
+import pytest_benchmark.plugin  # noqa: F401
+import pytest_timeout  # noqa: F401
 import sqlite_utils  # noqa: F401
 
-PYTEST_ARGS = ["-q", "-x", "-p", "no:cacheprovider", "--hypothesis-seed=0", "-o", "addopts="]
+PYTEST_ARGS = ["-q", "-x", "-p", "no:cacheprovider", "--hypothesis-seed=0", "-o", "addopts=",
+               "-W", "ignore::pytest.PytestAssertRewriteWarning"]
 
 
 def run_job(job: dict[str, object], log: Path) -> int:

@@ -1,11 +1,13 @@
 """A socket-free switch on a real SQLite journal, for the money tests.
 
-`Shell` does what `switch/server.py` does around the core, through public entry points only:
-before a request it fetches what the core may need from the journal (`SqliteStore.load_earn`
-for a return's `OR`, `SqliteStore.load_totals` for the batch a request counts in), then decides
-with `switch.core.handle(state, msg, now)` and appends the entries to the store, as the writer
-does before any response leaves. `restart` closes the store and recovers the state from the
-journal (`SqliteStore.load`), as `lps serve` does at start-up.
+`Shell` runs one request the way `switch/connection.py` does (docs/switch.md, "The request
+path"), one public call per step: `parse_request`, `needs`, `SqliteJournal.fetch` (exactly the
+journal rows the needs name), `decide`, encode the reply (the `ascii` profile), `apply`, then
+`SqliteJournal.append` and `journaled`, as the writer does before any response leaves. A failure
+while fetching, deciding or encoding answers `96` and changes nothing, as in the server.
+`group_commit` holds several decisions back from the journal, as the writer's open batch does.
+`restart` closes the store and recovers the state from the journal (`SqliteJournal.load`), as
+`lps serve` does at start-up.
 
 Everything a test asserts is read from the journal's public schema (docs/switch.md, "The
 journal") or from the responses: never from the core's in-memory objects, so the tests keep
@@ -21,16 +23,32 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-from iso8583 import Message
+from iso8583 import Message, load_profile
 from iso8583.loyalty import parse_de54, parse_tlv
 from settlement.day import DayBook, DaySettlement, settle_rows, stores_from_config
 from settlement.journal import Journal, settle_journal
 from switch.config import Config
-from switch.core import handle
-from switch.core.rules import RuleBook
-from switch.store import SqliteStore
+from switch.core import (
+    DEFAULT_LIMITS,
+    NO_CHECKS,
+    Checks,
+    Entry,
+    Ignored,
+    MoneyLimits,
+    RuleBook,
+    apply,
+    decide,
+    journaled,
+    needs,
+    parse_request,
+    prune,
+    snapshot,
+    system_error,
+)
+from switch.core.luhn import redact
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.security.admin import security_command
 from tests.switch.support import NOW, T1, T2, T3, example_config, sign_on
 
 #: Tehran is UTC+03:30 all year (no daylight saving since 2022): the example's time zone.
@@ -50,20 +68,23 @@ def scratch_dir() -> Iterator[Path]:
 
 
 class Shell:
-    """The request path of the switch without sockets: fetch, decide, append (switch/server.py)."""
+    """The request path of the switch without sockets (switch/connection.py), on a real journal."""
 
     def __init__(self, path: Path, cfg: Config | None = None, rules: RuleBook | None = None,
-                 now: dt.datetime = NOW, sign_on_terminals: bool = True) -> None:
+                 now: dt.datetime = NOW, sign_on_terminals: bool = True,
+                 limits: MoneyLimits = DEFAULT_LIMITS) -> None:
         self.path = path
         self.cfg = cfg or example_config(path)
         self.rules = rules
-        self.store = SqliteStore(path)
+        #: The limits of docs/protocol.md §10 (data, not configuration: set on the state).
+        self.limits = limits
+        self.profile = load_profile("ascii")
+        self.store = SqliteJournal(path)
         self.state = self.store.load(self.cfg, rules, now)
+        self.state.limits = limits
         self.stan = 0
-        #: Requests sent, by their idempotency key: a reversal's original batch is found here.
-        self.sent: dict[tuple[str, str, str], Message] = {}
-        #: Decided, not yet committed (inside `group_commit`): the writer's open batch.
-        self.pending: list[Any] | None = None
+        #: Decided and applied, not yet committed (inside `group_commit`): the writer's batch.
+        self.pending: list[Entry] | None = None
         if sign_on_terminals:
             for tid in (T1, T2, T3):
                 assert self.send(sign_on(tid, self.next_stan(), now=now), now).fields[39] == "00"
@@ -72,33 +93,35 @@ class Shell:
         self.stan += 1
         return self.stan
 
-    def _fetch(self, msg: Message, now: dt.datetime) -> None:
-        """What the server reads from the journal before a decision (switch/server.py)."""
-        fields = msg.fields
-        if fields.get(3) == "200000" and 48 in fields:
-            rrn = parse_tlv(str(fields[48])).get("OR")
-            if rrn:
-                self.store.load_earn(self.state, rrn.strip(), now)
-        tid, batch = fields.get(41), fields.get(62)
-        if msg.mti[:3] in ("040", "042") and isinstance(fields.get(90), str):
-            de90 = str(fields[90])
-            original = self.sent.get((str(tid), de90[4:10], de90[10:20]))
-            batch = original.fields.get(62) if original is not None else None
-        if isinstance(tid, str) and isinstance(batch, str):
-            self.store.load_totals(self.state, tid, batch)
-
-    def send(self, msg: Message, now: dt.datetime = NOW) -> Message:
-        """Decide one request and make it durable; returns the response."""
-        self._fetch(msg, now)
-        decision = handle(self.state, msg, now)
-        assert decision.response is not None, decision.reason
+    def send(self, msg: Message, now: dt.datetime = NOW, checks: Checks = NO_CHECKS
+             ) -> Message:
+        """Decide one request, apply it and make it durable; returns the response. `checks`
+        are the HSM's verdicts on its MAC and PIN (docs/security.md)."""
+        request = parse_request(msg, self.state.protocol)
+        assert not isinstance(request, Ignored), request.reason
+        try:
+            facts = self.store.fetch(needs(self.state, request), checks)
+            decision = decide(self.state, request, facts, now)
+            assert decision.response is not None, decision.reason
+            self.profile.encode(decision.response)
+        except Exception as exc:  # as the server: 96, nothing changed
+            decision = system_error(request, redact(f"{type(exc).__name__}: {exc}"))
+        apply(self.state, decision)
         if self.pending is None:
-            self.store.append(decision.entries)
+            self._commit(decision.entries)
         else:
             self.pending += decision.entries
-        self.sent.setdefault((str(msg.fields.get(41)), str(msg.fields.get(11)),
-                              str(msg.fields.get(7))), msg)
+        assert decision.response is not None
         return decision.response
+
+    def operator(self, command: dict[str, str], now: dt.datetime = NOW) -> None:
+        """An operator's key or PIN command (`lps keys`, `lps cards set-pin`), made durable."""
+        self._commit([security_command(self.state, command, now)])
+
+    def _commit(self, entries: list[Entry]) -> None:
+        if entries:
+            self.store.append(entries)
+            journaled(self.state, entries)
 
     @contextmanager
     def group_commit(self) -> Iterator[None]:
@@ -107,15 +130,27 @@ class Shell:
         self.pending = []
         try:
             yield
-            self.store.append(self.pending)
+            self._commit(self.pending)
         finally:
             self.pending = None
 
-    def restart(self, now: dt.datetime) -> None:
-        """Stop and recover from the journal alone, as `lps serve` does at start-up."""
+    def restart(self, now: dt.datetime, limits: MoneyLimits | None = None) -> None:
+        """Stop and recover from the journal alone, as `lps serve` does at start-up (with
+        other `limits`, when given).
+
+        The recovered state must equal the live one (docs/switch.md, "Comparing states"): the
+        live state pruned to the idempotency window of `now`, as the server's housekeeping does,
+        compared without the caches recovery reads on demand.
+        """
+        prune(self.state, now)
+        live = snapshot(self.state).durable()
         self.store.close()
-        self.store = SqliteStore(self.path)
+        self.store = SqliteJournal(self.path)
         self.state = self.store.load(self.cfg, self.rules, now)
+        assert snapshot(self.state).durable() == live, "recovery differs from the live state"
+        if limits is not None:
+            self.limits = limits
+        self.state.limits = self.limits
 
     def close(self) -> None:
         self.store.close()

@@ -156,7 +156,7 @@ def test_partial_returns_across_restarts_claw_back_the_cumulative_proportion(
         db: Path, age_days: int) -> None:
     """docs/switch.md, Return: after returns totalling R of an earn of amount A and points P,
     floor(P x R / A) points are clawed back in all. The running totals survive a restart, both
-    for an earn the recovered cache holds and one read back from the journal (`load_earn`)."""
+    for an earn the recovered cache holds and one read back from the journal (`Needs.earn`)."""
     then = NOW - dt.timedelta(days=age_days)
     sh = Shell(db, now=then)
     earned = sh.send(earn(T1, sh.next_stan(), A, 100_000, now=then), then)   # P = 10
@@ -324,4 +324,72 @@ def test_the_last_point_of_a_claw_back_comes_from_another_lot(db: Path) -> None:
     _, full = ret(sh, T1, A, 100_000, rrn(first))
     assert sh.moves(rrn(full)) == [(own, -9), (other, -1)]
     assert points_balance(full) == 4
+    sh.close()
+
+
+def test_a_reversal_not_yet_committed_counts_for_the_next_return(db: Path) -> None:
+    """docs/switch.md, the request path: decisions applied but not yet committed are read in
+    memory. A reversal of a committed partial return, decided in the same group commit as a
+    full return of its earn, frees the whole amount (RD = P); a reversal of the committed earn
+    itself, not yet committed either, makes the next return `25`."""
+    then = NOW - dt.timedelta(days=1)                  # within the idempotency window
+    sh = Shell(db, now=then)
+    earned = sh.send(earn(T1, sh.next_stan(), A, 100_000, now=then), then)       # P = 10
+    partial_msg, partial = ret(sh, T1, A, 40_000, rrn(earned), now=then)
+    assert tags(partial)["RD"] == "4"
+    other_msg = earn(T1, sh.next_stan(), A, 30_000, now=then)                    # 3 points
+    other = sh.send(other_msg, then)
+    sh.restart(NOW)
+    with sh.group_commit():
+        assert rc(sh.send(reversal_of(partial_msg, sh.next_stan()))) == "00"
+        _, full = ret(sh, T1, A, 100_000, rrn(earned))
+        assert rc(sh.send(reversal_of(other_msg, sh.next_stan()))) == "00"
+        _, refused = ret(sh, T1, A, 30_000, rrn(other))
+    assert (rc(full), tags(full)["RD"]) == ("00", "10")
+    assert rc(refused) == "25" and sh.moves(rrn(refused)) == []
+    assert balance(sh, A) == 0
+    sh.close()
+
+
+def test_a_return_naming_what_is_not_an_approved_earn_is_declined(db: Path) -> None:
+    """docs/switch.md, Return: `OR` names an earn; a row that is not an approved earn (a
+    redemption, an inquiry, a declined earn) is `25` with no effect. A card met for the first
+    time by such a return is enrolled all the same (docs/switch.md, Card: enrolled on first
+    use), and the state recovered from the journal says the same."""
+    sh = Shell(db)
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    redeemed = sh.send(burn(T2, sh.next_stan(), A, 3_000, tags={"RP": "3"}))
+    asked = sh.send(inquiry(T1, sh.next_stan(), A))
+    declined = sh.send(earn(T1, sh.next_stan(), A, 0))
+    assert (rc(redeemed), rc(asked), rc(declined)) == ("00", "00", "13")
+    for named in (redeemed, asked, declined):
+        _, refused = ret(sh, T1, A, 1_000, rrn(named))
+        assert rc(refused) == "25" and sh.moves(rrn(refused)) == [], rrn(named)
+    newcomer = card(203)
+    _, first_use = ret(sh, T1, newcomer, 1_000, rrn(redeemed))
+    assert rc(first_use) == "25"
+    assert sh.sql("SELECT status FROM cards WHERE pan = ?", (newcomer,)) == [("active",)]
+    sh.restart(NOW)
+    assert (balance(sh, A), balance(sh, newcomer)) == (7, 0)
+    sh.close()
+
+
+@pytest.mark.parametrize("restart", [False, True], ids=["cache", "restarted"])
+def test_a_second_return_of_a_spent_earn_adds_to_its_debt(db: Path, restart: bool) -> None:
+    """docs/switch.md, Return: beyond the card's lots the earn's lot goes negative; a second
+    return of the same spent earn deepens that debt by its own claw-back (P = 10: 5, then 5
+    more), whether the earn's lot is read from memory or the journal."""
+    sh = Shell(db)
+    earned = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    (lot,) = sh.lots(A)
+    sh.send(burn(T2, sh.next_stan(), A, 10_000, tags={"RP": "10"}))
+    _, half = ret(sh, T1, A, 50_000, rrn(earned))
+    assert (rc(half), tags(half)["RD"], points_balance(half)) == ("00", "5", -5)
+    if restart:
+        sh.restart(NOW)
+    _, rest = ret(sh, T1, A, 50_000, rrn(earned))
+    assert (rc(rest), tags(rest)["RD"], points_balance(rest)) == ("00", "5", -10)
+    assert sh.moves(rrn(rest)) == [(lot, -5)]
+    assert sh.lots(A)[lot][3] == -10
+    assert sh.store.check_invariants() == []
     sh.close()

@@ -2,11 +2,12 @@
 
 docs/switch.md ("Decisions", Reversal 0400/0420) and docs/protocol.md §4 (idempotency and
 ordering), with the matching rule a reversal is held to: one naming another card than its
-original is declined and changes nothing.
+original is declined `12` and changes nothing.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 from iso8583 import Message
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir
-from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, inquiry
+from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry
 from tests.switch.support import reversal as reversal_of
 
 A, B = card(601), card(602)
@@ -38,9 +39,12 @@ def naming(original: Message, pan: str, stan: int) -> Message:
 
 
 def test_a_reversal_naming_another_card_is_declined_and_changes_nothing(db: Path) -> None:
-    """A 0400 whose DE90 names A's redemption but whose DE2 is B must not move A's lots, nor
-    B's, nor count as a reversal: declined, both balances and the lots as they were, and the
-    journal still adds up (invariants)."""
+    """docs/protocol.md §4: a reversal must match its original's card; a 0400 whose DE90 names
+    A's redemption but whose DE2 is B is declined `12` and changes nothing: neither card's
+    lots, nor the batch's reversal counts, and the journal still adds up (invariants). It is
+    remembered like any answer (its retransmission is `12` again) and the journal row says
+    what differs without the card number (docs/switch.md, `detail.mismatch`); the original
+    stays reversible by a matching reversal with its own STAN."""
     sh = Shell(db)
     sh.send(earn(T1, sh.next_stan(), A, 100_000))                   # A: 10
     sh.send(earn(T1, sh.next_stan(), B, 50_000))                    # B: 5
@@ -48,15 +52,27 @@ def test_a_reversal_naming_another_card_is_declined_and_changes_nothing(db: Path
     assert rc(sh.send(spent_msg)) == "00"                           # A: 6
     lots_before = (sh.lots(A), sh.lots(B))
 
-    wrong = sh.send(naming(spent_msg, B, sh.next_stan()))
-    assert rc(wrong) != "00"
+    wrong_msg = naming(spent_msg, B, sh.next_stan())
+    wrong = sh.send(wrong_msg)
+    assert rc(wrong) == "12"
     assert sh.moves(rrn(wrong)) == []
+    (kind, original_id, detail), = sh.sql(
+        "SELECT kind, original_id, detail FROM journal WHERE id = ?", (int(rrn(wrong)),))
+    assert (kind, original_id) == ("reversal", None)
+    assert json.loads(str(detail))["mismatch"] == "card (DE2/DE35)"
+    assert A not in str(detail) and B not in str(detail)
     assert (sh.lots(A), sh.lots(B)) == lots_before
     assert (balance(sh, A), balance(sh, B)) == (6, 5)
     assert sh.store.check_invariants() == []
-    # The real reversal still undoes the redemption, once.
+    again = sh.send(wrong_msg)
+    assert rc(again) == "12" and again.fields == wrong.fields
+    # The real reversal still undoes the redemption, once, and is the batch's one reversal.
     right = sh.send(reversal_of(spent_msg, sh.next_stan()))
     assert (rc(right), points_balance(right)) == ("00", 10)
+    # docs/protocol.md §4, 0500: T3's batch holds one redemption and its one reversal.
+    close = sh.send(batch_close(T3, sh.next_stan(), "000001",
+                                {76: 1, 77: 1, 88: 4_000, 89: 4_000}))
+    assert rc(close) == "00"
     sh.close()
 
 

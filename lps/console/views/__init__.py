@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from markupsafe import Markup, escape
 from starlette.responses import Response
 
-from lps.console.i18n import N_, Refusal, Translator
+from lps.console.i18n import Translator
+from lps.console.messages import N_, Code, Label, Refusal
 
 if TYPE_CHECKING:
-    from lps.console import auth
+    from lps.console import throttle
     from lps.console.web import Console, Ctx
 
 #: The menu: (path, label); a link shows only to those allowed to GET it.
@@ -40,8 +42,11 @@ def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
     return out
 
 
-def say(ctx: Ctx, message: Refusal | str) -> str:
-    return message.render(ctx.t) if isinstance(message, Refusal) else ctx.t.gettext(message)
+def say(ctx: Ctx, message: Refusal | str) -> Markup:
+    """A message in the reader's language, as HTML (the switch's own words marked as such)."""
+    if isinstance(message, Refusal):
+        return message.html(ctx.t)
+    return escape(ctx.t.gettext(message))
 
 
 def page(console: Console, ctx: Ctx, template: str, title: str, status: int = 200,
@@ -61,9 +66,9 @@ def refused(console: Console, ctx: Ctx, why: str) -> Response:
         text = ctx.t.gettext("This page acts on the whole coalition; your account is limited "
                              "to some stores.")
     else:
-        text = ctx.t.format(N_("The role {role} may not use {method} {path}."),
-                            role=ctx.t.gettext(ctx.role), method=ctx.req.method,
-                            path=ctx.req.path)
+        text = say(ctx, Refusal(N_("The role {role} may not use {method} {path}."),
+                                role=Label(ctx.role), method=Code(ctx.req.method),
+                                path=Code(ctx.req.path)))
     return page(console, ctx, "message.html", N_("Not allowed"), 403, text=text)
 
 
@@ -89,7 +94,7 @@ def bad_input(console: Console, ctx: Ctx, message: Refusal | str) -> Response:
     return page(console, ctx, "message.html", N_("Not done"), 400, error=error)
 
 
-def busy(console: Console, ctx: Ctx, exc: auth.Busy) -> Response:
+def busy(console: Console, ctx: Ctx, exc: throttle.Busy) -> Response:
     return page(console, ctx, "message.html", N_("Busy"), 503,
                 {"Retry-After": str(exc.retry_after)}, text=say(ctx, exc))
 

@@ -6,8 +6,8 @@ import secrets
 
 from starlette.responses import Response
 
-from lps.console import auth, cards, queries
-from lps.console.i18n import N_
+from lps.console import cards, queries, sessions, switch_words
+from lps.console.messages import N_, Refusal
 from lps.console.roles import FULL_PAN
 from lps.console.views import page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
@@ -30,9 +30,10 @@ def card_page(console: Console, ctx: Ctx, pan: str, full: bool = False, notice: 
     try:
         view = cards.lookup(console.config, pan, ctx.scope, ctx.now)
     except (cards.CardError, queries.QueryError) as exc:
-        raise BadInput(exc if isinstance(exc, cards.CardError) else str(exc)) from None
+        raise BadInput(exc if isinstance(exc, cards.CardError)
+                       else switch_words.database(str(exc))) from None
     ref = secrets.token_urlsafe(12)
-    auth.remember_card(ctx.cdb, ctx.session, ref, pan, ctx.now)
+    sessions.remember_card(ctx.cdb, ctx.session, ref, pan, ctx.now)
     stores = [(s, st.name) for s, st in sorted(console.config.stores.items())
               if st.coalition == view.coalition and ctx.scope.sees(s)]
     return page(console, ctx, "cards.html", N_("Cards"), 400 if error else 200, view=view,
@@ -44,7 +45,7 @@ def card_page(console: Console, ctx: Ctx, pan: str, full: bool = False, notice: 
 
 def card_of(ctx: Ctx) -> str:
     assert ctx.session is not None
-    pan = auth.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
+    pan = sessions.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
     if pan is None:
         raise BadInput(cards.CardError(N_("that card page has expired: look the card up "
                                           "again")))
@@ -72,7 +73,7 @@ def _status(console: Console, ctx: Ctx, action: str) -> Response:
     pan = card_of(ctx)
     try:
         cards.set_status(ctx.cdb, console.config, ctx.user, action, pan, ctx.now)
-    except cards.Refusal as exc:
+    except Refusal as exc:
         return card_page(console, ctx, pan, error=say(ctx, exc))
     done = N_("Card {card} blocked.") if action == "block" else N_("Card {card} unblocked.")
     return card_page(console, ctx, pan, notice=ctx.t.format(done, card=mask_pan(pan)))
@@ -99,7 +100,7 @@ def adjust(console: Console, ctx: Ctx) -> Response:
         adj = cards.request_adjustment(ctx.cdb, console.config, ctx.user, pan, points, store,
                                        reason, console.settings.approval_threshold, ctx.now,
                                        ctx.scope)
-    except cards.Refusal as exc:
+    except Refusal as exc:
         return card_page(console, ctx, pan, error=say(ctx, exc))
     return redirect(f"/adjustments?done={adj.id}")
 
@@ -140,7 +141,7 @@ def _decide(console: Console, ctx: Ctx, approve: bool) -> Response:
         raise BadInput(cards.CardError(N_("no adjustment named (id must be a number)")))
     try:
         cards.decide(ctx.cdb, console.config, ctx.user, int(text), approve, ctx.now, ctx.scope)
-    except cards.Refusal as exc:
+    except Refusal as exc:
         raise BadInput(exc) from None
     return redirect(f"/adjustments?done={int(text)}")
 

@@ -7,9 +7,10 @@ from importlib import resources
 
 from starlette.responses import Response
 
-from lps.console import auth, cards, queries
-from lps.console.i18n import LANGUAGES, N_
-from lps.console.views import page
+from lps.console import auth, cards, queries, sessions, switch_words, throttle
+from lps.console.i18n import LANGUAGES
+from lps.console.messages import N_
+from lps.console.views import page, say
 from lps.console.web import LOGIN_COOKIE, SESSION_COOKIE, Console, Ctx, redirect, route
 
 #: The files under /static/ (name -> media type): nothing else is ever served from there.
@@ -62,7 +63,7 @@ def login_form(console: Console, ctx: Ctx) -> Response:
 @route("POST", "/login")
 def login(console: Console, ctx: Ctx) -> Response:
     f = ctx.req.form
-    if not f.get("csrf") or not auth.same(f.get("csrf", ""),
+    if not f.get("csrf") or not sessions.same(f.get("csrf", ""),
                                           ctx.req.cookies.get(LOGIN_COOKIE, "")):
         return login_page(console, ctx, ctx.t.gettext(
             "The login form expired (CSRF check): please try again."), 403)
@@ -72,8 +73,8 @@ def login(console: Console, ctx: Ctx) -> Response:
     try:
         token, _ = auth.login(ctx.cdb, username, password, ctx.req.client, ctx.now,
                               console.settings.limits, console.hashing)
-    except auth.RetryLater as exc:  # 429: this pair must wait; 503: no hashing slot free
-        status = 503 if isinstance(exc, auth.Busy) else 429
+    except throttle.RetryLater as exc:  # 429: this pair must wait; 503: no hashing slot free
+        status = 503 if isinstance(exc, throttle.Busy) else 429
         return login_page(console, ctx, exc.render(ctx.t), status, exc.retry_after)
     except auth.AuthError as exc:
         return login_page(console, ctx, exc.render(ctx.t), 401)
@@ -84,7 +85,7 @@ def login(console: Console, ctx: Ctx) -> Response:
 
 @route("POST", "/logout")
 def logout(console: Console, ctx: Ctx) -> Response:
-    auth.logout(ctx.cdb, ctx.req.cookies.get(SESSION_COOKIE, ""), ctx.user, ctx.now)
+    sessions.logout(ctx.cdb, ctx.req.cookies.get(SESSION_COOKIE, ""), ctx.user, ctx.now)
     return redirect("/login", {"Set-Cookie": cookie(console, SESSION_COOKIE, "", "/",
                                                     "; Max-Age=0")})
 
@@ -122,7 +123,7 @@ def dashboard(console: Console, ctx: Ctx) -> Response:
             d = queries.dashboard(conn, config, ctx.scope, day)
         error = ""
     except queries.QueryError as exc:
-        d, error = queries.Dashboard(day), str(exc)
+        d, error = queries.Dashboard(day), say(ctx, switch_words.database(str(exc)))
     status = console.fleet.snapshot() if console.fleet is not None else {}
     terminals = []
     for tid, store, signed in d.terminals:
@@ -152,4 +153,5 @@ def reports(console: Console, ctx: Ctx) -> Response:
     return page(console, ctx, "empty.html", N_("Reports"), text=ctx.t.gettext(
         "Reports will appear here: repeat customers, purchase frequency, active and new "
         "customers, points issued, redeemed, expired and outstanding, by store and by day, "
-        "week or month, with charts and downloads. Until then, lps report gives the figures."))
+        "week or month, with charts and downloads. Until then, this command gives the figures:"),
+                command="lps report")

@@ -15,14 +15,13 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lps.console import campaigns, db
-from lps.console.i18n import N_, Refusal
+from lps.console import campaign_form, campaigns, db
+from lps.console.messages import N_, Refusal
 from lps.console.views import page, say
 from lps.console.web import BadInput, Console, Ctx, route
-from switch.config import Config
+from switch.config import Campaign, Config
 from switch.i18n import WEEK, jalali_date
 
-OWNER_KINDS = (N_("coalition"), N_("store"))
 STALE = N_("the configuration file has changed since this page was loaded (another edit, or by "
            "hand): reload the page and make the change again")
 
@@ -90,9 +89,9 @@ def programs(console: Console, ctx: Ctx) -> Response:
     return programs_page(console, ctx)
 
 
-def _form_values(k: campaigns.Campaign) -> dict[str, str]:
+def _form_values(k: Campaign) -> dict[str, str]:
     """A campaign as its form shows it: dates in the Jalali calendar (ASCII digits)."""
-    values = campaigns.form_values(k)
+    values = campaign_form.form_values(k)
     values["from"] = jalali_date(k.start, persian=False)
     values["to"] = jalali_date(k.end, persian=False)
     return values
@@ -101,10 +100,7 @@ def _form_values(k: campaigns.Campaign) -> dict[str, str]:
 def campaign_page(console: Console, ctx: Ctx, owner: str, index: int,
                   values: Mapping[str, str], version: str, status: int = 200,
                   error: str = "") -> Response:
-    cur = campaigns.read(console.config_path)
-    label = {o: f"{o} ({name})" for o, name in
-             [(f"coalition:{c.id}", c.name) for c in cur.config.coalitions.values()]
-             + [(f"store:{s.id}", s.name) for s in cur.config.stores.values()]}[owner]
+    label = campaigns.owner_words(owner, campaigns.read(console.config_path).config)
     return page(console, ctx, "campaign.html", N_("Campaign"), status, owner=owner,
                 label=label, index=index, v=values, version=version, week=_week(ctx),
                 config_path=console.config_path, error=error)
@@ -116,18 +112,13 @@ def campaign(console: Console, ctx: Ctx) -> Response:
     owner = q.get("owner", "")
     try:
         cur = campaigns.read(console.config_path)
-        index = campaigns.parse_index(q.get("index", ""))
-        camps = campaigns.campaigns_of(cur.config, owner)
+        index = campaign_form.parse_index(q.get("index", ""))
         if not _editable_owner(ctx, owner):
-            raise campaigns.EditError(N_("owner: no store or coalition '{owner}' in the "
-                                         "configuration"), owner=owner[:40])
-        if index >= len(camps):
-            raise campaigns.EditError(N_("index: {owner} has no campaign #{index} (it has "
-                                         "{count}); reload the page"), owner=owner,
-                                      index=index, count=len(camps))
+            raise campaigns.unknown_owner(owner)
+        held = campaigns.campaign_at(cur.config, owner, index)
     except campaigns.EditError as exc:
         raise BadInput(exc) from None
-    return campaign_page(console, ctx, owner, index, _form_values(camps[index]), cur.version)
+    return campaign_page(console, ctx, owner, index, _form_values(held), cur.version)
 
 
 def again(console: Console, ctx: Ctx, error: str) -> Response:
@@ -136,7 +127,7 @@ def again(console: Console, ctx: Ctx, error: str) -> Response:
     if ctx.req.path == "/programs/campaigns/change":
         try:
             cur = campaigns.read(console.config_path)
-            index = campaigns.parse_index(f.get("index", ""))
+            index = campaign_form.parse_index(f.get("index", ""))
             owner = f.get("owner", "")
             if index < len(campaigns.campaigns_of(cur.config, owner)):
                 # The version typed against stays: a stale form stays refused until reloaded.
@@ -158,10 +149,9 @@ def _edit(console: Console, ctx: Ctx, action: str) -> Response:
                 raise campaigns.EditError(STALE)
             owner = f.get("owner", "")
             if not _editable_owner(ctx, owner):
-                raise campaigns.EditError(N_("owner: no store or coalition '{owner}' in the "
-                                             "configuration"), owner=owner[:40])
-            index = None if action == "add" else campaigns.parse_index(f.get("index", ""))
-            table = None if action == "remove" else campaigns.parse_form(f)
+                raise campaigns.unknown_owner(owner)
+            index = None if action == "add" else campaign_form.parse_index(f.get("index", ""))
+            table = None if action == "remove" else campaign_form.parse_form(f)
             edit = campaigns.plan(cur, owner, action, index, table)
             campaigns.commit(ctx.cdb, cur, edit, f"staff:{ctx.user}",
                              ctx.now.isoformat(timespec="seconds"))
@@ -170,9 +160,11 @@ def _edit(console: Console, ctx: Ctx, action: str) -> Response:
     done = {"add": N_("Campaign {name} added to {owner} (recorded in the audit log)."),
             "change": N_("Campaign {name} changed in {owner} (recorded in the audit log)."),
             "remove": N_("Campaign {name} removed from {owner} (recorded in the audit log).")}
-    notice = (ctx.t.format(done[action], name=edit.name, owner=edit.owner) + " "
-              + ctx.t.gettext("A change takes effect when the switch restarts (the running "
-                              "switch reads its configuration at start)."))
+    said = Refusal(done[action], name=edit.name, owner=campaigns.owner_words(edit.owner,
+                                                                          cur.config))
+    notice = say(ctx, said) + " " + ctx.t.gettext(
+        "A change takes effect when the switch restarts (the running switch reads its "
+        "configuration at start).")
     return programs_page(console, ctx, notice=notice)
 
 

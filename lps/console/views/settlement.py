@@ -7,9 +7,9 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lps.console import audit, cards, queries, settle
-from lps.console.i18n import N_, Refusal
-from lps.console.views import page
+from lps.console import audit, cards, queries, settle, switch_words
+from lps.console.messages import N_, Refusal
+from lps.console.views import page, say
 from lps.console.views.programs import exclusive
 from lps.console.web import BadInput, Console, Ctx, route
 from switch.i18n import jalali_date
@@ -29,7 +29,7 @@ def listing(console: Console, ctx: Ctx, notice: str = "", error: str = "", statu
             with queries.reading(console.database) as conn:
                 unsettled = [d for d in queries.business_days(conn, today) if d not in settled]
         except queries.QueryError as exc:
-            error = error or str(exc)
+            error = error or say(ctx, switch_words.database(str(exc)))
     yesterday = today - dt.timedelta(days=1)
     return page(console, ctx, "settlement.html", N_("Settlement"), status, days=days,
                 unsettled=unsettled, can_run=ctx.may("POST", "/settlement/run"),

@@ -9,8 +9,8 @@ from typing import Any
 
 from starlette.responses import Response
 
-from lps.console import audit, auth
-from lps.console.i18n import N_
+from lps.console import audit, auth, throttle
+from lps.console.messages import N_
 from lps.console.roles import ROLES
 from lps.console.views import page
 from lps.console.web import BadInput, Console, Ctx, route
@@ -34,7 +34,7 @@ def staff(console: Console, ctx: Ctx) -> Response:
 def _change(console: Console, ctx: Ctx, change: Callable[[], None], notice: str) -> Response:
     try:
         change()
-    except auth.Busy:
+    except throttle.Busy:
         raise  # 503 from the pipeline, not a mistake in the form
     except auth.AuthError as exc:
         raise BadInput(exc) from None

@@ -1,3 +1,4 @@
+# ruff: noqa  (written for, and run against, the tree of commit 4cc2209: see below)
 """How `legacy-switch.db` was made: a switch database of the console at commit 4cc2209, whose
 tables (`console_*`) lived in the switch's own file. Run against a checkout of that commit:
 
@@ -9,7 +10,6 @@ It is kept for the record; the test (test_legacy_import.py) uses the file it mad
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import shutil
 import sqlite3
@@ -17,8 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from lps.console import audit, auth, cards
-from lps.console.db import open_db
+from switch.console import audit, auth, cards
+from switch.console.db import open_db
 from tests.console.support import PASSWORD, make_env
 
 
@@ -33,8 +33,10 @@ def main(out: str) -> None:
     auth.disable_staff(conn, "staff:ann", "old", now)
     limits = auth.Limits()
     auth.login(conn, "ann", PASSWORD, "127.0.0.1", now, limits)
-    with contextlib.suppress(auth.AuthError):
+    try:
         auth.login(conn, "sue", "not the password", "127.0.0.9", now, limits)
+    except auth.AuthError:
+        pass
     cards.request_adjustment(conn, env.config, "sue", env.cards[0], 300, "STORE0000000001",
                              "goodwill", 1000, now)
     cards.request_adjustment(conn, env.config, "sue", env.cards[1], 5000, "STORE0000000002",

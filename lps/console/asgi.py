@@ -1,0 +1,155 @@
+"""The console as an ASGI application (Starlette) served by uvicorn: one route per
+`roles.ENDPOINTS` row, the body limit and the security headers on every answer.
+
+Each request: body limit -> route -> the form read (python-multipart, at most `MAX_FIELDS`
+fields, no files) -> `Console.handle` in a worker thread (SQLite and argon2 block) -> the
+security headers (docs/console.md, "The stack").
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from lps.console.roles import ENDPOINTS
+from lps.console.web import Console, Req
+
+MAX_BODY = 64 * 1024
+MAX_FIELDS = 60
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
+                               "font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
+                               "base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
+
+Scope_ = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+class BodyLimit:
+    """Refuses a request body over `MAX_BODY` with 413, by its Content-Length or as it streams."""
+
+    def __init__(self, app: Callable[[Scope_, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and not (length.isdigit() and len(length) <= 9
+                                       and int(length) <= MAX_BODY):
+            await _too_large(send)
+            return
+        seen = 0
+
+        async def limited() -> MutableMapping[str, Any]:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > MAX_BODY:
+                raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await _too_large(send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Send) -> None:
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            *((k.lower().encode(), v.encode()) for k, v in HEADERS.items())]})
+    await send({"type": "http.response.body", "body": b"request body too large\n"})
+
+
+class SecurityHeaders:
+    """The Content-Security-Policy and friends on every answer, static files and errors too."""
+
+    def __init__(self, app: Callable[[Scope_, Receive, Send], Awaitable[None]]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                have = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()
+                         if k.lower().encode() not in have]
+                if b"cache-control" not in have:
+                    extra.append((b"cache-control", b"no-store"))
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """The urlencoded form; a field sent several times (checkboxes) joined with commas."""
+    data = await request.form(max_files=0, max_fields=MAX_FIELDS)
+    out: dict[str, str] = {}
+    for key in data:
+        values = [v for v in data.getlist(key) if isinstance(v, str)]
+        out[key] = ",".join(values)
+    return out
+
+
+def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        form: dict[str, str] = {}
+        if method == "POST":
+            try:
+                form = await _form(request)
+            except Exception:  # a malformed body: refused like a bad field, nothing read
+                return Response("malformed form\n", 400, media_type="text/plain")
+        req = Req(method, path, {k: v for k, v in request.query_params.items()}, form,
+                  dict(request.cookies), request.client.host if request.client else "",)
+        if path == "/static/{name}":
+            req.query["name"] = str(request.path_params.get("name", ""))
+        return await run_in_threadpool(console.handle, req)
+    return endpoint
+
+
+def asgi(console: Console) -> Any:
+    """The ASGI application of a console: its routes, the body limit and the headers."""
+    from lps.console import views
+
+    by_path: dict[str, list[str]] = {}
+    for method, path in ENDPOINTS:
+        by_path.setdefault(path, []).append(method)
+    routes = [Route(path, _endpoint_multi(console, path, methods), methods=methods)
+              for path, methods in by_path.items()]
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        console.close()  # graceful shutdown: requests finished, the MQTT view stopped
+
+    app = Starlette(routes=routes, lifespan=lifespan, exception_handlers={
+        404: lambda request, exc: views.not_found(console, 404),
+        405: lambda request, exc: views.not_found(console, 405)})
+    return BodyLimit(SecurityHeaders(app))
+
+
+def _endpoint_multi(console: Console, path: str,
+                    methods: list[str]) -> Callable[[Request], Awaitable[Response]]:
+    per = {m: _endpoint(console, m, path) for m in methods}
+
+    async def endpoint(request: Request) -> Response:
+        handler = per.get(request.method) or per["GET"]  # HEAD is answered as GET
+        return await handler(request)
+    return endpoint
