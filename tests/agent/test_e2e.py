@@ -233,18 +233,21 @@ def test_hung_switch_burn_reversed(switch, agent_factory, vcard, mosquitto):
 
 
 def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory,
-                                                           vpcd_slots):
+                                                           vpcd_slots, mosquitto):
     switch.start()
-    agent = agent_factory(switch, extra="echo_interval_seconds = 0.3\n", request_timeout=2)
+    agent = agent_factory(switch, mqtt=mosquitto.url, extra="echo_interval_seconds = 0.3\n")
     agent.start()
     agent.wait_signed_on()
     agent.wait_log("echo answered 00", agent.started_at)
+    # Only while the switch hangs is the request timeout short (as in the burn test above).
+    agent.configure_live(request_timeout_seconds=2)
     switch.freeze()
     try:
         mark = agent.mark()
         agent.wait_log("echo failed", mark)
     finally:
         switch.thaw()
+    agent.configure_live(request_timeout_seconds=EVENT)
     agent.wait_log("signed on to", mark)
     agent.wait_log("echo answered 00", agent.mark())
 
