@@ -83,6 +83,19 @@ def pcscd_with_vpcd() -> Iterator[str]:
                 fcntl.flock(step, fcntl.LOCK_UN)
 
 
+def serving_again() -> str:
+    """Inside pcscd_with_vpcd: pcscd serving vpcd's readers, started again when the one we
+    joined is gone. A user that does not take part in PCSCD_USERS (an older checkout, a person
+    at the shell) may stop the pcscd it started while we still use it; the one started here is
+    stopped by the last user, like any other."""
+    with _lock_file(PCSCD_LOCK) as step:
+        fcntl.flock(step, fcntl.LOCK_EX)
+        try:
+            return _running_or_started()
+        finally:
+            fcntl.flock(step, fcntl.LOCK_UN)
+
+
 def _lock_file(path: Path) -> IO[bytes]:
     """A file to flock; read-only, so that a lock file root made serves every user."""
     return os.fdopen(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644), "rb")

@@ -18,10 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from terminal_agent.testing.services import ServiceUnavailable, pcscd_with_vpcd, wait_until
+from terminal_agent.testing.services import (
+    ServiceUnavailable,
+    pcscd_with_vpcd,
+    serving_again,
+    wait_until,
+)
 from terminal_agent.testing.services import vpcd_slots as services_vpcd_slots
 from terminal_agent.testing.vicc import VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
 from tests.waits import EVENT, START
+
+# Another session's agent tests hold the slots one test at a time; on a loaded machine a test
+# may take minutes, and a few may be queued ahead of ours.
+SLOTS_WAIT = 4 * START
 
 
 def unavailable(why: str) -> None:
@@ -50,12 +59,17 @@ def wait_presence(reader: str, present: bool, timeout: float = EVENT) -> None:
 
 @pytest.fixture
 def vpcd_slots(pcscd: None) -> Iterator[None]:
-    """The vpcd slots belong to the whole machine: a test holds their lock while it uses them."""
+    """The vpcd slots belong to the whole machine: a test holds their lock while it uses them,
+    and finds pcscd serving them (started again when another session stopped it)."""
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(services_vpcd_slots(180.0))
+            stack.enter_context(services_vpcd_slots(SLOTS_WAIT))
         except ServiceUnavailable as exc:
             pytest.fail(f"vpcd slots held by another test session: {exc}")
+        try:
+            serving_again()
+        except ServiceUnavailable as exc:
+            unavailable(str(exc))
         yield
 
 
