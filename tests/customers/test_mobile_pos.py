@@ -17,6 +17,7 @@ from tests.customers.support import VIRTUAL_BIN, by_mobile, mobile_config, virtu
 from tests.programs.support import points_balance, tags
 from tests.switch.support import T1, T2, card, earn, request
 from tests.switch.test_crash import start
+from tests.waits import EVENT
 
 
 async def _exchange(port: int, messages: list[Message]) -> list[Message]:
@@ -62,7 +63,7 @@ def test_a_mobile_number_earns_and_spends_on_one_virtual_card(
         assert all(2 not in m.fields and 35 not in m.fields for m in r)
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     cards = virtual_cards(db)
     assert len(cards) == 1
     pan = cards[0][0]
@@ -80,7 +81,7 @@ def test_a_mobile_number_earns_and_spends_on_one_virtual_card(
         assert points_balance(r[0]) == left
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     assert [a for _, a in virtual_cards(db)] == sorted({a for _, a in virtual_cards(db)})
     assert len(virtual_cards(db)) == 2
 
@@ -100,7 +101,7 @@ def test_bad_mobile_numbers_and_mixed_card_fields_are_format_errors(tmp_path: Pa
         assert [m.fields[39] for m in r] == ["30"] * 5
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     assert virtual_cards(tmp_path / "lps.db") == []
 
 
@@ -125,7 +126,7 @@ def test_without_pos_enrolment_only_a_known_number_is_an_account(tmp_path: Path)
         assert points_balance(r[4]) == int(tags(r[2])["EP"])
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     cards = virtual_cards(db)
     assert len(cards) == 1
 
@@ -154,7 +155,7 @@ def test_a_customer_enrolled_at_the_desk_while_the_switch_runs_gets_the_birthday
         ]))
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     assert [m.fields[39] for m in r] == ["00", "00", "00"]
     first, second = int(tags(r[0])["EP"]), int(tags(r[1])["EP"])
     assert first == second + 50   # [store.STORE0000000001] birthday_bonus = 50, once
@@ -174,7 +175,7 @@ def test_a_reversal_by_mobile_undoes_its_earn(tmp_path: Path) -> None:
         ]))
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     assert [m.fields[39] for m in r] == ["00", "00", "00"]
     assert int(tags(r[0])["EP"]) > 0 and points_balance(r[2]) == 0
 
