@@ -80,6 +80,18 @@ def test_search_finds_her_by_any_form(cfg: Path, typed: str,
     assert out.split()[0] == "1" and NASRIN in out and PAN not in out
 
 
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_search_on_postgresql_by_name_mobile_and_card(
+        cfg_engines: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The desk's LIKE over search keys, with its escapes, as SQLite's above."""
+    for typed in ("محمدي پور", "+989121234567", PAN):
+        code, out, err = lps(capsys, "customers", "search", typed, "--config", str(cfg_engines))
+        assert code == 0, err
+        assert out.split()[0] == "1" and NASRIN in out
+    for typed in ("%", "_", "\\", "نسرین%", "کاظم"):
+        assert lps(capsys, "customers", "search", typed, "--config", str(cfg_engines))[0] == 1
+
+
 def test_search_refuses_digits_that_are_neither_and_finds_nobody_else(
         cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = lps(capsys, "customers", "search", "12345", "--config", str(cfg))
