@@ -1,0 +1,235 @@
+"""The bounded replay memory (docs/switch.md, "Memory"): requests that left memory but are
+inside the idempotency window are looked up in the journal, and every answer is the one the
+switch gives while they are still in memory (docs/protocol.md §4, "Idempotency")."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from iso8583 import Message, load_profile
+from switch.core import handle, journaled
+from switch.core.model import txn_key
+from tests.switch.journaled import Journaled
+from tests.switch.support import NOW, T1, T2, burn, card, earn, example_config, inquiry, \
+    request, reversal, sign_on
+
+ASCII = load_profile("ascii")
+P1, P2, FILLER = card(501), card(502), card(503)
+#: Small enough that a handful of requests pushes the earlier ones out of memory.
+BOUND = 4
+LATER = NOW + dt.timedelta(minutes=5)
+
+
+def journaled_with(tmp: Path, bound: int | None) -> Journaled:
+    extra = {} if bound is None else {"replay_memory": bound}
+    return Journaled(tmp, example_config(tmp / "lps.db", **extra))
+
+
+class Filler:
+    """Inquiries on T2 that push earlier requests out of a small memory."""
+
+    def __init__(self) -> None:
+        self.stan = 700000
+
+    def __call__(self, j: Journaled, count: int = 2 * BOUND, now: dt.datetime = NOW) -> None:
+        for _ in range(count):
+            self.stan += 1
+            assert j.rc(inquiry(T2, self.stan, FILLER, now=now), now) == "00"
+
+
+def key_of(msg: Message) -> str:
+    return txn_key(msg.text(41), msg.text(11), msg.text(7))
+
+
+Step = Callable[[Journaled], list[bytes]]
+
+
+def story(j: Journaled, bounded: bool) -> list[bytes]:
+    """Every reply of one sequence of requests, encoded; with `bounded`, each request named
+    again has left memory first (asserted)."""
+    fill = Filler()
+    out: list[bytes] = []
+
+    def send(msg: Message, now: dt.datetime = NOW, gone: Message | None = None) -> str:
+        if bounded and gone is not None:
+            assert key_of(gone) not in j.state.txns, "the test must push it out of memory"
+        d = j.send(msg, now)
+        assert d.response is not None
+        out.append(ASCII.encode(d.response))
+        return str(d.response.fields[39])
+
+    send(sign_on(T1))
+    send(sign_on(T2))
+    a = earn(T1, 1, P1, 200_000)
+    b = earn(T1, 2, P2, 50_000)
+    unknown = earn(T1, 4, P1, 30_000)          # never sent before its reversal
+    early = reversal(unknown, 3)
+    c = burn(T1, 5, P1, 5_000)
+    assert send(a) == "00"
+    assert send(b) == "00"
+    assert send(early) == "25"                 # a tombstone for `unknown`
+    assert send(c) == "00"
+    fill(j)
+    # A retransmission of a request that left memory: the stored reply, byte for byte.
+    assert send(a, LATER, gone=a) == "00"
+    assert send(c, LATER, gone=c) == "00"
+    # A repeat with other content on its key: 94.
+    assert send(earn(T1, 1, P1, 999_000, now=NOW), LATER, gone=a) == "94"
+    # The late original after its reversal: 05, nothing earned.
+    assert send(unknown, LATER, gone=early) == "05"
+    # A reversal of an original that left memory: undone exactly once.
+    rev_a = reversal(a, 10, now=LATER)
+    assert send(rev_a, LATER, gone=a) == "00"
+    assert send(reversal(a, 11, now=LATER), LATER, gone=a) == "00"   # nothing to undo
+    fill(j, now=LATER)
+    assert send(reversal(a, 12, now=LATER), LATER, gone=rev_a) == "00"   # still nothing
+    assert send(rev_a, LATER, gone=rev_a) == "00"                      # its retransmission
+    assert send(reversal(rev_a, 13, now=LATER), LATER, gone=rev_a) == "25"  # not reversible
+    # A reversal that does not match its original: 12, remembered, nothing changed.
+    wrong = reversal(b, 14, now=LATER)
+    wrong.fields[4] = f"{40_000:012d}"
+    assert send(wrong, LATER, gone=b) == "12"
+    fill(j, now=LATER)
+    assert send(wrong, LATER, gone=wrong) == "12"
+    assert send(reversal(b, 15, now=LATER), LATER, gone=b) == "00"
+    j.restart(LATER)
+    assert send(a, LATER, gone=a) == "00"
+    assert send(unknown, LATER, gone=unknown) == "05"
+    return out
+
+
+def test_a_request_out_of_memory_gets_the_answers_it_gets_in_memory(tmp_path: Path) -> None:
+    whole = journaled_with(tmp_path / "whole", None)
+    small = journaled_with(tmp_path / "small", BOUND)
+    try:
+        expected = story(whole, bounded=False)
+        got = story(small, bounded=True)
+        assert got == expected
+        assert small.state.cards[P1].points == whole.state.cards[P1].points
+        assert small.points(P2) == whole.points(P2) == 0
+    finally:
+        whole.close()
+        small.close()
+
+
+def test_memory_stays_within_the_bound(tmp_path: Path) -> None:
+    j = journaled_with(tmp_path, BOUND)
+    try:
+        j.send(sign_on(T2))
+        fill = Filler()
+        for stan in range(800000, 800030):  # reversals of unknown originals: tombstones
+            assert j.rc(reversal(earn(T2, stan + 100, P1, 1_000), stan)) == "25"
+            fill(j, 1)
+        assert len(j.state.txns) == BOUND and len(j.state.tombstones) <= BOUND
+        assert not j.state.uncommitted
+        j.restart()
+        assert len(j.state.txns) == BOUND
+    finally:
+        j.close()
+
+
+def test_a_reversal_in_flight_counts_for_an_original_out_of_memory(tmp_path: Path) -> None:
+    """Two reversals (their own STANs) of one original that left memory, the first not yet
+    committed when the second is decided: the second undoes nothing."""
+    j = journaled_with(tmp_path, BOUND)
+    try:
+        j.send(sign_on(T1))
+        j.send(sign_on(T2))
+        a = earn(T1, 1, P1, 200_000)
+        assert j.rc(a) == "00"
+        Filler()(j)
+        assert key_of(a) not in j.state.txns
+        first = handle(j.state, reversal(a, 2), NOW, fetch=j.store.fetch)
+        second = handle(j.state, reversal(a, 3), NOW, fetch=j.store.fetch)
+        assert first.response is not None and second.response is not None
+        assert first.response.fields[39] == second.response.fields[39] == "00"
+        assert first.entries[0].lot_deltas and not second.entries[0].lot_deltas
+        for d in (first, second):
+            j.store.append(d.entries)
+            journaled(j.state, d.entries)
+        assert j.points(P1) == 0
+        j.restart()
+    finally:
+        j.close()
+
+
+def test_requests_older_than_the_window_are_forgotten_out_of_memory_too(tmp_path: Path
+                                                                        ) -> None:
+    """Past the idempotency window a request is new again, whether it left memory by the
+    bound or not (docs/protocol.md §4: kept for at least 7 days)."""
+    from switch.core import prune
+    j = journaled_with(tmp_path, BOUND)
+    try:
+        j.send(sign_on(T1))
+        j.send(sign_on(T2))
+        a = earn(T1, 1, P1, 200_000)
+        assert j.rc(a) == "00"
+        Filler()(j)
+        much_later = NOW + dt.timedelta(days=10)
+        prune(j.state, much_later)
+        j.restart(much_later)
+        d = j.send(a, much_later)
+        assert not d.retransmission and d.response is not None
+        assert d.response.fields[39] == "00" and j.points(P1) == 40
+    finally:
+        j.close()
+
+
+def test_a_remembered_request_out_of_memory_costs_no_memory(tmp_path: Path) -> None:
+    """tracemalloc over 3,000 inquiries once memory is full: the state does not grow
+    (docs/switch.md, "Memory")."""
+    bound = 500
+    j = journaled_with(tmp_path, bound)
+    try:
+        j.send(sign_on(T2))
+        pans = [card(600 + i) for i in range(20)]
+
+        def inquiries(first: int, count: int) -> None:
+            batch = []
+            for i in range(first, first + count):
+                now = NOW + dt.timedelta(seconds=i // 3)
+                msg = request("0200", T2, i + 1, pan=pans[i % 20], pc="310000", now=now)
+                d = handle(j.state, msg, now, fetch=j.store.fetch)
+                assert d.response is not None and d.response.fields[39] == "00"
+                batch += d.entries
+                if len(batch) >= 250:
+                    j.store.append(batch)
+                    journaled(j.state, batch)
+                    batch = []
+            j.store.append(batch)
+            journaled(j.state, batch)
+
+        inquiries(0, 2 * bound)
+        count = 3_000
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            inquiries(10_000, count)
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+        assert len(j.state.txns) == bound and not j.state.uncommitted
+        assert grown / count < 10, f"{grown / count:.1f} bytes per request past the bound"
+        j.restart(NOW + dt.timedelta(seconds=(10_000 + count) // 3))
+    finally:
+        j.close()
+
+
+@pytest.mark.parametrize("bound", [0, -1, "many"])
+def test_the_bound_is_checked(tmp_path: Path, bound: object) -> None:
+    from switch.config import ConfigError, load_config
+    text = (Path(__file__).resolve().parents[2] / "examples" / "lps.toml").read_text()
+    value = f'"{bound}"' if isinstance(bound, str) else str(bound)
+    text = text.replace("[switch]\n", f"[switch]\nreplay_memory = {value}\n", 1)
+    path = tmp_path / "lps.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match="replay_memory"):
+        load_config(path)
