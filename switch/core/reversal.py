@@ -12,6 +12,7 @@ late, is declined `05` with no effect.
 
 from __future__ import annotations
 
+from switch.core import replay
 from switch.core.codes import CREDIT_PCS, DEBIT_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.ledger import CardEdit
@@ -26,7 +27,8 @@ def decide(ctx: Context) -> Decision:
     entry = new_entry(req, Kind.REVERSAL, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
                       ctx.coalition.id)
     entry.detail = {"original_mti": req.original_mti}
-    record = state.remembered(req.original_txn_key)
+    key = req.original_txn_key
+    record = replay.recall(state, ctx.facts, key)
     if record is None or not record.reversible:
         return finish(ctx, entry, RC.ORIGINAL_NOT_FOUND, tombstone=True)
     original = state.uncommitted.get(record.journal_id)
@@ -60,7 +62,7 @@ def decide(ctx: Context) -> Decision:
         if counted is None:
             return decline(ctx, entry, RC.OVER_LIMIT, reason="the batch's totals would overflow")
     return approve(ctx, entry, edit, {}, counted=counted,
-                   reversed_=(req.original_txn_key, record.reversed_now()))
+                   reversed_=(key, record.reversed_now()) if key in state.txns else None)
 
 
 def mismatch(req: Request, original: Entry) -> str:

@@ -23,6 +23,7 @@ from switch.core.model import (
     TxnKey,
     txn_key,
 )
+from switch.core.replay import add_tombstone, remember
 from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.codec import undone
@@ -49,6 +50,22 @@ def first_recent(conn: sqlite3.Connection, first_day: dt.date, today: dt.date) -
     found.append(q("SELECT MIN(id) FROM journal INDEXED BY journal_day "
                    "WHERE business_day > ?", (today.isoformat(),)).fetchone()[0])
     return min((i for i in found if i is not None), default=1 << 62)
+
+
+def replay_start(conn: sqlite3.Connection, first: int, bound: int
+                 ) -> tuple[int, dt.date | None]:
+    """The first journal id recovery remembers in memory, of the window starting at journal
+    id `first`: that of the newest `bound` remembered requests; and the business day of the
+    newest request of the window before it (None: the whole window fits)."""
+    remembered = f"kind NOT IN {sql_list(UNREMEMBERED_KINDS)}"
+    row = conn.execute(f"SELECT id FROM journal WHERE id >= ? AND {remembered} "
+                       "ORDER BY id DESC LIMIT 1 OFFSET ?", (first, bound - 1)).fetchone()
+    if row is None:
+        return first, None
+    start = int(row[0])
+    before = conn.execute(f"SELECT business_day FROM journal WHERE id >= ? AND id < ? "
+                          f"AND {remembered} ORDER BY id DESC LIMIT 1", (first, start)).fetchone()
+    return start, dt.date.fromisoformat(before[0]) if before is not None else None
 
 
 def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
@@ -99,8 +116,11 @@ def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
         (card.lots if kind == POINTS else card.purse).append(lot)
     report.lots = loaded
 
-    # The requests of the idempotency window, compact (`Remembered`): the reply, the lot
-    # moves and the rest stay in the journal, read back when a request names them.
+    # The newest `replay_memory` requests of the idempotency window, compact (`Remembered`):
+    # the reply, the lot moves and the rest stay in the journal, read back when a request
+    # names them; so do the window's older requests (switch/core/replay.py).
+    state.remember_from = today - dt.timedelta(days=cfg.idempotency_days + 1)
+    start, state.forgot_day = replay_start(conn, first, cfg.replay_memory)
     keys: dict[int, TxnKey] = {}
     txns = state.txns
     for (jid, day, kind, tid, stan, de7, rc, digest, original_id, ostan, ode7,
@@ -108,17 +128,17 @@ def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
         "SELECT id, business_day, kind, terminal_id, stan, transmission, response_code, "
         "digest, original_id, original_stan, original_transmission, detail FROM journal "
         f"WHERE id >= ? AND kind NOT IN {sql_list(UNREMEMBERED_KINDS)} ORDER BY id",
-        (first,)
+        (start,)
     ):
         key = txn_key(tid, stan, de7)
         flags = (APPROVED if rc == RC.APPROVED else 0) | \
             (0 if kind in NOT_REVERSIBLE else REVERSIBLE)
-        txns[key] = Remembered(bytes.fromhex(digest or ""), jid,
-                               dates.get(day) or day_of(day), flags).packed()
+        remember(state, key, Remembered(bytes.fromhex(digest or ""), jid,
+                                        dates.get(day) or day_of(day), flags))
         keys[jid] = key
         if kind == Kind.REVERSAL:
             if rc == RC.ORIGINAL_NOT_FOUND:
-                state.tombstones[txn_key(tid, ostan, ode7)] = jid
+                add_tombstone(state, txn_key(tid, ostan, ode7), jid)
             elif rc == RC.APPROVED and original_id in keys and undone(detail):
                 txns[keys[original_id]] |= REVERSED
     report.transactions = len(keys)

@@ -7,7 +7,8 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `card_pins`, under the HSM's LMK (3); the programs' `customers`, `card_club`, `card_spend`,
 `card_stamps` (4, docs/programs.md) and `issued_cards` (5); the verified checkpoint `verified`,
 `verified_cards`, `verified_lots` (6); `batch_totals` (7); the messaging outbox `outbox`,
-`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables).
+`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables); the journal by request key
+and by tombstone (9, docs/switch.md "Memory").
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from switch.journal.sqlite.recall import TOMBSTONE_ROWS
 from switch.journal.sqlite.sql import JOURNAL_BATCH_TOTALS, TOTALS_COLUMNS
 
 Migration = tuple[int, str, Callable[[sqlite_utils.Database], None]]
@@ -171,6 +173,16 @@ def _v8(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+def _replay_indexes(db: sqlite_utils.Database) -> None:
+    # Requests that left the replay memory are read back by their key (docs/switch.md,
+    # "Memory"): DE7 first, so fresh keys (DE7 about now) share the index's last pages; and
+    # the tombstones (reversals answered 25) by their original's key, a small partial index.
+    # Both are built for the rows already there.
+    db.execute("CREATE INDEX journal_request ON journal (transmission, terminal_id, stan)")
+    db.execute("CREATE INDEX journal_tombstone ON journal "
+               f"(original_transmission, terminal_id, original_stan) WHERE {TOMBSTONE_ROWS}")
+
+
 #: Versioned migrations, applied in order, each in its own transaction. Append, never edit.
 MIGRATIONS: list[Migration] = [
     (1, "journal, lots, lot_moves, cards, terminals", _v1),
@@ -181,6 +193,7 @@ MIGRATIONS: list[Migration] = [
     (6, "verified checkpoint: verified, verified_cards, verified_lots; lots_live", _v6),
     (7, "batch_totals: each terminal batch's 0500 totals", _v7),
     (8, "messaging: outbox, outbox_parts, message_consent", _v8),
+    (9, "journal indexes by request key and by tombstone", _replay_indexes),
 ]
 
 
