@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message, load_profile
+from switch.config import Config
 from switch.core import handle, journaled
 from switch.core.model import txn_key
 from tests.switch.journaled import Journaled
@@ -248,3 +249,88 @@ def test_the_bound_is_checked(tmp_path: Path, bound: object) -> None:
     path.write_text(text)
     with pytest.raises(ConfigError, match="replay_memory"):
         load_config(path)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_seeded_simulation_with_a_small_memory(seed: int, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference-model simulation (retransmissions, reused STANs, reversals before and
+    after their originals, crashes) with memory for 8 requests: after each crash recovery
+    keeps 8 and the rest is read from the journal; every answer must still be the model's."""
+    from tests.switch import test_simulation
+
+    def small(database: Path) -> Config:
+        return example_config(database, replay_memory=8)
+
+    monkeypatch.setattr(test_simulation, "example_config", small)
+    test_simulation.simulate(seed, tmp_path)
+
+
+def test_a_look_up_reads_one_index_by_the_whole_key(tmp_path: Path) -> None:
+    """docs/switch.md, "Memory": one indexed read per look-up, on every part of the key."""
+    from switch.journal.sqlite import recall
+    j = journaled_with(tmp_path, BOUND)
+    try:
+        conn = j.store.conn
+        since = ("2026-11-01",)
+        for sql, index in ((recall._REQUEST, "journal_request"),
+                           (recall._TOMBSTONE, "journal_tombstone")):
+            plan = " ".join(str(r[-1]) for r in conn.execute(
+                "EXPLAIN QUERY PLAN " + sql, ("1123100000", T1, "000001", *since)))
+            assert f"USING INDEX {index} (" in plan, plan
+            assert "=? AND" in plan and plan.count("=?") == 3, plan
+    finally:
+        j.close()
+
+
+def test_over_tcp_a_request_out_of_memory_and_after_a_restart(tmp_path: Path) -> None:
+    """The real server with memory for 3 requests: a retransmission and a reversal of a
+    request that left memory, before and after a restart."""
+    import asyncio
+    import dataclasses
+
+    from switch.core import snapshot
+    from switch.server import Switch
+    from tests.switch.test_money_safety_tcp import assert_restart_equal
+    from tests.switch.test_server import config_for, signed_on
+
+    cfg = config_for(tmp_path)
+    cfg = dataclasses.replace(cfg, switch=dataclasses.replace(cfg.switch, replay_memory=3))
+    a = earn(T1, 1, P1, 200_000)
+    first: list[Message] = []
+
+    async def once(body: Callable[[Switch], object]) -> None:
+        sw = Switch(cfg)
+        await sw.start()
+        try:
+            await body(sw)  # type: ignore[misc]
+            await sw.writer.drain()
+            kept = snapshot(sw.state).durable()
+        finally:
+            await sw.stop()
+        assert_restart_equal(cfg, kept, None)
+
+    async def before(sw: Switch) -> None:
+        c = await signed_on(sw, "ascii")
+        first.append(await c.send(a))
+        for stan in range(2, 8):
+            assert (await c.send(inquiry(T2, stan, FILLER))).fields[39] == "00"
+        assert key_of(a) not in sw.state.txns
+        again = await c.send(a)
+        assert (again.mti, again.fields) == (first[0].mti, first[0].fields)
+        assert (await c.send(reversal(a, 8))).fields[39] == "00"
+        assert sw.state.cards[P1].points == 0
+        await c.close()
+
+    async def after(sw: Switch) -> None:
+        c = await signed_on(sw, "ascii")
+        assert key_of(a) not in sw.state.txns
+        again = await c.send(a)
+        assert (again.mti, again.fields) == (first[0].mti, first[0].fields)
+        assert (await c.send(reversal(a, 9))).fields[39] == "00"   # nothing left to undo
+        assert (await c.send(earn(T1, 1, P1, 1_000))).fields[39] == "94"
+        assert sw.state.cards[P1].points == 0
+        await c.close()
+
+    asyncio.run(once(before))
+    asyncio.run(once(after))
