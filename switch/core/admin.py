@@ -193,6 +193,9 @@ def prune(state: State, now: dt.datetime) -> int:
     state.remember_from = max(state.remember_from, horizon)
     if state.forgot_day is not None and state.forgot_day < state.remember_from:
         state.forgot_day = None  # what left memory has left the window too
+    if state.forgot_tombstone_day is not None \
+            and state.forgot_tombstone_day < state.remember_from:
+        state.forgot_tombstone_day = None
     live = {(e.totals.terminal_id, e.totals.batch) for e in state.uncommitted.values()
             if e.totals is not None}
     for key in [k for k in state.totals if k not in live]:

@@ -48,7 +48,8 @@ def needs(state: State, req: Request) -> Needs:
     # Not in memory, but older requests of the window are only in the journal: look it up
     # (and what a new request reads besides, used when the journal has no such request).
     return replace(fresh, recall=req.key, recall_since=state.remember_from,
-                   recall_tombstone=req.canonical in ("0200", "0220"))
+                   recall_tombstone=req.canonical in ("0200", "0220")
+                   and state.forgetting_tombstones())
 
 
 def _as_new(state: State, req: Request, mac: bool) -> Needs:

@@ -38,7 +38,7 @@ def recall(state: State, facts: Facts, key: TxnKey) -> Remembered | None:
 def tombstone(state: State, facts: Facts, key: TxnKey) -> int | None:
     """The journal id of the reversal that named `key` before it arrived (None: none)."""
     found = state.tombstones.get(key)
-    if found is not None or not state.forgetting():
+    if found is not None or not state.forgetting_tombstones():
         return found
     return facts.tombstone(key)
 
@@ -82,8 +82,8 @@ def forget_over_bound(state: State) -> int:
         del txns[order.popleft()]
         state.forgot_day = record.day
         gone += 1
-    if gone:
-        drop_tombstones(state)
+    if gone and drop_tombstones(state):
+        state.forgot_tombstone_day = state.forgot_day
     return gone
 
 
@@ -99,14 +99,17 @@ def forget_before(state: State, day_ordinal: int) -> int:
     return gone
 
 
-def drop_tombstones(state: State) -> None:
-    """Tombstones whose reversal is no longer in memory (journal ids grow with time: older
-    than every record kept)."""
+def drop_tombstones(state: State) -> int:
+    """Drop the tombstones whose reversal is no longer in memory (journal ids grow with time:
+    older than every record kept); returns how many."""
     order = state.txn_order
     oldest = Remembered.unpack(state.txns[order[0]]).journal_id if order \
         else state.next_journal_id
     tombs, tomb_order = state.tombstones, state.tomb_order
+    gone = 0
     while tomb_order and tomb_order[0][1] < oldest:
         key, journal_id = tomb_order.popleft()
         if tombs.get(key) == journal_id:
             del tombs[key]
+            gone += 1
+    return gone

@@ -48,6 +48,9 @@ class State:
     #: The business day of the newest request that left memory for the bound (None: none
     #: inside the window did): while set, a key not in memory is looked up in the journal.
     forgot_day: dt.date | None = None
+    #: The same for tombstones (rare: reversals of requests never seen), so that a fresh
+    #: 0200/0220 reads the journal's tombstones only while some left memory.
+    forgot_tombstone_day: dt.date | None = None
     #: A cache of terminal batches' totals (the journal's `batch_totals` is the whole of them).
     totals: dict[tuple[str, str], Totals] = field(default_factory=dict)
     next_journal_id: int = 1
@@ -71,3 +74,8 @@ class State:
         """Some request inside the idempotency window is only in the journal: a key missing
         from memory must be looked up there before it counts as new."""
         return self.forgot_day is not None and self.forgot_day >= self.remember_from
+
+    def forgetting_tombstones(self) -> bool:
+        """Some tombstone inside the idempotency window is only in the journal."""
+        return self.forgot_tombstone_day is not None \
+            and self.forgot_tombstone_day >= self.remember_from

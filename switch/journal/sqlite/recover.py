@@ -29,6 +29,7 @@ from switch.core.state import State
 from switch.journal.codec import undone
 from switch.journal.reports import RecoveryReport
 from switch.journal.sqlite.programs import load_clubs
+from switch.journal.sqlite.recall import TOMBSTONE_ROWS
 from switch.journal.sqlite.sql import LOT_COLUMNS
 
 if TYPE_CHECKING:
@@ -52,20 +53,28 @@ def first_recent(conn: sqlite3.Connection, first_day: dt.date, today: dt.date) -
     return min((i for i in found if i is not None), default=1 << 62)
 
 
-def replay_start(conn: sqlite3.Connection, first: int, bound: int
-                 ) -> tuple[int, dt.date | None]:
+def replay_start(conn: sqlite3.Connection, first: int, state: State) -> int:
     """The first journal id recovery remembers in memory, of the window starting at journal
-    id `first`: that of the newest `bound` remembered requests; and the business day of the
-    newest request of the window before it (None: the whole window fits)."""
+    id `first`: that of the newest `replay_memory` remembered requests. Notes in `state` the
+    business day of the newest request (and tombstone) of the window before it, if any."""
     remembered = f"kind NOT IN {sql_list(UNREMEMBERED_KINDS)}"
     row = conn.execute(f"SELECT id FROM journal WHERE id >= ? AND {remembered} "
-                       "ORDER BY id DESC LIMIT 1 OFFSET ?", (first, bound - 1)).fetchone()
+                       "ORDER BY id DESC LIMIT 1 OFFSET ?",
+                       (first, state.config.switch.replay_memory - 1)).fetchone()
     if row is None:
-        return first, None
+        return first
     start = int(row[0])
-    before = conn.execute(f"SELECT business_day FROM journal WHERE id >= ? AND id < ? "
-                          f"AND {remembered} ORDER BY id DESC LIMIT 1", (first, start)).fetchone()
-    return start, dt.date.fromisoformat(before[0]) if before is not None else None
+
+    def newest_day(table: str, rows: str) -> dt.date | None:
+        found = conn.execute(f"SELECT business_day FROM {table} WHERE id >= ? AND id < ? "
+                             f"AND {rows} ORDER BY id DESC LIMIT 1", (first, start)).fetchone()
+        return dt.date.fromisoformat(found[0]) if found is not None else None
+
+    state.forgot_day = newest_day("journal", remembered)
+    # The tombstones' partial index holds only them: a few rows, whatever the window.
+    state.forgot_tombstone_day = newest_day("journal INDEXED BY journal_tombstone",
+                                            TOMBSTONE_ROWS)
+    return start
 
 
 def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
@@ -120,7 +129,7 @@ def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
     # the reply, the lot moves and the rest stay in the journal, read back when a request
     # names them; so do the window's older requests (switch/core/replay.py).
     state.remember_from = today - dt.timedelta(days=cfg.idempotency_days + 1)
-    start, state.forgot_day = replay_start(conn, first, cfg.replay_memory)
+    start = replay_start(conn, first, state)
     keys: dict[int, TxnKey] = {}
     txns = state.txns
     for (jid, day, kind, tid, stan, de7, rc, digest, original_id, ostan, ode7,
