@@ -12,6 +12,10 @@ Anything else, and every check that fails, gives None: the profile then takes it
 through the constructs, which decides and words the error exactly as it always did. So nothing
 here raises a codec error or accepts what the constructs refuse (tests/codec/test_fastpath.py
 holds it to that on random valid and damaged messages).
+
+One module, past 400 lines, on purpose: the plans and the loops that run them are one
+algorithm; split, the offsets a plan precomputes and the loop that cuts at them would be read
+in two places.
 """
 
 from __future__ import annotations

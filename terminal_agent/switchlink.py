@@ -1,7 +1,11 @@
 """The link to the switch: LPS-87 framing, sign-on, key exchange, echo keepalive, request
 matching, and failover between the configured switch addresses (docs/agent.md "Switch link and
 the outbox", "Switch failover"). Reaching one address is reach.py; the outbox drain, run in
-each signed-on session, is drain.py."""
+each signed-on session, is drain.py.
+
+One module, past 400 lines, on purpose: sign-on, key exchange, keepalive and failover change the
+same connection state, and their order is the protocol (docs/protocol.md §4, §6).
+"""
 
 from __future__ import annotations
 

@@ -18,8 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from lps.console import views
 from lps.console.roles import ENDPOINTS
-from lps.console.web import Console, Req
+from lps.console.web import Console, Pages, Req, install
+
+# The pages registered their handlers on import; the pipeline's own pages come from them too.
+install(Pages(views.refused, views.bad_input, views.busy, views.nav))
 
 MAX_BODY = 64 * 1024
 MAX_FIELDS = 60
@@ -127,8 +131,6 @@ def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], A
 
 def asgi(console: Console) -> Any:
     """The ASGI application of a console: its routes, the body limit and the headers."""
-    from lps.console import views
-
     by_path: dict[str, list[str]] = {}
     for method, path in ENDPOINTS:
         by_path.setdefault(path, []).append(method)

@@ -103,6 +103,32 @@ def route(method: str, path: str) -> Callable[[Handler], Handler]:
     return deco
 
 
+@dataclass(frozen=True)
+class Pages:
+    """What the pipeline answers with besides the handlers: refusals, bad input, busy, and the
+    menu on every page. `lps.console.views` provides them (`install`, from `lps.console.asgi`),
+    so that this module does not import the pages that import it."""
+
+    refused: Callable[[Console, Ctx, str], Response]
+    bad_input: Callable[[Console, Ctx, Refusal | str], Response]
+    busy: Callable[[Console, Ctx, throttle.Busy], Response]
+    nav: Callable[[Console, Ctx], list[tuple[str, str, int]]]
+
+
+_PAGES: list[Pages] = []
+
+
+def install(provider: Pages) -> None:
+    """The pages the pipeline uses (one provider; installing again replaces it)."""
+    _PAGES[:] = [provider]
+
+
+def pages() -> Pages:
+    if not _PAGES:
+        raise RuntimeError("no console pages installed (import lps.console.asgi)")
+    return _PAGES[0]
+
+
 TEMPLATES = Environment(loader=PackageLoader("lps.console", "templates"),
                         autoescape=select_autoescape(default=True, default_for_string=True),
                         extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True)
@@ -112,12 +138,10 @@ class Console:
     """The console's state: configuration, settings, background fleet view, hashing bound."""
 
     def __init__(self, config: Config, config_path: str, settings: Settings) -> None:
-        from lps.console import views  # the handlers register themselves
-
         missing = set(ENDPOINTS) - set(HANDLERS)
-        if missing:
-            raise RuntimeError(f"endpoints without a handler: {sorted(missing)}")
-        del views
+        if missing or not _PAGES:
+            raise RuntimeError(f"endpoints without a handler: {sorted(missing)} (the pages "
+                               "register on import of lps.console.asgi)")
         self.config = config
         self.config_path = config_path
         self.settings = settings
@@ -145,8 +169,7 @@ class Console:
 
     def handle(self, req: Req) -> Response:
         """The whole pipeline of one request after its body was read (in a worker thread)."""
-        from lps.console import views
-
+        views = pages()
         key = (req.method, req.path)
         now = self.settings.clock()
         cdb = db.connect(db.console_path(self.database))
@@ -180,8 +203,7 @@ class Console:
 def render(console: Console, ctx: Ctx, template: str, status: int = 200,
            headers: dict[str, str] | None = None, **values: Any) -> Response:
     """A page in the reader's language (autoescaped; `_` is the reader's gettext)."""
-    from lps.console import views
-
+    views = pages()
     page = TEMPLATES.get_template(template)
     t = ctx.t
 

@@ -6,6 +6,9 @@ checks consent and quiet hours, renders them and hands them to the channel, reco
 answer before it goes on (docs/messaging.md §States, §Delivery guarantees). `once` stops when
 nothing is due any more; otherwise it waits for the next due message while it answers the SMSC
 (receipts, replies, enquire_link), until `stop` is set (SIGTERM).
+
+One module, past 400 lines, on purpose: the round's order (recover, take, consent, quiet
+hours, render, submit, record) is the delivery guarantee, and it reads as one loop.
 """
 
 from __future__ import annotations

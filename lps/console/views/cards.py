@@ -9,7 +9,7 @@ from starlette.responses import Response
 from lps.console import cards, queries, sessions, switch_words
 from lps.console.messages import N_, Refusal
 from lps.console.roles import FULL_PAN
-from lps.console.views import page, say
+from lps.console.views.common import page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
 from switch.core.luhn import mask_pan
 from switch.core.text import is_digits, to_ascii_digits

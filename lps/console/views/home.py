@@ -10,7 +10,7 @@ from starlette.responses import Response
 from lps.console import auth, cards, queries, sessions, switch_words, throttle
 from lps.console.i18n import LANGUAGES
 from lps.console.messages import N_
-from lps.console.views import page, say
+from lps.console.views.common import page, say
 from lps.console.web import LOGIN_COOKIE, SESSION_COOKIE, Console, Ctx, redirect, route
 
 #: The files under /static/ (name -> media type): nothing else is ever served from there.

@@ -17,7 +17,7 @@ from starlette.responses import Response
 
 from lps.console import campaign_form, campaigns, db
 from lps.console.messages import N_, Refusal
-from lps.console.views import page, say
+from lps.console.views.common import page, say
 from lps.console.web import BadInput, Console, Ctx, route
 from switch.config import Campaign, Config
 from switch.i18n import WEEK, jalali_date

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from lps.console import audit, cards, queries, settle, switch_words
 from lps.console.messages import N_, Refusal
-from lps.console.views import page, say
+from lps.console.views.common import page, say
 from lps.console.views.programs import exclusive
 from lps.console.web import BadInput, Console, Ctx, route
 from switch.i18n import jalali_date

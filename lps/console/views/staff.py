@@ -12,7 +12,7 @@ from starlette.responses import Response
 from lps.console import audit, auth, throttle
 from lps.console.messages import N_
 from lps.console.roles import ROLES
-from lps.console.views import page
+from lps.console.views.common import page
 from lps.console.web import BadInput, Console, Ctx, route
 from switch.core.text import is_digits, to_ascii_digits
 from switch.i18n import DateError, parse_date
