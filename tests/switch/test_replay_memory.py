@@ -320,3 +320,41 @@ def test_over_tcp_a_request_out_of_memory_and_after_a_restart(tmp_path: Path) ->
 
     asyncio.run(once(before))
     asyncio.run(once(after))
+
+
+def test_an_original_leaving_memory_between_decide_and_apply(tmp_path: Path) -> None:
+    """The shell awaits the reply's MAC between `decide` and `apply`, and a commit may push
+    the original out of memory then: the reversal still applies, and counts."""
+    from switch.core.apply import apply
+    from switch.core.decide import decide
+    from switch.core.needs import needs
+    from switch.core.request import Request, parse_request
+
+    j = journaled_with(tmp_path, BOUND)
+    try:
+        j.send(sign_on(T1))
+        j.send(sign_on(T2))
+        a = earn(T1, 1, P1, 200_000)
+        state = j.state
+        in_flight = [handle(state, a, NOW, fetch=j.store.fetch)]
+        for stan in range(2, 2 + BOUND):
+            in_flight.append(handle(state, inquiry(T2, stan, FILLER), NOW,
+                                    fetch=j.store.fetch))
+        assert key_of(a) in state.txns and len(state.txns) > BOUND  # none committed yet
+        request = parse_request(reversal(a, 20), state.protocol)
+        assert isinstance(request, Request)
+        decision = decide(state, request, j.store.fetch(needs(state, request)), NOW)
+        entries = [e for d in in_flight for e in d.entries]
+        j.store.append(entries)
+        journaled(state, entries)
+        assert key_of(a) not in state.txns
+        apply(state, decision)
+        j.store.append(decision.entries)
+        journaled(state, decision.entries)
+        assert j.points(P1) == 0
+        again = j.send(reversal(a, 21))
+        assert again.response is not None and again.response.fields[39] == "00"
+        assert not again.entries[0].lot_deltas
+        j.restart()
+    finally:
+        j.close()
