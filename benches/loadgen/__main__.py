@@ -17,6 +17,7 @@ import json
 import multiprocessing as mp
 import os
 import random
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,13 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from iso8583 import FrameDecoder, Message, frame, load_profile
-from iso8583.loyalty import OriginalData, build_de90
-from switch.core.luhn import luhn_complete
+from benches.loadgen.mix import ROOT, Terminal, cards, prime_messages, write_config
+from iso8583 import FrameDecoder, frame, load_profile
 from switch.server import install_event_loop
-
-ROOT = Path(__file__).resolve().parents[2]
-STORES = ("STORE0000000001", "STORE0000000002", "STORE0000000003")
 
 
 def free_port() -> int:
@@ -40,35 +37,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(workdir: Path, port: int, terminals: int) -> Path:
-    """The example configuration with `terminals` terminals spread over its three stores."""
-    text = (ROOT / "examples" / "lps.toml").read_text()
-    text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
-    text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
-    text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
-    text = text.replace('"var/lps.db"', f'"{workdir / "lps.db"}"')
-    head, _, _ = text.partition("[terminal.T0000001]")
-    limits = ("[switch.limits]\nmax_connections = 20000\nmax_inflight = 100000\n"
-              "max_inflight_per_connection = 256\n\n")
-    head = head.replace("[coalition.tehran-mall]", limits + "[coalition.tehran-mall]", 1)
-    body = [head, '[terminal.P0000001]\nstore = "STORE0000000002"\n']
-    for i in range(1, terminals + 1):
-        body.append(f'[terminal.L{i:07d}]\nstore = "{STORES[i % 3]}"\n')
-    path = workdir / "lps.toml"
-    path.write_text("\n".join(body))
-    return path
+def serve_command(root: Path) -> list[str]:
+    """How the checkout at `root` starts its switch: its own virtualenv's Python (this one's
+    for this checkout) and its `serve` command, in lps/cli.py or, in older trees, switch/cli.py."""
+    python = sys.executable if root == ROOT else str(root / ".venv" / "bin" / "python")
+    module = "lps.cli" if (root / "lps" / "cli.py").exists() else "switch.cli"
+    return [python, "-m", module, "serve"]
 
 
-def start_target(kind: str, loop: str, workdir: Path, terminals: int) -> tuple[
-        subprocess.Popen[bytes], int]:
+def start_target(kind: str, loop: str, workdir: Path, terminals: int,
+                 root: Path = ROOT) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     if kind == "echo":
         cmd = [sys.executable, "-m", "benches.loadgen.echo", "--port", str(port), "--loop", loop]
+        root = ROOT
     else:
-        config = write_config(workdir, port, terminals)
-        cmd = [sys.executable, "-m", "lps.cli", "serve", "--config", str(config),
-               "--loop", loop, "--log-level", "WARNING"]
-    proc = subprocess.Popen(cmd, cwd=ROOT)
+        config = write_config(workdir, port, terminals, root)
+        cmd = [*serve_command(root), "--config", str(config), "--loop", loop,
+               "--log-level", "WARNING"]
+    proc = subprocess.Popen(cmd, cwd=root)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -90,12 +77,10 @@ class Lane(asyncio.Protocol):
 
     def __init__(self, worker: Worker, tid: str) -> None:
         self.worker = worker
-        self.tid = tid
-        self.stan = 0
+        self.terminal = Terminal(tid, worker.cards, worker.rng, worker.de7, worker.signon)
         self.decoder = FrameDecoder()
         self.sent: collections.deque[float] = collections.deque()
         self.transport: asyncio.Transport | None = None
-        self.previous: Message | None = None
         self.ready = asyncio.get_running_loop().create_future()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -118,43 +103,17 @@ class Lane(asyncio.Protocol):
             if w.closed_loop and not w.stopping:
                 self.send(now)
 
-    def message(self) -> Message:
-        w = self.worker
-        self.stan = self.stan % 999_999 + 1
-        base: dict[int, str | bytes] = {7: w.de7, 11: f"{self.stan:06d}", 41: self.tid}
-        roll = w.rng.random()
-        if w.signon and self.stan == 1:
-            return Message(mti="0800", fields={**base, 70: "001"})
-        base[42] = STORES[int(self.tid[1:]) % 3]
-        pan = w.rng.choice(w.cards)
-        if roll < 0.60:
-            fields = {2: pan, 3: "000000", 4: f"{w.rng.choice((50_000, 200_000)):012d}"}
-        elif roll < 0.85:
-            fields = {2: pan, 3: "900000", 4: f"{w.rng.choice((1_000, 3_000)):012d}"}
-        elif roll < 0.95 or self.previous is None:
-            fields = {2: pan, 3: "310000"}
-        else:
-            p = self.previous
-            od = OriginalData(p.mti, str(p.fields[11]), str(p.fields[7]))
-            msg = Message(mti="0400", fields={**base, 2: p.fields[2], 3: p.fields[3],
-                                              4: p.fields.get(4, "0" * 12), 90: build_de90(od)})
-            self.previous = None
-            return msg
-        msg = Message(mti="0200", fields={**base, **fields})
-        self.previous = msg
-        return msg
-
     def send(self, scheduled: float) -> None:
         assert self.transport is not None
         self.sent.append(scheduled)
-        self.transport.write(frame(self.worker.profile.encode(self.message())))
+        self.transport.write(frame(self.worker.profile.encode(self.terminal.message())))
 
 
 class Worker:
     def __init__(self, args: dict[str, Any], index: int) -> None:
         self.profile = load_profile("ascii")
         self.rng = random.Random(index * 7919 + 1)
-        self.cards = [luhn_complete(f"628000{n:09d}") for n in range(args["cards"])]
+        self.cards = cards(args["cards"])
         self.de7 = time.strftime("%m%d%H%M%S", time.gmtime())
         self.signon = args["target"] == "switch"
         self.closed_loop = args["mode"] == "closed"
@@ -242,14 +201,9 @@ def prime(port: int, args: argparse.Namespace) -> None:
 
         c = await TerminalClient("ascii", "127.0.0.1", port).connect()
         de7 = time.strftime("%m%d%H%M%S", time.gmtime())
-        await c.send(Message(mti="0800", fields={7: de7, 11: "000001", 41: "P0000001"}
-                             | {70: "001"}))
-        futs = []
-        for n in range(args.cards):
-            pan = luhn_complete(f"628000{n:09d}")
-            futs.append(c.send_nowait(Message(mti="0200", fields={
-                2: pan, 3: "000000", 4: "000010000000", 7: de7, 11: f"{n + 2:06d}",
-                41: "P0000001", 42: STORES[1]})))
+        signon, *earns = prime_messages(cards(args.cards), de7)
+        await c.send(signon)
+        futs = [c.send_nowait(m) for m in earns]
         await asyncio.gather(*futs)
         await c.close()
     asyncio.run(go())
@@ -257,7 +211,7 @@ def prime(port: int, args: argparse.Namespace) -> None:
 
 def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lps-loadgen-"))
-    proc, port = start_target(target, args.loop, workdir, args.connections)
+    proc, port = start_target(target, args.loop, workdir, args.connections, args.switch_root)
     try:
         if target == "switch":
             prime(port, args)
@@ -275,7 +229,13 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
         cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, True) - loop0
     finally:
         proc.terminate()
-        proc.wait(30)
+        try:
+            proc.wait(120)
+        except subprocess.TimeoutExpired:  # the figures are taken: do not lose them to a slow stop
+            print(f"{target} target still running 120 s after SIGTERM: killed", file=sys.stderr)
+            proc.kill()
+            proc.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
     lat = sorted(x for r in results for x in r["latencies"])
     elapsed = max(r["elapsed"] for r in results)
     answers = sum(r["answers"] for r in results)
@@ -307,7 +267,11 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="load generator processes")
     p.add_argument("--cards", type=int, default=2000)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument("--switch-root", type=Path, default=ROOT,
+                   help="run the switch of another checkout (with its own .venv), e.g. a "
+                        "worktree of an older commit, to compare before and after in one session")
     args = p.parse_args()
+    args.switch_root = args.switch_root.resolve()
     targets = ("switch", "echo") if args.target == "both" else (args.target,)
     rows = [run_once(t, args) for t in targets]
     for row in rows:
