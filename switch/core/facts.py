@@ -139,6 +139,9 @@ class Facts:
     recalled: Remembered | None = None
     recalled_original: Remembered | None = None
     tombstone_id: int | None = None
+    #: The engine read the `recall` needs (an engine that does not know them leaves it False,
+    #: and a decision reading them fails loudly instead of taking a repeat for a new request).
+    recall_answered: bool = False
 
     def reply(self, journal_id: int) -> Message | None:
         if self.needs.reply != journal_id and \
@@ -155,6 +158,8 @@ class Facts:
 
     def record(self, key: TxnKey) -> Remembered | None:
         """The journal's record of a key the needs named (`recall`, `recall_original`)."""
+        if not self.recall_answered:
+            raise AssertionError("the journal did not answer the needs' recall")
         if key == self.needs.recall:
             return self.recalled
         if key == self.needs.recall_original:
@@ -164,6 +169,8 @@ class Facts:
     def tombstone(self, key: TxnKey) -> int | None:
         if not (self.needs.recall_tombstone and key == self.needs.recall):
             raise AssertionError("decide read a tombstone not in memory nor its needs")
+        if not self.recall_answered:
+            raise AssertionError("the journal did not answer the needs' recall")
         return self.tombstone_id
 
     def earn(self, journal_id: int) -> tuple[Entry | None, Returned]:

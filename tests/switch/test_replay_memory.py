@@ -358,3 +358,18 @@ def test_an_original_leaving_memory_between_decide_and_apply(tmp_path: Path) -> 
         j.restart()
     finally:
         j.close()
+
+
+def test_an_engine_that_does_not_answer_a_recall_fails_loudly(tmp_path: Path) -> None:
+    """A journal engine that ignores `Needs.recall` must not turn a retransmission into a
+    new request (a second earn): the decision fails (`96`, nothing changed)."""
+    from switch.core import Facts, snapshot
+    j = journaled_with(tmp_path, BOUND)
+    try:
+        a = earned_then_forgotten(j)
+        before = snapshot(j.state)
+        d = handle(j.state, a, NOW, fetch=lambda needs, checks: Facts(needs, checks))
+        assert d.response is not None and d.response.fields[39] == "96"
+        assert snapshot(j.state) == before and j.points(P1) == 20
+    finally:
+        j.close()

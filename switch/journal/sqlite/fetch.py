@@ -52,7 +52,7 @@ def fetch(conn: sqlite3.Connection, needs: Needs, checks: Checks) -> Facts:
                     original_totals = batch_totals(conn, original.terminal_id,
                                                    original.batch) or Totals()
     return Facts(needs, checks, reply, original, original_totals, earn, returned, totals,
-                 recalled, recalled_original, tombstone)
+                 recalled, recalled_original, tombstone, recall_answered=True)
 
 
 def batch_totals(conn: sqlite3.Connection, terminal_id: str, batch: str) -> Totals | None:
