@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from iso8583.message import Message
 from switch.core.entries import Entry
 from switch.core.model import Remembered, Totals, TxnKey
+from switch.core.rewards import CouponFacts, CouponNeed
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,8 @@ class Needs:
     reply: int | None = None
     #: A reversal's original row, with its lot moves and its batch's totals.
     original: int | None = None
-    #: A return's earn (named by `OR`), with its lots and the returns made against it so far.
+    #: A return's earn (named by `OR`), with its lots and the returns made against it so far;
+    #: for a reversal, its original's row again, should it be an earn with returns against it.
     earn: int | None = None
     #: A terminal batch's totals the cache has not seen.
     totals: tuple[str, str] | None = None
@@ -74,6 +76,8 @@ class Needs:
     mac: bool = False
     pin: bool = False
     session_keys: bool = False
+    #: A coupon (by its code's digest) with the card's redemptions of its issue.
+    coupon: CouponNeed | None = None
     #: A key that is not in memory while older requests are only in the journal
     #: (docs/switch.md, "Memory"): the request's own (its record and stored reply) and a
     #: reversal's original (its record, row and batch totals), of business days from
@@ -87,8 +91,8 @@ class Needs:
     @property
     def journal(self) -> bool:
         return (self.reply is not None or self.original is not None or self.earn is not None
-                or self.totals is not None or self.recall is not None
-                or self.recall_original is not None)
+                or self.totals is not None or self.coupon is not None
+                or self.recall is not None or self.recall_original is not None)
 
     @property
     def hsm(self) -> bool:
@@ -134,6 +138,8 @@ class Facts:
     earn_row: Entry | None = None
     earn_returned: Returned = NOTHING_RETURNED
     batch_totals: Totals | None = None
+    #: The coupon the needs named (None: no such code).
+    coupon_facts: CouponFacts | None = None
     #: The journal's records of `needs.recall` and `needs.recall_original` (None: no such
     #: request in the window) and the reversal that left a tombstone for `needs.recall`.
     recalled: Remembered | None = None
@@ -174,7 +180,11 @@ class Facts:
         return self.tombstone_id
 
     def earn(self, journal_id: int) -> tuple[Entry | None, Returned]:
-        if self.needs.earn != journal_id:
+        """A return's earn, or the returns standing against a reversal's original (the
+        recalled one's too: `recall_original`)."""
+        if self.needs.earn != journal_id and (self.recalled_original is None
+                                              or self.recalled_original.journal_id
+                                              != journal_id):
             raise AssertionError(f"decide read earn #{journal_id}, not in its needs")
         return self.earn_row, self.earn_returned
 
@@ -182,3 +192,8 @@ class Facts:
         if self.needs.totals != key:
             raise AssertionError(f"decide read batch totals {key}, not in its needs")
         return self.batch_totals if self.batch_totals is not None else Totals()
+
+    def coupon(self, need: CouponNeed) -> CouponFacts | None:
+        if self.needs.coupon != need:
+            raise AssertionError("decide read a coupon not in its needs")
+        return self.coupon_facts

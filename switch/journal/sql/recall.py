@@ -5,32 +5,45 @@ A request's key is DE41 + DE11 + DE7; the index `journal_request` is on (DE7, DE
 DE7 first, so that the look-ups of fresh requests (DE7 about now) read the same few hot pages
 at the index's end. Tombstones (reversals answered `25`) have their own partial index on
 the original's key. Each look-up is one indexed read; rows of business days before the
-window (`since`) count as never answered, as they are pruned from memory.
+window (`since`) count as never answered, as they are pruned from memory. The same SQL runs
+on both engines; SQLite is told the index (`Dialect.indexed_by`), PostgreSQL's planner picks it
+from the same condition.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
+from functools import cache
 
 from switch.core.codes import NOT_REVERSIBLE, RC, UNREMEMBERED_KINDS, sql_list, sql_text
 from switch.core.model import APPROVED, REVERSED, REVERSIBLE, Remembered, TxnKey
 from switch.journal.codec import undone
-from switch.journal.sqlite.sql import OK, REVERSAL
+from switch.journal.sql.common import OK, REVERSAL
+from switch.journal.sql.db import Db, Dialect, dialect_of
 
-#: `journal_tombstone`'s condition, repeated word for word by the query so SQLite uses it.
+#: `journal_tombstone`'s condition, repeated word for word by the query so that both planners
+#: see the partial index applies.
 TOMBSTONE_ROWS = f"kind = {REVERSAL} AND response_code = {sql_text(RC.ORIGINAL_NOT_FOUND)}"
 
-_REQUEST = (
-    "SELECT id, business_day, kind, response_code, digest, response "
-    "FROM journal INDEXED BY journal_request "
-    "WHERE transmission = ? AND terminal_id = ? AND stan = ? "
-    f"AND kind NOT IN {sql_list(UNREMEMBERED_KINDS)} AND business_day >= ? "
-    "ORDER BY id DESC LIMIT 1")
-_TOMBSTONE = (
-    "SELECT id FROM journal INDEXED BY journal_tombstone "
-    "WHERE original_transmission = ? AND terminal_id = ? AND original_stan = ? "
-    f"AND {TOMBSTONE_ROWS} AND business_day >= ? ORDER BY id DESC LIMIT 1")
+
+@cache
+def _request(dialect: Dialect) -> str:
+    return (
+        "SELECT id, business_day, kind, response_code, digest, response "
+        f"FROM {dialect.indexed_by('journal', 'journal_request')} "
+        "WHERE transmission = ? AND terminal_id = ? AND stan = ? "
+        f"AND kind NOT IN {sql_list(UNREMEMBERED_KINDS)} AND business_day >= ? "
+        "ORDER BY id DESC LIMIT 1")
+
+
+@cache
+def _tombstone(dialect: Dialect) -> str:
+    return (
+        f"SELECT id FROM {dialect.indexed_by('journal', 'journal_tombstone')} "
+        "WHERE original_transmission = ? AND terminal_id = ? AND original_stan = ? "
+        f"AND {TOMBSTONE_ROWS} AND business_day >= ? ORDER BY id DESC LIMIT 1")
+
+
 _REVERSALS = (
     f"SELECT detail FROM journal WHERE original_id = ? AND kind = {REVERSAL} "
     f"AND response_code = {OK}")
@@ -42,12 +55,12 @@ def split_key(key: TxnKey) -> tuple[str, str, str]:
     return tid, stan, de7
 
 
-def remembered(conn: sqlite3.Connection, key: TxnKey, since: dt.date, *,
+def remembered(conn: Db, key: TxnKey, since: dt.date, *,
                with_reversal: bool = False) -> tuple[Remembered, str | None] | None:
     """The newest remembered request with `key` from business day `since` on, and its stored
     reply (JSON); with `with_reversal`, flagged reversed when an approved reversal undid it."""
     tid, stan, de7 = split_key(key)
-    row = conn.execute(_REQUEST, (de7, tid, stan, since.isoformat())).fetchone()
+    row = conn.execute(_request(dialect_of(conn)), (de7, tid, stan, since.isoformat())).fetchone()
     if row is None:
         return None
     jid, day, kind, rc, digest, response = row
@@ -60,8 +73,8 @@ def remembered(conn: sqlite3.Connection, key: TxnKey, since: dt.date, *,
     return record, response
 
 
-def tombstone(conn: sqlite3.Connection, key: TxnKey, since: dt.date) -> int | None:
+def tombstone(conn: Db, key: TxnKey, since: dt.date) -> int | None:
     """The newest reversal answered `25` naming `key` as its original, from `since` on."""
     tid, stan, de7 = split_key(key)
-    row = conn.execute(_TOMBSTONE, (de7, tid, stan, since.isoformat())).fetchone()
+    row = conn.execute(_tombstone(dialect_of(conn)), (de7, tid, stan, since.isoformat())).fetchone()
     return int(row[0]) if row is not None else None
