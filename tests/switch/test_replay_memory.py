@@ -9,6 +9,7 @@ import gc
 import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +27,7 @@ from tests.switch.support import (
     earn,
     example_config,
     inquiry,
+    request,
     reversal,
     sign_on,
 )
@@ -37,9 +39,13 @@ BOUND = 4
 LATER = NOW + dt.timedelta(minutes=5)
 
 
-def journaled_with(tmp: Path, bound: int | None) -> Journaled:
-    extra = {} if bound is None else {"replay_memory": bound}
-    return Journaled(tmp, example_config(tmp / "lps.db", **extra))
+def journaled_with(tmp: Path, bound: int | None, journal: dict[str, Any] | None = None
+                   ) -> Journaled:
+    """The core on a journal: an SQLite file in `tmp`, or the engine of `journal`
+    (`journal_settings`, tests/engines.py)."""
+    extra: dict[str, Any] = {} if bound is None else {"replay_memory": bound}
+    extra.update(journal or {"database": tmp / "lps.db"})
+    return Journaled(tmp, example_config(**extra))
 
 
 class Filler:
@@ -77,6 +83,7 @@ def story(j: Journaled, bounded: bool) -> list[bytes]:
     again has left memory first (asserted)."""
     fill = Filler()
     out: list[bytes] = []
+    replies: list[Message] = []
 
     def send(msg: Message, now: dt.datetime = NOW, gone: Message | None = None) -> str:
         if bounded and gone is not None:
@@ -84,6 +91,7 @@ def story(j: Journaled, bounded: bool) -> list[bytes]:
         d = j.send(msg, now)
         assert d.response is not None
         out.append(ASCII.encode(d.response))
+        replies.append(d.response)
         return str(d.response.fields[39])
 
     send(sign_on(T1))
@@ -120,15 +128,29 @@ def story(j: Journaled, bounded: bool) -> list[bytes]:
     fill(j, now=LATER)
     assert send(wrong, LATER, gone=wrong) == "12"
     assert send(reversal(b, 15, now=LATER), LATER, gone=b) == "00"
+    # An earn with a return standing against it: its reversal, once it left memory, is
+    # refused until the return is reversed (docs/protocol.md §4).
+    d = earn(T1, 20, P2, 100_000, now=LATER)
+    assert send(d, LATER) == "00"
+    ret = request("0200", T1, 21, pan=P2, pc="200000", amount=40_000, now=LATER,
+                  tags={"OR": replies[-1].text(37)})
+    assert send(ret, LATER) == "00"
+    fill(j, now=LATER)
+    assert send(reversal(d, 22, now=LATER), LATER, gone=d) == "12"
+    assert send(reversal(ret, 23, now=LATER), LATER, gone=ret) == "00"
+    assert send(reversal(d, 24, now=LATER), LATER, gone=d) == "00"
     j.restart(LATER)
     assert send(a, LATER, gone=a) == "00"
     assert send(unknown, LATER, gone=unknown) == "05"
     return out
 
 
-def test_a_request_out_of_memory_gets_the_answers_it_gets_in_memory(tmp_path: Path) -> None:
+def test_a_request_out_of_memory_gets_the_answers_it_gets_in_memory(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    """The same requests with memory for all of them (SQLite) and for `BOUND` of them, read
+    back from the engine's journal: the same reply bytes."""
     whole = journaled_with(tmp_path / "whole", None)
-    small = journaled_with(tmp_path / "small", BOUND)
+    small = journaled_with(tmp_path / "small", BOUND, journal_settings)
     try:
         expected = story(whole, bounded=False)
         got = story(small, bounded=True)
@@ -140,8 +162,9 @@ def test_a_request_out_of_memory_gets_the_answers_it_gets_in_memory(tmp_path: Pa
         small.close()
 
 
-def test_memory_stays_within_the_bound(tmp_path: Path) -> None:
-    j = journaled_with(tmp_path, BOUND)
+def test_memory_stays_within_the_bound(tmp_path: Path, journal_settings: dict[str, Any]
+                                       ) -> None:
+    j = journaled_with(tmp_path, BOUND, journal_settings)
     try:
         j.send(sign_on(T2))
         fill = Filler()
@@ -156,10 +179,11 @@ def test_memory_stays_within_the_bound(tmp_path: Path) -> None:
         j.close()
 
 
-def test_a_reversal_in_flight_counts_for_an_original_out_of_memory(tmp_path: Path) -> None:
+def test_a_reversal_in_flight_counts_for_an_original_out_of_memory(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
     """Two reversals (their own STANs) of one original that left memory, the first not yet
     committed when the second is decided: the second undoes nothing."""
-    j = journaled_with(tmp_path, BOUND)
+    j = journaled_with(tmp_path, BOUND, journal_settings)
     try:
         a = earned_then_forgotten(j)
         first = handle(j.state, reversal(a, 2), NOW, fetch=j.store.fetch)
