@@ -402,3 +402,19 @@ def test_an_engine_that_does_not_answer_a_recall_fails_loudly(tmp_path: Path) ->
         assert snapshot(j.state) == before and j.points(P1) == 20
     finally:
         j.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_hostile_simulation_with_a_small_memory(seed: int, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hostile simulation (tests/switch/test_hostile.py: its reference switch written
+    from the docs, crashes, malformed and repeated traffic) with memory for 64 requests:
+    whatever left memory is read from the journal, and every answer is still the model's."""
+    from tests.switch import test_hostile
+
+    def small(database: Path) -> Config:
+        return example_config(database, replay_memory=64)
+
+    monkeypatch.setattr(test_hostile, "example_config", small)
+    stats = test_hostile.simulate(seed, 6_000, tmp_path)
+    assert stats.commits > 64
