@@ -11,6 +11,8 @@ journaled (`handle` in tests); a state recovered from a journal must be given th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from switch.core import coupon
 from switch.core.accounts import account_need
 from switch.core.codes import PC, PIN_PCS, RC, Kind
@@ -42,6 +44,18 @@ def needs(state: State, req: Request) -> Needs:
         if known.digest == req.digest and known.journal_id not in state.uncommitted:
             return Needs(reply=known.journal_id, mac=mac)
         return Needs(mac=mac) if mac else NOTHING
+    fresh = _as_new(state, req, mac)
+    if not state.forgetting():
+        return fresh
+    # Not in memory, but older requests of the window are only in the journal: look it up
+    # (and what a new request reads besides, used when the journal has no such request).
+    return replace(fresh, recall=req.key, recall_since=state.remember_from,
+                   recall_tombstone=req.canonical in ("0200", "0220")
+                   and state.forgetting_tombstones())
+
+
+def _as_new(state: State, req: Request, mac: bool) -> Needs:
+    """What the decision of `req` reads when its key was never answered."""
     term = state.terminals.get(req.tid)
     if term is None or term.store != req.store_id:
         return Needs(mac=mac) if mac else NOTHING
@@ -49,7 +63,11 @@ def needs(state: State, req: Request) -> Needs:
         return Needs(mac=mac, totals=_uncached(state, req.tid, req.batch))
     account = account_need(state, req, term.store)
     if req.canonical in REVERSALS:
-        original = state.remembered(req.original_txn_key)
+        key = req.original_txn_key
+        original = state.remembered(key)
+        if original is None and state.forgetting():
+            return Needs(mac=mac, recall_original=key, recall_since=state.remember_from,
+                         account=account)
         if original is None or not original.reversible \
                 or original.journal_id in state.uncommitted:
             return Needs(mac=mac, account=account) if mac or account else NOTHING
