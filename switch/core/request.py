@@ -33,6 +33,8 @@ from switch.core.protocol import (
 from switch.core.text import is_digits
 
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
+#: What `request_digest` writes before each field's value, by field number.
+_SEPARATORS = {number: b"\x1e%d\x1f" % number for number in range(1, 129)}
 #: 0500 totals: counts (DE74-77) and amounts (DE86-89).
 TOTALS_FIELDS = (74, 75, 76, 77, 86, 87, 88, 89)
 
@@ -106,11 +108,12 @@ def request_digest(msg: Message) -> bytes:
     """
     h = hashlib.blake2b(digest_size=16)
     h.update(CANONICAL_MTI.get(msg.mti, msg.mti).encode())
-    for number in sorted(msg.fields):
+    fields = msg.fields
+    for number in sorted(fields):
         if number in (64, 128):
             continue
-        value = msg.fields[number]
-        h.update(b"\x1e%d\x1f" % number)
+        value = fields[number]
+        h.update(_SEPARATORS.get(number) or b"\x1e%d\x1f" % number)
         h.update(value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))
     return h.digest()
 
@@ -178,9 +181,9 @@ def _pan(msg: Message) -> str:
 def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, stan: str,
            de7: str) -> Request:
     fields = msg.fields
-    outside = sorted(n for n in fields if n not in protocol.fields)
-    if outside:
-        raise _FormatError(f"DE{outside[0]} is not a field of LPS-87")
+    if not protocol.fields.issuperset(fields):
+        outside = min(n for n in fields if n not in protocol.fields)
+        raise _FormatError(f"DE{outside} is not a field of LPS-87")
     for need in protocol.required(mti):
         if need == CARD:
             if 2 not in fields and 35 not in fields:
