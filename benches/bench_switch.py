@@ -31,8 +31,8 @@ import pytest
 from iso8583 import frame, load_profile
 from switch.core import handle, new_state
 from switch.core.luhn import luhn_complete
+from switch.journal.sql.verify import verified_upto
 from switch.journal.sqlite.journal import SqliteJournal
-from switch.journal.sqlite.verify import verified_upto
 
 # The repository root, so that the test builders are importable when pytest runs benches/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))

@@ -30,14 +30,14 @@ from lps.cli_input import (
     Failed,
     InputError,
     card_number,
-    require_database,
+    require_journal,
 )
 from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
 from switch.config import Config, ConfigError
 from switch.journal import JournalError
 
 COMMAND_MODULES = ("lps.cli", "lps.settle_cli", "lps.keys_cli", "lps.programs_cli",
-                   "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
+                   "lps.coupons_cli", "lps.draw_cli", "lps.console.cli", "lps.messages_cli")
 
 
 # -- the switch's own commands ------------------------------------------------------------------
@@ -104,15 +104,15 @@ def cmd_cards(args: argparse.Namespace) -> int:
         raise InputError("--name, --phone and --birth-date go with enroll")
     db = config.switch.database
     if args.action != "enroll":
-        require_database(db)  # enroll may create it; block/unblock of nothing changes nothing
-    before = _card_row(db, args.pan)
+        require_journal(config.switch)  # enroll may create it; block/unblock of nothing: nothing
+    before = _card_row(config.switch.journal, args.pan)
     if database_in_use(db):
         reply = admin_request(config, {"cmd": args.action, "pan": args.pan,
                                         "coalition": args.coalition})
         if not reply.get("ok"):
             raise Failed(str(reply.get("error")))
     else:
-        journal = open_journal(db)
+        journal = open_journal(config.switch.journal)
         try:
             now = dt.datetime.now(dt.UTC)
             state = journal.load(config, None, now)
@@ -127,7 +127,8 @@ def cmd_cards(args: argparse.Namespace) -> int:
     from switch.core.luhn import mask_pan
 
     target = f"card:{mask_pan(args.pan)}"
-    rc = append_cli(db, f"card.{args.action}", target, before, _card_row(db, args.pan))
+    rc = append_cli(db, f"card.{args.action}", target, before,
+                    _card_row(config.switch.journal, args.pan))
     if profile is not None:
         save_profile(config, args.pan, profile)
         fields = [k for k in ("name", "phone", "birth_date") if getattr(args, k) is not None]
@@ -136,11 +137,11 @@ def cmd_cards(args: argparse.Namespace) -> int:
     return _show(config, args.pan, history=False) or rc
 
 
-def _card_row(db: Path, pan: str) -> dict[str, str] | None:
+def _card_row(db: str | Path, pan: str) -> dict[str, str] | None:
     """The card's status and coalition as stored (None: not enrolled), for the audit row."""
     from switch.journal import open_reader
 
-    if not db.exists():
+    if isinstance(db, Path) and not db.exists():
         return None
     try:
         reader = open_reader(db)
@@ -159,7 +160,7 @@ def _show(config: Config, pan: str, history: bool) -> int:
     from switch.core.luhn import mask_pan
     from switch.journal import open_reader
 
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     try:
         card = reader.card(pan)
         if card is None:
@@ -199,7 +200,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     from switch.journal import open_reader
 
     config = config_from(args)
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     started = time.perf_counter()
     try:
         result = reader.check(full=args.full)

@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from switch.core.catalog import SwitchSettings
 from switch.core.luhn import luhn_ok
 from switch.core.text import TextError, is_digits, normalize_text, to_ascii_digits
 from switch.exit_codes import (
@@ -57,6 +58,14 @@ def require_database(database: Path) -> Path:
     if not database.exists():
         raise missing_database(database)
     return database
+
+
+def require_journal(settings: SwitchSettings) -> str | Path:
+    """Where the journal is: a PostgreSQL URL as configured (its server says whether it is
+    there), or the SQLite file, which must exist."""
+    if settings.journal_url is not None:
+        return settings.journal_url
+    return require_database(settings.database)
 
 
 def shown(text: str) -> str:

@@ -29,6 +29,7 @@ from lps.cli_input import (
     day,
     name,
     require_database,
+    require_journal,
     whole,
 )
 from lps.commands import add_config_argument, config_from
@@ -68,7 +69,7 @@ def entrants(config: Config, coalition: str, when: dt.date, by: str) -> list[Ent
     """
     from switch.journal import open_reader
 
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     try:
         cards = reader.members(coalition, when)
         if by == "card":

@@ -37,9 +37,9 @@ from switch.security.shell import ensure_lmk
 def _stored_rows(config: Config) -> int:
     from switch.journal import open_journal
 
-    if not config.switch.database.exists():
+    if config.switch.journal_url is None and not config.switch.database.exists():
         return 0
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         return journal.security_rows()
     finally:
@@ -65,7 +65,7 @@ def persist(config: Config, request: dict[str, Any]) -> None:
         if not reply.get("ok"):
             raise AdminError(str(reply.get("error")))
         return
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         now = dt.datetime.now(dt.UTC)
         state = journal.load(config, None, now)
@@ -87,9 +87,9 @@ def _check_values(config: Config) -> dict[str, KeyCheckValues]:
     """Each terminal's key check values as the journal holds them (none: no journal yet)."""
     from switch.journal import open_reader
 
-    if not config.switch.database.exists():
+    if config.switch.journal_url is None and not config.switch.database.exists():
         return {}
-    reader = open_reader(config.switch.database)
+    reader = open_reader(config.switch.journal)
     try:
         return reader.key_check_values()
     finally:
@@ -188,7 +188,7 @@ def _read_pin() -> str:
 
 def cmd_pin(args: argparse.Namespace) -> int:
     config = config_from(args)
-    cli_input.require_database(config.switch.database)  # no card has a PIN in no journal
+    cli_input.require_journal(config.switch)  # no card has a PIN in no journal
     request: dict[str, Any] = {"cmd": "set-pin" if args.action == "set" else "pin-reset",
                                "pan": args.pan}
     try:

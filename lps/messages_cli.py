@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 
-from lps.cli_input import Failed, InputError, require_database, whole
+from lps.cli_input import Failed, InputError, require_journal, whole
 from lps.commands import add_config_argument, config_from
 from switch.config import Config
 from switch.core.text import TextError, parse_int
@@ -30,7 +30,7 @@ __all__ = ["register_commands"]
 def _open(config: Config) -> Outbox:
     """The outbox of the switch's database (never created here: docs/cli.md's
     missing-database sentence)."""
-    return open_outbox(require_database(config.switch.database))
+    return open_outbox(require_journal(config.switch))
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -41,7 +41,7 @@ def cmd_send(args: argparse.Namespace) -> int:
     from switch.messaging.sender import Sender, SenderBusy, sender_lock
 
     config = _config(args)
-    require_database(config.switch.database)
+    require_journal(config.switch)
     if config.messaging is None or (config.messaging.sms is None
                                     and config.messaging.email is None):
         print(f"lps messages send: {config.path}: no [messaging.sms] or [messaging.email]",

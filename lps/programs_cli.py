@@ -2,7 +2,8 @@
 
 Registered through `lps.cli.COMMAND_MODULES`. `lps cards enroll PAN --name --phone
 --birth-date` (the profile arguments are added to the switch's `cards` command),
-`lps cards-issue --bin ... --count N --out cards.csv`, `lps club PAN`. Draws are
+`lps cards-issue --bin ... --count N --out cards.csv`, `lps club PAN`, `lps programs reload`
+(docs/programs.md, "Changing programs while the switch runs"). Draws are
 lps/draw_cli.py.
 """
 
@@ -23,7 +24,7 @@ from lps.cli_input import (
     digits,
     name,
     phone,
-    require_database,
+    require_journal,
     whole,
 )
 from lps.commands import PAN_HELP, add_config_argument, admin_request, config_from
@@ -67,7 +68,7 @@ def save_profile(config: Config, pan: str, profile: Profile) -> None:
     from switch.server import database_in_use
 
     running = database_in_use(config.switch.database)
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         journal.put_profile(pan, profile)
     finally:
@@ -105,7 +106,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         _write_printer_file(out, chosen, args.bin, coalition.id if coalition else "")
         return chosen
 
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         # One write transaction: two issues at once cannot hand out the same numbers.
         numbers = journal.reserve_card_numbers(args.bin, args.length, choose, str(out),
@@ -144,7 +145,7 @@ def cmd_club(args: argparse.Namespace) -> int:
 
     config = config_from(args)
     day = today(config)
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     try:
         card = reader.card(args.pan, club_on=day)
     finally:
@@ -173,6 +174,22 @@ def cmd_club(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- programs reload ----------------------------------------------------------------------------
+
+
+def cmd_reload(args: argparse.Namespace) -> int:
+    from switch.server import database_in_use
+
+    config = config_from(args)  # a file that does not load is refused here already
+    if not database_in_use(config.switch.database):
+        raise Failed("the switch is not running: it reads its programs when it starts")
+    reply = admin_request(config, {"cmd": "reload"})
+    if not reply.get("ok"):
+        raise Failed(f"refused, the programs in force stay: {reply.get('error')}")
+    print(f"programs version {reply.get('version')} in force")
+    return 0
+
+
 def today(config: Config) -> dt.date:
     cfg = config.switch
     return business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
@@ -197,3 +214,10 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("pan", type=card_number, help=PAN_HELP)
     add_config_argument(p)
     p.set_defaults(func=cmd_club)
+
+    p = sub.add_parser("programs", help="the programs of the running switch")
+    actions = p.add_subparsers(dest="programs_action", required=True)
+    q = actions.add_parser("reload", help="take the file's programs without a restart "
+                                          "(as SIGHUP); refused when more than programs changed")
+    add_config_argument(q)
+    q.set_defaults(func=cmd_reload)

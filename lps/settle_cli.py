@@ -51,7 +51,11 @@ class UsageError(CommandError):
     exit_code = EXIT_USAGE
 
 
-def _database(args: argparse.Namespace, config: Config) -> Path:
+def _database(args: argparse.Namespace, config: Config) -> str | Path:
+    """The journal to settle: `--database` (an SQLite file), else the configured one (a
+    PostgreSQL URL as it is)."""
+    if not args.database and config.switch.journal_url is not None:
+        return config.switch.journal_url
     path = Path(args.database) if args.database else config.switch.database
     if not path.exists():
         raise missing_database(path)
@@ -95,7 +99,8 @@ def _settle(args: argparse.Namespace) -> int:
             bar.finish()
     finally:
         journal.close()
-    register = Register(Path(args.register) if args.register else default_register(database))
+    local = database if isinstance(database, Path) else config.switch.database  # state_dir
+    register = Register(Path(args.register) if args.register else default_register(local))
     outcome = _seal(register, day.isoformat(), result.inputs_digest, render.render(result),
                     args, now)
     prev = outcome.previous

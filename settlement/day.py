@@ -37,6 +37,8 @@ from settlement.records import (
     LotExpiry,
     Row,
 )
+from settlement.rewards import COUPON, GIFT_BREAKAGE, CouponMove, GiftLapse, GiftLot, coupon_payer
+from settlement.rewards import gift_lapses as lapses_of
 from settlement.terms import Terms, operator_id
 from settlement.tiers import Downgrade
 from switch.config import Catalog, Coalition
@@ -119,6 +121,12 @@ class DaySettlement:
     #: between the stores and the operators: what the bank batch pays.
     money: Side | None = None
     transfers: list[bank.Transfer] = field(default_factory=list)
+    #: Coupon discounts owed by their issuers (stores or operators) to the stores that took
+    #: them, and gift-card value lapsing to operators (settlement.rewards).
+    coupons: Side | None = None
+    gift_breakage: Side | None = None
+    #: Gift-card value lapsing on the day, per selling store, and who keeps it.
+    gift_lapses: list[GiftLapse] = field(default_factory=list)
     #: Coalitions paid by bank transfer -> currency (`bank_batch.csv` is written for them).
     bank_coalitions: dict[str, str] = field(default_factory=dict)
 
@@ -137,6 +145,9 @@ class DayBook:
         self.entries = 0
         self.settling = 0
         self._last_id = 0
+        #: Coupon discounts and lapsed gift-card value (settlement.rewards).
+        self.rewards = FlowBook()
+        self.coupon_moves = 0
         self.parties = parties(stores)
         self.digest.add("stores", [
             f"{s.id}|{s.name}|{s.coalition}|{s.point_value}|{s.currency}|{s.iban or '-'}"
@@ -176,6 +187,21 @@ class DayBook:
 
     def add_settling(self, n: int) -> None:
         self.settling += n
+
+    def add_coupons(self, moves: Iterable[CouponMove]) -> None:
+        """The day's coupon redemptions and releases, in journal order, hashed in chunks (a
+        day may have millions)."""
+        buf: list[str] = []
+        for m in moves:
+            payer = coupon_payer(m)
+            if payer != m.store and m.discount:
+                self.rewards.add_pair(COUPON, payer, m.store, m.discount)
+            self.coupon_moves += 1
+            buf.append(m.line())
+            if len(buf) >= 10_000:
+                self.digest.add("coupons", buf)
+                buf = []
+        self.digest.add("coupons", buf)
 
     def add_activity(self, measure: str, store: str, points: int) -> None:
         if points:
@@ -236,7 +262,8 @@ class DayBook:
         self.digest.add("lots", buf)
 
     def finish(self, lots: Iterable[LotExpiry], closes: Iterable[BatchClose],
-               downgrades: Iterable[Downgrade] = ()) -> DaySettlement:
+               downgrades: Iterable[Downgrade] = (), gift_lots: Iterable[GiftLot] = (),
+               gift_policy: Mapping[str, str] | None = None) -> DaySettlement:
         hashed = self.digest.count("entries")
         if hashed != self.entries:
             raise InvariantError(f"{hashed} entries read but {self.entries} counted")
@@ -250,8 +277,14 @@ class DayBook:
         stored = self._side(self.flows, STORED_VALUE, self.stores)
         value = [*points.obligations, *stored.obligations]
         lines, fees = self._fees(value)
-        every = [*value, *fees.obligations]
-        money = self._money(every, (points, stored, fees))
+        lapses, lapsed = lapses_of(gift_lots, self.day, gift_policy or {})
+        self.digest.add("gift_lapses", [g.line() for g in lapses])
+        for seller, operator, amount in lapsed:
+            self.rewards.add_pair(GIFT_BREAKAGE, seller, operator, amount)
+        coupons = self._side(self.rewards, COUPON, self.parties)
+        gift = self._side(self.rewards, GIFT_BREAKAGE, self.parties)
+        every = [*value, *fees.obligations, *coupons.obligations, *gift.obligations]
+        money = self._money(every, (points, stored, fees, coupons, gift))
         return DaySettlement(
             day=self.day,
             inputs_digest=self.digest.hexdigest(self.day.isoformat()),
@@ -267,6 +300,9 @@ class DayBook:
             fees=fees,
             money=money,
             transfers=bank.transfers(self.day, self.parties, money.positions, every),
+            coupons=coupons,
+            gift_breakage=gift,
+            gift_lapses=lapses,
             bank_coalitions=bank.paying_coalitions(self.parties),
         )
 

@@ -7,6 +7,10 @@ a chunk, the number of store pairs and the lots due, not by the day. The 0500 to
 recorded are compared as they are; only a batch out of balance has its rows read. The rows come
 from `switch.journal.JournalReader` (docs/switch.md, the journal package); this module never
 writes and holds no SQL.
+
+One module, past 400 lines, on purpose: the chunked scan, its worker processes and the reads
+that follow it (lots due, batch closes, coupons, gift cards) share one day's bounds and one
+`Scan`; split, each half would need the other's internals.
 """
 
 from __future__ import annotations
@@ -46,8 +50,9 @@ from settlement.records import (
     SettlementError,
     Totals,
 )
+from settlement.rewards import CouponMove, GiftLot
 from settlement.tiers import Downgrade
-from switch.journal import JournalError, JournalReader, open_reader
+from switch.journal import JournalError, JournalReader, open_reader, postgres_conninfo
 
 #: A batch may hold transactions of up to this many business days before its close (terminals
 #: close their batch daily; a longer-open batch needs a larger --batch-lookback-days).
@@ -70,7 +75,8 @@ class Journal:
     """A read-only view of the switch's journal, one snapshot per `with` block."""
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        # a postgresql:// URL stays as it is (docs/deploy.md, "PostgreSQL")
+        self.path: str | Path = path if postgres_conninfo(path) else Path(path)
         try:
             self.reader: JournalReader = open_reader(self.path)
         except JournalError as exc:
@@ -220,6 +226,23 @@ class Journal:
                                   c.terminal, c.switch, tuple(sorted(txns + revs,
                                                                      key=lambda r: r.id))))
         return out
+
+    def coupon_moves(self, day: dt.date) -> Iterator[CouponMove]:
+        """The day's coupon redemptions and releases, in journal order."""
+        span = self.bounds(day)
+        if span is None:
+            return
+        for lo, hi in windows(*span):
+            for jid, issue, coalition, issuer, store, discount in self.reader.coupon_moves(lo,
+                                                                                           hi):
+                yield CouponMove(jid, issue, coalition, issuer, store, discount)
+
+    def gift_lots(self, day: dt.date) -> Iterator[GiftLot]:
+        """Gift-card lots unusable on `day` (lapsing that day, or lapsed and touched that day
+        by a reversal or a return), as `lots_due` reads points lots."""
+        for lid, store, coalition, expires, before, after in self.reader.gift_lots_due(
+                day, NOT_TOUCHING_LAPSED):
+            yield GiftLot(LotExpiry(lid, store, expires, before, after), coalition)
 
     def downgrades(self, day: dt.date,
                    coalitions: Mapping[str, Any] | None) -> list[Downgrade]:
@@ -422,6 +445,15 @@ def settle_journal(
 ) -> Any:
     """Feed and finish a day from the journal (the production path)."""
     scan = journal.feed(book, progress, workers)
+    book.add_coupons(journal.coupon_moves(book.day))
+    policy = gift_policy(coalitions)
     return book.finish(journal.lots_due(book.day, scan),
                        journal.batch_closes(book.day, lookback, scan, workers),
-                       journal.downgrades(book.day, coalitions))
+                       journal.downgrades(book.day, coalitions),
+                       journal.gift_lots(book.day) if policy else (), policy)
+
+
+def gift_policy(coalitions: Mapping[str, Any] | None) -> dict[str, str]:
+    """Coalition -> who keeps lapsed gift-card value, for those with gift cards."""
+    return {cid: c.gift_cards.breakage for cid, c in (coalitions or {}).items()
+            if getattr(c, "gift_cards", None) is not None}

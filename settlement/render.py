@@ -28,6 +28,10 @@ SV_POSITIONS = "sv_positions.csv"
 SV_OBLIGATIONS = "sv_obligations.csv"
 TIERS = "tiers.csv"
 FEES = "fees.csv"
+#: Coupon discounts and gift-card value lapsing to an operator, and the day's gift-card
+#: breakage per seller (written on days that have any, settlement/rewards.py).
+REWARDS = "rewards_obligations.csv"
+GIFT_BREAKAGE = "gift_breakage.csv"
 NET_POSITIONS = "net_positions.csv"
 BANK_BATCH = "bank_batch.csv"
 SETTLEMENT = "settlement.json"
@@ -69,9 +73,29 @@ def net_rows(d: DaySettlement) -> list[tuple[object, ...]]:
     points = {p.store_id: p.net_amount for p in d.points.positions}
     stored = {p.store_id: p.net_amount for p in d.stored_value.positions}
     fee = {p.store_id: p.net_amount for p in d.fees.positions}
+    rewards: dict[str, int] = {}
+    for side in (d.coupons, d.gift_breakage):
+        for pos in side.positions if side is not None else ():
+            rewards[pos.store_id] = rewards.get(pos.store_id, 0) + pos.net_amount
     return [(p.store_id, p.store_name, p.coalition, points.get(p.store_id, 0),
-             stored.get(p.store_id, 0), fee.get(p.store_id, 0), p.payable, p.receivable,
-             p.net_amount, p.currency) for p in d.money.positions]
+             stored.get(p.store_id, 0), fee.get(p.store_id, 0), rewards.get(p.store_id, 0),
+             p.payable, p.receivable, p.net_amount, p.currency) for p in d.money.positions]
+
+
+def _rewards_json(d: DaySettlement, coalition: str) -> dict[str, Any] | None:
+    """The coalition's coupon and gift-card figures (None: the day had neither)."""
+    coupons = [o for o in (d.coupons.obligations if d.coupons else ()) if o.coalition == coalition]
+    gift = [o for o in (d.gift_breakage.obligations if d.gift_breakage else ())
+            if o.coalition == coalition]
+    lapses = [g for g in d.gift_lapses if g.coalition == coalition]
+    if not (coupons or gift or lapses):
+        return None
+    return {
+        "coupon_obligations": len(coupons), "coupon_amount": sum(o.amount for o in coupons),
+        "gift_lapsed_lots": sum(g.lots for g in lapses),
+        "gift_lapsed_amount": sum(g.amount for g in lapses),
+        "gift_to_operator_amount": sum(o.amount for o in gift),
+    }
 
 
 def _fees_json(d: DaySettlement, coalition: str) -> dict[str, Any]:
@@ -99,6 +123,7 @@ def settlement_json(d: DaySettlement, files: dict[str, str]) -> dict[str, Any]:
             },
             "tier_downgrades": sum(1 for t in d.downgrades if t.coalition == ps.coalition),
             "fees": _fees_json(d, ps.coalition),
+            **({"rewards": r} if (r := _rewards_json(d, ps.coalition)) is not None else {}),
             "money": _summary(money[ps.coalition]) if ps.coalition in money else None,
             "bank_batch": {"payments": len(paid), "amount": sum(t.amount for t in paid)}
             if ps.coalition in d.bank_coalitions else None,
@@ -177,7 +202,19 @@ def render(d: DaySettlement) -> dict[str, bytes]:
     )
     files[NET_POSITIONS] = csv_bytes(
         ("party_id", "party_name", "coalition", "points_amount", "stored_value_amount",
-         "fee_amount", "payable", "receivable", "net_amount", "currency"), net_rows(d))
+         "fee_amount", "rewards_amount", "payable", "receivable", "net_amount", "currency"),
+        net_rows(d))
+    reward_obligations = [o for side in (d.coupons, d.gift_breakage) if side is not None
+                          for o in side.obligations]
+    if reward_obligations:
+        files[REWARDS] = csv_bytes(
+            ("kind", "coalition", "payer", "payee", "amount", "currency"),
+            ((o.kind, o.coalition, o.payer, o.payee, o.amount, o.currency)
+             for o in reward_obligations))
+    if d.gift_lapses:
+        files[GIFT_BREAKAGE] = csv_bytes(
+            ("store_id", "coalition", "lapsed_lots", "amount", "kept_by"),
+            ((g.store_id, g.coalition, g.lots, g.amount, g.kept_by) for g in d.gift_lapses))
     if d.bank_coalitions:
         files[BANK_BATCH] = bank.batch_csv(d.transfers, d.bank_coalitions)
     files[REPORT] = report_html(d).encode()

@@ -44,6 +44,7 @@ from switch.core import (
     undecodable,
 )
 from switch.core.luhn import mask_pan, redact
+from switch.core.protocol import Lps87
 from switch.core.security import reply_mac_key
 from switch.core.state import State
 from switch.journal import Journal
@@ -56,6 +57,25 @@ log = logging.getLogger("lps.switch")
 
 async def no_checks() -> Checks:
     return NO_CHECKS
+
+
+def read_frame(profile: Profile, payload: bytes, protocol: Lps87,
+               peer: str = "") -> Request | Ignored:
+    """Decode and parse one frame. An undecodable one is refused `30` when the codec read
+    its MTI, DE11 and DE41 (docs/protocol.md §2), else not answered (its connection is
+    closed)."""
+    try:
+        msg = profile.decode(payload)
+    except CodecError as exc:
+        partial = exc.partial
+        mti, stan, tid, de7 = (partial.get(n) for n in ("mti", 11, 41, 7))
+        reason = redact(str(exc))
+        if not (isinstance(mti, str) and isinstance(stan, str) and isinstance(tid, str)):
+            return Ignored(f"undecodable: {reason}", close=True)
+        log.info(kv("format_error", peer=peer, mti=mti, stan=stan, tid=tid, error=reason))
+        tpdu = payload[:5] if profile.name == "bcd" and len(payload) >= 5 else None
+        return undecodable(mti, stan, tid, de7 if isinstance(de7, str) else "", reason, tpdu)
+    return parse_request(msg, protocol)
 
 
 class Host(Protocol):
@@ -179,23 +199,7 @@ class Connection(asyncio.Protocol):
                                                      now=now), done=self.unhold)
 
     def read(self, payload: bytes) -> Request | Ignored:
-        """Decode and parse one frame. An undecodable one is refused `30` when the codec read
-        its MTI, DE11 and DE41 (docs/protocol.md §2), else not answered (its connection is
-        closed)."""
-        try:
-            msg = self.profile.decode(payload)
-        except CodecError as exc:
-            partial = exc.partial
-            mti, stan, tid, de7 = (partial.get(n) for n in ("mti", 11, 41, 7))
-            reason = redact(str(exc))
-            if not (isinstance(mti, str) and isinstance(stan, str) and isinstance(tid, str)):
-                return Ignored(f"undecodable: {reason}", close=True)
-            log.info(kv("format_error", peer=self.peer, mti=mti, stan=stan, tid=tid,
-                        error=reason))
-            tpdu = payload[:5] if self.profile.name == "bcd" and len(payload) >= 5 else None
-            return undecodable(mti, stan, tid, de7 if isinstance(de7, str) else "", reason,
-                               tpdu)
-        return parse_request(msg, self.switch.state.protocol)
+        return read_frame(self.profile, payload, self.switch.state.protocol, self.peer)
 
     def ignore(self, ignored: Ignored) -> None:
         if ignored.close:

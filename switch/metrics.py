@@ -8,12 +8,15 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from switch.config import HostPort
+from switch.pgconn import SessionStats
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -66,6 +69,11 @@ class Metrics:
     def bind_cache(self, size: Callable[[], int]) -> None:
         self.cache_cards.set_function(size)
 
+    def bind_database(self, stats: SessionStats) -> None:
+        """The PostgreSQL journal's session: connections made, lost, attempts that failed and
+        commits whose outcome had to be looked up (docs/switch.md, "PostgreSQL")."""
+        self.registry.register(DatabaseCollector(stats))
+
     def serve(self, address: HostPort) -> HostPort:
         """Serve `/metrics` over HTTP in a background thread; returns the bound address."""
         server, _thread = start_http_server(address.port, address.host, registry=self.registry)
@@ -78,3 +86,22 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class DatabaseCollector(Collector):
+    """`SessionStats` as counters, read at each scrape."""
+
+    def __init__(self, stats: SessionStats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        s = self.stats
+        for name, text, value in (
+            ("lps_database_connects", "Sessions opened on the journal's primary", s.connects),
+            ("lps_database_lost", "Sessions lost (the switch reconnects by itself)", s.lost),
+            ("lps_database_failed_attempts", "Connection attempts that failed",
+             s.failed_attempts),
+            ("lps_database_commits_unknown", "Commits whose outcome was unknown and looked up",
+             s.commits_unknown),
+        ):
+            yield CounterMetricFamily(name, text, value=value)

@@ -3,8 +3,13 @@
 The path of one request is in switch/connection.py (`Connection.on_frame`); the group commit
 in switch/writer.py. `Switch` holds them together: it recovers the state from the journal,
 opens the listeners, runs the writer and the housekeeping tasks, takes operator commands on
-its admin socket (decided and applied like requests, in order with them) and stops, gracefully
-or on a commit error (fail-stop: nothing further is answered; a restart recovers).
+its admin socket (decided and applied like requests, in order with them), reloads its programs
+(`lps programs reload`, SIGHUP: switch/reload.py) and stops, gracefully or on a commit error
+(fail-stop: nothing further is answered; a restart recovers).
+
+One module, past 400 lines, on purpose: start, the operator's commands and stop share the
+switch's tasks and state, and their order (recover, listen, stop taking, drain, close) is what
+makes a stop graceful; each step's work is in the modules it calls.
 """
 
 from __future__ import annotations
@@ -29,12 +34,17 @@ from switch.config import Config, HostPort
 from switch.connection import Connection
 from switch.core import Decision, Entry, apply, journaled, prune
 from switch.core.admin import AdminError, decide_adjust, decide_card_command, decide_profile
+from switch.core.coupon import decide_void
 from switch.core.luhn import redact
+from switch.core.program_change import decide_programs
 from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
+from switch.core.rewards import CouponFacts, CouponNeed
 from switch.core.rules import RuleBook
 from switch.journal import JournalError, open_journal, open_reader
 from switch.metrics import Metrics
+from switch.pgconn import SessionStats
+from switch.reload import ReloadRefused, read_new_programs, record_at_start
 from switch.security import (
     SECURITY_COMMANDS,
     event_counter,
@@ -45,7 +55,7 @@ from switch.security.admin import decide_security_command
 from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 __all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",
-           "release_lock", "serve", "take_lock", "tune_gc", "untune_gc"]
+           "read_coupon", "release_lock", "serve", "take_lock", "tune_gc", "untune_gc"]
 
 log = logging.getLogger("lps.switch")
 
@@ -71,6 +81,8 @@ class Switch:
         self._lock_fd: int | None = None
         self._gc_thresholds = gc.get_threshold()
         self._tasks: list[asyncio.Task[None]] = []
+        #: The SHA-256 of the programs in force (switch/config/versions.py).
+        self.program_digest = ""
 
     @property
     def database(self) -> Path:
@@ -83,13 +95,18 @@ class Switch:
                     for name, tls in cfg.tls.items()}
         self._lock_fd = take_lock(self.database)
         started = time.perf_counter()
-        self.journal = open_journal(self.database)
+        self.journal = open_journal(self.config.switch.journal)
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
+        version = record_at_start(self.journal, self.config, self.state)
+        self.program_digest = version.digest
         rep = self.journal.report
         log.info(kv("recovered", database=self.database, cards=rep.cards, lots=rep.lots,
                     transactions=rep.transactions, journal=rep.journal_entries,
-                    seconds=f"{time.perf_counter() - started:.3f}"))
+                    programs=version.version, seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))
+        database_stats = getattr(self.journal, "stats", None)
+        if isinstance(database_stats, SessionStats):  # PgJournal: reconnects, unknown commits
+            self.metrics.bind_database(database_stats)
         try:
             self.security = open_security(self.config, self.journal.security_rows(),
                                           event_counter(self.metrics.registry))
@@ -127,6 +144,37 @@ class Switch:
         if cfg.metrics is not None:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
+
+    async def reload_programs(self) -> dict[str, Any]:
+        """`lps programs reload` and SIGHUP: the file's programs as the next version, taking
+        effect between two decisions, or the reason they are refused (nothing changed)."""
+        await self.in_order()
+        try:
+            new = read_new_programs(self.config, self.program_digest)
+        except ReloadRefused as exc:
+            log.warning(kv("reload_refused", version=self.state.program_version, reason=exc))
+            return {"ok": False, "error": str(exc)}
+        rules = program_rules(new.config)
+        await self.in_order()  # the check above read a file: decide against a settled state
+        decision = decide_programs(self.state, new.config, rules, new.digest, self.config.path,
+                                   new.document, dt.datetime.now(dt.UTC))
+        await self._apply_and_commit(decision)
+        self.config, self.rules, self.program_digest = new.config, rules, new.digest
+        log.info(kv("programs_reloaded", version=self.state.program_version,
+                    digest=new.digest[:12]))
+        return {"ok": True, "version": self.state.program_version}
+
+    async def _apply_and_commit(self, decision: Decision) -> None:
+        """Apply an operator's decision and wait until its entries are committed."""
+        try:
+            apply(self.state, decision)
+        except AssertionError as exc:
+            self.fail(f"invariant broken applying a command: {redact(str(exc))}")
+            raise SwitchStopped(self.failure or "") from None
+        if decision.entries:
+            done = asyncio.Event()
+            self.writer.submit(decision.entries, Outgoing(None, committed=done))
+            await done.wait()
 
     def committed(self, entries: list[Entry], outs: list[Outgoing]) -> None:
         """A batch is durable: decisions read its entries from the journal from now on, and
@@ -212,22 +260,10 @@ class Switch:
         try:
             line = await reader.readline()
             req = json.loads(line)
-            await self.in_order()
-            try:
-                decision = self._admin_decision(req, dt.datetime.now(dt.UTC))
-            except AdminError as exc:
-                reply = {"ok": False, "error": str(exc)}
+            if req.get("cmd") == "reload":
+                reply = await self.reload_programs()
             else:
-                try:
-                    apply(self.state, decision)
-                except AssertionError as exc:
-                    self.fail(f"invariant broken applying a command: {redact(str(exc))}")
-                    raise SwitchStopped(self.failure or "") from None
-                if decision.entries:
-                    done = asyncio.Event()
-                    self.writer.submit(decision.entries, Outgoing(None, committed=done))
-                    await done.wait()
-                reply = {"ok": True}
+                reply = await self._admin_command(req)
         except (ValueError, KeyError, TypeError, SwitchStopped) as exc:
             reply = {"ok": False, "error": f"bad admin request: {redact(str(exc))}"}
         writer.write(json.dumps(reply).encode() + b"\n")
@@ -235,8 +271,21 @@ class Switch:
             await writer.drain()
         writer.close()
 
+    async def _admin_command(self, req: dict[str, Any]) -> dict[str, Any]:
+        await self.in_order()
+        try:
+            decision = self._admin_decision(req, dt.datetime.now(dt.UTC))
+        except AdminError as exc:
+            return {"ok": False, "error": str(exc)}
+        await self._apply_and_commit(decision)
+        return {"ok": True}
+
     def _admin_decision(self, req: dict[str, Any], now: dt.datetime) -> Decision:
         cmd = req.get("cmd")
+        if cmd == "coupon_void":
+            digest = str(req["digest"])
+            found = read_coupon(self.config.switch.journal, digest)
+            return decide_void(self.state, CouponNeed(digest), found, now, str(req.get("by", "")))
         if cmd == "profile":
             return decide_profile(self.state, req["pan"], self._read_profile(req["pan"]))
         if cmd in SECURITY_COMMANDS:
@@ -253,7 +302,7 @@ class Switch:
         The profile row is committed by the CLI before it asks; reading it on a short-lived
         reader keeps the writer's connection to the writer thread.
         """
-        reader = open_reader(self.database)
+        reader = open_reader(self.config.switch.journal)
         try:
             profile = reader.profile(pan)
         finally:
@@ -331,6 +380,17 @@ def untune_gc(thresholds: tuple[int, int, int]) -> None:
     gc.set_threshold(*thresholds)
 
 
+def read_coupon(database: str | Path, digest: str) -> CouponFacts | None:
+    """A coupon as committed, on a short-lived reader (the writer's connection stays the
+    writer thread's); None: no such code."""
+    reader = open_reader(database)
+    try:
+        record = reader.coupon(digest)
+    finally:
+        reader.close()
+    return None if record is None else CouponFacts(record.terms, record.state)
+
+
 def admin_socket_path(database: Path) -> Path:
     return database.with_name(database.name + ".admin.sock")
 
@@ -389,6 +449,14 @@ async def serve(config: Config, rules: RuleBook | None = None,
     stop_requested = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
+    reloads: set[asyncio.Task[dict[str, Any]]] = set()
+
+    def reload_on_signal() -> None:
+        task = loop.create_task(switch.reload_programs())  # its outcome is logged
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_signal)
     if ready is not None:
         ready(switch)
     waiter = asyncio.create_task(stop_requested.wait())

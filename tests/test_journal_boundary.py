@@ -25,6 +25,8 @@ OTHER_DATABASES = {
                          "older console's tables, never the switch's, from the switch's file "
                          "once, through the journal's read-only connect",
     "lps/console/auth.py": "the console's own database",
+    "lps/console/sessions.py": "the console's own database (sessions, their card references)",
+    "lps/console/cli_audit.py": "the console's own database (the audit log of CLI commands)",
     "lps/console/audit.py": "the console's own database",
     "lps/console/campaigns.py": "the console's own database",
     "lps/console/cards.py": "the console's own database (adjustments)",

@@ -46,13 +46,13 @@ def serve_command(root: Path) -> list[str]:
 
 
 def start_target(kind: str, loop: str, workdir: Path, terminals: int,
-                 root: Path = ROOT) -> tuple[subprocess.Popen[bytes], int]:
+                 root: Path = ROOT, database: str = "") -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     if kind == "echo":
         cmd = [sys.executable, "-m", "benches.loadgen.echo", "--port", str(port), "--loop", loop]
         root = ROOT
     else:
-        config = write_config(workdir, port, terminals, root)
+        config = write_config(workdir, port, terminals, root, database)
         cmd = [*serve_command(root), "--config", str(config), "--loop", loop,
                "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, cwd=root)
@@ -209,9 +209,10 @@ def prime(port: int, args: argparse.Namespace) -> None:
     asyncio.run(go())
 
 
-def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
+def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lps-loadgen-"))
-    proc, port = start_target(target, args.loop, workdir, args.connections, args.switch_root)
+    proc, port = start_target(target, args.loop, workdir, args.connections, args.switch_root,
+                              database)
     try:
         if target == "switch":
             prime(port, args)
@@ -240,8 +241,9 @@ def run_once(target: str, args: argparse.Namespace) -> dict[str, Any]:
     elapsed = max(r["elapsed"] for r in results)
     answers = sum(r["answers"] for r in results)
     total = sum(r["total"] for r in results)
+    engine = None if target == "echo" else "postgresql" if database else "sqlite"
     return {
-        "target": target, "loop": args.loop, "mode": args.mode,
+        "target": target, "engine": engine, "loop": args.loop, "mode": args.mode,
         "connections": args.connections, "inflight": args.inflight if args.mode == "closed"
         else None, "offered_rate": args.rate if args.mode == "open" else None,
         "answers_per_s": round(answers / elapsed), "approvals_per_s":
@@ -270,15 +272,22 @@ def main() -> None:
     p.add_argument("--switch-root", type=Path, default=ROOT,
                    help="run the switch of another checkout (with its own .venv), e.g. a "
                         "worktree of an older commit, to compare before and after in one session")
+    p.add_argument("--database", action="append", default=[], metavar="URL",
+                   help="the switch's journal: a postgresql:// URL of an empty database, or "
+                        "'' for SQLite in a temporary directory; repeat to run the switch on "
+                        "each in turn (default: SQLite)")
     args = p.parse_args()
     args.switch_root = args.switch_root.resolve()
-    targets = ("switch", "echo") if args.target == "both" else (args.target,)
-    rows = [run_once(t, args) for t in targets]
+    runs = [("switch", db) for db in args.database or [""]] if args.target != "echo" else []
+    if args.target != "switch":
+        runs.append(("echo", ""))
+    rows = [run_once(t, args, db) for t, db in runs]
     for row in rows:
         print(json.dumps(row))
-    if len(rows) == 2 and rows[1]["answers_per_s"]:
-        print(json.dumps({"ratio_switch_echo": round(rows[0]["answers_per_s"]
-                                                     / rows[1]["answers_per_s"], 3)}))
+    if len(rows) >= 2 and rows[-1]["target"] == "echo" and rows[-1]["answers_per_s"]:
+        for row in rows[:-1]:
+            print(json.dumps({"engine": row["engine"], "ratio_switch_echo": round(
+                row["answers_per_s"] / rows[-1]["answers_per_s"], 3)}))
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ The mix: 60 % earn, 25 % burn, 10 % inquiry, 5 % reversal of the terminal's prev
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 from iso8583 import Message
@@ -18,14 +19,18 @@ ROOT = Path(__file__).resolve().parents[2]
 STORES = ("STORE0000000001", "STORE0000000002", "STORE0000000003")
 
 
-def write_config(workdir: Path, port: int, terminals: int, root: Path = ROOT) -> Path:
+def write_config(workdir: Path, port: int, terminals: int, root: Path = ROOT,
+                 database: str = "") -> Path:
     """The example configuration of the checkout at `root` with `terminals` terminals spread
-    over its three stores."""
+    over its three stores, its journal in `workdir` (SQLite) or in the PostgreSQL database
+    `database` names."""
     text = (root / "examples" / "lps.toml").read_text()
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
     text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
-    text = text.replace('"var/lps.db"', f'"{workdir / "lps.db"}"')
+    journal = (f'database = "{database}"\nstate_dir = "{workdir}"\n' if database
+               else f'database = "{workdir / "lps.db"}"\n')
+    text = re.sub(r'(?m)^database = "var/lps.db".*\n', journal, text, count=1)
     head, _, _ = text.partition("[terminal.T0000001]")
     limits = ("[switch.limits]\nmax_connections = 20000\nmax_inflight = 100000\n"
               "max_inflight_per_connection = 256\n\n")

@@ -86,8 +86,9 @@ async def _run_steps(args: argparse.Namespace, workdir: Path, db: Path) -> int:
           f"log {log.name}")
     results: dict[str, str] = {}
     try:
-        heading(1, "Programs: tiers, birthday bonus, stamps, receipt text")
-        results["programs"] = "OK" if await run_programs(sw, config, pan, birth) else "FAILED"
+        heading(1, "Programs: tiers, birthday bonus, stamps, receipt text, a coupon, a gift card")
+        ok = await run_programs(sw, config, pan, birth, config_path)
+        results["programs"] = "OK" if ok else "FAILED"
         heading(2, "MACs: a terminal keyed, key exchange, MACed traffic, one tampered message")
         ok, key = await run_macs(sw, config)
         results["MACs"] = "OK" if ok else "FAILED"

@@ -3,18 +3,22 @@
 One card is enrolled with a profile whose birthday is today (`lps cards enroll`, before the
 switch starts: it reads profiles at start). It visits the café ten times (birthday bonus on the
 first earn, a stamp per visit, the tenth completes a reward), redeems the reward (`930000`),
-then spends enough at Book City to cross into the next tier. Each answer's DE48 is shown:
-`EP` points, `TR` tier, `SC`/`SR` stamps and rewards, `MS` the receipt text.
+then spends enough at Book City to cross into the next tier, and takes a coupon there
+(`lps coupons issue` while the switch runs, the code in DE48 `CP`, the discount back in `CD`).
+A gift card is sold at the café and spent at Book City. Each answer's DE48 is shown: `EP`
+points, `TR` tier, `SC`/`SR` stamps and rewards, `MS` the receipt text.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import datetime as dt
 import io
 from pathlib import Path
 
 from iso8583 import Message
+from iso8583.loyalty import build_tlv
 from lps.cli import main as lps_main
 from switch.client import TerminalClient
 from switch.config import Config, Store
@@ -49,6 +53,27 @@ def enroll(config_path: Path, config: Config, pan: str) -> dt.date:
     return birth
 
 
+def issue_coupon(config_path: Path, store: str, off: int, minimum: int, today: dt.date) -> str:
+    """One code of a new issue (`lps coupons issue`), read back from the CSV it wrote."""
+    out = config_path.parent / "demo-coupons.csv"
+    log = io.StringIO()
+    with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+        code = lps_main(["coupons", "issue", "--store", store, "--count", "1", "--amount",
+                         str(off), "--min-amount", str(minimum), "--expires",
+                         (today + dt.timedelta(days=30)).isoformat(), "--out", str(out),
+                         "--config", str(config_path)])
+    if code != 0:
+        raise RuntimeError(f"lps coupons issue failed ({code}): {log.getvalue()}")
+    with out.open(encoding="utf-8") as fh:
+        return next(csv.DictReader(fh))["code"]
+
+
+def gift_card(config: Config) -> str | None:
+    """A card of the first coalition's gift-card range (None: it has no gift cards)."""
+    gift = next(iter(config.coalitions.values())).gift_cards
+    return None if gift is None else luhn_complete(f"{gift.bins[0]}555000001"[:15])
+
+
 def _base(store: Store, value: int) -> int:
     rule = store.earn
     return 0 if value < rule.min_amount else value // rule.points_per * rule.points
@@ -70,7 +95,8 @@ def _receipt(reply: Message) -> None:
         print(f"  {'':34}    receipt: {text}")
 
 
-async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date) -> bool:
+async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date,
+                       config_path: Path) -> bool:
     """The visits; True when every batch closed in balance and every answer was expected."""
     cafe_store = config.stores[config.terminals[CAFE].store]
     books_store = config.stores[config.terminals[BOOKS].store]
@@ -145,6 +171,26 @@ async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date) -> 
         _receipt(reply)
         if above:
             ok &= tags(reply).get("TR") == above[0].name
+        today = business_day(dt.datetime.now(dt.UTC), config.switch.zone,
+                             config.switch.business_day_cutover)
+        code = issue_coupon(config_path, books_store.id, 200_000, 1_000_000, today)
+        reply = await send(books, {3: "900000", 4: f"{1_500_000:012d}",
+                                   48: build_tlv({"CP": code.lower()})})
+        _line(f"coupon {code} on {amount(1_500_000)}", reply,
+              f"discount {amount(int(tags(reply).get('CD', '0')))}")
+        ok &= reply.text(39) == "00" and tags(reply).get("CD") == "200000"
+        gift = gift_card(config)
+        if gift is not None:
+            print(f"\ngift card {mask_pan(gift)}: sold at {cafe_store.name}, spent at "
+                  f"{books_store.name}")
+            for term, pc, value in ((cafe, "210060", 500_000), (books, "006000", 120_000)):
+                msg = term.message("0200", {2: gift, 22: "071", 62: term.batch, 3: pc,
+                                            4: f"{value:012d}"})
+                reply = await client.send(msg, timeout=30)
+                term.count(msg, reply)
+                what = "sell" if pc == "210060" else "spend"
+                print(f"  {what} {amount(value):>27} -> {reply.text(39)}")
+                ok &= reply.text(39) == "00"
         for term in terms.values():
             reply = await client.send(term.batch_close(), timeout=30)
             print(f"batch {term.batch} of {term.tid}: "

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from switch.config import fees, programs
+from switch.config import fees, programs, rewards
 from switch.config.reader import ConfigError, Reader
-from switch.core.catalog import Coalition, Tier
+from switch.core.catalog import TO_OPERATOR, Coalition, Tier
 from switch.core.text import is_digits
 
 __all__ = ["check_bins", "coalition"]
@@ -39,10 +39,16 @@ def coalition(r: Reader, cid: str) -> Coalition:
         language=programs.language(r, "fa"),
         operator=fees.operator(r),
         fee=fees.fee(r),
+        coupons=rewards.coupon_rules(r),
+        gift_cards=rewards.gift_cards(r),
         display_currency=_display_currency(r, currency),
     )
     if result.fee is not None and result.operator is None:
         raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
+    gift = result.gift_cards
+    if gift is not None and gift.breakage == TO_OPERATOR and result.operator is None:
+        raise r.fail("gift_cards.breakage", "\"operator\" needs an [operator] table in the "
+                     "coalition (who keeps the lapsed value)")
     r.done()
     return result
 
@@ -88,14 +94,19 @@ def _tiers(r: Reader) -> tuple[Tier, ...]:
 
 
 def check_bins(file: str, coalitions: Mapping[str, Coalition]) -> None:
-    """Two coalitions claiming one BIN would make auto-enrolment ambiguous."""
-    owner: dict[str, str] = {}
+    """Two coalitions claiming one BIN would make auto-enrolment ambiguous, and a gift-card BIN
+    inside a loyalty BIN (or the other way round) would make a card both."""
+    owner: dict[str, tuple[str, str]] = {}
     for c in coalitions.values():
-        for b in c.card_bins:
-            for other_bin, other in owner.items():
-                if other != c.id and (b.startswith(other_bin) or other_bin.startswith(b)):
-                    raise ConfigError(
-                        file, f"coalition.{c.id}.card_bins",
-                        f"BIN {b} overlaps {other_bin} of coalition {other}",
-                    )
-            owner[b] = c.id
+        gift = c.gift_cards.bins if c.gift_cards is not None else ()
+        for key, bins in (("card_bins", c.card_bins), ("gift_cards.bins", gift)):
+            for b in bins:
+                for other_bin, (other, other_key) in owner.items():
+                    overlaps = b.startswith(other_bin) or other_bin.startswith(b)
+                    if overlaps and (other != c.id or other_key != key):
+                        whose = f"coalition {other}" if other != c.id else "this coalition"
+                        raise ConfigError(
+                            file, f"coalition.{c.id}.{key}",
+                            f"BIN {b} overlaps {other_bin} of {whose} ({other_key})",
+                        )
+                owner[b] = (c.id, key)

@@ -13,6 +13,7 @@ from switch.core.catalog import Limits, SwitchSettings, TlsFiles
 
 __all__ = ["database_path", "switch_settings"]
 
+POSTGRES_SCHEMES = ("postgresql", "postgres")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -36,11 +37,13 @@ def switch_settings(r: Reader) -> SwitchSettings:
     if level not in LOG_LEVELS:
         raise r.fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
     limits = _limits(r)
+    database, journal_url = _database(r)
     settings = SwitchSettings(
         listen_ascii=r.optional_host_port("listen_ascii"),
         listen_bcd=r.optional_host_port("listen_bcd"),
         metrics=r.optional_host_port("metrics"),
-        database=_database(r),
+        database=database,
+        journal_url=journal_url,
         hsm=hsm,
         require_mac=r.boolean("require_mac", False),
         business_day_cutover=cutover,
@@ -99,18 +102,28 @@ def database_path(text: str) -> Path:
     found = _URL.match(text)
     if found is not None:
         scheme = found.group(1).lower()
-        if scheme in ("postgresql", "postgres"):
-            raise ValueError(f"a {scheme}:// URL names a PostgreSQL journal, which this version "
-                             "of LPS cannot use yet; give the path of an SQLite file")
-        raise ValueError(f"a {scheme}:// URL is not a journal LPS knows; give the path of an "
-                         "SQLite file")
+        if scheme in POSTGRES_SCHEMES:
+            raise ValueError(f"a {scheme}:// URL names a PostgreSQL journal; "
+                             "[switch] state_dir must name this node's own directory")
+        raise ValueError(f"a {scheme}:// URL is not a journal LPS knows; give a postgresql:// "
+                         "URL or the path of an SQLite file")
     return Path(text)
 
 
-def _database(r: Reader) -> Path:
-    """`[switch] database`, refused in one line, before anything is opened, when it names an
-    engine LPS does not have."""
+def _database(r: Reader) -> tuple[Path, str | None]:
+    """`[switch] database`: an SQLite file, or a postgresql:// URL with `state_dir`, the
+    directory of this node's own files (docs/deploy.md, "PostgreSQL"). Refused in one line,
+    before anything is opened, when it names an engine LPS does not have."""
+    text = r.string("database")
+    found = _URL.match(text)
+    if found is not None and found.group(1).lower() in POSTGRES_SCHEMES:
+        if "state_dir" not in r.table:
+            raise r.fail("database", "a PostgreSQL journal needs [switch] state_dir, the "
+                                     "directory of this node's lock, admin socket and LMK")
+        return Path(r.string("state_dir")) / "lps.db", text
     try:
-        return database_path(r.string("database"))
+        return database_path(text), None
     except ValueError as exc:
         raise r.fail("database", str(exc)) from None
+
+

@@ -15,7 +15,7 @@ from switch.core.admin import (
     prune,
 )
 from switch.core.apply import apply
-from switch.core.authorizer import Fetch, handle
+from switch.core.authorizer import Fetch, handle, handle_request
 from switch.core.codes import PC, RC, Kind, LotKind
 from switch.core.decide import decide
 from switch.core.entries import Entry
@@ -68,6 +68,7 @@ __all__ = [
     "decide_adjust",
     "decide_card_command",
     "handle",
+    "handle_request",
     "in_memory",
     "journaled",
     "needs",

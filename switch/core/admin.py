@@ -49,7 +49,8 @@ def admin_entry(state: State, now: dt.datetime, detail: dict[str, object], *,
     day = business_day(now, cfg.zone, cfg.business_day_cutover)
     return E.Entry(id=state.next_journal_id, at=now, business_day=day, kind=kind, mti="",
                    terminal_id=terminal_id, store_id=store_id, coalition_id=coalition_id,
-                   pan=pan, response_code=RC.APPROVED, detail=dict(detail))
+                   pan=pan, response_code=RC.APPROVED, detail=dict(detail),
+                   program_version=state.program_version)
 
 
 def decide_card_command(state: State, action: str, pan: str, now: dt.datetime,

@@ -14,9 +14,10 @@ committed; the reply leaves only after the commit (docs/switch.md, "Durability a
 
 from __future__ import annotations
 
+from switch.core.catalog import Catalog
 from switch.core.codes import Kind
 from switch.core.entries import Entry
-from switch.core.ledger import breach_of, sums
+from switch.core.ledger import passes, sums
 from switch.core.model import POINTS, STORED_VALUE, Card, Lot
 from switch.core.outcome import Changes, Decision
 from switch.core.state import State
@@ -50,6 +51,9 @@ def apply(state: State, decision: Decision) -> None:
         state.tombstones[ch.tombstone] = ch.journal_id
     if ch.totals is not None:
         state.totals[ch.totals[0]] = ch.totals[1]
+    if ch.programs is not None:
+        state.config, state.rules = ch.programs.config, ch.programs.rules
+        state.program_version = ch.programs.version
     if ch.lots_upto is not None:
         state.next_lot_id = ch.lots_upto
     if ch.journal_id is not None and entry is not None:
@@ -100,12 +104,29 @@ def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -
         known = state.remembered(key)
         if known is None or known.journal_id != record.journal_id or known.reversed:
             raise AssertionError(f"#{record.journal_id} is not a remembered, unreversed original")
+    if ch.programs is not None:
+        _check_programs(state, ch.programs.config, ch.programs.version)
     if ch.totals is not None:
-        limits = state.limits
-        values = ch.totals[1].as_tuple()
-        if any(v < 0 for v in values) or max(values[0::2]) > limits.max_batch_count \
-                or max(values[1::2]) > limits.max_batch_amount:
-            raise AssertionError(f"batch totals {ch.totals[0]} out of bounds: {values}")
+        _check_totals(state, ch, entry)
+
+
+def _check_totals(state: State, ch: Changes, entry: Entry | None) -> None:
+    """A batch's totals move by exactly what the entry counts, none below zero, and none that
+    grows ends beyond its limit: one already beyond (the limits were lowered) may stay there
+    while the others grow (docs/protocol.md §10)."""
+    assert ch.totals is not None
+    key, after = ch.totals
+    counted = entry.totals if entry is not None else None
+    if counted is None or (counted.terminal_id, counted.batch) != key:
+        raise AssertionError(f"batch totals {key} change without an entry counting in them")
+    delta = (counted.credits, counted.credit_amount, counted.credit_reversals,
+             counted.credit_reversal_amount, counted.debits, counted.debit_amount,
+             counted.debit_reversals, counted.debit_reversal_amount)
+    limits = state.limits
+    for i, (value, grew) in enumerate(zip(after.as_tuple(), delta, strict=True)):
+        bound = limits.max_batch_amount if i % 2 else limits.max_batch_count
+        if value < 0 or grew < 0 or (grew and value > bound):
+            raise AssertionError(f"batch totals {key} out of bounds: {after.as_tuple()}")
 
 
 def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:
@@ -133,12 +154,24 @@ def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:
         if (p1 + n1) - (p0 + n0) != delta:
             raise AssertionError(f"the card's {kind} change by {(p1 + n1) - (p0 + n0)}, its "
                                  f"entry says {delta}")
-        if breach_of(p1, n1, bound) > breach_of(p0, n0, bound):
+        if passes((p0, n0), (p1, n1), bound):
             raise AssertionError(f"the card's {kind} pass their limit")
     if entry is not None and entry.kind not in _MAY_OWE:
         for move in entry.lot_deltas:
             if move.delta < 0 and move.lot.remaining < 0:
                 raise AssertionError(f"lot {move.lot_id} taken below zero by a {entry.kind}")
+
+
+def _check_programs(state: State, config: Catalog, version: int) -> None:
+    """New programs change programs only: the stores, terminals and switch settings stay."""
+    if version != state.program_version + 1:
+        raise AssertionError(f"program version {version} does not follow "
+                             f"{state.program_version}")
+    old = state.config
+    if config.switch != old.switch or set(config.stores) != set(old.stores) \
+            or set(config.terminals) != set(old.terminals) \
+            or set(config.coalitions) != set(old.coalitions):
+        raise AssertionError("new programs would change more than the programs")
 
 
 def _checked_sums(lots: list[Lot], pan: str, kind: str) -> tuple[int, int]:

@@ -23,14 +23,14 @@ from switch.core.ledger import available_points
 from switch.core.luhn import redact
 from switch.core.needs import in_memory, needs
 from switch.core.outcome import Decision, system_error
-from switch.core.request import Ignored, parse_request, request_digest
+from switch.core.request import Ignored, Request, parse_request, request_digest
 from switch.core.state import State
 
 #: What answers a request's journal needs: `Journal.fetch` (switch/journal), or a test's own.
 Fetch = Callable[[Needs, Checks], Facts]
 
 __all__ = ["NO_CHECKS", "Checks", "Decision", "Fetch", "SessionKeyRefs", "available_points",
-           "handle", "request_digest"]
+           "handle", "handle_request", "request_digest"]
 
 
 def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHECKS,
@@ -41,7 +41,15 @@ def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHE
     `fetch` answers the journal rows a decision needs; without it only what is in memory is
     there (a state never journaled). `profile` is what the reply must encode in (`ascii`).
     """
-    parsed = parse_request(msg, state.protocol)
+    return handle_request(state, parse_request(msg, state.protocol), now, checks, fetch,
+                          profile)
+
+
+def handle_request(state: State, parsed: Request | Ignored, now: dt.datetime,
+                   checks: Checks = NO_CHECKS, fetch: Fetch | None = None,
+                   profile: Profile | None = None) -> Decision:
+    """`handle` from the parsed request on: what the shell reads from a frame
+    (`switch.connection.read_frame`) goes on from here the same way."""
     if isinstance(parsed, Ignored):
         return Decision(None, reason=parsed.reason, close=parsed.close)
     need = needs(state, parsed)

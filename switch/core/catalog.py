@@ -16,11 +16,17 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 __all__ = [
+    "ANYWHERE",
+    "AT_ISSUER",
+    "TO_OPERATOR",
+    "TO_SELLER",
     "Campaign",
     "Catalog",
     "Coalition",
+    "CouponRules",
     "EarnRule",
     "FeeSchedule",
+    "GiftCards",
     "HostPort",
     "Limits",
     "Operator",
@@ -81,6 +87,15 @@ class SwitchSettings:
     lmk: Path | None = None
     #: TLS per terminal listener (`ascii`, `bcd`); a listener without an entry is plain TCP.
     tls: Mapping[str, TlsFiles] = field(default_factory=dict)
+    #: The PostgreSQL journal's URL when `[switch] database` names one (it may hold a
+    #: password: never printed); `database` is then a name in `[switch] state_dir` whose
+    #: siblings hold this node's own files (lock, admin socket, LMK).
+    journal_url: str | None = field(default=None, repr=False)
+
+    @property
+    def journal(self) -> str | Path:
+        """Where the journal is: the PostgreSQL URL, or the SQLite file."""
+        return self.journal_url if self.journal_url is not None else self.database
 
     @property
     def lmk_path(self) -> Path:
@@ -123,9 +138,51 @@ class Coalition:
     operator: Operator | None = None
     #: The operator's fee (`[coalition.X.fee]`, docs/settlement.md "The coalition's fee").
     fee: FeeSchedule | None = None
+    #: Where coupons are taken and the largest discount (`[coalition.X.coupons]`,
+    #: docs/programs.md "Coupons").
+    coupons: CouponRules = field(default_factory=lambda: CouponRules())
+    #: The gift-card BIN range and its expiry (`[coalition.X.gift_cards]`), None: no gift cards.
+    gift_cards: GiftCards | None = None
     #: How the console shows this coalition's amounts: "rial" or "toman" (ten rials). Display
     #: only: every amount stays an integer of rials (docs/console.md "Languages, dates, money").
     display_currency: str = "rial"
+
+    def is_gift_card(self, pan: str) -> bool:
+        """Whether `pan` is in this coalition's gift-card BIN range (docs/programs.md)."""
+        return self.gift_cards is not None and pan.startswith(self.gift_cards.bins)
+
+
+#: `CouponRules.store_coupons`: a store's coupon is taken at that store only, or at every store
+#: of the coalition (the issuing store then pays the accepting one its discount).
+AT_ISSUER = "issuer"
+ANYWHERE = "anywhere"
+#: `GiftCards.breakage`: who keeps the value of a gift card that lapses unspent.
+TO_SELLER = "seller"
+TO_OPERATOR = "operator"
+
+
+@dataclass(frozen=True, slots=True)
+class CouponRules:
+    """A coalition's rules for every coupon it takes (docs/programs.md "Coupons"); a coupon's
+    own terms (percent or amount, minimum, expiry) are fixed when it is issued."""
+
+    store_coupons: str = AT_ISSUER
+    #: No coupon discounts more than this at one purchase, IRR (0: only the coupon's terms).
+    max_discount: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class GiftCards:
+    """A coalition's gift cards: coalition-wide purses on cards of their own BIN range, sold
+    and spent at any of its stores (docs/programs.md "Gift cards")."""
+
+    bins: tuple[str, ...]
+    #: The value of each sale is usable until this many months after its business day.
+    expire_after_months: int
+    #: Who keeps what lapses: the store that sold it (`seller`) or the operator (`operator`).
+    breakage: str = TO_SELLER
+    #: The most a gift card may hold, IRR (0: only the limit of docs/protocol.md §10).
+    max_balance: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ class RC(StrEnum):
     OVER_LIMIT = "61"
     CARD_BLOCKED = "62"
     SECURITY_VIOLATION = "63"
+    #: A coupon issue's limit per customer is reached (docs/protocol.md §5).
+    COUNT_LIMIT = "65"
     PIN_TRIES_EXCEEDED = "75"
     SWITCH_UNAVAILABLE = "91"
     DUPLICATE = "94"
@@ -67,6 +69,12 @@ class Kind(StrEnum):
     NETWORK = "network"
     REJECT = "reject"
     CARD_ADMIN = "card_admin"
+    #: A coupon redeemed (`900000` with DE48 `CP`, docs/protocol.md §4).
+    COUPON = "coupon"
+    #: An operator's change to a coupon (`lps coupons void`).
+    COUPON_ADMIN = "coupon_admin"
+    #: A new version of the programs, loaded while the switch runs (`lps programs reload`).
+    PROGRAMS = "programs"
 
 
 class LotKind(StrEnum):
@@ -88,9 +96,10 @@ DEBIT_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE})
 #: Processing codes that spend value and so need the cardholder's PIN (docs/protocol.md §6).
 PIN_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE})
 #: Journal kinds counted in a batch's totals (the `batch_totals` table, docs/switch.md).
-COUNTED_KINDS = (Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.SV_PURCHASE)
+COUNTED_KINDS = (Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.SV_PURCHASE, Kind.COUPON)
 #: Kinds that are not remembered transactions (recovery skips them).
-UNREMEMBERED_KINDS = (Kind.REJECT, Kind.NETWORK, Kind.CARD_ADMIN)
+UNREMEMBERED_KINDS = (Kind.REJECT, Kind.NETWORK, Kind.CARD_ADMIN, Kind.COUPON_ADMIN,
+                      Kind.PROGRAMS)
 #: Kinds a reversal cannot name: it answers `25` for them, as for an unknown original.
 NOT_REVERSIBLE = frozenset({Kind.REVERSAL, Kind.BATCH_CLOSE})
 #: Kinds a return may name as its original (`OR`).

@@ -26,6 +26,13 @@ from switch.core.state import State
 
 
 def decide(state: State, req: Request, facts: Facts, now: dt.datetime) -> Decision:
+    decision = _decide(state, req, facts, now)
+    for entry in decision.entries:  # the programs it was decided under (docs/programs.md)
+        entry.program_version = state.program_version
+    return decision
+
+
+def _decide(state: State, req: Request, facts: Facts, now: dt.datetime) -> Decision:
     cfg = state.config.switch
     day = business_day(now, cfg.zone, cfg.business_day_cutover)
     if req.refusal is not None:

@@ -19,6 +19,7 @@ from iso8583.message import Message
 from switch.core.codes import Kind
 from switch.core.model import Lot
 from switch.core.programs.club import ClubRows
+from switch.core.rewards import CouponMove, ProgramVersion
 
 # The entry kinds settlement imports from here (settlement/records.py); `codes.Kind` has all.
 EARN, ADVICE, REDEEM, RETURN = Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.RETURN
@@ -129,3 +130,9 @@ class Entry:
     club: ClubRows | None = None
     #: What this entry adds to its batch's totals (earns, redemptions and their reversals).
     totals: TotalsDelta | None = None
+    #: The version of the programs this entry was decided under (docs/programs.md).
+    program_version: int | None = None
+    #: What it does to a coupon (a redemption, its reversal, a void).
+    coupon: CouponMove | None = None
+    #: A new version of the programs it records (`lps programs reload`).
+    programs: ProgramVersion | None = None

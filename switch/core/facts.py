@@ -16,6 +16,7 @@ from typing import NamedTuple
 from iso8583.message import Message
 from switch.core.entries import Entry
 from switch.core.model import Totals
+from switch.core.rewards import CouponFacts, CouponNeed
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +67,8 @@ class Needs(NamedTuple):
     reply: int | None = None
     #: A reversal's original row, with its lot moves and its batch's totals.
     original: int | None = None
-    #: A return's earn (named by `OR`), with its lots and the returns made against it so far.
+    #: A return's earn (named by `OR`), with its lots and the returns made against it so far;
+    #: for a reversal, its original's row again, should it be an earn with returns against it.
     earn: int | None = None
     #: A terminal batch's totals the cache has not seen.
     totals: tuple[str, str] | None = None
@@ -74,11 +76,13 @@ class Needs(NamedTuple):
     mac: bool = False
     pin: bool = False
     session_keys: bool = False
+    #: A coupon (by its code's digest) with the card's redemptions of its issue.
+    coupon: CouponNeed | None = None
 
     @property
     def journal(self) -> bool:
         return (self.reply is not None or self.original is not None or self.earn is not None
-                or self.totals is not None)
+                or self.totals is not None or self.coupon is not None)
 
     @property
     def hsm(self) -> bool:
@@ -123,6 +127,8 @@ class Facts(NamedTuple):
     earn_row: Entry | None = None
     earn_returned: Returned = NOTHING_RETURNED
     batch_totals: Totals | None = None
+    #: The coupon the needs named (None: no such code).
+    coupon_facts: CouponFacts | None = None
 
     def reply(self, journal_id: int) -> Message | None:
         if self.needs.reply != journal_id:
@@ -143,3 +149,8 @@ class Facts(NamedTuple):
         if self.needs.totals != key:
             raise AssertionError(f"decide read batch totals {key}, not in its needs")
         return self.batch_totals if self.batch_totals is not None else Totals()
+
+    def coupon(self, need: CouponNeed) -> CouponFacts | None:
+        if self.needs.coupon != need:
+            raise AssertionError("decide read a coupon not in its needs")
+        return self.coupon_facts

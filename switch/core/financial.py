@@ -4,19 +4,32 @@ operation its processing code names (earn, redeem, return, stored value, stamps,
 from __future__ import annotations
 
 from iso8583.loyalty import build_tlv
-from switch.core import earn, redeem, returns, stamps, stored_value
+from switch.core import coupon, earn, gift_card, redeem, returns, stamps, stored_value
 from switch.core.codes import KIND_BY_PC, PC, RC, Kind
 from switch.core.entries import CardRow, Entry
 from switch.core.ledger import CardEdit
 from switch.core.luhn import luhn_ok
 from switch.core.model import Card
-from switch.core.outcome import Context, Decision, balances, decline, finish, new_entry
+from switch.core.outcome import (
+    Context,
+    Decision,
+    balances,
+    decline,
+    finish,
+    new_entry,
+    reject,
+)
 
 
 def decide(ctx: Context) -> Decision:
     req, state = ctx.req, ctx.state
+    if req.pc not in KIND_BY_PC:  # like an unsupported MTI: a reject, not remembered (§5)
+        return reject(state, req, RC.INVALID_TRANSACTION,
+                      f"processing code {req.pc} is not supported", ctx.now, ctx.day)
     advice = req.canonical == "0220"
-    kind = Kind.ADVICE if advice and req.pc == PC.EARN else KIND_BY_PC.get(req.pc, Kind.REJECT)
+    kind = Kind.ADVICE if advice and req.pc == PC.EARN else KIND_BY_PC[req.pc]
+    if kind == Kind.REDEEM and coupon.CODE_TAG in req.tags:
+        kind = Kind.COUPON
     entry = new_entry(req, kind, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
                       ctx.coalition.id)
     tomb = state.tombstones.get(req.key)
@@ -28,9 +41,6 @@ def decide(ctx: Context) -> Decision:
     if advice and req.pc != PC.EARN:
         return decline(ctx, entry, RC.INVALID_TRANSACTION,
                        reason=f"advice of processing code {req.pc} is not supported")
-    if kind == Kind.REJECT:
-        return decline(ctx, entry, RC.INVALID_TRANSACTION,
-                       reason=f"processing code {req.pc} is not supported")
     if req.amount > state.limits.max_amount:
         return decline(ctx, entry, RC.OVER_LIMIT, reason="DE4 is over the largest amount")
     edit, refused = card_for(ctx, entry)
@@ -40,8 +50,16 @@ def decide(ctx: Context) -> Decision:
     if expired(ctx):
         return decline(ctx, entry, RC.EXPIRED_CARD, edit, "card expired")
     pc = req.pc
+    if ctx.coalition.is_gift_card(edit.card.pan):
+        why = gift_card.refusal(pc)
+        if why:
+            return decline(ctx, entry, RC.NOT_PERMITTED_CARD, edit, why)
+        if pc == PC.TOPUP:
+            return gift_card.sell(ctx, entry, edit)
     if pc == PC.EARN:
         return earn.decide(ctx, entry, edit, advice)
+    if kind == Kind.COUPON:
+        return coupon.decide(ctx, entry, edit)
     if pc == PC.REDEEM:
         return redeem.decide(ctx, entry, edit)
     if pc == PC.INQUIRY:
@@ -57,14 +75,17 @@ def decide(ctx: Context) -> Decision:
 
 def card_for(ctx: Context, entry: Entry) -> tuple[CardEdit | None, RC | None]:
     """The card (enrolled by this request on first use in a coalition BIN range, when the
-    coalition auto-enrols), or the decline code."""
+    coalition auto-enrols, or by the sale of a gift card), or the decline code."""
     pan = ctx.req.pan
     coalition = ctx.coalition
     card = ctx.state.cards.get(pan)  # a known card passed the Luhn check when it was enrolled
     if card is None:
         if not luhn_ok(pan):
             return None, RC.INVALID_CARD
-        if not (coalition.auto_enroll and any(pan.startswith(b) for b in coalition.card_bins)):
+        if coalition.is_gift_card(pan):
+            if ctx.req.pc != PC.TOPUP:  # a gift card exists once it is sold
+                return None, RC.INVALID_CARD
+        elif not (coalition.auto_enroll and any(pan.startswith(b) for b in coalition.card_bins)):
             return None, RC.INVALID_CARD
         card = Card(pan=pan, coalition=coalition.id, enrolled_on=ctx.day)
         entry.card = CardRow(pan, card.coalition, card.status, card.enrolled_on)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 
 from switch.core.catalog import Catalog, Store
 from switch.core.entries import LotDelta, NewLot
-from switch.core.limits import MoneyLimits, within
+from switch.core.limits import MoneyLimits
 from switch.core.model import POINTS, Card, Lot
 from switch.core.programs import club as C
 
@@ -127,11 +127,17 @@ def available_points(card: Card, day: dt.date) -> int:
     )
 
 
-def spendable_purse(config: Catalog, card: Card, store: Store) -> list[Lot]:
-    """Purse lots spendable at `store`: its own, and those of coalition-wide purses."""
+def spendable_purse(config: Catalog, card: Card, store: Store, day: dt.date) -> list[Lot]:
+    """Purse lots spendable at `store` on business day `day`: its own, those of coalition-wide
+    purses, and every lot of a gift card (docs/programs.md "Gift cards"); a lot is not
+    spendable from its `expires_on` on (only gift-card lots expire)."""
+    coalition = config.coalitions.get(card.coalition)
+    gift = coalition is not None and coalition.is_gift_card(card.pan)
     out = []
     for lot in card.purse:
-        if lot.store == store.id:
+        if lot.expires_on is not None and lot.expires_on <= day:
+            continue
+        if gift or lot.store == store.id:
             out.append(lot)
             continue
         issuer = config.stores.get(lot.store)
@@ -143,17 +149,11 @@ def spendable_purse(config: Catalog, card: Card, store: Store) -> list[Lot]:
 def over_limits(before: Card, after: Card, limits: MoneyLimits) -> str:
     """Why going from `before` to `after` passes a limit of docs/protocol.md §10 ("" when it
     does not). A card already beyond a limit (the limits were lowered) may still move back."""
-    if breach(after.lots, limits.max_points) > breach(before.lots, limits.max_points):
+    if passes(sums(before.lots), sums(after.lots), limits.max_points):
         return "the card's points would pass their limit"
-    if breach(after.purse, limits.max_stored_value) > \
-            breach(before.purse, limits.max_stored_value):
+    if passes(sums(before.purse), sums(after.purse), limits.max_stored_value):
         return "the card's stored value would pass its limit"
     return ""
-
-
-def breach(lots: Sequence[Lot], bound: int) -> int:
-    """How far `lots` are beyond `bound`: their credit above it plus their debt below minus it."""
-    return breach_of(*sums(lots), bound)
 
 
 def sums(lots: Sequence[Lot]) -> tuple[int, int]:
@@ -167,7 +167,10 @@ def sums(lots: Sequence[Lot]) -> tuple[int, int]:
     return positive, negative
 
 
-def breach_of(positive: int, negative: int, bound: int) -> int:
-    if within(positive, negative, bound):
-        return 0
-    return max(positive - bound, 0) + max(-bound - negative, 0)
+def passes(before: tuple[int, int], after: tuple[int, int], bound: int) -> bool:
+    """Whether (positive lots, debts) going from `before` to `after` passes `bound`: each is
+    bounded on its own (positive at most `bound`, debts at least minus it), and one already
+    beyond may stay there or move back, never go further. Netting one against the other
+    would let a card beyond a lowered limit trade its points for debts past it."""
+    (p0, n0), (p1, n1) = before, after
+    return (p1 > bound and p1 > p0) or (n1 < -bound and n1 < n0)

@@ -39,7 +39,3 @@ class MoneyLimits:
 
 DEFAULT_LIMITS = MoneyLimits()
 
-
-def within(positive: int, negative: int, bound: int) -> bool:
-    """Positive lots summing to `positive` and debts summing to `negative` (<= 0) fit."""
-    return positive <= bound and negative >= -bound

@@ -11,6 +11,7 @@ journaled (`handle` in tests); a state recovered from a journal must be given th
 
 from __future__ import annotations
 
+from switch.core import coupon
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
@@ -50,7 +51,8 @@ def needs(state: State, req: Request) -> Needs:
         if original is None or not original.reversible \
                 or original.journal_id in state.uncommitted:
             return Needs(mac=mac) if mac else NOTHING
-        return Needs(mac=mac, original=original.journal_id)
+        # The original with, should it be an earn, the returns standing against it.
+        return Needs(mac=mac, original=original.journal_id, earn=original.journal_id)
     pin = (req.canonical == "0200" and req.pc in PIN_PCS
            and pin_verifiable(state.cards.get(req.pan), req))
     earn = None
@@ -59,14 +61,17 @@ def needs(state: State, req: Request) -> Needs:
         if jid is not None and jid not in state.uncommitted:
             earn = jid
     totals = _uncached(state, req.tid, req.batch) if req.pc in _COUNTED_PCS else None
-    if not (mac or pin or earn or totals):
+    # A coupon is always read: its state may have changed in the journal since (moves still
+    # in memory are replayed over it, switch/core/coupon.py).
+    wanted = coupon.need(req) if req.pc == PC.REDEEM and coupon.CODE_TAG in req.tags else None
+    if not (mac or pin or earn is not None or totals is not None or wanted):
         return NOTHING
-    return Needs(mac=mac, pin=pin, earn=earn, totals=totals)
+    return Needs(mac=mac, pin=pin, earn=earn, totals=totals, coupon=wanted)
 
 
 def earn_id(req: Request) -> int | None:
     """The journal id a return's `OR` names (the RRN is the journal id, 12 digits)."""
-    rrn = req.tags.get("OR", "").strip()
+    rrn = req.tags.get("OR", "")
     return int(rrn) if is_digits(rrn, 12) else None
 
 

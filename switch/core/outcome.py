@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 from iso8583.loyalty import AmountEntry, build_de54, build_tlv
 from iso8583.message import Message
-from switch.core.catalog import Coalition, Store
+from switch.core.catalog import Catalog, Coalition, Store
 from switch.core.codes import NOT_REVERSIBLE, RC, Kind
 from switch.core.entries import Entry, TotalsDelta
 from switch.core.facts import Facts
@@ -30,6 +30,7 @@ from switch.core.model import (
 )
 from switch.core.protocol import ECHO, FINANCIAL, echoable, response_mti
 from switch.core.request import Request
+from switch.core.rules import RuleBook
 from switch.core.state import State
 
 
@@ -59,6 +60,17 @@ class Changes:
     tombstone: TxnKey | None = None
     #: A terminal batch's totals after this decision counted in them.
     totals: tuple[tuple[str, str], Totals] | None = None
+    #: New programs: the configuration and rules of the next version (`program_change`).
+    programs: ProgramSwap | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramSwap:
+    """What decisions read of the programs from the next one on, and its version number."""
+
+    version: int
+    config: Catalog
+    rules: RuleBook
 
 
 @dataclass(slots=True)
@@ -243,7 +255,8 @@ def balances(ctx: Context, card: Card) -> str:
     """DE54: available points and, when the card has a purse, what it can spend here."""
     parts = [AmountEntry("00", "02", "999", available_points(card, ctx.day))]
     if card.purse:
-        usable = sum(lot.remaining for lot in spendable_purse(ctx.state.config, card, ctx.store))
+        usable = sum(lot.remaining
+                     for lot in spendable_purse(ctx.state.config, card, ctx.store, ctx.day))
         parts.append(AmountEntry("60", "02", ctx.coalition.currency, usable))
     return build_de54(parts)
 

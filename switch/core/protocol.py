@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from iso8583 import lps87_rules
+from iso8583 import CodecError, Profile, load_profile, lps87_rules
 from switch.core.text import is_digits
 
 #: Repeats are answered like, and digested as, their originals (docs/protocol.md §4).
@@ -76,6 +76,26 @@ def echoable(number: int, value: str | bytes) -> bool:
     if digits:
         return is_digits(value)
     return value.isascii() and value.isprintable()
+
+
+@functools.cache
+def _wire() -> Profile:
+    """The field formats of docs/protocol.md §2, as `schemas/` defines them (both profiles
+    share one data-element dictionary)."""
+    return load_profile("ascii")
+
+
+def well_formed(number: int, value: str | bytes) -> bool:
+    """Whether `value` is a value of field `number` as the wire carries it: one the codec
+    writes (`n` ASCII digits, text printable, `b` bytes, lengths within the field's), and a
+    fixed `n` field exactly as long as the field, as a decoded frame always holds it."""
+    try:
+        codec = _wire().field(number)
+        codec.encode(value)
+    except CodecError:
+        return False
+    return codec.kind not in ("n", "z") or codec.fixed_size is None \
+        or len(value) == codec.length
 
 
 def answerable(mti: str) -> bool:

@@ -29,6 +29,7 @@ from switch.core.protocol import (
     Lps87,
     answerable,
     echoable,
+    well_formed,
 )
 from switch.core.text import is_digits
 
@@ -190,6 +191,9 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
                 raise _FormatError("DE2 or DE35 is mandatory")
         elif need not in fields:
             raise _FormatError(f"DE{need} is mandatory in {mti}")
+    for number, value in fields.items():  # every field, read by the core or not
+        if not well_formed(number, value):
+            raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
     _digits(msg, 7, 10)
     tags = _NO_TAGS
     if 48 in fields:
@@ -197,9 +201,8 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
             tags = MappingProxyType(parse_tlv(_text(msg, 48)))
         except CodecError as exc:
             raise _FormatError(f"DE48: {exc}") from None
-    for number in (42, 62, 70):
-        if number in fields and not echoable(number, fields[number]):
-            raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
+    if 62 in fields and not is_digits(_text(msg, 62), 6):
+        raise _FormatError("DE62 must be the batch number, 6 digits (0-9)")
     store_id = _text(msg, 42).rstrip()
     digest = request_digest(msg)
     if canonical == "0800":
@@ -230,8 +233,8 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
         original_key, original_mti = (tid, de90[4:10], de90[10:20]), de90[:4]
     elif pc == PC.REDEEM and "RP" in tags and not is_digits(tags["RP"]):
         raise _FormatError("DE48 RP must be digits (0-9)")
-    elif pc == PC.RETURN and "OR" not in tags:
-        raise _FormatError("a return needs DE48 OR (the original RRN)")
+    elif pc == PC.RETURN and not is_digits(tags.get("OR", ""), 12):
+        raise _FormatError("a return needs DE48 OR, the original's RRN (12 digits 0-9)")
     block = fields.get(52)
     return Request(
         msg, mti, canonical, tid, stan, de7, digest=digest, pc=pc, amount=amount,

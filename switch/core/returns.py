@@ -17,7 +17,7 @@ from switch.core.facts import NOTHING_RETURNED, Returned, ReturnRow
 from switch.core.ledger import CardEdit
 from switch.core.needs import earn_id, returns_in_memory
 from switch.core.outcome import Context, Decision, approve, decline
-from switch.core.programs.club import ClubEffect
+from switch.core.programs.club import ClubEffect, nightly_tier
 
 
 def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
@@ -50,7 +50,11 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
             first = made[0]
             edit.move(live.get(first.id) or first.with_remaining(0), -short)
     if card.club is not None:  # the returned amount no longer counts towards the tier
-        effect = ClubEffect(day=ctx.day, spend_day=earn.business_day, spend=-amount)
+        # ... from the next night: the tier today's cut-over gave is kept (docs/programs.md).
+        tier = nightly_tier(card.club, ctx.coalition.tiers, ctx.day) \
+            if ctx.coalition.tiers else None
+        effect = ClubEffect(day=ctx.day, spend_day=earn.business_day, spend=-amount,
+                            tier_before=tier, tier_after=tier or "")
         edit.effect(effect)
         entry.detail["program"] = effect.to_json()
     return approve(ctx, entry, edit, {"RD": str(claw)})

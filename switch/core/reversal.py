@@ -5,20 +5,24 @@ the card (DE2 or DE35), the amount (DE4: there are no partial reversals, LPS-87 
 the processing code (DE3), the store (DE42) and DE90's MTI; otherwise it is declined `12`,
 remembered, and changes nothing. A matching reversal of an approved original not reversed yet
 undoes every lot move and program effect of it exactly (a reversed earn already spent leaves a
-debt) and counts in the original's batch; a repeated one is `00` with no effect. A reversal of
-an unknown original is `25` and leaves a tombstone, so that the original, should it arrive
-late, is declined `05` with no effect.
+debt) and counts in the original's batch; a repeated one is `00` with no effect. An earn
+against which returns stand is not reversed (`12`) until they are: undoing it whole would take
+back again what they took back. A reversal of an unknown original is `25` and leaves a
+tombstone, so that the original, should it arrive late, is declined `05` with no effect.
 """
 
 from __future__ import annotations
 
-from switch.core.codes import CREDIT_PCS, DEBIT_PCS, RC, Kind
+from switch.core import coupon
+from switch.core.codes import CREDIT_PCS, DEBIT_PCS, EARN_KINDS, RC, Kind
 from switch.core.entries import Entry
+from switch.core.facts import NOTHING_RETURNED
 from switch.core.ledger import CardEdit
 from switch.core.outcome import Context, Decision, approve, count, decline, finish, new_entry
 from switch.core.programs.club import ClubEffect
 from switch.core.protocol import CANONICAL_MTI
 from switch.core.request import Request
+from switch.core.returns import so_far
 
 
 def decide(ctx: Context) -> Decision:
@@ -39,10 +43,15 @@ def decide(ctx: Context) -> Decision:
         entry.detail["mismatch"] = differs
         return finish(ctx, entry, RC.INVALID_TRANSACTION,
                       reason=f"reversal does not match its original: {differs}")
-    entry.original_id = original.id
     card = state.cards.get(original.pan)
     if record.reversed or not record.approved or card is None:
+        entry.original_id = original.id
         return finish(ctx, entry, RC.APPROVED, reason="nothing to undo")
+    if returns_stand(ctx, original):
+        entry.detail["refused"] = "returns stand against it"
+        return finish(ctx, entry, RC.INVALID_TRANSACTION,
+                      reason="returns stand against the original: reverse them first")
+    entry.original_id = original.id
     edit = CardEdit(card)
     live = {lot.id: lot for lot in (*card.lots, *card.purse)}
     for move in original.lot_deltas:
@@ -59,8 +68,22 @@ def decide(ctx: Context) -> Decision:
                         credit=original.pc in CREDIT_PCS, reversal=True, amount=original.amount)
         if counted is None:
             return decline(ctx, entry, RC.OVER_LIMIT, reason="the batch's totals would overflow")
-    return approve(ctx, entry, edit, {}, counted=counted,
-                   reversed_=(req.original_txn_key, record.reversed_now()))
+    decision = approve(ctx, entry, edit, {}, counted=counted,
+                       reversed_=(req.original_txn_key, record.reversed_now()))
+    if entry.response_code == RC.APPROVED:
+        entry.coupon = coupon.release(original)  # a coupon used by it is free again
+    return decision
+
+
+def returns_stand(ctx: Context, original: Entry) -> bool:
+    """Whether approved returns not reversed stand against `original` (an earn): undoing the
+    earn whole would take back again what they took back (docs/protocol.md §4)."""
+    if original.kind not in EARN_KINDS:
+        return False
+    committed = ctx.facts.earn(original.id)[1] \
+        if original.id not in ctx.state.uncommitted else NOTHING_RETURNED
+    returned, _, _ = so_far(ctx, original, committed)
+    return returned > 0
 
 
 def mismatch(req: Request, original: Entry) -> str:

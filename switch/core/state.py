@@ -46,6 +46,9 @@ class State:
     durable_upto: int = 0
     limits: MoneyLimits = DEFAULT_LIMITS
     protocol: Lps87 = field(default_factory=lps87)
+    #: The version of the programs `config` and `rules` hold (docs/programs.md, "Changing
+    #: programs while the switch runs"); every entry records the one it was decided under.
+    program_version: int = 0
 
     def remembered(self, key: TxnKey) -> Remembered | None:
         value = self.txns.get(key)

@@ -34,7 +34,7 @@ def purchase(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
     refused = check_pin(ctx, entry, edit)
     if refused is not None:
         return decline(ctx, entry, refused, edit)
-    lots = [lot for lot in spendable_purse(ctx.state.config, edit.card, ctx.store)
+    lots = [lot for lot in spendable_purse(ctx.state.config, edit.card, ctx.store, ctx.day)
             if lot.remaining > 0]
     if sum(lot.remaining for lot in lots) < amount:
         return decline(ctx, entry, RC.INSUFFICIENT, edit)

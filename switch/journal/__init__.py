@@ -7,7 +7,13 @@ that settlement, reports, the console and the commands use, behind typed protoco
 their users. docs/switch.md, "The journal package", has the module map.
 """
 
-from switch.journal.engine import open_journal, open_outbox, open_reader, sqlite_path
+from switch.journal.engine import (
+    open_journal,
+    open_outbox,
+    open_reader,
+    postgres_conninfo,
+    sqlite_path,
+)
 from switch.journal.errors import JournalError, RecoveryError
 from switch.journal.protocol import (
     CardReader,
@@ -40,5 +46,6 @@ __all__ = [
     "open_journal",
     "open_outbox",
     "open_reader",
+    "postgres_conninfo",
     "sqlite_path",
 ]

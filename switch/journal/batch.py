@@ -36,6 +36,10 @@ class BatchRows:
     keys: list[Params] = field(default_factory=list)
     pins: list[Params] = field(default_factory=list)
     totals: list[Params] = field(default_factory=list)
+    #: `coupon_moves` rows, in journal order (each also changes its coupon's state).
+    coupons: list[Params] = field(default_factory=list)
+    #: `program_versions` rows.
+    programs: list[Params] = field(default_factory=list)
 
     @property
     def ids(self) -> list[int]:
@@ -53,7 +57,7 @@ def batch_rows(entries: Sequence[Entry]) -> BatchRows:
             e.amount, e.points, e.sv, e.response_code, e.batch, e.digest, e.original_id,
             okey[1] if okey else None, okey[2] if okey else None,
             message_to_json(e.response) if e.response is not None else None,
-            detail_to_json(detail) if detail else None,
+            detail_to_json(detail) if detail else None, e.program_version,
         ))
         for n in e.new_lots:
             rows.lots.append((n.id, n.pan, n.kind, n.store, n.coalition, n.earned_on.isoformat(),
@@ -67,9 +71,17 @@ def batch_rows(entries: Sequence[Entry]) -> BatchRows:
             rows.cards.append((c.pan, c.coalition, c.status, c.enrolled_on.isoformat()))
         if e.terminal is not None:
             t = e.terminal
-            rows.terminals.append((t.id, t.store, int(t.signed_on)))
+            rows.terminals.append((t.id, t.store, bool(t.signed_on)))
         if e.club is not None:
             rows.clubs.append(e.club)
+        if e.coupon is not None:
+            m = e.coupon
+            rows.coupons.append((e.id, m.digest, m.issue, m.action, m.coalition, m.issuer,
+                                 m.store, m.pan, m.discount, m.original_id))
+        if e.programs is not None:
+            p = e.programs
+            rows.programs.append((p.version, e.id, e.at.isoformat(), p.digest, p.file,
+                                  p.document))
         if e.totals is not None:
             td = e.totals
             rows.totals.append((td.terminal_id, td.batch, td.credits, td.credit_amount,

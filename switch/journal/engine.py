@@ -1,30 +1,53 @@
 """Which engine holds the journal, from `[switch] database`: the one place an engine plugs in.
 
-A path is an SQLite file (`switch/journal/sqlite`). A URL (`postgresql://...`) names a server
-database; this version has no engine for one yet, and says so in one line rather than taking
-the URL for a file name.
+A `postgresql://` (or `postgres://`) URL, single- or multi-host, names a PostgreSQL database
+(`switch/journal/postgres`); anything else is the path of an SQLite file
+(`switch/journal/sqlite`). Any other URL scheme is refused in one line that never repeats the
+URL (it may hold a password).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from switch.config.settings import database_path
 from switch.journal.errors import JournalError
 from switch.journal.protocol import Journal, JournalReader, Outbox
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def postgres_conninfo(database: str | Path) -> str | None:
+    """The connection string when `database` names a PostgreSQL database, else None (a path);
+    `JournalError` for a URL of another scheme."""
+    if isinstance(database, Path):
+        return None
+    found = _URL.match(database)
+    if found is None:
+        return None
+    scheme = found.group(1).lower()
+    if scheme in POSTGRES_SCHEMES:
+        return database
+    raise JournalError(f"a {scheme}:// URL is not a journal LPS knows; give a postgresql:// URL "
+                       "or the path of an SQLite file")
 
 
 def sqlite_path(database: str | Path) -> Path:
     """The SQLite file `[switch] database` names; `JournalError` for a URL (one line, which
     never repeats the URL: it may hold a password)."""
-    try:
-        return database_path(str(database))
-    except ValueError as exc:
-        raise JournalError(str(exc)) from None
+    if postgres_conninfo(database) is not None:
+        raise JournalError("a postgresql:// URL names a PostgreSQL journal, not an SQLite file")
+    return Path(database)
 
 
 def open_journal(database: str | Path) -> Journal:
     """The switch's journal, read-write, migrated to the latest schema."""
+    conninfo = postgres_conninfo(database)
+    if conninfo is not None:
+        from switch.journal.postgres.journal import PgJournal
+
+        return PgJournal(conninfo)
     from switch.journal.sqlite.journal import SqliteJournal
 
     return SqliteJournal(sqlite_path(database))
@@ -32,6 +55,11 @@ def open_journal(database: str | Path) -> Journal:
 
 def open_reader(database: str | Path) -> JournalReader:
     """The journal read-only (`JournalError` when it is missing or not a journal)."""
+    conninfo = postgres_conninfo(database)
+    if conninfo is not None:
+        from switch.journal.postgres.reader import PgReader
+
+        return PgReader(conninfo)
     from switch.journal.sqlite.reader import SqliteReader
 
     return SqliteReader(sqlite_path(database))
@@ -39,6 +67,11 @@ def open_reader(database: str | Path) -> JournalReader:
 
 def open_outbox(database: str | Path) -> Outbox:
     """The messaging tables of the switch's database, read-write, migrated."""
+    conninfo = postgres_conninfo(database)
+    if conninfo is not None:
+        from switch.journal.postgres.outbox import PgOutbox
+
+        return PgOutbox.open(conninfo)
     from switch.journal.sqlite.outbox import SqliteOutbox
 
     return SqliteOutbox.open(sqlite_path(database))

@@ -18,10 +18,11 @@ from switch.core.entries import Entry
 from switch.core.facts import Checks, Facts, Needs
 from switch.core.model import Card
 from switch.core.programs.club import Profile
+from switch.core.rewards import CouponTerms, ProgramVersion
 from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.reports import CheckResult, RecoveryReport
-from switch.journal.rows import DayFigures, JournalRow, KeyCheckValues, OutboxRow
+from switch.journal.rows import CouponRecord, DayFigures, JournalRow, KeyCheckValues, OutboxRow
 
 if TYPE_CHECKING:
     from switch.config import Config
@@ -89,6 +90,20 @@ class Journal(Protocol):
         in the same transaction."""
         ...
 
+    def issue_coupons(self, terms: CouponTerms, digests: Sequence[str], file: str,
+                      at: dt.datetime, by: str, written: Callable[[int], None]) -> int:
+        """Record an issue of coupons and the digests of its codes in one transaction, calling
+        `written(issue id)` before it commits (it writes the codes' file); the issue's id."""
+        ...
+
+    def program_version(self) -> ProgramVersion | None:
+        """The newest version of the programs recorded (None: none yet)."""
+        ...
+
+    def record_programs(self, version: ProgramVersion, at: dt.datetime) -> None:
+        """A version of the programs the switch read from its file at a start."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -116,6 +131,10 @@ class CardReader(Protocol):
 
     def usable_points_at(self, coalition: str, day: dt.date) -> dict[str, int]:
         """Per card: points usable on `day` as the journal stood at that day's end."""
+        ...
+
+    def coupon(self, digest: str) -> CouponRecord | None:
+        """A coupon by its code's digest, with its issue and moves (None: no such code)."""
         ...
 
 
@@ -166,6 +185,18 @@ class DayReader(Protocol):
 
     def spend(self, pans: Collection[str], after: dt.date, upto: dt.date
               ) -> Iterator[tuple[str, dt.date, int]]: ...
+
+    def coupon_moves(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
+        """Coupon redemptions and releases of journal ids [lo, hi]: (journal id, issue,
+        coalition, issuer, store, discount), in journal order."""
+        ...
+
+    def gift_lots_due(self, day: dt.date, skip_kinds: Collection[str] = ()
+                      ) -> Iterator[tuple[int, str, str, dt.date, int, int]]:
+        """Gift-card lots unusable on `day` (lapsing that day, or lapsed and moved that day
+        by a row of a kind not in `skip_kinds`): (lot, seller, coalition, expiry, remaining
+        at the end of the day before, at its end)."""
+        ...
 
 
 class FigureReader(Protocol):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from switch.core.codes import RC
+from switch.core.rewards import CouponState, CouponTerms
 
 Channel = Literal["sms", "email"]
 
@@ -59,6 +60,35 @@ class JournalRow:
     @property
     def approved(self) -> bool:
         return self.response_code == RC.APPROVED
+
+
+@dataclass(frozen=True, slots=True)
+class CouponMoveRow:
+    """A `coupon_moves` row as `lps coupons show` reads it, with its journal row's time,
+    terminal and answer."""
+
+    journal_id: int
+    action: str
+    store_id: str
+    pan: str
+    discount: int
+    original_id: int | None
+    at: dt.datetime | None
+    terminal_id: str
+    response_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class CouponRecord:
+    """A coupon as the journal holds it: its issue's terms, its state, when and into which
+    file it was issued, how many codes the issue has, and every move."""
+
+    terms: CouponTerms
+    state: CouponState
+    issued_at: dt.datetime
+    file: str
+    issue_count: int
+    moves: tuple[CouponMoveRow, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.journal.sqlite.outbox import parse_stamp
+from switch.journal.sql.outbox import parse_stamp
 from switch.messaging import NewMessage, OutboxError, enqueue
 from switch.messaging import outbox as ob
 from switch.messaging.settings import RetryPolicy

@@ -208,7 +208,7 @@ def run_until_dead(box: SqliteOutbox, config: Config, oid: int) -> dict[str, Any
 
 
 def ob_due(r: dict[str, Any]) -> dt.datetime:
-    from switch.journal.sqlite.outbox import parse_stamp
+    from switch.journal.sql.outbox import parse_stamp
 
     return parse_stamp(r["due_at"])
 

@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-import _hypothesis_pytestplugin  # noqa: F401  (the plugins pytest would load and rewrite)
+import _hypothesis_pytestplugin  # type: ignore[import-untyped]  # noqa: F401  (pytest's plugins)
 import anyio.pytest_plugin  # noqa: F401
 import construct  # noqa: F401  (imported once, shared by every child)
 import cryptography.hazmat.primitives.ciphers  # noqa: F401
@@ -27,7 +27,7 @@ import hypothesis  # noqa: F401
 import platformdirs  # noqa: F401
 import pytest
 import pytest_benchmark.plugin  # noqa: F401
-import pytest_timeout  # noqa: F401
+import pytest_timeout  # type: ignore[import-untyped]  # noqa: F401
 import sqlite_utils  # noqa: F401
 
 PYTEST_ARGS = ["-q", "-x", "-p", "no:cacheprovider", "--hypothesis-seed=0", "-o", "addopts=",

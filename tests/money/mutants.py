@@ -33,8 +33,8 @@ SAFETY = "tests/switch/test_money_safety.py"
 RETURNS = "switch/core/returns.py"
 REVERSAL = "switch/core/reversal.py"
 LEDGER = "switch/core/ledger.py"
-#: The journal's reads for a decision (`SqliteStore.fetch`); repoint when the journal moves.
-STORE = "switch/store.py"
+#: The journal's reads for a decision (`SqliteJournal.fetch`); repoint when the journal moves.
+STORE = "switch/journal/sql/fetch.py"
 
 SAMPLE: tuple[Mutant, ...] = (
     # -- returns (docs/switch.md, Return) --------------------------------------------------------
@@ -229,14 +229,14 @@ SAMPLE: tuple[Mutant, ...] = (
            (f"{SAFETY}::test_a_reversal_that_differs_from_its_original_is_declined",),
            "a reversal of part of the amount undoes the whole original"),
     # -- limits (docs/protocol.md §10) -----------------------------------------------------------
-    Mutant("limit-on-net-points", "switch/core/limits.py",
-           "return positive <= bound and negative >= -bound",
-           "return positive + negative <= bound",
+    Mutant("limit-on-net-points", LEDGER,
+           "return (p1 > bound and p1 > p0) or (n1 < -bound and n1 < n0)",
+           "return p1 + n1 > bound and p1 + n1 > p0 + n0",
            (f"{LIMITS}::test_a_cards_positive_lots_are_bounded_whatever_its_debt",),
            "a debt lets a card's positive lots grow past the limit"),
     Mutant("limit-blocks-moving-back", LEDGER,
-           "if breach(after.lots, limits.max_points) > breach(before.lots, limits.max_points):",
-           "if breach(after.lots, limits.max_points):",
+           "(p1 > bound and p1 > p0)",
+           "(p1 > bound)",
            (f"{LIMITS}::test_a_card_beyond_a_lowered_limit_may_move_back_towards_it",),
            "a card beyond a lowered limit can no longer spend"),
     Mutant("limit-batch-amount-off-by-one", "switch/core/outcome.py",

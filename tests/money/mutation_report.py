@@ -21,12 +21,20 @@ MONEY: dict[str, tuple[str, ...]] = {
     **{f"switch/core/{name}.py": ("*",) for name in (
         "financial", "earn", "redeem", "returns", "reversal", "stored_value", "batch", "ledger",
         "limits", "apply", "outcome", "needs", "rules", "model", "calendar")},
-    # the journal: append, the rows a decision reads, the checkpoint and the full check
-    "switch/store.py": (
-        "xǁSqliteStoreǁappend", "xǁSqliteStoreǁ_advance_in", "xǁSqliteStoreǁfetch",
-        "x__journal_entry", "x__returned", "x__batch_totals", "x__undone", "x__lot",
-        "x_verify", "x__advance", "x_verified_upto", "x_check_invariants",
-        "x_check_batch_totals", "x_check_checkpoint"),
+    # the journal: the rows a group commit writes and their append, the rows a decision reads
+    # (fetch), what a restart recovers, the verified checkpoint and the full check
+    "switch/journal/batch.py": ("x_batch_rows",),
+    "switch/journal/codec.py": ("x_undone",),
+    "switch/journal/sql/append.py": ("*",),
+    "switch/journal/sql/fetch.py": ("*",),
+    "switch/journal/sql/recover.py": ("*",),
+    "switch/journal/sql/verify.py": (
+        "x_verify", "x_advance", "x_verified_upto", "x_check_invariants", "x_check_batch_totals",
+        "x_check_checkpoint", "x_check"),
+    "switch/journal/sql/journal.py": (
+        "xǁSqlJournalǁappend", "xǁSqlJournalǁ_advance_in", "xǁSqlJournalǁfetch",
+        "xǁSqlJournalǁ_apply_advance"),
+    "switch/journal/sql/common.py": ("x_lot",),
     **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry", "fees")},
     # the codec's length checks: length prefixes, field sizes, frames
     "iso8583/fields.py": (

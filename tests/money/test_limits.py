@@ -117,3 +117,24 @@ def test_a_reversal_that_would_pass_a_limit_is_declined_and_can_come_later(db: P
                                 {74: 2, 86: 1_300_000, 76: 2, 88: 60_000, 77: 1, 89: 30_000}))
     assert rc(close) == "00"
     sh.close()
+
+
+def test_a_reversal_past_the_batchs_amount_is_declined_and_undoes_nothing(db: Path) -> None:
+    """§10, batch amounts: a reversal counts in its original's batch (§4); one that would take
+    the batch's reversal amount past the limit (lowered since the original) is `61`, undoes
+    nothing and is not counted, while a smaller one is approved."""
+    sh = Shell(db)
+    big = earn(T1, sh.next_stan(), A, 60_000)                       # 6 points
+    small = earn(T1, sh.next_stan(), A, 40_000)                     # 4 points
+    assert rc(sh.send(big)) == rc(sh.send(small)) == "00"
+    sh.restart(NOW, limits=MoneyLimits(max_batch_amount=50_000))
+    refused = sh.send(reversal_of(big, sh.next_stan()))
+    assert rc(refused) == "61" and sh.moves(rrn(refused)) == []
+    assert balance(sh) == 10
+    undone = sh.send(reversal_of(small, sh.next_stan()))
+    assert (rc(undone), points_balance(undone)) == ("00", 6)
+    sh.restart(NOW, limits=MoneyLimits())
+    close = sh.send(batch_close(T1, sh.next_stan(), "000001",
+                                {74: 2, 86: 100_000, 75: 1, 87: 40_000}))
+    assert rc(close) == "00"
+    sh.close()

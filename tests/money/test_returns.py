@@ -114,7 +114,7 @@ def test_a_full_return_after_the_points_were_spent_leaves_a_debt_on_the_earns_lo
     assert rc(sh.send(burn(T1, sh.next_stan(), A, 1_000, tags={"RP": "1"}))) == "51"
     later = sh.send(earn(T1, sh.next_stan(), A, 50_000))            # 5 points
     assert points_balance(later) == -2
-    assert sh.store.check_invariants() == []
+    assert sh.store.check(full=True).problems == []
     sh.close()
 
 
@@ -290,7 +290,7 @@ def test_a_full_return_of_a_spent_earn_read_from_the_journal_leaves_its_debt(db:
     assert (rc(full), tags(full)["RD"], points_balance(full)) == ("00", "10", -10)
     assert sh.move_stores(rrn(full)) == [(lot, "STORE0000000003", -10)]
     assert sh.lots(A)[lot][3] == -10
-    assert sh.store.check_invariants() == []
+    assert sh.store.check(full=True).problems == []
     sh.restart(NOW)
     assert balance(sh, A) == -10
     sh.close()
@@ -308,7 +308,8 @@ def test_a_return_of_nothing_is_refused_and_of_one_is_not(db: Path) -> None:
     bare = sh.send(build("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=5_000))
     assert rc(bare) == "30"
     (detail,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(bare)),))
-    assert json.loads(str(detail)) == {"reason": "a return needs DE48 OR (the original RRN)"}
+    assert json.loads(str(detail)) == {"reason": "a return needs DE48 OR, the original's RRN "
+                                                  "(12 digits 0-9)"}
     assert balance(sh, A) == 10
     sh.close()
 
@@ -391,5 +392,5 @@ def test_a_second_return_of_a_spent_earn_adds_to_its_debt(db: Path, restart: boo
     assert (rc(rest), tags(rest)["RD"], points_balance(rest)) == ("00", "5", -10)
     assert sh.moves(rrn(rest)) == [(lot, -5)]
     assert sh.lots(A)[lot][3] == -10
-    assert sh.store.check_invariants() == []
+    assert sh.store.check(full=True).problems == []
     sh.close()

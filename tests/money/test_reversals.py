@@ -63,7 +63,7 @@ def test_a_reversal_naming_another_card_is_declined_and_changes_nothing(db: Path
     assert A not in str(detail) and B not in str(detail)
     assert (sh.lots(A), sh.lots(B)) == lots_before
     assert (balance(sh, A), balance(sh, B)) == (6, 5)
-    assert sh.store.check_invariants() == []
+    assert sh.store.check(full=True).problems == []
     again = sh.send(wrong_msg)
     assert rc(again) == "12" and again.fields == wrong.fields
     # The real reversal still undoes the redemption, once, and is the batch's one reversal.
@@ -135,4 +135,27 @@ def test_an_original_arriving_after_its_reversal_is_declined_and_names_it(db: Pa
                              (int(rrn(arrived)),))
     assert original_id == int(rrn(early))
     assert balance(sh, A) == 10
+    sh.close()
+
+
+@pytest.mark.parametrize(("sent", "named"), [("0220", "0221"), ("0221", "0220")])
+def test_a_repeats_mti_counts_as_its_originals_in_de90(db: Path, sent: str,
+                                                      named: str) -> None:
+    """docs/protocol.md §4: a reversal must match DE90's MTI, a repeat's MTI counting as its
+    original's (0221 as 0220). An advice earn that arrived as `sent` is reversed by a 0420
+    whose DE90 names `named`: `00`, its points undone. The reversal's journal row is the
+    terminal's store and coalition (docs/switch.md, "The journal")."""
+    sh = Shell(db)
+    advice = Message(mti=sent, fields=dict(earn(T1, sh.next_stan(), A, 100_000).fields))
+    assert rc(sh.send(advice)) == "00"
+    assert balance(sh, A) == 10
+    as_named = Message(mti=named, fields=dict(advice.fields))
+    undo = sh.send(reversal_of(as_named, sh.next_stan(), mti="0420"))
+    assert (rc(undo), points_balance(undo)) == ("00", 0)
+    (store, coalition, original_id), = sh.sql(
+        "SELECT store_id, coalition_id, original_id FROM journal WHERE id = ?",
+        (int(rrn(undo)),))
+    assert (store, coalition) == ("STORE0000000001", "tehran-mall")
+    assert original_id is not None
+    assert sh.store.check(full=True).problems == []
     sh.close()

@@ -171,3 +171,58 @@ def test_a_purse_purchase_needs_the_cards_pin(db: Path) -> None:
     sh.restart(NOW)
     assert rc(pay(sh, T3, 1_000, checks=Checks(pin_ok=True), extra=PIN_BLOCK)) == "75"
     sh.close()
+
+
+def test_a_purse_purchase_by_a_card_met_first_is_declined_and_enrols_it(db: Path) -> None:
+    """A card first seen paying from a purse it does not have: `13` for DE4 = 0, `51` for an
+    amount; nothing is paid, and the card is enrolled all the same (docs/switch.md, Card:
+    enrolled on first use, whatever the answer). Recovery agrees (the restart checks it)."""
+    sh = Shell(db)
+    nothing, short = card(903), card(904)
+    assert rc(pay(sh, T3, 0, pan=nothing)) == "13"
+    refused = pay(sh, T3, 1_000, pan=short)
+    assert rc(refused) == "51" and sh.moves(rrn(refused)) == []
+    for pan in (nothing, short):
+        assert sh.sql("SELECT status FROM cards WHERE pan = ?", (pan,)) == [("active",)]
+    sh.restart(NOW)
+    sh.close()
+
+
+@pytest.mark.parametrize("refusal", ["short", "batch"])
+def test_a_right_pin_ends_a_run_of_wrong_ones_even_when_the_purchase_is_declined(
+        db: Path, refusal: str) -> None:
+    """docs/protocol.md §6: `75` comes with the third wrong PIN *in a row*. A right PIN on a
+    purchase declined for another reason (`51` short of money, `61` past the batch's amount,
+    §10) still ends the run: two more wrong PINs are `55`, not `75`."""
+    sh = Shell(db, limits=MoneyLimits(max_batch_amount=10_000))
+    topup(sh, T3, 100_000)                                           # 115,000 in the purse
+    sh.operator({"cmd": "set-pin", "pan": A, "pin": "F" * 16})
+    wrong, right = Checks(pin_ok=False), Checks(pin_ok=True)
+    assert rc(pay(sh, T3, 1_000, checks=wrong, extra=PIN_BLOCK)) == "55"
+    amount = 115_001 if refusal == "short" else 10_001
+    declined = pay(sh, T3, amount, checks=right, extra=PIN_BLOCK)
+    assert rc(declined) == ("51" if refusal == "short" else "61")
+    assert sh.moves(rrn(declined)) == []
+    answers = [rc(pay(sh, T3, 1_000, checks=wrong, extra=PIN_BLOCK)) for _ in range(2)]
+    assert answers == ["55", "55"]
+    sh.restart(NOW)
+    assert rc(pay(sh, T3, 1_000, checks=right, extra=PIN_BLOCK)) == "00"
+    sh.close()
+
+
+def test_a_purse_purchase_past_the_batchs_amount_is_declined_and_not_counted(
+        db: Path) -> None:
+    """docs/protocol.md §10: a purchase that would take its batch's debit amount past the
+    limit is `61`, pays nothing and is not counted; exactly at the limit is approved, and the
+    0500 (§4) balances with what was counted."""
+    sh = Shell(db, limits=MoneyLimits(max_batch_amount=150_000))
+    topup(sh, T3, 100_000)                                           # 115,000
+    topup(sh, T3, 100_000)                                           # 230,000
+    assert rc(pay(sh, T3, 100_000)) == "00"
+    over = pay(sh, T3, 50_001)
+    assert rc(over) == "61" and sh.moves(rrn(over)) == []
+    assert rc(pay(sh, T3, 50_000)) == "00"                            # 150,000: the limit
+    assert sum(lot[4] for lot in purse(sh).values()) == 80_000
+    close = sh.send(batch_close(T3, sh.next_stan(), "000001", {76: 2, 88: 150_000}))
+    assert rc(close) == "00"
+    sh.close()

@@ -30,7 +30,8 @@ from tests.pg.cluster import (
     server_account,
 )
 
-__all__ = ["pg_cluster_factory", "pg_database", "pg_install", "pg_pair", "pg_primary"]
+__all__ = ["fresh_database", "pg_cluster_factory", "pg_database", "pg_install", "pg_journal_url",
+           "pg_pair", "pg_primary"]
 
 ClusterFactory = Callable[..., AbstractContextManager[PgCluster]]
 
@@ -69,17 +70,34 @@ def pg_primary(pg_install: PgInstall) -> Iterator[PgCluster]:
         yield cluster
 
 
+@contextmanager
+def fresh_database(cluster: PgCluster) -> Iterator[str]:
+    """A new, empty database owned by the application role on `cluster`; its name. Dropped
+    after the block."""
+    name = f"t_{secrets.token_hex(6)}"
+    with cluster.primary.admin_connect() as conn:
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
+            sql.Identifier(name), sql.Identifier(APP_USER)))
+    try:
+        yield name
+    finally:
+        with cluster.primary.admin_connect() as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+                sql.Identifier(name)))
+
+
 @pytest.fixture
 def pg_database(pg_primary: PgCluster) -> Iterator[str]:
     """A new, empty database owned by the application role; its conninfo. Dropped after."""
-    name = f"t_{secrets.token_hex(6)}"
-    with pg_primary.primary.admin_connect() as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(
-            sql.Identifier(name), sql.Identifier(APP_USER)))
-    yield pg_primary.conninfo(pg_primary.primary, dbname=name)
-    with pg_primary.primary.admin_connect() as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(name)))
+    with fresh_database(pg_primary) as name:
+        yield pg_primary.conninfo(pg_primary.primary, dbname=name)
+
+
+@pytest.fixture
+def pg_journal_url(pg_primary: PgCluster) -> Iterator[str]:
+    """A new, empty database as `[switch] database` names it: a postgresql:// URL."""
+    with fresh_database(pg_primary) as name:
+        yield pg_primary.url(dbname=name)
 
 
 @pytest.fixture(scope="module")

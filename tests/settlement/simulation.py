@@ -25,6 +25,7 @@ from switch.core.entries import LotDelta
 from switch.core.luhn import luhn_complete
 from switch.core.model import Lot
 from switch.core.state import State
+from switch.journal import open_journal
 from switch.journal.sqlite.journal import SqliteJournal
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "lps.toml"
@@ -104,10 +105,13 @@ class Simulation:
                     t.reversed = True
 
 
-def run(database: Path, seed: int, days: int = 4, events: int = 250) -> Simulation:
+def run(database: Path, seed: int, days: int = 4, events: int = 250,
+        journal: str | None = None) -> Simulation:
+    """The simulation journaled in the SQLite file `database`, or in the database `journal`
+    names (a postgresql:// URL) when given."""
     rng = random.Random(seed)
     cfg = sim_config(database)
-    store = SqliteJournal(database)
+    store = SqliteJournal(database) if journal is None else open_journal(journal)
     state = new_state(cfg)
     cards = [luhn_complete(f"628000{n:09d}") for n in range(1, 26)]
     stan = dict.fromkeys(TERMINALS, 0)

@@ -88,11 +88,11 @@ def test_the_operator_is_a_party_and_positions_sum_to_zero(stores):
     assert sum(p.net for p in d.fees.positions) == 0
     rows = render.render(d)[render.NET_POSITIONS].decode().splitlines()
     assert rows[0] == ("party_id,party_name,coalition,points_amount,stored_value_amount,"
-                       "fee_amount,payable,receivable,net_amount,currency")
-    assert rows[1] == "STORE0000000001,Cafe Naderi,tehran-mall,-5000,50000,-2300,62300,105000," \
-                      "42700,364"
+                       "fee_amount,rewards_amount,payable,receivable,net_amount,currency")
+    assert rows[1] == "STORE0000000001,Cafe Naderi,tehran-mall,-5000,50000,-2300,0,62300," \
+                      "105000,42700,364"
     assert rows[4].startswith("operator:tehran-mall,شرکت باشگاه مشتریان تهران\u200cمال,")
-    assert rows[4].endswith(",0,0,5075,0,5075,5075,364")
+    assert rows[4].endswith(",0,0,5075,0,0,5075,5075,364")
     # Points and stored value are what they were without a fee (the expected files hold).
     assert [p.net_amount for p in d.points.positions] == [-5_000, 10_000, -5_000]
 

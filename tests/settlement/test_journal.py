@@ -1,5 +1,6 @@
-"""End to end: the real switch core and SQLite journal, then settlement read from the database,
-checked against an independent computation from what the switch decided in memory."""
+"""End to end: the real switch core and journal (SQLite, PostgreSQL), then settlement read from
+the database, checked against an independent computation from what the switch decided in
+memory."""
 
 from __future__ import annotations
 
@@ -15,12 +16,29 @@ import pytest
 from settlement.day import DayBook, settle_rows, stores_from_config
 from settlement.journal import Journal, settle_journal
 from settlement.records import InputError, SettlementError
+from tests.pg.fixtures import fresh_database
 from tests.settlement import simulation
 
 
-@pytest.fixture(scope="module", params=[7, 2026])
+@pytest.fixture(scope="module", params=["sqlite-7", "sqlite-2026", "postgresql-7"])
 def sim(request, tmp_path_factory):
-    path = tmp_path_factory.mktemp(f"sim{request.param}") / "lps.db"
+    """The simulated days journaled on an engine (tests/engines.py): the SQLite file's path, or
+    the PostgreSQL database's URL, with what the switch decided."""
+    engine, seed = request.param.split("-")
+    path = tmp_path_factory.mktemp(f"sim{seed}") / "lps.db"
+    if engine == "sqlite":
+        yield path, simulation.run(path, seed=int(seed))
+        return
+    cluster = request.getfixturevalue("pg_primary")
+    with fresh_database(cluster) as name:
+        url = cluster.url(dbname=name)
+        yield url, simulation.run(path, seed=int(seed), journal=url)
+
+
+@pytest.fixture(scope="module", params=[7, 2026])
+def sqlite_sim(request, tmp_path_factory):
+    """For the tests that copy and damage the SQLite file."""
+    path = tmp_path_factory.mktemp(f"sqlite{request.param}") / "lps.db"
     return path, simulation.run(path, seed=request.param)
 
 
@@ -190,8 +208,8 @@ def test_reversal_across_midnight_is_netted_the_day_it_happens(sim):
     assert settle(path, stores, t.business_day).entries == len(rows)
 
 
-def test_declined_entry_with_lot_moves_is_refused(sim, tmp_path):
-    path, s = sim
+def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
+    path, s = sqlite_sim
     copy = tmp_path / "bad.db"
     with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)
@@ -216,10 +234,10 @@ def test_not_a_journal_is_refused(tmp_path):
         Journal(other)
 
 
-def test_a_journal_that_cannot_be_read_midway_fails_the_settlement(sim, tmp_path):
+def test_a_journal_that_cannot_be_read_midway_fails_the_settlement(sqlite_sim, tmp_path):
     """An SQL error while the day is read (a damaged table) is one line naming the database,
     and the settlement fails with nothing written (exit 1), as before the read API."""
-    path, s = sim
+    path, s = sqlite_sim
     copy = tmp_path / "damaged.db"
     with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
         src.backup(dst)

@@ -19,8 +19,8 @@ from switch.core import (
     journaled,
     snapshot,
 )
+from switch.journal.sql.verify import check_invariants
 from switch.journal.sqlite.journal import SqliteJournal
-from switch.journal.sqlite.verify import check_invariants
 from tests.switch.support import NOW, example_config
 
 

@@ -15,9 +15,9 @@ import switch.journal.sqlite.schema
 from switch.core import Needs, Request, handle, journaled, needs, new_state, parse_request, prune
 from switch.core.model import Totals, txn_key
 from switch.core.programs.rules import program_rules
+from switch.journal.sql.verify import check_batch_totals, check_invariants
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS
-from switch.journal.sqlite.verify import check_batch_totals, check_invariants
 from switch.server import Switch
 from tests.switch.support import (
     NOW,
@@ -197,23 +197,23 @@ def test_migration_fills_them_from_an_older_journal(tmp_path: Path, monkeypatch:
 def test_prune_keeps_only_totals_an_uncommitted_entry_counted_in() -> None:
     cfg = example_config()
     state = new_state(cfg, program_rules(cfg))
-    old_earn = earn(T1, 2, PAN, 300_000, now=OLD, batch="OLD001")
+    old_earn = earn(T1, 2, PAN, 300_000, now=OLD, batch="000101")
     entries = []
     for msg, now in ((sign_on(T1, now=OLD), OLD), (old_earn, OLD),
-                     (earn(T1, 3, PAN, 100_000, batch="NEW001"), NOW),
+                     (earn(T1, 3, PAN, 100_000, batch="000102"), NOW),
                      (reversal(old_earn, 4), NOW)):  # counts in the old earn's batch
         d = handle(state, msg, now)
         assert d.response is not None and d.response.fields[39] == "00", d.reason
         entries += d.entries
-    assert state.totals[(T1, "OLD001")].credit_reversals == 1
+    assert state.totals[(T1, "000101")].credit_reversals == 1
     assert prune(state, NOW) >= 1
     assert old_earn_key(old_earn) not in state.txns
     # Nothing committed yet: the journal's batch_totals lack every count, all are kept.
-    assert (T1, "OLD001") in state.totals and (T1, "NEW001") in state.totals
+    assert (T1, "000101") in state.totals and (T1, "000102") in state.totals
     journaled(state, entries[:-1])  # committed, all but the reversal
     prune(state, NOW)
-    assert (T1, "NEW001") not in state.totals  # read back from batch_totals when named again
-    assert state.totals[(T1, "OLD001")].credit_reversals == 1
+    assert (T1, "000102") not in state.totals  # read back from batch_totals when named again
+    assert state.totals[(T1, "000101")].credit_reversals == 1
     journaled(state, entries[-1:])
     prune(state, NOW)
     assert state.totals == {}

@@ -18,6 +18,7 @@ import pytest
 
 from hsm_sim.cli import _parser as hsm_parser
 from lps.cli import build_parser, main
+from switch.core import coupon_code
 from switch.core.luhn import luhn_complete
 from terminal_agent.cli import build_parser as agent_parser
 from tests.security.support import write_config
@@ -25,6 +26,7 @@ from tests.security.support import write_config
 ROOT = Path(__file__).resolve().parents[2]
 PAN = luhn_complete("628000000000031")
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
+COUPON = coupon_code.display(coupon_code.new_code(lambda n: 7))
 
 
 def leaves(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
@@ -117,6 +119,13 @@ TABLE: dict[str, tuple[list[str], list[str] | None, bool]] = {
     "messages requeue": (["1"], ["first"], True),
     "messages optout": (["09121234567"], ["0912"], True),
     "messages optin": (["09121234567"], ["0912"], True),
+    "coupons issue": (["--store", "STORE0000000001", "--amount", "1000", "--count", "1",
+                       "--expires", "2099-01-01", "--out", "OUT"],
+                      ["--store", "STORE0000000001", "--amount", "1000", "--count", "many",
+                       "--expires", "2099-01-01", "--out", "x"], False),
+    "coupons show": ([COUPON], ["abcd"], True),
+    "coupons void": ([COUPON], ["abcd"], True),
+    "programs reload": ([], None, False),
 }
 
 

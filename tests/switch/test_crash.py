@@ -1,4 +1,5 @@
-"""Crash safety: SIGKILL the real `lps serve` process under load, restart it, check the journal.
+"""Crash safety: SIGKILL the real `lps serve` process under load, restart it, check the journal,
+on each engine (tests/engines.py).
 
 Every approval a client received must be in the journal, no request may have taken effect
 twice (retransmitting everything after the restart changes nothing already applied), and the
@@ -11,16 +12,18 @@ import asyncio
 import contextlib
 import os
 import random
+import re
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from iso8583 import Message
 from switch.client import TerminalClient
-from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal import open_journal
+from tests.engines import query, toml_settings
 from tests.switch.support import EXAMPLE, T1, T2, T3, burn, card, earn, request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,13 +35,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def write_config(tmp: Path) -> tuple[Path, int]:
+def write_config(tmp: Path, journal: dict[str, Any] | None = None) -> tuple[Path, int]:
+    """The example configuration on a free port, its journal the one `journal` names
+    (tests/engines.py; default: SQLite in `tmp`)."""
     port = free_port()
     text = EXAMPLE.read_text()
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
     text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
-    text = text.replace('"var/lps.db"', f'"{tmp / "lps.db"}"')
+    lines = toml_settings(journal or {"database": tmp / "lps.db"})
+    text = re.sub(r'(?m)^database = "var/lps.db".*\n', lines, text, count=1)
     path = tmp / "lps.toml"
     path.write_text(text)
     return path, port
@@ -127,19 +133,17 @@ async def retransmit_all(port: int, sent: list[Message]) -> dict[tuple[str, str,
     return {(m.text(41), m.text(11), m.text(7)): r for m, r in zip(sent, replies, strict=True)}
 
 
-def journal_keys(db: Path) -> dict[tuple[str, str, str], int]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    rows = conn.execute(
-        "SELECT terminal_id, stan, transmission, COUNT(*) FROM journal "
-        "WHERE kind IN ('earn', 'redeem') GROUP BY 1, 2, 3").fetchall()
-    conn.close()
+def journal_keys(db: str | Path) -> dict[tuple[str, str, str], int]:
+    rows = query(db, "SELECT terminal_id, stan, transmission, COUNT(*) FROM journal "
+                     "WHERE kind IN ('earn', 'redeem') GROUP BY 1, 2, 3")
     return {(t, s, d): n for t, s, d, n in rows}
 
 
-def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(tmp_path: Path) -> None:
-    config, port = write_config(tmp_path)
+def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    config, port = write_config(tmp_path, journal_settings)
     rng = random.Random(20261123)
-    db = tmp_path / "lps.db"
+    db: str | Path = journal_settings.get("journal_url") or journal_settings["database"]
     total_approved = 0
     unanswered = 0
     for round_ in range(1, 4):
@@ -153,7 +157,7 @@ def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(tmp_path
         missing = [k for k in approved if k not in keys]
         assert not missing, f"round {round_}: approvals not in the journal: {missing[:5]}"
         assert all(n == 1 for n in keys.values())
-        store = SqliteJournal(db)
+        store = open_journal(db)
         assert store.check(full=True).problems == []
         store.close()
         # After the restart, every request sent is retransmitted: what was applied is
@@ -167,7 +171,7 @@ def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(tmp_path
         assert set(keys) <= set(keys_after)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
-        store = SqliteJournal(db)
+        store = open_journal(db)
         assert store.check(full=True).problems == []
         store.close()
     assert total_approved > 0

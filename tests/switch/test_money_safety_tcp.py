@@ -18,8 +18,8 @@ from switch.config import Config
 from switch.core import RuleBook, Snapshot, snapshot
 from switch.core.limits import TWELVE_DIGITS
 from switch.core.programs.rules import program_rules
+from switch.journal.sql.verify import check_invariants
 from switch.journal.sqlite.journal import SqliteJournal
-from switch.journal.sqlite.verify import check_invariants
 from switch.server import Switch, release_lock, untune_gc
 from tests.switch.support import T1, T3, burn, card, earn, request
 from tests.switch.test_money_safety import OversizeReplies

@@ -20,19 +20,22 @@ from typing import Any
 
 import pytest
 
+import switch.journal.sql.verify as verify_module
 import switch.journal.sqlite.schema
-import switch.journal.sqlite.verify as verify_module
 from iso8583 import Message
 from lps.cli import main
 from switch.config import Config
 from switch.core import entries as E
 from switch.core import handle
 from switch.core.state import State
-from switch.journal import JournalError, RecoveryError
+from switch.journal import Journal, JournalError, RecoveryError, open_journal
+from switch.journal.postgres.connect import open_db
+from switch.journal.sql.db import dialect_of
+from switch.journal.sql.verify import check_checkpoint, check_invariants, verified_upto, verify
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS
-from switch.journal.sqlite.verify import check_checkpoint, check_invariants, verified_upto, verify
+from tests.engines import raw
 from tests.switch.support import NOW, T1, T2, burn, card, earn, example_config, sign_on
 
 PAN, OTHER = card(41), card(42)
@@ -47,21 +50,23 @@ def decide(state: State, *msgs: Message) -> list[E.Entry]:
     return entries
 
 
-def q(store: SqliteJournal, sql: str, *args: Any) -> Any:
-    return store.conn.execute(sql, args).fetchone()[0]
+def q(store: Journal, sql: str, *args: Any) -> Any:
+    return raw(store).execute(sql, args).fetchone()[0]
 
 
-def checkpointed(tmp_path: Path) -> tuple[Config, SqliteJournal, State, int]:
+def checkpointed(tmp_path: Path, journal: dict[str, Any] | None = None
+                 ) -> tuple[Config, Journal, State, int]:
     """Earns for two cards, the checkpoint moved past them; then a tail the checkpoint does
-    not cover: a burn drawing on two of PAN's lots and another earn."""
-    cfg = example_config(tmp_path / "r.db")
-    store = SqliteJournal(cfg.switch.database)
+    not cover: a burn drawing on two of PAN's lots and another earn. On the engine of
+    `journal` (tests/engines.py), SQLite by default."""
+    cfg = example_config(tmp_path / "r.db", journal_url=(journal or {}).get("journal_url"))
+    store = open_journal(cfg.switch.journal)
     state = store.load(cfg, None, NOW)
     store.append(decide(state, sign_on(T1), sign_on(T2), earn(T1, 1, PAN, 100_000),
                         earn(T1, 2, PAN, 50_000), earn(T2, 3, OTHER, 200_000),
                         earn(T2, 4, OTHER, 100_000)))
     v = store.verify_and_advance()
-    assert v.problems == [] and v.after == 0 and v.upto == verified_upto(store.conn) > 0
+    assert v.problems == [] and v.after == 0 and v.upto == verified_upto(raw(store)) > 0
     store.append(decide(state, burn(T1, 5, PAN, 12_000), earn(T1, 6, PAN, 30_000)))
     assert q(store, "SELECT MAX(id) FROM journal") > v.upto
     return cfg, store, state, v.upto
@@ -74,53 +79,55 @@ def config_file(tmp_path: Path, database: Path) -> Path:
     return path
 
 
-def refused(cfg: Config, store: SqliteJournal, match: str) -> None:
+def refused(cfg: Config, store: Journal, match: str) -> None:
     with pytest.raises(RecoveryError, match=match):
         store.load(cfg, None, NOW)
-    assert check_invariants(store.conn) != []  # the full check agrees
+    assert check_invariants(raw(store)) != []  # the full check agrees
 
 
-def test_the_checkpoint_records_what_the_history_adds_up_to(tmp_path: Path) -> None:
-    cfg, store, _, upto = checkpointed(tmp_path)
-    assert check_checkpoint(store.conn) == []
-    rows = dict(store.conn.execute(
+def test_the_checkpoint_records_what_the_history_adds_up_to(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, upto = checkpointed(tmp_path, journal_settings)
+    assert check_checkpoint(raw(store)) == []
+    rows = dict(raw(store).execute(
         "SELECT pan || '/' || kind, total FROM verified_cards").fetchall())
     assert rows == {f"{PAN}/points": 15, f"{OTHER}/points": 60}  # 10 + 5; 40 + 20 (store 2)
     state = store.load(cfg, None, NOW)  # checks the tail, then moves the checkpoint past it
-    assert verified_upto(store.conn) == q(store, "SELECT MAX(id) FROM journal") > upto
-    assert check_checkpoint(store.conn) == [] and check_invariants(store.conn) == []
+    assert verified_upto(raw(store)) == q(store, "SELECT MAX(id) FROM journal") > upto
+    assert check_checkpoint(raw(store)) == [] and check_invariants(raw(store)) == []
     assert sum(lot.remaining for lot in state.cards[PAN].lots) == 15 - 12 + 3
     assert q(store, "SELECT total FROM verified_cards WHERE pan = ?", PAN) == 6
     # Spent lots leave the checkpoint (absent = 0): only live lots are recorded.
-    live = {r[0] for r in store.conn.execute("SELECT id FROM lots WHERE remaining != 0")}
-    assert {r[0] for r in store.conn.execute("SELECT lot_id FROM verified_lots")} == live
+    live = {r[0] for r in raw(store).execute("SELECT id FROM lots WHERE remaining != 0")}
+    assert {r[0] for r in raw(store).execute("SELECT lot_id FROM verified_lots")} == live
     store.close()
 
 
 def test_a_lot_disagreeing_with_its_moves_after_the_checkpoint_is_refused(
-        tmp_path: Path) -> None:
-    cfg, store, _, upto = checkpointed(tmp_path)
-    moved = [r[0] for r in store.conn.execute(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, upto = checkpointed(tmp_path, journal_settings)
+    moved = [r[0] for r in raw(store).execute(
         "SELECT DISTINCT lot_id FROM lot_moves WHERE journal_id > ? ORDER BY lot_id", (upto,))]
     # One point from one of PAN's lots to another: the card's sum stays right, the lots not.
-    store.conn.execute("UPDATE lots SET remaining = remaining - 1 WHERE id = ?", (moved[0],))
-    store.conn.execute("UPDATE lots SET remaining = remaining + 1 WHERE id = ?", (moved[1],))
+    raw(store).execute("UPDATE lots SET remaining = remaining - 1 WHERE id = ?", (moved[0],))
+    raw(store).execute("UPDATE lots SET remaining = remaining + 1 WHERE id = ?", (moved[1],))
     refused(cfg, store, f"lot {moved[0]}: remaining -1 but its moves sum to 0")
     store.close()
 
 
-def test_a_move_changed_after_the_checkpoint_is_refused(tmp_path: Path) -> None:
-    cfg, store, _, upto = checkpointed(tmp_path)
-    store.conn.execute("UPDATE lot_moves SET delta = delta + 2 WHERE rowid = "
+def test_a_move_changed_after_the_checkpoint_is_refused(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, upto = checkpointed(tmp_path, journal_settings)
+    raw(store).execute("UPDATE lot_moves SET delta = delta + 2 WHERE rowid = "
                        "(SELECT MAX(rowid) FROM lot_moves WHERE journal_id > ?)", (upto,))
     refused(cfg, store, "invariants broken: lot ")
     store.close()
 
 
 def test_a_card_whose_lots_disagree_with_its_journal_after_the_checkpoint_is_refused(
-        tmp_path: Path) -> None:
-    cfg, store, _, _upto = checkpointed(tmp_path)
-    store.conn.execute("UPDATE journal SET points = points + 1 WHERE id = ?",
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, _upto = checkpointed(tmp_path, journal_settings)
+    raw(store).execute("UPDATE journal SET points = points + 1 WHERE id = ?",
                        (q(store, "SELECT MAX(id) FROM journal"),))
     refused(cfg, store, f"card {PAN[:6]}...{PAN[-4:]}: points lots sum to 6 but its journal "
                         "entries to 7")
@@ -128,65 +135,69 @@ def test_a_card_whose_lots_disagree_with_its_journal_after_the_checkpoint_is_ref
 
 
 def test_a_lot_and_its_card_changed_together_after_the_checkpoint_are_refused(
-        tmp_path: Path) -> None:
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
     """The journal row and the lot row agree with each other, the lot's moves do not."""
-    cfg, store, _, _ = checkpointed(tmp_path)
+    cfg, store, _, _ = checkpointed(tmp_path, journal_settings)
     last = q(store, "SELECT MAX(id) FROM journal")
-    store.conn.execute("UPDATE journal SET points = points + 4 WHERE id = ?", (last,))
-    store.conn.execute("UPDATE lots SET remaining = remaining + 4 WHERE journal_id = ?", (last,))
+    raw(store).execute("UPDATE journal SET points = points + 4 WHERE id = ?", (last,))
+    raw(store).execute("UPDATE lots SET remaining = remaining + 4 WHERE journal_id = ?", (last,))
     refused(cfg, store, "lot .*: remaining 7 but its moves sum to 3")
     store.close()
 
 
-def test_a_lot_the_tail_never_touched_is_still_checked(tmp_path: Path) -> None:
-    cfg, store, _, _ = checkpointed(tmp_path)
+def test_a_lot_the_tail_never_touched_is_still_checked(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, _ = checkpointed(tmp_path, journal_settings)
     lot = q(store, "SELECT MIN(id) FROM lots WHERE pan = ?", OTHER)
-    store.conn.execute("UPDATE lots SET remaining = remaining + 5 WHERE id = ?", (lot,))
+    raw(store).execute("UPDATE lots SET remaining = remaining + 5 WHERE id = ?", (lot,))
     refused(cfg, store, f"lot {lot}: remaining 45 but its moves sum to 40")
     store.close()
 
 
-def test_a_spent_lot_coming_back_to_life_is_refused(tmp_path: Path) -> None:
-    cfg, store, _, _ = checkpointed(tmp_path)
+def test_a_spent_lot_coming_back_to_life_is_refused(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, _ = checkpointed(tmp_path, journal_settings)
     store.load(cfg, None, NOW)  # the burn is verified too: PAN's first lot is spent
     lot = q(store, "SELECT MIN(id) FROM lots WHERE pan = ?", PAN)
     assert q(store, "SELECT remaining FROM lots WHERE id = ?", lot) == 0
-    store.conn.execute("UPDATE lots SET remaining = 3 WHERE id = ?", (lot,))
+    raw(store).execute("UPDATE lots SET remaining = 3 WHERE id = ?", (lot,))
     refused(cfg, store, f"lot {lot}: remaining 3 but its moves sum to 0")
     store.close()
 
 
-def test_a_lot_handed_to_another_card_is_refused(tmp_path: Path) -> None:
+def test_a_lot_handed_to_another_card_is_refused(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
     """The lot still matches its moves; the two cards' sums no longer match their journals
     (what the full check sees); start-up sees the lot's card differ from its checkpoint's."""
-    cfg, store, _, _ = checkpointed(tmp_path)
+    cfg, store, _, _ = checkpointed(tmp_path, journal_settings)
     lot = q(store, "SELECT MIN(id) FROM lots WHERE pan = ?", OTHER)
-    store.conn.execute("UPDATE lots SET pan = ? WHERE id = ?", (PAN, lot))
+    raw(store).execute("UPDATE lots SET pan = ? WHERE id = ?", (PAN, lot))
     refused(cfg, store, f"lot {lot}: belongs to card {PAN[:6]}...{PAN[-4:]} \\(points\\) but "
                         f"its moves name card {OTHER[:6]}...{OTHER[-4:]} \\(points\\)")
     assert f"card {OTHER[:6]}...{OTHER[-4:]}: points lots sum to 20 but its journal entries " \
-           "to 60" in check_invariants(store.conn)[1]
+           "to 60" in check_invariants(raw(store))[1]
     store.close()
 
 
 def test_a_lot_handed_to_another_card_and_moved_after_the_checkpoint_is_refused(
-        tmp_path: Path) -> None:
-    cfg, store, _, upto = checkpointed(tmp_path)
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, upto = checkpointed(tmp_path, journal_settings)
     lot = q(store, "SELECT MIN(lot_id) FROM lot_moves WHERE journal_id > ? AND lot_id IN "
                    "(SELECT id FROM lots WHERE remaining != 0)", upto)
-    store.conn.execute("UPDATE lots SET pan = ? WHERE id = ?", (OTHER, lot))
+    raw(store).execute("UPDATE lots SET pan = ? WHERE id = ?", (OTHER, lot))
     refused(cfg, store, f"lot {lot}: belongs to card {OTHER[:6]}...{OTHER[-4:]} "
                         "\\(points\\) but its moves name")
     store.close()
 
 
-def test_a_journal_cut_below_its_checkpoint_is_refused(tmp_path: Path) -> None:
-    cfg, store, _, _ = checkpointed(tmp_path)
+def test_a_journal_cut_below_its_checkpoint_is_refused(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, _, _ = checkpointed(tmp_path, journal_settings)
     store.load(cfg, None, NOW)
-    last = verified_upto(store.conn)
-    store.conn.execute("DELETE FROM lot_moves WHERE journal_id = ?", (last,))
-    store.conn.execute("DELETE FROM lots WHERE journal_id = ?", (last,))
-    store.conn.execute("DELETE FROM journal WHERE id = ?", (last,))
+    last = verified_upto(raw(store))
+    raw(store).execute("DELETE FROM lot_moves WHERE journal_id = ?", (last,))
+    raw(store).execute("DELETE FROM lots WHERE journal_id = ?", (last,))
+    raw(store).execute("DELETE FROM journal WHERE id = ?", (last,))
     with pytest.raises(RecoveryError, match=f"journal: ends at #{last - 1}, before its "
                                             f"verified checkpoint #{last}"):
         store.load(cfg, None, NOW)
@@ -228,40 +239,49 @@ def test_lps_check_on_a_sound_database(tmp_path: Path, capsys: Any) -> None:
 # -- the checkpoint the running switch moves -----------------------------------------------------
 
 
-def test_checkpoint_thread_verifies_and_the_writer_applies(tmp_path: Path) -> None:
-    cfg, store, state, upto = checkpointed(tmp_path)
+def test_checkpoint_thread_verifies_and_the_writer_applies(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    cfg, store, state, upto = checkpointed(tmp_path, journal_settings)
     store.checkpoint_in_background()
     store.checkpoint()  # verifies the tail on its own connection and hands the advance over
-    assert verified_upto(store.conn) == upto  # not yet: the writer applies it
+    assert verified_upto(raw(store)) == upto  # not yet: the writer applies it
     last = q(store, "SELECT MAX(id) FROM journal")
     store.append(decide(state, burn(T2, 7, OTHER, 5_000)))  # ...in its next transaction
-    assert verified_upto(store.conn) == last
-    assert check_checkpoint(store.conn) == []
+    assert verified_upto(raw(store)) == last
+    assert check_checkpoint(raw(store)) == []
     # A crash before the writer commits the next advance loses only the advance.
     store.checkpoint()
     store.close()
-    store = SqliteJournal(cfg.switch.database)
-    assert verified_upto(store.conn) == last
+    store = open_journal(cfg.switch.journal)
+    assert verified_upto(raw(store)) == last
     store.load(cfg, None, NOW)
-    assert verified_upto(store.conn) == q(store, "SELECT MAX(id) FROM journal")
-    assert check_checkpoint(store.conn) == []
+    assert verified_upto(raw(store)) == q(store, "SELECT MAX(id) FROM journal")
+    assert check_checkpoint(raw(store)) == []
     store.close()
 
 
-def test_a_batch_that_fails_takes_its_advance_with_it(tmp_path: Path) -> None:
-    _cfg, store, state, upto = checkpointed(tmp_path)
+def test_a_batch_that_fails_takes_its_advance_with_it(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    _cfg, store, state, upto = checkpointed(tmp_path, journal_settings)
     store.checkpoint_in_background()
     store.checkpoint()
     entries = decide(state, burn(T2, 7, OTHER, 5_000))
-    store.conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON lot_moves "
-                       "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+    postgres = "journal_url" in journal_settings
+    if postgres:
+        raw(store).execute("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                           "$$BEGIN RAISE EXCEPTION 'disk on fire'; END$$")
+        raw(store).execute("CREATE TRIGGER refuse BEFORE INSERT ON lot_moves "
+                           "FOR EACH ROW EXECUTE FUNCTION refuse()")
+    else:
+        raw(store).execute("CREATE TRIGGER refuse BEFORE INSERT ON lot_moves "
+                           "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
     with pytest.raises(JournalError, match="disk on fire"):
         store.append(entries)
-    assert verified_upto(store.conn) == upto
-    store.conn.execute("DROP TRIGGER refuse")
+    assert verified_upto(raw(store)) == upto
+    raw(store).execute("DROP TRIGGER refuse ON lot_moves" if postgres else "DROP TRIGGER refuse")
     store.checkpoint()  # the lost advance is verified again
     store.append(entries)
-    assert verified_upto(store.conn) > upto and check_checkpoint(store.conn) == []
+    assert verified_upto(raw(store)) > upto and check_checkpoint(raw(store)) == []
     store.close()
 
 
@@ -282,11 +302,12 @@ def test_a_violation_seen_by_the_checkpoint_thread_stops_the_checkpoint(
     store.close()
 
 
-def test_a_stale_advance_is_not_applied(tmp_path: Path) -> None:
-    _cfg, store, _, upto = checkpointed(tmp_path)
+def test_a_stale_advance_is_not_applied(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    _cfg, store, _, upto = checkpointed(tmp_path, journal_settings)
     last = q(store, "SELECT MAX(id) FROM journal")
-    conn = store.conn
-    conn.execute("BEGIN IMMEDIATE")
+    conn = raw(store)
+    conn.execute(dialect_of(conn).begin_write)
     assert verify_module.advance(conn, upto - 1, last) is False  # someone moved it since
     assert verify_module.advance(conn, upto, last) is True
     conn.execute("COMMIT")
@@ -294,9 +315,10 @@ def test_a_stale_advance_is_not_applied(tmp_path: Path) -> None:
     store.close()
 
 
-def test_journal_ids_must_follow_the_last_committed_one(tmp_path: Path) -> None:
+def test_journal_ids_must_follow_the_last_committed_one(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
     """The checkpoint rests on it: no row may appear below a verified id."""
-    _cfg, store, state, _ = checkpointed(tmp_path)
+    _cfg, store, state, _ = checkpointed(tmp_path, journal_settings)
     entries = decide(state, burn(T2, 7, OTHER, 5_000))
     low = [E.Entry(id=3, at=NOW, business_day=NOW.date(), kind=E.CARD_ADMIN, mti="")]
     with pytest.raises(JournalError, match="do not follow the last committed id"):
@@ -314,14 +336,14 @@ def test_a_database_from_before_the_migration_recovers_and_gets_its_checkpoint(
     cfg = example_config(tmp_path / "old.db")
     with monkeypatch.context() as m:
         m.setattr(switch.journal.sqlite.schema, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
-        store = SqliteJournal(cfg.switch.database)
+        store = open_journal(cfg.switch.journal)
         assert store.version == 5
         state = _old_state(store, cfg)
         store.close()
     # `lps check` reads it without migrating it: the full check.
     assert main(["check", "--config", str(config_file(tmp_path, cfg.switch.database))]) == 0
     assert "full check of journal rows 1..5: ok" in capsys.readouterr().out
-    store = SqliteJournal(cfg.switch.database)
+    store = open_journal(cfg.switch.journal)
     assert store.version == MIGRATIONS[-1][0] >= 6
     assert verified_upto(store.conn) == 0  # nothing verified yet: start-up checks every row
     recovered = store.load(cfg, None, NOW)
@@ -338,11 +360,11 @@ def test_a_broken_database_from_before_the_migration_is_refused(
     cfg = example_config(tmp_path / "old.db")
     with monkeypatch.context() as m:
         m.setattr(switch.journal.sqlite.schema, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
-        store = SqliteJournal(cfg.switch.database)
+        store = open_journal(cfg.switch.journal)
         _old_state(store, cfg)
         store.conn.execute("UPDATE lots SET remaining = remaining + 5 WHERE id = 1")
         store.close()
-    store = SqliteJournal(cfg.switch.database)
+    store = open_journal(cfg.switch.journal)
     refused(cfg, store, "lot 1: remaining 11 but its moves sum to 6")
     assert verified_upto(store.conn) == 0
     store.close()
@@ -407,11 +429,15 @@ def test_the_checkpoint_follows_returns_reversals_and_purses(
     store.close()
 
 
-def test_a_read_only_check_while_another_connection_writes(tmp_path: Path) -> None:
+def test_a_read_only_check_while_another_connection_writes(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
     """`verify` reads one snapshot: rows committed meanwhile belong to the next check."""
-    cfg, store, state, _upto = checkpointed(tmp_path)
-    reader = sqlite3.connect(f"file:{cfg.switch.database}?mode=ro", uri=True,
-                             isolation_level=None)
+    cfg, store, state, _upto = checkpointed(tmp_path, journal_settings)
+    if "journal_url" in journal_settings:
+        reader: Any = open_db(journal_settings["journal_url"])
+    else:
+        reader = sqlite3.connect(f"file:{cfg.switch.database}?mode=ro", uri=True,
+                                 isolation_level=None)
     v = verify(reader, everything=False)
     store.append(decide(state, burn(T2, 7, OTHER, 5_000)))
     assert v.problems == [] and v.upto < q(store, "SELECT MAX(id) FROM journal")

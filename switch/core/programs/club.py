@@ -271,13 +271,27 @@ def apply(club: Club, effect: ClubEffect) -> None:
         _add_stamps(club, effect.stamp_store, effect.stamps, effect.rewards)
 
 
+def settle(club: Club, tiers: Sequence[Tier], day: dt.date) -> None:
+    """Apply the nightly downgrade of `day` now, before anything changes the card's spend.
+
+    The downgrade reads the spend up to `day - 1`; a return or a reversal on `day` of an
+    earlier earn changes that spend, so the tier `day`'s cut-over gave is fixed first and the
+    change counts from the next night (docs/programs.md, "Tiers").
+    """
+    if tiers and (club.tier_day is None or club.tier_day < day):
+        club.tier = nightly_tier(club, tiers, day)
+        club.tier_day = day
+
+
 def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) -> None:
-    """Take an effect back (a reversal on business day `day`).
+    """Take an effect back (a reversal on business day `day`), after `day`'s nightly
+    downgrade (`settle`).
 
     Counters are subtracted exactly. A tier this effect upgraded falls back to the higher of
     the tier before it and the one the remaining spend still qualifies for; a later nightly
     job does the rest.
     """
+    settle(club, tiers, day)
     if effect.spend_day is not None and effect.spend:
         _add_spend(club, effect.spend_day, -effect.spend)
     if effect.earned and club.earned_day == effect.day:

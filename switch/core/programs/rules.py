@@ -238,15 +238,21 @@ class ProgramRules(BaseRules):
             tier=out.get("TR", ""), stamps=stamps,
             stamps_needed=store.stamps.needed if store.stamps else 0, rewards=rewards or 0,
             expiring=xp, expiring_on=first,
-            stored_value=card.stored_value if card.purse and kind in (Kind.TOPUP,
-                                                                       Kind.SV_PURCHASE)
-            else None,
+            stored_value=usable_purse(card, business_day) if card.purse
+            and kind in (Kind.TOPUP, Kind.SV_PURCHASE) else None,
             reward=store.stamps.reward if store.stamps is not None and kind == Kind.STAMP else "",
         )
         text = receipt_text(store.language, facts)
         if text:
             out["MS"] = text
         return out
+
+
+def usable_purse(card: Card, business_day: dt.date) -> int:
+    """The card's stored value less lots expired by `business_day` (only gift-card lots
+    expire, docs/programs.md "Gift cards")."""
+    return sum(lot.remaining for lot in card.purse
+               if lot.expires_on is None or lot.expires_on > business_day)
 
 
 def program_rules(config: Catalog) -> ProgramRules:

@@ -6,7 +6,6 @@ a decision needs is read when it needs it (`fetch`)."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from typing import TYPE_CHECKING, Any
 
 from switch.core.admin import new_state
@@ -27,35 +26,40 @@ from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.codec import undone
 from switch.journal.reports import RecoveryReport
-from switch.journal.sqlite.programs import load_clubs
-from switch.journal.sqlite.sql import LOT_COLUMNS
+from switch.journal.sql import versions
+from switch.journal.sql.common import LOT_COLUMNS
+from switch.journal.sql.db import Db, dialect_of
+from switch.journal.sql.programs import load_clubs
 
 if TYPE_CHECKING:
     from switch.config import Config
 
 
-def first_recent(conn: sqlite3.Connection, first_day: dt.date, today: dt.date) -> int:
+def first_recent(conn: Db, first_day: dt.date, today: dt.date) -> int:
     """The first journal id of a business day from `first_day` on (or beyond the end).
 
     One indexed look-up per day: `MIN(id) ... WHERE business_day >= ?` makes SQLite walk
     the table in id order from the start (measured: 1.8 s for 10M rows)."""
     q = conn.execute
+    journal_by_day = dialect_of(conn).indexed_by("journal", "journal_day")
     found = []
     day = first_day
     while day <= today:
         found.append(q("SELECT MIN(id) FROM journal WHERE business_day = ?",
                        (day.isoformat(),)).fetchone()[0])
         day += dt.timedelta(days=1)
-    found.append(q("SELECT MIN(id) FROM journal INDEXED BY journal_day "
-                   "WHERE business_day > ?", (today.isoformat(),)).fetchone()[0])
+    found.append(q(f"SELECT MIN(id) FROM {journal_by_day} WHERE business_day > ?",
+                   (today.isoformat(),)).fetchone()[0])
     return min((i for i in found if i is not None), default=1 << 62)
 
 
-def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
+def load_cache(conn: Db, config: Config, rules: RuleBook | None,
                now: dt.datetime, report: RecoveryReport) -> State:
     """The state as the journal leaves it (counts in `report`); the next ids are set by the
     caller once the invariants are checked."""
     state = new_state(config, rules)
+    version = versions.latest(conn)
+    state.program_version = version.version if version is not None else 0
     q = conn.execute
     cards = state.cards
     # One object per distinct string and date: a million cards share a handful of them.
@@ -84,7 +88,7 @@ def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
     # the table in order beats the partial index's look-ups; when most are spent, not.
     live = q("SELECT COUNT(*) FROM lots WHERE remaining != 0").fetchone()[0]
     whole = q("SELECT COALESCE(MAX(id), 0) FROM lots").fetchone()[0]
-    source = "lots NOT INDEXED" if 3 * live > whole else "lots INDEXED BY lots_live"
+    source = dialect_of(conn).indexed_by("lots", None if 3 * live > whole else "lots_live")
     for lid, pan, kind, store, coalition, earned, expires, initial, remaining in q(
         f"SELECT {LOT_COLUMNS} FROM {source} WHERE remaining != 0"
     ):
@@ -140,7 +144,7 @@ def load_cache(conn: sqlite3.Connection, config: Config, rules: RuleBook | None,
     return state
 
 
-def next_ids(conn: sqlite3.Connection) -> tuple[int, int]:
+def next_ids(conn: Db) -> tuple[int, int]:
     """The next journal id and the next lot id."""
     q = conn.execute
     return ((q("SELECT MAX(id) FROM journal").fetchone()[0] or 0) + 1,

@@ -4,21 +4,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Collection
 
 from switch.core.codes import LotKind
 from switch.core.model import POINTS, Card
 from switch.core.programs.club import Profile
 from switch.journal.rows import JournalRow, KeyCheckValues
-from switch.journal.sqlite import programs
-from switch.journal.sqlite.sql import LOT_COLUMNS, lot, scoped
+from switch.journal.sql import programs
+from switch.journal.sql.common import LOT_COLUMNS, lot, scoped
+from switch.journal.sql.db import Db
 
 
 class CardReads:
-    """Mixed into `SqliteReader`: `conn` is its read-only connection."""
+    """Mixed into `SqlReader`: `conn` is its read-only connection."""
 
-    conn: sqlite3.Connection
+    conn: Db
     table_names: set[str]
 
     def card(self, pan: str, *, stores: Collection[str] | None = None,

@@ -4,12 +4,12 @@ demo's summary. Scoped reads take the stores a reader may see (`stores`; None: a
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Collection
 
 from switch.core.codes import Kind, sql_list, sql_text
 from switch.journal.rows import DayFigures
-from switch.journal.sqlite.sql import OK, POINTS, scoped
+from switch.journal.sql.common import OK, POINTS, scoped
+from switch.journal.sql.db import Db
 
 #: Journal kinds that are terminal traffic with an approve/decline answer.
 TRAFFIC_KINDS = (Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.INQUIRY, Kind.RETURN, Kind.TOPUP,
@@ -20,9 +20,9 @@ _REDEEM = sql_text(Kind.REDEEM)
 
 
 class FigureReads:
-    """Mixed into `SqliteReader`: `conn` is its read-only connection."""
+    """Mixed into `SqlReader`: `conn` is its read-only connection."""
 
-    conn: sqlite3.Connection
+    conn: Db
     table_names: set[str]
 
     def day_figures(self, day: dt.date, stores: Collection[str] | None = None) -> DayFigures:
@@ -31,8 +31,9 @@ class FigureReads:
         where, ids = scoped("store_id", stores)
         args = (day.isoformat(), *ids)
         by_store = [(r[0], int(r[1]), int(r[2])) for r in self.conn.execute(
-            f"SELECT COALESCE(store_id, ''), SUM(response_code = {OK}), "
-            f"SUM(response_code != {OK}) FROM journal WHERE business_day = ? AND kind IN "
+            f"SELECT COALESCE(store_id, ''), SUM(CASE WHEN response_code = {OK} THEN 1 ELSE 0 "
+            f"END), SUM(CASE WHEN response_code != {OK} THEN 1 ELSE 0 END) FROM journal "
+            "WHERE business_day = ? AND kind IN "
             f"{_TRAFFIC}{where} GROUP BY 1 ORDER BY 1", args)]
         by_code = [(r[0], int(r[1])) for r in self.conn.execute(
             "SELECT COALESCE(response_code, ''), COUNT(*) FROM journal WHERE business_day = ? "

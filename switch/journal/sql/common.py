@@ -1,5 +1,5 @@
-"""SQL pieces the SQLite journal's modules share: literals from `switch.core.codes` and
-column lists from the row types, so that neither a code nor a row shape is typed twice."""
+"""SQL pieces the journal's modules share: literals from `switch.core.codes` and column lists
+from the row types, so that neither a code nor a row shape is typed twice."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from switch.core.codes import (
     sql_text,
 )
 from switch.core.model import Lot, Totals
+from switch.journal.sql.db import Dialect
 
 OK = sql_text(RC.APPROVED)
 POINTS, SV = sql_text(LotKind.POINTS), sql_text(LotKind.STORED_VALUE)
@@ -56,16 +57,27 @@ def scoped(column: str, stores: Collection[str] | None) -> tuple[str, list[str]]
 #: of them an approved reversal undid. The backfill of migration 7 and `lps check --full` use it.
 _CREDIT = f"j.pc IN {sql_list(CREDIT_PCS)}"
 assert len(CREDIT_PCS) == 1 and not CREDIT_PCS & DEBIT_PCS  # debits: every other counted pc
-JOURNAL_BATCH_TOTALS = (
-    "SELECT j.terminal_id, j.batch, "
-    f"SUM({_CREDIT}), SUM(CASE WHEN {_CREDIT} THEN j.amount ELSE 0 END), "
-    f"SUM({_CREDIT} AND r.id IS NOT NULL), "
-    f"SUM(CASE WHEN {_CREDIT} AND r.id IS NOT NULL THEN j.amount ELSE 0 END), "
-    f"SUM(NOT {_CREDIT}), SUM(CASE WHEN NOT {_CREDIT} THEN j.amount ELSE 0 END), "
-    f"SUM(NOT {_CREDIT} AND r.id IS NOT NULL), "
-    f"SUM(CASE WHEN NOT {_CREDIT} AND r.id IS NOT NULL THEN j.amount ELSE 0 END) "
-    "FROM journal j LEFT JOIN (SELECT DISTINCT original_id id FROM journal "
-    f"WHERE kind = {REVERSAL} AND response_code = {OK} "
-    "AND json_extract(detail, '$.undone')) r ON r.id = j.id "
-    f"WHERE j.response_code = {OK} AND j.kind IN {sql_list(COUNTED_KINDS)} "
-    "GROUP BY j.terminal_id, j.batch")
+
+
+def _count(condition: str) -> str:
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+def _amount(condition: str) -> str:
+    return f"SUM(CASE WHEN {condition} THEN j.amount ELSE 0 END)"
+
+
+def journal_batch_totals(dialect: Dialect) -> str:
+    """Every batch's totals as the journal adds them up: (terminal, batch, *TOTALS_COLUMNS)."""
+    credit, debit, undone = _CREDIT, f"NOT {_CREDIT}", "r.id IS NOT NULL"
+    return (
+        "SELECT j.terminal_id, j.batch, "
+        f"{_count(credit)}, {_amount(credit)}, "
+        f"{_count(f'{credit} AND {undone}')}, {_amount(f'{credit} AND {undone}')}, "
+        f"{_count(debit)}, {_amount(debit)}, "
+        f"{_count(f'{debit} AND {undone}')}, {_amount(f'{debit} AND {undone}')} "
+        "FROM journal j LEFT JOIN (SELECT DISTINCT original_id AS id FROM journal "
+        f"WHERE kind = {REVERSAL} AND response_code = {OK} "
+        f"AND {dialect.json_is_true('detail', 'undone')}) r ON r.id = j.id "
+        f"WHERE j.response_code = {OK} AND j.kind IN {sql_list(COUNTED_KINDS)} "
+        "GROUP BY j.terminal_id, j.batch")

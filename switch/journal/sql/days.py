@@ -9,13 +9,13 @@ Rows a digest hashes are returned as plain tuples exactly as SQLite gives them
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Collection, Iterator
 from typing import Any
 
 from switch.core.codes import COUNTED_KINDS, Kind, sql_list, sql_text
 from switch.journal.rows import Draw, JournalRow
-from switch.journal.sqlite.sql import OK, POINTS, marks
+from switch.journal.sql.common import OK, POINTS, marks
+from switch.journal.sql.db import Db
 
 #: Rows read per round trip: memory stays bounded by a chunk, not by the day.
 CHUNK = 50_000
@@ -23,21 +23,21 @@ CHUNK = 50_000
 #: What settling reads of an entry, as the digest hashes it (`settlement.digest.entry_item`):
 #: id, kind, store, response code, original id, the original's kind.
 DIGEST_COLUMNS = (
-    "j.id, j.kind, ifnull(j.store_id, ''), ifnull(j.response_code, ''), j.original_id, "
-    "ifnull(o.kind, '')"
+    "j.id, j.kind, COALESCE(j.store_id, ''), COALESCE(j.response_code, ''), j.original_id, "
+    "COALESCE(o.kind, '')"
 )
 #: An entry whole, as `journal_row` makes a `JournalRow` of it: text never NULL.
 ENTRY_COLUMNS = (
-    "j.id, j.business_day, j.kind, ifnull(j.mti, ''), ifnull(j.pc, ''), "
-    "ifnull(j.terminal_id, ''), ifnull(j.store_id, ''), ifnull(j.pan, ''), j.amount, j.points, "
-    "j.sv, ifnull(j.response_code, ''), ifnull(j.batch, ''), ifnull(j.rrn, ''), j.original_id, "
-    "ifnull(o.kind, '')"
+    "j.id, j.business_day, j.kind, COALESCE(j.mti, ''), COALESCE(j.pc, ''), "
+    "COALESCE(j.terminal_id, ''), COALESCE(j.store_id, ''), COALESCE(j.pan, ''), j.amount, "
+    "j.points, j.sv, COALESCE(j.response_code, ''), COALESCE(j.batch, ''), "
+    "COALESCE(j.rrn, ''), j.original_id, COALESCE(o.kind, '')"
 )
 #: A lot move as the digest hashes it (`settlement.digest.draw_item`).
 MOVE_COLUMNS = "journal_id, lot_id, kind, store_id, delta"
 #: A 0500 as settlement reconciles it: id, terminal, store, batch, response code, detail.
-CLOSE_COLUMNS = ("id, ifnull(terminal_id, ''), ifnull(store_id, ''), ifnull(batch, ''), "
-                 "ifnull(response_code, ''), detail")
+CLOSE_COLUMNS = ("id, COALESCE(terminal_id, ''), COALESCE(store_id, ''), COALESCE(batch, ''), "
+                 "COALESCE(response_code, ''), detail")
 _WITH_ORIGINAL = "FROM journal j LEFT JOIN journal o ON o.id = j.original_id"
 #: SQLite's default limit of host parameters is 999: `IN (...)` lists are cut below it.
 _IN_CHUNK = 900
@@ -52,9 +52,9 @@ def journal_row(t: tuple[Any, ...], draws: tuple[Draw, ...] = ()) -> JournalRow:
 
 
 class DayReads:
-    """Mixed into `SqliteReader`: `conn` is its read-only connection."""
+    """Mixed into `SqlReader`: `conn` is its read-only connection."""
 
-    conn: sqlite3.Connection
+    conn: Db
     table_names: set[str]
 
     def day_size(self, day: dt.date) -> int:
@@ -76,29 +76,31 @@ class DayReads:
 
     def digest_rows(self, day: dt.date, lo: int, hi: int) -> list[tuple[Any, ...]]:
         """`DIGEST_COLUMNS` of the day's rows with ids in [lo, hi], in id order."""
-        return self.conn.execute(
+        return list(self.conn.execute(
             f"SELECT {DIGEST_COLUMNS} {_WITH_ORIGINAL} "
             "WHERE j.id BETWEEN ? AND ? AND j.business_day = ? ORDER BY j.id",
-            (lo, hi, day.isoformat())).fetchall()
+            (lo, hi, day.isoformat())).fetchall())
 
     def moves(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
         """`MOVE_COLUMNS` of the lot moves of journal ids [lo, hi], in journal order."""
-        return self.conn.execute(
+        return list(self.conn.execute(
             f"SELECT {MOVE_COLUMNS} FROM lot_moves WHERE journal_id BETWEEN ? AND ? "
-            "ORDER BY journal_id, rowid", (lo, hi)).fetchall()
+            "ORDER BY journal_id, rowid", (lo, hi)).fetchall())
 
     def closes(self, ids: Collection[int]) -> list[tuple[Any, ...]]:
         """`CLOSE_COLUMNS` of the journal rows `ids` (0500s), in id order."""
         ordered = sorted(ids)
-        return self.conn.execute(
+        if not ordered:
+            return []
+        return list(self.conn.execute(
             f"SELECT {CLOSE_COLUMNS} FROM journal WHERE id IN ({marks(ordered)}) ORDER BY id",
-            ordered).fetchall() if ordered else []
+            ordered).fetchall())
 
     def day_closes(self, day: dt.date) -> list[tuple[Any, ...]]:
         """`CLOSE_COLUMNS` of the business day's 0500s, in id order."""
-        return self.conn.execute(
+        return list(self.conn.execute(
             f"SELECT {CLOSE_COLUMNS} FROM journal WHERE business_day = ? AND kind = "
-            f"{sql_text(Kind.BATCH_CLOSE)} ORDER BY id", (day.isoformat(),)).fetchall()
+            f"{sql_text(Kind.BATCH_CLOSE)} ORDER BY id", (day.isoformat(),)).fetchall())
 
     def lapsed(self, lot_ids: Collection[int], day: dt.date) -> list[int]:
         """Those of the points lots `lot_ids` that have expired by `day`."""
@@ -116,23 +118,7 @@ class DayReads:
         """Points lots unusable on `day` (lapsing that day, or lapsed and moved by one of its
         rows of a kind not in `skip_kinds`): (lot, issuer, expiry, remaining at the end of the
         day before, at the end of `day`), each being now's less what later days moved."""
-        others = sql_list(skip_kinds)
-        sql = f"""
-        WITH later AS (
-            SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m
-              ON m.journal_id = j.id
-            WHERE j.business_day > :d AND j.kind NOT IN {others} GROUP BY m.lot_id),
-        today AS (
-            SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m
-              ON m.journal_id = j.id
-            WHERE j.business_day = :d AND j.kind NOT IN {others} GROUP BY m.lot_id)
-        SELECT l.id, l.store_id, l.expires_on,
-               l.remaining - ifnull(later.s, 0) - ifnull(today.s, 0),
-               l.remaining - ifnull(later.s, 0)
-        FROM lots l LEFT JOIN later ON later.lot_id = l.id LEFT JOIN today ON today.lot_id = l.id
-        WHERE l.kind = {POINTS} AND l.expires_on IS NOT NULL AND l.expires_on <= :d
-          AND (l.expires_on = :d OR today.lot_id IS NOT NULL)
-        ORDER BY l.id"""
+        sql = due_lots_sql(POINTS, skip_kinds, "l.store_id, l.expires_on")
         cur = self.conn.execute(sql, {"d": day.isoformat()})
         while rows := cur.fetchmany(CHUNK):
             for lid, store, expires, before, after in rows:
@@ -172,17 +158,20 @@ class DayReads:
                    ) -> list[JournalRow]:
         """Rows of journal ids [lo, hi] counted in the (terminal, batch) `keys`, and the
         reversals those terminals sent (the caller keeps the ones of the batches' rows)."""
-        conn = self.conn
-        conn.execute("CREATE TEMP TABLE IF NOT EXISTS k (terminal_id TEXT, batch TEXT, "
-                     "PRIMARY KEY (terminal_id, batch))")
-        conn.execute("DELETE FROM k")
-        conn.executemany("INSERT INTO k VALUES (?, ?)", sorted(keys))
-        return [journal_row(t) for t in conn.execute(
-            f"SELECT {ENTRY_COLUMNS} {_WITH_ORIGINAL} WHERE j.id BETWEEN ? AND ? AND ("
-            f"(j.kind IN {sql_list(COUNTED_KINDS)} AND "
-            " EXISTS (SELECT 1 FROM k WHERE k.terminal_id = j.terminal_id AND k.batch = j.batch))"
-            f" OR (j.kind = {sql_text(Kind.REVERSAL)} AND j.terminal_id IN "
-            "(SELECT terminal_id FROM k))) ORDER BY j.id", (lo, hi))]
+        wanted = set(keys)
+        terminals = sorted({tid for tid, _ in wanted})
+        found: list[JournalRow] = []
+        for i in range(0, len(terminals), _IN_CHUNK):
+            part = terminals[i:i + _IN_CHUNK]
+            for t in self.conn.execute(
+                f"SELECT {ENTRY_COLUMNS} {_WITH_ORIGINAL} WHERE j.id BETWEEN ? AND ? AND "
+                f"j.kind IN {sql_list((*COUNTED_KINDS, Kind.REVERSAL))} AND "
+                f"j.terminal_id IN ({marks(part)})", (lo, hi, *part)
+            ):
+                row = journal_row(t)
+                if row.kind == Kind.REVERSAL or (row.terminal_id, row.batch) in wanted:
+                    found.append(row)
+        return sorted(found, key=lambda row: row.id)
 
     def lots_at(self, day: dt.date) -> dict[str, tuple[int, int]]:
         """Per issuing store at the end of `day`: (positive remaining of lapsed points lots,
@@ -195,9 +184,10 @@ class DayReads:
                  WHERE j.business_day > :d GROUP BY m.lot_id)
                SELECT l.store_id,
                  SUM(CASE WHEN l.expires_on IS NOT NULL AND l.expires_on <= :d
-                     THEN max(l.remaining - ifnull(later.s, 0), 0) ELSE 0 END),
+                     AND l.remaining - COALESCE(later.s, 0) > 0
+                     THEN l.remaining - COALESCE(later.s, 0) ELSE 0 END),
                  SUM(CASE WHEN l.expires_on IS NULL OR l.expires_on > :d
-                     THEN l.remaining - ifnull(later.s, 0) ELSE 0 END)
+                     THEN l.remaining - COALESCE(later.s, 0) ELSE 0 END)
                FROM lots l LEFT JOIN later ON later.lot_id = l.id
                WHERE l.kind = {POINTS} AND l.earned_on <= :d GROUP BY l.store_id""",
             {"d": day.isoformat()},
@@ -211,9 +201,9 @@ class DayReads:
         and cards enrolled in the range, per coalition."""
         s, e = start.isoformat(), end.isoformat()
         by_store = dict(self.conn.execute(
-            "SELECT store_id, COUNT(*) FROM (SELECT store_id, pan, MIN(business_day) first "
+            "SELECT store_id, COUNT(*) FROM (SELECT store_id, pan, MIN(business_day) AS first "
             f"FROM journal WHERE response_code = {OK} AND pan != '' AND kind IN "
-            f"{sql_list(kinds)} GROUP BY store_id, pan) "
+            f"{sql_list(kinds)} GROUP BY store_id, pan) AS firsts "
             "WHERE first BETWEEN ? AND ? GROUP BY store_id", (s, e)).fetchall())
         by_coalition = dict(self.conn.execute(
             "SELECT coalition_id, COUNT(*) FROM cards WHERE enrolled_on BETWEEN ? AND ? "
@@ -231,12 +221,11 @@ class DayReads:
             where, params = "j.business_day BETWEEN ? AND ?", (start.isoformat(), end.isoformat())
         cur = self.conn.execute(
             f"SELECT {ENTRY_COLUMNS} {_WITH_ORIGINAL} WHERE {where} ORDER BY j.id", params)
-        moves = self.conn.cursor()
         while chunk := cur.fetchmany(CHUNK):
             by_entry: dict[int, list[Draw]] = {}
             if draws:
                 lo, hi = chunk[0][0], chunk[-1][0]
-                for jid, lot_id, kind, store, delta in moves.execute(
+                for jid, lot_id, kind, store, delta in self.conn.execute(
                     f"SELECT {MOVE_COLUMNS} FROM lot_moves WHERE journal_id BETWEEN ? AND ? "
                     "ORDER BY journal_id, rowid", (lo, hi)
                 ):
@@ -251,7 +240,7 @@ class DayReads:
         return [(pan, tier, dt.date.fromisoformat(since) if since else None, coalition)
                 for pan, tier, since, coalition in self.conn.execute(
                     "SELECT cc.pan, cc.tier, cc.tier_day, c.coalition_id FROM card_club cc "
-                    "JOIN cards c ON c.pan = cc.pan WHERE ifnull(cc.tier, '') != '' "
+                    "JOIN cards c ON c.pan = cc.pan WHERE COALESCE(cc.tier, '') != '' "
                     "ORDER BY cc.pan")]
 
     def spend(self, pans: Collection[str], after: dt.date, upto: dt.date
@@ -266,3 +255,23 @@ class DayReads:
                 (*part, after.isoformat(), upto.isoformat()),
             ):
                 yield pan, dt.date.fromisoformat(day), amount
+
+
+def due_lots_sql(lot_kind: str, skip_kinds: Collection[str], columns: str) -> str:
+    """Lots of `lot_kind` unusable on business day `:d` (lapsing that day, or lapsed and moved
+    that day by a row of a kind not in `skip_kinds`): id, `columns`, remaining at the end of
+    the day before, at the end of `:d`, each being now's less what later days moved. Points
+    lots (`lots_due`) and gift-card lots (`RewardReads.gift_lots_due`) lapse alike."""
+    others = sql_list(skip_kinds) if skip_kinds else "('')"
+    moved = ("SELECT m.lot_id, SUM(m.delta) s FROM journal j JOIN lot_moves m "
+             f"ON m.journal_id = j.id WHERE j.business_day {{}} :d AND m.kind = {lot_kind} "
+             f"AND j.kind NOT IN {others} GROUP BY m.lot_id")
+    return f"""
+        WITH later AS ({moved.format(">")}), today AS ({moved.format("=")})
+        SELECT l.id, {columns},
+               l.remaining - COALESCE(later.s, 0) - COALESCE(today.s, 0),
+               l.remaining - COALESCE(later.s, 0)
+        FROM lots l LEFT JOIN later ON later.lot_id = l.id LEFT JOIN today ON today.lot_id = l.id
+        WHERE l.kind = {lot_kind} AND l.expires_on IS NOT NULL AND l.expires_on <= :d
+          AND (l.expires_on = :d OR today.lot_id IS NOT NULL)
+        ORDER BY l.id"""

@@ -5,17 +5,18 @@ indexed look-up per row named, nothing else."""
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 
 from switch.core.codes import Kind, sql_text
 from switch.core.entries import Entry, LotDelta
 from switch.core.facts import NOTHING_RETURNED, Checks, Facts, Needs, Returned, ReturnRow
 from switch.core.model import Totals
 from switch.journal.codec import detail_from_json, message_from_json, undone
-from switch.journal.sqlite.sql import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
+from switch.journal.sql import coupons
+from switch.journal.sql.common import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
+from switch.journal.sql.db import Db
 
 
-def fetch(conn: sqlite3.Connection, needs: Needs, checks: Checks) -> Facts:
+def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
     reply = original = original_totals = earn = totals = None
     returned = NOTHING_RETURNED
     if needs.reply is not None:
@@ -32,10 +33,11 @@ def fetch(conn: sqlite3.Connection, needs: Needs, checks: Checks) -> Facts:
         returned = _returned(conn, needs.earn)
     if needs.totals is not None:
         totals = batch_totals(conn, *needs.totals)
-    return Facts(needs, checks, reply, original, original_totals, earn, returned, totals)
+    return Facts(needs, checks, reply, original, original_totals, earn, returned, totals,
+                 coupons.fetch_needs(conn, needs))
 
 
-def batch_totals(conn: sqlite3.Connection, terminal_id: str, batch: str) -> Totals | None:
+def batch_totals(conn: Db, terminal_id: str, batch: str) -> Totals | None:
     row = conn.execute(
         f"SELECT {', '.join(TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
         "AND batch = ?", (terminal_id, batch)).fetchone()
@@ -45,7 +47,7 @@ def batch_totals(conn: sqlite3.Connection, terminal_id: str, batch: str) -> Tota
 _MOVED_LOT = ", ".join(f"l.{c.strip()}" for c in LOT_COLUMNS.split(","))
 
 
-def journal_entry(conn: sqlite3.Connection, journal_id: int) -> Entry | None:
+def journal_entry(conn: Db, journal_id: int) -> Entry | None:
     """A journal row as the `Entry` that wrote it, with its lot moves naming each lot in full
     (what a reversal undoes, or the lots an earn made), without its stored reply."""
     row = conn.execute(
@@ -70,7 +72,7 @@ def journal_entry(conn: sqlite3.Connection, journal_id: int) -> Entry | None:
         detail=detail_from_json(detail), lot_deltas=moves)
 
 
-def _returned(conn: sqlite3.Connection, journal_id: int) -> Returned:
+def _returned(conn: Db, journal_id: int) -> Returned:
     """The approved returns against earn `journal_id`, and which of them (or it) an approved
     reversal undid."""
     returns = tuple(ReturnRow(r[0], r[1], -r[2]) for r in conn.execute(

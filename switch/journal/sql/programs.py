@@ -11,19 +11,19 @@ a restart undoes it exactly.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from switch.core.model import Card
 from switch.core.programs.club import Club, ClubRows, Profile, year_before
+from switch.journal.sql.db import Cursor, Db
 
 
 def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
-def write_club_rows(conn: sqlite3.Connection, rows: Sequence[ClubRows]) -> None:
+def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
     """Upsert the rows (inside the caller's transaction, in journal order)."""
     conn.executemany(
         "INSERT INTO card_club (pan, tier, tier_day, earned_day, earned, birthday_year) "
@@ -43,21 +43,14 @@ def write_club_rows(conn: sqlite3.Connection, rows: Sequence[ClubRows]) -> None:
         [(r.pan, store, stamps, rewards) for r in rows for store, stamps, rewards in r.stamps])
 
 
-def put_profile(conn: sqlite3.Connection, pan: str, profile: Profile) -> None:
-    """Write a card's customer profile in a transaction of its own."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        conn.execute(
-            "INSERT INTO customers (pan, name, phone, birth_date, enrolled_at) "
-            "VALUES (?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET name=excluded.name, "
-            "phone=excluded.phone, birth_date=excluded.birth_date",
-            (pan, profile.name, profile.phone, _iso(profile.birth_date),
-             profile.enrolled_at.isoformat() if profile.enrolled_at else None))
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+def put_profile(conn: Db, pan: str, profile: Profile) -> None:
+    """Write a card's customer profile (inside the caller's transaction)."""
+    conn.execute(
+        "INSERT INTO customers (pan, name, phone, birth_date, enrolled_at) "
+        "VALUES (?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET name=excluded.name, "
+        "phone=excluded.phone, birth_date=excluded.birth_date",
+        (pan, profile.name, profile.phone, _iso(profile.birth_date),
+         profile.enrolled_at.isoformat() if profile.enrolled_at else None))
 
 
 _PROFILE = "SELECT pan, name, phone, birth_date, enrolled_at FROM customers"
@@ -69,21 +62,21 @@ def _profile(row: Sequence[Any]) -> Profile:
                    dt.datetime.fromisoformat(enrolled) if enrolled else None)
 
 
-def read_profile(conn: sqlite3.Connection, pan: str) -> Profile | None:
+def read_profile(conn: Db, pan: str) -> Profile | None:
     row = conn.execute(f"{_PROFILE} WHERE pan = ?", (pan,)).fetchone()
     return None if row is None else _profile(row[1:])
 
 
-def load_clubs(conn: sqlite3.Connection, cards: dict[str, Card], today: dt.date,
+def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
                pan: str | None = None) -> None:
     """The program state of every card in `cards` (or of `pan` alone), spend of the last 13
     months only: what recovery loads, and what `lps club` shows of one card."""
 
-    def q(sql: str, params: tuple[object, ...] = ()) -> sqlite3.Cursor:
+    def q(sql: str, params: tuple[object, ...] = ()) -> Cursor:
         if pan is None:
-            return conn.execute(sql, params)
+            return conn.execute(sql, params)  # type: ignore[no-any-return]
         where = " WHERE pan = ?" if "WHERE" not in sql else " AND pan = ?"
-        return conn.execute(sql + where, (*params, pan))
+        return conn.execute(sql + where, (*params, pan))  # type: ignore[no-any-return]
 
     club = _club_of(cards)
     for card_pan, tier, tier_day, earned_day, earned, year in q(
@@ -127,25 +120,18 @@ def _club_of(cards: dict[str, Card]) -> Callable[[str], Club | None]:
     return club
 
 
-def reserve_numbers(conn: sqlite3.Connection, prefix: str, length: int,
+def reserve_numbers(conn: Db, prefix: str, length: int,
                     choose: Callable[[set[str]], Sequence[str]], file: str,
                     at: dt.datetime) -> list[str]:
-    """In one write transaction: the numbers of `length` under `prefix` already enrolled or
-    issued, the new ones `choose` picks from them (it may write the printer file; an
-    exception from it leaves nothing recorded), recorded in `issued_cards`. Two issues at once
-    cannot hand out the same numbers."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        taken = {r[0] for r in conn.execute(
-            "SELECT pan FROM cards WHERE pan LIKE ?1 AND length(pan) = ?2 UNION "
-            "SELECT pan FROM issued_cards WHERE pan LIKE ?1 AND length(pan) = ?2",
-            (prefix + "%", length))}
-        numbers = list(choose(taken))
-        conn.executemany("INSERT INTO issued_cards (pan, file, issued_at) VALUES (?,?,?)",
-                         [(pan, file, at.isoformat()) for pan in numbers])
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
+    """Inside the caller's write transaction: the numbers of `length` under `prefix` already
+    enrolled or issued, the new ones `choose` picks from them (it may write the printer file;
+    an exception from it leaves nothing recorded), recorded in `issued_cards`. Two issues at
+    once cannot hand out the same numbers (the engine serialises the transactions)."""
+    taken = {r[0] for r in conn.execute(
+        "SELECT pan FROM cards WHERE pan LIKE :prefix AND length(pan) = :length UNION "
+        "SELECT pan FROM issued_cards WHERE pan LIKE :prefix AND length(pan) = :length",
+        {"prefix": prefix + "%", "length": length})}
+    numbers = list(choose(taken))
+    conn.executemany("INSERT INTO issued_cards (pan, file, issued_at) VALUES (?,?,?)",
+                     [(pan, file, at.isoformat()) for pan in numbers])
     return numbers

@@ -18,11 +18,13 @@ from `lots`), inside whichever write transaction applies it.
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from switch.journal.reports import CheckResult, Verification
-from switch.journal.sqlite.connect import tables
-from switch.journal.sqlite.sql import JOURNAL_BATCH_TOTALS, POINTS, SV, TOTALS_COLUMNS
+from switch.journal.sql import coupons
+from switch.journal.sql.common import POINTS, SV, TOTALS_COLUMNS, journal_batch_totals
+from switch.journal.sql.db import Db, dialect_of, tables
 
 #: Tail lots: every lot with a move after `after` against its checkpoint plus those moves (L).
 _TAIL_LOTS = (
@@ -78,7 +80,7 @@ _TAIL_CARDS = (
     "UNION ALL SELECT pan, kind, 0, total FROM verified_cards "
     "WHERE pan IN (SELECT pan FROM touched) "
     "UNION ALL SELECT pan, kind, 0, s FROM tail"
-    ") GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20")
+    ") AS sums GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20")
 
 
 def _lot_problem(lot_id: int, remaining: int | None, expected: int) -> str:
@@ -104,13 +106,24 @@ def _card_problem(pan: str, kind: str, lots_sum: int, journal_sum: int) -> str:
             f"but its journal entries to {journal_sum}")
 
 
-def verified_upto(conn: sqlite3.Connection) -> int:
+@contextmanager
+def snapshot(conn: Db) -> Iterator[None]:
+    """One read transaction: every query in the block sees the same committed state."""
+    assert not conn.in_transaction
+    conn.execute(dialect_of(conn).begin_snapshot)
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
+
+
+def verified_upto(conn: Db) -> int:
     """J: every journal row and lot move with a journal id up to it has been verified."""
     row = conn.execute("SELECT journal_id FROM verified WHERE id = 1").fetchone()
     return int(row[0]) if row else 0
 
 
-def verify(conn: sqlite3.Connection, *, everything: bool) -> Verification:
+def verify(conn: Db, *, everything: bool) -> Verification:
     """Check the journal rows after the verified checkpoint, in one read snapshot.
 
     Always, for the rows after the checkpoint J (up to the newest committed row): every lot
@@ -124,9 +137,7 @@ def verify(conn: sqlite3.Connection, *, everything: bool) -> Verification:
     rows up to J changed after they were verified, and checkpoint rows changed to match
     changed lots.
     """
-    assert not conn.in_transaction
-    conn.execute("BEGIN")  # one snapshot for all the queries (deferred: read-only)
-    try:
+    with snapshot(conn):
         after = verified_upto(conn)
         upto = int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()[0])
         args = {"after": after, "upto": upto}
@@ -143,12 +154,10 @@ def verify(conn: sqlite3.Connection, *, everything: bool) -> Verification:
                     problems.append("lots: the live lots do not match the verified checkpoint")
         if upto > after:
             problems += [_card_problem(*r) for r in conn.execute(_TAIL_CARDS, args)]
-    finally:
-        conn.execute("COMMIT")
     return Verification(after, upto, problems[:40])
 
 
-def advance(conn: sqlite3.Connection, after: int, upto: int) -> bool:
+def advance(conn: Db, after: int, upto: int) -> bool:
     """Move the checkpoint from `after` to `upto` (verified) inside the caller's write
     transaction; False (and nothing written) when someone else moved it meanwhile."""
     assert conn.in_transaction
@@ -164,11 +173,12 @@ def advance(conn: sqlite3.Connection, after: int, upto: int) -> bool:
         "INSERT INTO verified_lots (lot_id, pan, kind, moved) SELECT lot_id, MIN(pan), "
         "MIN(kind), SUM(delta) FROM lot_moves WHERE journal_id > :after AND journal_id <= :upto "
         "GROUP BY lot_id HAVING SUM(delta) != 0 "
-        "ON CONFLICT(lot_id) DO UPDATE SET moved = moved + excluded.moved", args)
+        "ON CONFLICT(lot_id) DO UPDATE SET moved = verified_lots.moved + excluded.moved", args)
     conn.execute(f"DELETE FROM verified_lots WHERE moved = 0 AND lot_id IN ({tail_lots})", args)
     conn.execute(
-        f"INSERT INTO verified_cards (pan, kind, total) SELECT * FROM ({_TAIL_SUMS}) WHERE true "
-        "ON CONFLICT(pan, kind) DO UPDATE SET total = total + excluded.total", args)
+        f"INSERT INTO verified_cards (pan, kind, total) SELECT * FROM ({_TAIL_SUMS}) AS t "
+        "WHERE true ON CONFLICT(pan, kind) DO UPDATE SET "
+        "total = verified_cards.total + excluded.total", args)
     conn.execute(
         "DELETE FROM verified_cards WHERE total = 0 AND pan IN (SELECT pan FROM journal "
         "WHERE id > :after AND id <= :upto AND (points != 0 OR sv != 0))", args)
@@ -179,7 +189,7 @@ def advance(conn: sqlite3.Connection, after: int, upto: int) -> bool:
     return True
 
 
-def check_invariants(conn: sqlite3.Connection) -> list[str]:
+def check_invariants(conn: Db) -> list[str]:
     """Money invariants over the whole history (no checkpoint); the violations, empty when the
     database is sound. Start-up runs `verify` instead; `lps check --full` runs this."""
     problems = []
@@ -195,14 +205,14 @@ def check_invariants(conn: sqlite3.Connection) -> list[str]:
         "SELECT pan, kind, remaining a, 0 b FROM lots "
         f"UNION ALL SELECT pan, {POINTS}, 0, points FROM journal WHERE points != 0 "
         f"UNION ALL SELECT pan, {SV}, 0, sv FROM journal WHERE sv != 0"
-        ") GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20"
+        ") AS sums GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20"
     ):
         problems.append(_card_problem(pan, kind, lots_sum, journal_sum))
     problems += check_batch_totals(conn)
     return problems
 
 
-def check_batch_totals(conn: sqlite3.Connection) -> list[str]:
+def check_batch_totals(conn: Db) -> list[str]:
     """`batch_totals` against the journal: what a 0500 is compared with is what happened.
     (A database from before migration 7 has none yet: its first start-up fills them.)"""
     if "batch_totals" not in tables(conn):
@@ -211,7 +221,7 @@ def check_batch_totals(conn: sqlite3.Connection) -> list[str]:
     stored = {(r[0], r[1]): tuple(r[2:]) for r in conn.execute(
         f"SELECT b.terminal_id, b.batch, {cols} FROM batch_totals b")}
     problems = []
-    for row in conn.execute(JOURNAL_BATCH_TOTALS):
+    for row in conn.execute(journal_batch_totals(dialect_of(conn))):
         key, journal = (row[0], row[1]), tuple(row[2:])
         got = stored.pop(key, (0,) * len(TOTALS_COLUMNS))
         if got != journal:
@@ -221,18 +231,16 @@ def check_batch_totals(conn: sqlite3.Connection) -> list[str]:
     return problems[:20]
 
 
-def check_checkpoint(conn: sqlite3.Connection) -> list[str]:
+def check_checkpoint(conn: Db) -> list[str]:
     """The verified checkpoint against the whole history up to it (for `lps check --full`):
     each recorded sum is what the rows up to J still add up to. Run in one snapshot."""
     problems = []
-    assert not conn.in_transaction
-    conn.execute("BEGIN")
-    try:
+    with snapshot(conn):
         upto = verified_upto(conn)
         for lot_id, recorded, moved in conn.execute(
             "SELECT lot_id, SUM(a), SUM(b) FROM (SELECT lot_id, moved a, 0 b FROM verified_lots "
             "UNION ALL SELECT lot_id, 0, delta FROM lot_moves WHERE journal_id <= ?) "
-            "GROUP BY lot_id HAVING SUM(a) != SUM(b) LIMIT 20", (upto,)
+            "AS sums GROUP BY lot_id HAVING SUM(a) != SUM(b) LIMIT 20", (upto,)
         ):
             problems.append(f"verified lot {lot_id}: checkpoint records {recorded} but its moves "
                             f"up to journal #{upto} sum to {moved}")
@@ -240,19 +248,16 @@ def check_checkpoint(conn: sqlite3.Connection) -> list[str]:
             "SELECT pan, kind, SUM(a), SUM(b) FROM (SELECT pan, kind, total a, 0 b FROM "
             f"verified_cards UNION ALL SELECT pan, {POINTS}, 0, points FROM journal "
             f"WHERE id <= :upto AND points != 0 UNION ALL SELECT pan, {SV}, 0, sv FROM journal "
-            "WHERE id <= :upto AND sv != 0) GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20",
+            "WHERE id <= :upto AND sv != 0) AS sums GROUP BY pan, kind HAVING SUM(a) != SUM(b) "
+            "LIMIT 20",
             {"upto": upto}
         ):
             problems.append(f"verified card {pan[:6]}...{pan[-4:]}: checkpoint records {kind} "
                             f"{recorded} but its journal up to #{upto} sums to {summed}")
-    finally:
-        conn.execute("COMMIT")
     return problems
 
 
-
-
-def check(conn: sqlite3.Connection, *, full: bool) -> CheckResult:
+def check(conn: Db, *, full: bool) -> CheckResult:
     """`lps check`: the start-up check from the verified checkpoint, or with `full` (and for a
     database from before the checkpoint) the whole history and the checkpoint against it.
     Read-only: it may run on a read-only connection while the switch serves."""
@@ -264,6 +269,9 @@ def check(conn: sqlite3.Connection, *, full: bool) -> CheckResult:
         if checkpointed:
             problems += check_checkpoint(conn)
             what += f" and of the verified checkpoint (#{verified_upto(conn)})"
+        if "coupon_moves" in tables(conn):
+            problems += coupons.problems(conn)
+            what += ", every coupon against its moves"
         return CheckResult(what, problems)
     v = verify(conn, everything=True)
     return CheckResult(f"start-up check: journal rows {v.after + 1}..{v.upto} after the "

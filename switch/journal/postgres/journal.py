@@ -1,0 +1,233 @@
+"""`PgJournal`: the journal on a PostgreSQL primary with a synchronous standby.
+
+The group commit runs on a `switch.pgconn.PgSession`: it lands on the read-write server of a
+multi-host connection string, commits with `synchronous_commit` at least `on` (set and read
+back per session), and comes back by itself after a loss. A batch is held, never answered,
+while the primary is away (up to the session's `reconnect_for`); then (docs/switch.md,
+"PostgreSQL"):
+
+- lost before COMMIT was sent (`ConnectionLost`): nothing committed; the batch runs again on
+  the primary the session finds;
+- lost while COMMIT was in flight (`CommitOutcomeUnknown`): the batch's last journal id is
+  looked up on the primary the session finds: there, the batch committed (one transaction:
+  all of it) and its replies are released; absent, it did not, and it runs again. Running it
+  again cannot write it twice: `write_batch` refuses ids that do not follow the last committed
+  one.
+
+Anything else (no primary within `reconnect_for`, a refused statement) is a `JournalError`,
+and the writer stops the switch (fail-stop): no reply without a durable row.
+
+Reads (`fetch` on the event loop, recovery, the checkpoint thread, the checks) run on
+connections of their own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+import psycopg
+
+from switch.journal.batch import BatchRows
+from switch.journal.errors import JournalError
+from switch.journal.postgres.connect import Connection, PgDb, open_db, target_of
+from switch.journal.postgres.schema import migrate
+from switch.journal.sql.db import Db
+from switch.journal.sql.journal import SqlJournal
+from switch.pgconn import (
+    CommitOutcomeUnknown,
+    ConnectionLost,
+    PgError,
+    PgSession,
+    SessionStats,
+)
+
+log = logging.getLogger("lps.journal")
+
+T = TypeVar("T")
+
+#: How many times one batch runs after a loss before the journal gives up (fail-stop).
+ATTEMPTS = 3
+#: Seconds between attempts to reopen the event loop's read connection.
+FETCH_RETRY = 1.0
+
+
+class PgJournal(SqlJournal):
+    """The journal in a PostgreSQL database. Not thread-safe: one writer thread at a time."""
+
+    driver_errors = (psycopg.Error,)
+
+    def __init__(self, conninfo: str, *, reconnect_for: float = 30.0) -> None:
+        super().__init__()
+        self._conninfo = conninfo
+        self._target = target_of(conninfo)
+        try:
+            self.session = PgSession(conninfo, reconnect_for=reconnect_for)
+            self.server = self.session.connect()
+        except PgError as exc:
+            raise JournalError(str(exc)) from None
+        setup = open_db(conninfo)
+        try:
+            self.version = migrate(setup, self.location)
+        except psycopg.Error as exc:
+            raise JournalError(f"{self.location}: migration failed: {exc}") from None
+        finally:
+            setup.close()
+        self._writer: PgDb | None = None
+        self._read_db: PgDb | None = None
+        self._checkpoint_db: PgDb | None = None
+        self._background = False
+        self._fetch_retry_at = 0.0
+
+    @property
+    def location(self) -> str:
+        return str(self._target)
+
+    @property
+    def stats(self) -> SessionStats:
+        """How often the database went away and came back (the metrics endpoint's)."""
+        return self.session.stats
+
+    def close(self) -> None:
+        for db in (self._read_db, self._checkpoint_db):
+            if db is not None:
+                db.close()
+        self.session.close()
+
+    # -- the group commit -------------------------------------------------------------------
+
+    def _begun(self, conn: Connection) -> PgDb:
+        """The session's connection, its transaction open (psycopg opens one at the first
+        statement; the journal's SQL asserts it is inside one)."""
+        if self._writer is None or self._writer.raw is not conn:
+            self._writer = PgDb(conn)
+        self._writer.execute("SET LOCAL lock_timeout = '10s'")
+        return self._writer
+
+    def _commit_batch(self, rows: BatchRows, work: Callable[[Db], None]) -> None:
+        def run(conn: Connection) -> None:
+            work(self._begun(conn))
+
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                self._in_session(run)
+                return
+            except ConnectionLost as exc:
+                log.warning("event=batch_retry reason=connection_lost attempt=%d %s",
+                            attempt, exc)
+            except CommitOutcomeUnknown as exc:
+                if self._committed(rows):
+                    log.warning("event=commit_resolved outcome=committed ids=%s %s",
+                                _span(rows), exc)
+                    return
+                log.warning("event=commit_resolved outcome=not_committed ids=%s attempt=%d",
+                            _span(rows), attempt)
+        raise JournalError(f"{self.location}: commit failed: the batch {_span(rows)} did not "
+                           f"commit in {ATTEMPTS} attempts")
+
+    def _committed(self, rows: BatchRows) -> bool:
+        """Whether the batch whose COMMIT outcome is unknown is in the journal of the primary
+        the session now reaches (its last journal id: the batch is one transaction)."""
+        if not rows.ids:
+            raise JournalError(f"{self.location}: a batch without journal rows lost its COMMIT;"
+                               " its outcome cannot be looked up (stopping)")
+        last = rows.ids[-1]
+
+        def look(conn: Connection) -> bool:
+            found = conn.execute("SELECT 1 FROM journal WHERE id = %s", (last,)).fetchone()
+            return found is not None
+
+        for _ in range(ATTEMPTS):
+            try:
+                return self.session.transaction(look)
+            except (ConnectionLost, CommitOutcomeUnknown):
+                continue
+            except PgError as exc:
+                raise JournalError(f"{self.location}: {exc}") from None
+        raise JournalError(f"{self.location}: the outcome of batch {_span(rows)} could not be "
+                           "looked up")
+
+    def _in_session(self, work: Callable[[Connection], T]) -> T:
+        """`work` in one durable transaction; `JournalError` for what a retry cannot mend."""
+        try:
+            return self.session.transaction(work)
+        except (ConnectionLost, CommitOutcomeUnknown):
+            raise
+        except PgError as exc:  # no primary within reconnect_for, durability refused
+            raise JournalError(str(exc)) from None
+        except psycopg.Error as exc:
+            raise JournalError(f"{self.location}: commit failed: "
+                               f"{' '.join(str(exc).split())}") from None
+
+    def _write(self, work: Callable[[Db], T]) -> T:
+        for _ in range(ATTEMPTS):
+            try:
+                return self._in_session(lambda conn: work(self._begun(conn)))
+            except ConnectionLost:
+                continue
+            except CommitOutcomeUnknown as exc:  # an operator write: say so, do not guess
+                raise JournalError(f"{self.location}: {exc}; check before repeating") from None
+        raise JournalError(f"{self.location}: the database was lost {ATTEMPTS} times")
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[Db]:
+        db = open_db(self._conninfo)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    def _cache_reading(self) -> contextlib.AbstractContextManager[Db]:
+        return self._reading()
+
+    def _fetch_db(self) -> Db:
+        """The event loop's own connection, on the primary. After a failed attempt the next
+        ones wait `FETCH_RETRY` s: a connect blocks the loop (up to `connect_timeout` per
+        host), and the requests meanwhile are answered `96` at once instead."""
+        if self._read_db is not None and self._read_db.broken:
+            self._read_db.close()
+            self._read_db = None
+        if self._read_db is None:
+            now = time.monotonic()
+            if now < self._fetch_retry_at:
+                raise JournalError(f"{self.location}: the database is being reconnected")
+            try:
+                self._read_db = open_db(self._conninfo)
+            except JournalError:
+                self._fetch_retry_at = now + FETCH_RETRY
+                raise
+        return self._read_db
+
+    def _verify_db(self) -> Db | None:
+        if not self._background:
+            return None
+        if self._checkpoint_db is None or self._checkpoint_db.broken:
+            self._checkpoint_db = open_db(self._conninfo)
+        return self._checkpoint_db
+
+    def _verify_broken(self) -> None:
+        db, self._checkpoint_db = self._checkpoint_db, None
+        if db is not None:
+            with contextlib.suppress(psycopg.Error):
+                db.close()
+
+    # -- the checkpoint thread ----------------------------------------------------------------
+
+    def checkpoint_in_background(self) -> None:
+        """The checkpoint thread verifies the newest rows (PostgreSQL checkpoints itself)."""
+        self._background = True
+
+    def checkpoint(self) -> tuple[int, int, int]:
+        """The verified checkpoint's background step; PostgreSQL has no WAL file to copy back
+        (the server checkpoints by itself), so the SQLite figures are zero."""
+        self.verify_tail()
+        return 0, 0, 0
+
+
+def _span(rows: BatchRows) -> str:
+    return f"#{rows.ids[0]}..#{rows.ids[-1]}" if rows.ids else "(no journal rows)"

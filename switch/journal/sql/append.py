@@ -1,0 +1,99 @@
+"""Where money becomes durable: one group commit's rows, written in one transaction
+(docs/switch.md, "Durability and recovery"). The caller commits (`SqliteJournal.append`,
+`PgJournal.append`), so that the verified checkpoint's advance can ride in the same
+transaction."""
+
+from __future__ import annotations
+
+import itertools
+
+from switch.journal.batch import KEY_COLUMNS, BatchRows
+from switch.journal.errors import JournalError
+from switch.journal.sql import coupons
+from switch.journal.sql.common import TOTALS_COLUMNS
+from switch.journal.sql.db import Db
+from switch.journal.sql.programs import write_club_rows
+from switch.journal.sql.versions import write_versions
+
+_COLUMNS = (
+    "id, at, business_day, kind, mti, pc, terminal_id, store_id, coalition_id, pan, stan, "
+    "transmission, rrn, amount, points, sv, response_code, batch, digest, original_id, "
+    "original_stan, original_transmission, response, detail, program_version")
+_JOURNAL = f"INSERT INTO journal ({_COLUMNS}) VALUES ({','.join('?' * 25)})"
+#: A journal whose schema stops before the programs' versions (only tests write to one: the
+#: journal migrates when it opens) takes its rows without the version.
+_UNVERSIONED = (f"INSERT INTO journal ({_COLUMNS.rsplit(',', 1)[0]}) "
+                f"VALUES ({','.join('?' * 24)})")
+_CARDS = ("INSERT INTO cards (pan, coalition_id, status, enrolled_on) VALUES (?,?,?,?) "
+          "ON CONFLICT(pan) DO UPDATE SET status=excluded.status")
+_TERMINALS = ("INSERT INTO terminals (id, store_id, signed_on) VALUES (?,?,?) "
+              "ON CONFLICT(id) DO UPDATE SET store_id=excluded.store_id, "
+              "signed_on=excluded.signed_on")
+#: An entry's `TotalsDelta` added to its batch's row (created at the batch's first count).
+#: The existing row's columns are named with their table (PostgreSQL requires it).
+_TOTALS = (
+    f"INSERT INTO batch_totals (terminal_id, batch, {', '.join(TOTALS_COLUMNS)}) "
+    f"VALUES (?,?,{','.join('?' * len(TOTALS_COLUMNS))}) ON CONFLICT(terminal_id, batch) "
+    "DO UPDATE SET "
+    + ", ".join(f"{c} = batch_totals.{c} + excluded.{c}" for c in TOTALS_COLUMNS))
+# A NULL leaves a key column as it was: a key exchange keeps the TMK.
+_KEYS = (
+    f"INSERT INTO terminal_keys (terminal_id, updated_at, {', '.join(KEY_COLUMNS)}) "
+    f"VALUES (?,?,{','.join('?' * len(KEY_COLUMNS))}) ON CONFLICT(terminal_id) DO UPDATE SET "
+    f"{', '.join(f'{c}=COALESCE(excluded.{c}, terminal_keys.{c})' for c in KEY_COLUMNS)}, "
+    "updated_at=excluded.updated_at")
+_PINS = ("INSERT INTO card_pins (pan, pin, tries, updated_at) VALUES (?,?,?,?) "
+         "ON CONFLICT(pan) DO UPDATE SET pin=COALESCE(excluded.pin, card_pins.pin), "
+         "tries=excluded.tries, updated_at=excluded.updated_at")
+_LOTS = ("INSERT INTO lots (id, pan, kind, store_id, coalition_id, earned_on, expires_on, "
+         "initial, remaining, journal_id) VALUES (?,?,?,?,?,?,?,?,?,?)")
+_MOVES = ("INSERT INTO lot_moves (journal_id, lot_id, pan, kind, store_id, delta) "
+          "VALUES (?,?,?,?,?,?)")
+
+
+def versioned(conn: Db) -> bool:
+    """Whether the journal table has the `program_version` column (the columns of an empty
+    result, on either engine)."""
+    cur = conn.execute("SELECT * FROM journal WHERE 1 = 0")
+    return any(d[0] == "program_version" for d in cur.description)
+
+
+def last_journal_id(conn: Db) -> int:
+    return int(conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] or 0)
+
+
+def write_batch(conn: Db, rows: BatchRows, location: str) -> None:
+    """Every row of the batch, inside the caller's open transaction."""
+    assert conn.in_transaction
+    if rows.journal:
+        # Append-only in id order: what the verified checkpoint rests on.
+        last = last_journal_id(conn)
+        ids = rows.ids
+        if ids[0] <= last or any(a >= b for a, b in itertools.pairwise(ids)):
+            raise JournalError(f"{location}: journal ids {ids[0]}..{ids[-1]} do not follow the "
+                               f"last committed id {last} in order")
+        if versioned(conn):
+            conn.executemany(_JOURNAL, rows.journal)
+        else:
+            conn.executemany(_UNVERSIONED, [row[:-1] for row in rows.journal])
+    if rows.cards:
+        conn.executemany(_CARDS, rows.cards)
+    if rows.lots:
+        conn.executemany(_LOTS, rows.lots)
+    if rows.moves:
+        conn.executemany(_MOVES, rows.moves)
+        conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE id = ?", rows.deltas)
+    if rows.terminals:
+        conn.executemany(_TERMINALS, rows.terminals)
+    if rows.clubs:
+        write_club_rows(conn, rows.clubs)
+    if rows.totals:
+        conn.executemany(_TOTALS, rows.totals)
+    if rows.keys:
+        conn.executemany(_KEYS, rows.keys)
+    if rows.pins:
+        conn.executemany(_PINS, rows.pins)
+    if rows.coupons:
+        coupons.write_moves(conn, rows.coupons)
+    if rows.programs:
+        write_versions(conn, rows.programs)

@@ -1,0 +1,52 @@
+"""Shared by the rewards tests: coupons issued straight into a journal, gift cards, requests."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Any
+
+from iso8583 import Message
+from switch.core import coupon_code
+from switch.core.luhn import luhn_complete
+from switch.core.rewards import CouponTerms
+from switch.journal.sqlite.journal import SqliteJournal
+from tests.switch.support import NOW, request
+
+COALITION = "tehran-mall"
+CAFE, BOOKS, SPORTS = "STORE0000000001", "STORE0000000002", "STORE0000000003"
+
+
+def terms(*, issuer: str = "", percent: int = 0, amount: int = 0, max_discount: int = 0,
+          min_amount: int = 0, per_customer: int = 0, coalition: str = COALITION,
+          expires_on: dt.date = dt.date(2026, 12, 31)) -> CouponTerms:
+    return CouponTerms(0, coalition, issuer, percent, amount, max_discount, min_amount,
+                       per_customer, "", expires_on)
+
+
+def issue(journal: SqliteJournal, t: CouponTerms, count: int = 1) -> list[str]:
+    """`count` new codes of an issue with terms `t`, recorded in the journal."""
+    codes = [coupon_code.new_code(secrets.randbelow) for _ in range(count)]
+    journal.issue_coupons(t, [coupon_code.digest(c) for c in codes], "test.csv", NOW, "test",
+                          lambda _issue: None)
+    return codes
+
+
+def gift_card(n: int) -> str:
+    """A Luhn-valid PAN in the example's gift-card BIN range."""
+    return luhn_complete(f"639000{n:09d}")
+
+
+def redeem_coupon(tid: str, stan: int, pan: str, code: str, amount: int | None,
+                  **kw: Any) -> Message:
+    tags = kw.pop("tags", None) or {"CP": code}
+    return request("0200", tid, stan, pan=pan, pc="900000", amount=amount, tags=tags, **kw)
+
+
+def tag(msg: Message | None, name: str) -> str | None:
+    from iso8583.loyalty import parse_tlv
+
+    assert msg is not None
+    if 48 not in msg.fields:
+        return None
+    return parse_tlv(msg.text(48)).get(name)
