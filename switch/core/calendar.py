@@ -5,9 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
-_MIDNIGHT = dt.time(0, 0)
-_ONE_DAY = dt.timedelta(days=1)
-
 
 def business_day(now: dt.datetime, zone: ZoneInfo, cutover: dt.time) -> dt.date:
     """The local date of `now`, or the next one at or after the cutover (e.g. 23:30).
@@ -16,8 +13,8 @@ def business_day(now: dt.datetime, zone: ZoneInfo, cutover: dt.time) -> dt.date:
     """
     local = now.astimezone(zone)
     day = local.date()
-    if cutover != _MIDNIGHT and local.time() >= cutover:  # `time()` is naive, as `cutover`
-        day += _ONE_DAY
+    if cutover != dt.time(0, 0) and local.time().replace(tzinfo=None) >= cutover:
+        day += dt.timedelta(days=1)
     return day
 
 
