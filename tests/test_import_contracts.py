@@ -13,6 +13,7 @@ from pathlib import Path
 
 from grimp import ImportGraph
 
+from tests.waits import START
 from tools.import_contracts import module_cycles
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -55,7 +56,7 @@ def _lint(tmp_path: Path, skip: str) -> subprocess.CompletedProcess[str]:
         f'containers = ["loop"]\n{skip}\n')
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{ROOT}"}
     return subprocess.run([str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=tmp_path,
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+                          env=env, capture_output=True, text=True, timeout=START, check=False)
 
 
 def test_lint_imports_names_each_cycle_annotation_only_imports_included(

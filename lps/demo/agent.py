@@ -100,7 +100,8 @@ def run_agent(config: Config, workdir: Path, key: TerminalKey, pan: str) -> bool
     addr = config.switch.listen_ascii
     if addr is None:
         raise Skip("the configuration has no ascii listener for the agent")
-    with pcscd_with_vpcd() as how, vpcd_slots(20.0):
+    # Another session on this machine (a test run) may hold the vpcd slots for minutes.
+    with pcscd_with_vpcd() as how, vpcd_slots(240.0):
         if how.startswith("pcscd already running"):
             how = ("pcscd: using the one already running on this machine (the demo did not "
                    "start it and leaves it running)")

@@ -10,14 +10,25 @@ import contextlib
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from terminal_agent.testing.vicc import VPCD_LOCK, VPCD_PORTS, VPCD_READERS
 
 VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # installed by Debian's vsmartcard-vpcd
+# How long pcscd may take to come up (or go) before we call it broken: it is normally ready in
+# well under a second, and a generous deadline only matters on a loaded machine.
+PCSCD_READY_SECONDS = 60.0
+# pcscd is shared by every test session and demo on the machine (pcscd_with_vpcd)
+PCSCD_LOCK = Path(tempfile.gettempdir()) / "lps-pcscd.lock"
+PCSCD_USERS = Path(tempfile.gettempdir()) / "lps-pcscd.users"
+PCSCD_PID = Path(tempfile.gettempdir()) / "lps-pcscd.pid"
+_STARTED: dict[int, subprocess.Popen[bytes]] = {}  # the pcscd this process started, by pid
 
 
 class ServiceUnavailable(Exception):
@@ -47,10 +58,53 @@ def wait_until(pred: Callable[[], bool], timeout: float, what: str) -> None:
 
 @contextlib.contextmanager
 def pcscd_with_vpcd() -> Iterator[str]:
-    """pcscd serving vpcd's readers: the running one, or one we start and stop again."""
+    """pcscd serving vpcd's readers: the running one, or one we start.
+
+    pcscd belongs to the whole machine, and test sessions and demos on it overlap: whoever
+    uses it holds PCSCD_USERS shared meanwhile, and the last one to leave stops the pcscd that
+    one of them started (its pid is in PCSCD_PID). A pcscd found running otherwise is never
+    stopped. PCSCD_LOCK makes looking, starting, joining and leaving one step each.
+    """
+    with _lock_file(PCSCD_LOCK) as step, _lock_file(PCSCD_USERS) as users:
+        fcntl.flock(step, fcntl.LOCK_EX)
+        try:
+            how = _running_or_started()
+            fcntl.flock(users, fcntl.LOCK_SH)
+        finally:
+            fcntl.flock(step, fcntl.LOCK_UN)
+        try:
+            yield how
+        finally:
+            fcntl.flock(step, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(users, fcntl.LOCK_UN)
+                _stop_if_last(users)
+            finally:
+                fcntl.flock(step, fcntl.LOCK_UN)
+
+
+def serving_again() -> str:
+    """Inside pcscd_with_vpcd: pcscd serving vpcd's readers, started again when the one we
+    joined is gone. A user that does not take part in PCSCD_USERS (an older checkout, a person
+    at the shell) may stop the pcscd it started while we still use it; the one started here is
+    stopped by the last user, like any other."""
+    with _lock_file(PCSCD_LOCK) as step:
+        fcntl.flock(step, fcntl.LOCK_EX)
+        try:
+            return _running_or_started()
+        finally:
+            fcntl.flock(step, fcntl.LOCK_UN)
+
+
+def _lock_file(path: Path) -> IO[bytes]:
+    """A file to flock; read-only, so that a lock file root made serves every user."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_CREAT, 0o644), "rb")
+
+
+def _running_or_started() -> str:
+    """Called holding PCSCD_LOCK: how pcscd came to serve vpcd, or ServiceUnavailable."""
     if listening(VPCD_PORTS[0]):
-        yield "pcscd already running"
-        return
+        return "pcscd already running"
     exe = shutil.which("pcscd") or next(
         (p for p in ("/usr/sbin/pcscd",) if os.path.exists(p)), None)
     if exe is None:
@@ -59,23 +113,63 @@ def pcscd_with_vpcd() -> Iterator[str]:
         raise ServiceUnavailable("the vpcd driver is not installed (Debian: vsmartcard-vpcd)")
     if os.geteuid() != 0:
         raise ServiceUnavailable("pcscd is not running and starting it needs root")
+    # its own session: a signal to the group of whoever started it must not reach it
     proc = subprocess.Popen([exe, "--foreground"], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    _STARTED[proc.pid] = proc
     try:
-        wait_until(lambda: listening(VPCD_PORTS[0]) or proc.poll() is not None, 15,
-                   "pcscd vpcd")
+        wait_until(lambda: listening(VPCD_PORTS[0]) or proc.poll() is not None,
+                   PCSCD_READY_SECONDS, "pcscd vpcd")
         if proc.poll() is not None:
             raise ServiceUnavailable(f"pcscd exited with {proc.returncode}")
         from terminal_agent.card.pcsc import list_readers
 
-        wait_until(lambda: VPCD_READERS[0] in list_readers(), 10, "the vpcd reader")
-        yield f"pcscd started (pid {proc.pid}), stopped again at the end"
+        wait_until(lambda: VPCD_READERS[0] in list_readers(), PCSCD_READY_SECONDS,
+                   "the vpcd reader")
+    except BaseException:
+        _stop(proc.pid)
+        raise
+    PCSCD_PID.write_text(f"{proc.pid}\n")
+    return f"pcscd started (pid {proc.pid}), stopped again when its last user is done"
+
+
+def _stop_if_last(users: IO[bytes]) -> None:
+    """Called holding PCSCD_LOCK, after leaving PCSCD_USERS: stop the pcscd a user started
+    when no other user is left."""
+    try:
+        fcntl.flock(users, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return  # another session or demo still uses it
+    try:
+        pid = int(PCSCD_PID.read_text().strip() or 0) if PCSCD_PID.exists() else 0
+        if pid and _is_pcscd(pid):
+            _stop(pid)
+        PCSCD_PID.unlink(missing_ok=True)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        fcntl.flock(users, fcntl.LOCK_UN)
+
+
+def _is_pcscd(pid: int) -> bool:
+    try:
+        return b"pcscd" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def _stop(pid: int) -> None:
+    """SIGTERM, then SIGKILL; reaped here when this process started it (else by init)."""
+    proc = _STARTED.pop(pid, None)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    try:
+        if proc is not None:
+            proc.wait(PCSCD_READY_SECONDS)
+        else:
+            wait_until(lambda: not _is_pcscd(pid), PCSCD_READY_SECONDS, f"pcscd {pid} to stop")
+    except (subprocess.TimeoutExpired, TimeoutError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        if proc is not None:
             proc.wait()
 
 

@@ -1,7 +1,8 @@
 """Real services for the agent's tests: pcscd with the vpcd driver, and mosquitto.
 
-A service already running is reused; one we start is stopped at the end. Under CI=true a
-service that cannot be had is a test failure, never a skip.
+A service already running is reused; one we start is stopped at the end (pcscd, which every
+session on the machine shares, by the last session that uses it). Under CI=true a service that
+cannot be had is a test failure, never a skip.
 """
 
 from __future__ import annotations
@@ -17,9 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from terminal_agent.testing.services import ServiceUnavailable, pcscd_with_vpcd, wait_until
+from terminal_agent.testing.services import (
+    ServiceUnavailable,
+    pcscd_with_vpcd,
+    serving_again,
+    wait_until,
+)
 from terminal_agent.testing.services import vpcd_slots as services_vpcd_slots
 from terminal_agent.testing.vicc import VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
+from tests.waits import EVENT, START
+
+# Another session's agent tests hold the slots one test at a time; on a loaded machine a test
+# may take minutes, and a few may be queued ahead of ours.
+SLOTS_WAIT = 4 * START
 
 
 def unavailable(why: str) -> None:
@@ -39,7 +50,7 @@ def pcscd() -> Iterator[None]:
         yield
 
 
-def wait_presence(reader: str, present: bool, timeout: float = 10.0) -> None:
+def wait_presence(reader: str, present: bool, timeout: float = EVENT) -> None:
     from terminal_agent.card.pcsc import card_present
 
     wait_until(lambda: card_present(reader) is present, timeout,
@@ -48,12 +59,17 @@ def wait_presence(reader: str, present: bool, timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def vpcd_slots(pcscd: None) -> Iterator[None]:
-    """The vpcd slots belong to the whole machine: a test holds their lock while it uses them."""
+    """The vpcd slots belong to the whole machine: a test holds their lock while it uses them,
+    and finds pcscd serving them (started again when another session stopped it)."""
     with contextlib.ExitStack() as stack:
         try:
-            stack.enter_context(services_vpcd_slots(180.0))
+            stack.enter_context(services_vpcd_slots(SLOTS_WAIT))
         except ServiceUnavailable as exc:
             pytest.fail(f"vpcd slots held by another test session: {exc}")
+        try:
+            serving_again()
+        except ServiceUnavailable as exc:
+            unavailable(str(exc))
         yield
 
 
@@ -109,12 +125,12 @@ class Mosquitto:
             with socket.socket() as s:
                 return s.connect_ex(("127.0.0.1", self.port)) == 0
 
-        wait_until(up, 10, "mosquitto")
+        wait_until(up, START, "mosquitto")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
-            self.proc.wait(10)
+            self.proc.wait(EVENT)
         self.proc = None
 
     @property

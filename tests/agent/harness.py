@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -13,8 +14,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
-from .register import Register, fields
+from tests.waits import EVENT, START
+
+from .mqttwatch import publish
+from .register import ACK, STX, Register, fields, frame
 
 ROOT = Path(__file__).resolve().parents[2]
 LPS_TOML = ROOT / "examples" / "lps.toml"
@@ -71,7 +76,7 @@ class Switch:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "lps.cli", "serve", "--config", str(self.config)],
                 cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-        _wait_port(self.port, self.proc, 20, "switch")
+        _wait_port(self.port, self.proc, START, "switch")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -80,7 +85,7 @@ class Switch:
             os.kill(self.proc.pid, signal.SIGCONT)
             self.proc.terminate()
             try:
-                self.proc.wait(15)
+                self.proc.wait(EVENT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -114,7 +119,7 @@ class Switch:
     def lps(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, "-m", "lps.cli", *args, "--config",
                                str(self.config)], cwd=ROOT, capture_output=True, text=True,
-                              timeout=60)
+                              timeout=START)
 
     def balance(self, pan: str) -> int:
         """The card's available points in this switch's database (0: never seen here)."""
@@ -136,12 +141,19 @@ class Switch:
 
 
 class AgentProc:
-    """`lps-agent run` with a register (pty) and, when given, a vpcd reader and a broker."""
+    """`lps-agent run` with a register (pty) and, when given, a vpcd reader and a broker.
+
+    The agent's own timeouts default to EVENT: a card that is there, a switch that runs, must
+    never look absent because the machine is slow. A test that checks one of them firing (no
+    card, a mute card, a hung switch) passes a short value for it.
+    """
 
     def __init__(self, workdir: Path, switch: str | list[str], reader: str = "auto",
                  mqtt: str = "", terminal_id: str = "T0000001",
                  store_id: str = "STORE0000000001", extra: str = "", profile: str = "ascii",
-                 request_timeout: float = 5.0, failback_after: float | None = None) -> None:
+                 request_timeout: float = EVENT, card_wait: float = EVENT,
+                 card_read_timeout: float = EVENT, failback_after: float | None = None,
+                 connect_timeout: float = EVENT) -> None:
         """`switch`: one address (`[agent].switch`) or a list (`[switch].hosts`)."""
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -152,17 +164,23 @@ class AgentProc:
                 f'terminal_id = "{terminal_id}"\nstore_id = "{store_id}"\n'
                 f'{single}profile = "{profile}"\n'
                 f'ecr_port = "{self.register.port}"\nreader = "{reader}"\n'
-                f"card_wait_seconds = 10\nrequest_timeout_seconds = {request_timeout}\n"
-                "card_read_timeout_seconds = 1\n"
+                f"card_wait_seconds = {card_wait}\nrequest_timeout_seconds = {request_timeout}\n"
+                f"card_read_timeout_seconds = {card_read_timeout}\n"
                 "reconnect_max_seconds = 0.5\n"
                 f'data_dir = "{self.dir / "data"}"\nmqtt = "{mqtt}"\n' + extra)
+        # a connection includes the TLS handshake, which a loaded machine can slow
+        text += f"[switch]\nconnect_timeout_seconds = {connect_timeout}\n"
         if not isinstance(switch, str):
-            text += "[switch]\nhosts = [" + ", ".join(f'"{h}"' for h in switch) + "]\n"
+            text += "hosts = [" + ", ".join(f'"{h}"' for h in switch) + "]\n"
             if failback_after is not None:
                 text += f"failback_after_seconds = {failback_after}\n"
         self.config.write_text(text)
+        # an answer comes after the card wait, the card read and the switch's answer
+        self.answer_deadline = card_wait + card_read_timeout + request_timeout + EVENT
+        self.last_answer: bytes | None = None
         self.log = self.dir / "agent.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.terminal_id, self.mqtt = terminal_id, mqtt
 
     def mark(self) -> int:
         return self.log.stat().st_size if self.log.exists() else 0
@@ -188,7 +206,7 @@ class AgentProc:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(15)
+                self.proc.wait(EVENT)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
@@ -198,14 +216,26 @@ class AgentProc:
         self.stop()
         self.register.close()
 
-    def ask(self, *parts: str, timeout: float = 20.0) -> list[str]:
-        """One register request; returns the RESP fields."""
-        ack = self.register.send(fields(*parts), timeout=timeout)
-        assert ack == b"\x06", f"agent answered {ack!r} to {parts}"
-        payload = self.register.read_frame(timeout)
-        return payload.decode().split("\x1c")
+    def ask(self, *parts: str) -> list[str]:
+        """One register request; returns the RESP fields.
 
-    def wait_log(self, text: str, since: int, timeout: float = 20.0) -> None:
+        The agent sends an answer again when our ACK reaches it after its 1 s ACK timeout
+        (docs/agent.md, Register link), which a loaded machine can make happen: such a copy of
+        the last answer, still in the line, is read and dropped, as a register does with a frame
+        it has already taken.
+        """
+        self.register.write(frame(fields(*parts)))
+        ack = self.register.read_byte(EVENT)
+        while ack == STX and self.last_answer is not None:
+            self.register.unread(ack)
+            again = self.register.read_frame(EVENT, answer=None)
+            assert again == self.last_answer, f"agent sent {again!r} before ACKing {parts}"
+            ack = self.register.read_byte(EVENT)
+        assert ack == ACK, f"agent answered {ack!r} to {parts}"
+        self.last_answer = self.register.read_frame(self.answer_deadline)
+        return self.last_answer.decode().split("\x1c")
+
+    def wait_log(self, text: str, since: int, timeout: float = EVENT) -> None:
         """Wait for `text` in the agent's log after byte offset `since`."""
         deadline = time.monotonic() + timeout
         while text.encode() not in self.log.read_bytes()[since:]:
@@ -214,6 +244,16 @@ class AgentProc:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"no {text!r} in agent log:\n{self.log.read_text()[-3000:]}")
             time.sleep(0.05)
+
+    def configure_live(self, **changes: float) -> None:
+        """Change settings of the running agent as an operator does, with a retained message on
+        its MQTT `config` topic (docs/agent.md, Fleet); return once the agent has applied them."""
+        url = urlsplit(self.mqtt)
+        assert url.hostname and url.port, "configure_live needs an agent with a broker"
+        mark = self.mark()
+        topic = f"lps/v1/terminals/{self.terminal_id}/config"
+        asyncio.run(publish(url.hostname, url.port, topic, changes, retain=True))
+        self.wait_log(f"live config applied: {', '.join(sorted(changes))}", mark)
 
     def wait_ready(self) -> None:
         """The register line is open (a frame sent before that is flushed by the open)."""
@@ -231,7 +271,7 @@ class AgentProc:
             db.close()
         return {k: n for k, n in rows}
 
-    def wait_drained(self, timeout: float = 20.0) -> None:
+    def wait_drained(self, timeout: float = EVENT) -> None:
         deadline = time.monotonic() + timeout
         while (left := self.outbox()):
             if time.monotonic() > deadline:
@@ -244,7 +284,7 @@ def new_terminal_key(switch: Switch, terminal_id: str) -> tuple[list[str], str]:
     custodians would carry them to the terminal."""
     out = subprocess.run([sys.executable, "-m", "lps.cli", "keys", "new-terminal", terminal_id,
                           "--config", str(switch.config)], cwd=ROOT, capture_output=True,
-                         text=True, timeout=60)
+                         text=True, timeout=START)
     assert out.returncode == 0, out.stderr
     comps = re.findall(r"component \d\s+((?:[0-9A-F]{4} ?){8})", out.stdout)
     kcv = re.search(r"new terminal master key, check value ([0-9A-F]{6})", out.stdout)

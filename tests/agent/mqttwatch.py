@@ -11,6 +11,8 @@ from typing import Any
 
 import aiomqtt
 
+from tests.waits import EVENT
+
 
 class Watch:
     def __init__(self, host: str, port: int, topic: str) -> None:
@@ -22,7 +24,7 @@ class Watch:
     async def __aenter__(self) -> Watch:
         ready = asyncio.Event()
         self._task = asyncio.create_task(self._run(ready))
-        await asyncio.wait_for(ready.wait(), 10)
+        await asyncio.wait_for(ready.wait(), EVENT)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -50,7 +52,7 @@ class Watch:
             except aiomqtt.MqttError:
                 await asyncio.sleep(0.1)
 
-    async def wait(self, pred: Callable[[str, Any], bool], timeout: float = 15.0,
+    async def wait(self, pred: Callable[[str, Any], bool], timeout: float = EVENT,
                    after: int = 0) -> Any:
         """The first payload (from index `after`) matching pred(topic, payload)."""
 
@@ -65,9 +67,14 @@ class Watch:
             return find()
 
     async def publish(self, topic: str, payload: Any, retain: bool = False) -> None:
-        async with aiomqtt.Client(self.host, self.port) as client:
-            body = payload if isinstance(payload, str) else json.dumps(payload)
-            await client.publish(topic, body, qos=1, retain=retain)
+        await publish(self.host, self.port, topic, payload, retain)
+
+
+async def publish(host: str, port: int, topic: str, payload: Any, retain: bool = False) -> None:
+    """One message, QoS 1, as an operator's tool would send it (JSON unless a string)."""
+    async with aiomqtt.Client(host, port) as client:
+        body = payload if isinstance(payload, str) else json.dumps(payload)
+        await client.publish(topic, body, qos=1, retain=retain)
 
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "schemas" / "mqtt"

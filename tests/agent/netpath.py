@@ -13,6 +13,8 @@ import socket
 import threading
 import time
 
+from tests.waits import EVENT
+
 
 def _frames(data: bytes) -> int:
     """Complete LPS-87 frames (2-byte big-endian length, docs/protocol.md §1) in `data`."""
@@ -51,7 +53,7 @@ class HoldingPath:
             self._holding = False
             self._held.clear()
 
-    def wait_held(self, connections: int, timeout: float = 30.0) -> None:
+    def wait_held(self, connections: int, timeout: float = EVENT) -> None:
         """Until `connections` connections each have at least one whole reply held back."""
         deadline = time.monotonic() + timeout
         with self._lock:
@@ -79,7 +81,7 @@ class HoldingPath:
                 return
             number += 1
             try:
-                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), 5)
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port), EVENT)
             except OSError:
                 client.close()  # the switch is down
                 continue

@@ -11,6 +11,8 @@ import time
 import tty
 from functools import reduce
 
+from tests.waits import EVENT
+
 STX, ETX, ACK, NAK, FS = b"\x02", b"\x03", b"\x06", b"\x15", b"\x1c"
 
 
@@ -44,7 +46,7 @@ class Register:
     def write(self, data: bytes) -> None:
         os.write(self.master, data)
 
-    def read_byte(self, timeout: float = 5.0) -> bytes:
+    def read_byte(self, timeout: float = EVENT) -> bytes:
         deadline = time.monotonic() + timeout
         while not self._buf:
             left = deadline - time.monotonic()
@@ -56,6 +58,10 @@ class Register:
         byte, self._buf = self._buf[:1], self._buf[1:]
         return byte
 
+    def unread(self, data: bytes) -> None:
+        """Put bytes already read back in front of the line."""
+        self._buf = data + self._buf
+
     def quiet(self, timeout: float) -> bool:
         """True when the agent sends nothing for `timeout` seconds."""
         if self._buf:
@@ -63,12 +69,12 @@ class Register:
         ready, _, _ = select.select([self.master], [], [], timeout)
         return not ready
 
-    def send(self, payload: bytes, timeout: float = 5.0) -> bytes:
+    def send(self, payload: bytes, timeout: float = EVENT) -> bytes:
         """Send one frame; return the agent's ACK or NAK."""
         self.write(frame(payload))
         return self.read_byte(timeout)
 
-    def read_frame(self, timeout: float = 5.0, answer: bytes | None = ACK) -> bytes:
+    def read_frame(self, timeout: float = EVENT, answer: bytes | None = ACK) -> bytes:
         """Read one frame from the agent, check its LRC, answer it; return the payload."""
         while (b := self.read_byte(timeout)) != STX:
             pass

@@ -8,6 +8,7 @@ import pytest
 
 from terminal_agent.card.apdu import CardError, LoyaltyCard
 from terminal_agent.card.barcode import BarcodeScanner, parse_scan
+from tests.waits import EVENT
 
 from .register import Register
 
@@ -28,8 +29,8 @@ def test_scanner_on_pty():
         await scanner.open()
         try:
             reg.write(b"6280001234567895\r\n628000123\n")
-            first = await asyncio.wait_for(scanner.scans.get(), 5)
-            second = await asyncio.wait_for(scanner.scans.get(), 5)
+            first = await asyncio.wait_for(scanner.scans.get(), EVENT)
+            second = await asyncio.wait_for(scanner.scans.get(), EVENT)
             assert isinstance(first, LoyaltyCard) and first.entry_mode == "081"
             assert isinstance(second, CardError)
         finally:

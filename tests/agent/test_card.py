@@ -24,6 +24,7 @@ from terminal_agent.card.pcsc import (
     read_card_blocking,
 )
 from terminal_agent.testing.vicc import ATR_CONTACT, VirtualLoyaltyCard
+from tests.waits import EVENT, START
 
 from .conftest import VPCD_READERS, wait_presence
 
@@ -122,11 +123,12 @@ def test_watcher_sees_insert_and_removal(vpcd_slots):
         vc = VirtualLoyaltyCard()
         vc.insert()
         with seen:
-            assert seen.wait_for(lambda: any(e.inserted and e.reader == R0 for e in events), 10)
+            assert seen.wait_for(lambda: any(e.inserted and e.reader == R0 for e in events),
+                                 EVENT)
         vc.remove()
         with seen:
             assert seen.wait_for(
-                lambda: any(not e.inserted and e.reader == R0 for e in events), 10)
+                lambda: any(not e.inserted and e.reader == R0 for e in events), EVENT)
         wait_presence(R0, False)
     finally:
         watcher.stop()
@@ -140,7 +142,7 @@ def test_cli_readers_lists_what_each_card_answers(vcard):
     vcard(slot=0, pan="6280001234567895")
     vcard(slot=1, mode="no_app")
     out = subprocess.run([sys.executable, "-m", "terminal_agent", "readers"], capture_output=True,
-                         text=True, cwd=Path(__file__).resolve().parents[2], timeout=60)
+                         text=True, cwd=Path(__file__).resolve().parents[2], timeout=START)
     assert out.returncode == 0, out.stderr
     lines = dict(line.split(": ", 1) for line in out.stdout.splitlines())
     assert lines[VPCD_READERS[0]].startswith("LPS card 628000******7895 expires 3012")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from terminal_agent.config import ConfigError, apply_live, load_config, split_address
+from tests.waits import EVENT, START
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "agent.toml"
@@ -159,13 +160,13 @@ def test_agent_keeps_running_without_its_register_line(tmp_path):
                                  str(conf)], cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
                                 env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
     try:
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + START
         while b"cannot open register line /dev/lps-no-such-tty" not in log.read_bytes():
             assert proc.poll() is None, log.read_text()
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.05)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(15) == 0, log.read_text()
+        assert proc.wait(EVENT) == 0, log.read_text()
     finally:
         if proc.poll() is None:
             proc.kill()

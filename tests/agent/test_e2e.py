@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-import time
 
 import pytest
+
+from terminal_agent.testing.services import wait_until
+from tests.waits import EVENT
 
 from .conftest import VPCD_READERS, wait_presence
 from .harness import AgentProc, Switch, new_terminal_key, self_signed
@@ -103,16 +105,20 @@ def test_card_faults_reach_the_register(switch, agent_factory, vcard):
     r = resp(agent.ask("EARN", "1000", "I"))
     assert r["code"] == "XR" and "removed during reading" in str(r["message"]), r
     wait_presence(VPCD_READERS[1], False)
+    agent.close()
+    # The card read timeout fires here on purpose: an agent that gives a card 1 s, where the
+    # one above gives a slow machine all the time a card that answers needs.
+    impatient = agent_factory(switch, reader=VPCD_READERS[1], card_read_timeout=1)
+    impatient.start()
+    impatient.wait_signed_on()
     vcard(slot=1, mode="mute")
-    r = resp(agent.ask("EARN", "1000", "I"))
+    r = resp(impatient.ask("EARN", "1000", "I"))
     assert r["code"] == "XR" and "does not answer" in str(r["message"])
 
 
 def test_no_card_in_time_is_xc(switch, agent_factory, vpcd_slots):
     switch.start()
-    agent = agent_factory(switch)
-    agent.config.write_text(agent.config.read_text().replace("card_wait_seconds = 10",
-                                                             "card_wait_seconds = 0.5"))
+    agent = agent_factory(switch, card_wait=0.5)  # no card comes: this timeout must fire
     agent.start()
     agent.wait_signed_on()
     assert resp(agent.ask("EARN", "1000", "I"))["code"] == "XC"
@@ -199,14 +205,17 @@ def test_killed_with_queued_work_nothing_lost_or_doubled(switch, agent_factory, 
     assert resp(agent.ask("BAL"))["balance"] == 38  # not doubled
 
 
-def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
+def test_hung_switch_burn_reversed(switch, agent_factory, vcard, mosquitto):
     switch.start()
     vcard(pan=PAN)
-    agent = agent_factory(switch, request_timeout=2)
+    agent = agent_factory(switch, mqtt=mosquitto.url)
     agent.start()
     agent.wait_signed_on()
     assert resp(agent.ask("EARN", "500000", "R1"))["balance"] == 50
 
+    # Only while the switch hangs is the request timeout short: it must fire there, and
+    # nowhere else on a slow machine.
+    agent.configure_live(request_timeout_seconds=2)
     switch.freeze()
     try:
         burn = resp(agent.ask("BURN", "20000", "R2"))  # times out after 2 s
@@ -217,24 +226,28 @@ def test_hung_switch_burn_reversed(switch, agent_factory, vcard):
         assert agent.outbox() == {"reversal": 1, "advice": 1}
     finally:
         switch.thaw()
-    agent.wait_drained(timeout=30)
+    agent.configure_live(request_timeout_seconds=EVENT)
+    agent.wait_drained()
     # the burn was undone, the earn arrived once as an advice
     assert resp(agent.ask("BAL"))["balance"] == 60
 
 
 def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory,
-                                                           vpcd_slots):
+                                                           vpcd_slots, mosquitto):
     switch.start()
-    agent = agent_factory(switch, extra="echo_interval_seconds = 0.3\n", request_timeout=2)
+    agent = agent_factory(switch, mqtt=mosquitto.url, extra="echo_interval_seconds = 0.3\n")
     agent.start()
     agent.wait_signed_on()
     agent.wait_log("echo answered 00", agent.started_at)
+    # Only while the switch hangs is the request timeout short (as in the burn test above).
+    agent.configure_live(request_timeout_seconds=2)
     switch.freeze()
     try:
         mark = agent.mark()
         agent.wait_log("echo failed", mark)
     finally:
         switch.thaw()
+    agent.configure_live(request_timeout_seconds=EVENT)
     agent.wait_log("signed on to", mark)
     agent.wait_log("echo answered 00", agent.mark())
 
@@ -257,7 +270,7 @@ def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, ag
                                                                       vcard):
     switch.start()
     vcard(pan=PAN)
-    agent = agent_factory(switch, request_timeout=30)
+    agent = agent_factory(switch)  # its request timeout (EVENT) outlasts the wait for the kill
     agent.start()
     agent.wait_signed_on()
     assert resp(agent.ask("EARN", "400000", "C1"))["balance"] == 40
@@ -265,19 +278,19 @@ def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, ag
     switch.freeze()
     try:
         assert agent.register.send(fields("BURN", "15000", "C2")) == b"\x06"
-        deadline = time.monotonic() + 20
-        while agent.outbox() != {"inflight": 1}:
-            assert time.monotonic() < deadline, agent.outbox()
-            time.sleep(0.02)
+        wait_until(lambda: agent.outbox() == {"inflight": 1}, EVENT, "the burn in flight")
         agent.kill9()  # the burn's fate is unknown to the agent
     finally:
         switch.thaw()  # the switch now approves the burn it had received
     agent.start()
     agent.wait_signed_on()
     agent.wait_drained()
-    log = agent.log.read_text()
-    assert "was in flight at the last stop" in log
-    assert re.search(r"0400 STAN \d{6} answered 00", log), log  # undid an approved burn
+    assert "was in flight at the last stop" in agent.log.read_text()
+    # undid an approved burn; logged just after the reversal leaves the outbox, so the line
+    # itself is the event to wait for
+    answered = re.compile(r"0400 STAN \d{6} answered 00")
+    wait_until(lambda: answered.search(agent.log.read_text()) is not None, EVENT,
+               "the reversal answered 00 in the agent's log")
     assert resp(agent.ask("BAL"))["balance"] == 40  # the burn was reversed
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from terminal_agent.ecr.link import EcrLink
 from terminal_agent.ecr.messages import EcrMessageError, parse_request
+from tests.waits import EVENT
 
 from .register import ACK, NAK, Register, fields, frame
 
@@ -41,7 +42,7 @@ def test_good_frame_acked_and_delivered(register):
         try:
             ack = await asyncio.to_thread(register.send, fields("EARN", "120000", "INV1"))
             assert ack == ACK
-            payload = await asyncio.wait_for(link.incoming.get(), 5)
+            payload = await asyncio.wait_for(link.incoming.get(), EVENT)
             assert parse_request(payload).amount == 120000
         finally:
             link.close()
@@ -62,7 +63,7 @@ def test_broken_and_unknown_frames_nak_and_link_survives(register, caplog):
             assert await asyncio.to_thread(register.send, fields("EARN", "x", "I")) == NAK
             register.write(b"\xff\xfe")  # line noise: logged, not answered
             assert await asyncio.to_thread(register.send, b"BAL") == ACK
-            assert await asyncio.wait_for(link.incoming.get(), 5) == b"BAL"
+            assert await asyncio.wait_for(link.incoming.get(), EVENT) == b"BAL"
             assert link.naks_sent == 3
         finally:
             link.close()
@@ -77,7 +78,7 @@ def test_incomplete_frame_naked_after_silence(register):
         link = await _open(register)
         try:
             register.write(b"\x02EARN\x1c10")
-            assert await asyncio.to_thread(register.read_byte, 5.0) == NAK
+            assert await asyncio.to_thread(register.read_byte) == NAK
         finally:
             link.close()
 
@@ -89,11 +90,11 @@ def test_answer_retried_after_nak_and_silence(register):
         link = await _open(register)
         try:
             task = asyncio.create_task(link.send(b"RESP\x1c00\x1c\x1c\x1c\x1c\x1cok"))
-            first = await asyncio.to_thread(register.read_frame, 5.0, NAK)
-            second = await asyncio.to_thread(register.read_frame, 5.0, None)  # stay silent
-            third = await asyncio.to_thread(register.read_frame, 5.0, ACK)  # resent after 1 s
+            first = await asyncio.to_thread(register.read_frame, EVENT, NAK)
+            second = await asyncio.to_thread(register.read_frame, EVENT, None)  # stay silent
+            third = await asyncio.to_thread(register.read_frame, EVENT, ACK)  # resent after 1 s
             assert first == second == third
-            assert await asyncio.wait_for(task, 5) is True
+            assert await asyncio.wait_for(task, EVENT) is True
         finally:
             link.close()
 
@@ -106,8 +107,10 @@ def test_answer_gives_up_after_three_retries(register):
         try:
             task = asyncio.create_task(link.send(b"RESP\x1cXC\x1c\x1c\x1c\x1c\x1c"))
             for _ in range(4):
-                await asyncio.to_thread(register.read_frame, 5.0, NAK)
-            assert await asyncio.wait_for(task, 5) is False
+                await asyncio.to_thread(register.read_frame, EVENT, NAK)
+            assert await asyncio.wait_for(task, EVENT) is False
+            # the sender gave up (the task's result is the event): nothing may follow, and a
+            # frame it still wrote would already be in the line
             assert await asyncio.to_thread(register.quiet, 0.3)
         finally:
             link.close()
@@ -121,9 +124,10 @@ def test_resent_request_while_in_progress_not_redone(register):
         try:
             payload = fields("BURN", "5000", "I7")
             assert await asyncio.to_thread(register.send, payload) == ACK
-            link.in_progress = await asyncio.wait_for(link.incoming.get(), 5)
+            link.in_progress = await asyncio.wait_for(link.incoming.get(), EVENT)
             assert await asyncio.to_thread(register.send, payload) == ACK
-            await asyncio.sleep(0.05)
+            # the link ACKs a frame and queues it in one callback: with the ACK read, a queued
+            # copy would already be there
             assert link.incoming.empty()
         finally:
             link.close()
@@ -139,12 +143,12 @@ def test_identical_request_after_the_answer_is_served_again(register):
         try:
             payload = fields("EARN", "1000", "SAME")
             assert await asyncio.to_thread(register.send, payload) == ACK
-            link.in_progress = await asyncio.wait_for(link.incoming.get(), 5)
+            link.in_progress = await asyncio.wait_for(link.incoming.get(), EVENT)
             task = asyncio.create_task(link.send(b"RESP\x1c00\x1c\x1c\x1c\x1c\x1c"))
-            await asyncio.to_thread(register.read_frame, 5.0, None)
+            await asyncio.to_thread(register.read_frame, EVENT, None)
             register.write(ACK + frame(payload))  # ACK and the next request together
-            assert await asyncio.wait_for(task, 5) is True
-            assert await asyncio.wait_for(link.incoming.get(), 5) == payload
+            assert await asyncio.wait_for(task, EVENT) is True
+            assert await asyncio.wait_for(link.incoming.get(), EVENT) == payload
         finally:
             link.close()
 
@@ -156,7 +160,7 @@ def test_line_hangup_closes_the_link_instead_of_spinning(register):
         link = await _open(register)
         try:
             os.close(register.master)
-            await asyncio.wait_for(link.lost.wait(), 5)
+            await asyncio.wait_for(link.lost.wait(), EVENT)
             assert not link.is_open
         finally:
             link.close()

@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.waits import EVENT
+
 from .conftest import VPCD_READERS
 from .harness import AgentProc, Switch, new_terminal_key
 from .mqttwatch import Watch, check_schemas
@@ -65,26 +67,29 @@ def test_hung_first_switch_passed_over_then_failback_and_a_live_host_list(
     b.start()
     a.freeze()  # accepts connections, answers nothing
     vcard(pan=PAN)
+    # The request timeout is short only while A hangs (the sign-on to it and the failback
+    # check must time out there), and EVENT for the requests a running switch answers.
     agent = agents([a.address, b.address], mqtt=mosquitto.url, request_timeout=2,
                    failback_after=1)
 
     async def run() -> None:
         async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
             await asyncio.to_thread(agent.start_ready)
-            moved = await w.wait(_is("failover", a.address, b.address), timeout=30)
+            moved = await w.wait(_is("failover", a.address, b.address))
             assert f"sign-on to {a.address} failed" in moved["reason"]
             st = await w.wait(_on(b.address))
             assert st["hosts"] == [a.address, b.address]
-            earn = resp(await asyncio.to_thread(agent.ask, "EARN", "250000", "F1"))
-            assert (earn["code"], earn["balance"]) == ("00", 25), earn
 
             # a check of the hung switch finds it still silent; once it answers again, the next
             # check finds it and the agent goes back
             await asyncio.to_thread(agent.wait_log, f"the first switch {a.address} is still "
-                                    "unavailable (no answer to a sign-on", agent.started_at, 30)
+                                    "unavailable (no answer to a sign-on", agent.started_at)
+            await asyncio.to_thread(agent.configure_live, request_timeout_seconds=EVENT)
+            earn = resp(await asyncio.to_thread(agent.ask, "EARN", "250000", "F1"))
+            assert (earn["code"], earn["balance"]) == ("00", 25), earn
             n = len(w.seen)
             a.thaw()
-            back = await w.wait(_is("failback", b.address, a.address), after=n, timeout=30)
+            back = await w.wait(_is("failback", b.address, a.address), after=n)
             assert a.address in back["reason"]
             await w.wait(_on(a.address), after=n)
             earn = resp(await asyncio.to_thread(agent.ask, "EARN", "100000", "F2"))
@@ -97,7 +102,7 @@ def test_hung_first_switch_passed_over_then_failback_and_a_live_host_list(
             applied = await w.wait(lambda t, d: t.endswith("/events")
                                    and d.get("type") == "config-applied", after=n)
             assert "hosts" in applied["detail"]
-            await w.wait(_is("failback", a.address, b.address), after=n, timeout=30)
+            await w.wait(_is("failback", a.address, b.address), after=n)
             await w.wait(lambda t, d: _on(b.address)(t, d) and d["hosts"] == [b.address,
                                                                                a.address],
                          after=n)
@@ -149,7 +154,7 @@ def test_key_exchange_again_on_the_second_switch(tmp_path, agents, vcard):
 
 @pytest.mark.parametrize("fate", ["decided-late", "killed"])
 def test_burn_timed_out_on_the_first_is_reversed_on_the_second_before_anything_new(
-        fate, two_switches, agents, vcard):
+        fate, two_switches, agents, vcard, mosquitto):
     """A hung switch gets a burn; the agent answers XO, moves on and reverses the burn on B
     before the next request. B never saw the burn (25): the reversal is kept for A and sent
     there after the failback. A either decides the burn late when it runs again (the reversal
@@ -158,17 +163,20 @@ def test_burn_timed_out_on_the_first_is_reversed_on_the_second_before_anything_n
     a.start()
     b.start()
     vcard(pan=PAN)
-    agent = agents([a.address, b.address], request_timeout=2, failback_after=1)
+    agent = agents([a.address, b.address], mqtt=mosquitto.url, failback_after=1)
     agent.start()
     agent.wait_log(f"signed on to {a.address}", agent.started_at)
     assert resp(agent.ask("EARN", "500000", "R1"))["balance"] == 50
 
+    # Only while A hangs is the request timeout short: the burn must time out there.
+    agent.configure_live(request_timeout_seconds=2)
     a.freeze()
     mark = agent.mark()
     burn = resp(agent.ask("BURN", "20000", "R2"))  # 20 points; no answer in 2 s
     assert burn["code"] == "XO", burn
     agent.wait_log(f"signed on to {b.address}", mark)
     agent.wait_log(f"answered 25 by {b.address}, but its original went to {a.address}", mark)
+    agent.configure_live(request_timeout_seconds=EVENT)
     earn = resp(agent.ask("EARN", "30000", "R3"))
     assert (earn["code"], earn["earned"], earn["balance"]) == ("00", 3, 3), earn
     assert b.journal(PAN) == [("reversal", "25"), ("earn", "00")]  # the reversal went first
@@ -179,7 +187,7 @@ def test_burn_timed_out_on_the_first_is_reversed_on_the_second_before_anything_n
         a.start()
     else:
         a.thaw()  # A reads the burn and approves it, to a connection the agent has closed
-    agent.wait_log(f"failback: switch {b.address} -> {a.address}", mark, timeout=30)
+    agent.wait_log(f"failback: switch {b.address} -> {a.address}", mark)
     agent.wait_drained()
     log = agent.log.read_bytes()[mark:].decode()
     code = "00" if fate == "decided-late" else "25"
@@ -237,7 +245,7 @@ def test_first_switch_killed_with_answers_in_flight_nothing_lost_or_doubled(
 
         a.start()
         for agent, mark in zip((one, two), marks, strict=True):
-            agent.wait_log(f"failback: switch {b.address} -> {path.address}", mark, timeout=30)
+            agent.wait_log(f"failback: switch {b.address} -> {path.address}", mark)
             agent.wait_drained()
         assert a.journal(PAN) == [("earn", "00"), ("earn", "00"), ("reversal", "00")]
         assert a.journal(PAN2) == [("earn", "00"), ("redeem", "00"), ("reversal", "00")]

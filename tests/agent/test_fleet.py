@@ -9,10 +9,14 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+from typing import Any
 
 from terminal_agent.agent import Agent
 from terminal_agent.config import from_mapping
+from terminal_agent.fleet import Fleet
+from tests.waits import EVENT
 
 from .conftest import free_port
 from .mqttwatch import Watch, check_schemas
@@ -106,7 +110,8 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
         'terminal_id = "T0000009"\nstore_id = "STORE0000000001"\n'
         f'switch = "127.0.0.1:{free_port()}"\nprofile = "ascii"\n'
         f'ecr_port = "{reg.port}"\nbarcode_port = "{scanner.port}"\nreader = "none"\n'
-        f'card_wait_seconds = 10\ndata_dir = "{tmp_path / "agent"}"\nmqtt = "{mosquitto.url}"\n')
+        f'card_wait_seconds = {EVENT}\n'
+        f'data_dir = "{tmp_path / "agent"}"\nmqtt = "{mosquitto.url}"\n')
     proc = subprocess.Popen([sys.executable, "-m", "terminal_agent", "run", "--config",
                              str(conf)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -115,9 +120,15 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
         async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
             await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "online")
             assert await asyncio.to_thread(reg.send, fields("EARN", "250000", "INV-7")) == ACK
-            await asyncio.sleep(0.2)
-            scanner.write(b"6280001234567895\r\n")
-            resp = await asyncio.to_thread(reg.read_frame, 10.0)
+            # The agent drops scans from before it starts waiting for a card, a moment nothing
+            # shows from outside: the cashier scans again until the register has an answer.
+            deadline = time.monotonic() + EVENT
+            while True:
+                scanner.write(b"6280001234567895\r\n")
+                if not await asyncio.to_thread(reg.quiet, 0.5):
+                    break
+                assert time.monotonic() < deadline, "no answer to a scanned card"
+            resp = await asyncio.to_thread(reg.read_frame)
             assert resp.split(b"\x1c")[:2] == [b"RESP", b"XQ"]
             ev = await w.wait(lambda t, d: t.endswith("/events")
                               and d.get("type") == "transaction")
@@ -126,7 +137,7 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
             st = await w.wait(lambda t, d: t.endswith("/status") and d.get("saf_depth") == 1)
             assert st["link"] == "down"
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(10)
+            proc.wait(EVENT)
             await w.wait(lambda t, d: t.endswith("/status") and d == {"state": "offline"})
             assert check_schemas(w.seen) >= 3
 
@@ -138,3 +149,41 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
             proc.wait()
         reg.close()
         scanner.close()
+
+
+def test_a_status_change_while_the_broker_is_slow_to_acknowledge_is_published(tmp_path,
+                                                                             mosquitto):
+    """The status changes while the link waits for the broker's PUBACK: the change is
+    published once the broker answers, not left until some later change."""
+    state = {"link": "down", "saf_depth": 3}
+
+    async def answer(_arg: object) -> Any:
+        raise AssertionError("no config or command in this test")
+
+    async def run():
+        fleet = Fleet(_cfg(tmp_path, mosquitto.url), lambda: dict(state), answer, answer)
+        async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
+            task = asyncio.create_task(fleet.run())
+            try:
+                await w.wait(lambda t, d: t == f"{BASE}/status" and d.get("saf_depth") == 3)
+                fleet.event({"type": "probe"})  # the publishing side runs
+                await w.wait(lambda t, d: t.endswith("/events") and d.get("type") == "probe")
+                assert mosquitto.proc is not None
+                os.kill(mosquitto.proc.pid, signal.SIGSTOP)  # PUBACKs wait until SIGCONT
+                try:
+                    state["saf_depth"] = 2
+                    fleet.status_changed()
+                    # let every task that is ready run (no time passes): the link takes the
+                    # change and waits for the broker, unless it already waits for one
+                    for _ in range(10):
+                        await asyncio.sleep(0)
+                    state["saf_depth"] = 1
+                    fleet.status_changed()
+                finally:
+                    os.kill(mosquitto.proc.pid, signal.SIGCONT)
+                await w.wait(lambda t, d: t == f"{BASE}/status" and d.get("saf_depth") == 1)
+            finally:
+                fleet.close()
+                await asyncio.wait_for(task, EVENT)
+
+    asyncio.run(run())

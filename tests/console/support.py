@@ -36,6 +36,7 @@ from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
+from tests.waits import EVENT, START
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -156,7 +157,7 @@ class Console:
 
     def __enter__(self) -> Console:
         self.thread.start()
-        deadline = time.monotonic() + 60  # a readiness wait, not a measured duration
+        deadline = time.monotonic() + START  # a readiness wait, not a measured duration
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the console did not start")
@@ -165,7 +166,7 @@ class Console:
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self.thread.join(60)
+        self.thread.join(EVENT)
         self.sock.close()
         self.app.close()
 
@@ -204,7 +205,7 @@ class Client:
 
     def _do(self, req: urllib.request.Request) -> Reply:
         try:
-            with self.opener.open(req, timeout=30) as r:
+            with self.opener.open(req, timeout=EVENT) as r:
                 reply = Reply(r.status, r.read().decode(), r.headers)
         except urllib.error.HTTPError as e:
             reply = Reply(e.code, e.read().decode(), e.headers)
@@ -253,7 +254,7 @@ def start_switch(env: Env) -> subprocess.Popen[bytes]:
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     path = str(admin_socket_path(env.config.switch.database))
-    deadline = time.monotonic() + 60  # readiness wait, not a measured duration
+    deadline = time.monotonic() + START  # readiness wait, not a measured duration
     while True:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             try:
@@ -278,7 +279,7 @@ def running_switch(env: Env) -> Iterator[subprocess.Popen[bytes]]:
     finally:
         proc.terminate()
         try:
-            proc.wait(30)
+            proc.wait(EVENT)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -15,6 +15,7 @@ import pytest
 from lps.console import audit, auth, throttle
 from lps.console.db import open_console as open_db
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff, make_env
+from tests.waits import EVENT
 
 
 def _conn(env: Env) -> sqlite3.Connection:
@@ -179,7 +180,7 @@ def test_lps_console_serves_the_login_page(env: Env) -> None:
         assert reply.status == 200 and 'name="csrf"' in reply.body
     finally:
         proc.terminate()
-        proc.wait(30)
+        proc.wait(EVENT)
 
 
 def test_lps_console_rejects_a_bad_listen_address(env: Env) -> None:

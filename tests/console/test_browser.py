@@ -24,6 +24,7 @@ from switch.core.luhn import mask_pan
 from tests.console import pagecheck
 from tests.console.support import Console, Env, add_staff, running_switch
 from tests.console.webdriver import Browser
+from tests.waits import EVENT
 
 ROOT = Path(__file__).resolve().parents[2]
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
@@ -71,7 +72,7 @@ class Desk:
 
 def _downloaded(folder: Path, name: str) -> bytes:
     """The file once Chromium has finished writing it (no `.crdownload` left)."""
-    deadline = time.monotonic() + 60  # waits for the download, not a measured duration
+    deadline = time.monotonic() + EVENT  # waits for the download, not a measured duration
     while time.monotonic() < deadline:
         done = folder / name
         if done.exists() and not any(p.suffix == ".crdownload" for p in folder.iterdir()):

@@ -16,7 +16,6 @@ from lps.console.db import open_console as open_db
 from lps.console.i18n import Translator
 from lps.console.messages import Refusal
 from lps.console.queries import EVERYTHING
-from switch.client import TerminalClient
 from switch.core.calendar import business_day
 from switch.i18n import format_number
 from switch.journal.sqlite.journal import SqliteJournal
@@ -29,7 +28,8 @@ from tests.console.support import (
     snapshot,
     start_switch,
 )
-from tests.switch.support import T1, earn
+from tests.switch.support import T1, PatientClient, earn
+from tests.waits import EVENT
 
 S1, S2 = "STORE0000000001", "STORE0000000002"
 
@@ -132,7 +132,7 @@ def _earn_rc(env: Env, pan: str, stan: int) -> str:
     host, port = listen.host, listen.port
 
     async def go() -> str:
-        client = await TerminalClient("ascii", host, int(port)).connect()
+        client = await PatientClient("ascii", host, int(port)).connect()
         try:
             reply = await client.send(earn(T1, stan, pan, 100_000, now=env.now))
             return reply.text(39)
@@ -168,7 +168,7 @@ def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> 
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
+            proc.wait(EVENT)
         if proc.poll() is None:
             proc.kill()
             proc.wait()

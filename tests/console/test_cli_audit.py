@@ -20,6 +20,7 @@ from switch.core.luhn import mask_pan
 from tests.console.support import Env, start_switch
 from tests.security.support import lps
 from tests.switch.support import T1, T2, card
+from tests.waits import EVENT
 
 BDK = "0123 4567 89AB CDEF FEDC BA98 7654 3210\n" + "0000 " * 8 + "\n"
 
@@ -132,7 +133,7 @@ def test_card_block_through_the_running_switch(env: Env) -> None:
     finally:
         proc.terminate()
         with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
+            proc.wait(EVENT)
         if proc.poll() is None:
             proc.kill()
             proc.wait()

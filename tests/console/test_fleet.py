@@ -15,6 +15,7 @@ import pytest
 from lps.console.fleet import parse_status
 from tests.agent.conftest import Mosquitto
 from tests.console.support import Client, Console, Env, add_staff, free_port
+from tests.waits import EVENT
 
 
 @pytest.fixture
@@ -43,7 +44,7 @@ def _publish(port: int, statuses: dict[str, dict[str, object]]) -> None:
 
 
 def _until(client: Client, needle: str) -> str:
-    deadline = time.monotonic() + 20  # readiness wait for the subscriber, not a duration
+    deadline = time.monotonic() + EVENT  # readiness wait for the subscriber, not a duration
     while True:
         text = " ".join(client.get("/").text().split())
         if needle in text or time.monotonic() > deadline:
@@ -66,7 +67,10 @@ def test_dashboard_shows_the_agents_retained_status(env: Env, broker: Mosquitto)
         assert "T0000003 STORE0000000003 no unknown" in text
         _publish(broker.port, {"T0000002": {**online, "terminal_id": "T0000002",
                                             "saf_depth": 0}})
-        assert "Terminals online (MQTT) 2 of 3" in _until(client, "2 of 3")
+        # the wait looks for the assertion's whole text: "2 of 3" alone is on the page from
+        # the start ("Terminals signed on 2 of 3") and would not wait for the status at all
+        assert "Terminals online (MQTT) 2 of 3" in _until(client,
+                                                          "Terminals online (MQTT) 2 of 3")
 
 
 def test_an_unreachable_broker_is_said_and_the_page_still_works(env: Env) -> None:

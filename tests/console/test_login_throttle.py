@@ -18,6 +18,7 @@ import pytest
 from lps.console import audit, throttle
 from lps.console.db import open_console as open_db
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff
+from tests.waits import EVENT, START
 
 WRONG = "wrong password!"
 MINUTE = dt.timedelta(minutes=1)
@@ -35,7 +36,7 @@ def login_from(console: Console, source: str, username: str, password: str) -> A
     host, port = "127.0.0.1", int(console.url.rsplit(":", 1)[1])
 
     def exchange(method: str, body: str | None, cookie: str) -> http.client.HTTPResponse:
-        conn = http.client.HTTPConnection(host, port, timeout=30, source_address=(source, 0))
+        conn = http.client.HTTPConnection(host, port, timeout=EVENT, source_address=(source, 0))
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if cookie:
             headers["Cookie"] = cookie
@@ -118,7 +119,7 @@ def test_password_hashing_is_bounded_and_the_rest_refused_at_once(env: Env) -> N
         with gate.slot():  # the one slot is taken: as by a slow hashing in progress
             queued = threading.Thread(target=attempt, args=(0,))
             queued.start()
-            deadline = dt.datetime.now() + dt.timedelta(seconds=30)
+            deadline = dt.datetime.now() + dt.timedelta(seconds=EVENT)
             while gate.waiting < 1 and dt.datetime.now() < deadline:  # login 0 is queued
                 queued.join(0.01)
             assert gate.waiting == 1 and gate.active == 1
@@ -127,7 +128,7 @@ def test_password_hashing_is_bounded_and_the_rest_refused_at_once(env: Env) -> N
                 reply = clients[i].post("/login", username=f"user{i}", password=WRONG)
                 assert reply.status == 503 and reply.headers.get("Retry-After") == "2"
                 assert "کنسول سرگرم بررسی گذرواژه" in reply.text()
-        queued.join(30)
+        queued.join(EVENT)
         assert answers[0] == 401  # the queued login was checked once the slot was free
         assert gate.peak == 1 and gate.active == 0 and gate.waiting == 0
 
@@ -143,14 +144,14 @@ def test_many_concurrent_logins_never_hash_more_than_the_bound(env: Env) -> None
         statuses: list[int] = []
 
         def attempt(client: Client, i: int) -> None:
-            start.wait(30)
+            start.wait(EVENT)
             statuses.append(client.post("/login", username=f"user{i}", password=WRONG).status)
 
         threads = [threading.Thread(target=attempt, args=(c, i)) for i, c in enumerate(clients)]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(120)
+            t.join(START)
         assert len(statuses) == 12 and set(statuses) <= {401, 503}
         assert 1 <= console.app.hashing.peak <= 2
         assert console.app.hashing.active == 0

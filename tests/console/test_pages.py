@@ -12,6 +12,7 @@ from switch.core.programs.rules import program_rules
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.console.support import PASSWORD, Client, Console, Env, add_staff
 from tests.switch.support import T2, burn, card
+from tests.waits import EVENT
 
 
 def _cells(body: str, table_after: str) -> list[list[str]]:
@@ -150,7 +151,7 @@ def test_cookies_can_be_marked_secure_and_oversized_bodies_are_refused(env: Env)
         host, port = "127.0.0.1", console.port
         # Too large: 413 from the console; not a length at all: 400 from uvicorn's parser.
         for length, status in (("99999999", 413), ("65537", 413), ("-1", 400), ("abc", 400)):
-            conn = http.client.HTTPConnection(str(host), int(port), timeout=10)
+            conn = http.client.HTTPConnection(str(host), int(port), timeout=EVENT)
             try:
                 conn.putrequest("POST", "/login")
                 conn.putheader("Content-Length", length)

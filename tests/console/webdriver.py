@@ -19,6 +19,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.waits import EVENT, START
+
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
 CHROME_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                "--disable-background-networking", "--disable-component-update",
@@ -51,7 +53,7 @@ class Browser:
         self.proc = subprocess.Popen([driver, f"--port={self.port}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.base = f"http://127.0.0.1:{self.port}"
-        deadline = time.monotonic() + 30  # readiness wait, not a measured duration
+        deadline = time.monotonic() + START  # readiness wait, not a measured duration
         while True:
             try:
                 if self._call("GET", "/status")["value"].get("ready"):
@@ -78,7 +80,7 @@ class Browser:
         req = urllib.request.Request(self.base + path, data=data, method=method,
                                      headers={"Content-Type": "application/json"})
         try:
-            with urllib.request.urlopen(req, timeout=60) as r:
+            with urllib.request.urlopen(req, timeout=START) as r:
                 return json.loads(r.read())
         except urllib.error.HTTPError as e:
             raise WebDriverError(f"{method} {path}: {e.read().decode()[:500]}") from None
@@ -104,7 +106,7 @@ class Browser:
         """Click, and when that loads another page, wait until it has loaded."""
         old = self.find("html")
         self._s("POST", f"/element/{self.find(css)}/click", {})
-        deadline = time.monotonic() + 30  # a readiness wait, not a measured duration
+        deadline = time.monotonic() + EVENT  # a readiness wait, not a measured duration
         while time.monotonic() < deadline:
             try:
                 same_page = self.find("html") == old
@@ -179,7 +181,7 @@ class Browser:
                 self._s("DELETE", "")
         self.proc.terminate()
         try:
-            self.proc.wait(10)
+            self.proc.wait(EVENT)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()

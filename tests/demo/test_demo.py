@@ -19,7 +19,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_demo(*args: str, timeout: float = 100, tmpdir: Path | None = None,
+# The demo runs in 10-30 s; this only tells a hung demo from a slow machine (pytest's own
+# timeout, pyproject.toml, stops a test after 300 s).
+DEMO_DEADLINE = 240.0
+
+
+def run_demo(*args: str, timeout: float = DEMO_DEADLINE, tmpdir: Path | None = None,
              ) -> subprocess.CompletedProcess[str]:
     env = None if tmpdir is None else {**os.environ, "TMPDIR": str(tmpdir)}
     return subprocess.run([sys.executable, "-m", "lps.demo", *args], cwd=ROOT,
@@ -43,7 +48,6 @@ def section(stdout: str, number: int) -> str:
     return sections[number]
 
 
-@pytest.mark.timeout(120)
 def test_demo_runs_every_step(demo: tuple[subprocess.CompletedProcess[str], Path, Path]) -> None:
     proc, db, out = demo
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -105,13 +109,12 @@ def test_demo_prints_masked_card_numbers_only(
 def test_an_existing_database_is_refused_untouched(tmp_path: Path) -> None:
     db = tmp_path / "lps.db"
     db.write_bytes(b"not a journal")
-    proc = run_demo("--seconds", "1", "--database", str(db), timeout=60)
+    proc = run_demo("--seconds", "1", "--database", str(db))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "exists" in proc.stderr
     assert db.read_bytes() == b"not a journal"
 
 
-@pytest.mark.timeout(120)
 def test_a_passing_demo_removes_its_temporary_directory_and_says_so(tmp_path: Path) -> None:
     proc = run_demo("--seconds", "1", "--cards", "10", tmpdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
@@ -132,7 +135,7 @@ def test_a_failing_demo_keeps_its_directory_and_says_where(tmp_path: Path) -> No
     broken = tmp_path / "broken.toml"
     broken.write_text((ROOT / "examples" / "lps.toml").read_text().replace(
         'timezone = "Asia/Tehran"', 'timezone = "Nowhere/Atlantis"'))
-    proc = run_demo("--config", str(broken), "--seconds", "1", tmpdir=tmp_path, timeout=60)
+    proc = run_demo("--config", str(broken), "--seconds", "1", tmpdir=tmp_path)
     assert proc.returncode == 2, proc.stdout + proc.stderr
     kept = [p for p in tmp_path.iterdir() if p.name.startswith("lps-demo-")]
     assert len(kept) == 1 and (kept[0] / "lps-demo.toml").exists()

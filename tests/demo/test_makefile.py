@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waits import START
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -16,7 +18,7 @@ def dry_run(target: str) -> str:
     if shutil.which("make") is None:
         pytest.fail("make is not installed")  # the project's own two commands need it
     done = subprocess.run(["make", "-n", target], cwd=ROOT, capture_output=True, text=True,
-                          timeout=60, check=False)
+                          timeout=START, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

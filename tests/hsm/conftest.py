@@ -15,6 +15,7 @@ from hsm_sim.client import Hsm, InProcessHsm, TcpHsm
 from hsm_sim.engine import HsmEngine
 from hsm_sim.lmk import Lmk, create_lmk_file
 from hsm_sim.server import HsmServer
+from tests.waits import EVENT
 
 T = TypeVar("T")
 
@@ -49,16 +50,16 @@ class ServerThread:
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         fut = asyncio.run_coroutine_threadsafe(self.server.start("127.0.0.1", 0), self.loop)
-        self.host, self.port = fut.result(timeout=10)
+        self.host, self.port = fut.result(timeout=EVENT)
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the server's loop and wait for its result."""
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=10)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=EVENT)
 
     def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout=10)
+        asyncio.run_coroutine_threadsafe(self.server.close(), self.loop).result(timeout=EVENT)
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(timeout=10)
+        self._thread.join(timeout=EVENT)
         self.loop.close()
 
 
@@ -77,6 +78,6 @@ def hsm(request: pytest.FixtureRequest, engine: HsmEngine) -> Iterator[Hsm]:
         client: Hsm = InProcessHsm(engine)
     else:
         srv: ServerThread = request.getfixturevalue("server")
-        client = TcpHsm(srv.host, srv.port)
+        client = TcpHsm(srv.host, srv.port, timeout=EVENT)
     yield client
     client.close()

@@ -16,6 +16,7 @@ from hsm_sim.engine import HsmEngine
 from hsm_sim.errors import InputError, KeyParityError, PinBlockError, ProtocolError
 from hsm_sim.lmk import KeyType
 from tests.hsm.conftest import FIXED_LMK, ServerThread
+from tests.waits import EVENT
 
 H = bytes.fromhex
 CLEAR_TAK = H("0123456789ABCDEFFEDCBA9876543210")
@@ -28,7 +29,7 @@ def make(kind: str, engine: HsmEngine, server: ServerThread | None) -> AsyncHsm:
     if kind == "inproc":
         return AsyncInProcessHsm(InProcessHsm(engine))
     assert server is not None
-    return AsyncTcpHsm(server.host, server.port)
+    return AsyncTcpHsm(server.host, server.port, timeout=EVENT)
 
 
 @pytest.fixture(params=["inproc", "tcp"])
@@ -96,7 +97,7 @@ def test_the_whole_interface(
 
 def test_many_concurrent_calls_on_one_connection(server: ServerThread) -> None:
     async def main() -> None:
-        hsm = AsyncTcpHsm(server.host, server.port)
+        hsm = AsyncTcpHsm(server.host, server.port, timeout=EVENT)
         data = [f"message {i}".encode() * (i % 7 + 1) for i in range(300)]
         macs = await asyncio.gather(*(hsm.generate_mac(TAK, d) for d in data))
         assert macs == [p.retail_mac(CLEAR_TAK, d) for d in data]
@@ -141,7 +142,7 @@ def test_requests_are_pipelined_and_answers_matched_by_header() -> None:
 
     async def main() -> None:
         srv, port = await _fake_server(handler)
-        hsm = AsyncTcpHsm("127.0.0.1", port)
+        hsm = AsyncTcpHsm("127.0.0.1", port, timeout=EVENT)
         ops_ = [hsm.run(_echo_op(tag)) for tag in (b"AAAA", b"BBBB", b"CCCC")]
         assert await asyncio.gather(*ops_) == ["AAAA", "BBBB", "CCCC"]
         await hsm.close()
@@ -178,7 +179,7 @@ def test_a_broken_connection_fails_calls_in_flight_and_the_next_call_reconnects(
 
     async def main() -> None:
         srv, port = await _fake_server(handler)
-        hsm = AsyncTcpHsm("127.0.0.1", port)
+        hsm = AsyncTcpHsm("127.0.0.1", port, timeout=EVENT)
         results = await asyncio.gather(hsm.diagnostics(), hsm.diagnostics(), return_exceptions=True)
         assert all(isinstance(r, ConnectionError) for r in results), results
         assert await hsm.diagnostics() == "0123456789ABCDEF"
@@ -199,7 +200,7 @@ def test_an_unknown_header_is_a_protocol_error() -> None:
 
     async def main() -> None:
         srv, port = await _fake_server(handler)
-        hsm = AsyncTcpHsm("127.0.0.1", port)
+        hsm = AsyncTcpHsm("127.0.0.1", port, timeout=EVENT)
         with pytest.raises(ProtocolError, match="unknown header"):
             await hsm.diagnostics()
         await hsm.close()
@@ -241,7 +242,7 @@ def test_a_cancelled_call_does_not_disturb_the_connection() -> None:
 
     async def main() -> None:
         srv, port = await _fake_server(handler)
-        hsm = AsyncTcpHsm("127.0.0.1", port)
+        hsm = AsyncTcpHsm("127.0.0.1", port, timeout=EVENT)
         task = asyncio.create_task(hsm.diagnostics())
         while hsm._conn is None or not hsm._conn.pending:
             await asyncio.sleep(0)
@@ -261,7 +262,7 @@ def test_connect_hsm_async(lmk_path: Path, server: ServerThread) -> None:
     async def main() -> None:
         inproc = connect_hsm_async("inproc", lmk_path=lmk_path)
         assert isinstance(inproc, AsyncInProcessHsm)
-        tcp = connect_hsm_async(f"tcp://{server.host}:{server.port}")
+        tcp = connect_hsm_async(f"tcp://{server.host}:{server.port}", timeout=EVENT)
         assert isinstance(tcp, AsyncTcpHsm)
         assert len(await tcp.diagnostics()) == 16
         await tcp.close()

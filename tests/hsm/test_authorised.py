@@ -30,6 +30,7 @@ from hsm_sim.errors import NotAuthorisedError
 from hsm_sim.hostcmd import handle
 from hsm_sim.lmk import KeyType
 from tests.hsm.conftest import FIXED_LMK, ServerThread
+from tests.waits import EVENT, START
 
 H = bytes.fromhex
 
@@ -64,11 +65,11 @@ def _tmk() -> tuple[bytes, str]:
 
 def test_ne_is_refused_17_outside_the_authorised_state(fresh: ServerThread) -> None:
     _, tmk = _tmk()
-    with socket.create_connection((fresh.host, fresh.port), timeout=5) as sock:
+    with socket.create_connection((fresh.host, fresh.port), timeout=EVENT) as sock:
         reply = ask(sock, b"0001NE002" + tmk.encode() + b"2")
         assert reply == b"0001NF17"  # no component in the answer
         assert ask(sock, b"0002NC")[:8] == b"0002ND00"  # the connection stays usable
-    with TcpHsm(fresh.host, fresh.port) as hsm, pytest.raises(NotAuthorisedError,
+    with TcpHsm(fresh.host, fresh.port, timeout=EVENT) as hsm, pytest.raises(NotAuthorisedError,
                                                               match="authorised state"):
         hsm.export_tmk_components(tmk)
 
@@ -78,21 +79,21 @@ def test_console_authorises_then_ne_works_then_ra_cancels(fresh: ServerThread,
     path = tmp_path / "console.sock"
     fresh.call(fresh.server.start_console(path))
     assert stat.S_IMODE(path.lstat().st_mode) == 0o600
-    assert console_request(path, "S") == "NOT AUTHORISED"
-    assert re.fullmatch(r"AUTHORISED (59\d|600)", console_request(path, "A 10"))
+    assert console_request(path, "S", EVENT) == "NOT AUTHORISED"
+    assert re.fullmatch(r"AUTHORISED (59\d|600)", console_request(path, "A 10", EVENT))
     clear, tmk = _tmk()
-    with TcpHsm(fresh.host, fresh.port) as hsm:
+    with TcpHsm(fresh.host, fresh.port, timeout=EVENT) as hsm:
         first, second = hsm.export_tmk_components(tmk)
         assert bytes(a ^ b for a, b in zip(H(first.component), H(second.component),
                                            strict=True)) == clear
         assert p.kcv(H(first.component)).hex().upper() == first.kcv
-    with socket.create_connection((fresh.host, fresh.port), timeout=5) as sock:
+    with socket.create_connection((fresh.host, fresh.port), timeout=EVENT) as sock:
         assert ask(sock, b"0003RA") == b"0003RB00"
         assert ask(sock, b"0004NE002" + tmk.encode() + b"2") == b"0004NF17"
         assert ask(sock, b"0005RAxx") == b"0005RB15"  # RA takes no fields
-    assert console_request(path, "S") == "NOT AUTHORISED"
-    console_request(path, "A 1")
-    assert console_request(path, "C") == "NOT AUTHORISED"
+    assert console_request(path, "S", EVENT) == "NOT AUTHORISED"
+    console_request(path, "A 1", EVENT)
+    assert console_request(path, "C", EVENT) == "NOT AUTHORISED"
     fresh.call(fresh.server.close())
     assert not path.exists()
 
@@ -165,28 +166,28 @@ def test_serve_authorise_cancel_as_subprocesses(lmk_path: Path, tmp_path: Path) 
         match = re.search(r"listening on ([\d.]+):(\d+)", proc.stdout.readline())
         assert match
         assert "console on" in proc.stdout.readline()
-        with TcpHsm(match.group(1), int(match.group(2))) as hsm:
+        with TcpHsm(match.group(1), int(match.group(2)), timeout=EVENT) as hsm:
             tmk = hsm.generate_tmk()
             with pytest.raises(NotAuthorisedError):
                 hsm.export_tmk_components(tmk.key_lmk)
             done = subprocess.run([*cli, "authorise", "--console", str(console), "--minutes",
-                                   "5"], capture_output=True, text=True, timeout=60)
+                                   "5"], capture_output=True, text=True, timeout=START)
             assert done.returncode == 0, done.stderr
             assert "AUTHORISED for 5 minutes" in done.stdout
             first, second = hsm.export_tmk_components(tmk.key_lmk)
             assert first.component != second.component
             done = subprocess.run([*cli, "cancel", "--console", str(console)],
-                                  capture_output=True, text=True, timeout=60)
+                                  capture_output=True, text=True, timeout=START)
             assert done.returncode == 0 and "NOT AUTHORISED" in done.stdout
             with pytest.raises(NotAuthorisedError):
                 hsm.export_tmk_components(tmk.key_lmk)
         for bad in ("0", "٥", "721"):
             done = subprocess.run([*cli, "authorise", "--console", str(console), "--minutes",
-                                   bad], capture_output=True, text=True, timeout=60)
+                                   bad], capture_output=True, text=True, timeout=START)
             assert done.returncode == 2 and "Traceback" not in done.stderr
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=EVENT)
     assert proc.returncode == 0
     assert not console.exists()
 
@@ -206,7 +207,7 @@ def test_another_user_cannot_use_the_console(fresh: ServerThread) -> None:
                 os.setgid(65534)
                 os.setuid(65534)
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-                    sock.settimeout(30)
+                    sock.settimeout(EVENT)
                     sock.connect(str(path))
                     with contextlib.suppress(BrokenPipeError):  # it may have hung up first
                         sock.sendall(b"A 5\n")

@@ -15,6 +15,7 @@ from hsm_sim import primitives as p
 from hsm_sim.cli import main
 from hsm_sim.client import TcpHsm
 from hsm_sim.lmk import KeyType, load_lmk
+from tests.waits import EVENT
 
 
 def test_init_then_refuse_then_force(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -104,13 +105,13 @@ def test_serve_as_a_subprocess(lmk_path: Path) -> None:
         line = proc.stdout.readline()  # printed once the socket is bound
         match = re.search(r"listening on ([\d.]+):(\d+)", line)
         assert match, line
-        with TcpHsm(match.group(1), int(match.group(2))) as hsm:
+        with TcpHsm(match.group(1), int(match.group(2)), timeout=EVENT) as hsm:
             assert hsm.diagnostics() == load_lmk(lmk_path).check_value()
             key = hsm.generate_key("TAK")
             assert hsm.verify_mac(key.key_lmk, b"abc", hsm.generate_mac(key.key_lmk, b"abc"))
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=EVENT)
     assert proc.returncode == 0  # SIGTERM is a clean stop
 
 

@@ -24,6 +24,7 @@ from hsm_sim.errors import (
 )
 from hsm_sim.lmk import KeyType
 from tests.hsm.conftest import ServerThread
+from tests.waits import EVENT
 
 H = bytes.fromhex
 PAN = "6280001234567897"
@@ -213,7 +214,7 @@ def test_connect_hsm_inproc(lmk_path: Path) -> None:
 
 
 def test_connect_hsm_tcp(server: ServerThread) -> None:
-    hsm = connect_hsm(f"tcp://{server.host}:{server.port}")
+    hsm = connect_hsm(f"tcp://{server.host}:{server.port}", timeout=EVENT)
     assert isinstance(hsm, TcpHsm)
     assert len(hsm.diagnostics()) == 16
     hsm.close()
@@ -231,7 +232,7 @@ def test_connect_hsm_inproc_needs_an_lmk() -> None:
 
 
 def test_tcp_client_is_thread_safe(server: ServerThread) -> None:
-    hsm = TcpHsm(server.host, server.port)
+    hsm = TcpHsm(server.host, server.port, timeout=EVENT)
     key = hsm.generate_key("TAK")
     errors: list[BaseException] = []
 
@@ -254,7 +255,7 @@ def test_tcp_client_is_thread_safe(server: ServerThread) -> None:
 
 def test_tcp_client_reconnects_after_the_server_restarts(engine: object) -> None:
     srv = ServerThread(engine)  # type: ignore[arg-type]
-    hsm = TcpHsm(srv.host, srv.port)
+    hsm = TcpHsm(srv.host, srv.port, timeout=EVENT)
     assert hsm.diagnostics()
     srv.stop()
     with pytest.raises(OSError):
@@ -263,7 +264,7 @@ def test_tcp_client_reconnects_after_the_server_restarts(engine: object) -> None
 
 
 def test_tcp_client_reconnects_after_a_broken_connection(server: ServerThread) -> None:
-    hsm = TcpHsm(server.host, server.port)
+    hsm = TcpHsm(server.host, server.port, timeout=EVENT)
     assert hsm.diagnostics()
     sock = hsm._sock
     assert sock is not None
@@ -309,11 +310,11 @@ def test_tcp_client_drops_a_connection_that_answers_out_of_step() -> None:
 
     thread = threading.Thread(target=fake_hsm, daemon=True)
     thread.start()
-    hsm = TcpHsm("127.0.0.1", port)
+    hsm = TcpHsm("127.0.0.1", port, timeout=EVENT)
     with pytest.raises(ProtocolError, match="header"):
         hsm.diagnostics()
     assert hsm.diagnostics() == "0123456789ABCDEF"  # on a new connection
     hsm.close()
-    thread.join(timeout=10)
+    thread.join(timeout=EVENT)
     listener.close()
     assert not thread.is_alive()

@@ -15,6 +15,7 @@ from hsm_sim.engine import HsmEngine
 from hsm_sim.hostcmd import FIRMWARE, HANDLERS, handle, response_code
 from hsm_sim.lmk import KeyType
 from tests.hsm.conftest import FIXED_LMK, ServerThread
+from tests.waits import EVENT
 
 H = bytes.fromhex
 CLEAR_TAK = H("0123456789ABCDEFFEDCBA9876543210")
@@ -42,7 +43,7 @@ def read_frame(sock: socket.socket) -> bytes:
 
 @pytest.fixture
 def conn(server: ServerThread) -> Iterator[socket.socket]:
-    sock = socket.create_connection((server.host, server.port), timeout=5)
+    sock = socket.create_connection((server.host, server.port), timeout=EVENT)
     yield sock
     sock.close()
 
@@ -231,15 +232,15 @@ def test_pipelined_requests_are_answered_in_order(conn: socket.socket) -> None:
 
 def test_a_stalled_or_broken_client_does_not_disturb_others(server: ServerThread) -> None:
     addr = (server.host, server.port)
-    stalled = socket.create_connection(addr, timeout=5)
+    stalled = socket.create_connection(addr, timeout=EVENT)
     stalled.sendall(struct.pack(">H", 100) + b"0001NC")  # promises 100 bytes, sends 6
-    half = socket.create_connection(addr, timeout=5)
+    half = socket.create_connection(addr, timeout=EVENT)
     half.sendall(b"\x00")  # half a length prefix, then gone
     half.close()
-    garbage = socket.create_connection(addr, timeout=5)
+    garbage = socket.create_connection(addr, timeout=EVENT)
     garbage.sendall(frame(b"\x00" * 3000))
     assert read_frame(garbage) == b"\x00" * 4 + b"ZZ15"
-    good = socket.create_connection(addr, timeout=5)
+    good = socket.create_connection(addr, timeout=EVENT)
     for i in range(5):
         assert ask(good, f"{i:04d}NC".encode())[:8] == f"{i:04d}ND00".encode()
     stalled.close()

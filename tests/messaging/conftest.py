@@ -19,6 +19,7 @@ import pytest
 
 from switch.config import Config, load_config
 from switch.journal.sqlite.outbox import SqliteOutbox
+from tests.waits import EVENT, START
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
@@ -81,7 +82,7 @@ def net_smpp_smsc() -> Iterator[int]:
         yield port
     finally:
         proc.kill()
-        proc.wait(10)
+        proc.wait(EVENT)
 
 
 NEWS = ("حراج زمستانه کتاب‌شهر از شنبه آغاز می‌شود: تا پنجاه درصد تخفیف روی همه کتاب‌ها، "
@@ -120,7 +121,7 @@ sms = "Your code is {code}"
 def write_config(tmp_path: Path, *, sms_port: int | None = None, smtp_port: int | None = None,
                  cafile: Path | None = None, messaging: str = "", sms: str = "",
                  system_id: str = "lps", password: str = "pw",
-                 sms_timeout: float = 10) -> Config:
+                 sms_timeout: float = EVENT) -> Config:
     base = (ROOT / "examples" / "lps.toml").read_text(encoding="utf-8")
     base = base.replace('database = "var/lps.db"', f'database = "{tmp_path / "lps.db"}"')
     base = base.replace('"127.0.0.1:8583"', f'"127.0.0.1:{free_port()}"')
@@ -146,7 +147,7 @@ def write_config(tmp_path: Path, *, sms_port: int | None = None, smtp_port: int 
             from = "باشگاه تهران‌مال <club@tehran-mall.example>"
             cafile = "{cafile}"
             rate = 500
-            timeout = 10
+            timeout = {EVENT}
             """)
     path = tmp_path / "lps.toml"
     path.write_text(base + section + TEMPLATES, encoding="utf-8")
@@ -179,7 +180,7 @@ class Clock:
 DAYTIME = dt.datetime(2026, 11, 23, 6, 30, tzinfo=dt.UTC)
 
 
-def lps(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def lps(*args: str, timeout: float = START) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lps.cli", *args], capture_output=True,
                           text=True, timeout=timeout, cwd=ROOT)
 

@@ -18,6 +18,8 @@ from typing import Any
 
 import smpp34
 
+from tests.waits import EVENT, START
+
 
 @dataclass(frozen=True)
 class Submitted:
@@ -85,7 +87,7 @@ class TestSmsc:
 
         self._thread = threading.Thread(target=run, name="test-smsc", daemon=True)
         self._thread.start()
-        if not ready.wait(30) or failure:
+        if not ready.wait(START) or failure:
             raise RuntimeError(f"test SMSC did not start: {failure}")
         return self
 
@@ -101,9 +103,9 @@ class TestSmsc:
                     task.cancel()
 
         with contextlib.suppress(Exception):
-            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(10)
+            asyncio.run_coroutine_threadsafe(shutdown(), loop).result(EVENT)
         if self._thread is not None:
-            self._thread.join(10)
+            self._thread.join(EVENT)
 
     async def _handle(self, event: Any) -> None:
         if isinstance(event, smpp34.Esme):

@@ -13,6 +13,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 
 from tests.agent.harness import self_signed
+from tests.waits import START
 
 
 def make_certificate(directory: Path) -> tuple[Path, Path]:
@@ -46,7 +47,8 @@ def start_smtp(directory: Path, port: int) -> tuple[Controller, Handler, Path]:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     handler = Handler()
+    # aiosmtpd gives its thread 5 s to start by default: a busy machine can take longer
     controller = Controller(handler, hostname="127.0.0.1", port=port, tls_context=context,
-                            require_starttls=True)
+                            require_starttls=True, ready_timeout=START)
     controller.start()
     return controller, handler, cert

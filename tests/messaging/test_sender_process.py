@@ -18,6 +18,7 @@ from switch.journal.sqlite.outbox import SqliteOutbox
 from switch.messaging import NewMessage, enqueue
 from terminal_agent.testing.services import wait_until
 from tests.messaging.conftest import ROOT, lps, open_db, row, write_config
+from tests.waits import EVENT, START
 
 #: No quiet hours: these tests run on the real clock, at whatever hour CI runs them.
 AWAKE = '[messaging.quiet_hours]\nfrom = "00:00"\nto = "00:00"\n'
@@ -56,7 +57,7 @@ def running_sender(config: Config) -> Iterator[subprocess.Popen[str]]:
 def terminate(proc: subprocess.Popen[str]) -> tuple[str, str]:
     """SIGTERM, then the sender's output; it must exit 0."""
     proc.send_signal(signal.SIGTERM)
-    out, err = proc.communicate(timeout=60)
+    out, err = proc.communicate(timeout=EVENT)
     assert proc.returncode == 0, err
     return out, err
 
@@ -95,11 +96,11 @@ def test_sigterm_stops_the_running_sender_cleanly(tmp_path: Path, smsc: Any) -> 
     box = open_db(config)
     with running_sender(config) as proc:
         oid = queue(box, config, "plain", {"code": "4711"})
-        wait_until(lambda: row(box, oid)["state"] == "delivered", 60, "the receipt")
+        wait_until(lambda: row(box, oid)["state"] == "delivered", START, "the receipt")
         assert smsc.sessions() == 1
         out, _err = terminate(proc)
     assert "sent 1," in out
-    wait_until(lambda: smsc.sessions() == 0, 20, "the unbind")
+    wait_until(lambda: smsc.sessions() == 0, EVENT, "the unbind")
 
 
 def test_a_sender_killed_between_submit_and_answer(tmp_path: Path, smsc: Any) -> None:
@@ -113,11 +114,11 @@ def test_a_sender_killed_between_submit_and_answer(tmp_path: Path, smsc: Any) ->
     promotional = queue(box, config, "birthday", {"name": "نگار", "bonus": 50,
                                                    "date": "2026-11-23"})
     with running_sender(config) as proc:
-        wait_until(lambda: smsc.held == 3, 60, "three parts submitted and held")
+        wait_until(lambda: smsc.held == 3, START, "three parts submitted and held")
         assert {row(box, transactional)["state"], row(box, promotional)["state"]} == {
             "sending"}
         os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(30)
+        proc.wait(EVENT)
     smsc.answer = "accept"
     again = lps("messages", "send", "--once", "--config", config.path)
     assert again.returncode == 0, again.stderr
@@ -136,11 +137,11 @@ def test_the_running_sender_stays_bound_for_replies(tmp_path: Path, smsc: Any) -
     config = write_config(tmp_path, sms_port=smsc.port, messaging=AWAKE)
     box = open_db(config)
     with running_sender(config) as proc:
-        wait_until(lambda: smsc.sessions() == 1, 60, "the sender's bind")
+        wait_until(lambda: smsc.sessions() == 1, START, "the sender's bind")
         smsc.reply("+989121234567", "Stop")
         wait_until(lambda: box.conn.execute(
             "SELECT promotional FROM message_consent WHERE address = '989121234567'"
-        ).fetchone() == (0,), 60, "the opt-out recorded")
+        ).fetchone() == (0,), EVENT, "the opt-out recorded")
         out, err = terminate(proc)
     assert "opt-outs 1" in out
     assert "989121234567" not in err and "98912***4567" in err

@@ -17,6 +17,7 @@ from switch.messaging import outbox as ob
 from switch.messaging.sender import Sender
 from terminal_agent.testing.services import wait_until
 from tests.messaging.conftest import DAYTIME, Clock, free_port, open_db, row, write_config
+from tests.waits import EVENT
 
 BIRTHDAY = {"name": "علی‌رضا حسین‌زاده", "bonus": 50, "date": "2026-11-23"}
 RECEIPT = {"amount": 1_250_000, "points": 125, "balance": 900}
@@ -42,7 +43,7 @@ def deliver(s: Sender, receipts: int) -> None:
     """Send what is due, then answer the SMSC until `receipts` receipts were recorded."""
     while s.round():
         pass
-    wait_until(lambda: (s.pump(0.1), s.report.receipts)[1] >= receipts, 20,
+    wait_until(lambda: (s.pump(0.1), s.report.receipts)[1] >= receipts, EVENT,
                f"{receipts} delivery receipts")
     s.close()
 
@@ -67,7 +68,7 @@ def test_persian_arrives_ucs2_and_intact_and_its_receipt_is_recorded(
     assert (r["state"], r["smsc_message_id"], r["parts"]) == (
         "delivered", subs[0].message_id, 2)
     assert s.report.sent == 1 and s.report.receipts == 2
-    wait_until(lambda: smsc.sessions() == 0, 10, "the sender's unbind")
+    wait_until(lambda: smsc.sessions() == 0, EVENT, "the sender's unbind")
 
 
 def test_a_long_message_is_concatenated_and_delivered_when_every_part_is(
@@ -118,7 +119,7 @@ def test_opt_out_by_a_persian_reply_stops_promotional_but_not_transactional(
     queue(box, config, "receipt", RECEIPT)
     s.round()                                   # binds, sends, keeps the session
     smsc.reply("+98 912 123 4567", " لغو ۱۱ ")  # Persian digits and spaces around the word
-    wait_until(lambda: (s.pump(0.1), s.report.opt_outs)[1] == 1, 20, "the opt-out")
+    wait_until(lambda: (s.pump(0.1), s.report.opt_outs)[1] == 1, EVENT, "the opt-out")
     consent = box.conn.execute("SELECT promotional, source FROM message_consent WHERE address = ?",
                            ("989121234567",)).fetchone()
     assert consent == (0, "sms-reply")
@@ -139,7 +140,7 @@ def test_a_reply_that_is_not_an_opt_out_changes_nothing(tmp_path: Path, smsc: An
     s.round()
     smsc.reply("09121234567", "لغوش کن؟ نه، ممنون")
     smsc.reply("09121234567", "لغو")
-    wait_until(lambda: (s.pump(0.1), s.report.opt_outs)[1] == 1, 20, "the second reply")
+    wait_until(lambda: (s.pump(0.1), s.report.opt_outs)[1] == 1, EVENT, "the second reply")
     assert box.conn.execute("SELECT COUNT(*) FROM message_consent").fetchone()[0] == 1
     s.close()
 
@@ -270,7 +271,9 @@ def test_parts_the_smsc_acknowledged_are_not_sent_again(tmp_path: Path, smsc: An
         return "accept"
 
     smsc.answer = answer
-    config = write_config(tmp_path, sms_port=smsc.port, sms_timeout=0.5)
+    # The SMSC timeout must fire for part 2, and bounds the wait for each other answer too:
+    # long enough for a loaded machine to answer parts 1, 3 and 4, short enough to wait out.
+    config = write_config(tmp_path, sms_port=smsc.port, sms_timeout=5)
     box = open_db(config)
     oid = queue(box, config, "notice", {"name": "مریم"})
     clock = Clock(DAYTIME)

@@ -14,14 +14,14 @@ import pytest
 
 from iso8583.loyalty import parse_tlv
 from lps.cli import main as lps_main
-from switch.client import TerminalClient
 from switch.config import Campaign
 from switch.core.programs.rules import program_rules
 from switch.server import Switch
 from tests.programs.support import C2
-from tests.switch.support import T1, T2, card, earn, request
+from tests.switch.support import T1, T2, PatientClient, card, earn, request
 from tests.switch.test_crash import start, write_config
 from tests.switch.test_server import TPDU, config_for
+from tests.waits import EVENT
 
 
 def tlv(msg: object) -> dict[str, str]:
@@ -41,7 +41,7 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
                      "--phone", "+989121234567", "--birth-date", birth.isoformat()]) == 0
 
     async def visits(first_stan: int, n: int) -> list[dict[str, str]]:
-        c = await TerminalClient("ascii", "127.0.0.1", port).connect()
+        c = await PatientClient("ascii", "127.0.0.1", port).connect()
         r = await c.send(request("0800", T1, first_stan, extra={70: "001"}))
         assert r.fields[39] == "00"
         out = []
@@ -54,7 +54,7 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
         return out
 
     async def redeem_stamp(stan: int) -> tuple[str, dict[str, str]]:
-        c = await TerminalClient("ascii", "127.0.0.1", port).connect()
+        c = await PatientClient("ascii", "127.0.0.1", port).connect()
         r = await c.send(request("0200", T1, stan, pan=pan, pc="930000",
                                  now=dt.datetime.now(dt.UTC)))
         await c.close()
@@ -69,7 +69,7 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
         assert "امتیاز" in first[0]["MS"] and len(first[0]["MS"].encode()) <= 120
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     proc = start(config, port)   # stamps, birthday and balance come back from the database
     try:
         more = asyncio.run(visits(200, 4))
@@ -79,7 +79,7 @@ def test_lps_serve_runs_the_programs_stamps_profile_and_restart(
         assert asyncio.run(redeem_stamp(301))[0] == "51"
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
     capsys.readouterr()
     assert lps_main(["club", pan, "--config", str(config)]) == 0
     shown = capsys.readouterr().out
@@ -95,7 +95,7 @@ def test_profile_enrolled_while_lps_serve_runs_takes_effect_at_once(tmp_path: Pa
         else dt.date(1991, 2, 28)
 
     async def first_earn() -> dict[str, str]:
-        c = await TerminalClient("ascii", "127.0.0.1", port).connect()
+        c = await PatientClient("ascii", "127.0.0.1", port).connect()
         r = await c.send(request("0800", T1, 1, extra={70: "001"}))
         assert r.fields[39] == "00"
         r = await c.send(earn(T1, 2, pan, 100_000, now=dt.datetime.now(dt.UTC)))
@@ -111,7 +111,7 @@ def test_profile_enrolled_while_lps_serve_runs_takes_effect_at_once(tmp_path: Pa
         assert asyncio.run(first_earn())["EP"] == "60"  # 10 points + the birthday bonus 50
     finally:
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(EVENT) == 0
 
 
 def test_in_process_server_tier_campaign_and_return_both_profiles(tmp_path: Path) -> None:
@@ -130,10 +130,10 @@ def test_in_process_server_tier_campaign_and_return_both_profiles(tmp_path: Path
         sw = Switch(cfg, program_rules(cfg))
         await sw.start()
         try:
-            a = await TerminalClient("ascii", sw.addresses["ascii"].host,
-                                     sw.addresses["ascii"].port).connect()
-            b = await TerminalClient("bcd", sw.addresses["bcd"].host,
-                                     sw.addresses["bcd"].port).connect()
+            a = await PatientClient("ascii", sw.addresses["ascii"].host,
+                                    sw.addresses["ascii"].port).connect()
+            b = await PatientClient("bcd", sw.addresses["bcd"].host,
+                                    sw.addresses["bcd"].port).connect()
             for c, tid, stan, tpdu in ((a, T1, 1, None), (b, T2, 2, TPDU)):
                 r = await c.send(request("0800", tid, stan, extra={70: "001"}, tpdu=tpdu))
                 assert r.fields[39] == "00"

@@ -20,6 +20,7 @@ from lps.cli import main as lps_main
 from switch.config import Config, load_config
 from switch.server import Switch
 from tests.switch.support import EXAMPLE
+from tests.waits import EVENT
 
 TPDU = b"\x60\x00\x01\x00\x02"
 
@@ -115,7 +116,7 @@ class Terminal:
     async def exchange(self, payload: bytes) -> bytes:
         assert self.reader is not None and self.writer is not None
         self.writer.write(frame(payload))
-        size = struct.unpack(">H", await asyncio.wait_for(self.reader.readexactly(2), 10))[0]
+        size = struct.unpack(">H", await asyncio.wait_for(self.reader.readexactly(2), EVENT))[0]
         return await self.reader.readexactly(size)
 
     def next_stan(self) -> int:

@@ -19,6 +19,7 @@ from iso8583.loyalty import parse_de54
 from switch.config import load_config
 from tests.security.support import Terminal, lps, new_terminal, running, write_config
 from tests.switch.support import T1, burn, card, earn, inquiry, request, reversal
+from tests.waits import EVENT
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,7 +45,7 @@ def hsm_proc(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         yield "tcp://" + line.split("listening on")[1].strip(), proc
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.wait(EVENT)
 
 
 def test_pipelined_maced_requests_are_decided_in_arrival_order(
@@ -81,7 +82,7 @@ def test_pipelined_maced_requests_are_decided_in_arrival_order(
             answers = {}
             for _ in msgs:
                 size = struct.unpack(">H", await asyncio.wait_for(
-                    term.reader.readexactly(2), 10))[0]
+                    term.reader.readexactly(2), EVENT))[0]
                 r = term.check_response(await term.reader.readexactly(size))
                 answers[r.fields[11]] = r
             assert answers["000002"].fields[39] == "00"
@@ -113,7 +114,7 @@ def test_hsm_down_is_91_with_no_effect(
                     ).fields[39] == "00"
             assert (await term.send(earn(T1, 1, pan, 100_000))).fields[39] == "00"
             proc.terminate()
-            proc.wait(10)
+            proc.wait(EVENT)
             # The answer cannot carry a MAC either (no HSM): read it without checking one.
             raw = await term.exchange(term.encode(earn(T1, 2, pan, 100_000)))
             assert term.profile.decode(raw).fields[39] == "91"

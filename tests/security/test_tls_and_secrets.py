@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from switch.config import ConfigError, load_config
 from tests.security.support import Terminal, lps, new_terminal, running, write_config
 from tests.switch.support import T1, T3, burn, card, earn, request
+from tests.waits import EVENT
 
 
 def make_certificate(tmp: Path) -> tuple[Path, Path]:
@@ -69,7 +70,7 @@ def test_tls_listener_with_maced_traffic(tmp_path: Path, profile: str) -> None:
             reader, writer = await asyncio.open_connection(addr.host, addr.port)
             writer.write(term.encode(earn(T1, 2, pan, 100_000)))
             try:
-                data = await asyncio.wait_for(reader.read(100), 10)
+                data = await asyncio.wait_for(reader.read(100), EVENT)
             except ConnectionResetError:
                 data = b""
             assert data == b"" or data[0] == 0x15, data  # nothing, or a TLS alert record
@@ -132,7 +133,7 @@ def test_no_clear_key_or_unmasked_pan_in_database_logs_or_metrics(
             addr = sw.addresses["metrics"]
             url = f"http://{addr.host}:{addr.port}/metrics"
             metrics_text = await asyncio.to_thread(
-                lambda: urllib.request.urlopen(url, timeout=10).read().decode())
+                lambda: urllib.request.urlopen(url, timeout=EVENT).read().decode())
         assert 'lps_security_events_total{event="mac_bad"} 2.0' in metrics_text
         assert 'event="pin_wrong"' in metrics_text
 

@@ -19,6 +19,7 @@ from lps.cli import main as lps_main
 from settlement import render
 from settlement.seal import Register
 from tests.settlement import simulation
+from tests.waits import START
 
 CONFIG = str(simulation.EXAMPLE)
 DAY = "2026-03-02"
@@ -277,7 +278,7 @@ def test_lps_settle_in_a_process_of_its_own(db, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "lps.cli", "settle", "--config", CONFIG, "--database",
          str(db), "--date", DAY, "--out", str(tmp_path / "out")],
-        cwd=root, capture_output=True, text=True, timeout=60, check=False)
+        cwd=root, capture_output=True, text=True, timeout=START, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "sealed" in proc.stdout and proc.stderr == ""
     shutil.rmtree(tmp_path / "out")

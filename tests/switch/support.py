@@ -9,8 +9,10 @@ from typing import Any
 
 from iso8583 import Message
 from iso8583.loyalty import OriginalData, build_de90, build_tlv
+from switch.client import TerminalClient
 from switch.config import Config, load_config
 from switch.core.luhn import luhn_complete
+from tests.waits import EVENT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "lps.toml"
@@ -27,6 +29,14 @@ def example_config(database: Path | None = None, **switch: Any) -> Config:
     if changes:
         cfg = dataclasses.replace(cfg, switch=dataclasses.replace(cfg.switch, **changes))
     return cfg
+
+
+class PatientClient(TerminalClient):
+    """The terminal client, waiting EVENT seconds for each answer: its own default is a
+    terminal's patience, too short to tell a slow machine from a switch that does not answer."""
+
+    async def send(self, msg: Message, timeout: float = EVENT) -> Message:
+        return await super().send(msg, timeout)
 
 
 def card(n: int, bin_: str = "628000") -> str:

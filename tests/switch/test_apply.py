@@ -25,6 +25,7 @@ from switch.core import (
 )
 from switch.core.facts import NO_CHECKS
 from tests.switch.support import NOW, ROOT, T1, burn, card, earn, example_config, sign_on
+from tests.waits import START
 
 PAN = card(81)
 
@@ -91,5 +92,5 @@ def test_the_checks_stay_under_python_dash_o() -> None:
         "    print('refused')\n"
     )
     out = subprocess.run([sys.executable, "-O", "-c", script], cwd=ROOT, capture_output=True,
-                         text=True, timeout=120, check=True)
+                         text=True, timeout=START, check=True)
     assert out.stdout.strip() == "refused", out.stderr

@@ -22,6 +22,7 @@ from switch.core import coupon_code
 from switch.core.luhn import luhn_complete
 from terminal_agent.cli import build_parser as agent_parser
 from tests.security.support import write_config
+from tests.waits import START
 
 ROOT = Path(__file__).resolve().parents[2]
 PAN = luhn_complete("628000000000031")
@@ -204,7 +205,7 @@ def test_persian_digits_are_read_as_ascii(setup: dict[str, Path],
 
 def lps_process(*argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lps.cli", *argv], cwd=ROOT, text=True,
-                          timeout=120, check=False, **kw)  # type: ignore[call-overload]
+                          timeout=START, check=False, **kw)  # type: ignore[call-overload]
 
 
 @contextlib.contextmanager
@@ -250,6 +251,6 @@ def test_piped_into_head(setup: dict[str, Path]) -> None:
     done = subprocess.run(
         f"set -o pipefail; {sys.executable} -m lps.cli cards show {PAN} --config "
         f"{setup['cfg']} | head -1", shell=True, executable="/bin/bash", cwd=ROOT, text=True,
-        capture_output=True, timeout=120, check=False)
+        capture_output=True, timeout=START, check=False)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     assert done.stdout == f"card       {PAN[:6]}******{PAN[-4:]}\n"

@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,8 @@ from iso8583 import Message
 from switch.client import TerminalClient
 from switch.journal import open_journal
 from tests.engines import query, toml_settings
-from tests.switch.support import EXAMPLE, T1, T2, T3, burn, card, earn, request
+from tests.switch.support import EXAMPLE, T1, T2, T3, PatientClient, burn, card, earn, request
+from tests.waits import EVENT, START
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,15 +58,15 @@ def start(config: Path, port: int) -> subprocess.Popen[bytes]:
          "--log-level", "WARNING"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
-    for _ in range(600):
+    deadline = time.monotonic() + START
+    while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise AssertionError(f"switch exited: {proc.stderr.read().decode()}")  # type: ignore[union-attr]
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
             return proc
-        import time
         time.sleep(0.05)
     proc.kill()
-    raise AssertionError("switch did not start listening")
+    raise AssertionError(f"switch not listening after {START:g} s")
 
 
 PANS = [card(500 + i) for i in range(6)]
@@ -76,7 +78,7 @@ async def load(port: int, rng: random.Random, round_: int, kill_after: int,
     """Pipelined earns and burns on 6 connections; SIGKILL after `kill_after` answers."""
     approved: dict[tuple[str, str, str], Message] = {}
     sent: list[Message] = []
-    clients = [await TerminalClient("ascii", "127.0.0.1", port).connect() for _ in range(6)]
+    clients = [await PatientClient("ascii", "127.0.0.1", port).connect() for _ in range(6)]
     for i, tid in enumerate((T1, T2, T3)):
         await clients[0].send(request("0800", tid, 900000 + round_ * 10 + i, extra={70: "001"}))
     answered = 0
@@ -127,7 +129,7 @@ async def load(port: int, rng: random.Random, round_: int, kill_after: int,
 
 
 async def retransmit_all(port: int, sent: list[Message]) -> dict[tuple[str, str, str], Message]:
-    c = await TerminalClient("ascii", "127.0.0.1", port).connect()
+    c = await PatientClient("ascii", "127.0.0.1", port).connect()
     replies = await asyncio.gather(*(c.send_nowait(m) for m in sent))
     await c.close()
     return {(m.text(41), m.text(11), m.text(7)): r for m, r in zip(sent, replies, strict=True)}
@@ -149,7 +151,7 @@ def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(
     for round_ in range(1, 4):
         proc = start(config, port)
         approved, sent = asyncio.run(load(port, rng, round_, rng.randint(50, 600), proc))
-        proc.wait(10)
+        proc.wait(EVENT)
         assert proc.returncode == -signal.SIGKILL
         total_approved += len(approved)
         unanswered += len(sent) - len(approved)
@@ -170,7 +172,7 @@ def test_sigkill_under_load_loses_no_approval_and_applies_nothing_twice(
         assert all(n == 1 for n in keys_after.values())
         assert set(keys) <= set(keys_after)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(20) == 0
+        assert proc.wait(EVENT) == 0
         store = open_journal(db)
         assert store.check(full=True).problems == []
         store.close()

@@ -22,6 +22,7 @@ from switch.journal import JournalError, open_outbox, open_reader
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.security.support import write_config
+from tests.waits import START
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -88,7 +89,7 @@ def test_lps_serve_refuses_a_world_readable_database_in_one_line(tmp_path: Path)
     os.chmod(tmp_path / "lps.db", 0o644)
     done = subprocess.run([sys.executable, "-m", "lps.cli", "serve", "--config", str(config),
                            "--log-level", "WARNING"],
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+                          capture_output=True, text=True, timeout=START, cwd=ROOT)
     assert done.returncode == 3
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

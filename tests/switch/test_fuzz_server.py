@@ -7,10 +7,10 @@ odd MTIs, random bytes, keep-alives, frames split across writes. Bounded in coun
 Frames go in bursts of one to five per connection, each burst followed by a valid echo (0800,
 DE70 301): its answer shows that every frame before it was handled; the switch may instead
 close the connection (the protocol closes on some faults), but an echo neither answered nor
-closed within 60 s fails the test. Afterwards the switch must still be running, answer a
-valid request on a new connection, stop cleanly, and its log (stderr, captured whole) must
-hold no traceback and no card number in clear. The seed is printed, and named in every
-failure: `LPS_FUZZ_SEED=<seed>` replays it, `LPS_FUZZ_FRAMES` sets the count.
+closed within EVENT (tests/waits.py) fails the test. Afterwards the switch must still be
+running, answer a valid request on a new connection, stop cleanly, and its log (stderr,
+captured whole) must hold no traceback and no card number in clear. The seed is printed, and
+named in every failure: `LPS_FUZZ_SEED=<seed>` replays it, `LPS_FUZZ_FRAMES` sets the count.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from tests.switch.support import (
     reversal,
     sign_on,
 )
+from tests.waits import EVENT, START
 
 ROOT = Path(__file__).resolve().parents[2]
 TPDU = bytes.fromhex("6000010002")
@@ -93,16 +94,16 @@ def lps_serve(tmp: Path) -> Iterator[Switch]:
                 switch.addresses[name] = (host, int(port))
             return set(PROFILES) <= set(switch.addresses)
 
-        wait_until(listening, 120, "lps serve's listeners")
+        wait_until(listening, START, "lps serve's listeners")
         yield switch
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(60)
+                proc.wait(EVENT)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(10)
+                proc.wait(EVENT)
 
 
 # -- the frames ---------------------------------------------------------------------------------
@@ -301,7 +302,7 @@ async def run_burst(switch: Switch, burst: Burst, sentinel_stan: int, split: boo
                 if answer.mti == "0810" and answer.fields.get(11) == stan:
                     return
 
-        await asyncio.wait_for(until_sentinel(), 60)
+        await asyncio.wait_for(until_sentinel(), EVENT)
     except (ConnectionError, asyncio.IncompleteReadError):
         tally.closed_by_switch += 1  # allowed: the protocol closes on some faults
     except TimeoutError:
@@ -337,8 +338,8 @@ async def exchange(address: tuple[str, int], payload: bytes) -> bytes:
     try:
         writer.write(struct.pack(">H", len(payload)) + payload)
         await writer.drain()
-        size = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), 60))[0]
-        return await asyncio.wait_for(reader.readexactly(size), 60)
+        size = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), EVENT))[0]
+        return await asyncio.wait_for(reader.readexactly(size), EVENT)
     finally:
         writer.close()
         with contextlib.suppress(Exception):
@@ -388,7 +389,7 @@ def test_hostile_frames_leave_the_switch_up_answering_and_its_log_clean(
         assert tally.stuck == 0, f"seed {seed}: {tally.stuck} connections got no answer " \
             "to a valid echo and were not closed"
         switch.proc.send_signal(signal.SIGTERM)
-        assert switch.proc.wait(60) == 0, f"seed {seed}: lps serve did not stop cleanly"
+        assert switch.proc.wait(EVENT) == 0, f"seed {seed}: lps serve did not stop cleanly"
         assert_clean_log(switch.log_text(), seed)
 
 
@@ -418,7 +419,7 @@ def test_malformed_card_data_is_answered_30_and_logged_masked(tmp_path: Path,
                 assert reply.fields.get(39) == "30", reply
         asyncio.run(send_all())
         switch.proc.send_signal(signal.SIGTERM)
-        switch.proc.wait(60)
+        switch.proc.wait(EVENT)
         text = switch.log_text()
     assert text.count("event=format_error") >= len(payloads)
     for secret in (pan, TRACK.split("=")[1]):

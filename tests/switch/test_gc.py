@@ -27,6 +27,7 @@ from tests.switch.support import (
     reversal,
 )
 from tests.switch.test_server import client, raw_exchange, run, signed_on
+from tests.waits import EVENT
 
 OURS = ("switch", "iso8583", "hsm_sim")
 
@@ -78,7 +79,12 @@ async def traffic(sw: Switch, round_: int) -> None:
     assert other.writer is not None
     other.writer.transport.abort()
     await c.close()
-    await asyncio.sleep(0.05)
+    # the round ends when the switch has let go of every connection (their objects are then
+    # garbage or gone, which is what the caller looks at)
+    deadline = asyncio.get_running_loop().time() + EVENT
+    while sw.connections:
+        assert asyncio.get_running_loop().time() < deadline, f"{len(sw.connections)} left open"
+        await asyncio.sleep(0.01)
 
 
 def test_serving_makes_no_reference_cycles(tmp_path: Path) -> None:

@@ -24,6 +24,7 @@ from switch.server import Switch, release_lock, untune_gc
 from tests.switch.support import T1, T3, burn, card, earn, request
 from tests.switch.test_money_safety import OversizeReplies
 from tests.switch.test_server import config_for, signed_on
+from tests.waits import EVENT
 
 A, NEW = card(71), card(72)
 ASCII = load_profile("ascii")
@@ -61,7 +62,7 @@ def assert_restart_equal(cfg: Config, before: Snapshot, rules: RuleBook | None) 
 
 
 async def read_one(reader: asyncio.StreamReader) -> Message:
-    size = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), 10))[0]
+    size = struct.unpack(">H", await asyncio.wait_for(reader.readexactly(2), EVENT))[0]
     return ASCII.decode(await reader.readexactly(size))
 
 
@@ -99,7 +100,7 @@ def test_a_request_without_de11_or_de41_closes_its_connection(tmp_path: Path,
         addr = sw.addresses["ascii"]
         reader, writer = await asyncio.open_connection(addr.host, addr.port)
         writer.write(frame(ASCII.encode(msg)))
-        assert await asyncio.wait_for(reader.read(), 10) == b""  # no answer: closed
+        assert await asyncio.wait_for(reader.read(), EVENT) == b""  # no answer: closed
         writer.close()
         assert (await good.send(earn(T1, 2, A, 100_000))).fields[39] == "00"
         await good.close()
@@ -181,8 +182,8 @@ def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
             assert (await c.send(earn(T1, 1, A, 100_000))).fields[39] == "00"
             fut = c.send_nowait(burn(T1, 2, A, 1_000))
             with pytest.raises(ConnectionError):
-                await asyncio.wait_for(fut, 10)  # no answer
-            await asyncio.wait_for(sw.stopped.wait(), 10)
+                await asyncio.wait_for(fut, EVENT)  # no answer
+            await asyncio.wait_for(sw.stopped.wait(), EVENT)
             assert sw.failure is not None and "invariant broken" in sw.failure
             await c.close()
         finally:

@@ -22,7 +22,19 @@ from switch.client import TerminalClient
 from switch.config import Config, HostPort
 from switch.journal import open_journal, open_reader
 from switch.server import Switch
-from tests.switch.support import T1, T2, T3, burn, card, earn, example_config, request, reversal
+from tests.switch.support import (
+    T1,
+    T2,
+    T3,
+    PatientClient,
+    burn,
+    card,
+    earn,
+    example_config,
+    request,
+    reversal,
+)
+from tests.waits import EVENT
 
 LOCAL0 = HostPort("127.0.0.1", 0)
 TPDU = b"\x60\x00\x01\x00\x02"
@@ -60,7 +72,7 @@ async def running(cfg: Config) -> AsyncIterator[Switch]:
 
 async def client(sw: Switch, profile: str) -> TerminalClient:
     addr = sw.addresses[profile]
-    return await TerminalClient(profile, addr.host, addr.port).connect()
+    return await PatientClient(profile, addr.host, addr.port).connect()
 
 
 def run(tmp: Path, body: Callable[[Switch], Awaitable[None]], **limits: Any) -> None:
@@ -256,12 +268,12 @@ def test_metrics_and_operator_commands_while_running(tmp_path: Path, capsys: Any
         assert (await c.send(burn(T1, 3, PAN, 1_000))).fields[39] == "00"
         m = sw.addresses["metrics"]
         text = await loop.run_in_executor(None, lambda: urllib.request.urlopen(
-            f"http://{m.host}:{m.port}/metrics", timeout=5).read().decode())
+            f"http://{m.host}:{m.port}/metrics", timeout=EVENT).read().decode())
         assert 'lps_requests_total{mti="0200",rc="62"} 1.0' in text
         assert "lps_open_connections 1.0" in text
         gc.collect(0)  # one collection at least, timed by the switch's gc callback
         text = await loop.run_in_executor(None, lambda: urllib.request.urlopen(
-            f"http://{m.host}:{m.port}/metrics", timeout=5).read().decode())
+            f"http://{m.host}:{m.port}/metrics", timeout=EVENT).read().decode())
         assert 'lps_gc_pause_seconds_count{generation="0"}' in text
         assert PAN not in text
         await c.close()
@@ -291,7 +303,7 @@ def test_idle_connections_are_closed(tmp_path: Path) -> None:
     async def body(sw: Switch) -> None:
         addr = sw.addresses["ascii"]
         reader, _writer = await asyncio.open_connection(addr.host, addr.port)
-        assert await asyncio.wait_for(reader.read(), 10) == b""
+        assert await asyncio.wait_for(reader.read(), EVENT) == b""
     run(tmp_path, body, idle_timeout=0.2)
 
 

@@ -10,14 +10,25 @@ from pathlib import Path
 import pytest
 
 from iso8583.loyalty import parse_de54
-from switch.client import TerminalClient
 from switch.core import Needs, Request, handle, needs, parse_request
 from switch.journal import RecoveryError
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS, migrate
 from switch.server import Switch
-from tests.switch.support import NOW, T1, T2, burn, card, earn, example_config, request, sign_on
+from tests.switch.support import (
+    NOW,
+    T1,
+    T2,
+    PatientClient,
+    burn,
+    card,
+    earn,
+    example_config,
+    request,
+    sign_on,
+)
 from tests.switch.test_server import config_for
+from tests.waits import EVENT
 
 PAN = card(9)
 
@@ -93,7 +104,7 @@ def test_commit_failure_stops_the_switch(tmp_path: Path) -> None:
         sw = Switch(config_for(tmp_path))
         await sw.start()
         addr = sw.addresses["ascii"]
-        c = await TerminalClient("ascii", addr.host, addr.port).connect()
+        c = await PatientClient("ascii", addr.host, addr.port).connect()
         assert (await c.send(request("0800", T1, 1, extra={70: "001"})))[39] == "00"
         r = await c.send(earn(T1, 2, PAN, 100_000))
         assert parse_de54(str(r[54]))[0].amount == 10
@@ -105,8 +116,8 @@ def test_commit_failure_stops_the_switch(tmp_path: Path) -> None:
         conn.close()
         fut = c.send_nowait(burn(T1, 3, PAN, 5_000))
         with pytest.raises(ConnectionError):
-            await asyncio.wait_for(fut, 10)  # no answer: the approval never became durable
-        await asyncio.wait_for(sw.stopped.wait(), 10)
+            await asyncio.wait_for(fut, EVENT)  # no answer: the approval never became durable
+        await asyncio.wait_for(sw.stopped.wait(), EVENT)
         assert sw.failure is not None and "disk on fire" in sw.failure
         await c.close()
         sw.writer.close()
