@@ -50,6 +50,7 @@ def switch_settings(r: Reader) -> SwitchSettings:
         timezone=tz,
         idempotency_days=r.integer("idempotency_days", 7, minimum=7),
         return_window_days=r.integer("return_window_days", 365, minimum=1),
+        replay_memory=r.integer("replay_memory", 1_000_000, minimum=1),
         log_level=level,
         limits=limits,
         lmk=Path(r.string("lmk")) if "lmk" in r.table else None,

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 
 from switch.core import entries as E
+from switch.core import replay
 from switch.core.apply import apply
 from switch.core.calendar import business_day
 from switch.core.catalog import Catalog
@@ -21,7 +22,7 @@ from switch.core.codes import RC, Kind
 from switch.core.ledger import CardEdit, available_points, over_limits
 from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
 from switch.core.luhn import luhn_ok
-from switch.core.model import POINTS, Card, Remembered, TerminalState
+from switch.core.model import POINTS, Card, TerminalState
 from switch.core.outcome import Changes, Decision
 from switch.core.programs.club import Club, Profile
 from switch.core.rules import BaseRules, RuleBook
@@ -169,12 +170,14 @@ def journaled(state: State, entries: list[E.Entry]) -> None:
     """`entries` are committed: decisions read them from the journal from now on.
 
     The shell calls this after each group commit, so `State.uncommitted` holds only what is
-    in flight (bounded by `max_inflight`).
+    in flight (bounded by `max_inflight`); the committed records over `replay_memory` leave
+    memory (switch/core/replay.py).
     """
     for entry in entries:
         state.uncommitted.pop(entry.id, None)
         if entry.id > state.durable_upto:
             state.durable_upto = entry.id
+    replay.forget_over_bound(state)
 
 
 def prune(state: State, now: dt.datetime) -> int:
@@ -187,17 +190,15 @@ def prune(state: State, now: dt.datetime) -> int:
     cfg = state.config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
     horizon = today - dt.timedelta(days=cfg.idempotency_days + 1)
-    day_of, before = Remembered.day_of, horizon.toordinal()
-    old = [k for k, value in state.txns.items() if day_of(value) < before]
-    for k in old:
-        del state.txns[k]
-    # Journal IDs grow with time: a tombstone older than every kept request is stale too.
-    oldest = min((Remembered.unpack(v).journal_id for v in state.txns.values()),
-                 default=state.next_journal_id)
-    for k in [k for k, jid in state.tombstones.items() if jid < oldest]:
-        del state.tombstones[k]
+    gone = replay.forget_before(state, horizon.toordinal())
+    state.remember_from = max(state.remember_from, horizon)
+    if state.forgot_day is not None and state.forgot_day < state.remember_from:
+        state.forgot_day = None  # what left memory has left the window too
+    if state.forgot_tombstone_day is not None \
+            and state.forgot_tombstone_day < state.remember_from:
+        state.forgot_tombstone_day = None
     live = {(e.totals.terminal_id, e.totals.batch) for e in state.uncommitted.values()
             if e.totals is not None}
     for key in [k for k in state.totals if k not in live]:
         del state.totals[key]
-    return len(old)
+    return gone

@@ -14,6 +14,7 @@ committed; the reply leaves only after the commit (docs/switch.md, "Durability a
 
 from __future__ import annotations
 
+from switch.core import replay
 from switch.core.catalog import Catalog
 from switch.core.codes import Kind
 from switch.core.entries import Entry
@@ -43,12 +44,13 @@ def apply(state: State, decision: Decision) -> None:
         term.signed_on = after.signed_on
         term.mac_key_ref, term.pin_key_ref = after.mac_key_ref, after.pin_key_ref
         term.tmk_ref, term.bdk_ref = after.tmk_ref, after.bdk_ref
-    if ch.remember is not None:
-        state.txns[ch.remember[0]] = ch.remember[1].packed()
     if ch.reversed is not None:
-        state.txns[ch.reversed[0]] = ch.reversed[1].packed()
+        replay.mark_reversed(state, *ch.reversed)
     if ch.tombstone is not None and ch.journal_id is not None:
-        state.tombstones[ch.tombstone] = ch.journal_id
+        replay.add_tombstone(state, ch.tombstone, ch.journal_id)
+    if ch.remember is not None:
+        replay.remember(state, *ch.remember)
+        replay.forget_over_bound(state)
     if ch.totals is not None:
         state.totals[ch.totals[0]] = ch.totals[1]
     if ch.programs is not None:
@@ -102,7 +104,9 @@ def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -
     if ch.reversed is not None:
         key, record = ch.reversed
         known = state.remembered(key)
-        if known is None or known.journal_id != record.journal_id or known.reversed:
+        # None: it left memory since it was decided (a commit while the reply's MAC was
+        # awaited); the journal's reversal row says it is reversed (switch/core/replay.py).
+        if known is not None and (known.journal_id != record.journal_id or known.reversed):
             raise AssertionError(f"#{record.journal_id} is not a remembered, unreversed original")
     if ch.programs is not None:
         _check_programs(state, ch.programs.config, ch.programs.version)

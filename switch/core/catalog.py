@@ -81,6 +81,9 @@ class SwitchSettings:
     timezone: str
     idempotency_days: int = 7
     return_window_days: int = 365
+    #: How many answered requests of the idempotency window stay in memory; older ones are
+    #: looked up in the journal (docs/switch.md, "Memory").
+    replay_memory: int = 1_000_000
     log_level: str = "INFO"
     limits: Limits = field(default_factory=Limits)
     #: The in-process HSM's LMK file (default: `lmk.json` beside the database).

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from iso8583.message import Message
-from switch.core import batch, financial, network, reversal
+from switch.core import batch, financial, network, replay, reversal
 from switch.core.calendar import business_day
 from switch.core.codes import RC
 from switch.core.facts import Facts
@@ -47,7 +47,7 @@ def _decide(state: State, req: Request, facts: Facts, now: dt.datetime) -> Decis
         # Before the idempotency lookup: an unauthenticated request is neither answered from
         # the cache nor remembered (a later genuine request with its key is decided normally).
         return reject(state, req, RC.SECURITY_VIOLATION, refusal, now, day)
-    known = state.remembered(req.key)
+    known = replay.recall(state, facts, req.key)
     if known is not None:
         if known.digest == req.digest:
             return retransmission(state, req, facts, known)

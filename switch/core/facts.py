@@ -10,12 +10,13 @@ request several times faster than frozen dataclasses (benches/README.md, "The co
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import NamedTuple
 
 from iso8583.message import Message
 from switch.core.entries import Entry
-from switch.core.model import Totals
+from switch.core.model import Remembered, Totals, TxnKey
 from switch.core.rewards import CouponFacts, CouponNeed
 
 
@@ -78,11 +79,21 @@ class Needs(NamedTuple):
     session_keys: bool = False
     #: A coupon (by its code's digest) with the card's redemptions of its issue.
     coupon: CouponNeed | None = None
+    #: A key that is not in memory while older requests are only in the journal
+    #: (docs/switch.md, "Memory"): the request's own (its record and stored reply) and a
+    #: reversal's original (its record, row and batch totals), of business days from
+    #: `recall_since` on.
+    recall: TxnKey | None = None
+    recall_original: TxnKey | None = None
+    #: Also the newest tombstone the journal holds for `recall` (a 0200/0220).
+    recall_tombstone: bool = False
+    recall_since: dt.date = dt.date.min
 
     @property
     def journal(self) -> bool:
         return (self.reply is not None or self.original is not None or self.earn is not None
-                or self.totals is not None or self.coupon is not None)
+                or self.totals is not None or self.coupon is not None
+                or self.recall is not None or self.recall_original is not None)
 
     @property
     def hsm(self) -> bool:
@@ -129,19 +140,51 @@ class Facts(NamedTuple):
     batch_totals: Totals | None = None
     #: The coupon the needs named (None: no such code).
     coupon_facts: CouponFacts | None = None
+    #: The journal's records of `needs.recall` and `needs.recall_original` (None: no such
+    #: request in the window) and the reversal that left a tombstone for `needs.recall`.
+    recalled: Remembered | None = None
+    recalled_original: Remembered | None = None
+    tombstone_id: int | None = None
+    #: The engine read the `recall` needs (an engine that does not know them leaves it False,
+    #: and a decision reading them fails loudly instead of taking a repeat for a new request).
+    recall_answered: bool = False
 
     def reply(self, journal_id: int) -> Message | None:
-        if self.needs.reply != journal_id:
+        if self.needs.reply != journal_id and \
+                (self.recalled is None or self.recalled.journal_id != journal_id):
             raise AssertionError(f"decide read the reply of #{journal_id}, not in its needs")
         return self.reply_message
 
     def original(self, journal_id: int) -> Entry | None:
-        if self.needs.original != journal_id:
+        if self.needs.original != journal_id and (self.recalled_original is None
+                                                  or self.recalled_original.journal_id
+                                                  != journal_id):
             raise AssertionError(f"decide read original #{journal_id}, not in its needs")
         return self.original_row
 
+    def record(self, key: TxnKey) -> Remembered | None:
+        """The journal's record of a key the needs named (`recall`, `recall_original`)."""
+        if not self.recall_answered:
+            raise AssertionError("the journal did not answer the needs' recall")
+        if key == self.needs.recall:
+            return self.recalled
+        if key == self.needs.recall_original:
+            return self.recalled_original
+        raise AssertionError("decide read a remembered request not in memory nor its needs")
+
+    def tombstone(self, key: TxnKey) -> int | None:
+        if not (self.needs.recall_tombstone and key == self.needs.recall):
+            raise AssertionError("decide read a tombstone not in memory nor its needs")
+        if not self.recall_answered:
+            raise AssertionError("the journal did not answer the needs' recall")
+        return self.tombstone_id
+
     def earn(self, journal_id: int) -> tuple[Entry | None, Returned]:
-        if self.needs.earn != journal_id:
+        """A return's earn, or the returns standing against a reversal's original (the
+        recalled one's too: `recall_original`)."""
+        if self.needs.earn != journal_id and (self.recalled_original is None
+                                              or self.recalled_original.journal_id
+                                              != journal_id):
             raise AssertionError(f"decide read earn #{journal_id}, not in its needs")
         return self.earn_row, self.earn_returned
 

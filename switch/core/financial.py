@@ -4,7 +4,7 @@ operation its processing code names (earn, redeem, return, stored value, stamps,
 from __future__ import annotations
 
 from iso8583.loyalty import build_tlv
-from switch.core import coupon, earn, gift_card, redeem, returns, stamps, stored_value
+from switch.core import coupon, earn, gift_card, redeem, replay, returns, stamps, stored_value
 from switch.core.codes import KIND_BY_PC, PC, RC, Kind
 from switch.core.entries import CardRow, Entry
 from switch.core.ledger import CardEdit
@@ -32,7 +32,7 @@ def decide(ctx: Context) -> Decision:
         kind = Kind.COUPON
     entry = new_entry(req, kind, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
                       ctx.coalition.id)
-    tomb = state.tombstones.get(req.key)
+    tomb = replay.tombstone(state, ctx.facts, req.key)
     if tomb is not None:
         entry.original_id = tomb
         return decline(ctx, entry, RC.DO_NOT_HONOUR, reason="already reversed before it arrived")

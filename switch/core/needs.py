@@ -11,6 +11,8 @@ journaled (`handle` in tests); a state recovered from a journal must be given th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from switch.core import coupon
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
@@ -41,13 +43,28 @@ def needs(state: State, req: Request) -> Needs:
         if known.digest == req.digest and known.journal_id not in state.uncommitted:
             return Needs(reply=known.journal_id, mac=mac)
         return Needs(mac=mac) if mac else NOTHING
+    fresh = _as_new(state, req, mac)
+    if not state.forgetting():
+        return fresh
+    # Not in memory, but older requests of the window are only in the journal: look it up
+    # (and what a new request reads besides, used when the journal has no such request).
+    return replace(fresh, recall=req.key, recall_since=state.remember_from,
+                   recall_tombstone=req.canonical in ("0200", "0220")
+                   and state.forgetting_tombstones())
+
+
+def _as_new(state: State, req: Request, mac: bool) -> Needs:
+    """What the decision of `req` reads when its key was never answered."""
     term = state.terminals.get(req.tid)
     if term is None or term.store != req.store_id:
         return Needs(mac=mac) if mac else NOTHING
     if req.canonical == "0500":
         return Needs(mac=mac, totals=_uncached(state, req.tid, req.batch))
     if req.canonical in REVERSALS:
-        original = state.remembered(req.original_txn_key)
+        key = req.original_txn_key
+        original = state.remembered(key)
+        if original is None and state.forgetting():
+            return Needs(mac=mac, recall_original=key, recall_since=state.remember_from)
         if original is None or not original.reversible \
                 or original.journal_id in state.uncommitted:
             return Needs(mac=mac) if mac else NOTHING

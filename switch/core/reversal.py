@@ -13,7 +13,7 @@ tombstone, so that the original, should it arrive late, is declined `05` with no
 
 from __future__ import annotations
 
-from switch.core import coupon
+from switch.core import coupon, replay
 from switch.core.codes import CREDIT_PCS, DEBIT_PCS, EARN_KINDS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING_RETURNED
@@ -30,7 +30,8 @@ def decide(ctx: Context) -> Decision:
     entry = new_entry(req, Kind.REVERSAL, ctx.journal_id, ctx.now, ctx.day, ctx.store.id,
                       ctx.coalition.id)
     entry.detail = {"original_mti": req.original_mti}
-    record = state.remembered(req.original_txn_key)
+    key = req.original_txn_key
+    record = replay.recall(state, ctx.facts, key)
     if record is None or not record.reversible:
         return finish(ctx, entry, RC.ORIGINAL_NOT_FOUND, tombstone=True)
     original = state.uncommitted.get(record.journal_id)
@@ -69,7 +70,7 @@ def decide(ctx: Context) -> Decision:
         if counted is None:
             return decline(ctx, entry, RC.OVER_LIMIT, reason="the batch's totals would overflow")
     decision = approve(ctx, entry, edit, {}, counted=counted,
-                       reversed_=(req.original_txn_key, record.reversed_now()))
+                       reversed_=(key, record.reversed_now()) if key in state.txns else None)
     if entry.response_code == RC.APPROVED:
         entry.coupon = coupon.release(original)  # a coupon used by it is free again
     return decision

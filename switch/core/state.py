@@ -2,13 +2,15 @@
 
 `decide` reads it and never changes it; `apply` (switch/core/apply.py) is the one function
 that changes it, with a decision that was decided on it just before; recovery builds it from
-the journal (switch/store.py). Its records (cards, lots, terminals, remembered requests,
+the journal (switch/journal). Its records (cards, lots, terminals, remembered requests,
 batch totals) are switch/core/model.py, below the rules and the journal entries that this
 object also holds. Nothing here does I/O.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import deque
 from dataclasses import dataclass, field
 
 from switch.core.catalog import Catalog
@@ -29,10 +31,26 @@ class State:
     rules: RuleBook
     cards: dict[str, Card] = field(default_factory=dict)
     terminals: dict[str, TerminalState] = field(default_factory=dict)
-    #: Requests answered within the idempotency window (`Remembered`, packed), by `txn_key`.
+    #: The most recent requests answered within the idempotency window (`Remembered`,
+    #: packed), by `txn_key`: at most `replay_memory` of them once committed; the older ones
+    #: are looked up in the journal (switch/core/replay.py, docs/switch.md "Memory").
     txns: dict[TxnKey, int] = field(default_factory=dict)
-    #: Reversals of unknown originals: original key -> journal ID of the reversal.
+    #: Reversals of unknown originals: original key -> journal ID of the reversal, for the
+    #: reversals still in `txns`.
     tombstones: dict[TxnKey, int] = field(default_factory=dict)
+    #: The keys of `txns` in the order they were remembered (journal id order), and the
+    #: tombstones with their journal ids: the oldest leave memory first.
+    txn_order: deque[TxnKey] = field(default_factory=deque)
+    tomb_order: deque[tuple[TxnKey, int]] = field(default_factory=deque)
+    #: Requests of business days before this one are outside the idempotency window (`prune`,
+    #: recovery): forgotten in memory and in the journal alike.
+    remember_from: dt.date = dt.date.min
+    #: The business day of the newest request that left memory for the bound (None: none
+    #: inside the window did): while set, a key not in memory is looked up in the journal.
+    forgot_day: dt.date | None = None
+    #: The same for tombstones (rare: reversals of requests never seen), so that a fresh
+    #: 0200/0220 reads the journal's tombstones only while some left memory.
+    forgot_tombstone_day: dt.date | None = None
     #: A cache of terminal batches' totals (the journal's `batch_totals` is the whole of them).
     totals: dict[tuple[str, str], Totals] = field(default_factory=dict)
     next_journal_id: int = 1
@@ -51,5 +69,16 @@ class State:
     program_version: int = 0
 
     def remembered(self, key: TxnKey) -> Remembered | None:
+        """The request's record if it is in memory (see `forgetting` for the rest)."""
         value = self.txns.get(key)
         return Remembered.unpack(value) if value is not None else None
+
+    def forgetting(self) -> bool:
+        """Some request inside the idempotency window is only in the journal: a key missing
+        from memory must be looked up there before it counts as new."""
+        return self.forgot_day is not None and self.forgot_day >= self.remember_from
+
+    def forgetting_tombstones(self) -> bool:
+        """Some tombstone inside the idempotency window is only in the journal."""
+        return self.forgot_tombstone_day is not None \
+            and self.forgot_tombstone_day >= self.remember_from

@@ -11,7 +11,8 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `verified_cards`, `verified_lots` (6); `batch_totals` (7); the messaging outbox `outbox`,
 `outbox_parts`, `message_consent` (8, docs/messaging.md §Tables); the coupons' `coupon_issues`,
 `coupons`, `coupon_moves` (9) and the programs' `program_versions` with the journal's
-`program_version` column (10; SQLite's steps in `sqlite/rewards_schema.py`, docs/programs.md).
+`program_version` column (10; SQLite's steps in `sqlite/rewards_schema.py`, docs/programs.md);
+the journal by request key and by tombstone (11, docs/switch.md "Memory").
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -31,6 +32,7 @@ import sqlite_utils
 from switch.journal.errors import JournalError
 from switch.journal.sql.common import TOTALS_COLUMNS, journal_batch_totals
 from switch.journal.sql.db import POSTGRES, SQLITE
+from switch.journal.sql.recall import TOMBSTONE_ROWS
 from switch.journal.sqlite import rewards_schema
 
 
@@ -338,6 +340,22 @@ _V10_POSTGRES = (
 )
 
 
+# Requests that left the replay memory are read back by their key (docs/switch.md, "Memory"):
+# DE7 first, so fresh keys (DE7 about now) share the index's last pages; and the tombstones
+# (reversals answered 25) by their original's key, a small partial index. Both are built for
+# the rows already there.
+_REPLAY_INDEXES = (
+    "CREATE INDEX journal_request ON journal (transmission, terminal_id, stan)",
+    "CREATE INDEX journal_tombstone ON journal "
+    f"(original_transmission, terminal_id, original_stan) WHERE {TOMBSTONE_ROWS}",
+)
+
+
+def _replay_indexes_sqlite(db: sqlite_utils.Database) -> None:
+    for statement in _REPLAY_INDEXES:
+        db.execute(statement)
+
+
 #: The schema's history, applied in order, each step in its own transaction. Append, never
 #: edit; a step needs the SQL of both engines.
 MIGRATIONS: list[Migration] = [
@@ -356,6 +374,8 @@ MIGRATIONS: list[Migration] = [
               _V9_POSTGRES),
     Migration(10, "program_versions; journal.program_version", rewards_schema.program_versions,
               _V10_POSTGRES),
+    Migration(11, "journal indexes by request key and by tombstone", _replay_indexes_sqlite,
+              _REPLAY_INDEXES),
 ]
 
 

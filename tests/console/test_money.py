@@ -14,7 +14,7 @@ KISH = """
 name = "Kish Club"
 point_value = 2500
 currency = "364"
-card_bins = ["639000"]
+card_bins = ["637000"]
 display_currency = "toman"
 
 [store.STORE0000000009]

@@ -1,5 +1,6 @@
-"""The core over a real SQLite journal, as the shell runs it, and a restart that must give
-back exactly the state it had (docs/switch.md, "Comparing states")."""
+"""The core over a real journal (the configured engine: SQLite, or PostgreSQL with
+`journal_url`), as the shell runs it, and a restart that must give back exactly the state it
+had (docs/switch.md, "Comparing states")."""
 
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from switch.core import (
     journaled,
     snapshot,
 )
+from switch.journal.engine import open_journal
 from switch.journal.sql.verify import check_invariants
-from switch.journal.sqlite.journal import SqliteJournal
+from tests.engines import raw
 from tests.switch.support import NOW, example_config
 
 
@@ -32,7 +34,7 @@ class Journaled:
         self.cfg = cfg or example_config(tmp / "lps.db")
         self.rules = rules
         self.limits = limits
-        self.store = SqliteJournal(self.cfg.switch.database)
+        self.store = open_journal(self.cfg.switch.journal)
         self.state = self.store.load(self.cfg, rules, NOW)
         self.state.limits = limits
 
@@ -57,9 +59,9 @@ class Journaled:
         """Stop and recover from the journal: the invariants hold, recovery starts, every card
         has the balance it had, and the recovered state equals the live one."""
         before = snapshot(self.state).durable()
-        assert check_invariants(self.store.conn) == []
+        assert check_invariants(raw(self.store)) == []
         self.store.close()
-        self.store = SqliteJournal(self.cfg.switch.database)
+        self.store = open_journal(self.cfg.switch.journal)
         self.state = self.store.load(self.cfg, self.rules, now)
         self.state.limits = self.limits
         after = snapshot(self.state).durable()

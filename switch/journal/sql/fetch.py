@@ -1,6 +1,6 @@
 """`fetch(needs)`: exactly the committed rows one decision reads (`switch.core.needs`), into
 `Facts` (docs/switch.md, "The request path", step 3). Per request, on the event loop: one
-indexed look-up per row named, nothing else."""
+indexed look-up per row named, nothing else (a request that left memory: `recall`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from switch.core.entries import Entry, LotDelta
 from switch.core.facts import NOTHING_RETURNED, Checks, Facts, Needs, Returned, ReturnRow
 from switch.core.model import Totals
 from switch.journal.codec import detail_from_json, message_from_json, undone
-from switch.journal.sql import coupons
+from switch.journal.sql import coupons, recall
 from switch.journal.sql.common import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
 from switch.journal.sql.db import Db
 
@@ -33,8 +33,29 @@ def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
         returned = _returned(conn, needs.earn)
     if needs.totals is not None:
         totals = batch_totals(conn, *needs.totals)
+    recalled = recalled_original = tombstone = None
+    if needs.recall is not None:
+        found = recall.remembered(conn, needs.recall, needs.recall_since)
+        if found is not None:
+            recalled = found[0]
+            reply = message_from_json(found[1]) if found[1] else None
+        if needs.recall_tombstone:
+            tombstone = recall.tombstone(conn, needs.recall, needs.recall_since)
+    if needs.recall_original is not None:
+        found = recall.remembered(conn, needs.recall_original, needs.recall_since,
+                                  with_reversal=True)
+        if found is not None:
+            recalled_original = found[0]
+            if recalled_original.reversible:
+                original = journal_entry(conn, recalled_original.journal_id)
+                if original is not None:
+                    original_totals = batch_totals(conn, original.terminal_id,
+                                                   original.batch) or Totals()
+                    # The returns standing against it, should it be an earn (reversal.py).
+                    earn, returned = original, _returned(conn, original.id)
     return Facts(needs, checks, reply, original, original_totals, earn, returned, totals,
-                 coupons.fetch_needs(conn, needs))
+                 coupons.fetch_needs(conn, needs), recalled, recalled_original, tombstone,
+                 recall_answered=True)
 
 
 def batch_totals(conn: Db, terminal_id: str, batch: str) -> Totals | None:

@@ -22,6 +22,7 @@ from switch.core.model import (
     TxnKey,
     txn_key,
 )
+from switch.core.replay import add_tombstone, remember
 from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.codec import undone
@@ -30,6 +31,7 @@ from switch.journal.sql import versions
 from switch.journal.sql.common import LOT_COLUMNS
 from switch.journal.sql.db import Db, dialect_of
 from switch.journal.sql.programs import load_clubs
+from switch.journal.sql.recall import TOMBSTONE_ROWS
 
 if TYPE_CHECKING:
     from switch.config import Config
@@ -51,6 +53,30 @@ def first_recent(conn: Db, first_day: dt.date, today: dt.date) -> int:
     found.append(q(f"SELECT MIN(id) FROM {journal_by_day} WHERE business_day > ?",
                    (today.isoformat(),)).fetchone()[0])
     return min((i for i in found if i is not None), default=1 << 62)
+
+
+def replay_start(conn: Db, first: int, state: State) -> int:
+    """The first journal id recovery remembers in memory, of the window starting at journal
+    id `first`: that of the newest `replay_memory` remembered requests. Notes in `state` the
+    business day of the newest request (and tombstone) of the window before it, if any."""
+    remembered = f"kind NOT IN {sql_list(UNREMEMBERED_KINDS)}"
+    row = conn.execute(f"SELECT id FROM journal WHERE id >= ? AND {remembered} "
+                       "ORDER BY id DESC LIMIT 1 OFFSET ?",
+                       (first, state.config.switch.replay_memory - 1)).fetchone()
+    if row is None:
+        return first
+    start = int(row[0])
+
+    def newest_day(table: str, rows: str) -> dt.date | None:
+        found = conn.execute(f"SELECT business_day FROM {table} WHERE id >= ? AND id < ? "
+                             f"AND {rows} ORDER BY id DESC LIMIT 1", (first, start)).fetchone()
+        return dt.date.fromisoformat(found[0]) if found is not None else None
+
+    state.forgot_day = newest_day("journal", remembered)
+    # The tombstones' partial index holds only them: a few rows, whatever the window.
+    tombstones = dialect_of(conn).indexed_by("journal", "journal_tombstone")
+    state.forgot_tombstone_day = newest_day(tombstones, TOMBSTONE_ROWS)
+    return start
 
 
 def load_cache(conn: Db, config: Config, rules: RuleBook | None,
@@ -103,8 +129,11 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
         (card.lots if kind == POINTS else card.purse).append(lot)
     report.lots = loaded
 
-    # The requests of the idempotency window, compact (`Remembered`): the reply, the lot
-    # moves and the rest stay in the journal, read back when a request names them.
+    # The newest `replay_memory` requests of the idempotency window, compact (`Remembered`):
+    # the reply, the lot moves and the rest stay in the journal, read back when a request
+    # names them; so do the window's older requests (switch/core/replay.py).
+    state.remember_from = today - dt.timedelta(days=cfg.idempotency_days + 1)
+    start = replay_start(conn, first, state)
     keys: dict[int, TxnKey] = {}
     txns = state.txns
     for (jid, day, kind, tid, stan, de7, rc, digest, original_id, ostan, ode7,
@@ -112,17 +141,17 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
         "SELECT id, business_day, kind, terminal_id, stan, transmission, response_code, "
         "digest, original_id, original_stan, original_transmission, detail FROM journal "
         f"WHERE id >= ? AND kind NOT IN {sql_list(UNREMEMBERED_KINDS)} ORDER BY id",
-        (first,)
+        (start,)
     ):
         key = txn_key(tid, stan, de7)
         flags = (APPROVED if rc == RC.APPROVED else 0) | \
             (0 if kind in NOT_REVERSIBLE else REVERSIBLE)
-        txns[key] = Remembered(bytes.fromhex(digest or ""), jid,
-                               dates.get(day) or day_of(day), flags).packed()
+        remember(state, key, Remembered(bytes.fromhex(digest or ""), jid,
+                                        dates.get(day) or day_of(day), flags))
         keys[jid] = key
         if kind == Kind.REVERSAL:
             if rc == RC.ORIGINAL_NOT_FOUND:
-                state.tombstones[txn_key(tid, ostan, ode7)] = jid
+                add_tombstone(state, txn_key(tid, ostan, ode7), jid)
             elif rc == RC.APPROVED and original_id in keys and undone(detail):
                 txns[keys[original_id]] |= REVERSED
     report.transactions = len(keys)
