@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from iso8583.loyalty import AmountEntry, build_de54, build_tlv
 from iso8583.message import Message
@@ -33,9 +34,13 @@ from switch.core.rules import RuleBook
 from switch.core.state import State
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Changes:
-    """What `apply` changes in memory, as data (every field None: nothing)."""
+    """What `apply` changes in memory, as data (every field None: nothing).
+
+    Not frozen: it lives from `decide` to `apply` on one thread, and a frozen dataclass's
+    `__init__` costs four times a plain one's (benches/README.md, "The core alone").
+    """
 
     #: The journal id the entry uses (it must be `State.next_journal_id`).
     journal_id: int | None = None
@@ -84,8 +89,7 @@ class Decision:
     changes: Changes | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Context:
+class Context(NamedTuple):
     """One financial request being decided, with where it comes from."""
 
     state: State
@@ -214,8 +218,7 @@ def finish(ctx: Context, entry: Entry, rc: str, *, extra: dict[int, str] | None 
     return Decision(resp, [entry], reason=reason, changes=changes)
 
 
-@dataclass(frozen=True, slots=True)
-class Counted:
+class Counted(NamedTuple):
     """A terminal batch's totals after one decision counted in them, and the difference."""
 
     key: tuple[str, str]

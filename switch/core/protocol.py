@@ -117,8 +117,13 @@ def answerable(mti: str) -> bool:
     return is_digits(mti, 4) and mti[0] == "0" and mti[2] in "02" and mti[3] in "01"
 
 
+@functools.cache
 def response_mti(mti: str) -> str:
-    """0200 -> 0210, 0401 -> 0410, 0221 -> 0230 (only for `answerable` MTIs)."""
+    """0200 -> 0210, 0401 -> 0410, 0221 -> 0230 (only for `answerable` MTIs).
+
+    Memoised: every reply asks, and there are only 40 answerable MTIs (a refusal raises and
+    is never stored).
+    """
     if not answerable(mti):
         raise ValueError(f"MTI {mti!r} is not answered")
     return mti[:2] + ("1" if mti[2] == "0" else "3") + "0"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from switch.core.catalog import Coalition, Store
 from switch.core.codes import RC
@@ -19,8 +19,7 @@ from switch.core.model import Card, Lot
 from switch.core.programs.club import ClubEffect
 
 
-@dataclass(frozen=True, slots=True)
-class EarnContext:
+class EarnContext(NamedTuple):
     store: Store
     coalition: Coalition
     card: Card
@@ -33,9 +32,13 @@ class EarnContext:
     local_time: dt.datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EarnResult:
-    """Points to credit as one lot expiring on `expires_on`, plus DE48 tags for the reply."""
+    """Points to credit as one lot expiring on `expires_on`, plus DE48 tags for the reply.
+
+    Not frozen: a rule book's answer, read once by the decision that asked (a frozen
+    dataclass's `__init__` costs four times a plain one's; benches/README.md, "The core alone").
+    """
 
     points: int
     expires_on: dt.date | None

@@ -13,7 +13,7 @@ from array import array
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from switch.core.catalog import Tier
 
@@ -129,8 +129,7 @@ class Club:
                     self.roll)
 
 
-@dataclass(frozen=True, slots=True)
-class ClubEffect:
+class ClubEffect(NamedTuple):
     """What one approved earn, return or stamp redemption did to a card's `Club`."""
 
     day: dt.date
@@ -177,8 +176,7 @@ class ClubEffect:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class ClubRows:
+class ClubRows(NamedTuple):
     """The rows of the program tables one journal entry rewrites (absolute values)."""
 
     pan: str

@@ -7,14 +7,13 @@ part that does not fit whole is left out, so the text is never cut inside a word
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MAX_BYTES = 120
 SEP = " | "
 
 
-@dataclass(frozen=True, slots=True)
-class ReceiptFacts:
+class ReceiptFacts(NamedTuple):
     earned: int | None = None
     redeemed: int | None = None
     balance: int | None = None
