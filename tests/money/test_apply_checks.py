@@ -11,38 +11,24 @@ those facts, as a bug in an operation would.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 
 import pytest
 
-from iso8583 import Message
 from switch.core import (
     Decision,
     Kind,
     MoneyLimits,
-    Request,
     State,
     apply,
-    decide,
     handle,
-    in_memory,
-    needs,
     new_state,
-    parse_request,
     snapshot,
 )
 from switch.core.entries import LotDelta
-from switch.core.facts import NO_CHECKS
-from tests.switch.support import NOW, T1, T3, burn, card, earn, example_config, sign_on
+from tests.switch.support import NOW, T1, T3, burn, card, decided, earn, example_config, sign_on
 
 PAN = card(801)
 
-
-def decided(state: State, msg: Message, now: dt.datetime = NOW) -> Decision:
-    """The decision of `msg` on `state`, not applied."""
-    req = parse_request(msg, state.protocol)
-    assert isinstance(req, Request)
-    return decide(state, req, in_memory(state, needs(state, req), NO_CHECKS), now)
 
 
 def two_lots() -> State:

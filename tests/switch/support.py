@@ -11,6 +11,16 @@ from iso8583 import Message
 from iso8583.loyalty import OriginalData, build_de90, build_tlv
 from switch.client import TerminalClient
 from switch.config import Config, load_config
+from switch.core import (
+    NO_CHECKS,
+    Decision,
+    Request,
+    State,
+    decide,
+    in_memory,
+    needs,
+    parse_request,
+)
 from switch.core.luhn import luhn_complete
 from tests.waits import EVENT
 
@@ -103,3 +113,10 @@ def batch_close(tid: str, stan: int, batch: str, totals: dict[int, int], **kw: A
     for n in (86, 87, 88, 89):
         extra[n] = f"{totals.get(n, 0):016d}"
     return request("0500", tid, stan, pc="920000", extra=extra, batch=None, **kw)
+
+
+def decided(state: State, msg: Message, now: dt.datetime = NOW) -> Decision:
+    """The core's decision of `msg` on `state` from what memory holds, not applied."""
+    req = parse_request(msg, state.protocol)
+    assert isinstance(req, Request)
+    return decide(state, req, in_memory(state, needs(state, req), NO_CHECKS), now)

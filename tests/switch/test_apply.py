@@ -3,37 +3,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import subprocess
 import sys
 
 import pytest
 
-from iso8583 import Message
 from switch.core import (
-    Decision,
-    Request,
     State,
     apply,
-    decide,
     handle,
-    in_memory,
-    needs,
     new_state,
-    parse_request,
     snapshot,
 )
-from switch.core.facts import NO_CHECKS
-from tests.switch.support import NOW, ROOT, T1, burn, card, earn, example_config, sign_on
+from tests.switch.support import NOW, ROOT, T1, burn, card, decided, earn, example_config, sign_on
 from tests.waits import START
 
 PAN = card(81)
 
-
-def decided(state: State, msg: Message, now: dt.datetime = NOW) -> Decision:
-    req = parse_request(msg, state.protocol)
-    assert isinstance(req, Request)
-    return decide(state, req, in_memory(state, needs(state, req), NO_CHECKS), now)
 
 
 def signed() -> State:
