@@ -136,8 +136,10 @@ class Connection(asyncio.Protocol):
         self.peer = str(transport.get_extra_info("peername"))
         sw = self.switch
         self.last_seen = sw.loop.time()
-        if len(sw.connections) >= sw.config.switch.limits.max_connections or sw.stopping:
-            log.warning(kv("connection_refused", peer=self.peer, reason="connection limit"))
+        full = len(sw.connections) >= sw.config.switch.limits.max_connections
+        if full or sw.stopping:
+            log.warning(kv("connection_refused", peer=self.peer,
+                           reason="stopping" if sw.stopping else "connection limit"))
             self.transport.abort()
             self.closed = True
             return
