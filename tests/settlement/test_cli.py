@@ -269,7 +269,8 @@ def test_lps_entry_point_has_settle_and_report(db, tmp_path, capsys):
                      str(page)]) == 0
     table = capsys.readouterr().out
     assert "coalition tehran-mall" in table and "Book City" in table
-    assert csv.read_text().splitlines()[0].startswith("start,end,scope,name,coalition,")
+    assert csv.read_text().splitlines()[0].startswith(
+        "from,to,store,name,coalition,active customers,")
     assert page.read_text().count("<svg") == 2
 
 
