@@ -154,6 +154,24 @@ def _tally(rows: Iterator[Row], stores: Collection[str]) -> dict[str, _Tally]:
     return acc
 
 
+@dataclass(frozen=True, slots=True)
+class Points:
+    """Points issued, adjusted and redeemed, as `Figures` counts them."""
+
+    issued: int = 0
+    adjusted: int = 0
+    redeemed: int = 0
+
+
+def points(reader: FiguresReader, stores: Collection[str], start: dt.date,
+           end: dt.date) -> Points:
+    """The points the `stores` issued, adjusted and redeemed over the range, together (the
+    console's dashboard: the rows only, none of the lot and customer reads)."""
+    acc = _tally(reader.rows(start, end, draws=True), stores)
+    return Points(sum(t.issued for t in acc.values()), sum(t.adjusted for t in acc.values()),
+                  sum(t.redeemed for t in acc.values()))
+
+
 def _figures(scope: str, name: str, s: StoreInfo, period: Period, t: _Tally, new: int,
              expired: int, outstanding: int) -> Figures:
     counts = [v for v in t.visits.values() if v > 0]

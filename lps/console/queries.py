@@ -15,6 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lps.console.i18n import N_
+from settlement import figures
+from settlement.day import stores_from_config
+from settlement.figures import Figures, points
+from settlement.netting import StoreInfo
 from switch.config import Config
 from switch.core.ledger import available_points
 from switch.core.model import Lot
@@ -88,19 +92,45 @@ class Dashboard:
     day: dt.date
     by_store: list[tuple[str, int, int]] = field(default_factory=list)
     by_code: list[tuple[str, int]] = field(default_factory=list)
+    #: Points of the day as settlement.figures counts them (docs/settlement.md).
     issued: int = 0
+    adjusted: int = 0
     redeemed: int = 0
     terminals: list[tuple[str, str, bool]] = field(default_factory=list)
 
 
 def dashboard(reader: JournalReader, config: Config, scope: Scope,
               day: dt.date) -> Dashboard:
-    figures = reader.day_figures(day, scope.stores)
+    traffic = reader.day_figures(day, scope.stores)
     signed = reader.signed_on()
     terminals = [(tid, t.store, signed.get(tid, False))
                  for tid, t in sorted(config.terminals.items()) if scope.sees(t.store)]
-    return Dashboard(day, figures.by_store, figures.by_code, figures.issued, figures.redeemed,
-                     terminals)
+    visible = [sid for sid in config.stores if scope.sees(sid)]
+    moved = points(reader, visible, day, day)
+    return Dashboard(day, traffic.by_store, traffic.by_code, moved.issued, moved.adjusted,
+                     moved.redeemed, terminals)
+
+
+# -- reports (the figures of settlement.figures, docs/settlement.md "The figures") ---------
+
+
+def _report_stores(config: Config, scope: Scope) -> dict[str, StoreInfo]:
+    return {sid: s for sid, s in stores_from_config(config).items() if scope.sees(sid)}
+
+
+def report_figures(reader: JournalReader, config: Config, scope: Scope, start: dt.date,
+                   end: dt.date) -> list[Figures]:
+    """The figures of the reader's stores over the range; each coalition's total only for the
+    whole coalition's staff (a total would tell a store manager about other stores)."""
+    return figures.compute(reader, _report_stores(config, scope), start, end,
+                           totals=not scope.limited)
+
+
+def report_series(reader: JournalReader, config: Config, scope: Scope, start: dt.date,
+                  end: dt.date, grain: str) -> list[list[Figures]]:
+    """`report_figures` for each period of the range (settlement.periods)."""
+    return figures.series(reader, _report_stores(config, scope), start, end, grain,
+                          totals=not scope.limited)
 
 
 # -- cards --------------------------------------------------------------------------------------

@@ -39,6 +39,7 @@ ENDPOINTS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/programs/campaigns/change"): frozenset({ADMIN, MARKETING}),
     ("POST", "/programs/campaigns/remove"): frozenset({ADMIN, MARKETING}),
     ("GET", "/reports"): frozenset({ADMIN, MARKETING, SETTLEMENT, AUDITOR}),
+    ("GET", "/reports/download"): frozenset({ADMIN, MARKETING, SETTLEMENT, AUDITOR}),
     ("GET", "/settlement"): frozenset({ADMIN, SETTLEMENT, AUDITOR}),
     ("GET", "/settlement/day"): frozenset({ADMIN, SETTLEMENT, AUDITOR}),
     ("GET", "/settlement/file"): frozenset({ADMIN, SETTLEMENT, AUDITOR}),

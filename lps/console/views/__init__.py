@@ -79,9 +79,10 @@ from lps.console.views import (  # noqa: E402  (the areas register their handler
     cards,
     home,
     programs,
+    reports,
     settlement,
     staff,
 )
 
-__all__ = ["NAV", "ROLE_NAMES", "cards", "home", "nav", "page", "programs", "say", "settlement",
-           "staff"]
+__all__ = ["NAV", "ROLE_NAMES", "cards", "home", "nav", "page", "programs", "reports", "say",
+           "settlement", "staff"]

@@ -1,4 +1,4 @@
-"""Sign in and out, the language, the dashboard, static files and the empty desk and reports."""
+"""Sign in and out, the language, the dashboard, static files and the empty desk."""
 
 from __future__ import annotations
 
@@ -146,12 +146,3 @@ def search(console: Console, ctx: Ctx) -> Response:
         "The service desk will find a customer here by mobile number, name or card, with "
         "their cards, points and history, once customer accounts exist. Until then, look a "
         "card up on the Cards page."))
-
-
-@route("GET", "/reports")
-def reports(console: Console, ctx: Ctx) -> Response:
-    return page(console, ctx, "empty.html", N_("Reports"), text=ctx.t.gettext(
-        "Reports will appear here: repeat customers, purchase frequency, active and new "
-        "customers, points issued, redeemed, expired and outstanding, by store and by day, "
-        "week or month, with charts and downloads. Until then, this command gives the figures:"),
-                command="lps report")
