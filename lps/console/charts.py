@@ -79,7 +79,9 @@ def line_chart(t: Translator, chart_id: str, title: str, labels: Sequence[str],
            f'<title id="{escape(chart_id)}-title">{escape(title)}</title>',
            f'<desc id="{escape(chart_id)}-desc">{escape(desc)}</desc>']
     axis_x = right if rtl else left
-    anchor = "start" if rtl else "end"
+    # "end" is the side away from the plot either way: the left end of Persian (rtl) text
+    # that starts right of the axis, the right end of English text that ends left of it
+    anchor = "end"
     label_x = axis_x + 6 if rtl else axis_x - 6
     for k in range(STEPS + 1):
         v = floor + (peak - floor) * k / STEPS

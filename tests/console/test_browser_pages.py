@@ -37,7 +37,7 @@ STAFF = {"ann": "admin", "mia": "marketing", "sue": "support", "sam": "settlemen
          "aud": "auditor", "bob": "support"}
 S1 = "STORE0000000001"
 #: Links that are not pages: downloads, the stylesheet and fonts.
-NOT_PAGES = ("/settlement/file", "/static/")
+NOT_PAGES = ("/settlement/file", "/reports/download", "/static/")
 
 
 @dataclass
