@@ -7,37 +7,17 @@ of each step in the folder the test prints."""
 from __future__ import annotations
 
 import datetime as dt
-import time
 from pathlib import Path
 
-import jdatetime
 import pytest
 
 from lps.cli import main as lps_main
 from tests.console import pagecheck
 from tests.console.support import Console, Env, add_staff
+from tests.console.test_browser import _downloaded, _jalali  # the desk test's helpers
 from tests.console.webdriver import Browser
-from tests.waits import EVENT
 
 ROOT = Path(__file__).resolve().parents[2]
-PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-
-
-def _jalali(day: dt.date) -> str:
-    """The Jalali date by jdatetime itself (not the console's code), in Persian digits."""
-    text: str = jdatetime.date.fromgregorian(date=day).strftime("%Y/%m/%d")
-    return text.translate(PERSIAN)
-
-
-def _downloaded(folder: Path, name: str) -> bytes:
-    """The file once Chromium has finished writing it (no `.crdownload` left)."""
-    deadline = time.monotonic() + EVENT  # waits for the download, not a measured duration
-    while time.monotonic() < deadline:
-        done = folder / name
-        if done.exists() and not any(p.suffix == ".crdownload" for p in folder.iterdir()):
-            return done.read_bytes()
-        time.sleep(0.05)
-    raise AssertionError(f"{name} was not downloaded: {sorted(folder.iterdir())}")
 
 
 @pytest.mark.parametrize("width", [1280, 420])
