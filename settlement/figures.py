@@ -24,8 +24,9 @@ Every figure is over the approved journal rows of a range of business days:
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Protocol
@@ -55,6 +56,10 @@ class FiguresReader(Protocol):
                     ) -> tuple[dict[str, int], dict[str, int]]: ...
 
     def lots_at(self, day: dt.date) -> dict[str, tuple[int, int]]: ...
+
+    def new_members_by_day(self, start: dt.date, end: dt.date, kinds: Collection[str]
+                           ) -> tuple[dict[tuple[str, dt.date], int],
+                                      dict[tuple[str, dt.date], int]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,11 +193,17 @@ def compute(reader: FiguresReader, stores: Mapping[str, StoreInfo], start: dt.da
             end: dt.date, *, totals: bool = True) -> list[Figures]:
     """Each store's figures over `start`..`end`, by coalition, each coalition's stores followed
     by its total (`totals`: a reader limited to some stores gets no coalition total)."""
-    period = Period(start, end)
-    acc = _tally(reader.rows(start, end, draws=True), stores)
-    new_by_store, new_by_coalition = reader.new_members(start, end, ACTIVITY)
-    before = reader.lots_at(start - dt.timedelta(days=1))
-    after = reader.lots_at(end)
+    new = reader.new_members(start, end, ACTIVITY)
+    return _compute(reader, stores, Period(start, end), totals, new, reader.lots_at)
+
+
+def _compute(reader: FiguresReader, stores: Mapping[str, StoreInfo], period: Period,
+             totals: bool, new: tuple[Mapping[str, int], Mapping[str, int]],
+             lots_at: Callable[[dt.date], dict[str, tuple[int, int]]]) -> list[Figures]:
+    acc = _tally(reader.rows(period.start, period.end, draws=True), stores)
+    new_by_store, new_by_coalition = new
+    before = lots_at(period.start - dt.timedelta(days=1))
+    after = lots_at(period.end)
     rows: list[Figures] = []
     for coalition in sorted({s.coalition for s in stores.values()}):
         mine = sorted((s for s in stores.values() if s.coalition == coalition), key=lambda s: s.id)
@@ -215,6 +226,20 @@ def compute(reader: FiguresReader, stores: Mapping[str, StoreInfo], start: dt.da
 
 def series(reader: FiguresReader, stores: Mapping[str, StoreInfo], start: dt.date,
            end: dt.date, grain: str, *, totals: bool = True) -> list[list[Figures]]:
-    """`compute` for each period of `start`..`end` cut by `grain` (settlement.periods)."""
-    return [compute(reader, stores, p.start, p.end, totals=totals)
-            for p in periods(start, end, grain)]
+    """`compute` for each period of `start`..`end` cut by `grain` (settlement.periods), with
+    the new customers of every day read once and each period's lots at its end read once
+    (the next period's start)."""
+    by_store_day, by_coalition_day = reader.new_members_by_day(start, end, ACTIVITY)
+    lots = functools.cache(reader.lots_at)
+    out = []
+    for p in periods(start, end, grain):
+        new_by_store: Counter[str] = Counter()
+        new_by_coalition: Counter[str] = Counter()
+        for (store, day), n in by_store_day.items():
+            if p.start <= day <= p.end:
+                new_by_store[store] += n
+        for (coalition, day), n in by_coalition_day.items():
+            if p.start <= day <= p.end:
+                new_by_coalition[coalition] += n
+        out.append(_compute(reader, stores, p, totals, (new_by_store, new_by_coalition), lots))
+    return out

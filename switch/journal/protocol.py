@@ -181,6 +181,12 @@ class DayReader(Protocol):
     def rows(self, start: dt.date, end: dt.date | None = None, *, draws: bool = True
              ) -> Iterator[JournalRow]: ...
 
+    def new_members_by_day(self, start: dt.date, end: dt.date, kinds: Collection[str]
+                           ) -> tuple[dict[tuple[str, dt.date], int],
+                                      dict[tuple[str, dt.date], int]]:
+        """`new_members` per business day: per (store, day) and per (coalition, day)."""
+        ...
+
     def tiered_cards(self) -> list[tuple[str, str, dt.date | None, str]]: ...
 
     def spend(self, pans: Collection[str], after: dt.date, upto: dt.date

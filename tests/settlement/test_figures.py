@@ -220,3 +220,21 @@ def test_a_series_is_the_figures_of_each_period(journal_path):
     assert [p[A] for p in purchases] == [3, 1, 0, 0]
     assert [p["ALL"] for p in purchases] == [4, 1, 0, 0]
     assert [{f.scope: f.points_expired for f in p}["ALL"] for p in days] == [0, 0, 0, 53]
+    # New customers by day: A's P1 and P2 and B's P3 and P2 on day 1 (all three enrolled),
+    # A's P3 and B's P1 on day 2.
+    new = [{f.scope: f.new_customers for f in p} for p in days]
+    assert [(p[A], p[B], p["ALL"]) for p in new] == [(2, 2, 3), (1, 1, 0), (0, 0, 0),
+                                                      (0, 0, 0)]
+
+
+@pytest.mark.parametrize("grain", ["day", "week", "month"])
+def test_a_series_reads_once_what_each_period_would_read_alone(journal_path, grain):
+    """The series reads the new customers of all days at once and each lot boundary once:
+    every period's figures are still the figures of that period computed alone."""
+    db, stores = journal_path
+    start, end = dt.date(2026, 11, 18), dt.date(2026, 11, 30)
+    with Journal(db) as j:
+        cut = figures.series(j.reader, stores, start, end, grain)
+        alone = [figures.compute(j.reader, stores, p.start, p.end)
+                 for p in periods(start, end, grain)]
+    assert cut == alone

@@ -1,6 +1,6 @@
 """`SqlReader`: the journal's read API (`JournalReader`) over one read connection, for
 settlement, reports, the console and the commands, on either engine. Its reads are in
-`cards.py`, `days.py`, `figures.py` and `rewards_reads.py`; the engine's reader
+`cards.py`, `days.py`, `figures.py`, `rewards_reads.py` and `report_reads.py`; the engine's reader
 (`SqliteReader`, `PgReader`) opens the connection and names the errors of its driver, which
 become one-line `JournalError`s."""
 
@@ -19,6 +19,7 @@ from switch.journal.sql.cards import CardReads
 from switch.journal.sql.days import DayReads
 from switch.journal.sql.db import Db, dialect_of, tables
 from switch.journal.sql.figures import FigureReads
+from switch.journal.sql.report_reads import ReportReads
 from switch.journal.sql.rewards_reads import RewardReads
 
 #: What makes a database an LPS journal.
@@ -46,7 +47,7 @@ def _translated(read: Callable[..., Any]) -> Callable[..., Any]:
     return value
 
 
-class SqlReader(CardReads, DayReads, FigureReads, RewardReads):
+class SqlReader(CardReads, DayReads, FigureReads, RewardReads, ReportReads):
     """The journal read-only on one connection. One thread at a time."""
 
     #: The errors of the engine's driver that become `JournalError`s.
@@ -107,7 +108,7 @@ class SqlReader(CardReads, DayReads, FigureReads, RewardReads):
         raise NotImplementedError
 
 
-for _reads in (CardReads, DayReads, FigureReads, RewardReads):
+for _reads in (CardReads, DayReads, FigureReads, RewardReads, ReportReads):
     for _name, _read in vars(_reads).items():
         if inspect.isfunction(_read) and not _name.startswith("_"):
             setattr(SqlReader, _name, _translated(_read))
