@@ -125,6 +125,20 @@ def test_the_downloads_are_lps_reports_figures(env: Env, tmp_path: Path) -> None
     assert len(xlsx_rows(book, 2)) == 1 + 2 * 4
 
 
+def test_a_persian_readers_workbook_runs_right_to_left_with_persian_names(env: Env) -> None:
+    add_staff(env, "nasrin", "marketing", language="fa")
+    with Console(env) as console:
+        client = Client(console.url)
+        client.login("nasrin")
+        status, _, book = raw(client, "/reports/download?format=xlsx")
+    assert status == 200
+    head = xlsx_rows(book)[0]
+    assert head[2:5] == ["فروشگاه", "نام", "ائتلاف"] and "نرخ مشتریان بازگشتی" in head
+    with zipfile.ZipFile(io.BytesIO(book)) as z:
+        assert b'rightToLeft="1"' in z.read("xl/worksheets/sheet1.xml")
+        assert "ارقام".encode() in z.read("xl/workbook.xml")
+
+
 def test_persian_reports_mirror_the_chart_and_use_persian_digits(env: Env) -> None:
     add_staff(env, "nasrin", "marketing", language="fa")
     add_staff(env, "mona", "marketing")
