@@ -129,8 +129,6 @@ class DayFigures:
 
     #: (store, approved, declined), by store.
     by_store: list[tuple[str, int, int]]
-    #: (response code, rows), most frequent first.
+    #: (response code, rows), most frequent first. (The day's points are figures of
+    #: settlement.figures, docs/settlement.md "The figures", not counted here.)
     by_code: list[tuple[str, int]]
-    #: Points credited to points lots, and points redeemed (approved redemptions).
-    issued: int
-    redeemed: int

@@ -26,8 +26,7 @@ class FigureReads:
     table_names: set[str]
 
     def day_figures(self, day: dt.date, stores: Collection[str] | None = None) -> DayFigures:
-        """A business day's terminal traffic by store and by response code, and the points
-        issued (credits to points lots) and redeemed (approved redemptions)."""
+        """A business day's terminal traffic by store and by response code."""
         where, ids = scoped("store_id", stores)
         args = (day.isoformat(), *ids)
         by_store = [(r[0], int(r[1]), int(r[2])) for r in self.conn.execute(
@@ -38,12 +37,7 @@ class FigureReads:
         by_code = [(r[0], int(r[1])) for r in self.conn.execute(
             "SELECT COALESCE(response_code, ''), COUNT(*) FROM journal WHERE business_day = ? "
             f"AND kind IN {_TRAFFIC}{where} GROUP BY 1 ORDER BY 2 DESC, 1", args)]
-        issued, redeemed = self.conn.execute(
-            "SELECT COALESCE(SUM(CASE WHEN points > 0 THEN points END), 0), "
-            f"COALESCE(-SUM(CASE WHEN kind = {_REDEEM} AND points < 0 THEN points END), 0) "
-            f"FROM journal WHERE business_day = ? AND response_code = {OK}{where}",
-            args).fetchone()
-        return DayFigures(by_store, by_code, int(issued), int(redeemed))
+        return DayFigures(by_store, by_code)
 
     def signed_on(self) -> dict[str, bool]:
         """Each terminal's sign-on state as the switch last committed it."""
