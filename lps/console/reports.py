@@ -35,7 +35,7 @@ GRAIN_WORDS = {"day": N_("by day"), "week": N_("by week (from Saturday)"),
 #: The page's table: the range is in the heading, money carries its unit.
 SHOWN = tuple(c for c in COLUMNS if c.key not in ("start", "end", "coalition", "currency"))
 #: One page's chart has at most this many points: a longer range takes a longer grain.
-MAX_PERIODS = 400
+MAX_PERIODS = 200
 #: The days a report covers when none are asked for: the last 30, today included.
 DEFAULT_DAYS = 30
 

@@ -24,7 +24,7 @@ from switch.core.authorizer import handle
 from switch.core.programs.rules import program_rules
 from switch.i18n import jalali_date
 from switch.journal.sqlite.journal import SqliteJournal
-from tests.console.support import Client, Console, Env, add_staff
+from tests.console.support import Client, Console, Env, add_staff, cdb
 from tests.switch.support import T1, earn, reversal
 
 OTHERS = ("STORE0000000002", "STORE0000000003", "Book City", "Enghelab", "Tehran Mall")
@@ -203,6 +203,36 @@ def test_ranges_typed_in_persian_digits_and_what_is_refused(env: Env) -> None:
         refused = fa.get("/reports", **{"from": "۱۴۰۵/۱۲/۳۰"})
         assert refused.status == 400 and "۲۹" in refused.text()
         assert "that month" not in refused.text()
+
+
+@pytest.mark.parametrize("query", [
+    {"subject": "<script>alert(1)</script>"},
+    {"from": "1405/09/01\x00"},
+    {"from": "۱۴۰۵/۰۹/۰۱" * 50},
+    {"to": "1405/09/01; DROP TABLE journal"},
+    {"grain": "day\u202e"},
+    {"format": "../../etc/passwd"},
+])
+def test_hostile_queries_are_refused_and_change_nothing(env: Env, query: dict[str, str]
+                                                        ) -> None:
+    add_staff(env, "mona", "marketing")
+    with Console(env) as console:
+        client = Client(console.url)
+        client.login("mona")
+        before = audit_rows(env)
+        path = "/reports/download" if "format" in query else "/reports"
+        reply = client.get(path, **query)
+        assert reply.status == 400, reply.text()
+        assert "<script>alert" not in reply.body and 'role="img"' not in reply.body
+        assert audit_rows(env) == before
+
+
+def audit_rows(env: Env) -> int:
+    conn = cdb(env)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0])
+    finally:
+        conn.close()
 
 
 def test_a_quiet_range_says_what_will_appear(env: Env) -> None:
