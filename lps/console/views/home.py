@@ -1,4 +1,4 @@
-"""Sign in and out, the language, the dashboard, static files and the empty desk and reports."""
+"""Sign in and out, the language, the dashboard, static files and the empty reports page."""
 
 from __future__ import annotations
 
@@ -138,14 +138,6 @@ def dashboard(console: Console, ctx: Ctx) -> Response:
                 terminals=terminals, online=online, fleet=console.fleet,
                 signed=sum(1 for r in terminals if r["signed"]),
                 zone=config.switch.timezone, today=today_line(console, ctx), error=error)
-
-
-@route("GET", "/search")
-def search(console: Console, ctx: Ctx) -> Response:
-    return page(console, ctx, "empty.html", N_("Service desk"), search=True, text=ctx.t.gettext(
-        "The service desk will find a customer here by mobile number, name or card, with "
-        "their cards, points and history, once customer accounts exist. Until then, look a "
-        "card up on the Cards page."))
 
 
 @route("GET", "/reports")
