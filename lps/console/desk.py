@@ -34,6 +34,8 @@ from switch.journal.customers import AccountRow, HistoryRow
 
 MAX_REASON = 200
 _SEPARATORS = str.maketrans("", "", " -()\u200c\u00a0")
+#: A card's state on a customer's page besides `cards.STATES`: linked, never used.
+STATES = (N_("not enrolled"), N_("name"), N_("card"))
 _COLUMNS = ("id, old_pan, new_pan, account, points, stored_value, reason, maker, made_at, "
             "status, checker, decided_at, error")
 
