@@ -89,8 +89,8 @@ ADMIN = _table([
     (N_("the card's points would pass their limit"), {}),
     (N_("the card's stored value would pass its limit"), {}),
     # switch.core.card_replace
-    (N_("{card} is not a Luhn-valid card number of 13-19 digits"), {}),
     (N_("the number is not a Luhn-valid card number of 13-19 digits"), {}),
+    (N_("{card} is not a Luhn-valid card number of 13-19 digits"), {}),
     (N_("the new card is the card being replaced"), {}),
     (N_("card {card} is not enrolled"), {}),
     (N_("card {card} is a mobile account's virtual card: it is never lost"), {}),

@@ -245,3 +245,28 @@ def test_a_store_scoped_member_has_no_desk(desk: tuple[Env, Console]) -> None:
     assert cafe.post("/search", q=MOBILE).status == 403
     assert cafe.get("/customer", id=str(account)).status == 403
     assert 'href="/search"' not in cafe.get("/").body
+
+
+def test_an_approval_the_switch_refuses_stays_pending_with_the_reason(
+        desk: tuple[Env, Console]) -> None:
+    from lps.console import gateway
+
+    env, console = desk
+    old, new = env.cards[5], card(764)
+    account = _account(env, old)
+    console.app.settings = dataclasses.replace(console.app.settings, approval_threshold=10)
+    ann, bob = _client(console, "ann"), _client(console, "bob")
+    page = ann.get("/customer", id=str(account))
+    reply = ann.post("/customer/replace", account=str(account),
+                     card=_ref(page.body, "/customer/replace"), new=new, reason="lost")
+    assert reply.status == 303
+    gateway.card_status(env.config, "enroll", new)  # the new card is used meanwhile
+    was = _cards(env, old, new)
+    reply = bob.post("/replacements/approve", id="1")
+    assert reply.status == 400 and "already in use" in reply.text()
+    assert _cards(env, old, new) == was
+    listing = bob.get("/adjustments").text()
+    assert "already in use" in listing and "pending" in listing
+    assert re.search(r'class="badge"[^>]*>1<', bob.get("/").body)
+    assert bob.post("/replacements/reject", id="1").status == 303
+    assert 'class="badge"' not in bob.get("/").body
