@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lps.card_replacement import carry_account
-from lps.console import audit, cards, gateway, queries, switch_words
+from lps.console import audit, cards, checker, gateway, queries, switch_words
 from lps.console.i18n import text_refusal
-from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim, from_json
+from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim
 from lps.console.settle import date_refusal
 from switch.config import Config
 from switch.core.luhn import luhn_ok, mask_pan
@@ -275,9 +274,7 @@ class Replacement:
 
     @property
     def last_error(self) -> Refusal | None:
-        if not self.error:
-            return None
-        return from_json(json.loads(self.error))
+        return checker.stored_error(self.error)
 
 
 def parse_replacement(config: Config, old_pan: str, new_text: str, reason: str
@@ -313,27 +310,18 @@ def request_replacement(cdb: sqlite3.Connection, config: Config, who: str, accou
                         card=mask_pan(new_pan), coalition=view.coalition)
     purse = sum(lot.remaining for lot in view.lots if lot.kind == "sv" and lot.remaining > 0)
     points = view.available
-    status = "pending"
-    if points <= threshold and purse == 0:
+    done = points <= threshold and purse == 0
+    if done:
         _apply(cdb, config, who, old_pan, new_pan, reason, account, now)
-        status = "applied"
-    cdb.execute("BEGIN IMMEDIATE")
-    try:
-        cur = cdb.execute(
-            f"INSERT INTO replacements ({_COLUMNS.removeprefix('id, ')}) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (old_pan, new_pan, account, points, purse, reason, who, _iso(now), status,
-             who if status == "applied" else None, _iso(now) if status == "applied" else None,
-             None))
-        rid = int(cur.lastrowid or 0)
-        audit.append(cdb, _iso(now), f"staff:{who}", f"replacement.{status}",
-                     f"card:{mask_pan(old_pan)}", None,
-                     {"replacement": rid, "new": mask_pan(new_pan), "points": points,
-                      "stored_value": purse, "reason": reason, "threshold": threshold})
-        cdb.execute("COMMIT")
-    except BaseException:
-        cdb.execute("ROLLBACK")
-        raise
+    status = "applied" if done else "pending"
+    rid = checker.record(
+        cdb, "replacement", ("old_pan", "new_pan", "account", "points", "stored_value",
+                             "reason", "maker", "made_at", "status", "checker", "decided_at"),
+        (old_pan, new_pan, account, points, purse, reason, who, _iso(now), status,
+         who if done else None, _iso(now) if done else None), _iso(now), who, status,
+        f"card:{mask_pan(old_pan)}", {"new": mask_pan(new_pan), "points": points,
+                                      "stored_value": purse, "reason": reason,
+                                      "threshold": threshold})
     return get_replacement(cdb, rid)
 
 
@@ -383,30 +371,10 @@ def decide(cdb: sqlite3.Connection, config: Config, who: str, rid: int, approve:
     if rep.maker == who:
         raise DeskError(N_("you made this request: another staff member must approve or "
                            "reject it"))
-    claimed = cdb.execute("UPDATE replacements SET status = 'applying' WHERE id = ? AND "
-                          "status = 'pending'", (rid,)).rowcount
-    if claimed != 1:
-        raise DeskError(N_("card replacement #{id} is being decided by someone else"), id=rid)
-    try:
-        if approve:
-            _apply(cdb, config, who, rep.old_pan, rep.new_pan, rep.reason, rep.account, now)
-    except BaseException as exc:
-        why = exc if isinstance(exc, Refusal) else Refusal(
-            N_("{message}"), message=Verbatim(str(exc)[:500], SYSTEM))
-        cdb.execute("UPDATE replacements SET status = 'pending', error = ? WHERE id = ?",
-                    (json.dumps(why.to_json(), ensure_ascii=False), rid))
-        raise
-    status = "applied" if approve else "rejected"
-    cdb.execute("BEGIN IMMEDIATE")
-    try:
-        cdb.execute("UPDATE replacements SET status = ?, checker = ?, decided_at = ?, "
-                    "error = NULL WHERE id = ? AND status = 'applying'",
-                    (status, who, _iso(now), rid))
-        audit.append(cdb, _iso(now), f"staff:{who}", f"replacement.{status}",
-                     f"card:{mask_pan(rep.old_pan)}", {"replacement": rid, "status": "pending"},
-                     {"replacement": rid, "status": status, "maker": rep.maker})
-        cdb.execute("COMMIT")
-    except BaseException:
-        cdb.execute("ROLLBACK")
-        raise
+    checker.decide(
+        cdb, "replacement", rid, approve,
+        lambda: _apply(cdb, config, who, rep.old_pan, rep.new_pan, rep.reason, rep.account,
+                       now),
+        DeskError(N_("card replacement #{id} is being decided by someone else"), id=rid),
+        _iso(now), who, rep.maker, f"card:{mask_pan(rep.old_pan)}")
     return get_replacement(cdb, rid)

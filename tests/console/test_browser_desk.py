@@ -17,12 +17,9 @@ from switch.customers.desk import open_desk
 from switch.customers.inputs import EnrolForm
 from tests.console import pagecheck
 from tests.console.support import Console, Env, add_staff, running_switch
+from tests.console.test_browser import PERSIAN, STAFF, Desk
 from tests.console.webdriver import Browser
 from tests.switch.support import card
-
-ROOT = Path(__file__).resolve().parents[2]
-PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-STAFF = {"sue": "support", "bob": "support"}
 
 
 def _card(env: Env, pan: str) -> tuple[str, int] | None:
@@ -33,30 +30,12 @@ def _card(env: Env, pan: str) -> tuple[str, int] | None:
     return None if row is None else (str(row[0]), int(row[1]))
 
 
-class Steps:
-    """The browser at one width: each page it stops on is checked and photographed."""
-
-    def __init__(self, b: Browser, env: Env, folder: Path) -> None:
-        self.b, self.folder, self.n = b, folder, 0
-        self.allowed = pagecheck.proper_names(env.config, STAFF)
-        self.chunks = pagecheck.english_chunks(str(ROOT / "lps" / "console"))
-
-    def step(self, name: str) -> None:
-        b = self.b
-        assert b.run("return [document.documentElement.lang, "
-                     "document.documentElement.dir]") == ["fa", "rtl"], name
-        assert pagecheck.english_left(b, self.allowed, self.chunks) == [], name
-        assert pagecheck.layout_problems(b) == [], name
-        self.n += 1
-        b.screenshot(self.folder / f"{self.n:02d}-{name}.png")
-
-
 @pytest.mark.parametrize("width", [1280, 420])
 def test_find_by_a_persian_mobile_and_replace_a_lost_card(env: Env, browser: Browser,
                                                           screenshots: Path, width: int
                                                           ) -> None:
-    for user, role in STAFF.items():
-        add_staff(env, user, role, language="fa")
+    for user in ("sue", "bob"):
+        add_staff(env, user, STAFF[user], language="fa")
     old, new = env.cards[0], card(790)
     with open_desk(env.config) as d:
         account = d.enroll(EnrolForm("مریم کاظمی", "09123334455", cards=(old,)), env.now).id
@@ -64,7 +43,7 @@ def test_find_by_a_persian_mobile_and_replace_a_lost_card(env: Env, browser: Bro
     assert points is not None and points[1] > 100
     browser.resize(width)
     with running_switch(env), Console(env, approval_threshold=100) as console:
-        steps, b, url = Steps(browser, env, screenshots), browser, console.url
+        steps, b, url = Desk(browser, env, console, screenshots), browser, console.url
 
         # Found by the mobile typed with Persian digits and spaces.
         pagecheck.sign_in(b, url, "sue")

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from lps.console import cards, queries, sessions, switch_words
 from lps.console.messages import N_, Refusal
 from lps.console.roles import FULL_PAN
-from lps.console.views.common import page, say
+from lps.console.views.common import card_of, page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
 from switch.core.luhn import mask_pan
 from switch.core.text import is_digits, to_ascii_digits
@@ -41,15 +41,6 @@ def card_page(console: Console, ctx: Ctx, pan: str, full: bool = False, notice: 
                 can_reveal=ctx.role in FULL_PAN, can_block=ctx.may("POST", "/cards/block"),
                 can_adjust=ctx.may("POST", "/cards/adjust"), stores=stores,
                 threshold=console.settings.approval_threshold, notice=notice, error=error)
-
-
-def card_of(ctx: Ctx) -> str:
-    assert ctx.session is not None
-    pan = sessions.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
-    if pan is None:
-        raise BadInput(cards.CardError(N_("that card page has expired: look the card up "
-                                          "again")))
-    return pan
 
 
 @route("POST", "/cards")

@@ -51,3 +51,16 @@ def page(console: Console, ctx: Ctx, template: str, title: str, status: int = 20
     from lps.console.web import render
 
     return render(console, ctx, template, status, headers, title=ctx.t.gettext(title), **values)
+
+
+def card_of(ctx: Ctx) -> str:
+    """The card a form names by its per-session handle (pages never carry a card number)."""
+    from lps.console import cards, sessions
+    from lps.console.web import BadInput
+
+    assert ctx.session is not None
+    pan = sessions.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
+    if pan is None:
+        raise BadInput(cards.CardError(N_("that card page has expired: look the card up "
+                                          "again")))
+    return pan

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from lps.console import cards, desk, sessions
 from lps.console.messages import N_, Refusal
-from lps.console.views.common import page, say
+from lps.console.views.common import card_of, page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
 from switch.core.luhn import mask_pan
 from switch.core.text import is_digits, to_ascii_digits
@@ -136,8 +136,6 @@ def _account_of(ctx: Ctx) -> int:
 
 @route("POST", "/customer/replace")
 def replace(console: Console, ctx: Ctx) -> Response:
-    from lps.console.views.cards import card_of
-
     account = _account_of(ctx)
     old = card_of(ctx)
     f = ctx.req.form
