@@ -86,6 +86,13 @@ def test_replace_through_the_running_switch(env: Env) -> None:
                                                 card(722): ("active", 0)}
     assert len(_audit(env)) == 2
     assert _lps(env, "check")[0] == 0
+    # A switch started again recovers the replacement from the journal (its start-up checks
+    # the invariants): the new card holds the points, the old one is declined as blocked.
+    with running_switch(env):
+        code, out, _ = _lps(env, "balance", new)
+        assert code == 0 and f"{points} available" in out
+        code, out, _ = _lps(env, "balance", old)
+        assert code == 0 and "status blocked" in out and "0 available" in out
 
 
 @pytest.mark.parametrize(("argv", "code"), [
