@@ -230,3 +230,27 @@ def test_seeded_traffic_with_replacements_settles_as_without(seed: int) -> None:
         finally:
             replaced.close()
             kept.close()
+
+
+def test_on_both_engines_recovery_gives_back_the_replacement(
+        tmp_path: Path, journal_settings: dict[str, object]) -> None:
+    """SQLite and PostgreSQL: the two rows go in one append, the invariants hold, and a state
+    recovered from the journal equals the live one (tests/switch/journaled.py)."""
+    from tests.switch.journaled import Journaled
+    from tests.switch.support import sign_on
+
+    url = journal_settings.get("journal_url")
+    cfg = example_config(tmp_path / "lps.db", journal_url=url)
+    sw = Journaled(tmp_path, cfg, rules=program_rules(cfg))
+    try:
+        for n, msg in enumerate((sign_on(T1), sign_on(T2), earn(T1, 1, OLD, 300_000),
+                                 earn(T2, 2, OLD, 500_000))):
+            assert sw.rc(msg) == "00", n
+        entries = replace_command(sw.state, OLD, NEW, "lost", "staff:ann", NOON)
+        sw.store.append(entries)
+        journaled(sw.state, entries)
+        assert sw.points(OLD) == 0 and sw.points(NEW) > 0
+        sw.restart(EVENING)
+        assert sw.state.cards[OLD].status == "blocked" and sw.points(NEW) > 0
+    finally:
+        sw.close()
