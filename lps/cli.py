@@ -32,11 +32,13 @@ from lps.cli_input import (
     card_number,
     require_journal,
 )
+from lps.cli_input import name as typed_text
 from lps.commands import (
     PAN_HELP,
     add_config_argument,
     card_via_switch,
     config_from,
+    via_switch,
 )
 from switch.config import Config, ConfigError
 from switch.journal import JournalError
@@ -99,6 +101,10 @@ def cmd_cards(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.action == "show":
         return _show(config, args.pan, history=True)
+    if args.action == "replace":
+        return _replace(config, args)
+    if args.new is not None or args.reason is not None:
+        raise InputError("a second card number and --reason go with replace")
     from lps.programs_cli import profile_from_args, save_profile
 
     profile = profile_from_args(args, dt.datetime.now(dt.UTC))
@@ -121,6 +127,43 @@ def cmd_cards(args: argparse.Namespace) -> int:
         rc = append_cli(db, "card.profile", target, None, {"fields": fields}) or rc
     print(f"{args.action}: done")
     return _show(config, args.pan, history=False) or rc
+
+
+def _replace(config: Config, args: argparse.Namespace) -> int:
+    """`lps cards replace OLD NEW --reason TEXT`: block OLD and move its lots to NEW
+    (switch.core.card_replace), through the running switch or the journal; audited."""
+    from lps.card_replacement import carry_account
+    from lps.console.cli_audit import append_cli, cli_actor
+    from switch.core.admin import AdminError
+    from switch.core.card_replace import replace_command
+    from switch.core.luhn import mask_pan
+    from switch.customers.inputs import CustomerError
+
+    if args.new is None or args.reason is None:
+        raise InputError("replace takes the lost card, the new card and --reason TEXT")
+    old, new, reason = args.pan, args.new, args.reason
+    require_journal(config.switch)
+    before = _card_row(config.switch.journal, old)
+    by = cli_actor()
+    try:
+        via_switch(config, {"cmd": "replace", "pan": old, "new": new, "reason": reason,
+                            "by": by},
+                   lambda state, now: replace_command(state, old, new, reason, by, now))
+    except AdminError as exc:
+        raise Failed(str(exc)) from None
+    rc = append_cli(config.switch.database, "card.replace", f"card:{mask_pan(old)}", before,
+                    {"status": "blocked", "replaced_by": mask_pan(new), "reason": reason})
+    print(f"replace: card {mask_pan(old)} blocked, its lots moved to {mask_pan(new)}")
+    try:
+        account = carry_account(config, old, new, dt.datetime.now(dt.UTC))
+    except CustomerError as exc:
+        print(f"lps cards replace: the card was replaced; the customer account was not "
+              f"linked: {exc}", file=sys.stderr)
+        rc = rc or EXIT_INPUT
+    else:
+        if account is not None:
+            print(f"customer account {account}: {mask_pan(new)} linked")
+    return _show(config, new, history=False) or rc
 
 
 def _card_row(db: str | Path, pan: str) -> dict[str, str] | None:
@@ -216,10 +259,15 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         "of the configuration)")
     p.set_defaults(func=cmd_serve)
 
-    p = sub.add_parser("cards", help="enroll, block, unblock or show a loyalty card")
-    p.add_argument("action", choices=("enroll", "block", "unblock", "show"),
-                   help="what to do with the card")
+    p = sub.add_parser("cards", help="enroll, block, unblock, replace or show a loyalty card")
+    p.add_argument("action", choices=("enroll", "block", "unblock", "show", "replace"),
+                   help="what to do with the card (replace: block a lost card and move its "
+                        "lots to NEW)")
     p.add_argument("pan", type=card_number, help=PAN_HELP)
+    p.add_argument("new", nargs="?", type=card_number,
+                   help="replace: the new card, never enrolled (" + PAN_HELP + ")")
+    p.add_argument("--reason", type=typed_text("the reason", 200),
+                   help="replace: why (recorded in the journal and the audit log)")
     p.add_argument("--coalition", help="coalition ID for enroll (default: by BIN)")
     from lps.programs_cli import add_profile_arguments
 

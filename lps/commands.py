@@ -58,10 +58,11 @@ def admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
 
 
 def via_switch(config: Config, request: dict[str, Any],
-               entry_for: Callable[[State, dt.datetime], Entry]) -> None:
+               entry_for: Callable[[State, dt.datetime], Entry | list[Entry]]) -> None:
     """A command that writes the journal's money tables, applied by the switch: `request` on
-    its admin socket when it runs, else `entry_for`'s entry appended by the journal itself
-    (docs/cli.md). `AdminError`: the running switch's refusal, or `entry_for`'s."""
+    its admin socket when it runs, else `entry_for`'s entry (or entries, in one append)
+    appended by the journal itself (docs/cli.md). `AdminError`: the running switch's refusal,
+    or `entry_for`'s."""
     from switch.core.admin import AdminError
     from switch.journal import open_journal
     from switch.server import database_in_use
@@ -74,7 +75,8 @@ def via_switch(config: Config, request: dict[str, Any],
     journal = open_journal(config.switch.journal)
     try:
         now = dt.datetime.now(dt.UTC)
-        journal.append([entry_for(journal.load(config, None, now), now)])
+        made = entry_for(journal.load(config, None, now), now)
+        journal.append(made if isinstance(made, list) else [made])
     finally:
         journal.close()
 

@@ -34,6 +34,7 @@ from switch.config import Config, HostPort
 from switch.connection import Connection
 from switch.core import Decision, Entry, apply, journaled, prune
 from switch.core.admin import AdminError, decide_adjust, decide_card_command, decide_profile
+from switch.core.card_replace import Replacement, apply_replacement, decide_replace
 from switch.core.coupon import decide_void
 from switch.core.luhn import redact
 from switch.core.program_change import decide_programs
@@ -164,10 +165,14 @@ class Switch:
                     digest=new.digest[:12]))
         return {"ok": True, "version": self.state.program_version}
 
-    async def _apply_and_commit(self, decision: Decision) -> None:
-        """Apply an operator's decision and wait until its entries are committed."""
+    async def _apply_and_commit(self, decision: Decision | Replacement) -> None:
+        """Apply an operator's decision and wait until its entries are committed (a card
+        replacement's two rows in one commit)."""
         try:
-            apply(self.state, decision)
+            if isinstance(decision, Replacement):
+                apply_replacement(self.state, decision)
+            else:
+                apply(self.state, decision)
         except AssertionError as exc:
             self.fail(f"invariant broken applying a command: {redact(str(exc))}")
             raise SwitchStopped(self.failure or "") from None
@@ -280,7 +285,8 @@ class Switch:
         await self._apply_and_commit(decision)
         return {"ok": True}
 
-    def _admin_decision(self, req: dict[str, Any], now: dt.datetime) -> Decision:
+    def _admin_decision(self, req: dict[str, Any], now: dt.datetime
+                        ) -> Decision | Replacement:
         cmd = req.get("cmd")
         if cmd == "coupon_void":
             digest = str(req["digest"])
@@ -290,6 +296,9 @@ class Switch:
             return decide_profile(self.state, req["pan"], self._read_profile(req["pan"]))
         if cmd in SECURITY_COMMANDS:
             return decide_security_command(self.state, req, now)
+        if cmd == "replace":
+            return decide_replace(self.state, str(req["pan"]), str(req["new"]),
+                                  str(req["reason"]), str(req.get("by", "")), now)
         if cmd == "adjust":
             return decide_adjust(self.state, req["pan"], int(req["points"]), req["store"],
                                  req["reason"], req.get("by", ""), now)

@@ -30,6 +30,8 @@ OTHER_DATABASES = {
     "lps/console/audit.py": "the console's own database",
     "lps/console/campaigns.py": "the console's own database",
     "lps/console/cards.py": "the console's own database (adjustments)",
+    "lps/console/checker.py": "the console's own database (adjustments, replacements)",
+    "lps/console/desk.py": "the console's own database (card replacements)",
     "lps/console/web.py": "the console's own database",
     "lps/console/settle.py": "settlement's seal register",
     "settlement/seal.py": "settlement's seal register",

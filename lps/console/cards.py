@@ -10,13 +10,12 @@ one process or in two workers, never apply it twice. Every step is audited.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import sqlite3
 from dataclasses import dataclass
 
-from lps.console import audit, gateway, queries, switch_words
+from lps.console import audit, checker, gateway, queries
 from lps.console.i18n import text_refusal
-from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim, from_json
+from lps.console.messages import N_, Label, Refusal
 from lps.console.queries import CardView, Scope
 from switch.config import Config
 from switch.core.admin import MAX_ADJUST
@@ -55,13 +54,7 @@ class Adjustment:
     def last_error(self) -> Refusal | None:
         """The last error as a message in the reader's language (a row stored as plain text
         by an older console is shown as recorded)."""
-        if not self.error:
-            return None
-        try:
-            data = json.loads(self.error)
-        except ValueError:
-            data = self.error
-        return from_json(data)
+        return checker.stored_error(self.error)
 
 
 def _iso(t: dt.datetime) -> str:
@@ -156,22 +149,13 @@ def request_adjustment(cdb: sqlite3.Connection, config: Config, who: str, pan: s
     if abs(points) <= threshold:
         _apply(cdb, config, who, pan, points, store, reason, view.available, now)
         status = "applied"
-    cdb.execute("BEGIN IMMEDIATE")
-    try:
-        cur = cdb.execute(
-            "INSERT INTO adjustments (pan, points, store_id, reason, maker, made_at, status, "
-            "checker, decided_at) VALUES (?,?,?,?,?,?,?,?,?)",
-            (pan, points, store, reason, who, _iso(now), status,
-             who if status == "applied" else None, _iso(now) if status == "applied" else None))
-        aid = int(cur.lastrowid or 0)
-        audit.append(cdb, _iso(now), f"staff:{who}", f"adjustment.{status}",
-                     f"card:{mask_pan(pan)}", None,
-                     {"adjustment": aid, "points": points, "store": store, "reason": reason,
-                      "threshold": threshold})
-        cdb.execute("COMMIT")
-    except BaseException:
-        cdb.execute("ROLLBACK")
-        raise
+    done = status == "applied"
+    aid = checker.record(
+        cdb, "adjustment", ("pan", "points", "store_id", "reason", "maker", "made_at", "status",
+                            "checker", "decided_at"),
+        (pan, points, store, reason, who, _iso(now), status, who if done else None,
+         _iso(now) if done else None), _iso(now), who, status, f"card:{mask_pan(pan)}",
+        {"points": points, "store": store, "reason": reason, "threshold": threshold})
     return get_adjustment(cdb, aid)
 
 
@@ -182,15 +166,6 @@ def _apply(cdb: sqlite3.Connection, config: Config, who: str, pan: str, points: 
     audit.append(cdb, _iso(now), f"staff:{who}", "card.adjust", f"card:{mask_pan(pan)}",
                  {"available": before}, {"available": after, "points": points, "store": store,
                                          "reason": reason})
-
-
-def _why(exc: BaseException) -> Refusal:
-    """Why an approval failed, kept so that each reader reads it in their language."""
-    if isinstance(exc, Refusal):
-        return exc
-    if isinstance(exc, queries.QueryError):
-        return switch_words.database(str(exc))
-    return Refusal(N_("{message}"), message=Verbatim(str(exc)[:500], SYSTEM))
 
 
 def get_adjustment(cdb: sqlite3.Connection, aid: int) -> Adjustment:
@@ -234,30 +209,11 @@ def decide(cdb: sqlite3.Connection, config: Config, who: str, aid: int, approve:
     if adj.maker == who:
         raise CardError(N_("you made this request: another staff member must approve or "
                            "reject it"))
-    status = "applied" if approve else "rejected"
-    claimed = cdb.execute("UPDATE adjustments SET status = 'applying' WHERE id = ? AND "
-                          "status = 'pending'", (aid,)).rowcount
-    if claimed != 1:
-        raise CardError(N_("adjustment #{id} is being decided by someone else"), id=aid)
-    try:
-        if approve:
-            _apply(cdb, config, who, adj.pan, adj.points, adj.store_id, adj.reason,
-                   _available(config, adj.pan, now), now)
-    except BaseException as exc:
-        cdb.execute("UPDATE adjustments SET status = 'pending', error = ? WHERE id = ?",
-                    (json.dumps(_why(exc).to_json(), ensure_ascii=False), aid))
-        raise
-    cdb.execute("BEGIN IMMEDIATE")
-    try:
-        cdb.execute("UPDATE adjustments SET status = ?, checker = ?, decided_at = ?, "
-                    "error = NULL WHERE id = ? AND status = 'applying'",
-                    (status, who, _iso(now), aid))
-        audit.append(cdb, _iso(now), f"staff:{who}", f"adjustment.{status}",
-                     f"card:{mask_pan(adj.pan)}", {"adjustment": aid, "status": "pending"},
-                     {"adjustment": aid, "status": status, "maker": adj.maker})
-        cdb.execute("COMMIT")
-    except BaseException:
-        cdb.execute("ROLLBACK")
-        raise
+    checker.decide(
+        cdb, "adjustment", aid, approve,
+        lambda: _apply(cdb, config, who, adj.pan, adj.points, adj.store_id, adj.reason,
+                       _available(config, adj.pan, now), now),
+        CardError(N_("adjustment #{id} is being decided by someone else"), id=aid),
+        _iso(now), who, adj.maker, f"card:{mask_pan(adj.pan)}")
     return get_adjustment(cdb, aid)
 

@@ -105,6 +105,23 @@ CREATE TABLE legacy_import (
     audit_last_hash TEXT
 );
 """),
+    (2, "card replacements waiting for a checker (docs/console.md, The service desk)", """
+CREATE TABLE replacements (
+    id INTEGER PRIMARY KEY,
+    old_pan TEXT NOT NULL,
+    new_pan TEXT NOT NULL,
+    account INTEGER,
+    points INTEGER NOT NULL,
+    stored_value INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    maker TEXT NOT NULL,
+    made_at TEXT NOT NULL,
+    status TEXT NOT NULL,
+    checker TEXT,
+    decided_at TEXT,
+    error TEXT
+);
+"""),
 ]
 
 

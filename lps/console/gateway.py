@@ -42,3 +42,15 @@ def adjust(config: Config, pan: str, points: int, store: str, reason: str, actor
     """Credit or debit points (`switch.core.admin.adjust_command`, run by the switch)."""
     _send(config, {"cmd": "adjust", "pan": pan, "points": points, "store": store,
                    "reason": reason, "by": actor})
+
+
+def replace(config: Config, old_pan: str, new_pan: str, reason: str, actor: str) -> None:
+    """Block a lost card and move its lots to a new one (`switch.core.card_replace`, run by
+    the switch: both journal rows in one commit)."""
+    _send(config, {"cmd": "replace", "pan": old_pan, "new": new_pan, "reason": reason,
+                   "by": actor})
+
+
+def reload_profile(config: Config, pan: str) -> None:
+    """Have the switch load the profile of the account `pan` was just linked to."""
+    _send(config, {"cmd": "profile", "pan": pan})

@@ -24,6 +24,12 @@ ENDPOINTS: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/language"): ALL,
     ("GET", "/"): ALL,
     ("GET", "/search"): frozenset({ADMIN, SUPPORT, AUDITOR}),
+    ("POST", "/search"): frozenset({ADMIN, SUPPORT, AUDITOR}),
+    ("GET", "/customer"): frozenset({ADMIN, SUPPORT, AUDITOR}),
+    ("POST", "/customers/enrol"): frozenset({ADMIN, SUPPORT}),
+    ("POST", "/customer/replace"): frozenset({ADMIN, SUPPORT}),
+    ("POST", "/replacements/approve"): frozenset({ADMIN, SUPPORT}),
+    ("POST", "/replacements/reject"): frozenset({ADMIN, SUPPORT}),
     ("GET", "/cards"): frozenset({ADMIN, SUPPORT, AUDITOR}),
     ("POST", "/cards"): frozenset({ADMIN, SUPPORT, AUDITOR}),
     ("POST", "/cards/reveal"): frozenset({ADMIN, SUPPORT}),
@@ -58,6 +64,11 @@ WHOLE_COALITION = frozenset({
     ("POST", "/cards/block"), ("POST", "/cards/unblock"), ("POST", "/settlement/run"),
     ("GET", "/audit"), ("GET", "/staff"), ("POST", "/staff/add"), ("POST", "/staff/disable"),
     ("POST", "/staff/reset-password"),
+    # The service desk finds any customer of the coalition and shows every store's lots; a
+    # replacement moves lots of every store (docs/console.md "The service desk").
+    ("GET", "/search"), ("POST", "/search"), ("GET", "/customer"), ("POST", "/customers/enrol"),
+    ("POST", "/customer/replace"), ("POST", "/replacements/approve"),
+    ("POST", "/replacements/reject"),
 })
 
 #: Roles that may see a whole card number (each showing is audited); the others see it masked.

@@ -88,6 +88,20 @@ ADMIN = _table([
      {"available": _whole, "wanted": _whole}),
     (N_("the card's points would pass their limit"), {}),
     (N_("the card's stored value would pass its limit"), {}),
+    # switch.core.card_replace
+    (N_("the number is not a Luhn-valid card number of 13-19 digits"), {}),
+    (N_("{card} is not a Luhn-valid card number of 13-19 digits"), {}),
+    (N_("the new card is the card being replaced"), {}),
+    (N_("card {card} is not enrolled"), {}),
+    (N_("card {card} is a mobile account's virtual card: it is never lost"), {}),
+    (N_("card {card} is already in use: a replacement must be a card never enrolled"), {}),
+    (N_("card {card} is outside coalition {coalition}'s card BINs"), {}),
+    (N_("card {card} is in the range of virtual cards (mobile accounts): it cannot be a "
+        "printed card"), {}),
+    (N_("a gift card is replaced by a gift card, a loyalty card by a loyalty card (their "
+        "purses are spent under different rules)"), {}),
+    (N_("card {card} owes {owed} on a reversed earn already spent: a debt cannot move to a "
+        "new card; credit it with an adjustment of its store first"), {"owed": _whole}),
 ])
 
 #: The switch's database as `queries.reading` finds it.

@@ -92,6 +92,10 @@ def _operator(h: HistoryRow) -> str:
         return f"an operator {verb} {_n(r.points, 'point')}{because}"
     if action in ("set", "reset"):
         return f"the card's PIN was {action}"
+    if action == "replace":
+        return f"the card was blocked as lost and its points moved to a new card{because}"
+    if action == "replaced":
+        return f"a lost card's points moved to this card{because}"
     return f"an operator changed the card{because}" + (
         f" ({r.points:+,} points)" if r.points else "")
 

@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lps.console import audit, cards
+from lps.console import audit, cards, desk
 from lps.console.db import open_console as open_db
 from lps.console.roles import ENDPOINTS, PUBLIC, ROLES, allowed
 from switch.config import load_config
+from switch.customers.desk import open_desk
+from switch.customers.inputs import EnrolForm
 from tests.console.support import (
     Client,
     Console,
@@ -24,6 +26,7 @@ from tests.console.support import (
     running_switch,
     snapshot,
 )
+from tests.switch.support import card
 
 LAST = ("POST", "/logout")
 
@@ -37,6 +40,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Env, dict[str, dict
     env = make_env(tmp_path_factory.mktemp("roles"), n_cards=len(ROLES) + 1)
     add_staff(env, "maker", "support")
     params: dict[str, dict[str, str]] = {}
+    with open_desk(env.config) as customers:  # account 1, for the customer's page
+        customers.enroll(EnrolForm("matrix", "09129999999"), env.now)
     conn = open_db(env.config.switch.database)
     try:
         for i, role in enumerate(ROLES):
@@ -45,8 +50,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Env, dict[str, dict
             ids = [cards.request_adjustment(conn, env.config, "maker", env.cards[i], 5000,
                                             "STORE0000000001", "matrix", 1000, env.now).id
                    for _ in range(2)]
+            # Card replacements waiting for a checker: of the spare card, which each
+            # approval replaces again (a blocked card with no lots may be replaced).
+            reps = [desk.request_replacement(conn, env.config, "maker", None, env.cards[-1],
+                                             card(880 + 2 * i + k), "matrix", 0, env.now).id
+                    for k in range(2)]
             params[role] = {"pan": env.cards[i], "approve": str(ids[0]),
-                            "reject": str(ids[1])}
+                            "reject": str(ids[1]), "replace-approve": str(reps[0]),
+                            "replace-reject": str(reps[1]), "new": card(870 + i),
+                            "mobile": f"0912000000{i}"}
     finally:
         conn.close()
     return env, params
@@ -61,6 +73,7 @@ def _call(client: Client, env: Env, role: str, key: tuple[str, str],
             "/settlement/day": {"date": str(env.yesterday)},
             "/settlement/file": {"date": str(env.yesterday), "name": "settlement.json"},
             "/programs/campaign": {"owner": "store:STORE0000000002", "index": "0"},
+            "/customer": {"id": "1"},
             "/static/{name}": {},
         }.get(path, {})
         return client.get(path, **query).status
@@ -81,6 +94,11 @@ def _call(client: Client, env: Env, role: str, key: tuple[str, str],
         "/cards/adjust": {"card": ref, "points": "10", "store": "STORE0000000001",
                           "reason": "matrix"},
         "/adjustments/approve": {"id": p["approve"]},
+        "/search": {"q": p["mobile"]},
+        "/customers/enrol": {"name": f"matrix {role}", "mobile": p["mobile"]},
+        "/customer/replace": {"card": ref, "account": "1", "new": p["new"], "reason": "matrix"},
+        "/replacements/approve": {"id": p["replace-approve"]},
+        "/replacements/reject": {"id": p["replace-reject"]},
         "/adjustments/reject": {"id": p["reject"]},
         "/settlement/run": {"date": str(env.yesterday)},
         "/staff/add": {"username": f"new-{role}", "role": "auditor",

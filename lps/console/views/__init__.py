@@ -36,15 +36,17 @@ def refused(console: Console, ctx: Ctx, why: str) -> Response:
 
 def bad_input(console: Console, ctx: Ctx, message: Refusal | str) -> Response:
     """The form's page again with the message; nothing was changed."""
-    from lps.console.views import cards, programs, settlement, staff
+    from lps.console.views import cards, desk, programs, settlement, staff
 
     error = say(ctx, message)
     path = ctx.req.path
     if ctx.session is not None:
-        if path.startswith("/adjustments"):
+        if path.startswith(("/adjustments", "/replacements")):
             return cards.adjustments_page(console, ctx, error=error, status=400)
         if path.startswith("/cards"):
             return cards.search_page(console, ctx, error=error, status=400)
+        if path.startswith(("/search", "/customer")):
+            return desk.search_page(console, ctx, error=error, status=400)
         if path.startswith("/settlement"):
             return settlement.listing(console, ctx, error=error, status=400)
         if path.startswith("/programs"):
@@ -77,6 +79,7 @@ def not_found(console: Console, status: int) -> Response:
 
 from lps.console.views import (  # noqa: E402  (the areas register their handlers)
     cards,
+    desk,
     home,
     programs,
     reports,
@@ -84,5 +87,5 @@ from lps.console.views import (  # noqa: E402  (the areas register their handler
     staff,
 )
 
-__all__ = ["NAV", "ROLE_NAMES", "cards", "home", "nav", "page", "programs", "reports", "say",
-           "settlement", "staff"]
+__all__ = ["NAV", "ROLE_NAMES", "cards", "desk", "home", "nav", "page", "programs", "reports",
+           "say", "settlement", "staff"]

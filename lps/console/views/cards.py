@@ -9,7 +9,7 @@ from starlette.responses import Response
 from lps.console import cards, queries, sessions, switch_words
 from lps.console.messages import N_, Refusal
 from lps.console.roles import FULL_PAN
-from lps.console.views.common import page, say
+from lps.console.views.common import card_of, page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
 from switch.core.luhn import mask_pan
 from switch.core.text import is_digits, to_ascii_digits
@@ -41,15 +41,6 @@ def card_page(console: Console, ctx: Ctx, pan: str, full: bool = False, notice: 
                 can_reveal=ctx.role in FULL_PAN, can_block=ctx.may("POST", "/cards/block"),
                 can_adjust=ctx.may("POST", "/cards/adjust"), stores=stores,
                 threshold=console.settings.approval_threshold, notice=notice, error=error)
-
-
-def card_of(ctx: Ctx) -> str:
-    assert ctx.session is not None
-    pan = sessions.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
-    if pan is None:
-        raise BadInput(cards.CardError(N_("that card page has expired: look the card up "
-                                          "again")))
-    return pan
 
 
 @route("POST", "/cards")
@@ -93,6 +84,8 @@ def unblock(console: Console, ctx: Ctx) -> Response:
 def adjust(console: Console, ctx: Ctx) -> Response:
     f = ctx.req.form
     pan = card_of(ctx)
+    back = to_ascii_digits(f.get("account", "")).strip()
+    account = int(back) if is_digits(back) and len(back) <= 18 else None
     try:
         points, store, reason = cards.parse_adjustment(
             console.config, ctx.scope, f.get("points", ""), f.get("store", ""),
@@ -101,16 +94,26 @@ def adjust(console: Console, ctx: Ctx) -> Response:
                                        reason, console.settings.approval_threshold, ctx.now,
                                        ctx.scope)
     except Refusal as exc:
+        if account is not None:  # from a customer's page: back to it (docs/console.md)
+            from lps.console.views.desk import customer_page
+
+            return customer_page(console, ctx, account, error=say(ctx, exc), status=400)
         return card_page(console, ctx, pan, error=say(ctx, exc))
+    if account is not None:
+        return redirect(f"/customer?id={account}&done={adj.id}")
     return redirect(f"/adjustments?done={adj.id}")
 
 
 def adjustments_page(console: Console, ctx: Ctx, notice: str = "", error: str = "",
                      status: int = 200) -> Response:
+    from lps.console import desk
+
     return page(console, ctx, "adjustments.html", N_("Adjustments"), status,
                 items=cards.adjustments(ctx.cdb, ctx.scope), mask=mask_pan,
                 can_decide=ctx.may("POST", "/adjustments/approve"), notice=notice,
-                error=error)
+                error=error, replacements=desk.replacements(ctx.cdb)
+                if ctx.may("POST", "/replacements/approve") or not ctx.scope.limited else [],
+                can_replace=ctx.may("POST", "/replacements/approve"))
 
 
 @route("GET", "/adjustments")
@@ -132,7 +135,21 @@ def adjustments(console: Console, ctx: Ctx) -> Response:
                                          "approve it."), id=a.id, points=a.points,
                                       status=ctx.t.gettext(a.status),
                                       threshold=console.settings.approval_threshold)
+    rid = to_ascii_digits(ctx.req.query.get("replacement", ""))
+    if is_digits(rid) and len(rid) <= 18 and not ctx.scope.limited:
+        notice = _replacement_notice(ctx, int(rid)) or notice
     return adjustments_page(console, ctx, notice)
+
+
+def _replacement_notice(ctx: Ctx, rid: int) -> str:
+    from lps.console import desk
+
+    try:
+        r = desk.get_replacement(ctx.cdb, rid)
+    except desk.DeskError:
+        return ""
+    return ctx.t.format(N_("Card replacement #{id}: {status}."), id=r.id,
+                        status=ctx.t.gettext(r.status))
 
 
 def _decide(console: Console, ctx: Ctx, approve: bool) -> Response:

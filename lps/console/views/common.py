@@ -24,7 +24,7 @@ ROLE_NAMES = (N_("admin"), N_("marketing"), N_("support"), N_("settlement"), N_(
 def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
     if ctx.session is None:
         return []
-    from lps.console import cards
+    from lps.console import cards, desk
 
     out = []
     for path, label in NAV:
@@ -33,6 +33,8 @@ def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
         badge = 0
         if path == "/adjustments" and ctx.may("POST", "/adjustments/approve"):
             badge = cards.waiting(ctx.cdb, ctx.scope, ctx.user)
+        if path == "/adjustments" and ctx.may("POST", "/replacements/approve"):
+            badge += desk.waiting(ctx.cdb, ctx.user)
         out.append((path, label, badge))
     return out
 
@@ -49,3 +51,16 @@ def page(console: Console, ctx: Ctx, template: str, title: str, status: int = 20
     from lps.console.web import render
 
     return render(console, ctx, template, status, headers, title=ctx.t.gettext(title), **values)
+
+
+def card_of(ctx: Ctx) -> str:
+    """The card a form names by its per-session handle (pages never carry a card number)."""
+    from lps.console import cards, sessions
+    from lps.console.web import BadInput
+
+    assert ctx.session is not None
+    pan = sessions.card_of(ctx.cdb, ctx.session, ctx.req.form.get("card", ""))
+    if pan is None:
+        raise BadInput(cards.CardError(N_("that card page has expired: look the card up "
+                                          "again")))
+    return pan

@@ -1,4 +1,4 @@
-"""Sign in and out, the language, the dashboard, static files and the empty desk."""
+"""Sign in and out, the language, the dashboard and static files."""
 
 from __future__ import annotations
 
@@ -140,9 +140,3 @@ def dashboard(console: Console, ctx: Ctx) -> Response:
                 zone=config.switch.timezone, today=today_line(console, ctx), error=error)
 
 
-@route("GET", "/search")
-def search(console: Console, ctx: Ctx) -> Response:
-    return page(console, ctx, "empty.html", N_("Service desk"), search=True, text=ctx.t.gettext(
-        "The service desk will find a customer here by mobile number, name or card, with "
-        "their cards, points and history, once customer accounts exist. Until then, look a "
-        "card up on the Cards page."))

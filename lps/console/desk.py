@@ -1,0 +1,383 @@
+"""The service desk (docs/console.md, "The service desk"): one search box for a mobile, a name
+or a card; a customer's page; enrolling a customer; replacing a lost card with maker-checker.
+
+Customers are read and enrolled through `switch.customers.Desk` (as `lps customers` does: the
+same validation); money moves only through the running switch (`gateway`). A replacement that
+moves at most the approval threshold's points and no stored value is applied at once; a larger
+one waits in `replacements` for another member (claimed `pending` -> `applying` in one UPDATE,
+as adjustments are). Every step is audited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from lps.card_replacement import carry_account
+from lps.console import audit, cards, checker, gateway, queries, switch_words
+from lps.console.i18n import text_refusal
+from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim
+from lps.console.settle import date_refusal
+from switch.config import Config
+from switch.core.luhn import luhn_ok, mask_pan
+from switch.core.mobile import MobileError, mask_mobile, normalize_mobile
+from switch.core.text import TextError, is_digits, normalize_text, to_ascii_digits
+from switch.customers.desk import CustomerView, Desk, Found, open_desk
+from switch.customers.inputs import NAME_MAX, CustomerError, EnrolForm, InvalidValue
+from switch.i18n import DateError, parse_date
+from switch.journal import JournalError
+from switch.journal.customers import AccountRow, HistoryRow
+
+MAX_REASON = 200
+_SEPARATORS = str.maketrans("", "", " -()\u200c\u00a0")
+#: A card's state on a customer's page besides `cards.STATES`: linked, never used.
+STATES = (N_("not enrolled"), N_("name"), N_("card"))
+_COLUMNS = ("id, old_pan, new_pan, account, points, stored_value, reason, maker, made_at, "
+            "status, checker, decided_at, error")
+
+
+class DeskError(Refusal):
+    """Bad input or a refused desk action, with a message fit to show."""
+
+
+@contextlib.contextmanager
+def desk(config: Config) -> Iterator[Desk]:
+    """The customers' desk over the switch's database; an unreadable database is said so."""
+    try:
+        with open_desk(config) as d:
+            yield d
+    except JournalError as exc:
+        raise switch_words.database(str(exc)) from None
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
+# -- search ---------------------------------------------------------------------------------
+
+
+def find(config: Config, text: str) -> list[Found]:
+    """Accounts a typed mobile (any form, Persian digits), card number or name finds; a number
+    too short to be either asks for more (nothing is searched)."""
+    bare = to_ascii_digits(text).strip().translate(_SEPARATORS)
+    if not bare:
+        raise DeskError(N_("type a mobile number, a name or a card number"))
+    if is_digits(bare.removeprefix("+")):
+        try:
+            normalize_mobile(bare)
+        except MobileError:
+            if len(bare) < 13:
+                raise DeskError(N_("{n} digits are too few to find one customer: type the whole "
+                                   "mobile number (09121234567) or the whole card number (13-19 "
+                                   "digits)"), n=len(bare)) from None
+            if len(bare) > 19 or not luhn_ok(bare):
+                raise DeskError(N_("{n} digits are not a card number (13-19 digits that pass "
+                                   "the Luhn check) nor a mobile number"), n=len(bare)) from None
+    else:
+        try:
+            name = normalize_text(text, "the name", max_length=NAME_MAX)
+        except TextError as exc:
+            raise text_refusal(exc, "the name", N_("the name")) from None
+        if len(name.replace("\u200c", "").replace(" ", "")) < 2:
+            raise DeskError(N_("type at least two letters of the name"))
+    with desk(config) as d:
+        try:
+            return d.search(text)
+        except CustomerError as exc:  # the checks above leave none; said as the desk's own
+            raise DeskError(N_("{message}"), message=Verbatim(str(exc)[:300], SYSTEM)) from None
+
+
+def masked_mobile(account: AccountRow) -> str:
+    return mask_mobile(account.mobile) if account.mobile else ""
+
+
+# -- a customer's page ----------------------------------------------------------------------
+
+#: What a request was, as a noun (a declined one, a cancelled one).
+_NOUNS = {
+    "earn": N_("a purchase"), "advice": N_("a purchase"), "redeem": N_("paying with points"),
+    "inquiry": N_("a balance inquiry"), "return": N_("a return"),
+    "topup": N_("a purse top-up"), "sv_purchase": N_("paying from the purse"),
+    "stamp": N_("a stamp reward"), "coupon": N_("a coupon"),
+}
+_DONE = {
+    "earn": N_("a purchase: points earned"),
+    "advice": N_("a purchase sent later by the terminal: points earned"),
+    "redeem": N_("paid with points"), "inquiry": N_("asked for the balance"),
+    "return": N_("returned a purchase: points taken back"), "topup": N_("topped up the purse"),
+    "sv_purchase": N_("paid from the purse"), "stamp": N_("took a stamp reward"),
+    "batch_close": N_("closed a terminal's batch"), "coupon": N_("used a coupon"),
+}
+_OPERATOR = {
+    "enroll": N_("the card was enrolled"), "block": N_("an operator blocked the card"),
+    "unblock": N_("an operator unblocked the card"),
+    "replace": N_("the card was blocked as lost and its points moved to a new card"),
+    "replaced": N_("a lost card's points moved to this card"),
+    "set": N_("the card's PIN was set"), "reset": N_("the card's PIN was reset"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One line of the customer's history: local time, store, card, what (in words)."""
+
+    at: dt.datetime
+    store: str
+    card: str
+    what: Refusal
+    reason: str
+    points: int
+    stored_value: int
+    declined: bool
+
+
+def in_words(h: HistoryRow) -> Refusal:
+    r = h.row
+    if r.response_code not in ("", "00"):
+        return Refusal(N_("{what} was declined"),
+                       what=Label(_NOUNS.get(r.kind, N_("a request"))))
+    if r.kind == "reversal":
+        return Refusal(N_("the terminal cancelled {what}"),
+                       what=Label(_NOUNS.get(r.original_kind, N_("a request"))))
+    if r.kind == "card_admin":
+        if h.action == "adjust":
+            return Refusal(N_("an operator gave points") if r.points > 0
+                           else N_("an operator took points"))
+        return Refusal(_OPERATOR.get(h.action, N_("an operator changed the card")))
+    return Refusal(_DONE.get(r.kind, N_("a request")))
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerPage:
+    view: CustomerView
+    history: list[Event]
+
+
+def customer(config: Config, account_id: int, now: dt.datetime, history: int = 50
+             ) -> CustomerPage:
+    with desk(config) as d:
+        try:
+            view = d.view(account_id, now, history=0)
+        except CustomerError:
+            raise DeskError(N_("no customer account #{id}"), id=account_id) from None
+        rows = d.customers.history([c.pan for c in view.cards], history)
+    zone = config.switch.zone
+    events = []
+    for h in rows:
+        r = h.row
+        store = config.stores.get(r.store_id)
+        at = (r.at or dt.datetime.combine(r.business_day, dt.time(), dt.UTC)).astimezone(zone)
+        declined = r.response_code not in ("", "00")
+        events.append(Event(at, store.name if store is not None else r.store_id,
+                            mask_pan(r.pan), in_words(h), h.reason,
+                            0 if declined else r.points, 0 if declined else r.sv, declined))
+    return CustomerPage(view, events)
+
+
+# -- enrolment ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Enrolment:
+    name: str
+    mobile: str
+    birth_date: str
+    card: str
+    sms: bool
+
+
+def parse_enrolment(name: str, mobile: str, birth_date: str, card: str, sms: bool,
+                    today: dt.date) -> Enrolment:
+    """Each field checked as `lps customers enroll` checks it, with the reason in words."""
+    try:
+        name = normalize_text(name, "the name", max_length=NAME_MAX)
+    except TextError as exc:
+        raise text_refusal(exc, "the name", N_("the name")) from None
+    try:
+        mobile = normalize_mobile(mobile)
+    except MobileError:
+        raise DeskError(N_("{typed} is not a mobile number: type it like 09121234567 or "
+                           "+989121234567"), typed=mobile.strip()[:20]) from None
+    if birth_date.strip():
+        try:
+            day = parse_date(birth_date)
+        except DateError as exc:
+            raise date_refusal(exc) from None
+        if day > today or day.year < 1900:
+            raise DeskError(N_("the birth date {date} is not a plausible date"), date=day)
+        birth_date = day.isoformat()
+    pan = cards.check_pan(card) if card.strip() else ""
+    return Enrolment(name, mobile, birth_date.strip(), pan, sms)
+
+
+_CONFLICT = N_("mobile {mobile} belongs to customer account #{id}")
+
+
+def enrol(cdb: sqlite3.Connection, config: Config, who: str, form: Enrolment,
+          now: dt.datetime) -> AccountRow:
+    """Enrol the customer (and their card, through the switch, when it is new); audited."""
+    enrol_form = EnrolForm(form.name, form.mobile, birth_date=form.birth_date or None,
+                           cards=(form.card,) if form.card else (), sms=form.sms,
+                           source="console")
+    with desk(config) as d:
+        try:
+            d.new_account(EnrolForm(form.name, form.mobile, birth_date=form.birth_date or None,
+                                    sms=form.sms, source="console"), now)
+        except InvalidValue as exc:
+            raise DeskError(N_("{message}"), message=Verbatim(str(exc)[:300], SYSTEM)) from None
+        except CustomerError:
+            holder = d.customers.by_mobile(form.mobile, None)
+            raise DeskError(_CONFLICT, mobile=mask_mobile(form.mobile),
+                            id=holder[0].id if holder else 0) from None
+        new_card = bool(form.card) and d.customers.card_row(form.card) is None
+        owner = d.customers.owner(form.card) if form.card else None
+    if owner is not None:
+        raise DeskError(N_("card {card} belongs to customer account #{id}"),
+                        card=mask_pan(form.card), id=owner)
+    if new_card:
+        gateway.card_status(config, "enroll", form.card)
+    with desk(config) as d:
+        try:
+            row = d.enroll(enrol_form, now)
+        except CustomerError as exc:
+            raise DeskError(N_("{message}"), message=Verbatim(str(exc)[:300], SYSTEM)) from None
+    audit.append(cdb, _iso(now), f"staff:{who}", "customer.enroll", f"account:{row.id}", None,
+                 {"cards": [mask_pan(form.card)] if form.card else [],
+                  "enrolled_card": new_card, "sms": form.sms})
+    if form.card:
+        # The account exists now; a switch that does not load the profile at once reads it
+        # at its next start (docs/customers.md), so that is no reason to say it failed.
+        with contextlib.suppress(Refusal):
+            gateway.reload_profile(config, form.card)
+    return row
+
+
+# -- replacing a lost card ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    id: int
+    old_pan: str
+    new_pan: str
+    account: int | None
+    points: int
+    stored_value: int
+    reason: str
+    maker: str
+    made_at: str
+    status: str
+    checker: str | None
+    decided_at: str | None
+    error: str | None
+
+    @property
+    def last_error(self) -> Refusal | None:
+        return checker.stored_error(self.error)
+
+
+def parse_replacement(config: Config, old_pan: str, new_text: str, reason: str
+                      ) -> tuple[str, str]:
+    """(new card, reason) as typed, or the refusal naming what is wrong; the switch checks
+    again when it replaces (the card may have changed since)."""
+    new = cards.check_pan(new_text)
+    if new == old_pan:
+        raise DeskError(N_("the new card is the card being replaced"))
+    try:
+        reason = normalize_text(reason, "the reason", max_length=MAX_REASON)
+    except TextError as exc:
+        raise text_refusal(exc, "the reason", N_("the reason")) from None
+    return new, reason
+
+
+def request_replacement(cdb: sqlite3.Connection, config: Config, who: str, account: int | None,
+                        old_pan: str, new_pan: str, reason: str, threshold: int,
+                        now: dt.datetime) -> Replacement:
+    """Replace at once when the card holds at most `threshold` points and no stored value;
+    otherwise keep the request pending for a checker."""
+    view = cards.lookup(config, old_pan, queries.EVERYTHING, now)
+    with queries.reading(config.switch.database) as conn:
+        taken = queries.card(conn, new_pan, queries.EVERYTHING, cards.today(config, now))
+    if taken is not None:
+        raise DeskError(N_("card {card} is already in use: a replacement must be a card never "
+                           "enrolled"), card=mask_pan(new_pan))
+    coalition = config.coalitions[view.coalition]
+    bins = (*coalition.card_bins,
+            *(coalition.gift_cards.bins if coalition.gift_cards is not None else ()))
+    if not new_pan.startswith(bins):
+        raise DeskError(N_("card {card} is outside coalition {coalition}'s card BINs"),
+                        card=mask_pan(new_pan), coalition=view.coalition)
+    purse = sum(lot.remaining for lot in view.lots if lot.kind == "sv" and lot.remaining > 0)
+    points = view.available
+    done = points <= threshold and purse == 0
+    if done:
+        _apply(cdb, config, who, old_pan, new_pan, reason, account, now)
+    status = "applied" if done else "pending"
+    rid = checker.record(
+        cdb, "replacement", ("old_pan", "new_pan", "account", "points", "stored_value",
+                             "reason", "maker", "made_at", "status", "checker", "decided_at"),
+        (old_pan, new_pan, account, points, purse, reason, who, _iso(now), status,
+         who if done else None, _iso(now) if done else None), _iso(now), who, status,
+        f"card:{mask_pan(old_pan)}", {"new": mask_pan(new_pan), "points": points,
+                                      "stored_value": purse, "reason": reason,
+                                      "threshold": threshold})
+    return get_replacement(cdb, rid)
+
+
+def _apply(cdb: sqlite3.Connection, config: Config, who: str, old_pan: str, new_pan: str,
+           reason: str, account: int | None, now: dt.datetime) -> None:
+    before = cards.lookup(config, old_pan, queries.EVERYTHING, now)
+    gateway.replace(config, old_pan, new_pan, reason, f"staff:{who}")
+    linked: int | None = None
+    problem = ""
+    try:
+        linked = carry_account(config, old_pan, new_pan, now)
+    except (CustomerError, JournalError, OSError, ValueError) as exc:
+        problem = str(exc)[:300]
+    audit.append(cdb, _iso(now), f"staff:{who}", "card.replace", f"card:{mask_pan(old_pan)}",
+                 {"status": before.status, "available": before.available},
+                 {"status": "blocked", "replaced_by": mask_pan(new_pan), "reason": reason,
+                  "account": linked if linked is not None else account,
+                  **({"account_link_failed": problem} if problem else {})})
+
+
+def get_replacement(cdb: sqlite3.Connection, rid: int) -> Replacement:
+    row = cdb.execute(f"SELECT {_COLUMNS} FROM replacements WHERE id = ?", (rid,)).fetchone()
+    if row is None:
+        raise DeskError(N_("no card replacement #{id}"), id=rid)
+    return Replacement(*row)
+
+
+def replacements(cdb: sqlite3.Connection, limit: int = 100) -> list[Replacement]:
+    return [Replacement(*r) for r in cdb.execute(
+        f"SELECT {_COLUMNS} FROM replacements ORDER BY id DESC LIMIT ?", (limit,))]
+
+
+def waiting(cdb: sqlite3.Connection, who: str) -> int:
+    """Pending replacements this member could decide (the menu's badge)."""
+    return int(cdb.execute("SELECT COUNT(*) FROM replacements WHERE status = 'pending' AND "
+                           "maker != ?", (who,)).fetchone()[0])
+
+
+def decide(cdb: sqlite3.Connection, config: Config, who: str, rid: int, approve: bool,
+           now: dt.datetime) -> Replacement:
+    """The checker's step: never the maker; an approval replaces through the switch, and a
+    refusal there leaves the request pending with the reason."""
+    rep = get_replacement(cdb, rid)
+    if rep.status != "pending":
+        raise DeskError(N_("card replacement #{id} is {status} already"), id=rid,
+                        status=Label(rep.status))
+    if rep.maker == who:
+        raise DeskError(N_("you made this request: another staff member must approve or "
+                           "reject it"))
+    checker.decide(
+        cdb, "replacement", rid, approve,
+        lambda: _apply(cdb, config, who, rep.old_pan, rep.new_pan, rep.reason, rep.account,
+                       now),
+        DeskError(N_("card replacement #{id} is being decided by someone else"), id=rid),
+        _iso(now), who, rep.maker, f"card:{mask_pan(rep.old_pan)}")
+    return get_replacement(cdb, rid)
