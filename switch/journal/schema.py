@@ -383,6 +383,10 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "customers: accounts, account_cards, account_migration (from customers)",
               accounts_schema.migrate_accounts,
               (*accounts_schema.POSTGRES_TABLES, accounts_schema.move_profiles)),
+    Migration(13, "programs: card_club.member_tier, member_until (paid memberships)",
+              rewards_schema.memberships,
+              (*rewards_schema.MEMBERSHIP_COLUMNS,
+               "ALTER TABLE card_club ADD COLUMN member_until DATE")),
 ]
 
 

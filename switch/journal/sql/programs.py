@@ -26,12 +26,14 @@ def _iso(day: dt.date | None) -> str | None:
 def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
     """Upsert the rows (inside the caller's transaction, in journal order)."""
     conn.executemany(
-        "INSERT INTO card_club (pan, tier, tier_day, earned_day, earned, birthday_year) "
-        "VALUES (?,?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET tier=excluded.tier, "
+        "INSERT INTO card_club (pan, tier, tier_day, earned_day, earned, birthday_year, "
+        "member_tier, member_until) "
+        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET tier=excluded.tier, "
         "tier_day=excluded.tier_day, earned_day=excluded.earned_day, earned=excluded.earned, "
-        "birthday_year=excluded.birthday_year",
-        [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year)
-         for r in rows])
+        "birthday_year=excluded.birthday_year, member_tier=excluded.member_tier, "
+        "member_until=excluded.member_until",
+        [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year,
+          r.member_tier, _iso(r.member_until)) for r in rows])
     conn.executemany(
         "INSERT INTO card_spend (pan, business_day, amount) VALUES (?,?,?) "
         "ON CONFLICT(pan, business_day) DO UPDATE SET amount=excluded.amount",
@@ -55,8 +57,9 @@ def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
         return conn.execute(sql + where, (*params, pan))  # type: ignore[no-any-return]
 
     club = _club_of(cards)
-    for card_pan, tier, tier_day, earned_day, earned, year in q(
-        "SELECT pan, tier, tier_day, earned_day, earned, birthday_year FROM card_club"
+    for card_pan, tier, tier_day, earned_day, earned, year, member, until in q(
+        "SELECT pan, tier, tier_day, earned_day, earned, birthday_year, member_tier, "
+        "member_until FROM card_club"
     ):
         c = club(card_pan)
         if c is not None:
@@ -64,6 +67,8 @@ def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
             c.tier_day = dt.date.fromisoformat(tier_day) if tier_day else None
             c.earned_day = dt.date.fromisoformat(earned_day) if earned_day else None
             c.earned, c.birthday_year = earned, year
+            c.member_tier = member or ""
+            c.member_until = dt.date.fromisoformat(until) if until else None
     since = (year_before(today) - dt.timedelta(days=31)).isoformat()
     for card_pan, day, amount in q(
         "SELECT pan, business_day, amount FROM card_spend WHERE business_day > ? AND amount != 0",
