@@ -48,6 +48,9 @@ def coalition(r: Reader, cid: str) -> Coalition:
     )
     if result.fee is not None and result.operator is None:
         raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
+    if result.memberships and result.operator is None:
+        raise r.fail("memberships", "needs an [operator] table in the coalition (who is paid "
+                     "for the club cards sold)")
     gift = result.gift_cards
     if gift is not None and gift.breakage == TO_OPERATOR and result.operator is None:
         raise r.fail("gift_cards.breakage", "\"operator\" needs an [operator] table in the "

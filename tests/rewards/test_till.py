@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
-from switch.core.catalog import Tier
+from settlement.day import DayBook, stores_from_config
+from settlement.journal import Journal, settle_journal
 from switch.core.programs.club import Club
 from switch.core.programs.rules import program_rules
 from switch.core.till_discount import plan
@@ -72,9 +73,6 @@ def journal_rows(sw: Journaled) -> int:
 
 
 # -- the order of the rewards, as a pure function -----------------------------------------------
-
-TIERS = (Tier("BLUE", 0, 1.0), Tier("SILVER", 50, 1.25), Tier("GOLD", 200, 1.5))
-
 
 def test_the_documented_order_buy_get_then_one_percent_then_points() -> None:
     cfg = example_config()
@@ -234,3 +232,19 @@ def test_a_membership_reversed_gives_the_tier_back_and_survives_a_restart(
     then = NOW + dt.timedelta(days=100)
     info = sw.send(request("0200", T1, 5, pan=other, pc="310000", now=then), then)
     assert tag(info.response, "TR") == "GOLD"
+
+
+def test_the_nightly_tier_step_keeps_a_membership_and_lists_its_lapse(sw: Journaled) -> None:
+    pan = card(10)
+    d = sw.send(membership(T1, 1, pan, "gold-quarter", 3_000_000))
+    assert tag(d.response, "MU") == "20270222"
+
+    def downgrades(day: dt.date) -> list[tuple[str, str, str]]:
+        with Journal(sw.cfg.switch.database) as j:
+            settled = settle_journal(j, DayBook(day, stores_from_config(sw.cfg)), workers=1,
+                                     coalitions=sw.cfg.coalitions)
+        return [(x.pan, x.before, x.after) for x in settled.downgrades]
+
+    assert downgrades(NOW.date()) == []                      # bought today: GOLD held
+    assert downgrades(dt.date(2027, 2, 21)) == []            # its last day is tomorrow
+    assert downgrades(dt.date(2027, 2, 22)) == [(pan, "GOLD", "BLUE")]  # the night it lapses
