@@ -248,3 +248,12 @@ def test_the_nightly_tier_step_keeps_a_membership_and_lists_its_lapse(sw: Journa
     assert downgrades(NOW.date()) == []                      # bought today: GOLD held
     assert downgrades(dt.date(2027, 2, 21)) == []            # its last day is tomorrow
     assert downgrades(dt.date(2027, 2, 22)) == [(pan, "GOLD", "BLUE")]  # the night it lapses
+
+
+def test_the_example_of_docs_programs_md_as_examples_lps_toml_configures_it() -> None:
+    cfg = example_config()
+    p = plan(cfg.stores[CAFE], cfg.coalitions["tehran-mall"], "GOLD", 1_000_000,
+             {"BQ": "3", "BP": "100000", "DP": "200"}, 1_000)
+    assert p.tags() == {"CD": "352000", "DB": "BG=100000,TP=90000,PT=162000", "RD": "200"}
+    books = plan(cfg.stores[BOOKS], cfg.coalitions["tehran-mall"], "GOLD", 5_000_000, {}, 0)
+    assert books.parts == (("MN", 1_000_000),)  # 20 % beats GOLD's 10 %: never both
