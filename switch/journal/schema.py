@@ -14,7 +14,8 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `program_version` column (10; SQLite's steps in `sqlite/rewards_schema.py`, docs/programs.md);
 the journal by request key and by tombstone (11, docs/switch.md "Memory"); customer accounts
 `accounts`, `account_cards`, `account_migration`, which take over `customers` (12,
-docs/customers.md, `sql/accounts_schema.py`).
+docs/customers.md, `sql/accounts_schema.py`); a card's paid membership, `card_club.member_tier`
+and `member_until` (13, docs/programs.md "Paid memberships").
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,

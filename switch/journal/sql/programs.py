@@ -1,11 +1,12 @@
 """The programs' tables (migrations 4 and 5, docs/programs.md): their SQL.
 
-`card_club` (tier, daily earned, birthday year), `card_spend` (qualifying spend per business
-day, for the rolling 12 months), `card_stamps` (per store) and `issued_cards`; the profile a
-card carries is its account's (`accounts.py`, docs/customers.md). A journal entry rewrites the
-rows its effect touched (absolute values, `ClubRows`) in the same transaction as the journal
-row, and the earn's effect itself is kept in the row's `detail.program`, so the tables can be
-rebuilt from the journal and a reversal after a restart undoes it exactly.
+`card_club` (tier, daily earned, birthday year, paid membership: migration 13), `card_spend`
+(qualifying spend per business day, for the rolling 12 months), `card_stamps` (per store) and
+`issued_cards`; the profile a card carries is its account's (`accounts.py`, docs/customers.md).
+A journal entry rewrites the rows its effect touched (absolute values, `ClubRows`) in the same
+transaction as the journal row, and the earn's effect itself is kept in the row's
+`detail.program`, so the tables can be rebuilt from the journal and a reversal after a restart
+undoes it exactly.
 """
 
 from __future__ import annotations
