@@ -257,3 +257,18 @@ def test_the_example_of_docs_programs_md_as_examples_lps_toml_configures_it() ->
     assert p.tags() == {"CD": "352000", "DB": "BG=100000,TP=90000,PT=162000", "RD": "200"}
     books = plan(cfg.stores[BOOKS], cfg.coalitions["tehran-mall"], "GOLD", 5_000_000, {}, 0)
     assert books.parts == (("MN", 1_000_000),)  # 20 % beats GOLD's 10 %: never both
+
+
+def test_a_sale_reversed_after_a_renewal_takes_back_the_term_it_added(sw: Journaled) -> None:
+    pan = card(14)
+    first = membership(T1, 1, pan, "gold-quarter", 3_000_000)
+    assert tag(sw.send(first).response, "MU") == "20270222"
+    renew = sw.send(membership(T1, 2, pan, "gold-quarter", 3_000_000))
+    assert tag(renew.response, "MU") == "20270522"
+    assert sw.rc(reversal(first, 3)) == "00"
+    club = club_of(sw, pan)
+    # What the renewal paid for (23 Feb - 22 May: 89 days) is kept, from the first sale's day.
+    assert (club.member_tier, club.member_until) == ("GOLD", dt.date(2027, 2, 19))
+    assert (club.member_until - NOW.date()).days + 1 == 89
+    sw.restart()
+    assert club_of(sw, pan).member_until == dt.date(2027, 2, 19)

@@ -338,8 +338,26 @@ def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) ->
         club.birthday_year = effect.birthday_before
     if effect.stamp_store:
         _add_stamps(club, effect.stamp_store, -effect.stamps, -effect.rewards)
-    if effect.member is not None and (club.member_tier, club.member_until) == effect.member:
+    if effect.member is not None:
+        _undo_membership(club, effect)
+
+
+def _undo_membership(club: Club, effect: ClubEffect) -> None:
+    """Take back a membership sale: the one held before it, or, when it was renewed since, the
+    days this sale added (a replaced one is gone already: nothing to take)."""
+    assert effect.member is not None
+    tier, until = effect.member
+    if (club.member_tier, club.member_until) == effect.member:
         club.member_tier, club.member_until = effect.member_before
+        return
+    held = club.member_until
+    if club.member_tier != tier or held is None or held <= until:
+        return
+    before_tier, before_until = effect.member_before
+    renewed = before_tier == tier and before_until is not None and before_until >= effect.day
+    start = before_until if renewed and before_until is not None \
+        else effect.day - dt.timedelta(days=1)
+    club.member_until = held - (until - start)
 
 
 def _add_spend(club: Club, day: dt.date, amount: int) -> None:
