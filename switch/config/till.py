@@ -84,8 +84,9 @@ def memberships(r: Reader, tiers: tuple[Tier, ...]) -> dict[str, MembershipLevel
     return levels
 
 
-def store_discounts(r: Reader, coalition: CoalitionDiscounts) -> StoreDiscounts | None:
-    """What the store gives at its till; None without the table."""
+def store_discounts(r: Reader) -> StoreDiscounts | None:
+    """What the store gives at its till; None without the table. `tier_perk` in a coalition
+    with no perks gives nothing (a reload may take the perks away and give them back)."""
     dr = r.section("discounts")
     if dr is None:
         return None
@@ -96,8 +97,6 @@ def store_discounts(r: Reader, coalition: CoalitionDiscounts) -> StoreDiscounts 
         buy=dr.integer("buy", 0),
         get=dr.integer("get", 0),
     )
-    if result.tier_perk and not coalition.tier_perks:
-        raise dr.fail("tier_perk", "the coalition has no [discounts.tier_perks]")
     if (result.min_spend_amount == 0) != (result.min_spend_percent == 0):
         raise dr.fail("min_spend_percent", "min_spend_amount and min_spend_percent go "
                       "together, or neither")

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iso8583 import Message
 from settlement.day import DayBook, stores_from_config
 from settlement.journal import Journal, settle_journal
+from switch.config import ConfigError, parse_config
 from switch.core.programs.club import Club
 from switch.core.programs.rules import program_rules
 from switch.core.till_discount import plan
@@ -34,6 +37,7 @@ from tests.switch.support import (
     reversal,
     sign_on,
 )
+from tests.switch.test_crash import EXAMPLE
 
 
 def signed_on(j: Journaled) -> Journaled:
@@ -272,3 +276,40 @@ def test_a_sale_reversed_after_a_renewal_takes_back_the_term_it_added(sw: Journa
     assert (club.member_until - NOW.date()).days + 1 == 89
     sw.restart()
     assert club_of(sw, pan).member_until == dt.date(2027, 2, 19)
+
+
+def _example() -> dict[str, Any]:
+    with open(EXAMPLE, "rb") as fh:
+        return tomllib.load(fh)
+
+
+@pytest.mark.parametrize(("where", "key", "value", "match"), [
+    ("discounts", "tier_perks", {"PLATINUM": 5}, "names no tier"),
+    ("discounts", "tier_perks", {"GOLD": 101}, "percent 0-100"),
+    ("discounts", "percent_step", 0, "go together"),
+    ("discounts", "max_points_percent", 150, "percent 0-100"),
+    ("memberships", "Gold", {"tier": "GOLD", "price": 1, "months": 1}, "lower-case"),
+    ("memberships", "gold", {"tier": "gold", "price": 1, "months": 1}, "names no tier"),
+    ("memberships", "gold", {"tier": "GOLD", "price": 0, "months": 1}, "at least 1"),
+    ("memberships", "gold", {"tier": "GOLD", "price": 1, "months": 121}, "at most 120"),
+    ("memberships", "gold", {"tier": "GOLD", "price": 1, "months": 1, "cost": 2},
+     "unknown key"),
+])
+def test_bad_till_reward_keys_are_refused_naming_the_key(where: str, key: str, value: object,
+                                                         match: str) -> None:
+    doc = _example()
+    doc["coalition"]["tehran-mall"][where][key] = value
+    with pytest.raises(ConfigError, match=match) as err:
+        parse_config(doc)
+    assert f"coalition.tehran-mall.{where}" in str(err.value)
+
+
+def test_a_store_offer_comes_in_pairs_and_memberships_need_an_operator() -> None:
+    doc = _example()
+    doc["store"][CAFE]["discounts"]["get"] = 0
+    with pytest.raises(ConfigError, match="buy and get go together"):
+        parse_config(doc)
+    doc = _example()
+    del doc["coalition"]["tehran-mall"]["operator"], doc["coalition"]["tehran-mall"]["fee"]
+    with pytest.raises(ConfigError, match="memberships: needs an \\[operator\\]"):
+        parse_config(doc)
