@@ -9,13 +9,15 @@ import datetime as dt
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from iso8583 import Message
 from settlement.day import DayBook, stores_from_config
 from settlement.journal import Journal, settle_journal
 from switch.config import load_config
+from tests.engines import query
 from tests.rewards.support import BOOKS, CAFE, tag
-from tests.rewards.test_server import exchange, rows, sign_ons
+from tests.rewards.test_server import exchange, sign_ons
 from tests.switch.support import T1, T2, card, earn, request, reversal
 from tests.switch.test_crash import start, write_config
 
@@ -49,8 +51,9 @@ def points_in(reply: Message) -> int:
 
 
 def test_a_tier_perk_points_converted_and_a_membership_over_tcp_survive_a_restart_and_settle(
-        tmp_path: Path) -> None:
-    config, port = write_config(tmp_path)
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
+    """On both journal engines (tests/engines.py)."""
+    config, port = write_config(tmp_path, journal_settings)
     saver, member, lapsing = card(11), card(12), card(13)
     gold = membership(T1, 3, member, "GOLD", 10_000_000)  # the level in any case
     converted = discount(T1, 5, saver, 1_000_000, DP="300")
@@ -102,11 +105,11 @@ def test_a_tier_perk_points_converted_and_a_membership_over_tcp_survive_a_restar
     assert replayed.fields == burned.fields
     assert tag(perk_again, "CD") == "200000"
 
-    db = tmp_path / "lps.db"
-    [(day,)] = rows(db, "SELECT DISTINCT business_day FROM journal WHERE kind = 'membership'")
+    db: str | Path = journal_settings.get("journal_url") or journal_settings["database"]
+    [(day,)] = query(db, "SELECT DISTINCT business_day FROM journal WHERE kind = 'membership'")
     cfg = load_config(config)
     with Journal(db) as journal:
-        d = settle_journal(journal, DayBook(dt.date.fromisoformat(str(day)),
+        d = settle_journal(journal, DayBook(dt.date.fromisoformat(str(day)[:10]),
                                             stores_from_config(cfg)),
                            workers=1, coalitions=cfg.coalitions)
     assert d.memberships is not None
