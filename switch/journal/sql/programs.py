@@ -24,17 +24,31 @@ def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
+def with_members(conn: Db) -> bool:
+    """Whether `card_club` has the paid membership's columns (migration 13; an older schema
+    has not: the columns of an empty result, on either engine)."""
+    cur = conn.execute("SELECT * FROM card_club WHERE 1 = 0")
+    return any(d[0] == "member_tier" for d in cur.description)
+
+
+_CLUB_COLUMNS = ("pan", "tier", "tier_day", "earned_day", "earned", "birthday_year")
+_MEMBER_COLUMNS = ("member_tier", "member_until")
+
+
+def _club_upsert(columns: tuple[str, ...]) -> str:
+    updates = ", ".join(f"{c}=excluded.{c}" for c in columns[1:])
+    return (f"INSERT INTO card_club ({', '.join(columns)}) VALUES "
+            f"({','.join('?' * len(columns))}) ON CONFLICT(pan) DO UPDATE SET {updates}")
+
+
 def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
     """Upsert the rows (inside the caller's transaction, in journal order)."""
-    conn.executemany(
-        "INSERT INTO card_club (pan, tier, tier_day, earned_day, earned, birthday_year, "
-        "member_tier, member_until) "
-        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET tier=excluded.tier, "
-        "tier_day=excluded.tier_day, earned_day=excluded.earned_day, earned=excluded.earned, "
-        "birthday_year=excluded.birthday_year, member_tier=excluded.member_tier, "
-        "member_until=excluded.member_until",
-        [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year,
-          r.member_tier, _iso(r.member_until)) for r in rows])
+    values = [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year,
+               r.member_tier, _iso(r.member_until)) for r in rows]
+    if with_members(conn):
+        conn.executemany(_club_upsert(_CLUB_COLUMNS + _MEMBER_COLUMNS), values)
+    else:
+        conn.executemany(_club_upsert(_CLUB_COLUMNS), [v[:len(_CLUB_COLUMNS)] for v in values])
     conn.executemany(
         "INSERT INTO card_spend (pan, business_day, amount) VALUES (?,?,?) "
         "ON CONFLICT(pan, business_day) DO UPDATE SET amount=excluded.amount",
@@ -58,9 +72,10 @@ def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
         return conn.execute(sql + where, (*params, pan))  # type: ignore[no-any-return]
 
     club = _club_of(cards)
+    members = "member_tier, member_until" if with_members(conn) else "'', NULL"
     for card_pan, tier, tier_day, earned_day, earned, year, member, until in q(
-        "SELECT pan, tier, tier_day, earned_day, earned, birthday_year, member_tier, "
-        "member_until FROM card_club"
+        f"SELECT pan, tier, tier_day, earned_day, earned, birthday_year, {members} "
+        "FROM card_club"
     ):
         c = club(card_pan)
         if c is not None:

@@ -14,6 +14,7 @@ from switch.journal.sql import coupons
 from switch.journal.sql.common import SV
 from switch.journal.sql.days import CHUNK, due_lots_sql
 from switch.journal.sql.db import Db, dialect_of
+from switch.journal.sql.programs import with_members
 
 
 class RewardReads:
@@ -51,7 +52,7 @@ class RewardReads:
 
     def paid_members(self, since: dt.date) -> dict[str, tuple[str, dt.date]]:
         """Cards whose paid membership runs on `since` or later: card -> (tier, last day)."""
-        if "card_club" not in self.table_names:
+        if "card_club" not in self.table_names or not with_members(self.conn):
             return {}
         return {pan: (tier, dt.date.fromisoformat(until)) for pan, tier, until in self.conn.execute(
             "SELECT pan, member_tier, member_until FROM card_club WHERE member_tier != '' "
