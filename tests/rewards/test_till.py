@@ -23,7 +23,7 @@ from switch.core.programs.club import Club
 from switch.core.programs.rules import program_rules
 from switch.core.till_discount import plan
 from switch.core.till_terms import CoalitionDiscounts, StoreDiscounts
-from tests.rewards.support import BOOKS, CAFE, tag
+from tests.rewards.support import BOOKS, CAFE, signed_on, tag
 from tests.switch.journaled import Journaled
 from tests.switch.support import (
     NOW,
@@ -35,15 +35,8 @@ from tests.switch.support import (
     example_config,
     request,
     reversal,
-    sign_on,
 )
 from tests.switch.test_crash import EXAMPLE
-
-
-def signed_on(j: Journaled) -> Journaled:
-    for tid in (T1, T2, T3):
-        assert j.rc(sign_on(tid)) == "00"
-    return j
 
 
 @pytest.fixture

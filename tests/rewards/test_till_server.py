@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import signal
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +14,12 @@ from settlement.day import DayBook, stores_from_config
 from settlement.journal import Journal, settle_journal
 from switch.config import load_config
 from tests.engines import query
-from tests.rewards.support import BOOKS, CAFE, tag
+from tests.rewards.support import BOOKS, CAFE, stop, tag
 from tests.rewards.test_server import exchange, sign_ons
 from tests.switch.support import T1, T2, card, earn, request, reversal
 from tests.switch.test_crash import start, write_config
 
 OP = "operator:tehran-mall"
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def discount(tid: str, stan: int, pan: str, amount: int, **tags: str) -> Message:
