@@ -96,6 +96,7 @@ def store_discounts(r: Reader) -> StoreDiscounts | None:
         min_spend_percent=_percent(dr, "min_spend_percent", 0),
         buy=dr.integer("buy", 0),
         get=dr.integer("get", 0),
+        stamp_value=dr.integer("stamp_value", 0),
     )
     if (result.min_spend_amount == 0) != (result.min_spend_percent == 0):
         raise dr.fail("min_spend_percent", "min_spend_amount and min_spend_percent go "
@@ -104,6 +105,10 @@ def store_discounts(r: Reader) -> StoreDiscounts | None:
         raise dr.fail("min_spend_amount", f"must be at most {DEFAULT_LIMITS.max_amount:_}")
     if (result.buy == 0) != (result.get == 0):
         raise dr.fail("get", "buy and get go together (buy 2 get 1), or neither")
+    if result.stamp_value and r.table.get("stamps") is None:
+        raise dr.fail("stamp_value", "the store has no [stamps] whose rewards it would value")
+    if result.stamp_value > DEFAULT_LIMITS.max_amount:
+        raise dr.fail("stamp_value", f"must be at most {DEFAULT_LIMITS.max_amount:_}")
     if result.buy > 1000 or result.get > 1000:
         raise dr.fail("buy", "buy and get are at most 1000")
     dr.done()

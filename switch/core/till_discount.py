@@ -9,8 +9,9 @@ side effect; `decide` then burns the converted points on the card's edit and ans
 The one order of the rewards (each works on what the earlier left to pay, so no item gets two
 discounts unless a step below says so):
 
-1. buy `buy` get `get` (`[store.X.discounts]`): of the `BQ` items priced `BP` each, every
-   `buy + get`th group's `get` items are free; those items get nothing else;
+1. free items, which get nothing else: the `SU` stamp rewards used (each the item the store's
+   stamps reward, at `stamp_value`), then buy `buy` get `get` (`[store.X.discounts]`): of the
+   `BQ` items priced `BP` each, every `buy + get`th group's `get` items are free;
 2. one percent off the rest: the store's tier perk (the card's tier, at a store with
    `tier_perk`) or its minimum-spend percent (DE4 at least `min_spend_amount`), the larger
    (equal: the tier perk); they never stack;
@@ -31,13 +32,14 @@ from switch.core.codes import RC
 from switch.core.entries import Entry
 from switch.core.ledger import CardEdit, available_points
 from switch.core.outcome import Context, Decision, approve, decline
-from switch.core.programs.club import Club, nightly_tier
+from switch.core.programs.club import Club, ClubEffect, nightly_tier
 from switch.core.redeem import check_pin
 from switch.core.request import Request
 from switch.core.text import is_digits
 
 #: DE48 tags of the request: points to convert, items of the buy-get offer and one's price.
 POINTS_TAG = "DP"
+STAMPS_TAG = "SU"
 COUNT_TAG = "BQ"
 PRICE_TAG = "BP"
 #: DE48 tags of the approval: the discount in IRR (as a coupon's), its parts.
@@ -46,12 +48,12 @@ PARTS_TAG = "DB"
 #: `Entry.detail` key: the parts of a discount given.
 DETAIL = "discount"
 #: The parts' names, in the order above (DE48 `DB`: `name=IRR`, comma-separated).
-BUY_GET, TIER_PERK, MIN_SPEND, POINTS = "BG", "TP", "MN", "PT"
+STAMP_REWARD, BUY_GET, TIER_PERK, MIN_SPEND, POINTS = "ST", "BG", "TP", "MN", "PT"
 
 
 def format_error(req: Request) -> str:
     """Why the request's DE48 breaks the format ("" when it does not): `30`, not remembered."""
-    for tag in (POINTS_TAG, COUNT_TAG, PRICE_TAG):
+    for tag in (POINTS_TAG, COUNT_TAG, PRICE_TAG, STAMPS_TAG):
         value = req.tags.get(tag)
         if value is not None and not (is_digits(value) and len(value) <= 12):
             return f"DE48 {tag} must be 1-12 digits (0-9)"
@@ -62,11 +64,12 @@ def format_error(req: Request) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """A discount decided: its parts in IRR (in the order of the module's docstring) and the
-    points converted; or why there is none (`refusal`, with its code)."""
+    """A discount decided: its parts in IRR (in the order of the module's docstring), the
+    points converted and the stamp rewards used; or why there is none (`refusal`)."""
 
     parts: tuple[tuple[str, int], ...] = ()
     points: int = 0
+    stamps: int = 0
     refusal: RC | None = None
     reason: str = ""
 
@@ -87,21 +90,31 @@ def _refused(rc: RC, reason: str) -> Plan:
 
 
 def plan(store: Store, coalition: Coalition, tier: str, amount: int, tags: Mapping[str, str],
-         points_held: int) -> Plan:
+         points_held: int, rewards_held: int = 0) -> Plan:
     """The discount on a purchase of `amount` IRR at `store` for a card of `tier` holding
-    `points_held` usable points; `tags` are the request's DE48 (checked by `format_error`)."""
+    `points_held` usable points and `rewards_held` stamp rewards of the store; `tags` are the
+    request's DE48 (checked by `format_error`)."""
     if amount <= 0:
         return _refused(RC.INVALID_AMOUNT, "a discount needs the purchase in DE4")
     mine = store.discounts
     rules = coalition.discounts
     parts: list[tuple[str, int]] = []
     rest = amount
+    stamps = int(tags.get(STAMPS_TAG, "0"))
+    if stamps:
+        if mine is None or not mine.stamp_value:
+            return _refused(RC.INVALID_TRANSACTION, "the store takes no stamp rewards off")
+        if stamps > rewards_held:
+            return _refused(RC.INSUFFICIENT, "not enough stamp rewards")
+        off = min(stamps * mine.stamp_value, rest)
+        parts.append((STAMP_REWARD, off))
+        rest -= off
     if COUNT_TAG in tags:
         count, price = int(tags[COUNT_TAG]), int(tags[PRICE_TAG])
         if mine is None or not mine.buy:
             return _refused(RC.INVALID_TRANSACTION, "the store has no buy-get offer")
-        if count * price > amount:
-            return _refused(RC.INVALID_AMOUNT, "the offer's items cost more than DE4")
+        if count * price > rest:
+            return _refused(RC.INVALID_AMOUNT, "the offer's items cost more than is left of DE4")
         free = count // (mine.buy + mine.get) * mine.get
         if free:
             parts.append((BUY_GET, free * price))
@@ -134,7 +147,7 @@ def plan(store: Store, coalition: Coalition, tier: str, amount: int, tags: Mappi
             return _refused(RC.INVALID_AMOUNT, "nothing is left for the points to take off")
         parts.append((POINTS, off))
         rest -= off
-    result = Plan(tuple(parts), points)
+    result = Plan(tuple(parts), points, stamps)
     if result.total <= 0:
         return _refused(RC.INVALID_AMOUNT, "no discount applies to this purchase")
     if result.total > amount:  # each step took from the rest: a bug, never an answer
@@ -145,9 +158,10 @@ def plan(store: Store, coalition: Coalition, tier: str, amount: int, tags: Mappi
 def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
     req, state = ctx.req, ctx.state
     card = edit.card
-    tier = nightly_tier(card.club or Club(), ctx.coalition.tiers, ctx.day)
+    tier = nightly_tier(card.club or Club(), ctx.coalition.tiers, ctx.day)  # memberships too
+    club = card.club or Club()
     decided = plan(ctx.store, ctx.coalition, tier, req.amount, req.tags,
-                   available_points(card, ctx.day))
+                   available_points(card, ctx.day), club.rewards.get(ctx.store.id, 0))
     if decided.refusal is not None:
         return decline(ctx, entry, decided.refusal, edit, decided.reason)
     if decided.points:
@@ -156,8 +170,12 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
             return decline(ctx, entry, refused, edit)
         if edit.consume(state.rules.burn_order(card.lots, ctx.day), decided.points):
             raise AssertionError("consumed more than was available")
+    if decided.stamps:  # the rewards used, as a stamp redemption uses one (a reversal undoes it)
+        effect = ClubEffect(day=ctx.day, stamp_store=ctx.store.id, rewards=-decided.stamps)
+        edit.effect(effect)
+        entry.detail["program"] = effect.to_json()
     entry.detail[DETAIL] = {"parts": dict(decided.parts), "total": decided.total,
-                            "points": decided.points}
+                            "points": decided.points, "stamps": decided.stamps}
     tags = decided.tags()
     if tier:
         tags["TR"] = tier  # the tier its perk was judged by

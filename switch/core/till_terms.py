@@ -37,6 +37,9 @@ class StoreDiscounts:
     #: Buy `buy` items, get `get` more free (0: none): the cheapest-equal items of DE48 `BQ`.
     buy: int = 0
     get: int = 0
+    #: The price of the item a stamp reward gives (the store's `[stamps]`), IRR: DE48 `SU`
+    #: rewards are taken off a purchase at it (0: stamp rewards are redeemed by `930000` only).
+    stamp_value: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -156,9 +156,28 @@ def test_hostile_discounts_are_declined_with_no_effect(sw: Journaled) -> None:
     assert sw.points(pan) == 200
     assert journal_rows(sw) == rows + len(cases)
     # Malformed DE48: 30, not remembered, no journal effect on the card.
-    for bad in ({"DP": "۱۰۰"}, {"DP": "-100"}, {"BQ": "3"}, {"BP": "1" * 13, "BQ": "1"}):
+    for bad in ({"DP": "۱۰۰"}, {"DP": "-100"}, {"BQ": "3"}, {"BP": "1" * 13, "BQ": "1"},
+                {"SU": "one"}):
         assert sw.rc(discount(T1, 20, pan, 1_000_000, **bad)) == "30"
     assert sw.points(pan) == 200
+
+
+def test_a_stamp_reward_is_taken_off_a_purchase_once(sw: Journaled) -> None:
+    pan = card(15)
+    for stan in range(1, 11):  # the cafe's tenth visit completes a reward
+        assert sw.rc(earn(T1, stan, pan, 40_000)) == "00"
+    assert club_of(sw, pan).rewards[CAFE] == 1
+    msg = discount(T1, 20, pan, 200_000, SU="1", BQ="2", BP="50000")
+    d = sw.send(msg)
+    assert d.response is not None and d.response.text(39) == "00", d.reason
+    # The coffee first (60,000), then of the two offer items neither is free (buy 2 get 1).
+    assert tag(d.response, "DB") == "ST=60000" and tag(d.response, "SR") == "0"
+    assert sw.rc(discount(T1, 21, pan, 200_000, SU="1")) == "51"
+    assert sw.rc(discount(T2, 22, pan, 200_000, SU="1")) == "12"  # Book City: no stamps
+    assert sw.rc(reversal(msg, 23)) == "00"
+    assert club_of(sw, pan).rewards[CAFE] == 1
+    sw.restart()
+    assert club_of(sw, pan).rewards[CAFE] == 1
 
 
 def test_a_late_discount_after_its_reversal_is_declined(sw: Journaled) -> None:
