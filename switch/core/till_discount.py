@@ -158,8 +158,8 @@ def plan(store: Store, coalition: Coalition, tier: str, amount: int, tags: Mappi
 def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
     req, state = ctx.req, ctx.state
     card = edit.card
-    tier = nightly_tier(card.club or Club(), ctx.coalition.tiers, ctx.day)  # memberships too
     club = card.club or Club()
+    tier = nightly_tier(club, ctx.coalition.tiers, ctx.day)  # a paid membership's included
     decided = plan(ctx.store, ctx.coalition, tier, req.amount, req.tags,
                    available_points(card, ctx.day), club.rewards.get(ctx.store.id, 0))
     if decided.refusal is not None:
