@@ -19,6 +19,7 @@ from iso8583 import Message
 from settlement.day import DayBook, stores_from_config
 from settlement.journal import Journal, settle_journal
 from switch.config import ConfigError, parse_config
+from switch.core.facts import Checks
 from switch.core.programs.club import Club
 from switch.core.programs.rules import program_rules
 from switch.core.till_discount import plan
@@ -325,3 +326,25 @@ def test_a_store_offer_comes_in_pairs_and_memberships_need_an_operator() -> None
     del doc["coalition"]["tehran-mall"]["operator"], doc["coalition"]["tehran-mall"]["fee"]
     with pytest.raises(ConfigError, match="memberships: needs an \\[operator\\]"):
         parse_config(doc)
+
+
+def test_points_converted_need_the_pin_of_a_card_that_has_one_other_discounts_do_not(
+        sw: Journaled) -> None:
+    pan = card(16)
+    assert sw.rc(earn(T2, 1, pan, 2_000_000)) == "00"
+    sw.state.cards[pan].pin_ref = "0" * 16
+    block = {52: b"\x00" * 8}
+
+    def converted(stan: int, extra: dict[int, Any] | None = None) -> Message:
+        return request("0200", T1, stan, pan=pan, pc="940000", amount=1_000_000,
+                       tags={"DP": "100"}, extra=extra)
+
+    assert sw.rc(converted(2)) == "55"                                    # no DE52
+    wrong = sw.send(converted(3, block), checks=Checks(pin_ok=False)).response
+    assert wrong is not None and wrong.text(39) == "55"
+    assert sw.state.cards[pan].pin_tries == 1 and sw.points(pan) == 400
+    right = sw.send(converted(4, block), checks=Checks(pin_ok=True)).response
+    assert right is not None and right.text(39) == "00"
+    assert sw.points(pan) == 300 and sw.state.cards[pan].pin_tries == 0
+    # Book City's own 20 % above 5,000,000 burns nothing: no PIN asked.
+    assert sw.rc(discount(T2, 5, pan, 5_000_000)) == "00"
