@@ -37,7 +37,16 @@ from settlement.records import (
     LotExpiry,
     Row,
 )
-from settlement.rewards import COUPON, GIFT_BREAKAGE, CouponMove, GiftLapse, GiftLot, coupon_payer
+from settlement.rewards import (
+    COUPON,
+    GIFT_BREAKAGE,
+    MEMBERSHIP,
+    CouponMove,
+    GiftLapse,
+    GiftLot,
+    MembershipSale,
+    coupon_payer,
+)
 from settlement.rewards import gift_lapses as lapses_of
 from settlement.terms import Terms, operator_id
 from settlement.tiers import Downgrade
@@ -127,6 +136,8 @@ class DaySettlement:
     gift_breakage: Side | None = None
     #: Gift-card value lapsing on the day, per selling store, and who keeps it.
     gift_lapses: list[GiftLapse] = field(default_factory=list)
+    #: Club cards sold, owed by the selling stores to their coalitions' operators.
+    memberships: Side | None = None
     #: Coalitions paid by bank transfer -> currency (`bank_batch.csv` is written for them).
     bank_coalitions: dict[str, str] = field(default_factory=dict)
 
@@ -202,6 +213,15 @@ class DayBook:
                 self.digest.add("coupons", buf)
                 buf = []
         self.digest.add("coupons", buf)
+
+    def add_memberships(self, sales: Iterable[MembershipSale]) -> None:
+        """The day's club cards sold and sales reversed, in journal order."""
+        lines = []
+        for sale in sales:
+            self.rewards.add_pair(MEMBERSHIP, sale.store, sale.payee, sale.price)
+            lines.append(sale.line())
+        if lines:  # a day without one hashes as it did before memberships existed
+            self.digest.add("memberships", lines)
 
     def add_activity(self, measure: str, store: str, points: int) -> None:
         if points:
@@ -283,8 +303,10 @@ class DayBook:
             self.rewards.add_pair(GIFT_BREAKAGE, seller, operator, amount)
         coupons = self._side(self.rewards, COUPON, self.parties)
         gift = self._side(self.rewards, GIFT_BREAKAGE, self.parties)
-        every = [*value, *fees.obligations, *coupons.obligations, *gift.obligations]
-        money = self._money(every, (points, stored, fees, coupons, gift))
+        clubs = self._side(self.rewards, MEMBERSHIP, self.parties)
+        every = [*value, *fees.obligations, *coupons.obligations, *gift.obligations,
+                 *clubs.obligations]
+        money = self._money(every, (points, stored, fees, coupons, gift, clubs))
         return DaySettlement(
             day=self.day,
             inputs_digest=self.digest.hexdigest(self.day.isoformat()),
@@ -303,6 +325,7 @@ class DayBook:
             coupons=coupons,
             gift_breakage=gift,
             gift_lapses=lapses,
+            memberships=clubs,
             bank_coalitions=bank.paying_coalitions(self.parties),
         )
 

@@ -29,7 +29,16 @@ from dataclasses import dataclass
 import jdatetime
 
 from settlement.netting import StoreInfo
-from settlement.records import ADVICE, EARN, POINTS, REDEEM, RETURN, REVERSAL, InputError, Row
+from settlement.records import (
+    ADVICE,
+    EARN,
+    POINTS,
+    REDEEMING_KINDS,
+    RETURN,
+    REVERSAL,
+    InputError,
+    Row,
+)
 from settlement.terms import GREGORIAN, JALALI, Schedule, rate
 from switch.core.text import is_digits, to_ascii_digits
 
@@ -90,7 +99,7 @@ def activity_of(row: Row) -> list[tuple[str, str, int]]:
             continue
         if kind in ISSUING_KINDS:
             out.append((ISSUED, d.issuer, d.delta))
-        elif kind == REDEEM:
+        elif kind in REDEEMING_KINDS:
             out.append((REDEEMED, row.store_id, -d.delta))
     return out
 

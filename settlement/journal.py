@@ -39,6 +39,7 @@ from settlement.records import (
     EARN,
     POINTS,
     REDEEM,
+    REDEEMING_KINDS,
     REVERSAL,
     SV_PURCHASE,
     TOPUP,
@@ -50,7 +51,7 @@ from settlement.records import (
     SettlementError,
     Totals,
 )
-from settlement.rewards import CouponMove, GiftLot
+from settlement.rewards import CouponMove, GiftLot, MembershipSale
 from settlement.tiers import Downgrade
 from switch.journal import JournalError, JournalReader, open_reader, postgres_conninfo
 
@@ -237,6 +238,15 @@ class Journal:
                                                                                            hi):
                 yield CouponMove(jid, issue, coalition, issuer, store, discount)
 
+    def membership_sales(self, day: dt.date) -> Iterator[MembershipSale]:
+        """The day's club cards sold and sales reversed, in journal order."""
+        span = self.bounds(day)
+        if span is None:
+            return
+        for lo, hi in windows(*span):
+            for jid, coalition, store, price in self.reader.membership_sales(lo, hi):
+                yield MembershipSale(jid, coalition, store, price)
+
     def gift_lots(self, day: dt.date) -> Iterator[GiftLot]:
         """Gift-card lots unusable on `day` (lapsing that day, or lapsed and touched that day
         by a reversal or a return), as `lots_due` reads points lots."""
@@ -368,7 +378,7 @@ def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int) -> Part:
             effective = r[5] if kind == REVERSAL else kind
             if effective in ISSUING_KINDS:
                 counted[r[0]] = (ISSUED, None)
-            elif effective == REDEEM:
+            elif effective in REDEEMING_KINDS:
                 counted[r[0]] = (REDEEMED, r[2])
         if rc != "00":
             declined[r[0]] = rc
@@ -446,6 +456,7 @@ def settle_journal(
     """Feed and finish a day from the journal (the production path)."""
     scan = journal.feed(book, progress, workers)
     book.add_coupons(journal.coupon_moves(book.day))
+    book.add_memberships(journal.membership_sales(book.day))
     policy = gift_policy(coalitions)
     return book.finish(journal.lots_due(book.day, scan),
                        journal.batch_closes(book.day, lookback, scan, workers),

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from settlement.records import (
+    DISCOUNT,
     POINTS,
     REDEEM,
     RETURN,
@@ -28,7 +29,7 @@ from settlement.terms import Terms
 
 #: Entries whose draws on other stores' lots move value to the accepting store: redemptions,
 #: and returns (a claw-back that takes another store's points to cover spent ones).
-MOVING_KINDS = frozenset({REDEEM, SV_PURCHASE, RETURN})
+MOVING_KINDS = frozenset({REDEEM, DISCOUNT, SV_PURCHASE, RETURN})
 #: (flow kind, payer, payee) -> signed units.
 PairKey = tuple[str, str, str]
 

@@ -40,7 +40,12 @@ APPROVED = RC.APPROVED
 PC_REDEEM = PC.REDEEM
 PC_SV_PURCHASE = PC.SV_PURCHASE
 PC_PURCHASE = PC.EARN
-SPENDING_PCS = frozenset({PC_REDEEM, PC_SV_PURCHASE})
+SPENDING_PCS = frozenset({PC_REDEEM, PC_SV_PURCHASE, PC.DISCOUNT})
+#: A discount at the till burns points like a redemption (docs/settlement.md "Discounts and
+#: memberships"); a club card sold is owed to the coalition's operator.
+DISCOUNT = Kind.DISCOUNT
+MEMBERSHIP = Kind.MEMBERSHIP
+REDEEMING_KINDS = frozenset({REDEEM, DISCOUNT})
 
 
 class SettlementError(CommandError):

@@ -74,7 +74,7 @@ def net_rows(d: DaySettlement) -> list[tuple[object, ...]]:
     stored = {p.store_id: p.net_amount for p in d.stored_value.positions}
     fee = {p.store_id: p.net_amount for p in d.fees.positions}
     rewards: dict[str, int] = {}
-    for side in (d.coupons, d.gift_breakage):
+    for side in (d.coupons, d.gift_breakage, d.memberships):
         for pos in side.positions if side is not None else ():
             rewards[pos.store_id] = rewards.get(pos.store_id, 0) + pos.net_amount
     return [(p.store_id, p.store_name, p.coalition, points.get(p.store_id, 0),
@@ -88,14 +88,20 @@ def _rewards_json(d: DaySettlement, coalition: str) -> dict[str, Any] | None:
     gift = [o for o in (d.gift_breakage.obligations if d.gift_breakage else ())
             if o.coalition == coalition]
     lapses = [g for g in d.gift_lapses if g.coalition == coalition]
-    if not (coupons or gift or lapses):
+    clubs = [o for o in (d.memberships.obligations if d.memberships else ())
+             if o.coalition == coalition]
+    if not (coupons or gift or lapses or clubs):
         return None
-    return {
+    out: dict[str, Any] = {
         "coupon_obligations": len(coupons), "coupon_amount": sum(o.amount for o in coupons),
         "gift_lapsed_lots": sum(g.lots for g in lapses),
         "gift_lapsed_amount": sum(g.amount for g in lapses),
         "gift_to_operator_amount": sum(o.amount for o in gift),
     }
+    if clubs:
+        out["membership_obligations"] = len(clubs)
+        out["membership_amount"] = sum(o.amount for o in clubs)
+    return out
 
 
 def _fees_json(d: DaySettlement, coalition: str) -> dict[str, Any]:
@@ -204,7 +210,8 @@ def render(d: DaySettlement) -> dict[str, bytes]:
         ("party_id", "party_name", "coalition", "points_amount", "stored_value_amount",
          "fee_amount", "rewards_amount", "payable", "receivable", "net_amount", "currency"),
         net_rows(d))
-    reward_obligations = [o for side in (d.coupons, d.gift_breakage) if side is not None
+    reward_obligations = [o for side in (d.coupons, d.gift_breakage, d.memberships)
+                          if side is not None
                           for o in side.obligations]
     if reward_obligations:
         files[REWARDS] = csv_bytes(

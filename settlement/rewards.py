@@ -11,6 +11,10 @@
   what it was paid (a report line, no transfer); with `"operator"` the seller owes it to the
   coalition's operator (an obligation of this side).
 
+- A club card's price (a paid membership, docs/programs.md) is collected by the store that sold
+  it and owed to the coalition's operator, who runs the club; a reversed sale is the same flow
+  negative.
+
 Money is in IRR and integers throughout; the lapsed value is `expiry.lot_breakage`'s (a late
 reversal into a lapsed lot adds to the day it lands on, never twice).
 """
@@ -25,12 +29,13 @@ from settlement.expiry import lot_breakage
 from settlement.records import InputError, LotExpiry
 from settlement.terms import operator_id
 
-__all__ = ["COUPON", "GIFT_BREAKAGE", "CouponMove", "GiftLapse", "GiftLot", "coupon_payer",
-           "gift_lapses"]
+__all__ = ["COUPON", "GIFT_BREAKAGE", "MEMBERSHIP", "CouponMove", "GiftLapse", "GiftLot",
+           "MembershipSale", "coupon_payer", "gift_lapses"]
 
 #: Flow kinds of this side (money already: no point value applies).
 COUPON = "coupon"
 GIFT_BREAKAGE = "gift_breakage"
+MEMBERSHIP = "membership"
 #: Who keeps a lapsed gift card's value (`[coalition.X.gift_cards] breakage`).
 TO_SELLER = "seller"
 TO_OPERATOR = "operator"
@@ -52,6 +57,25 @@ class CouponMove:
         """Its line in the inputs digest."""
         return (f"{self.journal_id}|{self.issue}|{self.coalition}|{self.issuer or '-'}|"
                 f"{self.store}|{self.discount}")
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipSale:
+    """A club card sold (price > 0) or a sale reversed (< 0) on the settled day."""
+
+    journal_id: int
+    coalition: str
+    store: str
+    price: int
+
+    @property
+    def payee(self) -> str:
+        """The coalition's operator: it runs the club the card belongs to."""
+        return operator_id(self.coalition)
+
+    def line(self) -> str:
+        """Its line in the inputs digest."""
+        return f"{self.journal_id}|{self.coalition}|{self.store}|{self.price}"
 
 
 def coupon_payer(move: CouponMove) -> str:

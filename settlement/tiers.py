@@ -5,7 +5,10 @@ The switch applies the nightly downgrade lazily, at a card's first message of a 
 holding a tier, so the night after the settled day lists who goes down, and the two can never
 disagree. Qualifying spend is taken up to the settled day only (`card_spend`); the tier held is
 the card's at the time of the run (a card that already transacted after the night shows no
-change: the switch applied it then). PANs are masked in the output (docs/protocol.md §6).
+change: the switch applied it then). A paid membership holds its tier through its last day
+whatever the spend (`club.member_floor`): the night after, its lapse shows here as the
+downgrade the spend alone decides (docs/programs.md "Paid memberships"). PANs are masked in
+the output (docs/protocol.md §6).
 """
 
 from __future__ import annotations
@@ -46,9 +49,13 @@ def downgrades(reader: DayReader, coalitions: Mapping[str, Any], day: dt.date
     night = day + dt.timedelta(days=1)
     since = day - dt.timedelta(days=400)
     rows = reader.tiered_cards()
+    members = reader.paid_members(day)
     for i in range(0, len(rows), CHUNK):
         part = rows[i:i + CHUNK]
         clubs = {pan: Club(tier=tier, tier_day=tier_day) for pan, tier, tier_day, _ in part}
+        for pan, club in clubs.items():
+            if pan in members:
+                club.member_tier, club.member_until = members[pan]
         for pan, spent_on, amount in reader.spend(clubs, since, day):
             clubs[pan].spend[spent_on] = amount
         for pan, tier, _, coalition in part:

@@ -15,13 +15,14 @@ import contextlib
 import csv
 import datetime as dt
 import io
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from iso8583 import Message
 from iso8583.loyalty import build_tlv
 from lps.cli import main as lps_main
 from switch.client import TerminalClient
-from switch.config import Config, Store
+from switch.config import Coalition, Config, Store
 from switch.core.calendar import business_day
 from switch.core.luhn import luhn_complete, mask_pan
 from switch.core.programs.rules import active
@@ -93,6 +94,28 @@ def _receipt(reply: Message) -> None:
     text = tags(reply).get("MS")
     if text:
         print(f"  {'':34}    receipt: {text}")
+
+
+async def _till_rewards(send: Callable[[dict[int, str | bytes]], Awaitable[Message]],
+                        store: Store, coalition: Coalition) -> bool:
+    """A club card bought at the cafe, then its tier perk and points converted at its till
+    (docs/programs.md "Paid memberships", "Discounts at the till"); True when as expected."""
+    levels = sorted(coalition.memberships.values(), key=lambda lv: -lv.price)
+    if not levels or store.discounts is None or not coalition.discounts.points_step:
+        return True
+    level = levels[0]
+    print(f"\n{store.name}: a {level.level} club card ({level.tier}, {level.months} months) "
+          f"for {amount(level.price)}, then a discount at the till")
+    reply = await send({3: "950000", 4: f"{level.price:012d}",
+                        48: build_tlv({"ML": level.level})})
+    _line(f"buy the {level.level} card (950000)", reply, f"until {tags(reply).get('MU')}")
+    ok = reply.text(39) == "00" and tags(reply).get("TR") == level.tier
+    value, points = 1_000_000, coalition.discounts.points_step
+    reply = await send({3: "940000", 4: f"{value:012d}", 48: build_tlv({"DP": str(points)})})
+    t = tags(reply)
+    _line(f"discount on {amount(value)} (940000)", reply,
+          f"{amount(int(t.get('CD', '0')))} off: {t.get('DB', '')}")
+    return ok and reply.text(39) == "00" and int(t.get("CD", "0")) > 0
 
 
 async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date,
@@ -179,6 +202,7 @@ async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date,
         _line(f"coupon {code} on {amount(1_500_000)}", reply,
               f"discount {amount(int(tags(reply).get('CD', '0')))}")
         ok &= reply.text(39) == "00" and tags(reply).get("CD") == "200000"
+        ok &= await _till_rewards(lambda f: send(cafe, f), cafe_store, coalition)
         gift = gift_card(config)
         if gift is not None:
             print(f"\ngift card {mask_pan(gift)}: sold at {cafe_store.name}, spent at "

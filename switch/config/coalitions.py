@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from switch.config import fees, programs, rewards
+from switch.config import fees, programs, rewards, till
 from switch.config.reader import ConfigError, Reader
 from switch.core.catalog import TO_OPERATOR, Coalition, MobileAccounts, Tier
 from switch.core.text import is_digits
@@ -43,9 +43,14 @@ def coalition(r: Reader, cid: str) -> Coalition:
         coupons=rewards.coupon_rules(r),
         gift_cards=rewards.gift_cards(r),
         display_currency=_display_currency(r, currency),
+        discounts=till.coalition_discounts(r, tiers),
+        memberships=till.memberships(r, tiers),
     )
     if result.fee is not None and result.operator is None:
         raise r.fail("fee", "needs an [operator] table beside it (the fee's payee: name, iban)")
+    if result.memberships and result.operator is None:
+        raise r.fail("memberships", "needs an [operator] table in the coalition (who is paid "
+                     "for the club cards sold)")
     gift = result.gift_cards
     if gift is not None and gift.breakage == TO_OPERATOR and result.operator is None:
         raise r.fail("gift_cards.breakage", "\"operator\" needs an [operator] table in the "

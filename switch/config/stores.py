@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from switch.config import fees, programs
+from switch.config import fees, programs, till
 from switch.config.reader import ConfigError, Reader
 from switch.core.catalog import Coalition, Stamps, Store, StoredValue
 
@@ -37,6 +37,7 @@ def store(r: Reader, sid: str, coalitions: Mapping[str, Coalition]) -> Store:
         birthday_window_days=r.integer("birthday_window_days", 7, minimum=1),
         language=programs.language(r, coalitions[coalition].language),
         iban=fees.iban(r, "iban") if "iban" in r.table else None,
+        discounts=till.store_discounts(r),
     )
     if result.birthday_window_days > 366:
         raise r.fail("birthday_window_days", f"must be at most 366, got "

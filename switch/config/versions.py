@@ -2,12 +2,13 @@
 (docs/programs.md, "Changing programs while the switch runs").
 
 Programs are the loyalty rules: a coalition's tiers, campaigns, daily cap, default earn rule,
-receipt language, points' expiry, coupon rules and gift-card expiry policy; a store's earn
-rule, campaigns, stamps, birthday bonus and window and language. They change while the switch
-runs (`lps programs reload`, SIGHUP). Everything else (listeners, the database, the HSM, the
-business day, stores and terminals coming or going, a store's coalition, account or stored
-value, point values, card and gift-card BINs, operators and fees, messaging) is read at start
-only, and a reload that changes any of it is refused with the first such key.
+receipt language, points' expiry, coupon rules, gift-card expiry policy, till discounts and
+memberships; a store's earn rule, campaigns, stamps, birthday bonus and window, language and
+till discounts. They change while the switch runs (`lps programs reload`, SIGHUP). Everything
+else (listeners, the database, the HSM, the business day, stores and terminals coming or
+going, a store's coalition, account or stored value, point values, card and gift-card BINs,
+operators and fees, messaging) is read at start only, and a reload that changes any of it is
+refused with the first such key.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from typing import Any
 __all__ = ["COALITION_PROGRAMS", "STORE_PROGRAMS", "digest", "document", "outside_programs"]
 
 COALITION_PROGRAMS = frozenset({"tiers", "campaigns", "daily_earn_cap", "earn", "language",
-                                "points_expire_after_days", "coupons", "gift_cards"})
+                                "points_expire_after_days", "coupons", "gift_cards",
+                                "discounts", "memberships"})
 STORE_PROGRAMS = frozenset({"earn", "campaigns", "stamps", "birthday_bonus",
-                            "birthday_window_days", "language"})
+                            "birthday_window_days", "language", "discounts"})
 #: Keys inside a program table that are not programs: which cards are gift cards.
 _NOT_PROGRAMS = {("coalition", "gift_cards"): frozenset({"bins"})}
 _SECTIONS = {"coalition": COALITION_PROGRAMS, "store": STORE_PROGRAMS}

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from switch.core.till_terms import CoalitionDiscounts, MembershipLevel, StoreDiscounts
+
 __all__ = [
     "ANYWHERE",
     "AT_ISSUER",
@@ -164,6 +166,10 @@ class Coalition:
     #: How the console shows this coalition's amounts: "rial" or "toman" (ten rials). Display
     #: only: every amount stays an integer of rials (docs/console.md "Languages, dates, money").
     display_currency: str = "rial"
+    #: Tier perks and the points-to-discount rule (`[coalition.X.discounts]`) and the club
+    #: cards it sells by level (`[coalition.X.memberships]`), docs/programs.md.
+    discounts: CoalitionDiscounts = field(default_factory=lambda: CoalitionDiscounts())
+    memberships: Mapping[str, MembershipLevel] = field(default_factory=dict)
 
     def is_gift_card(self, pan: str) -> bool:
         """Whether `pan` is in this coalition's gift-card BIN range (docs/programs.md)."""
@@ -281,6 +287,8 @@ class Store:
     language: str = "fa"
     #: The store's account for the bank batch (SHEBA, compact), None when not configured.
     iban: str | None = None
+    #: What the store gives at its till (`[store.X.discounts]`, docs/programs.md).
+    discounts: StoreDiscounts | None = None
 
 
 @dataclass(frozen=True, slots=True)

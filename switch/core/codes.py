@@ -51,6 +51,10 @@ class PC(StrEnum):
     SV_PURCHASE = "006000"
     STAMP = "930000"
     BATCH_CLOSE = "920000"
+    #: A discount at the till on DE4 (docs/protocol.md §4 "Discounts at the till").
+    DISCOUNT = "940000"
+    #: A club card (paid membership) sold at DE4 (docs/protocol.md §4 "Paid memberships").
+    MEMBERSHIP = "950000"
 
 
 class Kind(StrEnum):
@@ -75,6 +79,10 @@ class Kind(StrEnum):
     COUPON_ADMIN = "coupon_admin"
     #: A new version of the programs, loaded while the switch runs (`lps programs reload`).
     PROGRAMS = "programs"
+    #: A discount given at the till (`940000`), points converted included.
+    DISCOUNT = "discount"
+    #: A club card sold (`950000`).
+    MEMBERSHIP = "membership"
 
 
 class LotKind(StrEnum):
@@ -88,13 +96,13 @@ class LotKind(StrEnum):
 KIND_BY_PC: dict[str, Kind] = {
     PC.EARN: Kind.EARN, PC.REDEEM: Kind.REDEEM, PC.INQUIRY: Kind.INQUIRY,
     PC.RETURN: Kind.RETURN, PC.TOPUP: Kind.TOPUP, PC.SV_PURCHASE: Kind.SV_PURCHASE,
-    PC.STAMP: Kind.STAMP,
+    PC.STAMP: Kind.STAMP, PC.DISCOUNT: Kind.DISCOUNT, PC.MEMBERSHIP: Kind.MEMBERSHIP,
 }
 #: 0500 counts approved earns as credits and redemptions as debits (docs/protocol.md §4).
 CREDIT_PCS = frozenset({PC.EARN})
 DEBIT_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE})
 #: Processing codes that spend value and so need the cardholder's PIN (docs/protocol.md §6).
-PIN_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE})
+PIN_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE, PC.DISCOUNT})
 #: Journal kinds counted in a batch's totals (the `batch_totals` table, docs/switch.md).
 COUNTED_KINDS = (Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.SV_PURCHASE, Kind.COUPON)
 #: Kinds that are not remembered transactions (recovery skips them).

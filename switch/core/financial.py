@@ -3,8 +3,21 @@ operation its processing code names (earn, redeem, return, stored value, stamps,
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from iso8583.loyalty import build_tlv
-from switch.core import coupon, earn, gift_card, redeem, replay, returns, stamps, stored_value
+from switch.core import (
+    coupon,
+    earn,
+    gift_card,
+    membership,
+    redeem,
+    replay,
+    returns,
+    stamps,
+    stored_value,
+    till_discount,
+)
 from switch.core.accounts import mobile_card
 from switch.core.codes import KIND_BY_PC, PC, RC, Kind
 from switch.core.entries import CardRow, Entry
@@ -20,6 +33,7 @@ from switch.core.outcome import (
     new_entry,
     reject,
 )
+from switch.core.request import Request
 
 
 def decide(ctx: Context) -> Decision:
@@ -27,6 +41,10 @@ def decide(ctx: Context) -> Decision:
     if req.pc not in KIND_BY_PC:  # like an unsupported MTI: a reject, not remembered (§5)
         return reject(state, req, RC.INVALID_TRANSACTION,
                       f"processing code {req.pc} is not supported", ctx.now, ctx.day)
+    malformed = _TILL_FORMATS.get(req.pc)
+    why = malformed(req) if malformed is not None else ""
+    if why:  # DE48 of a till reward that breaks its format (docs/protocol.md §3)
+        return reject(state, req, RC.FORMAT_ERROR, why, ctx.now, ctx.day)
     advice = req.canonical == "0220"
     kind = Kind.ADVICE if advice and req.pc == PC.EARN else KIND_BY_PC[req.pc]
     if kind == Kind.REDEEM and coupon.CODE_TAG in req.tags:
@@ -74,7 +92,17 @@ def decide(ctx: Context) -> Decision:
         return stored_value.topup(ctx, entry, edit)
     if pc == PC.SV_PURCHASE:
         return stored_value.purchase(ctx, entry, edit)
+    if pc == PC.DISCOUNT:
+        return till_discount.decide(ctx, entry, edit)
+    if pc == PC.MEMBERSHIP:
+        return membership.decide(ctx, entry, edit)
     return stamps.decide(ctx, entry, edit)
+
+
+#: The DE48 checks of the till rewards' processing codes (a failure is `30`).
+_TILL_FORMATS: dict[str, Callable[[Request], str]] = {
+    PC.DISCOUNT: till_discount.format_error, PC.MEMBERSHIP: membership.format_error,
+}
 
 
 def card_for(ctx: Context, entry: Entry) -> tuple[CardEdit | None, RC | None]:

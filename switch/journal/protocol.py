@@ -197,6 +197,15 @@ class DayReader(Protocol):
         coalition, issuer, store, discount), in journal order."""
         ...
 
+    def paid_members(self, since: dt.date) -> dict[str, tuple[str, dt.date]]:
+        """Cards whose paid membership runs on `since` or later: card -> (tier, last day)."""
+        ...
+
+    def membership_sales(self, lo: int, hi: int) -> list[tuple[Any, ...]]:
+        """Club cards sold and sales reversed in journal ids [lo, hi]: (journal id, coalition,
+        store, signed price), in journal order."""
+        ...
+
     def gift_lots_due(self, day: dt.date, skip_kinds: Collection[str] = ()
                       ) -> Iterator[tuple[int, str, str, dt.date, int, int]]:
         """Gift-card lots unusable on `day` (lapsing that day, or lapsed and moved that day

@@ -14,7 +14,8 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `program_version` column (10; SQLite's steps in `sqlite/rewards_schema.py`, docs/programs.md);
 the journal by request key and by tombstone (11, docs/switch.md "Memory"); customer accounts
 `accounts`, `account_cards`, `account_migration`, which take over `customers` (12,
-docs/customers.md, `sql/accounts_schema.py`).
+docs/customers.md, `sql/accounts_schema.py`); a card's paid membership, `card_club.member_tier`
+and `member_until` (13, docs/programs.md "Paid memberships").
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -383,6 +384,10 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "customers: accounts, account_cards, account_migration (from customers)",
               accounts_schema.migrate_accounts,
               (*accounts_schema.POSTGRES_TABLES, accounts_schema.move_profiles)),
+    Migration(13, "programs: card_club.member_tier, member_until (paid memberships)",
+              rewards_schema.memberships,
+              (*rewards_schema.MEMBERSHIP_COLUMNS,
+               "ALTER TABLE card_club ADD COLUMN member_until DATE")),
 ]
 
 

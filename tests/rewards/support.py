@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import signal
+import subprocess
 from typing import Any
 
 from iso8583 import Message
@@ -11,10 +13,28 @@ from switch.core import coupon_code
 from switch.core.luhn import luhn_complete
 from switch.core.rewards import CouponTerms
 from switch.journal.sqlite.journal import SqliteJournal
-from tests.switch.support import NOW, request
+from tests.switch.journaled import Journaled
+from tests.switch.support import NOW, T1, T2, T3, request, sign_on
 
 COALITION = "tehran-mall"
 CAFE, BOOKS, SPORTS = "STORE0000000001", "STORE0000000002", "STORE0000000003"
+
+
+def signed_on(j: Journaled) -> Journaled:
+    """`j` with the example's three terminals signed on."""
+    for tid in (T1, T2, T3):
+        assert j.rc(sign_on(tid)) == "00"
+    return j
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop a switch `start` started: SIGTERM, then a kill if it does not exit in time."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def terms(*, issuer: str = "", percent: int = 0, amount: int = 0, max_discount: int = 0,

@@ -21,19 +21,14 @@ from tests.rewards.support import (
     CAFE,
     issue,
     redeem_coupon,
+    signed_on,
     tag,
     terms,
 )
 from tests.switch.journaled import Journaled
-from tests.switch.support import NOW, T1, T2, T3, card, example_config, reversal, sign_on
+from tests.switch.support import NOW, T1, T2, card, example_config, reversal
 
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
-
-
-def signed_on(j: Journaled) -> Journaled:
-    for tid in (T1, T2, T3):
-        assert j.rc(sign_on(tid)) == "00"
-    return j
 
 
 @pytest.fixture

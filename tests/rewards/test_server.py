@@ -19,7 +19,7 @@ import pytest
 
 from iso8583 import Message
 from switch.client import TerminalClient
-from tests.rewards.support import gift_card, redeem_coupon, tag
+from tests.rewards.support import gift_card, redeem_coupon, stop, tag
 from tests.switch.support import T1, T2, card, earn, request
 from tests.switch.test_crash import ROOT, start, write_config
 
@@ -38,12 +38,7 @@ def running(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[bytes]
     try:
         yield config, port, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 async def exchange(port: int, *msgs: Message) -> list[Message]:

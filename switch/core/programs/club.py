@@ -118,6 +118,10 @@ class Club:
     profile: Profile | None = None
     #: Memo of `rolling_spend`: (day, total), kept up to date by `_add_spend`.
     roll: tuple[dt.date, int] | None = None
+    #: A paid membership (docs/programs.md "Paid memberships"): the tier it holds through
+    #: `member_until` (inclusive), whatever the spend.
+    member_tier: str = ""
+    member_until: dt.date | None = None
 
     def earned_on(self, day: dt.date) -> int:
         return self.earned if self.earned_day == day else 0
@@ -126,7 +130,7 @@ class Club:
         """A copy a decision may change: its spend and stamp counts are its own."""
         return Club(self.tier, self.tier_day, self.spend.copied(), self.earned_day, self.earned,
                     self.birthday_year, dict(self.stamps), dict(self.rewards), self.profile,
-                    self.roll)
+                    self.roll, self.member_tier, self.member_until)
 
 
 class ClubEffect(NamedTuple):
@@ -145,6 +149,9 @@ class ClubEffect(NamedTuple):
     stamp_store: str = ""
     stamps: int = 0
     rewards: int = 0
+    #: A membership bought (tier, last day) and the one it replaced (None: not touched).
+    member: tuple[str, dt.date] | None = None
+    member_before: tuple[str, dt.date | None] = ("", None)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"day": self.day.isoformat()}
@@ -159,6 +166,11 @@ class ClubEffect(NamedTuple):
             out["tier_after"] = self.tier_after
         if self.stamp_store:
             out["stamp_store"] = self.stamp_store
+        if self.member is not None:
+            before_tier, before_until = self.member_before
+            out["member"] = [self.member[0], self.member[1].isoformat()]
+            out["member_before"] = [before_tier,
+                                    before_until.isoformat() if before_until else None]
         return out
 
     @classmethod
@@ -173,7 +185,16 @@ class ClubEffect(NamedTuple):
             birthday_before=int(data.get("birthday_before", 0)),
             stamp_store=str(data.get("stamp_store", "")), stamps=int(data.get("stamps", 0)),
             rewards=int(data.get("rewards", 0)),
+            member=_member(data.get("member")),
+            member_before=_member(data.get("member_before")) or ("", None),
         )
+
+
+def _member(value: Any) -> tuple[str, dt.date] | None:
+    """A membership as `to_json` writes it ([tier, ISO day]); None for none."""
+    if not value or not value[1]:
+        return None
+    return str(value[0]), dt.date.fromisoformat(value[1])
 
 
 class ClubRows(NamedTuple):
@@ -187,6 +208,8 @@ class ClubRows(NamedTuple):
     birthday_year: int
     spend: tuple[tuple[dt.date, int], ...] = ()
     stamps: tuple[tuple[str, int, int], ...] = ()
+    member_tier: str = ""
+    member_until: dt.date | None = None
 
 
 # -- tiers ------------------------------------------------------------------------------------
@@ -245,7 +268,17 @@ def nightly_tier(club: Club, tiers: Sequence[Tier], day: dt.date) -> str:
     if club.tier_day is not None and club.tier_day >= day:
         return club.tier or tiers[0].name
     earned = qualified(tiers, rolling_spend(club, day - dt.timedelta(days=1)))
-    return lower(tiers, club.tier, earned) if club.tier else earned
+    return member_floor(club, tiers, day, lower(tiers, club.tier, earned) if club.tier
+                        else earned)
+
+
+def member_floor(club: Club, tiers: Sequence[Tier], day: dt.date, tier: str) -> str:
+    """`tier`, raised to the tier of a membership still running on `day` (docs/programs.md
+    "Paid memberships"): the night after its last day the spend alone decides again."""
+    until = club.member_until
+    if club.member_tier and until is not None and day <= until:
+        return higher(tiers, tier, club.member_tier)
+    return tier
 
 
 # -- applying and undoing -------------------------------------------------------------------
@@ -269,6 +302,8 @@ def apply(club: Club, effect: ClubEffect) -> None:
         club.birthday_year = effect.birthday_year
     if effect.stamp_store:
         _add_stamps(club, effect.stamp_store, effect.stamps, effect.rewards)
+    if effect.member is not None:
+        club.member_tier, club.member_until = effect.member
 
 
 def settle(club: Club, tiers: Sequence[Tier], day: dt.date) -> None:
@@ -303,6 +338,26 @@ def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) ->
         club.birthday_year = effect.birthday_before
     if effect.stamp_store:
         _add_stamps(club, effect.stamp_store, -effect.stamps, -effect.rewards)
+    if effect.member is not None:
+        _undo_membership(club, effect)
+
+
+def _undo_membership(club: Club, effect: ClubEffect) -> None:
+    """Take back a membership sale: the one held before it, or, when it was renewed since, the
+    days this sale added (a replaced one is gone already: nothing to take)."""
+    assert effect.member is not None
+    tier, until = effect.member
+    if (club.member_tier, club.member_until) == effect.member:
+        club.member_tier, club.member_until = effect.member_before
+        return
+    held = club.member_until
+    if club.member_tier != tier or held is None or held <= until:
+        return
+    before_tier, before_until = effect.member_before
+    renewed = before_tier == tier and before_until is not None and before_until >= effect.day
+    start = before_until if renewed and before_until is not None \
+        else effect.day - dt.timedelta(days=1)
+    club.member_until = held - (until - start)
 
 
 def _add_spend(club: Club, day: dt.date, amount: int) -> None:
@@ -332,4 +387,5 @@ def rows(pan: str, club: Club, effects: Sequence[ClubEffect]) -> ClubRows:
         earned=club.earned, birthday_year=club.birthday_year,
         spend=tuple((d, club.spend.get(d, 0)) for d in days),
         stamps=tuple((s, club.stamps.get(s, 0), club.rewards.get(s, 0)) for s in stores),
+        member_tier=club.member_tier, member_until=club.member_until,
     )

@@ -1,11 +1,12 @@
 """The programs' tables (migrations 4 and 5, docs/programs.md): their SQL.
 
-`card_club` (tier, daily earned, birthday year), `card_spend` (qualifying spend per business
-day, for the rolling 12 months), `card_stamps` (per store) and `issued_cards`; the profile a
-card carries is its account's (`accounts.py`, docs/customers.md). A journal entry rewrites the
-rows its effect touched (absolute values, `ClubRows`) in the same transaction as the journal
-row, and the earn's effect itself is kept in the row's `detail.program`, so the tables can be
-rebuilt from the journal and a reversal after a restart undoes it exactly.
+`card_club` (tier, daily earned, birthday year, paid membership: migration 13), `card_spend`
+(qualifying spend per business day, for the rolling 12 months), `card_stamps` (per store) and
+`issued_cards`; the profile a card carries is its account's (`accounts.py`, docs/customers.md).
+A journal entry rewrites the rows its effect touched (absolute values, `ClubRows`) in the same
+transaction as the journal row, and the earn's effect itself is kept in the row's
+`detail.program`, so the tables can be rebuilt from the journal and a reversal after a restart
+undoes it exactly.
 """
 
 from __future__ import annotations
@@ -23,15 +24,31 @@ def _iso(day: dt.date | None) -> str | None:
     return day.isoformat() if day is not None else None
 
 
+def with_members(conn: Db) -> bool:
+    """Whether `card_club` has the paid membership's columns (migration 13; an older schema
+    has not: the columns of an empty result, on either engine)."""
+    cur = conn.execute("SELECT * FROM card_club WHERE 1 = 0")
+    return any(d[0] == "member_tier" for d in cur.description)
+
+
+_CLUB_COLUMNS = ("pan", "tier", "tier_day", "earned_day", "earned", "birthday_year")
+_MEMBER_COLUMNS = ("member_tier", "member_until")
+
+
+def _club_upsert(columns: tuple[str, ...]) -> str:
+    updates = ", ".join(f"{c}=excluded.{c}" for c in columns[1:])
+    return (f"INSERT INTO card_club ({', '.join(columns)}) VALUES "
+            f"({','.join('?' * len(columns))}) ON CONFLICT(pan) DO UPDATE SET {updates}")
+
+
 def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
     """Upsert the rows (inside the caller's transaction, in journal order)."""
-    conn.executemany(
-        "INSERT INTO card_club (pan, tier, tier_day, earned_day, earned, birthday_year) "
-        "VALUES (?,?,?,?,?,?) ON CONFLICT(pan) DO UPDATE SET tier=excluded.tier, "
-        "tier_day=excluded.tier_day, earned_day=excluded.earned_day, earned=excluded.earned, "
-        "birthday_year=excluded.birthday_year",
-        [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year)
-         for r in rows])
+    values = [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year,
+               r.member_tier, _iso(r.member_until)) for r in rows]
+    if with_members(conn):
+        conn.executemany(_club_upsert(_CLUB_COLUMNS + _MEMBER_COLUMNS), values)
+    else:
+        conn.executemany(_club_upsert(_CLUB_COLUMNS), [v[:len(_CLUB_COLUMNS)] for v in values])
     conn.executemany(
         "INSERT INTO card_spend (pan, business_day, amount) VALUES (?,?,?) "
         "ON CONFLICT(pan, business_day) DO UPDATE SET amount=excluded.amount",
@@ -55,8 +72,10 @@ def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
         return conn.execute(sql + where, (*params, pan))  # type: ignore[no-any-return]
 
     club = _club_of(cards)
-    for card_pan, tier, tier_day, earned_day, earned, year in q(
-        "SELECT pan, tier, tier_day, earned_day, earned, birthday_year FROM card_club"
+    members = "member_tier, member_until" if with_members(conn) else "'', NULL"
+    for card_pan, tier, tier_day, earned_day, earned, year, member, until in q(
+        f"SELECT pan, tier, tier_day, earned_day, earned, birthday_year, {members} "
+        "FROM card_club"
     ):
         c = club(card_pan)
         if c is not None:
@@ -64,6 +83,8 @@ def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
             c.tier_day = dt.date.fromisoformat(tier_day) if tier_day else None
             c.earned_day = dt.date.fromisoformat(earned_day) if earned_day else None
             c.earned, c.birthday_year = earned, year
+            c.member_tier = member or ""
+            c.member_until = dt.date.fromisoformat(until) if until else None
     since = (year_before(today) - dt.timedelta(days=31)).isoformat()
     for card_pan, day, amount in q(
         "SELECT pan, business_day, amount FROM card_spend WHERE business_day > ? AND amount != 0",

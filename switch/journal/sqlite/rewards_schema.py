@@ -72,3 +72,14 @@ def program_versions(db: sqlite_utils.Database) -> None:
         " file TEXT NOT NULL,"
         " document TEXT NOT NULL)")
     db.execute("ALTER TABLE journal ADD COLUMN program_version INTEGER")
+
+
+#: The paid membership a card holds (docs/programs.md "Paid memberships"): its tier and last
+#: day, beside the tier in `card_club`.
+MEMBERSHIP_COLUMNS = ("ALTER TABLE card_club ADD COLUMN member_tier TEXT NOT NULL DEFAULT ''",)
+
+
+def memberships(db: sqlite_utils.Database) -> None:
+    for statement in MEMBERSHIP_COLUMNS:
+        db.execute(statement)
+    db.execute("ALTER TABLE card_club ADD COLUMN member_until TEXT")
