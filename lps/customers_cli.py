@@ -2,7 +2,7 @@
 docs/cli.md). Every operation is `switch.customers.Desk`'s; this module reads arguments,
 prints, audits and tells a running switch to reload the profiles it changed.
 
-enroll | update | show | search | link | unlink | import | export | erase
+enroll | update | show | search | link | unlink | import | export | erase | segments | nightly
 """
 
 from __future__ import annotations
@@ -326,5 +326,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.set_defaults(func=cmd_erase)
 
     from lps.customers_import import register_import
+    from lps.customers_nightly import register_nightly
 
     register_import(csub)
+    register_nightly(csub)

@@ -1,0 +1,173 @@
+"""RFM segments as docs/customers.md "Segments" tells them: the definitions and their checks
+when the configuration loads, which segment a customer's figures name, and `lps customers
+segments` over a real journal (purchases decided by the switch's own path, a reversed one
+left out), on both journal engines."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lps.cli import main as lps_main
+from switch.config import ConfigError, load_config, parse_config
+from switch.config.club import SegmentRule, default_segments
+from switch.customers.segments import NO_SEGMENT, Rfm, classify
+from switch.journal import open_customers
+from tests.customers.support import mobile_config, run_through_switch
+from tests.engines import query
+from tests.switch.support import T1, card, earn, reversal
+
+DAY = dt.date(2026, 11, 23)
+
+
+def rfm(joined_days: int, last_days: int | None, purchases: int = 0, spend: int = 0) -> Rfm:
+    last = None if last_days is None else DAY - dt.timedelta(days=last_days)
+    return Rfm(1, DAY - dt.timedelta(days=joined_days), last, purchases, spend)
+
+
+@pytest.mark.parametrize(("figures", "segment"), [
+    (rfm(3, None), "new"),                              # joined this month
+    (rfm(3, 1, 20, 90_000_000), "new"),                 # the first definition met wins
+    (rfm(400, 5, 9, 25_000_000), "champions"),
+    (rfm(400, 5, 9, 19_999_999), "loyal"),              # spent a rial too little
+    (rfm(400, 89, 4), "loyal"),
+    (rfm(400, 90, 4), "at_risk"),                       # 90 days is no longer "within 90"
+    (rfm(400, 59, 3), NO_SEGMENT),                      # recent, but too few for loyal
+    (rfm(400, 179, 2), "at_risk"),
+    (rfm(400, 180, 30, 10**9), "lost"),
+    (rfm(200, None), "lost"),                           # never bought: absent since joining
+    (rfm(100, None), NO_SEGMENT),
+])
+def test_the_default_definitions(figures: Rfm, segment: str) -> None:
+    assert classify(default_segments(), figures, DAY) == segment
+
+
+def test_a_definition_asks_only_what_it_names() -> None:
+    big = SegmentRule("big", min_spend=1_000)
+    assert classify((big,), rfm(900, None, 0, 1_000), DAY) == "big"
+    assert classify((big,), rfm(900, 1, 50, 999), DAY) == NO_SEGMENT
+
+
+def _config(tmp: Path, extra: str, *, journal: dict[str, Any] | None = None) -> Path:
+    path, _port = mobile_config(tmp, journal=journal)
+    path.write_text(path.read_text() + "\n" + extra)
+    return path
+
+
+def test_segments_from_the_configuration_in_its_order(tmp_path: Path) -> None:
+    config = load_config(_config(tmp_path, """
+[coalition.tehran-mall.segments]
+window_days = 90
+[coalition.tehran-mall.segments.vip]
+min_spend = 50000000
+[coalition.tehran-mall.segments.sleeping]
+absent_days = 30
+"""))
+    club = config.clubs["tehran-mall"]
+    assert club.window_days == 90
+    assert club.segment_names() == ("vip", "sleeping")
+
+
+@pytest.mark.parametrize(("extra", "key", "why"), [
+    ("[coalition.tehran-mall.segments.vip]\nmin_spnd = 5\n",
+     "coalition.tehran-mall.segments.vip.min_spnd", "unknown key"),
+    ("[coalition.tehran-mall.segments.vip]\nabsent_days = 0\n",
+     "coalition.tehran-mall.segments.vip.absent_days", "at least 1"),
+    ("[coalition.tehran-mall.segments.vip]\n", "coalition.tehran-mall.segments.vip",
+     "names no threshold"),
+    ("[coalition.tehran-mall.segments.VIP]\nmin_spend = 5\n",
+     "coalition.tehran-mall.segments.VIP", "a-z"),
+    ("[coalition.tehran-mall.segments.vip]\nmin_spend = -5\n",
+     "coalition.tehran-mall.segments.vip.min_spend", "at least 0"),
+    ("[coalition.tehran-mall.segment_messages.offer]\nsegment = \"gold\"\n",
+     "coalition.tehran-mall.segment_messages.offer.segment", "no segment 'gold'"),
+    ("[coalition.tehran-mall.triggers.birthday]\nchannel = \"sms\"\n",
+     "coalition.tehran-mall.triggers.birthday.template", "no [messaging.templates.birthday]"),
+    ("[coalition.tehran-mall.triggers.lottery]\n", "coalition.tehran-mall.triggers.lottery",
+     "unknown key"),
+])
+def test_a_wrong_definition_stops_the_load(tmp_path: Path, extra: str, key: str,
+                                           why: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(_config(tmp_path, extra))
+    assert err.value.key == key and why in err.value.reason
+
+
+def lps(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = lps_main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _at(days_ago: int, hour: int = 10) -> dt.datetime:
+    return dt.datetime.combine(DAY - dt.timedelta(days=days_ago), dt.time(hour),
+                               tzinfo=dt.UTC)
+
+
+def test_segments_over_the_journal(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                   journal_settings: dict[str, Any]) -> None:
+    path = _config(tmp_path, "", journal=journal_settings)
+    cfg = str(path)
+    champion, faded, fresh, reversed_ = card(801), card(802), card(803), card(804)
+    for i, pan in enumerate((champion, faded, fresh, reversed_)):
+        assert lps(capsys, "cards", "enroll", pan, "-c", cfg)[0] == 0
+        code, _out, err = lps(capsys, "customers", "enroll", "-c", cfg, "--name", f"مشتری {i}",
+                              "--mobile", f"0912000000{i}", "--card", pan)
+        assert code == 0, err
+    config = load_config(path)
+    # Backdate who joined when: the three first long ago, the last one too.
+    customers = open_customers(config.switch.journal)
+    try:
+        with customers.transaction():
+            for account, joined in ((1, 400), (2, 400), (3, 10), (4, 400)):
+                customers.conn.execute(  # type: ignore[attr-defined]
+                    "UPDATE accounts SET created_at = ? WHERE id = ?",
+                    (_at(joined).isoformat(), account))
+    finally:
+        customers.close()
+    stan = iter(range(1, 1000))
+    # The champion: 8 purchases of 3,000,000 in the last month.
+    for d in range(8):
+        run_through_switch(path, [earn(T1, next(stan), champion, 3_000_000, now=_at(d + 1))],
+                           _at(d + 1))
+    # Faded: 3 purchases four months ago.
+    for d in range(3):
+        run_through_switch(path, [earn(T1, next(stan), faded, 500_000, now=_at(120 + d))],
+                           _at(120 + d))
+    # A purchase reversed: it does not count, so that customer never bought.
+    original = earn(T1, next(stan), reversed_, 9_000_000, now=_at(2))
+    replies = run_through_switch(path, [original, reversal(original, next(stan), now=_at(2))],
+                                 _at(2))
+    assert [r[39] for r in replies] == ["00", "00"]
+
+    code, out, err = lps(capsys, "customers", "segments", "--day", DAY.isoformat(), "-c", cfg)
+    assert code == 0, err
+    rows = query(config.switch.journal,
+                 "SELECT account_id, segment, purchases, spend FROM customer_segments "
+                 "ORDER BY account_id")
+    assert [tuple(int(v) if k != 1 else v for k, v in enumerate(r)) for r in rows] == [
+        (1, "champions", 8, 24_000_000), (2, "at_risk", 3, 1_500_000), (3, "new", 0, 0),
+        (4, "lost", 0, 0)]
+    assert "tehran-mall: 4 customers on 2026-11-23" in out and "champions 1" in out
+
+    # The report counts them; a run for the same day again changes nothing.
+    assert lps(capsys, "customers", "segments", "--day", DAY.isoformat(), "-c", cfg)[0] == 0
+    assert query(config.switch.journal, "SELECT COUNT(*) FROM customer_segments") == [(4,)]
+    code, out, err = lps(capsys, "report", "--segments", "-c", cfg)
+    assert code == 0, err
+    assert "champions" in out and "at_risk" in out
+
+
+def test_a_config_without_tables_gets_the_defaults() -> None:
+    from tests.switch.support import example_config
+
+    config = example_config()
+    assert config.clubs["tehran-mall"].segment_names() == (
+        "new", "champions", "loyal", "at_risk", "lost")
+    assert parse_config(dict(config.raw)).clubs == config.clubs
