@@ -73,7 +73,8 @@ class NightReport:
     problems: list[str] = field(default_factory=list)
 
     def count_queued(self, kind: str, n: int) -> None:
-        self.queued[kind] = self.queued.get(kind, 0) + n
+        if n:
+            self.queued[kind] = self.queued.get(kind, 0) + n
 
 
 def _birthday_on(birth: dt.date, day: dt.date) -> bool:
