@@ -164,10 +164,11 @@ def test_segments_over_the_journal(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "champions" in out and "at_risk" in out
 
 
-def test_a_config_without_tables_gets_the_defaults() -> None:
+def test_the_examples_segments_are_the_defaults() -> None:
     from tests.switch.support import example_config
 
     config = example_config()
+    assert config.clubs["tehran-mall"].segments == default_segments()   # the example's table
     assert config.clubs["tehran-mall"].segment_names() == (
         "new", "champions", "loyal", "at_risk", "lost")
     assert parse_config(dict(config.raw)).clubs == config.clubs
