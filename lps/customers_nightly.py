@@ -115,6 +115,46 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     return _run(args, messages=True)
 
 
+def cmd_referral(args: argparse.Namespace) -> int:
+    """`lps customers referral ID`: the customer's code to give to friends."""
+    from switch.customers import CustomerError
+    from switch.customers.referral import code_for
+
+    config = config_from(args)
+    require_journal(config.switch)
+    customers = open_customers(config.switch.journal)
+    try:
+        code = code_for(customers, args.account, dt.datetime.now(dt.UTC))
+    except CustomerError as exc:
+        raise Failed(str(exc)) from None
+    finally:
+        customers.close()
+    print(f"account {args.account}: referral code {code[:4]}-{code[4:]}")
+    return 0
+
+
+def cmd_refer(args: argparse.Namespace) -> int:
+    """`lps customers refer ID CODE`: the account came by that customer's code."""
+    from lps.cli_input import InputError
+    from switch.customers import CustomerError, InvalidValue
+    from switch.customers.referral import refer
+
+    config = config_from(args)
+    require_journal(config.switch)
+    customers = open_customers(config.switch.journal)
+    try:
+        referrer = refer(customers, args.account, args.code, dt.datetime.now(dt.UTC))
+    except InvalidValue as exc:
+        raise InputError(str(exc)) from None
+    except CustomerError as exc:
+        raise Failed(str(exc)) from None
+    finally:
+        customers.close()
+    print(f"account {args.account}: referred by account {referrer}; both get the referral "
+          "bonus after its first purchase")
+    return 0
+
+
 def register_nightly(csub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name, func, what in (
             ("segments", cmd_segments, "compute every customer's RFM segment"),
@@ -125,3 +165,16 @@ def register_nightly(csub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         q.add_argument("--coalition", help="only this coalition")
         add_config_argument(q)
         q.set_defaults(func=func)
+
+    from lps.customers_cli import ACCOUNT_HELP, _account_id
+
+    q = csub.add_parser("referral", help="a customer's referral code (drawn the first time)")
+    q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)
+    add_config_argument(q)
+    q.set_defaults(func=cmd_referral)
+
+    q = csub.add_parser("refer", help="record that a new customer came by another's code")
+    q.add_argument("account", type=_account_id, help="the new customer's account number")
+    q.add_argument("code", help="the referral code the customer gave (8 symbols)")
+    add_config_argument(q)
+    q.set_defaults(func=cmd_refer)

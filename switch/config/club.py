@@ -44,10 +44,10 @@ TRIGGER_FIELDS: Mapping[str, frozenset[str]] = {
     "welcome": frozenset({"name", "date", "bonus"}),
     "expiring": frozenset({"name", "date", "points", "days", "expiry_date"}),
     "winback": frozenset({"name", "date", "days", "bonus"}),
-    "tier": frozenset({"name", "date", "tier"}),
     "segment": frozenset({"name", "date", "bonus"}),
+    "referral": frozenset({"name", "date", "bonus", "code"}),
 }
-_TRIGGERS = ("birthday", "welcome", "expiring", "winback", "tier")
+_TRIGGERS = ("birthday", "welcome", "expiring", "winback", "referral")
 _SCOPE = frozenset({"store", "coalition"})
 
 
@@ -87,6 +87,8 @@ class Trigger:
     #: Bonus points, a journaled earn of `store` (0: none).
     bonus: int = 0
     store: str = ""
+    #: A referral's bonus to the friend (`bonus` goes to the customer whose code it was).
+    friend_bonus: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,9 +184,13 @@ def _trigger(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
         days = r.integer("days", 60, minimum=1)
     elif kind == "welcome":
         days = r.integer("days", 7, minimum=1)  # enrolled this many days ago at most
-    bonus, store = (0, "") if kind in ("expiring", "tier") else _bonus(r, cid, stores)
+    bonus, store = (0, "") if kind == "expiring" else _bonus(r, cid, stores)
+    friend = r.integer("friend_bonus", bonus) if kind == "referral" else 0
+    if friend and not store:
+        raise r.fail("store", "a bonus needs the store whose points it is (a store of the "
+                     "coalition)")
     trigger = Trigger(kind, _template(r, kind, kind, messaging), r.choice("channel", CHANNELS),
-                      days, bonus, store)
+                      days, bonus, store, friend)
     r.done()
     return trigger
 

@@ -252,6 +252,17 @@ def _grant(customers: Customers, config: Config, due: Due, cid: str, path: Bonus
         _queue(customers, config, [due], cid, now, report)
 
 
+def referral_dues(club: SqlClub, cid: str, trigger: Trigger, day: dt.date) -> Iterator[Due]:
+    """Both bonuses of each referral whose friend has bought (once each, by their keys)."""
+    for friend, referrer, code in club.referrals.due(cid, day):
+        for who, role, bonus in ((friend, "friend", trigger.friend_bonus),
+                                 (referrer, "referrer", trigger.bonus)):
+            params = {"name": who.name or NAMELESS, "date": day.isoformat(), "bonus": bonus,
+                      "code": code}
+            yield Due(f"referral:{friend.id}:{role}", who.id, "referral", trigger.template,
+                      trigger.channel, who.mobile, who.email, params, bonus, trigger.store)
+
+
 def run_nightly(customers: Customers, config: Config, day: dt.date, now: dt.datetime,
                 path: BonusPath | None, *, messages: bool = True,
                 coalitions: tuple[str, ...] = ()) -> NightReport:
@@ -261,6 +272,9 @@ def run_nightly(customers: Customers, config: Config, day: dt.date, now: dt.date
     for cid in coalitions or tuple(config.clubs):
         settings = config.clubs[cid]
         seg, dues = _read(customers.club, cid, settings, day)
+        referral = settings.triggers.get("referral")
+        if referral is not None:
+            dues.extend(referral_dues(customers.club, cid, referral, day))
         store_segments(customers, cid, day, seg)
         counts: dict[str, int] = {}
         for i in seg.segment:

@@ -14,8 +14,8 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `program_version` column (10; SQLite's steps in `sqlite/rewards_schema.py`, docs/programs.md);
 the journal by request key and by tombstone (11, docs/switch.md "Memory"); customer accounts
 `accounts`, `account_cards`, `account_migration`, which take over `customers` (12,
-docs/customers.md, `sql/accounts_schema.py`); the club's nightly `customer_segments` and
-`club_bonuses` (13, docs/customers.md "Segments", `sql/club_schema.py`).
+docs/customers.md, `sql/accounts_schema.py`); the club's `customer_segments`, `club_bonuses`,
+`referral_codes` and `referrals` (13, docs/customers.md "Segments", `sql/club_schema.py`).
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -384,7 +384,7 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "customers: accounts, account_cards, account_migration (from customers)",
               accounts_schema.migrate_accounts,
               (*accounts_schema.POSTGRES_TABLES, accounts_schema.move_profiles)),
-    Migration(13, "club: customer_segments, club_bonuses (the nightly job's)",
+    Migration(13, "club: customer_segments, club_bonuses, referral_codes, referrals",
               club_schema.migrate_club, club_schema.POSTGRES_TABLES),
 ]
 

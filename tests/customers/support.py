@@ -19,14 +19,16 @@ NOW = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)
 
 def mobile_config(tmp: Path, *, enroll: bool = True, journal: dict[str, Any] | None = None
                   ) -> tuple[Path, int]:
-    """The example configuration on a free port, its coalition taking DE48 MB, its journal
-    the one `journal` names (tests/engines.py; default: SQLite in `tmp`)."""
+    """The example configuration on a free port (its coalition takes DE48 MB, virtual cards
+    in `VIRTUAL_BIN`), POS enrolment by mobile on or off, its journal the one `journal` names
+    (tests/engines.py; default: SQLite in `tmp`)."""
     path, port = write_config(tmp, journal)
-    text = path.read_text().replace(
-        "[coalition.tehran-mall.operator]",
-        f'[coalition.tehran-mall.mobile]\nvirtual_bin = "{VIRTUAL_BIN}"\nlength = 16\n'
-        f"enroll = {'true' if enroll else 'false'}\n\n[coalition.tehran-mall.operator]", 1)
-    path.write_text(text)
+    text = path.read_text()
+    section = text.index("[coalition.tehran-mall.mobile]")
+    line = text.index("enroll = true", section)
+    assert f'virtual_bin = "{VIRTUAL_BIN}"' in text[section:line]
+    path.write_text(text[:line] + f"enroll = {'true' if enroll else 'false'}"
+                    + text[line + len("enroll = true"):])
     return path, port
 
 

@@ -129,6 +129,10 @@ class SqlClub:
                                 (account_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    @property
+    def referrals(self) -> SqlReferrals:
+        return SqlReferrals(self.conn)
+
     def bonus_card(self, account_id: int) -> str | None:
         """The card an account's bonus is credited to: its first printed card still active,
         else its mobile number's virtual card (None: no active card)."""
@@ -167,6 +171,75 @@ class SqlClub:
             if isinstance(found, dict) and found.get("reason") == reason:
                 return int(jid)
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """Who a message goes to: an account's id, name, mobile and email."""
+
+    id: int
+    name: str
+    mobile: str | None
+    email: str | None
+
+
+_CONTACT = "a.id, a.name, a.mobile, a.email"
+
+
+def _contact(r: Sequence[object]) -> Contact:
+    return Contact(int(str(r[0])), str(r[1] or ""), str(r[2]) if r[2] else None,
+                   str(r[3]) if r[3] else None)
+
+
+class SqlReferrals:
+    """Referral codes and who came by whose code (docs/customers.md "Referrals")."""
+
+    def __init__(self, conn: Db) -> None:
+        self.conn = conn
+
+    def code_of(self, account_id: int) -> str | None:
+        row = self.conn.execute("SELECT code FROM referral_codes WHERE account_id = ?",
+                                (account_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_code(self, account_id: int, code: str, now: dt.datetime) -> bool:
+        """Give the account `code` (False: the code is taken, draw another)."""
+        return self.conn.execute(
+            "INSERT INTO referral_codes (account_id, code, created_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING RETURNING account_id",
+            (account_id, code, now.isoformat())).fetchone() is not None
+
+    def owner(self, code: str) -> tuple[int, str] | None:
+        """The account holding `code` and its coalition (None: nobody's, or erased)."""
+        row = self.conn.execute(
+            "SELECT a.id, a.coalition_id FROM referral_codes r JOIN accounts a "
+            "ON a.id = r.account_id WHERE r.code = ? AND a.erased_at IS NULL",
+            (code,)).fetchone()
+        return None if row is None else (int(row[0]), str(row[1]))
+
+    def referrer_of(self, friend_id: int) -> int | None:
+        row = self.conn.execute("SELECT referrer_id FROM referrals WHERE friend_id = ?",
+                                (friend_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def record(self, friend_id: int, referrer_id: int, now: dt.datetime) -> None:
+        self.conn.execute("INSERT INTO referrals (friend_id, referrer_id, at) VALUES (?, ?, ?)",
+                          (friend_id, referrer_id, now.isoformat()))
+
+    def due(self, coalition: str, day: dt.date) -> list[tuple[Contact, Contact, str]]:
+        """(friend, referrer, referrer's code) of the coalition's referrals whose friend has
+        bought by `day`, both accounts live."""
+        return [(_contact(r[:4]), _contact(r[4:8]), str(r[8])) for r in self.conn.execute(
+            f"SELECT {_CONTACT}, p.id, p.name, p.mobile, p.email, c.code FROM referrals x "
+            "JOIN accounts a ON a.id = x.friend_id JOIN accounts p ON p.id = x.referrer_id "
+            "JOIN referral_codes c ON c.account_id = p.id "
+            "WHERE a.coalition_id = ? AND a.erased_at IS NULL AND p.erased_at IS NULL "
+            "AND EXISTS (SELECT 1 FROM account_cards l JOIN journal j ON j.pan = l.pan "
+            f"WHERE l.account_id = a.id AND j.kind IN ({_KINDS}) AND j.response_code = '00' "
+            "AND j.amount > 0 AND j.business_day <= ? AND NOT EXISTS (SELECT 1 FROM journal r "
+            "WHERE r.original_id = j.id AND r.kind = 'reversal' AND r.response_code = '00')) "
+            "ORDER BY a.id",
+            (coalition, day.isoformat()))]
 
 
 def segment_of_card(conn: Db, pan: str) -> str | None:

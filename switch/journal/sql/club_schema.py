@@ -1,5 +1,6 @@
-"""The club's nightly tables (docs/customers.md, "Segments" and "Triggers"): each account's
-RFM segment as the nightly job last computed it, and the bonuses its triggers grant.
+"""The club's nightly tables (docs/customers.md, "Segments", "Triggers" and "Referrals"): each
+account's RFM segment as the nightly job last computed it, the bonuses its triggers grant, and
+the referral codes customers give to friends with who came by whose code.
 
 `customer_segments` holds one row per account: the segment (`''`: none of the coalition's
 definitions fits) and the figures it was decided on, so `lps report`, the console and the
@@ -32,6 +33,15 @@ SQLITE_TABLES = (
     " state TEXT NOT NULL CHECK (state IN ('pending', 'granted')),"
     " journal_id INTEGER,"
     " created_at TEXT NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE referral_codes ("
+    " account_id INTEGER PRIMARY KEY REFERENCES accounts (id),"
+    " code TEXT NOT NULL UNIQUE,"
+    " created_at TEXT NOT NULL)",
+    "CREATE TABLE referrals ("
+    " friend_id INTEGER PRIMARY KEY REFERENCES accounts (id),"
+    " referrer_id INTEGER NOT NULL REFERENCES accounts (id),"
+    " at TEXT NOT NULL,"
+    " CHECK (friend_id <> referrer_id))",
 )
 
 POSTGRES_TABLES = (
@@ -53,6 +63,15 @@ POSTGRES_TABLES = (
     " state TEXT NOT NULL CHECK (state IN ('pending', 'granted')),"
     " journal_id BIGINT,"
     " created_at TIMESTAMPTZ NOT NULL)",
+    "CREATE TABLE referral_codes ("
+    " account_id BIGINT PRIMARY KEY REFERENCES accounts (id),"
+    " code TEXT NOT NULL UNIQUE,"
+    " created_at TIMESTAMPTZ NOT NULL)",
+    "CREATE TABLE referrals ("
+    " friend_id BIGINT PRIMARY KEY REFERENCES accounts (id),"
+    " referrer_id BIGINT NOT NULL REFERENCES accounts (id),"
+    " at TIMESTAMPTZ NOT NULL,"
+    " CHECK (friend_id <> referrer_id))",
 )
 
 
