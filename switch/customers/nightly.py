@@ -191,18 +191,25 @@ def _messages(due: Due, cid: str) -> list[NewMessage]:
 
 def _queue(customers: Customers, config: Config, dues: list[Due], cid: str, now: dt.datetime,
            report: NightReport) -> None:
+    """Queue the messages of `dues` in transactions of `WRITE_CHUNK`, skipping at once those
+    whose key the outbox holds (the outbox would refuse them one by one)."""
     templates = config.messaging.templates if config.messaging is not None else {}
     for start in range(0, len(dues), WRITE_CHUNK):
-        chunk = dues[start:start + WRITE_CHUNK]
+        chunk = [(due, _messages(due, cid)) for due in dues[start:start + WRITE_CHUNK]]
+        queued = customers.club.queued_keys(
+            [m.dedupe_key for _due, ms in chunk for m in ms if m.dedupe_key])
         with customers.transaction():
-            for due in chunk:
-                _queue_one(customers, due, cid, now, templates, report)
+            for due, messages in chunk:
+                fresh = [m for m in messages if m.dedupe_key not in queued]
+                report.already += len(messages) - len(fresh)
+                if fresh:
+                    _enqueue(customers, due, fresh, now, templates, report)
 
 
-def _queue_one(customers: Customers, due: Due, cid: str, now: dt.datetime,
-               templates: Mapping[str, Any], report: NightReport) -> None:
+def _enqueue(customers: Customers, due: Due, messages: list[NewMessage], now: dt.datetime,
+             templates: Mapping[str, Any], report: NightReport) -> None:
     try:
-        ids = enqueue(customers.outbox, _messages(due, cid), now, templates)
+        ids = enqueue(customers.outbox, messages, now, templates)
     except OutboxError as exc:
         report.problems.append(f"customer {due.account_id}: {due.kind} not queued: {exc}")
         return
@@ -247,7 +254,7 @@ def _grant(customers: Customers, config: Config, due: Due, cid: str, path: Bonus
         templates = config.messaging.templates if config.messaging is not None else {}
         with customers.transaction():
             club.grant_bonus(due.key, jid)
-            _queue_one(customers, due, cid, now, templates, report)
+            _enqueue(customers, due, _messages(due, cid), now, templates, report)
     else:  # granted by an earlier run: its message is queued once by its key
         _queue(customers, config, [due], cid, now, report)
 

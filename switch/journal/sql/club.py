@@ -129,6 +129,17 @@ class SqlClub:
                                 (account_id,)).fetchone()
         return None if row is None else str(row[0])
 
+    def queued_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of `keys` the outbox holds already (a run for a day again skips them without
+        trying to insert each)."""
+        found: set[str] = set()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            found.update(str(r[0]) for r in self.conn.execute(
+                f"SELECT dedupe_key FROM outbox WHERE dedupe_key IN ({','.join('?' * len(chunk))})",
+                chunk))
+        return found
+
     @property
     def referrals(self) -> SqlReferrals:
         return SqlReferrals(self.conn)
