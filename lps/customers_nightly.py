@@ -14,7 +14,7 @@ import datetime as dt
 import sys
 from typing import TYPE_CHECKING
 
-from lps.cli_input import Failed, day, require_journal
+from lps.cli_input import Failed, day, require_journal, whole
 from lps.commands import add_config_argument, admin_request, config_from
 from switch.config import Config
 from switch.core.calendar import business_day
@@ -166,15 +166,15 @@ def register_nightly(csub: argparse._SubParsersAction[argparse.ArgumentParser]) 
         add_config_argument(q)
         q.set_defaults(func=func)
 
-    from lps.customers_cli import ACCOUNT_HELP, _account_id
-
+    account = whole("account", 1)
     q = csub.add_parser("referral", help="a customer's referral code (drawn the first time)")
-    q.add_argument("account", type=_account_id, help=ACCOUNT_HELP)
+    q.add_argument("account", type=account,
+                   help="the account's number (lps customers search finds it)")
     add_config_argument(q)
     q.set_defaults(func=cmd_referral)
 
     q = csub.add_parser("refer", help="record that a new customer came by another's code")
-    q.add_argument("account", type=_account_id, help="the new customer's account number")
+    q.add_argument("account", type=account, help="the new customer's account number")
     q.add_argument("code", help="the referral code the customer gave (8 symbols)")
     add_config_argument(q)
     q.set_defaults(func=cmd_refer)

@@ -16,7 +16,7 @@ import secrets
 from switch.core import coupon_code
 from switch.core.text import to_ascii_digits
 from switch.customers.inputs import CustomerError, InvalidValue
-from switch.journal.customers import Customers
+from switch.journal.customers import AccountRow, Customers
 
 __all__ = ["RANDOM_SYMBOLS", "code_for", "normalize_code", "refer"]
 
@@ -41,13 +41,18 @@ def _draw() -> str:
     return body + coupon_code.check_symbol(body)
 
 
+def _live(customers: Customers, account_id: int) -> AccountRow:
+    row = customers.account(account_id)
+    if row is None or row.erased:
+        raise CustomerError(f"no account {account_id}")
+    return row
+
+
 def code_for(customers: Customers, account_id: int, now: dt.datetime) -> str:
     """The account's referral code, drawn the first time it is asked for."""
     refs = customers.club.referrals
     with customers.transaction():
-        row = customers.account(account_id)
-        if row is None or row.erased:
-            raise CustomerError(f"no account {account_id}")
+        _live(customers, account_id)
         found = refs.code_of(account_id)
         while found is None:
             code = _draw()
@@ -63,9 +68,7 @@ def refer(customers: Customers, friend_id: int, typed: str, now: dt.datetime) ->
     code = normalize_code(typed)
     refs = customers.club.referrals
     with customers.transaction():
-        friend = customers.account(friend_id)
-        if friend is None or friend.erased:
-            raise CustomerError(f"no account {friend_id}")
+        friend = _live(customers, friend_id)
         owner = refs.owner(code)
         if owner is None:
             raise CustomerError("no customer holds this referral code")

@@ -13,26 +13,22 @@ from typing import Any
 
 import pytest
 
-from lps.cli import main as lps_main
 from switch.config import Config, load_config
 from switch.core import coupon_code
 from switch.core.rewards import CouponTerms
-from switch.journal import open_customers, open_journal
-from tests.customers.support import mobile_config, run_through_switch
+from switch.journal import open_journal
+from tests.customers.support import (
+    backdate,
+    enroll_customers,
+    lps,
+    mobile_config,
+    run_through_switch,
+)
 from tests.engines import query
 from tests.rewards.support import redeem_coupon, tag
 from tests.switch.support import T1, card
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
-
-
-def lps(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = lps_main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _issue_for_new(config: Config, tmp_path: Path, capsys: pytest.CaptureFixture[str],
@@ -64,21 +60,11 @@ def test_a_segment_coupon_is_for_that_segment_only(
     path, _port = mobile_config(tmp_path, journal=journal_settings)
     cfg = str(path)
     newcomer, old_timer, stranger = card(811), card(812), card(813)
-    for pan in (newcomer, old_timer, stranger):
-        assert lps(capsys, "cards", "enroll", pan, "-c", cfg)[0] == 0
-    for i, pan in enumerate((newcomer, old_timer)):
-        code, _out, err = lps(capsys, "customers", "enroll", "-c", cfg, "--name", f"مشتری {i}",
-                              "--mobile", f"0935000000{i}", "--card", pan)
-        assert code == 0, err
+    assert lps(capsys, "cards", "enroll", stranger, "-c", cfg)[0] == 0
+    enroll_customers(capsys, cfg, (newcomer, old_timer), "0935000000")
     config = load_config(path)
-    customers = open_customers(config.switch.journal)
-    try:
-        with customers.transaction():  # the second joined 400 days ago and never came back
-            customers.conn.execute(  # type: ignore[attr-defined]
-                "UPDATE accounts SET created_at = ? WHERE id = 2",
-                ((NOW - dt.timedelta(days=400)).isoformat(),))
-    finally:
-        customers.close()
+    # The second joined 400 days ago and never came back.
+    backdate(config.switch.journal, {2: NOW - dt.timedelta(days=400)})
     assert lps(capsys, "customers", "segments", "--day", "2026-11-23", "-c", cfg)[0] == 0
 
     codes = _issue_for_new(config, tmp_path, capsys, engine)

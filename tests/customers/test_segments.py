@@ -11,12 +11,16 @@ from typing import Any
 
 import pytest
 
-from lps.cli import main as lps_main
 from switch.config import ConfigError, load_config, parse_config
 from switch.config.club import SegmentRule, default_segments
 from switch.customers.segments import NO_SEGMENT, Rfm, classify
-from switch.journal import open_customers
-from tests.customers.support import mobile_config, run_through_switch
+from tests.customers.support import (
+    backdate,
+    enroll_customers,
+    lps,
+    mobile_config,
+    run_through_switch,
+)
 from tests.engines import query
 from tests.switch.support import T1, card, earn, reversal
 
@@ -110,15 +114,6 @@ def test_a_wrong_definition_stops_the_load(tmp_path: Path, extra: str, key: str,
     assert err.value.key == key and why in err.value.reason
 
 
-def lps(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = lps_main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 def _at(days_ago: int, hour: int = 10) -> dt.datetime:
     return dt.datetime.combine(DAY - dt.timedelta(days=days_ago), dt.time(hour),
                                tzinfo=dt.UTC)
@@ -129,22 +124,11 @@ def test_segments_over_the_journal(tmp_path: Path, capsys: pytest.CaptureFixture
     path = _config(tmp_path, "", journal=journal_settings)
     cfg = str(path)
     champion, faded, fresh, reversed_ = card(801), card(802), card(803), card(804)
-    for i, pan in enumerate((champion, faded, fresh, reversed_)):
-        assert lps(capsys, "cards", "enroll", pan, "-c", cfg)[0] == 0
-        code, _out, err = lps(capsys, "customers", "enroll", "-c", cfg, "--name", f"مشتری {i}",
-                              "--mobile", f"0912000000{i}", "--card", pan)
-        assert code == 0, err
+    enroll_customers(capsys, cfg, (champion, faded, fresh, reversed_), "0912000000")
     config = load_config(path)
-    # Backdate who joined when: the three first long ago, the last one too.
-    customers = open_customers(config.switch.journal)
-    try:
-        with customers.transaction():
-            for account, joined in ((1, 400), (2, 400), (3, 10), (4, 400)):
-                customers.conn.execute(  # type: ignore[attr-defined]
-                    "UPDATE accounts SET created_at = ? WHERE id = ?",
-                    (_at(joined).isoformat(), account))
-    finally:
-        customers.close()
+    # Who joined when: the third ten days ago, the others long ago.
+    backdate(config.switch.journal, {a: _at(days) for a, days in
+                                     ((1, 400), (2, 400), (3, 10), (4, 400))})
     stan = iter(range(1, 1000))
     # The champion: 8 purchases of 3,000,000 in the last month.
     for d in range(8):
