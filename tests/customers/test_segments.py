@@ -170,3 +170,41 @@ def test_the_examples_segments_are_the_defaults() -> None:
     assert config.clubs["tehran-mall"].segment_names() == (
         "new", "champions", "loyal", "at_risk", "lost")
     assert parse_config(dict(config.raw)).clubs == config.clubs
+
+
+NIGHTLY = """
+[messaging]
+[messaging.templates.welcome]
+sms = "{name} عزیز، خوش آمدید! {bonus} امتیاز هدیه گرفتید."
+[messaging.templates.winback]
+kind = "promotional"
+sms = "{name} عزیز، {days} روز است شما را ندیده‌ایم."
+[coalition.tehran-mall.triggers.welcome]
+bonus = 100
+store = "STORE0000000001"
+[coalition.tehran-mall.triggers.winback]
+days = 60
+"""
+
+
+def test_the_nightly_job_on_each_engine(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                        journal_settings: dict[str, Any]) -> None:
+    """Segments, messages and a bonus through the journal (the switch stopped), twice."""
+    path = _config(tmp_path, NIGHTLY, journal=journal_settings)
+    cfg = str(path)
+    newcomer, absent = card(821), card(822)
+    enroll_customers(capsys, cfg, (newcomer, absent), "0912300000")
+    config = load_config(path)
+    backdate(config.switch.journal, {1: _at(2), 2: _at(300)})
+    for _ in range(2):
+        code, out, err = lps(capsys, "customers", "nightly", "--day", DAY.isoformat(), "-c", cfg)
+        assert code == 0, err
+    journal = config.switch.journal
+    keys = sorted(str(r[0]) for r in query(journal, "SELECT dedupe_key FROM outbox"))
+    assert keys == ["welcome:1:sms", "winback:2:never:sms"]
+    bonuses = query(journal, "SELECT pan, points FROM journal WHERE kind = 'card_admin' "
+                             "AND points <> 0")
+    assert [(str(p), int(n)) for p, n in bonuses] == [(newcomer, 100)]
+    assert [str(r[0]) for r in query(journal, "SELECT state FROM club_bonuses")] == ["granted"]
+    code, out, err = lps(capsys, "check", "-c", cfg)
+    assert code == 0, err + out
