@@ -46,8 +46,11 @@ TRIGGER_FIELDS: Mapping[str, frozenset[str]] = {
     "winback": frozenset({"name", "date", "days", "bonus"}),
     "segment": frozenset({"name", "date", "bonus"}),
     "referral": frozenset({"name", "date", "bonus", "code"}),
+    "tier_up": frozenset({"name", "date", "tier"}),
+    "tier_down": frozenset({"name", "date", "tier"}),
 }
-_TRIGGERS = ("birthday", "welcome", "expiring", "winback", "referral")
+_TRIGGERS = ("birthday", "welcome", "expiring", "winback", "referral", "tier_up", "tier_down")
+_NO_BONUS = ("expiring", "tier_up", "tier_down")
 _SCOPE = frozenset({"store", "coalition"})
 
 
@@ -184,7 +187,7 @@ def _trigger(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
         days = r.integer("days", 60, minimum=1)
     elif kind == "welcome":
         days = r.integer("days", 7, minimum=1)  # enrolled this many days ago at most
-    bonus, store = (0, "") if kind == "expiring" else _bonus(r, cid, stores)
+    bonus, store = (0, "") if kind in _NO_BONUS else _bonus(r, cid, stores)
     friend = r.integer("friend_bonus", bonus) if kind == "referral" else 0
     if friend and not store:
         raise r.fail("store", "a bonus needs the store whose points it is (a store of the "

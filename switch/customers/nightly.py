@@ -16,13 +16,16 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from array import array
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from switch.config import Config
 from switch.config.club import TRIGGER_FIELDS, ClubSettings, SegmentMessage, Trigger
+from switch.core.catalog import Coalition
+from switch.core.programs.club import Club, nightly_tier
 from switch.customers.segments import Rfm, classify
+from switch.journal import JournalReader, open_reader
 from switch.journal.customers import Customers
 from switch.journal.sql.club import ClubRow, SqlClub
 from switch.messaging.outbox import Channel, NewMessage, OutboxError, enqueue
@@ -95,11 +98,18 @@ def _due(row: ClubRow, trigger: Trigger | SegmentMessage, kind: str, key: str, d
                full, trigger.bonus, trigger.store)
 
 
-def due_messages(row: ClubRow, club: ClubSettings, segment: str, day: dt.date
-                 ) -> Iterator[Due]:
-    """The messages `row`'s account is due on `day` (pure: the keys make them once)."""
+def due_messages(row: ClubRow, club: ClubSettings, segment: str, day: dt.date,
+                 tier: str = "", ranks: Sequence[str] = ()) -> Iterator[Due]:
+    """The messages `row`'s account is due on `day` (pure: the keys make them once); `tier`:
+    the account's tier tonight, `ranks` the coalition's tiers lowest first."""
     t = club.triggers
     a = row.id
+    before = row.tier_before
+    if before is not None and before != tier and tier in ranks:
+        up = before not in ranks or ranks.index(tier) > ranks.index(before)
+        kind = "tier_up" if up else "tier_down"
+        if trigger := t.get(kind):
+            yield _due(row, trigger, kind, f"{kind}:{a}:{day.isoformat()}", day, tier=tier)
     if (b := t.get("birthday")) and row.birth_date and _birthday_on(row.birth_date, day):
         yield _due(row, b, "birthday", f"birthday:{a}:{day.year}", day)
     if (w := t.get("welcome")) and (day - row.joined).days < w.days:
@@ -127,26 +137,29 @@ class _Segments:
     """One coalition's computed segments, compact (a million customers in tens of MB)."""
 
     names: list[str]
+    tiers: list[str]
     account: array[int] = field(default_factory=lambda: array("q"))
+    tier: array[int] = field(default_factory=lambda: array("h"))
     segment: array[int] = field(default_factory=lambda: array("h"))
     last: array[int] = field(default_factory=lambda: array("q"))
     purchases: array[int] = field(default_factory=lambda: array("q"))
     spend: array[int] = field(default_factory=lambda: array("q"))
 
-    def add(self, row: ClubRow, name: str) -> None:
+    def add(self, row: ClubRow, name: str, tier: str) -> None:
         self.account.append(row.id)
+        self.tier.append(self.tiers.index(tier))
         self.segment.append(self.names.index(name))
         self.last.append(row.last_purchase.toordinal() if row.last_purchase else 0)
         self.purchases.append(row.purchases)
         self.spend.append(row.spend)
 
     def rows(self, start: int, stop: int
-             ) -> Iterator[tuple[int, str, dt.date | None, int, int]]:
+             ) -> Iterator[tuple[int, str, dt.date | None, int, int, str]]:
         for i in range(start, min(stop, len(self.account))):
             last = self.last[i]
             yield (self.account[i], self.names[self.segment[i]],
                    dt.date.fromordinal(last) if last else None, self.purchases[i],
-                   self.spend[i])
+                   self.spend[i], self.tiers[self.tier[i]])
 
 
 def store_segments(customers: Customers, coalition: str, day: dt.date, seg: _Segments) -> None:
@@ -163,18 +176,46 @@ def store_segments(customers: Customers, coalition: str, day: dt.date, seg: _Seg
 # -- the run ----------------------------------------------------------------------------------
 
 
-def _read(club: SqlClub, cid: str, settings: ClubSettings, day: dt.date
-          ) -> tuple[_Segments, list[Due]]:
+def account_tiers(reader: JournalReader, club: SqlClub, coalition: Coalition, day: dt.date
+                  ) -> dict[int, str]:
+    """Each account's tier tonight, the highest of its cards' (as the switch's own nightly
+    downgrade puts them, `nightly_tier`), for the accounts holding a tier above the lowest."""
+    tiers = coalition.tiers
+    ranks = [t.name for t in tiers]
+    rows = [r for r in reader.tiered_cards() if r[3] == coalition.id]
+    out: dict[int, str] = {}
+    since = day - dt.timedelta(days=400)
+    for start in range(0, len(rows), WRITE_CHUNK):
+        part = rows[start:start + WRITE_CHUNK]
+        clubs = {pan: Club(tier=tier, tier_day=tier_day) for pan, tier, tier_day, _ in part}
+        for pan, spent_on, amount in reader.spend(list(clubs), since, day):
+            clubs[pan].spend[spent_on] = amount
+        owners = club.owners(list(clubs))
+        for pan, one in clubs.items():
+            account = owners.get(pan)
+            if account is None:
+                continue
+            tier = nightly_tier(one, tiers, day + dt.timedelta(days=1))
+            held = out.get(account)
+            if tier in ranks and (held is None or ranks.index(tier) > ranks.index(held)):
+                out[account] = tier
+    return out
+
+
+def _read(club: SqlClub, cid: str, settings: ClubSettings, day: dt.date,
+          tiers: Mapping[int, str], ranks: Sequence[str]) -> tuple[_Segments, list[Due]]:
     longest = max((t.days for t in settings.triggers.values() if t.kind == "expiring"),
                   default=0)
-    seg = _Segments(["", *settings.segment_names()])
+    lowest = ranks[0] if ranks else ""
+    seg = _Segments(["", *settings.segment_names()], ["", *ranks])
     dues: list[Due] = []
     since = day - dt.timedelta(days=settings.window_days - 1)
     for row in club.rows(cid, day, since, day + dt.timedelta(days=longest)):
         rfm = Rfm(row.id, row.joined, row.last_purchase, row.purchases, row.spend)
         name = classify(settings.segments, rfm, day)
-        seg.add(row, name)
-        dues.extend(due_messages(row, settings, name, day))
+        tier = tiers.get(row.id, lowest)
+        seg.add(row, name, tier)
+        dues.extend(due_messages(row, settings, name, day, tier, ranks))
     return seg, dues
 
 
@@ -276,26 +317,40 @@ def run_nightly(customers: Customers, config: Config, day: dt.date, now: dt.date
     """Segments for `day`, then (with `messages`) the day's messages and bonuses; `path`
     None: bonuses are left for a run that can reach the switch (reported)."""
     report = NightReport(day)
-    for cid in coalitions or tuple(config.clubs):
-        settings = config.clubs[cid]
-        seg, dues = _read(customers.club, cid, settings, day)
-        referral = settings.triggers.get("referral")
-        if referral is not None:
-            dues.extend(referral_dues(customers.club, cid, referral, day))
-        store_segments(customers, cid, day, seg)
-        counts: dict[str, int] = {}
-        for i in seg.segment:
-            name = seg.names[i]
-            counts[name] = counts.get(name, 0) + 1
-        report.segments[cid] = counts
-        if not messages:
-            continue
-        plain = [d for d in dues if not d.bonus]
-        _queue(customers, config, plain, cid, now, report)
-        for due in (d for d in dues if d.bonus):
-            if path is None:
-                report.problems.append(f"customer {due.account_id}: {due.kind} bonus waits "
-                                       "for a run that can reach the switch")
-                continue
-            _grant(customers, config, due, cid, path, now, report)
+    reader = open_reader(config.switch.journal)
+    try:
+        for cid in coalitions or tuple(config.clubs):
+            _coalition(customers, reader, config, cid, day, now, path, messages, report)
+    finally:
+        reader.close()
     return report
+
+
+def _coalition(customers: Customers, reader: JournalReader, config: Config, cid: str,
+               day: dt.date, now: dt.datetime, path: BonusPath | None, messages: bool,
+               report: NightReport) -> None:
+    """One coalition's night: segments and tiers, then its messages and bonuses."""
+    settings = config.clubs[cid]
+    coalition = config.coalitions[cid]
+    ranks = [t.name for t in coalition.tiers]
+    tiers = account_tiers(reader, customers.club, coalition, day) if ranks else {}
+    seg, dues = _read(customers.club, cid, settings, day, tiers, ranks)
+    referral = settings.triggers.get("referral")
+    if referral is not None:
+        dues.extend(referral_dues(customers.club, cid, referral, day))
+    store_segments(customers, cid, day, seg)
+    counts: dict[str, int] = {}
+    for i in seg.segment:
+        name = seg.names[i]
+        counts[name] = counts.get(name, 0) + 1
+    report.segments[cid] = counts
+    if not messages:
+        return
+    plain = [d for d in dues if not d.bonus]
+    _queue(customers, config, plain, cid, now, report)
+    for due in (d for d in dues if d.bonus):
+        if path is None:
+            report.problems.append(f"customer {due.account_id}: {due.kind} bonus waits "
+                                   "for a run that can reach the switch")
+            continue
+        _grant(customers, config, due, cid, path, now, report)

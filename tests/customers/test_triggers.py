@@ -223,3 +223,37 @@ def test_a_trigger_turned_off(tmp_path: Path) -> None:
     config = club_config(tmp_path, "[coalition.tehran-mall.triggers.birthday]\nenabled = false\n"
                                    "bonus = 5\n")
     assert config.clubs["tehran-mall"].triggers == {}
+
+
+TIERS = """
+[messaging.templates.tier_up]
+sms = "{name} عزیز، به سطح {tier} رسیدید!"
+
+[messaging.templates.tier_down]
+sms = "{name} عزیز، سطح شما اکنون {tier} است."
+
+[coalition.tehran-mall.triggers.tier_up]
+
+[coalition.tehran-mall.triggers.tier_down]
+"""
+
+
+def test_a_tier_up_and_down_each_say_so_once(tmp_path: Path) -> None:
+    """The tier is the switch's (its upgrade at the purchase, its nightly downgrade when the
+    12 months' spend falls short); the first run only notes it."""
+    config = club_config(tmp_path, TIERS)
+    pan = card(951)
+    enroll(config, "کاوه", "09121110051", pan)
+    from tests.customers.support import run_through_switch
+    from tests.switch.support import T1, earn
+
+    ok("customers", "nightly", "--day", "2026-11-21", "-c", config.path)   # notes BLUE
+    bought = dt.datetime(2026, 11, 22, 10, tzinfo=dt.UTC)
+    run_through_switch(Path(config.path), [earn(T1, 1, pan, 60_000_000, now=bought)], bought)
+    for _ in range(2):
+        ok("customers", "nightly", "--day", "2026-11-23", "-c", config.path)
+    assert [(t, p["tier"]) for t, _k, p in outbox(config)] == [("tier_up", "SILVER")]
+    for _ in range(2):   # more than 12 months later the spend no longer holds SILVER
+        ok("customers", "nightly", "--day", "2027-12-01", "-c", config.path)
+    assert [(t, p["tier"]) for t, _k, p in outbox(config)] == [
+        ("tier_up", "SILVER"), ("tier_down", "BLUE")]

@@ -40,6 +40,8 @@ class ClubRow:
     #: the first day one of them lapses (None: none).
     expiring: int
     expires_on: dt.date | None
+    #: The tier the last run stored (None: the account had no row yet).
+    tier_before: str | None = None
 
 
 def _date(value: object) -> dt.date | None:
@@ -48,7 +50,8 @@ def _date(value: object) -> dt.date | None:
 
 _ROWS = f"""
 SELECT a.id, a.name, a.mobile, a.email, a.birth_date, a.created_at,
-       p.last_day, COALESCE(p.n, 0), COALESCE(p.spend, 0), COALESCE(e.points, 0), e.first
+       p.last_day, COALESCE(p.n, 0), COALESCE(p.spend, 0), COALESCE(e.points, 0), e.first,
+       s.tier
 FROM accounts a
 LEFT JOIN (
     SELECT l.account_id AS account_id, MAX(j.business_day) AS last_day,
@@ -65,6 +68,7 @@ LEFT JOIN (
     FROM account_cards l JOIN lots o ON o.pan = l.pan
     WHERE o.kind = 'points' AND o.remaining > 0 AND o.expires_on > ? AND o.expires_on <= ?
     GROUP BY l.account_id) e ON e.account_id = a.id
+LEFT JOIN customer_segments s ON s.account_id = a.id
 WHERE a.coalition_id = ? AND a.erased_at IS NULL
 ORDER BY a.id
 """
@@ -92,21 +96,31 @@ class SqlClub:
                 assert joined is not None
                 yield ClubRow(int(r[0]), str(r[1] or ""), r[2] or None, r[3] or None,
                               _date(r[4]), joined, _date(r[6]), int(r[7]), int(r[8]),
-                              int(r[9]), _date(r[10]))
+                              int(r[9]), _date(r[10]), None if r[11] is None else str(r[11]))
 
     def upsert_segments(self, coalition: str, day: dt.date,
-                        rows: Iterable[tuple[int, str, dt.date | None, int, int]]) -> None:
-        """Each (account, segment, last purchase, purchases, spend) computed for `day`,
+                        rows: Iterable[tuple[int, str, dt.date | None, int, int, str]]) -> None:
+        """Each (account, segment, last purchase, purchases, spend, tier) computed for `day`,
         inside the caller's transaction."""
         self.conn.executemany(
             "INSERT INTO customer_segments (account_id, coalition_id, segment, day, "
-            "last_purchase, purchases, spend) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "last_purchase, purchases, spend, tier) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (account_id) DO UPDATE SET coalition_id = excluded.coalition_id, "
             "segment = excluded.segment, day = excluded.day, "
             "last_purchase = excluded.last_purchase, purchases = excluded.purchases, "
-            "spend = excluded.spend",
-            [(a, coalition, s, day.isoformat(), last.isoformat() if last else None, n, m)
-             for a, s, last, n, m in rows])
+            "spend = excluded.spend, tier = excluded.tier",
+            [(a, coalition, s, day.isoformat(), last.isoformat() if last else None, n, m, t)
+             for a, s, last, n, m, t in rows])
+
+    def owners(self, pans: Sequence[str]) -> dict[str, int]:
+        """The account each of `pans` is linked to (cards of no account left out)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(pans), 500):
+            chunk = pans[start:start + 500]
+            found.update((str(p), int(a)) for p, a in self.conn.execute(
+                f"SELECT pan, account_id FROM account_cards WHERE pan IN "
+                f"({','.join('?' * len(chunk))})", chunk))
+        return found
 
     def drop_other_days(self, coalition: str, day: dt.date) -> int:
         """Rows of the coalition a run for `day` did not write (accounts erased since)."""

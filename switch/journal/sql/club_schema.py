@@ -3,7 +3,8 @@ account's RFM segment as the nightly job last computed it, the bonuses its trigg
 the referral codes customers give to friends with who came by whose code.
 
 `customer_segments` holds one row per account: the segment (`''`: none of the coalition's
-definitions fits) and the figures it was decided on, so `lps report`, the console and the
+definitions fits), the figures it was decided on and the account's tier that night (the tier
+trigger's "before"), so `lps report`, the console and the
 switch's coupon check read a segment without reading the journal again. `club_bonuses` makes a
 trigger's bonus happen once: a row is written (`pending`) before the bonus goes to the switch
 and marked `granted` with the bonus's journal row; a job that stopped in between finds the
@@ -22,7 +23,8 @@ SQLITE_TABLES = (
     " day TEXT NOT NULL,"
     " last_purchase TEXT,"
     " purchases INTEGER NOT NULL CHECK (purchases >= 0),"
-    " spend INTEGER NOT NULL CHECK (spend >= 0))",
+    " spend INTEGER NOT NULL CHECK (spend >= 0),"
+    " tier TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX customer_segments_segment ON customer_segments (coalition_id, segment)",
     "CREATE TABLE club_bonuses ("
     " key TEXT PRIMARY KEY,"
@@ -52,7 +54,8 @@ POSTGRES_TABLES = (
     " day DATE NOT NULL,"
     " last_purchase DATE,"
     " purchases BIGINT NOT NULL CHECK (purchases >= 0),"
-    " spend BIGINT NOT NULL CHECK (spend >= 0))",
+    " spend BIGINT NOT NULL CHECK (spend >= 0),"
+    " tier TEXT NOT NULL DEFAULT '')",
     "CREATE INDEX customer_segments_segment ON customer_segments (coalition_id, segment)",
     "CREATE TABLE club_bonuses ("
     " key TEXT PRIMARY KEY,"
