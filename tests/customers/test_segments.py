@@ -208,3 +208,34 @@ def test_the_nightly_job_on_each_engine(tmp_path: Path, capsys: pytest.CaptureFi
     assert [str(r[0]) for r in query(journal, "SELECT state FROM club_bonuses")] == ["granted"]
     code, out, err = lps(capsys, "check", "-c", cfg)
     assert code == 0, err + out
+
+
+def test_a_bonus_goes_through_the_running_switch(tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """With `lps serve` running, the welcome bonus is the switch's own adjustment (its admin
+    socket): the switch holds it in memory and journals it once."""
+    import signal
+
+    from tests.switch.test_crash import start
+    from tests.waits import EVENT
+
+    path, port = mobile_config(tmp_path)
+    path.write_text(without_segments(path.read_text()) + NIGHTLY)
+    cfg = str(path)
+    newcomer = card(831)
+    enroll_customers(capsys, cfg, (newcomer,), "0912400000")
+    proc = start(path, port)
+    try:
+        for _ in range(2):
+            code, out, err = lps(capsys, "customers", "nightly", "-c", cfg)
+            assert code == 0, err
+        code, out, err = lps(capsys, "balance", newcomer, "-c", cfg)
+        assert code == 0 and "100" in out, err + out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(EVENT) == 0
+    config = load_config(path)
+    rows = query(config.switch.journal, "SELECT points FROM journal WHERE kind = 'card_admin' "
+                                        "AND points <> 0")
+    assert [int(r[0]) for r in rows] == [100]
+    assert lps(capsys, "check", "-c", cfg)[0] == 0
