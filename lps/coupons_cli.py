@@ -54,6 +54,10 @@ def terms_from_args(config: Config, args: argparse.Namespace, today: dt.date) ->
         raise InputError("--max-discount caps a --percent coupon; an --amount is its own cap")
     if args.expires < today:
         raise InputError(f"--expires {args.expires} is before today's business day {today}")
+    segments = config.clubs[coalition].segment_names()
+    if args.segment and args.segment not in segments:
+        raise InputError(f"--segment {args.segment!r}: no such segment of {coalition}; the "
+                         f"segments are: {', '.join(segments)} (docs/customers.md, Segments)")
     return CouponTerms(0, coalition, issuer, args.percent or 0, args.amount or 0,
                        args.max_discount or 0, args.min_amount, args.per_customer,
                        args.segment or "", args.expires)
@@ -86,8 +90,8 @@ def cmd_issue(args: argparse.Namespace) -> int:
         "segment": terms.segment, "file": str(out)})
     print(f"issued {len(codes)} coupons (issue {issue}, {_offer(terms)}) to {out}")
     if terms.segment:
-        print(f"segment {terms.segment!r} is recorded; the switch does not check it yet "
-              "(docs/programs.md, Coupons)", file=sys.stderr)
+        print(f"only customers in segment {terms.segment!r} can use them (the nightly job's "
+              "segments; docs/customers.md, Segments)", file=sys.stderr)
     return rc
 
 
@@ -155,8 +159,7 @@ def cmd_show(args: argparse.Namespace) -> int:
           f"issued by {where}")
     print(f"offer      {_offer(t)}, purchases from {t.min_amount} IRR, until {t.expires_on}")
     if t.per_customer or t.segment:
-        print(f"limits     {t.per_customer or 'no'} per card; segment {t.segment or '-'} "
-              "(recorded, not checked yet)")
+        print(f"limits     {t.per_customer or 'no'} per card; segment {t.segment or '-'}")
     print(f"status     {status}")
     print(f"issued     {record.issued_at:%Y-%m-%d %H:%M} UTC to {record.file}")
     from switch.core.luhn import mask_pan
@@ -235,7 +238,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.add_argument("--per-customer", type=whole("--per-customer", 0, 1000), default=0,
                    help="how many codes of this issue one card may use (default 0: no limit)")
     q.add_argument("--segment", type=name("--segment", MAX_SEGMENT),
-                   help="the customer segment it is meant for (recorded, not checked yet)")
+                   help="only customers of this segment (docs/customers.md, Segments)")
     q.add_argument("--expires", type=day("--expires"), required=True,
                    help="the last business day it is taken, YYYY-MM-DD")
     q.add_argument("--out", required=True, help="the CSV of codes to write (must not exist)")

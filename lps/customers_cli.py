@@ -2,7 +2,7 @@
 docs/cli.md). Every operation is `switch.customers.Desk`'s; this module reads arguments,
 prints, audits and tells a running switch to reload the profiles it changed.
 
-enroll | update | show | search | link | unlink | import | export | erase
+enroll | update | show | search | link | unlink | import | export | erase | segments | nightly
 """
 
 from __future__ import annotations
@@ -99,12 +99,18 @@ def cmd_enroll(args: argparse.Namespace) -> int:
                                        form.emails), now)
         except CustomerError as exc:
             raise _refused(exc) from None
+        if args.referred_by is not None:
+            _check_referral(desk, args.referred_by)
         missing = [pan for pan in form.cards if desk.customers.card_row(pan) is None]
     for pan in missing:
         card_via_switch(config, "enroll", pan, args.coalition)
     with open_desk(config) as desk:
         try:
             row = desk.enroll(form, now)
+            if args.referred_by is not None:
+                from switch.customers.referral import refer
+
+                refer(desk.customers, row.id, args.referred_by, now)
         except CustomerError as exc:
             raise _refused(exc) from None
         pans = desk.pans(row.id)
@@ -114,6 +120,18 @@ def cmd_enroll(args: argparse.Namespace) -> int:
     print(f"account {row.id}: {row.name}, {mask_mobile(row.mobile or '')}, "
           f"{len(pans)} card(s)")
     return rc
+
+
+def _check_referral(desk: Desk, typed: str) -> None:
+    """`--referred-by`: a code a customer holds, checked before anything is written."""
+    from switch.customers.referral import normalize_code
+
+    try:
+        if desk.customers.club.referrals.owner(normalize_code(typed)) is None:
+            raise Failed("--referred-by: no customer holds this referral code; nothing was "
+                         "enrolled")
+    except CustomerError as exc:
+        raise _refused(exc) from None
 
 
 # -- show, search, export -----------------------------------------------------------------------
@@ -278,6 +296,8 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.add_argument("--card", action="append", type=card_number,
                    help="a card of the customer (enrolled when it is not yet); repeatable")
     q.add_argument("--coalition", help="needed when the switch has several")
+    q.add_argument("--referred-by", metavar="CODE",
+                   help="the referral code of the customer who brought this one")
     _consent_options(q)
     q.set_defaults(func=cmd_enroll)
 
@@ -326,5 +346,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     q.set_defaults(func=cmd_erase)
 
     from lps.customers_import import register_import
+    from lps.customers_nightly import register_nightly
 
     register_import(csub)
+    register_nightly(csub)

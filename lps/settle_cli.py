@@ -164,6 +164,8 @@ def _report(args: argparse.Namespace) -> int:
 
     if args.invoices:
         return _invoices(args)
+    if args.segments:
+        return _segments(args)
     if args.month is not None or args.out is not None or args.reopen:
         raise UsageError("--month, --out and --reopen go with --invoices")
     if args.start is None or args.to is None:
@@ -183,6 +185,20 @@ def _report(args: argparse.Namespace) -> int:
         _write(Path(args.csv), report.csv_bytes(rep))
     if args.html:
         _write(Path(args.html), report.html_page(rep).encode())
+    return 0
+
+
+def _segments(args: argparse.Namespace) -> int:
+    """`lps report --segments`: customers per RFM segment as the nightly job last stored
+    them (docs/customers.md, "Segments")."""
+    from switch.customers import read_segment_counts
+
+    config = config_from(args)
+    counts = read_segment_counts(config)
+    if not counts:
+        print("no segments yet: run lps customers segments (or the nightly job)")
+    for c in counts:
+        print(f"{c.coalition:<16} {c.segment or 'none':<16} {c.customers:>12,}  {c.day}")
     return 0
 
 
@@ -288,6 +304,8 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
                                       "<database>.settlement.db)")
     p.add_argument("--invoice-register", help="with --invoices: register of sealed invoices "
                                               "(default: <database>.invoices.db)")
+    p.add_argument("--segments", action="store_true",
+                   help="customers per RFM segment, as the nightly job last computed them")
     p.add_argument("--reopen", action="store_true",
                    help="with --invoices: invoice a sealed month again although its inputs "
                         "changed (logged; the sealed folder is kept aside)")

@@ -5,7 +5,8 @@ switch starts: it reads profiles at start). It visits the café ten times (birth
 first earn, a stamp per visit, the tenth completes a reward), redeems the reward (`930000`),
 then spends enough at Book City to cross into the next tier, and takes a coupon there
 (`lps coupons issue` while the switch runs, the code in DE48 `CP`, the discount back in `CD`).
-A gift card is sold at the café and spent at Book City. Each answer's DE48 is shown: `EP`
+A gift card is sold at the café and spent at Book City; the customer then buys at the café by
+her mobile number alone (DE48 `MB`). Each answer's DE48 is shown: `EP`
 points, `TR` tier, `SC`/`SR` stamps and rewards, `MS` the receipt text.
 """
 
@@ -19,12 +20,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from iso8583 import Message
-from iso8583.loyalty import build_tlv
+from iso8583.loyalty import build_tlv, parse_de54
 from lps.cli import main as lps_main
 from switch.client import TerminalClient
 from switch.config import Coalition, Config, Store
 from switch.core.calendar import business_day
 from switch.core.luhn import luhn_complete, mask_pan
+from switch.core.mobile import mask_mobile, normalize_mobile
 from switch.core.programs.rules import active
 from switch.server import Switch
 
@@ -32,6 +34,7 @@ from .common import TerminalSim, amount, tags
 
 CAFE, BOOKS = "T0000001", "T0000002"
 CUSTOMER = "Sara Naderi"
+MOBILE = "09121234567"   # her profile's phone, +989121234567: one account, card and mobile
 
 
 def programs_card(config: Config) -> str:
@@ -88,6 +91,32 @@ def _line(what: str, reply: Message, extra: str = "") -> None:
         if tag in t:
             parts.append(f"{label} {t[tag]}")
     print("  " + ", ".join(parts) + (f"  ({extra})" if extra else ""))
+
+
+async def _by_mobile(client: TerminalClient, term: TerminalSim, store: Store) -> bool:
+    """A purchase and a balance inquiry naming the customer by mobile number (DE48 `MB`, no
+    card): the switch works on her account's virtual card (docs/customers.md "Mobile numbers
+    at the POS"), made at this first use and never shown."""
+    print(f"\n{CUSTOMER} at {store.name} without her card, by mobile number "
+          f"{mask_mobile(normalize_mobile(MOBILE))} (DE48 MB)")
+    ok = True
+    for pc, value, what in (("000000", 300_000, f"earn {amount(300_000)}"),
+                            ("310000", None, "balance inquiry")):
+        fields: dict[int, str | bytes] = {3: pc, 48: build_tlv({"MB": MOBILE}), 62: term.batch}
+        if value is not None:
+            fields[4] = f"{value:012d}"
+        msg = term.message("0200", fields)
+        reply = await client.send(msg, timeout=30)
+        term.count(msg, reply)
+        points = [e.amount for e in parse_de54(reply.text(54)) if e.account_type == "00"] \
+            if 54 in reply.fields else []
+        extra = f"{points[0]} points on her account's virtual card" if points else ""
+        bonus = int(tags(reply).get("EP", "0")) - _base(store, value or 0)
+        if value is not None and bonus > 0:  # docs/customers.md "Known limits": per card
+            extra += f"; base {_base(store, value)} + {bonus} birthday bonus, counted per card"
+        _line(what, reply, extra)
+        ok &= reply.text(39) == "00" and 2 not in reply.fields
+    return ok
 
 
 def _receipt(reply: Message) -> None:
@@ -215,6 +244,8 @@ async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date,
                 what = "sell" if pc == "210060" else "spend"
                 print(f"  {what} {amount(value):>27} -> {reply.text(39)}")
                 ok &= reply.text(39) == "00"
+        if coalition.mobile is not None:
+            ok &= await _by_mobile(client, cafe, cafe_store)
         for term in terms.values():
             reply = await client.send(term.batch_close(), timeout=30)
             print(f"batch {term.batch} of {term.tid}: "

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from switch.config.club import CLUB_KEYS, ClubSettings, read_clubs
 from switch.config.coalitions import check_bins, coalition
 from switch.config.reader import ConfigError, Reader
 from switch.config.settings import switch_settings
@@ -30,6 +31,8 @@ class Config(Catalog):
     raw: Mapping[str, Any] = field(repr=False, default_factory=dict)
     #: `[messaging]` (docs/messaging.md); None when the section is absent.
     messaging: MessagingSettings | None = None
+    #: Each coalition's segments, triggers and segment messages (docs/customers.md).
+    clubs: Mapping[str, ClubSettings] = field(default_factory=dict)
 
 
 def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
@@ -43,7 +46,8 @@ def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
     for cid, ct in (top.table_of("coalition", required=True) or {}).items():
         if not isinstance(ct, dict):
             raise ConfigError(file, f"coalition.{cid}", "must be a table")
-        coalitions[cid] = coalition(Reader(file, f"coalition.{cid}", ct), cid)
+        own = {k: v for k, v in ct.items() if k not in CLUB_KEYS}
+        coalitions[cid] = coalition(Reader(file, f"coalition.{cid}", own), cid)
     if not coalitions:
         raise ConfigError(file, "coalition", "at least one coalition is needed")
 
@@ -56,10 +60,11 @@ def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
     by_id = terminals(file, top.table_of("terminal") or {}, stores)
     check_bins(file, coalitions)
     messaging = _messaging(top, coalitions, stores)
+    clubs = read_clubs(file, data.get("coalition") or {}, coalitions, stores, messaging)
     top.done()
     return Config(
         path=file, switch=switch, coalitions=coalitions, stores=stores, terminals=by_id,
-        raw=data, messaging=messaging,
+        raw=data, messaging=messaging, clubs=clubs,
     )
 
 

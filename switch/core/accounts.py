@@ -25,7 +25,7 @@ from switch.core.ledger import CardEdit
 from switch.core.luhn import luhn_complete
 from switch.core.model import Card
 from switch.core.outcome import Context
-from switch.core.programs.club import Club
+from switch.core.programs.club import Club, Profile
 from switch.core.request import Request
 from switch.core.state import State
 
@@ -86,7 +86,10 @@ def mobile_card(ctx: Context, entry: Entry) -> tuple[CardEdit | None, RC | None]
     if made is None:
         return None, RC.NOT_PERMITTED_CARD
     pan, serial = made
-    profile = fact.profile if fact is not None else None
+    # A number nobody had becomes an account with no name: its profile is what recovery
+    # reads back from `accounts` for it, so the live card and a recovered one are the same.
+    profile = fact.profile if fact is not None else Profile(
+        name="", phone=ctx.req.mobile, birth_date=None, enrolled_at=ctx.now)
     card = Card(pan, coalition.id, enrolled_on=ctx.day,
                 club=Club(profile=profile) if profile is not None else None, virtual=True)
     entry.pan = pan

@@ -4,7 +4,8 @@ discount in IRR in DE48 `CD`.
 
 The checks, in this order (the first that fails answers): a code that cannot be one (`14`), no
 such coupon (`14`), a coupon of another coalition or of a store that is not this one while the
-coalition takes store coupons at their issuer only (`57`), void (`62`), expired (`54`), used
+coalition takes store coupons at their issuer only (`57`), a coupon for a segment the card's
+customer is not in (`57`), void (`62`), expired (`54`), used
 (`05`), no amount or under the coupon's minimum, or a discount of nothing (`13`), the card's
 limit of this issue reached (`65`). A coupon is used once: a reversal of the purchase gives it
 back (a `release` move), and the original arriving after its reversal is declined `05` like
@@ -100,6 +101,9 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
     if terms.issuer and terms.issuer != ctx.store.id and rules.store_coupons != ANYWHERE:
         return decline(ctx, entry, RC.NOT_PERMITTED_CARD, edit,
                        f"a coupon of store {terms.issuer}, taken there only")
+    if terms.segment and found.card_segment != terms.segment:
+        return decline(ctx, entry, RC.NOT_PERMITTED_CARD, edit,
+                       f"a coupon for the customers of segment {terms.segment}")
     state, mine = current(ctx.state, wanted, found)
     if state.status == VOID:
         return decline(ctx, entry, RC.CARD_BLOCKED, edit, "the coupon is void")

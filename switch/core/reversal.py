@@ -46,6 +46,9 @@ def decide(ctx: Context) -> Decision:
         entry.detail["mismatch"] = differs
         return finish(ctx, entry, RC.INVALID_TRANSACTION,
                       reason=f"reversal does not match its original: {differs}")
+    # The row names the card it undoes: with DE48 `MB` the request has no card number, the
+    # original's is the account's virtual card (docs/customers.md "Mobile numbers at the POS").
+    entry.pan = original.pan
     card = state.cards.get(original.pan)
     if record.reversed or not record.approved or card is None:
         entry.original_id = original.id

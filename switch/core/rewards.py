@@ -51,7 +51,8 @@ class CouponTerms:
     min_amount: int
     #: How many coupons of this issue one card may have redeemed at a time (0: no limit).
     per_customer: int
-    #: The customer segment it is meant for: recorded, not enforced yet (docs/programs.md).
+    #: The customer segment it is meant for ("": everyone); a customer outside it is declined
+    #: (docs/programs.md "Coupons", docs/customers.md "Segments").
     segment: str
     #: The last business day it is taken.
     expires_on: dt.date
@@ -93,6 +94,9 @@ class CouponFacts:
     terms: CouponTerms
     state: CouponState
     card_redeemed: frozenset[str] = frozenset()
+    #: The segment the card's customer is in as the nightly job last stored it, read when the
+    #: terms name one (None: no account, or no segment computed).
+    card_segment: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from switch.customers.inputs import (
     parse_name,
     parse_typed_date,
 )
+from switch.customers.segments import SegmentCount, read_segment_counts, segment_counts
 from switch.customers.words import HistoryLine, in_words
 
 __all__ = [
@@ -33,10 +34,13 @@ __all__ = [
     "HistoryLine",
     "InvalidValue",
     "LotView",
+    "SegmentCount",
     "in_words",
     "open_desk",
     "parse_email",
     "parse_mobile",
     "parse_name",
     "parse_typed_date",
+    "read_segment_counts",
+    "segment_counts",
 ]

@@ -16,9 +16,13 @@ import contextlib
 import datetime as dt
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from switch.journal.rows import JournalRow
+
+if TYPE_CHECKING:
+    from switch.journal.protocol import Outbox
+    from switch.journal.sql.club import SqlClub
 
 #: Where an account came from (`accounts.source`).
 SOURCES = ("desk", "import", "pos", "card", "migration")
@@ -121,6 +125,16 @@ class Customers(Protocol):
 
     @property
     def location(self) -> str: ...
+
+    @property
+    def club(self) -> SqlClub:
+        """The nightly job's tables (segments, bonuses) on this connection."""
+        ...
+
+    @property
+    def outbox(self) -> Outbox:
+        """The outbox on this connection, so a message joins `transaction`."""
+        ...
 
     def transaction(self) -> contextlib.AbstractContextManager[None]:
         """One write transaction around several writes (an import): all or nothing."""

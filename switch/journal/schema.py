@@ -15,7 +15,9 @@ Tables: `journal` (one row per answered request or operator command, append-only
 the journal by request key and by tombstone (11, docs/switch.md "Memory"); customer accounts
 `accounts`, `account_cards`, `account_migration`, which take over `customers` (12,
 docs/customers.md, `sql/accounts_schema.py`); a card's paid membership, `card_club.member_tier`
-and `member_until` (13, docs/programs.md "Paid memberships").
+and `member_until` (13, docs/programs.md "Paid memberships"); the club's `customer_segments`,
+`club_bonuses`, `referral_codes` and `referrals` (14, docs/customers.md "Segments",
+`sql/club_schema.py`).
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -33,7 +35,7 @@ from typing import NamedTuple
 import sqlite_utils
 
 from switch.journal.errors import JournalError
-from switch.journal.sql import accounts_schema
+from switch.journal.sql import accounts_schema, club_schema
 from switch.journal.sql.common import TOTALS_COLUMNS, journal_batch_totals
 from switch.journal.sql.db import POSTGRES, SQLITE, Db
 from switch.journal.sql.recall import TOMBSTONE_ROWS
@@ -388,6 +390,8 @@ MIGRATIONS: list[Migration] = [
               rewards_schema.memberships,
               (*rewards_schema.MEMBERSHIP_COLUMNS,
                "ALTER TABLE card_club ADD COLUMN member_until DATE")),
+    Migration(14, "club: customer_segments, club_bonuses, referral_codes, referrals",
+              club_schema.migrate_club, club_schema.POSTGRES_TABLES),
 ]
 
 

@@ -8,6 +8,8 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from iso8583 import Message
 from tests.engines import query
 from tests.switch.support import request
@@ -17,16 +19,55 @@ VIRTUAL_BIN = "639999"
 NOW = dt.datetime(2026, 11, 23, 10, 0, 0, tzinfo=dt.UTC)
 
 
+def lps(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """`lps ARGV` in this process: its exit code, stdout and stderr."""
+    from lps.cli import main as lps_main
+
+    try:
+        code = lps_main(list(argv))
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def enroll_customers(capsys: pytest.CaptureFixture[str], cfg: str, pans: tuple[str, ...],
+                     mobiles: str) -> None:
+    """A customer per card (`lps cards enroll`, then `lps customers enroll`), named
+    `مشتری i`, mobile `mobiles` + i, accounts 1, 2, ... in order."""
+    for i, pan in enumerate(pans):
+        assert lps(capsys, "cards", "enroll", pan, "-c", cfg)[0] == 0
+        code, _out, err = lps(capsys, "customers", "enroll", "-c", cfg, "--name", f"مشتری {i}",
+                              "--mobile", f"{mobiles}{i}", "--card", pan)
+        assert code == 0, err
+
+
+def backdate(journal: str | Path, joined: dict[int, dt.datetime]) -> None:
+    """Make accounts older: their `created_at` set straight in the database."""
+    from switch.journal import open_customers
+
+    customers = open_customers(journal)
+    try:
+        with customers.transaction():
+            for account, at in joined.items():
+                customers.conn.execute(  # type: ignore[attr-defined]
+                    "UPDATE accounts SET created_at = ? WHERE id = ?", (at.isoformat(), account))
+    finally:
+        customers.close()
+
+
 def mobile_config(tmp: Path, *, enroll: bool = True, journal: dict[str, Any] | None = None
                   ) -> tuple[Path, int]:
-    """The example configuration on a free port, its coalition taking DE48 MB, its journal
-    the one `journal` names (tests/engines.py; default: SQLite in `tmp`)."""
+    """The example configuration on a free port (its coalition takes DE48 MB, virtual cards
+    in `VIRTUAL_BIN`), POS enrolment by mobile on or off, its journal the one `journal` names
+    (tests/engines.py; default: SQLite in `tmp`)."""
     path, port = write_config(tmp, journal)
-    text = path.read_text().replace(
-        "[coalition.tehran-mall.operator]",
-        f'[coalition.tehran-mall.mobile]\nvirtual_bin = "{VIRTUAL_BIN}"\nlength = 16\n'
-        f"enroll = {'true' if enroll else 'false'}\n\n[coalition.tehran-mall.operator]", 1)
-    path.write_text(text)
+    text = path.read_text()
+    section = text.index("[coalition.tehran-mall.mobile]")
+    line = text.index("enroll = true", section)
+    assert f'virtual_bin = "{VIRTUAL_BIN}"' in text[section:line]
+    path.write_text(text[:line] + f"enroll = {'true' if enroll else 'false'}"
+                    + text[line + len("enroll = true"):])
     return path, port
 
 

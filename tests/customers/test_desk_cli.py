@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from lps.cli import main as lps_main
 from lps.console.cli_audit import read_cli
 from switch.config import load_config
 from switch.journal import open_outbox, open_reader
-from tests.customers.support import by_mobile, mobile_config, run_through_switch
+from tests.customers.support import by_mobile, lps, mobile_config, run_through_switch
 from tests.engines import query
 from tests.programs.support import tags
 from tests.switch.support import T1, T2, card, earn
@@ -23,15 +22,6 @@ from tests.switch.support import T1, T2, card, earn
 NASRIN = "نسرین محمدی\u200cپور"
 PAN = card(701)
 OTHER = card(702)
-
-
-def lps(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    try:
-        code = lps_main(list(argv))
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 @pytest.fixture()

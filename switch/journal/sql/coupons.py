@@ -23,6 +23,7 @@ from switch.core.rewards import (
     CouponTerms,
 )
 from switch.journal.rows import CouponMoveRow, CouponRecord
+from switch.journal.sql import club
 from switch.journal.sql.common import marks
 from switch.journal.sql.db import Db
 
@@ -79,7 +80,8 @@ def fetch(conn: Db, need: CouponNeed) -> CouponFacts | None:
         mine = frozenset(r[0] for r in conn.execute(
             "SELECT digest FROM coupons WHERE redeemed_pan = ? AND issue_id = ?",
             (need.pan, t.issue)))
-    return CouponFacts(t, CouponState(need.digest, status, by, pan), mine)
+    segment = club.segment_of_card(conn, need.pan) if t.segment and need.pan else None
+    return CouponFacts(t, CouponState(need.digest, status, by, pan), mine, segment)
 
 
 def fetch_needs(conn: Db, needs: Needs) -> CouponFacts | None:

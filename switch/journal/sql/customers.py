@@ -26,7 +26,9 @@ from switch.journal.customers import (
     NewAccount,
 )
 from switch.journal.rows import JournalRow
+from switch.journal.sql.club import SqlClub
 from switch.journal.sql.db import Db, dialect_of
+from switch.journal.sql.outbox import SqlOutbox
 
 _COLUMNS = ("id, coalition_id, name, mobile, email, birth_date, anniversary, source, "
             "created_at, updated_at, erased_at, pseudonym")
@@ -66,6 +68,17 @@ class SqlCustomers:
     @property
     def location(self) -> str:
         return self._location
+
+    @property
+    def club(self) -> SqlClub:
+        """The nightly job's tables on this connection (segments, bonuses)."""
+        return SqlClub(self.conn)
+
+    @property
+    def outbox(self) -> SqlOutbox:
+        """The outbox on this connection: messages queued inside `transaction` commit with
+        the writes beside them."""
+        return SqlOutbox(self.conn)
 
     def close(self) -> None:
         raise NotImplementedError

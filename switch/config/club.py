@@ -1,0 +1,253 @@
+"""`[coalition.X.segments]`, `[coalition.X.triggers.*]` and `[coalition.X.segment_messages.*]`:
+what the club's nightly job computes and sends (docs/customers.md, "Segments" and "Triggers").
+
+Read beside the coalition (the core never sees them): a segment definition is RFM thresholds,
+a trigger names its message template and, for the bonuses, the points and the store whose
+liability they are. A trigger's template must exist in `[messaging.templates]` and name only
+fields the trigger fills, so a wording mistake stops `lps` when the file loads, not at night.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from switch.config.reader import ConfigError, Reader
+from switch.core.catalog import Coalition, Store
+
+if TYPE_CHECKING:
+    from switch.messaging.settings import MessagingSettings
+
+__all__ = [
+    "CLUB_KEYS",
+    "TRIGGER_FIELDS",
+    "ClubSettings",
+    "SegmentMessage",
+    "SegmentRule",
+    "Trigger",
+    "club_settings",
+    "default_segments",
+    "read_clubs",
+]
+
+#: The coalition keys this module reads (the coalition's own reader leaves them alone).
+CLUB_KEYS = frozenset({"segments", "triggers", "segment_messages"})
+_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+CHANNELS = ("sms", "email", "both")
+
+#: The fields each trigger fills for its template (docs/messaging.md, "Templates"); `store`
+#: and `coalition` come from the message's scope.
+TRIGGER_FIELDS: Mapping[str, frozenset[str]] = {
+    "birthday": frozenset({"name", "date", "bonus"}),
+    "welcome": frozenset({"name", "date", "bonus"}),
+    "expiring": frozenset({"name", "date", "points", "days", "expiry_date"}),
+    "winback": frozenset({"name", "date", "days", "bonus"}),
+    "segment": frozenset({"name", "date", "bonus"}),
+    "referral": frozenset({"name", "date", "bonus", "code"}),
+    "tier_up": frozenset({"name", "date", "tier"}),
+    "tier_down": frozenset({"name", "date", "tier"}),
+}
+_TRIGGERS = ("birthday", "welcome", "expiring", "winback", "referral", "tier_up", "tier_down")
+_NO_BONUS = ("expiring", "tier_up", "tier_down")
+_SCOPE = frozenset({"store", "coalition"})
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentRule:
+    """One segment: every threshold given must hold (None: not asked). Recency in days since
+    the last purchase; frequency and monetary over the segments' `window_days`."""
+
+    name: str
+    joined_within_days: int | None = None
+    bought_within_days: int | None = None
+    absent_days: int | None = None
+    min_purchases: int | None = None
+    min_spend: int | None = None
+
+
+def default_segments() -> tuple[SegmentRule, ...]:
+    """The five segments a coalition gets when its table names none (as examples/lps.toml)."""
+    return (
+        SegmentRule("new", joined_within_days=30),
+        SegmentRule("champions", bought_within_days=30, min_purchases=8, min_spend=20_000_000),
+        SegmentRule("loyal", bought_within_days=90, min_purchases=4),
+        SegmentRule("at_risk", absent_days=60, bought_within_days=180, min_purchases=2),
+        SegmentRule("lost", absent_days=180),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Trigger:
+    """One message the nightly job sends (`kind` names which), with its optional bonus."""
+
+    kind: str
+    template: str
+    channel: str = "sms"
+    #: The trigger's number of days: points expiring within, no purchase for.
+    days: int = 0
+    #: Bonus points, a journaled earn of `store` (0: none).
+    bonus: int = 0
+    store: str = ""
+    #: A referral's bonus to the friend (`bonus` goes to the customer whose code it was).
+    friend_bonus: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentMessage:
+    """A campaign message to a segment's customers, at most once per `every_days`."""
+
+    name: str
+    segment: str
+    template: str
+    channel: str = "sms"
+    every_days: int = 30
+    bonus: int = 0
+    store: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ClubSettings:
+    """One coalition's segments (first match names a customer's), triggers and campaigns."""
+
+    window_days: int = 365
+    segments: tuple[SegmentRule, ...] = field(default_factory=default_segments)
+    triggers: Mapping[str, Trigger] = field(default_factory=dict)
+    segment_messages: tuple[SegmentMessage, ...] = ()
+
+    def segment_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.segments)
+
+
+def _optional(r: Reader, name: str, minimum: int = 0) -> int | None:
+    return None if name not in r.table else r.integer(name, minimum=minimum)
+
+
+def _segments(r: Reader) -> tuple[int, tuple[SegmentRule, ...]]:
+    window = r.integer("window_days", 365, minimum=1)
+    rules: list[SegmentRule] = []
+    for name, table in r.table.items():
+        if name == "window_days":
+            continue
+        r.used.add(name)
+        if not _NAME.match(name):
+            raise r.fail(name, "a segment's name is a-z, 0-9 and _ (at most 32), first a letter")
+        if not isinstance(table, dict):
+            raise r.fail(name, "must be a table of thresholds")
+        sr = r.child(name, table)
+        rule = SegmentRule(
+            name, joined_within_days=_optional(sr, "joined_within_days", 1),
+            bought_within_days=_optional(sr, "bought_within_days", 1),
+            absent_days=_optional(sr, "absent_days", 1),
+            min_purchases=_optional(sr, "min_purchases"), min_spend=_optional(sr, "min_spend"))
+        sr.done()
+        if rule == SegmentRule(name):
+            raise r.fail(name, "names no threshold (joined_within_days, bought_within_days, "
+                         "absent_days, min_purchases, min_spend)")
+        rules.append(rule)
+    r.done()
+    return window, (tuple(rules) if rules else default_segments())
+
+
+def _template(r: Reader, kind: str, default: str, messaging: MessagingSettings | None) -> str:
+    name = r.string("template", default)
+    templates = messaging.templates if messaging is not None else {}
+    ts = templates.get(name)
+    if ts is None:
+        raise r.fail("template", f"no [messaging.templates.{name}] for this {kind} message")
+    extra = sorted(ts.fields() - TRIGGER_FIELDS[kind] - _SCOPE)
+    if extra:
+        raise r.fail("template", f"template {name!r} names {', '.join(extra)}, which a {kind} "
+                     f"message does not fill; it fills: "
+                     f"{', '.join(sorted(TRIGGER_FIELDS[kind] | _SCOPE))}")
+    return name
+
+
+def _bonus(r: Reader, cid: str, stores: Mapping[str, Store]) -> tuple[int, str]:
+    bonus = r.integer("bonus", 0)
+    store = r.string("store", "", nonempty=False)
+    if bonus and not store:
+        raise r.fail("store", "a bonus needs the store whose points it is (a store of the "
+                     "coalition)")
+    if store and (store not in stores or stores[store].coalition != cid):
+        raise r.fail("store", f"{store!r} is not a store of coalition {cid}")
+    return bonus, store
+
+
+def _trigger(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
+             messaging: MessagingSettings | None) -> Trigger | None:
+    if not r.boolean("enabled", True):
+        r.used.update(r.table)
+        return None
+    days = 0
+    if kind == "expiring":
+        days = r.integer("days", 14, minimum=1)
+    elif kind == "winback":
+        days = r.integer("days", 60, minimum=1)
+    elif kind == "welcome":
+        days = r.integer("days", 7, minimum=1)  # enrolled this many days ago at most
+    bonus, store = (0, "") if kind in _NO_BONUS else _bonus(r, cid, stores)
+    friend = r.integer("friend_bonus", bonus) if kind == "referral" else 0
+    if friend and not store:
+        raise r.fail("store", "a bonus needs the store whose points it is (a store of the "
+                     "coalition)")
+    trigger = Trigger(kind, _template(r, kind, kind, messaging), r.choice("channel", CHANNELS),
+                      days, bonus, store, friend)
+    r.done()
+    return trigger
+
+
+def club_settings(r: Reader, cid: str, stores: Mapping[str, Store],
+                  messaging: MessagingSettings | None) -> ClubSettings:
+    """A coalition's club settings from its table (`r`, the coalition's reader)."""
+    window, segments = 365, default_segments()
+    sr = r.section("segments")
+    if sr is not None:
+        window, segments = _segments(sr)
+    names = {s.name for s in segments}
+    triggers: dict[str, Trigger] = {}
+    tt = r.table_of("triggers") or {}
+    tr = r.child("triggers", tt)
+    for kind in _TRIGGERS:
+        one = tr.section(kind)
+        if one is not None:
+            found = _trigger(one, kind, cid, stores, messaging)
+            if found is not None:
+                triggers[kind] = found
+    tr.done()
+    campaigns: list[SegmentMessage] = []
+    mt = r.table_of("segment_messages") or {}
+    mr = r.child("segment_messages", mt)
+    for name, table in mt.items():
+        mr.used.add(name)
+        if not _NAME.match(name) or not isinstance(table, dict):
+            raise mr.fail(name, "a table named with a-z, 0-9 and _")
+        one = mr.child(name, table)
+        segment = one.string("segment")
+        if segment not in names:
+            raise one.fail("segment", f"no segment {segment!r}; the segments are: "
+                           f"{', '.join(sorted(names))}")
+        bonus, store = _bonus(one, cid, stores)
+        campaigns.append(SegmentMessage(
+            name, segment, _template(one, "segment", name, messaging),
+            one.choice("channel", CHANNELS), one.integer("every_days", 30, minimum=1),
+            bonus, store))
+        one.done()
+    mr.done()
+    return ClubSettings(window, segments, triggers, tuple(campaigns))
+
+
+def read_clubs(file: str, raw: Mapping[str, Any], coalitions: Mapping[str, Coalition],
+               stores: Mapping[str, Store], messaging: MessagingSettings | None
+               ) -> dict[str, ClubSettings]:
+    """Every coalition's club settings (defaults for a coalition without the tables)."""
+    out: dict[str, ClubSettings] = {}
+    for cid in coalitions:
+        table = raw.get(cid) or {}
+        club = {k: v for k, v in table.items() if k in CLUB_KEYS}
+        r = Reader(file, f"coalition.{cid}", club)
+        out[cid] = club_settings(r, cid, stores, messaging)
+        if set(club) - r.used:
+            raise ConfigError(file, f"coalition.{cid}", "unread club keys")
+    return out
