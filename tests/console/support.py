@@ -68,8 +68,10 @@ def make_env(root: Path, n_cards: int = 8, journal: dict[str, Any] | None = None
     """Config + database: cards that earned yesterday (a day to settle) and today, in the
     journal `journal` names (tests/engines.py `journal_settings`; default: SQLite in `root`)."""
     db = root / "lps.db"
-    text = re.sub(r'(?m)^database = "var/lps.db".*\n',
-                  toml_settings(journal or {"database": db}), EXAMPLE.read_text(), count=1)
+    # The line's comment stays: the campaign tests check the file keeps its comments.
+    text = re.sub(r'(?m)^database = "var/lps.db"',
+                  toml_settings(journal or {"database": db}).rstrip("\n"), EXAMPLE.read_text(),
+                  count=1)
     # Ports of its own, in case a test starts the switch on this configuration.
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{free_port()}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
