@@ -78,6 +78,8 @@ def reading(journal: str | Path) -> Iterator[JournalReader]:
         raise QueryError(str(exc)) from None
     try:
         yield reader
+    except JournalError as exc:  # lost while reading (a server gone): the page says so
+        raise QueryError(str(exc)) from None
     finally:
         reader.close()
 
