@@ -26,9 +26,9 @@ from lps.cli_input import (
     EXIT_FAILED,
     Failed,
     InputError,
+    audit_home,
     day,
     name,
-    require_database,
     require_journal,
     whole,
 )
@@ -47,15 +47,6 @@ COMMITMENT, SECRET, ENTRIES, PRIVATE, RESULT = (
 def today(config: Config) -> dt.date:
     cfg = config.switch
     return business_day(dt.datetime.now(dt.UTC), cfg.zone, cfg.business_day_cutover)
-
-
-def audit_home(config: Config) -> Path:
-    """The name the draw's audit rows go beside (lps/console/cli_audit.py): the SQLite
-    journal, which must exist, or on PostgreSQL this node's name in `[switch] state_dir`
-    (docs/deploy.md, "The switch on PostgreSQL")."""
-    if config.switch.journal_url is None:
-        return require_database(config.switch.database)
-    return config.switch.database
 
 
 def draw_seed(seed: bytes, beacon_value: str | None) -> bytes:
@@ -104,7 +95,7 @@ def cmd_commit(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.coalition not in config.coalitions:
         raise ConfigError(config.path, f"coalition.{args.coalition}", "no such coalition")
-    db = audit_home(config)
+    db = audit_home(config.switch)
     now_day = today(config)
     if args.date <= now_day:
         raise InputError(f"--date {args.date} must be after today's business day {now_day}: "
@@ -168,7 +159,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
     c = _read_commitment(directory)
     if c.coalition not in config.coalitions:
         raise ConfigError(config.path, f"coalition.{c.coalition}", "no such coalition")
-    db = audit_home(config)
+    db = audit_home(config.switch)
     if (directory / RESULT).exists():
         raise Failed(f"{directory} is drawn already ({RESULT}); a draw is drawn once "
                      "(lps draw-verify checks it)")

@@ -149,3 +149,36 @@ def test_club_and_check_full_say_the_same_on_both(
         assert (rc, err) == (0, ""), err
         checked.append(re.sub(r"\(\d+\.\d s\)", "(s)", text))
     assert checked[0] == checked[1] and checked[0].endswith(": ok (s)\n")
+
+
+def test_coupons_are_issued_shown_and_voided_in_the_postgresql_journal(
+        pg_journal_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With the switch stopped `lps coupons` writes the configured journal: the codes' digests
+    are in PostgreSQL, no SQLite journal appears in state_dir, the void is audited there."""
+    import csv
+
+    from tests.engines import query
+    from tests.switch.test_crash import write_config
+
+    local = tmp_path / "lps.db"
+    config, _ = write_config(tmp_path, {"database": local, "journal_url": pg_journal_url})
+    node = Node("postgresql", config, local)
+    out = tmp_path / "codes.csv"
+    rc, _, err = node.lps(capsys, "coupons", "issue", "--store", "STORE0000000002",
+                          "--amount", "1000", "--count", "5", "--expires", "2099-01-01",
+                          "--out", str(out))
+    assert (rc, err) == (0, ""), err
+    codes = [r["code"] for r in csv.DictReader(out.open(encoding="utf-8"))]
+    assert len(set(codes)) == 5
+    assert query(pg_journal_url, "SELECT COUNT(*) FROM coupon_issues") == [(1,)]
+    rc, shown, _ = node.lps(capsys, "coupons", "show", codes[2])
+    assert rc == 0 and "status     active" in shown
+    assert node.lps(capsys, "coupons", "void", codes[2], "--by", "ops")[0] == 0
+    rc, shown, _ = node.lps(capsys, "coupons", "show", codes[2])
+    assert rc == 0 and "status     void" in shown
+    assert not local.exists()
+    conn = open_console(local)
+    try:
+        assert [r.action for r in audit.rows(conn)].count("coupons.void") == 1
+    finally:
+        conn.close()
