@@ -68,6 +68,15 @@ def require_journal(settings: SwitchSettings) -> str | Path:
     return require_database(settings.database)
 
 
+def audit_home(settings: SwitchSettings) -> Path:
+    """The name a command's audit rows go beside (lps/console/cli_audit.py): the SQLite
+    journal, which must exist, or on PostgreSQL this node's name in `[switch] state_dir`
+    (docs/deploy.md, "The switch on PostgreSQL")."""
+    if settings.journal_url is None:
+        return require_database(settings.database)
+    return settings.database
+
+
 def shown(text: str) -> str:
     """A typed value fit to quote back in an error: short, and never a whole card number.
 

@@ -17,7 +17,7 @@ import secrets
 import sys
 from pathlib import Path
 
-from lps.cli_input import Failed, InputError, day, name, require_database, whole
+from lps.cli_input import Failed, InputError, audit_home, day, name, require_journal, whole
 from lps.commands import add_config_argument, admin_request, config_from
 from lps.console.cli_audit import append_cli
 from switch.config import Config
@@ -73,7 +73,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
     digests = [coupon_code.digest(c) for c in codes]
     from switch.journal import JournalError, open_journal
 
-    journal = open_journal(config.switch.database)
+    journal = open_journal(config.switch.journal)
     try:
         issue = journal.issue_coupons(terms, digests, str(out), dt.datetime.now(dt.UTC),
                                       args.by or "", lambda i: _write_codes(out, codes, i, terms))
@@ -145,7 +145,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
     config = config_from(args)
     digest = _digest_of(args.code)
-    reader = open_reader(require_database(config.switch.database))
+    reader = open_reader(require_journal(config.switch))
     try:
         record = reader.coupon(digest)
     finally:
@@ -177,7 +177,7 @@ def cmd_void(args: argparse.Namespace) -> int:
 
     config = config_from(args)
     digest = _digest_of(args.code)
-    db = require_database(config.switch.database)
+    db = audit_home(config.switch)
     by = args.by or ""
     if database_in_use(db):
         reply = admin_request(config, {"cmd": "coupon_void", "digest": digest, "by": by})
@@ -197,8 +197,8 @@ def _void_stopped(config: Config, digest: str, by: str) -> None:
     from switch.journal import open_journal
     from switch.server import read_coupon
 
-    found = read_coupon(config.switch.database, digest)
-    journal = open_journal(config.switch.database)
+    found = read_coupon(config.switch.journal, digest)
+    journal = open_journal(config.switch.journal)
     try:
         now = dt.datetime.now(dt.UTC)
         state = journal.load(config, None, now)

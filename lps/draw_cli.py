@@ -26,9 +26,9 @@ from lps.cli_input import (
     EXIT_FAILED,
     Failed,
     InputError,
+    audit_home,
     day,
     name,
-    require_database,
     require_journal,
     whole,
 )
@@ -95,7 +95,7 @@ def cmd_commit(args: argparse.Namespace) -> int:
     config = config_from(args)
     if args.coalition not in config.coalitions:
         raise ConfigError(config.path, f"coalition.{args.coalition}", "no such coalition")
-    db = require_database(config.switch.database)
+    db = audit_home(config.switch)
     now_day = today(config)
     if args.date <= now_day:
         raise InputError(f"--date {args.date} must be after today's business day {now_day}: "
@@ -159,7 +159,7 @@ def cmd_draw(args: argparse.Namespace) -> int:
     c = _read_commitment(directory)
     if c.coalition not in config.coalitions:
         raise ConfigError(config.path, f"coalition.{c.coalition}", "no such coalition")
-    db = require_database(config.switch.database)
+    db = audit_home(config.switch)
     if (directory / RESULT).exists():
         raise Failed(f"{directory} is drawn already ({RESULT}); a draw is drawn once "
                      "(lps draw-verify checks it)")

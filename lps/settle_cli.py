@@ -62,6 +62,21 @@ def _database(args: argparse.Namespace, config: Config) -> str | Path:
     return path
 
 
+def _local(args: argparse.Namespace, config: Config) -> Path:
+    """The name this node's own files go beside (the registers, the console's database with
+    the audit log): the SQLite journal, or on PostgreSQL a name in `[switch] state_dir`
+    (docs/deploy.md, "The switch on PostgreSQL")."""
+    return Path(args.database) if args.database else config.switch.database
+
+
+def _audit_home(args: argparse.Namespace, config: Config) -> Path | None:
+    """Where an invoice run is audited: beside the journal when there is one to go beside."""
+    local = _local(args, config)
+    if local.exists() or (not args.database and config.switch.journal_url is not None):
+        return local
+    return None
+
+
 def _run(func: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """A file that cannot be written as an exit code; settlement's own errors carry theirs
     (`SettlementError` is a `lps.cli_input.CommandError`)."""
@@ -99,7 +114,7 @@ def _settle(args: argparse.Namespace) -> int:
             bar.finish()
     finally:
         journal.close()
-    local = database if isinstance(database, Path) else config.switch.database  # state_dir
+    local = _local(args, config)
     register = Register(Path(args.register) if args.register else default_register(local))
     outcome = _seal(register, day.isoformat(), result.inputs_digest, render.render(result),
                     args, now)
@@ -107,7 +122,7 @@ def _settle(args: argparse.Namespace) -> int:
     status = STATUS[outcome.status]
     from lps.console.cli_audit import append_cli
 
-    rc = append_cli(database, "settle.reopen" if outcome.status == "reopened" else "settle.run",
+    rc = append_cli(local, "settle.reopen" if outcome.status == "reopened" else "settle.run",
                     f"settlement:{day}", None if prev is None else {
                         "inputs_digest": prev.inputs_digest, "out": prev.out_dir},
                     {"inputs_digest": result.inputs_digest, "status": outcome.status,
@@ -214,7 +229,7 @@ def _invoices(args: argparse.Namespace) -> int:
     month = parse_month(args.month)
     calendar = calendar_of_month(month)
     config = config_from(args)
-    database = Path(args.database) if args.database else Path(config.switch.database)
+    database = _local(args, config)
     settled = Path(args.register) if args.register else default_register(database)
     if not settled.exists():
         raise Failed(f"no register of settled days at {settled}: lps settle writes it (or "
@@ -230,10 +245,11 @@ def _invoices(args: argparse.Namespace) -> int:
                     dt.datetime.now(dt.UTC))
     prev = outcome.previous
     rc = 0
-    if database.exists():  # the audit log lives in the switch's database
+    audit_home = _audit_home(args, config)
+    if audit_home is not None:  # the audit log lives beside the switch's database
         from lps.console.cli_audit import append_cli
 
-        rc = append_cli(database, "invoices.reopen" if outcome.status == "reopened"
+        rc = append_cli(audit_home, "invoices.reopen" if outcome.status == "reopened"
                         else "invoices.run", f"invoices:{month}", None if prev is None else {
                             "inputs_digest": prev.inputs_digest, "out": prev.out_dir},
                         {"inputs_digest": result.inputs_digest, "status": outcome.status,

@@ -1,5 +1,6 @@
 """The operator console: staff roles, an append-only audit log and server-rendered pages.
 
-It lives beside the switch on the same SQLite database (its own tables, its own migrations in
-`console_migrations`) and changes cards only through the switch's own paths. See docs/console.md.
+It reads the money journal through the journal's read API (SQLite or PostgreSQL), keeps its
+own SQLite database beside the switch's (lps/console/db.py) and changes cards only through the
+switch's own paths. See docs/console.md.
 """

@@ -75,7 +75,7 @@ def check_pan(text: str) -> str:
 
 
 def lookup(config: Config, pan: str, scope: Scope, now: dt.datetime) -> CardView:
-    with queries.reading(config.switch.database) as conn:
+    with queries.reading(config.switch.journal) as conn:
         view = queries.card(conn, pan, scope, today(config, now))
     if view is None:
         if scope.limited:
@@ -85,7 +85,7 @@ def lookup(config: Config, pan: str, scope: Scope, now: dt.datetime) -> CardView
 
 
 def _available(config: Config, pan: str, now: dt.datetime) -> int:
-    with queries.reading(config.switch.database) as conn:
+    with queries.reading(config.switch.journal) as conn:
         return queries.available(conn, pan, today(config, now))
 
 

@@ -7,6 +7,9 @@ configuration alone, with no setting of its own to keep in step. It is created 0
 wider, like the switch's (switch/filemode.py): it holds password hashes and the card numbers of
 pending adjustments.
 
+On PostgreSQL it stays an SQLite file of the node's own: `[switch] database` is then a name in
+`[switch] state_dir` (docs/console.md, "The console's database").
+
 The console never writes the switch's database. A switch database made by an older console
 still holds that console's `console_*` tables: when the console's database is created they are
 copied over once (see `import_legacy`) and then ignored where they are.

@@ -69,17 +69,21 @@ EVERYTHING = Scope()
 
 
 @contextmanager
-def reading(database: Path) -> Iterator[JournalReader]:
-    """The journal's read API on the switch's database, closed after the block."""
-    if not database.exists():
-        raise QueryError(f"the switch's database {database} does not exist yet (start the "
+def reading(journal: str | Path) -> Iterator[JournalReader]:
+    """The journal's read API on the switch's database (`[switch] database`: an SQLite file,
+    or the PostgreSQL URL, docs/deploy.md "The switch on PostgreSQL"), closed after the
+    block."""
+    if isinstance(journal, Path) and not journal.exists():
+        raise QueryError(f"the switch's database {journal} does not exist yet (start the "
                          "switch once)")
     try:
-        reader = open_reader(database)
+        reader = open_reader(journal)
     except JournalError as exc:
         raise QueryError(str(exc)) from None
     try:
         yield reader
+    except JournalError as exc:  # lost while reading (a server gone): the page says so
+        raise QueryError(str(exc)) from None
     finally:
         reader.close()
 

@@ -157,13 +157,17 @@ def positions(d: Day, scope: Scope, name: str = "positions.csv") -> list[dict[st
     return scope.rows(csv.DictReader(io.StringIO(text)), "store_id")
 
 
-def run(config_path: str, database: Path, out_root: Path, when: dt.date, reopen: bool,
+def run(config_path: str, journal: str | Path, out_root: Path, when: dt.date, reopen: bool,
         timeout: float = 600) -> tuple[int, str]:
     """Settle `when` into `out_root/<day>` (settlement makes the day's folder); returns (exit
-    code, the command's output)."""
+    code, the command's output).
+
+    An SQLite journal is named with `--database`; a PostgreSQL one is left to the
+    configuration, so its URL (which may hold a password) never shows in `ps`."""
     cmd = [sys.executable, "-m", "lps.cli", "settle", "--config", config_path,
-           "--database", str(database), "--date", when.isoformat(),
-           "--out", str(out_root), "--no-progress"]
+           "--date", when.isoformat(), "--out", str(out_root), "--no-progress"]
+    if isinstance(journal, Path):
+        cmd += ["--database", str(journal)]
     if reopen:
         cmd.append("--reopen")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)

@@ -145,7 +145,11 @@ class Console:
         self.config = config
         self.config_path = config_path
         self.settings = settings
+        #: This node's local name for its files (the console's database, the register of
+        #: settled days, locks): the SQLite journal, or a name in `[switch] state_dir`.
         self.database = Path(config.switch.database)
+        #: Where the money journal is read: the SQLite file or the PostgreSQL URL.
+        self.journal: str | Path = config.switch.journal
         #: Each coalition's display currency, from the switch's configuration.
         self.units: dict[str, MoneyUnit] = {
             cid: "toman" if c.display_currency == "toman" else "rial"

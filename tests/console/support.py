@@ -34,7 +34,8 @@ from switch.config import Config, load_config
 from switch.core.authorizer import handle
 from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
-from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal import open_journal
+from tests.engines import toml_settings
 from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
 from tests.waits import EVENT, START
 
@@ -57,11 +58,20 @@ class Env:
     yesterday: dt.date
     cards: list[str]
 
+    @property
+    def journal(self) -> str | Path:
+        """The money journal: the SQLite file or the PostgreSQL URL (tests/engines.py)."""
+        return self.config.switch.journal
 
-def make_env(root: Path, n_cards: int = 8) -> Env:
-    """Config + database: cards that earned yesterday (a day to settle) and today."""
+
+def make_env(root: Path, n_cards: int = 8, journal: dict[str, Any] | None = None) -> Env:
+    """Config + database: cards that earned yesterday (a day to settle) and today, in the
+    journal `journal` names (tests/engines.py `journal_settings`; default: SQLite in `root`)."""
     db = root / "lps.db"
-    text = EXAMPLE.read_text().replace('"var/lps.db"', f'"{db}"')
+    # The line's comment stays: the campaign tests check the file keeps its comments.
+    text = re.sub(r'(?m)^database = "var/lps.db"',
+                  toml_settings(journal or {"database": db}).rstrip("\n"), EXAMPLE.read_text(),
+                  count=1)
     # Ports of its own, in case a test starts the switch on this configuration.
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{free_port()}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
@@ -72,7 +82,7 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     then = now - dt.timedelta(days=1)
     pans = [card(100 + i) for i in range(n_cards)]
-    store = SqliteJournal(db)
+    store = open_journal(config.switch.journal)
     try:
         state = store.load(config, program_rules(config), then)
         stan = 1
@@ -91,7 +101,7 @@ def make_env(root: Path, n_cards: int = 8) -> Env:
             store.append(decision.entries)
     finally:
         store.close()
-    open_console(db).close()
+    open_console(config.switch.database).close()
     sw = config.switch
     return Env(root, cfg_path, config, now, business_day(then, sw.zone, sw.business_day_cutover),
                pans)
@@ -290,16 +300,35 @@ def snapshot(env: Env) -> tuple[object, ...]:
     from lps.console.db import console_path
 
     out: list[object] = [env.config_path.read_bytes()]
-    for path, queries in ((env.config.switch.database, (
-            "SELECT * FROM journal ORDER BY id", "SELECT * FROM lots ORDER BY id",
-            "SELECT * FROM cards ORDER BY pan")),
-            (console_path(env.config.switch.database), (
+    out.extend(journal_rows(env, q) for q in (
+        "SELECT * FROM journal ORDER BY id", "SELECT * FROM lots ORDER BY id",
+        "SELECT * FROM cards ORDER BY pan"))
+    conn = sqlite3.connect(console_path(env.config.switch.database))
+    try:
+        out.extend(conn.execute(q).fetchall() for q in (
             "SELECT username, role, active, password_hash FROM staff ORDER BY username",
             "SELECT * FROM adjustments ORDER BY id", "SELECT * FROM audit_log ORDER BY id",
-            "SELECT COUNT(*) FROM login_failures"))):
-        conn = sqlite3.connect(path)
+            "SELECT COUNT(*) FROM login_failures"))
+    finally:
+        conn.close()
+    return tuple(out)
+
+
+def journal_rows(env: Env, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of a query (`?` placeholders) on the environment's money journal, on either
+    engine, read by the test itself (not through the code under test); values as SQLite
+    gives them (switch/journal/postgres/connect.py)."""
+    journal = env.journal
+    if isinstance(journal, Path):
+        conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
         try:
-            out.extend(conn.execute(q).fetchall() for q in queries)
+            return [tuple(r) for r in conn.execute(sql, params)]
         finally:
             conn.close()
-    return tuple(out)
+    from switch.journal.postgres.connect import open_db
+
+    db = open_db(journal, readonly=True)
+    try:
+        return [tuple(r) for r in db.execute(sql, params)]
+    finally:
+        db.close()

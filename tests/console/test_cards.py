@@ -1,4 +1,5 @@
-"""Card changes from the console: maker-checker, the switch's own paths, the journal it writes."""
+"""Card changes from the console: maker-checker, the switch's own paths, the journal it writes;
+on both journal engines (tests/engines.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import json
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,12 +21,14 @@ from lps.console.messages import Refusal
 from lps.console.queries import EVERYTHING
 from switch.core.calendar import business_day
 from switch.i18n import format_number
-from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal import open_reader
 from tests.console.support import (
     Client,
     Console,
     Env,
     add_staff,
+    journal_rows,
+    make_env,
     running_switch,
     snapshot,
     start_switch,
@@ -43,8 +48,10 @@ def conn(env: Env) -> Iterator[sqlite3.Connection]:
         c.close()
 
 
-def _money(env: Env) -> sqlite3.Connection:
-    return sqlite3.connect(env.config.switch.database)
+@pytest.fixture
+def env(tmp_path: Path, journal_settings: dict[str, Any]) -> Env:
+    """The seeded environment on each journal engine: card pages read the money journal."""
+    return make_env(tmp_path, journal=journal_settings)
 
 
 def _available(env: Env, conn: sqlite3.Connection, pan: str) -> int:
@@ -52,11 +59,11 @@ def _available(env: Env, conn: sqlite3.Connection, pan: str) -> int:
 
 
 def _sound(env: Env) -> None:
-    store = SqliteJournal(env.config.switch.database)
+    reader = open_reader(env.journal)
     try:
-        assert store.check(full=True).problems == []
+        assert reader.check(full=True).problems == []
     finally:
-        store.close()
+        reader.close()
 
 
 def test_small_adjustment_applies_at_once_large_one_waits_for_a_checker(
@@ -74,12 +81,12 @@ def test_small_adjustment_applies_at_once_large_one_waits_for_a_checker(
     done = cards.decide(conn, env.config, "bob", big.id, True, env.now)
     assert (done.status, done.checker) == ("applied", "bob")
     assert _available(env, conn, pan) == start + 2001
-    row = _money(env).execute("SELECT kind, store_id, points, response_code, detail FROM "
-                              "journal ORDER BY id DESC LIMIT 1").fetchone()
+    row = journal_rows(env, "SELECT kind, store_id, points, response_code, detail FROM "
+                            "journal ORDER BY id DESC LIMIT 1")[0]
     assert row[:4] == ("card_admin", S2, 1001, "00")
     assert json.loads(row[4]) == {"action": "adjust", "reason": "complaint", "by": "bob"}
-    lot = _money(env).execute("SELECT store_id, initial, remaining FROM lots ORDER BY id DESC "
-                              "LIMIT 1").fetchone()
+    lot = journal_rows(env, "SELECT store_id, initial, remaining FROM lots ORDER BY id DESC "
+                            "LIMIT 1")[0]
     assert lot == (S2, 1001, 1001)  # the store that grants the points carries them
     _sound(env)
 
@@ -87,16 +94,16 @@ def test_small_adjustment_applies_at_once_large_one_waits_for_a_checker(
 def test_a_debit_draws_lots_in_burn_order_and_a_rejection_changes_nothing(
         env: Env, conn: sqlite3.Connection) -> None:
     pan = env.cards[1]
-    journal = _money(env).execute("SELECT COUNT(*) FROM journal").fetchone()[0]
+    journal = journal_rows(env, "SELECT COUNT(*) FROM journal")[0][0]
     rejected = cards.request_adjustment(conn, env.config, "sue", pan, -600, S1, "fraud", 100,
                                         env.now)
     cards.decide(conn, env.config, "bob", rejected.id, False, env.now)
     assert cards.get_adjustment(conn, rejected.id).status == "rejected"
-    assert _money(env).execute("SELECT COUNT(*) FROM journal").fetchone()[0] == journal
+    assert journal_rows(env, "SELECT COUNT(*) FROM journal")[0][0] == journal
     query = "SELECT store_id, earned_on, remaining FROM lots WHERE pan = ? ORDER BY id"
-    before = _money(env).execute(query, (pan,)).fetchall()
+    before = journal_rows(env, query, (pan,))
     cards.request_adjustment(conn, env.config, "sue", pan, -650, S1, "fraud", 1000, env.now)
-    after = _money(env).execute(query, (pan,)).fetchall()
+    after = journal_rows(env, query, (pan,))
     sw = env.config.switch
     y, t = str(env.yesterday), str(business_day(env.now, sw.zone, sw.business_day_cutover))
     # Seeded: yesterday 500 at S1 (burnt) and 600 at S2, today 100 at S1. The soonest expiry
@@ -172,14 +179,10 @@ def test_while_the_switch_runs_changes_go_through_its_admin_socket(env: Env) -> 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    conn = _money(env)
-    try:
-        actions = [r for r in conn.execute(
-            "SELECT json_extract(detail, '$.action'), points FROM journal WHERE pan = ? AND "
-            "kind = 'card_admin' ORDER BY id", (pan,))]
-        assert actions == [("block", 0), ("unblock", 0), ("adjust", 5)]
-    finally:
-        conn.close()
+    actions = [(json.loads(detail)["action"], points) for detail, points in journal_rows(
+        env, "SELECT detail, points FROM journal WHERE pan = ? AND kind = 'card_admin' "
+             "ORDER BY id", (pan,))]
+    assert actions == [("block", 0), ("unblock", 0), ("adjust", 5)]
     _sound(env)
 
 
@@ -209,7 +212,7 @@ def test_persian_reason_and_digits_are_read_as_people_type_them(
     done = cards.request_adjustment(conn, env.config, "sue", pan, points, store, reason, 5000,
                                     env.now)
     assert done.reason == reason and _available(env, conn, pan) == start + 1200
-    row = _money(env).execute("SELECT detail FROM journal ORDER BY id DESC LIMIT 1").fetchone()
+    row = journal_rows(env, "SELECT detail FROM journal ORDER BY id DESC LIMIT 1")[0]
     assert json.loads(row[0])["reason"] == reason
 
 

@@ -1,18 +1,29 @@
-"""What the read-only pages show: the dashboard's figures, programs, settlement files, audit."""
+"""What the read-only pages show: the dashboard's figures, programs, settlement files, audit;
+on both journal engines (tests/engines.py)."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from lps.console import audit
 from lps.console.db import open_console as open_db
 from switch.core.authorizer import handle
 from switch.core.programs.rules import program_rules
-from switch.journal.sqlite.journal import SqliteJournal
-from tests.console.support import PASSWORD, Client, Console, Env, add_staff
+from switch.journal import open_journal
+from tests.console.support import PASSWORD, Client, Console, Env, add_staff, make_env
 from tests.switch.support import T2, burn, card
 from tests.waits import EVENT
+
+
+@pytest.fixture
+def env(tmp_path: Path, journal_settings: dict[str, Any]) -> Env:
+    """The seeded environment on each journal engine: the pages read the money journal."""
+    return make_env(tmp_path, journal=journal_settings)
 
 
 def _cells(body: str, table_after: str) -> list[list[str]]:
@@ -22,7 +33,7 @@ def _cells(body: str, table_after: str) -> list[list[str]]:
 
 
 def test_dashboard_counts_today_by_store_and_response_code(env: Env) -> None:
-    store = SqliteJournal(env.config.switch.database)
+    store = open_journal(env.journal)
     try:
         state = store.load(env.config, program_rules(env.config), env.now)
         for stan, msg in enumerate((burn(T2, 0, env.cards[0], 999_000_000, now=env.now),
@@ -128,7 +139,7 @@ def _late_entry(env: Env, at: dt.datetime) -> None:
     switch stopped: this is the switch's own store writing, not the console)."""
     from switch.core.admin import adjust_command
 
-    store = SqliteJournal(env.config.switch.database)
+    store = open_journal(env.journal)
     try:
         state = store.load(env.config, program_rules(env.config), at)
         store.append([adjust_command(state, env.cards[0], 25, "STORE0000000003", "late",
@@ -137,6 +148,7 @@ def _late_entry(env: Env, at: dt.datetime) -> None:
         store.close()
 
 
+@pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # no journal read
 def test_cookies_can_be_marked_secure_and_oversized_bodies_are_refused(env: Env) -> None:
     import http.client
 

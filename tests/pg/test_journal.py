@@ -16,7 +16,6 @@ from switch.core import snapshot
 from switch.journal import JournalError, open_journal, open_reader
 from switch.journal.postgres.journal import PgJournal
 from switch.journal.schema import MIGRATIONS
-from tests.settlement import simulation
 from tests.switch.support import NOW
 
 
@@ -56,20 +55,6 @@ def test_an_unreachable_database_is_one_line_without_the_password() -> None:
         open_journal("postgresql://lps:s3cret-pw@127.0.0.1:1/lps?connect_timeout=2")
     message = str(caught.value)
     assert "127.0.0.1:1" in message and "s3cret-pw" not in message and "\n" not in message
-
-
-@pytest.fixture(scope="module")
-def both(tmp_path_factory: pytest.TempPathFactory, pg_primary):  # type: ignore[no-untyped-def]
-    """The same simulated days journaled in SQLite and in PostgreSQL."""
-    from tests.pg.fixtures import fresh_database
-
-    tmp = tmp_path_factory.mktemp("engines")
-    sqlite_path = tmp / "lps.db"
-    sqlite_sim = simulation.run(sqlite_path, seed=7)
-    with fresh_database(pg_primary) as name:
-        url = pg_primary.url(dbname=name)
-        pg_sim = simulation.run(tmp / "unused.db", seed=7, journal=url)
-        yield sqlite_path, sqlite_sim, url, pg_sim
 
 
 def test_the_simulation_decides_the_same_on_both_engines(both) -> None:  # type: ignore[no-untyped-def]

@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from switch.core.programs.cards import issue_numbers
 from switch.core.programs.club import Club, ClubEffect, apply, nightly_tier
 from switch.core.programs.draw import Entrant, draw
 from switch.core.programs.nightly import expire_due, tier_downgrades
+from switch.journal import open_journal
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.programs.support import C1, C3, NOW, T1, T3, Harness, card, tags
 from tests.switch.support import request
@@ -154,10 +156,11 @@ def on(monkeypatch: pytest.MonkeyPatch, day: dt.date) -> None:
     monkeypatch.setattr(draw_cli, "today", lambda config: day)
 
 
-def drawing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pans: list[str]
-            ) -> tuple[str, dt.date]:
-    """A configuration with `pans` enrolled, and today as the draw commands see it."""
-    config, _ = write_config(tmp_path)
+def drawing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pans: list[str],
+            journal: dict[str, Any]) -> tuple[str, dt.date]:
+    """A configuration on `journal` (tests/engines.py) with `pans` enrolled, and today as the
+    draw commands see it."""
+    config, _ = write_config(tmp_path, journal)
     for pan in pans:
         assert lps_main(["cards", "enroll", pan, "-c", str(config)]) == 0
     today = dt.date.today()
@@ -171,9 +174,9 @@ def commit(c: str, out: Path, day: dt.date, *extra: str) -> int:
 
 
 def test_a_draw_cannot_be_committed_on_or_after_its_day_nor_twice(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    c, today = drawing(tmp_path, monkeypatch, [card(950)])
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        journal_settings: dict[str, Any]) -> None:
+    c, today = drawing(tmp_path, monkeypatch, [card(950)], journal_settings)
     assert commit(c, tmp_path / "late", today) == 3
     assert "must be after today's business day" in capsys.readouterr().err
     assert not (tmp_path / "late").exists()
@@ -193,9 +196,9 @@ def test_a_draw_cannot_be_committed_on_or_after_its_day_nor_twice(
 
 
 def test_fewer_members_than_winners_and_no_entries_say_so(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    c, today = drawing(tmp_path, monkeypatch, [card(960)])
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        journal_settings: dict[str, Any]) -> None:
+    c, today = drawing(tmp_path, monkeypatch, [card(960)], journal_settings)
     day = today + dt.timedelta(days=1)
     assert commit(c, tmp_path / "cards", day, "--winners", "2", "--entries", "card") == 0
     assert commit(c, tmp_path / "empty", day + dt.timedelta(days=1), "--winners", "2") == 0
@@ -214,10 +217,10 @@ def test_fewer_members_than_winners_and_no_entries_say_so(
 
 
 def test_a_beacon_decides_with_the_seed(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        journal_settings: dict[str, Any]) -> None:
     pans = [card(970 + i) for i in range(6)]
-    c, today = drawing(tmp_path, monkeypatch, pans)
+    c, today = drawing(tmp_path, monkeypatch, pans, journal_settings)
     d = tmp_path / "d"
     beacon = "drand quicknet round 1234567"
     assert commit(c, d, today + dt.timedelta(days=1), "--entries", "card", "--winners", "3",
@@ -243,7 +246,8 @@ def test_a_beacon_decides_with_the_seed(
     assert lps_main(["draw-verify", str(d)]) == 1
 
 
-def test_draw_entries_by_points_count_usable_points(tmp_path: Path) -> None:
+def test_draw_entries_by_points_count_usable_points(
+        tmp_path: Path, journal_settings: dict[str, Any]) -> None:
     import dataclasses
 
     from lps.draw_cli import entrants
@@ -259,13 +263,13 @@ def test_draw_entries_by_points_count_usable_points(tmp_path: Path) -> None:
     h.earn(T1, c, 300_000, now=later)
     h.send(request("0200", T1, h.next_stan(), pan=a, pc="900000", amount=1, now=later,
                    tags={"RP": "40"}), later)
-    store = SqliteJournal(tmp_path / "lps.db")
+    cfg = dataclasses.replace(h.cfg, switch=dataclasses.replace(
+        h.cfg.switch, **journal_settings))
+    store = open_journal(cfg.switch.journal)
     try:
         store.append(h.entries)
     finally:
         store.close()
-    cfg = dataclasses.replace(h.cfg, switch=dataclasses.replace(
-        h.cfg.switch, database=tmp_path / "lps.db"))
     got = entrants(cfg, "tehran-mall", DAY, "points")
     assert {e.pan: e.entries for e in got} == {a: 100, b: 20, c: 0}  # as D ended
     after = entrants(cfg, "tehran-mall", DAY + dt.timedelta(days=1), "points")

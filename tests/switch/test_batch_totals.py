@@ -2,23 +2,31 @@
 
 The switch keeps each terminal batch's totals in `batch_totals`, changed in the same transaction
 as the journal row; the shell reads a batch the cache has not seen right before deciding.
+The scenarios run on each journal engine (tests/engines.py); the migration's is SQLite's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import switch.journal.sqlite.schema
+from switch.config import Config
 from switch.core import Needs, Request, handle, journaled, needs, new_state, parse_request, prune
 from switch.core.model import Totals, txn_key
 from switch.core.programs.rules import program_rules
+from switch.journal import Journal, open_journal
 from switch.journal.sql.verify import check_batch_totals, check_invariants
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS
 from switch.server import Switch
+from tests.engines import raw
 from tests.switch.support import (
     NOW,
     T1,
@@ -30,26 +38,35 @@ from tests.switch.support import (
     reversal,
     sign_on,
 )
-from tests.switch.test_server import client, config_for
+from tests.switch.test_server import JOURNAL, client, config_for
 
 PAN = card(31)
 BATCH = "000042"
 OLD = NOW - dt.timedelta(days=10)  # older than the 7-day idempotency window
 
 
-def journal_totals(store: SqliteJournal, tid: str, batch: str) -> dict[int, int]:
+@pytest.fixture
+def journal(journal_settings: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The test's journal on its engine, which `config_for` (tests/switch/test_server.py)
+    names too."""
+    JOURNAL.update(journal_settings)
+    yield journal_settings
+    JOURNAL.clear()
+
+
+def journal_totals(store: Journal, tid: str, batch: str) -> dict[int, int]:
     """The batch's totals recomputed from the journal, as PROTOCOL.md §4 defines them."""
-    q = store.conn.execute
+    q = raw(store).execute
     fields = dict.fromkeys((74, 75, 76, 77, 86, 87, 88, 89), 0)
     for jid, pc, amount in q(
         "SELECT id, pc, amount FROM journal WHERE terminal_id = ? AND batch = ? AND "
         "response_code = '00' AND kind IN ('earn', 'advice', 'redeem', 'sv_purchase')",
         (tid, batch),
-    ):
+    ).fetchall():
         credit = pc == "000000"
-        reversed_ = q("SELECT 1 FROM journal WHERE original_id = ? AND kind = 'reversal' AND "
-                      "response_code = '00' AND detail LIKE '%\"undone\":true%'",
-                      (jid,)).fetchone() is not None
+        reversed_ = any(json.loads(detail).get("undone") for (detail,) in q(
+            "SELECT detail FROM journal WHERE original_id = ? AND kind = 'reversal' AND "
+            "response_code = '00'", (jid,)).fetchall())
         fields[74 if credit else 76] += 1
         fields[86 if credit else 88] += amount
         if reversed_:
@@ -58,10 +75,10 @@ def journal_totals(store: SqliteJournal, tid: str, batch: str) -> dict[int, int]
     return fields
 
 
-def old_batch(tmp_path: Path) -> tuple[Path, dict[int, int]]:
-    """A database where T1's batch saw earns, a burn and a reversal ten days ago."""
-    cfg = example_config(tmp_path / "lps.db")
-    store = SqliteJournal(cfg.switch.database)
+def old_batch(journal: dict[str, Any]) -> tuple[Config, dict[int, int]]:
+    """A journal where T1's batch saw earns, a burn and a reversal ten days ago."""
+    cfg = example_config(**journal)
+    store = open_journal(cfg.switch.journal)
     state = store.load(cfg, program_rules(cfg), OLD)
     entries = []
     first = earn(T1, 2, PAN, 300_000, now=OLD, batch=BATCH)
@@ -77,13 +94,12 @@ def old_batch(tmp_path: Path) -> tuple[Path, dict[int, int]]:
                         89: 0}
     assert journal_totals(store, T1, BATCH) == expected
     store.close()
-    return cfg.switch.database, expected
+    return cfg, expected
 
 
-def test_totals_are_stored_with_the_journal_and_read_back(tmp_path: Path) -> None:
-    database, expected = old_batch(tmp_path)
-    cfg = example_config(database)
-    store = SqliteJournal(database)
+def test_totals_are_stored_with_the_journal_and_read_back(journal: dict[str, Any]) -> None:
+    cfg, expected = old_batch(journal)
+    store = open_journal(cfg.switch.journal)
     state = store.load(cfg, program_rules(cfg), NOW)
     assert state.txns == {}  # the whole batch is outside the idempotency window
     assert (T1, BATCH) not in state.totals
@@ -98,10 +114,10 @@ def test_totals_are_stored_with_the_journal_and_read_back(tmp_path: Path) -> Non
     store.close()
 
 
-def test_a_batch_older_than_the_window_balances_after_a_restart(tmp_path: Path) -> None:
-    database, expected = old_batch(tmp_path)
+def test_a_batch_older_than_the_window_balances_after_a_restart(
+        tmp_path: Path, journal: dict[str, Any]) -> None:
+    _, expected = old_batch(journal)
     cfg = config_for(tmp_path)
-    assert cfg.switch.database == database
 
     async def main() -> None:
         sw = Switch(cfg)
@@ -119,9 +135,9 @@ def test_a_batch_older_than_the_window_balances_after_a_restart(tmp_path: Path) 
             await c.close()
         finally:
             await sw.stop()
-        store = SqliteJournal(database)
+        store = open_journal(cfg.switch.journal)
         assert journal_totals(store, T1, BATCH) == later
-        stored = store.conn.execute(
+        stored = raw(store).execute(
             "SELECT credits, credit_amount FROM batch_totals WHERE terminal_id = ? AND "
             "batch = ?", (T1, BATCH)).fetchone()
         assert stored == (later[74], later[86])
@@ -129,7 +145,8 @@ def test_a_batch_older_than_the_window_balances_after_a_restart(tmp_path: Path) 
     asyncio.run(main())
 
 
-def test_reversal_after_restart_counts_in_its_originals_batch(tmp_path: Path) -> None:
+def test_reversal_after_restart_counts_in_its_originals_batch(
+        tmp_path: Path, journal: dict[str, Any]) -> None:
     cfg = config_for(tmp_path)
     burn_msg = burn(T1, 22, PAN, 5_000, batch=BATCH)
 
@@ -156,17 +173,17 @@ def test_reversal_after_restart_counts_in_its_originals_batch(tmp_path: Path) ->
 
     asyncio.run(first())
     asyncio.run(second())
-    store = SqliteJournal(cfg.switch.database)
+    store = open_journal(cfg.switch.journal)
     assert journal_totals(store, T1, BATCH)[77] == 1
     store.close()
 
 
-def test_the_full_check_compares_them_with_the_journal(tmp_path: Path) -> None:
-    database, _ = old_batch(tmp_path)
-    store = SqliteJournal(database)
-    assert check_batch_totals(store.conn) == []
-    store.conn.execute("UPDATE batch_totals SET debit_amount = debit_amount + 1")
-    problems = check_invariants(store.conn)
+def test_the_full_check_compares_them_with_the_journal(journal: dict[str, Any]) -> None:
+    cfg, _ = old_batch(journal)
+    store = open_journal(cfg.switch.journal)
+    assert check_batch_totals(raw(store)) == []
+    raw(store).execute("UPDATE batch_totals SET debit_amount = debit_amount + 1")
+    problems = check_invariants(raw(store))
     assert len(problems) == 1 and f"batch {T1}/{BATCH}" in problems[0]
     store.close()
 

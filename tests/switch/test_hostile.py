@@ -1,12 +1,12 @@
-"""The hostile simulation: the core and its SQLite journal driven the way the switch drives
-them, by hostile traffic (tests/switch/test_hostile_traffic.py), against a reference switch
-written from the docs (tests/switch/test_hostile_model.py).
+"""The hostile simulation: the core and its journal (SQLite; one shorter run on PostgreSQL)
+driven the way the switch drives them, by hostile traffic (tests/switch/test_hostile_traffic.py),
+against a reference switch written from the docs (tests/switch/test_hostile_model.py).
 
 Each event is decided with `handle` (a `Message`) or, for a share of them, encoded as a frame
 and read back the shell's way (`switch.connection.read_frame`, then `handle_request`), so that
 what reaches the core is what a terminal can send. Decisions are committed in group commits of
-random size through `SqliteJournal.append`; a crash at a random point drops the batch not yet
-committed and rebuilds the state from the journal (`SqliteJournal.load`).
+random size through the journal's `append`; a crash at a random point drops the batch not yet
+committed and rebuilds the state from the journal (`load`).
 
 After every event: the answer is the model's (response code and MTI; a retransmission's answer
 byte for byte; an approval's DE54 and DE48 `EP`/`RD`/`TR`/`SC`/`SR` from the model's
@@ -64,7 +64,7 @@ from switch.core import (
     snapshot,
 )
 from switch.core.programs.rules import program_rules
-from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal import Journal, open_journal
 from tests.switch.support import example_config
 from tests.switch.test_hostile_model import CLOSE, Expect, Model
 from tests.switch.test_hostile_traffic import Event, Traffic, damaged, with_tpdu
@@ -135,16 +135,18 @@ class Hostile:
     """One run: the live switch state, its journal, the model and the traffic."""
 
     def __init__(self, seed: int, tmp: Path, events: int, *, crash_rate: float = CRASH_RATE,
-                 full_check_every: int = FULL_CHECK_EVERY) -> None:
+                 full_check_every: int = FULL_CHECK_EVERY,
+                 journal: dict[str, Any] | None = None) -> None:
         self.seed = seed
         self.crash_rate = crash_rate
         self.full_check_every = full_check_every
         self.rng = random.Random(seed)
         self.programs, self.tight = configuration(seed)
         self.limits = TIGHT if self.tight else MoneyLimits()
-        self.cfg: Config = example_config(tmp / "hostile.db")
+        # `journal`: tests/engines.py's settings (default: an SQLite file in `tmp`).
+        self.cfg: Config = example_config(**(journal or {"database": tmp / "hostile.db"}))
         self.rules: RuleBook | None = program_rules(self.cfg) if self.programs else None
-        self.store = SqliteJournal(self.cfg.switch.database)
+        self.store: Journal = open_journal(self.cfg.switch.journal)
         self.now = START
         self.state = self.recover(self.now)
         self.model = Model(self.limits, self.programs)
@@ -240,7 +242,7 @@ class Hostile:
     def restart(self) -> None:
         """Recover from the journal as of the last commit: the state the live one had then."""
         self.store.close()
-        self.store = SqliteJournal(self.cfg.switch.database)
+        self.store = open_journal(self.cfg.switch.journal)
         self.state = self.recover(self.durable_at)
         recovered = snapshot(self.state).durable()
         if recovered != self.durable:
@@ -412,3 +414,18 @@ def test_hostile_simulation(seed: int, tmp_path: Path) -> None:
     print(f"  {stats.seconds:.1f} s, {stats.commits} commits, {stats.crashes} crashes, "
           f"{dict(stats.outcomes.most_common())}")
     assert stats.crashes > 0 or events < 20_000
+
+
+#: On PostgreSQL: one seed (the programs, tight limits), fewer events and more crashes, so that
+#: recovery from the PostgreSQL journal runs several times in a CI-sized run.
+PG_EVENTS, PG_CRASH_RATE = 4_000, 0.03
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_hostile_simulation_on_postgresql(tmp_path: Path,
+                                          journal_settings: dict[str, Any]) -> None:
+    stats = Hostile(1, tmp_path, PG_EVENTS, crash_rate=PG_CRASH_RATE,
+                    journal=journal_settings).run(PG_EVENTS)
+    print(f"  PostgreSQL: {stats.seconds:.1f} s, {stats.commits} commits, {stats.crashes} "
+          f"crashes")
+    assert stats.crashes >= 2

@@ -1,5 +1,6 @@
 """The same defects over one unauthenticated TCP connection to the real switch: the answer,
-the connection afterwards, the log, and a restart that gives back the state it had."""
+the connection afterwards, the log, and a restart that gives back the state it had; on each
+journal engine (tests/engines.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import dataclasses
 import datetime as dt
 import logging
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,16 +20,25 @@ from switch.config import Config
 from switch.core import RuleBook, Snapshot, snapshot
 from switch.core.limits import TWELVE_DIGITS
 from switch.core.programs.rules import program_rules
+from switch.journal import open_journal
 from switch.journal.sql.verify import check_invariants
-from switch.journal.sqlite.journal import SqliteJournal
 from switch.server import Switch, release_lock, untune_gc
+from tests.engines import raw
 from tests.switch.support import T1, T3, burn, card, earn, request
 from tests.switch.test_money_safety import OversizeReplies
-from tests.switch.test_server import config_for, signed_on
+from tests.switch.test_server import JOURNAL, config_for, signed_on
 from tests.waits import EVENT
 
 A, NEW = card(71), card(72)
 ASCII = load_profile("ascii")
+
+
+@pytest.fixture(autouse=True)
+def _journal(journal_settings: dict[str, Any]) -> Iterator[None]:
+    """`config_for` (tests/switch/test_server.py) names the test's journal on its engine."""
+    JOURNAL.update(journal_settings)
+    yield
+    JOURNAL.clear()
 
 
 def serve(tmp: Path, body: Any, rules: RuleBook | None = None) -> Snapshot:
@@ -50,9 +61,9 @@ def serve(tmp: Path, body: Any, rules: RuleBook | None = None) -> Snapshot:
 
 
 def assert_restart_equal(cfg: Config, before: Snapshot, rules: RuleBook | None) -> None:
-    store = SqliteJournal(cfg.switch.database)
+    store = open_journal(cfg.switch.journal)
     try:
-        assert check_invariants(store.conn) == []
+        assert check_invariants(raw(store)) == []
         state = store.load(cfg, rules or program_rules(cfg), dt.datetime.now(dt.UTC))
         after = snapshot(state).durable()
         assert after.balances() == before.balances()
@@ -149,10 +160,10 @@ def test_a_reply_that_cannot_be_encoded_is_96_and_changes_nothing(
     after = serve(tmp_path, body, OversizeReplies())
     assert after.balances() == {}
     assert "event=decide_failed" in caplog.text and "Traceback" not in caplog.text
-    conn = SqliteJournal(tmp_path / "lps.db")
+    conn = open_journal(config_for(tmp_path).switch.journal)
     try:
-        stans = [r[0] for r in conn.conn.execute("SELECT stan FROM journal WHERE pan = ?",
-                                                 (A,))]
+        stans = [r[0] for r in raw(conn).execute("SELECT stan FROM journal WHERE pan = ? "
+                                                 "ORDER BY id", (A,))]
     finally:
         conn.close()
     assert stans == ["000001", "000003"]  # the 96 used no journal row
@@ -161,7 +172,7 @@ def test_a_reply_that_cannot_be_encoded_is_96_and_changes_nothing(
 def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A decision `apply` refuses is a bug: fail-stop, no answer, and a restart recovers the
-    state without it (a real SqliteJournal; the refusal is injected)."""
+    state without it (a real journal; the refusal is injected)."""
     import switch.connection
 
     real = switch.connection.apply
@@ -196,12 +207,12 @@ def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
             for server in sw.servers.values():
                 server.close()
     asyncio.run(main())
-    store = SqliteJournal(cfg.switch.database)
+    store = open_journal(cfg.switch.journal)
     try:
         state = store.load(cfg, program_rules(cfg), dt.datetime.now(dt.UTC))
         assert state.cards[A].points == 10
-        assert store.conn.execute("SELECT COUNT(*) FROM journal WHERE stan = '000002'"
+        assert raw(store).execute("SELECT COUNT(*) FROM journal WHERE stan = '000002'"
                                   ).fetchone()[0] == 0
-        assert check_invariants(store.conn) == []
+        assert check_invariants(raw(store)) == []
     finally:
         store.close()

@@ -269,11 +269,11 @@ def test_the_seeded_simulation_with_a_small_memory(seed: int, tmp_path: Path,
     keeps 8 and the rest is read from the journal; every answer must still be the model's."""
     from tests.switch import test_simulation
 
-    def small(database: Path) -> Config:
-        return example_config(database, replay_memory=8)
+    def small(database: Path | None = None, **switch: Any) -> Config:
+        return example_config(database, replay_memory=8, **switch)
 
     monkeypatch.setattr(test_simulation, "example_config", small)
-    test_simulation.simulate(seed, tmp_path)
+    test_simulation.simulate(seed, {"database": tmp_path / "sim.db"})
 
 
 def test_a_look_up_reads_one_index_by_the_whole_key(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The SQLite journal: migrations, recovery, invariants, old earns for returns, fail-stop."""
+"""The journal: migrations, recovery, invariants, old earns for returns, fail-stop (the
+recovery scenarios on each engine, tests/engines.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,17 @@ import asyncio
 import datetime as dt
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iso8583.loyalty import parse_de54
 from switch.core import Needs, Request, handle, needs, parse_request
-from switch.journal import RecoveryError
+from switch.journal import RecoveryError, open_journal
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS, migrate
 from switch.server import Switch
+from tests.engines import raw
 from tests.switch.support import (
     NOW,
     T1,
@@ -44,9 +47,9 @@ def test_migrations_are_versioned_and_idempotent(tmp_path: Path) -> None:
     store.close()
 
 
-def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
-    cfg = example_config(tmp_path / "b.db")
-    store = SqliteJournal(cfg.switch.database)
+def test_return_of_an_earn_older_than_the_cache(journal_settings: dict[str, Any]) -> None:
+    cfg = example_config(**journal_settings)
+    store = open_journal(cfg.switch.journal)
     old = NOW - dt.timedelta(days=40)
     state = store.load(cfg, None, old)
     entries = []
@@ -57,7 +60,7 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
     store.append(entries)
     store.close()
 
-    store = SqliteJournal(cfg.switch.database)
+    store = open_journal(cfg.switch.journal)
     state = store.load(cfg, None, NOW)
     assert state.txns == {}  # outside the idempotency window
     ret = request("0200", T2, 2, pan=PAN, pc="200000", amount=250_000, tags={"OR": rrn})
@@ -68,7 +71,7 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
     store.append(d.entries)
     store.close()
 
-    store = SqliteJournal(cfg.switch.database)
+    store = open_journal(cfg.switch.journal)
     state = store.load(cfg, None, NOW)
     earn_row, returned = store.fetch(Needs(earn=int(rrn))).earn(int(rrn))
     assert earn_row is not None and earn_row.points == 100
@@ -85,15 +88,16 @@ def test_return_of_an_earn_older_than_the_cache(tmp_path: Path) -> None:
     store.close()
 
 
-def test_recovery_refuses_a_database_that_breaks_the_invariants(tmp_path: Path) -> None:
-    cfg = example_config(tmp_path / "c.db")
-    store = SqliteJournal(cfg.switch.database)
+def test_recovery_refuses_a_database_that_breaks_the_invariants(
+        journal_settings: dict[str, Any]) -> None:
+    cfg = example_config(**journal_settings)
+    store = open_journal(cfg.switch.journal)
     state = store.load(cfg, None, NOW)
     entries = []
     for msg in (sign_on(T1), earn(T1, 1, PAN, 100_000)):
         entries += handle(state, msg, NOW).entries
     store.append(entries)
-    store.conn.execute("UPDATE lots SET remaining = remaining + 5")
+    raw(store).execute("UPDATE lots SET remaining = remaining + 5")
     with pytest.raises(RecoveryError, match="invariants broken"):
         store.load(cfg, None, NOW)
     store.close()

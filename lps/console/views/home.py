@@ -119,7 +119,7 @@ def dashboard(console: Console, ctx: Ctx) -> Response:
     config = console.config
     day = cards.today(config, ctx.now)
     try:
-        with queries.reading(console.database) as conn:
+        with queries.reading(console.journal) as conn:
             d = queries.dashboard(conn, config, ctx.scope, day)
         error = ""
     except queries.QueryError as exc:

@@ -26,7 +26,7 @@ def listing(console: Console, ctx: Ctx, notice: str = "", error: str = "", statu
     unsettled: list[str] = []
     if not ctx.scope.limited:
         try:
-            with queries.reading(console.database) as conn:
+            with queries.reading(console.journal) as conn:
                 unsettled = [d for d in queries.business_days(conn, today) if d not in settled]
         except queries.QueryError as exc:
             error = error or say(ctx, switch_words.database(str(exc)))
@@ -94,7 +94,7 @@ def run(console: Console, ctx: Ctx) -> Response:
     reopen = ctx.req.form.get("reopen") == "1"
     lock = console.database.with_name(console.database.name + ".console.settle.lock")
     with exclusive(lock):  # one run at a time from this console's workers
-        rc, output = settle.run(console.config_path, console.database, console.settlement_out,
+        rc, output = settle.run(console.config_path, console.journal, console.settlement_out,
                                 when, reopen)
     audit.append(ctx.cdb, ctx.now.isoformat(timespec="seconds"), f"staff:{ctx.user}",
                  "settlement.reopen" if reopen else "settlement.run",
