@@ -300,7 +300,7 @@ def request_replacement(cdb: sqlite3.Connection, config: Config, who: str, accou
     """Replace at once when the card holds at most `threshold` points and no stored value;
     otherwise keep the request pending for a checker."""
     view = cards.lookup(config, old_pan, queries.EVERYTHING, now)
-    with queries.reading(config.switch.database) as conn:
+    with queries.reading(config.switch.journal) as conn:
         taken = queries.card(conn, new_pan, queries.EVERYTHING, cards.today(config, now))
     if taken is not None:
         raise DeskError(N_("card {card} is already in use: a replacement must be a card never "

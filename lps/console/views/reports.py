@@ -76,7 +76,7 @@ def reports_page(console: Console, ctx: Ctx) -> Response:
     status, error, result, a = 200, "", None, None
     try:
         a = reports.ask(ctx.req.query, config, ctx.scope, today)
-        with queries.reading(console.database) as reader:
+        with queries.reading(console.journal) as reader:
             result = reports.build(reader, config, ctx.scope, a)
     except Refusal as exc:
         status, error = 400, say(ctx, exc)
@@ -108,7 +108,7 @@ def download(console: Console, ctx: Ctx) -> Response:
     try:
         a = reports.ask(ctx.req.query, console.config, ctx.scope,
                         cards.today(console.config, ctx.now))
-        with queries.reading(console.database) as reader:
+        with queries.reading(console.journal) as reader:
             rows = queries.report_figures(reader, console.config, ctx.scope, a.start, a.end)
             series: list[list[Figures]] = []
             if kind == "xlsx":
