@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from switch.core.entries import Entry
 from switch.core.facts import Checks, Facts, Needs
@@ -26,6 +26,20 @@ from switch.journal.rows import CouponRecord, DayFigures, JournalRow, KeyCheckVa
 
 if TYPE_CHECKING:
     from switch.config import Config
+
+
+@runtime_checkable
+class SharedJournal(Protocol):
+    """What a node of several needs beyond `Journal` (docs/switch.md, "Several nodes")."""
+
+    def append_decided(self, decide: Callable[[int], Sequence[Entry]]) -> None:
+        """One group commit decided inside the nodes' lock: `decide(head)` returns the
+        entries, decided against the journal up to `head`; durable when this returns."""
+        ...
+
+    def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
+        """The cached state read again from the journal (another node appended)."""
+        ...
 
 
 class Journal(Protocol):
