@@ -1,0 +1,147 @@
+"""Two `lps serve` nodes on one PostgreSQL journal, both taking terminals (docs/switch.md,
+"Several nodes"): the database arbitrates a card's balance, a retransmission or a reversal
+arriving at the other node finds what the first node committed."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+from iso8583 import Message
+from tests.engines import query
+from tests.pg.nodes import ASCII, EXTRA_TERMINALS, ROOT, Node, answer, exchange, nodes, points
+from tests.switch.support import T1, burn, card, earn, inquiry, reversal, sign_on
+from tests.waits import START
+
+PAN = card(7001)
+#: The extra terminals' store (tests/pg/nodes.py).
+AT_STORE_1 = {42: "STORE0000000001"}
+
+
+async def sign_on_all(terminals: dict[str, Node]) -> None:
+    replies = await asyncio.gather(*(answer(node.port, sign_on(tid, 900001))
+                                     for tid, node in terminals.items()))
+    assert {r.text(39) for r in replies} == {"00"}
+
+
+async def balance(node: Node, stan: int) -> int:
+    reply = await answer(node.port, inquiry(T1, stan, PAN))
+    assert reply.text(39) == "00", reply
+    return points(reply)
+
+
+def lps_check_full(config: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lps.cli", "check", "--full", "--config",
+                           str(config)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=START)
+
+
+def test_hundred_terminals_on_two_nodes_burn_one_balance_once(
+        tmp_path: Path, pg_journal_url: str) -> None:
+    with nodes(tmp_path, pg_journal_url) as (a, b):
+        spread = {tid: (a, b)[i % 2] for i, tid in enumerate(EXTRA_TERMINALS)}
+
+        async def scenario() -> tuple[list[Message], int, int]:
+            await sign_on_all({T1: a, **spread})
+            earned = await answer(a.port, earn(T1, 1, PAN, 2_000_000))
+            assert earned.text(39) == "00", earned
+            whole = points(earned)
+            assert whole > 0
+            # The other node decides on the journal, not on what it last saw.
+            assert await balance(b, 2) == whole
+            burns = [burn(tid, 10 + i, PAN, whole * 1000, extra=AT_STORE_1)
+                     for i, tid in enumerate(spread)]
+            replies = await asyncio.gather(*(answer(spread[m.text(41)].port, m)
+                                             for m in burns))
+            return replies, await balance(a, 3), await balance(b, 4)
+
+        replies, on_a, on_b = asyncio.run(scenario())
+        codes = sorted(r.text(39) for r in replies)
+        assert codes == ["00"] + ["51"] * 99, codes
+        assert (on_a, on_b) == (0, 0)
+        assert [n.stop() for n in (a, b)] == [0, 0]
+        for node in (a, b):
+            node.start()
+        assert asyncio.run(balance(a, 5)) == asyncio.run(balance(b, 6)) == 0
+        assert [n.stop() for n in (a, b)] == [0, 0]
+    checked = lps_check_full(a.config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    approved = query(pg_journal_url, "SELECT COUNT(*) FROM journal WHERE kind = 'redeem' "
+                                     "AND response_code = '00'")
+    assert approved == [(1,)]
+
+
+def test_retransmission_at_the_other_node_gets_the_same_bytes(
+        tmp_path: Path, pg_journal_url: str) -> None:
+    with nodes(tmp_path, pg_journal_url) as (a, b):
+
+        async def scenario() -> tuple[bytes, bytes, int]:
+            await sign_on_all({T1: a})
+            first = await exchange(a.port, earn(T1, 21, PAN, 500_000))
+            again = await exchange(b.port, earn(T1, 21, PAN, 500_000))
+            return first, again, await balance(b, 22)
+
+        first, again, on_b = asyncio.run(scenario())
+    assert ASCII.decode(first).text(39) == "00"
+    assert again == first
+    assert on_b == points(ASCII.decode(first))
+    rows = query(pg_journal_url, "SELECT COUNT(*) FROM journal WHERE kind = 'earn'")
+    assert rows == [(1,)]
+
+
+def test_reversal_at_the_other_node_undoes_the_original_once(
+        tmp_path: Path, pg_journal_url: str) -> None:
+    with nodes(tmp_path, pg_journal_url) as (a, b):
+
+        async def scenario() -> tuple[int, Message, Message, int, int]:
+            await sign_on_all({T1: a})
+            original = earn(T1, 31, PAN, 800_000)
+            earned = await answer(a.port, original)
+            assert earned.text(39) == "00", earned
+            undo = reversal(original, 32)
+            undone = await answer(b.port, undo)
+            repeated = await answer(a.port, undo)  # the terminal repeats it at the first node
+            return points(earned), undone, repeated, await balance(a, 33), \
+                await balance(b, 34)
+
+        earned, undone, repeated, on_a, on_b = asyncio.run(scenario())
+    assert undone.text(39) == "00", undone
+    assert repeated.fields == undone.fields
+    assert earned > 0
+    assert (on_a, on_b) == (0, 0)
+    rows = query(pg_journal_url, "SELECT response_code, COUNT(*) FROM journal "
+                                 "WHERE kind = 'reversal' GROUP BY 1")
+    assert rows == [("00", 1)]
+
+
+def test_nodes_take_turns_under_load_and_agree(tmp_path: Path, pg_journal_url: str) -> None:
+    """Earns and burns on one card from both nodes at once: every approval is in the
+    journal once, and both nodes (and the journal) end with the same balance."""
+    with nodes(tmp_path, pg_journal_url) as (a, b):
+        spread = {tid: (a, b)[i % 2] for i, tid in enumerate(EXTRA_TERMINALS[:20])}
+
+        async def scenario() -> tuple[list[Message], list[Message], int, int]:
+            await sign_on_all({T1: a, **spread})
+            earns = [earn(tid, 40 + i, PAN, 100_000, extra=AT_STORE_1)
+                     for i, tid in enumerate(spread)]
+            burns = [burn(tid, 80 + i, PAN, 3_000, extra=AT_STORE_1)
+                     for i, tid in enumerate(spread)]
+            mixed = [m for pair in zip(earns, burns, strict=True) for m in pair]
+            replies = await asyncio.gather(*(answer(spread[m.text(41)].port, m)
+                                             for m in mixed))
+            return mixed, replies, await balance(a, 120), await balance(b, 121)
+
+        sent, replies, on_a, on_b = asyncio.run(scenario())
+    approved = [(m, r) for m, r in zip(sent, replies, strict=True) if r.text(39) == "00"]
+    assert on_a == on_b
+    journal = query(pg_journal_url, "SELECT terminal_id, stan, COUNT(*) FROM journal "
+                                    "WHERE response_code = '00' AND kind IN ('earn', 'redeem') "
+                                    "GROUP BY 1, 2")
+    assert sorted((t, s) for t, s, _ in journal) == sorted(
+        (m.text(41), m.text(11)) for m, _ in approved)
+    assert {n for _, _, n in journal} == {1}
+    lots = query(pg_journal_url, f"SELECT COALESCE(SUM(remaining), 0) FROM lots "
+                                 f"WHERE pan = '{PAN}' AND kind = 'points'")
+    assert lots == [(on_a,)]
