@@ -96,6 +96,12 @@ class Switch:
         self._lock_fd = take_lock(self.database)
         started = time.perf_counter()
         self.journal = open_journal(self.config.switch.journal, shared=cfg.shared)
+        try:
+            self.journal.claim_serving()
+        except BaseException:
+            self.journal.close()
+            release_lock(self._lock_fd)
+            raise
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
         version = record_at_start(self.journal, self.config, self.state)
         self.program_digest = version.digest

@@ -71,6 +71,12 @@ class Journal(Protocol):
         """`lps check [--full]`."""
         ...
 
+    def claim_serving(self) -> None:
+        """`lps serve` claims the database for as long as it serves (`JournalError` when
+        another switch holds it in a way this one cannot share, docs/switch.md "Several
+        nodes")."""
+        ...
+
     def checkpoint_in_background(self) -> None:
         """From now on the caller runs `checkpoint` and `verify_tail` off the commit path."""
         ...

@@ -5,13 +5,28 @@ arriving at the other node finds what the first node committed."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from iso8583 import Message
+from switch.config import ConfigError
+from switch.config.loader import load_config
 from tests.engines import query
-from tests.pg.nodes import ASCII, EXTRA_TERMINALS, ROOT, Node, answer, exchange, nodes, points
+from tests.pg.nodes import (
+    ASCII,
+    EXTRA_TERMINALS,
+    ROOT,
+    Node,
+    answer,
+    exchange,
+    node_config,
+    nodes,
+    points,
+)
 from tests.switch.support import T1, burn, card, earn, inquiry, reversal, sign_on
 from tests.waits import START
 
@@ -145,3 +160,28 @@ def test_nodes_take_turns_under_load_and_agree(tmp_path: Path, pg_journal_url: s
     lots = query(pg_journal_url, f"SELECT COALESCE(SUM(remaining), 0) FROM lots "
                                  f"WHERE pan = '{PAN}' AND kind = 'points'")
     assert lots == [(on_a,)]
+
+
+def test_a_single_node_and_nodes_of_several_never_serve_one_database_together(
+        tmp_path: Path, pg_journal_url: str) -> None:
+    with nodes(tmp_path / "shared", pg_journal_url) as (a, _):
+        single, _port = node_config(tmp_path / "single", pg_journal_url)
+        single.write_text(single.read_text().replace('nodes = "shared"\n', ""))
+        refused = subprocess.run([sys.executable, "-m", "lps.cli", "serve", "--config",
+                                  str(single)], cwd=ROOT, capture_output=True, text=True,
+                                 timeout=START)
+        assert refused.returncode != 0
+        assert "another switch node serves this database" in refused.stderr
+        assert a.proc is not None and a.proc.poll() is None
+
+
+def test_shared_nodes_need_a_postgresql_journal(tmp_path: Path) -> None:
+    config, _port = node_config(tmp_path, "postgresql://lps@127.0.0.1:1/lps")
+    text = re.sub(r'(?m)^database = .*\n(state_dir = .*\n)?', f'database = "{tmp_path}/lps.db"\n',
+                  config.read_text(), count=1)
+    config.write_text(text)
+    with pytest.raises(ConfigError, match="'shared' needs a postgresql:// database"):
+        load_config(config)
+    config.write_text(text.replace('nodes = "shared"', 'nodes = "many"'))
+    with pytest.raises(ConfigError, match="must be 'single' or 'shared'"):
+        load_config(config)

@@ -66,6 +66,9 @@ FETCH_RETRY = 1.0
 #: The advisory lock every write transaction of a node of several holds: the nodes take turns
 #: to append (docs/switch.md, "Several nodes"). Any constant no other user of the database takes.
 NODES_LOCK = 0x4C50_534E  # "LPSN"
+#: The advisory lock a serving node holds for as long as it serves, on a connection of its
+#: own: exclusively as the only node, shared as one of several, so the two never mix.
+SERVING_LOCK = 0x4C50_5353  # "LPSS"
 
 
 class PgJournal(SqlJournal):
@@ -97,6 +100,7 @@ class PgJournal(SqlJournal):
         self._checkpoint_db: PgDb | None = None
         self._background = False
         self._fetch_retry_at = 0.0
+        self._serving_db: PgDb | None = None
 
     @property
     def location(self) -> str:
@@ -107,8 +111,30 @@ class PgJournal(SqlJournal):
         """How often the database went away and came back (the metrics endpoint's)."""
         return self.session.stats
 
+    def claim_serving(self) -> None:
+        """Take the serving lock (exclusive for a single node, shared for a node of several);
+        `JournalError` when a node of the other kind holds it. Held by a connection of its
+        own: a server that restarts or fails over drops it, so it guards starts, not a
+        database failover (docs/switch.md, "Several nodes")."""
+        db = open_db(self._conninfo)
+        take = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
+        try:
+            held = bool(db.execute(f"SELECT {take}(?)", (SERVING_LOCK,)).fetchone()[0])
+        except psycopg.Error as exc:
+            db.close()
+            raise JournalError(f"{self.location}: {' '.join(str(exc).split())}") from None
+        if not held:
+            db.close()
+            raise JournalError(
+                f"{self.location}: " + ("a single switch node serves this database; every "
+                                        "node of several needs [switch] nodes = \"shared\""
+                                        if self.shared else
+                                        "another switch node serves this database (several "
+                                        "nodes need [switch] nodes = \"shared\" on each)"))
+        self._serving_db = db
+
     def close(self) -> None:
-        for db in (self._read_db, self._checkpoint_db):
+        for db in (self._read_db, self._checkpoint_db, self._serving_db):
             if db is not None:
                 db.close()
         self.session.close()
