@@ -66,6 +66,11 @@ FETCH_RETRY = 1.0
 #: The advisory lock every write transaction of a node of several holds: the nodes take turns
 #: to append (docs/switch.md, "Several nodes"). Any constant no other user of the database takes.
 NODES_LOCK = 0x4C50_534E  # "LPSN"
+#: Seconds a node waits for its turn before it stops (fail-stop, as for a lost database).
+TURN_WAIT = 30
+#: Seconds a turn may sit idle in its transaction (deciding, refreshing) before the server
+#: ends it: a node that died holding its turn frees it well within the others' `TURN_WAIT`.
+TURN_IDLE = 15
 #: The advisory lock a serving node holds for as long as it serves, on a connection of its
 #: own: exclusively as the only node, shared as one of several, so the two never mix.
 SERVING_LOCK = 0x4C50_5353  # "LPSS"
@@ -148,8 +153,17 @@ class PgJournal(SqlJournal):
             self._writer = PgDb(conn)
         self._writer.execute("SET LOCAL lock_timeout = '10s'")
         if self.shared:  # the nodes' turn to write: held until COMMIT or ROLLBACK
-            self._writer.execute("SELECT pg_advisory_xact_lock(?)", (NODES_LOCK,))
+            self._take_turn(self._writer)
         return self._writer
+
+    def _take_turn(self, db: PgDb) -> None:
+        """Wait for the nodes' lock up to `TURN_WAIT` s; a holder that goes silent inside its
+        turn (a dead machine) is ended by the server after `TURN_IDLE` s, which frees it
+        (docs/switch.md, "Several nodes")."""
+        db.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{TURN_IDLE}s'")
+        db.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT}s'")
+        db.execute("SELECT pg_advisory_xact_lock(?)", (NODES_LOCK,))
+        db.execute("SET LOCAL lock_timeout = '10s'")
 
     def _commit_batch(self, rows: BatchRows, work: Callable[[Db], None]) -> None:
         self._commit_rows(lambda: rows, work)
