@@ -32,15 +32,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def node_config(directory: Path, journal_url: str) -> tuple[Path, int]:
+def node_config(directory: Path, journal_url: str, *,
+                metrics: int | None = None) -> tuple[Path, int]:
     """The example configuration as one node of several: its own port and state directory,
-    the shared journal, the extra terminals."""
+    the shared journal, the extra terminals; the metrics endpoint on `metrics` if given."""
     directory.mkdir(parents=True, exist_ok=True)
     port = free_port()
     text = EXAMPLE.read_text()
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
-    text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
+    text = text.replace('metrics = "127.0.0.1:9583"',
+                        f'metrics = "127.0.0.1:{metrics}"' if metrics else 'metrics = ""')
     lines = toml_settings({"database": directory / "lps.db", "journal_url": journal_url})
     text = re.sub(r'(?m)^database = "var/lps.db".*\n', lines + 'nodes = "shared"\n', text,
                   count=1)
