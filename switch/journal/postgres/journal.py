@@ -106,6 +106,7 @@ class PgJournal(SqlJournal):
         self._background = False
         self._fetch_retry_at = 0.0
         self._serving_db: PgDb | None = None
+        self._refresh_db: PgDb | None = None
 
     @property
     def location(self) -> str:
@@ -139,7 +140,7 @@ class PgJournal(SqlJournal):
         self._serving_db = db
 
     def close(self) -> None:
-        for db in (self._read_db, self._checkpoint_db, self._serving_db):
+        for db in (self._read_db, self._checkpoint_db, self._serving_db, self._refresh_db):
             if db is not None:
                 db.close()
         self.session.close()
@@ -201,10 +202,17 @@ class PgJournal(SqlJournal):
         head: what recovery loads (cards, live lots, the requests in memory, programs, sign-on
         state), without recovery's invariant scan. Called while this node holds the nodes'
         lock, so no node appends meanwhile (docs/switch.md, "Several nodes")."""
+        if self._refresh_db is not None and self._refresh_db.broken:
+            self._refresh_db.close()
+            self._refresh_db = None
         try:
-            with self._cache_reading() as conn:
-                state = load_cache(conn, config, rules, now, RecoveryReport())
-                state.next_journal_id, state.next_lot_id = next_ids(conn)
+            # A connection kept for refreshes: a new one per turn costs its authentication
+            # (SCRAM) every contested turn.
+            if self._refresh_db is None:
+                self._refresh_db = open_db(self._conninfo)
+            conn = self._refresh_db
+            state = load_cache(conn, config, rules, now, RecoveryReport())
+            state.next_journal_id, state.next_lot_id = next_ids(conn)
         except self.driver_errors as exc:
             raise JournalError(f"{self.location}: refresh failed: {exc}") from exc
         state.durable_upto = state.next_journal_id - 1
