@@ -185,3 +185,57 @@ def test_shared_nodes_need_a_postgresql_journal(tmp_path: Path) -> None:
     config.write_text(text.replace('nodes = "shared"', 'nodes = "many"'))
     with pytest.raises(ConfigError, match="must be 'single' or 'shared'"):
         load_config(config)
+
+
+def test_a_node_killed_under_load_loses_nothing_and_the_other_answers_its_terminals(
+        tmp_path: Path, pg_journal_url: str) -> None:
+    """SIGKILL node A while terminals on both nodes earn and burn one card; A's terminals then
+    send everything again to node B: what A replied comes back byte for byte, what A never
+    replied is decided once, and the journal, the lots and node B agree."""
+    with nodes(tmp_path, pg_journal_url) as (a, b):
+        spread = {tid: (a, b)[i % 2] for i, tid in enumerate(EXTRA_TERMINALS[:12])}
+        replied: dict[tuple[str, str], bytes] = {}
+        sent_to_a: list[Message] = []
+
+        async def lane(tid: str, node: Node, first: int) -> None:
+            for n in range(first, first + 40):
+                msg = (earn(tid, n, PAN, 300_000, extra=AT_STORE_1) if n % 3
+                       else burn(tid, n, PAN, 2_000, extra=AT_STORE_1))
+                if node is a:
+                    sent_to_a.append(msg)
+                try:
+                    replied[(tid, msg.text(11))] = await exchange(node.port, msg)
+                except (ConnectionError, OSError):
+                    return  # node A is gone: this terminal moves to node B below
+
+        async def killer() -> None:
+            while len(replied) < 60:
+                await asyncio.sleep(0.01)  # polls the replies counted so far
+            assert a.proc is not None
+            a.proc.kill()
+
+        async def scenario() -> tuple[list[tuple[Message, bytes]], int]:
+            await sign_on_all({T1: b, **spread})
+            await asyncio.gather(killer(), *(lane(tid, node, 200)
+                                             for tid, node in spread.items()))
+            again = [(m, await exchange(b.port, m)) for m in sent_to_a]
+            return again, await balance(b, 500)
+
+        again, on_b = asyncio.run(scenario())
+    assert sent_to_a and len(replied) >= 60
+    for msg, reply in again:
+        first = replied.get((msg.text(41), msg.text(11)))
+        if first is not None:
+            assert reply == first, msg
+        assert ASCII.decode(reply).text(39) in ("00", "51"), msg
+    counts = query(pg_journal_url, "SELECT terminal_id, stan, transmission, COUNT(*) FROM journal "
+                                   "WHERE kind IN ('earn', 'redeem') GROUP BY 1, 2, 3")
+    assert {n for *_, n in counts} == {1}
+    approved = {(t, s) for t, s, rc in query(
+        pg_journal_url, "SELECT terminal_id, stan, response_code FROM journal "
+                        "WHERE kind IN ('earn', 'redeem')") if rc == "00"}
+    for (tid, stan), reply in replied.items():
+        assert (ASCII.decode(reply).text(39) == "00") == ((tid, stan) in approved)
+    lots = query(pg_journal_url, f"SELECT COALESCE(SUM(remaining), 0) FROM lots "
+                                 f"WHERE pan = '{PAN}' AND kind = 'points'")
+    assert lots == [(on_b,)]
