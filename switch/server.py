@@ -199,17 +199,22 @@ class Switch:
         done = asyncio.Event()
 
         async def in_turn() -> tuple[list[Entry], Outgoing] | None:
+            # Run again (with a fresh state) when the turn did not commit: `decided` is
+            # settled once, by the first run.
             try:
                 decision = make()
             except AdminError as exc:
-                decided.set_exception(exc)
+                if not decided.done():
+                    decided.set_exception(exc)
                 return None
             try:
                 self._apply_command(decision)
             except SwitchStopped as exc:
-                decided.set_exception(exc)
+                if not decided.done():
+                    decided.set_exception(exc)
                 raise
-            decided.set_result(None)
+            if not decided.done():
+                decided.set_result(None)
             return decision.entries, Outgoing(None, committed=done)
 
         self.writer.defer(in_turn)

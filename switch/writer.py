@@ -65,7 +65,8 @@ class Outgoing:
 
 #: A request (or operator command) waiting for a turn: decides, applies and returns its
 #: entries and what waits for their commit, or None when there is nothing to commit (its
-#: connection closed). Raises to stop the switch (an invariant broke).
+#: connection closed). Raises to stop the switch (an invariant broke). Called again, after a
+#: refresh, when its turn's transaction did not commit and another node appended meanwhile.
 Job = Callable[[], Awaitable["tuple[list[Entry], Outgoing] | None"]]
 
 
@@ -96,23 +97,31 @@ class Turn:
         return asyncio.run_coroutine_threadsafe(self.decide(head), self.loop).result()
 
     async def decide(self, head: int) -> list[Entry]:
-        if self.decided:  # the transaction runs again after a lost connection
-            if head != self.head:
-                raise JournalError(f"another node appended (head #{head}, not #{self.head}) "
-                                   "while this node's batch was being retried; stopping")
-            return self.entries
         writer = self.writer
         assert writer.nodes is not None
+        if self.decided:  # the transaction runs again: the batch did not commit
+            if head == self.head:
+                return self.entries
+            # Another node appended meanwhile: the state holds this batch's decisions, made
+            # on the old head. Read it again and decide the same requests once more.
+            log.warning("event=node_redecide head=%d decided_at=%d requests=%d", head,
+                        self.head, len(self.jobs))
+            writer.fresh = None
+            self.entries, self.outs = [], []
         if head != writer.fresh:
             writer.metrics.node_refreshes.inc()
             log.debug("event=node_refresh head=%d known=%s", head, writer.fresh)
             await writer.nodes.refresh()
         self.head = head
+        live: list[Job] = []
         for job in self.jobs:
             made = await job()
             if made is not None:
+                live.append(job)
                 self.entries.extend(made[0])
                 self.outs.append(made[1])
+        # A request that came to nothing (its connection closed) is not decided again.
+        self.jobs = live
         self.decided = True
         return self.entries
 

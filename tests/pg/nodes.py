@@ -105,6 +105,12 @@ def nodes(tmp: Path, journal_url: str, count: int = 2) -> Iterator[list[Node]]:
         for node in made:
             node.start()
         yield made
+    except BaseException as exc:  # the nodes' own words go with the failure
+        for i, node in enumerate(made):
+            if node.proc is not None:
+                node.kill()
+                exc.add_note(f"node{i} stderr:\n{node.errors()[-4000:]}")
+        raise
     finally:
         for node in made:
             node.kill()

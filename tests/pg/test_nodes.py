@@ -16,6 +16,8 @@ from iso8583 import Message
 from switch.config import ConfigError
 from switch.config.loader import load_config
 from tests.engines import query
+from tests.pg.cluster import APP_DATABASE, APP_USER
+from tests.pg.fixtures import ClusterFactory
 from tests.pg.nodes import (
     ASCII,
     EXTRA_TERMINALS,
@@ -239,3 +241,49 @@ def test_a_node_killed_under_load_loses_nothing_and_the_other_answers_its_termin
     lots = query(pg_journal_url, f"SELECT COALESCE(SUM(remaining), 0) FROM lots "
                                  f"WHERE pan = '{PAN}' AND kind = 'points'")
     assert lots == [(on_b,)]
+
+
+def test_two_nodes_keep_serving_across_a_database_failover(
+        tmp_path: Path, pg_cluster_factory: ClusterFactory) -> None:
+    """The primary SIGKILLed under both nodes' load and the synchronous standby promoted
+    (pg_ctl standing in for Patroni): both nodes find it through the multi-host URL, every
+    approval replied is on the new primary once, and both nodes agree with its lots."""
+    with pg_cluster_factory(standby=True) as cluster:
+        hosts = ",".join(f"127.0.0.1:{n.port}" for n in reversed(cluster.nodes))
+        url = (f"postgresql://{APP_USER}:{cluster.passwords[APP_USER]}@{hosts}/"
+               f"{APP_DATABASE}")
+        standby = cluster.standby
+        with nodes(tmp_path, url) as (a, b):
+            spread = {tid: (a, b)[i % 2] for i, tid in enumerate(EXTRA_TERMINALS[:8])}
+            replied: dict[tuple[str, str], bytes] = {}
+
+            async def lane(tid: str, node: Node) -> None:
+                for n in range(300, 330):
+                    msg = earn(tid, n, PAN, 200_000, extra=AT_STORE_1) if n % 3 \
+                        else burn(tid, n, PAN, 1_000, extra=AT_STORE_1)
+                    replied[(tid, msg.text(11))] = await exchange(node.port, msg)
+
+            async def failover() -> None:
+                while len(replied) < 40:
+                    await asyncio.sleep(0.01)  # polls the replies counted so far
+                cluster.kill_primary()
+                await asyncio.to_thread(cluster.promote, standby)
+
+            async def scenario() -> tuple[int, int]:
+                await sign_on_all({T1: a, **spread})
+                await asyncio.gather(failover(), *(lane(t, n) for t, n in spread.items()))
+                return await balance(a, 600), await balance(b, 601)
+
+            on_a, on_b = asyncio.run(scenario())
+        assert len(replied) == 8 * 30
+        rows = cluster.primary.query(
+            "SELECT terminal_id, stan, response_code FROM journal "
+            "WHERE kind IN ('earn', 'redeem')", dbname=APP_DATABASE)
+        assert len(rows) == len({(t, s) for t, s, _ in rows})  # none twice
+        approved = {(t, s) for t, s, rc in rows if rc == "00"}
+        assert approved == {key for key, reply in replied.items()
+                            if ASCII.decode(reply).text(39) == "00"}
+        lots = cluster.primary.query(
+            f"SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE pan = '{PAN}' "
+            "AND kind = 'points'", dbname=APP_DATABASE)
+        assert [tuple(r) for r in lots] == [(on_a,)] and on_a == on_b

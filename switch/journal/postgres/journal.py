@@ -213,6 +213,14 @@ class PgJournal(SqlJournal):
             conn = self._refresh_db
             state = load_cache(conn, config, rules, now, RecoveryReport())
             state.next_journal_id, state.next_lot_id = next_ids(conn)
+        except (JournalError, psycopg.OperationalError) as exc:
+            # The database went away under the turn (its transaction with it): the turn runs
+            # again once the session finds the primary, like a batch lost before COMMIT.
+            if self._refresh_db is not None:
+                self._refresh_db.close()
+                self._refresh_db = None
+            raise ConnectionLost(f"{self.location}: refresh: "
+                                 f"{' '.join(str(exc).split())}") from None
         except self.driver_errors as exc:
             raise JournalError(f"{self.location}: refresh failed: {exc}") from exc
         state.durable_upto = state.next_journal_id - 1
