@@ -2,7 +2,7 @@
 switch nodes on one PostgreSQL journal (docs/switch.md, "Several nodes").
 
 A conflict is a turn at which a node found that the other node had appended since its last
-turn and read its state again (`lps_node_refreshes_total`, from each node's metrics). Closed
+turn and read its state again (`lps_node_refresh_seconds`, from each node's metrics). Closed
 loop: `--connections` connections per node, each one request outstanding, earns and burns
 (60/40) over `--hot` cards for `--seconds`; then the same with one node taking every
 connection. A fresh database per run on a temporary cluster of tests/pg (a primary with a
@@ -52,16 +52,26 @@ def counter(metrics_port: int, name: str) -> float:
     return float(found.group(1)) if found else 0.0
 
 
-async def drive(nodes: list[Node], connections: int, hot: list[str], seconds: float,
-                seed: int) -> tuple[int, int]:
-    """Closed loop on every node: (answers, approvals)."""
+def counters(ports: list[int]) -> tuple[float, float, float]:
+    """(refreshes, their seconds, turns with rows) summed over the nodes."""
+    return (sum(counter(port, "lps_node_refresh_seconds_count") for port in ports),
+            sum(counter(port, "lps_node_refresh_seconds_sum") for port in ports),
+            sum(counter(port, "lps_batch_entries_count") for port in ports))
+
+
+async def drive(nodes: list[Node], ports: list[int], connections: int, hot: list[str],
+                seconds: float, seed: int) -> tuple[int, int, float, float, float, float]:
+    """Closed loop on every node, after signing on and priming the hot cards: answers,
+    approvals, seconds, refreshes, their seconds and turns of the loop alone."""
     terminals = EXTRA_TERMINALS[: connections * len(nodes)]
     at = {tid: nodes[i % len(nodes)] for i, tid in enumerate(terminals)}
     await asyncio.gather(*(answer(node.port, sign_on(tid, 900001)) for tid, node in at.items()))
     # Every hot card gets points first, from the first node.
     for i, pan in enumerate(hot):
         await answer(nodes[0].port, earn(terminals[0], 800000 + i, pan, 5_000_000, extra=STORE_1))
-    stop = time.monotonic() + seconds
+    refreshed, refresh_took, turned = await asyncio.to_thread(counters, ports)
+    started = time.monotonic()
+    stop = started + seconds
     answers = approvals = 0
 
     async def lane(tid: str, node: Node, rng: random.Random) -> None:
@@ -78,7 +88,10 @@ async def drive(nodes: list[Node], connections: int, hot: list[str], seconds: fl
 
     await asyncio.gather(*(lane(tid, node, random.Random(f"{seed}-{tid}"))
                            for tid, node in at.items()))
-    return answers, approvals
+    took = time.monotonic() - started
+    refreshes, refresh_seconds, turns = await asyncio.to_thread(counters, ports)
+    return (answers, approvals, took, refreshes - refreshed, refresh_seconds - refresh_took,
+            turns - turned)
 
 
 def run(cluster: PgCluster, count: int, args: argparse.Namespace, tmp: Path) -> None:
@@ -94,12 +107,9 @@ def run(cluster: PgCluster, count: int, args: argparse.Namespace, tmp: Path) -> 
             nodes = [node for node, _ in made]
             hot = [card(9000 + i) for i in range(args.hot)]
             before = os.getloadavg()
-            started = time.monotonic()
-            answers, approvals = asyncio.run(drive(nodes, args.connections * 2 // count, hot,
-                                                   args.seconds, args.seed))
-            took = time.monotonic() - started
-            refreshes = sum(counter(port, "lps_node_refreshes_total") for _, port in made)
-            turns = sum(counter(port, "lps_batch_entries_count") for _, port in made)
+            answers, approvals, took, refreshes, refresh_s, turns = asyncio.run(drive(
+                nodes, [port for _, port in made], args.connections * 2 // count, hot,
+                args.seconds, args.seed))
             after = os.getloadavg()
         finally:
             for node, _ in made:
@@ -107,7 +117,8 @@ def run(cluster: PgCluster, count: int, args: argparse.Namespace, tmp: Path) -> 
     print(f"{count} node(s), {args.hot} hot card(s), {args.connections * 2} connections: "
           f"{answers} answers ({answers / took:.0f}/s, {approvals} approved), {turns:.0f} "
           f"turns with rows, {refreshes:.0f} refreshes = {1000 * refreshes / answers:.0f} per "
-          f"1,000 requests; load average {before[0]:.1f} -> {after[0]:.1f}")
+          f"1,000 requests ({1000 * refresh_s / max(refreshes, 1):.1f} ms each); "
+          f"load average {before[0]:.1f} -> {after[0]:.1f}")
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -109,9 +110,12 @@ class Turn:
             writer.fresh = None
             self.entries, self.outs = [], []
         if head != writer.fresh:
-            writer.metrics.node_refreshes.inc()
-            log.debug("event=node_refresh head=%d known=%s", head, writer.fresh)
+            began = time.perf_counter()
             await writer.nodes.refresh()
+            took = time.perf_counter() - began
+            writer.metrics.node_refreshes.observe(took)
+            log.debug("event=node_refresh head=%d known=%s seconds=%.4f", head, writer.fresh,
+                      took)
         self.head = head
         live: list[Job] = []
         for job in self.jobs:
