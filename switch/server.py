@@ -159,9 +159,13 @@ class Switch:
         journal = self.journal
         assert isinstance(journal, SharedJournal)
 
-        async def refresh() -> None:
+        async def refresh(upto: int | None) -> None:
+            # A state that holds the journal up to `upto` and nothing uncommitted keeps its
+            # remembered requests; any other is read whole.
+            carry = (self.state, upto) if upto is not None and not self.state.uncommitted \
+                else None
             self.state = await asyncio.to_thread(journal.refresh, self.config, self.rules,
-                                                 dt.datetime.now(dt.UTC))
+                                                 dt.datetime.now(dt.UTC), carry)
 
         return Nodes(journal, refresh)
 
@@ -279,7 +283,13 @@ class Switch:
             if time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
                 await self.in_order()
-                prune(self.state, dt.datetime.now(dt.UTC))
+                if self.writer.shared:  # in a turn: a refresh may be taking the memory over
+                    self.writer.defer(self._prune_in_turn)
+                else:
+                    prune(self.state, dt.datetime.now(dt.UTC))
+
+    async def _prune_in_turn(self) -> None:
+        prune(self.state, dt.datetime.now(dt.UTC))
 
     async def _checkpointer(self) -> None:
         """WAL checkpoints each second, and the verified checkpoint's tail ten times a second,

@@ -76,8 +76,9 @@ class Nodes:
     """This node is one of several on one journal: how it takes turns."""
 
     journal: SharedJournal
-    #: Read the state again from the journal (another node appended since this node's state).
-    refresh: Callable[[], Awaitable[None]]
+    #: Read the state again from the journal (another node appended since this node's state,
+    #: which holds the journal up to the id given, or an unknown part of it: None).
+    refresh: Callable[[int | None], Awaitable[None]]
 
 
 @dataclass(slots=True, eq=False)
@@ -111,7 +112,7 @@ class Turn:
             self.entries, self.outs = [], []
         if head != writer.fresh:
             began = time.perf_counter()
-            await writer.nodes.refresh()
+            await writer.nodes.refresh(writer.fresh)
             took = time.perf_counter() - began
             writer.metrics.node_refreshes.observe(took)
             log.debug("event=node_refresh head=%d known=%s seconds=%.4f", head, writer.fresh,

@@ -37,8 +37,10 @@ class SharedJournal(Protocol):
         entries, decided against the journal up to `head`; durable when this returns."""
         ...
 
-    def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
-        """The cached state read again from the journal (another node appended)."""
+    def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime,
+                carry: tuple[State, int] | None = None) -> State:
+        """The cached state read again from the journal (another node appended); with
+        `carry`, the remembered requests of a clean state as of that id taken over."""
         ...
 
 

@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, TypeVar
 import psycopg
 
 from switch.core.entries import Entry
+from switch.core.replay import forget_over_bound
 from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.batch import BatchRows, batch_rows
@@ -197,11 +198,14 @@ class PgJournal(SqlJournal):
             with self._verified_lock:
                 self._applying = None
 
-    def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
+    def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime,
+                carry: tuple[State, int] | None = None) -> State:
         """The state read again for a node of several whose state is older than the journal's
         head: what recovery loads (cards, live lots, the requests in memory, programs, sign-on
-        state), without recovery's invariant scan. Called while this node holds the nodes'
-        lock, so no node appends meanwhile (docs/switch.md, "Several nodes")."""
+        state), without recovery's invariant scan; with `carry` (a state holding the journal
+        up to that id, nothing uncommitted) its remembered requests are taken over and only
+        the newer rows' added. Called while this node holds the nodes' lock, so no node
+        appends meanwhile (docs/switch.md, "Several nodes")."""
         if self._refresh_db is not None and self._refresh_db.broken:
             self._refresh_db.close()
             self._refresh_db = None
@@ -211,7 +215,7 @@ class PgJournal(SqlJournal):
             if self._refresh_db is None:
                 self._refresh_db = open_db(self._conninfo)
             conn = self._refresh_db
-            state = load_cache(conn, config, rules, now, RecoveryReport())
+            state = load_cache(conn, config, rules, now, RecoveryReport(), carry)
             state.next_journal_id, state.next_lot_id = next_ids(conn)
         except (JournalError, psycopg.OperationalError) as exc:
             # The database went away under the turn (its transaction with it): the turn runs
@@ -224,6 +228,7 @@ class PgJournal(SqlJournal):
         except self.driver_errors as exc:
             raise JournalError(f"{self.location}: refresh failed: {exc}") from exc
         state.durable_upto = state.next_journal_id - 1
+        forget_over_bound(state)  # the carried memory plus the new rows, within its bound
         return state
 
     def _commit_rows(self, rows: Callable[[], BatchRows], work: Callable[[Db], None]) -> None:
