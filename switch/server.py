@@ -172,6 +172,14 @@ class Switch:
     async def reload_programs(self) -> dict[str, Any]:
         """`lps programs reload` and SIGHUP: the file's programs as the next version, taking
         effect between two decisions, or the reason they are refused (nothing changed)."""
+        if self.writer.shared:
+            # The other nodes would go on deciding with their programs under the journal's
+            # new version (docs/switch.md, "Several nodes").
+            reason = ("programs are not reloaded on a node of several: stop every node, "
+                      "change the file on each, start them again")
+            log.warning(kv("reload_refused", version=self.state.program_version,
+                           reason=reason))
+            return {"ok": False, "error": reason}
         await self.in_order()
         try:
             new = read_new_programs(self.config, self.program_digest)
@@ -284,7 +292,8 @@ class Switch:
                 last_prune = time.monotonic()
                 await self.in_order()
                 if self.writer.shared:  # in a turn: a refresh may be taking the memory over
-                    self.writer.defer(self._prune_in_turn)
+                    with contextlib.suppress(SwitchStopped):
+                        self.writer.defer(self._prune_in_turn)
                 else:
                     prune(self.state, dt.datetime.now(dt.UTC))
 

@@ -287,3 +287,14 @@ def test_two_nodes_keep_serving_across_a_database_failover(
             f"SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE pan = '{PAN}' "
             "AND kind = 'points'", dbname=APP_DATABASE)
         assert [tuple(r) for r in lots] == [(on_a,)] and on_a == on_b
+
+
+def test_programs_are_not_reloaded_on_a_node_of_several(tmp_path: Path,
+                                                        pg_journal_url: str) -> None:
+    with nodes(tmp_path, pg_journal_url, count=1) as (a,):
+        refused = subprocess.run([sys.executable, "-m", "lps.cli", "programs", "reload",
+                                  "--config", str(a.config)], cwd=ROOT, capture_output=True,
+                                 text=True, timeout=START)
+        assert refused.returncode != 0
+        assert "not reloaded on a node of several" in refused.stderr
+        assert asyncio.run(answer(a.port, sign_on(T1, 900003))).text(39) == "00"
