@@ -112,7 +112,13 @@ class Turn:
             self.entries, self.outs = [], []
         if head != writer.fresh:
             began = time.perf_counter()
-            await writer.nodes.refresh(writer.fresh)
+            try:
+                await writer.nodes.refresh(writer.fresh)
+            except BaseException:
+                # A refresh cut short may have added to the memory it was taking over: the
+                # turn's next attempt reads the state whole.
+                writer.fresh = None
+                raise
             took = time.perf_counter() - began
             writer.metrics.node_refreshes.observe(took)
             log.debug("event=node_refresh head=%d known=%s seconds=%.4f", head, writer.fresh,
