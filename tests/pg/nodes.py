@@ -61,16 +61,21 @@ class Node:
     port: int
     proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def log(self) -> Path:
+        """The node's stderr (a file: a pipe nobody reads would stall a node that logs)."""
+        return self.config.with_name("serve.log")
+
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "lps.cli", "serve", "--config", str(self.config),
-             "--log-level", "WARNING"],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "lps.cli", "serve", "--config", str(self.config),
+                 "--log-level", "WARNING"],
+                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + START
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                assert self.proc.stderr is not None
-                raise AssertionError(f"node exited: {self.proc.stderr.read().decode()}")
+                raise AssertionError(f"node exited: {self.errors()}")
             with contextlib.suppress(OSError), \
                     socket.create_connection(("127.0.0.1", self.port), 1):
                 return
@@ -93,8 +98,7 @@ class Node:
             self.proc.wait(START)
 
     def errors(self) -> str:
-        assert self.proc is not None and self.proc.stderr is not None
-        return self.proc.stderr.read().decode()
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
 @contextlib.contextmanager
