@@ -298,3 +298,44 @@ def test_programs_are_not_reloaded_on_a_node_of_several(tmp_path: Path,
         assert refused.returncode != 0
         assert "not reloaded on a node of several" in refused.stderr
         assert asyncio.run(answer(a.port, sign_on(T1, 900003))).text(39) == "00"
+
+
+def test_nodes_hold_their_requests_while_the_database_stops_answering(
+        tmp_path: Path, pg_cluster_factory: ClusterFactory) -> None:
+    """Every process of the database SIGSTOPped for a second while both nodes have burns of
+    one card's whole balance to decide: no reply before the database answers again, then
+    exactly one approval, and the journal holds it."""
+    with pg_cluster_factory() as cluster:
+        url = cluster.url(dbname=APP_DATABASE)
+        with nodes(tmp_path, url) as (a, b):
+            spread = {tid: (a, b)[i % 2] for i, tid in enumerate(EXTRA_TERMINALS[:10])}
+            loop_time: dict[str, float] = {}
+
+            async def timed(node: Node, msg: Message) -> tuple[float, Message]:
+                reply = await answer(node.port, msg)
+                return asyncio.get_running_loop().time(), reply
+
+            async def scenario() -> tuple[list[tuple[float, Message]], int, int]:
+                await sign_on_all({T1: a, **spread})
+                whole = points(await answer(a.port, earn(T1, 700, PAN, 1_000_000)))
+                cluster.primary.pause()
+                try:
+                    burns = [asyncio.create_task(timed(
+                        node, burn(tid, 701, PAN, whole * 1000, extra=AT_STORE_1)))
+                        for tid, node in spread.items()]
+                    await asyncio.sleep(1.0)  # the length of the fault, not a wait for it
+                finally:
+                    loop_time["resumed"] = asyncio.get_running_loop().time()
+                    cluster.primary.resume()
+                return await asyncio.gather(*burns), await balance(a, 702), \
+                    await balance(b, 703)
+
+            replies, on_a, on_b = asyncio.run(scenario())
+        approved = cluster.primary.query(
+            "SELECT terminal_id FROM journal WHERE kind = 'redeem' AND response_code = '00'",
+            dbname=APP_DATABASE)
+    assert all(at >= loop_time["resumed"] for at, _ in replies)
+    assert sorted(r.text(39) for _, r in replies) == ["00"] + ["51"] * 9
+    winner = next(r.text(41) for _, r in replies if r.text(39) == "00")
+    assert [tuple(row) for row in approved] == [(winner,)]
+    assert (on_a, on_b) == (0, 0)
