@@ -72,7 +72,7 @@ def via_switch(config: Config, request: dict[str, Any],
         if not reply.get("ok"):
             raise AdminError(str(reply.get("error")))
         return
-    journal = open_journal(config.switch.journal)
+    journal = open_journal(config.switch.journal, shared=config.switch.shared)
     try:
         now = dt.datetime.now(dt.UTC)
         made = entry_for(journal.load(config, None, now), now)

@@ -38,7 +38,7 @@ def _stored_rows(config: Config) -> int:
 
     if config.switch.journal_url is None and not config.switch.database.exists():
         return 0
-    journal = open_journal(config.switch.journal)
+    journal = open_journal(config.switch.journal, shared=config.switch.shared)
     try:
         return journal.security_rows()
     finally:

@@ -68,7 +68,7 @@ def save_profile(config: Config, pan: str, profile: Profile) -> None:
     from switch.server import database_in_use
 
     running = database_in_use(config.switch.database)
-    journal = open_journal(config.switch.journal)
+    journal = open_journal(config.switch.journal, shared=config.switch.shared)
     try:
         journal.put_profile(pan, profile)
     finally:
@@ -106,7 +106,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         _write_printer_file(out, chosen, args.bin, coalition.id if coalition else "")
         return chosen
 
-    journal = open_journal(config.switch.journal)
+    journal = open_journal(config.switch.journal, shared=config.switch.shared)
     try:
         # One write transaction: two issues at once cannot hand out the same numbers.
         numbers = journal.reserve_card_numbers(args.bin, args.length, choose, str(out),

@@ -33,6 +33,7 @@ from switch.core import (
     RC,
     Checks,
     Decision,
+    Entry,
     Ignored,
     Needs,
     Request,
@@ -84,6 +85,8 @@ class Host(Protocol):
 
     #: Requests in flight across every connection (docs/switch.md, Configuration: limits).
     inflight: int
+    #: Why the switch stopped (fail-stop), or None while it serves.
+    failure: str | None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop: ...
@@ -220,6 +223,37 @@ class Connection(asyncio.Protocol):
         waited for the HSM computes it again (earlier decisions may have changed it).
         """
         sw = self.switch
+        if sw.writer.shared:  # decided in the node's turn (docs/switch.md, "Several nodes")
+            self.hold()
+            try:
+                sw.writer.defer(functools.partial(self.decide_in_turn, request, checks,
+                                                  started, now))
+            except SwitchStopped:
+                self.unhold()
+                self.close()
+            return
+        made = await self.decided(request, checks, now, need)
+        if made is not None:
+            self.submit(made[0], made[1], request.mti, started)
+
+    async def decide_in_turn(self, request: Request, checks: Checks, started: float,
+                             now: dt.datetime) -> tuple[list[Entry], Outgoing] | None:
+        """A node of several: `decided` against the state as of the journal's head, in the
+        writer's turn (switch/writer.py); raises `SwitchStopped` when an invariant broke."""
+        made = await self.decided(request, checks, now, None)
+        if made is None:
+            self.unhold()
+            if self.switch.failure is not None:
+                raise SwitchStopped(self.switch.failure)
+            return None
+        decision, wire = made
+        return decision.entries, self.outgoing(decision, wire, request.mti, started)
+
+    async def decided(self, request: Request, checks: Checks, now: dt.datetime,
+                      need: Needs | None) -> tuple[Decision, bytes] | None:
+        """Fetch, decide, encode, apply: the decision and its framed reply, or None when the
+        connection closed or the switch stopped (nothing to send)."""
+        sw = self.switch
         state = sw.state
         try:
             facts = sw.journal.fetch(need or needs(state, request), checks)
@@ -234,13 +268,13 @@ class Connection(asyncio.Protocol):
                 wire = await self.encode(decision)
             except Exception:
                 self.close()
-                return
+                return None
         try:
             apply(state, decision)
         except AssertionError as exc:  # an invariant broke: stop, recover from the journal
             sw.fail(f"invariant broken applying a decision: {redact(str(exc))}")
-            return
-        self.submit(decision, wire, request.mti, started)
+            return None
+        return decision, wire
 
     async def encode(self, decision: Decision) -> bytes:
         """The reply framed, MACed under the key the core names."""
@@ -254,7 +288,15 @@ class Connection(asyncio.Protocol):
         return frame(raw, self.switch.config.switch.limits.max_frame)
 
     def submit(self, decision: Decision, wire: bytes, mti: str, started: float) -> None:
-        sw = self.switch
+        out = self.outgoing(decision, wire, mti, started)
+        self.hold()
+        try:
+            self.switch.writer.submit(decision.entries, out)
+        except SwitchStopped:
+            self.close()
+
+    def outgoing(self, decision: Decision, wire: bytes, mti: str, started: float) -> Outgoing:
+        """The reply waiting for its batch's commit (a decline logged at DEBUG)."""
         assert decision.response is not None
         resp = decision.response
         rc = str(resp.fields.get(39, ""))
@@ -264,11 +306,7 @@ class Connection(asyncio.Protocol):
                          stan=resp.fields.get(11, ""),
                          pan=mask_pan(pan) if isinstance(pan, str) else "",
                          reason=decision.reason))
-        self.hold()
-        try:
-            sw.writer.submit(decision.entries, Outgoing(self, wire, mti, rc, started))
-        except SwitchStopped:
-            self.close()
+        return Outgoing(self, wire, mti, rc, started)
 
     def release(self, out: Outgoing) -> None:
         """The reply's batch is committed: queue it for this batch's one write."""

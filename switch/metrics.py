@@ -39,6 +39,12 @@ class Metrics:
         self.gc_pause = Histogram("lps_gc_pause_seconds", "Cyclic GC collections (they stop "
                                   "the event loop)", ["generation"], buckets=LATENCY_BUCKETS,
                                   registry=self.registry)
+        #: A node of several found another node's rows at its turn (docs/switch.md,
+        #: "Several nodes").
+        self.node_refreshes = Histogram("lps_node_refresh_seconds", "Turns at which this "
+                                        "node's state was read again (another node had "
+                                        "appended), by how long the read took",
+                                        buckets=LATENCY_BUCKETS, registry=self.registry)
         self._gc_started = 0.0
         self._children: dict[tuple[str, str], Any] = {}
         self._server: Any = None

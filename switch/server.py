@@ -42,7 +42,7 @@ from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
 from switch.core.rewards import CouponFacts, CouponNeed
 from switch.core.rules import RuleBook
-from switch.journal import JournalError, open_journal, open_reader
+from switch.journal import JournalError, SharedJournal, open_journal, open_reader
 from switch.metrics import Metrics
 from switch.pgconn import SessionStats
 from switch.reload import ReloadRefused, read_new_programs, record_at_start
@@ -53,7 +53,7 @@ from switch.security import (
     server_context,
 )
 from switch.security.admin import decide_security_command
-from switch.writer import Outgoing, SwitchStopped, Writer, kv
+from switch.writer import Nodes, Outgoing, SwitchStopped, Writer, kv
 
 __all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",
            "read_coupon", "release_lock", "serve", "take_lock", "tune_gc", "untune_gc"]
@@ -96,7 +96,13 @@ class Switch:
                     for name, tls in cfg.tls.items()}
         self._lock_fd = take_lock(self.database)
         started = time.perf_counter()
-        self.journal = open_journal(self.config.switch.journal)
+        self.journal = open_journal(self.config.switch.journal, shared=cfg.shared)
+        try:
+            self.journal.claim_serving()
+        except BaseException:
+            self.journal.close()
+            release_lock(self._lock_fd)
+            raise
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
         version = record_at_start(self.journal, self.config, self.state)
         self.program_digest = version.digest
@@ -119,7 +125,7 @@ class Switch:
         self._gc_thresholds = tune_gc()
         self.metrics.watch_gc()
         self.writer = Writer(self.journal, self.metrics, cfg.limits.max_batch, self.fail,
-                             self.committed)
+                             self.committed, self._nodes())
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="lps-sweeper"))
         self.journal.checkpoint_in_background()
@@ -146,9 +152,35 @@ class Switch:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
 
+    def _nodes(self) -> Nodes | None:
+        """How this node takes turns with the others on one journal, when it is one of
+        several (`[switch] nodes = "shared"`, docs/switch.md "Several nodes")."""
+        if not self.config.switch.shared:
+            return None
+        journal = self.journal
+        assert isinstance(journal, SharedJournal)
+
+        async def refresh(upto: int | None) -> None:
+            # A state that holds the journal up to `upto` and nothing uncommitted keeps its
+            # remembered requests; any other is read whole.
+            carry = (self.state, upto) if upto is not None and not self.state.uncommitted \
+                else None
+            self.state = await asyncio.to_thread(journal.refresh, self.config, self.rules,
+                                                 dt.datetime.now(dt.UTC), carry)
+
+        return Nodes(journal, refresh)
+
     async def reload_programs(self) -> dict[str, Any]:
         """`lps programs reload` and SIGHUP: the file's programs as the next version, taking
         effect between two decisions, or the reason they are refused (nothing changed)."""
+        if self.writer.shared:
+            # The other nodes would go on deciding with their programs under the journal's
+            # new version (docs/switch.md, "Several nodes").
+            reason = ("programs are not reloaded on a node of several: stop every node, "
+                      "change the file on each, start them again")
+            log.warning(kv("reload_refused", version=self.state.program_version,
+                           reason=reason))
+            return {"ok": False, "error": reason}
         await self.in_order()
         try:
             new = read_new_programs(self.config, self.program_digest)
@@ -157,17 +189,53 @@ class Switch:
             return {"ok": False, "error": str(exc)}
         rules = program_rules(new.config)
         await self.in_order()  # the check above read a file: decide against a settled state
-        decision = decide_programs(self.state, new.config, rules, new.digest, self.config.path,
-                                   new.document, dt.datetime.now(dt.UTC))
-        await self._apply_and_commit(decision)
+        await self._apply_and_commit(lambda: decide_programs(
+            self.state, new.config, rules, new.digest, self.config.path, new.document,
+            dt.datetime.now(dt.UTC)))
         self.config, self.rules, self.program_digest = new.config, rules, new.digest
         log.info(kv("programs_reloaded", version=self.state.program_version,
                     digest=new.digest[:12]))
         return {"ok": True, "version": self.state.program_version}
 
-    async def _apply_and_commit(self, decision: Decision | Replacement) -> None:
-        """Apply an operator's decision and wait until its entries are committed (a card
-        replacement's two rows in one commit)."""
+    async def _apply_and_commit(self, make: Callable[[], Decision | Replacement]) -> None:
+        """Decide an operator's command (`make`, which may raise `AdminError`), apply it and
+        wait until its entries are committed (a card replacement's two rows in one commit); a
+        node of several decides it in its turn."""
+        if not self.writer.shared:
+            decision = make()
+            self._apply_command(decision)
+            if decision.entries:
+                done = asyncio.Event()
+                self.writer.submit(decision.entries, Outgoing(None, committed=done))
+                await done.wait()
+            return
+        decided: asyncio.Future[None] = self.loop.create_future()
+        done = asyncio.Event()
+
+        async def in_turn() -> tuple[list[Entry], Outgoing] | None:
+            # Run again (with a fresh state) when the turn did not commit: `decided` is
+            # settled once, by the first run.
+            try:
+                decision = make()
+            except AdminError as exc:
+                if not decided.done():
+                    decided.set_exception(exc)
+                return None
+            try:
+                self._apply_command(decision)
+            except SwitchStopped as exc:
+                if not decided.done():
+                    decided.set_exception(exc)
+                raise
+            if not decided.done():
+                decided.set_result(None)
+            return decision.entries, Outgoing(None, committed=done)
+
+        self.writer.defer(in_turn)
+        await decided
+        await done.wait()
+
+    def _apply_command(self, decision: Decision | Replacement) -> None:
         try:
             if isinstance(decision, Replacement):
                 apply_replacement(self.state, decision)
@@ -176,10 +244,6 @@ class Switch:
         except AssertionError as exc:
             self.fail(f"invariant broken applying a command: {redact(str(exc))}")
             raise SwitchStopped(self.failure or "") from None
-        if decision.entries:
-            done = asyncio.Event()
-            self.writer.submit(decision.entries, Outgoing(None, committed=done))
-            await done.wait()
 
     def committed(self, entries: list[Entry], outs: list[Outgoing]) -> None:
         """A batch is durable: decisions read its entries from the journal from now on, and
@@ -232,7 +296,14 @@ class Switch:
             if time.monotonic() - last_prune > 3600:
                 last_prune = time.monotonic()
                 await self.in_order()
-                prune(self.state, dt.datetime.now(dt.UTC))
+                if self.writer.shared:  # in a turn: a refresh may be taking the memory over
+                    with contextlib.suppress(SwitchStopped):
+                        self.writer.defer(self._prune_in_turn)
+                else:
+                    prune(self.state, dt.datetime.now(dt.UTC))
+
+    async def _prune_in_turn(self) -> None:
+        prune(self.state, dt.datetime.now(dt.UTC))
 
     async def _checkpointer(self) -> None:
         """WAL checkpoints each second, and the verified checkpoint's tail ten times a second,
@@ -279,10 +350,10 @@ class Switch:
     async def _admin_command(self, req: dict[str, Any]) -> dict[str, Any]:
         await self.in_order()
         try:
-            decision = self._admin_decision(req, dt.datetime.now(dt.UTC))
+            await self._apply_and_commit(
+                lambda: self._admin_decision(req, dt.datetime.now(dt.UTC)))
         except AdminError as exc:
             return {"ok": False, "error": str(exc)}
-        await self._apply_and_commit(decision)
         return {"ok": True}
 
     def _admin_decision(self, req: dict[str, Any], now: dt.datetime

@@ -6,20 +6,29 @@ queued (up to `max_batch` requests) in one SQLite transaction in a worker thread
 keeps deciding, then hands the batch to `on_commit`, which tells the core the entries are
 journaled and writes the replies. A failed commit stops the switch: nothing further is answered
 and recovery rebuilds the state from the journal, which never saw the batch.
+
+A node of several on one PostgreSQL journal (`Nodes`) decides nothing ahead of the commit:
+its requests wait here undecided (`defer`), and each group commit is a turn taken under the
+nodes' lock: read the journal's head, read the state again if another node appended since,
+decide the waiting requests in arrival order, commit (docs/switch.md, "Several nodes").
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from switch.core import Entry
-from switch.journal import Journal, JournalError
+from switch.journal import Journal, JournalError, SharedJournal
 from switch.metrics import Metrics
+
+log = logging.getLogger("lps.switch")
 
 
 def kv(event: str, **fields: Any) -> str:
@@ -55,13 +64,92 @@ class Outgoing:
     committed: asyncio.Event | None = None
 
 
+#: A request (or operator command) waiting for a turn: decides, applies and returns its
+#: entries and what waits for their commit, or None when there is nothing to commit (its
+#: connection closed). Raises to stop the switch (an invariant broke). Called again, after a
+#: refresh, when its turn's transaction did not commit and another node appended meanwhile.
+Job = Callable[[], Awaitable["tuple[list[Entry], Outgoing] | None"]]
+
+
+@dataclass(slots=True)
+class Nodes:
+    """This node is one of several on one journal: how it takes turns."""
+
+    journal: SharedJournal
+    #: Read the state again from the journal (another node appended since this node's state,
+    #: which holds the journal up to the id given, or an unknown part of it: None).
+    refresh: Callable[[int | None], Awaitable[None]]
+
+
+@dataclass(slots=True, eq=False)
+class Turn:
+    """One group commit of a node of several: its requests, decided once the journal's head
+    is known, inside the transaction that holds the nodes' lock."""
+
+    jobs: list[Job]
+    loop: asyncio.AbstractEventLoop
+    writer: Writer
+    head: int = -1
+    decided: bool = False
+    entries: list[Entry] = field(default_factory=list)
+    outs: list[Outgoing] = field(default_factory=list)
+
+    def decide_at(self, head: int) -> Sequence[Entry]:
+        """The writer thread's call (`SharedJournal.append_decided`): the loop decides."""
+        return asyncio.run_coroutine_threadsafe(self.decide(head), self.loop).result()
+
+    async def decide(self, head: int) -> list[Entry]:
+        writer = self.writer
+        assert writer.nodes is not None
+        if self.decided:  # the transaction runs again: the batch did not commit
+            if head == self.head:
+                return self.entries
+            # Another node appended meanwhile: the state holds this batch's decisions, made
+            # on the old head. Read it again and decide the same requests once more.
+            log.warning("event=node_redecide head=%d decided_at=%d requests=%d", head,
+                        self.head, len(self.jobs))
+            writer.fresh = None
+            self.entries, self.outs = [], []
+        if head != writer.fresh:
+            began = time.perf_counter()
+            try:
+                await writer.nodes.refresh(writer.fresh)
+            except BaseException:
+                # A refresh cut short may have added to the memory it was taking over: the
+                # turn's next attempt reads the state whole.
+                writer.fresh = None
+                raise
+            took = time.perf_counter() - began
+            writer.metrics.node_refreshes.observe(took)
+            log.debug("event=node_refresh head=%d known=%s seconds=%.4f", head, writer.fresh,
+                      took)
+        self.head = head
+        live: list[Job] = []
+        for job in self.jobs:
+            made = await job()
+            if made is not None:
+                live.append(job)
+                self.entries.extend(made[0])
+                self.outs.append(made[1])
+        # A request that came to nothing (its connection closed) is not decided again.
+        self.jobs = live
+        self.decided = True
+        return self.entries
+
+
 class Writer:
     """The one task that writes the journal: group commit, release after COMMIT, fail-stop."""
 
     def __init__(self, journal: Journal, metrics: Metrics, max_batch: int,
                  on_fail: Callable[[str], None],
-                 on_commit: Callable[[list[Entry], list[Outgoing]], None]) -> None:
+                 on_commit: Callable[[list[Entry], list[Outgoing]], None],
+                 nodes: Nodes | None = None) -> None:
         self.journal = journal
+        self.nodes = nodes
+        #: Requests of a node of several waiting for their turn, undecided.
+        self.jobs: list[Job] = []
+        #: The journal head this node's state is known to match (None: not yet known).
+        self.fresh: int | None = None
         self.metrics = metrics
         self.max_batch = max_batch
         self.on_fail = on_fail
@@ -74,14 +162,31 @@ class Writer:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="lps-writer")
         self.commits = 0
 
+    @property
+    def shared(self) -> bool:
+        """One of several nodes: requests are `defer`red, not decided then `submit`ted."""
+        return self.nodes is not None
+
     def submit(self, entries: list[Entry], out: Outgoing) -> None:
         if self.failed is not None:
             raise SwitchStopped(self.failed)
+        assert self.nodes is None, "a node of several decides in its turn (defer)"
         self.queue.append((entries, out))
         self.idle.clear()
         self.wakeup.set()
 
+    def defer(self, job: Job) -> None:
+        """A node of several: decide `job` in the next turn (arrival order)."""
+        if self.failed is not None:
+            raise SwitchStopped(self.failed)
+        self.jobs.append(job)
+        self.idle.clear()
+        self.wakeup.set()
+
     async def run(self) -> None:
+        if self.nodes is not None:
+            await self._take_turns(self.nodes)
+            return
         loop = asyncio.get_running_loop()
         while self.failed is None:
             await self.wakeup.wait()
@@ -105,8 +210,33 @@ class Writer:
             if not self.queue:
                 self.idle.set()
 
+    async def _take_turns(self, nodes: Nodes) -> None:
+        loop = asyncio.get_running_loop()
+        while self.failed is None:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            while self.jobs and self.failed is None:
+                turn = Turn(self.jobs[: self.max_batch], loop, self)
+                del self.jobs[: self.max_batch]
+                try:
+                    await loop.run_in_executor(self.executor, nodes.journal.append_decided,
+                                               turn.decide_at)
+                except Exception as exc:  # no reply without a durable row: fail-stop
+                    reason = str(exc) if isinstance(exc, (JournalError, SwitchStopped)) \
+                        else repr(exc)
+                    self.failed = reason
+                    self.on_fail(reason)
+                    return
+                self.fresh = turn.entries[-1].id if turn.entries else turn.head
+                if turn.entries:
+                    self.commits += 1
+                    self.metrics.batch_size.observe(len(turn.entries))
+                self.on_commit(turn.entries, turn.outs)
+            if not self.jobs:
+                self.idle.set()
+
     async def drain(self) -> None:
-        while self.queue or not self.idle.is_set():
+        while self.queue or self.jobs or not self.idle.is_set():
             if self.failed is not None:
                 return
             await self.idle.wait()

@@ -17,6 +17,7 @@ POSTGRES_SCHEMES = ("postgresql", "postgres")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+NODES = ("single", "shared")
 
 
 def switch_settings(r: Reader) -> SwitchSettings:
@@ -38,12 +39,14 @@ def switch_settings(r: Reader) -> SwitchSettings:
         raise r.fail("log_level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
     limits = _limits(r)
     database, journal_url = _database(r)
+    nodes = _nodes(r, journal_url)
     settings = SwitchSettings(
         listen_ascii=r.optional_host_port("listen_ascii"),
         listen_bcd=r.optional_host_port("listen_bcd"),
         metrics=r.optional_host_port("metrics"),
         database=database,
         journal_url=journal_url,
+        nodes=nodes,
         hsm=hsm,
         require_mac=r.boolean("require_mac", False),
         business_day_cutover=cutover,
@@ -60,6 +63,18 @@ def switch_settings(r: Reader) -> SwitchSettings:
     if settings.listen_ascii is None and settings.listen_bcd is None:
         raise r.fail("listen_ascii", "at least one of listen_ascii and listen_bcd is needed")
     return settings
+
+
+def _nodes(r: Reader, journal_url: str | None) -> str:
+    """`[switch] nodes`: `shared` only on PostgreSQL (an SQLite file has one writer by
+    construction: docs/switch.md, "Several nodes")."""
+    nodes = r.string("nodes", "single")
+    if nodes not in NODES:
+        raise r.fail("nodes", f"must be 'single' or 'shared', got {nodes!r}")
+    if nodes == "shared" and journal_url is None:
+        raise r.fail("nodes", "'shared' needs a postgresql:// database; an SQLite journal "
+                              "has one switch node")
+    return nodes
 
 
 def _limits(r: Reader) -> Limits:

@@ -97,6 +97,13 @@ class SwitchSettings:
     #: password: never printed); `database` is then a name in `[switch] state_dir` whose
     #: siblings hold this node's own files (lock, admin socket, LMK).
     journal_url: str | None = field(default=None, repr=False)
+    #: `single` (this node is the journal's only writer) or `shared` (several nodes on one
+    #: PostgreSQL journal take turns to commit: docs/switch.md, "Several nodes").
+    nodes: str = "single"
+
+    @property
+    def shared(self) -> bool:
+        return self.nodes == "shared"
 
     @property
     def journal(self) -> str | Path:

@@ -23,6 +23,7 @@ from switch.journal.protocol import (
     Journal,
     JournalReader,
     Outbox,
+    SharedJournal,
 )
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
 from switch.journal.rows import DayFigures, Draw, JournalRow, KeyCheckValues, OutboxRow
@@ -43,6 +44,7 @@ __all__ = [
     "OutboxRow",
     "RecoveryError",
     "RecoveryReport",
+    "SharedJournal",
     "Verification",
     "open_customers",
     "open_journal",

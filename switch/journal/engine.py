@@ -42,13 +42,17 @@ def sqlite_path(database: str | Path) -> Path:
     return Path(database)
 
 
-def open_journal(database: str | Path) -> Journal:
-    """The switch's journal, read-write, migrated to the latest schema."""
+def open_journal(database: str | Path, *, shared: bool = False) -> Journal:
+    """The switch's journal, read-write, migrated to the latest schema. `shared`: one of
+    several switch nodes on one PostgreSQL database (docs/switch.md, "Several nodes")."""
     conninfo = postgres_conninfo(database)
     if conninfo is not None:
         from switch.journal.postgres.journal import PgJournal
 
-        return PgJournal(conninfo)
+        return PgJournal(conninfo, shared=shared)
+    if shared:
+        raise JournalError("several switch nodes need a postgresql:// journal; an SQLite "
+                           "file has one writer")
     from switch.journal.sqlite.journal import SqliteJournal
 
     return SqliteJournal(sqlite_path(database))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from switch.core.entries import Entry
 from switch.core.facts import Checks, Facts, Needs
@@ -26,6 +26,22 @@ from switch.journal.rows import CouponRecord, DayFigures, JournalRow, KeyCheckVa
 
 if TYPE_CHECKING:
     from switch.config import Config
+
+
+@runtime_checkable
+class SharedJournal(Protocol):
+    """What a node of several needs beyond `Journal` (docs/switch.md, "Several nodes")."""
+
+    def append_decided(self, decide: Callable[[int], Sequence[Entry]]) -> None:
+        """One group commit decided inside the nodes' lock: `decide(head)` returns the
+        entries, decided against the journal up to `head`; durable when this returns."""
+        ...
+
+    def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime,
+                carry: tuple[State, int] | None = None) -> State:
+        """The cached state read again from the journal (another node appended); with
+        `carry`, the remembered requests of a clean state as of that id taken over."""
+        ...
 
 
 class Journal(Protocol):
@@ -55,6 +71,12 @@ class Journal(Protocol):
 
     def check(self, *, full: bool) -> CheckResult:
         """`lps check [--full]`."""
+        ...
+
+    def claim_serving(self) -> None:
+        """`lps serve` claims the database for as long as it serves (`JournalError` when
+        another switch holds it in a way this one cannot share, docs/switch.md "Several
+        nodes")."""
         ...
 
     def checkpoint_in_background(self) -> None:

@@ -24,19 +24,27 @@ connections of their own.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, TypeVar
 
 import psycopg
 
-from switch.journal.batch import BatchRows
+from switch.core.entries import Entry
+from switch.core.replay import forget_over_bound
+from switch.core.rules import RuleBook
+from switch.core.state import State
+from switch.journal.batch import BatchRows, batch_rows
 from switch.journal.errors import JournalError
 from switch.journal.postgres.connect import Connection, PgDb, open_db, target_of
 from switch.journal.postgres.schema import migrate
+from switch.journal.reports import RecoveryReport
+from switch.journal.sql.append import last_journal_id, write_batch
 from switch.journal.sql.db import Db
 from switch.journal.sql.journal import SqlJournal
+from switch.journal.sql.recover import load_cache, next_ids
 from switch.pgconn import (
     CommitOutcomeUnknown,
     ConnectionLost,
@@ -44,6 +52,9 @@ from switch.pgconn import (
     PgSession,
     SessionStats,
 )
+
+if TYPE_CHECKING:
+    from switch.config import Config
 
 log = logging.getLogger("lps.journal")
 
@@ -53,6 +64,17 @@ T = TypeVar("T")
 ATTEMPTS = 3
 #: Seconds between attempts to reopen the event loop's read connection.
 FETCH_RETRY = 1.0
+#: The advisory lock every write transaction of a node of several holds: the nodes take turns
+#: to append (docs/switch.md, "Several nodes"). Any constant no other user of the database takes.
+NODES_LOCK = 0x4C50_534E  # "LPSN"
+#: Seconds a node waits for its turn before it stops (fail-stop, as for a lost database).
+TURN_WAIT = 30
+#: Seconds a turn may sit idle in its transaction (deciding, refreshing) before the server
+#: ends it: a node that died holding its turn frees it well within the others' `TURN_WAIT`.
+TURN_IDLE = 15
+#: The advisory lock a serving node holds for as long as it serves, on a connection of its
+#: own: exclusively as the only node, shared as one of several, so the two never mix.
+SERVING_LOCK = 0x4C50_5353  # "LPSS"
 
 
 class PgJournal(SqlJournal):
@@ -60,8 +82,11 @@ class PgJournal(SqlJournal):
 
     driver_errors = (psycopg.Error,)
 
-    def __init__(self, conninfo: str, *, reconnect_for: float = 30.0) -> None:
+    def __init__(self, conninfo: str, *, reconnect_for: float = 30.0,
+                 shared: bool = False) -> None:
         super().__init__()
+        #: One of several switch nodes on this database (`[switch] nodes = "shared"`).
+        self.shared = shared
         self._conninfo = conninfo
         self._target = target_of(conninfo)
         try:
@@ -81,6 +106,8 @@ class PgJournal(SqlJournal):
         self._checkpoint_db: PgDb | None = None
         self._background = False
         self._fetch_retry_at = 0.0
+        self._serving_db: PgDb | None = None
+        self._refresh_db: PgDb | None = None
 
     @property
     def location(self) -> str:
@@ -91,8 +118,30 @@ class PgJournal(SqlJournal):
         """How often the database went away and came back (the metrics endpoint's)."""
         return self.session.stats
 
+    def claim_serving(self) -> None:
+        """Take the serving lock (exclusive for a single node, shared for a node of several);
+        `JournalError` when a node of the other kind holds it. Held by a connection of its
+        own: a server that restarts or fails over drops it, so it guards starts, not a
+        database failover (docs/switch.md, "Several nodes")."""
+        db = open_db(self._conninfo)
+        take = "pg_try_advisory_lock_shared" if self.shared else "pg_try_advisory_lock"
+        try:
+            held = bool(db.execute(f"SELECT {take}(?)", (SERVING_LOCK,)).fetchone()[0])
+        except psycopg.Error as exc:
+            db.close()
+            raise JournalError(f"{self.location}: {' '.join(str(exc).split())}") from None
+        if not held:
+            db.close()
+            raise JournalError(
+                f"{self.location}: " + ("a single switch node serves this database; every "
+                                        "node of several needs [switch] nodes = \"shared\""
+                                        if self.shared else
+                                        "another switch node serves this database (several "
+                                        "nodes need [switch] nodes = \"shared\" on each)"))
+        self._serving_db = db
+
     def close(self) -> None:
-        for db in (self._read_db, self._checkpoint_db):
+        for db in (self._read_db, self._checkpoint_db, self._serving_db, self._refresh_db):
             if db is not None:
                 db.close()
         self.session.close()
@@ -105,9 +154,87 @@ class PgJournal(SqlJournal):
         if self._writer is None or self._writer.raw is not conn:
             self._writer = PgDb(conn)
         self._writer.execute("SET LOCAL lock_timeout = '10s'")
+        if self.shared:  # the nodes' turn to write: held until COMMIT or ROLLBACK
+            self._take_turn(self._writer)
         return self._writer
 
+    def _take_turn(self, db: PgDb) -> None:
+        """Wait for the nodes' lock up to `TURN_WAIT` s; a holder that goes silent inside its
+        turn (a dead machine) is ended by the server after `TURN_IDLE` s, which frees it
+        (docs/switch.md, "Several nodes")."""
+        db.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{TURN_IDLE}s'")
+        db.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT}s'")
+        db.execute("SELECT pg_advisory_xact_lock(?)", (NODES_LOCK,))
+        db.execute("SET LOCAL lock_timeout = '10s'")
+
     def _commit_batch(self, rows: BatchRows, work: Callable[[Db], None]) -> None:
+        self._commit_rows(lambda: rows, work)
+
+    def append_decided(self, decide: Callable[[int], Sequence[Entry]]) -> None:
+        """One group commit of a node of several (docs/switch.md, "Several nodes"): inside the
+        transaction, holding the nodes' lock, `decide(head)` is given the last journal id any
+        node committed and returns the batch's entries, decided against a state as of that
+        id; they are written and committed before the lock is let go. When the transaction
+        runs again after a lost connection, `decide` is asked again with the head then."""
+        decided: list[BatchRows] = []
+        with self._verified_lock:
+            advance, self._pending = self._pending, None
+            self._applying = advance
+
+        def work(conn: Db) -> None:
+            head = last_journal_id(conn)
+            rows = batch_rows(decide(head))
+            decided[:] = [rows]
+            if rows.ids and rows.ids[0] != head + 1:
+                raise JournalError(f"{self.location}: journal ids from {rows.ids[0]} do not "
+                                   f"follow the head #{head} (stopping)")
+            write_batch(conn, rows, self.location)
+            if advance is not None:
+                self._advance_in(conn, *advance)
+
+        try:
+            self._commit_rows(lambda: decided[0] if decided else BatchRows(), work)
+        finally:
+            with self._verified_lock:
+                self._applying = None
+
+    def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime,
+                carry: tuple[State, int] | None = None) -> State:
+        """The state read again for a node of several whose state is older than the journal's
+        head: what recovery loads (cards, live lots, the requests in memory, programs, sign-on
+        state), without recovery's invariant scan; with `carry` (a state holding the journal
+        up to that id, nothing uncommitted) its remembered requests are taken over and only
+        the newer rows' added. Called while this node holds the nodes' lock, so no node
+        appends meanwhile (docs/switch.md, "Several nodes")."""
+        if self._refresh_db is not None and self._refresh_db.broken:
+            self._refresh_db.close()
+            self._refresh_db = None
+        try:
+            # A connection kept for refreshes: a new one per turn costs its authentication
+            # (SCRAM) every contested turn.
+            if self._refresh_db is None:
+                self._refresh_db = open_db(self._conninfo)
+            conn = self._refresh_db
+            state = load_cache(conn, config, rules, now, RecoveryReport(), carry)
+            state.next_journal_id, state.next_lot_id = next_ids(conn)
+        except (JournalError, psycopg.OperationalError) as exc:
+            # The database went away under the turn (its transaction with it): the turn runs
+            # again once the session finds the primary, like a batch lost before COMMIT.
+            if self._refresh_db is not None:
+                self._refresh_db.close()
+                self._refresh_db = None
+            raise ConnectionLost(f"{self.location}: refresh: "
+                                 f"{' '.join(str(exc).split())}") from None
+        except self.driver_errors as exc:
+            raise JournalError(f"{self.location}: refresh failed: {exc}") from exc
+        state.durable_upto = state.next_journal_id - 1
+        forget_over_bound(state)  # the carried memory plus the new rows, within its bound
+        return state
+
+    def _commit_rows(self, rows: Callable[[], BatchRows], work: Callable[[Db], None]) -> None:
+        """`work` in one durable transaction, run again after a loss before COMMIT; after a
+        loss during COMMIT, the batch's last id says whether it committed. `rows` gives the
+        batch's rows once `work` has built them."""
         def run(conn: Connection) -> None:
             work(self._begun(conn))
 
@@ -119,14 +246,14 @@ class PgJournal(SqlJournal):
                 log.warning("event=batch_retry reason=connection_lost attempt=%d %s",
                             attempt, exc)
             except CommitOutcomeUnknown as exc:
-                if self._committed(rows):
+                if self._committed(rows()):
                     log.warning("event=commit_resolved outcome=committed ids=%s %s",
-                                _span(rows), exc)
+                                _span(rows()), exc)
                     return
                 log.warning("event=commit_resolved outcome=not_committed ids=%s attempt=%d",
-                            _span(rows), attempt)
-        raise JournalError(f"{self.location}: commit failed: the batch {_span(rows)} did not "
-                           f"commit in {ATTEMPTS} attempts")
+                            _span(rows()), attempt)
+        raise JournalError(f"{self.location}: commit failed: the batch {_span(rows())} did "
+                           f"not commit in {ATTEMPTS} attempts")
 
     def _committed(self, rows: BatchRows) -> bool:
         """Whether the batch whose COMMIT outcome is unknown is in the journal of the primary
@@ -134,11 +261,13 @@ class PgJournal(SqlJournal):
         if not rows.ids:
             raise JournalError(f"{self.location}: a batch without journal rows lost its COMMIT;"
                                " its outcome cannot be looked up (stopping)")
-        last = rows.ids[-1]
+        last = rows.journal[-1]
 
         def look(conn: Connection) -> bool:
-            found = conn.execute("SELECT 1 FROM journal WHERE id = %s", (last,)).fetchone()
-            return found is not None
+            found = conn.execute("SELECT kind, terminal_id, stan, transmission, digest "
+                                 "FROM journal WHERE id = %s", (last[0],)).fetchone()
+            # With several nodes the id may hold another node's row: the row must be ours.
+            return found is not None and tuple(found) == _identity(last)
 
         for _ in range(ATTEMPTS):
             try:
@@ -227,6 +356,11 @@ class PgJournal(SqlJournal):
         (the server checkpoints by itself), so the SQLite figures are zero."""
         self.verify_tail()
         return 0, 0, 0
+
+
+def _identity(row: tuple[object, ...]) -> tuple[object, ...]:
+    """A journal row's kind, terminal, DE11, DE7 and request digest (`batch.batch_rows`)."""
+    return row[3], row[6], row[10], row[11], row[18]
 
 
 def _span(rows: BatchRows) -> str:

@@ -94,6 +94,10 @@ class SqlJournal:
     def _take_writer_role(self) -> None:
         """Before recovery: this journal becomes the one writer of the database."""
 
+    def claim_serving(self) -> None:
+        """A serving switch's claim on its database, beyond the node's lock file (none for
+        an engine whose file lock already says it all)."""
+
     # -- writing: the group commit ------------------------------------------------------------
 
     def append(self, entries: Sequence[Entry]) -> None:

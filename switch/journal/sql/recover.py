@@ -81,9 +81,15 @@ def replay_start(conn: Db, first: int, state: State) -> int:
 
 
 def load_cache(conn: Db, config: Config, rules: RuleBook | None,
-               now: dt.datetime, report: RecoveryReport) -> State:
+               now: dt.datetime, report: RecoveryReport,
+               carry: tuple[State, int] | None = None) -> State:
     """The state as the journal leaves it (counts in `report`); the next ids are set by the
-    caller once the invariants are checked."""
+    caller once the invariants are checked.
+
+    `carry` (a node of several, docs/switch.md "Several nodes"): the remembered requests of
+    a state that holds the journal up to the given id and nothing uncommitted, taken over
+    and added to from the rows after that id, instead of the whole window read again (it
+    grows with the traffic); everything else is read whole."""
     state = new_state(config, rules)
     version = versions.latest(conn)
     state.program_version = version.version if version is not None else 0
@@ -107,7 +113,6 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
                           dates.get(enrolled) or day_of(enrolled))
     cfg = config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
-    first = first_recent(conn, today - dt.timedelta(days=cfg.idempotency_days + 1), today)
 
     get_card = cards.get
     loaded = 0
@@ -133,8 +138,18 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
     # The newest `replay_memory` requests of the idempotency window, compact (`Remembered`):
     # the reply, the lot moves and the rest stay in the journal, read back when a request
     # names them; so do the window's older requests (switch/core/replay.py).
-    state.remember_from = today - dt.timedelta(days=cfg.idempotency_days + 1)
-    start = replay_start(conn, first, state)
+    if carry is None:
+        state.remember_from = today - dt.timedelta(days=cfg.idempotency_days + 1)
+        first = first_recent(conn, state.remember_from, today)
+        start = replay_start(conn, first, state)
+    else:
+        old, upto = carry
+        assert not old.uncommitted, "a state with uncommitted entries cannot be carried"
+        state.txns, state.txn_order = old.txns, old.txn_order
+        state.tombstones, state.tomb_order = old.tombstones, old.tomb_order
+        state.remember_from, state.forgot_day = old.remember_from, old.forgot_day
+        state.forgot_tombstone_day = old.forgot_tombstone_day
+        start = upto + 1
     keys: dict[int, TxnKey] = {}
     txns = state.txns
     for (jid, day, kind, tid, stan, de7, rc, digest, original_id, ostan, ode7,
@@ -153,8 +168,11 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
         if kind == Kind.REVERSAL:
             if rc == RC.ORIGINAL_NOT_FOUND:
                 add_tombstone(state, txn_key(tid, ostan, ode7), jid)
-            elif rc == RC.APPROVED and original_id in keys and undone(detail):
-                txns[keys[original_id]] |= REVERSED
+            elif rc == RC.APPROVED and undone(detail):
+                original = keys.get(original_id) or _carried(state, tid, ostan, ode7,
+                                                             original_id)
+                if original is not None:
+                    txns[original] |= REVERSED
     report.transactions = len(keys)
     load_clubs(conn, cards, today)
     load_virtual(conn, state, config)
@@ -173,6 +191,20 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
             cards[pan].pin_ref, cards[pan].pin_tries = pin, tries
     report.cards = len(cards)
     return state
+
+
+def _carried(state: State, tid: str, stan: str | None, de7: str | None,
+             journal_id: int | None) -> TxnKey | None:
+    """The key of a reversal's original remembered before the rows being read (a carried
+    state's): the reversal's own terminal and original DE11/DE7, if that record is the
+    original's journal row."""
+    if stan is None or de7 is None or journal_id is None:
+        return None
+    key = txn_key(tid, stan, de7)
+    value = state.txns.get(key)
+    if value is None or Remembered.unpack(value).journal_id != journal_id:
+        return None
+    return key
 
 
 def next_ids(conn: Db) -> tuple[int, int]:
