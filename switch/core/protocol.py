@@ -87,6 +87,22 @@ def echoable(number: int, value: str | bytes) -> bool:
     return value.isascii() and value.isprintable()
 
 
+#: `_ECHO_FORMATS` in the order of `ECHO`: (number, digits, shortest, longest).
+_ECHO_ROWS = tuple((n, *_ECHO_FORMATS[n]) for n in ECHO)
+
+
+def echoed(sent: Mapping[int, str | bytes]) -> dict[int, str | bytes]:
+    """The fields of `sent` a reply echoes (docs/protocol.md §4): each field of `ECHO` that is
+    `echoable`, in one pass (every reply builds this)."""
+    out: dict[int, str | bytes] = {}
+    for n, digits, shortest, longest in _ECHO_ROWS:
+        value = sent.get(n)
+        if isinstance(value, str) and shortest <= len(value) <= longest and value.isascii() \
+                and (value.isdigit() if digits else value.isprintable()):
+            out[n] = value
+    return out
+
+
 @functools.cache
 def _wire() -> Profile:
     """The field formats of docs/protocol.md §2, as `schemas/` defines them (both profiles

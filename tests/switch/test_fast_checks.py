@@ -1,8 +1,9 @@
 """The request path's quick checks give exactly the answers of the checks they stand in for.
 
 `malformed_field` accepts plain values without asking the codec (switch/core/protocol.py); it
-must name the same field as `well_formed` field by field would, for any value a hostile
-terminal or a test can put in a `Message` (docs/protocol.md §2).
+must name the same field as `well_formed` field by field would, and `echoed` must keep exactly
+the fields `echoable` keeps, for any value a hostile terminal or a test can put in a `Message`
+(docs/protocol.md §2 and §4).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switch.core.protocol import lps87, malformed_field, well_formed
+from switch.core.protocol import ECHO, echoable, echoed, lps87, malformed_field, well_formed
 
 NUMBERS = sorted(lps87().fields - {1})
 
@@ -47,3 +48,11 @@ def test_the_plain_values_of_each_kind_are_accepted_and_their_neighbours_are_not
     persian = "CS015\u0639\u0644\u06cc\u200c\u0631\u0636\u0627"
     assert malformed_field({41: "T1", 48: persian}) is None
 
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.sampled_from([*ECHO, 37, 48]), VALUE, max_size=8))
+def test_echoed_keeps_what_echoable_keeps(fields: dict[int, object]) -> None:
+    expected = {n: fields[n] for n in ECHO
+                if fields.get(n) is not None and echoable(n, fields[n])}  # type: ignore[arg-type]
+    assert echoed(fields) == expected  # type: ignore[arg-type]
+    assert list(echoed(fields)) == list(expected)
