@@ -14,8 +14,6 @@ committed; the reply leaves only after the commit (docs/switch.md, "Durability a
 
 from __future__ import annotations
 
-import operator
-
 from switch.core import replay
 from switch.core.catalog import Catalog
 from switch.core.codes import Kind
@@ -24,8 +22,6 @@ from switch.core.ledger import passes, sums
 from switch.core.model import POINTS, STORED_VALUE, Card, Lot
 from switch.core.outcome import Changes, Decision
 from switch.core.state import State
-
-_REMAINING, _PAN, _KIND = (operator.attrgetter(name) for name in ("remaining", "pan", "kind"))
 
 #: Entry kinds whose moves may take a lot below zero: a reversal of a spent earn and a return
 #: clawing back more than is left leave a debt (docs/switch.md, "Decisions").
@@ -141,13 +137,11 @@ def _check_totals(state: State, ch: Changes, entry: Entry | None) -> None:
     delta = (counted.credits, counted.credit_amount, counted.credit_reversals,
              counted.credit_reversal_amount, counted.debits, counted.debit_amount,
              counted.debit_reversals, counted.debit_reversal_amount)
-    values = after.as_tuple()
-    if min(values) < 0 or min(delta) < 0:
-        raise AssertionError(f"batch totals {key} out of bounds: {values}")
     limits = state.limits
-    for i, grew in enumerate(delta):  # counts at even places, amounts at odd ones
-        if grew and values[i] > (limits.max_batch_amount if i % 2 else limits.max_batch_count):
-            raise AssertionError(f"batch totals {key} out of bounds: {values}")
+    for i, (value, grew) in enumerate(zip(after.as_tuple(), delta, strict=True)):
+        bound = limits.max_batch_amount if i % 2 else limits.max_batch_count
+        if value < 0 or grew < 0 or (grew and value > bound):
+            raise AssertionError(f"batch totals {key} out of bounds: {after.as_tuple()}")
 
 
 def _check_card(state: State, ch: Changes, entry: Entry | None) -> None:
@@ -197,10 +191,6 @@ def _check_programs(state: State, config: Catalog, version: int) -> None:
 
 def _checked_sums(lots: list[Lot], pan: str, kind: str) -> tuple[int, int]:
     """`sums(lots)`, each lot checked to be live and the card's, of this kind."""
-    # The common case checked in C (`map`, `set`); the loop below names the lot that fails.
-    if not lots or (0 not in map(_REMAINING, lots) and set(map(_PAN, lots)) == {pan}
-                    and set(map(_KIND, lots)) == {kind}):
-        return sums(lots)
     positive = negative = 0
     for lot in lots:
         r = lot.remaining

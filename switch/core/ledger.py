@@ -9,7 +9,6 @@ it. The decision replies from that view (DE54, DE48) and `apply` installs it.
 from __future__ import annotations
 
 import datetime as dt
-import operator
 from collections.abc import Iterable, Sequence
 
 from switch.core.catalog import Catalog, Store
@@ -17,9 +16,6 @@ from switch.core.entries import LotDelta, NewLot
 from switch.core.limits import MoneyLimits
 from switch.core.model import POINTS, Card, Lot
 from switch.core.programs import club as C
-
-_LOT_ID = operator.attrgetter("id")
-_LOT_REMAINING = operator.attrgetter("remaining")
 
 
 class CardEdit:
@@ -114,14 +110,11 @@ class CardEdit:
                     self.pin_tries, self.club, c.virtual)
 
     def _pool(self, pool: list[Lot], points: bool) -> list[Lot]:
-        changed = self.changed
-        mine = [lot for lot in changed.values() if (lot.kind == POINTS) == points]
+        mine = [lot for lot in self.changed.values() if (lot.kind == POINTS) == points]
         if not mine:
             return pool
-        # The passes over the card's lots in C (`map`): a card keeps every live lot it earned.
-        ids = list(map(_LOT_ID, pool))
-        out = list(map(changed.get, ids, pool))
-        seen = set(ids)
+        seen = {lot.id for lot in pool}
+        out = [self.changed.get(lot.id, lot) for lot in pool]
         out += [lot for lot in mine if lot.id not in seen]
         return [lot for lot in out if lot.remaining != 0]
 
@@ -165,12 +158,13 @@ def over_limits(before: Card, after: Card, limits: MoneyLimits) -> str:
 
 def sums(lots: Sequence[Lot]) -> tuple[int, int]:
     """What the positive lots hold, and the debts (<= 0)."""
-    remaining = list(map(_LOT_REMAINING, lots))  # in C: every decision sums its card twice
-    total = sum(remaining)
-    if not remaining or min(remaining) >= 0:  # debts are rare (docs/switch.md, "Decisions")
-        return total, 0
-    negative = sum(r for r in remaining if r < 0)
-    return total - negative, negative
+    positive = negative = 0
+    for lot in lots:
+        if lot.remaining > 0:
+            positive += lot.remaining
+        else:
+            negative += lot.remaining
+    return positive, negative
 
 
 def passes(before: tuple[int, int], after: tuple[int, int], bound: int) -> bool:
