@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from switch.core.codes import LotKind
 
@@ -115,14 +115,15 @@ REVERSIBLE = 2
 REVERSED = 4
 
 
-@dataclass(frozen=True, slots=True)
-class Remembered:
+class Remembered(NamedTuple):
     """A request the switch answered, kept for the idempotency window: only what decisions
     read. The reply, the lot moves and the rest stay in the journal and are read back when a
     retransmission or a reversal names the row (`core.needs`).
 
     `State.txns` holds it packed into one int (`packed`/`unpack`: digest, journal id,
-    business day and flags), about 170 bytes a request with its key (docs/switch.md).
+    business day and flags), about 170 bytes a request with its key (docs/switch.md). A
+    `NamedTuple`: every answer builds one, and a frozen dataclass's `__init__` costs several
+    times a tuple's (benches/README.md, "The core alone").
     """
 
     digest: bytes

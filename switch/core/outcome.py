@@ -28,7 +28,7 @@ from switch.core.model import (
     Totals,
     TxnKey,
 )
-from switch.core.protocol import ECHO, FINANCIAL, echoable, response_mti
+from switch.core.protocol import FINANCIAL, echoable, echoed, response_mti
 from switch.core.request import Request
 from switch.core.rules import RuleBook
 from switch.core.state import State
@@ -119,12 +119,7 @@ def respond(req: Request, rc: str, journal_id: int | None,
     A field that breaks its format is not echoed (`echoable`): the reply to a malformed
     request still encodes.
     """
-    sent = req.msg.fields
-    fields: dict[int, str | bytes] = {}
-    for n in ECHO:
-        value = sent.get(n)
-        if value is not None and echoable(n, value):
-            fields[n] = value
+    fields = echoed(req.msg.fields)
     if req.canonical in FINANCIAL and journal_id is not None:
         fields[37] = rrn_for(journal_id)
     fields[39] = rc

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iso8583 import CodecError, Profile, load_profile, lps87_rules
+from iso8583.fields import Binary, DigitChars, Text
 from switch.core.text import is_digits
 
 #: Repeats are answered like, and digested as, their originals (docs/protocol.md §4).
@@ -86,6 +87,22 @@ def echoable(number: int, value: str | bytes) -> bool:
     return value.isascii() and value.isprintable()
 
 
+#: `_ECHO_FORMATS` in the order of `ECHO`: (number, digits, shortest, longest).
+_ECHO_ROWS = tuple((n, *_ECHO_FORMATS[n]) for n in ECHO)
+
+
+def echoed(sent: Mapping[int, str | bytes]) -> dict[int, str | bytes]:
+    """The fields of `sent` a reply echoes (docs/protocol.md §4): each field of `ECHO` that is
+    `echoable`, in one pass (every reply builds this)."""
+    out: dict[int, str | bytes] = {}
+    for n, digits, shortest, longest in _ECHO_ROWS:
+        value = sent.get(n)
+        if isinstance(value, str) and shortest <= len(value) <= longest and value.isascii() \
+                and (value.isdigit() if digits else value.isprintable()):
+            out[n] = value
+    return out
+
+
 @functools.cache
 def _wire() -> Profile:
     """The field formats of docs/protocol.md §2, as `schemas/` defines them (both profiles
@@ -104,6 +121,52 @@ def well_formed(number: int, value: str | bytes) -> bool:
         return False
     return codec.kind not in ("n", "z") or codec.fixed_size is None \
         or len(value) == codec.length
+
+
+#: What a plainly well-formed value of a field is (`_plain_formats`).
+_PLAIN_DIGITS, _PLAIN_TEXT, _PLAIN_BYTES = 0, 1, 2
+
+
+@functools.cache
+def _plain_formats() -> dict[int, tuple[int, int, bool]]:
+    """Per field of the wire format: (what, length, fixed) of the values the codec writes as
+    they are (ASCII digits, printable ASCII text, bytes) with no padding or conversion.
+
+    A request's fields are nearly always such values; `malformed_field` accepts them with a
+    few `str` calls and asks the codec only about the rest, so the answer is `well_formed`'s.
+    """
+    plain: dict[int, tuple[int, int, bool]] = {}
+    for number, codec in enumerate(_wire().codecs):
+        if number < 2:  # DE1 is the secondary bitmap, never a value (`Profile.field`)
+            continue
+        fixed = codec is not None and codec.prefix_digits == 0
+        if isinstance(codec, DigitChars) and not codec.track2 and codec.charset == "ascii":
+            plain[number] = (_PLAIN_DIGITS, codec.length, fixed)
+        elif isinstance(codec, Text) and codec.charset in ("ascii", "utf-8"):
+            # printable ASCII is the same bytes in UTF-8 and holds no control character
+            plain[number] = (_PLAIN_TEXT, codec.length, fixed)
+        elif isinstance(codec, Binary) and fixed:
+            plain[number] = (_PLAIN_BYTES, codec.length, True)
+    return plain
+
+
+def malformed_field(fields: Mapping[int, str | bytes]) -> int | None:
+    """The first of `fields` that is not `well_formed` (docs/protocol.md §2); None: none."""
+    plain = _plain_formats()
+    for number, value in fields.items():
+        rule = plain.get(number)
+        if rule is not None and type(number) is int:  # 2.0 would find DE2's rule
+            what, length, fixed = rule
+            if what == _PLAIN_BYTES:
+                if type(value) is bytes and len(value) == length:
+                    continue
+            elif type(value) is str and (len(value) == length if fixed else len(value) <= length) \
+                    and value.isascii() \
+                    and (value.isdigit() if what == _PLAIN_DIGITS else value.isprintable()):
+                continue
+        if not well_formed(number, value):
+            return number
+    return None
 
 
 def answerable(mti: str) -> bool:

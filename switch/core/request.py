@@ -30,7 +30,7 @@ from switch.core.protocol import (
     Lps87,
     answerable,
     echoable,
-    well_formed,
+    malformed_field,
 )
 from switch.core.text import is_digits
 
@@ -207,12 +207,13 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     if not protocol.fields.issuperset(fields):
         outside = min(n for n in fields if n not in protocol.fields)
         raise _FormatError(f"DE{outside} is not a field of LPS-87")
-    for need in protocol.required(mti):
+    required = protocol.required(mti)
+    for need in required:
         if need != CARD and need not in fields:  # the card: below, once DE48 is read
             raise _FormatError(f"DE{need} is mandatory in {mti}")
-    for number, value in fields.items():  # every field, read by the core or not
-        if not well_formed(number, value):
-            raise _FormatError(f"DE{number} breaks its format (docs/protocol.md §2)")
+    malformed = malformed_field(fields)  # every field, read by the core or not
+    if malformed is not None:
+        raise _FormatError(f"DE{malformed} breaks its format (docs/protocol.md §2)")
     _digits(msg, 7, 10)
     tags = _NO_TAGS
     if 48 in fields:
@@ -220,7 +221,7 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
             tags = MappingProxyType(parse_tlv(_text(msg, 48)))
         except CodecError as exc:
             raise _FormatError(f"DE48: {exc}") from None
-    mobile = _card_named(protocol, fields, tags) if CARD in protocol.required(mti) else ""
+    mobile = _card_named(protocol, fields, tags) if CARD in required else ""
     if 62 in fields and not is_digits(_text(msg, 62), 6):
         raise _FormatError("DE62 must be the batch number, 6 digits (0-9)")
     store_id = _text(msg, 42).rstrip()

@@ -1,0 +1,58 @@
+"""The request path's quick checks give exactly the answers of the checks they stand in for.
+
+`malformed_field` accepts plain values without asking the codec (switch/core/protocol.py); it
+must name the same field as `well_formed` field by field would, and `echoed` must keep exactly
+the fields `echoable` keeps, for any value a hostile terminal or a test can put in a `Message`
+(docs/protocol.md §2 and §4).
+"""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from switch.core.protocol import ECHO, echoable, echoed, lps87, malformed_field, well_formed
+
+NUMBERS = sorted(lps87().fields - {1})
+
+# The alphabets a value is drawn from: digits (ASCII and others), printable ASCII, controls,
+# Persian with ZWNJ, surrogates.
+TEXT = st.text(alphabet=st.sampled_from(
+    [*"0123456789=D Az~", "\x00", "\x07", "\x7f", "\x85", "\u06f5", "\u0665", "\uff15",
+                                "\u00b2", "\u0639", "\u200c", "\ud800"]), max_size=45)
+LONG = st.builds(lambda c, n: c * n, st.sampled_from(["0", "A", "\u0639"]),
+                 st.sampled_from([0, 1, 8, 12, 15, 19, 20, 37, 38, 120, 121, 999, 1000]))
+VALUE = st.one_of(TEXT, LONG, st.binary(max_size=10), st.just(8 * b"\x00"),
+                  st.integers(), st.none())
+
+
+def first_malformed(fields: dict[int, object]) -> int | None:
+    return next((n for n, v in fields.items() if not well_formed(n, v)), None)  # type: ignore[arg-type]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.sampled_from(NUMBERS), VALUE, max_size=6))
+def test_malformed_field_names_what_well_formed_refuses_first(fields: dict[int, object]) -> None:
+    assert malformed_field(fields) == first_malformed(fields)  # type: ignore[arg-type]
+
+
+def test_the_plain_values_of_each_kind_are_accepted_and_their_neighbours_are_not() -> None:
+    good = {2: "6280001234567895", 3: "000000", 4: "000000010000", 7: "1203101010",
+            11: "000001", 41: "T1", 42: "STORE 1", 48: "CS005Ali R", 52: 8 * b"\x01",
+            62: "000001", 90: 42 * "0"}
+    assert malformed_field(good) is None
+    for number, bad in ((4, "00000001000\u06f0"), (3, "00000"), (2, 20 * "6"), (41, "T\x07"),
+                        (48, "IN003a\x07b"), (52, 7 * b"\x01"), (42, "\u0641"), (7, 10 * "\uff11")):
+        assert malformed_field({**good, number: bad}) == number
+    # what the codec pads or converts is still asked of it
+    persian = "CS015\u0639\u0644\u06cc\u200c\u0631\u0636\u0627"
+    assert malformed_field({41: "T1", 48: persian}) is None
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.dictionaries(st.sampled_from([*ECHO, 37, 48]), VALUE, max_size=8))
+def test_echoed_keeps_what_echoable_keeps(fields: dict[int, object]) -> None:
+    expected = {n: fields[n] for n in ECHO
+                if fields.get(n) is not None and echoable(n, fields[n])}  # type: ignore[arg-type]
+    assert echoed(fields) == expected  # type: ignore[arg-type]
+    assert list(echoed(fields)) == list(expected)
