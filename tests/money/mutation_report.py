@@ -20,7 +20,10 @@ from pathlib import Path
 MONEY: dict[str, tuple[str, ...]] = {
     **{f"switch/core/{name}.py": ("*",) for name in (
         "financial", "earn", "redeem", "returns", "reversal", "stored_value", "batch", "ledger",
-        "limits", "apply", "outcome", "needs", "rules", "model", "calendar")},
+        "limits", "apply", "outcome", "needs", "rules", "model", "calendar", "coupon",
+        "gift_card")},
+    # a coupon's discount (the rest of rewards.py is plain records)
+    "switch/core/rewards.py": ("xǁCouponTermsǁdiscount",),
     # the journal: the rows a group commit writes and their append, the rows a decision reads
     # (fetch), what a restart recovers, the verified checkpoint and the full check
     "switch/journal/batch.py": ("x_batch_rows",),

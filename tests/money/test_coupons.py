@@ -1,0 +1,199 @@
+"""Coupons at the till: the discount, its limits and what the journal keeps of each use.
+
+docs/programs.md "Coupons" and docs/protocol.md §4 (`900000` with DE48 `CP`, the discount back
+in `CD`). The example coalition caps a discount at 5,000,000 IRR; every figure below is worked
+by hand from those rules, and every assertion reads a response or the journal's tables
+(`coupons`, `coupon_moves`), never the core's objects.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from iso8583 import Message
+from switch.core import coupon_code
+from switch.core.catalog import AT_ISSUER, CouponRules
+from switch.core.rewards import CouponTerms
+from tests.money.support import Shell, rc, rrn, scratch_dir, tags
+from tests.rewards.support import BOOKS, CAFE, issue, redeem_coupon, terms
+from tests.switch.support import NOW, T1, T2, card, example_config, reversal
+
+A, B = card(801), card(802)
+#: The business day of `NOW` (13:30 in Tehran on 23 November 2026).
+TODAY = dt.date(2026, 11, 23)
+
+
+@pytest.fixture
+def sh() -> Iterator[Shell]:
+    with scratch_dir() as path:
+        shell = Shell(path / "lps.db")
+        yield shell
+        shell.close()
+
+
+def use(sh: Shell, code: str, amount: int, pan: str = A, tid: str = T1,
+        now: dt.datetime = NOW) -> Message:
+    return sh.send(redeem_coupon(tid, sh.next_stan(), pan, code, amount, now=now), now)
+
+
+def one(sh: Shell, t: CouponTerms) -> str:
+    [code] = issue(sh.store, t)
+    return code
+
+
+def coupon_row(sh: Shell, code: str) -> tuple[object, ...]:
+    """(status, redeemed_by, redeemed_pan) of a coupon in the journal."""
+    [row] = sh.sql("SELECT status, redeemed_by, redeemed_pan FROM coupons WHERE digest = ?",
+                   (coupon_code.digest(code),))
+    return row
+
+
+def coupon_moves(sh: Shell) -> list[tuple[object, ...]]:
+    return sh.sql("SELECT journal_id, action, coalition_id, issuer, store_id, pan, discount, "
+                  "original_id FROM coupon_moves ORDER BY rowid")
+
+
+@pytest.mark.parametrize("offer, purchase, off", [
+    # percent of DE4, rounded down to the rial
+    ({"percent": 15}, 1_000_099, 150_014),
+    ({"percent": 100}, 7, 7),
+    ({"percent": 1}, 199, 1),
+    # at most the coupon's own --max-discount (equal to it is not over it)
+    ({"percent": 50, "max_discount": 300_000}, 1_000_000, 300_000),
+    ({"percent": 50, "max_discount": 300_000}, 600_000, 300_000),
+    ({"percent": 50, "max_discount": 300_000}, 599_999, 299_999),
+    ({"amount": 500_000, "max_discount": 400_000}, 1_000_000, 400_000),
+    # an amount, at most the purchase
+    ({"amount": 200_000}, 200_001, 200_000),
+    ({"amount": 200_000}, 200_000, 200_000),
+    ({"amount": 200_000}, 150_000, 150_000),
+    # the coalition's max_discount (5,000,000) over every coupon
+    ({"amount": 6_000_000}, 10_000_000, 5_000_000),
+    ({"percent": 10}, 49_999_999, 4_999_999),
+    ({"percent": 10}, 50_000_010, 5_000_000),
+])
+def test_the_discount_is_the_offer_rounded_down_and_capped(
+        sh: Shell, offer: dict[str, int], purchase: int, off: int) -> None:
+    code = one(sh, terms(**offer))
+    resp = use(sh, code, purchase)
+    assert rc(resp) == "00"
+    assert tags(resp)["CD"] == str(off)
+    [(journal_id, action, coalition, issuer, store, pan, discount, original)] = coupon_moves(sh)
+    assert (journal_id, action, discount, original) == (int(rrn(resp)), "redeem", off, None)
+    assert (coalition, issuer, store, pan) == ("tehran-mall", "", "STORE0000000001", A)
+    assert coupon_row(sh, code) == ("active", int(rrn(resp)), A)
+
+
+def test_a_discount_that_rounds_to_nothing_is_declined_13_and_the_coupon_kept(sh: Shell) -> None:
+    code = one(sh, terms(percent=1))
+    resp = use(sh, code, 99)
+    assert rc(resp) == "13" and "CD" not in tags(resp)
+    assert coupon_moves(sh) == [] and coupon_row(sh, code) == ("active", None, None)
+    assert rc(use(sh, code, 100)) == "00"
+
+
+def test_the_minimum_purchase_itself_is_enough(sh: Shell) -> None:
+    code = one(sh, terms(amount=10_000, min_amount=100_000))
+    assert rc(use(sh, code, 99_999)) == "13"
+    assert coupon_moves(sh) == []
+    resp = use(sh, code, 100_000)
+    assert rc(resp) == "00" and tags(resp)["CD"] == "10000"
+
+
+def test_a_coupon_is_taken_on_its_expiry_day_and_refused_the_day_after(sh: Shell) -> None:
+    today, yesterday = one(sh, terms(amount=1_000, expires_on=TODAY)), one(
+        sh, terms(amount=1_000, expires_on=TODAY - dt.timedelta(days=1)))
+    later = one(sh, terms(amount=1_000, expires_on=TODAY))
+    assert rc(use(sh, yesterday, 5_000)) == "54"
+    assert rc(use(sh, today, 5_000)) == "00"
+    tomorrow = NOW + dt.timedelta(days=1)
+    assert rc(use(sh, later, 5_000, now=tomorrow)) == "54"
+    assert coupon_row(sh, later) == ("active", None, None)
+    assert coupon_row(sh, yesterday) == ("active", None, None)
+
+
+def test_per_customer_counts_this_cards_uses_of_the_issue_not_reversed_ones(sh: Shell) -> None:
+    a, b, c = issue(sh.store, terms(amount=1_000, per_customer=2), 3)
+    other = one(sh, terms(amount=1_000, per_customer=2))
+    first = redeem_coupon(T1, sh.next_stan(), A, a, 5_000)
+    assert rc(sh.send(first)) == "00"
+    assert rc(use(sh, b, 5_000)) == "00"
+    assert rc(use(sh, c, 5_000)) == "65"  # the third of the issue on card A
+    assert rc(use(sh, other, 5_000)) == "00"  # another issue counts apart
+    assert rc(sh.send(reversal(first, sh.next_stan()))) == "00"
+    assert rc(use(sh, c, 5_000)) == "00"  # the reversed use no longer counts
+    sh.restart(NOW)
+    assert rc(use(sh, a, 5_000, pan=B)) == "00"  # given back, taken by another card
+    [d] = issue(sh.store, terms(amount=1_000, per_customer=2))
+    assert rc(use(sh, d, 5_000)) == "00"
+
+
+def test_per_customer_in_one_group_commit_and_after_a_restart(sh: Shell) -> None:
+    a, b, c = issue(sh.store, terms(amount=1_000, per_customer=1), 3)
+    with sh.group_commit():
+        first = redeem_coupon(T1, sh.next_stan(), A, a, 5_000)
+        assert rc(sh.send(first)) == "00"
+        assert rc(use(sh, b, 5_000)) == "65"
+        assert rc(sh.send(reversal(first, sh.next_stan()))) == "00"
+        assert rc(use(sh, b, 5_000)) == "00"
+    sh.restart(NOW)
+    assert rc(use(sh, c, 5_000)) == "65"
+    assert rc(use(sh, c, 5_000, pan=B)) == "00"
+
+
+def test_a_reversal_gives_back_the_discount_it_took_as_a_release_move(sh: Shell) -> None:
+    code = one(sh, terms(percent=20, issuer=CAFE))
+    original = redeem_coupon(T2, sh.next_stan(), A, code, 1_234_567)
+    taken = sh.send(original)
+    assert rc(taken) == "00" and tags(taken)["CD"] == "246913"
+    sh.restart(NOW)  # the reversal reads the use back from the journal's row
+    back = sh.send(reversal(original, sh.next_stan()))
+    assert rc(back) == "00"
+    assert coupon_moves(sh) == [
+        (int(rrn(taken)), "redeem", "tehran-mall", CAFE, BOOKS, A, 246_913, None),
+        (int(rrn(back)), "release", "tehran-mall", CAFE, BOOKS, A, -246_913, int(rrn(taken))),
+    ]
+    assert coupon_row(sh, code) == ("active", None, None)
+    again = use(sh, code, 10_000, pan=B)
+    assert rc(again) == "00" and coupon_row(sh, code) == ("active", int(rrn(again)), B)
+
+
+def test_a_reversal_in_the_same_group_commit_gives_the_coupon_back(sh: Shell) -> None:
+    code = one(sh, terms(amount=5_000))
+    with sh.group_commit():
+        original = redeem_coupon(T1, sh.next_stan(), A, code, 20_000)
+        taken = sh.send(original)
+        assert rc(use(sh, code, 20_000, pan=B)) == "05"  # used, though not committed yet
+        back = sh.send(reversal(original, sh.next_stan()))
+        again = use(sh, code, 20_000, pan=B)
+        assert rc(again) == "00"
+        assert rc(use(sh, code, 20_000)) == "05"
+    assert rc(back) == "00"
+    assert [m[:2] + m[5:] for m in coupon_moves(sh)] == [
+        (int(rrn(taken)), "redeem", A, 5_000, None),
+        (int(rrn(back)), "release", A, -5_000, int(rrn(taken))),
+        (int(rrn(again)), "redeem", B, 5_000, None),
+    ]
+    sh.restart(NOW)
+    assert coupon_row(sh, code) == ("active", int(rrn(again)), B)
+
+
+def test_a_store_coupon_where_the_coalition_takes_it_at_its_issuer_only(tmp_path: Path) -> None:
+    cfg = example_config(tmp_path / "lps.db")
+    co = cfg.coalitions["tehran-mall"]
+    cfg = dataclasses.replace(cfg, coalitions={
+        co.id: dataclasses.replace(co, coupons=CouponRules(store_coupons=AT_ISSUER))})
+    sh = Shell(tmp_path / "lps.db", cfg)
+    try:
+        mine, coalitions = one(sh, terms(amount=1_000, issuer=CAFE)), one(sh, terms(amount=1_000))
+        assert rc(use(sh, mine, 5_000, tid=T2)) == "57"
+        assert coupon_row(sh, mine) == ("active", None, None)
+        assert rc(use(sh, mine, 5_000, tid=T1)) == "00"
+        assert rc(use(sh, coalitions, 5_000, tid=T2)) == "00"  # the operator's: everywhere
+    finally:
+        sh.close()
