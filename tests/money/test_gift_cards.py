@@ -20,7 +20,7 @@ from switch.core import DEFAULT_LIMITS
 from switch.core.gift_card import add_months
 from tests.money.support import Shell, rc, rrn, scratch_dir, tehran
 from tests.rewards.support import gift_card
-from tests.switch.support import NOW, T1, T2, T3, request
+from tests.switch.support import NOW, T1, T2, T3, inquiry, request
 
 G = gift_card(701)
 
@@ -114,3 +114,15 @@ def test_a_gift_card_is_a_purse_only(sh: Shell, pc: str, tags: dict[str, str] | 
 def test_months_are_calendar_months_and_a_missing_day_is_the_months_last(
         day: dt.date, months: int, later: dt.date) -> None:
     assert add_months(day, months) == later
+
+
+@pytest.mark.parametrize("amount, code", [(0, "13"), (50_000_001, "61")])
+def test_a_declined_first_sale_makes_no_card(sh: Shell, amount: int, code: str) -> None:
+    """The first sale makes the card; a gift card never sold is `14` (docs/protocol.md §4)."""
+    assert rc(sell(sh, amount)) == code
+    assert rc(sh.send(inquiry(T2, sh.next_stan(), G))) == "14"
+    assert sh.sql("SELECT pan FROM cards WHERE pan = ?", (G,)) == []
+    sh.restart(NOW)
+    assert rc(sh.send(inquiry(T3, sh.next_stan(), G))) == "14"
+    assert rc(sell(sh, 1_000)) == "00"
+    assert rc(sh.send(inquiry(T2, sh.next_stan(), G))) == "00"
