@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from iso8583 import Message
-from switch.core import coupon_code
+from switch.core import apply, coupon_code, journaled
+from switch.core.admin import AdminError
 from switch.core.catalog import AT_ISSUER, CouponRules
-from switch.core.rewards import CouponTerms
+from switch.core.coupon import decide_void
+from switch.core.facts import Needs
+from switch.core.rewards import CouponNeed, CouponTerms
 from tests.money.support import Shell, rc, rrn, scratch_dir, tags
 from tests.rewards.support import BOOKS, CAFE, issue, redeem_coupon, terms
 from tests.switch.support import NOW, T1, T2, card, example_config, reversal
@@ -197,3 +201,55 @@ def test_a_store_coupon_where_the_coalition_takes_it_at_its_issuer_only(tmp_path
         assert rc(use(sh, coalitions, 5_000, tid=T2)) == "00"  # the operator's: everywhere
     finally:
         sh.close()
+
+
+def void(sh: Shell, code: str, now: dt.datetime = NOW) -> None:
+    """`lps coupons void CODE --by مدیر` as the admin socket runs it: decide, apply, commit."""
+    need = CouponNeed(coupon_code.digest(code))
+    found = sh.store.fetch(Needs(coupon=need)).coupon(need)
+    decision = decide_void(sh.state, need, found, now, "مدیر\u200cفروش")
+    apply(sh.state, decision)
+    sh.store.append(decision.entries)
+    journaled(sh.state, decision.entries)
+
+
+def test_a_void_coupon_is_refused_62_and_a_use_made_before_is_still_given_back(
+        sh: Shell) -> None:
+    code = one(sh, terms(amount=3_000, issuer=CAFE))
+    original = redeem_coupon(T1, sh.next_stan(), A, code, 10_000)
+    taken = sh.send(original)
+    assert rc(taken) == "00"
+    void(sh, code)
+    [(jid, kind, store, coalition, detail)] = sh.sql(
+        "SELECT id, kind, store_id, coalition_id, detail FROM journal WHERE kind = 'coupon_admin'")
+    assert (kind, store, coalition) == ("coupon_admin", CAFE, "tehran-mall")
+    assert json.loads(str(detail)) == {"action": "void", "issue": 1, "by": "مدیر\u200cفروش"}
+    assert coupon_moves(sh)[-1] == (jid, "void", "tehran-mall", CAFE, "", "", 0, None)
+    assert coupon_row(sh, code)[0] == "void"
+    back = sh.send(reversal(original, sh.next_stan()))
+    assert rc(back) == "00"
+    assert coupon_moves(sh)[-1][1:] == ("release", "tehran-mall", CAFE, CAFE, A, -3_000,
+                                        int(rrn(taken)))
+    assert rc(use(sh, code, 10_000, pan=B)) == "62"
+    sh.restart(NOW)
+    assert rc(use(sh, code, 10_000, pan=B)) == "62"
+
+
+def test_a_void_in_memory_is_seen_by_the_next_decision_and_a_second_void_is_refused(
+        sh: Shell) -> None:
+    code = one(sh, terms(amount=3_000))
+    with sh.group_commit():
+        need = CouponNeed(coupon_code.digest(code))
+        found = sh.store.fetch(Needs(coupon=need)).coupon(need)
+        decision = decide_void(sh.state, need, found, NOW)
+        apply(sh.state, decision)
+        assert sh.pending is not None
+        sh.pending += decision.entries
+        assert rc(use(sh, code, 10_000)) == "62"  # the void is not committed yet
+        with pytest.raises(AdminError, match="void already"):
+            decide_void(sh.state, need, found, NOW)
+    with pytest.raises(AdminError, match="void already"):
+        void(sh, code)
+    with pytest.raises(AdminError, match="no such coupon"):
+        decide_void(sh.state, CouponNeed("0" * 64), None, NOW)
+    assert [m[1] for m in coupon_moves(sh)] == ["void"]
