@@ -253,3 +253,23 @@ def test_a_void_in_memory_is_seen_by_the_next_decision_and_a_second_void_is_refu
     with pytest.raises(AdminError, match="no such coupon"):
         decide_void(sh.state, CouponNeed("0" * 64), None, NOW)
     assert [m[1] for m in coupon_moves(sh)] == ["void"]
+
+
+def test_per_customer_counts_neither_another_cards_uses_nor_another_issue_before_a_commit(
+        sh: Shell) -> None:
+    x, y = issue(sh.store, terms(amount=1_000, per_customer=1), 2)
+    other = one(sh, terms(amount=1_000, per_customer=1))
+    with sh.group_commit():
+        assert rc(use(sh, x, 5_000, pan=B)) == "00"
+        assert rc(use(sh, other, 5_000)) == "00"
+        assert rc(use(sh, y, 5_000)) == "00"  # B's use and A's of another issue: not A's
+    assert [m[5] for m in coupon_moves(sh)] == [B, A, A]
+
+
+@pytest.mark.parametrize("typed", ["", "7KQ4", "7KQ4-M2XD-9PTR-W3HG", "٧KQ4 M2XD 9PTR W3HF X"])
+def test_a_code_that_cannot_be_a_coupon_is_declined_14_and_changes_nothing(
+        sh: Shell, typed: str) -> None:
+    code = one(sh, terms(amount=1_000))
+    resp = sh.send(redeem_coupon(T1, sh.next_stan(), A, code, 5_000, tags={"CP": typed}))
+    assert rc(resp) == "14" and "CD" not in tags(resp)
+    assert coupon_moves(sh) == [] and coupon_row(sh, code) == ("active", None, None)
