@@ -273,3 +273,15 @@ def test_a_code_that_cannot_be_a_coupon_is_declined_14_and_changes_nothing(
     resp = sh.send(redeem_coupon(T1, sh.next_stan(), A, code, 5_000, tags={"CP": typed}))
     assert rc(resp) == "14" and "CD" not in tags(resp)
     assert coupon_moves(sh) == [] and coupon_row(sh, code) == ("active", None, None)
+    # A card's first use enrols it whatever the answer (docs/switch.md "Decisions", Card).
+    assert sh.sql("SELECT pan FROM cards") == [(A,)]
+
+
+def test_a_coupon_with_rp_is_declined_12_one_reward_per_request(sh: Shell) -> None:
+    code = one(sh, terms(amount=1_000))
+    resp = sh.send(redeem_coupon(T1, sh.next_stan(), A, code, 5_000,
+                                 tags={"CP": code, "RP": "10"}))
+    assert rc(resp) == "12" and "CD" not in tags(resp)
+    assert coupon_moves(sh) == [] and coupon_row(sh, code) == ("active", None, None)
+    assert sh.sql("SELECT pan FROM cards") == [(A,)]
+    assert sh.sql("SELECT count(*) FROM lot_moves") == [(0,)]
