@@ -285,3 +285,23 @@ def test_a_coupon_with_rp_is_declined_12_one_reward_per_request(sh: Shell) -> No
     assert coupon_moves(sh) == [] and coupon_row(sh, code) == ("active", None, None)
     assert sh.sql("SELECT pan FROM cards") == [(A,)]
     assert sh.sql("SELECT count(*) FROM lot_moves") == [(0,)]
+
+
+@pytest.mark.parametrize("case, code", [("unknown", "14"), ("another coalition", "57"),
+                                        ("void", "62"), ("used", "05")])
+def test_each_refusal_of_a_known_code_keeps_the_coupon_and_a_first_use_enrolment(
+        sh: Shell, case: str, code: str) -> None:
+    mine = one(sh, terms(amount=1_000))
+    theirs = one(sh, terms(amount=1_000, coalition="isfahan-bazaar"))
+    typed = {"unknown": coupon_code.new_code(lambda n: 7), "another coalition": theirs,
+             "void": mine, "used": mine}[case]
+    if case == "void":
+        void(sh, mine)
+    if case == "used":
+        assert rc(use(sh, mine, 5_000, pan=B)) == "00"
+    before = coupon_moves(sh)
+    resp = use(sh, typed, 5_000)
+    assert rc(resp) == code and "CD" not in tags(resp)
+    assert coupon_moves(sh) == before
+    assert sh.sql("SELECT pan FROM cards WHERE pan = ?", (A,)) == [(A,)]
+    assert sh.sql("SELECT count(*) FROM lot_moves") == [(0,)]
