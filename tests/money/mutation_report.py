@@ -38,7 +38,9 @@ MONEY: dict[str, tuple[str, ...]] = {
         "xǁSqlJournalǁappend", "xǁSqlJournalǁ_advance_in", "xǁSqlJournalǁfetch",
         "xǁSqlJournalǁ_apply_advance"),
     "switch/journal/sql/common.py": ("x_lot",),
-    **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry", "fees")},
+    **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry")},
+    # the fee of a day (the month's days of `lps report --month` are the command's)
+    "settlement/fees.py": ("x_activity_of", "x_month_of", "x_is_month_end", "x_day_lines"),
     # the codec's length checks: length prefixes, field sizes, frames
     "iso8583/fields.py": (
         "xǁFieldCodecǁ_read_prefix", "xǁFieldCodecǁ_write_prefix", "xǁFieldCodecǁ_quick_prefix",
