@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,21 +22,13 @@ from switch.core.catalog import AT_ISSUER, CouponRules
 from switch.core.coupon import decide_void
 from switch.core.facts import Needs
 from switch.core.rewards import CouponNeed, CouponTerms
-from tests.money.support import Shell, rc, rrn, scratch_dir, tags
+from tests.money.support import Shell, rc, rrn, tags
 from tests.rewards.support import BOOKS, CAFE, issue, redeem_coupon, terms
 from tests.switch.support import NOW, T1, T2, card, example_config, reversal
 
 A, B = card(801), card(802)
 #: The business day of `NOW` (13:30 in Tehran on 23 November 2026).
 TODAY = dt.date(2026, 11, 23)
-
-
-@pytest.fixture
-def sh() -> Iterator[Shell]:
-    with scratch_dir() as path:
-        shell = Shell(path / "lps.db")
-        yield shell
-        shell.close()
 
 
 def use(sh: Shell, code: str, amount: int, pan: str = A, tid: str = T1,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,19 +17,11 @@ import pytest
 from iso8583 import Message
 from switch.core import DEFAULT_LIMITS
 from switch.core.gift_card import add_months
-from tests.money.support import Shell, rc, rrn, scratch_dir, tehran
+from tests.money.support import Shell, rc, rrn, tehran
 from tests.rewards.support import gift_card
 from tests.switch.support import NOW, T1, T2, T3, inquiry, request
 
 G = gift_card(701)
-
-
-@pytest.fixture
-def sh() -> Iterator[Shell]:
-    with scratch_dir() as path:
-        shell = Shell(path / "lps.db")
-        yield shell
-        shell.close()
 
 
 def sell(sh: Shell, amount: int, tid: str = T1, pan: str = G, now: dt.datetime = NOW,
