@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
-from switch.core import apply, coupon_code, journaled
+from switch.core import DEFAULT_LIMITS, apply, coupon_code, journaled
 from switch.core.admin import AdminError
 from switch.core.catalog import AT_ISSUER, CouponRules
 from switch.core.coupon import decide_void
@@ -67,6 +67,7 @@ def coupon_moves(sh: Shell) -> list[tuple[object, ...]]:
     ({"amount": 200_000}, 200_001, 200_000),
     ({"amount": 200_000}, 200_000, 200_000),
     ({"amount": 200_000}, 150_000, 150_000),
+    ({"amount": 200_000}, 1, 1),
     # the coalition's max_discount (5,000,000) over every coupon
     ({"amount": 6_000_000}, 10_000_000, 5_000_000),
     ({"percent": 10}, 49_999_999, 4_999_999),
@@ -296,3 +297,29 @@ def test_each_refusal_of_a_known_code_keeps_the_coupon_and_a_first_use_enrolment
     assert coupon_moves(sh) == before
     assert sh.sql("SELECT pan FROM cards WHERE pan = ?", (A,)) == [(A,)]
     assert sh.sql("SELECT count(*) FROM lot_moves") == [(0,)]
+
+
+@pytest.mark.parametrize("case, code", [
+    ("impossible code", "14"), ("expired", "54"), ("used", "05"), ("under minimum", "13"),
+    ("discount of nothing", "13"), ("batch full", "61")])
+def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
+        tmp_path: Path, case: str, code: str) -> None:
+    """A decline keeps a first-use card's enrolment (docs/switch.md "Decisions", Card): the
+    live state holds the card the journal's `cards` row names, so a restart (which compares
+    the recovered state with the live one) finds the same state. (`65` needs a card that has
+    used the issue already, so it is never a first use.)"""
+    full = dataclasses.replace(DEFAULT_LIMITS, max_batch_amount=4_999)
+    sh = Shell(tmp_path / "lps.db", limits=full if case == "batch full" else DEFAULT_LIMITS)
+    try:
+        expires = TODAY - dt.timedelta(days=1) if case == "expired" else TODAY
+        coupon = one(sh, terms(amount=1_000, min_amount=5_000, expires_on=expires))
+        small = one(sh, terms(percent=1))
+        if case == "used":
+            assert rc(use(sh, coupon, 5_000, pan=B)) == "00"
+        typed = {"impossible code": "7KQ4", "discount of nothing": small}.get(case, coupon)
+        amount = {"under minimum": 4_999, "discount of nothing": 99}.get(case, 5_000)
+        assert rc(use(sh, typed, amount)) == code
+        assert sh.sql("SELECT pan FROM cards WHERE pan = ?", (A,)) == [(A,)]
+        sh.restart(NOW)
+    finally:
+        sh.close()
