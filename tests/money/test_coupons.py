@@ -301,7 +301,8 @@ def test_each_refusal_of_a_known_code_keeps_the_coupon_and_a_first_use_enrolment
 
 @pytest.mark.parametrize("case, code", [
     ("impossible code", "14"), ("expired", "54"), ("used", "05"), ("under minimum", "13"),
-    ("discount of nothing", "13"), ("batch full", "61")])
+    ("discount of nothing", "13"), ("batch full", "61"), ("with RP", "12"), ("unknown", "14"),
+    ("another coalition", "57"), ("another store's", "57"), ("void", "62")])
 def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
         tmp_path: Path, case: str, code: str) -> None:
     """A decline keeps a first-use card's enrolment (docs/switch.md "Decisions", Card): the
@@ -309,16 +310,28 @@ def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
     the recovered state with the live one) finds the same state. (`65` needs a card that has
     used the issue already, so it is never a first use.)"""
     full = dataclasses.replace(DEFAULT_LIMITS, max_batch_amount=4_999)
-    sh = Shell(tmp_path / "lps.db", limits=full if case == "batch full" else DEFAULT_LIMITS)
+    cfg = example_config(tmp_path / "lps.db")
+    co = cfg.coalitions["tehran-mall"]
+    cfg = dataclasses.replace(cfg, coalitions={
+        co.id: dataclasses.replace(co, coupons=CouponRules(store_coupons=AT_ISSUER))})
+    sh = Shell(tmp_path / "lps.db", cfg,
+               limits=full if case == "batch full" else DEFAULT_LIMITS)
     try:
         expires = TODAY - dt.timedelta(days=1) if case == "expired" else TODAY
         coupon = one(sh, terms(amount=1_000, min_amount=5_000, expires_on=expires))
-        small = one(sh, terms(percent=1))
         if case == "used":
             assert rc(use(sh, coupon, 5_000, pan=B)) == "00"
-        typed = {"impossible code": "7KQ4", "discount of nothing": small}.get(case, coupon)
+        if case == "void":
+            void(sh, coupon)
+        typed = {"impossible code": "7KQ4", "discount of nothing": one(sh, terms(percent=1)),
+                 "unknown": coupon_code.new_code(lambda n: 7),
+                 "another coalition": one(sh, terms(amount=1_000, coalition="isfahan-bazaar")),
+                 "another store's": one(sh, terms(amount=1_000, issuer=BOOKS)),
+                 }.get(case, coupon)
         amount = {"under minimum": 4_999, "discount of nothing": 99}.get(case, 5_000)
-        assert rc(use(sh, typed, amount)) == code
+        tags_ = {"CP": typed, "RP": "1"} if case == "with RP" else {"CP": typed}
+        msg = redeem_coupon(T1, sh.next_stan(), A, typed, amount, tags=tags_)
+        assert rc(sh.send(msg)) == code
         assert sh.sql("SELECT pan FROM cards WHERE pan = ?", (A,)) == [(A,)]
         sh.restart(NOW)
     finally:
