@@ -26,6 +26,7 @@ from settlement.records import (
     Row,
     Totals,
 )
+from switch.core.codes import Kind
 
 #: (name, count field, amount field, DE numbers) of the four 0500 total pairs.
 CATEGORIES = (
@@ -36,6 +37,9 @@ CATEGORIES = (
 )
 MAX_LISTED = 50
 EXACT_SEARCH_LIMIT = 3
+#: The kinds of the 0500 debits (docs/protocol.md §4): redemptions, coupon redemptions
+#: included, and purse purchases.
+DEBIT_KINDS = (REDEEM, Kind.COUPON, SV_PURCHASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +68,7 @@ def _is_credit(r: Row) -> bool:
 
 
 def _is_debit(r: Row) -> bool:
-    return r.kind in (REDEEM, SV_PURCHASE) and r.pc in SPENDING_PCS
+    return r.kind in DEBIT_KINDS and r.pc in SPENDING_PCS
 
 
 def switch_side(close: BatchClose) -> tuple[Totals, dict[str, list[Row]], dict[str, list[Row]]]:

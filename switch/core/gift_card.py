@@ -39,21 +39,29 @@ def refusal(pc: str) -> str:
     return f"a gift card is a purse only: processing code {pc} is not for it"
 
 
+def refuse(ctx: Context, entry: Entry, rc: RC, reason: str = "") -> Decision:
+    """A declined sale, which makes no card: the first sale does, and a card never sold is
+    `14` (docs/protocol.md §4 "Gift cards"). A sale checks no PIN, so nothing else of the
+    card's edit would stay."""
+    entry.card = None
+    return decline(ctx, entry, rc, reason=reason)
+
+
 def sell(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
     """`210060` on a gift card: DE4 becomes a lot of this store expiring with the policy."""
     gift = ctx.coalition.gift_cards
     assert gift is not None  # only gift cards come here
     amount = ctx.req.amount
     if amount <= 0:
-        return decline(ctx, entry, RC.INVALID_AMOUNT, edit)
+        return refuse(ctx, entry, RC.INVALID_AMOUNT)
     if amount > ctx.state.limits.max_topup:
-        return decline(ctx, entry, RC.OVER_LIMIT, edit, "the sale is over the largest top-up")
+        return refuse(ctx, entry, RC.OVER_LIMIT, "the sale is over the largest top-up")
     if gift.max_balance:
         held = sum(lot.remaining for lot in spendable_purse(ctx.state.config, edit.card,
                                                             ctx.store, ctx.day))
         if held + amount > gift.max_balance:
-            return decline(ctx, entry, RC.OVER_LIMIT, edit,
-                           f"a gift card holds at most {gift.max_balance}")
+            return refuse(ctx, entry, RC.OVER_LIMIT,
+                          f"a gift card holds at most {gift.max_balance}")
     expires = add_months(ctx.day, gift.expire_after_months)
     edit.create(ctx.state.next_lot_id + len(edit.new_lots), STORED_VALUE, ctx.store.id,
                 ctx.coalition.id, ctx.day, expires, amount)

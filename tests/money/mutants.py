@@ -30,6 +30,9 @@ MODEL = "tests/money/test_burn_order_model.py"
 LIMITS = "tests/money/test_limits.py"
 APPLY = "tests/money/test_apply_checks.py"
 SAFETY = "tests/switch/test_money_safety.py"
+COUPONS = "tests/money/test_coupons.py"
+GIFT = "tests/money/test_gift_cards.py"
+FEES = "tests/money/test_fee_rules.py"
 RETURNS = "switch/core/returns.py"
 REVERSAL = "switch/core/reversal.py"
 LEDGER = "switch/core/ledger.py"
@@ -272,4 +275,36 @@ SAMPLE: tuple[Mutant, ...] = (
            '"debit_reversals": [r for r in debits if r.id not in reversed_ids],',
            (f"{RECON}::test_a_reversal_the_terminal_missed_is_named",),
            "the reversal a terminal missed is not named"),
+    Mutant("recon-coupon-not-a-debit", "settlement/reconcile.py",
+           "DEBIT_KINDS = (REDEEM, Kind.COUPON, SV_PURCHASE)",
+           "DEBIT_KINDS = (REDEEM, SV_PURCHASE)",
+           (f"{RECON}::test_a_coupon_redemption_is_a_debit_of_the_switchs_side",),
+           "a batch out by a coupon redemption is reported in balance"),
+    # -- coupons and gift cards (docs/programs.md) ----------------------------------------------
+    Mutant("coupon-cap-below-the-purchase", "switch/core/rewards.py",
+           "return min(off, purchase)",
+           "return off",
+           (f"{COUPONS}::test_the_discount_is_the_offer_rounded_down_and_capped",),
+           "an amount coupon takes more off than the purchase"),
+    Mutant("coupon-refused-on-its-last-day", "switch/core/coupon.py",
+           "if ctx.day > terms.expires_on:",
+           "if ctx.day >= terms.expires_on:",
+           (f"{COUPONS}::test_a_coupon_is_taken_on_its_expiry_day_and_refused_the_day_after",),
+           "a coupon is refused on its expiry day"),
+    Mutant("coupon-reversed-use-still-counts", "switch/core/coupon.py",
+           "                mine.discard(move.digest)\n",
+           "                pass\n",
+           (f"{COUPONS}::test_per_customer_in_one_group_commit_and_after_a_restart",),
+           "a reversed coupon use still counts against the card's per_customer"),
+    Mutant("gift-card-over-its-largest-balance", "switch/core/gift_card.py",
+           "if held + amount > gift.max_balance:",
+           "if held > gift.max_balance:",
+           (f"{GIFT}::test_the_largest_balance_is_reached_exactly_and_never_passed",),
+           "a sale takes a gift card past its largest balance"),
+    # -- the operator's fee (docs/settlement.md) -------------------------------------------------
+    Mutant("fee-stops-at-a-coalition-without-one", "settlement/fees.py",
+           "        if schedule is None:\n            continue\n",
+           "        if schedule is None:\n            break\n",
+           (f"{FEES}::test_a_coalition_without_a_fee_leaves_the_others_lines_as_they_are",),
+           "a coalition without a fee drops the fee lines of the coalitions after it"),
 )

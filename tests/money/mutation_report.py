@@ -20,7 +20,10 @@ from pathlib import Path
 MONEY: dict[str, tuple[str, ...]] = {
     **{f"switch/core/{name}.py": ("*",) for name in (
         "financial", "earn", "redeem", "returns", "reversal", "stored_value", "batch", "ledger",
-        "limits", "apply", "outcome", "needs", "rules", "model", "calendar")},
+        "limits", "apply", "outcome", "needs", "rules", "model", "calendar", "coupon",
+        "gift_card")},
+    # a coupon's discount (the rest of rewards.py is plain records)
+    "switch/core/rewards.py": ("xǁCouponTermsǁdiscount",),
     # the journal: the rows a group commit writes and their append, the rows a decision reads
     # (fetch), what a restart recovers, the verified checkpoint and the full check
     "switch/journal/batch.py": ("x_batch_rows",),
@@ -35,7 +38,9 @@ MONEY: dict[str, tuple[str, ...]] = {
         "xǁSqlJournalǁappend", "xǁSqlJournalǁ_advance_in", "xǁSqlJournalǁfetch",
         "xǁSqlJournalǁ_apply_advance"),
     "switch/journal/sql/common.py": ("x_lot",),
-    **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry", "fees")},
+    **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry")},
+    # the fee of a day (the month's days of `lps report --month` are the command's)
+    "settlement/fees.py": ("x_activity_of", "x_month_of", "x_is_month_end", "x_day_lines"),
     # the codec's length checks: length prefixes, field sizes, frames
     "iso8583/fields.py": (
         "xǁFieldCodecǁ_read_prefix", "xǁFieldCodecǁ_write_prefix", "xǁFieldCodecǁ_quick_prefix",

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.money.support import Shell, rc, rrn, scratch_dir
+from tests.rewards.support import issue, redeem_coupon, terms
 from tests.switch.support import NOW, T1, T3, batch_close, burn, card, earn
 from tests.switch.support import reversal as reversal_of
 
@@ -62,4 +63,21 @@ def test_a_reversal_the_terminal_missed_is_named(db: Path) -> None:
     assert [(line.category, line.terminal_count, line.switch_count, line.terminal_amount,
              line.switch_amount) for line in lines] == [("debit_reversals", 0, 1, 0, 5_000)]
     assert [r.id for r in lines[0].explained_by] == [int(rrn(answers[1]))]
+    sh.close()
+
+
+def test_a_coupon_redemption_is_a_debit_of_the_switchs_side(db: Path) -> None:
+    """docs/protocol.md §4: a coupon redemption counts in the 0500 totals as a `900000` debit
+    of DE4. A terminal that left it out is out of balance by that row, and the journal's side,
+    recomputed from the rows, agrees with the totals the switch recorded at the close."""
+    sh = Shell(db)
+    [code] = issue(sh.store, terms(amount=20_000))
+    used = sh.send(redeem_coupon(T1, sh.next_stan(), PAN, code, 70_000, batch=BATCH))
+    assert rc(used) == "00"
+    assert rc(sh.send(batch_close(T1, sh.next_stan(), BATCH, {}))) == "95"
+    lines = [line for line in sh.settle(NOW.date()).reconciliation if line.batch == BATCH]
+    assert [(line.category, line.terminal_count, line.switch_count, line.terminal_amount,
+             line.switch_amount, line.note) for line in lines] == [
+        ("debits", 0, 1, 0, 70_000, "counted by the switch, not by the terminal")]
+    assert [r.id for r in lines[0].explained_by] == [int(rrn(used))]
     sh.close()
