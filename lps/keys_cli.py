@@ -70,11 +70,14 @@ def _groups(hex_text: str) -> str:
 
 def _check_values(config: Config) -> dict[str, KeyCheckValues]:
     """Each terminal's key check values as the journal holds them (none: no journal yet)."""
-    from switch.journal import open_reader
+    from switch.journal import EmptyDatabase, open_reader
 
     if config.switch.journal_url is None and not config.switch.database.exists():
         return {}
-    reader = open_reader(config.switch.journal)
+    try:
+        reader = open_reader(config.switch.journal)
+    except EmptyDatabase:
+        return {}
     try:
         return reader.key_check_values()
     finally:

@@ -15,7 +15,7 @@ from switch.journal.engine import (
     postgres_conninfo,
     sqlite_path,
 )
-from switch.journal.errors import JournalError, RecoveryError
+from switch.journal.errors import EmptyDatabase, JournalError, RecoveryError
 from switch.journal.protocol import (
     CardReader,
     DayReader,
@@ -34,6 +34,7 @@ __all__ = [
     "DayFigures",
     "DayReader",
     "Draw",
+    "EmptyDatabase",
     "FigureReader",
     "Journal",
     "JournalError",

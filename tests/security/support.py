@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import ssl
 import struct
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hsm_sim import primitives as P
 from iso8583 import Message, frame, load_profile
@@ -19,6 +21,7 @@ from iso8583.loyalty import build_tlv, parse_tlv
 from lps.cli import main as lps_main
 from switch.config import Config, load_config
 from switch.server import Switch
+from tests.engines import toml_settings
 from tests.switch.support import EXAMPLE
 from tests.waits import EVENT
 
@@ -26,13 +29,18 @@ TPDU = b"\x60\x00\x01\x00\x02"
 
 
 def write_config(tmp: Path, *, require_mac: bool = False, hsm: str = "inproc",
-                 tls: tuple[Path, Path] | None = None) -> Path:
-    """The example configuration on free ports, with its database and LMK in `tmp`."""
+                 tls: tuple[Path, Path] | None = None,
+                 journal: dict[str, Any] | None = None) -> Path:
+    """The example configuration on free ports, with its LMK in `tmp` and its journal there or
+    where `journal` (tests/engines.py `journal_settings`) says."""
     text = EXAMPLE.read_text()
     text = text.replace('"127.0.0.1:8583"', '"127.0.0.1:0"')
     text = text.replace('"127.0.0.1:8584"', '"127.0.0.1:0"')
     text = text.replace('"127.0.0.1:9583"', '"127.0.0.1:0"')
-    text = text.replace('"var/lps.db"', f'"{tmp / "lps.db"}"')
+    if journal is None:
+        text = text.replace('"var/lps.db"', f'"{tmp / "lps.db"}"')
+    else:
+        text = re.sub(r'(?m)^database = "var/lps.db".*\n', lambda _: toml_settings(journal), text)
     text = text.replace('hsm = "inproc"', f'hsm = "{hsm}"')
     text = text.replace("require_mac = false", f"require_mac = {str(require_mac).lower()}")
     extra = ""

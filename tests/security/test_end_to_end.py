@@ -4,15 +4,16 @@ real CLI, the in-process HSM; the test plays the terminal with its own clear key
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iso8583 import Message
 from iso8583.loyalty import parse_de54
 from switch.server import Switch
+from tests.engines import query
 from tests.security.support import Terminal, lps, new_terminal, running, write_config
 from tests.switch.support import (
     T1,
@@ -33,12 +34,9 @@ def run(body: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(body())
 
 
-def rows(db: Path, sql: str) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
+def rows(journal: dict[str, Any], sql: str) -> list[tuple[object, ...]]:
+    """The rows of `sql` on the test's journal, either engine."""
+    return query(journal.get("journal_url") or journal["database"], sql)
 
 
 async def ready_terminal(sw: Switch, tmk: bytes, profile: str, tid: str = T1) -> Terminal:
@@ -56,8 +54,9 @@ async def points(term: Terminal, stan: int) -> int:
 
 
 @pytest.mark.parametrize("profile", ["ascii", "bcd"])
-def test_key_exchange_then_maced_traffic(tmp_path: Path, profile: str) -> None:
-    cfg = write_config(tmp_path)
+def test_key_exchange_then_maced_traffic(tmp_path: Path, profile: str,
+                                         journal_settings: dict[str, Any]) -> None:
+    cfg = write_config(tmp_path, journal=journal_settings)
     tmk = new_terminal(cfg, T1)
 
     async def body() -> None:
@@ -78,7 +77,7 @@ def test_key_exchange_then_maced_traffic(tmp_path: Path, profile: str) -> None:
             assert r.mti == "0510" and r.fields[39] == "00"
             await term.close()
         # The new session keys were stored under the LMK only.
-        (mac, pin, mac_kcv), = rows(tmp_path / "lps.db",
+        (mac, pin, mac_kcv), = rows(journal_settings,
                                      f"SELECT mac, pin, mac_kcv FROM terminal_keys "
                                      f"WHERE terminal_id = '{T1}'")
         assert str(mac).startswith("U") and str(pin).startswith("U") and len(str(mac_kcv)) == 6
@@ -86,8 +85,9 @@ def test_key_exchange_then_maced_traffic(tmp_path: Path, profile: str) -> None:
 
 
 @pytest.mark.parametrize("profile", ["ascii", "bcd"])
-def test_tampered_byte_is_63_with_no_effect(tmp_path: Path, profile: str) -> None:
-    cfg = write_config(tmp_path)
+def test_tampered_byte_is_63_with_no_effect(tmp_path: Path, profile: str,
+                                            journal_settings: dict[str, Any]) -> None:
+    cfg = write_config(tmp_path, journal=journal_settings)
     tmk = new_terminal(cfg, T1)
 
     async def body() -> None:
@@ -120,15 +120,16 @@ def test_tampered_byte_is_63_with_no_effect(tmp_path: Path, profile: str) -> Non
             assert await term.exchange(good) == first
             assert await points(term, 5) == 40
             await term.close()
-        kinds = rows(tmp_path / "lps.db",
+        kinds = rows(journal_settings,
                      "SELECT kind, response_code FROM journal WHERE stan = '000002' ORDER BY id")
         assert kinds == [("reject", "63")] * 3 + [("earn", "00"), ("reject", "63")]
     run(body)
 
 
 @pytest.mark.parametrize("profile", ["ascii", "bcd"])
-def test_replayed_maced_request_same_bytes_no_effect(tmp_path: Path, profile: str) -> None:
-    cfg = write_config(tmp_path)
+def test_replayed_maced_request_same_bytes_no_effect(tmp_path: Path, profile: str,
+                                                     journal_settings: dict[str, Any]) -> None:
+    cfg = write_config(tmp_path, journal=journal_settings)
     tmk = new_terminal(cfg, T1)
 
     async def body() -> None:
@@ -150,8 +151,9 @@ def test_replayed_maced_request_same_bytes_no_effect(tmp_path: Path, profile: st
     run(body)
 
 
-def test_pin_three_wrong_is_75_until_reset_and_durable(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
+def test_pin_three_wrong_is_75_until_reset_and_durable(tmp_path: Path,
+                                                       journal_settings: dict[str, Any]) -> None:
+    cfg = write_config(tmp_path, journal=journal_settings)
     tmk = new_terminal(cfg, T1)
 
     async def body() -> None:
@@ -187,16 +189,16 @@ def test_pin_three_wrong_is_75_until_reset_and_durable(tmp_path: Path) -> None:
             assert (await term.send(redeem(10, "4321"))).fields[39] == "00"
             assert await points(term, 11) == 46
             await term.close()
-        (pin, tries), = rows(tmp_path / "lps.db", f"SELECT pin, tries FROM card_pins "
+        (pin, tries), = rows(journal_settings, f"SELECT pin, tries FROM card_pins "
                                                   f"WHERE pan = '{PAN}'")
         assert tries == 0 and len(str(pin)) == 16
     run(body)
 
 
-def test_dukpt_pin_with_ksn(tmp_path: Path) -> None:
+def test_dukpt_pin_with_ksn(tmp_path: Path, journal_settings: dict[str, Any]) -> None:
     from tests.security.support import dukpt_pin_block
 
-    cfg = write_config(tmp_path)
+    cfg = write_config(tmp_path, journal=journal_settings)
     tmk = new_terminal(cfg, T2)
     bdk = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
     code, _, err = lps("keys", "load-bdk", T2, "--config", str(cfg),
@@ -228,8 +230,9 @@ def test_dukpt_pin_with_ksn(tmp_path: Path) -> None:
     run(body)
 
 
-def test_require_mac_refuses_unmaced_financial_messages(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path, require_mac=True)
+def test_require_mac_refuses_unmaced_financial_messages(tmp_path: Path,
+                                                        journal_settings: dict[str, Any]) -> None:
+    cfg = write_config(tmp_path, require_mac=True, journal=journal_settings)
     tmk = new_terminal(cfg, T1)
 
     async def body() -> None:
@@ -245,16 +248,17 @@ def test_require_mac_refuses_unmaced_financial_messages(tmp_path: Path) -> None:
             assert await points(term, 2) == 10
             await plain.close()
             await term.close()
-        kinds = rows(tmp_path / "lps.db",
+        kinds = rows(journal_settings,
                      f"SELECT kind, response_code FROM journal WHERE terminal_id = '{T2}' "
                      "AND mti != '0800' ORDER BY id")
         assert kinds == [("reject", "63"), ("reject", "63")]
-        assert rows(tmp_path / "lps.db", "SELECT count(*) FROM lots") == [(1,)]
+        assert rows(journal_settings, "SELECT count(*) FROM lots") == [(1,)]
     run(body)
 
 
-def test_key_exchange_without_tmk_is_refused(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
+def test_key_exchange_without_tmk_is_refused(tmp_path: Path,
+                                             journal_settings: dict[str, Any]) -> None:
+    cfg = write_config(tmp_path, journal=journal_settings)
 
     async def body() -> None:
         async with running(cfg) as sw:
@@ -266,8 +270,9 @@ def test_key_exchange_without_tmk_is_refused(tmp_path: Path) -> None:
     run(body)
 
 
-def test_format_error_answer_to_a_keyed_terminal_is_maced(tmp_path: Path) -> None:
-    cfg = write_config(tmp_path)
+def test_format_error_answer_to_a_keyed_terminal_is_maced(tmp_path: Path,
+                                                          journal_settings: dict[str, Any]) -> None:
+    cfg = write_config(tmp_path, journal=journal_settings)
     tmk = new_terminal(cfg, T1)
 
     async def body() -> None:

@@ -12,7 +12,7 @@ import inspect
 from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
-from switch.journal.errors import JournalError
+from switch.journal.errors import EmptyDatabase, JournalError
 from switch.journal.reports import CheckResult
 from switch.journal.sql import verify
 from switch.journal.sql.cards import CardReads
@@ -81,6 +81,9 @@ class SqlReader(CardReads, DayReads, FigureReads, RewardReads, ReportReads):
 
     def refuse_other_databases(self) -> None:
         """`JournalError` unless the connected database holds the journal's tables."""
+        if not self.table_names:
+            raise EmptyDatabase(f"{self.location}: no LPS journal yet (the database has no "
+                                "tables: start the switch once)")
         missing = JOURNAL_TABLES - self.table_names
         if missing:
             raise JournalError(f"{self.location}: not an LPS journal (missing tables "
