@@ -8,17 +8,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from iso8583 import Message
 from switch.client import TerminalClient
+from tests.engines import query
 from tests.rewards.support import gift_card, redeem_coupon, stop, tag
 from tests.switch.support import T1, T2, card, earn, request
 from tests.switch.test_crash import ROOT, start, write_config
@@ -32,8 +33,10 @@ def lps(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def running(tmp_path: Path) -> Iterator[tuple[Path, int, subprocess.Popen[bytes]]]:
-    config, port = write_config(tmp_path)
+def running(tmp_path: Path, journal_settings: dict[str, Any]
+            ) -> Iterator[tuple[Path, int, subprocess.Popen[bytes]]]:
+    """`lps serve` on the example, its journal on the engine of `journal_settings`."""
+    config, port = write_config(tmp_path, journal_settings)
     proc = start(config, port)
     try:
         yield config, port, proc
@@ -49,12 +52,14 @@ async def exchange(port: int, *msgs: Message) -> list[Message]:
         await c.close()
 
 
-def rows(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+@pytest.fixture
+def db(journal_settings: dict[str, Any]) -> str | Path:
+    """Where the test reads the journal: the SQLite file or the PostgreSQL URL."""
+    return journal_settings.get("journal_url") or journal_settings["database"]
+
+
+def rows(db: str | Path, sql: str) -> list[tuple[object, ...]]:
+    return query(db, sql)
 
 
 def wait_for(condition: object, what: str) -> None:
@@ -71,7 +76,8 @@ def sign_ons() -> list[Message]:
 
 
 def test_coupons_issued_redeemed_shown_and_voided_on_a_running_switch(
-        running: tuple[Path, int, subprocess.Popen[bytes]], tmp_path: Path) -> None:
+        running: tuple[Path, int, subprocess.Popen[bytes]], tmp_path: Path,
+        db: str | Path) -> None:
     config, port, _ = running
     out = tmp_path / "codes.csv"
     r = lps(config, "coupons", "issue", "--coalition", "tehran-mall", "--count", "3",
@@ -80,8 +86,7 @@ def test_coupons_issued_redeemed_shown_and_voided_on_a_running_switch(
     assert r.returncode == 0, r.stderr
     codes = [row["code"] for row in csv.DictReader(out.open())]
     assert len(set(codes)) == 3 and (out.stat().st_mode & 0o777) == 0o600
-    db = tmp_path / "lps.db"
-    stored = str(rows(db, "SELECT group_concat(digest) FROM coupons")[0][0])
+    stored = " ".join(str(d) for d, in rows(db, "SELECT digest FROM coupons"))
     assert not any(c.replace("-", "") in stored for c in codes)
 
     first = redeem_coupon(T1, 1, card(1), codes[0].lower(), 150_000)
@@ -118,9 +123,8 @@ def test_a_gift_card_sold_at_one_store_is_spent_at_another(
 
 
 def test_programs_reload_takes_effect_between_decisions_and_refuses_more_than_programs(
-        running: tuple[Path, int, subprocess.Popen[bytes]], tmp_path: Path) -> None:
+        running: tuple[Path, int, subprocess.Popen[bytes]], db: str | Path) -> None:
     config, port, proc = running
-    db = tmp_path / "lps.db"
     assert rows(db, "SELECT version FROM program_versions") == [(1,)]
     asyncio.run(exchange(port, *sign_ons(), earn(T1, 1, card(1), 100_000)))
     text = config.read_text()
