@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,9 +76,10 @@ class Switch:
 
 
 @contextlib.contextmanager
-def lps_serve(tmp: Path) -> Iterator[Switch]:
-    """`lps serve` on free ports with its database in `tmp`; its stderr in a file."""
-    config = write_config(tmp)
+def lps_serve(tmp: Path, journal: dict[str, Any] | None = None) -> Iterator[Switch]:
+    """`lps serve` on free ports with its database in `tmp` (or where `journal`, the engine
+    fixture's settings, says); its stderr in a file."""
+    config = write_config(tmp, journal=journal)
     log = tmp / "switch.log"
     with log.open("wb") as sink:
         proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
@@ -378,8 +380,8 @@ def seed() -> int:
 
 
 def test_hostile_frames_leave_the_switch_up_answering_and_its_log_clean(
-        tmp_path: Path, seed: int) -> None:
-    with lps_serve(tmp_path) as switch:
+        tmp_path: Path, seed: int, journal_settings: dict[str, Any]) -> None:
+    with lps_serve(tmp_path, journal_settings) as switch:
         tally = asyncio.run(fuzz(switch, seed, FRAMES))
         print(f"fuzz seed {seed}: {tally}")
         assert switch.proc.poll() is None, f"seed {seed}: the switch is gone:\n" \
