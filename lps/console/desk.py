@@ -60,9 +60,10 @@ def _iso(t: dt.datetime) -> str:
 # -- search ---------------------------------------------------------------------------------
 
 
-def find(config: Config, text: str) -> list[Found]:
+def find(config: Config, text: str, scope: queries.Scope = queries.EVERYTHING) -> list[Found]:
     """Accounts a typed mobile (any form, Persian digits), card number or name finds; a number
-    too short to be either asks for more (nothing is searched)."""
+    too short to be either asks for more (nothing is searched). A scoped reader finds only
+    customers with a card that has activity at their stores (`queries.sees_card`)."""
     bare = to_ascii_digits(text).strip().translate(_SEPARATORS)
     if not bare:
         raise DeskError(N_("type a mobile number, a name or a card number"))
@@ -86,9 +87,12 @@ def find(config: Config, text: str) -> list[Found]:
             raise DeskError(N_("type at least two letters of the name"))
     with desk(config) as d:
         try:
-            return d.search(text)
+            found = d.search(text)
         except CustomerError as exc:  # the checks above leave none; said as the desk's own
             raise DeskError(N_("{message}"), message=Verbatim(str(exc)[:300], SYSTEM)) from None
+        return [f for f in found
+                if any(queries.sees_card(d.reader, c.pan, scope)
+                       for c in d.customers.cards(f.account.id))]
 
 
 def masked_mobile(account: AccountRow) -> str:
@@ -157,14 +161,30 @@ class CustomerPage:
     history: list[Event]
 
 
-def customer(config: Config, account_id: int, now: dt.datetime, history: int = 50
-             ) -> CustomerPage:
+#: How many of a customer's newest history rows a scoped reader's page picks its rows from.
+_SCOPED_HISTORY = 1000
+
+
+def customer(config: Config, account_id: int, now: dt.datetime,
+             scope: queries.Scope = queries.EVERYTHING, history: int = 50) -> CustomerPage:
+    """The customer's page; a scoped reader's only as far as their stores go
+    (`queries.desk_customer`), and a customer of other stores only is refused as one that
+    does not exist would be, so a scoped reader cannot probe for account numbers."""
     with desk(config) as d:
         try:
             view = d.view(account_id, now, history=0)
         except CustomerError:
-            raise DeskError(N_("no customer account #{id}"), id=account_id) from None
-        rows = d.customers.history([c.pan for c in view.cards], history)
+            raise _no_customer(account_id, scope) from None
+        pans = [c.pan for c in view.cards]
+        if scope.limited:
+            rows = queries.desk_history(d.customers.history(pans, _SCOPED_HISTORY), scope)
+            rows = rows[:history]
+        else:
+            rows = d.customers.history(pans, history)
+        shown = queries.desk_customer(d.reader, config, view, scope, d.today(now), rows)
+    if shown is None:
+        raise _no_customer(account_id, scope)
+    view = shown
     zone = config.switch.zone
     events = []
     for h in rows:
@@ -176,6 +196,13 @@ def customer(config: Config, account_id: int, now: dt.datetime, history: int = 5
                             mask_pan(r.pan), in_words(h), h.reason,
                             0 if declined else r.points, 0 if declined else r.sv, declined))
     return CustomerPage(view, events)
+
+
+def _no_customer(account_id: int, scope: queries.Scope) -> DeskError:
+    if scope.limited:
+        return DeskError(N_("customer account #{id} has no activity at your stores"),
+                         id=account_id)
+    return DeskError(N_("no customer account #{id}"), id=account_id)
 
 
 # -- enrolment ------------------------------------------------------------------------------
@@ -350,6 +377,18 @@ def get_replacement(cdb: sqlite3.Connection, rid: int) -> Replacement:
     if row is None:
         raise DeskError(N_("no card replacement #{id}"), id=rid)
     return Replacement(*row)
+
+
+def shown_replacement(cdb: sqlite3.Connection, rid: int, scope: queries.Scope
+                      ) -> Replacement | None:
+    """The replacement a page's notice tells of; None when there is none, or for a scoped
+    reader (replacements are the whole coalition's, `roles.WHOLE_COALITION`)."""
+    if scope.limited:
+        return None
+    try:
+        return get_replacement(cdb, rid)
+    except DeskError:
+        return None
 
 
 def replacements(cdb: sqlite3.Connection, limit: int = 100) -> list[Replacement]:

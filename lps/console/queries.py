@@ -8,6 +8,7 @@ Every function takes a `Scope`; a scoped member gets only rows of their stores.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -22,7 +23,10 @@ from settlement.netting import StoreInfo
 from switch.config import Config
 from switch.core.ledger import available_points
 from switch.core.model import Lot
+from switch.customers.desk import CardView as DeskCard
+from switch.customers.desk import CustomerView, LotView
 from switch.journal import JournalError, JournalReader, JournalRow, open_reader
+from switch.journal.customers import HistoryRow
 
 #: Every journal and lot kind a page may name, for the catalogue (`N_` in lps.console.i18n).
 KIND_WORDS = (N_("earn"), N_("advice"), N_("redeem"), N_("inquiry"),
@@ -178,6 +182,75 @@ def available(reader: JournalReader, pan: str, today: dt.date) -> int:
 def card_status(reader: JournalReader, pan: str) -> str | None:
     found = reader.card(pan)
     return found.status if found is not None else None
+
+
+# -- the service desk (docs/console.md "The service desk", "Store-scoped staff") ------------
+
+
+def sees_card(reader: JournalReader, pan: str, scope: Scope) -> bool:
+    """Whether the reader may see the card at all: the whole coalition sees every card, a
+    scoped reader one with a live lot or a journal entry at their stores (as `card`)."""
+    if not scope.limited:
+        return True
+    found = reader.card(pan, stores=scope.stores)
+    if found is None:
+        return False
+    return bool(found.lots or found.purse or reader.history(pan, stores=scope.stores, limit=1))
+
+
+def desk_history(rows: Iterable[HistoryRow], scope: Scope) -> list[HistoryRow]:
+    """A customer's history rows at the reader's stores (a row of no store, such as an
+    enrolment by the switch, is the whole coalition's)."""
+    return [h for h in rows if scope.sees(h.row.store_id or None)]
+
+
+def desk_customer(reader: JournalReader, config: Config, view: CustomerView, scope: Scope,
+                  today: dt.date, history: list[HistoryRow]) -> CustomerView | None:
+    """The customer's page as far as the reader's stores go: the cards with activity there,
+    each with the lots of those stores only (another store's lot is not shown, nor counted in
+    a figure, as on the card page), stamps of those stores; the totals and "last seen" from
+    what is left. `history` is the scoped history (`desk_history`). None: nothing of the
+    customer is at the reader's stores."""
+    if not scope.limited:
+        return view
+    cards = [c for c in (_desk_card(reader, config, c, scope, today) for c in view.cards)
+             if c is not None]
+    if not cards:
+        return None
+    seen = [h.row.at for h in history
+            if h.row.at is not None and h.row.terminal_id and h.row.approved]
+    last = max(seen).astimezone(config.switch.zone) if seen else None
+    return dataclasses.replace(
+        view, cards=cards, points=sum(c.points for c in cards),
+        available_points=sum(c.available_points for c in cards),
+        purse=sum(c.purse for c in cards), last_seen=last, history=[])
+
+
+def _desk_card(reader: JournalReader, config: Config, card: DeskCard, scope: Scope,
+               today: dt.date) -> DeskCard | None:
+    if not sees_card(reader, card.pan, scope):
+        return None
+    found = reader.card(card.pan, stores=scope.stores, club_on=today)
+    if found is None:
+        return None
+
+    def name(store: str) -> str:
+        known = config.stores.get(store)
+        return known.name if known is not None else store
+
+    club = found.club
+    stamps = {name(s): (n, club.rewards.get(s, 0)) for s, n in sorted(club.stamps.items())
+              if scope.sees(s)} if club is not None else {}
+    lots = [LotView(lot.id, lot.kind, lot.store, name(lot.store), lot.earned_on,
+                    lot.expires_on, lot.initial, lot.remaining)
+            for lot in sorted(found.lots + found.purse,
+                              key=lambda lot: (lot.expires_on or dt.date.max, lot.id))
+            if scope.sees(lot.store)]
+    return dataclasses.replace(
+        card, points=sum(lot.remaining for lot in found.lots if scope.sees(lot.store)),
+        available_points=available_points(found, today),
+        purse=sum(lot.remaining for lot in found.purse if scope.sees(lot.store)),
+        stamps=stamps, lots=lots)
 
 
 # -- settlement ---------------------------------------------------------------------------------

@@ -64,10 +64,9 @@ WHOLE_COALITION = frozenset({
     ("POST", "/cards/block"), ("POST", "/cards/unblock"), ("POST", "/settlement/run"),
     ("GET", "/audit"), ("GET", "/staff"), ("POST", "/staff/add"), ("POST", "/staff/disable"),
     ("POST", "/staff/reset-password"),
-    # The service desk finds any customer of the coalition and shows every store's lots; a
-    # replacement moves lots of every store (docs/console.md "The service desk").
-    ("GET", "/search"), ("POST", "/search"), ("GET", "/customer"), ("POST", "/customers/enrol"),
-    ("POST", "/customer/replace"), ("POST", "/replacements/approve"),
+    # An enrolment makes a coalition's customer; a replacement moves lots of every store
+    # (docs/console.md "The service desk"). Search and a customer's page are scoped instead.
+    ("POST", "/customers/enrol"), ("POST", "/customer/replace"), ("POST", "/replacements/approve"),
     ("POST", "/replacements/reject"),
 })
 

@@ -144,9 +144,8 @@ def adjustments(console: Console, ctx: Ctx) -> Response:
 def _replacement_notice(ctx: Ctx, rid: int) -> str:
     from lps.console import desk
 
-    try:
-        r = desk.get_replacement(ctx.cdb, rid)
-    except desk.DeskError:
+    r = desk.shown_replacement(ctx.cdb, rid, ctx.scope)
+    if r is None:
         return ""
     return ctx.t.format(N_("Card replacement #{id}: {status}."), id=r.id,
                         status=ctx.t.gettext(r.status))

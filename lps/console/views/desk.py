@@ -29,7 +29,7 @@ def search_page(console: Console, ctx: Ctx, error: str = "", status: int = 200,
     return page(console, ctx, "desk.html", N_("Service desk"), status, error=error,
                 typed="" if digits >= 4 else typed, found=found, masked_mobile=desk.masked_mobile,
                 can_enrol=ctx.may("POST", "/customers/enrol"), enrol=enrol or {},
-                enrol_error=enrol_error)
+                enrol_error=enrol_error, scoped=ctx.scope.limited)
 
 
 @route("GET", "/search")
@@ -41,7 +41,7 @@ def search_box(console: Console, ctx: Ctx) -> Response:
 def search(console: Console, ctx: Ctx) -> Response:
     typed = ctx.req.form.get("q", "")[:200]
     try:
-        found = desk.find(console.config, typed)
+        found = desk.find(console.config, typed, ctx.scope)
     except Refusal as exc:
         return search_page(console, ctx, error=say(ctx, exc), status=400, typed=typed)
     return search_page(console, ctx, typed=typed, found=found)
@@ -51,7 +51,7 @@ def customer_page(console: Console, ctx: Ctx, account: int, notice: str = "",
                   error: str = "", status: int = 200) -> Response:
     assert ctx.session is not None
     try:
-        got = desk.customer(console.config, account, ctx.now)
+        got = desk.customer(console.config, account, ctx.now, ctx.scope)
     except Refusal as exc:
         raise BadInput(exc) from None
     refs = {}
@@ -60,13 +60,14 @@ def customer_page(console: Console, ctx: Ctx, account: int, notice: str = "",
         sessions.remember_card(ctx.cdb, ctx.session, refs[c.pan], c.pan, ctx.now)
     coalition = got.view.account.coalition
     stores = [(s, st.name) for s, st in sorted(console.config.stores.items())
-              if st.coalition == coalition]
+              if st.coalition == coalition and ctx.scope.sees(s)]
     return page(console, ctx, "customer.html", N_("Customer"), status, c=got.view,
                 history=got.history, refs=refs, stores=stores,
                 masked_mobile=desk.masked_mobile(got.view.account),
                 can_adjust=ctx.may("POST", "/cards/adjust"),
                 can_replace=ctx.may("POST", "/customer/replace"),
-                threshold=console.settings.approval_threshold, notice=notice, error=error)
+                threshold=console.settings.approval_threshold, notice=notice, error=error,
+                scoped=ctx.scope.limited)
 
 
 @route("GET", "/customer")
@@ -89,6 +90,8 @@ def _adjusted(console: Console, ctx: Ctx, aid: int) -> str:
         a = cards.get_adjustment(ctx.cdb, aid)
     except cards.CardError:
         return ""
+    if not ctx.scope.sees(a.store_id):  # another store's request: as if there were none
+        return ""
     if a.status == "applied":
         return ctx.t.format(N_("Adjustment #{id} of {points} points: applied."), id=a.id,
                             points=a.points)
@@ -99,9 +102,8 @@ def _adjusted(console: Console, ctx: Ctx, aid: int) -> str:
 
 
 def _replaced(console: Console, ctx: Ctx, rid: int) -> str:
-    try:
-        r = desk.get_replacement(ctx.cdb, rid)
-    except desk.DeskError:
+    r = desk.shown_replacement(ctx.cdb, rid, ctx.scope)
+    if r is None:
         return ""
     if r.status == "applied":
         return ctx.t.format(N_("Card {old} was blocked and its points moved to card {new}."),
