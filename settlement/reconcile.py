@@ -126,11 +126,6 @@ def find_exact(rows: Sequence[Row], count: int, amount: int) -> tuple[Row, ...] 
                 None)
 
 
-def switch_totals(close: BatchClose) -> Totals:
-    """The switch's totals: as it recorded them at the close, else from the batch's rows."""
-    return close.switch if close.switch is not None else switch_side(close)[0]
-
-
 def reconcile(close: BatchClose) -> list[ReconLine]:
     """One line if the batch is in balance, else one line per differing category.
 

@@ -16,8 +16,3 @@ def business_day(now: dt.datetime, zone: ZoneInfo, cutover: dt.time) -> dt.date:
     if cutover != dt.time(0, 0) and local.time().replace(tzinfo=None) >= cutover:
         day += dt.timedelta(days=1)
     return day
-
-
-def transmission_time(now: dt.datetime) -> str:
-    """DE7 for `now`: MMDDhhmmss in UTC."""
-    return now.astimezone(dt.UTC).strftime("%m%d%H%M%S")

@@ -67,6 +67,8 @@ def decide(ctx: Context) -> Decision:
         return decline(ctx, entry, refused, edit, "card refused")
     assert edit is not None
     if expired(ctx):
+        if edit.new and ctx.coalition.is_gift_card(edit.card.pan):  # docs/protocol.md §4
+            return gift_card.refuse(ctx, entry, RC.EXPIRED_CARD, "card expired")
         return decline(ctx, entry, RC.EXPIRED_CARD, edit, "card expired")
     pc = req.pc
     if ctx.coalition.is_gift_card(edit.card.pan):

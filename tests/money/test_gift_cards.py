@@ -27,7 +27,7 @@ G = gift_card(701)
 def sell(sh: Shell, amount: int, tid: str = T1, pan: str = G, now: dt.datetime = NOW,
          **kw: Any) -> Message:
     return sh.send(request("0200", tid, sh.next_stan(), pan=pan, pc="210060", amount=amount,
-                           now=now), now, **kw)
+                           now=now, **kw), now)
 
 
 def purse_lots(sh: Shell, pan: str = G) -> list[tuple[object, ...]]:
@@ -116,4 +116,18 @@ def test_a_declined_first_sale_makes_no_card(sh: Shell, amount: int, code: str) 
     sh.restart(NOW)
     assert rc(sh.send(inquiry(T3, sh.next_stan(), G))) == "14"
     assert rc(sell(sh, 1_000)) == "00"
+    assert rc(sh.send(inquiry(T2, sh.next_stan(), G))) == "00"
+
+
+def test_a_first_sale_on_an_expired_card_makes_no_card(sh: Shell) -> None:
+    """DE14 before the business day's month is `54` (docs/protocol.md §5) and the first sale
+    makes the card (§4): a sale declined for its expiry leaves the card never sold, `14`."""
+    assert rc(sell(sh, 1_000, extra={14: "2610"})) == "54"
+    assert rc(sh.send(inquiry(T2, sh.next_stan(), G))) == "14"
+    assert sh.sql("SELECT pan FROM cards WHERE pan = ?", (G,)) == []
+    assert purse_lots(sh) == []
+    assert sh.store.check(full=True).problems == []
+    sh.restart(NOW)
+    assert rc(sh.send(inquiry(T3, sh.next_stan(), G))) == "14"
+    assert rc(sell(sh, 1_000, extra={14: "2611"})) == "00"  # the current month is not past
     assert rc(sh.send(inquiry(T2, sh.next_stan(), G))) == "00"
