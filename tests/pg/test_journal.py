@@ -13,7 +13,7 @@ from settlement.day import DayBook, settle_rows, stores_from_config
 from settlement.journal import Journal, settle_journal
 from settlement.render import render
 from switch.core import snapshot
-from switch.journal import JournalError, open_journal, open_reader
+from switch.journal import EmptyDatabase, JournalError, open_journal, open_reader
 from switch.journal.postgres.journal import PgJournal
 from switch.journal.schema import MIGRATIONS
 from tests.switch.support import NOW
@@ -93,8 +93,14 @@ def test_settlement_seals_the_same_files_on_both_engines(both) -> None:  # type:
 
 
 def test_the_reader_refuses_a_database_that_is_not_a_journal(pg_journal_url: str) -> None:
-    with pytest.raises(JournalError, match="not an LPS journal"):
+    # No table at all: no LPS has started on it yet (`lps keys` reads that as no keys).
+    with pytest.raises(EmptyDatabase, match="not an LPS journal yet"):
         open_reader(pg_journal_url)
+    with psycopg.connect(pg_journal_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE t (a integer)")
+    with pytest.raises(JournalError, match="not an LPS journal \\(missing tables") as info:
+        open_reader(pg_journal_url)
+    assert not isinstance(info.value, EmptyDatabase)
 
 
 def test_commands_work_on_the_configured_postgresql_journal_and_make_no_sqlite_file(

@@ -82,7 +82,7 @@ class SqlReader(CardReads, DayReads, FigureReads, RewardReads, ReportReads):
     def refuse_other_databases(self) -> None:
         """`JournalError` unless the connected database holds the journal's tables."""
         if not self.table_names:
-            raise EmptyDatabase(f"{self.location}: no LPS journal yet (the database has no "
+            raise EmptyDatabase(f"{self.location}: not an LPS journal yet (the database has no "
                                 "tables: start the switch once)")
         missing = JOURNAL_TABLES - self.table_names
         if missing:
