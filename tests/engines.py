@@ -44,11 +44,11 @@ def query(journal: str | Path, sql: str) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in conn.execute(sql)]
     import sqlite3
 
-    conn = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
+    lite = sqlite3.connect(f"file:{journal}?mode=ro", uri=True)
     try:
-        return [tuple(row) for row in conn.execute(sql)]
+        return [tuple(row) for row in lite.execute(sql)]
     finally:
-        conn.close()
+        lite.close()
 
 
 def toml_settings(settings: dict[str, Any]) -> str:
