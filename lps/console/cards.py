@@ -27,8 +27,7 @@ MAX_REASON = 200
 #: The words of a card's and a request's state, as pages show them.
 STATES = (N_("active"), N_("blocked"), N_("pending"), N_("applying"), N_("applied"),
           N_("rejected"))
-_COLUMNS = ("id, pan, points, store_id, reason, maker, made_at, status, checker, decided_at, "
-            "error")
+_SELECT = checker.select("adjustment", ("id", "pan", "points", "store_id", "reason"))
 
 
 class CardError(Refusal):
@@ -36,25 +35,12 @@ class CardError(Refusal):
 
 
 @dataclass(frozen=True, slots=True)
-class Adjustment:
+class Adjustment(checker.Reviewed):
     id: int
     pan: str
     points: int
     store_id: str
     reason: str
-    maker: str
-    made_at: str
-    status: str
-    checker: str | None
-    decided_at: str | None
-    #: Why the last approval failed, a stored message (messages.to_json), or None.
-    error: str | None
-
-    @property
-    def last_error(self) -> Refusal | None:
-        """The last error as a message in the reader's language (a row stored as plain text
-        by an older console is shown as recorded)."""
-        return checker.stored_error(self.error)
 
 
 def _iso(t: dt.datetime) -> str:
@@ -149,12 +135,9 @@ def request_adjustment(cdb: sqlite3.Connection, config: Config, who: str, pan: s
     if abs(points) <= threshold:
         _apply(cdb, config, who, pan, points, store, reason, view.available, now)
         status = "applied"
-    done = status == "applied"
     aid = checker.record(
-        cdb, "adjustment", ("pan", "points", "store_id", "reason", "maker", "made_at", "status",
-                            "checker", "decided_at"),
-        (pan, points, store, reason, who, _iso(now), status, who if done else None,
-         _iso(now) if done else None), _iso(now), who, status, f"card:{mask_pan(pan)}",
+        cdb, "adjustment", ("pan", "points", "store_id", "reason"),
+        (pan, points, store, reason), _iso(now), who, status, f"card:{mask_pan(pan)}",
         {"points": points, "store": store, "reason": reason, "threshold": threshold})
     return get_adjustment(cdb, aid)
 
@@ -169,7 +152,7 @@ def _apply(cdb: sqlite3.Connection, config: Config, who: str, pan: str, points: 
 
 
 def get_adjustment(cdb: sqlite3.Connection, aid: int) -> Adjustment:
-    row = cdb.execute(f"SELECT {_COLUMNS} FROM adjustments WHERE id = ?", (aid,)).fetchone()
+    row = cdb.execute(f"{_SELECT} WHERE id = ?", (aid,)).fetchone()
     if row is None:
         raise CardError(N_("no adjustment #{id}"), id=aid)
     return Adjustment(*row)
@@ -181,7 +164,7 @@ def adjustments(cdb: sqlite3.Connection, scope: Scope = queries.EVERYTHING,
     where, args = ("WHERE status = ?", [status]) if status else ("WHERE 1", [])
     extra, ids = scope.sql("store_id")
     return [Adjustment(*r) for r in cdb.execute(
-        f"SELECT {_COLUMNS} FROM adjustments {where}{extra} ORDER BY id DESC LIMIT ?",
+        f"{_SELECT} {where}{extra} ORDER BY id DESC LIMIT ?",
         (*args, *ids, limit))]
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from lps.console import audit, queries, switch_words
@@ -17,6 +18,32 @@ from lps.console.messages import N_, SYSTEM, Refusal, Verbatim, from_json
 
 #: The request kinds (the audit's action prefix) and their tables: never a typed name.
 TABLES = {"adjustment": "adjustments", "replacement": "replacements"}
+#: The review columns every maker-checker table has (lps/console/db.py), in `Reviewed`'s order.
+REVIEW_COLUMNS = ("maker", "made_at", "status", "checker", "decided_at", "error")
+
+
+@dataclass(frozen=True, slots=True)
+class Reviewed:
+    """Who asked for a change and who decided it: the fields a request's table starts with when
+    read as `SELECT <REVIEW_COLUMNS>, <its own columns>`."""
+
+    maker: str
+    made_at: str
+    status: str
+    checker: str | None
+    decided_at: str | None
+    #: Why the last approval failed, a stored message (messages.to_json), or None.
+    error: str | None
+
+    @property
+    def last_error(self) -> Refusal | None:
+        """The last error as a message in the reader's language."""
+        return stored_error(self.error)
+
+
+def select(kind: str, columns: Sequence[str]) -> str:
+    """`SELECT` of a request's review columns, then `columns`, from its table."""
+    return f"SELECT {', '.join((*REVIEW_COLUMNS, *columns))} FROM {TABLES[kind]}"
 
 
 def why(exc: BaseException) -> Refusal:
@@ -42,8 +69,13 @@ def stored_error(text: str | None) -> Refusal | None:
 
 def record(cdb: sqlite3.Connection, kind: str, columns: Sequence[str], values: Sequence[Any],
            at: str, who: str, status: str, target: str, after: dict[str, Any]) -> int:
-    """Insert the request and its audit row (`KIND.STATUS`, `after` plus its id) at once."""
+    """Insert the request, made by `who` at `at` (and decided by them when `status` is
+    `applied`: a change under the threshold), and its audit row (`KIND.STATUS`, `after` plus
+    its id) at once."""
     table = TABLES[kind]
+    done = status == "applied"
+    columns = (*columns, "maker", "made_at", "status", "checker", "decided_at")
+    values = (*values, who, at, status, who if done else None, at if done else None)
     cdb.execute("BEGIN IMMEDIATE")
     try:
         cur = cdb.execute(f"INSERT INTO {table} ({', '.join(columns)}) VALUES "

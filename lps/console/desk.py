@@ -35,8 +35,8 @@ MAX_REASON = 200
 _SEPARATORS = str.maketrans("", "", " -()\u200c\u00a0")
 #: A card's state on a customer's page besides `cards.STATES`: linked, never used.
 STATES = (N_("not enrolled"), N_("name"), N_("card"))
-_COLUMNS = ("id, old_pan, new_pan, account, points, stored_value, reason, maker, made_at, "
-            "status, checker, decided_at, error")
+_SELECT = checker.select("replacement", ("id", "old_pan", "new_pan", "account", "points",
+                                          "stored_value", "reason"))
 
 
 class DeskError(Refusal):
@@ -287,7 +287,7 @@ def enrol(cdb: sqlite3.Connection, config: Config, who: str, form: Enrolment,
 
 
 @dataclass(frozen=True, slots=True)
-class Replacement:
+class Replacement(checker.Reviewed):
     id: int
     old_pan: str
     new_pan: str
@@ -295,16 +295,6 @@ class Replacement:
     points: int
     stored_value: int
     reason: str
-    maker: str
-    made_at: str
-    status: str
-    checker: str | None
-    decided_at: str | None
-    error: str | None
-
-    @property
-    def last_error(self) -> Refusal | None:
-        return checker.stored_error(self.error)
 
 
 def parse_replacement(config: Config, old_pan: str, new_text: str, reason: str
@@ -346,9 +336,8 @@ def request_replacement(cdb: sqlite3.Connection, config: Config, who: str, accou
     status = "applied" if done else "pending"
     rid = checker.record(
         cdb, "replacement", ("old_pan", "new_pan", "account", "points", "stored_value",
-                             "reason", "maker", "made_at", "status", "checker", "decided_at"),
-        (old_pan, new_pan, account, points, purse, reason, who, _iso(now), status,
-         who if done else None, _iso(now) if done else None), _iso(now), who, status,
+                             "reason"),
+        (old_pan, new_pan, account, points, purse, reason), _iso(now), who, status,
         f"card:{mask_pan(old_pan)}", {"new": mask_pan(new_pan), "points": points,
                                       "stored_value": purse, "reason": reason,
                                       "threshold": threshold})
@@ -373,7 +362,7 @@ def _apply(cdb: sqlite3.Connection, config: Config, who: str, old_pan: str, new_
 
 
 def get_replacement(cdb: sqlite3.Connection, rid: int) -> Replacement:
-    row = cdb.execute(f"SELECT {_COLUMNS} FROM replacements WHERE id = ?", (rid,)).fetchone()
+    row = cdb.execute(f"{_SELECT} WHERE id = ?", (rid,)).fetchone()
     if row is None:
         raise DeskError(N_("no card replacement #{id}"), id=rid)
     return Replacement(*row)
@@ -393,7 +382,7 @@ def shown_replacement(cdb: sqlite3.Connection, rid: int, scope: queries.Scope
 
 def replacements(cdb: sqlite3.Connection, limit: int = 100) -> list[Replacement]:
     return [Replacement(*r) for r in cdb.execute(
-        f"SELECT {_COLUMNS} FROM replacements ORDER BY id DESC LIMIT ?", (limit,))]
+        f"{_SELECT} ORDER BY id DESC LIMIT ?", (limit,))]
 
 
 def waiting(cdb: sqlite3.Connection, who: str) -> int:
