@@ -1,7 +1,8 @@
 """The receipt SMS per transaction (docs/messaging.md, "Receipts"), through the real
 `lps serve`: written in the group commit of its journal row, at the stores that send them
-only, never for a decline, a retransmission or a reversal, one to one with the money rows
-after a SIGKILL, and delivered in UCS-2 by `lps messages send --once` through the real SMSC."""
+only, never for a decline, a retransmission, a reversal or a customer who turned them off,
+one to one with the money rows after a SIGKILL, and delivered in UCS-2 by
+`lps messages send --once` through the real SMSC."""
 
 from __future__ import annotations
 
@@ -101,6 +102,10 @@ def test_receipts_follow_approvals_at_the_store_that_sends_them(tmp_path: Path,
     named, unknown = card(71), card(72)
     enroll(config.path, named, "--name", NAME, "--phone", "۰۹۱۲۱۲۳۴۵۶۷")
     enroll(config.path, unknown)  # no customer account, no mobile: no receipt
+    declined = card(73)            # its customer turned receipts off
+    enroll(config.path, declined, "--name", "کاوه", "--phone", "09351112222")
+    assert lps_main(["messages", "optout", "۰۹۳۵۱۱۱۲۲۲۲", "--receipts", "--config",
+                     config.path]) == 0
     assert config.switch.listen_ascii is not None
     port = config.switch.listen_ascii.port
     first = earn(T1, 1, named, 200_000)
@@ -115,11 +120,12 @@ def test_receipts_follow_approvals_at_the_store_that_sends_them(tmp_path: Path,
             first,                                # a retransmission: answered from memory
             earn(T1, 5, unknown, 100_000),
             reversal(redeem, 6),
+            earn(T1, 7, declined, 100_000),
         ]))
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(EVENT) == 0
-    assert [m.fields[39] for m in r] == ["00", "00", "00", "51", "00", "00", "00"]
+    assert [m.fields[39] for m in r] == ["00", "00", "00", "51", "00", "00", "00", "00"]
     assert r[4] == r[0]
     ids = dict(engine_query(db, f"SELECT stan, id FROM journal WHERE terminal_id = '{T1}' "
                                 "AND kind IN ('earn', 'redeem')"))

@@ -30,10 +30,11 @@ _ROW = ("SELECT id, channel, recipient, customer_ref, template, params, kind, co
 
 _INSERT = (f"INSERT INTO outbox ({', '.join(NEW_MESSAGE_COLUMNS)}, created_at, updated_at) "
            f"VALUES ({marks(NEW_MESSAGE_COLUMNS)},?,?) ON CONFLICT (dedupe_key) DO NOTHING")
-#: The account a card belongs to, when it has a mobile and was not erased.
+#: The account a card belongs to, when it has a mobile that takes receipts and was not erased.
 _RECIPIENTS = ("SELECT c.pan, a.id, a.mobile, a.name FROM account_cards c "
                "JOIN accounts a ON a.id = c.account_id "
-               "WHERE a.mobile IS NOT NULL AND a.erased_at IS NULL AND c.pan IN ")
+               "WHERE a.mobile IS NOT NULL AND a.erased_at IS NULL AND NOT EXISTS "
+               "(SELECT 1 FROM receipt_optout o WHERE o.address = a.mobile) AND c.pan IN ")
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -238,6 +239,22 @@ class SqlOutbox:
             "VALUES (?,?,?,?) ON CONFLICT (address) DO UPDATE SET "
             "promotional = excluded.promotional, source = excluded.source, "
             "updated_at = excluded.updated_at", (address, promotional, source, stamp(now)))
+
+    def set_receipts(self, address: str, on: bool, source: str, now: dt.datetime) -> None:
+        """Receipt SMS to `address` on (no `receipt_optout` row) or off (docs/messaging.md,
+        "Receipts")."""
+        if on:
+            self.conn.execute("DELETE FROM receipt_optout WHERE address = ?", (address,))
+            return
+        self.conn.execute(
+            "INSERT INTO receipt_optout (address, source, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT (address) DO UPDATE SET source = excluded.source, "
+            "updated_at = excluded.updated_at", (address, source, stamp(now)))
+
+    def receipts(self, address: str) -> bool:
+        """Whether receipt SMS go to `address` (where its store sends them)."""
+        return self.conn.execute("SELECT 1 FROM receipt_optout WHERE address = ?",
+                                 (address,)).fetchone() is None
 
     def consent(self, address: str) -> bool | None:
         """Whether promotional messages to `address` are allowed (None: never asked)."""
