@@ -207,8 +207,9 @@ class Writer:
                 del self.queue[: self.max_batch]
                 entries = [e for es, _ in batch for e in es]
                 if entries:
-                    receipts = [r for _, out in batch if out.receipts for r in out.receipts]
                     # Receipts ride in the batch's transaction (docs/messaging.md, "Receipts").
+                    receipts = [r for _, out in batch if out.receipts for r in out.receipts] \
+                        if self.receipts is not None else None
                     args = (entries, receipts) if receipts else (entries,)
                     try:
                         await loop.run_in_executor(self.executor, self.journal.append, *args)

@@ -8,21 +8,12 @@ from __future__ import annotations
 
 import sqlite_utils
 
-SQLITE_TABLES = (
-    "CREATE TABLE receipt_optout ("
-    " address TEXT PRIMARY KEY,"
-    " source TEXT NOT NULL,"
-    " updated_at TEXT NOT NULL) WITHOUT ROWID",
-)
+SQLITE_TABLE = ("CREATE TABLE receipt_optout (address TEXT PRIMARY KEY, source TEXT NOT NULL, "
+                "updated_at TEXT NOT NULL) WITHOUT ROWID")
 
-POSTGRES_TABLES = (
-    "CREATE TABLE receipt_optout ("
-    " address TEXT PRIMARY KEY,"
-    " source TEXT NOT NULL,"
-    " updated_at TIMESTAMPTZ NOT NULL)",
-)
+POSTGRES_TABLES = ("CREATE TABLE receipt_optout (address TEXT PRIMARY KEY, "
+                   "source TEXT NOT NULL, updated_at TIMESTAMPTZ NOT NULL)",)
 
 
 def migrate_receipt_optout(db: sqlite_utils.Database) -> None:
-    for statement in SQLITE_TABLES:
-        db.execute(statement)
+    db.execute(SQLITE_TABLE)
