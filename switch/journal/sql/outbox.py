@@ -266,7 +266,8 @@ class SqlOutbox:
 def write_receipts(conn: Db, receipts: Sequence[Receipt]) -> int:
     """The group commit's receipt SMS, on its open transaction (docs/messaging.md,
     "Receipts"): one `transactional` outbox row per receipt whose card belongs to an account
-    with a mobile, one `executemany`. Returns how many were queued."""
+    with a mobile that did not turn receipts off, in one `executemany`; a journal row's
+    receipt already there is not written again. Returns how many rows it offered."""
     assert conn.in_transaction
     pans = sorted({r.pan for r in receipts})
     who: dict[str, tuple[int, str, str]] = {}
