@@ -13,6 +13,7 @@ import re
 import signal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -20,10 +21,12 @@ from iso8583 import Message
 from lps.cli import main as lps_main
 from switch.client import TerminalClient
 from switch.config import ConfigError
+from switch.journal import Receipt
+from switch.messaging.receipts import UNNAMED, Receipts
 from tests.engines import query as engine_query
 from tests.messaging.conftest import lps, write_config
-from tests.programs.support import points_balance, tags
-from tests.switch.support import T1, T2, burn, card, earn, request, reversal
+from tests.programs.support import C1, C3, NOW, Harness, points_balance, tags
+from tests.switch.support import T1, T2, T3, burn, card, earn, request, reversal
 from tests.switch.test_crash import PANS, load, retransmit_all, start
 from tests.switch.test_crash import write_config as crash_config
 from tests.waits import EVENT
@@ -92,6 +95,37 @@ def test_bad_receipt_settings_are_refused_naming_the_key(tmp_path: Path, extra: 
                      messaging=(RECEIPTS_ON if "receipts]" not in extra else "") + extra)
     assert err.value.key == key
     assert reason in err.value.reason
+
+
+def test_the_hook_words_each_kind_from_the_card_it_left() -> None:
+    """In process, on the core's harness: the template and values per kind, right after
+    `apply` (earn, stored value sold and spent), nothing at a store without receipts or for
+    a decline."""
+    h = Harness()
+    hook = Receipts({C1, C3}, lambda: h.state, ZoneInfo("Asia/Tehran"))
+    pan = card(81)
+
+    def made() -> list[Receipt] | None:
+        return hook(h.entries[-1:])
+
+    r = h.earn(T1, pan, 200_000, now=NOW)
+    [e] = made() or []
+    assert (e.template, e.store_id, e.pan) == ("receipt_earn", C1, pan)
+    assert e.params == {"name": UNNAMED, "points": int(tags(r)["EP"]),
+                        "balance": points_balance(r), "amount": 200_000, "credit": 0,
+                        "date": "2026-11-23", "time": "2026-11-23T10:00:00+00:00"}
+    h.earn(T2, pan, 200_000)
+    assert made() is None                                   # Book City sends none
+    h.pc(T3, pan, "210060", 100_000)                        # top-up, 15 % bonus
+    [e] = made() or []
+    assert (e.template, e.params["amount"], e.params["credit"]) == ("receipt_topup", 100_000,
+                                                                     115_000)
+    h.pc(T3, pan, "006000", 30_000)
+    [e] = made() or []
+    assert (e.template, e.params["amount"], e.params["credit"]) == ("receipt_purchase", 30_000,
+                                                                     85_000)
+    assert h.pc(T1, pan, "900000", 10**9).fields[39] == "51"
+    assert made() is None
 
 
 def test_receipts_follow_approvals_at_the_store_that_sends_them(tmp_path: Path,
