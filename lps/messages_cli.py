@@ -2,7 +2,8 @@
 
 `send [--once]` delivers due messages (docs/messaging.md §Operator commands); `status` counts
 messages by state and lists the dead letters; `requeue` sends dead or failed ones again;
-`optout` / `optin` are the operator's switch for a number's promotional messages.
+`optout` / `optin` are the operator's switch for a number's promotional messages (with
+`--receipts`, its receipt SMS).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from switch.core.text import TextError, parse_int
 from switch.journal import Outbox, open_outbox
 from switch.messaging import outbox as ob
 from switch.messaging.address import mask_address, pseudonym
-from switch.messaging.consent import set_consent
+from switch.messaging.consent import set_consent, set_receipts
 from switch.messaging.mobile import MobileError, mask_mobile, normalize_mobile
 
 __all__ = ["register_commands"]
@@ -109,13 +110,16 @@ def cmd_consent(args: argparse.Namespace) -> int:
     except MobileError as exc:
         raise InputError(str(exc)) from None
     box = _open(_config(args))
+    on = args.command_name == "optin"
     try:
-        set_consent(box, number, args.command_name == "optin", "operator",
-                    dt.datetime.now(dt.UTC))
+        if args.receipts:
+            set_receipts(box, number, on, "operator", dt.datetime.now(dt.UTC))
+        else:
+            set_consent(box, number, on, "operator", dt.datetime.now(dt.UTC))
     finally:
         box.close()
-    state = "on" if args.command_name == "optin" else "off"
-    print(f"promotional messages to {mask_mobile(number)}: {state}")
+    what = "receipt SMS" if args.receipts else "promotional messages"
+    print(f"{what} to {mask_mobile(number)}: {'on' if on else 'off'}")
     return 0
 
 
@@ -146,5 +150,7 @@ def register_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) 
     for name, what in (("optout", "stop"), ("optin", "allow")):
         q = msub.add_parser(name, help=f"{what} promotional messages to a mobile number")
         q.add_argument("number", help="mobile number, e.g. 09121234567 (Persian digits accepted)")
+        q.add_argument("--receipts", action="store_true",
+                       help=f"{what} receipt SMS instead (transactional; docs/messaging.md)")
         add_config_argument(q)
         q.set_defaults(func=cmd_consent, command_name=name)

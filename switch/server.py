@@ -53,7 +53,7 @@ from switch.security import (
     server_context,
 )
 from switch.security.admin import decide_security_command
-from switch.writer import Nodes, Outgoing, SwitchStopped, Writer, kv
+from switch.writer import Nodes, Outgoing, ReceiptsOf, SwitchStopped, Writer, kv
 
 __all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",
            "read_coupon", "release_lock", "serve", "take_lock", "tune_gc", "untune_gc"]
@@ -125,7 +125,7 @@ class Switch:
         self._gc_thresholds = tune_gc()
         self.metrics.watch_gc()
         self.writer = Writer(self.journal, self.metrics, cfg.limits.max_batch, self.fail,
-                             self.committed, self._nodes())
+                             self.committed, self._nodes(), self._receipts())
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="lps-sweeper"))
         self.journal.checkpoint_in_background()
@@ -151,6 +151,15 @@ class Switch:
         if cfg.metrics is not None:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
+
+    def _receipts(self) -> ReceiptsOf | None:
+        """The receipt SMS hook when a store sends them (docs/messaging.md, "Receipts")."""
+        if not self.config.receipts:
+            return None
+        # Imported when a store sends receipts: a switch without them does not load messaging.
+        from switch.messaging.receipts import Receipts
+
+        return Receipts(self.config.receipts, lambda: self.state, self.config.switch.zone)
 
     def _nodes(self) -> Nodes | None:
         """How this node takes turns with the others on one journal, when it is one of

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from switch.core import Entry
-from switch.journal import Journal, JournalError, SharedJournal
+from switch.journal import Journal, JournalError, Receipt, SharedJournal
 from switch.metrics import Metrics
 
 log = logging.getLogger("lps.switch")
@@ -62,6 +62,8 @@ class Outgoing:
     started: float = 0.0
     #: Set once committed (operator commands wait on it).
     committed: asyncio.Event | None = None
+    #: The receipt SMS of its entries, written in their transaction (docs/messaging.md).
+    receipts: list[Receipt] | None = None
 
 
 #: A request (or operator command) waiting for a turn: decides, applies and returns its
@@ -69,6 +71,10 @@ class Outgoing:
 #: connection closed). Raises to stop the switch (an invariant broke). Called again, after a
 #: refresh, when its turn's transaction did not commit and another node appended meanwhile.
 Job = Callable[[], Awaitable["tuple[list[Entry], Outgoing] | None"]]
+
+#: The receipt SMS of a decision's entries, made right after `apply` (switch/messaging/
+#: receipts.py); None: none of them gets one.
+ReceiptsOf = Callable[[list[Entry]], "list[Receipt] | None"]
 
 
 @dataclass(slots=True)
@@ -143,8 +149,10 @@ class Writer:
     def __init__(self, journal: Journal, metrics: Metrics, max_batch: int,
                  on_fail: Callable[[str], None],
                  on_commit: Callable[[list[Entry], list[Outgoing]], None],
-                 nodes: Nodes | None = None) -> None:
+                 nodes: Nodes | None = None, receipts: ReceiptsOf | None = None) -> None:
         self.journal = journal
+        #: None when no store sends receipts: nothing is looked at per request.
+        self.receipts = receipts
         self.nodes = nodes
         #: Requests of a node of several waiting for their turn, undecided.
         self.jobs: list[Job] = []
@@ -171,6 +179,8 @@ class Writer:
         if self.failed is not None:
             raise SwitchStopped(self.failed)
         assert self.nodes is None, "a node of several decides in its turn (defer)"
+        if self.receipts is not None:
+            out.receipts = self.receipts(entries)
         self.queue.append((entries, out))
         self.idle.clear()
         self.wakeup.set()
@@ -197,8 +207,12 @@ class Writer:
                 del self.queue[: self.max_batch]
                 entries = [e for es, _ in batch for e in es]
                 if entries:
+                    # Receipts ride in the batch's transaction (docs/messaging.md, "Receipts").
+                    receipts = [r for _, out in batch if out.receipts for r in out.receipts] \
+                        if self.receipts is not None else None
+                    args = (entries, receipts) if receipts else (entries,)
                     try:
-                        await loop.run_in_executor(self.executor, self.journal.append, entries)
+                        await loop.run_in_executor(self.executor, self.journal.append, *args)
                     except Exception as exc:  # any failure to commit is fatal
                         reason = str(exc) if isinstance(exc, JournalError) else repr(exc)
                         self.failed = reason

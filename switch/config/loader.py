@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from switch.config.club import CLUB_KEYS, ClubSettings, read_clubs
 from switch.config.coalitions import check_bins, coalition
 from switch.config.reader import ConfigError, Reader
+from switch.config.receipts import RECEIPTS_KEY, read_receipts
 from switch.config.settings import switch_settings
 from switch.config.stores import store
 from switch.config.terminals import terminals
@@ -33,6 +34,8 @@ class Config(Catalog):
     messaging: MessagingSettings | None = None
     #: Each coalition's segments, triggers and segment messages (docs/customers.md).
     clubs: Mapping[str, ClubSettings] = field(default_factory=dict)
+    #: The stores that send a receipt SMS per transaction (`[store.X.receipts]`).
+    receipts: frozenset[str] = frozenset()
 
 
 def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
@@ -55,16 +58,19 @@ def parse_config(data: Mapping[str, Any], file: str = "<config>") -> Config:
     for sid, stt in (top.table_of("store", required=True) or {}).items():
         if not isinstance(stt, dict):
             raise ConfigError(file, f"store.{sid}", "must be a table")
-        stores[sid] = store(Reader(file, f"store.{sid}", stt), sid, coalitions)
+        own_store = {k: v for k, v in stt.items() if k != RECEIPTS_KEY}
+        stores[sid] = store(Reader(file, f"store.{sid}", own_store), sid, coalitions)
 
     by_id = terminals(file, top.table_of("terminal") or {}, stores)
     check_bins(file, coalitions)
     messaging = _messaging(top, coalitions, stores)
+    receipts, messaging = read_receipts(file, top.table_of("store") or {}, stores, switch,
+                                        messaging)
     clubs = read_clubs(file, data.get("coalition") or {}, coalitions, stores, messaging)
     top.done()
     return Config(
         path=file, switch=switch, coalitions=coalitions, stores=stores, terminals=by_id,
-        raw=data, messaging=messaging, clubs=clubs,
+        raw=data, messaging=messaging, clubs=clubs, receipts=receipts,
     )
 
 

@@ -25,6 +25,7 @@ from switch.journal.protocol import (
     Outbox,
     SharedJournal,
 )
+from switch.journal.receipts import Receipt
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
 from switch.journal.rows import DayFigures, Draw, JournalRow, KeyCheckValues, OutboxRow
 
@@ -43,6 +44,7 @@ __all__ = [
     "KeyCheckValues",
     "Outbox",
     "OutboxRow",
+    "Receipt",
     "RecoveryError",
     "RecoveryReport",
     "SharedJournal",

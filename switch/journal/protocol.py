@@ -21,6 +21,7 @@ from switch.core.programs.club import Profile
 from switch.core.rewards import CouponTerms, ProgramVersion
 from switch.core.rules import RuleBook
 from switch.core.state import State
+from switch.journal.receipts import Receipt
 from switch.journal.reports import CheckResult, RecoveryReport
 from switch.journal.rows import CouponRecord, DayFigures, JournalRow, KeyCheckValues, OutboxRow
 
@@ -54,10 +55,11 @@ class Journal(Protocol):
         """The database, as log lines and errors name it (never a password)."""
         ...
 
-    def append(self, entries: Sequence[Entry]) -> None:
+    def append(self, entries: Sequence[Entry], receipts: Sequence[Receipt] = ()) -> None:
         """Persist one group commit atomically and durably, or raise `JournalError`: the
         journal rows with the lots, moves, cards, terminals, program rows, batch totals, keys
-        and PINs they carry, all in one transaction."""
+        and PINs they carry, and the receipt SMS of their transactions, all in one
+        transaction."""
         ...
 
     def fetch(self, needs: Needs, checks: Checks) -> Facts:
@@ -319,5 +321,9 @@ class Outbox(Protocol):
                     now: dt.datetime) -> None: ...
 
     def consent(self, address: str) -> bool | None: ...
+
+    def set_receipts(self, address: str, on: bool, source: str, now: dt.datetime) -> None: ...
+
+    def receipts(self, address: str) -> bool: ...
 
     def close(self) -> None: ...

@@ -17,7 +17,8 @@ the journal by request key and by tombstone (11, docs/switch.md "Memory"); custo
 docs/customers.md, `sql/accounts_schema.py`); a card's paid membership, `card_club.member_tier`
 and `member_until` (13, docs/programs.md "Paid memberships"); the club's `customer_segments`,
 `club_bonuses`, `referral_codes` and `referrals` (14, docs/customers.md "Segments",
-`sql/club_schema.py`).
+`sql/club_schema.py`); `receipt_optout`, the numbers that get no receipt SMS (15,
+docs/messaging.md "Receipts", `sql/receipts_schema.py`).
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -35,7 +36,7 @@ from typing import NamedTuple
 import sqlite_utils
 
 from switch.journal.errors import JournalError
-from switch.journal.sql import accounts_schema, club_schema
+from switch.journal.sql import accounts_schema, club_schema, receipts_schema
 from switch.journal.sql.common import TOTALS_COLUMNS, journal_batch_totals
 from switch.journal.sql.db import POSTGRES, SQLITE, Db
 from switch.journal.sql.recall import TOMBSTONE_ROWS
@@ -392,6 +393,8 @@ MIGRATIONS: list[Migration] = [
                "ALTER TABLE card_club ADD COLUMN member_until DATE")),
     Migration(14, "club: customer_segments, club_bonuses, referral_codes, referrals",
               club_schema.migrate_club, club_schema.POSTGRES_TABLES),
+    Migration(15, "messaging: receipt_optout (numbers that get no receipt SMS)",
+              receipts_schema.migrate_receipt_optout, receipts_schema.POSTGRES_TABLES),
 ]
 
 

@@ -1,6 +1,6 @@
 """The messaging outbox on the PostgreSQL journal (`PgOutbox`): queued on the caller's
 transaction, a dedupe key honoured, the retry backoff, dead and requeued, as on SQLite
-(tests/messaging/test_outbox.py)."""
+(tests/messaging/test_outbox.py); a number's receipt SMS turned off and on."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from switch.journal import open_journal, open_outbox
 from switch.journal.sql.outbox import parse_stamp
 from switch.messaging import NewMessage, enqueue
 from switch.messaging import outbox as ob
+from switch.messaging.consent import set_receipts
 from switch.messaging.settings import RetryPolicy
 from tests.messaging.conftest import DAYTIME, row, write_config
 
@@ -59,5 +60,11 @@ def test_the_outbox_queues_dedupes_backs_off_and_requeues_on_postgresql(
         assert ob.requeue(box, [oid], now) == 1
         r = row(box, oid)  # type: ignore[arg-type]
         assert (r["state"], r["attempts"]) == ("queued", 0)
+
+        # A number's receipt SMS off and on again (docs/messaging.md, "Receipts").
+        for on in (False, False, True):
+            set_receipts(box, "989121234567", on, "operator", now)
+            assert box.receipts("989121234567") is on
+        assert box.consent("989121234567") is None  # promotions: still never asked
     finally:
         box.close()

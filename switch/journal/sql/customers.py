@@ -286,6 +286,9 @@ class SqlCustomers:
             consents = self.conn.execute(
                 f"DELETE FROM message_consent WHERE address IN ({_in(addresses)})",
                 addresses).rowcount if addresses else 0
+            if addresses:  # a receipts opt-out holds the number too (docs/messaging.md)
+                self.conn.execute(f"DELETE FROM receipt_optout WHERE address IN "
+                                  f"({_in(addresses)})", addresses)
             messages = self.conn.execute(
                 "UPDATE outbox SET recipient = ?, params = '{}', state = CASE WHEN state IN "
                 "('queued', 'failed') THEN 'dead' ELSE state END, last_error = CASE WHEN state "

@@ -26,11 +26,13 @@ from switch.core.rules import RuleBook
 from switch.core.state import State
 from switch.journal.batch import BatchRows, batch_rows
 from switch.journal.errors import JournalError, RecoveryError
+from switch.journal.receipts import Receipt
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
 from switch.journal.sql import accounts, coupons, programs, verify, versions
 from switch.journal.sql.append import write_batch
 from switch.journal.sql.db import Db
 from switch.journal.sql.fetch import fetch
+from switch.journal.sql.outbox import write_receipts
 from switch.journal.sql.recover import load_cache, next_ids
 
 if TYPE_CHECKING:
@@ -100,8 +102,9 @@ class SqlJournal:
 
     # -- writing: the group commit ------------------------------------------------------------
 
-    def append(self, entries: Sequence[Entry]) -> None:
-        """One transaction for the whole batch: all of it is durable, or none of it."""
+    def append(self, entries: Sequence[Entry], receipts: Sequence[Receipt] = ()) -> None:
+        """One transaction for the whole batch: all of it is durable, or none of it (the
+        receipt SMS of its transactions included, docs/messaging.md "Receipts")."""
         rows = batch_rows(entries)
         with self._verified_lock:
             advance, self._pending = self._pending, None
@@ -109,6 +112,8 @@ class SqlJournal:
 
         def work(conn: Db) -> None:
             write_batch(conn, rows, self.location)
+            if receipts:
+                write_receipts(conn, receipts)
             if advance is not None:
                 self._advance_in(conn, *advance)
 

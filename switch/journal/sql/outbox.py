@@ -16,6 +16,7 @@ import json
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import Any
 
+from switch.journal.receipts import Receipt, receipt_key
 from switch.journal.rows import OutboxRow
 from switch.journal.sql.common import marks
 from switch.journal.sql.db import Db, dialect_of
@@ -25,6 +26,15 @@ NEW_MESSAGE_COLUMNS = ("channel", "recipient", "customer_ref", "template", "para
                        "coalition_id", "store_id", "dedupe_key", "due_at")
 _ROW = ("SELECT id, channel, recipient, customer_ref, template, params, kind, coalition_id, "
         "store_id, attempts, state, last_error FROM outbox")
+
+
+_INSERT = (f"INSERT INTO outbox ({', '.join(NEW_MESSAGE_COLUMNS)}, created_at, updated_at) "
+           f"VALUES ({marks(NEW_MESSAGE_COLUMNS)},?,?) ON CONFLICT (dedupe_key) DO NOTHING")
+#: The account a card belongs to, when it has a mobile that takes receipts and was not erased.
+_RECIPIENTS = ("SELECT c.pan, a.id, a.mobile, a.name FROM account_cards c "
+               "JOIN accounts a ON a.id = c.account_id "
+               "WHERE a.mobile IS NOT NULL AND a.erased_at IS NULL AND NOT EXISTS "
+               "(SELECT 1 FROM receipt_optout o WHERE o.address = a.mobile) AND c.pan IN ")
 
 
 def stamp(moment: dt.datetime) -> str:
@@ -73,10 +83,8 @@ class SqlOutbox:
         ids: list[int | None] = []
         at = stamp(now)
         for row in rows:
-            found = self.conn.execute(
-                f"INSERT INTO outbox ({', '.join(NEW_MESSAGE_COLUMNS)}, created_at, updated_at)"
-                f" VALUES ({marks(NEW_MESSAGE_COLUMNS)},?,?) ON CONFLICT (dedupe_key) DO NOTHING"
-                " RETURNING id", (*row[:-1], stamp(row[-1]), at, at)).fetchone()
+            found = self.conn.execute(f"{_INSERT} RETURNING id",
+                                      (*row[:-1], stamp(row[-1]), at, at)).fetchone()
             ids.append(None if found is None else int(found[0]))
         return ids
 
@@ -232,8 +240,54 @@ class SqlOutbox:
             "promotional = excluded.promotional, source = excluded.source, "
             "updated_at = excluded.updated_at", (address, promotional, source, stamp(now)))
 
+    def set_receipts(self, address: str, on: bool, source: str, now: dt.datetime) -> None:
+        """Receipt SMS to `address` on (no `receipt_optout` row) or off (docs/messaging.md,
+        "Receipts")."""
+        if on:
+            self.conn.execute("DELETE FROM receipt_optout WHERE address = ?", (address,))
+            return
+        self.conn.execute(
+            "INSERT INTO receipt_optout (address, source, updated_at) VALUES (?,?,?) "
+            "ON CONFLICT (address) DO UPDATE SET source = excluded.source, "
+            "updated_at = excluded.updated_at", (address, source, stamp(now)))
+
+    def receipts(self, address: str) -> bool:
+        """Whether receipt SMS go to `address` (where its store sends them)."""
+        return self.conn.execute("SELECT 1 FROM receipt_optout WHERE address = ?",
+                                 (address,)).fetchone() is None
+
     def consent(self, address: str) -> bool | None:
         """Whether promotional messages to `address` are allowed (None: never asked)."""
         row = self.conn.execute("SELECT promotional FROM message_consent WHERE address = ?",
                                 (address,)).fetchone()
         return None if row is None else bool(row[0])
+
+
+def write_receipts(conn: Db, receipts: Sequence[Receipt]) -> int:
+    """The group commit's receipt SMS, on its open transaction (docs/messaging.md,
+    "Receipts"): one `transactional` outbox row per receipt whose card belongs to an account
+    with a mobile that did not turn receipts off, in one `executemany`; a journal row's
+    receipt already there is not written again. Returns how many rows it offered."""
+    assert conn.in_transaction
+    pans = sorted({r.pan for r in receipts})
+    who: dict[str, tuple[int, str, str]] = {}
+    for start in range(0, len(pans), 500):
+        chunk = pans[start:start + 500]
+        for pan, account, mobile, name in conn.execute(f"{_RECIPIENTS}({marks(chunk)})", chunk):
+            who[pan] = (int(account), str(mobile), str(name or ""))
+    rows = []
+    for r in receipts:
+        found = who.get(r.pan)
+        if found is None:
+            continue
+        account, mobile, name = found
+        params = dict(r.params)
+        if name:
+            params["name"] = name
+        at = stamp(r.at)
+        rows.append(("sms", mobile, f"cust-{account}", r.template,
+                     json.dumps(params, ensure_ascii=False, sort_keys=True), "transactional",
+                     r.coalition_id, r.store_id, receipt_key(r.journal_id), at, at, at))
+    if rows:
+        conn.executemany(_INSERT, rows)
+    return len(rows)
