@@ -181,6 +181,10 @@ class Security:
         except (HsmError, OSError) as exc:
             self._event("key_exchange_failed", msg, error=type(exc).__name__)
             return None
+        if term.mac_key_ref is not None and isinstance(self.hsm, AsyncInProcessHsm):
+            # The terminal's MAC key is being replaced: the HSM need not keep the old one
+            # ready (docs/hsm.md §2). A TCP HSM ages it out of its own bounded set.
+            self.hsm.forget_working_key(term.mac_key_ref)
         return SessionKeyRefs(
             mac_lmk=keys.mac.key_lmk, mac_tmk=keys.mac.key_kek, mac_kcv=keys.mac.kcv,
             pin_lmk=keys.pin.key_lmk, pin_tmk=keys.pin.key_kek, pin_kcv=keys.pin.kcv)
