@@ -11,8 +11,10 @@ response carries a MAC the switch generated. The load is closed-loop earns over 
 (3 terminals x 2) with 48 requests in flight each. The requests are built and MACed before
 each round so the client's own cryptography is not measured; a sample of each round's
 responses is checked (approved, MAC verified with the terminal's clear session key).
-One round = `REQUESTS` requests; extra_info has `requests_per_s` and, on the second
-configuration, `ratio_mac_vs_plain` (the aim is at least 0.7).
+One round = `REQUESTS` requests of each configuration, plain first; extra_info has both rates,
+`ratio_mac_vs_plain` (issue 19's target: at least 0.8), each round's ratio, the switch
+process's CPU per answer (all threads, from /proc/PID/stat) in each configuration and the
+load average at each round's end; `-s` prints one line per round.
 
 MAC verifications: `Security.checks` on a MACed 0200 from a keyed terminal (MAC span, HSM
 call, verdict), with the in-process HSM (one call per round) and with `lps-hsm serve` in its
@@ -23,6 +25,7 @@ connection (extra_info `verifications_per_s`).
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import statistics
@@ -55,6 +58,17 @@ REQUESTS = 6000
 CONNECTIONS_PER_TERMINAL = 2
 INFLIGHT = 48
 PROFILE = load_profile("ascii")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def load_average() -> float:
+    return float(Path("/proc/loadavg").read_text().split()[0])
 
 
 def free_port() -> int:
@@ -228,7 +242,10 @@ def test_switch_throughput_require_mac(benchmark: Any, targets: dict[bool, Targe
     """One round: REQUESTS plain, then REQUESTS MACed (alternating, so load drifts cancel)."""
     tids = [tid for tid in STORES for _ in range(CONNECTIONS_PER_TERMINAL)]
     per_conn = REQUESTS // len(tids)
+    count = per_conn * len(tids)
     seconds: dict[bool, list[float]] = {False: [], True: []}
+    cpu_us: dict[bool, list[float]] = {False: [], True: []}
+    loads: list[float] = []
 
     def batches(target: Target) -> list[list[bytes]]:
         return [[target.request(tid, c * per_conn + i) for i in range(per_conn)]
@@ -239,24 +256,36 @@ def test_switch_throughput_require_mac(benchmark: Any, targets: dict[bool, Targe
 
     def run(prepared: dict[bool, list[list[bytes]]]) -> None:
         for require_mac in (False, True):
+            target = targets[require_mac]
+            cpu = process_cpu(target.proc.pid)
             started = time.perf_counter()
-            samples = asyncio.run(closed_loop(targets[require_mac], prepared[require_mac]))
+            samples = asyncio.run(closed_loop(target, prepared[require_mac]))
             seconds[require_mac].append(time.perf_counter() - started)
-            check_samples(targets[require_mac], samples)
+            cpu_us[require_mac].append((process_cpu(target.proc.pid) - cpu) / count * 1e6)
+            check_samples(target, samples)
+        loads.append(load_average())
+        print(f"\nround {len(loads)}: plain {count / seconds[False][-1]:,.0f}/s "
+              f"({cpu_us[False][-1]:.0f} µs CPU per answer), require_mac "
+              f"{count / seconds[True][-1]:,.0f}/s ({cpu_us[True][-1]:.0f} µs); ratio "
+              f"{seconds[False][-1] / seconds[True][-1]:.3f}; load {loads[-1]:.2f}")
 
     benchmark.pedantic(run, setup=setup, rounds=7, warmup_rounds=1)
-    count = per_conn * len(tids)
     rates = {m: count / statistics.median(v[1:]) for m, v in seconds.items()}  # no warm-up
+    cpu = {m: statistics.median(v[1:]) for m, v in cpu_us.items()}
     ratio = rates[True] / rates[False]
     benchmark.extra_info.update({
         "plain_requests_per_s": round(rates[False]), "mac_requests_per_s": round(rates[True]),
         "ratio_mac_vs_plain": round(ratio, 3),
         "ratio_per_round": [round(p / m, 3) for p, m in zip(seconds[False][1:],
                                                             seconds[True][1:], strict=True)],
+        "plain_cpu_us_per_answer": round(cpu[False], 1),
+        "mac_cpu_us_per_answer": round(cpu[True], 1),
+        "load_average_per_round": loads[1:],
     })
     print(f"\nswitch throughput: plain {rates[False]:,.0f} requests/s, require_mac "
-          f"{rates[True]:,.0f} requests/s; ratio {ratio:.2f} (aim >= 0.7); per round "
-          f"{benchmark.extra_info['ratio_per_round']}")
+          f"{rates[True]:,.0f} requests/s; ratio {ratio:.2f} (target >= 0.8); per round "
+          f"{benchmark.extra_info['ratio_per_round']}; CPU per answer {cpu[False]:.0f} µs "
+          f"plain, {cpu[True]:.0f} µs MACed; load {min(loads[1:]):.1f}-{max(loads[1:]):.1f}")
 
 
 # -- MAC verifications through the shell -------------------------------------------------------
@@ -348,3 +377,42 @@ def test_mac_verify_tcp_pipelined(benchmark: Any, tmp_path: Path, hsm_url: str) 
     print(f"\nMAC verifications over TCP (asyncio, {per_round} in flight): "
           f"{per_round / benchmark.stats.stats.median:,.0f}/s")
 
+
+
+# -- the security layer alone, for instruction counts ------------------------------------------
+
+
+def security_layer(requests: int, workdir: Path) -> float:
+    """CPU µs per MACed request spent in the security shell: `Security.checks` of a MACed 0200
+    (its needs computed once) and `Security.seal` of its 0210, in process.
+
+    Under callgrind, two runs with different `requests` give instructions per request as the
+    difference of their totals over the difference of their counts (benches/README.md,
+    "Message security").
+    """
+    create_lmk_file(workdir / "lmk.json")
+    security = open_security(load_config(write_config(workdir, 0, False)))
+    k = run_now(keyed(security, workdir))
+    req = parse_request(k.msg, k.state.protocol)
+    need = needs(k.state, req)
+    ref = k.state.terminals["T0000001"].mac_key_ref
+    resp = Message("0210", {**k.msg.fields, 39: "00", 48: build_tlv({"PB": "000000001200"})})
+    del resp.fields[64]
+    started = time.process_time()
+    for _ in range(requests):
+        assert run_now(security.checks(k.state, req, need, k.payload, PROFILE)).mac_ok
+        run_now(security.seal(resp, PROFILE, ref))
+    return (time.process_time() - started) / requests * 1e6
+
+
+if __name__ == "__main__":
+    import argparse
+    import tempfile
+
+    parser = argparse.ArgumentParser(prog="python -m benches.bench_security",
+                                     description=security_layer.__doc__)
+    parser.add_argument("--requests", type=int, default=20_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="lps-bench-security-") as tmp:
+        print(f"{security_layer(args.requests, Path(tmp)):.2f} µs CPU per MACed request "
+              f"(check + seal), {args.requests} requests")

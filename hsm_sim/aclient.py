@@ -87,6 +87,10 @@ class AsyncInProcessHsm:
     async def verify_mac(self, key_lmk: str, data: bytes, mac: bytes) -> bool:
         return self._hsm.verify_mac(key_lmk, data, mac)
 
+    def forget_working_key(self, key_lmk: str) -> bool:
+        """Drop the MAC key the engine keeps ready for ``key_lmk`` (docs/hsm.md §2)."""
+        return self._hsm.forget_working_key(key_lmk)
+
     async def kcv(self, key_lmk: str, key_type: KeyType | str) -> str:
         return self._hsm.kcv(key_lmk, key_type)
 

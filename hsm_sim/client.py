@@ -156,6 +156,10 @@ class InProcessHsm:
         ops.check_mac(mac)
         return self._engine.verify_mac(key_lmk, data, mac)
 
+    def forget_working_key(self, key_lmk: str) -> bool:
+        """Drop the MAC key the engine keeps ready for ``key_lmk`` (docs/hsm.md §2)."""
+        return self._engine.forget_working_key(key_lmk)
+
     def kcv(self, key_lmk: str, key_type: KeyType | str) -> str:
         return self._engine.kcv(key_lmk, parse_key_type(key_type))
 

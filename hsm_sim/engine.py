@@ -21,6 +21,7 @@ from hsm_sim.errors import (
     PinBlockFormatError,
 )
 from hsm_sim.lmk import KeyType, Lmk
+from hsm_sim.working import DEFAULT_CAPACITY, RetailMacKey, WorkingKeys
 
 MAC_KEY_TYPES = (KeyType.TAK, KeyType.ZAK)
 PIN_KEY_TYPES = (KeyType.TPK, KeyType.ZPK)
@@ -77,10 +78,20 @@ def _require(key_type: KeyType, allowed: Sequence[KeyType], what: str) -> None:
 
 
 class HsmEngine:
-    """HSM operations over an LMK. Thread-safe: it holds no mutable state."""
+    """HSM operations over an LMK. Thread-safe: its one mutable part, the working MAC keys
+    kept ready (`hsm_sim.working`), locks itself."""
 
-    def __init__(self, lmk: Lmk) -> None:
+    def __init__(self, lmk: Lmk, working_keys: int = DEFAULT_CAPACITY) -> None:
         self._lmk = lmk
+        self._working = WorkingKeys(working_keys)
+
+    def forget_working_key(self, key_lmk: str) -> bool:
+        """Drop a MAC key kept ready (its terminal has a new one); True when one was held."""
+        return self._working.forget(key_lmk)
+
+    def holds_working_key(self, key_lmk: str) -> bool:
+        """Whether a MAC key is kept ready for ``key_lmk`` (its schedule, never the key)."""
+        return self._working.holds(key_lmk)
 
     # ------------------------------------------------------------------ keys
 
@@ -147,7 +158,15 @@ class HsmEngine:
     ) -> bytes:
         """ISO 9797-1 MAC algorithm 3 (X9.19) of ``data``, 8 bytes."""
         _require(key_type, MAC_KEY_TYPES, "MAC generation")
-        return p.retail_mac(self._lmk.unwrap(key_lmk, key_type), data, padding)
+        return self._mac_key(key_lmk, key_type).mac(data, padding)
+
+    def _mac_key(self, key_lmk: str, key_type: KeyType) -> RetailMacKey:
+        """The MAC key kept ready, or unwrapped now (parity checked) and kept."""
+        key = self._working.get(key_lmk, key_type) if isinstance(key_lmk, str) else None
+        if key is None:
+            key = RetailMacKey(self._lmk.unwrap(key_lmk, key_type))
+            self._working.put(key_lmk, key_type, key)
+        return key
 
     def verify_mac(
         self,

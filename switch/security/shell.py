@@ -61,17 +61,32 @@ def request_mac(msg: Message) -> bytes | None:
     """The request's MAC, only where a MAC belongs: DE64 (or DE128), as the last field.
 
     Returns None when there is no MAC field; `b""` when a MAC field is misplaced or malformed
-    (DE64 next to fields above 64, both MAC fields, not 8 bytes): such a message fails.
+    (DE64 next to fields above 64 or behind a secondary bitmap, both MAC fields, not 8
+    bytes): such a message fails. The same placement as `Message.mac_field`, read with one
+    `max` (docs/protocol.md §6).
     """
-    present = [n for n in (64, 128) if n in msg.fields]
-    if not present:
+    fields = msg.fields
+    if 128 in fields:
+        field = 128
+        placed = 64 not in fields
+    elif 64 in fields:
+        field = 64
+        placed = max(fields) == 64 and not msg.secondary_bitmap
+    else:
         return None
-    field = msg.mac_field
-    value = msg.fields.get(field)
-    if present != [field] or max(msg.fields) != field or not isinstance(value, bytes) \
-            or len(value) != 8:
+    value = fields[field]
+    if not placed or not isinstance(value, bytes) or len(value) != 8:
         return b""
     return value
+
+
+def mac_field(msg: Message) -> int:
+    """`Message.mac_field` with one `max` over the field numbers (per response)."""
+    return 128 if msg.secondary_bitmap or max(msg.fields, default=0) > 64 else 64
+
+
+#: The verdict of a good MAC on a request that needs no PIN check (most MACed traffic).
+MAC_VERIFIED = Checks(mac_ok=True, mac_present=True)
 
 
 class Security:
@@ -114,9 +129,11 @@ class Security:
             if not mac_ok:
                 return Checks(mac_ok=False, mac_present=True)  # refused: no PIN check
             card = state.cards.get(req.pan)
+            pin_ref = card.pin_ref if card is not None else None
+            if not need.pin and pin_ref is None:
+                return MAC_VERIFIED
             pin_ok = await self._verify_pin(term, req, card) if need.pin else None
-            return Checks(mac_ok=True, mac_present=mac_present, pin_ok=pin_ok,
-                          pin_ref=card.pin_ref if card is not None else None)
+            return Checks(mac_ok=True, mac_present=mac_present, pin_ok=pin_ok, pin_ref=pin_ref)
         except _Unavailable:
             return Checks(mac_present=mac_present, hsm_unavailable=True)
 
@@ -181,6 +198,10 @@ class Security:
         except (HsmError, OSError) as exc:
             self._event("key_exchange_failed", msg, error=type(exc).__name__)
             return None
+        if term.mac_key_ref is not None and isinstance(self.hsm, AsyncInProcessHsm):
+            # The terminal's MAC key is being replaced: the HSM need not keep the old one
+            # ready (docs/hsm.md §2). A TCP HSM ages it out of its own bounded set.
+            self.hsm.forget_working_key(term.mac_key_ref)
         return SessionKeyRefs(
             mac_lmk=keys.mac.key_lmk, mac_tmk=keys.mac.key_kek, mac_kcv=keys.mac.kcv,
             pin_lmk=keys.pin.key_lmk, pin_tmk=keys.pin.key_kek, pin_kcv=keys.pin.kcv)
@@ -198,7 +219,7 @@ class Security:
         The MAC is written into the response message itself, which the journal keeps: a
         retransmission is answered with the same bytes, MAC included.
         """
-        field = resp.mac_field
+        field = mac_field(resp)
         resp.fields[field] = bytes(8)
         raw = profile.encode(resp)
         try:

@@ -16,7 +16,7 @@ from switch.core.model import Card, txn_key
 from switch.core.state import State
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.security.admin import security_command
-from switch.security.shell import request_mac
+from switch.security.shell import mac_field, request_mac
 from tests.switch.support import NOW, T1, burn, card, earn, example_config, request, sign_on
 
 PAN = card(3)
@@ -109,6 +109,11 @@ def test_key_exchange_decisions() -> None:
 def test_request_mac_placement(fields: dict[int, object], expected: bytes | None) -> None:
     msg = earn(T1, 1, PAN, 1_000, extra=fields)
     assert request_mac(msg) == expected
+    msg.secondary_bitmap = True  # a secondary bitmap with no field above 64: DE64 misplaced
+    assert request_mac(msg) == (b"" if 64 in fields and 128 not in fields else expected)
+    assert mac_field(msg) == msg.mac_field == 128
+    msg.secondary_bitmap = False
+    assert mac_field(msg) == msg.mac_field
 
 
 def test_security_commands_refuse_bad_input() -> None:

@@ -285,3 +285,30 @@ def test_format_error_answer_to_a_keyed_terminal_is_maced(tmp_path: Path,
             assert r.mti == "0210" and r.fields[39] == "30" and r.fields[11] == "000001"
             await term.close()
     run(body)
+
+
+def test_new_session_key_takes_effect_at_once(tmp_path: Path) -> None:
+    """The HSM keeps the terminal's MAC key ready (docs/hsm.md §2); a key exchange replaces it
+    for the very next request, and the old key is no longer kept."""
+    cfg = write_config(tmp_path)
+    tmk = new_terminal(cfg, T1)
+
+    async def body() -> None:
+        async with running(cfg) as sw:
+            term = await ready_terminal(sw, tmk, "ascii")
+            assert (await term.send(earn(T1, 1, PAN, 100_000))).fields[39] == "00"
+            old_key, old_ref = term.mac_key, sw.state.terminals[T1].mac_key_ref
+            assert old_ref is not None
+            engine = sw.security.hsm._hsm._engine  # type: ignore[attr-defined]
+            assert engine.holds_working_key(old_ref)
+            await term.key_exchange(800002)  # its 0810 verified under the new key
+            new_ref = sw.state.terminals[T1].mac_key_ref
+            assert new_ref not in (None, old_ref) and not engine.holds_working_key(old_ref)
+            # A request MACed under the replaced key: 63, no effect, answered under the new.
+            stale = Terminal(T1, "ascii", tmk, old_key).encode(earn(T1, 2, PAN, 300_000))
+            assert term.check_response(await term.exchange(stale)).fields[39] == "63"
+            assert await points(term, 3) == 10
+            assert (await term.send(earn(T1, 4, PAN, 300_000))).fields[39] == "00"
+            assert await points(term, 5) == 40
+            await term.close()
+    run(body)
