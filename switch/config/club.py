@@ -43,7 +43,7 @@ TRIGGER_FIELDS: Mapping[str, frozenset[str]] = {
     "birthday": frozenset({"name", "date", "bonus"}),
     "welcome": frozenset({"name", "date", "bonus"}),
     "expiring": frozenset({"name", "date", "points", "days", "expiry_date"}),
-    "winback": frozenset({"name", "date", "days", "bonus"}),
+    "winback": frozenset({"name", "date", "days", "bonus", "credit"}),
     "segment": frozenset({"name", "date", "bonus"}),
     "referral": frozenset({"name", "date", "bonus", "code"}),
     "tier_up": frozenset({"name", "date", "tier"}),
@@ -52,6 +52,8 @@ TRIGGER_FIELDS: Mapping[str, frozenset[str]] = {
 _TRIGGERS = ("birthday", "welcome", "expiring", "winback", "referral", "tier_up", "tier_down")
 _NO_BONUS = ("expiring", "tier_up", "tier_down")
 _SCOPE = frozenset({"store", "coalition"})
+#: The largest win-back gift credit, IRR: one top-up's limit (docs/protocol.md §10).
+MAX_GIFT = 999_999_999_999
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +94,9 @@ class Trigger:
     store: str = ""
     #: A referral's bonus to the friend (`bonus` goes to the customer whose code it was).
     friend_bonus: int = 0
+    #: Win-back gift credit to the purse, IRR (0: none): a purse lot of `store`, its
+    #: liability (docs/customers.md "Gift credit to the purse").
+    gift: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,8 +197,18 @@ def _trigger(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
     if friend and not store:
         raise r.fail("store", "a bonus needs the store whose points it is (a store of the "
                      "coalition)")
-    trigger = Trigger(kind, _template(r, kind, kind, messaging), r.choice("channel", CHANNELS),
-                      days, bonus, store, friend)
+    gift = r.integer("gift", 0) if kind == "winback" else 0
+    if gift > MAX_GIFT:
+        raise r.fail("gift", f"must be at most {MAX_GIFT:,} rials, got {gift:,}")
+    if gift and not store:
+        raise r.fail("store", "gift credit needs the store whose purse credit it is (a store "
+                     "of the coalition)")
+    template = _template(r, kind, kind, messaging)
+    if gift and messaging is not None and "credit" not in messaging.templates[template].fields():
+        raise r.fail("template", f"template {template!r} does not name {{credit}}: a message "
+                     "that comes with gift credit says how much")
+    trigger = Trigger(kind, template, r.choice("channel", CHANNELS), days, bonus, store, friend,
+                      gift)
     r.done()
     return trigger
 

@@ -41,10 +41,13 @@ NAMELESS = "مشتری"
 
 
 class BonusPath(Protocol):
-    """How a bonus reaches the ledger: a points adjustment decided by the switch's core
-    (`switch.core.admin.decide_adjust`). Raises `AdminError` when the switch refuses."""
+    """How a bonus reaches the ledger: a points adjustment (`switch.core.admin.decide_adjust`)
+    or gift credit to the purse (`switch.core.purse_credit.decide_purse_credit`) decided by the
+    switch's core. Raises `AdminError` when the switch refuses."""
 
     def adjust(self, pan: str, points: int, store: str, reason: str) -> None: ...
+
+    def credit_purse(self, pan: str, amount: int, store: str, reason: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,17 @@ class Due:
     params: Mapping[str, Any]
     bonus: int = 0
     store: str = ""
+    #: Gift credit to the purse, IRR (the win-back's «شارژ هدیه»; 0: none).
+    gift: int = 0
+
+    def grants(self) -> list[tuple[str, str, int]]:
+        """What this message waits for: (key, unit, amount) of each grant, points first."""
+        out = []
+        if self.bonus:
+            out.append((self.key, "points", self.bonus))
+        if self.gift:
+            out.append((f"{self.key}:gift", "rials", self.gift))
+        return out
 
 
 @dataclass(slots=True)
@@ -73,6 +87,8 @@ class NightReport:
     already: int = 0
     bonuses: int = 0
     points: int = 0
+    gifts: int = 0
+    credit: int = 0
     problems: list[str] = field(default_factory=list)
 
     def count_queued(self, kind: str, n: int) -> None:
@@ -90,12 +106,14 @@ def _birthday_on(birth: dt.date, day: dt.date) -> bool:
 
 
 def _due(row: ClubRow, trigger: Trigger | SegmentMessage, kind: str, key: str, day: dt.date,
-         **params: Any) -> Due:
+         gift: int = 0, **params: Any) -> Due:
     full: dict[str, Any] = {"name": row.name or NAMELESS, "date": day.isoformat(), **params}
     if "bonus" in TRIGGER_FIELDS[kind]:
         full.setdefault("bonus", trigger.bonus)
+    if "credit" in TRIGGER_FIELDS[kind]:
+        full.setdefault("credit", gift)
     return Due(key, row.id, kind, trigger.template, trigger.channel, row.mobile, row.email,
-               full, trigger.bonus, trigger.store)
+               full, trigger.bonus, trigger.store, gift)
 
 
 def due_messages(row: ClubRow, club: ClubSettings, segment: str, day: dt.date,
@@ -122,7 +140,8 @@ def due_messages(row: ClubRow, club: ClubSettings, segment: str, day: dt.date,
         since = row.last_purchase or row.joined
         if (day - since).days >= w.days:
             spell = row.last_purchase.isoformat() if row.last_purchase else "never"
-            yield _due(row, w, "winback", f"winback:{a}:{spell}", day, days=(day - since).days)
+            yield _due(row, w, "winback", f"winback:{a}:{spell}", day, w.gift,
+                       days=(day - since).days)
     for m in club.segment_messages:
         if m.segment == segment:
             period = day.toordinal() // m.every_days
@@ -260,44 +279,71 @@ def _enqueue(customers: Customers, due: Due, messages: list[NewMessage], now: dt
 
 def _grant(customers: Customers, config: Config, due: Due, cid: str, path: BonusPath,
            now: dt.datetime, report: NightReport) -> None:
-    """The bonus once (`club_bonuses`), then its message in the transaction that marks it."""
+    """Each grant of `due` once (`club_bonuses`), then its message in the transaction that
+    marks the last one granted."""
+    grants = due.grants()
+    for i, (key, unit, amount) in enumerate(grants):
+        jid = _granted(customers, due, key, unit, amount, path, now, report)
+        if jid is None:
+            return  # reported; the message waits for every grant
+        if jid < 0:
+            continue  # granted by an earlier run
+        last = i == len(grants) - 1
+        templates = config.messaging.templates if config.messaging is not None else {}
+        with customers.transaction():
+            customers.club.grant_bonus(key, jid)
+            if last:
+                _enqueue(customers, due, _messages(due, cid), now, templates, report)
+                return
+    # Every grant was made by an earlier run: its message is queued once by its key.
+    _queue(customers, config, [due], cid, now, report)
+
+
+def _granted(customers: Customers, due: Due, key: str, unit: str, amount: int,
+             path: BonusPath, now: dt.datetime, report: NightReport) -> int | None:
+    """The journal row of one grant, asking the switch only when the journal has none for its
+    key: -1 when an earlier run marked it granted, None when it cannot be made (reported)."""
     club = customers.club
-    reason = f"club {due.kind} bonus {due.key}"
-    found = club.bonus(due.key)
+    what = "gift credit" if unit == "rials" else "bonus"
+    reason = f"club {due.kind} {'gift' if unit == 'rials' else 'bonus'} {key}"
+    found = club.bonus(key)
     if found is None:
         pan = club.bonus_card(due.account_id)
         if pan is None:
             report.problems.append(f"customer {due.account_id}: no active card for the "
-                                   f"{due.kind} bonus")
-            return
+                                   f"{due.kind} {what}")
+            return None
         with customers.transaction():
-            club.start_bonus(due.key, due.account_id, pan, due.store, due.bonus, now)
+            club.start_bonus(key, due.account_id, pan, due.store, amount, now, unit)
         found = ("pending", None, pan)
     state, _jid, pan = found
-    if state == "pending":
-        jid = club.adjustment_for(pan, reason)
-        if jid is None:
-            from switch.core.admin import AdminError
+    if state != "pending":
+        return -1
+    jid = club.adjustment_for(pan, reason)
+    if jid is not None:
+        return jid
+    from switch.core.admin import AdminError
 
-            try:
-                path.adjust(pan, due.bonus, due.store, reason)
-            except AdminError as exc:
-                report.problems.append(f"customer {due.account_id}: {due.kind} bonus refused: "
-                                       f"{exc}")
-                return
-            jid = club.adjustment_for(pan, reason)
-            if jid is None:
-                report.problems.append(f"customer {due.account_id}: {due.kind} bonus not "
-                                       "found in the journal after the switch approved it")
-                return
-            report.bonuses += 1
-            report.points += due.bonus
-        templates = config.messaging.templates if config.messaging is not None else {}
-        with customers.transaction():
-            club.grant_bonus(due.key, jid)
-            _enqueue(customers, due, _messages(due, cid), now, templates, report)
-    else:  # granted by an earlier run: its message is queued once by its key
-        _queue(customers, config, [due], cid, now, report)
+    try:
+        if unit == "rials":
+            path.credit_purse(pan, amount, due.store, reason)
+        else:
+            path.adjust(pan, amount, due.store, reason)
+    except AdminError as exc:
+        report.problems.append(f"customer {due.account_id}: {due.kind} {what} refused: {exc}")
+        return None
+    jid = club.adjustment_for(pan, reason)
+    if jid is None:
+        report.problems.append(f"customer {due.account_id}: {due.kind} {what} not found in "
+                               "the journal after the switch approved it")
+        return None
+    if unit == "rials":
+        report.gifts += 1
+        report.credit += amount
+    else:
+        report.bonuses += 1
+        report.points += amount
+    return jid
 
 
 def referral_dues(club: SqlClub, cid: str, trigger: Trigger, day: dt.date) -> Iterator[Due]:
@@ -346,11 +392,11 @@ def _coalition(customers: Customers, reader: JournalReader, config: Config, cid:
     report.segments[cid] = counts
     if not messages:
         return
-    plain = [d for d in dues if not d.bonus]
+    plain = [d for d in dues if not d.grants()]
     _queue(customers, config, plain, cid, now, report)
-    for due in (d for d in dues if d.bonus):
+    for due in (d for d in dues if d.grants()):
         if path is None:
-            report.problems.append(f"customer {due.account_id}: {due.kind} bonus waits "
+            report.problems.append(f"customer {due.account_id}: {due.kind} grant waits "
                                    "for a run that can reach the switch")
             continue
         _grant(customers, config, due, cid, path, now, report)

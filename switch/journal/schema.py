@@ -17,7 +17,8 @@ the journal by request key and by tombstone (11, docs/switch.md "Memory"); custo
 docs/customers.md, `sql/accounts_schema.py`); a card's paid membership, `card_club.member_tier`
 and `member_until` (13, docs/programs.md "Paid memberships"); the club's `customer_segments`,
 `club_bonuses`, `referral_codes` and `referrals` (14, docs/customers.md "Segments",
-`sql/club_schema.py`).
+`sql/club_schema.py`); `club_bonuses.unit`, points or the win-back's gift credit in rials (15,
+docs/customers.md "Gift credit to the purse").
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -392,6 +393,8 @@ MIGRATIONS: list[Migration] = [
                "ALTER TABLE card_club ADD COLUMN member_until DATE")),
     Migration(14, "club: customer_segments, club_bonuses, referral_codes, referrals",
               club_schema.migrate_club, club_schema.POSTGRES_TABLES),
+    Migration(15, "club: club_bonuses.unit (points, or gift credit in rials)",
+              club_schema.bonus_unit, club_schema.BONUS_UNIT),
 ]
 
 

@@ -176,19 +176,21 @@ class SqlClub:
         return None if row is None else (str(row[0]), row[1], str(row[2]))
 
     def start_bonus(self, key: str, account_id: int, pan: str, store: str, points: int,
-                    now: dt.datetime) -> None:
+                    now: dt.datetime, unit: str = "points") -> None:
+        """Record a grant before it goes to the switch: `points` bonus points, or with `unit`
+        "rials" that much gift credit to the purse."""
         self.conn.execute(
             "INSERT INTO club_bonuses (key, account_id, pan, store_id, points, state, "
-            "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-            (key, account_id, pan, store, points, now.isoformat()))
+            "created_at, unit) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (key, account_id, pan, store, points, now.isoformat(), unit))
 
     def grant_bonus(self, key: str, journal_id: int) -> None:
         self.conn.execute("UPDATE club_bonuses SET state = 'granted', journal_id = ? "
                           "WHERE key = ?", (journal_id, key))
 
     def adjustment_for(self, pan: str, reason: str) -> int | None:
-        """The journal row of an approved adjustment of `pan` with exactly `reason` (the
-        bonus's key is in it), newest first; None: none."""
+        """The journal row of an approved adjustment or purse credit of `pan` with exactly
+        `reason` (the bonus's key is in it), newest first; None: none."""
         for jid, detail in self.conn.execute(
                 "SELECT id, detail FROM journal WHERE pan = ? AND kind = 'card_admin' "
                 "AND response_code = '00' ORDER BY id DESC", (pan,)):
