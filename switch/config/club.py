@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from switch.config.reader import ConfigError, Reader
-from switch.core.catalog import Coalition, Store
+from switch.core.catalog import Campaign, Coalition, Store
 
 if TYPE_CHECKING:
     from switch.messaging.settings import MessagingSettings
 
 __all__ = [
     "CLUB_KEYS",
+    "SEGMENT_NAME",
     "TRIGGER_FIELDS",
     "ClubSettings",
     "SegmentMessage",
@@ -35,6 +36,8 @@ __all__ = [
 #: The coalition keys this module reads (the coalition's own reader leaves them alone).
 CLUB_KEYS = frozenset({"segments", "triggers", "segment_messages"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+#: What a segment's name may be (a campaign names one too: switch/config/programs.py).
+SEGMENT_NAME = _NAME
 CHANNELS = ("sms", "email", "both")
 
 #: The fields each trigger fills for its template (docs/messaging.md, "Templates"); `store`
@@ -265,4 +268,22 @@ def read_clubs(file: str, raw: Mapping[str, Any], coalitions: Mapping[str, Coali
         out[cid] = club_settings(r, cid, stores, messaging)
         if set(club) - r.used:
             raise ConfigError(file, f"coalition.{cid}", "unread club keys")
+    check_campaign_segments(file, coalitions, stores, out)
     return out
+
+
+def check_campaign_segments(file: str, coalitions: Mapping[str, Coalition],
+                            stores: Mapping[str, Store], clubs: Mapping[str, ClubSettings]
+                            ) -> None:
+    """Each campaign's `segment` is one its coalition defines (docs/programs.md "Campaigns
+    for a segment"): a misspelt one would silently reach nobody."""
+    owners: list[tuple[str, str, tuple[Campaign, ...]]] = [
+        (f"coalition.{cid}", cid, c.campaigns) for cid, c in coalitions.items()]
+    owners += [(f"store.{sid}", s.coalition, s.campaigns) for sid, s in stores.items()]
+    for where, cid, campaigns in owners:
+        names = clubs[cid].segment_names()
+        for i, campaign in enumerate(campaigns):
+            if campaign.segment and campaign.segment not in names:
+                raise ConfigError(file, f"{where}.campaigns[{i}].segment",
+                                  f"no segment {campaign.segment!r} in coalition {cid}; its "
+                                  f"segments are: {', '.join(names)}")

@@ -12,6 +12,7 @@ from switch.core.ledger import CardEdit
 from switch.core.model import POINTS
 from switch.core.outcome import Context, Decision, approve, count, decline
 from switch.core.rules import EarnContext
+from switch.core.segment import card_segment
 from switch.core.text import is_digits
 
 
@@ -23,7 +24,7 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit, advice: bool) -> Decision
     local = purchase_time(req.msg.fields.get(13), req.msg.fields.get(12), ctx.now,
                           state.config.switch.zone) if advice else None
     result = state.rules.earn(EarnContext(ctx.store, ctx.coalition, edit.card, amount,
-                                          ctx.now, ctx.day, advice, local))
+                                          ctx.now, ctx.day, advice, local, card_segment(ctx)))
     lots = [(result.points, result.expires_on), *result.extra_lots]
     if any(points < 0 for points, _ in lots):
         raise AssertionError("a RuleBook returned negative points for an earn")

@@ -91,12 +91,14 @@ class Needs(NamedTuple):
     #: Also the newest tombstone the journal holds for `recall` (a 0200/0220).
     recall_tombstone: bool = False
     recall_since: dt.date = dt.date.min
+    #: The card whose customer's segment an earn reads (switch/core/segment.py).
+    segment: str | None = None
 
     @property
     def journal(self) -> bool:
         return (self.reply is not None or self.original is not None or self.earn is not None
                 or self.totals is not None or self.account is not None
-                or self.coupon is not None
+                or self.coupon is not None or self.segment is not None
                 or self.recall is not None or self.recall_original is not None)
 
     @property
@@ -136,6 +138,8 @@ class AccountFact:
     account_id: int
     virtual_pan: str = ""
     profile: Profile | None = None
+    #: The segment the club's nightly job last stored for the account (None: none yet).
+    segment: str | None = None
 
 
 class Facts(NamedTuple):
@@ -164,6 +168,8 @@ class Facts(NamedTuple):
     #: The engine read the `recall` needs (an engine that does not know them leaves it False,
     #: and a decision reading them fails loudly instead of taking a repeat for a new request).
     recall_answered: bool = False
+    #: The segment of `needs.segment`'s customer (None: no account, or none computed).
+    card_segment: str | None = None
 
     def reply(self, journal_id: int) -> Message | None:
         if self.needs.reply != journal_id and \
@@ -214,6 +220,11 @@ class Facts(NamedTuple):
         if self.needs.account != key:
             raise AssertionError("decide read a mobile number's account, not in its needs")
         return self.account_row
+
+    def segment(self, pan: str) -> str | None:
+        if self.needs.segment != pan:
+            raise AssertionError("decide read a card's segment, not in its needs")
+        return self.card_segment
 
     def coupon(self, need: CouponNeed) -> CouponFacts | None:
         if self.needs.coupon != need:

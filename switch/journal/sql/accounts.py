@@ -55,15 +55,16 @@ def account_fact(conn: Db, key: str) -> AccountFact | None:
     coalition, _, mobile = key.rpartition("|")
     row = conn.execute(
         "SELECT a.id, a.name, a.birth_date, a.created_at, (SELECT c.pan FROM account_cards c "
-        "WHERE c.account_id = a.id AND c.virtual = TRUE ORDER BY c.linked_at, c.pan LIMIT 1) "
+        "WHERE c.account_id = a.id AND c.virtual = TRUE ORDER BY c.linked_at, c.pan LIMIT 1), "
+        "(SELECT s.segment FROM customer_segments s WHERE s.account_id = a.id) "
         "FROM accounts a WHERE a.coalition_id = ? AND a.mobile = ?",
         (coalition, mobile)).fetchone()
     if row is None:
         return None
-    aid, name, birth, created, pan = row
+    aid, name, birth, created, pan, segment = row
     return AccountFact(aid, pan or "", Profile(
         name, mobile, dt.date.fromisoformat(birth) if birth else None,
-        dt.datetime.fromisoformat(created)))
+        dt.datetime.fromisoformat(created)), None if segment is None else str(segment))
 
 
 def write_links(conn: Db, rows: Sequence[tuple[Any, ...]]) -> None:
