@@ -123,9 +123,21 @@ class ClubSettings:
     segments: tuple[SegmentRule, ...] = field(default_factory=default_segments)
     triggers: Mapping[str, Trigger] = field(default_factory=dict)
     segment_messages: tuple[SegmentMessage, ...] = ()
+    #: Per store, by trigger: what a customer whose home store it is gets instead of the
+    #: coalition's (None: off there). docs/customers.md "Per store".
+    store_triggers: Mapping[str, Mapping[str, Trigger | None]] = field(default_factory=dict)
 
     def segment_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.segments)
+
+    def trigger(self, kind: str, home: str | None = None) -> Trigger | None:
+        """The trigger `kind` for a customer whose home store is `home` (None: the
+        coalition's), or None when it is off for them."""
+        if home is not None:
+            mine = self.store_triggers.get(kind)
+            if mine is not None and home in mine:
+                return mine[home]
+        return self.triggers.get(kind)
 
 
 def _optional(r: Reader, name: str, minimum: int = 0) -> int | None:
@@ -225,14 +237,20 @@ def club_settings(r: Reader, cid: str, stores: Mapping[str, Store],
         window, segments = _segments(sr)
     names = {s.name for s in segments}
     triggers: dict[str, Trigger] = {}
+    by_store: dict[str, dict[str, Trigger | None]] = {}
     tt = r.table_of("triggers") or {}
     tr = r.child("triggers", tt)
     for kind in _TRIGGERS:
-        one = tr.section(kind)
-        if one is not None:
-            found = _trigger(one, kind, cid, stores, messaging)
-            if found is not None:
-                triggers[kind] = found
+        table = tr.table_of(kind)
+        if table is None:
+            continue
+        one = tr.child(kind, {k: v for k, v in table.items() if k != "stores"})
+        found = _trigger(one, kind, cid, stores, messaging)
+        if found is not None:
+            triggers[kind] = found
+        if "stores" in table:
+            by_store[kind] = _store_triggers(tr.child(kind, table), kind, cid, stores,
+                                             messaging)
     tr.done()
     campaigns: list[SegmentMessage] = []
     mt = r.table_of("segment_messages") or {}
@@ -253,7 +271,33 @@ def club_settings(r: Reader, cid: str, stores: Mapping[str, Store],
             bonus, store))
         one.done()
     mr.done()
-    return ClubSettings(window, segments, triggers, tuple(campaigns))
+    return ClubSettings(window, segments, triggers, tuple(campaigns), by_store)
+
+
+def _store_triggers(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
+                    messaging: MessagingSettings | None) -> dict[str, Trigger | None]:
+    """`[coalition.C.triggers.KIND.stores.S]`: the trigger for the customers whose home store
+    is S, each key the store's or else the coalition's (`enabled`, the wording, the days, the
+    bonus and its store)."""
+    if kind == "referral":
+        raise r.fail("stores", "a referral joins two customers: it is the coalition's only")
+    table = r.table_of("stores") or {}
+    sr = r.child("stores", table)
+    base = {k: v for k, v in r.table.items() if k != "stores"}
+    out: dict[str, Trigger | None] = {}
+    for sid, own in table.items():
+        sr.used.add(sid)
+        if sid not in stores or stores[sid].coalition != cid:
+            raise sr.fail(sid, f"{sid!r} is not a store of coalition {cid}")
+        if not isinstance(own, dict):
+            raise sr.fail(sid, "must be a table of the trigger's keys")
+        for key in own:
+            if key == "stores" or (key == "days" and kind == "expiring"):
+                why = "unknown key" if key == "stores" else \
+                    "the window of expiring points is the coalition's"
+                raise sr.child(sid, own).fail(key, why)
+        out[sid] = _trigger(sr.child(sid, {**base, **own}), kind, cid, stores, messaging)
+    return out
 
 
 def read_clubs(file: str, raw: Mapping[str, Any], coalitions: Mapping[str, Coalition],

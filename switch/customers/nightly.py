@@ -66,6 +66,9 @@ class Due:
     store: str = ""
     #: Gift credit to the purse, IRR (the win-back's «شارژ هدیه»; 0: none).
     gift: int = 0
+    #: The customer's home store when the coalition words a trigger per store: the message's
+    #: scope (its `{store}` and per-store wording) when it grants nothing of a store.
+    home: str = ""
 
     def grants(self) -> list[tuple[str, str, int]]:
         """What this message waits for: (key, unit, amount) of each grant, points first."""
@@ -113,30 +116,32 @@ def _due(row: ClubRow, trigger: Trigger | SegmentMessage, kind: str, key: str, d
     if "credit" in TRIGGER_FIELDS[kind]:
         full.setdefault("credit", gift)
     return Due(key, row.id, kind, trigger.template, trigger.channel, row.mobile, row.email,
-               full, trigger.bonus, trigger.store, gift)
+               full, trigger.bonus, trigger.store, gift, row.home_store or "")
 
 
 def due_messages(row: ClubRow, club: ClubSettings, segment: str, day: dt.date,
                  tier: str = "", ranks: Sequence[str] = ()) -> Iterator[Due]:
     """The messages `row`'s account is due on `day` (pure: the keys make them once); `tier`:
-    the account's tier tonight, `ranks` the coalition's tiers lowest first."""
-    t = club.triggers
+    the account's tier tonight, `ranks` the coalition's tiers lowest first. Each trigger is
+    the one of the account's home store where the coalition sets one (`ClubSettings.trigger`)."""
+    home = row.home_store
     a = row.id
     before = row.tier_before
     if before is not None and before != tier and tier in ranks:
         up = before not in ranks or ranks.index(tier) > ranks.index(before)
         kind = "tier_up" if up else "tier_down"
-        if trigger := t.get(kind):
+        if trigger := club.trigger(kind, home):
             yield _due(row, trigger, kind, f"{kind}:{a}:{day.isoformat()}", day, tier=tier)
-    if (b := t.get("birthday")) and row.birth_date and _birthday_on(row.birth_date, day):
+    b = club.trigger("birthday", home)
+    if b and row.birth_date and _birthday_on(row.birth_date, day):
         yield _due(row, b, "birthday", f"birthday:{a}:{day.year}", day)
-    if (w := t.get("welcome")) and (day - row.joined).days < w.days:
+    if (w := club.trigger("welcome", home)) and (day - row.joined).days < w.days:
         yield _due(row, w, "welcome", f"welcome:{a}", day)
-    if (e := t.get("expiring")) and row.expiring > 0 and row.expires_on is not None:
+    if (e := club.trigger("expiring", home)) and row.expiring > 0 and row.expires_on is not None:
         yield _due(row, e, "expiring", f"expiring:{a}:{row.expires_on.isoformat()}", day,
                    points=row.expiring, days=(row.expires_on - day).days,
                    expiry_date=row.expires_on.isoformat())
-    if w := t.get("winback"):
+    if w := club.trigger("winback", home):
         since = row.last_purchase or row.joined
         if (day - since).days >= w.days:
             spell = row.last_purchase.isoformat() if row.last_purchase else "never"
@@ -223,13 +228,15 @@ def account_tiers(reader: JournalReader, club: SqlClub, coalition: Coalition, da
 
 def _read(club: SqlClub, cid: str, settings: ClubSettings, day: dt.date,
           tiers: Mapping[int, str], ranks: Sequence[str]) -> tuple[_Segments, list[Due]]:
-    longest = max((t.days for t in settings.triggers.values() if t.kind == "expiring"),
-                  default=0)
+    expiring = [settings.triggers.get("expiring"),
+                *settings.store_triggers.get("expiring", {}).values()]
+    longest = max((t.days for t in expiring if t is not None), default=0)
     lowest = ranks[0] if ranks else ""
     seg = _Segments(["", *settings.segment_names()], ["", *ranks])
     dues: list[Due] = []
     since = day - dt.timedelta(days=settings.window_days - 1)
-    for row in club.rows(cid, day, since, day + dt.timedelta(days=longest)):
+    for row in club.rows(cid, day, since, day + dt.timedelta(days=longest),
+                         home=bool(settings.store_triggers)):
         rfm = Rfm(row.id, row.joined, row.last_purchase, row.purchases, row.spend)
         name = classify(settings.segments, rfm, day)
         tier = tiers.get(row.id, lowest)
@@ -245,7 +252,8 @@ def _messages(due: Due, cid: str) -> list[NewMessage]:
         if address and due.channel in (channel, "both"):
             out.append(NewMessage(channel, address, due.template, f"cust-{due.account_id}",
                                   params=due.params, coalition_id=cid,
-                                  store_id=due.store or None, dedupe_key=f"{due.key}:{channel}"))
+                                  store_id=due.store or due.home or None,
+                                  dedupe_key=f"{due.key}:{channel}"))
     return out
 
 

@@ -184,6 +184,8 @@ bonus = 100
 store = "STORE0000000001"
 [coalition.tehran-mall.triggers.winback]
 days = 60
+[coalition.tehran-mall.triggers.winback.stores.STORE0000000002]
+enabled = false               # the home-store query on each engine (nobody's home here)
 """
 
 

@@ -42,33 +42,50 @@ class ClubRow:
     expires_on: dt.date | None
     #: The tier the last run stored (None: the account had no row yet).
     tier_before: str | None = None
+    #: The store of most purchases in the window, the latest breaking a tie (None: no
+    #: purchase, or not asked for).
+    home_store: str | None = None
 
 
 def _date(value: object) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10]) if value else None
 
 
+_PURCHASED = f"""j.kind IN ({_KINDS}) AND j.response_code = '00' AND j.amount > 0
+      AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.original_id = j.id
+                      AND r.kind = 'reversal' AND r.response_code = '00')"""
+
+#: Each account's home store: the store of most purchases in the window (docs/customers.md
+#: "Per store"), the one of the latest purchase among equals.
+_HOME = f"""
+LEFT JOIN (
+    SELECT account_id, store_id FROM (
+        SELECT l.account_id AS account_id, j.store_id AS store_id,
+               ROW_NUMBER() OVER (PARTITION BY l.account_id
+                                  ORDER BY COUNT(*) DESC, MAX(j.id) DESC) AS k
+        FROM account_cards l JOIN journal j ON j.pan = l.pan
+        WHERE {_PURCHASED} AND j.business_day >= ? AND j.business_day <= ?
+        GROUP BY l.account_id, j.store_id) ranked
+    WHERE k = 1) h ON h.account_id = a.id"""
+
 _ROWS = f"""
 SELECT a.id, a.name, a.mobile, a.email, a.birth_date, a.created_at,
        p.last_day, COALESCE(p.n, 0), COALESCE(p.spend, 0), COALESCE(e.points, 0), e.first,
-       s.tier
+       s.tier{{home_column}}
 FROM accounts a
 LEFT JOIN (
     SELECT l.account_id AS account_id, MAX(j.business_day) AS last_day,
            SUM(CASE WHEN j.business_day >= ? THEN 1 ELSE 0 END) AS n,
            SUM(CASE WHEN j.business_day >= ? THEN j.amount ELSE 0 END) AS spend
     FROM account_cards l JOIN journal j ON j.pan = l.pan
-    WHERE j.kind IN ({_KINDS}) AND j.response_code = '00' AND j.amount > 0
-      AND j.business_day <= ?
-      AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.original_id = j.id
-                      AND r.kind = 'reversal' AND r.response_code = '00')
+    WHERE {_PURCHASED} AND j.business_day <= ?
     GROUP BY l.account_id) p ON p.account_id = a.id
 LEFT JOIN (
     SELECT l.account_id AS account_id, SUM(o.remaining) AS points, MIN(o.expires_on) AS first
     FROM account_cards l JOIN lots o ON o.pan = l.pan
     WHERE o.kind = 'points' AND o.remaining > 0 AND o.expires_on > ? AND o.expires_on <= ?
     GROUP BY l.account_id) e ON e.account_id = a.id
-LEFT JOIN customer_segments s ON s.account_id = a.id
+LEFT JOIN customer_segments s ON s.account_id = a.id{{home_join}}
 WHERE a.coalition_id = ? AND a.erased_at IS NULL
 ORDER BY a.id
 """
@@ -80,13 +97,18 @@ class SqlClub:
     def __init__(self, conn: Db) -> None:
         self.conn = conn
 
-    def rows(self, coalition: str, day: dt.date, since: dt.date, expiring_until: dt.date
-             ) -> Iterator[ClubRow]:
+    def rows(self, coalition: str, day: dt.date, since: dt.date, expiring_until: dt.date,
+             *, home: bool = False) -> Iterator[ClubRow]:
         """Every live account of `coalition`, by id: purchases up to `day` (frequency and
-        monetary from `since` on), points lapsing in (`day`, `expiring_until`]."""
-        cursor = self.conn.execute(_ROWS, (since.isoformat(), since.isoformat(),
-                                           day.isoformat(), day.isoformat(),
-                                           expiring_until.isoformat(), coalition))
+        monetary from `since` on), points lapsing in (`day`, `expiring_until`]; with `home`
+        its home store too."""
+        params = [since.isoformat(), since.isoformat(), day.isoformat(), day.isoformat(),
+                  expiring_until.isoformat()]
+        if home:
+            params += [since.isoformat(), day.isoformat()]
+        sql = _ROWS.format(home_column=", h.store_id" if home else ", NULL",
+                           home_join=_HOME if home else "")
+        cursor = self.conn.execute(sql, (*params, coalition))
         while True:
             chunk = cursor.fetchmany(_READ_ROWS)
             if not chunk:
@@ -96,7 +118,8 @@ class SqlClub:
                 assert joined is not None
                 yield ClubRow(int(r[0]), str(r[1] or ""), r[2] or None, r[3] or None,
                               _date(r[4]), joined, _date(r[6]), int(r[7]), int(r[8]),
-                              int(r[9]), _date(r[10]), None if r[11] is None else str(r[11]))
+                              int(r[9]), _date(r[10]), None if r[11] is None else str(r[11]),
+                              None if r[12] is None else str(r[12]))
 
     def upsert_segments(self, coalition: str, day: dt.date,
                         rows: Iterable[tuple[int, str, dt.date | None, int, int, str]]) -> None:
