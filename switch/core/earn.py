@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from switch.core.birthday import others_birthday_year
 from switch.core.codes import RC
 from switch.core.entries import Entry
 from switch.core.ledger import CardEdit
@@ -24,7 +25,8 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit, advice: bool) -> Decision
     local = purchase_time(req.msg.fields.get(13), req.msg.fields.get(12), ctx.now,
                           state.config.switch.zone) if advice else None
     result = state.rules.earn(EarnContext(ctx.store, ctx.coalition, edit.card, amount,
-                                          ctx.now, ctx.day, advice, local, card_segment(ctx)))
+                                          ctx.now, ctx.day, advice, local, card_segment(ctx),
+                                          others_birthday_year(ctx, edit.card.pan)))
     lots = [(result.points, result.expires_on), *result.extra_lots]
     if any(points < 0 for points, _ in lots):
         raise AssertionError("a RuleBook returned negative points for an earn")

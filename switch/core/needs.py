@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from switch.core import coupon
 from switch.core.accounts import account_need
+from switch.core.birthday import birthday_need
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
@@ -87,11 +88,13 @@ def _as_new(state: State, req: Request, mac: bool) -> Needs:
     segment = segment_need(state.config.coalition_of_store(term.store),
                            state.config.stores[term.store], req) \
         if req.pc == PC.EARN else None
+    birthday = birthday_need(state, req, state.config.stores[term.store]) \
+        if req.pc == PC.EARN else None
     if not (mac or pin or earn is not None or totals is not None or wanted or account
-            or segment):
+            or segment or birthday):
         return NOTHING
     return Needs(mac=mac, pin=pin, earn=earn, totals=totals, coupon=wanted, account=account,
-                 segment=segment)
+                 segment=segment, birthday=birthday)
 
 
 def earn_id(req: Request) -> int | None:

@@ -33,6 +33,9 @@ class EarnContext(NamedTuple):
     #: The segment the club's nightly job last put the card's customer in (None: no account,
     #: or not read because no campaign of the store names a segment; switch/core/segment.py).
     segment: str | None = None
+    #: The latest year a birthday bonus was given on another card of the customer's account
+    #: (0: none; switch/core/birthday.py): the bonus is once per customer.
+    account_birthday_year: int = 0
 
 
 @dataclass(slots=True)

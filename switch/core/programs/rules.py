@@ -168,10 +168,11 @@ class ProgramRules(BaseRules):
             for bonus, days in p.bonuses:
                 groups.append((bonus, day + dt.timedelta(days=days) if days else expires))
             profile = club.profile
+            given = max(club.birthday_year, ctx.account_birthday_year)  # once per customer
             if (store.birthday_bonus and profile is not None and profile.birth_date is not None
-                    and club.birthday_year < day.year):
+                    and given < day.year):
                 year = birthday_occurrence(profile.birth_date, day, store.birthday_window_days)
-                if year and club.birthday_year < year:
+                if year and given < year:
                     birthday_year = year
         else:
             groups.append((0, expires))
