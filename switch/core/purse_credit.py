@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 
 from switch.core import entries as E
-from switch.core.admin import AdminError, admin_entry
+from switch.core.admin import AdminError, admin_entry, store_card
 from switch.core.apply import apply
 from switch.core.calendar import business_day
 from switch.core.ledger import CardEdit, over_limits
@@ -39,16 +39,10 @@ def decide_purse_credit(state: State, pan: str, amount: int, store: str, reason:
             or amount > state.limits.max_topup:
         raise AdminError(f"a purse credit is a whole number of rials from 1 to "
                          f"{state.limits.max_topup:,}")
-    card = state.cards.get(pan)
-    if card is None:
-        raise AdminError("card is not enrolled")
+    card = store_card(state, pan, store)
     if card.status != "active":
         raise AdminError(f"the card is {card.status}: no purse credit")
     cfg = state.config
-    st = cfg.stores.get(store)
-    if st is None or st.coalition != card.coalition:
-        raise AdminError(f"store {store!r} is not a store of the card's coalition "
-                         f"{card.coalition}")
     if not reason.strip():
         raise AdminError("a purse credit needs a reason")
     day = business_day(now, cfg.switch.zone, cfg.switch.business_day_cutover)
