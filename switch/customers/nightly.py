@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -227,13 +227,18 @@ def account_tiers(reader: JournalReader, club: SqlClub, coalition: Coalition, da
 
 
 def _read(club: SqlClub, cid: str, settings: ClubSettings, day: dt.date,
-          tiers: Mapping[int, str], ranks: Sequence[str]) -> tuple[_Segments, list[Due]]:
+          tiers: Mapping[int, str], ranks: Sequence[str],
+          sink: Callable[[list[Due]], None] | None = None) -> tuple[_Segments, list[Due]]:
+    """The segments of every account, and the messages due: those that grant nothing go to
+    `sink` by `WRITE_CHUNK` as the read goes (None: dropped), so memory holds no more than a
+    chunk of them; those with a grant are returned (their grants go one by one anyway)."""
     expiring = [settings.triggers.get("expiring"),
                 *settings.store_triggers.get("expiring", {}).values()]
     longest = max((t.days for t in expiring if t is not None), default=0)
     lowest = ranks[0] if ranks else ""
     seg = _Segments(["", *settings.segment_names()], ["", *ranks])
     dues: list[Due] = []
+    plain: list[Due] = []
     since = day - dt.timedelta(days=settings.window_days - 1)
     for row in club.rows(cid, day, since, day + dt.timedelta(days=longest),
                          home=bool(settings.store_triggers)):
@@ -241,7 +246,14 @@ def _read(club: SqlClub, cid: str, settings: ClubSettings, day: dt.date,
         name = classify(settings.segments, rfm, day)
         tier = tiers.get(row.id, lowest)
         seg.add(row, name, tier)
-        dues.extend(due_messages(row, settings, name, day, tier, ranks))
+        for due in due_messages(row, settings, name, day, tier, ranks):
+            (dues if due.grants() else plain).append(due)
+        if len(plain) >= WRITE_CHUNK:
+            if sink is not None:
+                sink(plain)
+            plain = []
+    if plain and sink is not None:
+        sink(plain)
     return seg, dues
 
 
@@ -388,7 +400,12 @@ def _coalition(customers: Customers, reader: JournalReader, config: Config, cid:
     coalition = config.coalitions[cid]
     ranks = [t.name for t in coalition.tiers]
     tiers = account_tiers(reader, customers.club, coalition, day) if ranks else {}
-    seg, dues = _read(customers.club, cid, settings, day, tiers, ranks)
+
+    def sink(plain: list[Due]) -> None:
+        _queue(customers, config, plain, cid, now, report)
+
+    seg, dues = _read(customers.club, cid, settings, day, tiers, ranks,
+                      sink if messages else None)
     referral = settings.triggers.get("referral")
     if referral is not None:
         dues.extend(referral_dues(customers.club, cid, referral, day))
@@ -400,7 +417,7 @@ def _coalition(customers: Customers, reader: JournalReader, config: Config, cid:
     report.segments[cid] = counts
     if not messages:
         return
-    plain = [d for d in dues if not d.grants()]
+    plain = [d for d in dues if not d.grants()]   # the referrals' without a bonus
     _queue(customers, config, plain, cid, now, report)
     for due in (d for d in dues if d.grants()):
         if path is None:

@@ -19,7 +19,9 @@ from switch.journal.sql.db import Db
 #: Journal kinds that are a purchase at a till (docs/protocol.md §4).
 PURCHASES = ("earn", "advice", "redeem", "sv_purchase", "coupon")
 _KINDS = ",".join(f"'{k}'" for k in PURCHASES)
-_READ_ROWS = 5000
+#: Accounts (by id range) one read of `SqlClub.rows` covers: each page is its own statement,
+#: fetched whole, so the job may write between pages and no engine holds more than a page.
+PAGE_IDS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +67,7 @@ LEFT JOIN (
                                   ORDER BY COUNT(*) DESC, MAX(j.id) DESC) AS k
         FROM account_cards l JOIN journal j ON j.pan = l.pan
         WHERE {_PURCHASED} AND j.business_day >= ? AND j.business_day <= ?
+          AND l.account_id > ? AND l.account_id <= ?
         GROUP BY l.account_id, j.store_id) ranked
     WHERE k = 1) h ON h.account_id = a.id"""
 
@@ -78,15 +81,16 @@ LEFT JOIN (
            SUM(CASE WHEN j.business_day >= ? THEN 1 ELSE 0 END) AS n,
            SUM(CASE WHEN j.business_day >= ? THEN j.amount ELSE 0 END) AS spend
     FROM account_cards l JOIN journal j ON j.pan = l.pan
-    WHERE {_PURCHASED} AND j.business_day <= ?
+    WHERE {_PURCHASED} AND j.business_day <= ? AND l.account_id > ? AND l.account_id <= ?
     GROUP BY l.account_id) p ON p.account_id = a.id
 LEFT JOIN (
     SELECT l.account_id AS account_id, SUM(o.remaining) AS points, MIN(o.expires_on) AS first
     FROM account_cards l JOIN lots o ON o.pan = l.pan
     WHERE o.kind = 'points' AND o.remaining > 0 AND o.expires_on > ? AND o.expires_on <= ?
+      AND l.account_id > ? AND l.account_id <= ?
     GROUP BY l.account_id) e ON e.account_id = a.id
 LEFT JOIN customer_segments s ON s.account_id = a.id{{home_join}}
-WHERE a.coalition_id = ? AND a.erased_at IS NULL
+WHERE a.coalition_id = ? AND a.erased_at IS NULL AND a.id > ? AND a.id <= ?
 ORDER BY a.id
 """
 
@@ -102,17 +106,18 @@ class SqlClub:
         """Every live account of `coalition`, by id: purchases up to `day` (frequency and
         monetary from `since` on), points lapsing in (`day`, `expiring_until`]; with `home`
         its home store too."""
-        params = [since.isoformat(), since.isoformat(), day.isoformat(), day.isoformat(),
-                  expiring_until.isoformat()]
-        if home:
-            params += [since.isoformat(), day.isoformat()]
         sql = _ROWS.format(home_column=", h.store_id" if home else ", NULL",
                            home_join=_HOME if home else "")
-        cursor = self.conn.execute(sql, (*params, coalition))
-        while True:
-            chunk = cursor.fetchmany(_READ_ROWS)
-            if not chunk:
-                return
+        top = self.conn.execute("SELECT MAX(id) FROM accounts WHERE coalition_id = ?",
+                                (coalition,)).fetchone()
+        last = int(top[0]) if top is not None and top[0] is not None else 0
+        s, d, until = since.isoformat(), day.isoformat(), expiring_until.isoformat()
+        for lo in range(0, last, PAGE_IDS):
+            hi = lo + PAGE_IDS
+            params = [s, s, d, lo, hi, d, until, lo, hi]
+            if home:
+                params += [s, d, lo, hi]
+            chunk = self.conn.execute(sql, (*params, coalition, lo, hi)).fetchall()
             for r in chunk:
                 joined = _date(r[5])
                 assert joined is not None
