@@ -14,15 +14,14 @@ from switch.config import ConfigError, load_config
 from switch.core.catalog import Campaign
 from switch.core.programs.rules import plan
 from tests.customers.support import (
-    backdate,
     by_mobile,
-    enroll_customers,
     lps,
     mobile_config,
     run_through_switch,
+    three_customers,
 )
 from tests.rewards.support import tag
-from tests.switch.support import T1, card, earn
+from tests.switch.support import T1, earn
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 FOR_NEW = ('campaigns = [{ name = "welcome x2", from = "2026-01-01", to = "2027-12-31", '
@@ -53,11 +52,7 @@ def test_the_segment_multiplies_at_the_till_and_no_one_else(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = _with_campaign(tmp_path)
     cfg = str(path)
-    newcomer, old_timer, stranger = card(841), card(842), card(843)
-    assert lps(capsys, "cards", "enroll", stranger, "-c", cfg)[0] == 0
-    enroll_customers(capsys, cfg, (newcomer, old_timer), "0935100000")
-    config = load_config(path)
-    backdate(config.switch.journal, {2: NOW - dt.timedelta(days=400)})
+    newcomer, old_timer, stranger = three_customers(capsys, cfg, 841, "0935100000", NOW)
     # Before any nightly run nobody is in a segment: the base for everyone.
     [before] = run_through_switch(path, [earn(T1, 1, newcomer, 1_000_000, now=NOW)], NOW)
     assert lps(capsys, "customers", "segments", "--day", "2026-11-23", "-c", cfg)[0] == 0
