@@ -2,7 +2,8 @@
 command line (docs/customers.md, "Segments" and "The nightly job").
 
 The job is `switch.customers.nightly`; this module gives it the way to the ledger: each bonus
-is a points adjustment the switch's core decides (`switch.core.admin.decide_adjust`), on the
+is a points adjustment the switch's core decides (`switch.core.admin.decide_adjust`), each
+gift credit a purse credit (`switch.core.purse_credit.decide_purse_credit`), on the
 running switch's admin socket, or, when the switch is stopped, appended by the journal from
 a state recovered once for the run (as `lps cards` does per command).
 """
@@ -22,6 +23,9 @@ from switch.customers.nightly import NightReport, run_nightly
 from switch.journal import open_customers
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from switch.core.entries import Entry
     from switch.core.state import State
     from switch.journal import Journal
 
@@ -39,13 +43,31 @@ class SwitchBonuses:
         self._state: State | None = None
 
     def adjust(self, pan: str, points: int, store: str, reason: str) -> None:
-        from switch.core.admin import AdminError, adjust_command
+        from switch.core.admin import adjust_command
+
+        self._decide({"cmd": "adjust", "pan": pan, "points": points, "store": store,
+                      "reason": reason, "by": ACTOR},
+                     lambda state, now: adjust_command(state, pan, points, store, reason,
+                                                       ACTOR, now))
+
+    def credit_purse(self, pan: str, amount: int, store: str, reason: str) -> None:
+        from switch.core.purse_credit import purse_credit_command
+
+        self._decide({"cmd": "purse_credit", "pan": pan, "amount": amount, "store": store,
+                      "reason": reason, "by": ACTOR},
+                     lambda state, now: purse_credit_command(state, pan, amount, store,
+                                                             reason, ACTOR, now))
+
+    def _decide(self, request: dict[str, object],
+                command: Callable[[State, dt.datetime], Entry]) -> None:
+        """`request` on the running switch's admin socket, else `command` decided on a state
+        recovered once for the run and appended by the journal."""
+        from switch.core.admin import AdminError
         from switch.journal import open_journal
         from switch.server import database_in_use
 
         if database_in_use(self.config.switch.database):
-            reply = admin_request(self.config, {"cmd": "adjust", "pan": pan, "points": points,
-                                                "store": store, "reason": reason, "by": ACTOR})
+            reply = admin_request(self.config, request)
             if not reply.get("ok"):
                 raise AdminError(str(reply.get("error")))
             return
@@ -54,8 +76,7 @@ class SwitchBonuses:
             self._journal = open_journal(self.config.switch.journal)
             self._state = self._journal.load(self.config, None, now)
         assert self._state is not None
-        self._journal.append([adjust_command(self._state, pan, points, store, reason, ACTOR,
-                                             now)])
+        self._journal.append([command(self._state, now)])
 
     def close(self) -> None:
         if self._journal is not None:
@@ -84,6 +105,8 @@ def _print(report: NightReport, messages: bool) -> None:
         queued = ", ".join(f"{k} {n:,}" for k, n in sorted(report.queued.items()))
         print(f"messages queued: {queued or 'none'}; already queued before: {report.already:,}")
         print(f"bonuses granted: {report.bonuses:,} ({report.points:,} points)")
+        if report.gifts:
+            print(f"gift credit granted: {report.gifts:,} ({report.credit:,} rials to purses)")
     for problem in report.problems:
         print(f"  {problem}", file=sys.stderr)
 

@@ -40,6 +40,7 @@ from switch.core.luhn import redact
 from switch.core.program_change import decide_programs
 from switch.core.programs.club import Profile
 from switch.core.programs.rules import program_rules
+from switch.core.purse_credit import decide_purse_credit
 from switch.core.rewards import CouponFacts, CouponNeed
 from switch.core.rules import RuleBook
 from switch.journal import JournalError, SharedJournal, open_journal, open_reader
@@ -382,6 +383,10 @@ class Switch:
         if cmd == "adjust":
             return decide_adjust(self.state, req["pan"], int(req["points"]), req["store"],
                                  req["reason"], req.get("by", ""), now)
+        if cmd == "purse_credit":
+            return decide_purse_credit(self.state, str(req["pan"]), int(req["amount"]),
+                                       str(req["store"]), str(req["reason"]),
+                                       str(req.get("by", "")), now)
         return decide_card_command(self.state, req["cmd"], req["pan"], now,
                                    req.get("coalition"))
 

@@ -112,8 +112,11 @@ async def _by_mobile(client: TerminalClient, term: TerminalSim, store: Store) ->
             if 54 in reply.fields else []
         extra = f"{points[0]} points on her account's virtual card" if points else ""
         bonus = int(tags(reply).get("EP", "0")) - _base(store, value or 0)
-        if value is not None and bonus > 0:  # docs/customers.md "Known limits": per card
-            extra += f"; base {_base(store, value)} + {bonus} birthday bonus, counted per card"
+        if value is not None:  # the birthday bonus is once per customer, not per card
+            extra += (f"; base {_base(store, value)}, no second birthday bonus (once per "
+                      "customer, her card had it)") if bonus == 0 else \
+                f"; base {_base(store, value)} + {bonus}"
+            ok &= bonus == 0
         _line(what, reply, extra)
         ok &= reply.text(39) == "00" and 2 not in reply.fields
     return ok

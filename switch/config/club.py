@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from switch.config.reader import ConfigError, Reader
-from switch.core.catalog import Coalition, Store
+from switch.core.catalog import Campaign, Coalition, Store
 
 if TYPE_CHECKING:
     from switch.messaging.settings import MessagingSettings
 
 __all__ = [
     "CLUB_KEYS",
+    "SEGMENT_NAME",
     "TRIGGER_FIELDS",
     "ClubSettings",
     "SegmentMessage",
@@ -35,6 +36,8 @@ __all__ = [
 #: The coalition keys this module reads (the coalition's own reader leaves them alone).
 CLUB_KEYS = frozenset({"segments", "triggers", "segment_messages"})
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+#: What a segment's name may be (a campaign names one too: switch/config/programs.py).
+SEGMENT_NAME = _NAME
 CHANNELS = ("sms", "email", "both")
 
 #: The fields each trigger fills for its template (docs/messaging.md, "Templates"); `store`
@@ -43,7 +46,7 @@ TRIGGER_FIELDS: Mapping[str, frozenset[str]] = {
     "birthday": frozenset({"name", "date", "bonus"}),
     "welcome": frozenset({"name", "date", "bonus"}),
     "expiring": frozenset({"name", "date", "points", "days", "expiry_date"}),
-    "winback": frozenset({"name", "date", "days", "bonus"}),
+    "winback": frozenset({"name", "date", "days", "bonus", "credit"}),
     "segment": frozenset({"name", "date", "bonus"}),
     "referral": frozenset({"name", "date", "bonus", "code"}),
     "tier_up": frozenset({"name", "date", "tier"}),
@@ -52,6 +55,8 @@ TRIGGER_FIELDS: Mapping[str, frozenset[str]] = {
 _TRIGGERS = ("birthday", "welcome", "expiring", "winback", "referral", "tier_up", "tier_down")
 _NO_BONUS = ("expiring", "tier_up", "tier_down")
 _SCOPE = frozenset({"store", "coalition"})
+#: The largest win-back gift credit, IRR: one top-up's limit (docs/protocol.md §10).
+MAX_GIFT = 999_999_999_999
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +97,9 @@ class Trigger:
     store: str = ""
     #: A referral's bonus to the friend (`bonus` goes to the customer whose code it was).
     friend_bonus: int = 0
+    #: Win-back gift credit to the purse, IRR (0: none): a purse lot of `store`, its
+    #: liability (docs/customers.md "Gift credit to the purse").
+    gift: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,9 +123,21 @@ class ClubSettings:
     segments: tuple[SegmentRule, ...] = field(default_factory=default_segments)
     triggers: Mapping[str, Trigger] = field(default_factory=dict)
     segment_messages: tuple[SegmentMessage, ...] = ()
+    #: Per store, by trigger: what a customer whose home store it is gets instead of the
+    #: coalition's (None: off there). docs/customers.md "Per store".
+    store_triggers: Mapping[str, Mapping[str, Trigger | None]] = field(default_factory=dict)
 
     def segment_names(self) -> tuple[str, ...]:
         return tuple(s.name for s in self.segments)
+
+    def trigger(self, kind: str, home: str | None = None) -> Trigger | None:
+        """The trigger `kind` for a customer whose home store is `home` (None: the
+        coalition's), or None when it is off for them."""
+        if home is not None:
+            mine = self.store_triggers.get(kind)
+            if mine is not None and home in mine:
+                return mine[home]
+        return self.triggers.get(kind)
 
 
 def _optional(r: Reader, name: str, minimum: int = 0) -> int | None:
@@ -192,8 +212,18 @@ def _trigger(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
     if friend and not store:
         raise r.fail("store", "a bonus needs the store whose points it is (a store of the "
                      "coalition)")
-    trigger = Trigger(kind, _template(r, kind, kind, messaging), r.choice("channel", CHANNELS),
-                      days, bonus, store, friend)
+    gift = r.integer("gift", 0) if kind == "winback" else 0
+    if gift > MAX_GIFT:
+        raise r.fail("gift", f"must be at most {MAX_GIFT:,} rials, got {gift:,}")
+    if gift and not store:
+        raise r.fail("store", "gift credit needs the store whose purse credit it is (a store "
+                     "of the coalition)")
+    template = _template(r, kind, kind, messaging)
+    if gift and messaging is not None and "credit" not in messaging.templates[template].fields():
+        raise r.fail("template", f"template {template!r} does not name {{credit}}: a message "
+                     "that comes with gift credit says how much")
+    trigger = Trigger(kind, template, r.choice("channel", CHANNELS), days, bonus, store, friend,
+                      gift)
     r.done()
     return trigger
 
@@ -207,14 +237,20 @@ def club_settings(r: Reader, cid: str, stores: Mapping[str, Store],
         window, segments = _segments(sr)
     names = {s.name for s in segments}
     triggers: dict[str, Trigger] = {}
+    by_store: dict[str, dict[str, Trigger | None]] = {}
     tt = r.table_of("triggers") or {}
     tr = r.child("triggers", tt)
     for kind in _TRIGGERS:
-        one = tr.section(kind)
-        if one is not None:
-            found = _trigger(one, kind, cid, stores, messaging)
-            if found is not None:
-                triggers[kind] = found
+        table = tr.table_of(kind)
+        if table is None:
+            continue
+        one = tr.child(kind, {k: v for k, v in table.items() if k != "stores"})
+        found = _trigger(one, kind, cid, stores, messaging)
+        if found is not None:
+            triggers[kind] = found
+        if "stores" in table:
+            by_store[kind] = _store_triggers(tr.child(kind, table), kind, cid, stores,
+                                             messaging)
     tr.done()
     campaigns: list[SegmentMessage] = []
     mt = r.table_of("segment_messages") or {}
@@ -235,7 +271,33 @@ def club_settings(r: Reader, cid: str, stores: Mapping[str, Store],
             bonus, store))
         one.done()
     mr.done()
-    return ClubSettings(window, segments, triggers, tuple(campaigns))
+    return ClubSettings(window, segments, triggers, tuple(campaigns), by_store)
+
+
+def _store_triggers(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
+                    messaging: MessagingSettings | None) -> dict[str, Trigger | None]:
+    """`[coalition.C.triggers.KIND.stores.S]`: the trigger for the customers whose home store
+    is S, each key the store's or else the coalition's (`enabled`, the wording, the days, the
+    bonus and its store)."""
+    if kind == "referral":
+        raise r.fail("stores", "a referral joins two customers: it is the coalition's only")
+    table = r.table_of("stores") or {}
+    sr = r.child("stores", table)
+    base = {k: v for k, v in r.table.items() if k != "stores"}
+    out: dict[str, Trigger | None] = {}
+    for sid, own in table.items():
+        sr.used.add(sid)
+        if sid not in stores or stores[sid].coalition != cid:
+            raise sr.fail(sid, f"{sid!r} is not a store of coalition {cid}")
+        if not isinstance(own, dict):
+            raise sr.fail(sid, "must be a table of the trigger's keys")
+        for key in own:
+            if key == "stores" or (key == "days" and kind == "expiring"):
+                why = "unknown key" if key == "stores" else \
+                    "the window of expiring points is the coalition's"
+                raise sr.child(sid, own).fail(key, why)
+        out[sid] = _trigger(sr.child(sid, {**base, **own}), kind, cid, stores, messaging)
+    return out
 
 
 def read_clubs(file: str, raw: Mapping[str, Any], coalitions: Mapping[str, Coalition],
@@ -250,4 +312,22 @@ def read_clubs(file: str, raw: Mapping[str, Any], coalitions: Mapping[str, Coali
         out[cid] = club_settings(r, cid, stores, messaging)
         if set(club) - r.used:
             raise ConfigError(file, f"coalition.{cid}", "unread club keys")
+    check_campaign_segments(file, coalitions, stores, out)
     return out
+
+
+def check_campaign_segments(file: str, coalitions: Mapping[str, Coalition],
+                            stores: Mapping[str, Store], clubs: Mapping[str, ClubSettings]
+                            ) -> None:
+    """Each campaign's `segment` is one its coalition defines (docs/programs.md "Campaigns
+    for a segment"): a misspelt one would silently reach nobody."""
+    owners: list[tuple[str, str, tuple[Campaign, ...]]] = [
+        (f"coalition.{cid}", cid, c.campaigns) for cid, c in coalitions.items()]
+    owners += [(f"store.{sid}", s.coalition, s.campaigns) for sid, s in stores.items()]
+    for where, cid, campaigns in owners:
+        names = clubs[cid].segment_names()
+        for i, campaign in enumerate(campaigns):
+            if campaign.segment and campaign.segment not in names:
+                raise ConfigError(file, f"{where}.campaigns[{i}].segment",
+                                  f"no segment {campaign.segment!r} in coalition {cid}; its "
+                                  f"segments are: {', '.join(names)}")

@@ -3,6 +3,7 @@ the receipt language (docs/programs.md)."""
 
 from __future__ import annotations
 
+from switch.config.club import SEGMENT_NAME
 from switch.config.reader import Reader
 from switch.core.catalog import Campaign, EarnRule
 
@@ -73,6 +74,17 @@ def _campaign(r: Reader) -> Campaign:
         hours=hours,
         expire_after_days=(r.integer("expire_after_days", minimum=1)
                            if "expire_after_days" in r.table else None),
+        segment=_segment(r),
     )
     r.done()
     return campaign
+
+
+def _segment(r: Reader) -> str:
+    """A campaign's segment name (its definition is checked with the club's settings,
+    `switch.config.club.check_campaign_segments`)."""
+    name = r.string("segment", "", nonempty=False)
+    if name and not SEGMENT_NAME.match(name):
+        raise r.fail("segment", "a segment's name is a-z, 0-9 and _ (at most 32), first a "
+                     "letter")
+    return name

@@ -127,14 +127,8 @@ def decide_adjust(state: State, pan: str, points: int, store: str, reason: str,
         raise AdminError("not a Luhn-valid card number of 13-19 digits")
     if points == 0 or abs(points) > MAX_ADJUST:
         raise AdminError(f"points must be a non-zero whole number within +-{MAX_ADJUST:,}")
-    card = state.cards.get(pan)
-    if card is None:
-        raise AdminError("card is not enrolled")
+    card = store_card(state, pan, store)
     cfg = state.config
-    st = cfg.stores.get(store)
-    if st is None or st.coalition != card.coalition:
-        raise AdminError(f"store {store!r} is not a store of the card's coalition "
-                         f"{card.coalition}")
     if not reason.strip():
         raise AdminError("an adjustment needs a reason")
     day = business_day(now, cfg.switch.zone, cfg.switch.business_day_cutover)
@@ -159,6 +153,19 @@ def decide_adjust(state: State, pan: str, points: int, store: str, reason: str,
     return Decision(None, [entry], changes=Changes(
         journal_id=entry.id, card=after,
         lots_upto=state.next_lot_id + 1 if edit.new_lots else None))
+
+
+def store_card(state: State, pan: str, store: str) -> Card:
+    """The enrolled card `pan`, where `store` is a store of its coalition (the one that bears
+    what an operator's credit gives), or `AdminError`."""
+    card = state.cards.get(pan)
+    if card is None:
+        raise AdminError("card is not enrolled")
+    st = state.config.stores.get(store)
+    if st is None or st.coalition != card.coalition:
+        raise AdminError(f"store {store!r} is not a store of the card's coalition "
+                         f"{card.coalition}")
+    return card
 
 
 def adjust_command(state: State, pan: str, points: int, store: str, reason: str,

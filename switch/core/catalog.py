@@ -268,6 +268,9 @@ class Campaign:
     hours: tuple[int, int] | None = None
     #: Its bonus points go to a lot of their own expiring this many days after the earn.
     expire_after_days: int | None = None
+    #: Only for cards whose customer the club's nightly job put in this segment ("": every
+    #: card; docs/programs.md "Campaigns for a segment").
+    segment: str = ""
 
     @property
     def multiplier_milli(self) -> int:

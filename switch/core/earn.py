@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+from switch.core.birthday import others_birthday_year
 from switch.core.codes import RC
 from switch.core.entries import Entry
 from switch.core.ledger import CardEdit
 from switch.core.model import POINTS
 from switch.core.outcome import Context, Decision, approve, count, decline
 from switch.core.rules import EarnContext
+from switch.core.segment import card_segment
 from switch.core.text import is_digits
 
 
@@ -23,7 +25,8 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit, advice: bool) -> Decision
     local = purchase_time(req.msg.fields.get(13), req.msg.fields.get(12), ctx.now,
                           state.config.switch.zone) if advice else None
     result = state.rules.earn(EarnContext(ctx.store, ctx.coalition, edit.card, amount,
-                                          ctx.now, ctx.day, advice, local))
+                                          ctx.now, ctx.day, advice, local, card_segment(ctx),
+                                          others_birthday_year(ctx, edit.card.pan)))
     lots = [(result.points, result.expires_on), *result.extra_lots]
     if any(points < 0 for points, _ in lots):
         raise AssertionError("a RuleBook returned negative points for an earn")

@@ -91,12 +91,18 @@ class Needs(NamedTuple):
     #: Also the newest tombstone the journal holds for `recall` (a 0200/0220).
     recall_tombstone: bool = False
     recall_since: dt.date = dt.date.min
+    #: The card whose customer's segment an earn reads (switch/core/segment.py).
+    segment: str | None = None
+    #: The card (or a mobile key) whose account's cards an earn that may give the birthday
+    #: bonus reads (switch/core/birthday.py).
+    birthday: str | None = None
 
     @property
     def journal(self) -> bool:
         return (self.reply is not None or self.original is not None or self.earn is not None
                 or self.totals is not None or self.account is not None
-                or self.coupon is not None
+                or self.coupon is not None or self.segment is not None
+                or self.birthday is not None
                 or self.recall is not None or self.recall_original is not None)
 
     @property
@@ -136,6 +142,18 @@ class AccountFact:
     account_id: int
     virtual_pan: str = ""
     profile: Profile | None = None
+    #: The segment the club's nightly job last stored for the account (None: none yet).
+    segment: str | None = None
+    #: Every card of the account in the journal (the birthday bonus is once per customer).
+    cards: tuple[str, ...] = ()
+
+
+class AccountCards(NamedTuple):
+    """The cards of one account as the journal holds them, and its mobile number's key
+    (`entries.mobile_key`, "" none): its virtual card may be in memory only."""
+
+    cards: tuple[str, ...]
+    mobile_key: str = ""
 
 
 class Facts(NamedTuple):
@@ -164,6 +182,10 @@ class Facts(NamedTuple):
     #: The engine read the `recall` needs (an engine that does not know them leaves it False,
     #: and a decision reading them fails loudly instead of taking a repeat for a new request).
     recall_answered: bool = False
+    #: The segment of `needs.segment`'s customer (None: no account, or none computed).
+    card_segment: str | None = None
+    #: The account of `needs.birthday` with its cards (None: the card has no account).
+    birthday_cards: AccountCards | None = None
 
     def reply(self, journal_id: int) -> Message | None:
         if self.needs.reply != journal_id and \
@@ -214,6 +236,16 @@ class Facts(NamedTuple):
         if self.needs.account != key:
             raise AssertionError("decide read a mobile number's account, not in its needs")
         return self.account_row
+
+    def account_cards(self, key: str) -> AccountCards | None:
+        if self.needs.birthday != key:
+            raise AssertionError("decide read an account's cards, not in its needs")
+        return self.birthday_cards
+
+    def segment(self, pan: str) -> str | None:
+        if self.needs.segment != pan:
+            raise AssertionError("decide read a card's segment, not in its needs")
+        return self.card_segment
 
     def coupon(self, need: CouponNeed) -> CouponFacts | None:
         if self.needs.coupon != need:

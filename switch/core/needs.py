@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from switch.core import coupon
 from switch.core.accounts import account_need
+from switch.core.birthday import birthday_need
 from switch.core.codes import PC, PIN_PCS, RC, Kind
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
 from switch.core.protocol import MACED, REVERSALS
 from switch.core.request import Request
 from switch.core.security import pin_verifiable
+from switch.core.segment import segment_need
 from switch.core.state import State
 from switch.core.text import is_digits
 
@@ -83,9 +85,16 @@ def _as_new(state: State, req: Request, mac: bool) -> Needs:
     # A coupon is always read: its state may have changed in the journal since (moves still
     # in memory are replayed over it, switch/core/coupon.py).
     wanted = coupon.need(req) if req.pc == PC.REDEEM and coupon.CODE_TAG in req.tags else None
-    if not (mac or pin or earn is not None or totals is not None or wanted or account):
+    segment = segment_need(state.config.coalition_of_store(term.store),
+                           state.config.stores[term.store], req) \
+        if req.pc == PC.EARN else None
+    birthday = birthday_need(state, req, state.config.stores[term.store]) \
+        if req.pc == PC.EARN else None
+    if not (mac or pin or earn is not None or totals is not None or wanted or account
+            or segment or birthday):
         return NOTHING
-    return Needs(mac=mac, pin=pin, earn=earn, totals=totals, coupon=wanted, account=account)
+    return Needs(mac=mac, pin=pin, earn=earn, totals=totals, coupon=wanted, account=account,
+                 segment=segment, birthday=birthday)
 
 
 def earn_id(req: Request) -> int | None:

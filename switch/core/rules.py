@@ -30,6 +30,12 @@ class EarnContext(NamedTuple):
     #: For an advice (0220): when the purchase happened, from DE13 + DE12 in the switch's time
     #: zone (None: not sent, or not plausible); campaign windows are judged on it.
     local_time: dt.datetime | None = None
+    #: The segment the club's nightly job last put the card's customer in (None: no account,
+    #: or not read because no campaign of the store names a segment; switch/core/segment.py).
+    segment: str | None = None
+    #: The latest year a birthday bonus was given on another card of the customer's account
+    #: (0: none; switch/core/birthday.py): the bonus is once per customer.
+    account_birthday_year: int = 0
 
 
 @dataclass(slots=True)

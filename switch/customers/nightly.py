@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from array import array
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -41,10 +41,13 @@ NAMELESS = "مشتری"
 
 
 class BonusPath(Protocol):
-    """How a bonus reaches the ledger: a points adjustment decided by the switch's core
-    (`switch.core.admin.decide_adjust`). Raises `AdminError` when the switch refuses."""
+    """How a bonus reaches the ledger: a points adjustment (`switch.core.admin.decide_adjust`)
+    or gift credit to the purse (`switch.core.purse_credit.decide_purse_credit`) decided by the
+    switch's core. Raises `AdminError` when the switch refuses."""
 
     def adjust(self, pan: str, points: int, store: str, reason: str) -> None: ...
+
+    def credit_purse(self, pan: str, amount: int, store: str, reason: str) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,20 @@ class Due:
     params: Mapping[str, Any]
     bonus: int = 0
     store: str = ""
+    #: Gift credit to the purse, IRR (the win-back's «شارژ هدیه»; 0: none).
+    gift: int = 0
+    #: The customer's home store when the coalition words a trigger per store: the message's
+    #: scope (its `{store}` and per-store wording) when it grants nothing of a store.
+    home: str = ""
+
+    def grants(self) -> list[tuple[str, str, int]]:
+        """What this message waits for: (key, unit, amount) of each grant, points first."""
+        out = []
+        if self.bonus:
+            out.append((self.key, "points", self.bonus))
+        if self.gift:
+            out.append((f"{self.key}:gift", "rials", self.gift))
+        return out
 
 
 @dataclass(slots=True)
@@ -73,6 +90,8 @@ class NightReport:
     already: int = 0
     bonuses: int = 0
     points: int = 0
+    gifts: int = 0
+    credit: int = 0
     problems: list[str] = field(default_factory=list)
 
     def count_queued(self, kind: str, n: int) -> None:
@@ -90,39 +109,44 @@ def _birthday_on(birth: dt.date, day: dt.date) -> bool:
 
 
 def _due(row: ClubRow, trigger: Trigger | SegmentMessage, kind: str, key: str, day: dt.date,
-         **params: Any) -> Due:
+         gift: int = 0, **params: Any) -> Due:
     full: dict[str, Any] = {"name": row.name or NAMELESS, "date": day.isoformat(), **params}
     if "bonus" in TRIGGER_FIELDS[kind]:
         full.setdefault("bonus", trigger.bonus)
+    if "credit" in TRIGGER_FIELDS[kind]:
+        full.setdefault("credit", gift)
     return Due(key, row.id, kind, trigger.template, trigger.channel, row.mobile, row.email,
-               full, trigger.bonus, trigger.store)
+               full, trigger.bonus, trigger.store, gift, row.home_store or "")
 
 
 def due_messages(row: ClubRow, club: ClubSettings, segment: str, day: dt.date,
                  tier: str = "", ranks: Sequence[str] = ()) -> Iterator[Due]:
     """The messages `row`'s account is due on `day` (pure: the keys make them once); `tier`:
-    the account's tier tonight, `ranks` the coalition's tiers lowest first."""
-    t = club.triggers
+    the account's tier tonight, `ranks` the coalition's tiers lowest first. Each trigger is
+    the one of the account's home store where the coalition sets one (`ClubSettings.trigger`)."""
+    home = row.home_store
     a = row.id
     before = row.tier_before
     if before is not None and before != tier and tier in ranks:
         up = before not in ranks or ranks.index(tier) > ranks.index(before)
         kind = "tier_up" if up else "tier_down"
-        if trigger := t.get(kind):
+        if trigger := club.trigger(kind, home):
             yield _due(row, trigger, kind, f"{kind}:{a}:{day.isoformat()}", day, tier=tier)
-    if (b := t.get("birthday")) and row.birth_date and _birthday_on(row.birth_date, day):
+    b = club.trigger("birthday", home)
+    if b and row.birth_date and _birthday_on(row.birth_date, day):
         yield _due(row, b, "birthday", f"birthday:{a}:{day.year}", day)
-    if (w := t.get("welcome")) and (day - row.joined).days < w.days:
+    if (w := club.trigger("welcome", home)) and (day - row.joined).days < w.days:
         yield _due(row, w, "welcome", f"welcome:{a}", day)
-    if (e := t.get("expiring")) and row.expiring > 0 and row.expires_on is not None:
+    if (e := club.trigger("expiring", home)) and row.expiring > 0 and row.expires_on is not None:
         yield _due(row, e, "expiring", f"expiring:{a}:{row.expires_on.isoformat()}", day,
                    points=row.expiring, days=(row.expires_on - day).days,
                    expiry_date=row.expires_on.isoformat())
-    if w := t.get("winback"):
+    if w := club.trigger("winback", home):
         since = row.last_purchase or row.joined
         if (day - since).days >= w.days:
             spell = row.last_purchase.isoformat() if row.last_purchase else "never"
-            yield _due(row, w, "winback", f"winback:{a}:{spell}", day, days=(day - since).days)
+            yield _due(row, w, "winback", f"winback:{a}:{spell}", day, w.gift,
+                       days=(day - since).days)
     for m in club.segment_messages:
         if m.segment == segment:
             period = day.toordinal() // m.every_days
@@ -203,19 +227,33 @@ def account_tiers(reader: JournalReader, club: SqlClub, coalition: Coalition, da
 
 
 def _read(club: SqlClub, cid: str, settings: ClubSettings, day: dt.date,
-          tiers: Mapping[int, str], ranks: Sequence[str]) -> tuple[_Segments, list[Due]]:
-    longest = max((t.days for t in settings.triggers.values() if t.kind == "expiring"),
-                  default=0)
+          tiers: Mapping[int, str], ranks: Sequence[str],
+          sink: Callable[[list[Due]], None] | None = None) -> tuple[_Segments, list[Due]]:
+    """The segments of every account, and the messages due: those that grant nothing go to
+    `sink` by `WRITE_CHUNK` as the read goes (None: dropped), so memory holds no more than a
+    chunk of them; those with a grant are returned (their grants go one by one anyway)."""
+    expiring = [settings.triggers.get("expiring"),
+                *settings.store_triggers.get("expiring", {}).values()]
+    longest = max((t.days for t in expiring if t is not None), default=0)
     lowest = ranks[0] if ranks else ""
     seg = _Segments(["", *settings.segment_names()], ["", *ranks])
     dues: list[Due] = []
+    plain: list[Due] = []
     since = day - dt.timedelta(days=settings.window_days - 1)
-    for row in club.rows(cid, day, since, day + dt.timedelta(days=longest)):
+    for row in club.rows(cid, day, since, day + dt.timedelta(days=longest),
+                         home=bool(settings.store_triggers)):
         rfm = Rfm(row.id, row.joined, row.last_purchase, row.purchases, row.spend)
         name = classify(settings.segments, rfm, day)
         tier = tiers.get(row.id, lowest)
         seg.add(row, name, tier)
-        dues.extend(due_messages(row, settings, name, day, tier, ranks))
+        for due in due_messages(row, settings, name, day, tier, ranks):
+            (dues if due.grants() else plain).append(due)
+        if len(plain) >= WRITE_CHUNK:
+            if sink is not None:
+                sink(plain)
+            plain = []
+    if plain and sink is not None:
+        sink(plain)
     return seg, dues
 
 
@@ -226,7 +264,8 @@ def _messages(due: Due, cid: str) -> list[NewMessage]:
         if address and due.channel in (channel, "both"):
             out.append(NewMessage(channel, address, due.template, f"cust-{due.account_id}",
                                   params=due.params, coalition_id=cid,
-                                  store_id=due.store or None, dedupe_key=f"{due.key}:{channel}"))
+                                  store_id=due.store or due.home or None,
+                                  dedupe_key=f"{due.key}:{channel}"))
     return out
 
 
@@ -260,44 +299,71 @@ def _enqueue(customers: Customers, due: Due, messages: list[NewMessage], now: dt
 
 def _grant(customers: Customers, config: Config, due: Due, cid: str, path: BonusPath,
            now: dt.datetime, report: NightReport) -> None:
-    """The bonus once (`club_bonuses`), then its message in the transaction that marks it."""
+    """Each grant of `due` once (`club_bonuses`), then its message in the transaction that
+    marks the last one granted."""
+    grants = due.grants()
+    for i, (key, unit, amount) in enumerate(grants):
+        jid = _granted(customers, due, key, unit, amount, path, now, report)
+        if jid is None:
+            return  # reported; the message waits for every grant
+        if jid < 0:
+            continue  # granted by an earlier run
+        last = i == len(grants) - 1
+        templates = config.messaging.templates if config.messaging is not None else {}
+        with customers.transaction():
+            customers.club.grant_bonus(key, jid)
+            if last:
+                _enqueue(customers, due, _messages(due, cid), now, templates, report)
+                return
+    # Every grant was made by an earlier run: its message is queued once by its key.
+    _queue(customers, config, [due], cid, now, report)
+
+
+def _granted(customers: Customers, due: Due, key: str, unit: str, amount: int,
+             path: BonusPath, now: dt.datetime, report: NightReport) -> int | None:
+    """The journal row of one grant, asking the switch only when the journal has none for its
+    key: -1 when an earlier run marked it granted, None when it cannot be made (reported)."""
     club = customers.club
-    reason = f"club {due.kind} bonus {due.key}"
-    found = club.bonus(due.key)
+    what = "gift credit" if unit == "rials" else "bonus"
+    reason = f"club {due.kind} {'gift' if unit == 'rials' else 'bonus'} {key}"
+    found = club.bonus(key)
     if found is None:
         pan = club.bonus_card(due.account_id)
         if pan is None:
             report.problems.append(f"customer {due.account_id}: no active card for the "
-                                   f"{due.kind} bonus")
-            return
+                                   f"{due.kind} {what}")
+            return None
         with customers.transaction():
-            club.start_bonus(due.key, due.account_id, pan, due.store, due.bonus, now)
+            club.start_bonus(key, due.account_id, pan, due.store, amount, now, unit)
         found = ("pending", None, pan)
     state, _jid, pan = found
-    if state == "pending":
-        jid = club.adjustment_for(pan, reason)
-        if jid is None:
-            from switch.core.admin import AdminError
+    if state != "pending":
+        return -1
+    jid = club.adjustment_for(pan, reason)
+    if jid is not None:
+        return jid
+    from switch.core.admin import AdminError
 
-            try:
-                path.adjust(pan, due.bonus, due.store, reason)
-            except AdminError as exc:
-                report.problems.append(f"customer {due.account_id}: {due.kind} bonus refused: "
-                                       f"{exc}")
-                return
-            jid = club.adjustment_for(pan, reason)
-            if jid is None:
-                report.problems.append(f"customer {due.account_id}: {due.kind} bonus not "
-                                       "found in the journal after the switch approved it")
-                return
-            report.bonuses += 1
-            report.points += due.bonus
-        templates = config.messaging.templates if config.messaging is not None else {}
-        with customers.transaction():
-            club.grant_bonus(due.key, jid)
-            _enqueue(customers, due, _messages(due, cid), now, templates, report)
-    else:  # granted by an earlier run: its message is queued once by its key
-        _queue(customers, config, [due], cid, now, report)
+    try:
+        if unit == "rials":
+            path.credit_purse(pan, amount, due.store, reason)
+        else:
+            path.adjust(pan, amount, due.store, reason)
+    except AdminError as exc:
+        report.problems.append(f"customer {due.account_id}: {due.kind} {what} refused: {exc}")
+        return None
+    jid = club.adjustment_for(pan, reason)
+    if jid is None:
+        report.problems.append(f"customer {due.account_id}: {due.kind} {what} not found in "
+                               "the journal after the switch approved it")
+        return None
+    if unit == "rials":
+        report.gifts += 1
+        report.credit += amount
+    else:
+        report.bonuses += 1
+        report.points += amount
+    return jid
 
 
 def referral_dues(club: SqlClub, cid: str, trigger: Trigger, day: dt.date) -> Iterator[Due]:
@@ -334,7 +400,12 @@ def _coalition(customers: Customers, reader: JournalReader, config: Config, cid:
     coalition = config.coalitions[cid]
     ranks = [t.name for t in coalition.tiers]
     tiers = account_tiers(reader, customers.club, coalition, day) if ranks else {}
-    seg, dues = _read(customers.club, cid, settings, day, tiers, ranks)
+
+    def sink(plain: list[Due]) -> None:
+        _queue(customers, config, plain, cid, now, report)
+
+    seg, dues = _read(customers.club, cid, settings, day, tiers, ranks,
+                      sink if messages else None)
     referral = settings.triggers.get("referral")
     if referral is not None:
         dues.extend(referral_dues(customers.club, cid, referral, day))
@@ -346,11 +417,11 @@ def _coalition(customers: Customers, reader: JournalReader, config: Config, cid:
     report.segments[cid] = counts
     if not messages:
         return
-    plain = [d for d in dues if not d.bonus]
+    plain = [d for d in dues if not d.grants()]   # the referrals' without a bonus
     _queue(customers, config, plain, cid, now, report)
-    for due in (d for d in dues if d.bonus):
+    for due in (d for d in dues if d.grants()):
         if path is None:
-            report.problems.append(f"customer {due.account_id}: {due.kind} bonus waits "
+            report.problems.append(f"customer {due.account_id}: {due.kind} grant waits "
                                    "for a run that can reach the switch")
             continue
         _grant(customers, config, due, cid, path, now, report)

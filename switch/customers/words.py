@@ -90,6 +90,8 @@ def _operator(h: HistoryRow) -> str:
     if action == "adjust":
         verb = "gave" if r.points > 0 else "took"
         return f"an operator {verb} {_n(r.points, 'point')}{because}"
+    if action == "purse_credit":
+        return f"the club gave {r.sv:,} rials of gift credit to the purse{because}"
     if action in ("set", "reset"):
         return f"the card's PIN was {action}"
     if action == "replace":

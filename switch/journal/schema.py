@@ -18,7 +18,8 @@ docs/customers.md, `sql/accounts_schema.py`); a card's paid membership, `card_cl
 and `member_until` (13, docs/programs.md "Paid memberships"); the club's `customer_segments`,
 `club_bonuses`, `referral_codes` and `referrals` (14, docs/customers.md "Segments",
 `sql/club_schema.py`); `receipt_optout`, the numbers that get no receipt SMS (15,
-docs/messaging.md "Receipts", `sql/receipts_schema.py`).
+docs/messaging.md "Receipts", `sql/receipts_schema.py`); `club_bonuses.unit`, points or the
+win-back's gift credit in rials (16, docs/customers.md "Gift credit to the purse").
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -395,6 +396,8 @@ MIGRATIONS: list[Migration] = [
               club_schema.migrate_club, club_schema.POSTGRES_TABLES),
     Migration(15, "messaging: receipt_optout (numbers that get no receipt SMS)",
               receipts_schema.migrate_receipt_optout, receipts_schema.POSTGRES_TABLES),
+    Migration(16, "club: club_bonuses.unit (points, or gift credit in rials)",
+              club_schema.bonus_unit, club_schema.BONUS_UNIT),
 ]
 
 

@@ -42,6 +42,20 @@ def enroll_customers(capsys: pytest.CaptureFixture[str], cfg: str, pans: tuple[s
         assert code == 0, err
 
 
+def three_customers(capsys: pytest.CaptureFixture[str], cfg: str, first: int, mobiles: str,
+                    now: dt.datetime) -> tuple[str, str, str]:
+    """A newcomer and an old-timer (joined 400 days before `now`, never back), accounts 1 and
+    2, and a stranger's card of no account: cards `first`, `first` + 1, `first` + 2."""
+    from switch.config import load_config
+    from tests.switch.support import card
+
+    newcomer, old_timer, stranger = card(first), card(first + 1), card(first + 2)
+    assert lps(capsys, "cards", "enroll", stranger, "-c", cfg)[0] == 0
+    enroll_customers(capsys, cfg, (newcomer, old_timer), mobiles)
+    backdate(load_config(cfg).switch.journal, {2: now - dt.timedelta(days=400)})
+    return newcomer, old_timer, stranger
+
+
 def backdate(journal: str | Path, joined: dict[int, dt.datetime]) -> None:
     """Make accounts older: their `created_at` set straight in the database."""
     from switch.journal import open_customers

@@ -18,15 +18,14 @@ from switch.core import coupon_code
 from switch.core.rewards import CouponTerms
 from switch.journal import open_journal
 from tests.customers.support import (
-    backdate,
-    enroll_customers,
     lps,
     mobile_config,
     run_through_switch,
+    three_customers,
 )
 from tests.engines import query
 from tests.rewards.support import redeem_coupon, tag
-from tests.switch.support import T1, card
+from tests.switch.support import T1
 
 NOW = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
@@ -59,12 +58,8 @@ def test_a_segment_coupon_is_for_that_segment_only(
         journal_settings: dict[str, Any], engine: str) -> None:
     path, _port = mobile_config(tmp_path, journal=journal_settings)
     cfg = str(path)
-    newcomer, old_timer, stranger = card(811), card(812), card(813)
-    assert lps(capsys, "cards", "enroll", stranger, "-c", cfg)[0] == 0
-    enroll_customers(capsys, cfg, (newcomer, old_timer), "0935000000")
+    newcomer, old_timer, stranger = three_customers(capsys, cfg, 811, "0935000000", NOW)
     config = load_config(path)
-    # The second joined 400 days ago and never came back.
-    backdate(config.switch.journal, {2: NOW - dt.timedelta(days=400)})
     assert lps(capsys, "customers", "segments", "--day", "2026-11-23", "-c", cfg)[0] == 0
 
     codes = _issue_for_new(config, tmp_path, capsys, engine)

@@ -159,6 +159,7 @@ def test_a_customer_enrolled_at_the_desk_while_the_switch_runs_gets_the_birthday
     assert [m.fields[39] for m in r] == ["00", "00", "00"]
     first, second = int(tags(r[0])["EP"]), int(tags(r[1])["EP"])
     assert first == second + 50   # [store.STORE0000000001] birthday_bonus = 50, once
+    assert int(tags(r[2])["EP"]) == second   # once per customer: not again on the virtual card
     assert len(virtual_cards(tmp_path / "lps.db")) == 1
 
 

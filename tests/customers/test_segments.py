@@ -184,6 +184,8 @@ bonus = 100
 store = "STORE0000000001"
 [coalition.tehran-mall.triggers.winback]
 days = 60
+[coalition.tehran-mall.triggers.winback.stores.STORE0000000002]
+enabled = false               # the home-store query on each engine (nobody's home here)
 """
 
 
@@ -220,10 +222,14 @@ def test_a_bonus_goes_through_the_running_switch(tmp_path: Path,
     from tests.waits import EVENT
 
     path, port = mobile_config(tmp_path)
-    path.write_text(without_segments(path.read_text()) + NIGHTLY)
+    gift = NIGHTLY.replace("ندیده‌ایم.", "ندیده‌ایم. {credit} شارژ هدیه گرفتید.").replace(
+        "days = 60\n", 'days = 60\ngift = 250_000\nstore = "STORE0000000003"\n')
+    path.write_text(without_segments(path.read_text()) + gift)
     cfg = str(path)
-    newcomer = card(831)
-    enroll_customers(capsys, cfg, (newcomer,), "0912400000")
+    newcomer, absent = card(831), card(832)
+    enroll_customers(capsys, cfg, (newcomer, absent), "0912400000")
+    backdate(load_config(path).switch.journal, {2: dt.datetime.now(dt.UTC)
+                                                - dt.timedelta(days=100)})
     proc = start(path, port)
     try:
         for _ in range(2):
@@ -231,11 +237,14 @@ def test_a_bonus_goes_through_the_running_switch(tmp_path: Path,
             assert code == 0, err
         code, out, err = lps(capsys, "balance", newcomer, "-c", cfg)
         assert code == 0 and "100" in out, err + out
+        code, out, err = lps(capsys, "balance", absent, "-c", cfg)
+        assert code == 0 and "250000" in out.replace(",", ""), err + out
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(EVENT) == 0
     config = load_config(path)
-    rows = query(config.switch.journal, "SELECT points FROM journal WHERE kind = 'card_admin' "
-                                        "AND points <> 0")
-    assert [int(r[0]) for r in rows] == [100]
+    rows = query(config.switch.journal, "SELECT pan, points, sv FROM journal "
+                                        "WHERE kind = 'card_admin' AND (points <> 0 OR sv <> 0)")
+    assert [(str(p), int(n), int(v)) for p, n, v in rows] == [(newcomer, 100, 0),
+                                                             (absent, 0, 250_000)]
     assert lps(capsys, "check", "-c", cfg)[0] == 0

@@ -61,12 +61,13 @@ every_days = 30
 """
 
 
-def club_config(tmp: Path, triggers: str, *, sms_port: int | None = None) -> Config:
+def club_config(tmp: Path, triggers: str, *, sms_port: int | None = None,
+                templates: str = TEMPLATES) -> Config:
     """The messaging tests' configuration (the example, [messaging] and its templates) with the
     club's triggers appended."""
     config = write_config(tmp, sms_port=sms_port, messaging=AWAKE)
     path = Path(config.path)
-    path.write_text(path.read_text(encoding="utf-8") + TEMPLATES + triggers, encoding="utf-8")
+    path.write_text(path.read_text(encoding="utf-8") + templates + triggers, encoding="utf-8")
     return load_config(path)
 
 

@@ -105,8 +105,11 @@ class Plan:
     bonuses: tuple[tuple[int, int | None], ...] = ()
 
 
-def plan(campaigns: Sequence[Campaign], local: dt.datetime) -> Plan:
-    running = [c for c in campaigns if active(c, local)]
+def plan(campaigns: Sequence[Campaign], local: dt.datetime, segment: str | None = None) -> Plan:
+    """The campaigns running at `local` for a card whose customer is in `segment` (a campaign
+    for a segment leaves out every other card)."""
+    running = [c for c in campaigns if active(c, local)
+               and (not c.segment or c.segment == segment)]
     best = max(running, key=lambda c: c.multiplier_milli, default=None)
     milli = best.multiplier_milli if best is not None and best.multiplier_milli > 1000 else 1000
     bonuses: dict[int | None, int] = {}   # by expiry, in configuration order
@@ -124,18 +127,20 @@ class ProgramRules(BaseRules):
         self.zone = ZoneInfo(zone) if isinstance(zone, str) else zone
         # Campaign windows change by the hour at most: their plan per store and local hour is
         # a memo (a pure function of the configuration and the hour; bounded).
-        self._plans: dict[tuple[str, int], Plan] = {}
+        self._plans: dict[tuple[str, int, str | None], Plan] = {}
 
-    def campaign_plan(self, store: Store, coalition: Coalition, now: dt.datetime) -> Plan:
+    def campaign_plan(self, store: Store, coalition: Coalition, now: dt.datetime,
+                      segment: str | None = None) -> Plan:
         # Keyed by the UTC quarter-hour: every zone offset is a multiple of 15 minutes, so
         # the local date and hour are the same throughout one.
-        key = (store.id, int(now.timestamp()) // 900)
+        key = (store.id, int(now.timestamp()) // 900, segment)
         found = self._plans.get(key)
         if found is None:
             if len(self._plans) > 10_000:
                 self._plans.clear()
             local = now.astimezone(self.zone)
-            found = self._plans[key] = plan((*coalition.campaigns, *store.campaigns), local)
+            found = self._plans[key] = plan((*coalition.campaigns, *store.campaigns), local,
+                                            segment)
         return found
 
     def earn(self, ctx: EarnContext) -> EarnResult:
@@ -153,7 +158,7 @@ class ProgramRules(BaseRules):
         if amount >= rule.min_amount:
             base = amount // rule.points_per * rule.points
             t_milli = tier_milli(tiers, tier)
-            p = self.campaign_plan(store, co, ctx.local_time or ctx.now)
+            p = self.campaign_plan(store, co, ctx.local_time or ctx.now, ctx.segment)
             main = base * t_milli * p.multiplier_milli // 1_000_000
             groups.append((main, expires))
             if p.multiplier_expires:
@@ -163,10 +168,11 @@ class ProgramRules(BaseRules):
             for bonus, days in p.bonuses:
                 groups.append((bonus, day + dt.timedelta(days=days) if days else expires))
             profile = club.profile
+            given = max(club.birthday_year, ctx.account_birthday_year)  # once per customer
             if (store.birthday_bonus and profile is not None and profile.birth_date is not None
-                    and club.birthday_year < day.year):
+                    and given < day.year):
                 year = birthday_occurrence(profile.birth_date, day, store.birthday_window_days)
-                if year and club.birthday_year < year:
+                if year and given < year:
                     birthday_year = year
         else:
             groups.append((0, expires))

@@ -10,7 +10,8 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from switch.core.catalog import Catalog
-from switch.core.facts import AccountFact
+from switch.core.entries import mobile_key
+from switch.core.facts import AccountCards, AccountFact
 from switch.core.mobile import MobileError, mask_mobile, normalize_mobile
 from switch.core.programs.club import Profile
 from switch.core.state import State
@@ -55,15 +56,39 @@ def account_fact(conn: Db, key: str) -> AccountFact | None:
     coalition, _, mobile = key.rpartition("|")
     row = conn.execute(
         "SELECT a.id, a.name, a.birth_date, a.created_at, (SELECT c.pan FROM account_cards c "
-        "WHERE c.account_id = a.id AND c.virtual = TRUE ORDER BY c.linked_at, c.pan LIMIT 1) "
+        "WHERE c.account_id = a.id AND c.virtual = TRUE ORDER BY c.linked_at, c.pan LIMIT 1), "
+        "(SELECT s.segment FROM customer_segments s WHERE s.account_id = a.id) "
         "FROM accounts a WHERE a.coalition_id = ? AND a.mobile = ?",
         (coalition, mobile)).fetchone()
     if row is None:
         return None
-    aid, name, birth, created, pan = row
+    aid, name, birth, created, pan, segment = row
     return AccountFact(aid, pan or "", Profile(
         name, mobile, dt.date.fromisoformat(birth) if birth else None,
-        dt.datetime.fromisoformat(created)))
+        dt.datetime.fromisoformat(created)), None if segment is None else str(segment),
+        _cards(conn, aid))
+
+
+def _cards(conn: Db, account_id: int) -> tuple[str, ...]:
+    return tuple(str(r[0]) for r in conn.execute(
+        "SELECT pan FROM account_cards WHERE account_id = ? ORDER BY pan", (account_id,)))
+
+
+def account_cards(conn: Db, key: str) -> AccountCards | None:
+    """The cards of the account holding card `key`, or of the mobile number `key` names
+    (`entries.mobile_key`), with its number's key (None: no such account)."""
+    if "|" in key:
+        coalition, _, mobile = key.rpartition("|")
+        row = conn.execute("SELECT id, coalition_id, mobile FROM accounts "
+                           "WHERE coalition_id = ? AND mobile = ?", (coalition, mobile)).fetchone()
+    else:
+        row = conn.execute("SELECT a.id, a.coalition_id, a.mobile FROM account_cards l "
+                           "JOIN accounts a ON a.id = l.account_id WHERE l.pan = ?",
+                           (key,)).fetchone()
+    if row is None:
+        return None
+    aid, coalition, mobile = row
+    return AccountCards(_cards(conn, aid), mobile_key(coalition, mobile) if mobile else "")
 
 
 def write_links(conn: Db, rows: Sequence[tuple[Any, ...]]) -> None:

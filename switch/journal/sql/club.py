@@ -19,7 +19,9 @@ from switch.journal.sql.db import Db
 #: Journal kinds that are a purchase at a till (docs/protocol.md §4).
 PURCHASES = ("earn", "advice", "redeem", "sv_purchase", "coupon")
 _KINDS = ",".join(f"'{k}'" for k in PURCHASES)
-_READ_ROWS = 5000
+#: Accounts (by id range) one read of `SqlClub.rows` covers: each page is its own statement,
+#: fetched whole, so the job may write between pages and no engine holds more than a page.
+PAGE_IDS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,34 +44,53 @@ class ClubRow:
     expires_on: dt.date | None
     #: The tier the last run stored (None: the account had no row yet).
     tier_before: str | None = None
+    #: The store of most purchases in the window, the latest breaking a tie (None: no
+    #: purchase, or not asked for).
+    home_store: str | None = None
 
 
 def _date(value: object) -> dt.date | None:
     return dt.date.fromisoformat(str(value)[:10]) if value else None
 
 
+_PURCHASED = f"""j.kind IN ({_KINDS}) AND j.response_code = '00' AND j.amount > 0
+      AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.original_id = j.id
+                      AND r.kind = 'reversal' AND r.response_code = '00')"""
+
+#: Each account's home store: the store of most purchases in the window (docs/customers.md
+#: "Per store"), the one of the latest purchase among equals.
+_HOME = f"""
+LEFT JOIN (
+    SELECT account_id, store_id FROM (
+        SELECT l.account_id AS account_id, j.store_id AS store_id,
+               ROW_NUMBER() OVER (PARTITION BY l.account_id
+                                  ORDER BY COUNT(*) DESC, MAX(j.id) DESC) AS k
+        FROM account_cards l JOIN journal j ON j.pan = l.pan
+        WHERE {_PURCHASED} AND j.business_day >= ? AND j.business_day <= ?
+          AND l.account_id > ? AND l.account_id <= ?
+        GROUP BY l.account_id, j.store_id) ranked
+    WHERE k = 1) h ON h.account_id = a.id"""
+
 _ROWS = f"""
 SELECT a.id, a.name, a.mobile, a.email, a.birth_date, a.created_at,
        p.last_day, COALESCE(p.n, 0), COALESCE(p.spend, 0), COALESCE(e.points, 0), e.first,
-       s.tier
+       s.tier{{home_column}}
 FROM accounts a
 LEFT JOIN (
     SELECT l.account_id AS account_id, MAX(j.business_day) AS last_day,
            SUM(CASE WHEN j.business_day >= ? THEN 1 ELSE 0 END) AS n,
            SUM(CASE WHEN j.business_day >= ? THEN j.amount ELSE 0 END) AS spend
     FROM account_cards l JOIN journal j ON j.pan = l.pan
-    WHERE j.kind IN ({_KINDS}) AND j.response_code = '00' AND j.amount > 0
-      AND j.business_day <= ?
-      AND NOT EXISTS (SELECT 1 FROM journal r WHERE r.original_id = j.id
-                      AND r.kind = 'reversal' AND r.response_code = '00')
+    WHERE {_PURCHASED} AND j.business_day <= ? AND l.account_id > ? AND l.account_id <= ?
     GROUP BY l.account_id) p ON p.account_id = a.id
 LEFT JOIN (
     SELECT l.account_id AS account_id, SUM(o.remaining) AS points, MIN(o.expires_on) AS first
     FROM account_cards l JOIN lots o ON o.pan = l.pan
     WHERE o.kind = 'points' AND o.remaining > 0 AND o.expires_on > ? AND o.expires_on <= ?
+      AND l.account_id > ? AND l.account_id <= ?
     GROUP BY l.account_id) e ON e.account_id = a.id
-LEFT JOIN customer_segments s ON s.account_id = a.id
-WHERE a.coalition_id = ? AND a.erased_at IS NULL
+LEFT JOIN customer_segments s ON s.account_id = a.id{{home_join}}
+WHERE a.coalition_id = ? AND a.erased_at IS NULL AND a.id > ? AND a.id <= ?
 ORDER BY a.id
 """
 
@@ -80,23 +101,30 @@ class SqlClub:
     def __init__(self, conn: Db) -> None:
         self.conn = conn
 
-    def rows(self, coalition: str, day: dt.date, since: dt.date, expiring_until: dt.date
-             ) -> Iterator[ClubRow]:
+    def rows(self, coalition: str, day: dt.date, since: dt.date, expiring_until: dt.date,
+             *, home: bool = False) -> Iterator[ClubRow]:
         """Every live account of `coalition`, by id: purchases up to `day` (frequency and
-        monetary from `since` on), points lapsing in (`day`, `expiring_until`]."""
-        cursor = self.conn.execute(_ROWS, (since.isoformat(), since.isoformat(),
-                                           day.isoformat(), day.isoformat(),
-                                           expiring_until.isoformat(), coalition))
-        while True:
-            chunk = cursor.fetchmany(_READ_ROWS)
-            if not chunk:
-                return
+        monetary from `since` on), points lapsing in (`day`, `expiring_until`]; with `home`
+        its home store too."""
+        sql = _ROWS.format(home_column=", h.store_id" if home else ", NULL",
+                           home_join=_HOME if home else "")
+        top = self.conn.execute("SELECT MAX(id) FROM accounts WHERE coalition_id = ?",
+                                (coalition,)).fetchone()
+        last = int(top[0]) if top is not None and top[0] is not None else 0
+        s, d, until = since.isoformat(), day.isoformat(), expiring_until.isoformat()
+        for lo in range(0, last, PAGE_IDS):
+            hi = lo + PAGE_IDS
+            params = [s, s, d, lo, hi, d, until, lo, hi]
+            if home:
+                params += [s, d, lo, hi]
+            chunk = self.conn.execute(sql, (*params, coalition, lo, hi)).fetchall()
             for r in chunk:
                 joined = _date(r[5])
                 assert joined is not None
                 yield ClubRow(int(r[0]), str(r[1] or ""), r[2] or None, r[3] or None,
                               _date(r[4]), joined, _date(r[6]), int(r[7]), int(r[8]),
-                              int(r[9]), _date(r[10]), None if r[11] is None else str(r[11]))
+                              int(r[9]), _date(r[10]), None if r[11] is None else str(r[11]),
+                              None if r[12] is None else str(r[12]))
 
     def upsert_segments(self, coalition: str, day: dt.date,
                         rows: Iterable[tuple[int, str, dt.date | None, int, int, str]]) -> None:
@@ -176,19 +204,21 @@ class SqlClub:
         return None if row is None else (str(row[0]), row[1], str(row[2]))
 
     def start_bonus(self, key: str, account_id: int, pan: str, store: str, points: int,
-                    now: dt.datetime) -> None:
+                    now: dt.datetime, unit: str = "points") -> None:
+        """Record a grant before it goes to the switch: `points` bonus points, or with `unit`
+        "rials" that much gift credit to the purse."""
         self.conn.execute(
             "INSERT INTO club_bonuses (key, account_id, pan, store_id, points, state, "
-            "created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
-            (key, account_id, pan, store, points, now.isoformat()))
+            "created_at, unit) VALUES (?, ?, ?, ?, ?, 'pending', ?, ?)",
+            (key, account_id, pan, store, points, now.isoformat(), unit))
 
     def grant_bonus(self, key: str, journal_id: int) -> None:
         self.conn.execute("UPDATE club_bonuses SET state = 'granted', journal_id = ? "
                           "WHERE key = ?", (journal_id, key))
 
     def adjustment_for(self, pan: str, reason: str) -> int | None:
-        """The journal row of an approved adjustment of `pan` with exactly `reason` (the
-        bonus's key is in it), newest first; None: none."""
+        """The journal row of an approved adjustment or purse credit of `pan` with exactly
+        `reason` (the bonus's key is in it), newest first; None: none."""
         for jid, detail in self.conn.execute(
                 "SELECT id, detail FROM journal WHERE pan = ? AND kind = 'card_admin' "
                 "AND response_code = '00' ORDER BY id DESC", (pan,)):

@@ -82,3 +82,15 @@ def migrate_club(db: sqlite_utils.Database) -> None:
     """SQLite's step: the two tables (empty: the nightly job fills them)."""
     for statement in SQLITE_TABLES:
         db.conn.execute(statement)
+
+
+#: What a `club_bonuses` row grants: bonus points, or gift credit to the purse in rials
+#: (docs/customers.md "Gift credit to the purse"); `points` holds the amount in that unit.
+BONUS_UNIT = ("ALTER TABLE club_bonuses ADD COLUMN unit TEXT NOT NULL DEFAULT 'points' "
+              "CHECK (unit IN ('points', 'rials'))",)
+
+
+def bonus_unit(db: sqlite_utils.Database) -> None:
+    """SQLite's step of the unit column (the same statement as PostgreSQL's)."""
+    for statement in BONUS_UNIT:
+        db.conn.execute(statement)

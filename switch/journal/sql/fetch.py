@@ -12,7 +12,8 @@ from switch.core.facts import NOTHING_RETURNED, Checks, Facts, Needs, Returned, 
 from switch.core.model import Totals
 from switch.journal.codec import detail_from_json, message_from_json, undone
 from switch.journal.sql import coupons, recall
-from switch.journal.sql.accounts import account_fact
+from switch.journal.sql.accounts import account_cards, account_fact
+from switch.journal.sql.club import segment_of_card
 from switch.journal.sql.common import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
 from switch.journal.sql.db import Db
 
@@ -55,10 +56,12 @@ def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
                     # The returns standing against it, should it be an earn (reversal.py).
                     earn, returned = original, _returned(conn, original.id)
     account = account_fact(conn, needs.account) if needs.account is not None else None
+    segment = segment_of_card(conn, needs.segment) if needs.segment is not None else None
+    cards = account_cards(conn, needs.birthday) if needs.birthday is not None else None
     return Facts(needs, checks, reply, original, original_totals, earn, returned, totals,
                  account_row=account, coupon_facts=coupons.fetch_needs(conn, needs),
                  recalled=recalled, recalled_original=recalled_original, tombstone_id=tombstone,
-                 recall_answered=True)
+                 recall_answered=True, card_segment=segment, birthday_cards=cards)
 
 
 def batch_totals(conn: Db, terminal_id: str, batch: str) -> Totals | None:
