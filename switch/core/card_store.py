@@ -53,7 +53,8 @@ class Names:
     __slots__ = ("_dates", "_index", "values")
 
     def __init__(self) -> None:
-        self.values: list[Any] = []
+        #: Index 0 is never a value, so that a found index is always true.
+        self.values: list[Any] = [None]
         self._index: dict[Any, int] = {}
         self._dates: dict[int, dt.date] = {}
 

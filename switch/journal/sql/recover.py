@@ -183,7 +183,8 @@ def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date]) -> int
             found = numbers[text] = day_number(day_of(text))
         return found
 
-    # Local memos of the names' indexes: one dict look-up per row instead of a call.
+    # Local memos of the names' indexes (never 0) and day numbers (never 0 for a day): one
+    # dict look-up per value instead of a call.
     named: dict[tuple[str, str, object], int] = {}
 
     def name(key: tuple[str, str, object]) -> int:
@@ -220,7 +221,7 @@ def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date]) -> int
             packed[pan] = record + lot_part(  # type: ignore[operator]
                 lid, named.get((kind, store, coalition)) or name((kind, store, coalition)),
                 numbers.get(earned) or number(earned),
-                number(expires) if expires else 0, initial, remaining)
+                (numbers.get(expires) or number(expires)) if expires else 0, initial, remaining)
         except (struct.error, ValueError):
             again.add(pan)
             cards.get(pan)  # an object from here on, its lots read again below
