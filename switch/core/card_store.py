@@ -100,6 +100,9 @@ class Cards(MutableMapping[str, Card]):
         self.packed: dict[str, Packed] = {}
         self.names = Names()
 
+    def __repr__(self) -> str:
+        return f"Cards({len(self.live)} as objects, {len(self.packed)} packed)"
+
     # -- the mapping ---------------------------------------------------------------------------
 
     def __getitem__(self, pan: str) -> Card:
