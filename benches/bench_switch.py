@@ -141,7 +141,7 @@ def _rows(cards: int, per_card: int) -> Iterator[tuple[list[Any], list[Any], lis
             journal.append((jid, at, day, kind, "0200", "000000" if kind == "earn" else "900000",
                             "T0000001", store, "tehran-mall", pan, f"{k + 1:06d}", "0921100000",
                             f"{jid:012d}", 100_000, points, 0, "00", "000001", "", None, None,
-                            None, None, None))
+                            None, None, None, 0))
         yield journal, lots, moves, [(pan, "tehran-mall", "active", day)]
 
 
@@ -188,7 +188,7 @@ def _advance(store: SqliteJournal) -> float:
 def _flush(conn: sqlite3.Connection, j: list[Any], lots: list[Any], m: list[Any],
            c: list[Any]) -> None:
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO journal VALUES (" + ",".join("?" * 24) + ")", j)
+    conn.executemany("INSERT INTO journal VALUES (" + ",".join("?" * 25) + ")", j)
     conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", lots)
     conn.executemany("INSERT INTO lot_moves VALUES (?,?,?,?,?,?)", m)
     conn.executemany("INSERT INTO cards VALUES (?,?,?,?)", c)

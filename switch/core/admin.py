@@ -201,7 +201,9 @@ def prune(state: State, now: dt.datetime) -> int:
 
     Tombstones older than every kept request go too. Cached batch totals go unless an
     uncommitted entry counted in them (the journal's `batch_totals` does not hold that yet):
-    the next decision that names a batch reads it back (`Needs.totals`).
+    the next decision that names a batch reads it back (`Needs.totals`). The cards read since
+    the last prune are packed again (switch/core/card_store.py): the shell runs this between
+    two decisions, so no decision holds one of them.
     """
     cfg = state.config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
@@ -217,4 +219,5 @@ def prune(state: State, now: dt.datetime) -> int:
             if e.totals is not None}
     for key in [k for k in state.totals if k not in live]:
         del state.totals[key]
+    state.cards.pack()
     return gone

@@ -13,10 +13,11 @@ import datetime as dt
 from collections import deque
 from dataclasses import dataclass, field
 
+from switch.core.card_store import Cards
 from switch.core.catalog import Catalog
 from switch.core.entries import Entry
 from switch.core.limits import DEFAULT_LIMITS, MoneyLimits
-from switch.core.model import Card, Remembered, TerminalState, Totals, TxnKey
+from switch.core.model import Remembered, TerminalState, Totals, TxnKey
 from switch.core.protocol import Lps87, lps87
 from switch.core.rules import RuleBook
 
@@ -29,7 +30,8 @@ class State:
 
     config: Catalog
     rules: RuleBook
-    cards: dict[str, Card] = field(default_factory=dict)
+    #: By PAN; most packed, the ones in use as `Card` objects (switch/core/card_store.py).
+    cards: Cards = field(default_factory=Cards)
     terminals: dict[str, TerminalState] = field(default_factory=dict)
     #: The most recent requests answered within the idempotency window (`Remembered`,
     #: packed), by `txn_key`: at most `replay_memory` of them once committed; the older ones

@@ -198,6 +198,10 @@ def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
             assert sw.failure is not None and "invariant broken" in sw.failure
             await c.close()
         finally:
+            # The checkpoint thread may be inside a verification: its task ends it first.
+            for task in sw._tasks:
+                task.cancel()
+            await asyncio.gather(*sw._tasks, return_exceptions=True)
             sw.writer.close()
             sw.journal.close()
             sw.metrics.unwatch_gc()

@@ -124,6 +124,10 @@ def test_commit_failure_stops_the_switch(tmp_path: Path) -> None:
         await asyncio.wait_for(sw.stopped.wait(), EVENT)
         assert sw.failure is not None and "disk on fire" in sw.failure
         await c.close()
+        # The checkpoint thread may be inside a verification: its task ends it first.
+        for task in sw._tasks:
+            task.cancel()
+        await asyncio.gather(*sw._tasks, return_exceptions=True)
         sw.writer.close()
         sw.journal.close()
         sw.metrics.shutdown()

@@ -12,7 +12,7 @@ undoes it exactly.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from switch.core.model import Card
 from switch.core.programs.club import Club, ClubRows, year_before
@@ -60,7 +60,7 @@ def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
         [(r.pan, store, stamps, rewards) for r in rows for store, stamps, rewards in r.stamps])
 
 
-def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
+def load_clubs(conn: Db, cards: Mapping[str, Card], today: dt.date,
                pan: str | None = None) -> None:
     """The program state of every card in `cards` (or of `pan` alone), spend of the last 13
     months only: what recovery loads, and what `lps club` shows of one card."""
@@ -105,7 +105,7 @@ def load_clubs(conn: Db, cards: dict[str, Card], today: dt.date,
             c.profile = profile
 
 
-def _club_of(cards: dict[str, Card]) -> Callable[[str], Club | None]:
+def _club_of(cards: Mapping[str, Card]) -> Callable[[str], Club | None]:
     def club(pan: str) -> Club | None:
         card = cards.get(pan)
         if card is None:

@@ -6,10 +6,13 @@ a decision needs is read when it needs it (`fetch`)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from switch.core.admin import new_state
 from switch.core.calendar import business_day
+from switch.core.card_store import HEAD_NARROW, LOT_NARROW, Cards, day_number
 from switch.core.codes import NOT_REVERSIBLE, RC, UNREMEMBERED_KINDS, Kind, sql_list
 from switch.core.model import (
     APPROVED,
@@ -17,7 +20,6 @@ from switch.core.model import (
     REVERSED,
     REVERSIBLE,
     Card,
-    Lot,
     Remembered,
     TxnKey,
     txn_key,
@@ -29,7 +31,7 @@ from switch.journal.codec import undone
 from switch.journal.reports import RecoveryReport
 from switch.journal.sql import versions
 from switch.journal.sql.accounts import load_virtual
-from switch.journal.sql.common import LOT_COLUMNS
+from switch.journal.sql.common import LOT_COLUMNS, lot
 from switch.journal.sql.db import Db, dialect_of
 from switch.journal.sql.programs import load_clubs
 from switch.journal.sql.recall import TOMBSTONE_ROWS
@@ -95,9 +97,6 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
     state.program_version = version.version if version is not None else 0
     q = conn.execute
     cards = state.cards
-    # One object per distinct string and date: a million cards share a handful of them.
-    shared: dict[Any, Any] = {}
-    intern = shared.setdefault
     dates: dict[str, dt.date] = {}
 
     def day_of(text: str) -> dt.date:
@@ -106,34 +105,9 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
             d = dates[text] = dt.date.fromisoformat(text)
         return d
 
-    for pan, coalition, status, enrolled in q(
-        "SELECT pan, coalition_id, status, enrolled_on FROM cards"
-    ):
-        cards[pan] = Card(pan, intern(coalition, coalition), intern(status, status),
-                          dates.get(enrolled) or day_of(enrolled))
     cfg = config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
-
-    get_card = cards.get
-    loaded = 0
-    # The live lots. When most lots are live (a young database, the benchmark's), reading
-    # the table in order beats the partial index's look-ups; when most are spent, not.
-    live = q("SELECT COUNT(*) FROM lots WHERE remaining != 0").fetchone()[0]
-    whole = q("SELECT COALESCE(MAX(id), 0) FROM lots").fetchone()[0]
-    source = dialect_of(conn).indexed_by("lots", None if 3 * live > whole else "lots_live")
-    for lid, pan, kind, store, coalition, earned, expires, initial, remaining in q(
-        f"SELECT {LOT_COLUMNS} FROM {source} WHERE remaining != 0"
-    ):
-        card = get_card(pan)
-        if card is None:
-            continue
-        lot = Lot(lid, card.pan, intern(kind, kind), intern(store, store),
-                  intern(coalition, coalition), dates.get(earned) or day_of(earned),
-                  (dates.get(expires) or day_of(expires)) if expires else None, initial,
-                  remaining)
-        loaded += 1
-        (card.lots if kind == POINTS else card.purse).append(lot)
-    report.lots = loaded
+    report.lots = _load_cards(conn, cards, day_of)
 
     # The newest `replay_memory` requests of the idempotency window, compact (`Remembered`):
     # the reply, the lot moves and the rest stay in the journal, read back when a request
@@ -190,7 +164,79 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
         if pan in cards:
             cards[pan].pin_ref, cards[pan].pin_tries = pin, tries
     report.cards = len(cards)
+    cards.pack()  # those read as objects above (programs, PINs, virtual, wide)
     return state
+
+
+def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date]) -> int:
+    """Every card and its live lots, packed straight from the rows (switch/core/card_store.py):
+    no `Card` or `Lot` object for a card whose values fit a narrow record. The others (wide
+    amounts or ids, days outside 1970-2149) are read again per card as objects, for `pack` to
+    store wide. Returns the live lots loaded."""
+    q = conn.execute
+    packed = cards.packed
+    numbers: dict[str, int] = {}
+
+    def number(text: str) -> int:
+        found = numbers.get(text)
+        if found is None:
+            found = numbers[text] = day_number(day_of(text))
+        return found
+
+    # Local memos of the names' indexes (never 0) and day numbers (never 0 for a day): one
+    # dict look-up per value instead of a call.
+    named: dict[tuple[str, str, object], int] = {}
+
+    def name(key: tuple[str, str, object]) -> int:
+        found = named.get(key)
+        if found is None:
+            found = named[key] = cards.names.index(key)
+        return found
+
+    head = HEAD_NARROW.pack
+    again: set[str] = set()
+    for pan, coalition, status, enrolled in q(
+        "SELECT pan, coalition_id, status, enrolled_on FROM cards"
+    ):
+        try:
+            packed[pan] = head(0, named.get((coalition, status, False))
+                               or name((coalition, status, False)), number(enrolled))
+        except (struct.error, ValueError):
+            cards[pan] = Card(pan, coalition, status, day_of(enrolled))
+            again.add(pan)
+    lot_part = LOT_NARROW.pack
+    loaded = 0
+    # When most lots are live (a young database, the benchmark's), reading the table in order
+    # beats the partial index's look-ups; when most are spent, not.
+    live = q("SELECT COUNT(*) FROM lots WHERE remaining != 0").fetchone()[0]
+    whole = q("SELECT COALESCE(MAX(id), 0) FROM lots").fetchone()[0]
+    source = dialect_of(conn).indexed_by("lots", None if 3 * live > whole else "lots_live")
+    for lid, pan, kind, store, coalition, earned, expires, initial, remaining in q(
+        f"SELECT {LOT_COLUMNS} FROM {source} WHERE remaining != 0"
+    ):
+        record = packed.get(pan)
+        if record is None:  # not a card's (or read again below)
+            continue
+        try:
+            packed[pan] = record + lot_part(  # type: ignore[operator]
+                lid, named.get((kind, store, coalition)) or name((kind, store, coalition)),
+                numbers.get(earned) or number(earned),
+                (numbers.get(expires) or number(expires)) if expires else 0, initial, remaining)
+        except (struct.error, ValueError):
+            again.add(pan)
+            cards.get(pan)  # an object from here on, its lots read again below
+            continue
+        loaded += 1
+    for pan in again:
+        card = cards[pan]
+        loaded -= len(card.lots) + len(card.purse)
+        card.lots, card.purse = [], []
+        for row in q(f"SELECT {LOT_COLUMNS} FROM lots WHERE pan = ? AND remaining != 0 "
+                     "ORDER BY id", (pan,)):
+            one = lot(row)
+            (card.lots if one.kind == POINTS else card.purse).append(one)
+            loaded += 1
+    return loaded
 
 
 def _carried(state: State, tid: str, stan: str | None, de7: str | None,

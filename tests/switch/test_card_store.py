@@ -1,0 +1,147 @@
+"""The packed card store (switch/core/card_store.py): a card reads the same packed or not,
+a card that cannot be packed stays an object, and recovery packs what it reads."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import sqlite3
+from pathlib import Path
+
+from switch.core.card_store import Cards
+from switch.core.model import POINTS, STORED_VALUE, Card, Lot
+from switch.core.programs.club import Club
+from switch.journal.reports import RecoveryReport
+from switch.journal.sql.recover import load_cache
+from switch.journal.sqlite.journal import SqliteJournal
+from tests.switch.support import NOW, example_config
+
+DAY = dt.date(2026, 11, 20)
+
+
+def values(card: Card) -> tuple[object, ...]:
+    lots = tuple((x.id, x.pan, x.kind, x.store, x.coalition, x.earned_on, x.expires_on,
+                  x.initial, x.remaining) for x in (*card.lots, *card.purse))
+    return (card.pan, card.coalition, card.status, card.enrolled_on, card.pin_ref,
+            card.pin_tries, card.club, card.virtual, len(card.lots), lots)
+
+
+def random_card(rng: random.Random, n: int) -> Card:
+    pan = f"628000{n:010d}"
+    wide = rng.random() < 0.2
+    big = 1 << 40 if wide else 1000
+
+    def lot(kind: str) -> Lot:
+        initial = rng.randrange(1, big)
+        return Lot(rng.randrange(1, big * 1000), pan, kind, rng.choice(("S1", "S2")),
+                   "tehran-mall", DAY - dt.timedelta(days=rng.randrange(400)),
+                   rng.choice((None, DAY + dt.timedelta(days=rng.randrange(1, 400)))), initial,
+                   rng.randrange(-initial, initial + 1))
+
+    card = Card(pan, "tehran-mall", rng.choice(("active", "blocked")),
+                DAY - dt.timedelta(days=rng.randrange(3000)),
+                [lot(POINTS) for _ in range(rng.randrange(5))],
+                [lot(STORED_VALUE) for _ in range(rng.randrange(2))])
+    if rng.random() < 0.2:
+        card.pin_ref, card.pin_tries = "PINREF", rng.randrange(3)
+    if rng.random() < 0.2:
+        card.club = Club(tier="gold")
+    card.virtual = rng.random() < 0.1
+    return card
+
+
+def test_a_packed_card_reads_as_it_was_written() -> None:
+    rng = random.Random(7)
+    cards = Cards()
+    made = [random_card(rng, n) for n in range(400)]
+    for card in made:
+        cards[card.pan] = card
+    expected = {c.pan: values(c) for c in made}
+    assert cards.pack() == 400 and not cards.live
+    assert len(cards) == 400 and set(cards) == set(expected)
+    assert {pan: values(card) for pan, card in cards.items()} == expected
+    assert not cards.live  # reading every card does not unpack the store
+    some = made[3].pan
+    card = cards[some]
+    assert card is cards.get(some) is cards[some] and some in cards.live
+    assert values(card) == expected[some]
+    card.lots = [*card.lots, Lot(99, some, POINTS, "S1", "tehran-mall", DAY, None, 5, 5)]
+    cards.pack()
+    assert cards[some].lots[-1].id == 99 and len(cards) == 400
+
+
+def test_cards_that_do_not_fit_stay_objects() -> None:
+    cards = Cards()
+    early = Card("6280000000000001", "tehran-mall", enrolled_on=dt.date(1969, 12, 31))
+    huge = Card("6280000000000002", "tehran-mall",
+                lots=[Lot(1, "6280000000000002", POINTS, "S1", "c", DAY, None, 1 << 70, 1)])
+    foreign = Card("6280000000000003", "tehran-mall",
+                   lots=[Lot(2, "6280000000000099", POINTS, "S1", "c", DAY, None, 5, 5)])
+    misplaced = Card("6280000000000004", "tehran-mall",
+                     purse=[Lot(3, "6280000000000004", POINTS, "S1", "c", DAY, None, 5, 5)])
+    renamed = Card("6280000000000005", "tehran-mall")
+    for card in (early, huge, foreign, misplaced):
+        cards[card.pan] = card
+    cards["6280000000000006"] = renamed
+    assert cards.pack() == 0
+    for card in (early, huge, foreign, misplaced):
+        assert cards[card.pan] is card
+    assert cards["6280000000000006"] is renamed
+
+
+def test_a_mapping_like_a_dict() -> None:
+    cards = Cards()
+    a = Card("6280000000000011", "tehran-mall")
+    cards[a.pan] = a
+    cards.pack()
+    assert cards.get("nope") is None and "nope" not in cards and a.pan in cards
+    assert cards.get("nope", a) is a
+    replaced = Card(a.pan, "other")
+    cards[a.pan] = replaced
+    assert cards[a.pan] is replaced and len(cards) == 1
+    cards.pack()
+    del cards[a.pan]
+    assert a.pan not in cards and len(cards) == 0
+    try:
+        cards[a.pan]
+    except KeyError:
+        pass
+    else:
+        raise AssertionError("a deleted card is still there")
+
+
+def test_recovery_packs_narrow_and_wide_cards(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    SqliteJournal(path).close()
+    conn = sqlite3.connect(path)
+    small, wide, early = "6280000000000021", "6280000000000022", "6280000000000023"
+    odd = "6280000000000024"  # the one day a record cannot hold: an object
+    conn.executemany("INSERT INTO cards VALUES (?,?,?,?)", [
+        (small, "tehran-mall", "active", "2026-01-02"),
+        (wide, "tehran-mall", "blocked", "2026-01-02"),
+        (early, "tehran-mall", "active", "1960-05-06"),
+        (odd, "tehran-mall", "active", "1969-12-31")])
+    lots = [(1, small, "points", "S1", "tehran-mall", "2026-02-01", None, 10, 4, 1),
+            (2, wide, "points", "S1", "tehran-mall", "2026-02-01", "2027-02-01", 10, 10, 2),
+            (3, small, "stored_value", "S2", "tehran-mall", "2026-02-01", None, 7, 7, 3),
+            (4, wide, "stored_value", "S2", "tehran-mall", "2026-03-01", None, 1 << 40,
+             1 << 39, 4),
+            (5, early, "points", "S1", "tehran-mall", "2026-02-01", None, 3, -2, 5),
+            (6, small, "points", "S1", "tehran-mall", "2026-02-02", None, 9, 0, 6),
+            (7, "6280000000000099", "points", "S1", "tehran-mall", "2026-02-01", None, 9, 9, 7),
+            (8, odd, "points", "S1", "tehran-mall", "2026-02-01", None, 9, 9, 8)]
+    conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", lots)
+    conn.commit()
+    report = RecoveryReport()
+    state = load_cache(conn, example_config(path), None, NOW, report)
+    conn.close()
+    assert report.lots == 6 and report.cards == 4
+    cards = state.cards
+    assert set(cards.packed) == {small, wide, early} and set(cards.live) == {odd}
+    assert cards.packed[small][0] == 0 and cards.packed[wide][0] == 1  # narrow, wide
+    assert [(x.id, x.remaining) for x in cards[small].lots] == [(1, 4)]
+    assert [(x.id, x.kind) for x in cards[small].purse] == [(3, "stored_value")]
+    assert cards[wide].status == "blocked" and cards[wide].purse[0].remaining == 1 << 39
+    assert cards[wide].lots[0].expires_on == dt.date(2027, 2, 1)
+    assert cards[early].enrolled_on == dt.date(1960, 5, 6) and cards[early].points == -2
+    assert cards[odd].points == 9
