@@ -196,15 +196,15 @@ def obligations(book: FlowBook, stores: Mapping[str, StoreInfo], kind: str) -> l
         if units < 0:
             payer, payee, units = payee, payer, -units
         directed[(payer, payee)] = directed.get((payer, payee), 0) + units
-    for payer, payee in directed:
-        for store, why in ((payer, f"issuer of points redeemed at {payee}"),
-                           (payee, f"accepted value issued by {payer}")):
-            _store(stores, store, why)
-    # Sort by the stores' order (ints compare faster than IDs with long common prefixes).
-    rank = {sid: i for i, sid in enumerate(sorted(stores))}
+    named = {payer for payer, _ in directed} | {payee for _, payee in directed}
+    if not named <= stores.keys():  # name the first pair's unknown store, as read
+        for payer, payee in directed:
+            for store, why in ((payer, f"issuer of points redeemed at {payee}"),
+                               (payee, f"accepted value issued by {payer}")):
+                _store(stores, store, why)
     out = []
-    for (payer, payee), units in sorted(directed.items(),
-                                        key=lambda kv: (rank[kv[0][0]], rank[kv[0][1]])):
+    # (payer, payee) pairs are unique: sorting the items compares the IDs only, in C.
+    for (payer, payee), units in sorted(directed.items()):
         p, q = stores[payer], stores[payee]
         if p.coalition != q.coalition:
             raise InputError(
