@@ -37,6 +37,7 @@ from settlement.records import (
     ADVICE,
     BATCH_CLOSE,
     EARN,
+    MEMBERSHIP,
     POINTS,
     REDEEM,
     REDEEMING_KINDS,
@@ -238,12 +239,17 @@ class Journal:
                                                                                            hi):
                 yield CouponMove(jid, issue, coalition, issuer, store, discount)
 
-    def membership_sales(self, day: dt.date) -> Iterator[MembershipSale]:
-        """The day's club cards sold and sales reversed, in journal order."""
+    def membership_sales(self, day: dt.date, scan: Scan | None = None
+                         ) -> Iterator[MembershipSale]:
+        """The day's club cards sold and sales reversed, in journal order (with a `scan` of
+        the day, only in the chunks it did not find free of them)."""
         span = self.bounds(day)
         if span is None:
             return
+        skip = scan.no_sales if scan is not None else set()
         for lo, hi in windows(*span):
+            if lo >> CHUNK_BITS in skip:
+                continue
             for jid, coalition, store, price in self.reader.membership_sales(lo, hi):
                 yield MembershipSale(jid, coalition, store, price)
 
@@ -303,6 +309,9 @@ class Part:
     error: str = ""
     #: (fees.ISSUED or fees.REDEEMED, store) -> points (`settlement.fees.activity_of`).
     activity: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Chunks of IDs all of the day none of which is a club card sold or its reversal: the
+    #: membership read skips them (a sale is rare; the read would scan every row in SQL).
+    no_sales: list[int] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -313,6 +322,7 @@ class Scan:
     closes: list[tuple[Any, ...]] = field(default_factory=list)
     error: str = ""
     last_id: int = 0
+    no_sales: set[int] = field(default_factory=set)
 
     def merge(self, book: DayBook, part: Part) -> None:
         for chunk, entries, edigest, draws, ddigest in part.chunks:
@@ -329,6 +339,7 @@ class Scan:
             touched[lot] = touched.get(lot, 0) + delta
         self.closes += part.closes
         self.error = self.error or part.error
+        self.no_sales.update(part.no_sales)
 
 
 def scan_windows(task: tuple[str, str, list[tuple[int, int]]]) -> Part:
@@ -392,6 +403,9 @@ def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int, part: Par
     closes = [r[0] for r in rows if r[1] == BATCH_CLOSE]
     if closes:
         part.closes += reader.closes(closes)
+    if len(rows) == hi - lo + 1 and MEMBERSHIP not in set(map(itemgetter(1), rows)) and \
+            MEMBERSHIP not in set(map(itemgetter(5), rows)):
+        part.no_sales.append(lo >> CHUNK_BITS)
     moves = reader.moves(lo, hi)
     by_id: list[tuple[Any, ...]] | dict[int, tuple[Any, ...]]
     if len(rows) == hi - lo + 1:  # every ID is the day's: the entry of ID i is rows[i - lo]
@@ -459,7 +473,7 @@ def settle_journal(
     """Feed and finish a day from the journal (the production path)."""
     scan = journal.feed(book, progress, workers)
     book.add_coupons(journal.coupon_moves(book.day))
-    book.add_memberships(journal.membership_sales(book.day))
+    book.add_memberships(journal.membership_sales(book.day, scan))
     policy = gift_policy(coalitions)
     return book.finish(journal.lots_due(book.day, scan),
                        journal.batch_closes(book.day, lookback, scan, workers),

@@ -224,6 +224,56 @@ def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
         settle(copy, stores_from_config(s.config), day)
 
 
+def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim, tmp_path):
+    """The chunked reader checks each value-moving draw's sign, as the per-entry path does."""
+    path, s = sqlite_sim
+    copy = tmp_path / "wrong.db"
+    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    copy.chmod(0o600)
+    with sqlite3.connect(copy) as db:
+        jid, lot, delta, day = db.execute(
+            "SELECT m.journal_id, m.lot_id, m.delta, j.business_day FROM lot_moves m "
+            "JOIN journal j ON j.id = m.journal_id WHERE j.kind = 'redeem' "
+            "AND j.response_code = '00' AND m.delta < 0 ORDER BY m.journal_id LIMIT 1"
+        ).fetchone()
+        db.execute("UPDATE lot_moves SET delta = -delta WHERE journal_id = ? AND lot_id = ?",
+                   (jid, lot))
+    with pytest.raises(InputError, match=f"journal entry {jid}: lot {lot} moved by {-delta}, "
+                                         "the wrong way"):
+        settle(copy, stores_from_config(s.config), dt.date.fromisoformat(day))
+
+
+def test_the_membership_read_skips_only_chunks_without_a_sale(sqlite_sim, tmp_path,
+                                                             monkeypatch):
+    """With a scan of the day, club-card sales are read only in the chunks the scan did not
+    find free of them: the same sales as reading every chunk."""
+    import settlement.digest
+    import settlement.journal
+
+    path, s = sqlite_sim
+    copy = tmp_path / "sale.db"
+    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    copy.chmod(0o600)
+    day = s.days[1]
+    with sqlite3.connect(copy) as db:  # an approved entry without lot moves becomes a sale
+        db.execute(
+            "UPDATE journal SET kind = 'membership', amount = 3000000 WHERE id = (SELECT id "
+            "FROM journal WHERE business_day = ? AND response_code = '00' AND kind != "
+            "'batch_close' AND id NOT IN (SELECT journal_id FROM lot_moves) ORDER BY id "
+            "LIMIT 1 OFFSET 3)", (day.isoformat(),))
+        assert db.total_changes == 1
+    monkeypatch.setattr(settlement.digest, "CHUNK_BITS", 6)
+    monkeypatch.setattr(settlement.journal, "CHUNK_BITS", 6)
+    with Journal(copy) as j:
+        scan = j.feed(DayBook(day, stores_from_config(s.config)), workers=1)
+        assert scan.no_sales  # chunks skipped
+        every = list(j.membership_sales(day))
+        assert 3_000_000 in [sale.price for sale in every]
+        assert list(j.membership_sales(day, scan)) == every
+
+
 def test_not_a_journal_is_refused(tmp_path):
     with pytest.raises(InputError, match="no such journal"):
         Journal(tmp_path / "missing.db")
