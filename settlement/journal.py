@@ -242,15 +242,13 @@ class Journal:
     def membership_sales(self, day: dt.date, scan: Scan | None = None
                          ) -> Iterator[MembershipSale]:
         """The day's club cards sold and sales reversed, in journal order (with a `scan` of
-        the day, only in the chunks it did not find free of them)."""
+        the day, those its readers found)."""
         span = self.bounds(day)
         if span is None:
             return
-        skip = scan.no_sales if scan is not None else set()
-        for lo, hi in windows(*span):
-            if lo >> CHUNK_BITS in skip:
-                continue
-            for jid, coalition, store, price in self.reader.membership_sales(lo, hi):
+        found = scan.sales if scan is not None else (
+            sale for lo, hi in windows(*span) for sale in self.reader.membership_sales(lo, hi))
+        for jid, coalition, store, price in found:
                 yield MembershipSale(jid, coalition, store, price)
 
     def gift_lots(self, day: dt.date) -> Iterator[GiftLot]:
@@ -309,9 +307,9 @@ class Part:
     error: str = ""
     #: (fees.ISSUED or fees.REDEEMED, store) -> points (`settlement.fees.activity_of`).
     activity: dict[tuple[str, str], int] = field(default_factory=dict)
-    #: Chunks of IDs all of the day none of which is a club card sold or its reversal: the
-    #: membership read skips them (a sale is rare; the read would scan every row in SQL).
-    no_sales: list[int] = field(default_factory=list)
+    #: Club cards sold and sales reversed (`JournalReader.membership_sales`), read only in
+    #: the chunks whose entries hold one (the read scans every row of a chunk in SQL).
+    sales: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -322,7 +320,7 @@ class Scan:
     closes: list[tuple[Any, ...]] = field(default_factory=list)
     error: str = ""
     last_id: int = 0
-    no_sales: set[int] = field(default_factory=set)
+    sales: list[tuple[Any, ...]] = field(default_factory=list)
 
     def merge(self, book: DayBook, part: Part) -> None:
         for chunk, entries, edigest, draws, ddigest in part.chunks:
@@ -339,7 +337,7 @@ class Scan:
             touched[lot] = touched.get(lot, 0) + delta
         self.closes += part.closes
         self.error = self.error or part.error
-        self.no_sales.update(part.no_sales)
+        self.sales += part.sales
 
 
 def scan_windows(task: tuple[str, str, list[tuple[int, int]]]) -> Part:
@@ -394,6 +392,7 @@ def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int, part: Par
     """
     rows = reader.digest_rows(day, lo, hi)
     if not rows:
+        part.sales += reader.membership_sales(lo, hi)
         return
     part.entries += len(rows)
     # Columns: 0 id, 1 kind, 2 store, 3 response code, 4 original ID, 5 original's kind
@@ -403,9 +402,10 @@ def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int, part: Par
     closes = [r[0] for r in rows if r[1] == BATCH_CLOSE]
     if closes:
         part.closes += reader.closes(closes)
-    if len(rows) == hi - lo + 1 and MEMBERSHIP not in set(map(itemgetter(1), rows)) and \
-            MEMBERSHIP not in set(map(itemgetter(5), rows)):
-        part.no_sales.append(lo >> CHUNK_BITS)
+    # The read by ID range sees other days' IDs inside the chunk too: read where any may be.
+    if len(rows) != hi - lo + 1 or MEMBERSHIP in set(map(itemgetter(1), rows)) or \
+            MEMBERSHIP in set(map(itemgetter(5), rows)):
+        part.sales += reader.membership_sales(lo, hi)
     moves = reader.moves(lo, hi)
     by_id: list[tuple[Any, ...]] | dict[int, tuple[Any, ...]]
     if len(rows) == hi - lo + 1:  # every ID is the day's: the entry of ID i is rows[i - lo]
