@@ -43,7 +43,13 @@ COALITION = "bench"
 BENCH_DIR = Path(os.environ.get("LPS_BENCH_DIR", "/tmp/lps-bench"))
 DEFAULT_N = int(os.environ.get("LPS_BENCH_SETTLE_N", "200000"))
 
-JOURNAL_SQL = "INSERT INTO journal VALUES (" + ",".join("?" * 24) + ")"
+#: The columns written, named: a column a later migration adds keeps its default.
+JOURNAL_COLUMNS = (
+    "id, at, business_day, kind, mti, pc, terminal_id, store_id, coalition_id, pan, stan, "
+    "transmission, rrn, amount, points, sv, response_code, batch, digest, original_id, "
+    "original_stan, original_transmission, response, detail"
+)
+JOURNAL_SQL = f"INSERT INTO journal ({JOURNAL_COLUMNS}) VALUES ({','.join('?' * 24)})"
 
 
 def store_ids() -> list[str]:

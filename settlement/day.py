@@ -196,6 +196,14 @@ class DayBook:
         if payer != payee and units:
             self.flows.add_pair(kind, payer, payee, units)
 
+    def add_flows(self, pairs: Mapping[tuple[str, str, str], int]) -> None:
+        """`add_flow` for each (kind, payer, payee) -> units of a reader's part, in one loop
+        (a part holds up to a flow per ordered pair of stores)."""
+        book = self.flows.pairs
+        for key, units in pairs.items():
+            if units and key[1] != key[2]:
+                book[key] = book.get(key, 0) + units
+
     def add_settling(self, n: int) -> None:
         self.settling += n
 
@@ -257,8 +265,10 @@ class DayBook:
         """Every money obligation netted together; each party's net is the sum of its nets
         of points (at their value), stored value and fee (asserted: netting is linear)."""
         book = FlowBook()
+        pairs = book.pairs
         for o in every:
-            book.add_pair(fee.MONEY, o.payer, o.payee, o.amount)
+            key = (fee.MONEY, o.payer, o.payee)
+            pairs[key] = pairs.get(key, 0) + o.amount
         money = self._side(book, fee.MONEY, self.parties)
         parts: dict[str, int] = {}
         for side in sides:

@@ -37,6 +37,7 @@ from settlement.records import (
     ADVICE,
     BATCH_CLOSE,
     EARN,
+    MEMBERSHIP,
     POINTS,
     REDEEM,
     REDEEMING_KINDS,
@@ -238,13 +239,16 @@ class Journal:
                                                                                            hi):
                 yield CouponMove(jid, issue, coalition, issuer, store, discount)
 
-    def membership_sales(self, day: dt.date) -> Iterator[MembershipSale]:
-        """The day's club cards sold and sales reversed, in journal order."""
+    def membership_sales(self, day: dt.date, scan: Scan | None = None
+                         ) -> Iterator[MembershipSale]:
+        """The day's club cards sold and sales reversed, in journal order (with a `scan` of
+        the day, those its readers found)."""
         span = self.bounds(day)
         if span is None:
             return
-        for lo, hi in windows(*span):
-            for jid, coalition, store, price in self.reader.membership_sales(lo, hi):
+        found = scan.sales if scan is not None else (
+            sale for lo, hi in windows(*span) for sale in self.reader.membership_sales(lo, hi))
+        for jid, coalition, store, price in found:
                 yield MembershipSale(jid, coalition, store, price)
 
     def gift_lots(self, day: dt.date) -> Iterator[GiftLot]:
@@ -303,6 +307,9 @@ class Part:
     error: str = ""
     #: (fees.ISSUED or fees.REDEEMED, store) -> points (`settlement.fees.activity_of`).
     activity: dict[tuple[str, str], int] = field(default_factory=dict)
+    #: Club cards sold and sales reversed (`JournalReader.membership_sales`), read only in
+    #: the chunks whose entries hold one (the read scans every row of a chunk in SQL).
+    sales: list[tuple[Any, ...]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -313,6 +320,7 @@ class Scan:
     closes: list[tuple[Any, ...]] = field(default_factory=list)
     error: str = ""
     last_id: int = 0
+    sales: list[tuple[Any, ...]] = field(default_factory=list)
 
     def merge(self, book: DayBook, part: Part) -> None:
         for chunk, entries, edigest, draws, ddigest in part.chunks:
@@ -320,15 +328,16 @@ class Scan:
             book.add_chunk("draws", chunk, draws, ddigest)
         for (kind, rc), n in part.counts.items():
             book.add_count(kind, rc, n)
-        for (kind, payer, payee), units in part.pairs.items():
-            book.add_flow(kind, payer, payee, units)
+        book.add_flows(part.pairs)
         book.add_settling(part.settling)
         for (measure, store), points in part.activity.items():
             book.add_activity(measure, store, points)
+        touched = self.touched
         for lot, delta in part.touched.items():
-            self.touched[lot] = self.touched.get(lot, 0) + delta
+            touched[lot] = touched.get(lot, 0) + delta
         self.closes += part.closes
         self.error = self.error or part.error
+        self.sales += part.sales
 
 
 def scan_windows(task: tuple[str, str, list[tuple[int, int]]]) -> Part:
@@ -338,103 +347,111 @@ def scan_windows(task: tuple[str, str, list[tuple[int, int]]]) -> Part:
     reader = open_reader(path)
     try:
         for lo, hi in spans:
-            part = scan_window(reader, dt.date.fromisoformat(day), lo, hi)
-            total.chunks += part.chunks
-            total.entries += part.entries
-            for key, n in part.counts.items():
-                total.counts[key] = total.counts.get(key, 0) + n
-            for pair, units in part.pairs.items():
-                total.pairs[pair] = total.pairs.get(pair, 0) + units
-            total.settling += part.settling
-            for key, points in part.activity.items():
-                total.activity[key] = total.activity.get(key, 0) + points
-            for lot, delta in part.touched.items():
-                total.touched[lot] = total.touched.get(lot, 0) + delta
-            total.closes += part.closes
-            total.error = total.error or part.error
+            scan_window(reader, dt.date.fromisoformat(day), lo, hi, total)
     finally:
         reader.close()
+    total.activity = {k: v for k, v in total.activity.items() if v}
     return total
 
 
-def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int) -> Part:
-    """Read journal IDs [lo, hi] of `day`: digest, counts, flows, moves of lapsed lots."""
+#: What an entry's lot moves mean to the scan, by (kind, response code, original's kind):
+#: the fee measure its points count for and whether at the accepting store (else at the
+#: lot's issuer), the sign its value-moving draws must have (0: it moves no value), declined,
+#: and whether it can touch a lapsed lot.
+Role = tuple[str | None, bool, int, bool, bool]
+
+
+def role_of(kind: str, rc: str, original_kind: str) -> Role:
+    """How `scan_window` reads the moves of one kind of entry (docs/settlement.md, "What a
+    day's settlement computes"); the same rules as the per-entry path's `flows_of` and
+    `fees.activity_of`, for the entries the reader returns."""
+    if rc != "00":
+        return None, False, 0, True, False
+    effective = original_kind if kind == REVERSAL else kind
+    measure, at_acceptor = None, False
+    if effective in ISSUING_KINDS:
+        measure = ISSUED
+    elif effective in REDEEMING_KINDS:
+        measure, at_acceptor = REDEEMED, True
+    if kind in MOVING_KINDS:
+        sign = -1
+    elif kind == REVERSAL and original_kind in MOVING_KINDS:
+        sign = 1
+    else:
+        sign = 0
+    return measure, at_acceptor, sign, False, kind not in NOT_TOUCHING_LAPSED
+
+
+def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int, part: Part) -> None:
+    """Read journal IDs [lo, hi] of `day` into `part`: digest, counts, flows, moves of lapsed
+    lots, added to what `part` holds (one set of sums per task, not one per chunk).
+
+    Only the moves are walked in Python, each finding its entry by position (a chunk of one
+    day is dense) and the entry's meaning in a table of the few (kind, response code,
+    original's kind) a day has: no object per entry beyond the row the digest hashes.
+    """
     rows = reader.digest_rows(day, lo, hi)
-    part = Part(entries=len(rows))
     if not rows:
-        return part
+        part.sales += reader.membership_sales(lo, hi)
+        return
+    part.entries += len(rows)
     # Columns: 0 id, 1 kind, 2 store, 3 response code, 4 original ID, 5 original's kind
-    part.counts = dict(Counter(map(itemgetter(1, 3), rows)))
-    spend: dict[int, tuple[str, int]] = {}
-    # What the per-point fees count (settlement.fees.activity_of): entry -> its measure and
-    # the store credited when the lot's issuer is not (redemptions count at the acceptor).
-    counted: dict[int, tuple[str, str | None]] = {}
-    declined: dict[int, str] = {}
-    touch: set[int] = set()
-    closes: list[int] = []
-    for r in rows:
-        kind, rc = r[1], r[3]
-        if rc == "00":
-            effective = r[5] if kind == REVERSAL else kind
-            if effective in ISSUING_KINDS:
-                counted[r[0]] = (ISSUED, None)
-            elif effective in REDEEMING_KINDS:
-                counted[r[0]] = (REDEEMED, r[2])
-        if rc != "00":
-            declined[r[0]] = rc
-        elif kind in NOT_TOUCHING_LAPSED:
-            if kind in MOVING_KINDS:
-                spend[r[0]] = (r[2], -1)
-            continue
-        else:
-            if kind in MOVING_KINDS:
-                spend[r[0]] = (r[2], -1)
-            elif kind == REVERSAL and r[5] in MOVING_KINDS:
-                spend[r[0]] = (r[2], 1)
-            touch.add(r[0])
-        if kind == BATCH_CLOSE:
-            closes.append(r[0])
+    counts = part.counts
+    for key, n in Counter(map(itemgetter(1, 3), rows)).items():
+        counts[key] = counts.get(key, 0) + n
+    closes = [r[0] for r in rows if r[1] == BATCH_CLOSE]
     if closes:
-        part.closes = reader.closes(closes)
+        part.closes += reader.closes(closes)
+    # The read by ID range sees other days' IDs inside the chunk too: read where any may be.
+    if len(rows) != hi - lo + 1 or MEMBERSHIP in set(map(itemgetter(1), rows)) or \
+            MEMBERSHIP in set(map(itemgetter(5), rows)):
+        part.sales += reader.membership_sales(lo, hi)
     moves = reader.moves(lo, hi)
-    if len(rows) != hi - lo + 1:  # IDs of other days inside the chunk: leave their moves
-        ids = {r[0] for r in rows}
-        moves = [m for m in moves if m[0] in ids]
-    part.chunks = [(lo >> CHUNK_BITS, len(rows), items_digest(rows), len(moves),
-                    items_digest(moves) if moves else "")]
-    pairs: dict[tuple[str, str, str], int] = {}
+    by_id: list[tuple[Any, ...]] | dict[int, tuple[Any, ...]]
+    if len(rows) == hi - lo + 1:  # every ID is the day's: the entry of ID i is rows[i - lo]
+        by_id, offset = rows, lo
+    else:  # IDs of other days inside the chunk: leave their moves
+        by_id, offset = dict(zip(map(itemgetter(0), rows), rows, strict=True)), 0
+        moves = [m for m in moves if m[0] in by_id]
+    part.chunks.append((lo >> CHUNK_BITS, len(rows), items_digest(rows), len(moves),
+                        items_digest(moves) if moves else ""))
+    roles: dict[tuple[str, str, str], Role] = {}  # a day has a few dozen
+    pairs, activity = part.pairs, part.activity
     touched: dict[int, int] = {}
-    activity: dict[tuple[str, str], int] = {}
     settling = 0
+    error = part.error
     for jid, lot, mkind, issuer, delta in moves:
-        c = counted.get(jid)
-        if c is not None and mkind == POINTS and delta:
-            measure, acceptor = c
-            if acceptor is None:
-                activity[(measure, issuer)] = activity.get((measure, issuer), 0) + delta
+        r = by_id[jid - offset]
+        key = (r[1], r[3], r[5])
+        role = roles.get(key)
+        if role is None:
+            role = roles[key] = role_of(*key)
+        measure, at_acceptor, sign, declined, touch = role
+        if measure is not None and delta and mkind == POINTS:
+            if at_acceptor:
+                k = (measure, r[2])
+                activity[k] = activity.get(k, 0) - delta
             else:
-                activity[(measure, acceptor)] = activity.get((measure, acceptor), 0) - delta
-        s = spend.get(jid)
-        if s is not None:
-            acceptor, sign = s
-            if delta * sign < 0:
-                part.error = part.error or (
-                    f"journal entry {jid}: lot {lot} moved by {delta}, the wrong way for "
-                    "this kind of entry")
-            if issuer != acceptor and delta:
-                k = (mkind, issuer, acceptor)
-                pairs[k] = pairs.get(k, 0) - delta
+                k = (measure, issuer)
+                activity[k] = activity.get(k, 0) + delta
+        if sign:
+            if delta * sign < 0 and not error:
+                error = (f"journal entry {jid}: lot {lot} moved by {delta}, the wrong way for "
+                         "this kind of entry")
+            if delta and issuer != r[2]:
+                pair = (mkind, issuer, r[2])
+                pairs[pair] = pairs.get(pair, 0) - delta
                 settling += 1
-        elif jid in declined:
-            part.error = part.error or (
-                f"journal entry {jid}: declined ({declined[jid]!r}) yet it changed lots")
-        if jid in touch:
+        elif declined and not error:
+            error = f"journal entry {jid}: declined ({r[3]!r}) yet it changed lots"
+        if touch:
             touched[lot] = touched.get(lot, 0) + delta
     # Keep only the lots that have lapsed by `day` (most reversals restore live lots).
-    lapsed = {lid: touched[lid] for lid in reader.lapsed(touched, day)}
-    part.pairs, part.touched, part.settling = pairs, lapsed, settling
-    part.activity = {k: v for k, v in activity.items() if v}
-    return part
+    kept = part.touched
+    for lid in reader.lapsed(touched, day):
+        kept[lid] = kept.get(lid, 0) + touched[lid]
+    part.settling += settling
+    part.error = error
 
 
 def batch_window(task: tuple[str, int, int, list[tuple[str, str]]]) -> list[Row]:
@@ -456,7 +473,7 @@ def settle_journal(
     """Feed and finish a day from the journal (the production path)."""
     scan = journal.feed(book, progress, workers)
     book.add_coupons(journal.coupon_moves(book.day))
-    book.add_memberships(journal.membership_sales(book.day))
+    book.add_memberships(journal.membership_sales(book.day, scan))
     policy = gift_policy(coalitions)
     return book.finish(journal.lots_due(book.day, scan),
                        journal.batch_closes(book.day, lookback, scan, workers),

@@ -196,15 +196,19 @@ def obligations(book: FlowBook, stores: Mapping[str, StoreInfo], kind: str) -> l
         if units < 0:
             payer, payee, units = payee, payer, -units
         directed[(payer, payee)] = directed.get((payer, payee), 0) + units
-    for payer, payee in directed:
-        for store, why in ((payer, f"issuer of points redeemed at {payee}"),
-                           (payee, f"accepted value issued by {payer}")):
-            _store(stores, store, why)
-    # Sort by the stores' order (ints compare faster than IDs with long common prefixes).
+    named = {payer for payer, _ in directed} | {payee for _, payee in directed}
+    if not named <= stores.keys():  # name the first pair's unknown store, as read
+        for payer, payee in directed:
+            for store, why in ((payer, f"issuer of points redeemed at {payee}"),
+                               (payee, f"accepted value issued by {payer}")):
+                _store(stores, store, why)
+    # By the stores' order, as one int per pair: a sort of ints is the cheapest Python has
+    # (IDs with long common prefixes, or tuples of ranks, compare several times slower).
     rank = {sid: i for i, sid in enumerate(sorted(stores))}
+    width = len(rank)
     out = []
     for (payer, payee), units in sorted(directed.items(),
-                                        key=lambda kv: (rank[kv[0][0]], rank[kv[0][1]])):
+                                        key=lambda kv: rank[kv[0][0]] * width + rank[kv[0][1]]):
         p, q = stores[payer], stores[payee]
         if p.coalition != q.coalition:
             raise InputError(

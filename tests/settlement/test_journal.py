@@ -42,6 +42,15 @@ def sqlite_sim(request, tmp_path_factory):
     return path, simulation.run(path, seed=request.param)
 
 
+def private_copy(path, copy):
+    """A copy of the simulated SQLite journal to damage, 0600 as the switch's database is
+    (switch/filemode.py)."""
+    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    copy.chmod(0o600)
+    return copy
+
+
 def settle(path, stores, day):
     with Journal(path) as j:
         return settle_journal(j, DayBook(day, stores))
@@ -210,10 +219,7 @@ def test_reversal_across_midnight_is_netted_the_day_it_happens(sim):
 
 def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
     path, s = sqlite_sim
-    copy = tmp_path / "bad.db"
-    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
-    copy.chmod(0o600)  # the switch's database is 0600 (switch/filemode.py)
+    copy = private_copy(path, tmp_path / "bad.db")
     with sqlite3.connect(copy) as db:
         jid = db.execute("SELECT journal_id FROM lot_moves ORDER BY journal_id LIMIT 1"
                          ).fetchone()[0]
@@ -222,6 +228,49 @@ def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
             "SELECT business_day FROM journal WHERE id = ?", (jid,)).fetchone()[0])
     with pytest.raises(InputError, match=f"journal entry {jid}: declined"):
         settle(copy, stores_from_config(s.config), day)
+
+
+def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim, tmp_path):
+    """The chunked reader checks each value-moving draw's sign, as the per-entry path does."""
+    path, s = sqlite_sim
+    copy = private_copy(path, tmp_path / "wrong.db")
+    with sqlite3.connect(copy) as db:
+        jid, lot, delta, day = db.execute(
+            "SELECT m.journal_id, m.lot_id, m.delta, j.business_day FROM lot_moves m "
+            "JOIN journal j ON j.id = m.journal_id WHERE j.kind = 'redeem' "
+            "AND j.response_code = '00' AND m.delta < 0 ORDER BY m.journal_id LIMIT 1"
+        ).fetchone()
+        db.execute("UPDATE lot_moves SET delta = -delta WHERE journal_id = ? AND lot_id = ?",
+                   (jid, lot))
+    with pytest.raises(InputError, match=f"journal entry {jid}: lot {lot} moved by {-delta}, "
+                                         "the wrong way"):
+        settle(copy, stores_from_config(s.config), dt.date.fromisoformat(day))
+
+
+def test_the_scan_reads_the_membership_sales_a_read_of_every_chunk_does(sqlite_sim, tmp_path,
+                                                                         monkeypatch):
+    """The scan's readers read club-card sales only in the chunks whose entries hold one (or
+    IDs of other days): the same sales, in the same order, as reading every chunk."""
+    import settlement.digest
+    import settlement.journal
+
+    path, s = sqlite_sim
+    copy = private_copy(path, tmp_path / "sale.db")
+    day = s.days[1]
+    with sqlite3.connect(copy) as db:  # an approved entry without lot moves becomes a sale
+        db.execute(
+            "UPDATE journal SET kind = 'membership', amount = 3000000 WHERE id = (SELECT id "
+            "FROM journal WHERE business_day = ? AND response_code = '00' AND kind != "
+            "'batch_close' AND id NOT IN (SELECT journal_id FROM lot_moves) ORDER BY id "
+            "LIMIT 1 OFFSET 3)", (day.isoformat(),))
+        assert db.total_changes == 1
+    monkeypatch.setattr(settlement.digest, "CHUNK_BITS", 6)
+    monkeypatch.setattr(settlement.journal, "CHUNK_BITS", 6)
+    with Journal(copy) as j:
+        scan = j.feed(DayBook(day, stores_from_config(s.config)), workers=2)
+        every = list(j.membership_sales(day))
+        assert 3_000_000 in [sale.price for sale in every]
+        assert list(j.membership_sales(day, scan)) == every
 
 
 def test_not_a_journal_is_refused(tmp_path):
@@ -238,10 +287,7 @@ def test_a_journal_that_cannot_be_read_midway_fails_the_settlement(sqlite_sim, t
     """An SQL error while the day is read (a damaged table) is one line naming the database,
     and the settlement fails with nothing written (exit 1), as before the read API."""
     path, s = sqlite_sim
-    copy = tmp_path / "damaged.db"
-    with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
-        src.backup(dst)
-    copy.chmod(0o600)
+    copy = private_copy(path, tmp_path / "damaged.db")
     with sqlite3.connect(copy) as db:
         db.execute("ALTER TABLE lot_moves RENAME TO lot_moves_gone")
         db.execute("CREATE TABLE lot_moves (x)")
