@@ -195,7 +195,14 @@ class Connection(asyncio.Protocol):
         if sec.inline or not (involved or sec.sequencer.busy):
             checks = run_now(sec.checks(sw.state, request, need, payload, self.profile)) \
                 if need.hsm else NO_CHECKS
-            run_now(self.decide(request, checks, started=started, now=now, need=need))
+            if sw.writer.shared:
+                run_now(self.decide(request, checks, started=started, now=now, need=need))
+                return
+            # Nothing waits (an in-process HSM, or no MAC): the rest of the path without a
+            # coroutine (three per request cost more than the connection's own work).
+            made = self.decided_now(request, checks, now, need)
+            if made is not None:
+                self.submit(made[0], made[1], request.mti, started)
             return
         self.hold()  # counted in flight from now on: backpressure covers HSM waits too
         prepare = sec.checks(sw.state, request, need, payload, self.profile) if need.hsm \
@@ -252,39 +259,77 @@ class Connection(asyncio.Protocol):
     async def decided(self, request: Request, checks: Checks, now: dt.datetime,
                       need: Needs | None) -> tuple[Decision, bytes] | None:
         """Fetch, decide, encode, apply: the decision and its framed reply, or None when the
-        connection closed or the switch stopped (nothing to send)."""
-        sw = self.switch
-        state = sw.state
+        connection closed or the switch stopped (nothing to send). The reply's MAC may wait
+        for the HSM."""
         try:
-            facts = sw.journal.fetch(need or needs(state, request), checks)
-            decision = decide(state, request, facts, now)
+            decision = self.decision(request, checks, now, need)
             wire = await self.encode(decision)
         except Exception as exc:  # a bug, or a reply that cannot be encoded: 96, no change
-            decision = system_error(request, redact(f"{type(exc).__name__}: {exc}"))
-            log.error(kv("decide_failed", peer=self.peer, mti=request.mti,
-                         tid=request.tid.strip(), stan=request.stan, error=decision.reason,
-                         action="answered 96, nothing changed"))
+            decision = self.failed(request, exc)
             try:
                 wire = await self.encode(decision)
             except Exception:
                 self.close()
                 return None
+        return self.applied(decision, wire)
+
+    def decided_now(self, request: Request, checks: Checks, now: dt.datetime,
+                    need: Needs | None) -> tuple[Decision, bytes] | None:
+        """`decided` where nothing waits: the HSM is in process, or the reply has no MAC."""
         try:
-            apply(state, decision)
-        except AssertionError as exc:  # an invariant broke: stop, recover from the journal
-            sw.fail(f"invariant broken applying a decision: {redact(str(exc))}")
+            decision = self.decision(request, checks, now, need)
+            wire = self.encode_now(decision)
+        except Exception as exc:  # a bug, or a reply that cannot be encoded: 96, no change
+            decision = self.failed(request, exc)
+            try:
+                wire = self.encode_now(decision)
+            except Exception:
+                self.close()
+                return None
+        return self.applied(decision, wire)
+
+    def decision(self, request: Request, checks: Checks, now: dt.datetime,
+                 need: Needs | None) -> Decision:
+        """Fetch what the needs name, then decide."""
+        state = self.switch.state
+        facts = self.switch.journal.fetch(need or needs(state, request), checks)
+        return decide(state, request, facts, now)
+
+    def failed(self, request: Request, exc: Exception) -> Decision:
+        """`96` for a request whose decision or reply failed (logged; nothing changed)."""
+        decision = system_error(request, redact(f"{type(exc).__name__}: {exc}"))
+        log.error(kv("decide_failed", peer=self.peer, mti=request.mti,
+                     tid=request.tid.strip(), stan=request.stan, error=decision.reason,
+                     action="answered 96, nothing changed"))
+        return decision
+
+    def applied(self, decision: Decision, wire: bytes) -> tuple[Decision, bytes] | None:
+        """The decision applied to the state; None when an invariant broke (the switch
+        stops and recovers from the journal)."""
+        try:
+            apply(self.switch.state, decision)
+        except AssertionError as exc:
+            self.switch.fail(f"invariant broken applying a decision: {redact(str(exc))}")
             return None
         return decision, wire
 
     async def encode(self, decision: Decision) -> bytes:
-        """The reply framed, MACed under the key the core names."""
+        """The reply framed, MACed under the key the core names (the HSM may make it wait)."""
         resp = decision.response
         assert resp is not None
         key = reply_mac_key(self.switch.state, decision)
-        if key is not None:
-            raw = await self.switch.security.seal(resp, self.profile, key)
-        else:
-            raw = self.profile.encode(resp)
+        if key is None:
+            return frame(self.profile.encode(resp), self.switch.config.switch.limits.max_frame)
+        raw = await self.switch.security.seal(resp, self.profile, key)
+        return frame(raw, self.switch.config.switch.limits.max_frame)
+
+    def encode_now(self, decision: Decision) -> bytes:
+        """`encode` where the MAC, if any, never waits (`Security.inline`, or no key)."""
+        resp = decision.response
+        assert resp is not None
+        key = reply_mac_key(self.switch.state, decision)
+        raw = self.profile.encode(resp) if key is None \
+            else run_now(self.switch.security.seal(resp, self.profile, key))
         return frame(raw, self.switch.config.switch.limits.max_frame)
 
     def submit(self, decision: Decision, wire: bytes, mti: str, started: float) -> None:

@@ -118,29 +118,44 @@ class TotalsDelta(NamedTuple):
 
 
 @dataclass(slots=True)
-class Entry:
-    """One journal row. `points`/`sv` are the signed net changes to the card's balances."""
+class JournalColumns:
+    """The columns of a `journal` row that the switch writes and its readers read back: one
+    shape for both, `Entry` (what a decision writes) and `switch.journal.rows.JournalRow`
+    (what settlement, reports and the console read) add their own columns to it.
+
+    Not frozen: `Entry` is filled in while a decision is built (`outcome.finish`), and a frozen
+    dataclass's `__init__` costs four times a plain one's (benches/README.md, "The core
+    alone"). Positional order: id, business_day, kind, then the rest by keyword or in this
+    order (`switch.journal.sql.days.journal_row` reads a row positionally).
+    """
 
     id: int
-    at: dt.datetime
     business_day: dt.date
     kind: str
-    mti: str
+    mti: str = ""
     pc: str = ""
     terminal_id: str = ""
     store_id: str = ""
-    coalition_id: str = ""
     pan: str = ""
-    stan: str = ""
-    transmission: str = ""
-    rrn: str = ""
     amount: int = 0
     points: int = 0
     sv: int = 0
     response_code: str = ""
     batch: str = ""
-    digest: str = ""
+    rrn: str = ""
     original_id: int | None = None
+
+
+@dataclass(slots=True, kw_only=True)
+class Entry(JournalColumns):
+    """One journal row as a decision writes it (built by keyword only). `points`/`sv` are the
+    signed net changes to the card's balances."""
+
+    at: dt.datetime
+    coalition_id: str = ""
+    stan: str = ""
+    transmission: str = ""
+    digest: str = ""
     original_key: tuple[str, str, str] | None = None
     response: Message | None = None
     detail: dict[str, Any] = field(default_factory=dict)

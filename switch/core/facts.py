@@ -4,15 +4,16 @@
 verdicts the decision of one request reads; the shell fetches exactly that into `Facts`.
 `decide` reads journal rows only through `Facts`' accessors, which raise `AssertionError` for a
 row the needs did not name: a missed fetch is a loud bug (answered `96`, nothing changed), never
-a silently wrong answer. `Needs` and `Facts` are `NamedTuple`s: immutable, and built once per
-request several times faster than frozen dataclasses (benches/README.md, "The core alone").
+a silently wrong answer. `Needs` and `Facts` are never changed once built; they are plain slots
+dataclasses, built once per request and read at every step (frozen dataclasses build several
+times slower, and Python 3.11 reads a `NamedTuple`'s fields through the generic attribute path;
+benches/README.md, "The core alone").
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
-from typing import NamedTuple
+from dataclasses import dataclass, field
 
 from iso8583.message import Message
 from switch.core.entries import Entry
@@ -62,7 +63,8 @@ class Checks:
 NO_CHECKS = Checks()
 
 
-class Needs(NamedTuple):
+@dataclass(slots=True)
+class Needs:
     """The journal rows and HSM verdicts one decision reads (all empty: none)."""
 
     #: The stored reply of this journal row: a retransmission's answer.
@@ -156,10 +158,11 @@ class AccountCards(NamedTuple):
     mobile_key: str = ""
 
 
-class Facts(NamedTuple):
+@dataclass(slots=True)
+class Facts:
     """The answers to one request's `Needs`: journal rows (None: no such row) and checks."""
 
-    needs: Needs = NOTHING
+    needs: Needs = field(default_factory=lambda: NOTHING)
     checks: Checks = NO_CHECKS
     reply_message: Message | None = None
     #: A reversal's original as the journal holds it (its lot moves name each lot in full),

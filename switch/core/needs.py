@@ -11,6 +11,8 @@ journaled (`handle` in tests); a state recovered from a journal must be given th
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from switch.core import coupon
 from switch.core.accounts import account_need
 from switch.core.birthday import birthday_need
@@ -49,9 +51,9 @@ def needs(state: State, req: Request) -> Needs:
         return fresh
     # Not in memory, but older requests of the window are only in the journal: look it up
     # (and what a new request reads besides, used when the journal has no such request).
-    return fresh._replace(recall=req.key, recall_since=state.remember_from,
-                          recall_tombstone=req.canonical in ("0200", "0220")
-                          and state.forgetting_tombstones())
+    return replace(fresh, recall=req.key, recall_since=state.remember_from,
+                   recall_tombstone=req.canonical in ("0200", "0220")
+                   and state.forgetting_tombstones())
 
 
 def _as_new(state: State, req: Request, mac: bool) -> Needs:

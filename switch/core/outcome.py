@@ -89,8 +89,10 @@ class Decision:
     changes: Changes | None = None
 
 
-class Context(NamedTuple):
-    """One financial request being decided, with where it comes from."""
+@dataclass(slots=True)
+class Context:
+    """One financial request being decided, with where it comes from. Never changed; a slots
+    dataclass because its fields are read at every step of a decision (`Request` says why)."""
 
     state: State
     req: Request

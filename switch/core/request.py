@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import NamedTuple
 
 from iso8583.errors import CodecError
 from iso8583.loyalty import parse_tlv
@@ -49,12 +48,15 @@ class Ignored:
     close: bool = False
 
 
-class Request(NamedTuple):
+@dataclass(slots=True)
+class Request:
     """One request as the core reads it. Fields the message does not carry are empty.
 
-    A `NamedTuple`: immutable like a frozen dataclass, built in a fraction of its time (a
-    frozen dataclass sets each of these fields through `object.__setattr__`; benches/README.md,
-    "The core alone").
+    Never changed once parsed. A plain slots dataclass, not frozen and not a `NamedTuple`:
+    a frozen dataclass sets each field through `object.__setattr__`, and Python 3.11 reads a
+    `NamedTuple`'s fields through the generic attribute path, about three times a slot's
+    cost, where the core reads a request's fields dozens of times (benches/README.md, "The
+    core alone").
     """
 
     msg: Message
@@ -79,7 +81,7 @@ class Request(NamedTuple):
     #: DE42 without its padding.
     store_id: str = ""
     batch: str = ""
-    tags: Mapping[str, str] = _NO_TAGS
+    tags: Mapping[str, str] = field(default_factory=lambda: _NO_TAGS)
     #: A reversal's original: DE41 + the STAN and DE7 that DE90 names, and DE90's MTI.
     original_key: tuple[str, str, str] | None = None
     original_mti: str = ""
@@ -91,9 +93,11 @@ class Request(NamedTuple):
     #: DE52 is present as 8 bytes.
     pin_block: bool = False
 
-    @property
-    def key(self) -> TxnKey:
-        return txn_key(self.tid, self.stan, self.de7)
+    #: DE41 + DE11 + DE7 (`txn_key`): made once, read by needs, decide and the remembering.
+    key: TxnKey = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.key = txn_key(self.tid, self.stan, self.de7)
 
     @property
     def original_txn_key(self) -> TxnKey:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from switch.core.catalog import Coalition, Store
 from switch.core.codes import RC
@@ -19,7 +19,11 @@ from switch.core.model import Card, Lot
 from switch.core.programs.club import ClubEffect
 
 
-class EarnContext(NamedTuple):
+@dataclass(slots=True)
+class EarnContext:
+    """What a `RuleBook` reads to price an earn; never changed (a slots dataclass:
+    `switch.core.request.Request` says why)."""
+
     store: Store
     coalition: Coalition
     card: Card

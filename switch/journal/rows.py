@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from switch.core.codes import RC
+from switch.core.entries import JournalColumns
 from switch.core.rewards import CouponState, CouponTerms
 
 Channel = Literal["sms", "email"]
@@ -31,25 +32,14 @@ class Draw:
     delta: int
 
 
-@dataclass(frozen=True, slots=True)
-class JournalRow:
-    """A `journal` row as its readers see it: settlement, reports, a card's history."""
+@dataclass(slots=True)
+class JournalRow(JournalColumns):
+    """A `journal` row as its readers see it: settlement, reports, a card's history. The
+    columns are the core's (`switch.core.entries.JournalColumns`, which `Entry` writes);
+    these add what a reader joins or leaves out. Readers never change one; it is not frozen
+    because its columns are shared with the `Entry` a decision fills in, and a plain
+    `__init__` is the cheaper one for settlement's millions of rows."""
 
-    id: int
-    business_day: dt.date
-    kind: str
-    mti: str = ""
-    pc: str = ""
-    terminal_id: str = ""
-    store_id: str = ""
-    pan: str = ""
-    amount: int = 0
-    points: int = 0
-    sv: int = 0
-    response_code: str = ""
-    batch: str = ""
-    rrn: str = ""
-    original_id: int | None = None
     #: For reversals: the kind of the entry they reversed (from the journal, by `original_id`).
     original_kind: str = ""
     draws: tuple[Draw, ...] = ()

@@ -133,8 +133,10 @@ class Club:
                     self.roll, self.member_tier, self.member_until)
 
 
-class ClubEffect(NamedTuple):
-    """What one approved earn, return or stamp redemption did to a card's `Club`."""
+@dataclass(slots=True)
+class ClubEffect:
+    """What one approved earn, return or stamp redemption did to a card's `Club`. Never
+    changed once made (a slots dataclass: `switch.core.request.Request` says why)."""
 
     day: dt.date
     spend_day: dt.date | None = None

@@ -7,13 +7,17 @@ part that does not fit whole is left out, so the text is never cut inside a word
 from __future__ import annotations
 
 import datetime as dt
-from typing import NamedTuple
+from dataclasses import dataclass
 
 MAX_BYTES = 120
 SEP = " | "
 
 
-class ReceiptFacts(NamedTuple):
+@dataclass(slots=True)
+class ReceiptFacts:
+    """What a receipt line says; read once per reply (a slots dataclass:
+    `switch.core.request.Request` says why)."""
+
     earned: int | None = None
     redeemed: int | None = None
     balance: int | None = None
