@@ -150,7 +150,8 @@ class AccountFact:
     cards: tuple[str, ...] = ()
 
 
-class AccountCards(NamedTuple):
+@dataclass(frozen=True, slots=True)
+class AccountCards:
     """The cards of one account as the journal holds them, and its mobile number's key
     (`entries.mobile_key`, "" none): its virtual card may be in memory only."""
 
