@@ -15,7 +15,7 @@ import pytest
 
 from iso8583 import Message
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir
-from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry
+from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry, request
 from tests.switch.support import reversal as reversal_of
 
 A, B = card(601), card(602)
@@ -157,5 +157,46 @@ def test_a_repeats_mti_counts_as_its_originals_in_de90(db: Path, sent: str,
         (int(rrn(undo)),))
     assert (store, coalition) == ("STORE0000000001", "tehran-mall")
     assert original_id is not None
+    assert sh.store.check(full=True).problems == []
+    sh.close()
+
+
+@pytest.mark.parametrize("when", ["committed", "restarted", "uncommitted"])
+def test_an_earn_with_returns_standing_is_not_reversed_until_they_are(db: Path,
+                                                                      when: str) -> None:
+    """docs/protocol.md §4: a reversal of an earn against which an approved return stands is
+    `12` and changes nothing (docs/switch.md: `detail.refused`), whether the return is
+    committed, read back after a restart or still in the writer's open batch; once the return
+    is reversed, a reversal with its own STAN undoes the earn. Figures: an earn of 100,000
+    IRR is 10 points; a return of 30,000 claws back floor(10 x 30,000 / 100,000) = 3."""
+    sh = Shell(db)
+    earn_msg = earn(T1, sh.next_stan(), A, 100_000)
+    if when == "uncommitted":
+        with sh.group_commit():
+            earned = sh.send(earn_msg)
+            return_msg = request("0200", T1, sh.next_stan(), pan=A, pc="200000",
+                                 amount=30_000, tags={"OR": rrn(earned)})
+            assert rc(sh.send(return_msg)) == "00"
+            refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    else:
+        earned = sh.send(earn_msg)
+        return_msg = request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=30_000,
+                             tags={"OR": rrn(earned)})
+        assert rc(sh.send(return_msg)) == "00"
+        if when == "restarted":
+            sh.restart(NOW)
+        refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    assert rc(refused) == "12"
+    assert sh.moves(rrn(refused)) == []
+    (original_id, detail), = sh.sql("SELECT original_id, detail FROM journal WHERE id = ?",
+                                    (int(rrn(refused)),))
+    assert original_id is None and "refused" in json.loads(str(detail))
+    assert balance(sh, A) == 7
+    assert sh.store.check(full=True).problems == []
+    # The return reversed first, the earn is reversible, and its points go.
+    assert (rc(undone := sh.send(reversal_of(return_msg, sh.next_stan()))),
+            points_balance(undone)) == ("00", 10)
+    undo = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    assert (rc(undo), points_balance(undo)) == ("00", 0)
     assert sh.store.check(full=True).problems == []
     sh.close()
