@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
+from iso8583.loyalty import OriginalData, build_de90
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir
 from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry, request
 from tests.switch.support import reversal as reversal_of
@@ -199,4 +200,58 @@ def test_an_earn_with_returns_standing_is_not_reversed_until_they_are(db: Path,
     undo = sh.send(reversal_of(earn_msg, sh.next_stan()))
     assert (rc(undo), points_balance(undo)) == ("00", 0)
     assert sh.store.check(full=True).problems == []
+    sh.close()
+
+
+def test_a_return_of_one_rial_stands_against_its_earn(db: Path) -> None:
+    """docs/protocol.md §4: any approved return naming the earn stands against it, one of 1 IRR
+    too (it claws back floor(10 x 1 / 100,000) = 0 points, `RD` 0): the earn's reversal is
+    `12` with no effect."""
+    sh = Shell(db)
+    earn_msg = earn(T1, sh.next_stan(), A, 100_000)
+    earned = sh.send(earn_msg)
+    one = sh.send(request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=1,
+                          tags={"OR": rrn(earned)}))
+    assert rc(one) == "00"
+    refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    assert rc(refused) == "12" and sh.moves(rrn(refused)) == []
+    assert balance(sh, A) == 10
+    sh.close()
+
+
+def _mismatch(sh: Shell, reversal: Message) -> str:
+    resp = sh.send(reversal)
+    assert rc(resp) == "12" and sh.moves(rrn(resp)) == []
+    (detail,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(resp)),))
+    return str(json.loads(str(detail))["mismatch"])
+
+
+def test_the_journal_names_what_a_reversal_does_not_match(db: Path) -> None:
+    """docs/switch.md ("The journal", `detail`): a reversal declined for not matching its
+    original names in `detail.mismatch` the one thing that differs, in the docs' words, never
+    the card number (docs/protocol.md §4: card, DE4, DE3, DE90's MTI; the store cannot differ
+    on one terminal, whose DE42 is checked before any decision)."""
+    sh = Shell(db)
+    spent = burn(T3, sh.next_stan(), A, 4_000, tags={"RP": "4"})
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    assert rc(sh.send(spent)) == "00"
+    other_amount = reversal_of(spent, sh.next_stan())
+    other_amount.fields[4] = f"{3_000:012d}"
+    assert _mismatch(sh, other_amount) == "amount (DE4; partial reversals are not supported)"
+    other_pc = reversal_of(spent, sh.next_stan())
+    other_pc.fields[3] = "000000"
+    assert _mismatch(sh, other_pc) == "processing code (DE3)"
+    other_mti = reversal_of(Message(mti="0220", fields=dict(spent.fields)), sh.next_stan())
+    assert _mismatch(sh, other_mti) == "DE90's original MTI"
+    assert _mismatch(sh, naming(spent, B, sh.next_stan())) == "card (DE2/DE35)"
+    # DE48 MB (docs/customers.md "Mobile numbers at the POS"): an earn by one number reversed
+    # by a 0400 naming another.
+    by_mobile = request("0200", T1, sh.next_stan(), pc="000000", amount=50_000,
+                        tags={"MB": "09121234567"})
+    assert rc(sh.send(by_mobile)) == "00"
+    other = request("0400", T1, sh.next_stan(), pc="000000", amount=50_000, batch=None,
+                    tags={"MB": "09127654321"}, extra={90: build_de90(OriginalData(
+                        "0200", by_mobile.text(11), by_mobile.text(7)))})
+    assert _mismatch(sh, other) == "card (DE48 MB)"
+    assert (balance(sh, A), sh.store.check(full=True).problems) == (6, [])
     sh.close()
