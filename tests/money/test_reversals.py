@@ -16,7 +16,19 @@ import pytest
 from iso8583 import Message
 from iso8583.loyalty import OriginalData, build_de90
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir
-from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry, request
+from tests.switch.support import (
+    NOW,
+    T1,
+    T2,
+    T3,
+    batch_close,
+    burn,
+    card,
+    earn,
+    example_config,
+    inquiry,
+    request,
+)
 from tests.switch.support import reversal as reversal_of
 
 A, B = card(601), card(602)
@@ -254,4 +266,34 @@ def test_the_journal_names_what_a_reversal_does_not_match(db: Path) -> None:
                         "0200", by_mobile.text(11), by_mobile.text(7)))})
     assert _mismatch(sh, other) == "card (DE48 MB)"
     assert (balance(sh, A), sh.store.check(full=True).problems) == (6, [])
+    sh.close()
+
+
+def test_reversals_of_originals_out_of_memory_undo_once(db: Path) -> None:
+    """docs/switch.md "Memory": with `replay_memory` 1 every original has left memory when its
+    reversal comes, and the decision reads it from the journal exactly as from memory
+    (docs/protocol.md §4): a reversal undoes it once, a second one (committed, or in the same
+    group commit) is `00` with no effect, and a late original after its reversal is `05`."""
+    sh = Shell(db, cfg=example_config(db, replay_memory=1))
+    first = earn(T1, sh.next_stan(), A, 100_000)                    # A: 10
+    sh.send(first)
+    second = earn(T1, sh.next_stan(), A, 50_000)                    # A: 15
+    sh.send(second)
+    sh.send(earn(T1, sh.next_stan(), B, 50_000))                    # B: 5
+    undo = sh.send(reversal_of(first, sh.next_stan()))
+    assert (rc(undo), points_balance(undo)) == ("00", 5)
+    again = sh.send(reversal_of(first, sh.next_stan()))
+    assert (rc(again), sh.moves(rrn(again))) == ("00", [])
+    with sh.group_commit():
+        undo = sh.send(reversal_of(second, sh.next_stan()))
+        again = sh.send(reversal_of(second, sh.next_stan()))
+    assert (rc(undo), points_balance(undo)) == ("00", 0)
+    assert (rc(again), sh.moves(rrn(again))) == ("00", [])
+    late = burn(T3, sh.next_stan(), B, 2_000, tags={"RP": "2"})
+    assert rc(sh.send(reversal_of(late, sh.next_stan()))) == "25"
+    sh.send(earn(T1, sh.next_stan(), B, 10_000))                    # B: 6
+    arrived = sh.send(late)
+    assert (rc(arrived), sh.moves(rrn(arrived))) == ("05", [])
+    assert (balance(sh, A), balance(sh, B)) == (0, 6)
+    assert sh.store.check(full=True).problems == []
     sh.close()
