@@ -94,7 +94,7 @@ def test_a_reversal_undoes_on_the_original_card_across_a_restart(db: Path) -> No
     leaves a debt), once: a repeat is `00` again with no effect (docs/protocol.md §4)."""
     sh = Shell(db)
     earn_msg = earn(T2, sh.next_stan(), A, 100_000)                 # A: 20
-    sh.send(earn_msg)
+    earned = sh.send(earn_msg)
     sh.send(earn(T1, sh.next_stan(), B, 50_000))                    # B: 5
     sh.send(burn(T3, sh.next_stan(), A, 15_000, tags={"RP": "15"}))  # A: 5
     sh.restart(NOW)
@@ -104,6 +104,9 @@ def test_a_reversal_undoes_on_the_original_card_across_a_restart(db: Path) -> No
     assert sh.moves(rrn(undo)) == [(lot, -20)]           # the exact opposite of the earn
     again = sh.send(reversal_of(earn_msg, sh.next_stan(), mti="0400"))
     assert rc(again) == "00" and sh.moves(rrn(again)) == []
+    # docs/switch.md, `journal.original_id`: both rows name the reversed earn.
+    assert sh.sql("SELECT original_id FROM journal WHERE id IN (?, ?)",
+                  (int(rrn(undo)), int(rrn(again)))) == [(int(rrn(earned)),)] * 2
     assert (balance(sh, A), balance(sh, B)) == (-15, 5)
     sh.close()
 
