@@ -7,6 +7,7 @@ original is declined `12` and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -299,4 +300,25 @@ def test_reversals_of_originals_out_of_memory_undo_once(db: Path) -> None:
     assert (rc(arrived), sh.moves(rrn(arrived))) == ("05", [])
     assert (balance(sh, A), balance(sh, B)) == (0, 6)
     assert sh.store.check(full=True).problems == []
+    sh.close()
+
+
+def test_a_reversal_from_a_terminal_moved_to_another_store_is_declined(db: Path) -> None:
+    """docs/protocol.md §4: a reversal must match its original's store (DE42). A terminal moved
+    to another store between a restart and the reversal (its `[terminal]` table changed) sends
+    its new store's DE42: `12`, nothing undone, `detail.mismatch` "store (DE42)"."""
+    sh = Shell(db)
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))                   # A: 10
+    spent = burn(T1, sh.next_stan(), A, 4_000, tags={"RP": "4"})    # A: 6
+    assert rc(sh.send(spent)) == "00"
+    sh.close()
+    moved_cfg = example_config(db)
+    moved = dataclasses.replace(moved_cfg.terminals[T1], store="STORE0000000002")
+    moved_cfg = dataclasses.replace(moved_cfg, terminals={**moved_cfg.terminals, T1: moved})
+    sh = Shell(db, cfg=moved_cfg)
+    sh.stan = 100
+    undo = reversal_of(spent, sh.next_stan())
+    undo.fields[42] = "STORE0000000002"
+    assert _mismatch(sh, undo) == "store (DE42)"
+    assert points_balance(sh.send(inquiry(T2, sh.next_stan(), A))) == 6
     sh.close()
