@@ -42,3 +42,26 @@ def test_an_unsupported_processing_code_is_a_journaled_reject_decided_again(db: 
     assert rc(again) == "12" and rrn(again) != rrn(first)
     assert sh.sql("SELECT pan FROM cards") == []
     sh.close()
+
+
+@pytest.mark.parametrize(("pc", "tags"), [
+    ("940000", {"DP": "12a"}),              # not 1-12 ASCII digits
+    ("940000", {"DP": "1234567890123"}),    # 13 digits
+    ("940000", {"BQ": "2"}),                # BQ without BP
+    ("950000", {}),                         # no ML
+], ids=["DP-letter", "DP-13-digits", "BQ-without-BP", "no-ML"])
+def test_a_till_rewards_malformed_de48_is_30_and_not_remembered(db: Path, pc: str,
+                                                                 tags: dict[str, str]) -> None:
+    """docs/protocol.md §4 ("Discounts at the till", "Paid memberships"): DE48 that breaks a
+    till reward's format is `30`, not remembered (decided again when sent again), and no card
+    is enrolled by it."""
+    sh = Shell(db)
+    msg = request("0200", T1, sh.next_stan(), pan=A, pc=pc, amount=100_000, tags=tags)
+    first = sh.send(msg)
+    assert rc(first) == "30"
+    (kind,), = sh.sql("SELECT kind FROM journal WHERE id = ?", (int(rrn(first)),))
+    assert kind == "reject"
+    again = sh.send(msg)
+    assert rc(again) == "30" and rrn(again) != rrn(first)
+    assert sh.sql("SELECT pan FROM cards") == []
+    sh.close()
