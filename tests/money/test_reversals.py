@@ -17,19 +17,8 @@ import pytest
 from iso8583 import Message
 from iso8583.loyalty import OriginalData, build_de90
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir
-from tests.switch.support import (
-    NOW,
-    T1,
-    T2,
-    T3,
-    batch_close,
-    burn,
-    card,
-    earn,
-    example_config,
-    inquiry,
-    request,
-)
+from tests.switch import support
+from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry
 from tests.switch.support import reversal as reversal_of
 
 A, B = card(601), card(602)
@@ -191,13 +180,13 @@ def test_an_earn_with_returns_standing_is_not_reversed_until_they_are(db: Path,
     if when == "uncommitted":
         with sh.group_commit():
             earned = sh.send(earn_msg)
-            return_msg = request("0200", T1, sh.next_stan(), pan=A, pc="200000",
+            return_msg = support.request("0200", T1, sh.next_stan(), pan=A, pc="200000",
                                  amount=30_000, tags={"OR": rrn(earned)})
             assert rc(sh.send(return_msg)) == "00"
             refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
     else:
         earned = sh.send(earn_msg)
-        return_msg = request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=30_000,
+        return_msg = support.request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=30_000,
                              tags={"OR": rrn(earned)})
         assert rc(sh.send(return_msg)) == "00"
         if when == "restarted":
@@ -227,7 +216,7 @@ def test_a_return_of_one_rial_stands_against_its_earn(db: Path) -> None:
     sh = Shell(db)
     earn_msg = earn(T1, sh.next_stan(), A, 100_000)
     earned = sh.send(earn_msg)
-    one = sh.send(request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=1,
+    one = sh.send(support.request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=1,
                           tags={"OR": rrn(earned)}))
     assert rc(one) == "00"
     refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
@@ -263,10 +252,10 @@ def test_the_journal_names_what_a_reversal_does_not_match(db: Path) -> None:
     assert _mismatch(sh, naming(spent, B, sh.next_stan())) == "card (DE2/DE35)"
     # DE48 MB (docs/customers.md "Mobile numbers at the POS"): an earn by one number reversed
     # by a 0400 naming another.
-    by_mobile = request("0200", T1, sh.next_stan(), pc="000000", amount=50_000,
+    by_mobile = support.request("0200", T1, sh.next_stan(), pc="000000", amount=50_000,
                         tags={"MB": "09121234567"})
     assert rc(sh.send(by_mobile)) == "00"
-    other = request("0400", T1, sh.next_stan(), pc="000000", amount=50_000, batch=None,
+    other = support.request("0400", T1, sh.next_stan(), pc="000000", amount=50_000, batch=None,
                     tags={"MB": "09127654321"}, extra={90: build_de90(OriginalData(
                         "0200", by_mobile.text(11), by_mobile.text(7)))})
     assert _mismatch(sh, other) == "card (DE48 MB)"
@@ -279,7 +268,7 @@ def test_reversals_of_originals_out_of_memory_undo_once(db: Path) -> None:
     reversal comes, and the decision reads it from the journal exactly as from memory
     (docs/protocol.md §4): a reversal undoes it once, a second one (committed, or in the same
     group commit) is `00` with no effect, and a late original after its reversal is `05`."""
-    sh = Shell(db, cfg=example_config(db, replay_memory=1))
+    sh = Shell(db, cfg=support.example_config(db, replay_memory=1))
     first = earn(T1, sh.next_stan(), A, 100_000)                    # A: 10
     sh.send(first)
     second = earn(T1, sh.next_stan(), A, 50_000)                    # A: 15
@@ -313,7 +302,7 @@ def test_a_reversal_from_a_terminal_moved_to_another_store_is_declined(db: Path)
     spent = burn(T1, sh.next_stan(), A, 4_000, tags={"RP": "4"})    # A: 6
     assert rc(sh.send(spent)) == "00"
     sh.close()
-    moved_cfg = example_config(db)
+    moved_cfg = support.example_config(db)
     moved = dataclasses.replace(moved_cfg.terminals[T1], store="STORE0000000002")
     moved_cfg = dataclasses.replace(moved_cfg, terminals={**moved_cfg.terminals, T1: moved})
     sh = Shell(db, cfg=moved_cfg)
