@@ -59,9 +59,22 @@ def test_a_till_rewards_malformed_de48_is_30_and_not_remembered(db: Path, pc: st
     msg = request("0200", T1, sh.next_stan(), pan=A, pc=pc, amount=100_000, tags=tags)
     first = sh.send(msg)
     assert rc(first) == "30"
-    (kind,), = sh.sql("SELECT kind FROM journal WHERE id = ?", (int(rrn(first)),))
-    assert kind == "reject"
+    (kind, detail), = sh.sql("SELECT kind, detail FROM journal WHERE id = ?",
+                             (int(rrn(first)),))
+    assert kind == "reject" and json.loads(str(detail))["reason"]
     again = sh.send(msg)
     assert rc(again) == "30" and rrn(again) != rrn(first)
     assert sh.sql("SELECT pan FROM cards") == []
+    sh.close()
+
+
+@pytest.mark.parametrize(("mti", "kind"), [("0200", "earn"), ("0220", "advice")])
+def test_an_earn_and_an_advice_are_journaled_as_their_kinds(db: Path, mti: str,
+                                                            kind: str) -> None:
+    """docs/switch.md "The journal", `kind`: a 0200 `000000` is an `earn`, a 0220 `000000`
+    (store-and-forward) an `advice`; both approved."""
+    sh = Shell(db)
+    resp = sh.send(request(mti, T1, sh.next_stan(), pan=A, pc="000000", amount=100_000))
+    assert rc(resp) == "00"
+    assert sh.sql("SELECT kind FROM journal WHERE id = ?", (int(rrn(resp)),)) == [(kind,)]
     sh.close()
