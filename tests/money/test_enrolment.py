@@ -67,3 +67,17 @@ def test_a_first_use_inquiry_enrols_the_card_on_the_business_day(db: Path) -> No
     assert rc(sh.send(earn(T1, sh.next_stan(), IN_RANGE, 100_000))) == "00"
     assert enrolled(sh) == [(IN_RANGE, "tehran-mall", "active", "2026-11-23")]
     sh.close()
+
+
+def test_a_first_use_card_with_an_expired_de14_is_54_and_enrolled(db: Path) -> None:
+    """docs/switch.md, Card: DE14 before this month is `54`; the card is enrolled on first use
+    all the same (a decline keeps the enrolment), in memory as in the journal. A gift card's
+    first sale is the one request that makes no card when declined (docs/protocol.md §4)."""
+    sh = Shell(db)
+    expired = earn(T1, sh.next_stan(), IN_RANGE, 100_000, extra={14: "2610"})
+    assert rc(sh.send(expired)) == "54"
+    assert enrolled(sh) == [(IN_RANGE, "tehran-mall", "active", "2026-11-23")]
+    sh.restart(NOW)
+    shown = sh.send(inquiry(T1, sh.next_stan(), IN_RANGE))
+    assert (rc(shown), points_balance(shown)) == ("00", 0)
+    sh.close()
