@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver \
 	libnet-smpp-perl postgresql
 
-.PHONY: demo demo-debs test debs venv lint typecheck imports pytest bench mutants mutants-report \
+.PHONY: demo demo-debs test debs venv lint typecheck imports pytest bench mutants mutants-pending mutants-report \
 	clean
 
 # `make demo` installs from Debian only what the demo uses: pcscd and the vpcd driver for its
@@ -70,6 +70,16 @@ MUTANTS ?=
 MUTANT_CHILDREN ?= 2
 mutants: venv
 	$(VENV)/bin/mutmut run --max-children $(MUTANT_CHILDREN) $(MUTANTS)
+	$(PY) -m tests.money.mutation_report $(MUTANTS)
+
+# Only the money mutants of MUTANTS (globs) that no run has decided: a glob alone reruns every
+# mutant it names, killed ones too. The names come from mutants/ as the last run left it; the
+# tests each mutant runs are narrowed first (tests/money/mutation_narrow.py).
+mutants-pending: venv
+	$(PY) -m tests.money.mutation_narrow
+	@names="$$($(PY) -m tests.money.mutation_report --pending $(MUTANTS))"; \
+	if [ -z "$$names" ]; then echo "no pending money mutants in $(MUTANTS)"; \
+	else $(VENV)/bin/mutmut run --max-children $(MUTANT_CHILDREN) $$names; fi
 	$(PY) -m tests.money.mutation_report $(MUTANTS)
 
 # The report of what mutants/ holds so far (the table docs/testing.md carries).

@@ -3,6 +3,9 @@
 Reads what `mutmut run` left in `mutants/` (one `.meta` file of exit codes per module) and
 prints the table docs/testing.md carries, then every survivor with its diff command. Optional
 arguments are mutant-name globs (as given to `mutmut run`): only those mutants are counted.
+`--pending GLOB...` prints instead, one a line, the money mutants matching the globs that no
+run has decided (mutmut reruns every mutant a glob names, killed or not; `make mutants-pending`
+gives it these names only).
 """
 
 from __future__ import annotations
@@ -124,11 +127,20 @@ def report(results: dict[str, dict[str, int | None]], seconds: dict[str, float])
     return "\n".join(lines)
 
 
+def pending(results: dict[str, dict[str, int | None]]) -> list[str]:
+    """The money mutants no run has decided (not run, or dropped when their function changed)."""
+    return sorted(name for module, codes in results.items() if module in MONEY
+                  for name, c in codes.items() if c is None)
+
+
 def main(argv: list[str]) -> int:
     root = Path("mutants")
     if not root.is_dir():
         print("no mutants/ here: run `make mutants` first", file=sys.stderr)
         return 2
+    if argv[:1] == ["--pending"]:
+        print("\n".join(pending(load(root, argv[1:])[0])))
+        return 0
     print(report(*load(root, argv)))
     return 0
 

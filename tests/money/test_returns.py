@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
+from switch.core.programs.rules import program_rules
 from tests.money.support import (
     TEHRAN,
     Shell,
@@ -393,4 +394,27 @@ def test_a_second_return_of_a_spent_earn_adds_to_its_debt(db: Path, restart: boo
     assert sh.moves(rrn(rest)) == [(lot, -5)]
     assert sh.lots(A)[lot][3] == -10
     assert sh.store.check(full=True).problems == []
+    sh.close()
+
+
+def test_a_days_first_message_a_return_keeps_the_tier_until_the_night(db: Path) -> None:
+    """docs/programs.md "Tiers": a return changes the spend from the next night; the tier of
+    the day's cut-over is fixed before the return's own change, also when the return is the
+    card's first message of the day. 60,000,000 IRR on 1 November is SILVER (50,000,000);
+    returning half on 2 November leaves 30,000,000: SILVER all of 2 November (the return, an
+    inquiry after it, and after a restart), BLUE from 3 November."""
+    cfg = example_config(db)
+    sh = Shell(db, cfg=cfg, rules=program_rules(cfg))
+    first, second, third = tehran(2026, 11, 1), tehran(2026, 11, 2), tehran(2026, 11, 3)
+    earned = sh.send(earn(T1, sh.next_stan(), A, 60_000_000, now=first), first)
+    assert tags(earned)["TR"] == "SILVER"
+    _, back = ret(sh, T1, A, 30_000_000, rrn(earned), now=second)
+    assert (rc(back), tags(back)["TR"]) == ("00", "SILVER")
+    shown = sh.send(inquiry(T1, sh.next_stan(), A, now=second), second)
+    assert tags(shown)["TR"] == "SILVER"
+    sh.restart(second)
+    shown = sh.send(inquiry(T1, sh.next_stan(), A, now=second), second)
+    assert tags(shown)["TR"] == "SILVER"
+    shown = sh.send(inquiry(T1, sh.next_stan(), A, now=third), third)
+    assert tags(shown)["TR"] == "BLUE"
     sh.close()

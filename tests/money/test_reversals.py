@@ -7,6 +7,7 @@ original is declined `12` and changes nothing.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
+from iso8583.loyalty import OriginalData, build_de90
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir
+from tests.switch import support
 from tests.switch.support import NOW, T1, T2, T3, batch_close, burn, card, earn, inquiry
 from tests.switch.support import reversal as reversal_of
 
@@ -81,7 +84,7 @@ def test_a_reversal_undoes_on_the_original_card_across_a_restart(db: Path) -> No
     leaves a debt), once: a repeat is `00` again with no effect (docs/protocol.md §4)."""
     sh = Shell(db)
     earn_msg = earn(T2, sh.next_stan(), A, 100_000)                 # A: 20
-    sh.send(earn_msg)
+    earned = sh.send(earn_msg)
     sh.send(earn(T1, sh.next_stan(), B, 50_000))                    # B: 5
     sh.send(burn(T3, sh.next_stan(), A, 15_000, tags={"RP": "15"}))  # A: 5
     sh.restart(NOW)
@@ -91,6 +94,9 @@ def test_a_reversal_undoes_on_the_original_card_across_a_restart(db: Path) -> No
     assert sh.moves(rrn(undo)) == [(lot, -20)]           # the exact opposite of the earn
     again = sh.send(reversal_of(earn_msg, sh.next_stan(), mti="0400"))
     assert rc(again) == "00" and sh.moves(rrn(again)) == []
+    # docs/switch.md, `journal.original_id`: both rows name the reversed earn.
+    assert sh.sql("SELECT original_id FROM journal WHERE id IN (?, ?)",
+                  (int(rrn(undo)), int(rrn(again)))) == [(int(rrn(earned)),)] * 2
     assert (balance(sh, A), balance(sh, B)) == (-15, 5)
     sh.close()
 
@@ -158,4 +164,151 @@ def test_a_repeats_mti_counts_as_its_originals_in_de90(db: Path, sent: str,
     assert (store, coalition) == ("STORE0000000001", "tehran-mall")
     assert original_id is not None
     assert sh.store.check(full=True).problems == []
+    sh.close()
+
+
+@pytest.mark.parametrize("when", ["committed", "restarted", "uncommitted"])
+def test_an_earn_with_returns_standing_is_not_reversed_until_they_are(db: Path,
+                                                                      when: str) -> None:
+    """docs/protocol.md §4: a reversal of an earn against which an approved return stands is
+    `12` and changes nothing (docs/switch.md: `detail.refused`), whether the return is
+    committed, read back after a restart or still in the writer's open batch; once the return
+    is reversed, a reversal with its own STAN undoes the earn. Figures: an earn of 100,000
+    IRR is 10 points; a return of 30,000 claws back floor(10 x 30,000 / 100,000) = 3."""
+    sh = Shell(db)
+    earn_msg = earn(T1, sh.next_stan(), A, 100_000)
+    if when == "uncommitted":
+        with sh.group_commit():
+            earned = sh.send(earn_msg)
+            return_msg = support.request("0200", T1, sh.next_stan(), pan=A, pc="200000",
+                                 amount=30_000, tags={"OR": rrn(earned)})
+            assert rc(sh.send(return_msg)) == "00"
+            refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    else:
+        earned = sh.send(earn_msg)
+        return_msg = support.request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=30_000,
+                             tags={"OR": rrn(earned)})
+        assert rc(sh.send(return_msg)) == "00"
+        if when == "restarted":
+            sh.restart(NOW)
+        refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    assert rc(refused) == "12"
+    assert sh.moves(rrn(refused)) == []
+    (original_id, detail), = sh.sql("SELECT original_id, detail FROM journal WHERE id = ?",
+                                    (int(rrn(refused)),))
+    assert original_id is None
+    assert json.loads(str(detail))["refused"] == "returns stand against it"
+    assert balance(sh, A) == 7
+    assert sh.store.check(full=True).problems == []
+    # The return reversed first, the earn is reversible, and its points go.
+    assert (rc(undone := sh.send(reversal_of(return_msg, sh.next_stan()))),
+            points_balance(undone)) == ("00", 10)
+    undo = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    assert (rc(undo), points_balance(undo)) == ("00", 0)
+    assert sh.store.check(full=True).problems == []
+    sh.close()
+
+
+def test_a_return_of_one_rial_stands_against_its_earn(db: Path) -> None:
+    """docs/protocol.md §4: any approved return naming the earn stands against it, one of 1 IRR
+    too (it claws back floor(10 x 1 / 100,000) = 0 points, `RD` 0): the earn's reversal is
+    `12` with no effect."""
+    sh = Shell(db)
+    earn_msg = earn(T1, sh.next_stan(), A, 100_000)
+    earned = sh.send(earn_msg)
+    one = sh.send(support.request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=1,
+                          tags={"OR": rrn(earned)}))
+    assert rc(one) == "00"
+    refused = sh.send(reversal_of(earn_msg, sh.next_stan()))
+    assert rc(refused) == "12" and sh.moves(rrn(refused)) == []
+    assert balance(sh, A) == 10
+    sh.close()
+
+
+def _mismatch(sh: Shell, reversal: Message) -> str:
+    resp = sh.send(reversal)
+    assert rc(resp) == "12" and sh.moves(rrn(resp)) == []
+    (detail,), = sh.sql("SELECT detail FROM journal WHERE id = ?", (int(rrn(resp)),))
+    return str(json.loads(str(detail))["mismatch"])
+
+
+def test_the_journal_names_what_a_reversal_does_not_match(db: Path) -> None:
+    """docs/switch.md ("The journal", `detail`): a reversal declined for not matching its
+    original names in `detail.mismatch` the one thing that differs, in the docs' words, never
+    the card number (docs/protocol.md §4: card, DE4, DE3, DE90's MTI; the store cannot differ
+    on one terminal, whose DE42 is checked before any decision)."""
+    sh = Shell(db)
+    spent = burn(T3, sh.next_stan(), A, 4_000, tags={"RP": "4"})
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    assert rc(sh.send(spent)) == "00"
+    other_amount = reversal_of(spent, sh.next_stan())
+    other_amount.fields[4] = f"{3_000:012d}"
+    assert _mismatch(sh, other_amount) == "amount (DE4; partial reversals are not supported)"
+    other_pc = reversal_of(spent, sh.next_stan())
+    other_pc.fields[3] = "000000"
+    assert _mismatch(sh, other_pc) == "processing code (DE3)"
+    other_mti = reversal_of(Message(mti="0220", fields=dict(spent.fields)), sh.next_stan())
+    assert _mismatch(sh, other_mti) == "DE90's original MTI"
+    assert _mismatch(sh, naming(spent, B, sh.next_stan())) == "card (DE2/DE35)"
+    # DE48 MB (docs/customers.md "Mobile numbers at the POS"): an earn by one number reversed
+    # by a 0400 naming another.
+    by_mobile = support.request("0200", T1, sh.next_stan(), pc="000000", amount=50_000,
+                        tags={"MB": "09121234567"})
+    assert rc(sh.send(by_mobile)) == "00"
+    other = support.request("0400", T1, sh.next_stan(), pc="000000", amount=50_000, batch=None,
+                    tags={"MB": "09127654321"}, extra={90: build_de90(OriginalData(
+                        "0200", by_mobile.text(11), by_mobile.text(7)))})
+    assert _mismatch(sh, other) == "card (DE48 MB)"
+    assert (balance(sh, A), sh.store.check(full=True).problems) == (6, [])
+    sh.close()
+
+
+def test_reversals_of_originals_out_of_memory_undo_once(db: Path) -> None:
+    """docs/switch.md "Memory": with `replay_memory` 1 every original has left memory when its
+    reversal comes, and the decision reads it from the journal exactly as from memory
+    (docs/protocol.md §4): a reversal undoes it once, a second one (committed, or in the same
+    group commit) is `00` with no effect, and a late original after its reversal is `05`."""
+    sh = Shell(db, cfg=support.example_config(db, replay_memory=1))
+    first = earn(T1, sh.next_stan(), A, 100_000)                    # A: 10
+    sh.send(first)
+    second = earn(T1, sh.next_stan(), A, 50_000)                    # A: 15
+    sh.send(second)
+    sh.send(earn(T1, sh.next_stan(), B, 50_000))                    # B: 5
+    undo = sh.send(reversal_of(first, sh.next_stan()))
+    assert (rc(undo), points_balance(undo)) == ("00", 5)
+    again = sh.send(reversal_of(first, sh.next_stan()))
+    assert (rc(again), sh.moves(rrn(again))) == ("00", [])
+    with sh.group_commit():
+        undo = sh.send(reversal_of(second, sh.next_stan()))
+        again = sh.send(reversal_of(second, sh.next_stan()))
+    assert (rc(undo), points_balance(undo)) == ("00", 0)
+    assert (rc(again), sh.moves(rrn(again))) == ("00", [])
+    late = burn(T3, sh.next_stan(), B, 2_000, tags={"RP": "2"})
+    assert rc(sh.send(reversal_of(late, sh.next_stan()))) == "25"
+    sh.send(earn(T1, sh.next_stan(), B, 10_000))                    # B: 6
+    arrived = sh.send(late)
+    assert (rc(arrived), sh.moves(rrn(arrived))) == ("05", [])
+    assert (balance(sh, A), balance(sh, B)) == (0, 6)
+    assert sh.store.check(full=True).problems == []
+    sh.close()
+
+
+def test_a_reversal_from_a_terminal_moved_to_another_store_is_declined(db: Path) -> None:
+    """docs/protocol.md §4: a reversal must match its original's store (DE42). A terminal moved
+    to another store between a restart and the reversal (its `[terminal]` table changed) sends
+    its new store's DE42: `12`, nothing undone, `detail.mismatch` "store (DE42)"."""
+    sh = Shell(db)
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))                   # A: 10
+    spent = burn(T1, sh.next_stan(), A, 4_000, tags={"RP": "4"})    # A: 6
+    assert rc(sh.send(spent)) == "00"
+    sh.close()
+    moved_cfg = support.example_config(db)
+    moved = dataclasses.replace(moved_cfg.terminals[T1], store="STORE0000000002")
+    moved_cfg = dataclasses.replace(moved_cfg, terminals={**moved_cfg.terminals, T1: moved})
+    sh = Shell(db, cfg=moved_cfg)
+    sh.stan = 100
+    undo = reversal_of(spent, sh.next_stan())
+    undo.fields[42] = "STORE0000000002"
+    assert _mismatch(sh, undo) == "store (DE42)"
+    assert points_balance(sh.send(inquiry(T2, sh.next_stan(), A))) == 6
     sh.close()
