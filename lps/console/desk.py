@@ -122,6 +122,7 @@ _OPERATOR = {
     "replace": N_("the card was blocked as lost and its points moved to a new card"),
     "replaced": N_("a lost card's points moved to this card"),
     "set": N_("the card's PIN was set"), "reset": N_("the card's PIN was reset"),
+    "purse_credit": N_("the club gave gift credit to the purse"),
 }
 
 

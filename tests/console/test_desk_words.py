@@ -93,5 +93,9 @@ def test_the_history_is_in_the_catalogues_words() -> None:
         text = _persian_only(desk.in_words(HistoryRow(row, action)))
         assert text
     for action in ("enroll", "block", "unblock", "adjust", "replace", "replaced", "set",
-                   "reset", "other"):
+                   "reset", "purse_credit", "other"):
         _persian_only(desk.in_words(HistoryRow(rows[4], action)))
+    # The win-back's gift credit is told as such, not as a change of the card.
+    credit = desk.in_words(HistoryRow(rows[4], "purse_credit"))
+    assert credit.template != desk.in_words(HistoryRow(rows[4], "other")).template
+    assert "هدیه" in credit.render(FA)
