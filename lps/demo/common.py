@@ -20,6 +20,8 @@ from switch.client import TerminalClient
 
 KEYED_TERMINAL = "T0000009"
 KEYED_STORE = "STORE0000000002"
+#: The store whose approved purchases queue a receipt SMS (Cafe Naderi in examples/lps.toml).
+RECEIPT_STORE = "STORE0000000001"
 WIDTH = 78
 
 
@@ -62,7 +64,12 @@ def demo_config(source: Path, workdir: Path, database: Path) -> Path:
     if n != 1:
         raise ValueError(f"{source}: no [switch] database line to move into the demo directory")
     text += (f"\n# added by the demo: the terminal that gets a TMK and MACs its traffic\n"
-             f'[terminal.{KEYED_TERMINAL}]\nstore = "{KEYED_STORE}"\n')
+             f'[terminal.{KEYED_TERMINAL}]\nstore = "{KEYED_STORE}"\n'
+             f"# added by the demo: the cafe sends a receipt SMS per approved purchase, queued\n"
+             f"# for an SMSC the demo does not run (docs/messaging.md, \"Receipts\")\n"
+             f"[store.{RECEIPT_STORE}.receipts]\nsms = true\n"
+             f'[messaging.sms]\nsmpp = "127.0.0.1:2775"\nsystem_id = "lps"\n'
+             f'source_addr = "LPS"\n')
     path = workdir / "lps-demo.toml"
     path.write_text(text)
     return path

@@ -28,9 +28,11 @@ from switch.core.calendar import business_day
 from switch.core.luhn import luhn_complete, mask_pan
 from switch.core.mobile import mask_mobile, normalize_mobile
 from switch.core.programs.rules import active
+from switch.journal import open_outbox
+from switch.messaging import outbox
 from switch.server import Switch
 
-from .common import TerminalSim, amount, tags
+from .common import RECEIPT_STORE, TerminalSim, amount, tags
 
 CAFE, BOOKS = "T0000001", "T0000002"
 CUSTOMER = "Sara Naderi"
@@ -120,6 +122,21 @@ async def _by_mobile(client: TerminalClient, term: TerminalSim, store: Store) ->
         _line(what, reply, extra)
         ok &= reply.text(39) == "00" and 2 not in reply.fields
     return ok
+
+
+def _receipts_queued(config: Config) -> bool:
+    """The receipt SMS the cafe's approved purchases queued, each written in the commit of its
+    journal row (docs/messaging.md "Receipts"); `lps messages send` would deliver them."""
+    box = open_outbox(config.switch.journal)
+    try:
+        rows = [r for r in outbox.in_state(box, "queued") if r.template.startswith("receipt_")]
+    finally:
+        box.close()
+    kinds = sorted({r.template.removeprefix("receipt_") for r in rows})
+    to = sorted({mask_mobile(r.recipient) for r in rows})
+    print(f"\nreceipt SMS queued at {config.stores[RECEIPT_STORE].name}: {len(rows)} "
+          f"({', '.join(kinds)}) for {', '.join(to) or 'nobody'}, each in its purchase's commit")
+    return bool(rows) and all(r.store_id == RECEIPT_STORE for r in rows)
 
 
 def _receipt(reply: Message) -> None:
@@ -249,6 +266,7 @@ async def run_programs(sw: Switch, config: Config, pan: str, birth: dt.date,
                 ok &= reply.text(39) == "00"
         if coalition.mobile is not None:
             ok &= await _by_mobile(client, cafe, cafe_store)
+        ok &= _receipts_queued(config)
         for term in terms.values():
             reply = await client.send(term.batch_close(), timeout=30)
             print(f"batch {term.batch} of {term.tid}: "
