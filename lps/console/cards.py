@@ -186,17 +186,10 @@ def decide(cdb: sqlite3.Connection, config: Config, who: str, aid: int, approve:
     adj = get_adjustment(cdb, aid)
     if not scope.sees(adj.store_id):
         raise CardError(N_("no adjustment #{id}"), id=aid)
-    if adj.status != "pending":
-        raise CardError(N_("adjustment #{id} is {status} already"), id=aid,
-                        status=Label(adj.status))
-    if adj.maker == who:
-        raise CardError(N_("you made this request: another staff member must approve or "
-                           "reject it"))
     checker.decide(
-        cdb, "adjustment", aid, approve,
+        cdb, "adjustment", aid, adj, approve,
         lambda: _apply(cdb, config, who, adj.pan, adj.points, adj.store_id, adj.reason,
                        _available(config, adj.pan, now), now),
-        CardError(N_("adjustment #{id} is being decided by someone else"), id=aid),
-        _iso(now), who, adj.maker, f"card:{mask_pan(adj.pan)}")
+        CardError, _iso(now), who, f"card:{mask_pan(adj.pan)}")
     return get_adjustment(cdb, aid)
 

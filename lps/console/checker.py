@@ -14,12 +14,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from lps.console import audit, queries, switch_words
-from lps.console.messages import N_, SYSTEM, Refusal, Verbatim, from_json
+from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim, from_json
 
 #: The request kinds (the audit's action prefix) and their tables: never a typed name.
 TABLES = {"adjustment": "adjustments", "replacement": "replacements"}
 #: The review columns every maker-checker table has (lps/console/db.py), in `Reviewed`'s order.
 REVIEW_COLUMNS = ("maker", "made_at", "status", "checker", "decided_at", "error")
+#: Each kind's refusals of a decision, in the words its page uses for a request.
+DECIDED_ALREADY = {"adjustment": N_("adjustment #{id} is {status} already"),
+                   "replacement": N_("card replacement #{id} is {status} already")}
+BEING_DECIDED = {"adjustment": N_("adjustment #{id} is being decided by someone else"),
+                 "replacement": N_("card replacement #{id} is being decided by someone else")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,15 +95,22 @@ def record(cdb: sqlite3.Connection, kind: str, columns: Sequence[str], values: S
     return rid
 
 
-def decide(cdb: sqlite3.Connection, kind: str, rid: int, approve: bool,
-           apply: Callable[[], None], busy: Refusal, at: str, who: str, maker: str,
+def decide(cdb: sqlite3.Connection, kind: str, rid: int, request: Reviewed, approve: bool,
+           apply: Callable[[], None], error: type[Refusal], at: str, who: str,
            target: str) -> None:
-    """Claim request `rid`, run `apply` when approving, record the decision (audited)."""
+    """The checker's step on request `rid` (read as `request`): refused with `error` when it is
+    decided already or `who` made it (never the maker); otherwise claim it, run `apply` when
+    approving, record the decision (audited)."""
+    if request.status != "pending":
+        raise error(DECIDED_ALREADY[kind], id=rid, status=Label(request.status))
+    if request.maker == who:
+        raise error(N_("you made this request: another staff member must approve or "
+                       "reject it"))
     table = TABLES[kind]
     claimed = cdb.execute(f"UPDATE {table} SET status = 'applying' WHERE id = ? AND "
                           "status = 'pending'", (rid,)).rowcount
     if claimed != 1:
-        raise busy
+        raise error(BEING_DECIDED[kind], id=rid)
     try:
         if approve:
             apply()
@@ -113,7 +125,7 @@ def decide(cdb: sqlite3.Connection, kind: str, rid: int, approve: bool,
                     "error = NULL WHERE id = ? AND status = 'applying'", (status, who, at, rid))
         audit.append(cdb, at, f"staff:{who}", f"{kind}.{status}", target,
                      {kind: rid, "status": "pending"},
-                     {kind: rid, "status": status, "maker": maker})
+                     {kind: rid, "status": status, "maker": request.maker})
         cdb.execute("COMMIT")
     except BaseException:
         cdb.execute("ROLLBACK")

@@ -397,16 +397,9 @@ def decide(cdb: sqlite3.Connection, config: Config, who: str, rid: int, approve:
     """The checker's step: never the maker; an approval replaces through the switch, and a
     refusal there leaves the request pending with the reason."""
     rep = get_replacement(cdb, rid)
-    if rep.status != "pending":
-        raise DeskError(N_("card replacement #{id} is {status} already"), id=rid,
-                        status=Label(rep.status))
-    if rep.maker == who:
-        raise DeskError(N_("you made this request: another staff member must approve or "
-                           "reject it"))
     checker.decide(
-        cdb, "replacement", rid, approve,
+        cdb, "replacement", rid, rep, approve,
         lambda: _apply(cdb, config, who, rep.old_pan, rep.new_pan, rep.reason, rep.account,
                        now),
-        DeskError(N_("card replacement #{id} is being decided by someone else"), id=rid),
-        _iso(now), who, rep.maker, f"card:{mask_pan(rep.old_pan)}")
+        DeskError, _iso(now), who, f"card:{mask_pan(rep.old_pan)}")
     return get_replacement(cdb, rid)
