@@ -41,14 +41,13 @@ def test_outbox_to_smsc(benchmark: Any, tmp_path: Path, window: int) -> None:
                                   sms="registered_delivery = false\n",
                                   messaging="batch = 1000\n")
             config = _with_window(config, window)
-            conn = open_db(config)
-            conn.execute("BEGIN IMMEDIATE")
-            enqueue(conn, [NewMessage("sms", "09121234567", "receipt", f"cust-{i}",
-                                      {"amount": 10_000 * i, "points": i, "balance": i},
-                                      store_id="STORE0000000001")
-                           for i in range(MESSAGES)], DAYTIME, config.messaging.templates)
-            conn.execute("COMMIT")
-            return (Sender(conn, config, clock=Clock(DAYTIME)),), {}
+            box = open_db(config)
+            with box.transaction():
+                enqueue(box, [NewMessage("sms", "09121234567", "receipt", f"cust-{i}",
+                                          {"amount": 10_000 * i, "points": i, "balance": i},
+                                          store_id="STORE0000000001")
+                               for i in range(MESSAGES)], DAYTIME, config.messaging.templates)
+            return (Sender(box, config, clock=Clock(DAYTIME)),), {}
 
         def drain(sender: Sender) -> None:
             sender.run(once=True)

@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -72,7 +73,11 @@ def make(directory: Path, customers: int, seed: int = 7) -> Path:
     jid = lot = 0
     chunk = 20_000
     for start in range(1, customers + 1, chunk):
-        accounts, cards, links, rows, lots = [], [], [], [], []
+        accounts: list[tuple[Any, ...]] = []
+        cards: list[tuple[Any, ...]] = []
+        links: list[tuple[Any, ...]] = []
+        rows: list[tuple[Any, ...]] = []
+        lots: list[tuple[Any, ...]] = []
         for a in range(start, min(start + chunk, customers + 1)):
             pan = luhn_complete(f"628000{a:09d}")
             joined = DAY - dt.timedelta(days=rng.randrange(1, 900))
@@ -137,9 +142,9 @@ def run(config_path: Path) -> dict[str, object]:
                 phases[name] = phases.get(name, 0.0) + time.perf_counter() - t
         return wrapper
 
-    nightly._read = timed("read_and_classify", real_read)  # type: ignore[assignment]
-    nightly.store_segments = timed("store_segments", real_store)  # type: ignore[assignment]
-    nightly._queue = timed("queue_messages", real_queue)  # type: ignore[assignment]
+    nightly._read = timed("read_and_classify", real_read)
+    nightly.store_segments = timed("store_segments", real_store)
+    nightly._queue = timed("queue_messages", real_queue)
     t0 = time.perf_counter()
     report = nightly.run_nightly(customers, config, DAY, dt.datetime.now(dt.UTC), None)
     total = time.perf_counter() - t0

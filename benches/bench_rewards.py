@@ -134,8 +134,8 @@ def run(ops: int, day_rows: int) -> None:
         b.journal.close()
         rows = 2 * max(ops, day_rows // 2)
         start = time.perf_counter()
-        with Journal(b.cfg.switch.database) as j:
-            d = settle_journal(j, DayBook(NOW.date(), stores_from_config(b.cfg)), workers=1,
+        with Journal(b.cfg.switch.database) as journal:
+            d = settle_journal(journal, DayBook(NOW.date(), stores_from_config(b.cfg)), workers=1,
                                coalitions=b.cfg.coalitions)
         took = time.perf_counter() - start
         assert d.coupons is not None and d.money is not None

@@ -47,6 +47,7 @@ from iso8583.loyalty import build_tlv, parse_tlv
 from switch.config import load_config
 from switch.core import needs, new_state, parse_request
 from switch.core.luhn import luhn_complete
+from switch.core.request import Request
 from switch.security import Security, run_now
 from switch.security.shell import open_security
 
@@ -301,6 +302,7 @@ class Keyed:
     def checks(self) -> Any:
         """The shell's HSM checks of this request, for the needs the core names."""
         req = parse_request(self.msg, self.state.protocol)
+        assert isinstance(req, Request)
         return self.security.checks(self.state, req, needs(self.state, req), self.payload,
                                     PROFILE)
 
@@ -328,7 +330,7 @@ def test_mac_verify_inproc(benchmark: Any, tmp_path: Path) -> None:
     k = run_now(keyed(open_security(cfg), tmp_path))
 
     def verify() -> bool:
-        return run_now(k.checks()).mac_ok
+        return bool(run_now(k.checks()).mac_ok)
 
     assert benchmark(verify)
     benchmark.extra_info["verifications_per_s"] = round(1 / benchmark.stats.stats.median)
@@ -394,6 +396,7 @@ def security_layer(requests: int, workdir: Path) -> float:
     security = open_security(load_config(write_config(workdir, 0, False)))
     k = run_now(keyed(security, workdir))
     req = parse_request(k.msg, k.state.protocol)
+    assert isinstance(req, Request)
     need = needs(k.state, req)
     ref = k.state.terminals["T0000001"].mac_key_ref
     resp = Message("0210", {**k.msg.fields, 39: "00", 48: build_tlv({"PB": "000000001200"})})

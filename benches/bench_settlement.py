@@ -68,8 +68,8 @@ def generate(path: Path, n: int, seed: int = 1) -> None:
     sids = store_ids()
     terms = [(f"B{i:07d}", sids[i // 2]) for i in range(2 * STORES)]
     tmp = path.with_suffix(".tmp")
-    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-        p.unlink(missing_ok=True)
+    for file in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        file.unlink(missing_ok=True)
     conn = sqlite3.connect(tmp, isolation_level=None)
     conn.execute("PRAGMA journal_mode=WAL")
     migrate(conn)

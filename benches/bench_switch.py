@@ -157,7 +157,10 @@ def _build(path: Path, cards: int, entries: int, unverified: int) -> float:
     per_card = max(10, entries // cards)
     tail_cards = min(cards, -(-unverified // per_card))  # whole cards: rounded up
     verifying = 0.0
-    jb, lb, mb, cb = [], [], [], []
+    jb: list[Any] = []
+    lb: list[Any] = []
+    mb: list[Any] = []
+    cb: list[Any] = []
     for n, (j, lots, m, c) in enumerate(_rows(cards, per_card)):
         if n == cards - tail_cards and jb:  # the checkpoint's last advance before the crash
             _flush(conn, jb, lb, mb, cb)

@@ -205,7 +205,7 @@ def fuzz_encode(rng: random.Random, samples: list[Sample], rounds: int) -> tuple
     for _ in range(rounds):
         s = rng.choice(samples)
         message = s.profile.decode(s.raw)
-        fields: dict[object, object] = dict(message.fields)
+        fields: dict[object, object] = {k: v for k, v in message.fields.items()}
         for _ in range(rng.randint(1, 3)):
             roll = rng.random()
             if roll < 0.7 and fields:
@@ -350,8 +350,8 @@ def main(argv: list[str] | None = None) -> int:
     print("slowest decodes (first time seen; then the median of 25 repeats, which tells a")
     print("slow input from a pause of the interpreter):")
     for elapsed, name, kind, frame in slowest:
-        again = _median_decode(load_profile(name), frame)
-        print(f"  {elapsed * 1e6:8.1f} us (repeat {again * 1e6:6.1f} us)  {name:<6} {kind:<17} "
+        repeat = _median_decode(load_profile(name), frame)
+        print(f"  {elapsed * 1e6:8.1f} us (repeat {repeat * 1e6:6.1f} us)  {name:<6} {kind:<17} "
               f"{len(frame):4d} bytes  {frame[:20].hex()}{'...' if len(frame) > 20 else ''}")
     for line in failures[:50]:
         print("FAIL", line)
