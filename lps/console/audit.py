@@ -71,10 +71,14 @@ def _like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+def stamp(t: dt.datetime) -> str:
+    """An instant as the log's `at` text (UTC, seconds), as every console table stores it."""
+    return t.astimezone(dt.UTC).isoformat(timespec="seconds")
+
+
 def _utc_start(day: dt.date, zone: dt.tzinfo) -> str:
-    """The instant a local day starts, as the log's `at` text (UTC, seconds)."""
-    start = dt.datetime.combine(day, dt.time(0), zone)
-    return start.astimezone(dt.UTC).isoformat(timespec="seconds")
+    """The instant a local day starts, as the log's `at` text."""
+    return stamp(dt.datetime.combine(day, dt.time(0), zone))
 
 
 def _dump(value: Any) -> str | None:

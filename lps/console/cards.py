@@ -43,9 +43,6 @@ class Adjustment(checker.Reviewed):
     reason: str
 
 
-def _iso(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).isoformat(timespec="seconds")
-
 
 def today(config: Config, now: dt.datetime) -> dt.date:
     cfg = config.switch
@@ -77,7 +74,7 @@ def _available(config: Config, pan: str, now: dt.datetime) -> int:
 
 def reveal(cdb: sqlite3.Connection, who: str, pan: str, now: dt.datetime) -> None:
     """Showing a whole card number is itself an audited act."""
-    audit.append(cdb, _iso(now), f"staff:{who}", "card.reveal", f"card:{mask_pan(pan)}")
+    audit.append(cdb, audit.stamp(now), f"staff:{who}", "card.reveal", f"card:{mask_pan(pan)}")
 
 
 def set_status(cdb: sqlite3.Connection, config: Config, who: str, action: str, pan: str,
@@ -88,7 +85,7 @@ def set_status(cdb: sqlite3.Connection, config: Config, who: str, action: str, p
         raise CardError(N_("card {card} is already {status}"), card=mask_pan(pan),
                         status=Label(want))
     gateway.card_status(config, action, pan)
-    audit.append(cdb, _iso(now), f"staff:{who}", f"card.{action}", f"card:{mask_pan(pan)}",
+    audit.append(cdb, audit.stamp(now), f"staff:{who}", f"card.{action}", f"card:{mask_pan(pan)}",
                  {"status": before}, {"status": want})
 
 
@@ -137,7 +134,7 @@ def request_adjustment(cdb: sqlite3.Connection, config: Config, who: str, pan: s
         status = "applied"
     aid = checker.record(
         cdb, "adjustment", ("pan", "points", "store_id", "reason"),
-        (pan, points, store, reason), _iso(now), who, status, f"card:{mask_pan(pan)}",
+        (pan, points, store, reason), audit.stamp(now), who, status, f"card:{mask_pan(pan)}",
         {"points": points, "store": store, "reason": reason, "threshold": threshold})
     return get_adjustment(cdb, aid)
 
@@ -146,7 +143,7 @@ def _apply(cdb: sqlite3.Connection, config: Config, who: str, pan: str, points: 
            store: str, reason: str, before: int, now: dt.datetime) -> None:
     gateway.adjust(config, pan, points, store, reason, who)
     after = _available(config, pan, now)
-    audit.append(cdb, _iso(now), f"staff:{who}", "card.adjust", f"card:{mask_pan(pan)}",
+    audit.append(cdb, audit.stamp(now), f"staff:{who}", "card.adjust", f"card:{mask_pan(pan)}",
                  {"available": before}, {"available": after, "points": points, "store": store,
                                          "reason": reason})
 
@@ -190,6 +187,6 @@ def decide(cdb: sqlite3.Connection, config: Config, who: str, aid: int, approve:
         cdb, "adjustment", aid, adj, approve,
         lambda: _apply(cdb, config, who, adj.pan, adj.points, adj.store_id, adj.reason,
                        _available(config, adj.pan, now), now),
-        CardError, _iso(now), who, f"card:{mask_pan(adj.pan)}")
+        CardError, audit.stamp(now), who, f"card:{mask_pan(adj.pan)}")
     return get_adjustment(cdb, aid)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lps.console import audit, cards, desk
+from lps.console import audit, cards, replacements
 from lps.console.db import open_console as open_db
 from lps.console.roles import ENDPOINTS, PUBLIC, ROLES, allowed
 from switch.config import load_config
@@ -52,7 +52,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Env, dict[str, dict
                    for _ in range(2)]
             # Card replacements waiting for a checker: of the spare card, which each
             # approval replaces again (a blocked card with no lots may be replaced).
-            reps = [desk.request_replacement(conn, env.config, "maker", None, env.cards[-1],
+            reps = [replacements.request_replacement(conn, env.config, "maker", None, env.cards[-1],
                                              card(880 + 2 * i + k), "matrix", 0, env.now).id
                     for k in range(2)]
             params[role] = {"pan": env.cards[i], "approve": str(ids[0]),

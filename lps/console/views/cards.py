@@ -106,12 +106,12 @@ def adjust(console: Console, ctx: Ctx) -> Response:
 
 def adjustments_page(console: Console, ctx: Ctx, notice: str = "", error: str = "",
                      status: int = 200) -> Response:
-    from lps.console import desk
+    from lps.console import replacements
 
     return page(console, ctx, "adjustments.html", N_("Adjustments"), status,
                 items=cards.adjustments(ctx.cdb, ctx.scope), mask=mask_pan,
                 can_decide=ctx.may("POST", "/adjustments/approve"), notice=notice,
-                error=error, replacements=desk.replacements(ctx.cdb)
+                error=error, replacements=replacements.replacements(ctx.cdb)
                 if ctx.may("POST", "/replacements/approve") or not ctx.scope.limited else [],
                 can_replace=ctx.may("POST", "/replacements/approve"))
 
@@ -142,9 +142,9 @@ def adjustments(console: Console, ctx: Ctx) -> Response:
 
 
 def _replacement_notice(ctx: Ctx, rid: int) -> str:
-    from lps.console import desk
+    from lps.console import replacements
 
-    r = desk.shown_replacement(ctx.cdb, rid, ctx.scope)
+    r = replacements.shown_replacement(ctx.cdb, rid, ctx.scope)
     if r is None:
         return ""
     return ctx.t.format(N_("Card replacement #{id}: {status}."), id=r.id,

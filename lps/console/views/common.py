@@ -24,7 +24,7 @@ ROLE_NAMES = (N_("admin"), N_("marketing"), N_("support"), N_("settlement"), N_(
 def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
     if ctx.session is None:
         return []
-    from lps.console import cards, desk
+    from lps.console import cards, replacements
 
     out = []
     for path, label in NAV:
@@ -34,7 +34,7 @@ def nav(console: Console, ctx: Ctx) -> list[tuple[str, str, int]]:
         if path == "/adjustments" and ctx.may("POST", "/adjustments/approve"):
             badge = cards.waiting(ctx.cdb, ctx.scope, ctx.user)
         if path == "/adjustments" and ctx.may("POST", "/replacements/approve"):
-            badge += desk.waiting(ctx.cdb, ctx.user)
+            badge += replacements.waiting(ctx.cdb, ctx.user)
         out.append((path, label, badge))
     return out
 

@@ -7,7 +7,7 @@ import secrets
 
 from starlette.responses import Response
 
-from lps.console import cards, desk, sessions
+from lps.console import cards, desk, replacements, sessions
 from lps.console.messages import N_, Refusal
 from lps.console.views.common import card_of, page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
@@ -102,7 +102,7 @@ def _adjusted(console: Console, ctx: Ctx, aid: int) -> str:
 
 
 def _replaced(console: Console, ctx: Ctx, rid: int) -> str:
-    r = desk.shown_replacement(ctx.cdb, rid, ctx.scope)
+    r = replacements.shown_replacement(ctx.cdb, rid, ctx.scope)
     if r is None:
         return ""
     if r.status == "applied":
@@ -142,9 +142,9 @@ def replace(console: Console, ctx: Ctx) -> Response:
     old = card_of(ctx)
     f = ctx.req.form
     try:
-        new, reason = desk.parse_replacement(console.config, old, f.get("new", ""),
+        new, reason = replacements.parse_replacement(console.config, old, f.get("new", ""),
                                              f.get("reason", ""))
-        rep = desk.request_replacement(ctx.cdb, console.config, ctx.user, account, old, new,
+        rep = replacements.request_replacement(ctx.cdb, console.config, ctx.user, account, old, new,
                                        reason, console.settings.approval_threshold, ctx.now)
     except Refusal as exc:
         return customer_page(console, ctx, account, error=say(ctx, exc), status=400)
@@ -156,7 +156,7 @@ def _decide(console: Console, ctx: Ctx, approve: bool) -> Response:
     if rid is None:
         raise BadInput(desk.DeskError(N_("no card replacement named (id must be a number)")))
     try:
-        desk.decide(ctx.cdb, console.config, ctx.user, rid, approve, ctx.now)
+        replacements.decide(ctx.cdb, console.config, ctx.user, rid, approve, ctx.now)
     except Refusal as exc:
         raise BadInput(exc) from None
     return redirect(f"/adjustments?replacement={rid}")
