@@ -9,17 +9,18 @@ Tables: `journal` (one row per answered request or operator command, append-only
 `card_pins`, under the HSM's LMK (3); the programs' `customers`, `card_club`, `card_spend`,
 `card_stamps` (4, docs/programs.md) and `issued_cards` (5); the verified checkpoint `verified`,
 `verified_cards`, `verified_lots` (6); `batch_totals` (7); the messaging outbox `outbox`,
-`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables); the coupons' `coupon_issues`,
-`coupons`, `coupon_moves` (9) and the programs' `program_versions` with the journal's
-`program_version` column (10; SQLite's steps in `sqlite/rewards_schema.py`, docs/programs.md);
-the journal by request key and by tombstone (11, docs/switch.md "Memory"); customer accounts
-`accounts`, `account_cards`, `account_migration`, which take over `customers` (12,
-docs/customers.md, `sql/accounts_schema.py`); a card's paid membership, `card_club.member_tier`
-and `member_until` (13, docs/programs.md "Paid memberships"); the club's `customer_segments`,
-`club_bonuses`, `referral_codes` and `referrals` (14, docs/customers.md "Segments",
-`sql/club_schema.py`); `receipt_optout`, the numbers that get no receipt SMS (15,
-docs/messaging.md "Receipts", `sql/receipts_schema.py`); `club_bonuses.unit`, points or the
-win-back's gift credit in rials (16, docs/customers.md "Gift credit to the purse").
+`outbox_parts`, `message_consent` (8, docs/messaging.md §Tables, `sql/messaging_schema.py`);
+the coupons' `coupon_issues`, `coupons`, `coupon_moves` (9) and the programs'
+`program_versions` with the journal's `program_version` column (10; SQLite's steps in
+`sqlite/rewards_schema.py`, docs/programs.md); the journal by request key and by tombstone (11,
+docs/switch.md "Memory"); customer accounts `accounts`, `account_cards`, `account_migration`,
+which take over `customers` (12, docs/customers.md, `sql/accounts_schema.py`); a card's paid
+membership, `card_club.member_tier` and `member_until` (13, docs/programs.md "Paid
+memberships"); the club's `customer_segments`, `club_bonuses`, `referral_codes` and `referrals`
+(14, docs/customers.md "Segments", `sql/club_schema.py`); `receipt_optout`, the numbers that
+get no receipt SMS (15, docs/messaging.md "Receipts", `sql/receipts_schema.py`);
+`club_bonuses.unit`, points or the win-back's gift credit in rials (16, docs/customers.md "Gift
+credit to the purse").
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -37,7 +38,7 @@ from typing import NamedTuple
 import sqlite_utils
 
 from switch.journal.errors import JournalError
-from switch.journal.sql import accounts_schema, club_schema, receipts_schema
+from switch.journal.sql import accounts_schema, club_schema, messaging_schema, receipts_schema
 from switch.journal.sql.common import TOTALS_COLUMNS, journal_batch_totals
 from switch.journal.sql.db import POSTGRES, SQLITE, Db
 from switch.journal.sql.recall import TOMBSTONE_ROWS
@@ -154,56 +155,6 @@ def _v7_sqlite(db: sqlite_utils.Database) -> None:
     db.execute(f"INSERT INTO batch_totals SELECT * FROM ({journal_batch_totals(SQLITE)}) AS t")
 
 
-#: The messaging tables. `IF NOT EXISTS`: databases where an earlier `lps messages` made them
-#: (before this migration existed) take it without error.
-_MESSAGING = (
-    "CREATE TABLE IF NOT EXISTS outbox ("
-    " id INTEGER PRIMARY KEY,"
-    " channel TEXT NOT NULL CHECK (channel IN ('sms', 'email')),"
-    " recipient TEXT NOT NULL,"
-    " customer_ref TEXT NOT NULL,"
-    " template TEXT NOT NULL,"
-    " params TEXT NOT NULL,"
-    " kind TEXT NOT NULL CHECK (kind IN ('transactional', 'promotional')),"
-    " coalition_id TEXT,"
-    " store_id TEXT,"
-    " dedupe_key TEXT UNIQUE,"
-    " due_at TEXT NOT NULL,"
-    " attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
-    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN "
-    "('queued', 'sending', 'sent', 'delivered', 'failed', 'dead')),"
-    " last_error TEXT,"
-    " smsc_message_id TEXT,"
-    " parts INTEGER,"
-    " created_at TEXT NOT NULL,"
-    " updated_at TEXT NOT NULL,"
-    " sent_at TEXT,"
-    " delivered_at TEXT)",
-    "CREATE INDEX IF NOT EXISTS outbox_due ON outbox (channel, due_at) WHERE state = 'queued'",
-    "CREATE INDEX IF NOT EXISTS outbox_state ON outbox (state)",
-    "CREATE TABLE IF NOT EXISTS outbox_parts ("
-    " outbox_id INTEGER NOT NULL REFERENCES outbox (id),"
-    " part INTEGER NOT NULL CHECK (part >= 1),"
-    " smsc_message_id TEXT NOT NULL,"
-    " submitted_at TEXT NOT NULL,"
-    " receipt TEXT,"
-    " receipt_at TEXT,"
-    " PRIMARY KEY (outbox_id, part)) WITHOUT ROWID",
-    "CREATE INDEX IF NOT EXISTS outbox_parts_smsc ON outbox_parts (smsc_message_id)",
-    "CREATE TABLE IF NOT EXISTS message_consent ("
-    " address TEXT PRIMARY KEY,"
-    " promotional INTEGER NOT NULL CHECK (promotional IN (0, 1)),"
-    " source TEXT NOT NULL,"
-    " updated_at TEXT NOT NULL) WITHOUT ROWID",
-)
-
-
-def _v8_sqlite(db: sqlite_utils.Database) -> None:
-    for statement in _MESSAGING:
-        db.execute(statement)
-
-
-
 # -- PostgreSQL's statements, one tuple per migration ------------------------------------------
 
 _V1_POSTGRES = (
@@ -274,46 +225,6 @@ _V7_POSTGRES = (
     f"INSERT INTO batch_totals SELECT * FROM ({journal_batch_totals(POSTGRES)}) AS t",
 )
 
-_V8_POSTGRES = (
-    "CREATE TABLE outbox ("
-    " id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY,"
-    " channel TEXT NOT NULL CHECK (channel IN ('sms', 'email')),"
-    " recipient TEXT NOT NULL,"
-    " customer_ref TEXT NOT NULL,"
-    " template TEXT NOT NULL,"
-    " params JSON NOT NULL,"
-    " kind TEXT NOT NULL CHECK (kind IN ('transactional', 'promotional')),"
-    " coalition_id TEXT,"
-    " store_id TEXT,"
-    " dedupe_key TEXT UNIQUE,"
-    " due_at TIMESTAMPTZ NOT NULL,"
-    " attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),"
-    " state TEXT NOT NULL DEFAULT 'queued' CHECK (state IN "
-    "('queued', 'sending', 'sent', 'delivered', 'failed', 'dead')),"
-    " last_error TEXT,"
-    " smsc_message_id TEXT,"
-    " parts INTEGER,"
-    " created_at TIMESTAMPTZ NOT NULL,"
-    " updated_at TIMESTAMPTZ NOT NULL,"
-    " sent_at TIMESTAMPTZ,"
-    " delivered_at TIMESTAMPTZ)",
-    "CREATE INDEX outbox_due ON outbox (channel, due_at) WHERE state = 'queued'",
-    "CREATE INDEX outbox_state ON outbox (state)",
-    "CREATE TABLE outbox_parts ("
-    " outbox_id BIGINT NOT NULL REFERENCES outbox (id),"
-    " part INTEGER NOT NULL CHECK (part >= 1),"
-    " smsc_message_id TEXT NOT NULL,"
-    " submitted_at TIMESTAMPTZ NOT NULL,"
-    " receipt TEXT,"
-    " receipt_at TIMESTAMPTZ,"
-    " PRIMARY KEY (outbox_id, part))",
-    "CREATE INDEX outbox_parts_smsc ON outbox_parts (smsc_message_id)",
-    "CREATE TABLE message_consent ("
-    " address TEXT PRIMARY KEY,"
-    " promotional BOOLEAN NOT NULL,"
-    " source TEXT NOT NULL,"
-    " updated_at TIMESTAMPTZ NOT NULL)",
-)
 
 _V9_POSTGRES = (
     "CREATE TABLE coupon_issues (id BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY, "
@@ -378,7 +289,8 @@ MIGRATIONS: list[Migration] = [
     Migration(6, "verified checkpoint: verified, verified_cards, verified_lots; lots_live",
               _v6_sqlite, _V6_POSTGRES),
     Migration(7, "batch_totals: each terminal batch's 0500 totals", _v7_sqlite, _V7_POSTGRES),
-    Migration(8, "messaging: outbox, outbox_parts, message_consent", _v8_sqlite, _V8_POSTGRES),
+    Migration(8, "messaging: outbox, outbox_parts, message_consent",
+              messaging_schema.migrate_messaging, messaging_schema.POSTGRES_TABLES),
     Migration(9, "coupons: coupon_issues, coupons, coupon_moves", rewards_schema.coupons,
               _V9_POSTGRES),
     Migration(10, "program_versions; journal.program_version", rewards_schema.program_versions,
