@@ -32,6 +32,19 @@ class Metrics:
                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.batch_size = Histogram("lps_batch_entries", "Journal entries per group commit",
                                     buckets=BATCH_BUCKETS, registry=self.registry)
+        #: Where the loop's time goes (docs/switch.md, "Metrics"): the writer thread's commit,
+        #: the checkpoint thread's work, and how late the loop woke a timer.
+        self.commit_seconds = Histogram("lps_commit_seconds", "Group commits in the writer "
+                                        "thread, rows written to COMMIT returned (fsync "
+                                        "included)", buckets=LATENCY_BUCKETS,
+                                        registry=self.registry)
+        self.checkpoint_seconds = Histogram("lps_checkpoint_seconds", "Checkpoint work in its "
+                                            "thread: the WAL into the database (wal) or the "
+                                            "verified checkpoint's tail (verify)", ["work"],
+                                            buckets=LATENCY_BUCKETS, registry=self.registry)
+        self.loop_lag = Histogram("lps_loop_lag_seconds", "How late the event loop woke the "
+                                  "checkpointer's timer: the time something else held the loop",
+                                  buckets=LATENCY_BUCKETS, registry=self.registry)
         self.connections = Gauge("lps_open_connections", "Open terminal connections",
                                  registry=self.registry)
         self.cache_cards = Gauge("lps_cache_cards", "Cards held in the in-memory cache",

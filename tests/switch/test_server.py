@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import gc
 import struct
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -275,6 +276,16 @@ def test_metrics_and_operator_commands_while_running(tmp_path: Path, capsys: Any
         text = await loop.run_in_executor(None, lambda: urllib.request.urlopen(
             f"http://{m.host}:{m.port}/metrics", timeout=EVENT).read().decode())
         assert 'lps_gc_pause_seconds_count{generation="0"}' in text
+        assert "lps_commit_seconds_count 0.0" not in text   # the earn and burns committed
+        assert "lps_commit_seconds_bucket" in text
+        # The checkpointer's timer (every 100 ms) measures the loop's lag as it fires.
+        deadline = time.monotonic() + EVENT
+        while "lps_loop_lag_seconds_count 0.0" in text and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            text = await loop.run_in_executor(None, lambda: urllib.request.urlopen(
+                f"http://{m.host}:{m.port}/metrics", timeout=EVENT).read().decode())
+        assert "lps_loop_lag_seconds_count 0.0" not in text
+        assert 'lps_checkpoint_seconds_count{work="verify"}' in text
         assert PAN not in text
         await c.close()
     run(tmp_path, body)
