@@ -382,6 +382,20 @@ def test_a_batch_total_may_not_shrink_by_a_count() -> None:
     refused_with(state, d, f"batch totals {KEY} out of bounds: {after.as_tuple()}")
 
 
+@pytest.mark.parametrize("field", ["credits", "credit_amount", "debit_amount"])
+def test_totals_that_do_not_add_up_to_the_entry_are_refused(field: str) -> None:
+    state = two_lots()
+    d = an_earn(state)
+    assert d.changes is not None and d.changes.totals is not None
+    before = state.totals[KEY]
+    after = dataclasses.replace(d.changes.totals[1],
+                                **{field: getattr(d.changes.totals[1], field) + 1})
+    d.changes.totals = (KEY, after)
+    refused_with(state, d, f"batch totals {KEY} go from {before.as_tuple()} to "
+                           f"{after.as_tuple()}, their entry counts "
+                           f"{tuple(d.entries[0].totals or ())[2:]}")
+
+
 # -- programs (docs/programs.md "Changing programs while the switch runs") --------------------
 
 def _reload(state: State) -> Decision:
