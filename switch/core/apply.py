@@ -128,7 +128,9 @@ def _check(state: State, ch: Changes, entry: Entry | None, decision: Decision) -
 def _check_totals(state: State, ch: Changes, entry: Entry | None) -> None:
     """A batch's totals move by exactly what the entry counts, none below zero, and none that
     grows ends beyond its limit: one already beyond (the limits were lowered) may stay there
-    while the others grow (docs/protocol.md §10)."""
+    while the others grow (docs/protocol.md §10). The move is checked against the cache's
+    totals; a batch the cache does not hold was read from the journal (`Facts`), which
+    `apply` does not see."""
     assert ch.totals is not None
     key, after = ch.totals
     counted = entry.totals if entry is not None else None
@@ -137,6 +139,11 @@ def _check_totals(state: State, ch: Changes, entry: Entry | None) -> None:
     delta = (counted.credits, counted.credit_amount, counted.credit_reversals,
              counted.credit_reversal_amount, counted.debits, counted.debit_amount,
              counted.debit_reversals, counted.debit_reversal_amount)
+    before = state.totals.get(key)
+    if before is not None and after.as_tuple() != tuple(
+            b + d for b, d in zip(before.as_tuple(), delta, strict=True)):
+        raise AssertionError(f"batch totals {key} go from {before.as_tuple()} to "
+                             f"{after.as_tuple()}, their entry counts {delta}")
     limits = state.limits
     for i, (value, grew) in enumerate(zip(after.as_tuple(), delta, strict=True)):
         bound = limits.max_batch_amount if i % 2 else limits.max_batch_count

@@ -29,6 +29,7 @@ RECON = "tests/money/test_reconciliation.py"
 MODEL = "tests/money/test_burn_order_model.py"
 LIMITS = "tests/money/test_limits.py"
 APPLY = "tests/money/test_apply_checks.py"
+REFUSALS = "tests/money/test_apply_refusals.py"
 SAFETY = "tests/switch/test_money_safety.py"
 COUPONS = "tests/money/test_coupons.py"
 GIFT = "tests/money/test_gift_cards.py"
@@ -274,6 +275,23 @@ SAMPLE: tuple[Mutant, ...] = (
            "if (p1 + n1) - (p0 + n0) != delta and False:",
            (f"{APPLY}::test_a_change_the_entry_does_not_carry_is_refused",),
            "the balance check is lost: a card changed by other than its entry is installed"),
+    Mutant("apply-holds-amounts-to-the-count-limit", "switch/core/apply.py",
+           "bound = limits.max_batch_amount if i % 2 else limits.max_batch_count",
+           "bound = limits.max_batch_count",
+           (f"{REFUSALS}::test_batch_amounts_are_held_to_the_amount_limit_not_the_count_limit",),
+           "a batch's amounts are held to the count limit: approvals the core counted stop "
+           "the switch"),
+    Mutant("apply-trusts-the-batch-totals", "switch/core/apply.py",
+           "if before is not None and after.as_tuple() != tuple(",
+           "if False and before is not None and after.as_tuple() != tuple(",
+           (f"{REFUSALS}::test_totals_that_do_not_add_up_to_the_entry_are_refused",),
+           "batch totals that do not add up to the entry's count are installed (a 0500 "
+           "then compares the terminal with them)"),
+    Mutant("apply-skips-the-purse", "switch/core/apply.py",
+           "                                     f\"{delta}\")\n            continue\n",
+           "                                     f\"{delta}\")\n            break\n",
+           (f"{REFUSALS}::test_a_purse_is_checked_when_the_points_are_unchanged",),
+           "a purse is not checked when the points are left as they were"),
     # -- reconciliation (docs/settlement.md) -----------------------------------------------------
     Mutant("recon-lower-amount-looks-at-declines", "settlement/reconcile.py",
            "if dc < 0 or (dc == 0 and da < 0):",
