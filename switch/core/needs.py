@@ -131,14 +131,16 @@ def returns_in_memory(state: State, earn: Entry, journal: Returned
     returns: list[ReturnRow] = []
     undone: set[int] = set()
     targets = {earn.id}
-    for entry in state.uncommitted.values():
-        if entry.response_code != RC.APPROVED or entry.original_id is None:
+    # Only an entry that names an original can be either; most name none (earns, burns).
+    naming = [e for e in state.uncommitted.values() if e.original_id is not None]
+    for entry in naming:
+        if entry.response_code != RC.APPROVED:
             continue
         if entry.kind == Kind.RETURN and entry.original_id == earn.id:
             returns.append(ReturnRow(entry.id, entry.amount, -entry.points))
             targets.add(entry.id)
     targets.update(r.journal_id for r in journal.returns)
-    for entry in state.uncommitted.values():
+    for entry in naming:
         if (entry.kind == Kind.REVERSAL and entry.original_id in targets
                 and entry.response_code == RC.APPROVED and entry.detail.get("undone")):
             undone.add(entry.original_id)
