@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 from iso8583.loyalty import AmountEntry, build_de54, build_tlv
 from iso8583.message import Message
@@ -215,7 +214,8 @@ def finish(ctx: Context, entry: Entry, rc: str, *, extra: dict[int, str] | None 
     return Decision(resp, [entry], reason=reason, changes=changes)
 
 
-class Counted(NamedTuple):
+@dataclass(slots=True)
+class Counted:
     """A terminal batch's totals after one decision counted in them, and the difference."""
 
     key: tuple[str, str]

@@ -66,8 +66,9 @@ def batch_rows(entries: Sequence[Entry]) -> BatchRows:
                               n.expires_on.isoformat() if n.expires_on else None, n.initial, 0,
                               e.id))
         for d in e.lot_deltas:
-            rows.moves.append((e.id, d.lot_id, d.pan, d.kind, d.store, d.delta))
-            rows.deltas.append((d.delta, d.lot_id))
+            lot, delta = d.lot, d.delta
+            rows.moves.append((e.id, lot.id, lot.pan, lot.kind, lot.store, delta))
+            rows.deltas.append((delta, lot.id))
         if e.card is not None:
             c = e.card
             rows.cards.append((c.pan, c.coalition, c.status, c.enrolled_on.isoformat()))
