@@ -159,19 +159,13 @@ class ClubEffect:
         out: dict[str, Any] = {"day": self.day.isoformat()}
         if self.spend_day is not None:
             out["spend_day"] = self.spend_day.isoformat()
-        # The counters that are not 0, in this order (one `if` each: no `getattr` per name).
-        if self.spend:
-            out["spend"] = self.spend
-        if self.earned:
-            out["earned"] = self.earned
-        if self.birthday_year:
-            out["birthday_year"] = self.birthday_year
-        if self.birthday_before:
-            out["birthday_before"] = self.birthday_before
-        if self.stamps:
-            out["stamps"] = self.stamps
-        if self.rewards:
-            out["rewards"] = self.rewards
+        # The counters that are not 0, in this order (read as slots, not by `getattr`).
+        for name, value in (("spend", self.spend), ("earned", self.earned),
+                            ("birthday_year", self.birthday_year),
+                            ("birthday_before", self.birthday_before),
+                            ("stamps", self.stamps), ("rewards", self.rewards)):
+            if value:
+                out[name] = value
         if self.tier_before is not None:
             out["tier_before"] = self.tier_before
             out["tier_after"] = self.tier_after
