@@ -25,6 +25,10 @@ from switch.core.text import is_digits
 
 __all__ = ["birthday_need", "others_birthday_year"]
 
+#: A global: reading `PC.EARN` off its class costs Python 3.11 about 850 instructions
+#: (`EnumType.__getattr__`'s hook; switch/core/needs.py).
+PC_EARN = PC.EARN
+
 #: Days either side of the window a request's DE7 (the terminal's UTC clock) may be and still
 #: read the account's cards: a local date a day off, and a terminal clock somewhat wrong.
 _MARGIN = 3
@@ -34,7 +38,7 @@ def birthday_need(state: State, req: Request, store: Store) -> str | None:
     """The card (or, for a virtual card still in memory, the mobile key) whose account's cards
     an earn at `store` reads (None: it cannot give a birthday bonus, or the account of its
     DE48 `MB` number is read anyway, `Needs.account`)."""
-    if req.pc != PC.EARN or not store.birthday_bonus:
+    if req.pc != PC_EARN or not store.birthday_bonus:
         return None
     if req.mobile:
         key = mobile_key(store.coalition, req.mobile)

@@ -101,6 +101,8 @@ class Needs:
 
     @property
     def journal(self) -> bool:
+        if self is NOTHING:  # most requests need nothing: no field to look at
+            return False
         return (self.reply is not None or self.original is not None or self.earn is not None
                 or self.totals is not None or self.account is not None
                 or self.coupon is not None or self.segment is not None

@@ -105,26 +105,43 @@ class CardEdit:
     def after(self) -> Card:
         """The card as this decision leaves it."""
         c = self.card
-        return Card(c.pan, c.coalition, self.status, c.enrolled_on,
-                    self._pool(c.lots, True), self._pool(c.purse, False), c.pin_ref,
+        lots, purse = c.lots, c.purse
+        if self.changed:  # one pass sorts the changed lots into their pools
+            points: list[Lot] = []
+            stored: list[Lot] = []
+            for lot in self.changed.values():
+                (points if lot.kind == POINTS else stored).append(lot)
+            if points:
+                lots = self._pool(lots, points)
+            if stored:
+                purse = self._pool(purse, stored)
+        return Card(c.pan, c.coalition, self.status, c.enrolled_on, lots, purse, c.pin_ref,
                     self.pin_tries, self.club, c.virtual)
 
-    def _pool(self, pool: list[Lot], points: bool) -> list[Lot]:
-        mine = [lot for lot in self.changed.values() if (lot.kind == POINTS) == points]
-        if not mine:
-            return pool
-        seen = {lot.id for lot in pool}
-        out = [self.changed.get(lot.id, lot) for lot in pool]
-        out += [lot for lot in mine if lot.id not in seen]
-        return [lot for lot in out if lot.remaining != 0]
+    def _pool(self, pool: list[Lot], mine: list[Lot]) -> list[Lot]:
+        """`pool` with the lots of `mine` (changed lots of its kind) in their places, new ones
+        last, and without the lots left at 0."""
+        changed = self.changed
+        seen = set()
+        out = []
+        for lot in pool:
+            seen.add(lot.id)
+            now = changed.get(lot.id, lot)
+            if now.remaining != 0:
+                out.append(now)
+        for lot in mine:
+            if lot.id not in seen and lot.remaining != 0:
+                out.append(lot)
+        return out
 
 
 def available_points(card: Card, day: dt.date) -> int:
     """Points a burn may use today, net of any debt (negative lots)."""
-    return sum(
-        lot.remaining for lot in card.lots
-        if lot.remaining < 0 or lot.expires_on is None or lot.expires_on > day
-    )
+    total = 0
+    for lot in card.lots:  # a loop, not sum(generator): one frame, not one resume per lot
+        if lot.remaining < 0 or lot.expires_on is None or lot.expires_on > day:
+            total += lot.remaining
+    return total
 
 
 def spendable_purse(config: Catalog, card: Card, store: Store, day: dt.date) -> list[Lot]:
@@ -149,9 +166,12 @@ def spendable_purse(config: Catalog, card: Card, store: Store, day: dt.date) -> 
 def over_limits(before: Card, after: Card, limits: MoneyLimits) -> str:
     """Why going from `before` to `after` passes a limit of docs/protocol.md §10 ("" when it
     does not). A card already beyond a limit (the limits were lowered) may still move back."""
-    if passes(sums(before.lots), sums(after.lots), limits.max_points):
+    # A pool the decision left as it was (the same list) passes nothing.
+    if after.lots is not before.lots \
+            and passes(sums(before.lots), sums(after.lots), limits.max_points):
         return "the card's points would pass their limit"
-    if passes(sums(before.purse), sums(after.purse), limits.max_stored_value):
+    if after.purse is not before.purse \
+            and passes(sums(before.purse), sums(after.purse), limits.max_stored_value):
         return "the card's stored value would pass its limit"
     return ""
 
@@ -160,10 +180,11 @@ def sums(lots: Sequence[Lot]) -> tuple[int, int]:
     """What the positive lots hold, and the debts (<= 0)."""
     positive = negative = 0
     for lot in lots:
-        if lot.remaining > 0:
-            positive += lot.remaining
+        r = lot.remaining
+        if r > 0:
+            positive += r
         else:
-            negative += lot.remaining
+            negative += r
     return positive, negative
 
 

@@ -46,7 +46,8 @@ def tombstone(state: State, facts: Facts, key: TxnKey) -> int | None:
 def _reversed_in_flight(state: State, record: Remembered) -> bool:
     """An approved reversal that undid the original and is not committed yet: the journal's
     record cannot say so."""
-    return any(e.kind == Kind.REVERSAL and e.original_id == record.journal_id
+    journal_id = record.journal_id
+    return any(e.original_id == journal_id and e.kind == Kind.REVERSAL
                and e.response_code == RC.APPROVED and e.detail.get("undone")
                for e in state.uncommitted.values())
 

@@ -17,6 +17,10 @@ from switch.core.request import Request
 
 __all__ = ["card_segment", "segment_need", "segmented"]
 
+#: A global: reading `PC.EARN` off its class costs Python 3.11 about 850 instructions
+#: (`EnumType.__getattr__`'s hook; switch/core/needs.py).
+PC_EARN = PC.EARN
+
 
 def segmented(coalition: Coalition, store: Store) -> bool:
     """Some campaign of the store or its coalition is for a segment."""
@@ -27,7 +31,7 @@ def segmented(coalition: Coalition, store: Store) -> bool:
 def segment_need(coalition: Coalition, store: Store, req: Request) -> str | None:
     """The card whose segment an earn by card number reads (None: nothing to read; an earn by
     mobile number reads it with its account, `Needs.account`)."""
-    if req.pc != PC.EARN or req.mobile or not req.pan or not segmented(coalition, store):
+    if req.pc != PC_EARN or req.mobile or not req.pan or not segmented(coalition, store):
         return None
     return req.pan
 

@@ -13,14 +13,23 @@ from typing import Any
 from iso8583.message import Message
 
 
+def _binary(value: object) -> dict[str, str]:
+    """A binary field as the journal keeps it: `{"b": hex}` (any other type is an error)."""
+    if isinstance(value, bytes):
+        return {"b": value.hex()}
+    raise TypeError(f"a field of type {type(value).__name__} has no JSON form")
+
+
+# Built once (`json.dumps` builds an encoder per call): the writer thread encodes a reply and
+# a detail per journal row. The encoder writes field numbers (int keys) as their decimal
+# text and hands bytes to `_binary`: the text is what a dict of `str(n)` keys gave.
+_MESSAGE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_binary).encode
+_DETAIL = json.JSONEncoder(separators=(",", ":")).encode
+
+
 def message_to_json(msg: Message) -> str:
-    fields = {
-        str(k): ({"b": v.hex()} if isinstance(v, bytes) else v) for k, v in msg.fields.items()
-    }
-    return json.dumps(
-        {"mti": msg.mti, "tpdu": msg.tpdu.hex() if msg.tpdu else None, "fields": fields},
-        separators=(",", ":"), ensure_ascii=False,
-    )
+    return _MESSAGE({"mti": msg.mti, "tpdu": msg.tpdu.hex() if msg.tpdu else None,
+                     "fields": msg.fields})
 
 
 def message_from_json(text: str) -> Message:
@@ -34,7 +43,7 @@ def message_from_json(text: str) -> Message:
 
 
 def detail_to_json(detail: dict[str, Any]) -> str | None:
-    return json.dumps(detail, separators=(",", ":")) if detail else None
+    return _DETAIL(detail) if detail else None
 
 
 def detail_from_json(text: str | None) -> dict[str, Any]:

@@ -278,12 +278,13 @@ SAMPLE: tuple[Mutant, ...] = (
     Mutant("apply-holds-amounts-to-the-count-limit", "switch/core/apply.py",
            "bound = limits.max_batch_amount if i % 2 else limits.max_batch_count",
            "bound = limits.max_batch_count",
-           (f"{REFUSALS}::test_batch_amounts_are_held_to_the_amount_limit_not_the_count_limit",),
+           (f"{REFUSALS}::test_a_batch_amount_is_held_to_the_amount_limit_beside_a_count_"
+            "beyond_its_own",),
            "a batch's amounts are held to the count limit: approvals the core counted stop "
            "the switch"),
     Mutant("apply-trusts-the-batch-totals", "switch/core/apply.py",
-           "if before is not None and after.as_tuple() != tuple(",
-           "if False and before is not None and after.as_tuple() != tuple(",
+           "if before is not None and values != tuple(",
+           "if False and before is not None and values != tuple(",
            (f"{REFUSALS}::test_totals_that_do_not_add_up_to_the_entry_are_refused",),
            "batch totals that do not add up to the entry's count are installed (a 0500 "
            "then compares the terminal with them)"),

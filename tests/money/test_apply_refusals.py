@@ -350,6 +350,19 @@ def test_batch_amounts_are_held_to_the_amount_limit_not_the_count_limit() -> Non
     assert state.totals[KEY].as_tuple() == (1, 100_000, 0, 0, 1, 5_000, 0, 0)
 
 
+def test_a_batch_amount_is_held_to_the_amount_limit_beside_a_count_beyond_its_own() -> None:
+    """A count limit lowered below the batch's two credits leaves them where they are
+    (docs/protocol.md §10); a redemption then adds one debit and 5,000 IRR, far above the
+    count limit of 1 and within the amount limit: approved and installed."""
+    state = two_lots()
+    first = handle(state, earn(T1, 3, PAN, 100_000), NOW).response
+    assert first is not None and rc(first) == "00"
+    state.limits = MoneyLimits(max_batch_count=1)
+    d = handle(state, burn(T1, 4, PAN, 5_000, tags={"RP": "5"}), NOW)
+    assert d.response is not None and rc(d.response) == "00"
+    assert state.totals[KEY].as_tuple() == (2, 200_000, 0, 0, 1, 5_000, 0, 0)
+
+
 def _lowered(state: State, d: Decision, **limits: int) -> str:
     assert d.changes is not None and d.changes.totals is not None
     state.limits = MoneyLimits(**limits)

@@ -159,8 +159,11 @@ class ClubEffect:
         out: dict[str, Any] = {"day": self.day.isoformat()}
         if self.spend_day is not None:
             out["spend_day"] = self.spend_day.isoformat()
-        for name in ("spend", "earned", "birthday_year", "birthday_before", "stamps", "rewards"):
-            value = getattr(self, name)
+        # The counters that are not 0, in this order (read as slots, not by `getattr`).
+        for name, value in (("spend", self.spend), ("earned", self.earned),
+                            ("birthday_year", self.birthday_year),
+                            ("birthday_before", self.birthday_before),
+                            ("stamps", self.stamps), ("rewards", self.rewards)):
             if value:
                 out[name] = value
         if self.tier_before is not None:

@@ -37,6 +37,12 @@ from switch.core.rules import BaseRules, EarnContext, EarnResult, StampResult
 _NO_CLUB = Club()
 XP_DAYS = 30
 
+#: Members read on every request, as globals: on Python 3.11 `PC.EARN` is read through
+#: `EnumType.__getattr__`'s slot hook (about 850 instructions), a global is one load
+#: (benches/README.md, "The decision and commit side, fourth session").
+KIND_REVERSAL, KIND_REDEEM, KIND_STAMP = Kind.REVERSAL, Kind.REDEEM, Kind.STAMP
+
+
 
 def active(campaign: Campaign, local: dt.datetime) -> bool:
     """Whether `campaign` runs at local time `local`: date, weekday and [from, to) hours."""
@@ -220,7 +226,7 @@ class ProgramRules(BaseRules):
 
     def reply_tags(self, store: Store, coalition: Coalition, card: Card, business_day: dt.date,
                    kind: str, tags: dict[str, str]) -> dict[str, str]:
-        if kind == Kind.REVERSAL:
+        if kind == KIND_REVERSAL:
             return tags
         club = card.club or _NO_CLUB
         out = dict(tags)
@@ -239,14 +245,14 @@ class ProgramRules(BaseRules):
             out["XP"] = f"{xp}@{first:%Y%m%d}"
         facts = ReceiptFacts(
             earned=int(out["EP"]) if "EP" in out else None,
-            redeemed=int(out["RD"]) if "RD" in out and kind == Kind.REDEEM else None,
+            redeemed=int(out["RD"]) if "RD" in out and kind == KIND_REDEEM else None,
             balance=balance,
             tier=out.get("TR", ""), stamps=stamps,
             stamps_needed=store.stamps.needed if store.stamps else 0, rewards=rewards or 0,
             expiring=xp, expiring_on=first,
             stored_value=usable_purse(card, business_day) if card.purse
             and kind in (Kind.TOPUP, Kind.SV_PURCHASE) else None,
-            reward=store.stamps.reward if store.stamps is not None and kind == Kind.STAMP else "",
+            reward=store.stamps.reward if store.stamps is not None and kind == KIND_STAMP else "",
         )
         text = receipt_text(store.language, facts)
         if text:
