@@ -336,7 +336,7 @@ def test_totals_without_an_entry_counting_them_are_refused() -> None:
     d = an_earn(state)
     counted = d.entries[0].totals
     assert counted is not None
-    d.entries[0].totals = counted._replace(batch="000002")
+    d.entries[0].totals = dataclasses.replace(counted, batch="000002")
     refused_with(state, d, f"batch totals {KEY} change without an entry counting in them")
 
 
@@ -389,7 +389,7 @@ def test_a_batch_total_may_not_shrink_by_a_count() -> None:
     assert d.changes is not None and d.changes.totals is not None
     counted = d.entries[0].totals
     assert counted is not None
-    d.entries[0].totals = counted._replace(credits=-1)
+    d.entries[0].totals = dataclasses.replace(counted, credits=-1)
     after = dataclasses.replace(d.changes.totals[1], credits=state.totals[KEY].credits - 1)
     d.changes.totals = (KEY, after)
     refused_with(state, d, f"batch totals {KEY} out of bounds: {after.as_tuple()}")
@@ -406,7 +406,7 @@ def test_totals_that_do_not_add_up_to_the_entry_are_refused(field: str) -> None:
     d.changes.totals = (KEY, after)
     refused_with(state, d, f"batch totals {KEY} go from {before.as_tuple()} to "
                            f"{after.as_tuple()}, their entry counts "
-                           f"{tuple(d.entries[0].totals or ())[2:]}")
+                           f"{dataclasses.astuple(d.entries[0].totals)[2:]}")
 
 
 # -- programs (docs/programs.md "Changing programs while the switch runs") --------------------
