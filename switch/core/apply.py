@@ -136,9 +136,7 @@ def _check_totals(state: State, ch: Changes, entry: Entry | None) -> None:
     counted = entry.totals if entry is not None else None
     if counted is None or (counted.terminal_id, counted.batch) != key:
         raise AssertionError(f"batch totals {key} change without an entry counting in them")
-    delta = (counted.credits, counted.credit_amount, counted.credit_reversals,
-             counted.credit_reversal_amount, counted.debits, counted.debit_amount,
-             counted.debit_reversals, counted.debit_reversal_amount)
+    delta = counted.as_tuple()
     values = after.as_tuple()
     before = state.totals.get(key)
     if before is not None and values != tuple(

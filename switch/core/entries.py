@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from iso8583.message import Message
 from switch.core.codes import Kind
-from switch.core.model import Lot
+from switch.core.model import Lot, NewLot, Totals
 from switch.core.programs.club import ClubRows
 from switch.core.rewards import CouponMove, ProgramVersion
 
@@ -27,18 +27,6 @@ from switch.core.rewards import CouponMove, ProgramVersion
 EARN, ADVICE, REDEEM, RETURN = Kind.EARN, Kind.ADVICE, Kind.REDEEM, Kind.RETURN
 SV_PURCHASE, REVERSAL, BATCH_CLOSE = Kind.SV_PURCHASE, Kind.REVERSAL, Kind.BATCH_CLOSE
 CARD_ADMIN = Kind.CARD_ADMIN
-
-
-@dataclass(slots=True)
-class NewLot:
-    id: int
-    pan: str
-    kind: str
-    store: str
-    coalition: str
-    earned_on: dt.date
-    expires_on: dt.date | None
-    initial: int
 
 
 @dataclass(slots=True)
@@ -102,24 +90,17 @@ class TerminalRow(NamedTuple):
 
 
 @dataclass(slots=True)
-class TotalsDelta:
-    """What this entry adds to its terminal batch's 0500 totals (`model.Totals`).
+class TotalsDelta(Totals):
+    """What this entry adds to its terminal batch's 0500 totals (`model.Totals`), and which
+    batch that is.
 
     The journal adds it to the batch's durable row in the same transaction, so that a 0500 is
     compared with the whole batch however long it stayed open, not only with what the
     recovered cache still holds.
     """
 
-    terminal_id: str
-    batch: str
-    credits: int = 0
-    credit_amount: int = 0
-    credit_reversals: int = 0
-    credit_reversal_amount: int = 0
-    debits: int = 0
-    debit_amount: int = 0
-    debit_reversals: int = 0
-    debit_reversal_amount: int = 0
+    terminal_id: str = field(kw_only=True)
+    batch: str = field(kw_only=True)
 
 
 @dataclass(slots=True)

@@ -12,9 +12,9 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 
 from switch.core.catalog import Catalog, Store
-from switch.core.entries import LotDelta, NewLot
+from switch.core.entries import LotDelta
 from switch.core.limits import MoneyLimits
-from switch.core.model import POINTS, Card, Lot
+from switch.core.model import POINTS, Card, Lot, NewLot
 from switch.core.programs import club as C
 
 

@@ -36,12 +36,9 @@ def txn_key(tid: str, stan: str, de7: str) -> TxnKey:
 
 
 @dataclass(slots=True)
-class Lot:
-    """Points (or stored value) credited by one transaction, drawn down by later ones.
-
-    `remaining` may go below zero only when an earn that was already spent is reversed or a
-    return claws back more than is left: the debt stays attributed to the issuing store.
-    """
+class NewLot:
+    """A lot as the transaction that credits it issues it: the `lots` row's columns but what
+    is left of it (docs/switch.md, "The journal")."""
 
     id: int
     pan: str
@@ -51,6 +48,16 @@ class Lot:
     earned_on: dt.date
     expires_on: dt.date | None
     initial: int
+
+
+@dataclass(slots=True)
+class Lot(NewLot):
+    """Points (or stored value) credited by one transaction, drawn down by later ones.
+
+    `remaining` may go below zero only when an earn that was already spent is reversed or a
+    return claws back more than is left: the debt stays attributed to the issuing store.
+    """
+
     remaining: int
 
     def burn_key(self) -> tuple[dt.date, dt.date, int]:

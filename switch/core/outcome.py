@@ -255,7 +255,7 @@ def count(ctx: Context, key: tuple[str, str], *, credit: bool, reversal: bool,
         return None
     delta = [0] * len(values)
     delta[i], delta[i + 1] = 1, amount
-    return Counted(key, Totals(*values), TotalsDelta(key[0], key[1], *delta))
+    return Counted(key, Totals(*values), TotalsDelta(*delta, terminal_id=key[0], batch=key[1]))
 
 
 def balances(ctx: Context, card: Card) -> str:
