@@ -127,6 +127,14 @@ def _wire() -> Profile:
     return load_profile("ascii")
 
 
+def wire_checked(profile: Profile) -> bool:
+    """Whether every field of a message `profile` decoded is `well_formed` already: `profile`
+    is the wire format's own (`_wire`), whose constructs decode exactly the values they
+    encode (tests/switch/test_fast_checks.py holds it to that). `parse_request` then leaves
+    out `malformed_field`, a second check of every field the decoder checked."""
+    return profile is _wire()
+
+
 def well_formed(number: int, value: str | bytes) -> bool:
     """Whether `value` is a value of field `number` as the wire carries it: one the codec
     writes (`n` ASCII digits, text printable, `b` bytes, lengths within the field's), and a

@@ -131,8 +131,13 @@ def request_digest(msg: Message) -> bytes:
     return hashlib.blake2b(b"".join(parts), digest_size=16).digest()
 
 
-def parse_request(msg: Message, protocol: Lps87) -> Request | Ignored:
-    """Read `msg` once; `Ignored` when it must not be answered (docs/protocol.md §2)."""
+def parse_request(msg: Message, protocol: Lps87, *,
+                  wire_checked: bool = False) -> Request | Ignored:
+    """Read `msg` once; `Ignored` when it must not be answered (docs/protocol.md §2).
+
+    `wire_checked`: `msg` is what the wire format's own profile decoded
+    (`switch.core.protocol.wire_checked`), so every field is well formed already.
+    """
     mti = msg.mti
     if not isinstance(mti, str) or not answerable(mti):
         return Ignored(f"MTI {mti!r} is not a request")
@@ -148,7 +153,7 @@ def parse_request(msg: Message, protocol: Lps87) -> Request | Ignored:
         return Request(msg, mti, canonical, tid, stan, de7, RC.INVALID_TRANSACTION,
                        f"MTI {mti} is not supported")
     try:
-        return _parse(msg, protocol, mti, canonical, tid, stan, de7)
+        return _parse(msg, protocol, mti, canonical, tid, stan, de7, wire_checked)
     except _FormatError as exc:
         return Request(msg, mti, canonical, tid, stan, de7, RC.FORMAT_ERROR, str(exc))
 
@@ -215,7 +220,7 @@ def _card_named(protocol: Lps87, fields: Mapping[int, object], tags: Mapping[str
 
 
 def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, stan: str,
-           de7: str) -> Request:
+           de7: str, wire_checked: bool) -> Request:
     # Every request passes here: a field read by the core is checked inline where it is plain
     # text of the right shape (`_plain`); anything else goes to `_text`/`_digits`, which
     # accept it the same way or raise with the reason.
@@ -227,7 +232,8 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     for need in required:
         if need not in fields:  # the card: below, once DE48 is read
             raise _FormatError(f"DE{need} is mandatory in {mti}")
-    malformed = malformed_field(fields)  # every field, read by the core or not
+    # every field, read by the core or not (the decoder checked them when `wire_checked`)
+    malformed = None if wire_checked else malformed_field(fields)
     if malformed is not None:
         raise _FormatError(f"DE{malformed} breaks its format (docs/protocol.md §2)")
     if not _plain(de7, 10):
