@@ -48,8 +48,9 @@ class Lps87:
     card_fields: tuple[int, ...] = (2, 35)
     card_tags: tuple[str, ...] = ()
     #: `required(mti)` split once per MTI the subset names (its repeats included): the field
-    #: numbers, and whether `CARD` is among them (`required_fields`; every request reads it).
-    _split: Mapping[str, tuple[tuple[int | str, ...], bool]] = field(
+    #: numbers (in order, and as a set), and whether `CARD` is among them (`required_fields`;
+    #: every request reads it).
+    _split: Mapping[str, tuple[tuple[int | str, ...], frozenset[int | str], bool]] = field(
         init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -77,14 +78,16 @@ class Lps87:
             own = self.mandatory.get(CANONICAL_MTI.get(mti, mti), ())
         return (*self.mandatory.get("all", ()), *own)
 
-    def required_fields(self, mti: str) -> tuple[tuple[int | str, ...], bool]:
-        """`required(mti)` as the field numbers it names and whether it names `CARD`."""
+    def required_fields(self, mti: str) -> tuple[tuple[int | str, ...], frozenset[int | str], bool]:
+        """`required(mti)` as the field numbers it names (in order, and as a set) and whether
+        it names `CARD`."""
         split = self._split.get(mti)
         return split if split is not None else self._split_required(mti)
 
-    def _split_required(self, mti: str) -> tuple[tuple[int | str, ...], bool]:
+    def _split_required(self, mti: str) -> tuple[tuple[int | str, ...], frozenset[int | str], bool]:
         required = self.required(mti)
-        return tuple(n for n in required if n != CARD), CARD in required
+        numbers = tuple(n for n in required if n != CARD)
+        return numbers, frozenset(numbers), CARD in required
 
 
 @functools.cache

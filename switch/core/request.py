@@ -204,8 +204,8 @@ def _pan(msg: Message) -> str:
 def _card_named(protocol: Lps87, fields: Mapping[int, object], tags: Mapping[str, str]) -> str:
     """Check that exactly one thing names the account (docs/protocol.md §2): a card (DE2 or
     DE35), or DE48 `MB`; the mobile number in its stored form when it is `MB`, else ""."""
-    card = any(n in fields for n in protocol.card_fields)
-    named = [t for t in protocol.card_tags if t in tags]
+    card = not fields.keys().isdisjoint(protocol.card_fields)
+    named = [t for t in protocol.card_tags if t in tags] if tags else []
     if not card and not named:
         raise _FormatError("DE2, DE35 or DE48 MB is mandatory")
     if (card and named) or len(named) > 1:
@@ -228,10 +228,11 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     if not protocol.fields.issuperset(fields):
         outside = min(n for n in fields if n not in protocol.fields)
         raise _FormatError(f"DE{outside} is not a field of LPS-87")
-    required, card_required = protocol.required_fields(mti)
-    for need in required:
-        if need not in fields:  # the card: below, once DE48 is read
-            raise _FormatError(f"DE{need} is mandatory in {mti}")
+    required, required_set, card_required = protocol.required_fields(mti)
+    if not fields.keys() >= required_set:  # one set comparison; the first one missing named
+        for need in required:
+            if need not in fields:  # the card: below, once DE48 is read
+                raise _FormatError(f"DE{need} is mandatory in {mti}")
     # every field, read by the core or not (the decoder checked them when `wire_checked`)
     malformed = None if wire_checked else malformed_field(fields)
     if malformed is not None:
