@@ -17,12 +17,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import random
 import tempfile
 import time
 from pathlib import Path
 
-from benches.loadgen.mix import Terminal, cards, prime_messages, write_config
+from benches.core import frames
+from benches.loadgen.mix import cards, prime_messages, write_config
 from iso8583 import FrameDecoder, Message, frame, load_profile
 from switch.config import load_config
 from switch.connection import read_frame
@@ -41,16 +41,11 @@ def prepared(args: argparse.Namespace) -> tuple[list[bytes], list[Message]]:
     with tempfile.TemporaryDirectory(prefix="lps-wire-") as tmp:
         config = load_config(write_config(Path(tmp), 0, args.connections))
     profile = load_profile("ascii")
-    rng = random.Random(1)
-    pans = cards(args.cards)
-    terminals = [Terminal(f"L{i:07d}", pans, rng, de7, True)
-                 for i in range(1, args.connections + 1)]
-    payloads: list[bytes] = []
-    while len(payloads) < args.pregen:
-        payloads.extend(profile.encode(t.message()) for t in terminals)
-    payloads = payloads[:args.pregen]
+    # the mix's frames as benches/core.py makes them
+    payloads = frames(argparse.Namespace(cards=args.cards, connections=args.connections,
+                                         requests=args.pregen), de7)
     state = new_state(config, program_rules(config))
-    for msg in prime_messages(pans, de7):
+    for msg in prime_messages(cards(args.cards), de7):
         handle(state, msg, now)
     replies = []
     for payload in payloads:
