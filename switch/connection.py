@@ -2,7 +2,7 @@
 
 The path, in order (docs/switch.md, "The request path"), each step one call:
 
-    frame -> decode + parse_request   (`read`: a `Request`, or `Ignored`)
+    frame -> decode + parse_request   (`read_frame`: a `Request`, or `Ignored`)
           -> core.needs               (what the decision reads: HSM verdicts, journal rows)
           -> HSM checks               (`Security.checks`, only what the needs name)
           -> journal.fetch            (only the journal rows the needs name)
