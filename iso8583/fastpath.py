@@ -434,6 +434,16 @@ class FastPath:
                             value = entry[5] + value if entry[6] else value + entry[5]
                         parts.append(head + bytes.fromhex(value))
                     continue
+            elif step == ONE and type(value) is str and entry[1] == UTF8 and entry[3] \
+                    and _CONTROL.search(value) is None:
+                # a variable UTF-8 field (DE48's receipt text): its length counts bytes
+                try:
+                    data = value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return None
+                if len(data) <= entry[2]:
+                    parts.append(prefixes[len(data)] + data)  # type: ignore[operator]
+                    continue
             elif step == RAW and type(value) is bytes and len(value) == entry[2]:
                 parts.append(value)
                 continue

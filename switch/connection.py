@@ -2,7 +2,7 @@
 
 The path, in order (docs/switch.md, "The request path"), each step one call:
 
-    frame -> decode + parse_request   (`read`: a `Request`, or `Ignored`)
+    frame -> decode + parse_request   (`read_frame`: a `Request`, or `Ignored`)
           -> core.needs               (what the decision reads: HSM verdicts, journal rows)
           -> HSM checks               (`Security.checks`, only what the needs name)
           -> journal.fetch            (only the journal rows the needs name)
@@ -45,7 +45,7 @@ from switch.core import (
     undecodable,
 )
 from switch.core.luhn import mask_pan, redact
-from switch.core.protocol import Lps87
+from switch.core.protocol import Lps87, wire_checked
 from switch.core.security import reply_mac_key
 from switch.core.state import State
 from switch.journal import Journal
@@ -54,6 +54,9 @@ from switch.security import Security, run_now
 from switch.writer import Outgoing, SwitchStopped, Writer, kv
 
 log = logging.getLogger("lps.switch")
+#: `RC.APPROVED` as a plain `str`: every reply's code is compared with it on the
+#: interpreter's fast path for two `str`s, not through `StrEnum`'s comparison.
+_APPROVED = RC.APPROVED.value
 
 
 async def no_checks() -> Checks:
@@ -76,7 +79,7 @@ def read_frame(profile: Profile, payload: bytes, protocol: Lps87,
         log.info(kv("format_error", peer=peer, mti=mti, stan=stan, tid=tid, error=reason))
         tpdu = payload[:5] if profile.name == "bcd" and len(payload) >= 5 else None
         return undecodable(mti, stan, tid, de7 if isinstance(de7, str) else "", reason, tpdu)
-    return parse_request(msg, protocol)
+    return parse_request(msg, protocol, wire_checked=wire_checked(profile))
 
 
 class Host(Protocol):
@@ -121,7 +124,9 @@ class Connection(asyncio.Protocol):
         self.switch = switch
         self.profile = profile
         self.name = name
-        self.decoder = FrameDecoder(switch.config.switch.limits.max_frame)
+        #: The longest frame read or written (docs/switch.md, Configuration: limits).
+        self.max_frame = switch.config.switch.limits.max_frame
+        self.decoder = FrameDecoder(self.max_frame)
         self.transport: asyncio.Transport | None = None
         self.inflight = 0
         self.paused = False
@@ -185,7 +190,7 @@ class Connection(asyncio.Protocol):
         """One frame: read it, then the HSM checks its needs name, then `decide` (in order)."""
         sw = self.switch
         started, now = time.perf_counter(), dt.datetime.now(dt.UTC)
-        request = self.read(payload)
+        request = read_frame(self.profile, payload, sw.state.protocol, self.peer)
         if isinstance(request, Ignored):
             self.ignore(request)
             return
@@ -209,9 +214,6 @@ class Connection(asyncio.Protocol):
             else no_checks()
         sec.sequencer.run(prepare, functools.partial(self.decide, request, started=started,
                                                      now=now), done=self.unhold)
-
-    def read(self, payload: bytes) -> Request | Ignored:
-        return read_frame(self.profile, payload, self.switch.state.protocol, self.peer)
 
     def ignore(self, ignored: Ignored) -> None:
         if ignored.close:
@@ -319,9 +321,9 @@ class Connection(asyncio.Protocol):
         assert resp is not None
         key = reply_mac_key(self.switch.state, decision)
         if key is None:
-            return frame(self.profile.encode(resp), self.switch.config.switch.limits.max_frame)
+            return frame(self.profile.encode(resp), self.max_frame)
         raw = await self.switch.security.seal(resp, self.profile, key)
-        return frame(raw, self.switch.config.switch.limits.max_frame)
+        return frame(raw, self.max_frame)
 
     def encode_now(self, decision: Decision) -> bytes:
         """`encode` where the MAC, if any, never waits (`Security.inline`, or no key)."""
@@ -330,7 +332,7 @@ class Connection(asyncio.Protocol):
         key = reply_mac_key(self.switch.state, decision)
         raw = self.profile.encode(resp) if key is None \
             else run_now(self.switch.security.seal(resp, self.profile, key))
-        return frame(raw, self.switch.config.switch.limits.max_frame)
+        return frame(raw, self.max_frame)
 
     def submit(self, decision: Decision, wire: bytes, mti: str, started: float) -> None:
         out = self.outgoing(decision, wire, mti, started)
@@ -345,7 +347,7 @@ class Connection(asyncio.Protocol):
         assert decision.response is not None
         resp = decision.response
         rc = str(resp.fields.get(39, ""))
-        if rc not in (RC.APPROVED, "") and log.isEnabledFor(logging.DEBUG):
+        if rc != _APPROVED and rc and log.isEnabledFor(logging.DEBUG):
             pan = resp.fields.get(2)
             log.debug(kv("declined", mti=mti, rc=rc, tid=resp.fields.get(41, ""),
                          stan=resp.fields.get(11, ""),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from iso8583 import CodecError, Profile, load_profile, lps87_rules
@@ -47,6 +47,15 @@ class Lps87:
     #: `CARD` is one of these fields, or one of these DE48 tags.
     card_fields: tuple[int, ...] = (2, 35)
     card_tags: tuple[str, ...] = ()
+    #: `required(mti)` split once per MTI the subset names (its repeats included): the field
+    #: numbers (in order, and as a set), and whether `CARD` is among them (`required_fields`;
+    #: every request reads it).
+    _split: Mapping[str, tuple[tuple[int | str, ...], frozenset[int | str], bool]] = field(
+        init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        mtis = {*self.mandatory, *(m for m, c in CANONICAL_MTI.items() if c in self.mandatory)}
+        object.__setattr__(self, "_split", {mti: self._split_required(mti) for mti in mtis})
 
     @classmethod
     def from_schema(cls, data: Mapping[str, Any]) -> Lps87:
@@ -68,6 +77,17 @@ class Lps87:
         if own is None:
             own = self.mandatory.get(CANONICAL_MTI.get(mti, mti), ())
         return (*self.mandatory.get("all", ()), *own)
+
+    def required_fields(self, mti: str) -> tuple[tuple[int | str, ...], frozenset[int | str], bool]:
+        """`required(mti)` as the field numbers it names (in order, and as a set) and whether
+        it names `CARD`."""
+        split = self._split.get(mti)
+        return split if split is not None else self._split_required(mti)
+
+    def _split_required(self, mti: str) -> tuple[tuple[int | str, ...], frozenset[int | str], bool]:
+        required = self.required(mti)
+        numbers = tuple(n for n in required if n != CARD)
+        return numbers, frozenset(numbers), CARD in required
 
 
 @functools.cache
@@ -108,6 +128,14 @@ def _wire() -> Profile:
     """The field formats of docs/protocol.md §2, as `schemas/` defines them (both profiles
     share one data-element dictionary)."""
     return load_profile("ascii")
+
+
+def wire_checked(profile: Profile) -> bool:
+    """Whether every field of a message `profile` decoded is `well_formed` already: `profile`
+    is the wire format's own (`_wire`), whose constructs decode exactly the values they
+    encode (tests/switch/test_fast_checks.py holds it to that). `parse_request` then leaves
+    out `malformed_field`, a second check of every field the decoder checked."""
+    return profile is _wire()
 
 
 def well_formed(number: int, value: str | bytes) -> bool:
@@ -177,7 +205,11 @@ def answerable(mti: str) -> bool:
     MTI such as 0290; non-ASCII digits) is never answered, or a stray response would start an
     echo storm (docs/protocol.md §2).
     """
-    return is_digits(mti, 4) and mti[0] == "0" and mti[2] in "02" and mti[3] in "01"
+    return mti in _ANSWERABLE
+
+
+#: The 40 MTIs `answerable` names: version 0, any class, function 0 or 2, origin 0 or 1.
+_ANSWERABLE = frozenset(f"0{c}{f}{o}" for c in "0123456789" for f in "02" for o in "01")
 
 
 @functools.cache

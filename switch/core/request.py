@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import TypeGuard
 
 from iso8583.errors import CodecError
 from iso8583.loyalty import parse_tlv
@@ -23,7 +24,6 @@ from switch.core.mobile import MobileError, mobile_from_wire
 from switch.core.model import TxnKey, txn_key
 from switch.core.protocol import (
     CANONICAL_MTI,
-    CARD,
     FINANCIAL,
     REVERSALS,
     Lps87,
@@ -38,6 +38,9 @@ _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 _SEPARATORS = {number: b"\x1e%d\x1f" % number for number in range(1, 129)}
 #: 0500 totals: counts (DE74-77) and amounts (DE86-89).
 TOTALS_FIELDS = (74, 75, 76, 77, 86, 87, 88, 89)
+#: The processing codes `_parse` checks, as plain `str`: a wire `str` compares with these on
+#: the interpreter's fast path, not through `StrEnum`'s.
+_REDEEM, _RETURN = PC.REDEEM.value, PC.RETURN.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,22 +116,28 @@ def request_digest(msg: Message) -> bytes:
     """A digest of the request's content; repeats (0401, 0421, 0221) digest as their originals.
 
     The MAC field is left out: the MAC authenticates the content, and a re-MACed
-    retransmission is the same request.
+    retransmission is the same request. The parts are hashed in one call: the same digest as
+    one `update` per part, with one call in place of two per field (every request makes one).
     """
-    h = hashlib.blake2b(digest_size=16)
-    h.update(CANONICAL_MTI.get(msg.mti, msg.mti).encode())
     fields = msg.fields
+    parts = [CANONICAL_MTI.get(msg.mti, msg.mti).encode()]
+    append = parts.append
     for number in sorted(fields):
-        if number in (64, 128):
+        if number == 64 or number == 128:
             continue
         value = fields[number]
-        h.update(_SEPARATORS.get(number) or b"\x1e%d\x1f" % number)
-        h.update(value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))
-    return h.digest()
+        append(_SEPARATORS.get(number) or b"\x1e%d\x1f" % number)
+        append(value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))
+    return hashlib.blake2b(b"".join(parts), digest_size=16).digest()
 
 
-def parse_request(msg: Message, protocol: Lps87) -> Request | Ignored:
-    """Read `msg` once; `Ignored` when it must not be answered (docs/protocol.md §2)."""
+def parse_request(msg: Message, protocol: Lps87, *,
+                  wire_checked: bool = False) -> Request | Ignored:
+    """Read `msg` once; `Ignored` when it must not be answered (docs/protocol.md §2).
+
+    `wire_checked`: `msg` is what the wire format's own profile decoded
+    (`switch.core.protocol.wire_checked`), so every field is well formed already.
+    """
     mti = msg.mti
     if not isinstance(mti, str) or not answerable(mti):
         return Ignored(f"MTI {mti!r} is not a request")
@@ -144,7 +153,7 @@ def parse_request(msg: Message, protocol: Lps87) -> Request | Ignored:
         return Request(msg, mti, canonical, tid, stan, de7, RC.INVALID_TRANSACTION,
                        f"MTI {mti} is not supported")
     try:
-        return _parse(msg, protocol, mti, canonical, tid, stan, de7)
+        return _parse(msg, protocol, mti, canonical, tid, stan, de7, wire_checked)
     except _FormatError as exc:
         return Request(msg, mti, canonical, tid, stan, de7, RC.FORMAT_ERROR, str(exc))
 
@@ -163,6 +172,11 @@ def undecodable(mti: str, stan: str, tid: str, de7: str, reason: str,
         return Ignored("DE11 is unreadable: nothing to answer to", close=True)
     return Request(msg, mti, CANONICAL_MTI.get(mti, mti), tid, stan,
                    de7 if is_digits(de7, 10) else "", RC.FORMAT_ERROR, reason)
+
+
+def _plain(value: object, length: int) -> TypeGuard[str]:
+    """`value` is a `str` of exactly `length` ASCII digits (`is_digits`, without the call)."""
+    return type(value) is str and len(value) == length and value.isascii() and value.isdigit()
 
 
 def _text(msg: Message, number: int) -> str:
@@ -190,8 +204,8 @@ def _pan(msg: Message) -> str:
 def _card_named(protocol: Lps87, fields: Mapping[int, object], tags: Mapping[str, str]) -> str:
     """Check that exactly one thing names the account (docs/protocol.md §2): a card (DE2 or
     DE35), or DE48 `MB`; the mobile number in its stored form when it is `MB`, else ""."""
-    card = any(n in fields for n in protocol.card_fields)
-    named = [t for t in protocol.card_tags if t in tags]
+    card = not fields.keys().isdisjoint(protocol.card_fields)
+    named = [t for t in protocol.card_tags if t in tags] if tags else []
     if not card and not named:
         raise _FormatError("DE2, DE35 or DE48 MB is mandatory")
     if (card and named) or len(named) > 1:
@@ -206,29 +220,39 @@ def _card_named(protocol: Lps87, fields: Mapping[int, object], tags: Mapping[str
 
 
 def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, stan: str,
-           de7: str) -> Request:
+           de7: str, wire_checked: bool) -> Request:
+    # Every request passes here: a field read by the core is checked inline where it is plain
+    # text of the right shape (`_plain`); anything else goes to `_text`/`_digits`, which
+    # accept it the same way or raise with the reason.
     fields = msg.fields
     if not protocol.fields.issuperset(fields):
         outside = min(n for n in fields if n not in protocol.fields)
         raise _FormatError(f"DE{outside} is not a field of LPS-87")
-    required = protocol.required(mti)
-    for need in required:
-        if need != CARD and need not in fields:  # the card: below, once DE48 is read
-            raise _FormatError(f"DE{need} is mandatory in {mti}")
-    malformed = malformed_field(fields)  # every field, read by the core or not
+    required, required_set, card_required = protocol.required_fields(mti)
+    if not fields.keys() >= required_set:  # one set comparison; the first one missing named
+        for need in required:
+            if need not in fields:  # the card: below, once DE48 is read
+                raise _FormatError(f"DE{need} is mandatory in {mti}")
+    # every field, read by the core or not (the decoder checked them when `wire_checked`)
+    malformed = None if wire_checked else malformed_field(fields)
     if malformed is not None:
         raise _FormatError(f"DE{malformed} breaks its format (docs/protocol.md §2)")
-    _digits(msg, 7, 10)
+    if not _plain(de7, 10):
+        _digits(msg, 7, 10)
     tags = _NO_TAGS
     if 48 in fields:
         try:
             tags = MappingProxyType(parse_tlv(_text(msg, 48)))
         except CodecError as exc:
             raise _FormatError(f"DE48: {exc}") from None
-    mobile = _card_named(protocol, fields, tags) if CARD in required else ""
-    if 62 in fields and not is_digits(_text(msg, 62), 6):
+    mobile = _card_named(protocol, fields, tags) if card_required else ""
+    batch = fields.get(62, "")
+    if type(batch) is not str:
+        batch = _text(msg, 62)
+    if 62 in fields and not is_digits(batch, 6):
         raise _FormatError("DE62 must be the batch number, 6 digits (0-9)")
-    store_id = _text(msg, 42).rstrip()
+    store_id = fields.get(42, "")
+    store_id = store_id.rstrip() if type(store_id) is str else _text(msg, 42).rstrip()
     digest = request_digest(msg)
     if canonical == "0800":
         return Request(msg, mti, canonical, tid, stan, de7, tags=tags,
@@ -236,14 +260,17 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     if canonical == "0500":
         totals = {n: int(_digits(msg, n)) for n in TOTALS_FIELDS}
         return Request(msg, mti, canonical, tid, stan, de7, digest=digest, tags=tags,
-                       pc=_digits(msg, 3, 6), store_id=store_id, batch=_text(msg, 62),
+                       pc=_digits(msg, 3, 6), store_id=store_id, batch=batch,
                        terminal_totals=MappingProxyType(totals))
     if canonical not in FINANCIAL:
         raise _FormatError(f"MTI {mti} has no parser")  # the schema names an MTI we lack
-    pc = _digits(msg, 3, 6)
+    pc = fields.get(3, "")
+    if not _plain(pc, 6):
+        pc = _digits(msg, 3, 6)
     amount = 0
     if 4 in fields:
-        amount = int(_digits(msg, 4, 12))
+        de4 = fields[4]
+        amount = int(de4 if _plain(de4, 12) else _digits(msg, 4, 12))
     elif pc not in protocol.amount_optional:
         raise _FormatError(f"DE4 is mandatory for processing code {pc}")
     expiry = None
@@ -256,15 +283,17 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     if canonical in REVERSALS:
         de90 = _digits(msg, 90, 42)
         original_key, original_mti = (tid, de90[4:10], de90[10:20]), de90[:4]
-    elif pc == PC.REDEEM and "RP" in tags and not is_digits(tags["RP"]):
+    elif pc == _REDEEM and "RP" in tags and not is_digits(tags["RP"]):
         raise _FormatError("DE48 RP must be digits (0-9)")
-    elif pc == PC.RETURN and not is_digits(tags.get("OR", ""), 12):
+    elif pc == _RETURN and not is_digits(tags.get("OR", ""), 12):
         raise _FormatError("a return needs DE48 OR, the original's RRN (12 digits 0-9)")
     block = fields.get(52)
+    de2 = fields.get(2)
+    pan = "" if mobile else de2 if type(de2) is str else _pan(msg)
     return Request(
         msg, mti, canonical, tid, stan, de7, digest=digest, pc=pc, amount=amount,
-        pan="" if mobile else _pan(msg), mobile=mobile, store_id=store_id,
-        batch=_text(msg, 62), tags=tags,
+        pan=pan, mobile=mobile, store_id=store_id,
+        batch=batch, tags=tags,
         original_key=original_key, original_mti=original_mti, expiry=expiry,
         pin_block=isinstance(block, bytes) and len(block) == 8,
     )

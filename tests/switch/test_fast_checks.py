@@ -3,7 +3,8 @@
 `malformed_field` accepts plain values without asking the codec (switch/core/protocol.py); it
 must name the same field as `well_formed` field by field would, and `echoed` must keep exactly
 the fields `echoable` keeps, for any value a hostile terminal or a test can put in a `Message`
-(docs/protocol.md §2 and §4).
+(docs/protocol.md §2 and §4). `parse_request` leaves `malformed_field` out for what the wire
+format's own profile decoded (`wire_checked`): every such message must be well formed.
 """
 
 from __future__ import annotations
@@ -11,7 +12,18 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from switch.core.protocol import ECHO, echoable, echoed, lps87, malformed_field, well_formed
+from iso8583 import CodecError, load_profile
+from switch.core.protocol import (
+    ECHO,
+    echoable,
+    echoed,
+    lps87,
+    malformed_field,
+    well_formed,
+    wire_checked,
+)
+from tests.codec.test_fastpath import damaged_frames, lps87_messages
+from tests.codec.test_properties import messages
 
 NUMBERS = sorted(lps87().fields - {1})
 
@@ -56,3 +68,22 @@ def test_echoed_keeps_what_echoable_keeps(fields: dict[int, object]) -> None:
                 if fields.get(n) is not None and echoable(n, fields[n])}  # type: ignore[arg-type]
     assert echoed(fields) == expected  # type: ignore[arg-type]
     assert list(echoed(fields)) == list(expected)
+
+
+ASCII = load_profile("ascii")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(damaged_frames(ASCII), st.builds(ASCII.encode, lps87_messages(ASCII)),
+                 st.builds(ASCII.encode, messages(ASCII)), st.binary(max_size=80)))
+def test_what_the_wire_profile_decodes_is_well_formed(raw: bytes) -> None:
+    try:
+        msg = ASCII.decode(raw)
+    except CodecError:
+        return
+    assert malformed_field(msg.fields) is None
+
+
+def test_only_the_wire_profile_is_taken_as_checked() -> None:
+    assert wire_checked(ASCII)
+    assert not any(wire_checked(load_profile(name)) for name in ("bcd", "iso87a", "iso87b"))
