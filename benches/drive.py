@@ -37,7 +37,7 @@ from switch.server import Switch, install_event_loop
 try:
     from switch.connection import Connection
 except ImportError:  # a tree older than switch/connection.py, run for a before/after figure
-    from switch.server import Connection  # type: ignore[attr-defined,no-redef]
+    from switch.server import Connection  # type: ignore[attr-defined,no-redef,unused-ignore]
 
 
 class Pipe:

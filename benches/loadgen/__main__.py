@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import functools
 import json
 import multiprocessing as mp
 import os
@@ -128,7 +129,7 @@ class Worker:
         loop = asyncio.get_running_loop()
         lanes = []
         for i in range(first, first + count):
-            _, lane = await loop.create_connection(lambda i=i: Lane(self, f"L{i:07d}"),
+            _, lane = await loop.create_connection(functools.partial(Lane, self, f"L{i:07d}"),
                                                    "127.0.0.1", args["port"])
             lanes.append(lane)
             if self.signon:
