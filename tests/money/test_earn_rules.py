@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from switch.core import MoneyLimits
 from switch.core.programs.rules import program_rules
 from tests.customers.support import lps, mobile_config, run_through_switch, three_customers
 from tests.money.support import Shell, rc, scratch_dir, tags, tehran
@@ -38,6 +39,21 @@ def test_a_first_use_earn_of_nothing_is_13_and_keeps_the_enrolment(db: Path) -> 
     assert sh.sql("SELECT COUNT(*) FROM lots") == [(0,)]
     sh.restart(NOW)
     assert sh.sql("SELECT pan FROM cards") == [(newcomer,)]
+    sh.close()
+
+
+def test_a_first_use_earn_past_the_batchs_amount_is_61_and_keeps_the_enrolment(db: Path) -> None:
+    """docs/protocol.md §10: an earn that would take its batch past the batch's amount is `61`
+    and credits nothing; the card it used first is enrolled all the same (docs/switch.md,
+    Card), in memory as in the journal."""
+    sh = Shell(db, limits=MoneyLimits(max_batch_amount=150_000))
+    assert rc(sh.send(earn(T1, sh.next_stan(), card(734), 100_000))) == "00"
+    newcomer = card(735)
+    assert rc(sh.send(earn(T1, sh.next_stan(), newcomer, 60_000))) == "61"
+    assert sh.sql("SELECT status FROM cards WHERE pan = ?", (newcomer,)) == [("active",)]
+    assert sh.sql("SELECT COUNT(*) FROM lots WHERE pan = ?", (newcomer,)) == [(0,)]
+    sh.restart(NOW)
+    assert sh.sql("SELECT pan FROM cards WHERE pan = ?", (newcomer,)) == [(newcomer,)]
     sh.close()
 
 
