@@ -1,0 +1,77 @@
+"""What an answer carries when nothing is decided (docs/switch.md "The request path", "The
+journal"; docs/protocol.md §4-§5): a `96` when the journal cannot be read, a reject's journal
+row."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from switch.core import Checks, Needs
+from switch.core.facts import Facts
+from tests.money.support import Shell, rc, rrn, scratch_dir
+from tests.switch.support import T1, card, earn, request
+
+A = card(811)
+#: A TPDU (docs/protocol.md §1): id 0x60, destination NII 0x0001, source NII 0x0002.
+TPDU = bytes.fromhex("6000010002")
+
+
+@pytest.fixture
+def db() -> Iterator[Path]:
+    with scratch_dir() as path:
+        yield path / "lps.db"
+
+
+def unreadable(needs: Needs, checks: Checks) -> Facts:
+    """The journal's read failing (a disk error): the shell answers `96`."""
+    raise OSError("disk I/O error")
+
+
+def test_a_96_echoes_de7_de11_de41_only_and_changes_nothing(
+        db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/switch.md "The request path": an exception while deciding answers `96` with DE7,
+    DE11 and DE41 echoed (and the TPDU's NIIs exchanged, docs/protocol.md §1); nothing is
+    journaled, nothing changes, so the card is not enrolled."""
+    sh = Shell(db)
+    rows = sh.sql("SELECT COUNT(*) FROM journal")
+    monkeypatch.setattr(sh.store, "fetch", unreadable)
+    msg = earn(T1, sh.next_stan(), A, 100_000, tpdu=TPDU)
+    resp = sh.send(msg)
+    assert resp.mti == "0210"
+    assert resp.fields == {7: msg.fields[7], 11: msg.fields[11], 39: "96", 41: T1}
+    assert resp.tpdu == bytes.fromhex("6000020001")
+    assert sh.sql("SELECT COUNT(*) FROM journal") == rows
+    assert sh.sql("SELECT COUNT(*) FROM cards") == [(0,)]
+    sh.close()
+
+
+def test_a_96_leaves_out_a_field_that_breaks_its_format(
+        db: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """docs/protocol.md §5: a field that breaks its format is not echoed, so that the answer
+    can be sent; DE7 is `n 10` (MMDDhhmmss), eleven digits are not echoed."""
+    sh = Shell(db)
+    monkeypatch.setattr(sh.store, "fetch", unreadable)
+    msg = earn(T1, sh.next_stan(), A, 100_000, extra={7: "11231000000"})
+    resp = sh.send(msg)
+    assert resp.fields == {11: msg.fields[11], 39: "96", 41: T1}
+    sh.close()
+
+
+def test_a_rejects_journal_row_holds_the_answer_it_sent(db: Path) -> None:
+    """docs/switch.md "The journal": every row holds `response_code` (DE39 sent) and
+    `response` (the response message as JSON), a reject's too (an unsupported processing
+    code, `12`, docs/protocol.md §4)."""
+    sh = Shell(db)
+    resp = sh.send(request("0200", T1, sh.next_stan(), pan=A, pc="123456", amount=1_000))
+    assert rc(resp) == "12"
+    (code, sent), = sh.sql("SELECT response_code, response FROM journal WHERE id = ?",
+                           (int(rrn(resp)),))
+    assert code == "12"
+    answer = json.loads(str(sent))
+    assert answer["mti"] == "0210"
+    assert answer["fields"]["39"] == "12" and answer["fields"]["37"] == rrn(resp)
+    sh.close()
