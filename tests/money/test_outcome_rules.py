@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.core import Checks, Needs
+from switch.core import Checks, MoneyLimits, Needs
 from switch.core.facts import Facts
 from tests.money.support import Shell, rc, rrn, scratch_dir
 from tests.switch.support import T1, card, earn, request
@@ -74,4 +74,15 @@ def test_a_rejects_journal_row_holds_the_answer_it_sent(db: Path) -> None:
     answer = json.loads(str(sent))
     assert answer["mti"] == "0210"
     assert answer["fields"]["39"] == "12" and answer["fields"]["37"] == rrn(resp)
+    sh.close()
+
+
+def test_a_batch_counts_exactly_its_largest_count(db: Path) -> None:
+    """docs/protocol.md §10: a terminal batch counts at most `max_batch_count` credits; the
+    credit that reaches it is approved, the one after it `61` and not counted."""
+    sh = Shell(db, limits=MoneyLimits(max_batch_count=2))
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 10_000))) == "00"
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 10_000))) == "00"       # the second: 2
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 10_000))) == "61"
+    assert sh.sql("SELECT credits, credit_amount FROM batch_totals") == [(2, 20_000)]
     sh.close()
