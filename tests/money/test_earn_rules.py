@@ -10,16 +10,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from switch.core import MoneyLimits
-from switch.core.programs.rules import program_rules
-from tests.customers.support import lps, mobile_config, run_through_switch, three_customers
+from tests.customers.support import (
+    customer_with_cards,
+    lps,
+    mobile_config,
+    run_through_switch,
+    three_customers,
+)
 from tests.money.support import Shell, rc, scratch_dir, tags, tehran
-from tests.programs.support import C2, config_with
-from tests.switch.support import NOW, T1, T2, card, earn, request, reversal
+from tests.money.test_advice_time import HAPPY_2026, advice_points
+from tests.switch.support import NOW, T1, T2, card, earn, reversal
 
 
 @pytest.fixture
@@ -71,29 +75,9 @@ def test_an_earns_lot_is_of_the_stores_coalition(db: Path) -> None:
 
 # -- an advice's purchase time (docs/programs.md "Campaign windows") ---------------------------
 
-#: A happy hour over the whole of 2026, 16:00 to 17:59 local time.
-HAPPY_2026 = {"name": "happy", "from": "2026-01-01", "to": "2026-12-31", "hours": [16, 18],
-              "multiplier": 2.0}
 #: Leap day 2028 only, all day.
 LEAP_DAY_2028 = {"name": "leap day", "from": "2028-02-29", "to": "2028-02-29",
                  "multiplier": 2.0}
-
-
-def advice_points(db: Path, campaign: dict[str, Any], now: dt.datetime,
-                  local: dict[int, str]) -> int:
-    """`EP` of an approved 0220 earn of 1,000,000 at STORE0000000002 (200 points, 400 inside
-    the campaign) forwarded at `now` with DE13/DE12 `local`."""
-    def change(data: dict[str, Any]) -> None:
-        data["store"][C2]["campaigns"] = [campaign]
-    cfg = config_with(change)
-    sh = Shell(db, cfg, rules=program_rules(cfg), now=now)
-    try:
-        resp = sh.send(request("0220", T2, sh.next_stan(), pan=card(733), pc="000000",
-                               amount=1_000_000, now=now, extra=local), now)
-        assert rc(resp) == "00"
-        return int(tags(resp)["EP"])
-    finally:
-        sh.close()
 
 
 def test_an_advice_bought_at_this_very_second_is_of_this_year(db: Path) -> None:
@@ -146,12 +130,8 @@ def test_the_birthday_bonus_is_once_per_customer_across_cards(
     path, _port = mobile_config(tmp_path)
     cfg = str(path)
     first, second = card(751), card(752)
-    for pan in (first, second):
-        assert lps(capsys, "cards", "enroll", pan, "-c", cfg)[0] == 0
-    code, _out, err = lps(capsys, "customers", "enroll", "-c", cfg, "--name", "سارا\u200cبانو",
-                          "--mobile", "09352229900", "--birth-date", "1991-11-22",
-                          "--card", first, "--card", second)
-    assert code == 0, err
+    customer_with_cards(capsys, cfg, (first, second), "09352229900", "سارا\u200cبانو",
+                        "1991-11-22")
     bought = earn(T1, 1, first, 100_000, now=TODAY)
     replies = run_through_switch(path, [
         bought,
