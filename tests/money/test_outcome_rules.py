@@ -5,6 +5,7 @@ row."""
 from __future__ import annotations
 
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from switch.core import Checks, MoneyLimits, Needs
 from switch.core.facts import Facts
 from tests.money.support import Shell, rc, rrn, scratch_dir
-from tests.switch.support import T1, card, earn, request
+from tests.switch.support import NOW, T1, card, earn, request
 
 A = card(811)
 #: A TPDU (docs/protocol.md §1): id 0x60, destination NII 0x0001, source NII 0x0002.
@@ -85,4 +86,38 @@ def test_a_batch_counts_exactly_its_largest_count(db: Path) -> None:
     assert rc(sh.send(earn(T1, sh.next_stan(), A, 10_000))) == "00"       # the second: 2
     assert rc(sh.send(earn(T1, sh.next_stan(), A, 10_000))) == "61"
     assert sh.sql("SELECT credits, credit_amount FROM batch_totals") == [(2, 20_000)]
+    sh.close()
+
+
+def test_an_approval_code_is_six_characters_at_journal_id_one_million(db: Path) -> None:
+    """docs/protocol.md §2: DE38 is `an 6` on every approval, whatever the journal id (here
+    1,000,000: a journal whose last row is 999,999, a sign-on copied there)."""
+    Shell(db).close()
+    conn = sqlite3.connect(db)
+    with conn:
+        columns = [r[1] for r in conn.execute("PRAGMA table_info(journal)") if r[1] != "id"]
+        names = ", ".join(columns)
+        conn.execute(f"INSERT INTO journal (id, {names}) SELECT 999999, {names} FROM journal "
+                     "WHERE id = 3")
+        conn.execute("UPDATE journal SET stan = '999999', rrn = '000000999999' "
+                     "WHERE id = 999999")
+    conn.close()
+    sh = Shell(db, sign_on_terminals=False)
+    resp = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    assert (rc(resp), rrn(resp)) == ("00", "000001000000")
+    assert len(str(resp.fields[38])) == 6
+    sh.close()
+
+
+def test_a_first_use_earn_past_the_points_limit_is_61_and_keeps_the_enrolment(db: Path) -> None:
+    """docs/protocol.md §10: an earn that would take a card past `max_points` is `61` and
+    credits nothing; the card it used first is enrolled all the same (docs/switch.md, Card),
+    in memory as in the journal (the restart compares them)."""
+    sh = Shell(db, limits=MoneyLimits(max_points=10))
+    newcomer = card(812)
+    assert rc(sh.send(earn(T1, sh.next_stan(), newcomer, 1_000_000))) == "61"   # 100 points
+    assert sh.sql("SELECT status FROM cards WHERE pan = ?", (newcomer,)) == [("active",)]
+    assert sh.sql("SELECT COUNT(*) FROM lots") == [(0,)]
+    sh.restart(NOW)
+    assert sh.sql("SELECT pan FROM cards") == [(newcomer,)]
     sh.close()
