@@ -13,6 +13,7 @@ import pytest
 
 from switch.core import Checks, MoneyLimits, Needs
 from switch.core.facts import Facts
+from tests.customers.support import by_mobile
 from tests.money.support import Shell, rc, rrn, scratch_dir
 from tests.switch.support import NOW, T1, card, earn, request
 
@@ -120,4 +121,21 @@ def test_a_first_use_earn_past_the_points_limit_is_61_and_keeps_the_enrolment(db
     assert sh.sql("SELECT COUNT(*) FROM lots") == [(0,)]
     sh.restart(NOW)
     assert sh.sql("SELECT pan FROM cards") == [(newcomer,)]
+    sh.close()
+
+
+def test_two_purchases_by_a_new_mobile_number_in_one_commit_make_one_virtual_card(
+        db: Path) -> None:
+    """docs/customers.md "Mobile numbers at the POS": a number no account holds gets one
+    account and its virtual card at its first use; a second purchase by that number decided
+    before the first is committed (one group commit, as the writer's batch) is that card's."""
+    sh = Shell(db)
+    with sh.group_commit():
+        first = sh.send(by_mobile("0200", T1, sh.next_stan(), "09351234567", "000000", 100_000))
+        second = sh.send(by_mobile("0200", T1, sh.next_stan(), "09351234567", "000000",
+                                   100_000))
+    assert (rc(first), rc(second)) == ("00", "00")
+    assert sh.sql("SELECT COUNT(*), COUNT(DISTINCT account_id) FROM account_cards "
+                  "WHERE virtual = 1") == [(1, 1)]
+    assert sh.sql("SELECT COUNT(*) FROM cards") == [(1,)]
     sh.close()
