@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from iso8583 import load_profile
 from switch.core import Checks, MoneyLimits, Needs
 from switch.core.facts import Facts
 from tests.customers.support import by_mobile
 from tests.money.support import Shell, rc, rrn, scratch_dir
-from tests.switch.support import NOW, T1, card, earn, request
+from tests.switch.support import NOW, T1, batch_close, card, earn, request
 
 A = card(811)
 #: A TPDU (docs/protocol.md §1): id 0x60, destination NII 0x0001, source NII 0x0002.
@@ -138,4 +139,19 @@ def test_two_purchases_by_a_new_mobile_number_in_one_commit_make_one_virtual_car
     assert sh.sql("SELECT COUNT(*), COUNT(DISTINCT account_id) FROM account_cards "
                   "WHERE virtual = 1") == [(1, 1)]
     assert sh.sql("SELECT COUNT(*) FROM cards") == [(1,)]
+    sh.close()
+
+
+def test_answers_exchange_the_tpdus_niis_and_only_financial_ones_carry_de37(db: Path) -> None:
+    """docs/protocol.md §1: a reply's TPDU has the request's destination and source NIIs
+    exchanged; §4 ("Responses"): DE37 is added to the answers of financial messages (0200,
+    0220, 0400, 0420), so a 0500's answer has none."""
+    sh = Shell(db)
+    sh.profile = load_profile("bcd")  # the profile whose frames carry a TPDU
+    bought = sh.send(earn(T1, sh.next_stan(), A, 100_000, tpdu=TPDU))
+    assert (rc(bought), bought.tpdu) == ("00", bytes.fromhex("6000020001"))
+    assert 37 in bought.fields
+    sh.profile = load_profile("ascii")
+    closed = sh.send(batch_close(T1, sh.next_stan(), "000001", {74: 1, 86: 100_000}))
+    assert (closed.mti, rc(closed)) == ("0510", "00") and 37 not in closed.fields
     sh.close()
