@@ -65,15 +65,18 @@ def test_a_96_leaves_out_a_field_that_breaks_its_format(
 
 
 def test_a_rejects_journal_row_holds_the_answer_it_sent(db: Path) -> None:
-    """docs/switch.md "The journal": every row holds `response_code` (DE39 sent) and
-    `response` (the response message as JSON), a reject's too (an unsupported processing
-    code, `12`, docs/protocol.md §4)."""
+    """docs/switch.md "The journal": every row holds `response_code` (DE39 sent), `response`
+    (the response message as JSON), its `rrn` (DE37 sent) and where it came from (`store_id`:
+    DE42 without padding), a reject's too (an unsupported processing code, `12`,
+    docs/protocol.md §4)."""
     sh = Shell(db)
     resp = sh.send(request("0200", T1, sh.next_stan(), pan=A, pc="123456", amount=1_000))
     assert rc(resp) == "12"
-    (code, sent), = sh.sql("SELECT response_code, response FROM journal WHERE id = ?",
-                           (int(rrn(resp)),))
-    assert code == "12"
+    (code, sent, number, store, coalition), = sh.sql(
+        "SELECT response_code, response, rrn, store_id, coalition_id FROM journal WHERE id = ?",
+        (int(rrn(resp)),))
+    assert (code, number, store) == ("12", rrn(resp), "STORE0000000001")  # DE42, unpadded
+    assert coalition in ("", None, "tehran-mall")
     answer = json.loads(str(sent))
     assert answer["mti"] == "0210"
     assert answer["fields"]["39"] == "12" and answer["fields"]["37"] == rrn(resp)
