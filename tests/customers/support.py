@@ -42,6 +42,18 @@ def enroll_customers(capsys: pytest.CaptureFixture[str], cfg: str, pans: tuple[s
         assert code == 0, err
 
 
+def customer_with_cards(capsys: pytest.CaptureFixture[str], cfg: str, pans: tuple[str, ...],
+                        mobile: str, name: str, birth_date: str) -> None:
+    """Each card enrolled (`lps cards enroll`), then one customer holding them all, born on
+    `birth_date` (`lps customers enroll`)."""
+    for pan in pans:
+        assert lps(capsys, "cards", "enroll", pan, "-c", cfg)[0] == 0
+    holds = [arg for pan in pans for arg in ("--card", pan)]
+    code, _out, err = lps(capsys, "customers", "enroll", "-c", cfg, "--name", name,
+                          "--mobile", mobile, "--birth-date", birth_date, *holds)
+    assert code == 0, err
+
+
 def three_customers(capsys: pytest.CaptureFixture[str], cfg: str, first: int, mobiles: str,
                     now: dt.datetime) -> tuple[str, str, str]:
     """A newcomer and an old-timer (joined 400 days before `now`, never back), accounts 1 and

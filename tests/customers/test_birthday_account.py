@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.customers.support import lps, mobile_config, run_through_switch
+from tests.customers.support import customer_with_cards, mobile_config, run_through_switch
 from tests.rewards.support import tag
 from tests.switch.support import T1, T2, card, earn, reversal
 
@@ -22,12 +22,8 @@ def test_two_cards_of_one_customer_get_one_birthday_bonus(
     path, _port = mobile_config(tmp_path)
     cfg = str(path)
     first_card, second_card = card(981), card(982)
-    for pan in (first_card, second_card):
-        assert lps(capsys, "cards", "enroll", pan, "-c", cfg)[0] == 0
-    code, _o, err = lps(capsys, "customers", "enroll", "-c", cfg, "--name", "پریا",
-                        "--mobile", "09351119900", "--birth-date", "1990-11-22",
-                        "--card", first_card, "--card", second_card)
-    assert code == 0, err
+    customer_with_cards(capsys, cfg, (first_card, second_card), "09351119900", "پریا",
+                        "1990-11-22")
     bought = earn(T1, 1, first_card, 100_000, now=NOW)
     [given] = run_through_switch(path, [bought], NOW)
     later = NOW + dt.timedelta(hours=2)

@@ -34,6 +34,8 @@ SAFETY = "tests/switch/test_money_safety.py"
 COUPONS = "tests/money/test_coupons.py"
 GIFT = "tests/money/test_gift_cards.py"
 FEES = "tests/money/test_fee_rules.py"
+EARNS = "tests/money/test_earn_rules.py"
+LEDGERS = "tests/money/test_ledger_rules.py"
 RETURNS = "switch/core/returns.py"
 REVERSAL = "switch/core/reversal.py"
 LEDGER = "switch/core/ledger.py"
@@ -336,4 +338,25 @@ SAMPLE: tuple[Mutant, ...] = (
            "        if schedule is None:\n            break\n",
            (f"{FEES}::test_a_coalition_without_a_fee_leaves_the_others_lines_as_they_are",),
            "a coalition without a fee drops the fee lines of the coalitions after it"),
+    # -- an earn and a card's lots (docs/programs.md, docs/protocol.md §10) ----------------------
+    Mutant("earn-of-nothing-drops-a-first-use-enrolment", "switch/core/earn.py",
+           "return decline(ctx, entry, RC.INVALID_AMOUNT, edit)",
+           "return decline(ctx, entry, RC.INVALID_AMOUNT, None)",
+           (f"{EARNS}::test_a_first_use_earn_of_nothing_is_13_and_keeps_the_enrolment",),
+           "a first-use card declined 13 is enrolled in the journal but not in memory"),
+    Mutant("advice-at-this-second-is-last-years", "switch/core/earn.py",
+           "if when <= local_now:",
+           "if when < local_now:",
+           (f"{EARNS}::test_an_advice_bought_at_this_very_second_is_of_this_year",),
+           "an advice bought at the second it is forwarded is judged a year back"),
+    Mutant("debt-at-the-limit-refused", LEDGER,
+           "(n1 < -bound and n1 < n0)",
+           "(n1 <= -bound and n1 < n0)",
+           (f"{LEDGERS}::test_a_debt_of_exactly_the_limit_is_allowed_and_may_stay_under_a_lower_one",),
+           "a return leaving a debt of exactly the points limit is declined 61"),
+    Mutant("lapsed-purse-lot-hides-the-rest", LEDGER,
+           "lot.expires_on <= day:\n            continue\n",
+           "lot.expires_on <= day:\n            break\n",
+           (f"{LEDGERS}::test_a_lapsed_sale_leaves_the_later_sales_value_spendable",),
+           "a gift card's lapsed first sale hides the value of its later sales"),
 )
