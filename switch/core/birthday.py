@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 from switch.core.catalog import Store
-from switch.core.codes import PC
+from switch.core.codes import PC_EARN
 from switch.core.entries import mobile_key
 from switch.core.model import Card
 from switch.core.outcome import Context
@@ -25,9 +25,6 @@ from switch.core.text import is_digits
 
 __all__ = ["birthday_need", "others_birthday_year"]
 
-#: A global: reading `PC.EARN` off its class costs Python 3.11 about 850 instructions
-#: (`EnumType.__getattr__`'s hook; switch/core/needs.py).
-PC_EARN = PC.EARN
 
 #: Days either side of the window a request's DE7 (the terminal's UTC clock) may be and still
 #: read the account's cards: a local date a day off, and a terminal clock somewhat wrong.

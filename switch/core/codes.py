@@ -99,6 +99,16 @@ KIND_BY_PC: dict[str, Kind] = {
     PC.STAMP: Kind.STAMP, PC.DISCOUNT: Kind.DISCOUNT, PC.MEMBERSHIP: Kind.MEMBERSHIP,
 }
 #: 0500 counts approved earns as credits and redemptions as debits (docs/protocol.md §4).
+#: The members the request path reads on every request, as module names to import: on Python
+#: 3.11 reading `PC.EARN` off its class goes through `EnumType.__getattr__`'s hook (about 850
+#: instructions), an imported name is one global load (benches/README.md, "The decision and
+#: commit side, fourth session").
+PC_EARN, PC_REDEEM, PC_RETURN, PC_INQUIRY, PC_TOPUP = (
+    PC.EARN, PC.REDEEM, PC.RETURN, PC.INQUIRY, PC.TOPUP)
+RC_APPROVED = RC.APPROVED
+KIND_REDEEM, KIND_COUPON, KIND_RETURN, KIND_REVERSAL, KIND_STAMP = (
+    Kind.REDEEM, Kind.COUPON, Kind.RETURN, Kind.REVERSAL, Kind.STAMP)
+
 CREDIT_PCS = frozenset({PC.EARN})
 DEBIT_PCS = frozenset({PC.REDEEM, PC.SV_PURCHASE})
 #: Processing codes that spend value and so need the cardholder's PIN (docs/protocol.md §6).

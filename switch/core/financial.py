@@ -19,7 +19,19 @@ from switch.core import (
     till_discount,
 )
 from switch.core.accounts import mobile_card
-from switch.core.codes import KIND_BY_PC, PC, RC, Kind
+from switch.core.codes import (
+    KIND_BY_PC,
+    KIND_COUPON,
+    KIND_REDEEM,
+    PC,
+    PC_EARN,
+    PC_INQUIRY,
+    PC_REDEEM,
+    PC_TOPUP,
+    RC,
+    RC_APPROVED,
+    Kind,
+)
 from switch.core.entries import CardRow, Entry
 from switch.core.ledger import CardEdit
 from switch.core.luhn import luhn_ok
@@ -34,13 +46,6 @@ from switch.core.outcome import (
     reject,
 )
 from switch.core.request import Request
-
-#: Members read on every request, as globals: on Python 3.11 `PC.EARN` is read through
-#: `EnumType.__getattr__`'s slot hook (about 850 instructions), a global is one load
-#: (benches/README.md, "The decision and commit side, fourth session").
-PC_EARN, PC_REDEEM, PC_INQUIRY, PC_TOPUP = PC.EARN, PC.REDEEM, PC.INQUIRY, PC.TOPUP
-KIND_REDEEM, KIND_COUPON, RC_APPROVED = Kind.REDEEM, Kind.COUPON, RC.APPROVED
-
 
 
 def decide(ctx: Context) -> Decision:

@@ -16,7 +16,16 @@ from dataclasses import replace
 from switch.core import coupon
 from switch.core.accounts import account_need
 from switch.core.birthday import birthday_need
-from switch.core.codes import PC, PIN_PCS, RC, Kind
+from switch.core.codes import (
+    KIND_RETURN,
+    KIND_REVERSAL,
+    PC,
+    PC_EARN,
+    PC_REDEEM,
+    PC_RETURN,
+    PIN_PCS,
+    RC_APPROVED,
+)
 from switch.core.entries import Entry
 from switch.core.facts import NOTHING, Checks, Facts, Needs, Returned, ReturnRow
 from switch.core.protocol import MACED, REVERSALS
@@ -28,13 +37,6 @@ from switch.core.text import is_digits
 
 #: 0500 counts these processing codes (of 0200 and 0220): their batch's totals are read first.
 _COUNTED_PCS = frozenset({PC.EARN, PC.REDEEM, PC.SV_PURCHASE})
-
-#: Members read on every request, as globals: on Python 3.11 `PC.EARN` is read through
-#: `EnumType.__getattr__`'s slot hook (about 850 instructions), a global is one load
-#: (benches/README.md, "The decision and commit side, fourth session").
-PC_EARN, PC_REDEEM, PC_RETURN = PC.EARN, PC.REDEEM, PC.RETURN
-RC_APPROVED, KIND_RETURN, KIND_REVERSAL = RC.APPROVED, Kind.RETURN, Kind.REVERSAL
-
 
 
 def needs(state: State, req: Request) -> Needs:

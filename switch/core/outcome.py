@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from iso8583.loyalty import AmountEntry, build_de54, build_tlv
 from iso8583.message import Message
 from switch.core.catalog import Catalog, Coalition, Store
-from switch.core.codes import NOT_REVERSIBLE, RC, Kind
+from switch.core.codes import NOT_REVERSIBLE, RC, RC_APPROVED, Kind
 from switch.core.entries import AccountLink, Entry, TotalsDelta
 from switch.core.facts import Facts
 from switch.core.ledger import CardEdit, available_points, over_limits, spendable_purse
@@ -31,12 +31,6 @@ from switch.core.protocol import FINANCIAL, echoable, echoed, response_mti
 from switch.core.request import Request
 from switch.core.rules import RuleBook
 from switch.core.state import State
-
-#: Members read on every request, as globals: on Python 3.11 `PC.EARN` is read through
-#: `EnumType.__getattr__`'s slot hook (about 850 instructions), a global is one load
-#: (benches/README.md, "The decision and commit side, fourth session").
-RC_APPROVED = RC.APPROVED
-
 
 
 @dataclass(slots=True)

@@ -10,16 +10,12 @@ a store where some running or future campaign names a segment: elsewhere nothing
 from __future__ import annotations
 
 from switch.core.catalog import Coalition, Store
-from switch.core.codes import PC
+from switch.core.codes import PC_EARN
 from switch.core.entries import mobile_key
 from switch.core.outcome import Context
 from switch.core.request import Request
 
 __all__ = ["card_segment", "segment_need", "segmented"]
-
-#: A global: reading `PC.EARN` off its class costs Python 3.11 about 850 instructions
-#: (`EnumType.__getattr__`'s hook; switch/core/needs.py).
-PC_EARN = PC.EARN
 
 
 def segmented(coalition: Coalition, store: Store) -> bool:

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from switch.core.catalog import Campaign, Catalog, Coalition, Store, Tier
-from switch.core.codes import RC, Kind
+from switch.core.codes import KIND_REDEEM, KIND_REVERSAL, KIND_STAMP, RC, Kind
 from switch.core.model import Card, Lot
 from switch.core.programs.club import Club, ClubEffect, higher, nightly_tier, qualified
 from switch.core.programs.club import rolling_spend as _rolling
@@ -36,12 +36,6 @@ from switch.core.rules import BaseRules, EarnContext, EarnResult, StampResult
 
 _NO_CLUB = Club()
 XP_DAYS = 30
-
-#: Members read on every request, as globals: on Python 3.11 `PC.EARN` is read through
-#: `EnumType.__getattr__`'s slot hook (about 850 instructions), a global is one load
-#: (benches/README.md, "The decision and commit side, fourth session").
-KIND_REVERSAL, KIND_REDEEM, KIND_STAMP = Kind.REVERSAL, Kind.REDEEM, Kind.STAMP
-
 
 
 def active(campaign: Campaign, local: dt.datetime) -> bool:
