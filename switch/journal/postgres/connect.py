@@ -25,7 +25,7 @@ from psycopg.types.numeric import NumericLoader
 
 from switch.journal.errors import JournalError
 from switch.journal.sql.db import POSTGRES, Dialect
-from switch.pgconn import PgError, Target, one_line, parse_conninfo
+from switch.pgconninfo import PgError, Target, one_line, parse_conninfo
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
