@@ -57,8 +57,14 @@ typecheck: venv
 imports: venv
 	$(VENV)/bin/lint-imports --no-logo
 
+# The suite in TEST_WORKERS processes (pytest-xdist), each test file kept whole in one of them
+# (`--dist loadfile`: a module's fixtures, a PostgreSQL pair among them, are made once). Much of
+# a test's time is spent waiting for a server it started, so two workers keep both cores busy
+# where one left one idle; services the whole machine shares (pcscd's vpcd slots) are held
+# under their own lock (tests/agent/conftest.py). TEST_WORKERS=0 runs in this process alone.
+TEST_WORKERS ?= 2
 pytest: venv
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 bench: venv
 	$(VENV)/bin/pytest benches -q --benchmark-only
