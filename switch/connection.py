@@ -15,6 +15,9 @@ The path, in order (docs/switch.md, "The request path"), each step one call:
 In-process HSM calls never suspend, so the whole path runs inside `data_received`. With a TCP
 HSM, `Sequencer` starts the checks of later requests while earlier ones are decided, and
 runs the rest of the path (`decide`) strictly in arrival order.
+
+One module, past 400 lines, on purpose: the path above read top to bottom in one file, each
+step a method of the connection it runs on.
 """
 
 from __future__ import annotations
