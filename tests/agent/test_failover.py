@@ -68,8 +68,10 @@ def test_hung_first_switch_passed_over_then_failback_and_a_live_host_list(
     a.freeze()  # accepts connections, answers nothing
     vcard(pan=PAN)
     # The request timeout is short only while A hangs (the sign-on to it and the failback
-    # check must time out there), and EVENT for the requests a running switch answers.
-    agent = agents([a.address, b.address], mqtt=mosquitto.url, request_timeout=2,
+    # check must time out there), and EVENT for the requests a running switch answers. It
+    # also bounds B's first sign-on, announced as the failover only once B answered it: 5 s
+    # leaves room for a loaded machine (at 2 s, one run at load 14 saw no failover in a minute).
+    agent = agents([a.address, b.address], mqtt=mosquitto.url, request_timeout=5,
                    failback_after=1)
 
     async def run() -> None:
