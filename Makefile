@@ -62,9 +62,10 @@ imports: venv
 # a test's time is spent waiting for a server it started, so two workers keep both cores busy
 # where one left one idle; services the whole machine shares (pcscd's vpcd slots) are held
 # under their own lock (tests/agent/conftest.py). TEST_WORKERS=0 runs in this process alone.
+# The 30 slowest tests are listed at the end: the suite has a 15-minute budget.
 TEST_WORKERS ?= 2
 pytest: venv
-	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 bench: venv
 	$(VENV)/bin/pytest benches -q --benchmark-only
