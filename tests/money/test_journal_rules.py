@@ -1,0 +1,87 @@
+"""The journal's own rules: what a restart reads back, and the verified checkpoint's advance.
+
+docs/switch.md, "The journal" (a reversal's `detail.undone`, the verified checkpoint) and
+"Comparing states" (a recovered state equals the live one): each test runs through the
+request path (`Shell`) on a real SQLite journal and reads the journal's public schema.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.money.support import Shell, rc, rrn
+from tests.switch.support import NOW, T1, burn, card, earn
+from tests.switch.support import reversal as reversal_of
+
+A = card(701)
+
+
+def ddl(path: Path, statement: str) -> None:
+    """A schema change made beside the switch (as an operator's `sqlite3` would)."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def verified(sh: Shell) -> int:
+    """J, the verified checkpoint's journal id (0: none recorded yet)."""
+    rows = sh.sql("SELECT journal_id FROM verified WHERE id = 1")
+    return int(str(rows[0][0])) if rows else 0
+
+
+def test_a_reversal_of_a_declined_original_undoes_nothing_across_a_restart(sh: Shell) -> None:
+    """docs/switch.md, the journal's `detail`: a reversal says `{"undone": true}` only when it
+    undid its original. One of a declined redemption is `00` with no effect (docs/protocol.md
+    §4), names its original, and says nothing undone; the restart recovers that original as
+    not reversed, as the live state holds it ("Comparing states", checked by `restart`)."""
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))                       # 10 points
+    spend = burn(T1, sh.next_stan(), A, 40_000, tags={"RP": "40"})
+    declined = sh.send(spend)
+    assert rc(declined) == "51"
+    undo = sh.send(reversal_of(spend, sh.next_stan()))
+    assert rc(undo) == "00" and sh.moves(rrn(undo)) == []
+    (original_id, detail), = sh.sql("SELECT original_id, detail FROM journal WHERE id = ?",
+                                    (int(rrn(undo)),))
+    assert original_id == int(rrn(declined))
+    assert "undone" not in json.loads(str(detail))
+    sh.restart(NOW)
+    assert sh.store.check(full=True).problems == []
+
+
+def test_an_advance_the_database_refuses_costs_the_advance_never_the_batch(
+        sh: Shell, caplog: pytest.LogCaptureFixture) -> None:
+    """docs/switch.md, the verified checkpoint: the writer applies the checkpoint thread's
+    advance inside its next transaction. When the database refuses the advance, the batch
+    commits all the same, the checkpoint stays where it was, the log says why
+    (`event=verify_advance_failed`, the database, the error), and no advance follows until
+    the next start-up, which checks those rows and moves the checkpoint past them."""
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    before = verified(sh)
+    sh.store.checkpoint_in_background()
+    sh.store.checkpoint()        # the rows so far verified; the advance handed to the writer
+    ddl(sh.path, "CREATE TRIGGER refuse BEFORE INSERT ON verified "
+                 "BEGIN SELECT RAISE(ABORT, 'checkpoint row refused'); END")
+    with caplog.at_level(logging.WARNING, logger="lps.journal"):
+        answer = sh.send(earn(T1, sh.next_stan(), A, 50_000))
+    assert rc(answer) == "00"
+    assert sh.sql("SELECT points FROM journal WHERE id = ?", (int(rrn(answer)),)) == [(5,)]
+    assert verified(sh) == before
+    warning, = (r for r in caplog.records if r.name == "lps.journal")
+    assert warning.levelno == logging.WARNING
+    assert warning.getMessage().startswith(f"event=verify_advance_failed database={sh.path} ")
+    assert "checkpoint row refused" in warning.getMessage()
+    ddl(sh.path, "DROP TRIGGER refuse")
+    sh.store.checkpoint()
+    last = sh.send(earn(T1, sh.next_stan(), A, 20_000))
+    assert verified(sh) == before  # the advances stopped
+    sh.restart(NOW)
+    assert verified(sh) == int(rrn(last))
+    assert sh.store.check(full=True).problems == []
