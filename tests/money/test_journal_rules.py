@@ -14,6 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from switch.core import apply, journaled
+from switch.core.program_change import decide_programs
+from switch.core.programs.rules import program_rules
 from tests.money.support import Shell, rc, rrn
 from tests.switch.support import NOW, T1, burn, card, earn
 from tests.switch.support import reversal as reversal_of
@@ -85,3 +88,29 @@ def test_an_advance_the_database_refuses_costs_the_advance_never_the_batch(
     sh.restart(NOW)
     assert verified(sh) == int(rrn(last))
     assert sh.store.check(full=True).problems == []
+
+
+def test_each_row_records_the_programs_it_was_decided_under_across_a_restart(
+        sh: Shell) -> None:
+    """docs/programs.md, "Changing programs while the switch runs": a reload makes version
+    N+1, a `programs` row and a `program_versions` row, and each journal row records the
+    version it was decided under (`journal.program_version`); a restart takes the newest
+    version recorded as the one in force."""
+    before = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    reload = decide_programs(sh.state, sh.state.config, program_rules(sh.state.config),
+                             "ab" * 32, "lps.toml", "{}", NOW)
+    apply(sh.state, reload)
+    sh.store.append(reload.entries)
+    journaled(sh.state, reload.entries)
+    after = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    sh.restart(NOW)
+    restarted = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    version = sh.sql("SELECT program_version FROM journal WHERE id = ?",
+                     (int(rrn(before)),))[0][0]
+    assert sh.sql("SELECT kind, program_version FROM journal WHERE id = ?",
+                  (reload.entries[0].id,)) == [("programs", int(str(version)) + 1)]
+    assert sh.sql("SELECT version, journal_id, digest, file, document FROM program_versions "
+                  "ORDER BY version DESC LIMIT 1") == [
+        (int(str(version)) + 1, reload.entries[0].id, "ab" * 32, "lps.toml", "{}")]
+    assert [sh.sql("SELECT program_version FROM journal WHERE id = ?", (int(rrn(r)),))[0][0]
+            for r in (after, restarted)] == [int(str(version)) + 1] * 2
