@@ -14,9 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from switch.core import apply, journaled
+from switch.core import apply, journaled, prune, snapshot
 from switch.core.program_change import decide_programs
 from switch.core.programs.rules import program_rules
+from switch.core.state import State
+from switch.journal.reports import RecoveryReport
+from switch.journal.sql.recover import load_cache
+from switch.journal.sqlite.connect import connect
 from tests.money.support import Shell, rc, rrn
 from tests.switch.support import NOW, T1, burn, card, earn
 from tests.switch.support import reversal as reversal_of
@@ -114,3 +118,34 @@ def test_each_row_records_the_programs_it_was_decided_under_across_a_restart(
         (int(str(version)) + 1, reload.entries[0].id, "ab" * 32, "lps.toml", "{}")]
     assert [sh.sql("SELECT program_version FROM journal WHERE id = ?", (int(rrn(r)),))[0][0]
             for r in (after, restarted)] == [int(str(version)) + 1] * 2
+
+
+def recovered(sh: Shell, carry: tuple[State, int] | None = None) -> State:
+    """The state the journal's rows give, read as a node's refresh reads it (`load_cache`)."""
+    conn = connect(sh.path, readonly=True)
+    try:
+        return load_cache(conn, sh.cfg, sh.rules, NOW, RecoveryReport(), carry)
+    finally:
+        conn.close()
+
+
+def test_a_refresh_carrying_the_remembered_requests_reads_what_recovery_reads(
+        sh: Shell) -> None:
+    """docs/switch.md, "Several nodes", step 3: a node whose state holds the journal up to
+    its last id takes its remembered requests and tombstones over and adds only the rows after
+    that id; what it gets equals the state recovery reads whole, and the live one ("Comparing
+    states"). After the last id: a reversal of an original before it (flagged reversed), a
+    reversal of an unknown original (a tombstone), a new earn."""
+    spend = burn(T1, sh.next_stan(), A, 0, tags={"RP": "4"})
+    sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    assert rc(sh.send(spend)) == "00"
+    upto = int(str(sh.sql("SELECT MAX(id) FROM journal")[0][0]))
+    carried = recovered(sh)
+    assert rc(sh.send(reversal_of(spend, sh.next_stan()))) == "00"
+    never = earn(T1, 990_001, A, 10_000)
+    assert rc(sh.send(reversal_of(never, sh.next_stan()))) == "25"
+    sh.send(earn(T1, sh.next_stan(), A, 30_000))
+    refreshed = recovered(sh, (carried, upto))
+    prune(sh.state, NOW)
+    assert snapshot(refreshed).durable() == snapshot(recovered(sh)).durable()
+    assert snapshot(refreshed).durable() == snapshot(sh.state).durable()
