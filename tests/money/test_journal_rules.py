@@ -15,9 +15,11 @@ from pathlib import Path
 import pytest
 
 from switch.core import apply, journaled, prune, snapshot
+from switch.core import entries as E
 from switch.core.program_change import decide_programs
 from switch.core.programs.rules import program_rules
 from switch.core.state import State
+from switch.journal.errors import JournalError
 from switch.journal.reports import RecoveryReport
 from switch.journal.sql.recover import load_cache
 from switch.journal.sqlite.connect import connect
@@ -149,3 +151,34 @@ def test_a_refresh_carrying_the_remembered_requests_reads_what_recovery_reads(
     prune(sh.state, NOW)
     assert snapshot(refreshed).durable() == snapshot(recovered(sh)).durable()
     assert snapshot(refreshed).durable() == snapshot(sh.state).durable()
+
+
+def test_the_checkpoint_follows_the_journal_tick_after_tick(sh: Shell) -> None:
+    """docs/switch.md, the verified checkpoint: while serving, each tick of the checkpoint
+    thread verifies the rows committed since J and the writer's next commit moves J to them;
+    the tick after does the same from there."""
+    sh.store.checkpoint_in_background()
+    for amount in (100_000, 50_000, 20_000):
+        answer = sh.send(earn(T1, sh.next_stan(), A, amount))
+        sh.store.checkpoint()
+        sh.send(earn(T1, sh.next_stan(), A, 10_000))  # its commit carries the advance
+        assert verified(sh) == int(rrn(answer))
+    assert sh.store.check(full=True).problems == []
+
+
+def admin_row(journal_id: int) -> E.Entry:
+    return E.Entry(id=journal_id, at=NOW, business_day=NOW.date(), kind=E.CARD_ADMIN, mti="")
+
+
+@pytest.mark.parametrize("ids", [(0, 1), (1, 1)], ids=["the-last-id-again", "one-id-twice"])
+def test_a_batch_must_follow_the_last_committed_id_strictly(
+        sh: Shell, ids: tuple[int, int]) -> None:
+    """docs/switch.md, the verified checkpoint: `append` refuses a batch whose ids do not
+    follow the last committed one, in order (append-only in id order is what the checkpoint
+    rests on), saying so, and writes none of it: the last id itself again, or one id twice."""
+    last = int(str(sh.sql("SELECT MAX(id) FROM journal")[0][0]))
+    batch = [admin_row(last + i) for i in ids]
+    with pytest.raises(JournalError, match=f"journal ids {last + ids[0]}..{last + ids[1]} do "
+                                           f"not follow the last committed id {last} in order"):
+        sh.store.append(batch)
+    assert sh.sql("SELECT MAX(id), COUNT(*) FROM journal") == [(last, last)]
