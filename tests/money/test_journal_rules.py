@@ -24,7 +24,7 @@ from switch.journal.reports import RecoveryReport
 from switch.journal.sql.recover import load_cache
 from switch.journal.sqlite.connect import connect
 from tests.money.support import Shell, rc, rrn
-from tests.switch.support import NOW, T1, burn, card, earn
+from tests.switch.support import NOW, T1, T3, burn, card, earn, request
 from tests.switch.support import reversal as reversal_of
 
 A = card(701)
@@ -182,3 +182,23 @@ def test_a_batch_must_follow_the_last_committed_id_strictly(
                                            f"not follow the last committed id {last} in order"):
         sh.store.append(batch)
     assert sh.sql("SELECT MAX(id), COUNT(*) FROM journal") == [(last, last)]
+
+
+def test_a_purse_too_wide_for_the_packed_cache_is_recovered_whole(sh: Shell) -> None:
+    """docs/switch.md, "Durability and recovery": a restart loads every card and its live lots.
+    A purse lot of 3,450,000,000 IRR (a top-up of 3,000,000,000 with STORE3's 15 % bonus,
+    within docs/protocol.md §10's twelve digits) does not fit the cache's narrow record: the
+    card is read again whole, points and purse, and equals the live one (`restart`), and the
+    purse pays to its last rial after it."""
+    assert rc(sh.send(earn(T3, sh.next_stan(), A, 100_000))) == "00"
+    top = sh.send(request("0200", T3, sh.next_stan(), pan=A, pc="210060",
+                          amount=3_000_000_000))
+    assert rc(top) == "00"
+    sh.restart(NOW)
+    assert sh.sql("SELECT kind, initial, remaining FROM lots WHERE pan = ? ORDER BY id",
+                  (A,)) == [("points", 5, 5), ("sv", 3_450_000_000, 3_450_000_000)]
+    pay = sh.send(request("0200", T3, sh.next_stan(), pan=A, pc="006000",
+                          amount=3_450_000_000))
+    assert rc(pay) == "00"
+    assert sh.sql("SELECT remaining FROM lots WHERE pan = ? AND kind = 'sv'", (A,)) == [(0,)]
+    assert sh.store.check(full=True).problems == []
