@@ -108,6 +108,9 @@ def test_a_reversal_reads_its_committed_original_only(sh: Shell) -> None:
     assert need(sh, reversal(original, sh.next_stan())) == Needs(original=jid, earn=jid)
     assert need(sh, reversal(original, sh.next_stan(), mti="0420")) \
         == Needs(original=jid, earn=jid)
+    maced = reversal(original, sh.next_stan())
+    maced.fields.update(MAC)
+    assert need(sh, maced) == Needs(original=jid, earn=jid, mac=True)
     unknown = earn(T1, 999_999, A, 100_000)
     assert need(sh, reversal(unknown, sh.next_stan())) == Needs()
     with sh.group_commit():

@@ -67,3 +67,27 @@ def test_a_declined_reversal_of_a_return_leaves_the_return_standing(tmp_path: Pa
         assert rc(sh.send(burn(T1, sh.next_stan(), A, 5_000, tags={"RP": "5"}))) == "51"
     finally:
         sh.close()
+
+
+def test_approved_reversals_in_the_same_commit_undo_a_return_and_an_earn(
+        tmp_path: Path) -> None:
+    """docs/switch.md, Return and Reversal: a reversed return no longer counts, so the whole
+    amount can be returned afterwards; a reversed earn can be returned no more (`25`). Both
+    hold while the reversals are not committed yet."""
+    sh = Shell(tmp_path / "lps.db")
+    try:
+        earned = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+        with sh.group_commit():
+            partial = request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=40_000,
+                              tags={"OR": rrn(earned)})
+            assert tags(sh.send(partial))["RD"] == "4"
+            assert rc(sh.send(reversal(partial, sh.next_stan()))) == "00"
+            full = ret(sh, 100_000, earned)
+            assert (rc(full), tags(full)["RD"]) == ("00", "10")
+        second = earn(T1, sh.next_stan(), A, 100_000)
+        again = sh.send(second)
+        with sh.group_commit():
+            assert rc(sh.send(reversal(second, sh.next_stan()))) == "00"
+            assert rc(ret(sh, 1_000, again)) == "25"
+    finally:
+        sh.close()
