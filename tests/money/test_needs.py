@@ -248,5 +248,12 @@ def test_out_of_memory_a_key_is_looked_up_in_the_journal(tmp_path: Path) -> None
         undo = reversal(first, sh.next_stan())
         assert need(sh, undo) == Needs(recall=key(undo), recall_original=key(first),
                                        recall_since=since)
+        with sh.group_commit():                 # an original not committed is in memory
+            pending = earn(T1, sh.next_stan(), A, 1_000)
+            assert rc(sh.send(pending)) == "00"
+            undo = reversal(pending, sh.next_stan())
+            assert need(sh, undo) == Needs(recall=key(undo), recall_since=since,
+                                           recall_tombstone=False)
+            assert rc(sh.send(undo)) == "00"
     finally:
         sh.close()
