@@ -235,6 +235,9 @@ def test_out_of_memory_a_key_is_looked_up_in_the_journal(tmp_path: Path) -> None
         undo = reversal(first, sh.next_stan())
         assert need(sh, undo) == Needs(recall=key(undo), recall_original=key(first),
                                        recall_since=since)
+        undo.fields.update(MAC)
+        assert need(sh, undo) == Needs(recall=key(undo), recall_original=key(first),
+                                       recall_since=since, mac=True)
         # A reversal of a request never seen leaves a tombstone; the next request pushes it
         # out of memory, and from then on a new 0200 or 0220 reads tombstones too.
         never = earn(T1, 999_997, A, 100_000)
