@@ -18,9 +18,12 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
-from switch.core import Needs, needs, parse_request
+from iso8583.loyalty import OriginalData, build_de90
+from switch.core import Needs, coupon_code, needs, parse_request
+from switch.core.entries import mobile_key
 from switch.core.model import txn_key
 from switch.core.request import Request
+from switch.core.rewards import CouponNeed
 from tests.money.support import Shell, rc, rrn
 from tests.switch.support import (
     NOW,
@@ -260,3 +263,48 @@ def test_out_of_memory_a_key_is_looked_up_in_the_journal(tmp_path: Path) -> None
             assert rc(sh.send(undo)) == "00"
     finally:
         sh.close()
+
+
+def test_a_mobile_number_reads_its_account_unless_its_card_is_in_memory(sh: Shell) -> None:
+    """docs/customers.md "Mobile numbers at the POS": DE48 `MB` names the account of that number
+    in the terminal's coalition, read from the journal (`Needs.account`); a virtual card made
+    by a request not committed yet is in memory, and is not asked for."""
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 1_000))) == "00"     # the batch is cached
+    account = mobile_key("tehran-mall", "989121234567")
+
+    def by_mobile(pc: str) -> Message:
+        return request("0200", T1, sh.next_stan(), pc=pc, amount=50_000,
+                       tags={"MB": "09121234567", **({"RP": "1"} if pc == "900000" else {})})
+
+    for pc in ("000000", "900000", "310000"):
+        assert need(sh, by_mobile(pc)) == Needs(account=account), pc
+    with sh.group_commit():
+        assert rc(sh.send(by_mobile("000000"))) == "00"                 # makes its card
+        for pc in ("000000", "900000", "310000"):
+            assert need(sh, by_mobile(pc)) == Needs(), pc
+    assert need(sh, by_mobile("000000")) == Needs(account=account)
+    # A reversal carrying the same MB reads the account with its original (or alone).
+    def undo(original: Message) -> Message:
+        named = OriginalData(original.mti, original.text(11), original.text(7))
+        return request("0400", T1, sh.next_stan(), pc="000000", amount=50_000, batch=None,
+                       tags={"MB": "09121234567"}, extra={90: build_de90(named)})
+
+    original = by_mobile("000000")
+    jid = int(rrn(sh.send(original)))
+    assert need(sh, undo(original)) == Needs(original=jid, earn=jid, account=account)
+    assert need(sh, undo(by_mobile("000000"))) == Needs(account=account)
+
+
+def test_only_a_redemption_reads_the_coupon_it_carries(sh: Shell) -> None:
+    """docs/protocol.md §3: `CP` is the coupon a `900000` redeems; the coupon is read for that
+    redemption (`Needs.coupon`) and for no other processing code that carries the tag."""
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 1_000))) == "00"     # the batch is cached
+    code = coupon_code.new_code(lambda n: 7 % n)
+    wanted = CouponNeed(coupon_code.digest(code), A)
+    redeem = request("0200", T1, sh.next_stan(), pan=A, pc="900000", amount=5_000,
+                     tags={"CP": code})
+    assert need(sh, redeem) == Needs(coupon=wanted)
+    for pc in ("000000", "310000"):
+        carrying = request("0200", T1, sh.next_stan(), pan=A, pc=pc, amount=5_000,
+                           tags={"CP": code})
+        assert need(sh, carrying) == Needs(), pc
