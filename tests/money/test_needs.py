@@ -254,6 +254,18 @@ def test_out_of_memory_a_key_is_looked_up_in_the_journal(tmp_path: Path) -> None
         undo = reversal(first, sh.next_stan())
         assert need(sh, undo) == Needs(recall=key(undo), recall_original=key(first),
                                        recall_since=since)
+        # By mobile number: the account is read with the recall (docs/customers.md).
+        by_mobile = request("0200", T1, sh.next_stan(), pc="000000", amount=50_000,
+                            tags={"MB": "09121234567"})
+        assert rc(sh.send(by_mobile)) == "00"
+        assert rc(sh.send(earn(T1, sh.next_stan(), A, 1_000))) == "00"    # it leaves memory
+        named = OriginalData("0200", by_mobile.text(11), by_mobile.text(7))
+        undo = request("0400", T1, sh.next_stan(), pc="000000", amount=50_000, batch=None,
+                       tags={"MB": "09121234567"}, extra={90: build_de90(named)})
+        assert need(sh, undo) == Needs(recall=key(undo), recall_original=key(by_mobile),
+                                       recall_since=since,
+                                       account=mobile_key("tehran-mall", "989121234567"))
+        assert rc(sh.send(undo)) == "00"
         with sh.group_commit():                 # an original not committed is in memory
             pending = earn(T1, sh.next_stan(), A, 1_000)
             assert rc(sh.send(pending)) == "00"
