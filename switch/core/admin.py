@@ -188,6 +188,8 @@ def journaled(state: State, entries: list[E.Entry]) -> None:
     """
     for entry in entries:
         state.uncommitted.pop(entry.id, None)
+        if entry.original_id is not None:
+            state.naming.pop(entry.id, None)
         if entry.id > state.durable_upto:
             state.durable_upto = entry.id
         link = entry.account

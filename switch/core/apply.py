@@ -14,6 +14,8 @@ committed; the reply leaves only after the commit (docs/switch.md, "Durability a
 
 from __future__ import annotations
 
+from operator import add
+
 from switch.core import replay
 from switch.core.catalog import Catalog
 from switch.core.codes import Kind
@@ -66,6 +68,8 @@ def apply(state: State, decision: Decision) -> None:
     if ch.journal_id is not None and entry is not None:
         state.next_journal_id = ch.journal_id + 1
         state.uncommitted[ch.journal_id] = entry
+        if entry.original_id is not None:
+            state.naming[ch.journal_id] = entry
 
 
 def _install_card(state: State, ch: Changes) -> None:
@@ -139,8 +143,8 @@ def _check_totals(state: State, ch: Changes, entry: Entry | None) -> None:
     delta = counted.as_tuple()
     values = after.as_tuple()
     before = state.totals.get(key)
-    if before is not None and values != tuple(
-            b + d for b, d in zip(before.as_tuple(), delta, strict=True)):
+    # Both are `Totals.as_tuple()`: eight values each.
+    if before is not None and values != tuple(map(add, before.as_tuple(), delta)):
         raise AssertionError(f"batch totals {key} go from {before.as_tuple()} to {values}, "
                              f"their entry counts {delta}")
     limits = state.limits

@@ -141,7 +141,7 @@ def returns_in_memory(state: State, earn: Entry, journal: Returned
     undone: set[int] = set()
     targets = {earn.id}
     # Only an entry that names an original can be either; most name none (earns, burns).
-    naming = [e for e in state.uncommitted.values() if e.original_id is not None]
+    naming = list(state.naming.values())
     for entry in naming:
         if entry.response_code != RC_APPROVED:
             continue

@@ -49,7 +49,7 @@ def _reversed_in_flight(state: State, record: Remembered) -> bool:
     journal_id = record.journal_id
     return any(e.original_id == journal_id and e.kind == Kind.REVERSAL
                and e.response_code == RC.APPROVED and e.detail.get("undone")
-               for e in state.uncommitted.values())
+               for e in state.naming.values())
 
 
 def remember(state: State, key: TxnKey, record: Remembered) -> None:

@@ -61,6 +61,11 @@ class State:
     #: in memory instead of from the journal. The shell drops them once committed
     #: (`core.journaled`); a state nobody commits for (`handle` in tests) keeps them all.
     uncommitted: dict[int, Entry] = field(default_factory=dict)
+    #: The entries of `uncommitted` that name an original (returns, reversals), by journal id
+    #: in journal order: what a reversal or return reads of the entries in flight, without
+    #: walking every one of them (thousands at a load generator's concurrency). Kept with
+    #: `uncommitted` by `apply` and `core.journaled`.
+    naming: dict[int, Entry] = field(default_factory=dict)
     #: Every journal id up to this one is in the journal and not in `uncommitted`: a need for
     #: such a row can only be answered by the journal (0: nothing was ever journaled).
     durable_upto: int = 0
