@@ -44,6 +44,12 @@ def test_rows_are_as_the_switch_writes_them(day: Path) -> None:
     db = sqlite3.connect(f"file:{day}?mode=ro", uri=True)
     pans = [p for (p,) in db.execute("SELECT DISTINCT pan FROM journal WHERE pan != ''")]
     assert len(pans) > CARDS // 2 and all(luhn_ok(p) for p in pans)
+    # Each lot was issued by the journal row it names: the card's, with a move of its size.
+    issued = db.execute(
+        "SELECT COUNT(*) FROM lots l JOIN journal j ON j.id = l.journal_id AND j.pan = l.pan "
+        "JOIN lot_moves m ON m.journal_id = l.journal_id AND m.lot_id = l.id "
+        "AND m.delta = l.initial").fetchone()[0]
+    assert issued == db.execute("SELECT COUNT(*) FROM lots").fetchone()[0] > N // 2
     moves = defaultdict(list)
     for jid, lot, pan, delta in db.execute(
             "SELECT journal_id, lot_id, pan, delta FROM lot_moves ORDER BY rowid"):
