@@ -83,6 +83,8 @@ def _child(path: Path) -> None:
     print(json.dumps({"entries": day.entries, "seconds": round(seconds, 2),
                       "settled_sha256": hashlib.sha256(repr(day).encode()).hexdigest(),
                       "cpu_seconds": round(cpu, 2),
+                      # the main process alone: what runs before, between and after the readers
+                      "main_cpu_seconds": round(me.ru_utime + me.ru_stime, 2),
                       "peak_rss_mb": round(me.ru_maxrss / 1024, 1),
                       "worker_peak_rss_mb": round(kids.ru_maxrss / 1024, 1),
                       "us_per_entry": round(seconds / max(day.entries, 1) * 1e6, 3),
