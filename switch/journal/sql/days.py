@@ -64,8 +64,12 @@ class DayReads:
 
     def day_bounds(self, day: dt.date) -> tuple[int, int] | None:
         """The first and last journal id of a business day (None: the day has no row)."""
-        lo, hi = self.conn.execute("SELECT MIN(id), MAX(id) FROM journal WHERE business_day = ?",
-                                   (day.isoformat(),)).fetchone()
+        # One subquery each: a lone MIN or MAX reads one end of the day's `journal_day` range,
+        # where both in one SELECT read every entry of the day (2-3 s for 10M rows).
+        lo, hi = self.conn.execute(
+            "SELECT (SELECT MIN(id) FROM journal WHERE business_day = ?), "
+            "(SELECT MAX(id) FROM journal WHERE business_day = ?)",
+            (day.isoformat(), day.isoformat())).fetchone()
         return None if lo is None else (int(lo), int(hi))
 
     def first_id_from(self, day: dt.date) -> int | None:
