@@ -32,3 +32,15 @@ def test_a_fixed_odd_bcd_field_with_a_nibble_that_is_no_digit_is_refused(raw: by
     with pytest.raises(DecodeError) as refused:
         codec.decode(raw, 0)
     assert refused.value.field == 22
+
+
+@pytest.mark.parametrize("cut", [1, 2, 8])
+def test_a_bcd_value_cut_short_is_refused(cut: int) -> None:
+    """docs/codec-api.md: `decode` raises only `DecodeError`, here for a message that ends
+    inside a field, never reading a shorter value than its prefix announces."""
+    codec = DigitBcd(2, "DE2", 19, 2, "bcd")
+    wire = codec.encode("6280001234567895")
+    assert codec.decode(wire, 0) == ("6280001234567895", len(wire))
+    with pytest.raises(DecodeError) as refused:
+        codec.decode(wire[:-cut], 0)
+    assert refused.value.field == 2
