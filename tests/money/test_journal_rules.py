@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from pathlib import Path
 
@@ -175,11 +176,13 @@ def test_a_batch_must_follow_the_last_committed_id_strictly(
         sh: Shell, ids: tuple[int, int]) -> None:
     """docs/switch.md, the verified checkpoint: `append` refuses a batch whose ids do not
     follow the last committed one, in order (append-only in id order is what the checkpoint
-    rests on), saying so, and writes none of it: the last id itself again, or one id twice."""
+    rests on), saying so in one line naming the database (docs/switch.md, `errors.py`), and
+    writes none of it: the last id itself again, or one id twice."""
     last = int(str(sh.sql("SELECT MAX(id) FROM journal")[0][0]))
     batch = [admin_row(last + i) for i in ids]
-    with pytest.raises(JournalError, match=f"journal ids {last + ids[0]}..{last + ids[1]} do "
-                                           f"not follow the last committed id {last} in order"):
+    with pytest.raises(JournalError, match=f"^{re.escape(str(sh.path))}: journal ids "
+                                           f"{last + ids[0]}..{last + ids[1]} do not follow "
+                                           f"the last committed id {last} in order$"):
         sh.store.append(batch)
     assert sh.sql("SELECT MAX(id), COUNT(*) FROM journal") == [(last, last)]
 
