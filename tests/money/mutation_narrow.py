@@ -48,7 +48,10 @@ def narrow(tests: list[str], duration: dict[str, float]) -> list[str]:
 def main(argv: list[str]) -> int:
     path = Path(argv[0]) if argv else STATS
     if not path.is_file():
-        print(f"no {path}: run `make mutants` first", file=sys.stderr)
+        print(f"no {path}: mutmut has not collected its statistics here yet (a new checkout: "
+              "mutants/ is not in git); run it once on any one mutant first, e.g. "
+              "`.venv/bin/mutmut run switch.journal.codec.x_undone__mutmut_1` (it mutates every "
+              "file and times the selected tests)", file=sys.stderr)
         return 2
     stats = json.loads(path.read_text(encoding="utf-8"))
     duration: dict[str, float] = stats["duration_by_test"]
