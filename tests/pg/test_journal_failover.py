@@ -141,3 +141,51 @@ def test_the_journal_survives_a_failover_losing_no_approval_and_inventing_no_poi
             assert again.check(full=True).problems == []
         finally:
             again.close()
+
+
+def test_a_lost_commit_of_a_batch_without_journal_rows_counts_as_done(
+        pg_pair: PgCluster) -> None:
+    """docs/switch.md, "PostgreSQL": a batch whose requests left no journal row may still
+    carry the checkpoint's advance; its COMMIT lost in flight has nothing of money to look up,
+    so the writer goes on (it used to stop the switch), and the advance is made again."""
+    with fresh_database(pg_pair) as dbname:
+        journal = PgJournal(pg_pair.url(dbname=dbname), reconnect_for=START_DEADLINE)
+        state = journal.load(example_config(), None, NOW)
+        journal.checkpoint_in_background()
+        try:
+            msgs = [sign_on(T1, stan=1)] + [earn(T1, n + 2, luhn_complete(f"628000000{n:06d}"),
+                                                 100_000) for n in range(3)]
+            entries = [e for m in msgs for e in handle(state, m, NOW,
+                                                        fetch=journal.fetch).entries]
+            journal.append(entries)
+            journaled(state, entries)
+            journal.verify_tail()  # the advance over those rows, for the next batch to carry
+            pg_pair.standby.pause()
+            outcome: list[BaseException | None] = []
+
+            def empty_batch() -> None:
+                try:
+                    journal.append([])
+                    outcome.append(None)
+                except Exception as exc:
+                    outcome.append(exc)
+
+            writer = threading.Thread(target=empty_batch)
+            try:
+                writer.start()
+                wait(lambda: commits_waiting_for_standby(pg_pair) == 1,
+                     "the advance's COMMIT waiting for the standby")
+                pg_pair.primary.query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE wait_event = 'SyncRep' AND application_name = 'lps-switch'")
+                writer.join(START_DEADLINE)
+            finally:
+                pg_pair.standby.resume()
+                writer.join(START_DEADLINE)
+            assert outcome == [None]
+            assert journal.stats.commits_unknown == 1
+            journal.verify_tail()
+            journal.append([])  # the advance again, or nothing when the lost one committed
+            assert journal.verified_upto() == entries[-1].id
+        finally:
+            journal.close()
