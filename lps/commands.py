@@ -40,12 +40,13 @@ def config_from(args: argparse.Namespace) -> Config:
 
 def admin_request(config: Config, request: dict[str, Any]) -> dict[str, Any]:
     """One command to the running switch over its admin socket (docs/switch.md), its reply."""
+    from switch import unix_socket
     from switch.server import admin_socket_path
 
     path = admin_socket_path(config.switch.database)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(10)
-        sock.connect(str(path))
+        unix_socket.connect(sock, path)
         sock.sendall(json.dumps(request).encode() + b"\n")
         data = b""
         while not data.endswith(b"\n"):

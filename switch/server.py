@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from iso8583 import load_profile
+from switch import unix_socket
 from switch.config import Config, HostPort
 from switch.connection import Connection
 from switch.core import Decision, Entry, apply, journaled, prune
@@ -148,7 +149,8 @@ class Switch:
         admin = admin_socket_path(self.database)
         with contextlib.suppress(FileNotFoundError):
             admin.unlink()
-        self.servers["admin"] = await asyncio.start_unix_server(self._admin, path=str(admin))
+        self.servers["admin"] = await asyncio.start_unix_server(self._admin,
+                                                                sock=unix_socket.bound(admin))
         if cfg.metrics is not None:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))

@@ -258,17 +258,18 @@ def iter_roles() -> Iterator[str]:
 def start_switch(env: Env) -> subprocess.Popen[bytes]:
     """`lps serve` on this environment, once its admin socket takes connections (the socket's
     file appears at bind, a moment before it listens)."""
+    from switch import unix_socket
     from switch.server import admin_socket_path
 
     proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
                              str(env.config_path), "--log-level", "WARNING"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    path = str(admin_socket_path(env.config.switch.database))
+    path = admin_socket_path(env.config.switch.database)
     deadline = time.monotonic() + START  # readiness wait, not a measured duration
     while True:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
             try:
-                probe.connect(path)
+                unix_socket.connect(probe, path)
                 return proc
             except OSError:
                 pass

@@ -9,12 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import sqlite3
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,17 +115,7 @@ def test_an_existing_database_is_refused_untouched(tmp_path: Path) -> None:
     assert db.read_bytes() == b"not a journal"
 
 
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """A TMPDIR short enough for the demo's switch's admin socket (AF_UNIX paths have 107
-    bytes; pytest's own directories, deeper under xdist, come close)."""
-    path = Path(tempfile.mkdtemp(prefix="lps-t-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-def test_a_passing_demo_removes_its_temporary_directory_and_says_so(short_tmp: Path) -> None:
-    tmp_path = short_tmp
+def test_a_passing_demo_removes_its_temporary_directory_and_says_so(tmp_path: Path) -> None:
     proc = run_demo("--seconds", "1", "--cards", "10", tmpdir=tmp_path)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
     first = proc.stdout.splitlines()[0]
