@@ -12,9 +12,6 @@ import pytest
 from tests.console.support import Console, Env, make_env
 from tests.console.webdriver import Browser, find_browser, required
 
-#: Where this run's browser tests wrote their screenshots (said in the run's summary).
-SCREENSHOT_FOLDERS: list[Path] = []
-
 
 @pytest.fixture
 def env(tmp_path: Path) -> Env:
@@ -56,12 +53,20 @@ def screenshots(request: pytest.FixtureRequest,
         folder.mkdir(parents=True, exist_ok=True)
     else:
         folder = tmp_path_factory.mktemp(f"screenshots-{name}-", numbered=True)
-    SCREENSHOT_FOLDERS.append(folder)
+    # A report's user properties reach the controller from pytest-xdist's workers too.
+    request.node.user_properties.append(("screenshots", str(folder)))
     print(f"screenshots in {folder}")
     return folder
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    for folder in SCREENSHOT_FOLDERS:
-        if any(folder.iterdir()):
-            terminalreporter.write_line(f"console screenshots: {folder}")
+    """Name every folder this run's browser tests wrote screenshots into."""
+    said: set[str] = set()
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            for key, value in getattr(report, "user_properties", ()):
+                folder = Path(value)
+                if key == "screenshots" and value not in said and folder.is_dir() \
+                        and any(folder.iterdir()):
+                    said.add(value)
+                    terminalreporter.write_line(f"console screenshots: {folder}")
