@@ -14,7 +14,6 @@ is SIGKILLed, the standby promoted with pg_ctl (standing in for Patroni, docs/de
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable
 
@@ -22,8 +21,9 @@ import psycopg
 import pytest
 
 from switch.pgconn import Backoff, CommitOutcomeUnknown, Connection, ConnectionLost, PgSession
-from tests.pg.cluster import START_DEADLINE, PgCluster, wait_for
+from tests.pg.cluster import START_DEADLINE
 from tests.pg.fixtures import ClusterFactory
+from tests.pg.standby import commits_waiting_for_standby, wait
 
 ROWS_PER_BATCH = 3
 
@@ -64,16 +64,6 @@ class Stream(threading.Thread):
             except BaseException as exc:  # anything else fails the test
                 self.errors.append(exc)
                 return
-
-
-def wait(probe: Callable[[], bool], what: str) -> None:
-    wait_for(lambda: True if probe() else None, time.monotonic() + START_DEADLINE, what)
-
-
-def commits_waiting_for_standby(cluster: PgCluster) -> int:
-    return int(cluster.primary.query(
-        "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-        " AND application_name = 'lps-switch'")[0][0])
 
 
 @pytest.mark.parametrize("commit_in_flight", [False, True],

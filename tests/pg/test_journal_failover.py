@@ -26,7 +26,7 @@ from switch.metrics import Metrics
 from switch.pgconn import Backoff
 from tests.pg.cluster import APP_USER, START_DEADLINE, PgCluster
 from tests.pg.fixtures import ClusterFactory, fresh_database
-from tests.pg.test_failover import commits_waiting_for_standby, wait
+from tests.pg.standby import commits_waiting_for_standby, interrupted_commit, wait
 from tests.switch.support import NOW, T1, earn, example_config, sign_on
 
 REQUESTS_PER_BATCH = 3
@@ -160,29 +160,9 @@ def test_a_lost_commit_of_a_batch_without_journal_rows_counts_as_done(
             journal.append(entries)
             journaled(state, entries)
             journal.verify_tail()  # the advance over those rows, for the next batch to carry
-            pg_pair.standby.pause()
-            outcome: list[BaseException | None] = []
-
-            def empty_batch() -> None:
-                try:
-                    journal.append([])
-                    outcome.append(None)
-                except Exception as exc:
-                    outcome.append(exc)
-
-            writer = threading.Thread(target=empty_batch)
-            try:
-                writer.start()
-                wait(lambda: commits_waiting_for_standby(pg_pair) == 1,
-                     "the advance's COMMIT waiting for the standby")
-                pg_pair.primary.query(
-                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE wait_event = 'SyncRep' AND application_name = 'lps-switch'")
-                writer.join(START_DEADLINE)
-            finally:
-                pg_pair.standby.resume()
-                writer.join(START_DEADLINE)
-            assert outcome == [None]
+            error = interrupted_commit(pg_pair, lambda: journal.append([]),
+                                       "pg_terminate_backend")
+            assert error is None, error
             assert journal.stats.commits_unknown == 1
             journal.verify_tail()
             journal.append([])  # the advance again, or nothing when the lost one committed

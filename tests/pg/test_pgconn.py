@@ -7,7 +7,6 @@ import random
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,8 +25,9 @@ from switch.pgconn import (
     one_line,
     parse_conninfo,
 )
-from tests.pg.cluster import START_DEADLINE, PgCluster, free_port, wait_for
+from tests.pg.cluster import START_DEADLINE, PgCluster, free_port
 from tests.pg.fixtures import ClusterFactory
+from tests.pg.standby import interrupted_commit, wait
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,10 +41,6 @@ def insert(key: str) -> Callable[[Connection], None]:
 
 def stored(conn: Connection) -> set[str]:
     return {str(row[0]) for row in conn.execute("SELECT key FROM entries").fetchall()}
-
-
-def wait(probe: Callable[[], bool], what: str) -> None:
-    wait_for(lambda: True if probe() else None, time.monotonic() + START_DEADLINE, what)
 
 
 # -- connection strings, without a server ---------------------------------------------------
@@ -255,35 +251,6 @@ def test_a_restarted_server_is_found_again_with_backoff(
 
 # -- a synchronous standby -------------------------------------------------------------------
 
-def blocked_commit(pg_pair: PgCluster, session: PgSession, key: str,
-                   interrupt: str) -> BaseException | None:
-    """Run `insert(key)` while the standby is paused, interrupt its wait, and return the error."""
-    outcome: list[BaseException | None] = []
-
-    def write() -> None:
-        try:
-            session.transaction(insert(key))
-            outcome.append(None)
-        except Exception as exc:
-            outcome.append(exc)
-
-    session.connect()
-    pg_pair.standby.pause()
-    writer = threading.Thread(target=write)
-    try:
-        writer.start()
-        waiting = ("SELECT pid FROM pg_stat_activity WHERE wait_event = 'SyncRep'"
-                   " AND application_name = 'lps-switch'")
-        wait(lambda: bool(pg_pair.primary.query(waiting)), "the commit waiting for the standby")
-        pid = pg_pair.primary.query(waiting)[0][0]
-        pg_pair.primary.query(f"SELECT {interrupt}(%s)", (pid,))
-        writer.join(START_DEADLINE)
-    finally:
-        pg_pair.standby.resume()
-        writer.join(START_DEADLINE)
-    return outcome[0]
-
-
 @pytest.mark.parametrize(("interrupt", "reason"), [
     ("pg_cancel_backend", "warned during COMMIT"),
     ("pg_terminate_backend", "lost during COMMIT"),
@@ -293,7 +260,8 @@ def test_an_interrupted_wait_for_the_standby_is_an_unknown_outcome(
     """PostgreSQL has committed locally when it stops waiting: the caller must look it up."""
     key = f"held by {interrupt}"
     with PgSession(pg_pair.conninfo(pg_pair.standby, pg_pair.primary)) as session:
-        error = blocked_commit(pg_pair, session, key, interrupt)
+        session.connect()
+        error = interrupted_commit(pg_pair, lambda: session.transaction(insert(key)), interrupt)
         assert isinstance(error, CommitOutcomeUnknown), error
         assert reason in str(error)
         assert session.stats.commits_unknown == 1
