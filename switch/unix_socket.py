@@ -1,4 +1,4 @@
-"""Unix sockets at a path of any length, for the switch's admin socket.
+"""Unix sockets at a path of any length and for the switch's user only: the admin socket.
 
 An AF_UNIX address holds at most 107 bytes on Linux (`sun_path`), so a switch whose database
 lies deep in the file system could not bind its admin socket beside it and failed at start
@@ -33,11 +33,15 @@ def address_of(path: Path) -> Iterator[str]:
 
 
 def bound(path: Path) -> socket.socket:
-    """A stream socket bound at `path` (not yet listening)."""
+    """A stream socket bound at `path` (not yet listening), mode 0600 whatever the umask:
+    whoever can connect can adjust points and set keys (docs/security.md), so only the
+    switch's own user (and root) may. Nothing connects before `listen`, so the mode is set
+    before anyone can."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         with address_of(path) as address:
             sock.bind(address)
+        os.chmod(path, 0o600)
     except BaseException:
         sock.close()
         raise
