@@ -216,6 +216,34 @@ def first_use(sh: Shell) -> str:
     return f"the coupon was used by #{by}"
 
 
+def require_mac(cfg: Config) -> Config:
+    return dataclasses.replace(cfg, switch=dataclasses.replace(cfg.switch, require_mac=True))
+
+
+def till(sh: Shell, amount: int, tags: dict[str, str], tid: str = T1) -> Message:
+    return sh.send(request("0200", tid, stan(sh), pan=A, pc="940000", amount=amount,
+                           tags=tags))
+
+
+def membership(sh: Shell, level: str, amount: int) -> Message:
+    return sh.send(request("0200", T1, stan(sh), pan=A, pc="950000", amount=amount,
+                           tags={"ML": level}))
+
+
+def lower_membership(sh: Shell) -> Message:
+    assert rc(membership(sh, "gold", 10_000_000)) == "00"
+    return membership(sh, "silver", 4_000_000)
+
+
+def reversal_by_another_mobile(sh: Shell) -> Message:
+    original = by_mobile("0200", T1, stan(sh), "09121234567", "000000", 10_000)
+    assert rc(sh.send(original)) == "00"
+    back = by_mobile("0400", T1, stan(sh), "09127654321", "000000", 10_000, batch=None,
+                     extra={90: build_de90(OriginalData("0200", original.text(11),
+                                                        original.text(7)))})
+    return sh.send(back)
+
+
 @dataclasses.dataclass(frozen=True)
 class Row:
     """One cause: the request meeting it, the code and the reason (docs/switch.md)."""
@@ -242,6 +270,9 @@ ROWS: dict[str, Row] = {
     "MAC wrong": Row(
         lambda sh: send(sh, earn(T1, stan(sh), A, 1_000), Checks(mac_ok=False)),
         "63", "MAC verification failed"),
+    "MAC missing": Row(
+        lambda sh: sh.send(earn(T1, stan(sh), A, 1_000)),
+        "63", "MAC missing (require_mac)", cfg=require_mac),
     "STAN reused": Row(
         lambda sh: (sh.send(earn(T1, 77, A, 1_000)), sh.send(earn(T1, 77, A, 2_000)))[1],
         "94", "STAN reused with different content"),
@@ -269,6 +300,9 @@ ROWS: dict[str, Row] = {
         lambda sh: sh.send(request("0200", T1, stan(sh), pan=A, pc="940000", amount=1_000,
                                    tags={"BQ": "2"})),
         "30", "DE48 BQ and BP go together"),
+    "membership's DE48 malformed": Row(
+        lambda sh: membership(sh, "", 4_000_000),
+        "30", "DE48 ML must be a level: 1-20 letters, digits, - or _"),
     "original after its reversal": Row(late_original, "05", "already reversed before it arrived"),
     "before sign-on": Row(
         lambda sh: sh.send(earn(T1, stan(sh), A, 1_000)),
@@ -321,10 +355,38 @@ ROWS: dict[str, Row] = {
         MoneyLimits(max_topup=1_000)),
     "gift card over its largest balance": Row(
         lambda sh: sold(sh, MAX_BALANCE + 1), "61", f"a gift card holds at most {MAX_BALANCE}"),
+    # till discounts and memberships (switch/core/till_discount.py, membership.py)
+    "discount of no purchase": Row(
+        lambda sh: till(sh, 0, {}), "13", "a discount needs the purchase in DE4"),
+    "discount that applies to nothing": Row(
+        lambda sh: till(sh, 1_000, {}), "13", "no discount applies to this purchase"),
+    "discount of points off the step": Row(
+        lambda sh: till(sh, 1_000, {"DP": "150"}), "13", "DP must be a positive multiple of 100"),
+    "discount of too many points": Row(
+        lambda sh: till(sh, 1_000, {"DP": "600"}), "13", "points convert into at most 50 % off"),
+    "discount of points not held": Row(
+        lambda sh: till(sh, 1_000, {"DP": "100"}), "51", "not enough points"),
+    "buy-get where there is none": Row(
+        lambda sh: till(sh, 1_000, {"BQ": "3", "BP": "100"}, tid=T2),
+        "12", "the store has no buy-get offer"),
+    "buy-get items over DE4": Row(
+        lambda sh: till(sh, 1_000, {"BQ": "3", "BP": "400"}),
+        "13", "the offer's items cost more than is left of DE4"),
+    "membership of no level": Row(
+        lambda sh: membership(sh, "platinum", 1_000), "12", "no membership level 'platinum'"),
+    "membership at another price": Row(
+        lambda sh: membership(sh, "silver", 1_000),
+        "13", "a silver membership costs 4000000, DE4 is 1000"),
+    "membership lower than the running one": Row(
+        lower_membership, "12",
+        "a GOLD membership runs until 2027-11-22: a lower one would take it away"),
     # reversals (switch/core/reversal.py)
     "reversal of an unknown original": Row(unknown_original, "25", ""),
     "reversal of another card": Row(
         reversal_of_another_card, "12", "reversal does not match its original: card (DE2/DE35)"),
+    "reversal by another mobile number": Row(
+        reversal_by_another_mobile, "12",
+        "reversal does not match its original: card (DE48 MB)"),
     "partial reversal": Row(
         partial_reversal, "12", "reversal does not match its original: amount (DE4; partial "
         "reversals are not supported)"),
@@ -352,6 +414,12 @@ ROWS: dict[str, Row] = {
     "coupon code too short": Row(
         coupon_case(terms(amount=1_000), typed="7KQ4"),
         "14", "a coupon code has 16 symbols, this one 4"),
+    "coupon code far too long": Row(
+        coupon_case(terms(amount=1_000), typed="7" * 100),
+        "14", "the coupon code is far too long"),
+    "coupon code of another alphabet": Row(
+        coupon_case(terms(amount=1_000), typed="7KQ4-M2XD-9PTR-W3H!"),
+        "14", "the coupon code holds a character outside its alphabet"),
     "coupon code mistyped": Row(
         coupon_case(terms(amount=1_000), typed=coupon_code.new_code(lambda n: 7)[:-1] + "X"),
         "14", "the coupon code's check symbol is wrong (a typo)"),
