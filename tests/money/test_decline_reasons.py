@@ -445,6 +445,8 @@ ROWS: dict[str, Row] = {
     "purchase under the coupon's minimum": Row(
         coupon_case(terms(amount=1_000, min_amount=5_001)),
         "13", "the purchase is under the coupon's minimum 5001"),
+    "coupon purchase of nothing": Row(
+        coupon_case(terms(amount=1_000), 0), "13", "the purchase is under the coupon's minimum 0"),
     "coupon's issue used up by the card": Row(
         per_customer, "65", "the card has used 1 coupons of issue 1"),
     "coupon's discount nothing": Row(
