@@ -138,9 +138,7 @@ def reversal_naming_another_mti(sh: Shell) -> Message:
 
 def reversal_of_an_earn_with_a_return(sh: Shell) -> Message:
     original = earned(sh, 100_000)
-    back = request("0200", T1, stan(sh), pan=A, pc="200000", amount=10_000,
-                   tags={"OR": rrn_of(sh, original)})
-    assert rc(sh.send(back)) == "00"
+    assert rc(ret(sh, 10_000, rrn_of(sh, original))) == "00"
     return sh.send(reversal(original, stan(sh)))
 
 
@@ -149,6 +147,15 @@ def rrn_of(sh: Shell, msg: Message) -> str:
     [(jid,)] = sh.sql("SELECT id FROM journal WHERE stan = ? AND terminal_id = ?",
                       (msg.text(11), msg.text(41)))
     return f"{int(str(jid)):012d}"
+
+
+def ret(sh: Shell, amount: int, original_rrn: str) -> Message:
+    return sh.send(request("0200", T1, stan(sh), pan=A, pc="200000", amount=amount,
+                           tags={"OR": original_rrn}))
+
+
+def return_past_its_earn(sh: Shell) -> Message:
+    return ret(sh, 10_001, rrn_of(sh, earned(sh, 10_000)))
 
 
 def reversal_past_the_batch(sh: Shell) -> Message:
@@ -380,6 +387,9 @@ ROWS: dict[str, Row] = {
     "membership lower than the running one": Row(
         lower_membership, "12",
         "a GOLD membership runs until 2027-11-22: a lower one would take it away"),
+    # returns (switch/core/returns.py)
+    "return of an unknown earn": Row(lambda sh: ret(sh, 1_000, f"{999:012d}"), "25", ""),
+    "return past its earn": Row(return_past_its_earn, "13", ""),
     # reversals (switch/core/reversal.py)
     "reversal of an unknown original": Row(unknown_original, "25", ""),
     "reversal of another card": Row(
