@@ -83,6 +83,9 @@ class Shell:
         self.state = self.store.load(self.cfg, rules, now)
         self.state.limits = limits
         self.stan = 0
+        #: The last decision's `reason`: what the server's log line says of a decline
+        #: (docs/switch.md, "Why a request was declined: the log's reasons").
+        self.reason = ""
         #: Decided and applied, not yet committed (inside `group_commit`): the writer's batch.
         self.pending: list[Entry] | None = None
         if sign_on_terminals:
@@ -106,6 +109,7 @@ class Shell:
             self.profile.encode(decision.response)
         except Exception as exc:  # as the server: 96, nothing changed
             decision = system_error(request, redact(f"{type(exc).__name__}: {exc}"))
+        self.reason = decision.reason
         apply(self.state, decision)
         if self.pending is None:
             self._commit(decision.entries)
