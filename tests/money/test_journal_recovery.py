@@ -1,0 +1,135 @@
+"""What a restart reads back of the idempotency window when memory holds less than the window.
+
+docs/switch.md, "Memory": only the newest `switch.replay_memory` requests of the window stay in
+memory, and "Recovery loads only the newest `replay_memory` requests of the window and notes
+whether older ones exist, so a recovered state equals the live one"; "Comparing states": the
+live state pruned at the restart's time (`Shell.restart` checks exactly that). Every answer
+after the restart must be the one the request would have had in memory (docs/protocol.md:
+a retransmission byte for byte, a late original after its reversal's `25` declined `05`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from iso8583 import Message
+from switch.core import prune, snapshot
+from switch.core.state import State
+from switch.journal.reports import RecoveryReport
+from switch.journal.sql.recover import load_cache
+from switch.journal.sqlite.connect import connect
+from tests.money.support import Shell, rc, rrn, scratch_dir
+from tests.switch.support import NOW, T1, T2, card, earn, example_config, inquiry
+from tests.switch.support import reversal as reversal_of
+
+A, B = card(711), card(712)
+MEMORY = 3
+
+
+@pytest.fixture
+def small() -> Iterator[Shell]:
+    """The example's switch with memory for 3 requests (`switch.replay_memory`)."""
+    with scratch_dir() as path:
+        shell = Shell(path / "lps.db", example_config(path / "lps.db", replay_memory=MEMORY))
+        yield shell
+        shell.close()
+
+
+def same(a: Message, b: Message) -> bool:
+    return (a.mti, a.fields) == (b.mti, b.fields)
+
+
+def earns(sh: Shell) -> int:
+    """How many approved earns the journal holds (a retransmission adds none)."""
+    return int(str(sh.sql("SELECT COUNT(*) FROM journal WHERE kind = 'earn' "
+                          "AND response_code = '00'")[0][0]))
+
+
+def test_a_restart_with_less_memory_than_the_window_keeps_its_newest_requests(
+        small: Shell) -> None:
+    """Seven requests in the window, memory for 3: the restart recovers the newest 3, as the
+    live state holds them, and knows older ones exist: the first earn sent again is answered
+    with its reply byte for byte and earns nothing, and the late original of a reversal
+    answered `25` (its tombstone gone from memory with it) is declined `05`."""
+    sh = small
+    first = earn(T1, sh.next_stan(), A, 100_000)
+    answer = sh.send(first)
+    assert rc(answer) == "00"
+    never = earn(T2, 990_002, B, 50_000)
+    assert rc(sh.send(reversal_of(never, sh.next_stan()))) == "25"
+    for _ in range(5):
+        assert rc(sh.send(inquiry(T1, sh.next_stan(), A))) == "00"
+    sh.restart(NOW)   # the recovered state equals the live one
+    assert same(sh.send(first), answer)
+    assert rc(sh.send(never)) == "05"
+    assert earns(sh) == 1
+    assert sh.journal_points(A) == 10 and sh.journal_points(B) == 0
+    sh.restart(NOW)
+
+
+LATER = NOW + dt.timedelta(days=3)
+
+
+def test_a_journal_written_on_a_later_day_is_remembered_by_a_restart_on_an_earlier_one(
+) -> None:
+    """A switch whose clock went back across a restart (served on 26 November, restarted at
+    23 November): the requests of the later business day are inside the window of the earlier
+    one (the window ends nowhere), the live state pruned at the earlier time keeps them, and
+    so must the recovered one; sent again, the earn is a retransmission (its reply byte for
+    byte, no second earn)."""
+    with scratch_dir() as path:
+        db = path / "lps.db"
+        sh = Shell(db, example_config(db), now=LATER)
+        try:
+            first = earn(T1, sh.next_stan(), A, 100_000, now=LATER)
+            answer = sh.send(first, LATER)
+            assert rc(answer) == "00"
+            assert sh.business_days(answer) == ["2026-11-26"]
+            sh.restart(NOW)   # the recovered state equals the live one pruned at NOW
+            assert same(sh.send(first, NOW), answer)
+            assert earns(sh) == 1 and sh.journal_points(A) == 10
+        finally:
+            sh.close()
+
+
+def recovered(sh: Shell, carry: tuple[State, int] | None = None) -> State:
+    """The state the journal's rows give, read as a node's refresh reads it (`load_cache`)."""
+    conn = connect(sh.path, readonly=True)
+    try:
+        return load_cache(conn, sh.cfg, sh.rules, NOW, RecoveryReport(), carry)
+    finally:
+        conn.close()
+
+
+def test_a_refresh_carrying_memory_reverses_an_original_that_had_left_it(small: Shell) -> None:
+    """docs/switch.md, "Several nodes", step 3: a node takes its remembered requests over and
+    adds the journal rows after its last id, within `replay_memory`. After that id, a reversal
+    of an earn that had left memory (approved, its original read from the journal): the
+    refresh adds it, and its newest 3 requests, cards and lots are the live state's and those
+    a whole recovery reads; the earn is in none of them."""
+    sh = small
+    first = earn(T1, sh.next_stan(), A, 100_000)
+    answer = sh.send(first)
+    assert rc(answer) == "00"
+    for _ in range(MEMORY):
+        assert rc(sh.send(inquiry(T1, sh.next_stan(), A))) == "00"
+    upto = int(str(sh.sql("SELECT MAX(id) FROM journal")[0][0]))
+    carried = recovered(sh)
+    undo = sh.send(reversal_of(first, sh.next_stan()))
+    assert rc(undo) == "00" and sh.journal_points(A) == 0
+    refreshed = snapshot(recovered(sh, (carried, upto))).durable()
+    prune(sh.state, NOW)
+    live = snapshot(sh.state).durable()
+    whole = snapshot(recovered(sh)).durable()
+
+    def newest(txns: tuple[tuple[object, ...], ...]) -> list[tuple[object, ...]]:
+        return sorted(txns, key=lambda t: int(str(t[2])))[-MEMORY:]   # by journal id
+
+    assert newest(refreshed.txns) == newest(live.txns) == newest(whole.txns)
+    assert int(str(newest(refreshed.txns)[-1][2])) == int(rrn(undo))
+    assert (refreshed.cards, refreshed.lots) == (live.cards, live.lots) == (whole.cards,
+                                                                             whole.lots)
+    assert int(rrn(answer)) not in [t[2] for t in (*refreshed.txns, *live.txns)]
