@@ -95,6 +95,26 @@ def test_a_journal_written_on_a_later_day_is_remembered_by_a_restart_on_an_earli
             sh.close()
 
 
+#: 21:00 UTC on 1 December: 00:30 on 2 December in Tehran, the example's `timezone`.
+TEHRAN_NEXT_DAY = dt.datetime(2026, 12, 1, 21, 0, tzinfo=dt.UTC)
+
+
+def test_a_restart_counts_the_window_in_the_switchs_own_business_days(sh: Shell) -> None:
+    """docs/switch.md: the journal's `business_day` is the day by `business_day_cutover` and
+    `timezone`, and the idempotency window is 7 business days. Restarted at 00:30 on 2
+    December in Tehran (still 1 December in UTC), the window starts on 24 November: the
+    earn of 23 November has left it, the one of 24 November has not, as in the live state
+    pruned at that time; sent again, the later one is a retransmission."""
+    old = sh.send(earn(T1, sh.next_stan(), A, 100_000))
+    day_after = NOW + dt.timedelta(days=1)
+    kept = earn(T1, sh.next_stan(), A, 50_000, now=day_after)
+    answer = sh.send(kept, day_after)
+    assert sh.business_days(old, answer) == ["2026-11-23", "2026-11-24"]
+    sh.restart(TEHRAN_NEXT_DAY)   # the recovered state equals the live one
+    assert same(sh.send(kept, TEHRAN_NEXT_DAY), answer)
+    assert earns(sh) == 2 and sh.journal_points(A) == 15
+
+
 def recovered(sh: Shell, carry: tuple[State, int] | None = None) -> State:
     """The state the journal's rows give, read as a node's refresh reads it (`load_cache`)."""
     conn = connect(sh.path, readonly=True)
