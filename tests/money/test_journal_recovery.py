@@ -17,9 +17,10 @@ import pytest
 
 from iso8583 import Message
 from switch.core import prune, snapshot
+from switch.core.replay import forget_over_bound
 from switch.core.state import State
 from switch.journal.reports import RecoveryReport
-from switch.journal.sql.recover import load_cache
+from switch.journal.sql.recover import load_cache, next_ids
 from switch.journal.sqlite.connect import connect
 from tests.money.support import Shell, rc, rrn, scratch_dir
 from tests.switch.support import NOW, T1, T2, card, earn, example_config, inquiry
@@ -153,3 +154,41 @@ def test_a_refresh_carrying_memory_reverses_an_original_that_had_left_it(small: 
     assert (refreshed.cards, refreshed.lots) == (live.cards, live.lots) == (whole.cards,
                                                                              whole.lots)
     assert int(rrn(answer)) not in [t[2] for t in (*refreshed.txns, *live.txns)]
+
+
+def take_over(sh: Shell, state: State) -> None:
+    """A node's refreshed state put to serve, as `PgJournal.refresh` leaves it: its next ids
+    from the journal, everything up to the head durable, memory within `replay_memory`."""
+    conn = connect(sh.path, readonly=True)
+    try:
+        state.next_journal_id, state.next_lot_id = next_ids(conn)
+    finally:
+        conn.close()
+    state.durable_upto = state.next_journal_id - 1
+    forget_over_bound(state)
+    state.limits = sh.limits
+    sh.state = state
+
+
+def test_a_node_refreshed_from_its_carried_memory_answers_as_one_that_never_stopped(
+        small: Shell) -> None:
+    """docs/switch.md, "Several nodes", step 3, with memory for 3: a node whose memory had let
+    a tombstone go (a reversal answered `25`) carries it over a refresh that adds another
+    node's rows. Serving on, the late original that reversal named is declined `05`
+    (docs/protocol.md), requests keep leaving memory oldest first, and a restart recovers the
+    state it serves with ("Comparing states")."""
+    sh = small
+    never = earn(T2, 990_003, B, 50_000)
+    assert rc(sh.send(reversal_of(never, sh.next_stan()))) == "25"
+    for _ in range(MEMORY):
+        assert rc(sh.send(inquiry(T1, sh.next_stan(), A))) == "00"
+    upto = int(str(sh.sql("SELECT MAX(id) FROM journal")[0][0]))
+    carried = recovered(sh)
+    elsewhere = sh.send(earn(T1, sh.next_stan(), A, 100_000))   # the other node's turn
+    take_over(sh, recovered(sh, (carried, upto)))
+    assert rc(sh.send(never)) == "05"
+    for _ in range(2 * MEMORY):
+        assert rc(sh.send(inquiry(T1, sh.next_stan(), A))) == "00"
+    assert rc(elsewhere) == "00" and sh.journal_points(A) == 10
+    assert sh.journal_points(B) == 0
+    sh.restart(NOW)
