@@ -10,6 +10,7 @@ a retransmission byte for byte, a late original after its reversal's `25` declin
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterator
 
@@ -22,8 +23,9 @@ from switch.core.state import State
 from switch.journal.reports import RecoveryReport
 from switch.journal.sql.recover import load_cache, next_ids
 from switch.journal.sqlite.connect import connect
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.money.support import Shell, rc, rrn, scratch_dir
-from tests.switch.support import NOW, T1, T2, card, earn, example_config, inquiry
+from tests.switch.support import NOW, T1, T2, T3, card, earn, example_config, inquiry
 from tests.switch.support import reversal as reversal_of
 
 A, B = card(711), card(712)
@@ -191,4 +193,23 @@ def test_a_node_refreshed_from_its_carried_memory_answers_as_one_that_never_stop
         assert rc(sh.send(inquiry(T1, sh.next_stan(), A))) == "00"
     assert rc(elsewhere) == "00" and sh.journal_points(A) == 10
     assert sh.journal_points(B) == 0
+    sh.restart(NOW)
+
+
+def test_a_terminal_taken_out_of_the_configuration_while_stopped(sh: Shell) -> None:
+    """docs/programs.md: terminals coming or going take a restart; docs/switch.md: sign-on
+    state survives a restart. The journal knows T3 (signed on), the configuration at the
+    restart no longer does: recovery loads all the same, T1 is still signed on (an earn
+    without a new sign-on approved) and T3 is unknown (`03`)."""
+    assert rc(sh.send(earn(T3, sh.next_stan(), A, 100_000))) == "00"
+    sh.cfg = dataclasses.replace(sh.cfg, terminals={
+        tid: term for tid, term in sh.cfg.terminals.items() if tid != T3})
+    sh.store.close()
+    sh.store = SqliteJournal(sh.path)
+    sh.state = sh.store.load(sh.cfg, sh.rules, NOW)
+    sh.state.limits = sh.limits
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 100_000))) == "00"
+    points = sh.journal_points(A)
+    assert rc(sh.send(earn(T3, sh.next_stan(), A, 100_000))) == "03"
+    assert sh.journal_points(A) == points
     sh.restart(NOW)
