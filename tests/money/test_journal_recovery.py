@@ -25,7 +25,7 @@ from switch.journal.sql.recover import load_cache, next_ids
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.money.support import Shell, rc, rrn, scratch_dir
-from tests.switch.support import NOW, T1, T2, T3, card, earn, example_config, inquiry
+from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, example_config, inquiry
 from tests.switch.support import reversal as reversal_of
 
 A, B = card(711), card(712)
@@ -213,3 +213,27 @@ def test_a_terminal_taken_out_of_the_configuration_while_stopped(sh: Shell) -> N
     assert rc(sh.send(earn(T3, sh.next_stan(), A, 100_000))) == "03"
     assert sh.journal_points(A) == points
     sh.restart(NOW)
+
+
+#: A day past the packed cache's narrow days (docs/switch.md, "The balance cache": 1970-2149).
+FAR = dt.datetime(2150, 3, 1, 10, 0, tzinfo=dt.UTC)
+
+
+def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole() -> None:
+    """docs/switch.md, "The balance cache": days outside 1970-2149 make a wide record, and a
+    card whose head fits no narrow one is read as an object. A card enrolled (and earning) on
+    1 March 2150 is recovered with its coalition, status, enrolment day and lot, as the live
+    state holds it, and spends its points after the restart."""
+    with scratch_dir() as path:
+        db = path / "lps.db"
+        sh = Shell(db, example_config(db), now=FAR)
+        try:
+            assert rc(sh.send(earn(T1, sh.next_stan(), A, 100_000, now=FAR), FAR)) == "00"
+            assert sh.sql("SELECT enrolled_on, status FROM cards WHERE pan = ?", (A,)) == [
+                ("2150-03-01", "active")]
+            sh.restart(FAR)   # the recovered state equals the live one
+            spend = burn(T1, sh.next_stan(), A, 0, tags={"RP": "10"}, now=FAR)
+            assert rc(sh.send(spend, FAR)) == "00" and sh.journal_points(A) == 0
+            sh.restart(FAR)
+        finally:
+            sh.close()
