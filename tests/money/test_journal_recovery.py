@@ -28,7 +28,7 @@ from tests.money.support import Shell, rc, rrn, scratch_dir
 from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, example_config, inquiry
 from tests.switch.support import reversal as reversal_of
 
-A, B = card(711), card(712)
+A, B, C = card(711), card(712), card(713)
 MEMORY = 3
 
 
@@ -223,12 +223,16 @@ def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole() -> None:
     """docs/switch.md, "The balance cache": days outside 1970-2149 make a wide record, and a
     card whose head fits no narrow one is read as an object. A card enrolled (and earning) on
     1 March 2150 is recovered with its coalition, status, enrolment day and lot, as the live
-    state holds it, and spends its points after the restart."""
+    state holds it, and spends its points after the restart; so are the lots earned after it:
+    B's (enrolled in 2026, its lot of 2150 wide) and C's (all of 2026)."""
     with scratch_dir() as path:
         db = path / "lps.db"
-        sh = Shell(db, example_config(db), now=FAR)
+        sh = Shell(db, example_config(db))
         try:
+            assert rc(sh.send(earn(T1, sh.next_stan(), B, 100_000))) == "00"
             assert rc(sh.send(earn(T1, sh.next_stan(), A, 100_000, now=FAR), FAR)) == "00"
+            assert rc(sh.send(earn(T1, sh.next_stan(), B, 100_000, now=FAR), FAR)) == "00"
+            assert rc(sh.send(earn(T1, sh.next_stan(), C, 100_000))) == "00"
             assert sh.sql("SELECT enrolled_on, status FROM cards WHERE pan = ?", (A,)) == [
                 ("2150-03-01", "active")]
             sh.restart(FAR)   # the recovered state equals the live one
