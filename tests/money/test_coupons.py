@@ -16,12 +16,16 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
+from switch.config import load_config
 from switch.core import DEFAULT_LIMITS, apply, coupon_code, journaled
 from switch.core.admin import AdminError
 from switch.core.catalog import AT_ISSUER, CouponRules
 from switch.core.coupon import decide_void
 from switch.core.facts import Needs
 from switch.core.rewards import CouponNeed, CouponTerms
+from switch.journal import open_journal
+from tests.customers.support import lps, mobile_config, run_through_switch, three_customers
+from tests.engines import query
 from tests.money.support import Shell, rc, rrn, tags
 from tests.rewards.support import BOOKS, CAFE, issue, redeem_coupon, terms
 from tests.switch.support import NOW, T1, T2, card, example_config, reversal
@@ -29,6 +33,8 @@ from tests.switch.support import NOW, T1, T2, card, example_config, reversal
 A, B = card(801), card(802)
 #: The business day of `NOW` (13:30 in Tehran on 23 November 2026).
 TODAY = dt.date(2026, 11, 23)
+#: 10:00 UTC that day, when the segment tests' nightly job has run.
+SEGMENT_DAY = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
 
 def use(sh: Shell, code: str, amount: int, pan: str = A, tid: str = T1,
@@ -336,3 +342,34 @@ def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
         sh.restart(NOW)
     finally:
         sh.close()
+
+
+def test_a_segments_coupon_is_taken_from_that_segments_customers_only(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/programs.md "Coupons", `--segment`: after the nightly job put the newcomer in
+    segment `new` (docs/customers.md "Segments"), a coupon of that segment is taken from the
+    newcomer's card; the old-timer (another segment) and a card of no account are declined `57`
+    and leave the coupon as it was, for the newcomer to take."""
+    path, _port = mobile_config(tmp_path)
+    cfg = str(path)
+    newcomer, old_timer, stranger = three_customers(capsys, cfg, 861, "0935300000", SEGMENT_DAY)
+    assert lps(capsys, "customers", "segments", "--day", "2026-11-23", "-c", cfg)[0] == 0
+    config = load_config(path)
+    code = coupon_code.new_code(lambda n: 5)
+    journal = open_journal(config.switch.journal)
+    try:
+        journal.issue_coupons(
+            CouponTerms(0, "tehran-mall", "", 0, 100_000, 0, 0, 0, "new", TODAY),
+            [coupon_code.digest(code)], "new.csv", SEGMENT_DAY, "test",
+            lambda _issue: None)
+    finally:
+        journal.close()
+    replies = run_through_switch(path, [
+        redeem_coupon(T1, 1, old_timer, code, 1_000_000, now=SEGMENT_DAY),
+        redeem_coupon(T1, 2, stranger, code, 1_000_000, now=SEGMENT_DAY),
+        redeem_coupon(T1, 3, newcomer, code, 1_000_000, now=SEGMENT_DAY),
+    ], SEGMENT_DAY)
+    assert [rc(r) for r in replies] == ["57", "57", "00"]
+    assert "CD" not in tags(replies[0]) and tags(replies[2])["CD"] == "100000"
+    assert query(config.switch.journal, "SELECT action, pan FROM coupon_moves") == [
+        ("redeem", newcomer)]
