@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
-from switch.config import load_config
+from switch.config import Config, load_config
 from switch.core import DEFAULT_LIMITS, apply, coupon_code, journaled
 from switch.core.admin import AdminError
 from switch.core.catalog import AT_ISSUER, CouponRules
@@ -24,7 +24,13 @@ from switch.core.coupon import decide_void
 from switch.core.facts import Needs
 from switch.core.rewards import CouponNeed, CouponTerms
 from switch.journal import open_journal
-from tests.customers.support import lps, mobile_config, run_through_switch, three_customers
+from tests.customers.support import (
+    by_mobile,
+    lps,
+    mobile_config,
+    run_through_switch,
+    three_customers,
+)
 from tests.engines import query
 from tests.money.support import Shell, rc, rrn, tags
 from tests.rewards.support import BOOKS, CAFE, issue, redeem_coupon, terms
@@ -355,15 +361,7 @@ def test_a_segments_coupon_is_taken_from_that_segments_customers_only(
     newcomer, old_timer, stranger = three_customers(capsys, cfg, 861, "0935300000", SEGMENT_DAY)
     assert lps(capsys, "customers", "segments", "--day", "2026-11-23", "-c", cfg)[0] == 0
     config = load_config(path)
-    code = coupon_code.new_code(lambda n: 5)
-    journal = open_journal(config.switch.journal)
-    try:
-        journal.issue_coupons(
-            CouponTerms(0, "tehran-mall", "", 0, 100_000, 0, 0, 0, "new", TODAY),
-            [coupon_code.digest(code)], "new.csv", SEGMENT_DAY, "test",
-            lambda _issue: None)
-    finally:
-        journal.close()
+    code = issued(config, CouponTerms(0, "tehran-mall", "", 0, 100_000, 0, 0, 0, "new", TODAY))
     replies = run_through_switch(path, [
         redeem_coupon(T1, 1, old_timer, code, 1_000_000, now=SEGMENT_DAY),
         redeem_coupon(T1, 2, stranger, code, 1_000_000, now=SEGMENT_DAY),
@@ -373,3 +371,32 @@ def test_a_segments_coupon_is_taken_from_that_segments_customers_only(
     assert "CD" not in tags(replies[0]) and tags(replies[2])["CD"] == "100000"
     assert query(config.switch.journal, "SELECT action, pan FROM coupon_moves") == [
         ("redeem", newcomer)]
+
+
+def issued(config: Config, t: CouponTerms) -> str:
+    """One code of an issue with terms `t`, recorded in `config`'s journal."""
+    code = coupon_code.new_code(lambda n: 5)
+    journal = open_journal(config.switch.journal)
+    try:
+        journal.issue_coupons(t, [coupon_code.digest(code)], "one.csv", SEGMENT_DAY, "test",
+                              lambda _issue: None)
+    finally:
+        journal.close()
+    return code
+
+
+def test_a_coupon_with_a_mobile_number_is_57_and_stays_for_a_card(tmp_path: Path) -> None:
+    """docs/protocol.md §4: a coupon (`CP`) is redeemed with a card only, with DE48 `MB` it is
+    declined `57`; the coupon stays unused, and the customer's card takes it next."""
+    path, _port = mobile_config(tmp_path)
+    config = load_config(path)
+    code = issued(config, terms(amount=1_000))
+    replies = run_through_switch(path, [
+        by_mobile("0200", T1, 1, "09121234567", "000000", 100_000, now=SEGMENT_DAY),
+        by_mobile("0200", T1, 2, "09121234567", "900000", 5_000, now=SEGMENT_DAY,
+                  tags={"CP": code}),
+        redeem_coupon(T1, 3, A, code, 5_000, now=SEGMENT_DAY),
+    ], SEGMENT_DAY)
+    assert [rc(r) for r in replies] == ["00", "57", "00"]
+    assert "CD" not in tags(replies[1]) and tags(replies[2])["CD"] == "1000"
+    assert query(config.switch.journal, "SELECT action, pan FROM coupon_moves") == [("redeem", A)]
