@@ -314,7 +314,8 @@ def test_each_refusal_of_a_known_code_keeps_the_coupon_and_a_first_use_enrolment
 @pytest.mark.parametrize("case, code", [
     ("impossible code", "14"), ("expired", "54"), ("used", "05"), ("under minimum", "13"),
     ("discount of nothing", "13"), ("batch full", "61"), ("with RP", "12"), ("unknown", "14"),
-    ("another coalition", "57"), ("another store's", "57"), ("void", "62")])
+    ("another coalition", "57"), ("another store's", "57"), ("another segment's", "57"),
+    ("void", "62")])
 def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
         tmp_path: Path, case: str, code: str) -> None:
     """A decline keeps a first-use card's enrolment (docs/switch.md "Decisions", Card): the
@@ -339,6 +340,8 @@ def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
                  "unknown": coupon_code.new_code(lambda n: 7),
                  "another coalition": one(sh, terms(amount=1_000, coalition="isfahan-bazaar")),
                  "another store's": one(sh, terms(amount=1_000, issuer=BOOKS)),
+                 "another segment's": one(sh, dataclasses.replace(terms(amount=1_000),
+                                                                  segment="new")),
                  }.get(case, coupon)
         amount = {"under minimum": 4_999, "discount of nothing": 99}.get(case, 5_000)
         tags_ = {"CP": typed, "RP": "1"} if case == "with RP" else {"CP": typed}
