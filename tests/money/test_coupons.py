@@ -403,3 +403,20 @@ def test_a_coupon_with_a_mobile_number_is_57_and_stays_for_a_card(tmp_path: Path
     assert [rc(r) for r in replies] == ["00", "57", "00"]
     assert "CD" not in tags(replies[1]) and tags(replies[2])["CD"] == "1000"
     assert query(config.switch.journal, "SELECT action, pan FROM coupon_moves") == [("redeem", A)]
+
+
+def test_a_coupon_by_a_new_mobile_number_is_57_and_keeps_the_account_it_made(sh: Shell) -> None:
+    """docs/protocol.md §4: a coupon with DE48 `MB` is declined `57`; a number no account holds
+    gets its account and virtual card at its first use whatever the answer (docs/customers.md
+    "Mobile numbers at the POS", docs/switch.md "Decisions", Card), in memory as in the journal:
+    the restart compares them, and the number's next purchase is that card's."""
+    code = one(sh, terms(amount=1_000))
+    resp = sh.send(by_mobile("0200", T1, sh.next_stan(), "09351234568", "900000", 5_000,
+                             tags={"CP": code}))
+    assert rc(resp) == "57" and "CD" not in tags(resp)
+    assert coupon_moves(sh) == [] and coupon_row(sh, code) == ("active", None, None)
+    sh.restart(NOW)
+    again = sh.send(by_mobile("0200", T1, sh.next_stan(), "09351234568", "000000", 100_000))
+    assert rc(again) == "00"
+    assert sh.sql("SELECT COUNT(*), COUNT(DISTINCT account_id) FROM account_cards "
+                  "WHERE virtual = 1") == [(1, 1)]
