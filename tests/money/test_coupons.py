@@ -16,12 +16,22 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
+from switch.config import Config, load_config
 from switch.core import DEFAULT_LIMITS, apply, coupon_code, journaled
 from switch.core.admin import AdminError
 from switch.core.catalog import AT_ISSUER, CouponRules
 from switch.core.coupon import decide_void
 from switch.core.facts import Needs
 from switch.core.rewards import CouponNeed, CouponTerms
+from switch.journal import open_journal
+from tests.customers.support import (
+    by_mobile,
+    lps,
+    mobile_config,
+    run_through_switch,
+    three_customers,
+)
+from tests.engines import query
 from tests.money.support import Shell, rc, rrn, tags
 from tests.rewards.support import BOOKS, CAFE, issue, redeem_coupon, terms
 from tests.switch.support import NOW, T1, T2, card, example_config, reversal
@@ -29,6 +39,8 @@ from tests.switch.support import NOW, T1, T2, card, example_config, reversal
 A, B = card(801), card(802)
 #: The business day of `NOW` (13:30 in Tehran on 23 November 2026).
 TODAY = dt.date(2026, 11, 23)
+#: 10:00 UTC that day, when the segment tests' nightly job has run.
+SEGMENT_DAY = dt.datetime(2026, 11, 23, 10, 0, tzinfo=dt.UTC)
 
 
 def use(sh: Shell, code: str, amount: int, pan: str = A, tid: str = T1,
@@ -302,7 +314,8 @@ def test_each_refusal_of_a_known_code_keeps_the_coupon_and_a_first_use_enrolment
 @pytest.mark.parametrize("case, code", [
     ("impossible code", "14"), ("expired", "54"), ("used", "05"), ("under minimum", "13"),
     ("discount of nothing", "13"), ("batch full", "61"), ("with RP", "12"), ("unknown", "14"),
-    ("another coalition", "57"), ("another store's", "57"), ("void", "62")])
+    ("another coalition", "57"), ("another store's", "57"), ("another segment's", "57"),
+    ("void", "62")])
 def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
         tmp_path: Path, case: str, code: str) -> None:
     """A decline keeps a first-use card's enrolment (docs/switch.md "Decisions", Card): the
@@ -327,6 +340,8 @@ def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
                  "unknown": coupon_code.new_code(lambda n: 7),
                  "another coalition": one(sh, terms(amount=1_000, coalition="isfahan-bazaar")),
                  "another store's": one(sh, terms(amount=1_000, issuer=BOOKS)),
+                 "another segment's": one(sh, dataclasses.replace(terms(amount=1_000),
+                                                                  segment="new")),
                  }.get(case, coupon)
         amount = {"under minimum": 4_999, "discount of nothing": 99}.get(case, 5_000)
         tags_ = {"CP": typed, "RP": "1"} if case == "with RP" else {"CP": typed}
@@ -336,3 +351,72 @@ def test_a_declined_first_use_enrols_the_card_in_memory_as_in_the_journal(
         sh.restart(NOW)
     finally:
         sh.close()
+
+
+def test_a_segments_coupon_is_taken_from_that_segments_customers_only(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/programs.md "Coupons", `--segment`: after the nightly job put the newcomer in
+    segment `new` (docs/customers.md "Segments"), a coupon of that segment is taken from the
+    newcomer's card; the old-timer (another segment) and a card of no account are declined `57`
+    and leave the coupon as it was, for the newcomer to take."""
+    path, _port = mobile_config(tmp_path)
+    cfg = str(path)
+    newcomer, old_timer, stranger = three_customers(capsys, cfg, 861, "0935300000", SEGMENT_DAY)
+    assert lps(capsys, "customers", "segments", "--day", "2026-11-23", "-c", cfg)[0] == 0
+    config = load_config(path)
+    code = issued(config, CouponTerms(0, "tehran-mall", "", 0, 100_000, 0, 0, 0, "new", TODAY))
+    replies = run_through_switch(path, [
+        redeem_coupon(T1, 1, old_timer, code, 1_000_000, now=SEGMENT_DAY),
+        redeem_coupon(T1, 2, stranger, code, 1_000_000, now=SEGMENT_DAY),
+        redeem_coupon(T1, 3, newcomer, code, 1_000_000, now=SEGMENT_DAY),
+    ], SEGMENT_DAY)
+    assert [rc(r) for r in replies] == ["57", "57", "00"]
+    assert "CD" not in tags(replies[0]) and tags(replies[2])["CD"] == "100000"
+    assert query(config.switch.journal, "SELECT action, pan FROM coupon_moves") == [
+        ("redeem", newcomer)]
+
+
+def issued(config: Config, t: CouponTerms) -> str:
+    """One code of an issue with terms `t`, recorded in `config`'s journal."""
+    code = coupon_code.new_code(lambda n: 5)
+    journal = open_journal(config.switch.journal)
+    try:
+        journal.issue_coupons(t, [coupon_code.digest(code)], "one.csv", SEGMENT_DAY, "test",
+                              lambda _issue: None)
+    finally:
+        journal.close()
+    return code
+
+
+def test_a_coupon_with_a_mobile_number_is_57_and_stays_for_a_card(tmp_path: Path) -> None:
+    """docs/protocol.md §4: a coupon (`CP`) is redeemed with a card only, with DE48 `MB` it is
+    declined `57`; the coupon stays unused, and the customer's card takes it next."""
+    path, _port = mobile_config(tmp_path)
+    config = load_config(path)
+    code = issued(config, terms(amount=1_000))
+    replies = run_through_switch(path, [
+        by_mobile("0200", T1, 1, "09121234567", "000000", 100_000, now=SEGMENT_DAY),
+        by_mobile("0200", T1, 2, "09121234567", "900000", 5_000, now=SEGMENT_DAY,
+                  tags={"CP": code}),
+        redeem_coupon(T1, 3, A, code, 5_000, now=SEGMENT_DAY),
+    ], SEGMENT_DAY)
+    assert [rc(r) for r in replies] == ["00", "57", "00"]
+    assert "CD" not in tags(replies[1]) and tags(replies[2])["CD"] == "1000"
+    assert query(config.switch.journal, "SELECT action, pan FROM coupon_moves") == [("redeem", A)]
+
+
+def test_a_coupon_by_a_new_mobile_number_is_57_and_keeps_the_account_it_made(sh: Shell) -> None:
+    """docs/protocol.md §4: a coupon with DE48 `MB` is declined `57`; a number no account holds
+    gets its account and virtual card at its first use whatever the answer (docs/customers.md
+    "Mobile numbers at the POS", docs/switch.md "Decisions", Card), in memory as in the journal:
+    the restart compares them, and the number's next purchase is that card's."""
+    code = one(sh, terms(amount=1_000))
+    resp = sh.send(by_mobile("0200", T1, sh.next_stan(), "09351234568", "900000", 5_000,
+                             tags={"CP": code}))
+    assert rc(resp) == "57" and "CD" not in tags(resp)
+    assert coupon_moves(sh) == [] and coupon_row(sh, code) == ("active", None, None)
+    sh.restart(NOW)
+    again = sh.send(by_mobile("0200", T1, sh.next_stan(), "09351234568", "000000", 100_000))
+    assert rc(again) == "00"
+    assert sh.sql("SELECT COUNT(*), COUNT(DISTINCT account_id) FROM account_cards "
+                  "WHERE virtual = 1") == [(1, 1)]

@@ -95,6 +95,15 @@ def test_a_pair_that_turned_negative_is_owed_the_other_way() -> None:
     assert [(o.payer, o.payee, o.units) for o in obls] == [("S2", "S1", 6)]
 
 
+def test_obligations_are_listed_by_payer_then_payee() -> None:
+    """docs/settlement.md, `obligations.csv`: by payer, then payee, each in store ID order;
+    here the payees' order is the payers' turned round."""
+    obls = obligations(book(("S2", "S1", 2), ("S1", "S3", 5), ("S2", "S3", 1), ("S1", "S2", 4)),
+                       STORES, "points")
+    assert [(o.payer, o.payee) for o in obls] == [("S1", "S2"), ("S1", "S3"), ("S2", "S1"),
+                                                  ("S2", "S3")]
+
+
 def test_positions_that_do_not_sum_to_zero_stop_the_run() -> None:
     """docs/settlement.md: positions of each coalition must sum to zero (InvariantError)."""
     crossing = [Obligation("points", "S1", "S4", 5, 5_000, "364", "A")]
