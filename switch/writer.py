@@ -181,9 +181,13 @@ class Writer:
         assert self.nodes is None, "a node of several decides in its turn (defer)"
         if self.receipts is not None:
             out.receipts = self.receipts(entries)
-        self.queue.append((entries, out))
-        self.idle.clear()
-        self.wakeup.set()
+        queue = self.queue
+        queue.append((entries, out))
+        if len(queue) == 1:
+            # The first since `run` took the queue: wake it. Behind another, `run` is awake
+            # already (`wakeup` set, or its batch loop takes what is queued before it waits).
+            self.idle.clear()
+            self.wakeup.set()
 
     def defer(self, job: Job) -> None:
         """A node of several: decide `job` in the next turn (arrival order)."""
