@@ -154,6 +154,9 @@ class Writer:
         #: None when no store sends receipts: nothing is looked at per request.
         self.receipts = receipts
         self.nodes = nodes
+        #: One of several nodes: requests are `defer`red, not decided then `submit`ted (a
+        #: plain attribute: every request reads it).
+        self.shared = nodes is not None
         #: Requests of a node of several waiting for their turn, undecided.
         self.jobs: list[Job] = []
         #: The journal head this node's state is known to match (None: not yet known).
@@ -169,11 +172,6 @@ class Writer:
         self.failed: str | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="lps-writer")
         self.commits = 0
-
-    @property
-    def shared(self) -> bool:
-        """One of several nodes: requests are `defer`red, not decided then `submit`ted."""
-        return self.nodes is not None
 
     def submit(self, entries: list[Entry], out: Outgoing) -> None:
         if self.failed is not None:
