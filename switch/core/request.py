@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from itertools import chain
 from operator import itemgetter
 from types import MappingProxyType
-from typing import TypeGuard
 
 from iso8583.errors import CodecError
 from iso8583.loyalty import parse_tlv
@@ -222,11 +221,6 @@ def undecodable(mti: str, stan: str, tid: str, de7: str, reason: str,
                    de7 if is_digits(de7, 10) else "", RC.FORMAT_ERROR, reason)
 
 
-def _plain(value: object, length: int) -> TypeGuard[str]:
-    """`value` is a `str` of exactly `length` ASCII digits (`is_digits`, without the call)."""
-    return type(value) is str and len(value) == length and value.isascii() and value.isdigit()
-
-
 def _text(msg: Message, number: int) -> str:
     value = msg.fields.get(number)
     if value is None:
@@ -270,8 +264,9 @@ def _card_named(protocol: Lps87, fields: Mapping[int, object], tags: Mapping[str
 def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, stan: str,
            de7: str, wire_checked: bool) -> Request:
     # Every request passes here: a field read by the core is checked inline where it is plain
-    # text of the right shape (`_plain`); anything else goes to `_text`/`_digits`, which
-    # accept it the same way or raise with the reason.
+    # text of the right shape (a `str` of so many ASCII digits, `is_digits` without the call);
+    # anything else goes to `_text`/`_digits`, which accept it the same way or raise with the
+    # reason.
     fields = msg.fields
     if not protocol.fields.issuperset(fields):
         outside = min(n for n in fields if n not in protocol.fields)
@@ -285,7 +280,7 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     malformed = None if wire_checked else malformed_field(fields)
     if malformed is not None:
         raise _FormatError(f"DE{malformed} breaks its format (docs/protocol.md §2)")
-    if not _plain(de7, 10):
+    if not (len(de7) == 10 and de7.isascii() and de7.isdigit()):
         _digits(msg, 7, 10)
     tags = _NO_TAGS
     if 48 in fields:
@@ -313,12 +308,13 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     if canonical not in FINANCIAL:
         raise _FormatError(f"MTI {mti} has no parser")  # the schema names an MTI we lack
     pc = fields.get(3, "")
-    if not _plain(pc, 6):
+    if not (type(pc) is str and len(pc) == 6 and pc.isascii() and pc.isdigit()):
         pc = _digits(msg, 3, 6)
     amount = 0
     if 4 in fields:
         de4 = fields[4]
-        amount = int(de4 if _plain(de4, 12) else _digits(msg, 4, 12))
+        amount = int(de4 if type(de4) is str and len(de4) == 12 and de4.isascii()
+                     and de4.isdigit() else _digits(msg, 4, 12))
     elif pc not in protocol.amount_optional:
         raise _FormatError(f"DE4 is mandatory for processing code {pc}")
     expiry = None
