@@ -9,10 +9,9 @@ only interprets them. Nothing here reads a file itself.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from operator import itemgetter, le
-from typing import Any, cast
+from typing import Any
 
 from iso8583 import CodecError, Profile, load_profile, lps87_rules
 from iso8583.fields import Binary, DigitChars, Text
@@ -114,32 +113,7 @@ _ECHO_ROWS = tuple((n, *_ECHO_FORMATS[n]) for n in ECHO)
 
 def echoed(sent: Mapping[int, str | bytes]) -> dict[int, str | bytes]:
     """The fields of `sent` a reply echoes (docs/protocol.md §4): each field of `ECHO` that is
-    `echoable`. Every reply builds this: the fields present are checked together by the plan
-    of their numbers (`_echo_plan`), a few C calls; when one of them is not echoable, each is
-    checked on its own (`_echoed_one_by_one`)."""
-    present = tuple(filter(sent.__contains__, ECHO))
-    plan = _ECHO_PLANS.get(present)
-    if plan is None:
-        return _echoed_one_by_one(sent)
-    take, take_digits, take_text, shortest, longest = plan
-    values = take(sent)
-    try:  # `str.join` refuses a value that is not text: the one-by-one path then
-        if not "".join(values).isascii():  # type: ignore[arg-type]
-            return _echoed_one_by_one(sent)
-    except TypeError:  # a value that is not text
-        return _echoed_one_by_one(sent)
-    lengths = tuple(map(len, values))
-    if (all(map(le, shortest, lengths)) and all(map(le, lengths, longest))
-            and (take_digits is None
-                 or "".join(take_digits(sent)).isdigit())  # type: ignore[arg-type]
-            and (take_text is None
-                 or "".join(take_text(sent)).isprintable())):  # type: ignore[arg-type]
-        return dict(zip(present, values, strict=True))
-    return _echoed_one_by_one(sent)
-
-
-def _echoed_one_by_one(sent: Mapping[int, str | bytes]) -> dict[int, str | bytes]:
-    """`echoed`, field by field."""
+    `echoable`, in one pass (every reply builds this)."""
     out: dict[int, str | bytes] = {}
     for n, digits, shortest, longest in _ECHO_ROWS:
         value = sent.get(n)
@@ -147,41 +121,6 @@ def _echoed_one_by_one(sent: Mapping[int, str | bytes]) -> dict[int, str | bytes
                 and (value.isdigit() if digits else value.isprintable()):
             out[n] = value
     return out
-
-
-#: Takes a tuple of some fields' values out of a message's fields (None: no field to take).
-_Take = Callable[[Mapping[int, str | bytes]], tuple[str | bytes, ...]]
-
-
-def _taker(numbers: tuple[int, ...]) -> _Take | None:
-    """What takes fields `numbers` out of the fields, as a tuple even for one number."""
-    if not numbers:
-        return None
-    if len(numbers) == 1:
-        return functools.partial(_one, numbers[0])
-    return cast(_Take, itemgetter(*numbers))
-
-
-def _one(number: int, fields: Mapping[int, str | bytes]) -> tuple[str | bytes, ...]:
-    return (fields[number],)
-
-
-def _echo_plan(numbers: tuple[int, ...]) -> tuple[_Take, _Take | None, _Take | None,
-                                                  tuple[int, ...], tuple[int, ...]]:
-    """For fields `numbers` of `ECHO`: what takes them all, their digit fields and their text
-    fields, and the shortest and longest each may be (`_ECHO_FORMATS`)."""
-    take = _taker(numbers)
-    assert take is not None
-    return (take, _taker(tuple(n for n in numbers if _ECHO_FORMATS[n][0])),
-            _taker(tuple(n for n in numbers if not _ECHO_FORMATS[n][0])),
-            tuple(_ECHO_FORMATS[n][1] for n in numbers),
-            tuple(_ECHO_FORMATS[n][2] for n in numbers))
-
-
-#: `echoed`'s plans, one for every set of `ECHO`'s fields but the empty one (511).
-_ECHO_PLANS = {numbers: _echo_plan(numbers)
-               for numbers in (tuple(n for i, n in enumerate(ECHO) if mask >> i & 1)
-                               for mask in range(1, 1 << len(ECHO)))}
 
 
 @functools.cache
