@@ -50,14 +50,16 @@ def parse_tlv(value: str) -> dict[str, str]:
 
 def build_tlv(items: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
     """DE48 text from tags and values, in the order given."""
-    pairs = items.items() if isinstance(items, Mapping) else items
+    # a dict without the ABC's isinstance (every reply's DE48 is one)
+    pairs = items.items() if type(items) is dict or isinstance(items, Mapping) else items
     parts: list[str] = []
     for tag, text in pairs:
         if not (isinstance(tag, str) and len(tag) == 2 and tag.isascii() and tag.isalnum()):
             raise EncodeError(f"TLV tag {tag!r} must be 2 ASCII letters or digits", field=48)
         if not isinstance(text, str):
             raise EncodeError(f"TLV {tag} value must be str", field=48)
-        size = len(text.encode("utf-8"))
+        # ASCII text is as many UTF-8 bytes as characters: no encoding to count them
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
         if size > 999:
             raise EncodeError(f"TLV {tag} value is {size} bytes, at most 999", field=48)
         parts.append(f"{tag}{size:03d}{text}")
@@ -77,6 +79,14 @@ def build_de54(entries: Iterable[AmountEntry]) -> str:
     """DE54 text: account type (2) + amount type (2) + currency (3) + C/D + amount (12)."""
     parts: list[str] = []
     for entry in entries:
+        account_type, amount_type, currency, amount = entry
+        if type(account_type) is str and type(amount_type) is str and type(currency) is str \
+                and len(account_type) == 2 and len(amount_type) == 2 and len(currency) == 3 \
+                and type(amount) is int and -10**12 < amount < 10**12:
+            head = account_type + amount_type + currency
+            if head.isascii() and head.isdigit():  # the checks below, at once
+                parts.append(f"{head}{'D' if amount < 0 else 'C'}{abs(amount):012d}")
+                continue
         for name, text, size in (("account type", entry.account_type, 2),
                                  ("amount type", entry.amount_type, 2),
                                  ("currency", entry.currency, 3)):

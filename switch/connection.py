@@ -198,11 +198,12 @@ class Connection(asyncio.Protocol):
             self.ignore(request)
             return
         need = needs(sw.state, request)
+        hsm = need.hsm
         sec = sw.security
-        involved = need.hsm or sec.seals(sw.state, request.tid)
-        if sec.inline or not (involved or sec.sequencer.busy):
+        # whether the HSM is involved (a check, or a MAC to seal) matters only out of process
+        if sec.inline or not (hsm or sec.seals(sw.state, request.tid) or sec.sequencer.busy):
             checks = run_now(sec.checks(sw.state, request, need, payload, self.profile)) \
-                if need.hsm else NO_CHECKS
+                if hsm else NO_CHECKS
             if sw.writer.shared:
                 run_now(self.decide(request, checks, started=started, now=now, need=need))
                 return
@@ -213,7 +214,7 @@ class Connection(asyncio.Protocol):
                 self.submit(made[0], made[1], request.mti, started)
             return
         self.hold()  # counted in flight from now on: backpressure covers HSM waits too
-        prepare = sec.checks(sw.state, request, need, payload, self.profile) if need.hsm \
+        prepare = sec.checks(sw.state, request, need, payload, self.profile) if hsm \
             else no_checks()
         sec.sequencer.run(prepare, functools.partial(self.decide, request, started=started,
                                                      now=now), done=self.unhold)
@@ -378,14 +379,25 @@ class Connection(asyncio.Protocol):
 
     def hold(self) -> None:
         self.inflight += 1
-        self.switch.inflight += 1
-        self.update_reading()
+        sw = self.switch
+        sw.inflight += 1
+        # `update_reading` only where it may change something: reading paused, or a limit
+        # reached (every request passes here, nearly always under both limits)
+        limits = sw.config.switch.limits
+        if self.paused or self.write_paused or sw.inflight >= limits.max_inflight \
+                or self.inflight >= limits.max_inflight_per_connection:
+            self.update_reading()
 
     def unhold(self) -> None:
         self.inflight -= 1
-        self.switch.inflight -= 1
-        self.update_reading()
-        self.switch.resume_paused()
+        sw = self.switch
+        sw.inflight -= 1
+        limits = sw.config.switch.limits
+        if self.paused or self.write_paused or sw.inflight >= limits.max_inflight \
+                or self.inflight >= limits.max_inflight_per_connection:
+            self.update_reading()
+        if sw.paused:
+            sw.resume_paused()
 
     def update_reading(self) -> None:
         if self.transport is None or self.closed:

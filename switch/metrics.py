@@ -8,12 +8,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import time
-from collections.abc import Callable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+import prometheus_client.metrics
+from prometheus_client import CollectorRegistry, Gauge, Histogram, start_http_server
 from prometheus_client.core import CounterMetricFamily
+from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
+from prometheus_client.utils import INF, floatToGoString
 
 from switch.config import HostPort
 from switch.pgconn import SessionStats
@@ -25,11 +29,12 @@ BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("lps_requests", "Requests answered, by MTI and response code",
-                                ["mti", "rc"], registry=self.registry)
-        self.latency = Histogram("lps_request_seconds",
-                                 "From frame received to response written (after commit)",
-                                 buckets=LATENCY_BUCKETS, registry=self.registry)
+        #: Every answer is counted here (`observe`), on the event loop.
+        self.answers = Answers("lps_requests", "Requests answered, by MTI and response code",
+                               "lps_request_seconds",
+                               "From frame received to response written (after commit)",
+                               LATENCY_BUCKETS)
+        self.registry.register(self.answers)
         self.batch_size = Histogram("lps_batch_entries", "Journal entries per group commit",
                                     buckets=BATCH_BUCKETS, registry=self.registry)
         #: Where the loop's time goes (docs/switch.md, "Metrics"): the writer thread's commit,
@@ -59,16 +64,8 @@ class Metrics:
                                         "appended), by how long the read took",
                                         buckets=LATENCY_BUCKETS, registry=self.registry)
         self._gc_started = 0.0
-        self._children: dict[tuple[str, str], Any] = {}
         self._server: Any = None
-
-    def observe(self, mti: str, rc: str, seconds: float) -> None:
-        key = (mti, rc)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self.requests.labels(mti=mti, rc=rc)
-        child.inc()
-        self.latency.observe(seconds)
+        self.observe = self.answers.observe
 
     def watch_gc(self) -> None:
         """Time every collection: a pause here is a pause of every request in flight."""
@@ -105,6 +102,73 @@ class Metrics:
             self._server.shutdown()
             self._server.server_close()
             self._server = None
+
+
+class Answers(Collector):
+    """The answers: counted by MTI and response code (a counter), and their latency (a
+    histogram), observed on the event loop only.
+
+    Scraped exactly as prometheus-client's `Counter` with labels `mti` and `rc` and its
+    `Histogram` would be (tests/switch/test_metrics.py holds it to that), without their cost
+    per answer: four locks and eight calls, where `observe` is one call and no lock. The
+    scrape's thread reads the plain numbers as they are, as it reads each of `Histogram`'s
+    buckets in turn.
+    """
+
+    def __init__(self, counter: str, counter_help: str, histogram: str, histogram_help: str,
+                 buckets: Sequence[float]) -> None:
+        self.counter, self.counter_help = counter, counter_help
+        self.histogram, self.histogram_help = histogram, histogram_help
+        self.bounds = [float(b) for b in buckets]
+        if self.bounds != sorted(self.bounds):
+            raise ValueError("Buckets not in sorted order")
+        if self.bounds[-1] != INF:
+            self.bounds.append(INF)
+        self.les = [floatToGoString(b) for b in self.bounds]  # type: ignore[no-untyped-call]
+        #: By (MTI, response code): answers, and when the first was counted (`_created`).
+        self.counts: dict[tuple[str, str], int] = {}
+        self.created: dict[tuple[str, str], float] = {}
+        #: Latencies by bucket (each in the first whose bound it does not exceed), their sum.
+        self.buckets = [0] * len(self.bounds)
+        self.sum = 0.0
+        self.histogram_created = time.time()
+
+    def observe(self, mti: str, rc: str, seconds: float) -> None:
+        """One answer, `seconds` after its frame was received."""
+        key = (mti, rc)
+        counts = self.counts
+        if key in counts:
+            counts[key] += 1
+        else:
+            self.created[key] = time.time()
+            counts[key] = 1
+        self.sum += seconds
+        self.buckets[bisect_left(self.bounds, seconds)] += 1
+
+    def describe(self) -> list[Metric]:
+        return [Metric(self.counter, self.counter_help, "counter"),
+                Metric(self.histogram, self.histogram_help, "histogram")]
+
+    def collect(self) -> Iterator[Metric]:
+        created = prometheus_client.metrics._use_created
+        counter = Metric(self.counter, self.counter_help, "counter")
+        for key, count in list(self.counts.items()):
+            labels = {"mti": key[0], "rc": key[1]}
+            counter.add_sample(self.counter + "_total", labels, float(count))
+            if created:
+                counter.add_sample(self.counter + "_created", labels, self.created[key])
+        yield counter
+        histogram = Metric(self.histogram, self.histogram_help, "histogram")
+        acc = 0.0
+        for le, count in zip(self.les, list(self.buckets), strict=True):
+            acc += count
+            histogram.add_sample(self.histogram + "_bucket", {"le": le}, acc)
+        histogram.add_sample(self.histogram + "_count", {}, acc)
+        if self.bounds[0] >= 0:
+            histogram.add_sample(self.histogram + "_sum", {}, self.sum)
+        if created:
+            histogram.add_sample(self.histogram + "_created", {}, self.histogram_created)
+        yield histogram
 
 
 class DatabaseCollector(Collector):

@@ -154,6 +154,9 @@ class Writer:
         #: None when no store sends receipts: nothing is looked at per request.
         self.receipts = receipts
         self.nodes = nodes
+        #: One of several nodes: requests are `defer`red, not decided then `submit`ted (a
+        #: plain attribute: every request reads it).
+        self.shared = nodes is not None
         #: Requests of a node of several waiting for their turn, undecided.
         self.jobs: list[Job] = []
         #: The journal head this node's state is known to match (None: not yet known).
@@ -170,20 +173,19 @@ class Writer:
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="lps-writer")
         self.commits = 0
 
-    @property
-    def shared(self) -> bool:
-        """One of several nodes: requests are `defer`red, not decided then `submit`ted."""
-        return self.nodes is not None
-
     def submit(self, entries: list[Entry], out: Outgoing) -> None:
         if self.failed is not None:
             raise SwitchStopped(self.failed)
         assert self.nodes is None, "a node of several decides in its turn (defer)"
         if self.receipts is not None:
             out.receipts = self.receipts(entries)
-        self.queue.append((entries, out))
-        self.idle.clear()
-        self.wakeup.set()
+        queue = self.queue
+        queue.append((entries, out))
+        if len(queue) == 1:
+            # The first since `run` took the queue: wake it. Behind another, `run` is awake
+            # already (`wakeup` set, or its batch loop takes what is queued before it waits).
+            self.idle.clear()
+            self.wakeup.set()
 
     def defer(self, job: Job) -> None:
         """A node of several: decide `job` in the next turn (arrival order)."""

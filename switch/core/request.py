@@ -10,15 +10,17 @@ code it is refused with (`refusal`): the reason never quotes a card number.
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
+from operator import itemgetter
 from types import MappingProxyType
-from typing import TypeGuard
 
 from iso8583.errors import CodecError
 from iso8583.loyalty import parse_tlv
-from iso8583.message import Message
+from iso8583.message import FieldValue, Message
 from switch.core.codes import PC, RC
 from switch.core.mobile import MobileError, mobile_from_wire
 from switch.core.model import TxnKey, txn_key
@@ -116,11 +118,56 @@ def request_digest(msg: Message) -> bytes:
     """A digest of the request's content; repeats (0401, 0421, 0221) digest as their originals.
 
     The MAC field is left out: the MAC authenticates the content, and a re-MACed
-    retransmission is the same request. The parts are hashed in one call: the same digest as
-    one `update` per part, with one call in place of two per field (every request makes one).
+    retransmission is the same request. What is hashed: the canonical MTI, then each field in
+    number order as 0x1E, its number, 0x1F and its value (UTF-8, lone surrogates passed
+    through). Every request makes one: where every value is text, the fields' separators and
+    values are joined in one C call by a plan kept per set of field numbers (`_digest_plan`),
+    the same bytes as `_digest_parts` writes part by part.
     """
+    head = CANONICAL_MTI.get(msg.mti, msg.mti).encode()
     fields = msg.fields
-    parts = [CANONICAL_MTI.get(msg.mti, msg.mti).encode()]
+    numbers = tuple(sorted(fields))
+    take, separators = _DIGEST_PLANS.get(numbers) or _digest_plan(numbers)
+    try:
+        # `str.join` refuses a value that is not text
+        text = "".join(chain.from_iterable(
+            zip(separators, take(fields), strict=True)))  # type: ignore[arg-type]
+    except TypeError:  # a binary value (DE52's PIN block): part by part
+        return _digest_parts(head, fields)
+    return hashlib.blake2b(head + text.encode("utf-8", "surrogatepass"),
+                           digest_size=16).digest()
+
+
+#: What `request_digest` takes out of a message's fields, and the separators before them.
+_DigestPlan = tuple[Callable[[Mapping[int, FieldValue]], tuple[FieldValue, ...]],
+                    tuple[str, ...]]
+#: `request_digest`'s plans by field numbers (sorted); at most `_MAX_DIGEST_PLANS` are kept
+#: (a hostile terminal can send any set of fields), the others are made on the spot.
+_DIGEST_PLANS: dict[tuple[int, ...], _DigestPlan] = {}
+_MAX_DIGEST_PLANS = 256
+
+
+def _digest_plan(numbers: tuple[int, ...]) -> _DigestPlan:
+    """How `request_digest` reads fields `numbers`: every one but the MAC (DE64, DE128)."""
+    digested = tuple(n for n in numbers if not (n == 64 or n == 128))
+    separators = tuple((_SEPARATORS.get(n) or b"\x1e%d\x1f" % n).decode("ascii")
+                       for n in digested)
+    # itemgetter of one number gives the value itself, not a tuple
+    take: Callable[[Mapping[int, FieldValue]], tuple[FieldValue, ...]] = \
+        itemgetter(*digested) if len(digested) > 1 else functools.partial(_values, digested)
+    plan = (take, separators)
+    if len(_DIGEST_PLANS) < _MAX_DIGEST_PLANS:
+        _DIGEST_PLANS[numbers] = plan
+    return plan
+
+
+def _values(numbers: tuple[int, ...], fields: Mapping[int, FieldValue]) -> tuple[FieldValue, ...]:
+    return tuple(fields[n] for n in numbers)
+
+
+def _digest_parts(head: bytes, fields: Mapping[int, FieldValue]) -> bytes:
+    """`request_digest` part by part, for fields that are not all text."""
+    parts = [head]
     append = parts.append
     for number in sorted(fields):
         if number == 64 or number == 128:
@@ -174,11 +221,6 @@ def undecodable(mti: str, stan: str, tid: str, de7: str, reason: str,
                    de7 if is_digits(de7, 10) else "", RC.FORMAT_ERROR, reason)
 
 
-def _plain(value: object, length: int) -> TypeGuard[str]:
-    """`value` is a `str` of exactly `length` ASCII digits (`is_digits`, without the call)."""
-    return type(value) is str and len(value) == length and value.isascii() and value.isdigit()
-
-
 def _text(msg: Message, number: int) -> str:
     value = msg.fields.get(number)
     if value is None:
@@ -222,8 +264,9 @@ def _card_named(protocol: Lps87, fields: Mapping[int, object], tags: Mapping[str
 def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, stan: str,
            de7: str, wire_checked: bool) -> Request:
     # Every request passes here: a field read by the core is checked inline where it is plain
-    # text of the right shape (`_plain`); anything else goes to `_text`/`_digits`, which
-    # accept it the same way or raise with the reason.
+    # text of the right shape (a `str` of so many ASCII digits, `is_digits` without the call);
+    # anything else goes to `_text`/`_digits`, which accept it the same way or raise with the
+    # reason.
     fields = msg.fields
     if not protocol.fields.issuperset(fields):
         outside = min(n for n in fields if n not in protocol.fields)
@@ -237,7 +280,7 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     malformed = None if wire_checked else malformed_field(fields)
     if malformed is not None:
         raise _FormatError(f"DE{malformed} breaks its format (docs/protocol.md §2)")
-    if not _plain(de7, 10):
+    if not (len(de7) == 10 and de7.isascii() and de7.isdigit()):
         _digits(msg, 7, 10)
     tags = _NO_TAGS
     if 48 in fields:
@@ -265,12 +308,13 @@ def _parse(msg: Message, protocol: Lps87, mti: str, canonical: str, tid: str, st
     if canonical not in FINANCIAL:
         raise _FormatError(f"MTI {mti} has no parser")  # the schema names an MTI we lack
     pc = fields.get(3, "")
-    if not _plain(pc, 6):
+    if not (type(pc) is str and len(pc) == 6 and pc.isascii() and pc.isdigit()):
         pc = _digits(msg, 3, 6)
     amount = 0
     if 4 in fields:
         de4 = fields[4]
-        amount = int(de4 if _plain(de4, 12) else _digits(msg, 4, 12))
+        amount = int(de4 if type(de4) is str and len(de4) == 12 and de4.isascii()
+                     and de4.isdigit() else _digits(msg, 4, 12))
     elif pc not in protocol.amount_optional:
         raise _FormatError(f"DE4 is mandatory for processing code {pc}")
     expiry = None

@@ -19,9 +19,15 @@ __all__ = ["card_segment", "segment_need", "segmented"]
 
 
 def segmented(coalition: Coalition, store: Store) -> bool:
-    """Some campaign of the store or its coalition is for a segment."""
-    return any(c.segment for c in coalition.campaigns) or any(c.segment
-                                                               for c in store.campaigns)
+    """Some campaign of the store or its coalition is for a segment (loops, not `any` over
+    generators: every earn asks, twice)."""
+    for campaign in coalition.campaigns:
+        if campaign.segment:
+            return True
+    for campaign in store.campaigns:  # noqa: SIM110
+        if campaign.segment:
+            return True
+    return False
 
 
 def segment_need(coalition: Coalition, store: Store, req: Request) -> str | None:

@@ -8,6 +8,8 @@ codec keeps every field as it was: text as text, binary fields as `{"b": hex}`.
 from __future__ import annotations
 
 import json
+import json.encoder
+from collections.abc import Callable
 from typing import Any
 
 from iso8583.message import Message
@@ -20,11 +22,36 @@ def _binary(value: object) -> dict[str, str]:
     raise TypeError(f"a field of type {type(value).__name__} has no JSON form")
 
 
-# Built once (`json.dumps` builds an encoder per call): the writer thread encodes a reply and
-# a detail per journal row. The encoder writes field numbers (int keys) as their decimal
-# text and hands bytes to `_binary`: the text is what a dict of `str(n)` keys gave.
-_MESSAGE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=_binary).encode
-_DETAIL = json.JSONEncoder(separators=(",", ":")).encode
+def _encoder(ensure_ascii: bool, default: Callable[[Any], Any] | None) -> Callable[[Any], str]:
+    """`json.JSONEncoder(separators=(",", ":"), ensure_ascii=..., default=...).encode`, built
+    once: the writer thread encodes a reply and a detail per journal row, and `encode` makes a
+    C encoder, a marker dict and a closure per call. The C encoder made here once writes the
+    same text; it does not look for reference cycles, which a journal row's reply and detail
+    (text, numbers, bytes, lists and dicts the core builds anew) never hold."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # no C accelerator: the encoder's own method
+        return json.JSONEncoder(separators=(",", ":"), ensure_ascii=ensure_ascii,
+                                default=default).encode
+    quote = json.encoder.encode_basestring_ascii if ensure_ascii \
+        else json.encoder.encode_basestring
+    encode = make(None, default if default is not None else _no_default, quote, None, ":", ",",
+                  False, False, True)
+
+    def encoded(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return encoded
+
+
+def _no_default(value: object) -> Any:
+    """What `json.JSONEncoder.default` raises for a value JSON cannot hold."""
+    raise TypeError(f"Object of type {value.__class__.__name__} is not JSON serializable")
+
+
+# The encoder writes field numbers (int keys) as their decimal text and hands bytes to
+# `_binary`: the text is what a dict of `str(n)` keys gave.
+_MESSAGE = _encoder(False, _binary)
+_DETAIL = _encoder(True, None)
 
 
 def message_to_json(msg: Message) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iso8583 import (
@@ -126,3 +126,47 @@ def test_mac_span_covers_mti_to_before_mac(name: str) -> None:
     assert profile.decode(signed).fields[64] == b"ABCDEFGH"
     assert msg.mac_field == 64
     assert Message("0500", {3: "920000", 74: "1"}).mac_field == 128
+
+
+CODE = st.text(alphabet="0129A \u0665\uff15", max_size=4)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(CODE, CODE, CODE, st.one_of(
+    st.integers(-(10**12), 10**12), st.sampled_from([True, False, 10**12 - 1, 1 - 10**12]))),
+    max_size=3))
+def test_de54_is_its_entries_in_twenty_characters_or_refused(
+        rows: list[tuple[str, str, str, int]]) -> None:
+    """docs/protocol.md §2, DE54: account type (2 digits), amount type (2), currency (3), C or
+    D, the amount (12 digits); anything else is refused."""
+    def ok(text: str, size: int) -> bool:
+        return len(text) == size and all(c in "0123456789" for c in text)
+
+    entries = [AmountEntry(*row) for row in rows]
+    if all(ok(a, 2) and ok(t, 2) and ok(c, 3) and abs(n) < 10**12 for a, t, c, n in rows):
+        expected = "".join(f"{a}{t}{c}{'D' if n < 0 else 'C'}{abs(n):012d}"
+                           for a, t, c, n in rows)
+        assert build_de54(entries) == expected
+    else:
+        with pytest.raises(EncodeError):
+            build_de54(entries)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(st.sampled_from(["EP", "MS", "X1", "é1", "A"]),
+                       st.text(alphabet="a9 \u0639\u200c", max_size=40).map(lambda t: t * 25),
+                       max_size=3))
+def test_tlv_is_tag_byte_length_and_value_or_refused(tags: dict[str, str]) -> None:
+    """docs/protocol.md §3, DE48: tag (2 ASCII letters or digits), length (3 digits counting
+    UTF-8 bytes), value; a value over 999 bytes or a bad tag is refused."""
+    def ok(tag: str, value: str) -> bool:
+        return len(tag) == 2 and tag.isascii() and tag.isalnum() \
+            and len(value.encode("utf-8")) <= 999
+
+    if all(ok(t, v) for t, v in tags.items()):
+        expected = "".join(f"{t}{len(v.encode('utf-8')):03d}{v}" for t, v in tags.items())
+        assert build_tlv(tags) == expected
+        assert build_tlv(list(tags.items())) == expected
+    else:
+        with pytest.raises(EncodeError):
+            build_tlv(tags)

@@ -5,14 +5,18 @@ must name the same field as `well_formed` field by field would, and `echoed` mus
 the fields `echoable` keeps, for any value a hostile terminal or a test can put in a `Message`
 (docs/protocol.md §2 and §4). `parse_request` leaves `malformed_field` out for what the wire
 format's own profile decoded (`wire_checked`): every such message must be well formed.
+`request_digest` joins a message's text in one call: it must hash what hashing each part in
+turn hashes, the digest a retransmission is recognised by (docs/switch.md, "Idempotency").
 """
 
 from __future__ import annotations
 
+import hashlib
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iso8583 import CodecError, load_profile
+from iso8583 import CodecError, Message, load_profile
 from switch.core.protocol import (
     ECHO,
     echoable,
@@ -22,6 +26,7 @@ from switch.core.protocol import (
     well_formed,
     wire_checked,
 )
+from switch.core.request import request_digest
 from tests.codec.test_fastpath import damaged_frames, lps87_messages
 from tests.codec.test_properties import messages
 
@@ -87,3 +92,34 @@ def test_what_the_wire_profile_decodes_is_well_formed(raw: bytes) -> None:
 def test_only_the_wire_profile_is_taken_as_checked() -> None:
     assert wire_checked(ASCII)
     assert not any(wire_checked(load_profile(name)) for name in ("bcd", "iso87a", "iso87b"))
+
+
+#: Repeats digest as their originals (docs/protocol.md §4).
+REPEATS = {"0401": "0400", "0421": "0420", "0221": "0220"}
+
+
+def digest_part_by_part(mti: str, fields: dict[int, str | bytes]) -> bytes:
+    """The content digest hashed one part at a time: the original's MTI, then each field but
+    the MAC (DE64, DE128) in number order as 0x1E, its number, 0x1F, its value in UTF-8."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(REPEATS.get(mti, mti).encode("ascii"))
+    for number in sorted(set(fields) - {64, 128}):
+        value = fields[number]
+        h.update(b"\x1e" + str(number).encode("ascii") + b"\x1f")
+        h.update(value if isinstance(value, bytes) else value.encode("utf-8", "surrogatepass"))
+    return h.digest()
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from(["0200", "0220", "0221", "0400", "0401", "0420", "0421", "0500", "0800"]),
+       st.dictionaries(st.integers(2, 128), st.one_of(TEXT, LONG, st.binary(max_size=10)),
+                       max_size=12))
+def test_request_digest_is_the_digest_of_its_parts(mti: str,
+                                                   fields: dict[int, str | bytes]) -> None:
+    assert request_digest(Message(mti, fields)) == digest_part_by_part(mti, fields)
+    # the same fields in another order, and a MAC added or changed, digest the same
+    digest = request_digest(Message(mti, fields))
+    where = 64 if all(n <= 64 for n in fields) else 128
+    for mac in (8 * b"\x01", "0123456789ABCDEF"):
+        again = Message(mti, dict(reversed([*fields.items(), (where, mac)])))
+        assert request_digest(again) == digest

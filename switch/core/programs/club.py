@@ -37,8 +37,9 @@ class Spend:
     def __init__(self, items: Mapping[dt.date, int] | None = None) -> None:
         self._days: array[int] = array("l")
         self._amounts: array[int] = array("q")
-        for day, amount in sorted((items or {}).items()):
-            self[day] = amount
+        if items:
+            for day, amount in sorted(items.items()):
+                self[day] = amount
 
     def get(self, day: dt.date, default: int = 0) -> int:
         o = day.toordinal()
@@ -77,7 +78,7 @@ class Spend:
         self.forget_until(dt.date.max)
 
     def copied(self) -> Spend:
-        other = Spend()
+        other = Spend.__new__(Spend)  # the arrays are copied: none to make first
         other._days = self._days[:]
         other._amounts = self._amounts[:]
         return other

@@ -71,6 +71,9 @@ def receipt_text(language: str, facts: ReceiptFacts) -> str:
 
 def fit(parts: list[str], limit: int = MAX_BYTES) -> str:
     """Join the parts that fit in `limit` bytes, in order, skipping those that do not."""
+    whole = SEP.join(parts)
+    if len(whole.encode("utf-8")) <= limit and "" not in parts:
+        return whole  # every part fits (most receipts): the loop below would keep them all
     out = ""
     for part in parts:
         candidate = out + SEP + part if out else part

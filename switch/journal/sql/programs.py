@@ -20,10 +20,6 @@ from switch.journal.sql.accounts import profile_rows
 from switch.journal.sql.db import Cursor, Db
 
 
-def _iso(day: dt.date | None) -> str | None:
-    return day.isoformat() if day is not None else None
-
-
 def with_members(conn: Db) -> bool:
     """Whether `card_club` has the paid membership's columns (migration 13; an older schema
     has not: the columns of an empty result, on either engine)."""
@@ -43,8 +39,12 @@ def _club_upsert(columns: tuple[str, ...]) -> str:
 
 def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
     """Upsert the rows (inside the caller's transaction, in journal order)."""
-    values = [(r.pan, r.tier, _iso(r.tier_day), _iso(r.earned_day), r.earned, r.birthday_year,
-               r.member_tier, _iso(r.member_until)) for r in rows]
+    # each day's ISO text inline: the writer thread writes a row per earn
+    values = [(r.pan, r.tier, r.tier_day.isoformat() if r.tier_day is not None else None,
+               r.earned_day.isoformat() if r.earned_day is not None else None, r.earned,
+               r.birthday_year, r.member_tier,
+               r.member_until.isoformat() if r.member_until is not None else None)
+              for r in rows]
     if with_members(conn):
         conn.executemany(_club_upsert(_CLUB_COLUMNS + _MEMBER_COLUMNS), values)
     else:

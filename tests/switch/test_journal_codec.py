@@ -1,0 +1,45 @@
+"""A journal row's reply and detail are kept as JSON (docs/switch.md, the journal's `response`
+and `detail` columns): the reply's fields by number, text as text, binary as `{"b": hex}`, read
+back to the same message byte for byte (a retransmission's answer, docs/protocol.md §4)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from iso8583 import Message
+from switch.journal.codec import detail_to_json, message_from_json, message_to_json
+
+VALUE = st.one_of(st.text(alphabet="09 Az\u0639\u200c\"\\\x00", max_size=12),
+                  st.binary(max_size=8))
+MESSAGE = st.builds(Message, st.sampled_from(["0210", "0410", "0810"]),
+                    st.dictionaries(st.integers(2, 128), VALUE, max_size=8),
+                    st.one_of(st.none(), st.binary(min_size=5, max_size=5)))
+JSONABLE = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+              st.text(alphabet="a0\u0639\"\\\n", max_size=6)),
+    lambda inner: st.one_of(st.lists(inner, max_size=3),
+                            st.dictionaries(st.text(alphabet="ab", max_size=3), inner, max_size=3)),
+    max_leaves=8)
+
+
+@settings(max_examples=30, deadline=None)
+@given(MESSAGE)
+def test_a_reply_is_kept_as_json_and_read_back_the_same(msg: Message) -> None:
+    fields = {str(n): {"b": v.hex()} if isinstance(v, bytes) else v
+              for n, v in msg.fields.items()}
+    expected = json.dumps({"mti": msg.mti, "tpdu": msg.tpdu.hex() if msg.tpdu else None,
+                           "fields": fields}, separators=(",", ":"), ensure_ascii=False)
+    text = message_to_json(msg)
+    assert text == expected
+    assert message_from_json(text) == msg
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.dictionaries(st.text(alphabet="ab", min_size=1, max_size=3), JSONABLE, max_size=4))
+def test_a_detail_is_kept_as_compact_json(detail: dict[str, Any]) -> None:
+    assert detail_to_json(detail) == (json.dumps(detail, separators=(",", ":")) if detail
+                                      else None)
