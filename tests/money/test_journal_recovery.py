@@ -20,11 +20,11 @@ from iso8583 import Message
 from switch.core import prune, snapshot
 from switch.core.replay import forget_over_bound
 from switch.core.state import State
-from switch.journal.reports import RecoveryReport
-from switch.journal.sql.recover import load_cache, next_ids
+from switch.journal.sql.recover import next_ids
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.money.support import Shell, rc, rrn, scratch_dir
+from tests.money.test_journal_rules import recovered
 from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, example_config, inquiry
 from tests.switch.support import reversal as reversal_of
 
@@ -116,15 +116,6 @@ def test_a_restart_counts_the_window_in_the_switchs_own_business_days(sh: Shell)
     sh.restart(TEHRAN_NEXT_DAY)   # the recovered state equals the live one
     assert same(sh.send(kept, TEHRAN_NEXT_DAY), answer)
     assert earns(sh) == 2 and sh.journal_points(A) == 15
-
-
-def recovered(sh: Shell, carry: tuple[State, int] | None = None) -> State:
-    """The state the journal's rows give, read as a node's refresh reads it (`load_cache`)."""
-    conn = connect(sh.path, readonly=True)
-    try:
-        return load_cache(conn, sh.cfg, sh.rules, NOW, RecoveryReport(), carry)
-    finally:
-        conn.close()
 
 
 def test_a_refresh_carrying_memory_reverses_an_original_that_had_left_it(small: Shell) -> None:
