@@ -379,25 +379,14 @@ class Connection(asyncio.Protocol):
 
     def hold(self) -> None:
         self.inflight += 1
-        sw = self.switch
-        sw.inflight += 1
-        # `update_reading` only where it may change something: reading paused, or a limit
-        # reached (every request passes here, nearly always under both limits)
-        limits = sw.config.switch.limits
-        if self.paused or self.write_paused or sw.inflight >= limits.max_inflight \
-                or self.inflight >= limits.max_inflight_per_connection:
-            self.update_reading()
+        self.switch.inflight += 1
+        self.update_reading()
 
     def unhold(self) -> None:
         self.inflight -= 1
-        sw = self.switch
-        sw.inflight -= 1
-        limits = sw.config.switch.limits
-        if self.paused or self.write_paused or sw.inflight >= limits.max_inflight \
-                or self.inflight >= limits.max_inflight_per_connection:
-            self.update_reading()
-        if sw.paused:
-            sw.resume_paused()
+        self.switch.inflight -= 1
+        self.update_reading()
+        self.switch.resume_paused()
 
     def update_reading(self) -> None:
         if self.transport is None or self.closed:
