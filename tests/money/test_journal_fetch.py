@@ -1,0 +1,68 @@
+"""What a decision reads of the journal is the row as the switch wrote it.
+
+docs/switch.md, "The request path", steps 2 and 3: `needs` names the committed rows a decision
+reads besides the state (a reversal's original with its lot moves and batch totals, a return's
+earn with the returns against it, a batch's totals) and `Journal.fetch(needs)` reads exactly
+those into `Facts`; "The journal" lists each column. Each test decides through the request
+path (`Shell`), keeps the entry the decision handed to the group commit, and reads that row
+back through the engine's `fetch`: the oracle is what was written, not how it is read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iso8583 import Message
+from switch.core import NO_CHECKS
+from switch.core.entries import Entry
+from switch.core.facts import Needs
+from tests.money.support import Shell, rc, rrn
+from tests.switch.support import T1, T3, card, earn, request
+from tests.switch.support import reversal as reversal_of
+
+A = card(731)
+
+#: The columns of a journal row a decision's `Entry` carries (docs/switch.md, "The journal"),
+#: all but the stored reply, which `Facts` carries apart (`reply`).
+COLUMNS = ("id", "at", "business_day", "kind", "mti", "pc", "terminal_id", "store_id",
+           "coalition_id", "pan", "stan", "transmission", "rrn", "amount", "points", "sv",
+           "response_code", "batch", "digest", "original_id", "original_key", "detail")
+
+
+def written(sh: Shell, msg: Message) -> tuple[Message, Entry]:
+    """Send `msg` in a group commit of its own: its answer and the one entry it wrote."""
+    with sh.group_commit():
+        answer = sh.send(msg)
+        assert sh.pending is not None
+        entry, = sh.pending
+    return answer, entry
+
+
+def row(entry: Entry) -> dict[str, Any]:
+    """An entry's columns and its lot moves as (lot id, delta), in the order made."""
+    return {**{c: getattr(entry, c) for c in COLUMNS},
+            "moves": [(d.lot.id, d.delta) for d in entry.lot_deltas]}
+
+
+def test_each_row_a_decision_reads_is_read_back_as_it_was_written(sh: Shell) -> None:
+    """An earn, a purse top-up, a return against the earn (its `original_id`) and the
+    reversal of that return (DE90's STAN and DE7, `detail.undone`): each row, fetched as a
+    reversal's original and as a return's earn, is the entry its decision wrote, column by
+    column, with its lot moves in order; a row the journal does not hold is None."""
+    earned, earn_row = written(sh, earn(T1, sh.next_stan(), A, 100_000))
+    topped, topup_row = written(sh, request("0200", T3, sh.next_stan(), pan=A, pc="210060",
+                                            amount=70_000))
+    returned = request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=40_000,
+                       tags={"OR": rrn(earned)})
+    answer, return_row = written(sh, returned)
+    undo, reversal_row = written(sh, reversal_of(returned, sh.next_stan()))
+    assert [rc(m) for m in (earned, topped, answer, undo)] == ["00"] * 4
+    assert return_row.original_id == earn_row.id and topup_row.sv == 80_500
+    assert reversal_row.original_key is not None and reversal_row.detail["undone"]
+    for entry in (earn_row, topup_row, return_row, reversal_row):
+        as_original = sh.store.fetch(Needs(original=entry.id), NO_CHECKS).original_row
+        as_earn = sh.store.fetch(Needs(earn=entry.id), NO_CHECKS).earn_row
+        assert as_original is not None and as_earn is not None
+        assert row(as_original) == row(entry) == row(as_earn)
+    absent = reversal_row.id + 1
+    assert sh.store.fetch(Needs(original=absent), NO_CHECKS).original_row is None
