@@ -10,23 +10,46 @@ back through the engine's `fetch`: the oracle is what was written, not how it is
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
+
+import pytest
 
 from iso8583 import Message
 from switch.core import NO_CHECKS
 from switch.core.entries import Entry
 from switch.core.facts import Needs
-from tests.money.support import Shell, rc, rrn
-from tests.switch.support import T1, T3, card, earn, request
+from tests.money.support import Shell, rc, rrn, scratch_dir
+from tests.switch.support import (
+    NOW,
+    T1,
+    T2,
+    T3,
+    batch_close,
+    card,
+    earn,
+    example_config,
+    inquiry,
+    request,
+)
 from tests.switch.support import reversal as reversal_of
 
-A = card(731)
+A, B = card(731), card(732)
 
 #: The columns of a journal row a decision's `Entry` carries (docs/switch.md, "The journal"),
 #: all but the stored reply, which `Facts` carries apart (`reply`).
 COLUMNS = ("id", "at", "business_day", "kind", "mti", "pc", "terminal_id", "store_id",
            "coalition_id", "pan", "stan", "transmission", "rrn", "amount", "points", "sv",
            "response_code", "batch", "digest", "original_id", "original_key", "detail")
+
+
+@pytest.fixture
+def small() -> Iterator[Shell]:
+    """The example's switch with memory for one request (`switch.replay_memory`)."""
+    with scratch_dir() as path:
+        shell = Shell(path / "lps.db", example_config(path / "lps.db", replay_memory=1))
+        yield shell
+        shell.close()
 
 
 def written(sh: Shell, msg: Message) -> tuple[Message, Entry]:
@@ -66,3 +89,45 @@ def test_each_row_a_decision_reads_is_read_back_as_it_was_written(sh: Shell) -> 
         assert row(as_original) == row(entry) == row(as_earn)
     absent = reversal_row.id + 1
     assert sh.store.fetch(Needs(original=absent), NO_CHECKS).original_row is None
+
+
+def test_a_reversal_of_an_original_out_of_memory_after_a_restart_counts_in_its_batch(
+        small: Shell) -> None:
+    """docs/switch.md, "Memory": an original that left memory is read from the journal with
+    its batch's totals, and the reversal decides as if it had stayed; a restart leaves the
+    batch totals in the journal only ("Comparing states": read on demand). The reversal
+    counts in the earn's batch on top of what the batch holds, so the 0500 with one credit of
+    100,000 and its reversal balances (docs/protocol.md §4, DE74/DE86, DE75/DE87)."""
+    sh = small
+    first = earn(T1, sh.next_stan(), A, 100_000)
+    assert rc(sh.send(first)) == "00"
+    assert rc(sh.send(inquiry(T2, sh.next_stan(), B))) == "00"     # memory holds this one
+    sh.restart(NOW)
+    assert rc(sh.send(reversal_of(first, sh.next_stan()))) == "00"
+    assert sh.journal_points(A) == 0
+    totals = {74: 1, 86: 100_000, 75: 1, 87: 100_000}
+    assert rc(sh.send(batch_close(T1, sh.next_stan(), "000001", totals))) == "00"
+
+
+def test_returns_standing_against_an_earn_out_of_memory_refuse_its_reversal(
+        small: Shell) -> None:
+    """docs/protocol.md §4: an earn against which an approved return stands is not reversed
+    (`12`, `detail.refused`) until the return is; read from the journal when the earn left
+    memory ("Memory": the returns standing against it), before and after a restart. Once the
+    return is reversed, the earn's reversal undoes the rest."""
+    sh = small
+    first = earn(T1, sh.next_stan(), A, 100_000)                   # 10 points
+    earned = sh.send(first)
+    returned = request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=40_000,
+                       tags={"OR": rrn(earned)})
+    assert rc(sh.send(returned)) == "00"                           # 4 clawed back
+    assert rc(sh.send(inquiry(T2, sh.next_stan(), B))) == "00"
+    refused = sh.send(reversal_of(first, sh.next_stan()))
+    assert rc(refused) == "12" and sh.moves(rrn(refused)) == []
+    sh.restart(NOW)
+    refused = sh.send(reversal_of(first, sh.next_stan()))
+    assert rc(refused) == "12" and sh.journal_points(A) == 6
+    assert rc(sh.send(reversal_of(returned, sh.next_stan()))) == "00"
+    assert rc(sh.send(inquiry(T2, sh.next_stan(), B))) == "00"
+    assert rc(sh.send(reversal_of(first, sh.next_stan()))) == "00"
+    assert sh.journal_points(A) == 0
