@@ -17,7 +17,7 @@ import pytest
 from switch.core import coupon_code
 from tests.money.support import Shell, rc, scratch_dir
 from tests.rewards.support import issue, redeem_coupon, terms
-from tests.switch.support import T1, T2, card, earn
+from tests.switch.support import T1, T2, card, earn, reversal
 
 A, B = card(901), card(902)
 
@@ -129,3 +129,19 @@ def test_the_full_check_finds_totals_of_a_batch_the_journal_never_counted(sh: Sh
     assert sh.store.check(full=True).problems == [
         f"batch {T2}/000002: totals (0, 0, 0, 0, 2, 500, 0, 0) but the journal has no "
         "such batch"]
+
+
+def test_a_checkpoint_row_for_a_spent_lot_is_refused_by_the_start_up_check(sh: Shell) -> None:
+    """docs/switch.md: `verified_lots` records a lot's sum only where it is not 0, and start-up
+    requires as many live lots outside the tail as checkpoint rows: a row kept for a lot
+    spent to 0 (a reversed earn's) does not match the live lots, though no lot is wrong."""
+    earned = earn(T1, sh.next_stan(), A, 200_000)
+    assert rc(sh.send(earned)) == "00"
+    assert rc(sh.send(reversal(earned, sh.next_stan()))) == "00"
+    assert sh.store.verify_and_advance().problems == []
+    [(lot, pan, kind)] = sh.sql("SELECT id, pan, kind FROM lots WHERE remaining = 0")
+    assert sh.sql("SELECT lot_id FROM verified_lots") == []
+    tamper(sh, "INSERT INTO verified_lots (lot_id, pan, kind, moved) VALUES (?, ?, ?, 0)",
+           (lot, pan, kind))
+    assert sh.store.check(full=False).problems == [
+        "lots: the live lots do not match the verified checkpoint"]
