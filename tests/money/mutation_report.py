@@ -30,7 +30,8 @@ MONEY: dict[str, tuple[str, ...]] = {
     # the journal: the rows a group commit writes and their append, the rows a decision reads
     # (fetch), what a restart recovers, the verified checkpoint and the full check
     "switch/journal/batch.py": ("x_batch_rows",),
-    "switch/journal/codec.py": ("x_undone",),
+    # the codec: a reversal's `undone`, and the encoder of every row's reply and detail
+    "switch/journal/codec.py": ("x_undone", "x__encoder", "x__no_default"),
     "switch/journal/sql/append.py": ("*",),
     "switch/journal/sql/fetch.py": ("*",),
     "switch/journal/sql/recover.py": ("*",),
