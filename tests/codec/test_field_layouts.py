@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from iso8583 import DecodeError, EncodeError, load_profile
+from iso8583 import DecodeError, EncodeError, Message, load_profile
 from iso8583.fields import FieldCodec
 from iso8583.profile import SCHEMA_DIR, Profile
 
@@ -285,3 +285,30 @@ def test_a_value_that_breaks_its_format_is_refused(
     with pytest.raises(EncodeError) as refused:
         codec.encode(value)  # type: ignore[arg-type]
     assert refused.value.field == number
+
+
+#: Where DE2 starts in a message without a secondary bitmap: the TPDU, the MTI (4 ASCII
+#: digits or 2 bytes of BCD) and the primary bitmap (docs/protocol.md §1).
+DE2_AT = {"ascii": 4 + 8, "bcd": 5 + 2 + 8, "iso87b": 2 + 8}
+
+
+@pytest.mark.parametrize("name", ["ascii", "bcd", "iso87b"])
+def test_a_fault_inside_a_card_number_of_sound_length_still_yields_de11_and_de41(
+        profiles: dict[str, Profile], name: str) -> None:
+    """docs/protocol.md §2: a field whose content breaks its format gets `30` when the MTI,
+    DE11 and DE41 could be read; docs/codec-api.md: `partial` holds them. A sound length says
+    where DE2 ends, at every length up to its maximum, so the fields after it are read on."""
+    profile = profiles[name]
+    tpdu = H("6000010002") if profile.tpdu_size else None
+    codec = profile.field(2)
+    for size in range(1, 20):
+        pan = PAN19[:size]
+        message = Message("0200", {2: pan, 3: "000000", 11: "000002", 41: "T0000001"}, tpdu)
+        raw = bytearray(profile.encode(message))
+        end = DE2_AT[name] + codec.prefix_size + codec.body_size(size)
+        raw[end - 1] = 0xAA if codec.prefix_encoding == "bcd" else ord("A")
+        with pytest.raises(DecodeError) as refused:
+            profile.decode(bytes(raw))
+        assert refused.value.field == 2, size
+        assert (refused.value.partial[11], refused.value.partial[41]) == (
+            "000002", "T0000001"), size
