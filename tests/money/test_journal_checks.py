@@ -10,24 +10,13 @@ must name what was changed, and a sound database must have no problem.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
-
-import pytest
 
 from switch.core import coupon_code
-from tests.money.support import Shell, rc, scratch_dir
+from tests.money.support import Shell, rc
 from tests.rewards.support import issue, redeem_coupon, terms
 from tests.switch.support import T1, T2, card, earn, reversal
 
 A, B = card(901), card(902)
-
-
-@pytest.fixture
-def sh() -> Iterator[Shell]:
-    with scratch_dir() as path:
-        shell = Shell(path / "lps.db")
-        yield shell
-        shell.close()
 
 
 def tamper(sh: Shell, sql: str, params: tuple[object, ...] = ()) -> None:
