@@ -35,7 +35,7 @@ from switch.core.programs.rules import program_rules
 from tests.customers.support import VIRTUAL_BIN, by_mobile
 from tests.money.support import Shell, rc, scratch_dir
 from tests.money.test_apply_checks import PAN, everything, overdrawn, two_lots
-from tests.switch.support import NOW, T1, T3, burn, card, decided, earn, request
+from tests.switch.support import NOW, T1, T2, T3, burn, card, decided, earn, request, sign_on
 
 KEY = (T1, "000001")
 T = TypeVar("T")
@@ -380,6 +380,32 @@ def test_a_batch_amount_past_a_lowered_limit_is_refused() -> None:
     state = two_lots()
     d = an_earn(state)
     refused_with(state, d, _lowered(state, d, max_batch_amount=199_999))
+
+
+def _alone(state: State, **limits: int) -> tuple[Decision, str]:
+    """A redemption at T2, whose batch holds nothing else (no credits, no reversals), then
+    the limits lowered under it: the batch's other counts and amounts stay 0, within any."""
+    assert handle(state, sign_on(T2), NOW).response is not None
+    d = decided(state, burn(T2, 3, PAN, 5_000, tags={"RP": "5"}))
+    assert d.changes is not None and d.changes.totals is not None
+    key, after = d.changes.totals
+    assert key == (T2, "000001") and after.as_tuple() == (0, 0, 0, 0, 1, 5_000, 0, 0)
+    state.limits = MoneyLimits(**limits)
+    return d, f"batch totals {key} out of bounds: {after.as_tuple()}"
+
+
+def test_a_debit_count_alone_past_a_lowered_limit_is_refused() -> None:
+    """docs/protocol.md §10: every count of the batch is held to the count limit, the debit
+    count too when it is the only count above 0."""
+    state = two_lots()
+    refused_with(state, *_alone(state, max_batch_count=0))
+
+
+def test_a_debit_amount_alone_past_a_lowered_limit_is_refused() -> None:
+    """Every amount is held to the amount limit, the debit amount too when the batch holds no
+    other amount and its one count is within the count limit."""
+    state = two_lots()
+    refused_with(state, *_alone(state, max_batch_amount=4_999))
 
 
 def test_a_batch_total_may_not_shrink_by_a_count() -> None:
