@@ -19,7 +19,7 @@ from iso8583.loyalty import parse_de54
 from switch.core import MoneyLimits
 from tests.money.support import Shell, points_balance, rc, rrn, scratch_dir, tags, tehran
 from tests.rewards.support import gift_card
-from tests.switch.support import NOW, T1, T2, burn, card, earn, inquiry, request
+from tests.switch.support import NOW, T1, T2, burn, card, earn, inquiry, request, reversal
 
 A = card(761)
 G = gift_card(762)
@@ -58,6 +58,26 @@ def test_an_earn_of_no_points_on_a_card_beyond_a_lowered_limit_is_approved(db: P
     small = sh.send(earn(T1, sh.next_stan(), A, 5_000))
     assert (rc(small), points_balance(small)) == ("00", 100)
     assert sh.moves(rrn(small)) == []
+    sh.close()
+
+
+def test_a_card_beyond_a_lowered_limit_pays_off_its_debt(db: Path) -> None:
+    """§10: a card beyond a lowered limit may move back. 100 points earned and spent, the earn
+    reversed (a debt of 100), 100 points earned again; the limit lowered to 50; the
+    redemption's reversal then gives the spent points back to the debt: the positive lots stay
+    at 100, the debt goes from -100 to 0, and it is approved."""
+    sh = Shell(db)
+    first = earn(T1, sh.next_stan(), A, 1_000_000)
+    assert tags(sh.send(first))["EP"] == "100"
+    spend = burn(T2, sh.next_stan(), A, 100_000, tags={"RP": "100"})
+    assert rc(sh.send(spend)) == "00"
+    assert (rc(undone := sh.send(reversal(first, sh.next_stan()))),
+            points_balance(undone)) == ("00", -100)
+    assert points_balance(sh.send(earn(T1, sh.next_stan(), A, 1_000_000))) == 0
+    sh.restart(NOW, limits=MoneyLimits(max_points=50))
+    back = sh.send(reversal(spend, sh.next_stan()))
+    assert (rc(back), points_balance(back)) == ("00", 100)
+    assert sh.journal_points(A) == 100
     sh.close()
 
 
