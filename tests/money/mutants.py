@@ -284,6 +284,12 @@ SAMPLE: tuple[Mutant, ...] = (
             "beyond_its_own",),
            "a batch's amounts are held to the count limit: approvals the core counted stop "
            "the switch"),
+    Mutant("apply-quick-test-skips-a-debit-count", "switch/core/apply.py",
+           "max(values[0::2]) <= limits.max_batch_count",
+           "max(values[0::3]) <= limits.max_batch_count",
+           (f"{REFUSALS}::test_a_debit_count_alone_past_a_lowered_limit_is_refused",),
+           "a batch's debit count past the count limit is installed when the batch holds "
+           "nothing else (the quick test of every total reads every third)"),
     Mutant("apply-trusts-the-batch-totals", "switch/core/apply.py",
            "if before is not None and values != tuple(",
            "if False and before is not None and values != tuple(",
@@ -354,6 +360,12 @@ SAMPLE: tuple[Mutant, ...] = (
            "(n1 <= -bound and n1 < n0)",
            (f"{LEDGERS}::test_a_debt_of_exactly_the_limit_is_allowed_and_may_stay_under_a_lower_one",),
            "a return leaving a debt of exactly the points limit is declined 61"),
+    Mutant("ledger-beyond-a-limit-may-not-move-back", LEDGER,
+           "return (p1 > bound and p1 > p0) or",
+           "return (p1 > bound and p1 >= p0) or",
+           (f"{LEDGERS}::test_a_card_beyond_a_lowered_limit_pays_off_its_debt",),
+           "a card beyond a lowered points limit cannot pay off its debt: the reversal that "
+           "would is declined 61"),
     Mutant("lapsed-purse-lot-hides-the-rest", LEDGER,
            "lot.expires_on <= day:\n            continue\n",
            "lot.expires_on <= day:\n            break\n",
