@@ -9,10 +9,15 @@ decode, the core, encode, the group commit, the replies' writes, plus a few hund
 nanoseconds of the driver counting reply frames.
 
 It prints the CPU per answer (the process, all threads; and the event-loop thread alone),
-measured from the `--warmup`th answer to the last. Under `valgrind --tool=callgrind`, two runs
-with different `--answers` and the same `--pregen` give instructions per answer as the
-difference of their totals divided by the difference of their answers: a figure that the
-machine's load does not move (benches/README.md, "Instructions per answer").
+measured from the `--warmup`th answer to the last, with the wall time per answer, the answers
+per group commit and the share of that window the writer spent committing (`commit_share`):
+each terminal waits for its answers' commit before it sends again, so when the commits are
+as large as everything in flight the loop has nothing to decide while one runs, and the wall
+time per answer is about the loop's CPU plus the commit's share. Under `valgrind
+--tool=callgrind`, two runs with different `--answers` and the same `--pregen` give
+instructions per answer as the difference of their totals divided by the difference of their
+answers: a figure that the machine's load does not move (benches/README.md, "Instructions
+per answer").
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import tempfile
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from benches.loadgen.mix import Terminal, cards, prime_messages, write_config
 from iso8583 import frame, load_profile
@@ -86,22 +91,45 @@ class Pipe:
     abort = close
 
 
+class Mark(NamedTuple):
+    """The clocks and the writer's commit counters at one answer count."""
+
+    process: float
+    thread: float
+    wall: float
+    commits: float
+    commit_seconds: float
+
+
+def commit_totals(switch: Switch) -> tuple[float, float]:
+    """The group commits so far and the seconds they took (`lps_commit_seconds`' count and
+    sum: the writer thread's time from its BEGIN to its COMMIT's return)."""
+    totals = {s.name: s.value for metric in switch.metrics.commit_seconds.collect()
+              for s in metric.samples}
+    return totals["lps_commit_seconds_count"], totals["lps_commit_seconds_sum"]
+
+
 class Driver:
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace, switch: Switch) -> None:
         self.args = args
+        self.switch = switch
         self.loop = asyncio.get_running_loop()
         self.answers = 0
         self.stopping = False
         self.done = asyncio.Event()
-        self.marks: list[tuple[float, float]] = []
+        self.marks: list[Mark] = []
+
+    def mark(self) -> None:
+        self.marks.append(Mark(time.process_time(), time.thread_time(), time.perf_counter(),
+                               *commit_totals(self.switch)))
 
     def answered(self, count: int) -> None:
         before = self.answers
         self.answers += count
         if before < self.args.warmup <= self.answers:
-            self.marks.append((time.process_time(), time.thread_time()))
+            self.mark()
         if self.answers >= self.args.answers and not self.stopping:
-            self.marks.append((time.process_time(), time.thread_time()))
+            self.mark()
             self.stopping = True
             self.done.set()
 
@@ -150,7 +178,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     await switch.start()
     de7 = dt.datetime.now(dt.UTC).strftime("%m%d%H%M%S")
     await prime(switch, args.cards, de7)
-    driver = Driver(args)
+    driver = Driver(args, switch)
     profile = load_profile("ascii")
     pipes = []
     for queue in requests(args, de7):
@@ -165,11 +193,16 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     await switch.writer.drain()
     commits = switch.writer.commits
     await switch.stop()
-    (p0, t0), (p1, t1) = driver.marks
+    first, last = driver.marks
     measured = driver.answers - args.warmup
+    window = last.wall - first.wall
+    measured_commits = last.commits - first.commits
     return {"answers": driver.answers, "measured": measured, "commits": commits,
-            "cpu_us_per_answer": round((p1 - p0) * 1e6 / measured, 1),
-            "loop_cpu_us_per_answer": round((t1 - t0) * 1e6 / measured, 1)}
+            "cpu_us_per_answer": round((last.process - first.process) * 1e6 / measured, 1),
+            "loop_cpu_us_per_answer": round((last.thread - first.thread) * 1e6 / measured, 1),
+            "wall_us_per_answer": round(window * 1e6 / measured, 1),
+            "answers_per_commit": round(measured / measured_commits) if measured_commits else None,
+            "commit_share": round((last.commit_seconds - first.commit_seconds) / window, 3)}
 
 
 def approvals(database: Path) -> dict[str, int]:
