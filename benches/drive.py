@@ -9,11 +9,12 @@ decode, the core, encode, the group commit, the replies' writes, plus a few hund
 nanoseconds of the driver counting reply frames.
 
 It prints the CPU per answer (the process, all threads; and the event-loop thread alone),
-measured from the `--warmup`th answer to the last, with the wall time per answer, the answers
-per group commit and the share of that window the writer spent committing (`commit_share`):
-each terminal waits for its answers' commit before it sends again, so when the commits are
-as large as everything in flight the loop has nothing to decide while one runs, and the wall
-time per answer is about the loop's CPU plus the commit's share. Under `valgrind
+measured from the `--warmup`th answer to the last, with the wall time per answer, the entries
+per group commit (of the commits that ended in that window) and the share of that window the
+writer spent committing (`commit_share`): each terminal waits for its answers' commit before
+it sends again, so when the commits are as large as everything in flight the loop has nothing
+to decide while one runs, and the wall time per answer is about the loop's CPU plus the
+commit's share. Under `valgrind
 --tool=callgrind`, two runs with different `--answers` and the same `--pregen` give
 instructions per answer as the difference of their totals divided by the difference of their
 answers: a figure that the machine's load does not move (benches/README.md, "Instructions
@@ -98,15 +99,19 @@ class Mark(NamedTuple):
     thread: float
     wall: float
     commits: float
+    entries: float
     commit_seconds: float
 
 
-def commit_totals(switch: Switch) -> tuple[float, float]:
-    """The group commits so far and the seconds they took (`lps_commit_seconds`' count and
-    sum: the writer thread's time from its BEGIN to its COMMIT's return)."""
-    totals = {s.name: s.value for metric in switch.metrics.commit_seconds.collect()
-              for s in metric.samples}
-    return totals["lps_commit_seconds_count"], totals["lps_commit_seconds_sum"]
+def commit_totals(switch: Switch) -> tuple[float, float, float]:
+    """The group commits so far, the journal entries they wrote (`lps_batch_entries`' count
+    and sum) and the seconds they took (`lps_commit_seconds`' sum: the writer thread's time
+    from its BEGIN to its COMMIT's return)."""
+    totals = {s.name: s.value
+              for histogram in (switch.metrics.batch_size, switch.metrics.commit_seconds)
+              for metric in histogram.collect() for s in metric.samples}
+    return (totals["lps_batch_entries_count"], totals["lps_batch_entries_sum"],
+            totals["lps_commit_seconds_sum"])
 
 
 class Driver:
@@ -201,7 +206,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
             "cpu_us_per_answer": round((last.process - first.process) * 1e6 / measured, 1),
             "loop_cpu_us_per_answer": round((last.thread - first.thread) * 1e6 / measured, 1),
             "wall_us_per_answer": round(window * 1e6 / measured, 1),
-            "answers_per_commit": round(measured / measured_commits) if measured_commits else None,
+            "entries_per_commit": round((last.entries - first.entries) / measured_commits)
+            if measured_commits else None,
             "commit_share": round((last.commit_seconds - first.commit_seconds) / window, 3)}
 
 
