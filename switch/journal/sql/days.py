@@ -73,10 +73,22 @@ class DayReads:
         return None if lo is None else (int(lo), int(hi))
 
     def first_id_from(self, day: dt.date) -> int | None:
-        """The first journal id of a business day from `day` on."""
-        row = self.conn.execute("SELECT MIN(id) FROM journal WHERE business_day >= ?",
-                                (day.isoformat(),)).fetchone()
-        return None if row[0] is None else int(row[0])
+        """The first journal id of a business day from `day` on.
+
+        Two seeks in `journal_day` per business day from `day` on (the next day, that day's
+        first id): `MIN(id) ... WHERE business_day >= ?` walks the table in id order from its
+        start up to the first such row, every row of the days before it."""
+        q = self.conn.execute
+        first: int | None = None
+        found = q("SELECT MIN(business_day) FROM journal WHERE business_day >= ?",
+                  (day.isoformat(),)).fetchone()[0]
+        while found is not None:
+            lowest = int(q("SELECT MIN(id) FROM journal WHERE business_day = ?",
+                           (found,)).fetchone()[0])
+            first = lowest if first is None else min(first, lowest)
+            found = q("SELECT MIN(business_day) FROM journal WHERE business_day > ?",
+                      (found,)).fetchone()[0]
+        return first
 
     def digest_rows(self, day: dt.date, lo: int, hi: int) -> list[tuple[Any, ...]]:
         """`DIGEST_COLUMNS` of the day's rows with ids in [lo, hi], in id order."""
