@@ -27,6 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benches.loadgen import timeline
 from benches.loadgen.mix import ROOT, Terminal, cards, prime_messages, write_config
 from iso8583 import FrameDecoder, frame, load_profile
 from switch.server import install_event_loop
@@ -46,14 +47,14 @@ def serve_command(root: Path) -> list[str]:
     return [python, "-m", module, "serve"]
 
 
-def start_target(kind: str, loop: str, workdir: Path, terminals: int,
-                 root: Path = ROOT, database: str = "") -> tuple[subprocess.Popen[bytes], int]:
+def start_target(kind: str, loop: str, workdir: Path, terminals: int, root: Path = ROOT,
+                 database: str = "", metrics: str = "") -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     if kind == "echo":
         cmd = [sys.executable, "-m", "benches.loadgen.echo", "--port", str(port), "--loop", loop]
         root = ROOT
     else:
-        config = write_config(workdir, port, terminals, root, database)
+        config = write_config(workdir, port, terminals, root, database, metrics)
         cmd = [*serve_command(root), "--config", str(config), "--loop", loop,
                "--log-level", "WARNING"]
     proc = subprocess.Popen(cmd, cwd=root)
@@ -212,13 +213,16 @@ def prime(port: int, args: argparse.Namespace) -> None:
 
 def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lps-loadgen-"))
+    metrics = f"127.0.0.1:{free_port()}" if args.switch_metrics and target == "switch" else ""
     proc, port = start_target(target, args.loop, workdir, args.connections, args.switch_root,
-                              database)
+                              database, metrics)
+    held: dict[str, Any] | None = None
     try:
         if target == "switch":
             prime(port, args)
         spec = vars(args) | {"port": port, "target": target}
         queue: mp.Queue[dict[str, Any]] = mp.Queue()
+        before = timeline.scrape(metrics) if metrics else {}
         cpu0, loop0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
         per = args.connections // args.workers
         procs = [mp.Process(target=worker_main, args=(spec, i, 1 + i * per, per, queue))
@@ -229,6 +233,8 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         for p in procs:
             p.join()
         cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, True) - loop0
+        if metrics:
+            held = timeline.summary(before, timeline.scrape(metrics))
     finally:
         proc.terminate()
         try:
@@ -255,7 +261,7 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         # figure that moves least when other work shares the machine.
         "cpu_us_per_answer": round(cpu * 1e6 / total, 1) if total else None,
         "loop_cpu_us_per_answer": round(loop_cpu * 1e6 / total, 1) if total else None,
-    }
+    } | ({"switch_metrics": held} if held is not None else {})
 
 
 def main() -> None:
@@ -270,6 +276,10 @@ def main() -> None:
     p.add_argument("--workers", type=int, default=1, help="load generator processes")
     p.add_argument("--cards", type=int, default=2000)
     p.add_argument("--loop", choices=("uvloop", "asyncio"), default="uvloop")
+    p.add_argument("--switch-metrics", action="store_true",
+                   help="read the switch's /metrics before and after the run and report its "
+                        "loop lag, commits, GC pauses, checkpoint work and batch sizes over "
+                        "the run (warm-up included)")
     p.add_argument("--switch-root", type=Path, default=ROOT,
                    help="run the switch of another checkout (with its own .venv), e.g. a "
                         "worktree of an older commit, to compare before and after in one session")

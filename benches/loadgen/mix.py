@@ -20,14 +20,14 @@ STORES = ("STORE0000000001", "STORE0000000002", "STORE0000000003")
 
 
 def write_config(workdir: Path, port: int, terminals: int, root: Path = ROOT,
-                 database: str = "") -> Path:
+                 database: str = "", metrics: str = "") -> Path:
     """The example configuration of the checkout at `root` with `terminals` terminals spread
     over its three stores, its journal in `workdir` (SQLite) or in the PostgreSQL database
-    `database` names."""
+    `database` names, its `/metrics` at `metrics` (host:port; "": none)."""
     text = (root / "examples" / "lps.toml").read_text()
     text = text.replace('"127.0.0.1:8583"', f'"127.0.0.1:{port}"')
     text = text.replace('listen_bcd = "127.0.0.1:8584"', 'listen_bcd = ""')
-    text = text.replace('metrics = "127.0.0.1:9583"', 'metrics = ""')
+    text = text.replace('metrics = "127.0.0.1:9583"', f'metrics = "{metrics}"')
     journal = (f'database = "{database}"\nstate_dir = "{workdir}"\n' if database
                else f'database = "{workdir / "lps.db"}"\n')
     text = re.sub(r'(?m)^database = "var/lps.db".*\n', journal, text, count=1)

@@ -1,0 +1,34 @@
+"""The load generator's window over the switch's own histograms (benches/loadgen/timeline.py):
+what was observed between two reads, from the switch's real `/metrics` text."""
+
+from __future__ import annotations
+
+import pytest
+from prometheus_client import generate_latest
+
+from benches.loadgen import timeline
+from switch.metrics import Metrics
+
+
+def test_the_summary_covers_only_what_was_observed_between_the_two_reads() -> None:
+    metrics = Metrics()
+    metrics.commit_seconds.observe(0.3)  # before the window: left out
+    metrics.gc_pause.labels(generation="2").observe(0.2)
+    before = timeline.parse(generate_latest(metrics.registry).decode())
+    for seconds in [0.0004] * 60 + [0.003] * 39 + [0.07]:
+        metrics.commit_seconds.observe(seconds)
+    metrics.gc_pause.labels(generation="0").observe(0.0015)
+    metrics.gc_pause.labels(generation="1").observe(0.004)  # generations add up
+    metrics.batch_size.observe(3)
+    after = timeline.parse(generate_latest(metrics.registry).decode())
+
+    held = timeline.summary(before, after)
+
+    commits = held["lps_commit_seconds"]
+    assert commits["count"] == 100
+    assert commits["mean"] == pytest.approx((60 * 0.0004 + 39 * 0.003 + 0.07) / 100)
+    assert (commits["p50_le"], commits["p99_le"], commits["max_le"]) == (0.0005, 0.005, 0.1)
+    gc = held["lps_gc_pause_seconds"]
+    assert (gc["count"], gc["p50_le"], gc["max_le"]) == (2, 0.002, 0.005)
+    assert held["lps_batch_entries"]["mean"] == 3
+    assert "lps_loop_lag_seconds" not in held  # nothing observed in the window
