@@ -235,12 +235,15 @@ class PgSession:
             self._conn.close()
             self._conn = None
 
-    def _lost(self, what: str, exc: BaseException) -> str:
+    def _lost(self, what: str, exc: BaseException,
+              rollback: psycopg.Error | None = None) -> str:
         self.stats.lost += 1
         self._lost_at = time.monotonic()
         self._drop()
         message = f"database connection lost {what}: {self._target}: " \
                   f"{one_line(exc, self._secrets())}"
+        if rollback is not None:
+            message += f"; ROLLBACK failed too: {one_line(rollback, self._secrets())}"
         log.warning("%s; reconnecting", message)
         return message
 
@@ -253,8 +256,10 @@ class PgSession:
         """Run `work` in one transaction and commit it durably; its result once committed.
 
         Raises ConnectionLost (nothing committed) or CommitOutcomeUnknown (look the keys up);
-        any other error of `work` or the server rolls back and propagates unchanged. `work`
-        must not commit or roll back itself.
+        any other error of `work` or the server rolls back and propagates unchanged. An error
+        after which the connection cannot even roll back is a lost connection: ConnectionLost
+        from `work`, CommitOutcomeUnknown from COMMIT. `work` must not commit or roll back
+        itself.
         """
         conn = self.ensure_connected()
         try:
@@ -262,10 +267,19 @@ class PgSession:
         except psycopg.Error as exc:
             if conn.broken or conn.closed:
                 raise ConnectionLost(self._lost("before COMMIT", exc)) from None
-            self._rollback(conn)
+            # psycopg can raise with the server gone and `broken` still False: a pipeline
+            # (executemany) that read the server's FATAL but not yet the end of the stream
+            # fails to leave pipeline mode, and the ROLLBACK cannot be sent; nothing of the
+            # transaction committed, so it is a loss like any other (docs/switch.md,
+            # "PostgreSQL").
+            failed = self._rollback(conn)
+            if failed is not None:
+                raise ConnectionLost(self._lost("before COMMIT", exc, failed)) from None
             raise
         except BaseException:
-            self._rollback(conn)
+            failed = self._rollback(conn)
+            if failed is not None:  # counted and logged as lost; `work`'s own error goes on
+                self._lost("during ROLLBACK", failed)
             raise
         warnings: list[str] = []
 
@@ -277,10 +291,13 @@ class PgSession:
         try:
             conn.commit()
         except psycopg.Error as exc:
-            if conn.broken or conn.closed:
+            # COMMIT was sent (or may have been): a connection that cannot roll back after it
+            # is as lost as a broken one, the outcome as unknown.
+            lost = conn.broken or conn.closed
+            failed = None if lost else self._rollback(conn)
+            if lost or failed is not None:
                 self.stats.commits_unknown += 1
-                raise CommitOutcomeUnknown(self._lost("during COMMIT", exc)) from None
-            self._rollback(conn)
+                raise CommitOutcomeUnknown(self._lost("during COMMIT", exc, failed)) from None
             raise
         finally:
             conn.remove_notice_handler(on_notice)
@@ -292,11 +309,14 @@ class PgSession:
                 f"database warned during COMMIT: {self._target}: {'; '.join(warnings)}")
         return result
 
-    def _rollback(self, conn: Connection) -> None:
+    def _rollback(self, conn: Connection) -> psycopg.Error | None:
+        """Roll the transaction back; the error when the connection could not (the caller
+        treats the connection as lost)."""
         try:
             conn.rollback()
-        except psycopg.Error:
-            self._drop()
+        except psycopg.Error as exc:
+            return exc
+        return None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import random
+import signal
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -168,6 +172,124 @@ def test_a_lost_connection_before_commit_commits_nothing_and_reconnects(
         assert (session.stats.connects, session.stats.lost) == (2, 1)
     assert any("database reconnected" in r.getMessage() for r in caplog.records)
     assert pg_primary.passwords["lps"] not in caplog.text
+
+
+def unread_by_the_server(port: int, client_port: int) -> int | None:
+    """Bytes the server's end of a TCP connection from `client_port` has received and its
+    backend not read yet (rx_queue in /proc/net/tcp, proc(5)); None without that connection."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, queues = fields[1], fields[2], fields[4]
+        if (int(local.split(":")[1], 16), int(remote.split(":")[1], 16)) == (port, client_port):
+            return int(queues.split(":")[1], 16)
+    return None
+
+
+@contextlib.contextmanager
+def lost_at_the_sync(cluster: PgCluster, conn: Connection,
+                     keys: list[str]) -> Iterator[Iterator[tuple[str]]]:
+    """Rows for an `executemany` on `conn` (a pipeline) whose server goes away at its Sync.
+
+    Once every row has run, the backend, waiting for the next message, is stopped (SIGSTOP)
+    and told to terminate; it goes on once the pipeline's Sync has reached it, and answers the
+    Sync with its FATAL. psycopg reads that before the end of the stream: `executemany` raises
+    while `conn.broken` is still False. A primary that dies between a batch's statements
+    (tests/pg/test_journal_failover.py) does the same by chance; this does it every time.
+    """
+    node = cluster.primary
+    pid = conn.info.backend_pid
+    with socket.socket(fileno=os.dup(conn.pgconn.socket)) as sock:
+        client_port = int(sock.getsockname()[1])
+
+    def let_go() -> None:
+        try:
+            wait(lambda: bool(unread_by_the_server(node.port, client_port)),
+                 "the pipeline's Sync at the stopped backend")
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    releaser = threading.Thread(target=let_go)
+
+    def rows() -> Iterator[tuple[str]]:
+        yield from ((key,) for key in keys)
+        # every row is sent: wait until the backend ran them all and reads again
+        wait(lambda: unread_by_the_server(node.port, client_port) == 0 and node.query(
+            "SELECT wait_event FROM pg_stat_activity WHERE pid = %s", (pid,)) == [("ClientRead",)],
+             "the backend waiting for the pipeline's next message")
+        os.kill(pid, signal.SIGSTOP)
+        node.query("SELECT pg_terminate_backend(%s)", (pid,))
+        releaser.start()
+
+    try:
+        yield rows()
+    finally:
+        if releaser.is_alive():
+            releaser.join(START_DEADLINE)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def test_a_server_gone_inside_a_pipeline_is_a_lost_connection(
+        pg_primary: PgCluster, pg_database: str) -> None:
+    """The server gone under `executemany` leaves psycopg's pipeline busy with the connection
+    not (yet) broken, and unable to send the ROLLBACK: nothing committed, so ConnectionLost
+    (run it again), never the driver's error (which the journal takes for a fatal one)."""
+    with PgSession(pg_database) as session:
+        session.transaction(insert("first"))
+        seen: list[tuple[str, bool]] = []
+        with lost_at_the_sync(pg_primary, session.ensure_connected(),
+                              ["lost", "lost too"]) as rows:
+            def work(conn: Connection) -> None:
+                try:
+                    conn.cursor().executemany("INSERT INTO entries VALUES (%s)", rows)
+                except psycopg.Error as exc:
+                    seen.append((str(exc), conn.broken))
+                    raise
+
+            with pytest.raises(ConnectionLost, match="lost before COMMIT") as caught:
+                session.transaction(work)
+        # the state this test is about: psycopg's, as of 3.3 with libpq 18
+        assert seen == [("cannot exit pipeline mode while busy", False)]
+        assert "ROLLBACK failed too" in str(caught.value)
+        assert session.server is None
+        assert session.transaction(stored) == {"first"}
+        assert (session.stats.connects, session.stats.lost) == (2, 1)
+
+
+def test_a_failed_commit_that_cannot_roll_back_has_an_unknown_outcome(
+        pg_primary: PgCluster, pg_database: str) -> None:
+    """A COMMIT that fails on a connection that cannot roll back either may have reached the
+    server: as unknown as a COMMIT lost in flight. Here the connection got so because `work`
+    swallowed the error of a pipeline whose server went away (a caller may)."""
+    with PgSession(pg_database) as session:
+        session.transaction(insert("first"))
+        with lost_at_the_sync(pg_primary, session.ensure_connected(), ["lost"]) as rows:
+            def work(conn: Connection) -> None:
+                with contextlib.suppress(psycopg.OperationalError):
+                    conn.cursor().executemany("INSERT INTO entries VALUES (%s)", rows)
+
+            with pytest.raises(CommitOutcomeUnknown, match="lost during COMMIT"):
+                session.transaction(work)
+        assert (session.stats.commits_unknown, session.stats.lost) == (1, 1)
+        assert session.transaction(stored) == {"first"}
+
+
+def test_an_error_of_the_caller_on_a_connection_that_cannot_roll_back_goes_on(
+        pg_primary: PgCluster, pg_database: str) -> None:
+    """`work`'s own error (not the driver's) is what it raises, the connection that could not
+    roll back after it counted as lost and replaced."""
+    with PgSession(pg_database) as session:
+        session.transaction(insert("first"))
+        with lost_at_the_sync(pg_primary, session.ensure_connected(), ["lost"]) as rows:
+            def work(conn: Connection) -> None:
+                with contextlib.suppress(psycopg.OperationalError):
+                    conn.cursor().executemany("INSERT INTO entries VALUES (%s)", rows)
+                raise KeyError("a bug in the caller")
+
+            with pytest.raises(KeyError):
+                session.transaction(work)
+        assert session.server is None and session.stats.lost == 1
+        assert session.transaction(stored) == {"first"}
 
 
 def test_unreachable_at_start_is_one_line_without_the_password() -> None:
