@@ -17,11 +17,13 @@ from prometheus_client.parser import text_string_to_metric_families
 #: The histograms that say where the loop's time went (docs/switch.md, "Server").
 HISTOGRAMS = ("lps_loop_lag_seconds", "lps_commit_seconds", "lps_gc_pause_seconds",
               "lps_checkpoint_seconds", "lps_batch_entries", "lps_request_seconds")
+#: Labels whose values are told apart (the checkpoint's kinds of work, the GC's generations);
+#: the others (a request's MTI and response code) are added together.
+KEPT = ("work", "generation")
 
 
 class Histogram:
-    """A histogram's cumulative bucket counts (by upper bound) and sum, its label sets added
-    together (the GC's generations, the checkpoint's kinds of work)."""
+    """A histogram's cumulative bucket counts (by upper bound) and sum."""
 
     def __init__(self) -> None:
         self.buckets: dict[float, float] = {}
@@ -35,12 +37,15 @@ def scrape(address: str) -> dict[str, Histogram]:
 
 
 def parse(text: str) -> dict[str, Histogram]:
+    """Per histogram, and per value of a `KEPT` label, the label sets added together."""
     out: dict[str, Histogram] = {}
     for family in text_string_to_metric_families(text):
         if family.name not in HISTOGRAMS:
             continue
-        found = out.setdefault(family.name, Histogram())
         for sample in family.samples:
+            kept = ",".join(f'{k}="{v}"' for k, v in sorted(sample.labels.items()) if k in KEPT)
+            found = out.setdefault(f"{family.name}{{{kept}}}" if kept else family.name,
+                                   Histogram())
             if sample.name.endswith("_bucket"):
                 le = float(sample.labels["le"])
                 found.buckets[le] = found.buckets.get(le, 0.0) + sample.value
@@ -53,10 +58,8 @@ def summary(before: dict[str, Histogram], after: dict[str, Histogram]) -> dict[s
     """Per histogram over the window: count, mean, the buckets holding p50 and p99, the
     highest bucket reached."""
     out: dict[str, Any] = {}
-    for name in HISTOGRAMS:
-        now, then = after.get(name), before.get(name, Histogram())
-        if now is None:
-            continue
+    for name, now in sorted(after.items()):
+        then = before.get(name, Histogram())
         bounds = sorted(now.buckets)
         counts = [now.buckets[b] - then.buckets.get(b, 0.0) for b in bounds]  # cumulative
         total = counts[-1] if counts else 0.0
