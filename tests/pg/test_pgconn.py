@@ -256,6 +256,18 @@ def test_a_server_gone_inside_a_pipeline_is_a_lost_connection(
         assert (session.stats.connects, session.stats.lost) == (2, 1)
 
 
+def swallowing(rows: Iterator[tuple[str]], then: Exception | None = None
+               ) -> Callable[[Connection], None]:
+    """A `work` that inserts `rows` and swallows the driver's error (a caller may), then
+    raises `then`, if given."""
+    def work(conn: Connection) -> None:
+        with contextlib.suppress(psycopg.OperationalError):
+            conn.cursor().executemany("INSERT INTO entries VALUES (%s)", rows)
+        if then is not None:
+            raise then
+    return work
+
+
 def test_a_failed_commit_that_cannot_roll_back_has_an_unknown_outcome(
         pg_primary: PgCluster, pg_database: str) -> None:
     """A COMMIT that fails on a connection that cannot roll back either may have reached the
@@ -263,13 +275,9 @@ def test_a_failed_commit_that_cannot_roll_back_has_an_unknown_outcome(
     swallowed the error of a pipeline whose server went away (a caller may)."""
     with PgSession(pg_database) as session:
         session.transaction(insert("first"))
-        with lost_at_the_sync(pg_primary, session.ensure_connected(), ["lost"]) as rows:
-            def work(conn: Connection) -> None:
-                with contextlib.suppress(psycopg.OperationalError):
-                    conn.cursor().executemany("INSERT INTO entries VALUES (%s)", rows)
-
-            with pytest.raises(CommitOutcomeUnknown, match="lost during COMMIT"):
-                session.transaction(work)
+        with (lost_at_the_sync(pg_primary, session.ensure_connected(), ["lost"]) as rows,
+              pytest.raises(CommitOutcomeUnknown, match="lost during COMMIT")):
+            session.transaction(swallowing(rows))
         assert (session.stats.commits_unknown, session.stats.lost) == (1, 1)
         assert session.transaction(stored) == {"first"}
 
@@ -280,14 +288,9 @@ def test_an_error_of_the_caller_on_a_connection_that_cannot_roll_back_goes_on(
     roll back after it counted as lost and replaced."""
     with PgSession(pg_database) as session:
         session.transaction(insert("first"))
-        with lost_at_the_sync(pg_primary, session.ensure_connected(), ["lost"]) as rows:
-            def work(conn: Connection) -> None:
-                with contextlib.suppress(psycopg.OperationalError):
-                    conn.cursor().executemany("INSERT INTO entries VALUES (%s)", rows)
-                raise KeyError("a bug in the caller")
-
-            with pytest.raises(KeyError):
-                session.transaction(work)
+        with (lost_at_the_sync(pg_primary, session.ensure_connected(), ["lost"]) as rows,
+              pytest.raises(KeyError)):
+            session.transaction(swallowing(rows, then=KeyError("a bug in the caller")))
         assert session.server is None and session.stats.lost == 1
         assert session.transaction(stored) == {"first"}
 
