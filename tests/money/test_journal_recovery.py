@@ -232,3 +232,18 @@ def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole() -> None:
             sh.restart(FAR)
         finally:
             sh.close()
+
+
+def test_lot_ids_follow_on_after_a_restart_without_a_gap(sh: Shell) -> None:
+    """docs/switch.md, "Durability and recovery": the next journal and lot ids are the largest
+    committed ones plus one (a lot id orders a card's lots in burn order). The first lot of a
+    journal that has none is 1; after a restart the next earn's lot is the largest + 1."""
+    sh.restart(NOW)  # a journal without lots
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 100_000))) == "00"
+    assert sh.sql("SELECT id FROM lots") == [(1,)]
+    assert rc(sh.send(earn(T1, sh.next_stan(), B, 100_000))) == "00"
+    sh.restart(NOW)
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 100_000))) == "00"
+    assert sh.sql("SELECT id FROM lots ORDER BY id") == [(1,), (2,), (3,)]
+    journal = [int(str(jid)) for (jid,) in sh.sql("SELECT id FROM journal ORDER BY id")]
+    assert journal == list(range(1, len(journal) + 1))
