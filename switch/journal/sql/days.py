@@ -16,6 +16,7 @@ from switch.core.codes import COUNTED_KINDS, Kind, sql_list, sql_text
 from switch.journal.rows import Draw, JournalRow
 from switch.journal.sql.common import OK, POINTS, marks
 from switch.journal.sql.db import Db
+from switch.journal.sql.recover import first_recent
 
 #: Rows read per round trip: memory stays bounded by a chunk, not by the day.
 CHUNK = 50_000
@@ -73,22 +74,12 @@ class DayReads:
         return None if lo is None else (int(lo), int(hi))
 
     def first_id_from(self, day: dt.date) -> int | None:
-        """The first journal id of a business day from `day` on.
-
-        Two seeks in `journal_day` per business day from `day` on (the next day, that day's
-        first id): `MIN(id) ... WHERE business_day >= ?` walks the table in id order from its
-        start up to the first such row, every row of the days before it."""
-        q = self.conn.execute
-        first: int | None = None
-        found = q("SELECT MIN(business_day) FROM journal WHERE business_day >= ?",
-                  (day.isoformat(),)).fetchone()[0]
-        while found is not None:
-            lowest = int(q("SELECT MIN(id) FROM journal WHERE business_day = ?",
-                           (found,)).fetchone()[0])
-            first = lowest if first is None else min(first, lowest)
-            found = q("SELECT MIN(business_day) FROM journal WHERE business_day > ?",
-                      (found,)).fetchone()[0]
-        return first
+        """The first journal id of a business day from `day` on: recovery's per-day look-up
+        (`first_recent`) up to the journal's last business day."""
+        found = self.conn.execute("SELECT MAX(business_day) FROM journal").fetchone()[0]
+        last = None if found is None else dt.date.fromisoformat(str(found))
+        # `last` has rows: from any day up to it, one is found
+        return None if last is None or last < day else first_recent(self.conn, day, last)
 
     def digest_rows(self, day: dt.date, lo: int, hi: int) -> list[tuple[Any, ...]]:
         """`DIGEST_COLUMNS` of the day's rows with ids in [lo, hi], in id order."""
