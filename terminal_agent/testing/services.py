@@ -122,15 +122,25 @@ def _running_or_started() -> str:
                    PCSCD_READY_SECONDS, "pcscd vpcd")
         if proc.poll() is not None:
             raise ServiceUnavailable(f"pcscd exited with {proc.returncode}")
-        from terminal_agent.card.pcsc import list_readers
-
-        wait_until(lambda: VPCD_READERS[0] in list_readers(), PCSCD_READY_SECONDS,
-                   "the vpcd reader")
+        wait_until(vpcd_reader_listed, PCSCD_READY_SECONDS, "the vpcd reader")
     except BaseException:
         _stop(proc.pid)
         raise
     PCSCD_PID.write_text(f"{proc.pid}\n")
     return f"pcscd started (pid {proc.pid}), stopped again when its last user is done"
+
+
+def vpcd_reader_listed() -> bool:
+    """pcscd lists vpcd's first reader. pcscd opens vpcd's ports before its own client socket
+    (`strace -e trace=bind pcscd --foreground` shows the order), so a client that finds the
+    port listening may still find no PC/SC service for a moment: that is "not yet", and the
+    caller's deadline decides when it is broken."""
+    from terminal_agent.card.pcsc import PcscUnavailable, list_readers
+
+    try:
+        return VPCD_READERS[0] in list_readers()
+    except PcscUnavailable:
+        return False
 
 
 def _stop_if_last(users: IO[bytes]) -> None:
