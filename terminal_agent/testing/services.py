@@ -199,6 +199,33 @@ def vpcd_slots(timeout: float) -> Iterator[None]:
                         f"the vpcd slots are in use ({VPCD_LOCK} held)") from None
                 time.sleep(0.1)
         try:
+            # The last holder's cards may still be there for PC/SC (slot_empty).
+            for reader in VPCD_READERS:
+                wait_slot_empty(reader)
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def slot_empty(reader: str) -> bool:
+    """PC/SC sees no card in `reader`: none to talk to with no PC/SC service either.
+
+    vpcd notices that a virtual card left only at pcscd's next presence poll (some 0.4 s).
+    Until then PC/SC reports the card that left as present, and a card put in meanwhile waits
+    unseen while its reads go to the one that left and fail (`SCARD_E_NOT_TRANSACTED`). So a
+    card is put into a slot only once this is true."""
+    from terminal_agent.card.pcsc import PcscUnavailable, card_present
+
+    try:
+        return not card_present(reader)
+    except PcscUnavailable:
+        return True
+
+
+def wait_slot_empty(reader: str) -> None:
+    """`slot_empty`, or ServiceUnavailable: a card that stays (someone else's) is not ours."""
+    try:
+        wait_until(lambda: slot_empty(reader), PCSCD_READY_SECONDS, f"{reader} empty")
+    except TimeoutError:
+        raise ServiceUnavailable(f"a card stays in {reader}: the vpcd slot is not free") \
+            from None

@@ -22,6 +22,7 @@ from terminal_agent.testing.services import (
     ServiceUnavailable,
     pcscd_with_vpcd,
     serving_again,
+    wait_slot_empty,
     wait_until,
 )
 from terminal_agent.testing.services import vpcd_slots as services_vpcd_slots
@@ -80,6 +81,7 @@ def vcard(vpcd_slots: None) -> Iterator[Callable[..., VirtualLoyaltyCard]]:
 
     def insert(slot: int = 0, wait: bool = True, **kw: object) -> VirtualLoyaltyCard:
         card = VirtualLoyaltyCard(port=VPCD_PORTS[slot], **kw)  # type: ignore[arg-type]
+        wait_slot_empty(VPCD_READERS[slot])  # after one removed in this test (slot_empty)
         card.insert()
         cards.append((card, VPCD_READERS[slot]))
         if wait:
