@@ -20,6 +20,7 @@ class Watch:
         self.seen: list[tuple[str, Any, bool]] = []  # topic, JSON payload, retained
         self._cond = asyncio.Condition()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def __aenter__(self) -> Watch:
         ready = asyncio.Event()
@@ -29,12 +30,17 @@ class Watch:
 
     async def __aexit__(self, *exc: object) -> None:
         assert self._task is not None
+        # aiomqtt's Client.__aexit__ can answer the cancellation with an MqttError (the
+        # disconnect's), which `_run` takes for a lost link: the flag ends its loop then.
+        self._closing = True
         self._task.cancel()
+        done, _ = await asyncio.wait({self._task}, timeout=EVENT)
+        assert done, f"the MQTT watch did not stop in {EVENT:g} s"
         with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
-            await self._task
+            self._task.result()
 
     async def _run(self, ready: asyncio.Event) -> None:
-        while True:
+        while not self._closing:
             try:
                 async with aiomqtt.Client(self.host, self.port) as client:
                     await client.subscribe(self.topic, qos=1)
