@@ -26,9 +26,8 @@ from switch.pgconn import (
     DatabaseUnreachable,
     InvalidConnectionString,
     PgSession,
-    one_line,
-    parse_conninfo,
 )
+from switch.pgconninfo import one_line, parse_conninfo
 from tests.pg.cluster import START_DEADLINE, PgCluster, free_port
 from tests.pg.fixtures import ClusterFactory
 from tests.pg.standby import interrupted_commit, wait
