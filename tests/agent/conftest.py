@@ -76,26 +76,22 @@ def vpcd_slots(pcscd: None) -> Iterator[None]:
 
 @pytest.fixture
 def vcard(vpcd_slots: None) -> Iterator[Callable[..., VirtualLoyaltyCard]]:
-    """Insert virtual cards: vcard(mode=..., slot=0, **kw); all removed at the end."""
-    cards: list[tuple[VirtualLoyaltyCard, str]] = []
+    """Insert virtual cards: vcard(mode=..., slot=0, **kw); all removed at the end. Whoever
+    puts a card in next waits for its slot to be empty first (`slot_empty`)."""
+    cards: list[VirtualLoyaltyCard] = []
 
     def insert(slot: int = 0, wait: bool = True, **kw: object) -> VirtualLoyaltyCard:
         card = VirtualLoyaltyCard(port=VPCD_PORTS[slot], **kw)  # type: ignore[arg-type]
         wait_slot_empty(VPCD_READERS[slot])  # after one removed in this test (slot_empty)
         card.insert()
-        cards.append((card, VPCD_READERS[slot]))
+        cards.append(card)
         if wait:
             wait_presence(VPCD_READERS[slot], True)
         return card
 
     yield insert
-    for card, _reader in cards:
+    for card in cards:
         card.remove()
-    # vpcd keeps a slot busy for seconds after a mute card: not worth waiting for that slot
-    busy = {reader for card, reader in cards if card.mode == "mute"}
-    for reader in {reader for _card, reader in cards} - busy:
-        with contextlib.suppress(TimeoutError):
-            wait_presence(reader, False)
 
 
 def free_port() -> int:
