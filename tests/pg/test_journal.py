@@ -4,6 +4,7 @@ commit, recovery, checks and settlement as on SQLite (docs/switch.md, "PostgreSQ
 from __future__ import annotations
 
 import re
+import sqlite3
 from pathlib import Path
 
 import psycopg
@@ -16,6 +17,7 @@ from switch.core import snapshot
 from switch.journal import EmptyDatabase, JournalError, open_journal, open_reader
 from switch.journal.postgres.journal import PgJournal
 from switch.journal.schema import MIGRATIONS
+from tests.pg.simulated import Both
 from tests.switch.support import NOW
 
 
@@ -75,6 +77,69 @@ def test_recovery_gives_back_the_same_state_on_both_engines(both) -> None:  # ty
             journal.close()
         assert result.problems == []
     assert states[0] == states[1]
+
+
+_TAIL = ("SELECT lot_id FROM lot_moves WHERE journal_id > "
+         "(SELECT journal_id FROM verified WHERE id = 1)")
+
+
+def test_the_start_up_check_finds_lots_changed_outside_the_tail_on_both_engines(
+        both: Both, tmp_path: Path) -> None:
+    """docs/switch.md, "What start-up checks": a verified lot the tail never moved that holds
+    another sum, and a spent lot outside the checkpoint made live again, are found by the
+    start-up check on either engine. (PostgreSQL's database is shared: put back after.)"""
+    sqlite_path, _, url, _ = both
+    copy = tmp_path / "lps.db"
+    copy.write_bytes(sqlite_path.read_bytes())
+    copy.chmod(0o600)
+    for database, mark in ((str(copy), "?"), (url, "%s")):
+        [(changed, moved)] = _rows(
+            database, f"SELECT lot_id, moved FROM verified_lots WHERE lot_id NOT IN ({_TAIL}) "
+            "ORDER BY lot_id LIMIT 1")
+        [(spent, _)] = _rows(
+            database, f"SELECT id, 0 FROM lots WHERE remaining = 0 AND id NOT IN ({_TAIL}) "
+            "AND id NOT IN (SELECT lot_id FROM verified_lots) ORDER BY id LIMIT 1")
+        tampered = ((changed, moved + 7), (spent, 5))
+        put_back = ((changed, moved), (spent, 0))
+        _set_remaining(database, mark, tampered)
+        try:
+            journal = open_journal(database)
+            try:
+                problems = journal.check(full=False).problems
+            finally:
+                journal.close()
+        finally:
+            _set_remaining(database, mark, put_back)
+        assert problems == [
+            f"lot {changed}: remaining {moved + 7} but its moves sum to {moved}",
+            f"lot {spent}: remaining 5 but its moves sum to 0"], database
+
+
+def _rows(database: str, query: str) -> list[tuple[int, int]]:
+    if database.startswith("postgresql://"):
+        with psycopg.connect(database) as pg:
+            return [(int(a), int(b)) for a, b in pg.execute(query)]
+    lite = sqlite3.connect(database)
+    try:
+        return [(int(a), int(b)) for a, b in lite.execute(query)]
+    finally:
+        lite.close()
+
+
+def _set_remaining(database: str, mark: str, lots: tuple[tuple[int, int], ...]) -> None:
+    statement = f"UPDATE lots SET remaining = {mark} WHERE id = {mark}"
+    if database.startswith("postgresql://"):
+        with psycopg.connect(database) as pg:
+            for lot, remaining in lots:
+                pg.execute(statement, (remaining, lot))
+        return
+    lite = sqlite3.connect(database)
+    try:
+        with lite:
+            for lot, remaining in lots:
+                lite.execute(statement, (remaining, lot))
+    finally:
+        lite.close()
 
 
 def test_settlement_seals_the_same_files_on_both_engines(both) -> None:  # type: ignore[no-untyped-def]
