@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import gc
 import json
 import multiprocessing as mp
 import os
@@ -471,14 +472,31 @@ def settle_journal(
     coalitions: Mapping[str, Any] | None = None,
 ) -> Any:
     """Feed and finish a day from the journal (the production path)."""
-    scan = journal.feed(book, progress, workers)
-    book.add_coupons(journal.coupon_moves(book.day))
-    book.add_memberships(journal.membership_sales(book.day, scan))
-    policy = gift_policy(coalitions)
-    return book.finish(journal.lots_due(book.day, scan),
-                       journal.batch_closes(book.day, lookback, scan, workers),
-                       journal.downgrades(book.day, coalitions),
-                       journal.gift_lots(book.day) if policy else (), policy)
+    with without_cyclic_gc():
+        scan = journal.feed(book, progress, workers)
+        book.add_coupons(journal.coupon_moves(book.day))
+        book.add_memberships(journal.membership_sales(book.day, scan))
+        policy = gift_policy(coalitions)
+        return book.finish(journal.lots_due(book.day, scan),
+                           journal.batch_closes(book.day, lookback, scan, workers),
+                           journal.downgrades(book.day, coalitions),
+                           journal.gift_lots(book.day) if policy else (), policy)
+
+
+@contextlib.contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """The cyclic garbage collector paused for the block (and in the reader processes it
+    forks). A day's settlement keeps hundreds of thousands of pairs, obligations and lots
+    alive and makes few cycles, so each of the collector's full passes would walk all of them
+    again and free next to nothing (docs/settlement.md, "Tests and benchmark"). Memory freed by
+    reference counting is freed as before."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def gift_policy(coalitions: Mapping[str, Any] | None) -> dict[str, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import sqlite3
 from collections import Counter
 from collections.abc import Iterator
@@ -228,6 +229,46 @@ def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
             "SELECT business_day FROM journal WHERE id = ?", (jid,)).fetchone()[0])
     with pytest.raises(InputError, match=f"journal entry {jid}: declined"):
         settle(copy, stores_from_config(s.config), day)
+
+
+def test_settling_gives_the_garbage_collector_back_as_it_found_it(sqlite_sim, tmp_path,
+                                                                  monkeypatch):
+    """docs/settlement.md, "Tests and benchmark": the cyclic GC is paused while a day is
+    settled, then enabled again if it was, after a refused day too; a caller that had it
+    paused keeps it paused."""
+    path, s = sqlite_sim
+    stores = stores_from_config(s.config)
+    day = s.days[0]
+    seen: list[bool] = []
+    real = Journal.feed
+
+    def feed(self, book, progress, workers):
+        seen.append(gc.isenabled())
+        return real(self, book, progress, workers)
+
+    copy = private_copy(path, tmp_path / "bad.db")
+    with sqlite3.connect(copy) as db:
+        jid = db.execute("SELECT journal_id FROM lot_moves ORDER BY journal_id LIMIT 1"
+                         ).fetchone()[0]
+        db.execute("UPDATE journal SET response_code = '05' WHERE id = ?", (jid,))
+        bad_day = dt.date.fromisoformat(db.execute(
+            "SELECT business_day FROM journal WHERE id = ?", (jid,)).fetchone()[0])
+    monkeypatch.setattr(Journal, "feed", feed)
+    assert gc.isenabled()
+    try:
+        with Journal(path) as j:
+            settle_journal(j, DayBook(day, stores), workers=1)
+        assert gc.isenabled()
+        with pytest.raises(InputError), Journal(copy) as j:
+            settle_journal(j, DayBook(bad_day, stores), workers=1)
+        assert gc.isenabled()
+        gc.disable()
+        with Journal(path) as j:
+            settle_journal(j, DayBook(day, stores), workers=1)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    assert seen == [False, False, False]
 
 
 def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim, tmp_path):
