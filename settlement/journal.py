@@ -27,6 +27,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
+from sys import intern
 from typing import Any
 
 from settlement import tiers
@@ -441,7 +442,11 @@ def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int, part: Par
                          "this kind of entry")
             if delta and issuer != r[2]:
                 pair = (mkind, issuer, r[2])
-                pairs[pair] = pairs.get(pair, 0) - delta
+                units = pairs.get(pair)
+                if units is None:  # a new pair: its names shared, so the part pickles each once
+                    pairs[intern(mkind), intern(issuer), intern(r[2])] = -delta
+                else:
+                    pairs[pair] = units - delta
                 settling += 1
         elif declined and not error:
             error = f"journal entry {jid}: declined ({r[3]!r}) yet it changed lots"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from settlement.day import DayBook, settle_rows, stores_from_config
-from settlement.journal import Journal, settle_journal
+from settlement.journal import Journal, scan_windows, settle_journal, windows
 from settlement.records import InputError, SettlementError
 from tests.pg.fixtures import fresh_database
 from tests.settlement import simulation
@@ -269,6 +269,24 @@ def test_settling_gives_the_garbage_collector_back_as_it_found_it(sqlite_sim, tm
     finally:
         gc.enable()
     assert seen == [False, False, False]
+
+
+def test_a_readers_store_pairs_hold_one_object_per_name(sqlite_sim):
+    """docs/settlement.md, "Reading the journal": the pairs a reader sums keep names of their
+    own, one object per name, not the strings of the rows they were first seen in (which
+    would keep those rows' memory and pickle each name once per pair)."""
+    path, s = sqlite_sim
+    for day in s.days:
+        with Journal(path) as j:
+            bounds = j.bounds(day)
+        if bounds is None:
+            continue
+        part = scan_windows((str(path), day.isoformat(), windows(*bounds)))
+        names = [name for key in part.pairs for name in key]
+        if len(part.pairs) > 1:
+            break
+    assert len(part.pairs) > 1
+    assert len({id(name) for name in names}) == len(set(names))
 
 
 def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim, tmp_path):
