@@ -218,8 +218,9 @@ def test_reversal_across_midnight_is_netted_the_day_it_happens(sim):
     assert settle(path, stores, t.business_day).entries == len(rows)
 
 
-def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
-    path, s = sqlite_sim
+def declined_with_moves(path, tmp_path):
+    """A copy of the journal whose first entry with lot moves is made declined: the copy, that
+    entry's id and its business day."""
     copy = private_copy(path, tmp_path / "bad.db")
     with sqlite3.connect(copy) as db:
         jid = db.execute("SELECT journal_id FROM lot_moves ORDER BY journal_id LIMIT 1"
@@ -227,6 +228,12 @@ def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
         db.execute("UPDATE journal SET response_code = '05' WHERE id = ?", (jid,))
         day = dt.date.fromisoformat(db.execute(
             "SELECT business_day FROM journal WHERE id = ?", (jid,)).fetchone()[0])
+    return copy, jid, day
+
+
+def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
+    path, s = sqlite_sim
+    copy, jid, day = declined_with_moves(path, tmp_path)
     with pytest.raises(InputError, match=f"journal entry {jid}: declined"):
         settle(copy, stores_from_config(s.config), day)
 
@@ -246,13 +253,7 @@ def test_settling_gives_the_garbage_collector_back_as_it_found_it(sqlite_sim, tm
         seen.append(gc.isenabled())
         return real(self, book, progress, workers)
 
-    copy = private_copy(path, tmp_path / "bad.db")
-    with sqlite3.connect(copy) as db:
-        jid = db.execute("SELECT journal_id FROM lot_moves ORDER BY journal_id LIMIT 1"
-                         ).fetchone()[0]
-        db.execute("UPDATE journal SET response_code = '05' WHERE id = ?", (jid,))
-        bad_day = dt.date.fromisoformat(db.execute(
-            "SELECT business_day FROM journal WHERE id = ?", (jid,)).fetchone()[0])
+    copy, _, bad_day = declined_with_moves(path, tmp_path)
     monkeypatch.setattr(Journal, "feed", feed)
     assert gc.isenabled()
     try:
