@@ -277,15 +277,11 @@ def test_a_readers_store_pairs_hold_one_object_per_name(sqlite_sim):
     own, one object per name, not the strings of the rows they were first seen in (which
     would keep those rows' memory and pickle each name once per pair)."""
     path, s = sqlite_sim
-    for day in s.days:
-        with Journal(path) as j:
-            bounds = j.bounds(day)
-        if bounds is None:
-            continue
-        part = scan_windows((str(path), day.isoformat(), windows(*bounds)))
-        names = [name for key in part.pairs for name in key]
-        if len(part.pairs) > 1:
-            break
+    with Journal(path) as j:
+        spans = [(day, j.bounds(day)) for day in s.days]
+    part = max((scan_windows((str(path), day.isoformat(), windows(*bounds)))
+                for day, bounds in spans if bounds is not None), key=lambda p: len(p.pairs))
+    names = [name for key in part.pairs for name in key]
     assert len(part.pairs) > 1
     assert len({id(name) for name in names}) == len(set(names))
 
