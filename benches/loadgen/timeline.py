@@ -15,8 +15,9 @@ from typing import Any
 from prometheus_client.parser import text_string_to_metric_families
 
 #: The histograms that say where the loop's time went (docs/switch.md, "Server").
-HISTOGRAMS = ("lps_loop_lag_seconds", "lps_commit_seconds", "lps_gc_pause_seconds",
-              "lps_checkpoint_seconds", "lps_batch_entries", "lps_request_seconds")
+HISTOGRAMS = ("lps_loop_lag_seconds", "lps_commit_seconds", "lps_commit_cpu_seconds",
+              "lps_gc_pause_seconds", "lps_checkpoint_seconds", "lps_batch_entries",
+              "lps_request_seconds")
 #: Labels whose values are told apart (the checkpoint's kinds of work, the GC's generations);
 #: the others (a request's MTI and response code) are added together.
 KEPT = ("work", "generation")

@@ -17,6 +17,7 @@ def test_the_summary_covers_only_what_was_observed_between_the_two_reads() -> No
     before = timeline.parse(generate_latest(metrics.registry).decode())
     for seconds in [0.0004] * 60 + [0.003] * 39 + [0.07]:
         metrics.commit_seconds.observe(seconds)
+        metrics.commit_cpu_seconds.observe(seconds / 2)
     metrics.gc_pause.labels(generation="0").observe(0.0015)
     metrics.gc_pause.labels(generation="0").observe(0.004)
     metrics.batch_size.observe(3)
@@ -30,6 +31,8 @@ def test_the_summary_covers_only_what_was_observed_between_the_two_reads() -> No
     assert commits["count"] == 100
     assert commits["mean"] == pytest.approx((60 * 0.0004 + 39 * 0.003 + 0.07) / 100)
     assert (commits["p50_le"], commits["p99_le"], commits["max_le"]) == (0.0005, 0.005, 0.1)
+    cpu = held["lps_commit_cpu_seconds"]
+    assert cpu["count"] == 100 and cpu["mean"] == pytest.approx(commits["mean"] / 2)
     gc = held['lps_gc_pause_seconds{generation="0"}']
     assert (gc["count"], gc["p50_le"], gc["max_le"]) == (2, 0.002, 0.005)
     assert held["lps_batch_entries"]["mean"] == 3

@@ -278,6 +278,7 @@ def test_metrics_and_operator_commands_while_running(tmp_path: Path, capsys: Any
         assert 'lps_gc_pause_seconds_count{generation="0"}' in text
         assert "lps_commit_seconds_count 0.0" not in text   # the earn and burns committed
         assert "lps_commit_seconds_bucket" in text
+        assert "lps_commit_cpu_seconds_count 0.0" not in text   # the writer's CPU in them
         # The checkpointer's timer (every 100 ms) measures the loop's lag as it fires.
         deadline = time.monotonic() + EVENT
         while "lps_loop_lag_seconds_count 0.0" in text and time.monotonic() < deadline:
