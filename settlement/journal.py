@@ -183,7 +183,37 @@ class Journal:
         last `lookback` days and their reversals), so the reconciliation can both recompute the
         switch's side from the journal and find the transactions that explain the difference.
         """
-        raw = scan.closes if scan is not None else self.reader.day_closes(day)
+        with self.closes_pending(day, lookback, scan, workers) as pending:
+            return pending.result()
+
+    @contextlib.contextmanager
+    def closes_pending(self, day: dt.date, lookback: int = BATCH_LOOKBACK_DAYS,
+                       scan: Scan | None = None, workers: int = 0) -> Iterator[PendingCloses]:
+        """`batch_closes`, the differing batches' rows read by worker processes while the block
+        runs: `settle_journal` nets the day meanwhile, and the closes wait for the reads only
+        when they are used (docs/settlement.md, "Reading the journal")."""
+        closes = self._closes(scan.closes if scan is not None else self.reader.day_closes(day))
+        wanted = [c for c in closes if c.switch != c.terminal]
+        if not wanted:
+            yield PendingCloses(closes, list)
+            return
+        first = self.reader.first_id_from(day - dt.timedelta(days=lookback))
+        assert first is not None  # the day has these closes
+        last = max(c.id for c in wanted)
+        keys = sorted({(c.terminal_id, c.batch) for c in wanted})
+        tasks = [(str(self.path), lo, hi, keys) for lo, hi in windows(first, last)]
+        workers = workers or min(os.cpu_count() or 1, len(tasks))
+        if workers > 1 and len(tasks) > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+                parts = [pool.submit(batch_window, task) for task in tasks]
+                yield PendingCloses(closes, lambda: [r for part in parts for r in part.result()])
+        else:
+            yield PendingCloses(closes, lambda: [r for task in tasks for r in batch_window(task)])
+
+    @staticmethod
+    def _closes(raw: list[tuple[Any, ...]]) -> list[BatchClose]:
+        """The 0500s' rows as closes; a refused one (no terminal totals) is left out."""
         closes = []
         for cid, tid, store, batch, rc, detail in raw:
             try:
@@ -199,43 +229,7 @@ class Journal:
                 raise InputError(f"journal entry {cid}: unreadable batch totals") from None
             closes.append(BatchClose(cid, tid or "", store or "", batch or "", rc or "",
                                      theirs, ours))
-        wanted = [c for c in closes if c.switch != c.terminal]
-        if not wanted:
-            return closes
-        first = self.reader.first_id_from(day - dt.timedelta(days=lookback))
-        assert first is not None  # the day has these closes
-        last = max(c.id for c in wanted)
-        keys = sorted({(c.terminal_id, c.batch) for c in wanted})
-        tasks = [(str(self.path), lo, hi, keys) for lo, hi in windows(first, last)]
-        workers = workers or min(os.cpu_count() or 1, len(tasks))
-        found: list[Row] = []
-        if workers > 1 and len(tasks) > 1:
-            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                for part in pool.map(batch_window, tasks):
-                    found += part
-        else:
-            for task in tasks:
-                found += batch_window(task)
-        by_batch: dict[tuple[str, str], list[Row]] = {}
-        reversals: dict[int, list[Row]] = {}
-        for r in found:
-            if r.kind == REVERSAL:
-                if r.original_id is not None:
-                    reversals.setdefault(r.original_id, []).append(r)
-            else:
-                by_batch.setdefault((r.terminal_id, r.batch), []).append(r)
-        out = []
-        for c in closes:
-            if c.switch == c.terminal:
-                out.append(c)
-                continue
-            txns = [r for r in by_batch.get((c.terminal_id, c.batch), ()) if r.id < c.id]
-            revs = [v for r in txns for v in reversals.get(r.id, ()) if v.id < c.id]
-            out.append(BatchClose(c.id, c.terminal_id, c.store_id, c.batch, c.response_code,
-                                  c.terminal, c.switch, tuple(sorted(txns + revs,
-                                                                     key=lambda r: r.id))))
-        return out
+        return closes
 
     def coupon_moves(self, day: dt.date) -> Iterator[CouponMove]:
         """The day's coupon redemptions and releases, in journal order."""
@@ -291,6 +285,48 @@ class Journal:
 
     def rows_between(self, start: dt.date, end: dt.date, draws: bool = True) -> Iterator[Row]:
         return self.reader.rows(start, end, draws=draws)
+
+
+class PendingCloses:
+    """The day's closes whose differing batches' rows are still being read: iterating (or
+    `result`) waits for the reads, once."""
+
+    def __init__(self, closes: list[BatchClose], rows: Callable[[], list[Row]]) -> None:
+        self._closes = closes
+        self._rows = rows
+        self._result: list[BatchClose] | None = None
+
+    def result(self) -> list[BatchClose]:
+        if self._result is None:
+            self._result = explained(self._closes, self._rows())
+        return self._result
+
+    def __iter__(self) -> Iterator[BatchClose]:
+        return iter(self.result())
+
+
+def explained(closes: list[BatchClose], found: list[Row]) -> list[BatchClose]:
+    """Each close whose totals differ with the rows `found` of its batch (before the close)
+    and the reversals of those rows; the others as they are."""
+    by_batch: dict[tuple[str, str], list[Row]] = {}
+    reversals: dict[int, list[Row]] = {}
+    for r in found:
+        if r.kind == REVERSAL:
+            if r.original_id is not None:
+                reversals.setdefault(r.original_id, []).append(r)
+        else:
+            by_batch.setdefault((r.terminal_id, r.batch), []).append(r)
+    out = []
+    for c in closes:
+        if c.switch == c.terminal:
+            out.append(c)
+            continue
+        txns = [r for r in by_batch.get((c.terminal_id, c.batch), ()) if r.id < c.id]
+        revs = [v for r in txns for v in reversals.get(r.id, ()) if v.id < c.id]
+        out.append(BatchClose(c.id, c.terminal_id, c.store_id, c.batch, c.response_code,
+                              c.terminal, c.switch, tuple(sorted(txns + revs,
+                                                                 key=lambda r: r.id))))
+    return out
 
 
 def windows(lo: int, hi: int) -> list[tuple[int, int]]:
@@ -488,10 +524,12 @@ def settle_journal(
         book.add_coupons(journal.coupon_moves(book.day))
         book.add_memberships(journal.membership_sales(book.day, scan))
         policy = gift_policy(coalitions)
-        return book.finish(journal.lots_due(book.day, scan),
-                           journal.batch_closes(book.day, lookback, scan, workers),
-                           journal.downgrades(book.day, coalitions),
-                           journal.gift_lots(book.day) if policy else (), policy)
+        # The differing batches' rows are read while the day is netted (`finish` takes the
+        # closes last).
+        with journal.closes_pending(book.day, lookback, scan, workers) as closes:
+            return book.finish(journal.lots_due(book.day, scan), closes,
+                               journal.downgrades(book.day, coalitions),
+                               journal.gift_lots(book.day) if policy else (), policy)
 
 
 @contextlib.contextmanager

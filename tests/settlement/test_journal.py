@@ -362,3 +362,74 @@ def test_unknown_store_in_the_journal_is_refused(sim):
     with pytest.raises(InputError, match="STORE0000000002"):
         settle(path, fewer, days[0])
     assert dataclasses.is_dataclass(s)
+
+
+def a_day_with_a_differing_close(path, s: simulation.Simulation) -> dt.date:
+    with Journal(path) as j:
+        return next(day for day in s.days
+                    if any(c.switch != c.terminal for c in j.batch_closes(day, workers=1)))
+
+
+def test_the_differing_batches_rows_are_read_when_the_closes_are_used(sqlite_sim, monkeypatch):
+    """`closes_pending` hands the closes over before their batches' rows are read (the day is
+    netted meanwhile); using them waits for the reads, once, and gives what `batch_closes`
+    gives."""
+    import settlement.journal
+
+    path, s = sqlite_sim
+    day = a_day_with_a_differing_close(path, s)
+    read: list[Any] = []
+    real = settlement.journal.batch_window
+    monkeypatch.setattr(settlement.journal, "batch_window",
+                        lambda task: read.append(task) or real(task))
+    with Journal(path) as j:
+        eager = j.batch_closes(day, workers=1)
+        assert read
+        read.clear()
+        with j.closes_pending(day, workers=1) as pending:
+            assert read == []
+            assert list(pending) == eager
+            reads = len(read)
+            assert reads and list(pending) == eager and len(read) == reads
+    assert any(c.rows for c in eager)
+
+
+def test_the_closes_read_in_parallel_equal_those_read_in_turn(sqlite_sim, monkeypatch):
+    """Small chunks, so the differing batches' rows are read by worker processes in many
+    windows while the block runs."""
+    import settlement.digest
+    import settlement.journal
+
+    path, s = sqlite_sim
+    day = a_day_with_a_differing_close(path, s)
+    with Journal(path) as j:
+        alone = j.batch_closes(day, workers=1)
+    monkeypatch.setattr(settlement.digest, "CHUNK_BITS", 6)
+    monkeypatch.setattr(settlement.journal, "CHUNK_BITS", 6)
+    with Journal(path) as j, j.closes_pending(day, workers=2) as pending:
+        assert list(pending) == alone
+
+
+def test_the_day_is_netted_before_the_closes_are_used(sqlite_sim):
+    """`finish` takes the closes last, so their batches' rows have the netting's time to be
+    read (`settle_journal`)."""
+    path, s = sqlite_sim
+    stores = stores_from_config(s.config)
+    day = a_day_with_a_differing_close(path, s)
+    used: list[str] = []
+
+    class Spy:
+        def __init__(self, name: str, items: list[Any]) -> None:
+            self.name, self.items = name, items
+
+        def __iter__(self) -> Iterator[Any]:
+            used.append(self.name)
+            return iter(self.items)
+
+    with Journal(path) as j:
+        book = DayBook(day, stores)
+        scan = j.feed(book)
+        book.finish(Spy("lots", list(j.lots_due(day, scan))),
+                    Spy("closes", j.batch_closes(day, scan=scan)),
+                    Spy("downgrades", []), Spy("gift lots", []), {})
+    assert used[-1] == "closes" and len(used) == 4
