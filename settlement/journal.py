@@ -306,8 +306,8 @@ class PendingCloses:
 
 
 def explained(closes: list[BatchClose], found: list[Row]) -> list[BatchClose]:
-    """Each close whose totals differ with the rows `found` of its batch (before the close)
-    and the reversals of those rows; the others as they are."""
+    """Each close whose totals differ, with the rows `found` of its batch (those before the
+    close) and their reversals; the others as they are."""
     by_batch: dict[tuple[str, str], list[Row]] = {}
     reversals: dict[int, list[Row]] = {}
     for r in found:
