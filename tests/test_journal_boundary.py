@@ -1,9 +1,9 @@
 """The journal package is the one place that speaks SQL to the switch's database.
 
-Outside `switch/journal`, no module of the product imports `sqlite3` (or opens the switch's
-database any other way) and no string in its code is SQL over one of the switch's tables,
-except the modules named in `OTHER_DATABASES`, each of which speaks to a database of its own.
-The switch's tables are read from a database the journal has just made, not listed here.
+Outside `switch/journal`, no module of the product imports `sqlite3` or `apsw` (or opens the
+switch's database any other way) and no string in its code is SQL over one of the switch's
+tables, except the modules named in `OTHER_DATABASES`, each of which speaks to a database of
+its own. The switch's tables are read from a database the journal has just made, not listed here.
 """
 
 from __future__ import annotations
@@ -49,12 +49,17 @@ def modules() -> Iterator[tuple[str, ast.Module]]:
             yield name, ast.parse(path.read_text(encoding="utf-8"), name)
 
 
-def imports_sqlite(tree: ast.Module) -> bool:
+#: SQLite's drivers: the standard library's, and apsw (its own copy of SQLite, for reader
+#: processes only: switch/journal/sqlite/apsw_reader.py).
+DRIVERS = ("sqlite3", "apsw")
+
+
+def imports_sqlite(tree: ast.Module, drivers: tuple[str, ...] = DRIVERS) -> bool:
     for node in ast.walk(tree):
         if isinstance(node, ast.Import) and any(
-                a.name.split(".")[0] == "sqlite3" for a in node.names):
+                a.name.split(".")[0] in drivers for a in node.names):
             return True
-        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "sqlite3":
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] in drivers:
             return True
     return False
 
@@ -90,8 +95,18 @@ def test_the_exceptions_exist_and_speak_to_their_own_database() -> None:
 def test_only_the_journal_package_imports_sqlite3() -> None:
     found = [name for name, tree in modules()
              if imports_sqlite(tree) and name not in OTHER_DATABASES]
-    assert found == [], ("modules outside switch/journal that import sqlite3 (reach the "
+    assert found == [], ("modules outside switch/journal that import sqlite3 or apsw (reach the "
                          f"switch's database through switch.journal instead): {found}")
+
+
+def test_only_the_scan_reader_imports_apsw() -> None:
+    """apsw's copy of SQLite must never hold the switch's file open beside `sqlite3`'s in one
+    process (switch/journal/sqlite/apsw_reader.py): one module opens it, for the processes
+    that read through it alone."""
+    found = sorted(path.relative_to(ROOT).as_posix() for package in PACKAGES
+                   for path in (ROOT / package).rglob("*.py")
+                   if imports_sqlite(ast.parse(path.read_text(encoding="utf-8")), ("apsw",)))
+    assert found == ["switch/journal/sqlite/apsw_reader.py"]
 
 
 def test_only_the_journal_package_builds_sql_over_the_switch_tables(tmp_path: Path) -> None:
@@ -110,6 +125,8 @@ def test_the_check_sees_what_it_looks_for(tmp_path: Path) -> None:
     nothing)."""
     tree = ast.parse('import sqlite3\nq = "SELECT pan FROM cards WHERE pan = ?"\n')
     assert imports_sqlite(tree)
+    assert imports_sqlite(ast.parse("from apsw import Connection\n"), ("apsw",))
+    assert not imports_sqlite(tree, ("apsw",))
     tables = switch_tables(tmp_path)
     assert any(re.search(rf"\bFROM\s+({'|'.join(tables)})\b", s) for s in code_strings(tree))
     names = [name for name, _ in modules()]

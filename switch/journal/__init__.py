@@ -12,6 +12,7 @@ from switch.journal.engine import (
     open_journal,
     open_outbox,
     open_reader,
+    open_scan_reader,
     postgres_conninfo,
     sqlite_path,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "open_journal",
     "open_outbox",
     "open_reader",
+    "open_scan_reader",
     "postgres_conninfo",
     "sqlite_path",
 ]

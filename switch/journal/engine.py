@@ -70,6 +70,19 @@ def open_reader(database: str | Path) -> JournalReader:
     return SqliteReader(sqlite_path(database))
 
 
+def open_scan_reader(database: str | Path) -> JournalReader:
+    """`open_reader` for a process that opens the journal nowhere else (settlement's reader
+    processes): an SQLite file is read through apsw, at less CPU a row, which must never share
+    a process with another reader or writer of the file (switch/journal/sqlite/apsw_reader.py).
+    """
+    conninfo = postgres_conninfo(database)
+    if conninfo is not None:
+        return open_reader(conninfo)
+    from switch.journal.sqlite.apsw_reader import ApswReader
+
+    return ApswReader(sqlite_path(database))
+
+
 def open_outbox(database: str | Path) -> Outbox:
     """The messaging tables of the switch's database, read-write, migrated."""
     conninfo = postgres_conninfo(database)

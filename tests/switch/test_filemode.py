@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from switch.journal import JournalError, open_outbox, open_reader
+from switch.journal import JournalError, open_outbox, open_reader, open_scan_reader
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.security.support import write_config
@@ -69,10 +69,11 @@ def test_a_looser_file_is_refused_by_every_opener(tmp_path: Path, which: str,
         (tmp_path / side).touch(mode=0o600)
     os.chmod(tmp_path / which, loose)
     before = (tmp_path / "lps.db").read_bytes()
-    # The switch, the commands, settlement and the console (open_reader, open_outbox).
+    # The switch, the commands, settlement and its readers, the console (open_reader,
+    # open_scan_reader, open_outbox).
     for opener in (lambda: SqliteJournal(db), lambda: connect(db),
                    lambda: connect(db, readonly=True), lambda: open_reader(db),
-                   lambda: open_outbox(db)):
+                   lambda: open_scan_reader(db), lambda: open_outbox(db)):
         with pytest.raises(JournalError) as info:
             opener()
         message = str(info.value)

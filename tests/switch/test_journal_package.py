@@ -5,6 +5,7 @@ errors as one-line `JournalError`s (docs/switch.md, "The journal package")."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import switch.journal.sqlite.schema
 from lps.cli import main
 from lps.console import queries
 from switch.config import ConfigError, load_config
-from switch.journal import JournalError, open_outbox, open_reader
+from switch.journal import JournalError, JournalReader, open_outbox, open_reader, open_scan_reader
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS
@@ -113,19 +114,21 @@ def test_the_reader_never_takes_the_write_lock(tmp_path: Path) -> None:
         journal.close()
 
 
-def test_the_reader_refuses_what_is_not_a_journal_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("opener", [open_reader, open_scan_reader])
+def test_the_reader_refuses_what_is_not_a_journal_in_one_line(
+        tmp_path: Path, opener: Callable[[Path], JournalReader]) -> None:
     with pytest.raises(JournalError, match="no such journal database"):
-        open_reader(tmp_path / "missing.db")
+        opener(tmp_path / "missing.db")
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (a)").connection.close()
     other.chmod(0o600)
     with pytest.raises(JournalError, match=r"not an LPS journal \(missing tables cards, "):
-        open_reader(other)
+        opener(other)
     text = tmp_path / "text.db"
     text.write_text("not a database at all, but long enough to have a header: " * 4)
     text.chmod(0o600)
     with pytest.raises(JournalError, match="not a readable SQLite database"):
-        open_reader(text)
+        opener(text)
 
 
 def test_an_sqlite_error_while_reading_is_one_journal_error(tmp_path: Path) -> None:
@@ -141,6 +144,27 @@ def test_an_sqlite_error_while_reading_is_one_journal_error(tmp_path: Path) -> N
         assert str(info.value).startswith(f"{db}: ") and "\n" not in str(info.value)
         with pytest.raises(JournalError):
             list(reader.lots_due(NOW.date(), ()))  # generators too
+    finally:
+        reader.close()
+
+
+def test_a_scan_readers_error_while_reading_is_one_journal_error(tmp_path: Path) -> None:
+    """apsw's errors too (open_scan_reader): damaged before it opens, as the reader is the only
+    connection its process may hold (switch/journal/sqlite/apsw_reader.py)."""
+    db = journal_with_an_earn(tmp_path)
+    damage = connect(db)
+    damage.execute("ALTER TABLE lots RENAME TO lots_gone")
+    damage.execute("CREATE TABLE lots (x)")
+    damage.close()
+    reader = open_scan_reader(db)
+    try:
+        bounds = reader.day_bounds(NOW.date())
+        assert bounds is not None
+        with pytest.raises(JournalError) as info:
+            reader.lapsed([1], NOW.date())
+        assert str(info.value).startswith(f"{db}: ") and "\n" not in str(info.value)
+        assert "no such column" in str(info.value)
+        assert reader.digest_rows(NOW.date(), *bounds)  # the journal itself still reads
     finally:
         reader.close()
 
