@@ -56,7 +56,13 @@ from settlement.records import (
 )
 from settlement.rewards import CouponMove, GiftLot, MembershipSale
 from settlement.tiers import Downgrade
-from switch.journal import JournalError, JournalReader, open_reader, postgres_conninfo
+from switch.journal import (
+    JournalError,
+    JournalReader,
+    open_reader,
+    open_scan_reader,
+    postgres_conninfo,
+)
 
 #: A batch may hold transactions of up to this many business days before its close (terminals
 #: close their batch daily; a longer-open batch needs a larger --batch-lookback-days).
@@ -133,17 +139,18 @@ class Journal:
         spans = windows(*span)
         workers = workers or min(os.cpu_count() or 1, len(spans))
         size = max(1, -(-len(spans) // (TASKS_PER_WORKER * workers)))
-        tasks = [(str(self.path), book.day.isoformat(), spans[i:i + size])
-                 for i in range(0, len(spans), size)]
-        if workers > 1 and len(tasks) > 1:
+        groups = [spans[i:i + size] for i in range(0, len(spans), size)]
+        if workers > 1 and len(groups) > 1:
+            # A reader process opens the journal nowhere else: it may read through apsw.
+            tasks = [(str(self.path), book.day.isoformat(), group, True) for group in groups]
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
                 for part in pool.map(scan_windows, tasks):
                     scan.merge(book, part)
                     progress(part.entries)
         else:
-            for task in tasks:
-                part = scan_windows(task)
+            for group in groups:
+                part = scan_windows((str(self.path), book.day.isoformat(), group, False))
                 scan.merge(book, part)
                 progress(part.entries)
         if scan.error:
@@ -384,11 +391,15 @@ class Scan:
         self.sales += part.sales
 
 
-def scan_windows(task: tuple[str, str, list[tuple[int, int]]]) -> Part:
-    """Read several chunks, summing what they contribute (fewer, larger results to merge)."""
-    path, day, spans = task
+def scan_windows(task: tuple[str, str, list[tuple[int, int]], bool]) -> Part:
+    """Read several chunks, summing what they contribute (fewer, larger results to merge).
+
+    The task's last item says whether this runs in a reader process of its own, which reads
+    the journal with `open_scan_reader` (never where this process holds it open otherwise).
+    """
+    path, day, spans, own_process = task
     total = Part()
-    reader = open_reader(path)
+    reader = open_scan_reader(path) if own_process else open_reader(path)
     try:
         for lo, hi in spans:
             scan_window(reader, dt.date.fromisoformat(day), lo, hi, total)

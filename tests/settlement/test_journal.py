@@ -17,6 +17,8 @@ import pytest
 from settlement.day import DayBook, settle_rows, stores_from_config
 from settlement.journal import Journal, scan_windows, settle_journal, windows
 from settlement.records import InputError, SettlementError
+from switch.journal import open_reader, open_scan_reader
+from switch.journal.sqlite.apsw_reader import ApswReader
 from tests.pg.fixtures import fresh_database
 from tests.settlement import simulation
 
@@ -279,11 +281,64 @@ def test_a_readers_store_pairs_hold_one_object_per_name(sqlite_sim):
     path, s = sqlite_sim
     with Journal(path) as j:
         spans = [(day, j.bounds(day)) for day in s.days]
-    part = max((scan_windows((str(path), day.isoformat(), windows(*bounds)))
+    part = max((scan_windows((str(path), day.isoformat(), windows(*bounds), False))
                 for day, bounds in spans if bounds is not None), key=lambda p: len(p.pairs))
     names = [name for key in part.pairs for name in key]
     assert len(part.pairs) > 1
     assert len({id(name) for name in names}) == len(set(names))
+
+
+def test_a_reader_process_reads_through_apsw_what_sqlite3_reads(sqlite_sim, tmp_path):
+    """`open_scan_reader` (apsw) gives the scan's reads the rows `open_reader` (sqlite3)
+    gives, value for value; the two opened one after the other, never at once in one process
+    (switch/journal/sqlite/apsw_reader.py)."""
+    path, s = sqlite_sim
+    copy = private_copy(path, tmp_path / "scan.db")
+
+    def reads(reader):
+        out = []
+        try:
+            for day in s.days:
+                bounds = reader.day_bounds(day)
+                assert bounds is not None
+                rows, moves = reader.digest_rows(day, *bounds), reader.moves(*bounds)
+                closes = [r[0] for r in rows if r[1] == "batch_close"]
+                later = day + dt.timedelta(days=800)  # every points lot has lapsed by then
+                out.append((bounds, rows, moves, reader.closes(closes),
+                            reader.membership_sales(*bounds),
+                            reader.lapsed({m[1] for m in moves}, later)))
+        finally:
+            reader.close()
+        return out
+
+    plain = reads(open_reader(copy))
+    scanner = open_scan_reader(copy)
+    assert isinstance(scanner, ApswReader)
+    assert reads(scanner) == plain
+    assert all(rows and moves and closes and lapsed
+               for _, rows, moves, closes, _, lapsed in plain)
+
+
+def test_only_reader_processes_read_through_apsw(sqlite_sim, monkeypatch):
+    """A settlement read in this process (one worker) keeps sqlite3, as its `Journal` holds
+    the file open with it; the reader processes (several workers) use `open_scan_reader`."""
+    import settlement.digest
+    import settlement.journal
+
+    path, s = sqlite_sim
+    stores = stores_from_config(s.config)
+    day = s.days[1]
+
+    def refused(database):
+        raise SettlementError("open_scan_reader called")
+
+    monkeypatch.setattr(settlement.journal, "open_scan_reader", refused)
+    with Journal(path) as j:
+        settle_journal(j, DayBook(day, stores), workers=1)
+    monkeypatch.setattr(settlement.digest, "CHUNK_BITS", 6)
+    monkeypatch.setattr(settlement.journal, "CHUNK_BITS", 6)
+    with pytest.raises(SettlementError, match="open_scan_reader called"), Journal(path) as j:
+        settle_journal(j, DayBook(day, stores), workers=2)
 
 
 def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim, tmp_path):
