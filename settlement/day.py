@@ -297,7 +297,6 @@ class DayBook:
         hashed = self.digest.count("entries")
         if hashed != self.entries:
             raise InvariantError(f"{hashed} entries read but {self.entries} counted")
-        expired = breakage(self._hashed_lots(lots), self.stores, self.day)
         lower = sorted(downgrades, key=lambda d: d.pan)
         self.digest.add("tiers", [d.line() for d in lower])
         points = self._side(self.flows, POINTS, self.stores)
@@ -314,8 +313,9 @@ class DayBook:
         every = [*value, *fees.obligations, *coupons.obligations, *gift.obligations,
                  *clubs.obligations]
         money = self._money(every, (points, stored, fees, coupons, gift, clubs))
-        # Last: `settle_journal` hands the closes over while their batches' rows are still
-        # being read.
+        # Last, the lots and the closes: `settle_journal` hands them over while processes of
+        # their own still read the lots due and the differing batches' rows.
+        expired = breakage(self._hashed_lots(lots), self.stores, self.day)
         closes = sorted(closes, key=lambda c: c.id)
         self.digest.add("closes", [line for c in closes for line in dg.close_lines(c)])
         recon = [line for c in closes for line in reconcile(c)]

@@ -22,13 +22,13 @@ import json
 import multiprocessing as mp
 import os
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
 from sys import intern
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from settlement import tiers
 from settlement.day import DayBook
@@ -75,6 +75,7 @@ NOT_TOUCHING_LAPSED = (EARN, ADVICE, REDEEM, SV_PURCHASE)
 MEMBER_KINDS = (EARN, ADVICE, REDEEM, SV_PURCHASE, TOPUP)
 
 Progress = Callable[[int], None]
+T = TypeVar("T")
 
 
 #: The day's chunks are dealt out as this many tasks per reader process: enough to even out
@@ -169,18 +170,27 @@ class Journal:
         are already summed (by lot, for the entries that can touch a lapsed lot).
         """
         if scan is not None:
-            yield from self._lots_due_scanned(day, scan)
+            yield from due_lots(scan, *lots_window(self.reader, day, scan.last_id, scan.touched))
             return
         for lid, store, expires, before, after in self.reader.lots_due(day, NOT_TOUCHING_LAPSED):
             yield LotExpiry(lid, store, expires, before, after)
 
-    def _lots_due_scanned(self, day: dt.date, scan: Scan) -> Iterator[LotExpiry]:
-        later = self.reader.moved_after(scan.last_id, day, NOT_TOUCHING_LAPSED)
-        found = self.reader.expiring_lots(day, scan.touched)
-        for lid in sorted(found):
-            store, expires, remaining = found[lid]
-            after = remaining - later.get(lid, 0)
-            yield LotExpiry(lid, store, expires, after - scan.touched.get(lid, 0), after)
+    @contextlib.contextmanager
+    def lots_pending(self, day: dt.date, scan: Scan, workers: int = 0
+                     ) -> Iterator[Iterable[LotExpiry]]:
+        """`lots_due(day, scan)`, the lots table read by a process of its own while the block
+        runs: `settle_journal` nets the day meanwhile, and the lots wait for the read only when
+        they are used (docs/settlement.md, "Reading the journal")."""
+        workers = workers or os.cpu_count() or 1
+        if workers > 1:
+            ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+            with ProcessPoolExecutor(1, mp_context=ctx) as pool:
+                read = pool.submit(lots_process, (str(self.path), day.isoformat(), scan.last_id,
+                                                  sorted(scan.touched)))
+                yield Pending(lambda: due_lots(scan, *read.result()))
+        else:
+            yield Pending(lambda: due_lots(
+                scan, *lots_window(self.reader, day, scan.last_id, scan.touched)))
 
     def batch_closes(self, day: dt.date, lookback: int = BATCH_LOOKBACK_DAYS,
                      scan: Scan | None = None, workers: int = 0) -> list[BatchClose]:
@@ -208,15 +218,17 @@ class Journal:
         assert first is not None  # the day has these closes
         last = max(c.id for c in wanted)
         keys = sorted({(c.terminal_id, c.batch) for c in wanted})
-        tasks = [(str(self.path), lo, hi, keys) for lo, hi in windows(first, last)]
-        workers = workers or min(os.cpu_count() or 1, len(tasks))
-        if workers > 1 and len(tasks) > 1:
+        spans = windows(first, last)
+        workers = workers or min(os.cpu_count() or 1, len(spans))
+        if workers > 1 and len(spans) > 1:
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-                parts = [pool.submit(batch_window, task) for task in tasks]
+                parts = [pool.submit(batch_window, (str(self.path), lo, hi, keys, True))
+                         for lo, hi in spans]
                 yield PendingCloses(closes, lambda: [r for part in parts for r in part.result()])
         else:
-            yield PendingCloses(closes, lambda: [r for task in tasks for r in batch_window(task)])
+            yield PendingCloses(closes, lambda: [
+                r for lo, hi in spans for r in batch_window((str(self.path), lo, hi, keys, False))])
 
     @staticmethod
     def _closes(raw: list[tuple[Any, ...]]) -> list[BatchClose]:
@@ -292,6 +304,20 @@ class Journal:
 
     def rows_between(self, start: dt.date, end: dt.date, draws: bool = True) -> Iterator[Row]:
         return self.reader.rows(start, end, draws=draws)
+
+
+class Pending(Generic[T]):
+    """Items still being read elsewhere: iterating waits for them (`make` runs once, then the
+    items are those it gave)."""
+
+    def __init__(self, make: Callable[[], Iterable[T]]) -> None:
+        self._make = make
+        self._items: list[T] | None = None
+
+    def __iter__(self) -> Iterator[T]:
+        if self._items is None:
+            self._items = list(self._make())
+        return iter(self._items)
 
 
 class PendingCloses:
@@ -513,11 +539,42 @@ def scan_window(reader: JournalReader, day: dt.date, lo: int, hi: int, part: Par
     part.error = error
 
 
-def batch_window(task: tuple[str, int, int, list[tuple[str, str]]]) -> list[Row]:
+def lots_window(reader: JournalReader, day: dt.date, last_id: int, touched: Collection[int]
+                ) -> tuple[dict[int, int], dict[int, tuple[str, dt.date, int]]]:
+    """What `lots_due` reads after a scan of the day (its last ID, the lots it touched): per
+    lot, what later days moved; the lots expiring on `day` and those touched that had expired
+    before it."""
+    return (reader.moved_after(last_id, day, NOT_TOUCHING_LAPSED),
+            reader.expiring_lots(day, touched))
+
+
+def lots_process(task: tuple[str, str, int, list[int]]
+                 ) -> tuple[dict[int, int], dict[int, tuple[str, dt.date, int]]]:
+    """`lots_window` in a reader process of its own (`Journal.lots_pending`)."""
+    path, day, last_id, touched = task
+    reader = open_scan_reader(path)
+    try:
+        return lots_window(reader, dt.date.fromisoformat(day), last_id, touched)
+    finally:
+        reader.close()
+
+
+def due_lots(scan: Scan, later: Mapping[int, int],
+             found: Mapping[int, tuple[str, dt.date, int]]) -> Iterator[LotExpiry]:
+    """The lots due, from what `lots_window` read: each lot's remaining at the end of the
+    day (now's less what later days moved) and before it (less what the day moved too)."""
+    for lid in sorted(found):
+        store, expires, remaining = found[lid]
+        after = remaining - later.get(lid, 0)
+        yield LotExpiry(lid, store, expires, after - scan.touched.get(lid, 0), after)
+
+
+def batch_window(task: tuple[str, int, int, list[tuple[str, str]], bool]) -> list[Row]:
     """Rows of journal IDs [lo, hi] in the given (terminal, batch) keys, and the reversals
-    those terminals sent (the caller keeps the ones of the batches' transactions)."""
-    path, lo, hi, keys = task
-    reader = open_reader(path)
+    those terminals sent (the caller keeps the ones of the batches' transactions). The last
+    item: whether this runs in a reader process of its own (`scan_windows`)."""
+    path, lo, hi, keys, own_process = task
+    reader = open_scan_reader(path) if own_process else open_reader(path)
     try:
         return reader.batch_rows(lo, hi, keys)
     finally:
@@ -535,10 +592,11 @@ def settle_journal(
         book.add_coupons(journal.coupon_moves(book.day))
         book.add_memberships(journal.membership_sales(book.day, scan))
         policy = gift_policy(coalitions)
-        # The differing batches' rows are read while the day is netted (`finish` takes the
-        # closes last).
-        with journal.closes_pending(book.day, lookback, scan, workers) as closes:
-            return book.finish(journal.lots_due(book.day, scan), closes,
+        # The lots due and the differing batches' rows are read while the day is netted
+        # (`finish` takes the lots and the closes last).
+        with journal.closes_pending(book.day, lookback, scan, workers) as closes, \
+                journal.lots_pending(book.day, scan, workers) as lots:
+            return book.finish(lots, closes,
                                journal.downgrades(book.day, coalitions),
                                journal.gift_lots(book.day) if policy else (), policy)
 

@@ -468,9 +468,9 @@ def test_the_closes_read_in_parallel_equal_those_read_in_turn(sqlite_sim, monkey
             assert list(pending) == alone
 
 
-def test_the_day_is_netted_before_the_closes_are_used(sqlite_sim):
-    """`finish` takes the closes last, so their batches' rows have the netting's time to be
-    read (`settle_journal`)."""
+def test_the_day_is_netted_before_the_lots_and_closes_are_used(sqlite_sim):
+    """`finish` takes the lots due and the closes last, so the lots table and their batches'
+    rows have the netting's time to be read (`settle_journal`)."""
     path, s = sqlite_sim
     stores = stores_from_config(s.config)
     day = a_day_with_a_differing_close(path, s)
@@ -490,4 +490,33 @@ def test_the_day_is_netted_before_the_closes_are_used(sqlite_sim):
         book.finish(Spy("lots", list(j.lots_due(day, scan))),
                     Spy("closes", j.batch_closes(day, scan=scan)),
                     Spy("downgrades", []), Spy("gift lots", []), {})
-    assert used[-1] == "closes" and len(used) == 4
+    assert used[-2:] == ["lots", "closes"] and len(used) == 4
+
+
+def test_the_lots_due_are_read_when_they_are_used(sqlite_sim, monkeypatch):
+    """`lots_pending` hands the lots due over before the lots table is read; using them waits
+    for the read, once, and gives what `lots_due` gives, read here or by a process of its
+    own."""
+    import settlement.journal
+
+    path, s = sqlite_sim
+    stores = stores_from_config(s.config)
+    read: list[Any] = []
+    real = settlement.journal.lots_window
+    monkeypatch.setattr(settlement.journal, "lots_window",
+                        lambda *args: read.append(args[1]) or real(*args))
+    due = []
+    with Journal(path) as j:
+        for day in s.days:
+            scan = j.feed(DayBook(day, stores), workers=1)
+            read.clear()
+            eager = list(j.lots_due(day, scan))
+            assert read == [day]
+            read.clear()
+            with j.lots_pending(day, scan, workers=1) as pending:
+                assert read == []
+                assert list(pending) == eager and list(pending) == eager and read == [day]
+            with j.lots_pending(day, scan, workers=2) as parallel:
+                assert list(parallel) == eager
+            due += eager
+    assert due
