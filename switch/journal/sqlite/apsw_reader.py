@@ -1,10 +1,10 @@
-"""`ApswReader`: the SQLite journal read-only through apsw, for a process that reads a day's
-chunks and nothing else (settlement's reader processes, `open_scan_reader`).
+"""`ApswReader`: the SQLite journal read-only through apsw, for a process that opens the journal
+through it alone (settlement's reader processes: `open_scan_reader`).
 
 apsw hands the same rows as the standard library's `sqlite3` module (the same Python values
-for the same SQL) at some 40 % less CPU a row: 1.80 against 2.95-3.08 s for one chunk read of
-1.29M entries, 1.09 against 1.86-1.90 s for their 1.44M lot moves (benches/README.md,
-"Settlement's reads through apsw"). It brings its own copy of SQLite, and two copies of SQLite
+for the same SQL) at some 40 % less CPU a row: 1.80 against 2.95-3.08 s for the 1.29M entries
+of 20 chunks, 1.09 against 1.86-1.90 s for their 1.44M lot moves (benches/README.md, "Reads
+through apsw, thirteenth session"). It brings its own copy of SQLite, and two copies of SQLite
 must never hold the same database open in one process: POSIX locks belong to the process, so
 one copy closing its file would drop the other's locks (https://sqlite.org/howtocorrupt.html,
 section 2.2.1). Hence only a process that opens the journal through this reader alone uses
