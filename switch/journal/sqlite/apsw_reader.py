@@ -13,39 +13,25 @@ it; the switch and the processes that hold a `SqliteReader` keep `sqlite3`.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import apsw
 
 from switch.filemode import check_private
 from switch.journal.errors import JournalError
-from switch.journal.sql.reader import SqlReader
+from switch.journal.sqlite.reader import FileReader
 
 #: As the switch's connections wait for a lock (switch/journal/sqlite/connect.py).
 BUSY_TIMEOUT_MS = 5000
 
 
-class ApswReader(SqlReader):
-    """The journal in one SQLite file, read-only, through apsw. One thread at a time."""
+class ApswReader(FileReader):
+    """The journal in one SQLite file, read-only, through apsw."""
 
     driver_errors = (apsw.Error,)
+    open_errors = (apsw.Error,)
     conn: apsw.Connection
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        if not self.path.exists():
-            raise JournalError(f"{self.path}: no such journal database")
+    def _open(self) -> apsw.Connection:
         check_private(self.path, JournalError)
-        try:
-            conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
-            conn.set_busy_timeout(BUSY_TIMEOUT_MS)
-        except apsw.Error as exc:
-            raise JournalError(f"{self.path}: not a readable SQLite database: {exc}") from None
-        self._adopt(conn, conn.close, "not a readable SQLite database")
-
-    @property
-    def location(self) -> str:
-        return str(self.path)
-
-    def close(self) -> None:
-        self.conn.close()
+        conn = apsw.Connection(str(self.path), flags=apsw.SQLITE_OPEN_READONLY)
+        conn.set_busy_timeout(BUSY_TIMEOUT_MS)
+        return conn
