@@ -189,8 +189,7 @@ class Journal:
                                                   sorted(scan.touched)))
                 yield Pending(lambda: due_lots(scan, *read.result()))
         else:
-            yield Pending(lambda: due_lots(
-                scan, *lots_window(self.reader, day, scan.last_id, scan.touched)))
+            yield Pending(lambda: self.lots_due(day, scan))
 
     def batch_closes(self, day: dt.date, lookback: int = BATCH_LOOKBACK_DAYS,
                      scan: Scan | None = None, workers: int = 0) -> list[BatchClose]:
@@ -201,18 +200,19 @@ class Journal:
         switch's side from the journal and find the transactions that explain the difference.
         """
         with self.closes_pending(day, lookback, scan, workers) as pending:
-            return pending.result()
+            return list(pending)
 
     @contextlib.contextmanager
     def closes_pending(self, day: dt.date, lookback: int = BATCH_LOOKBACK_DAYS,
-                       scan: Scan | None = None, workers: int = 0) -> Iterator[PendingCloses]:
+                       scan: Scan | None = None, workers: int = 0
+                       ) -> Iterator[Pending[BatchClose]]:
         """`batch_closes`, the differing batches' rows read by worker processes while the block
         runs: `settle_journal` nets the day meanwhile, and the closes wait for the reads only
         when they are used (docs/settlement.md, "Reading the journal")."""
         closes = self._closes(scan.closes if scan is not None else self.reader.day_closes(day))
         wanted = [c for c in closes if c.switch != c.terminal]
         if not wanted:
-            yield PendingCloses(closes, list)
+            yield Pending(lambda: closes)
             return
         first = self.reader.first_id_from(day - dt.timedelta(days=lookback))
         assert first is not None  # the day has these closes
@@ -225,10 +225,11 @@ class Journal:
             with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
                 parts = [pool.submit(batch_window, (str(self.path), lo, hi, keys, True))
                          for lo, hi in spans]
-                yield PendingCloses(closes, lambda: [r for part in parts for r in part.result()])
+                yield Pending(lambda: explained(
+                    closes, [r for part in parts for r in part.result()]))
         else:
-            yield PendingCloses(closes, lambda: [
-                r for lo, hi in spans for r in batch_window((str(self.path), lo, hi, keys, False))])
+            tasks = [(str(self.path), lo, hi, keys, False) for lo, hi in spans]
+            yield Pending(lambda: explained(closes, [r for t in tasks for r in batch_window(t)]))
 
     @staticmethod
     def _closes(raw: list[tuple[Any, ...]]) -> list[BatchClose]:
@@ -318,24 +319,6 @@ class Pending(Generic[T]):
         if self._items is None:
             self._items = list(self._make())
         return iter(self._items)
-
-
-class PendingCloses:
-    """The day's closes whose differing batches' rows are still being read: iterating (or
-    `result`) waits for the reads, once."""
-
-    def __init__(self, closes: list[BatchClose], rows: Callable[[], list[Row]]) -> None:
-        self._closes = closes
-        self._rows = rows
-        self._result: list[BatchClose] | None = None
-
-    def result(self) -> list[BatchClose]:
-        if self._result is None:
-            self._result = explained(self._closes, self._rows())
-        return self._result
-
-    def __iter__(self) -> Iterator[BatchClose]:
-        return iter(self.result())
 
 
 def explained(closes: list[BatchClose], found: list[Row]) -> list[BatchClose]:
