@@ -47,6 +47,7 @@ from switch.core import (
     system_error,
     undecodable,
 )
+from switch.core.card_store import reading_lots
 from switch.core.luhn import mask_pan, redact
 from switch.core.protocol import Lps87, wire_checked
 from switch.core.security import reply_mac_key
@@ -297,9 +298,10 @@ class Connection(asyncio.Protocol):
     def decision(self, request: Request, checks: Checks, now: dt.datetime,
                  need: Needs | None) -> Decision:
         """Fetch what the needs name, then decide."""
-        state = self.switch.state
-        facts = self.switch.journal.fetch(need or needs(state, request), checks)
-        return decide(state, request, facts, now)
+        state, journal = self.switch.state, self.switch.journal
+        facts = journal.fetch(need or needs(state, request), checks)
+        return reading_lots(lambda: decide(state, request, facts, now),
+                            functools.partial(journal.fill, state))
 
     def failed(self, request: Request, exc: Exception) -> Decision:
         """`96` for a request whose decision or reply failed (logged; nothing changed)."""

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import fcntl
+import functools
 import gc
 import json
 import logging
@@ -36,6 +37,7 @@ from switch.connection import Connection
 from switch.core import Decision, Entry, apply, journaled, prune
 from switch.core.admin import AdminError, decide_adjust, decide_card_command, decide_profile
 from switch.core.card_replace import Replacement, apply_replacement, decide_replace
+from switch.core.card_store import reading_lots
 from switch.core.coupon import decide_void
 from switch.core.luhn import redact
 from switch.core.program_change import decide_programs
@@ -105,7 +107,8 @@ class Switch:
             self.journal.close()
             release_lock(self._lock_fd)
             raise
-        self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC))
+        self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC),
+                                       lazy=True)
         version = record_at_start(self.journal, self.config, self.state)
         self.program_digest = version.digest
         rep = self.journal.report
@@ -370,9 +373,14 @@ class Switch:
 
     async def _admin_command(self, req: dict[str, Any]) -> dict[str, Any]:
         await self.in_order()
+
+        def decision() -> Decision | Replacement:
+            now = dt.datetime.now(dt.UTC)
+            return reading_lots(lambda: self._admin_decision(req, now),
+                                functools.partial(self.journal.fill, self.state))
+
         try:
-            await self._apply_and_commit(
-                lambda: self._admin_decision(req, dt.datetime.now(dt.UTC)))
+            await self._apply_and_commit(decision)
         except AdminError as exc:
             return {"ok": False, "error": str(exc)}
         return {"ok": True}

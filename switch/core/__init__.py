@@ -15,7 +15,7 @@ from switch.core.admin import (
     prune,
 )
 from switch.core.apply import apply
-from switch.core.authorizer import Fetch, handle, handle_request
+from switch.core.authorizer import Fetch, Fill, handle, handle_request
 from switch.core.codes import PC, RC, Kind, LotKind
 from switch.core.decide import decide
 from switch.core.entries import Entry
@@ -46,6 +46,7 @@ __all__ = [
     "Entry",
     "Facts",
     "Fetch",
+    "Fill",
     "Ignored",
     "Kind",
     "Lot",

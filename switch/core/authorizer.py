@@ -17,6 +17,7 @@ from collections.abc import Callable
 from iso8583 import Profile, load_profile
 from iso8583.message import Message
 from switch.core.apply import apply
+from switch.core.card_store import reading_lots
 from switch.core.decide import decide
 from switch.core.facts import NO_CHECKS, Checks, Facts, Needs, SessionKeyRefs
 from switch.core.ledger import available_points
@@ -28,26 +29,31 @@ from switch.core.state import State
 
 #: What answers a request's journal needs: `Journal.fetch` (switch/journal), or a test's own.
 Fetch = Callable[[Needs, Checks], Facts]
+#: What reads the lots of a card a lazy recovery left in the journal: `Journal.fill`.
+Fill = Callable[[State, str], None]
 
-__all__ = ["NO_CHECKS", "Checks", "Decision", "Fetch", "SessionKeyRefs", "available_points",
+__all__ = ["NO_CHECKS", "Checks", "Decision", "Fetch", "Fill", "SessionKeyRefs", "available_points",
            "handle", "handle_request", "request_digest"]
 
 
 def handle(state: State, msg: Message, now: dt.datetime, checks: Checks = NO_CHECKS,
-           fetch: Fetch | None = None, profile: Profile | None = None) -> Decision:
+           fetch: Fetch | None = None, profile: Profile | None = None,
+           fill: Fill | None = None) -> Decision:
     """Decide one request and apply it. Never raises for bad input: a decline is a response
     code, a message that is not answered is a decision without a response.
 
     `fetch` answers the journal rows a decision needs; without it only what is in memory is
-    there (a state never journaled). `profile` is what the reply must encode in (`ascii`).
+    there (a state never journaled). `fill` reads the lots of a card a lazy recovery left
+    in the journal (without it such a card answers `96`). `profile` is what the reply must
+    encode in (`ascii`).
     """
     return handle_request(state, parse_request(msg, state.protocol), now, checks, fetch,
-                          profile)
+                          profile, fill)
 
 
 def handle_request(state: State, parsed: Request | Ignored, now: dt.datetime,
                    checks: Checks = NO_CHECKS, fetch: Fetch | None = None,
-                   profile: Profile | None = None) -> Decision:
+                   profile: Profile | None = None, fill: Fill | None = None) -> Decision:
     """`handle` from the parsed request on: what the shell reads from a frame
     (`switch.connection.read_frame`) goes on from here the same way."""
     if isinstance(parsed, Ignored):
@@ -56,7 +62,11 @@ def handle_request(state: State, parsed: Request | Ignored, now: dt.datetime,
     facts = fetch(need, checks) if fetch is not None and need.journal \
         else in_memory(state, need, checks)
     try:
-        decision = decide(state, parsed, facts, now)
+        if fill is None:
+            decision = decide(state, parsed, facts, now)
+        else:
+            decision = reading_lots(lambda: decide(state, parsed, facts, now),
+                                    functools.partial(fill, state))
         if decision.response is not None:
             (profile or _ascii()).encode(decision.response)
     except Exception as exc:  # a bug or an unencodable reply: 96, nothing changed

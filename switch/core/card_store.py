@@ -14,32 +14,94 @@ amounts within 32 bits and days 1970-2149; a card outside them is packed wide (6
 amounts, 32-bit days). A card that fits neither (or whose lots are not its own, or a lot is in
 the wrong list) stays an object. Cards with a PIN reference, PIN tries or program state keep
 those beside the record: `(record, pin_ref, pin_tries, club)`.
+
+Recovery may leave a card's lots in the journal (`UNREAD` in its head, no lot parts): the
+switch reads them when a decision first needs them. Until then the card's `lots` and `purse`
+are an `Unread`, which raises `UnreadCard` on any read, so a decision can never take an unread
+card for an empty one; the shell reads the lots (`Cards.fill`) and decides again
+(docs/switch.md, "Durability and recovery").
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import struct
-from collections.abc import Iterator, MutableMapping
-from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, overload
+from collections.abc import Callable, Iterator, MutableMapping
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar, cast, overload
 
+from switch.core.luhn import mask_pan
 from switch.core.model import POINTS, Card, Lot
 
 if TYPE_CHECKING:
     from switch.core.programs.club import Club
 
-__all__ = ["Cards"]
+__all__ = ["Cards", "Unread", "UnreadCard", "reading_lots"]
 
 _T = TypeVar("_T")
 
 #: Days are stored as ordinal - EPOCH + 1; 0 is "none" (a lot without an expiry).
 EPOCH = dt.date(1970, 1, 1).toordinal() - 1
+#: A head's flags: the record's width, and whether the card's lots are still unread.
 WIDE = 1
+UNREAD = 2
 _HEAD = (struct.Struct("<BHH"), struct.Struct("<BHi"))
 _LOT = (struct.Struct("<IHHHii"), struct.Struct("<QHiiqq"))
 _NAMES_MAX = 1 << 16
 #: A narrow record's head and lot part (recovery packs the rows it reads with them).
 HEAD_NARROW, LOT_NARROW = _HEAD[0], _LOT[0]
+
+class UnreadCard(AssertionError):
+    """A decision read the lots of a card whose lots are still only in the journal: a read
+    the shell answers (`Cards.fill`) before deciding again, like a `Facts` accessor's
+    `AssertionError` for a row it did not fetch, but recoverable."""
+
+    def __init__(self, pan: str) -> None:
+        super().__init__(f"the lots of card {mask_pan(pan)} are not read yet")
+        self.pan = pan
+
+
+class Unread:
+    """An unread card's `lots` and `purse`: every read raises `UnreadCard` (iterating,
+    counting, truth, indexing, comparing, adding, any list method)."""
+
+    __slots__ = ("pan",)
+
+    def __init__(self, pan: str) -> None:
+        self.pan = pan
+
+    def __repr__(self) -> str:
+        return "Unread()"
+
+    def _read(self, *_args: object) -> Any:
+        raise UnreadCard(self.pan)
+
+    __iter__ = __len__ = __bool__ = __getitem__ = __contains__ = _read
+    __add__ = __radd__ = __iadd__ = __mul__ = __reversed__ = __eq__ = __ne__ = _read
+    __hash__ = None  # type: ignore[assignment]
+
+    def __getattr__(self, _name: str) -> Any:
+        raise UnreadCard(self.pan)
+
+
+def is_unread(lots: object) -> bool:
+    """Whether `lots` (a card's `lots` or `purse`) stands for lots not read yet."""
+    return type(lots) is Unread
+
+
+def reading_lots(make: Callable[[], _T], fill: Callable[[str], None]) -> _T:
+    """`make()`, run again after `fill` has read the lots of each card it found unread
+    (`UnreadCard`). `make` is a decision: it changes nothing before it raises, so running it
+    again is safe; a card `fill` leaves unread raises."""
+    filled: set[str] = set()
+    while True:
+        try:
+            return make()
+        except UnreadCard as unread:
+            if unread.pan in filled:
+                raise
+            filled.add(unread.pan)
+            fill(unread.pan)
+
 
 Record = bytes
 #: A packed card: its record, or the record with its PIN reference, PIN tries and club.
@@ -172,10 +234,34 @@ class Cards(MutableMapping[str, Card]):
             del self.live[pan]
         return len(done)
 
+    # -- lots left in the journal by recovery ---------------------------------------------------
+
+    def unread(self, pan: str) -> bool:
+        """Whether `pan` is a card whose lots are still only in the journal."""
+        card = self.live.get(pan)
+        if card is not None:
+            return is_unread(card.lots)
+        value = self.packed.get(pan)
+        if value is None:
+            return False
+        record = value if isinstance(value, bytes) else value[0]
+        return bool(record[0] & UNREAD)
+
+    def fill(self, pan: str, lots: list[Lot], purse: list[Lot]) -> None:
+        """Give an unread card its live lots, as the journal holds them (no decision in
+        progress: a card nobody has decided on since recovery has nothing uncommitted)."""
+        if not self.unread(pan):
+            raise ValueError(f"card {mask_pan(pan)} is not waiting for its lots")
+        if any(lot.pan != pan or lot.kind != POINTS for lot in lots) \
+                or any(lot.pan != pan or lot.kind == POINTS for lot in purse):
+            raise ValueError(f"lots given to card {mask_pan(pan)} are not its own")
+        card = self[pan]
+        card.lots, card.purse = lots, purse
+
     def _head(self, coalition: str, status: str, virtual: bool, enrolled_on: dt.date,
-              width: int) -> bytes | None:
+              width: int, flags: int) -> bytes | None:
         try:
-            return _HEAD[width].pack(width, self.names.index((coalition, status, virtual)),
+            return _HEAD[width].pack(flags, self.names.index((coalition, status, virtual)),
                                      day_number(enrolled_on))
         except (struct.error, ValueError):
             return None
@@ -194,9 +280,13 @@ class Cards(MutableMapping[str, Card]):
         return (record, card.pin_ref, card.pin_tries, card.club)
 
     def _record(self, card: Card, width: int) -> bytes | None:
-        head = self._head(card.coalition, card.status, card.virtual, card.enrolled_on, width)
-        if head is None:
+        unread = is_unread(card.lots)
+        if unread != is_unread(card.purse):
             return None
+        head = self._head(card.coalition, card.status, card.virtual, card.enrolled_on, width,
+                          width | UNREAD if unread else width)
+        if head is None or unread:
+            return head
         parts = [head]
         pack, index, pan = _LOT[width].pack, self.names.index, card.pan
         try:
@@ -223,14 +313,20 @@ class Cards(MutableMapping[str, Card]):
             record, pin_ref, pin_tries, club = value, None, 0, None
         else:
             record, pin_ref, pin_tries, club = value
-        width = record[0]
-        head = _HEAD[width]
+        flags = record[0]
+        head = _HEAD[flags & WIDE]
         names, day = self.names.values, self.names.day
         _flags, meta, enrolled = head.unpack_from(record)
         coalition, status, virtual = names[meta]
+        enrolled_on = day(enrolled)
+        assert enrolled_on is not None
+        if flags & UNREAD:
+            unread = cast("list[Lot]", Unread(pan))
+            return Card(pan, coalition, status, enrolled_on, unread, unread, pin_ref, pin_tries,
+                        club, virtual)
         lots: list[Lot] = []
         purse: list[Lot] = []
-        for lid, which, earned, expires, initial, remaining in _LOT[width].iter_unpack(
+        for lid, which, earned, expires, initial, remaining in _LOT[flags & WIDE].iter_unpack(
                 memoryview(record)[head.size:]):
             kind, store, lot_coalition = names[which]
             earned_on = day(earned)
@@ -238,7 +334,5 @@ class Cards(MutableMapping[str, Card]):
             (lots if kind == POINTS else purse).append(
                 Lot(lid, pan, kind, store, lot_coalition, earned_on, day(expires), initial,
                     remaining))
-        enrolled_on = day(enrolled)
-        assert enrolled_on is not None
         return Card(pan, coalition, status, enrolled_on, lots, purse, pin_ref, pin_tries, club,
                     virtual)

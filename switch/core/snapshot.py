@@ -13,10 +13,12 @@ from the journal.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from switch.core.model import Remembered
+from switch.core.card_store import is_unread
+from switch.core.model import Lot, Remembered
 from switch.core.state import State
 
 
@@ -44,12 +46,20 @@ class Snapshot:
         return out
 
 
-def snapshot(state: State) -> Snapshot:
+#: A card's live lots as the journal holds them (points, stored value): `SqlJournal.card_lots`.
+LotsOf = Callable[[str], tuple[list[Lot], list[Lot]]]
+
+
+def snapshot(state: State, lots_of: LotsOf | None = None) -> Snapshot:
+    """The picture of `state`; the lots of a card a lazy recovery left unread come from
+    `lots_of` (without it they raise `UnreadCard`), and the state is not changed."""
     cards, lots, clubs = [], [], []
     for pan, card in state.cards.items():
         cards.append((pan, card.coalition, card.status, card.enrolled_on, card.pin_ref,
                       card.pin_tries, card.virtual))
-        for lot in (*card.lots, *card.purse):
+        points, purse = (card.lots, card.purse) if lots_of is None \
+            or not is_unread(card.lots) else lots_of(pan)
+        for lot in (*points, *purse):
             lots.append((lot.id, lot.pan, lot.kind, lot.store, lot.coalition, lot.earned_on,
                          lot.expires_on, lot.initial, lot.remaining))
         c = card.club

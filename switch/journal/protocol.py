@@ -66,9 +66,16 @@ class Journal(Protocol):
         """The committed rows one decision needs (`switch.core.needs`), with `checks`."""
         ...
 
-    def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
+    def load(self, config: Config, rules: RuleBook | None, now: dt.datetime, *,
+             lazy: bool = False) -> State:
         """Recovery: the state rebuilt from the journal, after the invariants were checked
-        from the verified checkpoint (`RecoveryError` when they do not hold)."""
+        from the verified checkpoint (`RecoveryError` when they do not hold). `lazy`: the
+        cards' lots are left in the journal until `fill` reads them."""
+        ...
+
+    def fill(self, state: State, pan: str) -> None:
+        """Read the lots of a card `load(lazy=True)` left unread into `state` (on the event
+        loop, no decision in progress; `switch.core.card_store.UnreadCard` names the card)."""
         ...
 
     def check(self, *, full: bool) -> CheckResult:

@@ -1,5 +1,6 @@
 """The packed card store (switch/core/card_store.py): a card reads the same packed or not,
-a card that cannot be packed stays an object, and recovery packs what it reads."""
+a card that cannot be packed stays an object, recovery packs what it reads, and a card whose
+lots a lazy recovery left in the journal cannot be read for empty."""
 
 from __future__ import annotations
 
@@ -8,11 +9,13 @@ import random
 import sqlite3
 from pathlib import Path
 
-from switch.core.card_store import Cards
+import pytest
+
+from switch.core.card_store import UNREAD, Cards, Unread, UnreadCard, reading_lots
 from switch.core.model import POINTS, STORED_VALUE, Card, Lot
 from switch.core.programs.club import Club
 from switch.journal.reports import RecoveryReport
-from switch.journal.sql.recover import load_cache
+from switch.journal.sql.recover import card_lots, load_cache
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import NOW, example_config
 
@@ -110,12 +113,66 @@ def test_a_mapping_like_a_dict() -> None:
         raise AssertionError("a deleted card is still there")
 
 
+SMALL, WIDE_PAN, EARLY, ODD = ("6280000000000021", "6280000000000022", "6280000000000023",
+                                "6280000000000024")
+
+
 def test_recovery_packs_narrow_and_wide_cards(tmp_path: Path) -> None:
+    conn, path = _four_cards(tmp_path)
+    report = RecoveryReport()
+    state = load_cache(conn, example_config(path), None, NOW, report)
+    conn.close()
+    _check_four(state.cards, report, lazy=False)
+
+
+def test_lazy_recovery_leaves_every_cards_lots_unread(tmp_path: Path) -> None:
+    conn, path = _four_cards(tmp_path)
+    report = RecoveryReport()
+    state = load_cache(conn, example_config(path), None, NOW, report, lazy=True)
+    cards = state.cards
+    assert report.lots == 0 and report.cards == 4
+    assert set(cards.packed) == {SMALL, WIDE_PAN, EARLY} and set(cards.live) == {ODD}
+    assert cards.packed[SMALL][0] == UNREAD and cards.packed[WIDE_PAN][0] == UNREAD
+    assert cards.packed[EARLY][0] == UNREAD | 1  # before 1970: a wide head
+    assert all(cards.unread(pan) for pan in cards) and not cards.unread("6280000000000099")
+    # What a head holds reads without the lots; the lots raise, naming the card, masked.
+    assert cards[WIDE_PAN].status == "blocked" and cards[ODD].enrolled_on.year == 1969
+    with pytest.raises(UnreadCard) as raised:
+        _ = cards[SMALL].points
+    assert raised.value.pan == SMALL and SMALL not in str(raised.value)
+    cards.pack()  # read and never filled: packed unread again
+    assert cards.unread(SMALL) and set(cards.live) == {ODD}
+    for pan in (SMALL, WIDE_PAN, EARLY, ODD):
+        cards.fill(pan, *card_lots(conn, pan))
+    conn.close()
+    _check_four(cards, RecoveryReport(lots=6, cards=4), lazy=True)
+    assert not any(cards.unread(pan) for pan in cards)
+    cards.pack()
+    assert cards.packed[SMALL][0] == 0 and cards.packed[WIDE_PAN][0] == 1
+    assert not any(cards.unread(pan) for pan in cards)
+    _check_four(cards, RecoveryReport(lots=6, cards=4), lazy=True)
+
+
+def _check_four(cards: Cards, report: RecoveryReport, *, lazy: bool) -> None:
+    small, wide, early, odd = SMALL, WIDE_PAN, EARLY, ODD
+    assert report.lots == 6 and report.cards == 4
+    if not lazy:
+        assert set(cards.packed) == {small, wide, early} and set(cards.live) == {odd}
+        assert cards.packed[small][0] == 0 and cards.packed[wide][0] == 1  # narrow, wide
+    assert [(x.id, x.remaining) for x in cards[small].lots] == [(1, 4)]
+    assert [(x.id, x.kind) for x in cards[small].purse] == [(3, "stored_value")]
+    assert cards[wide].status == "blocked" and cards[wide].purse[0].remaining == 1 << 39
+    assert cards[wide].lots[0].expires_on == dt.date(2027, 2, 1)
+    assert cards[early].enrolled_on == dt.date(1960, 5, 6) and cards[early].points == -2
+    assert cards[odd].points == 9
+
+
+def _four_cards(tmp_path: Path) -> tuple[sqlite3.Connection, Path]:
     path = tmp_path / "j.db"
     SqliteJournal(path).close()
     conn = sqlite3.connect(path)
-    small, wide, early = "6280000000000021", "6280000000000022", "6280000000000023"
-    odd = "6280000000000024"  # the one day a record cannot hold: an object
+    small, wide, early, odd = SMALL, WIDE_PAN, EARLY, ODD
+    # ODD's enrolment is the one day a narrow record cannot hold: an object
     conn.executemany("INSERT INTO cards VALUES (?,?,?,?)", [
         (small, "tehran-mall", "active", "2026-01-02"),
         (wide, "tehran-mall", "blocked", "2026-01-02"),
@@ -132,16 +189,63 @@ def test_recovery_packs_narrow_and_wide_cards(tmp_path: Path) -> None:
             (8, odd, "points", "S1", "tehran-mall", "2026-02-01", None, 9, 9, 8)]
     conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", lots)
     conn.commit()
-    report = RecoveryReport()
-    state = load_cache(conn, example_config(path), None, NOW, report)
-    conn.close()
-    assert report.lots == 6 and report.cards == 4
-    cards = state.cards
-    assert set(cards.packed) == {small, wide, early} and set(cards.live) == {odd}
-    assert cards.packed[small][0] == 0 and cards.packed[wide][0] == 1  # narrow, wide
-    assert [(x.id, x.remaining) for x in cards[small].lots] == [(1, 4)]
-    assert [(x.id, x.kind) for x in cards[small].purse] == [(3, "stored_value")]
-    assert cards[wide].status == "blocked" and cards[wide].purse[0].remaining == 1 << 39
-    assert cards[wide].lots[0].expires_on == dt.date(2027, 2, 1)
-    assert cards[early].enrolled_on == dt.date(1960, 5, 6) and cards[early].points == -2
-    assert cards[odd].points == 9
+    return conn, path
+
+
+def test_unread_lots_refuse_every_read() -> None:
+    unread = Unread("6280000000000021")
+    other: list[Lot] = []
+    reads = [iter, len, bool, list, sorted, sum, reversed, lambda x: x[0],
+             lambda x: 1 in x, lambda x: x + other, lambda x: other + x, lambda x: [*x],
+             lambda x: x == other, lambda x: x.append(1), lambda x: x.copy(),
+             lambda x: other.extend(x), lambda x: x * 2]
+    for read in reads:
+        with pytest.raises(UnreadCard):
+            read(unread)
+    assert repr(unread) == "Unread()"
+    with pytest.raises(TypeError):
+        hash(unread)
+
+
+def test_fill_takes_only_an_unread_cards_own_lots() -> None:
+    pan = "6280000000000021"
+    cards = Cards()
+    cards[pan] = Card(pan, "tehran-mall", "active", DAY)
+    mine = Lot(1, pan, POINTS, "S1", "tehran-mall", DAY, None, 5, 5)
+    with pytest.raises(ValueError, match="not waiting"):
+        cards.fill(pan, [mine], [])
+    unread: list[Lot] = Unread(pan)  # type: ignore[assignment]
+    cards[pan] = Card(pan, "tehran-mall", "active", DAY, unread, unread)
+    theirs = Lot(2, "6280000000000022", POINTS, "S1", "tehran-mall", DAY, None, 5, 5)
+    stored = Lot(3, pan, STORED_VALUE, "S1", "tehran-mall", DAY, None, 5, 5)
+    for lots, purse in (([theirs], []), ([stored], []), ([], [mine])):
+        with pytest.raises(ValueError, match="not its own"):
+            cards.fill(pan, lots, purse)
+        assert cards.unread(pan)
+    with pytest.raises(ValueError, match="not waiting"):
+        cards.fill("6280000000000099", [], [])
+    cards.fill(pan, [mine], [stored])
+    assert cards[pan].points == 5 and cards[pan].stored_value == 5
+
+
+def test_reading_lots_decides_again_once_per_card() -> None:
+    pans = ["6280000000000021", "6280000000000022"]
+    cards = Cards()
+    for pan in pans:
+        unread: list[Lot] = Unread(pan)  # type: ignore[assignment]
+        cards[pan] = Card(pan, "tehran-mall", "active", DAY, unread, unread)
+    filled: list[str] = []
+
+    def fill(pan: str) -> None:
+        filled.append(pan)
+        cards.fill(pan, [Lot(len(filled), pan, POINTS, "S1", "tehran-mall", DAY, None, 3, 3)],
+                   [])
+
+    assert reading_lots(lambda: sum(cards[p].points for p in pans), fill) == 6
+    assert filled == pans
+    # A fill that leaves the card unread must not loop: the second miss raises.
+    cards["6280000000000023"] = Card("6280000000000023", "m", "active", DAY,
+                                     Unread("6280000000000023"),  # type: ignore[arg-type]
+                                     Unread("6280000000000023"))  # type: ignore[arg-type]
+    with pytest.raises(UnreadCard):
+        reading_lots(lambda: cards["6280000000000023"].points, lambda pan: None)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import os
 import random
 import tempfile
@@ -63,6 +64,7 @@ from switch.core import (
     prune,
     snapshot,
 )
+from switch.core.card_store import reading_lots
 from switch.core.programs.rules import program_rules
 from switch.journal import Journal, open_journal
 from tests.switch.support import example_config
@@ -164,7 +166,9 @@ class Hostile:
         self.stats = Stats()
 
     def recover(self, now: dt.datetime) -> State:
-        state = self.store.load(self.cfg, self.rules, now)
+        # As the switch recovers: the cards' lots stay in the journal until a decision reads
+        # them (`fill`), so every event after a crash runs that path too.
+        state = self.store.load(self.cfg, self.rules, now, lazy=True)
         state.limits = self.limits
         return state
 
@@ -220,7 +224,7 @@ class Hostile:
     def prune_and_snapshot(self) -> object:
         prune(self.state, self.now)
         self.last_prune = self.now
-        return snapshot(self.state).durable()
+        return snapshot(self.state, self.store.card_lots).durable()
 
     def crash(self, i: int) -> None:
         """The process dies: the batch not committed is lost, with what the model did since."""
@@ -244,7 +248,7 @@ class Hostile:
         self.store.close()
         self.store = open_journal(self.cfg.switch.journal)
         self.state = self.recover(self.durable_at)
-        recovered = snapshot(self.state).durable()
+        recovered = snapshot(self.state, self.store.card_lots).durable()
         if recovered != self.durable:
             raise AssertionError(f"recovered state differs from the live one: "
                                  f"{_difference(self.durable, recovered)}")
@@ -261,7 +265,8 @@ class Hostile:
         checks = Checks(mac_ok=event.mac_ok, hsm_unavailable=not event.hsm)
         if event.via == "direct":
             expect = self.model.expect(msg, self.now, event.mac_ok, event.hsm)
-            decision = handle(self.state, msg, self.now, checks, fetch=self.store.fetch)
+            decision = handle(self.state, msg, self.now, checks, fetch=self.store.fetch,
+                              fill=self.store.fill)
         else:
             seen, expect, decision = self.frame(event, msg, checks)
         self.batch += decision.entries
@@ -282,7 +287,7 @@ class Hostile:
             payload = profile.encode(with_tpdu(msg) if event.via == "bcd" else msg)
         except CodecError:  # a value no codec writes: it can only be sent as it is
             return msg, self.model.expect(msg, self.now, event.mac_ok, event.hsm), handle(
-                self.state, msg, self.now, checks, fetch=self.store.fetch)
+                self.state, msg, self.now, checks, fetch=self.store.fetch, fill=self.store.fill)
         if event.damage:
             payload = damaged(self.rng, payload, event.damage)
         if len(payload) > MAX_FRAME:  # FrameDecoder refuses the header: the connection closes
@@ -296,7 +301,7 @@ class Hostile:
             expect = self.model.expect(seen, self.now, event.mac_ok, event.hsm)
         parsed = read_frame(profile, payload, self.state.protocol)
         decision = handle_request(self.state, parsed, self.now, checks, fetch=self.store.fetch,
-                                  profile=profile)
+                                  profile=profile, fill=self.store.fill)
         return seen, expect, decision
 
     def card_command(self, action: str, pan: str, *more: str) -> None:
@@ -305,11 +310,14 @@ class Hostile:
             if action == "adjust":
                 points, store = int(more[0]), more[1]
                 done = self.model.adjust(pan, points, store)
-                decision = decide_adjust(self.state, pan, points, store, "hostile", "sim",
-                                         self.now)
+                decision = reading_lots(
+                    lambda: decide_adjust(self.state, pan, points, store, "hostile", "sim",
+                                          self.now), functools.partial(self.store.fill, self.state))
             else:
                 done = self.model.card_command(action, pan)
-                decision = decide_card_command(self.state, action, pan, self.now)
+                decision = reading_lots(
+                    lambda: decide_card_command(self.state, action, pan, self.now),
+                    functools.partial(self.store.fill, self.state))
         except AdminError as exc:
             assert not done, f"card {action} refused: {exc}"
             return
@@ -360,6 +368,9 @@ class Hostile:
         C of docs/switch.md), and each lot `moved` (of this card) holds what its moves add up
         to (L); a lot spent to 0 is no longer live."""
         card = self.state.cards.get(pan)
+        if card is not None and self.state.cards.unread(pan):  # as the journal holds them
+            points, purse = self.store.card_lots(pan)
+            card = dataclasses.replace(card, lots=points, purse=purse)
         live = {x.id: x.remaining for x in (*card.lots, *card.purse)} if card else {}
         lots = (sum(x.remaining for x in card.lots), sum(x.remaining for x in card.purse)) \
             if card is not None else (0, 0)

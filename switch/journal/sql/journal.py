@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from switch.core.entries import Entry
 from switch.core.facts import NO_CHECKS, Checks, Facts, Needs
+from switch.core.model import Lot
 from switch.core.programs.club import Profile
 from switch.core.rewards import CouponTerms, ProgramVersion
 from switch.core.rules import RuleBook
@@ -33,7 +34,7 @@ from switch.journal.sql.append import write_batch
 from switch.journal.sql.db import Db
 from switch.journal.sql.fetch import fetch
 from switch.journal.sql.outbox import write_receipts
-from switch.journal.sql.recover import load_cache, next_ids
+from switch.journal.sql.recover import card_lots, load_cache, next_ids
 
 if TYPE_CHECKING:
     from switch.config import Config
@@ -207,8 +208,21 @@ class SqlJournal:
 
     # -- recovery -------------------------------------------------------------------------------
 
-    def load(self, config: Config, rules: RuleBook | None, now: dt.datetime) -> State:
-        """Recovery: cards, live lots, the recent transactions, then the invariants."""
+    def fill(self, state: State, pan: str) -> None:
+        """Read one card's lots, left in the journal by a lazy `load`, into `state`."""
+        state.cards.fill(pan, *self.card_lots(pan))
+
+    def card_lots(self, pan: str) -> tuple[list[Lot], list[Lot]]:
+        """One card's committed live lots (points, stored value), read on the event loop."""
+        try:
+            return card_lots(self._fetch_db(), pan)
+        except self.driver_errors as exc:
+            raise JournalError(f"{self.location}: reading a card's lots failed: {exc}") from exc
+
+    def load(self, config: Config, rules: RuleBook | None, now: dt.datetime, *,
+             lazy: bool = False) -> State:
+        """Recovery: cards, live lots (unless `lazy`), the recent transactions, then the
+        invariants."""
         started = time.perf_counter()
         self._take_writer_role()
         self.report = report = RecoveryReport()
@@ -224,7 +238,7 @@ class SqlJournal:
         gc.disable()
         try:
             with self._cache_reading() as conn:
-                state = load_cache(conn, config, rules, now, report)
+                state = load_cache(conn, config, rules, now, report, lazy=lazy)
                 state.next_journal_id, state.next_lot_id = next_ids(conn)
         except self.driver_errors as exc:
             raise JournalError(f"{self.location}: recovery failed: {exc}") from exc

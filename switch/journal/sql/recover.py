@@ -8,11 +8,11 @@ from __future__ import annotations
 import datetime as dt
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from switch.core.admin import new_state
 from switch.core.calendar import business_day
-from switch.core.card_store import HEAD_NARROW, LOT_NARROW, Cards, day_number
+from switch.core.card_store import HEAD_NARROW, LOT_NARROW, UNREAD, Cards, Unread, day_number
 from switch.core.codes import NOT_REVERSIBLE, RC, UNREMEMBERED_KINDS, Kind, sql_list
 from switch.core.model import (
     APPROVED,
@@ -20,6 +20,7 @@ from switch.core.model import (
     REVERSED,
     REVERSIBLE,
     Card,
+    Lot,
     Remembered,
     TxnKey,
     txn_key,
@@ -84,9 +85,12 @@ def replay_start(conn: Db, first: int, state: State) -> int:
 
 def load_cache(conn: Db, config: Config, rules: RuleBook | None,
                now: dt.datetime, report: RecoveryReport,
-               carry: tuple[State, int] | None = None) -> State:
+               carry: tuple[State, int] | None = None, *, lazy: bool = False) -> State:
     """The state as the journal leaves it (counts in `report`); the next ids are set by the
     caller once the invariants are checked.
+
+    `lazy`: the cards' lots stay in the journal, each card's read when a decision first needs
+    them (`card_lots`; switch/core/card_store.py, `Unread`).
 
     `carry` (a node of several, docs/switch.md "Several nodes"): the remembered requests of
     a state that holds the journal up to the given id and nothing uncommitted, taken over
@@ -107,7 +111,7 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
 
     cfg = config.switch
     today = business_day(now, cfg.zone, cfg.business_day_cutover)
-    report.lots = _load_cards(conn, cards, day_of)
+    report.lots = _load_cards(conn, cards, day_of, lazy)
 
     # The newest `replay_memory` requests of the idempotency window, compact (`Remembered`):
     # the reply, the lot moves and the rest stay in the journal, read back when a request
@@ -168,11 +172,11 @@ def load_cache(conn: Db, config: Config, rules: RuleBook | None,
     return state
 
 
-def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date]) -> int:
-    """Every card and its live lots, packed straight from the rows (switch/core/card_store.py):
-    no `Card` or `Lot` object for a card whose values fit a narrow record. The others (wide
-    amounts or ids, days outside 1970-2149) are read again per card as objects, for `pack` to
-    store wide. Returns the live lots loaded."""
+def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date], lazy: bool) -> int:
+    """Every card and (unless `lazy`) its live lots, packed straight from the rows
+    (switch/core/card_store.py): no `Card` or `Lot` object for a card whose values fit a
+    narrow record. The others (wide amounts or ids, days outside 1970-2149) are read again per
+    card as objects, for `pack` to store wide. Returns the live lots loaded."""
     q = conn.execute
     packed = cards.packed
     numbers: dict[str, int] = {}
@@ -194,16 +198,23 @@ def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date]) -> int
         return found
 
     head = HEAD_NARROW.pack
+    flags = UNREAD if lazy else 0
     again: set[str] = set()
     for pan, coalition, status, enrolled in q(
         "SELECT pan, coalition_id, status, enrolled_on FROM cards"
     ):
         try:
-            packed[pan] = head(0, named.get((coalition, status, False))
+            packed[pan] = head(flags, named.get((coalition, status, False))
                                or name((coalition, status, False)), number(enrolled))
         except (struct.error, ValueError):
-            cards[pan] = Card(pan, coalition, status, day_of(enrolled))
-            again.add(pan)
+            if lazy:
+                unread = cast("list[Lot]", Unread(pan))
+                cards[pan] = Card(pan, coalition, status, day_of(enrolled), unread, unread)
+            else:
+                cards[pan] = Card(pan, coalition, status, day_of(enrolled))
+                again.add(pan)
+    if lazy:
+        return 0
     lot_part = LOT_NARROW.pack
     loaded = 0
     # When most lots are live (a young database, the benchmark's), reading the table in order
@@ -230,13 +241,21 @@ def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date]) -> int
     for pan in again:
         card = cards[pan]
         loaded -= len(card.lots) + len(card.purse)
-        card.lots, card.purse = [], []
-        for row in q(f"SELECT {LOT_COLUMNS} FROM lots WHERE pan = ? AND remaining != 0 "
-                     "ORDER BY id", (pan,)):
-            one = lot(row)
-            (card.lots if one.kind == POINTS else card.purse).append(one)
-            loaded += 1
+        card.lots, card.purse = card_lots(conn, pan)
+        loaded += len(card.lots) + len(card.purse)
     return loaded
+
+
+def card_lots(conn: Db, pan: str) -> tuple[list[Lot], list[Lot]]:
+    """One card's live lots, points and stored value, by id: what recovery would have loaded
+    for it (committed rows only, which is all a card nobody has decided on since holds)."""
+    lots: list[Lot] = []
+    purse: list[Lot] = []
+    for row in conn.execute(f"SELECT {LOT_COLUMNS} FROM lots WHERE pan = ? AND remaining != 0 "
+                            "ORDER BY id", (pan,)):
+        one = lot(row)
+        (lots if one.kind == POINTS else purse).append(one)
+    return lots, purse
 
 
 def _carried(state: State, tid: str, stan: str | None, de7: str | None,
