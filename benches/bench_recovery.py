@@ -7,10 +7,12 @@
 `build` writes the database of `bench_switch.py -k recovery` (the same rows: per card six earns
 and four burns of points, 100,000 entries after the verified checkpoint) once; `run` copies it
 to a fresh file next to it (recovery advances the checkpoint, so every run starts from the same
-bytes), runs `SqliteJournal.load` on the copy and prints the seconds, the cache's RSS growth
-and the load average before and after. `--here`: import the switch from the current
-directory (a checkout of another commit, for alternating base/new pairs) instead of the tree
-that holds this file.
+bytes), runs `SqliteJournal.load` on the copy as `lps serve` does (the cards' lots left in the
+journal; `--eager` reads them all) and prints the seconds, the cache's RSS growth and the load
+average before and after. `--touch N` then reads the lots of N cards spread over the PANs, as
+their first decisions would (`Journal.fill`), and prints the time per card. `--here`: import
+the switch from the current directory (a checkout of another commit, for alternating base/new
+pairs) instead of the tree that holds this file.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def build(folder: Path, cards: int, entries: int, unverified: int) -> None:
           f"{time.perf_counter() - started:.0f} s (verifying {verifying:.1f} s)")
 
 
-def run(database: Path, here: bool) -> None:
+def run(database: Path, here: bool, eager: bool, touch: int) -> None:
     sys.path.insert(0, str(Path.cwd() if here else ROOT))
     from switch.journal.sqlite.journal import SqliteJournal
     from tests.switch.support import NOW, example_config
@@ -64,14 +66,27 @@ def run(database: Path, here: bool) -> None:
     before = _rss_mb()
     started = time.perf_counter()
     store = SqliteJournal(copy)
-    state = store.load(cfg, None, NOW)
+    state = store.load(cfg, None, NOW) if eager else store.load(cfg, None, NOW, lazy=True)
     took = time.perf_counter() - started
-    store.close()
     grew = _rss_mb() - before
     import switch
-    print(f"{Path(switch.__file__).parents[1]}: recovery {took:.2f} s, {len(state.cards)} "
-          f"cards, cache RSS +{grew:.0f} MB ({grew * 2**20 / len(state.cards):.0f} B per card); "
-          f"{before_load} -> {_load()}")
+    print(f"{Path(switch.__file__).parents[1]}: recovery {took:.2f} s"
+          f"{' (eager)' if eager else ''}, {len(state.cards)} cards, "
+          f"{store.report.lots} lots, cache RSS +{grew:.0f} MB "
+          f"({grew * 2**20 / len(state.cards):.0f} B per card); {before_load} -> {_load()}")
+    if touch:
+        pans = sorted(state.cards)[::max(1, len(state.cards) // touch)][:touch]
+        cpu, started = time.process_time(), time.perf_counter()
+        filled = 0
+        for pan in pans:
+            if state.cards.unread(pan):
+                store.fill(state, pan)
+                filled += 1
+            _ = state.cards[pan].points
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+        print(f"  first reads of {len(pans)} cards ({filled} filled): {wall / len(pans) * 1e6:.0f}"
+              f" us wall, {cpu / len(pans) * 1e6:.0f} us CPU per card; {_load()}")
+    store.close()
     for suffix in ("", "-wal", "-shm"):
         Path(str(copy) + suffix).unlink(missing_ok=True)
 
@@ -89,11 +104,15 @@ def main() -> int:
     r.add_argument("database", type=Path, help="the database `build` wrote")
     r.add_argument("--here", action="store_true",
                    help="import the switch from the current directory")
+    r.add_argument("--eager", action="store_true",
+                   help="read every card's lots at start-up (before the switch read them lazily)")
+    r.add_argument("--touch", type=int, default=0, metavar="N",
+                   help="then read the lots of N cards, as their first decisions do")
     args = ap.parse_args()
     if args.command == "build":
         build(args.folder, args.cards, args.entries, args.unverified)
     else:
-        run(args.database, args.here)
+        run(args.database, args.here, args.eager, args.touch)
     return 0
 
 
