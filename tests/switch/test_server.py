@@ -19,6 +19,7 @@ import pytest
 from iso8583 import Message, frame, load_profile
 from iso8583.loyalty import parse_de54
 from lps.cli import main as lps_main
+from lps.commands import admin_request
 from switch.client import TerminalClient
 from switch.config import Config, HostPort
 from switch.journal import open_journal, open_reader
@@ -237,16 +238,35 @@ def test_restart_keeps_effects_and_idempotency(tmp_path: Path) -> None:
         await c.close()
 
     async def second(sw: Switch) -> None:
+        # Recovered lazily: the card's lots are read by the first decision that needs them.
+        assert sw.state.cards.unread(PAN)
         c = await client(sw, "ascii")  # terminals stay signed on across a restart
         again = await c.send(msg)
-        assert again == seen["reply"]
+        assert again == seen["reply"] and sw.state.cards.unread(PAN)  # the journal's reply
         r = await c.send(burn(T2, 32, PAN, 60_000))
-        assert r.fields[39] == "00"
+        assert r.fields[39] == "00" and not sw.state.cards.unread(PAN)
         assert (await c.send(burn(T2, 33, PAN, 1_000))).fields[39] == "51"
+        seen["points"] = await points(c, 34)
         await c.close()
+
+    async def third(sw: Switch) -> None:
+        # An operator's adjustment is the first to read the card after this restart.
+        assert sw.state.cards.unread(PAN)
+        reply = await asyncio.get_running_loop().run_in_executor(None, admin_request, sw.config, {
+            "cmd": "adjust", "pan": PAN, "points": 7, "store": "STORE0000000002",
+            "reason": "goodwill", "by": "test"})
+        assert reply == {"ok": True} and not sw.state.cards.unread(PAN)
+        c = await client(sw, "ascii")
+        assert await points(c, 35) == seen["points"] + 7
+        await c.close()
+
+    async def points(c: TerminalClient, stan: int) -> int:
+        r = await c.send(request("0200", T2, stan, pan=PAN, pc="310000"))
+        return parse_de54(str(r.fields[54]))[0].amount
 
     run(tmp_path, first)
     run(tmp_path, second)
+    run(tmp_path, third)
 
 
 @pytest.mark.parametrize("engine", ["sqlite"], indirect=True)  # its own configuration file
