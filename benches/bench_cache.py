@@ -2,6 +2,7 @@
 
     .venv/bin/python benches/bench_cache.py --cards 100000            # tracemalloc, by line
     .venv/bin/python benches/bench_cache.py --cards 1000000 --rss     # RSS delta only (fast)
+    .venv/bin/python benches/bench_cache.py --cards 100000 --lazy     # as `lps serve` recovers
 
 Writes N cards with a realistic mix of live lots straight into the tables recovery reads
 (`cards`, `lots`; no journal rows: the idempotency window's records are measured by
@@ -9,6 +10,9 @@ tests/switch/test_money_safety.py), then runs recovery's cache build (`load_cach
 and reports the bytes it holds per card: with tracemalloc (every Python allocation the state
 still holds after the build, grouped by the line that made it, and by kind of object), or as
 the process's resident-set growth (`--rss`, without tracemalloc's own cost and slowdown).
+By default every card's lots are read, as they are once each card has been used and packed
+again; `--lazy` recovers as `lps serve` does, each card its head alone until a decision reads
+its lots (docs/switch.md, "The balance cache").
 
 The mix (seeded): 0-6 live points lots per card (20 % none, most 1-3), one purse lot on
 10 % of the cards, 30 % of the points lots without an expiry, three stores, earn days over a
@@ -103,9 +107,12 @@ def _rss() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def load(path: Path) -> Any:
+def load(path: Path, lazy: bool) -> Any:
     conn = sqlite3.connect(path)
     try:
+        if lazy:
+            return load_cache(conn, example_config(path), None, NOW, RecoveryReport(),
+                              lazy=True)
         return load_cache(conn, example_config(path), None, NOW, RecoveryReport())
     finally:
         conn.close()
@@ -145,6 +152,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1, help="the mix's random seed (1)")
     ap.add_argument("--rss", action="store_true", help="RSS growth only, no tracemalloc")
     ap.add_argument("--dir", default=None, help="where the database goes (a temporary dir)")
+    ap.add_argument("--lazy", action="store_true",
+                    help="the cards' lots left in the journal, as lps serve recovers")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         path = Path(tmp) / "cache.db"
@@ -156,12 +165,12 @@ def main() -> int:
         if args.rss:
             before = _rss()
             started = time.perf_counter()
-            state = load(path)
+            state = load(path, args.lazy)
             took = time.perf_counter() - started
             grew = _rss() - before
             print(f"load_cache {took:.2f} s; RSS +{grew / 2**20:.1f} MB: "
                   f"{grew / cards:.0f} bytes per card")
-            if hasattr(state.cards, "pack"):  # the packed store (not a base tree's dict)
+            if hasattr(state.cards, "pack") and not args.lazy:  # the packed store
                 started = time.perf_counter()
                 for pan in list(state.cards):
                     state.cards.get(pan)
@@ -176,7 +185,7 @@ def main() -> int:
         tracemalloc.start(1)
         base = tracemalloc.take_snapshot()
         started = time.perf_counter()
-        state = load(path)
+        state = load(path, args.lazy)
         took = time.perf_counter() - started
         gc.collect()
         after = tracemalloc.take_snapshot()

@@ -208,7 +208,8 @@ class Cards(MutableMapping[str, Card]):
 
     def items(self) -> Iterator[tuple[str, Card]]:  # type: ignore[override]
         """Every card; a packed one is unpacked for the caller and stays packed (a change
-        to it is kept only through `cards[pan] = card`)."""
+        to it is kept only through `cards[pan] = card`). An unread card's lots raise
+        (`snapshot` reads them from the journal instead)."""
         yield from list(self.live.items())
         for pan, value in list(self.packed.items()):
             yield pan, self._unpack(pan, value)

@@ -17,6 +17,7 @@ their meaning while the core is restructured.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import sqlite3
 import tempfile
@@ -46,6 +47,7 @@ from switch.core import (
     snapshot,
     system_error,
 )
+from switch.core.card_store import reading_lots
 from switch.core.luhn import redact
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.security.admin import security_command
@@ -104,7 +106,8 @@ class Shell:
         assert not isinstance(request, Ignored), request.reason
         try:
             facts = self.store.fetch(needs(self.state, request), checks)
-            decision = decide(self.state, request, facts, now)
+            decision = reading_lots(lambda: decide(self.state, request, facts, now),
+                                    functools.partial(self.store.fill, self.state))
             assert decision.response is not None, decision.reason
             self.profile.encode(decision.response)
         except Exception as exc:  # as the server: 96, nothing changed
@@ -138,20 +141,24 @@ class Shell:
         finally:
             self.pending = None
 
-    def restart(self, now: dt.datetime, limits: MoneyLimits | None = None) -> None:
+    def restart(self, now: dt.datetime, limits: MoneyLimits | None = None, *,
+                lazy: bool = True) -> None:
         """Stop and recover from the journal alone, as `lps serve` does at start-up (with
-        other `limits`, when given).
+        other `limits`, when given): the cards' lots left in the journal until a decision
+        reads them (docs/switch.md, "The balance cache"; `lazy=False`: all read at once).
 
         The recovered state must equal the live one (docs/switch.md, "Comparing states"): the
         live state pruned to the idempotency window of `now`, as the server's housekeeping does,
-        compared without the caches recovery reads on demand.
+        compared without the caches recovery reads on demand (an unread card's lots as the
+        journal holds them).
         """
         prune(self.state, now)
-        live = snapshot(self.state).durable()
+        live = snapshot(self.state, self.store.card_lots).durable()
         self.store.close()
         self.store = SqliteJournal(self.path)
-        self.state = self.store.load(self.cfg, self.rules, now)
-        assert snapshot(self.state).durable() == live, "recovery differs from the live state"
+        self.state = self.store.load(self.cfg, self.rules, now, lazy=lazy)
+        assert snapshot(self.state, self.store.card_lots).durable() == live, \
+            "recovery differs from the live state"
         if limits is not None:
             self.limits = limits
         self.state.limits = self.limits

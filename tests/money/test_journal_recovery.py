@@ -210,12 +210,14 @@ def test_a_terminal_taken_out_of_the_configuration_while_stopped(sh: Shell) -> N
 FAR = dt.datetime(2150, 3, 1, 10, 0, tzinfo=dt.UTC)
 
 
-def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole() -> None:
+@pytest.mark.parametrize("lazy", [True, False], ids=["lazy", "eager"])
+def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole(lazy: bool) -> None:
     """docs/switch.md, "The balance cache": days outside 1970-2149 make a wide record, and a
     card whose head fits no narrow one is read as an object. A card enrolled (and earning) on
     1 March 2150 is recovered with its coalition, status, enrolment day and lot, as the live
     state holds it, and spends its points after the restart; so are the lots earned after it:
-    B's (enrolled in 2026, its lot of 2150 wide) and C's (all of 2026)."""
+    B's (enrolled in 2026, its lot of 2150 wide) and C's (all of 2026). The same whether the
+    cards' lots are read at start-up or by their first decision."""
     with scratch_dir() as path:
         db = path / "lps.db"
         sh = Shell(db, example_config(db))
@@ -226,10 +228,12 @@ def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole() -> None:
             assert rc(sh.send(earn(T1, sh.next_stan(), C, 100_000))) == "00"
             assert sh.sql("SELECT enrolled_on, status FROM cards WHERE pan = ?", (A,)) == [
                 ("2150-03-01", "active")]
-            sh.restart(FAR)   # the recovered state equals the live one
+            sh.restart(FAR, lazy=lazy)   # the recovered state equals the live one
+            assert sh.state.cards.unread(A) == sh.state.cards.unread(B) == lazy
             spend = burn(T1, sh.next_stan(), A, 0, tags={"RP": "10"}, now=FAR)
             assert rc(sh.send(spend, FAR)) == "00" and sh.journal_points(A) == 0
-            sh.restart(FAR)
+            assert not sh.state.cards.unread(A) and sh.state.cards.unread(B) == lazy
+            sh.restart(FAR, lazy=lazy)
         finally:
             sh.close()
 
