@@ -300,6 +300,8 @@ class Connection(asyncio.Protocol):
         """Fetch what the needs name, then decide."""
         state, journal = self.switch.state, self.switch.journal
         facts = journal.fetch(need or needs(state, request), checks)
+        if request.pan and state.cards.unread(request.pan):  # read once, not decided twice
+            journal.fill(state, request.pan)
         return reading_lots(lambda: decide(state, request, facts, now),
                             functools.partial(journal.fill, state))
 

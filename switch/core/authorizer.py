@@ -65,6 +65,8 @@ def handle_request(state: State, parsed: Request | Ignored, now: dt.datetime,
         if fill is None:
             decision = decide(state, parsed, facts, now)
         else:
+            if parsed.pan and state.cards.unread(parsed.pan):  # as the shell does
+                fill(state, parsed.pan)
             decision = reading_lots(lambda: decide(state, parsed, facts, now),
                                     functools.partial(fill, state))
         if decision.response is not None:
