@@ -48,9 +48,10 @@ def counted_survivors(text: str) -> dict[str, int]:
 
 
 def reason_of(why: str) -> str | None:
-    """The kind of a row's reason; None for a row whose mutants do not survive."""
+    """The kind of a row's reason; None for a row whose mutants do not survive (killed, no
+    tests, or gone: numbers of a function since changed, whose mutants a later run decided)."""
     lowered = why.lower()
-    if lowered.startswith(("killed", '"no tests"')):
+    if lowered.startswith(("killed", '"no tests"', "gone")):
         return None
     if lowered.startswith("equivalent") or lowered.startswith("the assertion cannot fire"):
         return "equivalent"

@@ -18,6 +18,7 @@ import pytest
 
 from iso8583 import Message
 from switch.core import prune, snapshot
+from switch.core.card_store import UnreadCard
 from switch.core.replay import forget_over_bound
 from switch.core.state import State
 from switch.journal.sql.recover import next_ids
@@ -25,7 +26,18 @@ from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.money.support import Shell, rc, rrn, scratch_dir
 from tests.money.test_journal_rules import recovered
-from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, example_config, inquiry
+from tests.switch.support import (
+    NOW,
+    T1,
+    T2,
+    T3,
+    burn,
+    card,
+    earn,
+    example_config,
+    inquiry,
+    request,
+)
 from tests.switch.support import reversal as reversal_of
 
 A, B, C = card(711), card(712), card(713)
@@ -224,12 +236,23 @@ def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole(lazy: bool) -> 
         try:
             assert rc(sh.send(earn(T1, sh.next_stan(), B, 100_000))) == "00"
             assert rc(sh.send(earn(T1, sh.next_stan(), A, 100_000, now=FAR), FAR)) == "00"
+            top_up = request("0200", T3, sh.next_stan(), pan=A, pc="210060", amount=50_000,
+                             now=FAR)
+            assert rc(sh.send(top_up, FAR)) == "00"  # a purse lot beside the points
             assert rc(sh.send(earn(T1, sh.next_stan(), B, 100_000, now=FAR), FAR)) == "00"
             assert rc(sh.send(earn(T1, sh.next_stan(), C, 100_000))) == "00"
             assert sh.sql("SELECT enrolled_on, status FROM cards WHERE pan = ?", (A,)) == [
                 ("2150-03-01", "active")]
             sh.restart(FAR, lazy=lazy)   # the recovered state equals the live one
             assert sh.state.cards.unread(A) == sh.state.cards.unread(B) == lazy
+            if lazy:  # neither the points nor the purse read for empty until they are read
+                for read in (lambda: sh.state.cards[A].points,
+                             lambda: sh.state.cards[A].stored_value):
+                    with pytest.raises(UnreadCard) as unread:
+                        read()
+                    assert unread.value.pan == A
+            purse = sh.store.card_lots(A)[1]
+            assert [(x.kind, x.remaining) for x in purse] == [("sv", 57_500)]  # with its bonus
             spend = burn(T1, sh.next_stan(), A, 0, tags={"RP": "10"}, now=FAR)
             assert rc(sh.send(spend, FAR)) == "00" and sh.journal_points(A) == 0
             assert not sh.state.cards.unread(A) and sh.state.cards.unread(B) == lazy
