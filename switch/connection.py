@@ -297,7 +297,9 @@ class Connection(asyncio.Protocol):
 
     def decision(self, request: Request, checks: Checks, now: dt.datetime,
                  need: Needs | None) -> Decision:
-        """Fetch what the needs name, then decide."""
+        """Fetch what the needs name, then decide; the lots of a card recovery left in the
+        journal are read first for the card DE2 names, and for any other when the decision
+        reaches it (`reading_lots`)."""
         state, journal = self.switch.state, self.switch.journal
         facts = journal.fetch(need or needs(state, request), checks)
         if request.pan and state.cards.unread(request.pan):  # read once, not decided twice

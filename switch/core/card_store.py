@@ -19,7 +19,7 @@ Recovery may leave a card's lots in the journal (`UNREAD` in its head, no lot pa
 switch reads them when a decision first needs them. Until then the card's `lots` and `purse`
 are an `Unread`, which raises `UnreadCard` on any read, so a decision can never take an unread
 card for an empty one; the shell reads the lots (`Cards.fill`) and decides again
-(docs/switch.md, "Durability and recovery").
+(docs/switch.md, "The balance cache").
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ _LOT = (struct.Struct("<IHHHii"), struct.Struct("<QHiiqq"))
 _NAMES_MAX = 1 << 16
 #: A narrow record's head and lot part (recovery packs the rows it reads with them).
 HEAD_NARROW, LOT_NARROW = _HEAD[0], _LOT[0]
+
 
 class UnreadCard(AssertionError):
     """A decision read the lots of a card whose lots are still only in the journal: a read
