@@ -26,18 +26,8 @@ from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.money.support import Shell, rc, rrn, scratch_dir
 from tests.money.test_journal_rules import recovered
-from tests.switch.support import (
-    NOW,
-    T1,
-    T2,
-    T3,
-    burn,
-    card,
-    earn,
-    example_config,
-    inquiry,
-    request,
-)
+from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, example_config, inquiry
+from tests.switch.support import request as request_of
 from tests.switch.support import reversal as reversal_of
 
 A, B, C = card(711), card(712), card(713)
@@ -236,8 +226,8 @@ def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole(lazy: bool) -> 
         try:
             assert rc(sh.send(earn(T1, sh.next_stan(), B, 100_000))) == "00"
             assert rc(sh.send(earn(T1, sh.next_stan(), A, 100_000, now=FAR), FAR)) == "00"
-            top_up = request("0200", T3, sh.next_stan(), pan=A, pc="210060", amount=50_000,
-                             now=FAR)
+            top_up = request_of("0200", T3, sh.next_stan(), pan=A, pc="210060", amount=50_000,
+                                now=FAR)
             assert rc(sh.send(top_up, FAR)) == "00"  # a purse lot beside the points
             assert rc(sh.send(earn(T1, sh.next_stan(), B, 100_000, now=FAR), FAR)) == "00"
             assert rc(sh.send(earn(T1, sh.next_stan(), C, 100_000))) == "00"
