@@ -10,6 +10,8 @@ import pytest
 
 from iso8583 import Message
 from switch.core import handle, journaled
+from switch.core.card_store import is_unread
+from switch.core.ledger import available_points
 from switch.core.snapshot import snapshot
 from switch.core.state import State
 from switch.journal.postgres.journal import PgJournal
@@ -56,10 +58,26 @@ def test_a_carried_refresh_equals_reading_everything_again(
                      earn(T1, 46, card(8200), 250_000)])
     carried = a.refresh(config, None, NOW, carry=(state_a, upto))
     whole = a.refresh(config, None, NOW)
-    assert snapshot(carried).durable() == snapshot(whole).durable()
-    assert snapshot(carried).durable() == snapshot(state_b).durable()
+    # The lots stay in the journal until a decision reads them.
+    assert all(is_unread(carried.cards[pan].lots) for pan in CARDS)
+    assert snapshot(carried, a.card_lots).durable() == snapshot(whole, a.card_lots).durable()
+    assert snapshot(carried, a.card_lots).durable() == snapshot(state_b).durable()
     assert (carried.forgot_day, carried.forgot_tombstone_day) == \
         (whole.forgot_day, whole.forgot_tombstone_day)
+    # Node A decides on what node B left, reading the card's lots at its first decision: one
+    # point more than node B's state holds is short, exactly that is approved.
+    day = NOW.date()
+    have = available_points(state_b.cards[CARDS[1]], day)
+    assert have > 0
+    value = config.coalitions[state_b.cards[CARDS[1]].coalition].point_value
+    short = handle(carried, burn(T1, 60, CARDS[1], (have + 1) * value), NOW, fetch=a.fetch,
+                   fill=a.fill)
+    assert short.response is not None and short.response.text(39) == "51"
+    assert not is_unread(carried.cards[CARDS[1]].lots)
+    spent = handle(carried, burn(T1, 61, CARDS[1], have * value), NOW, fetch=a.fetch,
+                   fill=a.fill)
+    assert spent.response is not None and spent.response.text(39) == "00"
+    assert available_points(carried.cards[CARDS[1]], day) == 0
 
 
 def test_a_state_with_uncommitted_entries_is_not_carried(

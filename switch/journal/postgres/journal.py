@@ -201,8 +201,9 @@ class PgJournal(SqlJournal):
     def refresh(self, config: Config, rules: RuleBook | None, now: dt.datetime,
                 carry: tuple[State, int] | None = None) -> State:
         """The state read again for a node of several whose state is older than the journal's
-        head: what recovery loads (cards, live lots, the requests in memory, programs, sign-on
-        state), without recovery's invariant scan; with `carry` (a state holding the journal
+        head: what `lps serve`'s recovery loads (the cards' heads, the requests in memory,
+        programs, sign-on state; each card's lots are read when a decision first needs them,
+        `fill`), without recovery's invariant scan; with `carry` (a state holding the journal
         up to that id, nothing uncommitted) its remembered requests are taken over and only
         the newer rows' added. Called while this node holds the nodes' lock, so no node
         appends meanwhile (docs/switch.md, "Several nodes")."""
@@ -215,7 +216,7 @@ class PgJournal(SqlJournal):
             if self._refresh_db is None:
                 self._refresh_db = open_db(self._conninfo)
             conn = self._refresh_db
-            state = load_cache(conn, config, rules, now, RecoveryReport(), carry)
+            state = load_cache(conn, config, rules, now, RecoveryReport(), carry, lazy=True)
             state.next_journal_id, state.next_lot_id = next_ids(conn)
         except (JournalError, psycopg.OperationalError) as exc:
             # The database went away under the turn (its transaction with it): the turn runs
