@@ -7,7 +7,9 @@ from __future__ import annotations
 import datetime as dt
 import random
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +17,8 @@ from switch.core.card_store import UNREAD, Cards, Unread, UnreadCard, reading_lo
 from switch.core.model import POINTS, STORED_VALUE, Card, Lot
 from switch.core.programs.club import Club
 from switch.journal.reports import RecoveryReport
-from switch.journal.sql.recover import card_lots, load_cache
+from switch.journal.sql.common import card_lots
+from switch.journal.sql.recover import load_cache
 from switch.journal.sqlite.journal import SqliteJournal
 from tests.switch.support import NOW, example_config
 
@@ -195,10 +198,11 @@ def _four_cards(tmp_path: Path) -> tuple[sqlite3.Connection, Path]:
 def test_unread_lots_refuse_every_read() -> None:
     unread = Unread("6280000000000021")
     other: list[Lot] = []
-    reads = [iter, len, bool, list, sorted, sum, reversed, lambda x: x[0],
-             lambda x: 1 in x, lambda x: x + other, lambda x: other + x, lambda x: [*x],
-             lambda x: x == other, lambda x: x.append(1), lambda x: x.copy(),
-             lambda x: other.extend(x), lambda x: x * 2]
+    reads: list[Callable[[Any], object]] = [
+        iter, len, bool, list, sorted, sum, reversed, lambda x: x[0],
+        lambda x: 1 in x, lambda x: x + other, lambda x: other + x, lambda x: [*x],
+        lambda x: x == other, lambda x: x.append(1), lambda x: x.copy(),
+        lambda x: other.extend(x), lambda x: x * 2]
     for read in reads:
         with pytest.raises(UnreadCard):
             read(unread)

@@ -7,11 +7,11 @@ import datetime as dt
 from collections.abc import Collection
 
 from switch.core.codes import LotKind
-from switch.core.model import POINTS, Card
+from switch.core.model import Card
 from switch.core.programs.club import Profile
 from switch.journal.rows import JournalRow, KeyCheckValues
 from switch.journal.sql import accounts, programs
-from switch.journal.sql.common import LOT_COLUMNS, lot, scoped
+from switch.journal.sql.common import card_lots, scoped
 from switch.journal.sql.db import Db
 
 
@@ -32,13 +32,7 @@ class CardReads:
         if row is None:
             return None
         card = Card(pan, row[0], row[1], dt.date.fromisoformat(row[2]))
-        where, ids = scoped("store_id", stores)
-        for r in self.conn.execute(
-            f"SELECT {LOT_COLUMNS} FROM lots WHERE pan = ? AND remaining != 0{where} "
-            "ORDER BY id", (pan, *ids)
-        ):
-            held = lot(r)
-            (card.lots if held.kind == POINTS else card.purse).append(held)
+        card.lots, card.purse = card_lots(self.conn, pan, stores)
         if club_on is not None and "card_club" in self.table_names:
             programs.load_clubs(self.conn, {pan: card}, club_on, pan)
         return card

@@ -19,7 +19,7 @@ from switch.core.codes import (
     sql_text,
 )
 from switch.core.model import Lot, Totals
-from switch.journal.sql.db import Dialect
+from switch.journal.sql.db import Db, Dialect
 
 OK = sql_text(RC.APPROVED)
 POINTS, SV = sql_text(LotKind.POINTS), sql_text(LotKind.STORED_VALUE)
@@ -37,6 +37,21 @@ def lot(row: Sequence[Any]) -> Lot:
     lid, pan, kind, store, coalition, earned, expires, initial, remaining = row
     return Lot(lid, pan, kind, store, coalition, dt.date.fromisoformat(earned),
                dt.date.fromisoformat(expires) if expires else None, initial, remaining)
+
+
+def card_lots(conn: Db, pan: str, stores: Collection[str] | None = None,
+              ) -> tuple[list[Lot], list[Lot]]:
+    """One card's live lots, points and stored value, by id (those of `stores` when given):
+    what recovery loads for it, committed rows only, which is all a card nobody has decided
+    on since holds."""
+    lots: list[Lot] = []
+    purse: list[Lot] = []
+    where, ids = scoped("store_id", stores)
+    for row in conn.execute(f"SELECT {LOT_COLUMNS} FROM lots WHERE pan = ? AND remaining != 0"
+                            f"{where} ORDER BY id", (pan, *ids)):
+        one = lot(row)
+        (lots if one.kind == LotKind.POINTS else purse).append(one)
+    return lots, purse
 
 
 def marks(values: Sequence[Any]) -> str:

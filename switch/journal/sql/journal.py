@@ -31,10 +31,11 @@ from switch.journal.receipts import Receipt
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
 from switch.journal.sql import accounts, coupons, programs, verify, versions
 from switch.journal.sql.append import write_batch
+from switch.journal.sql.common import card_lots
 from switch.journal.sql.db import Db
 from switch.journal.sql.fetch import fetch
 from switch.journal.sql.outbox import write_receipts
-from switch.journal.sql.recover import card_lots, load_cache, next_ids
+from switch.journal.sql.recover import load_cache, next_ids
 
 if TYPE_CHECKING:
     from switch.config import Config

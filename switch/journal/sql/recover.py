@@ -16,7 +16,6 @@ from switch.core.card_store import HEAD_NARROW, LOT_NARROW, UNREAD, Cards, Unrea
 from switch.core.codes import NOT_REVERSIBLE, RC, UNREMEMBERED_KINDS, Kind, sql_list
 from switch.core.model import (
     APPROVED,
-    POINTS,
     REVERSED,
     REVERSIBLE,
     Card,
@@ -32,7 +31,7 @@ from switch.journal.codec import undone
 from switch.journal.reports import RecoveryReport
 from switch.journal.sql import versions
 from switch.journal.sql.accounts import load_virtual
-from switch.journal.sql.common import LOT_COLUMNS, lot
+from switch.journal.sql.common import LOT_COLUMNS, card_lots
 from switch.journal.sql.db import Db, dialect_of
 from switch.journal.sql.programs import load_clubs
 from switch.journal.sql.recall import TOMBSTONE_ROWS
@@ -244,18 +243,6 @@ def _load_cards(conn: Db, cards: Cards, day_of: Callable[[str], dt.date], lazy: 
         card.lots, card.purse = card_lots(conn, pan)
         loaded += len(card.lots) + len(card.purse)
     return loaded
-
-
-def card_lots(conn: Db, pan: str) -> tuple[list[Lot], list[Lot]]:
-    """One card's live lots, points and stored value, by id: what recovery would have loaded
-    for it (committed rows only, which is all a card nobody has decided on since holds)."""
-    lots: list[Lot] = []
-    purse: list[Lot] = []
-    for row in conn.execute(f"SELECT {LOT_COLUMNS} FROM lots WHERE pan = ? AND remaining != 0 "
-                            "ORDER BY id", (pan,)):
-        one = lot(row)
-        (lots if one.kind == POINTS else purse).append(one)
-    return lots, purse
 
 
 def _carried(state: State, tid: str, stan: str | None, de7: str | None,
