@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import json
 import os
 import socket
@@ -65,6 +66,7 @@ def via_switch(config: Config, request: dict[str, Any],
     appended by the journal itself (docs/cli.md). `AdminError`: the running switch's refusal,
     or `entry_for`'s."""
     from switch.core.admin import AdminError
+    from switch.core.card_store import reading_lots
     from switch.journal import open_journal
     from switch.server import database_in_use
 
@@ -76,7 +78,10 @@ def via_switch(config: Config, request: dict[str, Any],
     journal = open_journal(config.switch.journal, shared=config.switch.shared)
     try:
         now = dt.datetime.now(dt.UTC)
-        made = entry_for(journal.load(config, None, now), now)
+        # Recovered as `lps serve` recovers: each card's lots read when the command first
+        # needs them (`entry_for` decides before it applies, so it is run again after).
+        state = journal.load(config, None, now, lazy=True)
+        made = reading_lots(lambda: entry_for(state, now), functools.partial(journal.fill, state))
         journal.append(made if isinstance(made, list) else [made])
     finally:
         journal.close()

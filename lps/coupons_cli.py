@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import os
 import secrets
 import sys
@@ -193,6 +194,7 @@ def cmd_void(args: argparse.Namespace) -> int:
 def _void_stopped(config: Config, digest: str, by: str) -> None:
     """A void straight into the journal of a switch that is not running."""
     from switch.core.admin import AdminError
+    from switch.core.card_store import reading_lots
     from switch.core.coupon import decide_void
     from switch.journal import open_journal
     from switch.server import read_coupon
@@ -201,9 +203,10 @@ def _void_stopped(config: Config, digest: str, by: str) -> None:
     journal = open_journal(config.switch.journal)
     try:
         now = dt.datetime.now(dt.UTC)
-        state = journal.load(config, None, now)
+        state = journal.load(config, None, now, lazy=True)
         try:
-            decision = decide_void(state, CouponNeed(digest), found, now, by)
+            decision = reading_lots(lambda: decide_void(state, CouponNeed(digest), found, now, by),
+                                    functools.partial(journal.fill, state))
         except AdminError as exc:
             raise Failed(str(exc)) from None
         journal.append(decision.entries)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import sys
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,7 @@ class SwitchBonuses:
         """`request` on the running switch's admin socket, else `command` decided on a state
         recovered once for the run and appended by the journal."""
         from switch.core.admin import AdminError
+        from switch.core.card_store import reading_lots
         from switch.journal import open_journal
         from switch.server import database_in_use
 
@@ -74,9 +76,13 @@ class SwitchBonuses:
         now = dt.datetime.now(dt.UTC)
         if self._journal is None:
             self._journal = open_journal(self.config.switch.journal)
-            self._state = self._journal.load(self.config, None, now)
-        assert self._state is not None
-        self._journal.append([command(self._state, now)])
+            self._state = self._journal.load(self.config, None, now, lazy=True)
+        state, journal = self._state, self._journal
+        assert state is not None
+        # A card's lots are read when a command first needs them (`command` decides before it
+        # applies, so it is run again after).
+        entry = reading_lots(lambda: command(state, now), functools.partial(journal.fill, state))
+        journal.append([entry])
 
     def close(self) -> None:
         if self._journal is not None:
