@@ -24,7 +24,7 @@ MONEY: dict[str, tuple[str, ...]] = {
     **{f"switch/core/{name}.py": ("*",) for name in (
         "financial", "earn", "redeem", "returns", "reversal", "stored_value", "batch", "ledger",
         "limits", "apply", "outcome", "needs", "rules", "model", "calendar", "coupon",
-        "gift_card")},
+        "gift_card", "card_store")},
     # a coupon's discount (the rest of rewards.py is plain records)
     "switch/core/rewards.py": ("xǁCouponTermsǁdiscount",),
     # the journal: the rows a group commit writes and their append, the rows a decision reads
@@ -41,7 +41,7 @@ MONEY: dict[str, tuple[str, ...]] = {
     "switch/journal/sql/journal.py": (
         "xǁSqlJournalǁappend", "xǁSqlJournalǁ_advance_in", "xǁSqlJournalǁfetch",
         "xǁSqlJournalǁ_apply_advance"),
-    "switch/journal/sql/common.py": ("x_lot",),
+    "switch/journal/sql/common.py": ("x_lot", "x_card_lots"),
     **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry")},
     # the fee of a day (the month's days of `lps report --month` are the command's)
     "settlement/fees.py": ("x_activity_of", "x_month_of", "x_is_month_end", "x_day_lines"),
