@@ -112,7 +112,8 @@ class Switch:
         version = record_at_start(self.journal, self.config, self.state)
         self.program_digest = version.digest
         rep = self.journal.report
-        log.info(kv("recovered", database=self.database, cards=rep.cards, lots=rep.lots,
+        # No count of lots: they stay in the journal until a decision reads them.
+        log.info(kv("recovered", database=self.database, cards=rep.cards,
                     transactions=rep.transactions, journal=rep.journal_entries,
                     programs=version.version, seconds=f"{time.perf_counter() - started:.3f}"))
         self.metrics.bind_cache(lambda: len(self.state.cards))

@@ -10,6 +10,7 @@ class RecoveryReport:
     """What `load` rebuilt, for the switch's `recovered` log line."""
 
     cards: int = 0
+    #: The live lots read (0 when `load` left them in the journal: `lazy`).
     lots: int = 0
     transactions: int = 0
     journal_entries: int = 0
