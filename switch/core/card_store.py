@@ -156,9 +156,9 @@ class Cards(MutableMapping[str, Card]):
 
     __slots__ = ("live", "names", "packed")
 
-    def __init__(self, cards: dict[str, Card] | None = None) -> None:
+    def __init__(self) -> None:
         #: Cards as objects: read since they were last packed, or not packable.
-        self.live: dict[str, Card] = dict(cards) if cards else {}
+        self.live: dict[str, Card] = {}
         #: The other cards, packed (never a PAN that is in `live` too).
         self.packed: dict[str, Packed] = {}
         self.names = Names()

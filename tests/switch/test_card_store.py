@@ -13,7 +13,16 @@ from typing import Any
 
 import pytest
 
-from switch.core.card_store import UNREAD, Cards, Unread, UnreadCard, reading_lots
+from switch.core.card_store import (
+    _NAMES_MAX,
+    UNREAD,
+    Cards,
+    Names,
+    Unread,
+    UnreadCard,
+    day_number,
+    reading_lots,
+)
 from switch.core.model import POINTS, STORED_VALUE, Card, Lot
 from switch.core.programs.club import Club
 from switch.journal.reports import RecoveryReport
@@ -101,6 +110,9 @@ def test_a_mapping_like_a_dict() -> None:
     cards[a.pan] = a
     cards.pack()
     assert cards.get("nope") is None and "nope" not in cards and a.pan in cards
+    with pytest.raises(KeyError) as missing:
+        cards["nope"]
+    assert missing.value.args == ("nope",)
     assert cards.get("nope", a) is a
     replaced = Card(a.pan, "other")
     cards[a.pan] = replaced
@@ -108,6 +120,12 @@ def test_a_mapping_like_a_dict() -> None:
     cards.pack()
     del cards[a.pan]
     assert a.pan not in cards and len(cards) == 0
+    live = Card("6280000000000012", "tehran-mall")
+    cards[live.pan] = live
+    cards.pack()
+    assert cards[live.pan].pan == live.pan and live.pan in cards.live  # read: an object again
+    del cards[live.pan]
+    assert live.pan not in cards and len(cards) == 0 and not cards.live and not cards.packed
     try:
         cards[a.pan]
     except KeyError:
@@ -253,3 +271,32 @@ def test_reading_lots_decides_again_once_per_card() -> None:
                                      Unread("6280000000000023"))  # type: ignore[arg-type]
     with pytest.raises(UnreadCard):
         reading_lots(lambda: cards["6280000000000023"].points, lambda pan: None)
+
+
+def test_names_hold_each_value_once_up_to_what_an_index_can_hold() -> None:
+    names = Names()
+    head = ("tehran-mall", "active", False)
+    assert names.index(head) == names.index(head) == 1 and names.values == [None, head]
+    for n in range(2, _NAMES_MAX):
+        assert names.index(n) == n
+    assert len(names.values) == _NAMES_MAX  # indexes 1..65535: an unsigned short each
+    with pytest.raises(ValueError, match="the names table is full"):
+        names.index("one more")
+    assert names.index(head) == 1 and names.index(_NAMES_MAX - 1) == _NAMES_MAX - 1
+
+
+def test_a_stored_day_is_one_object_and_zero_is_none() -> None:
+    names = Names()
+    number = day_number(DAY)
+    assert number == DAY.toordinal() - dt.date(1970, 1, 1).toordinal() + 1
+    assert names.day(number) == DAY and names.day(number) is names.day(number)
+    assert names.day(0) is None and day_number(None) == 0
+    with pytest.raises(ValueError, match="1969-12-31 cannot be stored"):
+        day_number(dt.date(1969, 12, 31))  # its number would be 0, "no day"
+
+
+def test_an_unread_cards_error_names_it_masked() -> None:
+    pan = "6280000000000021"
+    message = str(UnreadCard(pan))
+    assert message == "the lots of card 628000******0021 are not read yet"
+    assert pan not in message
