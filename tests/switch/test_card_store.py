@@ -280,7 +280,7 @@ def test_names_hold_each_value_once_up_to_what_an_index_can_hold() -> None:
     for n in range(2, _NAMES_MAX):
         assert names.index(n) == n
     assert len(names.values) == _NAMES_MAX  # indexes 1..65535: an unsigned short each
-    with pytest.raises(ValueError, match="^the names table is full$"):
+    with pytest.raises(ValueError, match=r"^the names table is full$"):
         names.index("one more")
     assert names.index(head) == 1 and names.index(_NAMES_MAX - 1) == _NAMES_MAX - 1
 
@@ -291,7 +291,7 @@ def test_a_stored_day_is_one_object_and_zero_is_none() -> None:
     assert number == DAY.toordinal() - dt.date(1970, 1, 1).toordinal() + 1
     assert names.day(number) == DAY and names.day(number) is names.day(number)
     assert names.day(0) is None and day_number(None) == 0
-    with pytest.raises(ValueError, match="^1969-12-31 cannot be stored$"):
+    with pytest.raises(ValueError, match=r"^1969-12-31 cannot be stored$"):
         day_number(dt.date(1969, 12, 31))  # its number would be 0, "no day"
 
 
@@ -300,3 +300,17 @@ def test_an_unread_cards_error_names_it_masked() -> None:
     message = str(UnreadCard(pan))
     assert message == "the lots of card 628000******0021 are not read yet"
     assert pan not in message
+
+
+def test_a_cards_lots_by_id_split_and_scoped_to_stores(tmp_path: Path) -> None:
+    conn, _ = _four_cards(tmp_path)
+    try:
+        ids = {stores: tuple([x.id for x in part] for part in card_lots(conn, SMALL, stores))
+               for stores in (None, frozenset({"S1"}), frozenset({"S2"}),
+                              frozenset({"S1", "S2"}), frozenset({"S3"}))}
+    finally:
+        conn.close()
+    # Lot 6 is spent (remaining 0): never a live lot.
+    assert ids == {None: ([1], [3]), frozenset({"S1"}): ([1], []),
+                   frozenset({"S2"}): ([], [3]), frozenset({"S1", "S2"}): ([1], [3]),
+                   frozenset({"S3"}): ([], [])}
