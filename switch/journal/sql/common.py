@@ -39,8 +39,8 @@ def lot(row: Sequence[Any]) -> Lot:
                dt.date.fromisoformat(expires) if expires else None, initial, remaining)
 
 
-def card_lots(conn: Db, pan: str, stores: Collection[str] | None = None,
-              ) -> tuple[list[Lot], list[Lot]]:
+def card_lots(conn: Db, pan: str,
+              stores: Collection[str] | None = None) -> tuple[list[Lot], list[Lot]]:
     """One card's live lots, points and stored value, by id (those of `stores` when given):
     what recovery loads for it, committed rows only, which is all a card nobody has decided
     on since holds."""
