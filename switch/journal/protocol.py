@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from switch.core.entries import Entry
 from switch.core.facts import Checks, Facts, Needs
-from switch.core.model import Card
+from switch.core.model import Card, Lot
 from switch.core.programs.club import Profile
 from switch.core.rewards import CouponTerms, ProgramVersion
 from switch.core.rules import RuleBook
@@ -76,6 +76,11 @@ class Journal(Protocol):
     def fill(self, state: State, pan: str) -> None:
         """Read the lots of a card `load(lazy=True)` left unread into `state` (on the event
         loop, no decision in progress; `switch.core.card_store.UnreadCard` names the card)."""
+        ...
+
+    def card_lots(self, pan: str) -> tuple[list[Lot], list[Lot]]:
+        """One card's committed live lots (points, stored value) without changing a state:
+        what `fill` reads, for `snapshot(state, lots_of)`."""
         ...
 
     def check(self, *, full: bool) -> CheckResult:

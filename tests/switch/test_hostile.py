@@ -43,7 +43,7 @@ from typing import Any
 
 import pytest
 
-from iso8583 import CodecError, Message, load_profile
+from iso8583 import CodecError, Message, Profile, load_profile
 from iso8583.loyalty import parse_de54, parse_tlv
 from switch.config import Config
 from switch.connection import read_frame
@@ -68,6 +68,7 @@ from switch.core.card_store import reading_lots
 from switch.core.programs.rules import program_rules
 from switch.journal import Journal, open_journal
 from tests.switch.support import example_config
+from tests.switch.test_hostile_docs import NOT_MODELLED
 from tests.switch.test_hostile_model import CLOSE, Expect, Model
 from tests.switch.test_hostile_traffic import Event, Traffic, damaged, with_tpdu
 
@@ -129,6 +130,8 @@ class Stats:
     events: int = 0
     commits: int = 0
     crashes: int = 0
+    #: Damaged frames damaged afresh: they decoded to a request the model does not model.
+    redamaged: int = 0
     seconds: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
 
@@ -289,7 +292,7 @@ class Hostile:
             return msg, self.model.expect(msg, self.now, event.mac_ok, event.hsm), handle(
                 self.state, msg, self.now, checks, fetch=self.store.fetch, fill=self.store.fill)
         if event.damage:
-            payload = damaged(self.rng, payload, event.damage)
+            payload = self.damaged(profile, payload, event.damage)
         if len(payload) > MAX_FRAME:  # FrameDecoder refuses the header: the connection closes
             return None, CLOSE, Decision(None, close=True)
         try:
@@ -303,6 +306,20 @@ class Hostile:
         decision = handle_request(self.state, parsed, self.now, checks, fetch=self.store.fetch,
                                   profile=profile, fill=self.store.fill)
         return seen, expect, decision
+
+    def damaged(self, profile: Profile, payload: bytes, how: str) -> bytes:
+        """`payload` damaged `how`; again while it decodes to a processing code the model does
+        not model (`NOT_MODELLED`), sent as it was after 20 tries."""
+        for _ in range(20):
+            out = damaged(self.rng, payload, how)
+            try:
+                seen = profile.decode(out)
+            except CodecError:
+                return out
+            if seen.fields.get(3) not in NOT_MODELLED:
+                return out
+            self.stats.redamaged += 1
+        return payload
 
     def card_command(self, action: str, pan: str, *more: str) -> None:
         """`lps cards enroll|block|unblock` and the console's point adjustments."""
@@ -423,6 +440,7 @@ def test_hostile_simulation(seed: int, tmp_path: Path) -> None:
           f"{'tight' if tight else 'field'} limits), {events} events")
     stats = simulate(seed, events, tmp_path)
     print(f"  {stats.seconds:.1f} s, {stats.commits} commits, {stats.crashes} crashes, "
+          f"{stats.redamaged} frames damaged afresh, "
           f"{dict(stats.outcomes.most_common())}")
     assert stats.crashes > 0 or events < 20_000
 
