@@ -360,6 +360,10 @@ class PgCluster:
             "hot_standby": "on",
             "log_min_messages": "warning",
             "log_connections": "off",
+            # Segments as files in the data directory, removed with the cluster's temporary
+            # directory: with `posix` (Linux's default) the segments of a server a test kills
+            # stay in /dev/shm for good.
+            "dynamic_shared_memory_type": "mmap",
         }
         return PgNode(name, self.install, self.account, self.base, free_port(),
                       {**common, **settings})
