@@ -98,6 +98,10 @@ class SqlJournal:
     def _take_writer_role(self) -> None:
         """Before recovery: this journal becomes the one writer of the database."""
 
+    def start_commit_process(self, keep_fds: Sequence[int] = ()) -> None:
+        """A serving switch's group commits in a process of their own where the engine gains
+        by it (SQLite); on a server engine the database's own processes do the work."""
+
     def claim_serving(self) -> None:
         """A serving switch's claim on its database, beyond the node's lock file (none for
         an engine whose file lock already says it all)."""
@@ -111,6 +115,16 @@ class SqlJournal:
         with self._verified_lock:
             advance, self._pending = self._pending, None
             self._applying = advance
+        try:
+            self._commit_group(rows, receipts, advance)
+        finally:
+            with self._verified_lock:
+                self._applying = None
+
+    def _commit_group(self, rows: BatchRows, receipts: Sequence[Receipt],
+                      advance: tuple[int, int] | None) -> None:
+        """The batch's rows, its receipts and the checkpoint's advance in one transaction of
+        this process (`SqliteJournal` may hand them to its commit process instead)."""
 
         def work(conn: Db) -> None:
             write_batch(conn, rows, self.location)
@@ -119,11 +133,7 @@ class SqlJournal:
             if advance is not None:
                 self._advance_in(conn, *advance)
 
-        try:
-            self._commit_batch(rows, work)
-        finally:
-            with self._verified_lock:
-                self._applying = None
+        self._commit_batch(rows, work)
 
     def _advance_in(self, conn: Db, after: int, upto: int) -> None:
         """The checkpoint's advance inside the writer's transaction, in a savepoint: an error
