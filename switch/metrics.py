@@ -43,11 +43,12 @@ class Metrics:
                                         "thread, rows written to COMMIT returned (fsync "
                                         "included)", buckets=LATENCY_BUCKETS,
                                         registry=self.registry)
-        #: The writer thread's own CPU (user and system) in those commits: a commit far longer
-        #: than its CPU waited, for the GIL or the disk (benches/README.md, "The writer's
-        #: time at 2,000/s").
+        #: The writer thread's own CPU (user and system) in those commits, and the commit
+        #: process's when there is one: a commit far longer than its CPU waited, for the GIL
+        #: or the disk (benches/README.md, "The writer's time at 2,000/s").
         self.commit_cpu_seconds = Histogram("lps_commit_cpu_seconds", "The writer thread's "
-                                            "CPU time in each group commit (user and system)",
+                                            "and the commit process's CPU time in each group "
+                                            "commit (user and system)",
                                             buckets=LATENCY_BUCKETS, registry=self.registry)
         self.checkpoint_seconds = Histogram("lps_checkpoint_seconds", "Checkpoint work in its "
                                             "thread: the WAL into the database (wal) or the "

@@ -103,6 +103,9 @@ class Switch:
         self.journal = open_journal(self.config.switch.journal, shared=cfg.shared)
         try:
             self.journal.claim_serving()
+            # The lock goes with the commit process: no other switch opens the database
+            # while a commit of this one may still land (docs/switch.md, "The commit process").
+            self.journal.start_commit_process(keep_fds=(self._lock_fd,))
         except BaseException:
             self.journal.close()
             release_lock(self._lock_fd)

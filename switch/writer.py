@@ -228,11 +228,15 @@ class Writer:
 
     def _timed_append(self, args: tuple[Any, ...]) -> None:
         """The group commit, in the writer thread, timed (`lps_commit_seconds`) and its CPU
-        counted (`lps_commit_cpu_seconds`)."""
+        counted (`lps_commit_cpu_seconds`): this thread's and the commit process's, when the
+        journal has one (switch/journal/sqlite/committer.py)."""
         started, cpu = time.perf_counter(), time.thread_time()
+        elsewhere = getattr(self.journal, "commit_process_cpu", 0.0)
         self.journal.append(*args)
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self.metrics.commit_cpu_seconds.observe(time.thread_time() - cpu)
+        self.metrics.commit_cpu_seconds.observe(
+            time.thread_time() - cpu + getattr(self.journal, "commit_process_cpu", 0.0)
+            - elsewhere)
 
     async def _take_turns(self, nodes: Nodes) -> None:
         loop = asyncio.get_running_loop()

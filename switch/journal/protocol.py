@@ -93,6 +93,11 @@ class Journal(Protocol):
         nodes")."""
         ...
 
+    def start_commit_process(self, keep_fds: Sequence[int] = ()) -> None:
+        """From now on group commits run in a process of their own where the engine gains by
+        it, holding `keep_fds` (the switch's lock file) open while it lives."""
+        ...
+
     def checkpoint_in_background(self) -> None:
         """From now on the caller runs `checkpoint` and `verify_tail` off the commit path."""
         ...

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
 from switch.journal.batch import BatchRows
 from switch.journal.errors import JournalError
+from switch.journal.receipts import Receipt
 from switch.journal.sql.db import Db
 from switch.journal.sql.journal import SqlJournal
+from switch.journal.sqlite.committer import CommitProcess
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.schema import migrate
 
@@ -37,17 +39,41 @@ class SqliteJournal(SqlJournal):
         self.version = migrate(self.conn, str(self.path))
         self._read_conn: sqlite3.Connection | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
+        self._committer: CommitProcess | None = None
+        #: CPU seconds the commit process spent on this journal's group commits.
+        self.commit_process_cpu = 0.0
 
     @property
     def location(self) -> str:
         return str(self.path)
 
     def close(self) -> None:
+        if self._committer is not None:
+            self._committer.close()
+            self._committer = None
         if self._read_conn is not None:
             self._read_conn.close()
         if self._checkpoint_conn is not None:
             self._checkpoint_conn.close()
         self.conn.close()
+
+    # -- the group commit ------------------------------------------------------------------------
+
+    def start_commit_process(self, keep_fds: Sequence[int] = ()) -> None:
+        """From now on each group commit runs in a process of its own, which holds `keep_fds`
+        (the switch's lock file) open while it lives (switch/journal/sqlite/committer.py)."""
+        assert self._committer is None, "one commit process"
+        self._committer = CommitProcess(self.path, keep_fds)
+
+    def _commit_group(self, rows: BatchRows, receipts: Sequence[Receipt],
+                      advance: tuple[int, int] | None) -> None:
+        if self._committer is None:
+            super()._commit_group(rows, receipts, advance)
+            return
+        cpu, advance_failed = self._committer.commit(rows, receipts, advance)
+        self.commit_process_cpu += cpu
+        if advance_failed:  # logged by the child, as `_advance_in` logs it here
+            self._verify_failed = True
 
     # -- the engine's connections ---------------------------------------------------------------
 

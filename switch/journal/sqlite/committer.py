@@ -1,0 +1,139 @@
+"""The group commit in a process of its own (docs/switch.md, "The commit process").
+
+In one process the writer thread's Python (each row's statement, the GIL taken back after
+every SQLite step) queues behind the event loop's decisions, and the loop's behind it. A
+serving switch on SQLite therefore hands each batch's rows to a child process that owns the
+write connection: the writer thread sends them and waits for the child's answer, and the
+replies are released only after it says COMMIT returned, as before.
+
+The child (switch/journal/sqlite/commit_child.py) runs the very code the thread would
+(`SqlJournal._commit_group` on its own `SqliteJournal`). It holds the switch's lock file
+open, so no other switch can open the database while it lives, and it dies with its parent
+(`PR_SET_PDEATHSIG`): a commit never lands behind a restarted switch's recovery. When it
+ends unexpectedly the batch's fate is unknown to the parent, which stops (fail-stop);
+recovery reads what the journal holds.
+
+The wire between them is a pipe only the two hold: a request is a 4-byte big-endian length
+and a pickle of (rows, receipts, advance); an answer the same length and a JSON object,
+`{"ready": true}` once, then `{"cpu": s, "advance_failed": b}` or `{"error": text}` for each
+request.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from switch.journal.batch import BatchRows
+from switch.journal.errors import JournalError
+from switch.journal.receipts import Receipt
+
+_LENGTH = struct.Struct(">I")
+#: A batch of 4,096 entries pickles to a few MB; anything near this is not ours.
+_MAX_MESSAGE = 1 << 30
+#: The child's module (switch/journal/sqlite/commit_child.py).
+CHILD = "switch.journal.sqlite.commit_child"
+#: How long `close` waits for the child's last commit and exit before killing it.
+CLOSE_WAIT = 10.0
+
+
+def read_message(stream: IO[bytes]) -> bytes | None:
+    """One length-prefixed message; None at a clean end of the stream."""
+    head = stream.read(_LENGTH.size)
+    if not head:
+        return None
+    if len(head) < _LENGTH.size:
+        raise EOFError("the stream ended inside a message's length")
+    (length,) = _LENGTH.unpack(head)
+    if length > _MAX_MESSAGE:
+        raise ValueError(f"a message of {length} bytes")
+    body = stream.read(length)
+    if len(body) < length:
+        raise EOFError("the stream ended inside a message")
+    return body
+
+
+def write_message(stream: IO[bytes], body: bytes) -> None:
+    stream.write(_LENGTH.pack(len(body)) + body)
+    stream.flush()
+
+
+class CommitProcess:
+    """The parent's side: start the child, send it batches, read its answers."""
+
+    def __init__(self, path: Path, keep_fds: Sequence[int] = ()) -> None:
+        self.path = path
+        package_root = str(Path(__file__).resolve().parents[3])
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root,
+                                                        env.get("PYTHONPATH", "")) if p)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", CHILD, str(path), str(os.getpid())],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=tuple(keep_fds), env=env)
+        self._ready = False
+
+    def commit(self, rows: BatchRows, receipts: Sequence[Receipt],
+               advance: tuple[int, int] | None) -> tuple[float, bool]:
+        """The batch committed by the child: (its CPU seconds, whether the checkpoint's
+        advance failed). `JournalError` when the commit failed or the child ended."""
+        if not self._ready:
+            self._answer()  # {"ready": true}: the child opened the database
+            self._ready = True
+        body = pickle.dumps((rows, list(receipts), advance), protocol=pickle.HIGHEST_PROTOCOL)
+        stdin = self.proc.stdin
+        assert stdin is not None
+        try:
+            write_message(stdin, body)
+        except (BrokenPipeError, ValueError):  # ValueError: the pipe was closed here
+            raise JournalError(self._ended()) from None
+        answer = self._answer()
+        if "error" in answer:
+            raise JournalError(str(answer["error"]))
+        cpu, failed = answer.get("cpu"), answer.get("advance_failed")
+        if not isinstance(cpu, (int, float)) or not isinstance(failed, bool):
+            raise JournalError(f"{self.path}: the commit process answered {answer!r}")
+        return float(cpu), failed
+
+    def _answer(self) -> dict[str, Any]:
+        stdout = self.proc.stdout
+        assert stdout is not None
+        try:
+            body = read_message(stdout)
+        except (EOFError, ValueError):
+            body = None
+        if body is None:
+            raise JournalError(self._ended())
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise JournalError(f"{self.path}: the commit process answered {body[:80]!r}")
+        return answer
+
+    def _ended(self) -> str:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=1.0)
+        return (f"{self.path}: the commit process ended (exit {self.proc.returncode}) before "
+                "answering: its batch may or may not be durable, recovery reads which")
+
+    def close(self) -> None:
+        """End the child after the commit it may be running; kill it if it does not end."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=CLOSE_WAIT)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()

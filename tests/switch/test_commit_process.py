@@ -1,0 +1,246 @@
+"""The group commit in a process of its own (docs/switch.md, "The commit process"): what it
+commits, how it fails, and that it never outlives its switch or lets a second one in."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from iso8583.loyalty import parse_de54
+from switch.core import handle
+from switch.journal import JournalError
+from switch.journal.sqlite.committer import read_message, write_message
+from switch.journal.sqlite.journal import SqliteJournal
+from switch.server import Switch, database_in_use, release_lock, take_lock
+from tests.switch.support import (
+    NOW,
+    T1,
+    PatientClient,
+    burn,
+    card,
+    earn,
+    example_config,
+    request,
+    sign_on,
+)
+from tests.switch.test_crash import start, write_config
+from tests.switch.test_server import LOCAL0
+from tests.waits import EVENT
+
+PAN = card(41)
+
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie waiting for its parent counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _gone(pid: int) -> None:
+    deadline = time.monotonic() + EVENT
+    while _alive(pid):
+        assert time.monotonic() < deadline, f"process {pid} still runs"
+        time.sleep(0.01)
+
+
+def _children(pid: int) -> list[int]:
+    """`pid`'s running commit processes."""
+    found = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
+             for c in (t / "children").read_text().split()]
+    return [c for c in found if _alive(c)
+            and b"switch.journal.sqlite.commit_child" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _ignoring(pid: int, *signals: int) -> None:
+    """Wait until `pid` ignores `signals` (it sets that up as it starts)."""
+    wanted = sum(1 << (s - 1) for s in signals)
+    deadline = time.monotonic() + EVENT
+    while True:
+        status = Path(f"/proc/{pid}/status").read_text()
+        ignored = int(next(line.split()[1] for line in status.splitlines()
+                           if line.startswith("SigIgn:")), 16)
+        if ignored & wanted == wanted:
+            return
+        assert time.monotonic() < deadline, f"process {pid} does not ignore {signals}"
+        time.sleep(0.01)
+
+
+def _points(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE pan = ?",
+                                (PAN,)).fetchone()[0])
+
+
+def test_messages_are_length_prefixed_and_a_torn_one_is_refused() -> None:
+    buf = io.BytesIO()
+    write_message(buf, b"abc")
+    write_message(buf, b"")
+    assert buf.getvalue() == b"\x00\x00\x00\x03abc\x00\x00\x00\x00"
+    buf.seek(0)
+    assert (read_message(buf), read_message(buf), read_message(buf)) == (b"abc", b"", None)
+    with pytest.raises(EOFError):
+        read_message(io.BytesIO(b"\x00\x00"))
+    with pytest.raises(EOFError):
+        read_message(io.BytesIO(b"\x00\x00\x00\x05abc"))
+    with pytest.raises(ValueError, match="bytes"):
+        read_message(io.BytesIO(b"\x7f\xff\xff\xff"))
+
+
+def test_the_child_commits_the_batch_and_its_checkpoint_advance(tmp_path: Path) -> None:
+    cfg = example_config(tmp_path / "lps.db")
+    store = SqliteJournal(tmp_path / "lps.db")
+    store.start_commit_process()
+    state = store.load(cfg, None, NOW)
+    entries = [e for msg in (sign_on(T1), earn(T1, 1, PAN, 100_000))
+               for e in handle(state, msg, NOW).entries]
+    store.append(entries)
+    assert store.commit_process_cpu > 0
+    assert _points(tmp_path / "lps.db") == 10
+    # The checkpoint's advance rides in the next batch, committed by the child.
+    upto = max(e.id for e in entries)
+    store._pending = (0, upto)
+    store.append(handle(state, earn(T1, 2, PAN, 100_000), NOW).entries)
+    assert store.verified_upto() == upto and not store._verify_failed
+    store.close()
+
+
+def test_an_advance_the_child_cannot_write_costs_the_advance_not_the_batch(
+        tmp_path: Path) -> None:
+    cfg = example_config(tmp_path / "lps.db")
+    store = SqliteJournal(tmp_path / "lps.db")
+    store.start_commit_process()
+    state = store.load(cfg, None, NOW)
+    first = [e for msg in (sign_on(T1), earn(T1, 1, PAN, 100_000))
+             for e in handle(state, msg, NOW).entries]
+    store.append(first)
+    with sqlite3.connect(tmp_path / "lps.db") as conn:
+        conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON verified_cards "
+                     "BEGIN SELECT RAISE(ABORT, 'no advance'); END")
+    store._pending = (0, max(e.id for e in first))
+    store.append(handle(state, earn(T1, 2, PAN, 100_000), NOW).entries)
+    assert store._verify_failed  # the child said so; start-up checks those rows again
+    assert store.verified_upto() == 0
+    assert _points(tmp_path / "lps.db") == 20  # the batch itself committed
+    store.close()
+
+
+def test_the_child_holds_the_switch_lock_until_it_ends(tmp_path: Path) -> None:
+    db = tmp_path / "lps.db"
+    fd = take_lock(db)
+    store = SqliteJournal(db)
+    store.start_commit_process(keep_fds=(fd,))
+    child = store._committer
+    assert child is not None
+    release_lock(fd)
+    assert database_in_use(db)  # the child's copy of the lock file keeps it
+    with pytest.raises(JournalError, match="another switch"):
+        take_lock(db)
+    store.close()
+    _gone(child.proc.pid)
+    assert not database_in_use(db)
+
+
+def test_a_commit_process_that_dies_stops_the_switch_and_a_restart_recovers(
+        tmp_path: Path) -> None:
+    cfg = example_config(tmp_path / "lps.db", listen_ascii=LOCAL0, listen_bcd=LOCAL0,
+                         metrics=LOCAL0)
+
+    async def serve_until_the_child_dies() -> None:
+        sw = Switch(cfg)
+        await sw.start()
+        addr = sw.addresses["ascii"]
+        c = await PatientClient("ascii", addr.host, addr.port).connect()
+        assert (await c.send(request("0800", T1, 1, extra={70: "001"})))[39] == "00"
+        r = await c.send(earn(T1, 2, PAN, 100_000))
+        assert parse_de54(str(r[54]))[0].amount == 10
+        (child,) = _children(os.getpid())
+        os.kill(child, signal.SIGKILL)
+        _gone(child)
+        fut = c.send_nowait(burn(T1, 3, PAN, 5_000))
+        with pytest.raises(ConnectionError):
+            await asyncio.wait_for(fut, EVENT)  # no answer: its commit's fate is unknown
+        await asyncio.wait_for(sw.stopped.wait(), EVENT)
+        assert sw.failure is not None and "commit process ended" in sw.failure
+        await c.close()
+        for task in sw._tasks:
+            task.cancel()
+        await asyncio.gather(*sw._tasks, return_exceptions=True)
+        sw.writer.close()
+        sw.journal.close()
+        sw.metrics.shutdown()
+        for server in sw.servers.values():
+            server.close()
+        release_lock(sw._lock_fd)
+
+    asyncio.run(serve_until_the_child_dies())
+    assert _points(tmp_path / "lps.db") == 10  # the burn never reached the journal
+
+    async def restart() -> None:
+        sw = Switch(cfg)
+        await sw.start()
+        addr = sw.addresses["ascii"]
+        c = await PatientClient("ascii", addr.host, addr.port).connect()
+        assert (await c.send(request("0800", T1, 4, extra={70: "001"})))[39] == "00"
+        r = await c.send(burn(T1, 5, PAN, 5_000))
+        assert r[39] == "00" and parse_de54(str(r[54]))[0].amount == 5
+        await c.close()
+        await sw.stop()
+
+    asyncio.run(restart())
+    assert _points(tmp_path / "lps.db") == 5
+
+
+def test_a_killed_switch_takes_its_commit_process_along(tmp_path: Path) -> None:
+    config, port = write_config(tmp_path)
+    proc = start(config, port)
+    try:
+        (child,) = _children(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(EVENT)
+        _gone(child)  # PR_SET_PDEATHSIG: no commit lands behind the next switch's recovery
+        assert not database_in_use(tmp_path / "lps.db")
+    finally:
+        proc.kill()
+        proc.wait(EVENT)
+    again = start(config, port)
+    again.send_signal(signal.SIGTERM)
+    assert again.wait(EVENT) == 0
+
+
+def test_sigterm_to_the_whole_group_still_drains_through_the_commit_process(
+        tmp_path: Path) -> None:
+    """A service manager signals every process of the service: the child ignores it and ends
+    when the switch, having committed what was in flight, closes the pipe."""
+    config, port = write_config(tmp_path)
+    proc = start(config, port)
+    (child,) = _children(proc.pid)
+    _ignoring(child, signal.SIGTERM, signal.SIGINT)
+    os.kill(child, signal.SIGTERM)
+    os.kill(child, signal.SIGINT)
+
+    async def earn_once() -> None:
+        c = await PatientClient("ascii", "127.0.0.1", port).connect()
+        assert (await c.send(request("0800", T1, 1, extra={70: "001"})))[39] == "00"
+        assert (await c.send(earn(T1, 2, PAN, 100_000)))[39] == "00"
+        await c.close()
+
+    asyncio.run(earn_once())
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(EVENT) == 0
+    _gone(child)
+    assert _points(tmp_path / "lps.db") == 10
+    assert subprocess.run([sys.executable, "-m", "lps.cli", "check", "--config", str(config)],
+                          capture_output=True, check=False).returncode == 0
