@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from benches.loadgen import timeline
+from benches.loadgen.cpu import children_cpu_seconds, cpu_seconds
 from benches.loadgen.mix import ROOT, Terminal, cards, prime_messages, write_config
 from iso8583 import FrameDecoder, frame, load_profile
 from switch.server import install_event_loop
@@ -186,16 +187,6 @@ def percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
 
 
-def cpu_seconds(pid: int, thread: bool = False) -> float:
-    """CPU time (user + system) of a process, or of its main thread: the event loop's."""
-    path = f"/proc/{pid}/task/{pid}/stat" if thread else f"/proc/{pid}/stat"
-    try:
-        fields = Path(path).read_text().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def prime(port: int, args: argparse.Namespace) -> None:
     """Sign on one terminal and earn on every card, so that burns find points."""
     async def go() -> None:
@@ -224,6 +215,7 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         queue: mp.Queue[dict[str, Any]] = mp.Queue()
         before = timeline.scrape(metrics) if metrics else {}
         cpu0, loop0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
+        child0 = children_cpu_seconds(proc.pid)
         per = args.connections // args.workers
         procs = [mp.Process(target=worker_main, args=(spec, i, 1 + i * per, per, queue))
                  for i in range(args.workers)]
@@ -233,6 +225,8 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         for p in procs:
             p.join()
         cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, True) - loop0
+        child_cpu = children_cpu_seconds(proc.pid) - child0
+        cpu += child_cpu
         if metrics:
             held = timeline.summary(before, timeline.scrape(metrics))
     finally:
@@ -257,10 +251,13 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         round(sum(r["approvals"] for r in results) / elapsed),
         "p50_ms": round(percentile(lat, 0.50), 2), "p99_ms": round(percentile(lat, 0.99), 2),
         "duration_s": round(elapsed, 1),
-        # CPU the target spent per answer (all threads; its event-loop thread alone): the
-        # figure that moves least when other work shares the machine.
+        # CPU the target spent per answer (all threads and its commit process; its event-loop
+        # thread alone; the commit process alone): the figure that moves least when other
+        # work shares the machine.
         "cpu_us_per_answer": round(cpu * 1e6 / total, 1) if total else None,
         "loop_cpu_us_per_answer": round(loop_cpu * 1e6 / total, 1) if total else None,
+        "commit_process_cpu_us_per_answer": round(child_cpu * 1e6 / total, 1)
+        if total else None,
     } | ({"switch_metrics": held} if held is not None else {})
 
 
