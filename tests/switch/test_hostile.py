@@ -151,7 +151,7 @@ class Hostile:
         # `journal`: tests/engines.py's settings (default: an SQLite file in `tmp`).
         self.cfg: Config = example_config(**(journal or {"database": tmp / "hostile.db"}))
         self.rules: RuleBook | None = program_rules(self.cfg) if self.programs else None
-        self.store: Journal = open_journal(self.cfg.switch.journal)
+        self.store: Journal = self.open_store()
         self.now = START
         self.state = self.recover(self.now)
         self.model = Model(self.limits, self.programs)
@@ -167,6 +167,13 @@ class Hostile:
         self.last_prune = self.now
         self.step = SPAN.total_seconds() / max(events, 1)
         self.stats = Stats()
+
+    def open_store(self) -> Journal:
+        """The journal as `lps serve` has it: on SQLite every batch is committed by the
+        commit process (docs/switch.md, "The commit process"), through its pipe."""
+        store = open_journal(self.cfg.switch.journal)
+        store.start_commit_process()
+        return store
 
     def recover(self, now: dt.datetime) -> State:
         # As the switch recovers: the cards' lots stay in the journal until a decision reads
@@ -249,7 +256,7 @@ class Hostile:
     def restart(self) -> None:
         """Recover from the journal as of the last commit: the state the live one had then."""
         self.store.close()
-        self.store = open_journal(self.cfg.switch.journal)
+        self.store = self.open_store()
         self.state = self.recover(self.durable_at)
         recovered = snapshot(self.state, self.store.card_lots).durable()
         if recovered != self.durable:
