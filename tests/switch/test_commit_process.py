@@ -18,7 +18,8 @@ import pytest
 from iso8583.loyalty import parse_de54
 from switch.core import handle
 from switch.journal import JournalError
-from switch.journal.sqlite.committer import read_message, write_message
+from switch.journal.batch import BatchRows
+from switch.journal.sqlite.committer import CommitProcess, read_message, write_message
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.server import Switch, database_in_use, release_lock, take_lock
 from tests.switch.support import (
@@ -97,6 +98,41 @@ def test_messages_are_length_prefixed_and_a_torn_one_is_refused() -> None:
         read_message(io.BytesIO(b"\x00\x00\x00\x05abc"))
     with pytest.raises(ValueError, match="bytes"):
         read_message(io.BytesIO(b"\x7f\xff\xff\xff"))
+
+
+def _speaking(tmp_path: Path, answer: bytes) -> CommitProcess:
+    """A `CommitProcess` whose child reads one request and answers `answer` (raw bytes)."""
+    script = ("import sys; head = sys.stdin.buffer.read(4); "
+              "sys.stdin.buffer.read(int.from_bytes(head, 'big')); "
+              f"sys.stdout.buffer.write({answer!r}); sys.stdout.flush()")
+    committer = CommitProcess.__new__(CommitProcess)
+    committer.path = tmp_path / "lps.db"
+    committer.proc = subprocess.Popen([sys.executable, "-c", script],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    committer._ready = True
+    return committer
+
+
+def _framed(body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + body
+
+
+@pytest.mark.parametrize(("answer", "error"), [
+    (_framed(b"abc"), "answered b'abc'"),
+    (_framed(b"[]"), r"answered b'\[\]'"),
+    (_framed(b'{"cpu": "x"}'), "answered {'cpu': 'x'}"),
+    (_framed(b'{"cpu": 0.1}'), "answered {'cpu': 0.1}"),  # no word on the advance
+    (_framed(b'{"error": "boom"}'), "^boom$"),
+    (b"\x7f\xff\xff\xff", "answered a message of 2147483647 bytes"),
+    (_framed(b'{"cpu": 0.1, "advance_failed": false}')[:-3], r"ended \(exit 0\) before"),
+    (b"", r"ended \(exit 0\) before answering"),
+])
+def test_an_answer_that_is_not_one_stops_the_commit(tmp_path: Path, answer: bytes,
+                                                    error: str) -> None:
+    committer = _speaking(tmp_path, answer)
+    with pytest.raises(JournalError, match=error):
+        committer.commit(BatchRows(), [], None)
+    committer.close()
 
 
 def test_the_child_commits_the_batch_and_its_checkpoint_advance(tmp_path: Path) -> None:

@@ -9,7 +9,8 @@ replies are released only after it says COMMIT returned, as before.
 The child (switch/journal/sqlite/commit_child.py) runs the very code the thread would
 (`SqlJournal._commit_group` on its own `SqliteJournal`). It holds the switch's lock file
 open, so no other switch can open the database while it lives, and it dies with its parent
-(`PR_SET_PDEATHSIG`): a commit never lands behind a restarted switch's recovery. When it
+(`PR_SET_PDEATHSIG`, which follows the thread that started it: start it from one that lives
+as long as the switch): a commit never lands behind a restarted switch's recovery. When it
 ends unexpectedly the batch's fate is unknown to the parent, which stops (fail-stop);
 recovery reads what the journal holds.
 
@@ -107,8 +108,10 @@ class CommitProcess:
         assert stdout is not None
         try:
             body = read_message(stdout)
-        except (EOFError, ValueError):
+        except EOFError:
             body = None
+        except ValueError as exc:
+            raise JournalError(f"{self.path}: the commit process answered {exc}") from None
         if body is None:
             raise JournalError(self._ended())
         try:
