@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 from pathlib import Path
@@ -22,6 +23,7 @@ from switch.core import (
     parse_request,
 )
 from switch.core.luhn import luhn_complete
+from switch.server import Switch, release_lock, untune_gc
 from tests.waits import EVENT
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -120,3 +122,20 @@ def decided(state: State, msg: Message, now: dt.datetime = NOW) -> Decision:
     req = parse_request(msg, state.protocol)
     assert isinstance(req, Request)
     return decide(state, req, in_memory(state, needs(state, req), NO_CHECKS), now)
+
+
+async def dismantle(sw: Switch) -> None:
+    """Take apart a switch that stopped itself (fail-stop), whose `stop` would wait for a
+    writer that failed. The checkpoint thread may be inside a verification: its task ends
+    it first."""
+    for task in sw._tasks:
+        task.cancel()
+    await asyncio.gather(*sw._tasks, return_exceptions=True)
+    sw.writer.close()
+    sw.journal.close()
+    sw.metrics.unwatch_gc()
+    sw.metrics.shutdown()
+    untune_gc(sw._gc_thresholds)
+    release_lock(sw._lock_fd)
+    for server in sw.servers.values():
+        server.close()

@@ -17,6 +17,8 @@ import pytest
 
 from iso8583.loyalty import parse_de54
 from switch.core import handle
+from switch.core.entries import Entry
+from switch.core.state import State
 from switch.journal import JournalError
 from switch.journal.batch import BatchRows
 from switch.journal.sqlite.committer import CommitProcess, read_message, write_message
@@ -28,6 +30,7 @@ from tests.switch.support import (
     PatientClient,
     burn,
     card,
+    dismantle,
     earn,
     example_config,
     request,
@@ -135,14 +138,19 @@ def test_an_answer_that_is_not_one_stops_the_commit(tmp_path: Path, answer: byte
     committer.close()
 
 
-def test_the_child_commits_the_batch_and_its_checkpoint_advance(tmp_path: Path) -> None:
-    cfg = example_config(tmp_path / "lps.db")
+def _earned_once(tmp_path: Path) -> tuple[SqliteJournal, State, list[Entry]]:
+    """A journal with a commit process, a terminal signed on and one earn committed by it."""
     store = SqliteJournal(tmp_path / "lps.db")
     store.start_commit_process()
-    state = store.load(cfg, None, NOW)
+    state = store.load(example_config(tmp_path / "lps.db"), None, NOW)
     entries = [e for msg in (sign_on(T1), earn(T1, 1, PAN, 100_000))
                for e in handle(state, msg, NOW).entries]
     store.append(entries)
+    return store, state, entries
+
+
+def test_the_child_commits_the_batch_and_its_checkpoint_advance(tmp_path: Path) -> None:
+    store, state, entries = _earned_once(tmp_path)
     assert store.commit_process_cpu > 0
     assert _points(tmp_path / "lps.db") == 10
     # The checkpoint's advance rides in the next batch, committed by the child.
@@ -155,13 +163,7 @@ def test_the_child_commits_the_batch_and_its_checkpoint_advance(tmp_path: Path) 
 
 def test_an_advance_the_child_cannot_write_costs_the_advance_not_the_batch(
         tmp_path: Path) -> None:
-    cfg = example_config(tmp_path / "lps.db")
-    store = SqliteJournal(tmp_path / "lps.db")
-    store.start_commit_process()
-    state = store.load(cfg, None, NOW)
-    first = [e for msg in (sign_on(T1), earn(T1, 1, PAN, 100_000))
-             for e in handle(state, msg, NOW).entries]
-    store.append(first)
+    store, state, first = _earned_once(tmp_path)
     with sqlite3.connect(tmp_path / "lps.db") as conn:
         conn.execute("CREATE TRIGGER refuse BEFORE INSERT ON verified_cards "
                      "BEGIN SELECT RAISE(ABORT, 'no advance'); END")
@@ -211,15 +213,7 @@ def test_a_commit_process_that_dies_stops_the_switch_and_a_restart_recovers(
         await asyncio.wait_for(sw.stopped.wait(), EVENT)
         assert sw.failure is not None and "commit process ended" in sw.failure
         await c.close()
-        for task in sw._tasks:
-            task.cancel()
-        await asyncio.gather(*sw._tasks, return_exceptions=True)
-        sw.writer.close()
-        sw.journal.close()
-        sw.metrics.shutdown()
-        for server in sw.servers.values():
-            server.close()
-        release_lock(sw._lock_fd)
+        await dismantle(sw)
 
     asyncio.run(serve_until_the_child_dies())
     assert _points(tmp_path / "lps.db") == 10  # the burn never reached the journal

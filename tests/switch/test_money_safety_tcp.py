@@ -22,9 +22,9 @@ from switch.core.limits import TWELVE_DIGITS
 from switch.core.programs.rules import program_rules
 from switch.journal import open_journal
 from switch.journal.sql.verify import check_invariants
-from switch.server import Switch, release_lock, untune_gc
+from switch.server import Switch
 from tests.engines import raw
-from tests.switch.support import T1, T3, burn, card, earn, request
+from tests.switch.support import T1, T3, burn, card, dismantle, earn, request
 from tests.switch.test_money_safety import OversizeReplies
 from tests.switch.test_server import JOURNAL, config_for, signed_on
 from tests.waits import EVENT
@@ -198,18 +198,7 @@ def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
             assert sw.failure is not None and "invariant broken" in sw.failure
             await c.close()
         finally:
-            # The checkpoint thread may be inside a verification: its task ends it first.
-            for task in sw._tasks:
-                task.cancel()
-            await asyncio.gather(*sw._tasks, return_exceptions=True)
-            sw.writer.close()
-            sw.journal.close()
-            sw.metrics.unwatch_gc()
-            sw.metrics.shutdown()
-            untune_gc(sw._gc_thresholds)
-            release_lock(sw._lock_fd)
-            for server in sw.servers.values():
-                server.close()
+            await dismantle(sw)
     asyncio.run(main())
     store = open_journal(cfg.switch.journal)
     try:

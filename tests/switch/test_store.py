@@ -25,6 +25,7 @@ from tests.switch.support import (
     PatientClient,
     burn,
     card,
+    dismantle,
     earn,
     example_config,
     request,
@@ -124,15 +125,7 @@ def test_commit_failure_stops_the_switch(tmp_path: Path) -> None:
         await asyncio.wait_for(sw.stopped.wait(), EVENT)
         assert sw.failure is not None and "disk on fire" in sw.failure
         await c.close()
-        # The checkpoint thread may be inside a verification: its task ends it first.
-        for task in sw._tasks:
-            task.cancel()
-        await asyncio.gather(*sw._tasks, return_exceptions=True)
-        sw.writer.close()
-        sw.journal.close()
-        sw.metrics.shutdown()
-        for server in sw.servers.values():
-            server.close()
+        await dismantle(sw)
     asyncio.run(main())
     # Restart (trigger removed by the operator): the burn that was never answered never happened.
     conn = sqlite3.connect(tmp_path / "lps.db")
