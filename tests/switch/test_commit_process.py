@@ -37,11 +37,10 @@ from tests.switch.support import (
     sign_on,
 )
 from tests.switch.test_crash import start, write_config
-from tests.switch.test_server import LOCAL0
+from tests.switch.test_server import LOCAL0, signed_on
 from tests.waits import EVENT
 
 PAN = card(41)
-
 
 
 def _alive(pid: int) -> bool:
@@ -199,9 +198,7 @@ def test_a_commit_process_that_dies_stops_the_switch_and_a_restart_recovers(
     async def serve_until_the_child_dies() -> None:
         sw = Switch(cfg)
         await sw.start()
-        addr = sw.addresses["ascii"]
-        c = await PatientClient("ascii", addr.host, addr.port).connect()
-        assert (await c.send(request("0800", T1, 1, extra={70: "001"})))[39] == "00"
+        c = await signed_on(sw, "ascii", T1)
         r = await c.send(earn(T1, 2, PAN, 100_000))
         assert parse_de54(str(r[54]))[0].amount == 10
         (child,) = _children(os.getpid())
@@ -221,9 +218,7 @@ def test_a_commit_process_that_dies_stops_the_switch_and_a_restart_recovers(
     async def restart() -> None:
         sw = Switch(cfg)
         await sw.start()
-        addr = sw.addresses["ascii"]
-        c = await PatientClient("ascii", addr.host, addr.port).connect()
-        assert (await c.send(request("0800", T1, 4, extra={70: "001"})))[39] == "00"
+        c = await signed_on(sw, "ascii", T1)
         r = await c.send(burn(T1, 5, PAN, 5_000))
         assert r[39] == "00" and parse_de54(str(r[54]))[0].amount == 5
         await c.close()
