@@ -13,8 +13,8 @@ each round so the client's own cryptography is not measured; a sample of each ro
 responses is checked (approved, MAC verified with the terminal's clear session key).
 One round = `REQUESTS` requests of each configuration, plain first; extra_info has both rates,
 `ratio_mac_vs_plain` (issue 19's target: at least 0.8), each round's ratio, the switch
-process's CPU per answer (all threads, from /proc/PID/stat) in each configuration and the
-load average at each round's end; `-s` prints one line per round.
+process's CPU per answer (all threads and its commit process, from /proc) in each
+configuration and the load average at each round's end; `-s` prints one line per round.
 
 MAC verifications: `Security.checks` on a MACed 0200 from a keyed terminal (MAC span, HSM
 call, verdict), with the in-process HSM (one call per round) and with `lps-hsm serve` in its
@@ -25,7 +25,6 @@ connection (extra_info `verifications_per_s`).
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import statistics
@@ -40,6 +39,7 @@ from typing import Any
 
 import pytest
 
+from benches.loadgen.cpu import children_cpu_seconds, cpu_seconds
 from hsm_sim import primitives as P
 from hsm_sim.lmk import create_lmk_file
 from iso8583 import FrameDecoder, Message, frame, load_profile
@@ -59,13 +59,12 @@ REQUESTS = 6000
 CONNECTIONS_PER_TERMINAL = 2
 INFLIGHT = 48
 PROFILE = load_profile("ascii")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system, all threads) the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    """CPU seconds (user + system, all threads) the process and its running children (the
+    switch's commit process) have used so far."""
+    return cpu_seconds(pid) + children_cpu_seconds(pid)
 
 
 def load_average() -> float:

@@ -23,6 +23,9 @@ PEER_VENV = ROOT / ".venv-peer"
 PEER_PACKAGE = "pyiso8583==4.0.1"
 PEER_SCRIPT = ROOT / "tools" / "pyiso8583_peer" / "bench_peer.py"
 PEER_SECONDS = 1.0
+# The benchmarks import `benches.*` helpers (benches/loadgen/cpu.py) as `python -m` runs do.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 # (profile, direction, implementation, ours messages/s, pyiso8583 messages/s)
 RESULTS: list[tuple[str, str, str, float, float]] = []
