@@ -201,7 +201,9 @@ def test_a_commit_process_that_dies_stops_the_switch_and_a_restart_recovers(
         c = await signed_on(sw, "ascii", T1)
         r = await c.send(earn(T1, 2, PAN, 100_000))
         assert parse_de54(str(r[54]))[0].amount == 10
-        (child,) = _children(os.getpid())
+        assert isinstance(sw.journal, SqliteJournal) and sw.journal._committer is not None
+        child = sw.journal._committer.proc.pid
+        assert child in _children(os.getpid())
         os.kill(child, signal.SIGKILL)
         _gone(child)
         fut = c.send_nowait(burn(T1, 3, PAN, 5_000))
