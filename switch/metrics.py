@@ -37,17 +37,19 @@ class Metrics:
         self.registry.register(self.answers)
         self.batch_size = Histogram("lps_batch_entries", "Journal entries per group commit",
                                     buckets=BATCH_BUCKETS, registry=self.registry)
-        #: Where the loop's time goes (docs/switch.md, "Metrics"): the writer thread's commit,
-        #: the checkpoint thread's work, and how late the loop woke a timer.
-        self.commit_seconds = Histogram("lps_commit_seconds", "Group commits in the writer "
-                                        "thread, rows written to COMMIT returned (fsync "
-                                        "included)", buckets=LATENCY_BUCKETS,
+        #: Where the loop's time goes (docs/switch.md, "Metrics"): the group commit, the
+        #: checkpoint thread's work, and how late the loop woke a timer.
+        self.commit_seconds = Histogram("lps_commit_seconds", "Group commits, rows built to "
+                                        "COMMIT returned (fsync included), in the writer "
+                                        "thread or through the commit process",
+                                        buckets=LATENCY_BUCKETS,
                                         registry=self.registry)
-        #: The writer thread's own CPU (user and system) in those commits, and the commit
-        #: process's when there is one: a commit far longer than its CPU waited, for the GIL
-        #: or the disk (benches/README.md, "The writer's time at 2,000/s").
+        #: The CPU (user and system) of those commits: the writer thread's, or the commit
+        #: process's when there is one (the loop's part of building the rows is the loop's
+        #: CPU): a commit far longer than its CPU waited, for the GIL, the loop or the disk
+        #: (benches/README.md, "The writer's time at 2,000/s").
         self.commit_cpu_seconds = Histogram("lps_commit_cpu_seconds", "The writer thread's "
-                                            "and the commit process's CPU time in each group "
+                                            "or the commit process's CPU time in each group "
                                             "commit (user and system)",
                                             buckets=LATENCY_BUCKETS, registry=self.registry)
         self.checkpoint_seconds = Histogram("lps_checkpoint_seconds", "Checkpoint work in its "

@@ -93,6 +93,17 @@ class Journal(Protocol):
         nodes")."""
         ...
 
+    @property
+    def commits_on_loop(self) -> bool:
+        """Whether the writer commits through `append_on_loop` (a commit process runs)."""
+        ...
+
+    async def append_on_loop(self, entries: Sequence[Entry],
+                             receipts: Sequence[Receipt] = ()) -> None:
+        """`append` awaited on the event loop: the commit process's pipe written and read
+        there, no thread between."""
+        ...
+
     def start_commit_process(self, keep_fds: Sequence[int] = ()) -> None:
         """From now on group commits run in a process of their own where the engine gains by
         it, holding `keep_fds` (the switch's lock file) open while it lives."""

@@ -112,6 +112,7 @@ def _speaking(tmp_path: Path, answer: bytes) -> CommitProcess:
     committer.proc = subprocess.Popen([sys.executable, "-c", script],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
     committer._ready = True
+    committer._inbuf = bytearray()
     return committer
 
 
@@ -129,12 +130,27 @@ def _framed(body: bytes) -> bytes:
     (_framed(b'{"cpu": 0.1, "advance_failed": false}')[:-3], r"ended \(exit 0\) before"),
     (b"", r"ended \(exit 0\) before answering"),
 ])
+@pytest.mark.parametrize("on_loop", [False, True], ids=["thread", "loop"])
 def test_an_answer_that_is_not_one_stops_the_commit(tmp_path: Path, answer: bytes,
-                                                    error: str) -> None:
+                                                    error: str, on_loop: bool) -> None:
     committer = _speaking(tmp_path, answer)
     with pytest.raises(JournalError, match=error):
-        committer.commit(BatchRows(), [], None)
+        if on_loop:
+            asyncio.run(committer.commit_on_loop(BatchRows(), [], None))
+        else:
+            committer.commit(BatchRows(), [], None)
     committer.close()
+
+
+def test_a_batch_larger_than_the_pipe_reaches_the_child_whole_from_the_loop(
+        tmp_path: Path) -> None:
+    """A pipe holds 64 KB: the loop writes the rest as the child reads (`add_writer`)."""
+    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.5, "advance_failed": false}'))
+    rows = BatchRows(journal=[("x" * 1000, i) for i in range(2000)])  # about 2 MB pickled
+    answer = asyncio.run(asyncio.wait_for(committer.commit_on_loop(rows, [], None), EVENT))
+    assert answer == (0.5, False)
+    committer.close()
+    assert committer.proc.returncode == 0  # it read the whole request, then answered
 
 
 def _earned_once(tmp_path: Path) -> tuple[SqliteJournal, State, list[Entry]]:

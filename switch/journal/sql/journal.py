@@ -102,6 +102,14 @@ class SqlJournal:
         """A serving switch's group commits in a process of their own where the engine gains
         by it (SQLite); on a server engine the database's own processes do the work."""
 
+    @property
+    def commits_on_loop(self) -> bool:
+        return False
+
+    async def append_on_loop(self, entries: Sequence[Entry],
+                             receipts: Sequence[Receipt] = ()) -> None:
+        raise NotImplementedError("no commit process: the writer thread appends")
+
     def claim_serving(self) -> None:
         """A serving switch's claim on its database, beyond the node's lock file (none for
         an engine whose file lock already says it all)."""

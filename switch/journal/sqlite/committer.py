@@ -3,8 +3,10 @@
 In one process the writer thread's Python (each row's statement, the GIL taken back after
 every SQLite step) queues behind the event loop's decisions, and the loop's behind it. A
 serving switch on SQLite therefore hands each batch's rows to a child process that owns the
-write connection: the writer thread sends them and waits for the child's answer, and the
-replies are released only after it says COMMIT returned, as before.
+write connection: the writer task sends them from the event loop and awaits the child's
+answer there (`commit_on_loop`, no thread between), and the replies are released only after
+it says COMMIT returned, as before. `commit` does the same, blocking, for callers without a
+loop (a journal used directly, the hostile simulation); one process uses one or the other.
 
 The child (switch/journal/sqlite/commit_child.py) runs the very code the thread would
 (`SqlJournal._commit_group` on its own `SqliteJournal`). It holds the switch's lock file
@@ -22,6 +24,7 @@ request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -80,6 +83,7 @@ class CommitProcess:
             [sys.executable, "-m", CHILD, str(path), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=tuple(keep_fds), env=env)
         self._ready = False
+        self._inbuf = bytearray()
 
     def commit(self, rows: BatchRows, receipts: Sequence[Receipt],
                advance: tuple[int, int] | None) -> tuple[float, bool]:
@@ -95,13 +99,87 @@ class CommitProcess:
             write_message(stdin, body)
         except (BrokenPipeError, ValueError):  # ValueError: the pipe was closed here
             raise JournalError(self._ended()) from None
-        answer = self._answer()
+        return self._outcome(self._answer())
+
+    async def commit_on_loop(self, rows: BatchRows, receipts: Sequence[Receipt],
+                             advance: tuple[int, int] | None) -> tuple[float, bool]:
+        """`commit` from the event loop: the pipe written and read there, no thread between."""
+        loop = asyncio.get_running_loop()
+        if not self._ready:
+            self._parse(await self._message_on_loop(loop))
+            self._ready = True
+        body = pickle.dumps((rows, list(receipts), advance), protocol=pickle.HIGHEST_PROTOCOL)
+        await self._write_on_loop(loop, _LENGTH.pack(len(body)) + body)
+        return self._outcome(self._parse(await self._message_on_loop(loop)))
+
+    def _outcome(self, answer: dict[str, Any]) -> tuple[float, bool]:
+        """A commit's answer: (the child's CPU seconds, whether the advance failed)."""
         if "error" in answer:
             raise JournalError(str(answer["error"]))
         cpu, failed = answer.get("cpu"), answer.get("advance_failed")
         if not isinstance(cpu, (int, float)) or not isinstance(failed, bool):
             raise JournalError(f"{self.path}: the commit process answered {answer!r}")
         return float(cpu), failed
+
+    async def _ready_to(self, loop: asyncio.AbstractEventLoop, fd: int, write: bool) -> None:
+        fut: asyncio.Future[None] = loop.create_future()
+
+        def ready() -> None:
+            if not fut.done():
+                fut.set_result(None)
+
+        (loop.add_writer if write else loop.add_reader)(fd, ready)
+        try:
+            await fut
+        finally:
+            (loop.remove_writer if write else loop.remove_reader)(fd)
+
+    async def _write_on_loop(self, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
+        assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        os.set_blocking(fd, False)
+        view = memoryview(data)
+        while view:
+            try:
+                view = view[os.write(fd, view):]
+            except BlockingIOError:
+                await self._ready_to(loop, fd, write=True)
+            except (BrokenPipeError, OSError):
+                raise JournalError(self._ended()) from None
+
+    async def _message_on_loop(self, loop: asyncio.AbstractEventLoop) -> bytes:
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        os.set_blocking(fd, False)
+        buf = self._inbuf
+        while True:
+            if len(buf) >= _LENGTH.size:
+                (length,) = _LENGTH.unpack_from(buf)
+                if length > _MAX_MESSAGE:
+                    raise JournalError(f"{self.path}: the commit process answered a message "
+                                       f"of {length} bytes")
+                if len(buf) >= _LENGTH.size + length:
+                    body = bytes(buf[_LENGTH.size:_LENGTH.size + length])
+                    del buf[:_LENGTH.size + length]
+                    return body
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                await self._ready_to(loop, fd, write=False)
+                continue
+            if not chunk:
+                raise JournalError(self._ended())
+            buf += chunk
+
+    def _parse(self, body: bytes) -> dict[str, Any]:
+        """An answer's JSON object."""
+        try:
+            answer = json.loads(body)
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            raise JournalError(f"{self.path}: the commit process answered {body[:80]!r}")
+        return answer
 
     def _answer(self) -> dict[str, Any]:
         stdout = self.proc.stdout
@@ -114,13 +192,7 @@ class CommitProcess:
             raise JournalError(f"{self.path}: the commit process answered {exc}") from None
         if body is None:
             raise JournalError(self._ended())
-        try:
-            answer = json.loads(body)
-        except ValueError:
-            answer = None
-        if not isinstance(answer, dict):
-            raise JournalError(f"{self.path}: the commit process answered {body[:80]!r}")
-        return answer
+        return self._parse(body)
 
     def _ended(self) -> str:
         with contextlib.suppress(subprocess.TimeoutExpired):

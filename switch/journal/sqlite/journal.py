@@ -15,7 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
-from switch.journal.batch import BatchRows
+from switch.core.entries import Entry
+from switch.journal.batch import BatchRows, batch_rows
 from switch.journal.errors import JournalError
 from switch.journal.receipts import Receipt
 from switch.journal.sql.db import Db
@@ -73,6 +74,28 @@ class SqliteJournal(SqlJournal):
         cpu, advance_failed = self._committer.commit(rows, receipts, advance)
         self.commit_process_cpu += cpu
         if advance_failed:  # logged by the child, as `_advance_in` logs it here
+            self._verify_failed = True
+
+    @property
+    def commits_on_loop(self) -> bool:
+        """Whether `append_on_loop` is the way to commit (a commit process runs)."""
+        return self._committer is not None
+
+    async def append_on_loop(self, entries: Sequence[Entry],
+                             receipts: Sequence[Receipt] = ()) -> None:
+        """`append` from the event loop, through the commit process's pipe."""
+        assert self._committer is not None
+        rows = batch_rows(entries)
+        with self._verified_lock:
+            advance, self._pending = self._pending, None
+            self._applying = advance
+        try:
+            cpu, advance_failed = await self._committer.commit_on_loop(rows, receipts, advance)
+        finally:
+            with self._verified_lock:
+                self._applying = None
+        self.commit_process_cpu += cpu
+        if advance_failed:
             self._verify_failed = True
 
     # -- the engine's connections ---------------------------------------------------------------
