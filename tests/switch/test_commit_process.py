@@ -268,11 +268,6 @@ def test_sigterm_to_the_whole_group_still_drains_through_the_commit_process(
     """A service manager signals every process of the service: the child ignores it and ends
     when the switch, having committed what was in flight, closes the pipe."""
     config, port = write_config(tmp_path)
-    proc = start(config, port)
-    (child,) = _children(proc.pid)
-    _ignoring(child, signal.SIGTERM, signal.SIGINT)
-    os.kill(child, signal.SIGTERM)
-    os.kill(child, signal.SIGINT)
 
     async def earn_once() -> None:
         c = await PatientClient("ascii", "127.0.0.1", port).connect()
@@ -280,9 +275,19 @@ def test_sigterm_to_the_whole_group_still_drains_through_the_commit_process(
         assert (await c.send(earn(T1, 2, PAN, 100_000)))[39] == "00"
         await c.close()
 
-    asyncio.run(earn_once())
-    proc.send_signal(signal.SIGTERM)
-    assert proc.wait(EVENT) == 0
+    proc = start(config, port)
+    try:
+        (child,) = _children(proc.pid)
+        _ignoring(child, signal.SIGTERM, signal.SIGINT)
+        os.kill(child, signal.SIGTERM)
+        os.kill(child, signal.SIGINT)
+        asyncio.run(earn_once())
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(EVENT) == 0
+    finally:  # a failed test leaves no switch behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(EVENT)
     _gone(child)
     assert _points(tmp_path / "lps.db") == 10
     assert subprocess.run([sys.executable, "-m", "lps.cli", "check", "--config", str(config)],
