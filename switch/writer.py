@@ -231,26 +231,20 @@ class Writer:
 
     def _timed_append(self, args: tuple[Any, ...]) -> None:
         """The group commit, in the writer thread, timed (`lps_commit_seconds`) and its CPU
-        counted (`lps_commit_cpu_seconds`): this thread's and the commit process's, when the
-        journal has one (switch/journal/sqlite/committer.py)."""
+        counted (`lps_commit_cpu_seconds`)."""
         started, cpu = time.perf_counter(), time.thread_time()
-        elsewhere = getattr(self.journal, "commit_process_cpu", 0.0)
         self.journal.append(*args)
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self.metrics.commit_cpu_seconds.observe(
-            time.thread_time() - cpu + getattr(self.journal, "commit_process_cpu", 0.0)
-            - elsewhere)
+        self.metrics.commit_cpu_seconds.observe(time.thread_time() - cpu)
 
     async def _timed_append_on_loop(self, args: tuple[Any, ...]) -> None:
         """The group commit through the commit process's pipe, on the loop: its length from
         the rows built to the child's answer read (`lps_commit_seconds`), and the child's CPU
         (`lps_commit_cpu_seconds`; the loop's own part is the loop's CPU)."""
         started = time.perf_counter()
-        elsewhere = getattr(self.journal, "commit_process_cpu", 0.0)
-        await self.journal.append_on_loop(*args)
+        cpu = await self.journal.append_on_loop(*args)
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self.metrics.commit_cpu_seconds.observe(
-            getattr(self.journal, "commit_process_cpu", 0.0) - elsewhere)
+        self.metrics.commit_cpu_seconds.observe(cpu)
 
     async def _take_turns(self, nodes: Nodes) -> None:
         loop = asyncio.get_running_loop()

@@ -99,9 +99,9 @@ class Journal(Protocol):
         ...
 
     async def append_on_loop(self, entries: Sequence[Entry],
-                             receipts: Sequence[Receipt] = ()) -> None:
+                             receipts: Sequence[Receipt] = ()) -> float:
         """`append` awaited on the event loop: the commit process's pipe written and read
-        there, no thread between."""
+        there, no thread between; the commit process's CPU seconds."""
         ...
 
     def start_commit_process(self, keep_fds: Sequence[int] = ()) -> None:

@@ -107,7 +107,7 @@ class SqlJournal:
         return False
 
     async def append_on_loop(self, entries: Sequence[Entry],
-                             receipts: Sequence[Receipt] = ()) -> None:
+                             receipts: Sequence[Receipt] = ()) -> float:
         raise NotImplementedError("no commit process: the writer thread appends")
 
     def claim_serving(self) -> None:

@@ -106,6 +106,10 @@ class CommitProcess:
         """`commit` from the event loop: the pipe written and read there, no thread between."""
         loop = asyncio.get_running_loop()
         if not self._ready:
+            # From here on this process reads and writes the pipe without blocking.
+            assert self.proc.stdin is not None and self.proc.stdout is not None
+            os.set_blocking(self.proc.stdin.fileno(), False)
+            os.set_blocking(self.proc.stdout.fileno(), False)
             self._parse(await self._message_on_loop(loop))
             self._ready = True
         body = pickle.dumps((rows, list(receipts), advance), protocol=pickle.HIGHEST_PROTOCOL)
@@ -137,20 +141,18 @@ class CommitProcess:
     async def _write_on_loop(self, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
         assert self.proc.stdin is not None
         fd = self.proc.stdin.fileno()
-        os.set_blocking(fd, False)
         view = memoryview(data)
         while view:
             try:
                 view = view[os.write(fd, view):]
             except BlockingIOError:
                 await self._ready_to(loop, fd, write=True)
-            except (BrokenPipeError, OSError):
+            except OSError:  # the child is gone (a broken pipe)
                 raise JournalError(self._ended()) from None
 
     async def _message_on_loop(self, loop: asyncio.AbstractEventLoop) -> bytes:
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        os.set_blocking(fd, False)
         buf = self._inbuf
         while True:
             if len(buf) >= _LENGTH.size:

@@ -71,10 +71,15 @@ class SqliteJournal(SqlJournal):
         if self._committer is None:
             super()._commit_group(rows, receipts, advance)
             return
-        cpu, advance_failed = self._committer.commit(rows, receipts, advance)
+        self._committed(*self._committer.commit(rows, receipts, advance))
+
+    def _committed(self, cpu: float, advance_failed: bool) -> float:
+        """The child's answer taken in: its CPU counted, a failed advance noted (the child
+        logged it, as `_advance_in` logs it here). Returns the CPU."""
         self.commit_process_cpu += cpu
-        if advance_failed:  # logged by the child, as `_advance_in` logs it here
+        if advance_failed:
             self._verify_failed = True
+        return cpu
 
     @property
     def commits_on_loop(self) -> bool:
@@ -82,21 +87,20 @@ class SqliteJournal(SqlJournal):
         return self._committer is not None
 
     async def append_on_loop(self, entries: Sequence[Entry],
-                             receipts: Sequence[Receipt] = ()) -> None:
-        """`append` from the event loop, through the commit process's pipe."""
+                             receipts: Sequence[Receipt] = ()) -> float:
+        """`append` from the event loop, through the commit process's pipe; the child's CPU
+        seconds."""
         assert self._committer is not None
         rows = batch_rows(entries)
         with self._verified_lock:
             advance, self._pending = self._pending, None
             self._applying = advance
         try:
-            cpu, advance_failed = await self._committer.commit_on_loop(rows, receipts, advance)
+            answer = await self._committer.commit_on_loop(rows, receipts, advance)
         finally:
             with self._verified_lock:
                 self._applying = None
-        self.commit_process_cpu += cpu
-        if advance_failed:
-            self._verify_failed = True
+        return self._committed(*answer)
 
     # -- the engine's connections ---------------------------------------------------------------
 
