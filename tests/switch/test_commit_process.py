@@ -102,16 +102,20 @@ def test_messages_are_length_prefixed_and_a_torn_one_is_refused() -> None:
         read_message(io.BytesIO(b"\x7f\xff\xff\xff"))
 
 
-def _speaking(tmp_path: Path, answer: bytes) -> CommitProcess:
-    """A `CommitProcess` whose child reads one request and answers `answer` (raw bytes)."""
-    script = ("import sys; head = sys.stdin.buffer.read(4); "
+def _speaking(tmp_path: Path, answer: bytes, *, slow: bool = False) -> CommitProcess:
+    """A `CommitProcess` whose child says it is ready, reads one request and answers
+    `answer` (raw bytes); `slow`: it waits a moment before it reads, so that the request
+    fills the pipe first (whether it does changes nothing in the outcome)."""
+    ready = b'\x00\x00\x00\x0f{"ready": true}'
+    script = (f"import sys, time; sys.stdout.buffer.write({ready!r}); sys.stdout.flush(); "
+              f"time.sleep({0.2 if slow else 0}); head = sys.stdin.buffer.read(4); "
               "sys.stdin.buffer.read(int.from_bytes(head, 'big')); "
               f"sys.stdout.buffer.write({answer!r}); sys.stdout.flush()")
     committer = CommitProcess.__new__(CommitProcess)
     committer.path = tmp_path / "lps.db"
     committer.proc = subprocess.Popen([sys.executable, "-c", script],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    committer._ready = True
+    committer._ready = False
     committer._inbuf = bytearray()
     return committer
 
@@ -145,8 +149,9 @@ def test_an_answer_that_is_not_one_stops_the_commit(tmp_path: Path, answer: byte
 def test_a_batch_larger_than_the_pipe_reaches_the_child_whole_from_the_loop(
         tmp_path: Path) -> None:
     """A pipe holds 64 KB: the loop writes the rest as the child reads (`add_writer`)."""
-    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.5, "advance_failed": false}'))
-    rows = BatchRows(journal=[("x" * 1000, i) for i in range(2000)])  # about 2 MB pickled
+    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.5, "advance_failed": false}'),
+                          slow=True)
+    rows = BatchRows(journal=[(f"{i:06d}" + "x" * 1000, i) for i in range(2000)])  # 2 MB
     answer = asyncio.run(asyncio.wait_for(committer.commit_on_loop(rows, [], None), EVENT))
     assert answer == (0.5, False)
     committer.close()
