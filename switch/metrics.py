@@ -56,6 +56,11 @@ class Metrics:
                                             "thread: the WAL into the database (wal) or the "
                                             "verified checkpoint's tail (verify)", ["work"],
                                             buckets=LATENCY_BUCKETS, registry=self.registry)
+        #: SQLite's WAL at each WAL checkpoint (docs/switch.md, "WAL checkpoints").
+        self.wal_frames = Gauge("lps_wal_frames", "Frames in the SQLite WAL at the last WAL "
+                                "checkpoint: about a second of commits while the writer "
+                                "restarts it; ever more while a reader keeps it from "
+                                "restarting (0 on PostgreSQL)", registry=self.registry)
         self.loop_lag = Histogram("lps_loop_lag_seconds", "How late the event loop woke the "
                                   "checkpointer's timer: the time something else held the loop",
                                   buckets=LATENCY_BUCKETS, registry=self.registry)

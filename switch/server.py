@@ -348,10 +348,14 @@ class Switch:
                 self.metrics.loop_lag.observe(max(0.0, self.loop.time() - due))
                 ticks += 1
                 on_wal = ticks % WAL_CHECKPOINT_TICKS == 0
-                work = self.journal.checkpoint if on_wal else self.journal.verify_tail
                 started = time.perf_counter()
                 try:
-                    await self.loop.run_in_executor(executor, work)
+                    if on_wal:
+                        _, frames, _ = await self.loop.run_in_executor(
+                            executor, self.journal.checkpoint)
+                        self.metrics.wal_frames.set(frames)
+                    else:
+                        await self.loop.run_in_executor(executor, self.journal.verify_tail)
                 except JournalError as exc:  # the WAL only grows; commits stay durable
                     log.warning(kv("checkpoint_failed", error=exc))
                 (wal if on_wal else verify).observe(time.perf_counter() - started)

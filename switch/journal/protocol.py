@@ -113,9 +113,9 @@ class Journal(Protocol):
         """From now on the caller runs `checkpoint` and `verify_tail` off the commit path."""
         ...
 
-    def checkpoint(self) -> object:
-        """Engine housekeeping off the commit path (SQLite: a WAL checkpoint), then
-        `verify_tail`."""
+    def checkpoint(self) -> tuple[int, int, int]:
+        """Engine housekeeping off the commit path (SQLite: a WAL checkpoint) and
+        `verify_tail`; SQLite's (busy, WAL frames, frames checkpointed), zeros elsewhere."""
         ...
 
     def verify_tail(self) -> None:

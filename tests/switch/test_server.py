@@ -307,6 +307,12 @@ def test_metrics_and_operator_commands_while_running(tmp_path: Path, capsys: Any
                 f"http://{m.host}:{m.port}/metrics", timeout=EVENT).read().decode())
         assert "lps_loop_lag_seconds_count 0.0" not in text
         assert 'lps_checkpoint_seconds_count{work="verify"}' in text
+        # Each second's WAL checkpoint reports the WAL's frames (the commits above wrote some).
+        while "lps_wal_frames 0.0" in text and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            text = await loop.run_in_executor(None, lambda: urllib.request.urlopen(
+                f"http://{m.host}:{m.port}/metrics", timeout=EVENT).read().decode())
+        assert "lps_wal_frames 0.0" not in text and "lps_wal_frames " in text
         assert PAN not in text
         await c.close()
     run(tmp_path, body)

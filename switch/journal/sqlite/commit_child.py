@@ -19,7 +19,7 @@ from typing import Any
 
 from switch.journal.errors import JournalError
 from switch.journal.sqlite.committer import read_message, write_message
-from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal.sqlite.journal import SqliteJournal, background_checkpoints
 
 _PR_SET_PDEATHSIG = 1
 
@@ -47,10 +47,10 @@ def serve(path: str, parent: int) -> int:
     sys.stdout = sys.stderr  # nothing but answers on the pipe
     journal = SqliteJournal(path)
     try:
-        journal.conn.execute("PRAGMA wal_autocheckpoint=0")  # the parent's thread does them
+        background_checkpoints(journal.conn)  # the parent's thread copies the WAL
         write_message(stdout, b'{"ready": true}')
         while (body := read_message(stdin)) is not None:
-            rows, receipts, advance = pickle.loads(body)
+            rows, receipts, advance, catch_up = pickle.loads(body)
             started = time.thread_time()
             journal._verify_failed = False
             try:
@@ -63,6 +63,8 @@ def serve(path: str, parent: int) -> int:
                 answer = {"cpu": time.thread_time() - started,
                           "advance_failed": journal._verify_failed}
             write_message(stdout, json.dumps(answer).encode())
+            if catch_up and "error" not in answer:  # answered first: no reply waits for it
+                journal.catch_up_wal()
     finally:
         journal.close()
     return 0

@@ -17,7 +17,7 @@ ends unexpectedly the batch's fate is unknown to the parent, which stops (fail-s
 recovery reads what the journal holds.
 
 The wire between them is a pipe only the two hold: a request is a 4-byte big-endian length
-and a pickle of (rows, receipts, advance); an answer the same length and a JSON object,
+and a pickle of (rows, receipts, advance, catch_up); an answer the same length and a JSON object,
 `{"ready": true}` once, then `{"cpu": s, "advance_failed": b}` or `{"error": text}` for each
 request.
 """
@@ -86,13 +86,15 @@ class CommitProcess:
         self._inbuf = bytearray()
 
     def commit(self, rows: BatchRows, receipts: Sequence[Receipt],
-               advance: tuple[int, int] | None) -> tuple[float, bool]:
+               advance: tuple[int, int] | None, catch_up: bool = False) -> tuple[float, bool]:
         """The batch committed by the child: (its CPU seconds, whether the checkpoint's
-        advance failed). `JournalError` when the commit failed or the child ended."""
+        advance failed). `JournalError` when the commit failed or the child ended. With
+        `catch_up` the child checkpoints the WAL after answering (`SqliteJournal.catch_up_wal`)."""
         if not self._ready:
             self._answer()  # {"ready": true}: the child opened the database
             self._ready = True
-        body = pickle.dumps((rows, list(receipts), advance), protocol=pickle.HIGHEST_PROTOCOL)
+        body = pickle.dumps((rows, list(receipts), advance, catch_up),
+                            protocol=pickle.HIGHEST_PROTOCOL)
         stdin = self.proc.stdin
         assert stdin is not None
         try:
@@ -102,7 +104,8 @@ class CommitProcess:
         return self._outcome(self._answer())
 
     async def commit_on_loop(self, rows: BatchRows, receipts: Sequence[Receipt],
-                             advance: tuple[int, int] | None) -> tuple[float, bool]:
+                             advance: tuple[int, int] | None,
+                             catch_up: bool = False) -> tuple[float, bool]:
         """`commit` from the event loop: the pipe written and read there, no thread between."""
         loop = asyncio.get_running_loop()
         if not self._ready:
@@ -112,7 +115,8 @@ class CommitProcess:
             os.set_blocking(self.proc.stdout.fileno(), False)
             self._parse(await self._message_on_loop(loop))
             self._ready = True
-        body = pickle.dumps((rows, list(receipts), advance), protocol=pickle.HIGHEST_PROTOCOL)
+        body = pickle.dumps((rows, list(receipts), advance, catch_up),
+                            protocol=pickle.HIGHEST_PROTOCOL)
         await self._write_on_loop(loop, _LENGTH.pack(len(body)) + body)
         return self._outcome(self._parse(await self._message_on_loop(loop)))
 

@@ -10,6 +10,7 @@ every engine is `SqlJournal`'s.
 from __future__ import annotations
 
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -27,6 +28,8 @@ from switch.journal.sqlite.schema import migrate
 
 T = TypeVar("T")
 
+log = logging.getLogger("lps.journal")
+
 
 class SqliteJournal(SqlJournal):
     """The journal in one SQLite file. Not thread-safe: one writer thread at a time."""
@@ -41,6 +44,9 @@ class SqliteJournal(SqlJournal):
         self._read_conn: sqlite3.Connection | None = None
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._committer: CommitProcess | None = None
+        #: Set by the background `checkpoint`: the writer checkpoints after its next commit
+        #: (`catch_up_wal`). A set lost to a race with the writer costs one restart, not more.
+        self._wal_catch_up = False
         #: CPU seconds the commit process spent on this journal's group commits.
         self.commit_process_cpu = 0.0
 
@@ -68,10 +74,13 @@ class SqliteJournal(SqlJournal):
 
     def _commit_group(self, rows: BatchRows, receipts: Sequence[Receipt],
                       advance: tuple[int, int] | None) -> None:
+        catch_up, self._wal_catch_up = self._wal_catch_up, False
         if self._committer is None:
             super()._commit_group(rows, receipts, advance)
+            if catch_up:
+                self.catch_up_wal()
             return
-        self._committed(*self._committer.commit(rows, receipts, advance))
+        self._committed(*self._committer.commit(rows, receipts, advance, catch_up))
 
     def _committed(self, cpu: float, advance_failed: bool) -> float:
         """The child's answer taken in: its CPU counted, a failed advance noted (the child
@@ -95,8 +104,9 @@ class SqliteJournal(SqlJournal):
         with self._verified_lock:
             advance, self._pending = self._pending, None
             self._applying = advance
+        catch_up, self._wal_catch_up = self._wal_catch_up, False
         try:
-            answer = await self._committer.commit_on_loop(rows, receipts, advance)
+            answer = await self._committer.commit_on_loop(rows, receipts, advance, catch_up)
         finally:
             with self._verified_lock:
                 self._applying = None
@@ -156,18 +166,58 @@ class SqliteJournal(SqlJournal):
         copying pages into the database and fsyncing it while every answer of that batch
         waits. Durability does not depend on it (a commit is durable once the WAL is synced).
         """
-        self.conn.execute("PRAGMA wal_autocheckpoint=0")
+        background_checkpoints(self.conn)
         self._checkpoint_conn = connect(self.path)
         self._checkpoint_conn.execute("PRAGMA wal_autocheckpoint=0")
 
     def checkpoint(self) -> tuple[int, int, int]:
-        """A PASSIVE checkpoint on its own connection (never blocks the writer): SQLite's
-        (busy, WAL frames, frames checkpointed); `JournalError` when it fails (the WAL only
-        grows; commits stay durable)."""
-        assert self._checkpoint_conn is not None, "checkpoint_in_background() first"
+        """PASSIVE checkpoints on its own connection (never blocking the writer) around
+        `verify_tail`; SQLite's (busy, WAL frames, frames checkpointed) of the first.
+        `JournalError` when one fails (the WAL only grows; commits stay durable).
+
+        The second copies what was committed during the first and the verification's read,
+        so that the writer's own, after its next commit (`catch_up_wal`), has only the last
+        few milliseconds' frames left to copy while the next batch waits."""
+        conn = self._checkpoint_conn
+        assert conn is not None, "checkpoint_in_background() first"
         try:
-            row = self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            row = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            self.verify_tail()
+            conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         except sqlite3.Error as exc:
             raise JournalError(f"{self.path}: WAL checkpoint failed: {exc}") from exc
-        self.verify_tail()
+        self._wal_catch_up = True
         return int(row[0]), int(row[1]), int(row[2])
+
+    def catch_up_wal(self) -> tuple[int, int, int] | None:
+        """The writer's own PASSIVE checkpoint, after a commit that followed a background one.
+
+        SQLite starts the WAL again from its beginning only in a write transaction that finds
+        it wholly copied into the database. Under a steady load some commit always lands
+        while the background checkpoint runs, so it never is, and the WAL grows for as long
+        as the load lasts (75 MB a second at 2,000 requests/s; docs/switch.md, "WAL
+        checkpoints"). Run by the writer between two of its commits, this checkpoint copies
+        the few frames committed meanwhile, and the next commit restarts the WAL, unless a
+        reader still reads the WAL then (a later second tries again). Returns SQLite's
+        (busy, WAL frames, frames checkpointed); None, logged, when it failed: only the WAL's
+        size depends on it, never a commit.
+        """
+        try:
+            row = self.conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        except sqlite3.Error as exc:
+            log.warning("event=wal_catch_up_failed database=%s error=%r", self.path, exc)
+            return None
+        return int(row[0]), int(row[1]), int(row[2])
+
+
+#: The WAL file's size after a restart, at most (SQLite's `journal_size_limit`): above the
+#: second of commits it holds between two checkpoints (75 MB at 2,000 requests/s); a reader
+#: that kept the WAL from restarting (a settlement's long read) leaves a larger file behind.
+WAL_SIZE_LIMIT = 256 << 20
+
+
+def background_checkpoints(writer: sqlite3.Connection) -> None:
+    """The writer's connection when a checkpoint thread copies the WAL: no automatic
+    checkpoint inside a COMMIT, and the WAL's file trimmed when it restarts."""
+    writer.execute("PRAGMA wal_autocheckpoint=0")
+    writer.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
