@@ -102,22 +102,20 @@ def test_messages_are_length_prefixed_and_a_torn_one_is_refused() -> None:
         read_message(io.BytesIO(b"\x7f\xff\xff\xff"))
 
 
-def _speaking(tmp_path: Path, answer: bytes, *, slow: bool = False) -> CommitProcess:
+def _speaking(tmp_path: Path, answer: bytes, *, slow: bool = False,
+              split: int = 0) -> CommitProcess:
     """A `CommitProcess` whose child says it is ready, reads one request and answers
     `answer` (raw bytes); `slow`: it waits a moment before it reads, so that the request
-    fills the pipe first (whether it does changes nothing in the outcome)."""
+    fills the pipe first; `split`: it writes the answer's first `split` bytes, waits a
+    moment, then the rest (when that is seen as one read or two changes nothing)."""
     ready = b'\x00\x00\x00\x0f{"ready": true}'
     script = (f"import sys, time; sys.stdout.buffer.write({ready!r}); sys.stdout.flush(); "
               f"time.sleep({0.2 if slow else 0}); head = sys.stdin.buffer.read(4); "
               "sys.stdin.buffer.read(int.from_bytes(head, 'big')); "
-              f"sys.stdout.buffer.write({answer!r}); sys.stdout.flush()")
-    committer = CommitProcess.__new__(CommitProcess)
-    committer.path = tmp_path / "lps.db"
-    committer.proc = subprocess.Popen([sys.executable, "-c", script],
-                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    committer._ready = False
-    committer._inbuf = bytearray()
-    return committer
+              f"sys.stdout.buffer.write({answer[:split]!r}); sys.stdout.flush(); "
+              f"time.sleep({0.1 if split else 0}); "
+              f"sys.stdout.buffer.write({answer[split:]!r}); sys.stdout.flush()")
+    return CommitProcess(tmp_path / "lps.db", argv=[sys.executable, "-c", script])
 
 
 def _framed(body: bytes) -> bytes:
@@ -143,6 +141,18 @@ def test_an_answer_that_is_not_one_stops_the_commit(tmp_path: Path, answer: byte
             asyncio.run(committer.commit_on_loop(BatchRows(), [], None))
         else:
             committer.commit(BatchRows(), [], None)
+    committer.close()
+
+
+@pytest.mark.parametrize("split", [2, 10, 30])
+def test_an_answer_that_arrives_in_pieces_is_read_whole_on_the_loop(tmp_path: Path,
+                                                                     split: int) -> None:
+    """The loop's reader wakes the commit at each piece; it waits again until it has all."""
+    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.25, "advance_failed": true}'),
+                          split=split)
+    answer = asyncio.run(asyncio.wait_for(committer.commit_on_loop(BatchRows(), [], None),
+                                          EVENT))
+    assert answer == (0.25, True)
     committer.close()
 
 

@@ -73,17 +73,26 @@ def write_message(stream: IO[bytes], body: bytes) -> None:
 class CommitProcess:
     """The parent's side: start the child, send it batches, read its answers."""
 
-    def __init__(self, path: Path, keep_fds: Sequence[int] = ()) -> None:
+    def __init__(self, path: Path, keep_fds: Sequence[int] = (),
+                 argv: Sequence[str] | None = None) -> None:
+        """`argv`: the child's command line, `python -m` the child's module unless given (a
+        stand-in child, in the tests)."""
         self.path = path
         package_root = str(Path(__file__).resolve().parents[3])
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root,
                                                         env.get("PYTHONPATH", "")) if p)
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", CHILD, str(path), str(os.getpid())],
+            [sys.executable, "-m", CHILD, str(path), str(os.getpid())] if argv is None
+            else list(argv),
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=tuple(keep_fds), env=env)
         self._ready = False
         self._inbuf = bytearray()
+        #: The loop that watches the child's answers (`commit_on_loop`), once one does.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: The commit awaiting an answer, woken as bytes arrive; the child's pipe ended.
+        self._waiter: asyncio.Future[None] | None = None
+        self._eof = False
 
     def commit(self, rows: BatchRows, receipts: Sequence[Receipt],
                advance: tuple[int, int] | None, catch_up: bool = False) -> tuple[float, bool]:
@@ -109,16 +118,19 @@ class CommitProcess:
         """`commit` from the event loop: the pipe written and read there, no thread between."""
         loop = asyncio.get_running_loop()
         if not self._ready:
-            # From here on this process reads and writes the pipe without blocking.
+            # From here on this process reads and writes the pipe without blocking, and the
+            # loop watches the answers' end for as long as the child lives.
             assert self.proc.stdin is not None and self.proc.stdout is not None
             os.set_blocking(self.proc.stdin.fileno(), False)
             os.set_blocking(self.proc.stdout.fileno(), False)
-            self._parse(await self._message_on_loop(loop))
+            self._loop = loop
+            loop.add_reader(self.proc.stdout.fileno(), self._readable)
+            self._parse(await self._message_on_loop())
             self._ready = True
         body = pickle.dumps((rows, list(receipts), advance, catch_up),
                             protocol=pickle.HIGHEST_PROTOCOL)
         await self._write_on_loop(loop, _LENGTH.pack(len(body)) + body)
-        return self._outcome(self._parse(await self._message_on_loop(loop)))
+        return self._outcome(self._parse(await self._message_on_loop()))
 
     def _outcome(self, answer: dict[str, Any]) -> tuple[float, bool]:
         """A commit's answer: (the child's CPU seconds, whether the advance failed)."""
@@ -129,18 +141,18 @@ class CommitProcess:
             raise JournalError(f"{self.path}: the commit process answered {answer!r}")
         return float(cpu), failed
 
-    async def _ready_to(self, loop: asyncio.AbstractEventLoop, fd: int, write: bool) -> None:
+    async def _writable(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
         fut: asyncio.Future[None] = loop.create_future()
 
         def ready() -> None:
             if not fut.done():
                 fut.set_result(None)
 
-        (loop.add_writer if write else loop.add_reader)(fd, ready)
+        loop.add_writer(fd, ready)
         try:
             await fut
         finally:
-            (loop.remove_writer if write else loop.remove_reader)(fd)
+            loop.remove_writer(fd)
 
     async def _write_on_loop(self, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
         assert self.proc.stdin is not None
@@ -150,13 +162,34 @@ class CommitProcess:
             try:
                 view = view[os.write(fd, view):]
             except BlockingIOError:
-                await self._ready_to(loop, fd, write=True)
+                await self._writable(loop, fd)
             except OSError:  # the child is gone (a broken pipe)
                 raise JournalError(self._ended()) from None
 
-    async def _message_on_loop(self, loop: asyncio.AbstractEventLoop) -> bytes:
-        assert self.proc.stdout is not None
+    def _readable(self) -> None:
+        """The loop's reader on the child's answers: take what arrived, wake the waiter.
+
+        Registered once, not per commit: each commit would otherwise cost a read that finds
+        nothing, two `epoll_ctl` calls and a callback handle."""
+        assert self.proc.stdout is not None and self._loop is not None
         fd = self.proc.stdout.fileno()
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return
+        except OSError:
+            chunk = b""
+        if chunk:
+            self._inbuf += chunk
+        else:  # the child is gone: stop watching (the pipe would read as ready forever)
+            self._eof = True
+            self._loop.remove_reader(fd)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _message_on_loop(self) -> bytes:
+        assert self._loop is not None
         buf = self._inbuf
         while True:
             if len(buf) >= _LENGTH.size:
@@ -168,14 +201,13 @@ class CommitProcess:
                     body = bytes(buf[_LENGTH.size:_LENGTH.size + length])
                     del buf[:_LENGTH.size + length]
                     return body
-            try:
-                chunk = os.read(fd, 1 << 16)
-            except BlockingIOError:
-                await self._ready_to(loop, fd, write=False)
-                continue
-            if not chunk:
+            if self._eof:
                 raise JournalError(self._ended())
-            buf += chunk
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
     def _parse(self, body: bytes) -> dict[str, Any]:
         """An answer's JSON object."""
@@ -208,6 +240,10 @@ class CommitProcess:
 
     def close(self) -> None:
         """End the child after the commit it may be running; kill it if it does not end."""
+        loop, self._loop = self._loop, None
+        if loop is not None and not self._eof and not loop.is_closed() \
+                and self.proc.stdout is not None:
+            loop.remove_reader(self.proc.stdout.fileno())
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
