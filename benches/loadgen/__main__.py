@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +176,25 @@ class Worker:
 
 
 def worker_main(args: dict[str, Any], index: int, first: int, count: int,
-                out: mp.Queue[dict[str, Any]]) -> None:
+                out: Connection) -> None:
     install_event_loop(args["loop"] == "uvloop")
-    out.put(asyncio.run(Worker(args, index).run(args, index, first, count)))
+    out.send(asyncio.run(Worker(args, index).run(args, index, first, count)))
+
+
+def collect(readers: list[Connection], target: subprocess.Popen[bytes]) -> list[dict[str, Any]]:
+    """Each worker's figures. A worker that ended without sending them (it failed, or its
+    target went away under it) and a target that exited during the run end the run with an
+    error, not a wait that never ends."""
+    results = []
+    for reader in readers:
+        try:
+            results.append(reader.recv())
+        except EOFError:
+            raise SystemExit(f"loadgen: a worker ended without its figures (target exit "
+                             f"status {target.poll()}; the output above says why)") from None
+    if target.poll() is not None:
+        raise SystemExit(f"loadgen: the target exited during the run (status {target.poll()})")
+    return results
 
 
 # -- the driver -----------------------------------------------------------------------------------
@@ -212,16 +229,18 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         if target == "switch":
             prime(port, args)
         spec = vars(args) | {"port": port, "target": target}
-        queue: mp.Queue[dict[str, Any]] = mp.Queue()
         before = timeline.scrape(metrics) if metrics else {}
         cpu0, loop0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
         child0 = children_cpu_seconds(proc.pid)
         per = args.connections // args.workers
-        procs = [mp.Process(target=worker_main, args=(spec, i, 1 + i * per, per, queue))
+        pipes = [mp.Pipe(duplex=False) for _ in range(args.workers)]
+        procs = [mp.Process(target=worker_main, args=(spec, i, 1 + i * per, per, pipes[i][1]))
                  for i in range(args.workers)]
         for p in procs:
             p.start()
-        results = [queue.get() for _ in procs]
+        for _, sender in pipes:
+            sender.close()  # the worker's alone now: its end reads as EOF once it is gone
+        results = collect([reader for reader, _ in pipes], proc)
         for p in procs:
             p.join()
         cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, True) - loop0

@@ -1,0 +1,50 @@
+"""The load generator ends a run whose worker or target went away, instead of waiting for
+figures that never come (benches/loadgen/__main__.py, `collect`)."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from benches.loadgen.__main__ import collect
+
+
+@pytest.fixture
+def target() -> Iterator[subprocess.Popen[bytes]]:
+    """A target that runs until the test ends (it reads its stdin to the end)."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"],
+                            stdin=subprocess.PIPE)
+    yield proc
+    assert proc.stdin is not None
+    proc.stdin.close()
+    proc.wait()
+
+
+def test_the_workers_figures_are_collected(target: subprocess.Popen[bytes]) -> None:
+    pipes = [mp.Pipe(duplex=False) for _ in range(2)]
+    for i, (_, sender) in enumerate(pipes):
+        sender.send({"answers": i})
+        sender.close()
+    assert collect([r for r, _ in pipes], target) == [{"answers": 0}, {"answers": 1}]
+
+
+def test_a_worker_gone_without_its_figures_ends_the_run(
+        target: subprocess.Popen[bytes]) -> None:
+    (first, sent), (second, gone) = mp.Pipe(duplex=False), mp.Pipe(duplex=False)
+    sent.send({"answers": 1})
+    gone.close()  # its worker died before sending (the target closed its connections)
+    with pytest.raises(SystemExit, match="a worker ended without its figures"):
+        collect([first, second], target)
+
+
+def test_a_target_that_exited_during_the_run_ends_it() -> None:
+    stopped = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    stopped.wait()
+    reader, sender = mp.Pipe(duplex=False)
+    sender.send({"answers": 10})
+    with pytest.raises(SystemExit, match=r"the target exited during the run \(status 3\)"):
+        collect([reader], stopped)
