@@ -195,7 +195,7 @@ class SqliteJournal(SqlJournal):
         SQLite starts the WAL again from its beginning only in a write transaction that finds
         it wholly copied into the database. Under a steady load some commit always lands
         while the background checkpoint runs, so it never is, and the WAL grows for as long
-        as the load lasts (75 MB a second at 2,000 requests/s; docs/switch.md, "WAL
+        as the load lasts (74 MB a second at 2,000 requests/s; docs/switch.md, "WAL
         checkpoints"). Run by the writer between two of its commits, this checkpoint copies
         the few frames committed meanwhile, and the next commit restarts the WAL, unless a
         reader still reads the WAL then (a later second tries again). Returns SQLite's
@@ -211,7 +211,7 @@ class SqliteJournal(SqlJournal):
 
 
 #: The WAL file's size after a restart, at most (SQLite's `journal_size_limit`): above the
-#: second of commits it holds between two checkpoints (75 MB at 2,000 requests/s); a reader
+#: second of commits it holds between two checkpoints (80 MB at 2,000 requests/s); a reader
 #: that kept the WAL from restarting (a settlement's long read) leaves a larger file behind.
 WAL_SIZE_LIMIT = 256 << 20
 
