@@ -4,6 +4,8 @@ writer copies the rest after its next commit, and the commit after that restarts
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,4 +88,34 @@ def test_a_wal_a_long_read_let_grow_is_trimmed_when_it_restarts(
     for stan in range(60, 62):  # the writer catches up, then restarts the WAL and trims it
         store.append(handle(state, earn(T1, stan, PAN, 100_000), NOW).entries)
     assert wal.stat().st_size <= 64 << 10
+    store.close()
+
+
+def _points(db: Path) -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute("SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE pan = ?",
+                                (PAN,)).fetchone()[0])
+
+
+def test_a_commit_process_killed_around_its_wal_copy_loses_no_commit(tmp_path: Path) -> None:
+    """SIGKILL right after the answer that asked for the writer's copy: before it, inside it
+    or after it, wherever it lands, every answered commit is in the reopened journal and its
+    invariants hold."""
+    db = tmp_path / "lps.db"
+    stan, points = 1, 0
+    for _ in range(6):
+        store, state = _journal(db, process=True)
+        for _ in range(3):
+            store.append(handle(state, earn(T1, stan, PAN, 100_000), NOW, fetch=store.fetch).entries)
+            stan, points = stan + 1, points + 10
+        store.checkpoint()
+        store.append(handle(state, earn(T1, stan, PAN, 100_000), NOW, fetch=store.fetch).entries)
+        stan, points = stan + 1, points + 10
+        assert store._committer is not None
+        os.kill(store._committer.proc.pid, signal.SIGKILL)  # answered; now copying the WAL
+        store._committer.proc.wait()
+        store.close()
+        assert _points(db) == points
+    store = SqliteJournal(db)
+    assert store.verify_and_advance(everything=True).problems == []
     store.close()
