@@ -219,4 +219,9 @@ async def run_traffic(sw: Switch, cfg: Config, args: argparse.Namespace) -> bool
     if elsewhere:
         print(f"group commits so far: {sw.writer.commits}, each in the switch's commit process "
               f"({elsewhere:.2f} s of its CPU)")
+        # Restarted each second by the writer, the WAL holds about a second of commits.
+        frames = sw.metrics.registry.get_sample_value("lps_wal_frames") or 0
+        wal = Path(f"{sw.database}-wal")
+        size = wal.stat().st_size / 1e6 if wal.exists() else 0.0
+        print(f"WAL: {frames:,.0f} frames at the last second's checkpoint, its file {size:.1f} MB")
     return all(rc == "00" for rc in batches.values())
