@@ -106,10 +106,12 @@ def test_a_commit_process_killed_around_its_wal_copy_loses_no_commit(tmp_path: P
     for _ in range(6):
         store, state = _journal(db, process=True)
         for _ in range(3):
-            store.append(handle(state, earn(T1, stan, PAN, 100_000), NOW, fetch=store.fetch).entries)
+            store.append(handle(state, earn(T1, stan, PAN, 100_000), NOW,
+                                fetch=store.fetch).entries)
             stan, points = stan + 1, points + 10
         store.checkpoint()
-        store.append(handle(state, earn(T1, stan, PAN, 100_000), NOW, fetch=store.fetch).entries)
+        store.append(handle(state, earn(T1, stan, PAN, 100_000), NOW,
+                            fetch=store.fetch).entries)
         stan, points = stan + 1, points + 10
         assert store._committer is not None
         os.kill(store._committer.proc.pid, signal.SIGKILL)  # answered; now copying the WAL
