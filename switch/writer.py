@@ -2,10 +2,11 @@
 
 Decisions are applied in memory as they are made (switch/connection.py); their entries queue
 here in decision order with the reply each one waits to send. The writer commits everything
-queued (up to `max_batch` requests) in one SQLite transaction in a worker thread while the loop
-keeps deciding, then hands the batch to `on_commit`, which tells the core the entries are
-journaled and writes the replies. A failed commit stops the switch: nothing further is answered
-and recovery rebuilds the state from the journal, which never saw the batch.
+queued (up to `max_batch` requests) in one transaction while the loop keeps deciding (through
+the commit process on SQLite, `_pipeline`; in a worker thread otherwise), then hands the batch
+to `on_commit`, which tells the core the entries are journaled and writes the replies. A
+failed commit stops the switch: nothing further is answered and recovery rebuilds the state
+from the journal, which never saw the batch.
 
 A node of several on one PostgreSQL journal (`Nodes`) decides nothing ahead of the commit:
 its requests wait here undecided (`defer`), and each group commit is a turn taken under the
@@ -16,6 +17,7 @@ decide the waiting requests in arrival order, commit (docs/switch.md, "Several n
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import logging
 import time
@@ -29,6 +31,11 @@ from switch.journal import Journal, JournalError, Receipt, SharedJournal
 from switch.metrics import Metrics
 
 log = logging.getLogger("lps.switch")
+
+#: Through a commit process, requests wait while it commits unless this many do: then they
+#: are sent at once, and it commits them as soon as it is done (a burst's decisions overlap
+#: its commit). Fewer wait for the answer: each send costs the loop a pickle and a write.
+PIPELINE_MIN = 32
 
 
 def kv(event: str, **fields: Any) -> str:
@@ -64,6 +71,17 @@ class Outgoing:
     committed: asyncio.Event | None = None
     #: The receipt SMS of its entries, written in their transaction (docs/messaging.md).
     receipts: list[Receipt] | None = None
+
+
+@dataclass(slots=True, eq=False)
+class Flight:
+    """A batch sent to the commit process (or with nothing to commit), until released."""
+
+    entries: list[Entry]
+    outs: list[Outgoing]
+    #: `time.perf_counter()` when it was sent.
+    sent: float
+    committed: bool = False
 
 
 #: A request (or operator command) waiting for a turn: decides, applies and returns its
@@ -172,6 +190,10 @@ class Writer:
         self.failed: str | None = None
         self.executor = ThreadPoolExecutor(1, thread_name_prefix="lps-writer")
         self.commits = 0
+        #: Through a commit process: the batches taken and not yet released, in order.
+        self.flights: collections.deque[Flight] = collections.deque()
+        #: Of those, how many were sent and not yet covered by an answer.
+        self.unanswered = 0
 
     def submit(self, entries: list[Entry], out: Outgoing) -> None:
         if self.failed is not None:
@@ -186,6 +208,8 @@ class Writer:
             # already (`wakeup` set, or its batch loop takes what is queued before it waits).
             self.idle.clear()
             self.wakeup.set()
+        elif len(queue) == PIPELINE_MIN:
+            self.wakeup.set()  # a pipeline's worth: sent even while the process commits
 
     def defer(self, job: Job) -> None:
         """A node of several: decide `job` in the next turn (arrival order)."""
@@ -199,35 +223,116 @@ class Writer:
         if self.nodes is not None:
             await self._take_turns(self.nodes)
             return
+        if getattr(self.journal, "commits_on_loop", False):
+            await self._pipeline()
+            return
         loop = asyncio.get_running_loop()
         while self.failed is None:
             await self.wakeup.wait()
             self.wakeup.clear()
             while self.queue and self.failed is None:
-                # Take at most max_batch requests: the rest form the next batch.
-                batch = self.queue[: self.max_batch]
-                del self.queue[: self.max_batch]
-                entries = [e for es, _ in batch for e in es]
+                entries, outs, args = self._take()
                 if entries:
-                    # Receipts ride in the batch's transaction (docs/messaging.md, "Receipts").
-                    receipts = [r for _, out in batch if out.receipts for r in out.receipts] \
-                        if self.receipts is not None else None
-                    args = (entries, receipts) if receipts else (entries,)
                     try:
-                        if getattr(self.journal, "commits_on_loop", False):
-                            await self._timed_append_on_loop(args)
-                        else:
-                            await loop.run_in_executor(self.executor, self._timed_append, args)
+                        await loop.run_in_executor(self.executor, self._timed_append, args)
                     except Exception as exc:  # any failure to commit is fatal
-                        reason = str(exc) if isinstance(exc, JournalError) else repr(exc)
-                        self.failed = reason
-                        self.on_fail(reason)
+                        self._fail(exc)
                         return
                     self.commits += 1
                     self.metrics.batch_size.observe(len(entries))
-                self.on_commit(entries, [out for _, out in batch])
+                self.on_commit(entries, outs)
             if not self.queue:
                 self.idle.set()
+
+    def _take(self) -> tuple[list[Entry], list[Outgoing], tuple[Any, ...]]:
+        """The next batch: at most max_batch requests (the rest form the next one), their
+        entries, what waits for them, and the journal's arguments for them."""
+        batch = self.queue[: self.max_batch]
+        del self.queue[: self.max_batch]
+        entries = [e for es, _ in batch for e in es]
+        # Receipts ride in the batch's transaction (docs/messaging.md, "Receipts").
+        receipts = [r for _, out in batch if out.receipts for r in out.receipts] \
+            if self.receipts is not None and entries else None
+        return entries, [out for _, out in batch], (entries, receipts) if receipts \
+            else (entries,)
+
+    def _fail(self, exc: Exception) -> None:
+        """A commit failed, or its outcome is unknown: stop (fail-stop)."""
+        reason = str(exc) if isinstance(exc, JournalError) else repr(exc)
+        if self.failed is None:
+            self.failed = reason
+            self.on_fail(reason)
+        self.idle.set()  # nothing more will be committed: `drain` returns
+
+    async def _pipeline(self) -> None:
+        """The group commit through the commit process (docs/switch.md, "The commit
+        process"). A batch is sent when the process is idle, or while it commits another
+        once `PIPELINE_MIN` requests wait; each answer, read by the loop's reader on the
+        pipe, releases the batches it covers in the order taken (`_answered`). This task
+        sends what `submit` wakes it for."""
+        self.journal.watch_commits(asyncio.get_running_loop(), self._answered)
+        while self.failed is None:
+            await self.wakeup.wait()
+            self.wakeup.clear()
+            self._send_queued()
+
+    def _send_queued(self) -> None:
+        """Send what waits as batches: all of it when the commit process is idle, a
+        pipeline's worth at a time while it commits (unless the pipe is full already)."""
+        journal = self.journal
+        queue = self.queue
+        while queue and self.failed is None and (
+                not self.unanswered or (len(queue) >= PIPELINE_MIN and not journal.sending)):
+            entries, outs, args = self._take()
+            self.flights.append(Flight(entries, outs, time.perf_counter(), committed=not entries))
+            if not entries:  # nothing to commit: out after the batches before it
+                self._release()
+                continue
+            try:
+                journal.send_nowait(*args)
+            except Exception as exc:  # its fate unknown: fail-stop
+                self._fail(exc)
+                return
+            self.unanswered += 1
+
+    def _answered(self, outcome: tuple[int, float] | JournalError) -> None:
+        """An answer of the commit process: release the batches it covers, and send what
+        waits, before the replies when it is a pipeline's worth (the process is busy again
+        sooner), after them otherwise (the replies go out sooner)."""
+        if isinstance(outcome, JournalError):
+            self._fail(outcome)
+            return
+        try:
+            batches, cpu = outcome
+            self.unanswered -= batches
+            covered = [f for f in self.flights if not f.committed][:batches]
+            for flight in covered:
+                flight.committed = True
+            self.commits += 1
+            self.metrics.batch_size.observe(sum(len(f.entries) for f in covered))
+            # From the oldest batch's send to its answer (the loop's part is its CPU).
+            self.metrics.commit_seconds.observe(time.perf_counter() - covered[0].sent)
+            self.metrics.commit_cpu_seconds.observe(cpu)
+            if len(self.queue) >= PIPELINE_MIN:
+                self._send_queued()
+            self._release()
+            self._send_queued()
+        except Exception as exc:  # from the loop's reader: stop, do not go on half-released
+            self._fail(exc)
+
+    def _release(self) -> None:
+        """Hand every committed batch at the head of the flights to `on_commit`, in order."""
+        flights = self.flights
+        entries: list[Entry] = []
+        outs: list[Outgoing] = []
+        while flights and flights[0].committed:
+            flight = flights.popleft()
+            entries += flight.entries
+            outs += flight.outs
+        if outs or entries:
+            self.on_commit(entries, outs)
+        if not flights and not self.queue:
+            self.idle.set()
 
     def _timed_append(self, args: tuple[Any, ...]) -> None:
         """The group commit, in the writer thread, timed (`lps_commit_seconds`) and its CPU
@@ -236,15 +341,6 @@ class Writer:
         self.journal.append(*args)
         self.metrics.commit_seconds.observe(time.perf_counter() - started)
         self.metrics.commit_cpu_seconds.observe(time.thread_time() - cpu)
-
-    async def _timed_append_on_loop(self, args: tuple[Any, ...]) -> None:
-        """The group commit through the commit process's pipe, on the loop: its length from
-        the rows built to the child's answer read (`lps_commit_seconds`), and the child's CPU
-        (`lps_commit_cpu_seconds`; the loop's own part is the loop's CPU)."""
-        started = time.perf_counter()
-        cpu = await self.journal.append_on_loop(*args)
-        self.metrics.commit_seconds.observe(time.perf_counter() - started)
-        self.metrics.commit_cpu_seconds.observe(cpu)
 
     async def _take_turns(self, nodes: Nodes) -> None:
         loop = asyncio.get_running_loop()

@@ -9,6 +9,7 @@ them on one SQLite file; a second engine implements the same and plugs into
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -21,6 +22,7 @@ from switch.core.programs.club import Profile
 from switch.core.rewards import CouponTerms, ProgramVersion
 from switch.core.rules import RuleBook
 from switch.core.state import State
+from switch.journal.errors import JournalError
 from switch.journal.receipts import Receipt
 from switch.journal.reports import CheckResult, RecoveryReport
 from switch.journal.rows import CouponRecord, DayFigures, JournalRow, KeyCheckValues, OutboxRow
@@ -95,13 +97,26 @@ class Journal(Protocol):
 
     @property
     def commits_on_loop(self) -> bool:
-        """Whether the writer commits through `append_on_loop` (a commit process runs)."""
+        """Whether the writer commits through `watch_commits` and `send_nowait` (a commit
+        process runs)."""
         ...
 
-    async def append_on_loop(self, entries: Sequence[Entry],
-                             receipts: Sequence[Receipt] = ()) -> float:
-        """`append` awaited on the event loop: the commit process's pipe written and read
-        there, no thread between; the commit process's CPU seconds."""
+    def watch_commits(self, loop: asyncio.AbstractEventLoop,
+                      on_answer: Callable[[tuple[int, float] | JournalError], None]) -> None:
+        """From now on each answer of the commit process reaches `on_answer` from `loop`'s
+        reader: (how many of the batches sent it committed, the oldest first, in one
+        transaction; its CPU seconds), or the `JournalError` that ends the commits."""
+        ...
+
+    def send_nowait(self, entries: Sequence[Entry], receipts: Sequence[Receipt] = ()) -> None:
+        """A batch sent to the commit process, its commit not awaited: the process commits
+        it, with the batches sent behind it while it was busy, once it finishes the commit
+        it is in."""
+        ...
+
+    @property
+    def sending(self) -> bool:
+        """Whether batches sent wait for room in the commit process's pipe (it is behind)."""
         ...
 
     def start_commit_process(self, keep_fds: Sequence[int] = ()) -> None:

@@ -39,7 +39,8 @@ MONEY: dict[str, tuple[str, ...]] = {
         "x_verify", "x_advance", "x_verified_upto", "x_check_invariants", "x_check_batch_totals",
         "x_check_checkpoint", "x_check"),
     "switch/journal/sql/journal.py": (
-        "xǁSqlJournalǁappend", "xǁSqlJournalǁ_commit_group", "xǁSqlJournalǁ_advance_in",
+        "xǁSqlJournalǁappend", "xǁSqlJournalǁ_commit_group", "xǁSqlJournalǁ_write_group",
+        "xǁSqlJournalǁ_advance_in",
         "xǁSqlJournalǁfetch",
         "xǁSqlJournalǁ_apply_advance"),
     "switch/journal/sql/common.py": ("x_lot", "x_card_lots"),

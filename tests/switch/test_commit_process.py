@@ -127,9 +127,17 @@ def _framed(body: bytes) -> bytes:
     (_framed(b"[]"), r"answered b'\[\]'"),
     (_framed(b'{"cpu": "x"}'), "answered {'cpu': 'x'}"),
     (_framed(b'{"cpu": 0.1}'), "answered {'cpu': 0.1}"),  # no word on the advance
+    # how many batches it committed: none, a word, a flag, or more than were sent
+    (_framed(b'{"cpu": 0.1, "advance_failed": false}'), "answered {'cpu'"),
+    (_framed(b'{"cpu": 0.1, "advance_failed": false, "batches": 0}'), "'batches': 0}"),
+    (_framed(b'{"cpu": 0.1, "advance_failed": false, "batches": "1"}'), "'batches': '1'}"),
+    (_framed(b'{"cpu": 0.1, "advance_failed": false, "batches": true}'), "'batches': True}"),
+    (_framed(b'{"cpu": 0.1, "advance_failed": false, "batches": 2}'),
+     "answered for 2 batches, 1 was sent"),
     (_framed(b'{"error": "boom"}'), "^boom$"),
     (b"\x7f\xff\xff\xff", "answered a message of 2147483647 bytes"),
-    (_framed(b'{"cpu": 0.1, "advance_failed": false}')[:-3], r"ended \(exit 0\) before"),
+    (_framed(b'{"cpu": 0.1, "advance_failed": false, "batches": 1}')[:-3],
+     r"ended \(exit 0\) before"),
     (b"", r"ended \(exit 0\) before answering"),
 ])
 @pytest.mark.parametrize("on_loop", [False, True], ids=["thread", "loop"])
@@ -148,7 +156,7 @@ def test_an_answer_that_is_not_one_stops_the_commit(tmp_path: Path, answer: byte
 def test_an_answer_that_arrives_in_pieces_is_read_whole_on_the_loop(tmp_path: Path,
                                                                      split: int) -> None:
     """The loop's reader wakes the commit at each piece; it waits again until it has all."""
-    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.25, "advance_failed": true}'),
+    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.25, "advance_failed": true, "batches": 1}'),
                           split=split)
     answer = asyncio.run(asyncio.wait_for(committer.commit_on_loop(BatchRows(), [], None),
                                           EVENT))
@@ -159,7 +167,7 @@ def test_an_answer_that_arrives_in_pieces_is_read_whole_on_the_loop(tmp_path: Pa
 def test_a_batch_larger_than_the_pipe_reaches_the_child_whole_from_the_loop(
         tmp_path: Path) -> None:
     """A pipe holds 64 KB: the loop writes the rest as the child reads (`add_writer`)."""
-    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.5, "advance_failed": false}'),
+    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.5, "advance_failed": false, "batches": 1}'),
                           slow=True)
     rows = BatchRows(journal=[(f"{i:06d}" + "x" * 1000, i) for i in range(2000)])  # 2 MB
     answer = asyncio.run(asyncio.wait_for(committer.commit_on_loop(rows, [], None), EVENT))

@@ -9,6 +9,7 @@ committed durably and where each kind of work gets its connection.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import gc
@@ -106,9 +107,16 @@ class SqlJournal:
     def commits_on_loop(self) -> bool:
         return False
 
-    async def append_on_loop(self, entries: Sequence[Entry],
-                             receipts: Sequence[Receipt] = ()) -> float:
+    def watch_commits(self, loop: asyncio.AbstractEventLoop,
+                      on_answer: Callable[[tuple[int, float] | JournalError], None]) -> None:
         raise NotImplementedError("no commit process: the writer thread appends")
+
+    def send_nowait(self, entries: Sequence[Entry], receipts: Sequence[Receipt] = ()) -> None:
+        raise NotImplementedError("no commit process: the writer thread appends")
+
+    @property
+    def sending(self) -> bool:
+        return False
 
     def claim_serving(self) -> None:
         """A serving switch's claim on its database, beyond the node's lock file (none for
@@ -133,15 +141,17 @@ class SqlJournal:
                       advance: tuple[int, int] | None) -> None:
         """The batch's rows, its receipts and the checkpoint's advance in one transaction of
         this process (`SqliteJournal` may hand them to its commit process instead)."""
+        self._commit_batch(rows, lambda conn: self._write_group(conn, rows, receipts, advance))
 
-        def work(conn: Db) -> None:
-            write_batch(conn, rows, self.location)
-            if receipts:
-                write_receipts(conn, receipts)
-            if advance is not None:
-                self._advance_in(conn, *advance)
-
-        self._commit_batch(rows, work)
+    def _write_group(self, conn: Db, rows: BatchRows, receipts: Sequence[Receipt],
+                     advance: tuple[int, int] | None) -> None:
+        """One batch's writes inside the caller's transaction: its rows, its receipts, then
+        the checkpoint's advance it carries."""
+        write_batch(conn, rows, self.location)
+        if receipts:
+            write_receipts(conn, receipts)
+        if advance is not None:
+            self._advance_in(conn, *advance)
 
     def _advance_in(self, conn: Db, after: int, upto: int) -> None:
         """The checkpoint's advance inside the writer's transaction, in a savepoint: an error

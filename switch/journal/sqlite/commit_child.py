@@ -1,8 +1,9 @@
 """The commit process itself: `python -m switch.journal.sqlite.commit_child DATABASE PARENT`.
 
 Started by `CommitProcess` (switch/journal/sqlite/committer.py, which says why and what
-passes between them); it commits each batch read from stdin with the same code the writer
-thread would run, and answers on stdout, until stdin ends.
+passes between them); it commits the batches read from stdin with the same code the writer
+thread would run, all that queued during the commit before in one transaction, and answers on
+stdout, until stdin ends.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import time
 from typing import Any
 
 from switch.journal.errors import JournalError
-from switch.journal.sqlite.committer import read_message, write_message
+from switch.journal.sqlite.committer import LENGTH, MAX_MESSAGE, write_message
 from switch.journal.sqlite.journal import SqliteJournal, background_checkpoints
 
 _PR_SET_PDEATHSIG = 1
@@ -43,31 +44,81 @@ def serve(path: str, parent: int) -> int:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s %(message)s")
 
-    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    requests = Requests(sys.stdin.buffer.fileno())
+    stdout = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but answers on the pipe
     journal = SqliteJournal(path)
     try:
         background_checkpoints(journal.conn)  # the parent's thread copies the WAL
         write_message(stdout, b'{"ready": true}')
-        while (body := read_message(stdin)) is not None:
-            rows, receipts, advance, catch_up = pickle.loads(body)
+        while (bodies := requests.queued()) is not None:
+            batches = [pickle.loads(body) for body in bodies]
             started = time.thread_time()
             journal._verify_failed = False
             try:
-                journal._commit_group(rows, receipts, advance)
+                journal.commit_queued([(rows, receipts, advance)
+                                       for rows, receipts, advance, _ in batches])
             except JournalError as exc:
                 answer: dict[str, Any] = {"error": str(exc)}
             except Exception as exc:  # what the thread would have raised: fail-stop
                 answer = {"error": f"{path}: commit failed: {exc!r}"}
             else:
                 answer = {"cpu": time.thread_time() - started,
-                          "advance_failed": journal._verify_failed}
+                          "advance_failed": journal._verify_failed, "batches": len(batches)}
             write_message(stdout, json.dumps(answer).encode())
-            if catch_up and "error" not in answer:  # answered first: no reply waits for it
-                journal.catch_up_wal()
+            if any(b[3] for b in batches) and "error" not in answer:
+                journal.catch_up_wal()  # answered first: no reply waits for it
     finally:
         journal.close()
     return 0
+
+
+class Requests:
+    """The batches on stdin: every one that has queued since the last commit, at once.
+
+    Read from the descriptor itself, up to what the pipe holds: one read returns all that
+    is queued, so a transaction takes the batches that arrived while the one before was
+    being committed, and waits for none."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.buf = bytearray()
+
+    def queued(self) -> list[bytes] | None:
+        """The next batch, waiting for it, and the whole ones read with it (a read takes
+        at most 64 KB: a transaction holds one batch and what followed it within that);
+        None at a clean end of the stream."""
+        bodies: list[bytes] = []
+        while True:
+            body = self._message()
+            if body is not None:
+                bodies.append(body)
+            elif bodies:
+                return bodies
+            elif not self._read():
+                if self.buf:
+                    raise EOFError("the stream ended inside a message")
+                return None
+
+    def _read(self) -> bool:
+        """What the pipe holds, waiting for some; False at its end."""
+        chunk = os.read(self.fd, 1 << 16)
+        self.buf += chunk
+        return bool(chunk)
+
+    def _message(self) -> bytes | None:
+        """A whole message from the buffer, or None when it holds none yet."""
+        buf = self.buf
+        if len(buf) < LENGTH.size:
+            return None
+        (length,) = LENGTH.unpack_from(buf)
+        if length > MAX_MESSAGE:
+            raise ValueError(f"a message of {length} bytes")
+        if len(buf) < LENGTH.size + length:
+            return None
+        body = bytes(buf[LENGTH.size:LENGTH.size + length])
+        del buf[:LENGTH.size + length]
+        return body
 
 
 if __name__ == "__main__":

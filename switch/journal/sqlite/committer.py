@@ -3,13 +3,14 @@
 In one process the writer thread's Python (each row's statement, the GIL taken back after
 every SQLite step) queues behind the event loop's decisions, and the loop's behind it. A
 serving switch on SQLite therefore hands each batch's rows to a child process that owns the
-write connection: the writer task sends them from the event loop and awaits the child's
-answer there (`commit_on_loop`, no thread between), and the replies are released only after
-it says COMMIT returned, as before. `commit` does the same, blocking, for callers without a
-loop (a journal used directly, the hostile simulation); one process uses one or the other.
+write connection: the writer sends them from the event loop (`send_nowait`) and the loop
+reads the child's answers (`watch`), no thread between, and the replies are released only
+after it says COMMIT returned, as before. `commit` does the same, blocking, for callers
+without a loop (a journal used directly, the hostile simulation); one process uses one or
+the other.
 
 The child (switch/journal/sqlite/commit_child.py) runs the very code the thread would
-(`SqlJournal._commit_group` on its own `SqliteJournal`). It holds the switch's lock file
+(`SqlJournal._write_group` on its own `SqliteJournal`). It holds the switch's lock file
 open, so no other switch can open the database while it lives, and it dies with its parent
 (`PR_SET_PDEATHSIG`, which follows the thread that started it: start it from one that lives
 as long as the switch): a commit never lands behind a restarted switch's recovery. When it
@@ -18,8 +19,12 @@ recovery reads what the journal holds.
 
 The wire between them is a pipe only the two hold: a request is a 4-byte big-endian length
 and a pickle of (rows, receipts, advance, catch_up); an answer the same length and a JSON object,
-`{"ready": true}` once, then `{"cpu": s, "advance_failed": b}` or `{"error": text}` for each
-request.
+`{"ready": true}` once, then `{"cpu": s, "advance_failed": b, "batches": n}` or
+`{"error": text}` for each transaction. The parent sends a batch when the child is idle, and
+while it commits only once a burst has queued enough (the writer's `PIPELINE_MIN`); the
+child, once it has answered, commits every batch that queued meanwhile in one transaction,
+and its answer says how many, the oldest first. So a burst is committed while the rest of it
+is decided.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ import pickle
 import struct
 import subprocess
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -40,9 +45,11 @@ from switch.journal.batch import BatchRows
 from switch.journal.errors import JournalError
 from switch.journal.receipts import Receipt
 
-_LENGTH = struct.Struct(">I")
+LENGTH = struct.Struct(">I")
 #: A batch of 4,096 entries pickles to a few MB; anything near this is not ours.
-_MAX_MESSAGE = 1 << 30
+MAX_MESSAGE = 1 << 30
+#: Where the loop hands each answer of the child (`CommitProcess.watch`).
+OnAnswer = Callable[["tuple[float, bool, int] | JournalError"], None]
 #: The child's module (switch/journal/sqlite/commit_child.py).
 CHILD = "switch.journal.sqlite.commit_child"
 #: How long `close` waits for the child's last commit and exit before killing it.
@@ -51,13 +58,13 @@ CLOSE_WAIT = 10.0
 
 def read_message(stream: IO[bytes]) -> bytes | None:
     """One length-prefixed message; None at a clean end of the stream."""
-    head = stream.read(_LENGTH.size)
+    head = stream.read(LENGTH.size)
     if not head:
         return None
-    if len(head) < _LENGTH.size:
+    if len(head) < LENGTH.size:
         raise EOFError("the stream ended inside a message's length")
-    (length,) = _LENGTH.unpack(head)
-    if length > _MAX_MESSAGE:
+    (length,) = LENGTH.unpack(head)
+    if length > MAX_MESSAGE:
         raise ValueError(f"a message of {length} bytes")
     body = stream.read(length)
     if len(body) < length:
@@ -66,7 +73,7 @@ def read_message(stream: IO[bytes]) -> bytes | None:
 
 
 def write_message(stream: IO[bytes], body: bytes) -> None:
-    stream.write(_LENGTH.pack(len(body)) + body)
+    stream.write(LENGTH.pack(len(body)) + body)
     stream.flush()
 
 
@@ -88,11 +95,13 @@ class CommitProcess:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, pass_fds=tuple(keep_fds), env=env)
         self._ready = False
         self._inbuf = bytearray()
-        #: The loop that watches the child's answers (`commit_on_loop`), once one does.
+        #: Bytes of batches sent on the loop that the pipe has not taken yet.
+        self._outbuf = bytearray()
+        #: The loop that watches the child's answers (`watch`), once one does.
         self._loop: asyncio.AbstractEventLoop | None = None
-        #: The commit awaiting an answer, woken as bytes arrive; the child's pipe ended.
-        self._waiter: asyncio.Future[None] | None = None
+        self._on_answer: OnAnswer | None = None
         self._eof = False
+        self._writer_added = False
 
     def commit(self, rows: BatchRows, receipts: Sequence[Receipt],
                advance: tuple[int, int] | None, catch_up: bool = False) -> tuple[float, bool]:
@@ -110,64 +119,103 @@ class CommitProcess:
             write_message(stdin, body)
         except (BrokenPipeError, ValueError):  # ValueError: the pipe was closed here
             raise JournalError(self._ended()) from None
-        return self._outcome(self._answer())
+        return self._alone(self._outcome(self._answer()))
 
     async def commit_on_loop(self, rows: BatchRows, receipts: Sequence[Receipt],
                              advance: tuple[int, int] | None,
                              catch_up: bool = False) -> tuple[float, bool]:
-        """`commit` from the event loop: the pipe written and read there, no thread between."""
+        """`commit` from the event loop, nothing else in flight: the pipe written and read
+        there (`watch`, `send_nowait`), no thread between."""
         loop = asyncio.get_running_loop()
-        if not self._ready:
-            # From here on this process reads and writes the pipe without blocking, and the
-            # loop watches the answers' end for as long as the child lives.
-            assert self.proc.stdin is not None and self.proc.stdout is not None
-            os.set_blocking(self.proc.stdin.fileno(), False)
-            os.set_blocking(self.proc.stdout.fileno(), False)
-            self._loop = loop
-            loop.add_reader(self.proc.stdout.fileno(), self._readable)
-            self._parse(await self._message_on_loop())
-            self._ready = True
+        answer: asyncio.Future[tuple[float, bool, int]] = loop.create_future()
+
+        def answered(outcome: tuple[float, bool, int] | JournalError) -> None:
+            if answer.done():
+                return
+            if isinstance(outcome, JournalError):
+                answer.set_exception(outcome)
+            else:
+                answer.set_result(outcome)
+
+        if self._loop is None:
+            self.watch(loop, answered)
+        else:
+            self._on_answer = answered
+        self.send_nowait(rows, receipts, advance, catch_up)
+        return self._alone(await answer)
+
+    def watch(self, loop: asyncio.AbstractEventLoop, on_answer: OnAnswer) -> None:
+        """From now on the pipe is written and read on `loop` without blocking, and each
+        answer of the child is handed to `on_answer` as it is read, from the loop's reader
+        (no task between): (CPU seconds, whether an advance failed, how many batches it
+        committed, the oldest first), or the `JournalError` that ends the commits (an error
+        answered, an answer that is not one, the child gone)."""
+        assert self._loop is None, "one loop watches the child"
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        os.set_blocking(self.proc.stdin.fileno(), False)
+        os.set_blocking(self.proc.stdout.fileno(), False)
+        self._loop, self._on_answer = loop, on_answer
+        loop.add_reader(self.proc.stdout.fileno(), self._readable)
+
+    def send_nowait(self, rows: BatchRows, receipts: Sequence[Receipt],
+                    advance: tuple[int, int] | None, catch_up: bool = False) -> None:
+        """A batch on its way to the child (`watch` first): written to the pipe now, what
+        does not fit as the child reads (`sending`). The child commits it, with any sent
+        behind it meanwhile, once it has answered the commit it is in."""
+        assert self._loop is not None, "watch() first"
         body = pickle.dumps((rows, list(receipts), advance, catch_up),
                             protocol=pickle.HIGHEST_PROTOCOL)
-        await self._write_on_loop(loop, _LENGTH.pack(len(body)) + body)
-        return self._outcome(self._parse(await self._message_on_loop()))
+        self._outbuf += LENGTH.pack(len(body))
+        self._outbuf += body
+        if not self._writer_added:
+            self._writable()
 
-    def _outcome(self, answer: dict[str, Any]) -> tuple[float, bool]:
-        """A commit's answer: (the child's CPU seconds, whether the advance failed)."""
+    @property
+    def sending(self) -> bool:
+        """Whether batches sent wait for room in the pipe (the child is behind)."""
+        return bool(self._outbuf)
+
+    def _writable(self) -> None:
+        """Write what the pipe takes; wait for room for the rest (`add_writer`)."""
+        assert self.proc.stdin is not None and self._loop is not None
+        fd = self.proc.stdin.fileno()
+        buf = self._outbuf
+        try:
+            while buf:
+                del buf[:os.write(fd, buf)]
+        except BlockingIOError:
+            pass
+        except OSError:  # the child is gone (a broken pipe): its reader's EOF says so
+            buf.clear()
+        if buf and not self._writer_added:
+            self._loop.add_writer(fd, self._writable)
+            self._writer_added = True
+        elif not buf and self._writer_added:
+            self._loop.remove_writer(fd)
+            self._writer_added = False
+
+    def _alone(self, outcome: tuple[float, bool, int]) -> tuple[float, bool]:
+        """The answer to the only batch in flight: it must cover exactly that one."""
+        cpu, failed, batches = outcome
+        if batches != 1:
+            raise JournalError(f"{self.path}: the commit process answered for {batches} "
+                               "batches, 1 was sent")
+        return cpu, failed
+
+    def _outcome(self, answer: dict[str, Any]) -> tuple[float, bool, int]:
+        """A commit's answer: (the child's CPU seconds, whether an advance failed, how many
+        batches it committed)."""
         if "error" in answer:
             raise JournalError(str(answer["error"]))
-        cpu, failed = answer.get("cpu"), answer.get("advance_failed")
-        if not isinstance(cpu, (int, float)) or not isinstance(failed, bool):
+        cpu, failed, batches = answer.get("cpu"), answer.get("advance_failed"), \
+            answer.get("batches")
+        if not isinstance(cpu, (int, float)) or not isinstance(failed, bool) \
+                or type(batches) is not int or batches < 1:
             raise JournalError(f"{self.path}: the commit process answered {answer!r}")
-        return float(cpu), failed
-
-    async def _writable(self, loop: asyncio.AbstractEventLoop, fd: int) -> None:
-        fut: asyncio.Future[None] = loop.create_future()
-
-        def ready() -> None:
-            if not fut.done():
-                fut.set_result(None)
-
-        loop.add_writer(fd, ready)
-        try:
-            await fut
-        finally:
-            loop.remove_writer(fd)
-
-    async def _write_on_loop(self, loop: asyncio.AbstractEventLoop, data: bytes) -> None:
-        assert self.proc.stdin is not None
-        fd = self.proc.stdin.fileno()
-        view = memoryview(data)
-        while view:
-            try:
-                view = view[os.write(fd, view):]
-            except BlockingIOError:
-                await self._writable(loop, fd)
-            except OSError:  # the child is gone (a broken pipe)
-                raise JournalError(self._ended()) from None
+        return float(cpu), failed, batches
 
     def _readable(self) -> None:
-        """The loop's reader on the child's answers: take what arrived, wake the waiter.
+        """The loop's reader on the child's answers: each whole one handed to `on_answer`.
 
         Registered once, not per commit: each commit would otherwise cost a read that finds
         nothing, two `epoll_ctl` calls and a callback handle."""
@@ -184,30 +232,39 @@ class CommitProcess:
         else:  # the child is gone: stop watching (the pipe would read as ready forever)
             self._eof = True
             self._loop.remove_reader(fd)
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def _message_on_loop(self) -> bytes:
-        assert self._loop is not None
-        buf = self._inbuf
-        while True:
-            if len(buf) >= _LENGTH.size:
-                (length,) = _LENGTH.unpack_from(buf)
-                if length > _MAX_MESSAGE:
-                    raise JournalError(f"{self.path}: the commit process answered a message "
-                                       f"of {length} bytes")
-                if len(buf) >= _LENGTH.size + length:
-                    body = bytes(buf[_LENGTH.size:_LENGTH.size + length])
-                    del buf[:_LENGTH.size + length]
-                    return body
-            if self._eof:
-                raise JournalError(self._ended())
-            self._waiter = self._loop.create_future()
+        while self._on_answer is not None:
             try:
-                await self._waiter
-            finally:
-                self._waiter = None
+                body = self._message()
+                if body is None:
+                    if self._eof:
+                        raise JournalError(self._ended())
+                    return
+                answer = self._parse(body)
+                if not self._ready:  # {"ready": true}: the child opened the database
+                    self._ready = True
+                    continue
+                outcome: tuple[float, bool, int] | JournalError = self._outcome(answer)
+            except JournalError as exc:
+                outcome = exc
+            on_answer = self._on_answer
+            if isinstance(outcome, JournalError):
+                self._on_answer = None  # the commits end here: nothing more is read
+            on_answer(outcome)
+
+    def _message(self) -> bytes | None:
+        """A whole answer from what was read, or None while it has not all arrived."""
+        buf = self._inbuf
+        if len(buf) < LENGTH.size:
+            return None
+        (length,) = LENGTH.unpack_from(buf)
+        if length > MAX_MESSAGE:
+            raise JournalError(f"{self.path}: the commit process answered a message of "
+                               f"{length} bytes")
+        if len(buf) < LENGTH.size + length:
+            return None
+        body = bytes(buf[LENGTH.size:LENGTH.size + length])
+        del buf[:LENGTH.size + length]
+        return body
 
     def _parse(self, body: bytes) -> dict[str, Any]:
         """An answer's JSON object."""
@@ -241,9 +298,12 @@ class CommitProcess:
     def close(self) -> None:
         """End the child after the commit it may be running; kill it if it does not end."""
         loop, self._loop = self._loop, None
-        if loop is not None and not self._eof and not loop.is_closed() \
-                and self.proc.stdout is not None:
-            loop.remove_reader(self.proc.stdout.fileno())
+        self._on_answer = None
+        if loop is not None and not loop.is_closed():
+            if not self._eof and self.proc.stdout is not None:
+                loop.remove_reader(self.proc.stdout.fileno())
+            if self._writer_added and self.proc.stdin is not None:
+                loop.remove_writer(self.proc.stdin.fileno())
         if self.proc.stdin is not None:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()

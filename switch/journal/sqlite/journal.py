@@ -9,6 +9,8 @@ every engine is `SqlJournal`'s.
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import contextlib
 import logging
 import sqlite3
@@ -27,6 +29,11 @@ from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.schema import migrate
 
 T = TypeVar("T")
+#: An answer of the commit process as the writer takes it: (batches committed, its CPU
+#: seconds), or the error that ends the commits.
+Answered = Callable[["tuple[int, float] | JournalError"], None]
+#: One batch as the commit process receives it: its rows, receipts and the advance it carries.
+Group = tuple[BatchRows, Sequence[Receipt], "tuple[int, int] | None"]
 
 log = logging.getLogger("lps.journal")
 
@@ -49,6 +56,8 @@ class SqliteJournal(SqlJournal):
         self._wal_catch_up = False
         #: CPU seconds the commit process spent on this journal's group commits.
         self.commit_process_cpu = 0.0
+        #: The advance each batch sent to the commit process and not yet answered carries.
+        self._in_flight: collections.deque[tuple[int, int] | None] = collections.deque()
 
     @property
     def location(self) -> str:
@@ -92,25 +101,64 @@ class SqliteJournal(SqlJournal):
 
     @property
     def commits_on_loop(self) -> bool:
-        """Whether `append_on_loop` is the way to commit (a commit process runs)."""
+        """Whether `watch_commits` and `send_nowait` are the way to commit (a commit process
+        runs)."""
         return self._committer is not None
 
-    async def append_on_loop(self, entries: Sequence[Entry],
-                             receipts: Sequence[Receipt] = ()) -> float:
-        """`append` from the event loop, through the commit process's pipe; the child's CPU
-        seconds."""
+    def watch_commits(self, loop: asyncio.AbstractEventLoop, on_answer: Answered) -> None:
+        """From now on batches go to the commit process with `send_nowait`, and each of its
+        answers reaches `on_answer` from `loop`'s reader on the pipe: (how many batches it
+        committed, the oldest sent first; its CPU seconds), or the `JournalError` that ends
+        the commits."""
+        assert self._committer is not None
+
+        def answered(outcome: tuple[float, bool, int] | JournalError) -> None:
+            if isinstance(outcome, JournalError):
+                on_answer(outcome)
+                return
+            cpu, advance_failed, batches = outcome
+            if batches > len(self._in_flight):
+                on_answer(JournalError(f"{self.path}: the commit process answered for "
+                                       f"{batches} batches of {len(self._in_flight)} sent"))
+                return
+            done = [self._in_flight.popleft() for _ in range(batches)]
+            if any(advance is not None for advance in done):
+                with self._verified_lock:
+                    self._applying = None
+            on_answer((batches, self._committed(cpu, advance_failed)))
+
+        self._committer.watch(loop, answered)
+
+    def send_nowait(self, entries: Sequence[Entry], receipts: Sequence[Receipt] = ()) -> None:
+        """A batch sent to the commit process, its commit not awaited (`watch_commits`).
+
+        The checkpoint's advance waiting, if any, rides in it, and stays `_applying` (no
+        other is verified) until the answer that covers it."""
         assert self._committer is not None
         rows = batch_rows(entries)
         with self._verified_lock:
             advance, self._pending = self._pending, None
-            self._applying = advance
+            if advance is not None:
+                self._applying = advance
         catch_up, self._wal_catch_up = self._wal_catch_up, False
-        try:
-            answer = await self._committer.commit_on_loop(rows, receipts, advance, catch_up)
-        finally:
-            with self._verified_lock:
-                self._applying = None
-        return self._committed(*answer)
+        self._in_flight.append(advance)
+        self._committer.send_nowait(rows, receipts, advance, catch_up)
+
+    @property
+    def sending(self) -> bool:
+        """Whether batches sent wait for room in the commit process's pipe."""
+        return self._committer is not None and self._committer.sending
+
+    def commit_queued(self, groups: Sequence[Group]) -> None:
+        """The commit process's transaction: the batches that queued while it committed the
+        one before, each with its receipts and advance, in the order sent, all durable or
+        none (docs/switch.md, "The commit process")."""
+
+        def work(conn: Db) -> None:
+            for rows, receipts, advance in groups:
+                self._write_group(conn, rows, receipts, advance)
+
+        self._commit_batch(groups[0][0], work)
 
     # -- the engine's connections ---------------------------------------------------------------
 
