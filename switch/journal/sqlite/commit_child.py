@@ -19,7 +19,7 @@ import time
 from typing import Any
 
 from switch.journal.errors import JournalError
-from switch.journal.sqlite.committer import LENGTH, MAX_MESSAGE, write_message
+from switch.journal.sqlite.committer import take_message, write_message
 from switch.journal.sqlite.journal import SqliteJournal, background_checkpoints
 
 _PR_SET_PDEATHSIG = 1
@@ -90,7 +90,7 @@ class Requests:
         None at a clean end of the stream."""
         bodies: list[bytes] = []
         while True:
-            body = self._message()
+            body = take_message(self.buf)
             if body is not None:
                 bodies.append(body)
             elif bodies:
@@ -105,20 +105,6 @@ class Requests:
         chunk = os.read(self.fd, 1 << 16)
         self.buf += chunk
         return bool(chunk)
-
-    def _message(self) -> bytes | None:
-        """A whole message from the buffer, or None when it holds none yet."""
-        buf = self.buf
-        if len(buf) < LENGTH.size:
-            return None
-        (length,) = LENGTH.unpack_from(buf)
-        if length > MAX_MESSAGE:
-            raise ValueError(f"a message of {length} bytes")
-        if len(buf) < LENGTH.size + length:
-            return None
-        body = bytes(buf[LENGTH.size:LENGTH.size + length])
-        del buf[:LENGTH.size + length]
-        return body
 
 
 if __name__ == "__main__":

@@ -72,6 +72,21 @@ def read_message(stream: IO[bytes]) -> bytes | None:
     return body
 
 
+def take_message(buf: bytearray) -> bytes | None:
+    """The first whole length-prefixed message in `buf`, taken out of it; None while it has
+    not all arrived. `ValueError` for a length no message of ours has."""
+    if len(buf) < LENGTH.size:
+        return None
+    (length,) = LENGTH.unpack_from(buf)
+    if length > MAX_MESSAGE:
+        raise ValueError(f"a message of {length} bytes")
+    if len(buf) < LENGTH.size + length:
+        return None
+    body = bytes(buf[LENGTH.size:LENGTH.size + length])
+    del buf[:LENGTH.size + length]
+    return body
+
+
 def write_message(stream: IO[bytes], body: bytes) -> None:
     stream.write(LENGTH.pack(len(body)) + body)
     stream.flush()
@@ -234,7 +249,7 @@ class CommitProcess:
             self._loop.remove_reader(fd)
         while self._on_answer is not None:
             try:
-                body = self._message()
+                body = take_message(self._inbuf)
                 if body is None:
                     if self._eof:
                         raise JournalError(self._ended())
@@ -246,25 +261,12 @@ class CommitProcess:
                 outcome: tuple[float, bool, int] | JournalError = self._outcome(answer)
             except JournalError as exc:
                 outcome = exc
+            except ValueError as exc:  # a length no answer of the child's has
+                outcome = JournalError(f"{self.path}: the commit process answered {exc}")
             on_answer = self._on_answer
             if isinstance(outcome, JournalError):
                 self._on_answer = None  # the commits end here: nothing more is read
             on_answer(outcome)
-
-    def _message(self) -> bytes | None:
-        """A whole answer from what was read, or None while it has not all arrived."""
-        buf = self._inbuf
-        if len(buf) < LENGTH.size:
-            return None
-        (length,) = LENGTH.unpack_from(buf)
-        if length > MAX_MESSAGE:
-            raise JournalError(f"{self.path}: the commit process answered a message of "
-                               f"{length} bytes")
-        if len(buf) < LENGTH.size + length:
-            return None
-        body = bytes(buf[LENGTH.size:LENGTH.size + length])
-        del buf[:LENGTH.size + length]
-        return body
 
     def _parse(self, body: bytes) -> dict[str, Any]:
         """An answer's JSON object."""
