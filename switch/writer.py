@@ -299,6 +299,8 @@ class Writer:
         """An answer of the commit process: release the batches it covers, and send what
         waits, before the replies when it is a pipeline's worth (the process is busy again
         sooner), after them otherwise (the replies go out sooner)."""
+        if self.failed is not None:  # stopped: nothing more is released
+            return
         if isinstance(outcome, JournalError):
             self._fail(outcome)
             return

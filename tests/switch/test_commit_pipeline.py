@@ -179,6 +179,8 @@ def test_a_failed_answer_stops_the_switch_and_releases_nothing() -> None:
         assert p.released == [] and p.writer.idle.is_set()
         with pytest.raises(SwitchStopped):
             p.submit("c")
+        p.journal.answer((1, 0.001))  # an answer read after the stop: a's fate stays unknown
+        assert p.released == [] and p.failed == ["lps.db: commit failed: disk I/O error"]
 
     _run(scenario)
 

@@ -155,6 +155,7 @@ class CommitProcess:
         if self._loop is None:
             self.watch(loop, answered)
         else:
+            assert self._loop is loop, "one loop watches the child"
             self._on_answer = answered
         self.send_nowait(rows, receipts, advance, catch_up)
         return self._alone(await answer)
