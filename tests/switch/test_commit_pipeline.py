@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,8 +21,10 @@ from switch.journal.sqlite.commit_child import Requests
 from switch.journal.sqlite.committer import LENGTH
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.metrics import Metrics
+from switch.server import Switch
 from switch.writer import PIPELINE_MIN, Outgoing, SwitchStopped, Writer
-from tests.switch.support import NOW, T1, card, earn, example_config, sign_on
+from tests.switch.support import NOW, T1, card, dismantle, earn, example_config, sign_on
+from tests.switch.test_server import LOCAL0, signed_on
 from tests.waits import EVENT
 
 PAN = card(43)
@@ -272,3 +275,65 @@ def test_an_answer_for_more_batches_than_were_sent_ends_the_commits(tmp_path: Pa
     assert isinstance(outcome, JournalError)
     assert "answered for 2 batches of 1 sent" in str(outcome)
     store.close()
+
+
+# -- a commit process killed with batches in flight ---------------------------------------
+
+
+def _journaled_stans(db: Path) -> set[str]:
+    with sqlite3.connect(db) as conn:
+        return {r[0] for r in conn.execute("SELECT stan FROM journal WHERE pan = ?", (PAN,))}
+
+
+@pytest.mark.parametrize("answered", [1, 20, 45])
+def test_a_commit_process_killed_with_batches_in_flight_loses_no_reply(
+        tmp_path: Path, answered: int) -> None:
+    """The child is held by another writer while a burst queues behind its first batch, so
+    that more batches are in flight than one (sent while it commits); it is killed once
+    `answered` replies came back. Every reply that came back is durable, the switch stops,
+    and a restart finds the journal sound."""
+    db = tmp_path / "lps.db"
+    cfg = example_config(db, listen_ascii=LOCAL0, listen_bcd=LOCAL0, metrics=LOCAL0)
+    approved: set[str] = set()
+
+    async def serve_until_killed() -> None:
+        sw = Switch(cfg)
+        await sw.start()
+        c = await signed_on(sw, "ascii", T1)
+        holder = sqlite3.connect(db, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        replies = [c.send_nowait(earn(T1, 10, PAN, 100_000))]
+        await _until(lambda: sw.writer.unanswered == 1)
+        replies += [c.send_nowait(earn(T1, stan, PAN, 100_000)) for stan in range(11, 110)]
+        await _until(lambda: sw.writer.unanswered >= 2)  # a pipeline's worth in flight
+        holder.execute("COMMIT")
+        holder.close()
+        assert isinstance(sw.journal, SqliteJournal) and sw.journal._committer is not None
+        child = sw.journal._committer.proc.pid
+        for reply in asyncio.as_completed(replies):
+            try:
+                r = await reply
+            except ConnectionError:
+                break
+            if r[39] == "00":
+                approved.add(str(r[11]))
+            if len(approved) == answered:
+                os.kill(child, signal.SIGKILL)
+        await asyncio.wait_for(sw.stopped.wait(), EVENT)
+        await c.close()
+        await dismantle(sw)
+
+    asyncio.run(serve_until_killed())
+    assert len(approved) >= answered
+    assert approved <= _journaled_stans(db)  # no reply went out for a row that was lost
+    store = SqliteJournal(db)
+    assert not store.check(full=True).problems
+    store.close()
+
+
+async def _until(check: Callable[[], bool]) -> None:
+    """Wait, on the loop, until `check` holds (the switch's own tasks make it so)."""
+    deadline = asyncio.get_running_loop().time() + EVENT
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "never came"
+        await asyncio.sleep(0.001)

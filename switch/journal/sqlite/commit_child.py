@@ -76,9 +76,9 @@ def serve(path: str, parent: int) -> int:
 class Requests:
     """The batches on stdin: every one that has queued since the last commit, at once.
 
-    Read from the descriptor itself, up to what the pipe holds: one read returns all that
-    is queued, so a transaction takes the batches that arrived while the one before was
-    being committed, and waits for none."""
+    Read from the descriptor itself: one read returns what the pipe holds (up to 64 KB), so
+    a transaction takes the batches that arrived while the one before was being committed,
+    and waits for none."""
 
     def __init__(self, fd: int) -> None:
         self.fd = fd
