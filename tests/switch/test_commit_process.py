@@ -122,6 +122,25 @@ def _framed(body: bytes) -> bytes:
     return len(body).to_bytes(4, "big") + body
 
 
+async def _commit_on_loop(committer: CommitProcess, rows: BatchRows) -> tuple[float, bool]:
+    """One batch through the loop's side of the pipe (`watch`, `send_nowait`), as the
+    writer sends them: the child's first answer, or the `JournalError` that ended them."""
+    answer: asyncio.Future[tuple[float, bool, int]] = \
+        asyncio.get_running_loop().create_future()
+
+    def answered(outcome: tuple[float, bool, int] | JournalError) -> None:
+        if answer.done():  # the stand-in child ends after its answer: that end comes next
+            return
+        if isinstance(outcome, JournalError):
+            answer.set_exception(outcome)
+        else:
+            answer.set_result(outcome)
+
+    committer.watch(asyncio.get_running_loop(), answered)
+    committer.send_nowait(rows, [], None)
+    return committer._alone(await answer)
+
+
 @pytest.mark.parametrize(("answer", "error"), [
     (_framed(b"abc"), "answered b'abc'"),
     (_framed(b"[]"), r"answered b'\[\]'"),
@@ -146,7 +165,7 @@ def test_an_answer_that_is_not_one_stops_the_commit(tmp_path: Path, answer: byte
     committer = _speaking(tmp_path, answer)
     with pytest.raises(JournalError, match=error):
         if on_loop:
-            asyncio.run(committer.commit_on_loop(BatchRows(), [], None))
+            asyncio.run(_commit_on_loop(committer, BatchRows()))
         else:
             committer.commit(BatchRows(), [], None)
     committer.close()
@@ -158,7 +177,7 @@ def test_an_answer_that_arrives_in_pieces_is_read_whole_on_the_loop(tmp_path: Pa
     """The loop's reader wakes the commit at each piece; it waits again until it has all."""
     committer = _speaking(tmp_path, _framed(b'{"cpu": 0.25, "advance_failed": true, "batches": 1}'),
                           split=split)
-    answer = asyncio.run(asyncio.wait_for(committer.commit_on_loop(BatchRows(), [], None),
+    answer = asyncio.run(asyncio.wait_for(_commit_on_loop(committer, BatchRows()),
                                           EVENT))
     assert answer == (0.25, True)
     committer.close()
@@ -170,7 +189,7 @@ def test_a_batch_larger_than_the_pipe_reaches_the_child_whole_from_the_loop(
     committer = _speaking(tmp_path, _framed(b'{"cpu": 0.5, "advance_failed": false, "batches": 1}'),
                           slow=True)
     rows = BatchRows(journal=[(f"{i:06d}" + "x" * 1000, i) for i in range(2000)])  # 2 MB
-    answer = asyncio.run(asyncio.wait_for(committer.commit_on_loop(rows, [], None), EVENT))
+    answer = asyncio.run(asyncio.wait_for(_commit_on_loop(committer, rows), EVENT))
     assert answer == (0.5, False)
     committer.close()
     assert committer.proc.returncode == 0  # it read the whole request, then answered

@@ -136,30 +136,6 @@ class CommitProcess:
             raise JournalError(self._ended()) from None
         return self._alone(self._outcome(self._answer()))
 
-    async def commit_on_loop(self, rows: BatchRows, receipts: Sequence[Receipt],
-                             advance: tuple[int, int] | None,
-                             catch_up: bool = False) -> tuple[float, bool]:
-        """`commit` from the event loop, nothing else in flight: the pipe written and read
-        there (`watch`, `send_nowait`), no thread between."""
-        loop = asyncio.get_running_loop()
-        answer: asyncio.Future[tuple[float, bool, int]] = loop.create_future()
-
-        def answered(outcome: tuple[float, bool, int] | JournalError) -> None:
-            if answer.done():
-                return
-            if isinstance(outcome, JournalError):
-                answer.set_exception(outcome)
-            else:
-                answer.set_result(outcome)
-
-        if self._loop is None:
-            self.watch(loop, answered)
-        else:
-            assert self._loop is loop, "one loop watches the child"
-            self._on_answer = answered
-        self.send_nowait(rows, receipts, advance, catch_up)
-        return self._alone(await answer)
-
     def watch(self, loop: asyncio.AbstractEventLoop, on_answer: OnAnswer) -> None:
         """From now on the pipe is written and read on `loop` without blocking, and each
         answer of the child is handed to `on_answer` as it is read, from the loop's reader
