@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("lps.journal")
 
 T = TypeVar("T")
+#: An answer of the commit process as the writer takes it (`watch_commits`): (batches
+#: committed, its CPU seconds), or the error that ends the commits.
+Answered = Callable[["tuple[int, float] | JournalError"], None]
 
 
 class SqlJournal:
@@ -107,8 +110,7 @@ class SqlJournal:
     def commits_on_loop(self) -> bool:
         return False
 
-    def watch_commits(self, loop: asyncio.AbstractEventLoop,
-                      on_answer: Callable[[tuple[int, float] | JournalError], None]) -> None:
+    def watch_commits(self, loop: asyncio.AbstractEventLoop, on_answer: Answered) -> None:
         raise NotImplementedError("no commit process: the writer thread appends")
 
     def send_nowait(self, entries: Sequence[Entry], receipts: Sequence[Receipt] = ()) -> None:

@@ -23,15 +23,12 @@ from switch.journal.batch import BatchRows, batch_rows
 from switch.journal.errors import JournalError
 from switch.journal.receipts import Receipt
 from switch.journal.sql.db import Db
-from switch.journal.sql.journal import SqlJournal
+from switch.journal.sql.journal import Answered, SqlJournal
 from switch.journal.sqlite.committer import CommitProcess
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.schema import migrate
 
 T = TypeVar("T")
-#: An answer of the commit process as the writer takes it: (batches committed, its CPU
-#: seconds), or the error that ends the commits.
-Answered = Callable[["tuple[int, float] | JournalError"], None]
 #: One batch as the commit process receives it: its rows, receipts and the advance it carries.
 Group = tuple[BatchRows, Sequence[Receipt], "tuple[int, int] | None"]
 
