@@ -24,27 +24,89 @@ VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # installed by Debian's vsmartcard-
 # How long pcscd may take to come up (or go) before we call it broken: it is normally ready in
 # well under a second, and a generous deadline only matters on a loaded machine.
 PCSCD_READY_SECONDS = 60.0
+# How long vpcd's ports may stay held by other sockets: a closed connection keeps its port in
+# TIME_WAIT for 60 s (Linux's TCP_TIMEWAIT_LEN), and the test that held it may end late.
+PORTS_FREE_SECONDS = PCSCD_READY_SECONDS + 60.0
 # pcscd is shared by every test session and demo on the machine (pcscd_with_vpcd)
 PCSCD_LOCK = Path(tempfile.gettempdir()) / "lps-pcscd.lock"
 PCSCD_USERS = Path(tempfile.gettempdir()) / "lps-pcscd.users"
 PCSCD_PID = Path(tempfile.gettempdir()) / "lps-pcscd.pid"
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}  # the pcscd this process started, by pid
+RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
+LISTEN = "0A"  # a socket state in /proc/net/tcp
 
 
 class ServiceUnavailable(Exception):
     """pcscd/vpcd cannot be had on this machine now; the message says why."""
 
 
-def listening(port: int) -> bool:
-    """A local TCP listener on `port`, read from /proc (a probe connection would insert a
-    card into vpcd's slot)."""
+def _sockets_on(port: int) -> list[tuple[str, str]]:
+    """(state, inode) of every TCP socket whose local port is `port`, read from /proc (a
+    probe connection would insert a card into vpcd's slot)."""
     needle = f":{port:04X} "
+    found = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with contextlib.suppress(OSError), open(table) as fh:
             for line in fh.readlines()[1:]:
                 cols = line.split()
-                if len(cols) > 3 and (cols[1] + " ").endswith(needle) and cols[3] == "0A":
-                    return True
+                if len(cols) > 9 and (cols[1] + " ").endswith(needle):
+                    found.append((cols[3], cols[9]))
+    return found
+
+
+def port_user(port: int) -> str:
+    """Who holds vpcd's `port`: "free", "pcscd" (it listens there) or "other".
+
+    Any socket bound to the port makes vpcd's own bind fail, and pcscd then runs without that
+    reader: a test's outgoing connection that the kernel gave this port, and that connection
+    in TIME_WAIT for a minute after it closed. Without root the owner of a listener cannot be
+    read, and a listener is taken to be pcscd's."""
+    sockets = _sockets_on(port)
+    if not sockets:
+        return "free"
+    listeners = {inode for state, inode in sockets if state == LISTEN}
+    if not listeners:
+        return "other"
+    owners = _pcscd_socket_inodes()
+    if owners is None or listeners & owners:
+        return "pcscd"
+    return "other"
+
+
+def _pcscd_socket_inodes() -> set[str] | None:
+    """The inodes of every socket a pcscd process holds; None when they cannot be read."""
+    inodes: set[str] = set()
+    for pid in (int(d) for d in os.listdir("/proc") if d.isdigit()):
+        if not _is_pcscd(pid):
+            continue
+        try:
+            links = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+        except PermissionError:
+            return None
+        except OSError:
+            continue  # it exited meanwhile
+        inodes.update(link[8:-1] for link in links if link.startswith("socket:["))
+    return inodes
+
+
+def reserve_ports(ports: tuple[int, ...]) -> None:
+    """Keep the kernel from handing `ports` to any socket that asks it for a free one
+    (net.ipv4.ip_local_reserved_ports), so that no test's server or connection takes vpcd's
+    ports from pcscd. Needs root; without it, or where the setting is read-only, the ports are
+    left as they are and `port_user` still tells when something else holds them."""
+    with contextlib.suppress(OSError):
+        current = RESERVED_PORTS.read_text().strip()
+        missing = [str(p) for p in ports if not _within(p, current)]
+        if missing:
+            RESERVED_PORTS.write_text(",".join(filter(None, [current, *missing])) + "\n")
+
+
+def _within(port: int, ranges: str) -> bool:
+    """`port` is in a list of ports and ranges as the kernel writes it ("80,1000-1010")."""
+    for part in filter(None, ranges.split(",")):
+        low, _, high = part.partition("-")
+        if int(low) <= port <= int(high or low):
+            return True
     return False
 
 
@@ -103,7 +165,14 @@ def _lock_file(path: Path) -> IO[bytes]:
 
 def _running_or_started() -> str:
     """Called holding PCSCD_LOCK: how pcscd came to serve vpcd, or ServiceUnavailable."""
-    if listening(VPCD_PORTS[0]):
+    reserve_ports(VPCD_PORTS)
+    try:
+        wait_until(_vpcd_ports_usable, PORTS_FREE_SECONDS, "vpcd's ports")
+    except TimeoutError:
+        users = ", ".join(f"{p}: {port_user(p)}" for p in VPCD_PORTS)
+        raise ServiceUnavailable(f"vpcd's ports are held by another program ({users})") \
+            from None
+    if port_user(VPCD_PORTS[0]) == "pcscd":
         return "pcscd already running"
     exe = shutil.which("pcscd") or next(
         (p for p in ("/usr/sbin/pcscd",) if os.path.exists(p)), None)
@@ -118,7 +187,7 @@ def _running_or_started() -> str:
                             stderr=subprocess.DEVNULL, start_new_session=True)
     _STARTED[proc.pid] = proc
     try:
-        wait_until(lambda: listening(VPCD_PORTS[0]) or proc.poll() is not None,
+        wait_until(lambda: port_user(VPCD_PORTS[0]) == "pcscd" or proc.poll() is not None,
                    PCSCD_READY_SECONDS, "pcscd vpcd")
         if proc.poll() is not None:
             raise ServiceUnavailable(f"pcscd exited with {proc.returncode}")
@@ -128,6 +197,14 @@ def _running_or_started() -> str:
         raise
     PCSCD_PID.write_text(f"{proc.pid}\n")
     return f"pcscd started (pid {proc.pid}), stopped again when its last user is done"
+
+
+def _vpcd_ports_usable() -> bool:
+    """pcscd serves vpcd's first port, or every port is free for the pcscd we start. A port
+    that some other socket holds frees itself when that socket's test ends (they are reserved
+    from then on, see `reserve_ports`)."""
+    users = [port_user(p) for p in VPCD_PORTS]
+    return users[0] == "pcscd" or all(u == "free" for u in users)
 
 
 def vpcd_reader_listed() -> bool:
@@ -160,10 +237,12 @@ def _stop_if_last(users: IO[bytes]) -> None:
 
 
 def _is_pcscd(pid: int) -> bool:
+    """Process `pid` runs pcscd (its program, not an argument that names it)."""
     try:
-        return b"pcscd" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
     except OSError:
         return False
+    return os.path.basename(program) == b"pcscd"
 
 
 def _stop(pid: int) -> None:

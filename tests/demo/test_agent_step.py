@@ -16,7 +16,7 @@ from terminal_agent.testing import services
 
 @pytest.fixture
 def no_pcscd_running(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(services, "listening", lambda port: False)
+    monkeypatch.setattr(services, "port_user", lambda port: "free")
 
 
 def skip_reason() -> str:
