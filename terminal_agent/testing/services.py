@@ -76,7 +76,7 @@ def port_user(port: int) -> str:
 def _pcscd_socket_inodes() -> set[str] | None:
     """The inodes of every socket a pcscd process holds; None when they cannot be read."""
     inodes: set[str] = set()
-    for pid in (int(d) for d in os.listdir("/proc") if d.isdigit()):
+    for pid in (int(d) for d in os.listdir("/proc") if d.isascii() and d.isdigit()):
         if not _is_pcscd(pid):
             continue
         try:
