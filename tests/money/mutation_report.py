@@ -37,13 +37,13 @@ MONEY: dict[str, tuple[str, ...]] = {
     "switch/journal/sql/recover.py": ("*",),
     "switch/journal/sql/verify.py": (
         "x_verify", "x_advance", "x_verified_upto", "x_check_invariants", "x_check_batch_totals",
-        "x_check_checkpoint", "x_check"),
+        "x_check_checkpoint", "x_check", "x__tail_cards"),
     "switch/journal/sql/journal.py": (
         "xǁSqlJournalǁappend", "xǁSqlJournalǁ_commit_group", "xǁSqlJournalǁ_write_group",
         "xǁSqlJournalǁ_advance_in",
         "xǁSqlJournalǁfetch",
         "xǁSqlJournalǁ_apply_advance"),
-    "switch/journal/sql/common.py": ("x_lot", "x_card_lots"),
+    "switch/journal/sql/common.py": ("x_lot", "x_card_lots", "x_live_lots"),
     **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry")},
     # the fee of a day (the month's days of `lps report --month` are the command's)
     "settlement/fees.py": ("x_activity_of", "x_month_of", "x_is_month_end", "x_day_lines"),

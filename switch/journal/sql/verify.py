@@ -23,8 +23,14 @@ from contextlib import contextmanager
 
 from switch.journal.reports import CheckResult, Verification
 from switch.journal.sql import coupons
-from switch.journal.sql.common import POINTS, SV, TOTALS_COLUMNS, journal_batch_totals
-from switch.journal.sql.db import Db, dialect_of, tables
+from switch.journal.sql.common import (
+    POINTS,
+    SV,
+    TOTALS_COLUMNS,
+    journal_batch_totals,
+    live_lots,
+)
+from switch.journal.sql.db import Db, Dialect, dialect_of, tables
 
 #: Tail lots: every lot with a move after `after` against its checkpoint plus those moves (L).
 _TAIL_LOTS = (
@@ -75,19 +81,21 @@ _TAIL_SUMS = (
     f"SELECT pan, {SV}, SUM(sv) FROM journal WHERE id > :after AND id <= :upto AND sv != 0 "
     "GROUP BY pan")
 
-#: The cards the tail touched (journal rows, or moves of their lots): live lots against the
-#: checkpoint's total plus the journal rows after it (C).
-_TAIL_CARDS = (
-    f"WITH tail(pan, kind, s) AS ({_TAIL_SUMS}), "
-    "touched(pan) AS (SELECT pan FROM tail UNION SELECT l.pan FROM lot_moves m "
-    "JOIN lots l ON l.id = m.lot_id WHERE m.journal_id > :after AND m.journal_id <= :upto) "
-    "SELECT pan, kind, SUM(a), SUM(b) FROM ("
-    "SELECT pan, kind, remaining a, 0 b FROM lots WHERE remaining != 0 "
-    "AND pan IN (SELECT pan FROM touched) "
-    "UNION ALL SELECT pan, kind, 0, total FROM verified_cards "
-    "WHERE pan IN (SELECT pan FROM touched) "
-    "UNION ALL SELECT pan, kind, 0, s FROM tail"
-    ") AS sums GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20")
+
+def _tail_cards(dialect: Dialect) -> str:
+    """The cards the tail touched (journal rows, or moves of their lots): live lots against
+    the checkpoint's total plus the journal rows after it (C)."""
+    return (
+        f"WITH tail(pan, kind, s) AS ({_TAIL_SUMS}), "
+        "touched(pan) AS (SELECT pan FROM tail UNION SELECT l.pan FROM lot_moves m "
+        "JOIN lots l ON l.id = m.lot_id WHERE m.journal_id > :after AND m.journal_id <= :upto) "
+        "SELECT pan, kind, SUM(a), SUM(b) FROM ("
+        f"SELECT pan, kind, remaining a, 0 b FROM {live_lots(dialect)} WHERE remaining != 0 "
+        "AND pan IN (SELECT pan FROM touched) "
+        "UNION ALL SELECT pan, kind, 0, total FROM verified_cards "
+        "WHERE pan IN (SELECT pan FROM touched) "
+        "UNION ALL SELECT pan, kind, 0, s FROM tail"
+        ") AS sums GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20")
 
 
 def _lot_problem(lot_id: int, remaining: int | None, expected: int) -> str:
@@ -160,7 +168,8 @@ def verify(conn: Db, *, everything: bool) -> Verification:
                 if not problems:
                     problems.append("lots: the live lots do not match the verified checkpoint")
         if upto > after:
-            problems += [_card_problem(*r) for r in conn.execute(_TAIL_CARDS, args)]
+            cards = conn.execute(_tail_cards(dialect_of(conn)), args)
+            problems += [_card_problem(*r) for r in cards]
     return Verification(after, upto, problems[:40])
 
 

@@ -1,0 +1,77 @@
+"""A card's live lots are read through the partial index of live lots, however many it spent.
+
+A customer who earns every day and spends it leaves a lot a day behind, spent. SQLite plans
+`pan = ? AND remaining != 0` on `lots_pan` as readily as on `lots_live`, and `lots_pan` walks
+every lot the card ever had: the reads that run while the switch serves (a card's lots after
+a lazy recovery, on the event loop; the cards the verified checkpoint's tail touched, ten
+times a second) name the index (`common.live_lots`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from switch.journal.sql import verify
+from switch.journal.sql.common import card_lots
+from switch.journal.sql.db import POSTGRES, SQLITE
+from switch.journal.sqlite.journal import SqliteJournal
+
+PAN = "6280000000000013"
+OTHER = "6280000000000021"
+SPENT = 2_000
+
+
+def _spender(tmp_path: Path) -> sqlite3.Connection:
+    """A journal whose card PAN has spent SPENT lots and holds two live ones (a point lot and
+    a purse lot); another card's lot lies between them."""
+    path = tmp_path / "j.db"
+    SqliteJournal(path).close()
+    conn = sqlite3.connect(path)
+    conn.executemany("INSERT INTO cards VALUES (?,?,?,?)", [
+        (PAN, "tehran-mall", "active", "2023-01-02"),
+        (OTHER, "tehran-mall", "active", "2023-01-02")])
+    lots = [(n, PAN, "points", "S1", "tehran-mall", "2024-01-01", None, 10, 0, n)
+            for n in range(1, SPENT + 1)]
+    lots += [(SPENT + 1, PAN, "points", "S1", "tehran-mall", "2026-11-01", None, 10, 7,
+              SPENT + 1),
+             (SPENT + 2, OTHER, "points", "S1", "tehran-mall", "2026-11-01", None, 5, 5,
+              SPENT + 2),
+             (SPENT + 3, PAN, "sv", "S2", "tehran-mall", "2026-11-02", None, 30, 30,
+              SPENT + 3)]
+    conn.executemany("INSERT INTO lots VALUES (?,?,?,?,?,?,?,?,?,?)", lots)
+    conn.commit()
+    return conn
+
+
+def _plan(conn: sqlite3.Connection, sql: str, args: dict[str, int] | None = None) -> str:
+    return " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql,
+                                                         args or {}))
+
+
+def test_a_cards_live_lots_are_read_through_the_live_index(tmp_path: Path) -> None:
+    conn = _spender(tmp_path)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        lots, purse = card_lots(conn, PAN)
+        conn.set_trace_callback(None)
+        assert [(x.id, x.remaining) for x in lots] == [(SPENT + 1, 7)]
+        assert [(x.id, x.remaining) for x in purse] == [(SPENT + 3, 30)]
+        (read,) = [s for s in statements if "FROM lots" in s]
+        assert "USING INDEX lots_live (pan=?)" in _plan(conn, read)
+    finally:
+        conn.close()
+
+
+def test_the_tails_cards_are_read_through_the_live_index(tmp_path: Path) -> None:
+    conn = _spender(tmp_path)
+    try:
+        plan = _plan(conn, verify._tail_cards(SQLITE), {"after": 0, "upto": SPENT + 3})
+        assert "SEARCH lots USING INDEX lots_live (pan=?)" in plan, plan
+        assert "lots_pan" not in plan, plan
+        # PostgreSQL takes no hint: its SQL is the same but for the index's name.
+        assert verify._tail_cards(POSTGRES) == verify._tail_cards(SQLITE).replace(
+            "lots INDEXED BY lots_live", "lots")
+    finally:
+        conn.close()
