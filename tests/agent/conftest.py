@@ -27,6 +27,7 @@ from terminal_agent.testing.services import (
 )
 from terminal_agent.testing.services import vpcd_slots as services_vpcd_slots
 from terminal_agent.testing.vicc import VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard
+from tests.ports import free_port
 from tests.waits import EVENT, START
 
 # Another session's agent tests hold the slots one test at a time; on a loaded machine a test
@@ -92,12 +93,6 @@ def vcard(vpcd_slots: None) -> Iterator[Callable[..., VirtualLoyaltyCard]]:
     yield insert
     for card in cards:
         card.remove()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class Mosquitto:

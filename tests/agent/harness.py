@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.ports import free_port
 from tests.waits import EVENT, START
 
 from .mqttwatch import publish
@@ -23,12 +24,6 @@ from .register import ACK, STX, Register, fields, frame
 
 ROOT = Path(__file__).resolve().parents[2]
 LPS_TOML = ROOT / "examples" / "lps.toml"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float, what: str) -> None:

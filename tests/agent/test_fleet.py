@@ -16,9 +16,9 @@ from typing import Any
 from terminal_agent.agent import Agent
 from terminal_agent.config import from_mapping
 from terminal_agent.fleet import Fleet
+from tests.ports import free_port
 from tests.waits import EVENT
 
-from .conftest import free_port
 from .mqttwatch import Watch, check_schemas
 from .register import ACK, Register, fields
 

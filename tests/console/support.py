@@ -36,17 +36,12 @@ from switch.core.calendar import business_day
 from switch.core.programs.rules import program_rules
 from switch.journal import open_journal
 from tests.engines import toml_settings
+from tests.ports import free_port
 from tests.switch.support import EXAMPLE, T1, T2, burn, card, earn, sign_on
 from tests.waits import EVENT, START
 
 PASSWORD = "correct horse battery"
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclasses.dataclass

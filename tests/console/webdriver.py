@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from tests.ports import free_port
 from tests.waits import EVENT, START
 
 ELEMENT = "element-6066-11e4-a52e-4f735466cecf"
@@ -38,17 +38,11 @@ def find_browser() -> tuple[str, str] | None:
     return (chromium, driver) if chromium and driver else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class Browser:
     """chromedriver on a free port with one Chromium session and a fresh profile."""
 
     def __init__(self, chromium: str, driver: str) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.profile = tempfile.mkdtemp(prefix="lps-chromium-")
         self.proc = subprocess.Popen([driver, f"--port={self.port}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import textwrap
@@ -19,6 +18,7 @@ import pytest
 
 from switch.config import Config, load_config
 from switch.journal.sqlite.outbox import SqliteOutbox
+from tests.ports import free_port
 from tests.waits import EVENT, START
 
 HERE = Path(__file__).resolve().parent
@@ -29,12 +29,6 @@ def unavailable(why: str) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"required service missing under CI: {why}")
     pytest.skip(why)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

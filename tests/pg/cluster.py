@@ -25,7 +25,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,8 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
+
+from tests.ports import free_port
 
 PG_ROOT = Path("/usr/lib/postgresql")
 REAPER = Path(__file__).with_name("reaper.py")
@@ -94,13 +95,6 @@ def server_account() -> str | None:
     except KeyError:
         raise PostgresUnavailable("running as root but there is no `postgres` account") from None
     return "postgres"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on at the moment of asking."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(probe: Callable[[], T | None], deadline: float, what: str,

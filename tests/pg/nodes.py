@@ -17,6 +17,7 @@ from pathlib import Path
 
 from iso8583 import FrameDecoder, Message, frame, load_profile
 from tests.engines import toml_settings
+from tests.ports import free_port
 from tests.switch.support import EXAMPLE
 from tests.waits import EVENT, START
 
@@ -24,12 +25,6 @@ ROOT = Path(__file__).resolve().parents[2]
 ASCII = load_profile("ascii")
 #: The terminals the nodes' configuration adds to the example's three (all at store 1).
 EXTRA_TERMINALS = [f"T{n:07d}" for n in range(100, 200)]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def node_config(directory: Path, journal_url: str, *,

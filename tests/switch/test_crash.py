@@ -25,16 +25,11 @@ from iso8583 import Message
 from switch.client import TerminalClient
 from switch.journal import open_journal
 from tests.engines import query, toml_settings
+from tests.ports import free_port
 from tests.switch.support import EXAMPLE, T1, T2, T3, PatientClient, burn, card, earn, request
 from tests.waits import EVENT, START
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def write_config(tmp: Path, journal: dict[str, Any] | None = None) -> tuple[Path, int]:
