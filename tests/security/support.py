@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hsm_sim import primitives as P
-from iso8583 import Message, frame, load_profile
+from iso8583 import Message, Profile, frame, load_profile
 from iso8583.loyalty import build_tlv, parse_tlv
 from lps.cli import main as lps_main
 from switch.config import Config, load_config
@@ -101,7 +101,7 @@ class Terminal:
     sent: list[bytes] = field(default_factory=list)
 
     @property
-    def profile(self):  # type: ignore[no-untyped-def]
+    def profile(self) -> Profile:
         return load_profile(self.profile_name)
 
     @property

@@ -231,6 +231,7 @@ def test_many_connections_burning_one_card_never_overdraw(tmp_path: Path) -> Non
 def test_restart_keeps_effects_and_idempotency(tmp_path: Path) -> None:
     msg = earn(T2, 31, PAN, 300_000)
     seen: dict[str, Message] = {}
+    balance: dict[str, int] = {}
 
     async def first(sw: Switch) -> None:
         c = await signed_on(sw, "ascii")
@@ -246,7 +247,7 @@ def test_restart_keeps_effects_and_idempotency(tmp_path: Path) -> None:
         r = await c.send(burn(T2, 32, PAN, 60_000))
         assert r.fields[39] == "00"
         assert (await c.send(burn(T2, 33, PAN, 1_000))).fields[39] == "51"
-        seen["points"] = await points(c, 34)
+        balance["points"] = await points(c, 34)
         await c.close()
 
     async def third(sw: Switch) -> None:
@@ -257,7 +258,7 @@ def test_restart_keeps_effects_and_idempotency(tmp_path: Path) -> None:
             "reason": "goodwill", "by": "test"})
         assert reply == {"ok": True} and not sw.state.cards.unread(PAN)
         c = await client(sw, "ascii")
-        assert await points(c, 35) == seen["points"] + 7
+        assert await points(c, 35) == balance["points"] + 7
         await c.close()
 
     async def points(c: TerminalClient, stan: int) -> int:
