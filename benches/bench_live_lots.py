@@ -10,7 +10,7 @@ with the plain table (which SQLite plans on `lots_pan`, every lot the card ever 
 
 - `card_lots`: one card's live lots (after a lazy recovery, on the event loop), µs a card;
 - the verified checkpoint's tail: the live lots of the `--tail` cards a tail of as many
-  journal rows touched (`verify._tail_cards`, ten times a second), ms a tail.
+  journal rows touched (`verify._TAIL_CARDS`, ten times a second), ms a tail.
 
 It prints each round's figures and the load average before it.
 """
@@ -79,7 +79,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lps-live-lots-") as tmp:
         conn = fill(Path(tmp) / "j.db", args.cards, args.spent, args.tail)
         card = f"SELECT {LOT_COLUMNS} FROM {{}} WHERE pan = ? AND remaining != 0 ORDER BY id"
-        tail = verify._tail_cards(SQLITE)
+        tail = verify._TAIL_CARDS.format(lots=live_lots(SQLITE))
         reads = {
             "card_lots": (card.format(live_lots(SQLITE)), card.format("lots"),
                           ("6280000000000001",), 200, 1e6, "µs a card"),

@@ -37,7 +37,7 @@ MONEY: dict[str, tuple[str, ...]] = {
     "switch/journal/sql/recover.py": ("*",),
     "switch/journal/sql/verify.py": (
         "x_verify", "x_advance", "x_verified_upto", "x_check_invariants", "x_check_batch_totals",
-        "x_check_checkpoint", "x_check", "x__tail_cards"),
+        "x_check_checkpoint", "x_check"),
     "switch/journal/sql/journal.py": (
         "xǁSqlJournalǁappend", "xǁSqlJournalǁ_commit_group", "xǁSqlJournalǁ_write_group",
         "xǁSqlJournalǁ_advance_in",

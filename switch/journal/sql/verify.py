@@ -30,7 +30,7 @@ from switch.journal.sql.common import (
     journal_batch_totals,
     live_lots,
 )
-from switch.journal.sql.db import Db, Dialect, dialect_of, tables
+from switch.journal.sql.db import Db, dialect_of, tables
 
 #: Tail lots: every lot with a move after `after` against its checkpoint plus those moves (L).
 _TAIL_LOTS = (
@@ -82,20 +82,20 @@ _TAIL_SUMS = (
     "GROUP BY pan")
 
 
-def _tail_cards(dialect: Dialect) -> str:
-    """The cards the tail touched (journal rows, or moves of their lots): live lots against
-    the checkpoint's total plus the journal rows after it (C)."""
-    return (
-        f"WITH tail(pan, kind, s) AS ({_TAIL_SUMS}), "
-        "touched(pan) AS (SELECT pan FROM tail UNION SELECT l.pan FROM lot_moves m "
-        "JOIN lots l ON l.id = m.lot_id WHERE m.journal_id > :after AND m.journal_id <= :upto) "
-        "SELECT pan, kind, SUM(a), SUM(b) FROM ("
-        f"SELECT pan, kind, remaining a, 0 b FROM {live_lots(dialect)} WHERE remaining != 0 "
-        "AND pan IN (SELECT pan FROM touched) "
-        "UNION ALL SELECT pan, kind, 0, total FROM verified_cards "
-        "WHERE pan IN (SELECT pan FROM touched) "
-        "UNION ALL SELECT pan, kind, 0, s FROM tail"
-        ") AS sums GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20")
+#: The cards the tail touched (journal rows, or moves of their lots): live lots against the
+#: checkpoint's total plus the journal rows after it (C). `{lots}`: the table as the
+#: dialect reads a card's live lots (`common.live_lots`).
+_TAIL_CARDS = (
+    f"WITH tail(pan, kind, s) AS ({_TAIL_SUMS}), "
+    "touched(pan) AS (SELECT pan FROM tail UNION SELECT l.pan FROM lot_moves m "
+    "JOIN lots l ON l.id = m.lot_id WHERE m.journal_id > :after AND m.journal_id <= :upto) "
+    "SELECT pan, kind, SUM(a), SUM(b) FROM ("
+    "SELECT pan, kind, remaining a, 0 b FROM {lots} WHERE remaining != 0 "
+    "AND pan IN (SELECT pan FROM touched) "
+    "UNION ALL SELECT pan, kind, 0, total FROM verified_cards "
+    "WHERE pan IN (SELECT pan FROM touched) "
+    "UNION ALL SELECT pan, kind, 0, s FROM tail"
+    ") AS sums GROUP BY pan, kind HAVING SUM(a) != SUM(b) LIMIT 20")
 
 
 def _lot_problem(lot_id: int, remaining: int | None, expected: int) -> str:
@@ -168,8 +168,8 @@ def verify(conn: Db, *, everything: bool) -> Verification:
                 if not problems:
                     problems.append("lots: the live lots do not match the verified checkpoint")
         if upto > after:
-            cards = conn.execute(_tail_cards(dialect_of(conn)), args)
-            problems += [_card_problem(*r) for r in cards]
+            cards = _TAIL_CARDS.format(lots=live_lots(dialect_of(conn)))
+            problems += [_card_problem(*r) for r in conn.execute(cards, args)]
     return Verification(after, upto, problems[:40])
 
 

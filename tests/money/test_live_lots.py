@@ -13,7 +13,7 @@ import sqlite3
 from pathlib import Path
 
 from switch.journal.sql import verify
-from switch.journal.sql.common import card_lots
+from switch.journal.sql.common import card_lots, live_lots
 from switch.journal.sql.db import POSTGRES, SQLITE
 from switch.journal.sqlite.journal import SqliteJournal
 
@@ -64,14 +64,37 @@ def test_a_cards_live_lots_are_read_through_the_live_index(tmp_path: Path) -> No
         conn.close()
 
 
+def _tail_cards(conn: sqlite3.Connection) -> str:
+    """The statement `verify` ran for the cards the tail touched."""
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    try:
+        found = verify.verify(conn, everything=False)
+    finally:
+        conn.set_trace_callback(None)
+    assert found.problems == [], found.problems
+    (tail,) = [s for s in statements if "touched(pan)" in s]
+    return tail
+
+
 def test_the_tails_cards_are_read_through_the_live_index(tmp_path: Path) -> None:
     conn = _spender(tmp_path)
     try:
-        plan = _plan(conn, verify._tail_cards(SQLITE), {"after": 0, "upto": SPENT + 3})
+        conn.execute(
+            "INSERT INTO journal (id, at, business_day, kind, mti, pc, terminal_id, store_id, "
+            "coalition_id, pan, stan, transmission, amount, points, sv, response_code) VALUES "
+            "(1, '2026-12-05T10:00:00+00:00', '2026-12-05', 'earn', '0200', '000000', "
+            "'T0000001', 'S1', 'tehran-mall', ?, '000001', '1205100000', 1000, ?, 30, '00')",
+            (PAN, 7))  # what its live lots hold: the tail is sound
+        conn.commit()
+        ran = _tail_cards(conn)
+        assert "FROM lots INDEXED BY lots_live WHERE remaining != 0" in ran
+        plan = _plan(conn, ran)
         assert "SEARCH lots USING INDEX lots_live (pan=?)" in plan, plan
         assert "lots_pan" not in plan, plan
         # PostgreSQL takes no hint: its SQL is the same but for the index's name.
-        assert verify._tail_cards(POSTGRES) == verify._tail_cards(SQLITE).replace(
-            "lots INDEXED BY lots_live", "lots")
+        sqlite, postgres = (verify._TAIL_CARDS.format(lots=live_lots(d)) for d in (SQLITE,
+                                                                                  POSTGRES))
+        assert postgres == sqlite.replace("lots INDEXED BY lots_live", "lots") != sqlite
     finally:
         conn.close()
