@@ -166,12 +166,6 @@ def _lock_file(path: Path) -> IO[bytes]:
 def _running_or_started() -> str:
     """Called holding PCSCD_LOCK: how pcscd came to serve vpcd, or ServiceUnavailable."""
     reserve_ports(VPCD_PORTS)
-    try:
-        wait_until(_vpcd_ports_usable, PORTS_FREE_SECONDS, "vpcd's ports")
-    except TimeoutError:
-        users = ", ".join(f"{p}: {port_user(p)}" for p in VPCD_PORTS)
-        raise ServiceUnavailable(f"vpcd's ports are held by another program ({users})") \
-            from None
     if port_user(VPCD_PORTS[0]) == "pcscd":
         return "pcscd already running"
     exe = shutil.which("pcscd") or next(
@@ -182,6 +176,14 @@ def _running_or_started() -> str:
         raise ServiceUnavailable("the vpcd driver is not installed (Debian: vsmartcard-vpcd)")
     if os.geteuid() != 0:
         raise ServiceUnavailable("pcscd is not running and starting it needs root")
+    try:
+        wait_until(_vpcd_ports_usable, PORTS_FREE_SECONDS, "vpcd's ports")
+    except TimeoutError:
+        users = ", ".join(f"{p}: {port_user(p)}" for p in VPCD_PORTS)
+        raise ServiceUnavailable(f"vpcd's ports are held by another program ({users})") \
+            from None
+    if port_user(VPCD_PORTS[0]) == "pcscd":
+        return "pcscd already running"  # started meanwhile by someone outside PCSCD_LOCK
     # its own session: a signal to the group of whoever started it must not reach it
     proc = subprocess.Popen([exe, "--foreground"], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)

@@ -67,6 +67,11 @@ def test_ports_held_by_another_program_refuse_to_start_pcscd(
     """The wait for vpcd's ports ends in a message naming who holds them, and no pcscd."""
     monkeypatch.setattr(services, "RESERVED_PORTS", tmp_path / "reserved")
     monkeypatch.setattr(services, "PORTS_FREE_SECONDS", 0.2)
+    conf = tmp_path / "vpcd"  # pcscd and its driver installed, and root: it would start
+    conf.write_text("DEVICENAME /dev/null:0x8C7B\n")
+    monkeypatch.setattr(services, "VPCD_CONF", conf)
+    monkeypatch.setattr(services.shutil, "which", lambda name: "/usr/sbin/pcscd")
+    monkeypatch.setattr(services.os, "geteuid", lambda: 0)
     started: list[object] = []
     monkeypatch.setattr(services.subprocess, "Popen", lambda *a, **kw: started.append(a))
     with socket.socket() as other:
