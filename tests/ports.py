@@ -5,9 +5,10 @@ a moment later, often a process still starting. A port the kernel chose (a bind 
 comes from its ephemeral range (`net.ipv4.ip_local_port_range`), from which it hands ports
 to every other socket of the suite meanwhile: servers bound to port 0, and on a busy
 machine the connections of the other test processes. So the ports here come from below that
-range, which the kernel never hands out by itself: the only sockets there are the servers
-these ports were chosen for. Chosen at random by the operating system's generator (the
-`random` module's is seeded alike in every test process by pytest-randomly) and probed.
+range, which the kernel never hands out by itself: the sockets there are servers given their
+port, ones chosen here and the machine's own services, and a port one holds is passed over.
+Chosen at random by the operating system's generator (the `random` module's is seeded alike
+in every test process by pytest-randomly) and probed.
 """
 
 from __future__ import annotations
