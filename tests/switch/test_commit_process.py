@@ -11,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -43,20 +44,35 @@ from tests.waits import EVENT
 PAN = card(41)
 
 
+def _state(pid: int) -> str | None:
+    """`pid`'s state letter in /proc (R, S, T for stopped, Z for a zombie); None: no such."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return None
+
+
+def _ignores(pid: int, sig: int) -> bool:
+    """Whether `pid` ignores `sig` (its SigIgn mask in /proc)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn:"))
+    return bool(int(mask, 16) >> (sig - 1) & 1)
+
+
+def _until(happened: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + EVENT
+    while not happened():
+        assert time.monotonic() < deadline, f"{what}: not after {EVENT:g} s"
+        time.sleep(0.01)
+
+
 def _alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie waiting for its parent counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
+    return _state(pid) not in (None, "Z")
 
 
 def _gone(pid: int) -> None:
-    deadline = time.monotonic() + EVENT
-    while _alive(pid):
-        assert time.monotonic() < deadline, f"process {pid} still runs"
-        time.sleep(0.01)
+    _until(lambda: not _alive(pid), f"process {pid} gone")
 
 
 def _children(pid: int) -> list[int]:
@@ -289,17 +305,27 @@ def test_a_commit_process_that_dies_stops_the_switch_and_a_restart_recovers(
 
 
 def test_a_killed_switch_takes_its_commit_process_along(tmp_path: Path) -> None:
+    """The child dies with the switch even when it could not notice the pipe's end: stopped
+    here (SIGSTOP), as a child stuck in a commit would be, only the kernel's SIGKILL on its
+    parent's death (PR_SET_PDEATHSIG) ends it. It is stopped once it serves: it arms that
+    signal first, then ignores SIGTERM (`commit_child.serve`)."""
     config, port = write_config(tmp_path)
     proc = start(config, port)
+    child = 0
     try:
         (child,) = _children(proc.pid)
+        _until(lambda: _ignores(child, signal.SIGTERM), "the commit process serving")
+        os.kill(child, signal.SIGSTOP)
+        _until(lambda: _state(child) == "T", "the commit process stopped")
         proc.send_signal(signal.SIGKILL)
         proc.wait(EVENT)
-        _gone(child)  # PR_SET_PDEATHSIG: no commit lands behind the next switch's recovery
+        _gone(child)  # no commit lands behind the next switch's recovery
         assert not database_in_use(tmp_path / "lps.db")
     finally:
         proc.kill()
         proc.wait(EVENT)
+        if child and _alive(child):
+            os.kill(child, signal.SIGKILL)
     again = start(config, port)
     again.send_signal(signal.SIGTERM)
     assert again.wait(EVENT) == 0
