@@ -20,7 +20,7 @@ memberships"); the club's `customer_segments`, `club_bonuses`, `referral_codes` 
 (14, docs/customers.md "Segments", `sql/club_schema.py`); `receipt_optout`, the numbers that
 get no receipt SMS (15, docs/messaging.md "Receipts", `sql/receipts_schema.py`);
 `club_bonuses.unit`, points or the win-back's gift credit in rials (16, docs/customers.md "Gift
-credit to the purse").
+credit to the purse"); the index `lots_pan` dropped (17: `lots_live` serves a card's lots).
 
 SQLite's steps build tables with `sqlite_utils` (loose types: ids and amounts are INTEGER,
 dates and times ISO 8601 TEXT). PostgreSQL's say the types: BIGINT for ids, money and points,
@@ -276,6 +276,17 @@ def _replay_indexes_sqlite(db: sqlite_utils.Database) -> None:
         db.execute(statement)
 
 
+# Every read of a card's lots wants its live ones, which the partial index `lots_live` (6)
+# holds by (pan, kind). The index of every lot by card served no read any more and cost each
+# earn one more random index leaf in its group commit (docs/switch.md, "The journal").
+_DROP_LOTS_PAN = ("DROP INDEX lots_pan",)
+
+
+def _drop_lots_pan_sqlite(db: sqlite_utils.Database) -> None:
+    for statement in _DROP_LOTS_PAN:
+        db.conn.execute(statement)
+
+
 #: The schema's history, applied in order, each step in its own transaction. Append, never
 #: edit; a step needs the SQL of both engines.
 MIGRATIONS: list[Migration] = [
@@ -310,6 +321,8 @@ MIGRATIONS: list[Migration] = [
               receipts_schema.migrate_receipt_optout, receipts_schema.POSTGRES_TABLES),
     Migration(16, "club: club_bonuses.unit (points, or gift credit in rials)",
               club_schema.bonus_unit, club_schema.BONUS_UNIT),
+    Migration(17, "lots: drop lots_pan (a card's lots are read through lots_live)",
+              _drop_lots_pan_sqlite, _DROP_LOTS_PAN),
 ]
 
 

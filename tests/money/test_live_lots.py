@@ -1,18 +1,26 @@
 """A card's live lots are read through the partial index of live lots, however many it spent.
 
-A customer who earns every day and spends it leaves a lot a day behind, spent. SQLite plans
-`pan = ? AND remaining != 0` on `lots_pan` as readily as on `lots_live`, and `lots_pan` walks
-every lot the card ever had: the reads that run while the switch serves (a card's lots after
-a lazy recovery, on the event loop; the cards the verified checkpoint's tail touched, ten
-times a second) name the index (`common.live_lots`).
+A customer who earns every day and spends it leaves a lot a day behind, spent. SQLite planned
+`pan = ? AND remaining != 0` on `lots_pan` as readily as on `lots_live` while that index was
+there, and `lots_pan` walks every lot the card ever had: the reads that run while the switch
+serves (a card's lots after a lazy recovery, on the event loop; the cards the verified
+checkpoint's tail touched, ten times a second) name the index (`common.live_lots`). Migration
+17 drops `lots_pan` (each earn wrote a leaf of it), and the nightly job's read of the lapsing
+points, which took it, now takes `lots_live` (docs/switch.md, "The journal").
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 from pathlib import Path
 
+import pytest
+
+import switch.journal.sqlite.schema
+from switch.journal.schema import MIGRATIONS
 from switch.journal.sql import verify
+from switch.journal.sql.club import SqlClub
 from switch.journal.sql.common import card_lots, live_lots
 from switch.journal.sql.db import POSTGRES, SQLITE
 from switch.journal.sqlite.journal import SqliteJournal
@@ -96,5 +104,53 @@ def test_the_tails_cards_are_read_through_the_live_index(tmp_path: Path) -> None
         sqlite, postgres = (verify._TAIL_CARDS.format(lots=live_lots(d)) for d in (SQLITE,
                                                                                   POSTGRES))
         assert postgres == sqlite.replace("lots INDEXED BY lots_live", "lots") != sqlite
+    finally:
+        conn.close()
+
+
+def _indexes(conn: sqlite3.Connection) -> set[str]:
+    return {str(r[0]) for r in conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'lots'")}
+
+
+def test_a_journal_from_before_loses_the_index_of_every_lot(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "old.db"
+    with monkeypatch.context() as m:
+        m.setattr(switch.journal.sqlite.schema, "MIGRATIONS",
+                  [x for x in MIGRATIONS if x.number < 17])
+        old = SqliteJournal(path)
+        assert old.version == 16
+        assert {"lots_pan", "lots_live"} <= _indexes(old.conn)
+        old.close()
+    store = SqliteJournal(path)
+    try:
+        assert store.version == MIGRATIONS[-1].number >= 17
+        assert _indexes(store.conn) == {"lots_live"}
+    finally:
+        store.close()
+
+
+def test_the_nightly_reads_the_lapsing_points_through_the_live_index(tmp_path: Path) -> None:
+    conn = _spender(tmp_path)
+    try:
+        conn.execute("INSERT INTO accounts (id, coalition_id, name, source, created_at, "
+                     "updated_at) VALUES (1, 'tehran-mall', 'سارا', 'desk', ?, ?)",
+                     ("2023-01-02T00:00:00+00:00",) * 2)
+        conn.execute("INSERT INTO account_cards (pan, account_id, linked_at) "
+                     "VALUES (?, 1, '2023-01-02T00:00:00+00:00')", (PAN,))
+        conn.execute("UPDATE lots SET expires_on = '2026-12-20' WHERE id = ?", (SPENT + 1,))
+        conn.commit()
+        statements: list[str] = []
+        conn.set_trace_callback(statements.append)
+        rows = list(SqlClub(conn).rows("tehran-mall", dt.date(2026, 12, 5),
+                                       dt.date(2026, 9, 5), dt.date(2026, 12, 31)))
+        conn.set_trace_callback(None)
+        assert [(r.id, r.expiring, r.expires_on) for r in rows] == [
+            (1, 7, dt.date(2026, 12, 20))]
+        (read,) = [s for s in statements if "FROM accounts a" in s]
+        plan = _plan(conn, read)
+        assert "SEARCH o USING INDEX lots_live (pan=? AND kind=?)" in plan, plan
+        assert "SCAN o" not in plan, plan
     finally:
         conn.close()

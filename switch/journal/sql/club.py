@@ -71,6 +71,9 @@ LEFT JOIN (
         GROUP BY l.account_id, j.store_id) ranked
     WHERE k = 1) h ON h.account_id = a.id"""
 
+#: Each live account's row for the nightly job. The lapsing points' `remaining != 0` is the
+#: condition of the live lots' index (`lots_live`), which SQLite does not derive from `> 0`:
+#: without it each page of accounts scans every lot (docs/switch.md, "The journal").
 _ROWS = f"""
 SELECT a.id, a.name, a.mobile, a.email, a.birth_date, a.created_at,
        p.last_day, COALESCE(p.n, 0), COALESCE(p.spend, 0), COALESCE(e.points, 0), e.first,
@@ -86,7 +89,8 @@ LEFT JOIN (
 LEFT JOIN (
     SELECT l.account_id AS account_id, SUM(o.remaining) AS points, MIN(o.expires_on) AS first
     FROM account_cards l JOIN lots o ON o.pan = l.pan
-    WHERE o.kind = 'points' AND o.remaining > 0 AND o.expires_on > ? AND o.expires_on <= ?
+    WHERE o.kind = 'points' AND o.remaining != 0 AND o.remaining > 0
+      AND o.expires_on > ? AND o.expires_on <= ?
       AND l.account_id > ? AND l.account_id <= ?
     GROUP BY l.account_id) e ON e.account_id = a.id
 LEFT JOIN customer_segments s ON s.account_id = a.id{{home_join}}

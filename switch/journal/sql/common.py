@@ -57,10 +57,11 @@ def card_lots(conn: Db, pan: str,
 def live_lots(dialect: Dialect) -> str:
     """`lots`, read for some cards' live lots through the partial index of live lots.
 
-    SQLite plans `pan = ? AND remaining != 0` on `lots_pan` as readily as on `lots_live`, and
-    `lots_pan` walks every lot the card ever had: a card with 5,000 spent lots took 418 µs
-    that way against 11 µs (benches/README.md, "Live lots by card"). PostgreSQL plans by its
-    statistics and takes no hint."""
+    SQLite planned `pan = ? AND remaining != 0` on an index of every lot by card as readily
+    (`lots_pan`, until migration 17), which walks every lot the card ever had: a card with
+    5,000 spent lots took 418 µs that way against 11 µs (benches/README.md, "Live lots by
+    card"). Named, no such index can take its place. PostgreSQL plans by its statistics and
+    takes no hint."""
     return dialect.indexed_by("lots", "lots_live")
 
 
