@@ -97,7 +97,9 @@ def test_settle_writes_the_files_and_a_rerun_is_byte_identical(
     try:  # the register holds each sealed file's SHA-256, and the sealed folder stays put
         assert reg.sealed_files(DAY) == {n: hashlib.sha256(b).hexdigest()
                                          for n, b in first.items()}
-        assert reg.get(DAY).out_dir == str(out / DAY)  # type: ignore[union-attr]
+        record = reg.get(DAY)
+        assert record is not None
+        assert record.out_dir == str(out / DAY)
     finally:
         reg.close()
 
@@ -143,8 +145,10 @@ def test_changed_inputs_are_refused_unless_reopened_and_logged(
     reg = register(db)
     try:
         (old, new, _at, _who), = reg.reopenings(DAY)
-        assert reg.get(DAY).inputs_digest == new != old  # type: ignore[union-attr]
-        assert reg.get(DAY).runs == 2  # type: ignore[union-attr]
+        record = reg.get(DAY)
+        assert record is not None
+        assert record.inputs_digest == new != old
+        assert record.runs == 2
         assert reg.set_aside(DAY) == [str(aside)]
         assert reg.sealed_files(DAY) == {n: hashlib.sha256(b).hexdigest()
                                          for n, b in snapshot(out / DAY).items()}

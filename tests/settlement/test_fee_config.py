@@ -166,5 +166,7 @@ def test_fee_lines_are_optional_and_default_to_nothing(doc: dict[str, Any]) -> N
 
 def test_a_persian_operator_name_is_normalised_as_names_are(doc: dict[str, Any]) -> None:
     doc["coalition"]["tehran-mall"]["operator"]["name"] = "  باشگاه   مشتريان\u200cتهران "
-    name = parse_config(doc).coalitions["tehran-mall"].operator.name  # type: ignore[union-attr]
+    operator = parse_config(doc).coalitions["tehran-mall"].operator
+    assert operator is not None
+    name = operator.name
     assert name == "باشگاه مشتریان\u200cتهران"  # Arabic yeh as Persian, spaces folded, ZWNJ kept
