@@ -15,9 +15,8 @@ import dataclasses
 import datetime as dt
 import random
 from pathlib import Path
-from typing import Any
 
-from iso8583 import Message
+from iso8583 import FieldValue, Message
 from iso8583.loyalty import OriginalData, build_de90, build_tlv
 from switch.config import Config, load_config
 from switch.core import Entry, handle, new_state
@@ -117,7 +116,7 @@ def run(database: Path, seed: int, days: int = 4, events: int = 250,
     stan = dict.fromkeys(TERMINALS, 0)
     sent: list[Sent] = []
     earns: list[Sent] = []
-    pending: list[Any] = []
+    pending: list[Entry] = []
     per_day: dict[dt.date, int] = {}
     sim = Simulation(cfg, state, [], per_day, {}, {}, {}, {})
 
@@ -141,7 +140,7 @@ def run(database: Path, seed: int, days: int = 4, events: int = 250,
             store.append(pending)
             pending.clear()
 
-    def fields(tid: str, now: dt.datetime) -> dict[int, Any]:
+    def fields(tid: str, now: dt.datetime) -> dict[int, FieldValue]:
         stan[tid] = stan[tid] % 999_999 + 1
         return {7: now.astimezone(dt.UTC).strftime("%m%d%H%M%S"), 11: f"{stan[tid]:06d}",
                 41: tid, 42: TERMINALS[tid]}

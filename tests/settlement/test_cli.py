@@ -29,14 +29,14 @@ NAMES = sorted([render.POSITIONS, render.OBLIGATIONS, render.RECONCILIATION, ren
 
 
 @pytest.fixture(scope="module")
-def master(tmp_path_factory):
+def master(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("cli") / "lps.db"
     simulation.run(path, seed=11, days=3, events=150)
     return path
 
 
 @pytest.fixture
-def db(master, tmp_path):
+def db(master: Path, tmp_path: Path) -> Path:
     path = tmp_path / "lps.db"
     with sqlite3.connect(master) as src, sqlite3.connect(path) as dst:
         src.backup(dst)
@@ -74,7 +74,8 @@ def add_inquiry(db: Path, day: str) -> None:
             " 0, 0, 0, '00' FROM journal", (day,))
 
 
-def test_settle_writes_the_files_and_a_rerun_is_byte_identical(db, tmp_path, capsys):
+def test_settle_writes_the_files_and_a_rerun_is_byte_identical(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert settle(db, out) == 0
     first = snapshot(out / DAY)
@@ -96,12 +97,15 @@ def test_settle_writes_the_files_and_a_rerun_is_byte_identical(db, tmp_path, cap
     try:  # the register holds each sealed file's SHA-256, and the sealed folder stays put
         assert reg.sealed_files(DAY) == {n: hashlib.sha256(b).hexdigest()
                                          for n, b in first.items()}
-        assert reg.get(DAY).out_dir == str(out / DAY)  # type: ignore[union-attr]
+        record = reg.get(DAY)
+        assert record is not None
+        assert record.out_dir == str(out / DAY)
     finally:
         reg.close()
 
 
-def test_one_root_for_every_night_keeps_every_day(db, tmp_path, capsys):
+def test_one_root_for_every_night_keeps_every_day(db: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     """The README's pattern: `--out var/settle` each night. Settling D1 again, even reopening
     it, never touches D2."""
     out, d1, d2 = tmp_path / "settle", "2026-03-01", DAY
@@ -122,7 +126,9 @@ def test_one_root_for_every_night_keeps_every_day(db, tmp_path, capsys):
     assert snapshot(out / d1) != first_d1
 
 
-def test_changed_inputs_are_refused_unless_reopened_and_logged(db, tmp_path, capsys, caplog):
+def test_changed_inputs_are_refused_unless_reopened_and_logged(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
     out = tmp_path / "out"
     assert settle(db, out) == 0
     sealed = tree(out)
@@ -139,8 +145,10 @@ def test_changed_inputs_are_refused_unless_reopened_and_logged(db, tmp_path, cap
     reg = register(db)
     try:
         (old, new, _at, _who), = reg.reopenings(DAY)
-        assert reg.get(DAY).inputs_digest == new != old  # type: ignore[union-attr]
-        assert reg.get(DAY).runs == 2  # type: ignore[union-attr]
+        record = reg.get(DAY)
+        assert record is not None
+        assert record.inputs_digest == new != old
+        assert record.runs == 2
         assert reg.set_aside(DAY) == [str(aside)]
         assert reg.sealed_files(DAY) == {n: hashlib.sha256(b).hexdigest()
                                          for n, b in snapshot(out / DAY).items()}
@@ -152,7 +160,8 @@ def test_changed_inputs_are_refused_unless_reopened_and_logged(db, tmp_path, cap
     assert snapshot(out / DAY) != snapshot(aside)
 
 
-def test_a_sealed_file_changed_on_disk_is_never_overwritten_silently(db, tmp_path, capsys):
+def test_a_sealed_file_changed_on_disk_is_never_overwritten_silently(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert settle(db, out) == 0
     sealed = snapshot(out / DAY)
@@ -165,8 +174,8 @@ def test_a_sealed_file_changed_on_disk_is_never_overwritten_silently(db, tmp_pat
     assert (out / f"{DAY}.replaced-1" / render.POSITIONS).read_text() == "edited by hand\n"
 
 
-def test_an_unregistered_settlement_in_the_days_folder_is_refused_untouched(db, tmp_path,
-                                                                          capsys):
+def test_an_unregistered_settlement_in_the_days_folder_is_refused_untouched(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     (out / DAY).mkdir(parents=True)
     (out / DAY / render.POSITIONS).write_text("a settlement this register never sealed\n")
@@ -176,7 +185,8 @@ def test_an_unregistered_settlement_in_the_days_folder_is_refused_untouched(db, 
     assert tree(out) == before
 
 
-def test_a_failing_run_leaves_nothing_written(db, tmp_path, capsys):
+def test_a_failing_run_leaves_nothing_written(db: Path, tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
     with sqlite3.connect(db) as c:
         jid = c.execute("SELECT m.journal_id FROM lot_moves m JOIN journal j ON j.id = "
                         "m.journal_id WHERE j.business_day = ? LIMIT 1", (DAY,)).fetchone()[0]
@@ -188,7 +198,8 @@ def test_a_failing_run_leaves_nothing_written(db, tmp_path, capsys):
     assert {p.name for p in tmp_path.iterdir()} <= {"lps.db", "lps.db-wal", "lps.db-shm"}
 
 
-def test_an_output_directory_with_other_files_is_not_touched(db, tmp_path, capsys):
+def test_an_output_directory_with_other_files_is_not_touched(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     (out / DAY).mkdir(parents=True)
     (out / DAY / "notes.txt").write_text("mine")
@@ -203,7 +214,8 @@ def test_an_output_directory_with_other_files_is_not_touched(db, tmp_path, capsy
         reg.close()
 
 
-def test_an_unwritable_output_fails_cleanly_and_seals_nothing(db, tmp_path, capsys):
+def test_an_unwritable_output_fails_cleanly_and_seals_nothing(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     assert settle(db, blocker / "out") == cli.EXIT_FAILED
@@ -217,13 +229,15 @@ def test_an_unwritable_output_fails_cleanly_and_seals_nothing(db, tmp_path, caps
         == ["file"]
 
 
-def test_an_open_business_day_is_refused(db, tmp_path, capsys):
+def test_an_open_business_day_is_refused(db: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
     today = dt.date.today() + dt.timedelta(days=1)
     assert settle(db, tmp_path / "out", day=today.isoformat()) == cli.EXIT_INPUT
     assert "is not over yet" in capsys.readouterr().err
 
 
-def test_bad_config_and_bad_date_name_the_problem(db, tmp_path, capsys):
+def test_bad_config_and_bad_date_name_the_problem(db: Path, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(simulation.EXAMPLE.read_text().replace("point_value = 1000",
                                                           "point_value = -1"))
@@ -238,14 +252,15 @@ def test_bad_config_and_bad_date_name_the_problem(db, tmp_path, capsys):
     assert usage.value.code == cli.EXIT_CONFIG  # a missing option is usage: 2
 
 
-def test_persian_digits_in_dates_are_read_as_ascii(db, tmp_path):
+def test_persian_digits_in_dates_are_read_as_ascii(db: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     persian = DAY.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
     assert settle(db, out, day=persian) == 0
     assert sorted(p.name for p in out.iterdir()) == [DAY]
 
 
-def test_a_missing_database_is_one_sentence_and_exit_1(tmp_path, capsys):
+def test_a_missing_database_is_one_sentence_and_exit_1(tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
     missing = tmp_path / "nothing.db"
     assert lps_main(["settle", "--config", CONFIG, "--database", str(missing), "--date", DAY,
                      "--out", str(tmp_path / "out")]) == cli.EXIT_FAILED
@@ -255,7 +270,8 @@ def test_a_missing_database_is_one_sentence_and_exit_1(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
-def test_lps_entry_point_has_settle_and_report(db, tmp_path, capsys):
+def test_lps_entry_point_has_settle_and_report(db: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert lps_main(["settle", "--config", CONFIG, "--database", str(db), "--date", DAY,
                      "--out", str(out), "--no-progress"]) == 0
@@ -274,7 +290,7 @@ def test_lps_entry_point_has_settle_and_report(db, tmp_path, capsys):
     assert page.read_text().count("<svg") == 2
 
 
-def test_lps_settle_in_a_process_of_its_own(db, tmp_path):
+def test_lps_settle_in_a_process_of_its_own(db: Path, tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]
     proc = subprocess.run(
         [sys.executable, "-m", "lps.cli", "settle", "--config", CONFIG, "--database",
@@ -285,7 +301,7 @@ def test_lps_settle_in_a_process_of_its_own(db, tmp_path):
     shutil.rmtree(tmp_path / "out")
 
 
-def test_the_nights_tier_downgrades_are_listed_masked(db, tmp_path):
+def test_the_nights_tier_downgrades_are_listed_masked(db: Path, tmp_path: Path) -> None:
     from switch.core.luhn import luhn_complete
 
     a, b, c, d = (luhn_complete(f"628000{n:09d}") for n in range(1, 5))
@@ -314,7 +330,7 @@ def test_the_nights_tier_downgrades_are_listed_masked(db, tmp_path):
         "tier_downgrades"] == 3
 
 
-def test_progress_bar_draws_on_request_and_stays_quiet_otherwise():
+def test_progress_bar_draws_on_request_and_stays_quiet_otherwise() -> None:
     import io
 
     from settlement.progress import Bar
@@ -333,8 +349,8 @@ def test_progress_bar_draws_on_request_and_stays_quiet_otherwise():
     assert quiet.getvalue() == ""
 
 
-def test_a_store_without_iban_refuses_the_night_naming_it_and_writes_nothing(db, tmp_path,
-                                                                             capsys):
+def test_a_store_without_iban_refuses_the_night_naming_it_and_writes_nothing(
+        db: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     text = simulation.EXAMPLE.read_text()
     line = next(s for s in text.splitlines() if s.startswith("iban = \"IR25"))
     bad = tmp_path / "no-iban.toml"
@@ -348,7 +364,7 @@ def test_a_store_without_iban_refuses_the_night_naming_it_and_writes_nothing(db,
     assert not out.exists() and not db.with_name(db.name + ".settlement.db").exists()
 
 
-def test_the_bank_batch_pays_the_net_positions_in_money(db, tmp_path):
+def test_the_bank_batch_pays_the_net_positions_in_money(db: Path, tmp_path: Path) -> None:
     import csv
 
     out = tmp_path / "out"
@@ -376,7 +392,8 @@ def test_the_bank_batch_pays_the_net_positions_in_money(db, tmp_path):
     (["--from", "2026-03-01", "--to", "2026-03-02", "--month", "1405-08"],
      "--month, --out and --reopen go with --invoices"),
 ])
-def test_report_options_that_do_not_go_together_are_usage_errors(db, args, message, capsys):
+def test_report_options_that_do_not_go_together_are_usage_errors(
+        db: Path, args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert lps_main(["report", "--config", CONFIG, "--database", str(db), *args]) == \
         cli.EXIT_CONFIG
     assert capsys.readouterr().err == f"lps report: {message}\n"

@@ -8,30 +8,34 @@ import json
 import pytest
 
 from settlement import render
-from settlement.day import settle_rows, stores_from_config
-from settlement.records import Draw, InputError, InvariantError
+from settlement.day import DaySettlement, settle_rows, stores_from_config
+from settlement.netting import StoreInfo
+from settlement.records import Draw, InputError, InvariantError, Totals
 from switch.config import load_config
 from tests.settlement import scenario as sc
 
+#: The scenario's day settled, and its files as `render.render` gives them.
+Files = tuple[DaySettlement, dict[str, bytes]]
+
 
 @pytest.fixture(scope="module")
-def stores():
+def stores() -> dict[str, StoreInfo]:
     return stores_from_config(load_config(sc.EXAMPLE))
 
 
 @pytest.fixture(scope="module")
-def files(stores):
+def files(stores: dict[str, StoreInfo]) -> Files:
     day = settle_rows(sc.DAY, stores, sc.ROWS, sc.LOTS, sc.CLOSES)
     return day, render.render(day)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in sc.EXPECTED.iterdir()))
-def test_expected_file(files, name):
+def test_expected_file(files: Files, name: str) -> None:
     _, out = files
     assert out[name].decode() == (sc.EXPECTED / name).read_text()
 
 
-def test_settlement_json(files):
+def test_settlement_json(files: Files) -> None:
     day, out = files
     doc = json.loads(out[render.SETTLEMENT])
     assert doc["business_day"] == "2026-11-23"
@@ -67,7 +71,7 @@ def test_settlement_json(files):
         assert hashlib.sha256(out[name]).hexdigest() == digest
 
 
-def test_report_html_is_self_contained(files):
+def test_report_html_is_self_contained(files: Files) -> None:
     _, out = files
     page = out[render.REPORT].decode()
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page and "http://" not in \
@@ -78,12 +82,13 @@ def test_report_html_is_self_contained(files):
     assert '<rect x="480" y="44" width="260"' in page
 
 
-def test_rendering_is_deterministic(stores, files):
+def test_rendering_is_deterministic(stores: dict[str, StoreInfo], files: Files) -> None:
     again = render.render(settle_rows(sc.DAY, stores, sc.ROWS, sc.LOTS, sc.CLOSES))
     assert again == files[1]
 
 
-def test_any_change_of_input_changes_the_digest(stores, files):
+def test_any_change_of_input_changes_the_digest(stores: dict[str, StoreInfo],
+                                                files: Files) -> None:
     day, _ = files
     changed = [*sc.ROWS[:-1], dataclasses.replace(sc.ROWS[-1], response_code="00")]
     assert settle_rows(sc.DAY, stores, changed, sc.LOTS, sc.CLOSES).inputs_digest != \
@@ -93,49 +98,50 @@ def test_any_change_of_input_changes_the_digest(stores, files):
     assert settle_rows(sc.DAY, stores, moved, sc.LOTS, sc.CLOSES).inputs_digest != \
         day.inputs_digest
     recounted = [*sc.CLOSES[:-1], dataclasses.replace(sc.CLOSES[-1],
-                                                      terminal=sc.Totals(debits=1))]
+                                                      terminal=Totals(debits=1))]
     assert settle_rows(sc.DAY, stores, sc.ROWS, sc.LOTS, recounted).inputs_digest != \
         day.inputs_digest
     fewer_lots = settle_rows(sc.DAY, stores, sc.ROWS, sc.LOTS[:-1], sc.CLOSES)
     assert fewer_lots.inputs_digest != day.inputs_digest
 
 
-def test_entry_read_twice_is_refused(stores):
+def test_entry_read_twice_is_refused(stores: dict[str, StoreInfo]) -> None:
     with pytest.raises(InvariantError, match="read twice or out of order"):
         settle_rows(sc.DAY, stores, [*sc.ROWS, sc.ROWS[3]])
 
 
-def test_entry_of_another_day_is_refused(stores):
+def test_entry_of_another_day_is_refused(stores: dict[str, StoreInfo]) -> None:
     with pytest.raises(InvariantError, match="belongs to 2026-11-22"):
         settle_rows(sc.DAY, stores, [sc.PREV_EARN])
 
 
-def test_declined_entry_that_moved_lots_is_refused(stores):
+def test_declined_entry_that_moved_lots_is_refused(stores: dict[str, StoreInfo]) -> None:
     bad = sc.row(200, "redeem", sc.S2, sc.T2, sc.A, 1000, sc.p(1, sc.S1, -1), rc="51")
     with pytest.raises(InputError, match="entry 200: declined"):
         settle_rows(sc.DAY, stores, [bad])
 
 
-def test_burn_that_credits_a_lot_is_refused(stores):
+def test_burn_that_credits_a_lot_is_refused(stores: dict[str, StoreInfo]) -> None:
     bad = sc.row(200, "redeem", sc.S2, sc.T2, sc.A, 1000, sc.p(1, sc.S1, 5))
     with pytest.raises(InputError, match="lot 1 moved by 5, the wrong way"):
         settle_rows(sc.DAY, stores, [bad])
 
 
-def test_unknown_issuer_is_refused(stores):
+def test_unknown_issuer_is_refused(stores: dict[str, StoreInfo]) -> None:
     bad = sc.row(200, "redeem", sc.S2, sc.T2, sc.A, 1000, Draw(1, "points", "GHOST", -5))
     with pytest.raises(InputError, match=r"'GHOST'.*not in the configuration"):
         settle_rows(sc.DAY, stores, [bad])
 
 
-def test_same_day_reversal_and_own_store_burn_create_no_obligation(stores):
+def test_same_day_reversal_and_own_store_burn_create_no_obligation(
+        stores: dict[str, StoreInfo]) -> None:
     rows = [sc.ROWS[4], sc.ROWS[5], sc.ROWS[8]]  # 105 reversed by 106; 109 at its own store
     day = settle_rows(sc.DAY, stores, rows)
     assert day.points.obligations == [] and day.points.instructions == []
     assert day.settling_draws == 2 and day.entries == 3
 
 
-def test_chunk_digest_depends_on_values_not_on_objects():
+def test_chunk_digest_depends_on_values_not_on_objects() -> None:
     from settlement.digest import items_digest
 
     kind = "redeem"

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -31,12 +33,12 @@ VALID = sheba("0170000000212345678001")
 
 
 @pytest.fixture
-def doc():
+def doc() -> dict[str, Any]:
     with open(sc.EXAMPLE, "rb") as fh:
         return tomllib.load(fh)
 
 
-def test_the_example_configures_a_fee_an_operator_and_every_store_iban():
+def test_the_example_configures_a_fee_an_operator_and_every_store_iban() -> None:
     cfg = load_config(sc.EXAMPLE)
     mall = cfg.coalitions["tehran-mall"]
     assert mall.fee is not None and mall.operator is not None
@@ -48,7 +50,7 @@ def test_the_example_configures_a_fee_an_operator_and_every_store_iban():
     assert cfg.stores[sc.S3].iban == "IR950180000000000987654321"
 
 
-def test_persian_digits_in_the_toml_file_are_read_as_ascii(tmp_path):
+def test_persian_digits_in_the_toml_file_are_read_as_ascii(tmp_path: Path) -> None:
     """A SHEBA pasted from a Persian bank letter: Persian digits, a lower-case ir, groups."""
     text = sc.EXAMPLE.read_text()
     typed = "ir۹۵ ۰۱۸۰ ۰۰۰۰ ۰۰۰۰ ۰۹۸۷ ۶۵۴۳ ۲۱"
@@ -69,7 +71,7 @@ def test_persian_digits_in_the_toml_file_are_read_as_ascii(tmp_path):
     VALID[:2] + "\u00a0" + VALID[2:],
     VALID[:10] + chr(0x0660 + int(VALID[10])) + VALID[11:],  # an Arabic-Indic digit
 ])
-def test_a_sheba_is_read_as_people_type_it(typed):
+def test_a_sheba_is_read_as_people_type_it(typed: str) -> None:
     assert parse_iban(typed) == VALID
 
 
@@ -85,12 +87,12 @@ def test_a_sheba_is_read_as_people_type_it(typed):
     (VALID[:10] + "-" + VALID[11:], "holds U+002D"),
     (VALID.replace("IR", "IR\u202e"), "holds U+202E"),  # a bidi override is not a space
 ])
-def test_a_bad_sheba_is_refused_with_the_reason(typed, reason):
+def test_a_bad_sheba_is_refused_with_the_reason(typed: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason.replace("(", r"\(").replace("+", r"\+")):
         parse_iban(typed)
 
 
-def test_check_digits_agree_with_an_independent_mod97():
+def test_check_digits_agree_with_an_independent_mod97() -> None:
     for bban in ("0120000000004159832601", "0560081180000123456001", "0000000000000000000000"):
         iban = sheba(bban)
         assert mod97_ok(iban) and parse_iban(iban) == iban
@@ -100,14 +102,14 @@ def test_check_digits_agree_with_an_independent_mod97():
             parse_iban(wrong)
 
 
-def _refused(doc, key: str, match: str) -> None:
+def _refused(doc: dict[str, Any], key: str, match: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config(doc, "lps.toml")
     assert err.value.file == "lps.toml" and err.value.key == key, str(err.value)
     assert match in err.value.reason, str(err.value)
 
 
-def test_a_bad_store_iban_names_the_file_and_the_key(doc):
+def test_a_bad_store_iban_names_the_file_and_the_key(doc: dict[str, Any]) -> None:
     bad = copy.deepcopy(doc)
     bad["store"][sc.S2]["iban"] = VALID[:-1] + ("1" if VALID[-1] != "1" else "2")
     _refused(bad, f"store.{sc.S2}.iban", "check digits are wrong")
@@ -117,7 +119,7 @@ def test_a_bad_store_iban_names_the_file_and_the_key(doc):
     _refused(bad, f"store.{sc.S2}.iban", "must not be empty")
 
 
-def test_a_store_without_iban_is_a_valid_configuration(doc):
+def test_a_store_without_iban_is_a_valid_configuration(doc: dict[str, Any]) -> None:
     del doc["store"][sc.S2]["iban"]
     assert parse_config(doc).stores[sc.S2].iban is None
 
@@ -135,12 +137,13 @@ def test_a_store_without_iban_is_a_valid_configuration(doc):
     ("operator", "name", "Club\u202eevil", "invisible formatting character"),
     ("operator", "name", "", "must not be empty"),
 ])
-def test_bad_fee_and_operator_keys_name_file_and_key(doc, table, key, value, match):
+def test_bad_fee_and_operator_keys_name_file_and_key(doc: dict[str, Any], table: str, key: str,
+                                                     value: object, match: str) -> None:
     doc["coalition"]["tehran-mall"][table][key] = value
     _refused(doc, f"coalition.tehran-mall.{table}.{key}", match)
 
 
-def test_a_fee_needs_an_operator_and_an_operator_needs_its_iban(doc):
+def test_a_fee_needs_an_operator_and_an_operator_needs_its_iban(doc: dict[str, Any]) -> None:
     no_op = copy.deepcopy(doc)
     del no_op["coalition"]["tehran-mall"]["operator"]
     _refused(no_op, "coalition.tehran-mall.fee", "needs an [operator] table")
@@ -148,7 +151,7 @@ def test_a_fee_needs_an_operator_and_an_operator_needs_its_iban(doc):
     _refused(doc, "coalition.tehran-mall.operator.iban", "is missing")
 
 
-def test_fee_lines_are_optional_and_default_to_nothing(doc):
+def test_fee_lines_are_optional_and_default_to_nothing(doc: dict[str, Any]) -> None:
     doc["coalition"]["tehran-mall"]["fee"] = {"monthly_per_store": 1_000_000}
     fee = parse_config(doc).coalitions["tehran-mall"].fee
     assert fee is not None
@@ -161,7 +164,9 @@ def test_fee_lines_are_optional_and_default_to_nothing(doc):
     assert mall.fee is None and mall.operator is None
 
 
-def test_a_persian_operator_name_is_normalised_as_names_are(doc):
+def test_a_persian_operator_name_is_normalised_as_names_are(doc: dict[str, Any]) -> None:
     doc["coalition"]["tehran-mall"]["operator"]["name"] = "  باشگاه   مشتريان\u200cتهران "
-    name = parse_config(doc).coalitions["tehran-mall"].operator.name  # type: ignore[union-attr]
+    operator = parse_config(doc).coalitions["tehran-mall"].operator
+    assert operator is not None
+    name = operator.name
     assert name == "باشگاه مشتریان\u200cتهران"  # Arabic yeh as Persian, spaces folded, ZWNJ kept

@@ -13,7 +13,9 @@ import pytest
 from settlement import figures, report
 from settlement.day import stores_from_config
 from settlement.figure_columns import BY_KEY, plain
+from settlement.figures import Figures
 from settlement.journal import Journal
+from settlement.netting import StoreInfo
 from settlement.periods import Period, PeriodError, periods
 from switch.config import load_config
 from switch.core.admin import adjust_command
@@ -51,6 +53,8 @@ store = "{b}"
 #: Business days: Saturday 2026-11-21 (Aban 30, 1405) to Tuesday 2026-11-24 (Azar 3).
 D1, D2, D3, D4 = (dt.date(2026, 11, 21) + dt.timedelta(days=n) for n in range(4))
 P1, P2, P3 = card(1), card(2), card(3)
+#: The journal's SQLite file and the store table settlement reads it with.
+JournalPath = tuple[Path, dict[str, StoreInfo]]
 
 
 def at(day: dt.date) -> dt.datetime:
@@ -59,7 +63,7 @@ def at(day: dt.date) -> dt.datetime:
 
 
 @pytest.fixture(scope="module")
-def journal_path(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def journal_path(tmp_path_factory: pytest.TempPathFactory) -> JournalPath:
     """Day 1: A earns P1 10,000 and 20,000 and P2 5,000; B earns P3 30,000 and P2 8,000, the
     latter reversed. Day 2: B redeems 120 rials (12 points) of P1; A earns P3 3,000; an
     operator credits P2 7 points at A (goodwill). Lots live three days: day 1's lapse at the
@@ -87,13 +91,14 @@ def journal_path(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     return db, stores_from_config(config)
 
 
-def rows(journal_path, start=D1, end=D4, **kw):
+def rows(journal_path: JournalPath, start: dt.date = D1, end: dt.date = D4, **kw: bool
+         ) -> dict[str, Figures]:
     db, stores = journal_path
     with Journal(db) as j:
         return {f.scope: f for f in figures.compute(j.reader, stores, start, end, **kw)}
 
 
-def test_active_and_new_customers(journal_path):
+def test_active_and_new_customers(journal_path: JournalPath) -> None:
     by = rows(journal_path)
     # A: P1, P2, P3 earned there; B: P3 and P2 earned (P2's reversed: still a visit), P1
     # redeemed. All three cards were enrolled in the range.
@@ -107,7 +112,7 @@ def test_active_and_new_customers(journal_path):
     assert day2["ALL"].new_customers == 0
 
 
-def test_purchases_repeat_rate_frequency_and_basket(journal_path):
+def test_purchases_repeat_rate_frequency_and_basket(journal_path: JournalPath) -> None:
     by = rows(journal_path)
     # A: P1 twice, P2 and P3 once: 4 purchases by 3 customers, 1 of them twice.
     a = by[A]
@@ -126,7 +131,7 @@ def test_purchases_repeat_rate_frequency_and_basket(journal_path):
     assert total.average_basket == 68_000 // 5
 
 
-def test_points_issued_adjusted_redeemed_and_the_redemption_rate(journal_path):
+def test_points_issued_adjusted_redeemed_and_the_redemption_rate(journal_path: JournalPath) -> None:
     by = rows(journal_path)
     # Issued by A: 10 + 20 + 5 + 3; by B: 30, and 8 given and taken back by the reversal.
     assert by[A].points_issued == 38 and by[B].points_issued == 30
@@ -138,7 +143,7 @@ def test_points_issued_adjusted_redeemed_and_the_redemption_rate(journal_path):
     assert by["ALL"].redemption_rate == Fraction(12, 68)
 
 
-def test_points_expired_outstanding_and_liability(journal_path):
+def test_points_expired_outstanding_and_liability(journal_path: JournalPath) -> None:
     by = rows(journal_path)
     # Day 1's lots lapse at the end of day 4: A's 30 + 5 less the 12 P1 spent, B's 30 (P2's
     # reversed lot holds nothing). Day 2's lots (A: 3 earned, 7 adjusted) are outstanding.
@@ -154,7 +159,8 @@ def test_points_expired_outstanding_and_liability(journal_path):
     assert early["ALL"].points_outstanding == 68 + 7 - 12
 
 
-def test_a_store_scoped_reader_gets_the_same_store_row_and_no_total(journal_path):
+def test_a_store_scoped_reader_gets_the_same_store_row_and_no_total(
+        journal_path: JournalPath) -> None:
     db, stores = journal_path
     whole = rows(journal_path)
     with Journal(db) as j:
@@ -163,7 +169,7 @@ def test_a_store_scoped_reader_gets_the_same_store_row_and_no_total(journal_path
     assert scoped[0] == whole[A]
 
 
-def test_the_csv_cells_show_percentages_and_ratios(journal_path):
+def test_the_csv_cells_show_percentages_and_ratios(journal_path: JournalPath) -> None:
     by = rows(journal_path)
     assert plain(by[A], BY_KEY["repeat_customer_rate"]) == "33.33%"
     assert plain(by[A], BY_KEY["purchase_frequency"]) == "1.33"
@@ -174,7 +180,7 @@ def test_the_csv_cells_show_percentages_and_ratios(journal_path):
     assert plain(empty[A], BY_KEY["average_basket"]) == "0"
 
 
-def test_lps_report_prints_the_same_figures(journal_path):
+def test_lps_report_prints_the_same_figures(journal_path: JournalPath) -> None:
     db, stores = journal_path
     with Journal(db) as j:
         rep = report.build(j, stores, D1, D4)
@@ -186,7 +192,7 @@ def test_lps_report_prints_the_same_figures(journal_path):
     assert csv[1].startswith(f"{D1},{D4},{A},Store A,c,3,3,4,33.33%,1.33,9500,38,7,0,23,10,100,")
 
 
-def test_periods_days_weeks_from_saturday_and_jalali_months():
+def test_periods_days_weeks_from_saturday_and_jalali_months() -> None:
     thu = dt.date(2026, 11, 19)
     assert periods(thu, thu + dt.timedelta(days=2), "day") == [
         Period(thu, thu), Period(thu + dt.timedelta(days=1), thu + dt.timedelta(days=1)),
@@ -211,7 +217,7 @@ def test_periods_days_weeks_from_saturday_and_jalali_months():
         periods(thu, thu - dt.timedelta(days=1), "day")
 
 
-def test_a_series_is_the_figures_of_each_period(journal_path):
+def test_a_series_is_the_figures_of_each_period(journal_path: JournalPath) -> None:
     db, stores = journal_path
     with Journal(db) as j:
         days = figures.series(j.reader, stores, D1, D4, "day")
@@ -228,7 +234,8 @@ def test_a_series_is_the_figures_of_each_period(journal_path):
 
 
 @pytest.mark.parametrize("grain", ["day", "week", "month"])
-def test_a_series_reads_once_what_each_period_would_read_alone(journal_path, grain):
+def test_a_series_reads_once_what_each_period_would_read_alone(journal_path: JournalPath,
+                                                               grain: str) -> None:
     """The series reads the new customers of all days at once and each lot boundary once:
     every period's figures are still the figures of that period computed alone."""
     db, stores = journal_path

@@ -7,6 +7,8 @@ import dataclasses
 import datetime as dt
 import json
 import sqlite3
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +17,8 @@ from lps.cli import main as lps_main
 from lps.console.db import console_path
 from settlement import invoice, render
 from settlement.day import settle_rows, stores_from_config
-from settlement.records import InputError
+from settlement.netting import StoreInfo
+from settlement.records import InputError, Row
 from settlement.seal import Register, SealError
 from switch.config import load_config
 from tests.settlement import scenario as sc
@@ -26,18 +29,20 @@ AZAR = [dt.date(2026, 11, 22) + dt.timedelta(days=n) for n in range(30)]
 DECEMBER = dt.date(2026, 12, 10)
 
 
-def moved(rows, day: dt.date, offset: int):
+def moved(rows: Iterable[Row], day: dt.date, offset: int) -> list[Row]:
     return [dataclasses.replace(r, id=r.id + offset, business_day=day,
                                 original_id=None if r.original_id is None
                                 else r.original_id + offset) for r in rows]
 
 
 @pytest.fixture(scope="module")
-def stores():
+def stores() -> dict[str, StoreInfo]:
     return stores_from_config(load_config(sc.EXAMPLE))
 
 
-def seal_days(stores, register: Register, root, days, rows_of=None) -> None:
+def seal_days(stores: Mapping[str, StoreInfo], register: Register, root: Path,
+              days: Iterable[dt.date],
+              rows_of: Mapping[dt.date, Sequence[Row]] | None = None) -> None:
     rows_of = rows_of or {sc.DAY: sc.ROWS, DECEMBER: moved(sc.ROWS, DECEMBER, 1000)}
     for day in days:
         d = settle_rows(day, stores, rows_of.get(day, []))
@@ -45,7 +50,8 @@ def seal_days(stores, register: Register, root, days, rows_of=None) -> None:
 
 
 @pytest.fixture(scope="module")
-def azar(stores, tmp_path_factory):
+def azar(stores: dict[str, StoreInfo], tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[tuple[Register, Path]]:
     root = tmp_path_factory.mktemp("azar")
     register = Register(root / "days.db")
     seal_days(stores, register, root / "settle", AZAR)
@@ -54,16 +60,17 @@ def azar(stores, tmp_path_factory):
 
 
 @pytest.fixture
-def sealed(azar):
+def sealed(azar: tuple[Register, Path]) -> Register:
     return azar[0]
 
 
-def by_store(month):
+def by_store(month: invoice.Month) -> dict[str, dict[tuple[str, int], tuple[int, int, int]]]:
     return {i.store_id: {(line.fee, line.rate): (line.quantity, line.amount, line.days)
                          for line in i.lines} for i in month.invoices}
 
 
-def test_the_invoice_sums_the_sealed_days_of_a_jalali_month(stores, sealed):
+def test_the_invoice_sums_the_sealed_days_of_a_jalali_month(stores: dict[str, StoreInfo],
+                                                            sealed: Register) -> None:
     """Twice the hand-computed day of test_fees (once in each Gregorian month) and the monthly
     fee on 1405-09-30 = 2026-12-21."""
     m = invoice.build("1405-09", "jalali", stores, sealed)
@@ -87,12 +94,14 @@ def test_the_invoice_sums_the_sealed_days_of_a_jalali_month(stores, sealed):
     paid = 0
     for day in AZAR:
         rows = {sc.DAY: sc.ROWS, DECEMBER: moved(sc.ROWS, DECEMBER, 1000)}.get(day, [])
-        paid += {p.store_id: p.net_amount
-                 for p in settle_rows(day, stores, rows).fees.positions}["operator:tehran-mall"]
+        fees = settle_rows(day, stores, rows).fees
+        assert fees is not None
+        paid += {p.store_id: p.net_amount for p in fees.positions}["operator:tehran-mall"]
     assert paid == sum(totals.values())
 
 
-def test_the_invoice_pages_are_persian_first_with_both_calendars(stores, sealed):
+def test_the_invoice_pages_are_persian_first_with_both_calendars(stores: dict[str, StoreInfo],
+                                                                 sealed: Register) -> None:
     m = invoice.build("1405-09", "jalali", stores, sealed)
     files = invoice.render(m)
     assert sorted(files) == sorted([*(f"invoice-{s}.{x}" for s in (sc.S1, sc.S2, sc.S3)
@@ -115,7 +124,8 @@ def test_the_invoice_pages_are_persian_first_with_both_calendars(stores, sealed)
     assert doc["totals"] == {"tehran-mall": 15_010_150}
 
 
-def test_a_month_with_a_day_not_settled_is_refused_naming_it(stores, tmp_path):
+def test_a_month_with_a_day_not_settled_is_refused_naming_it(stores: dict[str, StoreInfo],
+                                                             tmp_path: Path) -> None:
     register = Register(tmp_path / "days.db")
     try:
         seal_days(stores, register, tmp_path / "settle", [d for d in AZAR
@@ -126,7 +136,8 @@ def test_a_month_with_a_day_not_settled_is_refused_naming_it(stores, tmp_path):
         register.close()
 
 
-def test_a_sealed_fees_file_changed_on_disk_is_refused(stores, azar):
+def test_a_sealed_fees_file_changed_on_disk_is_refused(stores: dict[str, StoreInfo],
+                                                       azar: tuple[Register, Path]) -> None:
     register, root = azar
     path = root / "settle" / DECEMBER.isoformat() / render.FEES
     body = path.read_bytes()
@@ -139,12 +150,13 @@ def test_a_sealed_fees_file_changed_on_disk_is_refused(stores, azar):
     assert invoice.build("1405-09", "jalali", stores, register).invoices
 
 
-def test_a_month_of_the_other_calendar_is_refused(stores, sealed):
+def test_a_month_of_the_other_calendar_is_refused(stores: dict[str, StoreInfo],
+                                                  sealed: Register) -> None:
     with pytest.raises(InputError, match="no coalition's fee follows the gregorian calendar"):
         invoice.build("2026-11", "gregorian", stores, sealed)
 
 
-def test_an_unsafe_store_id_never_becomes_a_path():
+def test_an_unsafe_store_id_never_becomes_a_path() -> None:
     assert invoice.file_stem("STORE-1_a") == "invoice-STORE-1_a"
     assert invoice.file_stem("../etc") == "invoice-x" + b"../etc".hex()
     assert invoice.file_stem(".hidden") == "invoice-x" + b".hidden".hex()
@@ -156,7 +168,7 @@ ABAN = [dt.date(2026, 10, 23) + dt.timedelta(days=n) for n in range(30)]
 
 
 @pytest.fixture(scope="module")
-def aban(stores, tmp_path_factory):
+def aban(stores: dict[str, StoreInfo], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Aban 1405's days sealed once (their folders are only read afterwards)."""
     root = tmp_path_factory.mktemp("aban")
     register = Register(root / "days.db")
@@ -169,7 +181,7 @@ def aban(stores, tmp_path_factory):
 
 
 @pytest.fixture
-def database(aban, tmp_path):
+def database(aban: Path, tmp_path: Path) -> Path:
     """A switch database of its own (for the audit log) with that register beside it."""
     db = tmp_path / "lps.db"
     sqlite3.connect(db).close()
@@ -180,13 +192,13 @@ def database(aban, tmp_path):
     return db
 
 
-def report(db, out, *extra):
+def report(db: Path, out: Path, *extra: str) -> int:
     return lps_main(["report", "--config", str(sc.EXAMPLE), "--database", str(db),
                      "--invoices", "--out", str(out), *extra])
 
 
-def test_lps_report_invoices_seals_the_month_and_reruns_identically(database, tmp_path,
-                                                                      capsys):
+def test_lps_report_invoices_seals_the_month_and_reruns_identically(
+        database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "invoices"
     # Persian digits in the month, as staff type it.
     assert report(database, out, "--month", "۱۴۰۵-۰۸") == 0
@@ -203,7 +215,8 @@ def test_lps_report_invoices_seals_the_month_and_reruns_identically(database, tm
     assert actions == ["invoices.run", "invoices.run"]
 
 
-def test_changed_terms_are_refused_unless_reopened(database, tmp_path, capsys):
+def test_changed_terms_are_refused_unless_reopened(database: Path, tmp_path: Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "invoices"
     assert report(database, out, "--month", "1405-08") == 0
     other = tmp_path / "other.toml"
@@ -225,8 +238,9 @@ def test_changed_terms_are_refused_unless_reopened(database, tmp_path, capsys):
     ([], cli.EXIT_CONFIG, "--invoices needs --month"),
     (["--month", "1405-08", "--from", "2026-10-23"], cli.EXIT_CONFIG, "not --from"),
 ])
-def test_bad_invoice_requests_are_refused_and_write_nothing(database, tmp_path, capsys, extra,
-                                                          code, message):
+def test_bad_invoice_requests_are_refused_and_write_nothing(
+        database: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str],
+        code: int, message: str) -> None:
     out = tmp_path / "invoices"
     assert report(database, out, *extra) == code
     assert message in capsys.readouterr().err
@@ -234,7 +248,8 @@ def test_bad_invoice_requests_are_refused_and_write_nothing(database, tmp_path, 
     assert not database.with_name("lps.db.invoices.db").exists() or code == cli.EXIT_INPUT
 
 
-def test_no_register_of_settled_days_is_one_sentence(tmp_path, capsys):
+def test_no_register_of_settled_days_is_one_sentence(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
     db = tmp_path / "lps.db"
     assert report(db, tmp_path / "out", "--month", "1405-08") == cli.EXIT_FAILED
     assert "no register of settled days at" in capsys.readouterr().err

@@ -9,22 +9,36 @@ import datetime as dt
 import gc
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Collection, Iterator, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
 
 import pytest
 
-from settlement.day import DayBook, settle_rows, stores_from_config
-from settlement.journal import Journal, scan_windows, settle_journal, windows
-from settlement.records import InputError, SettlementError
-from switch.journal import open_reader, open_scan_reader
+from settlement.day import DayBook, DaySettlement, settle_rows, stores_from_config
+from settlement.journal import Journal, Progress, Scan, scan_windows, settle_journal, windows
+from settlement.netting import StoreInfo
+from settlement.records import InputError, Row, SettlementError
+from switch.journal import JournalReader, open_reader, open_scan_reader
 from switch.journal.sqlite.apsw_reader import ApswReader
+from tests.pg.cluster import PgCluster
 from tests.pg.fixtures import fresh_database
 from tests.settlement import simulation
 
+#: The simulated days: where they are journaled (an SQLite file, or a PostgreSQL database's
+#: URL) and what the switch decided.
+Sim = tuple[Path | str, simulation.Simulation]
+#: The simulated days journaled in an SQLite file.
+SqliteSim = tuple[Path, simulation.Simulation]
+#: What a reader gives of one day: its journal IDs' bounds, its rows to hash, its lot moves,
+#: its closes, its club-card sales and the lots lapsed later.
+DayReads = tuple[tuple[int, int], list[tuple[Any, ...]], list[tuple[Any, ...]],
+                 list[tuple[Any, ...]], list[tuple[Any, ...]], list[int]]
+
 
 @pytest.fixture(scope="module", params=["sqlite-7", "sqlite-2026", "postgresql-7"])
-def sim(request, tmp_path_factory):
+def sim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+        ) -> Iterator[Sim]:
     """The simulated days journaled on an engine (tests/engines.py): the SQLite file's path, or
     the PostgreSQL database's URL, with what the switch decided."""
     engine, seed = request.param.split("-")
@@ -32,20 +46,21 @@ def sim(request, tmp_path_factory):
     if engine == "sqlite":
         yield path, simulation.run(path, seed=int(seed))
         return
-    cluster = request.getfixturevalue("pg_primary")
+    cluster: PgCluster = request.getfixturevalue("pg_primary")
     with fresh_database(cluster) as name:
         url = cluster.url(dbname=name)
         yield url, simulation.run(path, seed=int(seed), journal=url)
 
 
 @pytest.fixture(scope="module", params=[7, 2026])
-def sqlite_sim(request, tmp_path_factory):
+def sqlite_sim(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> SqliteSim:
     """For the tests that copy and damage the SQLite file."""
     path = tmp_path_factory.mktemp(f"sqlite{request.param}") / "lps.db"
     return path, simulation.run(path, seed=request.param)
 
 
-def private_copy(path, copy):
+def private_copy(path: Path, copy: Path) -> Path:
     """A copy of the simulated SQLite journal to damage, 0600 as the switch's database is
     (switch/filemode.py)."""
     with sqlite3.connect(path) as src, sqlite3.connect(copy) as dst:
@@ -54,12 +69,14 @@ def private_copy(path, copy):
     return copy
 
 
-def settle(path, stores, day):
+def settle(path: Path | str, stores: Mapping[str, StoreInfo], day: dt.date) -> DaySettlement:
     with Journal(path) as j:
-        return settle_journal(j, DayBook(day, stores))
+        settled: DaySettlement = settle_journal(j, DayBook(day, stores))
+        return settled
 
 
-def approved(sim: simulation.Simulation, day: dt.date) -> Iterator[tuple[Any, str]]:
+def approved(sim: simulation.Simulation, day: dt.date
+             ) -> Iterator[tuple[simulation.Done, str]]:
     """The switch's decided approved transactions of `day` (not the database), each with the
     kind it counts as: a reversal as its original's."""
     txns = sim.txns
@@ -101,7 +118,7 @@ def independent_activity(sim: simulation.Simulation, day: dt.date) -> Counter[tu
     return out
 
 
-def test_the_fee_counts_what_the_switch_did(sim):
+def test_the_fee_counts_what_the_switch_did(sim: Sim) -> None:
     """The per-point fee lines of every day from the database equal the switch's own moves,
     times the example's rates; the fee nets to zero with the operator."""
     path, s = sim
@@ -114,6 +131,7 @@ def test_the_fee_counts_what_the_switch_did(sim):
         rate = {"issued_points": 10, "redeemed_points": 20}
         want = {k: (v, v * rate[k[0]]) for k, v in independent_activity(s, day).items() if v}
         assert got == want, day
+        assert result.money is not None
         assert sum(p.net_amount for p in result.money.positions) == 0
         charged += sum(f.amount for f in result.fee_lines)
     assert charged > 0
@@ -130,7 +148,7 @@ def independent_breakage(sim: simulation.Simulation, day: dt.date) -> Counter[st
     return out
 
 
-def test_settlement_of_every_day_matches_an_independent_computation(sim):
+def test_settlement_of_every_day_matches_an_independent_computation(sim: Sim) -> None:
     path, s = sim
     stores = stores_from_config(s.config)
     moved = 0
@@ -163,7 +181,7 @@ def test_settlement_of_every_day_matches_an_independent_computation(sim):
     assert any(b.points for d in s.days for b in settle(path, stores, d).breakage)
 
 
-def test_sql_aggregation_equals_entry_by_entry(sim):
+def test_sql_aggregation_equals_entry_by_entry(sim: Sim) -> None:
     """The production reader (sums in SQLite) and the per-entry core agree, digest included."""
     path, s = sim
     stores = stores_from_config(s.config)
@@ -174,17 +192,19 @@ def test_sql_aggregation_equals_entry_by_entry(sim):
         assert slow == fast
 
 
-def test_one_worker_or_several_give_the_same_day(sim):
+def test_one_worker_or_several_give_the_same_day(sim: Sim) -> None:
     path, s = sim
     stores = stores_from_config(s.config)
     for day in s.days:
         with Journal(path) as j:
-            alone = settle_journal(j, DayBook(day, stores), workers=1)
+            alone: DaySettlement = settle_journal(j, DayBook(day, stores), workers=1)
         with Journal(path) as j:
             assert settle_journal(j, DayBook(day, stores), workers=2) == alone
 
 
-def test_many_chunks_read_in_parallel_equal_entry_by_entry(sim, monkeypatch):
+def test_many_chunks_read_in_parallel_equal_entry_by_entry(sim: Sim,
+                                                           monkeypatch: pytest.MonkeyPatch
+                                                           ) -> None:
     """Small chunks (64 IDs) so the day is read by several worker processes."""
     import settlement.digest
     import settlement.journal
@@ -193,12 +213,12 @@ def test_many_chunks_read_in_parallel_equal_entry_by_entry(sim, monkeypatch):
     stores = stores_from_config(s.config)
     day = s.days[1]
     with Journal(path) as j:
-        default = settle_journal(j, DayBook(day, stores), workers=1)
+        default: DaySettlement = settle_journal(j, DayBook(day, stores), workers=1)
     monkeypatch.setattr(settlement.digest, "CHUNK_BITS", 6)
     monkeypatch.setattr(settlement.journal, "CHUNK_BITS", 6)
     with Journal(path) as j:
         book = DayBook(day, stores)
-        parallel = settle_journal(j, book, workers=2)
+        parallel: DaySettlement = settle_journal(j, book, workers=2)
         assert len(book.digest.chunks["entries"]) > 2
         slow = settle_rows(day, stores, j.rows(day), j.lots_due(day), j.batch_closes(day))
     assert parallel == slow
@@ -206,21 +226,27 @@ def test_many_chunks_read_in_parallel_equal_entry_by_entry(sim, monkeypatch):
         dataclasses.replace(default, inputs_digest="")
 
 
-def test_reversal_across_midnight_is_netted_the_day_it_happens(sim):
+def original(sim: simulation.Simulation, t: simulation.Done) -> simulation.Done:
+    """The transaction the reversal `t` reverses, as the switch decided it."""
+    assert t.original_key is not None
+    return sim.txns[t.original_key]
+
+
+def test_reversal_across_midnight_is_netted_the_day_it_happens(sim: Sim) -> None:
     path, s = sim
     stores = stores_from_config(s.config)
     crossing = [t for t in s.txns.values()
                 if t.kind == "reversal" and t.response_code == "00" and t.moves
-                and s.txns[t.original_key].business_day < t.business_day]  # type: ignore
+                and original(s, t).business_day < t.business_day]
     assert crossing, "the seeded stream has reversals of the previous day"
     t = crossing[0]
     with Journal(path) as j:
         rows = {r.id: r for r in j.rows(t.business_day)}
-    assert rows[t.journal_id].original_kind == s.txns[t.original_key].kind  # type: ignore
+    assert rows[t.journal_id].original_kind == original(s, t).kind
     assert settle(path, stores, t.business_day).entries == len(rows)
 
 
-def declined_with_moves(path, tmp_path):
+def declined_with_moves(path: Path, tmp_path: Path) -> tuple[Path, int, dt.date]:
     """A copy of the journal whose first entry with lot moves is made declined: the copy, that
     entry's id and its business day."""
     copy = private_copy(path, tmp_path / "bad.db")
@@ -233,15 +259,15 @@ def declined_with_moves(path, tmp_path):
     return copy, jid, day
 
 
-def test_declined_entry_with_lot_moves_is_refused(sqlite_sim, tmp_path):
+def test_declined_entry_with_lot_moves_is_refused(sqlite_sim: SqliteSim, tmp_path: Path) -> None:
     path, s = sqlite_sim
     copy, jid, day = declined_with_moves(path, tmp_path)
     with pytest.raises(InputError, match=f"journal entry {jid}: declined"):
         settle(copy, stores_from_config(s.config), day)
 
 
-def test_settling_gives_the_garbage_collector_back_as_it_found_it(sqlite_sim, tmp_path,
-                                                                  monkeypatch):
+def test_settling_gives_the_garbage_collector_back_as_it_found_it(
+        sqlite_sim: SqliteSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """docs/settlement.md, "Tests and benchmark": the cyclic GC is paused while a day is
     settled, then enabled again if it was, after a refused day too; a caller that had it
     paused keeps it paused."""
@@ -251,7 +277,7 @@ def test_settling_gives_the_garbage_collector_back_as_it_found_it(sqlite_sim, tm
     seen: list[bool] = []
     real = Journal.feed
 
-    def feed(self, book, progress, workers):
+    def feed(self: Journal, book: DayBook, progress: Progress, workers: int) -> Scan:
         seen.append(gc.isenabled())
         return real(self, book, progress, workers)
 
@@ -274,7 +300,7 @@ def test_settling_gives_the_garbage_collector_back_as_it_found_it(sqlite_sim, tm
     assert seen == [False, False, False]
 
 
-def test_a_readers_store_pairs_hold_one_object_per_name(sqlite_sim):
+def test_a_readers_store_pairs_hold_one_object_per_name(sqlite_sim: SqliteSim) -> None:
     """docs/settlement.md, "Reading the journal": the pairs a reader sums keep names of their
     own, one object per name, not the strings of the rows they were first seen in (which
     would keep those rows' memory and pickle each name once per pair)."""
@@ -288,15 +314,16 @@ def test_a_readers_store_pairs_hold_one_object_per_name(sqlite_sim):
     assert len({id(name) for name in names}) == len(set(names))
 
 
-def test_a_reader_process_reads_through_apsw_what_sqlite3_reads(sqlite_sim, tmp_path):
+def test_a_reader_process_reads_through_apsw_what_sqlite3_reads(sqlite_sim: SqliteSim,
+                                                                 tmp_path: Path) -> None:
     """`open_scan_reader` (apsw) gives the scan's reads the rows `open_reader` (sqlite3)
     gives, value for value; the two opened one after the other, never at once in one process
     (switch/journal/sqlite/apsw_reader.py)."""
     path, s = sqlite_sim
     copy = private_copy(path, tmp_path / "scan.db")
 
-    def reads(reader):
-        out = []
+    def reads(reader: JournalReader) -> list[DayReads]:
+        out: list[DayReads] = []
         try:
             for day in s.days:
                 bounds = reader.day_bounds(day)
@@ -319,7 +346,8 @@ def test_a_reader_process_reads_through_apsw_what_sqlite3_reads(sqlite_sim, tmp_
                for _, rows, moves, closes, _, lapsed in plain)
 
 
-def test_only_reader_processes_read_through_apsw(sqlite_sim, monkeypatch):
+def test_only_reader_processes_read_through_apsw(sqlite_sim: SqliteSim,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A settlement read in this process (one worker) keeps sqlite3, as its `Journal` holds
     the file open with it; the reader processes (several workers) use `open_scan_reader`."""
     import settlement.digest
@@ -329,7 +357,7 @@ def test_only_reader_processes_read_through_apsw(sqlite_sim, monkeypatch):
     stores = stores_from_config(s.config)
     day = s.days[1]
 
-    def refused(database):
+    def refused(database: str | Path) -> NoReturn:
         raise SettlementError("open_scan_reader called")
 
     monkeypatch.setattr(settlement.journal, "open_scan_reader", refused)
@@ -341,7 +369,8 @@ def test_only_reader_processes_read_through_apsw(sqlite_sim, monkeypatch):
         settle_journal(j, DayBook(day, stores), workers=2)
 
 
-def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim, tmp_path):
+def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim: SqliteSim,
+                                                                      tmp_path: Path) -> None:
     """The chunked reader checks each value-moving draw's sign, as the per-entry path does."""
     path, s = sqlite_sim
     copy = private_copy(path, tmp_path / "wrong.db")
@@ -358,8 +387,8 @@ def test_a_redemption_drawing_the_wrong_way_is_refused_by_the_reader(sqlite_sim,
         settle(copy, stores_from_config(s.config), dt.date.fromisoformat(day))
 
 
-def test_the_scan_reads_the_membership_sales_a_read_of_every_chunk_does(sqlite_sim, tmp_path,
-                                                                         monkeypatch):
+def test_the_scan_reads_the_membership_sales_a_read_of_every_chunk_does(
+        sqlite_sim: SqliteSim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The scan's readers read club-card sales only in the chunks whose entries hold one (or
     IDs of other days): the same sales, in the same order, as reading every chunk."""
     import settlement.digest
@@ -384,7 +413,7 @@ def test_the_scan_reads_the_membership_sales_a_read_of_every_chunk_does(sqlite_s
         assert list(j.membership_sales(day, scan)) == every
 
 
-def test_not_a_journal_is_refused(tmp_path):
+def test_not_a_journal_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="no such journal"):
         Journal(tmp_path / "missing.db")
     other = tmp_path / "other.db"
@@ -394,7 +423,8 @@ def test_not_a_journal_is_refused(tmp_path):
         Journal(other)
 
 
-def test_a_journal_that_cannot_be_read_midway_fails_the_settlement(sqlite_sim, tmp_path):
+def test_a_journal_that_cannot_be_read_midway_fails_the_settlement(sqlite_sim: SqliteSim,
+                                                                    tmp_path: Path) -> None:
     """An SQL error while the day is read (a damaged table) is one line naming the database,
     and the settlement fails with nothing written (exit 1), as before the read API."""
     path, s = sqlite_sim
@@ -407,7 +437,7 @@ def test_a_journal_that_cannot_be_read_midway_fails_the_settlement(sqlite_sim, t
     assert not isinstance(info.value, InputError) and "\n" not in str(info.value)
 
 
-def test_unknown_store_in_the_journal_is_refused(sim):
+def test_unknown_store_in_the_journal_is_refused(sim: Sim) -> None:
     path, s = sim
     stores = stores_from_config(s.config)
     fewer = {k: v for k, v in stores.items() if k != "STORE0000000002"}
@@ -419,13 +449,14 @@ def test_unknown_store_in_the_journal_is_refused(sim):
     assert dataclasses.is_dataclass(s)
 
 
-def a_day_with_a_differing_close(path, s: simulation.Simulation) -> dt.date:
+def a_day_with_a_differing_close(path: Path, s: simulation.Simulation) -> dt.date:
     with Journal(path) as j:
         return next(day for day in s.days
                     if any(c.switch != c.terminal for c in j.batch_closes(day, workers=1)))
 
 
-def test_the_differing_batches_rows_are_read_when_the_closes_are_used(sqlite_sim, monkeypatch):
+def test_the_differing_batches_rows_are_read_when_the_closes_are_used(
+        sqlite_sim: SqliteSim, monkeypatch: pytest.MonkeyPatch) -> None:
     """`closes_pending` hands the closes over before their batches' rows are read (the day is
     netted meanwhile); using them waits for the reads, once, and gives what `batch_closes`
     gives."""
@@ -433,10 +464,14 @@ def test_the_differing_batches_rows_are_read_when_the_closes_are_used(sqlite_sim
 
     path, s = sqlite_sim
     day = a_day_with_a_differing_close(path, s)
-    read: list[Any] = []
+    read: list[tuple[str, int, int, list[tuple[str, str]], bool]] = []
     real = settlement.journal.batch_window
-    monkeypatch.setattr(settlement.journal, "batch_window",
-                        lambda task: read.append(task) or real(task))
+
+    def batch_window(task: tuple[str, int, int, list[tuple[str, str]], bool]) -> list[Row]:
+        read.append(task)
+        return real(task)
+
+    monkeypatch.setattr(settlement.journal, "batch_window", batch_window)
     with Journal(path) as j:
         eager = j.batch_closes(day, workers=1)
         assert read
@@ -449,7 +484,9 @@ def test_the_differing_batches_rows_are_read_when_the_closes_are_used(sqlite_sim
     assert any(c.rows for c in eager)
 
 
-def test_the_closes_read_in_parallel_equal_those_read_in_turn(sqlite_sim, monkeypatch):
+def test_the_closes_read_in_parallel_equal_those_read_in_turn(sqlite_sim: SqliteSim,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
     """Small chunks, so the differing batches' rows are read by worker processes in many
     windows while the block runs."""
     import settlement.digest
@@ -468,7 +505,7 @@ def test_the_closes_read_in_parallel_equal_those_read_in_turn(sqlite_sim, monkey
             assert list(pending) == alone
 
 
-def test_the_day_is_netted_before_the_lots_and_closes_are_used(sqlite_sim):
+def test_the_day_is_netted_before_the_lots_and_closes_are_used(sqlite_sim: SqliteSim) -> None:
     """`finish` takes the lots due and the closes last, so the lots table and their batches'
     rows have the netting's time to be read (`settle_journal`)."""
     path, s = sqlite_sim
@@ -493,7 +530,8 @@ def test_the_day_is_netted_before_the_lots_and_closes_are_used(sqlite_sim):
     assert used[-2:] == ["lots", "closes"] and len(used) == 4
 
 
-def test_the_lots_due_are_read_when_they_are_used(sqlite_sim, monkeypatch):
+def test_the_lots_due_are_read_when_they_are_used(sqlite_sim: SqliteSim,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     """`lots_pending` hands the lots due over before the lots table is read; using them waits
     for the read, once, and gives what `lots_due` gives, read here or by a process of its
     own."""
@@ -501,10 +539,15 @@ def test_the_lots_due_are_read_when_they_are_used(sqlite_sim, monkeypatch):
 
     path, s = sqlite_sim
     stores = stores_from_config(s.config)
-    read: list[Any] = []
+    read: list[dt.date] = []
     real = settlement.journal.lots_window
-    monkeypatch.setattr(settlement.journal, "lots_window",
-                        lambda *args: read.append(args[1]) or real(*args))
+
+    def lots_window(reader: JournalReader, day: dt.date, last_id: int, touched: Collection[int]
+                    ) -> tuple[dict[int, int], dict[int, tuple[str, dt.date, int]]]:
+        read.append(day)
+        return real(reader, day, last_id, touched)
+
+    monkeypatch.setattr(settlement.journal, "lots_window", lots_window)
     due = []
     with Journal(path) as j:
         for day in s.days:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import random
 from collections import Counter
 
 import pytest
@@ -82,7 +83,7 @@ def plain_nets(rs: list[Row]) -> tuple[Counter[str], Counter[str]]:
 
 @SETTINGS
 @given(rows())
-def test_positions_sum_to_zero_and_match_a_plain_recomputation(rs):
+def test_positions_sum_to_zero_and_match_a_plain_recomputation(rs: list[Row]) -> None:
     day = settle_rows(DAY, STORES, rs)
     points, sv = plain_nets(rs)
     for side, expect in ((day.points, points), (day.stored_value, sv)):
@@ -130,9 +131,9 @@ def plain_fees(rs: list[Row]) -> dict[str, int]:
 
 @SETTINGS
 @given(rows())
-def test_the_fee_matches_a_plain_recomputation_and_money_sums_to_zero(rs):
+def test_the_fee_matches_a_plain_recomputation_and_money_sums_to_zero(rs: list[Row]) -> None:
     day = settle_rows(DAY, STORES, rs)
-    fees = Counter()
+    fees: Counter[str] = Counter()
     for f in day.fee_lines:
         fees[f.store_id] += f.amount
         assert f.coalition == "A"
@@ -145,7 +146,7 @@ def test_the_fee_matches_a_plain_recomputation_and_money_sums_to_zero(rs):
     operator = {p.store_id: p.net_amount for p in day.fees.positions}["operator:A"]
     assert operator == sum(expect.values())
     # Every store's money net is its points (at their value), purse and fee nets together.
-    parts = Counter()
+    parts: Counter[str] = Counter()
     for side in (day.points, day.stored_value, day.fees):
         for p in side.positions:
             parts[p.store_id] += p.net_amount
@@ -159,7 +160,7 @@ def test_the_fee_matches_a_plain_recomputation_and_money_sums_to_zero(rs):
 
 @SETTINGS
 @given(rows())
-def test_every_entry_is_counted_once(rs):
+def test_every_entry_is_counted_once(rs: list[Row]) -> None:
     day = settle_rows(DAY, STORES, rs)
     assert day.entries == len(rs) == sum(day.counts.values())
     assert day.counts == dict(sorted(Counter(f"{r.kind}/{r.response_code}" for r in rs).items()))
@@ -171,7 +172,7 @@ def test_every_entry_is_counted_once(rs):
 
 @SETTINGS
 @given(rows(), st.randoms(use_true_random=False))
-def test_pre_aggregated_feed_equals_entry_by_entry(rs, rnd):
+def test_pre_aggregated_feed_equals_entry_by_entry(rs: list[Row], rnd: random.Random) -> None:
     """What the SQLite reader does (sums, in any order) gives the very same settlement."""
     book = DayBook(DAY, STORES)
     # As a worker process does: one chunk of journal IDs hashed whole.
@@ -196,13 +197,14 @@ def test_pre_aggregated_feed_equals_entry_by_entry(rs, rnd):
 @given(st.lists(st.tuples(st.sampled_from(sorted(STORES)), st.integers(0, 9),
                           st.lists(st.integers(-50, 50), min_size=10, max_size=10)),
                 max_size=25))
-def test_breakage_over_the_days_adds_up_to_what_lapsed(lots):
+def test_breakage_over_the_days_adds_up_to_what_lapsed(
+        lots: list[tuple[str, int, list[int]]]) -> None:
     """Summed over days, breakage equals the positive remaining of every lapsed lot."""
     start = DAY
     days = [start + dt.timedelta(days=i) for i in range(10)]
     # remaining[i] of a lot at the end of day i: a random walk from 100
     walks = [[100 + sum(steps[: i + 1]) for i in range(10)] for _, _, steps in lots]
-    total = Counter()
+    total: Counter[str] = Counter()
     for i, day in enumerate(days):
         due = []
         for lid, ((issuer, exp_i, _), walk) in enumerate(zip(lots, walks, strict=True)):
@@ -212,7 +214,7 @@ def test_breakage_over_the_days_adds_up_to_what_lapsed(lots):
                 due.append(LotExpiry(lid, issuer, expires, before, walk[i]))
         for b in breakage(due, STORES, day):
             total[b.store_id] += b.points
-    lapsed = Counter()
+    lapsed: Counter[str] = Counter()
     for (issuer, _exp_i, _), walk in zip(lots, walks, strict=True):
         lapsed[issuer] += max(walk[-1], 0)
     assert {s: total[s] for s in STORES} == {s: lapsed[s] for s in STORES}
@@ -222,7 +224,8 @@ def test_breakage_over_the_days_adds_up_to_what_lapsed(lots):
 @given(st.lists(st.tuples(st.sampled_from(["earn", "redeem", "sv_purchase"]),
                           st.integers(1, 10**7), st.booleans(), st.booleans()),
                 min_size=1, max_size=30), st.data())
-def test_a_batch_short_by_one_is_explained_by_that_transaction(txns, data):
+def test_a_batch_short_by_one_is_explained_by_that_transaction(
+        txns: list[tuple[str, int, bool, bool]], data: st.DataObject) -> None:
     rows_: list[Row] = []
     for i, (kind, amount, approved, reversed_) in enumerate(txns):
         pc = {"earn": "000000", "redeem": "900000", "sv_purchase": "006000"}[kind]

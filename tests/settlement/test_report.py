@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 
@@ -13,17 +14,18 @@ from tests.settlement import simulation
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
+def sim(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, simulation.Simulation]:
     path = tmp_path_factory.mktemp("report") / "lps.db"
     return path, simulation.run(path, seed=5, days=4, events=200)
 
 
-def build(path, s, start, end):
+def build(path: Path, s: simulation.Simulation, start: dt.date, end: dt.date
+          ) -> report.Report:
     with Journal(path) as j:
         return report.build(j, stores_from_config(s.config), start, end)
 
 
-def test_figures_match_the_switch(sim):
+def test_figures_match_the_switch(sim: tuple[Path, simulation.Simulation]) -> None:
     path, s = sim
     start, end = s.days[0], s.days[-1]
     rep = build(path, s, start, end)
@@ -42,18 +44,18 @@ def test_figures_match_the_switch(sim):
     # remaining) left on lapsed lots: from the lots' remaining in the switch's memory.
     lots = s.remaining[end]
     debts = sum(min(rem, 0) for lid, rem in lots.items()
-                if s.lots[lid].kind == "points" and s.lots[lid].expires_on is not None
-                and s.lots[lid].expires_on <= end)
+                if (lot := s.lots[lid]).kind == "points" and lot.expires_on is not None
+                and lot.expires_on <= end)
     live = sum(rem for lid, rem in lots.items()
-               if s.lots[lid].kind == "points" and (s.lots[lid].expires_on is None
-                                                    or s.lots[lid].expires_on > end))
+               if (lot := s.lots[lid]).kind == "points" and (lot.expires_on is None
+                                                             or lot.expires_on > end))
     assert total.points_outstanding == live
     assert total.liability == live * 1000
     assert total.points_issued - total.points_redeemed - total.points_expired == live + debts
     assert total.points_expired > 0 and total.points_redeemed > 0
 
 
-def test_a_single_day_and_the_renderings(sim):
+def test_a_single_day_and_the_renderings(sim: tuple[Path, simulation.Simulation]) -> None:
     path, s = sim
     day = s.days[1]
     rep = build(path, s, day, day)
