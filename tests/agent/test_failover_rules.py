@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from iso8583 import Message
 from terminal_agent.failover import (
     NOT_FOUND_ON,
     ORIGINAL_SWITCH,
@@ -14,6 +15,7 @@ from terminal_agent.failover import (
     reversal_due,
     settles_reversal,
 )
+from terminal_agent.iso import Fields
 
 A, B, C = "a:8583", "b:8583", "c:8583"
 
@@ -95,6 +97,10 @@ class _Here:
     def outbox_changed(self) -> None:
         self.changes += 1
 
+    async def request(self, mti: str, fields: Fields, *, signed: bool = True,
+                      timeout: float | None = None) -> Message:
+        raise AssertionError("due() sends nothing")
+
 
 def test_the_drain_skips_a_kept_reversal_and_settles_one_whose_switch_left(tmp_path: Path) -> None:
     from terminal_agent.drain import OutboxDrain
@@ -105,15 +111,15 @@ def test_the_drain_skips_a_kept_reversal_and_settles_one_whose_switch_left(tmp_p
     fresh = box.add("reversal", "0400", {2: "y"}, {ORIGINAL_SWITCH: A})
     advice = box.add("advice", "0220", {2: "z"}, {})
     on_b = _Here(B, (A, B))
-    drain = OutboxDrain(on_b, box, lambda *_: None)  # type: ignore[arg-type]
+    drain = OutboxDrain(on_b, box, lambda *_: None)
     assert [e.id for e in drain.due()] == [fresh.id, advice.id]
     assert drain.reversals_due()
     on_a = _Here(A, (A, B))
-    assert [e.id for e in OutboxDrain(on_a, box, lambda *_: None).due()] == [  # type: ignore[arg-type]
+    assert [e.id for e in OutboxDrain(on_a, box, lambda *_: None).due()] == [
         kept.id, fresh.id, advice.id]
     box.remove(fresh.id)
     assert not drain.reversals_due()  # only the kept one is left: nothing due on B
     retired = _Here(B, (B, C))  # the operator took A out of the list
-    assert [e.id for e in OutboxDrain(retired, box, lambda *_: None).due()] == [  # type: ignore[arg-type]
+    assert [e.id for e in OutboxDrain(retired, box, lambda *_: None).due()] == [
         advice.id]
     assert box.count("reversal") == 0 and retired.changes == 1
