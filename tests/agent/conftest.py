@@ -13,8 +13,9 @@ import shutil
 import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn, Protocol, TypedDict, Unpack
 
 import pytest
 
@@ -35,7 +36,7 @@ from tests.waits import EVENT, START
 SLOTS_WAIT = 4 * START
 
 
-def unavailable(why: str) -> None:
+def unavailable(why: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"required service missing under CI: {why}")
     pytest.skip(why)
@@ -75,14 +76,31 @@ def vpcd_slots(pcscd: None) -> Iterator[None]:
         yield
 
 
+class CardFields(TypedDict, total=False):
+    """What a test may choose of a VirtualLoyaltyCard (its port is the slot's)."""
+
+    pan: str
+    expiry: str
+    holder: str
+    mode: str
+    atr: bytes
+
+
+class InsertCard(Protocol):
+    """The `vcard` fixture: put a virtual card into a vpcd slot."""
+
+    def __call__(self, slot: int = 0, wait: bool = True,
+                 **kw: Unpack[CardFields]) -> VirtualLoyaltyCard: ...
+
+
 @pytest.fixture
-def vcard(vpcd_slots: None) -> Iterator[Callable[..., VirtualLoyaltyCard]]:
+def vcard(vpcd_slots: None) -> Iterator[InsertCard]:
     """Insert virtual cards: vcard(mode=..., slot=0, **kw); all removed at the end. Whoever
     puts a card in next waits for its slot to be empty first (`slot_empty`)."""
     cards: list[VirtualLoyaltyCard] = []
 
-    def insert(slot: int = 0, wait: bool = True, **kw: object) -> VirtualLoyaltyCard:
-        card = VirtualLoyaltyCard(port=VPCD_PORTS[slot], **kw)  # type: ignore[arg-type]
+    def insert(slot: int = 0, wait: bool = True, **kw: Unpack[CardFields]) -> VirtualLoyaltyCard:
+        card = VirtualLoyaltyCard(port=VPCD_PORTS[slot], **kw)
         wait_slot_empty(VPCD_READERS[slot])  # after one removed in this test (slot_empty)
         card.insert()
         cards.append(card)
@@ -137,7 +155,7 @@ def mosquitto() -> Iterator[Mosquitto]:
                                         if os.path.exists("/usr/sbin/mosquitto") else None)
     if exe is None:
         unavailable("mosquitto is not installed")
-    broker = Mosquitto(exe)  # type: ignore[arg-type]
+    broker = Mosquitto(exe)
     broker.start()
     yield broker
     broker.stop()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TypedDict
 from urllib.parse import urlsplit
 
 from tests.ports import free_port
@@ -133,6 +134,22 @@ class Switch:
         assert out.returncode == 0, out.stdout + out.stderr
         rows = re.findall(r"^\s+#\d+\s+\S+\s+(\w+)\s+\S+\s+rc=(\S+)", out.stdout, re.M)
         return list(reversed(rows))
+
+
+class AgentOptions(TypedDict, total=False):
+    """AgentProc's keyword settings, for the fixtures that make agents and pass them on."""
+
+    reader: str
+    mqtt: str
+    terminal_id: str
+    store_id: str
+    extra: str
+    profile: str
+    request_timeout: float
+    card_wait: float
+    card_read_timeout: float
+    failback_after: float | None
+    connect_timeout: float
 
 
 class AgentProc:

@@ -90,7 +90,7 @@ def check_schemas(seen: list[tuple[str, Any, bool]], leaves: tuple[str, ...] = (
                                                                                  "events")) -> int:
     """Validate every payload seen on the given topic leaves against schemas/mqtt; returns how
     many were checked. Needs the `jsonschema` package (a test dependency)."""
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]  # untyped; types-jsonschema not installed
 
     validators = {leaf: jsonschema.Draft202012Validator(
         json.loads((SCHEMAS / f"{leaf}.schema.json").read_text())) for leaf in leaves}

@@ -13,7 +13,7 @@ from tests.waits import EVENT
 from .register import Register
 
 
-def test_parse_scan():
+def test_parse_scan() -> None:
     assert parse_scan(b"6280001234567895\r\n") == LoyaltyCard("6280001234567895", None, "",
                                                                "081")
     for bad in (b"62800012345678X5", b"6280001234567894", b"123"):
@@ -21,10 +21,10 @@ def test_parse_scan():
             parse_scan(bad)
 
 
-def test_scanner_on_pty():
+def test_scanner_on_pty() -> None:
     reg = Register()
 
-    async def run():
+    async def run() -> None:
         scanner = BarcodeScanner(reg.port)
         await scanner.open()
         try:

@@ -23,15 +23,15 @@ from terminal_agent.card.pcsc import (
     read_card,
     read_card_blocking,
 )
-from terminal_agent.testing.vicc import ATR_CONTACT, VirtualLoyaltyCard
+from terminal_agent.testing.vicc import ATR_CONTACT, VPCD_READERS, VirtualLoyaltyCard
 from tests.waits import EVENT, START
 
-from .conftest import VPCD_READERS, wait_presence
+from .conftest import InsertCard, wait_presence
 
 R0 = VPCD_READERS[0]
 
 
-def test_record_parsing_pure():
+def test_record_parsing_pure() -> None:
     card = VirtualLoyaltyCard(pan="6280001234567895", expiry="301231", holder="A B")
     parsed = parse_record(card.record(), "051")
     assert (parsed.pan, parsed.expiry, parsed.holder) == ("6280001234567895", "3012", "A B")
@@ -45,24 +45,24 @@ def test_record_parsing_pure():
         "6280001234568")
 
 
-def test_tlv_faults_are_named():
+def test_tlv_faults_are_named() -> None:
     for bad in (b"\x70\x05\x5a\x01", b"\x5f", b"\x70", b"\x70\x83\x00\x00\x01"):
         with pytest.raises(CardError):
             parse_tlv(bad)
     assert parse_tlv(b"\x00\x5f\x20\x01A\xff") == {0x5F20: b"A"}
 
 
-def test_mask_and_entry_mode():
+def test_mask_and_entry_mode() -> None:
     assert mask_pan("6280001234567895") == "628000******7895"
     assert entry_mode_from_atr(bytes.fromhex("3B8880014C4F59414C5459C5")) == "071"
     assert entry_mode_from_atr(ATR_CONTACT) == "051"
 
 
-def test_readers_listed(pcscd):
+def test_readers_listed(pcscd: None) -> None:
     assert R0 in list_readers()
 
 
-def test_a_card_put_in_right_after_another_left_the_slot_is_read(vcard):
+def test_a_card_put_in_right_after_another_left_the_slot_is_read(vcard: InsertCard) -> None:
     """vpcd keeps the card that left until pcscd's next presence poll: a card put in before
     then is not the one PC/SC talks to, and its SELECT fails (0x80100016). The fixture puts a
     card only into a slot PC/SC sees empty."""
@@ -72,7 +72,7 @@ def test_a_card_put_in_right_after_another_left_the_slot_is_read(vcard):
         vc.remove()
 
 
-def test_read_contactless_card(vcard):
+def test_read_contactless_card(vcard: InsertCard) -> None:
     vc = vcard(pan="6280001234567895", expiry="301231", holder="NADERI/SARA")
     card = read_card_blocking(R0)
     assert card.pan == "6280001234567895"
@@ -83,7 +83,7 @@ def test_read_contactless_card(vcard):
     assert vc.apdus[1] == bytes.fromhex("00B2010C00")
 
 
-def test_read_contact_card_second_slot(vcard):
+def test_read_contact_card_second_slot(vcard: InsertCard) -> None:
     vcard(slot=1, atr=ATR_CONTACT, pan="6280005555555553")
     card = read_card_blocking(VPCD_READERS[1])
     assert (card.pan, card.entry_mode) == ("6280005555555553", "051")
@@ -94,17 +94,17 @@ def test_read_contact_card_second_slot(vcard):
     ("pull", CardError.REMOVED),
     ("garbage", CardError.BAD_DATA),
 ])
-def test_card_faults(vcard, mode, kind):
+def test_card_faults(vcard: InsertCard, mode: str, kind: str) -> None:
     vcard(mode=mode)
     with pytest.raises(CardError) as e:
         read_card_blocking(R0)
     assert e.value.kind == kind, str(e.value)
 
 
-def test_mute_card_times_out(vcard):
+def test_mute_card_times_out(vcard: InsertCard) -> None:
     vc = vcard(mode="mute")
 
-    async def run():
+    async def run() -> None:
         with pytest.raises(CardError) as e:
             await read_card(R0, timeout=0.5)
         assert e.value.kind == CardError.MUTE
@@ -113,12 +113,12 @@ def test_mute_card_times_out(vcard):
     asyncio.run(run())
 
 
-def test_describe_reader(vcard):
+def test_describe_reader(vcard: InsertCard) -> None:
     vcard()
     assert describe_reader(R0, True).startswith("LPS card 628000******7895 expires 3012")
 
 
-def test_watcher_sees_insert_and_removal(vpcd_slots):
+def test_watcher_sees_insert_and_removal(vpcd_slots: None) -> None:
     events: list[CardEvent] = []
     seen = threading.Condition()
 
@@ -144,7 +144,7 @@ def test_watcher_sees_insert_and_removal(vpcd_slots):
         watcher.stop()
 
 
-def test_cli_readers_lists_what_each_card_answers(vcard):
+def test_cli_readers_lists_what_each_card_answers(vcard: InsertCard) -> None:
     import subprocess
     import sys
     from pathlib import Path

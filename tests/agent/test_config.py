@@ -17,7 +17,7 @@ EXAMPLE = ROOT / "examples" / "agent.toml"
 SHARED = Path("/work/shared/examples/agent.toml")
 
 
-def test_example_accepted_as_is():
+def test_example_accepted_as_is() -> None:
     cfg = load_config(EXAMPLE)
     assert cfg.terminal_id == "T0000001"
     assert cfg.store_id == "STORE0000000001"
@@ -83,7 +83,7 @@ BASE = 'terminal_id = "T1"\nstore_id = "S1"\nswitch = "h:1"\n'
     ('terminal_id = "T1"\n', "[terminal_id]", "unknown section"),
     ("", "[agent]", "missing section"),
 ])
-def test_faults_named(tmp_path, body, key, problem):
+def test_faults_named(tmp_path: Path, body: str, key: str, problem: str) -> None:
     path = _write(tmp_path, body)
     with pytest.raises(ConfigError) as e:
         load_config(path)
@@ -93,13 +93,13 @@ def test_faults_named(tmp_path, body, key, problem):
     assert str(e.value).startswith(f"{path}: {key}: ")
 
 
-def test_missing_file(tmp_path):
+def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_config(tmp_path / "nope.toml")
     assert "cannot read" in str(e.value)
 
 
-def test_hosts_in_order_with_ipv6_and_never_failing_back(tmp_path):
+def test_hosts_in_order_with_ipv6_and_never_failing_back(tmp_path: Path) -> None:
     body = ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n[switch]\n'
             'hosts = ["sw2.example:8583", "[::1]:9000", "10.0.0.1:8583"]\n'
             "failback_after_seconds = 0\n")
@@ -111,7 +111,7 @@ def test_hosts_in_order_with_ipv6_and_never_failing_back(tmp_path):
     assert load_config(_write(tmp_path, "[agent]\n" + BASE)).hosts == ("h:1",)
 
 
-def test_live_update_validated():
+def test_live_update_validated() -> None:
     cfg = load_config(EXAMPLE)
     new = apply_live(cfg, {"switch": "10.0.0.2:9000", "card_wait_seconds": 5}, "mqtt")
     assert (new.hosts, new.card_wait_seconds, new.terminal_id) == (
@@ -130,7 +130,7 @@ def test_live_update_validated():
         apply_live(cfg, [1], "mqtt")
 
 
-def test_cli_check_config(tmp_path):
+def test_cli_check_config(tmp_path: Path) -> None:
     ok = subprocess.run([sys.executable, "-m", "terminal_agent", "check-config", "--config",
                          str(EXAMPLE)], capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0 and "ok" in ok.stdout
@@ -141,7 +141,7 @@ def test_cli_check_config(tmp_path):
     assert f"{bad}: [agent].profile: must be" in out.stderr
 
 
-def test_agent_keeps_running_without_its_register_line(tmp_path):
+def test_agent_keeps_running_without_its_register_line(tmp_path: Path) -> None:
     """The example's /dev/ttyUSB0 may not exist yet: the agent logs it, retries, and stops
     cleanly on SIGTERM."""
     import signal
@@ -173,7 +173,7 @@ def test_agent_keeps_running_without_its_register_line(tmp_path):
     assert (tmp_path / "var" / "agent" / "agent.db").exists()  # data_dir relative to the cwd
 
 
-def test_missing_service_fails_under_ci(monkeypatch):
+def test_missing_service_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     from .conftest import unavailable
 
     monkeypatch.setenv("CI", "true")
@@ -184,7 +184,7 @@ def test_missing_service_fails_under_ci(monkeypatch):
         unavailable("pcscd is not installed")
 
 
-def test_tmk_from_components_checked(tmp_path):
+def test_tmk_from_components_checked(tmp_path: Path) -> None:
     c1 = "9258 1FAE 58AB 57AD 546D 86E3 3D26 4CBA"
     c2 = "B8C0C574443363 5A90C68E21E17E1E9A".replace(" ", "")
     body = "[agent]\n" + BASE + f'tmk_components = ["{c1}", "{c2}"]\n'

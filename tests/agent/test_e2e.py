@@ -7,14 +7,18 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Protocol, Unpack
 
 import pytest
 
 from terminal_agent.testing.services import wait_until
+from terminal_agent.testing.vicc import VPCD_READERS
 from tests.waits import EVENT
 
-from .conftest import VPCD_READERS, wait_presence
-from .harness import AgentProc, Switch, new_terminal_key, self_signed
+from .conftest import InsertCard, Mosquitto, wait_presence
+from .harness import AgentOptions, AgentProc, Switch, new_terminal_key, self_signed
 from .mqttwatch import Watch, check_schemas
 from .register import fields
 
@@ -24,25 +28,31 @@ PAN = "6280001234567895"
 
 def resp(parts: list[str]) -> dict[str, object]:
     assert parts[0] == "RESP" and len(parts) == 7, parts
-    num = lambda v: int(v) if v else None  # noqa: E731
+    num: Callable[[str], int | None] = lambda v: int(v) if v else None  # noqa: E731
     return {"code": parts[1], "rrn": parts[2], "earned": num(parts[3]),
             "redeemed": num(parts[4]), "balance": num(parts[5]), "message": parts[6]}
 
 
 @pytest.fixture
-def switch(tmp_path):
+def switch(tmp_path: Path) -> Iterator[Switch]:
     sw = Switch(tmp_path / "switch")
     yield sw
     sw.stop()
 
 
+class AgentOfSwitch(Protocol):
+    """The `agent_factory` fixture: an agent of `switch`, on READER unless told otherwise."""
+
+    def __call__(self, switch: Switch, **kw: Unpack[AgentOptions]) -> AgentProc: ...
+
+
 @pytest.fixture
-def agent_factory(tmp_path):
+def agent_factory(tmp_path: Path) -> Iterator[AgentOfSwitch]:
     agents: list[AgentProc] = []
 
-    def make(switch: Switch, **kw: object) -> AgentProc:
+    def make(switch: Switch, **kw: Unpack[AgentOptions]) -> AgentProc:
         kw.setdefault("reader", READER)
-        a = AgentProc(tmp_path / f"agent{len(agents)}", switch.address, **kw)  # type: ignore[arg-type]
+        a = AgentProc(tmp_path / f"agent{len(agents)}", switch.address, **kw)
         agents.append(a)
         return a
 
@@ -51,7 +61,8 @@ def agent_factory(tmp_path):
         a.close()
 
 
-def test_earn_burn_balance_through_every_part(switch, agent_factory, vcard):
+def test_earn_burn_balance_through_every_part(switch: Switch, agent_factory: AgentOfSwitch,
+                                              vcard: InsertCard) -> None:
     switch.start()
     card = vcard(pan=PAN)
     agent = agent_factory(switch)
@@ -90,7 +101,8 @@ def test_earn_burn_balance_through_every_part(switch, agent_factory, vcard):
     assert PAN not in log  # cards are masked in every log line
 
 
-def test_card_faults_reach_the_register(switch, agent_factory, vcard):
+def test_card_faults_reach_the_register(switch: Switch, agent_factory: AgentOfSwitch,
+                                        vcard: InsertCard) -> None:
     """Slot 1 only: a mute card leaves vpcd's slot busy for seconds after it is pulled."""
     switch.start()
     agent = agent_factory(switch, reader=VPCD_READERS[1])
@@ -116,7 +128,8 @@ def test_card_faults_reach_the_register(switch, agent_factory, vcard):
     assert r["code"] == "XR" and "does not answer" in str(r["message"])
 
 
-def test_no_card_in_time_is_xc(switch, agent_factory, vpcd_slots):
+def test_no_card_in_time_is_xc(switch: Switch, agent_factory: AgentOfSwitch,
+                               vpcd_slots: None) -> None:
     switch.start()
     agent = agent_factory(switch, card_wait=0.5)  # no card comes: this timeout must fire
     agent.start()
@@ -124,12 +137,14 @@ def test_no_card_in_time_is_xc(switch, agent_factory, vpcd_slots):
     assert resp(agent.ask("EARN", "1000", "I"))["code"] == "XC"
 
 
-def test_offline_earns_queued_then_drained_in_order(switch, agent_factory, vcard, mosquitto):
+def test_offline_earns_queued_then_drained_in_order(
+        switch: Switch, agent_factory: AgentOfSwitch, vcard: InsertCard,
+        mosquitto: Mosquitto) -> None:
     vcard(pan=PAN)
     agent = agent_factory(switch, mqtt=mosquitto.url)
     base = "lps/v1/terminals/T0000001"
 
-    async def run():
+    async def run() -> None:
         async with Watch("127.0.0.1", mosquitto.port, f"{base}/#") as w:
             await asyncio.to_thread(agent.start_ready)
             st = await w.wait(lambda t, d: t.endswith("/status") and d.get("state") == "online")
@@ -146,9 +161,11 @@ def test_offline_earns_queued_then_drained_in_order(switch, agent_factory, vcard
             await asyncio.to_thread(agent.wait_drained)
             advices = []
             for inv in ("Q1", "Q2", "Q3"):
-                advices.append(await w.wait(lambda t, d, inv=inv: t.endswith("/events")
-                                            and d.get("type") == "advice"
-                                            and d.get("invoice") == inv))
+                def advice(t: str, d: Any, inv: str = inv) -> bool:
+                    return (t.endswith("/events") and d.get("type") == "advice"
+                            and d.get("invoice") == inv)
+
+                advices.append(await w.wait(advice))
             # in order: the balance grows 10, 30, 60
             assert [(a["code"], a["earned"], a["balance"]) for a in advices] == [
                 ("00", 10, 10), ("00", 20, 30), ("00", 30, 60)]
@@ -164,7 +181,8 @@ def test_offline_earns_queued_then_drained_in_order(switch, agent_factory, vcard
     asyncio.run(run())
 
 
-def test_killed_with_queued_work_nothing_lost_or_doubled(switch, agent_factory, vcard):
+def test_killed_with_queued_work_nothing_lost_or_doubled(
+        switch: Switch, agent_factory: AgentOfSwitch, vcard: InsertCard) -> None:
     vcard(pan=PAN)
     agent = agent_factory(switch)
     agent.start_ready()
@@ -205,7 +223,8 @@ def test_killed_with_queued_work_nothing_lost_or_doubled(switch, agent_factory, 
     assert resp(agent.ask("BAL"))["balance"] == 38  # not doubled
 
 
-def test_hung_switch_burn_reversed(switch, agent_factory, vcard, mosquitto):
+def test_hung_switch_burn_reversed(switch: Switch, agent_factory: AgentOfSwitch, vcard: InsertCard,
+                                   mosquitto: Mosquitto) -> None:
     switch.start()
     vcard(pan=PAN)
     agent = agent_factory(switch, mqtt=mosquitto.url)
@@ -232,8 +251,9 @@ def test_hung_switch_burn_reversed(switch, agent_factory, vcard, mosquitto):
     assert resp(agent.ask("BAL"))["balance"] == 60
 
 
-def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory,
-                                                           vpcd_slots, mosquitto):
+def test_echo_keepalive_finds_a_hung_switch_and_reconnects(
+        switch: Switch, agent_factory: AgentOfSwitch, vpcd_slots: None,
+        mosquitto: Mosquitto) -> None:
     switch.start()
     agent = agent_factory(switch, mqtt=mosquitto.url, extra="echo_interval_seconds = 0.3\n")
     agent.start()
@@ -252,7 +272,7 @@ def test_echo_keepalive_finds_a_hung_switch_and_reconnects(switch, agent_factory
     agent.wait_log("echo answered 00", agent.mark())
 
 
-def test_bcd_profile_with_tpdu(switch, vcard, tmp_path):
+def test_bcd_profile_with_tpdu(switch: Switch, vcard: InsertCard, tmp_path: Path) -> None:
     switch.start()
     vcard(pan=PAN)
     agent = AgentProc(tmp_path / "bcd", f"127.0.0.1:{switch.bcd_port}", reader=READER,
@@ -266,8 +286,8 @@ def test_bcd_profile_with_tpdu(switch, vcard, tmp_path):
         agent.close()
 
 
-def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, agent_factory,
-                                                                      vcard):
+def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(
+        switch: Switch, agent_factory: AgentOfSwitch, vcard: InsertCard) -> None:
     switch.start()
     vcard(pan=PAN)
     agent = agent_factory(switch)  # its request timeout (EVENT) outlasts the wait for the kill
@@ -294,7 +314,7 @@ def test_killed_while_a_burn_awaits_the_switch_reversed_after_restart(switch, ag
     assert resp(agent.ask("BAL"))["balance"] == 40  # the burn was reversed
 
 
-def test_key_exchange_and_mac_with_require_mac(vcard, tmp_path):
+def test_key_exchange_and_mac_with_require_mac(vcard: InsertCard, tmp_path: Path) -> None:
     switch = Switch(tmp_path / "macswitch", require_mac=True)
     switch.start()
     agents: list[AgentProc] = []
@@ -333,7 +353,7 @@ def test_key_exchange_and_mac_with_require_mac(vcard, tmp_path):
         switch.stop()
 
 
-def test_tls_to_the_switch(vcard, tmp_path):
+def test_tls_to_the_switch(vcard: InsertCard, tmp_path: Path) -> None:
     cert, key = self_signed(tmp_path / "pki")
     switch = Switch(tmp_path / "tlsswitch", tls=(cert, key))
     switch.start()

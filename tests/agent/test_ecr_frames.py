@@ -31,7 +31,7 @@ from terminal_agent.ecr.messages import (
 from .register import frame as independent_frame
 
 
-def test_frame_layout_matches_protocol():
+def test_frame_layout_matches_protocol() -> None:
     # EARN|1000|A1: LRC is the XOR of payload and ETX.
     payload = b"EARN\x1c1000\x1cA1"
     wire = encode_frame(payload)
@@ -44,7 +44,7 @@ def test_frame_layout_matches_protocol():
 
 
 @given(st.binary(max_size=300).map(lambda b: bytes(c for c in b if c not in (2, 3))))
-def test_roundtrip_any_split(payload):
+def test_roundtrip_any_split(payload: bytes) -> None:
     wire = encode_frame(payload)
     for cut in range(len(wire) + 1):
         r = FrameReader()
@@ -53,32 +53,32 @@ def test_roundtrip_any_split(payload):
 
 
 @given(st.binary(max_size=200))
-def test_reader_never_raises(noise):
+def test_reader_never_raises(noise: bytes) -> None:
     r = FrameReader()
     r.feed(noise)
     r.expire()
 
 
-def test_bad_lrc_is_bad_frame():
+def test_bad_lrc_is_bad_frame() -> None:
     wire = bytearray(encode_frame(b"BAL"))
     wire[-1] ^= 0xFF
     (ev,) = FrameReader().feed(bytes(wire))
     assert isinstance(ev, BadFrame) and "LRC" in ev.reason
 
 
-def test_stx_inside_frame_abandons_previous():
+def test_stx_inside_frame_abandons_previous() -> None:
     r = FrameReader()
     events = r.feed(b"\x02EAR" + encode_frame(b"BAL"))
     assert isinstance(events[0], BadFrame)
     assert events[1] == FrameReceived(b"BAL")
 
 
-def test_ack_nak_and_noise():
+def test_ack_nak_and_noise() -> None:
     events = FrameReader().feed(b"\x06zz\x15")
     assert events == [AckReceived(), Noise(b"zz"), NakReceived()]
 
 
-def test_incomplete_frame_expires():
+def test_incomplete_frame_expires() -> None:
     r = FrameReader()
     assert r.feed(b"\x02EARN") == []
     (ev,) = r.expire()
@@ -86,13 +86,13 @@ def test_incomplete_frame_expires():
     assert r.expire() == []
 
 
-def test_runaway_frame_cut():
+def test_runaway_frame_cut() -> None:
     r = FrameReader(max_payload=10)
     events = r.feed(b"\x02" + b"A" * 50 + b"\x03\x00")
     assert isinstance(events[0], BadFrame)
 
 
-def test_sender_retries_three_times_then_fails():
+def test_sender_retries_three_times_then_fails() -> None:
     s = FrameSender(b"RESP", now=0.0)
     assert isinstance(s.start(0.0), Send)
     assert s.poll(0.5) is None  # not yet due
@@ -105,7 +105,7 @@ def test_sender_retries_three_times_then_fails():
     assert s.on_ack() is None
 
 
-def test_sender_delivered_on_ack():
+def test_sender_delivered_on_ack() -> None:
     s = FrameSender(b"RESP", now=0.0)
     s.start(0.0)
     assert isinstance(s.on_nak(0.1), Send)
@@ -113,7 +113,7 @@ def test_sender_delivered_on_ack():
     assert s.poll(100.0) is None
 
 
-def test_requests_parse():
+def test_requests_parse() -> None:
     assert parse_request(b"EARN\x1c150000\x1cINV-9") == EcrRequest("EARN", 150000, "INV-9")
     assert parse_request(b"BAL") == EcrRequest("BAL")
     assert parse_request(b"REFUND\x1c500\x1cI2\x1c000000000123") == EcrRequest(
@@ -122,7 +122,7 @@ def test_requests_parse():
         assert parse_request(encode_request(req)) == req
 
 
-def test_bad_requests_named():
+def test_bad_requests_named() -> None:
     cases = {
         b"PAY\x1c1\x1c1": "unknown request",
         b"EARN\x1c12a\x1cX": "not 1-12 digits",
@@ -142,7 +142,7 @@ def test_bad_requests_named():
             raise AssertionError(f"{payload!r} accepted")
 
 
-def test_response_layout():
+def test_response_layout() -> None:
     r = EcrResponse("00", "000000000042", 15, 0, 1234, "Merci")
     assert r.encode() == b"RESP\x1c00\x1c000000000042\x1c15\x1c0\x1c1234\x1cMerci"
     assert parse_response(r.encode()) == r

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Iterator
 
 import pytest
 
@@ -24,7 +25,7 @@ def _validate(payload: bytes) -> str | None:
 
 
 @pytest.fixture
-def register():
+def register() -> Iterator[Register]:
     reg = Register()
     yield reg
     reg.close()
@@ -36,8 +37,8 @@ async def _open(reg: Register) -> EcrLink:
     return link
 
 
-def test_good_frame_acked_and_delivered(register):
-    async def run():
+def test_good_frame_acked_and_delivered(register: Register) -> None:
+    async def run() -> None:
         link = await _open(register)
         try:
             ack = await asyncio.to_thread(register.send, fields("EARN", "120000", "INV1"))
@@ -50,10 +51,11 @@ def test_good_frame_acked_and_delivered(register):
     asyncio.run(run())
 
 
-def test_broken_and_unknown_frames_nak_and_link_survives(register, caplog):
+def test_broken_and_unknown_frames_nak_and_link_survives(
+        register: Register, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, "lps.agent.ecr")
 
-    async def run():
+    async def run() -> None:
         link = await _open(register)
         try:
             bad_lrc = b"\x02BAL\x03\x00"
@@ -73,8 +75,8 @@ def test_broken_and_unknown_frames_nak_and_link_survives(register, caplog):
     assert "bad LRC" in text and "unknown request 'HELLO'" in text and "noise" in text
 
 
-def test_incomplete_frame_naked_after_silence(register):
-    async def run():
+def test_incomplete_frame_naked_after_silence(register: Register) -> None:
+    async def run() -> None:
         link = await _open(register)
         try:
             register.write(b"\x02EARN\x1c10")
@@ -85,8 +87,8 @@ def test_incomplete_frame_naked_after_silence(register):
     asyncio.run(run())
 
 
-def test_answer_retried_after_nak_and_silence(register):
-    async def run():
+def test_answer_retried_after_nak_and_silence(register: Register) -> None:
+    async def run() -> None:
         link = await _open(register)
         try:
             task = asyncio.create_task(link.send(b"RESP\x1c00\x1c\x1c\x1c\x1c\x1cok"))
@@ -101,8 +103,8 @@ def test_answer_retried_after_nak_and_silence(register):
     asyncio.run(run())
 
 
-def test_answer_gives_up_after_three_retries(register):
-    async def run():
+def test_answer_gives_up_after_three_retries(register: Register) -> None:
+    async def run() -> None:
         link = await _open(register)
         try:
             task = asyncio.create_task(link.send(b"RESP\x1cXC\x1c\x1c\x1c\x1c\x1c"))
@@ -118,8 +120,8 @@ def test_answer_gives_up_after_three_retries(register):
     asyncio.run(run())
 
 
-def test_resent_request_while_in_progress_not_redone(register):
-    async def run():
+def test_resent_request_while_in_progress_not_redone(register: Register) -> None:
+    async def run() -> None:
         link = await _open(register)
         try:
             payload = fields("BURN", "5000", "I7")
@@ -135,10 +137,10 @@ def test_resent_request_while_in_progress_not_redone(register):
     asyncio.run(run())
 
 
-def test_identical_request_after_the_answer_is_served_again(register):
+def test_identical_request_after_the_answer_is_served_again(register: Register) -> None:
     """The register ACKs our answer and at once sends the same sale again (one chunk)."""
 
-    async def run():
+    async def run() -> None:
         link = await _open(register)
         try:
             payload = fields("EARN", "1000", "SAME")
@@ -155,8 +157,8 @@ def test_identical_request_after_the_answer_is_served_again(register):
     asyncio.run(run())
 
 
-def test_line_hangup_closes_the_link_instead_of_spinning(register):
-    async def run():
+def test_line_hangup_closes_the_link_instead_of_spinning(register: Register) -> None:
+    async def run() -> None:
         link = await _open(register)
         try:
             os.close(register.master)

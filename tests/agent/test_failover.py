@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol, Unpack
 
 import pytest
 
+from terminal_agent.testing.vicc import VPCD_READERS
 from tests.waits import EVENT
 
-from .conftest import VPCD_READERS
-from .harness import AgentProc, Switch, new_terminal_key
+from .conftest import InsertCard, Mosquitto
+from .harness import AgentOptions, AgentProc, Switch, new_terminal_key
 from .mqttwatch import Watch, check_schemas
 from .netpath import HoldingPath
 from .test_e2e import PAN, resp
@@ -28,20 +32,27 @@ BASE = "lps/v1/terminals/T0000001"
 
 
 @pytest.fixture
-def two_switches(tmp_path):
+def two_switches(tmp_path: Path) -> Iterator[tuple[Switch, Switch]]:
     a, b = Switch(tmp_path / "a"), Switch(tmp_path / "b")
     yield a, b
     a.stop()
     b.stop()
 
 
+class AgentOfHosts(Protocol):
+    """The `agents` fixture: an agent with a list of switches, on the first vpcd reader unless
+    told otherwise."""
+
+    def __call__(self, hosts: list[str], **kw: Unpack[AgentOptions]) -> AgentProc: ...
+
+
 @pytest.fixture
-def agents(tmp_path):
+def agents(tmp_path: Path) -> Iterator[AgentOfHosts]:
     made: list[AgentProc] = []
 
-    def make(hosts: list[str], **kw: object) -> AgentProc:
+    def make(hosts: list[str], **kw: Unpack[AgentOptions]) -> AgentProc:
         kw.setdefault("reader", VPCD_READERS[0])
-        agent = AgentProc(tmp_path / f"agent{len(made)}", hosts, **kw)  # type: ignore[arg-type]
+        agent = AgentProc(tmp_path / f"agent{len(made)}", hosts, **kw)
         made.append(agent)
         return agent
 
@@ -50,18 +61,19 @@ def agents(tmp_path):
         agent.close()
 
 
-def _is(kind: str, old: str, new: str):
+def _is(kind: str, old: str, new: str) -> Callable[[str, Any], bool]:
     return lambda t, d: (t.endswith("/events") and d.get("type") == kind
                          and (d.get("from"), d.get("to")) == (old, new))
 
 
-def _on(address: str):
+def _on(address: str) -> Callable[[str, Any], bool]:
     return lambda t, d: (t.endswith("/status") and d.get("switch") == address
                          and d.get("link") == "signed-on")
 
 
 def test_hung_first_switch_passed_over_then_failback_and_a_live_host_list(
-        two_switches, agents, vcard, mosquitto):
+        two_switches: tuple[Switch, Switch], agents: AgentOfHosts, vcard: InsertCard,
+        mosquitto: Mosquitto) -> None:
     a, b = two_switches
     a.start()
     b.start()
@@ -118,7 +130,8 @@ def test_hung_first_switch_passed_over_then_failback_and_a_live_host_list(
     assert (a.balance(PAN), b.balance(PAN)) == (10, 25)
 
 
-def test_key_exchange_again_on_the_second_switch(tmp_path, agents, vcard):
+def test_key_exchange_again_on_the_second_switch(tmp_path: Path, agents: AgentOfHosts,
+                                                 vcard: InsertCard) -> None:
     a = Switch(tmp_path / "a", require_mac=True)
     b = Switch(tmp_path / "b", require_mac=True)
     comps, kcv = new_terminal_key(a, "T0000001")
@@ -156,7 +169,8 @@ def test_key_exchange_again_on_the_second_switch(tmp_path, agents, vcard):
 
 @pytest.mark.parametrize("fate", ["decided-late", "killed"])
 def test_burn_timed_out_on_the_first_is_reversed_on_the_second_before_anything_new(
-        fate, two_switches, agents, vcard, mosquitto):
+        fate: str, two_switches: tuple[Switch, Switch], agents: AgentOfHosts, vcard: InsertCard,
+        mosquitto: Mosquitto) -> None:
     """A hung switch gets a burn; the agent answers XO, moves on and reverses the burn on B
     before the next request. B never saw the burn (25): the reversal is kept for A and sent
     there after the failback. A either decides the burn late when it runs again (the reversal
@@ -203,7 +217,7 @@ def test_burn_timed_out_on_the_first_is_reversed_on_the_second_before_anything_n
 
 
 def test_first_switch_killed_with_answers_in_flight_nothing_lost_or_doubled(
-        two_switches, agents, vcard):
+        two_switches: tuple[Switch, Switch], agents: AgentOfHosts, vcard: InsertCard) -> None:
     """Two terminals through a network path that holds A's answers back: each has a request
     that A has decided and made durable when A is killed with SIGKILL. The agents answer
     XQ/XO, move to B (the earn goes there as an advice, the reversals are kept for A), and

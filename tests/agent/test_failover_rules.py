@@ -3,6 +3,9 @@ reversal is due and which answer settles it (docs/agent.md "Switch failover").""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from iso8583 import Message
 from terminal_agent.failover import (
     NOT_FOUND_ON,
     ORIGINAL_SWITCH,
@@ -12,11 +15,12 @@ from terminal_agent.failover import (
     reversal_due,
     settles_reversal,
 )
+from terminal_agent.iso import Fields
 
 A, B, C = "a:8583", "b:8583", "c:8583"
 
 
-def test_failures_walk_the_list_then_a_round_restarts_from_the_first():
+def test_failures_walk_the_list_then_a_round_restarts_from_the_first() -> None:
     ring = HostRing((A, B, C))
     assert ring.current == A and ring.on_first
     assert ring.failed() is False and ring.current == B
@@ -25,7 +29,7 @@ def test_failures_walk_the_list_then_a_round_restarts_from_the_first():
     assert ring.failed() is False and ring.current == B
 
 
-def test_a_sign_on_starts_a_new_count():
+def test_a_sign_on_starts_a_new_count() -> None:
     ring = HostRing((A, B))
     ring.failed()
     ring.signed_on()  # on B
@@ -34,13 +38,13 @@ def test_a_sign_on_starts_a_new_count():
     assert ring.failed() is True and ring.current == A
 
 
-def test_one_address_backs_off_after_every_failure():
+def test_one_address_backs_off_after_every_failure() -> None:
     ring = HostRing((A,))
     assert ring.failed() is True and ring.current == A
     assert ring.failed() is True and ring.current == A
 
 
-def test_back_to_first_and_a_new_list():
+def test_back_to_first_and_a_new_list() -> None:
     ring = HostRing((A, B, C))
     ring.failed()
     ring.back_to_first()
@@ -50,7 +54,7 @@ def test_back_to_first_and_a_new_list():
     assert ring.replace((A, C)) is True and ring.current == A  # B left the list: go to A
 
 
-def test_a_reversal_is_due_everywhere_until_a_switch_says_it_never_saw_the_original():
+def test_a_reversal_is_due_everywhere_until_a_switch_says_it_never_saw_the_original() -> None:
     ctx = {ORIGINAL_SWITCH: A}
     assert reversal_due(ctx, A) and reversal_due(ctx, B)
     # B answered 25 while the original went to A: only A can settle it
@@ -63,13 +67,13 @@ def test_a_reversal_is_due_everywhere_until_a_switch_says_it_never_saw_the_origi
     assert settles_reversal(kept, A, "00", (A, B))
 
 
-def test_any_answer_but_25_settles_a_reversal_wherever_it_comes_from():
+def test_any_answer_but_25_settles_a_reversal_wherever_it_comes_from() -> None:
     ctx = {ORIGINAL_SWITCH: A}
     for code in ("00", "12", "05", "94"):
         assert settles_reversal(ctx, B, code, (A, B))
 
 
-def test_25_settles_when_the_original_switch_is_unknown_or_gone():
+def test_25_settles_when_the_original_switch_is_unknown_or_gone() -> None:
     assert settles_reversal({}, B, "25", (A, B))  # written before the agent knew hosts
     assert settles_reversal({ORIGINAL_SWITCH: C}, B, "25", (A, B))
     kept = note_not_found({ORIGINAL_SWITCH: A}, B)
@@ -93,8 +97,12 @@ class _Here:
     def outbox_changed(self) -> None:
         self.changes += 1
 
+    async def request(self, mti: str, fields: Fields, *, signed: bool = True,
+                      timeout: float | None = None) -> Message:
+        raise AssertionError("due() sends nothing")
 
-def test_the_drain_skips_a_kept_reversal_and_settles_one_whose_switch_left(tmp_path):
+
+def test_the_drain_skips_a_kept_reversal_and_settles_one_whose_switch_left(tmp_path: Path) -> None:
     from terminal_agent.drain import OutboxDrain
     from terminal_agent.store import Outbox
 
@@ -103,15 +111,15 @@ def test_the_drain_skips_a_kept_reversal_and_settles_one_whose_switch_left(tmp_p
     fresh = box.add("reversal", "0400", {2: "y"}, {ORIGINAL_SWITCH: A})
     advice = box.add("advice", "0220", {2: "z"}, {})
     on_b = _Here(B, (A, B))
-    drain = OutboxDrain(on_b, box, lambda *_: None)  # type: ignore[arg-type]
+    drain = OutboxDrain(on_b, box, lambda *_: None)
     assert [e.id for e in drain.due()] == [fresh.id, advice.id]
     assert drain.reversals_due()
     on_a = _Here(A, (A, B))
-    assert [e.id for e in OutboxDrain(on_a, box, lambda *_: None).due()] == [  # type: ignore[arg-type]
+    assert [e.id for e in OutboxDrain(on_a, box, lambda *_: None).due()] == [
         kept.id, fresh.id, advice.id]
     box.remove(fresh.id)
     assert not drain.reversals_due()  # only the kept one is left: nothing due on B
     retired = _Here(B, (B, C))  # the operator took A out of the list
-    assert [e.id for e in OutboxDrain(retired, box, lambda *_: None).due()] == [  # type: ignore[arg-type]
+    assert [e.id for e in OutboxDrain(retired, box, lambda *_: None).due()] == [
         advice.id]
     assert box.count("reversal") == 0 and retired.changes == 1

@@ -11,14 +11,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import NoReturn
 
 from terminal_agent.agent import Agent
-from terminal_agent.config import from_mapping
+from terminal_agent.config import AgentConfig, from_mapping
 from terminal_agent.fleet import Fleet
 from tests.ports import free_port
 from tests.waits import EVENT
 
+from .conftest import Mosquitto
 from .mqttwatch import Watch, check_schemas
 from .register import ACK, Register, fields
 
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 BASE = "lps/v1/terminals/T0000009"
 
 
-def _cfg(tmp_path: Path, broker_url: str, **kw: object):
+def _cfg(tmp_path: Path, broker_url: str, **kw: object) -> AgentConfig:
     table = {"terminal_id": "T0000009", "store_id": "STORE0000000001",
              "switch": f"127.0.0.1:{free_port()}",  # nothing listens: the switch is down
              "data_dir": str(tmp_path / "agent"), "mqtt": broker_url,
@@ -34,7 +35,7 @@ def _cfg(tmp_path: Path, broker_url: str, **kw: object):
     return from_mapping(table, "test")
 
 
-def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
+def test_status_config_commands_and_broker_restart(tmp_path: Path, mosquitto: Mosquitto) -> None:
     conf = tmp_path / "agent.toml"
     cfg = _cfg(tmp_path, mosquitto.url)
     conf.write_text("[agent]\n" + "".join(
@@ -42,7 +43,7 @@ def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
             "terminal_id", "store_id", "data_dir", "mqtt", "reader",
             "reconnect_max_seconds")) + f"switch = {json.dumps(cfg.hosts[0])}\n")
 
-    async def run():
+    async def run() -> None:
         agent = Agent(cfg, conf)
         async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
             await agent.start()
@@ -100,7 +101,7 @@ def test_status_config_commands_and_broker_restart(tmp_path, mosquitto):
     asyncio.run(run())
 
 
-def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
+def test_last_will_and_offline_earn_event(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """A real `lps-agent run` process: an offline earn is queued (XQ) and its event carries the
     masked card; killed with SIGKILL, the broker publishes the will."""
     reg, scanner = Register(), Register()
@@ -116,7 +117,7 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
                              str(conf)], cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
 
-    async def run():
+    async def run() -> None:
         async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
             await w.wait(lambda t, d: t == f"{BASE}/status" and d["state"] == "online")
             assert await asyncio.to_thread(reg.send, fields("EARN", "250000", "INV-7")) == ACK
@@ -151,16 +152,16 @@ def test_last_will_and_offline_earn_event(tmp_path, mosquitto):
         scanner.close()
 
 
-def test_a_status_change_while_the_broker_is_slow_to_acknowledge_is_published(tmp_path,
-                                                                             mosquitto):
+def test_a_status_change_while_the_broker_is_slow_to_acknowledge_is_published(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
     """The status changes while the link waits for the broker's PUBACK: the change is
     published once the broker answers, not left until some later change."""
     state = {"link": "down", "saf_depth": 3}
 
-    async def answer(_arg: object) -> Any:
+    async def answer(_arg: object) -> NoReturn:
         raise AssertionError("no config or command in this test")
 
-    async def run():
+    async def run() -> None:
         fleet = Fleet(_cfg(tmp_path, mosquitto.url), lambda: dict(state), answer, answer)
         async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/#") as w:
             task = asyncio.create_task(fleet.run())

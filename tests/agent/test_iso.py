@@ -15,7 +15,7 @@ NOW = 1795000000.0  # 2026-11-18 11:06:40 UTC
 
 
 @pytest.mark.parametrize("profile", ["ascii", "bcd"])
-def test_financial_request_roundtrip(profile):
+def test_financial_request_roundtrip(profile: str) -> None:
     prof = load_profile(profile)
     f = financial_fields(EcrRequest("EARN", 150000, "INV-1"), CARD, "T0000001", "STORE0000000001",
                          NOW)
@@ -29,7 +29,7 @@ def test_financial_request_roundtrip(profile):
     assert parse_tlv(str(msg.fields[48])) == {"IN": "INV-1"}
 
 
-def test_processing_codes_and_refund():
+def test_processing_codes_and_refund() -> None:
     codes = {k: financial_fields(EcrRequest(k, 1, "I", "RRN1" if k == "REFUND" else ""), CARD,
                                  "T", "S", NOW)[3] for k in ("EARN", "BURN", "TOPUP", "REFUND")}
     assert codes == {"EARN": "000000", "BURN": "900000", "TOPUP": "210060", "REFUND": "200000"}
@@ -39,7 +39,7 @@ def test_processing_codes_and_refund():
     assert parse_tlv(str(refund[48]))["OR"] == "000000000777"
 
 
-def test_reversal_names_original():
+def test_reversal_names_original() -> None:
     f = financial_fields(EcrRequest("BURN", 9000, "I"), CARD, "T0000001", "S", NOW)
     f[11] = "000007"
     rev = reversal_fields("0200", f, NOW + 61)
@@ -49,7 +49,7 @@ def test_reversal_names_original():
     load_profile("ascii").encode(Message("0400", {**rev, 11: "000008"}))
 
 
-def test_outcome_of_response():
+def test_outcome_of_response() -> None:
     resp = Message("0210", {37: "000000000123", 39: "00",
                             48: build_tlv([("EP", "15"), ("MS", "سپاس از خرید شما")]),
                             54: build_de54([AmountEntry("00", "02", "999", 1234)])})

@@ -12,6 +12,7 @@ reader. So pcscd is started only once the ports are free, and they are reserved 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -70,10 +71,11 @@ def test_ports_held_by_another_program_refuse_to_start_pcscd(
     conf = tmp_path / "vpcd"  # pcscd and its driver installed, and root: it would start
     conf.write_text("DEVICENAME /dev/null:0x8C7B\n")
     monkeypatch.setattr(services, "VPCD_CONF", conf)
-    monkeypatch.setattr(services.shutil, "which", lambda name: "/usr/sbin/pcscd")
-    monkeypatch.setattr(services.os, "geteuid", lambda: 0)
+    # services calls these through their modules (`shutil.which`, ...): patched there
+    monkeypatch.setattr(shutil, "which", lambda name: "/usr/sbin/pcscd")
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
     started: list[object] = []
-    monkeypatch.setattr(services.subprocess, "Popen", lambda *a, **kw: started.append(a))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **kw: started.append(a))
     with socket.socket() as other:
         other.bind(("127.0.0.1", 0))
         other.listen()

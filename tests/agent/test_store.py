@@ -5,18 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from terminal_agent.store import Outbox
 
 
-def test_stan_sequence_and_wrap(tmp_path):
+def test_stan_sequence_and_wrap(tmp_path: Path) -> None:
     box = Outbox(tmp_path)
     assert [box.next_stan() for _ in range(3)] == ["000001", "000002", "000003"]
     box.db.execute("UPDATE meta SET value='999999' WHERE key='stan'")
     assert box.next_stan() == "000001"
 
 
-def test_entries_ordered_and_repeats(tmp_path):
+def test_entries_ordered_and_repeats(tmp_path: Path) -> None:
     box = Outbox(tmp_path)
     a = box.add("advice", "0220", {2: "6280001234567895", 4: "000000001000", 52: b"\x01\x02"},
                 {"invoice": "A"})
@@ -38,7 +39,7 @@ def test_entries_ordered_and_repeats(tmp_path):
     assert box.entries("reversal")[0].context == {"switch": "a:1", "not_found_on": ["b:2"]}
 
 
-def test_survives_kill_9(tmp_path):
+def test_survives_kill_9(tmp_path: Path) -> None:
     """A child adds entries and is killed without any cleanup; all committed work remains."""
     code = textwrap.dedent(f"""
         import os, signal, sys
