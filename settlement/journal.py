@@ -31,7 +31,7 @@ from sys import intern
 from typing import Any, Generic, TypeVar
 
 from settlement import tiers
-from settlement.day import DayBook
+from settlement.day import DayBook, DaySettlement
 from settlement.digest import CHUNK_BITS, items_digest
 from settlement.fees import ISSUED, ISSUING_KINDS, REDEEMED
 from settlement.netting import MOVING_KINDS
@@ -568,7 +568,7 @@ def settle_journal(
     journal: Journal, book: DayBook, progress: Progress = _noop,
     lookback: int = BATCH_LOOKBACK_DAYS, workers: int = 0,
     coalitions: Mapping[str, Any] | None = None,
-) -> Any:
+) -> DaySettlement:
     """Feed and finish a day from the journal (the production path)."""
     with without_cyclic_gc():
         scan = journal.feed(book, progress, workers)
