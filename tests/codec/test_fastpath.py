@@ -285,7 +285,8 @@ def test_a_refused_key_type_leaves_the_plan_of_its_numbers_alone() -> None:
     profile = PROFILES["ascii"]
     path = FastPath(profile.tpdu_size, profile.mti_codec, profile.bitmap_hex, profile.codecs)
     fields: dict[Any, FieldValue] = {7: "1123093015", 41: "T0000001", 70: "001"}
-    for odd in (11.0, Number.STAN):
+    odd_keys: tuple[Any, ...] = (11.0, Number.STAN)  # not plain ints, on purpose
+    for odd in odd_keys:
         assert path.encode(Message("0800", {**fields, odd: "000001"})) is None
     assert path.encode(Message("0800", {**fields, 11: "000001"})) == profile.struct.build(
         Message("0800", {**fields, 11: "000001"}))

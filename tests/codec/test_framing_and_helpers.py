@@ -36,7 +36,7 @@ def test_frame_header_is_big_endian_length() -> None:
 def test_decoder_splits_joins_and_drops_keepalives() -> None:
     dec = FrameDecoder()
     stream = frame(b"one") + b"\x00\x00" + frame(b"two") + frame(b"three")
-    out = []
+    out: list[bytes] = []
     for i in range(len(stream)):
         dec.feed(stream[i:i + 1])
         out.extend(dec.frames())

@@ -223,11 +223,15 @@ class Client:
         q = ("?" + urllib.parse.urlencode(query)) if query else ""
         return self._do(urllib.request.Request(self.base + path + q))
 
-    def post(self, path: str, with_csrf: bool = True, **form: str) -> Reply:
+    def post(self, path: str, **form: str) -> Reply:
+        """`form` with the session's CSRF token, unless it gives a `csrf` of its own."""
         data = dict(form)
-        if with_csrf:
-            data.setdefault("csrf", self.csrf)
-        body = urllib.parse.urlencode(data).encode()
+        data.setdefault("csrf", self.csrf)
+        return self.post_as_given(path, **data)
+
+    def post_as_given(self, path: str, **form: str) -> Reply:
+        """`form` as it is: no CSRF token but one it gives."""
+        body = urllib.parse.urlencode(form).encode()
         return self._do(urllib.request.Request(self.base + path, data=body, method="POST"))
 
     def login(self, username: str, password: str = PASSWORD) -> Reply:

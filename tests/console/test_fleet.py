@@ -14,7 +14,8 @@ import pytest
 
 from lps.console.fleet import parse_status
 from tests.agent.conftest import Mosquitto
-from tests.console.support import Client, Console, Env, add_staff, free_port
+from tests.console.support import Client, Console, Env, add_staff
+from tests.ports import free_port
 from tests.waits import EVENT
 
 

@@ -74,6 +74,7 @@ def same_figure(csv_cell: str, xlsx_cell: str | float | None) -> bool:
     if isinstance(xlsx_cell, str):
         return xlsx_cell == csv_cell
     if csv_cell.endswith("%"):
+        assert xlsx_cell is not None
         return round(float(xlsx_cell) * 100, 2) == float(csv_cell[:-1])
     return float(csv_cell) == xlsx_cell
 
@@ -264,8 +265,8 @@ def test_a_store_scoped_reader_sees_only_their_store(env: Env) -> None:
             rows = list(csv.reader(io.StringIO(table.decode())))
             assert [r[2] for r in rows[1:]] == ["STORE0000000001"]
             # Another store's trend, asked for by its ID: refused without a word about it.
-            other = client.get("/reports", subject="STORE0000000002")
-            assert other.status == 400 and "Book City" not in other.body
+            theirs = client.get("/reports", subject="STORE0000000002")
+            assert theirs.status == 400 and "Book City" not in theirs.body
             assert client.get("/reports", subject="coalition:tehran-mall").status == 400
 
 

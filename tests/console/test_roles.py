@@ -163,7 +163,7 @@ def test_without_a_session_every_protected_endpoint_sends_to_login(
                 status = (client.get(path) if method == "GET" else client.post(path)).status
                 assert status in (200, 400, 403), (method, path, status)
                 continue
-            reply = client.get(path) if method == "GET" else client.post(path, with_csrf=False)
+            reply = client.get(path) if method == "GET" else client.post_as_given(path)
             assert (reply.status, reply.location) == (303, "/login"), (method, path)
 
 
@@ -178,7 +178,7 @@ def test_a_post_without_the_csrf_token_is_refused(
                 continue
             before = _snapshot(env)
             for token in ("", "forged"):
-                reply = client.post(path, with_csrf=False, **({"csrf": token} if token else {}))
+                reply = client.post_as_given(path, **({"csrf": token} if token else {}))
                 assert reply.status == 403, (path, token)
                 assert "CSRF" in reply.text()
             assert _snapshot(env) == before, path

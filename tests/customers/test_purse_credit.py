@@ -105,7 +105,7 @@ def _gift_config(tmp: Path, triggers: str = GIFT) -> Config:
                        templates=TEMPLATES[:start] + GIFT_TEMPLATE + "\n" + TEMPLATES[end:])
 
 
-def _credits(database: str) -> list[tuple[str, int, str]]:
+def _credits(database: Path) -> list[tuple[str, int, str]]:
     with sqlite3.connect(database) as conn:
         return [(str(p), int(sv), str(d)) for p, sv, d in conn.execute(
             "SELECT pan, sv, detail FROM journal WHERE kind = 'card_admin' "

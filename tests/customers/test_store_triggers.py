@@ -34,7 +34,7 @@ template = "winback_cafe"
 """
 
 
-def _outbox(database: str) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
+def _outbox(database: Path) -> dict[str, tuple[str, str | None, dict[str, Any]]]:
     import json
 
     with sqlite3.connect(database) as conn:

@@ -6,6 +6,7 @@ import asyncio
 import struct
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +18,9 @@ from hsm_sim.errors import InputError, KeyParityError, PinBlockError, ProtocolEr
 from hsm_sim.lmk import KeyType
 from tests.hsm.conftest import FIXED_LMK, ServerThread
 from tests.waits import EVENT
+
+if TYPE_CHECKING:
+    from hsm_sim.hostops import Op
 
 H = bytes.fromhex
 CLEAR_TAK = H("0123456789ABCDEFFEDCBA9876543210")
@@ -152,7 +156,7 @@ def test_requests_are_pipelined_and_answers_matched_by_header() -> None:
     asyncio.run(main())
 
 
-def _echo_op(tag: bytes) -> object:
+def _echo_op(tag: bytes) -> Op[str]:
     """An NC whose body carries a tag that the fake HSM echoes in the check value field."""
     from hsm_sim.hostops import Op, _fields
 

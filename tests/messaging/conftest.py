@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from switch.config import Config, load_config
+from switch.journal.sql.outbox import SqlOutbox
 from switch.journal.sqlite.outbox import SqliteOutbox
 from tests.ports import free_port
 from tests.waits import EVENT, START
@@ -179,7 +180,7 @@ def lps(*args: str, timeout: float = START) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=timeout, cwd=ROOT)
 
 
-def row(box: SqliteOutbox, oid: int) -> dict[str, Any]:
+def row(box: SqlOutbox, oid: int) -> dict[str, Any]:
     cur = box.conn.execute("SELECT * FROM outbox WHERE id = ?", (oid,))
     names = [d[0] for d in cur.description]
     found = cur.fetchone()

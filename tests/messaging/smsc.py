@@ -20,6 +20,10 @@ import smpp34
 
 from tests.waits import EVENT, START
 
+#: The receipted_message_id TLV's tag. smpp34 sets its TLV_* names on the package when it is
+#: imported; its stubs declare them on the private module `smpp34._smpp34` alone.
+RECEIPTED_MESSAGE_ID: int = smpp34.TLV_RECEIPTED_MESSAGE_ID  # type: ignore[attr-defined]
+
 
 @dataclass(frozen=True)
 class Submitted:
@@ -148,7 +152,7 @@ class TestSmsc:
                     await esme.deliver_sm(
                         event.source_addr, text, source_addr=event.destination_addr,
                         source_addr_ton=1, source_addr_npi=1, esm_class=0x04,
-                        tlvs=[smpp34.Tlv(smpp34.TLV_RECEIPTED_MESSAGE_ID,
+                        tlvs=[smpp34.Tlv(RECEIPTED_MESSAGE_ID,
                                          message_id.encode() + b"\0")])
 
     def reply(self, source: str, text: str, destination: str = "LPS") -> Any:

@@ -9,7 +9,8 @@ from switch.config import Config
 from switch.journal.sqlite.outbox import SqliteOutbox
 from switch.messaging import NewMessage, enqueue
 from switch.messaging.sender import Sender
-from tests.messaging.conftest import DAYTIME, Clock, free_port, open_db, row, write_config
+from tests.messaging.conftest import DAYTIME, Clock, open_db, row, write_config
+from tests.ports import free_port
 
 
 def queue(box: SqliteOutbox, config: Config, recipient: str) -> int:

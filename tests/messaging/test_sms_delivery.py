@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from switch.messaging import NewMessage, enqueue
 from switch.messaging import outbox as ob
 from switch.messaging.sender import Sender
 from terminal_agent.testing.services import wait_until
-from tests.messaging.conftest import DAYTIME, Clock, free_port, open_db, row, write_config
+from tests.messaging.conftest import DAYTIME, Clock, open_db, row, write_config
+from tests.ports import free_port
 from tests.waits import EVENT
 
 BIRTHDAY = {"name": "علی‌رضا حسین‌زاده", "bonus": 50, "date": "2026-11-23"}
@@ -39,11 +41,19 @@ def sender(box: SqliteOutbox, config: Config, clock: Clock) -> Sender:
     return Sender(box, config, clock=clock)
 
 
+def pumped(s: Sender, done: Callable[[], bool]) -> Callable[[], bool]:
+    """`done`, asked after answering the SMSC for up to 0.1 s (a `wait_until` predicate)."""
+    def pred() -> bool:
+        s.pump(0.1)
+        return done()
+    return pred
+
+
 def deliver(s: Sender, receipts: int) -> None:
     """Send what is due, then answer the SMSC until `receipts` receipts were recorded."""
     while s.round():
         pass
-    wait_until(lambda: (s.pump(0.1), s.report.receipts)[1] >= receipts, EVENT,
+    wait_until(pumped(s, lambda: s.report.receipts >= receipts), EVENT,
                f"{receipts} delivery receipts")
     s.close()
 
@@ -119,7 +129,7 @@ def test_opt_out_by_a_persian_reply_stops_promotional_but_not_transactional(
     queue(box, config, "receipt", RECEIPT)
     s.round()                                   # binds, sends, keeps the session
     smsc.reply("+98 912 123 4567", " لغو ۱۱ ")  # Persian digits and spaces around the word
-    wait_until(lambda: (s.pump(0.1), s.report.opt_outs)[1] == 1, EVENT, "the opt-out")
+    wait_until(pumped(s, lambda: s.report.opt_outs == 1), EVENT, "the opt-out")
     consent = box.conn.execute("SELECT promotional, source FROM message_consent WHERE address = ?",
                            ("989121234567",)).fetchone()
     assert consent == (0, "sms-reply")
@@ -140,7 +150,7 @@ def test_a_reply_that_is_not_an_opt_out_changes_nothing(tmp_path: Path, smsc: An
     s.round()
     smsc.reply("09121234567", "لغوش کن؟ نه، ممنون")
     smsc.reply("09121234567", "لغو")
-    wait_until(lambda: (s.pump(0.1), s.report.opt_outs)[1] == 1, EVENT, "the second reply")
+    wait_until(pumped(s, lambda: s.report.opt_outs == 1), EVENT, "the second reply")
     assert box.conn.execute("SELECT COUNT(*) FROM message_consent").fetchone()[0] == 1
     s.close()
 

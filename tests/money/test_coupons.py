@@ -12,6 +12,7 @@ import dataclasses
 import datetime as dt
 import json
 from pathlib import Path
+from typing import TypedDict
 
 import pytest
 
@@ -65,6 +66,14 @@ def coupon_moves(sh: Shell) -> list[tuple[object, ...]]:
                   "original_id FROM coupon_moves ORDER BY rowid")
 
 
+class Offer(TypedDict, total=False):
+    """The terms a case of the discount's table sets (`terms` keywords)."""
+
+    percent: int
+    amount: int
+    max_discount: int
+
+
 @pytest.mark.parametrize("offer, purchase, off", [
     # percent of DE4, rounded down to the rial
     ({"percent": 15}, 1_000_099, 150_014),
@@ -86,7 +95,7 @@ def coupon_moves(sh: Shell) -> list[tuple[object, ...]]:
     ({"percent": 10}, 50_000_010, 5_000_000),
 ])
 def test_the_discount_is_the_offer_rounded_down_and_capped(
-        sh: Shell, offer: dict[str, int], purchase: int, off: int) -> None:
+        sh: Shell, offer: Offer, purchase: int, off: int) -> None:
     code = one(sh, terms(**offer))
     resp = use(sh, code, purchase)
     assert rc(resp) == "00"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -236,8 +236,9 @@ def test_a_card_enrolled_past_the_narrow_days_is_recovered_whole(lazy: bool) -> 
             sh.restart(FAR, lazy=lazy)   # the recovered state equals the live one
             assert sh.state.cards.unread(A) == sh.state.cards.unread(B) == lazy
             if lazy:  # neither the points nor the purse read for empty until they are read
-                for read in (lambda: sh.state.cards[A].points,
-                             lambda: sh.state.cards[A].stored_value):
+                reads: tuple[Callable[[], int], ...] = (
+                    lambda: sh.state.cards[A].points, lambda: sh.state.cards[A].stored_value)
+                for read in reads:
                     with pytest.raises(UnreadCard) as unread:
                         read()
                     assert unread.value.pan == A

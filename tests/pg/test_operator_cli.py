@@ -109,13 +109,13 @@ def test_settle_seals_the_same_files_on_both_and_keeps_its_own_files_in_state_di
     assert sorted(p.name for p in tmp_path.iterdir()) == ["postgresql", "sqlite"]
     assert url not in console_path(pg.local).read_bytes().decode("utf-8", "replace")
     # The real command in a process of its own: the sealed day again, identical.
-    day = sim.days[0].isoformat()
+    first = sim.days[0].isoformat()
     proc = subprocess.run(
-        [sys.executable, "-m", "lps.cli", "settle", "--config", str(pg.config), "--date", day,
+        [sys.executable, "-m", "lps.cli", "settle", "--config", str(pg.config), "--date", first,
          "--out", str(tmp_path / "postgresql"), "--no-progress"],
         cwd=ROOT, capture_output=True, text=True, timeout=EVENT * 4, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert f"business day {day}: identical to the sealed run" in proc.stdout
+    assert f"business day {first}: identical to the sealed run" in proc.stdout
     assert lite.local.exists() and not pg.local.exists()  # no SQLite journal made on PG
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 from pathlib import Path
 
 from switch.journal import open_journal, open_outbox
+from switch.journal.postgres.outbox import PgOutbox
 from switch.journal.sql.outbox import parse_stamp
 from switch.messaging import NewMessage, enqueue
 from switch.messaging import outbox as ob
@@ -30,16 +31,17 @@ def test_the_outbox_queues_dedupes_backs_off_and_requeues_on_postgresql(
     assert config.messaging is not None
     open_journal(pg_journal_url).close()
     box = open_outbox(pg_journal_url)
+    assert isinstance(box, PgOutbox)
     try:
-        with box.transaction():  # type: ignore[attr-defined]
+        with box.transaction():
             [oid] = enqueue(box, [_message()], DAYTIME, config.messaging.templates)
         assert oid is not None
-        r = row(box, oid)  # type: ignore[arg-type]
+        r = row(box, oid)
         assert (r["recipient"], r["state"], r["kind"], r["attempts"]) == (
             "989121234567", "queued", "transactional", 0)
         assert parse_stamp(r["due_at"]) == DAYTIME
         for _ in range(2):
-            with box.transaction():  # type: ignore[attr-defined]
+            with box.transaction():
                 again = enqueue(box, [_message(dedupe_key="birthday:cust-1:2026",
                                                kind="promotional")], DAYTIME)
         assert again == [None]
@@ -49,7 +51,7 @@ def test_the_outbox_queues_dedupes_backs_off_and_requeues_on_postgresql(
         for delay in (30, 45):
             ob.claim(box, [oid], now)
             assert ob.retry_later(box, oid, "SMSC busy", now, policy) == "queued"
-            due = parse_stamp(row(box, oid)["due_at"])  # type: ignore[arg-type]
+            due = parse_stamp(row(box, oid)["due_at"])
             assert due - now == dt.timedelta(seconds=delay)
             waiting = [m.id for m in ob.due(box, "sms", due - dt.timedelta(seconds=1), 10)]
             assert oid not in waiting and len(waiting) == 1  # the other message only
@@ -58,7 +60,7 @@ def test_the_outbox_queues_dedupes_backs_off_and_requeues_on_postgresql(
         ob.claim(box, [oid], now)
         assert ob.retry_later(box, oid, "SMSC busy", now, policy) == "dead"
         assert ob.requeue(box, [oid], now) == 1
-        r = row(box, oid)  # type: ignore[arg-type]
+        r = row(box, oid)
         assert (r["state"], r["attempts"]) == ("queued", 0)
 
         # A number's receipt SMS off and on again (docs/messaging.md, "Receipts").

@@ -28,9 +28,10 @@ from switch.pgconn import (
     PgSession,
 )
 from switch.pgconninfo import one_line, parse_conninfo
-from tests.pg.cluster import START_DEADLINE, PgCluster, free_port
+from tests.pg.cluster import START_DEADLINE, PgCluster
 from tests.pg.fixtures import ClusterFactory
 from tests.pg.standby import interrupted_commit, wait
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -44,7 +44,7 @@ def expected(p: dict[str, Any]) -> int:
     base = (p["amount"] // p["points_per"]) * p["points"]
     best = max([m for m, _ in p["campaigns"]] + [1000])
     main = int(Fraction(base) * Fraction(p["tier_milli"], 1000) * Fraction(best, 1000))
-    total = main + sum(b for _, b in p["campaigns"])
+    total: int = main + sum(b for _, b in p["campaigns"])
     if p["cap"]:
         total = min(total, max(p["cap"] - min(p["earned_today"], p["cap"]), 0))
     if p["birthday"] and p["in_window"]:
@@ -184,7 +184,8 @@ def test_receipt_balance_pass_agrees_with_the_authorizer(lots: list[tuple[int, i
     soon = [lot for lot in c.lots if lot.remaining > 0 and lot.expires_on is not None
             and DAY < lot.expires_on <= DAY + dt.timedelta(days=30)]
     assert xp == sum(lot.remaining for lot in soon)
-    assert first == min((lot.expires_on for lot in soon), default=None)
+    assert first == min((lot.expires_on for lot in soon if lot.expires_on is not None),
+                        default=None)
 
 
 @FAST
@@ -193,7 +194,8 @@ def test_receipt_balance_pass_agrees_with_the_authorizer(lots: list[tuple[int, i
 def test_spend_behaves_like_a_dict_of_days(ops: list[tuple[int, int]], a: int, b: int) -> None:
     from switch.core.programs.club import Spend
 
-    spend, ref = Spend(), {}
+    spend = Spend()
+    ref: dict[dt.date, int] = {}
     start = dt.date(2025, 1, 1)
     for offset, amount in ops:
         day = start + dt.timedelta(days=offset)

@@ -12,7 +12,7 @@ from iso8583 import Message
 from switch.core import coupon_code
 from switch.core.luhn import luhn_complete
 from switch.core.rewards import CouponTerms
-from switch.journal.sqlite.journal import SqliteJournal
+from switch.journal import Journal
 from tests.switch.journaled import Journaled
 from tests.switch.support import NOW, T1, T2, T3, request, sign_on
 
@@ -44,7 +44,7 @@ def terms(*, issuer: str = "", percent: int = 0, amount: int = 0, max_discount: 
                        per_customer, "", expires_on)
 
 
-def issue(journal: SqliteJournal, t: CouponTerms, count: int = 1) -> list[str]:
+def issue(journal: Journal, t: CouponTerms, count: int = 1) -> list[str]:
     """`count` new codes of an issue with terms `t`, recorded in the journal."""
     codes = [coupon_code.new_code(secrets.randbelow) for _ in range(count)]
     journal.issue_coupons(t, [coupon_code.digest(c) for c in codes], "test.csv", NOW, "test",

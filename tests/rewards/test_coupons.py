@@ -14,7 +14,7 @@ import pytest
 from switch.core import coupon_code
 from switch.core.catalog import AT_ISSUER, CouponRules
 from switch.core.coupon import decide_void
-from switch.core.facts import Needs
+from switch.core.facts import NO_CHECKS, Needs
 from switch.core.rewards import CouponFacts, CouponNeed
 from tests.rewards.support import (
     BOOKS,
@@ -39,12 +39,12 @@ def sw(tmp_path: Path) -> Iterator[Journaled]:
 
 
 def moves(sw: Journaled) -> int:
-    return int(sw.store.conn.execute("SELECT count(*) FROM coupon_moves").fetchone()[0])
+    return int(sw.sqlite.conn.execute("SELECT count(*) FROM coupon_moves").fetchone()[0])
 
 
 def state_of(sw: Journaled, code: str) -> tuple[str, int | None]:
-    row = sw.store.conn.execute("SELECT status, redeemed_by FROM coupons WHERE digest = ?",
-                                (coupon_code.digest(code),)).fetchone()
+    row = sw.sqlite.conn.execute("SELECT status, redeemed_by FROM coupons WHERE digest = ?",
+                                 (coupon_code.digest(code),)).fetchone()
     return row[0], row[1]
 
 
@@ -151,7 +151,7 @@ def test_a_reversal_in_the_same_group_commit_and_after_a_restart(sw: Journaled) 
     assert state_of(sw, code) == ("active", None)
     from switch.journal.sql import coupons
 
-    assert coupons.problems(sw.store.conn) == []
+    assert coupons.problems(sw.sqlite.conn) == []
 
 
 def test_per_customer_limit_counts_the_cards_coupons_of_that_issue(sw: Journaled) -> None:
@@ -165,7 +165,7 @@ def test_per_customer_limit_counts_the_cards_coupons_of_that_issue(sw: Journaled
 def test_a_void_coupon_is_declined_62(sw: Journaled) -> None:
     [code] = issue(sw.store, terms(amount=1_000))
     need = CouponNeed(coupon_code.digest(code))
-    facts = sw.store.fetch(Needs(coupon=need)).coupon(need)
+    facts = sw.store.fetch(Needs(coupon=need), NO_CHECKS).coupon(need)
     assert isinstance(facts, CouponFacts)
     decision = decide_void(sw.state, need, facts, NOW, "tester")
     sw.store.append(decision.entries)

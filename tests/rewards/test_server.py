@@ -55,7 +55,9 @@ async def exchange(port: int, *msgs: Message) -> list[Message]:
 @pytest.fixture
 def db(journal_settings: dict[str, Any]) -> str | Path:
     """Where the test reads the journal: the SQLite file or the PostgreSQL URL."""
-    return journal_settings.get("journal_url") or journal_settings["database"]
+    url: str | None = journal_settings.get("journal_url")
+    database: Path = journal_settings["database"]
+    return url or database
 
 
 def rows(db: str | Path, sql: str) -> list[tuple[object, ...]]:

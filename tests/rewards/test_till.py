@@ -27,6 +27,7 @@ from switch.core.till_terms import CoalitionDiscounts, StoreDiscounts
 from tests.rewards.support import BOOKS, CAFE, signed_on, tag
 from tests.switch.journaled import Journaled
 from tests.switch.support import (
+    EXAMPLE,
     NOW,
     T1,
     T2,
@@ -37,7 +38,6 @@ from tests.switch.support import (
     request,
     reversal,
 )
-from tests.switch.test_crash import EXAMPLE
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def sw(tmp_path: Path) -> Iterator[Journaled]:
     j.close()
 
 
-def discount(tid: str, stan: int, pan: str, amount: int | None, now: dt.datetime = NOW,
+def discount(tid: str, stan: int, pan: str, amount: int | None, now: dt.datetime = NOW, /,
              **tags: str) -> Message:
     return request("0200", tid, stan, pan=pan, pc="940000", amount=amount, tags=tags or None,
                    now=now)
@@ -67,7 +67,7 @@ def club_of(sw: Journaled, pan: str) -> Club:
 
 
 def journal_rows(sw: Journaled) -> int:
-    return int(sw.store.conn.execute("SELECT count(*) FROM journal").fetchone()[0])
+    return int(sw.sqlite.conn.execute("SELECT count(*) FROM journal").fetchone()[0])
 
 
 # -- the order of the rewards, as a pure function -----------------------------------------------
@@ -130,7 +130,7 @@ def test_points_converted_are_burned_and_a_reversal_gives_them_back(sw: Journale
     assert again.response is not None and again.response.fields == d.response.fields
     assert sw.points(pan) == 100
     # The burned points are Book City's lot's: a move of the discount's row.
-    moved = sw.store.conn.execute(
+    moved = sw.sqlite.conn.execute(
         "SELECT m.store_id, sum(m.delta) FROM lot_moves m JOIN journal j ON j.id = m.journal_id "
         "WHERE j.kind = 'discount' GROUP BY m.store_id").fetchall()
     assert moved == [(BOOKS, -300)]
@@ -286,6 +286,7 @@ def test_a_sale_reversed_after_a_renewal_takes_back_the_term_it_added(sw: Journa
     club = club_of(sw, pan)
     # What the renewal paid for (23 Feb - 22 May: 89 days) is kept, from the first sale's day.
     assert (club.member_tier, club.member_until) == ("GOLD", dt.date(2027, 2, 19))
+    assert club.member_until is not None
     assert (club.member_until - NOW.date()).days + 1 == 89
     sw.restart()
     assert club_of(sw, pan).member_until == dt.date(2027, 2, 19)

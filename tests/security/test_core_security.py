@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ KEY = "U" + "0" * 32
 KEYS = SessionKeyRefs("U" + "1" * 32, "A" * 32, "AAAAAA", "U" + "2" * 32, "B" * 32, "BBBBBB")
 
 
-def signed_state(**switch: object) -> State:
+def signed_state(**switch: Any) -> State:
     state = new_state(example_config(**switch))
     assert handle(state, sign_on(T1), NOW).response is not None
     return state

@@ -22,6 +22,7 @@ from switch.core import (
 )
 from switch.journal.engine import open_journal
 from switch.journal.sql.verify import check_invariants
+from switch.journal.sqlite.journal import SqliteJournal
 from tests.engines import raw
 from tests.switch.support import NOW, example_config
 
@@ -37,6 +38,13 @@ class Journaled:
         self.store = open_journal(self.cfg.switch.journal)
         self.state = self.store.load(self.cfg, rules, NOW)
         self.state.limits = limits
+
+    @property
+    def sqlite(self) -> SqliteJournal:
+        """The store, for a test on an SQLite file that reads it through the journal's own
+        connection (`conn`)."""
+        assert isinstance(self.store, SqliteJournal)
+        return self.store
 
     def send(self, msg: Message, now: dt.datetime = NOW, checks: Checks = NO_CHECKS
              ) -> Decision:

@@ -217,9 +217,11 @@ def test_persian_digits_are_read_as_ascii(setup: dict[str, Path],
 # -- the process: a busy port, a reader that leaves ---------------------------------------------
 
 
-def lps_process(*argv: str, **kw: object) -> subprocess.CompletedProcess[str]:
+def lps_process(*argv: str, capture_output: bool = False, stdout: int | None = None,
+                stderr: int | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "lps.cli", *argv], cwd=ROOT, text=True,
-                          timeout=START, check=False, **kw)  # type: ignore[call-overload]
+                          timeout=START, check=False, capture_output=capture_output,
+                          stdout=stdout, stderr=stderr)
 
 
 @contextlib.contextmanager

@@ -33,7 +33,8 @@ PAN = card(1)
 def fresh() -> State:
     state = new_state(example_config())
     for tid in (T1, T2, T3):
-        assert handle(state, sign_on(tid), NOW).response.fields[39] == "00"
+        resp = handle(state, sign_on(tid), NOW).response
+        assert resp is not None and resp.fields[39] == "00"
     return state
 
 

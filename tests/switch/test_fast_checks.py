@@ -12,11 +12,12 @@ turn hashes, the digest a retransmission is recognised by (docs/switch.md, "Idem
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iso8583 import CodecError, Message, load_profile
+from iso8583 import CodecError, FieldValue, Message, load_profile
 from switch.core.protocol import (
     ECHO,
     echoable,
@@ -41,22 +42,25 @@ LONG = st.builds(lambda c, n: c * n, st.sampled_from(["0", "A", "\u0639"]),
                  st.sampled_from([0, 1, 8, 12, 15, 19, 20, 37, 38, 120, 121, 999, 1000]))
 VALUE = st.one_of(TEXT, LONG, st.binary(max_size=10), st.just(8 * b"\x00"),
                   st.integers(), st.none())
+# Hence fields typed `dict[int, Any]` below: the checks answer for whatever a `Message` can be
+# given at run time, integers and None too, not only the `str | bytes` it declares.
 
 
-def first_malformed(fields: dict[int, object]) -> int | None:
-    return next((n for n, v in fields.items() if not well_formed(n, v)), None)  # type: ignore[arg-type]
+def first_malformed(fields: dict[int, Any]) -> int | None:
+    return next((n for n, v in fields.items() if not well_formed(n, v)), None)
 
 
 @settings(max_examples=1000, deadline=None)
 @given(st.dictionaries(st.sampled_from(NUMBERS), VALUE, max_size=6))
-def test_malformed_field_names_what_well_formed_refuses_first(fields: dict[int, object]) -> None:
-    assert malformed_field(fields) == first_malformed(fields)  # type: ignore[arg-type]
+def test_malformed_field_names_what_well_formed_refuses_first(fields: dict[int, Any]) -> None:
+    assert malformed_field(fields) == first_malformed(fields)
 
 
 def test_the_plain_values_of_each_kind_are_accepted_and_their_neighbours_are_not() -> None:
-    good = {2: "6280001234567895", 3: "000000", 4: "000000010000", 7: "1203101010",
-            11: "000001", 41: "T1", 42: "STORE 1", 48: "CS005Ali R", 52: 8 * b"\x01",
-            62: "000001", 90: 42 * "0"}
+    good: dict[int, FieldValue] = {
+        2: "6280001234567895", 3: "000000", 4: "000000010000", 7: "1203101010",
+        11: "000001", 41: "T1", 42: "STORE 1", 48: "CS005Ali R", 52: 8 * b"\x01",
+        62: "000001", 90: 42 * "0"}
     assert malformed_field(good) is None
     for number, bad in ((4, "00000001000\u06f0"), (3, "00000"), (2, 20 * "6"), (41, "T\x07"),
                         (48, "IN003a\x07b"), (52, 7 * b"\x01"), (42, "\u0641"), (7, 10 * "\uff11")):
@@ -68,10 +72,10 @@ def test_the_plain_values_of_each_kind_are_accepted_and_their_neighbours_are_not
 
 @settings(max_examples=1000, deadline=None)
 @given(st.dictionaries(st.sampled_from([*ECHO, 37, 48]), VALUE, max_size=8))
-def test_echoed_keeps_what_echoable_keeps(fields: dict[int, object]) -> None:
+def test_echoed_keeps_what_echoable_keeps(fields: dict[int, Any]) -> None:
     expected = {n: fields[n] for n in ECHO
-                if fields.get(n) is not None and echoable(n, fields[n])}  # type: ignore[arg-type]
-    assert echoed(fields) == expected  # type: ignore[arg-type]
+                if fields.get(n) is not None and echoable(n, fields[n])}
+    assert echoed(fields) == expected
     assert list(echoed(fields)) == list(expected)
 
 

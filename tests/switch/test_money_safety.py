@@ -318,14 +318,14 @@ def test_a_failure_answers_96_and_leaves_the_state_as_it_was(tmp_path: Path,
         j.send(sign_on(tid))
     assert j.rc(burn(T1, 1, A, 1_000)) == "51"               # A is enrolled, with no points
     before = everything(j.state)
-    journal = j.store.conn.execute("SELECT MAX(id) FROM journal").fetchone()[0]
+    journal = j.sqlite.conn.execute("SELECT MAX(id) FROM journal").fetchone()[0]
     for stan, pan in ((2, A), (3, NEW)):                     # NEW would be enrolled by it
         d = j.send(earn(T1, stan, pan, 100_000))
         assert code(d.response) == "96" and d.entries == [] and d.changes is None
         assert d.response is not None and d.response.mti == "0210"
         assert everything(j.state) == before
     assert NEW not in j.state.cards
-    assert j.store.conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] == journal
+    assert j.sqlite.conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] == journal
     # The same key decided again later is a new request, not a retransmission of the 96.
     assert j.rc(burn(T1, 4, A, 1_000)) == "51"
     j.restart()

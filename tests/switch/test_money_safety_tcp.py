@@ -174,8 +174,7 @@ def test_an_apply_that_refuses_stops_the_switch_before_the_journal_sees_it(
     """A decision `apply` refuses is a bug: fail-stop, no answer, and a restart recovers the
     state without it (a real journal; the refusal is injected)."""
     import switch.connection
-
-    real = switch.connection.apply
+    from switch.core import apply as real
 
     def refusing(state: Any, decision: Any) -> None:
         if decision.entries and decision.entries[0].stan == "000002":

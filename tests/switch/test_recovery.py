@@ -30,7 +30,9 @@ from switch.core import handle
 from switch.core.state import State
 from switch.journal import Journal, JournalError, RecoveryError, open_journal
 from switch.journal.postgres.connect import open_db
+from switch.journal.receipts import Receipt
 from switch.journal.sql.db import dialect_of
+from switch.journal.sql.journal import SqlJournal
 from switch.journal.sql.verify import check_checkpoint, check_invariants, verified_upto, verify
 from switch.journal.sqlite.connect import connect
 from switch.journal.sqlite.journal import SqliteJournal
@@ -65,6 +67,7 @@ def checkpointed(tmp_path: Path, journal: dict[str, Any] | None = None
     store.append(decide(state, sign_on(T1), sign_on(T2), earn(T1, 1, PAN, 100_000),
                         earn(T1, 2, PAN, 50_000), earn(T2, 3, OTHER, 200_000),
                         earn(T2, 4, OTHER, 100_000)))
+    assert isinstance(store, SqlJournal)
     v = store.verify_and_advance()
     assert v.problems == [] and v.after == 0 and v.upto == verified_upto(raw(store)) > 0
     store.append(decide(state, burn(T1, 5, PAN, 12_000), earn(T1, 6, PAN, 30_000)))
@@ -209,6 +212,7 @@ def test_history_changed_under_the_checkpoint_needs_the_full_check(
     """What start-up does not re-add: verified rows edited later, lots left as they were.
     `lps check --full` (the full check, and the checkpoint against the history) finds it."""
     cfg, store, _, upto = checkpointed(tmp_path)
+    assert isinstance(store, SqliteJournal)
     store.conn.execute("UPDATE journal SET points = points + 1 WHERE id = "
                        "(SELECT MIN(id) FROM journal WHERE points != 0)")
     assert verify(store.conn, everything=True).problems == []
@@ -288,6 +292,7 @@ def test_a_batch_that_fails_takes_its_advance_with_it(
 def test_a_violation_seen_by_the_checkpoint_thread_stops_the_checkpoint(
         tmp_path: Path, caplog: Any) -> None:
     cfg, store, state, upto = checkpointed(tmp_path)
+    assert isinstance(store, SqliteJournal)
     store.checkpoint_in_background()
     store.conn.execute("UPDATE journal SET points = points + 1 WHERE id = "
                        "(SELECT MAX(id) FROM journal)")
@@ -337,6 +342,7 @@ def test_a_database_from_before_the_migration_recovers_and_gets_its_checkpoint(
     with monkeypatch.context() as m:
         m.setattr(switch.journal.sqlite.schema, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
         store = open_journal(cfg.switch.journal)
+        assert isinstance(store, SqliteJournal)
         assert store.version == 5
         state = _old_state(store, cfg)
         store.close()
@@ -344,6 +350,7 @@ def test_a_database_from_before_the_migration_recovers_and_gets_its_checkpoint(
     assert main(["check", "--config", str(config_file(tmp_path, cfg.switch.database))]) == 0
     assert "full check of journal rows 1..5: ok" in capsys.readouterr().out
     store = open_journal(cfg.switch.journal)
+    assert isinstance(store, SqliteJournal)
     assert store.version == MIGRATIONS[-1][0] >= 6
     assert verified_upto(store.conn) == 0  # nothing verified yet: start-up checks every row
     recovered = store.load(cfg, None, NOW)
@@ -361,10 +368,12 @@ def test_a_broken_database_from_before_the_migration_is_refused(
     with monkeypatch.context() as m:
         m.setattr(switch.journal.sqlite.schema, "MIGRATIONS", [x for x in MIGRATIONS if x[0] <= 5])
         store = open_journal(cfg.switch.journal)
+        assert isinstance(store, SqliteJournal)
         _old_state(store, cfg)
         store.conn.execute("UPDATE lots SET remaining = remaining + 5 WHERE id = 1")
         store.close()
     store = open_journal(cfg.switch.journal)
+    assert isinstance(store, SqliteJournal)
     refused(cfg, store, "lot 1: remaining 11 but its moves sum to 6")
     assert verified_upto(store.conn) == 0
     store.close()
@@ -395,8 +404,8 @@ class Checkpointing(SqliteJournal):
         self.checkpoint_in_background()
         self.commits = 0
 
-    def append(self, entries: Sequence[E.Entry]) -> None:
-        super().append(entries)
+    def append(self, entries: Sequence[E.Entry], receipts: Sequence[Receipt] = ()) -> None:
+        super().append(entries, receipts)
         self.commits += 1
         if self.commits % 3 == 0:
             self.checkpoint()

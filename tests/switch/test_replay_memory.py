@@ -15,7 +15,7 @@ import pytest
 
 from iso8583 import Message, load_profile
 from switch.config import Config
-from switch.core import handle, journaled
+from switch.core import NO_CHECKS, handle, journaled
 from switch.core.model import txn_key
 from tests.switch.journaled import Journaled
 from tests.switch.support import (
@@ -282,7 +282,7 @@ def test_a_look_up_reads_one_index_by_the_whole_key(tmp_path: Path) -> None:
     from switch.journal.sql.db import POSTGRES, SQLITE
     j = journaled_with(tmp_path, BOUND)
     try:
-        conn = j.store.conn
+        conn = j.sqlite.conn
         since = ("2026-11-01",)
         # SQLite's SQL names the index; the same SQL without the hint (PostgreSQL's) is planned
         # on it by SQLite too, from its condition alone.
@@ -373,7 +373,7 @@ def test_an_original_leaving_memory_between_decide_and_apply(tmp_path: Path) -> 
         assert key_of(a) in state.txns and len(state.txns) > BOUND  # none committed yet
         request = parse_request(reversal(a, 20), state.protocol)
         assert isinstance(request, Request)
-        decision = decide(state, request, j.store.fetch(needs(state, request)), NOW)
+        decision = decide(state, request, j.store.fetch(needs(state, request), NO_CHECKS), NOW)
         entries = [e for d in in_flight for e in d.entries]
         j.store.append(entries)
         journaled(state, entries)

@@ -19,7 +19,7 @@ import pytest
 
 from iso8583 import Message
 from iso8583.loyalty import parse_de54
-from switch.core import handle
+from switch.core import Entry, handle
 from switch.journal import open_journal
 from tests.switch.support import NOW, STORES, T1, T2, T3, card, example_config, request, reversal
 
@@ -112,7 +112,7 @@ def simulate(seed: int, journal: dict[str, Any], events: int = 2500) -> None:
     stans = {T1: 0, T2: 0, T3: 0}
     sent: list[Message] = []
     pending_reversed: list[Message] = []
-    batch: list = []
+    batch: list[Entry] = []
     for tid in (T1, T2, T3):
         stans[tid] += 1
         d = handle(state, request("0800", tid, stans[tid], now=now, extra={70: "001"}), now,

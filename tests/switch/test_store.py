@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from iso8583.loyalty import parse_de54
-from switch.core import Needs, Request, handle, needs, parse_request
+from switch.core import NO_CHECKS, Needs, Request, handle, needs, parse_request
 from switch.journal import RecoveryError, open_journal
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.journal.sqlite.schema import MIGRATIONS, migrate
@@ -74,7 +74,7 @@ def test_return_of_an_earn_older_than_the_cache(journal_settings: dict[str, Any]
 
     store = open_journal(cfg.switch.journal)
     state = store.load(cfg, None, NOW)
-    earn_row, returned = store.fetch(Needs(earn=int(rrn))).earn(int(rrn))
+    earn_row, returned = store.fetch(Needs(earn=int(rrn)), NO_CHECKS).earn(int(rrn))
     assert earn_row is not None and earn_row.points == 100
     assert [(r.amount, r.clawed) for r in returned.returns] == [(250_000, 50)]
     too_much = request("0200", T2, 3, pan=PAN, pc="200000", amount=250_001, tags={"OR": rrn})

@@ -17,8 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-from switch.console import audit, auth, cards
-from switch.console.db import open_db
+# Modules of the tree this script is run against (above), not of this one.
+from switch.console import audit, auth, cards  # type: ignore[import-not-found]
+from switch.console.db import open_db  # type: ignore[import-not-found]
 from tests.console.support import PASSWORD, make_env
 
 
