@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from switch.core.entries import Entry
-from switch.core.facts import Checks, Facts, Needs
+from switch.core.facts import NO_CHECKS, Checks, Facts, Needs
 from switch.core.model import Card, Lot
 from switch.core.programs.club import Profile
 from switch.core.rewards import CouponTerms, ProgramVersion
@@ -64,7 +64,7 @@ class Journal(Protocol):
         transaction."""
         ...
 
-    def fetch(self, needs: Needs, checks: Checks) -> Facts:
+    def fetch(self, needs: Needs, checks: Checks = NO_CHECKS) -> Facts:
         """The committed rows one decision needs (`switch.core.needs`), with `checks`."""
         ...
 

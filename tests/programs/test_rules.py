@@ -169,10 +169,18 @@ def test_order_tier_then_campaign_then_bonus_then_cap_then_birthday() -> None:
     pan = card(8)
     h.earn(T3, pan, 60_000_000, now=NOW - dt.timedelta(days=3))  # SILVER, no campaign there
     h.earn(T3, pan, 160_000)                             # 8 x 1.25 = 10 points counted today
-    h.state.cards[pan].club.profile = Profile("Sara", "", dt.date(1990, 11, 20))  # type: ignore
+    _profile(h, pan, Profile("Sara", "", dt.date(1990, 11, 20)))
     r = h.earn(T1, pan, 1_000_000)
     assert tags(r)["TR"] == "SILVER"
     assert tags(r)["EP"] == str(260 + 50)
+
+
+def _profile(h: Harness, pan: str, profile: Profile) -> None:
+    """The card's customer profile, as enrolment would have set it (its club state exists:
+    the card has earned)."""
+    club = h.state.cards[pan].club
+    assert club is not None
+    club.profile = profile
 
 
 @pytest.mark.parametrize(("birth", "day", "year"), [
@@ -191,8 +199,7 @@ def test_birthday_bonus_once_a_year_on_first_earn_in_window() -> None:
     h = Harness()
     pan = card(9)
     h.earn(T1, pan, 10_000, now=at(2026, 11, 10))
-    h.state.cards[pan].club.profile = Profile("Ali", "09120000000",  # type: ignore[union-attr]
-                                              dt.date(1985, 11, 21))
+    _profile(h, pan, Profile("Ali", "09120000000", dt.date(1985, 11, 21)))
     assert tags(h.earn(T1, pan, 100_000, now=at(2026, 11, 20)))["EP"] == "10"
     assert tags(h.earn(T2, pan, 100_000, now=at(2026, 11, 21)))["EP"] == "20"   # no bonus there
     assert tags(h.earn(T1, pan, 100_000, now=at(2026, 11, 22)))["EP"] == "60"
@@ -204,7 +211,7 @@ def test_birthday_given_back_by_reversal() -> None:
     h = Harness()
     pan = card(10)
     h.earn(T1, pan, 10_000, now=at(2026, 11, 10))
-    h.state.cards[pan].club.profile = Profile("", "", dt.date(1985, 11, 21))  # type: ignore
+    _profile(h, pan, Profile("", "", dt.date(1985, 11, 21)))
     when = at(2026, 11, 22)
     msg = earn(T1, 500, pan, 100_000, now=when)
     assert tags(h.send(msg, when))["EP"] == "60"
