@@ -101,14 +101,15 @@ def plan(store: Store, coalition: Coalition, tier: str, amount: int, tags: Mappi
     parts: list[tuple[str, int]] = []
     rest = amount
     stamps = int(tags.get(STAMPS_TAG, "0"))
-    if stamps:
+    if STAMPS_TAG in tags:  # `SU`, even of 0, at a store that values none is `12` (as `BQ`)
         if mine is None or not mine.stamp_value:
             return _refused(RC.INVALID_TRANSACTION, "the store takes no stamp rewards off")
         if stamps > rewards_held:
             return _refused(RC.INSUFFICIENT, "not enough stamp rewards")
         off = min(stamps * mine.stamp_value, rest)
-        parts.append((STAMP_REWARD, off))
-        rest -= off
+        if off:
+            parts.append((STAMP_REWARD, off))
+            rest -= off
     if COUNT_TAG in tags:
         count, price = int(tags[COUNT_TAG]), int(tags[PRICE_TAG])
         if mine is None or not mine.buy:

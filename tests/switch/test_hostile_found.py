@@ -33,6 +33,7 @@ from tests.switch.journaled import Journaled
 from tests.switch.support import (
     NOW,
     T1,
+    T2,
     batch_close,
     burn,
     card,
@@ -259,4 +260,25 @@ def test_a_return_naming_rrn_zero_is_an_unknown_original_not_a_system_error(
     back = request("0200", T1, 2, pan=A, pc="200000", amount=1, tags={"OR": "0" * 12})
     assert j.rc(back) == "25"
     assert j.points(A) == 30
+    j.restart()
+
+
+# -- discounts at the till and paid memberships (docs/protocol.md §4) ---------------------------
+
+
+def till(tid: str, stan: int, pan: str, amount: int, now: dt.datetime = NOW,
+         **tlv: str) -> Message:
+    return request("0200", tid, stan, pan=pan, pc="940000", amount=amount, tags=tlv or None,
+                   now=now)
+
+
+def test_su_at_a_store_that_values_no_stamp_rewards_is_refused_even_for_none(
+        tmp_path: Path) -> None:
+    """docs/protocol.md §4 "Discounts at the till": `SU` at a store that values no stamp
+    rewards is `12`, as `BQ` at a store without the offer, whatever it asks for; `SU` 0 was
+    taken for no `SU` at all (a discount approved)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T2))
+    assert j.rc(till(T2, 1, A, 5_000_000, SU="0")) == "12"
+    assert j.rc(till(T2, 2, A, 5_000_000)) == "00"          # 20 % off above 5,000,000
     j.restart()
