@@ -116,10 +116,10 @@ def plan(store: Store, coalition: Coalition, tier: str, amount: int, tags: Mappi
             return _refused(RC.INVALID_TRANSACTION, "the store has no buy-get offer")
         if count * price > rest:
             return _refused(RC.INVALID_AMOUNT, "the offer's items cost more than is left of DE4")
-        free = count // (mine.buy + mine.get) * mine.get
-        if free:
-            parts.append((BUY_GET, free * price))
-            rest -= free * price
+        off = count // (mine.buy + mine.get) * mine.get * price
+        if off:  # free items priced 0 (`BP` 0) take nothing off: no part, as a percent of 0
+            parts.append((BUY_GET, off))
+            rest -= off
     perk = rules.tier_perks.get(tier, 0) if mine is not None and mine.tier_perk else 0
     spend = mine.min_spend_percent if mine is not None and mine.min_spend_amount \
         and amount >= mine.min_spend_amount else 0

@@ -282,3 +282,15 @@ def test_su_at_a_store_that_values_no_stamp_rewards_is_refused_even_for_none(
     assert j.rc(till(T2, 1, A, 5_000_000, SU="0")) == "12"
     assert j.rc(till(T2, 2, A, 5_000_000)) == "00"          # 20 % off above 5,000,000
     j.restart()
+
+
+def test_free_items_priced_nothing_are_no_part_of_a_discount(tmp_path: Path) -> None:
+    """docs/protocol.md §3, DE48 `DB`: the parts that take something off. Free items priced
+    `BP` 0 are none, as a percent that rounds down to nothing is none (`DB` was
+    `BG=0,PT=100000`)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    assert j.rc(earn(T1, 1, A, 1_000_000)) == "00"                       # 100 points
+    d = j.send(till(T1, 2, A, 1_000_000, BQ="3", BP="0", DP="100"))
+    assert tags(d)["DB"] == "PT=100000" and tags(d)["CD"] == "100000"
+    j.restart()
