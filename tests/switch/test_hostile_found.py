@@ -272,6 +272,12 @@ def till(tid: str, stan: int, pan: str, amount: int, now: dt.datetime = NOW,
                    now=now)
 
 
+def club_card(tid: str, stan: int, pan: str, level: str, price: int,
+              now: dt.datetime = NOW) -> Message:
+    return request("0200", tid, stan, pan=pan, pc="950000", amount=price, tags={"ML": level},
+                   now=now)
+
+
 def test_su_at_a_store_that_values_no_stamp_rewards_is_refused_even_for_none(
         tmp_path: Path) -> None:
     """docs/protocol.md §4 "Discounts at the till": `SU` at a store that values no stamp
@@ -294,3 +300,25 @@ def test_free_items_priced_nothing_are_no_part_of_a_discount(tmp_path: Path) -> 
     d = j.send(till(T1, 2, A, 1_000_000, BQ="3", BP="0", DP="100"))
     assert tags(d)["DB"] == "PT=100000" and tags(d)["CD"] == "100000"
     j.restart()
+
+
+def test_a_membership_and_its_renewal_reversed_in_turn_hold_nothing(tmp_path: Path) -> None:
+    """docs/programs.md "Paid memberships": a sale renewed since loses the days it added, so
+    only what was paid for is held. Reversing the first sale, then its renewal, left the
+    renewal's days held (the renewal's reversal found the term shorter than its own and took
+    nothing): GOLD the next day, and a silver card refused as lower than it."""
+    cfg = example_config(tmp_path / "lps.db")
+    j = Journaled(tmp_path, cfg, program_rules(cfg))
+    j.send(sign_on(T1))
+    first, renewal = club_card(T1, 1, A, "gold-quarter", 3_000_000), \
+        club_card(T1, 2, A, "gold-quarter", 3_000_000)
+    assert tags(j.send(first))["MU"] == "20270222"
+    assert tags(j.send(renewal))["MU"] == "20270522"
+    assert j.rc(reversal(first, 3)) == "00"                 # the renewal's 89 days stay
+    assert j.rc(reversal(renewal, 4)) == "00"               # and go
+    j.restart()
+    day2 = NOW + dt.timedelta(days=1)
+    assert tags(j.send(inquiry(T1, 5, A, now=day2), day2))["TR"] == "BLUE"
+    assert tags(j.send(club_card(T1, 6, A, "silver", 4_000_000, day2), day2))["MU"] == \
+        "20271123"
+    j.restart(day2)

@@ -350,14 +350,15 @@ def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) ->
 
 def _undo_membership(club: Club, effect: ClubEffect) -> None:
     """Take back a membership sale: the one held before it, or, when it was renewed since, the
-    days this sale added (a replaced one is gone already: nothing to take)."""
+    days this sale added, whatever was taken back since (a replaced one is gone already:
+    nothing to take)."""
     assert effect.member is not None
     tier, until = effect.member
     if (club.member_tier, club.member_until) == effect.member:
         club.member_tier, club.member_until = effect.member_before
         return
     held = club.member_until
-    if club.member_tier != tier or held is None or held <= until:
+    if club.member_tier != tier or held is None:
         return
     before_tier, before_until = effect.member_before
     renewed = before_tier == tier and before_until is not None and before_until >= effect.day
