@@ -322,3 +322,21 @@ def test_a_membership_and_its_renewal_reversed_in_turn_hold_nothing(tmp_path: Pa
     assert tags(j.send(club_card(T1, 6, A, "silver", 4_000_000, day2), day2))["MU"] == \
         "20271123"
     j.restart(day2)
+
+
+def test_a_reversal_leaves_the_tier_of_a_membership_still_running(tmp_path: Path) -> None:
+    """docs/programs.md "Paid memberships": the card holds at least the level's tier through
+    the last day. An earn that made the card SILVER, then a silver card sold, then the earn
+    reversed: the tier fell back to BLUE for the rest of the day (the reversal's own rule,
+    docs/programs.md "Tiers"), below the membership it holds."""
+    cfg = example_config(tmp_path / "lps.db")
+    j = Journaled(tmp_path, cfg, program_rules(cfg))
+    j.send(sign_on(T1))
+    j.send(sign_on(T2))
+    sale = earn(T1, 1, A, 60_000_000)
+    assert tags(j.send(sale))["TR"] == "SILVER"
+    assert tags(j.send(club_card(T1, 2, A, "silver", 4_000_000)))["TR"] == "SILVER"
+    assert j.rc(reversal(sale, 3)) == "00"
+    assert tags(j.send(inquiry(T1, 4, A)))["TR"] == "SILVER"
+    assert tags(j.send(till(T2, 5, A, 1_000_000)))["DB"] == "TP=50000"   # SILVER's 5 %
+    j.restart()
