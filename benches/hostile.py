@@ -58,8 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         rate = stats.events / stats.seconds if stats.seconds else 0.0
         print(f"seed {seed} ({what}): {stats.events:,} events in {stats.seconds:.0f} s "
-              f"({rate:,.0f}/s), {stats.commits:,} commits, {stats.crashes} crashes, "
-              f"{stats.redamaged} frames damaged afresh; "
+              f"({rate:,.0f}/s), {stats.commits:,} commits, {stats.crashes} crashes; "
               f"{dict(stats.outcomes.most_common(8))}", flush=True)
     print(f"all held: {time.perf_counter() - started:.0f} s", flush=True)
     return 0

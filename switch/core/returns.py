@@ -49,7 +49,7 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
             # Points already spent: the shortfall becomes a debt on the earn's first lot.
             first = made[0]
             edit.move(live.get(first.id) or first.with_remaining(0), -short)
-    if card.club is not None:  # the returned amount no longer counts towards the tier
+    if card.club is not None and _counted(earn):  # the amount no longer counts for the tier
         # ... from the next night: the tier today's cut-over gave is kept (docs/programs.md).
         tier = nightly_tier(card.club, ctx.coalition.tiers, ctx.day) \
             if ctx.coalition.tiers else None
@@ -58,6 +58,14 @@ def decide(ctx: Context, entry: Entry, edit: CardEdit) -> Decision:
         edit.effect(effect)
         entry.detail["program"] = effect.to_json()
     return approve(ctx, entry, edit, {"RD": str(claw)})
+
+
+def _counted(earn: Entry) -> bool:
+    """Whether the earn counted towards the card's 12-month spend: a return subtracts its
+    amount from what its earn added (docs/programs.md "Tiers"), and the base rules count no
+    spend, even on a card whose club state a paid membership made."""
+    program = earn.detail.get("program")
+    return isinstance(program, dict) and bool(program.get("spend"))
 
 
 def _earn(ctx: Context) -> tuple[Entry | None, Returned]:

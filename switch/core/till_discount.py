@@ -101,24 +101,25 @@ def plan(store: Store, coalition: Coalition, tier: str, amount: int, tags: Mappi
     parts: list[tuple[str, int]] = []
     rest = amount
     stamps = int(tags.get(STAMPS_TAG, "0"))
-    if stamps:
+    if STAMPS_TAG in tags:  # `SU`, even of 0, at a store that values none is `12` (as `BQ`)
         if mine is None or not mine.stamp_value:
             return _refused(RC.INVALID_TRANSACTION, "the store takes no stamp rewards off")
         if stamps > rewards_held:
             return _refused(RC.INSUFFICIENT, "not enough stamp rewards")
         off = min(stamps * mine.stamp_value, rest)
-        parts.append((STAMP_REWARD, off))
-        rest -= off
+        if off:
+            parts.append((STAMP_REWARD, off))
+            rest -= off
     if COUNT_TAG in tags:
         count, price = int(tags[COUNT_TAG]), int(tags[PRICE_TAG])
         if mine is None or not mine.buy:
             return _refused(RC.INVALID_TRANSACTION, "the store has no buy-get offer")
         if count * price > rest:
             return _refused(RC.INVALID_AMOUNT, "the offer's items cost more than is left of DE4")
-        free = count // (mine.buy + mine.get) * mine.get
-        if free:
-            parts.append((BUY_GET, free * price))
-            rest -= free * price
+        off = count // (mine.buy + mine.get) * mine.get * price
+        if off:  # free items priced 0 (`BP` 0) take nothing off: no part, as a percent of 0
+            parts.append((BUY_GET, off))
+            rest -= off
     perk = rules.tier_perks.get(tier, 0) if mine is not None and mine.tier_perk else 0
     spend = mine.min_spend_percent if mine is not None and mine.min_spend_amount \
         and amount >= mine.min_spend_amount else 0

@@ -7,7 +7,9 @@ own examples.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 ZONE = ZoneInfo("Asia/Tehran")
@@ -42,12 +44,44 @@ SUPPORTED = {"0200", "0220", "0221", "0400", "0401", "0420", "0421", "0500", "08
 CANONICAL = {"0401": "0400", "0421": "0420", "0221": "0220"}
 AMOUNT_OPTIONAL = {"310000", "930000"}
 PCS = {"000000": "earn", "900000": "redeem", "310000": "inquiry", "200000": "return",
-       "210060": "topup", "006000": "sv_purchase", "930000": "stamp"}
-#: Processing codes of docs/protocol.md §4 the reference does not model: discounts at the till
-#: and paid memberships (tests/rewards and tests/money test them). The traffic never sends them;
-#: a damaged frame that decodes to one (a flipped bit makes `900000` a `940000`) is damaged
-#: afresh.
-NOT_MODELLED = {"940000", "950000"}
+       "210060": "topup", "006000": "sv_purchase", "930000": "stamp", "940000": "discount",
+       "950000": "membership"}
+
+#: examples/lps.toml, `[coalition.tehran-mall.discounts]` (docs/programs.md "Discounts at the
+#: till"): percent off per tier at the stores with `tier_perk`, "each 100 points = 10 % off",
+#: at most half of a purchase.
+TIER_PERKS = {"SILVER": 5, "GOLD": 10}
+POINTS_STEP, PERCENT_STEP, MAX_POINTS_PERCENT = 100, 10, 50
+
+
+@dataclass(frozen=True)
+class TillOffers:
+    """`[store.X.discounts]` of examples/lps.toml (0: the store has none of it)."""
+
+    tier_perk: bool = False
+    min_spend_amount: int = 0
+    min_spend_percent: int = 0
+    buy: int = 0
+    get: int = 0
+    stamp_value: int = 0
+
+
+#: Store 3 has no `[discounts]`: it gives nothing at its till but a conversion of points.
+TILL = {"STORE0000000001": TillOffers(tier_perk=True, buy=2, get=1, stamp_value=60_000),
+        "STORE0000000002": TillOffers(tier_perk=True, min_spend_amount=5_000_000,
+                                      min_spend_percent=20),
+        "STORE0000000003": TillOffers()}
+#: `[coalition.tehran-mall.memberships.<level>]`: (tier, price, months).
+MEMBERSHIPS = {"silver": ("SILVER", 4_000_000, 12), "gold": ("GOLD", 10_000_000, 12),
+               "gold-quarter": ("GOLD", 3_000_000, 3)}
+#: DE48 tags of a `940000` that are 1-12 ASCII digits when present (docs/protocol.md §3, §4).
+TILL_DIGITS = ("DP", "SU", "BQ", "BP")
+_LEVEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
+#: Persian and Arabic-Indic digits, read as ASCII in a level (docs/programs.md "Paid
+#: memberships"; docs/cli.md "Typed values").
+_TYPED_DIGITS = str.maketrans("\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9"
+                              "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669",
+                              "01234567890123456789")
 
 
 def digits(text: object, length: int | None = None) -> bool:
@@ -122,6 +156,28 @@ def answerable(mti: object) -> bool:
     return digits(mti, 4) and mti[0] == "0" and mti[2] in "02" and mti[3] in "01"  # type: ignore[index]
 
 
+def level(value: str) -> str | None:
+    """DE48 `ML` as a level (docs/programs.md "Paid memberships"; docs/protocol.md §3): spaces
+    around it ignored, any case, Persian and Arabic-Indic digits read as ASCII; None when it
+    cannot be a level (1-20 lower-case ASCII letters, digits, `-` or `_`)."""
+    name = value.translate(_TYPED_DIGITS).strip(" ")
+    name = "".join(c.lower() if "A" <= c <= "Z" else c for c in name)
+    return name if 1 <= len(name) <= 20 and set(name) <= _LEVEL_CHARS else None
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """The same date `months` calendar months on, the month's last day when it has none."""
+    index = day.month - 1 + months
+    year, month = day.year + index // 12, index % 12 + 1
+    return dt.date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def last_day(start: dt.date, months: int) -> dt.date:
+    """A membership term's last day: from `start` to the day before the same date `months` on
+    (docs/programs.md "Paid memberships", "Term")."""
+    return add_months(start, months) - dt.timedelta(days=1)
+
+
 def tier_rank(name: str) -> int:
     return [t[0] for t in TIERS].index(name) if name else -1
 
@@ -155,3 +211,16 @@ def test_tlvs_mtis_days_and_tiers() -> None:
     assert (qualified(49_999_999), qualified(50_000_000), qualified(10**12)) == \
         ("BLUE", "SILVER", "GOLD")
     assert luhn("6280001234567895") and not luhn("6280001234567896")
+
+
+def test_levels_and_terms_as_docs_programs_md_writes_them() -> None:
+    """docs/programs.md "Paid memberships": any case, spaces around it and Persian or
+    Arabic-Indic digits read as the level; 23 November + 3 months through 22 February, 31
+    January + 1 month through 27 February."""
+    assert level(" Gold-Quarter ") == "gold-quarter" and level("GOLD") == "gold"
+    assert level("gold\u06f1") == "gold1" and level("gold\u0661") == "gold1"
+    assert level("") is None and level("gold;drop") is None and level("gold quarter") is None
+    assert level("x" * 21) is None and level("\uff47old") is None
+    assert last_day(dt.date(2026, 11, 23), 3) == dt.date(2027, 2, 22)
+    assert last_day(dt.date(2027, 1, 31), 1) == dt.date(2027, 2, 27)
+    assert last_day(dt.date(2026, 12, 1), 3) == dt.date(2027, 2, 28)

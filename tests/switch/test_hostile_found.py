@@ -33,6 +33,7 @@ from tests.switch.journaled import Journaled
 from tests.switch.support import (
     NOW,
     T1,
+    T2,
     batch_close,
     burn,
     card,
@@ -260,3 +261,103 @@ def test_a_return_naming_rrn_zero_is_an_unknown_original_not_a_system_error(
     assert j.rc(back) == "25"
     assert j.points(A) == 30
     j.restart()
+
+
+# -- discounts at the till and paid memberships (docs/protocol.md §4) ---------------------------
+
+
+def till(tid: str, stan: int, pan: str, amount: int, now: dt.datetime = NOW,
+         **tlv: str) -> Message:
+    return request("0200", tid, stan, pan=pan, pc="940000", amount=amount, tags=tlv or None,
+                   now=now)
+
+
+def club_card(tid: str, stan: int, pan: str, level: str, price: int,
+              now: dt.datetime = NOW) -> Message:
+    return request("0200", tid, stan, pan=pan, pc="950000", amount=price, tags={"ML": level},
+                   now=now)
+
+
+def test_su_at_a_store_that_values_no_stamp_rewards_is_refused_even_for_none(
+        tmp_path: Path) -> None:
+    """docs/protocol.md §4 "Discounts at the till": `SU` at a store that values no stamp
+    rewards is `12`, as `BQ` at a store without the offer, whatever it asks for; `SU` 0 was
+    taken for no `SU` at all (a discount approved)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T2))
+    assert j.rc(till(T2, 1, A, 5_000_000, SU="0")) == "12"
+    assert j.rc(till(T2, 2, A, 5_000_000)) == "00"          # 20 % off above 5,000,000
+    j.restart()
+
+
+def test_free_items_priced_nothing_are_no_part_of_a_discount(tmp_path: Path) -> None:
+    """docs/protocol.md §3, DE48 `DB`: the parts that take something off. Free items priced
+    `BP` 0 are none, as a percent that rounds down to nothing is none (`DB` was
+    `BG=0,PT=100000`)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    assert j.rc(earn(T1, 1, A, 1_000_000)) == "00"                       # 100 points
+    d = j.send(till(T1, 2, A, 1_000_000, BQ="3", BP="0", DP="100"))
+    assert tags(d)["DB"] == "PT=100000" and tags(d)["CD"] == "100000"
+    j.restart()
+
+
+def test_a_membership_and_its_renewal_reversed_in_turn_hold_nothing(tmp_path: Path) -> None:
+    """docs/programs.md "Paid memberships": a sale renewed since loses the days it added, so
+    only what was paid for is held. Reversing the first sale, then its renewal, left the
+    renewal's days held (the renewal's reversal found the term shorter than its own and took
+    nothing): GOLD the next day, and a silver card refused as lower than it."""
+    cfg = example_config(tmp_path / "lps.db")
+    j = Journaled(tmp_path, cfg, program_rules(cfg))
+    j.send(sign_on(T1))
+    first, renewal = club_card(T1, 1, A, "gold-quarter", 3_000_000), \
+        club_card(T1, 2, A, "gold-quarter", 3_000_000)
+    assert tags(j.send(first))["MU"] == "20270222"
+    assert tags(j.send(renewal))["MU"] == "20270522"
+    assert j.rc(reversal(first, 3)) == "00"                 # the renewal's 89 days stay
+    assert j.rc(reversal(renewal, 4)) == "00"               # and go
+    j.restart()
+    day2 = NOW + dt.timedelta(days=1)
+    assert tags(j.send(inquiry(T1, 5, A, now=day2), day2))["TR"] == "BLUE"
+    assert tags(j.send(club_card(T1, 6, A, "silver", 4_000_000, day2), day2))["MU"] == \
+        "20271123"
+    j.restart(day2)
+
+
+def test_a_reversal_leaves_the_tier_of_a_membership_still_running(tmp_path: Path) -> None:
+    """docs/programs.md "Paid memberships": the card holds at least the level's tier through
+    the last day. An earn that made the card SILVER, then a silver card sold, then the earn
+    reversed: the tier fell back to BLUE for the rest of the day (the reversal's own rule,
+    docs/programs.md "Tiers"), below the membership it holds."""
+    cfg = example_config(tmp_path / "lps.db")
+    j = Journaled(tmp_path, cfg, program_rules(cfg))
+    j.send(sign_on(T1))
+    j.send(sign_on(T2))
+    sale = earn(T1, 1, A, 60_000_000)
+    assert tags(j.send(sale))["TR"] == "SILVER"
+    assert tags(j.send(club_card(T1, 2, A, "silver", 4_000_000)))["TR"] == "SILVER"
+    assert j.rc(reversal(sale, 3)) == "00"
+    assert tags(j.send(inquiry(T1, 4, A)))["TR"] == "SILVER"
+    assert tags(j.send(till(T2, 5, A, 1_000_000)))["DB"] == "TP=50000"   # SILVER's 5 %
+    j.restart()
+
+
+def test_a_return_takes_no_spend_its_earn_did_not_count(tmp_path: Path) -> None:
+    """docs/programs.md "Tiers": the 12-month spend is the earns' DE4 net of returns. The base
+    rules count no spend, but a return subtracted its amount from a card a paid membership had
+    given club state to: a spend below 0 qualifies for no tier, and the next day the card had
+    none (no `TR` on a discount of a coalition with tiers)."""
+    j = Journaled(tmp_path)
+    j.send(sign_on(T1))
+    j.send(sign_on(T2))
+    purchase = j.send(earn(T1, 1, A, 100_000)).response
+    assert purchase is not None
+    sold = club_card(T1, 2, A, "silver", 4_000_000)
+    assert j.rc(sold) == "00" and j.rc(reversal(sold, 3)) == "00"
+    back = request("0200", T1, 4, pan=A, pc="200000", amount=1,
+                   tags={"OR": str(purchase.fields[37])})
+    assert j.rc(back) == "00"
+    j.restart()
+    day2 = NOW + dt.timedelta(days=1)
+    assert tags(j.send(till(T2, 5, A, 5_000_000, now=day2), day2))["TR"] == "BLUE"
+    j.restart(day2)

@@ -4,7 +4,8 @@
 `Model.expect(...)` says what the switch must answer to one message (or one undecodable frame)
 and changes the model as the switch must change its state. It keeps the lots of every card (a
 docs/protocol.md §10 limit is about positive lots and debts apart), the remembered requests,
-tombstones, terminal batches' totals, sign-on, and the programs' tier, spend and stamps.
+tombstones, terminal batches' totals, sign-on, the programs' tier, spend and stamps, and paid
+memberships; the till rewards themselves are decided by tests/switch/test_hostile_till.py.
 `commit()` marks what the journal holds, `rollback()` forgets everything since (a crash loses
 the batch that was not committed). The tests at the end check the model itself on the docs'
 own examples.
@@ -45,12 +46,22 @@ from tests.switch.test_hostile_docs import (
     answerable,
     business_day,
     digits,
+    level,
     luhn,
     qualified,
     response_mti,
     tier_rank,
     tlv,
     well_formed,
+)
+from tests.switch.test_hostile_till import (
+    Declined,
+    Member,
+    Sale,
+    discount,
+    format_problem,
+    sell,
+    unsell,
 )
 
 MISSING = object()
@@ -72,6 +83,7 @@ class Account:
     spend: dict[dt.date, int] = field(default_factory=dict)
     stamps: dict[str, int] = field(default_factory=dict)
     rewards: dict[str, int] = field(default_factory=dict)
+    member: Member = field(default_factory=Member)
     #: The card has had a program effect (docs/programs.md: created at first use).
     club: bool = False
 
@@ -95,6 +107,7 @@ class Effect:
     stamp_store: str = ""
     stamps: int = 0
     rewards: int = 0
+    sale: Sale | None = None
 
 
 @dataclass
@@ -508,6 +521,9 @@ class Model:
         reply = response_mti(req.mti)
         if req.pc not in PCS:  # refused like an unsupported MTI: not remembered (§4, §5)
             return Expect("answer", "12", reply, why="unsupported processing code")
+        problem = format_problem(req.pc, req.tags)
+        if problem:  # a till reward's DE48: a reject, not remembered (docs/protocol.md §4)
+            return Expect("answer", "30", reply, why=problem)
         try:
             if req.key in self.tombstones:
                 raise Refused("05", "reversed before it arrived")
@@ -627,13 +643,13 @@ class Model:
         return sum(v for d, v in acct.spend.items() if start < d <= until)
 
     def _tier_today(self, acct: Account, day: dt.date) -> str:
-        """The tier held on `day`: the nightly downgrade, as it was at the day's cut-over."""
+        """The tier held on `day`: the nightly downgrade, as it was at the day's cut-over; never
+        below a paid membership's while it runs (docs/programs.md "Paid memberships")."""
         if acct.tier_day is not None and acct.tier_day >= day:
-            return acct.tier
+            return acct.member.floor(acct.tier, day)
         earned = qualified(self._spend(acct, day - dt.timedelta(days=1)))
-        if not acct.tier:
-            return earned
-        return acct.tier if tier_rank(acct.tier) <= tier_rank(earned) else earned
+        held = min(acct.tier, earned, key=tier_rank) if acct.tier else earned
+        return acct.member.floor(held, day)
 
     def _settle_tier(self, acct: Account, day: dt.date) -> None:
         """The nightly downgrade of `day` before anything changes the card's spend."""
@@ -717,6 +733,8 @@ class Model:
             s = e.stamp_store
             acct.stamps[s] = acct.stamps.get(s, 0) + sign * e.stamps
             acct.rewards[s] = acct.rewards.get(s, 0) + sign * e.rewards
+        if e.sale is not None:
+            acct.member = e.sale.after if sign > 0 else unsell(acct.member, e.sale)
 
     def _redeem(self, req: Request, now: dt.datetime, day: dt.date, kind: str) -> dict[str, str]:
         rp = req.tags.get("RP")
@@ -817,6 +835,53 @@ class Model:
         self._remember(req, "00", kind, effect=effect)
         return self._reply_tags(acct, req.store, day, {})
 
+    # -- the till rewards (docs/programs.md, docs/protocol.md §4) ------------------------------
+
+    def _discount(self, req: Request, now: dt.datetime, day: dt.date, kind: str
+                  ) -> dict[str, str]:
+        """`940000`: the discount on DE4, the points converted burned in the burn order (as a
+        `900000`'s), the stamp rewards used (as a `930000` uses one); not in the 0500 totals."""
+        acct = self.account(req.pan)
+        tier = self._tier_today(acct, day)  # a paid membership's included
+        try:
+            given = discount(req.store, tier, req.amount, req.tags,
+                             sum(acct.points.values()), acct.rewards.get(req.store, 0))
+        except Declined as declined:
+            raise Refused(declined.rc, declined.why) from None
+        moves: list[tuple[str, int, int]] = []
+        if given.points:
+            moves, short = self._take(acct, "p", sorted(v for v in acct.points
+                                                        if acct.points[v] > 0), given.points)
+            assert short == 0
+        effect = None
+        if given.stamps:
+            effect = Effect(stamp_store=req.store, rewards=-given.stamps)
+            self._apply_effect(acct, effect)
+        self._remember(req, "00", kind, moves=tuple(moves), effect=effect)
+        # TR: the tier the perk was judged by (the coalition has tiers).
+        return self._reply_tags(acct, req.store, day, {**given.tags(), "TR": tier})
+
+    def _membership(self, req: Request, now: dt.datetime, day: dt.date, kind: str
+                    ) -> dict[str, str]:
+        """`950000`: the level `ML` sold at its price DE4; the card holds at least its tier
+        through the last day (`MU`), and `TR` is the tier now; not in the 0500 totals."""
+        acct = self.account(req.pan)
+        name = level(req.tags["ML"])
+        assert name is not None  # `format_problem` refused it otherwise
+        try:
+            sale = sell(acct.member, name, req.amount, day)
+        except Declined as declined:
+            raise Refused(declined.rc, declined.why) from None
+        self._settle_tier(acct, day)
+        before = acct.tier
+        effect = Effect(tier_before=before, tier_after=max(before, sale.after.tier,
+                                                            key=tier_rank), sale=sale)
+        self._apply_effect(acct, effect)
+        self._remember(req, "00", kind, effect=effect)
+        assert sale.after.until is not None
+        return self._reply_tags(acct, req.store, day, {
+            "TR": effect.tier_after, "ML": name, "MU": f"{sale.after.until:%Y%m%d}"})
+
     # -- reversals (docs/protocol.md §4) --------------------------------------------------
 
     def _reversal(self, req: Request, now: dt.datetime) -> Expect:
@@ -869,9 +934,14 @@ class Model:
         if e is not None:
             self._settle_tier(acct, day)
             self._apply_effect(acct, e, -1)
+            # docs/programs.md "Tiers": a tier the original raised, still held, falls back to
+            # the higher of the tier before and what the spend qualifies for ("Paid
+            # memberships": a sale's reversal restores the tier before it); a membership still
+            # running holds its tier all the same.
             if e.tier_before is not None and e.tier_after != e.tier_before \
                     and acct.tier == e.tier_after:
                 acct.tier = max(e.tier_before, qualified(self._spend(acct, day)), key=tier_rank)
+            acct.tier = acct.member.floor(acct.tier, day)
         if original.pc == "000000":
             self._count(original.tid, original.batch, True, True, original.amount)
         elif original.pc in ("900000", "006000"):

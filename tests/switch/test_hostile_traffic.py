@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iso8583 import Message
-from iso8583.loyalty import OriginalData, build_de90, build_tlv
+from iso8583.loyalty import OriginalData, build_de90, build_tlv, parse_tlv
 from switch.core.limits import MoneyLimits
 from switch.core.luhn import luhn_complete
 from switch.core.text import is_digits
@@ -40,7 +40,14 @@ NUMERIC = (2, 3, 4, 7, 11, 12, 13, 14, 22, 25, 49, 62, 70, 74, 86, 90)
 OUTSIDE = (5, 6, 18, 32, 43, 60, 63, 100, 102, 123)
 UNSUPPORTED = ("0100", "0120", "0300", "0600", "0201", "0801", "0501", "0121")
 NOT_REQUESTS = ("0210", "0230", "0410", "0430", "0510", "0810", "0290", "0202", "1200", "0212")
-PCS = ("000000", "900000", "310000", "200000", "210060", "006000", "930000")
+PCS = ("000000", "900000", "310000", "200000", "210060", "006000", "930000", "940000",
+       "950000")
+#: DE48 `ML` of a membership sale: the levels of examples/lps.toml as a till may type them;
+#: a level no one sells, and what cannot be a level (docs/protocol.md §3).
+LEVELS = ("gold", "silver", "gold-quarter", " Gold-Quarter ", "SILVER", "gold\u06f0")
+ODD_LEVELS = ("platinum", "gold\u06f1", "gold\u0661", "gold;drop", "gold quarter", "",
+              "x" * 21, "\uff47old", "gold\u200c", "\u06f1\u06f2")
+PRICES = {"gold": 10_000_000, "silver": 4_000_000, "gold-quarter": 3_000_000}
 TPDU = bytes.fromhex("6000010002")
 TWELVE = 999_999_999_999
 WINDOW = dt.timedelta(days=6)
@@ -80,6 +87,10 @@ class Traffic:
     earns: collections.deque[tuple[str, str, int]] = field(
         default_factory=lambda: collections.deque(maxlen=300))
     rrns: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=100))
+    #: Approved till rewards (`940000`, `950000`), for reversals of them.
+    tills: collections.deque[Sent] = field(default_factory=lambda: collections.deque(maxlen=60))
+    #: Cards an answer showed holding stamp rewards (`SR`), to take them off a purchase.
+    rewarded: collections.deque[str] = field(default_factory=lambda: collections.deque(maxlen=20))
     late: list[Message] = field(default_factory=list)
     first_sent: dict[str, dt.datetime] = field(default_factory=dict)
     counts: collections.Counter[str] = field(default_factory=collections.Counter)
@@ -103,6 +114,12 @@ class Traffic:
         self.recent.append(Sent(msg, response, first))
         if response is None:
             return
+        if response.fields.get(39) == "00" and msg.mti == "0200" \
+                and msg.fields.get(3) in ("940000", "950000"):
+            self.tills.append(Sent(msg, response, first))
+        text = str(response.fields.get(48, ""))
+        if "SR" in text and 2 in msg.fields and parse_tlv(text).get("SR", "0") != "0":
+            self.rewarded.append(str(msg.fields[2]))
         rrn = response.fields.get(37)
         if isinstance(rrn, str):
             self.rrns.append(rrn)
@@ -187,6 +204,8 @@ class Traffic:
         tags: dict[str, str] = {}
         if pc == "900000" and self.rng.random() < 0.3:
             tags["RP"] = self.rng.choice(("1", "0", "25", "0004", "999999999999999", "100"))
+        if pc in ("940000", "950000") and self.rng.random() < 0.95:
+            tags.update(self.till_tags(pc))
         if self.rng.random() < 0.1:
             tags["IN"] = f"INV{self.rng.randrange(10**6)}"
         if self.rng.random() < 0.05:
@@ -194,6 +213,25 @@ class Traffic:
         if tags:
             f["de48"] = build_tlv(tags)
         return self.message(mti, tid, now, **f)
+
+    def till_tags(self, pc: str) -> dict[str, str]:
+        """DE48 of a discount at the till (`DP`, `SU`, `BQ`/`BP`) or of a membership sale
+        (`ML`): well-formed mostly, at and past the edges of docs/protocol.md §4."""
+        rng = self.rng
+        if pc == "950000":
+            return {"ML": rng.choice(LEVELS if rng.random() < 0.85 else ODD_LEVELS)}
+        tags: dict[str, str] = {}
+        if rng.random() < 0.5:
+            tags["DP"] = rng.choice(("100", "200", "300", "500", "0100", "100", "200", "600",
+                                     "150", "0", "100000", "999999999900", "1234567890123"))
+        if rng.random() < 0.3:
+            tags["SU"] = rng.choice(("1", "1", "1", "2", "0", "12a"))
+        if rng.random() < 0.3:
+            tags["BQ"] = rng.choice(("1", "2", "3", "3", "5", "6", "0", "100"))
+            tags["BP"] = rng.choice(("100000", "50000", "20000", "1", "0", "333333", "1000000"))
+            if rng.random() < 0.05:
+                del tags[rng.choice(("BQ", "BP"))]
+        return tags
 
     # -- the events --------------------------------------------------------------------------
 
@@ -210,7 +248,8 @@ class Traffic:
             (0.80, self.hostile_digits), (0.815, self.hostile_text), (0.83, self.outside),
             (0.85, self.overlong),
             (0.87, self.odd_mti), (0.885, self.unknown_terminal), (0.89, self.admin),
-            (0.90, self.reversal_first),
+            (0.90, self.reversal_first), (0.925, self.discount), (0.945, self.membership),
+            (0.955, self.till_reversal),
         )
         for bound, make in table:
             if r < bound:
@@ -260,6 +299,31 @@ class Traffic:
     def stamp(self, now: dt.datetime) -> Event:
         tid = "T0000001" if self.rng.random() < 0.8 else None
         return Event("stamp", self.financial("0200", "930000", now, tid=tid))
+
+    def discount(self, now: dt.datetime) -> Event:
+        """`940000`: a purchase at the till asking for its discount."""
+        rng = self.rng
+        amount = rng.choice((1_000_000, 5_000_000, 4_999_999, 300_000, 120_000, 60_000, 9, 1, 0,
+                             self.amount(), self.amount()))
+        tid = "T0000001" if rng.random() < 0.4 else None  # stamps and buy-get there
+        pan = rng.choice(self.rewarded) if tid and self.rewarded and rng.random() < 0.5 else None
+        msg = self.financial("0200", "940000", now, tid=tid, pan=pan, amount=amount)
+        if pan is not None and rng.random() < 0.8:  # a reward the card holds taken off
+            tags = parse_tlv(str(msg.fields.get(48, "")))
+            msg.fields[48] = build_tlv({**tags, "SU": "1"})
+            msg.fields = dict(sorted(msg.fields.items()))
+        return Event("discount", msg)
+
+    def membership(self, now: dt.datetime) -> Event:
+        """`950000`: a club card sold, at its level's price mostly."""
+        rng = self.rng
+        msg = self.financial("0200", "950000", now)
+        name = parse_tlv(str(msg.fields.get(48, ""))).get("ML", "").strip().lower()
+        price = PRICES.get(name, rng.choice(list(PRICES.values())))
+        r = rng.random()
+        amount = price if r < 0.8 else price + rng.choice((1, -1)) if r < 0.9 else self.amount()
+        msg.fields[4] = f"{max(amount, 0):012d}"
+        return Event("membership", msg)
 
     def advice(self, now: dt.datetime) -> Event:
         rng = self.rng
@@ -343,11 +407,25 @@ class Traffic:
         return msg
 
     def reversal(self, now: dt.datetime) -> Event:
-        rng = self.rng
         original = self._original(now)
         if original is None:
             return self.earn(now)
-        msg = self.reversal_of(original, now)
+        return self.altered(self.reversal_of(original, now))
+
+    def till_reversal(self, now: dt.datetime) -> Event:
+        """A reversal of a discount or a membership sale approved within the window: the
+        points, stamp rewards, membership and tier it gave taken back (docs/protocol.md §4)."""
+        since = now - WINDOW
+        recent = [s.msg for s in self.tills if s.at > since]
+        if not recent:
+            return self.discount(now)
+        event = self.altered(self.reversal_of(self.rng.choice(recent), now))
+        event.kind = event.kind.replace("reversal", "till reversal")
+        return event
+
+    def altered(self, msg: Message) -> Event:
+        """A reversal as sent, or one field of it not its original's (§4: declined `12`)."""
+        rng = self.rng
         r = rng.random()
         what = "reversal"
         if r < 0.06 and 2 in msg.fields:
@@ -373,7 +451,8 @@ class Traffic:
 
     def reversal_first(self, now: dt.datetime) -> Event:
         """A reversal before its original, which arrives later (docs/protocol.md §4)."""
-        original = self.financial("0200", self.rng.choice(("000000", "900000")), now)
+        original = self.financial("0200", self.rng.choice(("000000", "900000", "940000",
+                                                           "950000")), now)
         self.late.append(original)
         return Event("reversal before original", self.reversal_of(original, now, "0400"))
 
@@ -428,16 +507,14 @@ class Traffic:
         rng = self.rng
         msg = self.financial("0200", rng.choice(PCS), now)
         if rng.random() < 0.25:
-            tag = rng.choice(("RP", "OR", "IN", "LEN"))
+            tag = rng.choice(("RP", "OR", "IN", "LEN", "DP", "SU", "ML"))
             if tag == "LEN":
                 msg.fields[48] = "RP00" + rng.choice(OTHER_DIGITS)[2] + "12"
             else:
                 value = self._other_digits(f"{rng.randrange(10**12):012d}")
                 msg.fields[48] = build_tlv({tag: value})
-            if tag == "RP":
-                msg.fields[3] = "900000"
-            if tag == "OR":
-                msg.fields[3] = "200000"
+            msg.fields[3] = {"RP": "900000", "OR": "200000", "DP": "940000", "SU": "940000",
+                             "ML": "950000"}.get(tag, msg.fields[3])
             return Event("non-ASCII digits in DE48", msg)
         number = rng.choice(NUMERIC)
         present = msg.fields.get(number)
@@ -572,7 +649,8 @@ def test_a_run_holds_every_kind_of_event() -> None:
         event = traffic.next(now + dt.timedelta(seconds=i))
         if event.msg is not None:
             mtis.add(event.msg.mti)
-            traffic.answered(event.msg, None, now)
+            till = event.msg.fields.get(3) in ("940000", "950000")   # approved, to reverse
+            traffic.answered(event.msg, Message("0210", {39: "00"}) if till else None, now)
     kinds = set(traffic.counts)
     for kind in ("earn", "redeem", "inquiry", "return", "topup", "sv purchase", "stamp",
                  "advice", "reversal", "reversal other card", "reversal other amount",
@@ -581,7 +659,8 @@ def test_a_run_holds_every_kind_of_event() -> None:
                  "0800 101", "0800 999", "non-ASCII digits in DE48", "non-ASCII digits in DE4",
                  "field outside LPS-87", "over-long DE2", "unsupported MTI", "not a request",
                  "unknown terminal or store", "card block", "card enroll", "card adjust",
-                 "reversal before original", "late original", "frame ascii", "frame bcd",
+                 "reversal before original", "late original", "discount", "membership",
+                 "till reversal", "frame ascii", "frame bcd",
                  "damage truncate", "damage oversize", "damage flip", "damage persian",
                  "bad MAC", "HSM unavailable", "hostile text in DE48", "hostile text in DE42"):
         assert kind in kinds, kind

@@ -329,8 +329,8 @@ def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) ->
     downgrade (`settle`).
 
     Counters are subtracted exactly. A tier this effect upgraded falls back to the higher of
-    the tier before it and the one the remaining spend still qualifies for; a later nightly
-    job does the rest.
+    the tier before it and the one the remaining spend still qualifies for, never below a
+    membership still running; a later nightly job does the rest.
     """
     settle(club, tiers, day)
     if effect.spend_day is not None and effect.spend:
@@ -346,18 +346,21 @@ def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) ->
         _add_stamps(club, effect.stamp_store, -effect.stamps, -effect.rewards)
     if effect.member is not None:
         _undo_membership(club, effect)
+    if tiers:  # a membership still running holds its tier (docs/programs.md "Paid memberships")
+        club.tier = member_floor(club, tiers, day, club.tier)
 
 
 def _undo_membership(club: Club, effect: ClubEffect) -> None:
     """Take back a membership sale: the one held before it, or, when it was renewed since, the
-    days this sale added (a replaced one is gone already: nothing to take)."""
+    days this sale added, whatever was taken back since (a replaced one is gone already:
+    nothing to take)."""
     assert effect.member is not None
     tier, until = effect.member
     if (club.member_tier, club.member_until) == effect.member:
         club.member_tier, club.member_until = effect.member_before
         return
     held = club.member_until
-    if club.member_tier != tier or held is None or held <= until:
+    if club.member_tier != tier or held is None:
         return
     before_tier, before_until = effect.member_before
     renewed = before_tier == tier and before_until is not None and before_until >= effect.day
