@@ -57,6 +57,7 @@ from switch.security import (
     server_context,
 )
 from switch.security.admin import decide_security_command
+from switch.thread_priority import lower_this_thread
 from switch.writer import Nodes, Outgoing, ReceiptsOf, SwitchStopped, Writer, kv
 
 __all__ = ["Switch", "admin_socket_path", "database_in_use", "install_event_loop", "kv",
@@ -334,10 +335,14 @@ class Switch:
         keeps that to a fraction of a millisecond per batch instead of a few milliseconds in
         one batch each second (which showed in the open-loop p99).
 
+        The thread runs at a lower priority (`thread_priority`): its work can wait a few
+        milliseconds, the loop's and the commit process's cannot.
+
         Its timer doubles as the loop's lag probe (`lps_loop_lag_seconds`): how late it fires
         is how long something else held the loop.
         """
-        executor = ThreadPoolExecutor(1, thread_name_prefix="lps-checkpoint")
+        executor = ThreadPoolExecutor(1, thread_name_prefix="lps-checkpoint",
+                                      initializer=lower_this_thread)
         ticks = 0
         wal = self.metrics.checkpoint_seconds.labels(work="wal")
         verify = self.metrics.checkpoint_seconds.labels(work="verify")
