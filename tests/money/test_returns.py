@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from iso8583 import Message
+from iso8583.loyalty import parse_tlv
+from switch.core import Decision
 from switch.core.programs.rules import program_rules
 from tests.money.support import (
     TEHRAN,
@@ -25,7 +27,19 @@ from tests.money.support import (
     tags,
     tehran,
 )
-from tests.switch.support import NOW, T1, T2, T3, burn, card, earn, example_config, inquiry
+from tests.switch.journaled import Journaled
+from tests.switch.support import (
+    NOW,
+    T1,
+    T2,
+    T3,
+    burn,
+    card,
+    earn,
+    example_config,
+    inquiry,
+    sign_on,
+)
 from tests.switch.support import request as build
 from tests.switch.support import reversal as reversal_of
 
@@ -418,3 +432,34 @@ def test_a_days_first_message_a_return_keeps_the_tier_until_the_night(db: Path) 
     shown = sh.send(inquiry(T1, sh.next_stan(), A, now=third), third)
     assert tags(shown)["TR"] == "BLUE"
     sh.close()
+
+
+MEMBER = card(71)
+
+
+def _tags(d: Decision) -> dict[str, str]:
+    assert d.response is not None and d.response.fields[39] == "00", d.reason
+    return parse_tlv(str(d.response.fields.get(48, "")))
+
+
+def test_a_return_takes_no_spend_its_earn_did_not_count(tmp_path: Path) -> None:
+    """docs/programs.md "Tiers": the 12-month spend is the earns' DE4 net of returns. The base
+    rules count no spend, but a return subtracted its amount from a card a paid membership had
+    given club state to: a spend below 0 qualifies for no tier, and the next day the card had
+    none (no `TR` on a discount of a coalition with tiers)."""
+    j = Journaled(tmp_path)  # the base rules, as in the simulations
+    j.send(sign_on(T1))
+    j.send(sign_on(T2))
+    purchase = j.send(earn(T1, 1, MEMBER, 100_000)).response
+    assert purchase is not None
+    sold = build("0200", T1, 2, pan=MEMBER, pc="950000", amount=4_000_000,
+                 tags={"ML": "silver"})
+    assert j.rc(sold) == "00" and j.rc(reversal_of(sold, 3)) == "00"
+    back = build("0200", T1, 4, pan=MEMBER, pc="200000", amount=1,
+                 tags={"OR": str(purchase.fields[37])})
+    assert j.rc(back) == "00"
+    j.restart()
+    day2 = NOW + dt.timedelta(days=1)
+    discount = build("0200", T2, 5, pan=MEMBER, pc="940000", amount=5_000_000, now=day2)
+    assert _tags(j.send(discount, day2))["TR"] == "BLUE"
+    j.restart(day2)

@@ -340,24 +340,3 @@ def test_a_reversal_leaves_the_tier_of_a_membership_still_running(tmp_path: Path
     assert tags(j.send(inquiry(T1, 4, A)))["TR"] == "SILVER"
     assert tags(j.send(till(T2, 5, A, 1_000_000)))["DB"] == "TP=50000"   # SILVER's 5 %
     j.restart()
-
-
-def test_a_return_takes_no_spend_its_earn_did_not_count(tmp_path: Path) -> None:
-    """docs/programs.md "Tiers": the 12-month spend is the earns' DE4 net of returns. The base
-    rules count no spend, but a return subtracted its amount from a card a paid membership had
-    given club state to: a spend below 0 qualifies for no tier, and the next day the card had
-    none (no `TR` on a discount of a coalition with tiers)."""
-    j = Journaled(tmp_path)
-    j.send(sign_on(T1))
-    j.send(sign_on(T2))
-    purchase = j.send(earn(T1, 1, A, 100_000)).response
-    assert purchase is not None
-    sold = club_card(T1, 2, A, "silver", 4_000_000)
-    assert j.rc(sold) == "00" and j.rc(reversal(sold, 3)) == "00"
-    back = request("0200", T1, 4, pan=A, pc="200000", amount=1,
-                   tags={"OR": str(purchase.fields[37])})
-    assert j.rc(back) == "00"
-    j.restart()
-    day2 = NOW + dt.timedelta(days=1)
-    assert tags(j.send(till(T2, 5, A, 5_000_000, now=day2), day2))["TR"] == "BLUE"
-    j.restart(day2)
