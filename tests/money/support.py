@@ -25,6 +25,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
+import switch.journal.sqlite.schema
 from iso8583 import Message, load_profile
 from iso8583.loyalty import parse_de54, parse_tlv
 from settlement.day import DayBook, DaySettlement, settle_rows, stores_from_config
@@ -49,6 +52,7 @@ from switch.core import (
 )
 from switch.core.card_store import reading_lots
 from switch.core.luhn import redact
+from switch.journal.schema import MIGRATIONS
 from switch.journal.sqlite.journal import SqliteJournal
 from switch.security.admin import security_command
 from tests.switch.support import NOW, T1, T2, T3, example_config, sign_on
@@ -244,3 +248,14 @@ def tehran(year: int, month: int, day: int, hour: int = 12, minute: int = 0,
            second: int = 0) -> dt.datetime:
     """A local time in the example's zone, as the aware UTC instant the core is given."""
     return dt.datetime(year, month, day, hour, minute, second, tzinfo=TEHRAN).astimezone(dt.UTC)
+
+
+def journal_before(path: Path, migration: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An SQLite journal at `path` made by an LPS whose schema stops before `migration` (the
+    next open migrates it)."""
+    with monkeypatch.context() as m:
+        m.setattr(switch.journal.sqlite.schema, "MIGRATIONS",
+                  [x for x in MIGRATIONS if x.number < migration])
+        old = SqliteJournal(path)
+        assert old.version == migration - 1
+        old.close()

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
-import switch.journal.sqlite.schema
 from switch.core.model import REVERSED
 from switch.journal.schema import MIGRATIONS
 from switch.journal.sql.fetch import _returned
 from switch.journal.sql.recall import remembered
 from switch.journal.sqlite.journal import SqliteJournal
+from tests.money.support import journal_before
 
 PAN = "6280000000000013"
 _ROW = ("INSERT INTO journal (id, at, business_day, kind, mti, pc, terminal_id, store_id, "
@@ -56,12 +56,7 @@ def _plans(conn: sqlite3.Connection, statements: list[str]) -> list[str]:
 def test_a_journal_from_before_keeps_only_the_rows_with_an_original_in_the_index(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
-    with monkeypatch.context() as m:
-        m.setattr(switch.journal.sqlite.schema, "MIGRATIONS",
-                  [x for x in MIGRATIONS if x.number < 18])
-        old = SqliteJournal(path)
-        assert old.version == 17
-        old.close()
+    journal_before(path, 18, monkeypatch)
     _journal(path).close()
     store = SqliteJournal(path)
     try:

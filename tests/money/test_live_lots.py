@@ -17,13 +17,13 @@ from pathlib import Path
 
 import pytest
 
-import switch.journal.sqlite.schema
 from switch.journal.schema import MIGRATIONS
 from switch.journal.sql import verify
 from switch.journal.sql.club import SqlClub
 from switch.journal.sql.common import card_lots, live_lots
 from switch.journal.sql.db import POSTGRES, SQLITE
 from switch.journal.sqlite.journal import SqliteJournal
+from tests.money.support import journal_before
 
 PAN = "6280000000000013"
 OTHER = "6280000000000021"
@@ -116,13 +116,10 @@ def _indexes(conn: sqlite3.Connection) -> set[str]:
 def test_a_journal_from_before_loses_the_index_of_every_lot(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "old.db"
-    with monkeypatch.context() as m:
-        m.setattr(switch.journal.sqlite.schema, "MIGRATIONS",
-                  [x for x in MIGRATIONS if x.number < 17])
-        old = SqliteJournal(path)
-        assert old.version == 16
-        assert {"lots_pan", "lots_live"} <= _indexes(old.conn)
-        old.close()
+    journal_before(path, 17, monkeypatch)
+    old = sqlite3.connect(path)
+    assert {"lots_pan", "lots_live"} <= _indexes(old)
+    old.close()
     store = SqliteJournal(path)
     try:
         assert store.version == MIGRATIONS[-1].number >= 17
