@@ -13,6 +13,9 @@ import aiomqtt
 
 from tests.waits import EVENT
 
+#: Seconds between the watch's pings to the broker (`_run`).
+WATCH_KEEPALIVE = 3
+
 
 class Watch:
     def __init__(self, host: str, port: int, topic: str) -> None:
@@ -40,9 +43,14 @@ class Watch:
             self._task.result()
 
     async def _run(self, ready: asyncio.Event) -> None:
+        # A short keepalive: when the broker restarts, uvloop may refuse the client's write
+        # watch on the closed socket (`add_writer`: "the handler is closed", in a callback),
+        # and the client then waits on a dead link until a ping goes unanswered, 1.5
+        # keepalives (90 s with aiomqtt's 60), past any test's wait. The agent's is 15 s.
         while not self._closing:
             try:
-                async with aiomqtt.Client(self.host, self.port) as client:
+                async with aiomqtt.Client(self.host, self.port,
+                                          keepalive=WATCH_KEEPALIVE) as client:
                     await client.subscribe(self.topic, qos=1)
                     ready.set()
                     async for m in client.messages:
