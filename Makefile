@@ -47,10 +47,10 @@ venv: debs $(VENV)/.installed
 lint: venv
 	$(VENV)/bin/ruff check .
 
-# mypy --strict over every package and the tests ([tool.mypy] in pyproject.toml names the
-# untyped third-party packages). tools/import_contracts.py is checked as the module the tests
-# import (`tools.import_contracts`): named as a file too, mypy would find it twice.
-TYPED := iso8583 switch settlement hsm_sim terminal_agent lps tests
+# mypy --strict over every package, the tests and the benchmarks ([tool.mypy] in
+# pyproject.toml names the untyped third-party packages).
+TYPED := iso8583 switch settlement hsm_sim terminal_agent lps tests benches \
+	tools/import_contracts.py
 typecheck: venv
 	$(VENV)/bin/mypy --strict $(TYPED)
 

@@ -22,8 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests packag
 
 from switch.messaging import NewMessage, enqueue
 from switch.messaging.sender import Sender
-from tests.messaging.conftest import DAYTIME, Clock, free_port, open_db, write_config
+from tests.messaging.conftest import DAYTIME, Clock, open_db, write_config
 from tests.messaging.smsc import TestSmsc
+from tests.ports import free_port
 
 MESSAGES = 500
 

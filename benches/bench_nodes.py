@@ -27,7 +27,8 @@ from psycopg import sql
 
 from iso8583 import Message
 from tests.pg.cluster import APP_USER, PgCluster, pg_cluster
-from tests.pg.nodes import EXTRA_TERMINALS, Node, answer, free_port, node_config
+from tests.pg.nodes import EXTRA_TERMINALS, Node, answer, node_config
+from tests.ports import free_port
 from tests.switch.support import burn, card, earn, sign_on
 
 STORE_1 = {42: "STORE0000000001"}
