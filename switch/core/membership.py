@@ -38,8 +38,12 @@ _LEVEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 def level_of(req: Request) -> str:
-    """DE48 `ML` as a level is configured: trimmed, lower case, Persian digits as ASCII."""
-    return to_ascii_digits(req.tags.get(LEVEL_TAG, "")).strip().lower()
+    """DE48 `ML` as a level is configured: ASCII spaces around it trimmed, ASCII letters in
+    lower case, Persian and Arabic-Indic digits as ASCII. Anything else stays as it came, for
+    `format_error` to refuse: `str.strip()` would take any Unicode space away and
+    `str.lower()` turns KELVIN SIGN into `k`."""
+    name = to_ascii_digits(req.tags.get(LEVEL_TAG, "")).strip(" ")
+    return name.lower() if name.isascii() else name
 
 
 def format_error(req: Request) -> str:

@@ -217,6 +217,11 @@ def test_hostile_memberships_are_declined_with_no_effect(sw: Journaled) -> None:
     assert sw.rc(membership(T1, 3, pan, "gold", 10_000_001)) == "13"
     assert sw.rc(membership(T1, 4, pan, "gold;drop", 10_000_000)) == "30"
     assert sw.rc(membership(T1, 5, pan, "", 10_000_000)) == "30"
+    # Only ASCII spaces around it and ASCII letters in any case (docs/programs.md "Paid
+    # memberships"): no other space, and no letter that lower-cases into ASCII (KELVIN SIGN).
+    assert sw.rc(membership(T1, 10, pan, "\u00a0gold\u00a0", 10_000_000)) == "30"
+    assert sw.rc(membership(T1, 11, pan, "\u3000gold", 10_000_000)) == "30"
+    assert sw.rc(membership(T1, 12, pan, "\u212a", 10_000_000)) == "30"
     assert sw.state.cards[pan].club is None  # enrolled by the first, nothing more
     assert sw.rc(membership(T1, 6, pan, "gold", 10_000_000)) == "00"
     # A lower level while a higher one runs would take it away.
