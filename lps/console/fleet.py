@@ -19,6 +19,10 @@ import aiomqtt
 
 PREFIX = "lps/v1/terminals"
 RETRY_SECONDS = 2.0
+#: Seconds between pings to the broker, as the agent's client (terminal_agent/fleet.py): a link
+#: that died without a word (a broker restarted under uvloop can leave the client's socket
+#: watch refused, "the handler is closed") is given up after 1.5 of them, not aiomqtt's 90 s.
+KEEPALIVE_SECONDS = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +93,8 @@ class Fleet:
     async def _run(self) -> None:
         while True:
             try:
-                async with aiomqtt.Client(self.host, self.port) as client:
+                async with aiomqtt.Client(self.host, self.port,
+                                          keepalive=KEEPALIVE_SECONDS) as client:
                     await client.subscribe(f"{self.prefix}/+/status", qos=1)
                     self.connected, self.error = True, ""
                     async for msg in client.messages:

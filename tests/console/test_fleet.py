@@ -74,6 +74,25 @@ def test_dashboard_shows_the_agents_retained_status(env: Env, broker: Mosquitto)
                                                           "Terminals online (MQTT) 2 of 3")
 
 
+def test_the_dashboard_follows_the_broker_through_a_restart(env: Env, broker: Mosquitto) -> None:
+    """The broker restarts without persistence (its retained statuses gone): the console says
+    it is unreachable meanwhile, connects again and shows what agents publish after."""
+    online = {"state": "online", "terminal_id": "T0000001", "updated": "2026-11-23T10:00:00Z",
+              "link": "signed-on", "saf_depth": 0, "pending_reversals": 0}
+    _publish(broker.port, {"T0000001": online})
+    add_staff(env, "ann", "admin")
+    with Console(env, mqtt=broker.url) as console:
+        client = Client(console.url)
+        client.login("ann")
+        assert "Terminals online (MQTT) 1 of 3" in _until(client, "Terminals online (MQTT) 1 of 3")
+        broker.stop()
+        assert "unreachable" in _until(client, "unreachable")
+        broker.start()
+        _publish(broker.port, {"T0000003": {**online, "terminal_id": "T0000003"}})
+        text = _until(client, "T0000003 STORE0000000003 no online")
+        assert "T0000003 STORE0000000003 no online signed-on 0" in text
+
+
 def test_an_unreachable_broker_is_said_and_the_page_still_works(env: Env) -> None:
     add_staff(env, "ann", "admin")
     with Console(env, mqtt=f"mqtt://127.0.0.1:{free_port()}") as console:
