@@ -43,10 +43,12 @@ NOT_REQUESTS = ("0210", "0230", "0410", "0430", "0510", "0810", "0290", "0202", 
 PCS = ("000000", "900000", "310000", "200000", "210060", "006000", "930000", "940000",
        "950000")
 #: DE48 `ML` of a membership sale: the levels of examples/lps.toml as a till may type them;
-#: a level no one sells, and what cannot be a level (docs/protocol.md §3).
+#: a level no one sells, and what cannot be a level (docs/protocol.md §3), spaces other than
+#: ASCII's and a letter that lower-cases into ASCII (KELVIN SIGN) among them.
 LEVELS = ("gold", "silver", "gold-quarter", " Gold-Quarter ", "SILVER", "gold\u06f0")
 ODD_LEVELS = ("platinum", "gold\u06f1", "gold\u0661", "gold;drop", "gold quarter", "",
-              "x" * 21, "\uff47old", "gold\u200c", "\u06f1\u06f2")
+              "x" * 21, "\uff47old", "gold\u200c", "\u06f1\u06f2", "\u00a0gold\u00a0",
+              "\u3000silver", "\u212a")
 PRICES = {"gold": 10_000_000, "silver": 4_000_000, "gold-quarter": 3_000_000}
 TPDU = bytes.fromhex("6000010002")
 TWELVE = 999_999_999_999
