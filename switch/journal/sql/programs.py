@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from switch.core.model import Card
 from switch.core.programs.club import Club, ClubRows, year_before
@@ -27,6 +28,9 @@ def with_members(conn: Db) -> bool:
     return any(d[0] == "member_tier" for d in cur.description)
 
 
+#: One row's parameters.
+Params = tuple[Any, ...]
+
 _CLUB_COLUMNS = ("pan", "tier", "tier_day", "earned_day", "earned", "birthday_year")
 _MEMBER_COLUMNS = ("member_tier", "member_until")
 
@@ -37,27 +41,34 @@ def _club_upsert(columns: tuple[str, ...]) -> str:
             f"({','.join('?' * len(columns))}) ON CONFLICT(pan) DO UPDATE SET {updates}")
 
 
+def club_values(rows: Sequence[ClubRows]) -> tuple[list[Params], list[Params], list[Params]]:
+    """The `card_club`, `card_spend` and `card_stamps` rows of `rows`, in journal order (every
+    column of `card_club`, the membership's included)."""
+    # each day's ISO text inline: the writer thread writes a row per earn
+    clubs = [(r.pan, r.tier, r.tier_day.isoformat() if r.tier_day is not None else None,
+              r.earned_day.isoformat() if r.earned_day is not None else None, r.earned,
+              r.birthday_year, r.member_tier,
+              r.member_until.isoformat() if r.member_until is not None else None)
+             for r in rows]
+    spend = [(r.pan, d.isoformat(), amount) for r in rows for d, amount in r.spend]
+    stamps = [(r.pan, store, stamps, rewards) for r in rows for store, stamps, rewards in r.stamps]
+    return clubs, spend, stamps
+
+
 def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
     """Upsert the rows (inside the caller's transaction, in journal order)."""
-    # each day's ISO text inline: the writer thread writes a row per earn
-    values = [(r.pan, r.tier, r.tier_day.isoformat() if r.tier_day is not None else None,
-               r.earned_day.isoformat() if r.earned_day is not None else None, r.earned,
-               r.birthday_year, r.member_tier,
-               r.member_until.isoformat() if r.member_until is not None else None)
-              for r in rows]
+    clubs, spend, stamps = club_values(rows)
     if with_members(conn):
-        conn.executemany(_club_upsert(_CLUB_COLUMNS + _MEMBER_COLUMNS), values)
+        conn.executemany(_club_upsert(_CLUB_COLUMNS + _MEMBER_COLUMNS), clubs)
     else:
-        conn.executemany(_club_upsert(_CLUB_COLUMNS), [v[:len(_CLUB_COLUMNS)] for v in values])
+        conn.executemany(_club_upsert(_CLUB_COLUMNS), [v[:len(_CLUB_COLUMNS)] for v in clubs])
     conn.executemany(
         "INSERT INTO card_spend (pan, business_day, amount) VALUES (?,?,?) "
-        "ON CONFLICT(pan, business_day) DO UPDATE SET amount=excluded.amount",
-        [(r.pan, d.isoformat(), amount) for r in rows for d, amount in r.spend])
+        "ON CONFLICT(pan, business_day) DO UPDATE SET amount=excluded.amount", spend)
     conn.executemany(
         "INSERT INTO card_stamps (pan, store_id, stamps, rewards) VALUES (?,?,?,?) "
         "ON CONFLICT(pan, store_id) DO UPDATE SET stamps=excluded.stamps, "
-        "rewards=excluded.rewards",
-        [(r.pan, store, stamps, rewards) for r in rows for store, stamps, rewards in r.stamps])
+        "rewards=excluded.rewards", stamps)
 
 
 def load_clubs(conn: Db, cards: Mapping[str, Card], today: dt.date,
