@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -36,6 +36,12 @@ _NAMED = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 def positional(sql: str) -> str:
     """`?` placeholders as psycopg's `%s` (a literal `%` doubled)."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+@lru_cache(maxsize=64)
+def binary(sql: str) -> str:
+    """`?` placeholders as psycopg's binary `%b` (a literal `%` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%b")
 
 
 @lru_cache(maxsize=512)
@@ -117,6 +123,12 @@ class PgDb:
         cur = self.raw.cursor()
         cur.executemany(translate(sql, rows[0]), rows)
         return cur
+
+    def execute_columns(self, sql: str, columns: Sequence[list[Any]], /) -> Any:
+        """`sql` whose `?` each take one column of a statement's rows as an array, sent in
+        binary: a text array has each element escaped by psycopg's Python (a regular
+        expression a value), five times the CPU of the binary one."""
+        return self.raw.execute(binary(sql), columns)
 
     @property
     def in_transaction(self) -> bool:

@@ -9,11 +9,11 @@ import itertools
 
 from switch.journal.batch import KEY_COLUMNS, BatchRows
 from switch.journal.errors import JournalError
-from switch.journal.sql import coupons
+from switch.journal.sql import bulk, coupons
 from switch.journal.sql.accounts import write_links
 from switch.journal.sql.common import TOTALS_COLUMNS
-from switch.journal.sql.db import Db
-from switch.journal.sql.programs import write_club_rows
+from switch.journal.sql.db import ColumnsDb, Db, dialect_of
+from switch.journal.sql.programs import club_values, with_members, write_club_rows
 from switch.journal.sql.versions import write_versions
 
 _COLUMNS = (
@@ -64,8 +64,12 @@ def last_journal_id(conn: Db) -> int:
 
 
 def write_batch(conn: Db, rows: BatchRows, location: str) -> None:
-    """Every row of the batch, inside the caller's open transaction."""
+    """Every row of the batch, inside the caller's open transaction: a row a statement, or on
+    an engine whose `Dialect.bulk_writes` says so, each hot table's rows in one statement
+    (`bulk`, which ends in the same rows)."""
     assert conn.in_transaction
+    many = conn if dialect_of(conn).bulk_writes else None
+    assert many is None or isinstance(many, ColumnsDb)
     if rows.journal:
         # Append-only in id order: what the verified checkpoint rests on.
         last = last_journal_id(conn)
@@ -73,25 +77,46 @@ def write_batch(conn: Db, rows: BatchRows, location: str) -> None:
         if ids[0] <= last or any(a >= b for a, b in itertools.pairwise(ids)):
             raise JournalError(f"{location}: journal ids {ids[0]}..{ids[-1]} do not follow the "
                                f"last committed id {last} in order")
-        if versioned(conn):
+        if many is not None:
+            bulk.write_journal(many, rows.journal, versioned(conn))
+        elif versioned(conn):
             conn.executemany(_JOURNAL, rows.journal)
         else:
             conn.executemany(_UNVERSIONED, [row[:-1] for row in rows.journal])
     if rows.cards:
-        conn.executemany(_CARDS, rows.cards)
+        if many is not None:
+            bulk.write_cards(many, rows.cards)
+        else:
+            conn.executemany(_CARDS, rows.cards)
     if rows.links:
         write_links(conn, rows.links)
     if rows.lots:
-        conn.executemany(_LOTS, rows.lots)
+        if many is not None:
+            bulk.write_lots(many, rows.lots)
+        else:
+            conn.executemany(_LOTS, rows.lots)
     if rows.moves:
-        conn.executemany(_MOVES, rows.moves)
-        conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE id = ?", rows.deltas)
+        if many is not None:
+            bulk.write_moves(many, rows.moves, rows.deltas)
+        else:
+            conn.executemany(_MOVES, rows.moves)
+            conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE id = ?",
+                             rows.deltas)
     if rows.terminals:
-        conn.executemany(_TERMINALS, rows.terminals)
+        if many is not None:
+            bulk.write_terminals(many, rows.terminals)
+        else:
+            conn.executemany(_TERMINALS, rows.terminals)
     if rows.clubs:
-        write_club_rows(conn, rows.clubs)
+        if many is not None:
+            bulk.write_clubs(many, *club_values(rows.clubs), with_members(conn))
+        else:
+            write_club_rows(conn, rows.clubs)
     if rows.totals:
-        conn.executemany(_TOTALS, rows.totals)
+        if many is not None:
+            bulk.write_totals(many, rows.totals)
+        else:
+            conn.executemany(_TOTALS, rows.totals)
     if rows.keys:
         conn.executemany(_KEYS, rows.keys)
     if rows.pins:

@@ -11,9 +11,9 @@ back as SQLite would give them. What cannot be said the same way on both is a `D
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 class Cursor(Protocol):
@@ -42,6 +42,13 @@ class Db(Protocol):
     def in_transaction(self) -> bool: ...
 
 
+@runtime_checkable
+class ColumnsDb(Db, Protocol):
+    """A connection that takes a statement's rows as one array per column (`bulk`)."""
+
+    def execute_columns(self, sql: str, columns: Sequence[list[Any]], /) -> Any: ...
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """What each engine says its own way."""
@@ -57,6 +64,10 @@ class Dialect:
     index_hints: bool
     #: `{column}` holds a JSON object whose `{key}` is true (SQL's truth, not JSON's).
     json_true: str
+    #: Each statement is a round trip to a server that plans and runs it: a group commit
+    #: writes each hot table's rows in one statement (`switch.journal.sql.bulk`; the
+    #: connection is a `ColumnsDb`).
+    bulk_writes: bool
 
     def json_is_true(self, column: str, key: str) -> str:
         return self.json_true.format(column=column, key=key)
@@ -75,6 +86,7 @@ SQLITE = Dialect(
     tables="SELECT name FROM sqlite_master WHERE type = 'table'",
     index_hints=True,
     json_true="json_extract({column}, '$.{key}')",
+    bulk_writes=False,
 )
 
 POSTGRES = Dialect(
@@ -85,6 +97,7 @@ POSTGRES = Dialect(
     tables="SELECT tablename FROM pg_tables WHERE schemaname = current_schema()",
     index_hints=False,
     json_true="COALESCE(({column}->>'{key}')::boolean, false)",
+    bulk_writes=True,
 )
 
 
