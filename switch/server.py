@@ -568,11 +568,14 @@ async def serve(config: Config, rules: RuleBook | None = None,
                 ready: Callable[[Switch], None] | None = None) -> int:
     """Run until SIGTERM/SIGINT (graceful, exit 0) or a commit error (fail-stop, exit 3)."""
     switch = Switch(config, rules)
-    await switch.start()
     loop = asyncio.get_running_loop()
     stop_requested = asyncio.Event()
+    # Before the start: it listens before its last steps (the admin socket, metrics), and a
+    # SIGTERM taken by the default action there would end the switch without its drain. One
+    # that comes during the start stops the switch gracefully once it has started.
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop_requested.set)
+    await switch.start()
     reloads: set[asyncio.Task[dict[str, Any]]] = set()
 
     def reload_on_signal() -> None:
