@@ -167,6 +167,14 @@ class PgJournal(SqlJournal):
         db.execute("SELECT pg_advisory_xact_lock(?)", (NODES_LOCK,))
         db.execute("SET LOCAL lock_timeout = '10s'")
 
+    def _write_rows(self, conn: Db, rows: BatchRows) -> None:
+        """The batch's rows in one pipeline: its statements go out without waiting for one
+        another's results, which come back, errors included, at the pipeline's end (one
+        round trip for the writes, not one a statement)."""
+        assert isinstance(conn, PgDb)
+        with conn.raw.pipeline():
+            write_batch(conn, rows, self.location)
+
     def _commit_batch(self, rows: BatchRows, work: Callable[[Db], None]) -> None:
         self._commit_rows(lambda: rows, work)
 
@@ -188,7 +196,7 @@ class PgJournal(SqlJournal):
             if rows.ids and rows.ids[0] != head + 1:
                 raise JournalError(f"{self.location}: journal ids from {rows.ids[0]} do not "
                                    f"follow the head #{head} (stopping)")
-            write_batch(conn, rows, self.location)
+            self._write_rows(conn, rows)
             if advance is not None:
                 self._advance_in(conn, *advance)
 

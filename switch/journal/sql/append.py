@@ -56,6 +56,7 @@ def versioned(conn: Db) -> bool:
     """Whether the journal table has the `program_version` column (the columns of an empty
     result, on either engine)."""
     cur = conn.execute("SELECT * FROM journal WHERE 1 = 0")
+    cur.fetchall()  # in a PostgreSQL pipeline, the description comes with the result
     return any(d[0] == "program_version" for d in cur.description)
 
 

@@ -149,11 +149,15 @@ class SqlJournal:
                      advance: tuple[int, int] | None) -> None:
         """One batch's writes inside the caller's transaction: its rows, its receipts, then
         the checkpoint's advance it carries."""
-        write_batch(conn, rows, self.location)
+        self._write_rows(conn, rows)
         if receipts:
             write_receipts(conn, receipts)
         if advance is not None:
             self._advance_in(conn, *advance)
+
+    def _write_rows(self, conn: Db, rows: BatchRows) -> None:
+        """The batch's rows (`write_batch`), inside the caller's transaction."""
+        write_batch(conn, rows, self.location)
 
     def _advance_in(self, conn: Db, after: int, upto: int) -> None:
         """The checkpoint's advance inside the writer's transaction, in a savepoint: an error

@@ -25,6 +25,7 @@ def with_members(conn: Db) -> bool:
     """Whether `card_club` has the paid membership's columns (migration 13; an older schema
     has not: the columns of an empty result, on either engine)."""
     cur = conn.execute("SELECT * FROM card_club WHERE 1 = 0")
+    cur.fetchall()  # in a PostgreSQL pipeline, the description comes with the result
     return any(d[0] == "member_tier" for d in cur.description)
 
 
