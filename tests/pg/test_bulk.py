@@ -17,7 +17,7 @@ from switch.journal.batch import BatchRows
 from switch.journal.postgres.connect import PgDb, open_db
 from switch.journal.postgres.journal import PgJournal
 from switch.journal.sql import bulk
-from switch.journal.sql.append import write_batch
+from switch.journal.sql.append import write_batch, written_columns
 from switch.journal.sql.db import POSTGRES
 
 #: The tables a batch writes, each read back in a fixed order.
@@ -89,7 +89,7 @@ def _batch(rng: random.Random, first_id: int, lots: list[int], next_lot: int) ->
 
 def _write(db: PgDb, rows: BatchRows) -> None:
     db.execute("BEGIN")
-    write_batch(db, rows, "test")
+    write_batch(db, rows, "test", written_columns(db))
     db.execute("COMMIT")
 
 

@@ -41,7 +41,7 @@ from switch.journal.errors import JournalError
 from switch.journal.postgres.connect import Connection, PgDb, open_db, target_of
 from switch.journal.postgres.schema import migrate
 from switch.journal.reports import RecoveryReport
-from switch.journal.sql.append import last_journal_id, write_batch
+from switch.journal.sql.append import last_journal_id
 from switch.journal.sql.db import Db
 from switch.journal.sql.journal import SqlJournal
 from switch.journal.sql.recover import load_cache, next_ids
@@ -173,7 +173,7 @@ class PgJournal(SqlJournal):
         round trip for the writes, not one a statement)."""
         assert isinstance(conn, PgDb)
         with conn.raw.pipeline():
-            write_batch(conn, rows, self.location)
+            super()._write_rows(conn, rows)
 
     def _commit_batch(self, rows: BatchRows, work: Callable[[Db], None]) -> None:
         self._commit_rows(lambda: rows, work)

@@ -6,6 +6,7 @@ transaction."""
 from __future__ import annotations
 
 import itertools
+from typing import NamedTuple
 
 from switch.journal.batch import KEY_COLUMNS, BatchRows
 from switch.journal.errors import JournalError
@@ -60,11 +61,24 @@ def versioned(conn: Db) -> bool:
     return any(d[0] == "program_version" for d in cur.description)
 
 
+class Columns(NamedTuple):
+    """Which of the columns later migrations added the journal's schema has: read at its
+    first group commit (`written_columns`) and kept, since a journal migrates when it opens
+    and no migration drops a column. Only tests write to a schema from before them."""
+
+    program_version: bool
+    member_tier: bool
+
+
+def written_columns(conn: Db) -> Columns:
+    return Columns(versioned(conn), with_members(conn))
+
+
 def last_journal_id(conn: Db) -> int:
     return int(conn.execute("SELECT MAX(id) FROM journal").fetchone()[0] or 0)
 
 
-def write_batch(conn: Db, rows: BatchRows, location: str) -> None:
+def write_batch(conn: Db, rows: BatchRows, location: str, columns: Columns) -> None:
     """Every row of the batch, inside the caller's open transaction: a row a statement, or on
     an engine whose `Dialect.bulk_writes` says so, each hot table's rows in one statement
     (`bulk`, which ends in the same rows)."""
@@ -79,8 +93,8 @@ def write_batch(conn: Db, rows: BatchRows, location: str) -> None:
             raise JournalError(f"{location}: journal ids {ids[0]}..{ids[-1]} do not follow the "
                                f"last committed id {last} in order")
         if many is not None:
-            bulk.write_journal(many, rows.journal, versioned(conn))
-        elif versioned(conn):
+            bulk.write_journal(many, rows.journal, columns.program_version)
+        elif columns.program_version:
             conn.executemany(_JOURNAL, rows.journal)
         else:
             conn.executemany(_UNVERSIONED, [row[:-1] for row in rows.journal])
@@ -110,9 +124,9 @@ def write_batch(conn: Db, rows: BatchRows, location: str) -> None:
             conn.executemany(_TERMINALS, rows.terminals)
     if rows.clubs:
         if many is not None:
-            bulk.write_clubs(many, *club_values(rows.clubs), with_members(conn))
+            bulk.write_clubs(many, *club_values(rows.clubs), columns.member_tier)
         else:
-            write_club_rows(conn, rows.clubs)
+            write_club_rows(conn, rows.clubs, columns.member_tier)
     if rows.totals:
         if many is not None:
             bulk.write_totals(many, rows.totals)

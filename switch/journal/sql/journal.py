@@ -31,7 +31,7 @@ from switch.journal.errors import JournalError, RecoveryError
 from switch.journal.receipts import Receipt
 from switch.journal.reports import CheckResult, RecoveryReport, Verification
 from switch.journal.sql import accounts, coupons, programs, verify, versions
-from switch.journal.sql.append import write_batch
+from switch.journal.sql.append import Columns, write_batch, written_columns
 from switch.journal.sql.common import card_lots
 from switch.journal.sql.db import Db
 from switch.journal.sql.fetch import fetch
@@ -65,6 +65,7 @@ class SqlJournal:
         self._pending: tuple[int, int] | None = None
         self._applying: tuple[int, int] | None = None
         self._verify_failed = False
+        self._columns: Columns | None = None
 
     # -- what an engine supplies ------------------------------------------------------------
 
@@ -157,7 +158,9 @@ class SqlJournal:
 
     def _write_rows(self, conn: Db, rows: BatchRows) -> None:
         """The batch's rows (`write_batch`), inside the caller's transaction."""
-        write_batch(conn, rows, self.location)
+        if self._columns is None:
+            self._columns = written_columns(conn)
+        write_batch(conn, rows, self.location, self._columns)
 
     def _advance_in(self, conn: Db, after: int, upto: int) -> None:
         """The checkpoint's advance inside the writer's transaction, in a savepoint: an error

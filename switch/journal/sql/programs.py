@@ -56,10 +56,11 @@ def club_values(rows: Sequence[ClubRows]) -> tuple[list[Params], list[Params], l
     return clubs, spend, stamps
 
 
-def write_club_rows(conn: Db, rows: Sequence[ClubRows]) -> None:
-    """Upsert the rows (inside the caller's transaction, in journal order)."""
+def write_club_rows(conn: Db, rows: Sequence[ClubRows], members: bool) -> None:
+    """Upsert the rows (inside the caller's transaction, in journal order); `members`: the
+    schema has the paid membership's columns (`with_members`)."""
     clubs, spend, stamps = club_values(rows)
-    if with_members(conn):
+    if members:
         conn.executemany(_club_upsert(_CLUB_COLUMNS + _MEMBER_COLUMNS), clubs)
     else:
         conn.executemany(_club_upsert(_CLUB_COLUMNS), [v[:len(_CLUB_COLUMNS)] for v in clubs])
