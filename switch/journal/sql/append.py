@@ -71,6 +71,7 @@ class Columns(NamedTuple):
 
 
 def written_columns(conn: Db) -> Columns:
+    """The `Columns` of the journal `conn` holds (two empty reads)."""
     return Columns(versioned(conn), with_members(conn))
 
 
@@ -83,8 +84,8 @@ def write_batch(conn: Db, rows: BatchRows, location: str, columns: Columns) -> N
     an engine whose `Dialect.bulk_writes` says so, each hot table's rows in one statement
     (`bulk`, which ends in the same rows)."""
     assert conn.in_transaction
-    many = conn if dialect_of(conn).bulk_writes else None
-    assert many is None or isinstance(many, ColumnsDb)
+    in_bulk = conn if dialect_of(conn).bulk_writes else None
+    assert in_bulk is None or isinstance(in_bulk, ColumnsDb)
     if rows.journal:
         # Append-only in id order: what the verified checkpoint rests on.
         last = last_journal_id(conn)
@@ -92,44 +93,44 @@ def write_batch(conn: Db, rows: BatchRows, location: str, columns: Columns) -> N
         if ids[0] <= last or any(a >= b for a, b in itertools.pairwise(ids)):
             raise JournalError(f"{location}: journal ids {ids[0]}..{ids[-1]} do not follow the "
                                f"last committed id {last} in order")
-        if many is not None:
-            bulk.write_journal(many, rows.journal, columns.program_version)
+        if in_bulk is not None:
+            bulk.write_journal(in_bulk, rows.journal, columns.program_version)
         elif columns.program_version:
             conn.executemany(_JOURNAL, rows.journal)
         else:
             conn.executemany(_UNVERSIONED, [row[:-1] for row in rows.journal])
     if rows.cards:
-        if many is not None:
-            bulk.write_cards(many, rows.cards)
+        if in_bulk is not None:
+            bulk.write_cards(in_bulk, rows.cards)
         else:
             conn.executemany(_CARDS, rows.cards)
     if rows.links:
         write_links(conn, rows.links)
     if rows.lots:
-        if many is not None:
-            bulk.write_lots(many, rows.lots)
+        if in_bulk is not None:
+            bulk.write_lots(in_bulk, rows.lots)
         else:
             conn.executemany(_LOTS, rows.lots)
     if rows.moves:
-        if many is not None:
-            bulk.write_moves(many, rows.moves, rows.deltas)
+        if in_bulk is not None:
+            bulk.write_moves(in_bulk, rows.moves, rows.deltas)
         else:
             conn.executemany(_MOVES, rows.moves)
             conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE id = ?",
                              rows.deltas)
     if rows.terminals:
-        if many is not None:
-            bulk.write_terminals(many, rows.terminals)
+        if in_bulk is not None:
+            bulk.write_terminals(in_bulk, rows.terminals)
         else:
             conn.executemany(_TERMINALS, rows.terminals)
     if rows.clubs:
-        if many is not None:
-            bulk.write_clubs(many, *club_values(rows.clubs), columns.member_tier)
+        if in_bulk is not None:
+            bulk.write_clubs(in_bulk, *club_values(rows.clubs), columns.member_tier)
         else:
             write_club_rows(conn, rows.clubs, columns.member_tier)
     if rows.totals:
-        if many is not None:
-            bulk.write_totals(many, rows.totals)
+        if in_bulk is not None:
+            bulk.write_totals(in_bulk, rows.totals)
         else:
             conn.executemany(_TOTALS, rows.totals)
     if rows.keys:

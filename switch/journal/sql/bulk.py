@@ -5,7 +5,8 @@ round trip to a server that plans and runs it (PostgreSQL; docs/switch.md, "Post
 runs for a few microseconds each. On PostgreSQL each of those is a statement the server
 runs on its own (some 6 a journal entry), so a commit of a hundred entries cost hundreds of
 statements. Here each table's rows go in one `INSERT ... SELECT FROM unnest(...)` of one
-array per column, its text the same every time (the driver prepares it once).
+array per column, its text the same every time (the driver prepares it, once for each set of
+the arrays' types it meets).
 
 One statement may not touch a key twice (PostgreSQL refuses an upsert that does), so the rows
 are first made one per key, to the same end as the row-a-statement writes in journal order:
