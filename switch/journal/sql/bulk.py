@@ -24,12 +24,10 @@ them with a migrated database's.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
+from switch.journal.batch import Params
 from switch.journal.sql.common import TOTALS_COLUMNS
 from switch.journal.sql.db import ColumnsDb
-
-Params = tuple[Any, ...]
 
 #: (column, PostgreSQL type) of each table as `write_batch` writes it, in its rows' order.
 JOURNAL = (

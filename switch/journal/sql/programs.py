@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
 
 from switch.core.model import Card
 from switch.core.programs.club import Club, ClubRows, year_before
+from switch.journal.batch import Params
 from switch.journal.sql.accounts import profile_rows
 from switch.journal.sql.db import Cursor, Db
 
@@ -28,9 +28,6 @@ def with_members(conn: Db) -> bool:
     cur.fetchall()  # in a PostgreSQL pipeline, the description comes with the result
     return any(d[0] == "member_tier" for d in cur.description)
 
-
-#: One row's parameters.
-Params = tuple[Any, ...]
 
 _CLUB_COLUMNS = ("pan", "tier", "tier_day", "earned_day", "earned", "birthday_year")
 _MEMBER_COLUMNS = ("member_tier", "member_until")
