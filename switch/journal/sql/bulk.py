@@ -17,8 +17,9 @@ are first made one per key, to the same end as the row-a-statement writes in jou
 - `cards` inserts a new card and otherwise sets its status: the first row's card with the
   last row's status.
 
-The column types are PostgreSQL's for these tables (`switch.journal.schema`); a test compares
-them with a migrated database's.
+The schema is the latest (`append.Columns` all true): only tests write to an older one, and
+only on SQLite. The column types are PostgreSQL's for these tables (`switch.journal.schema`);
+a test compares them with a migrated database's.
 """
 
 from __future__ import annotations
@@ -75,7 +76,6 @@ def _updates(columns: Sequence[tuple[str, str]], keys: int) -> str:
 
 
 _JOURNAL = _insert("journal", JOURNAL)
-_UNVERSIONED = _insert("journal", JOURNAL[:-1])
 _LOTS = _insert("lots", LOTS)
 _MOVES = _insert("lot_moves", LOT_MOVES)
 _DELTAS = ("UPDATE lots SET remaining = lots.remaining + d.delta "
@@ -85,8 +85,6 @@ _TERMINALS = _insert("terminals", TERMINALS,
                      f"ON CONFLICT (id) DO UPDATE SET {_updates(TERMINALS, 1)}")
 _CLUB = _insert("card_club", CARD_CLUB,
                 f"ON CONFLICT (pan) DO UPDATE SET {_updates(CARD_CLUB, 1)}")
-_CLUB_WITHOUT_MEMBERS = _insert(
-    "card_club", CARD_CLUB[:-2], f"ON CONFLICT (pan) DO UPDATE SET {_updates(CARD_CLUB[:-2], 1)}")
 _SPEND = _insert("card_spend", CARD_SPEND,
                  f"ON CONFLICT (pan, business_day) DO UPDATE SET {_updates(CARD_SPEND, 2)}")
 _STAMPS = _insert("card_stamps", CARD_STAMPS,
@@ -144,11 +142,8 @@ def card_rows(cards: Sequence[Params]) -> list[Params]:
     return list(merged.values())
 
 
-def write_journal(conn: ColumnsDb, rows: Sequence[Params], versioned: bool) -> None:
-    if versioned:
-        _run(conn, _JOURNAL, rows, len(JOURNAL))
-    else:
-        _run(conn, _UNVERSIONED, [row[:-1] for row in rows], len(JOURNAL) - 1)
+def write_journal(conn: ColumnsDb, rows: Sequence[Params]) -> None:
+    _run(conn, _JOURNAL, rows, len(JOURNAL))
 
 
 def write_cards(conn: ColumnsDb, rows: Sequence[Params]) -> None:
@@ -169,14 +164,9 @@ def write_terminals(conn: ColumnsDb, rows: Sequence[Params]) -> None:
 
 
 def write_clubs(conn: ColumnsDb, clubs: Sequence[Params], spend: Sequence[Params],
-                stamps: Sequence[Params], members: bool) -> None:
-    """`card_club` (without the membership's columns on a schema before them), `card_spend`
-    and `card_stamps` (`programs.club_values`)."""
-    if members:
-        _run(conn, _CLUB, last_per_key(clubs, 1), len(CARD_CLUB))
-    else:
-        width = len(CARD_CLUB) - 2
-        _run(conn, _CLUB_WITHOUT_MEMBERS, last_per_key([c[:width] for c in clubs], 1), width)
+                stamps: Sequence[Params]) -> None:
+    """`card_club`, `card_spend` and `card_stamps` (`programs.club_values`)."""
+    _run(conn, _CLUB, last_per_key(clubs, 1), len(CARD_CLUB))
     _run(conn, _SPEND, last_per_key(spend, 2), len(CARD_SPEND))
     _run(conn, _STAMPS, last_per_key(stamps, 2), len(CARD_STAMPS))
 
