@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
@@ -129,6 +130,11 @@ class PgDb:
         binary: a text array has each element escaped by psycopg's Python (a regular
         expression a value), five times the CPU of the binary one."""
         return self.raw.execute(binary(sql), columns)
+
+    def pipeline(self) -> AbstractContextManager[Any]:
+        """psycopg's pipeline: the statements executed inside are sent without waiting for
+        one another's results, which come back, errors included, at its end."""
+        return self.raw.pipeline()
 
     @property
     def in_transaction(self) -> bool:

@@ -172,7 +172,7 @@ class PgJournal(SqlJournal):
         another's results, which come back, errors included, at the pipeline's end (one
         round trip for the writes, not one a statement)."""
         assert isinstance(conn, PgDb)
-        with conn.raw.pipeline():
+        with conn.pipeline():
             super()._write_rows(conn, rows)
 
     def _commit_batch(self, rows: BatchRows, work: Callable[[Db], None]) -> None:

@@ -12,6 +12,7 @@ back as SQLite would give them. What cannot be said the same way on both is a `D
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -47,6 +48,14 @@ class ColumnsDb(Db, Protocol):
     """A connection that takes a statement's rows as one array per column (`bulk`)."""
 
     def execute_columns(self, sql: str, columns: Sequence[list[Any]], /) -> Any: ...
+
+
+@runtime_checkable
+class PipelineDb(Db, Protocol):
+    """A connection whose statements issued within `pipeline()` go to the server together and
+    come back together (one round trip), each cursor's rows read after the block."""
+
+    def pipeline(self) -> AbstractContextManager[Any]: ...
 
 
 @dataclass(frozen=True, slots=True)

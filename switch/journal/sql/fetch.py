@@ -5,7 +5,10 @@ indexed look-up per row named, nothing else (a request that left memory: `recall
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
 
+from iso8583.message import Message
 from switch.core.codes import Kind, sql_text
 from switch.core.entries import Entry, LotDelta
 from switch.core.facts import NOTHING_RETURNED, Checks, Facts, Needs, Returned, ReturnRow
@@ -14,28 +17,41 @@ from switch.journal.codec import detail_from_json, message_from_json, undone
 from switch.journal.sql import coupons, recall
 from switch.journal.sql.accounts import account_cards, account_fact
 from switch.journal.sql.club import segment_of_card
-from switch.journal.sql.common import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot, marks
-from switch.journal.sql.db import Db
+from switch.journal.sql.common import LOT_COLUMNS, OK, REVERSAL, TOTALS_COLUMNS, lot
+from switch.journal.sql.db import Cursor, Db, PipelineDb
 
 
 def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
-    reply = original = original_totals = earn = totals = None
+    recalled_original = None
+    original_id = needs.original
+    earn_id = needs.earn
+    if needs.recall_original is not None:  # its record names the row: read before the row
+        found = recall.remembered(conn, needs.recall_original, needs.recall_since,
+                                  with_reversal=True)
+        if found is not None:
+            recalled_original = found[0]
+            if recalled_original.reversible:
+                # The returns standing against it, should it be an earn (reversal.py).
+                original_id = earn_id = recalled_original.journal_id
+    with _together(conn, needs, original_id, earn_id):
+        reply_rows = _by_id(conn, _REPLY, needs.reply)
+        original_rows = _by_id(conn, _ENTRY, original_id)
+        original_totals_rows = _by_id(conn, _ENTRY_TOTALS, original_id)
+        earn_rows = original_rows if earn_id == original_id else _by_id(conn, _ENTRY, earn_id)
+        returns_rows = _by_id(conn, _RETURNS, earn_id)
+        undone_rows = _by_id(conn, _UNDONE, earn_id)
+        totals_rows = None if needs.totals is None else conn.execute(_TOTALS, needs.totals)
+    reply = _reply(reply_rows)
+    original = _entry(original_rows, original_id)
+    original_totals = None if original is None else \
+        _totals(original_totals_rows) or Totals()  # no row: nothing counted in that batch yet
+    earn = original if earn_rows is original_rows else _entry(earn_rows, earn_id)
     returned = NOTHING_RETURNED
-    if needs.reply is not None:
-        row = conn.execute("SELECT response FROM journal WHERE id = ?",
-                           (needs.reply,)).fetchone()
-        reply = message_from_json(row[0]) if row is not None and row[0] else None
-    if needs.original is not None:
-        original = journal_entry(conn, needs.original)
-        if original is not None:  # no row: nothing counted in that batch yet
-            original_totals = batch_totals(conn, original.terminal_id,
-                                           original.batch) or Totals()
-    if needs.earn is not None:
-        earn = journal_entry(conn, needs.earn)
-        returned = _returned(conn, needs.earn)
-    if needs.totals is not None:
-        totals = batch_totals(conn, *needs.totals)
-    recalled = recalled_original = tombstone = None
+    if returns_rows is not None and undone_rows is not None \
+            and (recalled_original is None or original is not None):
+        returned = _returned(returns_rows, undone_rows)
+    totals = _totals(totals_rows)
+    recalled = tombstone = None
     if needs.recall is not None:
         found = recall.remembered(conn, needs.recall, needs.recall_since)
         if found is not None:
@@ -43,18 +59,6 @@ def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
             reply = message_from_json(found[1]) if found[1] else None
         if needs.recall_tombstone:
             tombstone = recall.tombstone(conn, needs.recall, needs.recall_since)
-    if needs.recall_original is not None:
-        found = recall.remembered(conn, needs.recall_original, needs.recall_since,
-                                  with_reversal=True)
-        if found is not None:
-            recalled_original = found[0]
-            if recalled_original.reversible:
-                original = journal_entry(conn, recalled_original.journal_id)
-                if original is not None:
-                    original_totals = batch_totals(conn, original.terminal_id,
-                                                   original.batch) or Totals()
-                    # The returns standing against it, should it be an earn (reversal.py).
-                    earn, returned = original, _returned(conn, original.id)
     account = account_fact(conn, needs.account) if needs.account is not None else None
     segment = segment_of_card(conn, needs.segment) if needs.segment is not None else None
     cards = account_cards(conn, needs.birthday) if needs.birthday is not None else None
@@ -64,11 +68,45 @@ def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
                  recall_answered=True, card_segment=segment, birthday_cards=cards)
 
 
-def batch_totals(conn: Db, terminal_id: str, batch: str) -> Totals | None:
-    row = conn.execute(
-        f"SELECT {', '.join(TOTALS_COLUMNS)} FROM batch_totals WHERE terminal_id = ? "
-        "AND batch = ?", (terminal_id, batch)).fetchone()
+def _together(conn: Db, needs: Needs, original_id: int | None, earn_id: int | None
+              ) -> AbstractContextManager[Any]:
+    """On a server, the rows of a decision's ids (its reply, its original with its batch's
+    totals, an earn with its returns) and a batch's totals in one round trip: every statement
+    is keyed by what the needs name, none by another's rows. The event loop waits for the
+    server once a decision instead of once a statement."""
+    several = original_id is not None or earn_id is not None \
+        or (needs.reply is not None and needs.totals is not None)
+    if several and isinstance(conn, PipelineDb):
+        return conn.pipeline()
+    return nullcontext()
+
+
+def _by_id(conn: Db, sql: str, journal_id: int | None) -> Cursor | None:
+    return None if journal_id is None else conn.execute(sql, {"id": journal_id})
+
+
+_REPLY = "SELECT response FROM journal WHERE id = :id"
+
+
+def _reply(rows: Cursor | None) -> Message | None:
+    row = None if rows is None else rows.fetchone()
+    return message_from_json(row[0]) if row is not None and row[0] else None
+
+
+def _totals(rows: Cursor | None) -> Totals | None:
+    row = None if rows is None else rows.fetchone()
     return Totals(*row) if row is not None else None
+
+
+_TOTALS_OF = ", ".join(f"b.{c}" for c in TOTALS_COLUMNS)
+#: A terminal batch's totals.
+_TOTALS = (f"SELECT {_TOTALS_OF} FROM batch_totals b WHERE b.terminal_id = ? "
+           "AND b.batch = ?")
+#: The totals of the batch a journal row counted in (a reversal's original's): keyed by the
+#: row, so that it goes out with the row's statement instead of after its rows.
+_ENTRY_TOTALS = (f"SELECT {_TOTALS_OF} FROM journal j JOIN batch_totals b "
+                 "ON b.terminal_id = COALESCE(j.terminal_id, '') "
+                 "AND b.batch = COALESCE(j.batch, '') WHERE j.id = :id")
 
 
 _MOVED_LOT = ", ".join(f"l.{c.strip()}" for c in LOT_COLUMNS.split(","))
@@ -84,16 +122,17 @@ _ENTRY = (
     "j.response_code, j.batch, j.digest, j.original_id, j.original_stan, "
     f"j.original_transmission, j.detail, m.delta, {_MOVED_LOT} FROM journal j "
     "LEFT JOIN lot_moves m ON m.journal_id = j.id LEFT JOIN lots l ON l.id = m.lot_id "
-    "WHERE j.id = ? ORDER BY m.rowid")
+    "WHERE j.id = :id ORDER BY m.rowid")
 _ENTRY_COLUMNS = 22
 
 
-def journal_entry(conn: Db, journal_id: int) -> Entry | None:
+def _entry(cursor: Cursor | None, journal_id: int | None) -> Entry | None:
     """A journal row as the `Entry` that wrote it, with its lot moves naming each lot in full
     (what a reversal undoes, or the lots an earn made), without its stored reply."""
-    rows = conn.execute(_ENTRY, (journal_id,)).fetchall()
+    rows = [] if cursor is None else cursor.fetchall()
     if not rows:
         return None
+    assert journal_id is not None
     (at, day, kind, mti, pc, tid, store, coalition, pan, stan, de7, rrn, amount, points, sv,
      rc, batch, digest, original_id, ostan, ode7, detail) = rows[0][:_ENTRY_COLUMNS]
     moves = [LotDelta(lot(r[_ENTRY_COLUMNS + 1:]), r[_ENTRY_COLUMNS]) for r in rows
@@ -108,15 +147,21 @@ def journal_entry(conn: Db, journal_id: int) -> Entry | None:
         detail=detail_from_json(detail), lot_deltas=moves)
 
 
-def _returned(conn: Db, journal_id: int) -> Returned:
-    """The approved returns against earn `journal_id`, and which of them (or it) an approved
-    reversal undid."""
-    returns = tuple(ReturnRow(r[0], r[1], -r[2]) for r in conn.execute(
-        f"SELECT id, amount, points FROM journal WHERE kind = {sql_text(Kind.RETURN)} AND "
-        f"response_code = {OK} AND original_id = ? ORDER BY id", (journal_id,)))
-    targets = [journal_id, *(r.journal_id for r in returns)]
-    reversed_ids = frozenset(oid for oid, detail in conn.execute(
-        f"SELECT original_id, detail FROM journal WHERE kind = {REVERSAL} AND "
-        f"response_code = {OK} AND original_id IN ({marks(targets)})",
-        targets) if undone(detail))
+#: The approved returns against an earn.
+_RETURNS = (f"SELECT id, amount, points FROM journal WHERE kind = {sql_text(Kind.RETURN)} "
+            f"AND response_code = {OK} AND original_id = :id ORDER BY id")
+#: The approved reversals of an earn or of one of its approved returns: keyed by the earn
+#: alone, so that it goes out with the returns' statement instead of after its rows.
+_UNDONE = (f"SELECT original_id, detail FROM journal WHERE kind = {REVERSAL} AND "
+           f"response_code = {OK} AND original_id IN ("
+           "SELECT :id UNION ALL "
+           f"SELECT id FROM journal WHERE kind = {sql_text(Kind.RETURN)} AND "
+           f"response_code = {OK} AND original_id = :id)")
+
+
+def _returned(returns_rows: Cursor, undone_rows: Cursor) -> Returned:
+    """The approved returns against an earn, and which of them (or it) an approved reversal
+    undid."""
+    returns = tuple(ReturnRow(r[0], r[1], -r[2]) for r in returns_rows)
+    reversed_ids = frozenset(oid for oid, detail in undone_rows if undone(detail))
     return Returned(returns, reversed_ids)
