@@ -46,10 +46,8 @@ def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
     original_totals = None if original is None else \
         _totals(original_totals_rows) or Totals()  # no row: nothing counted in that batch yet
     earn = original if earn_rows is original_rows else _entry(earn_rows, earn_id)
-    returned = NOTHING_RETURNED
-    if returns_rows is not None and undone_rows is not None \
-            and (recalled_original is None or original is not None):
-        returned = _returned(returns_rows, undone_rows)
+    returned = NOTHING_RETURNED if returns_rows is None or undone_rows is None \
+        else _returned(returns_rows, undone_rows)
     totals = _totals(totals_rows)
     recalled = tombstone = None
     if needs.recall is not None:
