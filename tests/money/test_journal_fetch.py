@@ -10,6 +10,7 @@ back through the engine's `fetch`: the oracle is what was written, not how it is
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,7 +19,8 @@ import pytest
 from iso8583 import Message
 from switch.core import NO_CHECKS
 from switch.core.entries import Entry
-from switch.core.facts import Needs
+from switch.core.facts import NOTHING_RETURNED, Needs
+from switch.journal.sql.fetch import fetch
 from tests.money.support import Shell, rc, rrn, scratch_dir
 from tests.switch.support import (
     NOW,
@@ -131,3 +133,46 @@ def test_returns_standing_against_an_earn_out_of_memory_refuse_its_reversal(
     assert rc(sh.send(inquiry(T2, sh.next_stan(), B))) == "00"
     assert rc(sh.send(reversal_of(first, sh.next_stan()))) == "00"
     assert sh.journal_points(A) == 0
+
+
+def test_fetch_reads_one_statement_a_row_named_and_nothing_else(sh: Shell) -> None:
+    """docs/switch.md, "The request path", step 3: `fetch` reads exactly what the needs name,
+    each by its key: a stored reply one statement, a batch's totals one, an earn its row and
+    its returns with their reversals (three), a reversal's original its row, its batch's
+    totals and, as the earn it may be, its returns (four: the row read once for both). A row
+    the journal does not hold is None, and so are its batch's totals."""
+    earned, earn_row = written(sh, earn(T1, sh.next_stan(), A, 100_000))
+    returned = request("0200", T1, sh.next_stan(), pan=A, pc="200000", amount=40_000,
+                       tags={"OR": rrn(earned)})
+    _, return_row = written(sh, returned)
+    written(sh, reversal_of(returned, sh.next_stan()))
+    conn = sqlite3.connect(sh.store.path)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+
+    def read(needs: Needs) -> tuple[int, Any]:
+        statements.clear()
+        facts = fetch(conn, needs, NO_CHECKS)
+        return len(statements), facts
+
+    try:
+        count, facts = read(Needs(reply=earn_row.id))
+        assert count == 1 and facts.reply_message is not None
+        assert rc(facts.reply_message) == "00"
+        count, facts = read(Needs(totals=(T1, "000001")))
+        assert count == 1 and facts.batch_totals is not None
+        count, facts = read(Needs(earn=earn_row.id))
+        assert count == 3 and facts.earn_row is not None
+        assert [r.journal_id for r in facts.earn_returned.returns] == [return_row.id]
+        assert facts.earn_returned.undone == frozenset({return_row.id})
+        count, facts = read(Needs(original=earn_row.id, earn=earn_row.id))
+        assert count == 4 and facts.original_row is not None
+        assert facts.earn_row is facts.original_row and facts.original_totals is not None
+        assert read(Needs())[0] == 0
+        absent = return_row.id + 10
+        count, facts = read(Needs(original=absent, earn=absent))
+        assert count == 4
+        assert (facts.original_row, facts.original_totals, facts.earn_row) == (None, None, None)
+        assert facts.earn_returned == NOTHING_RETURNED
+    finally:
+        conn.close()

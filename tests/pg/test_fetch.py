@@ -59,17 +59,20 @@ _NEEDS = {
     "earn-without-moves": Needs(original=5, earn=5),
     "reversed-earn": Needs(earn=6),
     "missing": Needs(original=99, earn=99, reply=99, totals=("T0000001", "000009")),
+    "original-alone": Needs(original=1),
+    "reply-and-batch": Needs(reply=1, totals=("T0000001", "000001")),
 }
 
 
 class _Trips(PgDb):
-    """A real connection that counts its round trips: a statement outside a pipeline, or a
-    pipeline (its statements go together)."""
+    """A real connection that counts its statements and its round trips: a statement outside
+    a pipeline, or a pipeline (its statements go together)."""
 
-    trips = 0
+    trips = statements = 0
     _inside = 0
 
     def execute(self, sql: str, parameters: Any = None, /) -> Any:
+        self.statements += 1
         if not self._inside:
             self.trips += 1
         return super().execute(sql, parameters)
@@ -135,10 +138,18 @@ def test_the_rows_read_are_the_ones_written(engines: tuple[sqlite3.Connection, _
                 missing.reply_message, missing.batch_totals) == (None, None, None, None, None)
 
 
-@pytest.mark.parametrize("shape", ["reversal", "return", "missing"])
+@pytest.mark.parametrize("shape", list(_NEEDS))
 def test_a_decisions_rows_come_in_one_round_trip(
         engines: tuple[sqlite3.Connection, _Trips], shape: str) -> None:
     _, pg = engines
-    pg.trips = 0
+    pg.trips = pg.statements = 0
     fetch(pg, _NEEDS[shape], NO_CHECKS)
     assert pg.trips == 1
+    assert pg.statements == _STATEMENTS[shape]
+
+
+#: The statements each shape takes: one a row named, the row a reversal's original and its
+#: earn read once.
+_STATEMENTS = {"reversal": 4, "return": 3, "retransmission": 1, "batch": 1,
+               "earn-without-moves": 4, "reversed-earn": 3, "missing": 6, "original-alone": 2,
+               "reply-and-batch": 2}

@@ -38,16 +38,15 @@ def fetch(conn: Db, needs: Needs, checks: Checks) -> Facts:
         original_rows = _by_id(conn, _ENTRY, original_id)
         original_totals_rows = _by_id(conn, _ENTRY_TOTALS, original_id)
         earn_rows = original_rows if earn_id == original_id else _by_id(conn, _ENTRY, earn_id)
-        returns_rows = _by_id(conn, _RETURNS, earn_id)
-        undone_rows = _by_id(conn, _UNDONE, earn_id)
+        returns_rows = None if earn_id is None else (
+            conn.execute(_RETURNS, {"id": earn_id}), conn.execute(_UNDONE, {"id": earn_id}))
         totals_rows = None if needs.totals is None else conn.execute(_TOTALS, needs.totals)
     reply = _reply(reply_rows)
     original = _entry(original_rows, original_id)
     original_totals = None if original is None else \
         _totals(original_totals_rows) or Totals()  # no row: nothing counted in that batch yet
     earn = original if earn_rows is original_rows else _entry(earn_rows, earn_id)
-    returned = NOTHING_RETURNED if returns_rows is None or undone_rows is None \
-        else _returned(returns_rows, undone_rows)
+    returned = NOTHING_RETURNED if returns_rows is None else _returned(*returns_rows)
     totals = _totals(totals_rows)
     recalled = tombstone = None
     if needs.recall is not None:
