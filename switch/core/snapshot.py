@@ -66,7 +66,8 @@ def snapshot(state: State, lots_of: LotsOf | None = None) -> Snapshot:
         if c is not None:
             clubs.append((pan, c.tier, c.tier_day, c.earned_day, c.earned, c.birthday_year,
                           tuple(c.spend.items()), tuple(sorted(c.stamps.items())),
-                          tuple(sorted(c.rewards.items())), c.profile))
+                          tuple(sorted(c.rewards.items())), c.profile, c.member_tier,
+                          c.member_until))
     terminals = [(t.id, t.store, t.signed_on, t.mac_key_ref, t.pin_key_ref, t.tmk_ref,
                   t.bdk_ref) for t in state.terminals.values()]
     txns = [(key, r.digest, r.journal_id, r.day, r.flags)
