@@ -44,6 +44,10 @@ MONEY: dict[str, tuple[str, ...]] = {
         "xǁSqlJournalǁfetch",
         "xǁSqlJournalǁ_apply_advance"),
     "switch/journal/sql/common.py": ("x_lot", "x_card_lots", "x_live_lots"),
+    # PostgreSQL's group commit: a batch's rows made one per key (its statements run only
+    # against a server, in tests/pg, outside the selection)
+    "switch/journal/sql/bulk.py": ("x_last_per_key", "x_summed_per_key", "x_lot_deltas",
+                                   "x_card_rows"),
     **{f"settlement/{name}.py": ("*",) for name in ("netting", "reconcile", "expiry")},
     # the fee of a day (the month's days of `lps report --month` are the command's)
     "settlement/fees.py": ("x_activity_of", "x_month_of", "x_is_month_end", "x_day_lines"),
