@@ -62,6 +62,8 @@ T = TypeVar("T")
 
 #: How many times one batch runs after a loss before the journal gives up (fail-stop).
 ATTEMPTS = 3
+#: How long a write waits for a lock before it fails, set in each write transaction.
+_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '10s'"
 #: Seconds between attempts to reopen the event loop's read connection.
 FETCH_RETRY = 1.0
 #: The advisory lock every write transaction of a node of several holds: the nodes take turns
@@ -149,11 +151,18 @@ class PgJournal(SqlJournal):
     # -- the group commit -------------------------------------------------------------------
 
     def _begun(self, conn: Connection) -> PgDb:
-        """The session's connection, its transaction open (psycopg opens one at the first
-        statement; the journal's SQL asserts it is inside one)."""
+        """The session's connection, its transaction open with its lock timeout (psycopg
+        opens one at the first statement; the journal's SQL asserts it is inside one)."""
+        db = self._in_turn(conn)
+        db.execute(_LOCK_TIMEOUT)
+        return db
+
+    def _in_turn(self, conn: Connection) -> PgDb:
+        """The session's connection, a node of several holding its turn. A group commit sets
+        its lock timeout in its pipeline (`_write_rows`): BEGIN, the timeout and the
+        journal's head go to the server in one round trip."""
         if self._writer is None or self._writer.raw is not conn:
             self._writer = PgDb(conn)
-        self._writer.execute("SET LOCAL lock_timeout = '10s'")
         if self.shared:  # the nodes' turn to write: held until COMMIT or ROLLBACK
             self._take_turn(self._writer)
         return self._writer
@@ -165,7 +174,7 @@ class PgJournal(SqlJournal):
         db.execute(f"SET LOCAL idle_in_transaction_session_timeout = '{TURN_IDLE}s'")
         db.execute(f"SET LOCAL lock_timeout = '{TURN_WAIT}s'")
         db.execute("SELECT pg_advisory_xact_lock(?)", (NODES_LOCK,))
-        db.execute("SET LOCAL lock_timeout = '10s'")
+        db.execute(_LOCK_TIMEOUT)
 
     def _write_rows(self, conn: Db, rows: BatchRows) -> None:
         """The batch's rows in one pipeline: its statements go out without waiting for one
@@ -173,6 +182,7 @@ class PgJournal(SqlJournal):
         round trip for the writes, not one a statement)."""
         assert isinstance(conn, PgDb)
         with conn.pipeline():
+            conn.execute(_LOCK_TIMEOUT)
             super()._write_rows(conn, rows)
 
     def _commit_batch(self, rows: BatchRows, work: Callable[[Db], None]) -> None:
@@ -245,7 +255,7 @@ class PgJournal(SqlJournal):
         loss during COMMIT, the batch's last id says whether it committed. `rows` gives the
         batch's rows once `work` has built them."""
         def run(conn: Connection) -> None:
-            work(self._begun(conn))
+            work(self._in_turn(conn))
 
         for attempt in range(1, ATTEMPTS + 1):
             try:
