@@ -136,3 +136,21 @@ def test_the_bulk_columns_are_the_migrated_schemas(pg_journal_url: str) -> None:
             for name, kind in columns:
                 expected = {"timestamptz": "timestamp with time zone"}.get(kind, kind)
                 assert types.get(name) == expected, (table, name, types.get(name), kind)
+
+
+def test_a_group_commit_opens_its_transaction_inside_its_pipeline(pg_journal_url: str) -> None:
+    """docs/switch.md, "PostgreSQL": a single node's group commit sends nothing before its
+    pipeline, whose first statement sets the transaction's lock timeout, so that BEGIN, the
+    timeout and the journal's head go to the server together."""
+    journal = PgJournal(pg_journal_url)
+    try:
+        def work(conn: psycopg.Connection[Any]) -> tuple[psycopg.pq.TransactionStatus, str]:
+            db = journal._in_turn(conn)
+            before = db.raw.info.transaction_status
+            journal._write_rows(db, BatchRows())
+            return before, db.execute("SELECT current_setting('lock_timeout')").fetchone()[0]
+
+        before, timeout = journal.session.transaction(work)
+        assert before == psycopg.pq.TransactionStatus.IDLE and timeout == "10s"
+    finally:
+        journal.close()
