@@ -179,7 +179,8 @@ class PgJournal(SqlJournal):
     def _write_rows(self, conn: Db, rows: BatchRows) -> None:
         """The batch's rows in one pipeline: its statements go out without waiting for one
         another's results, which come back, errors included, at the pipeline's end (one
-        round trip for the writes, not one a statement)."""
+        round trip for the writes, not one a statement). Its first statement sets the lock
+        timeout, so that BEGIN goes with it and with the journal's head."""
         assert isinstance(conn, PgDb)
         with conn.pipeline():
             conn.execute(_LOCK_TIMEOUT)
