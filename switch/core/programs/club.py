@@ -381,9 +381,15 @@ def _add_stamps(club: Club, store: str, stamps: int, rewards: int) -> None:
     club.rewards[store] = club.rewards.get(store, 0) + rewards
 
 
+def spend_horizon(day: dt.date) -> dt.date:
+    """The newest day whose spend no window can ask for on `day` or later (13 months back):
+    `prune_spend` forgets it and recovery does not load it."""
+    return year_before(day) - dt.timedelta(days=31)
+
+
 def prune_spend(club: Club, day: dt.date) -> None:
-    """Forget spend older than any window that can still ask for it (13 months)."""
-    club.spend.forget_until(year_before(day) - dt.timedelta(days=31))
+    """Forget spend older than any window that can still ask for it (`spend_horizon`)."""
+    club.spend.forget_until(spend_horizon(day))
     club.roll = None
 
 

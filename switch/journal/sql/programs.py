@@ -15,7 +15,7 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 
 from switch.core.model import Card
-from switch.core.programs.club import Club, ClubRows, year_before
+from switch.core.programs.club import Club, ClubRows, spend_horizon
 from switch.journal.batch import Params
 from switch.journal.sql.accounts import profile_rows
 from switch.journal.sql.db import Cursor, Db
@@ -95,7 +95,7 @@ def load_clubs(conn: Db, cards: Mapping[str, Card], today: dt.date,
             c.earned, c.birthday_year = earned, year
             c.member_tier = member or ""
             c.member_until = dt.date.fromisoformat(until) if until else None
-    since = (year_before(today) - dt.timedelta(days=31)).isoformat()
+    since = spend_horizon(today).isoformat()
     for card_pan, day, amount in q(
         "SELECT pan, business_day, amount FROM card_spend WHERE business_day > ? AND amount != 0",
         (since,)
