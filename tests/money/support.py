@@ -50,6 +50,7 @@ from switch.core import (
     snapshot,
     system_error,
 )
+from switch.core.calendar import business_day
 from switch.core.card_store import reading_lots
 from switch.core.luhn import redact
 from switch.journal.schema import MIGRATIONS
@@ -154,14 +155,15 @@ class Shell:
         The recovered state must equal the live one (docs/switch.md, "Comparing states"): the
         live state pruned to the idempotency window of `now`, as the server's housekeeping does,
         compared without the caches recovery reads on demand (an unread card's lots as the
-        journal holds them).
+        journal holds them), and without the spend neither can read any more.
         """
         prune(self.state, now)
-        live = snapshot(self.state, self.store.card_lots).durable()
+        day = business_day(now, self.cfg.switch.zone, self.cfg.switch.business_day_cutover)
+        live = snapshot(self.state, self.store.card_lots).durable(day)
         self.store.close()
         self.store = SqliteJournal(self.path)
         self.state = self.store.load(self.cfg, self.rules, now, lazy=lazy)
-        assert snapshot(self.state, self.store.card_lots).durable() == live, \
+        assert snapshot(self.state, self.store.card_lots).durable(day) == live, \
             "recovery differs from the live state"
         if limits is not None:
             self.limits = limits

@@ -20,6 +20,7 @@ from switch.core import (
     journaled,
     snapshot,
 )
+from switch.core.calendar import business_day
 from switch.journal.engine import open_journal
 from switch.journal.sql.verify import check_invariants
 from switch.journal.sqlite.journal import SqliteJournal
@@ -66,13 +67,15 @@ class Journaled:
     def restart(self, now: dt.datetime = NOW) -> None:
         """Stop and recover from the journal: the invariants hold, recovery starts, every card
         has the balance it had, and the recovered state equals the live one."""
-        before = snapshot(self.state).durable()
+        cfg = self.cfg.switch
+        day = business_day(now, cfg.zone, cfg.business_day_cutover)
+        before = snapshot(self.state).durable(day)
         assert check_invariants(raw(self.store)) == []
         self.store.close()
         self.store = open_journal(self.cfg.switch.journal)
         self.state = self.store.load(self.cfg, self.rules, now)
         self.state.limits = self.limits
-        after = snapshot(self.state).durable()
+        after = snapshot(self.state).durable(day)
         assert after.balances() == before.balances()
         assert after == before
 

@@ -65,6 +65,7 @@ from switch.core import (
     prune,
     snapshot,
 )
+from switch.core.calendar import business_day
 from switch.core.card_store import reading_lots
 from switch.core.programs.rules import program_rules
 from switch.journal import Journal, open_journal
@@ -173,6 +174,10 @@ class Hostile:
         store.start_commit_process()
         return store
 
+    def day(self, now: dt.datetime) -> dt.date:
+        """The business day of `now`: the snapshots compare the spend a decision can read."""
+        return business_day(now, self.cfg.switch.zone, self.cfg.switch.business_day_cutover)
+
     def recover(self, now: dt.datetime) -> State:
         # As the switch recovers: the cards' lots stay in the journal until a decision reads
         # them (`fill`), so every event after a crash runs that path too.
@@ -232,7 +237,7 @@ class Hostile:
     def prune_and_snapshot(self) -> object:
         prune(self.state, self.now)
         self.last_prune = self.now
-        return snapshot(self.state, self.store.card_lots).durable()
+        return snapshot(self.state, self.store.card_lots).durable(self.day(self.now))
 
     def crash(self, i: int) -> None:
         """The process dies: the batch not committed is lost, with what the model did since."""
@@ -256,7 +261,7 @@ class Hostile:
         self.store.close()
         self.store = self.open_store()
         self.state = self.recover(self.durable_at)
-        recovered = snapshot(self.state, self.store.card_lots).durable()
+        recovered = snapshot(self.state, self.store.card_lots).durable(self.day(self.durable_at))
         if recovered != self.durable:
             raise AssertionError(f"recovered state differs from the live one: "
                                  f"{_difference(self.durable, recovered)}")

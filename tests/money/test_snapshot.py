@@ -1,0 +1,89 @@
+"""What a restart is compared on (docs/switch.md, "Comparing states"): everything a decision
+can read, and nothing it cannot.
+
+A card's spend older than any window a decision reads (`spend_horizon`, 13 months) is not
+loaded by recovery, and a live card keeps it until its next `prune_spend`: a card with no
+purchase for over a year differed there, and only there, after a restart. Whether some
+requests of the idempotency window left memory decides whether a key missing from memory is
+looked up in the journal, so it is compared.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+import pytest
+
+from switch.core import snapshot
+from switch.core.calendar import business_day
+from switch.core.programs.club import spend_horizon
+from switch.core.programs.rules import program_rules
+from switch.core.snapshot import Snapshot
+from tests.money.support import Shell, rc, scratch_dir
+from tests.switch.support import NOW, T1, card, earn, example_config
+
+A = card(731)
+
+
+@pytest.fixture
+def club_shell() -> Iterator[Shell]:
+    """The example's switch with its programs: an earn keeps the card's spend by day."""
+    with scratch_dir() as path:
+        cfg = example_config(path / "lps.db")
+        shell = Shell(path / "lps.db", cfg, program_rules(cfg))
+        yield shell
+        shell.close()
+
+
+def spend_of(sh: Shell, pan: str) -> list[tuple[dt.date, int]]:
+    card_ = sh.state.cards.get(pan)
+    assert card_ is not None and card_.club is not None
+    return list(card_.club.spend.items())
+
+
+def test_a_card_without_purchases_for_over_a_year_restarts_to_the_same_state(
+        club_shell: Shell) -> None:
+    """An earn, then 400 days of nothing: the live card still holds that day's spend, the
+    recovered one does not, and the restart's comparison (`Shell.restart`) passes because
+    neither can be read any more; an earn after it decides the same on both."""
+    sh = club_shell
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 1_000_000), NOW)) == "00"
+    later = NOW + dt.timedelta(days=400)
+    spent = spend_of(sh, A)
+    assert [day for day, _ in spent] == [NOW.date()]
+    live = snapshot(sh.state)
+    sh.restart(later)
+    recovered = snapshot(sh.state, sh.store.card_lots)
+    assert recovered.durable() != live.durable()  # the day is what makes them equal
+    assert spend_of(sh, A) == []
+    assert rc(sh.send(earn(T1, sh.next_stan(), A, 1_000_000, now=later), later)) == "00"
+    sh.restart(later)
+
+
+def test_durable_drops_the_spend_on_the_horizon_and_keeps_the_day_after() -> None:
+    day = dt.date(2027, 12, 24)
+    horizon = spend_horizon(day)
+    assert horizon == dt.date(2026, 11, 23)
+    club = ("6280000000007312", "BLUE", None, None, 0, 0,
+            ((horizon - dt.timedelta(days=1), 5), (horizon, 7),
+             (horizon + dt.timedelta(days=1), 11), (day, 13)), (), (), None, "", None)
+    shot = Snapshot((), (), (club,), (), (), (), (), (0, 0))
+    kept = shot.durable(day).clubs[0]
+    assert kept[6] == ((horizon + dt.timedelta(days=1), 11), (day, 13))
+    assert kept[:6] == club[:6] and kept[7:] == club[7:]
+    assert shot.durable().clubs == (club,)
+
+
+def test_whether_requests_left_memory_is_compared(club_shell: Shell) -> None:
+    """`forgot_day` (and the tombstones' day) say that a key missing from memory must be looked
+    up in the journal: two states that differ there decide a retransmission differently."""
+    sh = club_shell
+    before = snapshot(sh.state).durable()
+    day = business_day(NOW, sh.cfg.switch.zone, sh.cfg.switch.business_day_cutover)
+    sh.state.forgot_day = day
+    assert snapshot(sh.state).durable() != before
+    assert snapshot(sh.state).durable().forgotten == (day, None)
+    sh.state.forgot_day, sh.state.forgot_tombstone_day = None, day
+    assert snapshot(sh.state).durable().forgotten == (None, day)
+
