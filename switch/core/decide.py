@@ -14,7 +14,7 @@ import datetime as dt
 
 from iso8583.message import Message
 from switch.core import batch, financial, network, replay, reversal
-from switch.core.calendar import business_day
+from switch.core.calendar import business_day_of
 from switch.core.codes import RC
 from switch.core.facts import Facts
 from switch.core.model import Remembered
@@ -34,7 +34,7 @@ def decide(state: State, req: Request, facts: Facts, now: dt.datetime) -> Decisi
 
 def _decide(state: State, req: Request, facts: Facts, now: dt.datetime) -> Decision:
     cfg = state.config.switch
-    day = business_day(now, cfg.zone, cfg.business_day_cutover)
+    day = business_day_of(now, cfg.zone, cfg.business_day_cutover)
     if req.refusal is not None:
         return reject(state, req, req.refusal, req.reason, now, day)
     if req.canonical == "0800":
