@@ -29,6 +29,9 @@ ZONES = [ZoneInfo(name) for name in (
 )]
 #: What `now` may come in: UTC (the switch's clock), and a zone 30 seconds off UTC's minutes.
 CLOCKS = [dt.UTC, ZoneInfo("Africa/Monrovia")]
+#: How long before an edge a minute is first asked, and how long after it the next one is.
+BEFORE = [-dt.timedelta(microseconds=1), -dt.timedelta(seconds=0.5), -dt.timedelta(seconds=59.5)]
+AFTER = [dt.timedelta(0), dt.timedelta(microseconds=1)]
 CUTOVERS = [dt.time(0, 0), dt.time(23, 30), dt.time(2, 30), dt.time(1, 30), dt.time(0, 1),
             dt.time(12, 0, 30)]
 #: Instants of 2021 (daylight saving in most of those zones), 1945-1946 and 2026.
@@ -77,10 +80,11 @@ def test_every_instant_gets_the_day_the_conversion_gives(
 
 
 def test_each_second_around_the_transitions_and_cutovers_of_2021() -> None:
-    """Second by second through the ten minutes around each offset's change in 2021, 1946 and 1972
-    (Monrovia's, at 00:44:30 UTC, inside a minute)
-    and each cutover on a day of those years, in the order time passes (the memo's own use)
-    and backwards, `now` in UTC and on a clock whose minutes do not start on UTC's."""
+    """Around each offset's change in 2021, 1946 and 1972 (Monrovia's, at 00:44:30 UTC, inside a
+    minute) and each cutover on a day of those years: a minute first asked late in it and then
+    the edge, and second by second through the ten minutes around it, in the order time passes
+    (the memo's own use) and backwards; `now` in UTC and on a clock whose minutes do not start
+    on UTC's."""
     for zone in ZONES:
         for cutover in CUTOVERS:
             edges = [t for year in (2021, 1946, 1972) for t in transitions(zone, year)]
@@ -88,6 +92,13 @@ def test_each_second_around_the_transitions_and_cutovers_of_2021() -> None:
                 local = dt.datetime.combine(day, cutover, tzinfo=zone)
                 edges.append(local.astimezone(dt.UTC).replace(second=0, microsecond=0))
             for edge, clock in itertools.product(edges, CLOCKS):
+                # a minute first asked late in it, then the next minute's first instant
+                for before, after in itertools.product(BEFORE, AFTER):
+                    calendar._last = calendar._NEVER
+                    for step in (before, after):
+                        now = (edge + step).astimezone(clock)
+                        assert business_day_of(now, zone, cutover) == \
+                            business_day(now, zone, cutover), (zone, cutover, now)
                 seconds = range(-300, 301)
                 for order in (seconds, reversed(seconds)):
                     calendar._last = calendar._NEVER
@@ -110,5 +121,16 @@ def test_a_minute_is_remembered_and_another_zone_or_cutover_is_not_taken_from_it
     assert business_day_of(now + dt.timedelta(seconds=30), tehran, cut) == dt.date(2026, 12, 6)
     assert business_day_of(now, utc, cut) == dt.date(2026, 12, 5)
     assert business_day_of(now, tehran, dt.time(23, 0)) == dt.date(2026, 12, 6)
+    # the minute is [19:59:00, 20:00:00): its first instant is answered from memory (a day
+    # planted there shows it), the next minute's is not; a clock on Tehran's time is kept too
+    business_day_of(now, tehran, cut)
+    calendar._last = (*calendar._last[:4], dt.date(2000, 1, 1))
+    assert business_day_of(dt.datetime(2026, 12, 5, 19, 59, tzinfo=dt.UTC), tehran, cut) \
+        == dt.date(2000, 1, 1)
+    assert business_day_of(dt.datetime(2026, 12, 5, 20, 0, tzinfo=dt.UTC), tehran, cut) \
+        == dt.date(2026, 12, 6)
+    calendar._last = calendar._NEVER
+    assert business_day_of(now.astimezone(tehran), tehran, cut) == dt.date(2026, 12, 5)
+    assert calendar._last[2] == dt.datetime(2026, 12, 5, 23, 29, tzinfo=tehran)
     naive = dt.datetime(2026, 12, 5, 19, 59, 30)
     assert business_day_of(naive, utc, cut) == business_day(naive, utc, cut)
