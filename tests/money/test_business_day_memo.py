@@ -79,7 +79,7 @@ def test_every_instant_gets_the_day_the_conversion_gives(
             assert business_day_of(near, zone, cutover) == business_day(near, zone, cutover)
 
 
-def test_each_second_around_the_transitions_and_cutovers_of_2021() -> None:
+def test_each_second_around_the_offsets_changes_and_the_cutovers() -> None:
     """Around each offset's change in 2021, 1946 and 1972 (Monrovia's, at 00:44:30 UTC, inside a
     minute) and each cutover on a day of those years: a minute first asked late in it and then
     the edge, and second by second through the ten minutes around it, in the order time passes
