@@ -6,8 +6,9 @@ clusters would make each mutant's run minutes long). Their rows in docs/testing.
 ("Survivors") say what tests/pg does with each, in words of the form
 "`mutation_pg`: fails `tests/pg/test_bulk.py`" or "`mutation_pg`: passes `tests/pg/test_fetch.py`".
 This runs each named mutant, in the `mutants/` directory the last `mutmut run` left, against
-that file (`MUTANT_UNDER_TEST`, as mutmut activates one; each file first without a mutant,
-which must pass), and reports every mutant whose result is not the one its row says. Exit 1
+that file (`MUTANT_UNDER_TEST`, as mutmut activates one; each name first looked up there,
+since an unknown one runs the code unmutated, and each file run without a mutant, which must
+pass), and reports every mutant whose result is not the one its row says. Exit 1
 on any. `--list` prints the plan without running.
 
 Not run by `make test`: about ten seconds a mutant, each test run making its own cluster.
@@ -41,6 +42,13 @@ def plan(text: str) -> list[tuple[str, str, bool]]:
     return out
 
 
+def made(mutants: Path, mutant: str) -> bool:
+    """Whether `mutants/` holds `mutant` (module.function__mutmut_N) as mutmut wrote it."""
+    module, function = mutant.rsplit(".", 1)
+    source = mutants / (module.replace(".", "/") + ".py")
+    return source.is_file() and f"def {function}(" in source.read_text(encoding="utf-8")
+
+
 def run(mutants: Path, mutant: str, test: str) -> bool:
     """Whether `test` passes with `mutant` active in `mutants/` (none: "")."""
     env = dict(os.environ, MUTANT_UNDER_TEST=mutant, CI="true")
@@ -59,6 +67,10 @@ def main(argv: list[str]) -> int:
         for mutant, test, fails in todo:
             print(f"{mutant}: {'fails' if fails else 'passes'} {test}")
         return 0
+    missing = [mutant for mutant, _, _ in todo if not made(mutants, mutant)]
+    if missing:  # an unknown name runs the code unmutated: it would pass as "passes"
+        print(f"not in {mutants}: {', '.join(missing)}")
+        return 1
     for test in sorted({test for _, test, _ in todo}):  # a failure must be the mutant's
         if not run(mutants, "", test):
             print(f"{test} fails without a mutant: nothing to compare")
