@@ -21,8 +21,8 @@ from switch.core.calendar import business_day
 from switch.core.programs.club import spend_horizon
 from switch.core.programs.rules import program_rules
 from switch.core.snapshot import Snapshot
-from tests.money.support import Shell, rc, scratch_dir
-from tests.switch.support import NOW, T1, card, earn, example_config
+from tests.money.support import Shell, rc, rrn, scratch_dir
+from tests.switch.support import NOW, T1, card, earn, example_config, request, reversal
 
 A = card(731)
 
@@ -91,3 +91,39 @@ def test_whether_requests_left_memory_is_compared(club_shell: Shell) -> None:
     sh.state.forgot_day, sh.state.forgot_tombstone_day = None, day
     assert snapshot(sh.state).durable().forgotten == (None, day)
 
+
+
+@pytest.mark.parametrize("undo", ["return", "reversal"])
+def test_an_old_earn_undone_leaves_the_same_journal_with_or_without_a_restart(
+        undo: str) -> None:
+    """docs/switch.md "Comparing states": with windows longer than the spend horizon (here
+    800 days for returns and for the idempotency that reversals need), an earn taken back 500
+    days later touches a day's spend no window reads. The switch that kept the card in memory
+    since and one that recovered it before must write the same row for that day (nothing), as
+    each restart of them must recover the same state."""
+    later = NOW + dt.timedelta(days=500)
+    tables = []
+    for restart in (False, True):
+        with scratch_dir() as path:
+            cfg = example_config(path / "lps.db", return_window_days=800,
+                                 idempotency_days=800)
+            sh = Shell(path / "lps.db", cfg, program_rules(cfg))
+            bought = earn(T1, sh.next_stan(), A, 1_000_000)
+            response = sh.send(bought, NOW)
+            assert rc(response) == "00"
+            if restart:
+                sh.restart(later)
+            else:
+                prune(sh.state, later)
+                assert spend_of(sh, A) == [(NOW.date(), 1_000_000)]  # kept in memory
+            if undo == "return":
+                back = request("0200", T1, sh.next_stan(), pan=A, pc="200000",
+                               amount=1_000_000, tags={"OR": rrn(response)}, now=later)
+            else:
+                back = reversal(bought, sh.next_stan(), now=later)
+            assert rc(sh.send(back, later)) == "00"
+            assert spend_of(sh, A) == []
+            tables.append(sh.sql("SELECT pan, business_day, amount FROM card_spend"))
+            sh.restart(later)
+            sh.close()
+    assert tables[0] == tables[1] == [(A, NOW.date().isoformat(), 0)]

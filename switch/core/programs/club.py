@@ -292,7 +292,7 @@ def member_floor(club: Club, tiers: Sequence[Tier], day: dt.date, tier: str) -> 
 
 def apply(club: Club, effect: ClubEffect) -> None:
     if effect.spend_day is not None and effect.spend:
-        _add_spend(club, effect.spend_day, effect.spend)
+        _change_spend(club, effect.spend_day, effect.spend, effect.day)
         if len(club.spend) > 400:
             prune_spend(club, effect.day)
     if effect.earned:
@@ -334,7 +334,7 @@ def undo(club: Club, effect: ClubEffect, tiers: Sequence[Tier], day: dt.date) ->
     """
     settle(club, tiers, day)
     if effect.spend_day is not None and effect.spend:
-        _add_spend(club, effect.spend_day, -effect.spend)
+        _change_spend(club, effect.spend_day, -effect.spend, day)
     if effect.earned and club.earned_day == effect.day:
         club.earned -= effect.earned
     if (effect.tier_before is not None and effect.tier_after != effect.tier_before
@@ -367,6 +367,20 @@ def _undo_membership(club: Club, effect: ClubEffect) -> None:
     start = before_until if renewed and before_until is not None \
         else effect.day - dt.timedelta(days=1)
     club.member_until = held - (until - start)
+
+
+def _change_spend(club: Club, spend_day: dt.date, amount: int, day: dt.date) -> None:
+    """Add `amount` to the spend of `spend_day`, decided on business day `day`.
+
+    A day at or before `spend_horizon(day)` (an old earn returned or reversed) is forgotten
+    instead: no window reads it, recovery does not load it, and the day's row must say the
+    same (nothing) whether this card was recovered since or kept that day's spend in memory
+    (docs/switch.md "Comparing states").
+    """
+    if spend_day != day and spend_day <= spend_horizon(day):
+        prune_spend(club, day)
+    else:
+        _add_spend(club, spend_day, amount)
 
 
 def _add_spend(club: Club, day: dt.date, amount: int) -> None:
