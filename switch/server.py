@@ -135,7 +135,7 @@ class Switch:
         self._gc_thresholds = tune_gc()
         self.metrics.watch_gc()
         self.writer = Writer(self.journal, self.metrics, cfg.limits.max_batch, self.fail,
-                             self.committed, self._nodes(), self._receipts())
+                             self.committed, self._nodes(), self._receipts(), gc.freeze)
         self._tasks.append(asyncio.create_task(self.writer.run(), name="lps-writer"))
         self._tasks.append(asyncio.create_task(self._sweeper(), name="lps-sweeper"))
         self.journal.checkpoint_in_background()
@@ -485,11 +485,15 @@ def tune_gc() -> tuple[int, int, int]:
     doubled the cost of a decision (34 -> 63 µs) once the cache grew, and a young-generation
     collection over 50,000 survivors stopped the loop for 37-45 ms every ~3 s at 2,000
     requests/s, which set the open-loop p99 (25-50 ms).
-    So: everything alive at start is frozen (never scanned again), the sweeper freezes what
-    survived each second (`gc.freeze` is O(1)), and small young collections (2,000 objects,
-    about a millisecond) still reclaim short-lived cycles before they are frozen. Older
-    generations are never collected automatically: the request path makes no reference cycles
-    (tests/switch/test_gc.py), so nothing is lost; `lps_gc_pause_seconds` shows the pauses.
+    So: everything alive at start is frozen (never scanned again), the writer freezes the young
+    objects at every request it takes (`Writer.freeze`: what a request leaves waits for its
+    commit, alive, and young collections over it found nothing to free while taking 3-4 % of
+    the loop in the closed loop), the sweeper freezes what is left each second (`gc.freeze`
+    is O(1)), and small young collections (2,000 objects, about a millisecond) still run
+    when something else allocates that much between two of those. Older generations are
+    never collected automatically. A cycle made while serving would be kept for the life of
+    the process: serving makes none (tests/switch/test_gc.py, with the freezing off);
+    `lps_gc_pause_seconds` shows the pauses.
     """
     before = gc.get_threshold()
     gc.collect()

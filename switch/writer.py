@@ -167,8 +167,13 @@ class Writer:
     def __init__(self, journal: Journal, metrics: Metrics, max_batch: int,
                  on_fail: Callable[[str], None],
                  on_commit: Callable[[list[Entry], list[Outgoing]], None],
-                 nodes: Nodes | None = None, receipts: ReceiptsOf | None = None) -> None:
+                 nodes: Nodes | None = None, receipts: ReceiptsOf | None = None,
+                 freeze: Callable[[], None] | None = None) -> None:
         self.journal = journal
+        #: `gc.freeze` when the switch tuned the collector (`switch.server.tune_gc`): called
+        #: at each `submit`, so that what waits for its commit is never scanned by a young
+        #: collection (it is alive; a collection would find nothing to free).
+        self.freeze = freeze
         #: None when no store sends receipts: nothing is looked at per request.
         self.receipts = receipts
         self.nodes = nodes
@@ -203,6 +208,8 @@ class Writer:
             out.receipts = self.receipts(entries)
         queue = self.queue
         queue.append((entries, out))
+        if self.freeze is not None:
+            self.freeze()
         if len(queue) == 1:
             # The first since `run` took the queue: wake it. Behind another, `run` is awake
             # already (`wakeup` set, or its batch loop takes what is queued before it waits).
