@@ -92,7 +92,6 @@ def test_whether_requests_left_memory_is_compared(club_shell: Shell) -> None:
     assert snapshot(sh.state).durable().forgotten == (None, day)
 
 
-
 @pytest.mark.parametrize("undo", ["return", "reversal"])
 def test_an_old_earn_undone_leaves_the_same_journal_with_or_without_a_restart(
         undo: str) -> None:
