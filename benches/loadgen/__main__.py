@@ -6,6 +6,10 @@ answers/s is the capacity. Open loop (`--mode open`): requests arrive at random 
 `--rate` per second over all connections, whatever the answers do; latency is measured from
 the scheduled arrival, so a switch that falls behind shows it (no coordinated omission).
 The mix: 60 % earn, 25 % burn, 10 % inquiry, 5 % reversal of the connection's previous request.
+
+The generator shares the machine with the target, so it reports its own cost too: its
+workers' CPU per request sent, and in the open loop how late each request left after its
+scheduled arrival (that lateness is inside the latencies).
 """
 
 from __future__ import annotations
@@ -110,6 +114,7 @@ class Lane(asyncio.Protocol):
     def send(self, scheduled: float) -> None:
         assert self.transport is not None
         self.sent.append(scheduled)
+        self.worker.sent += 1
         self.transport.write(frame(self.worker.profile.encode(self.terminal.message())))
 
 
@@ -127,9 +132,13 @@ class Worker:
         self.answers = 0
         self.approvals = 0
         self.total = 0  # every answer, warm-up included: the denominator of the CPU cost
+        self.sent = 0  # every request, warm-up included: the denominator of the worker's CPU
+        #: How late each measured request of the open loop left after its scheduled arrival.
+        self.late: list[float] = []
 
     async def run(self, args: dict[str, Any], index: int, first: int, count: int) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
+        cpu0 = time.process_time()
         lanes = []
         for i in range(first, first + count):
             _, lane = await loop.create_connection(functools.partial(Lane, self, f"L{i:07d}"),
@@ -160,6 +169,8 @@ class Worker:
                 now = time.perf_counter()
                 while t <= now:
                     self.measuring = t >= measure_from
+                    if self.measuring:
+                        self.late.append(now - t)
                     self.rng.choice(lanes).send(t)
                     t += self.rng.expovariate(rate)
                 await asyncio.sleep(max(0.0, min(t - time.perf_counter(), 0.002)))
@@ -169,10 +180,11 @@ class Worker:
         for lane in lanes:
             if lane.transport is not None:
                 lane.transport.close()
-        lat = sorted(self.latencies)
+        lat, late = sorted(self.latencies), sorted(self.late)
         return {"answers": self.answers, "approvals": self.approvals, "elapsed": elapsed,
-                "total": self.total,
-                "latencies": lat[:: max(1, len(lat) // 20000)]}
+                "total": self.total, "sent": self.sent, "cpu": time.process_time() - cpu0,
+                "latencies": lat[:: max(1, len(lat) // 20000)],
+                "late": late[:: max(1, len(late) // 20000)]}
 
 
 def worker_main(args: dict[str, Any], index: int, first: int, count: int,
@@ -258,6 +270,8 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
             proc.wait()
         shutil.rmtree(workdir, ignore_errors=True)
     lat = sorted(x for r in results for x in r["latencies"])
+    late = sorted(x for r in results for x in r["late"])
+    sent = sum(r["sent"] for r in results)
     elapsed = max(r["elapsed"] for r in results)
     answers = sum(r["answers"] for r in results)
     total = sum(r["total"] for r in results)
@@ -277,7 +291,13 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         "loop_cpu_us_per_answer": round(loop_cpu * 1e6 / total, 1) if total else None,
         "commit_process_cpu_us_per_answer": round(child_cpu * 1e6 / total, 1)
         if total else None,
-    } | ({"switch_metrics": held} if held is not None else {})
+        # The generator's own CPU per request it sent (its workers, warm-up included), and how
+        # late the open loop's requests left (part of every latency above).
+        "loadgen_cpu_us_per_request": round(sum(r["cpu"] for r in results) * 1e6 / sent, 1)
+        if sent else None,
+    } | ({"send_late_p50_ms": round(percentile(late, 0.50), 2),
+          "send_late_p99_ms": round(percentile(late, 0.99), 2)} if late else {}) \
+        | ({"switch_metrics": held} if held is not None else {})
 
 
 def main() -> None:
