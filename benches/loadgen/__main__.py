@@ -79,6 +79,22 @@ def start_target(kind: str, loop: str, workdir: Path, terminals: int, root: Path
 
 # -- the worker process -------------------------------------------------------------------------
 
+#: The open loop's shortest sleep. uvloop (libuv) keeps timers in whole milliseconds and rounds
+#: a shorter sleep to none: between arrivals under a millisecond apart (every rate over about
+#: 1,000/s) the worker would spin, taking a core's share from the target it measures.
+TICK = 0.001
+#: The open loop's longest sleep: it looks at the clock at least this often.
+LONGEST_PAUSE = 0.002
+
+
+def pause(next_at: float, now: float) -> float:
+    """How long the open loop sleeps before the arrival scheduled at `next_at`: never under a
+    tick (the arrivals due by then leave together, less than a tick late, and each latency
+    counts from its scheduled arrival, so the lateness is in the figures), never over
+    `LONGEST_PAUSE`."""
+    return min(max(next_at - now, TICK), LONGEST_PAUSE)
+
+
 
 class Lane(asyncio.Protocol):
     """One terminal connection; responses come back in order (FIFO of send times)."""
@@ -173,7 +189,7 @@ class Worker:
                         self.late.append(now - t)
                     self.rng.choice(lanes).send(t)
                     t += self.rng.expovariate(rate)
-                await asyncio.sleep(max(0.0, min(t - time.perf_counter(), 0.002)))
+                await asyncio.sleep(pause(t, time.perf_counter()))
             elapsed = duration
             await asyncio.sleep(1.0)  # let the last answers in
             self.measuring = False

@@ -1,5 +1,6 @@
 """The load generator ends a run whose worker or target went away, instead of waiting for
-figures that never come (benches/loadgen/__main__.py, `collect`)."""
+figures that never come (benches/loadgen/__main__.py, `collect`), and paces its open loop
+without spinning (`pause`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benches.loadgen.__main__ import collect
+from benches.loadgen.__main__ import TICK, collect, pause
 
 
 @pytest.fixture
@@ -48,3 +49,16 @@ def test_a_target_that_exited_during_the_run_ends_it() -> None:
     sender.send({"answers": 10})
     with pytest.raises(SystemExit, match=r"the target exited during the run \(status 3\)"):
         collect([reader], stopped)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.0001, 0.0005, 0.00099])
+def test_the_open_loop_never_sleeps_under_a_tick(gap: float) -> None:
+    """uvloop rounds a sleep under a millisecond to none: a shorter pause would spin."""
+    assert pause(10.0 + gap, 10.0) == TICK
+
+
+@pytest.mark.parametrize(("gap", "slept"), [(0.0015, 0.0015), (0.002, 0.002), (1.0, 0.002),
+                                            (-5.0, TICK)])
+def test_the_open_loop_sleeps_until_the_next_arrival_within_bounds(gap: float,
+                                                                   slept: float) -> None:
+    assert pause(10.0 + gap, 10.0) == pytest.approx(slept)
