@@ -211,6 +211,66 @@ def test_a_batch_larger_than_the_pipe_reaches_the_child_whole_from_the_loop(
     assert committer.proc.returncode == 0  # it read the whole request, then answered
 
 
+def _saying(raw: bytes, then: str = "sys.stdin.buffer.read()") -> str:
+    """A stand-in child's script: it writes `raw`, then runs `then` (by default it waits for
+    its pipe's end)."""
+    return f"import sys; sys.stdout.buffer.write({raw!r}); sys.stdout.flush(); {then}"
+
+
+@pytest.mark.parametrize(("script", "error"), [
+    ("import sys; sys.exit(4)", r"ended \(exit 4\) before it opened the database"),
+    ("import os, signal; os.kill(os.getpid(), signal.SIGKILL)",
+     r"ended \(killed by SIGKILL\) before it opened the database"),
+    (_saying(_framed(b'{"ready": true}')[:-3], then="sys.exit(0)"),  # torn in its message
+     r"ended \(exit 0\) before it opened the database"),
+    (_saying(_framed(b'{"ready": false}')), "answered {'ready': False} where it says"),
+    (_saying(_framed(b'{"ready": 1}')), "answered {'ready': 1} where it says"),
+    (_saying(_framed(b'{"cpu": 0.1, "advance_failed": false, "batches": 1}')),
+     "answered {'cpu': 0.1, "),
+    (_saying(_framed(b'{"error": "boom"}')), "answered {'error': 'boom'} where it says"),
+    (_saying(_framed(b"abc")), "answered b'abc' where it says"),
+    (_saying(b"\x7f\xff\xff\xff"), "answered a message of 2147483647 bytes"),
+], ids=["exit", "killed", "torn", "not-ready", "one", "a-commit", "error", "not-json", "huge"])
+def test_a_child_that_does_not_say_ready_refuses_the_start(tmp_path: Path, script: str,
+                                                          error: str) -> None:
+    """Its end or its first word other than ready is the start's failure, not a batch's."""
+    committer = CommitProcess(tmp_path / "lps.db", argv=[sys.executable, "-c", script])
+    with pytest.raises(JournalError, match=error) as info:
+        committer.ready()
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / 'lps.db'}: the commit process ")
+    assert message.endswith(": the switch did not start")
+    assert "durable" not in message
+    committer.close()  # a stand-in still waiting ends with its pipe
+    assert committer.proc.returncode is not None
+
+
+def test_a_child_that_says_nothing_refuses_the_start_after_the_wait(tmp_path: Path) -> None:
+    """The bound itself, short here on purpose: this stand-in never writes."""
+    committer = CommitProcess(tmp_path / "lps.db",
+                              argv=[sys.executable, "-c", "import sys; sys.stdin.buffer.read()"])
+    with pytest.raises(JournalError, match=r"did not say it opened the database within "
+                                           r"0\.2 s .*: the switch did not start$"):
+        committer.ready(wait=0.2)
+    assert committer.proc.poll() is None  # it waits for its pipe's end, which `close` brings
+    committer.close()
+    assert committer.proc.returncode == 0
+
+
+@pytest.mark.parametrize("on_loop", [False, True], ids=["thread", "loop"])
+def test_once_ready_the_first_answer_read_is_the_commits(tmp_path: Path, on_loop: bool) -> None:
+    """After `ready` neither `commit` nor the loop's reader waits for a ready again."""
+    committer = _speaking(tmp_path, _framed(b'{"cpu": 0.25, "advance_failed": true, "batches": 1}'))
+    committer.ready()
+    committer.ready()  # once ready, at once: nothing more is read
+    if on_loop:
+        answer = asyncio.run(asyncio.wait_for(_commit_on_loop(committer, BatchRows()), EVENT))
+    else:
+        answer = committer.commit(BatchRows(), [], None)
+    assert answer == (0.25, True)
+    committer.close()
+
+
 def _earned_once(tmp_path: Path) -> tuple[SqliteJournal, State, list[Entry]]:
     """A journal with a commit process, a terminal signed on and one earn committed by it."""
     store = SqliteJournal(tmp_path / "lps.db")

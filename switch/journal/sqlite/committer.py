@@ -19,12 +19,12 @@ recovery reads what the journal holds.
 
 The wire between them is a pipe only the two hold: a request is a 4-byte big-endian length
 and a pickle of (rows, receipts, advance, catch_up); an answer the same length and a JSON object,
-`{"ready": true}` once, then `{"cpu": s, "advance_failed": b, "batches": n}` or
-`{"error": text}` for each transaction. The parent sends a batch when the child is idle, and
-while it commits only once a burst has queued enough (the writer's `PIPELINE_MIN`); the
-child, once it has answered, commits every batch that queued meanwhile in one transaction,
-and its answer says how many, the oldest first. So a burst is committed while the rest of it
-is decided.
+`{"ready": true}` once (a serving switch waits for it before it listens, `ready`), then
+`{"cpu": s, "advance_failed": b, "batches": n}` or `{"error": text}` for each transaction.
+The parent sends a batch when the child is idle, and while it commits only once a burst has
+queued enough (the writer's `PIPELINE_MIN`); the child, once it has answered, commits every
+batch that queued meanwhile in one transaction, and its answer says how many, the oldest
+first. So a burst is committed while the rest of it is decided.
 """
 
 from __future__ import annotations
@@ -32,11 +32,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import math
 import os
 import pickle
+import select
+import signal
 import struct
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -54,6 +58,9 @@ OnAnswer = Callable[["tuple[float, bool, int] | JournalError"], None]
 CHILD = "switch.journal.sqlite.commit_child"
 #: How long `close` waits for the child's last commit and exit before killing it.
 CLOSE_WAIT = 10.0
+#: How long `ready` waits, once the parent's recovery is done, for the child to say it opened
+#: the database (`CommitProcess.ready` says why there is a bound and why this one).
+READY_WAIT = 60.0
 
 
 def read_message(stream: IO[bytes]) -> bytes | None:
@@ -117,6 +124,81 @@ class CommitProcess:
         self._on_answer: OnAnswer | None = None
         self._eof = False
         self._writer_added = False
+
+    def ready(self, wait: float = READY_WAIT) -> None:
+        """Wait for the child's `{"ready": true}`: it opened the database. `JournalError`
+        that says the switch did not start when the child ends first, answers anything
+        else, or says nothing for `wait` seconds. A serving switch calls this after its
+        recovery, before it listens (docs/switch.md, "The commit process"): read lazily, at
+        the first commit, a child that never opened the database would stop the switch only
+        then, with a batch's fail-stop message. Afterwards `commit` and `watch` read answers
+        only.
+
+        Why a bound: a child that neither opens the database nor ends (stopped, stuck on its
+        file system) would hold the start for ever, never listening and saying nothing. Why
+        60 s, counted from here: the child only starts Python and opens the database the
+        parent has just opened and migrated, each SQLite wait bounded by the busy timeout
+        (5 s); it normally says ready within a second, while the parent's recovery runs. A
+        busy two-core machine makes that seconds, not a minute."""
+        if self._ready:
+            return
+        # Before `watch`: its reader would take the message's bytes from under this read.
+        assert self._loop is None, "ready() before watch()"
+        stdout = self.proc.stdout
+        assert stdout is not None
+        fd = stdout.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        deadline = time.monotonic() + wait
+        buf = bytearray()
+        while True:
+            try:
+                body = take_message(buf)
+            except ValueError as exc:  # a length no message of the child's has
+                raise JournalError(self._not_started(f"answered {exc}")) from None
+            if body is not None:
+                break
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(math.ceil(left * 1000)):
+                raise JournalError(self._not_started(
+                    f"did not say it opened the database within {wait:g} s (it still runs: "
+                    "stopped, or stuck on the file system?)"))
+            # Only this message's bytes: what follows is `commit`'s or `watch`'s to read.
+            want = LENGTH.size - len(buf) if len(buf) < LENGTH.size \
+                else LENGTH.size + LENGTH.unpack_from(buf)[0] - len(buf)
+            try:
+                chunk = os.read(fd, want)
+            except OSError:
+                chunk = b""
+            if not chunk:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=CLOSE_WAIT)  # its end of the pipe closed: it ends
+                raise JournalError(self._not_started(
+                    f"ended ({self._status()}) before it opened the database (its own error, "
+                    "if any, is on stderr before this)"))
+            buf += chunk
+        try:
+            answer = self._parse(body)
+        except JournalError:
+            answer = None
+        if answer is None or answer.get("ready") is not True:
+            shown = body[:80] if answer is None else answer
+            raise JournalError(self._not_started(
+                f"answered {shown!r} where it says it opened the database"))
+        self._ready = True
+
+    def _not_started(self, what: str) -> str:
+        return f"{self.path}: the commit process {what}: the switch did not start"
+
+    def _status(self) -> str:
+        """How the child ended, in words: its exit status or the signal that killed it."""
+        code = self.proc.returncode
+        if code is None:
+            return "exit status not known yet"
+        if code < 0:
+            with contextlib.suppress(ValueError):
+                return f"killed by {signal.Signals(-code).name}"
+        return f"exit {code}"
 
     def commit(self, rows: BatchRows, receipts: Sequence[Receipt],
                advance: tuple[int, int] | None, catch_up: bool = False) -> tuple[float, bool]:
