@@ -125,6 +125,9 @@ class Switch:
         if isinstance(database_stats, SessionStats):  # PgJournal: reconnects, unknown commits
             self.metrics.bind_database(database_stats)
         try:
+            # Before anything listens: a commit process that never opened the database
+            # refuses the start, not the first request (docs/switch.md, "The commit process").
+            self.journal.wait_for_commit_process()
             self.security = open_security(self.config, self.journal.security_rows(),
                                           event_counter(self.metrics.registry))
             await self.security.check_lmk(self.journal.stored_tmk(), self.config.path)

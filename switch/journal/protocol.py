@@ -124,6 +124,12 @@ class Journal(Protocol):
         it, holding `keep_fds` (the switch's lock file) open while it lives."""
         ...
 
+    def wait_for_commit_process(self) -> None:
+        """Return once the commit process, if one was started, has opened the database;
+        `JournalError` when it ends or fails first. A serving switch waits before it listens
+        (docs/switch.md, "The commit process")."""
+        ...
+
     def checkpoint_in_background(self) -> None:
         """From now on the caller runs `checkpoint` and `verify_tail` off the commit path."""
         ...

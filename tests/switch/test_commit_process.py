@@ -4,9 +4,11 @@ commits, how it fails, and that it never outlives its switch or lets a second on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -22,11 +24,19 @@ from switch.core.entries import Entry
 from switch.core.state import State
 from switch.journal import JournalError
 from switch.journal.batch import BatchRows
+from switch.journal.sqlite import committer as committer_module
 from switch.journal.sqlite.committer import CommitProcess, read_message, write_message
 from switch.journal.sqlite.journal import SqliteJournal
-from switch.server import Switch, database_in_use, release_lock, take_lock
+from switch.server import (
+    Switch,
+    admin_socket_path,
+    database_in_use,
+    release_lock,
+    take_lock,
+)
 from tests.switch.support import (
     NOW,
+    ROOT,
     T1,
     PatientClient,
     burn,
@@ -39,7 +49,7 @@ from tests.switch.support import (
 )
 from tests.switch.test_crash import start, write_config
 from tests.switch.test_server import LOCAL0, signed_on
-from tests.waits import EVENT
+from tests.waits import EVENT, START
 
 PAN = card(41)
 
@@ -75,12 +85,16 @@ def _gone(pid: int) -> None:
     _until(lambda: not _alive(pid), f"process {pid} gone")
 
 
+def _running_children(pid: int) -> set[int]:
+    """`pid`'s running child processes, whichever of its threads started them."""
+    return {c for t in Path(f"/proc/{pid}/task").iterdir()
+            for c in map(int, (t / "children").read_text().split()) if _alive(c)}
+
+
 def _children(pid: int) -> list[int]:
     """`pid`'s running commit processes."""
-    found = [int(c) for t in Path(f"/proc/{pid}/task").iterdir()
-             for c in (t / "children").read_text().split()]
-    return [c for c in found if _alive(c)
-            and b"switch.journal.sqlite.commit_child" in Path(f"/proc/{c}/cmdline").read_bytes()]
+    return [c for c in _running_children(pid)
+            if b"switch.journal.sqlite.commit_child" in Path(f"/proc/{c}/cmdline").read_bytes()]
 
 
 def _ignoring(pid: int, *signals: int) -> None:
@@ -420,3 +434,96 @@ def test_sigterm_to_the_whole_group_still_drains_through_the_commit_process(
     assert _points(tmp_path / "lps.db") == 10
     assert subprocess.run([sys.executable, "-m", "lps.cli", "check", "--config", str(config)],
                           capture_output=True, check=False).returncode == 0
+
+
+#: A stand-in child in `tmp_path`: it answers a commit's word where ready belongs, then waits
+#: for its pipe's end, alive.
+_STAND_IN = "lps_stand_in_child"
+
+
+@pytest.mark.parametrize("child", ["missing", "answers-otherwise"])
+def test_a_commit_process_that_cannot_open_the_database_refuses_the_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child: str) -> None:
+    """The switch's recovery works, its commit process does not: the start fails, nothing
+    listens, no child is left, the journal is closed and the lock released (a start after it
+    takes the database and serves)."""
+    db = tmp_path / "lps.db"
+    cfg = example_config(db, listen_ascii=LOCAL0, listen_bcd=LOCAL0, metrics=LOCAL0)
+    if child == "missing":  # a broken install: no child module where the switch starts one
+        monkeypatch.setattr(committer_module, "CHILD", "switch.journal.sqlite.no_such_child")
+        error = r"ended \(exit 1\) before it opened the database"
+    else:
+        (tmp_path / f"{_STAND_IN}.py").write_text(
+            _saying(_framed(b'{"cpu": 0.1, "advance_failed": false, "batches": 1}')))
+        monkeypatch.setenv("PYTHONPATH", str(tmp_path))
+        monkeypatch.setattr(committer_module, "CHILD", _STAND_IN)
+        error = "answered {'cpu': 0.1, .* where it says it opened the database"
+    before = _running_children(os.getpid())
+
+    async def refused() -> Switch:
+        sw = Switch(cfg)
+        with pytest.raises(JournalError, match=error) as info:
+            await sw.start()
+        assert str(info.value).startswith(f"{db}: the commit process ")
+        assert str(info.value).endswith(": the switch did not start")
+        return sw
+
+    sw = asyncio.run(refused())
+    assert sw.servers == {} and sw.addresses == {}  # nothing listens
+    assert not admin_socket_path(db).exists()
+    assert isinstance(sw.journal, SqliteJournal) and sw.journal._committer is None
+    with pytest.raises(sqlite3.ProgrammingError):  # the journal closed
+        sw.journal.conn.execute("SELECT 1")
+    assert _running_children(os.getpid()) <= before  # no child left
+    assert not database_in_use(db)
+    monkeypatch.undo()
+
+    async def start_again() -> None:
+        sw = Switch(cfg)
+        await sw.start()
+        c = await signed_on(sw, "ascii", T1)
+        assert (await c.send(earn(T1, 2, PAN, 100_000)))[39] == "00"
+        await c.close()
+        await sw.stop()
+
+    asyncio.run(start_again())
+    assert _points(db) == 10
+
+
+#: `lps serve` on an install without the commit process's module.
+_BROKEN_INSTALL = """
+import sys
+import lps.cli
+import switch.journal.sqlite.committer as committer
+
+committer.CHILD = "switch.journal.sqlite.no_such_child"
+sys.exit(lps.cli.main(["serve", "--config", sys.argv[1], "--log-level", "WARNING"]))
+"""
+
+
+def test_lps_serve_without_its_commit_process_exits_and_says_why(tmp_path: Path) -> None:
+    """The operator's view: exit 3 and one line naming the database and the child's exit,
+    after the child's own error; never a switch that listens."""
+    config, port = write_config(tmp_path)
+    proc = subprocess.Popen([sys.executable, "-c", _BROKEN_INSTALL, str(config)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + START
+        while proc.poll() is None:  # it ends, or it listens (then it is wrong)
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+                raise AssertionError("lps serve listens without its commit process")
+            assert time.monotonic() < deadline, f"lps serve still runs after {START:g} s"
+            time.sleep(0.05)
+        _, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(EVENT)
+    text = err.decode()
+    assert proc.returncode == 3, text
+    last = text.strip().splitlines()[-1]
+    assert last == (f"lps serve: {tmp_path / 'lps.db'}: the commit process ended (exit 1) "
+                    "before it opened the database (its own error, if any, is on stderr "
+                    "before this): the switch did not start"), text
+    assert "No module named switch.journal.sqlite.no_such_child" in text
+    assert not database_in_use(tmp_path / "lps.db")

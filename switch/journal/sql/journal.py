@@ -107,6 +107,9 @@ class SqlJournal:
         """A serving switch's group commits in a process of their own where the engine gains
         by it (SQLite); on a server engine the database's own processes do the work."""
 
+    def wait_for_commit_process(self) -> None:
+        """Once the commit process has opened the database (none here: at once)."""
+
     @property
     def commits_on_loop(self) -> bool:
         return False

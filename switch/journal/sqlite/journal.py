@@ -78,6 +78,12 @@ class SqliteJournal(SqlJournal):
         assert self._committer is None, "one commit process"
         self._committer = CommitProcess(self.path, keep_fds)
 
+    def wait_for_commit_process(self) -> None:
+        """Return once the commit process has opened the database; `JournalError` when it
+        ends or fails first (`CommitProcess.ready`). Nothing to wait for without one."""
+        if self._committer is not None:
+            self._committer.ready()
+
     def _commit_group(self, rows: BatchRows, receipts: Sequence[Receipt],
                       advance: tuple[int, int] | None) -> None:
         catch_up, self._wal_catch_up = self._wal_catch_up, False
