@@ -52,6 +52,7 @@ from switch.pgconn import SessionStats
 from switch.reload import ReloadRefused, read_new_programs, record_at_start
 from switch.security import (
     SECURITY_COMMANDS,
+    Security,
     event_counter,
     open_security,
     server_context,
@@ -94,23 +95,13 @@ class Switch:
     def database(self) -> Path:
         return self.config.switch.database
 
-    async def start(self) -> None:
-        cfg = self.config.switch
-        # TLS files are checked before anything is opened: a bad path is a ConfigError (exit 2).
-        contexts = {name: server_context(tls, self.config.path, name)
-                    for name, tls in cfg.tls.items()}
-        self._lock_fd = take_lock(self.database)
-        started = time.perf_counter()
-        self.journal = open_journal(self.config.switch.journal, shared=cfg.shared)
-        try:
-            self.journal.claim_serving()
-            # The lock goes with the commit process: no other switch opens the database
-            # while a commit of this one may still land (docs/switch.md, "The commit process").
-            self.journal.start_commit_process(keep_fds=(self._lock_fd,))
-        except BaseException:
-            self.journal.close()
-            release_lock(self._lock_fd)
-            raise
+    async def _recover(self, lock_fd: int, started: float) -> None:
+        """The state from the journal, the commit process ready and the HSM's keys checked:
+        what must hold before anything listens (`lock_fd`: the switch's lock)."""
+        self.journal.claim_serving()
+        # The lock goes with the commit process: no other switch opens the database while a
+        # commit of this one may still land (docs/switch.md, "The commit process").
+        self.journal.start_commit_process(keep_fds=(lock_fd,))
         self.state = self.journal.load(self.config, self.rules, dt.datetime.now(dt.UTC),
                                        lazy=True)
         version = record_at_start(self.journal, self.config, self.state)
@@ -124,16 +115,35 @@ class Switch:
         database_stats = getattr(self.journal, "stats", None)
         if isinstance(database_stats, SessionStats):  # PgJournal: reconnects, unknown commits
             self.metrics.bind_database(database_stats)
+        # A commit process that never opened the database refuses the start, not the first
+        # request (docs/switch.md, "The commit process").
+        self.journal.wait_for_commit_process()
+        security = open_security(self.config, self.journal.security_rows(),
+                                 event_counter(self.metrics.registry))
         try:
-            # Before anything listens: a commit process that never opened the database
-            # refuses the start, not the first request (docs/switch.md, "The commit process").
-            self.journal.wait_for_commit_process()
-            self.security = open_security(self.config, self.journal.security_rows(),
-                                          event_counter(self.metrics.registry))
-            await self.security.check_lmk(self.journal.stored_tmk(), self.config.path)
+            await security.check_lmk(self.journal.stored_tmk(), self.config.path)
         except BaseException:
+            await security.close()
+            raise
+        self.security: Security = security
+
+    async def start(self) -> None:
+        cfg = self.config.switch
+        # TLS files are checked before anything is opened: a bad path is a ConfigError (exit 2).
+        contexts = {name: server_context(tls, self.config.path, name)
+                    for name, tls in cfg.tls.items()}
+        self._lock_fd = lock_fd = take_lock(self.database)
+        started = time.perf_counter()
+        try:
+            self.journal = open_journal(self.config.switch.journal, shared=cfg.shared)
+        except BaseException:
+            release_lock(lock_fd)
+            raise
+        try:
+            await self._recover(lock_fd, started)
+        except BaseException:  # nothing listens yet: leave no child, no lock, no connection
             self.journal.close()
-            release_lock(self._lock_fd)
+            release_lock(lock_fd)
             raise
         self._gc_thresholds = tune_gc()
         self.metrics.watch_gc()
@@ -149,7 +159,7 @@ class Switch:
             profile = load_profile(name)
             tls = contexts.get(name)
             server = await self.loop.create_server(
-                lambda p=profile, n=name: Connection(self, p, n),
+                functools.partial(Connection, self, profile, name),
                 addr.host, addr.port, reuse_address=True, backlog=2048, ssl=tls,
             )
             self.servers[name] = server

@@ -24,6 +24,7 @@ from switch.core.entries import Entry
 from switch.core.state import State
 from switch.journal import JournalError
 from switch.journal.batch import BatchRows
+from switch.journal.errors import RecoveryError
 from switch.journal.sqlite import committer as committer_module
 from switch.journal.sqlite.committer import CommitProcess, read_message, write_message
 from switch.journal.sqlite.journal import SqliteJournal
@@ -488,6 +489,43 @@ def test_a_commit_process_that_cannot_open_the_database_refuses_the_start(
 
     asyncio.run(start_again())
     assert _points(db) == 10
+
+
+def test_a_recovery_that_refuses_the_journal_leaves_no_child_and_no_lock(
+        tmp_path: Path) -> None:
+    """A journal whose tail does not add up is refused at the start (recovery's check): the
+    commit process started beside the recovery ends, the lock is released and the journal
+    closed, so the operator can repair the file while nothing holds it."""
+    db = tmp_path / "lps.db"
+    cfg = example_config(db, listen_ascii=LOCAL0, listen_bcd=LOCAL0, metrics=LOCAL0)
+
+    async def earn_once() -> None:
+        sw = Switch(cfg)
+        await sw.start()
+        c = await signed_on(sw, "ascii", T1)
+        assert (await c.send(earn(T1, 2, PAN, 100_000)))[39] == "00"
+        await c.close()
+        await sw.stop()
+
+    asyncio.run(earn_once())
+    with sqlite3.connect(db) as conn:  # one point more in the journal than in its lot
+        conn.execute("UPDATE journal SET points = points + 1 "
+                     "WHERE id = (SELECT MAX(journal_id) FROM lots WHERE pan = ?)", (PAN,))
+    before = _running_children(os.getpid())
+
+    async def refused() -> Switch:
+        sw = Switch(cfg)
+        with pytest.raises(RecoveryError, match="journal entries"):
+            await sw.start()
+        return sw
+
+    sw = asyncio.run(refused())
+    assert sw.servers == {}  # nothing listens
+    assert _running_children(os.getpid()) <= before  # no commit process left
+    assert not database_in_use(db)
+    assert isinstance(sw.journal, SqliteJournal)
+    with pytest.raises(sqlite3.ProgrammingError):  # the journal closed
+        sw.journal.conn.execute("SELECT 1")
 
 
 #: `lps serve` on an install without the commit process's module.
