@@ -86,6 +86,20 @@ def read_frame(profile: Profile, payload: bytes, protocol: Lps87,
     return parse_request(msg, protocol, wire_checked=wire_checked(profile))
 
 
+def drop_self_references(transport: object) -> None:
+    """Unset what a transport holds of itself once its connection is lost: asyncio's selector
+    transport keeps its read callback as a method bound to itself, a cycle that outlives the
+    connection and that the switch's frozen collector would keep for the life of the process
+    (`switch.server.tune_gc`). Nothing calls the transport's callbacks after `connection_lost`;
+    uvloop's transports keep no such attributes."""
+    attrs = getattr(transport, "__dict__", None)
+    if attrs is None:
+        return
+    for name, value in list(attrs.items()):
+        if getattr(value, "__self__", None) is transport:
+            attrs[name] = None
+
+
 class Host(Protocol):
     """What a connection uses of the running switch (`switch.server.Switch`): its state and
     the parts of the path, and the counts that backpressure shares across connections."""
@@ -160,6 +174,8 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self.transport is not None:
+            drop_self_references(self.transport)
         self.transport = None  # the transport points back at us: no cycle left to collect
         sw = self.switch
         sw.connections.discard(self)
