@@ -33,7 +33,7 @@ from typing import Any
 from iso8583 import load_profile
 from switch import unix_socket
 from switch.config import Config, HostPort
-from switch.connection import Connection
+from switch.connection import Connection, drop_self_references
 from switch.core import Decision, Entry, apply, journaled, prune
 from switch.core.admin import AdminError, decide_adjust, decide_card_command, decide_profile
 from switch.core.card_replace import Replacement, apply_replacement, decide_replace
@@ -396,6 +396,9 @@ class Switch:
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         writer.close()
+        with contextlib.suppress(ConnectionError):
+            await writer.wait_closed()
+        drop_self_references(writer.transport)  # lost now, as in `Connection.connection_lost`
 
     async def _admin_command(self, req: dict[str, Any]) -> dict[str, Any]:
         await self.in_order()
