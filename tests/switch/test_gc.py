@@ -21,6 +21,7 @@ import pytest
 import uvloop
 
 from iso8583 import frame, load_profile
+from lps.commands import admin_request
 from switch.server import Switch, tune_gc, untune_gc
 from tests.switch.support import (
     T1,
@@ -115,6 +116,11 @@ async def traffic(sw: Switch, round_: int) -> None:
     assert other.writer is not None
     other.writer.transport.abort()
     await c.close()
+    # operator commands on the admin socket: one committed, one refused (blocking calls, on
+    # the terminals' loop, not the switch's)
+    fresh = card(100 + round_)
+    assert admin_request(sw.config, {"cmd": "enroll", "pan": fresh})["ok"] is True
+    assert admin_request(sw.config, {"cmd": "enroll", "pan": fresh})["ok"] is False
 
 
 async def round_on(sw: Switch, terminals: Terminals, round_: int) -> None:
