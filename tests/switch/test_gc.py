@@ -133,18 +133,24 @@ async def round_on(sw: Switch, terminals: Terminals, round_: int) -> None:
         await asyncio.sleep(0.01)
 
 
-def serve(tmp: Path, body: Callable[[Switch], Awaitable[None]]) -> None:
-    """`body` against a switch on asyncio's own loop (`lps serve --loop asyncio`), whatever
-    the event loop policy: its transports are the ones that make cycles."""
+#: The switch's event loops (`lps serve --loop`): uvloop by default, asyncio's own, whose
+#: selector transports are the ones that made cycles.
+LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
+    "uvloop": uvloop.new_event_loop, "asyncio": asyncio.SelectorEventLoop}
+
+
+def serve(tmp: Path, loop: str, body: Callable[[Switch], Awaitable[None]]) -> None:
+    """`body` against a switch on the event loop `loop` names, whatever the policy."""
     async def main() -> None:
         async with running(config_for(tmp)) as sw:
             await body(sw)
-    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+    with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
         runner.run(main())
 
 
-def test_serving_makes_no_reference_cycles(tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_serving_makes_no_reference_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           loop: str) -> None:
     """Looked for with nothing frozen while the rounds run: the switch freezes at every
     request it hands to the writer and every second (`tune_gc`), which would hide a cycle
     from the collection below."""
@@ -166,7 +172,7 @@ def test_serving_makes_no_reference_cycles(tmp_path: Path,
                 gc.set_debug(0)
                 gc.garbage.clear()
         assert not kinds, f"serving made reference cycles: {kinds.most_common(12)}"
-    serve(tmp_path, body)
+    serve(tmp_path, loop, body)
 
 
 def test_tune_gc_freezes_and_untune_restores() -> None:
