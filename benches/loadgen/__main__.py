@@ -19,6 +19,7 @@ import asyncio
 import collections
 import functools
 import json
+import math
 import multiprocessing as mp
 import os
 import random
@@ -28,9 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from benches.loadgen import timeline
 from benches.loadgen.cpu import children_cpu_seconds, cpu_seconds
@@ -126,12 +128,20 @@ class Lane(asyncio.Protocol):
                     w.approvals += 1
             if w.closed_loop and not w.stopping:
                 self.send(now)
+        if not w.closed_loop:
+            w.pump(time.perf_counter())
 
     def send(self, scheduled: float) -> None:
         assert self.transport is not None
         self.sent.append(scheduled)
         self.worker.sent += 1
         self.transport.write(frame(self.worker.profile.encode(self.terminal.message())))
+
+
+class Sends(Protocol):
+    """What the open loop's schedule needs of a terminal (`Lane`)."""
+
+    def send(self, scheduled: float) -> None: ...
 
 
 class Worker:
@@ -151,6 +161,22 @@ class Worker:
         self.sent = 0  # every request, warm-up included: the denominator of the worker's CPU
         #: How late each measured request of the open loop left after its scheduled arrival.
         self.late: list[float] = []
+        # The open loop's schedule (`pump`): its terminals, rate, next arrival and bounds.
+        self.lanes: Sequence[Sends] = []
+        self.rate = 0.0
+        self.next_at = self.end = self.measure_from = math.inf
+
+    def pump(self, now: float) -> None:
+        """Send every arrival of the open loop scheduled by `now`. Called from its timer and
+        after each read of answers: the worker wakes for either, and the answers come about
+        as often as the arrivals, so an arrival waits for the next wake-up of either kind, not
+        for the timer's tick alone."""
+        while self.next_at <= now and self.next_at < self.end:
+            self.measuring = self.next_at >= self.measure_from
+            if self.measuring:
+                self.late.append(now - self.next_at)
+            self.rng.choice(self.lanes).send(self.next_at)
+            self.next_at += self.rng.expovariate(self.rate)
 
     async def run(self, args: dict[str, Any], index: int, first: int, count: int) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
@@ -176,20 +202,12 @@ class Worker:
             elapsed = time.perf_counter() - started
             self.stopping = True
         else:
-            rate = args["rate"] / args["workers"]
-            started = time.perf_counter()
-            t = started
-            end = started + warmup + duration
-            measure_from = started + warmup
-            while t < end:
-                now = time.perf_counter()
-                while t <= now:
-                    self.measuring = t >= measure_from
-                    if self.measuring:
-                        self.late.append(now - t)
-                    self.rng.choice(lanes).send(t)
-                    t += self.rng.expovariate(rate)
-                await asyncio.sleep(pause(t, time.perf_counter()))
+            self.lanes, self.rate = lanes, args["rate"] / args["workers"]
+            started = self.next_at = time.perf_counter()
+            self.end, self.measure_from = started + warmup + duration, started + warmup
+            while self.next_at < self.end:
+                self.pump(time.perf_counter())
+                await asyncio.sleep(pause(self.next_at, time.perf_counter()))
             elapsed = duration
             await asyncio.sleep(1.0)  # let the last answers in
             self.measuring = False

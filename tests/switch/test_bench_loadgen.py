@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from benches.loadgen.__main__ import TICK, collect, pause
+from benches.loadgen.__main__ import TICK, Worker, collect, pause
 
 
 @pytest.fixture
@@ -62,3 +62,36 @@ def test_the_open_loop_never_sleeps_under_a_tick(gap: float) -> None:
 def test_the_open_loop_sleeps_until_the_next_arrival_within_bounds(gap: float,
                                                                    slept: float) -> None:
     assert pause(10.0 + gap, 10.0) == pytest.approx(slept)
+
+
+class _Lane:
+    """A terminal that only notes when each of its requests was scheduled."""
+
+    def __init__(self) -> None:
+        self.sent: list[float] = []
+
+    def send(self, scheduled: float) -> None:
+        self.sent.append(scheduled)
+
+
+def test_the_open_loop_sends_what_is_due_and_nothing_after_its_end() -> None:
+    """`pump` runs at every wake-up of the worker (its timer, each read of answers): each
+    call sends the arrivals scheduled by then, in order, measured from the warm-up's end,
+    and none once the run is over."""
+    worker = Worker({"cards": 3, "target": "echo", "mode": "open"}, 0)
+    lanes = [_Lane(), _Lane()]
+    worker.lanes, worker.rate = lanes, 1000.0
+    worker.next_at, worker.measure_from, worker.end = 10.0, 10.05, 10.2
+    worker.pump(9.99)
+    assert not any(lane.sent for lane in lanes)  # nothing due yet
+    worker.pump(10.1)
+    first = sorted(t for lane in lanes for t in lane.sent)
+    assert first and first[0] == 10.0 and first[-1] <= 10.1 < worker.next_at
+    assert worker.measuring and len(worker.late) == sum(t >= 10.05 for t in first)
+    assert all(late >= 0 for late in worker.late)
+    worker.pump(99.0)
+    sent = sorted(t for lane in lanes for t in lane.sent)
+    assert sent[-1] < worker.end <= worker.next_at  # the run is over: no arrival after it
+    count = len(sent)
+    worker.pump(100.0)
+    assert sum(len(lane.sent) for lane in lanes) == count
