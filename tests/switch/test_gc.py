@@ -1,17 +1,20 @@
 """The switch freezes what survives each second and never collects old generations
 (`switch.server.tune_gc`). That is only safe while serving requests makes no reference cycles:
 a cycle would be frozen and kept for the life of the process, whatever its types (the
-switch's own, or asyncio's futures, transports and tracebacks). These tests serve every kind
-of request, the error paths and connection churn, and demand no cyclic garbage at all: the
-test's terminals run where they make none (`Terminals`).
+switch's own, or asyncio's futures, transports and tracebacks) and whichever of its threads
+made it (`gc.freeze` takes the whole process's). These tests serve every kind of request, the
+error paths and connection churn, operator commands and `/metrics` scrapes, and demand no
+cyclic garbage at all: the test's terminals run where they make none (`Terminals`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
+import gzip
 import threading
 import types
+import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -77,6 +80,47 @@ class Terminals:
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
 
 
+#: What a Prometheus server asks for by default: OpenMetrics first, then the text format; gzip.
+PROMETHEUS = {"Accept": "application/openmetrics-text;version=1.0.0,"
+              "application/openmetrics-text;version=0.0.1;q=0.75,"
+              "text/plain;version=0.0.4;q=0.5,*/*;q=0.1", "Accept-Encoding": "gzip"}
+
+
+def scrape(sw: Switch, headers: dict[str, str] | None = None) -> str:
+    """GET `/metrics` (a blocking call, on the terminals' thread, as the admin commands are);
+    its Content-Type, the body checked to be Prometheus's text format, or OpenMetrics."""
+    addr = sw.addresses["metrics"]
+    headers = headers or {}
+    req = urllib.request.Request(f"http://{addr.host}:{addr.port}/metrics", headers=headers)
+    with urllib.request.urlopen(req, timeout=EVENT) as resp:
+        body, kind = resp.read(), str(resp.headers["Content-Type"])
+        gzipped = resp.headers["Content-Encoding"] == "gzip"
+    assert gzipped == ("gzip" in headers.get("Accept-Encoding", ""))
+    text = (gzip.decompress(body) if gzipped else body).decode()
+    assert "# TYPE lps_request_seconds histogram\n" in text
+    assert 'lps_requests_total{mti="0200",rc="00"} ' in text
+    if kind.startswith("application/openmetrics-text"):
+        assert text.endswith("# EOF\n")
+    else:
+        assert kind.startswith("text/plain; version=0.0.4")
+    return kind
+
+
+async def not_scrapes(sw: Switch) -> None:
+    """What else reaches the metrics port: a method it refuses, a request it cannot parse
+    (answered as HTTP/0.9, a bare page), a port check that connects and says nothing."""
+    addr = sw.addresses["metrics"]
+    for sent, answered in ((b"POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n",
+                            b"HTTP/1.0 405 "), (b"\xff\xfe\r\n\r\n", b"Error code: 400"),
+                           (b"", b"")):
+        reader, writer = await asyncio.open_connection(addr.host, addr.port)
+        writer.write(sent)
+        writer.write_eof()
+        answer = await reader.read()
+        assert answered in answer if sent else answer == b"", answer[:80]
+        writer.close()
+
+
 async def traffic(sw: Switch, round_: int) -> None:
     """One of everything, on fresh connections each round (connection churn included): the
     terminals' side, run on their own loop (it reads nothing of `sw` but its addresses)."""
@@ -121,16 +165,28 @@ async def traffic(sw: Switch, round_: int) -> None:
     fresh = card(100 + round_)
     assert admin_request(sw.config, {"cmd": "enroll", "pan": fresh})["ok"] is True
     assert admin_request(sw.config, {"cmd": "enroll", "pan": fresh})["ok"] is False
+    # `/metrics` scraped as a browser or curl does, and as a Prometheus server does
+    assert scrape(sw).startswith("text/plain")
+    assert scrape(sw, PROMETHEUS).startswith("application/openmetrics-text")
+    await not_scrapes(sw)
 
 
 async def round_on(sw: Switch, terminals: Terminals, round_: int) -> None:
-    """A round of `traffic`, over when the switch has let go of every connection (their
-    objects are then garbage or gone, which is what the caller looks at)."""
+    """A round of `traffic`, over when the switch has let go of every connection and the
+    metrics server's thread for each of its requests has ended (their objects are then
+    garbage or gone, which is what the caller looks at)."""
     await terminals.run(traffic(sw, round_))
     deadline = asyncio.get_running_loop().time() + EVENT
-    while sw.connections:
-        assert asyncio.get_running_loop().time() < deadline, f"{len(sw.connections)} left open"
+    while sw.connections or scrapes_served():
+        assert asyncio.get_running_loop().time() < deadline, \
+            f"{len(sw.connections)} left open, serving {scrapes_served()}"
         await asyncio.sleep(0.01)
+
+
+def scrapes_served() -> list[threading.Thread]:
+    """The metrics server's threads still serving a request: `socketserver.ThreadingMixIn`
+    starts one per request, named after its target (`threading.Thread`, "name")."""
+    return [t for t in threading.enumerate() if t.name.endswith("(process_request_thread)")]
 
 
 #: The switch's event loops (`lps serve --loop`): uvloop by default, asyncio's own, whose
