@@ -9,8 +9,9 @@ import io
 import re
 import ssl
 import struct
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,32 @@ def new_terminal(config_path: Path, tid: str) -> bytes:
     assert len(comps) == 2
     return bytes(a ^ b for a, b in zip(bytes.fromhex(comps[0]), bytes.fromhex(comps[1]),
                                        strict=True))
+
+
+@contextlib.contextmanager
+def hsm_server(directory: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`lps-hsm serve` in its own process with a new LMK in `directory`, authorised (so that
+    `lps keys new-terminal` may print a TMK's components); its `tcp://` URL and process."""
+    lmk = directory / "lmk.json"
+    # `lps-hsm` is this module (pyproject.toml, [project.scripts]): run by this interpreter,
+    # whatever a copied venv's console scripts name in their first line
+    cli = [sys.executable, "-m", "hsm_sim.cli"]
+    subprocess.run([*cli, "init", "--lmk", str(lmk)], check=True, capture_output=True)
+    console = lmk.with_name("console")
+    proc = subprocess.Popen([*cli, "serve", "--lmk", str(lmk), "--listen", "127.0.0.1:0",
+                             "--console", str(console)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on" in line, line
+        assert "console on" in proc.stdout.readline()
+        # `lps keys new-terminal` splits the TMK with NE: the Authorised state (docs/hsm.md §6)
+        subprocess.run([*cli, "authorise", "--console", str(console)], check=True,
+                       capture_output=True)
+        yield "tcp://" + line.split("listening on")[1].strip(), proc
+    finally:
+        proc.terminate()
+        proc.wait(EVENT)
 
 
 @contextlib.asynccontextmanager

@@ -8,7 +8,6 @@ import dataclasses
 import sqlite3
 import struct
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +16,14 @@ import pytest
 from iso8583 import frame
 from iso8583.loyalty import parse_de54
 from switch.config import load_config
-from tests.security.support import Terminal, lps, new_terminal, running, write_config
+from tests.security.support import (
+    Terminal,
+    hsm_server,
+    lps,
+    new_terminal,
+    running,
+    write_config,
+)
 from tests.switch.support import T1, burn, card, earn, inquiry, request, reversal
 from tests.waits import EVENT
 
@@ -26,26 +32,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def hsm_proc(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    lmk = tmp_path / "hsm" / "lmk.json"
-    bin_dir = Path(sys.executable).parent
-    subprocess.run([bin_dir / "lps-hsm", "init", "--lmk", str(lmk)], check=True,
-                   capture_output=True)
-    console = lmk.with_name("console")
-    proc = subprocess.Popen([bin_dir / "lps-hsm", "serve", "--lmk", str(lmk), "--listen",
-                             "127.0.0.1:0", "--console", str(console)], stdout=subprocess.PIPE,
-                            text=True)
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert "listening on" in line, line
-        assert "console on" in proc.stdout.readline()
-        # `lps keys new-terminal` splits the TMK with NE: the Authorised state (docs/hsm.md §6)
-        subprocess.run([bin_dir / "lps-hsm", "authorise", "--console", str(console)],
-                       check=True, capture_output=True)
-        yield "tcp://" + line.split("listening on")[1].strip(), proc
-    finally:
-        proc.terminate()
-        proc.wait(EVENT)
+    with hsm_server(tmp_path / "hsm") as served:
+        yield served
 
 
 def test_pipelined_maced_requests_are_decided_in_arrival_order(
