@@ -12,20 +12,24 @@ from __future__ import annotations
 import asyncio
 import gc
 import gzip
+import struct
 import threading
 import types
 import urllib.request
 from collections import Counter
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvloop
 
+from hsm_sim import primitives as P
 from iso8583 import frame, load_profile
 from lps.commands import admin_request
+from switch.config import Config, load_config
 from switch.server import Switch, tune_gc, untune_gc
+from tests.security.support import Terminal, hsm_server, lps, new_terminal, write_config
 from tests.switch.support import (
     T1,
     T2,
@@ -171,11 +175,53 @@ async def traffic(sw: Switch, round_: int) -> None:
     await not_scrapes(sw)
 
 
-async def round_on(sw: Switch, terminals: Terminals, round_: int) -> None:
-    """A round of `traffic`, over when the switch has let go of every connection and the
-    metrics server's thread for each of its requests has ended (their objects are then
-    garbage or gone, which is what the caller looks at)."""
-    await terminals.run(traffic(sw, round_))
+async def keyed_traffic(sw: Switch, config: Path, tmk: bytes, pan: str, round_: int) -> None:
+    """A terminal that holds its TMK, on a new connection with new session keys each round
+    (`profile` alternating): MACed requests (a retransmission, a tampered MAC, none at all),
+    PIN burns (right, wrong, a block that is no PIN block), then requests written back to back
+    so that later ones' HSM calls are in flight while earlier ones are decided (the sequencer).
+    Round 0 also gives `pan` its points and PIN (`lps pin set`, a blocking call)."""
+    base = 1000 * round_
+    term = await Terminal(T1, "bcd" if round_ % 2 == 0 else "ascii", tmk).connect(sw)
+    await term.key_exchange(800_000 + round_)
+    assert (await term.send(request("0800", T1, base + 1, extra={70: "001"}))).fields[39] == "00"
+    if round_ == 0:
+        assert (await term.send(earn(T1, base + 2, pan, 500_000))).fields[39] == "00"
+        code, _, err = lps("pin", "set", pan, "--config", str(config), stdin="2468\n")
+        assert code == 0, err
+    raw = term.encode(earn(T1, base + 3, pan, 10_000))
+    first = await term.exchange(raw)
+    assert term.check_response(first).fields[39] == "00"
+    assert await term.exchange(raw) == first  # a retransmission: the journal's answer
+    tampered = bytearray(raw)
+    tampered[-1] ^= 0x80
+    assert term.check_response(await term.exchange(bytes(tampered))).fields[39] == "63"
+    unmaced = term.encode(earn(T1, base + 4, pan, 10_000), mac=False)
+    assert term.check_response(await term.exchange(unmaced)).fields[39] == "63"
+    assert term.pin_key is not None
+    not_a_block = P.tdes_encrypt_ecb(term.pin_key, bytes.fromhex("F" * 16))  # format F
+    for stan, block, rc in ((5, term.pin_block("2468", pan), "00"),
+                            (6, term.pin_block("1111", pan), "55"), (7, not_a_block, "55"),
+                            (8, term.pin_block("2468", pan), "00")):  # the count starts again
+        r = await term.send(burn(T1, base + stan, pan, 1_000, extra={52: block}))
+        assert r.fields[39] == rc, (stan, r.fields[39])
+    msgs = [earn(T1, base + 10 + i, pan, 1_000) for i in range(3)]
+    msgs += [burn(T1, base + 13, pan, 500, extra={52: term.pin_block("2468", pan)}),
+             reversal(burn(T1, base + 13, pan, 500), base + 14), inquiry(T1, base + 15, pan)]
+    assert term.reader is not None and term.writer is not None
+    term.writer.write(b"".join(frame(term.encode(m)) for m in msgs))
+    for _ in msgs:
+        size = struct.unpack(">H", await asyncio.wait_for(term.reader.readexactly(2), EVENT))[0]
+        r = term.check_response(await term.reader.readexactly(size))
+        assert r.fields[39] == "00", (r.fields[11], r.fields[39])
+    await term.close()
+
+
+async def round_on(sw: Switch, terminals: Terminals, work: Coroutine[Any, Any, None]) -> None:
+    """A round of traffic (`work`, on the terminals' loop), over when the switch has let go of
+    every connection and the metrics server's thread for each of its requests has ended
+    (their objects are then garbage or gone, which is what the caller looks at)."""
+    await terminals.run(work)
     deadline = asyncio.get_running_loop().time() + EVENT
     while sw.connections or scrapes_served():
         assert asyncio.get_running_loop().time() < deadline, \
@@ -189,16 +235,42 @@ def scrapes_served() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.endswith("(process_request_thread)")]
 
 
+async def cycles_made(sw: Switch, monkeypatch: pytest.MonkeyPatch,
+                      rounds: Callable[[int], Coroutine[Any, Any, None]]) -> Counter[str]:
+    """The cyclic garbage three rounds of `rounds(n)` leave, by `described` kind, after a round
+    0 that warms up (first-use caches, lazily built objects).
+
+    Looked for with nothing frozen while the rounds run: the switch freezes at every request
+    it hands to the writer and every second (`tune_gc`), which would hide a cycle from the
+    collection below."""
+    with Terminals() as terminals:
+        await round_on(sw, terminals, rounds(0))
+        assert sw.writer.freeze is gc.freeze
+        sw.writer.freeze = None
+        monkeypatch.setattr(gc, "freeze", lambda: None)  # the sweeper's
+        gc.collect()
+        gc.garbage.clear()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for round_ in range(1, 4):
+                await round_on(sw, terminals, rounds(round_))
+            gc.collect()
+            return Counter(described(o) for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+
+
 #: The switch's event loops (`lps serve --loop`): uvloop by default, asyncio's own, whose
 #: selector transports are the ones that made cycles.
 LOOPS: dict[str, Callable[[], asyncio.AbstractEventLoop]] = {
     "uvloop": uvloop.new_event_loop, "asyncio": asyncio.SelectorEventLoop}
 
 
-def serve(tmp: Path, loop: str, body: Callable[[Switch], Awaitable[None]]) -> None:
+def serve(config: Config, loop: str, body: Callable[[Switch], Awaitable[None]]) -> None:
     """`body` against a switch on the event loop `loop` names, whatever the policy."""
     async def main() -> None:
-        async with running(config_for(tmp)) as sw:
+        async with running(config) as sw:
             await body(sw)
     with asyncio.Runner(loop_factory=LOOPS[loop]) as runner:
         runner.run(main())
@@ -207,28 +279,38 @@ def serve(tmp: Path, loop: str, body: Callable[[Switch], Awaitable[None]]) -> No
 @pytest.mark.parametrize("loop", LOOPS)
 def test_serving_makes_no_reference_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            loop: str) -> None:
-    """Looked for with nothing frozen while the rounds run: the switch freezes at every
-    request it hands to the writer and every second (`tune_gc`), which would hide a cycle
-    from the collection below."""
     async def body(sw: Switch) -> None:
-        with Terminals() as terminals:
-            await round_on(sw, terminals, 0)  # warm up: first-use caches, lazily built objects
-            assert sw.writer.freeze is gc.freeze
-            sw.writer.freeze = None
-            monkeypatch.setattr(gc, "freeze", lambda: None)  # the sweeper's
-            gc.collect()
-            gc.garbage.clear()
-            gc.set_debug(gc.DEBUG_SAVEALL)
-            try:
-                for round_ in range(1, 4):
-                    await round_on(sw, terminals, round_)
-                gc.collect()
-                kinds = Counter(described(o) for o in gc.garbage)
-            finally:
-                gc.set_debug(0)
-                gc.garbage.clear()
+        kinds = await cycles_made(sw, monkeypatch, lambda round_: traffic(sw, round_))
         assert not kinds, f"serving made reference cycles: {kinds.most_common(12)}"
-    serve(tmp_path, loop, body)
+    serve(config_for(tmp_path), loop, body)
+
+
+@pytest.fixture(scope="module")
+def hsm_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`lps-hsm serve`, for the tests of this module that name it."""
+    with hsm_server(tmp_path_factory.mktemp("hsm")) as (url, _proc):
+        yield url
+
+
+@pytest.mark.parametrize(("loop", "hsm"), [("uvloop", "tcp"), ("asyncio", "tcp"),
+                                           ("uvloop", "inproc")])
+def test_maced_serving_makes_no_reference_cycles(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 request: pytest.FixtureRequest, loop: str,
+                                                 hsm: str) -> None:
+    """Key exchanges, MACs and PINs (`keyed_traffic`): through `lps-hsm serve` over TCP every
+    HSM call is awaited (a future and a timer a call, the connection's reader task, the
+    sequencer's task a request); in process they run inline."""
+    url = request.getfixturevalue("hsm_url") if hsm == "tcp" else "inproc"
+    path = write_config(tmp_path, hsm=url)
+    tmk = new_terminal(path, T1)
+    pan = card(40)
+
+    async def body(sw: Switch) -> None:
+        assert sw.security.inline is (hsm == "inproc")
+        kinds = await cycles_made(sw, monkeypatch,
+                                  lambda round_: keyed_traffic(sw, path, tmk, pan, round_))
+        assert not kinds, f"MACed serving made reference cycles: {kinds.most_common(12)}"
+    serve(load_config(path), loop, body)
 
 
 def test_tune_gc_freezes_and_untune_restores() -> None:
