@@ -113,12 +113,18 @@ class AsyncInProcessHsm:
 
 
 class _Connection:
-    """One TCP connection: a writer, and a reader task resolving futures by header."""
+    """One TCP connection: a writer, and a reader task resolving futures by header.
+
+    Once failed it keeps no exception (`broken` is a flag): the exception is raised in
+    `AsyncTcpHsm.run`, whose frame holds the connection, and a reference cycle is never
+    collected in a process that freezes its objects, as the switch does (docs/hsm.md,
+    section 4).
+    """
 
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.pending: dict[bytes, asyncio.Future[bytes]] = {}
-        self.broken: BaseException | None = None
+        self.broken = False
         self.reader_task = asyncio.create_task(self._read(reader))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
@@ -134,17 +140,41 @@ class _Connection:
         except asyncio.CancelledError:
             self.fail(ConnectionError("HSM connection closed"))
             raise
-        except (OSError, asyncio.IncompleteReadError, ProtocolError) as exc:
-            err = exc if isinstance(exc, ProtocolError) else ConnectionError(f"HSM: {exc!r}")
-            self.fail(err)
+        except ProtocolError as exc:
+            self.fail(exc)
+        except (OSError, asyncio.IncompleteReadError) as exc:
+            self.fail(_lost(exc))
 
     def fail(self, exc: BaseException) -> None:
-        self.broken = exc
+        self.broken = True
         for fut in self.pending.values():
             if not fut.done():
                 fut.set_exception(exc)
         self.pending.clear()
         self.writer.close()
+        _drop_self_references(self.writer.transport)
+
+
+def _lost(exc: BaseException) -> ConnectionError:
+    """The error for the calls of a connection lost with `exc`, a new one: the stream keeps
+    that exception and raises the same object again (`StreamReader.exception`), so its
+    traceback holds frames that hold the stream, a cycle; those frames are dropped too."""
+    exc.__traceback__ = None
+    return ConnectionError(f"HSM: {exc!r}")
+
+
+def _drop_self_references(transport: object) -> None:
+    """Unset what a closed transport holds of itself: asyncio's selector transport keeps its
+    read callback as a method bound to itself, a cycle that outlives the connection; its own
+    `close` unsets it from Python 3.12 on (uvloop's transports keep no such attributes).
+    Nothing reads through it once `close` has removed the reader. The switch does the same to
+    its terminals' transports (``drop_self_references``)."""
+    attrs = getattr(transport, "__dict__", None)
+    if attrs is None:
+        return
+    for name, value in list(attrs.items()):
+        if getattr(value, "__self__", None) is transport:
+            attrs[name] = None
 
 
 def _time_out(conn: _Connection, fut: asyncio.Future[bytes]) -> None:
@@ -170,10 +200,11 @@ class AsyncTcpHsm:
 
     async def _connection(self) -> _Connection:
         async with self._connecting:
-            if self._conn is None or self._conn.broken is not None:
-                reader, writer = await asyncio.wait_for(
-                    asyncio.open_connection(*self._addr), self._timeout
-                )
+            if self._conn is None or self._conn.broken:
+                # Not `wait_for`: on 3.11 its frame keeps the task it wraps, whose exception
+                # (a refused connect, on every call while the HSM is down) holds that frame.
+                async with asyncio.timeout(self._timeout):
+                    reader, writer = await asyncio.open_connection(*self._addr)
                 self._conn = _Connection(reader, writer)
             return self._conn
 
@@ -197,15 +228,18 @@ class AsyncTcpHsm:
         # one timer per call (cheaper than wait_for, which wraps every call in a task)
         timer = loop.call_later(self._timeout, _time_out, conn, fut)
         try:
-            conn.writer.write(_LEN.pack(len(payload)) + payload)
-            await conn.writer.drain()
+            try:
+                conn.writer.write(_LEN.pack(len(payload)) + payload)
+                await conn.writer.drain()
+            except OSError as exc:
+                conn.fail(_lost(exc))  # this call's future too
             # a caller cancelled here cancels ``fut``; the reader then discards the late answer
             response = await fut
-        except OSError as exc:
-            conn.fail(exc if isinstance(exc, ConnectionError) else ConnectionError(repr(exc)))
-            raise
         finally:
             timer.cancel()
+            # The future holds the exception it raised here, whose traceback holds this frame:
+            # let go of it, as asyncio's own `sock_connect` does.
+            del fut
         return op.result(header, response)
 
     async def diagnostics(self) -> str:

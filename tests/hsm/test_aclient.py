@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import struct
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+import uvloop
 
 from hsm_sim import primitives as p
 from hsm_sim.aclient import AsyncHsm, AsyncInProcessHsm, AsyncTcpHsm, connect_hsm_async
@@ -260,6 +263,53 @@ def test_a_cancelled_call_does_not_disturb_the_connection() -> None:
         await srv.wait_closed()
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize("failure", ["hung up", "silent", "refused"])
+def test_a_failed_call_leaves_no_reference_cycle(failure: str) -> None:
+    """The switch freezes what it makes and never collects it (docs/hsm.md, section 4): calls
+    that fail (the HSM hangs up under them, stops answering, or is not there) must leave no
+    cyclic garbage. On uvloop, whose transports make no cycles of their own: this test's fake
+    HSMs run on the same loop (tests/switch/test_gc.py covers asyncio's loop)."""
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(2)
+        writer.transport.abort()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+
+    async def main() -> None:
+        srv, port = await _fake_server(hang_up if failure == "hung up" else silent)
+        if failure == "refused":
+            srv.close()
+            await srv.wait_closed()
+        hsm = AsyncTcpHsm("127.0.0.1", port, timeout=0.2)
+
+        async def two_calls_fail() -> None:
+            try:
+                await asyncio.gather(hsm.diagnostics(), hsm.diagnostics())
+            except OSError:  # ConnectionError, TimeoutError, ConnectionRefusedError
+                return
+            raise AssertionError("the calls did not fail")
+
+        await two_calls_fail()  # warm up
+        gc.collect()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            await two_calls_fail()
+            await two_calls_fail()
+            gc.collect()
+            kinds = Counter(type(o).__qualname__ for o in gc.garbage)
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+        assert not kinds, kinds.most_common(8)
+        await hsm.close()
+        srv.close()
+        await srv.wait_closed()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
 
 
 def test_connect_hsm_async(lmk_path: Path, server: ServerThread) -> None:
