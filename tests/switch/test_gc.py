@@ -10,6 +10,7 @@ cyclic garbage at all: the test's terminals run where they make none (`Terminals
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import gzip
 import struct
@@ -19,7 +20,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 import uvloop
@@ -45,6 +46,8 @@ from tests.switch.support import (
 from tests.switch.test_server import client, config_for, raw_exchange, running, signed_on
 from tests.waits import EVENT
 
+T = TypeVar("T")
+
 
 def described(obj: Any) -> str:
     """A garbage object's type, with the code file and name of a frame, function or method."""
@@ -65,10 +68,9 @@ class Terminals:
     garbage left after the rounds is the switch's (or this test's, which makes none either).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, name: str = "terminals") -> None:
         self.loop = uvloop.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="terminals",
-                                       daemon=True)
+        self.thread = threading.Thread(target=self.loop.run_forever, name=name, daemon=True)
 
     def __enter__(self) -> Terminals:
         self.thread.start()
@@ -82,6 +84,85 @@ class Terminals:
     async def run(self, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` on the terminals' loop; the caller's loop waits for it."""
         await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, self.loop))
+
+    def call(self, work: Coroutine[Any, Any, T]) -> T:
+        """Run `work` on the terminals' loop; the calling thread waits for it."""
+        return asyncio.run_coroutine_threadsafe(work, self.loop).result(EVENT)
+
+
+class HsmLine:
+    """The switch's line to `lps-hsm serve`, through the test: every call carried both ways,
+    but for the next one after `cut` (an HSM restarted, or the network cut, with a call in
+    flight), and no connection taken between `down` and `up` (the HSM down).
+
+    On a uvloop thread of its own (`Terminals`): the terminals' blocking calls (`lps pin set`)
+    use the HSM too."""
+
+    def __init__(self, hsm: str) -> None:
+        host, port = hsm.removeprefix("tcp://").rsplit(":", 1)
+        self.hsm = (host, int(port))
+        self.port = 0
+        self.url = ""
+        self.cutting = False
+        self.server: asyncio.Server | None = None
+        self.lines: set[asyncio.StreamWriter] = set()
+        self.thread = Terminals("hsm-line")
+
+    def __enter__(self) -> HsmLine:
+        self.thread.__enter__()
+        self.thread.call(self._up())
+        self.url = f"tcp://127.0.0.1:{self.port}"
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.thread.call(self._down())
+        self.thread.__exit__(*exc)
+
+    def cut(self) -> None:
+        self.cutting = True
+
+    async def down(self) -> None:
+        await self.thread.run(self._down())
+
+    async def up(self) -> None:
+        await self.thread.run(self._up())
+
+    async def _up(self) -> None:
+        self.server = await asyncio.start_server(self._carry, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _down(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            self.server = None
+        for writer in list(self.lines):
+            writer.transport.abort()
+
+    async def _carry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hsm_reader, hsm_writer = await asyncio.open_connection(*self.hsm)
+        self.lines.add(writer)
+        answers = asyncio.create_task(self._answer(hsm_reader, writer))
+        try:
+            while True:
+                size = await reader.readexactly(2)
+                call = await reader.readexactly(struct.unpack(">H", size)[0])
+                if self.cutting:
+                    self.cutting = False
+                    break
+                hsm_writer.write(size + call)
+        except (asyncio.IncompleteReadError, OSError):
+            pass  # the switch hung up, or `down` did
+        finally:
+            self.lines.discard(writer)
+            writer.transport.abort()
+            hsm_writer.transport.abort()
+            await answers
+
+    @staticmethod
+    async def _answer(hsm_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError):
+            while data := await hsm_reader.read(65536):
+                writer.write(data)
 
 
 #: What a Prometheus server asks for by default: OpenMetrics first, then the text format; gzip.
@@ -175,11 +256,13 @@ async def traffic(sw: Switch, round_: int) -> None:
     await not_scrapes(sw)
 
 
-async def keyed_traffic(sw: Switch, config: Path, tmk: bytes, pan: str, round_: int) -> None:
+async def keyed_traffic(sw: Switch, config: Path, tmk: bytes, pan: str, line: HsmLine | None,
+                        round_: int) -> None:
     """A terminal that holds its TMK, on a new connection with new session keys each round
     (`profile` alternating): MACed requests (a retransmission, a tampered MAC, none at all),
     PIN burns (right, wrong, a block that is no PIN block), then requests written back to back
     so that later ones' HSM calls are in flight while earlier ones are decided (the sequencer).
+    Through a `line`, the HSM then goes away under a call, and is down for the next.
     Round 0 also gives `pan` its points and PIN (`lps pin set`, a blocking call)."""
     base = 1000 * round_
     term = await Terminal(T1, "bcd" if round_ % 2 == 0 else "ascii", tmk).connect(sw)
@@ -214,6 +297,13 @@ async def keyed_traffic(sw: Switch, config: Path, tmk: bytes, pan: str, round_: 
         size = struct.unpack(">H", await asyncio.wait_for(term.reader.readexactly(2), EVENT))[0]
         r = term.check_response(await term.reader.readexactly(size))
         assert r.fields[39] == "00", (r.fields[11], r.fields[39])
+    if line is not None:
+        line.cut()  # 91; the answer is MACed over a new connection
+        assert (await term.send(earn(T1, base + 20, pan, 1_000))).fields[39] == "91"
+        await line.down()  # 91, and no MAC: there is no HSM to make one
+        raw = await term.exchange(term.encode(earn(T1, base + 21, pan, 1_000)))
+        assert term.profile.decode(raw).fields[39] == "91"
+        await line.up()
     await term.close()
 
 
@@ -299,18 +389,22 @@ def test_maced_serving_makes_no_reference_cycles(tmp_path: Path, monkeypatch: py
                                                  hsm: str) -> None:
     """Key exchanges, MACs and PINs (`keyed_traffic`): through `lps-hsm serve` over TCP every
     HSM call is awaited (a future and a timer a call, the connection's reader task, the
-    sequencer's task a request); in process they run inline."""
-    url = request.getfixturevalue("hsm_url") if hsm == "tcp" else "inproc"
-    path = write_config(tmp_path, hsm=url)
-    tmk = new_terminal(path, T1)
-    pan = card(40)
+    sequencer's task a request), and the HSM goes away in every round; in process they run
+    inline."""
+    with contextlib.ExitStack() as stack:
+        line = None
+        if hsm == "tcp":
+            line = stack.enter_context(HsmLine(request.getfixturevalue("hsm_url")))
+        path = write_config(tmp_path, hsm=line.url if line is not None else "inproc")
+        tmk = new_terminal(path, T1)
+        pan = card(40)
 
-    async def body(sw: Switch) -> None:
-        assert sw.security.inline is (hsm == "inproc")
-        kinds = await cycles_made(sw, monkeypatch,
-                                  lambda round_: keyed_traffic(sw, path, tmk, pan, round_))
-        assert not kinds, f"MACed serving made reference cycles: {kinds.most_common(12)}"
-    serve(load_config(path), loop, body)
+        async def body(sw: Switch) -> None:
+            assert sw.security.inline is (line is None)
+            kinds = await cycles_made(
+                sw, monkeypatch, lambda round_: keyed_traffic(sw, path, tmk, pan, line, round_))
+            assert not kinds, f"MACed serving made reference cycles: {kinds.most_common(12)}"
+        serve(load_config(path), loop, body)
 
 
 def test_tune_gc_freezes_and_untune_restores() -> None:
