@@ -508,9 +508,10 @@ def tune_gc() -> tuple[int, int, int]:
     is O(1)), and small young collections (2,000 objects, about a millisecond) still run
     when something else allocates that much between two of those. Older generations are
     never collected automatically. A cycle made while serving would be kept for the life of
-    the process: serving makes none (tests/switch/test_gc.py, with the freezing off), but for
-    asyncio's own socket transport under a TLS listener with `--loop asyncio`, a cycle out of
-    the switch's reach (`drop_self_references`); `lps_gc_pause_seconds` shows the pauses.
+    the process: serving makes none (tests/switch/test_gc.py, with the freezing off: requests,
+    `/metrics` scrapes, a TCP HSM's calls and its failures), but for asyncio's own socket
+    transport under a TLS listener with `--loop asyncio`, a cycle out of the switch's reach
+    (`drop_self_references`); `lps_gc_pause_seconds` shows the pauses.
     """
     before = gc.get_threshold()
     gc.collect()
