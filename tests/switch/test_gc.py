@@ -3,8 +3,10 @@
 a cycle would be frozen and kept for the life of the process, whatever its types (the
 switch's own, or asyncio's futures, transports and tracebacks) and whichever of its threads
 made it (`gc.freeze` takes the whole process's). These tests serve every kind of request, the
-error paths and connection churn, operator commands and `/metrics` scrapes, and demand no
-cyclic garbage at all: the test's terminals run where they make none (`Terminals`).
+error paths and connection churn, operator commands and `/metrics` scrapes, and MACed traffic
+through the in-process HSM and through `lps-hsm serve` over TCP (which goes away in every
+round), and demand no cyclic garbage at all: the test's terminals, and its line to the TCP
+HSM, run where they make none (`Terminals`).
 """
 
 from __future__ import annotations
