@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from iso8583.loyalty import parse_de54
+from switch.config import Config
 from switch.core import handle
 from switch.core.entries import Entry
 from switch.core.state import State
@@ -469,26 +470,32 @@ def test_a_commit_process_that_cannot_open_the_database_refuses_the_start(
         assert str(info.value).endswith(": the switch did not start")
         return sw
 
-    sw = asyncio.run(refused())
+    _nothing_left(asyncio.run(refused()), before)
+    monkeypatch.undo()
+    asyncio.run(_earn_once(cfg))  # a start after it takes the database and serves
+    assert _points(db) == 10
+
+
+async def _earn_once(cfg: Config) -> None:
+    """Start a switch on `cfg`, earn 10 points on `PAN` at `T1`, stop it."""
+    sw = Switch(cfg)
+    await sw.start()
+    c = await signed_on(sw, "ascii", T1)
+    assert (await c.send(earn(T1, 2, PAN, 100_000)))[39] == "00"
+    await c.close()
+    await sw.stop()
+
+
+def _nothing_left(sw: Switch, before: set[int]) -> None:
+    """What a refused start leaves: no listener, no admin socket, the journal closed, no
+    child process beyond `before`, the database's lock free."""
     assert sw.servers == {} and sw.addresses == {}  # nothing listens
-    assert not admin_socket_path(db).exists()
+    assert not admin_socket_path(sw.database).exists()
     assert isinstance(sw.journal, SqliteJournal) and sw.journal._committer is None
     with pytest.raises(sqlite3.ProgrammingError):  # the journal closed
         sw.journal.conn.execute("SELECT 1")
     assert _running_children(os.getpid()) <= before  # no child left
-    assert not database_in_use(db)
-    monkeypatch.undo()
-
-    async def start_again() -> None:
-        sw = Switch(cfg)
-        await sw.start()
-        c = await signed_on(sw, "ascii", T1)
-        assert (await c.send(earn(T1, 2, PAN, 100_000)))[39] == "00"
-        await c.close()
-        await sw.stop()
-
-    asyncio.run(start_again())
-    assert _points(db) == 10
+    assert not database_in_use(sw.database)
 
 
 def test_a_recovery_that_refuses_the_journal_leaves_no_child_and_no_lock(
@@ -499,15 +506,7 @@ def test_a_recovery_that_refuses_the_journal_leaves_no_child_and_no_lock(
     db = tmp_path / "lps.db"
     cfg = example_config(db, listen_ascii=LOCAL0, listen_bcd=LOCAL0, metrics=LOCAL0)
 
-    async def earn_once() -> None:
-        sw = Switch(cfg)
-        await sw.start()
-        c = await signed_on(sw, "ascii", T1)
-        assert (await c.send(earn(T1, 2, PAN, 100_000)))[39] == "00"
-        await c.close()
-        await sw.stop()
-
-    asyncio.run(earn_once())
+    asyncio.run(_earn_once(cfg))
     with sqlite3.connect(db) as conn:  # one point more in the journal than in its lot
         conn.execute("UPDATE journal SET points = points + 1 "
                      "WHERE id = (SELECT MAX(journal_id) FROM lots WHERE pan = ?)", (PAN,))
@@ -519,13 +518,7 @@ def test_a_recovery_that_refuses_the_journal_leaves_no_child_and_no_lock(
             await sw.start()
         return sw
 
-    sw = asyncio.run(refused())
-    assert sw.servers == {}  # nothing listens
-    assert _running_children(os.getpid()) <= before  # no commit process left
-    assert not database_in_use(db)
-    assert isinstance(sw.journal, SqliteJournal)
-    with pytest.raises(sqlite3.ProgrammingError):  # the journal closed
-        sw.journal.conn.execute("SELECT 1")
+    _nothing_left(asyncio.run(refused()), before)
 
 
 #: `lps serve` on an install without the commit process's module.
