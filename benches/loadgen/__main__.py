@@ -81,9 +81,10 @@ def start_target(kind: str, loop: str, workdir: Path, terminals: int, root: Path
 
 # -- the worker process -------------------------------------------------------------------------
 
-#: The open loop's shortest sleep. uvloop (libuv) keeps timers in whole milliseconds and rounds
-#: a shorter sleep to none: between arrivals under a millisecond apart (every rate over about
-#: 1,000/s) the worker would spin, taking a core's share from the target it measures.
+#: The open loop's shortest sleep. uvloop rounds a sleep to the nearest whole millisecond
+#: (`round(delay * 1000)`; libuv's timers count milliseconds), so one of half a millisecond or
+#: less returns at once: between arrivals that close (most of them at 2,000/s and over) the
+#: worker would spin, taking a core's share from the target it measures.
 TICK = 0.001
 #: The open loop's longest sleep: it looks at the clock at least this often.
 LONGEST_PAUSE = 0.002

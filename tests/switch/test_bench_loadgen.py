@@ -53,7 +53,8 @@ def test_a_target_that_exited_during_the_run_ends_it() -> None:
 
 @pytest.mark.parametrize("gap", [0.0, 0.0001, 0.0005, 0.00099])
 def test_the_open_loop_never_sleeps_under_a_tick(gap: float) -> None:
-    """uvloop rounds a sleep under a millisecond to none: a shorter pause would spin."""
+    """uvloop rounds a sleep to the nearest millisecond, half a millisecond or less to none:
+    a shorter pause could spin."""
     assert pause(10.0 + gap, 10.0) == TICK
 
 
