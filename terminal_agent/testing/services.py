@@ -12,13 +12,12 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
-from terminal_agent.testing.vicc import VPCD_LOCK, VPCD_PORTS, VPCD_READERS
+from terminal_agent.testing.vicc import MACHINE_DIR, VPCD_LOCK, VPCD_PORTS, VPCD_READERS
 
 VPCD_CONF = Path("/etc/reader.conf.d/vpcd")  # installed by Debian's vsmartcard-vpcd
 # How long pcscd may take to come up (or go) before we call it broken: it is normally ready in
@@ -28,9 +27,9 @@ PCSCD_READY_SECONDS = 60.0
 # TIME_WAIT for 60 s (Linux's TCP_TIMEWAIT_LEN), and the test that held it may end late.
 PORTS_FREE_SECONDS = PCSCD_READY_SECONDS + 60.0
 # pcscd is shared by every test session and demo on the machine (pcscd_with_vpcd)
-PCSCD_LOCK = Path(tempfile.gettempdir()) / "lps-pcscd.lock"
-PCSCD_USERS = Path(tempfile.gettempdir()) / "lps-pcscd.users"
-PCSCD_PID = Path(tempfile.gettempdir()) / "lps-pcscd.pid"
+PCSCD_LOCK = MACHINE_DIR / "lps-pcscd.lock"
+PCSCD_USERS = MACHINE_DIR / "lps-pcscd.users"
+PCSCD_PID = MACHINE_DIR / "lps-pcscd.pid"
 _STARTED: dict[int, subprocess.Popen[bytes]] = {}  # the pcscd this process started, by pid
 RESERVED_PORTS = Path("/proc/sys/net/ipv4/ip_local_reserved_ports")
 LISTEN = "0A"  # a socket state in /proc/net/tcp

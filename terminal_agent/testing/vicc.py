@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import struct
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,8 +25,12 @@ ATR_CONTACT = bytes.fromhex("3B02144C")  # a plain T=0 contact card
 
 VPCD_PORTS = (35963, 35964)  # /etc/reader.conf.d/vpcd: CHANNELID 0x8C7B, two slots
 VPCD_READERS = ("Virtual PCD 00 00", "Virtual PCD 00 01")
+#: Where every session on the machine coordinates its use of PC/SC: vpcd's ports and pcscd are
+#: one per machine, so these files cannot follow TMPDIR, which a session may point at a
+#: directory of its own (the demo's own test does).
+MACHINE_DIR = Path("/tmp")
 # The vpcd slots belong to the whole machine: whoever inserts cards holds this flock meanwhile.
-VPCD_LOCK = Path(tempfile.gettempdir()) / "lps-vpcd-slots.lock"
+VPCD_LOCK = MACHINE_DIR / "lps-vpcd-slots.lock"
 
 CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
 

@@ -110,3 +110,18 @@ def test_vpcd_ports_are_reserved_on_this_machine(pcscd: None) -> None:
     except OSError as exc:
         pytest.skip(f"the reserved ports cannot be set here ({exc.strerror})")
     assert all(services._within(port, ranges) for port in VPCD_PORTS)
+
+
+WHERE = ("from terminal_agent.testing import services, vicc; "
+         "print(services.PCSCD_LOCK, services.PCSCD_USERS, services.PCSCD_PID, vicc.VPCD_LOCK)")
+
+
+def test_the_machines_pcsc_locks_do_not_follow_tmpdir(tmp_path: Path) -> None:
+    """A session with a TMPDIR of its own (the demo's test runs the demo so) shares the vpcd
+    slots and pcscd with every other: it must take the same locks and join the same users."""
+    here = subprocess.run([sys.executable, "-c", WHERE], capture_output=True, text=True,
+                          check=True).stdout
+    elsewhere = subprocess.run([sys.executable, "-c", WHERE], capture_output=True, text=True,
+                               check=True, env={**os.environ, "TMPDIR": str(tmp_path)}).stdout
+    assert here == elsewhere
+    assert str(tmp_path) not in elsewhere
