@@ -82,9 +82,9 @@ def hsm_server(directory: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     """`lps-hsm serve` in its own process with a new LMK in `directory`, authorised (so that
     `lps keys new-terminal` may print a TMK's components); its `tcp://` URL and process."""
     lmk = directory / "lmk.json"
-    # `lps-hsm` is this module (pyproject.toml, [project.scripts]): run by this interpreter,
-    # whatever a copied venv's console scripts name in their first line
-    cli = [sys.executable, "-m", "hsm_sim.cli"]
+    # The installed command an operator runs (pyproject.toml, [project.scripts]), not the
+    # module behind it: this is what tests that the entry point works.
+    cli = [str(Path(sys.executable).parent / "lps-hsm")]
     subprocess.run([*cli, "init", "--lmk", str(lmk)], check=True, capture_output=True)
     console = lmk.with_name("console")
     proc = subprocess.Popen([*cli, "serve", "--lmk", str(lmk), "--listen", "127.0.0.1:0",
