@@ -98,7 +98,6 @@ def pause(next_at: float, now: float) -> float:
     return min(max(next_at - now, TICK), LONGEST_PAUSE)
 
 
-
 class Lane(asyncio.Protocol):
     """One terminal connection; responses come back in order (FIFO of send times)."""
 
