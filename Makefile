@@ -1,17 +1,24 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-PYTHON ?= python3
+# The venv's interpreter: Debian's python3.11 where the machine has it (installed by `debs`
+# with its venv module and headers), else the first python3 on PATH. Debian builds its
+# interpreter statically linked and profile-guided; a default source build (pyenv's, say)
+# runs the switch from a -fPIC libpython without that, and costs 11 % more instructions and
+# about a fifth more CPU a request (benches/README.md, "The interpreter"). `?=` is deferred:
+# read when the venv is made, after `debs` ran.
+DEBIAN_PYTHON := /usr/bin/python3.11
+PYTHON ?= $(firstword $(wildcard $(DEBIAN_PYTHON)) python3)
 VENV := .venv
 PY := $(VENV)/bin/python
-DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto chromium chromium-driver \
-	libnet-smpp-perl postgresql
+DEBS := python3.11-venv python3.11-dev pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto \
+	chromium chromium-driver libnet-smpp-perl postgresql
 
 .PHONY: demo demo-debs test debs venv lint typecheck imports pytest bench mutants mutants-pending mutants-report \
 	clean
 
-# `make demo` installs from Debian only what the demo uses: pcscd and the vpcd driver for its
-# agent step (skipped, with the reason, without them) and what builds pyscard. Chromium and
-# mosquitto are for the tests (`make test`).
-DEMO_DEBS := pcscd vsmartcard-vpcd libpcsclite-dev swig
+# `make demo` installs from Debian only what the demo uses: the interpreter's venv module and
+# headers, pcscd and the vpcd driver for its agent step (skipped, with the reason, without
+# them) and what builds pyscard. Chromium and mosquitto are for the tests (`make test`).
+DEMO_DEBS := python3.11-venv python3.11-dev pcscd vsmartcard-vpcd libpcsclite-dev swig
 
 demo: demo-debs $(VENV)/.installed
 	$(PY) -m lps.demo

@@ -41,6 +41,14 @@ def _peer_version(python: Path) -> str | None:
     return probe.stdout.strip() if probe.returncode == 0 else None
 
 
+def base_python() -> str:
+    """The interpreter our own venv was made from, for the peer's: a ratio between two
+    interpreter builds would measure the builds (benches/README.md, "The interpreter")."""
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    base = Path(sys.base_prefix) / "bin" / version
+    return str(base) if base.exists() else shutil.which("python3") or sys.executable
+
+
 def peer_python(venv: Path = PEER_VENV, package: str = PEER_PACKAGE) -> Path:
     """The python of `venv` with pyiso8583 installed, creating the environment if missing."""
     python = venv / "bin" / "python"
@@ -48,8 +56,7 @@ def peer_python(venv: Path = PEER_VENV, package: str = PEER_PACKAGE) -> Path:
     if _peer_version(python) == wanted:
         return python
     if not python.exists():
-        base = shutil.which("python3") or sys.executable
-        subprocess.run([base, "-m", "venv", str(venv)], check=True, timeout=300)
+        subprocess.run([base_python(), "-m", "venv", str(venv)], check=True, timeout=300)
     subprocess.run([str(python), "-m", "pip", "install", "-q", package], check=True,
                    timeout=600)
     if _peer_version(python) != wanted:
