@@ -1,7 +1,10 @@
-"""`make demo` installs from Debian only what the demo uses; `make test` still installs all."""
+"""`make demo` installs from Debian only what the demo uses; `make test` still installs all;
+the venv is made with Debian's python3.11 where the machine has it (the Makefile's header
+says why; benches/README.md, "The interpreter")."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -31,9 +34,44 @@ def packages(plan: str) -> set[str]:
 
 
 def test_demo_installs_only_what_the_demo_needs() -> None:
-    assert packages(dry_run("demo")) == {"pcscd", "vsmartcard-vpcd", "libpcsclite-dev", "swig"}
+    assert packages(dry_run("demo")) == {"python3.11-venv", "python3.11-dev", "pcscd",
+                                         "vsmartcard-vpcd", "libpcsclite-dev", "swig"}
 
 
 def test_test_installs_everything_the_tests_need() -> None:
     assert {"chromium", "chromium-driver", "mosquitto", "pcscd", "vsmartcard-vpcd"} <= packages(
         dry_run("test"))
+
+
+def venv_command(tmp_path: Path, *overrides: str) -> str:
+    """The line of `make -n` that would create a venv in `tmp_path`."""
+    if shutil.which("make") is None:
+        pytest.fail("make is not installed")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHON", "MAKEFLAGS", "MFLAGS")}
+    venv = tmp_path / "venv"
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-n", f"VENV={venv}", *overrides, f"{venv}/.installed"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=START)
+    made = [line for line in done.stdout.splitlines() if f"-m venv {venv}" in line]
+    assert len(made) == 1, done.stdout
+    return made[0]
+
+
+def test_the_venv_is_made_with_debians_interpreter_where_it_exists(tmp_path: Path) -> None:
+    if not Path("/usr/bin/python3.11").exists():
+        # `make test` installs it as root (`debs`): CI has it
+        if os.environ.get("CI") == "true":
+            pytest.fail("no /usr/bin/python3.11: `make debs` as root installs it")
+        pytest.skip("no Debian python3.11 on this machine")
+    assert venv_command(tmp_path).endswith(f"|| /usr/bin/python3.11 -m venv {tmp_path}/venv")
+
+
+def test_without_debians_interpreter_the_venv_is_made_with_python3_on_path(
+        tmp_path: Path) -> None:
+    line = venv_command(tmp_path, f"DEBIAN_PYTHON={tmp_path}/no-such-python")
+    assert line.endswith(f"|| python3 -m venv {tmp_path}/venv")
+
+
+def test_a_python_named_by_the_caller_wins(tmp_path: Path) -> None:
+    line = venv_command(tmp_path, "PYTHON=/opt/other/python3")
+    assert line.endswith(f"|| /opt/other/python3 -m venv {tmp_path}/venv")
