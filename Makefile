@@ -1,12 +1,15 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
-# The venv's interpreter: Debian's python3.11 where the machine has it (installed by `debs`
-# with its venv module and headers), else the first python3 on PATH. Debian builds its
-# interpreter statically linked and profile-guided; a default source build (pyenv's, say)
-# runs the switch from a -fPIC libpython without that, and costs 11 % more instructions and
-# about a fifth more CPU a request (benches/README.md, "The interpreter"). `?=` is deferred:
-# read when the venv is made, after `debs` ran.
+# The venv's interpreter: Debian's python3.11 where the machine has it with its venv module
+# and headers (`debs` installs both as root), else the first python3 on PATH. Debian's is
+# statically linked and built with LTO and profile guidance; a default source build (pyenv's,
+# say) runs from a -fPIC libpython without them and spends 11 % more instructions and 15-22 %
+# more CPU a request (benches/README.md, "The interpreter"). `?=` is deferred: this is read
+# when the venv is made, after `debs` ran.
 DEBIAN_PYTHON := /usr/bin/python3.11
-PYTHON ?= $(firstword $(wildcard $(DEBIAN_PYTHON)) python3)
+DEBIAN_PYTHON_READY := import ensurepip, os, sysconfig; \
+	assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
+PYTHON ?= $(or $(shell $(DEBIAN_PYTHON) -c '$(DEBIAN_PYTHON_READY)' >/dev/null 2>&1 && \
+	echo $(DEBIAN_PYTHON)),python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 DEBS := python3.11-venv python3.11-dev pcscd vsmartcard-vpcd libpcsclite-dev swig mosquitto \

@@ -72,6 +72,17 @@ def test_without_debians_interpreter_the_venv_is_made_with_python3_on_path(
     assert line.endswith(f"|| python3 -m venv {tmp_path}/venv")
 
 
+def test_debians_interpreter_without_its_venv_module_or_headers_is_passed_over(
+        tmp_path: Path) -> None:
+    """A Debian python3.11 installed without python3.11-venv or -dev (`make` run as another
+    user than root installs neither) could not make the venv or build pyscard."""
+    lacking = tmp_path / "python3.11"
+    lacking.write_text("#!/bin/sh\nexit 1\n")  # as `import ensurepip` fails there
+    lacking.chmod(0o755)
+    line = venv_command(tmp_path, f"DEBIAN_PYTHON={lacking}")
+    assert line.endswith(f"|| python3 -m venv {tmp_path}/venv")
+
+
 def test_a_python_named_by_the_caller_wins(tmp_path: Path) -> None:
     line = venv_command(tmp_path, "PYTHON=/opt/other/python3")
     assert line.endswith(f"|| /opt/other/python3 -m venv {tmp_path}/venv")
