@@ -144,8 +144,12 @@ def _optional(r: Reader, name: str, minimum: int = 0) -> int | None:
     return None if name not in r.table else r.integer(name, minimum=minimum)
 
 
+def _optional_days(r: Reader, name: str) -> int | None:
+    return None if name not in r.table else r.days(name, minimum=1)
+
+
 def _segments(r: Reader) -> tuple[int, tuple[SegmentRule, ...]]:
-    window = r.integer("window_days", 365, minimum=1)
+    window = r.days("window_days", 365, minimum=1)
     rules: list[SegmentRule] = []
     for name, table in r.table.items():
         if name == "window_days":
@@ -157,9 +161,9 @@ def _segments(r: Reader) -> tuple[int, tuple[SegmentRule, ...]]:
             raise r.fail(name, "must be a table of thresholds")
         sr = r.child(name, table)
         rule = SegmentRule(
-            name, joined_within_days=_optional(sr, "joined_within_days", 1),
-            bought_within_days=_optional(sr, "bought_within_days", 1),
-            absent_days=_optional(sr, "absent_days", 1),
+            name, joined_within_days=_optional_days(sr, "joined_within_days"),
+            bought_within_days=_optional_days(sr, "bought_within_days"),
+            absent_days=_optional_days(sr, "absent_days"),
             min_purchases=_optional(sr, "min_purchases"), min_spend=_optional(sr, "min_spend"))
         sr.done()
         if rule == SegmentRule(name):
@@ -202,11 +206,11 @@ def _trigger(r: Reader, kind: str, cid: str, stores: Mapping[str, Store],
         return None
     days = 0
     if kind == "expiring":
-        days = r.integer("days", 14, minimum=1)
+        days = r.days("days", 14, minimum=1)
     elif kind == "winback":
-        days = r.integer("days", 60, minimum=1)
+        days = r.days("days", 60, minimum=1)
     elif kind == "welcome":
-        days = r.integer("days", 7, minimum=1)  # enrolled this many days ago at most
+        days = r.days("days", 7, minimum=1)  # enrolled this many days ago at most
     bonus, store = (0, "") if kind in _NO_BONUS else _bonus(r, cid, stores)
     friend = r.integer("friend_bonus", bonus) if kind == "referral" else 0
     if friend and not store:
@@ -267,7 +271,7 @@ def club_settings(r: Reader, cid: str, stores: Mapping[str, Store],
         bonus, store = _bonus(one, cid, stores)
         campaigns.append(SegmentMessage(
             name, segment, _template(one, "segment", name, messaging),
-            one.choice("channel", CHANNELS), one.integer("every_days", 30, minimum=1),
+            one.choice("channel", CHANNELS), one.days("every_days", 30, minimum=1),
             bonus, store))
         one.done()
     mr.done()

@@ -29,7 +29,7 @@ def coalition(r: Reader, cid: str) -> Coalition:
         name=r.string("name"),
         point_value=r.integer("point_value", minimum=1),
         currency=currency,
-        points_expire_after_days=r.integer("points_expire_after_days", 365, minimum=1),
+        points_expire_after_days=r.days("points_expire_after_days", 365, minimum=1),
         card_bins=tuple(bins),
         auto_enroll=r.boolean("auto_enroll", False),
         tiers=tiers,

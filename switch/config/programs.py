@@ -72,7 +72,7 @@ def _campaign(r: Reader) -> Campaign:
         bonus=r.integer("bonus", 0),
         weekdays=tuple(weekdays),
         hours=hours,
-        expire_after_days=(r.integer("expire_after_days", minimum=1)
+        expire_after_days=(r.days("expire_after_days", minimum=1)
                            if "expire_after_days" in r.table else None),
         segment=_segment(r),
     )

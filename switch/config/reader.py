@@ -15,7 +15,13 @@ from typing import Any
 from switch.core.catalog import HostPort
 from switch.core.text import is_digits
 
-__all__ = ["ConfigError", "Reader"]
+__all__ = ["MAX_DAYS", "ConfigError", "Reader"]
+
+#: The longest span a setting counted in days may name: a hundred years. Every such span is
+#: added to or taken from a date (a lot's expiry, a window's start), and `datetime.date`
+#: holds the years 1 to 9999 only: a longer span would fail where it is used, at the start
+#: or in every decision that uses it, instead of here.
+MAX_DAYS = 36_500
 
 
 class ConfigError(ValueError):
@@ -72,6 +78,14 @@ class Reader:
             raise self.fail(name, f"must be an integer, got {type(value).__name__} {value!r}")
         if value < minimum:
             raise self.fail(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def days(self, name: str, default: int | None = None, *, minimum: int) -> int:
+        """A span in days: an integer from `minimum` to `MAX_DAYS`."""
+        value = self.integer(name, default, minimum=minimum)
+        if value > MAX_DAYS:
+            raise self.fail(name, f"must be at most {MAX_DAYS} days (a hundred years), "
+                            f"got {value}")
         return value
 
     def number(self, name: str, default: float | None = None, *, minimum: float = 0.0) -> float:

@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from switch.config import ConfigError, load_config, parse_config
-from tests.switch.support import EXAMPLE
+from switch.config.reader import MAX_DAYS
+from switch.core import handle
+from switch.core.admin import prune
+from switch.journal import open_journal
+from tests.switch.support import EXAMPLE, NOW, T2, card, earn, sign_on
+
+PAN = card(51)
 
 
 def test_example_is_accepted_as_it_is() -> None:
@@ -96,3 +102,69 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("[switch\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_config(bad)
+
+
+#: Every setting counted in days, and where it is in the example (`_doc`).
+_DAY_SETTINGS: list[tuple[str, Any]] = [
+    ("switch.idempotency_days", lambda d, v: d["switch"].update(idempotency_days=v)),
+    ("switch.return_window_days", lambda d, v: d["switch"].update(return_window_days=v)),
+    ("coalition.tehran-mall.points_expire_after_days",
+     lambda d, v: d["coalition"]["tehran-mall"].update(points_expire_after_days=v)),
+    ("coalition.tehran-mall.segments.window_days",
+     lambda d, v: d["coalition"]["tehran-mall"]["segments"].update(window_days=v)),
+    ("coalition.tehran-mall.segments.new.joined_within_days",
+     lambda d, v: d["coalition"]["tehran-mall"]["segments"]["new"].update(
+         joined_within_days=v)),
+    ("coalition.tehran-mall.segments.loyal.bought_within_days",
+     lambda d, v: d["coalition"]["tehran-mall"]["segments"]["loyal"].update(
+         bought_within_days=v)),
+    ("coalition.tehran-mall.segments.lost.absent_days",
+     lambda d, v: d["coalition"]["tehran-mall"]["segments"]["lost"].update(absent_days=v)),
+    ("coalition.tehran-mall.triggers.winback.days",
+     lambda d, v: d["coalition"]["tehran-mall"].update(triggers={"winback": {"days": v}})),
+    ("store.STORE0000000002.campaigns[0].expire_after_days",
+     lambda d, v: d["store"]["STORE0000000002"]["campaigns"][0].update(expire_after_days=v)),
+]
+
+
+@pytest.mark.parametrize(("key", "change"), _DAY_SETTINGS, ids=[k for k, _ in _DAY_SETTINGS])
+def test_a_span_of_days_past_a_hundred_years_is_refused(key: str, change: Any) -> None:
+    """Beyond `MAX_DAYS` a date of the span would leave what `datetime.date` holds (from about
+    2.9 million days ahead or 740,000 back): refused here, not at the start or in every
+    decision that uses it (an earn answered 96 with `points_expire_after_days = 3000000`)."""
+    doc = _doc()
+    change(doc, MAX_DAYS + 1)
+    with pytest.raises(ConfigError) as info:
+        parse_config(doc, "lps.toml")
+    assert info.value.key == key
+    assert str(info.value) == (f"lps.toml: {key}: must be at most {MAX_DAYS} days "
+                               f"(a hundred years), got {MAX_DAYS + 1}")
+
+
+def test_the_longest_spans_load_and_serve(tmp_path: Path) -> None:
+    """At `MAX_DAYS` an earn is approved, its points expiring a hundred years on, and the
+    switch loads its journal again (whose start looks back `idempotency_days`) and prunes."""
+    doc = _doc()
+    doc["switch"].update(idempotency_days=MAX_DAYS, return_window_days=MAX_DAYS,
+                         database=str(tmp_path / "lps.db"))
+    doc["coalition"]["tehran-mall"]["points_expire_after_days"] = MAX_DAYS
+    cfg = parse_config(doc, "lps.toml")
+    assert cfg.switch.idempotency_days == cfg.switch.return_window_days == MAX_DAYS
+    store = open_journal(cfg.switch.journal)
+    try:
+        state = store.load(cfg, None, NOW)
+        entries = []
+        for msg in (sign_on(T2), earn(T2, 1, PAN, 500_000)):
+            decision = handle(state, msg, NOW)
+            assert decision.response is not None and decision.response.fields[39] == "00"
+            entries += decision.entries
+        lots = [lot for e in entries for lot in e.new_lots]
+        assert lots and all(lot.expires_on is not None
+                            and (lot.expires_on - lot.earned_on).days == MAX_DAYS
+                            for lot in lots)
+        store.append(entries)
+        again = store.load(cfg, None, NOW)
+        assert again.cards[PAN].points == state.cards[PAN].points > 0
+        prune(again, NOW)
+    finally:
+        store.close()
