@@ -9,6 +9,7 @@ table's reader remembers the keys asked for and `done` refuses the rest.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -95,6 +96,9 @@ class Reader:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(name, f"must be a number, got {type(value).__name__} {value!r}")
+        # TOML has nan and inf; no setting means either (nan compares false with any bound)
+        if not math.isfinite(value):
+            raise self.fail(name, f"must be a finite number, got {value}")
         if value < minimum:
             raise self.fail(name, f"must be at least {minimum}, got {value}")
         return float(value)

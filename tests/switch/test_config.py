@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -72,6 +73,16 @@ def _doc() -> dict[str, Any]:
         (lambda d: d["switch"].update(metrics=9100), "switch.metrics", "HOST:PORT"),
         (lambda d: d["coalition"]["tehran-mall"]["tiers"][1].update(earn_multiplier="x"),
          "coalition.tehran-mall.tiers[1].earn_multiplier", "number"),
+        # TOML's nan and inf: a multiplier raised a bare ValueError or OverflowError, an idle
+        # timeout of nan was taken (no connection would ever time out)
+        (lambda d: d["coalition"]["tehran-mall"]["tiers"][1].update(earn_multiplier=math.nan),
+         "coalition.tehran-mall.tiers[1].earn_multiplier", "must be a finite number, got nan"),
+        (lambda d: d["coalition"]["tehran-mall"]["tiers"][1].update(earn_multiplier=math.inf),
+         "coalition.tehran-mall.tiers[1].earn_multiplier", "must be a finite number, got inf"),
+        (lambda d: d["switch"].update(limits={"idle_timeout": math.nan}),
+         "switch.limits.idle_timeout", "must be a finite number, got nan"),
+        (lambda d: d["switch"].update(limits={"idle_timeout": -math.inf}),
+         "switch.limits.idle_timeout", "must be a finite number, got -inf"),
         (lambda d: d["store"]["STORE0000000002"]["earn"].update(points_per=0),
          "store.STORE0000000002.earn.points_per", "at least 1"),
         (lambda d: d["store"]["STORE0000000002"]["earn"].update(min_amout=5),
