@@ -1,10 +1,10 @@
 # The two commands a newcomer needs: `make demo` and `make test`.
 # The venv's interpreter: Debian's python3.11 where the machine has it with its venv module
 # and headers (`debs` installs both as root), else the first python3 on PATH. Debian's is
-# statically linked and built with LTO and profile guidance; a default source build (pyenv's,
-# say) runs from a -fPIC libpython without them and spends 11 % more instructions and 15-22 %
-# more CPU a request (benches/README.md, "The interpreter"). `?=` is deferred: this is read
-# when the venv is made, after `debs` ran.
+# statically linked (its changelog: LTO and profile-guided builds); a default source build
+# (pyenv's, say) runs from a -fPIC libpython and spent 12 % more instructions and 22-29 % more
+# CPU a request on the same code (benches/README.md, "The interpreter"). `?=` is deferred:
+# this is read when the venv is made, after `debs` ran.
 DEBIAN_PYTHON := /usr/bin/python3.11
 DEBIAN_PYTHON_READY := import ensurepip, os, sysconfig; \
 	assert os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
