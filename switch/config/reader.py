@@ -12,6 +12,7 @@ import datetime as dt
 import math
 from collections.abc import Mapping
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from switch.core.catalog import HostPort
 from switch.core.text import is_digits
@@ -88,6 +89,16 @@ class Reader:
             raise self.fail(name, f"must be at most {MAX_DAYS} days (a hundred years), "
                             f"got {value}")
         return value
+
+    def time_zone(self, name: str, default: str) -> str:
+        """An IANA time zone name the machine's database knows. `ZoneInfo` reads a file named
+        after it: a name too long for a file name fails with `OSError`, not as unknown."""
+        tz = self.string(name, default)
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise self.fail(name, f"unknown time zone {tz[:64]!r}") from None
+        return tz
 
     def number(self, name: str, default: float | None = None, *, minimum: float = 0.0) -> float:
         value = self.value(name, default is None)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from switch.config.reader import Reader
 from switch.core.catalog import Limits, SwitchSettings, TlsFiles
@@ -26,11 +25,7 @@ def switch_settings(r: Reader) -> SwitchSettings:
         cutover = dt.time.fromisoformat(cut)
     except ValueError:
         raise r.fail("business_day_cutover", f"must be a time HH:MM, got {cut!r}") from None
-    tz = r.string("timezone", "UTC")
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise r.fail("timezone", f"unknown time zone {tz!r}") from None
+    tz = r.time_zone("timezone", "UTC")
     hsm = r.string("hsm", "inproc")
     if hsm != "inproc" and not hsm.startswith("tcp://"):
         raise r.fail("hsm", f"must be 'inproc' or 'tcp://HOST:PORT', got {hsm!r}")

@@ -16,7 +16,7 @@ from email.headerregistry import Address
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from switch.config.reader import ConfigError, Reader
 from switch.core.catalog import HostPort
@@ -301,11 +301,7 @@ def parse_messaging(r: Reader, coalitions: Mapping[str, Any],
     quiet = QuietHours()
     qr = r.section("quiet_hours")
     if qr is not None:
-        tz = qr.string("timezone", "Asia/Tehran")
-        try:
-            ZoneInfo(tz)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise qr.fail("timezone", f"unknown time zone {tz!r}") from None
+        tz = qr.time_zone("timezone", "Asia/Tehran")
         quiet = QuietHours(start=_time(qr, "from", "21:00"), end=_time(qr, "to", "08:00"),
                            timezone=tz)
         qr.done()

@@ -55,6 +55,9 @@ def test_a_full_section_loads(tmp_path: Path) -> None:
     ('[messaging.quiet_hours]\nfrom = "9pm"\n', "messaging.quiet_hours.from", "HH:MM"),
     ('[messaging.quiet_hours]\ntimezone = "Asia/Tehrann"\n', "messaging.quiet_hours.timezone",
      "unknown time zone"),
+    # a name too long for a file name: zoneinfo's OSError, not a traceback
+    (f'[messaging.quiet_hours]\ntimezone = "{"x" * 300}"\n', "messaging.quiet_hours.timezone",
+     "unknown time zone 'xxxx"),
     ('[messaging.sms]\nsmpp = "127.0.0.1:۲۷۷۵"\nsystem_id = "lps"\nsource_addr = "LPS"\n',
      "messaging.sms.smpp", "HOST:PORT"),
     ('[messaging.sms]\nsmpp = "h:1"\nsystem_id = "lps"\npassword = "toolongpassword"\n'

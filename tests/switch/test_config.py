@@ -51,6 +51,9 @@ def _doc() -> dict[str, Any]:
         (lambda d: d["switch"].update(listen_ascii="localhost"), "switch.listen_ascii",
          "HOST:PORT"),
         (lambda d: d["switch"].update(timezone="Mars/Base"), "switch.timezone", "unknown"),
+        # too long for a file name: zoneinfo raised OSError (a traceback, not this error)
+        (lambda d: d["switch"].update(timezone="x" * 10_000), "switch.timezone",
+         f"unknown time zone {'x' * 64!r}"),
         (lambda d: d["switch"].update(business_day_cutover="25:99"),
          "switch.business_day_cutover", "HH:MM"),
         (lambda d: d["switch"].update(require_mac="no"), "switch.require_mac", "true or false"),
@@ -179,3 +182,42 @@ def test_the_longest_spans_load_and_serve(tmp_path: Path) -> None:
         prune(again, NOW)
     finally:
         store.close()
+
+
+def _leaves(node: Any, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    """The paths of the example's values (a list of tables is walked, other lists are values)."""
+    if isinstance(node, dict):
+        return [p for k, v in node.items() for p in _leaves(v, (*path, k))]
+    if isinstance(node, list) and node and isinstance(node[0], dict):
+        return [p for i, v in enumerate(node) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+#: Values TOML can hold that no key of the example expects.
+_HOSTILE: list[Any] = [
+    math.nan, math.inf, -math.inf, -1, 0, 10**30, -(10**30), 2**63, 1.5, True, "", " ",
+    "۱۲۳", "\u200c", "\x00", "x" * 10_000, "9999-12-31", "23:59-00:00", "25:00", [], ["x"],
+    [1, 2], {}, dt.date(1, 1, 1), dt.date(9999, 12, 31), dt.time(23, 59),
+    dt.datetime(9999, 12, 31, 23, 59),
+]
+
+
+def test_no_value_at_any_key_escapes_as_another_error() -> None:
+    """Every value of the example replaced by each hostile value in turn: the configuration
+    loads or is refused with `ConfigError` naming the file and key, never another exception
+    (a ten-thousand-letter time zone raised `OSError`, a multiplier of nan `ValueError`)."""
+    escaped: list[str] = []
+    for path in _leaves(_doc()):
+        for value in _HOSTILE:
+            doc = _doc()
+            node: Any = doc
+            for step in path[:-1]:
+                node = node[step]
+            node[path[-1]] = value
+            try:
+                parse_config(doc, "lps.toml")
+            except ConfigError as exc:
+                assert str(exc).startswith("lps.toml: "), exc
+            except Exception as exc:  # what this test is for
+                escaped.append(f"{'.'.join(map(str, path))} = {value!r:.40}: {exc!r:.120}")
+    assert not escaped, escaped[:10]
