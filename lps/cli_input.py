@@ -32,6 +32,12 @@ from switch.exit_codes import (
 
 PHONE = re.compile(r"\+?[0-9]{7,15}")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+#: The dates a command takes. Commands look back and ahead from the date they are given (a
+#: settlement's lookback, a report's year before, an expiry up to a hundred years on,
+#: `switch.config.reader.MAX_DAYS`); `datetime.date` holds the years 1 to 9999 only.
+FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9899, 12, 31)
+#: The largest id a row can have: SQLite's INTEGER and PostgreSQL's BIGINT are 64-bit.
+MAX_ID = 2**63 - 1
 
 
 __all__ = ["EXIT_AUDIT", "EXIT_FAILED", "EXIT_INPUT", "EXIT_INTERRUPTED", "EXIT_OK",
@@ -144,9 +150,13 @@ def day(what: str) -> Callable[[str], dt.date]:
         try:
             if not DATE.fullmatch(bare):
                 raise ValueError
-            return dt.date.fromisoformat(bare)
+            value = dt.date.fromisoformat(bare)
         except ValueError:
             raise InputError(f"{what} must be a date YYYY-MM-DD, got {shown(text)}") from None
+        if not FIRST_DAY <= value <= LAST_DAY:
+            raise InputError(f"{what} must be a date from {FIRST_DAY} to {LAST_DAY}, "
+                             f"got {shown(text)}")
+        return value
 
     return convert
 

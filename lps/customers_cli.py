@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from lps.cli_input import Failed, InputError, card_number, require_journal, whole
+from lps.cli_input import MAX_ID, Failed, InputError, card_number, require_journal, whole
 from lps.commands import PAN_HELP, add_config_argument, admin_request, card_via_switch, config_from
 from switch.config import Config
 from switch.core.luhn import mask_pan
@@ -40,7 +40,7 @@ ACCOUNT_HELP = "the account's number (lps customers search finds it)"
 
 def _account_id(text: str) -> int:
     try:
-        return parse_int(text, "account", minimum=1)
+        return parse_int(text, "account", minimum=1, maximum=MAX_ID)
     except TextError as exc:
         raise InputError(str(exc)) from None
 

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 
-from lps.cli_input import Failed, InputError, require_journal, whole
+from lps.cli_input import MAX_ID, Failed, InputError, require_journal, whole
 from lps.commands import add_config_argument, config_from
 from switch.config import Config
 from switch.core.text import TextError, parse_int
@@ -90,7 +90,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_requeue(args: argparse.Namespace) -> int:
     try:
-        ids = [parse_int(text, "message id", minimum=1) for text in args.ids]
+        ids = [parse_int(text, "message id", minimum=1, maximum=MAX_ID) for text in args.ids]
     except TextError as exc:
         raise InputError(str(exc)) from None
     box = _open(_config(args))

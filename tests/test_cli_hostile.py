@@ -1,0 +1,85 @@
+"""The `lps` commands given hostile values: each is taken or refused with the command's own
+error and exit code, never an exception out of `main` or a traceback on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from lps.cli import main
+from lps.cli_input import FIRST_DAY, LAST_DAY, MAX_ID
+from tests.switch.support import EXAMPLE
+
+#: What an operator (or a script gone wrong) can type: empty, blank, Persian and Arabic-Indic
+#: digits, a NUL, ZWNJ, very long, out of every range, dates the calendar or `datetime`
+#: cannot hold, a path and a format string.
+HOSTILE = ["", " ", "۶۲۸۰۰۰۱۲۳۴۵۶۷۸۹۵", "6280001234567895\x00", "x" * 5000, "-1", "9" * 40,
+           str(MAX_ID + 1), "2026-02-30", "0001-01-01", "9999-12-31", "1405/01/01", "\u200c",
+           "../../etc/passwd", "%s%n", "NaN", "1e309", "١٢٣"]
+
+
+def commands(cfg: Path, out: Path) -> list[Callable[[str], list[str]]]:
+    c = ["--config", str(cfg)]
+    return [
+        lambda h: ["balance", h, *c],
+        lambda h: ["cards", "show", h, *c],
+        lambda h: ["cards", "block", h, *c],
+        lambda h: ["cards", "enroll", h, *c],
+        lambda h: ["club", h, *c],
+        lambda h: ["pin", "reset", h, *c],
+        lambda h: ["report", *c, "--from", h, "--to", "2026-12-01"],
+        lambda h: ["report", *c, "--from", "2026-11-01", "--to", h],
+        lambda h: ["settle", *c, "--date", h, "--out", str(out / "settle")],
+        lambda h: ["coupons", "show", h, *c],
+        lambda h: ["customers", "show", h, *c],
+        lambda h: ["customers", "search", h, *c],
+        lambda h: ["customers", "enroll", "--mobile", h, "--name", "علی", *c],
+        lambda h: ["customers", "enroll", "--mobile", "09121234567", "--name", h, *c],
+        lambda h: ["messages", "requeue", h, *c],
+        lambda h: ["draw-verify", h],
+        lambda h: ["cards-issue", "--bin", h, "--count", "2", "--out", str(out / "c.csv")],
+        lambda h: ["cards-issue", "--bin", "628000", "--count", h, "--out", str(out / "c.csv")],
+    ]
+
+
+def test_no_hostile_value_escapes_a_command(tmp_path: Path) -> None:
+    """A date before 1900 or a 40-digit account number raised `OverflowError` out of
+    `lps report`, `lps settle` and `lps customers show`."""
+    cfg = tmp_path / "lps.toml"
+    cfg.write_text(EXAMPLE.read_text(encoding="utf-8").replace(
+        '"var/lps.db"', f'"{tmp_path / "lps.db"}"'), encoding="utf-8")
+    assert main(["cards", "enroll", "6280001234567895", "--config", str(cfg)]) == 0
+    escaped: list[str] = []
+    for command in commands(cfg, tmp_path):
+        for value in HOSTILE:
+            argv = command(value)
+            err = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                    main(argv)
+            except SystemExit:  # argparse's usage error (exit 2)
+                pass
+            except Exception as exc:  # what this test is for
+                escaped.append(f"{argv[:3]} {value!r:.30}: {exc!r:.100}")
+            if "Traceback" in err.getvalue():
+                escaped.append(f"{argv[:3]} {value!r:.30}: a traceback on stderr")
+    assert not escaped, escaped
+
+
+@pytest.mark.parametrize("day", [FIRST_DAY, LAST_DAY])
+def test_the_first_and_last_dates_a_command_takes_are_reported(
+        tmp_path: Path, day: object, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "lps.toml"
+    cfg.write_text(EXAMPLE.read_text(encoding="utf-8").replace(
+        '"var/lps.db"', f'"{tmp_path / "lps.db"}"'), encoding="utf-8")
+    assert main(["cards", "enroll", "6280001234567895", "--config", str(cfg)]) == 0
+    assert main(["report", "--config", str(cfg), "--from", str(day), "--to", str(day)]) == 0
+    capsys.readouterr()
+    assert main(["report", "--config", str(cfg), "--from", "1899-12-31", "--to",
+                 "2026-12-01"]) != 0
+    assert ("--from must be a date from 1900-01-01 to 9899-12-31, got '1899-12-31'"
+            in capsys.readouterr().err)
