@@ -32,9 +32,9 @@ from switch.exit_codes import (
 
 PHONE = re.compile(r"\+?[0-9]{7,15}")
 DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-#: The dates a command takes. Commands look back and ahead from the date they are given (a
-#: settlement's lookback, a report's year before, an expiry up to a hundred years on,
-#: `switch.config.reader.MAX_DAYS`); `datetime.date` holds the years 1 to 9999 only.
+#: The dates a command takes. Commands look back from the date they are given (a settlement's
+#: lookback, a report's year before), and `datetime.date` holds the years 1 to 9999 only:
+#: these bounds leave a century on either side.
 FIRST_DAY, LAST_DAY = dt.date(1900, 1, 1), dt.date(9899, 12, 31)
 #: The largest id a row can have: SQLite's INTEGER and PostgreSQL's BIGINT are 64-bit.
 MAX_ID = 2**63 - 1

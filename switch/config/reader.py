@@ -92,7 +92,8 @@ class Reader:
 
     def time_zone(self, name: str, default: str) -> str:
         """An IANA time zone name the machine's database knows. `ZoneInfo` reads a file named
-        after it: a name too long for a file name fails with `OSError`, not as unknown."""
+        after it, so a name too long for a file name raises `OSError` there, not
+        `ZoneInfoNotFoundError`."""
         tz = self.string(name, default)
         try:
             ZoneInfo(tz)
