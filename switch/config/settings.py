@@ -12,11 +12,23 @@ from switch.core.catalog import Limits, SwitchSettings, TlsFiles
 
 __all__ = ["database_path", "switch_settings"]
 
+#: The bounds of `[switch] hsm_timeout`, seconds: under 50 ms a loopback HSM's answer to a
+#: burst would be given up on; over a minute a silent HSM holds every MACed request that long.
+HSM_TIMEOUT_BOUNDS = (0.05, 60.0)
+
 POSTGRES_SCHEMES = ("postgresql", "postgres")
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 NODES = ("single", "shared")
+
+
+def _hsm_timeout(r: Reader) -> float:
+    low, high = HSM_TIMEOUT_BOUNDS
+    seconds = r.number("hsm_timeout", 5.0, minimum=low)
+    if seconds > high:
+        raise r.fail("hsm_timeout", f"must be at most {high:g} seconds, got {seconds:g}")
+    return seconds
 
 
 def switch_settings(r: Reader) -> SwitchSettings:
@@ -43,6 +55,7 @@ def switch_settings(r: Reader) -> SwitchSettings:
         journal_url=journal_url,
         nodes=nodes,
         hsm=hsm,
+        hsm_timeout=_hsm_timeout(r),
         require_mac=r.boolean("require_mac", False),
         business_day_cutover=cutover,
         timezone=tz,

@@ -84,6 +84,9 @@ class SwitchSettings:
     timezone: str
     idempotency_days: int = 7
     return_window_days: int = 365
+    #: Seconds a call to a `tcp://` HSM may take, connect included, before it fails and the
+    #: connection is dropped (docs/hsm.md, "The clients").
+    hsm_timeout: float = 5.0
     #: How many answered requests of the idempotency window stay in memory; older ones are
     #: looked up in the journal (docs/switch.md, "Memory").
     replay_memory: int = 1_000_000

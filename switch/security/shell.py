@@ -326,7 +326,7 @@ def open_security(config: Config, key_rows: int = 0,
         path = ensure_lmk(config, key_rows)
         hsm = connect_hsm_async(url, lmk_path=path, create_lmk=True)
     else:
-        hsm = connect_hsm_async(url)
+        hsm = connect_hsm_async(url, timeout=config.switch.hsm_timeout)
     return Security(hsm, on_event)
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import signal
 import sqlite3
 import struct
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -114,5 +116,43 @@ def test_hsm_down_is_91_with_no_effect(
         assert conn.execute("SELECT kind, response_code FROM journal WHERE stan = '000002'"
                             ).fetchall() == [("reject", "91")]
         assert conn.execute("SELECT count(*) FROM lots").fetchone() == (1,)
+        conn.close()
+    asyncio.run(body())
+
+
+def test_a_silent_hsm_fails_the_call_after_hsm_timeout_and_is_reconnected(
+        tmp_path: Path, hsm_proc: tuple[str, subprocess.Popen[str]]) -> None:
+    """`[switch] hsm_timeout` bounds a call to the HSM: a stopped HSM (SIGSTOP: connected,
+    silent) makes the MACed earn `91` with no effect well before the 5 s default would; once
+    it runs again the next call reconnects and is approved."""
+    url, proc = hsm_proc
+    cfg = write_config(tmp_path, hsm=url)
+    cfg.write_text(cfg.read_text().replace(f'hsm = "{url}"', f'hsm = "{url}"\nhsm_timeout = 0.3'))
+    assert load_config(cfg).switch.hsm_timeout == 0.3
+    tmk = new_terminal(cfg, T1)
+    pan = card(33)
+
+    async def body() -> None:
+        async with running(cfg) as sw:
+            term = await Terminal(T1, "bcd", tmk).connect(sw)
+            await term.key_exchange()
+            assert (await term.send(request("0800", T1, 900001, extra={70: "001"}))
+                    ).fields[39] == "00"
+            assert (await term.send(earn(T1, 1, pan, 100_000))).fields[39] == "00"
+            proc.send_signal(signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                raw = await term.exchange(term.encode(earn(T1, 2, pan, 100_000)))
+                waited = time.monotonic() - started
+            finally:
+                proc.send_signal(signal.SIGCONT)
+            assert term.profile.decode(raw).fields[39] == "91"
+            assert waited < 4.0, waited  # the 0.3 s given, not the 5 s default
+            assert (await term.send(earn(T1, 3, pan, 100_000))).fields[39] == "00"
+            await term.close()
+        conn = sqlite3.connect(tmp_path / "lps.db")
+        assert conn.execute("SELECT stan, response_code FROM journal WHERE mti = '0200' "
+                            "ORDER BY id").fetchall() == [("000001", "00"), ("000002", "91"),
+                                                          ("000003", "00")]
         conn.close()
     asyncio.run(body())

@@ -26,6 +26,7 @@ def test_example_is_accepted_as_it_is() -> None:
     assert cfg.switch.listen_bcd is not None and cfg.switch.listen_bcd.port == 8584
     assert cfg.switch.business_day_cutover == dt.time(23, 30)
     assert cfg.switch.timezone == "Asia/Tehran" and not cfg.switch.require_mac
+    assert cfg.switch.hsm_timeout == 5.0
     c = cfg.coalitions["tehran-mall"]
     assert (c.point_value, c.currency, c.card_bins, c.auto_enroll) == (1000, "364", ("628000",),
                                                                        True)
@@ -58,6 +59,11 @@ def _doc() -> dict[str, Any]:
          "switch.business_day_cutover", "HH:MM"),
         (lambda d: d["switch"].update(require_mac="no"), "switch.require_mac", "true or false"),
         (lambda d: d["switch"].update(hsm="ftp://x"), "switch.hsm", "inproc"),
+        (lambda d: d["switch"].update(hsm_timeout=0.01), "switch.hsm_timeout",
+         "must be at least 0.05, got 0.01"),
+        (lambda d: d["switch"].update(hsm_timeout=61), "switch.hsm_timeout",
+         "must be at most 60 seconds, got 61"),
+        (lambda d: d["switch"].update(hsm_timeout="5s"), "switch.hsm_timeout", "a number"),
         (lambda d: d["switch"].update(limits={"max_frame": 70000}), "switch.limits.max_frame",
          "65535"),
         (lambda d: d["coalition"]["tehran-mall"].update(point_value=0),
