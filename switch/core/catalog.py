@@ -85,7 +85,7 @@ class SwitchSettings:
     idempotency_days: int = 7
     return_window_days: int = 365
     #: Seconds a call to a `tcp://` HSM may take, connect included, before it fails and the
-    #: connection is dropped (docs/hsm.md, "The clients").
+    #: connection is dropped (docs/hsm.md, section 4).
     hsm_timeout: float = 5.0
     #: How many answered requests of the idempotency window stay in memory; older ones are
     #: looked up in the journal (docs/switch.md, "Memory").
