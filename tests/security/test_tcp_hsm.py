@@ -18,6 +18,7 @@ import pytest
 from iso8583 import frame
 from iso8583.loyalty import parse_de54
 from switch.config import load_config
+from switch.server import Switch
 from tests.security.support import (
     Terminal,
     hsm_server,
@@ -89,6 +90,16 @@ def test_pipelined_maced_requests_are_decided_in_arrival_order(
     asyncio.run(body())
 
 
+async def earning_terminal(sw: Switch, tmk: bytes, pan: str) -> Terminal:
+    """T1 connected over BCD with its session keys, signed on, its first MACed earn for
+    `pan` approved: the HSM answers before a test takes it away."""
+    term = await Terminal(T1, "bcd", tmk).connect(sw)
+    await term.key_exchange()
+    assert (await term.send(request("0800", T1, 900001, extra={70: "001"}))).fields[39] == "00"
+    assert (await term.send(earn(T1, 1, pan, 100_000))).fields[39] == "00"
+    return term
+
+
 def test_hsm_down_is_91_with_no_effect(
         tmp_path: Path, hsm_proc: tuple[str, subprocess.Popen[str]]) -> None:
     url, proc = hsm_proc
@@ -98,11 +109,7 @@ def test_hsm_down_is_91_with_no_effect(
 
     async def body() -> None:
         async with running(cfg) as sw:
-            term = await Terminal(T1, "bcd", tmk).connect(sw)
-            await term.key_exchange()
-            assert (await term.send(request("0800", T1, 900001, extra={70: "001"}))
-                    ).fields[39] == "00"
-            assert (await term.send(earn(T1, 1, pan, 100_000))).fields[39] == "00"
+            term = await earning_terminal(sw, tmk, pan)
             proc.terminate()
             proc.wait(EVENT)
             # The answer cannot carry a MAC either (no HSM): read it without checking one.
@@ -134,11 +141,7 @@ def test_a_silent_hsm_fails_the_call_after_hsm_timeout_and_is_reconnected(
 
     async def body() -> None:
         async with running(cfg) as sw:
-            term = await Terminal(T1, "bcd", tmk).connect(sw)
-            await term.key_exchange()
-            assert (await term.send(request("0800", T1, 900001, extra={70: "001"}))
-                    ).fields[39] == "00"
-            assert (await term.send(earn(T1, 1, pan, 100_000))).fields[39] == "00"
+            term = await earning_terminal(sw, tmk, pan)
             proc.send_signal(signal.SIGSTOP)
             try:
                 started = time.monotonic()
