@@ -9,7 +9,8 @@ The mix: 60 % earn, 25 % burn, 10 % inquiry, 5 % reversal of the connection's pr
 
 The generator shares the machine with the target, so it reports its own cost too: its
 workers' CPU per request sent, and in the open loop how late each request left after its
-scheduled arrival (that lateness is inside the latencies).
+scheduled arrival (that lateness is inside the latencies). With `--callgrind` the switch
+runs under valgrind and its instructions per answer are reported (benches/loadgen/instructions.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, Protocol
 
-from benches.loadgen import timeline
+from benches.loadgen import instructions, timeline
 from benches.loadgen.cpu import children_cpu_seconds, cpu_seconds
 from benches.loadgen.mix import ROOT, Terminal, cards, prime_messages, write_config
 from iso8583 import FrameDecoder, frame, load_profile
@@ -56,7 +57,9 @@ def serve_command(root: Path) -> list[str]:
 
 
 def start_target(kind: str, loop: str, workdir: Path, terminals: int, root: Path = ROOT,
-                 database: str = "", metrics: str = "") -> tuple[subprocess.Popen[bytes], int]:
+                 database: str = "", metrics: str = "", callgrind: bool = False
+                 ) -> tuple[subprocess.Popen[bytes], int]:
+    """The target listening; with `callgrind` the switch runs under it (`instructions`)."""
     port = free_port()
     if kind == "echo":
         cmd = [sys.executable, "-m", "benches.loadgen.echo", "--port", str(port), "--loop", loop]
@@ -65,8 +68,10 @@ def start_target(kind: str, loop: str, workdir: Path, terminals: int, root: Path
         config = write_config(workdir, port, terminals, root, database, metrics)
         cmd = [*serve_command(root), "--config", str(config), "--loop", loop,
                "--log-level", "WARNING"]
+        if callgrind:
+            cmd = instructions.command(cmd, workdir)
     proc = subprocess.Popen(cmd, cwd=root)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + (instructions.START_SECONDS if callgrind else 60)
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
@@ -268,9 +273,11 @@ def prime(port: int, args: argparse.Namespace) -> None:
 def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[str, Any]:
     workdir = Path(tempfile.mkdtemp(prefix="lps-loadgen-"))
     metrics = f"127.0.0.1:{free_port()}" if args.switch_metrics and target == "switch" else ""
+    callgrind = args.callgrind and target == "switch"
     proc, port = start_target(target, args.loop, workdir, args.connections, args.switch_root,
-                              database, metrics)
+                              database, metrics, callgrind)
     held: dict[str, Any] | None = None
+    counted: dict[int, int] = {}
     try:
         if target == "switch":
             prime(port, args)
@@ -278,6 +285,8 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         before = timeline.scrape(metrics) if metrics else {}
         cpu0, loop0 = cpu_seconds(proc.pid), cpu_seconds(proc.pid, thread=True)
         child0 = children_cpu_seconds(proc.pid)
+        if callgrind:
+            instructions.start(proc.pid)
         per = args.connections // args.workers
         pipes = [mp.Pipe(duplex=False) for _ in range(args.workers)]
         procs = [mp.Process(target=worker_main, args=(spec, i, 1 + i * per, per, pipes[i][1]))
@@ -289,6 +298,8 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         results = collect([reader for reader, _ in pipes], proc)
         for p in procs:
             p.join()
+        if callgrind:
+            counted = instructions.stop(proc.pid, workdir)
         cpu, loop_cpu = cpu_seconds(proc.pid) - cpu0, cpu_seconds(proc.pid, True) - loop0
         child_cpu = children_cpu_seconds(proc.pid) - child0
         cpu += child_cpu
@@ -331,7 +342,17 @@ def run_once(target: str, args: argparse.Namespace, database: str = "") -> dict[
         if sent else None,
     } | ({"send_late_p50_ms": round(percentile(late, 0.50), 2),
           "send_late_p99_ms": round(percentile(late, 0.99), 2)} if late else {}) \
-        | ({"switch_metrics": held} if held is not None else {})
+        | ({"switch_metrics": held} if held is not None else {}) \
+        | (instruction_figures(counted, total) if counted else {})
+
+
+def instruction_figures(counted: dict[int, int], answers: int) -> dict[str, Any]:
+    """`--callgrind`: the switch's instructions per answer, its event-loop thread's and all
+    its threads' (not its commit process's), warm-up included as in the CPU figures."""
+    return {"loop_instructions_per_answer": round(counted.get(1, 0) / answers) if answers
+            else None,
+            "instructions_per_answer": round(sum(counted.values()) / answers) if answers
+            else None}
 
 
 def main() -> None:
@@ -353,6 +374,10 @@ def main() -> None:
     p.add_argument("--switch-root", type=Path, default=ROOT,
                    help="run the switch of another checkout (with its own .venv), e.g. a "
                         "worktree of an older commit, to compare before and after in one session")
+    p.add_argument("--callgrind", action="store_true",
+                   help="run the switch under valgrind's callgrind, counting only while the "
+                        "load runs, and report its instructions per answer (its time figures "
+                        "then mean nothing; offer tens of requests a second)")
     p.add_argument("--database", action="append", default=[], metavar="URL",
                    help="the switch's journal: a postgresql:// URL of an empty database, or "
                         "'' for SQLite in a temporary directory; repeat to run the switch on "

@@ -8,10 +8,12 @@ import multiprocessing as mp
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from benches.loadgen.__main__ import TICK, Worker, collect, pause
+from benches.loadgen import instructions
+from benches.loadgen.__main__ import TICK, Worker, collect, instruction_figures, pause
 
 
 @pytest.fixture
@@ -96,3 +98,30 @@ def test_the_open_loop_sends_what_is_due_and_nothing_after_its_end() -> None:
     count = len(sent)
     worker.pump(100.0)
     assert sum(len(lane.sent) for lane in lanes) == count
+
+
+def test_callgrind_dumps_are_read_per_thread(tmp_path: Path) -> None:
+    """`--callgrind` reads the first dump of the switch's process, one file per thread."""
+    (tmp_path / "cg.41.1-01").write_text("events: Ir\nsummary: 1234\ntotals: 1240\n")
+    (tmp_path / "cg.41.1-02").write_text("events: Ir\ntotals: 66\n")
+    (tmp_path / "cg.41-01").write_text("totals: 999999\n")  # the dump at exit: not the run's
+    (tmp_path / "cg.42.1-01").write_text("totals: 5\n")  # another process
+    assert instructions.dumped(tmp_path, 41) == {1: 1234, 2: 66}
+    assert instruction_figures({1: 1234, 2: 66}, 2) == {
+        "loop_instructions_per_answer": 617, "instructions_per_answer": 650}
+
+
+def test_a_missing_or_foreign_callgrind_dump_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no callgrind dump of process 41"):
+        instructions.dumped(tmp_path, 41)
+    (tmp_path / "cg.41.1-01").write_text("not callgrind\n")
+    with pytest.raises(ValueError, match="not a callgrind dump"):
+        instructions.dumped(tmp_path, 41)
+
+
+def test_the_switch_runs_under_callgrind_with_counting_off(tmp_path: Path) -> None:
+    cmd = instructions.command(["python", "-m", "lps.cli", "serve"], tmp_path)
+    assert cmd[:4] == ["valgrind", "--tool=callgrind", "--separate-threads=yes",
+                       "--instr-atstart=no"]
+    assert cmd[4] == f"--callgrind-out-file={tmp_path}/cg.%p"
+    assert cmd[5:] == ["python", "-m", "lps.cli", "serve"]
