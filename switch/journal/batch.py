@@ -3,6 +3,10 @@
 The same for every engine (SQL parameters in each table's column order); the engine runs them
 in one transaction (`SqliteJournal.append`). Built outside the transaction, on the writer's
 thread, so that the transaction holds only the writes.
+
+A journal row carries its reply and detail as data (`codec.Reply`, a dict); `stored` writes
+them as the JSON the journal keeps, where the rows are written: on SQLite in the commit
+process, off the event loop that builds the rows (docs/switch.md, "The commit process").
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Any
 
 from switch.core.entries import Entry
 from switch.core.programs.club import ClubRows
-from switch.journal.codec import detail_to_json, message_to_json
+from switch.journal.codec import detail_to_json, reply_of, reply_to_json
 
 #: Columns of `terminal_keys` a decision may set (`detail["security"]["terminal_keys"]`).
 KEY_COLUMNS = ("tmk", "tmk_kcv", "mac", "mac_kcv", "pin", "pin_kcv", "bdk", "bdk_kcv")
@@ -62,8 +66,8 @@ def batch_rows(entries: Sequence[Entry]) -> BatchRows:
             e.terminal_id, e.store_id, e.coalition_id, e.pan, e.stan, e.transmission, e.rrn,
             e.amount, e.points, e.sv, str(e.response_code), e.batch, e.digest, e.original_id,
             okey[1] if okey else None, okey[2] if okey else None,
-            message_to_json(e.response) if e.response is not None else None,
-            detail_to_json(detail) if detail else None, e.program_version,
+            reply_of(e.response) if e.response is not None else None,
+            detail or None, e.program_version,
         ))
         for n in e.new_lots:
             rows.lots.append((n.id, n.pan, str(n.kind), n.store, n.coalition,
@@ -99,6 +103,18 @@ def batch_rows(entries: Sequence[Entry]) -> BatchRows:
                                 td.credit_reversals, td.credit_reversal_amount, td.debits,
                                 td.debit_amount, td.debit_reversals, td.debit_reversal_amount))
     return rows
+
+
+#: Where a journal row holds its reply and detail (`batch_rows`, `stored`).
+_REPLY, _DETAIL = 22, 23
+
+
+def stored(journal: Sequence[Params]) -> list[Params]:
+    """`journal` rows as the journal table takes them: the reply and the detail as JSON."""
+    return [(*row[:_REPLY],
+             reply_to_json(row[_REPLY]) if row[_REPLY] is not None else None,
+             detail_to_json(row[_DETAIL]) if row[_DETAIL] else None,
+             *row[_DETAIL + 1:]) for row in journal]
 
 
 def _security_rows(e: Entry, keys: list[Params], pins: list[Params]) -> dict[str, Any] | None:

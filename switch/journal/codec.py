@@ -54,9 +54,23 @@ _MESSAGE = _encoder(False, _binary)
 _DETAIL = _encoder(True, None)
 
 
+#: A reply as a batch carries it to the commit (`reply_of`): MTI, TPDU, fields.
+Reply = tuple[str, bytes | None, dict[int, str | bytes]]
+
+
 def message_to_json(msg: Message) -> str:
-    return _MESSAGE({"mti": msg.mti, "tpdu": msg.tpdu.hex() if msg.tpdu else None,
-                     "fields": msg.fields})
+    return reply_to_json(reply_of(msg))
+
+
+def reply_of(msg: Message) -> Reply:
+    """What `reply_to_json` writes of `msg`: plain data, cheap to hand to the commit process,
+    which writes the JSON there (`switch.journal.batch.stored`) and not on the event loop."""
+    return msg.mti, msg.tpdu, msg.fields
+
+
+def reply_to_json(reply: Reply) -> str:
+    mti, tpdu, fields = reply
+    return _MESSAGE({"mti": mti, "tpdu": tpdu.hex() if tpdu else None, "fields": fields})
 
 
 def message_from_json(text: str) -> Message:

@@ -51,13 +51,13 @@ def _batch(rng: random.Random, first_id: int, lots: list[int], next_lot: int) ->
     at = dt.datetime(2026, 12, 5, 10, 0, tzinfo=dt.UTC)
     for jid in range(first_id, first_id + rng.randint(1, 12)):
         pan = rng.choice(_PANS)
-        response = '{"mti":"0210","fields":{"39":"00","48":"\u067e\u200c"}}'
+        response = ("0210", None, {39: "00", 48: "\u067e\u200c"})
         rows.journal.append((
             jid, (at + dt.timedelta(seconds=jid)).isoformat(), "2026-12-05", "earn", "0200",
             "000000", "T1", "S1", "C1", pan, f"{jid:06d}", "1205100000", f"{jid:012d}",
             rng.randint(0, 10**9), rng.randint(-500, 500), 0, "00", "000001",
             f"{jid:032x}", None, None, None, response if rng.random() < 0.8 else None,
-            '{"undone":true}' if rng.random() < 0.2 else None, 3))
+            {"undone": True} if rng.random() < 0.2 else None, 3))
         if rng.random() < 0.6:
             rows.lots.append((next_lot, pan, "points", "S1", "C1", "2026-12-05",
                               rng.choice([None, "2027-12-05"]), 100, 0, jid))

@@ -5,13 +5,15 @@ back to the same message byte for byte (a retransmission's answer, docs/protocol
 from __future__ import annotations
 
 import json
+import pickle
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iso8583 import Message
-from switch.journal.codec import detail_to_json, message_from_json, message_to_json
+from switch.journal.batch import stored
+from switch.journal.codec import detail_to_json, message_from_json, message_to_json, reply_of
 
 VALUE = st.one_of(st.text(alphabet="09 Az\u0639\u200c\"\\\x00", max_size=12),
                   st.binary(max_size=8))
@@ -43,3 +45,18 @@ def test_a_reply_is_kept_as_json_and_read_back_the_same(msg: Message) -> None:
 def test_a_detail_is_kept_as_compact_json(detail: dict[str, Any]) -> None:
     assert detail_to_json(detail) == (json.dumps(detail, separators=(",", ":")) if detail
                                       else None)
+
+
+@settings(max_examples=30, deadline=None)
+@given(MESSAGE, st.dictionaries(st.text(alphabet="ab", min_size=1, max_size=3), JSONABLE,
+                                max_size=4))
+def test_a_row_carried_to_the_commit_process_is_stored_as_the_same_json(
+        msg: Message, detail: dict[str, Any]) -> None:
+    """A batch's journal rows carry the reply and detail as data, through the commit
+    process's pipe (a pickle), and `stored` writes them as the JSON above."""
+    head, tail = tuple(range(22)), (7,)
+    carried = pickle.loads(pickle.dumps(
+        [(*head, reply_of(msg), detail or None, *tail), (*head, None, None, *tail)],
+        protocol=pickle.HIGHEST_PROTOCOL))
+    assert stored(carried) == [(*head, message_to_json(msg), detail_to_json(detail), *tail),
+                               (*head, None, None, *tail)]

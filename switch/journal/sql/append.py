@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from typing import NamedTuple
 
-from switch.journal.batch import KEY_COLUMNS, BatchRows
+from switch.journal.batch import KEY_COLUMNS, BatchRows, stored
 from switch.journal.errors import JournalError
 from switch.journal.sql import bulk, coupons
 from switch.journal.sql.accounts import write_links
@@ -94,12 +94,13 @@ def write_batch(conn: Db, rows: BatchRows, location: str, columns: Columns) -> N
         if ids[0] <= last or any(a >= b for a, b in itertools.pairwise(ids)):
             raise JournalError(f"{location}: journal ids {ids[0]}..{ids[-1]} do not follow the "
                                f"last committed id {last} in order")
+        journal = stored(rows.journal)
         if in_bulk is not None:
-            bulk.write_journal(in_bulk, rows.journal)
+            bulk.write_journal(in_bulk, journal)
         elif columns.program_version:
-            conn.executemany(_JOURNAL, rows.journal)
+            conn.executemany(_JOURNAL, journal)
         else:
-            conn.executemany(_UNVERSIONED, [row[:-1] for row in rows.journal])
+            conn.executemany(_UNVERSIONED, [row[:-1] for row in journal])
     if rows.cards:
         if in_bulk is not None:
             bulk.write_cards(in_bulk, rows.cards)
