@@ -12,8 +12,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iso8583 import Message
+from switch.core.codes import RC
 from switch.journal.batch import stored
-from switch.journal.codec import detail_to_json, message_from_json, message_to_json, reply_of
+from switch.journal.codec import (
+    detail_to_json,
+    message_from_json,
+    message_to_json,
+    reply_of,
+    reply_to_json,
+)
 
 VALUE = st.one_of(st.text(alphabet="09 Az\u0639\u200c\"\\\x00", max_size=12),
                   st.binary(max_size=8))
@@ -60,3 +67,15 @@ def test_a_row_carried_to_the_commit_process_is_stored_as_the_same_json(
         protocol=pickle.HIGHEST_PROTOCOL))
     assert stored(carried) == [(*head, message_to_json(msg), detail_to_json(detail), *tail),
                                (*head, None, None, *tail)]
+
+
+def test_the_response_code_is_carried_as_plain_text() -> None:
+    """The core's `RC` member goes to the commit process as its text: the same JSON, and no
+    enum class to pickle and look up again."""
+    msg = Message("0210", {11: "000001", 39: RC.APPROVED})
+    reply = reply_of(msg)
+    assert type(reply[2][39]) is str and reply[2][39] == "00"
+    assert msg.fields[39] is RC.APPROVED  # the message itself is left as it was
+    assert b"RC" not in pickle.dumps(reply, protocol=pickle.HIGHEST_PROTOCOL)
+    assert reply_to_json(reply) == message_to_json(msg) \
+        == '{"mti":"0210","tpdu":null,"fields":{"11":"000001","39":"00"}}'
