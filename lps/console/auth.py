@@ -37,6 +37,7 @@ from lps.console.throttle import (
     hashing,
     login_delay,
 )
+from switch.core.text import ZWJ, ZWNJ
 
 USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
 MIN_PASSWORD = 10
@@ -75,11 +76,16 @@ def check_username(username: str) -> str:
     return username
 
 
+#: The joiners Persian text needs (switch/core/text.py), which `str.isprintable` refuses: a
+#: password typed on a Persian keyboard holds its half-space (ZWNJ) as any other letter.
+_JOINERS = str.maketrans("", "", ZWNJ + ZWJ)
+
+
 def check_password(password: str) -> str:
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         raise AuthError(N_("a password has {min} to {max} characters"), min=MIN_PASSWORD,
                         max=MAX_PASSWORD)
-    if not password.isprintable():
+    if not password.translate(_JOINERS).isprintable():
         raise AuthError(N_("a password has printable characters only"))
     return password
 

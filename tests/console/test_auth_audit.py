@@ -188,3 +188,21 @@ def test_lps_console_rejects_a_bad_listen_address(env: Env) -> None:
                            str(env.config_path), "--listen", "localhost"],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 3 and "HOST:PORT expected" in done.stderr  # bad input
+
+
+def test_a_persian_password_with_its_half_space_is_taken_and_logs_in(
+        env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """A password typed on a Persian keyboard holds ZWNJ (U+200C), which `isprintable`
+    refuses: it is taken as typed, and logs in; other invisible format characters are not."""
+    from lps.cli import main
+
+    persian = "گذرواژه\u200cی\u200cخوب۱۲۳"
+    monkeypatch.setattr("sys.stdin", io.StringIO(persian + "\n"))
+    assert main(["staff", "add", "zoe", "--role", "support", "--config",
+                 str(env.config_path), "--password-stdin"]) == 0
+    for hidden in ("\u202e", "\u2066", "\u200b", "\x00"):  # bidi override/isolate, ZWSP, NUL
+        with pytest.raises(auth.AuthError, match="printable characters only"):
+            auth.check_password(f"a long pass{hidden}word")
+    with Console(env) as console:
+        assert Client(console.url).login("zoe", persian.replace("\u200c", "")).status == 401
+        assert Client(console.url).login("zoe", persian).status == 303
