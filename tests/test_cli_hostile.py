@@ -102,3 +102,37 @@ def test_the_first_and_last_dates_a_command_takes_are_reported(
                  "2026-12-01"]) != 0
     assert ("--from must be a date from 1900-01-01 to 9899-12-31, got '1899-12-31'"
             in capsys.readouterr().err)
+
+
+def test_no_hostile_value_escapes_the_staff_commands(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`lps staff` with each hostile value as the username, role, store and password (one
+    line of stdin, also as bytes that are not UTF-8): refused with exit 1 and its message, or
+    taken; never an exception or a traceback."""
+    cfg = tmp_path / "lps.toml"
+    cfg.write_text(EXAMPLE.read_text(encoding="utf-8").replace(
+        '"var/lps.db"', f'"{tmp_path / "lps.db"}"'), encoding="utf-8")
+    c = ["--config", str(cfg), "--password-stdin"]
+    lines = [(h + "\n").encode("utf-8", "surrogatepass") for h in HOSTILE] + [
+        b"\xff\xfe not UTF-8 at all\n", b"a long password\r\n"]
+    cases = [(["staff", "add", h, "--role", "admin", *c], b"a long password\n")
+             for h in HOSTILE]
+    cases += [(["staff", "add", "ann", "--role", h, *c], b"a long password\n") for h in HOSTILE]
+    cases += [(["staff", "add", "bob", "--role", "support", "--store", h, *c],
+               b"a long password\n") for h in HOSTILE]
+    cases += [(["staff", "disable", h, *c], b"") for h in HOSTILE]
+    cases += [(["staff", "reset-password", "zoe", *c], line) for line in lines]
+    escaped: list[str] = []
+    for argv, stdin in cases:
+        monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
+        err = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+                main(argv)
+        except SystemExit:
+            pass
+        except Exception as exc:
+            escaped.append(f"{argv[:4]} {stdin[:20]!r}: {exc!r:.100}")
+        if "Traceback" in err.getvalue():
+            escaped.append(f"{argv[:4]} {stdin[:20]!r}: a traceback on stderr")
+    assert not escaped, escaped
