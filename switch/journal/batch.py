@@ -5,8 +5,9 @@ in one transaction (`SqliteJournal.append`). Built outside the transaction, on t
 thread, so that the transaction holds only the writes.
 
 A journal row carries its reply and detail as data (`codec.Reply`, a dict); `stored` writes
-them as the JSON the journal keeps, where the rows are written: on SQLite in the commit
-process, off the event loop that builds the rows (docs/switch.md, "The commit process").
+them as the JSON the journal keeps where the rows are written, inside the transaction (some
+6 µs an entry): on SQLite in the commit process, off the event loop that builds the rows
+(docs/switch.md, "The commit process").
 """
 
 from __future__ import annotations
