@@ -113,6 +113,10 @@ def test_no_hostile_value_escapes_the_staff_commands(
     cfg.write_text(EXAMPLE.read_text(encoding="utf-8").replace(
         '"var/lps.db"', f'"{tmp_path / "lps.db"}"'), encoding="utf-8")
     c = ["--config", str(cfg), "--password-stdin"]
+    # zoe exists, so a password line that passes the checks is set, not refused for her name
+    monkeypatch.setattr("sys.stdin", io.StringIO("a long password\n"))
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["staff", "add", "zoe", "--role", "support", *c]) == 0
     lines = [(h + "\n").encode("utf-8", "surrogatepass") for h in HOSTILE] + [
         b"\xff\xfe not UTF-8 at all\n", b"a long password\r\n"]
     cases = [(["staff", "add", h, "--role", "admin", *c], b"a long password\n")

@@ -191,7 +191,7 @@ def test_lps_console_rejects_a_bad_listen_address(env: Env) -> None:
 
 
 def test_a_persian_password_with_its_half_space_is_taken_and_logs_in(
-        env: Env, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     """A password typed on a Persian keyboard holds ZWNJ (U+200C), which `isprintable`
     refuses: it is taken as typed, and logs in; other invisible format characters are not."""
     from lps.cli import main
