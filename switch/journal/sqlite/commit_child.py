@@ -18,6 +18,7 @@ import sys
 import time
 from typing import Any
 
+from switch.journal.batch import BatchRows
 from switch.journal.errors import JournalError
 from switch.journal.sqlite.committer import take_message, write_message
 from switch.journal.sqlite.journal import SqliteJournal, background_checkpoints
@@ -56,7 +57,7 @@ def serve(path: str, parent: int) -> int:
             started = time.thread_time()
             journal._verify_failed = False
             try:
-                journal.commit_queued([(rows, receipts, advance)
+                journal.commit_queued([(BatchRows.unpacked(rows), receipts, advance)
                                        for rows, receipts, advance, _ in batches])
             except JournalError as exc:
                 answer: dict[str, Any] = {"error": str(exc)}

@@ -18,9 +18,10 @@ ends unexpectedly the batch's fate is unknown to the parent, which stops (fail-s
 recovery reads what the journal holds.
 
 The wire between them is a pipe only the two hold: a request is a 4-byte big-endian length
-and a pickle of (rows, receipts, advance, catch_up); an answer the same length and a JSON object,
-`{"ready": true}` once (a serving switch waits for it before it listens, `ready`), then
-`{"cpu": s, "advance_failed": b, "batches": n}` or `{"error": text}` for each transaction.
+and a pickle of (rows, receipts, advance, catch_up), the rows as `BatchRows.packed` makes
+them; an answer the same length and a JSON object, `{"ready": true}` once (a serving switch
+waits for it before it listens, `ready`), then `{"cpu": s, "advance_failed": b, "batches": n}`
+or `{"error": text}` for each transaction.
 The parent sends a batch when the child is idle, and while it commits only once a burst has
 queued enough (the writer's `PIPELINE_MIN`); the child, once it has answered, commits every
 batch that queued meanwhile in one transaction, and its answer says how many, the oldest
@@ -208,7 +209,7 @@ class CommitProcess:
         if not self._ready:
             self._answer()  # {"ready": true}: the child opened the database
             self._ready = True
-        body = pickle.dumps((rows, list(receipts), advance, catch_up),
+        body = pickle.dumps((rows.packed(), list(receipts), advance, catch_up),
                             protocol=pickle.HIGHEST_PROTOCOL)
         stdin = self.proc.stdin
         assert stdin is not None
@@ -237,7 +238,7 @@ class CommitProcess:
         does not fit as the child reads (`sending`). The child commits it, with any sent
         behind it meanwhile, once it has answered the commit it is in."""
         assert self._loop is not None, "watch() first"
-        body = pickle.dumps((rows, list(receipts), advance, catch_up),
+        body = pickle.dumps((rows.packed(), list(receipts), advance, catch_up),
                             protocol=pickle.HIGHEST_PROTOCOL)
         self._outbuf += LENGTH.pack(len(body))
         self._outbuf += body
