@@ -39,7 +39,7 @@ from lps.console.throttle import (
 )
 from switch.core.text import ZWJ, ZWNJ
 
-USERNAME = re.compile(r"^[a-z][a-z0-9._-]{1,31}$")
+USERNAME = re.compile(r"[a-z][a-z0-9._-]{1,31}")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
 
@@ -70,7 +70,7 @@ class Staff:
 
 
 def check_username(username: str) -> str:
-    if not USERNAME.match(username):
+    if not USERNAME.fullmatch(username):
         raise AuthError(N_("a username is 2-32 characters: lower-case letters, digits, '.', '_' "
                            "or '-', starting with a letter"))
     return username

@@ -23,7 +23,7 @@ from lps.console.queries import Scope
 from settlement.seal import default_register
 
 SVG = re.compile(r"<svg\b.*?</svg>", re.S)
-SAFE_NAME = re.compile(r"^[a-z_]+\.(csv|json|html)$")
+SAFE_NAME = re.compile(r"[a-z_]+\.(csv|json|html)")
 
 
 #: The files a store-scoped member gets, each cut to the rows of their stores (by this column).
@@ -106,7 +106,7 @@ def files(d: Day, scope: Scope | None = None) -> list[tuple[str, int]]:
     if not out.is_dir():
         return []
     found = sorted((p.name, p.stat().st_size) for p in out.iterdir()
-                   if p.is_file() and SAFE_NAME.match(p.name))
+                   if p.is_file() and SAFE_NAME.fullmatch(p.name))
     if scope is None or not scope.limited:
         return found
     return [(n, len(read_file(d, n, scope))) for n, _ in found if n in SCOPED_FILES]

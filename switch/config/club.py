@@ -35,7 +35,7 @@ __all__ = [
 
 #: The coalition keys this module reads (the coalition's own reader leaves them alone).
 CLUB_KEYS = frozenset({"segments", "triggers", "segment_messages"})
-_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 #: What a segment's name may be (a campaign names one too: switch/config/programs.py).
 SEGMENT_NAME = _NAME
 CHANNELS = ("sms", "email", "both")
@@ -155,7 +155,7 @@ def _segments(r: Reader) -> tuple[int, tuple[SegmentRule, ...]]:
         if name == "window_days":
             continue
         r.used.add(name)
-        if not _NAME.match(name):
+        if not _NAME.fullmatch(name):
             raise r.fail(name, "a segment's name is a-z, 0-9 and _ (at most 32), first a letter")
         if not isinstance(table, dict):
             raise r.fail(name, "must be a table of thresholds")
@@ -261,7 +261,7 @@ def club_settings(r: Reader, cid: str, stores: Mapping[str, Store],
     mr = r.child("segment_messages", mt)
     for name, table in mt.items():
         mr.used.add(name)
-        if not _NAME.match(name) or not isinstance(table, dict):
+        if not _NAME.fullmatch(name) or not isinstance(table, dict):
             raise mr.fail(name, "a table named with a-z, 0-9 and _")
         one = mr.child(name, table)
         segment = one.string("segment")

@@ -84,7 +84,7 @@ def _segment(r: Reader) -> str:
     """A campaign's segment name (its definition is checked with the club's settings,
     `switch.config.club.check_campaign_segments`)."""
     name = r.string("segment", "", nonempty=False)
-    if name and not SEGMENT_NAME.match(name):
+    if name and not SEGMENT_NAME.fullmatch(name):
         raise r.fail("segment", "a segment's name is a-z, 0-9 and _ (at most 32), first a "
                      "letter")
     return name

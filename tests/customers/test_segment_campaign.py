@@ -72,6 +72,7 @@ def test_the_segment_multiplies_at_the_till_and_no_one_else(
 @pytest.mark.parametrize(("campaign", "why"), [
     (FOR_NEW.replace('"new"', '"gold"'), "no segment 'gold' in coalition tehran-mall"),
     (FOR_NEW.replace('"new"', '"New!"'), "a-z, 0-9 and _"),
+    (FOR_NEW.replace('"new"', '"new\\n"'), "a-z, 0-9 and _"),
 ])
 def test_a_campaign_for_an_unknown_segment_stops_the_load(tmp_path: Path, campaign: str,
                                                           why: str) -> None:

@@ -98,6 +98,11 @@ absent_days = 30
      "names no threshold"),
     ("[coalition.tehran-mall.segments.VIP]\nmin_spend = 5\n",
      "coalition.tehran-mall.segments.VIP", "a-z"),
+    ('[coalition.tehran-mall.segments."vip\\n"]\nmin_spend = 5\n',
+     "coalition.tehran-mall.segments.vip\n", "a-z"),
+    ('[coalition.tehran-mall.segments.vip]\nmin_spend = 5\n'
+     '[coalition.tehran-mall.segment_messages."offer\\n"]\nsegment = "vip"\n',
+     "coalition.tehran-mall.segment_messages.offer\n", "a-z"),
     ("[coalition.tehran-mall.segments.vip]\nmin_spend = -5\n",
      "coalition.tehran-mall.segments.vip.min_spend", "at least 0"),
     ("[coalition.tehran-mall.segment_messages.offer]\nsegment = \"gold\"\n",
