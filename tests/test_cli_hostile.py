@@ -12,14 +12,17 @@ import pytest
 
 from lps.cli import main
 from lps.cli_input import FIRST_DAY, LAST_DAY, MAX_ID
+from lps.console import auth
+from lps.console.db import open_console
 from tests.switch.support import EXAMPLE
 
 #: What an operator (or a script gone wrong) can type: empty, blank, Persian and Arabic-Indic
 #: digits, a NUL, ZWNJ, very long, out of every range, dates the calendar or `datetime`
-#: cannot hold, a path and a format string.
+#: cannot hold, a path and a format string, a name with a newline after it, and what Python
+#: makes of a command line's byte that is not UTF-8 (a lone surrogate).
 HOSTILE = ["", " ", "۶۲۸۰۰۰۱۲۳۴۵۶۷۸۹۵", "6280001234567895\x00", "x" * 5000, "-1", "9" * 40,
            str(MAX_ID + 1), "2026-02-30", "0001-01-01", "9999-12-31", "1405/01/01", "\u200c",
-           "../../etc/passwd", "%s%n", "NaN", "1e309", "١٢٣"]
+           "../../etc/passwd", "%s%n", "NaN", "1e309", "١٢٣", "ann\n", "\udcff"]
 
 
 def commands(cfg: Path, out: Path) -> list[Callable[[str], list[str]]]:
@@ -86,6 +89,8 @@ def test_no_hostile_value_escapes_a_command(tmp_path: Path) -> None:
                 escaped.append(f"{argv[:3]} {value!r:.30}: {exc!r:.100}")
             if "Traceback" in err.getvalue():
                 escaped.append(f"{argv[:3]} {value!r:.30}: a traceback on stderr")
+            if "codec can't" in err.getvalue():
+                escaped.append(f"{argv[:3]} {value!r:.30}: the codec's words, not a reason")
     assert not escaped, escaped
 
 
@@ -139,4 +144,12 @@ def test_no_hostile_value_escapes_the_staff_commands(
             escaped.append(f"{argv[:4]} {stdin[:20]!r}: {exc!r:.100}")
         if "Traceback" in err.getvalue():
             escaped.append(f"{argv[:4]} {stdin[:20]!r}: a traceback on stderr")
+        if "codec can't" in err.getvalue():
+            escaped.append(f"{argv[:4]} {stdin[:20]!r}: the codec's words, not a reason")
     assert not escaped, escaped
+    conn = open_console(cfg.parent / "lps.db")
+    try:  # what was refused was not stored: every account has a name `check_username` takes
+        names = [s.username for s in auth.list_staff(conn)]
+        assert "zoe" in names and all(auth.USERNAME.fullmatch(n) for n in names), names
+    finally:
+        conn.close()

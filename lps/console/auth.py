@@ -111,6 +111,14 @@ def _staff(conn: sqlite3.Connection, row: tuple[Any, ...]) -> Staff:
 
 
 def get_staff(conn: sqlite3.Connection, username: str) -> Staff | None:
+    """The account named `username`, or None. A name from a command line need not be text
+    (a byte that is not UTF-8 reads as a lone surrogate), and no account has such a name.
+    Any other is looked up as given: an account named before `check_username` held, if any,
+    can still be disabled."""
+    try:
+        username.encode("utf-8")
+    except UnicodeEncodeError:
+        return None
     row = conn.execute(f"{_STAFF} WHERE username = ?", (username,)).fetchone()
     return _staff(conn, row) if row else None
 

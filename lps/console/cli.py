@@ -27,7 +27,10 @@ def _actor() -> str:
 
 def _password(args: argparse.Namespace) -> str:
     if args.password_stdin:
-        return sys.stdin.readline().rstrip("\n")
+        try:
+            return sys.stdin.readline().rstrip("\n")
+        except UnicodeDecodeError:
+            raise ValueError("the password line on stdin is not UTF-8 text") from None
     first = getpass.getpass("password: ")
     if getpass.getpass("again: ") != first:
         raise ValueError("the two passwords differ")
