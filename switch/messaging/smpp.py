@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import select
+import struct
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +48,46 @@ _RECEIPT_STAT = re.compile(rb"stat:(\w+)")
 _RECEIPT_ERR = re.compile(rb"err:(\w+)")
 DEST_TON_INTERNATIONAL = 1
 DEST_NPI_E164 = 1
+#: A PDU's length bounds (SMPP 3.4 §3.2): its header alone is 16 bytes; a deliver_sm's
+#: message_payload holds up to 64 KB (§5.3.2.32), and no PDU an SMSC sends needs twice that.
+MIN_PDU, MAX_PDU = 16, 1 << 17
+#: What smpplib raises parsing bytes that are not an SMPP 3.4 PDU: an unknown command_id,
+#: a body shorter than its fields, an unknown TLV or command_status.
+_NOT_SMPP = (smpplib.exceptions.UnknownCommandError, smpplib.exceptions.PDUError, struct.error,
+             LookupError, ValueError)
+#: An SMSC's message_id is a C-Octet String of at most 65 octets (SMPP 3.4 §5.2.23).
+_MAX_MESSAGE_ID = 65
+
+
+class MalformedPdu(Exception):
+    """Bytes from the SMSC that are not an SMPP 3.4 PDU (`_Client.read_pdu` says which)."""
+
+
+class _Client(smpplib.client.Client):  # type: ignore[misc]  # smpplib has no type hints
+    """smpplib's client, reading a PDU only within SMPP 3.4's bounds (`MIN_PDU`, `MAX_PDU`).
+
+    Its own `read_pdu` asks the socket for whatever length the SMSC wrote (up to 4 GB, one
+    buffer of that size a `recv`) and raises `struct.error`, `KeyError` or
+    `UnknownCommandError` on bytes that are not SMPP; each is `MalformedPdu` here. The
+    parsing, and the bind state a PDU sets, stay smpplib's (`smpplib.client.Client.read_pdu`).
+    """
+
+    def read_pdu(self) -> Any:
+        head = self._recv_exact(4)
+        length = int.from_bytes(head, "big")
+        if not MIN_PDU <= length <= MAX_PDU:
+            raise MalformedPdu(f"a PDU of {length} bytes (SMPP 3.4: {MIN_PDU} to {MAX_PDU})")
+        raw = head + self._recv_exact(length - 4)
+        try:
+            pdu = smpplib.smpp.parse_pdu(raw, client=self,
+                                         allow_unknown_opt_params=self.allow_unknown_opt_params)
+        except _NOT_SMPP as exc:
+            raise MalformedPdu(f"a PDU that is not SMPP 3.4 (command_id "
+                               f"0x{int.from_bytes(raw[4:8], 'big'):08X}: {str(exc)[:80]})"
+                               ) from None
+        if not pdu.is_error() and pdu.command in smpplib.consts.STATE_SETTERS:
+            self.state = smpplib.consts.STATE_SETTERS[pdu.command]
+        return pdu
 
 
 class ChannelError(RuntimeError):
@@ -131,6 +172,15 @@ def _text_of(pdu: Any) -> str:
         return data.decode("latin-1")
 
 
+def smsc_message_id(raw: object) -> str | None:
+    """An SMSC's message_id as the outbox keeps it: 1-65 printable ASCII characters, or None
+    (it would go into the outbox and the logs as it came, line breaks and all)."""
+    text = raw.rstrip(b"\0").decode("ascii", "replace") if isinstance(raw, bytes) else None
+    if text and len(text) <= _MAX_MESSAGE_ID and text.isascii() and text.isprintable():
+        return text
+    return None
+
+
 def parse_receipt(pdu: Any) -> Receipt | None:
     """The receipt a deliver_sm carries: TLVs first (SMPP 3.4 §5.3.2), the text otherwise."""
     body: bytes = pdu.short_message or b""
@@ -140,7 +190,8 @@ def parse_receipt(pdu: Any) -> Receipt | None:
     if not raw_id:
         found = _RECEIPT_ID.search(body)
         raw_id = found.group(1) if found else None
-    if not raw_id:
+    message_id = smsc_message_id(raw_id)
+    if message_id is None:
         return None
     state = getattr(pdu, "message_state", None)
     stat = MESSAGE_STATES.get(int(state)) if isinstance(state, int) else None
@@ -148,7 +199,6 @@ def parse_receipt(pdu: Any) -> Receipt | None:
         found = _RECEIPT_STAT.search(body)
         stat = found.group(1).decode("ascii", "replace").upper() if found else "UNKNOWN"
     err = _RECEIPT_ERR.search(body)
-    message_id = raw_id.decode("ascii", "replace") if isinstance(raw_id, bytes) else str(raw_id)
     return Receipt(message_id, stat, err.group(1).decode("ascii", "replace") if err else None)
 
 
@@ -176,9 +226,8 @@ class SmppChannel:
         if self._client is not None:
             return
         s = self.settings
-        client = smpplib.client.Client(s.smpp.host, s.smpp.port, timeout=s.timeout,
-                                       allow_unknown_opt_params=True,
-                                       logger_name="lps.messaging.smpplib")
+        client = _Client(s.smpp.host, s.smpp.port, timeout=s.timeout,
+                         allow_unknown_opt_params=True, logger_name="lps.messaging.smpplib")
         try:
             client.connect()
         except smpplib.exceptions.ConnectionError:
@@ -195,6 +244,9 @@ class SmppChannel:
         except (smpplib.exceptions.ConnectionError, OSError):
             client.disconnect()
             raise ChannelError(f"SMSC {s.smpp} closed the connection during the bind") from None
+        except MalformedPdu as exc:
+            client.disconnect()
+            raise ChannelError(f"SMSC {s.smpp} answered the bind with {exc}") from None
         self._client = client
         self._unbound_by_peer = False
         self._last_io = time.monotonic()
@@ -229,7 +281,8 @@ class SmppChannel:
     # -- reading ----------------------------------------------------------------------------
 
     def _read(self, timeout: float) -> Any | None:
-        """One PDU, or None when none arrived within `timeout` seconds."""
+        """One PDU, or None when none arrived within `timeout` seconds. A lost connection or
+        bytes that are not SMPP end the session (`_lost`): the stream cannot be read on."""
         client = self._client
         assert client is not None
         # smpplib reads with a blocking socket; select first so that waiting has a deadline.
@@ -240,16 +293,35 @@ class SmppChannel:
         try:
             pdu = client.read_pdu()
         except (TimeoutError, smpplib.exceptions.ConnectionError, OSError) as exc:
-            raise ChannelError(f"SMSC {self.settings.smpp} connection lost: "
-                               f"{type(exc).__name__}") from None
+            raise self._lost(f"connection lost: {type(exc).__name__}") from None
+        except MalformedPdu as exc:
+            raise self._lost(f"sent {exc}") from None
         self._last_io = time.monotonic()
         return pdu
+
+    def _send(self, pdu: Any) -> None:
+        """`pdu` to the SMSC. smpplib refuses to send one its bind state does not allow
+        (`PDUError`): a PDU of the SMSC's set that state (an unbind_resp or another bind's
+        resp unasked), and the session is ended as when the connection is lost."""
+        assert self._client is not None
+        try:
+            self._client.send_pdu(pdu)
+        except smpplib.exceptions.PDUError:
+            raise self._lost(f"left the session in a state that allows no {pdu.command}"
+                             ) from None
+        except (smpplib.exceptions.ConnectionError, OSError) as exc:
+            raise self._lost(f"connection lost: {type(exc).__name__}") from None
+
+    def _lost(self, why: str) -> ChannelError:
+        """The session ended (`_drop`): the sender binds again (`is_open` is False)."""
+        self._drop()
+        return ChannelError(f"SMSC {self.settings.smpp} {why}")
 
     def _respond(self, pdu: Any, command: str) -> None:
         assert self._client is not None
         resp = smpplib.smpp.make_pdu(command, client=self._client)
         resp.sequence = pdu.sequence
-        self._client.send_pdu(resp)
+        self._send(resp)
 
     def _dispatch(self, pdu: Any, outstanding: dict[int, SmsPart]) -> Outcome | None:
         command = pdu.command
@@ -261,9 +333,8 @@ class SmppChannel:
                 return None
             status = int(pdu.status or 0)
             if command == "submit_sm_resp" and status == 0:
-                mid = pdu.message_id
-                return Accepted(item, mid.decode("ascii", "replace") if isinstance(mid, bytes)
-                                else str(mid))
+                # an id the outbox cannot keep: accepted, and no receipt will match it
+                return Accepted(item, smsc_message_id(pdu.message_id) or "")
             return Refused(item, status, describe_status(status))
         if command == "deliver_sm":
             self._respond(pdu, "deliver_sm_resp")
@@ -287,14 +358,14 @@ class SmppChannel:
             return
         source = pdu.source_addr
         self.on_reply(Reply(source.decode("ascii", "replace") if isinstance(source, bytes)
-                            else str(source), _text_of(pdu)))
+                            else "", _text_of(pdu)))
 
     def poll(self, seconds: float, stop: threading.Event | None = None) -> None:
         """Handle what the SMSC sends for up to `seconds`; enquire_link when idle too long."""
         deadline = time.monotonic() + seconds
         while self._client is not None and not self._unbound_by_peer:
             if time.monotonic() - self._last_io >= self.settings.enquire_link:
-                self._client.send_pdu(smpplib.smpp.make_pdu("enquire_link", client=self._client))
+                self._send(smpplib.smpp.make_pdu("enquire_link", client=self._client))
                 self._last_io = time.monotonic()
             remaining = deadline - time.monotonic()
             if remaining <= 0 or (stop is not None and stop.is_set()):
@@ -338,7 +409,10 @@ class SmppChannel:
                 outstanding[pdu.sequence] = item
                 submitted += 1
             self._drain(outstanding, sink)
-        except (ChannelError, smpplib.exceptions.ConnectionError, OSError) as exc:
+        except (ChannelError, smpplib.exceptions.ConnectionError, smpplib.exceptions.PDUError,
+                OSError) as exc:
+            # PDUError: smpplib would not send a submit_sm in the bind state a PDU of the
+            # SMSC's set (`_send`)
             reason = (str(exc) if isinstance(exc, ChannelError)
                       else f"SMSC {s.smpp} connection lost: {type(exc).__name__}")
             for item in outstanding.values():
