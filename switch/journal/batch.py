@@ -58,7 +58,8 @@ class BatchRows:
         """The rows as plain lists and tuples, in the fields' order: what crosses the pipe to
         the commit process. Pickle writes them without the reduce steps of this dataclass
         (some 4 µs a batch) and of each `ClubRows` (about 1 µs a row), and reads them back
-        without looking the classes up (benches/README.md, "The rows' pickle")."""
+        without looking the classes up (benches/README.md,
+        "What the loop hands the commit process")."""
         return (self.journal, self.lots, self.moves, self.deltas, self.cards, self.terminals,
                 [tuple(c) for c in self.clubs], self.keys, self.pins, self.totals, self.links,
                 self.coupons, self.programs)

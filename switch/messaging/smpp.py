@@ -300,9 +300,9 @@ class SmppChannel:
         return pdu
 
     def _send(self, pdu: Any) -> None:
-        """`pdu` to the SMSC. smpplib refuses to send one its bind state does not allow
-        (`PDUError`): a PDU of the SMSC's set that state (an unbind_resp or another bind's
-        resp unasked), and the session is ended as when the connection is lost."""
+        """`pdu` to the SMSC. smpplib refuses a PDU its bind state does not allow
+        (`PDUError`), and a PDU from the SMSC sets that state (an unbind_resp or another
+        bind's resp nobody asked for): the session ends then as when the connection is lost."""
         assert self._client is not None
         try:
             self._client.send_pdu(pdu)
