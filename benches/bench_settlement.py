@@ -132,10 +132,31 @@ def test_settle_linearity_1m_10m(benchmark: Any) -> None:
     assert big["peak_rss_mb"] <= 1024, "10M entries must settle within 1 GB"
 
 
-if __name__ == "__main__":
-    if sys.argv[1:2] == ["--settle"]:
-        _child(Path(sys.argv[2]))
-    elif sys.argv[1:2] == ["--generate"]:
-        print(database(int(sys.argv[2])))
+def main() -> None:
+    import argparse
+
+    def entries(text: str) -> int:
+        if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= 1_000_000_000:
+            raise argparse.ArgumentTypeError(f"entries are 1 to 1,000,000,000, got {text!r}")
+        return int(text)
+
+    p = argparse.ArgumentParser(prog="python benches/bench_settlement.py", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    one = p.add_mutually_exclusive_group()
+    one.add_argument("--settle", type=Path, metavar="DB", help="settle one day (its figures)")
+    one.add_argument("--generate", type=entries, metavar="N", help="only build the day")
+    p.add_argument("sizes", nargs="*", type=entries, default=[1_000_000],
+                   help="days to build (cached) and settle, each in a fresh process")
+    args = p.parse_args()
+    if args.settle is not None:
+        if not args.settle.is_file():
+            p.error(f"--settle: no database {args.settle}")
+        _child(args.settle)
+    elif args.generate is not None:
+        print(database(args.generate))
     else:
-        report([int(a) for a in sys.argv[1:]] or [1_000_000])
+        report(args.sizes)
+
+
+if __name__ == "__main__":
+    main()
