@@ -68,6 +68,25 @@ def commands(cfg: Path, out: Path) -> list[Callable[[str], list[str]]]:
     ]
 
 
+def _escapes(argv: list[str], case: str) -> list[str]:
+    """What escaped `main(argv)` instead of the command's own error: an exception, a
+    traceback on stderr, or the codec's words where a reason belongs."""
+    err = io.StringIO()
+    found: list[str] = []
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            main(argv)
+    except SystemExit:  # argparse's usage error (exit 2)
+        pass
+    except Exception as exc:  # what these tests are for
+        found.append(f"{case}: {exc!r:.100}")
+    if "Traceback" in err.getvalue():
+        found.append(f"{case}: a traceback on stderr")
+    if "codec can't" in err.getvalue():
+        found.append(f"{case}: the codec's words, not a reason")
+    return found
+
+
 def test_no_hostile_value_escapes_a_command(tmp_path: Path) -> None:
     """A date before 1900 or a 40-digit account number raised `OverflowError` out of
     `lps report`, `lps settle` and `lps customers show`."""
@@ -79,18 +98,7 @@ def test_no_hostile_value_escapes_a_command(tmp_path: Path) -> None:
     for command in commands(cfg, tmp_path):
         for value in HOSTILE:
             argv = command(value)
-            err = io.StringIO()
-            try:
-                with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                    main(argv)
-            except SystemExit:  # argparse's usage error (exit 2)
-                pass
-            except Exception as exc:  # what this test is for
-                escaped.append(f"{argv[:3]} {value!r:.30}: {exc!r:.100}")
-            if "Traceback" in err.getvalue():
-                escaped.append(f"{argv[:3]} {value!r:.30}: a traceback on stderr")
-            if "codec can't" in err.getvalue():
-                escaped.append(f"{argv[:3]} {value!r:.30}: the codec's words, not a reason")
+            escaped += _escapes(argv, f"{argv[:3]} {value!r:.30}")
     assert not escaped, escaped
 
 
@@ -134,18 +142,7 @@ def test_no_hostile_value_escapes_the_staff_commands(
     escaped: list[str] = []
     for argv, stdin in cases:
         monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8"))
-        err = io.StringIO()
-        try:
-            with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-                main(argv)
-        except SystemExit:
-            pass
-        except Exception as exc:
-            escaped.append(f"{argv[:4]} {stdin[:20]!r}: {exc!r:.100}")
-        if "Traceback" in err.getvalue():
-            escaped.append(f"{argv[:4]} {stdin[:20]!r}: a traceback on stderr")
-        if "codec can't" in err.getvalue():
-            escaped.append(f"{argv[:4]} {stdin[:20]!r}: the codec's words, not a reason")
+        escaped += _escapes(argv, f"{argv[:4]} {stdin[:20]!r}")
     assert not escaped, escaped
     conn = open_console(cfg.parent / "lps.db")
     try:  # what was refused was not stored: every account has a name `check_username` takes
