@@ -13,11 +13,20 @@ from . import is_ascii_digits
 
 
 class ConfigError(ValueError):
-    """`file: key: problem`, ready to print."""
+    """`file: key: problem`, ready to print. The message shows at most `SHOWN` characters of
+    the key and of the problem: both may hold what the source sent (an MQTT config message's
+    keys and values), and the message goes to the log and into an MQTT event."""
+
+    SHOWN = 200
 
     def __init__(self, source: str, key: str, problem: str) -> None:
-        super().__init__(f"{source}: {key}: {problem}")
+        super().__init__(f"{source}: {_clipped(key, self.SHOWN)}: "
+                         f"{_clipped(problem, self.SHOWN)}")
         self.source, self.key, self.problem = source, key, problem
+
+
+def _clipped(text: str, most: int) -> str:
+    return text if len(text) <= most else f"{text[:most]}... ({len(text)} characters)"
 
 
 @dataclass(frozen=True)

@@ -157,7 +157,7 @@ class Fleet:
         if not text:
             return  # retained config cleared
         try:
-            update = json.loads(text)
+            update = _json(text)
             detail = await self.on_config(update)
         except (ValueError, TypeError) as exc:
             log.error("config from MQTT rejected: %s", exc)
@@ -169,7 +169,7 @@ class Fleet:
     async def _command(self, text: str) -> None:
         ident: Any = None
         try:
-            doc = json.loads(text)
+            doc = _json(text)
         except ValueError:
             doc = text.strip()
         if isinstance(doc, dict):
@@ -188,3 +188,12 @@ class Fleet:
         """Clean shutdown: the run loop says offline itself (the will only fires on a lost
         connection), disconnects and returns."""
         self._stop.set()
+
+
+def _json(text: str) -> Any:
+    """`text` as JSON; `ValueError` also for nesting deeper than the parser's recursion
+    (`json.loads` raises `RecursionError` there, which ended the MQTT link)."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("JSON nested too deep") from None

@@ -1,0 +1,77 @@
+"""Hostile payloads on the agent's `config` and `cmd` topics, through a real mosquitto: each is
+refused with its event (`config-rejected`, or a failed `cmd-result`), the live configuration
+is left as it was, and the link goes on (a good command after them is answered)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import aiomqtt
+
+from terminal_agent.agent import Agent
+from tests.waits import EVENT
+
+from .conftest import Mosquitto
+from .mqttwatch import Watch, check_schemas
+from .test_fleet import BASE, _cfg
+
+#: Bodies as bytes: not JSON, not UTF-8, JSON of every wrong shape, numbers JSON cannot hold
+#: exactly (Python's json reads NaN and 1e309), keys that are not live, very long values.
+CONFIG = [b"", b"{", b"\xff\xfe\x00", b"[]", b"null", b"7", b'"card_wait_seconds"',
+          b'{"card_wait_seconds": NaN}', b'{"card_wait_seconds": 1e309}',
+          b'{"card_wait_seconds": -1}', b'{"card_wait_seconds": true}',
+          b'{"card_wait_seconds": "7"}', b'{"card_wait_seconds": [7]}',
+          b'{"profile": {"ascii": 1}}', b'{"switch": "127.0.0.1:99999"}',
+          b'{"switch": "\\u0000:1"}', b'{"hosts": []}', b'{"hosts": "127.0.0.1:1"}',
+          b'{"hosts": [["127.0.0.1", 1]]}', b'{"store_id": "S\\n1"}',
+          b'{"store_id": "' + b"9" * 5000 + b'"}', b'{"data_dir": "/"}',
+          b'{"mqtt": "mqtt://evil"}', b'{"' + b"k" * 5000 + b'": 1}',
+          b'{"switch": "127.0.0.1:1", "hosts": ["127.0.0.1:1"]}',
+          b"[" * 100_000 + b"]" * 100_000]
+COMMANDS = [b"", b"\xff", b"[]", b'{"cmd": ["sign-on"]}', b'{"cmd": {"a": 1}}',
+            b'{"cmd": null}', b'{"cmd": "sign-on\\n"}', b'{"cmd": "' + b"x" * 5000 + b'"}',
+            b'{"id": 1}', b"[" * 100_000 + b"]" * 100_000, b"format-disk"]
+
+
+async def _raw(port: int, topic: str, bodies: list[bytes]) -> None:
+    async with aiomqtt.Client("127.0.0.1", port) as client:
+        for body in bodies:
+            await client.publish(topic, body, qos=1)
+
+
+def test_hostile_config_and_commands_are_refused_and_the_link_goes_on(
+        tmp_path: Path, mosquitto: Mosquitto) -> None:
+    cfg = _cfg(tmp_path, mosquitto.url)
+
+    async def run() -> None:
+        agent = Agent(cfg)
+        # the events only: the watcher reads every payload as JSON, and these are not
+        async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/events") as w, \
+                Watch("127.0.0.1", mosquitto.port, f"{BASE}/status") as status:
+            await agent.start()
+            try:
+                await status.wait(lambda t, d: d["state"] == "online")
+                before = agent.cfg
+                await _raw(mosquitto.port, f"{BASE}/config", CONFIG)
+                await _raw(mosquitto.port, f"{BASE}/cmd", COMMANDS)
+                await w.publish(f"{BASE}/cmd", {"cmd": "flush-saf", "id": "after"})
+                ev = await w.wait(lambda t, d: t.endswith("/events") and d.get("id") == "after",
+                                  timeout=EVENT)
+                assert ev["ok"] is True
+                events = [d for t, d, _ in w.seen if t.endswith("/events")]
+                applied = [e for e in events if e["type"] == "config-applied"]
+                rejected = [e for e in events if e["type"] == "config-rejected"]
+                failed = [e for e in events if e["type"] == "cmd-result" and not e["ok"]]
+                assert applied == [], applied
+                assert agent.cfg == before
+                # every config body but the empty one (a retained config cleared) is refused
+                assert len(rejected) == len(CONFIG) - 1, [e["error"][:60] for e in rejected]
+                assert len(failed) == len(COMMANDS), failed
+                assert all(len(json.dumps(e)) < 2000 for e in events)
+            finally:
+                await agent.stop()
+            assert check_schemas(w.seen) == len(w.seen)
+
+    asyncio.run(run())
