@@ -41,10 +41,12 @@ def parse_url(url: str) -> tuple[str, int]:
 
 
 def parse_status(payload: bytes) -> Status | None:
-    """A status payload as the agent publishes it; None for anything else (ignored)."""
+    """A status payload as the agent publishes it; None for anything else (ignored). Any
+    device on the broker can publish there: JSON nested deeper than the parser's recursion
+    raises `RecursionError`, which would end the subscriber for good."""
     try:
         data: Any = json.loads(payload)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if not isinstance(data, dict) or data.get("state") not in ("online", "offline"):
         return None

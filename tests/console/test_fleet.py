@@ -102,6 +102,28 @@ def test_an_unreachable_broker_is_said_and_the_page_still_works(env: Env) -> Non
         assert "unreachable" in text and "Terminals online (MQTT) 0 of 3" in text
 
 
-@pytest.mark.parametrize("payload", [b"", b"not json", b"[]", b'{"state": "sleeping"}'])
+def test_a_status_nested_too_deep_leaves_the_dashboard_following(env: Env,
+                                                                  broker: Mosquitto) -> None:
+    """Anyone on the broker can publish a status: one nested 100,000 deep made the parser
+    raise `RecursionError`, which ended the console's subscriber, and no later status showed."""
+    online = {"state": "online", "terminal_id": "T0000001", "updated": "2026-11-23T10:00:00Z",
+              "link": "signed-on", "saf_depth": 0, "pending_reversals": 0}
+
+    async def deep() -> None:
+        async with aiomqtt.Client("127.0.0.1", broker.port) as client:
+            await client.publish("lps/v1/terminals/T0000002/status",
+                                 b"[" * 100_000 + b"]" * 100_000, qos=1, retain=True)
+
+    asyncio.run(deep())
+    add_staff(env, "ann", "admin")
+    with Console(env, mqtt=broker.url) as console:
+        client = Client(console.url)
+        client.login("ann")
+        _publish(broker.port, {"T0000001": online})
+        assert "Terminals online (MQTT) 1 of 3" in _until(client, "Terminals online (MQTT) 1 of 3")
+
+
+@pytest.mark.parametrize("payload", [b"", b"not json", b"[]", b'{"state": "sleeping"}',
+                                     b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000])
 def test_payloads_that_are_not_a_status_are_ignored(payload: bytes) -> None:
     assert parse_status(payload) is None
