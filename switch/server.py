@@ -32,6 +32,7 @@ from typing import Any
 
 from iso8583 import load_profile
 from switch import unix_socket
+from switch.admin_requests import ADMIN_LINE_LIMIT, AdminRequestError, admin_command
 from switch.config import Config, HostPort
 from switch.connection import Connection, drop_self_references
 from switch.core import Decision, Entry, apply, journaled, prune
@@ -170,8 +171,8 @@ class Switch:
         admin = admin_socket_path(self.database)
         with contextlib.suppress(FileNotFoundError):
             admin.unlink()
-        self.servers["admin"] = await asyncio.start_unix_server(self._admin,
-                                                                sock=unix_socket.bound(admin))
+        self.servers["admin"] = await asyncio.start_unix_server(
+            self._admin, sock=unix_socket.bound(admin), limit=ADMIN_LINE_LIMIT)
         if cfg.metrics is not None:
             self.addresses["metrics"] = self.metrics.serve(cfg.metrics)
             log.info(kv("metrics", address=self.addresses["metrics"]))
@@ -384,9 +385,8 @@ class Switch:
         """Operator commands while the switch runs (one JSON request per line): decided and
         applied like requests, in order with them, answered once committed."""
         try:
-            line = await reader.readline()
-            req = json.loads(line)
-            if req.get("cmd") == "reload":
+            req = admin_command(await self._admin_line(reader))
+            if req["cmd"] == "reload":
                 reply = await self.reload_programs()
             else:
                 reply = await self._admin_command(req)
@@ -399,6 +399,15 @@ class Switch:
         with contextlib.suppress(ConnectionError):
             await writer.wait_closed()
         drop_self_references(writer.transport)  # lost now, as in `Connection.connection_lost`
+
+    @staticmethod
+    async def _admin_line(reader: asyncio.StreamReader) -> bytes:
+        """The request's one line (`AdminRequestError` past the reader's limit)."""
+        try:
+            return await reader.readline()
+        except ValueError:  # the line ran past the stream's limit (`StreamReader.readline`)
+            raise AdminRequestError(f"the line is longer than {ADMIN_LINE_LIMIT:,} bytes"
+                                    ) from None
 
     async def _admin_command(self, req: dict[str, Any]) -> dict[str, Any]:
         await self.in_order()
@@ -418,7 +427,7 @@ class Switch:
                         ) -> Decision | Replacement:
         cmd = req.get("cmd")
         if cmd == "coupon_void":
-            digest = str(req["digest"])
+            digest = req["digest"]
             found = read_coupon(self.config.switch.journal, digest)
             return decide_void(self.state, CouponNeed(digest), found, now, str(req.get("by", "")))
         if cmd == "profile":
@@ -426,15 +435,14 @@ class Switch:
         if cmd in SECURITY_COMMANDS:
             return decide_security_command(self.state, req, now)
         if cmd == "replace":
-            return decide_replace(self.state, str(req["pan"]), str(req["new"]),
-                                  str(req["reason"]), str(req.get("by", "")), now)
+            return decide_replace(self.state, req["pan"], req["new"], req["reason"],
+                                  req.get("by", ""), now)
         if cmd == "adjust":
-            return decide_adjust(self.state, req["pan"], int(req["points"]), req["store"],
+            return decide_adjust(self.state, req["pan"], req["points"], req["store"],
                                  req["reason"], req.get("by", ""), now)
         if cmd == "purse_credit":
-            return decide_purse_credit(self.state, str(req["pan"]), int(req["amount"]),
-                                       str(req["store"]), str(req["reason"]),
-                                       str(req.get("by", "")), now)
+            return decide_purse_credit(self.state, req["pan"], req["amount"], req["store"],
+                                       req["reason"], req.get("by", ""), now)
         return decide_card_command(self.state, req["cmd"], req["pan"], now,
                                    req.get("coalition"))
 
