@@ -24,9 +24,12 @@ def cmd_import(args: argparse.Namespace) -> int:
     require_journal(config.switch)
     path = Path(args.file)
     try:
-        if path.stat().st_size > MAX_BYTES:
+        # Read to the bound, not to the end: a device or a pipe has no size to check first.
+        with path.open("rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
+        if len(data) > MAX_BYTES:
             raise InputError(f"{path}: larger than {MAX_BYTES // 2**20} MiB")
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{path}: not UTF-8 text") from None
     except OSError as exc:

@@ -18,7 +18,7 @@ from switch.customers.desk import Desk
 from switch.customers.inputs import CustomerError, EnrolForm, InvalidValue
 from switch.journal.customers import NewAccount
 
-__all__ = ["COLUMNS", "ImportReport", "Rejected", "import_csv", "read_rows"]
+__all__ = ["COLUMNS", "ImportReport", "Rejected", "Row", "import_csv", "read_rows"]
 
 #: The header an import file starts with (any order; `name` and `mobile` are required).
 COLUMNS = ("name", "mobile", "email", "birth_date", "anniversary", "cards", "sms",
@@ -53,23 +53,50 @@ class ImportReport:
     written: bool = False
 
 
-def read_rows(text: str) -> list[dict[str, str]]:
-    """The file's rows by column name; `CustomerError` for a header that is not `COLUMNS`'."""
-    reader = csv.DictReader(io.StringIO(text.removeprefix("\ufeff")))
-    header = [h.strip() for h in reader.fieldnames or []]
-    unknown = [h for h in header if h not in COLUMNS]
-    missing = [h for h in REQUIRED if h not in header]
-    if unknown or missing:
-        raise CustomerError(
-            "the first line names the columns: " + ",".join(COLUMNS) + " (name and mobile "
-            "required)" + (f"; unknown {unknown}" if unknown else "")
-            + (f"; missing {missing}" if missing else ""))
-    rows: list[dict[str, str]] = []
-    for raw in reader:
-        if len(rows) >= MAX_ROWS:
-            raise CustomerError(f"more than {MAX_ROWS:,} rows: split the file")
-        rows.append({(k or "").strip(): (v if isinstance(v, str) else "")
-                     for k, v in raw.items()})
+@dataclass(frozen=True, slots=True)
+class Row:
+    """A row of the file: the line it starts on (the header is line 1), its values by column,
+    and how many values it holds past the header's columns (none is right)."""
+
+    line: int
+    values: dict[str, str]
+    extra: int = 0
+
+
+def read_rows(text: str) -> list[Row]:
+    """The file's rows; `CustomerError` for a header that is not `COLUMNS`' or a file the CSV
+    reader cannot read (a quote left open to the end, a value over the reader's limit)."""
+    # strict: a quote left open to the end of the file, or text after a closing quote, is
+    # an error of the file, not a value that swallowed the lines after it.
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff")), strict=True)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+        unknown = [h for h in header if h not in COLUMNS]
+        missing = [h for h in REQUIRED if h not in header]
+        if unknown or missing:
+            raise CustomerError(
+                "the first line names the columns: " + ",".join(COLUMNS) + " (name and mobile "
+                "required)" + (f"; unknown {[u[:40] for u in unknown[:8]]}" if unknown else "")
+                + (f"; missing {missing}" if missing else ""))
+        twice = sorted({h for h in header if header.count(h) > 1})
+        if twice:
+            raise CustomerError(f"the first line names {', '.join(twice)} twice")
+        rows: list[Row] = []
+        # Where the next row starts: a quoted value may hold line breaks, so a row may end
+        # lines after the one it starts on.
+        line = reader.line_num + 1
+        for fields in reader:
+            start, line = line, reader.line_num + 1
+            if not fields:
+                continue  # a blank line
+            if len(rows) >= MAX_ROWS:
+                raise CustomerError(f"more than {MAX_ROWS:,} rows: split the file")
+            values = dict(zip(header, fields, strict=False))
+            extra = sum(1 for f in fields[len(header):] if f.strip())
+            rows.append(Row(start, values, extra))
+    except csv.Error as exc:
+        raise CustomerError(f"line {reader.line_num}: not CSV the import can read ({exc})"
+                            ) from None
     return rows
 
 
@@ -103,8 +130,11 @@ def import_csv(desk: Desk, text: str, now: dt.datetime, *, coalition: str | None
     accepted: list[NewAccount] = []
     seen_mobiles: dict[str, int] = {}
     seen_cards: dict[str, int] = {}
-    for line, row in enumerate(rows, start=2):
+    for line, row, extra in ((r.line, r.values, r.extra) for r in rows):
         try:
+            if extra:
+                raise CustomerError(f"{extra} value(s) past the header's columns: a comma "
+                                    "inside a value needs the value in quotes")
             form = EnrolForm(name=row.get("name", ""), mobile=row.get("mobile", ""),
                              coalition=coalition, email=row.get("email") or None,
                              birth_date=row.get("birth_date") or None,

@@ -109,3 +109,58 @@ def test_a_file_without_the_header_is_refused_as_a_whole(
     path.write_bytes(b"name,mobile\n\xff\xfe,0912\n")
     code, _, err = lps(capsys, "customers", "import", str(path), "--config", str(cfg))
     assert code == 3 and "not UTF-8" in err
+
+
+#: Files the import refuses as a whole (exit 3), with the words of the refusal: before, a
+#: value over the CSV reader's limit ended in a traceback, and a quote left open swallowed
+#: every line after it into one name.
+BROKEN = [
+    (HEADER + "\n" + "x" * 200_000 + ",09121234567,,,,,,\n",
+     "line 2: not CSV the import can read (field larger than field limit"),
+    (HEADER + '\n"نسرین,09121234567,,,,,,\nعلی,09121234568,,,,,,\n',
+     "line 3: not CSV the import can read (unexpected end of data)"),
+    (HEADER + '\n"نسرین"x,09121234567,,,,,,\n', "line 2: not CSV the import can read"),
+    (HEADER + ",name\nنسرین,09121234567,,,,,,,x\n", "the first line names name twice"),
+]
+
+
+@pytest.mark.parametrize(("text", "words"), BROKEN)
+def test_a_file_the_csv_reader_cannot_read_is_refused_with_its_line(
+        cfg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str,
+        words: str) -> None:
+    before = counts(cfg)
+    path = tmp_path / "broken.csv"
+    path.write_text(text, encoding="utf-8")
+    code, _, err = lps(capsys, "customers", "import", str(path), "--skip-bad",
+                       "--config", str(cfg))
+    assert code == 3 and words in err, err
+    assert counts(cfg) == before
+
+
+def test_a_device_with_no_end_is_refused_at_the_size_bound(
+        cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A device or a pipe has no size to check before reading: the import reads to its
+    bound (before, /dev/zero was read until memory ran out)."""
+    code, _, err = lps(capsys, "customers", "import", "/dev/zero", "--dry-run",
+                       "--config", str(cfg))
+    assert code == 3 and "larger than 64 MiB" in err
+
+
+def test_rows_are_named_by_the_line_they_start_on_and_extra_values_are_refused(
+        cfg: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    capsys.readouterr()
+    before = counts(cfg)
+    rows = ["",                                         # line 2, blank: skipped
+            '"نسرین\nمحمدی",09121234567,,,,,,',         # lines 3-4: a name of two lines
+            "",                                         # line 5
+            "سارا,09121234568,,,,,,,دو,سه",             # line 6: two values too many
+            "سارا,09121234569,,,,,,,,",                 # line 7: empty ones past the end
+            "مینا,,,,,,,"]                              # line 8
+    code, out, _ = lps(capsys, "customers", "import", str(write(tmp_path, rows)), "--dry-run",
+                       "--config", str(cfg))
+    assert code == 0
+    refused = [line for line in out.splitlines() if line.startswith("line ")]
+    assert [line.split(":")[0] for line in refused] == ["line 3", "line 6", "line 8"], out
+    assert "2 value(s) past the header's columns" in refused[1]
+    assert "4 row(s): 1 valid, 3 refused" in out
+    assert counts(cfg) == before
