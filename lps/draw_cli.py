@@ -38,6 +38,7 @@ from switch.config import Config, ConfigError
 from switch.core.calendar import business_day
 from switch.core.luhn import mask_pan
 from switch.core.programs.draw import Entrant, commitment, draw, entries_digest
+from switch.core.text import is_digits
 
 FORMAT = "lps-draw/2"
 COMMITMENT, SECRET, ENTRIES, PRIVATE, RESULT = (
@@ -142,15 +143,51 @@ class Committed:
 
 def _read_commitment(directory: Path) -> Committed:
     try:
-        c = json.loads((directory / COMMITMENT).read_text(encoding="utf-8"))
+        c = _json_file(directory / COMMITMENT)
+        winners, beacon = c["winners"], c.get("beacon")
+        if type(winners) is not int or winners < 0:
+            raise ValueError(f"winners is {str(winners)[:20]!r}, not a count of 0 or more")
+        if beacon is not None and not isinstance(beacon, str):
+            raise ValueError("beacon is neither text nor null")
         return Committed(str(c["coalition"]), dt.date.fromisoformat(c["date"]),
-                         str(c["entries_by"]), int(c["winners"]), str(c["seed_sha256"]),
-                         c.get("beacon"))
+                         str(c["entries_by"]), winners, str(c["seed_sha256"]), beacon)
     except FileNotFoundError:
         raise Failed(f"{directory} holds no {COMMITMENT}: commit the draw first "
                      "(lps draw-commit)") from None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise Failed(f"{directory / COMMITMENT} cannot be read: {exc}") from None
+
+
+def _json_file(path: Path) -> Any:
+    """A published JSON file (`ValueError` for one nested too deep to read)."""
+    text = path.read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("its JSON is nested too deep") from None
+
+
+#: The most digits a count of entries may have in a published entries.csv: counts are points
+#: or visits, and the pot's total stays far below the 2^256 the draw samples from.
+MAX_ENTRY_DIGITS = 18
+
+
+def _read_entries(path: Path) -> list[Entrant]:
+    """The published entry list as `_write_entries` writes it (`Failed`: it is not)."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh, strict=True)
+        try:
+            if next(reader, None) != ["label", "entries"]:
+                raise Failed(f"{path}: the first line is not label,entries")
+            people = []
+            for row in reader:
+                if len(row) != 2 or not is_digits(row[1]) or len(row[1]) > MAX_ENTRY_DIGITS:
+                    raise Failed(f"{path}, line {reader.line_num}: not a label and a count of "
+                                 f"entries (1-{MAX_ENTRY_DIGITS} ASCII digits)")
+                people.append(Entrant(row[0], int(row[1])))
+        except csv.Error as exc:
+            raise Failed(f"{path}, line {reader.line_num}: not CSV ({exc})") from None
+    return people
 
 
 def cmd_draw(args: argparse.Namespace) -> int:
@@ -220,15 +257,19 @@ def _read_seed(directory: Path, c: Committed) -> bytes:
 
 
 def verify(directory: Path) -> list[str]:
-    """Recompute a published draw; returns the problems (empty: it checks out)."""
+    """Recompute a published draw; returns the problems (empty: it checks out). The files are
+    anyone's to publish: each is read for exactly what `lps draw` writes there."""
     try:
         c = _read_commitment(directory)
-        r = json.loads((directory / RESULT).read_text(encoding="utf-8"))
-        with open(directory / ENTRIES, newline="", encoding="utf-8") as fh:
-            people = [Entrant(row["label"], int(row["entries"])) for row in csv.DictReader(fh)]
+        r = _json_file(directory / RESULT)
+        people = _read_entries(directory / ENTRIES)
         seed = bytes.fromhex(r["seed"])
         beacon_value = r.get("beacon_value")
-        winners = list(r["winners"])
+        winners = r["winners"]
+        if beacon_value is not None and not isinstance(beacon_value, str):
+            raise Failed(f"{directory / RESULT}: beacon_value is neither text nor null")
+        if not isinstance(winners, list) or not all(isinstance(w, str) for w in winners):
+            raise Failed(f"{directory / RESULT}: winners is not a list of labels")
     except Failed as exc:
         return [str(exc)]
     except (OSError, ValueError, KeyError, TypeError) as exc:

@@ -33,7 +33,10 @@ def entries_digest(entrants: Sequence[Entrant]) -> str:
 
 
 def _uniform(seed: bytes, digest: str, counter: int, bound: int) -> tuple[int, int]:
-    """A uniform integer in [0, bound) and the next counter (rejection sampling on 256 bits)."""
+    """A uniform integer in [0, bound) and the next counter (rejection sampling on 256 bits:
+    a bound over 2^256 would reject every block, for ever)."""
+    if not 0 < bound <= 1 << 256:
+        raise ValueError("a draw picks among 1 to 2^256 entries")
     limit = (1 << 256) - (1 << 256) % bound
     while True:
         block = hashlib.sha256(seed + bytes.fromhex(digest) + counter.to_bytes(8, "big")).digest()
