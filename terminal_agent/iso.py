@@ -66,6 +66,24 @@ def network_fields(code: str, stan: str, terminal_id: str, now: float) -> Fields
     return {7: de7(now), 11: stan, 41: terminal_id, 70: code}
 
 
+def answer_mti(mti: str) -> str:
+    """The MTI that answers `mti`: 0200 -> 0210, 0221 -> 0230, 0401 -> 0410, 0800 -> 0810."""
+    return f"{mti[:2]}{int(mti[2]) + 1}0"
+
+
+def not_an_answer(request_mti: str, resp: Message) -> str | None:
+    """Why `resp`, matched to a request on DE11 + DE41, cannot be taken as its answer (another
+    MTI, no response code to act on), or None when it can (docs/agent.md, "Switch link and the
+    outbox")."""
+    want = answer_mti(request_mti)
+    if resp.mti != want:
+        return f"{resp.mti} is not an answer to {request_mti} (expected {want})"
+    code = resp.get(39)
+    if not (isinstance(code, str) and len(code) == 2 and code.isascii() and code.isalnum()):
+        return f"{resp.mti} carries no response code (DE39 {code!r})"
+    return None
+
+
 @dataclass(frozen=True)
 class Outcome:
     code: str

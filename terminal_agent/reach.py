@@ -11,7 +11,7 @@ import time
 from iso8583 import CodecError, FrameDecoder, Message, Profile, frame
 
 from .config import AgentConfig, split_address
-from .iso import network_fields
+from .iso import network_fields, not_an_answer
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 
@@ -72,7 +72,10 @@ async def probe_sign_on(cfg: AgentConfig, profile: Profile, address: str,
         return describe(exc, timeout)
     finally:
         writer.close()
-    code = answer.text(39, "96").strip()
+    problem = not_an_answer("0800", answer)
+    if problem is not None:
+        return problem
+    code = answer.text(39).strip()
     return None if code == "00" else f"sign-on answered {code}"
 
 

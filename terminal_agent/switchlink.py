@@ -22,7 +22,7 @@ from iso8583.loyalty import parse_tlv
 from .config import AgentConfig
 from .drain import OutboxDrain, SettledFn
 from .failover import HostRing
-from .iso import Fields, network_fields
+from .iso import Fields, network_fields, not_an_answer
 from .linkerrors import LinkDown, NoAnswer, NotSent
 from .reach import ConnectFailed, open_switch, probe_sign_on
 from .security import MAC_MTIS, KeyError_, parse_key, retail_mac, unwrap
@@ -66,6 +66,7 @@ class SwitchLink:
         self._left_because = ""
         self._signed_at = 0.0
         self._waiting: dict[tuple[str, str], asyncio.Future[Message]] = {}
+        self._asked: dict[tuple[str, str], str] = {}  # the MTI of each waiting request
         self._idle = asyncio.Event()
         self._idle.set()
         self._restart = asyncio.Event()
@@ -178,6 +179,7 @@ class SwitchLink:
             self._mac_expected.add(key)
         fut: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._waiting[key] = fut
+        self._asked[key] = mti
         self._idle.clear()
         writer = self._writer
 
@@ -197,6 +199,7 @@ class SwitchLink:
             raise LinkDown(f"connection lost: {exc}") from None
         finally:
             self._waiting.pop(key, None)
+            self._asked.pop(key, None)
             self._mac_expected.discard(key)
             if not self._waiting:
                 self._idle.set()
@@ -385,8 +388,11 @@ class SwitchLink:
         if fut is None or fut.done():
             log.warning("unmatched %s STAN %s from switch dropped", msg.mti, key[0])
             return
-        if key in self._mac_expected and not self._mac_ok(payload, msg):
-            why = f"{msg.mti} STAN {key[0]} from {self.host} failed MAC verification"
+        problem = not_an_answer(self._asked[key], msg)
+        if problem is None and key in self._mac_expected and not self._mac_ok(payload, msg):
+            problem = f"{msg.mti} failed MAC verification"
+        if problem is not None:
+            why = f"STAN {key[0]} from {self.host}: {problem}"
             log.error("%s: not trusted", why)
             fut.set_exception(NoAnswer(why))
             self._fail(why)

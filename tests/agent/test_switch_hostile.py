@@ -1,0 +1,286 @@
+"""A broken or hostile switch (tests/agent/scripted_switch.py) against the agent's real switch
+link and outbox: no wrong answer is ever taken for the switch's answer (docs/agent.md, "Switch
+link and the outbox"). A burn whose answer is not trustworthy is told `XO` and reversed on the
+next sign-on; a queued advice or reversal stays on disk until a real answer settles it; no card
+number appears in clear in a log line or an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iso8583 import Message, frame, load_profile
+from terminal_agent.agent import Agent
+from terminal_agent.card.apdu import LoyaltyCard
+from terminal_agent.config import from_mapping
+from terminal_agent.ecr.messages import EcrRequest
+from terminal_agent.iso import Fields, reversal_fields
+from terminal_agent.reach import probe_sign_on
+from tests.waits import EVENT
+
+from .scripted_switch import Close, Drip, Reply, ScriptedSwitch, answer_mti
+
+PAN = "6280001234567895"
+CARD = LoyaltyCard(PAN, "3012", "NADERI/SARA", "071")
+TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+BURN = EcrRequest("BURN", 5000, "INV-7")
+#: An unanswered request costs this much: short, since the tests below wait it out on purpose.
+SHORT = 1.0
+
+Events = asyncio.Queue[dict[str, Any]]
+
+
+@contextlib.asynccontextmanager
+async def agent_on(switch: ScriptedSwitch, tmp: Path, monkeypatch: pytest.MonkeyPatch,
+                   events: Events, **settings: Any) -> AsyncIterator[Agent]:
+    """The agent's switch link, signed on to `switch`; its fleet events go to `events`."""
+    table = {"terminal_id": "T0000001", "store_id": "STORE0000000001",
+             "switch": switch.address, "data_dir": str(tmp / "data"),
+             "request_timeout_seconds": EVENT, "reconnect_max_seconds": 0.5, **settings}
+    agent = Agent(from_mapping(table, "test"))
+    monkeypatch.setattr(agent.fleet, "event", events.put_nowait)
+    task = asyncio.create_task(agent.switch.run())
+    try:
+        assert await agent.switch.ready(EVENT), agent.switch.last_error
+        yield agent
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        agent.outbox.close()
+
+
+async def next_event(events: Events, kind: str) -> dict[str, Any]:
+    while (ev := await asyncio.wait_for(events.get(), EVENT))["type"] != kind:
+        pass
+    return ev
+
+
+def once(reply: Reply, switch: ScriptedSwitch, mti: str) -> Reply:
+    """`reply` the first time, the switch's own answer after."""
+    def first(req: Message) -> bytes | None:
+        del switch.script[mti]
+        return reply(req)
+    return first
+
+
+def no_card_in_clear(caplog: pytest.LogCaptureFixture, events: list[dict[str, Any]]) -> None:
+    assert PAN not in caplog.text
+    assert all(PAN not in json.dumps(ev) for ev in events)
+
+
+Wrong = Callable[[ScriptedSwitch, Message], bytes | None]
+
+#: Answers to a 0200 that are not its answer. The first two are waited out (SHORT); the others
+#: are seen as wrong at once.
+NOT_THE_ANSWER: dict[str, Wrong] = {
+    "another STAN": lambda s, r: s.wire(s.answer(r, de11="999999")),
+    "another terminal": lambda s, r: s.wire(s.answer(r, de41="T0000002")),
+    "another MTI": lambda s, r: s.wire(Message("0810", {11: r.fields[11], 41: r.fields[41],
+                                                        39: "00"})),
+    "the request echoed back": lambda s, r: s.wire(Message(r.mti, {**r.fields, 39: "00"})),
+    "no response code": lambda s, r: s.wire(Message("0210", {11: r.fields[11],
+                                                             41: r.fields[41]})),
+    "a blank response code": lambda s, r: s.wire(s.answer(r, de39="  ")),
+}
+
+
+@pytest.mark.parametrize("case", list(NOT_THE_ANSWER))
+def test_a_wrong_answer_is_never_an_approval(case: str, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
+                                             caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    seen: list[dict[str, Any]] = []
+
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        events: Events = asyncio.Queue()
+        try:
+            async with agent_on(switch, tmp_path, monkeypatch, events,
+                                request_timeout_seconds=SHORT) as agent:
+                switch.script["0200"] = once(lambda r: NOT_THE_ANSWER[case](switch, r),
+                                             switch, "0200")
+                resp = await agent.transact(BURN, CARD)
+                assert (resp.code, resp.rrn) == ("XO", ""), resp
+                burn = next(m for m in switch.received if m.mti == "0200")
+                rev = await next_event(events, "reversal")  # on the next sign-on
+                seen.append(rev)
+                undone = [m for m in switch.received if m.mti in ("0400", "0401")][-1]
+                assert rev["code"] == "00" and str(undone.fields[90])[4:10] == burn.fields[11]
+                assert agent.outbox.count("reversal") == 0
+        finally:
+            await switch.stop()
+        while not events.empty():
+            seen.append(events.get_nowait())
+
+    asyncio.run(run())
+    no_card_in_clear(caplog, seen)
+
+
+#: Answers to a queued advice (0220) or reversal (0400) that settle nothing.
+UNSETTLED: dict[str, Wrong] = {
+    "no response code": lambda s, r: s.wire(Message(s.answer(r).mti, {11: r.fields[11],
+                                                                      41: r.fields[41]})),
+    "a blank response code": lambda s, r: s.wire(s.answer(r, de39="  ")),
+    "another MTI": lambda s, r: s.wire(Message("0210", {11: r.fields[11], 41: r.fields[41],
+                                                        39: "00"})),
+}
+
+
+@pytest.mark.parametrize("kind", ["advice", "reversal"])
+@pytest.mark.parametrize("case", list(UNSETTLED))
+def test_a_queued_message_stays_until_a_real_answer(case: str, kind: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    mti = {"advice": "0220", "reversal": "0400"}[kind]
+
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        events: Events = asyncio.Queue()
+        try:
+            async with agent_on(switch, tmp_path, monkeypatch, events) as agent:
+                switch.script[mti] = once(lambda r: UNSETTLED[case](switch, r), switch, mti)
+                fields: Fields = {2: PAN, 3: "900000", 4: "000000005000", 7: "1206103000",
+                                  11: "000777", 22: "071", 25: "00", 41: "T0000001",
+                                  42: "STORE0000000001", 49: "364"}
+                if kind == "advice":
+                    agent.outbox.add("advice", "0220", fields, {"card": CARD.masked})
+                else:
+                    agent.outbox.add("reversal", "0400", reversal_fields("0200", fields, 0.0),
+                                     {"card": CARD.masked})
+                agent.switch.kick()
+                ev = await next_event(events, kind)
+                # settled by the switch's own answer to the repeat, not by the wrong one
+                assert (ev["code"], ev["mti"]) == ("00", answer_mti(mti))
+                repeats = [m.mti for m in switch.received if m.mti[:3] == mti[:3]]
+                assert repeats == [mti, mti[:3] + "1"], repeats
+                assert agent.outbox.count(kind) == 0
+        finally:
+            await switch.stop()
+
+    asyncio.run(run())
+
+
+#: A stream that breaks the framing or the connection while a burn waits for its answer.
+BROKEN: dict[str, Wrong] = {
+    "a length header above the maximum": lambda s, r: b"\xff\xff" + bytes(64),
+    "closed in the middle of the answer": lambda s, r: Close(s.wire(s.answer(r))[:20]),
+    "closed without an answer": lambda s, r: Close(b""),
+    "a frame of garbage": lambda s, r: frame(b"\x00\xffnot an ISO 8583 message at all"),
+    "a frame cut short by its header": lambda s, r: b"\x00\x08" + s.wire(s.answer(r))[2:],
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_a_broken_stream_reverses_the_burn(case: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        events: Events = asyncio.Queue()
+        try:
+            async with agent_on(switch, tmp_path, monkeypatch, events,
+                                request_timeout_seconds=SHORT) as agent:
+                switch.script["0200"] = once(lambda r: BROKEN[case](switch, r), switch, "0200")
+                resp = await agent.transact(BURN, CARD)
+                assert resp.code == "XO", resp
+                rev = await next_event(events, "reversal")
+                assert rev["code"] == "00"
+        finally:
+            await switch.stop()
+
+    asyncio.run(run())
+
+
+#: Streams that are odd but carry the right answer: it is taken.
+ODD_BUT_RIGHT: dict[str, Wrong] = {
+    "a byte at a time": lambda s, r: Drip(s.wire(s.answer(r))),
+    "after a keep-alive and a stray answer": lambda s, r: (
+        b"\x00\x00" + s.wire(s.answer(r, de11="999999")) + s.wire(s.answer(r))),
+}
+
+
+@pytest.mark.parametrize("case", list(ODD_BUT_RIGHT))
+def test_the_right_answer_in_an_odd_stream_is_taken(case: str, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        events: Events = asyncio.Queue()
+        try:
+            async with agent_on(switch, tmp_path, monkeypatch, events) as agent:
+                switch.script["0200"] = lambda r: ODD_BUT_RIGHT[case](switch, r)
+                resp = await agent.transact(BURN, CARD)
+                stan = next(m for m in switch.received if m.mti == "0200").text(11)
+                assert (resp.code, resp.rrn) == ("00", f"000000{stan}"), resp
+                assert agent.outbox.count("reversal") == 0
+        finally:
+            await switch.stop()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("mac", ["right", "wrong", "missing"])
+def test_an_answer_whose_mac_does_not_verify_is_not_trusted(
+        mac: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+
+    def answer(switch: ScriptedSwitch, req: Message) -> bytes:
+        msg = switch.answer(req)
+        if mac == "missing":
+            return frame(switch.profile.encode(msg))
+        return switch.wire(msg, mac=bytes(8) if mac == "wrong" else None)
+
+    async def run() -> None:
+        switch = ScriptedSwitch(tmk=TMK)
+        await switch.start()
+        events: Events = asyncio.Queue()
+        try:
+            async with agent_on(switch, tmp_path, monkeypatch, events,
+                                tmk=TMK.hex().upper()) as agent:
+                switch.script["0200"] = once(lambda r: answer(switch, r), switch, "0200")
+                resp = await agent.transact(BURN, CARD)
+                if mac == "right":
+                    assert resp.code == "00", resp
+                    return
+                assert resp.code == "XO", resp
+                rev = await next_event(events, "reversal")
+                assert rev["code"] == "00"
+        finally:
+            await switch.stop()
+
+    asyncio.run(run())
+    assert TMK.hex().upper() not in caplog.text and PAN not in caplog.text
+
+
+@pytest.mark.parametrize("case", ["another MTI", "the request echoed back"])
+def test_failback_probe_takes_only_a_sign_on_answer(case: str, tmp_path: Path) -> None:
+    """The failback check (docs/agent.md, "Failback") moves the agent only on a real 0810 `00`."""
+    wrong: Wrong = {
+        "another MTI": lambda s, r: s.wire(Message("0210", {11: r.fields[11], 41: r.fields[41],
+                                                            39: "00"})),
+        "the request echoed back": NOT_THE_ANSWER["the request echoed back"]}[case]
+
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        try:
+            switch.script["0800"] = lambda r: wrong(switch, r)
+            cfg = from_mapping({"terminal_id": "T0000001", "store_id": "S1",
+                                "switch": switch.address, "request_timeout_seconds": SHORT},
+                               "test")
+            problem = await probe_sign_on(cfg, load_profile("ascii"), switch.address, "000123")
+            assert problem is not None
+        finally:
+            await switch.stop()
+
+    asyncio.run(run())
