@@ -188,8 +188,7 @@ class Agent:
     async def _serve_register(self) -> None:
         assert self.ecr is not None
         while True:
-            payload = await self.ecr.incoming.get()
-            self.ecr.in_progress = payload
+            payload = await self.ecr.take()
             try:
                 req = parse_request(payload)
                 resp = await self.serve(req)

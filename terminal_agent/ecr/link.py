@@ -48,6 +48,7 @@ class EcrLink:
         self.ack_timeout = ack_timeout
         self.incoming: asyncio.Queue[bytes] = asyncio.Queue()
         self.in_progress: bytes | None = None  # payload being served: a resend is not redone
+        self._queued: list[bytes] = []  # payloads in `incoming`: a resend of one is not queued
         self.naks_sent = 0
         self._serial: serial.Serial | None = None
         self._reader = FrameReader()
@@ -122,9 +123,10 @@ class EcrLink:
                 self._nak(reason, event.payload)
                 return
             self._write(bytes([ACK]))
-            if self.in_progress == event.payload:
-                log.info("ECR resent the request being served; ACKed, not redone")
+            if event.payload == self.in_progress or event.payload in self._queued:
+                log.info("ECR resent a request already taken; ACKed, not redone")
                 return
+            self._queued.append(event.payload)
             self.incoming.put_nowait(event.payload)
         elif isinstance(event, BadFrame):
             self._nak(event.reason, event.raw)
@@ -161,6 +163,13 @@ class EcrLink:
         self._timer = None
         if self._sender is not None and self._loop is not None:
             self._settle(self._sender.poll(self._loop.time()))
+
+    async def take(self) -> bytes:
+        """The next request to serve; it is `in_progress` until its answer is sent."""
+        payload = await self.incoming.get()
+        self._queued.remove(payload)
+        self.in_progress = payload
+        return payload
 
     async def send(self, payload: bytes) -> bool:
         """Send one frame; True once ACKed, False after the retries are spent.

@@ -43,7 +43,7 @@ def test_good_frame_acked_and_delivered(register: Register) -> None:
         try:
             ack = await asyncio.to_thread(register.send, fields("EARN", "120000", "INV1"))
             assert ack == ACK
-            payload = await asyncio.wait_for(link.incoming.get(), EVENT)
+            payload = await asyncio.wait_for(link.take(), EVENT)
             assert parse_request(payload).amount == 120000
         finally:
             link.close()
@@ -65,7 +65,7 @@ def test_broken_and_unknown_frames_nak_and_link_survives(
             assert await asyncio.to_thread(register.send, fields("EARN", "x", "I")) == NAK
             register.write(b"\xff\xfe")  # line noise: logged, not answered
             assert await asyncio.to_thread(register.send, b"BAL") == ACK
-            assert await asyncio.wait_for(link.incoming.get(), EVENT) == b"BAL"
+            assert await asyncio.wait_for(link.take(), EVENT) == b"BAL"
             assert link.naks_sent == 3
         finally:
             link.close()
@@ -126,7 +126,7 @@ def test_resent_request_while_in_progress_not_redone(register: Register) -> None
         try:
             payload = fields("BURN", "5000", "I7")
             assert await asyncio.to_thread(register.send, payload) == ACK
-            link.in_progress = await asyncio.wait_for(link.incoming.get(), EVENT)
+            await asyncio.wait_for(link.take(), EVENT)
             assert await asyncio.to_thread(register.send, payload) == ACK
             # the link ACKs a frame and queues it in one callback: with the ACK read, a queued
             # copy would already be there
@@ -145,12 +145,12 @@ def test_identical_request_after_the_answer_is_served_again(register: Register) 
         try:
             payload = fields("EARN", "1000", "SAME")
             assert await asyncio.to_thread(register.send, payload) == ACK
-            link.in_progress = await asyncio.wait_for(link.incoming.get(), EVENT)
+            await asyncio.wait_for(link.take(), EVENT)
             task = asyncio.create_task(link.send(b"RESP\x1c00\x1c\x1c\x1c\x1c\x1c"))
             await asyncio.to_thread(register.read_frame, EVENT, None)
             register.write(ACK + frame(payload))  # ACK and the next request together
             assert await asyncio.wait_for(task, EVENT) is True
-            assert await asyncio.wait_for(link.incoming.get(), EVENT) == payload
+            assert await asyncio.wait_for(link.take(), EVENT) == payload
         finally:
             link.close()
 
