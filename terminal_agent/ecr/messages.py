@@ -28,11 +28,22 @@ class EcrRequest:
 _ARITY = {"EARN": 3, "BURN": 3, "BAL": 1, "TOPUP": 3, "REFUND": 4}
 
 
+_FIELD_NAMES = ("request", "amount", "invoice", "original RRN")
+
+
 def _ascii(raw: bytes) -> str:
+    """The payload as text: §8 fields are ASCII. Digits of other scripts are refused, never
+    read as numbers, and the error says so (a register sending Persian digits is misconfigured)."""
     try:
         text = raw.decode("ascii")
     except UnicodeDecodeError as exc:
-        raise EcrMessageError(f"non-ASCII byte at offset {exc.start}") from None
+        index = raw[: exc.start].count(FS)
+        name = _FIELD_NAMES[index] if index < len(_FIELD_NAMES) else f"field {index + 1}"
+        field = raw.split(SEP)[index].decode("utf-8", "replace")
+        hint = (" (digits must be ASCII 0-9, not Persian or Arabic-Indic)"
+                if any(c.isdigit() and not c.isascii() for c in field) else "")
+        why = f"non-ASCII byte at offset {exc.start}, in the {name}{hint}"
+        raise EcrMessageError(why) from None
     if any(not (0x20 <= ord(c) < 0x7F or c == chr(FS)) for c in text):
         raise EcrMessageError("control character in payload")
     return text

@@ -71,12 +71,13 @@ def financial(switch: ScriptedSwitch) -> list[Message]:
     return [m for m in switch.received if m.mti == "0200"]
 
 
+PERSIAN = "(digits must be ASCII 0-9, not Persian or Arabic-Indic)"
 #: Payloads in a good frame that are not requests of docs/protocol.md §8, and the reason the
 #: agent's log gives for each NAK.
 NOT_REQUESTS: dict[str, tuple[bytes, str]] = {
-    "Persian digits": (fields("EARN", "۱۰۰۰", "INV1"), "non-ASCII"),
-    "Arabic-Indic digits": (fields("BURN", "١٠٠٠", "INV1"), "non-ASCII"),
-    "full-width digits": (fields("TOPUP", "１０", "INV1"), "non-ASCII"),
+    "Persian digits": (fields("EARN", "۱۰۰۰", "INV1"), f"in the amount {PERSIAN}"),
+    "Arabic-Indic digits": (fields("BURN", "١٠٠٠", "INV1"), f"in the amount {PERSIAN}"),
+    "full-width digits": (fields("TOPUP", "１０", "INV1"), "digits must be ASCII 0-9"),
     "minus zero": (fields("EARN", "-0", "INV1"), "not 1-12 digits"),
     "a plus sign": (fields("EARN", "+5", "INV1"), "not 1-12 digits"),
     "an exponent": (fields("EARN", "1e3", "INV1"), "not 1-12 digits"),
