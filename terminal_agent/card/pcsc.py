@@ -34,6 +34,10 @@ _UNRESPONSIVE = {scard.SCARD_W_UNRESPONSIVE_CARD, scard.SCARD_W_UNPOWERED_CARD,
                  scard.SCARD_E_TIMEOUT, scard.SCARD_E_NOT_TRANSACTED}
 
 
+# GET RESPONSEs one answer may take: 16 x 256 bytes, many times any LPS record.
+MAX_PARTS = 16
+
+
 class PcscUnavailable(Exception):
     """No PC/SC service (pcscd not running) or no reader."""
 
@@ -62,21 +66,31 @@ def list_readers() -> list[str]:
         scard.SCardReleaseContext(ctx)
 
 
-def _transmit(hcard: int, proto: int, apdu: bytes, step: str) -> tuple[bytes, int]:
-    """One command with T=0 chaining (61xx GET RESPONSE, 6Cxx resend with Le)."""
+def _exchange(hcard: int, proto: int, apdu: bytes, step: str) -> tuple[bytes, int]:
+    """One command, one answer: its data and its status word."""
     hresult, resp = scard.SCardTransmit(hcard, proto, list(apdu))
     if hresult != scard.SCARD_S_SUCCESS:
         _raise_transmit(hresult, step)
     data = bytes(resp)
     if len(data) < 2:
         raise CardError(CardError.REMOVED, f"card gave no status word during {step}")
-    body, sw = data[:-2], int.from_bytes(data[-2:], "big")
+    return data[:-2], int.from_bytes(data[-2:], "big")
+
+
+def _transmit(hcard: int, proto: int, apdu: bytes, step: str) -> tuple[bytes, int]:
+    """One command with T=0 chaining: a 6Cxx is resent once with Le = xx, a 61xx fetched with
+    GET RESPONSE, at most MAX_PARTS times, so a card that never stops asking cannot keep the
+    read going (or recursing) for ever."""
+    body, sw = _exchange(hcard, proto, apdu, step)
     if sw >> 8 == 0x6C:
-        return _transmit(hcard, proto, apdu[:4] + bytes([sw & 0xFF]), step)
-    while sw >> 8 == 0x61:
-        more, sw = _transmit(hcard, proto, bytes([0x00, 0xC0, 0x00, 0x00, sw & 0xFF]), step)
+        body, sw = _exchange(hcard, proto, apdu[:4] + bytes([sw & 0xFF]), step)
+    for _ in range(MAX_PARTS):
+        if sw >> 8 != 0x61:
+            return body, sw
+        more, sw = _exchange(hcard, proto, bytes([0x00, 0xC0, 0x00, 0x00, sw & 0xFF]), step)
         body += more
-    return body, sw
+    raise CardError(CardError.BAD_DATA,
+                    f"card still had more to send after {MAX_PARTS} GET RESPONSE during {step}")
 
 
 def _raise_transmit(hresult: int, step: str) -> None:
