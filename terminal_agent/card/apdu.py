@@ -118,7 +118,8 @@ def parse_record(record: bytes, entry_mode: str) -> LoyaltyCard:
     expiry: str | None = None
     if 0x5F24 in inner:
         raw = inner[0x5F24].hex()
-        if len(raw) != 6 or not is_ascii_digits(raw):
+        if (len(raw) != 6 or not is_ascii_digits(raw) or not 1 <= int(raw[2:4]) <= 12
+                or not 1 <= int(raw[4:]) <= 31):
             raise CardError(CardError.BAD_DATA, "expiry (5F24) is not YYMMDD")
         expiry = raw[:4]
     holder = inner.get(0x5F20, b"").decode("ascii", "replace").strip()

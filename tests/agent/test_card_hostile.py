@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from terminal_agent.card.apdu import CardError
+from terminal_agent.card.apdu import CardError, parse_record
 from terminal_agent.card.pcsc import read_card
 from terminal_agent.testing.services import wait_slot_empty
 from terminal_agent.testing.vicc import AID, VPCD_PORTS, VPCD_READERS, VirtualLoyaltyCard, tlv
@@ -127,3 +127,13 @@ def test_long_and_resized_answers_that_end_are_read(card: ScriptedCard) -> None:
             assert (await read_card(R0, EVENT)).pan == PAN
 
     asyncio.run(run())
+
+
+@pytest.mark.parametrize("expiry", ["301331", "300031", "301200", "991299"])
+def test_an_expiry_that_is_no_date_is_refused(expiry: str) -> None:
+    """5F24 is YYMMDD: month 13 or 00 would reach the switch as DE14 and be declined `30`, a
+    queued earn with it lost after the register was told `XQ`."""
+    with pytest.raises(CardError) as err:
+        parse_record(record(expiry=bytes.fromhex(expiry)), "071")
+    assert err.value.kind == CardError.BAD_DATA
+    assert parse_record(record(expiry=bytes.fromhex("301231")), "071").expiry == "3012"
