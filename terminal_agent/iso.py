@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from iso8583 import CodecError, Message
 from iso8583.loyalty import OriginalData, build_de90, build_tlv, parse_de54, parse_tlv
+from iso8583.redact import redact
 
 from . import is_ascii_digits
 from .card.apdu import LoyaltyCard
@@ -129,6 +130,8 @@ def outcome_of(resp: Message) -> Outcome:
                     balance = entry.amount
         except (CodecError, ValueError):
             balance = None
-    message = tags.get("MS") or DEFAULT_TEXT.get(code, f"response {code}")
+    # the receipt text goes to the register and into events: no card number in clear there
+    # either (iso8583/redact.py)
+    message = redact(tags.get("MS") or DEFAULT_TEXT.get(code, f"response {code}"))
     return Outcome(code, resp.text(37, "").strip(), _int(tags.get("EP")), _int(tags.get("RD")),
                    balance, message)

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from iso8583 import Message, frame, load_profile
+from iso8583.loyalty import build_tlv
 from terminal_agent.agent import Agent
 from terminal_agent.card.apdu import LoyaltyCard
 from terminal_agent.config import from_mapping
@@ -34,6 +35,7 @@ TMK = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
 BURN = EcrRequest("BURN", 5000, "INV-7")
 #: An unanswered request costs this much: short, since the tests below wait it out on purpose.
 SHORT = 1.0
+TO_ASCII = str.maketrans("۰۱۲۳۴۵۶۷۸۹", "0123456789")
 
 Events = asyncio.Queue[dict[str, Any]]
 
@@ -280,6 +282,30 @@ def test_failback_probe_takes_only_a_sign_on_answer(case: str, tmp_path: Path) -
                                "test")
             problem = await probe_sign_on(cfg, load_profile("ascii"), switch.address, "000123")
             assert problem is not None
+        finally:
+            await switch.stop()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("text", [f"card {PAN} thanks", "card ۶۲۸۰۰۰۱۲۳۴۵۶۷۸۹۵ thanks",
+                                  "card 6280-0012-3456-7895 thanks"])
+def test_a_card_number_in_the_receipt_text_is_masked(text: str, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switch's DE48 `MS` goes to the register and into the `transaction` event: a card
+    number in it (a broken switch template, a hostile switch) is masked as in every log line."""
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        events: Events = asyncio.Queue()
+        try:
+            async with agent_on(switch, tmp_path, monkeypatch, events) as agent:
+                switch.script["0200"] = lambda r: switch.wire(
+                    switch.answer(r, de48=build_tlv({"MS": text})))
+                resp = await agent.transact(BURN, CARD)
+                assert resp.code == "00"
+                shown = resp.message.translate(TO_ASCII).replace("-", "")
+                assert shown == "card 628000******7895 thanks", resp
         finally:
             await switch.stop()
 
