@@ -35,6 +35,11 @@ class BarcodeScanner:
         self._serial: serial.Serial | None = None
         self._buf = b""
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.lost = asyncio.Event()  # set when the line fails and is closed
+
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -53,7 +58,11 @@ class BarcodeScanner:
         try:
             self._buf += self._serial.read(4096)
         except (serial.SerialException, OSError) as exc:
-            log.warning("barcode read error: %s", exc)
+            # a line that hangs up (a scanner unplugged) stays readable with an error: reading
+            # it again would spin the loop, so it is closed (docs/agent.md, "Cards")
+            log.error("barcode scanner on %s failed: %s; closing it", self.port, exc)
+            self.close()
+            self.lost.set()
             return
         while True:
             cut = min((i for i in (self._buf.find(b"\r"), self._buf.find(b"\n")) if i >= 0),
