@@ -23,7 +23,7 @@ from terminal_agent.agent import Agent
 from terminal_agent.card.apdu import LoyaltyCard
 from terminal_agent.config import from_mapping
 from terminal_agent.ecr.messages import EcrRequest
-from terminal_agent.iso import Fields, reversal_fields
+from terminal_agent.iso import Fields, outcome_of, reversal_fields
 from terminal_agent.reach import probe_sign_on
 from tests.waits import EVENT
 
@@ -310,3 +310,15 @@ def test_a_card_number_in_the_receipt_text_is_masked(text: str, tmp_path: Path,
             await switch.stop()
 
     asyncio.run(run())
+
+
+def test_points_beyond_12_digits_are_unknown() -> None:
+    """DE48 `EP`/`RD` may hold up to 999 digits. Passed on, such a count would overflow any
+    register's integer: a count longer than DE4's 12 digits is unknown, an empty field (§8)."""
+    huge = "9" * 400
+    outcome = outcome_of(Message("0210", {11: "000001", 41: "T0000001", 39: "00",
+                                          48: build_tlv({"EP": huge, "RD": huge[:13]})}))
+    assert (outcome.earned, outcome.redeemed) == (None, None)
+    assert outcome.to_ecr().encode().split(b"\x1c")[3:5] == [b"", b""]
+    assert outcome_of(Message("0210", {39: "00", 48: build_tlv({"EP": "9" * 12})})).earned == (
+        10**12 - 1)
