@@ -127,8 +127,11 @@ def test_a_wrong_answer_is_never_an_approval(case: str, tmp_path: Path,
     no_card_in_clear(caplog, seen)
 
 
-#: Answers to a queued advice (0220) or reversal (0400) that settle nothing.
+#: Answers to a queued advice (0220) or reversal (0400) that settle nothing (the first is
+#: waited out, SHORT).
 UNSETTLED: dict[str, Wrong] = {
+    "another STAN": lambda s, r: s.wire(s.answer(r, de11="999999")),
+    "closed in the middle of the answer": lambda s, r: Close(s.wire(s.answer(r))[:20]),
     "no response code": lambda s, r: s.wire(Message(s.answer(r).mti, {11: r.fields[11],
                                                                       41: r.fields[41]})),
     "a blank response code": lambda s, r: s.wire(s.answer(r, de39="  ")),
@@ -148,7 +151,8 @@ def test_a_queued_message_stays_until_a_real_answer(case: str, kind: str, tmp_pa
         await switch.start()
         events: Events = asyncio.Queue()
         try:
-            async with agent_on(switch, tmp_path, monkeypatch, events) as agent:
+            async with agent_on(switch, tmp_path, monkeypatch, events,
+                                request_timeout_seconds=SHORT) as agent:
                 switch.script[mti] = once(lambda r: UNSETTLED[case](switch, r), switch, mti)
                 fields: Fields = {2: PAN, 3: "900000", 4: "000000005000", 7: "1206103000",
                                   11: "000777", 22: "071", 25: "00", 41: "T0000001",
