@@ -108,7 +108,9 @@ DEFAULT_TEXT = {"00": "approved", "05": "declined", "12": "invalid transaction",
 
 
 def _int(text: str | None) -> int | None:
-    return int(text) if text and is_ascii_digits(text) else None
+    """A count from DE48: ASCII digits, at most 12 like DE4 (a longer one would overflow the
+    register's integer), else unknown."""
+    return int(text) if text and len(text) <= 12 and is_ascii_digits(text) else None
 
 
 def outcome_of(resp: Message) -> Outcome:

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 import serial
 
+from iso8583.redact import redact
+
 from .frames import (
     ACK,
     ACK_TIMEOUT,
@@ -137,11 +139,13 @@ class EcrLink:
             if self._sender is not None and self._loop is not None:
                 self._settle(self._sender.on_nak(self._loop.time()))
         elif isinstance(event, Noise):
-            log.warning("ECR noise outside a frame dropped: %r", event.raw[:32])
+            # masked (docs/protocol.md §6): a barcode scanner plugged into the register's port
+            # sends card numbers as noise, a cashier may scan one into the amount
+            log.warning("ECR noise outside a frame dropped: %s", redact(repr(event.raw[:32])))
 
     def _nak(self, reason: str, raw: bytes) -> None:
         self.naks_sent += 1
-        log.warning("ECR frame NAKed: %s: %r", reason, raw[:64])
+        log.warning("ECR frame NAKed: %s", redact(f"{reason}: {raw[:64]!r}"))
         self._write(bytes([NAK]))
 
     def _settle(self, action: SenderAction | None) -> None:

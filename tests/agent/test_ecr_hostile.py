@@ -195,3 +195,31 @@ def test_a_request_resent_while_another_is_served_is_served_once(
                 "000000000100", "000000000200", None]
 
     asyncio.run(run())
+
+
+def test_a_card_number_on_the_register_line_is_never_logged_in_clear(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A barcode scanner plugged into the register's port sends card numbers as noise; a
+    register may put one where it does not belong. The log quotes what it drops, masked
+    (docs/protocol.md §6)."""
+    caplog.set_level(logging.INFO, "lps.agent.ecr")
+    pan = CARD.pan
+
+    async def run() -> None:
+        async with agent_with_register(tmp_path, monkeypatch) as (register, _switch):
+            register.write(f"{pan}\r\n".encode())
+            register.write(frame(fields("EARN", "5", f"{pan}X" * 2)))  # invoice too long
+            assert await byte(register) == NAK
+            register.write(frame(fields("EARN", pan, "INV1")))  # scanned into the amount
+            assert await byte(register) == NAK
+            register.write(frame(pan.encode()))
+            assert await byte(register) == NAK
+            register.write(frame(fields("BAL")))
+            assert await byte(register) == ACK
+            assert (await answer(register))[:2] == ["RESP", "00"]
+
+    asyncio.run(run())
+    assert "noise" in caplog.text and "invoice longer" in caplog.text
+    assert "not 1-12 digits" in caplog.text and "unknown request" in caplog.text
+    assert pan not in caplog.text and "628000******7895" in caplog.text
