@@ -290,6 +290,9 @@ def load_config(path: str | Path) -> AgentConfig:
         raise ConfigError(src, "(file)", "not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(src, "(file)", f"not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise ConfigError(src, "(file)", "not valid TOML: arrays or tables nested too deep"
+                          ) from None
     for section in doc:
         if section not in ("agent", "switch"):
             raise ConfigError(src, f"[{section}]",

@@ -98,6 +98,11 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(file, "", "no such file") from None
     except OSError as exc:
         raise ConfigError(file, "", f"cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(file, "", f"not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(file, "", f"not valid TOML: {exc}") from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise ConfigError(file, "", "not valid TOML: arrays or tables nested too deep"
+                          ) from None
     return parse_config(data, file)

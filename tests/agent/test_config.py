@@ -56,6 +56,7 @@ BASE = 'terminal_id = "T1"\nstore_id = "S1"\nswitch = "h:1"\n'
     ("[agent]\n" + BASE + 'tpdu = "12"\n', "[agent].tpdu", "10 hex digits"),
     ("[agent]\n" + BASE + 'tls_ca = "/no/such/ca.pem"\n', "[agent].tls_ca", "no such file"),
     ("[agent\n", "(file)", "not valid TOML"),
+    ("x = " + "[" * 100_000 + "]" * 100_000 + "\n", "(file)", "nested too deep"),
     ("[other]\nx = 1\n", "[other]", "unknown section"),
     ("[agent]\n" + BASE + '[switch]\nhosts = ["a:1"]\n', "[agent].switch", "not both"),
     ('[agent]\nterminal_id = "T1"\nstore_id = "S1"\n', "[switch].hosts", "missing"),

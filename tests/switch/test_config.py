@@ -122,6 +122,16 @@ def test_unreadable_and_invalid_files(tmp_path: Path) -> None:
     bad.write_text("[switch\n")
     with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML"):
         load_config(bad)
+    # tomllib reads nested values recursively: too deep was a RecursionError, and bytes that
+    # are not UTF-8 a UnicodeDecodeError, out of `lps serve` and a reload alike.
+    for deep in ("x = " + "[" * 100_000 + "]" * 100_000, "y = " + "{a = " * 5_000 + "1"
+                 + "}" * 5_000):
+        bad.write_text(deep + "\n")
+        with pytest.raises(ConfigError, match=r"bad\.toml: not valid TOML: .*nested too deep"):
+            load_config(bad)
+    bad.write_bytes(b"[switch]\n# caf\xe9\n")
+    with pytest.raises(ConfigError, match=r"bad\.toml: not UTF-8 text \(byte 14\)"):
+        load_config(bad)
 
 
 #: Every setting counted in days, and where it is in the example (`_doc`).
