@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from lps.console.campaigns import EditError
-from lps.console.i18n import text_refusal
+from lps.console.i18n import read_date, text_refusal
 from lps.console.messages import N_, Label
 from switch.config import Campaign
 from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
-from switch.i18n import DateError, parse_date
+from switch.i18n import DateError
 
 #: The form's field names as messages name them, and what each whole number is.
 FIELDS = (N_("from"), N_("to"), N_("bonus"), N_("hour_from"), N_("hour_to"),
@@ -52,7 +52,7 @@ def _day(form: Mapping[str, str], name: str) -> str:
     """A typed date (Jalali or Gregorian, docs/console.md "Dates") as the file's ISO date."""
     text = form.get(name, "")
     try:
-        return parse_date(text).isoformat()
+        return read_date(text).isoformat()
     except DateError as exc:
         if exc.reason == "day":
             raise EditError(N_("{field}: {typed}: that month has only {days} days"),

@@ -71,10 +71,11 @@ def days(database: Path) -> list[Day]:
 
 def check_day(text: str) -> dt.date:
     """A business day as typed: Jalali or Gregorian, Persian or ASCII digits."""
-    from switch.i18n import DateError, parse_date
+    from lps.console.i18n import read_date
+    from switch.i18n import DateError
 
     try:
-        return parse_date(text)
+        return read_date(text)
     except DateError as exc:
         raise date_refusal(exc) from None
 

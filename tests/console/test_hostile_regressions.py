@@ -1,0 +1,50 @@
+"""What the hostile-input sweep (test_hostile_inputs.py) found, one focused test each, on the
+sweep's harness (tests/console/hostile.py): one real console and `lps serve` for the module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.console.hostile import Answer, Form, Q, Site, campaign, problems, send, start_site, state
+from tests.console.support import Reply
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    yield from start_site(tmp_path_factory)
+
+
+def text_of(answer: Answer) -> str:
+    return Reply(answer.status, answer.body, answer.headers).text()
+
+
+def refused(site: Site, user: str, method: str, path: str, form: Form) -> Answer:
+    """The request refused with 400, a message in Persian, and nothing changed."""
+    client = site.clients[user]
+    before = state(site.env)
+    answer = send(client, method, path, [(k, Q(v)) for k, v in form.items()]
+                  + ([("csrf", Q(client.csrf))] if method == "POST" else []))
+    found = problems(site, answer, True, state(site.env) != before)
+    assert not found, (path, found, text_of(answer)[-1500:])
+    assert answer.status == 400, (path, answer.status)
+    return answer
+
+
+def test_a_day_past_the_end_of_december_9999_is_refused(site: Site) -> None:
+    """9999-12-32 is refused for its day wherever a date is typed (the switch's parser counts
+    December 9999's days through January 10000, which `datetime` cannot hold)."""
+    day = "9999-12-32"
+    for user, method, path, form in (
+            ("sam", "GET", "/settlement/day", {"date": day}),
+            ("sam", "GET", "/settlement/file", {"date": day, "name": "positions.csv"}),
+            ("sam", "POST", "/settlement/run", {"date": day}),
+            ("mia", "GET", "/reports", {"to": day}),
+            ("mia", "GET", "/reports/download", {"from": day, "format": "csv"}),
+            ("aud", "GET", "/audit", {"from": day}),
+            ("sue", "POST", "/customers/enrol", {"name": "x", "mobile": "09351234567",
+                                                 "birth_date": day}),
+            ("mia", "POST", "/programs/campaigns/add", campaign(site, to=day))):
+        answer = refused(site, user, method, path, form)
+        assert "آن ماه فقط ۳۱ روز دارد" in text_of(answer), path
