@@ -43,7 +43,7 @@ def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
         return None
     try:
         return parse_int(text, name, minimum=-10**15, maximum=10**15)
-    except TextError:
+    except ValueError:  # TextError, or int() refusing more than 4,300 digits
         raise EditError(N_("{field}: must be a whole number ({what}), got {typed}"),
                         field=Label(name), what=Label(what), typed=text[:20]) from None
 

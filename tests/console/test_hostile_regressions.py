@@ -7,7 +7,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.console.hostile import Answer, Form, Q, Site, campaign, problems, send, start_site, state
+from tests.console.hostile import (
+    S1,
+    Answer,
+    Form,
+    Q,
+    Site,
+    campaign,
+    problems,
+    send,
+    start_site,
+    state,
+)
 from tests.console.support import Reply
 
 
@@ -48,3 +59,16 @@ def test_a_day_past_the_end_of_december_9999_is_refused(site: Site) -> None:
             ("mia", "POST", "/programs/campaigns/add", campaign(site, to=day))):
         answer = refused(site, user, method, path, form)
         assert "آن ماه فقط ۳۱ روز دارد" in text_of(answer), path
+
+
+def test_a_number_of_ten_thousand_digits_is_refused(site: Site) -> None:
+    """Python's int() refuses more than 4,300 digits with a ValueError of its own (not the
+    typed-number refusal): the number is refused for its size like any other too large."""
+    digits = "9" * 10_000
+    answer = refused(site, "sue", "POST", "/cards/adjust", {
+        "card": site.ids["ref"], "points": digits, "store": S1, "reason": "x"})
+    assert "امتیاز باید عدد صحیحی" in text_of(answer)
+    for field in ("bonus", "hour_from", "expire_after_days"):
+        answer = refused(site, "mia", "POST", "/programs/campaigns/add",
+                         campaign(site, **{"hour_from": "8", "hour_to": "20", field: digits}))
+        assert "باید عدد صحیح باشد" in text_of(answer), field
