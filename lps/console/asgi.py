@@ -9,6 +9,7 @@ security headers (docs/console.md, "The stack").
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -113,16 +114,35 @@ async def _form(request: Request) -> dict[str, str]:
     return out
 
 
+def undecodable(raw: bytes) -> str:
+    """The name of the first field of a query string or urlencoded body whose value (or name)
+    is not UTF-8 once percent-decoded, or "". Starlette reads such bytes as U+FFFD, which a
+    form would store as typed (docs/console.md, "Hostile input")."""
+    for pair in raw.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        for part in (name, value):
+            try:
+                urllib.parse.unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                return urllib.parse.unquote_plus(name.decode("latin-1"), errors="replace")[:40]
+    return ""
+
+
 def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         form: dict[str, str] = {}
+        broken = undecodable(request.scope.get("query_string", b""))
         if method == "POST":
             try:
+                if request.headers.get("content-type", "").startswith(
+                        "application/x-www-form-urlencoded"):
+                    broken = broken or undecodable(await request.body())
                 form = await _form(request)
             except Exception:  # a malformed body: refused like a bad field, nothing read
                 return Response("malformed form\n", 400, media_type="text/plain")
         req = Req(method, path, {k: v for k, v in request.query_params.items()}, form,
-                  dict(request.cookies), request.client.host if request.client else "",)
+                  dict(request.cookies), request.client.host if request.client else "",
+                  broken)
         if path == "/static/{name}":
             req.query["name"] = str(request.path_params.get("name", ""))
         return await run_in_threadpool(console.handle, req)

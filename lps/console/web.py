@@ -22,7 +22,7 @@ from starlette.responses import Response
 from lps.console import db, sessions, throttle
 from lps.console.fleet import Fleet
 from lps.console.i18n import Translator
-from lps.console.messages import SYSTEM, Code, Refusal, Verbatim, value_html
+from lps.console.messages import N_, SYSTEM, Code, Refusal, Verbatim, value_html
 from lps.console.queries import Scope
 from lps.console.roles import ENDPOINTS, PUBLIC, WHOLE_COALITION, allowed
 from switch.config import Config
@@ -54,6 +54,8 @@ class Req:
     form: dict[str, str]
     cookies: dict[str, str]
     client: str
+    #: A field whose bytes were not UTF-8 (asgi.undecodable): the request is refused (400).
+    undecodable: str = ""
 
 
 @dataclass(slots=True)
@@ -195,6 +197,10 @@ class Console:
                                                           session.csrf):
                     return views.refused(self, ctx, "csrf")
             try:
+                if req.undecodable:
+                    raise BadInput(Refusal(N_("{field}: the text sent is not UTF-8 (a broken "
+                                              "character): type it again"),
+                                           field=Code(req.undecodable)))
                 return HANDLERS[key](self, ctx)
             except BadInput as exc:
                 return views.bad_input(self, ctx, exc.message)

@@ -72,3 +72,25 @@ def test_a_number_of_ten_thousand_digits_is_refused(site: Site) -> None:
         answer = refused(site, "mia", "POST", "/programs/campaigns/add",
                          campaign(site, **{"hour_from": "8", "hour_to": "20", field: digits}))
         assert "باید عدد صحیح باشد" in text_of(answer), field
+
+
+def test_bytes_that_are_not_utf8_are_refused_not_stored_as_replacement_characters(
+        site: Site) -> None:
+    """A value whose bytes are not UTF-8 (%FF, or %ED%A0%80: a lone surrogate encoded) was
+    read as U+FFFD and stored: a reason, a customer's name, a campaign's name. It is refused,
+    naming the field, in the member's language."""
+    for wire in ("%FF", "%ED%A0%80", "ok%C3"):
+        for user, path, form, field in (
+                ("sue", "/cards/adjust", {"card": site.ids["ref"], "points": "5",
+                                          "store": S1}, "reason"),
+                ("sue", "/customers/enrol", {"mobile": "09351234568"}, "name"),
+                ("mia", "/programs/campaigns/add", campaign(site, name="x"), "name")):
+            client = site.clients[user]
+            before = state(site.env)
+            answer = send(client, "POST", path, [(k, Q(v)) for k, v in form.items()
+                                                 if k != field]
+                          + [(field, wire), ("csrf", Q(client.csrf))])
+            assert not problems(site, answer, True, state(site.env) != before), (path, wire)
+            assert f"{field}: متن فرستاده‌شده UTF-8 نیست" in text_of(answer), text_of(answer)
+    answer = send(site.clients["aud"], "GET", "/audit", [("actor", "%FF")])
+    assert answer.status == 400 and "actor: متن فرستاده‌شده UTF-8 نیست" in text_of(answer)
