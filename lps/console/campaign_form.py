@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lps.console.campaigns import EditError
-from lps.console.i18n import read_date, text_refusal
+from lps.console.i18n import read_date, text_refusal, without_card_number
 from lps.console.messages import N_, Label
 from switch.config import Campaign
 from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
@@ -73,6 +73,7 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
         raise text_refusal(exc, "name", N_("name")) from None
     if not name:
         raise EditError(N_("name: must not be empty"))
+    without_card_number(name, N_("name"))
     if len(name) > MAX_NAME:
         raise EditError(N_("name: must be 1-{max} printable characters"), max=MAX_NAME)
     out: dict[str, Any] = {"name": name, "from": _day(form, "from"), "to": _day(form, "to")}

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from lps.console import audit, checker, gateway, queries
-from lps.console.i18n import text_refusal
+from lps.console.i18n import text_refusal, without_card_number
 from lps.console.messages import N_, Label, Refusal
 from lps.console.queries import CardView, Scope
 from switch.config import Config
@@ -114,7 +114,7 @@ def parse_adjustment(config: Config, scope: Scope, points_text: str, store: str,
         reason = normalize_text(reason, "the reason", max_length=MAX_REASON)
     except TextError as exc:
         raise text_refusal(exc, "the reason", N_("the reason")) from None
-    return points, store, reason
+    return points, store, without_card_number(reason, N_("the reason"))
 
 
 def request_adjustment(cdb: sqlite3.Connection, config: Config, who: str, pan: str,

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lps.console import audit, cards, gateway, queries, switch_words
-from lps.console.i18n import read_date, text_refusal
+from lps.console.i18n import read_date, text_refusal, without_card_number
 from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim
 from lps.console.settle import date_refusal
 from switch.config import Config
@@ -214,7 +214,8 @@ def parse_enrolment(name: str, mobile: str, birth_date: str, card: str, sms: boo
                     today: dt.date) -> Enrolment:
     """Each field checked as `lps customers enroll` checks it, with the reason in words."""
     try:
-        name = normalize_text(name, "the name", max_length=NAME_MAX)
+        name = without_card_number(normalize_text(name, "the name", max_length=NAME_MAX),
+                                   N_("the name"))
     except TextError as exc:
         raise text_refusal(exc, "the name", N_("the name")) from None
     try:

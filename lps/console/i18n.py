@@ -26,7 +26,8 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from lps.console.messages import N_, Label, Refusal, Verbatim
-from switch.core.text import TextError
+from switch.core.luhn import luhn_ok
+from switch.core.text import TextError, to_ascii_digits
 from switch.i18n import (
     DateError,
     format_money,
@@ -176,6 +177,33 @@ def text_refusal(exc: TextError, what: str, label: str) -> Refusal:
         if m:
             return Refusal(template, what=Label(label), **m.groupdict())
     return Refusal(N_("{what}: not accepted ({detail})"), what=Label(label), detail=rest)
+
+
+#: 13-19 digits, in groups or not (`6280 0012 3456 7890`), with no digit on either side.
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+
+
+def holds_card_number(text: str) -> bool:
+    """Whether `text` holds a card number: 13-19 digits in any script, grouped or not, that
+    pass the Luhn check."""
+    return any(luhn_ok(re.sub("[ -]", "", run.group()))
+               for run in _DIGIT_RUN.finditer(to_ascii_digits(text)))
+
+
+def without_card_number(text: str, label: str) -> str:
+    """`text` (a reason, a name), refused when it holds a card number: free text is stored,
+    shown and audited as typed, and card numbers are never kept in clear (docs/console.md,
+    "Hostile input")."""
+    if holds_card_number(text):
+        raise Refusal(N_("{what} holds a card number: leave it out (card numbers are shown "
+                         "and recorded masked)"), what=Label(label))
+    return text
+
+
+def shown_back(typed: Mapping[str, str]) -> dict[str, str]:
+    """A refused form's values to show in it again, but a value holding a card number (pages
+    carry card numbers masked only)."""
+    return {k: "" if holds_card_number(v) else v for k, v in typed.items()}
 
 
 _TEXT_REASONS = [

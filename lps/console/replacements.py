@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from lps.card_replacement import carry_account
 from lps.console import audit, cards, checker, gateway, queries
 from lps.console.desk import DeskError
-from lps.console.i18n import text_refusal
+from lps.console.i18n import text_refusal, without_card_number
 from lps.console.messages import N_
 from switch.config import Config
 from switch.core.luhn import mask_pan
@@ -50,7 +50,7 @@ def parse_replacement(config: Config, old_pan: str, new_text: str, reason: str
         reason = normalize_text(reason, "the reason", max_length=MAX_REASON)
     except TextError as exc:
         raise text_refusal(exc, "the reason", N_("the reason")) from None
-    return new, reason
+    return new, without_card_number(reason, N_("the reason"))
 
 
 def request_replacement(cdb: sqlite3.Connection, config: Config, who: str, account: int | None,

@@ -19,6 +19,7 @@ from tests.console.hostile import (
     start_site,
     state,
 )
+from switch.core.luhn import luhn_complete
 from tests.console.support import Reply
 
 
@@ -94,3 +95,28 @@ def test_bytes_that_are_not_utf8_are_refused_not_stored_as_replacement_character
             assert f"{field}: متن فرستاده‌شده UTF-8 نیست" in text_of(answer), text_of(answer)
     answer = send(site.clients["aud"], "GET", "/audit", [("actor", "%FF")])
     assert answer.status == 400 and "actor: متن فرستاده‌شده UTF-8 نیست" in text_of(answer)
+
+
+def test_a_card_number_in_a_reason_or_a_name_is_refused(site: Site) -> None:
+    """Free text is stored and shown as typed, in the audit log too, where card numbers are
+    masked: one typed into a reason or a name (whole, in groups, in Persian digits) is
+    refused, naming the field."""
+    pan = site.env.cards[2]
+    for typed in (pan, f"lost {pan[:4]} {pan[4:8]} {pan[8:12]} {pan[12:]}",
+                  "کارت " + pan.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))):
+        for user, path, form in (
+                ("sue", "/cards/adjust", {"card": site.ids["ref"], "points": "5", "store": S1,
+                                          "reason": typed}),
+                ("sue", "/customer/replace", {"account": site.ids["account"],
+                                              "card": site.ids["customer_ref"],
+                                              "new": luhn_complete("628000555555555"),
+                                              "reason": typed}),
+                ("sue", "/customers/enrol", {"name": typed, "mobile": "09351234569"}),
+                ("mia", "/programs/campaigns/add", campaign(site, name=typed))):
+            answer = refused(site, user, "POST", path, form)
+            assert "شماره‌ی کارت دارد" in text_of(answer), (path, text_of(answer)[-600:])
+    # A number that is not a card number (no Luhn, too short) is text like any other.
+    reply = send(site.clients["sue"], "POST", "/cards/adjust", [
+        ("card", site.ids["ref"]), ("points", "5"), ("store", S1),
+        ("reason", Q("receipt 1234567890123")), ("csrf", Q(site.clients["sue"].csrf))])
+    assert reply.status == 303, text_of(reply)

@@ -8,6 +8,7 @@ import secrets
 from starlette.responses import Response
 
 from lps.console import cards, desk, replacements, sessions
+from lps.console.i18n import shown_back
 from lps.console.messages import N_, Refusal
 from lps.console.views.common import card_of, page, say
 from lps.console.web import BadInput, Console, Ctx, redirect, route
@@ -125,7 +126,8 @@ def enrol(console: Console, ctx: Ctx) -> Response:
                                     cards.today(console.config, ctx.now))
         row = desk.enrol(ctx.cdb, console.config, ctx.user, form, ctx.now)
     except Refusal as exc:
-        return search_page(console, ctx, status=400, enrol=typed, enrol_error=say(ctx, exc))
+        return search_page(console, ctx, status=400, enrol=shown_back(typed),
+                           enrol_error=say(ctx, exc))
     return redirect(f"/customer?id={row.id}")
 
 

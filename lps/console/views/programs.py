@@ -16,6 +16,7 @@ from typing import Any
 from starlette.responses import Response
 
 from lps.console import campaign_form, campaigns, db
+from lps.console.i18n import shown_back
 from lps.console.messages import N_, Refusal
 from lps.console.views.common import page, say
 from lps.console.web import BadInput, Console, Ctx, route
@@ -122,8 +123,9 @@ def campaign(console: Console, ctx: Ctx) -> Response:
 
 
 def again(console: Console, ctx: Ctx, error: str) -> Response:
-    """After a refused campaign form: that form again with what was typed."""
-    f = ctx.req.form
+    """After a refused campaign form: that form again with what was typed (but a card
+    number)."""
+    f = shown_back(ctx.req.form)
     if ctx.req.path == "/programs/campaigns/change":
         try:
             cur = campaigns.read(console.config_path)
