@@ -18,6 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from lps.console import audit
+from lps.console.i18n import mask_card_numbers
 from lps.console.messages import N_, Refusal
 from lps.console.roles import ROLES
 from lps.console.sessions import (
@@ -224,15 +225,18 @@ def login(conn: sqlite3.Connection, username: str, password: str, client: str,
     """
     address = client_key(client)
     since = iso(now - limits.failure_window)
+    # The name tried as the throttle counts it and the audit log records it: a card number
+    # typed into the username box is kept masked (docs/console.md, "Hostile input").
+    tried = mask_card_numbers(username)
     failures, last = conn.execute(
         "SELECT COUNT(*), MAX(at) FROM login_failures "
-        "WHERE username = ? AND client = ? AND at > ?", (username[:64], address, since)
+        "WHERE username = ? AND client = ? AND at > ?", (tried[:64], address, since)
     ).fetchone()
     if last is not None:
         ready = dt.datetime.fromisoformat(last) + login_delay(failures, limits)
         if ready > now:
             audit.append(conn, iso(now), f"login:{address}", "login.refused",
-                         f"staff:{username[:40]}", None, {"reason": "delay"})
+                         f"staff:{tried[:40]}", None, {"reason": "delay"})
             wait = int((ready - now).total_seconds() + 0.999)
             raise TooSoon(N_("too many failed logins for this username from your address: try "
                              "again in {seconds} seconds"), wait, seconds=wait)
@@ -248,15 +252,15 @@ def login(conn: sqlite3.Connection, username: str, password: str, client: str,
         with transaction(conn):
             conn.execute("DELETE FROM login_failures WHERE at <= ?", (since,))
             conn.execute("INSERT INTO login_failures (username, client, at) "
-                         "VALUES (?,?,?)", (username[:64], address, iso(now)))
+                         "VALUES (?,?,?)", (tried[:64], address, iso(now)))
             audit.append(conn, iso(now), f"login:{address}", "login.failed",
-                         f"staff:{username[:40]}", None, None)
+                         f"staff:{tried[:40]}", None, None)
         raise AuthError(N_("wrong username or password, or the account is disabled"))
     language = conn.execute("SELECT language FROM staff WHERE username = ?",
                             (username,)).fetchone()[0]
     with transaction(conn):
         conn.execute("DELETE FROM login_failures WHERE username = ? AND client = ?",
-                     (username[:64], address))
+                     (tried[:64], address))
         token, opened = open_session(conn, username, row[1], language, now, limits)
         conn.execute("UPDATE staff SET last_login = ? WHERE username = ?", (iso(now), username))
         audit.append(conn, iso(now), f"staff:{username}", "login", f"staff:{username}",

@@ -26,7 +26,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from lps.console.messages import N_, Label, Refusal, Verbatim
-from switch.core.luhn import luhn_ok
+from switch.core.luhn import luhn_ok, mask_pan
 from switch.core.text import TextError, to_ascii_digits
 from switch.i18n import (
     DateError,
@@ -188,6 +188,15 @@ def holds_card_number(text: str) -> bool:
     pass the Luhn check."""
     return any(luhn_ok(re.sub("[ -]", "", run.group()))
                for run in _DIGIT_RUN.finditer(to_ascii_digits(text)))
+
+
+def mask_card_numbers(text: str) -> str:
+    """`text` with each card number in it masked as pages show them (`628000******1006`)."""
+    def masked(run: re.Match[str]) -> str:
+        digits = re.sub("[ -]", "", run.group())
+        return mask_pan(digits) if luhn_ok(digits) else run.group()
+
+    return _DIGIT_RUN.sub(masked, to_ascii_digits(text)) if holds_card_number(text) else text
 
 
 def without_card_number(text: str, label: str) -> str:

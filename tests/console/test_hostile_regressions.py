@@ -3,6 +3,7 @@ sweep's harness (tests/console/hostile.py): one real console and `lps serve` for
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 
 import pytest
@@ -13,14 +14,16 @@ from tests.console.hostile import (
     Form,
     Q,
     Site,
+    audit_pans,
     campaign,
+    clear_pans,
     problems,
     send,
     start_site,
     state,
 )
-from switch.core.luhn import luhn_complete
-from tests.console.support import Reply
+from switch.core.luhn import luhn_complete, mask_pan
+from tests.console.support import Client, Reply
 
 
 @pytest.fixture(scope="module")
@@ -120,3 +123,26 @@ def test_a_card_number_in_a_reason_or_a_name_is_refused(site: Site) -> None:
         ("card", site.ids["ref"]), ("points", "5"), ("store", S1),
         ("reason", Q("receipt 1234567890123")), ("csrf", Q(site.clients["sue"].csrf))])
     assert reply.status == 303, text_of(reply)
+
+
+def test_a_card_number_typed_as_a_username_is_recorded_masked(site: Site) -> None:
+    """A failed login is audited with the username tried and counted by the throttle under
+    it: a card number typed into the username box (the desk's habit) is recorded masked."""
+    pan = site.env.cards[2]
+    persian = pan.translate(str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹"))
+    for typed in (pan, persian):
+        client = Client(site.console.url)
+        client.get("/login")
+        answer = send(client, "POST", "/login", [("username", Q(typed)),
+                                                 ("password", "x"), ("csrf", Q(client.csrf))])
+        assert answer.status == 401 and not clear_pans(site, answer.body)
+    assert not audit_pans(site)
+    conn = sqlite3.connect(f"file:{site.env.root / 'lps.db.console.db'}?mode=ro", uri=True)
+    try:
+        tried = [r[0] for r in conn.execute("SELECT username FROM login_failures")]
+        targets = [r[0] for r in conn.execute(
+            "SELECT target FROM audit_log WHERE action = 'login.failed'")]
+    finally:
+        conn.close()
+    assert tried == [mask_pan(pan)] * 2
+    assert targets == [f"staff:{mask_pan(pan)}"] * 2
