@@ -18,8 +18,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from lps.console import audit
-from lps.console.i18n import mask_card_numbers
-from lps.console.messages import N_, Refusal
+from lps.console.messages import N_, Refusal, mask_card_numbers
 from lps.console.roles import ROLES
 from lps.console.sessions import (
     Session,

@@ -25,9 +25,8 @@ from zoneinfo import ZoneInfo
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from lps.console.messages import N_, Label, Refusal, Verbatim
-from switch.core.luhn import luhn_ok, mask_pan
-from switch.core.text import TextError, to_ascii_digits
+from lps.console.messages import N_, Label, Refusal, Verbatim, holds_card_number
+from switch.core.text import TextError
 from switch.i18n import (
     DateError,
     format_money,
@@ -177,26 +176,6 @@ def text_refusal(exc: TextError, what: str, label: str) -> Refusal:
         if m:
             return Refusal(template, what=Label(label), **m.groupdict())
     return Refusal(N_("{what}: not accepted ({detail})"), what=Label(label), detail=rest)
-
-
-#: 13-19 digits, in groups or not (`6280 0012 3456 7890`), with no digit on either side.
-_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
-
-
-def holds_card_number(text: str) -> bool:
-    """Whether `text` holds a card number: 13-19 digits in any script, grouped or not, that
-    pass the Luhn check."""
-    return any(luhn_ok(re.sub("[ -]", "", run.group()))
-               for run in _DIGIT_RUN.finditer(to_ascii_digits(text)))
-
-
-def mask_card_numbers(text: str) -> str:
-    """`text` with each card number in it masked as pages show them (`628000******1006`)."""
-    def masked(run: re.Match[str]) -> str:
-        digits = re.sub("[ -]", "", run.group())
-        return mask_pan(digits) if luhn_ok(digits) else run.group()
-
-    return _DIGIT_RUN.sub(masked, to_ascii_digits(text)) if holds_card_number(text) else text
 
 
 def without_card_number(text: str, label: str) -> str:

@@ -14,11 +14,15 @@ A message kept for later (a pending adjustment's last error) is stored as JSON
 from __future__ import annotations
 
 import datetime as dt
+import re
 import string
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from markupsafe import Markup, escape
+
+from switch.core.luhn import luhn_ok, mask_pan
+from switch.core.text import to_ascii_digits
 
 
 class Translator(Protocol):
@@ -70,10 +74,14 @@ class Verbatim:
 
 
 class Refusal(ValueError):
-    """A refused input or action: a message template (marked with `N_`) and its values."""
+    """A refused input or action: a message template (marked with `N_`) and its values.
+
+    A plain text value is what someone typed, echoed (`got 2026-13-01`): a card number in it
+    is masked, as everywhere else (docs/console.md, "Hostile input")."""
 
     def __init__(self, template: str, /, **params: Any) -> None:
         self.template = template
+        params = {k: mask_card_numbers(v) if type(v) is str else v for k, v in params.items()}
         self.params = params
         super().__init__(template.format(**{k: _english(v) for k, v in params.items()}))
 
@@ -99,6 +107,27 @@ class Refusal(ValueError):
     def to_json(self) -> dict[str, Any]:
         return {"template": self.template,
                 "params": {k: _encode(v) for k, v in self.params.items()}}
+
+
+#: 13-19 digits, in groups or not (`6280 0012 3456 7890`), with no digit on either side.
+_DIGIT_RUN = re.compile(r"(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])")
+
+
+def holds_card_number(text: str) -> bool:
+    """Whether `text` holds a card number: 13-19 digits in any script, grouped or not, that
+    pass the Luhn check."""
+    return any(luhn_ok(re.sub("[ -]", "", run.group()))
+               for run in _DIGIT_RUN.finditer(to_ascii_digits(text)))
+
+
+def mask_card_numbers(text: str) -> str:
+    """`text` with each card number in it masked as pages show them (`628000******1006`; the
+    text's digits then read as ASCII)."""
+    def masked(run: re.Match[str]) -> str:
+        digits = re.sub("[ -]", "", run.group())
+        return mask_pan(digits) if luhn_ok(digits) else run.group()
+
+    return _DIGIT_RUN.sub(masked, to_ascii_digits(text)) if holds_card_number(text) else text
 
 
 def _english(value: Any) -> str:

@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from switch.core.luhn import luhn_complete, mask_pan
+from switch.core.text import to_ascii_digits
 from tests.console.hostile import (
     S1,
     Answer,
@@ -22,7 +24,6 @@ from tests.console.hostile import (
     start_site,
     state,
 )
-from switch.core.luhn import luhn_complete, mask_pan
 from tests.console.support import Client, Reply
 
 
@@ -146,3 +147,26 @@ def test_a_card_number_typed_as_a_username_is_recorded_masked(site: Site) -> Non
         conn.close()
     assert tried == [mask_pan(pan)] * 2
     assert targets == [f"staff:{mask_pan(pan)}"] * 2
+
+
+def test_a_card_number_typed_into_another_field_is_not_echoed_in_clear(site: Site) -> None:
+    """A refusal names what was typed (`got ...`): a card number typed into a date, a number,
+    a store or a file name comes back masked, as every page shows card numbers."""
+    pan = site.env.cards[2]
+    for user, method, path, form in (
+            ("mia", "GET", "/reports", {"to": pan}),
+            ("sam", "GET", "/settlement/file", {"date": site.ids["day"], "name": pan}),
+            ("mia", "GET", "/programs/campaign", {"owner": "coalition:tehran-mall",
+                                                  "index": pan}),
+            ("sue", "POST", "/cards/adjust", {"card": site.ids["ref"], "points": pan,
+                                              "store": S1, "reason": "x"}),
+            ("sue", "POST", "/cards/adjust", {"card": site.ids["ref"], "points": "5",
+                                              "store": pan, "reason": "x"}),
+            ("sue", "POST", "/customers/enrol", {"name": "x", "mobile": "09351234567",
+                                                 "birth_date": pan}),
+            ("sue", "POST", "/customers/enrol", {"name": "x", "mobile": pan}),
+            ("ann", "POST", "/staff/add", {"username": "newbie", "role": "auditor",
+                                           "password": "long enough pw", "stores": pan}),
+            ("mia", "POST", "/programs/campaigns/add", campaign(site, bonus=pan))):
+        answer = refused(site, user, method, path, form)
+        assert "628000******" in to_ascii_digits(text_of(answer)), (path, text_of(answer)[-600:])

@@ -11,6 +11,7 @@ from typing import Any
 from starlette.responses import Response
 
 from lps.console import audit, cards, charts, queries, reports, spreadsheet, switch_words
+from lps.console.i18n import shown_back
 from lps.console.messages import N_, Refusal
 from lps.console.views.common import page, say
 from lps.console.web import Console, Ctx, route
@@ -62,7 +63,7 @@ def _charts(ctx: Ctx, result: reports.Result) -> list[dict[str, Any]]:
 
 def _form(ctx: Ctx, a: reports.Ask | None) -> dict[str, str]:
     """The form's fields as typed, or (a report shown) as the reader writes its dates."""
-    q = ctx.req.query
+    q = shown_back(ctx.req.query)
     if a is None:
         return {k: q.get(k, "") for k in ("from", "to", "grain", "subject")}
     return {"from": ctx.t.date(a.start), "to": ctx.t.date(a.end), "grain": a.grain,

@@ -10,7 +10,7 @@ from typing import Any
 from starlette.responses import Response
 
 from lps.console import audit, auth, throttle
-from lps.console.i18n import read_date
+from lps.console.i18n import read_date, shown_back
 from lps.console.messages import N_
 from lps.console.roles import ROLES
 from lps.console.views.common import page
@@ -111,7 +111,8 @@ def audit_page(console: Console, ctx: Ctx, error: str = "", status: int = 200) -
             error = error or date_refusal(exc).render(ctx.t)
             status = 400
     card = to_ascii_digits(q.get("card", "")).strip().replace("*", "")[-4:]
-    f = audit.Filter(q.get("actor", "").strip()[:40], q.get("action", "").strip()[:60],
+    shown = shown_back({k: q.get(k, "") for k in ("from", "to", "actor", "action")})
+    f = audit.Filter(shown["actor"].strip()[:40], shown["action"].strip()[:60],
                      card if is_digits(card) else "", days[0], days[1],
                      console.config.switch.zone)
     rows = audit.rows(ctx.cdb, before, where=f)
@@ -121,7 +122,7 @@ def audit_page(console: Console, ctx: Ctx, error: str = "", status: int = 200) -
     return page(console, ctx, "audit.html", N_("Audit log"), status,
                 rows=[{"row": r, "changes": changes(r)} for r in rows], checked=checked,
                 broken=broken, next_before=nxt, older=older, f=f, actions=audit.actions(ctx.cdb),
-                typed_from=q.get("from", ""), typed_to=q.get("to", ""), error=error)
+                typed_from=shown["from"], typed_to=shown["to"], error=error)
 
 
 @route("GET", "/audit")
