@@ -170,3 +170,15 @@ def test_a_card_number_typed_into_another_field_is_not_echoed_in_clear(site: Sit
             ("mia", "POST", "/programs/campaigns/add", campaign(site, bonus=pan))):
         answer = refused(site, user, method, path, form)
         assert "628000******" in to_ascii_digits(text_of(answer)), (path, text_of(answer)[-600:])
+
+
+def test_a_replacement_names_the_account_of_the_card_it_replaces(site: Site) -> None:
+    """The replacement form's account (a hidden field: where the new card goes and the page
+    to go back to) was taken as sent: another number replaced the card all the same, recorded
+    against that account, and went into the redirect's URL (a card number too). A card that
+    is not on that account is refused and nothing is replaced."""
+    for account in ("999", site.env.cards[2], "0"):
+        answer = refused(site, "sue", "POST", "/customer/replace", {
+            "account": account, "card": site.ids["customer_ref"],
+            "new": luhn_complete("628000555555556"), "reason": "lost"})
+        assert "حساب مشتری" in text_of(answer), text_of(answer)[-600:]

@@ -142,6 +142,15 @@ def _account_of(ctx: Ctx) -> int:
 def replace(console: Console, ctx: Ctx) -> Response:
     account = _account_of(ctx)
     old = card_of(ctx)
+    # The account is the form's hidden field: the card must be on it, or the new card would be
+    # recorded against (and the page sent back to) any number sent.
+    try:
+        got = desk.customer(console.config, account, ctx.now, ctx.scope, history=0)
+    except Refusal as exc:  # no such account
+        raise BadInput(exc) from None
+    if old not in {c.pan for c in got.view.cards}:
+        raise BadInput(desk.DeskError(N_("card {card} is not on customer account #{id}"),
+                                      card=mask_pan(old), id=account))
     f = ctx.req.form
     try:
         new, reason = replacements.parse_replacement(console.config, old, f.get("new", ""),
