@@ -76,12 +76,13 @@ class Verbatim:
 class Refusal(ValueError):
     """A refused input or action: a message template (marked with `N_`) and its values.
 
-    A plain text value is what someone typed, echoed (`got 2026-13-01`): a card number in it
-    is masked, as everywhere else (docs/console.md, "Hostile input")."""
+    A text value may be what someone typed, echoed (`got 2026-13-01`, an owner as a code, the
+    switch's loader quoting a value): a card number in it is masked, as everywhere else
+    (docs/console.md, "Hostile input")."""
 
     def __init__(self, template: str, /, **params: Any) -> None:
         self.template = template
-        params = {k: mask_card_numbers(v) if type(v) is str else v for k, v in params.items()}
+        params = {k: _masked(v) for k, v in params.items()}
         self.params = params
         super().__init__(template.format(**{k: _english(v) for k, v in params.items()}))
 
@@ -128,6 +129,18 @@ def mask_card_numbers(text: str) -> str:
         return mask_pan(digits) if luhn_ok(digits) else run.group()
 
     return _DIGIT_RUN.sub(masked, to_ascii_digits(text)) if holds_card_number(text) else text
+
+
+def _masked(value: Any) -> Any:
+    """A message's value with any card number in its text masked (a `Label` is a word of the
+    interface, kept)."""
+    if type(value) is str:
+        return mask_card_numbers(value)
+    if isinstance(value, Code):
+        return Code(mask_card_numbers(value.text))
+    if isinstance(value, Verbatim):
+        return Verbatim(mask_card_numbers(value.text), value.label)
+    return value
 
 
 def _english(value: Any) -> str:

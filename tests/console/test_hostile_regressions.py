@@ -182,3 +182,16 @@ def test_a_replacement_names_the_account_of_the_card_it_replaces(site: Site) -> 
             "account": account, "card": site.ids["customer_ref"],
             "new": luhn_complete("628000555555556"), "reason": "lost"})
         assert "حساب مشتری" in text_of(answer), text_of(answer)[-600:]
+
+
+def test_a_card_number_in_a_code_or_in_the_switchs_words_is_masked(site: Site) -> None:
+    """A typed owner is echoed as a code, and the switch's loader says the multiplier it
+    refuses in its own words: a card number in either is masked too."""
+    pan = site.env.cards[2]
+    for user, method, path, form in (
+            ("mia", "GET", "/programs/campaign", {"owner": pan, "index": "0"}),
+            ("mia", "POST", "/programs/campaigns/remove", {"version": site.version(),
+                                                           "owner": pan, "index": "0"}),
+            ("mia", "POST", "/programs/campaigns/add", campaign(site, multiplier=pan))):
+        answer = refused(site, user, method, path, form)
+        assert "628000******" in to_ascii_digits(text_of(answer)), (path, text_of(answer)[-600:])
