@@ -104,6 +104,8 @@ class Site:
     ids: dict[str, str]
     records: list[logging.LogRecord]
     counter: list[int]
+    #: Read-only connections kept open on the switch's database and settlement's register.
+    watched: dict[str, sqlite3.Connection]
 
     def fresh(self) -> int:
         self.counter[0] += 1
@@ -140,7 +142,9 @@ def _new_pan(site: Site) -> str:
 
 
 CAMPAIGN = {"version": NONE, "owner": NONE, "name": TEXT, "from": DATES, "to": DATES,
-            "multiplier": OPTIONAL | DIGITS, "bonus": OPTIONAL | DIGITS, "weekdays": OPTIONAL,
+            # A sign is read (-0 is 0, +5 is 5): the range is the switch's loader's.
+            "multiplier": OPTIONAL | DIGITS | {"minus_zero", "plus"},
+            "bonus": OPTIONAL | DIGITS | {"minus_zero"}, "weekdays": OPTIONAL,
             "hour_from": OPTIONAL, "expire_after_days": OPTIONAL | DIGITS}
 
 ROUTES = [
@@ -259,7 +263,7 @@ def start_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         conn.close()
     try:
-        with running_switch(env), Console(env) as console:
+        with running_switch(env) as switch, Console(env) as console:
             clients = {u: Client(console.url) for u in ("sue", "ann", "sam", "mia", "aud")}
             for user, client in clients.items():
                 assert client.login(user).status == 303
@@ -274,7 +278,16 @@ def start_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             ids = {"account": account, "ref": sue.card_ref(env.cards[0]),
                    "customer_ref": refs[0], "day": str(env.yesterday)}
             sue.get("/")
-            yield Site(env, console, clients, ids, records, [0])
+            watched = {db.name: sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+                       for db in (env.root / "lps.db", env.root / "lps.db.settlement.db")}
+            site = Site(env, console, clients, ids, records, [0], watched)
+            try:
+                yield site
+            finally:
+                for conn in watched.values():
+                    conn.close()
+        said = switch.stderr.read().decode("utf-8", "replace") if switch.stderr else ""
+        assert not clear_pans(site, said), "a card number in clear in the switch's log"
     finally:
         logging.getLogger().removeHandler(handler)
 
@@ -282,22 +295,26 @@ def start_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 # -- what a case checks -------------------------------------------------------------------------
 
 
-def state(env: Env, volatile: tuple[str, ...] = ()) -> tuple[object, ...]:
-    """Every row of every table of the switch's, the console's and settlement's databases
-    (but the sessions and card handles every request touches), the configuration file and the
-    settlement folder's listing."""
+def state(site: Site, volatile: tuple[str, ...] = ()) -> tuple[object, ...]:
+    """What a refused request must not change: every row of the console's database (but the
+    sessions and card handles every request touches), whether anything was committed to the
+    switch's database or settlement's register since the last look (SQLite's data_version,
+    on connections kept open: reading every row of the journal for each case would double
+    the sweep's time), the configuration file and the settlement folder's listing."""
+    env = site.env
     out: list[object] = [env.config_path.read_bytes(),
                          sorted(str(p) for p in (env.root / "settled").rglob("*"))]
+    for name, conn in sorted(site.watched.items()):
+        out.append((name, conn.execute("PRAGMA data_version").fetchone()[0]))
     skip = {"sessions", "card_handles", *volatile}
-    for db in sorted(env.root.glob("*.db")):
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
-        try:
-            tables = [r[0] for r in conn.execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
-            out.extend((db.name, t, conn.execute(f'SELECT * FROM "{t}"').fetchall())
-                       for t in tables if t not in skip)
-        finally:
-            conn.close()
+    conn = sqlite3.connect(f"file:{env.root / 'lps.db.console.db'}?mode=ro", uri=True)
+    try:
+        tables = [r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
+        out.extend((t, conn.execute(f'SELECT * FROM "{t}"').fetchall())
+                   for t in tables if t not in skip)
+    finally:
+        conn.close()
     return tuple(out)
 
 
@@ -387,9 +404,12 @@ Case = tuple[str, str, bool, Callable[[], Pairs]]
 
 
 def run_cases(site: Site, route: Route, cases: list[Case], volatile: tuple[str, ...] = ()
-         ) -> list[str]:
+              ) -> list[str]:
+    """Each case sent as `route.user` and checked (`problems`, and the log records it made);
+    the failures, one line each."""
     client = site.clients[route.user]
     failures = []
+    before = state(site, volatile)
     for field, label, strict, make in cases:
         pairs = make()  # now: a digest or a fresh mobile as the state is at this case
         path = route.path
@@ -397,11 +417,12 @@ def run_cases(site: Site, route: Route, cases: list[Case], volatile: tuple[str, 
             value = dict(pairs).get("name")
             path = path.replace("{name}", "" if value is None else value)
             pairs = []
-        before = state(site.env, volatile)
         seen = len(site.records)
         answer = send(client, route.method, path, pairs)
-        found = problems(site, answer, strict, state(site.env, volatile) != before,
+        after = state(site, volatile)  # the next case's `before`: one snapshot a case
+        found = problems(site, answer, strict, after != before,
                          message="{name}" not in route.path)
+        before = after
         for record in site.records[seen:]:
             text = record.getMessage() + str(record.exc_info or "")
             if record.levelno >= logging.ERROR:

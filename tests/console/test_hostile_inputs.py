@@ -8,6 +8,7 @@ rightly is accepted (the last tests)."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import pytest
@@ -21,6 +22,7 @@ from tests.console.hostile import (
     S1,
     TWICE,
     Case,
+    Pairs,
     Q,
     Route,
     Site,
@@ -28,6 +30,7 @@ from tests.console.hostile import (
     pairs_of,
     run_cases,
     start_site,
+    state,
 )
 from tests.console.support import Client
 
@@ -42,6 +45,15 @@ def test_every_endpoint_is_swept() -> None:
     assert swept | {("POST", "/login")} == set(ENDPOINTS)  # the login: its own test below
 
 
+def _spoilt(site: Site, route: Route, field: str, label: str, csrf: str | None) -> Pairs:
+    """The route's valid request made now, with `field` given the value `label` names."""
+    return pairs_of(route.base(site), field, label, csrf)
+
+
+def _with_token(site: Site, route: Route, token: Pairs) -> Pairs:
+    return [(k, Q(v)) for k, v in route.base(site).items()] + token
+
+
 @pytest.mark.parametrize("route", ROUTES, ids=[f"{r.method}{r.path}:{i}"
                                                for i, r in enumerate(ROUTES)])
 def test_hostile_values_in_every_field(site: Site, route: Route) -> None:
@@ -52,7 +64,7 @@ def test_hostile_values_in_every_field(site: Site, route: Route) -> None:
         if route.method == "GET":
             takes = takes | {TWICE}  # the last of two is read: the valid one here
         cases += [(field, label, field not in route.lenient,
-                   lambda f=field, x=label: pairs_of(route.base(site), f, x, csrf))
+                   functools.partial(_spoilt, site, route, field, label, csrf))
                   for label in LABELS if label not in takes]
     failures = run_cases(site, route, cases) + audit_pans(site)
     assert not failures, "\n".join(failures)
@@ -63,8 +75,8 @@ def test_a_wrong_or_missing_csrf_token_is_refused(site: Site, path: str) -> None
     route = next(r for r in ROUTES if r.method == "POST" and r.path == path)
     token = site.clients[route.user].csrf
     cases: list[Case] = [
-        ("csrf", label, True, lambda e=extra: [(k, Q(v)) for k, v in route.base(site).items()]
-         + e) for label, extra in (
+        ("csrf", label, True, functools.partial(_with_token, site, route, extra))
+        for label, extra in (
             ("missing", []), ("empty", [("csrf", "")]), ("wrong", [("csrf", token[:-2] + "xx")]),
             ("twice", [("csrf", Q(token))] * 2), ("not_utf8", [("csrf", "%FF")]),
             ("long", [("csrf", "x" * 10_000)]))]
@@ -83,8 +95,9 @@ def test_hostile_logins(site: Site) -> None:
             client = site.clients["guest"] = Client(site.console.url)
             client.get("/login")  # the login form's own CSRF cookie
             failures += run_cases(site, route, [
-                (field, label, True, lambda f=field, x=label, c=client: pairs_of(
-                    base, f, x, c.csrf))], volatile=("audit_log", "login_failures"))
+                (field, label, True, functools.partial(pairs_of, base, field, label,
+                                                       client.csrf))],
+                volatile=("audit_log", "login_failures"))
     failures += audit_pans(site)
     assert not failures, "\n".join(failures)
 
@@ -129,3 +142,16 @@ def test_persian_digits_and_names_with_zwnj_are_accepted(site: Site) -> None:
 def test_the_switch_and_the_console_still_serve_after_the_sweep(site: Site) -> None:
     reply = site.clients["sue"].post("/cards", pan=site.env.cards[0])
     assert reply.status == 200 and "628000******1006" in reply.body
+
+
+def test_the_snapshot_sees_what_an_accepted_request_changes(site: Site) -> None:
+    """The sweep's 'nothing changed' is worth something only if a change is seen: a valid
+    adjustment changes the switch's journal (through its admin socket) and the audit log."""
+    before = state(site)
+    reply = site.clients["sue"].post("/cards/adjust", card=site.ids["ref"], points="1",
+                                     store=S1, reason="snapshot")
+    assert reply.status == 303, reply.text()
+    after = state(site)
+    changed = {b[0] if isinstance(b, tuple) else "file" for b, a in zip(before, after, strict=True)
+               if a != b}
+    assert {"lps.db", "audit_log", "adjustments"} <= changed, changed

@@ -39,10 +39,10 @@ def text_of(answer: Answer) -> str:
 def refused(site: Site, user: str, method: str, path: str, form: Form) -> Answer:
     """The request refused with 400, a message in Persian, and nothing changed."""
     client = site.clients[user]
-    before = state(site.env)
+    before = state(site)
     answer = send(client, method, path, [(k, Q(v)) for k, v in form.items()]
                   + ([("csrf", Q(client.csrf))] if method == "POST" else []))
-    found = problems(site, answer, True, state(site.env) != before)
+    found = problems(site, answer, True, state(site) != before)
     assert not found, (path, found, text_of(answer)[-1500:])
     assert answer.status == 400, (path, answer.status)
     return answer
@@ -91,11 +91,11 @@ def test_bytes_that_are_not_utf8_are_refused_not_stored_as_replacement_character
                 ("sue", "/customers/enrol", {"mobile": "09351234568"}, "name"),
                 ("mia", "/programs/campaigns/add", campaign(site, name="x"), "name")):
             client = site.clients[user]
-            before = state(site.env)
+            before = state(site)
             answer = send(client, "POST", path, [(k, Q(v)) for k, v in form.items()
                                                  if k != field]
                           + [(field, wire), ("csrf", Q(client.csrf))])
-            assert not problems(site, answer, True, state(site.env) != before), (path, wire)
+            assert not problems(site, answer, True, state(site) != before), (path, wire)
             assert f"{field}: متن فرستاده‌شده UTF-8 نیست" in text_of(answer), text_of(answer)
     answer = send(site.clients["aud"], "GET", "/audit", [("actor", "%FF")])
     assert answer.status == 400 and "actor: متن فرستاده‌شده UTF-8 نیست" in text_of(answer)
