@@ -40,8 +40,11 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Env, dict[str, dict
     env = make_env(tmp_path_factory.mktemp("roles"), n_cards=len(ROLES) + 1)
     add_staff(env, "maker", "support")
     params: dict[str, dict[str, str]] = {}
-    with open_desk(env.config) as customers:  # account 1, for the customer's page
-        customers.enroll(EnrolForm("matrix", "09129999999"), env.now)
+    # Account 1, for the customer's page; it holds each role's card, which a replacement
+    # names with its account.
+    with open_desk(env.config) as customers:
+        customers.enroll(EnrolForm("matrix", "09129999999",
+                                   cards=tuple(env.cards[:len(ROLES)])), env.now)
     conn = open_db(env.config.switch.database)
     try:
         for i, role in enumerate(ROLES):
