@@ -21,13 +21,13 @@ from starlette.routing import Route
 
 from lps.console import views
 from lps.console.roles import ENDPOINTS
-from lps.console.web import Console, Pages, Req, install
+from lps.console.web import MAX_FORM_FIELDS, Console, Pages, Req, install
 
 # The pages registered their handlers on import; the pipeline's own pages come from them too.
 install(Pages(views.refused, views.bad_input, views.busy, views.nav))
 
 MAX_BODY = 64 * 1024
-MAX_FIELDS = 60
+MAX_FIELDS = MAX_FORM_FIELDS
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
                                "font-src 'self'; form-action 'self'; frame-ancestors 'none'; "
@@ -132,6 +132,7 @@ def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], A
     async def endpoint(request: Request) -> Response:
         form: dict[str, str] = {}
         broken = undecodable(request.scope.get("query_string", b""))
+        malformed = False
         if method == "POST":
             try:
                 if request.headers.get("content-type", "").startswith(
@@ -139,10 +140,10 @@ def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], A
                     broken = broken or undecodable(await request.body())
                 form = await _form(request)
             except Exception:  # a malformed body: refused like a bad field, nothing read
-                return Response("malformed form\n", 400, media_type="text/plain")
+                malformed = True
         req = Req(method, path, {k: v for k, v in request.query_params.items()}, form,
                   dict(request.cookies), request.client.host if request.client else "",
-                  broken)
+                  broken, malformed)
         if path == "/static/{name}":
             req.query["name"] = str(request.path_params.get("name", ""))
         return await run_in_threadpool(console.handle, req)

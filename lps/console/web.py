@@ -28,6 +28,8 @@ from lps.console.roles import ENDPOINTS, PUBLIC, WHOLE_COALITION, allowed
 from switch.config import Config
 from switch.i18n.numbers import MoneyUnit
 
+#: The most fields a form may have (python-multipart's bound, set in asgi.py).
+MAX_FORM_FIELDS = 60
 SESSION_COOKIE = "lps_session"
 LOGIN_COOKIE = "lps_login"
 
@@ -56,6 +58,9 @@ class Req:
     client: str
     #: A field whose bytes were not UTF-8 (asgi.undecodable): the request is refused (400).
     undecodable: str = ""
+    #: A body the form reader refused (more than `asgi.MAX_FIELDS` fields, a broken
+    #: multipart): refused (400) with nothing read, its CSRF token unread too.
+    malformed: bool = False
 
 
 @dataclass(slots=True)
@@ -193,10 +198,14 @@ class Console:
                     why = ("whole" if key in WHOLE_COALITION and ctx.scope.limited
                            and allowed(session.role, *key) else "role")
                     return views.refused(self, ctx, why)
-                if req.method == "POST" and not sessions.same(req.form.get("csrf", ""),
-                                                          session.csrf):
+                if req.method == "POST" and not req.malformed and not sessions.same(
+                        req.form.get("csrf", ""), session.csrf):
                     return views.refused(self, ctx, "csrf")
             try:
+                if req.malformed:
+                    raise BadInput(Refusal(N_("the form could not be read (at most {n} fields, "
+                                              "sent as a web form): reload the page and try "
+                                              "again"), n=MAX_FORM_FIELDS))
                 if req.undecodable:
                     raise BadInput(Refusal(N_("{field}: the text sent is not UTF-8 (a broken "
                                               "character): type it again"),

@@ -195,3 +195,19 @@ def test_a_card_number_in_a_code_or_in_the_switchs_words_is_masked(site: Site) -
             ("mia", "POST", "/programs/campaigns/add", campaign(site, multiplier=pan))):
         answer = refused(site, user, method, path, form)
         assert "628000******" in to_ascii_digits(text_of(answer)), (path, text_of(answer)[-600:])
+
+
+def test_a_form_of_too_many_fields_is_refused_in_the_members_language(site: Site) -> None:
+    """A body the form reader refuses (more than 60 fields) got 'malformed form' in English
+    plain text; it is refused like any bad form, in the member's language, nothing read."""
+    client = site.clients["sue"]
+    before = state(site)
+    answer = send(client, "POST", "/cards/adjust", [(f"f{i}", "x") for i in range(70)]
+                  + [("csrf", Q(client.csrf))])
+    assert not problems(site, answer, True, state(site) != before)
+    assert answer.status == 400 and "فرم خوانده نشد" in text_of(answer), text_of(answer)[-500:]
+    guest = Client(site.console.url)
+    guest.get("/login")
+    answer = send(guest, "POST", "/login", [(f"f{i}", "x") for i in range(70)]
+                  + [("csrf", Q(guest.csrf))])
+    assert answer.status == 400 and "فرم خوانده نشد" in text_of(answer), text_of(answer)[-500:]
