@@ -211,3 +211,19 @@ def test_a_form_of_too_many_fields_is_refused_in_the_members_language(site: Site
     answer = send(guest, "POST", "/login", [(f"f{i}", "x") for i in range(70)]
                   + [("csrf", Q(guest.csrf))])
     assert answer.status == 400 and "فرم خوانده نشد" in text_of(answer), text_of(answer)[-500:]
+
+
+def test_an_adjustment_from_a_customers_page_names_the_account_of_its_card(site: Site) -> None:
+    """The adjustment form on a customer's page names the account to go back to: another
+    number (a card number) went into the redirect's URL with the adjustment applied. A card
+    that is not on that account is refused and nothing is adjusted."""
+    for account in ("999", site.env.cards[2]):
+        answer = refused(site, "sue", "POST", "/cards/adjust", {
+            "account": account, "card": site.ids["ref"], "points": "5", "store": S1,
+            "reason": "x"})
+        assert "حساب مشتری" in text_of(answer), text_of(answer)[-600:]
+    ok = send(site.clients["sue"], "POST", "/cards/adjust", [
+        ("account", site.ids["account"]), ("card", site.ids["customer_ref"]), ("points", "5"),
+        ("store", S1), ("reason", "x"), ("csrf", Q(site.clients["sue"].csrf))])
+    assert ok.status == 303 and ok.headers["location"].startswith(
+        f"/customer?id={site.ids['account']}&done="), ok.headers

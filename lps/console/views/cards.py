@@ -86,6 +86,10 @@ def adjust(console: Console, ctx: Ctx) -> Response:
     pan = card_of(ctx)
     back = to_ascii_digits(f.get("account", "")).strip()
     account = int(back) if is_digits(back) and len(back) <= 18 else None
+    if account is not None:  # from a customer's page: the card must be on that account
+        from lps.console.views.desk import card_on_account
+
+        card_on_account(console, ctx, pan, account)
     try:
         points, store, reason = cards.parse_adjustment(
             console.config, ctx.scope, f.get("points", ""), f.get("store", ""),

@@ -138,19 +138,24 @@ def _account_of(ctx: Ctx) -> int:
     return account
 
 
+def card_on_account(console: Console, ctx: Ctx, pan: str, account: int) -> None:
+    """BadInput unless the card is on the account, as its page shows it: the account is a
+    form's hidden field (where a new card is recorded, the page to go back to), so any number
+    could be sent."""
+    try:
+        got = desk.customer(console.config, account, ctx.now, ctx.scope, history=0)
+    except Refusal as exc:  # no such account (or none at a scoped member's stores)
+        raise BadInput(exc) from None
+    if pan not in {c.pan for c in got.view.cards}:
+        raise BadInput(desk.DeskError(N_("card {card} is not on customer account #{id}"),
+                                      card=mask_pan(pan), id=account))
+
+
 @route("POST", "/customer/replace")
 def replace(console: Console, ctx: Ctx) -> Response:
     account = _account_of(ctx)
     old = card_of(ctx)
-    # The account is the form's hidden field: the card must be on it, or the new card would be
-    # recorded against (and the page sent back to) any number sent.
-    try:
-        got = desk.customer(console.config, account, ctx.now, ctx.scope, history=0)
-    except Refusal as exc:  # no such account
-        raise BadInput(exc) from None
-    if old not in {c.pan for c in got.view.cards}:
-        raise BadInput(desk.DeskError(N_("card {card} is not on customer account #{id}"),
-                                      card=mask_pan(old), id=account))
+    card_on_account(console, ctx, old, account)
     f = ctx.req.form
     try:
         new, reason = replacements.parse_replacement(console.config, old, f.get("new", ""),
