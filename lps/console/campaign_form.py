@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from lps.console.campaigns import EditError
-from lps.console.i18n import read_date, text_refusal, without_card_number
+from lps.console.i18n import text_refusal, without_card_number
 from lps.console.messages import N_, Label
 from switch.config import Campaign
 from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
-from switch.i18n import DateError
+from switch.i18n import DateError, parse_date
 
 #: The form's field names as messages name them, and what each whole number is.
 FIELDS = (N_("from"), N_("to"), N_("bonus"), N_("hour_from"), N_("hour_to"),
@@ -43,7 +43,7 @@ def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
         return None
     try:
         return parse_int(text, name, minimum=-10**15, maximum=10**15)
-    except ValueError:  # TextError, or int() refusing more than 4,300 digits
+    except TextError:
         raise EditError(N_("{field}: must be a whole number ({what}), got {typed}"),
                         field=Label(name), what=Label(what), typed=text[:20]) from None
 
@@ -52,7 +52,7 @@ def _day(form: Mapping[str, str], name: str) -> str:
     """A typed date (Jalali or Gregorian, docs/console.md "Dates") as the file's ISO date."""
     text = form.get(name, "")
     try:
-        return read_date(text).isoformat()
+        return parse_date(text).isoformat()
     except DateError as exc:
         if exc.reason == "day":
             raise EditError(N_("{field}: {typed}: that month has only {days} days"),

@@ -99,7 +99,7 @@ def parse_adjustment(config: Config, scope: Scope, points_text: str, store: str,
     try:
         points = parse_int(points_text.replace(",", "").replace("\u066c", ""), "points",
                            minimum=-MAX_ADJUST, maximum=MAX_ADJUST)
-    except ValueError:  # TextError, or int() refusing more than 4,300 digits
+    except TextError:
         raise CardError(N_("points must be a whole number like 500 or -200 of at most {max} "
                            "either way, got {typed}"), max=MAX_ADJUST,
                         typed=points_text[:20]) from None

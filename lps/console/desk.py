@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from lps.console import audit, cards, gateway, queries, switch_words
-from lps.console.i18n import read_date, text_refusal, without_card_number
+from lps.console.i18n import text_refusal, without_card_number
 from lps.console.messages import N_, SYSTEM, Label, Refusal, Verbatim
 from lps.console.settle import date_refusal
 from switch.config import Config
@@ -25,7 +25,7 @@ from switch.core.mobile import MobileError, mask_mobile, normalize_mobile
 from switch.core.text import TextError, is_digits, normalize_text, to_ascii_digits
 from switch.customers.desk import CustomerView, Desk, Found, open_desk
 from switch.customers.inputs import NAME_MAX, CustomerError, EnrolForm, InvalidValue
-from switch.i18n import DateError
+from switch.i18n import DateError, parse_date
 from switch.journal import JournalError
 from switch.journal.customers import AccountRow, HistoryRow
 
@@ -225,7 +225,7 @@ def parse_enrolment(name: str, mobile: str, birth_date: str, card: str, sms: boo
                            "+989121234567"), typed=mobile.strip()[:20]) from None
     if birth_date.strip():
         try:
-            day = read_date(birth_date)
+            day = parse_date(birth_date)
         except DateError as exc:
             raise date_refusal(exc) from None
         if day > today or day.year < 1900:

@@ -28,11 +28,9 @@ from babel.messages.pofile import read_po
 from lps.console.messages import N_, Label, Refusal, Verbatim, holds_card_number
 from switch.core.text import TextError
 from switch.i18n import (
-    DateError,
     format_money,
     format_number,
     jalali_date,
-    parse_date,
     persian_digits,
     weekday_name,
 )
@@ -153,18 +151,6 @@ class Translator:
 
     def weekday(self, number: int) -> str:
         return weekday_name(number, persian=self.persian)
-
-
-def read_date(typed: str) -> dt.date:
-    """A typed date as `switch.i18n.parse_date` reads it, every refusal a `DateError`: that
-    parser counts a Gregorian month's days through the next month's first day, which for
-    December 9999 is a year `datetime` cannot hold (`9999-12-32` raised a bare ValueError)."""
-    try:
-        return parse_date(typed)
-    except DateError:
-        raise
-    except ValueError:  # only December 9999 has no next month: it has 31 days
-        raise DateError(typed[:20], "day", 31) from None
 
 
 def text_refusal(exc: TextError, what: str, label: str) -> Refusal:

@@ -71,11 +71,10 @@ def days(database: Path) -> list[Day]:
 
 def check_day(text: str) -> dt.date:
     """A business day as typed: Jalali or Gregorian, Persian or ASCII digits."""
-    from lps.console.i18n import read_date
-    from switch.i18n import DateError
+    from switch.i18n import DateError, parse_date
 
     try:
-        return read_date(text)
+        return parse_date(text)
     except DateError as exc:
         raise date_refusal(exc) from None
 

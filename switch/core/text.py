@@ -74,14 +74,22 @@ def parse_digits(text: str, what: str, *, length: int | None = None,
     return bare
 
 
+#: The most digits a typed whole number may have (money and points stay far below).
+MAX_DIGITS = 30
+
+
 def parse_int(text: str, what: str, *, minimum: int | None = None,
               maximum: int | None = None) -> int:
-    """A typed whole number (optional leading `-`, Persian digits accepted), within bounds."""
+    """A typed whole number (optional leading `-`, Persian digits accepted), within bounds.
+    More than `MAX_DIGITS` digits is refused before `int()`, which would take a while and
+    refuses over 4,300 with a `ValueError` of its own."""
     raw = to_ascii_digits(text).strip()
     negative = raw.startswith("-")
     body = raw[1:] if negative else raw
     if not is_digits(body):
-        raise TextError(f"{what} must be a whole number, got {text!r}")
+        raise TextError(f"{what} must be a whole number, got {text[:20]!r}")
+    if len(body) > MAX_DIGITS:
+        raise TextError(f"{what} must be a whole number of at most {MAX_DIGITS} digits")
     value = -int(body) if negative else int(body)
     if minimum is not None and value < minimum:
         raise TextError(f"{what} must be at least {minimum}")

@@ -6,6 +6,7 @@ arithmetic calendar Iran uses); this module only chooses the display forms.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from zoneinfo import ZoneInfo
 
@@ -110,8 +111,7 @@ def parse_date(typed: str) -> dt.date:
         try:
             return dt.date(year, month, day)
         except ValueError:
-            days = (dt.date(year + month // 12, month % 12 + 1, 1) - dt.date(year, month, 1)).days
-            raise DateError(typed[:20], "day", days) from None
+            raise DateError(typed[:20], "day", calendar.monthrange(year, month)[1]) from None
     if year < 1:
         raise DateError(typed[:20], "format")
     days = jalali_month_days(year, month)

@@ -89,7 +89,9 @@ def test_a_looser_console_database_is_refused(env: Env) -> None:
 
 @pytest.mark.parametrize(("typed", "reason", "days"), [
     ("۱۴۰۵/۱۲/۳۰", "day", 29), ("1405/12/31", "day", 29), ("1405/13/01", "month", 0),
-    ("2026-02-29", "day", 28), ("۱۴۰۵-۰۹", "format", 0)])
+    ("2026-02-29", "day", 28), ("۱۴۰۵-۰۹", "format", 0),
+    # December 9999's days were counted through a first of January no `date` holds
+    ("9999-12-32", "day", 31), ("۹۹۹۹/۱۲/۳۲", "day", 31), ("2024-02-30", "day", 29)])
 def test_an_impossible_date_is_refused_with_the_reason(typed: str, reason: str,
                                                        days: int) -> None:
     with pytest.raises(DateError) as info:

@@ -62,6 +62,15 @@ def test_parse_int() -> None:
         parse_int("11", "points", maximum=10)
     with pytest.raises(TextError, match="at least 1"):
         parse_int("0", "points", minimum=1)
+    # int() refuses more than 4,300 digits with a ValueError of its own: refused before it,
+    # and the refusal quotes at most 20 characters of what was typed
+    assert parse_int("9" * 30, "points") == 10**30 - 1
+    for typed in ("9" * 31, "-" + "۹" * 10_000):
+        with pytest.raises(TextError, match="at most 30 digits"):
+            parse_int(typed, "points")
+    with pytest.raises(TextError) as info:
+        parse_int("x" * 10_000, "points")
+    assert len(str(info.value)) < 80
 
 
 def test_zwnj_names_are_accepted_and_arabic_letters_become_persian() -> None:

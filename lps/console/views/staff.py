@@ -10,13 +10,13 @@ from typing import Any
 from starlette.responses import Response
 
 from lps.console import audit, auth, throttle
-from lps.console.i18n import read_date, shown_back
+from lps.console.i18n import shown_back
 from lps.console.messages import N_
 from lps.console.roles import ROLES
 from lps.console.views.common import page
 from lps.console.web import BadInput, Console, Ctx, route
 from switch.core.text import is_digits, to_ascii_digits
-from switch.i18n import DateError
+from switch.i18n import DateError, parse_date
 
 
 def staff_page(console: Console, ctx: Ctx, notice: str = "", error: str = "",
@@ -103,7 +103,7 @@ def audit_page(console: Console, ctx: Ctx, error: str = "", status: int = 200) -
     for name in ("from", "to"):
         typed = q.get(name, "").strip()
         try:
-            days.append(read_date(typed) if typed else None)
+            days.append(parse_date(typed) if typed else None)
         except DateError as exc:
             from lps.console.settle import date_refusal
 
