@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from .. import is_ascii_digits
@@ -41,7 +42,8 @@ def _ascii(raw: bytes) -> str:
         name = _FIELD_NAMES[index] if index < len(_FIELD_NAMES) else f"field {index + 1}"
         field = raw.split(SEP)[index].decode("utf-8", "replace")
         hint = (" (digits must be ASCII 0-9, not Persian or Arabic-Indic)"
-                if any(c.isdigit() and not c.isascii() for c in field) else "")
+                if any(unicodedata.category(c) == "Nd" and not c.isascii() for c in field)
+                else "")
         why = f"non-ASCII byte at offset {exc.start}, in the {name}{hint}"
         raise EcrMessageError(why) from None
     if any(not (0x20 <= ord(c) < 0x7F or c == chr(FS)) for c in text):
