@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -22,18 +23,15 @@ def test_parse_scan() -> None:
             parse_scan(bad)
 
 
-def test_scanner_on_pty() -> None:
+def on_scanner(body: Callable[[Register, BarcodeScanner], Awaitable[None]]) -> None:
+    """`body` with a scanner open on a fresh pty; both closed after."""
     reg = Register()
 
     async def run() -> None:
         scanner = BarcodeScanner(reg.port)
         await scanner.open()
         try:
-            reg.write(b"6280001234567895\r\n628000123\n")
-            first = await asyncio.wait_for(scanner.scans.get(), EVENT)
-            second = await asyncio.wait_for(scanner.scans.get(), EVENT)
-            assert isinstance(first, LoyaltyCard) and first.entry_mode == "081"
-            assert isinstance(second, CardError)
+            await body(reg, scanner)
         finally:
             scanner.close()
 
@@ -41,6 +39,17 @@ def test_scanner_on_pty() -> None:
         asyncio.run(run())
     finally:
         reg.close()
+
+
+def test_scanner_on_pty() -> None:
+    async def body(reg: Register, scanner: BarcodeScanner) -> None:
+        reg.write(b"6280001234567895\r\n628000123\n")
+        first = await asyncio.wait_for(scanner.scans.get(), EVENT)
+        second = await asyncio.wait_for(scanner.scans.get(), EVENT)
+        assert isinstance(first, LoyaltyCard) and first.entry_mode == "081"
+        assert isinstance(second, CardError)
+
+    on_scanner(body)
 
 
 def test_hostile_scans_are_refused_and_the_next_good_one_read(
@@ -48,27 +57,18 @@ def test_hostile_scans_are_refused_and_the_next_good_one_read(
     """Lines that are no card numbers (other scripts' digits, control bytes, 100 digits, a flood
     without an end of line) are each refused or dropped; a good scan after them is read, and
     no digits beyond the first 6 and last 4 of anything scanned reach the log."""
-    reg = Register()
     long = "9" * 96 + "1234"
     hostile = ("۶۲۸۰۰۰۱۲۳۴۵۶۷۸۹۵\r\n".encode() + b"6280\x00001234567895\r\n"
                + long.encode() + b"\n" + b"7" * 100_000 + b"\r\n")
 
-    async def run() -> None:
-        scanner = BarcodeScanner(reg.port)
-        await scanner.open()
-        try:
-            await asyncio.to_thread(reg.write, hostile + b"6280001234567895\r\n")
-            while not isinstance(got := await asyncio.wait_for(scanner.scans.get(), EVENT),
-                                 LoyaltyCard):
-                assert isinstance(got, CardError)
-            assert got.pan == "6280001234567895"
-        finally:
-            scanner.close()
+    async def body(reg: Register, scanner: BarcodeScanner) -> None:
+        await asyncio.to_thread(reg.write, hostile + b"6280001234567895\r\n")
+        while not isinstance(got := await asyncio.wait_for(scanner.scans.get(), EVENT),
+                             LoyaltyCard):
+            assert isinstance(got, CardError)
+        assert got.pan == "6280001234567895"
 
-    try:
-        asyncio.run(run())
-    finally:
-        reg.close()
+    on_scanner(body)
     assert long not in caplog.text and "7" * 11 not in caplog.text
 
 
@@ -76,20 +76,10 @@ def test_a_scanner_line_that_hangs_up_is_closed_not_spun_on(
         caplog: pytest.LogCaptureFixture) -> None:
     """A scanner unplugged (the line hangs up) stays readable with an error: reading it again
     and again would spin the agent's loop and flood the log."""
-    reg = Register()
+    async def body(reg: Register, scanner: BarcodeScanner) -> None:
+        os.close(reg.master)
+        await asyncio.wait_for(scanner.lost.wait(), EVENT)
+        assert not scanner.is_open
 
-    async def run() -> None:
-        scanner = BarcodeScanner(reg.port)
-        await scanner.open()
-        try:
-            os.close(reg.master)
-            await asyncio.wait_for(scanner.lost.wait(), EVENT)
-            assert not scanner.is_open
-        finally:
-            scanner.close()
-
-    try:
-        asyncio.run(run())
-    finally:
-        reg.close()
+    on_scanner(body)
     assert len([r for r in caplog.records if r.name == "lps.agent.barcode"]) <= 2

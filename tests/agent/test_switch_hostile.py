@@ -59,6 +59,22 @@ async def agent_on(switch: ScriptedSwitch, tmp: Path, monkeypatch: pytest.Monkey
         agent.outbox.close()
 
 
+@contextlib.asynccontextmanager
+async def scripted(tmp: Path, monkeypatch: pytest.MonkeyPatch,
+                   switch: ScriptedSwitch | None = None, **settings: Any,
+                   ) -> AsyncIterator[tuple[ScriptedSwitch, Agent, Events]]:
+    """A scripted switch (`ScriptedSwitch()` unless given), started, and the agent's link
+    signed on to it (`agent_on`); the switch is stopped after."""
+    switch = switch or ScriptedSwitch()
+    await switch.start()
+    events: Events = asyncio.Queue()
+    try:
+        async with agent_on(switch, tmp, monkeypatch, events, **settings) as agent:
+            yield switch, agent, events
+    finally:
+        await switch.stop()
+
+
 async def next_event(events: Events, kind: str) -> dict[str, Any]:
     while (ev := await asyncio.wait_for(events.get(), EVENT))["type"] != kind:
         pass
@@ -102,24 +118,18 @@ def test_a_wrong_answer_is_never_an_approval(case: str, tmp_path: Path,
     seen: list[dict[str, Any]] = []
 
     async def run() -> None:
-        switch = ScriptedSwitch()
-        await switch.start()
-        events: Events = asyncio.Queue()
-        try:
-            async with agent_on(switch, tmp_path, monkeypatch, events,
-                                request_timeout_seconds=SHORT) as agent:
-                switch.script["0200"] = once(lambda r: NOT_THE_ANSWER[case](switch, r),
-                                             switch, "0200")
-                resp = await agent.transact(BURN, CARD)
-                assert (resp.code, resp.rrn) == ("XO", ""), resp
-                burn = next(m for m in switch.received if m.mti == "0200")
-                rev = await next_event(events, "reversal")  # on the next sign-on
-                seen.append(rev)
-                undone = [m for m in switch.received if m.mti in ("0400", "0401")][-1]
-                assert rev["code"] == "00" and str(undone.fields[90])[4:10] == burn.fields[11]
-                assert agent.outbox.count("reversal") == 0
-        finally:
-            await switch.stop()
+        async with scripted(tmp_path, monkeypatch, request_timeout_seconds=SHORT
+                            ) as (switch, agent, events):
+            switch.script["0200"] = once(lambda r: NOT_THE_ANSWER[case](switch, r),
+                                         switch, "0200")
+            resp = await agent.transact(BURN, CARD)
+            assert (resp.code, resp.rrn) == ("XO", ""), resp
+            burn = next(m for m in switch.received if m.mti == "0200")
+            rev = await next_event(events, "reversal")  # on the next sign-on
+            seen.append(rev)
+            undone = [m for m in switch.received if m.mti in ("0400", "0401")][-1]
+            assert rev["code"] == "00" and str(undone.fields[90])[4:10] == burn.fields[11]
+            assert agent.outbox.count("reversal") == 0
         while not events.empty():
             seen.append(events.get_nowait())
 
@@ -147,30 +157,24 @@ def test_a_queued_message_stays_until_a_real_answer(case: str, kind: str, tmp_pa
     mti = {"advice": "0220", "reversal": "0400"}[kind]
 
     async def run() -> None:
-        switch = ScriptedSwitch()
-        await switch.start()
-        events: Events = asyncio.Queue()
-        try:
-            async with agent_on(switch, tmp_path, monkeypatch, events,
-                                request_timeout_seconds=SHORT) as agent:
-                switch.script[mti] = once(lambda r: UNSETTLED[case](switch, r), switch, mti)
-                fields: Fields = {2: PAN, 3: "900000", 4: "000000005000", 7: "1206103000",
-                                  11: "000777", 22: "071", 25: "00", 41: "T0000001",
-                                  42: "STORE0000000001", 49: "364"}
-                if kind == "advice":
-                    agent.outbox.add("advice", "0220", fields, {"card": CARD.masked})
-                else:
-                    agent.outbox.add("reversal", "0400", reversal_fields("0200", fields, 0.0),
-                                     {"card": CARD.masked})
-                agent.switch.kick()
-                ev = await next_event(events, kind)
-                # settled by the switch's own answer to the repeat, not by the wrong one
-                assert (ev["code"], ev["mti"]) == ("00", answer_mti(mti))
-                repeats = [m.mti for m in switch.received if m.mti[:3] == mti[:3]]
-                assert repeats == [mti, mti[:3] + "1"], repeats
-                assert agent.outbox.count(kind) == 0
-        finally:
-            await switch.stop()
+        async with scripted(tmp_path, monkeypatch, request_timeout_seconds=SHORT
+                            ) as (switch, agent, events):
+            switch.script[mti] = once(lambda r: UNSETTLED[case](switch, r), switch, mti)
+            fields: Fields = {2: PAN, 3: "900000", 4: "000000005000", 7: "1206103000",
+                              11: "000777", 22: "071", 25: "00", 41: "T0000001",
+                              42: "STORE0000000001", 49: "364"}
+            if kind == "advice":
+                agent.outbox.add("advice", "0220", fields, {"card": CARD.masked})
+            else:
+                agent.outbox.add("reversal", "0400", reversal_fields("0200", fields, 0.0),
+                                 {"card": CARD.masked})
+            agent.switch.kick()
+            ev = await next_event(events, kind)
+            # settled by the switch's own answer to the repeat, not by the wrong one
+            assert (ev["code"], ev["mti"]) == ("00", answer_mti(mti))
+            repeats = [m.mti for m in switch.received if m.mti[:3] == mti[:3]]
+            assert repeats == [mti, mti[:3] + "1"], repeats
+            assert agent.outbox.count(kind) == 0
 
     asyncio.run(run())
 
@@ -189,19 +193,13 @@ BROKEN: dict[str, Wrong] = {
 def test_a_broken_stream_reverses_the_burn(case: str, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     async def run() -> None:
-        switch = ScriptedSwitch()
-        await switch.start()
-        events: Events = asyncio.Queue()
-        try:
-            async with agent_on(switch, tmp_path, monkeypatch, events,
-                                request_timeout_seconds=SHORT) as agent:
-                switch.script["0200"] = once(lambda r: BROKEN[case](switch, r), switch, "0200")
-                resp = await agent.transact(BURN, CARD)
-                assert resp.code == "XO", resp
-                rev = await next_event(events, "reversal")
-                assert rev["code"] == "00"
-        finally:
-            await switch.stop()
+        async with scripted(tmp_path, monkeypatch, request_timeout_seconds=SHORT
+                            ) as (switch, agent, events):
+            switch.script["0200"] = once(lambda r: BROKEN[case](switch, r), switch, "0200")
+            resp = await agent.transact(BURN, CARD)
+            assert resp.code == "XO", resp
+            rev = await next_event(events, "reversal")
+            assert rev["code"] == "00"
 
     asyncio.run(run())
 
@@ -218,18 +216,12 @@ ODD_BUT_RIGHT: dict[str, Wrong] = {
 def test_the_right_answer_in_an_odd_stream_is_taken(case: str, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     async def run() -> None:
-        switch = ScriptedSwitch()
-        await switch.start()
-        events: Events = asyncio.Queue()
-        try:
-            async with agent_on(switch, tmp_path, monkeypatch, events) as agent:
-                switch.script["0200"] = lambda r: ODD_BUT_RIGHT[case](switch, r)
-                resp = await agent.transact(BURN, CARD)
-                stan = next(m for m in switch.received if m.mti == "0200").text(11)
-                assert (resp.code, resp.rrn) == ("00", f"000000{stan}"), resp
-                assert agent.outbox.count("reversal") == 0
-        finally:
-            await switch.stop()
+        async with scripted(tmp_path, monkeypatch) as (switch, agent, _):
+            switch.script["0200"] = lambda r: ODD_BUT_RIGHT[case](switch, r)
+            resp = await agent.transact(BURN, CARD)
+            stan = next(m for m in switch.received if m.mti == "0200").text(11)
+            assert (resp.code, resp.rrn) == ("00", f"000000{stan}"), resp
+            assert agent.outbox.count("reversal") == 0
 
     asyncio.run(run())
 
@@ -247,22 +239,16 @@ def test_an_answer_whose_mac_does_not_verify_is_not_trusted(
         return switch.wire(msg, mac=bytes(8) if mac == "wrong" else None)
 
     async def run() -> None:
-        switch = ScriptedSwitch(tmk=TMK)
-        await switch.start()
-        events: Events = asyncio.Queue()
-        try:
-            async with agent_on(switch, tmp_path, monkeypatch, events,
-                                tmk=TMK.hex().upper()) as agent:
-                switch.script["0200"] = once(lambda r: answer(switch, r), switch, "0200")
-                resp = await agent.transact(BURN, CARD)
-                if mac == "right":
-                    assert resp.code == "00", resp
-                    return
-                assert resp.code == "XO", resp
-                rev = await next_event(events, "reversal")
-                assert rev["code"] == "00"
-        finally:
-            await switch.stop()
+        async with scripted(tmp_path, monkeypatch, ScriptedSwitch(tmk=TMK),
+                            tmk=TMK.hex().upper()) as (switch, agent, events):
+            switch.script["0200"] = once(lambda r: answer(switch, r), switch, "0200")
+            resp = await agent.transact(BURN, CARD)
+            if mac == "right":
+                assert resp.code == "00", resp
+                return
+            assert resp.code == "XO", resp
+            rev = await next_event(events, "reversal")
+            assert rev["code"] == "00"
 
     asyncio.run(run())
     assert TMK.hex().upper() not in caplog.text and PAN not in caplog.text
@@ -299,19 +285,13 @@ def test_a_card_number_in_the_receipt_text_is_masked(text: str, tmp_path: Path,
     """The switch's DE48 `MS` goes to the register and into the `transaction` event: a card
     number in it (a broken switch template, a hostile switch) is masked as in every log line."""
     async def run() -> None:
-        switch = ScriptedSwitch()
-        await switch.start()
-        events: Events = asyncio.Queue()
-        try:
-            async with agent_on(switch, tmp_path, monkeypatch, events) as agent:
-                switch.script["0200"] = lambda r: switch.wire(
-                    switch.answer(r, de48=build_tlv({"MS": text})))
-                resp = await agent.transact(BURN, CARD)
-                assert resp.code == "00"
-                shown = resp.message.translate(TO_ASCII).replace("-", "")
-                assert shown == "card 628000******7895 thanks", resp
-        finally:
-            await switch.stop()
+        async with scripted(tmp_path, monkeypatch) as (switch, agent, _):
+            switch.script["0200"] = lambda r: switch.wire(
+                switch.answer(r, de48=build_tlv({"MS": text})))
+            resp = await agent.transact(BURN, CARD)
+            assert resp.code == "00"
+            shown = resp.message.translate(TO_ASCII).replace("-", "")
+            assert shown == "card 628000******7895 thanks", resp
 
     asyncio.run(run())
 
