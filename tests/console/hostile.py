@@ -36,6 +36,7 @@ from tests.console.support import (
     add_staff,
     make_env,
     running_switch,
+    switch_log,
 )
 from tests.waits import EVENT
 
@@ -263,7 +264,7 @@ def start_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     finally:
         conn.close()
     try:
-        with running_switch(env) as switch, Console(env) as console:
+        with running_switch(env), Console(env) as console:
             clients = {u: Client(console.url) for u in ("sue", "ann", "sam", "mia", "aud")}
             for user, client in clients.items():
                 assert client.login(user).status == 303
@@ -286,7 +287,7 @@ def start_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             finally:
                 for conn in watched.values():
                     conn.close()
-        said = switch.stderr.read().decode("utf-8", "replace") if switch.stderr else ""
+        said = switch_log(env).read_text("utf-8", "replace")
         assert not clear_pans(site, said), "a card number in clear in the switch's log"
     finally:
         logging.getLogger().removeHandler(handler)

@@ -254,15 +254,23 @@ def iter_roles() -> Iterator[str]:
     yield from ROLES
 
 
+def switch_log(env: Env) -> Path:
+    """Where `start_switch` writes the switch's stderr (appended, run after run)."""
+    return env.root / "switch.stderr"
+
+
 def start_switch(env: Env) -> subprocess.Popen[bytes]:
     """`lps serve` on this environment, once its admin socket takes connections (the socket's
     file appears at bind, a moment before it listens)."""
     from switch import unix_socket
     from switch.server import admin_socket_path
 
-    proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
-                             str(env.config_path), "--log-level", "WARNING"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    # Its log to a file, read when wanted: a pipe nobody reads while the switch runs would
+    # fill (64 KiB) and block the switch mid-test.
+    with open(switch_log(env), "ab") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "lps.cli", "serve", "--config",
+                                 str(env.config_path), "--log-level", "WARNING"],
+                                stdout=subprocess.DEVNULL, stderr=log)
     path = admin_socket_path(env.config.switch.database)
     deadline = time.monotonic() + START  # readiness wait, not a measured duration
     while True:
@@ -274,8 +282,9 @@ def start_switch(env: Env) -> subprocess.Popen[bytes]:
                 pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            err = proc.stderr.read().decode() if proc.stderr else ""
-            raise AssertionError(f"switch did not start: {err}")
+            proc.wait()
+            said = switch_log(env).read_text("utf-8", "replace")
+            raise AssertionError(f"switch did not start: {said}")
         time.sleep(0.05)
 
 
