@@ -34,6 +34,10 @@ log = logging.getLogger("lps.agent.ecr")
 Validator = Callable[[bytes], str | None]
 
 
+#: Requests that may wait while one is served (docs/agent.md, "Register link (§8)").
+MAX_WAITING = 8
+
+
 class EcrLink:
     """ACKs good frames into `incoming`, NAKs broken or unknown ones, sends with retries."""
 
@@ -124,10 +128,16 @@ class EcrLink:
             if reason is not None:
                 self._nak(reason, event.payload)
                 return
-            self._write(bytes([ACK]))
             if event.payload == self.in_progress or event.payload in self._queued:
+                self._write(bytes([ACK]))
                 log.info("ECR resent a request already taken; ACKed, not redone")
                 return
+            if len(self._queued) >= MAX_WAITING:
+                # one register, one sale at a time: more waiting than this is a register
+                # that does not wait for its answers; it is told so (NAK), nothing queued
+                self._nak(f"{MAX_WAITING} requests wait their turn already", event.payload)
+                return
+            self._write(bytes([ACK]))
             self._queued.append(event.payload)
             self.incoming.put_nowait(event.payload)
         elif isinstance(event, BadFrame):

@@ -19,6 +19,7 @@ from iso8583 import Message
 from terminal_agent.agent import Agent
 from terminal_agent.card.apdu import LoyaltyCard
 from terminal_agent.config import from_mapping
+from terminal_agent.ecr.link import MAX_WAITING
 from tests.waits import EVENT
 
 from .register import ACK, NAK, STX, Register, fields, frame
@@ -193,6 +194,35 @@ def test_a_request_resent_while_another_is_served_is_served_once(
                 ["RESP", "00", f"000000{m.text(11)}"] for m in financial(switch)]
             assert [m.fields.get(4) for m in financial(switch)] == [
                 "000000000100", "000000000200", None]
+
+    asyncio.run(run())
+
+
+def test_a_register_that_does_not_wait_for_its_answers_is_naked_past_the_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While A is served, `MAX_WAITING` more requests are queued and served in order; the next
+    one is NAKed and never reaches the switch (docs/agent.md, "Register link (§8)")."""
+    gate = asyncio.Event()
+
+    async def slow_first_card() -> tuple[LoyaltyCard | None, str | None]:
+        await gate.wait()
+        return CARD, None
+
+    async def run() -> None:
+        async with agent_with_register(tmp_path, monkeypatch, slow_first_card) as (
+                register, switch):
+            register.write(frame(fields("EARN", "100", "A")))
+            assert await byte(register) == ACK
+            for n in range(MAX_WAITING):
+                register.write(frame(fields("EARN", str(101 + n), f"W{n}")))
+                assert await byte(register) == ACK
+            register.write(frame(fields("EARN", "999", "OVER")))
+            assert await byte(register) == NAK
+            gate.set()
+            for _ in range(MAX_WAITING + 1):
+                assert (await answer(register))[1] == "00"
+            assert [m.fields[4] for m in financial(switch)] == [
+                f"{100 + n:012d}" for n in range(MAX_WAITING + 1)]
 
     asyncio.run(run())
 
