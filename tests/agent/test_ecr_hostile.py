@@ -167,21 +167,29 @@ def test_split_and_batched_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     asyncio.run(run())
 
 
+@contextlib.asynccontextmanager
+async def serving_a(tmp: Path, monkeypatch: pytest.MonkeyPatch,
+                    ) -> AsyncIterator[tuple[Register, ScriptedSwitch, asyncio.Event]]:
+    """The agent serving request A (EARN 100), ACKed and held at its card until the gate is
+    set: what the register sends meanwhile waits its turn."""
+    gate = asyncio.Event()
+
+    async def card_when_let() -> tuple[LoyaltyCard | None, str | None]:
+        await gate.wait()
+        return CARD, None
+
+    async with agent_with_register(tmp, monkeypatch, card_when_let) as (register, switch):
+        register.write(frame(fields("EARN", "100", "A")))
+        assert await byte(register) == ACK
+        yield register, switch, gate
+
+
 def test_a_request_resent_while_another_is_served_is_served_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The register sends B while A is served and, hearing no ACK (lost on the line), B again:
     both copies arrive before B is taken. B is one sale (docs/agent.md, "Register link")."""
-    gate = asyncio.Event()
-
-    async def slow_first_card() -> tuple[LoyaltyCard | None, str | None]:
-        await gate.wait()
-        return CARD, None
-
     async def run() -> None:
-        async with agent_with_register(tmp_path, monkeypatch, slow_first_card) as (
-                register, switch):
-            register.write(frame(fields("EARN", "100", "A")))
-            assert await byte(register) == ACK
+        async with serving_a(tmp_path, monkeypatch) as (register, switch, gate):
             b = frame(fields("EARN", "200", "B"))
             register.write(b + b)
             assert [await byte(register), await byte(register)] == [ACK, ACK]
@@ -202,17 +210,8 @@ def test_a_register_that_does_not_wait_for_its_answers_is_naked_past_the_bound(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """While A is served, `MAX_WAITING` more requests are queued and served in order; the next
     one is NAKed and never reaches the switch (docs/agent.md, "Register link (§8)")."""
-    gate = asyncio.Event()
-
-    async def slow_first_card() -> tuple[LoyaltyCard | None, str | None]:
-        await gate.wait()
-        return CARD, None
-
     async def run() -> None:
-        async with agent_with_register(tmp_path, monkeypatch, slow_first_card) as (
-                register, switch):
-            register.write(frame(fields("EARN", "100", "A")))
-            assert await byte(register) == ACK
+        async with serving_a(tmp_path, monkeypatch) as (register, switch, gate):
             for n in range(MAX_WAITING):
                 register.write(frame(fields("EARN", str(101 + n), f"W{n}")))
                 assert await byte(register) == ACK
