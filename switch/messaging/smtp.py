@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, parseaddr
 
 from switch.messaging.settings import EmailSettings
+from switch.messaging.smtp_client import BoundedSmtp, SmtpReplyError
 
 __all__ = ["EmailError", "SmtpChannel", "build_email", "message_id_for"]
 
@@ -30,6 +31,13 @@ class EmailError(RuntimeError):
         super().__init__(reason)
         self.permanent = permanent
         self.session = session
+
+
+def _why(exc: BaseException) -> str:
+    """What went wrong, without the server's own words (they may hold an address)."""
+    if isinstance(exc, SmtpReplyError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
 
 
 def message_id_for(outbox_id: int, sender: str) -> str:
@@ -76,9 +84,9 @@ class SmtpChannel:
             return
         s = self.settings
         try:
-            smtp = smtplib.SMTP(s.smtp.host, s.smtp.port, timeout=s.timeout)
+            smtp = BoundedSmtp(s.smtp.host, s.smtp.port, timeout=s.timeout)
         except (OSError, smtplib.SMTPException) as exc:
-            raise EmailError(f"SMTP server {s.smtp} unreachable: {type(exc).__name__}",
+            raise EmailError(f"SMTP server {s.smtp} unreachable: {_why(exc)}",
                              permanent=False, session=True) from None
         try:
             smtp.ehlo()
@@ -99,7 +107,7 @@ class SmtpChannel:
         except (OSError, smtplib.SMTPException, ssl.SSLError) as exc:
             smtp.close()
             raise EmailError(f"SMTP server {s.smtp}: STARTTLS or login failed: "
-                             f"{type(exc).__name__}", permanent=False, session=True) from None
+                             f"{_why(exc)}", permanent=False, session=True) from None
         self._smtp = smtp
 
     def send(self, msg: EmailMessage) -> None:
@@ -119,8 +127,7 @@ class SmtpChannel:
                              permanent=500 <= exc.smtp_code < 600) from None
         except (OSError, smtplib.SMTPException) as exc:
             self.close()
-            raise EmailError(f"SMTP session lost: {type(exc).__name__}",
-                             permanent=False) from None
+            raise EmailError(f"SMTP session lost: {_why(exc)}", permanent=False) from None
         if refused:
             raise EmailError("the server refused the recipient", permanent=True)
 
