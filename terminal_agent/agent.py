@@ -120,7 +120,9 @@ class Agent:
         self.watcher = ReaderWatcher(on_card)
         self.watcher.start()
         if self.barcode is not None:
-            await self.barcode.open()
+            # opened, and reopened after a failure, while the register is served
+            # (docs/agent.md, "Cards")
+            self._tasks.append(asyncio.create_task(self.barcode.keep_open(), name="scanner"))
         if self.ecr is not None:
             self._tasks.append(asyncio.create_task(self._keep_register_open(), name="ecr-line"))
             self._tasks.append(asyncio.create_task(self._serve_register(), name="ecr"))

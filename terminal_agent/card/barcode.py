@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
 
 import serial
 
@@ -12,6 +13,19 @@ from .apdu import BARCODE, CardError, LoyaltyCard, mask_pan, valid_pan
 
 log = logging.getLogger("lps.agent.barcode")
 MAX_LINE = 64
+#: Reopening a scanner that failed or is missing (docs/agent.md, "Cards"): the first try this
+#: long after the failure, each next one twice as long after, at most RETRY_MAX apart.
+RETRY_FIRST = 0.5
+RETRY_MAX = 5.0
+
+
+def retry_delays(first: float = RETRY_FIRST, cap: float = RETRY_MAX) -> Iterator[float]:
+    """first, 2 first, 4 first, ... then cap for ever: a replugged scanner is found within cap
+    seconds, a missing one costs one failed open every cap seconds."""
+    delay = first
+    while True:
+        yield min(delay, cap)
+        delay = min(delay * 2, cap)
 
 
 def parse_scan(line: bytes) -> LoyaltyCard:
@@ -43,9 +57,50 @@ class BarcodeScanner:
 
     async def open(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._serial = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0)
-        self._loop.add_reader(self._serial.fileno(), self._on_readable)
-        log.info("barcode scanner on %s", self.port)
+        ser = serial.serial_for_url(self.port, baudrate=self.baud, timeout=0)
+        try:
+            self._loop.add_reader(ser.fileno(), self._on_readable)
+        except BaseException:
+            ser.close()  # not a line the loop can watch: not left open by each try
+            raise
+        self._serial = ser
+        self._buf = b""  # half a line from before an outage is no part of the next scan
+        self.lost.clear()
+
+    async def keep_open(self, first: float = RETRY_FIRST, cap: float = RETRY_MAX) -> None:
+        """Open the scanner, and reopen it whenever it fails or is missing (unplugged, not yet
+        plugged in) with `retry_delays(first, cap)` between tries, until cancelled: a store
+        that replugs its scanner has it back without restarting the agent.
+
+        An outage is logged once when it starts and once when it ends; the tries in between
+        only at DEBUG. The delays start again from `first` once the line has stayed up `cap`
+        seconds: a line that fails again as soon as it is open is not reopened more often.
+        """
+        loop = asyncio.get_running_loop()
+        delays = retry_delays(first, cap)
+        down_since: float | None = None
+        while True:
+            try:
+                await self.open()
+            except (OSError, ValueError) as exc:  # serial.SerialException is an OSError
+                if down_since is None:
+                    down_since = loop.time()
+                    log.error("cannot open barcode scanner on %s: %s; retrying", self.port, exc)
+                else:
+                    log.debug("barcode scanner on %s still cannot be opened: %s", self.port, exc)
+                await asyncio.sleep(next(delays))
+                continue
+            if down_since is None:
+                log.info("barcode scanner on %s", self.port)
+            else:
+                log.info("barcode scanner on %s back after %.1f s", self.port,
+                         loop.time() - down_since)
+            opened = loop.time()
+            await self.lost.wait()  # the failure is logged where it is seen (_on_readable)
+            down_since = loop.time()
+            if down_since - opened >= cap:
+                delays = retry_delays(first, cap)
+            await asyncio.sleep(next(delays))
 
     def close(self) -> None:
         if self._serial is not None and self._loop is not None:
@@ -60,7 +115,8 @@ class BarcodeScanner:
         except (serial.SerialException, OSError) as exc:
             # a line that hangs up (a scanner unplugged) stays readable with an error: reading
             # it again would spin the loop, so it is closed (docs/agent.md, "Cards")
-            log.error("barcode scanner on %s failed: %s; closing it", self.port, exc)
+            log.error("barcode scanner on %s failed: %s; closing it until it can be opened "
+                      "again", self.port, exc)
             self.close()
             self.lost.set()
             return

@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import Awaitable, Callable
+from itertools import islice
+from pathlib import Path
 
 import pytest
 
+from terminal_agent.agent import Agent
 from terminal_agent.card.apdu import CardError, LoyaltyCard
-from terminal_agent.card.barcode import BarcodeScanner, parse_scan
+from terminal_agent.card.barcode import BarcodeScanner, parse_scan, retry_delays
+from terminal_agent.config import from_mapping
 from tests.waits import EVENT
 
-from .register import Register
+from .register import ACK, Register, fields
+from .scripted_switch import ScriptedSwitch
+
+PAN = "6280001234567895"
 
 
 def test_parse_scan() -> None:
@@ -83,3 +91,128 @@ def test_a_scanner_line_that_hangs_up_is_closed_not_spun_on(
 
     on_scanner(body)
     assert len([r for r in caplog.records if r.name == "lps.agent.barcode"]) <= 2
+
+
+def test_retries_double_from_half_a_second_to_five() -> None:
+    assert list(islice(retry_delays(), 7)) == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
+
+
+class Records(logging.Handler):
+    """The scanner's log records, kept, and awaited one after another as they come."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.all: list[logging.LogRecord] = []
+        self._queue: asyncio.Queue[logging.LogRecord] = asyncio.Queue()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.all.append(record)
+        self._queue.put_nowait(record)
+
+    async def wait(self, text: str) -> logging.LogRecord:
+        """The next record that says `text`."""
+        while text not in (got := await asyncio.wait_for(self._queue.get(), EVENT)).getMessage():
+            pass
+        return got
+
+
+def scanner_agent(tmp: Path, switch: str, register: str, scanner: Path) -> Agent:
+    return Agent(from_mapping({
+        "terminal_id": "T0000001", "store_id": "STORE0000000001", "switch": switch,
+        "data_dir": str(tmp / "data"), "ecr_port": register, "barcode_port": str(scanner),
+        "reader": "none", "card_wait_seconds": EVENT, "request_timeout_seconds": EVENT,
+        "reconnect_max_seconds": 0.5}, "test"))
+
+
+def test_a_replugged_scanner_is_opened_again_and_its_scan_reaches_the_switch(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The scanner is unplugged (its line hangs up, its device goes away) and plugged in again
+    under the same name, as udev's /dev/serial/by-id links name a USB scanner: the agent tries
+    again meanwhile, serves the register, and reads the next scan once it is back. The outage
+    is logged once and the return once (docs/agent.md, "Cards")."""
+    caplog.set_level(logging.DEBUG, logger="lps.agent.barcode")
+    reg, scanner = Register(), Register()
+    link = tmp_path / "scanner"
+    link.symlink_to(scanner.port)
+    records = Records()
+    logging.getLogger("lps.agent.barcode").addHandler(records)
+
+    async def run() -> None:
+        nonlocal scanner
+        switch = ScriptedSwitch()
+        await switch.start()
+        agent = scanner_agent(tmp_path, switch.address, reg.port, link)
+        waiting = asyncio.Event()
+        wait_card = agent.wait_card
+
+        async def watched_wait_card() -> tuple[LoyaltyCard | None, str | None]:
+            waiting.set()
+            return await wait_card()
+
+        agent.wait_card = watched_wait_card  # type: ignore[method-assign]
+        await agent.start()
+        try:
+            await records.wait(f"barcode scanner on {link}")
+            assert await agent.switch.ready(EVENT), agent.switch.last_error
+            link.unlink()
+            os.close(scanner.master)
+            await records.wait("failed")
+            scanner.close()
+            await records.wait("still cannot be opened")
+            assert await asyncio.to_thread(reg.send, fields("EARN", "250000", "INV-9")) == ACK
+            await asyncio.wait_for(waiting.wait(), EVENT)
+            scanner = Register()
+            link.symlink_to(scanner.port)
+            await records.wait("back after")
+            scanner.write(f"{PAN}\r\n".encode())
+            resp = await asyncio.to_thread(reg.read_frame)
+            assert resp.split(b"\x1c")[:2] == [b"RESP", b"00"], resp
+            sales = [(m.text(2), m.text(22)) for m in switch.received if m.mti == "0200"]
+            assert sales == [(PAN, "081")]
+        finally:
+            await agent.stop()
+            await switch.stop()
+
+    try:
+        asyncio.run(run())
+    finally:
+        logging.getLogger("lps.agent.barcode").removeHandler(records)
+        reg.close()
+        scanner.close()
+    said = [(r.levelname, r.getMessage()) for r in records.all if r.levelno > logging.DEBUG
+            and not r.getMessage().startswith("scanned card")]
+    assert [level for level, _ in said] == ["INFO", "ERROR", "INFO"], said
+    assert "failed" in said[1][1] and "back after" in said[2][1], said
+    assert PAN not in caplog.text
+
+
+def test_a_missing_scanner_is_retried_and_the_retry_ends_with_the_agent(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A scanner not plugged in when the agent starts does not stop it: the agent tries again
+    until it is stopped, and stopping cancels the try waiting for its turn."""
+    caplog.set_level(logging.DEBUG, logger="lps.agent")
+    reg = Register()
+    records = Records()
+    logging.getLogger("lps.agent.barcode").addHandler(records)
+
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        agent = scanner_agent(tmp_path, switch.address, reg.port, tmp_path / "no-scanner")
+        await agent.start()
+        try:
+            await records.wait("cannot open barcode scanner")
+            await records.wait("still cannot be opened")
+        finally:
+            await agent.stop()
+            await switch.stop()
+        task = next(t for t in agent._tasks if t.get_name() == "scanner")
+        assert task.cancelled()
+
+    try:
+        asyncio.run(run())
+    finally:
+        logging.getLogger("lps.agent.barcode").removeHandler(records)
+        reg.close()
+    assert "did not stop" not in caplog.text
+    assert len([r for r in records.all if r.levelno >= logging.WARNING]) == 1
