@@ -4,6 +4,7 @@ name the file, the key and the problem. The same rules check live updates arrivi
 from __future__ import annotations
 
 import tomllib
+import unicodedata
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,10 @@ def _text(src: str, key: str, v: Any, *, empty: bool = True, max_len: int = 200)
         raise ConfigError(src, key, "must not be empty")
     if len(v) > max_len:
         raise ConfigError(src, key, f"longer than {max_len} characters")
+    if any(unicodedata.category(c) == "Cc" for c in v):
+        # a NUL is no file or port name (opening it raises, not fails), a newline in a name
+        # the log quotes would forge log lines
+        raise ConfigError(src, key, "holds a control character (NUL, newline, ...)")
     return v
 
 
@@ -158,7 +163,10 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
     if key == "mqtt":
         text = _text(src, label, v)
         if text:
-            parts = urlsplit(text)
+            try:
+                parts = urlsplit(text)
+            except ValueError:  # an unclosed [ of an IPv6 host
+                parts = urlsplit("")
             if parts.scheme != "mqtt" or not parts.hostname:
                 raise ConfigError(src, label, f"must be \"\" or mqtt://host[:port], got {text!r}")
             try:

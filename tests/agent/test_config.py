@@ -83,6 +83,14 @@ BASE = 'terminal_id = "T1"\nstore_id = "S1"\nswitch = "h:1"\n'
     ("switch = 1\n[agent]\n" + BASE, "[switch]", "must be a table"),
     ('terminal_id = "T1"\n', "[terminal_id]", "unknown section"),
     ("", "[agent]", "missing section"),
+    # a NUL is no path (the agent died at start with a traceback), a newline in a port name
+    # would forge log lines
+    ("[agent]\n" + BASE + 'data_dir = "var/d\\u0000x"\n', "[agent].data_dir", "control"),
+    ("[agent]\n" + BASE + 'ecr_port = "/dev/ttyS0\\nERROR"\n', "[agent].ecr_port", "control"),
+    ("[agent]\n" + BASE + 'barcode_port = "\\u0000"\n', "[agent].barcode_port", "control"),
+    ("[agent]\n" + BASE + 'mqtt_prefix = "lps\\u0000"\n', "[agent].mqtt_prefix", "control"),
+    ("[agent]\n" + BASE + 'mqtt = "mqtt://ho\\u0000st"\n', "[agent].mqtt", "control"),
+    ("[agent]\n" + BASE + 'mqtt = "mqtt://[::1"\n', "[agent].mqtt", "mqtt://host"),
 ])
 def test_faults_named(tmp_path: Path, body: str, key: str, problem: str) -> None:
     path = _write(tmp_path, body)
