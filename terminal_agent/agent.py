@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from iso8583 import CodecError, Message
+from iso8583.redact import redact
 
 from .card.apdu import CardError, LoyaltyCard
 from .card.barcode import BarcodeScanner
@@ -196,7 +197,8 @@ class Agent:
                 resp = await self.serve(req)
                 await self.ecr.send(resp.encode())
             except Exception:
-                log.exception("request %r failed", payload[:40])
+                # masked: a card scanned into the invoice is a valid request (docs/protocol.md §6)
+                log.exception("request %s failed", redact(repr(payload[:40])))
                 await self.ecr.send(EcrResponse("96", message="system error").encode())
             finally:
                 self.ecr.in_progress = None
@@ -320,7 +322,7 @@ class Agent:
         event = {"type": "advice" if entry.kind == "advice" else "reversal",
                  "mti": resp.mti, "stan": str(entry.fields.get(11)),
                  "card": entry.context.get("card", ""),
-                 "invoice": entry.context.get("invoice", ""),
+                 "invoice": redact(str(entry.context.get("invoice", ""))),
                  "code": outcome.code, "rrn": outcome.rrn, "earned": outcome.earned,
                  "balance": outcome.balance, "switch": switch}
         if kept:
@@ -332,8 +334,9 @@ class Agent:
         self.fleet.status_changed()
 
     def _event(self, req: EcrRequest, card: LoyaltyCard | None, resp: EcrResponse) -> None:
+        # the invoice masked: a card scanned into it fits its 20 characters (docs/agent.md)
         self.fleet.event({"type": "transaction", "request": req.kind, "amount": req.amount,
-                          "invoice": req.invoice, "card": card.masked if card else "",
+                          "invoice": redact(req.invoice), "card": card.masked if card else "",
                           "entry_mode": card.entry_mode if card else "", "code": resp.code,
                           "rrn": resp.rrn, "earned": resp.earned, "redeemed": resp.redeemed,
                           "balance": resp.balance, "message": resp.message})

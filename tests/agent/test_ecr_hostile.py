@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from terminal_agent.agent import Agent
 from terminal_agent.card.apdu import LoyaltyCard
 from terminal_agent.config import from_mapping
 from terminal_agent.ecr.link import MAX_WAITING
+from terminal_agent.fleet import Fleet
 from tests.waits import EVENT
 
 from .register import ACK, NAK, STX, Register, fields, frame
@@ -252,3 +254,39 @@ def test_a_card_number_on_the_register_line_is_never_logged_in_clear(
     assert "noise" in caplog.text and "invoice longer" in caplog.text
     assert "not 1-12 digits" in caplog.text and "unknown request" in caplog.text
     assert pan not in caplog.text and "628000******7895" in caplog.text
+
+
+def test_a_card_number_in_the_invoice_is_masked_in_events_and_the_log(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A card scanned into the invoice field fits its 20 characters: the request is served, as
+    the invoice is the register's own, but the `transaction` event and the line logging a
+    request the agent failed on quote it masked, as every card number (docs/protocol.md §6)."""
+    caplog.set_level(logging.INFO, "lps.agent")
+    pan = CARD.pan
+    events: list[dict[str, object]] = []
+    monkeypatch.setattr(Fleet, "event", lambda _self, payload: events.append(payload))
+    served: list[bool] = []
+
+    async def card_then_failure() -> tuple[LoyaltyCard | None, str | None]:
+        if served:
+            raise RuntimeError("a fault of the agent's own")
+        served.append(True)
+        return CARD, None
+
+    async def run() -> None:
+        async with agent_with_register(tmp_path, monkeypatch, card_then_failure) as (
+                register, switch):
+            register.write(frame(fields("EARN", "5", pan)))
+            assert await byte(register) == ACK
+            assert (await answer(register))[:2] == ["RESP", "00"]
+            register.write(frame(fields("BURN", "5", pan)))
+            assert await byte(register) == ACK
+            assert (await answer(register))[:2] == ["RESP", "96"]
+            assert len(financial(switch)) == 1
+
+    asyncio.run(run())
+    sale = [e for e in events if e["type"] == "transaction"]
+    assert [e["invoice"] for e in sale] == ["628000******7895"], sale
+    assert "request" in caplog.text and "failed" in caplog.text
+    assert pan not in caplog.text and all(pan not in json.dumps(e) for e in events)
