@@ -13,6 +13,8 @@ from typing import Any
 
 import aiomqtt
 
+from iso8583.redact import redact
+
 from . import __version__
 from .config import AgentConfig
 
@@ -160,8 +162,11 @@ class Fleet:
             update = _json(text)
             detail = await self.on_config(update)
         except (ValueError, TypeError) as exc:
-            log.error("config from MQTT rejected: %s", exc)
-            self.event({"type": "config-rejected", "error": str(exc)})
+            # the error quotes what was sent, which may be a card number pasted into the
+            # wrong place: masked, as in every log line and message (docs/protocol.md §6)
+            error = redact(str(exc))
+            log.error("config from MQTT rejected: %s", error)
+            self.event({"type": "config-rejected", "error": error})
             return
         self.event({"type": "config-applied", "detail": detail})
         self.status_changed()
@@ -177,11 +182,14 @@ class Fleet:
         else:
             name = doc
         if name not in COMMANDS:
-            self.event({"type": "cmd-result", "cmd": str(name)[:40], "id": ident, "ok": False,
+            self.event({"type": "cmd-result", "cmd": redact(str(name))[:40], "id": ident,
+                        "ok": False,
                         "detail": f"unknown command (known: {', '.join(COMMANDS)})"})
             return
         ok, detail = await self.on_command(str(name))
-        self.event({"type": "cmd-result", "cmd": name, "id": ident, "ok": ok, "detail": detail})
+        # a reload-config refused quotes the file's value, masked as above
+        self.event({"type": "cmd-result", "cmd": name, "id": ident, "ok": ok,
+                    "detail": redact(detail)})
         self.status_changed()
 
     def close(self) -> None:

@@ -1,14 +1,17 @@
 """Hostile payloads on the agent's `config` and `cmd` topics, through a real mosquitto: each is
 refused with its event (`config-rejected`, or a failed `cmd-result`), the live configuration
-is left as it was, and the link goes on (a good command after them is answered)."""
+is left as it was, and the link goes on (a good command after them is answered). A card number
+pasted into the wrong place is quoted masked, in the events and in the log."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from pathlib import Path
 
 import aiomqtt
+import pytest
 
 from terminal_agent.agent import Agent
 from tests.waits import EVENT
@@ -17,9 +20,12 @@ from .conftest import Mosquitto
 from .mqttwatch import Watch, check_schemas
 from .test_fleet import BASE, _cfg
 
+PAN = "6280001234567895"
 #: Bodies as bytes: not JSON, not UTF-8, JSON of every wrong shape, numbers JSON cannot hold
-#: exactly (Python's json reads NaN and 1e309), keys that are not live, very long values.
-CONFIG = [b"", b"{", b"\xff\xfe\x00", b"[]", b"null", b"7", b'"card_wait_seconds"',
+#: exactly (Python's json reads NaN and 1e309), keys that are not live, very long values, a
+#: card number as a value and as a key.
+CONFIG = [b'{"card_wait_seconds": "%s"}' % PAN.encode(), b'{"%s": 1}' % PAN.encode(),
+          b"", b"{", b"\xff\xfe\x00", b"[]", b"null", b"7", b'"card_wait_seconds"',
           b'{"card_wait_seconds": NaN}', b'{"card_wait_seconds": 1e309}',
           b'{"card_wait_seconds": -1}', b'{"card_wait_seconds": true}',
           b'{"card_wait_seconds": "7"}', b'{"card_wait_seconds": [7]}',
@@ -30,7 +36,8 @@ CONFIG = [b"", b"{", b"\xff\xfe\x00", b"[]", b"null", b"7", b'"card_wait_seconds
           b'{"mqtt": "mqtt://evil"}', b'{"' + b"k" * 5000 + b'": 1}',
           b'{"switch": "127.0.0.1:1", "hosts": ["127.0.0.1:1"]}',
           b"[" * 100_000 + b"]" * 100_000]
-COMMANDS = [b"", b"\xff", b"[]", b'{"cmd": ["sign-on"]}', b'{"cmd": {"a": 1}}',
+COMMANDS = [PAN.encode(), b'{"cmd": "card %s"}' % PAN.encode(), b"", b"\xff", b"[]",
+            b'{"cmd": ["sign-on"]}', b'{"cmd": {"a": 1}}',
             b'{"cmd": null}', b'{"cmd": "sign-on\\n"}', b'{"cmd": "' + b"x" * 5000 + b'"}',
             b'{"id": 1}', b"[" * 100_000 + b"]" * 100_000, b"format-disk"]
 
@@ -42,7 +49,8 @@ async def _raw(port: int, topic: str, bodies: list[bytes]) -> None:
 
 
 def test_hostile_config_and_commands_are_refused_and_the_link_goes_on(
-        tmp_path: Path, mosquitto: Mosquitto) -> None:
+        tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "lps.agent")
     cfg = _cfg(tmp_path, mosquitto.url)
 
     async def run() -> None:
@@ -70,8 +78,11 @@ def test_hostile_config_and_commands_are_refused_and_the_link_goes_on(
                 assert len(rejected) == len(CONFIG) - 1, [e["error"][:60] for e in rejected]
                 assert len(failed) == len(COMMANDS), failed
                 assert all(len(json.dumps(e)) < 2000 for e in events)
+                assert all(PAN not in json.dumps(e, ensure_ascii=False) for e in events)
+                assert "628000******7895" in json.dumps(rejected + failed)
             finally:
                 await agent.stop()
             assert check_schemas(w.seen) == len(w.seen)
 
     asyncio.run(run())
+    assert "config from MQTT rejected" in caplog.text and PAN not in caplog.text
