@@ -13,6 +13,9 @@ from .apdu import BARCODE, CardError, LoyaltyCard, mask_pan, valid_pan
 
 log = logging.getLogger("lps.agent.barcode")
 MAX_LINE = 64
+#: Scans kept while no request waits: the agent drops them all when a request starts, so only
+#: a bound matters (docs/agent.md, "Cards").
+MAX_SCANS = 8
 #: Reopening a scanner that failed or is missing (docs/agent.md, "Cards"): the first try this
 #: long after the failure, each next one twice as long after, at most RETRY_MAX apart.
 RETRY_FIRST = 0.5
@@ -45,7 +48,7 @@ class BarcodeScanner:
     def __init__(self, port: str, baud: int = 9600) -> None:
         self.port = port
         self.baud = baud
-        self.scans: asyncio.Queue[LoyaltyCard | CardError] = asyncio.Queue()
+        self.scans: asyncio.Queue[LoyaltyCard | CardError] = asyncio.Queue(MAX_SCANS)
         self._serial: serial.Serial | None = None
         self._buf = b""
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,7 +138,13 @@ class BarcodeScanner:
                 card = parse_scan(line)
             except CardError as exc:
                 log.warning("scan rejected: %s", exc)
-                self.scans.put_nowait(exc)
+                self._keep(exc)
                 continue
             log.info("scanned card %s", card.masked)
-            self.scans.put_nowait(card)
+            self._keep(card)
+
+    def _keep(self, scan: LoyaltyCard | CardError) -> None:
+        """Queue `scan`, dropping the oldest when MAX_SCANS wait already."""
+        if self.scans.full():
+            self.scans.get_nowait()
+        self.scans.put_nowait(scan)

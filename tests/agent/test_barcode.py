@@ -13,7 +13,7 @@ import pytest
 
 from terminal_agent.agent import Agent
 from terminal_agent.card.apdu import CardError, LoyaltyCard
-from terminal_agent.card.barcode import BarcodeScanner, parse_scan, retry_delays
+from terminal_agent.card.barcode import MAX_SCANS, BarcodeScanner, parse_scan, retry_delays
 from terminal_agent.config import from_mapping
 from tests.waits import EVENT
 
@@ -91,6 +91,29 @@ def test_a_scanner_line_that_hangs_up_is_closed_not_spun_on(
 
     on_scanner(body)
     assert len([r for r in caplog.records if r.name == "lps.agent.barcode"]) <= 2
+
+
+def test_scans_no_request_waits_for_are_not_kept_without_end(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A scanner left in continuous mode, or a device that is no scanner, sends line after line
+    while no request waits: only the newest few are kept (the agent drops them all when a
+    request starts, docs/agent.md "Cards"), not every one until the next sale."""
+    caplog.set_level(logging.INFO, logger="lps.agent.barcode")
+    last = "6280001234567804"
+    records = Records()
+    logging.getLogger("lps.agent.barcode").addHandler(records)
+
+    async def body(reg: Register, scanner: BarcodeScanner) -> None:
+        await asyncio.to_thread(reg.write, f"{PAN}\r\n".encode() * 2000 + f"{last}\n".encode())
+        await records.wait("scanned card 628000******7804")
+        assert 0 < scanner.scans.qsize() <= MAX_SCANS
+        kept = [scanner.scans.get_nowait() for _ in range(scanner.scans.qsize())]
+        assert isinstance(kept[-1], LoyaltyCard) and kept[-1].pan == last
+
+    try:
+        on_scanner(body)
+    finally:
+        logging.getLogger("lps.agent.barcode").removeHandler(records)
 
 
 def test_retries_double_from_half_a_second_to_five() -> None:
