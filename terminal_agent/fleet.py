@@ -20,6 +20,38 @@ from .config import AgentConfig
 
 log = logging.getLogger("lps.agent.fleet")
 MAX_BACKLOG = 1000
+#: Messages from the broker waiting while a command is served (a sign-on may wait for the
+#: switch): a flood beyond this is dropped, not queued without end (docs/agent.md, "Fleet").
+MAX_INCOMING = 100
+#: How often, at most, the dropping is logged.
+DROPS_LOGGED_EVERY = 60.0
+
+
+class _DropsCounted(logging.Filter):
+    """aiomqtt logs every message it drops from its full queue; a flood would flood the log.
+    The first drop is logged, then one line a minute at most, with the count so far."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped = 0
+        self._logged = -DROPS_LOGGED_EVERY
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.getMessage().startswith("Message queue is full"):
+            return True
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self._logged < DROPS_LOGGED_EVERY:
+            return False
+        self._logged = now
+        record.msg = ("MQTT messages from the broker dropped: %d waiting already (%d dropped "
+                      "since the agent started)")
+        record.args = (MAX_INCOMING, self.dropped)
+        return True
+
+
+_client_log = logging.getLogger("lps.agent.fleet.mqtt")  # aiomqtt's and paho's lines
+_client_log.addFilter(_DropsCounted())
 COMMANDS = ("sign-on", "flush-saf", "reload-config")
 
 StatusFn = Callable[[], dict[str, Any]]
@@ -83,15 +115,18 @@ class Fleet:
             try:
                 async with aiomqtt.Client(self.cfg.mqtt_host, self.cfg.mqtt_port,
                                           identifier=f"lps-agent-{self.cfg.terminal_id}",
-                                          will=will, keepalive=15) as client:
+                                          will=will, keepalive=15, logger=_client_log,
+                                          max_queued_incoming_messages=MAX_INCOMING
+                                          ) as client:
                     self._client = client
                     self.connected = True
                     delay = 0.2
-                    log.info("MQTT connected to %s", self.cfg.mqtt)
                     await client.publish(self.topic("status"), self._status_payload(), qos=1,
                                          retain=True)
                     await client.subscribe(self.topic("config"), qos=1)
                     await client.subscribe(self.topic("cmd"), qos=1)
+                    # logged once subscribed: from here on a command sent is served
+                    log.info("MQTT connected to %s", self.cfg.mqtt)
                     await self._serve(client)
             except aiomqtt.MqttError as exc:
                 log.warning("MQTT link to %s down: %s; retrying in %.1f s", self.cfg.mqtt, exc,

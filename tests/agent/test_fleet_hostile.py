@@ -6,6 +6,8 @@ pasted into the wrong place is quoted masked, in the events and in the log."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -14,10 +16,12 @@ import aiomqtt
 import pytest
 
 from terminal_agent.agent import Agent
+from terminal_agent.fleet import MAX_INCOMING
 from tests.waits import EVENT
 
 from .conftest import Mosquitto
 from .mqttwatch import Watch, check_schemas
+from .scripted_switch import ScriptedSwitch
 from .test_fleet import BASE, _cfg
 
 PAN = "6280001234567895"
@@ -86,3 +90,66 @@ def test_hostile_config_and_commands_are_refused_and_the_link_goes_on(
 
     asyncio.run(run())
     assert "config from MQTT rejected" in caplog.text and PAN not in caplog.text
+
+
+def test_a_flood_of_commands_while_one_waits_is_bounded(
+        tmp_path: Path, mosquitto: Mosquitto, caplog: pytest.LogCaptureFixture) -> None:
+    """Commands are served one at a time; while a sign-on waits for a silent switch, a flood
+    on `cmd` is not queued without end: what the bound leaves out is dropped and counted in
+    one log line, and the link goes on once the sign-on ends."""
+    caplog.set_level(logging.INFO, "lps.agent")
+
+    async def run() -> None:
+        switch = ScriptedSwitch()
+        await switch.start()
+        agent = Agent(_cfg(tmp_path, mosquitto.url, switch=switch.address,
+                           request_timeout_seconds=EVENT))
+        subscribed, dropped = asyncio.Event(), asyncio.Event()
+        fleet_log = logging.getLogger("lps.agent.fleet")
+        handlers = [_On("MQTT connected", subscribed), _On("dropped", dropped)]
+        for handler in handlers:
+            fleet_log.addHandler(handler)
+        async with Watch("127.0.0.1", mosquitto.port, f"{BASE}/events") as w:
+            await agent.start()
+            try:
+                assert await agent.switch.ready(EVENT), agent.switch.last_error
+                await asyncio.wait_for(subscribed.wait(), EVENT)
+                switch.script["0800"] = lambda _r: None  # signed on, then silent
+                switch.arrived("0800").clear()
+                await w.publish(f"{BASE}/cmd", {"cmd": "sign-on", "id": "waits"})
+                await asyncio.wait_for(switch.arrived("0800").wait(), EVENT)
+                await _raw(mosquitto.port, f"{BASE}/cmd", [b"flush-saf"] * (4 * MAX_INCOMING))
+                await asyncio.wait_for(dropped.wait(), EVENT)
+                await switch.stop()  # the sign-on ends: its connection is lost
+                ev = await w.wait(lambda t, d: d.get("id") == "waits")
+                assert ev["ok"] is False
+                # what the broker still delivers of the flood may fill the queue again for a
+                # moment: the operator's next command is sent until one is answered
+                for n in itertools.count():
+                    await w.publish(f"{BASE}/cmd", {"cmd": "flush-saf", "id": f"after-{n}"})
+                    with contextlib.suppress(TimeoutError):
+                        await w.wait(lambda t, d: str(d.get("id")).startswith("after-"), 1.0)
+                        break
+                    assert n < EVENT, "no command answered after the flood"
+            finally:
+                await agent.stop()
+                await switch.stop()
+                for handler in handlers:
+                    fleet_log.removeHandler(handler)
+
+    asyncio.run(run())
+    drops = [r for r in caplog.records if "dropped" in r.getMessage()
+             and r.name.startswith("lps.agent.fleet")]
+    assert len(drops) == 1, [r.getMessage() for r in drops]
+
+
+class _On(logging.Handler):
+    """Sets `event` on the first record that says `text`."""
+
+    def __init__(self, text: str, event: asyncio.Event) -> None:
+        super().__init__(logging.INFO)
+        self.text, self.event = text, event
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.text in record.getMessage():
+            self.event.set()
