@@ -170,20 +170,35 @@ class Agent:
 
     async def _keep_register_open(self, retry: float = 2.0) -> None:
         """Open the register's line, and reopen it whenever it fails (a USB adapter replugged,
-        a port that does not exist yet): the agent keeps running meanwhile."""
+        a port that does not exist yet): the agent keeps running meanwhile.
+
+        An outage is logged and published once when it starts and once when it ends; the
+        tries between are DEBUG only, so a register left unplugged overnight does not fill
+        the log or the broker (docs/agent.md, "Fleet")."""
         assert self.ecr is not None
+        loop = asyncio.get_running_loop()
+        down_since: float | None = None
         while True:
             try:
                 await self.ecr.open()
             except (OSError, ValueError) as exc:
-                self.ecr_error = f"cannot open register line {self.cfg.ecr_port}: {exc}"
-                log.error("%s; retrying in %g s", self.ecr_error, retry)
-                self.fleet.status_changed()
+                if down_since is None:
+                    down_since = loop.time()
+                    self.ecr_error = f"cannot open register line {self.cfg.ecr_port}: {exc}"
+                    log.error("%s; retrying every %g s", self.ecr_error, retry)
+                    self.fleet.status_changed()
+                else:
+                    log.debug("register line %s still cannot be opened: %s",
+                              self.cfg.ecr_port, exc)
                 await asyncio.sleep(retry)
                 continue
+            if down_since is not None:
+                log.info("register line %s back after %.1f s", self.cfg.ecr_port,
+                         loop.time() - down_since)
             self.ecr_error = ""
             self.fleet.status_changed()
             await self.ecr.lost.wait()
+            down_since = loop.time()
             self.ecr_error = f"register line {self.cfg.ecr_port} failed"
             self.fleet.status_changed()
             await asyncio.sleep(retry)

@@ -17,6 +17,7 @@ from terminal_agent.card.barcode import MAX_SCANS, BarcodeScanner, parse_scan, r
 from terminal_agent.config import from_mapping
 from tests.waits import EVENT
 
+from .records import Records
 from .register import ACK, Register, fields
 from .scripted_switch import ScriptedSwitch
 
@@ -118,25 +119,6 @@ def test_scans_no_request_waits_for_are_not_kept_without_end(
 
 def test_retries_double_from_half_a_second_to_five() -> None:
     assert list(islice(retry_delays(), 7)) == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0, 5.0]
-
-
-class Records(logging.Handler):
-    """The scanner's log records, kept, and awaited one after another as they come."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.all: list[logging.LogRecord] = []
-        self._queue: asyncio.Queue[logging.LogRecord] = asyncio.Queue()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.all.append(record)
-        self._queue.put_nowait(record)
-
-    async def wait(self, text: str) -> logging.LogRecord:
-        """The next record that says `text`."""
-        while text not in (got := await asyncio.wait_for(self._queue.get(), EVENT)).getMessage():
-            pass
-        return got
 
 
 def scanner_agent(tmp: Path, switch: str, register: str, scanner: Path) -> Agent:
