@@ -8,11 +8,14 @@ security headers (docs/console.md, "The stack").
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -22,6 +25,9 @@ from starlette.routing import Route
 from lps.console import views
 from lps.console.roles import ENDPOINTS
 from lps.console.web import MAX_FORM_FIELDS, Console, Pages, Req, install
+
+if TYPE_CHECKING:
+    from python_multipart.multipart import MultipartCallbacks
 
 # The pages registered their handlers on import; the pipeline's own pages come from them too.
 install(Pages(views.refused, views.bad_input, views.busy, views.nav))
@@ -128,6 +134,54 @@ def undecodable(raw: bytes) -> str:
     return ""
 
 
+def multipart_undecodable(body: bytes, content_type: str) -> str | None:
+    """The name of the first part of a multipart/form-data body whose value, name or filename
+    is not UTF-8, or "" when all are; None when the body declares another charset (a console
+    form is UTF-8). Starlette reads such bytes as Latin-1 ("\\xff" becomes "ÿ"), which a form
+    would store as typed (docs/console.md, "Hostile input"). A body python-multipart cannot
+    parse is left to the form reader, which refuses it."""
+    _, params = parse_options_header(content_type)
+    charset = params.get(b"charset", b"utf-8").decode("latin-1")
+    try:
+        if codecs.lookup(charset).name != "utf-8":
+            return None
+    except LookupError:
+        return None
+    parts: list[tuple[bytearray, bytearray]] = []  # (Content-Disposition, value) of each part
+    header: list[bytearray] = [bytearray(), bytearray()]
+
+    def begin() -> None:
+        parts.append((bytearray(), bytearray()))
+
+    def header_end() -> None:
+        if bytes(header[0]).lower() == b"content-disposition":
+            parts[-1][0][:] = header[1]
+        header[0][:], header[1][:] = b"", b""
+
+    callbacks: MultipartCallbacks = {
+        "on_part_begin": begin,
+        "on_part_data": lambda data, start, end: parts[-1][1].extend(data[start:end]),
+        "on_header_field": lambda data, start, end: header[0].extend(data[start:end]),
+        "on_header_value": lambda data, start, end: header[1].extend(data[start:end]),
+        "on_header_end": header_end,
+    }
+    try:
+        parser = MultipartParser(params.get(b"boundary", b""), callbacks)
+        parser.write(body)
+        parser.finalize()
+    except (FormParserError, ValueError):
+        pass  # the form reader refuses it (Req.malformed)
+    for disposition, value in parts:
+        options = parse_options_header(bytes(disposition))[1]
+        name = options.get(b"name", b"")
+        for raw in (name, options.get(b"filename", b""), value):
+            try:
+                bytes(raw).decode("utf-8")
+            except UnicodeDecodeError:
+                return name.decode("utf-8", "replace")[:40]
+    return ""
+
+
 def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         form: dict[str, str] = {}
@@ -135,9 +189,15 @@ def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], A
         malformed = False
         if method == "POST":
             try:
-                if request.headers.get("content-type", "").startswith(
-                        "application/x-www-form-urlencoded"):
+                kind = request.headers.get("content-type", "")
+                if kind.startswith("application/x-www-form-urlencoded"):
                     broken = broken or undecodable(await request.body())
+                elif kind.startswith("multipart/form-data"):
+                    # The body is at most MAX_BODY: read once, parsed twice (here and below).
+                    found = multipart_undecodable(await request.body(), kind)
+                    if found is None:
+                        raise ValueError("a multipart body in a charset other than UTF-8")
+                    broken = broken or found
                 form = await _form(request)
             except Exception:  # a malformed body: refused like a bad field, nothing read
                 malformed = True

@@ -334,6 +334,32 @@ def send(client: Client, method: str, path: str, pairs: list[tuple[str, str]]) -
         req = urllib.request.Request(client.base + path + ("?" + wire if wire else ""))
     else:
         req = urllib.request.Request(client.base + path, data=wire.encode(), method="POST")
+    return _answer(client, req)
+
+
+#: One part of a multipart/form-data body: the Content-Disposition's parameters after
+#: `form-data; ` (`name="x"`, maybe `; filename="y"`) and the value, as bytes on the wire.
+Part = tuple[bytes, bytes]
+BOUNDARY = b"----lps-sweep-boundary"
+
+
+def part(name: str, value: str) -> Part:
+    return b'name="' + name.encode() + b'"', value.encode()
+
+
+def send_multipart(client: Client, path: str, parts: list[Part],
+                   content_type: str = "multipart/form-data") -> Answer:
+    """A POST of a multipart/form-data body (what a browser sends for a form of
+    `enctype="multipart/form-data"`), its bytes as given."""
+    body = b"".join(b"--" + BOUNDARY + b"\r\nContent-Disposition: form-data; " + params
+                    + b"\r\n\r\n" + value + b"\r\n" for params, value in parts)
+    body += b"--" + BOUNDARY + b"--\r\n"
+    req = urllib.request.Request(client.base + path, data=body, method="POST", headers={
+        "Content-Type": f"{content_type}; boundary={BOUNDARY.decode()}"})
+    return _answer(client, req)
+
+
+def _answer(client: Client, req: urllib.request.Request) -> Answer:
     try:
         with client.opener.open(req, timeout=EVENT) as r:
             raw, status, headers = r.read(), r.status, r.headers

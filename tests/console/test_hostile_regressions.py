@@ -11,16 +11,20 @@ import pytest
 from switch.core.luhn import luhn_complete, mask_pan
 from switch.core.text import to_ascii_digits
 from tests.console.hostile import (
+    ROUTES,
     S1,
     Answer,
     Form,
+    Part,
     Q,
     Site,
     audit_pans,
     campaign,
     clear_pans,
+    part,
     problems,
     send,
+    send_multipart,
     start_site,
     state,
 )
@@ -227,3 +231,63 @@ def test_an_adjustment_from_a_customers_page_names_the_account_of_its_card(site:
         ("store", S1), ("reason", "x"), ("csrf", Q(site.clients["sue"].csrf))])
     assert ok.status == 303 and ok.headers["location"].startswith(
         f"/customer?id={site.ids['account']}&done="), ok.headers
+
+
+
+def _multipart_cases(base: Form, token: Part) -> list[tuple[str, list[Part]]]:
+    """(the field named in the refusal, the parts): each field's value made not UTF-8 in
+    turn (an extra field on a form without any), a field's name, a file's name."""
+    good = [part(k, v) for k, v in base.items()]
+    out = [(k, [(p, v + b"\xff") if p == part(k, "")[0] else (p, v) for p, v in good] + [token])
+           for k in base]
+    return [*(out or [("x", [token, (b'name="x"', b"ok\xff")])]),
+            ("r\ufffdason", [*good, token, (b'name="r\xe9ason"', b"x")]),
+            ("note", [*good, token, (b'name="note"; filename="\xff.txt"', b"x")])]
+
+
+def test_a_multipart_form_that_is_not_utf8_is_refused_on_every_route(site: Site) -> None:
+    """A form sent as multipart/form-data had its bytes that are not UTF-8 read as Latin-1
+    ("\\xff" became "ÿ") and stored. On every route that takes a form, a field's value or
+    name, or a file's name, that is not UTF-8 is refused as in a urlencoded form, naming the
+    field, nothing changed."""
+    forms: dict[str, tuple[str, Form]] = {"/login": ("guest", {"username": "sue",
+                                                               "password": "not the password"})}
+    for route in ROUTES:
+        if route.method == "POST":
+            forms.setdefault(route.path, (route.user, route.base(site)))
+    failures = []
+    for path, (user, base) in forms.items():
+        client = site.clients.get(user) or Client(site.console.url)
+        if user == "guest":
+            client.get("/login")  # the login form's own CSRF cookie
+        volatile = ("audit_log", "login_failures") if user == "guest" else ()
+        for field, parts in _multipart_cases(base, part("csrf", client.csrf)):
+            before = state(site, volatile)
+            answer = send_multipart(client, path, parts)
+            found = problems(site, answer, True, state(site, volatile) != before)
+            # A file is refused as a form that cannot be read (no form takes files).
+            said = "فرم خوانده نشد" if field == "note" else f"{field}: متن فرستاده‌شده UTF-8 نیست"
+            if not found and said not in text_of(answer):
+                found.append("not said: " + text_of(answer)[-300:])
+            failures += [f"POST {path} {field}: {f}" for f in found]
+    assert not failures, "\n".join(failures)
+
+
+def test_a_multipart_form_is_read_as_utf8_only(site: Site) -> None:
+    """A multipart form in UTF-8 (Persian, a ZWNJ) is read as a urlencoded one is; one that
+    declares another charset is refused as a form that cannot be read, nothing changed."""
+    sue = site.clients["sue"]
+    reason = "هدیه\u200cی چندبخشی"
+    fields = {"card": site.ids["ref"], "points": "۳", "store": S1, "reason": reason}
+    answer = send_multipart(sue, "/cards/adjust", [part(k, v) for k, v in fields.items()]
+                            + [part("csrf", sue.csrf)])
+    assert answer.status == 303, text_of(answer)[-600:]
+    assert reason in sue.get("/adjustments").body
+    before = state(site)
+    answer = send_multipart(sue, "/cards/adjust", [*(part(k, v) for k, v in fields.items()
+                                                     if k != "reason"),
+                                                   (b'name="reason"', "caf\xe9".encode("latin-1")),
+                                                   part("csrf", sue.csrf)],
+                            "multipart/form-data; charset=latin-1")
+    assert not problems(site, answer, True, state(site) != before)
+    assert "فرم خوانده نشد" in text_of(answer), text_of(answer)[-600:]
