@@ -24,15 +24,15 @@ from starlette.routing import Route
 
 from lps.console import views
 from lps.console.roles import ENDPOINTS
-from lps.console.web import MAX_FORM_FIELDS, Console, Pages, Req, install
+from lps.console.web import MAX_BODY, MAX_FORM_FIELDS, Console, Pages, Req, install
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
 
 # The pages registered their handlers on import; the pipeline's own pages come from them too.
-install(Pages(views.refused, views.bad_input, views.busy, views.nav))
+install(Pages(views.refused, views.bad_input, views.busy, views.too_large,
+              views.nav))
 
-MAX_BODY = 64 * 1024
 MAX_FIELDS = MAX_FORM_FIELDS
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; "
@@ -49,7 +49,9 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
 class BodyLimit:
-    """Refuses a request body over `MAX_BODY` with 413, by its Content-Length or as it streams."""
+    """Stops reading a request body over `MAX_BODY`, by its Content-Length or as it streams,
+    for the pipeline to refuse it (413 in the member's language, `Req.too_large`). The
+    member is known by the session cookie, before the body: the rest is never read."""
 
     def __init__(self, app: Callable[[Scope_, Receive, Send], Awaitable[None]]) -> None:
         self.app = app
@@ -59,35 +61,30 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and not (length.isdigit() and len(length) <= 9
-                                       and int(length) <= MAX_BODY):
-            await _too_large(send)
-            return
+        declared = length is not None and not (length.isdigit() and len(length) <= 9
+                                               and int(length) <= MAX_BODY)
+        scope[TOO_LARGE] = declared  # a route refuses it even where no body is read (GET)
         seen = 0
 
         async def limited() -> MutableMapping[str, Any]:
             nonlocal seen
+            if declared:
+                raise TooLarge
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > MAX_BODY:
-                raise _TooLarge
+                raise TooLarge
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await _too_large(send)
+        await self.app(scope, limited, send)
 
 
-class _TooLarge(Exception):
-    pass
+#: The scope's key for a body whose Content-Length is over `MAX_BODY`.
+TOO_LARGE = "lps.too_large"
 
 
-async def _too_large(send: Send) -> None:
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            *((k.lower().encode(), v.encode()) for k, v in HEADERS.items())]})
-    await send({"type": "http.response.body", "body": b"request body too large\n"})
+class TooLarge(Exception):
+    """Raised by the body's reader past `MAX_BODY`; the endpoint makes it `Req.too_large`."""
 
 
 class SecurityHeaders:
@@ -187,7 +184,8 @@ def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], A
         form: dict[str, str] = {}
         broken = undecodable(request.scope.get("query_string", b""))
         malformed = False
-        if method == "POST":
+        too_large = bool(request.scope.get(TOO_LARGE))
+        if method == "POST" and not too_large:
             try:
                 kind = request.headers.get("content-type", "")
                 if kind.startswith("application/x-www-form-urlencoded"):
@@ -199,11 +197,13 @@ def _endpoint(console: Console, method: str, path: str) -> Callable[[Request], A
                         raise ValueError("a multipart body in a charset other than UTF-8")
                     broken = broken or found
                 form = await _form(request)
+            except TooLarge:  # refused unread, like one whose Content-Length is too large
+                too_large, form = True, {}
             except Exception:  # a malformed body: refused like a bad field, nothing read
                 malformed = True
         req = Req(method, path, {k: v for k, v in request.query_params.items()}, form,
                   dict(request.cookies), request.client.host if request.client else "",
-                  broken, malformed)
+                  broken, malformed, too_large)
         if path == "/static/{name}":
             req.query["name"] = str(request.path_params.get("name", ""))
         return await run_in_threadpool(console.handle, req)

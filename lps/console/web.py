@@ -30,6 +30,8 @@ from switch.i18n.numbers import MoneyUnit
 
 #: The most fields a form may have (python-multipart's bound, set in asgi.py).
 MAX_FORM_FIELDS = 60
+#: The largest request body read (asgi.BodyLimit); a larger one is refused 413.
+MAX_BODY = 64 * 1024
 SESSION_COOKIE = "lps_session"
 LOGIN_COOKIE = "lps_login"
 
@@ -61,6 +63,9 @@ class Req:
     #: A body the form reader refused (more than `asgi.MAX_FIELDS` fields, a broken
     #: multipart): refused (400) with nothing read, its CSRF token unread too.
     malformed: bool = False
+    #: A body over `MAX_BODY`: refused (413) with nothing read past the limit, in the
+    #: language of the member its session cookie names (a guest: the console's default).
+    too_large: bool = False
 
 
 @dataclass(slots=True)
@@ -119,6 +124,7 @@ class Pages:
     refused: Callable[[Console, Ctx, str], Response]
     bad_input: Callable[[Console, Ctx, Refusal | str], Response]
     busy: Callable[[Console, Ctx, throttle.Busy], Response]
+    too_large: Callable[[Console, Ctx], Response]
     nav: Callable[[Console, Ctx], list[tuple[str, str, int]]]
 
 
@@ -198,10 +204,12 @@ class Console:
                     why = ("whole" if key in WHOLE_COALITION and ctx.scope.limited
                            and allowed(session.role, *key) else "role")
                     return views.refused(self, ctx, why)
-                if req.method == "POST" and not req.malformed and not sessions.same(
-                        req.form.get("csrf", ""), session.csrf):
+                if req.method == "POST" and not (req.malformed or req.too_large) \
+                        and not sessions.same(req.form.get("csrf", ""), session.csrf):
                     return views.refused(self, ctx, "csrf")
             try:
+                if req.too_large:
+                    return views.too_large(self, ctx)
                 if req.malformed:
                     raise BadInput(Refusal(N_("the form could not be read (at most {n} fields, "
                                               "sent as a web form): reload the page and try "

@@ -17,6 +17,7 @@ import hashlib
 import http.client
 import logging
 import re
+import socket
 import sqlite3
 import urllib.error
 import urllib.parse
@@ -357,6 +358,24 @@ def send_multipart(client: Client, path: str, parts: list[Part],
     req = urllib.request.Request(client.base + path, data=body, method="POST", headers={
         "Content-Type": f"{content_type}; boundary={BOUNDARY.decode()}"})
     return _answer(client, req)
+
+
+def send_unfinished(client: Client, path: str, headers: dict[str, str], body: bytes) -> Answer:
+    """A POST of `body` with the client's cookies, the body never finished (the rest of a
+    Content-Length, or a chunked body's last chunk, never sent): an answer comes only from a
+    server that does not wait for the rest."""
+    url = urllib.parse.urlsplit(client.base)
+    assert url.hostname is not None and url.port is not None
+    head = [f"POST {path} HTTP/1.1", f"Host: {url.netloc}",
+            "Cookie: " + "; ".join(f"{c.name}={c.value}" for c in client.jar),
+            *(f"{k}: {v}" for k, v in headers.items())]
+    with socket.create_connection((url.hostname, url.port), timeout=EVENT) as sock:
+        sock.sendall("\r\n".join(head).encode() + b"\r\n\r\n" + body)
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        raw = reply.read()
+        return Answer(reply.status, raw.decode("utf-8", "replace"),
+                      {k.lower(): v for k, v in reply.getheaders()})
 
 
 def _answer(client: Client, req: urllib.request.Request) -> Answer:

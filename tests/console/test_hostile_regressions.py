@@ -25,10 +25,11 @@ from tests.console.hostile import (
     problems,
     send,
     send_multipart,
+    send_unfinished,
     start_site,
     state,
 )
-from tests.console.support import Client, Reply
+from tests.console.support import Client, Reply, add_staff
 
 
 @pytest.fixture(scope="module")
@@ -291,3 +292,34 @@ def test_a_multipart_form_is_read_as_utf8_only(site: Site) -> None:
                             "multipart/form-data; charset=latin-1")
     assert not problems(site, answer, True, state(site) != before)
     assert "فرم خوانده نشد" in text_of(answer), text_of(answer)[-600:]
+
+
+def test_a_body_over_64_kib_is_refused_in_the_members_language_unread(site: Site) -> None:
+    """A body over 64 KiB got "request body too large" in English plain text. It is refused
+    413 with the page in the member's language (English for an English reader), nothing
+    changed, before the rest of the body is read: the answer comes though the rest is never
+    sent, whether the body's length is declared (Content-Length) or it streams (chunked)."""
+    add_staff(site.env, "eve", "support", language="en")
+    eve = Client(site.console.url)
+    assert eve.login("eve").status == 303
+    guest = Client(site.console.url)
+    guest.get("/login")
+    for who, path, said in ((site.clients["sue"], "/cards/adjust", "فرم بزرگ‌تر از"),
+                            (eve, "/cards/adjust", "The form is larger than"),
+                            (guest, "/login", "فرم بزرگ‌تر از")):
+        form = (f"card={Q(site.ids['ref'])}&points=5&store={S1}&reason=big&"
+                f"csrf={Q(who.csrf)}&pad=").encode()
+        chunk = b"x" * 16 * 1024
+        for headers, body in (
+                ({"Content-Length": str(10 * 1024 * 1024)}, form + chunk),
+                ({"Transfer-Encoding": "chunked"},
+                 b"".join(b"%x\r\n%s\r\n" % (len(c), c) for c in [form, *[chunk] * 5]))):
+            before = state(site)
+            answer = send_unfinished(who, path, {
+                "Content-Type": "application/x-www-form-urlencoded", **headers}, body)
+            found = problems(site, answer, True, state(site) != before,
+                             message=who is not eve)  # her message is English, said below
+            assert not found, (path, headers, found)
+            assert answer.status == 413, (path, headers, answer.status, answer.body[:300])
+            assert answer.headers["content-type"].startswith("text/html"), answer.headers
+            assert said in text_of(answer), (path, headers, text_of(answer)[-600:])

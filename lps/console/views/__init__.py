@@ -63,6 +63,15 @@ def busy(console: Console, ctx: Ctx, exc: throttle.Busy) -> Response:
                 {"Retry-After": str(exc.retry_after)}, text=say(ctx, exc))
 
 
+def too_large(console: Console, ctx: Ctx) -> Response:
+    """413: a body over the console's limit, refused unread (asgi.BodyLimit)."""
+    from lps.console.web import MAX_BODY
+
+    return page(console, ctx, "message.html", N_("Form refused"), 413, error=say(ctx, Refusal(
+        N_("The form is larger than {size} KiB: nothing of it was read and nothing was "
+           "changed. Send a shorter form."), size=MAX_BODY // 1024)))
+
+
 def not_found(console: Console, status: int) -> Response:
     from lps.console.web import TEMPLATES
 
