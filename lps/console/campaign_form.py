@@ -29,7 +29,7 @@ MAX_NAME = 60
 def form_values(c: Campaign) -> dict[str, str]:
     """A campaign as the edit form's field values."""
     return {"name": c.name, "from": c.start.isoformat(), "to": c.end.isoformat(),
-            "multiplier": f"{c.multiplier:g}", "bonus": str(c.bonus) if c.bonus else "",
+            "multiplier": f"{c.multiplier + 0.0:g}", "bonus": str(c.bonus) if c.bonus else "",
             "weekdays": ",".join(map(str, c.weekdays)),
             "hour_from": str(c.hours[0]) if c.hours else "",
             "hour_to": str(c.hours[1]) if c.hours else "",
@@ -88,7 +88,9 @@ def parse_form(form: Mapping[str, str]) -> dict[str, Any]:
         if not math.isfinite(multiplier):
             raise EditError(N_("multiplier: must be a number such as 1.5, got {typed}"),
                             typed=text[:20])
-        out["multiplier"] = multiplier
+        # A sign is read as in a whole number, where -0 is 0: a float would keep it (-0.0).
+        # A negative multiplier is the loader's to refuse (docs/console.md, "Typed values").
+        out["multiplier"] = multiplier + 0.0
     bonus = _whole(form, "bonus", "points added to each earn")
     if bonus is not None:
         out["bonus"] = bonus

@@ -4,6 +4,7 @@ sweep's harness (tests/console/hostile.py): one real console and `lps serve` for
 from __future__ import annotations
 
 import sqlite3
+import tomllib
 from collections.abc import Iterator
 
 import pytest
@@ -323,3 +324,25 @@ def test_a_body_over_64_kib_is_refused_in_the_members_language_unread(site: Site
             assert answer.status == 413, (path, headers, answer.status, answer.body[:300])
             assert answer.headers["content-type"].startswith("text/html"), answer.headers
             assert said in text_of(answer), (path, headers, text_of(answer)[-600:])
+
+
+def test_a_multiplier_of_minus_zero_is_written_as_zero(site: Site) -> None:
+    """A sign is read in a typed number: a bonus of -0 is written 0, but a multiplier of -0
+    was written `-0.0` (a float keeps its sign), shown back as -0 in the edit form and in the
+    audit log. It is 0, as the bonus is; a negative multiplier is refused by the switch's
+    loader, in the member's language, nothing changed."""
+    mia = site.clients["mia"]
+    for n, typed in enumerate(("-0", "-۰٫۰", "-0.000")):
+        name = f"minus zero {n}"
+        added = mia.post("/programs/campaigns/add", **campaign(site, name=name,
+                                                               multiplier=typed))
+        assert added.status == 200, added.text()[-600:]
+        text = site.env.config_path.read_text()
+        held = tomllib.loads(text)["coalition"]["tehran-mall"]["campaigns"]
+        written = next(c for c in held if c["name"] == name)["multiplier"]
+        assert (written, str(written)) == (0.0, "0.0"), (typed, written)
+        assert "-0.0" not in text
+    answer = refused(site, "mia", "POST", "/programs/campaigns/add",
+                     campaign(site, multiplier="-۰٫۵"))
+    assert "فیلد ضریب" in text_of(answer) and "باید دست‌کم" in text_of(answer), \
+        text_of(answer)[-600:]
