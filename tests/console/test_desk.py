@@ -83,6 +83,25 @@ def test_search_by_every_form_of_a_mobile_a_name_and_a_card(desk: tuple[Env, Con
     assert reply.status == 200 and "No customer matches" in reply.text()
 
 
+def test_a_customer_enrolled_without_a_card_is_found(desk: tuple[Env, Console]) -> None:
+    """A customer enrolled at the desk without a card (the card is optional) was found by
+    nobody: the search kept only accounts with a card the reader sees, so the whole coalition
+    lost them too, by name and by mobile. Only a store-scoped member's search asks for a card
+    with activity at their stores (docs/console.md, "Store-scoped staff at the desk")."""
+    env, console = desk
+    ann = _client(console, "ann")
+    reply = ann.post("/customers/enrol", name="زهرا حسین‌زاده", mobile="۰۹۳۵ ۱۱۱ ۰۰۰۰")
+    assert reply.status == 303, reply.text()
+    account = reply.location.split("id=")[1]
+    for typed in ("حسین‌زاده", "حسين‌زاده", "زهرا حسین زاده", "۰۹۳۵۱۱۱۰۰۰۰",
+                  "09351110000"):
+        reply = ann.post("/search", q=typed)
+        assert f'href="/customer?id={account}"' in reply.body, (typed, reply.text()[-400:])
+    add_staff(env, "sid", "support", stores=("STORE0000000001",))
+    reply = _client(console, "sid").post("/search", q="09351110000")
+    assert reply.status == 200 and f"/customer?id={account}" not in reply.body
+
+
 AMBIGUOUS = (
     ("0912", "4 digits are too few to find one customer"),
     ("۱۲۳۴۵", "5 digits are too few"),
