@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from lps.console.campaigns import EditError
-from lps.console.i18n import text_refusal, without_card_number
+from lps.console.i18n import text_refusal, ungrouped, without_card_number
 from lps.console.messages import N_, Label
 from switch.config import Campaign
 from switch.core.text import TextError, is_digits, normalize_text, parse_int, to_ascii_digits
@@ -37,12 +37,13 @@ def form_values(c: Campaign) -> dict[str, str]:
 
 
 def _whole(form: Mapping[str, str], name: str, what: str) -> int | None:
-    """A typed whole number (Persian digits read as ASCII); None when left empty."""
+    """A typed whole number (Persian digits read as ASCII, thousands separated as
+    `i18n.ungrouped` reads them); None when left empty."""
     text = form.get(name, "").strip().replace("_", "")
     if not text:
         return None
     try:
-        return parse_int(text, name, minimum=-10**15, maximum=10**15)
+        return parse_int(ungrouped(text), name, minimum=-10**15, maximum=10**15)
     except TextError:
         raise EditError(N_("{field}: must be a whole number ({what}), got {typed}"),
                         field=Label(name), what=Label(what), typed=text[:20]) from None

@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from lps.console import audit, checker, gateway, queries
-from lps.console.i18n import text_refusal, without_card_number
+from lps.console.i18n import text_refusal, ungrouped, without_card_number
 from lps.console.messages import N_, Label, Refusal
 from lps.console.queries import CardView, Scope
 from switch.config import Config
@@ -93,11 +93,12 @@ def parse_adjustment(config: Config, scope: Scope, points_text: str, store: str,
                      reason: str) -> tuple[int, str, str]:
     """Validate the form: (points, store, reason) or CardError naming the field.
 
-    Points may be typed with Persian digits and thousands separators (`,` or the Arabic `٬`);
+    Points may be typed with Persian digits and thousands separators (`,` or the Arabic `٬`)
+    between groups of three (`i18n.ungrouped`);
     the reason is any text people type, Persian with ZWNJ included, stored normalised
     (switch.core.text.normalize_text: NFC, Arabic ي/ك as Persian ی/ک, one line)."""
     try:
-        points = parse_int(points_text.replace(",", "").replace("\u066c", ""), "points",
+        points = parse_int(ungrouped(points_text), "points",
                            minimum=-MAX_ADJUST, maximum=MAX_ADJUST)
     except TextError:
         raise CardError(N_("points must be a whole number like 500 or -200 of at most {max} "

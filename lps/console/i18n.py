@@ -26,7 +26,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from lps.console.messages import N_, Label, Refusal, Verbatim, holds_card_number
-from switch.core.text import TextError
+from switch.core.text import TextError, to_ascii_digits
 from switch.i18n import (
     format_money,
     format_number,
@@ -162,6 +162,18 @@ def text_refusal(exc: TextError, what: str, label: str) -> Refusal:
         if m:
             return Refusal(template, what=Label(label), **m.groupdict())
     return Refusal(N_("{what}: not accepted ({detail})"), what=Label(label), detail=rest)
+
+
+#: A whole number typed with its thousands separated (`,` or the Arabic `٬`), ASCII digits.
+_GROUPED = re.compile(r"-?[0-9]{1,3}(?:[,\u066c][0-9]{3})+")
+
+
+def ungrouped(text: str) -> str:
+    """A typed whole number without its thousands separators when they stand between groups
+    of three digits (`۱٬۵۰۰`, `-12,500`); otherwise as typed, for the parser to refuse: `1,5`
+    or `۱٬۵` is not fifteen (the Arabic `٬` looks like the decimal `٫`)."""
+    bare = to_ascii_digits(text).strip()
+    return re.sub("[,\u066c]", "", bare) if _GROUPED.fullmatch(bare) else text
 
 
 def without_card_number(text: str, label: str) -> str:

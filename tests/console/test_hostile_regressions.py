@@ -346,3 +346,31 @@ def test_a_multiplier_of_minus_zero_is_written_as_zero(site: Site) -> None:
                      campaign(site, multiplier="-۰٫۵"))
     assert "فیلد ضریب" in text_of(answer) and "باید دست‌کم" in text_of(answer), \
         text_of(answer)[-600:]
+
+
+def test_thousands_separators_are_read_only_between_groups_of_three(site: Site) -> None:
+    """Every typed number takes the thousands separators (`,` and the Arabic `٬`,
+    docs/console.md "Bad input"): a campaign's bonus of ۱٬۵۰۰ was refused, while points of
+    `1,5` or `۱٬۵` (one and a half, with the separator that looks like the decimal one) were
+    read as 15 and adjusted. A separator counts only between groups of three digits."""
+    mia, sue = site.clients["mia"], site.clients["sue"]
+    for n, (field, typed, wanted) in enumerate((("bonus", "۱٬۵۰۰", 1500),
+                                                ("bonus", "1,000", 1000),
+                                                ("expire_after_days", "١٬٠٠٠", 1000))):
+        name = f"grouped {n}"
+        added = mia.post("/programs/campaigns/add", **campaign(site, name=name,
+                                                               **{field: typed}))
+        assert added.status == 200, (typed, added.text()[-600:])
+        held = tomllib.loads(site.env.config_path.read_text())["coalition"]["tehran-mall"]
+        assert next(c for c in held["campaigns"] if c["name"] == name)[field] == wanted
+    for typed in ("1,5", "۱٬۵", "12,50", "1,,000", ",500", "1٬000,"):
+        answer = refused(site, "sue", "POST", "/cards/adjust", {
+            "card": site.ids["ref"], "points": typed, "store": S1, "reason": "x"})
+        assert "امتیاز باید عدد صحیحی" in text_of(answer), typed
+        answer = refused(site, "mia", "POST", "/programs/campaigns/add",
+                         campaign(site, bonus=typed))
+        assert "باید عدد صحیح باشد" in text_of(answer), typed
+    reply = sue.post("/cards/adjust", card=site.ids["ref"], points="۱٬۲۰۰", store=S1,
+                     reason="grouped")  # above the approval threshold: waits, as 1200
+    assert reply.status == 303 and "۱٬۲۰۰ امتیاز" in sue.get(
+        "/adjustments", done=reply.location.split("=")[1]).text(), reply.text()[-600:]
