@@ -26,7 +26,7 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
 from lps.console.messages import N_, Label, Refusal, Verbatim, holds_card_number
-from switch.core.text import TextError, to_ascii_digits
+from switch.core.text import TextError, is_digits, to_ascii_digits
 from switch.i18n import (
     format_money,
     format_number,
@@ -34,7 +34,7 @@ from switch.i18n import (
     persian_digits,
     weekday_name,
 )
-from switch.i18n.numbers import MoneyUnit
+from switch.i18n.numbers import DECIMAL, MoneyUnit
 
 #: `N_` is also here for the modules that mark their messages through this one.
 __all__ = ["DEFAULT", "LANGUAGES", "N_", "Translator", "catalogue", "text_refusal"]
@@ -101,6 +101,8 @@ class Translator:
             return self.gettext("yes") if value else self.gettext("no")
         if isinstance(value, int):
             return self.number(value)
+        if isinstance(value, float):
+            return self.decimal(value)
         if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
             return self.date(value)
         return self._isolated(str(value))
@@ -110,6 +112,19 @@ class Translator:
 
     def number(self, value: int) -> str:
         return format_number(value, persian=self.persian)
+
+    def decimal(self, value: float) -> str:
+        """A decimal number (a multiplier) with the digits Python prints, grouped as a whole
+        number is and with the reader's decimal mark: `-۰٫۵`, `۱٬۰۰۰٫۵`; `0.0` is `۰`."""
+        text = repr(value + 0.0).removesuffix(".0")  # -0.0 is 0
+        sign, bare = ("-", text[1:]) if text.startswith("-") else ("", text)
+        whole, _, fraction = bare.partition(".")
+        if not (is_digits(whole) and (not fraction or is_digits(fraction))):
+            return self._isolated(text)  # 1e-05, inf: as Python says it
+        out = sign + self.number(int(whole))
+        if fraction:
+            out += (DECIMAL + persian_digits(fraction)) if self.persian else "." + fraction
+        return out
 
     def digits(self, text: object) -> str:
         """A code or count as it is, its digits Persian in Persian (never a card or ID)."""

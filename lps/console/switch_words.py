@@ -31,6 +31,14 @@ def _whole(text: str) -> Any:
     return int(bare) if is_digits(bare.removeprefix("-")) and len(bare) <= 18 else Code(text)
 
 
+def _number(text: str) -> Any:
+    """A whole number as `_whole`, or a decimal as the loader prints a float it refuses
+    (`-0.5`, `1000.5`: a multiplier) as a float, shown in the reader's digits; else text."""
+    if re.fullmatch(r"-?[0-9]{1,15}\.[0-9]{1,15}", text):
+        return float(text)
+    return _whole(text)
+
+
 def _day(text: str) -> Any:
     try:
         return dt.date.fromisoformat(text)
@@ -65,12 +73,12 @@ LOADER = _table([
     (N_("must be an integer, got {type} {value}"), {}),
     (N_("must be a number, got {type} {value}"), {}),
     (N_("must be true or false, got {value}"), {}),
-    (N_("must be at least {minimum}, got {value}"), {"minimum": _whole, "value": _whole}),
+    (N_("must be at least {minimum}, got {value}"), {"minimum": _number, "value": _number}),
     (N_("must be a date YYYY-MM-DD, got {value}"), {}),
     (N_("ends ({end}) before it starts ({start})"), {"end": _day, "start": _day}),
     (N_("must be 0 (Monday) to 6 (Sunday), got {value}"), {"value": _whole}),
     (N_("must be [from, to) hours 0-24, got {value}"), {}),
-    (N_("must have at most 3 decimals and be at most 1000, got {value}"), {}),
+    (N_("must have at most 3 decimals and be at most 1000, got {value}"), {"value": _number}),
     (N_("must be rial or toman, got {value}"), {}),
 ])
 

@@ -104,6 +104,24 @@ def test_a_campaign_that_ends_before_it_starts_is_said_with_jalali_dates() -> No
     assert str(said) == "ends (2027-01-31) before it starts (2027-02-01)"
 
 
+@pytest.mark.parametrize(("store", "persian", "english"), [
+    (f"campaigns = [{{ {GOOD}, multiplier = -0.5 }}]", "باید دست‌کم ۰ باشد؛ رسید: -۰٫۵",
+     "must be at least 0, got -0.5"),
+    (f"campaigns = [{{ {GOOD}, multiplier = 1000.5 }}]", "رسید: ۱٬۰۰۰٫۵", "got 1,000.5"),
+    (f"campaigns = [{{ {GOOD}, multiplier = 1.2345 }}]", "رسید: ۱٫۲۳۴۵", "got 1.2345"),
+])
+def test_the_loaders_decimal_numbers_are_said_in_the_readers_digits(
+        store: str, persian: str, english: str) -> None:
+    """The loader says the multiplier it refuses, and the bound, as floats (`0.0`, `-0.5`):
+    they were shown as codes in ASCII digits inside the Persian sentence. They are numbers in
+    the reader's digits and decimal mark, like the loader's whole numbers."""
+    with pytest.raises(ConfigError) as info:
+        parse_config(smallest_config("", store), "lps.toml")
+    said = switch_words.loader(info.value.reason)
+    assert persian in _persian_only(said) and not re.search("[0-9]", said.render(FA))
+    assert english in said.render(EN)
+
+
 @pytest.fixture
 def state(env: Env) -> Iterator[State]:
     store = SqliteJournal(env.config.switch.database)
