@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import Iterator
 
 from tests.waits import EVENT
 
@@ -28,3 +30,15 @@ class Records(logging.Handler):
             return got
 
         return await asyncio.wait_for(next_saying(), EVENT)
+
+
+@contextlib.contextmanager
+def recording(logger: str) -> Iterator[Records]:
+    """`logger`'s records while the block runs (its handler removed after)."""
+    records = Records()
+    log = logging.getLogger(logger)
+    log.addHandler(records)
+    try:
+        yield records
+    finally:
+        log.removeHandler(records)

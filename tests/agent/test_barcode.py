@@ -17,7 +17,7 @@ from terminal_agent.card.barcode import MAX_SCANS, BarcodeScanner, parse_scan, r
 from terminal_agent.config import from_mapping
 from tests.waits import EVENT
 
-from .records import Records
+from .records import recording
 from .register import ACK, Register, fields
 from .scripted_switch import ScriptedSwitch
 
@@ -101,8 +101,6 @@ def test_scans_no_request_waits_for_are_not_kept_without_end(
     request starts, docs/agent.md "Cards"), not every one until the next sale."""
     caplog.set_level(logging.INFO, logger="lps.agent.barcode")
     last = "6280001234567804"
-    records = Records()
-    logging.getLogger("lps.agent.barcode").addHandler(records)
 
     async def body(reg: Register, scanner: BarcodeScanner) -> None:
         await asyncio.to_thread(reg.write, f"{PAN}\r\n".encode() * 2000 + f"{last}\n".encode())
@@ -111,10 +109,8 @@ def test_scans_no_request_waits_for_are_not_kept_without_end(
         kept = [scanner.scans.get_nowait() for _ in range(scanner.scans.qsize())]
         assert isinstance(kept[-1], LoyaltyCard) and kept[-1].pan == last
 
-    try:
+    with recording("lps.agent.barcode") as records:
         on_scanner(body)
-    finally:
-        logging.getLogger("lps.agent.barcode").removeHandler(records)
 
 
 def test_retries_double_from_half_a_second_to_five() -> None:
@@ -139,8 +135,6 @@ def test_a_replugged_scanner_is_opened_again_and_its_scan_reaches_the_switch(
     reg, scanner = Register(), Register()
     link = tmp_path / "scanner"
     link.symlink_to(scanner.port)
-    records = Records()
-    logging.getLogger("lps.agent.barcode").addHandler(records)
 
     async def run() -> None:
         nonlocal scanner
@@ -178,12 +172,12 @@ def test_a_replugged_scanner_is_opened_again_and_its_scan_reaches_the_switch(
             await agent.stop()
             await switch.stop()
 
-    try:
-        asyncio.run(run())
-    finally:
-        logging.getLogger("lps.agent.barcode").removeHandler(records)
-        reg.close()
-        scanner.close()
+    with recording("lps.agent.barcode") as records:
+        try:
+            asyncio.run(run())
+        finally:
+            reg.close()
+            scanner.close()
     said = [(r.levelname, r.getMessage()) for r in records.all if r.levelno > logging.DEBUG
             and not r.getMessage().startswith("scanned card")]
     assert [level for level, _ in said] == ["INFO", "ERROR", "INFO"], said
@@ -197,8 +191,6 @@ def test_a_missing_scanner_is_retried_and_the_retry_ends_with_the_agent(
     until it is stopped, and stopping cancels the try waiting for its turn."""
     caplog.set_level(logging.DEBUG, logger="lps.agent")
     reg = Register()
-    records = Records()
-    logging.getLogger("lps.agent.barcode").addHandler(records)
 
     async def run() -> None:
         switch = ScriptedSwitch()
@@ -214,10 +206,10 @@ def test_a_missing_scanner_is_retried_and_the_retry_ends_with_the_agent(
         task = next(t for t in agent._tasks if t.get_name() == "scanner")
         assert task.cancelled()
 
-    try:
-        asyncio.run(run())
-    finally:
-        logging.getLogger("lps.agent.barcode").removeHandler(records)
-        reg.close()
+    with recording("lps.agent.barcode") as records:
+        try:
+            asyncio.run(run())
+        finally:
+            reg.close()
     assert "did not stop" not in caplog.text
     assert len([r for r in records.all if r.levelno >= logging.WARNING]) == 1

@@ -14,7 +14,7 @@ from terminal_agent.agent import Agent
 from terminal_agent.config import from_mapping
 from tests.waits import EVENT
 
-from .records import Records
+from .records import recording
 from .register import ACK, Register, fields
 from .scripted_switch import ScriptedSwitch
 
@@ -23,9 +23,6 @@ def test_a_register_plugged_in_late_is_logged_once_down_and_once_back(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="lps.agent")
     link = tmp_path / "register"   # as /dev/serial/by-id names a USB adapter, not there yet
-    records = Records()
-    logger = logging.getLogger("lps.agent")
-    logger.addHandler(records)
     reg: Register | None = None
     published: list[str] = []
 
@@ -58,12 +55,12 @@ def test_a_register_plugged_in_late_is_logged_once_down_and_once_back(
             await agent.stop()
             await switch.stop()
 
-    try:
-        asyncio.run(run())
-    finally:
-        logger.removeHandler(records)
-        if reg is not None:
-            reg.close()
+    with recording("lps.agent") as records:
+        try:
+            asyncio.run(run())
+        finally:
+            if reg is not None:
+                reg.close()
     said = [(r.levelname, r.getMessage()) for r in records.all
             if r.levelno > logging.DEBUG and "register line" in r.getMessage()]
     assert [level for level, _ in said] == ["ERROR", "INFO"], said

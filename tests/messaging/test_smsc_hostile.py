@@ -30,6 +30,7 @@ from switch.messaging.smpp import (
     parse_receipt,
     smsc_message_id,
 )
+from tests.loopback import serve_each
 from tests.waits import EVENT
 
 BIND_TRANSCEIVER_RESP = 0x80000009
@@ -47,41 +48,36 @@ class RawSmsc:
 
     script: list[bytes] = field(default_factory=list)
     hold: bool = False
-    server: socket.socket = field(default_factory=socket.socket)
+    server: socket.socket | None = None
     done: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> RawSmsc:
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(8)
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.server = serve_each(self._serve)
         return self
 
     @property
     def port(self) -> int:
+        assert self.server is not None
         return int(self.server.getsockname()[1])
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
+    def _serve(self, conn: socket.socket) -> None:
+        with conn:
+            head = _exact(conn, 16)
+            if head is None:
                 return
-            with conn:
-                head = _exact(conn, 16)
-                if head is None:
-                    continue
-                length, _, _, sequence = struct.unpack(">LLLL", head)
-                if _exact(conn, length - 16) is None:
-                    continue
-                conn.sendall(pdu(BIND_TRANSCEIVER_RESP, b"raw\0", sequence=sequence))
-                for chunk in self.script:
-                    conn.sendall(chunk)
-                if self.hold:
-                    self.done.wait(EVENT)
+            length, _, _, sequence = struct.unpack(">LLLL", head)
+            if _exact(conn, length - 16) is None:
+                return
+            conn.sendall(pdu(BIND_TRANSCEIVER_RESP, b"raw\0", sequence=sequence))
+            for chunk in self.script:
+                conn.sendall(chunk)
+            if self.hold:
+                self.done.wait(EVENT)
 
     def stop(self) -> None:
         self.done.set()
-        self.server.close()
+        if self.server is not None:
+            self.server.close()
 
 
 def _exact(conn: socket.socket, n: int) -> bytes | None:

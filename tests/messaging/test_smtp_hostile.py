@@ -23,6 +23,7 @@ from switch.core.catalog import HostPort
 from switch.messaging.settings import EmailSettings
 from switch.messaging.smtp import EmailError, SmtpChannel, build_email
 from switch.messaging.smtp_client import MAX_LINE, MAX_REPLY_LINES
+from tests.loopback import serve_each
 from tests.messaging.smtp_server import make_certificate
 from tests.waits import EVENT
 
@@ -71,32 +72,26 @@ class Relay:
     tls: ssl.SSLContext
     cert: Path
     script: Script | None = None
-    server: socket.socket = field(default_factory=socket.socket)
+    server: socket.socket | None = None
     ended: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Relay:
-        self.server.bind(("127.0.0.1", 0))
-        self.server.listen(4)
-        threading.Thread(target=self._serve, daemon=True).start()
+        self.server = serve_each(self._serve, backlog=4)
         return self
 
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.server.accept()
-            except OSError:
-                return
-            session = Session(conn, self.tls)
-            try:
-                if self.script is not None:
-                    self.script(session)
-            except (OSError, ConnectionError):
-                pass   # the client hung up, as a bounded client does
-            finally:
-                session.conn.close()
-                self.ended.set()
+    def _serve(self, conn: socket.socket) -> None:
+        session = Session(conn, self.tls)
+        try:
+            if self.script is not None:
+                self.script(session)
+        except (OSError, ConnectionError):
+            pass   # the client hung up, as a bounded client does
+        finally:
+            session.conn.close()
+            self.ended.set()
 
     def channel(self, timeout: float = EVENT) -> SmtpChannel:
+        assert self.server is not None
         port = int(self.server.getsockname()[1])
         return SmtpChannel(EmailSettings(HostPort("127.0.0.1", port), "club@example.ir",
                                          cafile=self.cert, timeout=timeout))
@@ -111,6 +106,7 @@ def relay(tmp_path: Path) -> Iterator[Relay]:
     try:
         yield r
     finally:
+        assert r.server is not None
         r.server.close()
 
 
