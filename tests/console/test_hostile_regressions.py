@@ -235,7 +235,6 @@ def test_an_adjustment_from_a_customers_page_names_the_account_of_its_card(site:
         f"/customer?id={site.ids['account']}&done="), ok.headers
 
 
-
 def _multipart_cases(base: Form, token: Part) -> list[tuple[str, list[Part]]]:
     """(the field named in the refusal, the parts): each field's value made not UTF-8 in
     turn (an extra field on a form without any), a field's name, a file's name."""
