@@ -25,6 +25,20 @@ MAX_BACKLOG = 1000
 MAX_INCOMING = 100
 #: How often, at most, the dropping is logged.
 DROPS_LOGGED_EVERY = 60.0
+#: The largest `config` or `cmd` message read: a config is a few keys, a command its name and
+#: id; a larger one is refused unread (docs/agent.md, "Fleet").
+MAX_PAYLOAD = 64 * 1024
+#: The longest command id echoed as sent (its JSON); a longer one, or one holding a card
+#: number, comes back as its JSON text, masked and cut to this.
+MAX_ID = 200
+
+
+def _echoed(ident: Any) -> Any:
+    """A command's id as its cmd-result carries it: as sent when short and free of card
+    numbers, else its JSON text masked and cut (an id is the sender's, echoed to match)."""
+    text = json.dumps(ident, ensure_ascii=False)
+    safe = redact(text)
+    return ident if safe == text and len(text) <= MAX_ID else safe[:MAX_ID]
 
 
 class _DropsCounted(logging.Filter):
@@ -183,12 +197,27 @@ class Fleet:
         async for message in client.messages:
             topic = str(message.topic)
             raw = message.payload
+            size = len(raw) if isinstance(raw, bytes | bytearray) else 0
+            if size > MAX_PAYLOAD:
+                self._oversized(topic, size)
+                continue
             text = raw.decode("utf-8", "replace") if isinstance(raw, bytes | bytearray) else str(
                 raw or "")
             if topic == self.topic("config"):
                 await self._config(text)
             elif topic == self.topic("cmd"):
                 await self._command(text)
+
+    def _oversized(self, topic: str, size: int) -> None:
+        """A message over MAX_PAYLOAD, refused with its event and not read."""
+        why = f"a message of {size} bytes, more than {MAX_PAYLOAD}: not read"
+        if topic == self.topic("config"):
+            log.error("config from MQTT rejected: %s", why)
+            self.event({"type": "config-rejected", "error": why})
+        elif topic == self.topic("cmd"):
+            log.error("command from MQTT refused: %s", why)
+            self.event({"type": "cmd-result", "cmd": "", "id": None, "ok": False,
+                        "detail": why})
 
     async def _config(self, text: str) -> None:
         if not text:
@@ -213,7 +242,7 @@ class Fleet:
         except ValueError:
             doc = text.strip()
         if isinstance(doc, dict):
-            name, ident = doc.get("cmd"), doc.get("id")
+            name, ident = doc.get("cmd"), _echoed(doc.get("id"))
         else:
             name = doc
         if name not in COMMANDS:

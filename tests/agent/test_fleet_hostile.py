@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 
 from terminal_agent.agent import Agent
-from terminal_agent.fleet import MAX_INCOMING
+from terminal_agent.fleet import MAX_INCOMING, MAX_PAYLOAD
 from tests.waits import EVENT
 
 from .conftest import Mosquitto
@@ -39,11 +39,18 @@ CONFIG = [b'{"card_wait_seconds": "%s"}' % PAN.encode(), b'{"%s": 1}' % PAN.enco
           b'{"store_id": "' + b"9" * 5000 + b'"}', b'{"data_dir": "/"}',
           b'{"mqtt": "mqtt://evil"}', b'{"' + b"k" * 5000 + b'": 1}',
           b'{"switch": "127.0.0.1:1", "hosts": ["127.0.0.1:1"]}',
-          b"[" * 100_000 + b"]" * 100_000]
+          b"[" * 100_000 + b"]" * 100_000,
+          b'{"store_id": "' + b"9" * MAX_PAYLOAD + b'"}']
 COMMANDS = [PAN.encode(), b'{"cmd": "card %s"}' % PAN.encode(), b"", b"\xff", b"[]",
             b'{"cmd": ["sign-on"]}', b'{"cmd": {"a": 1}}',
             b'{"cmd": null}', b'{"cmd": "sign-on\\n"}', b'{"cmd": "' + b"x" * 5000 + b'"}',
-            b'{"id": 1}', b"[" * 100_000 + b"]" * 100_000, b"format-disk"]
+            b'{"id": 1}', b"[" * 100_000 + b"]" * 100_000, b"format-disk",
+            # ids echoed: one holding a card number (as text and as a number), a long one
+            b'{"cmd": "nope", "id": "card %s"}' % PAN.encode(),
+            b'{"cmd": "nope", "id": %s}' % PAN.encode(),
+            b'{"cmd": "nope", "id": "' + b"i" * 5000 + b'"}',
+            # a good command in a message over the bound is refused unread, not run
+            b'{"cmd": "sign-on", "id": "' + b"x" * MAX_PAYLOAD + b'"}']
 
 
 async def _raw(port: int, topic: str, bodies: list[bytes]) -> None:
