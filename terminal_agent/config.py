@@ -167,12 +167,19 @@ def _check_key(src: str, label: str, key: str, v: Any) -> Any:
                 parts = urlsplit(text)
             except ValueError:  # an unclosed [ of an IPv6 host
                 parts = urlsplit("")
-            if parts.scheme != "mqtt" or not parts.hostname:
+            if "@" in parts.netloc:
+                # never quoted: a password would reach the log; and the link would not use it
+                raise ConfigError(src, label, "must not carry a user or password "
+                                  "(mqtt://host[:port])")
+            if parts.scheme != "mqtt" or not parts.hostname or parts.path not in ("", "/") \
+                    or parts.query or parts.fragment:
                 raise ConfigError(src, label, f"must be \"\" or mqtt://host[:port], got {text!r}")
             try:
-                _ = parts.port
+                port = parts.port
             except ValueError:
-                raise ConfigError(src, label, f"bad port in {text!r}") from None
+                port = 0
+            if port == 0:
+                raise ConfigError(src, label, f"bad port in {text!r}")
         return text
     if key == "tmk":
         text = _text(src, label, v)

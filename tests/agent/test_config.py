@@ -91,6 +91,10 @@ BASE = 'terminal_id = "T1"\nstore_id = "S1"\nswitch = "h:1"\n'
     ("[agent]\n" + BASE + 'mqtt_prefix = "lps\\u0000"\n', "[agent].mqtt_prefix", "control"),
     ("[agent]\n" + BASE + 'mqtt = "mqtt://ho\\u0000st"\n', "[agent].mqtt", "control"),
     ("[agent]\n" + BASE + 'mqtt = "mqtt://[::1"\n', "[agent].mqtt", "mqtt://host"),
+    # a password in the URL would be logged and never used; a port 0 or a path is no broker
+    ("[agent]\n" + BASE + 'mqtt = "mqtt://lps:s3cret@broker"\n', "[agent].mqtt", "password"),
+    ("[agent]\n" + BASE + 'mqtt = "mqtt://broker:0"\n', "[agent].mqtt", "bad port"),
+    ("[agent]\n" + BASE + 'mqtt = "mqtt://broker/lps?x=1"\n', "[agent].mqtt", "mqtt://host"),
 ])
 def test_faults_named(tmp_path: Path, body: str, key: str, problem: str) -> None:
     path = _write(tmp_path, body)
@@ -100,6 +104,7 @@ def test_faults_named(tmp_path: Path, body: str, key: str, problem: str) -> None
     assert e.value.key == key
     assert problem in e.value.problem
     assert str(e.value).startswith(f"{path}: {key}: ")
+    assert "s3cret" not in str(e.value)
 
 
 def test_missing_file(tmp_path: Path) -> None:
