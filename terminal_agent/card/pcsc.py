@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from smartcard import scard
 
+from iso8583.redact import redact
+
 from .apdu import (
     READ_RECORD_1,
     SELECT,
@@ -255,7 +257,9 @@ def describe_reader(reader: str, present: bool) -> str:
     except CardError as exc:
         return f"card present: {exc.kind}: {exc}"
     expiry = f" expires {card.expiry}" if card.expiry else ""
-    return f"LPS card {card.masked}{expiry} holder {card.holder!r} entry mode {card.entry_mode}"
+    # the holder as the card stores it: a card number written there is masked like the PAN
+    return (f"LPS card {card.masked}{expiry} holder {redact(card.holder)!r} "
+            f"entry mode {card.entry_mode}")
 
 
 def card_present(reader: str) -> bool:

@@ -118,6 +118,14 @@ def test_describe_reader(vcard: InsertCard) -> None:
     assert describe_reader(R0, True).startswith("LPS card 628000******7895 expires 3012")
 
 
+def test_describe_reader_masks_a_card_number_written_as_the_holder(vcard: InsertCard) -> None:
+    """`lps-agent readers` prints the holder name as the card stores it: a card number there
+    (another card's, or the card's own) is masked as the PAN is (docs/protocol.md §6)."""
+    vcard(holder="6280001234567804 NADERI")
+    said = describe_reader(R0, True)
+    assert "628000******7804 NADERI" in said and "6280001234567804" not in said, said
+
+
 def test_watcher_sees_insert_and_removal(vpcd_slots: None) -> None:
     events: list[CardEvent] = []
     seen = threading.Condition()
